@@ -1,0 +1,393 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Domain is a mail domain the box receives mail for.
+type Domain struct {
+	ID      int64
+	Name    string
+	Created time.Time
+}
+
+// Account is a user with mailboxes and a password.
+type Account struct {
+	ID      int64
+	Email   string
+	Admin   bool
+	Created time.Time
+}
+
+// Alias routes an address (or "@domain", a catch-all) to targets, and
+// names the accounts permitted to send as it.
+type Alias struct {
+	Address string
+	Targets []string
+	Permit  []string
+}
+
+// DefaultMailboxes are created for every new account, with their RFC 6154
+// special-use attribute.
+var DefaultMailboxes = []struct{ Name, SpecialUse string }{
+	{"INBOX", ""},
+	{"Sent", `\Sent`},
+	{"Drafts", `\Drafts`},
+	{"Trash", `\Trash`},
+	{"Junk", `\Junk`},
+	{"Archive", `\Archive`},
+}
+
+// BcryptCost is the cost used for new password hashes.
+var BcryptCost = bcrypt.DefaultCost
+
+func domainOf(email string) string {
+	i := strings.LastIndexByte(email, '@')
+	if i < 0 {
+		return ""
+	}
+	return email[i+1:]
+}
+
+func isUnique(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}
+
+// AddDomain adds a hosted domain. Names are stored lower-case.
+func (s *Store) AddDomain(ctx context.Context, name string) error {
+	name = strings.ToLower(name)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.exec(ctx, "INSERT INTO domains(name, created) VALUES(?, ?)", name, now())
+		if isUnique(err) {
+			return fmt.Errorf("domain %s: %w", name, ErrExists)
+		}
+		return err
+	})
+}
+
+// RemoveDomain removes a domain that has no accounts and no aliases left.
+func (s *Store) RemoveDomain(ctx context.Context, name string) error {
+	name = strings.ToLower(name)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var id int64
+		if err := tx.queryRow(ctx, "SELECT id FROM domains WHERE name = ?", name).Scan(&id); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("domain %s: %w", name, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		var n int
+		if err := tx.queryRow(ctx, "SELECT (SELECT count(*) FROM accounts WHERE domain_id = ?) + (SELECT count(*) FROM aliases WHERE domain_id = ?)", id, id).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("domain %s has %d accounts or aliases; remove them first: %w", name, n, ErrDomainNotEmpt)
+		}
+		_, err := tx.exec(ctx, "DELETE FROM domains WHERE id = ?", id)
+		return err
+	})
+}
+
+// Domains lists hosted domains by name.
+func (s *Store) Domains(ctx context.Context) ([]Domain, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT id, name, created FROM domains ORDER BY name")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Domain
+	for rows.Next() {
+		var d Domain
+		var c int64
+		if err := rows.Scan(&d.ID, &d.Name, &c); err != nil {
+			return nil, err
+		}
+		d.Created = time.Unix(c, 0)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+// IsLocalDomain reports whether name is a hosted domain.
+func (s *Store) IsLocalDomain(ctx context.Context, name string) (bool, error) {
+	var one int
+	err := s.rdb.QueryRowContext(ctx, "SELECT 1 FROM domains WHERE name = ?", strings.ToLower(name)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// HashPassword returns the stored form of a password.
+func HashPassword(pw string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), BcryptCost)
+	return string(h), err
+}
+
+// AddAccount creates an account with its default mailboxes. The domain
+// must exist. email must already be validated and lower-cased by the
+// caller's address parser.
+func (s *Store) AddAccount(ctx context.Context, email, password string, admin bool) (Account, error) {
+	email = strings.ToLower(email)
+	h, err := HashPassword(password)
+	if err != nil {
+		return Account{}, err
+	}
+	var a Account
+	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var did int64
+		if err := tx.queryRow(ctx, "SELECT id FROM domains WHERE name = ?", domainOf(email)).Scan(&did); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("domain %s: %w", domainOf(email), ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		var one int
+		if err := tx.queryRow(ctx, "SELECT 1 FROM aliases WHERE address = ?", email).Scan(&one); err == nil {
+			return fmt.Errorf("%s is an alias: %w", email, ErrExists)
+		}
+		ts := now()
+		res, err := tx.exec(ctx, "INSERT INTO accounts(email, domain_id, pwhash, admin, created) VALUES(?, ?, ?, ?, ?)", email, did, h, admin, ts)
+		if isUnique(err) {
+			return fmt.Errorf("account %s: %w", email, ErrExists)
+		} else if err != nil {
+			return err
+		}
+		id, _ := res.LastInsertId()
+		for _, mb := range DefaultMailboxes {
+			if _, err := createMailbox(ctx, tx, id, mb.Name, mb.SpecialUse); err != nil {
+				return err
+			}
+		}
+		a = Account{ID: id, Email: email, Admin: admin, Created: time.Unix(ts, 0)}
+		return nil
+	})
+	return a, err
+}
+
+// SetPassword replaces an account's password.
+func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+	h, err := HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return s.updateAccount(ctx, email, "UPDATE accounts SET pwhash = ? WHERE email = ?", h)
+}
+
+// SetAdmin turns an account's admin right on or off.
+func (s *Store) SetAdmin(ctx context.Context, email string, admin bool) error {
+	return s.updateAccount(ctx, email, "UPDATE accounts SET admin = ? WHERE email = ?", admin)
+}
+
+func (s *Store) updateAccount(ctx context.Context, email, q string, v any) error {
+	email = strings.ToLower(email)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.exec(ctx, q, v, email)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("account %s: %w", email, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// RemoveAccount deletes an account with all its mailboxes and messages.
+func (s *Store) RemoveAccount(ctx context.Context, email string) error {
+	email = strings.ToLower(email)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var id int64
+		if err := tx.queryRow(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&id); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("account %s: %w", email, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		// Explicit deletes so the body reference triggers fire.
+		if _, err := tx.exec(ctx, "DELETE FROM messages WHERE mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = ?)", id); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM mailboxes WHERE account_id = ?", id); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM accounts WHERE id = ?", id); err != nil {
+			return err
+		}
+		tx.emit(Event{Kind: EventAccountRemoved, AccountID: id})
+		return nil
+	})
+}
+
+// Accounts lists all accounts by email.
+func (s *Store) Accounts(ctx context.Context) ([]Account, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT id, email, admin, created FROM accounts ORDER BY email")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Account
+	for rows.Next() {
+		var a Account
+		var c int64
+		if err := rows.Scan(&a.ID, &a.Email, &a.Admin, &c); err != nil {
+			return nil, err
+		}
+		a.Created = time.Unix(c, 0)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AccountByEmail returns the account with that exact (lower-cased) email.
+func (s *Store) AccountByEmail(ctx context.Context, email string) (Account, error) {
+	var a Account
+	var c int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE email = ?", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	a.Created = time.Unix(c, 0)
+	return a, err
+}
+
+// FirstAdmin returns the domain's first-created admin account, falling
+// back to any admin of the box.
+func (s *Store) FirstAdmin(ctx context.Context, domain string) (Account, error) {
+	var a Account
+	var c int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT a.id, a.email, a.admin, a.created FROM accounts a JOIN domains d ON a.domain_id = d.id
+		WHERE a.admin AND d.name = ? ORDER BY a.id LIMIT 1`, strings.ToLower(domain)).Scan(&a.ID, &a.Email, &a.Admin, &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE admin ORDER BY id LIMIT 1").Scan(&a.ID, &a.Email, &a.Admin, &c)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	a.Created = time.Unix(c, 0)
+	return a, err
+}
+
+// dummyHash makes failed lookups cost as much as a real comparison, so
+// timing does not reveal which accounts exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), bcrypt.MinCost)
+
+// Authenticate checks an email and password and returns the account.
+// Any failure is ErrAuthFailed (or an internal error).
+func (s *Store) Authenticate(ctx context.Context, email, password string) (Account, error) {
+	var a Account
+	var h string
+	var c int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ?", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
+	if errors.Is(err, sql.ErrNoRows) {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		return Account{}, ErrAuthFailed
+	} else if err != nil {
+		return Account{}, err
+	}
+	if bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) != nil {
+		return Account{}, ErrAuthFailed
+	}
+	a.Created = time.Unix(c, 0)
+	return a, nil
+}
+
+// AddAlias creates an alias. address is "local@domain" or "@domain"; its
+// domain must be hosted. It must not collide with an account.
+func (s *Store) AddAlias(ctx context.Context, al Alias) error {
+	addr := strings.ToLower(al.Address)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var did int64
+		if err := tx.queryRow(ctx, "SELECT id FROM domains WHERE name = ?", domainOf(addr)).Scan(&did); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("domain %s: %w", domainOf(addr), ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		var one int
+		if err := tx.queryRow(ctx, "SELECT 1 FROM accounts WHERE email = ?", addr).Scan(&one); err == nil {
+			return fmt.Errorf("%s is an account: %w", addr, ErrExists)
+		}
+		for _, p := range al.Permit {
+			if err := tx.queryRow(ctx, "SELECT 1 FROM accounts WHERE email = ?", strings.ToLower(p)).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("permitted sender %s is not an account: %w", p, ErrNotFound)
+			} else if err != nil {
+				return err
+			}
+		}
+		_, err := tx.exec(ctx, "INSERT INTO aliases(address, domain_id, targets, permit, created) VALUES(?, ?, ?, ?, ?)",
+			addr, did, joinLower(al.Targets), joinLower(al.Permit), now())
+		if isUnique(err) {
+			return fmt.Errorf("alias %s: %w", addr, ErrExists)
+		}
+		return err
+	})
+}
+
+func joinLower(l []string) string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if s = strings.TrimSpace(strings.ToLower(s)); s != "" {
+			out = append(out, s)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func splitList(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// RemoveAlias deletes an alias.
+func (s *Store) RemoveAlias(ctx context.Context, address string) error {
+	addr := strings.ToLower(address)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.exec(ctx, "DELETE FROM aliases WHERE address = ?", addr)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("alias %s: %w", addr, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// Aliases lists all aliases by address.
+func (s *Store) Aliases(ctx context.Context) ([]Alias, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT address, targets, permit FROM aliases ORDER BY address")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Alias
+	for rows.Next() {
+		var a Alias
+		var t, p string
+		if err := rows.Scan(&a.Address, &t, &p); err != nil {
+			return nil, err
+		}
+		a.Targets, a.Permit = splitList(t), splitList(p)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// AliasByAddress returns the alias for an exact address ("@domain" for a
+// catch-all), or ErrNotFound.
+func (s *Store) AliasByAddress(ctx context.Context, address string) (Alias, error) {
+	var a Alias
+	var t, p string
+	err := s.rdb.QueryRowContext(ctx, "SELECT address, targets, permit FROM aliases WHERE address = ?", strings.ToLower(address)).Scan(&a.Address, &t, &p)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	a.Targets, a.Permit = splitList(t), splitList(p)
+	return a, err
+}

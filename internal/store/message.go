@@ -1,0 +1,399 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Flags is the set of IMAP system flags of a message.
+type Flags uint16
+
+// System flags. FlagRecent is set on delivery and cleared by the first
+// session that selects the mailbox (ClearRecent).
+const (
+	FlagSeen Flags = 1 << iota
+	FlagAnswered
+	FlagFlagged
+	FlagDeleted
+	FlagDraft
+	FlagRecent
+)
+
+var flagNames = []struct {
+	f    Flags
+	name string
+}{
+	{FlagSeen, `\Seen`}, {FlagAnswered, `\Answered`}, {FlagFlagged, `\Flagged`},
+	{FlagDeleted, `\Deleted`}, {FlagDraft, `\Draft`}, {FlagRecent, `\Recent`},
+}
+
+// Names returns the flags as IMAP names, without \Recent.
+func (f Flags) Names() []string {
+	var out []string
+	for _, n := range flagNames {
+		if f&n.f != 0 && n.f != FlagRecent {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// ParseFlags splits IMAP flag names into system flags and keywords.
+// \Recent cannot be set by clients and is ignored.
+func ParseFlags(names []string) (Flags, []string) {
+	var f Flags
+	var kw []string
+outer:
+	for _, n := range names {
+		for _, fn := range flagNames {
+			if strings.EqualFold(n, fn.name) {
+				if fn.f != FlagRecent {
+					f |= fn.f
+				}
+				continue outer
+			}
+		}
+		if strings.HasPrefix(n, `\`) {
+			continue // unknown system flag: not storable
+		}
+		if !slices.Contains(kw, n) {
+			kw = append(kw, n)
+		}
+	}
+	return f, kw
+}
+
+// MessageMeta is what SELECT needs of each message.
+type MessageMeta struct {
+	UID      uint32
+	Flags    Flags
+	Keywords []string
+}
+
+// Message is a stored message's metadata.
+type Message struct {
+	MessageMeta
+	ID           int64
+	MailboxID    int64
+	BodyID       int64
+	InternalDate time.Time
+	Size         int64
+	ModSeq       int64
+}
+
+func joinKeywords(kw []string) any {
+	if len(kw) == 0 {
+		return nil
+	}
+	return strings.Join(kw, " ")
+}
+
+func splitKeywords(s sql.NullString) []string {
+	if !s.Valid || s.String == "" {
+		return nil
+	}
+	return strings.Split(s.String, " ")
+}
+
+// Snapshot returns every message of a mailbox in UID order with its flags:
+// what a session needs to SELECT it. It is the hot path of opening a big
+// mailbox, so it reads only two small columns.
+func (s *Store) Snapshot(ctx context.Context, mailboxID int64) ([]MessageMeta, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT uid, flags, keywords FROM messages WHERE mailbox_id = ? ORDER BY uid", mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]MessageMeta, 0, 64)
+	for rows.Next() {
+		var m MessageMeta
+		var kw sql.NullString
+		if err := rows.Scan(&m.UID, &m.Flags, &kw); err != nil {
+			return nil, err
+		}
+		m.Keywords = splitKeywords(kw)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Messages returns the messages of a mailbox whose UIDs are in [first,
+// last] (last 0 means no upper bound), in UID order.
+func (s *Store) Messages(ctx context.Context, mailboxID int64, first, last uint32) ([]Message, error) {
+	if last == 0 {
+		last = 1<<32 - 1
+	}
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, uid, body_id, flags, keywords, idate, size, modseq FROM messages
+		WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid`, mailboxID, first, last)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var kw sql.NullString
+		var d int64
+		if err := rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq); err != nil {
+			return nil, err
+		}
+		m.MailboxID = mailboxID
+		m.Keywords = splitKeywords(kw)
+		m.InternalDate = time.Unix(d, 0)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Body returns the raw bytes of a stored message.
+func (s *Store) Body(ctx context.Context, bodyID int64) ([]byte, error) {
+	var b []byte
+	err := s.rdb.QueryRowContext(ctx, "SELECT data FROM bodies WHERE id = ?", bodyID).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return b, err
+}
+
+// insertBody stores data and returns its id; references are counted by
+// triggers when messages or queue rows point at it.
+func insertBody(ctx context.Context, tx *Tx, data []byte) (int64, error) {
+	res, err := tx.exec(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(data), data)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// addMessage appends a message row to a mailbox, taking the next UID.
+func addMessage(ctx context.Context, tx *Tx, accountID, mailboxID, bodyID int64, size int64, f Flags, kw []string, idate time.Time) (uint32, error) {
+	var uid uint32
+	var modseq int64
+	err := tx.queryRow(ctx, "UPDATE mailboxes SET uidnext = uidnext + 1, modseq = modseq + 1 WHERE id = ? RETURNING uidnext - 1, modseq", mailboxID).Scan(&uid, &modseq)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("mailbox %d: %w", mailboxID, ErrNotFound)
+	} else if err != nil {
+		return 0, err
+	}
+	if _, err := tx.exec(ctx, "INSERT INTO messages(mailbox_id, uid, body_id, flags, keywords, idate, size, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+		mailboxID, uid, bodyID, f, joinKeywords(kw), idate.Unix(), size, modseq); err != nil {
+		return 0, err
+	}
+	tx.emit(Event{Kind: EventNewMessage, AccountID: accountID, MailboxID: mailboxID, UID: uid, ModSeq: modseq, Flags: f, Keywords: kw, Origin: originOf(ctx)})
+	return uid, nil
+}
+
+// Append adds a message to a mailbox (IMAP APPEND) and returns its UID and
+// the mailbox's UIDVALIDITY.
+func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, data []byte, f Flags, kw []string, idate time.Time) (uid, uidValidity uint32, err error) {
+	mailbox = NormalizeMailboxName(mailbox)
+	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var mid int64
+		if err := tx.queryRow(ctx, "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?", accountID, mailbox).Scan(&mid, &uidValidity); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("mailbox %s: %w", mailbox, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		bid, err := insertBody(ctx, tx, data)
+		if err != nil {
+			return err
+		}
+		uid, err = addMessage(ctx, tx, accountID, mid, bid, int64(len(data)), f|FlagRecent, kw, idate)
+		return err
+	})
+	return uid, uidValidity, err
+}
+
+// FlagOp says how UpdateFlags combines the given flags with the old ones.
+type FlagOp int
+
+// Flag operations of IMAP STORE.
+const (
+	FlagsSet FlagOp = iota
+	FlagsAdd
+	FlagsRemove
+)
+
+// UpdateFlags changes the flags of the messages with the given UIDs and
+// returns their new flags (only messages that exist).
+func (s *Store) UpdateFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, f Flags, kw []string) ([]MessageMeta, error) {
+	var out []MessageMeta
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = out[:0]
+		var modseq int64
+		if err := tx.queryRow(ctx, "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? AND account_id = ? RETURNING modseq", mailboxID, accountID).Scan(&modseq); errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		for _, uid := range uids {
+			var old Flags
+			var okw sql.NullString
+			err := tx.queryRow(ctx, "SELECT flags, keywords FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, uid).Scan(&old, &okw)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			oldKw := splitKeywords(okw)
+			var nf Flags
+			var nkw []string
+			switch op {
+			case FlagsSet:
+				nf, nkw = f|(old&FlagRecent), kw
+			case FlagsAdd:
+				nf = old | f
+				nkw = oldKw
+				for _, k := range kw {
+					if !slices.Contains(nkw, k) {
+						nkw = append(nkw, k)
+					}
+				}
+			case FlagsRemove:
+				nf = old &^ f
+				for _, k := range oldKw {
+					if !slices.Contains(kw, k) {
+						nkw = append(nkw, k)
+					}
+				}
+			}
+			out = append(out, MessageMeta{UID: uid, Flags: nf, Keywords: nkw})
+			if nf == old && slices.Equal(nkw, oldKw) {
+				continue
+			}
+			if _, err := tx.exec(ctx, "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?", nf, joinKeywords(nkw), modseq, mailboxID, uid); err != nil {
+				return err
+			}
+			tx.emit(Event{Kind: EventFlags, AccountID: accountID, MailboxID: mailboxID, UID: uid, ModSeq: modseq, Flags: nf, Keywords: nkw, Origin: originOf(ctx)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Expunge removes messages from a mailbox: those with the given UIDs that
+// carry \Deleted, or every \Deleted message when uids is nil. It returns
+// the removed UIDs in ascending order.
+func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	var out []uint32
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = out[:0]
+		rows, err := tx.tx.QueryContext(ctx, "SELECT uid FROM messages WHERE mailbox_id = ? AND flags & ? != 0 ORDER BY uid", mailboxID, FlagDeleted)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var u uint32
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return err
+			}
+			if uids == nil || slices.Contains(uids, u) {
+				out = append(out, u)
+			}
+		}
+		rows.Close()
+		return removeMessages(ctx, tx, accountID, mailboxID, out)
+	})
+	return out, err
+}
+
+func removeMessages(ctx context.Context, tx *Tx, accountID, mailboxID int64, uids []uint32) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	var modseq int64
+	if err := tx.queryRow(ctx, "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? AND account_id = ? RETURNING modseq", mailboxID, accountID).Scan(&modseq); err != nil {
+		return err
+	}
+	for _, u := range uids {
+		if _, err := tx.exec(ctx, "DELETE FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, u); err != nil {
+			return err
+		}
+		tx.emit(Event{Kind: EventExpunge, AccountID: accountID, MailboxID: mailboxID, UID: u, ModSeq: modseq, Origin: originOf(ctx)})
+	}
+	return nil
+}
+
+// CopyResult pairs source UIDs with the UIDs of the copies (UIDPLUS).
+type CopyResult struct {
+	UIDValidity uint32
+	SourceUIDs  []uint32
+	DestUIDs    []uint32
+}
+
+// Copy copies messages to another mailbox of the same account; with move
+// set, it also removes them from the source (IMAP MOVE), atomically.
+// Copies keep flags and internal date and get \Recent.
+func (s *Store) Copy(ctx context.Context, accountID, srcMailboxID int64, uids []uint32, dest string, move bool) (CopyResult, error) {
+	dest = NormalizeMailboxName(dest)
+	var res CopyResult
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res = CopyResult{}
+		var did int64
+		if err := tx.queryRow(ctx, "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?", accountID, dest).Scan(&did, &res.UIDValidity); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("mailbox %s: %w", dest, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		var owner int64
+		if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", srcMailboxID).Scan(&owner); err != nil || owner != accountID {
+			return ErrNotFound
+		}
+		sorted := slices.Clone(uids)
+		slices.Sort(sorted)
+		sorted = slices.Compact(sorted)
+		for _, u := range sorted {
+			var bid, size, d int64
+			var f Flags
+			var kw sql.NullString
+			err := tx.queryRow(ctx, "SELECT body_id, size, idate, flags, keywords FROM messages WHERE mailbox_id = ? AND uid = ?", srcMailboxID, u).Scan(&bid, &size, &d, &f, &kw)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			nu, err := addMessage(ctx, tx, accountID, did, bid, size, f|FlagRecent, splitKeywords(kw), time.Unix(d, 0))
+			if err != nil {
+				return err
+			}
+			res.SourceUIDs = append(res.SourceUIDs, u)
+			res.DestUIDs = append(res.DestUIDs, nu)
+		}
+		if move {
+			return removeMessages(ctx, tx, accountID, srcMailboxID, res.SourceUIDs)
+		}
+		return nil
+	})
+	return res, err
+}
+
+// ClearRecent clears \Recent on every message of the mailbox and returns
+// the UIDs that had it: the first session to select a mailbox sees them as
+// recent, later ones do not (as in Dovecot).
+func (s *Store) ClearRecent(ctx context.Context, mailboxID int64) ([]uint32, error) {
+	var out []uint32
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		out = out[:0]
+		rows, err := tx.tx.QueryContext(ctx, "UPDATE messages SET flags = flags & ? WHERE mailbox_id = ? AND flags & ? != 0 RETURNING uid", ^FlagRecent, mailboxID, FlagRecent)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u uint32
+			if err := rows.Scan(&u); err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return rows.Err()
+	})
+	slices.Sort(out)
+	return out, err
+}

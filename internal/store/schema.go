@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order; the index+1 is the schema version
+// stored in PRAGMA user_version. Never edit a released migration: append.
+var migrations = []string{
+	// 1: the core schema.
+	`
+CREATE TABLE domains (
+	id      INTEGER PRIMARY KEY,
+	name    TEXT NOT NULL UNIQUE,
+	created INTEGER NOT NULL
+);
+CREATE TABLE accounts (
+	id        INTEGER PRIMARY KEY,
+	email     TEXT NOT NULL UNIQUE,
+	domain_id INTEGER NOT NULL REFERENCES domains(id),
+	pwhash    TEXT NOT NULL,
+	admin     INTEGER NOT NULL DEFAULT 0,
+	created   INTEGER NOT NULL
+);
+CREATE TABLE aliases (
+	id        INTEGER PRIMARY KEY,
+	address   TEXT NOT NULL UNIQUE, -- "local@domain" or "@domain" (catch-all)
+	domain_id INTEGER NOT NULL REFERENCES domains(id),
+	targets   TEXT NOT NULL,        -- comma-separated addresses
+	permit    TEXT NOT NULL DEFAULT '', -- comma-separated account emails
+	created   INTEGER NOT NULL
+);
+CREATE TABLE mailboxes (
+	id          INTEGER PRIMARY KEY,
+	account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name        TEXT NOT NULL,
+	uidvalidity INTEGER NOT NULL,
+	uidnext     INTEGER NOT NULL DEFAULT 1,
+	modseq      INTEGER NOT NULL DEFAULT 1,
+	special_use TEXT NOT NULL DEFAULT '',
+	subscribed  INTEGER NOT NULL DEFAULT 1,
+	UNIQUE (account_id, name)
+);
+CREATE TABLE bodies (
+	id    INTEGER PRIMARY KEY,
+	refs  INTEGER NOT NULL DEFAULT 0,
+	size  INTEGER NOT NULL,
+	data  BLOB NOT NULL
+);
+CREATE TABLE messages (
+	id         INTEGER PRIMARY KEY,
+	mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uid        INTEGER NOT NULL,
+	body_id    INTEGER NOT NULL REFERENCES bodies(id),
+	flags      INTEGER NOT NULL DEFAULT 0, -- bit set of system flags, see Flag*
+	keywords   TEXT,                       -- space-separated, NULL when none
+	idate      INTEGER NOT NULL,           -- internal date, unix seconds
+	size       INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL,
+	UNIQUE (mailbox_id, uid)
+);
+CREATE TRIGGER messages_ref_ins AFTER INSERT ON messages BEGIN
+	UPDATE bodies SET refs = refs + 1 WHERE id = NEW.body_id;
+END;
+CREATE TRIGGER messages_ref_del AFTER DELETE ON messages BEGIN
+	UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body_id;
+	DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0;
+END;
+CREATE TABLE queue (
+	id           INTEGER PRIMARY KEY,
+	sender       TEXT NOT NULL,
+	recipients   TEXT NOT NULL, -- comma-separated
+	body_id      INTEGER NOT NULL REFERENCES bodies(id),
+	created      INTEGER NOT NULL,
+	next_attempt INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	last_error   TEXT NOT NULL DEFAULT ''
+);
+CREATE TRIGGER queue_ref_ins AFTER INSERT ON queue BEGIN
+	UPDATE bodies SET refs = refs + 1 WHERE id = NEW.body_id;
+END;
+CREATE TRIGGER queue_ref_del AFTER DELETE ON queue BEGIN
+	UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body_id;
+	DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0;
+END;
+CREATE TABLE settings (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+);
+`,
+}
+
+// SchemaVersion is the version a fully migrated database has.
+var SchemaVersion = len(migrations)
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+		return err
+	}
+	if v > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this boxmail (%d)", v, len(migrations))
+	}
+	for i := v; i < len(migrations); i++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+	}
+	return nil
+}

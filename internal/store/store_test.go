@@ -1,0 +1,257 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func init() { BcryptCost = bcrypt.MinCost }
+
+func openTemp(t testing.TB) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newAccount(t testing.TB, s *Store, email string) Account {
+	t.Helper()
+	ctx := context.Background()
+	if err := s.AddDomain(ctx, domainOf(email)); err != nil && !errors.Is(err, ErrExists) {
+		t.Fatal(err)
+	}
+	a, err := s.AddAccount(ctx, email, "correct horse battery", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestANewAccountHasTheStandardMailboxesAndCanLogIn(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "Me@Example.Test")
+	if a.Email != "me@example.test" {
+		t.Errorf("email not lower-cased: %q", a.Email)
+	}
+	mbs, err := s.Mailboxes(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range mbs {
+		names = append(names, m.Name+m.SpecialUse)
+	}
+	want := []string{`Archive\Archive`, `Drafts\Drafts`, "INBOX", `Junk\Junk`, `Sent\Sent`, `Trash\Trash`}
+	if !slices.Equal(names, want) {
+		t.Errorf("mailboxes = %v, want %v", names, want)
+	}
+	if _, err := s.Authenticate(ctx, "ME@example.test", "correct horse battery"); err != nil {
+		t.Errorf("login with right password: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "me@example.test", "wrong"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("login with wrong password: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "nobody@example.test", "x"); !errors.Is(err, ErrAuthFailed) {
+		t.Errorf("login of unknown user: %v", err)
+	}
+	if _, err := s.AddAccount(ctx, "me@example.test", "pw", false); !errors.Is(err, ErrExists) {
+		t.Errorf("duplicate account: %v", err)
+	}
+	if _, err := s.AddAccount(ctx, "x@unknown.test", "pw", false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("account in unknown domain: %v", err)
+	}
+}
+
+func TestConcurrentDeliveriesAllLandWithDistinctUIDs(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	b := newAccount(t, s, "you@example.test")
+	var wg sync.WaitGroup
+	const n = 200
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- s.Deliver(ctx, Delivery{Data: fmt.Appendf(nil, "Subject: %d\r\n\r\nhi\r\n", i),
+				Local: []LocalTarget{{AccountID: a.ID}, {AccountID: b.ID}}})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, acc := range []Account{a, b} {
+		mb, _ := s.MailboxByName(ctx, acc.ID, "inbox")
+		snap, err := s.Snapshot(ctx, mb.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(snap) != n || snap[0].UID != 1 || snap[n-1].UID != n {
+			t.Fatalf("%s: %d messages, uids %d..%d", acc.Email, len(snap), snap[0].UID, snap[len(snap)-1].UID)
+		}
+		if snap[0].Flags&FlagRecent == 0 {
+			t.Errorf("new message not \\Recent")
+		}
+	}
+	var bodies int
+	s.rdb.QueryRow("SELECT count(*) FROM bodies").Scan(&bodies)
+	if bodies != n {
+		t.Errorf("%d bodies stored for %d messages delivered to two mailboxes; want one copy each", bodies, n)
+	}
+}
+
+func TestAFailingWriteDoesNotSpoilItsBatch(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	var wg sync.WaitGroup
+	var bad, good int
+	var mu sync.Mutex
+	for i := range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acc := a.ID
+			if i%2 == 0 {
+				acc = 99999 // no such account: no INBOX
+			}
+			err := s.Deliver(ctx, Delivery{Data: []byte("x"), Local: []LocalTarget{{AccountID: acc}}})
+			mu.Lock()
+			if err != nil {
+				bad++
+			} else {
+				good++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if bad != 25 || good != 25 {
+		t.Fatalf("bad=%d good=%d", bad, good)
+	}
+	var orphans int
+	s.rdb.QueryRow("SELECT count(*) FROM bodies WHERE refs = 0").Scan(&orphans)
+	if orphans != 0 {
+		t.Errorf("%d orphan bodies left by failed deliveries", orphans)
+	}
+}
+
+func TestFlagsCopyMoveExpungeAndTheChangeFeed(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	sub := s.Subscribe(a.ID)
+	defer sub.Close()
+	for range 3 {
+		if err := s.Deliver(ctx, Delivery{Data: []byte("Subject: x\r\n\r\nbody\r\n"), Local: []LocalTarget{{AccountID: a.ID}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-sub.C:
+	case <-time.After(time.Second):
+		t.Fatal("no event")
+	}
+	if ev := sub.Events(); len(ev) != 3 || ev[2].Kind != EventNewMessage || ev[2].UID != 3 {
+		t.Fatalf("events = %+v", ev)
+	}
+	inbox, _ := s.MailboxByName(ctx, a.ID, "INBOX")
+	if rec, _ := s.ClearRecent(ctx, inbox.ID); len(rec) != 3 {
+		t.Errorf("recent = %v", rec)
+	}
+	if rec, _ := s.ClearRecent(ctx, inbox.ID); len(rec) != 0 {
+		t.Errorf("recent again = %v", rec)
+	}
+	f, kw := ParseFlags([]string{`\Seen`, "$Label1", `\recent`})
+	got, err := s.UpdateFlags(ctx, a.ID, inbox.ID, []uint32{1, 2, 42}, FlagsAdd, f, kw)
+	if err != nil || len(got) != 2 || got[0].Flags != FlagSeen || !slices.Equal(got[0].Keywords, []string{"$Label1"}) {
+		t.Fatalf("UpdateFlags = %+v, %v", got, err)
+	}
+	res, err := s.Copy(ctx, a.ID, inbox.ID, []uint32{2, 3}, "Archive", true)
+	if err != nil || !slices.Equal(res.SourceUIDs, []uint32{2, 3}) || !slices.Equal(res.DestUIDs, []uint32{1, 2}) {
+		t.Fatalf("move = %+v, %v", res, err)
+	}
+	s.UpdateFlags(ctx, a.ID, inbox.ID, []uint32{1}, FlagsAdd, FlagDeleted, nil)
+	if gone, err := s.Expunge(ctx, a.ID, inbox.ID, nil); err != nil || !slices.Equal(gone, []uint32{1}) {
+		t.Fatalf("expunge = %v %v", gone, err)
+	}
+	arch, _ := s.MailboxByName(ctx, a.ID, "Archive")
+	msgs, _ := s.Messages(ctx, arch.ID, 1, 0)
+	if len(msgs) != 2 || msgs[0].Flags&FlagSeen == 0 {
+		t.Fatalf("archive = %+v", msgs)
+	}
+	body, err := s.Body(ctx, msgs[0].BodyID)
+	if err != nil || string(body) != "Subject: x\r\n\r\nbody\r\n" {
+		t.Fatalf("body = %q %v", body, err)
+	}
+	var nb int
+	s.rdb.QueryRow("SELECT count(*) FROM bodies").Scan(&nb)
+	if nb != 2 {
+		t.Errorf("bodies after expunge = %d, want 2", nb)
+	}
+}
+
+func TestRenameMailboxTakesItsChildren(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	for _, n := range []string{"Family/Photos", "Family/Letters/2024"} {
+		if err := s.CreateMailbox(ctx, a.ID, n, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RenameMailbox(ctx, a.ID, "Family", "Home/Kin"); err != nil {
+		t.Fatal(err)
+	}
+	mbs, _ := s.Mailboxes(ctx, a.ID)
+	var names []string
+	for _, m := range mbs {
+		names = append(names, m.Name)
+	}
+	for _, want := range []string{"Home", "Home/Kin", "Home/Kin/Photos", "Home/Kin/Letters", "Home/Kin/Letters/2024"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("missing %s in %v", want, names)
+		}
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "inbox"); !errors.Is(err, ErrInvalid) {
+		t.Errorf("delete INBOX: %v", err)
+	}
+}
+
+func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newAccount(t, s, "me@example.test")
+	s.Deliver(ctx, Delivery{Data: []byte("x"), Local: []LocalTarget{{AccountID: a.ID}}})
+	mb1, _ := s.MailboxByName(ctx, a.ID, "INBOX")
+	s.Close()
+	s, err = Open(ctx, dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	mb2, _ := s.MailboxByName(ctx, a.ID, "INBOX")
+	if mb1.UIDValidity != mb2.UIDValidity || mb2.UIDNext != 2 {
+		t.Errorf("before %+v after %+v", mb1, mb2)
+	}
+}
