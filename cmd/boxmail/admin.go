@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"golang.org/x/term"
+
+	"boxmail/internal/delivery"
+	"boxmail/internal/store"
+)
+
+// openStore opens the store of an existing data dir.
+func openStore(dir string) (*store.Store, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("data dir %s does not exist (create it with 'boxmail init' or 'boxmail quickstart')", dir)
+	}
+	return store.Open(context.Background(), dir, store.Options{})
+}
+
+// storeErr turns store errors into messages for the admin.
+func storeErr(err error) error {
+	return err // store errors already name the object: "account x@y: already exists"
+}
+
+func subcommand(args []string, cmd string, subs ...string) (string, []string, error) {
+	if len(args) == 0 {
+		return "", nil, usagef("missing subcommand: %s", strings.Join(subs, ", "))
+	}
+	for _, s := range subs {
+		if args[0] == s {
+			return s, args[1:], nil
+		}
+	}
+	return "", nil, usagef("unknown %s subcommand %q (want %s)", cmd, args[0], strings.Join(subs, ", "))
+}
+
+func cmdDomain(e *env, args []string) error {
+	sub, args, err := subcommand(args, "domain", "add", "list", "remove")
+	if err != nil {
+		return err
+	}
+	var dir string
+	fs := newFlags(e, "domain "+sub, &dir)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	want := 1
+	if sub == "list" {
+		want = 0
+	}
+	if len(pos) != want {
+		return usagef("domain %s takes %d argument(s), got %d", sub, want, len(pos))
+	}
+	var name string
+	if want == 1 {
+		if name, err = delivery.ParseDomain(pos[0]); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch sub {
+	case "add":
+		if err := st.AddDomain(ctx, name); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "added domain %s\n", name)
+	case "remove":
+		if err := st.RemoveDomain(ctx, name); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "removed domain %s\n", name)
+	case "list":
+		ds, err := st.Domains(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			fmt.Fprintln(e.stdout, d.Name)
+		}
+	}
+	return nil
+}
+
+func cmdUser(e *env, args []string) error {
+	sub, args, err := subcommand(args, "user", "add", "list", "passwd", "remove", "admin")
+	if err != nil {
+		return err
+	}
+	var dir, pwFile string
+	var admin bool
+	fs := newFlags(e, "user "+sub, &dir)
+	if sub == "add" || sub == "passwd" {
+		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
+	}
+	if sub == "add" {
+		fs.BoolVar(&admin, "admin", false, "make the account an administrator")
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"add": 1, "list": 0, "passwd": 1, "remove": 1, "admin": 2}[sub]
+	if len(pos) != want {
+		return usagef("user %s takes %d argument(s), got %d", sub, want, len(pos))
+	}
+	var addr delivery.Address
+	if want > 0 {
+		if addr, err = delivery.ParseAddress(pos[0]); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	if sub == "admin" && pos[1] != "on" && pos[1] != "off" {
+		return usagef("user admin EMAIL on|off: got %q", pos[1])
+	}
+	var pw string
+	if sub == "add" || sub == "passwd" {
+		if pw, err = readPassword(e, pwFile); err != nil {
+			return err
+		}
+		if err := checkPassword(pw, addr); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	email := addr.String()
+	switch sub {
+	case "add":
+		if ok, err := st.IsLocalDomain(ctx, addr.Domain); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("domain %s is not hosted here; add it first with 'boxmail domain add %s'", addr.Domain, addr.Domain)
+		}
+		if _, err := st.AddAccount(ctx, email, pw, admin); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "added user %s\n", email)
+	case "passwd":
+		if err := st.SetPassword(ctx, email, pw); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "changed the password of %s\n", email)
+	case "remove":
+		if err := st.RemoveAccount(ctx, email); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "removed user %s and all its mail\n", email)
+	case "admin":
+		if err := st.SetAdmin(ctx, email, pos[1] == "on"); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "%s: admin %s\n", email, pos[1])
+	case "list":
+		as, err := st.Accounts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range as {
+			if a.Admin {
+				fmt.Fprintf(e.stdout, "%s\tadmin\n", a.Email)
+			} else {
+				fmt.Fprintln(e.stdout, a.Email)
+			}
+		}
+	}
+	return nil
+}
+
+// readPassword reads a new password from a file, from a terminal prompt
+// (twice, without echo) or from the first line of stdin.
+func readPassword(e *env, file string) (string, error) {
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("reading password file: %v", err)
+		}
+		line, _, _ := strings.Cut(string(data), "\n")
+		return strings.TrimRight(line, "\r"), nil
+	}
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(e.stderr, "New password: ")
+		p1, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(e.stderr, "Repeat password: ")
+		p2, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(p1) != string(p2) {
+			return "", errors.New("the passwords do not match")
+		}
+		return string(p1), nil
+	}
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return "", errors.New("no password given on stdin (or use --password-file)")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+var commonPasswords = []string{"password", "12345678", "123456789", "1234567890", "qwertyui", "qwertyuiop", "iloveyou", "password1", "letmein1", "abcdefgh"}
+
+// checkPassword refuses empty, short and trivially guessable passwords.
+func checkPassword(pw string, a delivery.Address) error {
+	switch {
+	case pw == "":
+		return errors.New("empty password")
+	case len([]rune(pw)) < 8:
+		return errors.New("password too short: use at least 8 characters")
+	case strings.Trim(pw, pw[:1]) == "":
+		return errors.New("password too weak: one repeated character")
+	case strings.EqualFold(pw, a.Local) || strings.EqualFold(pw, a.String()):
+		return errors.New("password too weak: it is the address")
+	}
+	for _, c := range commonPasswords {
+		if strings.EqualFold(pw, c) {
+			return errors.New("password too weak: it is one of the most common passwords")
+		}
+	}
+	return nil
+}
+
+// listFlag collects a repeatable, comma-separable flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*l = append(*l, x)
+		}
+	}
+	return nil
+}
+
+func cmdAlias(e *env, args []string) error {
+	sub, args, err := subcommand(args, "alias", "add", "list", "remove")
+	if err != nil {
+		return err
+	}
+	var dir string
+	var permit listFlag
+	fs := newFlags(e, "alias "+sub, &dir)
+	if sub == "add" {
+		fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated)")
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	want := map[string]int{"add": 2, "list": 0, "remove": 1}[sub]
+	if len(pos) != want {
+		return usagef("alias %s takes %d argument(s), got %d", sub, want, len(pos))
+	}
+	var alias string
+	if want > 0 {
+		if strings.HasPrefix(pos[0], "@") {
+			d, err := delivery.ParseDomain(pos[0][1:])
+			if err != nil {
+				return usagef("%v", err)
+			}
+			alias = "@" + d
+		} else {
+			a, err := delivery.ParseAddress(pos[0])
+			if err != nil {
+				return usagef("%v", err)
+			}
+			alias = a.String()
+		}
+	}
+	var targets []string
+	if sub == "add" {
+		var tl listFlag
+		tl.Set(pos[1])
+		if len(tl) == 0 {
+			return usagef("alias add needs at least one target")
+		}
+		for _, t := range tl {
+			a, err := delivery.ParseAddress(t)
+			if err != nil {
+				return usagef("target: %v", err)
+			}
+			targets = append(targets, a.String())
+		}
+		for i, p := range permit {
+			a, err := delivery.ParseAddress(p)
+			if err != nil {
+				return usagef("--permit: %v", err)
+			}
+			permit[i] = a.String()
+		}
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch sub {
+	case "add":
+		// Local targets must exist, so a typo does not swallow mail.
+		d := delivery.New(delivery.Options{Store: st})
+		for _, t := range targets {
+			a, _ := delivery.ParseAddress(t)
+			if local, err := st.IsLocalDomain(ctx, a.Domain); err != nil {
+				return err
+			} else if local {
+				if _, err := d.Resolve(ctx, t); errors.Is(err, delivery.ErrUnknownRecipient) {
+					return fmt.Errorf("target %s is not an account or alias here", t)
+				} else if err != nil {
+					return err
+				}
+			}
+		}
+		if err := st.AddAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))
+	case "remove":
+		if err := st.RemoveAlias(ctx, alias); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "removed alias %s\n", alias)
+	case "list":
+		as, err := st.Aliases(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ALIAS\tTARGETS\tMAY SEND AS IT")
+		for _, a := range as {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), strings.Join(a.Permit, ","))
+		}
+		tw.Flush()
+	}
+	return nil
+}
+
+func cmdQueue(e *env, args []string) error {
+	sub, args, err := subcommand(args, "queue", "list", "remove")
+	if err != nil {
+		return err
+	}
+	var dir string
+	fs := newFlags(e, "queue "+sub, &dir)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	switch sub {
+	case "list":
+		if len(pos) != 0 {
+			return usagef("queue list takes no arguments")
+		}
+		q, err := st.Queue(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSENDER\tRECIPIENTS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+		for _, it := range q {
+			fmt.Fprintf(tw, "%d\t<%s>\t%s\t%d\t%s\t%s\n", it.ID, it.Sender, strings.Join(it.Recipients, ","), it.Attempts, it.NextAttempt.Format(time.RFC3339), it.LastError)
+		}
+		tw.Flush()
+	case "remove":
+		if len(pos) != 1 {
+			return usagef("queue remove takes one queue ID")
+		}
+		id, err := strconv.ParseInt(pos[0], 10, 64)
+		if err != nil {
+			return usagef("queue ID %q is not a number", pos[0])
+		}
+		if err := st.QueueRemove(ctx, id); err != nil {
+			return storeErr(err)
+		}
+		fmt.Fprintf(e.stdout, "removed queue entry %d\n", id)
+	}
+	return nil
+}
+
+var _ = flag.ErrHelp

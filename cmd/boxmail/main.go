@@ -1,0 +1,144 @@
+// Command boxmail is a family's or a small organisation's whole mail
+// service in one program. See README.md.
+//
+// Usage:
+//
+//	boxmail quickstart [--dir DIR] [--domain D]     try it on loopback high ports
+//	boxmail init --dir DIR --hostname H --domain D --admin EMAIL
+//	boxmail serve --dir DIR
+//	boxmail domain add|list|remove ...
+//	boxmail user add|list|passwd|remove|admin ...
+//	boxmail alias add|list|remove ...
+//	boxmail queue list|remove ...
+//
+// Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// usageError is a bad command line: printed with a hint, exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+const usage = `usage: boxmail COMMAND [flags]
+
+commands:
+  quickstart   create a demo box in ./boxmail-data (if needed) and serve it on loopback
+  init         create a production data dir: --hostname H --domain D --admin EMAIL
+  serve        serve the data dir
+  domain       add|list|remove hosted domains
+  user         add|list|passwd|remove|admin accounts
+  alias        add|list|remove aliases
+  queue        list|remove outbound queue entries
+  version      print the version
+
+Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
+Run 'boxmail COMMAND -h' for a command's flags.
+`
+
+// env is what a command reads and writes, so tests can run commands
+// in-process.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+func main() {
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+func run(e *env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, usage)
+		return 2
+	}
+	cmds := map[string]func(*env, []string) error{
+		"quickstart": cmdQuickstart,
+		"init":       cmdInit,
+		"serve":      cmdServe,
+		"domain":     cmdDomain,
+		"user":       cmdUser,
+		"alias":      cmdAlias,
+		"queue":      cmdQueue,
+		"version": func(e *env, _ []string) error {
+			fmt.Fprintln(e.stdout, "boxmail", version)
+			return nil
+		},
+	}
+	name := args[0]
+	if name == "-h" || name == "--help" || name == "help" {
+		fmt.Fprint(e.stdout, usage)
+		return 0
+	}
+	f, ok := cmds[name]
+	if !ok {
+		fmt.Fprintf(e.stderr, "boxmail: unknown command %q\n%s", name, usage)
+		return 2
+	}
+	err := f(e, args[1:])
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "boxmail %s: %s\n", name, ue.msg)
+		return 2
+	default:
+		fmt.Fprintf(e.stderr, "boxmail %s: %s\n", name, oneLine(err.Error()))
+		return 1
+	}
+}
+
+const version = "0.1.0-dev"
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// newFlags returns a FlagSet with the common --dir flag.
+func newFlags(e *env, name string, dir *string) *flag.FlagSet {
+	fs := flag.NewFlagSet("boxmail "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	def := e.getenv("BOXMAIL_DIR")
+	if def == "" {
+		def = "boxmail-data"
+	}
+	fs.StringVar(dir, "dir", def, "data directory (env BOXMAIL_DIR)")
+	return fs
+}
+
+// parseFlags parses args allowing flags after positional arguments
+// ("user add me@x --password-file f"), and returns the positionals.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

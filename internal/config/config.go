@@ -1,0 +1,256 @@
+// Package config reads boxmail.conf, the file of restart-only settings
+// (hostname, listen address, ports, TLS files, limits, log level), into a
+// validated struct with defaults. Domains, accounts and aliases are not
+// configuration: they live in the store and change at run time.
+//
+// The format is one "key = value" per line; blank lines and lines starting
+// with '#' are ignored. Unknown keys, duplicate keys and bad values are
+// errors naming the line.
+package config
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// FileName is the config file inside the data directory.
+const FileName = "boxmail.conf"
+
+// Config is the validated content of boxmail.conf.
+type Config struct {
+	Hostname string
+	// Listen is the IP address every server binds to.
+	Listen string
+	// Ports; 0 disables that server.
+	SMTPPort, SubmissionPort, SubmissionsPort, IMAPPort, IMAPSPort int
+	// TLSCert and TLSKey are PEM files; relative paths are relative to the
+	// data directory.
+	TLSCert, TLSKey string
+	// InsecureAuth allows IMAP LOGIN without TLS. Only quickstart on
+	// loopback sets it; it is refused on any other listen address.
+	InsecureAuth    bool
+	MaxMessageBytes int64
+	MaxRecipients   int
+	LogLevel        slog.Level
+}
+
+// Default returns the production defaults for hostname.
+func Default(hostname string) Config {
+	return Config{
+		Hostname:        hostname,
+		Listen:          "0.0.0.0",
+		SMTPPort:        25,
+		SubmissionPort:  587,
+		SubmissionsPort: 465,
+		IMAPPort:        143,
+		IMAPSPort:       993,
+		TLSCert:         "tls/cert.pem",
+		TLSKey:          "tls/key.pem",
+		MaxMessageBytes: 50 << 20,
+		MaxRecipients:   100,
+		LogLevel:        slog.LevelInfo,
+	}
+}
+
+type field struct {
+	get func(c *Config) string
+	set func(c *Config, v string) error
+	doc string
+}
+
+func portField(p func(c *Config) *int, doc string) field {
+	return field{
+		get: func(c *Config) string { return strconv.Itoa(*p(c)) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 65535 {
+				return fmt.Errorf("port must be a number from 0 to 65535")
+			}
+			*p(c) = n
+			return nil
+		},
+		doc: doc,
+	}
+}
+
+func boolValue(v string) (bool, error) {
+	switch strings.ToLower(v) {
+	case "true", "yes", "on", "1":
+		return true, nil
+	case "false", "no", "off", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("want true or false")
+}
+
+var fields = map[string]field{
+	"hostname": {
+		get: func(c *Config) string { return c.Hostname },
+		set: func(c *Config, v string) error { c.Hostname = strings.ToLower(strings.TrimSuffix(v, ".")); return nil },
+		doc: "the box's own name (MX target, HELO, TLS certificate)",
+	},
+	"listen": {
+		get: func(c *Config) string { return c.Listen },
+		set: func(c *Config, v string) error {
+			if net.ParseIP(v) == nil {
+				return fmt.Errorf("want an IP address such as 0.0.0.0 or 127.0.0.1")
+			}
+			c.Listen = v
+			return nil
+		},
+		doc: "IP address all servers listen on",
+	},
+	"smtp_port":        portField(func(c *Config) *int { return &c.SMTPPort }, "inbound SMTP (MX), 0 disables"),
+	"submission_port":  portField(func(c *Config) *int { return &c.SubmissionPort }, "submission with STARTTLS, 0 disables"),
+	"submissions_port": portField(func(c *Config) *int { return &c.SubmissionsPort }, "submission with implicit TLS, 0 disables"),
+	"imap_port":        portField(func(c *Config) *int { return &c.IMAPPort }, "IMAP with STARTTLS, 0 disables"),
+	"imaps_port":       portField(func(c *Config) *int { return &c.IMAPSPort }, "IMAP with implicit TLS, 0 disables"),
+	"tls_cert": {
+		get: func(c *Config) string { return c.TLSCert },
+		set: func(c *Config, v string) error { c.TLSCert = v; return nil },
+		doc: "PEM certificate chain (relative to the data dir)",
+	},
+	"tls_key": {
+		get: func(c *Config) string { return c.TLSKey },
+		set: func(c *Config, v string) error { c.TLSKey = v; return nil },
+		doc: "PEM private key (relative to the data dir)",
+	},
+	"insecure_auth": {
+		get: func(c *Config) string { return strconv.FormatBool(c.InsecureAuth) },
+		set: func(c *Config, v string) (err error) { c.InsecureAuth, err = boolValue(v); return },
+		doc: "allow IMAP login without TLS (loopback only)",
+	},
+	"max_message_size": {
+		get: func(c *Config) string { return strconv.FormatInt(c.MaxMessageBytes, 10) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1024 || n > 1<<30 {
+				return fmt.Errorf("want a number of bytes from 1024 to 1073741824")
+			}
+			c.MaxMessageBytes = n
+			return nil
+		},
+		doc: "largest message accepted, in bytes",
+	},
+	"max_recipients": {
+		get: func(c *Config) string { return strconv.Itoa(c.MaxRecipients) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 10000 {
+				return fmt.Errorf("want a number from 1 to 10000")
+			}
+			c.MaxRecipients = n
+			return nil
+		},
+		doc: "most recipients per message",
+	},
+	"log_level": {
+		get: func(c *Config) string { return strings.ToLower(c.LogLevel.String()) },
+		set: func(c *Config, v string) error {
+			return c.LogLevel.UnmarshalText([]byte(v))
+		},
+		doc: "debug, info, warn or error",
+	},
+}
+
+// Parse reads a config from data. name is used in error messages.
+func Parse(name string, data []byte) (Config, error) {
+	c := Default("")
+	seen := map[string]int{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 4096), 64*1024)
+	line := 0
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || t[0] == '#' {
+			continue
+		}
+		k, v, ok := strings.Cut(t, "=")
+		if !ok {
+			return c, fmt.Errorf("%s:%d: want \"key = value\", got %q", name, line, t)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		f, ok := fields[k]
+		if !ok {
+			return c, fmt.Errorf("%s:%d: unknown setting %q", name, line, k)
+		}
+		if prev, dup := seen[k]; dup {
+			return c, fmt.Errorf("%s:%d: %s already set on line %d", name, line, k, prev)
+		}
+		seen[k] = line
+		if err := f.set(&c, v); err != nil {
+			return c, fmt.Errorf("%s:%d: %s: %v", name, line, k, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return c, fmt.Errorf("%s:%d: %v", name, line+1, err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings that depend on each other.
+func (c Config) Validate() error {
+	if c.Hostname == "" {
+		return fmt.Errorf("hostname is not set")
+	}
+	if c.InsecureAuth && !net.ParseIP(c.Listen).IsLoopback() {
+		return fmt.Errorf("insecure_auth is allowed only with a loopback listen address, not %s", c.Listen)
+	}
+	ports := map[int]string{}
+	for _, p := range []struct {
+		name string
+		n    int
+	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}} {
+		if p.n == 0 {
+			continue
+		}
+		if other, dup := ports[p.n]; dup {
+			return fmt.Errorf("%s and %s are both %d", other, p.name, p.n)
+		}
+		ports[p.n] = p.name
+	}
+	return nil
+}
+
+// Load reads DIR/boxmail.conf.
+func Load(dir string) (Config, error) {
+	p := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return Config{}, err
+	}
+	return Parse(p, data)
+}
+
+// Path resolves a file setting relative to the data directory.
+func Path(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// Format renders c as a config file with a comment for each setting.
+func (c Config) Format() []byte {
+	var b bytes.Buffer
+	b.WriteString("# boxmail configuration: restart-only settings.\n# Domains, users and aliases are managed with the boxmail command.\n\n")
+	keys := make([]string, 0, len(fields))
+	for k := range fields {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f := fields[k]
+		fmt.Fprintf(&b, "# %s\n%s = %s\n", f.doc, k, f.get(&c))
+	}
+	return b.Bytes()
+}

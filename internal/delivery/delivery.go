@@ -1,0 +1,289 @@
+// Package delivery is boxmail's single write path for mail: it routes a
+// message's recipients (local accounts, aliases with recursive expansion,
+// catch-alls, sub-addresses, the automatic role addresses), and commits
+// the message to the local mailboxes and the outbound queue in one
+// durable store transaction.
+//
+// Delivery is a transaction: Begin, AddRecipient for each RCPT (each
+// resolved and checked at once so SMTP can refuse it there), then Commit
+// with the body, or Abort. Nothing is visible before Commit, and Commit
+// returns only once everything is fsynced.
+//
+// It does not speak SMTP (see smtpd), drain the outbound queue or verify
+// SPF/DKIM (later issues).
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"boxmail/internal/store"
+)
+
+// RoleLocals are the local parts every hosted domain answers to, routed to
+// the domain's first admin unless an explicit alias says otherwise.
+var RoleLocals = []string{"postmaster", "abuse", "hostmaster", "admin", "administrator"}
+
+// MaxAliasDepth bounds alias expansion.
+const MaxAliasDepth = 10
+
+// Errors AddRecipient returns; smtpd maps them to reply codes.
+var (
+	// ErrUnknownRecipient: a local domain has no such address (550 5.1.1).
+	ErrUnknownRecipient = errors.New("no such user here")
+	// ErrRelayDenied: a remote recipient without the right to relay (554 5.7.1).
+	ErrRelayDenied = errors.New("relaying denied")
+	// ErrBadAddress: syntactically invalid address (501 5.1.3).
+	ErrBadAddress = errors.New("bad address syntax")
+)
+
+// Options configure a Deliverer.
+type Options struct {
+	Store  *store.Store
+	Logger *slog.Logger
+}
+
+// Deliverer routes and commits messages.
+type Deliverer struct {
+	st  *store.Store
+	log *slog.Logger
+}
+
+// New returns a Deliverer.
+func New(o Options) *Deliverer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Deliverer{st: o.Store, log: o.Logger}
+}
+
+// Route is where one recipient's copy goes.
+type Route struct {
+	Accounts []int64  // local accounts (INBOX)
+	Remote   []string // external addresses
+}
+
+// IsLocal reports whether domain is hosted here.
+func (d *Deliverer) IsLocal(ctx context.Context, domain string) (bool, error) {
+	return d.st.IsLocalDomain(ctx, domain)
+}
+
+// Resolve routes one recipient. For a local domain it expands aliases
+// recursively; an address that leads nowhere is ErrUnknownRecipient. For
+// any other domain the route is the address itself, remote.
+func (d *Deliverer) Resolve(ctx context.Context, rcpt string) (Route, error) {
+	if strings.EqualFold(rcpt, "postmaster") { // RFC 5321 4.5.1: must be accepted without domain
+		doms, err := d.st.Domains(ctx)
+		if err != nil {
+			return Route{}, err
+		}
+		if len(doms) == 0 {
+			return Route{}, ErrUnknownRecipient
+		}
+		rcpt = "postmaster@" + doms[0].Name
+	}
+	a, err := ParseAddress(rcpt)
+	if err != nil {
+		return Route{}, fmt.Errorf("%w: %v", ErrBadAddress, err)
+	}
+	local, err := d.st.IsLocalDomain(ctx, a.Domain)
+	if err != nil {
+		return Route{}, err
+	}
+	if !local {
+		return Route{Remote: []string{a.String()}}, nil
+	}
+	var r Route
+	seen := map[string]bool{}
+	if err := d.expand(ctx, a, 0, seen, &r); err != nil {
+		return Route{}, err
+	}
+	if len(r.Accounts) == 0 && len(r.Remote) == 0 {
+		return Route{}, ErrUnknownRecipient
+	}
+	return r, nil
+}
+
+func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[string]bool, r *Route) error {
+	key := a.String()
+	if seen[key] {
+		return nil // loop or duplicate: already delivered along another path
+	}
+	seen[key] = true
+	if depth > MaxAliasDepth {
+		d.log.Warn("alias expansion too deep", "address", key)
+		return nil
+	}
+	local, err := d.st.IsLocalDomain(ctx, a.Domain)
+	if err != nil {
+		return err
+	}
+	if !local {
+		r.Remote = appendNew(r.Remote, key)
+		return nil
+	}
+	// The exact address first, then without its +tag.
+	cands := []Address{a}
+	if b := a.Base(); b != a {
+		cands = append(cands, b)
+	}
+	for _, c := range cands {
+		if al, err := d.st.AliasByAddress(ctx, c.String()); err == nil {
+			return d.expandTargets(ctx, al, depth, seen, r)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if acc, err := d.st.AccountByEmail(ctx, c.String()); err == nil {
+			r.Accounts = appendNew(r.Accounts, acc.ID)
+			return nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+	}
+	base := a.Base()
+	for _, role := range RoleLocals {
+		if base.Local == role {
+			acc, err := d.st.FirstAdmin(ctx, a.Domain)
+			if errors.Is(err, store.ErrNotFound) {
+				break
+			} else if err != nil {
+				return err
+			}
+			r.Accounts = appendNew(r.Accounts, acc.ID)
+			return nil
+		}
+	}
+	if al, err := d.st.AliasByAddress(ctx, "@"+a.Domain); err == nil {
+		return d.expandTargets(ctx, al, depth, seen, r)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return nil
+}
+
+func (d *Deliverer) expandTargets(ctx context.Context, al store.Alias, depth int, seen map[string]bool, r *Route) error {
+	for _, t := range al.Targets {
+		ta, err := ParseAddress(t)
+		if err != nil {
+			d.log.Warn("alias has a bad target", "alias", al.Address, "target", t)
+			continue
+		}
+		if err := d.expand(ctx, ta, depth+1, seen, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func appendNew[T comparable](l []T, v T) []T {
+	for _, x := range l {
+		if x == v {
+			return l
+		}
+	}
+	return append(l, v)
+}
+
+// MayUseSender reports whether the account may use addr as envelope
+// sender or From: an address it owns (with or without a +tag), or an alias
+// whose permit list names it (a catch-all alias's list covers its domain).
+func (d *Deliverer) MayUseSender(ctx context.Context, account, addr string) (bool, error) {
+	a, err := ParseAddress(addr)
+	if err != nil {
+		return false, nil
+	}
+	account = strings.ToLower(account)
+	if a.String() == account || a.Base().String() == account {
+		return true, nil
+	}
+	for _, c := range []string{a.String(), a.Base().String(), "@" + a.Domain} {
+		al, err := d.st.AliasByAddress(ctx, c)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return false, err
+		}
+		for _, p := range al.Permit {
+			if p == account {
+				return true, nil
+			}
+		}
+		if c != "@"+a.Domain {
+			return false, nil // an explicit alias decides; the catch-all does not widen it
+		}
+	}
+	return false, nil
+}
+
+// Txn is one message being delivered.
+type Txn struct {
+	d        *Deliverer
+	sender   string
+	accounts []int64
+	remote   []string
+	done     bool
+}
+
+// Begin starts a delivery from the envelope sender ("" for bounces).
+func (d *Deliverer) Begin(sender string) *Txn {
+	return &Txn{d: d, sender: sender}
+}
+
+// AddRoute adds an already resolved recipient route.
+func (t *Txn) AddRoute(r Route) {
+	for _, a := range r.Accounts {
+		t.accounts = appendNew(t.accounts, a)
+	}
+	for _, x := range r.Remote {
+		t.remote = appendNew(t.remote, x)
+	}
+}
+
+// AddRecipient resolves rcpt and adds it. Remote recipients are allowed
+// only when allowRemote (an authenticated submission).
+func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (Route, error) {
+	r, err := t.d.Resolve(ctx, rcpt)
+	if err != nil {
+		return r, err
+	}
+	if !allowRemote {
+		// A local alias may forward outside; an unauthenticated client may
+		// not address an outside domain directly.
+		a, _ := ParseAddress(rcpt)
+		if local, err := t.d.IsLocal(ctx, a.Domain); err != nil {
+			return r, err
+		} else if !local && !strings.EqualFold(rcpt, "postmaster") {
+			return r, ErrRelayDenied
+		}
+	}
+	t.AddRoute(r)
+	return r, nil
+}
+
+// Recipients reports how many local mailboxes and remote addresses the
+// message goes to so far.
+func (t *Txn) Recipients() (local, remote int) { return len(t.accounts), len(t.remote) }
+
+// Commit stores data for every recipient and returns once it is durable.
+func (t *Txn) Commit(ctx context.Context, data []byte) error {
+	if t.done {
+		return errors.New("delivery already finished")
+	}
+	t.done = true
+	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote}
+	for _, a := range t.accounts {
+		del.Local = append(del.Local, store.LocalTarget{AccountID: a})
+	}
+	if err := t.d.st.Deliver(ctx, del); err != nil {
+		return err
+	}
+	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", len(t.remote), "size", len(data))
+	return nil
+}
+
+// Abort drops the transaction. Nothing was stored.
+func (t *Txn) Abort() { t.done = true }

@@ -1,0 +1,418 @@
+// Package smtpd is boxmail's SMTP front-end on emersion/go-smtp: the
+// MX-style inbound server (port 25) and the submission servers (587 with
+// STARTTLS, 465 with implicit TLS). It translates go-smtp's Session into
+// policy decisions and hands accepted messages to delivery.
+//
+// Supported: RFC 5321 SMTP, RFC 3207 STARTTLS, RFC 4954 AUTH (PLAIN and
+// LOGIN, only over TLS), RFC 1870 SIZE, RFC 2920 PIPELINING, RFC 6152
+// 8BITMIME, RFC 6531 SMTPUTF8, RFC 2034 ENHANCEDSTATUSCODES and RFC 3030
+// CHUNKING (go-smtp provides the last ones).
+//
+// Policy: inbound accepts only local recipients and never relays;
+// submission requires authentication and allows as envelope sender and
+// From: only addresses the user owns or aliases that permit them.
+//
+// Every error a session method returns is an *smtp.SMTPError: go-smtp
+// would send the text of any other error to the client, so internal
+// errors are logged here and answered with a generic 451.
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"boxmail/internal/delivery"
+	"boxmail/internal/store"
+)
+
+// Mode says which role a server plays.
+type Mode int
+
+const (
+	// Inbound is the MX-style server: mail for local domains, no AUTH.
+	Inbound Mode = iota
+	// Submission is for the box's own users: AUTH required, may relay.
+	Submission
+)
+
+// Options configure a Server.
+type Options struct {
+	Mode      Mode
+	Deliverer *delivery.Deliverer
+	Store     *store.Store // for AUTH
+	Logger    *slog.Logger
+	Hostname  string
+	TLSConfig *tls.Config // STARTTLS; nil disables it
+	// MaxMessageBytes is the SIZE limit (default 50 MiB).
+	MaxMessageBytes int64
+	// MaxRecipients per message (default 100).
+	MaxRecipients int
+	// ReadTimeout/WriteTimeout per command (default 5 minutes / 1 minute).
+	ReadTimeout, WriteTimeout time.Duration
+	// OutboundPending, when set, is added to the reply for messages queued
+	// for remote recipients (until outbound delivery exists).
+	OutboundPending string
+}
+
+// Server is one SMTP listener's server.
+type Server struct {
+	o       Options
+	log     *slog.Logger
+	srv     *smtp.Server
+	mu      sync.Mutex
+	conns   map[*session]struct{}
+	closing atomic.Bool
+}
+
+// New builds a Server.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = 50 << 20
+	}
+	if o.MaxRecipients <= 0 {
+		o.MaxRecipients = 100
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = 5 * time.Minute
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = time.Minute
+	}
+	s := &Server{o: o, log: o.Logger, conns: map[*session]struct{}{}}
+	srv := smtp.NewServer(s)
+	srv.Domain = o.Hostname
+	srv.TLSConfig = o.TLSConfig
+	srv.MaxMessageBytes = o.MaxMessageBytes
+	srv.MaxRecipients = o.MaxRecipients
+	srv.ReadTimeout = o.ReadTimeout
+	srv.WriteTimeout = o.WriteTimeout
+	srv.EnableSMTPUTF8 = true
+	srv.ErrorLog = slogAdapter{o.Logger}
+	s.srv = srv
+	return s
+}
+
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
+func (a slogAdapter) Println(v ...any)               { a.l.Warn(fmt.Sprint(v...)) }
+
+// Serve accepts connections on l until Shutdown. For implicit TLS (port
+// 465) pass a tls.NewListener.
+func (s *Server) Serve(l net.Listener) error {
+	err := s.srv.Serve(l)
+	if errors.Is(err, smtp.ErrServerClosed) || s.closing.Load() {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, answers idle sessions and those
+// in the middle of a transaction with 421, lets messages whose data is
+// being received finish (their 250 is sent, then 421) until ctx ends, and
+// then closes what remains. A message is never half-stored: it is either
+// committed before its 250 or not at all.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- s.srv.Shutdown(ctx) }()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		for c := range s.conns {
+			if !c.inData.Load() {
+				c.goodbye()
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			s.mu.Lock()
+			for c := range s.conns {
+				c.goodbye()
+			}
+			s.mu.Unlock()
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// NewSession implements smtp.Backend.
+func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	if s.closing.Load() {
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
+	}
+	sess := &session{s: s, c: c, id: newID(), remote: c.Conn().RemoteAddr().String()}
+	sess.log = s.log.With("session", sess.id, "remote", sess.remote)
+	s.mu.Lock()
+	s.conns[sess] = struct{}{}
+	s.mu.Unlock()
+	return sess, nil
+}
+
+func newID() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+type session struct {
+	s      *Server
+	c      *smtp.Conn
+	id     string
+	remote string
+	log    *slog.Logger
+
+	user   string // authenticated account email
+	from   string
+	txn    *delivery.Txn
+	rcpts  []string
+	remote_ bool // some recipient is remote
+	inData atomic.Bool
+	bye    sync.Once
+}
+
+var (
+	_ smtp.Session     = (*session)(nil)
+	_ smtp.AuthSession = (*session)(nil)
+)
+
+// goodbye sends 421 and closes the connection (once).
+func (c *session) goodbye() {
+	c.bye.Do(func() {
+		conn := c.c.Conn()
+		conn.SetWriteDeadline(time.Now().Add(time.Second))
+		io.WriteString(conn, "421 4.3.2 Service shutting down, try again later\r\n")
+		conn.Close()
+	})
+}
+
+func smtpErr(code int, enh smtp.EnhancedCode, msg string) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: msg}
+}
+
+// internal logs an internal error and returns the generic temporary reply.
+func (c *session) internal(what string, err error) *smtp.SMTPError {
+	c.log.Error(what, "err", err)
+	return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Internal error, try again later")
+}
+
+func (c *session) Reset() {
+	if c.txn != nil {
+		c.txn.Abort()
+	}
+	c.txn, c.from, c.rcpts, c.remote_ = nil, "", nil, false
+	if c.s.closing.Load() {
+		// Called by go-smtp after the reply to DATA/RSET has been flushed.
+		c.goodbye()
+	}
+}
+
+func (c *session) Logout() error {
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	return nil
+}
+
+// AuthMechanisms implements smtp.AuthSession. go-smtp offers AUTH only
+// over TLS since AllowInsecureAuth is false.
+func (c *session) AuthMechanisms() []string {
+	if c.s.o.Mode != Submission {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (c *session) Auth(mech string) (sasl.Server, error) {
+	if c.s.o.Mode != Submission {
+		return nil, smtp.ErrAuthUnsupported
+	}
+	if c.user != "" {
+		return nil, smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "Already authenticated")
+	}
+	check := func(identity, username, password string) error {
+		if identity != "" && !strings.EqualFold(identity, username) {
+			return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "Authorization identity must match the username")
+		}
+		acc, err := c.s.o.Store.Authenticate(context.Background(), username, password)
+		if errors.Is(err, store.ErrAuthFailed) {
+			c.log.Info("auth failed", "user", username)
+			return smtp.ErrAuthFailed
+		} else if err != nil {
+			return c.internal("auth", err)
+		}
+		c.user = acc.Email
+		c.log = c.log.With("user", acc.Email)
+		c.log.Info("authenticated")
+		return nil
+	}
+	switch mech {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return newLoginServer(func(u, p string) error { return check("", u, p) }), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+func (c *session) Mail(from string, opts *smtp.MailOptions) error {
+	if c.s.o.Mode == Submission && c.user == "" {
+		return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required")
+	}
+	if opts != nil && opts.Size > c.s.o.MaxMessageBytes {
+		return smtpErr(552, smtp.EnhancedCode{5, 3, 4}, fmt.Sprintf("Message size exceeds the limit of %d bytes", c.s.o.MaxMessageBytes))
+	}
+	if from != "" {
+		if _, err := delivery.ParseAddress(from); err != nil {
+			return smtpErr(553, smtp.EnhancedCode{5, 1, 7}, "Bad sender address syntax")
+		}
+	}
+	if c.s.o.Mode == Submission {
+		ok, err := c.s.o.Deliverer.MayUseSender(context.Background(), c.user, from)
+		if err != nil {
+			return c.internal("sender check", err)
+		}
+		if !ok {
+			c.log.Info("refused sender", "from", from)
+			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as <%s>", from))
+		}
+	}
+	c.from = from
+	c.txn = c.s.o.Deliverer.Begin(from)
+	return nil
+}
+
+func (c *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if c.txn == nil {
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL first")
+	}
+	ctx := context.Background()
+	r, err := c.txn.AddRecipient(ctx, to, c.s.o.Mode == Submission)
+	switch {
+	case errors.Is(err, delivery.ErrBadAddress):
+		return smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax")
+	case errors.Is(err, delivery.ErrUnknownRecipient):
+		c.log.Info("unknown recipient", "rcpt", to)
+		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, fmt.Sprintf("<%s>: no such user here", to))
+	case errors.Is(err, delivery.ErrRelayDenied):
+		c.log.Info("relay denied", "rcpt", to)
+		return smtpErr(554, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("<%s>: relay access denied", to))
+	case err != nil:
+		return c.internal("rcpt", err)
+	}
+	if len(r.Remote) > 0 {
+		c.remote_ = true
+	}
+	c.rcpts = append(c.rcpts, to)
+	return nil
+}
+
+func (c *session) Data(r io.Reader) error {
+	if c.txn == nil || len(c.rcpts) == 0 {
+		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "No valid recipients")
+	}
+	c.inData.Store(true)
+	defer c.inData.Store(false)
+	var buf bytes.Buffer
+	buf.Grow(4096 + 512)
+	c.writeReceived(&buf)
+	hdrLen := buf.Len()
+	if _, err := buf.ReadFrom(r); err != nil {
+		var se *smtp.SMTPError
+		if errors.As(err, &se) {
+			return se // e.g. 552 5.3.4 message too big
+		}
+		c.log.Info("data aborted", "err", err)
+		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message data")
+	}
+	body := buf.Bytes()[hdrLen:]
+	if c.s.o.Mode == Submission {
+		if err := c.checkFrom(body); err != nil {
+			return err
+		}
+	}
+	if err := c.txn.Commit(context.Background(), buf.Bytes()); err != nil {
+		return c.internal("commit", err)
+	}
+	c.txn = nil
+	if c.remote_ && c.s.o.OutboundPending != "" {
+		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: c.s.o.OutboundPending}
+	}
+	return nil
+}
+
+// writeReceived prepends the trace header (RFC 5321 4.4).
+func (c *session) writeReceived(w *bytes.Buffer) {
+	helo := c.c.Hostname()
+	host, _, _ := net.SplitHostPort(c.remote)
+	with := "ESMTP"
+	if _, ok := c.c.TLSConnectionState(); ok {
+		with += "S"
+	}
+	if c.user != "" {
+		with += "A"
+	}
+	fmt.Fprintf(w, "Received: from %s ([%s])\r\n\tby %s (boxmail) with %s id %s", sanitizeHelo(helo), host, c.s.o.Hostname, with, c.id)
+	if len(c.rcpts) == 1 {
+		fmt.Fprintf(w, "\r\n\tfor <%s>", c.rcpts[0])
+	}
+	fmt.Fprintf(w, ";\r\n\t%s\r\n", time.Now().Format(time.RFC1123Z))
+}
+
+func sanitizeHelo(h string) string {
+	if h == "" {
+		return "unknown"
+	}
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r >= 0x7f || r == '(' || r == ')' || r == ';' {
+			return '_'
+		}
+		return r
+	}, h)
+}
+
+// checkFrom enforces that every address in the From: header may be used
+// by the authenticated user.
+func (c *session) checkFrom(body []byte) error {
+	addrs, err := headerFromAddresses(body)
+	if err != nil {
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Cannot parse the From: header: "+err.Error())
+	}
+	if len(addrs) == 0 {
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Message has no From: header")
+	}
+	for _, a := range addrs {
+		ok, err := c.s.o.Deliverer.MayUseSender(context.Background(), c.user, a)
+		if err != nil {
+			return c.internal("from check", err)
+		}
+		if !ok {
+			c.log.Info("refused From header", "from", a)
+			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send with From: <%s>", a))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// This file holds the reads the IMAP server needs beyond the basic API:
+// a consistent SELECT picture of a big mailbox in one query, and batched
+// message loads for FETCH and SEARCH.
+
+// SelectState is what IMAP SELECT needs of a mailbox, read in one
+// transaction so the mailbox row and the message list agree.
+type SelectState struct {
+	Mailbox Mailbox
+	// UIDs of the messages, ascending.
+	UIDs []uint32
+	// FirstUnseen is the 1-based position of the first message without
+	// \Seen, 0 when all are seen.
+	FirstUnseen uint32
+	// Recent counts messages that still carry \Recent.
+	Recent uint32
+	// Keywords are the distinct keywords used in the mailbox.
+	Keywords []string
+}
+
+// SelectMailbox reads an account's mailbox for IMAP SELECT. It returns
+// ErrNotFound if the mailbox does not exist or belongs to someone else.
+//
+// The message list is fetched with group_concat so that SQLite builds one
+// string instead of handing over a row per message through database/sql.
+// For 100,000 messages on the 2-core dev VM (BenchmarkSelectMailbox vs
+// BenchmarkSnapshot): Snapshot takes ~60 ms, this ~25 ms.
+func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string) (SelectState, error) {
+	var st SelectState
+	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return st, err
+	}
+	defer tx.Rollback()
+	st.Mailbox, err = scanMailbox(tx.QueryRowContext(ctx, "SELECT "+mailboxCols+" FROM mailboxes WHERE account_id = ? AND name = ?", accountID, NormalizeMailboxName(name)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, fmt.Errorf("mailbox %s: %w", name, ErrNotFound)
+	} else if err != nil {
+		return st, err
+	}
+	// One pass over the (mailbox_id, uid) index: SQLite visits rows in UID
+	// order, so group_concat yields them sorted (checked below, not assumed).
+	var uids sql.NullString
+	var n, recent int64
+	var unseen sql.NullInt64
+	var kwJSON string
+	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(flags & ? != 0), 0),
+		min(CASE WHEN flags & ? = 0 THEN uid END), group_concat(uid, ','),
+		json_group_array(DISTINCT keywords) FILTER (WHERE keywords IS NOT NULL)
+		FROM messages WHERE mailbox_id = ?`,
+		FlagRecent, FlagSeen, st.Mailbox.ID).Scan(&n, &recent, &unseen, &uids, &kwJSON)
+	if err != nil {
+		return st, err
+	}
+	st.Recent = uint32(recent)
+	st.UIDs = make([]uint32, 0, n)
+	for f := range strings.SplitSeq(uids.String, ",") {
+		if f == "" {
+			continue
+		}
+		u, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return st, fmt.Errorf("uid list of mailbox %d: %w", st.Mailbox.ID, err)
+		}
+		st.UIDs = append(st.UIDs, uint32(u))
+	}
+	if !slices.IsSorted(st.UIDs) {
+		slices.Sort(st.UIDs)
+	}
+	if unseen.Valid {
+		i, _ := slices.BinarySearch(st.UIDs, uint32(unseen.Int64))
+		st.FirstUnseen = uint32(i + 1)
+	}
+	var kwLists []string
+	if err := json.Unmarshal([]byte(kwJSON), &kwLists); err != nil {
+		return st, fmt.Errorf("keywords of mailbox %d: %w", st.Mailbox.ID, err)
+	}
+	for _, l := range kwLists {
+		for k := range strings.FieldsSeq(l) {
+			if !slices.Contains(st.Keywords, k) {
+				st.Keywords = append(st.Keywords, k)
+			}
+		}
+	}
+	slices.Sort(st.Keywords)
+	return st, nil
+}
+
+// BodyPart says how much of a message's bytes LoadMessages returns.
+type BodyPart int
+
+// What LoadMessages reads of each body.
+const (
+	BodyNone   BodyPart = iota // metadata only
+	BodyHeader                 // the header, up to and including the blank line
+	BodyFull                   // the whole message
+)
+
+// LoadedMessage is a message's metadata with (part of) its bytes.
+type LoadedMessage struct {
+	Message
+	Data []byte
+}
+
+// LoadMessages returns the messages of a mailbox with the given UIDs
+// (ascending, missing ones skipped) with as much of their bytes as part
+// asks for. Reading only the header lets FETCH ENVELOPE of many messages
+// skip their bodies and attachments.
+func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32, part BodyPart) ([]LoadedMessage, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	sorted := slices.Clone(uids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	var data string
+	switch part {
+	case BodyNone:
+		data = "NULL"
+	case BodyHeader:
+		// The header ends at the first CRLF CRLF; a message without one
+		// is returned whole and the caller's parser finds the end.
+		data = "(SELECT CASE WHEN instr(b.data, X'0D0A0D0A') > 0 THEN substr(b.data, 1, instr(b.data, X'0D0A0D0A') + 3) ELSE b.data END FROM bodies b WHERE b.id = m.body_id)"
+	case BodyFull:
+		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id)"
+	default:
+		return nil, fmt.Errorf("body part %d: %w", part, ErrInvalid)
+	}
+	q := "SELECT m.id, m.uid, m.body_id, m.flags, m.keywords, m.idate, m.size, m.modseq, " + data + " FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid"
+	out := make([]LoadedMessage, 0, len(sorted))
+	// Query contiguous-enough runs of UIDs as ranges; a sparse set would
+	// otherwise read every message between its first and last UID.
+	for len(sorted) > 0 {
+		end := 1
+		for end < len(sorted) && sorted[end]-sorted[end-1] <= 16 {
+			end++
+		}
+		run := sorted[:end]
+		sorted = sorted[end:]
+		rows, err := s.rdb.QueryContext(ctx, q, mailboxID, run[0], run[len(run)-1])
+		if err != nil {
+			return nil, err
+		}
+		j := 0
+		for rows.Next() {
+			var m LoadedMessage
+			var kw sql.NullString
+			var d int64
+			if err := rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			for j < len(run) && run[j] < m.UID {
+				j++
+			}
+			if j == len(run) || run[j] != m.UID {
+				continue
+			}
+			m.MailboxID = mailboxID
+			m.Keywords = splitKeywords(kw)
+			m.InternalDate = time.Unix(d, 0)
+			out = append(out, m)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
