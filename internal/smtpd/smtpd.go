@@ -185,13 +185,13 @@ type session struct {
 	remote string
 	log    *slog.Logger
 
-	user   string // authenticated account email
-	from   string
-	txn    *delivery.Txn
-	rcpts  []string
+	user    string // authenticated account email
+	from    string
+	txn     *delivery.Txn
+	rcpts   []string
 	remote_ bool // some recipient is remote
-	inData atomic.Bool
-	bye    sync.Once
+	inData  atomic.Bool
+	bye     sync.Once
 }
 
 var (
