@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SMTP ingest benchmark of boxmail on loopback, with the shared reference
+# harness (../shared/bench/smtp-ingest.sh, Postfix's smtp-source).
+#
+# Builds boxmail (CGO_ENABLED=0), creates a temporary data dir (boxmail init,
+# domain bench.test, users user1..user8@bench.test), serves it on
+# 127.0.0.1 high ports, reports boxmail's idle RSS, then pushes MSGS
+# messages of SIZE bytes over CONC concurrent sessions, one message per
+# connection, and waits until all are delivered. Stops only the boxmail it
+# started and removes what it created.
+#
+# usage: bench/smtp-ingest.sh [MSGS=2000] [CONC=8] [SIZE=4096]
+# env:  SMTP_PORT=6525 IMAP_PORT=6143   first port tried (the next free one is used)
+#       COUNT_MODE=auto|imap|db        how delivered mail is counted: IMAP STATUS
+#                                       summed over the users (../shared/bench/imap-count.sh)
+#                                       or a read-only look into the database
+#                                       (bench/cmd/countmsgs); auto = imap when
+#                                       boxmail serves IMAP, else db
+#       LOG_LEVEL=info                  boxmail's log level (the log goes to a file)
+#       BOXMAIL_ENV="GOGC=.. ..."       extra environment for boxmail serve
+#       KEEP=0                          1 keeps the data dir and log (path printed)
+#       SHARED_BENCH=<repo>/../shared/bench
+# Output: the shared harness's key=value lines, plus idle_rss_mb=,
+# count_mode= and boxmail_pid=.
+set -euo pipefail
+MSGS=${1:-2000} CONC=${2:-8} SIZE=${3:-4096}
+NUSERS=8 DOMAIN=bench.test PASS=bench-pass-4711
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+SHARED_BENCH=${SHARED_BENCH:-$repo/../shared/bench}
+if [ ! -x "$SHARED_BENCH/smtp-ingest.sh" ]; then
+  echo "error: shared harness $SHARED_BENCH/smtp-ingest.sh not found (expected ../shared/bench beside the repo; set SHARED_BENCH)" >&2
+  exit 1
+fi
+SHARED_BENCH=$(cd "$SHARED_BENCH" && pwd)
+[ -x /usr/sbin/smtp-source ] || [ -n "${SMTP_SOURCE:-}" ] || { echo "error: /usr/sbin/smtp-source missing (apt-get install postfix)" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/boxmail-bench.XXXXXX")
+bpid=""
+cleanup() {
+  if [ -n "$bpid" ] && kill -0 "$bpid" 2>/dev/null; then
+    kill -TERM "$bpid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.25; done
+    kill -0 "$bpid" 2>/dev/null && kill -KILL "$bpid" 2>/dev/null || true
+    wait "$bpid" 2>/dev/null || true
+  fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# port_free PORT: nothing listens on 127.0.0.1:PORT
+port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
+pick_port() { local p=$1 i; for i in $(seq 0 50); do port_free $((p + i)) && { echo $((p + i)); return; }; done
+  echo "error: no free port near $1" >&2; return 1; }
+
+echo "building boxmail..." >&2
+(cd "$repo" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail && CGO_ENABLED=0 go build -o "$work/countmsgs" ./bench/cmd/countmsgs)
+
+data=$work/data
+printf '%s\n' "$PASS" > "$work/pw"
+"$work/boxmail" init --dir "$data" --hostname mx.bench.test --domain "$DOMAIN" --admin "admin@$DOMAIN" --password-file "$work/pw" >/dev/null
+for i in $(seq 1 "$NUSERS"); do
+  "$work/boxmail" user add --dir "$data" --password-file "$work/pw" "user$i@$DOMAIN" >/dev/null
+done
+smtp_port=$(pick_port "${SMTP_PORT:-6525}")
+imap_port=$(pick_port "${IMAP_PORT:-6143}")
+conf=$data/boxmail.conf
+set_conf() {  # set_conf KEY VALUE: replace the key's line or append it
+  if grep -q "^$1 *=" "$conf"; then sed -i "s|^$1 *=.*|$1 = $2|" "$conf"; else echo "$1 = $2" >> "$conf"; fi; }
+set_conf listen 127.0.0.1
+set_conf smtp_port "$smtp_port"
+set_conf submission_port 0
+set_conf submissions_port 0
+set_conf imap_port "$imap_port"
+set_conf imaps_port 0
+set_conf insecure_auth true   # imap-count.sh logs in without TLS (loopback only)
+set_conf log_level "${LOG_LEVEL:-info}"
+
+# shellcheck disable=SC2086
+env ${BOXMAIL_ENV:-} "$work/boxmail" serve --dir "$data" >"$work/serve.log" 2>&1 &
+bpid=$!
+up=0
+for _ in $(seq 1 100); do
+  kill -0 "$bpid" 2>/dev/null || break
+  if ! port_free "$smtp_port"; then up=1; break; fi
+  sleep 0.1
+done
+[ $up = 1 ] || { echo "error: boxmail did not start listening on $smtp_port" >&2; cat "$work/serve.log" >&2; exit 1; }
+sleep 1   # settle before reading the idle footprint
+idle_rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$bpid/status")
+
+mode=${COUNT_MODE:-auto}
+imap_cmd="s=0; for i in \$(seq 1 $NUSERS); do n=\$('$SHARED_BENCH/imap-count.sh' 127.0.0.1 $imap_port user\$i@$DOMAIN '$PASS') || exit 1; s=\$((s + n)); done; echo \$s"
+if [ "$mode" = auto ]; then
+  mode=db
+  if ! port_free "$imap_port" && bash -c "$imap_cmd" >/dev/null 2>&1; then mode=imap; fi
+fi
+case $mode in
+  imap) count_cmd=$imap_cmd ;;
+  db) count_cmd="'$work/countmsgs' '$data'$(for i in $(seq 1 "$NUSERS"); do printf " user%d@%s" "$i" "$DOMAIN"; done)" ;;
+  *) echo "error: COUNT_MODE must be auto, imap or db" >&2; exit 2 ;;
+esac
+
+echo "boxmail pid $bpid on 127.0.0.1:$smtp_port, counting by $mode; running $MSGS x $SIZE B over $CONC sessions..." >&2
+rc=0
+TARGET_PIDS=$bpid COUNT_CMD=$count_cmd RCPT_USERS=$NUSERS RCPT_SPREAD=1 \
+  "$SHARED_BENCH/smtp-ingest.sh" 127.0.0.1 "$smtp_port" "$DOMAIN" "$MSGS" "$CONC" "$SIZE" || rc=$?
+awk -v k="$idle_rss_kb" 'BEGIN { printf "idle_rss_mb=%.1f\n", k / 1024 }'
+echo "count_mode=$mode boxmail_pid=$bpid"
+if grep -q 'level=ERROR' "$work/serve.log"; then
+  echo "boxmail logged errors:" >&2; grep 'level=ERROR' "$work/serve.log" | head -5 >&2; rc=1
+fi
+exit $rc
