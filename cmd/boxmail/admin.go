@@ -63,7 +63,7 @@ func cmdDomain(e *env, args []string) error {
 	}
 	var name string
 	if want == 1 {
-		if name, err = delivery.ParseDomain(pos[0]); err != nil {
+		if name, err = delivery.ParseHostedDomain(pos[0]); err != nil {
 			return usagef("%v", err)
 		}
 	}
@@ -278,7 +278,7 @@ func cmdAlias(e *env, args []string) error {
 	var alias string
 	if want > 0 {
 		if strings.HasPrefix(pos[0], "@") {
-			d, err := delivery.ParseDomain(pos[0][1:])
+			d, err := delivery.ParseHostedDomain(pos[0][1:])
 			if err != nil {
 				return usagef("%v", err)
 			}
@@ -328,6 +328,9 @@ func cmdAlias(e *env, args []string) error {
 			if local, err := st.IsLocalDomain(ctx, a.Domain); err != nil {
 				return err
 			} else if local {
+				if _, err := st.AliasByAddress(ctx, t); err == nil {
+					continue // an alias, even one that leads nowhere yet
+				}
 				if _, err := d.Resolve(ctx, t); errors.Is(err, delivery.ErrUnknownRecipient) {
 					return fmt.Errorf("target %s is not an account or alias here", t)
 				} else if err != nil {

@@ -180,10 +180,10 @@ func cmdInit(e *env, args []string) error {
 	if hostname == "" || domain == "" || admin == "" {
 		return usagef("--hostname, --domain and --admin are required")
 	}
-	if hostname, err = delivery.ParseDomain(hostname); err != nil {
+	if hostname, err = delivery.ParseHostedDomain(hostname); err != nil {
 		return usagef("--hostname: %v", err)
 	}
-	if domain, err = delivery.ParseDomain(domain); err != nil {
+	if domain, err = delivery.ParseHostedDomain(domain); err != nil {
 		return usagef("--domain: %v", err)
 	}
 	a, err := delivery.ParseAddress(admin)
@@ -283,7 +283,7 @@ func cmdQuickstart(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	if domain, err = delivery.ParseDomain(domain); err != nil {
+	if domain, err = delivery.ParseHostedDomain(domain); err != nil {
 		return usagef("--domain: %v", err)
 	}
 	me := "me@" + domain

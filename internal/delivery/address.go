@@ -89,7 +89,9 @@ func checkLocal(l string) error {
 }
 
 // ParseDomain checks a domain name and returns it lower-cased, without a
-// trailing dot. Address literals ([1.2.3.4]) are refused.
+// trailing dot. Address literals ([1.2.3.4]) are refused. Single-label
+// names ("localhost") are syntactically valid; the admin commands insist
+// on a dot for hosted domains (ParseHostedDomain).
 func ParseDomain(d string) (string, error) {
 	d = strings.TrimSuffix(strings.ToLower(d), ".")
 	if d == "" {
@@ -97,9 +99,6 @@ func ParseDomain(d string) (string, error) {
 	}
 	if len(d) > 253 {
 		return "", fmt.Errorf("domain longer than 253 characters")
-	}
-	if !strings.Contains(d, ".") && d != "localhost" {
-		return "", fmt.Errorf("domain %q has no dot", d)
 	}
 	for _, label := range strings.Split(d, ".") {
 		if label == "" || len(label) > 63 {
@@ -115,4 +114,14 @@ func ParseDomain(d string) (string, error) {
 		}
 	}
 	return d, nil
+}
+
+// ParseHostedDomain is ParseDomain for a domain or host name the box
+// serves: it must have at least two labels.
+func ParseHostedDomain(d string) (string, error) {
+	d, err := ParseDomain(d)
+	if err == nil && !strings.Contains(d, ".") {
+		err = fmt.Errorf("domain %q has no dot; use a full name such as example.net", d)
+	}
+	return d, err
 }

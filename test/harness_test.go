@@ -1,0 +1,351 @@
+// Package test holds boxmail's end-to-end tests: they build the real
+// binary once, start it per test on free loopback ports with a temporary
+// data dir, and drive it with clients nobody here wrote (swaks, Python's
+// smtplib and imaplib) and with scripted protocol dialogs (dialogs/).
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"boxmail/internal/store"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "boxmail-e2e")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "boxmail")
+	cmd := exec.Command("go", "build", "-o", binary, "../cmd/boxmail")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building boxmail: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// needTool skips (or, with CI=true, fails) a test when an external tool
+// is missing.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI but not installed", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return p
+}
+
+// freePorts returns n distinct free loopback TCP ports.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var out []int
+	var ls []net.Listener
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+// Box is a running boxmail under test.
+type Box struct {
+	t        *testing.T
+	Dir      string
+	Domain   string
+	Admin    string
+	Password string
+	SMTP, Submission, Submissions, IMAP, IMAPS int
+	cmd      *exec.Cmd
+	stderr   *syncBuffer
+	exited   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+const testPassword = "family-secret-42"
+
+// run runs a boxmail command and returns stdout, stderr and the exit code.
+func run(t *testing.T, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	cmd.Env = append(os.Environ(), "BOXMAIL_DIR=")
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+// mustRun runs a boxmail command that must succeed.
+func mustRun(t *testing.T, stdin string, args ...string) string {
+	t.Helper()
+	out, errs, code := run(t, stdin, args...)
+	if code != 0 {
+		t.Fatalf("boxmail %s: exit %d: %s", strings.Join(args, " "), code, errs)
+	}
+	return out
+}
+
+// newBox initialises a data dir for example.test with admin
+// me@example.test, moves it to free loopback ports and starts it.
+func newBox(t *testing.T) *Box {
+	t.Helper()
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "..", "pw-"+filepath.Base(dir))
+	os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600)
+	t.Cleanup(func() { os.Remove(pwFile) })
+	data := filepath.Join(dir, "data")
+	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pwFile)
+	p := freePorts(t, 5)
+	b := &Box{t: t, Dir: data, Domain: "example.test", Admin: "me@example.test", Password: testPassword,
+		SMTP: p[0], Submission: p[1], Submissions: p[2], IMAP: p[3], IMAPS: p[4]}
+	conf := filepath.Join(data, "boxmail.conf")
+	c, _ := os.ReadFile(conf)
+	s := string(c)
+	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
+		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug"} {
+		s = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(s, k+" = "+v)
+	}
+	os.WriteFile(conf, []byte(s), 0o600)
+	b.Start()
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// Start starts the server and waits for its ports.
+func (b *Box) Start() {
+	t := b.t
+	t.Helper()
+	b.stderr = &syncBuffer{}
+	b.cmd = exec.Command(binary, "serve", "--dir", b.Dir)
+	b.cmd.Stderr = b.stderr
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.exited = make(chan error, 1)
+	go func() { b.exited <- b.cmd.Wait() }()
+	for _, p := range []int{b.SMTP, b.Submission, b.Submissions} {
+		b.waitPort(p)
+	}
+}
+
+func (b *Box) waitPort(p int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-b.exited:
+			b.t.Fatalf("boxmail exited: %v\n%s", err, b.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	b.t.Fatalf("port %d did not open\n%s", p, b.stderr.String())
+}
+
+// Stop sends SIGINT and waits for a clean exit.
+func (b *Box) Stop() {
+	if b.cmd == nil || b.cmd.Process == nil {
+		return
+	}
+	b.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-b.exited:
+		if err != nil {
+			b.t.Errorf("boxmail exited with %v\n%s", err, b.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		b.cmd.Process.Kill()
+		b.t.Errorf("boxmail did not stop within 15s\n%s", b.stderr.String())
+	}
+	b.cmd = nil
+	if b.t.Failed() {
+		b.t.Logf("server log:\n%s", b.stderr.String())
+	}
+}
+
+// Admin runs an admin command on the box's data dir.
+func (b *Box) Cmd(stdin string, args ...string) (string, string, int) {
+	b.t.Helper()
+	return run(b.t, stdin, append(args, "--dir", b.Dir)...)
+}
+
+// Inbox returns the raw messages in a mailbox of an account, read
+// straight from the store.
+func (b *Box) Mailbox(email, mailbox string) [][]byte {
+	b.t.Helper()
+	st, err := store.Open(context.Background(), b.Dir, store.Options{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	acc, err := st.AccountByEmail(ctx, email)
+	if err != nil {
+		b.t.Fatalf("account %s: %v", email, err)
+	}
+	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	msgs, err := st.Messages(ctx, mb.ID, 1, 0)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		body, err := st.Body(ctx, m.BodyID)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		out = append(out, body)
+	}
+	return out
+}
+
+// Queue returns the outbound queue.
+func (b *Box) Queue() []store.QueueItem {
+	st, err := store.Open(context.Background(), b.Dir, store.Options{})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer st.Close()
+	q, err := st.Queue(context.Background())
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return q
+}
+
+// Swaks runs swaks against the box and returns its transcript and exit code.
+func (b *Box) Swaks(args ...string) (string, int) {
+	b.t.Helper()
+	sw := needTool(b.t, "swaks")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sw, append([]string{"--timeout", "20"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		b.t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// Python runs a script from clients/ with args.
+func (b *Box) Python(script string, args ...string) (string, error) {
+	b.t.Helper()
+	py := needTool(b.t, "python3")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, py, append([]string{filepath.Join("clients", script)}, args...)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// Dial opens a raw connection to a port for scripted dialogs.
+type Conn struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (b *Box) Dial(port int) *Conn {
+	b.t.Helper()
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.t.Cleanup(func() { c.Close() })
+	return &Conn{t: b.t, c: c, r: bufio.NewReader(c)}
+}
+
+// Send writes a line (CRLF added).
+func (c *Conn) Send(line string) {
+	c.t.Helper()
+	c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.c.Write([]byte(line + "\r\n")); err != nil {
+		c.t.Fatalf("send %q: %v", line, err)
+	}
+}
+
+// Line reads one reply line.
+func (c *Conn) Line() (string, error) {
+	c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	l, err := c.r.ReadString('\n')
+	return strings.TrimRight(l, "\r\n"), err
+}
+
+// Expect reads SMTP reply lines up to the last of a multi-line reply and
+// checks the last against a regexp.
+func (c *Conn) Expect(re string) string {
+	c.t.Helper()
+	for {
+		l, err := c.Line()
+		if err != nil {
+			c.t.Fatalf("waiting for /%s/: %v", re, err)
+		}
+		if len(l) >= 4 && l[3] == '-' {
+			continue
+		}
+		if !regexp.MustCompile(re).MatchString(l) {
+			c.t.Fatalf("got %q, want /%s/", l, re)
+		}
+		return l
+	}
+}
