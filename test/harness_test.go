@@ -78,15 +78,15 @@ func freePorts(t *testing.T, n int) []int {
 
 // Box is a running boxmail under test.
 type Box struct {
-	t        *testing.T
-	Dir      string
-	Domain   string
-	Admin    string
-	Password string
+	t                                          *testing.T
+	Dir                                        string
+	Domain                                     string
+	Admin                                      string
+	Password                                   string
 	SMTP, Submission, Submissions, IMAP, IMAPS int
-	cmd      *exec.Cmd
-	stderr   *syncBuffer
-	exited   chan error
+	cmd                                        *exec.Cmd
+	stderr                                     *syncBuffer
+	exited                                     chan error
 }
 
 type syncBuffer struct {
