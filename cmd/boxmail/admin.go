@@ -50,7 +50,7 @@ func cmdDomain(e *env, args []string) error {
 	}
 	var dir string
 	fs := newFlags(e, "domain "+sub, &dir)
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func cmdUser(e *env, args []string) error {
 	if sub == "add" {
 		fs.BoolVar(&admin, "admin", false, "make the account an administrator")
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -267,7 +267,7 @@ func cmdAlias(e *env, args []string) error {
 	if sub == "add" {
 		fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated)")
 	}
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func cmdQueue(e *env, args []string) error {
 	}
 	var dir string
 	fs := newFlags(e, "queue "+sub, &dir)
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func run(e *env, args []string) int {
 	}
 	f, ok := cmds[name]
 	if !ok {
-		fmt.Fprintf(e.stderr, "boxmail: unknown command %q\n%s", name, usage)
+		fmt.Fprintf(e.stderr, "boxmail: unknown command %q (run 'boxmail help' for the list)\n", name)
 		return 2
 	}
 	err := f(e, args[1:])
@@ -111,7 +111,10 @@ func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 // newFlags returns a FlagSet with the common --dir flag.
 func newFlags(e *env, name string, dir *string) *flag.FlagSet {
 	fs := flag.NewFlagSet("boxmail "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	// Errors come back from Parse and are printed as one line by run;
+	// the flag list is printed only for -h.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	def := e.getenv("BOXMAIL_DIR")
 	if def == "" {
 		def = "boxmail-data"
@@ -122,14 +125,17 @@ func newFlags(e *env, name string, dir *string) *flag.FlagSet {
 
 // parseFlags parses args allowing flags after positional arguments
 // ("user add me@x --password-file f"), and returns the positionals.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(e.stderr, "usage of %s:\n", fs.Name())
+				fs.SetOutput(e.stderr)
+				fs.PrintDefaults()
 				return nil, err
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{err.Error() + " (see -h)"}
 		}
 		args = fs.Args()
 		if len(args) == 0 {

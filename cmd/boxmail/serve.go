@@ -170,7 +170,7 @@ func cmdInit(e *env, args []string) error {
 	fs.StringVar(&domain, "domain", "", "the first mail domain, e.g. example.net (required)")
 	fs.StringVar(&admin, "admin", "", "the first admin account, e.g. admin@example.net (required)")
 	fs.StringVar(&pwFile, "password-file", "", "read the admin password from this file (default: generate one and print it)")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -248,7 +248,7 @@ func cmdServe(e *env, args []string) error {
 	var pf portFlags
 	fs := newFlags(e, "serve", &dir)
 	addPortFlags(fs, &pf)
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
@@ -276,7 +276,7 @@ func cmdQuickstart(e *env, args []string) error {
 	fs := newFlags(e, "quickstart", &dir)
 	fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
 	addPortFlags(fs, &pf)
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 			return err
 		}
 		if n > 0 {
-			return fmt.Errorf("domain %s has %d accounts or aliases; remove them first: %w", name, n, ErrDomainNotEmpt)
+			return fmt.Errorf("domain %s: %w (%d left; remove them first)", name, ErrDomainNotEmpty, n)
 		}
 		_, err := tx.exec(ctx, "DELETE FROM domains WHERE id = ?", id)
 		return err

@@ -59,13 +59,13 @@ import (
 
 // Errors the store returns that callers are expected to test for.
 var (
-	ErrNotFound      = errors.New("not found")
-	ErrExists        = errors.New("already exists")
-	ErrAuthFailed    = errors.New("authentication failed")
-	ErrInvalid       = errors.New("invalid argument")
-	ErrClosed        = errors.New("store closed")
-	ErrMailboxInUse  = errors.New("mailbox has children or is special")
-	ErrDomainNotEmpt = errors.New("domain still has accounts or aliases")
+	ErrNotFound       = errors.New("not found")
+	ErrExists         = errors.New("already exists")
+	ErrAuthFailed     = errors.New("authentication failed")
+	ErrInvalid        = errors.New("invalid argument")
+	ErrClosed         = errors.New("store closed")
+	ErrMailboxInUse   = errors.New("mailbox has children or is special")
+	ErrDomainNotEmpty = errors.New("still has accounts or aliases")
 )
 
 // Options configure a Store.
