@@ -1,0 +1,139 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"boxmail/internal/store"
+)
+
+type family struct {
+	d       *Deliverer
+	st      *store.Store
+	me, kid int64
+}
+
+func newFamily(t *testing.T) family {
+	t.Helper()
+	store.BcryptCost = bcrypt.MinCost
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	st.AddDomain(ctx, "example.net")
+	st.AddDomain(ctx, "example.org")
+	me, err := st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kid, _ := st.AddAccount(ctx, "kid@example.net", "pw-pw-pw-pw", false)
+	for _, a := range []store.Alias{
+		{Address: "family@example.net", Targets: []string{"me@example.net", "kid@example.net", "parents@example.net"}, Permit: []string{"me@example.net"}},
+		{Address: "parents@example.net", Targets: []string{"me@example.net"}},
+		{Address: "ping@example.net", Targets: []string{"pong@example.net"}},
+		{Address: "pong@example.net", Targets: []string{"ping@example.net", "kid@example.net"}},
+		{Address: "grandma@example.net", Targets: []string{"grandma@oldmail.example"}},
+		{Address: "@example.org", Targets: []string{"kid@example.net"}, Permit: []string{"kid@example.net"}},
+	} {
+		if err := st.AddAlias(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return family{d: New(Options{Store: st}), st: st, me: me.ID, kid: kid.ID}
+}
+
+func TestRouting(t *testing.T) {
+	f := newFamily(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		rcpt     string
+		accounts []int64
+		remote   []string
+		err      error
+	}{
+		{rcpt: "me@example.net", accounts: []int64{f.me}},
+		{rcpt: "ME+News@Example.Net", accounts: []int64{f.me}},
+		{rcpt: "family@example.net", accounts: []int64{f.me, f.kid}},
+		{rcpt: "ping@example.net", accounts: []int64{f.kid}},
+		{rcpt: "grandma@example.net", remote: []string{"grandma@oldmail.example"}},
+		{rcpt: "postmaster@example.net", accounts: []int64{f.me}},
+		{rcpt: "postmaster", accounts: []int64{f.me}},
+		{rcpt: "abuse@example.org", accounts: []int64{f.me}}, // role before catch-all
+		{rcpt: "anything@example.org", accounts: []int64{f.kid}},
+		{rcpt: "nobody@example.net", err: ErrUnknownRecipient},
+		{rcpt: "friend@elsewhere.example", remote: []string{"friend@elsewhere.example"}},
+		{rcpt: "bad address@example.net", err: ErrBadAddress},
+	} {
+		r, err := f.d.Resolve(ctx, tc.rcpt)
+		if !errors.Is(err, tc.err) {
+			t.Errorf("Resolve(%s) error %v, want %v", tc.rcpt, err, tc.err)
+			continue
+		}
+		if !slices.Equal(r.Accounts, tc.accounts) || !slices.Equal(r.Remote, tc.remote) {
+			t.Errorf("Resolve(%s) = %+v, want accounts %v remote %v", tc.rcpt, r, tc.accounts, tc.remote)
+		}
+	}
+}
+
+func TestWhoMaySendAsWhat(t *testing.T) {
+	f := newFamily(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		user, addr string
+		ok         bool
+	}{
+		{"me@example.net", "me@example.net", true},
+		{"me@example.net", "Me+Shop@example.net", true},
+		{"me@example.net", "family@example.net", true},
+		{"kid@example.net", "family@example.net", false},
+		{"kid@example.net", "me@example.net", false},
+		{"kid@example.net", "whatever@example.org", true}, // catch-all permits kid
+		{"me@example.net", "whatever@example.org", false},
+		{"me@example.net", "", false},
+		{"me@example.net", "someone@gmail.example", false},
+	} {
+		ok, err := f.d.MayUseSender(ctx, tc.user, tc.addr)
+		if err != nil || ok != tc.ok {
+			t.Errorf("MayUseSender(%s, %q) = %v, %v; want %v", tc.user, tc.addr, ok, err, tc.ok)
+		}
+	}
+}
+
+func TestATransactionStoresOneCopyPerMailboxOnlyOnCommit(t *testing.T) {
+	f := newFamily(t)
+	ctx := context.Background()
+	txn := f.d.Begin("friend@elsewhere.example")
+	for _, r := range []string{"family@example.net", "me@example.net", "parents@example.net", "grandma@example.net"} {
+		if _, err := txn.AddRecipient(ctx, r, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := txn.AddRecipient(ctx, "friend2@elsewhere.example", false); !errors.Is(err, ErrRelayDenied) {
+		t.Errorf("relay from unauthenticated: %v", err)
+	}
+	if l, r := txn.Recipients(); l != 2 || r != 1 {
+		t.Errorf("recipients = %d local, %d remote", l, r)
+	}
+	inbox, _ := f.st.MailboxByName(ctx, f.me, "INBOX")
+	if snap, _ := f.st.Snapshot(ctx, inbox.ID); len(snap) != 0 {
+		t.Fatal("visible before commit")
+	}
+	if err := txn.Commit(ctx, []byte("Subject: hi\r\n\r\nhello\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if snap, _ := f.st.Snapshot(ctx, inbox.ID); len(snap) != 1 {
+		t.Errorf("me got %d copies, want 1", len(snap))
+	}
+	if q, _ := f.st.Queue(ctx); len(q) != 1 || q[0].Recipients[0] != "grandma@oldmail.example" {
+		t.Errorf("queue = %+v", q)
+	}
+	if err := txn.Commit(ctx, []byte("again")); err == nil {
+		t.Error("a transaction committed twice")
+	}
+}

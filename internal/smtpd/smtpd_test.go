@@ -1,0 +1,178 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"boxmail/internal/delivery"
+	"boxmail/internal/store"
+)
+
+func TestHeaderFromAddresses(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want []string
+		err  bool
+	}{
+		{"From: me@example.net\r\n\r\nbody", []string{"me@example.net"}, false},
+		{"From: \"Me, Myself\" <me@example.net>, kid@example.net\r\n\r\n", []string{"me@example.net", "kid@example.net"}, false},
+		{"From: =?utf-8?q?J=C3=B6rg?= <jorg@example.net>\r\n\r\n", []string{"jorg@example.net"}, false},
+		{"Subject: none\r\n\r\n", nil, false},
+		{"From: <<<\r\n\r\n", nil, true},
+		{"no header at all", nil, true},
+	} {
+		got, err := headerFromAddresses([]byte(tc.msg))
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
+			t.Errorf("headerFromAddresses(%q) = %v, %v; want %v (error %v)", tc.msg, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestLoginMechanism(t *testing.T) {
+	var gotU, gotP string
+	s := newLoginServer(func(u, p string) error { gotU, gotP = u, p; return nil })
+	c, done, err := s.Next(nil)
+	if string(c) != "Username:" || done || err != nil {
+		t.Fatalf("step 1: %q %v %v", c, done, err)
+	}
+	c, done, err = s.Next([]byte("me@example.net"))
+	if string(c) != "Password:" || done || err != nil {
+		t.Fatalf("step 2: %q %v %v", c, done, err)
+	}
+	if _, done, err = s.Next([]byte("secret")); !done || err != nil || gotU != "me@example.net" || gotP != "secret" {
+		t.Fatalf("step 3: %v %v %q %q", done, err, gotU, gotP)
+	}
+	if _, _, err = s.Next([]byte("more")); err == nil {
+		t.Error("LOGIN accepted a fourth step")
+	}
+	// With an initial response the username comes first.
+	s = newLoginServer(func(u, p string) error { gotU = u; return nil })
+	if c, _, _ := s.Next([]byte("kid@example.net")); string(c) != "Password:" {
+		t.Errorf("initial response: challenge %q", c)
+	}
+}
+
+func FuzzHeaderFrom(f *testing.F) {
+	f.Add([]byte("From: a@b.c\r\n\r\n"))
+	f.Add([]byte("From: \"x\" <a@b.c>, (c) d@e.f\r\nFrom: g@h.i\r\n\r\nbody"))
+	f.Add([]byte("From: =?x?b?=?= <a@b>\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		headerFromAddresses(msg)
+	})
+}
+
+// newTestServer runs an inbound server over a temp store on loopback.
+func newTestServer(t testing.TB, mode Mode) (addr string, st *store.Store) {
+	t.Helper()
+	store.BcryptCost = bcrypt.MinCost
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.AddDomain(ctx, "example.net")
+	st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", true)
+	srv := New(Options{Mode: mode, Deliverer: delivery.New(delivery.Options{Store: st}), Store: st, Hostname: "mx.example.net",
+		MaxMessageBytes: 64 << 10, MaxRecipients: 5, ReadTimeout: 2 * time.Second})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		st.Close()
+	})
+	return l.Addr().String(), st
+}
+
+// talk sends a raw client script and returns everything the server said.
+func talk(t testing.TB, addr string, script []byte) string {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	go func() {
+		c.Write(script)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	var out bytes.Buffer
+	io.Copy(&out, bufio.NewReader(c))
+	return out.String()
+}
+
+func TestMalformedCommandsGetErrorsAndTheSessionGoesOn(t *testing.T) {
+	addr, st := newTestServer(t, Inbound)
+	out := talk(t, addr, []byte("EHLO c.example\r\nMAIL FROM:<bad address>\r\nMAIL FROM<x@y.z>\r\nRCPT TO:<me@example.net>\r\n"+
+		"FOO bar\r\nMAIL FROM:<a..b@elsewhere.example>\r\nMAIL FROM:<friend@elsewhere.example>\r\nRCPT TO:<me@example.net>\r\n"+
+		"DATA\r\nSubject: ok\r\n\r\nstill works\r\n.\r\nQUIT\r\n"))
+	for _, want := range []string{"501 5.5.2", "502 5.5.1", "553 5.1.7", "250 2.0.0 OK", "221 2.0.0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reply %q missing in:\n%s", want, out)
+		}
+	}
+	acc, _ := st.AccountByEmail(context.Background(), "me@example.net")
+	mb, _ := st.MailboxByName(context.Background(), acc.ID, "INBOX")
+	if snap, _ := st.Snapshot(context.Background(), mb.ID); len(snap) != 1 {
+		t.Errorf("inbox has %d messages, want 1", len(snap))
+	}
+}
+
+// A line beyond 2000 bytes (twice RFC 5321's limit) ends the session
+// with 500 5.4.0 (go-smtp's behaviour); nothing of that message is kept.
+func TestATooLongLineEndsTheSessionAndStoresNothing(t *testing.T) {
+	addr, st := newTestServer(t, Inbound)
+	out := talk(t, addr, []byte("EHLO c.example\r\nMAIL FROM:<f@elsewhere.example>\r\nRCPT TO:<me@example.net>\r\nDATA\r\nSubject: x\r\n\r\n"+
+		strings.Repeat("z", 5000)+"\r\n.\r\nQUIT\r\n"))
+	if !strings.Contains(out, "500 5.4.0") {
+		t.Errorf("no 500 5.4.0:\n%s", out)
+	}
+	acc, _ := st.AccountByEmail(context.Background(), "me@example.net")
+	mb, _ := st.MailboxByName(context.Background(), acc.ID, "INBOX")
+	if snap, _ := st.Snapshot(context.Background(), mb.ID); len(snap) != 0 {
+		t.Errorf("half a message stored")
+	}
+}
+
+func TestAnOversizedMessageIsRefusedAndNothingStored(t *testing.T) {
+	addr, st := newTestServer(t, Inbound)
+	big := strings.Repeat(strings.Repeat("y", 998)+"\r\n", 100) // ~100 KB > 64 KiB limit
+	out := talk(t, addr, []byte("EHLO c.example\r\nMAIL FROM:<f@elsewhere.example>\r\nRCPT TO:<me@example.net>\r\nDATA\r\n"+big+".\r\nQUIT\r\n"))
+	if !strings.Contains(out, "552 5.3.4") {
+		t.Errorf("no 552 5.3.4:\n%s", out)
+	}
+	acc, _ := st.AccountByEmail(context.Background(), "me@example.net")
+	mb, _ := st.MailboxByName(context.Background(), acc.ID, "INBOX")
+	if snap, _ := st.Snapshot(context.Background(), mb.ID); len(snap) != 0 {
+		t.Errorf("oversized message stored")
+	}
+}
+
+// FuzzSession feeds arbitrary client bytes to a real inbound session: the
+// server must never crash, and whatever it stores is a whole message.
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		"EHLO a\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<me@example.net>\r\nDATA\r\nx\r\n.\r\nQUIT\r\n",
+		"HELO a\r\nMAIL FROM:<> SIZE=10 BODY=8BITMIME\r\nRCPT TO:<postmaster>\r\nBDAT 3 LAST\r\nabc",
+		"EHLO a\r\nSTARTTLS\r\n", "EHLO a\r\nAUTH PLAIN AGFAYg==\r\n", "\x00\xff\r\n\r\n.\r\n", "RSET\r\nNOOP\r\nVRFY x\r\n",
+	} {
+		f.Add([]byte(s))
+	}
+	addr, _ := newTestServer(f, Inbound)
+	f.Fuzz(func(t *testing.T, script []byte) {
+		talk(t, addr, script)
+	})
+}

@@ -1,0 +1,74 @@
+package test
+
+import (
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// allowed is ARCHITECTURE.md's allow-list: which internal packages each
+// package may import. A package missing here may import nothing internal.
+var allowed = map[string][]string{
+	"cmd/boxmail":          {"*"},
+	"internal/config":      {},
+	"internal/store":       {},
+	"internal/resolver":    {},
+	"internal/mailauth":    {"resolver"},
+	"internal/sieve":       {},
+	"internal/delivery":    {"store", "mailauth", "sieve", "resolver"},
+	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver"},
+	"internal/imapd":       {"store"},
+	"internal/pop3d":       {"store"},
+	"internal/managesieve": {"store", "sieve"},
+	"internal/dnsrecords":  {"mailauth", "resolver"},
+	"internal/dnsd":        {"dnsrecords", "store"},
+	"internal/web":         {"store", "delivery", "dnsrecords"},
+	"internal/migrate":     {"store"},
+	"internal/testutil":    {"store", "resolver"},
+}
+
+func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {
+	out, err := exec.Command("go", "list", "-json=ImportPath,Imports", "boxmail/...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p struct {
+			ImportPath string
+			Imports    []string
+		}
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimPrefix(p.ImportPath, "boxmail/")
+		if name == "test" {
+			continue
+		}
+		allow, known := allowed[name]
+		if strings.HasPrefix(name, "bench/") { // benchmark tools read the store
+			allow, known = []string{"store"}, true
+		}
+		if !known {
+			t.Errorf("package %s is not in the architecture's allow-list; add it there and to ARCHITECTURE's table", name)
+			continue
+		}
+		for _, imp := range p.Imports {
+			dep, ok := strings.CutPrefix(imp, "boxmail/internal/")
+			if !ok {
+				continue
+			}
+			if dep == "config" && name != "cmd/boxmail" {
+				t.Errorf("%s imports config; only cmd/boxmail may", name)
+			}
+			if dep == "testutil" {
+				t.Errorf("%s imports testutil outside tests", name)
+			}
+			if !slices.Contains(allow, "*") && !slices.Contains(allow, dep) {
+				t.Errorf("%s imports internal/%s, which the architecture does not allow", name, dep)
+			}
+		}
+	}
+}
