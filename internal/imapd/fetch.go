@@ -1,0 +1,217 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/textproto"
+
+	"boxmail/internal/store"
+)
+
+// fetchChunk bounds how many messages one store read loads at once.
+const fetchChunk = 256
+
+// bodyNeed says how much of the message bytes a FETCH needs.
+func bodyNeed(o *imap.FetchOptions) store.BodyPart {
+	need := store.BodyNone
+	if o.Envelope {
+		need = store.BodyHeader
+	}
+	if o.BodyStructure != nil || len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
+		return store.BodyFull
+	}
+	for _, bs := range o.BodySection {
+		if len(bs.Part) > 0 || (bs.Specifier != imap.PartSpecifierHeader) {
+			return store.BodyFull
+		}
+		need = store.BodyHeader
+	}
+	return need
+}
+
+// marksSeen reports whether the FETCH sets \Seen (a non-PEEK body item).
+func marksSeen(o *imap.FetchOptions) bool {
+	for _, bs := range o.BodySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	for _, bs := range o.BinarySection {
+		if !bs.Peek {
+			return true
+		}
+	}
+	return false
+}
+
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	ts := sess.resolve(numSet)
+	need := bodyNeed(options)
+	setSeen := marksSeen(options) && !sess.sel.view.readOnly
+	for len(ts) > 0 {
+		n := min(len(ts), fetchChunk)
+		if err := sess.fetchChunk(w, ts[:n], options, need, setSeen); err != nil {
+			return err
+		}
+		ts = ts[n:]
+	}
+	return nil
+}
+
+func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions, need store.BodyPart, setSeen bool) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	msgs, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(ts), need)
+	if err != nil {
+		return sess.storeError("fetch", err)
+	}
+	byUID := make(map[uint32]*store.LoadedMessage, len(msgs))
+	for i := range msgs {
+		byUID[msgs[i].UID] = &msgs[i]
+	}
+	// A body FETCH without PEEK sets \Seen; the new flags go in the
+	// response (RFC 3501 6.4.5).
+	changed := map[uint32]bool{}
+	if setSeen {
+		var unseen []uint32
+		for _, m := range msgs {
+			if m.Flags&store.FlagSeen == 0 {
+				unseen = append(unseen, m.UID)
+			}
+		}
+		if len(unseen) > 0 {
+			metas, err := sess.srv.opts.Store.UpdateFlags(ctx, sess.acct.ID, sess.sel.mailbox.ID, unseen, store.FlagsAdd, store.FlagSeen, nil)
+			if err != nil {
+				return sess.storeError("fetch", err)
+			}
+			sess.feed.pump()
+			for _, meta := range metas {
+				if m := byUID[meta.UID]; m != nil {
+					m.Flags, m.Keywords = meta.Flags, meta.Keywords
+					changed[meta.UID] = true
+				}
+			}
+		}
+	}
+	for _, t := range ts {
+		m := byUID[t.uid]
+		if m == nil {
+			continue // expunged meanwhile by another session
+		}
+		rw := w.CreateMessage(t.seq)
+		if err := sess.writeFetch(rw, m, options, changed[t.uid]); err != nil {
+			rw.Close()
+			return err
+		}
+		if err := rw.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.LoadedMessage, o *imap.FetchOptions, flagsChanged bool) error {
+	if o.UID {
+		rw.WriteUID(imap.UID(m.UID))
+	}
+	if o.Flags || flagsChanged {
+		rw.WriteFlags(flagList(m.Flags, m.Keywords, sess.isRecent(m.UID)))
+	}
+	if o.InternalDate {
+		rw.WriteInternalDate(m.InternalDate)
+	}
+	if o.RFC822Size {
+		rw.WriteRFC822Size(m.Size)
+	}
+	if o.Envelope {
+		rw.WriteEnvelope(envelope(m.Data))
+	}
+	if o.BodyStructure != nil {
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(m.Data)))
+	}
+	for _, bs := range o.BodySection {
+		b := bodySection(m.Data, bs)
+		wc := rw.WriteBodySection(bs, int64(len(b)))
+		if _, err := wc.Write(b); err != nil {
+			wc.Close()
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			return err
+		}
+	}
+	for _, bs := range o.BinarySection {
+		b := imapserver.ExtractBinarySection(bytes.NewReader(m.Data), bs)
+		wc := rw.WriteBinarySection(bs, int64(len(b)))
+		if _, err := wc.Write(b); err != nil {
+			wc.Close()
+			return err
+		}
+		if err := wc.Close(); err != nil {
+			return err
+		}
+	}
+	for _, bss := range o.BinarySectionSize {
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Data), bss))
+	}
+	return nil
+}
+
+// bodySection returns a BODY[...] section. The whole message, its header
+// and its text are cut from the stored bytes so they come back exactly as
+// delivered; deeper sections go through go-imap's MIME walker.
+func bodySection(data []byte, bs *imap.FetchItemBodySection) []byte {
+	var b []byte
+	switch {
+	case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone:
+		b = data
+	case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierHeader && len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0:
+		b = data[:headerEnd(data)]
+	case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierText:
+		b = data[headerEnd(data):]
+	default:
+		whole := *bs
+		whole.Partial = nil
+		b = imapserver.ExtractBodySection(bytes.NewReader(data), &whole)
+	}
+	if p := bs.Partial; p != nil {
+		if p.Offset >= int64(len(b)) {
+			return nil
+		}
+		b = b[p.Offset:]
+		if p.Size < int64(len(b)) {
+			b = b[:p.Size]
+		}
+	}
+	return b
+}
+
+// headerEnd returns the length of the header including the blank line
+// that ends it (CRLF or bare LF), or len(data) if there is none.
+func headerEnd(data []byte) int {
+	if bytes.HasPrefix(data, []byte("\r\n")) {
+		return 2
+	}
+	if bytes.HasPrefix(data, []byte("\n")) {
+		return 1
+	}
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		if j := bytes.Index(data[:i], []byte("\n\n")); j >= 0 {
+			return j + 2
+		}
+		return i + 4
+	}
+	if j := bytes.Index(data, []byte("\n\n")); j >= 0 {
+		return j + 2
+	}
+	return len(data)
+}
+
+// readHeader parses a message header, tolerating a missing body.
+func readHeader(data []byte) textproto.Header {
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	return h
+}

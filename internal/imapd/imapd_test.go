@@ -1,0 +1,538 @@
+package imapd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"boxmail/internal/store"
+)
+
+func TestAUserLogsInWithTheFullAddressAndSeesSpecialUseMailboxes(t *testing.T) {
+	ts := startInsecure(t)
+	alice := ts.account(t, "alice@example.test")
+
+	c, err := imapclient.DialInsecure(ts.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var imapErr *imap.Error
+	if err := c.Login("alice@example.test", "wrong").Wait(); !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodeAuthenticationFailed {
+		t.Fatalf("login with a wrong password: %v", err)
+	}
+	if err := c.Login("alice", password).Wait(); err == nil {
+		t.Fatal("login with a bare local part succeeded")
+	}
+	if err := c.Login("Alice@Example.TEST", password).Wait(); err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	caps := c.Caps()
+	for _, want := range []imap.Cap{imap.CapIMAP4rev2, imap.CapIdle, imap.CapMove, imap.CapUIDPlus, imap.CapSpecialUse, imap.CapNamespace, imap.CapListStatus} {
+		if !caps.Has(want) {
+			t.Errorf("capability %s missing", want)
+		}
+	}
+
+	list, err := c.List("", "*", &imap.ListOptions{ReturnStatus: &imap.StatusOptions{NumMessages: true}}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]imap.MailboxAttr{}
+	for _, l := range list {
+		got[l.Mailbox] = l.Attrs
+		if l.Status == nil || l.Status.NumMessages == nil {
+			t.Errorf("LIST-STATUS missing for %s", l.Mailbox)
+		}
+	}
+	for name, use := range map[string]imap.MailboxAttr{"Sent": imap.MailboxAttrSent, "Trash": imap.MailboxAttrTrash, "Drafts": imap.MailboxAttrDrafts, "Junk": imap.MailboxAttrJunk, "Archive": imap.MailboxAttrArchive} {
+		if !slices.Contains(got[name], use) {
+			t.Errorf("%s attrs = %v, want %s", name, got[name], use)
+		}
+	}
+	if _, ok := got["INBOX"]; !ok {
+		t.Errorf("no INBOX in %v", got)
+	}
+	special, err := c.List("", "*", &imap.ListOptions{SelectSpecialUse: true}).Collect()
+	if err != nil || len(special) != 5 {
+		t.Errorf("LIST (SPECIAL-USE) = %d mailboxes, %v", len(special), err)
+	}
+	ns, err := c.Namespace().Wait()
+	if err != nil || len(ns.Personal) != 1 || ns.Personal[0].Delim != '/' {
+		t.Errorf("namespace = %+v, %v", ns, err)
+	}
+	_ = alice
+}
+
+func TestLoginIsRefusedWithoutTLSUnlessInsecureAuthIsSet(t *testing.T) {
+	ts := startServer(t, Options{})
+	ts.account(t, "alice@example.test")
+	c, err := imapclient.DialInsecure(ts.addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if !c.Caps().Has(imap.CapLoginDisabled) {
+		t.Errorf("caps %v lack LOGINDISABLED", c.Caps())
+	}
+	var imapErr *imap.Error
+	if err := c.Login("alice@example.test", password).Wait(); !errors.As(err, &imapErr) || imapErr.Code != imap.ResponseCodePrivacyRequired {
+		t.Errorf("login over plain TCP: %v", err)
+	}
+}
+
+func TestADeliveredMessageIsFetchedByteForByte(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	msg := testMessage("hello", "Hi Bob,\r\nsee you.")
+	ts.deliver(t, bob, msg)
+
+	c := ts.login(t, bob, nil)
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sel.NumMessages != 1 || sel.UIDNext != 2 || sel.UIDValidity == 0 {
+		t.Errorf("select = %+v", sel)
+	}
+	mb, _ := ts.store.MailboxByName(context.Background(), bob.ID, "INBOX")
+	if sel.UIDValidity != mb.UIDValidity {
+		t.Errorf("UIDVALIDITY %d, store has %d", sel.UIDValidity, mb.UIDValidity)
+	}
+
+	whole := &imap.FetchItemBodySection{}
+	partial := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: 6, Size: 5}}
+	subject := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}}
+	text := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierText}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{
+		UID: true, Flags: true, InternalDate: true, RFC822Size: true, Envelope: true,
+		BodyStructure: &imap.FetchItemBodyStructure{Extended: true},
+		BodySection:   []*imap.FetchItemBodySection{whole, partial, subject, text},
+	}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 1 {
+		t.Fatalf("got %d messages", len(msgs))
+	}
+	m := msgs[0]
+	if got := string(m.FindBodySection(whole)); got != msg {
+		t.Errorf("BODY[] = %q, want %q", got, msg)
+	}
+	if got := string(m.FindBodySection(partial)); got != msg[6:11] {
+		t.Errorf("BODY[]<6.5> = %q", got)
+	}
+	if got := string(m.FindBodySection(subject)); got != "Subject: hello\r\n\r\n" {
+		t.Errorf("BODY[HEADER.FIELDS (Subject)] = %q", got)
+	}
+	if got := string(m.FindBodySection(text)); got != "Hi Bob,\r\nsee you.\r\n" {
+		t.Errorf("BODY[TEXT] = %q", got)
+	}
+	if m.UID != 1 || m.RFC822Size != int64(len(msg)) || m.InternalDate.IsZero() {
+		t.Errorf("uid %d size %d date %v", m.UID, m.RFC822Size, m.InternalDate)
+	}
+	if m.Envelope == nil || m.Envelope.Subject != "hello" || len(m.Envelope.From) != 1 || m.Envelope.From[0].Addr() != "alice@example.test" || m.Envelope.MessageID != "hello@example.test" {
+		t.Errorf("envelope = %+v", m.Envelope)
+	}
+	if bs, ok := m.BodyStructure.(*imap.BodyStructureSinglePart); !ok || bs.Type != "text" {
+		t.Errorf("bodystructure = %#v", m.BodyStructure)
+	}
+	// The first SELECT takes \Recent; the non-PEEK BODY[] set \Seen.
+	if !slices.Contains(m.Flags, imap.Flag(`\Recent`)) || !slices.Contains(m.Flags, imap.FlagSeen) {
+		t.Errorf("flags = %v, want \\Recent and \\Seen", m.Flags)
+	}
+	again, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
+	if err != nil || !slices.Contains(again[0].Flags, imap.FlagSeen) {
+		t.Errorf("\\Seen not kept: %v %v", again, err)
+	}
+}
+
+func TestSearchFindsMessagesByHeaderBodyFlagsDatesSizeAndUID(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	ts.deliver(t, bob, testMessage("lunch", "Pizza at noon?"))
+	ts.deliver(t, bob, testMessage("report", "Quarterly numbers attached."))
+	ts.deliver(t, bob, testMessage("lunch again", strings.Repeat("long ", 200)))
+	c := ts.login(t, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(2), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged, "$Work"}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	yesterday := time.Now().Add(-24 * time.Hour)
+	cases := []struct {
+		name string
+		c    imap.SearchCriteria
+		want []uint32
+	}{
+		{"subject", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "LUNCH"}}}, []uint32{1, 3}},
+		{"from", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "From", Value: "alice@"}}}, []uint32{1, 2, 3}},
+		{"body", imap.SearchCriteria{Body: []string{"pizza"}}, []uint32{1}},
+		{"text", imap.SearchCriteria{Text: []string{"quarterly"}}, []uint32{2}},
+		{"flagged", imap.SearchCriteria{Flag: []imap.Flag{imap.FlagFlagged}}, []uint32{2}},
+		{"keyword", imap.SearchCriteria{Flag: []imap.Flag{"$work"}}, []uint32{2}},
+		{"unflagged", imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagFlagged}}, []uint32{1, 3}},
+		{"recent", imap.SearchCriteria{Flag: []imap.Flag{`\Recent`}}, []uint32{1, 2, 3}},
+		{"larger", imap.SearchCriteria{Larger: 500}, []uint32{3}},
+		{"smaller", imap.SearchCriteria{Smaller: 500}, []uint32{1, 2}},
+		{"since", imap.SearchCriteria{Since: yesterday}, []uint32{1, 2, 3}},
+		{"before", imap.SearchCriteria{Before: yesterday}, nil},
+		{"sent before", imap.SearchCriteria{SentBefore: time.Date(2007, 1, 1, 0, 0, 0, 0, time.UTC)}, []uint32{1, 2, 3}},
+		{"uid", imap.SearchCriteria{UID: []imap.UIDSet{imap.UIDSetNum(2, 3)}}, []uint32{2, 3}},
+		{"or", imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{Body: []string{"pizza"}}, {Flag: []imap.Flag{imap.FlagFlagged}}}}}, []uint32{1, 2}},
+		{"not", imap.SearchCriteria{Not: []imap.SearchCriteria{{Body: []string{"pizza"}}}}, []uint32{2, 3}},
+	}
+	for _, tc := range cases {
+		data, err := c.Search(&tc.c, nil).Wait()
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if got := data.AllSeqNums(); !slices.Equal(got, tc.want) {
+			t.Errorf("SEARCH %s = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{"numbers"}}, nil).Wait()
+	if err != nil || !slices.Equal(data.AllUIDs(), []imap.UID{2}) {
+		t.Errorf("UID SEARCH = %v, %v", data, err)
+	}
+}
+
+func TestStoreCopyMoveAndExpungeKeepUIDsStraight(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	for i := range 4 {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("m", i), "x"))
+	}
+	c := ts.login(t, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Store(imap.UIDSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagAnswered}}, nil).Collect()
+	if err != nil || len(res) != 1 || !slices.Contains(res[0].Flags, imap.FlagAnswered) || res[0].UID != 1 {
+		t.Fatalf("UID STORE = %+v, %v", res, err)
+	}
+
+	cp, err := c.Copy(imap.SeqSetNum(1, 2), "Archive").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src, _ := cp.SourceUIDs.Nums(); !slices.Equal(src, []imap.UID{1, 2}) {
+		t.Errorf("COPYUID source = %v", cp.SourceUIDs)
+	}
+	if dst, _ := cp.DestUIDs.Nums(); !slices.Equal(dst, []imap.UID{1, 2}) {
+		t.Errorf("COPYUID dest = %v", cp.DestUIDs)
+	}
+	var tryCreate *imap.Error
+	if _, err := c.Copy(imap.SeqSetNum(1), "Nowhere").Wait(); !errors.As(err, &tryCreate) || tryCreate.Code != imap.ResponseCodeTryCreate {
+		t.Errorf("COPY to a missing mailbox: %v", err)
+	}
+
+	mv, err := c.Move(imap.SeqSetNum(3), "Trash").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src, _ := mv.SourceUIDs.(imap.UIDSet).Nums(); !slices.Equal(src, []imap.UID{3}) {
+		t.Errorf("MOVE source = %v", mv.SourceUIDs)
+	}
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Mailbox().NumMessages; n != 3 {
+		t.Errorf("after MOVE the client counts %d messages, want 3", n)
+	}
+
+	if err := c.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	expunged, err := c.Expunge().Collect()
+	if err != nil || !slices.Equal(expunged, []uint32{1}) {
+		t.Errorf("EXPUNGE = %v, %v", expunged, err)
+	}
+	left, err := c.Fetch(imap.SeqSetNum(1, 2), &imap.FetchOptions{UID: true}).Collect()
+	if err != nil || len(left) != 2 || left[0].UID != 2 || left[1].UID != 4 {
+		t.Errorf("left = %+v, %v", left, err)
+	}
+	st, err := c.Status("Archive", &imap.StatusOptions{NumMessages: true, UIDNext: true}).Wait()
+	if err != nil || *st.NumMessages != 2 || st.UIDNext != 3 {
+		t.Errorf("Archive status = %+v, %v", st, err)
+	}
+}
+
+func TestMoveWithinTheSameMailboxRenumbersTheMessage(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	ts.deliver(t, bob, testMessage("a", "x"))
+	ts.deliver(t, bob, testMessage("b", "x"))
+	c := ts.login(t, bob, nil)
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	mv, err := c.Move(imap.SeqSetNum(1), "INBOX").Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dst, _ := mv.DestUIDs.(imap.UIDSet).Nums(); !slices.Equal(dst, []imap.UID{3}) {
+		t.Errorf("dest UIDs = %v", mv.DestUIDs)
+	}
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Envelope: true}).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range msgs {
+		got = append(got, fmt.Sprint(m.SeqNum, ":", m.UID, ":", m.Envelope.Subject))
+	}
+	if want := []string{"1:2:b", "2:3:a"}; !slices.Equal(got, want) {
+		t.Errorf("after moving 1 onto itself: %v, want %v", got, want)
+	}
+}
+
+func TestAppendAnswersAPPENDUIDAndMailboxesCanBeCreatedRenamedDeleted(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	c := ts.login(t, bob, nil)
+
+	if err := c.Create("Projects/2026", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var exists *imap.Error
+	if err := c.Create("Projects/2026", nil).Wait(); !errors.As(err, &exists) || exists.Code != imap.ResponseCodeAlreadyExists {
+		t.Errorf("second CREATE: %v", err)
+	}
+	msg := testMessage("draft", "not yet")
+	cmd := c.Append("Projects/2026", int64(len(msg)), &imap.AppendOptions{Flags: []imap.Flag{imap.FlagDraft}})
+	cmd.Write([]byte(msg))
+	cmd.Close()
+	app, err := cmd.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := ts.store.MailboxByName(context.Background(), bob.ID, "Projects/2026")
+	if app.UID != 1 || app.UIDValidity != mb.UIDValidity {
+		t.Errorf("APPENDUID %d %d, want 1 %d", app.UIDValidity, app.UID, mb.UIDValidity)
+	}
+	var tryCreate *imap.Error
+	cmd = c.Append("Nowhere", int64(len(msg)), nil)
+	cmd.Write([]byte(msg))
+	cmd.Close()
+	if _, err := cmd.Wait(); !errors.As(err, &tryCreate) || tryCreate.Code != imap.ResponseCodeTryCreate {
+		t.Errorf("APPEND to a missing mailbox: %v", err)
+	}
+
+	if err := c.Rename("Projects", "Work", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status("Work/2026", &imap.StatusOptions{NumMessages: true, UIDValidity: true}).Wait()
+	if err != nil || *st.NumMessages != 1 || st.UIDValidity != mb.UIDValidity {
+		t.Errorf("renamed child status = %+v, %v", st, err)
+	}
+	if err := c.Delete("Work/2026").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var gone *imap.Error
+	if _, err := c.Select("Work/2026", nil).Wait(); !errors.As(err, &gone) || gone.Code != imap.ResponseCodeNonExistent {
+		t.Errorf("SELECT of a deleted mailbox: %v", err)
+	}
+	if err := c.Delete("INBOX").Wait(); err == nil {
+		t.Error("INBOX was deleted")
+	}
+	if err := c.Unsubscribe("Work").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	subs, err := c.List("", "*", &imap.ListOptions{SelectSubscribed: true}).Collect()
+	if err != nil || slices.ContainsFunc(subs, func(l *imap.ListData) bool { return l.Mailbox == "Work" }) {
+		t.Errorf("LIST (SUBSCRIBED) after UNSUBSCRIBE Work: %v, %v", subs, err)
+	}
+}
+
+func TestAnotherAccountsMailboxesAreInvisible(t *testing.T) {
+	ts := startInsecure(t)
+	alice := ts.account(t, "alice@example.test")
+	bob := ts.account(t, "bob@example.test")
+	ctx := context.Background()
+	if err := ts.store.CreateMailbox(ctx, alice.ID, "Secret", ""); err != nil {
+		t.Fatal(err)
+	}
+	ts.deliver(t, alice, testMessage("private", "for alice only"))
+	c := ts.login(t, bob, nil)
+
+	list, err := c.List("", "*", nil).Collect()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		if l.Mailbox == "Secret" {
+			t.Error("bob lists alice's Secret")
+		}
+	}
+	for _, name := range []string{"Secret", "../alice@example.test/Secret"} {
+		if _, err := c.Select(name, nil).Wait(); err == nil {
+			t.Errorf("bob selected %q", name)
+		}
+		if _, err := c.Status(name, &imap.StatusOptions{NumMessages: true}).Wait(); err == nil {
+			t.Errorf("bob got STATUS of %q", name)
+		}
+	}
+	sel, err := c.Select("INBOX", nil).Wait()
+	if err != nil || sel.NumMessages != 0 {
+		t.Errorf("bob's INBOX: %+v, %v", sel, err)
+	}
+	if _, err := c.Copy(imap.SeqSetNum(1), "Secret").Wait(); err == nil {
+		t.Error("bob copied into alice's Secret")
+	}
+	if err := c.Delete("Secret").Wait(); err == nil {
+		t.Error("bob deleted alice's Secret")
+	}
+	if _, err := ts.store.MailboxByName(ctx, alice.ID, "Secret"); err != nil {
+		t.Errorf("alice's Secret: %v", err)
+	}
+}
+
+// idleClient logs in with handlers that report unsolicited EXISTS and
+// FETCH FLAGS, selects INBOX and starts IDLE.
+func idleClient(t *testing.T, ts *testServer, a store.Account, exists chan<- uint32, flags chan<- []imap.Flag) (*imapclient.Client, *imapclient.IdleCommand) {
+	t.Helper()
+	c := ts.login(t, a, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil && exists != nil {
+				exists <- *d.NumMessages
+			}
+		},
+		Fetch: func(m *imapclient.FetchMessageData) {
+			buf, err := m.Collect()
+			if err == nil && flags != nil {
+				flags <- buf.Flags
+			}
+		},
+	}})
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, idle
+}
+
+func TestIdleSeesADeliveryWithinASecond(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	ts.deliver(t, bob, testMessage("old", "x"))
+	exists := make(chan uint32, 10)
+	_, idle := idleClient(t, ts, bob, exists, nil)
+	time.Sleep(50 * time.Millisecond) // let IDLE reach the server
+
+	start := time.Now()
+	delivered := make(chan error, 1)
+	go func() { // as SMTP would, from another goroutine
+		delivered <- ts.store.Deliver(context.Background(), store.Delivery{Data: []byte(testMessage("new", "y")), Local: []store.LocalTarget{{AccountID: bob.ID}}})
+	}()
+	select {
+	case n := <-exists:
+		if n != 2 {
+			t.Errorf("EXISTS %d, want 2", n)
+		}
+		t.Logf("delivery seen after %v", time.Since(start))
+	case <-time.After(time.Second):
+		t.Fatal("no EXISTS within a second of the delivery")
+	}
+	if err := <-delivered; err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIdleSeesAnotherSessionsFlagChange(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	ts.deliver(t, bob, testMessage("shared", "x"))
+	flags := make(chan []imap.Flag, 10)
+	_, idle := idleClient(t, ts, bob, nil, flags)
+	defer idle.Close()
+
+	other := ts.login(t, bob, nil)
+	if _, err := other.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case f := <-flags:
+		if !slices.Contains(f, imap.FlagFlagged) {
+			t.Errorf("FETCH FLAGS %v lacks \\Flagged", f)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the idling session did not see the flag change")
+	}
+}
+
+func TestMalformedCommandsGetBADAndTheSessionGoesOn(t *testing.T) {
+	ts := startInsecure(t)
+	ts.account(t, "bob@example.test")
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(conn)
+	expect := func(prefix string) string {
+		t.Helper()
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return line
+			}
+		}
+	}
+	send := func(s string) { fmt.Fprintf(conn, "%s\r\n", s) }
+	expect("* OK")
+	send(`a1 LOGIN "bob@example.test" "` + password + `"`)
+	expect("a1 OK")
+	for i, bad := range []string{
+		"b1 SELECT",                 // missing argument
+		"b2 FETCH 1 (FLAGS",         // unterminated list
+		"b3 STORE 1 +FLAGS (\\Seen", // unterminated list
+		"b4 FETCH 1 FLAGS",          // no mailbox selected
+		"b5 LIST \"\" \"*\" RETURN (BOGUS)",
+		"b6 STATUS INBOX (DELETED-STORAGE)",
+		"b7 FROBNICATE",
+	} {
+		send(bad)
+		line := expect(fmt.Sprintf("b%d ", i+1))
+		if !strings.HasPrefix(line, fmt.Sprintf("b%d BAD", i+1)) && !strings.HasPrefix(line, fmt.Sprintf("b%d NO", i+1)) {
+			t.Errorf("%q answered %q", bad, line)
+		}
+		if strings.Contains(line, "SERVERBUG") {
+			t.Errorf("%q answered as an internal error: %q", bad, line)
+		}
+	}
+	send("c1 SELECT INBOX")
+	expect("c1 OK")
+	send("c2 NOOP")
+	expect("c2 OK")
+}

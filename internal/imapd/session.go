@@ -1,0 +1,284 @@
+package imapd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"boxmail/internal/store"
+)
+
+// session is one IMAP connection. go-imap calls its methods one at a
+// time (Idle runs alone until DONE), so it needs no lock of its own.
+type session struct {
+	srv    *Server
+	conn   *imapserver.Conn
+	origin uintptr // marks this session's writes in the change feed
+	log    *slog.Logger
+
+	acct store.Account // zero until login
+	feed *accountFeed
+	sel  *selection // nil unless a mailbox is selected
+
+	// updates is the last update writer go-imap handed us that may write
+	// EXPUNGE; MOVE uses it to flush its own expunges before the tagged OK.
+	updates *imapserver.UpdateWriter
+}
+
+var (
+	_ imapserver.Session          = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
+)
+
+// opTimeout bounds one store operation of a command.
+const opTimeout = time.Minute
+
+func (sess *session) ctx() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	return store.WithOrigin(ctx, sess.origin), cancel
+}
+
+func (sess *session) Close() error {
+	if sess.sel != nil {
+		sess.unselect()
+	}
+	if sess.feed != nil {
+		sess.srv.feeds.release(sess.acct.ID, sess.feed)
+		sess.feed = nil
+	}
+	sess.srv.sessions.Done()
+	return nil
+}
+
+// Login checks the full email address and password with the store.
+func (sess *session) Login(username, password string) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	acct, err := sess.srv.opts.Store.Authenticate(ctx, username, password)
+	if errors.Is(err, store.ErrAuthFailed) {
+		sess.log.Info("imap login failed", "user", username)
+		return imapserver.ErrAuthFailed
+	} else if err != nil {
+		sess.log.Error("imap login: store error", "user", username, "err", err)
+		return errInternal
+	}
+	sess.acct = acct
+	sess.log = sess.log.With("account", acct.Email)
+	sess.feed = sess.srv.feeds.acquire(acct.ID)
+	sess.log.Info("imap login")
+	return nil
+}
+
+const delim = '/'
+
+func (sess *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
+}
+
+func (sess *session) Create(name string, options *imap.CreateOptions) error {
+	var use string
+	if options != nil && len(options.SpecialUse) > 0 {
+		if len(options.SpecialUse) > 1 || !isSpecialUse(options.SpecialUse[0]) {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCode("USEATTR"), Text: "Unsupported special-use attribute"}
+		}
+		use = string(options.SpecialUse[0])
+	}
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	return sess.storeError("create", sess.srv.opts.Store.CreateMailbox(ctx, sess.acct.ID, strings.TrimSuffix(name, string(delim)), use))
+}
+
+func isSpecialUse(a imap.MailboxAttr) bool {
+	switch a {
+	case imap.MailboxAttrAll, imap.MailboxAttrArchive, imap.MailboxAttrDrafts, imap.MailboxAttrFlagged,
+		imap.MailboxAttrJunk, imap.MailboxAttrSent, imap.MailboxAttrTrash:
+		return true
+	}
+	return false
+}
+
+func (sess *session) Delete(name string) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	return sess.storeError("delete", sess.srv.opts.Store.DeleteMailbox(ctx, sess.acct.ID, name))
+}
+
+func (sess *session) Rename(name, newName string, options *imap.RenameOptions) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	return sess.storeError("rename", sess.srv.opts.Store.RenameMailbox(ctx, sess.acct.ID, name, newName))
+}
+
+func (sess *session) Subscribe(name string) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	return sess.storeError("subscribe", sess.srv.opts.Store.SetSubscribed(ctx, sess.acct.ID, name, true))
+}
+
+func (sess *session) Unsubscribe(name string) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	return sess.storeError("unsubscribe", sess.srv.opts.Store.SetSubscribed(ctx, sess.acct.ID, name, false))
+}
+
+// List answers LIST and LSUB (with LIST-EXTENDED selection and return
+// options, SPECIAL-USE attributes and LIST-STATUS).
+func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	if len(patterns) == 0 {
+		// LIST "" "": the hierarchy delimiter and root (RFC 3501 6.3.8).
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
+	}
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	mbs, err := sess.srv.opts.Store.Mailboxes(ctx, sess.acct.ID)
+	if err != nil {
+		return sess.storeError("list", err)
+	}
+	for i, p := range patterns {
+		// INBOX is case-insensitive (RFC 3501 5.1).
+		if ref == "" && len(p) >= 5 && strings.EqualFold(p[:5], "INBOX") && (len(p) == 5 || p[5] == delim) {
+			patterns[i] = "INBOX" + p[5:]
+		}
+	}
+	for _, mb := range mbs {
+		if !slices.ContainsFunc(patterns, func(p string) bool { return imapserver.MatchList(mb.Name, delim, ref, p) }) {
+			continue
+		}
+		if options.SelectSubscribed && !mb.Subscribed {
+			continue
+		}
+		if options.SelectSpecialUse && mb.SpecialUse == "" {
+			continue
+		}
+		data := &imap.ListData{Delim: delim, Mailbox: mb.Name}
+		if hasChildren(mbs, mb.Name) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if mb.SpecialUse != "" {
+			data.Attrs = append(data.Attrs, imap.MailboxAttr(mb.SpecialUse))
+		}
+		if mb.Subscribed && (options.ReturnSubscribed || options.SelectSubscribed) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if options.ReturnStatus != nil {
+			data.Status, err = sess.status(ctx, mb, options.ReturnStatus)
+			if err != nil {
+				return err
+			}
+		}
+		if err := w.WriteList(data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasChildren(mbs []store.Mailbox, name string) bool {
+	prefix := name + string(delim)
+	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, prefix) })
+}
+
+func (sess *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	mb, err := sess.srv.opts.Store.MailboxByName(ctx, sess.acct.ID, name)
+	if err != nil {
+		return nil, sess.storeError("status", err)
+	}
+	return sess.status(ctx, mb, options)
+}
+
+func (sess *session) status(ctx context.Context, mb store.Mailbox, options *imap.StatusOptions) (*imap.StatusData, error) {
+	if options.DeletedStorage {
+		// QUOTA (RFC 9208) is not offered; go-imap would write a nil.
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Unknown STATUS data item"}
+	}
+	c, err := sess.srv.opts.Store.Counts(ctx, mb.ID)
+	if err != nil {
+		return nil, sess.storeError("status", err)
+	}
+	return &imap.StatusData{
+		Mailbox:     mb.Name,
+		NumMessages: &c.Messages,
+		NumRecent:   &c.Recent,
+		UIDNext:     imap.UID(mb.UIDNext),
+		UIDValidity: mb.UIDValidity,
+		NumUnseen:   &c.Unseen,
+		NumDeleted:  &c.Deleted,
+		Size:        &c.Size,
+	}, nil
+}
+
+// Append stores a message (UIDPLUS: answers APPENDUID).
+func (sess *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(r.Size()))
+	if _, err := io.Copy(&buf, r); err != nil {
+		return nil, err // the connection broke; go-imap ends it
+	}
+	names := make([]string, len(options.Flags))
+	for i, f := range options.Flags {
+		names[i] = string(f)
+	}
+	f, kw := store.ParseFlags(names)
+	t := options.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	uid, uidValidity, err := sess.srv.opts.Store.Append(ctx, sess.acct.ID, name, buf.Bytes(), f, kw, t)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errTryCreate
+	} else if err != nil {
+		return nil, sess.storeError("append", err)
+	}
+	sess.feed.pump()
+	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: uidValidity}, nil
+}
+
+var errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+
+// Poll writes pending mailbox updates (after each command).
+func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if allowExpunge {
+		sess.updates = w
+	}
+	if sess.sel == nil {
+		return nil
+	}
+	sess.feed.pump()
+	return sess.sel.view.tracker.Poll(w, allowExpunge)
+}
+
+// Idle pushes updates until the client sends DONE.
+func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	sess.updates = w
+	if sess.sel == nil {
+		<-stop
+		return nil
+	}
+	// Not SessionTracker.Idle: it only wakes for updates queued after it
+	// starts, so one queued just before IDLE would wait for the next.
+	v := sess.sel.view
+	for {
+		if err := v.tracker.Poll(w, true); err != nil {
+			return err
+		}
+		select {
+		case <-v.notify:
+		case <-stop:
+			return nil
+		}
+	}
+}
