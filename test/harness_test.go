@@ -174,7 +174,7 @@ func (b *Box) Start() {
 	}
 	b.exited = make(chan error, 1)
 	go func() { b.exited <- b.cmd.Wait() }()
-	for _, p := range []int{b.SMTP, b.Submission, b.Submissions} {
+	for _, p := range []int{b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS} {
 		b.waitPort(p)
 	}
 }

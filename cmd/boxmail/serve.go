@@ -26,6 +26,7 @@ import (
 
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
+	"boxmail/internal/imapd"
 	"boxmail/internal/smtpd"
 	"boxmail/internal/store"
 )
@@ -372,10 +373,16 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 			OutboundPending: "OK, queued; note: this box does not deliver to other providers yet, the message waits in the queue",
 		}
 	}
+	imapOpts := func(name string) imapd.Options {
+		return imapd.Options{Store: st, Logger: log.With("pkg", "imapd", "server", name), TLSConfig: tlsConf,
+			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname}
+	}
 	all := []listener{
 		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
 		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
 		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
+		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
+		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
 	}
 	var running []listener
 	var lns []net.Listener
