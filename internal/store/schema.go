@@ -95,24 +95,32 @@ CREATE TABLE settings (
 // SchemaVersion is the version a fully migrated database has.
 var SchemaVersion = len(migrations)
 
+// migrate applies pending migrations, one transaction each. The version
+// is read inside the (immediate, hence exclusive) transaction, so two
+// processes opening a new database at once do not both apply a step.
 func migrate(ctx context.Context, db *sql.DB) error {
-	var v int
-	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
-		return err
-	}
-	if v > len(migrations) {
-		return fmt.Errorf("database schema version %d is newer than this boxmail (%d)", v, len(migrations))
-	}
-	for i := v; i < len(migrations); i++ {
+	for {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+		var v int
+		if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 			tx.Rollback()
-			return fmt.Errorf("migration %d: %w", i+1, err)
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", i+1)); err != nil {
+		if v > len(migrations) {
+			tx.Rollback()
+			return fmt.Errorf("database schema version %d is newer than this boxmail (%d)", v, len(migrations))
+		}
+		if v == len(migrations) {
+			return tx.Rollback()
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			tx.Rollback()
 			return err
 		}
@@ -120,5 +128,4 @@ func migrate(ctx context.Context, db *sql.DB) error {
 			return err
 		}
 	}
-	return nil
 }

@@ -52,6 +52,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -87,6 +88,20 @@ type Store struct {
 	max    int
 	feed   feed
 	closed sync.Once
+
+	commits, writes atomic.Int64 // for Stats
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	Commits int64 // transactions committed (each one fsync of the WAL)
+	Writes  int64 // write functions run in them
+}
+
+// Stats returns how many writes the group-commit writer has run and in how
+// many commits.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Writes: s.writes.Load()}
 }
 
 // FileName is the database file inside the data directory.
@@ -270,6 +285,8 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		ok[i] = true
 	}
+	s.commits.Add(1)
+	s.writes.Add(int64(len(batch)))
 	if err := tx.Commit(); err != nil {
 		s.log.Error("store commit failed", "err", err, "batch", len(batch))
 		for i, r := range batch {

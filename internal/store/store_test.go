@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,6 +109,12 @@ func TestConcurrentDeliveriesAllLandWithDistinctUIDs(t *testing.T) {
 		if snap[0].Flags&FlagRecent == 0 {
 			t.Errorf("new message not \\Recent")
 		}
+	}
+	// Concurrent deliveries share fsyncs: far fewer commits than writes.
+	if st := s.Stats(); st.Commits >= st.Writes || st.Writes < n {
+		t.Errorf("stats %+v: %d deliveries were not group-committed", st, n)
+	} else {
+		t.Logf("%d writes in %d commits", st.Writes, st.Commits)
 	}
 	var bodies int
 	s.rdb.QueryRow("SELECT count(*) FROM bodies").Scan(&bodies)
@@ -253,5 +260,42 @@ func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 	mb2, _ := s.MailboxByName(ctx, a.ID, "INBOX")
 	if mb1.UIDValidity != mb2.UIDValidity || mb2.UIDNext != 2 {
 		t.Errorf("before %+v after %+v", mb1, mb2)
+	}
+}
+
+func TestANewerSchemaIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(context.Background(), dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.wdb.Exec("PRAGMA user_version = 999")
+	s.Close()
+	if _, err := Open(context.Background(), dir, Options{}); err == nil || !strings.Contains(err.Error(), "newer than this boxmail") {
+		t.Errorf("opening a newer database: %v", err)
+	}
+}
+
+func TestConcurrentOpensOfANewDatabaseMigrateOnce(t *testing.T) {
+	dir := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := Open(context.Background(), dir, Options{})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
 	}
 }
