@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -24,11 +23,6 @@ func openStore(dir string) (*store.Store, error) {
 		return nil, fmt.Errorf("data dir %s does not exist (create it with 'boxmail init' or 'boxmail quickstart')", dir)
 	}
 	return store.Open(context.Background(), dir, store.Options{})
-}
-
-// storeErr turns store errors into messages for the admin.
-func storeErr(err error) error {
-	return err // store errors already name the object: "account x@y: already exists"
 }
 
 func subcommand(args []string, cmd string, subs ...string) (string, []string, error) {
@@ -76,12 +70,12 @@ func cmdDomain(e *env, args []string) error {
 	switch sub {
 	case "add":
 		if err := st.AddDomain(ctx, name); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "added domain %s\n", name)
 	case "remove":
 		if err := st.RemoveDomain(ctx, name); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "removed domain %s\n", name)
 	case "list":
@@ -151,22 +145,22 @@ func cmdUser(e *env, args []string) error {
 			return fmt.Errorf("domain %s is not hosted here; add it first with 'boxmail domain add %s'", addr.Domain, addr.Domain)
 		}
 		if _, err := st.AddAccount(ctx, email, pw, admin); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "added user %s\n", email)
 	case "passwd":
 		if err := st.SetPassword(ctx, email, pw); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "changed the password of %s\n", email)
 	case "remove":
 		if err := st.RemoveAccount(ctx, email); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "removed user %s and all its mail\n", email)
 	case "admin":
 		if err := st.SetAdmin(ctx, email, pos[1] == "on"); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "%s: admin %s\n", email, pos[1])
 	case "list":
@@ -339,12 +333,12 @@ func cmdAlias(e *env, args []string) error {
 			}
 		}
 		if err := st.AddAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))
 	case "remove":
 		if err := st.RemoveAlias(ctx, alias); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "removed alias %s\n", alias)
 	case "list":
@@ -403,11 +397,9 @@ func cmdQueue(e *env, args []string) error {
 			return usagef("queue ID %q is not a number", pos[0])
 		}
 		if err := st.QueueRemove(ctx, id); err != nil {
-			return storeErr(err)
+			return err
 		}
 		fmt.Fprintf(e.stdout, "removed queue entry %d\n", id)
 	}
 	return nil
 }
-
-var _ = flag.ErrHelp

@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -219,12 +220,13 @@ type portFlags struct {
 	smtp, submission, submissions, imap, imaps int
 }
 
-func (p *portFlags) register(fsSet func(p *int, name, usage string)) {
-	fsSet(&p.smtp, "smtp-port", "inbound SMTP port (overrides the config)")
-	fsSet(&p.submission, "submission-port", "submission (STARTTLS) port")
-	fsSet(&p.submissions, "submissions-port", "submission (implicit TLS) port")
-	fsSet(&p.imap, "imap-port", "IMAP (STARTTLS) port")
-	fsSet(&p.imaps, "imaps-port", "IMAPS port")
+// register adds the --*-port flags; -1 means "as configured".
+func (p *portFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&p.smtp, "smtp-port", -1, "inbound SMTP port (overrides the config)")
+	fs.IntVar(&p.submission, "submission-port", -1, "submission (STARTTLS) port")
+	fs.IntVar(&p.submissions, "submissions-port", -1, "submission (implicit TLS) port")
+	fs.IntVar(&p.imap, "imap-port", -1, "IMAP (STARTTLS) port")
+	fs.IntVar(&p.imaps, "imaps-port", -1, "IMAPS port")
 }
 
 func (p *portFlags) apply(c *config.Config) {
@@ -238,17 +240,11 @@ func (p *portFlags) apply(c *config.Config) {
 	}
 }
 
-func addPortFlags(fs interface {
-	IntVar(p *int, name string, value int, usage string)
-}, p *portFlags) {
-	p.register(func(v *int, name, usage string) { fs.IntVar(v, name, -1, usage) })
-}
-
 func cmdServe(e *env, args []string) error {
 	var dir string
 	var pf portFlags
 	fs := newFlags(e, "serve", &dir)
-	addPortFlags(fs, &pf)
+	pf.register(fs)
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
@@ -276,7 +272,7 @@ func cmdQuickstart(e *env, args []string) error {
 	var pf portFlags
 	fs := newFlags(e, "quickstart", &dir)
 	fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
-	addPortFlags(fs, &pf)
+	pf.register(fs)
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
