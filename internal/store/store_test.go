@@ -299,3 +299,15 @@ func TestConcurrentOpensOfANewDatabaseMigrateOnce(t *testing.T) {
 		}
 	}
 }
+
+// A commit must be fsynced before Write returns: WAL with synchronous=FULL.
+func TestTheDatabaseIsOpenedDurably(t *testing.T) {
+	s := openTemp(t)
+	var sync int
+	var mode string
+	s.wdb.QueryRow("PRAGMA synchronous").Scan(&sync)
+	s.wdb.QueryRow("PRAGMA journal_mode").Scan(&mode)
+	if sync != 2 || mode != "wal" {
+		t.Errorf("synchronous=%d journal_mode=%s, want 2 (FULL) and wal", sync, mode)
+	}
+}
