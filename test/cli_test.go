@@ -260,3 +260,21 @@ func TestCtrlCAnswers421AndLosesNothingHalfWritten(t *testing.T) {
 		t.Fatalf("after shutdown the inbox holds %q; want just the completed message", msgs)
 	}
 }
+
+func TestEveryDomainGetsADKIMKeyToPublish(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "box")
+	mustRun(t, "", "init", "--dir", dir, "--hostname", "box.example.net", "--domain", "example.net", "--admin", "admin@example.net")
+	mustRun(t, "", "domain", "add", "example.org", "--dir", dir)
+	for _, d := range []string{"example.net", "example.org"} {
+		out := mustRun(t, "", "dkim", "show", d, "--dir", dir)
+		if !regexp.MustCompile(`(?m)^mail\._domainkey +TXT +v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,} +yes$`).MatchString(out) {
+			t.Errorf("dkim show %s:\n%s", d, out)
+		}
+	}
+	a := mustRun(t, "", "dkim", "show", "example.net", "--dir", dir)
+	b := mustRun(t, "", "dkim", "show", "example.org", "--dir", dir)
+	if a == b {
+		t.Error("two domains share a DKIM key")
+	}
+	oneLineError(t, "not hosted here", "", "dkim", "show", "example.com", "--dir", dir)
+}

@@ -69,10 +69,17 @@ func cmdDomain(e *env, args []string) error {
 	ctx := context.Background()
 	switch sub {
 	case "add":
-		if err := st.AddDomain(ctx, name); err != nil {
+		keys, err := newDomainKeys(name)
+		if err != nil {
+			return err
+		}
+		if err := st.AddDomain(ctx, name, keys...); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added domain %s\n", name)
+		if err := printDKIMRecords(e, st, name); err != nil {
+			return err
+		}
 	case "remove":
 		if err := st.RemoveDomain(ctx, name); err != nil {
 			return err

@@ -10,6 +10,7 @@
 //	boxmail user add|list|passwd|remove|admin ...
 //	boxmail alias add|list|remove ...
 //	boxmail queue list|remove ...
+//	boxmail dkim show DOMAIN
 //
 // Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
 package main
@@ -40,6 +41,7 @@ commands:
   user         add|list|passwd|remove|admin accounts
   alias        add|list|remove aliases
   queue        list|remove outbound queue entries
+  dkim         show DOMAIN: the DKIM record to publish
   version      print the version
 
 Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
@@ -73,6 +75,7 @@ func run(e *env, args []string) int {
 		"user":       cmdUser,
 		"alias":      cmdAlias,
 		"queue":      cmdQueue,
+		"dkim":       cmdDKIM,
 		"version": func(e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "boxmail", version)
 			return nil

@@ -150,7 +150,12 @@ func initBox(dir string, cfg config.Config, domain, admin, password string) (err
 		return err
 	}
 	ctx := context.Background()
-	if err := st.AddDomain(ctx, domain); err != nil && !errors.Is(err, store.ErrExists) {
+	keys, err := newDomainKeys(domain)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	if err := st.AddDomain(ctx, domain, keys...); err != nil && !errors.Is(err, store.ErrExists) {
 		st.Close()
 		return err
 	}

@@ -60,15 +60,25 @@ func isUnique(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
 }
 
-// AddDomain adds a hosted domain. Names are stored lower-case.
-func (s *Store) AddDomain(ctx context.Context, name string) error {
+// AddDomain adds a hosted domain, with its DKIM keys in the same
+// transaction. Names are stored lower-case.
+func (s *Store) AddDomain(ctx context.Context, name string, keys ...DKIMKey) error {
 	name = strings.ToLower(name)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.exec(ctx, "INSERT INTO domains(name, created) VALUES(?, ?)", name, now())
+		res, err := tx.exec(ctx, "INSERT INTO domains(name, created) VALUES(?, ?)", name, now())
 		if isUnique(err) {
 			return fmt.Errorf("domain %s: %w", name, ErrExists)
+		} else if err != nil {
+			return err
 		}
-		return err
+		did, _ := res.LastInsertId()
+		for _, k := range keys {
+			if _, err := tx.exec(ctx, "INSERT INTO dkim_keys(domain_id, selector, algorithm, private, active, created) VALUES(?, ?, ?, ?, ?, ?)",
+				did, k.Selector, k.Algorithm, k.Private, k.Active, now()); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 

@@ -90,6 +90,47 @@ CREATE TABLE settings (
 	value TEXT NOT NULL
 );
 `,
+	// 2: DKIM keys per domain, and custom DNS records.
+	`
+CREATE TABLE dkim_keys (
+	id        INTEGER PRIMARY KEY,
+	domain_id INTEGER NOT NULL REFERENCES domains(id) ON DELETE CASCADE,
+	selector  TEXT NOT NULL,
+	algorithm TEXT NOT NULL,            -- "rsa" or "ed25519"
+	private   TEXT NOT NULL,            -- PKCS#8 PEM
+	active    INTEGER NOT NULL DEFAULT 0, -- used for signing
+	created   INTEGER NOT NULL,
+	UNIQUE (domain_id, selector)
+);
+CREATE TABLE dns_records (
+	id      INTEGER PRIMARY KEY,
+	name    TEXT NOT NULL,  -- fully qualified, lower-case, no trailing dot
+	type    TEXT NOT NULL,  -- upper-case RR type
+	value   TEXT NOT NULL,  -- RDATA in zone-file syntax
+	created INTEGER NOT NULL,
+	UNIQUE (name, type, value)
+);
+CREATE TABLE generation (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	n  INTEGER NOT NULL
+);
+INSERT INTO generation VALUES (1, 1);
+CREATE TRIGGER gen_domains_insert AFTER INSERT ON domains BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_domains_update AFTER UPDATE ON domains BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_domains_delete AFTER DELETE ON domains BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_accounts_insert AFTER INSERT ON accounts BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_accounts_update AFTER UPDATE ON accounts BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_accounts_delete AFTER DELETE ON accounts BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_aliases_insert AFTER INSERT ON aliases BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_aliases_update AFTER UPDATE ON aliases BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_aliases_delete AFTER DELETE ON aliases BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_dkim_keys_insert AFTER INSERT ON dkim_keys BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_dkim_keys_update AFTER UPDATE ON dkim_keys BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_dkim_keys_delete AFTER DELETE ON dkim_keys BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_dns_records_insert AFTER INSERT ON dns_records BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_dns_records_update AFTER UPDATE ON dns_records BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER gen_dns_records_delete AFTER DELETE ON dns_records BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

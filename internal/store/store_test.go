@@ -311,3 +311,41 @@ func TestTheDatabaseIsOpenedDurably(t *testing.T) {
 		t.Errorf("synchronous=%d journal_mode=%s, want 2 (FULL) and wal", sync, mode)
 	}
 }
+
+func TestDKIMKeysCustomRecordsAndTheGeneration(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	g0, err := s.Generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newAccount(t, s, "me@example.test")
+	if err := s.AddDKIMKey(ctx, DKIMKey{Domain: "example.test", Selector: "mail", Algorithm: "rsa", Private: "PEM1", Active: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDKIMKey(ctx, DKIMKey{Domain: "example.test", Selector: "mail2", Algorithm: "rsa", Private: "PEM2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDKIMKey(ctx, DKIMKey{Domain: "nope.test", Selector: "mail", Algorithm: "rsa", Private: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("key for unknown domain: %v", err)
+	}
+	if err := s.ActivateDKIMKey(ctx, "example.test", "mail2"); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := s.DKIMKeys(ctx, "example.test")
+	if len(keys) != 2 || keys[0].Active || !keys[1].Active {
+		t.Errorf("after rotation: %+v", keys)
+	}
+	if err := s.AddDNSRecord(ctx, DNSRecord{Name: "www.example.test", Type: "a", Value: "192.0.2.7"}); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := s.DNSRecords(ctx); len(recs) != 1 || recs[0].Type != "A" {
+		t.Errorf("records = %+v", recs)
+	}
+	if n, err := s.RemoveDNSRecords(ctx, "www.example.test", "A", ""); n != 1 || err != nil {
+		t.Errorf("remove = %d, %v", n, err)
+	}
+	if g1, _ := s.Generation(ctx); g1 < g0+5 {
+		t.Errorf("generation went from %d to %d after 5+ changes", g0, g1)
+	}
+}

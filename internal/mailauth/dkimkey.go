@@ -1,0 +1,90 @@
+// Package mailauth holds boxmail's mail authentication standards code:
+// DKIM keys and their DNS records (RFC 6376, RFC 8463), and, as the
+// outbound issue lands, DKIM signing and verification, SPF, DMARC and
+// Authentication-Results. Functions are pure: (ctx, resolver.Resolver,
+// input) -> result, with no storage and no network besides DNS.
+package mailauth
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+)
+
+// DKIM key algorithms.
+const (
+	AlgRSA     = "rsa"
+	AlgEd25519 = "ed25519"
+)
+
+// DefaultSelector is the selector of a domain's first key, as the seed
+// document's "mail._domainkey" record.
+const DefaultSelector = "mail"
+
+// NewDKIMKey generates a signing key (RSA 2048 or Ed25519) and returns
+// it as PKCS#8 PEM.
+func NewDKIMKey(alg string) (string, error) {
+	var key any
+	var err error
+	switch alg {
+	case AlgRSA:
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	case AlgEd25519:
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	default:
+		return "", fmt.Errorf("unknown DKIM algorithm %q", alg)
+	}
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})), nil
+}
+
+// ParseDKIMKey parses a PEM key made by NewDKIMKey.
+func ParseDKIMKey(privPEM string) (crypto.Signer, error) {
+	b, _ := pem.Decode([]byte(privPEM))
+	if b == nil {
+		return nil, errors.New("DKIM key: no PEM block")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("DKIM key: %v", err)
+	}
+	switch k := k.(type) {
+	case *rsa.PrivateKey:
+		return k, nil
+	case ed25519.PrivateKey:
+		return k, nil
+	}
+	return nil, fmt.Errorf("DKIM key: unsupported key type %T", k)
+}
+
+// DKIMRecord returns the TXT record value to publish at
+// SELECTOR._domainkey.DOMAIN for a private key: "v=DKIM1; k=rsa; p=...".
+func DKIMRecord(privPEM string) (string, error) {
+	k, err := ParseDKIMKey(privPEM)
+	if err != nil {
+		return "", err
+	}
+	switch pub := k.Public().(type) {
+	case *rsa.PublicKey:
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return "", err
+		}
+		return "v=DKIM1; k=rsa; p=" + base64.StdEncoding.EncodeToString(der), nil
+	case ed25519.PublicKey:
+		return "v=DKIM1; k=ed25519; p=" + base64.StdEncoding.EncodeToString(pub), nil
+	}
+	return "", errors.New("DKIM key: unsupported public key")
+}
