@@ -40,6 +40,10 @@ type Config struct {
 	MaxMessageBytes int64
 	MaxRecipients   int
 	LogLevel        slog.Level
+	// Resolvers are the recursive DNS servers ("host:port") for MX, SPF,
+	// DKIM and DMARC lookups and status checks; empty means the system's
+	// (/etc/resolv.conf).
+	Resolvers []string
 }
 
 // Default returns the production defaults for hostname.
@@ -91,7 +95,41 @@ func boolValue(v string) (bool, error) {
 	return false, fmt.Errorf("want true or false")
 }
 
+func listValue(l []string) string { return strings.Join(l, ", ") }
+
+func splitListValue(v string) []string {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
 var fields = map[string]field{
+	"resolvers": {
+		get: func(c *Config) string { return listValue(c.Resolvers) },
+		set: func(c *Config, v string) error {
+			l := splitListValue(v)
+			for i, r := range l {
+				host, port, err := net.SplitHostPort(r)
+				if err != nil {
+					host, port = r, "53"
+				}
+				if net.ParseIP(host) == nil {
+					return fmt.Errorf("%q is not an IP address (with an optional :port)", r)
+				}
+				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+					return fmt.Errorf("%q has a bad port", r)
+				}
+				l[i] = net.JoinHostPort(host, port)
+			}
+			c.Resolvers = l
+			return nil
+		},
+		doc: "recursive DNS servers (ip[:port], comma-separated); empty: the system's",
+	},
 	"hostname": {
 		get: func(c *Config) string { return c.Hostname },
 		set: func(c *Config, v string) error { c.Hostname = strings.ToLower(strings.TrimSuffix(v, ".")); return nil },

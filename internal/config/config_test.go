@@ -6,16 +6,16 @@ import (
 )
 
 func TestParseGoodConfig(t *testing.T) {
-	c, err := Parse("boxmail.conf", []byte("# comment\n\nhostname = Box.Example.NET.\nlisten = 127.0.0.1\nsmtp_port = 2525\ninsecure_auth = yes\nmax_message_size = 1048576\nlog_level = debug\n"))
+	c, err := Parse("boxmail.conf", []byte("# comment\n\nhostname = Box.Example.NET.\nlisten = 127.0.0.1\nsmtp_port = 2525\ninsecure_auth = yes\nmax_message_size = 1048576\nlog_level = debug\nresolvers = 127.0.0.1:5353, ::1\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Hostname != "box.example.net" || c.SMTPPort != 2525 || c.SubmissionPort != 587 || !c.InsecureAuth || c.MaxMessageBytes != 1<<20 || c.LogLevel.String() != "DEBUG" {
+	if c.Hostname != "box.example.net" || c.SMTPPort != 2525 || c.SubmissionPort != 587 || !c.InsecureAuth || c.MaxMessageBytes != 1<<20 || c.LogLevel.String() != "DEBUG" || len(c.Resolvers) != 2 || c.Resolvers[1] != "[::1]:53" {
 		t.Errorf("parsed %+v", c)
 	}
 	// Format and Parse round-trip.
 	c2, err := Parse("x", c.Format())
-	if err != nil || c2 != c {
+	if err != nil || c2.Format() == nil || string(c2.Format()) != string(c.Format()) {
 		t.Errorf("round trip: %+v, %v", c2, err)
 	}
 }
@@ -33,6 +33,7 @@ func TestBadConfigsNameTheLine(t *testing.T) {
 		{"hostname = a.b\ninsecure_auth = perhaps\n", "want true or false"},
 		{"hostname = a.b\nlog_level = loud\n", "boxmail.conf:2: log_level"},
 		{"hostname = a.b\nmax_recipients = 0\n", "want a number from 1"},
+		{"hostname = a.b\nresolvers = dns.google\n", "is not an IP address"},
 	} {
 		_, err := Parse("boxmail.conf", []byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
