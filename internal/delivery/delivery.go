@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"boxmail/internal/store"
@@ -51,6 +52,9 @@ type Options struct {
 type Deliverer struct {
 	st  *store.Store
 	log *slog.Logger
+
+	mu    sync.Mutex
+	queue *Queue // the running queue, kicked when mail is queued
 }
 
 // New returns a Deliverer.
@@ -225,6 +229,7 @@ type Txn struct {
 	sender   string
 	accounts []int64
 	remote   []string
+	mailbox  string // for local copies; "" is INBOX (see SetMailbox)
 	done     bool
 }
 
@@ -276,12 +281,20 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	t.done = true
 	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote}
 	for _, a := range t.accounts {
-		del.Local = append(del.Local, store.LocalTarget{AccountID: a})
+		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}
 	if err := t.d.st.Deliver(ctx, del); err != nil {
 		return err
 	}
 	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", len(t.remote), "size", len(data))
+	if len(t.remote) > 0 {
+		t.d.mu.Lock()
+		q := t.d.queue
+		t.d.mu.Unlock()
+		if q != nil {
+			q.Kick()
+		}
+	}
 	return nil
 }
 

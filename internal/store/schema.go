@@ -131,6 +131,13 @@ CREATE TRIGGER gen_dns_records_insert AFTER INSERT ON dns_records BEGIN UPDATE g
 CREATE TRIGGER gen_dns_records_update AFTER UPDATE ON dns_records BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
 CREATE TRIGGER gen_dns_records_delete AFTER DELETE ON dns_records BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
 `,
+	// 3: the outbound queue gets one row per recipient domain and its
+	// delay-warning state.
+	`
+ALTER TABLE queue ADD COLUMN domain TEXT NOT NULL DEFAULT '';
+ALTER TABLE queue ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX queue_next ON queue(next_attempt);
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

@@ -1,0 +1,288 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"boxmail/internal/resolver"
+	"boxmail/internal/store"
+)
+
+// target is one address to try for a domain.
+type target struct {
+	addr      string // ip:port
+	name      string // MX host name (TLS server name, logs)
+	smarthost *Smarthost
+}
+
+// routeError is a failure to find where a domain's mail goes.
+type routeError struct {
+	permanent bool
+	msg       string
+}
+
+func (e *routeError) Error() string { return e.msg }
+
+// route finds the addresses to try for a domain, in order (RFC 5321 5.1):
+// MX records by preference, equal preferences shuffled; the domain's own
+// address when it has no MX; nothing for a null MX (RFC 7505).
+func (q *Queue) route(ctx context.Context, domain string) ([]target, error) {
+	if sh := q.o.Smarthost; sh != nil {
+		return []target{{addr: sh.Addr, name: hostOf(sh.Addr), smarthost: sh}}, nil
+	}
+	if t, ok := q.o.Transports[domain]; ok {
+		return []target{{addr: t, name: hostOf(t)}}, nil
+	}
+	if t, ok := q.o.Transports["*"]; ok {
+		return []target{{addr: t, name: hostOf(t)}}, nil
+	}
+	if q.o.Resolver == nil {
+		return nil, &routeError{msg: "no DNS resolver configured"}
+	}
+	mxs, err := resolver.LookupMX(ctx, q.o.Resolver, domain)
+	var hosts []string
+	switch {
+	case err == nil:
+		if len(mxs) == 1 && (mxs[0].Host == "" || mxs[0].Host == ".") {
+			return nil, &routeError{permanent: true, msg: fmt.Sprintf("550 5.1.10 domain %s does not accept mail (null MX)", domain)}
+		}
+		rand.Shuffle(len(mxs), func(i, j int) { mxs[i], mxs[j] = mxs[j], mxs[i] })
+		slices.SortStableFunc(mxs, func(a, b resolver.MX) int { return int(a.Pref) - int(b.Pref) })
+		for _, mx := range mxs {
+			hosts = append(hosts, mx.Host)
+		}
+	case resolver.IsNotFound(err) && !isNXDomain(err):
+		hosts = []string{domain} // implicit MX
+	case isNXDomain(err):
+		return nil, &routeError{permanent: true, msg: fmt.Sprintf("550 5.1.2 domain %s does not exist", domain)}
+	default:
+		return nil, &routeError{msg: fmt.Sprintf("451 4.4.3 DNS lookup of MX %s failed: %v", domain, err)}
+	}
+	var out []target
+	var lastErr error
+	for _, h := range hosts {
+		ips, err := resolver.LookupIP(ctx, q.o.Resolver, h)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, ip := range sortIPs(ips) {
+			out = append(out, target{addr: net.JoinHostPort(ip.String(), strconv.Itoa(q.o.Port)), name: h})
+		}
+	}
+	if len(out) == 0 {
+		if len(hosts) == 1 && hosts[0] == domain && resolver.IsNotFound(lastErr) {
+			return nil, &routeError{permanent: true, msg: fmt.Sprintf("550 5.1.2 domain %s has no MX and no address", domain)}
+		}
+		return nil, &routeError{msg: fmt.Sprintf("451 4.4.3 no address found for the mail servers of %s: %v", domain, lastErr)}
+	}
+	return out, nil
+}
+
+func isNXDomain(err error) bool {
+	var e *resolver.Error
+	return errors.As(err, &e) && e.NotFound
+}
+
+// sortIPs puts IPv4 first: many small VPSes have IPv6 without reverse
+// DNS, which receivers punish.
+func sortIPs(ips []netip.Addr) []netip.Addr {
+	out := slices.Clone(ips)
+	slices.SortStableFunc(out, func(a, b netip.Addr) int {
+		if a.Is4() == b.Is4() {
+			return 0
+		}
+		if a.Is4() {
+			return -1
+		}
+		return 1
+	})
+	return out
+}
+
+func hostOf(hostport string) string {
+	h, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return hostport
+	}
+	return h
+}
+
+// deliverDomain tries to deliver every item of a domain, host after host,
+// and returns each item's per-recipient results.
+func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.QueueItem) []itemResult {
+	results := make([]itemResult, len(items))
+	for i := range results {
+		results[i] = itemResult{}
+	}
+	setAll := func(idx []int, r rcptResult) {
+		for _, i := range idx {
+			for _, rc := range items[i].Recipients {
+				if _, done := results[i][rc]; !done {
+					results[i][rc] = r
+				}
+			}
+		}
+	}
+	pending := make([]int, len(items))
+	for i := range pending {
+		pending[i] = i
+	}
+	targets, err := q.route(ctx, domain)
+	if err != nil {
+		var re *routeError
+		errors.As(err, &re)
+		setAll(pending, rcptResult{permanent: re != nil && re.permanent, msg: err.Error()})
+		return results
+	}
+	var lastErr error
+	for _, t := range targets {
+		if len(pending) == 0 || ctx.Err() != nil {
+			break
+		}
+		pending, lastErr = q.deliverTarget(ctx, domain, t, items, pending, results)
+		if lastErr != nil {
+			q.log.Info("mail server failed", "domain", domain, "host", t.name, "addr", t.addr, "err", lastErr)
+		}
+	}
+	if len(pending) > 0 {
+		msg := "451 4.4.1 no mail server of " + domain + " could be reached"
+		if lastErr != nil {
+			msg = fmt.Sprintf("451 4.4.1 %s: %v", domain, lastErr)
+			var re *replyError
+			if errors.As(lastErr, &re) {
+				msg = re.Error() // e.g. the remote's 421 greeting
+			}
+		}
+		setAll(pending, rcptResult{msg: msg})
+	}
+	return results
+}
+
+// deliverTarget delivers the pending items over one connection to t and
+// returns the items that still need another host (after a connection
+// failure) and that failure.
+func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, items []store.QueueItem, pending []int, results []itemResult) ([]int, error) {
+	policy := TLSPolicy{}
+	if q.o.TLSPolicy != nil {
+		policy = q.o.TLSPolicy(ctx, domain, t.name)
+	}
+	c, err := q.connect(ctx, t, policy, true)
+	var tlsErr *tlsFailure
+	if errors.As(err, &tlsErr) && !policy.Require {
+		// Opportunistic TLS failed: deliver in plaintext, as Postfix does
+		// at security level "may".
+		q.log.Info("STARTTLS failed, retrying without TLS", "host", t.name, "err", err)
+		c, err = q.connect(ctx, t, policy, false)
+	}
+	if err != nil {
+		return pending, err
+	}
+	defer c.quit()
+	for k, i := range pending {
+		it := items[i]
+		body, err := q.d.st.Body(ctx, it.BodyID)
+		if err != nil {
+			return pending[k:], fmt.Errorf("reading message body: %w", err)
+		}
+		replies, err := c.send(ctx, it.Sender, it.Recipients, body)
+		if err != nil {
+			return pending[k:], err
+		}
+		for rcpt, re := range replies {
+			if re == nil {
+				results[i][rcpt] = rcptResult{ok: true, msg: fmt.Sprintf("accepted by %s[%s]", t.name, t.addr)}
+			} else {
+				results[i][rcpt] = rcptResult{permanent: re.permanent(), msg: fmt.Sprintf("%s (from %s)", re.Error(), t.name)}
+			}
+		}
+	}
+	return nil, nil
+}
+
+// tlsFailure marks a failed STARTTLS handshake.
+type tlsFailure struct{ err error }
+
+func (e *tlsFailure) Error() string { return "STARTTLS: " + e.err.Error() }
+func (e *tlsFailure) Unwrap() error { return e.err }
+
+// connect dials t, says EHLO, upgrades to TLS when offered (and tryTLS)
+// and authenticates to a smarthost.
+func (q *Queue) connect(ctx context.Context, t target, policy TLSPolicy, tryTLS bool) (*smtpClient, error) {
+	d := net.Dialer{Timeout: q.o.DialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, err
+	}
+	tlsConf := &tls.Config{ServerName: t.name, InsecureSkipVerify: !policy.Verify, MinVersion: tls.VersionTLS12}
+	if sh := t.smarthost; sh != nil {
+		tlsConf.InsecureSkipVerify = sh.InsecureSkipVerify
+		policy.Require = sh.TLS != "none"
+		if sh.TLS == "implicit" {
+			tc := tls.Client(conn, tlsConf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			conn = tc
+		}
+	}
+	c := newSMTPClient(conn, q.o.CommandTimeout)
+	if _, ok := conn.(*tls.Conn); ok {
+		c.tls = true
+	}
+	fail := func(err error) (*smtpClient, error) {
+		conn.Close()
+		return nil, err
+	}
+	if err := c.greet(); err != nil {
+		return fail(err)
+	}
+	if err := c.hello(q.o.Hostname); err != nil {
+		return fail(err)
+	}
+	if !c.tls && tryTLS && c.has("STARTTLS") {
+		if err := c.startTLS(tlsConf, q.o.Hostname); err != nil {
+			if _, ok := err.(*replyError); !ok {
+				return fail(&tlsFailure{err})
+			}
+			// A refused STARTTLS leaves the session usable in plaintext.
+		}
+	}
+	if policy.Require && !c.tls {
+		return fail(fmt.Errorf("451 4.7.5 %s does not offer TLS, which is required", t.name))
+	}
+	if sh := t.smarthost; sh != nil && sh.Username != "" {
+		if err := c.authPlain(sh.Username, sh.Password); err != nil {
+			return fail(fmt.Errorf("AUTH at %s: %w", t.name, err))
+		}
+	}
+	return c, nil
+}
+
+// enhancedCode extracts "5.1.1" from a reply text, or derives a generic
+// one from the reply code.
+func enhancedCode(msg string, permanent bool) string {
+	for _, f := range strings.Fields(msg) {
+		p := strings.Split(f, ".")
+		if len(p) == 3 && (p[0] == "2" || p[0] == "4" || p[0] == "5") {
+			if _, err := strconv.Atoi(p[1]); err == nil {
+				if _, err := strconv.Atoi(p[2]); err == nil {
+					return f
+				}
+			}
+		}
+	}
+	if permanent {
+		return "5.0.0"
+	}
+	return "4.0.0"
+}

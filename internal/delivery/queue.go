@@ -1,0 +1,354 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"boxmail/internal/resolver"
+	"boxmail/internal/store"
+)
+
+// QueueOptions configure the outbound queue runner.
+type QueueOptions struct {
+	// Hostname is used in EHLO, Received and bounce messages.
+	Hostname string
+	Resolver resolver.Resolver
+	// Transports maps a recipient domain to "host:port" to use instead of
+	// its MX records ("*" for every domain: a smarthost).
+	Transports map[string]string
+	// Smarthost, if set, relays every message (overrides Transports["*"]).
+	Smarthost *Smarthost
+	// Retry is the schedule of waits after each failed attempt; the last
+	// one repeats (default 1m, 5m, 15m, 30m, 1h, 2h).
+	Retry []time.Duration
+	// Lifetime is how long a message is retried before it bounces
+	// (default 5 days); DelayWarning when the sender is told it is late
+	// (default 4h; negative: never).
+	Lifetime, DelayWarning time.Duration
+	// MaxConnections overall (default 20) and per domain (default 2).
+	MaxConnections, MaxPerDomain int
+	// Timeouts: connect (default 30s), each command (default 5m).
+	DialTimeout, CommandTimeout time.Duration
+	// Port of remote MX hosts (default 25).
+	Port int
+	// Sign, if set, DKIM-signs the bounces the box generates: it returns
+	// the header fields to prepend for a message from domain.
+	Sign func(msg []byte, domain string) ([]byte, error)
+	// TLSPolicy, if set, decides per destination whether TLS is required
+	// and verified (MTA-STS, DANE); nil means opportunistic TLS.
+	TLSPolicy func(ctx context.Context, domain, mxHost string) TLSPolicy
+	Logger    *slog.Logger
+	// now is replaceable in tests.
+	now func() time.Time
+}
+
+// TLSPolicy is what a destination requires of TLS.
+type TLSPolicy struct {
+	Require bool // no delivery without TLS
+	Verify  bool // the certificate must be valid for the MX host name
+}
+
+// Smarthost is a relay that takes all outbound mail, typically with AUTH,
+// for VPS providers that block port 25.
+type Smarthost struct {
+	Addr     string // host:port
+	TLS      string // "starttls" (default), "implicit" or "none"
+	Username string
+	Password string
+	// InsecureSkipVerify accepts any certificate (tests, self-signed relays).
+	InsecureSkipVerify bool
+}
+
+// DefaultRetry is the default retry schedule.
+var DefaultRetry = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
+
+// Queue drains the outbound queue: a loop that picks due entries and
+// delivers them, one goroutine per destination domain.
+type Queue struct {
+	d      *Deliverer
+	o      QueueOptions
+	log    *slog.Logger
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	mu     sync.Mutex
+	busy   map[int64]bool // entries being worked on
+	conns  int
+	domain map[string]int // connections per domain
+	wg     sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// NewQueue returns a queue runner; Start it.
+func (d *Deliverer) NewQueue(o QueueOptions) *Queue {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(o.Retry) == 0 {
+		o.Retry = DefaultRetry
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = 5 * 24 * time.Hour
+	}
+	if o.DelayWarning == 0 {
+		o.DelayWarning = 4 * time.Hour
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 20
+	}
+	if o.MaxPerDomain <= 0 {
+		o.MaxPerDomain = 2
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 30 * time.Second
+	}
+	if o.CommandTimeout == 0 {
+		o.CommandTimeout = 5 * time.Minute
+	}
+	if o.Port == 0 {
+		o.Port = 25
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queue{d: d, o: o, log: o.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		busy: map[int64]bool{}, domain: map[string]int{}, ctx: ctx, cancel: cancel}
+	d.mu.Lock()
+	d.queue = q
+	d.mu.Unlock()
+	return q
+}
+
+// Kick makes the runner look at the queue now (a new message was queued,
+// or an admin asked for a retry).
+func (q *Queue) Kick() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the queue loop in the background.
+func (q *Queue) Start() { go q.loop() }
+
+// Shutdown stops picking entries and waits for deliveries in progress
+// until ctx ends, then aborts them (they stay queued and are retried at
+// the next start).
+func (q *Queue) Shutdown(ctx context.Context) error {
+	close(q.stop)
+	<-q.done
+	waited := make(chan struct{})
+	go func() { q.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		return nil
+	case <-ctx.Done():
+		q.cancel()
+		<-waited
+		return ctx.Err()
+	}
+}
+
+// pollInterval bounds how long the loop sleeps, so retries requested by
+// another process (boxmail queue retry) are seen quickly.
+const pollInterval = time.Second
+
+func (q *Queue) loop() {
+	defer close(q.done)
+	for {
+		q.runDue()
+		wait := pollInterval
+		if next, ok, err := q.d.st.NextQueueAttempt(q.ctx); err == nil && ok {
+			if w := time.Until(next); w < wait {
+				wait = max(w, 10*time.Millisecond)
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-q.stop:
+			t.Stop()
+			return
+		case <-q.kick:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// runDue starts a worker for each domain with due entries, within the
+// connection limits.
+func (q *Queue) runDue() {
+	due, err := q.d.st.DueQueue(q.ctx, q.o.now(), 1000)
+	if err != nil {
+		q.log.Error("reading the queue", "err", err)
+		return
+	}
+	byDomain := map[string][]store.QueueItem{}
+	var order []string
+	q.mu.Lock()
+	for _, it := range due {
+		if q.busy[it.ID] {
+			continue
+		}
+		if _, ok := byDomain[it.Domain]; !ok {
+			order = append(order, it.Domain)
+		}
+		byDomain[it.Domain] = append(byDomain[it.Domain], it)
+	}
+	for _, dom := range order {
+		items := byDomain[dom]
+		// Split a domain's entries over up to MaxPerDomain connections.
+		for k := 0; len(items) > 0 && q.domain[dom] < q.o.MaxPerDomain && q.conns < q.o.MaxConnections; k++ {
+			n := (len(items) + q.o.MaxPerDomain - q.domain[dom] - 1) / (q.o.MaxPerDomain - q.domain[dom])
+			batch := items[:n]
+			items = items[n:]
+			for _, it := range batch {
+				q.busy[it.ID] = true
+			}
+			q.conns++
+			q.domain[dom]++
+			q.wg.Add(1)
+			go q.work(dom, batch)
+		}
+	}
+	q.mu.Unlock()
+}
+
+func (q *Queue) work(domain string, items []store.QueueItem) {
+	defer func() {
+		q.mu.Lock()
+		for _, it := range items {
+			delete(q.busy, it.ID)
+		}
+		q.conns--
+		q.domain[domain]--
+		q.mu.Unlock()
+		q.wg.Done()
+		q.Kick() // entries may be waiting for this connection slot
+	}()
+	results := q.deliverDomain(q.ctx, domain, items)
+	for i, it := range items {
+		if q.ctx.Err() != nil {
+			return // shutting down hard: leave the rest queued
+		}
+		if err := q.record(it, results[i]); err != nil {
+			q.log.Error("recording a delivery attempt", "queue_id", it.ID, "err", err)
+		}
+	}
+}
+
+// rcptResult is what happened to one recipient.
+type rcptResult struct {
+	ok        bool
+	permanent bool
+	msg       string // the remote's reply or our reason
+}
+
+// itemResult maps recipients to their results.
+type itemResult map[string]rcptResult
+
+// record stores the outcome of an attempt and any bounce.
+func (q *Queue) record(it store.QueueItem, res itemResult) error {
+	now := q.o.now()
+	var done, failed, delayed []string
+	var failMsgs, lastErr []string
+	expired := now.Sub(it.Created) >= q.o.Lifetime
+	for _, r := range it.Recipients {
+		rr, ok := res[r]
+		if !ok {
+			rr = rcptResult{msg: "not attempted"}
+		}
+		switch {
+		case rr.ok:
+			done = append(done, r)
+			q.log.Info("delivered", "queue_id", it.ID, "rcpt", r, "reply", rr.msg)
+		case rr.permanent || expired:
+			done = append(done, r)
+			failed = append(failed, r)
+			msg := rr.msg
+			if !rr.permanent {
+				msg = fmt.Sprintf("gave up after %s: %s", q.o.Lifetime.Round(time.Hour), rr.msg)
+			}
+			failMsgs = append(failMsgs, msg)
+			q.log.Warn("delivery failed permanently", "queue_id", it.ID, "rcpt", r, "reply", msg)
+		default:
+			delayed = append(delayed, r)
+			lastErr = append(lastErr, rr.msg)
+		}
+	}
+	out := store.QueueOutcome{Done: done}
+	if len(delayed) > 0 {
+		wait := q.o.Retry[min(it.Attempts, len(q.o.Retry)-1)]
+		out.NextAttempt = now.Add(wait)
+		out.LastError = strings.Join(uniq(lastErr), "; ")
+		q.log.Info("delivery deferred", "queue_id", it.ID, "rcpts", len(delayed), "retry_in", wait, "reply", out.LastError)
+	}
+	var bounce *bounceInfo
+	if len(failed) > 0 {
+		bounce = &bounceInfo{kind: bounceFailed, rcpts: failed, msgs: failMsgs}
+	} else if len(delayed) > 0 && !it.Warned && q.o.DelayWarning > 0 && now.Sub(it.Created) >= q.o.DelayWarning {
+		bounce = &bounceInfo{kind: bounceDelayed, rcpts: delayed, msgs: lastErr, retryUntil: it.Created.Add(q.o.Lifetime)}
+		out.Warned = true
+	}
+	if bounce != nil && it.Sender != "" { // never bounce a bounce
+		del, err := q.makeBounce(it, bounce)
+		if err != nil {
+			q.log.Error("making a bounce", "queue_id", it.ID, "err", err)
+		} else {
+			out.Bounce = del
+		}
+	}
+	return q.d.st.QueueResult(context.Background(), it.ID, out)
+}
+
+func uniq(l []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range l {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Remove deletes a queue entry; unless silent, its sender gets a bounce.
+func (q *Queue) Remove(ctx context.Context, id int64, silent bool) error {
+	return removeQueued(ctx, q.d, q.o, id, silent)
+}
+
+func removeQueued(ctx context.Context, d *Deliverer, o QueueOptions, id int64, silent bool) error {
+	it, err := d.st.QueueItemByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	var bounce *store.Delivery
+	if !silent && it.Sender != "" {
+		q := &Queue{d: d, o: o}
+		msgs := make([]string, len(it.Recipients))
+		for i := range msgs {
+			msgs[i] = "removed from the queue by the administrator; last error: " + it.LastError
+		}
+		bounce, err = q.makeBounce(it, &bounceInfo{kind: bounceFailed, rcpts: it.Recipients, msgs: msgs})
+		if err != nil {
+			return err
+		}
+	}
+	return d.st.QueueRemove(ctx, id, bounce)
+}
+
+// RemoveQueued is the admin's "queue remove" when the server may not be
+// running: it bounces (unless silent) and deletes the entry.
+func (d *Deliverer) RemoveQueued(ctx context.Context, hostname string, sign func([]byte, string) ([]byte, error), id int64, silent bool) error {
+	return removeQueued(ctx, d, QueueOptions{Hostname: hostname, Sign: sign, now: time.Now}, id, silent)
+}
+
+var errNoRoute = errors.New("no route")
