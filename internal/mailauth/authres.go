@@ -1,0 +1,170 @@
+package mailauth
+
+// Authentication-Results (RFC 8601): the header boxmail adds to every
+// message it accepts, and the removal of forged ones claiming its name.
+
+import (
+	"strings"
+
+	"github.com/emersion/go-msgauth/authres"
+)
+
+// AuthResults is what the box found out about one message.
+type AuthResults struct {
+	// AuthUser, when set, is the account that submitted the message over
+	// authenticated SMTP; the other checks are then not made.
+	AuthUser string
+	// SPF, SPFFrom and SPFHelo: the SPF result (empty: not checked) for
+	// the MAIL FROM address (or, for a null sender, the HELO name).
+	SPF, SPFReason, SPFFrom, SPFHelo string
+	DKIM                             []DKIMResult
+	DMARC                            *DMARCResult
+	// Comment, if any, is added as a reason when nothing was checked
+	// ("trusted network").
+	Comment string
+}
+
+// Header returns the Authentication-Results field (with CRLF) naming
+// host as the authserv-id, one result per folded line.
+func (a AuthResults) Header(host string) string {
+	var rs []authres.Result
+	if a.AuthUser != "" {
+		rs = append(rs, &authres.AuthResult{Value: authres.ResultPass, Auth: a.AuthUser})
+	}
+	if a.SPF != "" {
+		rs = append(rs, &authres.SPFResult{Value: authres.ResultValue(a.SPF), Reason: a.SPFReason, From: a.SPFFrom, Helo: a.SPFHelo})
+	}
+	if a.SPF != "" && len(a.DKIM) == 0 {
+		rs = append(rs, &authres.DKIMResult{Value: authres.ResultNone})
+	}
+	for _, d := range a.DKIM {
+		rs = append(rs, &authres.GenericResult{Method: "dkim", Value: authres.ResultValue(d.Result), Params: map[string]string{
+			"reason": d.Reason, "header.d": d.Domain, "header.s": d.Selector, "header.b": d.B}})
+	}
+	if a.DMARC != nil {
+		rs = append(rs, &authres.DMARCResult{Value: authres.ResultValue(a.DMARC.Result), Reason: a.DMARC.Reason, From: a.DMARC.Domain})
+	}
+	var b strings.Builder
+	b.WriteString("Authentication-Results: ")
+	b.WriteString(host)
+	if len(rs) == 0 {
+		b.WriteString(";")
+		if a.Comment != "" {
+			b.WriteString(" (" + sanitizeComment(a.Comment) + ")")
+		}
+		b.WriteString(" none\r\n")
+		return b.String()
+	}
+	for _, r := range rs {
+		s := authres.Format("", []authres.Result{r})
+		s = strings.TrimSpace(strings.TrimPrefix(s, ";"))
+		b.WriteString(";\r\n\t")
+		b.WriteString(sanitizeLine(s))
+	}
+	b.WriteString("\r\n")
+	return b.String()
+}
+
+// sanitizeLine keeps a header line free of line breaks and other
+// control characters that could come from a remote party's input (a
+// signature's d= tag, an SPF explanation).
+func sanitizeLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+func sanitizeComment(s string) string {
+	return strings.NewReplacer("(", "", ")", "", "\\", "").Replace(sanitizeLine(s))
+}
+
+// StripAuthResults returns msg without the Authentication-Results fields
+// whose authserv-id is host (RFC 8601 5: a receiver removes those that
+// claim to be its own before adding its own); all other bytes are kept.
+// It returns msg itself when there is nothing to remove.
+func StripAuthResults(msg []byte, host string) []byte {
+	fields, _ := splitHeader(msg)
+	drop := false
+	for _, f := range fields {
+		if isOurAuthResults(f, host) {
+			drop = true
+			break
+		}
+	}
+	if !drop {
+		return msg
+	}
+	out := make([]byte, 0, len(msg))
+	for _, f := range fields {
+		if !isOurAuthResults(f, host) {
+			out = append(out, f.Raw...)
+		}
+	}
+	// The blank line and the body: whatever follows the last field.
+	return append(out, msg[headerBytes(fields):]...)
+}
+
+// headerBytes is the length of the header fields (they are contiguous
+// from the start of the message).
+func headerBytes(fields []headerField) int {
+	n := 0
+	for _, f := range fields {
+		n += len(f.Raw)
+	}
+	return n
+}
+
+func isOurAuthResults(f headerField, host string) bool {
+	if !strings.EqualFold(f.Name, "Authentication-Results") {
+		return false
+	}
+	return strings.EqualFold(authservID(f.Value()), strings.TrimSuffix(host, "."))
+}
+
+// authservID returns the authserv-id of an Authentication-Results value:
+// the first token, after any comments (RFC 8601 2.2).
+func authservID(v string) string {
+	v = stripComments(v)
+	v = strings.TrimSpace(v)
+	if i := strings.IndexAny(v, "; \t"); i >= 0 {
+		v = v[:i]
+	}
+	return strings.TrimSuffix(v, ".")
+}
+
+// stripComments removes RFC 5322 comments (nested, with quoted-pairs)
+// outside of quoted strings. An unterminated comment runs to the end.
+func stripComments(s string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' && (depth > 0 || quoted):
+			if depth == 0 && i+1 < len(s) {
+				b.WriteByte(c)
+				b.WriteByte(s[i+1])
+			}
+			i++
+		case depth > 0 && c == '(':
+			depth++
+		case depth > 0 && c == ')':
+			depth--
+			if depth == 0 {
+				b.WriteByte(' ')
+			}
+		case depth > 0:
+		case c == '"':
+			quoted = !quoted
+			b.WriteByte(c)
+		case c == '(' && !quoted:
+			depth = 1
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
