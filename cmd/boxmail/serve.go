@@ -28,6 +28,7 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/imapd"
+	"boxmail/internal/resolver"
 	"boxmail/internal/smtpd"
 	"boxmail/internal/store"
 )
@@ -360,6 +361,10 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	defer st.Close()
 	deliverer := delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery")})
+	var dnsResolver resolver.Resolver = resolver.System()
+	if len(cfg.Resolvers) > 0 {
+		dnsResolver = &resolver.Net{Servers: cfg.Resolvers}
+	}
 
 	type listener struct {
 		name string
@@ -372,6 +377,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
 			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
 			OutboundPending: "OK, queued; note: this box does not deliver to other providers yet, the message waits in the queue",
+			Resolver:        dnsResolver, TrustedNetworks: cfg.TrustedNetworks,
 		}
 	}
 	imapOpts := func(name string) imapd.Options {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,6 +45,10 @@ type Config struct {
 	// DKIM and DMARC lookups and status checks; empty means the system's
 	// (/etc/resolv.conf).
 	Resolvers []string
+	// TrustedNetworks are client networks whose inbound SMTP mail skips
+	// SPF/DMARC-based rejection (never a relaying right: that comes only
+	// from AUTH). Default: 127.0.0.1/32 and ::1/128.
+	TrustedNetworks []netip.Prefix
 }
 
 // Default returns the production defaults for hostname.
@@ -61,6 +66,7 @@ func Default(hostname string) Config {
 		MaxMessageBytes: 50 << 20,
 		MaxRecipients:   100,
 		LogLevel:        slog.LevelInfo,
+		TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 	}
 }
 
@@ -108,6 +114,32 @@ func splitListValue(v string) []string {
 }
 
 var fields = map[string]field{
+	"trusted_networks": {
+		get: func(c *Config) string {
+			var l []string
+			for _, p := range c.TrustedNetworks {
+				l = append(l, p.String())
+			}
+			return listValue(l)
+		},
+		set: func(c *Config, v string) error {
+			var l []netip.Prefix
+			for _, x := range splitListValue(v) {
+				p, err := netip.ParsePrefix(x)
+				if err != nil {
+					a, aerr := netip.ParseAddr(x)
+					if aerr != nil {
+						return fmt.Errorf("%q is not an IP network such as 192.0.2.0/24 or an address", x)
+					}
+					p = netip.PrefixFrom(a, a.BitLen())
+				}
+				l = append(l, p.Masked())
+			}
+			c.TrustedNetworks = l
+			return nil
+		},
+		doc: "client networks (CIDR, comma-separated) whose inbound mail skips SPF/DMARC rejection; not a relay right",
+	},
 	"resolvers": {
 		get: func(c *Config) string { return listValue(c.Resolvers) },
 		set: func(c *Config, v string) error {

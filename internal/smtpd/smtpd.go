@@ -28,6 +28,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +38,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"boxmail/internal/delivery"
+	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
 
@@ -67,6 +69,11 @@ type Options struct {
 	// OutboundPending, when set, is added to the reply for messages queued
 	// for remote recipients (until outbound delivery exists).
 	OutboundPending string
+	// Resolver is used for SPF, DKIM and DMARC checks of inbound mail
+	// (see mailauth.go); nil skips the checks.
+	Resolver resolver.Resolver
+	// TrustedNetworks are clients whose inbound mail is not checked.
+	TrustedNetworks []netip.Prefix
 }
 
 // Server is one SMTP listener's server.
@@ -77,6 +84,7 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*session]struct{}
 	closing atomic.Bool
+	dkim    dkimCache
 }
 
 // New builds a Server.
@@ -354,7 +362,11 @@ func (c *session) Data(r io.Reader) error {
 			return err
 		}
 	}
-	if err := c.txn.Commit(context.Background(), buf.Bytes()); err != nil {
+	data, err := c.authenticate(buf.Bytes()[:hdrLen], body)
+	if err != nil {
+		return err
+	}
+	if err := c.txn.Commit(context.Background(), data); err != nil {
 		return c.internal("commit", err)
 	}
 	c.txn = nil

@@ -1,0 +1,180 @@
+package smtpd
+
+// Message authentication at the end of DATA: inbound mail is checked
+// (SPF, DKIM, DMARC) and gets one Authentication-Results field; submitted
+// mail gets an Authentication-Results saying who submitted it and is
+// DKIM-signed with its From domain's active keys.
+//
+// Policy (inbound, clients outside Options.TrustedNetworks):
+//   - DMARC fail with p=reject: 550 5.7.1; p=quarantine: the local copies
+//     go to the recipients' Junk mailbox; p=none: delivered.
+//   - A From in one of the box's own domains must pass DMARC, whatever
+//     the published policy (or its absence): otherwise 550 5.7.1, or 451
+//     4.7.5 when a DNS failure kept it from being checked.
+//   - Every other outcome, temperror included, is delivered with the
+//     results recorded; SPF alone never rejects.
+//
+// Trusted clients (default: loopback) skip the checks: their messages
+// get "Authentication-Results: HOST; (trusted network) none".
+
+import (
+	"context"
+	"crypto"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"boxmail/internal/mailauth"
+)
+
+// checkTimeout bounds the DNS work of one message's checks.
+const checkTimeout = 30 * time.Second
+
+// dkimCache keeps parsed signing keys by their PEM text: parsing (and
+// validating) an RSA key for every message would cost more than signing.
+type dkimCache struct{ m sync.Map }
+
+func (k *dkimCache) signer(pem string) (crypto.Signer, error) {
+	if s, ok := k.m.Load(pem); ok {
+		return s.(crypto.Signer), nil
+	}
+	s, err := mailauth.ParseDKIMKey(pem)
+	if err != nil {
+		return nil, err
+	}
+	k.m.Store(pem, s)
+	return s, nil
+}
+
+// authenticate returns the message to commit: the trace header and the
+// body, with the Authentication-Results and, for submissions, the
+// DKIM-Signature fields prepended. A non-nil error is the reply to send.
+func (c *session) authenticate(trace, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+	defer cancel()
+	host := c.s.o.Hostname
+	var ar mailauth.AuthResults
+	var sig []byte
+	if c.s.o.Mode == Submission {
+		ar.AuthUser = c.user
+		var err error
+		if sig, err = c.sign(ctx, body); err != nil {
+			return nil, err
+		}
+	} else {
+		body = mailauth.StripAuthResults(body, host)
+		var err error
+		if ar, err = c.check(ctx, body); err != nil {
+			return nil, err
+		}
+	}
+	hdr := ar.Header(host)
+	out := make([]byte, 0, len(sig)+len(hdr)+len(trace)+len(body))
+	out = append(out, sig...)
+	out = append(out, hdr...)
+	out = append(out, trace...)
+	return append(out, body...), nil
+}
+
+// sign makes the DKIM signatures of a submitted message with the active
+// keys of its From domain. A domain without keys sends unsigned.
+func (c *session) sign(ctx context.Context, body []byte) ([]byte, error) {
+	domain, err := mailauth.FromDomain(body)
+	if err != nil {
+		return nil, nil // checkFrom has already refused what matters
+	}
+	keys, err := c.s.o.Store.DKIMKeys(ctx, domain)
+	if err != nil {
+		return nil, c.internal("DKIM keys", err)
+	}
+	var sk []mailauth.SigningKey
+	for _, k := range keys {
+		if !k.Active {
+			continue
+		}
+		s, err := c.s.dkim.signer(k.Private)
+		if err != nil {
+			c.log.Error("unusable DKIM key", "domain", domain, "selector", k.Selector, "err", err)
+			continue
+		}
+		sk = append(sk, mailauth.SigningKey{Selector: k.Selector, Signer: s})
+	}
+	if len(sk) == 0 {
+		c.log.Warn("no active DKIM key, sending unsigned", "domain", domain)
+		return nil, nil
+	}
+	sig, err := mailauth.Sign(body, domain, sk)
+	if err != nil {
+		c.log.Warn("DKIM signing failed, sending unsigned", "domain", domain, "err", err)
+		return nil, nil
+	}
+	return sig, nil
+}
+
+// trusted reports whether the client is in a trusted network.
+func (c *session) trusted() (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(c.remote)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip := ap.Addr().Unmap()
+	for _, p := range c.s.o.TrustedNetworks {
+		if p.Contains(ip) {
+			return ip, true
+		}
+	}
+	return ip, false
+}
+
+// check runs SPF, DKIM and DMARC on an inbound message and applies the
+// policy in the file comment.
+func (c *session) check(ctx context.Context, body []byte) (mailauth.AuthResults, error) {
+	ip, trusted := c.trusted()
+	if trusted {
+		return mailauth.AuthResults{Comment: "trusted network"}, nil
+	}
+	if c.s.o.Resolver == nil {
+		return mailauth.AuthResults{Comment: "not checked"}, nil
+	}
+	r := c.s.o.Resolver
+	helo := c.c.Hostname()
+	spf, _ := mailauth.CheckSPF(ctx, r, ip, helo, c.from)
+	ar := mailauth.AuthResults{SPF: string(spf.Status), SPFReason: spf.Reason}
+	if c.from != "" {
+		ar.SPFFrom = c.from
+	} else {
+		ar.SPFHelo = helo
+	}
+	ar.DKIM = mailauth.VerifyDKIM(ctx, r, body)
+	fromDomain, _ := mailauth.FromDomain(body)
+	own := false
+	if fromDomain != "" {
+		var err error
+		if own, err = c.s.o.Deliverer.IsLocal(ctx, fromDomain); err != nil {
+			return ar, c.internal("local domain check", err)
+		}
+	}
+	dm := mailauth.CheckDMARC(ctx, r, mailauth.DMARCInput{FromDomain: fromDomain,
+		SPF: string(spf.Status), SPFDomain: spf.Domain, DKIM: ar.DKIM, OwnDomain: own})
+	ar.DMARC = &dm
+	log := c.log.With("spf", spf.Status, "dmarc", dm.Result, "from_domain", fromDomain)
+	for _, d := range ar.DKIM {
+		log = log.With("dkim_"+d.Domain, d.Result)
+	}
+	switch {
+	case dm.Result == "fail" && dm.Policy == mailauth.PolicyReject:
+		log.Info("rejected by DMARC policy", "own_domain", own)
+		return ar, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Message rejected: its From domain "+fromDomain+" does not authenticate it (DMARC)")
+	case own && dm.Result == "temperror":
+		log.Info("own domain not verifiable now")
+		return ar, smtpErr(451, smtp.EnhancedCode{4, 7, 5}, "Cannot verify the From domain "+fromDomain+" now (DMARC temperror), try again later")
+	case dm.Result == "fail" && dm.Policy == mailauth.PolicyQuarantine:
+		log.Info("quarantined by DMARC policy")
+		c.txn.SetMailbox("Junk")
+	default:
+		log.Debug("message authentication")
+	}
+	return ar, nil
+}
