@@ -1,0 +1,362 @@
+// Package dnsrecords computes the DNS records each hosted domain and the
+// box's own hostname need (MX, SPF, DKIM, DMARC, MTA-STS, TLS-RPT,
+// autoconfig, RFC 6186 SRV, CAA, SOA/NS), merges the admin's custom
+// records into them, renders them for people (a table named as DNS hosts
+// want), for name servers (a zone file) and for scripts (JSON), and
+// checks the world's DNS against them (check.go).
+//
+// It takes plain data (Input), not the store: cmd/boxmail builds the
+// Input from the store and the config, and the DNS server (dnsd) serves
+// the resulting Set.
+//
+// Zones: every hosted domain is a zone. The box's hostname belongs to the
+// zone of the hosted domain it is under (box.example.net in example.net);
+// a hostname under no hosted domain gets a zone of its own, so its
+// records (A/AAAA and the SPF record that "include:HOSTNAME" relies on)
+// are listed and served too.
+//
+// Custom records replace the generated records of the same name and type
+// (a custom CNAME replaces every generated record of its name).
+package dnsrecords
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"boxmail/internal/mailauth"
+)
+
+// DefaultTTL is the TTL of generated records.
+const DefaultTTL = 3600
+
+// Input is what the record set is computed from.
+type Input struct {
+	// Hostname is the box's name (MX target, SRV target).
+	Hostname string
+	// IPv4 and IPv6 are the box's public addresses; either may be empty.
+	IPv4, IPv6 []netip.Addr
+	// Ports of the services advertised by SRV records (RFC 6186); 0
+	// means the service is not offered.
+	Submission, Submissions, IMAP, IMAPS, POP3S int
+	Domains                                     []Domain
+	Custom                                      []Custom
+	// Serial is the SOA serial; it must grow whenever the records change.
+	Serial uint32
+	// CAA lists the certificate authorities allowed to issue for the
+	// domains; nil means letsencrypt.org.
+	CAA []string
+}
+
+// Domain is a hosted domain.
+type Domain struct {
+	Name string
+	DKIM []DKIMKey
+}
+
+// DKIMKey is a DKIM key whose public half is published.
+type DKIMKey struct {
+	Selector   string
+	PrivatePEM string
+}
+
+// Custom is a record the admin added; Name is fully qualified, Value is
+// RDATA in zone-file syntax (as ParseCustom returns it).
+type Custom struct {
+	Name, Type, Value string
+}
+
+// Record is one resource record with the reason it exists.
+type Record struct {
+	Zone  string `json:"zone"` // the zone it belongs to, no trailing dot
+	Name  string `json:"name"` // fully qualified, lower-case, no trailing dot
+	Type  string `json:"type"`
+	TTL   uint32 `json:"ttl"`
+	Value string `json:"value"` // RDATA in zone-file syntax
+	Why   string `json:"why"`
+	// Custom marks a record the admin added.
+	Custom bool `json:"custom,omitempty"`
+	// NameServer marks SOA and NS: needed only where the box itself is
+	// the domain's name server.
+	NameServer bool `json:"nameserver,omitempty"`
+}
+
+// Relative returns the name relative to its zone as DNS hosts show it:
+// "@" for the apex, "mail._domainkey" for mail._domainkey.example.net.
+func (r Record) Relative() string {
+	if r.Name == r.Zone {
+		return "@"
+	}
+	return strings.TrimSuffix(r.Name, "."+r.Zone)
+}
+
+// Text returns the value as a person pastes it into a DNS host's form:
+// a TXT record's strings joined without quotes, other RDATA as is.
+func (r Record) Text() string {
+	if r.Type != "TXT" {
+		return r.Value
+	}
+	rr, err := r.RR()
+	if err != nil {
+		return r.Value
+	}
+	return strings.Join(rr.(*dns.TXT).Txt, "")
+}
+
+// RR parses the record.
+func (r Record) RR() (dns.RR, error) {
+	return dns.NewRR(fmt.Sprintf("%s. %d IN %s %s", r.Name, r.TTL, r.Type, r.Value))
+}
+
+// Set is the computed record set.
+type Set struct {
+	// Zones are the apexes, sorted, no trailing dots.
+	Zones   []string `json:"zones"`
+	Records []Record `json:"records"`
+}
+
+// quoteTXT renders text as TXT RDATA: quoted strings of at most 255
+// bytes (RFC 1035 3.3.14; long DKIM keys need several).
+func quoteTXT(s string) string {
+	var parts []string
+	for {
+		n := min(len(s), 255)
+		// Do not split an escape-worthy byte from its neighbours: the
+		// split is on raw bytes, escaping happens per part.
+		part := s[:n]
+		s = s[n:]
+		var b strings.Builder
+		b.WriteByte('"')
+		for i := 0; i < len(part); i++ {
+			c := part[i]
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c < 0x20 || c >= 0x7f:
+				fmt.Fprintf(&b, "\\%03d", c)
+			default:
+				b.WriteByte(c)
+			}
+		}
+		b.WriteByte('"')
+		parts = append(parts, b.String())
+		if s == "" {
+			break
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+func under(name, zone string) bool {
+	return name == zone || strings.HasSuffix(name, "."+zone)
+}
+
+// ZoneOf returns the zone a name belongs to (the longest matching
+// apex), or "".
+func (s *Set) ZoneOf(name string) string {
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	best := ""
+	for _, z := range s.Zones {
+		if under(name, z) && len(z) > len(best) {
+			best = z
+		}
+	}
+	return best
+}
+
+// Zone returns the records of one zone.
+func (s *Set) Zone(zone string) []Record {
+	var out []Record
+	for _, r := range s.Records {
+		if r.Zone == zone {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Find returns the records of a name and type.
+func (s *Set) Find(name, typ string) []Record {
+	var out []Record
+	for _, r := range s.Records {
+		if r.Name == name && r.Type == typ {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Build computes the record set. It fails only on a DKIM key that cannot
+// be read.
+func Build(in Input) (*Set, error) {
+	h := strings.ToLower(strings.TrimSuffix(in.Hostname, "."))
+	s := &Set{}
+	hosted := map[string]bool{}
+	for _, d := range in.Domains {
+		n := strings.ToLower(strings.TrimSuffix(d.Name, "."))
+		hosted[n] = true
+		s.Zones = append(s.Zones, n)
+	}
+	hostZone := s.ZoneOf(h)
+	if hostZone == "" && h != "" {
+		s.Zones = append(s.Zones, h)
+		hostZone = h
+	}
+	slices.Sort(s.Zones)
+	s.Zones = slices.Compact(s.Zones)
+
+	caa := in.CAA
+	if caa == nil {
+		caa = []string{"letsencrypt.org"}
+	}
+	var recs []Record
+	add := func(zone, name, typ, value, why string) {
+		recs = append(recs, Record{Zone: zone, Name: name, Type: typ, TTL: DefaultTTL, Value: value, Why: why})
+	}
+	// addrs publishes the box's addresses at name, or a CNAME to the
+	// hostname when no address is configured.
+	addrs := func(zone, name, why string) {
+		if len(in.IPv4)+len(in.IPv6) == 0 {
+			if name != h {
+				add(zone, name, "CNAME", h+".", why)
+			}
+			return
+		}
+		for _, ip := range in.IPv4 {
+			add(zone, name, "A", ip.String(), why)
+		}
+		for _, ip := range in.IPv6 {
+			add(zone, name, "AAAA", ip.String(), why)
+		}
+	}
+	for _, z := range s.Zones {
+		soa := Record{Zone: z, Name: z, Type: "SOA", TTL: DefaultTTL, NameServer: true,
+			Value: fmt.Sprintf("%s. hostmaster.%s. %d 3600 900 1209600 300", h, z, in.Serial),
+			Why:   "start of authority: only where the box is the zone's name server"}
+		ns := Record{Zone: z, Name: z, Type: "NS", TTL: DefaultTTL, NameServer: true, Value: h + ".",
+			Why: "the box answers for the zone: set at the registrar (with the box's IP as glue if the name is inside the zone)"}
+		recs = append(recs, soa, ns)
+	}
+
+	// The box's own name.
+	if h != "" {
+		addrs(hostZone, h, "the box's hostname: MX, SRV and include:"+h+" point here")
+		if !hosted[h] {
+			var spf strings.Builder
+			spf.WriteString("v=spf1")
+			for _, ip := range in.IPv4 {
+				spf.WriteString(" ip4:" + ip.String())
+			}
+			for _, ip := range in.IPv6 {
+				spf.WriteString(" ip6:" + ip.String())
+			}
+			if len(in.IPv4)+len(in.IPv6) == 0 {
+				spf.WriteString(" a")
+			}
+			spf.WriteString(" -all")
+			add(hostZone, h, "TXT", quoteTXT(spf.String()),
+				"SPF of the hostname: lets include:"+h+" in any domain's SPF record authorise the box (without it the include is a permerror), and covers bounces sent with HELO "+h)
+		}
+	}
+
+	for _, d := range in.Domains {
+		z := strings.ToLower(strings.TrimSuffix(d.Name, "."))
+		add(z, z, "MX", "10 "+h+".", "mail for @"+z+" is delivered to the box")
+		add(z, z, "TXT", quoteTXT("v=spf1 mx -all"), "SPF: only the domain's mail servers (the box, via MX) may send as @"+z+"; during a migration see 'boxmail spf include'")
+		for _, k := range d.DKIM {
+			v, err := mailauth.DKIMRecord(k.PrivatePEM)
+			if err != nil {
+				return nil, fmt.Errorf("DKIM key %s of %s: %v", k.Selector, z, err)
+			}
+			add(z, k.Selector+"._domainkey."+z, "TXT", quoteTXT(v), "DKIM public key: receivers verify the box's signatures with it")
+		}
+		add(z, "_dmarc."+z, "TXT", quoteTXT("v=DMARC1; p=quarantine"), "DMARC: receivers put mail that fails both SPF and DKIM for @"+z+" in spam")
+		sum := sha256.Sum256([]byte("mx:" + h))
+		add(z, "_mta-sts."+z, "TXT", quoteTXT("v=STSv1; id="+hex.EncodeToString(sum[:6])), "MTA-STS: senders must use TLS to the box (policy at https://mta-sts."+z+"/.well-known/mta-sts.txt)")
+		addrs(z, "mta-sts."+z, "serves the MTA-STS policy")
+		add(z, "_smtp._tls."+z, "TXT", quoteTXT("v=TLSRPTv1; rua=mailto:postmaster@"+z), "TLS-RPT: where senders report TLS failures")
+		addrs(z, "autoconfig."+z, "Thunderbird-style mail client autoconfiguration")
+		addrs(z, "autodiscover."+z, "Outlook-style mail client autodiscovery")
+		srv := func(svc string, port int, what string) {
+			if port == 0 {
+				add(z, svc+"."+z, "SRV", "0 0 0 .", what+" is not offered (RFC 6186: target \".\")")
+				return
+			}
+			add(z, svc+"."+z, "SRV", fmt.Sprintf("0 1 %d %s.", port, h), "mail clients find "+what+" (RFC 6186)")
+		}
+		srv("_submission._tcp", in.Submission, "submission with STARTTLS")
+		srv("_submissions._tcp", in.Submissions, "submission with implicit TLS (RFC 8314)")
+		srv("_imap._tcp", in.IMAP, "IMAP with STARTTLS")
+		srv("_imaps._tcp", in.IMAPS, "IMAP with implicit TLS")
+		srv("_pop3s._tcp", in.POP3S, "POP3 with implicit TLS")
+		add(z, "_autodiscover._tcp."+z, "SRV", fmt.Sprintf("0 1 443 %s.", h), "Outlook finds its autodiscover service")
+		for _, ca := range caa {
+			add(z, z, "CAA", fmt.Sprintf("0 issue %q", ca), "only "+ca+" may issue TLS certificates for "+z)
+		}
+	}
+
+	// Custom records replace generated ones of the same name and type.
+	type nt struct{ name, typ string }
+	custom := map[nt]bool{}
+	customNames := map[string]string{} // name -> "CNAME" if a custom CNAME, else "other"
+	var customRecs []Record
+	for _, c := range in.Custom {
+		name := strings.ToLower(strings.TrimSuffix(c.Name, "."))
+		z := s.ZoneOf(name)
+		if z == "" {
+			continue // its domain was removed
+		}
+		typ := strings.ToUpper(c.Type)
+		custom[nt{name, typ}] = true
+		if typ == "CNAME" || customNames[name] == "" {
+			customNames[name] = map[bool]string{true: "CNAME", false: "other"}[typ == "CNAME"]
+		}
+		customRecs = append(customRecs, Record{Zone: z, Name: name, Type: typ, TTL: DefaultTTL, Value: c.Value, Why: "custom record", Custom: true})
+	}
+	recs = slices.DeleteFunc(recs, func(r Record) bool {
+		if r.Type == "SOA" {
+			return false
+		}
+		switch customNames[r.Name] {
+		case "CNAME":
+			return true
+		case "other":
+			if r.Type == "CNAME" {
+				return true
+			}
+		}
+		return custom[nt{r.Name, r.Type}]
+	})
+	recs = append(recs, customRecs...)
+	rank := func(typ string) int {
+		switch typ {
+		case "SOA":
+			return 0
+		case "NS":
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(recs, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(nameKey(a), nameKey(b)), cmp.Compare(rank(a.Type), rank(b.Type)))
+	})
+	s.Records = recs
+	return s, nil
+}
+
+// nameKey sorts the apex first, then names by their reversed labels.
+func nameKey(r Record) string {
+	if r.Name == r.Zone {
+		return ""
+	}
+	l := strings.Split(r.Relative(), ".")
+	slices.Reverse(l)
+	return "." + strings.Join(l, ".")
+}
