@@ -140,6 +140,13 @@ func mustRun(t *testing.T, stdin string, args ...string) string {
 // me@example.test, moves it to free loopback ports and starts it.
 func newBox(t *testing.T) *Box {
 	t.Helper()
+	return newBoxWith(t, nil)
+}
+
+// newBoxWith is newBox with more config settings (key: value) written
+// before the start, e.g. "resolvers" or "trusted_networks".
+func newBoxWith(t *testing.T, settings map[string]string) *Box {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "..", "pw-"+filepath.Base(dir))
 	os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600)
@@ -155,6 +162,13 @@ func newBox(t *testing.T) *Box {
 	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug"} {
 		s = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(s, k+" = "+v)
+	}
+	for k, v := range settings {
+		re := regexp.MustCompile(`(?m)^` + k + ` = .*$`)
+		if !re.MatchString(s) {
+			t.Fatalf("setting %s is not in boxmail.conf", k)
+		}
+		s = re.ReplaceAllLiteralString(s, k+" = "+v)
 	}
 	os.WriteFile(conf, []byte(s), 0o600)
 	b.Start()

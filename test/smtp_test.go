@@ -27,8 +27,11 @@ func TestAFriendsMessageArrivesInTheInbox(t *testing.T) {
 		t.Fatalf("inbox has %d messages", len(msgs))
 	}
 	m := string(msgs[0])
-	if !strings.HasPrefix(m, "Received: from ") || !strings.Contains(m, "by mail.example.test (boxmail) with ESMTP") {
-		t.Errorf("no Received header first:\n%s", m)
+	// The box's Authentication-Results (the client is in trusted_networks,
+	// so nothing was checked), then its Received header.
+	if !strings.HasPrefix(m, "Authentication-Results: mail.example.test; (trusted network) none\r\nReceived: from ") ||
+		!strings.Contains(m, "by mail.example.test (boxmail) with ESMTP") {
+		t.Errorf("no Authentication-Results and Received header first:\n%s", m)
 	}
 	if !strings.Contains(m, "Subject: Dinner on Sunday?") || !strings.Contains(m, "Bring the kids.") {
 		t.Errorf("message not stored whole:\n%s", m)
