@@ -1,0 +1,291 @@
+// Package dnsd is boxmail's authoritative DNS server (RFC 1034/1035 over
+// UDP and TCP, on github.com/miekg/dns). It answers for the zones of the
+// record set (dnsrecords.Set: one per hosted domain, plus the hostname's
+// when it is under none) and nothing else:
+//
+//   - answers from its zones carry the AA flag; a name that does not
+//     exist is NXDOMAIN, a name without the asked type is NODATA, both
+//     with the zone's SOA in the authority section (RFC 2308);
+//   - names outside its zones are REFUSED: it is not a resolver;
+//   - names are matched case-insensitively, the question is echoed as
+//     asked (0x20), and there are no wildcards;
+//   - EDNS0 (RFC 6891): UDP answers are sized to the client's buffer
+//     (at most 1232 bytes) and truncated (TC) beyond it, so large TXT
+//     records (DKIM keys) come over TCP; ANY gets RFC 8482's HINFO;
+//   - custom NS records below an apex delegate: the answer is a
+//     referral;
+//   - response rate limiting (RRL-style): UDP responses to one client
+//     network (/24 for IPv4, /56 for IPv6) are limited per second; above
+//     the limit every second response is a truncated empty one (so a real
+//     resolver retries over TCP, which is never limited) and the others
+//     are dropped, so the box cannot be used as an amplifier.
+//
+// The records change as soon as the store does: the server polls a
+// generation counter (store.Generation) and rebuilds the zones when it
+// grows; the SOA serial is that generation. DNSSEC is not signed yet; the
+// zones are kept as sorted RRsets per name so that signing can be added
+// when they are built.
+package dnsd
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"boxmail/internal/dnsrecords"
+)
+
+// Options configure a Server.
+type Options struct {
+	Logger *slog.Logger
+	// Generation returns a number that grows whenever the records may
+	// have changed (store.Generation).
+	Generation func(ctx context.Context) (int64, error)
+	// Records builds the record set for a generation; its SOA serial
+	// should be the generation.
+	Records func(ctx context.Context, generation int64) (*dnsrecords.Set, error)
+	// PollInterval is how often Generation is polled (default 250ms).
+	PollInterval time.Duration
+	// RateLimit is the UDP responses per second allowed per client
+	// network (default 50; negative disables rate limiting).
+	RateLimit int
+	// RateLimitExempt are client networks never limited (cmd/boxmail
+	// exempts loopback, which cannot be spoofed from outside).
+	RateLimitExempt []netip.Prefix
+}
+
+// Server is the authoritative DNS server.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	zones   atomic.Pointer[zoneSet]
+	limiter *limiter
+
+	mu       sync.Mutex
+	servers  []*dns.Server
+	stop     chan struct{}
+	stopOnce sync.Once
+	pollOnce sync.Once
+	loadMu   sync.Mutex
+	loaded   int64 // generation of the current zones, -1 before the first load
+}
+
+// New returns a server; it loads the records on the first Serve.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 250 * time.Millisecond
+	}
+	if opts.RateLimit == 0 {
+		opts.RateLimit = 50
+	}
+	s := &Server{opts: opts, log: opts.Logger, stop: make(chan struct{}), loaded: -1}
+	if opts.RateLimit > 0 {
+		s.limiter = newLimiter(opts.RateLimit, opts.RateLimitExempt)
+	}
+	return s
+}
+
+// Refresh rebuilds the zones if the generation changed (or always before
+// the first load).
+func (s *Server) Refresh(ctx context.Context) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	gen, err := s.opts.Generation(ctx)
+	if err != nil {
+		return err
+	}
+	if gen == s.loaded {
+		return nil
+	}
+	set, err := s.opts.Records(ctx, gen)
+	if err != nil {
+		return err
+	}
+	z, err := buildZones(set)
+	if err != nil {
+		return err
+	}
+	s.zones.Store(z)
+	if s.loaded >= 0 {
+		s.log.Info("zones reloaded", "serial", gen, "zones", len(z.apexes))
+	}
+	s.loaded = gen
+	return nil
+}
+
+func (s *Server) start() error {
+	var err error
+	s.pollOnce.Do(func() {
+		if err = s.Refresh(context.Background()); err != nil {
+			return
+		}
+		go s.poll()
+	})
+	if err == nil && s.zones.Load() == nil {
+		err = errors.New("dnsd: zones not loaded")
+	}
+	return err
+}
+
+func (s *Server) poll() {
+	t := time.NewTicker(s.opts.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := s.Refresh(ctx); err != nil {
+				s.log.Warn("reloading zones", "err", err)
+			}
+			cancel()
+			if s.limiter != nil {
+				s.limiter.sweep(now)
+			}
+		}
+	}
+}
+
+// Serve answers DNS over TCP on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.start(); err != nil {
+		ln.Close()
+		return err
+	}
+	return s.run(&dns.Server{Listener: ln, Net: "tcp", Handler: s,
+		ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }})
+}
+
+// ServePacket answers DNS over UDP on pc until Shutdown.
+func (s *Server) ServePacket(pc net.PacketConn) error {
+	if err := s.start(); err != nil {
+		pc.Close()
+		return err
+	}
+	return s.run(&dns.Server{PacketConn: pc, Net: "udp", Handler: s, UDPSize: maxUDP})
+}
+
+func (s *Server) run(srv *dns.Server) error {
+	s.mu.Lock()
+	select {
+	case <-s.stop:
+		s.mu.Unlock()
+		return nil
+	default:
+	}
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	err := srv.ActivateAndServe()
+	select {
+	case <-s.stop:
+		return nil // closed by Shutdown
+	default:
+	}
+	return err
+}
+
+// Shutdown stops every listener; queries in progress finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.mu.Lock()
+	srvs := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	var first error
+	for _, srv := range srvs {
+		if err := srv.ShutdownContext(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// maxUDP is the largest UDP answer: the DNS flag day 2020 size, which
+// avoids IP fragmentation.
+const maxUDP = 1232
+
+var _ dns.Handler = (*Server)(nil)
+
+// ServeDNS answers one query.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	udp := false
+	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+		udp = true
+	}
+	resp, size := s.answer(req, udp)
+	if resp == nil {
+		return // not worth an answer (a response, or garbage)
+	}
+	if udp && s.limiter != nil {
+		if ap, ok := w.RemoteAddr().(*net.UDPAddr); ok {
+			switch s.limiter.allow(ap.AddrPort().Addr(), time.Now()) {
+			case drop:
+				return
+			case slip:
+				slipped := new(dns.Msg)
+				slipped.SetReply(req)
+				slipped.Truncated = true
+				slipped.Authoritative = resp.Authoritative
+				slipped.Rcode = resp.Rcode
+				w.WriteMsg(slipped)
+				return
+			}
+		}
+	}
+	if udp {
+		resp.Truncate(size)
+	}
+	w.WriteMsg(resp)
+}
+
+// answer builds the response and the UDP size limit for it.
+func (s *Server) answer(req *dns.Msg, udp bool) (*dns.Msg, int) {
+	if req.Response {
+		return nil, 0
+	}
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = false
+	m.Compress = true
+	size := dns.MinMsgSize
+	if opt := req.IsEdns0(); opt != nil {
+		if opt.Version() != 0 {
+			m.SetRcode(req, dns.RcodeBadVers)
+			m.SetEdns0(maxUDP, false)
+			return m, size
+		}
+		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDP)
+		defer m.SetEdns0(maxUDP, false)
+	}
+	if req.Opcode != dns.OpcodeQuery {
+		m.SetRcode(req, dns.RcodeNotImplemented)
+		return m, size
+	}
+	if len(req.Question) != 1 {
+		m.SetRcode(req, dns.RcodeFormatError)
+		return m, size
+	}
+	q := req.Question[0]
+	z := s.zones.Load()
+	if z == nil {
+		m.SetRcode(req, dns.RcodeServerFailure)
+		return m, size
+	}
+	if q.Qclass != dns.ClassINET {
+		m.SetRcode(req, dns.RcodeRefused)
+		return m, size
+	}
+	z.resolve(m, q)
+	return m, size
+}
