@@ -20,8 +20,11 @@
 #       BOXMAIL_ENV="GOGC=.. ..."       extra environment for boxmail serve
 #       KEEP=0                          1 keeps the data dir and log (path printed)
 #       SHARED_BENCH=<repo>/../shared/bench
+#       BUILD_REV=                      build this git revision (git archive, a clean
+#                                       checkout) instead of the working tree
 # Output: the shared harness's key=value lines, plus idle_rss_mb=,
-# count_mode= and boxmail_pid=.
+# hwm_rss_mb= (VmHWM: boxmail's peak RSS over its life), count_mode= and
+# boxmail_pid=.
 set -euo pipefail
 MSGS=${1:-2000} CONC=${2:-8} SIZE=${3:-4096}
 NUSERS=8 DOMAIN=bench.test PASS=bench-pass-4711
@@ -55,8 +58,13 @@ port_free() { ! ss -ltnH "sport = :$1" 2>/dev/null | grep -q .; }
 pick_port() { local p=$1 i; for i in $(seq 0 50); do port_free $((p + i)) && { echo $((p + i)); return; }; done
   echo "error: no free port near $1" >&2; return 1; }
 
-echo "building boxmail..." >&2
-(cd "$repo" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail && CGO_ENABLED=0 go build -o "$work/countmsgs" ./bench/cmd/countmsgs)
+src=$repo
+if [ -n "${BUILD_REV:-}" ]; then
+  src=$work/src; mkdir "$src"
+  (cd "$repo" && git archive "$BUILD_REV") | tar -x -C "$src"
+fi
+echo "building boxmail ${BUILD_REV:-(working tree)}..." >&2
+(cd "$src" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail && CGO_ENABLED=0 go build -o "$work/countmsgs" ./bench/cmd/countmsgs)
 
 data=$work/data
 printf '%s\n' "$PASS" > "$work/pw"
@@ -106,8 +114,15 @@ esac
 echo "boxmail pid $bpid on 127.0.0.1:$smtp_port, counting by $mode; running $MSGS x $SIZE B over $CONC sessions..." >&2
 rc=0
 TARGET_PIDS=$bpid COUNT_CMD=$count_cmd RCPT_USERS=$NUSERS RCPT_SPREAD=1 \
-  "$SHARED_BENCH/smtp-ingest.sh" 127.0.0.1 "$smtp_port" "$DOMAIN" "$MSGS" "$CONC" "$SIZE" || rc=$?
-awk -v k="$idle_rss_kb" 'BEGIN { printf "idle_rss_mb=%.1f\n", k / 1024 }'
+  "$SHARED_BENCH/smtp-ingest.sh" 127.0.0.1 "$smtp_port" "$DOMAIN" "$MSGS" "$CONC" "$SIZE" >"$work/result" || rc=$?
+cat "$work/result"
+if [ $rc != 0 ] && ! grep -q '^msgs=' "$work/result"; then
+  # lib/proctree.sh runs under pipefail: a process that exits while it reads
+  # /proc/*/stat makes the harness stop without a word. Rerunning helps.
+  echo "error: the shared harness stopped without a result (rc $rc; likely a process exiting during its /proc scan); rerun" >&2
+fi
+hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$bpid/status" 2>/dev/null || echo 0)
+awk -v k="$idle_rss_kb" -v h="${hwm_kb:-0}" 'BEGIN { printf "idle_rss_mb=%.1f hwm_rss_mb=%.1f\n", k / 1024, h / 1024 }'
 echo "count_mode=$mode boxmail_pid=$bpid"
 if grep -q 'level=ERROR' "$work/serve.log"; then
   echo "boxmail logged errors:" >&2; grep 'level=ERROR' "$work/serve.log" | head -5 >&2; rc=1

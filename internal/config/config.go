@@ -45,6 +45,15 @@ type Config struct {
 	// DKIM and DMARC lookups and status checks; empty means the system's
 	// (/etc/resolv.conf).
 	Resolvers []string
+	// DNSPort is the authoritative DNS server's port (UDP and TCP); 0
+	// disables it.
+	DNSPort int
+	// PublicIPv4 and PublicIPv6 are the box's public addresses, published
+	// in its DNS records and checked by 'boxmail status'.
+	PublicIPv4, PublicIPv6 []netip.Addr
+	// DNSBL are the blocklist zones 'boxmail status' looks the box's
+	// addresses up in.
+	DNSBL []string
 	// TrustedNetworks are client networks whose inbound SMTP mail skips
 	// SPF/DMARC-based rejection (never a relaying right: that comes only
 	// from AUTH). Default: 127.0.0.1/32 and ::1/128.
@@ -61,6 +70,8 @@ func Default(hostname string) Config {
 		SubmissionsPort: 465,
 		IMAPPort:        143,
 		IMAPSPort:       993,
+		DNSPort:         53,
+		DNSBL:           []string{"zen.spamhaus.org", "bl.spamcop.net"},
 		TLSCert:         "tls/cert.pem",
 		TLSKey:          "tls/key.pem",
 		MaxMessageBytes: 50 << 20,
@@ -103,6 +114,32 @@ func boolValue(v string) (bool, error) {
 
 func listValue(l []string) string { return strings.Join(l, ", ") }
 
+// addrListField is a comma-separated list of IPv4 (v4) or IPv6 addresses.
+func addrListField(p func(c *Config) *[]netip.Addr, v4 bool, doc string) field {
+	return field{
+		get: func(c *Config) string {
+			var l []string
+			for _, a := range *p(c) {
+				l = append(l, a.String())
+			}
+			return listValue(l)
+		},
+		set: func(c *Config, v string) error {
+			var l []netip.Addr
+			for _, s := range splitListValue(v) {
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.Is4() != v4 || a.Zone() != "" {
+					return fmt.Errorf("%q is not an IPv%s address", s, map[bool]string{true: "4", false: "6"}[v4])
+				}
+				l = append(l, a)
+			}
+			*p(c) = l
+			return nil
+		},
+		doc: doc,
+	}
+}
+
 func splitListValue(v string) []string {
 	var out []string
 	for _, x := range strings.Split(v, ",") {
@@ -139,6 +176,25 @@ var fields = map[string]field{
 			return nil
 		},
 		doc: "client networks (CIDR, comma-separated) whose inbound mail skips SPF/DMARC rejection; not a relay right",
+	},
+	"dns_port":    portField(func(c *Config) *int { return &c.DNSPort }, "authoritative DNS server for the hosted domains (UDP and TCP), 0 disables"),
+	"public_ipv4": addrListField(func(c *Config) *[]netip.Addr { return &c.PublicIPv4 }, true, "the box's public IPv4 address(es), comma-separated: published in DNS, checked by 'boxmail status'"),
+	"public_ipv6": addrListField(func(c *Config) *[]netip.Addr { return &c.PublicIPv6 }, false, "the box's public IPv6 address(es), comma-separated"),
+	"dnsbl": {
+		get: func(c *Config) string { return listValue(c.DNSBL) },
+		set: func(c *Config, v string) error {
+			l := splitListValue(v)
+			for i, z := range l {
+				z = strings.ToLower(strings.TrimSuffix(z, "."))
+				if !strings.Contains(z, ".") || strings.ContainsAny(z, " /:@") {
+					return fmt.Errorf("%q is not a DNS zone such as zen.spamhaus.org", z)
+				}
+				l[i] = z
+			}
+			c.DNSBL = l
+			return nil
+		},
+		doc: "DNS blocklist zones checked by 'boxmail status', comma-separated",
 	},
 	"resolvers": {
 		get: func(c *Config) string { return listValue(c.Resolvers) },
@@ -279,7 +335,7 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		n    int
-	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}} {
+	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}} {
 		if p.n == 0 {
 			continue
 		}
