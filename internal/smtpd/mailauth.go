@@ -33,7 +33,8 @@ import (
 const checkTimeout = 30 * time.Second
 
 // dkimCache keeps parsed signing keys by their PEM text: parsing (and
-// validating) an RSA key for every message would cost more than signing.
+// validating) an RSA key for every message would add a quarter to the
+// cost of signing it (bench/results/mailauth-*.md).
 type dkimCache struct{ m sync.Map }
 
 func (k *dkimCache) signer(pem string) (crypto.Signer, error) {
