@@ -11,6 +11,9 @@
 //	boxmail alias add|list|remove ...
 //	boxmail queue list|remove ...
 //	boxmail dkim show DOMAIN
+//	boxmail dns records [DOMAIN] [--format table|zone|json] | set NAME TYPE VALUE | unset NAME TYPE [VALUE]
+//	boxmail status [DOMAIN]
+//	boxmail spf include EXISTING_RECORD [--box HOST] | harden DOMAIN
 //
 // Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
 package main
@@ -42,6 +45,9 @@ commands:
   alias        add|list|remove aliases
   queue        list|remove outbound queue entries
   dkim         show DOMAIN: the DKIM record to publish
+  dns          records [DOMAIN] [--format table|zone|json], set NAME TYPE VALUE, unset NAME TYPE [VALUE]
+  status       [DOMAIN]: check DNS, certificate and ports; ok/warn/fail with what to change
+  spf          include EXISTING_RECORD [--box HOST], harden DOMAIN: the SPF switch-over
   version      print the version
 
 Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
@@ -76,6 +82,9 @@ func run(e *env, args []string) int {
 		"alias":      cmdAlias,
 		"queue":      cmdQueue,
 		"dkim":       cmdDKIM,
+		"dns":        cmdDNS,
+		"status":     cmdStatus,
+		"spf":        cmdSPF,
 		"version": func(e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "boxmail", version)
 			return nil

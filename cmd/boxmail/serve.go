@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -223,7 +224,7 @@ func cmdInit(e *env, args []string) error {
 
 // portFlags lets serve and quickstart override the configured ports.
 type portFlags struct {
-	smtp, submission, submissions, imap, imaps int
+	smtp, submission, submissions, imap, imaps, dns int
 }
 
 // register adds the --*-port flags; -1 means "as configured".
@@ -233,13 +234,14 @@ func (p *portFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.submissions, "submissions-port", -1, "submission (implicit TLS) port")
 	fs.IntVar(&p.imap, "imap-port", -1, "IMAP (STARTTLS) port")
 	fs.IntVar(&p.imaps, "imaps-port", -1, "IMAPS port")
+	fs.IntVar(&p.dns, "dns-port", -1, "authoritative DNS port (UDP and TCP)")
 }
 
 func (p *portFlags) apply(c *config.Config) {
 	for _, x := range []struct {
 		v   int
 		dst *int
-	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}} {
+	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}, {p.dns, &c.DNSPort}} {
 		if x.v >= 0 {
 			*x.dst = x.v
 		}
@@ -295,6 +297,8 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg := config.Default("mail." + domain)
 		cfg.Listen = "127.0.0.1"
 		cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
+		cfg.DNSPort = 5353
+		cfg.PublicIPv4 = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 		cfg.InsecureAuth = true
 		pw := generatePassword()
 		if err := initBox(dir, cfg, domain, me, pw); err != nil {
@@ -329,7 +333,7 @@ func cmdQuickstart(e *env, args []string) error {
 	banner := func(addrs map[string]string) {
 		fmt.Fprintf(e.stdout, "\nboxmail quickstart is running (data in %s)\n", dir)
 		fmt.Fprintf(e.stdout, "  account:   %s\n  password:  %s\n", me, strings.TrimSpace(string(pw)))
-		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS"} {
+		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "DNS"} {
 			if a, ok := addrs[k]; ok {
 				fmt.Fprintf(e.stdout, "  %-12s %s\n", k+":", a)
 			}
@@ -390,6 +394,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
 		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
 		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
+		{"DNS", cfg.DNSPort, false, newDNSServer(st, cfg, log.With("pkg", "dnsd"))},
 	}
 	var running []listener
 	var lns []net.Listener
@@ -408,6 +413,15 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		}
 		if l.tls {
 			ln = tls.NewListener(ln, tlsConf)
+		}
+		if u, ok := l.srv.(interface{ ListenPacket(string) error }); ok { // DNS: UDP too
+			if err := u.ListenPacket(addr); err != nil {
+				ln.Close()
+				for _, o := range lns {
+					o.Close()
+				}
+				return fmt.Errorf("%s: %v", l.name, err)
+			}
 		}
 		lns = append(lns, ln)
 		running = append(running, l)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"boxmail/internal/config"
+	"boxmail/internal/dnsrecords"
+	"boxmail/internal/resolver"
+)
+
+// cmdStatus checks the world against the box: DNS records through the
+// configured resolvers, the TLS certificate, and the ports.
+func cmdStatus(e *env, args []string) error {
+	var dir string
+	var noPorts bool
+	var timeout time.Duration
+	fs := newFlags(e, "status", &dir)
+	fs.BoolVar(&noPorts, "no-ports", false, "skip the check that the box's ports answer")
+	fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query and connection")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("status takes at most one DOMAIN")
+	}
+	cfg, st, err := openBox(dir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ctx := context.Background()
+	in, err := recordInput(ctx, st, cfg)
+	if err != nil {
+		return err
+	}
+	set, err := dnsrecords.Build(in)
+	if err != nil {
+		return err
+	}
+	opts := dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL}
+	if len(pos) == 1 {
+		d := strings.ToLower(strings.TrimSuffix(pos[0], "."))
+		if ok, err := st.IsLocalDomain(ctx, d); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("domain %s is not hosted here", d)
+		}
+		opts.Domains = []string{d}
+	}
+	r := resolver.System()
+	if len(cfg.Resolvers) > 0 {
+		r = &resolver.Net{Servers: cfg.Resolvers}
+	}
+	r.Timeout = timeout
+	results := dnsrecords.Check(ctx, r, set, in, opts)
+	results = append(results, checkCert(dir, cfg)...)
+	if !noPorts {
+		results = append(results, checkPorts(cfg, timeout)...)
+	}
+
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	count := map[dnsrecords.Level]int{}
+	for _, res := range results {
+		count[res.Level]++
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Level, res.Subject, res.Check, res.Found)
+		if res.Fix != "" {
+			fmt.Fprintf(tw, "\t\t\tchange: %s\n", res.Fix)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(e.stdout, "\n%d ok, %d warn, %d fail\n", count[dnsrecords.OK], count[dnsrecords.Warn], count[dnsrecords.Fail])
+	if n := count[dnsrecords.Fail]; n > 0 {
+		return fmt.Errorf("%d check(s) failed", n)
+	}
+	return nil
+}
+
+// checkCert checks the box's TLS certificate: valid for the hostname, not
+// expiring within 14 days, issued by a CA clients trust.
+func checkCert(dir string, cfg config.Config) []dnsrecords.Result {
+	res := func(l dnsrecords.Level, found, fix string) []dnsrecords.Result {
+		return []dnsrecords.Result{{Level: l, Subject: cfg.Hostname, Check: "TLS certificate", Found: found, Fix: fix}}
+	}
+	p := config.Path(dir, cfg.TLSCert)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return res(dnsrecords.Fail, "cannot read "+p+": "+err.Error(), "point tls_cert in boxmail.conf at the certificate file")
+	}
+	var chain []*x509.Certificate
+	for b, rest := pem.Decode(data); b != nil; b, rest = pem.Decode(rest) {
+		if b.Type == "CERTIFICATE" {
+			if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+				chain = append(chain, c)
+			}
+		}
+	}
+	if len(chain) == 0 {
+		return res(dnsrecords.Fail, p+" holds no certificate", "point tls_cert in boxmail.conf at a PEM certificate chain")
+	}
+	leaf := chain[0]
+	if err := leaf.VerifyHostname(cfg.Hostname); err != nil {
+		return res(dnsrecords.Fail, "the certificate is not valid for "+cfg.Hostname+" (it names "+strings.Join(leaf.DNSNames, ", ")+")", "get a certificate for "+cfg.Hostname)
+	}
+	left := time.Until(leaf.NotAfter)
+	exp := leaf.NotAfter.UTC().Format("2006-01-02")
+	switch {
+	case left <= 0:
+		return res(dnsrecords.Fail, "the certificate expired on "+exp, "renew it now")
+	case left < 14*24*time.Hour:
+		return res(dnsrecords.Warn, fmt.Sprintf("the certificate expires on %s, in %d days", exp, int(left.Hours()/24)), "renew it")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: cfg.Hostname, Intermediates: inter}); err != nil {
+		return res(dnsrecords.Warn, "valid for "+cfg.Hostname+" until "+exp+", but not trusted by clients ("+err.Error()+"): self-signed?", "replace it by a certificate from a public CA (tls_cert, tls_key in boxmail.conf)")
+	}
+	return res(dnsrecords.OK, "valid for "+cfg.Hostname+" until "+exp, "")
+}
+
+// checkPorts connects to each configured port of the box: its public
+// address when configured, else the listen address.
+func checkPorts(cfg config.Config, timeout time.Duration) []dnsrecords.Result {
+	host := cfg.Listen
+	if len(cfg.PublicIPv4) > 0 {
+		host = cfg.PublicIPv4[0].String()
+	} else if len(cfg.PublicIPv6) > 0 {
+		host = cfg.PublicIPv6[0].String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	var out []dnsrecords.Result
+	for _, p := range []struct {
+		name string
+		port int
+	}{{"SMTP", cfg.SMTPPort}, {"submission", cfg.SubmissionPort}, {"submissions", cfg.SubmissionsPort}, {"IMAP", cfg.IMAPPort}, {"IMAPS", cfg.IMAPSPort}, {"DNS", cfg.DNSPort}} {
+		if p.port == 0 {
+			continue
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(p.port))
+		check := "port " + strconv.Itoa(p.port)
+		c, err := net.DialTimeout("tcp", addr, timeout)
+		if err != nil {
+			out = append(out, dnsrecords.Result{Level: dnsrecords.Fail, Subject: cfg.Hostname, Check: check, Found: p.name + " at " + addr + " does not answer: " + err.Error(),
+				Fix: "start the box ('boxmail serve') and open port " + strconv.Itoa(p.port) + " in the firewall"})
+			continue
+		}
+		c.Close()
+		out = append(out, dnsrecords.Result{Level: dnsrecords.OK, Subject: cfg.Hostname, Check: check, Found: p.name + " answers at " + addr})
+	}
+	return out
+}
