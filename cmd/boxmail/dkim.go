@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/mailauth"
@@ -47,18 +48,33 @@ func printDKIMRecords(e *env, st *store.Store, domain string) error {
 }
 
 func cmdDKIM(e *env, args []string) error {
-	sub, args, err := subcommand(args, "dkim", "show")
+	sub, args, err := subcommand(args, "dkim", "show", "rotate", "activate", "remove")
 	if err != nil {
 		return err
 	}
-	var dir string
+	var dir, alg string
+	var force bool
+	var timeout time.Duration
 	fs := newFlags(e, "dkim "+sub, &dir)
+	switch sub {
+	case "rotate":
+		fs.StringVar(&alg, "algorithm", mailauth.AlgRSA, "rsa or ed25519")
+	case "activate":
+		fs.BoolVar(&force, "force", false, "switch even if the DNS check does not see the record")
+		fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query")
+	}
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
+	switch {
+	case (sub == "activate" || sub == "remove") && len(pos) != 2:
+		return usagef("dkim %s takes DOMAIN SELECTOR", sub)
+	case sub != "activate" && sub != "remove" && len(pos) != 1:
 		return usagef("dkim %s takes one DOMAIN", sub)
+	}
+	if alg != "" && alg != mailauth.AlgRSA && alg != mailauth.AlgEd25519 {
+		return usagef("--algorithm: want rsa or ed25519")
 	}
 	domain, err := delivery.ParseHostedDomain(pos[0])
 	if err != nil {
@@ -73,6 +89,14 @@ func cmdDKIM(e *env, args []string) error {
 		return err
 	} else if !ok {
 		return fmt.Errorf("domain %s is not hosted here", domain)
+	}
+	switch sub {
+	case "rotate":
+		return dkimRotate(e, st, domain, alg)
+	case "activate":
+		return dkimActivate(e, dir, st, domain, pos[1], force, timeout)
+	case "remove":
+		return dkimRemove(e, st, domain, pos[1])
 	}
 	return printDKIMRecords(e, st, domain)
 }

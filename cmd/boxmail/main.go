@@ -10,7 +10,7 @@
 //	boxmail user add|list|passwd|remove|admin ...
 //	boxmail alias add|list|remove ...
 //	boxmail queue list|remove ...
-//	boxmail dkim show DOMAIN
+//	boxmail dkim show DOMAIN | rotate DOMAIN | activate DOMAIN SELECTOR | remove DOMAIN SELECTOR
 //	boxmail dns records [DOMAIN] [--format table|zone|json] | set NAME TYPE VALUE | unset NAME TYPE [VALUE]
 //	boxmail status [DOMAIN]
 //	boxmail spf include EXISTING_RECORD [--box HOST] | harden DOMAIN
@@ -44,7 +44,8 @@ commands:
   user         add|list|passwd|remove|admin accounts
   alias        add|list|remove aliases
   queue        list|remove outbound queue entries
-  dkim         show DOMAIN: the DKIM record to publish
+  dkim         show DOMAIN: the DKIM records to publish; rotate DOMAIN: a new key under a new
+               selector; activate DOMAIN SELECTOR: sign with it once published; remove DOMAIN SELECTOR
   dns          records [DOMAIN] [--format table|zone|json], set NAME TYPE VALUE, unset NAME TYPE [VALUE]
   status       [DOMAIN]: check DNS, certificate and ports; ok/warn/fail with what to change
   spf          include EXISTING_RECORD [--box HOST], harden DOMAIN: the SPF switch-over
