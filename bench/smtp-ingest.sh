@@ -22,6 +22,7 @@
 #       SHARED_BENCH=<repo>/../shared/bench
 #       BUILD_REV=                      build this git revision (git archive, a clean
 #                                       checkout) instead of the working tree
+#       BOXMAIL_BIN=                    use this prebuilt boxmail binary (e.g. a profiling build)
 # Output: the shared harness's key=value lines, plus idle_rss_mb=,
 # hwm_rss_mb= (VmHWM: boxmail's peak RSS over its life), count_mode= and
 # boxmail_pid=.
@@ -63,8 +64,10 @@ if [ -n "${BUILD_REV:-}" ]; then
   src=$work/src; mkdir "$src"
   (cd "$repo" && git archive "$BUILD_REV") | tar -x -C "$src"
 fi
-echo "building boxmail ${BUILD_REV:-(working tree)}..." >&2
-(cd "$src" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail && CGO_ENABLED=0 go build -o "$work/countmsgs" ./bench/cmd/countmsgs)
+echo "building boxmail ${BOXMAIL_BIN:-${BUILD_REV:-(working tree)}}..." >&2
+(cd "$src" && CGO_ENABLED=0 go build -o "$work/countmsgs" ./bench/cmd/countmsgs)
+if [ -n "${BOXMAIL_BIN:-}" ]; then cp "$BOXMAIL_BIN" "$work/boxmail"
+else (cd "$src" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail); fi
 
 data=$work/data
 printf '%s\n' "$PASS" > "$work/pw"

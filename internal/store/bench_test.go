@@ -23,9 +23,10 @@ import (
 // alternative, implemented only here: the body goes to its own file
 // (write, fsync, rename, fsync of the directory), then the metadata row is
 // committed through the same group-commit writer, with an empty BLOB.
-// Both report fsyncs/op: DeliverFile counts its own file fsyncs (the
-// store's WAL fsyncs come on top); bench/store-bodies.sh counts every
-// fsync system call of both with strace.
+// Both report commits/op (the store's group commits, one WAL fsync each)
+// and file-fsyncs/op (DeliverFile's own fsyncs of body files and their
+// directory); bench/store-bodies.sh counts every fsync system call of both
+// with strace, checkpoints included.
 
 const (
 	benchWriters  = 8
@@ -56,8 +57,10 @@ func benchAccounts(b *testing.B) (*Store, []int64) {
 
 // runWriters calls op b.N times in total from benchWriters goroutines,
 // writer w delivering to accounts[w].
-func runWriters(b *testing.B, accounts []int64, op func(w int, account int64) error) {
+// commits/op is the store's WAL commits (one fsync each) per message.
+func runWriters(b *testing.B, s *Store, accounts []int64, op func(w int, account int64) error) {
 	b.Helper()
+	commits0 := s.Stats().Commits
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, benchWriters)
@@ -79,6 +82,7 @@ func runWriters(b *testing.B, accounts []int64, op func(w int, account int64) er
 	}
 	wg.Wait()
 	b.StopTimer()
+	b.ReportMetric(float64(s.Stats().Commits-commits0)/float64(b.N), "commits/op")
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
@@ -90,7 +94,7 @@ func BenchmarkDeliverBlob(b *testing.B) {
 	s, accounts := benchAccounts(b)
 	body := benchBody()
 	ctx := context.Background()
-	runWriters(b, accounts, func(_ int, account int64) error {
+	runWriters(b, s, accounts, func(_ int, account int64) error {
 		return s.Deliver(ctx, Delivery{Data: body, Local: []LocalTarget{{AccountID: account}}})
 	})
 	b.ReportMetric(0, "file-fsyncs/op")
@@ -105,7 +109,7 @@ func BenchmarkDeliverFile(b *testing.B) {
 		b.Fatal(err)
 	}
 	var seq, fsyncs atomic.Int64
-	runWriters(b, accounts, func(_ int, account int64) error {
+	runWriters(b, s, accounts, func(_ int, account int64) error {
 		name := fmt.Sprintf("%016x", seq.Add(1))
 		if err := writeBodyFile(dir, name, body, &fsyncs); err != nil {
 			return err
