@@ -1,8 +1,21 @@
-// Package mailauth holds boxmail's mail authentication standards code:
-// DKIM keys and their DNS records (RFC 6376, RFC 8463), and, as the
-// outbound issue lands, DKIM signing and verification, SPF, DMARC and
-// Authentication-Results. Functions are pure: (ctx, resolver.Resolver,
-// input) -> result, with no storage and no network besides DNS.
+// Package mailauth holds boxmail's mail authentication standards code.
+// Functions are pure: (ctx, resolver.Resolver, input) -> result, with no
+// storage and no network besides DNS. Hostile input gives a result,
+// never a crash: a broken record or signature is a permerror, a DNS
+// failure a temperror.
+//
+// Supported:
+//   - DKIM keys and records (RFC 6376, Ed25519 keys of RFC 8463):
+//     dkimkey.go; signing (Sign, relaxed/relaxed, SignedHeaders with From
+//     oversigned) and verification of every signature (VerifyDKIM):
+//     dkim.go, on emersion/go-msgauth/dkim.
+//   - SPF (RFC 7208): spf.go parses records, spfeval.go is check_host
+//     (CheckSPF).
+//   - DMARC (RFC 7489): policy discovery with the organizational domain
+//     from the public suffix list, alignment, p/sp/pct (CheckDMARC):
+//     dmarc.go, with go-msgauth/dmarc's record parser.
+//   - Authentication-Results (RFC 8601): formatting and the removal of
+//     fields that claim the box's own authserv-id: authres.go.
 package mailauth
 
 import (
