@@ -11,6 +11,8 @@
 // Policy: inbound accepts only local recipients and never relays;
 // submission requires authentication and allows as envelope sender and
 // From: only addresses the user owns or aliases that permit them.
+// Inbound mail is checked (SPF, DKIM, DMARC) and submitted mail is
+// DKIM-signed at the end of DATA: mailauth.go says what is decided there.
 //
 // Every error a session method returns is an *smtp.SMTPError: go-smtp
 // would send the text of any other error to the client, so internal
