@@ -29,14 +29,24 @@ import (
 // authoritative server would, and returns its address.
 func dnsServer(t *testing.T, fake *resolver.Fake) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The same port for UDP and TCP; the TCP one may be taken already.
+	var pc net.PacketConn
+	var l net.Listener
+	var addr string
+	for range 50 {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		addr = pc.LocalAddr().String()
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		pc.Close()
+		pc = nil
 	}
-	addr := pc.LocalAddr().String()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	if pc == nil {
+		t.Fatal("no port free for both UDP and TCP")
 	}
 	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
