@@ -47,8 +47,8 @@ run_boxmail() {  # run_boxmail ROUND
 run_peer() {  # run_peer ROUND
   local f=$work/peer.$1 try ok=0
   for try in 1 2 3; do
+    peer_up=1   # set first: a failed start may leave one daemon running, and stop ends it
     "$PEER" start >>"$work/peer.log" 2>&1 </dev/null || { tail -20 "$work/peer.log" >&2; return 1; }
-    peer_up=1
     eval "$("$PEER" info)"
     TARGET_PIDS=$PIDS COUNT_CMD="'$PEER' count" "$SHARED_BENCH/smtp-ingest.sh" 127.0.0.1 "$SMTP_PORT" bench.test "$MSGS" "$CONC" "$SIZE" \
       >"$f" 2>"$f.err" && ok=1
