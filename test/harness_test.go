@@ -162,7 +162,10 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 	s := string(c)
 	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug",
-		"dns_port": strconv.Itoa(b.DNS)} {
+		"dns_port": strconv.Itoa(b.DNS),
+		// The box asks only its own DNS server: no query leaves the
+		// machine, and mail to outside domains waits in the queue.
+		"resolvers": "127.0.0.1:" + strconv.Itoa(b.DNS)} {
 		s = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(s, k+" = "+v)
 	}
 	for k, v := range settings {

@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"golang.org/x/term"
 
@@ -359,54 +357,6 @@ func cmdAlias(e *env, args []string) error {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), strings.Join(a.Permit, ","))
 		}
 		tw.Flush()
-	}
-	return nil
-}
-
-func cmdQueue(e *env, args []string) error {
-	sub, args, err := subcommand(args, "queue", "list", "remove")
-	if err != nil {
-		return err
-	}
-	var dir string
-	fs := newFlags(e, "queue "+sub, &dir)
-	pos, err := parseFlags(e, fs, args)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
-	switch sub {
-	case "list":
-		if len(pos) != 0 {
-			return usagef("queue list takes no arguments")
-		}
-		q, err := st.Queue(ctx)
-		if err != nil {
-			return err
-		}
-		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tSENDER\tRECIPIENTS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
-		for _, it := range q {
-			fmt.Fprintf(tw, "%d\t<%s>\t%s\t%d\t%s\t%s\n", it.ID, it.Sender, strings.Join(it.Recipients, ","), it.Attempts, it.NextAttempt.Format(time.RFC3339), it.LastError)
-		}
-		tw.Flush()
-	case "remove":
-		if len(pos) != 1 {
-			return usagef("queue remove takes one queue ID")
-		}
-		id, err := strconv.ParseInt(pos[0], 10, 64)
-		if err != nil {
-			return usagef("queue ID %q is not a number", pos[0])
-		}
-		if err := st.QueueRemove(ctx, id); err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "removed queue entry %d\n", id)
 	}
 	return nil
 }

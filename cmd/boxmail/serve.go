@@ -369,6 +369,10 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	if len(cfg.Resolvers) > 0 {
 		dnsResolver = &resolver.Net{Servers: cfg.Resolvers}
 	}
+	queue, err := newQueue(dir, cfg, deliverer, dnsResolver, log.With("pkg", "queue"))
+	if err != nil {
+		return err
+	}
 
 	type listener struct {
 		name string
@@ -380,8 +384,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return smtpd.Options{
 			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
 			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
-			OutboundPending: "OK, queued; note: this box does not deliver to other providers yet, the message waits in the queue",
-			Resolver:        dnsResolver, TrustedNetworks: cfg.TrustedNetworks,
+			Resolver: dnsResolver, TrustedNetworks: cfg.TrustedNetworks,
 		}
 	}
 	imapOpts := func(name string) imapd.Options {
@@ -439,6 +442,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		}()
 		log.Info("listening", "server", l.name, "addr", addrs[l.name])
 	}
+	queue.Start()
 	if banner != nil {
 		banner(addrs)
 	}
@@ -466,6 +470,10 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	swg.Wait()
 	wg.Wait()
+	// Deliveries in progress may finish; the rest stays queued.
+	if err := queue.Shutdown(ctx); err != nil {
+		log.Warn("queue shutdown", "err", err)
+	}
 	log.Info("stopped")
 	return runErr
 }

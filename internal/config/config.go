@@ -58,6 +58,8 @@ type Config struct {
 	// SPF/DMARC-based rejection (never a relaying right: that comes only
 	// from AUTH). Default: 127.0.0.1/32 and ::1/128.
 	TrustedNetworks []netip.Prefix
+	// Outbound configures the outbound queue (queue.go).
+	Outbound Outbound
 }
 
 // Default returns the production defaults for hostname.
@@ -65,6 +67,7 @@ func Default(hostname string) Config {
 	return Config{
 		Hostname:        hostname,
 		Listen:          "0.0.0.0",
+		Outbound:        DefaultOutbound(),
 		SMTPPort:        25,
 		SubmissionPort:  587,
 		SubmissionsPort: 465,
@@ -305,7 +308,7 @@ func Parse(name string, data []byte) (Config, error) {
 			return c, fmt.Errorf("%s:%d: want \"key = value\", got %q", name, line, t)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
-		f, ok := fields[k]
+		f, ok := lookupField(k)
 		if !ok {
 			return c, fmt.Errorf("%s:%d: unknown setting %q", name, line, k)
 		}
@@ -370,12 +373,12 @@ func (c Config) Format() []byte {
 	var b bytes.Buffer
 	b.WriteString("# boxmail configuration: restart-only settings.\n# Domains, users and aliases are managed with the boxmail command.\n\n")
 	keys := make([]string, 0, len(fields))
-	for k := range fields {
+	for k := range allFields() {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		f := fields[k]
+		f, _ := lookupField(k)
 		fmt.Fprintf(&b, "# %s\n%s = %s\n", f.doc, k, f.get(&c))
 	}
 	return b.Bytes()

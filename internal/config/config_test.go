@@ -55,3 +55,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestOutboundSettings(t *testing.T) {
+	c, err := Parse("boxmail.conf", []byte("hostname = a.b\ntransports = Friends.Example=127.0.0.1:2526, *=[::1]:25\nretry_schedule = 1s, 2s\nqueue_lifetime = 1h\ndelay_warning = off\nsmarthost = smtp.provider.example:587\nsmarthost_tls = implicit\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Outbound
+	if o.Transports["friends.example"] != "127.0.0.1:2526" || o.Transports["*"] != "[::1]:25" || len(o.Retry) != 2 || o.Lifetime.Hours() != 1 || o.DelayWarning >= 0 || o.SmarthostTLS != "implicit" || o.MaxPerDomain != 2 {
+		t.Errorf("parsed %+v", o)
+	}
+	if c2, err := Parse("x", c.Format()); err != nil || string(c2.Format()) != string(c.Format()) {
+		t.Errorf("round trip: %v", err)
+	}
+	for in, want := range map[string]string{
+		"transports = friends.example\n":    "want domain=host:port",
+		"transports = a.b=nohost\n":         "is not host:port",
+		"retry_schedule = soon\n":           "is not a duration",
+		"queue_lifetime = -5h\n":            "want a duration",
+		"smarthost_tls = maybe\n":           "want starttls, implicit or none",
+		"outbound_connections = 0\n":        "want a number from 1",
+		"smarthost = relay.example:99999\n": "bad port",
+	} {
+		if _, err := Parse("boxmail.conf", []byte("hostname = a.b\n"+in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}

@@ -53,8 +53,9 @@ type Deliverer struct {
 	st  *store.Store
 	log *slog.Logger
 
-	mu    sync.Mutex
-	queue *Queue // the running queue, kicked when mail is queued
+	mu      sync.Mutex
+	queue   *Queue // the running queue, kicked when mail is queued
+	signers signerCache
 }
 
 // New returns a Deliverer.

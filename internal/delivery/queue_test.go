@@ -21,13 +21,13 @@ import (
 // remote is a fake outside mail server: it records what it accepts and
 // answers RCPT with a per-recipient reply.
 type remote struct {
-	mu       sync.Mutex
-	got      []remoteMsg
-	conns    map[string]bool // client addresses seen: one per connection
-	tlsSeen  bool
-	refuse   map[string]*smtp.SMTPError // rcpt -> reply
-	addr     string
-	srv      *smtp.Server
+	mu      sync.Mutex
+	got     []remoteMsg
+	conns   map[string]bool // client addresses seen: one per connection
+	tlsSeen bool
+	refuse  map[string]*smtp.SMTPError // rcpt -> reply
+	addr    string
+	srv     *smtp.Server
 }
 
 type remoteMsg struct {

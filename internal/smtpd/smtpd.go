@@ -68,9 +68,6 @@ type Options struct {
 	MaxRecipients int
 	// ReadTimeout/WriteTimeout per command (default 5 minutes / 1 minute).
 	ReadTimeout, WriteTimeout time.Duration
-	// OutboundPending, when set, is added to the reply for messages queued
-	// for remote recipients (until outbound delivery exists).
-	OutboundPending string
 	// Resolver is used for SPF, DKIM and DMARC checks of inbound mail
 	// (see mailauth.go); nil skips the checks.
 	Resolver resolver.Resolver
@@ -195,13 +192,12 @@ type session struct {
 	remote string
 	log    *slog.Logger
 
-	user    string // authenticated account email
-	from    string
-	txn     *delivery.Txn
-	rcpts   []string
-	remote_ bool // some recipient is remote
-	inData  atomic.Bool
-	bye     sync.Once
+	user   string // authenticated account email
+	from   string
+	txn    *delivery.Txn
+	rcpts  []string
+	inData atomic.Bool
+	bye    sync.Once
 }
 
 var (
@@ -233,7 +229,7 @@ func (c *session) Reset() {
 	if c.txn != nil {
 		c.txn.Abort()
 	}
-	c.txn, c.from, c.rcpts, c.remote_ = nil, "", nil, false
+	c.txn, c.from, c.rcpts = nil, "", nil
 	if c.s.closing.Load() {
 		// Called by go-smtp after the reply to DATA/RSET has been flushed.
 		c.goodbye()
@@ -320,7 +316,7 @@ func (c *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL first")
 	}
 	ctx := context.Background()
-	r, err := c.txn.AddRecipient(ctx, to, c.s.o.Mode == Submission)
+	_, err := c.txn.AddRecipient(ctx, to, c.s.o.Mode == Submission)
 	switch {
 	case errors.Is(err, delivery.ErrBadAddress):
 		return smtpErr(501, smtp.EnhancedCode{5, 1, 3}, "Bad recipient address syntax")
@@ -332,9 +328,6 @@ func (c *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return smtpErr(554, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("<%s>: relay access denied", to))
 	case err != nil:
 		return c.internal("rcpt", err)
-	}
-	if len(r.Remote) > 0 {
-		c.remote_ = true
 	}
 	c.rcpts = append(c.rcpts, to)
 	return nil
@@ -372,9 +365,6 @@ func (c *session) Data(r io.Reader) error {
 		return c.internal("commit", err)
 	}
 	c.txn = nil
-	if c.remote_ && c.s.o.OutboundPending != "" {
-		return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: c.s.o.OutboundPending}
-	}
 	return nil
 }
 

@@ -1,0 +1,213 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Outbound holds the settings of the outbound queue.
+type Outbound struct {
+	// Transports maps a recipient domain ("*": every domain) to the
+	// "host:port" that takes its mail instead of its MX hosts.
+	Transports map[string]string
+	// Smarthost relays all outbound mail ("host:port"), with
+	// SmarthostTLS "starttls", "implicit" or "none" and optional AUTH.
+	Smarthost, SmarthostTLS, SmarthostUser, SmarthostPasswordFile string
+	// Retry is the wait after each failed attempt; the last repeats.
+	Retry []time.Duration
+	// Lifetime until a message bounces; DelayWarning until the sender is
+	// told it is late (negative: never).
+	Lifetime, DelayWarning time.Duration
+	// MaxConnections overall and per destination domain.
+	MaxConnections, MaxPerDomain int
+}
+
+// DefaultOutbound returns the defaults: retries at 1m, 5m, 15m, 30m, 1h,
+// then every 2h, for 5 days, with a warning after 4h.
+func DefaultOutbound() Outbound {
+	return Outbound{
+		SmarthostTLS:   "starttls",
+		Retry:          []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour},
+		Lifetime:       5 * 24 * time.Hour,
+		DelayWarning:   4 * time.Hour,
+		MaxConnections: 20,
+		MaxPerDomain:   2,
+	}
+}
+
+// SmarthostPassword reads the smarthost password file (relative to dir).
+func (o Outbound) SmarthostPassword(dir string) (string, error) {
+	if o.SmarthostPasswordFile == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(Path(dir, o.SmarthostPasswordFile))
+	if err != nil {
+		return "", fmt.Errorf("smarthost_password_file: %v", err)
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}
+
+func checkHostPort(v string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil || host == "" {
+		return fmt.Errorf("%q is not host:port", v)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%q has a bad port", v)
+	}
+	return nil
+}
+
+func durationField(get func(c *Config) *time.Duration, allowOff bool, doc string) field {
+	return field{
+		get: func(c *Config) string {
+			d := *get(c)
+			if d < 0 {
+				return "off"
+			}
+			return d.String()
+		},
+		set: func(c *Config, v string) error {
+			if allowOff && v == "off" {
+				*get(c) = -1
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("want a duration such as 4h or 90m")
+			}
+			*get(c) = d
+			return nil
+		},
+		doc: doc,
+	}
+}
+
+func intField(get func(c *Config) *int, lo, hi int, doc string) field {
+	return field{
+		get: func(c *Config) string { return strconv.Itoa(*get(c)) },
+		set: func(c *Config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("want a number from %d to %d", lo, hi)
+			}
+			*get(c) = n
+			return nil
+		},
+		doc: doc,
+	}
+}
+
+func stringField(get func(c *Config) *string, check func(string) error, doc string) field {
+	return field{
+		get: func(c *Config) string { return *get(c) },
+		set: func(c *Config, v string) error {
+			if v != "" && check != nil {
+				if err := check(v); err != nil {
+					return err
+				}
+			}
+			*get(c) = v
+			return nil
+		},
+		doc: doc,
+	}
+}
+
+var queueFields = map[string]field{
+	"transports": {
+		get: func(c *Config) string {
+			var l []string
+			for d, t := range c.Outbound.Transports {
+				l = append(l, d+"="+t)
+			}
+			sort.Strings(l)
+			return listValue(l)
+		},
+		set: func(c *Config, v string) error {
+			m := map[string]string{}
+			for _, x := range splitListValue(v) {
+				d, t, ok := strings.Cut(x, "=")
+				d, t = strings.ToLower(strings.TrimSpace(d)), strings.TrimSpace(t)
+				if !ok || d == "" {
+					return fmt.Errorf("%q: want domain=host:port", x)
+				}
+				if err := checkHostPort(t); err != nil {
+					return err
+				}
+				m[d] = t
+			}
+			c.Outbound.Transports = m
+			return nil
+		},
+		doc: "per-domain next hops instead of MX (domain=host:port, comma-separated; * for all)",
+	},
+	"smarthost": stringField(func(c *Config) *string { return &c.Outbound.Smarthost }, checkHostPort,
+		"relay all outbound mail through host:port (e.g. your provider's, when port 25 is blocked); empty: deliver directly"),
+	"smarthost_tls": stringField(func(c *Config) *string { return &c.Outbound.SmarthostTLS }, func(v string) error {
+		if v != "starttls" && v != "implicit" && v != "none" {
+			return fmt.Errorf("want starttls, implicit or none")
+		}
+		return nil
+	}, "TLS to the smarthost: starttls, implicit or none"),
+	"smarthost_user":          stringField(func(c *Config) *string { return &c.Outbound.SmarthostUser }, nil, "AUTH user name at the smarthost"),
+	"smarthost_password_file": stringField(func(c *Config) *string { return &c.Outbound.SmarthostPasswordFile }, nil, "file holding the smarthost password"),
+	"retry_schedule": {
+		get: func(c *Config) string {
+			var l []string
+			for _, d := range c.Outbound.Retry {
+				l = append(l, d.String())
+			}
+			return listValue(l)
+		},
+		set: func(c *Config, v string) error {
+			var l []time.Duration
+			for _, x := range splitListValue(v) {
+				d, err := time.ParseDuration(x)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("%q is not a duration such as 5m", x)
+				}
+				l = append(l, d)
+			}
+			if len(l) == 0 {
+				return fmt.Errorf("want at least one duration")
+			}
+			c.Outbound.Retry = l
+			return nil
+		},
+		doc: "waits between delivery attempts (the last repeats)",
+	},
+	"queue_lifetime": durationField(func(c *Config) *time.Duration { return &c.Outbound.Lifetime }, false, "how long a message is retried before it bounces"),
+	"delay_warning":  durationField(func(c *Config) *time.Duration { return &c.Outbound.DelayWarning }, true, "when the sender is told a message is late (off: never)"),
+	"outbound_connections": intField(func(c *Config) *int { return &c.Outbound.MaxConnections }, 1, 1000,
+		"most outbound SMTP connections at once"),
+	"outbound_connections_per_domain": intField(func(c *Config) *int { return &c.Outbound.MaxPerDomain }, 1, 100,
+		"most outbound SMTP connections to one domain at once"),
+}
+
+// lookupField finds a setting in any group.
+func lookupField(k string) (field, bool) {
+	if f, ok := fields[k]; ok {
+		return f, true
+	}
+	f, ok := queueFields[k]
+	return f, ok
+}
+
+// allFields returns every setting by name.
+func allFields() map[string]field {
+	m := make(map[string]field, len(fields)+len(queueFields))
+	for k, f := range fields {
+		m[k] = f
+	}
+	for k, f := range queueFields {
+		m[k] = f
+	}
+	return m
+}
