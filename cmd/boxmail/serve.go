@@ -279,7 +279,9 @@ func cmdQuickstart(e *env, args []string) error {
 	var dir, domain string
 	var pf portFlags
 	fs := newFlags(e, "quickstart", &dir)
+	var res string
 	fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
+	fs.StringVar(&res, "resolver", "", "recursive DNS server ip[:port] for mail to other domains (default: only the box's own DNS server, so a trial sends no DNS query off the machine and outside mail waits in the queue)")
 	pf.register(fs)
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
@@ -326,6 +328,15 @@ func cmdQuickstart(e *env, args []string) error {
 		return err
 	}
 	pf.apply(&cfg)
+	switch {
+	case res != "":
+		if _, _, err := net.SplitHostPort(res); err != nil {
+			res = net.JoinHostPort(res, "53")
+		}
+		cfg.Resolvers = []string{res}
+	case len(cfg.Resolvers) == 0 && cfg.DNSPort > 0:
+		cfg.Resolvers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.DNSPort))}
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}

@@ -19,9 +19,7 @@ package smtpd
 
 import (
 	"context"
-	"crypto"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -31,23 +29,6 @@ import (
 
 // checkTimeout bounds the DNS work of one message's checks.
 const checkTimeout = 30 * time.Second
-
-// dkimCache keeps parsed signing keys by their PEM text: parsing (and
-// validating) an RSA key for every message would add a quarter to the
-// cost of signing it (bench/results/mailauth-*.md).
-type dkimCache struct{ m sync.Map }
-
-func (k *dkimCache) signer(pem string) (crypto.Signer, error) {
-	if s, ok := k.m.Load(pem); ok {
-		return s.(crypto.Signer), nil
-	}
-	s, err := mailauth.ParseDKIMKey(pem)
-	if err != nil {
-		return nil, err
-	}
-	k.m.Store(pem, s)
-	return s, nil
-}
 
 // authenticate returns the message to commit: the trace header and the
 // body, with the Authentication-Results and, for submissions, the
@@ -86,30 +67,13 @@ func (c *session) sign(ctx context.Context, body []byte) ([]byte, error) {
 	if err != nil {
 		return nil, nil // checkFrom has already refused what matters
 	}
-	keys, err := c.s.o.Store.DKIMKeys(ctx, domain)
-	if err != nil {
-		return nil, c.internal("DKIM keys", err)
-	}
-	var sk []mailauth.SigningKey
-	for _, k := range keys {
-		if !k.Active {
-			continue
-		}
-		s, err := c.s.dkim.signer(k.Private)
-		if err != nil {
-			c.log.Error("unusable DKIM key", "domain", domain, "selector", k.Selector, "err", err)
-			continue
-		}
-		sk = append(sk, mailauth.SigningKey{Selector: k.Selector, Signer: s})
-	}
-	if len(sk) == 0 {
-		c.log.Warn("no active DKIM key, sending unsigned", "domain", domain)
-		return nil, nil
-	}
-	sig, err := mailauth.Sign(body, domain, sk)
+	sig, err := c.s.o.Deliverer.DKIMSign(ctx, body, domain)
 	if err != nil {
 		c.log.Warn("DKIM signing failed, sending unsigned", "domain", domain, "err", err)
 		return nil, nil
+	}
+	if sig == nil {
+		c.log.Warn("no active DKIM key, sending unsigned", "domain", domain)
 	}
 	return sig, nil
 }

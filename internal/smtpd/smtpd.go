@@ -83,7 +83,6 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*session]struct{}
 	closing atomic.Bool
-	dkim    dkimCache
 }
 
 // New builds a Server.
