@@ -117,8 +117,9 @@ func hostOf(hostport string) string {
 }
 
 // deliverDomain tries to deliver every item of a domain, host after host,
-// and returns each item's per-recipient results.
-func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.QueueItem) []itemResult {
+// and calls finish with each item's per-recipient results as soon as they
+// are final. Items left when shutting down are not finished.
+func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.QueueItem, finish func(store.QueueItem, itemResult)) {
 	results := make([]itemResult, len(items))
 	for i := range results {
 		results[i] = itemResult{}
@@ -129,6 +130,9 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 				if _, done := results[i][rc]; !done {
 					results[i][rc] = r
 				}
+			}
+			if ctx.Err() == nil {
+				finish(items[i], results[i])
 			}
 		}
 	}
@@ -141,14 +145,14 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 		var re *routeError
 		errors.As(err, &re)
 		setAll(pending, rcptResult{permanent: re != nil && re.permanent, msg: err.Error()})
-		return results
+		return
 	}
 	var lastErr error
 	for _, t := range targets {
 		if len(pending) == 0 || ctx.Err() != nil {
 			break
 		}
-		pending, lastErr = q.deliverTarget(ctx, domain, t, items, pending, results)
+		pending, lastErr = q.deliverTarget(ctx, domain, t, items, pending, results, finish)
 		if lastErr != nil {
 			q.log.Info("mail server failed", "domain", domain, "host", t.name, "addr", t.addr, "err", lastErr)
 		}
@@ -164,13 +168,12 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 		}
 		setAll(pending, rcptResult{msg: msg})
 	}
-	return results
 }
 
 // deliverTarget delivers the pending items over one connection to t and
 // returns the items that still need another host (after a connection
 // failure) and that failure.
-func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, items []store.QueueItem, pending []int, results []itemResult) ([]int, error) {
+func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, items []store.QueueItem, pending []int, results []itemResult, finish func(store.QueueItem, itemResult)) ([]int, error) {
 	policy := TLSPolicy{}
 	if q.o.TLSPolicy != nil {
 		policy = q.o.TLSPolicy(ctx, domain, t.name)
@@ -204,6 +207,7 @@ func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, item
 				results[i][rcpt] = rcptResult{permanent: re.permanent(), msg: fmt.Sprintf("%s (from %s)", re.Error(), t.name)}
 			}
 		}
+		finish(it, results[i])
 	}
 	return nil, nil
 }

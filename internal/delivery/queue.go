@@ -70,19 +70,23 @@ var DefaultRetry = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minut
 // Queue drains the outbound queue: a loop that picks due entries and
 // delivers them, one goroutine per destination domain.
 type Queue struct {
-	d      *Deliverer
-	o      QueueOptions
-	log    *slog.Logger
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	mu     sync.Mutex
-	busy   map[int64]bool // entries being worked on
-	conns  int
-	domain map[string]int // connections per domain
-	wg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	d    *Deliverer
+	o    QueueOptions
+	log  *slog.Logger
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	mu   sync.Mutex
+	busy map[int64]bool // entries being worked on
+	// finished entries stay busy until the next scan of the queue starts:
+	// a scan that began before their outcome was committed could still
+	// return them, and they would be delivered twice.
+	finished []int64
+	conns    int
+	domain   map[string]int // connections per domain
+	wg       sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
 }
 
 // NewQueue returns a queue runner; Start it.
@@ -185,6 +189,12 @@ func (q *Queue) loop() {
 // runDue starts a worker for each domain with due entries, within the
 // connection limits.
 func (q *Queue) runDue() {
+	q.mu.Lock()
+	for _, id := range q.finished {
+		delete(q.busy, id)
+	}
+	q.finished = q.finished[:0]
+	q.mu.Unlock()
 	due, err := q.d.st.DueQueue(q.ctx, q.o.now(), 1000)
 	if err != nil {
 		q.log.Error("reading the queue", "err", err)
@@ -225,7 +235,7 @@ func (q *Queue) work(domain string, items []store.QueueItem) {
 	defer func() {
 		q.mu.Lock()
 		for _, it := range items {
-			delete(q.busy, it.ID)
+			q.finished = append(q.finished, it.ID)
 		}
 		q.conns--
 		q.domain[domain]--
@@ -233,15 +243,13 @@ func (q *Queue) work(domain string, items []store.QueueItem) {
 		q.wg.Done()
 		q.Kick() // entries may be waiting for this connection slot
 	}()
-	results := q.deliverDomain(q.ctx, domain, items)
-	for i, it := range items {
-		if q.ctx.Err() != nil {
-			return // shutting down hard: leave the rest queued
-		}
-		if err := q.record(it, results[i]); err != nil {
+	// Each entry's outcome is recorded as soon as it is known, so a crash
+	// can repeat at most the deliveries of the moment.
+	q.deliverDomain(q.ctx, domain, items, func(it store.QueueItem, res itemResult) {
+		if err := q.record(it, res); err != nil {
 			q.log.Error("recording a delivery attempt", "queue_id", it.ID, "err", err)
 		}
-	}
+	})
 }
 
 // rcptResult is what happened to one recipient.

@@ -434,3 +434,32 @@ func (c fakeConn) SetDeadline(time.Time) error      { return nil }
 func (c fakeConn) SetReadDeadline(time.Time) error  { return nil }
 func (c fakeConn) SetWriteDeadline(time.Time) error { return nil }
 func testTLSConfig(t *testing.T) *tls.Config        { return selfSignedForTest(t) }
+
+// A scan of the queue that races with a worker finishing must not hand
+// the finished entries out again (this once delivered messages twice).
+func TestEveryQueuedMessageIsDeliveredExactlyOnce(t *testing.T) {
+	r := startRemote(t, "127.0.0.1:0")
+	f := newQueueFixture(t, portOf(r.addr))
+	f.q.Shutdown(context.Background())
+	body := []byte("From: me@example.net\r\nSubject: once\r\n\r\n" + strings.Repeat("0123456789012345678901234567890123456789\r\n", 100))
+	const n = 600
+	for i := range n {
+		if err := f.st.Deliver(context.Background(), store.Delivery{Data: body, Sender: "me@example.net",
+			Remote: []string{fmt.Sprintf("u%d@domain%d.example", i, i%10)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := f.q.o
+	o.Transports = map[string]string{"*": r.addr}
+	f.q = f.d.NewQueue(o)
+	f.q.Start()
+	waitFor(t, "the queue to drain", func() bool { return len(f.queue(t)) == 0 })
+	got := r.messages()
+	seen := map[string]int{}
+	for _, m := range got {
+		seen[m.rcpts[0]]++
+	}
+	if len(got) != n || len(seen) != n {
+		t.Errorf("remote got %d messages for %d distinct recipients; want %d of each", len(got), len(seen), n)
+	}
+}
