@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"boxmail/internal/resolver"
@@ -462,4 +463,55 @@ func TestEveryQueuedMessageIsDeliveredExactlyOnce(t *testing.T) {
 	if len(got) != n || len(seen) != n {
 		t.Errorf("remote got %d messages for %d distinct recipients; want %d of each", len(got), len(seen), n)
 	}
+}
+
+// authSession is a remoteSession that demands AUTH PLAIN (over TLS).
+type authSession struct {
+	remoteSession
+	authed bool
+}
+
+func (s *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+func (s *authSession) Auth(string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(_, user, pass string) error {
+		if user != "box@provider.example" || pass != "relay-secret" {
+			return smtp.ErrAuthFailed
+		}
+		s.authed = true
+		return nil
+	}), nil
+}
+func (s *authSession) Mail(from string, o *smtp.MailOptions) error {
+	if !s.authed {
+		return smtp.ErrAuthRequired
+	}
+	return s.remoteSession.Mail(from, o)
+}
+
+func TestASmarthostWithTLSAndAUTHTakesEverything(t *testing.T) {
+	r := startRemote(t, "127.0.0.1:0")
+	r.srv.Backend = smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
+		return &authSession{remoteSession: remoteSession{r: r}}, nil
+	})
+	f := newQueueFixture(t, 1)
+	f.q.Shutdown(context.Background())
+	o := f.q.o
+	o.Smarthost = &Smarthost{Addr: r.addr, TLS: "starttls", Username: "box@provider.example", Password: "wrong", InsecureSkipVerify: true}
+	f.q = f.d.NewQueue(o)
+	f.q.Start()
+	f.send(t, "me@example.net", "anna@friends.example", "bob@elsewhere.example")
+	waitFor(t, "attempts with the wrong password", func() bool {
+		q := f.queue(t)
+		return len(q) == 2 && q[0].Attempts == 1 && q[1].Attempts == 1
+	})
+	if q := f.queue(t); !strings.Contains(q[0].LastError, "535") || len(f.inbox(t)) != 0 {
+		t.Errorf("a bad relay password must defer, not bounce: %+v", q)
+	}
+	f.q.Shutdown(context.Background())
+	o.Smarthost.Password = "relay-secret"
+	f.q = f.d.NewQueue(o)
+	f.q.Start()
+	f.advance(2 * time.Minute)
+	waitFor(t, "the relay to take both", func() bool { return len(r.messages()) == 2 })
+	waitFor(t, "the queue to drain", func() bool { return len(f.queue(t)) == 0 })
 }
