@@ -138,6 +138,26 @@ ALTER TABLE queue ADD COLUMN domain TEXT NOT NULL DEFAULT '';
 ALTER TABLE queue ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX queue_next ON queue(next_attempt);
 `,
+	// 4: Sieve scripts per account (at most one active) and the senders a
+	// vacation reply went to.
+	`
+CREATE TABLE sieve_scripts (
+	id         INTEGER PRIMARY KEY,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	content    TEXT NOT NULL,
+	active     INTEGER NOT NULL DEFAULT 0,
+	created    INTEGER NOT NULL,
+	UNIQUE (account_id, name)
+);
+CREATE TABLE vacation_sent (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	handle     TEXT NOT NULL,
+	sender     TEXT NOT NULL,
+	until      INTEGER NOT NULL,
+	PRIMARY KEY (account_id, handle, sender)
+);
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
