@@ -158,6 +158,43 @@ CREATE TABLE vacation_sent (
 	PRIMARY KEY (account_id, handle, sender)
 );
 `,
+	// 5: the migration assistant (internal/migrate, store/migrate.go): the
+	// source identity of every imported message, so a re-run copies only
+	// what is new, the import runs, and per-domain switch-over dates.
+	`
+CREATE TABLE import_messages (
+	id         INTEGER PRIMARY KEY,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	source     TEXT NOT NULL,    -- one old folder, e.g. "imap://host/login/INBOX;UIDVALIDITY=7"
+	key        TEXT NOT NULL,    -- the message in it: UID, file name, UIDL
+	identity   TEXT NOT NULL,    -- hash of Message-ID, key headers and body
+	sha256     TEXT NOT NULL,    -- hash of the bytes as fetched
+	size       INTEGER NOT NULL,
+	mailbox_id INTEGER NOT NULL, -- where it went (no FK: the user may delete it)
+	uid        INTEGER NOT NULL, -- 0 when the box already held it
+	created    INTEGER NOT NULL,
+	UNIQUE (account_id, source, key)
+);
+CREATE INDEX import_messages_identity ON import_messages(account_id, mailbox_id, identity);
+CREATE TABLE import_runs (
+	id         INTEGER PRIMARY KEY,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	source     TEXT NOT NULL,    -- the old side, never a password
+	started    INTEGER NOT NULL,
+	finished   INTEGER NOT NULL DEFAULT 0, -- 0 while running or interrupted
+	verified   INTEGER NOT NULL DEFAULT 0,
+	copied     INTEGER NOT NULL DEFAULT 0,
+	present    INTEGER NOT NULL DEFAULT 0,
+	skipped    INTEGER NOT NULL DEFAULT 0,
+	failed     INTEGER NOT NULL DEFAULT 0,
+	report     TEXT NOT NULL DEFAULT '' -- JSON, per folder
+);
+CREATE TABLE migration_domains (
+	domain  TEXT PRIMARY KEY,
+	started INTEGER NOT NULL,
+	steps   TEXT NOT NULL DEFAULT '{}' -- JSON: step -> unix time first seen done
+);
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
