@@ -350,7 +350,7 @@ func (c *session) Data(r io.Reader) error {
 		c.log.Info("data aborted", "err", err)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message data")
 	}
-	body := buf.Bytes()[hdrLen:]
+	body := normalizeLineEndings(buf.Bytes()[hdrLen:])
 	if c.s.o.Mode == Submission {
 		if err := c.checkFrom(body); err != nil {
 			return err
