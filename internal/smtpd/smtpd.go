@@ -361,6 +361,10 @@ func (c *session) Data(r io.Reader) error {
 		return err
 	}
 	if err := c.txn.Commit(context.Background(), data); err != nil {
+		if errors.Is(err, store.ErrDiskFull) {
+			c.log.Error("disk full: message refused", "err", err)
+			return smtpErr(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage, try again later")
+		}
 		return c.internal("commit", err)
 	}
 	c.txn = nil

@@ -51,6 +51,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -266,7 +267,28 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 	}
 	// Once submitted, wait for the outcome even if ctx ends: the write may
 	// already be committed and the caller must not believe otherwise.
-	return <-r.done
+	return classify(<-r.done)
+}
+
+// ErrDiskFull means the disk (or the filesystem of the data dir) is full:
+// nothing was written; the caller should answer with a temporary error
+// (SMTP 452 4.3.1) and try again later.
+var ErrDiskFull = errors.New("no space left for the mail store")
+
+// classify turns SQLite's "database or disk is full" (SQLITE_FULL, 13)
+// and ENOSPC into ErrDiskFull.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var coded interface{ Code() int }
+	if errors.As(err, &coded) && coded.Code()&0xff == 13 {
+		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
+	}
+	if strings.Contains(err.Error(), "no space left on device") || strings.Contains(err.Error(), "database or disk is full") {
+		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
+	}
+	return err
 }
 
 func (s *Store) writer() {
