@@ -195,6 +195,31 @@ CREATE TABLE migration_domains (
 	steps   TEXT NOT NULL DEFAULT '{}' -- JSON: step -> unix time first seen done
 );
 `,
+	// 6: the defences (internal/guard, store/guard.go): login blocks per
+	// client network, greylisting triples, and the sender domains that
+	// skip greylisting once they passed it with SPF.
+	`
+CREATE TABLE auth_blocks (
+	net    TEXT PRIMARY KEY, -- "192.0.2.7/32" or "2001:db8:1:2::/64"
+	level  INTEGER NOT NULL, -- 1 for the first block, +1 for each repeat
+	since  INTEGER NOT NULL, -- unix seconds
+	until  INTEGER NOT NULL,
+	reason TEXT NOT NULL DEFAULT ''
+) WITHOUT ROWID;
+CREATE TABLE greylist (
+	net    TEXT NOT NULL,    -- client /24 or /64
+	sender TEXT NOT NULL,    -- lower-case envelope sender, '' for <>
+	rcpt   TEXT NOT NULL,    -- lower-case recipient
+	first  INTEGER NOT NULL, -- first attempt, unix seconds
+	last   INTEGER NOT NULL, -- last accepted attempt (first until passed)
+	passed INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (net, sender, rcpt)
+) WITHOUT ROWID;
+CREATE TABLE greylist_domains (
+	domain TEXT PRIMARY KEY,
+	last   INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
