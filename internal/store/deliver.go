@@ -14,6 +14,7 @@ type LocalTarget struct {
 	Mailbox   string // "" means INBOX; a missing mailbox falls back to INBOX
 	Flags     Flags
 	Keywords  []string
+	Create    bool // create a missing mailbox instead of falling back to INBOX
 }
 
 // Delivery is one accepted message: the bytes to store once, the local
@@ -25,13 +26,15 @@ type Delivery struct {
 	// Sender is the envelope sender for queued copies ("" for bounces).
 	Sender string
 	Remote []string
+	// Copies are more queue entries with their own sender (sieve.go).
+	Copies []QueuedCopy
 }
 
 // Deliver stores d durably in one transaction: every local copy and the
 // queue row become visible together, or nothing does. It returns after the
 // commit is fsynced.
 func (s *Store) Deliver(ctx context.Context, d Delivery) error {
-	if len(d.Local) == 0 && len(d.Remote) == 0 {
+	if len(d.Local) == 0 && len(d.Remote) == 0 && len(d.Copies) == 0 {
 		return fmt.Errorf("delivery without recipients: %w", ErrInvalid)
 	}
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -56,6 +59,9 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery) error {
 		}
 		var mid int64
 		err := tx.queryRow(ctx, "SELECT id FROM mailboxes WHERE account_id = ? AND name = ?", t.AccountID, name).Scan(&mid)
+		if errors.Is(err, sql.ErrNoRows) && name != "INBOX" && t.Create && validMailboxName(name) == nil {
+			mid, err = createMailbox(ctx, tx, t.AccountID, name, "")
+		}
 		if errors.Is(err, sql.ErrNoRows) && name != "INBOX" {
 			err = tx.queryRow(ctx, "SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'", t.AccountID).Scan(&mid)
 		}
@@ -66,5 +72,15 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery) error {
 			return err
 		}
 	}
-	return enqueue(ctx, tx, bid, d.Sender, d.Remote, d.Received)
+	if err := enqueue(ctx, tx, bid, d.Sender, d.Remote, d.Received); err != nil {
+		return err
+	}
+	if len(d.Copies) == 0 {
+		return nil
+	}
+	if err := queueCopies(ctx, tx, bid, d.Copies, d.Received); err != nil {
+		return err
+	}
+	_, err = tx.exec(ctx, "DELETE FROM bodies WHERE id = ? AND refs <= 0", bid) // every copy was skipped
+	return err
 }
