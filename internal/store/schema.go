@@ -220,6 +220,10 @@ CREATE TABLE greylist_domains (
 	last   INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 7: per-account storage quota in bytes (0: unlimited), store/quota.go.
+	`
+ALTER TABLE accounts ADD COLUMN quota INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
