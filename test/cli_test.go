@@ -117,7 +117,8 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 	t.Helper()
 	cmd := exec.Command(binary, "quickstart", "--dir", dir,
 		"--smtp-port", fmt.Sprint(ports[0]), "--submission-port", fmt.Sprint(ports[1]), "--submissions-port", fmt.Sprint(ports[2]),
-		"--imap-port", fmt.Sprint(ports[3]), "--imaps-port", fmt.Sprint(ports[4]), "--dns-port", fmt.Sprint(ports[5]))
+		"--imap-port", fmt.Sprint(ports[3]), "--imaps-port", fmt.Sprint(ports[4]), "--dns-port", fmt.Sprint(ports[5]),
+		"--http-port", fmt.Sprint(ports[6]), "--https-port", fmt.Sprint(ports[7]))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -150,7 +151,7 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 
 func TestQuickstartMakesADemoBoxAndKeepsItsPassword(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "boxmail-data")
-	ports := freePorts(t, 6)
+	ports := freePorts(t, 8)
 	pw1, cmd, _ := startQuickstart(t, dir, ports)
 	if pw1 == "" {
 		t.Fatal("no password printed")

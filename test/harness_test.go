@@ -85,6 +85,7 @@ type Box struct {
 	Password                                   string
 	SMTP, Submission, Submissions, IMAP, IMAPS int
 	DNS                                        int // UDP and TCP
+	HTTP, HTTPS                                int // web
 	cmd                                        *exec.Cmd
 	stderr                                     *syncBuffer
 	exited                                     chan error
@@ -154,15 +155,15 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 	t.Cleanup(func() { os.Remove(pwFile) })
 	data := filepath.Join(dir, "data")
 	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pwFile)
-	p := freePorts(t, 6)
+	p := freePorts(t, 8)
 	b := &Box{t: t, Dir: data, Domain: "example.test", Admin: "me@example.test", Password: testPassword,
-		SMTP: p[0], Submission: p[1], Submissions: p[2], IMAP: p[3], IMAPS: p[4], DNS: p[5]}
+		SMTP: p[0], Submission: p[1], Submissions: p[2], IMAP: p[3], IMAPS: p[4], DNS: p[5], HTTP: p[6], HTTPS: p[7]}
 	conf := filepath.Join(data, "boxmail.conf")
 	c, _ := os.ReadFile(conf)
 	s := string(c)
 	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug",
-		"dns_port": strconv.Itoa(b.DNS),
+		"dns_port": strconv.Itoa(b.DNS), "http_port": strconv.Itoa(b.HTTP), "https_port": strconv.Itoa(b.HTTPS),
 		// The box asks only its own DNS server: no query leaves the
 		// machine, and mail to outside domains waits in the queue.
 		"resolvers": "127.0.0.1:" + strconv.Itoa(b.DNS)} {
@@ -193,7 +194,7 @@ func (b *Box) Start() {
 	}
 	b.exited = make(chan error, 1)
 	go func() { b.exited <- b.cmd.Wait() }()
-	for _, p := range []int{b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS} {
+	for _, p := range []int{b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS} {
 		b.waitPort(p)
 	}
 }

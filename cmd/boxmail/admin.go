@@ -144,17 +144,12 @@ func cmdUser(e *env, args []string) error {
 	email := addr.String()
 	switch sub {
 	case "add":
-		if ok, err := st.IsLocalDomain(ctx, addr.Domain); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("domain %s is not hosted here; add it first with 'boxmail domain add %s'", addr.Domain, addr.Domain)
-		}
-		if _, err := st.AddAccount(ctx, email, pw, admin); err != nil {
+		if _, err := delivery.New(delivery.Options{Store: st}).AddAccount(ctx, addr, pw, admin); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added user %s\n", email)
 	case "passwd":
-		if err := st.SetPassword(ctx, email, pw); err != nil {
+		if err := delivery.New(delivery.Options{Store: st}).SetPassword(ctx, addr, pw); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "changed the password of %s\n", email)
@@ -220,27 +215,9 @@ func readPassword(e *env, file string) (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-var commonPasswords = []string{"password", "12345678", "123456789", "1234567890", "qwertyui", "qwertyuiop", "iloveyou", "password1", "letmein1", "abcdefgh"}
-
-// checkPassword refuses empty, short and trivially guessable passwords.
-func checkPassword(pw string, a delivery.Address) error {
-	switch {
-	case pw == "":
-		return errors.New("empty password")
-	case len([]rune(pw)) < 8:
-		return errors.New("password too short: use at least 8 characters")
-	case strings.Trim(pw, pw[:1]) == "":
-		return errors.New("password too weak: one repeated character")
-	case strings.EqualFold(pw, a.Local) || strings.EqualFold(pw, a.String()):
-		return errors.New("password too weak: it is the address")
-	}
-	for _, c := range commonPasswords {
-		if strings.EqualFold(pw, c) {
-			return errors.New("password too weak: it is one of the most common passwords")
-		}
-	}
-	return nil
-}
+// checkPassword refuses empty, short and trivially guessable passwords
+// (the rule the web API applies too).
+func checkPassword(pw string, a delivery.Address) error { return delivery.CheckPassword(pw, a) }
 
 // listFlag collects a repeatable, comma-separable flag.
 type listFlag []string
@@ -321,23 +298,7 @@ func cmdAlias(e *env, args []string) error {
 	switch sub {
 	case "add":
 		// Local targets must exist, so a typo does not swallow mail.
-		d := delivery.New(delivery.Options{Store: st})
-		for _, t := range targets {
-			a, _ := delivery.ParseAddress(t)
-			if local, err := st.IsLocalDomain(ctx, a.Domain); err != nil {
-				return err
-			} else if local {
-				if _, err := st.AliasByAddress(ctx, t); err == nil {
-					continue // an alias, even one that leads nowhere yet
-				}
-				if _, err := d.Resolve(ctx, t); errors.Is(err, delivery.ErrUnknownRecipient) {
-					return fmt.Errorf("target %s is not an account or alias here", t)
-				} else if err != nil {
-					return err
-				}
-			}
-		}
-		if err := st.AddAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+		if err := delivery.New(delivery.Options{Store: st}).AddAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))

@@ -225,6 +225,7 @@ func cmdInit(e *env, args []string) error {
 // portFlags lets serve and quickstart override the configured ports.
 type portFlags struct {
 	smtp, submission, submissions, imap, imaps, dns int
+	http, https                                     int
 }
 
 // register adds the --*-port flags; -1 means "as configured".
@@ -235,13 +236,15 @@ func (p *portFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.imap, "imap-port", -1, "IMAP (STARTTLS) port")
 	fs.IntVar(&p.imaps, "imaps-port", -1, "IMAPS port")
 	fs.IntVar(&p.dns, "dns-port", -1, "authoritative DNS port (UDP and TCP)")
+	fs.IntVar(&p.http, "http-port", -1, "plain HTTP port (redirects to HTTPS; autoconfig)")
+	fs.IntVar(&p.https, "https-port", -1, "HTTPS port (admin panel, account pages, /setup)")
 }
 
 func (p *portFlags) apply(c *config.Config) {
 	for _, x := range []struct {
 		v   int
 		dst *int
-	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}, {p.dns, &c.DNSPort}} {
+	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}, {p.dns, &c.DNSPort}, {p.http, &c.HTTPPort}, {p.https, &c.HTTPSPort}} {
 		if x.v >= 0 {
 			*x.dst = x.v
 		}
@@ -300,6 +303,7 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg.Listen = "127.0.0.1"
 		cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
 		cfg.DNSPort = 5353
+		cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
 		cfg.PublicIPv4 = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 		cfg.InsecureAuth = true
 		pw := generatePassword()
@@ -344,7 +348,7 @@ func cmdQuickstart(e *env, args []string) error {
 	banner := func(addrs map[string]string) {
 		fmt.Fprintf(e.stdout, "\nboxmail quickstart is running (data in %s)\n", dir)
 		fmt.Fprintf(e.stdout, "  account:   %s\n  password:  %s\n", me, strings.TrimSpace(string(pw)))
-		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "DNS"} {
+		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "DNS", "HTTP", "HTTPS"} {
 			if a, ok := addrs[k]; ok {
 				fmt.Fprintf(e.stdout, "  %-12s %s\n", k+":", a)
 			}
@@ -410,6 +414,8 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
 		{"DNS", cfg.DNSPort, false, newDNSServer(st, cfg, log.With("pkg", "dnsd"))},
 	}
+	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, log.With("pkg", "web"))
+	all = append(all, listener{"HTTP", cfg.HTTPPort, false, webSrv.Plain()}, listener{"HTTPS", cfg.HTTPSPort, true, webSrv})
 	var running []listener
 	var lns []net.Listener
 	addrs := map[string]string{}

@@ -60,6 +60,8 @@ type Config struct {
 	TrustedNetworks []netip.Prefix
 	// Outbound configures the outbound queue (queue.go).
 	Outbound Outbound
+	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
+	HTTPPort, HTTPSPort int
 }
 
 // Default returns the production defaults for hostname.
@@ -74,6 +76,8 @@ func Default(hostname string) Config {
 		IMAPPort:        143,
 		IMAPSPort:       993,
 		DNSPort:         53,
+		HTTPPort:        80,
+		HTTPSPort:       443,
 		DNSBL:           []string{"zen.spamhaus.org", "bl.spamcop.net"},
 		TLSCert:         "tls/cert.pem",
 		TLSKey:          "tls/key.pem",
@@ -338,7 +342,7 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		n    int
-	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}} {
+	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}, {"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}} {
 		if p.n == 0 {
 			continue
 		}

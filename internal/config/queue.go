@@ -196,6 +196,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := fields[k]; ok {
 		return f, true
 	}
+	if f, ok := webFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -207,6 +210,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range queueFields {
+		m[k] = f
+	}
+	for k, f := range webFields {
 		m[k] = f
 	}
 	return m

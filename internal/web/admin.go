@@ -1,0 +1,272 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
+)
+
+// adminPage is one tab of /admin: load gives its data; post (if the tab
+// has forms) performs the form's op and returns the message to show.
+type adminPageDef struct {
+	path, title string
+	post        bool
+	load        func(s *Server, r *http.Request) (any, error)
+	do          func(s *Server, r *http.Request, by string) (string, error)
+}
+
+var adminPages = []adminPageDef{
+	{path: "users", title: "Users", post: true, load: func(s *Server, r *http.Request) (any, error) { return s.listUsers(r.Context()) }, do: usersForm},
+	{path: "aliases", title: "Aliases", post: true, load: func(s *Server, r *http.Request) (any, error) { return s.listAliases(r.Context()) }, do: aliasesForm},
+	{path: "domains", title: "Domains", post: true, load: func(s *Server, r *http.Request) (any, error) { return s.o.Store.Domains(r.Context()) }, do: domainsForm},
+	{path: "dns", title: "External DNS", load: loadDNS},
+	{path: "status", title: "Status checks", load: loadStatus},
+	{path: "queue", title: "Mail queue", post: true, load: loadQueue, do: queueForm},
+	{path: "tls", title: "TLS", load: loadTLS},
+}
+
+func (s *Server) adminPage(p adminPageDef) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, sess *session) {
+		data, err := p.load(s, r)
+		if err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		flash, ok := s.sessions.takeFlash(sess)
+		s.render(w, r, p.path, page{Title: p.title, Email: sess.email, Admin: true, CSRF: sess.csrf, Section: p.path, Flash: flash, FlashOK: ok, Data: data})
+	}
+}
+
+// adminForm performs a form's op, then redirects back (post/redirect/get)
+// with the outcome as a one-time message.
+func (s *Server) adminForm(p adminPageDef) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request, sess *session) {
+		msg, err := p.do(s, r, sess.email)
+		var bi *badInput
+		switch {
+		case errors.As(err, &bi):
+			s.sessions.setFlash(sess, bi.msg, false)
+		case err != nil:
+			s.log.Error("admin action failed", "page", p.path, "op", r.PostFormValue("op"), "err", err)
+			s.sessions.setFlash(sess, "That did not work because of a problem on the server; its log has the details.", false)
+		case msg != "":
+			s.sessions.setFlash(sess, msg, true)
+		}
+		http.Redirect(w, r, "/admin/"+p.path, http.StatusSeeOther)
+	}
+}
+
+func usersForm(s *Server, r *http.Request, by string) (string, error) {
+	ctx, email := r.Context(), strings.TrimSpace(r.PostFormValue("email"))
+	switch r.PostFormValue("op") {
+	case "add":
+		if r.PostFormValue("password") != r.PostFormValue("password2") {
+			return "", badf("the two passwords differ")
+		}
+		return "Added " + strings.ToLower(email) + ".", s.addUser(ctx, email, r.PostFormValue("password"), r.PostFormValue("admin") == "on")
+	case "passwd":
+		return "Changed the password of " + email + ".", s.setPassword(ctx, email, r.PostFormValue("password"))
+	case "admin":
+		on := r.PostFormValue("admin") == "on"
+		return map[bool]string{true: email + " is now an admin.", false: email + " is no longer an admin."}[on], s.setAdmin(ctx, by, email, on)
+	case "remove":
+		if r.PostFormValue("confirm") != email {
+			return "", badf("to remove %s and all its mail, type the address into the confirmation box", email)
+		}
+		return "Removed " + email + " and all its mail.", s.removeUser(ctx, by, email)
+	}
+	return "", badf("unknown action")
+}
+
+func aliasesForm(s *Server, r *http.Request, _ string) (string, error) {
+	ctx, addr := r.Context(), strings.TrimSpace(r.PostFormValue("address"))
+	switch r.PostFormValue("op") {
+	case "add":
+		return "Added alias " + strings.ToLower(addr) + ".", s.addAlias(ctx, addr, []string{r.PostFormValue("targets")}, []string{r.PostFormValue("permit")})
+	case "remove":
+		return "Removed alias " + addr + ".", s.removeAlias(ctx, addr)
+	}
+	return "", badf("unknown action")
+}
+
+func domainsForm(s *Server, r *http.Request, _ string) (string, error) {
+	ctx, d := r.Context(), strings.TrimSpace(r.PostFormValue("domain"))
+	switch r.PostFormValue("op") {
+	case "add":
+		return "Added " + strings.ToLower(d) + ". Publish its DNS records (External DNS).", s.addDomain(ctx, d)
+	case "remove":
+		return "Removed " + d + ".", s.removeDomain(ctx, d)
+	}
+	return "", badf("unknown action")
+}
+
+func queueForm(s *Server, r *http.Request, _ string) (string, error) {
+	ctx, id := r.Context(), r.PostFormValue("id")
+	switch r.PostFormValue("op") {
+	case "retry":
+		return "Entry " + id + " will be tried again now.", s.retryQueued(ctx, id)
+	case "remove":
+		silent := r.PostFormValue("silent") == "on"
+		return "Removed entry " + id + map[bool]string{true: " without telling the sender.", false: "; its sender gets a bounce."}[silent], s.removeQueued(ctx, id, silent)
+	}
+	return "", badf("unknown action")
+}
+
+type dnsZone struct {
+	Zone    string
+	Records []dnsrecords.Record
+}
+
+func loadDNS(s *Server, r *http.Request) (any, error) {
+	set, err := s.records(r.Context())
+	if err != nil || set == nil {
+		return nil, err
+	}
+	var out []dnsZone
+	for _, z := range set.Zones {
+		out = append(out, dnsZone{Zone: z, Records: set.Zone(z)})
+	}
+	return out, nil
+}
+
+func (s *Server) records(ctx context.Context) (*dnsrecords.Set, error) {
+	if s.o.Records == nil {
+		return nil, nil
+	}
+	return s.o.Records(ctx)
+}
+
+func (s *Server) zoneDownload(w http.ResponseWriter, r *http.Request, _ *session) {
+	set, err := s.records(r.Context())
+	if err != nil || set == nil {
+		s.internalError(w, r, errors.New("no DNS records"))
+		return
+	}
+	zones := set.Zones
+	if z := r.URL.Query().Get("zone"); z != "" {
+		zones = []string{z}
+		if !containsString(set.Zones, z) {
+			http.Error(w, "no such zone", http.StatusNotFound)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/dns; charset=utf-8")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+strings.Join(zones, "_")+`.zone"`)
+	if err := set.WriteZone(w, zones); err != nil {
+		s.log.Error("writing zone", "err", err)
+	}
+}
+
+func containsString(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+type statusGroup struct {
+	Subject string
+	Results []dnsrecords.Result
+	Worst   dnsrecords.Level
+}
+
+type statusData struct {
+	Groups           []statusGroup
+	OK, Warn, Fail   int
+	Ran              string
+	NotAvailableText string
+}
+
+func loadStatus(s *Server, r *http.Request) (any, error) {
+	if s.o.Status == nil {
+		return statusData{NotAvailableText: "Status checks are not wired into this server."}, nil
+	}
+	if r.Method == http.MethodGet && r.URL.Query().Get("run") == "" {
+		return statusData{}, nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	res, err := s.o.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return groupResults(res, s.o.Now()), nil
+}
+
+func groupResults(res []dnsrecords.Result, now time.Time) statusData {
+	d := statusData{Ran: now.UTC().Format("2006-01-02 15:04:05 UTC")}
+	idx := map[string]int{}
+	rank := map[dnsrecords.Level]int{dnsrecords.OK: 0, dnsrecords.Warn: 1, dnsrecords.Fail: 2}
+	for _, x := range res {
+		switch x.Level {
+		case dnsrecords.OK:
+			d.OK++
+		case dnsrecords.Warn:
+			d.Warn++
+		case dnsrecords.Fail:
+			d.Fail++
+		}
+		i, ok := idx[x.Subject]
+		if !ok {
+			i = len(d.Groups)
+			idx[x.Subject] = i
+			d.Groups = append(d.Groups, statusGroup{Subject: x.Subject, Worst: dnsrecords.OK})
+		}
+		g := &d.Groups[i]
+		g.Results = append(g.Results, x)
+		if rank[x.Level] > rank[g.Worst] {
+			g.Worst = x.Level
+		}
+	}
+	return d
+}
+
+type queueRow struct {
+	store.QueueItem
+	RecipientList string
+}
+
+func loadQueue(s *Server, r *http.Request) (any, error) {
+	items, err := s.o.Store.Queue(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
+	var out []queueRow
+	for _, it := range items {
+		out = append(out, queueRow{it, strings.Join(it.Recipients, ", ")})
+	}
+	return out, nil
+}
+
+type tlsInfo struct {
+	Known               bool
+	Subject, Issuer     string
+	Names               []string
+	NotAfter            string
+	DaysLeft            int
+	Trusted, SelfSigned bool
+}
+
+func (s *Server) tlsInfo() tlsInfo {
+	if s.o.Certificate == nil {
+		return tlsInfo{}
+	}
+	c, trusted := s.o.Certificate()
+	if c == nil {
+		return tlsInfo{}
+	}
+	return tlsInfo{Known: true, Subject: c.Subject.CommonName, Issuer: c.Issuer.String(), Names: c.DNSNames,
+		NotAfter: c.NotAfter.UTC().Format("2006-01-02"), DaysLeft: int(c.NotAfter.Sub(s.o.Now()).Hours() / 24),
+		Trusted: trusted, SelfSigned: c.Issuer.String() == c.Subject.String()}
+}
+
+func loadTLS(s *Server, _ *http.Request) (any, error) { return s.tlsInfo(), nil }

@@ -1,0 +1,326 @@
+package web
+
+import (
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"boxmail/internal/store"
+)
+
+const (
+	sessionCookie = "boxmail_session"
+	loginCookie   = "boxmail_login" // CSRF token of the login form
+	idleTimeout   = 2 * time.Hour
+	maxLifetime   = 12 * time.Hour
+	maxSessions   = 10000
+)
+
+type session struct {
+	id      string
+	email   string
+	csrf    string
+	created time.Time
+	seen    time.Time
+	flash   string // one message shown on the next page
+	flashOK bool
+}
+
+// sessions are kept in memory: a restart logs everyone out.
+type sessions struct {
+	mu  sync.Mutex
+	m   map[string]*session
+	now func() time.Time
+}
+
+func newSessions(now func() time.Time) *sessions {
+	return &sessions{m: map[string]*session{}, now: now}
+}
+
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func (ss *sessions) create(email string) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	now := ss.now()
+	if len(ss.m) >= maxSessions {
+		ss.expireLocked(now)
+	}
+	s := &session{id: randomToken(), email: email, csrf: randomToken(), created: now, seen: now}
+	ss.m[s.id] = s
+	return s
+}
+
+func (ss *sessions) expireLocked(now time.Time) {
+	var oldest *session
+	for id, s := range ss.m {
+		if now.Sub(s.seen) > idleTimeout || now.Sub(s.created) > maxLifetime {
+			delete(ss.m, id)
+		} else if oldest == nil || s.seen.Before(oldest.seen) {
+			oldest = s
+		}
+	}
+	if len(ss.m) >= maxSessions && oldest != nil {
+		delete(ss.m, oldest.id)
+	}
+}
+
+func (ss *sessions) get(id string) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s := ss.m[id]
+	if s == nil {
+		return nil
+	}
+	now := ss.now()
+	if now.Sub(s.seen) > idleTimeout || now.Sub(s.created) > maxLifetime {
+		delete(ss.m, id)
+		return nil
+	}
+	s.seen = now
+	return s
+}
+
+func (ss *sessions) remove(id string) {
+	ss.mu.Lock()
+	delete(ss.m, id)
+	ss.mu.Unlock()
+}
+
+// dropUser ends the sessions of an account except one (after a password
+// change: other devices must log in again).
+func (ss *sessions) dropUser(email, except string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, s := range ss.m {
+		if s.email == email && id != except {
+			delete(ss.m, id)
+		}
+	}
+}
+
+func (ss *sessions) setFlash(s *session, msg string, ok bool) {
+	ss.mu.Lock()
+	s.flash, s.flashOK = msg, ok
+	ss.mu.Unlock()
+}
+
+func (ss *sessions) takeFlash(s *session) (string, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	m, ok := s.flash, s.flashOK
+	s.flash = ""
+	return m, ok
+}
+
+// limiter counts failed logins per key (IP or account) in a window.
+type limiter struct {
+	mu  sync.Mutex
+	m   map[string]*window
+	now func() time.Time
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+const (
+	limitWindow     = 15 * time.Minute
+	maxFailsPerIP   = 20
+	maxFailsPerUser = 10
+)
+
+func newLimiter(now func() time.Time) *limiter { return &limiter{m: map[string]*window{}, now: now} }
+
+func (l *limiter) blocked(key string, max int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.m[key]
+	return w != nil && l.now().Sub(w.start) < limitWindow && w.n >= max
+}
+
+func (l *limiter) fail(key string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	if len(l.m) > 100000 {
+		for k, w := range l.m {
+			if now.Sub(w.start) >= limitWindow {
+				delete(l.m, k)
+			}
+		}
+	}
+	w := l.m[key]
+	if w == nil || now.Sub(w.start) >= limitWindow {
+		w = &window{start: now}
+		l.m[key] = w
+	}
+	w.n++
+}
+
+var errRateLimited = errors.New("too many failed logins: wait 15 minutes and try again")
+
+// authenticate checks a login, rate-limited per client IP and account.
+func (s *Server) authenticate(r *http.Request, email, password string) (store.Account, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	ip := "ip:" + clientIP(r)
+	if s.limit.blocked(ip, maxFailsPerIP) || s.limit.blocked("user:"+email, maxFailsPerUser) {
+		s.log.Warn("web login rate-limited", "ip", clientIP(r), "user", email)
+		return store.Account{}, errRateLimited
+	}
+	a, err := s.o.Store.Authenticate(r.Context(), email, password)
+	if errors.Is(err, store.ErrAuthFailed) {
+		s.limit.fail(ip)
+		s.limit.fail("user:" + email)
+		s.log.Info("web login failed", "ip", clientIP(r), "user", email)
+	}
+	return a, err
+}
+
+// current returns the session of the request and its account, re-read
+// from the store so removed users and revoked admins lose access at once.
+func (s *Server) current(r *http.Request) (*session, store.Account, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return nil, store.Account{}, false
+	}
+	sess := s.sessions.get(c.Value)
+	if sess == nil {
+		return nil, store.Account{}, false
+	}
+	a, err := s.o.Store.AccountByEmail(r.Context(), sess.email)
+	if err != nil {
+		s.sessions.remove(sess.id)
+		return nil, store.Account{}, false
+	}
+	return sess, a, true
+}
+
+// sameOrigin refuses cross-site posts that carry an Origin header naming
+// another host (defence in depth besides the CSRF token).
+func sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" || o == "null" {
+		return o == ""
+	}
+	u, err := url.Parse(o)
+	return err == nil && u.Host == r.Host
+}
+
+func validCSRF(sess *session, token string) bool {
+	return token != "" && subtle.ConstantTimeCompare([]byte(sess.csrf), []byte(token)) == 1
+}
+
+type userHandler func(w http.ResponseWriter, r *http.Request, sess *session, a store.Account)
+
+// user requires a logged-in account (any) and, on POST, the CSRF token.
+func (s *Server) user(h userHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, a, ok := s.current(r)
+		if !ok {
+			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
+			return
+		}
+		if r.Method != http.MethodGet && (!sameOrigin(r) || !validCSRF(sess, r.PostFormValue("csrf"))) {
+			http.Error(w, "This form has expired or did not come from this site; go back, reload the page and try again.", http.StatusForbidden)
+			return
+		}
+		h(w, r, sess, a)
+	})
+}
+
+type adminHandler func(w http.ResponseWriter, r *http.Request, sess *session)
+
+// admin requires an admin session.
+func (s *Server) admin(h adminHandler) http.Handler {
+	return s.user(func(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) {
+		if !a.Admin {
+			w.WriteHeader(http.StatusForbidden)
+			s.render(w, r, "denied", page{Title: "Not for this account", Email: a.Email, CSRF: sess.csrf})
+			return
+		}
+		h(w, r, sess)
+	})
+}
+
+func setCookie(w http.ResponseWriter, name, value string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
+}
+
+func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) {
+	if _, _, ok := s.current(r); ok {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	s.renderLogin(w, r, http.StatusOK, "", "")
+}
+
+func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, email, msg string) {
+	tok := randomToken()
+	setCookie(w, loginCookie, tok, 3600)
+	w.WriteHeader(status)
+	s.render(w, r, "login", page{Title: "Log in", CSRF: tok, Error: msg,
+		Data: map[string]string{"Email": email, "Next": safeNext(r.FormValue("next"))}})
+}
+
+// safeNext keeps redirects after login on this site.
+func safeNext(n string) string {
+	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
+		return "/account"
+	}
+	return n
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameOrigin(r) || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue("csrf"))) != 1 {
+		s.renderLogin(w, r, http.StatusForbidden, "", "The login form had expired. Please try again.")
+		return
+	}
+	email := r.PostFormValue("email")
+	a, err := s.authenticate(r, email, r.PostFormValue("password"))
+	switch {
+	case errors.Is(err, errRateLimited):
+		s.renderLogin(w, r, http.StatusTooManyRequests, email, "Too many failed logins. Wait 15 minutes and try again.")
+		return
+	case errors.Is(err, store.ErrAuthFailed):
+		s.renderLogin(w, r, http.StatusUnauthorized, email, "That address and password do not match.")
+		return
+	case err != nil:
+		s.internalError(w, r, err)
+		return
+	}
+	sess := s.sessions.create(a.Email)
+	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
+	setCookie(w, loginCookie, "", -1)
+	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin)
+	next := safeNext(r.PostFormValue("next"))
+	if next == "/account" && a.Admin {
+		next = "/admin"
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
+	if sess, _, ok := s.current(r); ok {
+		if !validCSRF(sess, r.PostFormValue("csrf")) {
+			http.Error(w, "This form has expired; reload the page and try again.", http.StatusForbidden)
+			return
+		}
+		s.sessions.remove(sess.id)
+	}
+	setCookie(w, sessionCookie, "", -1)
+	http.Redirect(w, r, "/login", http.StatusSeeOther)
+}

@@ -1,0 +1,242 @@
+// Package web is boxmail's face in a browser and to mail clients, one
+// net/http handler tree served on HTTPS (and a small plain-HTTP server
+// that redirects to it):
+//
+//   - /setup: the public "set up your devices" page (settings table for a
+//     domain and server, per-client steps) and /setup/mobileconfig, an
+//     Apple configuration profile for one address;
+//   - automatic client configuration: Thunderbird autoconfig
+//     (/.well-known/autoconfig/mail/config-v1.1.xml and
+//     /mail/config-v1.1.xml, also on plain HTTP), Outlook POX autodiscover
+//     (POST /autodiscover/autodiscover.xml, either spelling), and the
+//     MTA-STS policy (RFC 8461, /.well-known/mta-sts.txt on mta-sts.DOMAIN);
+//   - /account: any user changes their password and sees their aliases;
+//   - /admin: users, aliases, domains, DNS records, status checks, the
+//     outbound queue and the TLS certificate, each action also under the
+//     JSON API /admin/api/ (docs/api.md).
+//
+// Security: sessions are random 256-bit IDs kept in memory (a restart
+// logs everyone out) in HttpOnly, Secure, SameSite=Strict cookies, with
+// idle and absolute expiry; every state-changing request carries a
+// per-session CSRF token (form field or X-CSRF-Token header) unless it is
+// authenticated by HTTP Basic; failed logins are rate-limited per client
+// IP and per account. The account behind a session is re-read on every
+// request, so a removed user or a revoked admin right takes effect at
+// once. Passwords never reach a log or a page.
+//
+// Actions go through delivery (accounts, aliases, the queue) and store,
+// the same functions the boxmail command calls.
+package web
+
+import (
+	"context"
+	"crypto/x509"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"boxmail/internal/delivery"
+	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Services are the ports mail clients connect to; 0 means not offered.
+type Services struct {
+	IMAPS, IMAP, Submission, Submissions, POP3S, POP3, ManageSieve int
+	// POP3Built and ManageSieveBuilt say whether this boxmail has the
+	// server at all (so the page can tell "not offered here" from "not
+	// built yet").
+	POP3Built, ManageSieveBuilt bool
+}
+
+// Options configure a Server.
+type Options struct {
+	Store     *store.Store
+	Deliverer *delivery.Deliverer
+	// Queue is the running outbound queue: retry kicks it. May be nil.
+	Queue  *delivery.Queue
+	Logger *slog.Logger
+	// Hostname is the box's name, the mail server clients use.
+	Hostname string
+	Services Services
+	// HTTPSPort is where plain HTTP redirects to (443: no port in URLs).
+	HTTPSPort int
+	// Records returns the DNS record set of the box (dnsrecords.Build).
+	Records func(ctx context.Context) (*dnsrecords.Set, error)
+	// Status runs the status checks (DNS, certificate, ports).
+	Status func(ctx context.Context) ([]dnsrecords.Result, error)
+	// NewDomainKeys makes the DKIM keys of a domain being added.
+	NewDomainKeys func(domain string) ([]store.DKIMKey, error)
+	// Certificate returns the certificate in use and whether clients
+	// trust it for the hostname (MTA-STS enforce, HSTS).
+	Certificate func() (leaf *x509.Certificate, trusted bool)
+	// RemoveQueued removes a queue entry when Queue is nil.
+	RemoveQueued func(ctx context.Context, id int64, silent bool) error
+	// Now is the clock (tests); nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is the HTTPS server; Plain returns its plain-HTTP companion.
+type Server struct {
+	o        Options
+	log      *slog.Logger
+	tmpl     map[string]*template.Template
+	sessions *sessions
+	limit    *limiter
+	handler  http.Handler
+	srv      *http.Server
+}
+
+// New builds the server.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.HTTPSPort == 0 {
+		o.HTTPSPort = 443
+	}
+	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now), limit: newLimiter(o.Now)}
+	s.handler = s.securityHeaders(s.routes())
+	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
+		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
+	return s
+}
+
+// Handler is the HTTPS handler tree.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Serve answers HTTPS on ln (a TLS listener) until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	if err := s.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops accepting and waits for requests in progress.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+func (s *Server) routes() http.Handler {
+	m := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusSeeOther) })
+	m.HandleFunc("GET /setup", s.setupPage)
+	m.HandleFunc("GET /setup/mobileconfig", s.mobileconfig)
+	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
+	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
+	m.HandleFunc("POST /autodiscover/autodiscover.xml", s.autodiscover)
+	m.HandleFunc("POST /Autodiscover/Autodiscover.xml", s.autodiscover)
+	m.HandleFunc("GET /.well-known/mta-sts.txt", s.mtaSTS)
+
+	m.HandleFunc("GET /login", s.loginPage)
+	m.HandleFunc("POST /login", s.login)
+	m.HandleFunc("POST /logout", s.logout)
+
+	m.Handle("GET /account", s.user(s.accountPage))
+	m.Handle("POST /account", s.user(s.accountPost))
+
+	m.Handle("GET /admin", s.admin(func(w http.ResponseWriter, r *http.Request, sess *session) {
+		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
+	}))
+	for _, p := range adminPages {
+		m.Handle("GET /admin/"+p.path, s.admin(s.adminPage(p)))
+		if p.post {
+			m.Handle("POST /admin/"+p.path, s.admin(s.adminForm(p)))
+		}
+	}
+	m.Handle("GET /admin/dns/zone", s.admin(s.zoneDownload))
+	s.apiRoutes(m)
+	return m
+}
+
+// securityHeaders sets the headers every answer carries.
+func (s *Server) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "same-origin")
+		if s.o.Certificate != nil {
+			if _, trusted := s.o.Certificate(); trusted {
+				hd.Set("Strict-Transport-Security", "max-age=31536000")
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Plain returns the plain-HTTP server: autoconfig answers (Thunderbird
+// tries http://autoconfig.DOMAIN first), everything else is redirected
+// to HTTPS.
+func (s *Server) Plain() *PlainServer {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
+	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if h, _, err := net.SplitHostPort(host); err == nil {
+			host = h
+		}
+		if host == "" || strings.ContainsAny(host, "/@\\ ") {
+			host = s.o.Hostname
+		}
+		if s.o.HTTPSPort != 443 {
+			host = net.JoinHostPort(host, strconv.Itoa(s.o.HTTPSPort))
+		}
+		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+	})
+	return &PlainServer{srv: &http.Server{Handler: s.securityHeaders(m), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelDebug)}}
+}
+
+// PlainServer is the plain-HTTP companion of Server.
+type PlainServer struct{ srv *http.Server }
+
+// Handler is the plain-HTTP handler tree.
+func (p *PlainServer) Handler() http.Handler { return p.srv.Handler }
+
+// Serve answers plain HTTP on ln until Shutdown.
+func (p *PlainServer) Serve(ln net.Listener) error {
+	if err := p.srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Shutdown stops the plain-HTTP server.
+func (p *PlainServer) Shutdown(ctx context.Context) error { return p.srv.Shutdown(ctx) }
+
+// internalError logs err and answers generically.
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("web request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	http.Error(w, "Something went wrong on the server; the administrator can find the details in its log.", http.StatusInternalServerError)
+}
+
+// clientIP is the remote address without the port.
+func clientIP(r *http.Request) string {
+	h, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return h
+}
