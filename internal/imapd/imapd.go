@@ -228,6 +228,8 @@ func (sess *session) storeError(op string, err error) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
 	case errors.Is(err, store.ErrInvalid):
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not allowed for this mailbox or name"}
+	case errors.Is(err, store.ErrOverQuota):
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
 	case errors.Is(err, store.ErrDiskFull):
 		sess.log.Error("imap "+op+" failed: disk full", "account", sess.acct.Email, "err", err)
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "The server's disk is full; try again later"}

@@ -199,6 +199,9 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, dat
 		} else if err != nil {
 			return err
 		}
+		if err := checkQuota(ctx, tx, accountID, int64(len(data))); err != nil {
+			return err
+		}
 		bid, err := insertBody(ctx, tx, data)
 		if err != nil {
 			return err
