@@ -18,15 +18,18 @@ var allowed = map[string][]string{
 	"internal/mailauth":    {"resolver"},
 	"internal/sieve":       {},
 	"internal/delivery":    {"store", "mailauth", "sieve", "resolver"},
-	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver"},
-	"internal/imapd":       {"store"},
-	"internal/pop3d":       {"store"},
-	"internal/managesieve": {"store", "sieve"},
+	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard"},
+	"internal/imapd":       {"store", "guard"},
+	"internal/pop3d":       {"store", "guard"},
+	"internal/managesieve": {"store", "sieve", "guard"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
 	"internal/dnsd":        {"dnsrecords", "store"},
-	"internal/web":         {"store", "delivery", "dnsrecords"},
+	"internal/web":         {"store", "delivery", "dnsrecords", "guard"},
 	"internal/migrate":     {"store"},
 	"internal/testutil":    {"store", "resolver"},
+	// guard: the shared defences (login limiter, connection limits,
+	// greylisting, DNSBL) that every front-end consults.
+	"internal/guard": {"store", "resolver"},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {
