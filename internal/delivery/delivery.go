@@ -54,7 +54,8 @@ type Deliverer struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	queue   *Queue // the running queue, kicked when mail is queued
+	queue   *Queue        // the running queue, kicked when mail is queued
+	sieve   *SieveOptions // nil: no filtering (sieve.go)
 	signers signerCache
 }
 
@@ -101,6 +102,9 @@ func (d *Deliverer) Resolve(ctx context.Context, rcpt string) (Route, error) {
 	}
 	if !local {
 		return Route{Remote: []string{a.String()}}, nil
+	}
+	if r, ok, err := d.resolveSRS(a); ok { // a bounce to a forwarded copy
+		return r, err
 	}
 	var r Route
 	seen := map[string]bool{}
@@ -284,11 +288,14 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	for _, a := range t.accounts {
 		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}
+	if t.d.runSieve(ctx, t.sender, &del) {
+		return nil // every copy discarded by a filter
+	}
 	if err := t.d.st.Deliver(ctx, del); err != nil {
 		return err
 	}
 	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", len(t.remote), "size", len(data))
-	if len(t.remote) > 0 {
+	if len(del.Remote)+len(del.Copies) > 0 {
 		t.d.mu.Lock()
 		q := t.d.queue
 		t.d.mu.Unlock()

@@ -94,7 +94,8 @@ func (s *SRS) Reverse(local string, now time.Time) (string, error) {
 		if len(p) != 4 || len(p[1]) != 2 || p[2] == "" || p[3] == "" {
 			return "", fmt.Errorf("%w: malformed", ErrSRS)
 		}
-		if !hmac.Equal([]byte(s.hash(p[1], p[2], p[3])), []byte(p[0])) {
+		// Case-insensitive: MTAs (and delivery) lower-case local parts.
+		if !hmac.Equal([]byte(strings.ToLower(s.hash(p[1], p[2], p[3]))), []byte(strings.ToLower(p[0]))) {
 			return "", fmt.Errorf("%w: bad hash", ErrSRS)
 		}
 		hi := strings.IndexByte(srsBase32, strings.ToUpper(p[1])[0])
@@ -116,7 +117,7 @@ func (s *SRS) Reverse(local string, now time.Time) (string, error) {
 		if len(p) != 3 || p[1] == "" || !strings.HasPrefix(p[2], "=") {
 			return "", fmt.Errorf("%w: malformed", ErrSRS)
 		}
-		if !hmac.Equal([]byte(s.hash(p[1], p[2])), []byte(p[0])) {
+		if !hmac.Equal([]byte(strings.ToLower(s.hash(p[1], p[2]))), []byte(strings.ToLower(p[0]))) {
 			return "", fmt.Errorf("%w: bad hash", ErrSRS)
 		}
 		return "SRS0" + p[2] + "@" + p[1], nil

@@ -133,7 +133,7 @@ func (s *Store) RenameSieveScript(ctx context.Context, accountID int64, from, to
 type Once struct {
 	AccountID      int64
 	Handle, Sender string
-	Until          time.Time
+	At, Until      time.Time // now (zero: the delivery's time), end of the period
 }
 
 // QueuedCopy is an extra outbound queue entry of a delivery with its own
@@ -154,7 +154,11 @@ func queueCopies(ctx context.Context, tx *Tx, bodyID int64, cs []QueuedCopy, at 
 			var until int64
 			err := tx.queryRow(ctx, "SELECT until FROM vacation_sent WHERE account_id = ? AND handle = ? AND sender = ?",
 				c.Once.AccountID, c.Once.Handle, c.Once.Sender).Scan(&until)
-			if err == nil && until > at.Unix() {
+			t := at
+			if !c.Once.At.IsZero() {
+				t = c.Once.At
+			}
+			if err == nil && until > t.Unix() {
 				continue
 			} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return err
@@ -176,4 +180,16 @@ ON CONFLICT(account_id, handle, sender) DO UPDATE SET until = excluded.until`, c
 		}
 	}
 	return nil
+}
+
+// AccountByID returns one account.
+func (s *Store) AccountByID(ctx context.Context, id int64) (Account, error) {
+	var a Account
+	var c int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE id = ?", id).Scan(&a.ID, &a.Email, &a.Admin, &c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, fmt.Errorf("account %d: %w", id, ErrNotFound)
+	}
+	a.Created = time.Unix(c, 0)
+	return a, err
 }

@@ -1,0 +1,166 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"boxmail/internal/mailauth"
+	"boxmail/internal/store"
+)
+
+func (f family) inbox(t *testing.T, acc int64, name string) int {
+	t.Helper()
+	mb, err := f.st.MailboxByName(context.Background(), acc, name)
+	if err != nil {
+		return 0
+	}
+	c, err := f.st.Counts(context.Background(), mb.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(c.Messages)
+}
+
+func (f family) deliver(t *testing.T, from, rcpt, msg string) {
+	t.Helper()
+	ctx := context.Background()
+	tx := f.d.Begin(from)
+	if _, err := tx.AddRecipient(ctx, rcpt, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx, []byte(strings.ReplaceAll(msg, "\n", "\r\n"))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f family) script(t *testing.T, acc int64, src string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := f.st.PutSieveScript(ctx, acc, "roundcube", src); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.SetActiveSieveScript(ctx, acc, "roundcube"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSieveForwardAndKeep is the seed document's rule: the message stays
+// in INBOX and a copy is queued for the old provider from an SRS sender
+// of the account's domain; a bounce to that sender goes back to the
+// original sender; and a redirect never loops.
+func TestSieveForwardAndKeep(t *testing.T) {
+	f := newFamily(t)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	srs := &mailauth.SRS{Key: []byte("k")}
+	f.d.EnableSieve(SieveOptions{SRS: srs, Now: func() time.Time { return now }, Hostname: "mail.example.net"})
+	f.script(t, f.me, "require [\"copy\"];\n# rule:[Forward to OldMailProvider and retain]\nif true\n{\n\tredirect :copy \"me@oldprovider.example\";\n}\n")
+	f.deliver(t, "friend@outside.example", "me@example.net", "From: friend@outside.example\nTo: me@example.net\nSubject: hi\n\nhello\n")
+	if n := f.inbox(t, f.me, "INBOX"); n != 1 {
+		t.Fatalf("INBOX has %d messages", n)
+	}
+	q, _ := f.st.Queue(context.Background())
+	if len(q) != 1 || q[0].Recipients[0] != "me@oldprovider.example" || !strings.HasPrefix(q[0].Sender, "SRS0=") || !strings.HasSuffix(q[0].Sender, "=outside.example=friend@example.net") {
+		t.Fatalf("queue: %+v", q)
+	}
+	body, _ := f.st.Body(context.Background(), q[0].BodyID)
+	if !strings.HasPrefix(string(body), "X-Boxmail-Loop: me@example.net\r\n") {
+		t.Fatalf("redirected copy starts %q", body[:40])
+	}
+	// The bounce address routes back to the original sender.
+	r, err := f.d.Resolve(context.Background(), q[0].Sender)
+	if err != nil || len(r.Remote) != 1 || r.Remote[0] != "friend@outside.example" {
+		t.Fatalf("SRS bounce route: %+v %v", r, err)
+	}
+	if _, err := f.d.Resolve(context.Background(), "SRS0=xxxx=AB=outside.example=friend@example.net"); err != ErrUnknownRecipient {
+		t.Fatalf("forged SRS address: %v", err)
+	}
+	// The copy coming back (the old provider forwards to the box): kept, not sent again.
+	f.deliver(t, q[0].Sender, "me@example.net", strings.ReplaceAll(string(body), "\r\n", "\n"))
+	if n := f.inbox(t, f.me, "INBOX"); n != 2 {
+		t.Fatalf("INBOX has %d messages", n)
+	}
+	if q2, _ := f.st.Queue(context.Background()); len(q2) != 1 {
+		t.Fatalf("the loop was redirected again: %d entries", len(q2))
+	}
+}
+
+// TestSieveActions: fileinto (with a missing folder created or not),
+// discard, flags, and a broken script keeping the message.
+func TestSieveActions(t *testing.T) {
+	f := newFamily(t)
+	f.d.EnableSieve(SieveOptions{CreateFolders: true})
+	f.script(t, f.me, `require ["fileinto", "imap4flags"];
+if header :contains "subject" "spam" { discard; stop; }
+if header :contains "subject" "school" { fileinto :flags "\\Flagged" "School"; }`)
+	f.deliver(t, "a@outside.example", "me@example.net", "Subject: cheap spam\n\nx\n")
+	f.deliver(t, "a@outside.example", "me@example.net", "Subject: school trip\n\nx\n")
+	f.deliver(t, "a@outside.example", "me@example.net", "Subject: other\n\nx\n")
+	if in, sc := f.inbox(t, f.me, "INBOX"), f.inbox(t, f.me, "School"); in != 1 || sc != 1 {
+		t.Fatalf("INBOX %d, School %d", in, sc)
+	}
+	// A script that fails at run time keeps the message.
+	f.script(t, f.kid, "redirect \"kid@example.net\";")
+	f.deliver(t, "a@outside.example", "kid@example.net", "Subject: x\n\nx\n")
+	if n := f.inbox(t, f.kid, "INBOX"); n != 1 {
+		t.Fatalf("kid's INBOX has %d", n)
+	}
+	// A script that does not parse (stored by hand) keeps the message too.
+	f.st.PutSieveScript(context.Background(), f.kid, "roundcube", "if {")
+	f.deliver(t, "a@outside.example", "kid@example.net", "Subject: x\n\nx\n")
+	if n := f.inbox(t, f.kid, "INBOX"); n != 2 {
+		t.Fatalf("kid's INBOX has %d", n)
+	}
+}
+
+// TestSieveVacation: one reply per sender per period, none to lists,
+// bounces, automatic mail or mail not addressed to the account.
+func TestSieveVacation(t *testing.T) {
+	f := newFamily(t)
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	f.d.EnableSieve(SieveOptions{Now: func() time.Time { return now }, Hostname: "mail.example.net"})
+	f.script(t, f.me, `require "vacation"; vacation :days 7 :subject "Away" "Back on Monday.";`)
+	replies := func() []store.QueueItem {
+		var out []store.QueueItem
+		q, _ := f.st.Queue(context.Background())
+		for _, it := range q {
+			if it.Sender == "" {
+				out = append(out, it)
+			}
+		}
+		return out
+	}
+	mail := "From: friend@outside.example\nTo: me@example.net\nMessage-ID: <1@outside.example>\nSubject: dinner?\n\nx\n"
+	f.deliver(t, "friend@outside.example", "me@example.net", mail)
+	f.deliver(t, "friend@outside.example", "me@example.net", mail)
+	if r := replies(); len(r) != 1 || r[0].Recipients[0] != "friend@outside.example" {
+		t.Fatalf("replies: %+v", r)
+	}
+	body, _ := f.st.Body(context.Background(), replies()[0].BodyID)
+	for _, want := range []string{"Auto-Submitted: auto-replied", "In-Reply-To: <1@outside.example>", "Subject: Away", "Back on Monday."} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("reply lacks %q:\n%s", want, body)
+		}
+	}
+	for _, m := range []struct{ from, msg string }{
+		{"list@lists.example", "From: list@lists.example\nTo: me@example.net\nList-Id: <fam.lists.example>\nSubject: x\n\nx\n"},
+		{"news@shop.example", "From: news@shop.example\nTo: me@example.net\nPrecedence: bulk\nSubject: x\n\nx\n"},
+		{"", "From: MAILER-DAEMON@x.example\nTo: me@example.net\nSubject: failure\n\nx\n"},
+		{"bot@x.example", "From: bot@x.example\nTo: me@example.net\nAuto-Submitted: auto-generated\nSubject: x\n\nx\n"},
+		{"bcc@x.example", "From: bcc@x.example\nTo: someone@x.example\nSubject: x\n\nx\n"},
+	} {
+		f.deliver(t, m.from, "me@example.net", m.msg)
+	}
+	if r := replies(); len(r) != 1 {
+		t.Fatalf("%d replies", len(r))
+	}
+	now = now.Add(8 * 24 * time.Hour)
+	f.deliver(t, "friend@outside.example", "me@example.net", mail)
+	if r := replies(); len(r) != 2 {
+		t.Fatalf("after 8 days: %d replies", len(r))
+	}
+	if n := f.inbox(t, f.me, "INBOX"); n != 8 {
+		t.Fatalf("INBOX has %d", n)
+	}
+}
