@@ -1,0 +1,143 @@
+package managesieve
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"boxmail/internal/store"
+)
+
+type client struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func (c *client) send(s string) {
+	c.t.Helper()
+	fmt.Fprintf(c.c, "%s\r\n", s)
+}
+
+// until reads lines up to an OK/NO/BYE and returns them all.
+func (c *client) until() []string {
+	c.t.Helper()
+	var out []string
+	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		l, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("read: %v (so far %q)", err, out)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		if i := strings.LastIndexByte(l, '{'); i >= 0 && strings.HasSuffix(l, "}") && (strings.HasPrefix(l, "NO") || strings.HasPrefix(l, "OK")) {
+			var n int
+			fmt.Sscanf(l[i:], "{%d}", &n)
+			buf := make([]byte, n)
+			if _, err := io.ReadFull(c.r, buf); err != nil {
+				c.t.Fatal(err)
+			}
+			c.r.ReadString('\n')
+			l = l[:i] + strconv.Quote(string(buf))
+		}
+		out = append(out, l)
+		if strings.HasPrefix(l, "OK") || strings.HasPrefix(l, "NO") || strings.HasPrefix(l, "BYE") {
+			return out
+		}
+	}
+}
+
+func (c *client) expect(cmd, want string) []string {
+	c.t.Helper()
+	if cmd != "" {
+		c.send(cmd)
+	}
+	l := c.until()
+	if !strings.HasPrefix(l[len(l)-1], want) {
+		c.t.Fatalf("%s: got %q, want %s", cmd, l, want)
+	}
+	return l
+}
+
+// TestDialog: a user's client uploads a script that does not parse (and
+// is told where), fixes it, activates it, and cannot delete it while
+// active.
+func TestDialog(t *testing.T) {
+	store.BcryptCost = bcrypt.MinCost
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.AddDomain(ctx, "example.net")
+	acc, _ := st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", false)
+	srv := New(Options{Store: st, InsecureAuth: true})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(ctx)
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, c: nc, r: bufio.NewReader(nc)}
+	greet := c.expect("", "OK")
+	if !strings.Contains(strings.Join(greet, "\n"), `"SIEVE" "fileinto copy`) {
+		t.Fatalf("greeting %q", greet)
+	}
+	c.expect("LISTSCRIPTS", `NO "authenticate first"`)
+	bad := base64.StdEncoding.EncodeToString([]byte("\x00me@example.net\x00wrong"))
+	c.expect(`AUTHENTICATE "PLAIN" "`+bad+`"`, `NO "authentication failed"`)
+	good := base64.StdEncoding.EncodeToString([]byte("\x00me@example.net\x00pw-pw-pw-pw"))
+	c.expect(`AUTHENTICATE "PLAIN" "`+good+`"`, "OK")
+	script := "require \"fileinto\";\r\nif header :contains \"subject\" \"school\" {\r\n  fileinto \"School\"\r\n}\r\n"
+	c.expect(fmt.Sprintf("PUTSCRIPT \"school\" {%d+}\r\n%s", len(script), script), `NO "line 4:1: expected ';' or '{' after fileinto, got \"}\""`)
+	script = strings.Replace(script, `"School"`, `"School";`, 1)
+	c.expect(fmt.Sprintf("CHECKSCRIPT {%d+}\r\n%s", len(script), script), "OK")
+	c.expect(fmt.Sprintf("PUTSCRIPT \"school\" {%d+}\r\n%s", len(script), script), "OK")
+	c.expect(`HAVESPACE "school" 2000000`, `NO (QUOTA/MAXSIZE)`)
+	c.expect(`SETACTIVE "nope"`, `NO (NONEXISTENT)`)
+	c.expect(`SETACTIVE "school"`, "OK")
+	if l := c.expect("LISTSCRIPTS", "OK"); l[0] != `"school" ACTIVE` {
+		t.Fatalf("list %q", l)
+	}
+	got := c.expect(`GETSCRIPT "school"`, "OK")
+	if got[0] != fmt.Sprintf("{%d}", len(script)) {
+		t.Fatalf("getscript %q", got)
+	}
+	c.expect(`DELETESCRIPT "school"`, `NO (ACTIVE)`)
+	c.expect(`RENAMESCRIPT "school" "kids"`, "OK")
+	if s, err := st.ActiveSieveScript(ctx, acc.ID); err != nil || s.Name != "kids" {
+		t.Fatalf("active: %+v %v", s, err)
+	}
+	c.expect(`SETACTIVE ""`, "OK")
+	c.expect(`DELETESCRIPT "kids"`, "OK")
+	c.expect(`NOOP "x1"`, `OK (TAG "x1")`)
+	c.expect(`FROB`, `NO "unknown command FROB"`)
+	c.expect(`PUTSCRIPT "unterminated`, `NO "unterminated quoted string"`)
+	c.expect("LOGOUT", "OK")
+}
+
+func FuzzReadCommand(f *testing.F) {
+	f.Add("PUTSCRIPT \"a\" {5+}\r\nkeep;\r\n")
+	f.Add("AUTHENTICATE \"PLAIN\" \"AG1lAHB3\"\r\n")
+	f.Add("HAVESPACE \"x\\\"y\" 100\r\n")
+	f.Add("{99999999999}\r\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		r := bufio.NewReader(strings.NewReader(in))
+		for range 10 {
+			if _, _, err := readCommand(r); err != nil {
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,154 @@
+package managesieve
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Limits of what a client may send.
+const (
+	maxLine    = 8 << 10
+	maxLiteral = 1 << 20
+	maxArgs    = 8
+)
+
+// protoError is a malformed command: answered NO with the message.
+type protoError struct {
+	msg   string
+	fatal bool // the stream cannot be resynchronised: BYE
+}
+
+func (e protoError) Error() string { return e.msg }
+
+// readCommand reads one command: an atom and its string arguments (quoted
+// strings and literals {n+} / {n}, RFC 5804 4). It returns the command
+// name upper-cased.
+func readCommand(r *bufio.Reader) (string, []string, error) {
+	line, err := readLine(r)
+	if err != nil {
+		return "", nil, err
+	}
+	var name string
+	var args []string
+	i := 0
+	skip := func() {
+		for i < len(line) && line[i] == ' ' {
+			i++
+		}
+	}
+	skip()
+	for i < len(line) && line[i] != ' ' {
+		c := line[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z') {
+			return "", nil, protoError{msg: fmt.Sprintf("bad command name at column %d", i+1)}
+		}
+		i++
+	}
+	name = strings.ToUpper(line[:i])
+	if name == "" {
+		return "", nil, protoError{msg: "empty command"}
+	}
+	for {
+		skip()
+		if i >= len(line) {
+			return name, args, nil
+		}
+		if len(args) >= maxArgs {
+			return name, nil, protoError{msg: "too many arguments"}
+		}
+		switch line[i] {
+		case '"':
+			var b strings.Builder
+			i++
+			for {
+				if i >= len(line) {
+					return name, nil, protoError{msg: "unterminated quoted string"}
+				}
+				c := line[i]
+				if c == '"' {
+					i++
+					break
+				}
+				if c == '\\' {
+					i++
+					if i >= len(line) || line[i] != '"' && line[i] != '\\' {
+						return name, nil, protoError{msg: "bad escape in quoted string"}
+					}
+					c = line[i]
+				}
+				b.WriteByte(c)
+				i++
+			}
+			args = append(args, b.String())
+		case '{':
+			end := strings.IndexByte(line[i:], '}')
+			if end < 0 || i+end != len(line)-1 {
+				return name, nil, protoError{msg: "a literal {n+} must end the line"}
+			}
+			num := strings.TrimSuffix(line[i+1:i+end], "+")
+			n, err := strconv.Atoi(num)
+			if err != nil || n < 0 {
+				return name, nil, protoError{msg: "bad literal length"}
+			}
+			if n > maxLiteral {
+				return name, nil, protoError{msg: fmt.Sprintf("literal of %d bytes is larger than %d", n, maxLiteral), fatal: true}
+			}
+			buf := make([]byte, n)
+			if _, err := ioReadFull(r, buf); err != nil {
+				return "", nil, err
+			}
+			args = append(args, string(buf))
+			if line, err = readLine(r); err != nil {
+				return "", nil, err
+			}
+			i = 0
+		default:
+			// Bare numbers (HAVESPACE size) and atoms are taken as they are.
+			s := i
+			for i < len(line) && line[i] != ' ' {
+				i++
+			}
+			args = append(args, line[s:i])
+		}
+	}
+}
+
+func readLine(r *bufio.Reader) (string, error) {
+	var b []byte
+	for {
+		chunk, isPrefix, err := r.ReadLine()
+		if err != nil {
+			return "", err
+		}
+		b = append(b, chunk...)
+		if len(b) > maxLine {
+			return "", protoError{msg: "line too long", fatal: true}
+		}
+		if !isPrefix {
+			return string(b), nil
+		}
+	}
+}
+
+func ioReadFull(r *bufio.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// quote writes s as a ManageSieve string: quoted when short and plain,
+// else a literal.
+func quote(s string) string {
+	if len(s) < 1024 && !strings.ContainsAny(s, "\r\n\"\\") {
+		return `"` + s + `"`
+	}
+	return fmt.Sprintf("{%d}\r\n%s", len(s), s)
+}
