@@ -60,6 +60,8 @@ type Config struct {
 	TrustedNetworks []netip.Prefix
 	// Outbound configures the outbound queue (queue.go).
 	Outbound Outbound
+	// Sieve configures filtering and ManageSieve (sieve.go).
+	Sieve Sieve
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
 }
@@ -70,6 +72,7 @@ func Default(hostname string) Config {
 		Hostname:        hostname,
 		Listen:          "0.0.0.0",
 		Outbound:        DefaultOutbound(),
+		Sieve:           DefaultSieve(),
 		SMTPPort:        25,
 		SubmissionPort:  587,
 		SubmissionsPort: 465,
@@ -342,7 +345,7 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		n    int
-	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}, {"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}} {
+	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}, {"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}, {"managesieve_port", c.Sieve.ManageSievePort}} {
 		if p.n == 0 {
 			continue
 		}

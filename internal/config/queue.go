@@ -199,6 +199,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := webFields[k]; ok {
 		return f, true
 	}
+	if f, ok := sieveFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -213,6 +216,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range webFields {
+		m[k] = f
+	}
+	for k, f := range sieveFields {
 		m[k] = f
 	}
 	return m
