@@ -29,6 +29,7 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/imapd"
+	"boxmail/internal/managesieve"
 	"boxmail/internal/resolver"
 	"boxmail/internal/smtpd"
 	"boxmail/internal/store"
@@ -303,6 +304,7 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg.Listen = "127.0.0.1"
 		cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
 		cfg.DNSPort = 5353
+		cfg.Sieve.ManageSievePort = 14190
 		cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
 		cfg.PublicIPv4 = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 		cfg.InsecureAuth = true
@@ -348,7 +350,7 @@ func cmdQuickstart(e *env, args []string) error {
 	banner := func(addrs map[string]string) {
 		fmt.Fprintf(e.stdout, "\nboxmail quickstart is running (data in %s)\n", dir)
 		fmt.Fprintf(e.stdout, "  account:   %s\n  password:  %s\n", me, strings.TrimSpace(string(pw)))
-		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "DNS", "HTTP", "HTTPS"} {
+		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "DNS", "HTTP", "HTTPS", "ManageSieve"} {
 			if a, ok := addrs[k]; ok {
 				fmt.Fprintf(e.stdout, "  %-12s %s\n", k+":", a)
 			}
@@ -380,6 +382,9 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	defer st.Close()
 	deliverer := delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery")})
+	if err := enableSieve(dir, cfg, deliverer); err != nil { // forward.go
+		return err
+	}
 	var dnsResolver resolver.Resolver = resolver.System()
 	if len(cfg.Resolvers) > 0 {
 		dnsResolver = &resolver.Net{Servers: cfg.Resolvers}
@@ -413,6 +418,8 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
 		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
 		{"DNS", cfg.DNSPort, false, newDNSServer(st, cfg, log.With("pkg", "dnsd"))},
+		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Store: st, Logger: log.With("pkg", "managesieve"),
+			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects})},
 	}
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, log.With("pkg", "web"))
 	all = append(all, listener{"HTTP", cfg.HTTPPort, false, webSrv.Plain()}, listener{"HTTPS", cfg.HTTPSPort, true, webSrv})
