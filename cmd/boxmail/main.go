@@ -10,6 +10,8 @@
 //	boxmail user add|list|passwd|remove|admin ...
 //	boxmail alias add|list|remove ...
 //	boxmail queue list|remove ...
+//	boxmail forward add|list|disable|enable|remove ...
+//	boxmail vacation EMAIL ...
 //	boxmail dkim show DOMAIN | rotate DOMAIN | activate DOMAIN SELECTOR | remove DOMAIN SELECTOR
 //	boxmail dns records [DOMAIN] [--format table|zone|json] | set NAME TYPE VALUE | unset NAME TYPE [VALUE]
 //	boxmail status [DOMAIN]
@@ -44,6 +46,9 @@ commands:
   user         add|list|passwd|remove|admin accounts
   alias        add|list|remove aliases
   queue        list|remove outbound queue entries
+  forward      add EMAIL --to OLD_ADDRESS [--no-keep] [--name N], list [EMAIL], disable|enable|remove EMAIL [NAME]:
+               forward (and keep) as a Sieve rule the user can edit in any ManageSieve client
+  vacation     EMAIL --subject S --body-file F [--from DATE --until DATE] [--days N] | EMAIL --off
   dkim         show DOMAIN: the DKIM records to publish; rotate DOMAIN: a new key under a new
                selector; activate DOMAIN SELECTOR: sign with it once published; remove DOMAIN SELECTOR
   dns          records [DOMAIN] [--format table|zone|json], set NAME TYPE VALUE, unset NAME TYPE [VALUE]
@@ -82,6 +87,8 @@ func run(e *env, args []string) int {
 		"user":       cmdUser,
 		"alias":      cmdAlias,
 		"queue":      cmdQueue,
+		"forward":    cmdForward,
+		"vacation":   cmdVacation,
 		"dkim":       cmdDKIM,
 		"dns":        cmdDNS,
 		"status":     cmdStatus,
