@@ -96,6 +96,9 @@ func cmdDomain(e *env, args []string) error {
 }
 
 func cmdUser(e *env, args []string) error {
+	if len(args) > 0 && args[0] == "quota" {
+		return cmdUserQuota(e, args[1:])
+	}
 	sub, args, err := subcommand(args, "user", "add", "list", "passwd", "remove", "admin")
 	if err != nil {
 		return err

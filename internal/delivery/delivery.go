@@ -235,6 +235,7 @@ type Txn struct {
 	accounts []int64
 	remote   []string
 	mailbox  string // for local copies; "" is INBOX (see SetMailbox)
+	size     int64  // declared message size, for quota checks (quota.go)
 	done     bool
 }
 
@@ -269,6 +270,9 @@ func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (
 		} else if !local && !strings.EqualFold(rcpt, "postmaster") {
 			return r, ErrRelayDenied
 		}
+	}
+	if err := t.checkQuota(ctx, r); err != nil {
+		return r, err
 	}
 	t.AddRoute(r)
 	return r, nil

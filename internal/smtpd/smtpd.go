@@ -307,6 +307,9 @@ func (c *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	c.from = from
 	c.txn = c.s.o.Deliverer.Begin(from)
+	if opts != nil && opts.Size > 0 {
+		c.txn.SetSize(opts.Size)
+	}
 	return nil
 }
 
@@ -322,6 +325,9 @@ func (c *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	case errors.Is(err, delivery.ErrUnknownRecipient):
 		c.log.Info("unknown recipient", "rcpt", to)
 		return smtpErr(550, smtp.EnhancedCode{5, 1, 1}, fmt.Sprintf("<%s>: no such user here", to))
+	case errors.Is(err, delivery.ErrOverQuota):
+		c.log.Info("recipient over quota", "rcpt", to, "err", err)
+		return smtpErr(452, smtp.EnhancedCode{4, 2, 2}, fmt.Sprintf("<%s>: mailbox full, try again later", to))
 	case errors.Is(err, delivery.ErrRelayDenied):
 		c.log.Info("relay denied", "rcpt", to)
 		return smtpErr(554, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("<%s>: relay access denied", to))
