@@ -116,18 +116,19 @@ type nopLogger struct{}
 func (nopLogger) Printf(string, ...any) {}
 func (nopLogger) Println(...any)        {}
 
-// queueFixture is a box with an account, a fake DNS and a queue runner.
+// queueFixture is a box with an account, a fake DNS and a queue runner
+// whose clock runs with the real one plus whatever the test advanced.
 type queueFixture struct {
 	family
-	res *resolver.Fake
-	q   *Queue
-	now time.Time
-	mu  sync.Mutex
+	res    *resolver.Fake
+	q      *Queue
+	mu     sync.Mutex
+	offset time.Duration
 }
 
 func newQueueFixture(t *testing.T, port int, zone ...string) *queueFixture {
 	t.Helper()
-	f := &queueFixture{family: newFamily(t), res: resolver.NewFake(zone...), now: time.Now()}
+	f := &queueFixture{family: newFamily(t), res: resolver.NewFake(zone...)}
 	f.q = f.d.NewQueue(QueueOptions{Hostname: "mail.example.net", Resolver: f.res, Port: port,
 		Retry: []time.Duration{time.Minute, time.Hour}, DialTimeout: time.Second, CommandTimeout: 2 * time.Second,
 		now: f.clock})
@@ -143,12 +144,12 @@ func newQueueFixture(t *testing.T, port int, zone ...string) *queueFixture {
 func (f *queueFixture) clock() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.now
+	return time.Now().Add(f.offset)
 }
 
 func (f *queueFixture) advance(d time.Duration) {
 	f.mu.Lock()
-	f.now = f.now.Add(d)
+	f.offset += d
 	f.mu.Unlock()
 	f.q.Kick()
 }
