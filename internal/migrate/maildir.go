@@ -1,0 +1,249 @@
+package migrate
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"boxmail/internal/store"
+)
+
+// MaildirSource reads a Maildir: a Dovecot or Mail-in-a-Box backup
+// (Maildir++: the root's cur/new is INBOX, ".Sent", ".Work.2024" are
+// Sent and Work/2024, names in modified UTF-7) or a tree of Maildirs
+// (Work/2024/cur). Flags come from the file names (":2,FRS"), keywords
+// from Dovecot's dovecot-keywords, the internal date from the file's
+// modification time, as Dovecot does.
+type MaildirSource struct {
+	root string
+	dirs map[string]string // folder → directory
+}
+
+// NewMaildirSource checks that dir is a Maildir.
+func NewMaildirSource(dir string) (*MaildirSource, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &MaildirSource{root: abs, dirs: map[string]string{}}
+	if isMaildir(abs) {
+		s.dirs["INBOX"] = abs
+	}
+	ents, err := os.ReadDir(abs)
+	if err != nil {
+		return nil, fmt.Errorf("maildir %s: %v", dir, err)
+	}
+	for _, e := range ents {
+		p := filepath.Join(abs, e.Name())
+		if !e.IsDir() || e.Name() == "cur" || e.Name() == "new" || e.Name() == "tmp" {
+			continue
+		}
+		if strings.HasPrefix(e.Name(), ".") && len(e.Name()) > 1 && isMaildir(p) {
+			var parts []string
+			for _, l := range strings.Split(e.Name()[1:], ".") {
+				parts = append(parts, strings.ReplaceAll(DecodeUTF7(l), "/", "_"))
+			}
+			s.dirs[NormalizeOldName(strings.Join(parts, "/"))] = p
+			continue
+		}
+		if !strings.HasPrefix(e.Name(), ".") {
+			s.walkFS(p, e.Name(), 0)
+		}
+	}
+	if len(s.dirs) == 0 {
+		return nil, fmt.Errorf("%s is not a Maildir (no cur/ and new/ in it or in its folders)", dir)
+	}
+	return s, nil
+}
+
+func (s *MaildirSource) walkFS(dir, name string, depth int) {
+	if depth > 32 {
+		return
+	}
+	if isMaildir(dir) {
+		s.dirs[NormalizeOldName(name)] = dir
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.IsDir() && e.Name() != "cur" && e.Name() != "new" && e.Name() != "tmp" && !strings.HasPrefix(e.Name(), ".") {
+			s.walkFS(filepath.Join(dir, e.Name()), name+"/"+e.Name(), depth+1)
+		}
+	}
+}
+
+func isMaildir(dir string) bool {
+	st, err := os.Stat(filepath.Join(dir, "cur"))
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	st, err = os.Stat(filepath.Join(dir, "new"))
+	return err == nil && st.IsDir()
+}
+
+// Name implements Source.
+func (s *MaildirSource) Name() string { return "maildir:" + s.root }
+
+// Close implements Source.
+func (s *MaildirSource) Close() error { return nil }
+
+// Folders implements Source.
+func (s *MaildirSource) Folders(ctx context.Context) ([]Folder, error) {
+	var out []Folder
+	for n := range s.dirs {
+		out = append(out, Folder{Name: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Open implements Source.
+func (s *MaildirSource) Open(ctx context.Context, f Folder) (FolderReader, error) {
+	d, ok := s.dirs[f.Name]
+	if !ok {
+		return nil, fmt.Errorf("no folder %q in %s", f.Name, s.root)
+	}
+	return &maildirReader{dir: d, files: map[string]string{}}, nil
+}
+
+type maildirReader struct {
+	dir   string
+	files map[string]string // key → path
+}
+
+func (r *maildirReader) ID() string  { return "maildir:" + r.dir }
+func (r *maildirReader) Close() error { return nil }
+
+// keywords reads Dovecot's dovecot-keywords: "N name" lines, letter a+N.
+func (r *maildirReader) keywords() map[byte]string {
+	out := map[byte]string{}
+	f, err := os.Open(filepath.Join(r.dir, "dovecot-keywords"))
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		n, name, ok := strings.Cut(sc.Text(), " ")
+		i, err := strconv.Atoi(n)
+		if ok && err == nil && i >= 0 && i < 26 && name != "" {
+			out[byte('a'+i)] = name
+		}
+	}
+	return out
+}
+
+func (r *maildirReader) List(ctx context.Context) ([]MsgInfo, error) {
+	kws := r.keywords()
+	var out []MsgInfo
+	for _, sub := range []string{"cur", "new"} {
+		ents, err := os.ReadDir(filepath.Join(r.dir, sub))
+		if err != nil {
+			return nil, fmt.Errorf("maildir %s: %v", r.dir, err)
+		}
+		for _, e := range ents {
+			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			fi, err := e.Info()
+			if err != nil {
+				continue // removed meanwhile
+			}
+			key, info, _ := strings.Cut(e.Name(), ":")
+			m := MsgInfo{Key: key, Size: fi.Size(), InternalDate: fi.ModTime()}
+			if fl, ok := strings.CutPrefix(info, "2,"); ok {
+				for i := 0; i < len(fl); i++ {
+					switch c := fl[i]; {
+					case c == 'S':
+						m.Flags |= store.FlagSeen
+					case c == 'R':
+						m.Flags |= store.FlagAnswered
+					case c == 'F':
+						m.Flags |= store.FlagFlagged
+					case c == 'D':
+						m.Flags |= store.FlagDraft
+					case c == 'T':
+						m.Deleted = true
+					case c >= 'a' && c <= 'z':
+						if k, ok := kws[c]; ok {
+							m.Keywords = append(m.Keywords, k)
+						}
+					}
+				}
+			}
+			r.files[key] = filepath.Join(r.dir, sub, e.Name())
+			out = append(out, m)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, data []byte)) error {
+	for _, m := range msgs {
+		p, ok := r.files[m.Key]
+		if !ok {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // reported as not returned
+		}
+		fn(m.Key, b)
+	}
+	return nil
+}
+
+// DecodeUTF7 decodes a modified UTF-7 mailbox name (RFC 3501 5.1.3);
+// malformed input is returned as it is.
+func DecodeUTF7(s string) string {
+	if !strings.Contains(s, "&") {
+		return s
+	}
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,"
+	var out []rune
+	for i := 0; i < len(s); i++ {
+		if s[i] != '&' {
+			out = append(out, rune(s[i]))
+			continue
+		}
+		j := strings.IndexByte(s[i+1:], '-')
+		if j < 0 {
+			return s
+		}
+		enc := s[i+1 : i+1+j]
+		i += j + 1
+		if enc == "" {
+			out = append(out, '&')
+			continue
+		}
+		var bits, nbits uint32
+		var units []uint16
+		for k := 0; k < len(enc); k++ {
+			v := strings.IndexByte(b64, enc[k])
+			if v < 0 {
+				return s
+			}
+			bits = bits<<6 | uint32(v)
+			nbits += 6
+			if nbits >= 16 {
+				nbits -= 16
+				units = append(units, uint16(bits>>nbits))
+				bits &= 1<<nbits - 1
+			}
+		}
+		for k := 0; k < len(units); k++ {
+			u := rune(units[k])
+			if u >= 0xd800 && u < 0xdc00 && k+1 < len(units) {
+				u = (u-0xd800)<<10 + (rune(units[k+1]) - 0xdc00) + 0x10000
+				k++
+			}
+			out = append(out, u)
+		}
+	}
+	return string(out)
+}

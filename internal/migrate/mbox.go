@@ -1,0 +1,321 @@
+package migrate
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"boxmail/internal/store"
+)
+
+// MboxSource reads an mbox file (one folder) or a directory of them, as
+// Thunderbird keeps them (Inbox, Sent, Work.sbd/Projects). Messages start
+// at "From " lines; ">From " lines are unescaped (mboxrd: one ">" less);
+// line endings become CRLF. Flags come from Status/X-Status and
+// X-Mozilla-Status, the internal date from the "From " line.
+type MboxSource struct {
+	root  string
+	files map[string]string // folder → file
+}
+
+// NewMboxSource opens a file (imported into folder, default INBOX) or a
+// directory of mbox files.
+func NewMboxSource(path, folder string) (*MboxSource, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return nil, fmt.Errorf("mbox %s: %v", path, err)
+	}
+	s := &MboxSource{root: abs, files: map[string]string{}}
+	if !st.IsDir() {
+		if folder == "" {
+			folder = "INBOX"
+		}
+		s.files[NormalizeOldName(folder)] = abs
+		return s, nil
+	}
+	s.walk(abs, "", 0)
+	if len(s.files) == 0 {
+		return nil, fmt.Errorf("no mbox files in %s", path)
+	}
+	return s, nil
+}
+
+func (s *MboxSource) walk(dir, prefix string, depth int) {
+	if depth > 32 {
+		return
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		n := e.Name()
+		p := filepath.Join(dir, n)
+		if e.IsDir() {
+			if base, ok := strings.CutSuffix(n, ".sbd"); ok {
+				s.walk(p, prefix+base+"/", depth+1)
+			}
+			continue
+		}
+		if strings.HasPrefix(n, ".") || strings.Contains(n, ".") && !strings.HasSuffix(n, ".mbox") {
+			continue // index files (.msf, .dat, .json)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		head := make([]byte, 5)
+		k, _ := io.ReadFull(f, head)
+		f.Close()
+		if k == 0 || string(head[:k]) == "From " {
+			s.files[NormalizeOldName(prefix+strings.TrimSuffix(n, ".mbox"))] = p
+		}
+	}
+}
+
+// Name implements Source.
+func (s *MboxSource) Name() string { return "mbox:" + s.root }
+
+// Close implements Source.
+func (s *MboxSource) Close() error { return nil }
+
+// Folders implements Source.
+func (s *MboxSource) Folders(ctx context.Context) ([]Folder, error) {
+	var out []Folder
+	for n := range s.files {
+		out = append(out, Folder{Name: n})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Open implements Source.
+func (s *MboxSource) Open(ctx context.Context, f Folder) (FolderReader, error) {
+	p, ok := s.files[f.Name]
+	if !ok {
+		return nil, fmt.Errorf("no folder %q in %s", f.Name, s.root)
+	}
+	fh, err := os.Open(p)
+	if err != nil {
+		return nil, fmt.Errorf("mbox %s: %v", p, err)
+	}
+	return &mboxReader{path: p, f: fh, spans: map[string][2]int64{}}, nil
+}
+
+type mboxReader struct {
+	path  string
+	f     *os.File
+	spans map[string][2]int64 // key → raw [start, end) after the From line
+}
+
+func (r *mboxReader) ID() string   { return "mbox:" + r.path }
+func (r *mboxReader) Close() error { return r.f.Close() }
+
+func (r *mboxReader) List(ctx context.Context) ([]MsgInfo, error) {
+	if _, err := r.f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	var out []MsgInfo
+	seen := map[string]int{}
+	err := ScanMbox(r.f, func(m MboxMessage) error {
+		sum := sha256.Sum256(m.Data)
+		h := hex.EncodeToString(sum[:12])
+		seen[h]++
+		key := h + "#" + strconv.Itoa(seen[h])
+		r.spans[key] = [2]int64{m.Start, m.End}
+		out = append(out, MsgInfo{Key: key, Size: int64(len(m.Data)), Flags: m.Flags, InternalDate: m.Date, Deleted: m.Deleted})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mbox %s: %v", r.path, err)
+	}
+	return out, nil
+}
+
+func (r *mboxReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, data []byte)) error {
+	for _, m := range msgs {
+		sp, ok := r.spans[m.Key]
+		if !ok {
+			continue
+		}
+		raw := make([]byte, sp[1]-sp[0])
+		if _, err := r.f.ReadAt(raw, sp[0]); err != nil {
+			return fmt.Errorf("mbox %s: %v", r.path, err)
+		}
+		fn(m.Key, unescapeMbox(raw))
+	}
+	return nil
+}
+
+// MboxMessage is one message of an mbox.
+type MboxMessage struct {
+	Start, End int64  // raw bytes after the "From " line, in the file
+	Data       []byte // unescaped, CRLF line endings
+	Date       time.Time
+	Flags      store.Flags
+	Deleted    bool
+}
+
+// maxMboxLine bounds one line of an mbox (a base64 body without line
+// breaks would otherwise be read whole as one line; it is read in pieces).
+const maxMboxLine = 64 << 10
+
+// ScanMbox calls fn for each message of an mbox, in order. The memory
+// used is that of one message.
+func ScanMbox(r io.Reader, fn func(MboxMessage) error) error {
+	br := bufio.NewReaderSize(r, maxMboxLine)
+	var off int64
+	var cur *MboxMessage
+	var raw bytes.Buffer
+	atLineStart := true
+	flush := func(end int64) error {
+		if cur == nil {
+			return nil
+		}
+		b := raw.Bytes()
+		// The empty line before the next "From " belongs to the format.
+		if bytes.HasSuffix(b, []byte("\n\n")) || bytes.HasSuffix(b, []byte("\r\n\r\n")) {
+			if bytes.HasSuffix(b, []byte("\r\n")) {
+				end -= 2
+			} else {
+				end--
+			}
+		}
+		cur.End = end
+		cur.Data = unescapeMbox(b[:end-cur.Start])
+		cur.Flags, cur.Deleted = mboxFlags(cur.Data)
+		err := fn(*cur)
+		cur = nil
+		raw.Reset()
+		return err
+	}
+	for {
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			err = nil
+		}
+		if len(line) > 0 {
+			startOfLine := atLineStart
+			atLineStart = line[len(line)-1] == '\n'
+			if startOfLine && bytes.HasPrefix(line, []byte("From ")) {
+				if ferr := flush(off); ferr != nil {
+					return ferr
+				}
+				cur = &MboxMessage{Start: off + int64(len(line)), Date: mboxDate(string(line))}
+				if !atLineStart { // an overlong From line: skip the rest
+					for !atLineStart {
+						more, merr := br.ReadSlice('\n')
+						off += int64(len(more))
+						cur.Start += int64(len(more))
+						if len(more) == 0 || merr != nil && !errors.Is(merr, bufio.ErrBufferFull) {
+							break
+						}
+						atLineStart = more[len(more)-1] == '\n'
+					}
+					atLineStart = true
+				}
+			} else if cur != nil {
+				raw.Write(line)
+			} else if strings.TrimSpace(string(line)) != "" {
+				return errors.New("not an mbox: the first line does not start with \"From \"")
+			}
+			off += int64(len(line))
+		}
+		if err == io.EOF {
+			return flush(off)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// unescapeMbox removes one ">" from ">From " lines (any number of ">":
+// mboxrd) and makes line endings CRLF.
+func unescapeMbox(b []byte) []byte {
+	out := make([]byte, 0, len(b)+len(b)/32)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		var line []byte
+		if i < 0 {
+			line, b = b, nil
+		} else {
+			line, b = b[:i], b[i+1:]
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if t := bytes.TrimLeft(line, ">"); len(t) < len(line) && bytes.HasPrefix(t, []byte("From ")) {
+			line = line[1:]
+		}
+		out = append(out, line...)
+		if i >= 0 {
+			out = append(out, '\r', '\n')
+		}
+	}
+	return out
+}
+
+// mboxDate parses the date of a "From sender date" line (asctime format).
+func mboxDate(line string) time.Time {
+	f := strings.Fields(strings.TrimSpace(line))
+	if len(f) < 3 {
+		return time.Time{}
+	}
+	rest := strings.Join(f[2:], " ")
+	for _, layout := range []string{time.ANSIC, "Mon Jan _2 15:04:05 2006 -0700", "Mon Jan _2 15:04:05 MST 2006", "Mon Jan _2 15:04 2006"} {
+		if t, err := time.Parse(layout, rest); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// mboxFlags reads Status, X-Status and X-Mozilla-Status.
+func mboxFlags(msg []byte) (store.Flags, bool) {
+	var f store.Flags
+	deleted := false
+	if strings.Contains(headerValue(msg, "Status"), "R") {
+		f |= store.FlagSeen
+	}
+	xs := headerValue(msg, "X-Status")
+	for _, c := range xs {
+		switch c {
+		case 'A':
+			f |= store.FlagAnswered
+		case 'F':
+			f |= store.FlagFlagged
+		case 'T':
+			f |= store.FlagDraft
+		case 'D':
+			deleted = true
+		}
+	}
+	if v := headerValue(msg, "X-Mozilla-Status"); v != "" {
+		if n, err := strconv.ParseUint(v, 16, 16); err == nil {
+			if n&0x1 != 0 {
+				f |= store.FlagSeen
+			}
+			if n&0x2 != 0 {
+				f |= store.FlagAnswered
+			}
+			if n&0x4 != 0 {
+				f |= store.FlagFlagged
+			}
+			if n&0x8 != 0 {
+				deleted = true
+			}
+		}
+	}
+	return f, deleted
+}

@@ -1,0 +1,255 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"boxmail/internal/store"
+)
+
+// oldMailbox generates n messages for a user of the old provider: plain
+// text, 8-bit UTF-8, multipart with attachments (some large), spread over
+// INBOX, Sent Items, nested folders and one with a non-ASCII name, with
+// varied flags and dates.
+func oldMailbox(seed uint64, n int, large bool) []OldMessage {
+	r := rand.New(rand.NewPCG(seed, 7))
+	folders := []string{"INBOX", "INBOX", "INBOX", "Sent Items", "Archive/2023", "Archive/2023/Taxes", "Ferien Ärger", "Junk E-mail"}
+	flagSets := []string{"", "S", "RS", "FS", "F", "DS", "S", "ST"}
+	base := time.Date(2019, 3, 1, 10, 0, 0, 0, time.UTC)
+	var out []OldMessage
+	for i := range n {
+		date := base.Add(time.Duration(r.IntN(5*365*24)) * time.Hour)
+		var b bytes.Buffer
+		fmt.Fprintf(&b, "Return-Path: <friend%d@old.test>\r\nReceived: from mx.old.test by old.test; %s\r\n", i%7, date.Format(time.RFC1123Z))
+		fmt.Fprintf(&b, "Message-ID: <%d.%d@generator.old.test>\r\nDate: %s\r\nFrom: Friend %d <friend%d@old.test>\r\nTo: user@old.test\r\n", seed, i, date.Format(time.RFC1123Z), i%7, i%7)
+		switch i % 4 {
+		case 0:
+			fmt.Fprintf(&b, "Subject: plain note %d\r\n\r\nHello,\r\nthis is message %d.\r\nFrom the line above a mbox would escape.\r\n", i, i)
+		case 1:
+			fmt.Fprintf(&b, "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_%d?=\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln, Nachricht %d. Ça va? 日本語\r\n", i, i)
+		default:
+			size := 2000 + r.IntN(30000)
+			if large && i%50 == 2 {
+				size = 1<<20 + r.IntN(1<<20)
+			}
+			att := make([]byte, size)
+			for k := range att {
+				att[k] = byte(r.UintN(256))
+			}
+			enc := base64.StdEncoding.EncodeToString(att)
+			fmt.Fprintf(&b, "Subject: photos %d\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b%d\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"p%d.jpg\"\r\n\r\n", i, i, i, i, i)
+			for len(enc) > 76 {
+				b.WriteString(enc[:76] + "\r\n")
+				enc = enc[76:]
+			}
+			fmt.Fprintf(&b, "%s\r\n--b%d--\r\n", enc, i)
+		}
+		out = append(out, OldMessage{Folder: folders[r.IntN(len(folders))], Data: b.Bytes(), Flags: flagSets[r.IntN(len(flagSets))], Date: date})
+	}
+	return out
+}
+
+// boxFolder is where an old folder lands in the box.
+var boxFolder = map[string]string{"INBOX": "INBOX", "Sent Items": "Sent", "Archive/2023": "Archive/2023",
+	"Archive/2023/Taxes": "Archive/2023/Taxes", "Ferien Ärger": "Ferien Ärger", "Junk E-mail": "Junk"}
+
+// boxMessage is a message as the box holds it.
+type boxMessage struct {
+	data  []byte
+	flags store.Flags
+	date  time.Time
+}
+
+func boxContents(t *testing.T, dir, email string) map[string][]boxMessage {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acc, err := st.AccountByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mbs, err := st.Mailboxes(ctx, acc.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]boxMessage{}
+	for _, mb := range mbs {
+		msgs, err := st.Messages(ctx, mb.ID, 1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			b, err := st.Body(ctx, m.BodyID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[mb.Name] = append(out[mb.Name], boxMessage{b, m.Flags, m.InternalDate})
+		}
+	}
+	return out
+}
+
+// sameAsOldSide checks that every message of the old side not marked
+// deleted is in the box exactly once, byte for byte, with its flags and
+// internal date, and that nothing else was imported.
+func sameAsOldSide(t *testing.T, old []OldMessage, box map[string][]boxMessage, extra map[string]int) {
+	t.Helper()
+	want := map[string]int{}
+	for _, m := range old {
+		if strings.Contains(m.Flags, "T") {
+			continue
+		}
+		want[boxFolder[m.Folder]]++
+		found := 0
+		for _, bm := range box[boxFolder[m.Folder]] {
+			if !bytes.Equal(bm.data, m.Data) {
+				continue
+			}
+			found++
+			var f store.Flags
+			for _, c := range m.Flags {
+				f |= map[rune]store.Flags{'S': store.FlagSeen, 'R': store.FlagAnswered, 'F': store.FlagFlagged, 'D': store.FlagDraft}[c]
+			}
+			if bm.flags != f {
+				t.Errorf("%s: message %.40q has flags %v in the box, %q on the old side", m.Folder, m.Data, bm.flags.Names(), m.Flags)
+			}
+			if !bm.date.Equal(m.Date) {
+				t.Errorf("%s: message %.40q has internal date %v in the box, %v on the old side", m.Folder, m.Data, bm.date, m.Date)
+			}
+		}
+		if found != 1 {
+			t.Errorf("%s: message %.60q is %d times in %s", m.Folder, m.Data, found, boxFolder[m.Folder])
+		}
+	}
+	for f, n := range want {
+		if got := len(box[f]); got != n+extra[f] {
+			t.Errorf("box folder %s holds %d messages, want %d", f, got, n+extra[f])
+		}
+	}
+}
+
+// The seed document's story: a family leaves its old provider. Anna's
+// mailbox is imported in one go; Ben's import is killed halfway and run
+// again; Ben was on forward-and-keep, so a message both in the box and at
+// the old provider (with the forward's trace headers) must not double.
+// A last run copies nothing.
+func TestMigrateFamilyFromDovecot(t *testing.T) {
+	old := newOldProvider(t, 2)
+	anna := oldMailbox(1, 150, false)
+	ben := oldMailbox(2, 250, true)
+	old.Put("user1", anna)
+	old.Put("user2", ben)
+
+	b := newBox(t)
+	pw := filepath.Join(t.TempDir(), "oldpw")
+	must(t, os.WriteFile(pw, []byte(OldPassword+"\n"), 0o600))
+	for _, u := range []string{"anna", "ben"} {
+		b.Cmd(testPassword+"\n", "user", "add", u+"@example.test")
+	}
+
+	// While Ben was on forward-and-keep, a message arrived at the box and
+	// a forwarded copy (new Received and Return-Path, SRS sender) at the
+	// old provider.
+	kept := "Message-ID: <kept-1@friend.test>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nFrom: friend@friend.test\r\nTo: ben@example.test\r\nSubject: during the switch\r\n\r\nsee you on Sunday\r\n"
+	py := needTool(t, "python3")
+	send := exec.Command(py, "-c", `import smtplib,sys
+s=smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
+s.sendmail("friend@friend.test", ["ben@example.test"], sys.stdin.buffer.read())
+s.quit()`, fmt.Sprint(b.SMTP))
+	send.Stdin = strings.NewReader(kept)
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("delivering through the box: %v\n%s", err, out)
+	}
+	forwarded := OldMessage{Folder: "INBOX", Flags: "S", Date: time.Date(2006, 1, 2, 15, 5, 0, 0, time.UTC),
+		Data: []byte("Return-Path: <SRS0=ab12=XY=friend.test=friend@example.test>\r\nReceived: from mail.example.test by mx.old.test\r\nReceived: from friend.test by mail.example.test\r\n" + kept)}
+	old.Put("user2", []OldMessage{forwarded})
+
+	importArgs := func(user, box string) []string {
+		return []string{"migrate", "import", box, "--from", old.URL(), "--user", user + "@old.test", "--password-file", pw, "--insecure"}
+	}
+
+	// Anna: one run.
+	stdout, stderr, code := b.Cmd("", importArgs("user1", "anna@example.test")...)
+	if code != 0 {
+		t.Fatalf("import of anna: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "done: every message of the old side is in the box") {
+		t.Errorf("anna's report does not say done:\n%s", stdout)
+	}
+	t.Logf("anna's report:\n%s", stdout)
+	sameAsOldSide(t, anna, boxContents(t, b.Dir, "anna@example.test"), nil)
+
+	// Ben: killed once a third of his messages are in, then resumed.
+	cmd := exec.Command(binary, append(importArgs("user2", "ben@example.test"), "--dir", b.Dir, "--connections", "1", "--batch", "5")...)
+	must(t, cmd.Start())
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if n := importedCount(t, b.Dir, "ben@example.test"); n >= len(ben)/3 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	half := importedCount(t, b.Dir, "ben@example.test")
+	if half == 0 || half >= len(ben) {
+		t.Logf("the kill came at %d of %d messages", half, len(ben))
+	}
+	stdout, stderr, code = b.Cmd("", importArgs("user2", "ben@example.test")...)
+	if code != 0 {
+		t.Fatalf("resumed import of ben: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	t.Logf("ben's resumed report (killed after %d):\n%s", half, stdout)
+	benBox := boxContents(t, b.Dir, "ben@example.test")
+	sameAsOldSide(t, ben, benBox, map[string]int{"INBOX": 1})
+	n := 0
+	for _, m := range benBox["INBOX"] {
+		if bytes.Contains(m.data, []byte("<kept-1@friend.test>")) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the message from the forward-and-keep period is %d times in ben's INBOX, want once", n)
+	}
+
+	// A second run copies nothing.
+	stdout, _, code = b.Cmd("", importArgs("user2", "ben@example.test")...)
+	if code != 0 || !regexpMatch(`(?m)^\s*total\s+\d+\s+0\s+\d+`, stdout) {
+		t.Errorf("a second run copied something or failed (exit %d):\n%s", code, stdout)
+	}
+}
+
+func regexpMatch(re, s string) bool {
+	return regexp.MustCompile(re).MatchString(s)
+}
+
+// importedCount counts the messages recorded for an account.
+func importedCount(t *testing.T, dir, email string) int {
+	st, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		return 0
+	}
+	defer st.Close()
+	acc, err := st.AccountByEmail(context.Background(), email)
+	if err != nil {
+		return 0
+	}
+	recs, _ := st.ImportRecords(context.Background(), acc.ID, "")
+	return len(recs)
+}
+
