@@ -252,4 +252,3 @@ func importedCount(t *testing.T, dir, email string) int {
 	recs, _ := st.ImportRecords(context.Background(), acc.ID, "")
 	return len(recs)
 }
-

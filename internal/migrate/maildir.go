@@ -115,7 +115,7 @@ type maildirReader struct {
 	files map[string]string // key → path
 }
 
-func (r *maildirReader) ID() string  { return "maildir:" + r.dir }
+func (r *maildirReader) ID() string   { return "maildir:" + r.dir }
 func (r *maildirReader) Close() error { return nil }
 
 // keywords reads Dovecot's dovecot-keywords: "N name" lines, letter a+N.
