@@ -18,19 +18,22 @@ import (
 
 // recordInput builds the record set's input from the store and the
 // config; dnsrecords does not see either.
-func recordInput(ctx context.Context, st *store.Store, cfg config.Config) (dnsrecords.Input, error) {
+func recordInput(ctx context.Context, dir string, st *store.Store, cfg config.Config) (dnsrecords.Input, error) {
 	gen, err := st.Generation(ctx)
 	if err != nil {
 		return dnsrecords.Input{}, err
 	}
-	return recordInputAt(ctx, st, cfg, gen)
+	return recordInputAt(ctx, dir, st, cfg, gen)
 }
 
-func recordInputAt(ctx context.Context, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
+func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
 	in := dnsrecords.Input{
 		Hostname: cfg.Hostname, IPv4: cfg.PublicIPv4, IPv6: cfg.PublicIPv6,
 		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort,
 		Serial: uint32(gen),
+	}
+	if cr := checkCert(dir, cfg); len(cr) > 0 && cr[0].Level == dnsrecords.OK {
+		in.MTASTSEnforce = true // the web server serves mode: enforce
 	}
 	domains, err := st.Domains(ctx)
 	if err != nil {
@@ -122,7 +125,7 @@ func cmdDNS(e *env, args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	in, err := recordInput(ctx, st, cfg)
+	in, err := recordInput(ctx, dir, st, cfg)
 	if err != nil {
 		return err
 	}
@@ -210,12 +213,12 @@ type dnsServer struct {
 	log *slog.Logger
 }
 
-func newDNSServer(st *store.Store, cfg config.Config, log *slog.Logger) *dnsServer {
+func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logger) *dnsServer {
 	return &dnsServer{log: log, Server: dnsd.New(dnsd.Options{
 		Logger:     log,
 		Generation: st.Generation,
 		Records: func(ctx context.Context, gen int64) (*dnsrecords.Set, error) {
-			in, err := recordInputAt(ctx, st, cfg, gen)
+			in, err := recordInputAt(ctx, dir, st, cfg, gen)
 			if err != nil {
 				return nil, err
 			}

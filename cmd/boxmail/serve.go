@@ -417,7 +417,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
 		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
 		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
-		{"DNS", cfg.DNSPort, false, newDNSServer(st, cfg, log.With("pkg", "dnsd"))},
+		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
 		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Store: st, Logger: log.With("pkg", "managesieve"),
 			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects})},
 	}

@@ -39,7 +39,7 @@ func cmdStatus(e *env, args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	in, err := recordInput(ctx, st, cfg)
+	in, err := recordInput(ctx, dir, st, cfg)
 	if err != nil {
 		return err
 	}

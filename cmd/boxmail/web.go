@@ -45,7 +45,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	cr := checkCert(dir, cfg)
 	trusted := leaf != nil && len(cr) > 0 && cr[0].Level == dnsrecords.OK
 	records := func(ctx context.Context) (*dnsrecords.Set, dnsrecords.Input, error) {
-		in, err := recordInput(ctx, st, cfg)
+		in, err := recordInput(ctx, dir, st, cfg)
 		if err != nil {
 			return nil, in, err
 		}

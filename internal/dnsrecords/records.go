@@ -52,6 +52,10 @@ type Input struct {
 	// CAA lists the certificate authorities allowed to issue for the
 	// domains; nil means letsencrypt.org.
 	CAA []string
+	// MTASTSEnforce says the MTA-STS policy served is "enforce" (the box
+	// has a trusted certificate) rather than "testing"; the policy id in
+	// the _mta-sts record changes with it, so senders fetch it again.
+	MTASTSEnforce bool
 }
 
 // Domain is a hosted domain.
@@ -278,7 +282,7 @@ func Build(in Input) (*Set, error) {
 			add(z, k.Selector+"._domainkey."+z, "TXT", quoteTXT(v), "DKIM public key: receivers verify the box's signatures with it")
 		}
 		add(z, "_dmarc."+z, "TXT", quoteTXT("v=DMARC1; p=quarantine"), "DMARC: receivers put mail that fails both SPF and DKIM for @"+z+" in spam")
-		sum := sha256.Sum256([]byte("mx:" + h))
+		sum := sha256.Sum256([]byte(fmt.Sprintf("mx:%s enforce:%v", h, in.MTASTSEnforce)))
 		add(z, "_mta-sts."+z, "TXT", quoteTXT("v=STSv1; id="+hex.EncodeToString(sum[:6])), "MTA-STS: senders must use TLS to the box (policy at https://mta-sts."+z+"/.well-known/mta-sts.txt)")
 		addrs(z, "mta-sts."+z, "serves the MTA-STS policy")
 		add(z, "_smtp._tls."+z, "TXT", quoteTXT("v=TLSRPTv1; rua=mailto:postmaster@"+z), "TLS-RPT: where senders report TLS failures")

@@ -409,3 +409,24 @@ func TestChecks(t *testing.T) {
 	want(res, "box.example.net address", Warn, "no public address")
 	want(res, "example.net SPF", Warn, "cannot tell")
 }
+
+// Senders re-fetch an MTA-STS policy only when its id changes: switching
+// from testing to enforce must change it.
+func TestTheMTASTSIDChangesWithThePolicyMode(t *testing.T) {
+	id := func(enforce bool) string {
+		set, err := Build(Input{Hostname: "box.example.net", Domains: []Domain{{Name: "example.net"}}, MTASTSEnforce: enforce})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range set.Records {
+			if strings.HasPrefix(r.Name, "_mta-sts.") && r.Type == "TXT" {
+				return r.Value
+			}
+		}
+		t.Fatal("no _mta-sts record")
+		return ""
+	}
+	if a, b := id(false), id(true); a == b {
+		t.Errorf("testing and enforce share the id %s", a)
+	}
+}
