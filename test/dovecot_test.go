@@ -18,7 +18,7 @@ import (
 // provider of a migration: IMAP and POP3 on free ports, users
 // userN@old.test with password OldPassword, Maildir++ under Dir.
 type OldProvider struct {
-	t          *testing.T
+	t          testing.TB
 	Dir        string
 	IMAP, POP3 int
 	pid        int
@@ -28,7 +28,7 @@ type OldProvider struct {
 const OldPassword = "old-provider-pass"
 
 // newOldProvider starts Dovecot with users user1..userN@old.test.
-func newOldProvider(t *testing.T, nusers int) *OldProvider {
+func newOldProvider(t testing.TB, nusers int) *OldProvider {
 	t.Helper()
 	bin := needTool(t, "dovecot")
 	for _, m := range []string{"imap", "pop3"} {
@@ -142,7 +142,7 @@ service anvil {
 	return p
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func TestMain(m *testing.M) {
 
 // needTool skips (or, with CI=true, fails) a test when an external tool
 // is missing.
-func needTool(t *testing.T, name string) string {
+func needTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -58,7 +58,7 @@ func needTool(t *testing.T, name string) string {
 }
 
 // freePorts returns n distinct free loopback TCP ports.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var out []int
 	var ls []net.Listener
