@@ -1,0 +1,274 @@
+package pop3d
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// opTimeout bounds one backend operation of a command.
+const opTimeout = time.Minute
+
+// maxBadCommands unknown or malformed commands end a session.
+const maxBadCommands = 10
+
+// conn is one POP3 session.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	r   *bufio.Reader
+	w   *bufio.Writer
+	log *slog.Logger
+	ip  netip.Addr
+	tls bool
+
+	user string  // after USER
+	sess Session // nil in the AUTHORIZATION state
+	msgs []Message
+	// deleted and retrieved are per message (0-based) for this session.
+	deleted, retrieved []bool
+	bad                int
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	id := s.nextID.Add(1)
+	c := &conn{s: s, nc: nc, r: bufio.NewReaderSize(nc, maxLine), w: bufio.NewWriter(nc)}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		c.ip = a.AddrPort().Addr().Unmap()
+	} else if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
+		c.ip = ap.Addr().Unmap()
+	}
+	c.log = s.log.With("session", id, "remote", nc.RemoteAddr().String())
+	_, c.tls = nc.(*tls.Conn)
+	return c
+}
+
+// errQuit ends the command loop after a reply.
+var errQuit = errors.New("quit")
+
+func (c *conn) serve() {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("pop3 panic", "panic", r)
+		}
+		if c.sess != nil {
+			c.sess.Close()
+		}
+		c.nc.Close()
+	}()
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		tc.SetDeadline(time.Now().Add(30 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			c.log.Debug("pop3 TLS handshake failed", "err", err)
+			return
+		}
+		tc.SetDeadline(time.Time{})
+	}
+	c.log.Debug("pop3 connection")
+	c.reply("+OK boxmail POP3 server ready")
+	c.flush()
+	for {
+		line, err := c.readLine()
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		if err := c.command(line); err != nil {
+			c.flush()
+			return
+		}
+		if c.r.Buffered() == 0 { // pipelined commands get one flush (RFC 2449 6.6)
+			if c.flush() != nil {
+				return
+			}
+		}
+	}
+}
+
+// readLine reads one line (without CRLF) within the idle timeout.
+func (c *conn) readLine() (string, error) {
+	if !c.s.armRead(c.nc, c.s.o.IdleTimeout) {
+		return "", errShutdown
+	}
+	line, err := c.r.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		return "", errLineTooLong
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(bytes.TrimRight(line, "\r\n")), nil
+}
+
+var (
+	errShutdown    = errors.New("shutting down")
+	errLineTooLong = errors.New("line too long")
+)
+
+// readFailed says goodbye after a failed read where it still can.
+func (c *conn) readFailed(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errShutdown), c.s.isClosing():
+		c.reply("-ERR [SYS/TEMP] Server shutting down, try again later")
+	case errors.Is(err, errLineTooLong):
+		c.reply("-ERR Line too long")
+	case errors.As(err, &ne) && ne.Timeout():
+		c.reply("-ERR Autologout: idle for too long")
+	default:
+		return // EOF or a broken connection
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	c.flush()
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+func (c *conn) reply(line string) {
+	c.w.WriteString(line)
+	c.w.WriteString("\r\n")
+}
+
+func (c *conn) replyf(format string, a ...any) {
+	fmt.Fprintf(c.w, format, a...)
+	c.w.WriteString("\r\n")
+}
+
+func (c *conn) flush() error {
+	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
+	return c.w.Flush()
+}
+
+func (c *conn) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), opTimeout)
+}
+
+// command runs one command line; a non-nil error ends the session.
+func (c *conn) command(line string) error {
+	cmd, arg, err := parseCommand(line)
+	if err != nil {
+		return c.badCommand("-ERR Syntax error")
+	}
+	h := c.handler(cmd)
+	if h == nil {
+		return c.badCommand("-ERR Unknown command " + cmd)
+	}
+	return h(arg)
+}
+
+// handler returns the function of a command in the current state, or
+// nil for an unknown command.
+func (c *conn) handler(cmd string) func(arg string) error {
+	authorization := c.sess == nil
+	switch cmd {
+	case "CAPA":
+		return c.capa
+	case "QUIT":
+		return c.quit
+	case "STLS", "USER", "PASS", "AUTH":
+		if !authorization {
+			return c.already
+		}
+		return map[string]func(string) error{"STLS": c.stls, "USER": c.userCmd, "PASS": c.pass, "AUTH": c.auth}[cmd]
+	case "STAT", "LIST", "UIDL", "RETR", "TOP", "DELE", "RSET", "NOOP":
+		if authorization {
+			return c.notYet
+		}
+		return map[string]func(string) error{"STAT": c.stat, "LIST": c.list, "UIDL": c.uidl, "RETR": c.retr,
+			"TOP": c.top, "DELE": c.dele, "RSET": c.rset, "NOOP": c.noop}[cmd]
+	}
+	return nil
+}
+
+// badCommand answers an unknown or malformed command and ends the session
+// after too many.
+func (c *conn) badCommand(reply string) error {
+	c.bad++
+	if c.bad >= maxBadCommands {
+		c.reply("-ERR Too many bad commands, closing connection")
+		return errQuit
+	}
+	c.reply(reply)
+	return nil
+}
+
+func (c *conn) notYet(string) error {
+	c.reply("-ERR Log in first")
+	return nil
+}
+
+func (c *conn) already(string) error {
+	c.reply("-ERR Already logged in")
+	return nil
+}
+
+// quit ends the session; in the TRANSACTION state it enters UPDATE first
+// (RFC 1939 6).
+func (c *conn) quit(string) error {
+	if c.sess == nil {
+		c.reply("+OK Bye")
+		return errQuit
+	}
+	var ret, del []int
+	for i := range c.msgs {
+		if c.deleted[i] {
+			del = append(del, i)
+		} else if c.retrieved[i] {
+			ret = append(ret, i)
+		}
+	}
+	ctx, cancel := c.ctx()
+	defer cancel()
+	if err := c.sess.Update(ctx, ret, del); err != nil {
+		c.log.Error("pop3 update failed", "err", err)
+		c.reply("-ERR [SYS/TEMP] Deleted messages were not removed, try again")
+		return errQuit
+	}
+	if len(del) > 0 {
+		c.log.Info("pop3 deleted", "messages", len(del))
+	}
+	c.replyf("+OK Bye, %d messages deleted", len(del))
+	return errQuit
+}
+
+// writeBody writes a multi-line response body (RFC 1939 3): lines end in
+// CRLF, a line starting with "." gets another, and the end is ".". With
+// maxBodyLines >= 0 only the header and that many body lines are sent
+// (TOP).
+func (c *conn) writeBody(data []byte, maxBodyLines int) {
+	inBody, bodyLines := false, 0
+	for len(data) > 0 {
+		if inBody && maxBodyLines >= 0 && bodyLines >= maxBodyLines {
+			break
+		}
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > 0 && line[0] == '.' {
+			c.w.WriteByte('.')
+		}
+		c.w.Write(line)
+		c.w.WriteString("\r\n")
+		if inBody {
+			bodyLines++
+		} else if len(line) == 0 {
+			inBody = true
+		}
+	}
+	c.w.WriteString(".\r\n")
+}

@@ -1,0 +1,130 @@
+package pop3d
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+
+	"boxmail/internal/store"
+)
+
+// StoreBackend is the Backend over boxmail's store: the maildrop is the
+// account's INBOX. Give the STARTTLS and the implicit-TLS server the same
+// StoreBackend, so one account has one POP3 session at a time across both.
+type StoreBackend struct {
+	st    *store.Store
+	mu    sync.Mutex
+	inUse map[int64]bool
+}
+
+var _ Backend = (*StoreBackend)(nil)
+
+// NewStoreBackend returns a Backend over st.
+func NewStoreBackend(st *store.Store) *StoreBackend {
+	return &StoreBackend{st: st, inUse: map[int64]bool{}}
+}
+
+// UIDL returns the unique-id of a message: its UID and its mailbox's
+// UIDVALIDITY in Dovecot's default format (%08Xu%08Xv), so it is stable
+// across sessions and restarts, and a client moving between Dovecot and
+// boxmail (after a migration that keeps UIDs) sees the same ids.
+func UIDL(uid, uidValidity uint32) string {
+	return fmt.Sprintf("%08X%08X", uid, uidValidity)
+}
+
+// Login implements Backend.
+func (b *StoreBackend) Login(ctx context.Context, username, password string, _ netip.Addr) (Session, error) {
+	acct, err := b.st.Authenticate(ctx, username, password)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	if b.inUse[acct.ID] {
+		b.mu.Unlock()
+		return nil, ErrInUse
+	}
+	b.inUse[acct.ID] = true
+	b.mu.Unlock()
+	s := &storeSession{b: b, acct: acct}
+	if err := s.load(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+type storeSession struct {
+	b      *StoreBackend
+	acct   store.Account
+	mb     store.Mailbox
+	msgs   []Message
+	uids   []uint32
+	bodies []int64
+	closed sync.Once
+}
+
+func (s *storeSession) load(ctx context.Context) error {
+	mb, err := s.b.st.MailboxByName(ctx, s.acct.ID, "INBOX")
+	if err != nil {
+		return err
+	}
+	s.mb = mb
+	ms, err := s.b.st.Messages(ctx, mb.ID, 1, 0)
+	if err != nil {
+		return err
+	}
+	s.msgs = make([]Message, len(ms))
+	s.uids = make([]uint32, len(ms))
+	s.bodies = make([]int64, len(ms))
+	for i, m := range ms {
+		s.msgs[i] = Message{Size: m.Size, UID: UIDL(m.UID, mb.UIDValidity)}
+		s.uids[i], s.bodies[i] = m.UID, m.BodyID
+	}
+	return nil
+}
+
+func (s *storeSession) Messages() []Message { return s.msgs }
+
+func (s *storeSession) Retrieve(ctx context.Context, i int) ([]byte, error) {
+	// The body may have been expunged (and freed) by an IMAP client: check
+	// that the message is still there.
+	ms, err := s.b.st.Messages(ctx, s.mb.ID, s.uids[i], s.uids[i])
+	if err != nil {
+		return nil, err
+	}
+	if len(ms) == 0 {
+		return nil, ErrGone
+	}
+	data, err := s.b.st.Body(ctx, ms[0].BodyID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrGone
+	}
+	return data, err
+}
+
+func (s *storeSession) Update(ctx context.Context, retrieved, deleted []int) error {
+	seen := make([]uint32, 0, len(retrieved))
+	for _, i := range retrieved {
+		seen = append(seen, s.uids[i])
+	}
+	rm := make([]uint32, 0, len(deleted))
+	for _, i := range deleted {
+		rm = append(rm, s.uids[i])
+	}
+	if len(seen) == 0 && len(rm) == 0 {
+		return nil
+	}
+	_, err := s.b.st.POP3Update(ctx, s.acct.ID, s.mb.ID, seen, rm)
+	return err
+}
+
+func (s *storeSession) Close() error {
+	s.closed.Do(func() {
+		s.b.mu.Lock()
+		delete(s.b.inUse, s.acct.ID)
+		s.b.mu.Unlock()
+	})
+	return nil
+}
