@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -251,4 +252,88 @@ func importedCount(t *testing.T, dir, email string) int {
 	}
 	recs, _ := st.ImportRecords(context.Background(), acc.ID, "")
 	return len(recs)
+}
+
+// 'migrate status' walks the seed document's checklist from measurements:
+// mid-migration (MX at the old provider, SPF relaxed) the MX step is to
+// do; once one of two resolvers sees the new MX it is waiting
+// ("propagated to 1 of 2"), then done; the import step follows the
+// import's records; SPF hardened ends it.
+func TestMigrateStatusFollowsTheChecklist(t *testing.T) {
+	w1, w2 := startWorld(t), startWorld(t)
+	b := newBoxWith(t, map[string]string{"resolvers": w1.addr + ", " + w2.addr, "public_ipv4": "127.0.0.1"})
+	recs := mustRun(t, "", "dns", "records", "--format", "json", "--dir", b.Dir)
+	var j struct {
+		Records []struct{ Name, Type, Value string }
+	}
+	must(t, json.Unmarshal([]byte(recs), &j))
+	dkim := ""
+	for _, r := range j.Records {
+		if r.Name == "mail._domainkey.example.test" {
+			dkim = "mail._domainkey.example.test. TXT " + r.Value
+		}
+	}
+	common := []string{"mail.example.test. A 127.0.0.1", `mail.example.test. TXT "v=spf1 ip4:127.0.0.1 -all"`, dkim, `spf.old.test. TXT "v=spf1 ip4:203.0.113.0/24 -all"`}
+	oldMX := append([]string{"example.test. MX 10 mx.old.test.", `example.test. TXT "v=spf1 include:spf.old.test include:mail.example.test ~all"`}, common...)
+	newMX := append([]string{"example.test. MX 10 mail.example.test.", `example.test. TXT "v=spf1 include:spf.old.test include:mail.example.test ~all"`}, common...)
+	hard := append([]string{"example.test. MX 10 mail.example.test.", `example.test. TXT "v=spf1 mx -all"`}, common...)
+
+	steps := func() map[int]string {
+		t.Helper()
+		out, errs, code := b.Cmd("", "migrate", "status", "example.test", "--json")
+		if code != 0 {
+			t.Fatalf("migrate status: exit %d\n%s%s", code, out, errs)
+		}
+		var js map[string][]struct {
+			N     int
+			State string
+			Found string
+		}
+		must(t, json.Unmarshal([]byte(out), &js))
+		m := map[int]string{}
+		for _, s := range js["example.test"] {
+			m[s.N] = s.State + ": " + s.Found
+		}
+		return m
+	}
+	want := func(m map[int]string, n int, prefix string) {
+		t.Helper()
+		if !strings.HasPrefix(m[n], prefix) {
+			t.Errorf("step %d: %q, want %q…", n, m[n], prefix)
+		}
+	}
+
+	w1.set(t, oldMX...)
+	w2.set(t, oldMX...)
+	m := steps()
+	want(m, 1, "done: 1 accounts")
+	want(m, 3, "done")
+	want(m, 4, "done")
+	want(m, 5, "to do: propagated to 0 of 2")
+	want(m, 7, "to do")
+	want(m, 8, "to do: 0 of 1 users imported")
+	out, _, _ := b.Cmd("", "migrate", "status", "example.test")
+	if !strings.Contains(out, "next: replace the MX records of example.test by MX @ 10 mail.example.test.") {
+		t.Errorf("no next step for the MX:\n%s", out)
+	}
+
+	w1.set(t, newMX...)
+	want(steps(), 5, "waiting: propagated to 1 of 2")
+	w2.set(t, newMX...)
+	want(steps(), 5, "done: propagated to 2 of 2")
+
+	// The import of the admin's old mailbox, from a Maildir backup.
+	md := filepath.Join(t.TempDir(), "Maildir")
+	for _, s := range []string{"cur", "new", "tmp"} {
+		must(t, os.MkdirAll(filepath.Join(md, s), 0o700))
+	}
+	must(t, os.WriteFile(filepath.Join(md, "cur", "1.M1.old:2,S"), []byte("Subject: hi\r\n\r\nold mail\r\n"), 0o600))
+	if out, errs, code := b.Cmd("", "migrate", "import", "me@example.test", "--maildir", md); code != 0 {
+		t.Fatalf("maildir import: exit %d\n%s%s", code, out, errs)
+	}
+	want(steps(), 8, "done: 1 of 1 users imported")
+
+	w1.set(t, hard...)
+	w2.set(t, hard...)
+	want(steps(), 7, "done")
 }
