@@ -5,7 +5,8 @@
 # bench/results/smtp-ingest-YYYY-MM-DD.md (or OUT) and prints them.
 #
 # usage: bench/compare.sh [ROUNDS=3] [MSGS=2000] [CONC=8] [SIZE=4096]
-# env:   OUT=path  BOXMAIL_ENV="GOGC=.." BUILD_REV=HEAD (passed to bench/smtp-ingest.sh)
+# env:   OUT=path  BOXMAIL_ENV="GOGC=.." BUILD_REV=HEAD BOXMAIL_BIN= (passed to bench/smtp-ingest.sh)
+#        ROWS_OUT=path  also copy the raw rows (server round e2e accept cpu rss pss idle mode hwm) there
 #        PD_* (see ../shared/bench/peers/postfix-dovecot.sh)
 set -euo pipefail
 ROUNDS=${1:-3} MSGS=${2:-2000} CONC=${3:-8} SIZE=${4:-4096}
@@ -89,6 +90,7 @@ mode=$(awk '$1 == "boxmail" { print $9 }' "$work/rows" | sort -u | paste -sd,)
 if [ -n "${BUILD_REV:-}" ]; then commit=$(cd "$repo" && git rev-parse --short "$BUILD_REV")
 else commit=$(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- cmd internal || echo "+dirty"); fi
 
+[ -n "${ROWS_OUT:-}" ] && cp "$work/rows" "$ROWS_OUT"
 mkdir -p "$(dirname "$OUT")"
 {
   echo "# SMTP ingest: boxmail vs Postfix + Dovecot, $(date -u +%F)"
