@@ -140,6 +140,17 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 	for i := range pending {
 		pending[i] = i
 	}
+	if local, err := q.d.st.IsLocalDomain(ctx, domain); err == nil && local {
+		// A redirect or reply queued for one of the box's own domains
+		// goes straight into the mailbox, never out and back in by MX.
+		for _, it := range items {
+			if ctx.Err() != nil {
+				return
+			}
+			finish(it, q.deliverLocally(ctx, it))
+		}
+		return
+	}
 	targets, err := q.route(ctx, domain)
 	if err != nil {
 		var re *routeError
@@ -289,4 +300,52 @@ func enhancedCode(msg string, permanent bool) string {
 		return "5.0.0"
 	}
 	return "4.0.0"
+}
+
+// deliverLocally delivers a queue entry whose recipients are in a hosted
+// domain into their mailboxes (or on to an alias's outside targets), as
+// one store transaction. Unknown recipients are permanent failures.
+func (q *Queue) deliverLocally(ctx context.Context, it store.QueueItem) itemResult {
+	res := itemResult{}
+	body, err := q.d.st.Body(ctx, it.BodyID)
+	if err != nil {
+		for _, r := range it.Recipients {
+			res[r] = rcptResult{msg: "451 4.3.0 reading the queued message: " + err.Error()}
+		}
+		return res
+	}
+	del := store.Delivery{Data: body, Received: q.o.now(), Sender: it.Sender}
+	var ok []string
+	for _, r := range it.Recipients {
+		route, err := q.d.Resolve(ctx, r)
+		switch {
+		case errors.Is(err, ErrUnknownRecipient), errors.Is(err, ErrBadAddress):
+			res[r] = rcptResult{permanent: true, msg: fmt.Sprintf("550 5.1.1 <%s>: no such user here", r)}
+			continue
+		case err != nil:
+			res[r] = rcptResult{msg: "451 4.3.0 " + err.Error()}
+			continue
+		}
+		for _, a := range route.Accounts {
+			del.Local = append(del.Local, store.LocalTarget{AccountID: a})
+		}
+		del.Remote = append(del.Remote, route.Remote...)
+		ok = append(ok, r)
+	}
+	if len(ok) == 0 {
+		return res
+	}
+	msg := "delivered locally"
+	err = q.d.st.Deliver(ctx, del)
+	for _, r := range ok {
+		if err != nil {
+			res[r] = rcptResult{msg: "451 4.3.0 local delivery failed: " + err.Error()}
+		} else {
+			res[r] = rcptResult{ok: true, msg: msg}
+		}
+	}
+	if err == nil && len(del.Remote) > 0 {
+		q.Kick()
+	}
+	return res
 }

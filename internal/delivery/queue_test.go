@@ -516,3 +516,24 @@ func TestASmarthostWithTLSAndAUTHTakesEverything(t *testing.T) {
 	waitFor(t, "the relay to take both", func() bool { return len(r.messages()) == 2 })
 	waitFor(t, "the queue to drain", func() bool { return len(f.queue(t)) == 0 })
 }
+
+// A redirect or reply queued for a hosted domain lands in the mailbox
+// directly: no MX lookup, no loop through port 25.
+func TestQueuedMailForAHostedDomainIsDeliveredLocally(t *testing.T) {
+	f := newQueueFixture(t, 1) // nothing listens anywhere; DNS knows nothing
+	ctx := context.Background()
+	err := f.st.Deliver(ctx, store.Delivery{Data: []byte("Subject: auto reply\r\n\r\naway\r\n"), Sender: "",
+		Remote: []string{"kid@example.net", "nobody@example.net"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.q.Kick()
+	waitFor(t, "the queue to drain", func() bool { return len(f.queue(t)) == 0 })
+	mb, _ := f.st.MailboxByName(ctx, f.kid, "INBOX")
+	if snap, _ := f.st.Snapshot(ctx, mb.ID); len(snap) != 1 {
+		t.Errorf("kid's inbox has %d messages, want the reply", len(snap))
+	}
+	if f.res.Queries() != 0 {
+		t.Errorf("%d DNS queries for a hosted domain", f.res.Queries())
+	}
+}
