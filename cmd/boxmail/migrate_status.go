@@ -29,10 +29,22 @@ type migrationStep struct {
 	Detail []string  `json:"detail,omitempty"`
 }
 
-// forwardRuleOf is the hook for the filters issue's forward-and-keep rule:
-// it returns the old address an account forwards a copy of its mail to.
-// Until Sieve rules can be read here it knows nothing (known false).
+// forwardRuleOf returns the address an account forwards a copy of its
+// mail to with an enabled forward-and-keep rule of its active Sieve script
+// (made by 'boxmail forward add' or a ManageSieve client), if any.
 func forwardRuleOf(ctx context.Context, st *store.Store, acc store.Account) (to string, known bool) {
+	sc, err := st.ActiveSieveScript(ctx, acc.ID)
+	if err != nil {
+		return "", false
+	}
+	_, rules := splitRules(sc.Content)
+	for _, r := range rules {
+		if r.enabled && strings.Contains(r.text, "redirect :copy") {
+			if t := redirectTarget(r.text); t != "" {
+				return t, true
+			}
+		}
+	}
 	return "", false
 }
 
