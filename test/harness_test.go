@@ -86,6 +86,7 @@ type Box struct {
 	SMTP, Submission, Submissions, IMAP, IMAPS int
 	DNS                                        int // UDP and TCP
 	HTTP, HTTPS                                int // web
+	POP3, POP3S                                int
 	cmd                                        *exec.Cmd
 	stderr                                     *syncBuffer
 	exited                                     chan error
@@ -155,15 +156,25 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 	t.Cleanup(func() { os.Remove(pwFile) })
 	data := filepath.Join(dir, "data")
 	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pwFile)
-	p := freePorts(t, 8)
+	p := freePorts(t, 10)
 	b := &Box{t: t, Dir: data, Domain: "example.test", Admin: "me@example.test", Password: testPassword,
-		SMTP: p[0], Submission: p[1], Submissions: p[2], IMAP: p[3], IMAPS: p[4], DNS: p[5], HTTP: p[6], HTTPS: p[7]}
+		SMTP: p[0], Submission: p[1], Submissions: p[2], IMAP: p[3], IMAPS: p[4], DNS: p[5], HTTP: p[6], HTTPS: p[7], POP3: p[8], POP3S: p[9]}
 	conf := filepath.Join(data, "boxmail.conf")
 	c, _ := os.ReadFile(conf)
 	s := string(c)
 	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug",
 		"dns_port": strconv.Itoa(b.DNS), "http_port": strconv.Itoa(b.HTTP), "https_port": strconv.Itoa(b.HTTPS),
+		"pop3_port": strconv.Itoa(b.POP3), "pop3s_port": strconv.Itoa(b.POP3S),
+		// Tests from 127.0.0.2 play outside senders: the defences that
+		// would defer them are off unless a test turns them on
+		// (defence_test.go).
+		"greylisting": "false", "smtp_greet_wait": "off", "smtp_dnsbl": "",
+		// Tests open many connections from one address.
+		"max_connections_per_ip": "1000",
+		// ManageSieve only where a test asks for it (sieve_test.go), so
+		// no box binds the fixed 4190.
+		"managesieve_port": "0",
 		// The box asks only its own DNS server: no query leaves the
 		// machine, and mail to outside domains waits in the queue.
 		"resolvers": "127.0.0.1:" + strconv.Itoa(b.DNS)} {
@@ -194,7 +205,7 @@ func (b *Box) Start() {
 	}
 	b.exited = make(chan error, 1)
 	go func() { b.exited <- b.cmd.Wait() }()
-	for _, p := range []int{b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS} {
+	for _, p := range []int{b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S} {
 		b.waitPort(p)
 	}
 }

@@ -26,7 +26,8 @@ func TestMailClientsConfigureThemselvesFromTheBox(t *testing.T) {
 	if err != nil {
 		t.Fatalf("autoconfig.py: %v\n%s", err, out)
 	}
-	listeners := map[int]string{b.IMAPS: "imap SSL", b.IMAP: "imap STARTTLS", b.Submissions: "smtp SSL", b.Submission: "smtp STARTTLS"}
+	listeners := map[int]string{b.IMAPS: "imap SSL", b.IMAP: "imap STARTTLS", b.Submissions: "smtp SSL", b.Submission: "smtp STARTTLS",
+		b.POP3S: "pop3 SSL", b.POP3: "pop3 STARTTLS"}
 	seen := map[string]int{}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		f := strings.Fields(line) // SOURCE TYPE HOST PORT SOCKET USERNAME
@@ -43,11 +44,11 @@ func TestMailClientsConfigureThemselvesFromTheBox(t *testing.T) {
 			continue
 		}
 		greeting := dialGreeting(t, port, f[4] == "SSL")
-		if want := map[string]string{"imap": "* OK", "smtp": "220"}[f[1]]; !strings.HasPrefix(greeting, want) {
+		if want := map[string]string{"imap": "* OK", "smtp": "220", "pop3": "+OK"}[f[1]]; !strings.HasPrefix(greeting, want) {
 			t.Errorf("%s: greeting %q", line, greeting)
 		}
 	}
-	if seen["autoconfig"] != 4 || seen["autodiscover"] != 2 {
+	if seen["autoconfig"] != 6 || seen["autodiscover"] != 2 {
 		t.Errorf("servers listed: %v\n%s", seen, out)
 	}
 }

@@ -16,6 +16,7 @@
 //	boxmail dns records [DOMAIN] [--format table|zone|json] | set NAME TYPE VALUE | unset NAME TYPE [VALUE]
 //	boxmail status [DOMAIN]
 //	boxmail spf include EXISTING_RECORD [--box HOST] | harden DOMAIN
+//	boxmail security blocked | unblock IP
 //	boxmail migrate import EMAIL --from URL --user LOGIN | --mbox F | --maildir D; migrate status [DOMAIN]
 //
 // Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
@@ -55,6 +56,7 @@ commands:
   dns          records [DOMAIN] [--format table|zone|json], set NAME TYPE VALUE, unset NAME TYPE [VALUE]
   status       [DOMAIN]: check DNS, certificate and ports; ok/warn/fail with what to change
   spf          include EXISTING_RECORD [--box HOST], harden DOMAIN: the SPF switch-over
+  security     blocked: clients blocked for failed logins; unblock IP: lift a block
   migrate      import EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D; import --all --plan CSV;
                status [DOMAIN] [--json]: the switch-over checklist
   version      print the version
@@ -96,6 +98,7 @@ func run(e *env, args []string) int {
 		"dns":        cmdDNS,
 		"status":     cmdStatus,
 		"spf":        cmdSPF,
+		"security":   cmdSecurity,
 		"migrate":    cmdMigrate,
 		"version": func(e *env, _ []string) error {
 			fmt.Fprintln(e.stdout, "boxmail", version)

@@ -29,6 +29,7 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/imapd"
+	"boxmail/internal/pop3d"
 	"boxmail/internal/managesieve"
 	"boxmail/internal/resolver"
 	"boxmail/internal/smtpd"
@@ -227,6 +228,7 @@ func cmdInit(e *env, args []string) error {
 type portFlags struct {
 	smtp, submission, submissions, imap, imaps, dns int
 	http, https                                     int
+	pop3, pop3s                                     int
 }
 
 // register adds the --*-port flags; -1 means "as configured".
@@ -239,13 +241,15 @@ func (p *portFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&p.dns, "dns-port", -1, "authoritative DNS port (UDP and TCP)")
 	fs.IntVar(&p.http, "http-port", -1, "plain HTTP port (redirects to HTTPS; autoconfig)")
 	fs.IntVar(&p.https, "https-port", -1, "HTTPS port (admin panel, account pages, /setup)")
+	fs.IntVar(&p.pop3, "pop3-port", -1, "POP3 (STLS) port")
+	fs.IntVar(&p.pop3s, "pop3s-port", -1, "POP3S port")
 }
 
 func (p *portFlags) apply(c *config.Config) {
 	for _, x := range []struct {
 		v   int
 		dst *int
-	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}, {p.dns, &c.DNSPort}, {p.http, &c.HTTPPort}, {p.https, &c.HTTPSPort}} {
+	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}, {p.dns, &c.DNSPort}, {p.http, &c.HTTPPort}, {p.https, &c.HTTPSPort}, {p.pop3, &c.POP3Port}, {p.pop3s, &c.POP3SPort}} {
 		if x.v >= 0 {
 			*x.dst = x.v
 		}
@@ -306,6 +310,12 @@ func cmdQuickstart(e *env, args []string) error {
 		cfg.DNSPort = 5353
 		cfg.Sieve.ManageSievePort = 14190
 		cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
+		cfg.POP3Port, cfg.POP3SPort = 1110, 1995
+		// A trial box on loopback: no greylisting and no blocklist queries
+		// (the login limiter stays on; its allow-list is empty, so it can
+		// be tried from another loopback address).
+		cfg.Security.Greylisting = false
+		cfg.Security.SMTPDNSBL = nil
 		cfg.PublicIPv4 = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
 		cfg.InsecureAuth = true
 		pw := generatePassword()
@@ -350,7 +360,7 @@ func cmdQuickstart(e *env, args []string) error {
 	banner := func(addrs map[string]string) {
 		fmt.Fprintf(e.stdout, "\nboxmail quickstart is running (data in %s)\n", dir)
 		fmt.Fprintf(e.stdout, "  account:   %s\n  password:  %s\n", me, strings.TrimSpace(string(pw)))
-		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "DNS", "HTTP", "HTTPS", "ManageSieve"} {
+		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "POP3", "POP3S", "DNS", "HTTP", "HTTPS", "ManageSieve"} {
 			if a, ok := addrs[k]; ok {
 				fmt.Fprintf(e.stdout, "  %-12s %s\n", k+":", a)
 			}
@@ -393,6 +403,15 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	if err != nil {
 		return err
 	}
+	grd, err := newGuard(cfg, st, dnsResolver, log.With("pkg", "guard")) // security.go
+	if err != nil {
+		return err
+	}
+	pop3Backend := pop3d.NewStoreBackend(st) // one maildrop lock for POP3 and POP3S
+	pop3Opts := func(name string) pop3d.Options {
+		return pop3d.Options{Backend: pop3Backend, Logger: log.With("pkg", "pop3d", "server", name), TLSConfig: tlsConf,
+			InsecureAuth: cfg.InsecureAuth, Guard: grd}
+	}
 
 	type listener struct {
 		name string
@@ -404,12 +423,12 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return smtpd.Options{
 			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
 			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
-			Resolver: dnsResolver, TrustedNetworks: cfg.TrustedNetworks,
+			Resolver: dnsResolver, TrustedNetworks: cfg.TrustedNetworks, Guard: grd,
 		}
 	}
 	imapOpts := func(name string) imapd.Options {
 		return imapd.Options{Store: st, Logger: log.With("pkg", "imapd", "server", name), TLSConfig: tlsConf,
-			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname}
+			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname, Guard: grd}
 	}
 	all := []listener{
 		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
@@ -417,6 +436,8 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
 		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
 		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
+		{"POP3", cfg.POP3Port, false, pop3d.New(pop3Opts("pop3"))},
+		{"POP3S", cfg.POP3SPort, true, pop3d.New(pop3Opts("pop3s"))},
 		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
 		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Store: st, Logger: log.With("pkg", "managesieve"),
 			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects})},
@@ -438,6 +459,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 			}
 			return fmt.Errorf("%s: %v", l.name, err)
 		}
+		ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
 		if l.tls {
 			ln = tls.NewListener(ln, tlsConf)
 		}

@@ -32,6 +32,7 @@ type Config struct {
 	Listen string
 	// Ports; 0 disables that server.
 	SMTPPort, SubmissionPort, SubmissionsPort, IMAPPort, IMAPSPort int
+	POP3Port, POP3SPort                                            int
 	// TLSCert and TLSKey are PEM files; relative paths are relative to the
 	// data directory.
 	TLSCert, TLSKey string
@@ -62,6 +63,8 @@ type Config struct {
 	Outbound Outbound
 	// Sieve configures filtering and ManageSieve (sieve.go).
 	Sieve Sieve
+	// Security configures the defences (security.go).
+	Security Security
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
 }
@@ -73,6 +76,9 @@ func Default(hostname string) Config {
 		Listen:          "0.0.0.0",
 		Outbound:        DefaultOutbound(),
 		Sieve:           DefaultSieve(),
+		Security:        DefaultSecurity(),
+		POP3Port:        110,
+		POP3SPort:       995,
 		SMTPPort:        25,
 		SubmissionPort:  587,
 		SubmissionsPort: 465,
@@ -345,7 +351,7 @@ func (c Config) Validate() error {
 	for _, p := range []struct {
 		name string
 		n    int
-	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}, {"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}, {"managesieve_port", c.Sieve.ManageSievePort}} {
+	}{{"smtp_port", c.SMTPPort}, {"submission_port", c.SubmissionPort}, {"submissions_port", c.SubmissionsPort}, {"imap_port", c.IMAPPort}, {"imaps_port", c.IMAPSPort}, {"dns_port", c.DNSPort}, {"http_port", c.HTTPPort}, {"https_port", c.HTTPSPort}, {"managesieve_port", c.Sieve.ManageSievePort}, {"pop3_port", c.POP3Port}, {"pop3s_port", c.POP3SPort}} {
 		if p.n == 0 {
 			continue
 		}

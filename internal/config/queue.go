@@ -202,6 +202,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := sieveFields[k]; ok {
 		return f, true
 	}
+	if f, ok := securityFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -216,6 +219,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range webFields {
+		m[k] = f
+	}
+	for k, f := range securityFields {
 		m[k] = f
 	}
 	for k, f := range sieveFields {

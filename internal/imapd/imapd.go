@@ -85,6 +85,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"boxmail/internal/guard"
 	"boxmail/internal/store"
 )
 
@@ -97,6 +98,8 @@ type Options struct {
 	// loopback only).
 	InsecureAuth bool
 	Hostname     string
+	// Guard is the shared login limiter; nil limits nothing.
+	Guard *guard.Guard
 }
 
 // Server is an IMAP server over a store.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -62,7 +63,11 @@ func (sess *session) Close() error {
 func (sess *session) Login(username, password string) error {
 	ctx, cancel := sess.ctx()
 	defer cancel()
-	acct, err := sess.srv.opts.Store.Authenticate(ctx, username, password)
+	var acct store.Account
+	err := sess.srv.opts.Guard.Login(ctx, remoteIP(sess.conn), username, password, func() (err error) {
+		acct, err = sess.srv.opts.Store.Authenticate(ctx, username, password)
+		return err
+	})
 	if errors.Is(err, store.ErrAuthFailed) {
 		sess.log.Info("imap login failed", "user", username)
 		return imapserver.ErrAuthFailed
@@ -75,6 +80,12 @@ func (sess *session) Login(username, password string) error {
 	sess.feed = sess.srv.feeds.acquire(acct.ID)
 	sess.log.Info("imap login")
 	return nil
+}
+
+// remoteIP is a connection's client address, for the login limiter.
+func remoteIP(c *imapserver.Conn) netip.Addr {
+	ap, _ := netip.ParseAddrPort(c.NetConn().RemoteAddr().String())
+	return ap.Addr().Unmap()
 }
 
 const delim = '/'

@@ -40,6 +40,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"boxmail/internal/delivery"
+	"boxmail/internal/guard"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -73,6 +74,9 @@ type Options struct {
 	Resolver resolver.Resolver
 	// TrustedNetworks are clients whose inbound mail is not checked.
 	TrustedNetworks []netip.Prefix
+	// Guard is the shared defences (guard.go): login limiter, DNSBL and
+	// greylisting of inbound recipients; nil: none.
+	Guard *guard.Guard
 }
 
 // Server is one SMTP listener's server.
@@ -172,6 +176,9 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	}
 	sess := &session{s: s, c: c, id: newID(), remote: c.Conn().RemoteAddr().String()}
 	sess.log = s.log.With("session", sess.id, "remote", sess.remote)
+	if err := sess.checkHelo(); err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	s.conns[sess] = struct{}{}
 	s.mu.Unlock()
@@ -197,6 +204,7 @@ type session struct {
 	rcpts  []string
 	inData atomic.Bool
 	bye    sync.Once
+	errors int // permanent errors so far (guard.go)
 }
 
 var (
@@ -262,7 +270,12 @@ func (c *session) Auth(mech string) (sasl.Server, error) {
 		if identity != "" && !strings.EqualFold(identity, username) {
 			return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "Authorization identity must match the username")
 		}
-		acc, err := c.s.o.Store.Authenticate(context.Background(), username, password)
+		ctx := context.Background()
+		var acc store.Account
+		err := c.s.o.Guard.Login(ctx, c.remoteIP(), username, password, func() (err error) {
+			acc, err = c.s.o.Store.Authenticate(ctx, username, password)
+			return err
+		})
 		if errors.Is(err, store.ErrAuthFailed) {
 			c.log.Info("auth failed", "user", username)
 			return smtp.ErrAuthFailed
@@ -284,6 +297,13 @@ func (c *session) Auth(mech string) (sasl.Server, error) {
 }
 
 func (c *session) Mail(from string, opts *smtp.MailOptions) error {
+	return c.counted(c.mail(from, opts))
+}
+
+func (c *session) mail(from string, opts *smtp.MailOptions) error {
+	if err := c.checkHelo(); err != nil {
+		return err
+	}
 	if c.s.o.Mode == Submission && c.user == "" {
 		return smtpErr(530, smtp.EnhancedCode{5, 7, 0}, "Authentication required")
 	}
@@ -314,10 +334,17 @@ func (c *session) Mail(from string, opts *smtp.MailOptions) error {
 }
 
 func (c *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	return c.counted(c.rcpt(to, opts))
+}
+
+func (c *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	if c.txn == nil {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL first")
 	}
 	ctx := context.Background()
+	if err := c.guardRcpt(ctx, to); err != nil { // DNSBL, greylisting
+		return err
+	}
 	_, err := c.txn.AddRecipient(ctx, to, c.s.o.Mode == Submission)
 	switch {
 	case errors.Is(err, delivery.ErrBadAddress):
