@@ -26,6 +26,7 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	}
 	need := searchNeed(criteria)
 	sc := searcher{sess: sess, lastSeq: lastSeq, lastUID: lastUID}
+	all = restrictTargets(all, criteria, lastSeq, lastUID)
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -78,6 +79,40 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 		}
 	}
 	return data, nil
+}
+
+// restrictTargets keeps the messages that the top-level sequence and UID
+// sets of c can match, so that "SEARCH 1:10000 BODY x" in a big mailbox
+// loads 10,000 messages, not all of them. match still checks every
+// criterion.
+func restrictTargets(all []target, c *imap.SearchCriteria, lastSeq, lastUID uint32) []target {
+	if len(c.SeqNum) == 0 && len(c.UID) == 0 {
+		return all
+	}
+	seqs := make([]imap.SeqSet, len(c.SeqNum))
+	for i, set := range c.SeqNum {
+		seqs[i] = staticSeqSet(set, lastSeq)
+	}
+	uids := make([]imap.UIDSet, len(c.UID))
+	for i, set := range c.UID {
+		uids[i] = staticUIDSet(set, lastUID)
+	}
+	out := make([]target, 0, len(all))
+next:
+	for _, t := range all {
+		for _, set := range seqs {
+			if !set.Contains(t.seq) {
+				continue next
+			}
+		}
+		for _, set := range uids {
+			if !set.Contains(imap.UID(t.uid)) {
+				continue next
+			}
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // searchNeed is how much of each message the criteria read.
