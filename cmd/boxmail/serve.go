@@ -440,9 +440,9 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"POP3S", cfg.POP3SPort, true, pop3d.New(pop3Opts("pop3s"))},
 		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
 		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Store: st, Logger: log.With("pkg", "managesieve"),
-			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects})},
+			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects, Guard: grd})},
 	}
-	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, log.With("pkg", "web"))
+	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, grd, log.With("pkg", "web"))
 	all = append(all, listener{"HTTP", cfg.HTTPPort, false, webSrv.Plain()}, listener{"HTTPS", cfg.HTTPSPort, true, webSrv})
 	var running []listener
 	var lns []net.Listener

@@ -12,6 +12,7 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/guard"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 	"boxmail/internal/web"
@@ -31,7 +32,7 @@ func configPort(cfg config.Config, key string) (port int, known bool) {
 
 // newWebServer builds the HTTPS server (and its plain-HTTP companion)
 // from the config, the store and the running queue.
-func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, log *slog.Logger) *web.Server {
+func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, grd *guard.Guard, log *slog.Logger) *web.Server {
 	svc := web.Services{IMAPS: cfg.IMAPSPort, IMAP: cfg.IMAPPort, Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort}
 	svc.POP3S, svc.POP3Built = configPort(cfg, "pop3s_port")
 	svc.POP3, _ = configPort(cfg, "pop3_port")
@@ -54,7 +55,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 		return set, in, err
 	}
 	return web.New(web.Options{
-		Store: st, Deliverer: d, Queue: q, Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort,
+		Store: st, Deliverer: d, Queue: q, Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
 		Records: func(ctx context.Context) (*dnsrecords.Set, error) {
 			set, _, err := records(ctx)
 			return set, err

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -284,7 +285,12 @@ func (c *conn) authenticate(args []string) error {
 	if authz != "" && !strings.EqualFold(authz, user) {
 		return &Error{Msg: "authorization as another user is not allowed"}
 	}
-	acc, err := c.s.o.Store.Authenticate(c.ctx(), strings.ToLower(user), pass)
+	var acc store.Account
+	ap, _ := netip.ParseAddrPort(c.nc.RemoteAddr().String())
+	err = c.s.o.Guard.Login(c.ctx(), ap.Addr().Unmap(), user, pass, func() (err error) {
+		acc, err = c.s.o.Store.Authenticate(c.ctx(), strings.ToLower(user), pass)
+		return err
+	})
 	if errors.Is(err, store.ErrAuthFailed) || errors.Is(err, store.ErrNotFound) {
 		c.s.log.Info("authentication failed", "user", user, "remote", c.nc.RemoteAddr().String())
 		time.Sleep(500 * time.Millisecond)

@@ -23,6 +23,7 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/guard"
 	"boxmail/internal/store"
 )
 
@@ -39,6 +40,8 @@ type Options struct {
 	MaxRedirects int
 	// IdleTimeout closes a silent connection (default 10 minutes).
 	IdleTimeout time.Duration
+	// Guard is the shared login limiter (internal/guard); nil: none.
+	Guard *guard.Guard
 }
 
 // Server serves ManageSieve connections.

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -179,7 +180,12 @@ func (s *Server) authenticate(r *http.Request, email, password string) (store.Ac
 		s.log.Warn("web login rate-limited", "ip", clientIP(r), "user", email)
 		return store.Account{}, errRateLimited
 	}
-	a, err := s.o.Store.Authenticate(r.Context(), email, password)
+	var a store.Account
+	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
+	err := s.o.Guard.Login(r.Context(), ap.Addr().Unmap(), email, password, func() (err error) {
+		a, err = s.o.Store.Authenticate(r.Context(), email, password)
+		return err
+	})
 	if errors.Is(err, store.ErrAuthFailed) {
 		s.limit.fail(ip)
 		s.limit.fail("user:" + email)

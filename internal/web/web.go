@@ -44,6 +44,7 @@ import (
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/guard"
 	"boxmail/internal/store"
 )
 
@@ -87,6 +88,9 @@ type Options struct {
 	RemoveQueued func(ctx context.Context, id int64, silent bool) error
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
+	// Guard is the login limiter shared with the mail protocols
+	// (internal/guard); nil: only this package's own limit.
+	Guard *guard.Guard
 }
 
 // Server is the HTTPS server; Plain returns its plain-HTTP companion.
