@@ -60,6 +60,9 @@ type netState struct {
 	// until is the end of the current (or last) block; level its number.
 	until time.Time
 	level int
+	// saved is set once the block is in the store: only then can a
+	// missing row mean 'boxmail security unblock' lifted it.
+	saved bool
 }
 
 // acctState is what the guard knows of one account name.
@@ -124,6 +127,12 @@ func (g *Guard) Login(ctx context.Context, ip netip.Addr, account, password stri
 			if g.o.Store != nil {
 				if err := g.o.Store.SaveAuthBlock(ctx, b); err != nil {
 					g.log.Error("saving login block", "net", p, "err", err)
+				} else {
+					g.mu.Lock()
+					if n := g.nets[p]; n != nil && n.until.Equal(b.Until) {
+						n.saved = true
+					}
+					g.mu.Unlock()
 				}
 			}
 		}
@@ -158,6 +167,13 @@ func (g *Guard) admit(p netip.Prefix, acct string, now time.Time) (ok, blocked b
 // forgotten here too.
 func (g *Guard) lifted(ctx context.Context, p netip.Prefix, now time.Time) bool {
 	if g.o.Store == nil {
+		return false
+	}
+	g.mu.Lock()
+	n := g.nets[p]
+	saved := n == nil || n.saved
+	g.mu.Unlock()
+	if !saved { // being written: its row is not there yet
 		return false
 	}
 	b, err := g.o.Store.AuthBlockByNet(ctx, p.String())
@@ -224,7 +240,7 @@ func (g *Guard) failed(p netip.Prefix, acct string, sum uint64, now time.Time) (
 		n.level = 1
 	}
 	d := g.o.BlockTimes[min(n.level, len(g.o.BlockTimes))-1]
-	n.until = now.Add(d)
+	n.until, n.saved = now.Add(d), false
 	n.fails.reset()
 	return store.AuthBlock{Net: p.String(), Level: n.level, Since: now, Until: n.until,
 		Reason: fmt.Sprintf("%d failed logins in %v, the last as %s", g.o.MaxFailures, g.o.Window, printable(acct))}, true
@@ -312,7 +328,7 @@ func (g *Guard) loadBlocks(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		g.nets[p] = &netState{fails: ring{f: make([]failure, 0, g.o.MaxFailures)}, until: b.Until, level: b.Level}
+		g.nets[p] = &netState{fails: ring{f: make([]failure, 0, g.o.MaxFailures)}, until: b.Until, level: b.Level, saved: true}
 	}
 	return nil
 }
