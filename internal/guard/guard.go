@@ -1,6 +1,6 @@
 // Package guard keeps attackers out of every front-end: what fail2ban and
-// postgrey do next to Mail-in-a-Box, built in and shared by SMTP AUTH,
-// IMAP, POP3 (and any other login: ManageSieve, web) through one Guard.
+// postgrey do next to Mail-in-a-Box, built in and shared by every login
+// (SMTP AUTH, IMAP, POP3, ManageSieve, web) through one Guard.
 //
 // # Logins (login.go)
 //
