@@ -15,7 +15,7 @@ import (
 // Script lines:
 //
 //	# comment
-//	port smtp|submission        connect to that port (first line)
+//	port smtp|submission|pop3   connect to that port (first line)
 //	> TEXT                      send TEXT + CRLF ("\t" escapes allowed)
 //	>raw TEXT                   send TEXT with no CRLF added (use \r\n escapes)
 //	< REGEXP                    read one full reply; its last line must match
@@ -55,7 +55,7 @@ func runDialog(t *testing.T, path string) {
 		switch {
 		case line == "" || strings.HasPrefix(line, "#"):
 		case strings.HasPrefix(line, "port "):
-			port := map[string]int{"smtp": b.SMTP, "submission": b.Submission}[strings.TrimSpace(line[5:])]
+			port := map[string]int{"smtp": b.SMTP, "submission": b.Submission, "pop3": b.POP3}[strings.TrimSpace(line[5:])]
 			if port == 0 {
 				t.Fatalf("%s: unknown port", where)
 			}
