@@ -29,7 +29,7 @@ func recordInput(ctx context.Context, dir string, st *store.Store, cfg config.Co
 func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
 	in := dnsrecords.Input{
 		Hostname: cfg.Hostname, IPv4: cfg.PublicIPv4, IPv6: cfg.PublicIPv6,
-		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort,
+		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort, POP3S: cfg.POP3SPort,
 		Serial: uint32(gen),
 	}
 	if cr := checkCert(dir, cfg); len(cr) > 0 && cr[0].Level == dnsrecords.OK {

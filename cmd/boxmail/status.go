@@ -145,7 +145,7 @@ func checkPorts(cfg config.Config, timeout time.Duration) []dnsrecords.Result {
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"SMTP", cfg.SMTPPort}, {"submission", cfg.SubmissionPort}, {"submissions", cfg.SubmissionsPort}, {"IMAP", cfg.IMAPPort}, {"IMAPS", cfg.IMAPSPort}, {"DNS", cfg.DNSPort}} {
+	}{{"SMTP", cfg.SMTPPort}, {"submission", cfg.SubmissionPort}, {"submissions", cfg.SubmissionsPort}, {"IMAP", cfg.IMAPPort}, {"IMAPS", cfg.IMAPSPort}, {"POP3", cfg.POP3Port}, {"POP3S", cfg.POP3SPort}, {"DNS", cfg.DNSPort}} {
 		if p.port == 0 {
 			continue
 		}
