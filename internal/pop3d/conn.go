@@ -180,13 +180,36 @@ func (c *conn) handler(cmd string) func(arg string) error {
 		if !authorization {
 			return c.already
 		}
-		return map[string]func(string) error{"STLS": c.stls, "USER": c.userCmd, "PASS": c.pass, "AUTH": c.auth}[cmd]
 	case "STAT", "LIST", "UIDL", "RETR", "TOP", "DELE", "RSET", "NOOP":
 		if authorization {
 			return c.notYet
 		}
-		return map[string]func(string) error{"STAT": c.stat, "LIST": c.list, "UIDL": c.uidl, "RETR": c.retr,
-			"TOP": c.top, "DELE": c.dele, "RSET": c.rset, "NOOP": c.noop}[cmd]
+	}
+	switch cmd {
+	case "STLS":
+		return c.stls
+	case "USER":
+		return c.userCmd
+	case "PASS":
+		return c.pass
+	case "AUTH":
+		return c.auth
+	case "STAT":
+		return c.stat
+	case "LIST":
+		return c.list
+	case "UIDL":
+		return c.uidl
+	case "RETR":
+		return c.retr
+	case "TOP":
+		return c.top
+	case "DELE":
+		return c.dele
+	case "RSET":
+		return c.rset
+	case "NOOP":
+		return c.noop
 	}
 	return nil
 }
