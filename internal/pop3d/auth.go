@@ -63,7 +63,7 @@ func (c *conn) stls(string) error {
 	}
 	tc.SetDeadline(time.Time{})
 	c.nc, c.tls = tc, true
-	c.r, c.w = bufio.NewReaderSize(tc, maxLine), bufio.NewWriter(tc)
+	c.r, c.w = bufio.NewReaderSize(tc, maxLine), bufio.NewWriter(deadlineWriter{tc})
 	c.user = "" // the client starts over (RFC 2595 4)
 	return nil
 }

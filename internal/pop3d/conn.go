@@ -39,7 +39,7 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	id := s.nextID.Add(1)
-	c := &conn{s: s, nc: nc, r: bufio.NewReaderSize(nc, maxLine), w: bufio.NewWriter(nc)}
+	c := &conn{s: s, nc: nc, r: bufio.NewReaderSize(nc, maxLine), w: bufio.NewWriter(deadlineWriter{nc})}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = a.AddrPort().Addr().Unmap()
 	} else if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
@@ -125,7 +125,6 @@ func (c *conn) readFailed(err error) {
 	default:
 		return // EOF or a broken connection
 	}
-	c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	c.flush()
 }
 
@@ -145,9 +144,19 @@ func (c *conn) replyf(format string, a ...any) {
 	c.w.WriteString("\r\n")
 }
 
-func (c *conn) flush() error {
-	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
-	return c.w.Flush()
+func (c *conn) flush() error { return c.w.Flush() }
+
+// writeTimeout bounds each write to the client, so a big RETR may take
+// as long as the client keeps reading, but a client that stops reading
+// is dropped.
+const writeTimeout = time.Minute
+
+// deadlineWriter arms the write deadline before each write.
+type deadlineWriter struct{ nc net.Conn }
+
+func (w deadlineWriter) Write(b []byte) (int, error) {
+	w.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return w.nc.Write(b)
 }
 
 func (c *conn) ctx() (context.Context, context.CancelFunc) {
