@@ -15,7 +15,8 @@
 //     (RFC 3516)
 //
 // Usernames are full email addresses; passwords are checked with
-// store.Authenticate. Without TLS, LOGIN and AUTHENTICATE are refused
+// store.Authenticate, through the shared login limiter (Options.Guard,
+// internal/guard). Without TLS, LOGIN and AUTHENTICATE are refused
 // unless Options.InsecureAuth is set.
 //
 // # Mailbox state and push

@@ -13,6 +13,8 @@
 // From: only addresses the user owns or aliases that permit them.
 // Inbound mail is checked (SPF, DKIM, DMARC) and submitted mail is
 // DKIM-signed at the end of DATA: mailauth.go says what is decided there.
+// The defences (login limiter, DNSBL, greylisting, HELO and error limits)
+// are decided by internal/guard; guard.go holds the hooks.
 //
 // Every error a session method returns is an *smtp.SMTPError: go-smtp
 // would send the text of any other error to the client, so internal
