@@ -124,6 +124,13 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// A failed test must not leave the server running.
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
 	r := bufio.NewReader(stdout)
 	var pw string
 	deadline := time.Now().Add(20 * time.Second)

@@ -224,6 +224,9 @@ func (b *Box) waitPort(p int) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	b.cmd.Process.Kill() // never leave a server behind a failed start
+	<-b.exited
+	b.cmd = nil
 	b.t.Fatalf("port %d did not open\n%s", p, b.stderr.String())
 }
 

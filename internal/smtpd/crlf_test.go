@@ -33,7 +33,9 @@ func FuzzNormalizeLineEndings(f *testing.F) {
 			}
 		}
 		// Nothing but line endings changes.
-		strip := func(x []byte) []byte { return bytes.ReplaceAll(bytes.ReplaceAll(x, []byte("\r"), nil), []byte("\n"), nil) }
+		strip := func(x []byte) []byte {
+			return bytes.ReplaceAll(bytes.ReplaceAll(x, []byte("\r"), nil), []byte("\n"), nil)
+		}
 		if !bytes.Equal(strip(out), strip(b)) {
 			t.Fatalf("content changed: %q -> %q", b, out)
 		}
