@@ -26,6 +26,16 @@ func recordInput(ctx context.Context, dir string, st *store.Store, cfg config.Co
 	return recordInputAt(ctx, dir, st, cfg, gen)
 }
 
+// buildRecords computes the box's record set now.
+func buildRecords(ctx context.Context, dir string, st *store.Store, cfg config.Config) (*dnsrecords.Set, dnsrecords.Input, error) {
+	in, err := recordInput(ctx, dir, st, cfg)
+	if err != nil {
+		return nil, in, err
+	}
+	set, err := dnsrecords.Build(in)
+	return set, in, err
+}
+
 func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
 	in := dnsrecords.Input{
 		Hostname: cfg.Hostname, IPv4: cfg.PublicIPv4, IPv6: cfg.PublicIPv6,
@@ -125,11 +135,7 @@ func cmdDNS(e *env, args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	in, err := recordInput(ctx, dir, st, cfg)
-	if err != nil {
-		return err
-	}
-	set, err := dnsrecords.Build(in)
+	set, in, err := buildRecords(ctx, dir, st, cfg)
 	if err != nil {
 		return err
 	}

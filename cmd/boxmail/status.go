@@ -39,11 +39,7 @@ func cmdStatus(e *env, args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	in, err := recordInput(ctx, dir, st, cfg)
-	if err != nil {
-		return err
-	}
-	set, err := dnsrecords.Build(in)
+	set, in, err := buildRecords(ctx, dir, st, cfg)
 	if err != nil {
 		return err
 	}
