@@ -460,6 +460,9 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 			return fmt.Errorf("%s: %v", l.name, err)
 		}
 		ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
+		if l.name == "IMAP" || l.name == "IMAPS" {
+			ln = imapd.CoalesceWrites(ln) // below TLS: one write per burst, not per line
+		}
 		if l.tls {
 			ln = tls.NewListener(ln, tlsConf)
 		}

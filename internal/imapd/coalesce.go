@@ -1,0 +1,108 @@
+package imapd
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// go-imap's server flushes its writer after every response line, so
+// "FETCH 1:* (FLAGS)" on a 100,000-message mailbox costs 100,000 write
+// system calls (and as many TLS records). CoalesceWrites puts a buffer
+// under the TLS layer that gathers those writes and sends them when the
+// server next waits for the client (Read), when the buffer is full, or a
+// moment later (for pushes such as IDLE updates, which no Read follows).
+
+// coalesceDelay bounds how long a write may wait in the buffer.
+const coalesceDelay = 500 * time.Microsecond
+
+// coalesceLimit is the buffer size that triggers an immediate send.
+const coalesceLimit = 64 << 10
+
+// CoalesceWrites wraps a plain TCP listener so that each accepted
+// connection gathers small writes. Apply it below TLS:
+// tls.NewListener(imapd.CoalesceWrites(l), conf).
+func CoalesceWrites(l net.Listener) net.Listener { return coalescingListener{l} }
+
+type coalescingListener struct{ net.Listener }
+
+func (l coalescingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &coalescingConn{Conn: c}, nil
+}
+
+type coalescingConn struct {
+	net.Conn
+	mu    sync.Mutex
+	buf   []byte
+	timer *time.Timer
+	err   error // a failed background send, reported by the next call
+}
+
+func (c *coalescingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	c.buf = append(c.buf, p...)
+	if len(c.buf) >= coalesceLimit {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if c.timer == nil {
+		c.timer = time.AfterFunc(coalesceDelay, c.flushLater)
+	} else {
+		c.timer.Reset(coalesceDelay)
+	}
+	return len(p), nil
+}
+
+func (c *coalescingConn) flushLater() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushLocked(); err != nil && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *coalescingConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	c.buf = c.buf[:0]
+	if cap(c.buf) > 4*coalesceLimit {
+		c.buf = nil // do not keep a large buffer for an idle session
+	}
+	return err
+}
+
+// Read sends what is pending first: the client may be waiting for it.
+func (c *coalescingConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	err := c.flushLocked()
+	if err == nil {
+		err = c.err
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *coalescingConn) Close() error {
+	c.mu.Lock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.flushLocked()
+	c.mu.Unlock()
+	return c.Conn.Close()
+}

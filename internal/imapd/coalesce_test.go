@@ -1,0 +1,61 @@
+package imapd
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// countingConn counts the writes that reach the network.
+type countingConn struct {
+	net.Conn
+	writes int
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.writes++
+	return c.Conn.Write(p)
+}
+
+func TestCoalescedWritesArriveWholeInFewSendsAndPushesAreNotHeldBack(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	cc := &countingConn{Conn: a}
+	c := &coalescingConn{Conn: cc}
+	got := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(b)
+		var sb strings.Builder
+		for range 1001 {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				break
+			}
+			sb.WriteString(l)
+		}
+		got <- sb.String()
+	}()
+	var want strings.Builder
+	for i := range 1000 {
+		line := "* " + strings.Repeat("x", i%50) + " FETCH (FLAGS (\\Seen))\r\n"
+		want.WriteString(line)
+		c.Write([]byte(line))
+	}
+	// A push with no read after it still goes out by itself, promptly.
+	c.Write([]byte("* 1001 EXISTS\r\n"))
+	want.WriteString("* 1001 EXISTS\r\n")
+	select {
+	case s := <-got:
+		if s != want.String() {
+			t.Fatalf("received %d bytes, want %d, in order", len(s), want.Len())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("buffered output was never sent")
+	}
+	if cc.writes > 10 {
+		t.Errorf("1001 lines took %d sends", cc.writes)
+	}
+	c.Close()
+}
