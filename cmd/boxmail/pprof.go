@@ -4,19 +4,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"os"
 )
 
-// init serves Go's profiler on the address in BOXMAIL_PPROF (for example
-// 127.0.0.1:6060) when that is set and the command is serve or quickstart:
-// an opt-in for performance work (bench/README.md), off by default. It
+// startProfiler serves Go's profiler on the address in BOXMAIL_PPROF (for
+// example 127.0.0.1:6060) when that is set: an opt-in of serve and
+// quickstart for performance work (bench/README.md), off by default. It
 // uses a mux of its own, never one of the box's public servers.
-func init() {
-	addr := os.Getenv("BOXMAIL_PPROF")
-	if addr == "" || len(os.Args) < 2 || (os.Args[1] != "serve" && os.Args[1] != "quickstart") {
+func startProfiler(e *env, log *slog.Logger) {
+	addr := e.getenv("BOXMAIL_PPROF")
+	if addr == "" {
 		return
 	}
-	log := slog.Default()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

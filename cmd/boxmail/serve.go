@@ -380,6 +380,7 @@ type server interface {
 // SIGINT/SIGTERM, then shuts down cleanly.
 func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	startProfiler(e, log)
 	cert, err := tls.LoadX509KeyPair(config.Path(dir, cfg.TLSCert), config.Path(dir, cfg.TLSKey))
 	if err != nil {
 		return fmt.Errorf("loading TLS certificate: %v", err)
