@@ -131,9 +131,8 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 	case BodyNone:
 		data = "NULL"
 	case BodyHeader:
-		// The header ends at the first CRLF CRLF; a message without one
-		// is returned whole and the caller's parser finds the end.
-		data = "(SELECT CASE WHEN instr(b.data, X'0D0A0D0A') > 0 THEN substr(b.data, 1, instr(b.data, X'0D0A0D0A') + 3) ELSE b.data END FROM bodies b WHERE b.id = m.body_id)"
+		// The header section is kept beside each body (insertBody).
+		data = "(SELECT h.data FROM headers h WHERE h.body_id = m.body_id)"
 	case BodyFull:
 		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id)"
 	default:

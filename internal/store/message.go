@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -167,7 +168,21 @@ func insertBody(ctx context.Context, tx *Tx, data []byte) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return res.LastInsertId()
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.exec(ctx, "INSERT INTO headers(body_id, data) VALUES(?, ?)", id, HeaderSection(data))
+	return id, err
+}
+
+// HeaderSection returns the header of a message up to and including the
+// blank line; a message without one is all header.
+func HeaderSection(data []byte) []byte {
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		return data[:i+4]
+	}
+	return data
 }
 
 // addMessage appends a message row to a mailbox, taking the next UID.
