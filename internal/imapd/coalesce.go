@@ -97,10 +97,16 @@ func (c *coalescingConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
+// Close sends what is pending, then closes. TLS's Close has just set the
+// write deadline to "now" after its close_notify alert (so that it cannot
+// block), which would fail this last send: give it a moment of its own.
 func (c *coalescingConn) Close() error {
 	c.mu.Lock()
 	if c.timer != nil {
 		c.timer.Stop()
+	}
+	if len(c.buf) > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
 	}
 	c.flushLocked()
 	c.mu.Unlock()

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -58,4 +59,33 @@ func TestCoalescedWritesArriveWholeInFewSendsAndPushesAreNotHeldBack(t *testing.
 		t.Errorf("1001 lines took %d sends", cc.writes)
 	}
 	c.Close()
+}
+
+// LOGOUT over STARTTLS: the last responses and TLS's close_notify are
+// still in the buffer when tls.Conn.Close sets the deadline to "now".
+func TestWhatIsPendingStillGoesOutOnCloseAfterADeadlineOfNow(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		c, err := CoalesceWrites(l).Accept()
+		if err != nil {
+			return
+		}
+		c.Write([]byte("* BYE Logging out\r\na OK LOGOUT completed\r\n"))
+		c.SetWriteDeadline(time.Now())
+		c.Close()
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, _ := io.ReadAll(c)
+	if string(b) != "* BYE Logging out\r\na OK LOGOUT completed\r\n" {
+		t.Errorf("received %q", b)
+	}
 }
