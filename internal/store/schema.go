@@ -234,6 +234,11 @@ CREATE TABLE headers (
 INSERT INTO headers(body_id, data)
 	SELECT id, CASE WHEN instr(data, X'0D0A0D0A') > 0 THEN substr(data, 1, instr(data, X'0D0A0D0A') + 3) ELSE data END FROM bodies;
 `,
+	// 9: a disabled account keeps its mailboxes but cannot log in or
+	// receive mail (store/disable.go).
+	`
+ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
