@@ -239,6 +239,33 @@ INSERT INTO headers(body_id, data)
 	`
 ALTER TABLE accounts ADD COLUMN disabled INTEGER NOT NULL DEFAULT 0;
 `,
+	// 10: logins (store/auth.go): the TOTP second factor of the web login
+	// (secret, last accepted time step against replay), named app
+	// passwords for devices, and each account's first and last login.
+	`
+ALTER TABLE accounts ADD COLUMN totp_secret TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN totp_step INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE app_passwords (
+	id         INTEGER PRIMARY KEY,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	pwhash     TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	last_used  INTEGER NOT NULL DEFAULT 0,
+	last_proto TEXT NOT NULL DEFAULT '',
+	last_addr  TEXT NOT NULL DEFAULT '',
+	UNIQUE (account_id, name)
+);
+CREATE TABLE logins (
+	account_id  INTEGER PRIMARY KEY REFERENCES accounts(id) ON DELETE CASCADE,
+	first_at    INTEGER NOT NULL,
+	first_proto TEXT NOT NULL,
+	first_addr  TEXT NOT NULL,
+	last_at     INTEGER NOT NULL,
+	last_proto  TEXT NOT NULL,
+	last_addr   TEXT NOT NULL
+);
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.
