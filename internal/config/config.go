@@ -167,32 +167,8 @@ func splitListValue(v string) []string {
 }
 
 var fields = map[string]field{
-	"trusted_networks": {
-		get: func(c *Config) string {
-			var l []string
-			for _, p := range c.TrustedNetworks {
-				l = append(l, p.String())
-			}
-			return listValue(l)
-		},
-		set: func(c *Config, v string) error {
-			var l []netip.Prefix
-			for _, x := range splitListValue(v) {
-				p, err := netip.ParsePrefix(x)
-				if err != nil {
-					a, aerr := netip.ParseAddr(x)
-					if aerr != nil {
-						return fmt.Errorf("%q is not an IP network such as 192.0.2.0/24 or an address", x)
-					}
-					p = netip.PrefixFrom(a, a.BitLen())
-				}
-				l = append(l, p.Masked())
-			}
-			c.TrustedNetworks = l
-			return nil
-		},
-		doc: "client networks (CIDR, comma-separated) whose inbound mail skips SPF/DMARC rejection; not a relay right",
-	},
+	"trusted_networks": prefixListField(func(c *Config) *[]netip.Prefix { return &c.TrustedNetworks },
+		"client networks (CIDR, comma-separated) whose inbound mail skips SPF/DMARC rejection; not a relay right"),
 	"dns_port":    portField(func(c *Config) *int { return &c.DNSPort }, "authoritative DNS server for the hosted domains (UDP and TCP), 0 disables"),
 	"public_ipv4": addrListField(func(c *Config) *[]netip.Addr { return &c.PublicIPv4 }, true, "the box's public IPv4 address(es), comma-separated: published in DNS, checked by 'boxmail status'"),
 	"public_ipv6": addrListField(func(c *Config) *[]netip.Addr { return &c.PublicIPv6 }, false, "the box's public IPv6 address(es), comma-separated"),

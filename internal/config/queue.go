@@ -89,6 +89,36 @@ func durationField(get func(c *Config) *time.Duration, allowOff bool, doc string
 	}
 }
 
+// durationListField is a comma-separated list of at least one positive
+// duration; example shows one in the error message.
+func durationListField(get func(c *Config) *[]time.Duration, example, doc string) field {
+	return field{
+		get: func(c *Config) string {
+			var l []string
+			for _, d := range *get(c) {
+				l = append(l, d.String())
+			}
+			return listValue(l)
+		},
+		set: func(c *Config, v string) error {
+			var l []time.Duration
+			for _, x := range splitListValue(v) {
+				d, err := time.ParseDuration(x)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("%q is not a duration such as %s", x, example)
+				}
+				l = append(l, d)
+			}
+			if len(l) == 0 {
+				return fmt.Errorf("want at least one duration")
+			}
+			*get(c) = l
+			return nil
+		},
+		doc: doc,
+	}
+}
+
 func intField(get func(c *Config) *int, lo, hi int, doc string) field {
 	return field{
 		get: func(c *Config) string { return strconv.Itoa(*get(c)) },
@@ -158,31 +188,8 @@ var queueFields = map[string]field{
 	}, "TLS to the smarthost: starttls, implicit or none"),
 	"smarthost_user":          stringField(func(c *Config) *string { return &c.Outbound.SmarthostUser }, nil, "AUTH user name at the smarthost"),
 	"smarthost_password_file": stringField(func(c *Config) *string { return &c.Outbound.SmarthostPasswordFile }, nil, "file holding the smarthost password"),
-	"retry_schedule": {
-		get: func(c *Config) string {
-			var l []string
-			for _, d := range c.Outbound.Retry {
-				l = append(l, d.String())
-			}
-			return listValue(l)
-		},
-		set: func(c *Config, v string) error {
-			var l []time.Duration
-			for _, x := range splitListValue(v) {
-				d, err := time.ParseDuration(x)
-				if err != nil || d <= 0 {
-					return fmt.Errorf("%q is not a duration such as 5m", x)
-				}
-				l = append(l, d)
-			}
-			if len(l) == 0 {
-				return fmt.Errorf("want at least one duration")
-			}
-			c.Outbound.Retry = l
-			return nil
-		},
-		doc: "waits between delivery attempts (the last repeats)",
-	},
+	"retry_schedule": durationListField(func(c *Config) *[]time.Duration { return &c.Outbound.Retry }, "5m",
+		"waits between delivery attempts (the last repeats)"),
 	"queue_lifetime": durationField(func(c *Config) *time.Duration { return &c.Outbound.Lifetime }, false, "how long a message is retried before it bounces"),
 	"delay_warning":  durationField(func(c *Config) *time.Duration { return &c.Outbound.DelayWarning }, true, "when the sender is told a message is late (off: never)"),
 	"outbound_connections": intField(func(c *Config) *int { return &c.Outbound.MaxConnections }, 1, 1000,

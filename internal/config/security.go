@@ -91,31 +91,8 @@ var securityFields = map[string]field{
 	"auth_max_failures": intField(func(c *Config) *int { return &c.Security.AuthMaxFailures }, 1, 10000,
 		"failed logins (SMTP AUTH, IMAP, POP3, ManageSieve, web) from one address or IPv6 /64 within auth_window that block it"),
 	"auth_window": durationField(func(c *Config) *time.Duration { return &c.Security.AuthWindow }, false, "the window failed logins are counted in"),
-	"auth_block_times": {
-		get: func(c *Config) string {
-			var l []string
-			for _, d := range c.Security.AuthBlockTimes {
-				l = append(l, d.String())
-			}
-			return listValue(l)
-		},
-		set: func(c *Config, v string) error {
-			var l []time.Duration
-			for _, x := range splitListValue(v) {
-				d, err := time.ParseDuration(x)
-				if err != nil || d <= 0 {
-					return fmt.Errorf("%q is not a duration such as 15m", x)
-				}
-				l = append(l, d)
-			}
-			if len(l) == 0 {
-				return fmt.Errorf("want at least one duration")
-			}
-			c.Security.AuthBlockTimes = l
-			return nil
-		},
-		doc: "how long a first, second, ... block lasts (a repeat within a day of the last; the last repeats)",
-	},
+	"auth_block_times": durationListField(func(c *Config) *[]time.Duration { return &c.Security.AuthBlockTimes }, "15m",
+		"how long a first, second, ... block lasts (a repeat within a day of the last; the last repeats)"),
 	"auth_account_failures": intField(func(c *Config) *int { return &c.Security.AuthAccountFailures }, 1, 100000,
 		"failed logins to one account within auth_window (from anywhere) that slow logins to it from networks it was never used from to one a minute"),
 	"auth_failure_delay": durationField(func(c *Config) *time.Duration { return &c.Security.AuthFailureDelay }, true,
