@@ -15,8 +15,9 @@
 //     (RFC 3516)
 //
 // Usernames are full email addresses; passwords are checked with
-// store.Authenticate, through the shared login limiter (Options.Guard,
-// internal/guard). Without TLS, LOGIN and AUTHENTICATE are refused
+// store.AuthenticateDevice (app passwords, and the main password unless
+// the account has TOTP on), through the shared login limiter
+// (Options.Guard, internal/guard). Without TLS, LOGIN and AUTHENTICATE are refused
 // unless Options.InsecureAuth is set.
 //
 // # Mailbox state and push

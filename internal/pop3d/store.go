@@ -35,8 +35,8 @@ func UIDL(uid, uidValidity uint32) string {
 }
 
 // Login implements Backend.
-func (b *StoreBackend) Login(ctx context.Context, username, password string, _ netip.Addr) (Session, error) {
-	acct, err := b.st.Authenticate(ctx, username, password)
+func (b *StoreBackend) Login(ctx context.Context, username, password string, ip netip.Addr) (Session, error) {
+	acct, err := b.st.AuthenticateDevice(store.WithLoginFrom(ctx, "pop3", ip.String()), username, password)
 	if err != nil {
 		return nil, err
 	}
