@@ -17,6 +17,7 @@
 //	boxmail status [DOMAIN]
 //	boxmail spf include EXISTING_RECORD [--box HOST] | harden DOMAIN
 //	boxmail security blocked | unblock IP
+//	boxmail tls show | install --cert F --key F
 //	boxmail migrate import EMAIL --from URL --user LOGIN | --mbox F | --maildir D; migrate status [DOMAIN]
 //
 // Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
@@ -57,6 +58,7 @@ commands:
   status       [DOMAIN]: check DNS, certificate and ports; ok/warn/fail with what to change
   spf          include EXISTING_RECORD [--box HOST], harden DOMAIN: the SPF switch-over
   security     blocked: clients blocked for failed logins; unblock IP: lift a block
+  tls          show: the certificate in use; install --cert F --key F: check and install a new pair
   migrate      import EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D; import --all --plan CSV;
                status [DOMAIN] [--json]: the switch-over checklist
   version      print the version
@@ -98,6 +100,7 @@ func run(e *env, args []string) int {
 		"dns":        cmdDNS,
 		"status":     cmdStatus,
 		"spf":        cmdSPF,
+		"tls":        cmdTLS,
 		"security":   cmdSecurity,
 		"migrate":    cmdMigrate,
 		"version": func(e *env, _ []string) error {

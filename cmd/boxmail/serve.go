@@ -381,11 +381,11 @@ type server interface {
 func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	startProfiler(e, log)
-	cert, err := tls.LoadX509KeyPair(config.Path(dir, cfg.TLSCert), config.Path(dir, cfg.TLSKey))
+	certs, err := loadCertFiles(dir, cfg, log.With("pkg", "tls")) // certs.go: follows the files
 	if err != nil {
-		return fmt.Errorf("loading TLS certificate: %v", err)
+		return err
 	}
-	tlsConf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsConf := certs.TLSConfig()
 
 	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store")})
 	if err != nil {
@@ -443,7 +443,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Store: st, Logger: log.With("pkg", "managesieve"),
 			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects, Guard: grd})},
 	}
-	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, grd, log.With("pkg", "web"))
+	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, grd, certs, log.With("pkg", "web"))
 	all = append(all, listener{"HTTP", cfg.HTTPPort, false, webSrv.Plain()}, listener{"HTTPS", cfg.HTTPSPort, true, webSrv})
 	var running []listener
 	var lns []net.Listener

@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"log/slog"
-	"os"
+	"time"
 
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
@@ -18,18 +16,10 @@ import (
 
 // newWebServer builds the HTTPS server (and its plain-HTTP companion)
 // from the config, the store and the running queue.
-func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, grd *guard.Guard, log *slog.Logger) *web.Server {
+func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, grd *guard.Guard, certs *certFiles, log *slog.Logger) *web.Server {
 	svc := web.Services{IMAPS: cfg.IMAPSPort, IMAP: cfg.IMAPPort, Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort}
 	svc.POP3S, svc.POP3, svc.POP3Built = cfg.POP3SPort, cfg.POP3Port, true
 	svc.ManageSieve, svc.ManageSieveBuilt = cfg.Sieve.ManageSievePort, true
-	var leaf *x509.Certificate
-	if data, err := os.ReadFile(config.Path(dir, cfg.TLSCert)); err == nil {
-		if b, _ := pem.Decode(data); b != nil {
-			leaf, _ = x509.ParseCertificate(b.Bytes)
-		}
-	}
-	cr := checkCert(dir, cfg)
-	trusted := leaf != nil && len(cr) > 0 && cr[0].Level == dnsrecords.OK
 	records := func(ctx context.Context) (*dnsrecords.Set, dnsrecords.Input, error) {
 		return buildRecords(ctx, dir, st, cfg)
 	}
@@ -48,7 +38,13 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			return append(out, checkCert(dir, cfg)...), nil
 		},
 		NewDomainKeys: newDomainKeys,
-		// The certificate is loaded once at start, like the TLS config.
-		Certificate: func() (*x509.Certificate, bool) { return leaf, trusted },
+		// The certificate the listeners serve, reloaded when its files change.
+		Certificate: certs.Leaf,
+		InstallCertificate: func(ctx context.Context, certPEM, keyPEM []byte) error {
+			if _, err := installCert(dir, cfg, certPEM, keyPEM, time.Now()); err != nil {
+				return err
+			}
+			return certs.Installed()
+		},
 	})
 }

@@ -28,7 +28,7 @@ var adminPages = []adminPageDef{
 	{path: "dns", title: "External DNS", load: loadDNS},
 	{path: "status", title: "Status checks", load: loadStatus},
 	{path: "queue", title: "Mail queue", post: true, load: loadQueue, do: queueForm},
-	{path: "tls", title: "TLS", load: loadTLS},
+	{path: "tls", title: "TLS", post: true, load: loadTLS, do: tlsForm},
 }
 
 func (s *Server) adminPage(p adminPageDef) adminHandler {

