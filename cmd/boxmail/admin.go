@@ -99,6 +99,12 @@ func cmdUser(e *env, args []string) error {
 	if len(args) > 0 && args[0] == "quota" {
 		return cmdUserQuota(e, args[1:])
 	}
+	if len(args) > 0 && args[0] == "totp" {
+		return cmdUserTOTP(e, args[1:])
+	}
+	if len(args) > 0 && args[0] == "app-password" {
+		return cmdUserAppPassword(e, args[1:])
+	}
 	sub, args, err := subcommand(args, "user", "add", "list", "passwd", "remove", "admin")
 	if err != nil {
 		return err

@@ -48,11 +48,11 @@ func forwardRuleOf(ctx context.Context, st *store.Store, acc store.Account) (to 
 	return "", false
 }
 
-// firstLoginOf is the hook for "the user switched over": the box does not
-// record logins yet (IMAP, POP3 and webmail would have to), so it knows
-// nothing (known false).
+// firstLoginOf is the hook for "the user switched over": the first login
+// the box recorded for the account (IMAP, POP3, SMTP, ManageSieve or the
+// web; store.FirstLogin), known false when it never logged in.
 func firstLoginOf(ctx context.Context, st *store.Store, acc store.Account) (t time.Time, known bool) {
-	return time.Time{}, false
+	return firstLoginTime(ctx, st, acc.ID)
 }
 
 // cmdMigrateStatus shows where each domain stands in the seed document's
@@ -276,7 +276,30 @@ func migrationSteps(ctx context.Context, st *store.Store, d, host string, accs [
 
 	// 6. users switched over
 	s = migrationStep{Name: "every user switched over (first login at the box, forward rule removed)", State: stepWaiting,
-		Found: "the box does not record first logins yet", Next: "ask each user to set up their mail app with the box (autoconfig does most of it)"}
+		Found: "no user has logged in at the box yet", Next: "ask each user to set up their mail app with the box (autoconfig does most of it)"}
+	switched, forwarding := 0, 0
+	for _, a := range accs {
+		t, ok := firstLoginOf(ctx, st, a)
+		if !ok {
+			s.Detail = append(s.Detail, a.Email+": no login at the box yet")
+			continue
+		}
+		switched++
+		line := a.Email + ": first login " + t.Local().Format("2006-01-02 15:04")
+		if _, fwd := forwardRuleOf(ctx, st, a); fwd {
+			forwarding++
+			line += ", still forwards a copy (remove it: boxmail forward remove " + a.Email + ")"
+		}
+		s.Detail = append(s.Detail, line)
+	}
+	if switched > 0 {
+		s.Found = fmt.Sprintf("%d of %d users logged in at the box", switched, len(accs))
+	}
+	if len(accs) > 0 && switched == len(accs) && forwarding == 0 {
+		s.State, s.Next = stepDone, ""
+	} else if switched == len(accs) && forwarding > 0 {
+		s.Next = "remove the forward rules of the users who switched"
+	}
 	add(s)
 
 	// 7. SPF hardened
