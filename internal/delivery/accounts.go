@@ -87,10 +87,29 @@ func ParseAliasAddress(s string) (string, error) {
 // parsed addresses. Local targets must exist (an account or an alias),
 // so a typo does not swallow mail.
 func (d *Deliverer) AddAlias(ctx context.Context, al store.Alias) error {
+	if err := d.checkAliasTargets(ctx, al); err != nil {
+		return err
+	}
+	return d.st.AddAlias(ctx, al)
+}
+
+// SetAlias replaces an existing alias's targets and permitted senders,
+// with the rules of AddAlias.
+func (d *Deliverer) SetAlias(ctx context.Context, al store.Alias) error {
+	if err := d.checkAliasTargets(ctx, al); err != nil {
+		return err
+	}
+	return d.st.SetAlias(ctx, al)
+}
+
+func (d *Deliverer) checkAliasTargets(ctx context.Context, al store.Alias) error {
 	if len(al.Targets) == 0 {
 		return inputErrorf("an alias needs at least one target")
 	}
 	for _, t := range al.Targets {
+		if strings.EqualFold(t, al.Address) {
+			return inputErrorf("an alias cannot forward to itself")
+		}
 		a, err := ParseAddress(t)
 		if err != nil {
 			return err
@@ -109,5 +128,5 @@ func (d *Deliverer) AddAlias(ctx context.Context, al store.Alias) error {
 			return err
 		}
 	}
-	return d.st.AddAlias(ctx, al)
+	return nil
 }

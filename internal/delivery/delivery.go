@@ -147,6 +147,11 @@ func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[s
 			return err
 		}
 		if acc, err := d.st.AccountByEmail(ctx, c.String()); err == nil {
+			if off, err := d.st.AccountDisabled(ctx, acc.ID); err != nil {
+				return err
+			} else if off {
+				return nil // kept with its mail, but closed: as if unknown
+			}
 			r.Accounts = appendNew(r.Accounts, acc.ID)
 			return nil
 		} else if !errors.Is(err, store.ErrNotFound) {

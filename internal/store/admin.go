@@ -292,7 +292,8 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (Accou
 	var a Account
 	var h string
 	var c int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ?", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
+	// A disabled account (store/disable.go) is refused as an unknown one.
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ? AND NOT disabled", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return Account{}, ErrAuthFailed
