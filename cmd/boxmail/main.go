@@ -8,7 +8,8 @@
 //	boxmail serve --dir DIR
 //	boxmail domain add|list|remove ...
 //	boxmail user add|list|passwd|remove|admin ...; user totp EMAIL enable|disable; user app-password add|list|revoke
-//	boxmail alias add|list|remove ...
+//	boxmail alias add|list|set|remove ...
+//	boxmail user disable|enable EMAIL
 //	boxmail queue list|remove ...
 //	boxmail forward add|list|disable|enable|remove ...
 //	boxmail vacation EMAIL ...
@@ -48,7 +49,8 @@ commands:
   domain       add|list|remove hosted domains
   user         add|list|passwd|remove|admin accounts; totp EMAIL enable|disable (web login's second factor);
                app-password add EMAIL NAME | list EMAIL | revoke EMAIL NAME (per-device passwords)
-  alias        add|list|remove aliases
+  alias        add|list|set|remove aliases (set ALIAS TARGETS [--permit A]: change one in place)
+  user         disable|enable EMAIL: close an account (no logins, mail to it refused) but keep its mail
   queue        list|remove outbound queue entries
   forward      add EMAIL --to OLD_ADDRESS [--no-keep] [--name N], list [EMAIL], disable|enable|remove EMAIL [NAME]:
                forward (and keep) as a Sieve rule the user can edit in any ManageSieve client
@@ -92,8 +94,8 @@ func run(e *env, args []string) int {
 		"init":       cmdInit,
 		"serve":      cmdServe,
 		"domain":     cmdDomain,
-		"user":       cmdUser,
-		"alias":      cmdAlias,
+		"user":       cmdUserMore,  // adminmore.go: disable, enable; else cmdUser
+		"alias":      cmdAliasMore, // adminmore.go: set; else cmdAlias
 		"queue":      cmdQueue,
 		"forward":    cmdForward,
 		"vacation":   cmdVacation,
