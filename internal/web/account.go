@@ -12,6 +12,8 @@ type accountData struct {
 	Aliases  []aliasInfo
 	Setup    string // query of the /setup link for this address
 	Forwards string
+	// LastLogin: the account's last login (apppasswords.go).
+	LastLogin string
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) {
@@ -31,8 +33,13 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	d := a.Email[strings.LastIndexByte(a.Email, '@')+1:]
 	flash, ok := s.sessions.takeFlash(sess)
+	l, err := s.o.Store.LoginsOf(r.Context(), a.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.internalError(w, r, err)
+		return
+	}
 	s.render(w, r, "account", page{Title: "Your account", Email: a.Email, Admin: a.Admin, CSRF: sess.csrf, Flash: flash, FlashOK: ok,
-		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname}})
+		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname, LastLogin: describeLogin(l.Last, "none recorded")}})
 }
 
 // accountPost changes the user's own password: the current one is asked

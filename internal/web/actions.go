@@ -79,6 +79,7 @@ type userInfo struct {
 	Created   string `json:"created"`
 	SizeBytes int64  `json:"size_bytes"`
 	Messages  int64  `json:"messages"`
+	LastLogin string `json:"last_login"`
 }
 
 func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
@@ -86,9 +87,13 @@ func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
 	if err != nil {
 		return nil, err
 	}
+	logins, err := s.o.Store.AllLogins(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := []userInfo{}
 	for _, a := range as {
-		u := userInfo{Email: a.Email, Admin: a.Admin, Created: a.Created.UTC().Format("2006-01-02")}
+		u := userInfo{Email: a.Email, Admin: a.Admin, Created: a.Created.UTC().Format("2006-01-02"), LastLogin: lastLoginOf(logins, a.ID)}
 		mbs, err := s.o.Store.Mailboxes(ctx, a.ID)
 		if err != nil {
 			return nil, err

@@ -43,6 +43,7 @@ func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) string {
 		case err != nil:
 			s.log.Error("api authentication", "err", err)
 			apiError(w, http.StatusInternalServerError, "internal error; see the server log")
+		case !s.basicTOTP(w, r, a): // totp.go: X-Boxmail-TOTP
 		case !a.Admin:
 			apiError(w, http.StatusForbidden, "this account is not an admin")
 		default:

@@ -308,10 +308,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		s.internalError(w, r, err)
 		return
 	}
+	if s.askTOTP(w, r, a) {
+		return
+	}
 	sess := s.sessions.create(a.Email)
 	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
 	setCookie(w, loginCookie, "", -1)
 	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin)
+	s.recordWebLogin(r, a)
 	next := safeNext(r.PostFormValue("next"))
 	if next == "/account" && a.Admin {
 		next = "/admin"

@@ -104,6 +104,7 @@ type Server struct {
 	tmpl     map[string]*template.Template
 	sessions *sessions
 	limit    *limiter
+	pending  pendingLogins // totp.go
 	handler  http.Handler
 	srv      *http.Server
 }
@@ -171,6 +172,7 @@ func (s *Server) routes() http.Handler {
 		}
 	}
 	m.Handle("GET /admin/dns/zone", s.admin(s.zoneDownload))
+	s.loginRoutes(m)
 	s.apiRoutes(m)
 	s.moreRoutes(m) // webmore.go
 	return m
