@@ -106,6 +106,13 @@ func (d *Deliverer) checkAliasTargets(ctx context.Context, al store.Alias) error
 	if len(al.Targets) == 0 {
 		return inputErrorf("an alias needs at least one target")
 	}
+	for _, p := range al.Permit {
+		if _, err := d.st.AccountByEmail(ctx, p); errors.Is(err, store.ErrNotFound) {
+			return inputErrorf("permitted sender %s is not an account here", p)
+		} else if err != nil {
+			return err
+		}
+	}
 	for _, t := range al.Targets {
 		if strings.EqualFold(t, al.Address) {
 			return inputErrorf("an alias cannot forward to itself")

@@ -80,6 +80,7 @@ type userInfo struct {
 	SizeBytes int64  `json:"size_bytes"`
 	Messages  int64  `json:"messages"`
 	LastLogin string `json:"last_login"`
+	Disabled  bool   `json:"disabled"` // closed, mail kept (adminmore.go)
 }
 
 func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
@@ -108,7 +109,7 @@ func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
 		}
 		out = append(out, u)
 	}
-	return out, nil
+	return out, s.markDisabled(ctx, out)
 }
 
 func (s *Server) addUser(ctx context.Context, email, password string, admin bool) error {

@@ -76,12 +76,15 @@ func usersForm(s *Server, r *http.Request, by string) (string, error) {
 		on := r.PostFormValue("admin") == "on"
 		return map[bool]string{true: email + " is now an admin.", false: email + " is no longer an admin."}[on], s.setAdmin(ctx, by, email, on)
 	case "remove":
+		if r.PostFormValue("mail") == "keep" { // disabled, mail kept
+			return usersFormMore(s, r, by)
+		}
 		if r.PostFormValue("confirm") != email {
 			return "", badf("to remove %s and all its mail, type the address into the confirmation box", email)
 		}
 		return "Removed " + email + " and all its mail.", s.removeUser(ctx, by, email)
 	}
-	return "", badf("unknown action")
+	return usersFormMore(s, r, by) // adminmore.go: disable, enable
 }
 
 func aliasesForm(s *Server, r *http.Request, _ string) (string, error) {
@@ -92,7 +95,7 @@ func aliasesForm(s *Server, r *http.Request, _ string) (string, error) {
 	case "remove":
 		return "Removed alias " + addr + ".", s.removeAlias(ctx, addr)
 	}
-	return "", badf("unknown action")
+	return aliasesFormMore(s, r) // adminmore.go: edit
 }
 
 func domainsForm(s *Server, r *http.Request, _ string) (string, error) {

@@ -138,6 +138,9 @@ func (s *Server) apiRoutes(m *http.ServeMux) {
 		return nil, s.setAdmin(r.Context(), by, r.PathValue("email"), *in.Admin)
 	})
 	a("DELETE /admin/api/users/{email}", func(r *http.Request, by string) (any, error) {
+		if r.URL.Query().Get("keep_mail") == "true" { // disabled, mail kept (adminmore.go)
+			return nil, s.setUserDisabled(r.Context(), by, r.PathValue("email"), true)
+		}
 		return nil, s.removeUser(r.Context(), by, r.PathValue("email"))
 	})
 	a("GET /admin/api/aliases", func(r *http.Request, _ string) (any, error) { return s.listAliases(r.Context()) })

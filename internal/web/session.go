@@ -206,7 +206,7 @@ func (s *Server) current(r *http.Request) (*session, store.Account, bool) {
 		return nil, store.Account{}, false
 	}
 	a, err := s.o.Store.AccountByEmail(r.Context(), sess.email)
-	if err != nil {
+	if err != nil || s.accountClosed(r.Context(), a) { // disabled: adminmore.go
 		s.sessions.remove(sess.id)
 		return nil, store.Account{}, false
 	}

@@ -7,4 +7,6 @@ import "net/http"
 func (s *Server) moreRoutes(m *http.ServeMux) {
 	a := func(pattern string, h apiHandler) { m.Handle(pattern, s.api(h)) }
 	a("POST /admin/api/tls", s.apiInstallCert)
+	a("PUT /admin/api/aliases/{address}", s.apiSetAlias)
+	a("POST /admin/api/users/{email}/disabled", s.apiSetDisabled)
 }

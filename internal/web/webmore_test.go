@@ -3,9 +3,12 @@ package web
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -43,13 +46,17 @@ func newMoreServer(t *testing.T, mod func(*Options)) (*httptest.Server, *store.S
 // The routes added by webmore.go, each with a valid body.
 var moreAdminRoutes = []struct{ method, path, body string }{
 	{"POST", "/admin/api/tls", `{"cert":"C","key":"K"}`},
+	{"PUT", "/admin/api/aliases/family@example.net", `{"targets":["admin@example.net"]}`},
+	{"POST", "/admin/api/users/kid@example.net/disabled", `{"disabled":true}`},
+	{"DELETE", "/admin/api/users/kid@example.net?keep_mail=true", ""},
 }
 
 func TestMoreAdminRoutesNeedAnAdminAndTheCSRFToken(t *testing.T) {
 	var calls int
-	ts, _, _ := newMoreServer(t, func(o *Options) {
+	ts, st, _ := newMoreServer(t, func(o *Options) {
 		o.InstallCertificate = func(context.Context, []byte, []byte) error { calls++; return nil }
 	})
+	st.AddAlias(context.Background(), store.Alias{Address: "family@example.net", Targets: []string{"kid@example.net"}})
 	anon, kid, adm := client(ts), client(ts), client(ts)
 	kidCSRF := login(t, ts, kid, "kid@example.net", userPW)
 	login(t, ts, adm, "admin@example.net", adminPW)
@@ -68,6 +75,12 @@ func TestMoreAdminRoutesNeedAnAdminAndTheCSRFToken(t *testing.T) {
 	}
 	if calls != 0 {
 		t.Errorf("refused requests installed a certificate %d times", calls)
+	}
+	if off, _ := st.DisabledAccounts(context.Background()); len(off) != 0 {
+		t.Errorf("refused requests disabled %v", off)
+	}
+	if al, _ := st.AliasByAddress(context.Background(), "family@example.net"); len(al.Targets) != 1 || al.Targets[0] != "kid@example.net" {
+		t.Errorf("refused requests changed the alias: %+v", al)
 	}
 }
 
@@ -132,5 +145,104 @@ func TestTLSUploadGoesThroughInstallCertificate(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "SECRET-KEY") || strings.Contains(logs.String(), "PASTEDKEY") {
 		t.Errorf("a private key is in the log:\n%s", logs)
+	}
+}
+
+func TestAnAdminEditsAnAliasAndDisablesAUserKeepingTheMail(t *testing.T) {
+	ts, st, _ := newMoreServer(t, nil)
+	ctx := context.Background()
+	st.AddAlias(ctx, store.Alias{Address: "family@example.net", Targets: []string{"kid@example.net"}})
+	adm, kid := client(ts), client(ts)
+	csrf := login(t, ts, adm, "admin@example.net", adminPW)
+	login(t, ts, kid, "kid@example.net", userPW)
+	snapshot := func() string {
+		al, _ := st.Aliases(ctx)
+		off, _ := st.DisabledAccounts(ctx)
+		return fmt.Sprint(al, off)
+	}
+	was := snapshot()
+	for _, c := range []struct{ method, path, body, want string }{
+		{"PUT", "/admin/api/aliases/family@example.net", `{"targets":[]}`, "targets are missing"},
+		{"PUT", "/admin/api/aliases/family@example.net", `{"targets":["nobody@example.net"]}`, "not an account or alias here"},
+		{"PUT", "/admin/api/aliases/family@example.net", `{"targets":["kid@example.net"],"permit":["ghost@example.net"]}`, "not an account"},
+		{"PUT", "/admin/api/aliases/family@example.net", `{"targets":["kid@@example.net"]}`, "target"},
+		{"PUT", "/admin/api/aliases/family@example.net", `{"targets":["kid@example.net"],"x":1}`, "unknown field"},
+		{"POST", "/admin/api/users/kid@example.net/disabled", `{}`, "disabled is missing"},
+		{"POST", "/admin/api/users/admin@example.net/disabled", `{"disabled":true}`, "your own account"},
+		{"POST", "/admin/api/users/not-an-address/disabled", `{"disabled":true}`, "email"},
+		{"DELETE", "/admin/api/users/admin@example.net?keep_mail=true", ``, "your own account"},
+	} {
+		code, m := api(t, adm, c.method, ts.URL+c.path, csrf, c.body)
+		if msg, _ := m["error"].(string); code != 400 || !strings.Contains(msg, c.want) {
+			t.Errorf("%s %s %s: %d %q, want 400 mentioning %q", c.method, c.path, c.body, code, msg, c.want)
+		}
+	}
+	for _, p := range []string{"/admin/api/aliases/ghost@example.net", "/admin/api/users/ghost@example.net/disabled"} {
+		body := `{"targets":["kid@example.net"]}`
+		method := "PUT"
+		if strings.HasSuffix(p, "disabled") {
+			body, method = `{"disabled":true}`, "POST"
+		}
+		if code, _ := api(t, adm, method, ts.URL+p, csrf, body); code != 404 {
+			t.Errorf("%s: %d, want 404", p, code)
+		}
+	}
+	if now := snapshot(); now != was {
+		t.Fatalf("bad requests changed the store:\nbefore %s\nafter  %s", was, now)
+	}
+
+	if code, m := api(t, adm, "PUT", ts.URL+"/admin/api/aliases/family@example.net", csrf, `{"targets":["kid@example.net","admin@example.net"],"permit":["kid@example.net"]}`); code != 200 {
+		t.Fatalf("edit alias: %d %v", code, m)
+	}
+	if al, _ := st.AliasByAddress(ctx, "family@example.net"); fmt.Sprint(al.Targets, al.Permit) != "[kid@example.net admin@example.net] [kid@example.net]" {
+		t.Errorf("alias after edit: %+v", al)
+	}
+	// Remove, keeping the mail: kid is out at once, mail and account stay.
+	if code, m := api(t, adm, "DELETE", ts.URL+"/admin/api/users/kid@example.net?keep_mail=true", csrf, ""); code != 200 {
+		t.Fatalf("remove keeping mail: %d %v", code, m)
+	}
+	if code, _ := get(t, kid, ts.URL+"/account"); code != http.StatusSeeOther {
+		t.Errorf("kid's session still works after disable: %d", code)
+	}
+	if _, err := st.AccountByEmail(ctx, "kid@example.net"); err != nil {
+		t.Errorf("kept account gone: %v", err)
+	}
+	c2 := client(ts)
+	_, body := get(t, c2, ts.URL+"/login")
+	m := csrfRe.FindStringSubmatch(body)
+	res, _ := c2.PostForm(ts.URL+"/login", url.Values{"csrf": {m[1]}, "email": {"kid@example.net"}, "password": {userPW}})
+	res.Body.Close()
+	if res.StatusCode == http.StatusSeeOther {
+		t.Error("a disabled account logged in")
+	}
+	var users []map[string]any
+	req, _ := http.NewRequest("GET", ts.URL+"/admin/api/users", nil)
+	res, _ = adm.Do(req)
+	json.NewDecoder(res.Body).Decode(&users)
+	res.Body.Close()
+	if fmt.Sprint(users) == "" || !strings.Contains(fmt.Sprint(users), "disabled:true") {
+		t.Errorf("users list does not show kid disabled: %v", users)
+	}
+	if _, page := get(t, adm, ts.URL+"/admin/users"); !strings.Contains(page, "Enable again") {
+		t.Error("users page has no Enable button for the disabled account")
+	}
+	// Enabled again through the page's form.
+	res, _ = adm.PostForm(ts.URL+"/admin/users", url.Values{"csrf": {csrf}, "op": {"enable"}, "email": {"kid@example.net"}})
+	res.Body.Close()
+	if off, _ := st.DisabledAccounts(ctx); off["kid@example.net"] {
+		t.Error("kid still disabled after Enable")
+	}
+	login(t, ts, client(ts), "kid@example.net", userPW)
+	// The page's remove form with "keep" disables without the typed confirmation.
+	res, _ = adm.PostForm(ts.URL+"/admin/users", url.Values{"csrf": {csrf}, "op": {"remove"}, "mail": {"keep"}, "email": {"kid@example.net"}})
+	res.Body.Close()
+	if off, _ := st.DisabledAccounts(ctx); !off["kid@example.net"] {
+		t.Error("remove keeping the mail did not disable kid")
+	}
+	// The alias page's edit form.
+	res, _ = adm.PostForm(ts.URL+"/admin/aliases", url.Values{"csrf": {csrf}, "op": {"edit"}, "address": {"family@example.net"}, "targets": {"admin@example.net"}, "permit": {""}})
+	res.Body.Close()
+	if al, _ := st.AliasByAddress(ctx, "family@example.net"); fmt.Sprint(al.Targets, al.Permit) != "[admin@example.net] []" {
+		t.Errorf("alias after the form: %+v", al)
 	}
 }

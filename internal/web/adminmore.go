@@ -1,0 +1,115 @@
+package web
+
+// Editing an alias in place and closing a user while keeping their mail:
+// the same delivery functions as 'boxmail alias set' and 'boxmail user
+// disable|enable'.
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	"boxmail/internal/delivery"
+	"boxmail/internal/store"
+)
+
+func (s *Server) setAlias(ctx context.Context, address string, targets, permit []string) error {
+	address = strings.TrimSpace(address)
+	if address == "" {
+		return badf("address is missing")
+	}
+	addr, err := delivery.ParseAliasAddress(address)
+	if err != nil {
+		return badf("address: %v", err)
+	}
+	ts, err := parseAddrList("target", targets)
+	if err != nil {
+		return err
+	}
+	if len(ts) == 0 {
+		return badf("targets are missing: give at least one address the mail goes to")
+	}
+	ps, err := parseAddrList("permitted sender", permit)
+	if err != nil {
+		return err
+	}
+	return classify(s.o.Deliverer.SetAlias(ctx, store.Alias{Address: addr, Targets: ts, Permit: ps}))
+}
+
+// setUserDisabled closes (keeping the mail) or reopens an account; the
+// closed account's sessions end at once.
+func (s *Server) setUserDisabled(ctx context.Context, by, email string, disabled bool) error {
+	a, err := parseAddr("email", email)
+	if err != nil {
+		return err
+	}
+	if disabled && a.String() == by {
+		return badf("you cannot disable your own account while logged in with it")
+	}
+	if err := s.o.Deliverer.SetAccountDisabled(ctx, a, disabled); err != nil {
+		return classify(err)
+	}
+	if disabled {
+		s.sessions.dropUser(a.String(), "")
+	}
+	return nil
+}
+
+// accountClosed reports whether a logged-in account was disabled since.
+func (s *Server) accountClosed(ctx context.Context, a store.Account) bool {
+	off, err := s.o.Store.AccountDisabled(ctx, a.ID)
+	return err != nil || off
+}
+
+// disabledSet marks the disabled accounts of the users list.
+func (s *Server) markDisabled(ctx context.Context, us []userInfo) error {
+	off, err := s.o.Store.DisabledAccounts(ctx)
+	for i := range us {
+		us[i].Disabled = off[us[i].Email]
+	}
+	return err
+}
+
+// usersFormMore handles the user form's ops that keep the mail.
+func usersFormMore(s *Server, r *http.Request, by string) (string, error) {
+	ctx, email := r.Context(), strings.TrimSpace(r.PostFormValue("email"))
+	switch r.PostFormValue("op") {
+	case "disable", "remove": // "remove" comes here only with mail=keep
+		return "Disabled " + email + ": no logins, mail to it is refused, and its mail is kept.", s.setUserDisabled(ctx, by, email, true)
+	case "enable":
+		return "Enabled " + email + " again.", s.setUserDisabled(ctx, by, email, false)
+	}
+	return "", badf("unknown action")
+}
+
+func aliasesFormMore(s *Server, r *http.Request) (string, error) {
+	ctx, addr := r.Context(), strings.TrimSpace(r.PostFormValue("address"))
+	if r.PostFormValue("op") != "edit" {
+		return "", badf("unknown action")
+	}
+	return "Changed alias " + addr + ".", s.setAlias(ctx, addr, []string{r.PostFormValue("targets")}, []string{r.PostFormValue("permit")})
+}
+
+func (s *Server) apiSetAlias(r *http.Request, _ string) (any, error) {
+	var in struct {
+		Targets []string `json:"targets"`
+		Permit  []string `json:"permit"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	return nil, s.setAlias(r.Context(), r.PathValue("address"), in.Targets, in.Permit)
+}
+
+func (s *Server) apiSetDisabled(r *http.Request, by string) (any, error) {
+	var in struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	if in.Disabled == nil {
+		return nil, badf("disabled is missing: true or false")
+	}
+	return nil, s.setUserDisabled(r.Context(), by, r.PathValue("email"), *in.Disabled)
+}
