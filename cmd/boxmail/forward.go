@@ -15,24 +15,17 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/mailauth"
-	"boxmail/internal/sieve"
 	"boxmail/internal/store"
 )
 
 // The forward and vacation commands keep their rules in the account's
-// active Sieve script (else one named "roundcube", Roundcube's default),
-// marked the way Roundcube's managesieve plugin marks them, so the user
-// sees and edits the same rules in Roundcube or any ManageSieve client:
-//
-//	# rule:[Forward to OldMailProvider and retain]
-//	if true            (disabled: "if false # true")
-//	{
-//		redirect :copy "old@oldprovider.example";
-//	}
+// active Sieve script as Roundcube-style "# rule:[NAME]" blocks; the rule
+// code is delivery's (forwardrules.go), shared with the web's /account
+// page. These adapters keep the vacation and migrate status code short.
 
-const defaultScript = "roundcube"
+const defaultScript = delivery.DefaultRuleScript
 
-const defaultForwardName = "Forward to OldMailProvider and retain"
+const defaultForwardName = delivery.DefaultForwardName
 
 type rule struct {
 	name    string
@@ -40,90 +33,33 @@ type rule struct {
 	enabled bool
 }
 
-// splitRules returns the text before the first rule and the rules.
 func splitRules(src string) (string, []rule) {
-	lines := strings.SplitAfter(src, "\n")
-	var head strings.Builder
-	var rules []rule
-	for _, l := range lines {
-		if n, ok := strings.CutPrefix(strings.TrimSpace(l), "# rule:["); ok {
-			rules = append(rules, rule{name: strings.TrimSuffix(n, "]")})
-		}
-		if len(rules) == 0 {
-			head.WriteString(l)
-			continue
-		}
-		rules[len(rules)-1].text += l
+	head, rs := delivery.SplitSieveRules(src)
+	var out []rule
+	for _, r := range rs {
+		out = append(out, rule{name: r.Name, text: r.Text, enabled: r.Enabled})
 	}
-	for i := range rules {
-		rules[i].enabled = !strings.Contains(rules[i].text, "\nif false")
-	}
-	return head.String(), rules
+	return head, out
 }
 
 func joinRules(head string, rules []rule) string {
-	var b strings.Builder
-	b.WriteString(head)
+	var rs []delivery.SieveRule
 	for _, r := range rules {
-		b.WriteString(r.text)
-		if !strings.HasSuffix(r.text, "\n") {
-			b.WriteString("\n")
-		}
+		rs = append(rs, delivery.SieveRule{Name: r.name, Text: r.text, Enabled: r.enabled})
 	}
-	return b.String()
+	return delivery.JoinSieveRules(head, rs)
 }
 
-func sieveQuote(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
+func sieveQuote(s string) string { return delivery.SieveQuote(s) }
 
-// withRequires puts a require line for the missing extensions on top.
-func withRequires(src string, need ...string) string {
-	have := map[string]bool{}
-	if s, err := sieve.Parse(src); err == nil {
-		for _, e := range s.Extensions() {
-			have[e] = true
-		}
-	}
-	var miss []string
-	for _, e := range need {
-		if !have[e] && !slices.Contains(miss, e) {
-			miss = append(miss, sieveQuote(e))
-		}
-	}
-	if len(miss) == 0 {
-		return src
-	}
-	return "require [" + strings.Join(miss, ", ") + "];\n" + src
-}
+func withRequires(src string, need ...string) string { return delivery.WithRequires(src, need...) }
 
-// accountScript returns the account and the script the rules live in.
 func accountScript(ctx context.Context, st *store.Store, email string) (store.Account, store.SieveScript, error) {
-	acc, err := st.AccountByEmail(ctx, strings.ToLower(email))
-	if errors.Is(err, store.ErrNotFound) {
-		return acc, store.SieveScript{}, fmt.Errorf("no account %s", email)
-	} else if err != nil {
-		return acc, store.SieveScript{}, err
-	}
-	sc, err := st.ActiveSieveScript(ctx, acc.ID)
-	if errors.Is(err, store.ErrNotFound) {
-		sc, err = st.SieveScriptByName(ctx, acc.ID, defaultScript)
-		if errors.Is(err, store.ErrNotFound) {
-			return acc, store.SieveScript{Name: defaultScript}, nil
-		}
-	}
-	return acc, sc, err
+	return delivery.RuleScript(ctx, st, email)
 }
 
-// saveScript validates, stores and activates the rules' script.
 func saveScript(ctx context.Context, st *store.Store, acc store.Account, name, src string) error {
-	if _, err := sieve.Parse(src); err != nil {
-		return fmt.Errorf("the resulting script of %s does not parse (%v); fix it with a ManageSieve client", acc.Email, err)
-	}
-	if err := st.PutSieveScript(ctx, acc.ID, name, src); err != nil {
-		return err
-	}
-	return st.SetActiveSieveScript(ctx, acc.ID, name)
+	return delivery.SaveRuleScript(ctx, st, acc, name, src)
 }
 
 func cmdForward(e *env, args []string) error {
@@ -164,35 +100,27 @@ func cmdForward(e *env, args []string) error {
 		} else if accs, err = st.Accounts(ctx); err != nil {
 			return err
 		}
+		d := delivery.New(delivery.Options{Store: st})
 		for _, a := range accs {
-			_, sc, err := accountScript(ctx, st, a.Email)
+			rules, err := d.ForwardRules(ctx, a.Email)
 			if err != nil {
 				return err
 			}
-			_, rules := splitRules(sc.Content)
 			for _, r := range rules {
-				if !strings.Contains(r.text, "redirect") {
-					continue
-				}
 				state := "enabled"
-				if !r.enabled {
+				if !r.Enabled {
 					state = "disabled"
 				}
-				if !sc.Active {
+				if !r.Active {
 					state += " (script not active)"
 				}
-				fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\n", a.Email, r.name, redirectTarget(r.text), state)
+				fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\n", a.Email, r.Name, r.To, state)
 			}
 		}
 		return nil
 	}
-	acc, sc, err := accountScript(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	head, rules := splitRules(sc.Content)
-	switch sub {
-	case "add":
+	d := delivery.New(delivery.Options{Store: st})
+	if sub == "add" {
 		if to == "" && len(pos) == 2 {
 			to = pos[1]
 		} else if len(pos) > 1 {
@@ -205,80 +133,33 @@ func cmdForward(e *env, args []string) error {
 		if err != nil {
 			return usagef("--to: %v", err)
 		}
-		if strings.EqualFold(a.String(), acc.Email) {
-			return usagef("--to is the account itself")
-		}
-		if strings.ContainsAny(name, "[]\r\n") || name == "" {
+		if err := delivery.CheckRuleName(name); err != nil {
 			return usagef("--name must be one line without [ ]")
 		}
-		for _, r := range rules {
-			if r.name == name {
-				return fmt.Errorf("%s already has a rule named %q (remove it first)", acc.Email, name)
-			}
-		}
-		action := "redirect :copy " + sieveQuote(a.String()) + ";"
-		if noKeep {
-			action = "redirect " + sieveQuote(a.String()) + ";"
-		}
-		rules = append(rules, rule{name: name, text: "# rule:[" + name + "]\nif true\n{\n\t" + action + "\n}\n"})
-		src := joinRules(head, rules)
-		if !noKeep {
-			src = withRequires(src, "copy")
-		}
-		if err := saveScript(ctx, st, acc, sc.Name, src); err != nil {
+		script, err := d.AddForward(ctx, pos[0], a.String(), name, !noKeep)
+		if err != nil {
 			return err
 		}
 		what := "keeping a copy"
 		if noKeep {
 			what = "without keeping a copy"
 		}
-		fmt.Fprintf(e.stdout, "%s: rule %q forwards to %s, %s (Sieve script %q)\n", acc.Email, name, a, what, sc.Name)
+		fmt.Fprintf(e.stdout, "%s: rule %q forwards to %s, %s (Sieve script %q)\n", strings.ToLower(pos[0]), name, a, what, script)
 		return nil
 	}
 	name = ""
 	if len(pos) == 2 {
 		name = pos[1]
 	}
-	var hit []int
-	for i, r := range rules {
-		if name == r.name || name == "" && strings.Contains(r.text, "redirect") {
-			hit = append(hit, i)
-		}
-	}
-	if len(hit) == 0 {
-		return fmt.Errorf("%s has no forwarding rule%s", acc.Email, map[bool]string{true: " named " + sieveQuote(name), false: ""}[name != ""])
-	}
-	if len(hit) > 1 && name == "" {
-		return usagef("%s has %d forwarding rules: name one", acc.Email, len(hit))
-	}
-	r := &rules[hit[0]]
-	switch sub {
-	case "disable":
-		r.text = strings.Replace(r.text, "\nif true", "\nif false # true", 1)
-	case "enable":
-		r.text = strings.Replace(r.text, "\nif false # true", "\nif true", 1)
-	case "remove":
-		rules = slices.Delete(rules, hit[0], hit[0]+1)
-	}
-	if err := saveScript(ctx, st, acc, sc.Name, joinRules(head, rules)); err != nil {
+	got, err := d.ChangeForward(ctx, pos[0], name, sub)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: rule %q %sd\n", acc.Email, r.name, strings.TrimSuffix(sub, "e"))
+	fmt.Fprintf(e.stdout, "%s: rule %q %sd\n", strings.ToLower(pos[0]), got, strings.TrimSuffix(sub, "e"))
 	return nil
 }
 
-func redirectTarget(block string) string {
-	_, after, ok := strings.Cut(block, "redirect")
-	if !ok {
-		return ""
-	}
-	_, q, ok := strings.Cut(after, `"`)
-	if !ok {
-		return ""
-	}
-	t, _, _ := strings.Cut(q, `"`)
-	return t
-}
+func redirectTarget(block string) string { return delivery.RedirectTarget(block) }
 
 func cmdVacation(e *env, args []string) error {
 	var dir, subject, bodyFile, from, until string

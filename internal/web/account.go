@@ -10,8 +10,8 @@ import (
 
 type accountData struct {
 	Aliases  []aliasInfo
-	Setup    string // query of the /setup link for this address
-	Forwards string
+	Setup    string      // query of the /setup link for this address
+	Forwards forwardList // forwarding.go
 	// LastLogin: the account's last login (apppasswords.go).
 	LastLogin string
 }
@@ -39,7 +39,8 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.render(w, r, "account", page{Title: "Your account", Email: a.Email, Admin: a.Admin, CSRF: sess.csrf, Flash: flash, FlashOK: ok,
-		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname, LastLogin: describeLogin(l.Last, "none recorded")}})
+		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname, LastLogin: describeLogin(l.Last, "none recorded"),
+			Forwards: s.forwardsOf(r.Context(), a.Email)}})
 }
 
 // accountPost changes the user's own password: the current one is asked

@@ -9,4 +9,5 @@ func (s *Server) moreRoutes(m *http.ServeMux) {
 	a("POST /admin/api/tls", s.apiInstallCert)
 	a("PUT /admin/api/aliases/{address}", s.apiSetAlias)
 	a("POST /admin/api/users/{email}/disabled", s.apiSetDisabled)
+	s.forwardRoutes(m) // forwarding.go: /account/forward, /account/api/forwards
 }

@@ -1,0 +1,190 @@
+package web
+
+// Forwarding on /account: the user adds, disables, enables and deletes
+// their forwarding rules (the seed document's "Forward to OldMailProvider
+// and retain"), through the same delivery functions as 'boxmail forward'.
+// The account's own JSON API is under /account/api/ (docs/api.md):
+// session cookie plus X-CSRF-Token, or HTTP Basic with the user's own
+// address and password.
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"boxmail/internal/delivery"
+	"boxmail/internal/store"
+)
+
+type forwardList = []delivery.ForwardRule
+
+// forwardsOf lists the account's forwarding rules for its page; an error
+// is logged and shows as none.
+func (s *Server) forwardsOf(ctx context.Context, email string) forwardList {
+	l, err := s.o.Deliverer.ForwardRules(ctx, email)
+	if err != nil {
+		s.log.Error("listing forwarding rules", "user", email, "err", err)
+	}
+	return l
+}
+
+func (s *Server) addForward(ctx context.Context, email, to, name string, keep bool) error {
+	if strings.TrimSpace(to) == "" {
+		return badf("to is missing: the address to forward to")
+	}
+	a, err := parseAddr("to", to)
+	if err != nil {
+		return err
+	}
+	name = strings.TrimSpace(name)
+	if name == "" {
+		name = delivery.DefaultForwardName
+	}
+	_, err = s.o.Deliverer.AddForward(ctx, email, a.String(), name, keep)
+	if err == nil {
+		s.log.Info("forwarding rule added on the web", "user", email, "rule", name)
+	}
+	return classify(err)
+}
+
+func (s *Server) changeForward(ctx context.Context, email, name, op string) error {
+	if strings.TrimSpace(name) == "" {
+		return badf("name is missing: which rule")
+	}
+	_, err := s.o.Deliverer.ChangeForward(ctx, email, name, op)
+	if err == nil {
+		s.log.Info("forwarding rule changed on the web", "user", email, "rule", name, "op", op)
+	}
+	return classify(err)
+}
+
+// forwardPost is the /account page's forwarding form.
+func (s *Server) forwardPost(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) {
+	ctx, name := r.Context(), r.PostFormValue("name")
+	var msg string
+	var err error
+	switch op := r.PostFormValue("op"); op {
+	case "add":
+		keep := r.PostFormValue("keep") == "on"
+		err = s.addForward(ctx, a.Email, r.PostFormValue("to"), name, keep)
+		msg = "Your mail is now forwarded to " + strings.ToLower(strings.TrimSpace(r.PostFormValue("to")))
+		if keep {
+			msg += ", and a copy stays here."
+		} else {
+			msg += " and not kept here."
+		}
+	case "disable", "enable", "remove":
+		err = s.changeForward(ctx, a.Email, name, op)
+		msg = map[string]string{"disable": "The rule is off: your mail stays here only.", "enable": "The rule is on again.", "remove": "The rule is deleted."}[op]
+	default:
+		err = badf("unknown action")
+	}
+	var bi *badInput
+	switch {
+	case errors.As(err, &bi):
+		s.sessions.setFlash(sess, strings.ToUpper(bi.msg[:1])+bi.msg[1:]+"; nothing changed.", false)
+	case err != nil:
+		s.log.Error("forwarding change failed", "user", a.Email, "err", err)
+		s.sessions.setFlash(sess, "That did not work because of a problem on the server; its log has the details.", false)
+	default:
+		s.sessions.setFlash(sess, msg, true)
+	}
+	http.Redirect(w, r, "/account#forwarding", http.StatusSeeOther)
+}
+
+// accountAPIAuth returns the account making an /account/api/ request
+// (any user, acting on their own account), or answers and returns "".
+func (s *Server) accountAPIAuth(w http.ResponseWriter, r *http.Request) string {
+	if user, pw, ok := r.BasicAuth(); ok {
+		a, err := s.authenticate(r, user, pw)
+		switch {
+		case errors.Is(err, errRateLimited):
+			apiError(w, http.StatusTooManyRequests, err.Error())
+		case errors.Is(err, store.ErrAuthFailed):
+			apiError(w, http.StatusUnauthorized, "wrong address or password")
+		case err != nil:
+			s.log.Error("api authentication", "err", err)
+			apiError(w, http.StatusInternalServerError, "internal error; see the server log")
+		case !s.basicTOTP(w, r, a): // totp.go: X-Boxmail-TOTP
+		default:
+			return a.Email
+		}
+		return ""
+	}
+	sess, a, ok := s.current(r)
+	switch {
+	case !ok:
+		apiError(w, http.StatusUnauthorized, "log in first (session cookie) or use HTTP Basic with your address and password")
+	case r.Method != http.MethodGet && (!sameOrigin(r) || !validCSRF(sess, r.Header.Get("X-CSRF-Token"))):
+		apiError(w, http.StatusForbidden, "missing or wrong X-CSRF-Token header")
+	default:
+		return a.Email
+	}
+	return ""
+}
+
+// accountAPI is api for /account/api/: h gets the requesting account.
+func (s *Server) accountAPI(h apiHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		me := s.accountAPIAuth(w, r)
+		if me == "" {
+			return
+		}
+		v, err := h(r, me)
+		var bi *badInput
+		switch {
+		case errors.As(err, &bi) && bi.notFound:
+			apiError(w, http.StatusNotFound, bi.msg)
+		case errors.As(err, &bi):
+			apiError(w, http.StatusBadRequest, bi.msg)
+		case err != nil:
+			s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			apiError(w, http.StatusInternalServerError, "internal error; see the server log")
+		case v == nil:
+			writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
+		default:
+			writeJSON(w, http.StatusOK, v)
+		}
+	})
+}
+
+func (s *Server) forwardRoutes(m *http.ServeMux) {
+	m.Handle("POST /account/forward", s.user(s.forwardPost))
+	a := func(pattern string, h apiHandler) { m.Handle(pattern, s.accountAPI(h)) }
+	a("GET /account/api/forwards", func(r *http.Request, me string) (any, error) {
+		return s.o.Deliverer.ForwardRules(r.Context(), me)
+	})
+	a("POST /account/api/forwards", func(r *http.Request, me string) (any, error) {
+		var in struct {
+			To   string `json:"to"`
+			Name string `json:"name"`
+			Keep *bool  `json:"keep"`
+		}
+		if err := decode(r, &in); err != nil {
+			return nil, err
+		}
+		keep := in.Keep == nil || *in.Keep
+		if err := s.addForward(r.Context(), me, in.To, in.Name, keep); err != nil {
+			return nil, err
+		}
+		return s.o.Deliverer.ForwardRules(r.Context(), me)
+	})
+	for _, op := range []string{"disable", "enable"} {
+		a("POST /account/api/forwards/{name}/"+op, func(r *http.Request, me string) (any, error) {
+			if err := s.changeForward(r.Context(), me, r.PathValue("name"), op); err != nil {
+				return nil, err
+			}
+			return s.o.Deliverer.ForwardRules(r.Context(), me)
+		})
+	}
+	a("DELETE /account/api/forwards/{name}", func(r *http.Request, me string) (any, error) {
+		if err := s.changeForward(r.Context(), me, r.PathValue("name"), "remove"); err != nil {
+			return nil, err
+		}
+		return s.o.Deliverer.ForwardRules(r.Context(), me)
+	})
+	m.Handle("/account/api/", s.accountAPI(func(*http.Request, string) (any, error) {
+		return nil, &badInput{msg: "no such API call; see docs/api.md", notFound: true}
+	}))
+}
