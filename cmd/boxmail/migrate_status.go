@@ -77,10 +77,6 @@ func cmdMigrateStatus(e *env, args []string) error {
 	}
 	defer st.Close()
 	ctx := context.Background()
-	set, in, err := buildRecords(ctx, dir, st, cfg)
-	if err != nil {
-		return err
-	}
 	var domains []string
 	if len(pos) == 1 {
 		d := strings.ToLower(strings.TrimSuffix(pos[0], "."))
@@ -99,46 +95,9 @@ func cmdMigrateStatus(e *env, args []string) error {
 			domains = append(domains, d.Name)
 		}
 	}
-	servers := cfg.Resolvers
-	r := resolver.System()
-	if len(servers) > 0 {
-		r = &resolver.Net{Servers: servers}
-	}
-	r.Timeout = timeout
-	accounts, err := st.Accounts(ctx)
+	out, err := measureMigration(ctx, dir, st, cfg, domains, timeout) // migrate_web.go
 	if err != nil {
 		return err
-	}
-	host := strings.ToLower(strings.TrimSuffix(cfg.Hostname, "."))
-	out := map[string][]migrationStep{}
-	for _, d := range domains {
-		results := dnsrecords.Check(ctx, r, set, in, dnsrecords.CheckOptions{Domains: []string{d}})
-		var accs []store.Account
-		for _, a := range accounts {
-			if strings.HasSuffix(a.Email, "@"+d) {
-				accs = append(accs, a)
-			}
-		}
-		steps := migrationSteps(ctx, st, d, host, accs, results, servers, timeout)
-		var done []string
-		for _, s := range steps {
-			if s.State == stepDone {
-				done = append(done, s.Name)
-			}
-		}
-		if err := st.MarkMigrationSteps(ctx, d, done); err != nil {
-			return err
-		}
-		since, err := st.MigrationSteps(ctx, d)
-		if err != nil {
-			return err
-		}
-		for i := range steps {
-			if steps[i].State == stepDone {
-				steps[i].Since = since[steps[i].Name]
-			}
-		}
-		out[d] = steps
 	}
 	if asJSON {
 		enc := json.NewEncoder(e.stdout)

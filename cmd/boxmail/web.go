@@ -46,5 +46,6 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			}
 			return certs.Installed()
 		},
+		MigrationStatus: func(ctx context.Context) ([]web.MigrationDomain, error) { return webMigrationStatus(ctx, dir, st, cfg) },
 	})
 }

@@ -29,6 +29,7 @@ var adminPages = []adminPageDef{
 	{path: "status", title: "Status checks", load: loadStatus},
 	{path: "queue", title: "Mail queue", post: true, load: loadQueue, do: queueForm},
 	{path: "tls", title: "TLS", post: true, load: loadTLS, do: tlsForm},
+	{path: "migration", title: "Migration", load: loadMigration}, // migration.go
 }
 
 func (s *Server) adminPage(p adminPageDef) adminHandler {

@@ -88,6 +88,9 @@ type Options struct {
 	// key (the function 'boxmail tls install' calls); bad input is a
 	// *delivery.InputError. nil: no upload on the TLS page.
 	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) error
+	// MigrationStatus measures the switch-over checklist of every hosted
+	// domain ('boxmail migrate status'); nil: the Migration page says so.
+	MigrationStatus func(ctx context.Context) ([]MigrationDomain, error)
 	// RemoveQueued removes a queue entry when Queue is nil.
 	RemoveQueued func(ctx context.Context, id int64, silent bool) error
 	// Now is the clock (tests); nil means time.Now.

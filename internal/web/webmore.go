@@ -9,5 +9,6 @@ func (s *Server) moreRoutes(m *http.ServeMux) {
 	a("POST /admin/api/tls", s.apiInstallCert)
 	a("PUT /admin/api/aliases/{address}", s.apiSetAlias)
 	a("POST /admin/api/users/{email}/disabled", s.apiSetDisabled)
+	a("GET /admin/api/migration", func(r *http.Request, _ string) (any, error) { return s.migrationStatus(r.Context()) })
 	s.forwardRoutes(m) // forwarding.go: /account/forward, /account/api/forwards
 }
