@@ -265,15 +265,15 @@ func (s *Store) AccountByEmail(ctx context.Context, email string) (Account, erro
 	return a, err
 }
 
-// FirstAdmin returns the domain's first-created admin account, falling
-// back to any admin of the box.
+// FirstAdmin returns the domain's first-created admin account that is not
+// disabled, falling back to any such admin of the box.
 func (s *Store) FirstAdmin(ctx context.Context, domain string) (Account, error) {
 	var a Account
 	var c int64
 	err := s.rdb.QueryRowContext(ctx, `SELECT a.id, a.email, a.admin, a.created FROM accounts a JOIN domains d ON a.domain_id = d.id
-		WHERE a.admin AND d.name = ? ORDER BY a.id LIMIT 1`, strings.ToLower(domain)).Scan(&a.ID, &a.Email, &a.Admin, &c)
+		WHERE a.admin AND NOT a.disabled AND d.name = ? ORDER BY a.id LIMIT 1`, strings.ToLower(domain)).Scan(&a.ID, &a.Email, &a.Admin, &c)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE admin ORDER BY id LIMIT 1").Scan(&a.ID, &a.Email, &a.Admin, &c)
+		err = s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE admin AND NOT disabled ORDER BY id LIMIT 1").Scan(&a.ID, &a.Email, &a.Admin, &c)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, ErrNotFound

@@ -43,3 +43,23 @@ func TestAppendRespectsTheQuota(t *testing.T) {
 		}
 	}
 }
+
+// postmaster@ and the other role addresses must not go to a closed
+// account: the next admin takes them.
+func TestRoleAddressesSkipADisabledAdmin(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	first := newAccount(t, s, "boss@example.test")
+	second := newAccount(t, s, "deputy@example.test")
+	s.SetAdmin(ctx, first.Email, true)
+	s.SetAdmin(ctx, second.Email, true)
+	if a, _ := s.FirstAdmin(ctx, "example.test"); a.ID != first.ID {
+		t.Fatalf("first admin = %s", a.Email)
+	}
+	if err := s.SetAccountDisabled(ctx, first.Email, true); err != nil {
+		t.Fatal(err)
+	}
+	if a, _ := s.FirstAdmin(ctx, "example.test"); a.ID != second.ID {
+		t.Errorf("with the first admin disabled, role mail goes to %s", a.Email)
+	}
+}
