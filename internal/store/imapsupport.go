@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -38,8 +39,7 @@ type SelectState struct {
 // string instead of handing over a row per message through database/sql.
 // For 100,000 messages on the 2-core dev VM (BenchmarkSelectMailbox vs
 // BenchmarkSnapshot): Snapshot takes ~60 ms, this ~25 ms.
-func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string) (SelectState, error) {
-	var st SelectState
+func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string) (st SelectState, err error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return st, err
@@ -51,6 +51,15 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 	} else if err != nil {
 		return st, err
 	}
+	if cached, ok := s.selects.get(st.Mailbox); ok {
+		cached.Mailbox = st.Mailbox
+		return cached, nil
+	}
+	defer func() {
+		if err == nil {
+			s.selects.put(st)
+		}
+	}()
 	// One pass over the (mailbox_id, uid) index: SQLite visits rows in UID
 	// order, so group_concat yields them sorted (checked below, not assumed).
 	var uids sql.NullString
@@ -97,6 +106,58 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 	}
 	slices.Sort(st.Keywords)
 	return st, nil
+}
+
+// selectCache keeps the SELECT state of big mailboxes between SELECTs, so
+// a phone that reconnects to a 100,000-message INBOX does not make SQLite
+// walk all of it again when nothing changed. An entry is valid for the
+// mailbox's UIDVALIDITY and MODSEQ, which every added, expunged or
+// re-flagged message bumps, in this process or another. Only states
+// without \Recent messages are kept: clearing \Recent (the one change
+// that leaves MODSEQ alone) can then never make an entry stale.
+type selectCache struct {
+	mu sync.Mutex
+	m  map[int64]SelectState
+}
+
+// selectCacheMin is the smallest mailbox worth caching; selectCacheMax
+// bounds the entries (about 400 KB each at 100,000 messages).
+const (
+	selectCacheMin = 1000
+	selectCacheMax = 32
+)
+
+func (c *selectCache) get(mb Mailbox) (SelectState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[mb.ID]
+	if !ok || e.Mailbox.UIDValidity != mb.UIDValidity || e.Mailbox.ModSeq != mb.ModSeq {
+		return SelectState{}, false
+	}
+	// The session may append to its lists: give it its own.
+	e.UIDs = slices.Clone(e.UIDs)
+	e.Keywords = slices.Clone(e.Keywords)
+	return e, true
+}
+
+func (c *selectCache) put(st SelectState) {
+	if len(st.UIDs) < selectCacheMin || st.Recent != 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[int64]SelectState{}
+	}
+	if _, ok := c.m[st.Mailbox.ID]; !ok && len(c.m) >= selectCacheMax {
+		for id := range c.m { // drop any one
+			delete(c.m, id)
+			break
+		}
+	}
+	st.UIDs = slices.Clone(st.UIDs)
+	st.Keywords = slices.Clone(st.Keywords)
+	c.m[st.Mailbox.ID] = st
 }
 
 // BodyPart says how much of a message's bytes LoadMessages returns.

@@ -96,6 +96,8 @@ type Store struct {
 	// failed to prepare. Used only by the writer goroutine.
 	stmts     map[string]*sql.Stmt
 	toPrepare map[string]struct{} // queries seen in the current batch
+
+	selects selectCache // imapsupport.go
 }
 
 // Stats counts the writer's work since Open.
