@@ -16,6 +16,10 @@ const fetchChunk = 256
 
 // bodyNeed says how much of the message bytes a FETCH needs.
 func bodyNeed(o *imap.FetchOptions) store.BodyPart {
+	if !o.Envelope && o.BodyStructure == nil && len(o.BodySection) == 0 && len(o.BinarySection) == 0 &&
+		len(o.BinarySectionSize) == 0 && !o.InternalDate && !o.RFC822Size && !o.ModSeq {
+		return store.FlagsOnly // UID and FLAGS: the common resync of a mail app
+	}
 	need := store.BodyNone
 	if o.Envelope {
 		need = store.BodyHeader

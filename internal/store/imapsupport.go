@@ -168,6 +168,9 @@ const (
 	BodyNone   BodyPart = iota // metadata only
 	BodyHeader                 // the header, up to and including the blank line
 	BodyFull                   // the whole message
+	// FlagsOnly reads just UID, flags and keywords (FETCH 1:* (FLAGS) on a
+	// big mailbox: every column read costs, in the pure-Go SQLite).
+	FlagsOnly
 )
 
 // LoadedMessage is a message's metadata with (part of) its bytes.
@@ -196,10 +199,14 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 		data = "(SELECT h.data FROM headers h WHERE h.body_id = m.body_id)"
 	case BodyFull:
 		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id)"
+	case FlagsOnly:
 	default:
 		return nil, fmt.Errorf("body part %d: %w", part, ErrInvalid)
 	}
 	q := "SELECT m.id, m.uid, m.body_id, m.flags, m.keywords, m.idate, m.size, m.modseq, " + data + " FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid"
+	if part == FlagsOnly {
+		q = "SELECT m.uid, m.flags, m.keywords FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid"
+	}
 	out := make([]LoadedMessage, 0, len(sorted))
 	// Query contiguous-enough runs of UIDs as ranges; a sparse set would
 	// otherwise read every message between its first and last UID.
@@ -219,7 +226,13 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 			var m LoadedMessage
 			var kw sql.NullString
 			var d int64
-			if err := rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data); err != nil {
+			var err error
+			if part == FlagsOnly {
+				err = rows.Scan(&m.UID, &m.Flags, &kw)
+			} else {
+				err = rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data)
+			}
+			if err != nil {
 				rows.Close()
 				return nil, err
 			}
