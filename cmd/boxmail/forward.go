@@ -179,6 +179,9 @@ func cmdVacation(e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("usage: vacation EMAIL --subject S --body-file F [--from DATE --until DATE] | vacation EMAIL --off")
 	}
+	if strings.ContainsFunc(subject, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return usagef("--subject must be one line of text (no control characters)")
+	}
 	for _, d := range []struct{ n, v string }{{"--from", from}, {"--until", until}} {
 		if _, err := time.Parse("2006-01-02", d.v); d.v != "" && err != nil {
 			return usagef("%s %q: want YYYY-MM-DD", d.n, d.v)
