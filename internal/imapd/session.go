@@ -237,6 +237,11 @@ func (sess *session) Append(name string, r imap.LiteralReader, options *imap.App
 	if _, err := io.Copy(&buf, r); err != nil {
 		return nil, err // the connection broke; go-imap ends it
 	}
+	if int64(buf.Len()) != r.Size() {
+		// The literal reader ends with a plain EOF when the client goes
+		// away mid-literal: never store half a message.
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message shorter than announced"}
+	}
 	names := make([]string, len(options.Flags))
 	for i, f := range options.Flags {
 		names[i] = string(f)
