@@ -21,11 +21,11 @@ func (t *Txn) SetSize(n int64) { t.size = n }
 // message to an alias reaches all its members or, for now, none.
 func (t *Txn) checkQuota(ctx context.Context, r Route) error {
 	for _, a := range r.Accounts {
-		u, err := t.d.st.AccountUsage(ctx, a)
+		fits, u, err := t.d.st.QuotaFits(ctx, a, max(t.size, 1))
 		if err != nil {
 			return err
 		}
-		if !u.Fits(max(t.size, 1)) {
+		if !fits {
 			return fmt.Errorf("%w: %s uses %s of %s", ErrOverQuota, u.Email, store.FormatBytes(u.Used), store.FormatBytes(u.Quota))
 		}
 	}

@@ -58,6 +58,24 @@ func (s *Store) AccountUsage(ctx context.Context, accountID int64) (Usage, error
 	return u, err
 }
 
+// QuotaFits reports whether size more bytes fit an account's quota, with
+// its usage. Usage is summed only for an account that has a quota: the
+// sum reads every message row of the account, which a delivery to a big
+// mailbox without a quota must not pay for.
+func (s *Store) QuotaFits(ctx context.Context, accountID, size int64) (bool, Usage, error) {
+	var u Usage
+	err := s.rdb.QueryRowContext(ctx, "SELECT email, quota FROM accounts WHERE id = ?", accountID).Scan(&u.Email, &u.Quota)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, u, ErrNotFound
+	} else if err != nil || u.Quota <= 0 {
+		return err == nil, u, err
+	}
+	if u, err = s.AccountUsage(ctx, accountID); err != nil {
+		return false, u, err
+	}
+	return u.Fits(size), u, nil
+}
+
 // Fits reports whether size more bytes fit the quota.
 func (u Usage) Fits(size int64) bool { return u.Quota <= 0 || u.Used+size <= u.Quota }
 
@@ -65,8 +83,10 @@ func (u Usage) Fits(size int64) bool { return u.Quota <= 0 || u.Used+size <= u.Q
 // bytes to the account would exceed its quota.
 func checkQuota(ctx context.Context, tx *Tx, accountID, size int64) error {
 	var quota, used int64
-	err := tx.queryRow(ctx, `SELECT a.quota, coalesce((SELECT sum(m.size) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = a.id), 0)
-		FROM accounts a WHERE a.id = ?`, accountID).Scan(&quota, &used)
+	if err := tx.queryRow(ctx, "SELECT quota FROM accounts WHERE id = ?", accountID).Scan(&quota); err != nil || quota <= 0 {
+		return err // no quota: nothing to sum
+	}
+	err := tx.queryRow(ctx, `SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?`, accountID).Scan(&used)
 	if err != nil {
 		return err
 	}
