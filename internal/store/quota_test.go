@@ -63,3 +63,20 @@ func TestRoleAddressesSkipADisabledAdmin(t *testing.T) {
 		t.Errorf("with the first admin disabled, role mail goes to %s", a.Email)
 	}
 }
+
+// Accounts without a quota must not pay for summing their mailboxes on
+// every delivery (a 100,000-message INBOX made each RCPT scan it).
+func TestQuotaFitsDoesNotSumWithoutAQuota(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	s.Append(ctx, a.ID, "INBOX", make([]byte, 500), 0, nil, time.Now())
+	fits, u, err := s.QuotaFits(ctx, a.ID, 1<<40)
+	if err != nil || !fits || u.Used != 0 {
+		t.Errorf("no quota: fits=%v used=%d err=%v; want true, not summed", fits, u.Used, err)
+	}
+	s.SetQuota(ctx, a.Email, 1000)
+	if fits, u, _ := s.QuotaFits(ctx, a.ID, 600); fits || u.Used != 500 {
+		t.Errorf("quota 1000, used 500, +600: fits=%v used=%d", fits, u.Used)
+	}
+}
