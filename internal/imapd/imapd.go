@@ -112,9 +112,11 @@ type Server struct {
 	feeds  *feeds
 	nextID atomic.Uint64
 
-	mu       sync.Mutex
-	closing  bool
-	sessions sync.WaitGroup // live sessions; Add only under mu while !closing
+	mu        sync.Mutex
+	closing   bool
+	sessions  sync.WaitGroup // live sessions; Add only under mu while !closing
+	serving   sync.WaitGroup // Serve calls; Add only under mu while !closing
+	listeners map[net.Listener]bool
 }
 
 // capabilities advertised beyond what go-imap adds by itself.
@@ -155,6 +157,19 @@ func New(opts Options) *Server {
 // Serve accepts connections on l until Shutdown. For IMAPS pass a
 // tls.NewListener.
 func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]bool{}
+	}
+	s.listeners[l] = true
+	s.serving.Add(1)
+	s.mu.Unlock()
+	defer s.serving.Done()
 	s.log.Info("imap serving", "addr", l.Addr().String(), "hostname", s.opts.Hostname)
 	return s.imap.Serve(l)
 }
@@ -168,6 +183,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	var err error
 	if first {
+		// Stop our Serve calls first: go-imap's Close waits on a
+		// WaitGroup that its Serve adds to without a lock, a race when
+		// the two run at once (the race detector caught it at Ctrl-C).
+		s.mu.Lock()
+		for l := range s.listeners {
+			l.Close()
+		}
+		s.mu.Unlock()
+		served := make(chan struct{})
+		go func() { s.serving.Wait(); close(served) }()
+		select {
+		case <-served:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 		err = s.imap.Close()
 	}
 	done := make(chan struct{})
