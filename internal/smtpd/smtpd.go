@@ -89,6 +89,11 @@ type Server struct {
 	mu      sync.Mutex
 	conns   map[*session]struct{}
 	closing atomic.Bool
+	// Serve calls and their listeners, so that Shutdown can stop them
+	// before go-smtp's Shutdown (whose Serve adds to a WaitGroup without
+	// a lock while Shutdown waits on it: a data race). Add under mu only.
+	serving   sync.WaitGroup
+	listeners map[net.Listener]bool
 }
 
 // New builds a Server.
@@ -130,6 +135,19 @@ func (a slogAdapter) Println(v ...any)               { a.l.Warn(fmt.Sprint(v...)
 // Serve accepts connections on l until Shutdown. For implicit TLS (port
 // 465) pass a tls.NewListener.
 func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	if s.listeners == nil {
+		s.listeners = map[net.Listener]bool{}
+	}
+	s.listeners[l] = true
+	s.serving.Add(1)
+	s.mu.Unlock()
+	defer s.serving.Done()
 	err := s.srv.Serve(l)
 	if errors.Is(err, smtp.ErrServerClosed) || s.closing.Load() {
 		return nil
@@ -143,9 +161,27 @@ func (s *Server) Serve(l net.Listener) error {
 // then closes what remains. A message is never half-stored: it is either
 // committed before its 250 or not at all.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
 	s.closing.Store(true)
+	for l := range s.listeners {
+		l.Close()
+	}
+	s.mu.Unlock()
+	served := make(chan struct{})
+	go func() { s.serving.Wait(); close(served) }()
+	select {
+	case <-served:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	done := make(chan error, 1)
-	go func() { done <- s.srv.Shutdown(ctx) }()
+	go func() {
+		err := s.srv.Shutdown(ctx)
+		if errors.Is(err, net.ErrClosed) {
+			err = nil // we closed the listeners ourselves, above
+		}
+		done <- err
+	}()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
