@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 0
 
-.PHONY: all build test check fmt vet fuzz fuzz-ci bench bench-go clean
+.PHONY: all build test test-race check fmt vet fuzz fuzz-ci bench bench-go clean
 
 all: build
 
@@ -13,6 +13,12 @@ build:
 # (swaks, python3), dialogs and the import-graph check.
 test: vet
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The unit tests and the end-to-end suite with the race detector (the
+# servers under test are built with -race too); slower, not part of CI.
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./internal/...
+	CGO_ENABLED=1 BOXMAIL_E2E_RACE=1 $(GO) test -count=1 -timeout 30m ./test/
 
 vet:
 	$(GO) vet ./...

@@ -105,7 +105,7 @@ func TestHostileInputIsRefusedOrCutAndMemoryStaysBounded(t *testing.T) {
 		t.Fatalf("a normal client was not served: %s", out)
 	}
 	t.Logf("normal delivery beside 100 slow clients took %v", time.Since(start))
-	if rss := b.peakRSS(); rss > 150 {
+	if rss := b.peakRSS(); rss > 150 && os.Getenv("BOXMAIL_E2E_RACE") == "" { // the race detector costs memory
 		t.Errorf("peak RSS %.0f MiB", rss)
 	} else {
 		t.Logf("peak RSS %.1f MiB", rss)
