@@ -33,6 +33,18 @@ func apiError(w http.ResponseWriter, status int, msg string) {
 
 // apiAuth returns the admin making the request, or answers and returns "".
 func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) string {
+	return s.requestAccount(w, r, true)
+}
+
+// requestAccount returns the account making an API request, by HTTP
+// Basic (with X-Boxmail-TOTP when two-step login is on) or by session
+// cookie plus the CSRF token for changes, limited to admins when
+// needAdmin; otherwise it answers the error itself and returns "".
+func (s *Server) requestAccount(w http.ResponseWriter, r *http.Request, needAdmin bool) string {
+	whose := "your"
+	if needAdmin {
+		whose = "an admin's"
+	}
 	if user, pw, ok := r.BasicAuth(); ok {
 		a, err := s.authenticate(r, user, pw)
 		switch {
@@ -44,7 +56,7 @@ func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) string {
 			s.log.Error("api authentication", "err", err)
 			apiError(w, http.StatusInternalServerError, "internal error; see the server log")
 		case !s.basicTOTP(w, r, a): // totp.go: X-Boxmail-TOTP
-		case !a.Admin:
+		case needAdmin && !a.Admin:
 			apiError(w, http.StatusForbidden, "this account is not an admin")
 		default:
 			return a.Email
@@ -54,8 +66,8 @@ func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) string {
 	sess, a, ok := s.current(r)
 	switch {
 	case !ok:
-		apiError(w, http.StatusUnauthorized, "log in first (session cookie) or use HTTP Basic with an admin's address and password")
-	case !a.Admin:
+		apiError(w, http.StatusUnauthorized, "log in first (session cookie) or use HTTP Basic with "+whose+" address and password")
+	case needAdmin && !a.Admin:
 		apiError(w, http.StatusForbidden, "this account is not an admin")
 	case r.Method != http.MethodGet && (!sameOrigin(r) || !validCSRF(sess, r.Header.Get("X-CSRF-Token"))):
 		apiError(w, http.StatusForbidden, "missing or wrong X-CSRF-Token header")
@@ -65,9 +77,13 @@ func (s *Server) apiAuth(w http.ResponseWriter, r *http.Request) string {
 	return ""
 }
 
-func (s *Server) api(h apiHandler) http.Handler {
+func (s *Server) api(h apiHandler) http.Handler { return s.serveAPI(h, s.apiAuth) }
+
+// serveAPI authenticates a request with auth, runs h and writes its
+// result or error as JSON.
+func (s *Server) serveAPI(h apiHandler, auth func(http.ResponseWriter, *http.Request) string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		by := s.apiAuth(w, r)
+		by := auth(w, r)
 		if by == "" {
 			return
 		}

@@ -96,58 +96,11 @@ func (s *Server) forwardPost(w http.ResponseWriter, r *http.Request, sess *sessi
 // accountAPIAuth returns the account making an /account/api/ request
 // (any user, acting on their own account), or answers and returns "".
 func (s *Server) accountAPIAuth(w http.ResponseWriter, r *http.Request) string {
-	if user, pw, ok := r.BasicAuth(); ok {
-		a, err := s.authenticate(r, user, pw)
-		switch {
-		case errors.Is(err, errRateLimited):
-			apiError(w, http.StatusTooManyRequests, err.Error())
-		case errors.Is(err, store.ErrAuthFailed):
-			apiError(w, http.StatusUnauthorized, "wrong address or password")
-		case err != nil:
-			s.log.Error("api authentication", "err", err)
-			apiError(w, http.StatusInternalServerError, "internal error; see the server log")
-		case !s.basicTOTP(w, r, a): // totp.go: X-Boxmail-TOTP
-		default:
-			return a.Email
-		}
-		return ""
-	}
-	sess, a, ok := s.current(r)
-	switch {
-	case !ok:
-		apiError(w, http.StatusUnauthorized, "log in first (session cookie) or use HTTP Basic with your address and password")
-	case r.Method != http.MethodGet && (!sameOrigin(r) || !validCSRF(sess, r.Header.Get("X-CSRF-Token"))):
-		apiError(w, http.StatusForbidden, "missing or wrong X-CSRF-Token header")
-	default:
-		return a.Email
-	}
-	return ""
+	return s.requestAccount(w, r, false)
 }
 
 // accountAPI is api for /account/api/: h gets the requesting account.
-func (s *Server) accountAPI(h apiHandler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		me := s.accountAPIAuth(w, r)
-		if me == "" {
-			return
-		}
-		v, err := h(r, me)
-		var bi *badInput
-		switch {
-		case errors.As(err, &bi) && bi.notFound:
-			apiError(w, http.StatusNotFound, bi.msg)
-		case errors.As(err, &bi):
-			apiError(w, http.StatusBadRequest, bi.msg)
-		case err != nil:
-			s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			apiError(w, http.StatusInternalServerError, "internal error; see the server log")
-		case v == nil:
-			writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
-		default:
-			writeJSON(w, http.StatusOK, v)
-		}
-	})
-}
+func (s *Server) accountAPI(h apiHandler) http.Handler { return s.serveAPI(h, s.accountAPIAuth) }
 
 func (s *Server) forwardRoutes(m *http.ServeMux) {
 	m.Handle("POST /account/forward", s.user(s.forwardPost))
