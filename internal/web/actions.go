@@ -205,26 +205,36 @@ func nonNil(l []string) []string {
 }
 
 func (s *Server) addAlias(ctx context.Context, address string, targets, permit []string) error {
+	al, err := aliasInput(address, targets, permit)
+	if err != nil {
+		return err
+	}
+	return classify(s.o.Deliverer.AddAlias(ctx, al))
+}
+
+// aliasInput checks an alias form or API body: the address, at least one
+// target, and the permitted senders.
+func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 	address = strings.TrimSpace(address)
 	if address == "" {
-		return badf("address is missing")
+		return store.Alias{}, badf("address is missing")
 	}
 	addr, err := delivery.ParseAliasAddress(address)
 	if err != nil {
-		return badf("address: %v", err)
+		return store.Alias{}, badf("address: %v", err)
 	}
 	ts, err := parseAddrList("target", targets)
 	if err != nil {
-		return err
+		return store.Alias{}, err
 	}
 	if len(ts) == 0 {
-		return badf("targets are missing: give at least one address the mail goes to")
+		return store.Alias{}, badf("targets are missing: give at least one address the mail goes to")
 	}
 	ps, err := parseAddrList("permitted sender", permit)
 	if err != nil {
-		return err
+		return store.Alias{}, err
 	}
-	return classify(s.o.Deliverer.AddAlias(ctx, store.Alias{Address: addr, Targets: ts, Permit: ps}))
+	return store.Alias{Address: addr, Targets: ts, Permit: ps}, nil
 }
 
 func (s *Server) removeAlias(ctx context.Context, address string) error {

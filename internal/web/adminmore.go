@@ -9,31 +9,15 @@ import (
 	"net/http"
 	"strings"
 
-	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
 
 func (s *Server) setAlias(ctx context.Context, address string, targets, permit []string) error {
-	address = strings.TrimSpace(address)
-	if address == "" {
-		return badf("address is missing")
-	}
-	addr, err := delivery.ParseAliasAddress(address)
-	if err != nil {
-		return badf("address: %v", err)
-	}
-	ts, err := parseAddrList("target", targets)
+	al, err := aliasInput(address, targets, permit)
 	if err != nil {
 		return err
 	}
-	if len(ts) == 0 {
-		return badf("targets are missing: give at least one address the mail goes to")
-	}
-	ps, err := parseAddrList("permitted sender", permit)
-	if err != nil {
-		return err
-	}
-	return classify(s.o.Deliverer.SetAlias(ctx, store.Alias{Address: addr, Targets: ts, Permit: ps}))
+	return classify(s.o.Deliverer.SetAlias(ctx, al))
 }
 
 // setUserDisabled closes (keeping the mail) or reopens an account; the
