@@ -278,24 +278,8 @@ func cmdAlias(e *env, args []string) error {
 	}
 	var targets []string
 	if sub == "add" {
-		var tl listFlag
-		tl.Set(pos[1])
-		if len(tl) == 0 {
-			return usagef("alias add needs at least one target")
-		}
-		for _, t := range tl {
-			a, err := delivery.ParseAddress(t)
-			if err != nil {
-				return usagef("target: %v", err)
-			}
-			targets = append(targets, a.String())
-		}
-		for i, p := range permit {
-			a, err := delivery.ParseAddress(p)
-			if err != nil {
-				return usagef("--permit: %v", err)
-			}
-			permit[i] = a.String()
+		if targets, err = aliasTargets("add", pos[1], permit); err != nil {
+			return err
 		}
 	}
 	st, err := openStore(dir)
@@ -329,4 +313,30 @@ func cmdAlias(e *env, args []string) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// aliasTargets parses an alias's comma-separated targets (at least one)
+// and normalises the --permit addresses in place.
+func aliasTargets(sub, list string, permit listFlag) ([]string, error) {
+	var tl listFlag
+	tl.Set(list)
+	if len(tl) == 0 {
+		return nil, usagef("alias %s needs at least one target", sub)
+	}
+	var targets []string
+	for _, t := range tl {
+		a, err := delivery.ParseAddress(t)
+		if err != nil {
+			return nil, usagef("target: %v", err)
+		}
+		targets = append(targets, a.String())
+	}
+	for i, p := range permit {
+		a, err := delivery.ParseAddress(p)
+		if err != nil {
+			return nil, usagef("--permit: %v", err)
+		}
+		permit[i] = a.String()
+	}
+	return targets, nil
 }

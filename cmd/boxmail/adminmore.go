@@ -47,25 +47,9 @@ func cmdAliasSet(e *env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	var tl listFlag
-	tl.Set(pos[1])
-	if len(tl) == 0 {
-		return usagef("alias set needs at least one target")
-	}
-	var targets []string
-	for _, t := range tl {
-		a, err := delivery.ParseAddress(t)
-		if err != nil {
-			return usagef("target: %v", err)
-		}
-		targets = append(targets, a.String())
-	}
-	for i, p := range permit {
-		a, err := delivery.ParseAddress(p)
-		if err != nil {
-			return usagef("--permit: %v", err)
-		}
-		permit[i] = a.String()
+	targets, err := aliasTargets("set", pos[1], permit)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(dir)
 	if err != nil {
