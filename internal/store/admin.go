@@ -197,14 +197,7 @@ func (s *Store) SetAdmin(ctx context.Context, email string, admin bool) error {
 func (s *Store) updateAccount(ctx context.Context, email, q string, v any) error {
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, q, v, email)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("account %s: %w", email, ErrNotFound)
-		}
-		return nil
+		return tx.execOne(ctx, "account "+email, q, v, email)
 	})
 }
 
@@ -359,14 +352,7 @@ func splitList(s string) []string {
 func (s *Store) RemoveAlias(ctx context.Context, address string) error {
 	addr := strings.ToLower(address)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "DELETE FROM aliases WHERE address = ?", addr)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("alias %s: %w", addr, ErrNotFound)
-		}
-		return nil
+		return tx.execOne(ctx, "alias "+addr, "DELETE FROM aliases WHERE address = ?", addr)
 	})
 }
 

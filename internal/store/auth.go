@@ -352,13 +352,7 @@ func (s *Store) AppPasswords(ctx context.Context, email string) ([]AppPassword, 
 func (s *Store) RevokeAppPassword(ctx context.Context, email, name string) error {
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "DELETE FROM app_passwords WHERE name = ? AND account_id = (SELECT id FROM accounts WHERE email = ?)", strings.TrimSpace(name), email)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("app password %q of %s: %w", name, email, ErrNotFound)
-		}
-		return nil
+		return tx.execOne(ctx, fmt.Sprintf("app password %q of %s", name, email),
+			"DELETE FROM app_passwords WHERE name = ? AND account_id = (SELECT id FROM accounts WHERE email = ?)", strings.TrimSpace(name), email)
 	})
 }

@@ -86,14 +86,8 @@ func (s *Store) ActivateDKIMKey(ctx context.Context, domain, selector string) er
 func (s *Store) RemoveDKIMKey(ctx context.Context, domain, selector string) error {
 	domain = strings.ToLower(domain)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "DELETE FROM dkim_keys WHERE selector = ? AND domain_id = (SELECT id FROM domains WHERE name = ?)", selector, domain)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("DKIM selector %s of %s: %w", selector, domain, ErrNotFound)
-		}
-		return nil
+		return tx.execOne(ctx, fmt.Sprintf("DKIM selector %s of %s", selector, domain),
+			"DELETE FROM dkim_keys WHERE selector = ? AND domain_id = (SELECT id FROM domains WHERE name = ?)", selector, domain)
 	})
 }
 

@@ -67,14 +67,7 @@ func (s *Store) AuthBlockByNet(ctx context.Context, net string) (AuthBlock, erro
 // when there was none.
 func (s *Store) RemoveAuthBlock(ctx context.Context, net string) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "DELETE FROM auth_blocks WHERE net = ?", net)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return ErrNotFound
-		}
-		return nil
+		return tx.execOne(ctx, "", "DELETE FROM auth_blocks WHERE net = ?", net)
 	})
 }
 

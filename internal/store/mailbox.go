@@ -239,14 +239,7 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, sub bool) error {
 	name = NormalizeMailboxName(name)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?", sub, accountID, name)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("mailbox %s: %w", name, ErrNotFound)
-		}
-		return nil
+		return tx.execOne(ctx, "mailbox "+name, "UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?", sub, accountID, name)
 	})
 }
 

@@ -186,12 +186,8 @@ func (s *Store) QueueRetry(ctx context.Context, id int64) (int, error) {
 // same transaction.
 func (s *Store) QueueRemove(ctx context.Context, id int64, bounce *Delivery) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "DELETE FROM queue WHERE id = ?", id)
-		if err != nil {
+		if err := tx.execOne(ctx, fmt.Sprintf("queue entry %d", id), "DELETE FROM queue WHERE id = ?", id); err != nil {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return fmt.Errorf("queue entry %d: %w", id, ErrNotFound)
 		}
 		if bounce != nil {
 			return deliverTx(ctx, tx, *bounce)

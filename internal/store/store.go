@@ -192,6 +192,22 @@ func (t *Tx) exec(ctx context.Context, q string, args ...any) (sql.Result, error
 	return t.tx.ExecContext(ctx, q, args...)
 }
 
+// execOne runs a statement that must change a row: none changed is
+// ErrNotFound, wrapped with what ("alias x@y") unless what is empty.
+func (t *Tx) execOne(ctx context.Context, what, q string, args ...any) error {
+	res, err := t.exec(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if what == "" {
+			return ErrNotFound
+		}
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return nil
+}
+
 func (t *Tx) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if st := t.s.txStmt(ctx, t.tx, q); st != nil {
 		return st.QueryRowContext(ctx, args...)
