@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"boxmail/internal/testutil"
 )
 
 // dig runs dig or kdig against the box's DNS port.
@@ -260,25 +261,7 @@ type worldDNS struct {
 func startWorld(t *testing.T) *worldDNS {
 	w := &worldDNS{}
 	w.set(t)
-	var pc net.PacketConn
-	var ln net.Listener
-	for i := 0; ln == nil; i++ { // a free UDP port whose TCP twin is free too
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err != nil {
-			pc.Close()
-			if i == 20 {
-				t.Fatal(err)
-			}
-		}
-	}
-	w.addr = pc.LocalAddr().String()
-	for _, s := range []*dns.Server{{PacketConn: pc, Handler: w}, {Listener: ln, Handler: w}} {
-		go s.ActivateAndServe()
-		t.Cleanup(func() { s.Shutdown() })
-	}
+	w.addr = testutil.ServeDNS(t, w, w)
 	return w
 }
 

@@ -162,11 +162,36 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 	t.Cleanup(func() { os.Remove(pwFile) })
 	data := filepath.Join(dir, "data")
 	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pwFile)
-	p := freePorts(t, 10)
-	b := &Box{t: t, Dir: data, Domain: "example.test", Admin: "me@example.test", Password: testPassword,
-		SMTP: p[0], Submission: p[1], Submissions: p[2], IMAP: p[3], IMAPS: p[4], DNS: p[5], HTTP: p[6], HTTPS: p[7], POP3: p[8], POP3S: p[9]}
-	conf := filepath.Join(data, "boxmail.conf")
-	c, _ := os.ReadFile(conf)
+	b := &Box{t: t, Dir: data, Domain: "example.test", Admin: "me@example.test", Password: testPassword}
+	// The ports are free when picked but another test process may take
+	// one before the box binds it: then the box starts again on others.
+	for attempt := 1; ; attempt++ {
+		p := freePorts(t, 10)
+		b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
+		b.configure(settings)
+		err := b.start()
+		if err == nil {
+			break
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("start again on other ports: %v", err)
+	}
+	t.Cleanup(b.Stop)
+	return b
+}
+
+// configure writes the box's ports and the test settings (key: value)
+// into its config file.
+func (b *Box) configure(settings map[string]string) {
+	t := b.t
+	t.Helper()
+	conf := filepath.Join(b.Dir, "boxmail.conf")
+	c, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := string(c)
 	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug",
@@ -193,47 +218,67 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 		}
 		s = re.ReplaceAllLiteralString(s, k+" = "+v)
 	}
-	os.WriteFile(conf, []byte(s), 0o600)
-	b.Start()
-	t.Cleanup(b.Stop)
-	return b
+	if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Start starts the server and waits for its ports.
 func (b *Box) Start() {
-	t := b.t
-	t.Helper()
+	b.t.Helper()
+	if err := b.start(); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// start starts the server and waits for its ports; when it does not come
+// up, no process is left behind and the error carries the server's log.
+func (b *Box) start() error {
 	b.stderr = &syncBuffer{}
 	b.cmd = exec.Command(binary, "serve", "--dir", b.Dir)
 	b.cmd.Stderr = b.stderr
 	if err := b.cmd.Start(); err != nil {
-		t.Fatal(err)
+		b.cmd = nil
+		return err
 	}
 	b.exited = make(chan error, 1)
 	go func() { b.exited <- b.cmd.Wait() }()
 	for _, p := range []int{b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S} {
-		b.waitPort(p)
+		if err := b.awaitPort(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitPort waits for the running server to open port p (one a test
+// configured); it fails the test if the server does not.
+func (b *Box) waitPort(p int) {
+	b.t.Helper()
+	if err := b.awaitPort(p); err != nil {
+		b.t.Fatal(err)
 	}
 }
 
-func (b *Box) waitPort(p int) {
+func (b *Box) awaitPort(p int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		select {
 		case err := <-b.exited:
-			b.t.Fatalf("boxmail exited: %v\n%s", err, b.stderr.String())
+			b.cmd = nil
+			return fmt.Errorf("boxmail exited: %v\n%s", err, b.stderr.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 	b.cmd.Process.Kill() // never leave a server behind a failed start
 	<-b.exited
 	b.cmd = nil
-	b.t.Fatalf("port %d did not open\n%s", p, b.stderr.String())
+	return fmt.Errorf("port %d did not open\n%s", p, b.stderr.String())
 }
 
 // Stop sends SIGINT and waits for a clean exit.

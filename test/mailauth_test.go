@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,54 +22,13 @@ import (
 	"boxmail/internal/mailauth"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // dnsServer answers from fake on a loopback UDP and TCP port, as an
 // authoritative server would, and returns its address.
 func dnsServer(t *testing.T, fake *resolver.Fake) string {
-	t.Helper()
-	// The same port for UDP and TCP; the TCP one may be taken already.
-	var pc net.PacketConn
-	var l net.Listener
-	var addr string
-	for range 50 {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		addr = pc.LocalAddr().String()
-		if l, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		pc.Close()
-		pc = nil
-	}
-	if pc == nil {
-		t.Fatal("no port free for both UDP and TCP")
-	}
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		m.Authoritative = true
-		if len(q.Question) == 1 {
-			a, err := fake.Lookup(context.Background(), q.Question[0].Name, q.Question[0].Qtype)
-			switch {
-			case resolver.IsTemporary(err):
-				m.Rcode = dns.RcodeServerFailure
-			case err != nil:
-				m.Rcode = dns.RcodeNameError
-			default:
-				m.Answer = a.Records
-			}
-		}
-		w.WriteMsg(m)
-	})
-	us := &dns.Server{PacketConn: pc, Handler: h}
-	ts := &dns.Server{Listener: l, Handler: h}
-	go us.ActivateAndServe()
-	go ts.ActivateAndServe()
-	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() })
-	return addr
+	return testutil.ServeDNS(t, fake, fake)
 }
 
 // txtRecord is a zone line for a long TXT value, split into strings.

@@ -3,15 +3,13 @@ package mailauth
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"boxmail/internal/resolver"
+	"boxmail/internal/testutil"
 )
 
 // benchMessage is a plain-text message of about size bytes.
@@ -47,27 +45,7 @@ func BenchmarkSignEd25519_4KiB(b *testing.B) { _, e := testKeys(b); benchSign(b,
 // serveZone answers from fake on a loopback UDP port (as the box's
 // configured resolver would) and returns its address.
 func serveZone(b *testing.B, fake *resolver.Fake) string {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		a, err := fake.Lookup(context.Background(), q.Question[0].Name, q.Question[0].Qtype)
-		switch {
-		case resolver.IsTemporary(err):
-			m.Rcode = dns.RcodeServerFailure
-		case err != nil:
-			m.Rcode = dns.RcodeNameError
-		default:
-			m.Answer = a.Records
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	b.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	return testutil.ServeDNS(b, fake, fake)
 }
 
 // BenchmarkCheck4KiB is the inbound path of one message: SPF of the

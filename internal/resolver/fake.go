@@ -112,3 +112,24 @@ func (f *Fake) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, 
 	}
 	return nil, &Error{Name: name, Type: tname, Temporary: true, Err: errors.New("CNAME chain too long")}
 }
+
+// ServeDNS answers q from the fake, so that a test can put it behind a
+// real DNS server: SERVFAIL for a failing name, NXDOMAIN for an unknown
+// one, NODATA or the records otherwise.
+func (f *Fake) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Authoritative = true
+	if len(q.Question) == 1 {
+		a, err := f.Lookup(context.Background(), q.Question[0].Name, q.Question[0].Qtype)
+		switch {
+		case IsTemporary(err):
+			m.Rcode = dns.RcodeServerFailure
+		case err != nil:
+			m.Rcode = dns.RcodeNameError
+		default:
+			m.Answer = a.Records
+		}
+	}
+	w.WriteMsg(m)
+}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"boxmail/internal/testutil"
 )
 
 var zone = []string{
@@ -69,42 +71,16 @@ func TestFake(t *testing.T) {
 // TCP, answering with TC set for UDP when asked to.
 func serve(t *testing.T, f *Fake, truncateUDP bool) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := func(udp bool) dns.HandlerFunc {
-		return func(w dns.ResponseWriter, q *dns.Msg) {
+	udp := dns.Handler(f)
+	if truncateUDP {
+		udp = dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
 			m := new(dns.Msg)
 			m.SetReply(q)
-			if udp && truncateUDP {
-				m.Truncated = true
-				w.WriteMsg(m)
-				return
-			}
-			a, err := f.Lookup(context.Background(), q.Question[0].Name, q.Question[0].Qtype)
-			switch {
-			case IsTemporary(err):
-				m.Rcode = dns.RcodeServerFailure
-			case err != nil:
-				m.Rcode = dns.RcodeNameError
-			default:
-				m.Answer = a.Records
-			}
+			m.Truncated = true
 			w.WriteMsg(m)
-		}
+		})
 	}
-	us := &dns.Server{PacketConn: pc, Handler: h(true)}
-	ts := &dns.Server{Listener: l, Handler: h(false)}
-	go us.ActivateAndServe()
-	go ts.ActivateAndServe()
-	t.Cleanup(func() { us.Shutdown(); ts.Shutdown() })
-	return addr
+	return testutil.ServeDNS(t, udp, f)
 }
 
 func TestNetAgainstARealServer(t *testing.T) {

@@ -1,0 +1,53 @@
+// Package testutil holds what several packages' tests need and the box
+// itself does not: for now a DNS server on loopback, over UDP and TCP on
+// the same port, as a real resolver expects of a name server. Only tests
+// import it (test/imports_test.go checks that).
+package testutil
+
+import (
+	"net"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// ServeDNS answers UDP queries with udp and TCP queries with tcp (either
+// may be nil to leave that side unanswered but listening) on 127.0.0.1,
+// and returns the address. The servers stop when the test ends.
+func ServeDNS(t testing.TB, udp, tcp dns.Handler) string {
+	t.Helper()
+	pc, ln := listenPair(t)
+	for _, s := range []*dns.Server{{PacketConn: pc, Handler: orSilent(udp)}, {Listener: ln, Handler: orSilent(tcp)}} {
+		go s.ActivateAndServe()
+		t.Cleanup(func() { s.Shutdown() })
+	}
+	return pc.LocalAddr().String()
+}
+
+// listenPair finds a loopback port free for both UDP and TCP. The kernel
+// picks a free UDP port; its TCP twin may be taken by another test
+// process, so it tries again.
+func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
+	var last error
+	for range 50 {
+		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ln, err := net.Listen("tcp", pc.LocalAddr().String())
+		if err == nil {
+			return pc, ln
+		}
+		pc.Close()
+		last = err
+	}
+	t.Fatalf("no loopback port free for both UDP and TCP: %v", last)
+	return nil, nil
+}
+
+func orSilent(h dns.Handler) dns.Handler {
+	if h != nil {
+		return h
+	}
+	return dns.HandlerFunc(func(dns.ResponseWriter, *dns.Msg) {})
+}
