@@ -15,6 +15,7 @@ import (
 
 	"boxmail/internal/dnsrecords"
 	"boxmail/internal/mailauth"
+	"boxmail/internal/testutil"
 )
 
 var (
@@ -67,14 +68,7 @@ func newTestServer(t testing.TB, rateLimit int, exempt ...netip.Prefix) *testSer
 			})
 		},
 	})
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp, err := net.ListenPacket("udp", tcp.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	udp, tcp := testutil.ListenPair(t)
 	ts.addr = tcp.Addr().String()
 	go ts.srv.Serve(tcp)
 	go ts.srv.ServePacket(udp)

@@ -16,7 +16,7 @@ import (
 // and returns the address. The servers stop when the test ends.
 func ServeDNS(t testing.TB, udp, tcp dns.Handler) string {
 	t.Helper()
-	pc, ln := listenPair(t)
+	pc, ln := ListenPair(t)
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: orSilent(udp)}, {Listener: ln, Handler: orSilent(tcp)}} {
 		go s.ActivateAndServe()
 		t.Cleanup(func() { s.Shutdown() })
@@ -24,10 +24,10 @@ func ServeDNS(t testing.TB, udp, tcp dns.Handler) string {
 	return pc.LocalAddr().String()
 }
 
-// listenPair finds a loopback port free for both UDP and TCP. The kernel
-// picks a free UDP port; its TCP twin may be taken by another test
-// process, so it tries again.
-func listenPair(t testing.TB) (net.PacketConn, net.Listener) {
+// ListenPair listens on a loopback port free for both UDP and TCP, as a
+// DNS server needs. The kernel picks a free UDP port; its TCP twin may be
+// taken by another test process, so it tries again.
+func ListenPair(t testing.TB) (net.PacketConn, net.Listener) {
 	var last error
 	for range 50 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
