@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -27,8 +28,36 @@ func (s *Store) IntegrityCheck(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return err
 	}
+	problems = append(problems, s.checkBodyFiles(ctx)...)
 	if len(problems) > 0 {
 		return fmt.Errorf("database integrity check failed: %s", strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// checkBodyFiles reports body rows whose file (bodyfile.go) is missing or
+// of the wrong size.
+func (s *Store) checkBodyFiles(ctx context.Context) []string {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT id, file, size FROM bodies WHERE file IS NOT NULL")
+	if err != nil {
+		return []string{err.Error()}
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var id, size int64
+		var name string
+		if err := rows.Scan(&id, &name, &size); err != nil {
+			return append(problems, err.Error())
+		}
+		if fi, err := os.Stat(s.bodyPath(name)); err != nil {
+			problems = append(problems, fmt.Sprintf("body %d: %v", id, err))
+		} else if fi.Size() != size {
+			problems = append(problems, fmt.Sprintf("body %d: file %s holds %d bytes, want %d", id, name, fi.Size(), size))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	return problems
 }

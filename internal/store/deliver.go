@@ -37,18 +37,27 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) error {
 	if len(d.Local) == 0 && len(d.Remote) == 0 && len(d.Copies) == 0 {
 		return fmt.Errorf("delivery without recipients: %w", ErrInvalid)
 	}
-	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return deliverTx(ctx, tx, d)
+	b, err := s.prepareBody(d.Data)
+	if err != nil {
+		return err
+	}
+	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		return deliverTx(ctx, tx, d, b)
 	})
+	if err != nil {
+		s.discardBody(b)
+	}
+	return err
 }
 
-// deliverTx stores d inside an open transaction: one body, a message
-// row per local target, a queue row per remote recipient domain.
-func deliverTx(ctx context.Context, tx *Tx, d Delivery) error {
+// deliverTx stores d inside an open transaction: one body (b, from
+// d.Data), a message row per local target, a queue row per remote
+// recipient domain.
+func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) error {
 	if d.Received.IsZero() {
 		d.Received = time.Now()
 	}
-	bid, err := insertBody(ctx, tx, d.Data)
+	bid, err := insertBody(ctx, tx, b)
 	if err != nil {
 		return err
 	}

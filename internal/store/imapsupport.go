@@ -198,7 +198,8 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 		// The header section is kept beside each body (insertBody).
 		data = "(SELECT h.data FROM headers h WHERE h.body_id = m.body_id)"
 	case BodyFull:
-		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id)"
+		// A large body's row names its file (bodyfile.go) instead.
+		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id), (SELECT b.file FROM bodies b WHERE b.id = m.body_id)"
 	case FlagsOnly:
 	default:
 		return nil, fmt.Errorf("body part %d: %w", part, ErrInvalid)
@@ -224,12 +225,15 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 		j := 0
 		for rows.Next() {
 			var m LoadedMessage
-			var kw sql.NullString
+			var kw, file sql.NullString
 			var d int64
 			var err error
-			if part == FlagsOnly {
+			switch part {
+			case FlagsOnly:
 				err = rows.Scan(&m.UID, &m.Flags, &kw)
-			} else {
+			case BodyFull:
+				err = rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data, &file)
+			default:
 				err = rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data)
 			}
 			if err != nil {
@@ -241,6 +245,12 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 			}
 			if j == len(run) || run[j] != m.UID {
 				continue
+			}
+			if file.Valid {
+				if m.Data, err = s.readBodyFile(file.String); err != nil {
+					rows.Close()
+					return nil, err
+				}
 			}
 			m.MailboxID = mailboxID
 			m.Keywords = splitKeywords(kw)

@@ -95,7 +95,7 @@ func fillMailbox(tb testing.TB, s *Store, accountID int64, n int) {
 	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		for i := range n {
 			data := fmt.Appendf(nil, "Subject: %d\r\n\r\nbody\r\n", i)
-			bid, err := insertBody(ctx, tx, data)
+			bid, err := insertBody(ctx, tx, inline(data))
 			if err != nil {
 				return err
 			}

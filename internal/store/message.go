@@ -154,26 +154,17 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, first, last uint3
 // Body returns the raw bytes of a stored message.
 func (s *Store) Body(ctx context.Context, bodyID int64) ([]byte, error) {
 	var b []byte
-	err := s.rdb.QueryRowContext(ctx, "SELECT data FROM bodies WHERE id = ?", bodyID).Scan(&b)
+	var file sql.NullString
+	err := s.rdb.QueryRowContext(ctx, "SELECT data, file FROM bodies WHERE id = ?", bodyID).Scan(&b, &file)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
+	} else if err != nil {
+		return nil, err
 	}
-	return b, err
-}
-
-// insertBody stores data and returns its id; references are counted by
-// triggers when messages or queue rows point at it.
-func insertBody(ctx context.Context, tx *Tx, data []byte) (int64, error) {
-	res, err := tx.exec(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(data), data)
-	if err != nil {
-		return 0, err
+	if file.Valid {
+		return s.readBodyFile(file.String)
 	}
-	id, err := res.LastInsertId()
-	if err != nil {
-		return 0, err
-	}
-	_, err = tx.exec(ctx, "INSERT INTO headers(body_id, data) VALUES(?, ?)", id, HeaderSection(data))
-	return id, err
+	return b, nil
 }
 
 // HeaderSection returns the header of a message up to and including the
@@ -207,6 +198,15 @@ func addMessage(ctx context.Context, tx *Tx, accountID, mailboxID, bodyID int64,
 // the mailbox's UIDVALIDITY.
 func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, data []byte, f Flags, kw []string, idate time.Time) (uid, uidValidity uint32, err error) {
 	mailbox = NormalizeMailboxName(mailbox)
+	b, err := s.prepareBody(data)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() {
+		if err != nil {
+			s.discardBody(b)
+		}
+	}()
 	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var mid int64
 		if err := tx.queryRow(ctx, "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?", accountID, mailbox).Scan(&mid, &uidValidity); errors.Is(err, sql.ErrNoRows) {
@@ -217,7 +217,7 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, dat
 		if err := checkQuota(ctx, tx, accountID, int64(len(data))); err != nil {
 			return err
 		}
-		bid, err := insertBody(ctx, tx, data)
+		bid, err := insertBody(ctx, tx, b)
 		if err != nil {
 			return err
 		}

@@ -25,8 +25,12 @@ type ImportItem struct {
 	Size     int64  // len(Data), or the size of a message already present
 	// Present says the box already holds this message (found by identity):
 	// only the record is written, not the message.
-	Present      bool
-	Data         []byte
+	Present bool
+	Data    []byte
+	// Body, when set instead of Data, is the message already streamed into
+	// the store (NewBodyWriter). ImportMessages takes it over: it is
+	// stored or discarded.
+	Body         *SpooledBody
 	Flags        Flags
 	Keywords     []string
 	InternalDate time.Time
@@ -47,7 +51,34 @@ const (
 // item whose Source+Key is already recorded is left alone (ImportKnown).
 func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, items []ImportItem) ([]ImportOutcome, error) {
 	out := make([]ImportOutcome, len(items))
+	bodies := make([]body, len(items))
+	used := make([]bool, len(items))
+	defer func() {
+		for i, b := range bodies {
+			if !used[i] {
+				s.discardBody(b)
+			}
+		}
+	}()
+	for i, it := range items {
+		switch {
+		case it.Present:
+			if it.Body != nil {
+				bodies[i] = it.Body.b
+			}
+		case it.Body != nil:
+			bodies[i] = it.Body.b
+		default:
+			b, err := s.prepareBody(it.Data)
+			if err != nil {
+				return nil, err
+			}
+			bodies[i] = b
+		}
+	}
+	var copied []int
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		copied = copied[:0]
 		var one int
 		if err := tx.queryRow(ctx, "SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?", mailboxID, accountID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("mailbox %d: %w", mailboxID, ErrNotFound)
@@ -66,15 +97,16 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 			var uid uint32
 			out[i] = ImportPresent
 			if !it.Present {
-				bid, err := insertBody(ctx, tx, it.Data)
+				bid, err := insertBody(ctx, tx, bodies[i])
 				if err != nil {
 					return err
 				}
-				uid, err = addMessage(ctx, tx, accountID, mailboxID, bid, int64(len(it.Data)), it.Flags&^FlagRecent, it.Keywords, it.InternalDate)
+				uid, err = addMessage(ctx, tx, accountID, mailboxID, bid, bodies[i].size, it.Flags&^FlagRecent, it.Keywords, it.InternalDate)
 				if err != nil {
 					return err
 				}
 				out[i] = ImportCopied
+				copied = append(copied, i)
 			}
 			if _, err := tx.exec(ctx, `INSERT INTO import_messages(account_id, source, key, identity, sha256, size, mailbox_id, uid, created)
 				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`, accountID, it.Source, it.Key, it.Identity, it.SHA256, it.Size, mailboxID, uid, ts); err != nil {
@@ -83,6 +115,11 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 		}
 		return nil
 	})
+	if err == nil {
+		for _, i := range copied {
+			used[i] = true
+		}
+	}
 	return out, err
 }
 

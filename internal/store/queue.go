@@ -159,7 +159,7 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 			return err
 		}
 		if o.Bounce != nil {
-			return deliverTx(ctx, tx, *o.Bounce)
+			return deliverTx(ctx, tx, *o.Bounce, inline(o.Bounce.Data))
 		}
 		return nil
 	})
@@ -190,7 +190,7 @@ func (s *Store) QueueRemove(ctx context.Context, id int64, bounce *Delivery) err
 			return err
 		}
 		if bounce != nil {
-			return deliverTx(ctx, tx, *bounce)
+			return deliverTx(ctx, tx, *bounce, inline(bounce.Data))
 		}
 		return nil
 	})

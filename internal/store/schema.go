@@ -266,6 +266,16 @@ CREATE TABLE logins (
 	last_addr   TEXT NOT NULL
 );
 `,
+	// 11: large bodies kept in files under DIR/bodies (store/bodyfile.go):
+	// the row names the file and keeps an empty data BLOB; deleting such a
+	// row records the file, which the writer removes after the commit.
+	`
+ALTER TABLE bodies ADD COLUMN file TEXT;
+CREATE TABLE dead_files (name TEXT PRIMARY KEY);
+CREATE TRIGGER bodies_file_del AFTER DELETE ON bodies WHEN OLD.file IS NOT NULL BEGIN
+	INSERT OR IGNORE INTO dead_files(name) VALUES(OLD.file);
+END;
+`,
 }
 
 // SchemaVersion is the version a fully migrated database has.

@@ -171,7 +171,7 @@ ON CONFLICT(account_id, handle, sender) DO UPDATE SET until = excluded.until`, c
 		bid := bodyID
 		if c.Data != nil {
 			var err error
-			if bid, err = insertBody(ctx, tx, c.Data); err != nil {
+			if bid, err = insertBody(ctx, tx, inline(c.Data)); err != nil {
 				return err
 			}
 		}

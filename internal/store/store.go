@@ -10,6 +10,8 @@
 // returns. Message bodies are stored as BLOBs in the bodies table, one row
 // per delivered message even when it lands in several mailboxes (messages
 // rows reference it; a trigger deletes a body when its last reference goes).
+// Large bodies (Options.FileBodyMin, 256 KiB by default) are kept in files
+// under DIR/bodies instead, named by their bodies row (bodyfile.go).
 //
 // Bodies in the database rather than in files beside it was decided by
 // measurement (BenchmarkDeliverBlob vs BenchmarkDeliverFile in
@@ -75,11 +77,16 @@ type Options struct {
 	Logger *slog.Logger
 	// MaxBatch bounds how many write functions share one commit (default 256).
 	MaxBatch int
+	// FileBodyMin is the size from which a message body is kept in a file
+	// under DIR/bodies instead of in the database (bodyfile.go); 0 means
+	// DefaultFileBodyMin, a negative value never.
+	FileBodyMin int64
 }
 
 // Store is a handle on the database. It is safe for concurrent use.
 type Store struct {
 	path   string
+	dir    string
 	log    *slog.Logger
 	wdb    *sql.DB // single connection used by the writer goroutine
 	rdb    *sql.DB // pool for reads
@@ -98,6 +105,12 @@ type Store struct {
 	toPrepare map[string]struct{} // queries seen in the current batch
 
 	selects selectCache // imapsupport.go
+
+	// Bodies from fileMin bytes on go to files (bodyfile.go); the writer
+	// keeps the names of the files it removed until their dead_files
+	// records are deleted.
+	fileMin      int64
+	removedFiles []string
 }
 
 // Stats counts the writer's work since Open.
@@ -124,6 +137,9 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.FileBodyMin == 0 {
+		opts.FileBodyMin = DefaultFileBodyMin
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
@@ -144,7 +160,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{path: path, log: opts.Logger, wdb: wdb, rdb: rdb,
+	s := &Store{path: path, dir: dir, fileMin: opts.FileBodyMin, log: opts.Logger, wdb: wdb, rdb: rdb,
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch,
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
@@ -155,6 +171,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		s.log.Warn("chmod database", "err", err)
+	}
+	if err := s.sweepBodyFiles(ctx); err != nil {
+		wdb.Close()
+		rdb.Close()
+		return nil, fmt.Errorf("body files: %w", err)
 	}
 	s.wg.Add(1)
 	go s.writer()
@@ -360,6 +381,9 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		return
 	}
+	if len(s.removedFiles) > 0 {
+		s.forgetDead(ctx, tx)
+	}
 	ok := make([]bool, len(batch))
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -398,6 +422,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 		}
 		return
 	}
+	s.removeDeadFiles(ctx)
 	for i, r := range batch {
 		if ok[i] {
 			for _, e := range r.tx.events {

@@ -1,0 +1,341 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Large bodies live in files, small ones in the database.
+//
+// A body of at least Options.FileBodyMin bytes is written to its own file
+// under DIR/bodies (named at random; the bodies row keeps the name and an
+// empty data BLOB). Small bodies stay BLOBs: one WAL fsync per group commit
+// beats a file write+fsync+directory fsync per message (bench/results,
+// store-bodies). For a large body the file is cheaper: it is written once
+// (a BLOB goes through the WAL and again into the database at checkpoint,
+// page by page through the transpiled C), the fsync happens in the
+// delivering goroutine rather than in the single writer, and the bytes can
+// be streamed in (BodyWriter) rather than held whole.
+//
+// Order of durability: the file is written and fsynced (with its
+// directory) before the transaction that references it commits, so a
+// committed row never names a missing file. A crash in between leaves an
+// unreferenced file, removed by the sweep at Open once it is an hour old
+// (another process, such as an import, may be writing a fresh one). When a
+// file's row is deleted, a trigger records the name in dead_files; the
+// writer removes the file after that commit and the record in its next
+// batch.
+
+// DefaultFileBodyMin is the size from which a body is kept in a file.
+const DefaultFileBodyMin = 256 << 10
+
+const bodiesDir = "bodies"
+
+// orphanAge is how old an unreferenced body file must be for the sweep at
+// Open to remove it.
+const orphanAge = time.Hour
+
+// maxFileHeader bounds the header section kept in the headers table for a
+// body streamed into a file without a blank line.
+const maxFileHeader = 256 << 10
+
+// body is a message body on its way into a transaction: inline bytes, or
+// a file already written and fsynced.
+type body struct {
+	data   []byte
+	file   string // name under DIR/bodies, "" when inline
+	size   int64
+	header []byte
+}
+
+// inline is a body kept in the database whatever its size: written inside
+// a transaction (bounces, vacation replies), where a file would cost the
+// writer an fsync.
+func inline(data []byte) body { return body{data: data, size: int64(len(data))} }
+
+// SpooledBody is a body already durable in the store's file area, ready
+// to be stored by a transaction (ImportItem.Body). Discard it if it is not
+// used.
+type SpooledBody struct {
+	s *Store
+	b body
+}
+
+// Size is the body's length in bytes.
+func (sb *SpooledBody) Size() int64 { return sb.b.size }
+
+// Discard removes the file of a body that no transaction stored.
+func (sb *SpooledBody) Discard() {
+	if sb != nil && sb.b.file != "" {
+		os.Remove(sb.s.bodyPath(sb.b.file))
+	}
+}
+
+func (s *Store) bodyPath(name string) string {
+	return filepath.Join(s.dir, bodiesDir, name)
+}
+
+// prepareBody turns data into a body for a transaction, writing it to a
+// file first when it is large. The caller discards the returned body if
+// the transaction fails.
+func (s *Store) prepareBody(data []byte) (body, error) {
+	if s.fileMin < 0 || int64(len(data)) < s.fileMin {
+		return body{data: data, size: int64(len(data))}, nil
+	}
+	w, err := s.NewBodyWriter()
+	if err != nil {
+		return body{}, err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
+		return body{}, err
+	}
+	sb, err := w.Finish()
+	if err != nil {
+		return body{}, err
+	}
+	return sb.b, nil
+}
+
+// discardBody removes the file of a body whose transaction failed.
+func (s *Store) discardBody(b body) {
+	if b.file != "" {
+		os.Remove(s.bodyPath(b.file))
+	}
+}
+
+// BodyWriter streams one message body into the store's file area without
+// holding it in memory. Write the bytes, then Finish (fsync) or Abort.
+type BodyWriter struct {
+	s      *Store
+	f      *os.File
+	name   string
+	size   int64
+	header bytes.Buffer
+	hdrEnd bool
+	err    error
+}
+
+// NewBodyWriter starts a body file.
+func (s *Store) NewBodyWriter() (*BodyWriter, error) {
+	var rnd [16]byte
+	rand.Read(rnd[:])
+	name := hex.EncodeToString(rnd[:])
+	f, err := os.OpenFile(s.bodyPath(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, classify(fmt.Errorf("creating body file: %w", err))
+	}
+	return &BodyWriter{s: s, f: f, name: name}, nil
+}
+
+// Write appends p to the body.
+func (w *BodyWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if !w.hdrEnd {
+		w.keepHeader(p)
+	}
+	n, err := w.f.Write(p)
+	w.size += int64(n)
+	if err != nil {
+		w.err = classify(fmt.Errorf("writing body file: %w", err))
+	}
+	return n, w.err
+}
+
+// keepHeader collects the header section (up to the blank line) as the
+// bytes go by.
+func (w *BodyWriter) keepHeader(p []byte) {
+	start := max(0, w.header.Len()-3)
+	w.header.Write(p[:min(len(p), maxFileHeader-w.header.Len())])
+	if i := bytes.Index(w.header.Bytes()[start:], []byte("\r\n\r\n")); i >= 0 {
+		w.header.Truncate(start + i + 4)
+		w.hdrEnd = true
+	} else if w.header.Len() >= maxFileHeader {
+		w.hdrEnd = true
+	}
+}
+
+// Finish makes the body durable (file and directory fsynced) and returns
+// it for a transaction.
+func (w *BodyWriter) Finish() (*SpooledBody, error) {
+	if w.err == nil {
+		if err := w.f.Sync(); err != nil {
+			w.err = classify(fmt.Errorf("syncing body file: %w", err))
+		}
+	}
+	if err := w.f.Close(); err != nil && w.err == nil {
+		w.err = classify(fmt.Errorf("closing body file: %w", err))
+	}
+	if w.err == nil {
+		w.err = syncDir(filepath.Join(w.s.dir, bodiesDir))
+	}
+	if w.err != nil {
+		os.Remove(w.s.bodyPath(w.name))
+		return nil, w.err
+	}
+	return &SpooledBody{s: w.s, b: body{file: w.name, size: w.size, header: bytes.Clone(w.header.Bytes())}}, nil
+}
+
+// Abort removes the unfinished body.
+func (w *BodyWriter) Abort() {
+	w.f.Close()
+	os.Remove(w.s.bodyPath(w.name))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return classify(fmt.Errorf("syncing %s: %w", dir, err))
+	}
+	return nil
+}
+
+// insertBody stores b and returns its id; references are counted by
+// triggers when messages or queue rows point at it.
+func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
+	var res sql.Result
+	var err error
+	header := b.header
+	if b.file == "" {
+		res, err = tx.exec(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(b.data), b.data)
+		header = HeaderSection(b.data)
+	} else {
+		res, err = tx.exec(ctx, "INSERT INTO bodies(size, data, file) VALUES(?, X'', ?)", b.size, b.file)
+	}
+	if err != nil {
+		return 0, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	_, err = tx.exec(ctx, "INSERT INTO headers(body_id, data) VALUES(?, ?)", id, header)
+	return id, err
+}
+
+// readBodyFile returns the bytes of a body kept in a file.
+func (s *Store) readBodyFile(name string) ([]byte, error) {
+	b, err := os.ReadFile(s.bodyPath(name))
+	if err != nil {
+		return nil, fmt.Errorf("body file %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// OpenBody returns a reader over a stored body and its size, without
+// reading a file-kept body into memory.
+func (s *Store) OpenBody(ctx context.Context, bodyID int64) (io.ReadCloser, int64, error) {
+	var data []byte
+	var file sql.NullString
+	var size int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT data, file, size FROM bodies WHERE id = ?", bodyID).Scan(&data, &file, &size)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, 0, ErrNotFound
+	} else if err != nil {
+		return nil, 0, err
+	}
+	if !file.Valid {
+		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}
+	f, err := os.Open(s.bodyPath(file.String))
+	if err != nil {
+		return nil, 0, fmt.Errorf("body file %s: %w", file.String, err)
+	}
+	return f, size, nil
+}
+
+// removeDeadFiles runs in the writer after a commit: the files whose rows
+// that commit (or an earlier one, or another process) deleted go now;
+// their records go in the next batch (forgetDead).
+func (s *Store) removeDeadFiles(ctx context.Context) {
+	rows, err := s.wdb.QueryContext(ctx, "SELECT name FROM dead_files LIMIT 256")
+	if err != nil {
+		s.log.Warn("listing dead body files", "err", err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		if err := os.Remove(s.bodyPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("removing body file", "file", n, "err", err)
+			continue
+		}
+		s.removedFiles = append(s.removedFiles, n)
+	}
+}
+
+// forgetDead deletes the records of removed files inside the batch's
+// transaction.
+func (s *Store) forgetDead(ctx context.Context, tx *sql.Tx) {
+	for _, n := range s.removedFiles {
+		if _, err := (&Tx{tx: tx, s: s}).exec(ctx, "DELETE FROM dead_files WHERE name = ?", n); err != nil {
+			s.log.Warn("forgetting removed body file", "err", err)
+			return
+		}
+	}
+	s.removedFiles = s.removedFiles[:0]
+}
+
+// sweepBodyFiles runs at Open: it creates the bodies directory, removes
+// the files of deleted bodies, and the files no body row names that are
+// older than orphanAge (left by a crash before their commit).
+func (s *Store) sweepBodyFiles(ctx context.Context) error {
+	dir := filepath.Join(s.dir, bodiesDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		return err
+	}
+	known := map[string]bool{}
+	rows, err := s.wdb.QueryContext(ctx, "SELECT file FROM bodies WHERE file IS NOT NULL")
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			known[n] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if known[e.Name()] {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || time.Since(info.ModTime()) < orphanAge {
+			continue
+		}
+		s.log.Info("removing unreferenced body file", "file", e.Name())
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+	s.removeDeadFiles(ctx)
+	return nil
+}
