@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strings"
 )
 
@@ -19,6 +20,48 @@ var identityHeaders = []string{"message-id", "date", "from", "to", "cc", "subjec
 // collapsed) and of its body with line endings normalised and trailing
 // blank lines dropped.
 func Identity(msg []byte) string {
+	vals, body := identityFields(msg)
+	return identityOf(vals, body, "")
+}
+
+// A receiving MTA adds a Message-ID or a Date that a message lacks (Postfix
+// does for its local clients, big providers for all incoming mail). So a
+// message that reached the box without one of them is kept there without
+// it, while its forwarded copy at the old provider has one the old MX
+// made up, and their identities differ. addedFieldIdentities and
+// lacksOneAddedField let the import match such a pair: the old side's
+// message hashed without its Message-ID (or without its Date) is the
+// identity of the box's copy that lacks it.
+//
+// Only one missing field is bridged, so the other still tells messages
+// apart: a device that sends the same text every day with neither field
+// gets a different made-up Date each day at the old provider, and
+// matching those without both fields would take every day's message for
+// the one kept in the box. Such a message is imported again rather than
+// lost.
+
+// lacksOneAddedField says whether msg has exactly one of Message-ID and
+// Date; if so, its identity is what addedFieldIdentities gives for the
+// forwarded copy to which the old MX added the other.
+func lacksOneAddedField(msg []byte) bool {
+	vals, _ := identityFields(msg)
+	return (len(vals["message-id"]) == 0) != (len(vals["date"]) == 0)
+}
+
+// addedFieldIdentities returns, for a message with both a Message-ID and
+// a Date, its identity without the Message-ID and its identity without
+// the Date; nil otherwise.
+func addedFieldIdentities(msg []byte) []string {
+	vals, body := identityFields(msg)
+	if len(vals["message-id"]) == 0 || len(vals["date"]) == 0 {
+		return nil
+	}
+	return []string{identityOf(vals, body, "message-id"), identityOf(vals, body, "date")}
+}
+
+// identityFields returns the values of the identity header fields
+// (unfolded, whitespace collapsed) and the body.
+func identityFields(msg []byte) (map[string][]string, []byte) {
 	hdr, body := splitMessage(msg)
 	vals := map[string][]string{}
 	for _, f := range headerFields(hdr) {
@@ -27,10 +70,21 @@ func Identity(msg []byte) string {
 			continue
 		}
 		name = strings.ToLower(strings.TrimSpace(name))
+		if !slices.Contains(identityHeaders, name) {
+			continue
+		}
 		vals[name] = append(vals[name], strings.Join(strings.Fields(val), " "))
 	}
+	return vals, body
+}
+
+// identityOf hashes the identity fields but skip, and the body.
+func identityOf(vals map[string][]string, body []byte, skip string) string {
 	h := sha256.New()
 	for _, n := range identityHeaders {
+		if n == skip {
+			continue
+		}
 		for _, v := range vals[n] {
 			h.Write([]byte(n + ":" + v + "\n"))
 		}

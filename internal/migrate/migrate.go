@@ -22,6 +22,8 @@
 // recorded as "already present" and not copied: that covers the seed's
 // forward-and-keep period, when the box holds a copy of each message that
 // the old account also received, and a reset UIDVALIDITY on the old side.
+// A box copy that lacks a Message-ID or a Date still finds its forwarded
+// copy, to which the old provider's MX added one (identity.go).
 //
 // # Verification
 //
@@ -289,7 +291,7 @@ type importer struct {
 	msgs, msgsTotal         int
 	bytes                   int64
 	current                 string
-	idsByMailbox            map[int64]map[string]bool
+	idsByMailbox            map[int64]*identitySet
 }
 
 func (im *importer) progress(folder string, dMsgs, dTotal int, dBytes int64) {
@@ -390,10 +392,36 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 	return im.verify(ctx, rd.ID(), infos, fr)
 }
 
+// identitySet holds the content identities of a box mailbox: all of every
+// message in it or recorded for it; bare of the messages that came
+// another way (delivered while forward-and-keep ran) lacking exactly one
+// of Message-ID and Date (see lacksOneAddedField).
+type identitySet struct {
+	all, bare map[string]bool
+}
+
+// holds says whether a fetched message with identity id is in the
+// mailbox already: the same content, or the box's copy of a message to
+// which the old provider's MX added a Message-ID or Date.
+func (s *identitySet) holds(id string, data []byte) bool {
+	if s.all[id] {
+		return true
+	}
+	if len(s.bare) == 0 {
+		return false
+	}
+	for _, v := range addedFieldIdentities(data) {
+		if s.bare[v] {
+			return true
+		}
+	}
+	return false
+}
+
 // identities returns the content identities of the messages of a box
 // mailbox: those recorded by imports, and those computed from the
 // messages that came another way (delivered while forward-and-keep ran).
-func (im *importer) identities(ctx context.Context, mailboxID int64) (map[string]bool, error) {
+func (im *importer) identities(ctx context.Context, mailboxID int64) (*identitySet, error) {
 	im.mu.Lock()
 	if ids, ok := im.idsByMailbox[mailboxID]; ok {
 		im.mu.Unlock()
@@ -405,6 +433,7 @@ func (im *importer) identities(ctx context.Context, mailboxID int64) (map[string
 	if err != nil {
 		return nil, err
 	}
+	set := &identitySet{all: ids, bare: map[string]bool{}}
 	msgs, err := st.Messages(ctx, mailboxID, 1, 0)
 	if err != nil {
 		return nil, err
@@ -417,18 +446,22 @@ func (im *importer) identities(ctx context.Context, mailboxID int64) (map[string
 		if err != nil {
 			return nil, err
 		}
-		ids[Identity(b)] = true
+		id := Identity(b)
+		set.all[id] = true
+		if lacksOneAddedField(b) {
+			set.bare[id] = true
+		}
 	}
 	im.mu.Lock()
 	if im.idsByMailbox == nil {
-		im.idsByMailbox = map[int64]map[string]bool{}
+		im.idsByMailbox = map[int64]*identitySet{}
 	}
-	im.idsByMailbox[mailboxID] = ids
+	im.idsByMailbox[mailboxID] = set
 	im.mu.Unlock()
-	return ids, nil
+	return set, nil
 }
 
-func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64, batch []MsgInfo, ids map[string]bool, fr *FolderReport) error {
+func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64, batch []MsgInfo, ids *identitySet, fr *FolderReport) error {
 	byKey := make(map[string]MsgInfo, len(batch))
 	for _, m := range batch {
 		byKey[m.Key] = m
@@ -445,10 +478,10 @@ func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64,
 		id := Identity(data)
 		it := store.ImportItem{Source: rd.ID(), Key: key, Identity: id, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)),
 			Data: data, Flags: m.Flags, Keywords: m.Keywords, InternalDate: m.InternalDate}
-		if ids[id] {
+		if ids.holds(id, data) {
 			it.Present, it.Data = true, nil
 		}
-		ids[id] = true
+		ids.all[id] = true
 		if it.InternalDate.IsZero() {
 			it.InternalDate = time.Now()
 		}

@@ -154,3 +154,97 @@ func TestMaildirImportIsIdempotent(t *testing.T) {
 		t.Errorf("INBOX: %+v", msgs)
 	}
 }
+
+// The box kept messages that lacked a Message-ID or a Date; the old
+// provider's MX added one to the forwarded copy (as Postfix does, with
+// its trace fields). The import takes those copies as already present,
+// but never matches on less than one of the two fields: a device's daily
+// message with neither is copied from the old side, not taken for the
+// one in the box; nor is a message that differs in its Date.
+func TestImportFindsCopiesTheOldMXCompleted(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := st.AddAccount(ctx, "ben@example.test", "a-long-password", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		scan   = "Date: Thu, 05 Jan 2006 08:15:00 +0000\r\nFrom: scanner@friend.test\r\nTo: ben@example.test\r\nSubject: scan\r\n\r\nScanned.\r\n"
+		boiler = "Message-ID: <b@home.test>\r\nFrom: heating@home.test\r\nTo: ben@example.test\r\nSubject: boiler\r\n\r\npressure low\r\n"
+		backup = "From: nas@home.test\r\nTo: ben@example.test\r\nSubject: backup\r\n\r\nbackup ok\r\n"
+		note   = "Message-ID: <n@friend.test>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nFrom: friend@friend.test\r\nTo: ben@example.test\r\nSubject: note\r\n\r\nsee you\r\n"
+		trace  = "Return-Path: <SRS0=AJQr=JS=friend.test=friend@example.test>\r\nX-Original-To: user2@old.test\r\nDelivered-To: user2@old.test\r\n" +
+			"Received: from mail.example.test by mx.old.test (Postfix) with ESMTP id 8735199E7BC\r\nDKIM-Signature: v=1; d=example.test; b=x\r\nX-Boxmail-Loop: ben@example.test\r\n"
+	)
+	for _, m := range []string{scan, boiler, backup, note} {
+		if _, _, err := st.Append(ctx, acc.ID, "INBOX", []byte(m), 0, nil, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	withHeader := func(msg, field string) string {
+		h, b, _ := strings.Cut(msg, "\r\n\r\n")
+		return trace + h + "\r\n" + field + "\r\n\r\n" + b
+	}
+	md := t.TempDir()
+	for _, d := range []string{"cur", "new", "tmp"} {
+		os.MkdirAll(filepath.Join(md, d), 0o700)
+	}
+	old := map[string]string{
+		"1.scan":    withHeader(scan, "Message-Id: <20261129071546.8735199E7BC@mx.old.test>"),
+		"2.boiler":  withHeader(boiler, "Date: Sun, 29 Nov 2026 07:17:11 +0000 (UTC)"),
+		"3.note":    trace + note,
+		"4.backup":  withHeader(backup, "Message-Id: <1.A@mx.old.test>\r\nDate: Sat, 28 Nov 2026 03:00:00 +0000 (UTC)"),
+		"5.backup":  withHeader(backup, "Message-Id: <2.B@mx.old.test>\r\nDate: Sun, 29 Nov 2026 03:00:00 +0000 (UTC)"),
+		"6.scan":    withHeader(strings.Replace(scan, "08:15:00", "09:15:00", 1), "Message-Id: <3.C@mx.old.test>"),
+		"7.another": withHeader(strings.Replace(boiler, "<b@home.test>", "<c@home.test>", 1), "Date: Sun, 29 Nov 2026 08:17:11 +0000 (UTC)"),
+	}
+	for name, data := range old {
+		os.WriteFile(filepath.Join(md, "new", name), []byte(data), 0o600)
+	}
+	src, err := NewMaildirSource(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Import(ctx, Options{Store: st, AccountID: acc.ID}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot := rep.Totals(); tot.Present != 3 || tot.Copied != 4 || !rep.Done() {
+		t.Errorf("already present %d (want the copies of scan, boiler and note), copied %d (want the two backups and two others), done %v",
+			tot.Present, tot.Copied, rep.Done())
+	}
+	recs, err := st.ImportRecords(ctx, acc.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if present := r.UID == 0; present != map[string]bool{"1.scan": true, "2.boiler": true, "3.note": true}[r.Key] {
+			t.Errorf("%s: already present = %v", r.Key, present)
+		}
+	}
+}
+
+func TestAddedFieldIdentities(t *testing.T) {
+	full := "Message-ID: <a@b>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nFrom: x@y\r\nSubject: s\r\n\r\nbody\r\n"
+	noID := "Date: Mon, 02 Jan 2006 15:04:05 +0000\r\nFrom: x@y\r\nSubject: s\r\n\r\nbody\r\n"
+	noDate := "Message-ID: <a@b>\r\nFrom: x@y\r\nSubject: s\r\n\r\nbody\r\n"
+	v := addedFieldIdentities([]byte(full))
+	if len(v) != 2 || v[0] != Identity([]byte(noID)) || v[1] != Identity([]byte(noDate)) {
+		t.Errorf("variants %q, want the identities without Message-ID and without Date", v)
+	}
+	for msg, want := range map[string]bool{full: false, noID: true, noDate: true, "From: x@y\r\n\r\nbody\r\n": false} {
+		if lacksOneAddedField([]byte(msg)) != want {
+			t.Errorf("lacksOneAddedField(%.30q) = %v", msg, !want)
+		}
+		if msg != full && addedFieldIdentities([]byte(msg)) != nil {
+			t.Errorf("variants of %.30q, which lacks a field", msg)
+		}
+	}
+}
