@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
 
 // OldProvider is a private Dovecot on loopback playing the old mail
@@ -153,6 +156,32 @@ func (p *OldProvider) home(user string) string { return filepath.Join(p.Dir, "ma
 
 // URL is the old provider's IMAP URL.
 func (p *OldProvider) URL() string { return fmt.Sprintf("imap://127.0.0.1:%d", p.IMAP) }
+
+// InboxCounts counts, through Dovecot's IMAP, the messages in user's
+// INBOX whose Subject contains each of words.
+func (p *OldProvider) InboxCounts(user string, words ...string) (map[string]int, error) {
+	c, err := imapclient.DialInsecure(fmt.Sprintf("127.0.0.1:%d", p.IMAP), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if err := c.Login(user+"@old.test", OldPassword).Wait(); err != nil {
+		return nil, err
+	}
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		return nil, err
+	}
+	out := map[string]int{}
+	for _, w := range words {
+		d, err := c.UIDSearch(&imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: w}}}, nil).Wait()
+		if err != nil {
+			return nil, err
+		}
+		out[w] = len(d.AllUIDs())
+	}
+	c.Logout().Wait()
+	return out, nil
+}
 
 // Stop stops our Dovecot by its PID (checking it is still ours).
 func (p *OldProvider) Stop() {

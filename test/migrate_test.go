@@ -11,11 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"boxmail/internal/migrate"
 	"boxmail/internal/store"
 )
 
@@ -146,39 +148,37 @@ func sameAsOldSide(t *testing.T, old []OldMessage, box map[string][]boxMessage, 
 
 // The seed document's story: a family leaves its old provider. Anna's
 // mailbox is imported in one go; Ben's import is killed halfway and run
-// again; Ben was on forward-and-keep, so a message both in the box and at
-// the old provider (with the forward's trace headers) must not double.
+// again. Ben is on forward-and-keep meanwhile (a real Sieve redirect :copy
+// rule on the box): mail that reaches the box is kept there and forwarded
+// through the box's queue, SRS-rewritten and DKIM-signed, to a real
+// Postfix, the old provider's MX, which puts it into the Maildir the old
+// Dovecot serves. The final import must recognise every forwarded copy as
+// already present, so each of those messages is in the box exactly once.
 // A last run copies nothing.
 func TestMigrateFamilyFromDovecot(t *testing.T) {
+	py := needTool(t, "python3")
 	old := newOldProvider(t, 2)
 	anna := oldMailbox(1, 150, false)
 	ben := oldMailbox(2, 250, true)
 	old.Put("user1", anna)
 	old.Put("user2", ben)
+	mx := startOldMX(t, old, "user1", "user2")
 
-	b := newBox(t)
+	b := newBoxWith(t, map[string]string{"transports": "old.test=" + mx.Addr, "retry_schedule": "1s"})
 	pw := filepath.Join(t.TempDir(), "oldpw")
 	must(t, os.WriteFile(pw, []byte(OldPassword+"\n"), 0o600))
 	for _, u := range []string{"anna", "ben"} {
 		b.Cmd(testPassword+"\n", "user", "add", u+"@example.test")
 	}
-
-	// While Ben was on forward-and-keep, a message arrived at the box and
-	// a forwarded copy (new Received and Return-Path, SRS sender) at the
-	// old provider.
-	kept := "Message-ID: <kept-1@friend.test>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nFrom: friend@friend.test\r\nTo: ben@example.test\r\nSubject: during the switch\r\n\r\nsee you on Sunday\r\n"
-	py := needTool(t, "python3")
-	send := exec.Command(py, "-c", `import smtplib,sys
-s=smtplib.SMTP("127.0.0.1", int(sys.argv[1]))
-s.sendmail("friend@friend.test", ["ben@example.test"], sys.stdin.buffer.read())
-s.quit()`, fmt.Sprint(b.SMTP))
-	send.Stdin = strings.NewReader(kept)
-	if out, err := send.CombinedOutput(); err != nil {
-		t.Fatalf("delivering through the box: %v\n%s", err, out)
+	if out, errs, code := b.Cmd("", "forward", "add", "ben@example.test", "--to", "user2@old.test", "--keep"); code != 0 {
+		t.Fatalf("forward add: exit %d\n%s%s", code, out, errs)
 	}
-	forwarded := OldMessage{Folder: "INBOX", Flags: "S", Date: time.Date(2006, 1, 2, 15, 5, 0, 0, time.UTC),
-		Data: []byte("Return-Path: <SRS0=ab12=XY=friend.test=friend@example.test>\r\nReceived: from mail.example.test by mx.old.test\r\nReceived: from friend.test by mail.example.test\r\n" + kept)}
-	old.Put("user2", []OldMessage{forwarded})
+
+	// Mail for Ben while the family switches: half of it before his
+	// import starts, half between the resumed run and the final one.
+	sw := switchMail()
+	deliverToBen(t, py, b, sw[:len(sw)/2])
+	waitKeptAndForwarded(t, b, old, sw[:len(sw)/2])
 
 	importArgs := func(user, box string) []string {
 		return []string{"migrate", "import", box, "--from", old.URL(), "--user", user + "@old.test", "--password-file", pw, "--insecure"}
@@ -216,16 +216,53 @@ s.quit()`, fmt.Sprint(b.SMTP))
 		t.Fatalf("resumed import of ben: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 	t.Logf("ben's resumed report (killed after %d):\n%s", half, stdout)
-	benBox := boxContents(t, b.Dir, "ben@example.test")
-	sameAsOldSide(t, ben, benBox, map[string]int{"INBOX": 1})
-	n := 0
-	for _, m := range benBox["INBOX"] {
-		if bytes.Contains(m.data, []byte("<kept-1@friend.test>")) {
-			n++
+
+	// More mail while the forward is still on, then the final import: it
+	// copies nothing (the old side's new messages are the forwarded
+	// copies) and counts them as already present.
+	deliverToBen(t, py, b, sw[len(sw)/2:])
+	waitKeptAndForwarded(t, b, old, sw[len(sw)/2:])
+	stdout, stderr, code = b.Cmd("", append(importArgs("user2", "ben@example.test"), "--json")...)
+	if code != 0 {
+		t.Fatalf("final import of ben: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var reps []struct {
+		Done   bool
+		Totals migrate.FolderReport
+		Report migrate.Report
+	}
+	must(t, json.Unmarshal([]byte(stdout), &reps))
+	if len(reps) != 1 || !reps[0].Done || reps[0].Totals.Copied != 0 {
+		t.Errorf("the final import copied something or is not done:\n%s", stdout)
+	}
+	oldInbox := len(sw)
+	for _, m := range ben {
+		if m.Folder == "INBOX" && !strings.Contains(m.Flags, "T") {
+			oldInbox++
 		}
 	}
-	if n != 1 {
-		t.Errorf("the message from the forward-and-keep period is %d times in ben's INBOX, want once", n)
+	for _, f := range reps[0].Report.Folders {
+		if f.Old == "INBOX" && (f.OnOldSide-f.Skipped != oldInbox || f.Present != oldInbox) {
+			t.Errorf("final import, INBOX: %d on the old side (%d skipped), %d already present; want %d, all already present",
+				f.OnOldSide, f.Skipped, f.Present, oldInbox)
+		}
+	}
+	benBox := boxContents(t, b.Dir, "ben@example.test")
+	sameAsOldSide(t, ben, benBox, map[string]int{"INBOX": len(sw)})
+	for _, m := range sw {
+		n := 0
+		for _, bm := range benBox["INBOX"] {
+			if hasSubject(bm.data, m.subject) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s (from the forward-and-keep period) is %d times in ben's INBOX, want once", m.subject, n)
+		}
+	}
+	// The forwarded copies were recognised by their content, not copied.
+	if n := recognisedCount(t, b.Dir, "ben@example.test"); n != len(sw) {
+		t.Errorf("%d messages of the old side were recognised as already in the box, want the %d forwarded copies", n, len(sw))
 	}
 
 	// A second run copies nothing.
@@ -233,6 +270,163 @@ s.quit()`, fmt.Sprint(b.SMTP))
 	if code != 0 || !regexpMatch(`(?m)^\s*total\s+\d+\s+0\s+\d+`, stdout) {
 		t.Errorf("a second run copied something or failed (exit %d):\n%s", code, stdout)
 	}
+}
+
+// switchMessage is mail that reaches the box during forward-and-keep;
+// subject is a word of its Subject that no other message has.
+type switchMessage struct {
+	subject string
+	data    string
+}
+
+// switchMail is what a family receives in a week: a short note, 8-bit
+// text with encoded words and folded address lists, a photo, a scan from
+// a device that sets no Message-ID, a reply with dots and "From " at line
+// starts, trailing blanks and a long HTML line, and a boiler's alarm
+// without a Date. The old MX adds the missing Message-ID and Date to its
+// copies.
+func switchMail() []switchMessage {
+	photo := make([]byte, 30000)
+	for i := range photo {
+		photo[i] = byte(i * 7 % 251)
+	}
+	enc := base64.StdEncoding.EncodeToString(photo)
+	var att strings.Builder
+	for len(enc) > 76 {
+		att.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	att.WriteString(enc + "\r\n")
+	return []switchMessage{
+		{"switch-1", "Message-ID: <switch-1@friend.test>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\nFrom: friend@friend.test\r\nTo: ben@example.test\r\n" +
+			"Subject: switch-1 during the switch\r\n\r\nsee you on Sunday\r\n"},
+		{"switch-2", "Message-ID: <switch-2@friend.test>\r\nDate: Tue, 03 Jan 2006 09:00:00 +0100\r\nFrom: =?utf-8?q?J=C3=BCrgen?= <juergen@friend.test>\r\n" +
+			"To: Ben <ben@example.test>,\r\n Anna <anna@example.test>\r\nCc: oma@friend.test\r\nSubject: =?utf-8?q?switch-2_Gr=C3=BC=C3=9Fe?=\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln. Ça va? 日本語\r\n"},
+		{"switch-3", "Message-ID: <switch-3@friend.test>\r\nDate: Wed, 04 Jan 2006 18:30:00 +0000\r\nFrom: friend@friend.test\r\nTo: ben@example.test\r\n" +
+			"Subject: switch-3 photos\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"sw3\"\r\n\r\n--sw3\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n" +
+			"--sw3\r\nContent-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment; filename=\"p.jpg\"\r\n\r\n" + att.String() + "--sw3--\r\n"},
+		{"switch-4", "Date: Thu, 05 Jan 2006 08:15:00 +0000\r\nFrom: scanner@friend.test\r\nTo: ben@example.test\r\nSubject: switch-4 scan\r\n\r\nScanned document attached.\r\n"},
+		{"switch-5", "Message-ID: <switch-5@friend.test>\r\nIn-Reply-To: <switch-1@friend.test>\r\nReferences: <switch-1@friend.test>\r\n" +
+			"Date: Fri, 06 Jan 2006 20:00:00 -0500\r\nFrom: friend@friend.test\r\nTo: ben@example.test\r\nSubject: Re: switch-5 Sunday\r\n" +
+			"MIME-Version: 1.0\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n.\r\n..two dots\r\nFrom the start \r\ntrailing blanks   \r\n" +
+			"<p>" + strings.Repeat("long line ", 120) + "</p>\r\n\r\n"},
+		{"switch-6", "Message-ID: <switch-6@home.test>\r\nFrom: heating@home.test\r\nTo: ben@example.test\r\nSubject: switch-6 boiler\r\n\r\npressure low\r\n"},
+	}
+}
+
+// deliverToBen sends msgs to ben@example.test through the box's SMTP
+// port from 127.0.0.2, an outside sender.
+func deliverToBen(t *testing.T, py string, b *Box, msgs []switchMessage) {
+	t.Helper()
+	var data []string
+	for _, m := range msgs {
+		data = append(data, m.data)
+	}
+	js, _ := json.Marshal(data)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	send := exec.CommandContext(ctx, py, "-c", `import json,smtplib,sys
+s=smtplib.SMTP("127.0.0.1", int(sys.argv[1]), source_address=("127.0.0.2", 0), timeout=20)
+for m in json.load(sys.stdin):
+    s.sendmail("friend@friend.test", ["ben@example.test"], m.encode("utf-8"))
+s.quit()`, fmt.Sprint(b.SMTP))
+	send.Stdin = bytes.NewReader(js)
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("delivering through the box: %v\n%s", err, out)
+	}
+}
+
+// waitKeptAndForwarded waits until each of msgs is in Ben's box INBOX
+// and, forwarded by the box and delivered by the old MX, in the old
+// Dovecot's INBOX of user2 (seen through IMAP).
+func waitKeptAndForwarded(t *testing.T, b *Box, old *OldProvider, msgs []switchMessage) {
+	t.Helper()
+	var words []string
+	for _, m := range msgs {
+		words = append(words, m.subject)
+	}
+	waitUntil(t, "the box to keep "+strings.Join(words, ", "), 20*time.Second, func() bool {
+		inbox := b.Mailbox("ben@example.test", "INBOX")
+		for _, w := range words {
+			if !slices.ContainsFunc(inbox, func(m []byte) bool { return hasSubject(m, w) }) {
+				return false
+			}
+		}
+		return true
+	})
+	var last map[string]int
+	waitUntil(t, "the old provider to receive the forwarded "+strings.Join(words, ", "), 30*time.Second, func() bool {
+		n, err := old.InboxCounts("user2", words...)
+		if err != nil {
+			t.Logf("old provider: %v", err)
+			return false
+		}
+		last = n
+		for _, w := range words {
+			if n[w] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, w := range words {
+		if last[w] != 1 {
+			t.Errorf("%s is %d times at the old provider, want once", w, last[w])
+		}
+	}
+	// The copies took the real forward's path: SRS sender, the box's loop
+	// mark and DKIM signature, the old MX's delivery.
+	var files []string
+	for _, sub := range []string{"new", "cur"} {
+		fs, _ := filepath.Glob(filepath.Join(old.home("user2"), "Maildir", sub, "*"))
+		files = append(files, fs...)
+	}
+	for _, w := range words {
+		for _, f := range files {
+			data, err := os.ReadFile(f)
+			if err != nil || !hasSubject(data, w) {
+				continue
+			}
+			for _, want := range []string{"Return-Path: <SRS0=", "X-Boxmail-Loop: ben@example.test", "DKIM-Signature: ", "d=example.test", "Delivered-To: user2@old.test", "by mx.old.test (Postfix)"} {
+				if !bytes.Contains(data, []byte(want)) {
+					t.Errorf("the old provider's copy of %s lacks %q:\n%s", w, want, data)
+				}
+			}
+		}
+	}
+	waitUntil(t, "the box's queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+}
+
+// hasSubject says whether msg's Subject field holds word.
+func hasSubject(msg []byte, word string) bool {
+	return regexp.MustCompile(`(?m)^Subject:[^\r\n]*` + regexp.QuoteMeta(word)).Match(msg)
+}
+
+// recognisedCount counts the old side's messages that an import found
+// already in the box (recorded without a copy of their own).
+func recognisedCount(t *testing.T, dir, email string) int {
+	t.Helper()
+	st, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acc, err := st.AccountByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ImportRecords(context.Background(), acc.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		if r.UID == 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func regexpMatch(re, s string) bool {

@@ -23,6 +23,32 @@ type Postfix struct {
 
 func startPostfix(t *testing.T, users ...string) *Postfix {
 	t.Helper()
+	mailboxes := map[string]string{}
+	for _, u := range users {
+		mailboxes[u] = "friends.example/" + u + "/"
+	}
+	return startPostfixWith(t, postfixOptions{Domain: "friends.example", Mailboxes: mailboxes})
+}
+
+// postfixOptions say which provider a private Postfix plays.
+type postfixOptions struct {
+	Domain string // the only domain it accepts mail for
+	// Base is virtual_mailbox_base (default DIR/mail); Mailboxes maps a
+	// local part of Domain to its Maildir, relative to Base and ending in
+	// "/". Postfix writes as uid/gid 8 (mail), as the old provider's
+	// Dovecot reads.
+	Base      string
+	Mailboxes map[string]string
+}
+
+// startPostfixWith starts a private Postfix that accepts mail for
+// o.Domain on 127.0.0.2:PORT and delivers it with its virtual delivery
+// agent into the Maildirs of o.Mailboxes. The box connects from
+// 127.0.0.1, an address of the instance's inet_interfaces, so Postfix
+// treats it as a local client and adds a Message-ID or Date a message
+// lacks, as big providers do for any incoming message.
+func startPostfixWith(t *testing.T, o postfixOptions) *Postfix {
+	t.Helper()
 	needTool(t, "postfix")
 	dir, err := os.MkdirTemp("", "boxmail-postfix")
 	if err != nil {
@@ -41,9 +67,12 @@ func startPostfix(t *testing.T, users ...string) *Postfix {
 	}
 	exec.Command("chown", "postfix", filepath.Join(dir, "data")).Run()
 	exec.Command("chown", "mail:mail", filepath.Join(dir, "mail")).Run()
+	if o.Base == "" {
+		o.Base = filepath.Join(dir, "mail")
+	}
 	var vmap strings.Builder
-	for _, u := range users {
-		fmt.Fprintf(&vmap, "%s@friends.example friends.example/%s/\n", u, u)
+	for u, md := range o.Mailboxes {
+		fmt.Fprintf(&vmap, "%s@%s %s\n", u, o.Domain, md)
 	}
 	os.WriteFile(filepath.Join(dir, "conf", "vmailbox"), []byte(vmap.String()), 0o644)
 	mainCF := fmt.Sprintf(`compatibility_level = 3.6
@@ -53,8 +82,8 @@ mail_owner = postfix
 setgid_group = postdrop
 maillog_file = %[1]s/postfix.log
 maillog_file_prefixes = %[1]s
-myhostname = mx.friends.example
-mydomain = friends.example
+myhostname = mx.%[2]s
+mydomain = %[2]s
 mydestination =
 inet_interfaces = 127.0.0.1
 inet_protocols = ipv4
@@ -66,18 +95,18 @@ local_transport = error:local delivery disabled (test)
 alias_maps =
 alias_database =
 local_recipient_maps =
-virtual_mailbox_domains = friends.example
+virtual_mailbox_domains = %[2]s
 virtual_mailbox_maps = texthash:%[1]s/conf/vmailbox
-virtual_mailbox_base = %[1]s/mail
+virtual_mailbox_base = %[3]s
 virtual_uid_maps = static:8
 virtual_gid_maps = static:8
 virtual_minimum_uid = 8
 virtual_transport = virtual
 smtpd_relay_restrictions = reject_unauth_destination
 smtpd_recipient_restrictions = reject_unauth_destination
-smtpd_banner = $myhostname ESMTP friends-provider
+smtpd_banner = $myhostname ESMTP %[4]s-provider
 biff = no
-`, dir)
+`, dir, o.Domain, o.Base, strings.Split(o.Domain, ".")[0])
 	masterCF := fmt.Sprintf(`127.0.0.2:%d inet n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
@@ -102,6 +131,19 @@ postlog   unix-dgram n - n - 1 postlogd
 	p.Start()
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// startOldMX starts a Postfix as the old provider's MX: mail for
+// userN@old.test goes into the Maildir that old's Dovecot serves as
+// userN's INBOX (mail_location maildir:~/Maildir), written by uid 8 as
+// Dovecot reads it.
+func startOldMX(t *testing.T, old *OldProvider, users ...string) *Postfix {
+	t.Helper()
+	mailboxes := map[string]string{}
+	for _, u := range users {
+		mailboxes[u] = u + "/Maildir/"
+	}
+	return startPostfixWith(t, postfixOptions{Domain: "old.test", Base: filepath.Join(old.Dir, "mail"), Mailboxes: mailboxes})
 }
 
 // Start starts (or restarts) the instance and waits for its port.
