@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"io"
 	"testing"
 )
 
@@ -40,4 +41,41 @@ func FuzzNormalizeLineEndings(f *testing.F) {
 			t.Fatalf("content changed: %q -> %q", b, out)
 		}
 	})
+}
+
+// oneByOne yields its data in reads of at most n bytes, then err.
+type oneByOne struct {
+	data []byte
+	n    int
+	err  error
+}
+
+func (r *oneByOne) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, r.err
+	}
+	k := min(len(p), r.n, len(r.data))
+	copy(p, r.data[:k])
+	r.data = r.data[k:]
+	return k, nil
+}
+
+func TestReadMessageKeepsEveryByteAcrossChunks(t *testing.T) {
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 17} {
+		data := bytes.Repeat([]byte("0123456789abcdef\r\n"), size/18+1)[:size]
+		for _, step := range []int{7, 4096, chunkSize} {
+			got, err := readMessage(&oneByOne{data: data, n: step, err: io.EOF}, []byte("Received: x\r\n"))
+			if err != nil || !bytes.Equal(got, append([]byte("Received: x\r\n"), data...)) {
+				t.Fatalf("size %d in reads of %d: %d bytes, %v", size, step, len(got), err)
+			}
+		}
+	}
+}
+
+func TestAConnectionLostInDataIsAnErrorNotTheEndOfTheMessage(t *testing.T) {
+	// go-smtp reports a client gone before CRLF.CRLF as io.ErrUnexpectedEOF.
+	_, err := readMessage(&oneByOne{data: []byte("Subject: half"), n: 5, err: io.ErrUnexpectedEOF}, nil)
+	if err != io.ErrUnexpectedEOF {
+		t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+	}
 }

@@ -409,11 +409,11 @@ func (c *session) Data(r io.Reader) error {
 	}
 	c.inData.Store(true)
 	defer c.inData.Store(false)
-	var buf bytes.Buffer
-	buf.Grow(4096 + 512)
-	c.writeReceived(&buf)
-	hdrLen := buf.Len()
-	if _, err := buf.ReadFrom(r); err != nil {
+	var trace bytes.Buffer
+	c.writeReceived(&trace)
+	hdrLen := trace.Len()
+	msg, err := readMessage(r, trace.Bytes())
+	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return se // e.g. 552 5.3.4 message too big
@@ -421,13 +421,13 @@ func (c *session) Data(r io.Reader) error {
 		c.log.Info("data aborted", "err", err)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message data")
 	}
-	body := normalizeLineEndings(buf.Bytes()[hdrLen:])
+	body := normalizeLineEndings(msg[hdrLen:])
 	if c.s.o.Mode == Submission {
 		if err := c.checkFrom(body); err != nil {
 			return err
 		}
 	}
-	data, err := c.authenticate(buf.Bytes()[:hdrLen], body)
+	data, err := c.authenticate(msg[:hdrLen], body)
 	if err != nil {
 		return err
 	}
