@@ -88,6 +88,14 @@ set_conf imap_port "$imap_port"
 set_conf imaps_port 0
 set_conf insecure_auth true   # imap-count.sh logs in without TLS (loopback only)
 set_conf log_level "${LOG_LEVEL:-info}"
+# The other protocols stay up (the idle footprint counts them), on free
+# ports rather than the standard ones another box on this machine may hold.
+set_conf dns_port "$(pick_port 6553)"
+set_conf http_port "$(pick_port 6580)"
+set_conf https_port "$(pick_port 6643)"
+set_conf pop3_port "$(pick_port 6110)"
+set_conf pop3s_port "$(pick_port 6995)"
+set_conf managesieve_port "$(pick_port 6190)"
 
 # shellcheck disable=SC2086
 env ${BOXMAIL_ENV:-} "$work/boxmail" serve --dir "$data" >"$work/serve.log" 2>&1 &
