@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"slices"
 	"strings"
 )
@@ -81,19 +82,25 @@ func identityFields(msg []byte) (map[string][]string, []byte) {
 // identityOf hashes the identity fields but skip, and the body.
 func identityOf(vals map[string][]string, body []byte, skip string) string {
 	h := sha256.New()
+	writeIdentityFields(h, vals, skip)
+	body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
+	body = bytes.TrimRight(body, "\n \t")
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeIdentityFields hashes the identity fields but skip, in a fixed
+// order, and the separator before the body.
+func writeIdentityFields(h io.Writer, vals map[string][]string, skip string) {
 	for _, n := range identityHeaders {
 		if n == skip {
 			continue
 		}
 		for _, v := range vals[n] {
-			h.Write([]byte(n + ":" + v + "\n"))
+			io.WriteString(h, n+":"+v+"\n")
 		}
 	}
 	h.Write([]byte{0})
-	body = bytes.ReplaceAll(body, []byte("\r\n"), []byte("\n"))
-	body = bytes.TrimRight(body, "\n \t")
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // splitMessage splits at the first empty line (CRLF or LF).

@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -321,8 +322,9 @@ func (r *imapFolderReader) List(ctx context.Context) ([]MsgInfo, error) {
 }
 
 // Fetch sends one UID FETCH for the batch (BODY.PEEK[], so the old side's
-// \Seen flags stay as they are) and hands each message over as it arrives.
-func (r *imapFolderReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, data []byte)) error {
+// \Seen flags stay as they are) and hands each message over as it
+// arrives, as the literal streams in.
+func (r *imapFolderReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, r io.Reader) error) error {
 	var set imap.UIDSet
 	for _, m := range msgs {
 		uid, err := strconv.ParseUint(m.Key, 10, 32)
@@ -338,8 +340,8 @@ func (r *imapFolderReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(ke
 			break
 		}
 		var uid imap.UID
-		var data []byte
 		var rerr error
+		var early []byte // a body that came before its UID
 		for {
 			item := m.Next()
 			if item == nil {
@@ -349,17 +351,30 @@ func (r *imapFolderReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(ke
 			case imapclient.FetchItemDataUID:
 				uid = it.UID
 			case imapclient.FetchItemDataBodySection:
-				if it.Literal != nil {
-					data, rerr = io.ReadAll(it.Literal)
+				if it.Literal == nil {
+					break
+				}
+				// The UID comes first from the servers we know; a body
+				// that comes before it is held until it arrives.
+				if uid != 0 {
+					rerr = fn(strconv.FormatUint(uint64(uid), 10), it.Literal)
+				} else {
+					early, rerr = io.ReadAll(it.Literal)
+				}
+				if rerr == nil {
+					_, rerr = io.Copy(io.Discard, it.Literal)
 				}
 			}
+			if rerr != nil {
+				break
+			}
+		}
+		if rerr == nil && early != nil && uid != 0 {
+			rerr = fn(strconv.FormatUint(uint64(uid), 10), bytes.NewReader(early))
 		}
 		if rerr != nil {
 			cmd.Close()
 			return fmt.Errorf("reading from %s: %v", r.s.addr, rerr)
-		}
-		if uid != 0 && data != nil {
-			fn(strconv.FormatUint(uint64(uid), 10), data)
 		}
 	}
 	if err := cmd.Close(); err != nil {

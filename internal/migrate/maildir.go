@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -183,17 +184,19 @@ func (r *maildirReader) List(ctx context.Context) ([]MsgInfo, error) {
 	return out, nil
 }
 
-func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, data []byte)) error {
+func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, r io.Reader) error) error {
 	for _, m := range msgs {
 		p, ok := r.files[m.Key]
 		if !ok {
 			continue
 		}
-		b, err := os.ReadFile(p)
+		f, err := os.Open(p)
 		if err != nil {
 			continue // reported as not returned
 		}
-		fn(m.Key, b)
+		// Dovecot and most Maildir writers store LF line endings.
+		fn(m.Key, newLineFixer(f, false)) // a read error: reported as not returned
+		f.Close()
 	}
 	return nil
 }

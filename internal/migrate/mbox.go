@@ -144,17 +144,15 @@ func (r *mboxReader) List(ctx context.Context) ([]MsgInfo, error) {
 	return out, nil
 }
 
-func (r *mboxReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, data []byte)) error {
+func (r *mboxReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, r io.Reader) error) error {
 	for _, m := range msgs {
 		sp, ok := r.spans[m.Key]
 		if !ok {
 			continue
 		}
-		raw := make([]byte, sp[1]-sp[0])
-		if _, err := r.f.ReadAt(raw, sp[0]); err != nil {
+		if err := fn(m.Key, newLineFixer(io.NewSectionReader(r.f, sp[0], sp[1]-sp[0]), true)); err != nil {
 			return fmt.Errorf("mbox %s: %v", r.path, err)
 		}
-		fn(m.Key, unescapeMbox(raw))
 	}
 	return nil
 }
@@ -243,26 +241,9 @@ func ScanMbox(r io.Reader, fn func(MboxMessage) error) error {
 }
 
 // unescapeMbox removes one ">" from ">From " lines (any number of ">":
-// mboxrd) and makes line endings CRLF.
+// mboxrd) and makes line endings CRLF (lineFixer).
 func unescapeMbox(b []byte) []byte {
-	out := make([]byte, 0, len(b)+len(b)/32)
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		var line []byte
-		if i < 0 {
-			line, b = b, nil
-		} else {
-			line, b = b[:i], b[i+1:]
-		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if t := bytes.TrimLeft(line, ">"); len(t) < len(line) && bytes.HasPrefix(t, []byte("From ")) {
-			line = line[1:]
-		}
-		out = append(out, line...)
-		if i >= 0 {
-			out = append(out, '\r', '\n')
-		}
-	}
+	out, _ := io.ReadAll(newLineFixer(bytes.NewReader(b), true))
 	return out
 }
 

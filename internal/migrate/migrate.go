@@ -39,6 +39,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -82,9 +83,11 @@ type FolderReader interface {
 	ID() string
 	List(ctx context.Context) ([]MsgInfo, error)
 	// Fetch calls fn for each message of msgs that the old side returns,
-	// in any order. A message it does not return is reported failed by
-	// Import; an error ends the folder.
-	Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, data []byte)) error
+	// in any order, with a reader over its bytes (CRLF line endings),
+	// valid until fn returns. An error from fn is an error of that reader
+	// (the old side failed mid-message). A message it does not return is
+	// reported failed by Import; an error ends the batch.
+	Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, r io.Reader) error) error
 	Close() error
 }
 
@@ -403,14 +406,14 @@ type identitySet struct {
 // holds says whether a fetched message with identity id is in the
 // mailbox already: the same content, or the box's copy of a message to
 // which the old provider's MX added a Message-ID or Date.
-func (s *identitySet) holds(id string, data []byte) bool {
+func (s *identitySet) holds(id string, added func() []string) bool {
 	if s.all[id] {
 		return true
 	}
 	if len(s.bare) == 0 {
 		return false
 	}
-	for _, v := range addedFieldIdentities(data) {
+	for _, v := range added() {
 		if s.bare[v] {
 			return true
 		}
@@ -442,13 +445,12 @@ func (im *importer) identities(ctx context.Context, mailboxID int64) (*identityS
 		if uids[m.UID] {
 			continue
 		}
-		b, err := st.Body(ctx, m.BodyID)
+		id, lacksOne, err := im.boxIdentity(ctx, m)
 		if err != nil {
 			return nil, err
 		}
-		id := Identity(b)
 		set.all[id] = true
-		if lacksOneAddedField(b) {
+		if lacksOne {
 			set.bare[id] = true
 		}
 	}
@@ -461,6 +463,95 @@ func (im *importer) identities(ctx context.Context, mailboxID int64) (*identityS
 	return set, nil
 }
 
+// take reads one message from the old side into an import item: a small
+// one into memory, a large one (by the size the old side announced)
+// streamed into the store's file area with its identity computed on the
+// way. A failure of the store is a storeError; any other error is r's.
+func (im *importer) take(r io.Reader, m MsgInfo, source string, ids *identitySet) (store.ImportItem, error) {
+	it := store.ImportItem{Source: source, Key: m.Key, Flags: m.Flags, Keywords: m.Keywords, InternalDate: m.InternalDate}
+	if it.InternalDate.IsZero() {
+		it.InternalDate = time.Now()
+	}
+	var added func() []string
+	st := im.opts.Store
+	if min := st.FileBodyMin(); min >= 0 && m.Size >= min {
+		bw, err := st.NewBodyWriter()
+		if err != nil {
+			return it, storeError{err}
+		}
+		iw := newIdentityWriter()
+		src := &errReader{r: r}
+		if _, err := io.Copy(io.MultiWriter(bw, iw), src); err != nil {
+			bw.Abort()
+			if src.err != nil {
+				return it, src.err
+			}
+			return it, storeError{err}
+		}
+		sb, err := bw.Finish()
+		if err != nil {
+			return it, storeError{err}
+		}
+		id, variants, sum := iw.result()
+		it.Identity, it.SHA256, it.Size, it.Body = id, sum, sb.Size(), sb
+		added = func() []string { return variants }
+	} else {
+		data, err := io.ReadAll(r)
+		if err != nil {
+			return it, err
+		}
+		sum := sha256.Sum256(data)
+		it.Identity, it.SHA256, it.Size, it.Data = Identity(data), hex.EncodeToString(sum[:]), int64(len(data)), data
+		added = func() []string { return addedFieldIdentities(data) }
+	}
+	if ids.holds(it.Identity, added) {
+		it.Body.Discard()
+		it.Present, it.Data, it.Body = true, nil, nil
+	}
+	ids.all[it.Identity] = true
+	return it, nil
+}
+
+// errReader remembers the error of the reader it wraps, so that a copy's
+// failure can be told apart from its destination's.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
+// boxIdentity returns the identity of a message of the box and whether
+// it lacks exactly one of Message-ID and Date (lacksOneAddedField),
+// streaming a large body rather than reading it whole.
+func (im *importer) boxIdentity(ctx context.Context, m store.Message) (string, bool, error) {
+	st := im.opts.Store
+	if min := st.FileBodyMin(); min < 0 || m.Size < min {
+		b, err := st.Body(ctx, m.BodyID)
+		if err != nil {
+			return "", false, err
+		}
+		return Identity(b), lacksOneAddedField(b), nil
+	}
+	r, _, err := st.OpenBody(ctx, m.BodyID)
+	if err != nil {
+		return "", false, err
+	}
+	defer r.Close()
+	iw := newIdentityWriter()
+	if _, err := io.Copy(iw, r); err != nil {
+		return "", false, err
+	}
+	id, _, _ := iw.result()
+	return id, iw.lacksOne(), nil
+}
+
 func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64, batch []MsgInfo, ids *identitySet, fr *FolderReport) error {
 	byKey := make(map[string]MsgInfo, len(batch))
 	for _, m := range batch {
@@ -468,24 +559,24 @@ func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64,
 	}
 	var items []store.ImportItem
 	got := map[string]bool{}
-	err := rd.Fetch(ctx, batch, func(key string, data []byte) {
+	err := rd.Fetch(ctx, batch, func(key string, r io.Reader) error {
 		m, ok := byKey[key]
 		if !ok || got[key] {
-			return
+			return nil
+		}
+		it, err := im.take(r, m, rd.ID(), ids)
+		var se storeError
+		if errors.As(err, &se) {
+			got[key] = true
+			fr.Failed++
+			fr.Failures = append(fr.Failures, Failure{Key: key, Reason: "the box could not store it: " + se.err.Error()})
+			return nil
+		} else if err != nil {
+			return err
 		}
 		got[key] = true
-		sum := sha256.Sum256(data)
-		id := Identity(data)
-		it := store.ImportItem{Source: rd.ID(), Key: key, Identity: id, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)),
-			Data: data, Flags: m.Flags, Keywords: m.Keywords, InternalDate: m.InternalDate}
-		if ids.holds(id, data) {
-			it.Present, it.Data = true, nil
-		}
-		ids.all[id] = true
-		if it.InternalDate.IsZero() {
-			it.InternalDate = time.Now()
-		}
 		items = append(items, it)
+		return nil
 	})
 	var bytes int64
 	for _, it := range items {
@@ -493,6 +584,9 @@ func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64,
 	}
 	if len(items) > 0 {
 		if err := im.store(ctx, mailboxID, items, fr); err != nil {
+			for _, it := range items {
+				it.Body.Discard()
+			}
 			return err
 		}
 	}
@@ -547,6 +641,7 @@ func (im *importer) store(ctx context.Context, mailboxID int64, items []store.Im
 			if errors.Is(err, store.ErrClosed) || ctx.Err() != nil {
 				return storeError{err}
 			}
+			it.Body.Discard()
 			fr.Failed++
 			fr.Failures = append(fr.Failures, Failure{Key: it.Key, Reason: "the box could not store it: " + err.Error()})
 			continue
@@ -596,12 +691,17 @@ func (im *importer) verify(ctx context.Context, source string, infos []MsgInfo, 
 			ok = false
 			continue
 		}
-		b, err := st.Body(ctx, r.BodyID)
+		body, _, err := st.OpenBody(ctx, r.BodyID) // a large one is not read whole
 		if err != nil {
 			return storeError{err}
 		}
-		sum := sha256.Sum256(b)
-		if hex.EncodeToString(sum[:]) != r.SHA256 {
+		h := sha256.New()
+		_, err = io.Copy(h, body)
+		body.Close()
+		if err != nil {
+			return storeError{err}
+		}
+		if hex.EncodeToString(h.Sum(nil)) != r.SHA256 {
 			fr.Failures = append(fr.Failures, Failure{Key: m.Key, Reason: "content in the box differs from what was fetched"})
 			ok = false
 		}

@@ -116,18 +116,7 @@ func TestDecodeUTF7(t *testing.T) {
 // A Maildir import twice: the second run copies nothing.
 func TestMaildirImportIsIdempotent(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	acc, err := st.AddAccount(ctx, "me@example.test", "a-long-password", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acc := newBox(t, t.TempDir(), store.Options{}, "me@example.test")
 	md := t.TempDir()
 	for _, d := range []string{"cur", "new", "tmp", ".Sent/cur", ".Sent/new", ".Sent/tmp"} {
 		os.MkdirAll(filepath.Join(md, d), 0o700)
@@ -136,14 +125,7 @@ func TestMaildirImportIsIdempotent(t *testing.T) {
 	os.WriteFile(filepath.Join(md, "cur", "2.b:2,T"), []byte("Subject: gone\r\n\r\nb\r\n"), 0o600)
 	os.WriteFile(filepath.Join(md, ".Sent", "cur", "3.c:2,S"), []byte("Subject: c\r\n\r\nc\r\n"), 0o600)
 	for run, want := range []int{2, 0} {
-		src, err := NewMaildirSource(md)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rep, err := Import(ctx, Options{Store: st, AccountID: acc.ID}, src)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := importMaildir(t, st, acc.ID, md)
 		if tot := rep.Totals(); tot.Copied != want || tot.Skipped != 1 || !rep.Done() {
 			t.Errorf("run %d: %+v", run+1, tot)
 		}
@@ -163,18 +145,7 @@ func TestMaildirImportIsIdempotent(t *testing.T) {
 // one in the box; nor is a message that differs in its Date.
 func TestImportFindsCopiesTheOldMXCompleted(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.AddDomain(ctx, "example.test"); err != nil {
-		t.Fatal(err)
-	}
-	acc, err := st.AddAccount(ctx, "ben@example.test", "a-long-password", false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acc := newBox(t, t.TempDir(), store.Options{}, "ben@example.test")
 	const (
 		scan   = "Date: Thu, 05 Jan 2006 08:15:00 +0000\r\nFrom: scanner@friend.test\r\nTo: ben@example.test\r\nSubject: scan\r\n\r\nScanned.\r\n"
 		boiler = "Message-ID: <b@home.test>\r\nFrom: heating@home.test\r\nTo: ben@example.test\r\nSubject: boiler\r\n\r\npressure low\r\n"
@@ -208,14 +179,7 @@ func TestImportFindsCopiesTheOldMXCompleted(t *testing.T) {
 	for name, data := range old {
 		os.WriteFile(filepath.Join(md, "new", name), []byte(data), 0o600)
 	}
-	src, err := NewMaildirSource(md)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := Import(ctx, Options{Store: st, AccountID: acc.ID}, src)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := importMaildir(t, st, acc.ID, md)
 	if tot := rep.Totals(); tot.Present != 3 || tot.Copied != 4 || !rep.Done() {
 		t.Errorf("already present %d (want the copies of scan, boiler and note), copied %d (want the two backups and two others), done %v",
 			tot.Present, tot.Copied, rep.Done())

@@ -81,6 +81,9 @@ func (sb *SpooledBody) Discard() {
 	}
 }
 
+// FileBodyMin is the size from which bodies go to files (negative: never).
+func (s *Store) FileBodyMin() int64 { return s.fileMin }
+
 func (s *Store) bodyPath(name string) string {
 	return filepath.Join(s.dir, bodiesDir, name)
 }

@@ -214,6 +214,16 @@ func TestAnImportStreamsALargeMessageIntoTheStore(t *testing.T) {
 	if err != nil || !bytes.Equal(got, big) {
 		t.Errorf("body: %d bytes, %v", len(got), err)
 	}
+	// A failed import leaves a streamed body to the caller, to try again
+	// or discard.
+	failed := spool()
+	if _, err := s.ImportMessages(ctx, a.ID, 9999, []ImportItem{{Source: "imap://old/INBOX", Key: "8", Body: failed}}); err == nil {
+		t.Fatal("import into a missing mailbox succeeded")
+	}
+	if files := bodyFiles(t, s); len(files) != 2 {
+		t.Errorf("after a failed import: %d body files, want 2", len(files))
+	}
+	failed.Discard()
 	// The same message again: already known, its spooled copy is dropped.
 	item.Body = spool()
 	if out, err := s.ImportMessages(ctx, a.ID, mb.ID, []ImportItem{item}); err != nil || out[0] != ImportKnown {

@@ -28,8 +28,9 @@ type ImportItem struct {
 	Present bool
 	Data    []byte
 	// Body, when set instead of Data, is the message already streamed into
-	// the store (NewBodyWriter). ImportMessages takes it over: it is
-	// stored or discarded.
+	// the store (NewBodyWriter). Once ImportMessages succeeds, the body is
+	// stored or discarded; after an error it is still the caller's, to
+	// try again or Discard.
 	Body         *SpooledBody
 	Flags        Flags
 	Keywords     []string
@@ -49,13 +50,13 @@ const (
 // ImportMessages stores a batch of items into one mailbox in a single
 // transaction (one fsync for the batch) and records their identities. An
 // item whose Source+Key is already recorded is left alone (ImportKnown).
-func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, items []ImportItem) ([]ImportOutcome, error) {
+func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, items []ImportItem) (_ []ImportOutcome, err error) {
 	out := make([]ImportOutcome, len(items))
 	bodies := make([]body, len(items))
 	used := make([]bool, len(items))
 	defer func() {
 		for i, b := range bodies {
-			if !used[i] {
+			if !used[i] && (err == nil || items[i].Body == nil) {
 				s.discardBody(b)
 			}
 		}
@@ -77,7 +78,7 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 		}
 	}
 	var copied []int
-	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		copied = copied[:0]
 		var one int
 		if err := tx.queryRow(ctx, "SELECT 1 FROM mailboxes WHERE id = ? AND account_id = ?", mailboxID, accountID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
