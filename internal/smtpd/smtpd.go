@@ -119,6 +119,10 @@ func New(o Options) *Server {
 	srv.TLSConfig = o.TLSConfig
 	srv.MaxMessageBytes = o.MaxMessageBytes
 	srv.MaxRecipients = o.MaxRecipients
+	// RFC 5321 allows 1000 bytes a line, but HTML mail with far longer
+	// lines is common and Postfix takes it; go-smtp's limit (2000) also
+	// bounds DATA lines. A command line of megabytes is still cut.
+	srv.MaxLineLength = maxLineLength
 	srv.ReadTimeout = o.ReadTimeout
 	srv.WriteTimeout = o.WriteTimeout
 	srv.EnableSMTPUTF8 = true
@@ -403,6 +407,9 @@ func (c *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	return nil
 }
 
+// maxLineLength bounds a line of a command or of DATA.
+const maxLineLength = 64 << 10
+
 func (c *session) Data(r io.Reader) error {
 	if c.txn == nil || len(c.rcpts) == 0 {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "No valid recipients")
@@ -417,6 +424,9 @@ func (c *session) Data(r io.Reader) error {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
 			return se // e.g. 552 5.3.4 message too big
+		}
+		if errors.Is(err, smtp.ErrTooLongLine) { // a retry would fail the same way
+			return smtpErr(500, smtp.EnhancedCode{5, 6, 0}, fmt.Sprintf("Line too long (the limit is %d bytes)", maxLineLength))
 		}
 		c.log.Info("data aborted", "err", err)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message data")
