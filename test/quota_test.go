@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -61,4 +62,34 @@ func TestAFullMailboxDefersNewMailAndRefusesAppends(t *testing.T) {
 	}
 	oneLineError(t, "want a number of bytes", "", "user", "quota", b.Admin, "lots", "--dir", b.Dir)
 	oneLineError(t, "not found", "", "user", "quota", "ghost@example.test", "--dir", b.Dir)
+}
+
+// A phone's mail app (Python's imaplib here) asks IMAPS how full the
+// mailbox is and sees the quota the admin set; Thunderbird's and iOS's
+// quota bars ask the same GETQUOTAROOT.
+func TestThePhoneSeesHowFullTheMailboxIsOverIMAPS(t *testing.T) {
+	b := newBox(t)
+	mustRun(t, "", "user", "quota", b.Admin, "2M", "--dir", b.Dir)
+	if out, code := b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.SMTP), "--to", b.Admin, "--body", strings.Repeat("y", 5000)); code != 0 {
+		t.Fatalf("swaks: %s", out)
+	}
+	py := needTool(t, "python3")
+	out, err := exec.Command(py, "-c", `import imaplib, ssl, sys
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+m = imaplib.IMAP4_SSL("127.0.0.1", int(sys.argv[1]), ssl_context=ctx, timeout=15)
+m.login(sys.argv[2], sys.argv[3])
+print("caps", m.capability())
+print("root", m.getquotaroot("INBOX"))
+print("quota", m.getquota('""'))
+m.select("INBOX")
+print("fetch", m.fetch("1", "(RFC822.SIZE)")[1])
+m.logout()`, fmt.Sprint(b.IMAPS), b.Admin, b.Password).CombinedOutput()
+	if err != nil {
+		t.Fatalf("imaplib: %v\n%s", err, out)
+	}
+	for _, want := range []string{" QUOTA ", "QUOTA=RES-STORAGE", `[b'"INBOX" ""'], [b'"" (STORAGE 6 2048)']`, `('OK', [b'"" (STORAGE 6 2048)'])`, "RFC822.SIZE"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("imaplib's session lacks %q:\n%s", want, out)
+		}
+	}
 }

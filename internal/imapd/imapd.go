@@ -12,7 +12,7 @@
 //     LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CHILDREN
 //     (RFC 3348), ESEARCH (RFC 4731), STATUS=SIZE (RFC 8438), UNSELECT
 //     (RFC 3691), ENABLE (RFC 5161), LITERAL+ (RFC 7888), BINARY
-//     (RFC 3516)
+//     (RFC 3516); QUOTA (RFC 9208) on IMAPS
 //
 // Usernames are full email addresses; passwords are checked with
 // store.AuthenticateDevice (app passwords, and the main password unless
@@ -65,8 +65,10 @@
 //     goes on).
 //   - ENVELOPE is written by the library; group syntax (RFC 5322 3.4) is
 //     handled here by emitting the RFC 3501 group start and end markers.
-//   - SEARCHRES ($), CONDSTORE/QRESYNC, NOTIFY, QUOTA and COMPRESS are not
+//   - SEARCHRES ($), CONDSTORE/QRESYNC, NOTIFY and COMPRESS are not
 //     implemented by the library's server side and are not advertised.
+//     QUOTA (RFC 9208) is answered beside the library on IMAPS only
+//     (Options.ImplicitTLS, quota.go).
 //
 // # Performance (2-core dev VM, go test -bench . ./internal/imapd/)
 //
@@ -102,6 +104,11 @@ type Options struct {
 	Hostname     string
 	// Guard is the shared login limiter; nil limits nothing.
 	Guard *guard.Guard
+	// ImplicitTLS says Serve is given TLS listeners (IMAPS). Connections
+	// then also answer GETQUOTAROOT and GETQUOTA (RFC 9208; quota.go),
+	// which takes a wrapper above TLS that hides the TLS from go-imap: it
+	// is told that logins are safe (they are), and offers no STARTTLS.
+	ImplicitTLS bool
 }
 
 // Server is an IMAP server over a store.
@@ -144,13 +151,19 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "imap")}
 	s.feeds = newFeeds(opts.Store, s.log)
-	s.imap = imapserver.New(&imapserver.Options{
+	libOpts := &imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         capabilities.Copy(),
 		Logger:       libLogger{s.log},
 		TLSConfig:    opts.TLSConfig,
 		InsecureAuth: opts.InsecureAuth,
-	})
+	}
+	if opts.ImplicitTLS {
+		libOpts.Caps[imap.CapQuota] = struct{}{}
+		libOpts.Caps[imap.Cap("QUOTA=RES-STORAGE")] = struct{}{}
+		libOpts.TLSConfig, libOpts.InsecureAuth = nil, true
+	}
+	s.imap = imapserver.New(libOpts)
 	return s
 }
 
@@ -171,6 +184,9 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 	s.log.Info("imap serving", "addr", l.Addr().String(), "hostname", s.opts.Hostname)
+	if s.opts.ImplicitTLS {
+		l = quotaListener{Listener: l, srv: s}
+	}
 	return s.imap.Serve(l)
 }
 
@@ -230,6 +246,9 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 		conn:   c,
 		origin: uintptr(id),
 		log:    s.log.With("session", id, "remote", c.NetConn().RemoteAddr().String()),
+	}
+	if qc, ok := c.NetConn().(*quotaConn); ok {
+		qc.sess.Store(sess)
 	}
 	sess.log.Debug("imap connection")
 	return sess, nil, nil

@@ -1,0 +1,370 @@
+package imapd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// QUOTA (RFC 9208) beside go-imap.
+//
+// go-imap v2 (beta.8) has no way to add a command: anything it does not
+// know is "BAD Unknown command" before a session sees it. So where
+// Options.ImplicitTLS is set, each connection is wrapped in a quotaConn that
+// reads the client's commands before go-imap does, answers GETQUOTAROOT,
+// GETQUOTA and SETQUOTA of a logged-in session itself, and hands every
+// other byte to go-imap unchanged.
+//
+// Order: a quota command is answered only when go-imap asks for more
+// input with nothing of ours unread, that is once it has answered every
+// earlier command (it reads a command, runs it, writes its reply, then
+// reads again), so replies keep the order of the commands. Literals
+// ({N} and {N+}) are passed through uninterpreted, so their bytes are
+// never taken for commands.
+//
+// go-imap also lists only the capabilities it knows, so the wrapper adds
+// QUOTA to what a logged-in session is told: the CAPABILITY response and
+// the [CAPABILITY] code of a successful LOGIN or AUTHENTICATE.
+//
+// The wrapper must sit above TLS, so only IMAPS has it. After STARTTLS
+// go-imap puts TLS above any wrapper of ours, which would then see only
+// ciphertext: the STARTTLS port does not advertise QUOTA.
+
+// maxSniff bounds the command line the wrapper holds to decide whether it
+// is a quota command; longer lines pass through.
+const maxSniff = 4096
+
+type quotaListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l quotaListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &quotaConn{Conn: c, srv: l.srv, state: lineStart}, nil
+}
+
+// What the next client bytes are.
+const (
+	lineStart = iota // the start of a command line
+	midLine          // the rest of a line (or of a line after a literal)
+	inLiteral        // lit more bytes of a literal
+)
+
+type quotaConn struct {
+	net.Conn
+	srv  *Server
+	sess atomic.Pointer[session] // set when go-imap creates the session
+	wmu  sync.Mutex              // one writer at a time: go-imap or a quota reply
+	// The command (tag and name) whose capability list the next writes
+	// carry, under wmu; "" when none.
+	capsTag, capsCmd string
+
+	buf   [8192]byte
+	in    []byte // read from the network, not yet looked at
+	out   []byte // looked at, to hand to go-imap
+	reply []byte // a quota reply to write before handing more
+	state int
+	lit   int64
+	tail  []byte // the end of the current line so far, to spot {N}
+	err   error
+}
+
+// quotaCaps is what the capability lists gain.
+const quotaCaps = " QUOTA QUOTA=RES-STORAGE"
+
+func (c *quotaConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.capsTag != "" {
+		if q, done := c.addCaps(p); q != nil || done {
+			c.capsTag = ""
+			if q != nil {
+				if _, err := c.Conn.Write(q); err != nil {
+					return 0, err
+				}
+				return len(p), nil
+			}
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// addCaps returns p with QUOTA added to the capability list of the
+// command being answered (nil if p has none), and whether p ends that
+// command's answer.
+func (c *quotaConn) addCaps(p []byte) ([]byte, bool) {
+	sess := c.sess.Load()
+	for i := 0; i < len(p); {
+		end := bytes.Index(p[i:], []byte("\r\n"))
+		if end < 0 {
+			return nil, false
+		}
+		line := p[i : i+end]
+		tagged := bytes.HasPrefix(line, []byte(c.capsTag+" "))
+		var at int
+		switch {
+		case sess == nil || sess.acct.ID == 0:
+			at = -1
+		case c.capsCmd == "CAPABILITY" && bytes.HasPrefix(line, []byte("* CAPABILITY ")):
+			at = i + end
+		case c.capsCmd != "CAPABILITY" && tagged && bytes.HasPrefix(line[len(c.capsTag):], []byte(" OK [CAPABILITY ")):
+			at = i + bytes.IndexByte(line, ']')
+		default:
+			at = -1
+		}
+		if at > i {
+			return slices.Concat(p[:at], []byte(quotaCaps), p[at:]), true
+		}
+		if tagged {
+			return nil, true
+		}
+		i += end + 2
+	}
+	return nil, false
+}
+
+func (c *quotaConn) Read(p []byte) (int, error) {
+	for {
+		if c.reply != nil {
+			// go-imap asks for input with nothing of ours unread: it has
+			// answered every earlier command.
+			_, err := c.Write(c.reply)
+			c.reply = nil
+			if err != nil {
+				return 0, err
+			}
+		}
+		if len(c.out) > 0 {
+			n := copy(p, c.out)
+			c.out = c.out[n:]
+			return n, nil
+		}
+		if len(c.in) == 0 && c.err != nil {
+			return 0, c.err
+		}
+		c.next()
+	}
+}
+
+// fill reads more from the network, keeping what is unread.
+func (c *quotaConn) fill() {
+	if c.err != nil {
+		return
+	}
+	if len(c.in) == len(c.buf) {
+		return
+	}
+	if len(c.in) > 0 && &c.in[0] != &c.buf[0] {
+		c.in = c.buf[:copy(c.buf[:], c.in)]
+	}
+	n, err := c.Conn.Read(c.buf[len(c.in):])
+	c.in = c.buf[:len(c.in)+n]
+	if err != nil {
+		c.err = err
+	}
+}
+
+// next moves the next piece of input to out, or answers a quota command.
+func (c *quotaConn) next() {
+	if len(c.in) == 0 {
+		c.fill()
+		if len(c.in) == 0 {
+			return
+		}
+	}
+	if c.state == inLiteral {
+		n := int(min(c.lit, int64(len(c.in))))
+		c.take(n)
+		if c.lit -= int64(n); c.lit == 0 {
+			c.state = midLine
+		}
+		return
+	}
+	i := bytes.IndexByte(c.in, '\n')
+	if i < 0 {
+		if c.state == lineStart && len(c.in) < maxSniff && c.err == nil {
+			c.fill() // the whole line decides
+			return
+		}
+		c.keepTail(c.in)
+		c.state = midLine
+		c.take(len(c.in))
+		return
+	}
+	line := c.in[:i+1]
+	if c.state == lineStart {
+		if reply := c.srv.quotaReply(c.sess.Load(), line); reply != nil {
+			c.reply = reply
+			c.in = c.in[i+1:]
+			return
+		}
+		c.watchCaps(line)
+	}
+	c.keepTail(line)
+	if n, ok := literalAtEnd(c.tail); ok {
+		c.state, c.lit = inLiteral, n
+		if n == 0 {
+			c.state = midLine
+		}
+	} else {
+		c.state = lineStart
+	}
+	c.tail = c.tail[:0]
+	c.take(i + 1)
+}
+
+// watchCaps notes a command whose answer lists capabilities.
+func (c *quotaConn) watchCaps(line []byte) {
+	tag, rest, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
+	cmd, _, _ := bytes.Cut(rest, []byte(" "))
+	switch name := string(bytes.ToUpper(cmd)); name {
+	case "CAPABILITY", "LOGIN", "AUTHENTICATE":
+		c.wmu.Lock()
+		c.capsTag, c.capsCmd = string(tag), name
+		c.wmu.Unlock()
+	}
+}
+
+func (c *quotaConn) take(n int) {
+	c.out = c.in[:n]
+	c.in = c.in[n:]
+}
+
+// keepTail keeps the last bytes of the current line, where a literal's
+// {N} would be.
+func (c *quotaConn) keepTail(p []byte) {
+	c.tail = append(c.tail, p...)
+	if len(c.tail) > 32 {
+		c.tail = append(c.tail[:0], c.tail[len(c.tail)-32:]...)
+	}
+}
+
+// literalAtEnd reports whether a line ends with a literal's announcement,
+// "{N}" or "{N+}" before its line end, and N.
+func literalAtEnd(line []byte) (int64, bool) {
+	line = bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	if !bytes.HasSuffix(line, []byte("}")) {
+		return 0, false
+	}
+	open := bytes.LastIndexByte(line, '{')
+	if open < 0 {
+		return 0, false
+	}
+	num := bytes.TrimSuffix(line[open+1:len(line)-1], []byte("+"))
+	n, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// quotaReply answers a quota command of a logged-in session, or returns
+// nil for any other line (go-imap's to answer).
+func (s *Server) quotaReply(sess *session, line []byte) []byte {
+	if sess == nil || sess.acct.ID == 0 {
+		return nil
+	}
+	l := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	tag, rest, ok := bytes.Cut(l, []byte(" "))
+	if !ok || len(tag) == 0 || bytes.ContainsAny(tag, "(){%*\"\\+") {
+		return nil
+	}
+	cmd, arg, _ := bytes.Cut(rest, []byte(" "))
+	name := string(bytes.ToUpper(cmd))
+	if name != "GETQUOTAROOT" && name != "GETQUOTA" && name != "SETQUOTA" {
+		return nil
+	}
+	if _, lit := literalAtEnd(l); lit {
+		return nil // a literal argument: go-imap answers BAD
+	}
+	var b bytes.Buffer
+	done := func(status, text string) []byte {
+		fmt.Fprintf(&b, "%s %s %s\r\n", tag, status, text)
+		return b.Bytes()
+	}
+	if name == "SETQUOTA" {
+		return done("NO", "[NOPERM] Quotas are set by the box's admin")
+	}
+	mailbox, ok := astring(arg)
+	if !ok {
+		return done("BAD", "Expected one mailbox or quota root name")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	u, err := s.opts.Store.AccountUsage(ctx, sess.acct.ID)
+	if err != nil {
+		sess.log.Error("quota: store error", "err", err)
+		return done("NO", "[SERVERBUG] Internal error")
+	}
+	// One quota root, "", for the whole account; none without a quota.
+	quota := func() {
+		fmt.Fprintf(&b, "* QUOTA \"\" (STORAGE %d %d)\r\n", (u.Used+1023)/1024, u.Quota/1024)
+	}
+	if name == "GETQUOTAROOT" {
+		if u.Quota <= 0 {
+			fmt.Fprintf(&b, "* QUOTAROOT %s\r\n", quoted(mailbox))
+		} else {
+			fmt.Fprintf(&b, "* QUOTAROOT %s \"\"\r\n", quoted(mailbox))
+			quota()
+		}
+		return done("OK", "GETQUOTAROOT completed")
+	}
+	if mailbox != "" || u.Quota <= 0 {
+		return done("NO", "[NONEXISTENT] No such quota root")
+	}
+	quota()
+	return done("OK", "GETQUOTA completed")
+}
+
+// astring parses one IMAP astring (an atom or a quoted string) that is
+// the whole of arg.
+func astring(arg []byte) (string, bool) {
+	if len(arg) == 0 {
+		return "", false
+	}
+	if arg[0] != '"' {
+		if bytes.ContainsAny(arg, " (){%*\"\\") {
+			return "", false
+		}
+		return string(arg), true
+	}
+	var out []byte
+	for i := 1; i < len(arg); i++ {
+		switch c := arg[i]; c {
+		case '\\':
+			if i+1 >= len(arg) || (arg[i+1] != '"' && arg[i+1] != '\\') {
+				return "", false
+			}
+			i++
+			out = append(out, arg[i])
+		case '"':
+			return string(out), i == len(arg)-1
+		default:
+			out = append(out, c)
+		}
+	}
+	return "", false
+}
+
+// quoted writes s as an IMAP quoted string.
+func quoted(s string) string {
+	var b bytes.Buffer
+	b.WriteByte('"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,156 @@
+package imapd
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// rawConn is a scripted IMAP client that collects whole response lines.
+type rawConn struct {
+	t    *testing.T
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := &rawConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	c.until("* OK")
+	return c
+}
+
+func (c *rawConn) send(s string) { fmt.Fprint(c.conn, s) }
+
+// until reads lines up to one starting with prefix and returns them all.
+func (c *rawConn) until(prefix string) []string {
+	c.t.Helper()
+	var lines []string
+	for {
+		line, err := c.r.ReadString('\n')
+		if err != nil {
+			c.t.Fatalf("waiting for %q after %q: %v", prefix, lines, err)
+		}
+		lines = append(lines, strings.TrimRight(line, "\r\n"))
+		if strings.HasPrefix(line, prefix) {
+			return lines
+		}
+	}
+}
+
+// A phone asks how full its mailbox is: IMAPS answers GETQUOTAROOT and
+// GETQUOTA (RFC 9208) with the account's quota, in order with the other
+// commands even when they are pipelined, and never mistakes the bytes of
+// a message for a command.
+func TestIMAPSReportsTheAccountsQuota(t *testing.T) {
+	// The test server is plain TCP; ImplicitTLS only says what the
+	// listener is, and the quota wrapper is the same above TLS.
+	ts := startServer(t, Options{ImplicitTLS: true})
+	a := ts.account(t, "bob@example.test")
+	ts.deliver(t, a, testMessage("photos", strings.Repeat("x", 3000)))
+	c := dialRaw(t, ts.addr)
+
+	// Before login a quota command is go-imap's to refuse.
+	c.send("q0 GETQUOTA \"\"\r\n")
+	if l := c.until("q0 "); !strings.HasPrefix(l[len(l)-1], "q0 BAD") {
+		t.Fatalf("GETQUOTA before login: %q", l)
+	}
+
+	c = dialRaw(t, ts.addr)
+	c.send("a1 CAPABILITY\r\n")
+	if caps := strings.Join(c.until("a1 OK"), " "); strings.Contains(caps, "STARTTLS") || strings.Contains(caps, "LOGINDISABLED") {
+		t.Errorf("capabilities before login: %s", caps)
+	}
+	c.send("a2 LOGIN bob@example.test \"" + password + "\"\r\na21 CAPABILITY\r\n")
+	if l := c.until("a2 OK"); !strings.Contains(l[len(l)-1], "QUOTA=RES-STORAGE]") {
+		t.Errorf("LOGIN's capability code: %q", l)
+	}
+	if caps := strings.Join(c.until("a21 OK"), " "); !strings.Contains(caps, " QUOTA ") || !strings.Contains(caps, "QUOTA=RES-STORAGE") {
+		t.Errorf("capabilities: %s", caps)
+	}
+
+	// No quota: INBOX has no quota root.
+	c.send("a3 GETQUOTAROOT INBOX\r\n")
+	if got := c.until("a3 "); strings.Join(got, "|") != `* QUOTAROOT "INBOX"|a3 OK GETQUOTAROOT completed` {
+		t.Errorf("without a quota: %q", got)
+	}
+	c.send("a4 GETQUOTA \"\"\r\n")
+	if got := c.until("a4 "); !strings.HasPrefix(got[0], "a4 NO [NONEXISTENT]") {
+		t.Errorf("GETQUOTA without a quota: %q", got)
+	}
+
+	if err := ts.store.SetQuota(context.Background(), a.Email, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	// Pipelined: each answer comes after the one before it.
+	c.send("b1 NOOP\r\nb2 GETQUOTAROOT \"INBOX\"\r\nb3 SELECT INBOX\r\nb4 GETQUOTA \"\"\r\nb5 NOOP\r\n")
+	got := c.until("b5 ")
+	var tagged []string
+	for _, l := range got {
+		if !strings.HasPrefix(l, "* ") || strings.HasPrefix(l, "* QUOTA") {
+			tagged = append(tagged, l)
+		}
+	}
+	want := []string{"b1 OK NOOP completed", `* QUOTAROOT "INBOX" ""`, `* QUOTA "" (STORAGE 4 1024)`, "b2 OK GETQUOTAROOT completed",
+		"b3 OK [READ-WRITE] SELECT completed", `* QUOTA "" (STORAGE 4 1024)`, "b4 OK GETQUOTA completed", "b5 OK NOOP completed"}
+	if strings.Join(tagged, "\n") != strings.Join(want, "\n") {
+		t.Errorf("pipelined answers:\n%s\nwant:\n%s", strings.Join(tagged, "\n"), strings.Join(want, "\n"))
+	}
+
+	// A message whose lines look like quota commands is appended intact
+	// (a non-synchronising literal, sent in one go with the next command).
+	msg := "Subject: tricky\r\n\r\nz1 GETQUOTA \"\"\r\nz2 GETQUOTAROOT INBOX\r\n"
+	c.send(fmt.Sprintf("c1 APPEND INBOX {%d+}\r\n%s\r\nc2 SETQUOTA \"\" (STORAGE 1)\r\n", len(msg), msg))
+	if l := c.until("c1 "); !strings.HasPrefix(l[len(l)-1], "c1 OK") {
+		t.Fatalf("APPEND: %q", l)
+	}
+	if l := c.until("c2 "); len(l) != 1 || !strings.HasPrefix(l[0], "c2 NO [NOPERM]") {
+		t.Errorf("SETQUOTA: %q (a quota reply leaked from the literal?)", l)
+	}
+	c.send("c3 UID FETCH 2 BODY[]\r\n")
+	if l := strings.Join(c.until("c3 "), "\r\n"); !strings.Contains(l, "z1 GETQUOTA \"\"\r\nz2 GETQUOTAROOT INBOX") {
+		t.Errorf("the appended message came back changed:\n%s", l)
+	}
+
+	// The STARTTLS port's server does not claim QUOTA.
+	plain := startInsecure(t)
+	p := dialRaw(t, plain.addr)
+	pa := plain.account(t, "bob@example.test")
+	p.send("a0 LOGIN " + pa.Email + " \"" + password + "\"\r\na1 CAPABILITY\r\n")
+	if caps := strings.Join(p.until("a1 OK"), " "); strings.Contains(caps, "QUOTA") {
+		t.Errorf("a server without ImplicitTLS offers QUOTA: %s", caps)
+	}
+}
+
+func TestLiteralAtEndAndAstring(t *testing.T) {
+	for line, want := range map[string]int64{"a APPEND INBOX {12}\r\n": 12, "a APPEND INBOX {3+}\r\n": 3, "x {0}\n": 0,
+		"a NOOP\r\n": -1, "a {x}\r\n": -1, "a }\r\n": -1, "{-1}\r\n": -1} {
+		n, ok := literalAtEnd([]byte(line))
+		if !ok {
+			n = -1
+		}
+		if n != want {
+			t.Errorf("literalAtEnd(%q) = %d, want %d", line, n, want)
+		}
+	}
+	for arg, want := range map[string]string{`INBOX`: "INBOX", `"Sent Items"`: "Sent Items", `""`: "", `"a\"b"`: `a"b`,
+		`"open`: "!", `a b`: "!", ``: "!", `"x" y`: "!", `"bad\q"`: "!"} {
+		got, ok := astring([]byte(arg))
+		if !ok {
+			got = "!"
+		}
+		if got != want {
+			t.Errorf("astring(%q) = %q, want %q", arg, got, want)
+		}
+	}
+}
