@@ -2,8 +2,10 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -153,4 +155,41 @@ func TestLiteralAtEndAndAstring(t *testing.T) {
 			t.Errorf("astring(%q) = %q, want %q", arg, got, want)
 		}
 	}
+}
+
+// chunkConn is a net.Conn whose reads return data in pieces of n bytes
+// and whose writes are kept.
+type chunkConn struct {
+	net.Conn
+	data []byte
+	n    int
+	out  []byte
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.data) == 0 {
+		return 0, io.EOF
+	}
+	k := min(len(p), c.n, len(c.data))
+	copy(p, c.data[:k])
+	c.data = c.data[k:]
+	return k, nil
+}
+
+func (c *chunkConn) Write(p []byte) (int, error) { c.out = append(c.out, p...); return len(p), nil }
+
+// Whatever a client sends before it logs in reaches go-imap unchanged, in
+// any pieces: the wrapper only looks.
+func FuzzQuotaConnPassesClientBytesThrough(f *testing.F) {
+	f.Add([]byte("a1 LOGIN x y\r\na2 APPEND INBOX {5+}\r\nhello\r\na3 GETQUOTA \"\"\r\n"), uint8(3))
+	f.Add([]byte("a {3}\r\nab\r\n{x}\r\n"+strings.Repeat("z", 5000)+"\r\n"), uint8(200))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		c := &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{}, state: lineStart}
+		got, _ := io.ReadAll(c)
+		if !bytes.Equal(got, data) {
+			t.Fatalf("got %q, want %q", got, data)
+		}
+		literalAtEnd(data)
+		astring(data)
+	})
 }
