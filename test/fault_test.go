@@ -98,6 +98,16 @@ func TestAFullDiskAnswers452AndServiceReturnsWhenSpaceIsFreed(t *testing.T) {
 	if refused == "" {
 		t.Fatal("the disk never filled up for the mail store")
 	}
+	// A photo, which the store writes to a file of its own, is refused the
+	// same way, and leaves no partial file behind.
+	photo := filepath.Join(t.TempDir(), "photo")
+	os.WriteFile(photo, []byte(strings.Repeat(big, 4)), 0o600)
+	if out, _ := b.Swaks("--server", mx, "--to", "me@example.test", "--h-Subject", "a photo while full", "--body", "@"+photo); !strings.Contains(out, "452 4.3.1") {
+		t.Errorf("a 500 KB message on a full disk:\n%s", out)
+	}
+	if files, err := os.ReadDir(filepath.Join(b.Dir, "bodies")); err != nil || len(files) != 0 {
+		t.Errorf("body files left by refused messages: %d (%v)", len(files), err)
+	}
 
 	// IMAP APPEND says so clearly too.
 	ic, err := imapclient.DialTLS(fmt.Sprintf("127.0.0.1:%d", b.IMAPS), &imapclient.Options{TLSConfig: insecureTLS()})
