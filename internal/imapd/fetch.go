@@ -55,6 +55,9 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 	ts := sess.resolve(numSet)
 	need := bodyNeed(options)
 	setSeen := marksSeen(options) && !sess.sel.view.readOnly
+	if need == store.FlagsOnly {
+		return sess.fetchFlags(w, ts, options)
+	}
 	for len(ts) > 0 {
 		n := min(len(ts), fetchChunk)
 		if err := sess.fetchChunk(w, ts[:n], options, need, setSeen); err != nil {
@@ -63,6 +66,45 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		ts = ts[n:]
 	}
 	return nil
+}
+
+// fetchFlags answers a FETCH of only UID and FLAGS (the resync of a
+// mail app) from store.LoadFlags, which keeps those of big mailboxes in
+// memory.
+func (sess *session) fetchFlags(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	j := 0
+	var werr error
+	err := sess.srv.opts.Store.LoadFlags(ctx, sess.sel.mailbox.ID, targetUIDs(ts), func(batch []store.MessageFlags) error {
+		for _, m := range batch {
+			// ts is in UID order too (sequence numbers follow UIDs).
+			for j < len(ts) && ts[j].uid < m.UID {
+				j++
+			}
+			if j == len(ts) {
+				return nil
+			}
+			if ts[j].uid != m.UID {
+				continue
+			}
+			rw := w.CreateMessage(ts[j].seq)
+			if options.UID {
+				rw.WriteUID(imap.UID(m.UID))
+			}
+			if options.Flags {
+				rw.WriteFlags(flagList(m.Flags, m.Keywords, sess.isRecent(m.UID)))
+			}
+			if werr = rw.Close(); werr != nil {
+				return werr
+			}
+		}
+		return nil
+	})
+	if werr != nil {
+		return werr // the connection's, not the store's
+	}
+	return sess.storeError("fetch", err)
 }
 
 func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions, need store.BodyPart, setSeen bool) error {

@@ -536,3 +536,60 @@ func TestMalformedCommandsGetBADAndTheSessionGoesOn(t *testing.T) {
 	send("c2 NOOP")
 	expect("c2 OK")
 }
+
+// FETCH 1:* (FLAGS) on a mailbox big enough for the store's in-memory
+// flags: a change made by another session is in the next answer, with
+// \Recent still this session's own.
+func TestFetchFlagsOfABigMailboxSeesAnotherSessionsChanges(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	const n = 1200
+	for i := range n {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("m", i), "x"))
+	}
+	c := ts.login(t, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	other := ts.login(t, bob, nil)
+	if _, err := other.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	fetch := func(c *imapclient.Client) map[imap.UID][]imap.Flag {
+		t.Helper()
+		msgs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[imap.UID][]imap.Flag{}
+		for _, m := range msgs {
+			out[m.UID] = m.Flags
+		}
+		return out
+	}
+	if f := fetch(c); len(f) != n || !slices.Equal(f[1], []imap.Flag{`\Recent`}) {
+		t.Fatalf("first FETCH: %d messages, UID 1 has %v", len(f), f[1])
+	}
+	if f := fetch(other); !slices.Equal(f[1], []imap.Flag{}) && f[1] != nil {
+		t.Fatalf("the EXAMINE session sees %v on UID 1", f[1])
+	}
+	if err := c.Store(imap.UIDSetNum(5, 6), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen, "$Label1"}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.UIDSetNum(7), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	ts.deliver(t, bob, testMessage("late", "x"))
+	if err := other.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	f := fetch(other)
+	_, has7 := f[7]
+	_, hasNew := f[n+1]
+	if len(f) != n || !slices.Equal(f[5], []imap.Flag{imap.FlagSeen, "$Label1"}) || has7 || !hasNew {
+		t.Errorf("after STORE, EXPUNGE and a delivery: %d messages, UID 5 %v, UID 7 %v, UID %d %v", len(f), f[5], f[7], n+1, f[n+1])
+	}
+}

@@ -105,6 +105,7 @@ type Store struct {
 	toPrepare map[string]struct{} // queries seen in the current batch
 
 	selects selectCache // imapsupport.go
+	flags   flagCache   // flagcache.go
 
 	// Bodies from fileMin bytes on go to files (bodyfile.go); the writer
 	// keeps the names of the files it removed until their dead_files
@@ -426,6 +427,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 	for i, r := range batch {
 		if ok[i] {
 			for _, e := range r.tx.events {
+				s.flags.apply(e) // before the publish: a reader woken by it sees the change
 				s.feed.publish(e)
 			}
 			r.done <- nil
