@@ -89,3 +89,27 @@ func TestWhatIsPendingStillGoesOutOnCloseAfterADeadlineOfNow(t *testing.T) {
 		t.Errorf("received %q", b)
 	}
 }
+
+// Write deadlines are only recorded, but a send still honours the one in
+// force: a client that stops reading cannot hold a session forever.
+func TestASendToAClientThatDoesNotReadEndsAtTheWriteDeadline(t *testing.T) {
+	a, b := net.Pipe() // nobody reads b
+	defer b.Close()
+	c := &coalescingConn{Conn: a}
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	start := time.Now()
+	var err error
+	for i := 0; i < 4 && err == nil; i++ {
+		_, err = c.Write(make([]byte, coalesceLimit))
+	}
+	if err == nil {
+		t.Fatal("writing 256 KiB to a client that reads nothing succeeded")
+	}
+	if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+		t.Errorf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the send gave up after %v", d)
+	}
+}
