@@ -3,7 +3,6 @@ package imapd
 import (
 	"bytes"
 	"io"
-	"mime"
 	"strings"
 	"time"
 
@@ -27,6 +26,10 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	need := searchNeed(criteria)
 	sc := searcher{sess: sess, lastSeq: lastSeq, lastUID: lastUID}
 	all = restrictTargets(all, criteria, lastSeq, lastUID)
+	all, err := sess.headerCandidates(all, criteria)
+	if err != nil {
+		return nil, sess.storeError("search", err)
+	}
 	data := &imap.SearchData{}
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
@@ -113,6 +116,41 @@ next:
 		out = append(out, t)
 	}
 	return out
+}
+
+// headerCandidates keeps the messages that can match the top-level
+// header criteria of c (FROM, TO, CC, BCC, SUBJECT and HEADER on those
+// fields) by what the store keeps of those fields (store.HeaderCandidates),
+// so that only their headers are read and parsed. match still checks
+// every criterion.
+func (sess *session) headerCandidates(all []target, c *imap.SearchCriteria) ([]target, error) {
+	for _, hf := range c.Header {
+		if hf.Value == "" || len(all) == 0 {
+			continue // "has the field": any message may
+		}
+		ctx, cancel := sess.ctx()
+		uids, ok, err := sess.srv.opts.Store.HeaderCandidates(ctx, sess.sel.mailbox.ID, hf.Key, hf.Value)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
+		// Both lists ascend by UID (sequence numbers follow UIDs).
+		out := all[:0:0]
+		j := 0
+		for _, t := range all {
+			for j < len(uids) && uids[j] < t.uid {
+				j++
+			}
+			if j < len(uids) && uids[j] == t.uid {
+				out = append(out, t)
+			}
+		}
+		all = out
+	}
+	return all, nil
 }
 
 // searchNeed is how much of each message the criteria read.
@@ -261,8 +299,6 @@ func matchDate(t, since, before time.Time) bool {
 	return true
 }
 
-var wordDecoder = &mime.WordDecoder{CharsetReader: message.CharsetReader}
-
 // mayContain is a cheap test before parsing a header: false only when
 // value cannot be in any decoded field of the header of data. It can
 // tell only for a plain ASCII value without white space (which no line
@@ -311,14 +347,12 @@ func lowerASCII(b byte) byte {
 
 // matchHeader: the field exists and contains value, case-insensitively,
 // after decoding encoded words. An empty value matches any such field.
+// store.HeaderCandidates relies on this being a substring test of
+// store.FoldHeaderValue(field) for strings.ToLower(value).
 func matchHeader(h *mail.Header, key, value string) bool {
 	value = strings.ToLower(value)
 	for f := h.FieldsByKey(key); f.Next(); {
-		v := f.Value()
-		if dec, err := wordDecoder.DecodeHeader(v); err == nil {
-			v = dec
-		}
-		if strings.Contains(strings.ToLower(v), value) {
+		if strings.Contains(store.FoldHeaderValue(f.Value()), value) {
 			return true
 		}
 	}
@@ -327,11 +361,7 @@ func matchHeader(h *mail.Header, key, value string) bool {
 
 func headerContains(h *mail.Header, value string) bool {
 	for f := h.Fields(); f.Next(); {
-		v := f.Value()
-		if dec, err := wordDecoder.DecodeHeader(v); err == nil {
-			v = dec
-		}
-		if strings.Contains(strings.ToLower(v), value) {
+		if strings.Contains(store.FoldHeaderValue(f.Value()), value) {
 			return true
 		}
 	}

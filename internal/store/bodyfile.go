@@ -56,6 +56,9 @@ type body struct {
 	file   string // name under DIR/bodies, "" when inline
 	size   int64
 	header []byte
+	// The header_search row (headerSearchRow), computed before the writer
+	// runs; nil has insertBody compute it.
+	search [][]byte
 }
 
 // inline is a body kept in the database whatever its size: written inside
@@ -93,7 +96,7 @@ func (s *Store) bodyPath(name string) string {
 // the transaction fails.
 func (s *Store) prepareBody(data []byte) (body, error) {
 	if s.fileMin < 0 || int64(len(data)) < s.fileMin {
-		return body{data: data, size: int64(len(data))}, nil
+		return body{data: data, size: int64(len(data)), search: headerSearchRow(data)}, nil
 	}
 	w, err := s.NewBodyWriter()
 	if err != nil {
@@ -188,7 +191,8 @@ func (w *BodyWriter) Finish() (*SpooledBody, error) {
 		os.Remove(w.s.bodyPath(w.name))
 		return nil, w.err
 	}
-	return &SpooledBody{s: w.s, b: body{file: w.name, size: w.size, header: bytes.Clone(w.header.Bytes())}}, nil
+	header := bytes.Clone(w.header.Bytes())
+	return &SpooledBody{s: w.s, b: body{file: w.name, size: w.size, header: header, search: headerSearchRow(header)}}, nil
 }
 
 // Abort removes the unfinished body.
@@ -228,8 +232,14 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = tx.exec(ctx, "INSERT INTO headers(body_id, data) VALUES(?, ?)", id, header)
-	return id, err
+	if _, err = tx.exec(ctx, "INSERT INTO headers(body_id, data) VALUES(?, ?)", id, header); err != nil {
+		return 0, err
+	}
+	search := b.search
+	if search == nil {
+		search = headerSearchRow(header)
+	}
+	return id, insertHeaderSearch(ctx, tx.exec, id, search)
 }
 
 // readBodyFile returns the bytes of a body kept in a file.

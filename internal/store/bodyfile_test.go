@@ -86,6 +86,10 @@ func TestALargeMessageIsKeptInAFileAndReadsBackByteForByte(t *testing.T) {
 			t.Errorf("LoadMessages of the small message: %q", lm[0].Data)
 		}
 	}
+	var subject string
+	if err := s.rdb.QueryRow("SELECT subject FROM header_search WHERE body_id = ?", msgs[1].BodyID).Scan(&subject); err != nil || subject != "holiday photos" {
+		t.Errorf("header search row of the large message: %q %v", subject, err)
+	}
 	if err := s.IntegrityCheck(ctx); err != nil {
 		t.Error(err)
 	}

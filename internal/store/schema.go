@@ -276,6 +276,26 @@ CREATE TRIGGER bodies_file_del AFTER DELETE ON bodies WHEN OLD.file IS NOT NULL 
 	INSERT OR IGNORE INTO dead_files(name) VALUES(OLD.file);
 END;
 `,
+	// 12: the header fields that SEARCH FROM/TO/CC/BCC/SUBJECT compare, in
+	// the form they are compared (store/headersearch.go), so a search
+	// parses only the headers of its candidates. Filled from the headers
+	// table by backfillHeaderSearch in the same transaction.
+	`
+CREATE TABLE header_search (
+	body_id INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE CASCADE,
+	subject BLOB NOT NULL,
+	hfrom   BLOB NOT NULL,
+	hto     BLOB NOT NULL,
+	cc      BLOB NOT NULL,
+	bcc     BLOB NOT NULL
+);
+`,
+}
+
+// migrationSteps are Go steps run after the SQL of a migration (by
+// version), in its transaction.
+var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
+	12: backfillHeaderSearch,
 }
 
 // SchemaVersion is the version a fully migrated database has.
@@ -305,6 +325,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
 			tx.Rollback()
 			return fmt.Errorf("migration %d: %w", v+1, err)
+		}
+		if step := migrationSteps[v+1]; step != nil {
+			if err := step(ctx, tx); err != nil {
+				tx.Rollback()
+				return fmt.Errorf("migration %d: %w", v+1, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
 			tx.Rollback()

@@ -1,0 +1,155 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"mime"
+	nettextproto "net/textproto"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+)
+
+// IMAP SEARCH FROM/TO/CC/BCC/SUBJECT (and HEADER on those fields) compare
+// a substring with each field's value after decoding encoded words,
+// case-insensitively (RFC 3501 6.4.4). Parsing the header of each of
+// 100,000 messages for that was most of a SEARCH SUBJECT, so each body
+// keeps those fields' values in the form the comparison uses
+// (FoldHeaderValue) in the header_search table (migration 11): the search
+// picks its candidates with instr() over these short strings and parses
+// only their headers. A change of FoldHeaderValue needs a migration that
+// recomputes the table.
+
+// searchFields are the fields kept in header_search, by canonical name,
+// with their columns.
+var searchFields = map[string]string{
+	"Subject": "subject",
+	"From":    "hfrom",
+	"To":      "hto",
+	"Cc":      "cc",
+	"Bcc":     "bcc",
+}
+
+var searchColumns = []string{"Subject", "From", "To", "Cc", "Bcc"} // insert order
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: func(charset string, r io.Reader) (io.Reader, error) {
+	if message.CharsetReader != nil {
+		return message.CharsetReader(charset, r)
+	}
+	return nil, fmt.Errorf("unhandled charset %q", charset)
+}}
+
+// FoldHeaderValue is the form of a header field's value that SEARCH
+// compares: encoded words decoded (left as they are when that fails),
+// lower-cased. The value is as textproto.Header gives it (unfolded).
+func FoldHeaderValue(v string) string {
+	if dec, err := wordDecoder.DecodeHeader(v); err == nil {
+		v = dec
+	}
+	return strings.ToLower(v)
+}
+
+// headerSearchRow is the header_search row of a message: per field of
+// searchColumns, the folded values of its occurrences, joined by "\n".
+func headerSearchRow(data []byte) [][]byte {
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(HeaderSection(data))))
+	out := make([][]byte, len(searchColumns))
+	for i, k := range searchColumns {
+		var b []byte
+		for f := h.FieldsByKey(k); f.Next(); {
+			if len(b) > 0 {
+				b = append(b, '\n')
+			}
+			b = append(b, FoldHeaderValue(f.Value())...)
+		}
+		if b == nil {
+			b = []byte{}
+		}
+		out[i] = b
+	}
+	return out
+}
+
+func insertHeaderSearch(ctx context.Context, exec func(ctx context.Context, q string, args ...any) (sql.Result, error), bodyID int64, r [][]byte) error {
+	_, err := exec(ctx, "INSERT INTO header_search(body_id, subject, hfrom, hto, cc, bcc) VALUES(?, ?, ?, ?, ?, ?)", bodyID, r[0], r[1], r[2], r[3], r[4])
+	return err
+}
+
+// backfillHeaderSearch fills header_search for the bodies stored before
+// migration 11, inside that migration's transaction.
+func backfillHeaderSearch(ctx context.Context, tx *sql.Tx) error {
+	last := int64(0)
+	for {
+		rows, err := tx.QueryContext(ctx, "SELECT body_id, data FROM headers WHERE body_id > ? ORDER BY body_id LIMIT 1000", last)
+		if err != nil {
+			return err
+		}
+		type hdr struct {
+			id   int64
+			data []byte
+		}
+		var batch []hdr
+		for rows.Next() {
+			var h hdr
+			if err := rows.Scan(&h.id, &h.data); err != nil {
+				rows.Close()
+				return err
+			}
+			batch = append(batch, h)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		for _, h := range batch {
+			if err := insertHeaderSearch(ctx, tx.ExecContext, h.id, headerSearchRow(h.data)); err != nil {
+				return err
+			}
+		}
+		last = batch[len(batch)-1].id
+	}
+}
+
+// HeaderCandidates returns, ascending, the UIDs of the messages of a
+// mailbox whose header field may contain value: those whose folded field
+// (FoldHeaderValue) contains the lower-cased value, and those without a
+// header_search row. The caller still matches each candidate exactly.
+// ok is false when the field is not kept (then every message is a
+// candidate).
+func (s *Store) HeaderCandidates(ctx context.Context, mailboxID int64, field, value string) (uids []uint32, ok bool, err error) {
+	col, ok := searchFields[nettextproto.CanonicalMIMEHeaderKey(field)]
+	if !ok {
+		return nil, false, nil
+	}
+	var list sql.NullString
+	err = s.rdb.QueryRowContext(ctx, `SELECT group_concat(m.uid, ',') FROM messages m
+		LEFT JOIN header_search h ON h.body_id = m.body_id
+		WHERE m.mailbox_id = ? AND (h.body_id IS NULL OR instr(h.`+col+`, ?) > 0)`,
+		mailboxID, []byte(strings.ToLower(value))).Scan(&list)
+	if err != nil {
+		return nil, false, err
+	}
+	for f := range strings.SplitSeq(list.String, ",") {
+		if f == "" {
+			continue
+		}
+		u, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return nil, false, fmt.Errorf("candidates in mailbox %d: %w", mailboxID, err)
+		}
+		uids = append(uids, uint32(u))
+	}
+	slices.Sort(uids)
+	return uids, true, nil
+}
