@@ -199,8 +199,33 @@ func (mb *mailboxState) applyLocked(e store.Event) (queued bool) {
 	return true
 }
 
-// flagList is the IMAP form of a message's flags.
+// flagList is the IMAP form of a message's flags. The list of a message
+// without keywords is shared (flagLists): never modify a returned list.
 func flagList(f store.Flags, keywords []string, recent bool) []imap.Flag {
+	if len(keywords) == 0 && f&^store.FlagRecent < store.FlagRecent {
+		r := 0
+		if recent {
+			r = 1
+		}
+		return flagLists[r][f&^store.FlagRecent]
+	}
+	return newFlagList(f, keywords, recent)
+}
+
+// flagLists are the lists without keywords, by \Recent and the system
+// flags below store.FlagRecent: FETCH FLAGS of 100,000 messages then
+// allocates no list per message.
+var flagLists = func() (t [2][store.FlagRecent][]imap.Flag) {
+	for r := range 2 {
+		for f := range store.FlagRecent {
+			l := newFlagList(f, nil, r == 1)
+			t[r][f] = l[:len(l):len(l)]
+		}
+	}
+	return t
+}()
+
+func newFlagList(f store.Flags, keywords []string, recent bool) []imap.Flag {
 	names := f.Names()
 	l := make([]imap.Flag, 0, len(names)+len(keywords)+1)
 	for _, n := range names {

@@ -77,6 +77,7 @@ func (sess *session) fetchFlags(w *imapserver.FetchWriter, ts []target, options 
 	j := 0
 	var werr error
 	err := sess.srv.opts.Store.LoadFlags(ctx, sess.sel.mailbox.ID, targetUIDs(ts), func(batch []store.MessageFlags) error {
+		anyRecent := sess.anyRecent() // usually none: no lookup per message
 		for _, m := range batch {
 			// ts is in UID order too (sequence numbers follow UIDs).
 			for j < len(ts) && ts[j].uid < m.UID {
@@ -93,7 +94,7 @@ func (sess *session) fetchFlags(w *imapserver.FetchWriter, ts []target, options 
 				rw.WriteUID(imap.UID(m.UID))
 			}
 			if options.Flags {
-				rw.WriteFlags(flagList(m.Flags, m.Keywords, sess.isRecent(m.UID)))
+				rw.WriteFlags(flagList(m.Flags, m.Keywords, anyRecent && sess.isRecent(m.UID)))
 			}
 			if werr = rw.Close(); werr != nil {
 				return werr

@@ -253,6 +253,14 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	return nil
 }
 
+// anyRecent reports whether any message is \Recent to this session.
+func (sess *session) anyRecent() bool {
+	mb := sess.sel.state
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	return len(sess.sel.view.recent) > 0
+}
+
 func (sess *session) isRecent(uid uint32) bool {
 	mb := sess.sel.state
 	mb.mu.Lock()
