@@ -118,6 +118,11 @@ next:
 	return out
 }
 
+// headerCandidatesMin is the fewest messages for which a header search
+// asks the store for candidates: that query walks the whole mailbox,
+// while parsing a header costs a few microseconds. (A variable for tests.)
+var headerCandidatesMin = 256
+
 // headerCandidates keeps the messages that can match the top-level
 // header criteria of c (FROM, TO, CC, BCC, SUBJECT and HEADER on those
 // fields) by what the store keeps of those fields (store.HeaderCandidates),
@@ -125,8 +130,8 @@ next:
 // every criterion.
 func (sess *session) headerCandidates(all []target, c *imap.SearchCriteria) ([]target, error) {
 	for _, hf := range c.Header {
-		if hf.Value == "" || len(all) == 0 {
-			continue // "has the field": any message may
+		if hf.Value == "" || len(all) < headerCandidatesMin {
+			continue // "has the field": any message may; or few enough to parse
 		}
 		ctx, cancel := sess.ctx()
 		uids, ok, err := sess.srv.opts.Store.HeaderCandidates(ctx, sess.sel.mailbox.ID, hf.Key, hf.Value)

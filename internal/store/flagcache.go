@@ -116,6 +116,14 @@ const (
 // lookup returns the current entry of the mailbox, loading it if build is
 // set; nil if there is none (and none was built).
 func (c *flagCache) lookup(ctx context.Context, s *Store, mailboxID int64, build bool) (*flagEntry, error) {
+	if !build {
+		c.mu.Lock()
+		e := c.m[mailboxID]
+		c.mu.Unlock()
+		if e == nil {
+			return nil, nil // a small read of an uncached mailbox: no MODSEQ to check
+		}
+	}
 	var uidValidity uint32
 	var modSeq int64
 	err := s.rdb.QueryRowContext(ctx, "SELECT uidvalidity, modseq FROM mailboxes WHERE id = ?", mailboxID).Scan(&uidValidity, &modSeq)

@@ -12,6 +12,9 @@
 // rows reference it; a trigger deletes a body when its last reference goes).
 // Large bodies (Options.FileBodyMin, 256 KiB by default) are kept in files
 // under DIR/bodies instead, named by their bodies row (bodyfile.go).
+// Beside each body: its header section (headers table, for FETCH ENVELOPE
+// and SEARCH) and the folded values of Subject/From/To/Cc/Bcc that header
+// SEARCH compares (header_search, headersearch.go).
 //
 // Bodies in the database rather than in files beside it was decided by
 // measurement (BenchmarkDeliverBlob vs BenchmarkDeliverFile in
@@ -40,9 +43,14 @@
 // After a batch commits, the events its write functions recorded (new
 // message, flags changed, expunged, mailbox list changed) are published to
 // subscribers of the affected account (Subscribe). IMAP IDLE is built on it.
+// Before publishing, the writer applies them to the in-memory flags of big
+// mailboxes (flagcache.go); that copy and the SELECT cache are checked
+// against the mailbox's UIDVALIDITY and MODSEQ on every use, so another
+// process's changes are never missed.
 //
-// This package is not a mail parser and knows nothing of SMTP or IMAP
-// wire formats; it stores bytes and metadata.
+// This package knows nothing of SMTP or IMAP wire formats; it stores bytes
+// and metadata. The one piece of mail parsing it does is reading the
+// header fields kept for SEARCH (FoldHeaderValue).
 package store
 
 import (
