@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -152,34 +153,46 @@ func (c *flagCache) lookup(ctx context.Context, s *Store, mailboxID int64, build
 	return e, nil
 }
 
-// loadFlagEntry reads a mailbox's flags in one read transaction: one
-// aggregate row (group_concat, as SelectMailbox) and the rows that have
-// keywords.
+// loadFlagEntry reads a mailbox's flags in one read transaction and one
+// aggregate row (group_concat, as SelectMailbox: no row loop through
+// database/sql).
 func (s *Store) loadFlagEntry(ctx context.Context, mailboxID int64) (*flagEntry, error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
 	defer tx.Rollback()
-	e := &flagEntry{mailboxID: mailboxID, keywords: map[uint32][]string{}}
-	err = tx.QueryRowContext(ctx, "SELECT uidvalidity, modseq FROM mailboxes WHERE id = ?", mailboxID).Scan(&e.uidValidity, &e.modSeq)
+	var uidValidity uint32
+	var modSeq int64
+	err = tx.QueryRowContext(ctx, "SELECT uidvalidity, modseq FROM mailboxes WHERE id = ?", mailboxID).Scan(&uidValidity, &modSeq)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	} else if err != nil {
 		return nil, err
 	}
-	var n int
 	var uids, flags sql.NullString
-	if err := tx.QueryRowContext(ctx, "SELECT count(*), group_concat(uid, ','), group_concat(flags, ',') FROM messages WHERE mailbox_id = ?", mailboxID).Scan(&n, &uids, &flags); err != nil {
+	var kwJSON string
+	if err := tx.QueryRowContext(ctx, "SELECT group_concat(uid, ','), "+flagAggregates+" FROM messages WHERE mailbox_id = ?", mailboxID).Scan(&uids, &flags, &kwJSON); err != nil {
 		return nil, err
 	}
-	e.uids = make([]uint32, 0, n)
-	e.flags = make([]Flags, 0, n)
-	us, fs := uids.String, flags.String
-	for us != "" {
+	return flagEntryOf(mailboxID, uidValidity, modSeq, uids.String, flags.String, kwJSON)
+}
+
+// flagAggregates, after group_concat(uid, ','), give in the same
+// aggregate row what flagEntryOf needs besides: the flags in the same
+// order, and "uid keywords" of the messages that have keywords.
+const flagAggregates = `group_concat(flags, ','),
+	json_group_array(uid || ' ' || keywords) FILTER (WHERE keywords IS NOT NULL AND keywords != '')`
+
+// flagEntryOf builds an entry from the aggregates of flagAggregates.
+func flagEntryOf(mailboxID int64, uidValidity uint32, modSeq int64, uids, flags, kwJSON string) (*flagEntry, error) {
+	n := strings.Count(uids, ",") + 1
+	e := &flagEntry{mailboxID: mailboxID, uidValidity: uidValidity, modSeq: modSeq, keywords: map[uint32][]string{},
+		uids: make([]uint32, 0, n), flags: make([]Flags, 0, n)}
+	for uids != "" {
 		var u, f string
-		u, us, _ = strings.Cut(us, ",")
-		f, fs, _ = strings.Cut(fs, ",")
+		u, uids, _ = strings.Cut(uids, ",")
+		f, flags, _ = strings.Cut(flags, ",")
 		uid, err1 := strconv.ParseUint(u, 10, 32)
 		fl, err2 := strconv.ParseUint(f, 10, 16)
 		if err := errors.Join(err1, err2); err != nil {
@@ -200,20 +213,27 @@ func (s *Store) loadFlagEntry(ctx context.Context, mailboxID int64) (*flagEntry,
 		}
 		e.uids, e.flags = u2, f2
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT uid, keywords FROM messages WHERE mailbox_id = ? AND keywords IS NOT NULL AND keywords != ''", mailboxID)
-	if err != nil {
-		return nil, err
+	var kws []string
+	if err := json.Unmarshal([]byte(kwJSON), &kws); err != nil {
+		return nil, fmt.Errorf("keywords of mailbox %d: %w", mailboxID, err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var uid uint32
-		var kw sql.NullString
-		if err := rows.Scan(&uid, &kw); err != nil {
-			return nil, err
+	for _, l := range kws {
+		u, kw, _ := strings.Cut(l, " ")
+		uid, err := strconv.ParseUint(u, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("keywords of mailbox %d: %w", mailboxID, err)
 		}
-		e.keywords[uid] = splitKeywords(kw)
+		e.keywords[uint32(uid)] = strings.Split(kw, " ")
 	}
-	return e, rows.Err()
+	return e, nil
+}
+
+// current reports whether the cache holds the mailbox at this state.
+func (c *flagCache) current(mailboxID int64, uidValidity uint32, modSeq int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.m[mailboxID]
+	return e != nil && e.uidValidity == uidValidity && e.modSeq == modSeq
 }
 
 func (c *flagCache) put(e *flagEntry) {

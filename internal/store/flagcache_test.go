@@ -66,6 +66,16 @@ func TestTheFlagCacheFollowsEveryChange(t *testing.T) {
 			}
 		}
 	}
+	s.UpdateFlags(ctx, a.ID, inbox.ID, []uint32{10, 11}, FlagsAdd, FlagFlagged, []string{"$A", "$B"})
+	if _, err := s.SelectMailbox(ctx, a.ID, "INBOX"); err != nil {
+		t.Fatal(err)
+	}
+	if s.flags.m[inbox.ID] == nil {
+		t.Fatal("SELECT of a 1,010-message mailbox did not fill the cache")
+	}
+	check("after SELECT")
+	clear(s.flags.m)
+	s.flags.msgs = 0
 	check("first")
 	if s.flags.m[inbox.ID] == nil {
 		t.Fatal("a 1,010-message mailbox was not cached")

@@ -62,17 +62,36 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 	}()
 	// One pass over the (mailbox_id, uid) index: SQLite visits rows in UID
 	// order, so group_concat yields them sorted (checked below, not assumed).
+	// Unless the store's in-memory flags of the mailbox (flagcache.go)
+	// are current, the same pass gives them too, so that a mail app's
+	// FETCH 1:* (FLAGS) after SELECT finds them ready (one walk of the
+	// rows instead of two).
 	var uids sql.NullString
 	var n, recent int64
 	var unseen sql.NullInt64
 	var kwJSON string
-	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(flags & ? != 0), 0),
+	q := `SELECT count(*), coalesce(sum(flags & ? != 0), 0),
 		min(CASE WHEN flags & ? = 0 THEN uid END), group_concat(uid, ','),
-		json_group_array(DISTINCT keywords) FILTER (WHERE keywords IS NOT NULL)
-		FROM messages WHERE mailbox_id = ?`,
-		FlagRecent, FlagSeen, st.Mailbox.ID).Scan(&n, &recent, &unseen, &uids, &kwJSON)
+		json_group_array(DISTINCT keywords) FILTER (WHERE keywords IS NOT NULL)`
+	var flags sql.NullString
+	var msgKwJSON string
+	dest := []any{&n, &recent, &unseen, &uids, &kwJSON}
+	// (UIDNEXT-1 bounds the number of messages: small mailboxes are not kept.)
+	withFlags := st.Mailbox.UIDNext > flagCacheMin && !s.flags.current(st.Mailbox.ID, st.Mailbox.UIDValidity, st.Mailbox.ModSeq)
+	if withFlags {
+		q += ", " + flagAggregates
+		dest = append(dest, &flags, &msgKwJSON)
+	}
+	err = tx.QueryRowContext(ctx, q+" FROM messages WHERE mailbox_id = ?", FlagRecent, FlagSeen, st.Mailbox.ID).Scan(dest...)
 	if err != nil {
 		return st, err
+	}
+	if withFlags && n >= flagCacheMin {
+		e, err := flagEntryOf(st.Mailbox.ID, st.Mailbox.UIDValidity, st.Mailbox.ModSeq, uids.String, flags.String, msgKwJSON)
+		if err != nil {
+			return st, err
+		}
+		s.flags.put(e)
 	}
 	st.Recent = uint32(recent)
 	st.UIDs = make([]uint32, 0, n)
