@@ -22,7 +22,7 @@ import (
 // case-insensitively (RFC 3501 6.4.4). Parsing the header of each of
 // 100,000 messages for that was most of a SEARCH SUBJECT, so each body
 // keeps those fields' values in the form the comparison uses
-// (FoldHeaderValue) in the header_search table (migration 11): the search
+// (FoldHeaderValue) in the header_search table (migration 12): the search
 // picks its candidates with instr() over these short strings and parses
 // only their headers. A change of FoldHeaderValue needs a migration that
 // recomputes the table.
@@ -83,7 +83,7 @@ func insertHeaderSearch(ctx context.Context, exec func(ctx context.Context, q st
 }
 
 // backfillHeaderSearch fills header_search for the bodies stored before
-// migration 11, inside that migration's transaction.
+// migration 12, inside that migration's transaction.
 func backfillHeaderSearch(ctx context.Context, tx *sql.Tx) error {
 	last := int64(0)
 	for {

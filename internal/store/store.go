@@ -11,7 +11,7 @@
 // per delivered message even when it lands in several mailboxes (messages
 // rows reference it; a trigger deletes a body when its last reference goes).
 // Large bodies (Options.FileBodyMin, 256 KiB by default) are kept in files
-// under DIR/bodies instead, named by their bodies row (bodyfile.go).
+// under DIR/bodies instead, under random names the rows keep (bodyfile.go).
 // Beside each body: its header section (headers table, for FETCH ENVELOPE
 // and SEARCH) and the folded values of Subject/From/To/Cc/Bcc that header
 // SEARCH compares (header_search, headersearch.go).
