@@ -289,7 +289,7 @@ func (r *imapFolderReader) List(ctx context.Context) ([]MsgInfo, error) {
 		return nil, nil
 	}
 	cmd := r.c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true, InternalDate: true, RFC822Size: true})
-	var out []MsgInfo
+	out := make([]MsgInfo, 0, r.sel.NumMessages) // one allocation, not a doubling series
 	for {
 		m := cmd.Next()
 		if m == nil {

@@ -351,8 +351,8 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 	if err != nil {
 		return storeError{err}
 	}
-	var todo []MsgInfo
-	for _, m := range infos {
+	var todo []int32 // indexes into infos, not copies
+	for i, m := range infos {
 		switch {
 		case m.Deleted:
 			fr.Skipped++
@@ -361,13 +361,13 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 		case known[m.Key]:
 			fr.Present++
 		default:
-			todo = append(todo, m)
+			todo = append(todo, int32(i))
 		}
 	}
 	im.progress(f.Name, fr.Present+fr.Skipped, len(infos), 0)
 	log.Debug("folder listed", "messages", len(infos), "to copy", len(todo))
 	if len(todo) > 0 {
-		ids, err := im.identities(ctx, mb.ID)
+		ids, err := im.identities(ctx, mb)
 		if err != nil {
 			return storeError{err}
 		}
@@ -376,13 +376,13 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 				fr.Error = "interrupted"
 				return nil
 			}
-			n, size := 0, int64(0)
-			for n < len(todo) && n < im.opts.BatchCount && (n == 0 || size+todo[n].Size <= im.opts.BatchBytes) {
-				size += todo[n].Size
-				n++
+			var batch []MsgInfo
+			size := int64(0)
+			for len(todo) > 0 && len(batch) < im.opts.BatchCount && (len(batch) == 0 || size+infos[todo[0]].Size <= im.opts.BatchBytes) {
+				size += infos[todo[0]].Size
+				batch = append(batch, infos[todo[0]])
+				todo = todo[1:]
 			}
-			batch := todo[:n]
-			todo = todo[n:]
 			if err := im.batch(ctx, rd, mb.ID, batch, ids, fr); err != nil {
 				return err
 			}
@@ -399,22 +399,35 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 // message in it or recorded for it; bare of the messages that came
 // another way (delivered while forward-and-keep ran) lacking exactly one
 // of Message-ID and Date (see lacksOneAddedField).
+// Identities are kept as their 32 bytes, not their hex: the set is the
+// import's largest per-message structure.
 type identitySet struct {
-	all, bare map[string]bool
+	all, bare map[idKey]struct{}
 }
+
+// idKey is an identity (hex SHA-256, as Identity returns it) decoded.
+type idKey [sha256.Size]byte
+
+func keyOf(id string) idKey {
+	var k idKey
+	hex.Decode(k[:], []byte(id))
+	return k
+}
+
+func (s *identitySet) add(id string) { s.all[keyOf(id)] = struct{}{} }
 
 // holds says whether a fetched message with identity id is in the
 // mailbox already: the same content, or the box's copy of a message to
 // which the old provider's MX added a Message-ID or Date.
 func (s *identitySet) holds(id string, added func() []string) bool {
-	if s.all[id] {
+	if _, ok := s.all[keyOf(id)]; ok {
 		return true
 	}
 	if len(s.bare) == 0 {
 		return false
 	}
 	for _, v := range added() {
-		if s.bare[v] {
+		if _, ok := s.bare[keyOf(v)]; ok {
 			return true
 		}
 	}
@@ -424,41 +437,51 @@ func (s *identitySet) holds(id string, added func() []string) bool {
 // identities returns the content identities of the messages of a box
 // mailbox: those recorded by imports, and those computed from the
 // messages that came another way (delivered while forward-and-keep ran).
-func (im *importer) identities(ctx context.Context, mailboxID int64) (*identitySet, error) {
+func (im *importer) identities(ctx context.Context, mb store.Mailbox) (*identitySet, error) {
 	im.mu.Lock()
-	if ids, ok := im.idsByMailbox[mailboxID]; ok {
+	if ids, ok := im.idsByMailbox[mb.ID]; ok {
 		im.mu.Unlock()
 		return ids, nil
 	}
 	im.mu.Unlock()
 	st := im.opts.Store
-	ids, uids, err := st.ImportedIdentities(ctx, im.opts.AccountID, mailboxID)
-	if err != nil {
-		return nil, err
-	}
-	set := &identitySet{all: ids, bare: map[string]bool{}}
-	msgs, err := st.Messages(ctx, mailboxID, 1, 0)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range msgs {
-		if uids[m.UID] {
-			continue
+	set := &identitySet{all: map[idKey]struct{}{}, bare: map[idKey]struct{}{}}
+	imported := map[uint32]struct{}{}
+	err := st.EachImportedIdentity(ctx, im.opts.AccountID, mb.ID, func(id string, uid uint32) {
+		set.add(id)
+		if uid > 0 {
+			imported[uid] = struct{}{}
 		}
-		id, lacksOne, err := im.boxIdentity(ctx, m)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The messages that came another way, a page of UIDs at a time.
+	const page = 1000
+	for first := uint32(1); first < mb.UIDNext; first += page {
+		msgs, err := st.Messages(ctx, mb.ID, first, first+page-1)
 		if err != nil {
 			return nil, err
 		}
-		set.all[id] = true
-		if lacksOne {
-			set.bare[id] = true
+		for _, m := range msgs {
+			if _, ok := imported[m.UID]; ok {
+				continue
+			}
+			id, lacksOne, err := im.boxIdentity(ctx, m)
+			if err != nil {
+				return nil, err
+			}
+			set.add(id)
+			if lacksOne {
+				set.bare[keyOf(id)] = struct{}{}
+			}
 		}
 	}
 	im.mu.Lock()
 	if im.idsByMailbox == nil {
 		im.idsByMailbox = map[int64]*identitySet{}
 	}
-	im.idsByMailbox[mailboxID] = set
+	im.idsByMailbox[mb.ID] = set
 	im.mu.Unlock()
 	return set, nil
 }
@@ -508,7 +531,7 @@ func (im *importer) take(r io.Reader, m MsgInfo, source string, ids *identitySet
 		it.Body.Discard()
 		it.Present, it.Data, it.Body = true, nil, nil
 	}
-	ids.all[it.Identity] = true
+	ids.add(it.Identity)
 	return it, nil
 }
 
@@ -655,61 +678,64 @@ func (im *importer) store(ctx context.Context, mailboxID int64, items []store.Im
 // box's messages.
 func (im *importer) verify(ctx context.Context, source string, infos []MsgInfo, fr *FolderReport) error {
 	st := im.opts.Store
-	recs, err := st.ImportRecords(ctx, im.opts.AccountID, source)
-	if err != nil {
-		return storeError{err}
-	}
-	byKey := make(map[string]store.ImportRecord, len(recs))
-	for _, r := range recs {
-		byKey[r.Key] = r
-	}
 	failed := map[string]bool{}
 	for _, f := range fr.Failures {
 		failed[f.Key] = true
 	}
-	ok := true
-	var missing []string
+	// The old side's messages that must have a record; the records are
+	// read a page at a time, not all at once.
+	want := make(map[string]struct{}, len(infos))
 	for _, m := range infos {
 		if m.Deleted || (!im.opts.Since.IsZero() && !m.InternalDate.IsZero() && m.InternalDate.Before(im.opts.Since)) || failed[m.Key] {
 			continue
 		}
-		r, found := byKey[m.Key]
-		if !found {
-			missing = append(missing, m.Key)
-			continue
+		want[m.Key] = struct{}{}
+	}
+	ok := true
+	fail := func(key, reason string) {
+		fr.Failures = append(fr.Failures, Failure{Key: key, Reason: reason})
+		ok = false
+	}
+	err := st.EachImportRecord(ctx, im.opts.AccountID, source, func(r store.ImportRecord) error {
+		if _, w := want[r.Key]; !w {
+			return nil
 		}
-		if r.UID == 0 {
-			continue // already present: nothing of ours to check
-		}
-		if r.BodyID == 0 {
-			fr.Failures = append(fr.Failures, Failure{Key: m.Key, Reason: "imported earlier but no longer in the box (deleted there?)"})
-			ok = false
-			continue
-		}
-		if r.StoredSize != r.Size {
-			fr.Failures = append(fr.Failures, Failure{Key: m.Key, Reason: fmt.Sprintf("size in the box %d, fetched %d", r.StoredSize, r.Size)})
-			ok = false
-			continue
+		delete(want, r.Key)
+		switch {
+		case r.UID == 0:
+			return nil // already present: nothing of ours to check
+		case r.BodyID == 0:
+			fail(r.Key, "imported earlier but no longer in the box (deleted there?)")
+			return nil
+		case r.StoredSize != r.Size:
+			fail(r.Key, fmt.Sprintf("size in the box %d, fetched %d", r.StoredSize, r.Size))
+			return nil
 		}
 		body, _, err := st.OpenBody(ctx, r.BodyID) // a large one is not read whole
 		if err != nil {
-			return storeError{err}
+			return err
 		}
 		h := sha256.New()
 		_, err = io.Copy(h, body)
 		body.Close()
 		if err != nil {
-			return storeError{err}
+			return err
 		}
 		if hex.EncodeToString(h.Sum(nil)) != r.SHA256 {
-			fr.Failures = append(fr.Failures, Failure{Key: m.Key, Reason: "content in the box differs from what was fetched"})
-			ok = false
+			fail(r.Key, "content in the box differs from what was fetched")
 		}
+		return nil
+	})
+	if err != nil {
+		return storeError{err}
 	}
-	if len(missing) > 0 {
+	if len(want) > 0 {
+		missing := make([]string, 0, len(want))
+		for k := range want {
+			missing = append(missing, k)
+		}
 		sort.Strings(missing)
-		ok = false
-		fr.Failures = append(fr.Failures, Failure{Key: strings.Join(firstN(missing, 5), ","), Reason: fmt.Sprintf("%d messages of the old side have no record in the box", len(missing))})
+		fail(strings.Join(firstN(missing, 5), ","), fmt.Sprintf("%d messages of the old side have no record in the box", len(missing)))
 	}
 	fr.Verified = ok && fr.Failed == 0 && fr.Error == ""
 	return nil

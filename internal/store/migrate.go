@@ -152,28 +152,61 @@ type ImportRecord struct {
 // ImportRecords returns the records of one source (all sources when
 // source is "").
 func (s *Store) ImportRecords(ctx context.Context, accountID int64, source string) ([]ImportRecord, error) {
-	q := `SELECT i.source, i.key, i.identity, i.sha256, i.size, i.mailbox_id, i.uid, COALESCE(m.body_id, 0), COALESCE(m.size, 0)
+	var out []ImportRecord
+	err := s.EachImportRecord(ctx, accountID, source, func(r ImportRecord) error {
+		out = append(out, r)
+		return nil
+	})
+	return out, err
+}
+
+// importRecordPage is how many records EachImportRecord reads at a time.
+const importRecordPage = 1000
+
+// EachImportRecord calls fn with the records of one source (all when
+// source is ""), in the order they were made, holding at most a page of
+// them; no query is open while fn runs, so fn may use the store.
+func (s *Store) EachImportRecord(ctx context.Context, accountID int64, source string, fn func(ImportRecord) error) error {
+	q := `SELECT i.id, i.source, i.key, i.identity, i.sha256, i.size, i.mailbox_id, i.uid, COALESCE(m.body_id, 0), COALESCE(m.size, 0)
 		FROM import_messages i LEFT JOIN messages m ON m.mailbox_id = i.mailbox_id AND m.uid = i.uid AND i.uid > 0
-		WHERE i.account_id = ?`
-	args := []any{accountID}
+		WHERE i.account_id = ? AND i.id > ?`
 	if source != "" {
 		q += " AND i.source = ?"
-		args = append(args, source)
 	}
-	rows, err := s.rdb.QueryContext(ctx, q+" ORDER BY i.id", args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ImportRecord
-	for rows.Next() {
-		var r ImportRecord
-		if err := rows.Scan(&r.Source, &r.Key, &r.Identity, &r.SHA256, &r.Size, &r.MailboxID, &r.UID, &r.BodyID, &r.StoredSize); err != nil {
-			return nil, err
+	q += " ORDER BY i.id LIMIT " + fmt.Sprint(importRecordPage)
+	var after int64
+	for {
+		args := []any{accountID, after}
+		if source != "" {
+			args = append(args, source)
 		}
-		out = append(out, r)
+		rows, err := s.rdb.QueryContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		page := make([]ImportRecord, 0, importRecordPage)
+		for rows.Next() {
+			var r ImportRecord
+			if err := rows.Scan(&after, &r.Source, &r.Key, &r.Identity, &r.SHA256, &r.Size, &r.MailboxID, &r.UID, &r.BodyID, &r.StoredSize); err != nil {
+				rows.Close()
+				return err
+			}
+			page = append(page, r)
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return err
+		}
+		for _, r := range page {
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		if len(page) < importRecordPage {
+			return nil
+		}
 	}
-	return out, rows.Err()
 }
 
 // ImportedKeys returns the keys recorded for one source.
@@ -194,27 +227,24 @@ func (s *Store) ImportedKeys(ctx context.Context, accountID int64, source string
 	return out, rows.Err()
 }
 
-// ImportedIdentities returns the identities recorded for a mailbox and the
-// UIDs of the messages they became.
-func (s *Store) ImportedIdentities(ctx context.Context, accountID, mailboxID int64) (ids map[string]bool, uids map[uint32]bool, err error) {
+// EachImportedIdentity calls fn with the identity recorded for each
+// message imported into a mailbox and the UID it became (0 when it was
+// already present). fn must not use the store: a query is open.
+func (s *Store) EachImportedIdentity(ctx context.Context, accountID, mailboxID int64, fn func(identity string, uid uint32)) error {
 	rows, err := s.rdb.QueryContext(ctx, "SELECT identity, uid FROM import_messages WHERE account_id = ? AND mailbox_id = ?", accountID, mailboxID)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	defer rows.Close()
-	ids, uids = map[string]bool{}, map[uint32]bool{}
 	for rows.Next() {
 		var id string
 		var uid uint32
 		if err := rows.Scan(&id, &uid); err != nil {
-			return nil, nil, err
+			return err
 		}
-		ids[id] = true
-		if uid > 0 {
-			uids[uid] = true
-		}
+		fn(id, uid)
 	}
-	return ids, uids, rows.Err()
+	return rows.Err()
 }
 
 // ImportRun is one run of 'boxmail migrate import' for one account.
