@@ -81,6 +81,7 @@ type userInfo struct {
 	Messages  int64  `json:"messages"`
 	LastLogin string `json:"last_login"`
 	Disabled  bool   `json:"disabled"` // closed, mail kept (adminmore.go)
+	TwoStep   bool   `json:"two_step"` // TOTP on for the web login
 }
 
 func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
@@ -109,7 +110,7 @@ func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
 		}
 		out = append(out, u)
 	}
-	return out, s.markDisabled(ctx, out)
+	return out, s.markStates(ctx, out)
 }
 
 func (s *Server) addUser(ctx context.Context, email, password string, admin bool) error {

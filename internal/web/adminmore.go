@@ -39,19 +39,38 @@ func (s *Server) setUserDisabled(ctx context.Context, by, email string, disabled
 	return nil
 }
 
+// turnOffTwoStep turns off a user's two-step login (TOTP), for a family
+// member who lost the phone with the authenticator: the main password
+// alone opens the web again, and works for mail apps again (as
+// `boxmail user totp EMAIL disable`). Their app passwords stay.
+func (s *Server) turnOffTwoStep(ctx context.Context, email string) error {
+	a, err := parseAddr("email", email)
+	if err != nil {
+		return err
+	}
+	return classify(s.o.Store.DisableTOTP(ctx, a.String()))
+}
+
 // accountClosed reports whether a logged-in account was disabled since.
 func (s *Server) accountClosed(ctx context.Context, a store.Account) bool {
 	off, err := s.o.Store.AccountDisabled(ctx, a.ID)
 	return err != nil || off
 }
 
-// disabledSet marks the disabled accounts of the users list.
-func (s *Server) markDisabled(ctx context.Context, us []userInfo) error {
+// markStates marks the disabled accounts of the users list, and those
+// with two-step login on.
+func (s *Server) markStates(ctx context.Context, us []userInfo) error {
 	off, err := s.o.Store.DisabledAccounts(ctx)
+	if err != nil {
+		return err
+	}
 	for i := range us {
 		us[i].Disabled = off[us[i].Email]
+		if us[i].TwoStep, err = s.o.Store.TOTPEnabled(ctx, us[i].Email); err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // usersFormMore handles the user form's ops that keep the mail.
@@ -62,6 +81,8 @@ func usersFormMore(s *Server, r *http.Request, by string) (string, error) {
 		return "Disabled " + email + ": no logins, mail to it is refused, and its mail is kept.", s.setUserDisabled(ctx, by, email, true)
 	case "enable":
 		return "Enabled " + email + " again.", s.setUserDisabled(ctx, by, email, false)
+	case "two-step-off":
+		return "Two-step login is off for " + email + ": the password alone logs in again.", s.turnOffTwoStep(ctx, email)
 	}
 	return "", badf("unknown action")
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -50,6 +51,7 @@ var moreAdminRoutes = []struct{ method, path, body string }{
 	{"PUT", "/admin/api/aliases/family@example.net", `{"targets":["admin@example.net"]}`},
 	{"POST", "/admin/api/users/kid@example.net/disabled", `{"disabled":true}`},
 	{"DELETE", "/admin/api/users/kid@example.net?keep_mail=true", ""},
+	{"DELETE", "/admin/api/users/kid@example.net/two-step", ""},
 }
 
 func TestMoreAdminRoutesNeedAnAdminAndTheCSRFToken(t *testing.T) {
@@ -410,5 +412,47 @@ func TestTheMigrationPageShowsTheChecklist(t *testing.T) {
 	}
 	if code, m := api(t, adm2, "GET", ts2.URL+"/admin/api/migration", "", ""); code != 400 || !strings.Contains(fmt.Sprint(m), "not available") {
 		t.Errorf("no hook: API %d %v", code, m)
+	}
+}
+
+// Grandma lost the phone with her authenticator app: the admin sees her
+// two-step login on the Users page and turns it off there (or through
+// the API), and her password alone opens the web again.
+func TestAnAdminTurnsOffTwoStepLoginAfterALostPhone(t *testing.T) {
+	ts, st, _ := newMoreServer(t, nil)
+	ctx := context.Background()
+	if err := st.EnableTOTP(ctx, "kid@example.net", store.NewTOTPSecret(), 0); err != nil {
+		t.Fatal(err)
+	}
+	adm := client(ts)
+	csrf := login(t, ts, adm, "admin@example.net", adminPW)
+	_, body := get(t, adm, ts.URL+"/admin/users")
+	if !strings.Contains(body, `<span class="tag">two-step login</span>`) || !strings.Contains(body, "Turn off two-step login") {
+		t.Fatalf("the users page does not show kid's two-step login:\n%s", body)
+	}
+	_, js := get(t, adm, ts.URL+"/admin/api/users")
+	var users []userInfo
+	json.Unmarshal([]byte(js), &users)
+	if i := slices.IndexFunc(users, func(u userInfo) bool { return u.Email == "kid@example.net" }); i < 0 || !users[i].TwoStep || users[0].TwoStep {
+		t.Errorf("GET /admin/api/users does not say (only) kid has two-step login: %s", js)
+	}
+	postForm(t, adm, ts.URL+"/admin/users", url.Values{"csrf": {csrf}, "op": {"two-step-off"}, "email": {"kid@example.net"}})
+	if on, _ := st.TOTPEnabled(ctx, "kid@example.net"); on {
+		t.Fatal("two-step login is still on after the admin turned it off")
+	}
+	if _, body = get(t, adm, ts.URL+"/admin/users"); !strings.Contains(body, "Two-step login is off for kid@example.net") || strings.Contains(body, "Turn off two-step login") {
+		t.Errorf("the users page after turning it off:\n%s", body)
+	}
+	login(t, ts, client(ts), "kid@example.net", userPW) // the password alone is enough again
+
+	// The API does the same; bad addresses are told apart.
+	st.EnableTOTP(ctx, "kid@example.net", store.NewTOTPSecret(), 0)
+	for path, want := range map[string]int{"kid@example.net": 200, "ghost@example.net": 404, "not-an-address": 400} {
+		if code, m := api(t, adm, "DELETE", ts.URL+"/admin/api/users/"+path+"/two-step", csrf, ""); code != want {
+			t.Errorf("DELETE users/%s/two-step: %d %v, want %d", path, code, m, want)
+		}
+	}
+	if on, _ := st.TOTPEnabled(ctx, "kid@example.net"); on {
+		t.Error("two-step login is still on after the API call")
 	}
 }
