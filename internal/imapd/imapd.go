@@ -85,6 +85,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -109,6 +110,9 @@ type Options struct {
 	// which takes a wrapper above TLS that hides the TLS from go-imap: it
 	// is told that logins are safe (they are), and offers no STARTTLS.
 	ImplicitTLS bool
+	// OpenCheckEvery is how often a logged-in session asks whether its
+	// account was disabled meanwhile (default 30 s); one that was gets BYE.
+	OpenCheckEvery time.Duration
 }
 
 // Server is an IMAP server over a store.
@@ -148,6 +152,9 @@ var capabilities = imap.CapSet{
 func New(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.OpenCheckEvery <= 0 {
+		opts.OpenCheckEvery = 30 * time.Second
 	}
 	s := &Server{opts: opts, log: opts.Logger.With("component", "imap")}
 	s.feeds = newFeeds(opts.Store, s.log)

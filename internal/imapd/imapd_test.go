@@ -593,3 +593,34 @@ func TestFetchFlagsOfABigMailboxSeesAnotherSessionsChanges(t *testing.T) {
 		t.Errorf("after STORE, EXPUNGE and a delivery: %d messages, UID 5 %v, UID 7 %v, UID %d %v", len(f), f[5], f[7], n+1, f[n+1])
 	}
 }
+
+// The admin disables a family member's account while her phone is
+// connected: the idling session and a busy one both get BYE within the
+// check interval, and she cannot log in again.
+func TestADisabledAccountsOpenSessionsAreClosed(t *testing.T) {
+	ts := startServer(t, Options{InsecureAuth: true, OpenCheckEvery: 50 * time.Millisecond})
+	a := ts.account(t, "gran@example.test")
+	idler, busy := dialRaw(t, ts.addr), dialRaw(t, ts.addr)
+	for _, c := range []*rawConn{idler, busy} {
+		c.send("a1 LOGIN gran@example.test \"" + password + "\"\r\na2 SELECT INBOX\r\n")
+		c.until("a2 OK")
+	}
+	idler.send("a3 IDLE\r\n")
+	idler.until("+ ")
+	if err := ts.store.SetAccountDisabled(context.Background(), a.Email, true); err != nil {
+		t.Fatal(err)
+	}
+	if l := idler.until("* BYE"); !strings.Contains(l[len(l)-1], "disabled") {
+		t.Errorf("idling session: %q", l)
+	}
+	time.Sleep(60 * time.Millisecond)
+	busy.send("b1 NOOP\r\n")
+	if l := busy.until("* BYE"); !strings.Contains(l[len(l)-1], "disabled") {
+		t.Errorf("busy session: %q", l)
+	}
+	c := dialRaw(t, ts.addr)
+	c.send("c1 LOGIN gran@example.test \"" + password + "\"\r\n")
+	if l := c.until("c1 "); !strings.HasPrefix(l[len(l)-1], "c1 NO") {
+		t.Errorf("login of a disabled account: %q", l)
+	}
+}

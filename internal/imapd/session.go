@@ -32,6 +32,8 @@ type session struct {
 	// updates is the last update writer go-imap handed us that may write
 	// EXPUNGE; MOVE uses it to flush its own expunges before the tagged OK.
 	updates *imapserver.UpdateWriter
+
+	checkedOpen time.Time // when stillOpen last asked the store
 }
 
 var (
@@ -76,6 +78,7 @@ func (sess *session) Login(username, password string) error {
 		return errInternal
 	}
 	sess.acct = acct
+	sess.checkedOpen = time.Now() // Login just checked it
 	sess.log = sess.log.With("account", acct.Email)
 	sess.feed = sess.srv.feeds.acquire(acct.ID)
 	sess.log.Info("imap login")
@@ -267,6 +270,9 @@ var errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.Respo
 
 // Poll writes pending mailbox updates (after each command).
 func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if err := sess.stillOpen(); err != nil {
+		return err
+	}
 	if allowExpunge {
 		sess.updates = w
 	}
@@ -287,14 +293,44 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 	// Not SessionTracker.Idle: it only wakes for updates queued after it
 	// starts, so one queued just before IDLE would wait for the next.
 	v := sess.sel.view
+	check := time.NewTicker(sess.srv.opts.OpenCheckEvery)
+	defer check.Stop()
 	for {
 		if err := v.tracker.Poll(w, true); err != nil {
 			return err
 		}
 		select {
 		case <-v.notify:
+		case <-check.C:
+			if err := sess.stillOpen(); err != nil {
+				return err
+			}
 		case <-stop:
 			return nil
 		}
 	}
+}
+
+// errAccountClosed ends a session whose account was disabled.
+var errAccountClosed = errors.New("account disabled while logged in")
+
+// stillOpen says goodbye to the client (BYE, connection closed) when the
+// account was disabled since the last check (by the admin panel, or by
+// `boxmail user disable` from another process, which no change feed of
+// ours reaches), asking at most every Options.OpenCheckEvery. A phone keeps its IMAP connection for days: it must not
+// keep reading mail after the admin closed the account.
+func (sess *session) stillOpen() error {
+	if sess.acct.ID == 0 || time.Since(sess.checkedOpen) < sess.srv.opts.OpenCheckEvery {
+		return nil
+	}
+	sess.checkedOpen = time.Now()
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	off, err := sess.srv.opts.Store.AccountDisabled(ctx, sess.acct.ID)
+	if err != nil || !off {
+		return nil // a store error is not a reason to cut a session
+	}
+	sess.log.Info("imap session closed: account disabled")
+	sess.conn.Bye("This account has been disabled")
+	return errAccountClosed
 }
