@@ -1,6 +1,8 @@
 package migrate
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"boxmail/internal/store"
@@ -91,4 +93,13 @@ func SafeName(name string) string {
 		return "_"
 	}
 	return NormalizeOldName(strings.Join(parts, "/"))
+}
+
+// foldersOf lists the folders of a file source (Maildir, mbox), by name.
+func foldersOf(byName map[string]string) []Folder {
+	var out []Folder
+	for _, n := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, Folder{Name: n})
+	}
+	return out
 }

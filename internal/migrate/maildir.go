@@ -94,12 +94,7 @@ func (s *MaildirSource) Close() error { return nil }
 
 // Folders implements Source.
 func (s *MaildirSource) Folders(ctx context.Context) ([]Folder, error) {
-	var out []Folder
-	for n := range s.dirs {
-		out = append(out, Folder{Name: n})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return foldersOf(s.dirs), nil
 }
 
 // Open implements Source.

@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -93,12 +92,7 @@ func (s *MboxSource) Close() error { return nil }
 
 // Folders implements Source.
 func (s *MboxSource) Folders(ctx context.Context) ([]Folder, error) {
-	var out []Folder
-	for n := range s.files {
-		out = append(out, Folder{Name: n})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return foldersOf(s.files), nil
 }
 
 // Open implements Source.

@@ -106,22 +106,13 @@ func (s *Store) RemoveDomain(ctx context.Context, name string) error {
 
 // Domains lists hosted domains by name.
 func (s *Store) Domains(ctx context.Context) ([]Domain, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT id, name, created FROM domains ORDER BY name")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Domain
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (Domain, error) {
 		var d Domain
 		var c int64
-		if err := rows.Scan(&d.ID, &d.Name, &c); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&d.ID, &d.Name, &c)
 		d.Created = time.Unix(c, 0)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	}, "SELECT id, name, created FROM domains ORDER BY name")
 }
 
 // IsLocalDomain reports whether name is a hosted domain.
@@ -228,22 +219,13 @@ func (s *Store) RemoveAccount(ctx context.Context, email string) error {
 
 // Accounts lists all accounts by email.
 func (s *Store) Accounts(ctx context.Context) ([]Account, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT id, email, admin, created FROM accounts ORDER BY email")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Account
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (Account, error) {
 		var a Account
 		var c int64
-		if err := rows.Scan(&a.ID, &a.Email, &a.Admin, &c); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&a.ID, &a.Email, &a.Admin, &c)
 		a.Created = time.Unix(c, 0)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, "SELECT id, email, admin, created FROM accounts ORDER BY email")
 }
 
 // AccountByEmail returns the account with that exact (lower-cased) email.
@@ -358,22 +340,13 @@ func (s *Store) RemoveAlias(ctx context.Context, address string) error {
 
 // Aliases lists all aliases by address.
 func (s *Store) Aliases(ctx context.Context) ([]Alias, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT address, targets, permit FROM aliases ORDER BY address")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Alias
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (Alias, error) {
 		var a Alias
 		var t, p string
-		if err := rows.Scan(&a.Address, &t, &p); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&a.Address, &t, &p)
 		a.Targets, a.Permit = splitList(t), splitList(p)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+		return a, err
+	}, "SELECT address, targets, permit FROM aliases ORDER BY address")
 }
 
 // AliasByAddress returns the alias for an exact address ("@domain" for a

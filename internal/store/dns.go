@@ -41,23 +41,14 @@ func (s *Store) AddDKIMKey(ctx context.Context, k DKIMKey) error {
 // DKIMKeys returns a domain's keys (all domains' when domain is ""),
 // oldest first.
 func (s *Store) DKIMKeys(ctx context.Context, domain string) ([]DKIMKey, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT d.name, k.selector, k.algorithm, k.private, k.active, k.created
-		FROM dkim_keys k JOIN domains d ON k.domain_id = d.id WHERE ? = '' OR d.name = ? ORDER BY d.name, k.id`, strings.ToLower(domain), strings.ToLower(domain))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []DKIMKey
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (DKIMKey, error) {
 		var k DKIMKey
 		var c int64
-		if err := rows.Scan(&k.Domain, &k.Selector, &k.Algorithm, &k.Private, &k.Active, &c); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&k.Domain, &k.Selector, &k.Algorithm, &k.Private, &k.Active, &c)
 		k.Created = time.Unix(c, 0)
-		out = append(out, k)
-	}
-	return out, rows.Err()
+		return k, err
+	}, `SELECT d.name, k.selector, k.algorithm, k.private, k.active, k.created
+		FROM dkim_keys k JOIN domains d ON k.domain_id = d.id WHERE ? = '' OR d.name = ? ORDER BY d.name, k.id`, strings.ToLower(domain), strings.ToLower(domain))
 }
 
 // ActivateDKIMKey makes the selector's key the one used for signing with
@@ -129,20 +120,11 @@ func (s *Store) RemoveDNSRecords(ctx context.Context, name, typ, value string) (
 
 // DNSRecords lists custom records by name and type.
 func (s *Store) DNSRecords(ctx context.Context) ([]DNSRecord, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT name, type, value FROM dns_records ORDER BY name, type, id")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []DNSRecord
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (DNSRecord, error) {
 		var r DNSRecord
-		if err := rows.Scan(&r.Name, &r.Type, &r.Value); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&r.Name, &r.Type, &r.Value)
+		return r, err
+	}, "SELECT name, type, value FROM dns_records ORDER BY name, type, id")
 }
 
 // Generation returns a number that grows whenever domains, accounts,

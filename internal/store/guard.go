@@ -33,22 +33,13 @@ func (s *Store) SaveAuthBlock(ctx context.Context, b AuthBlock) error {
 // AuthBlocks returns every recorded block, expired ones included (their
 // level still counts for the next), by network.
 func (s *Store) AuthBlocks(ctx context.Context) ([]AuthBlock, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT net, level, since, until, reason FROM auth_blocks ORDER BY net")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []AuthBlock
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (AuthBlock, error) {
 		var b AuthBlock
 		var since, until int64
-		if err := rows.Scan(&b.Net, &b.Level, &since, &until, &b.Reason); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&b.Net, &b.Level, &since, &until, &b.Reason)
 		b.Since, b.Until = time.Unix(since, 0), time.Unix(until, 0)
-		out = append(out, b)
-	}
-	return out, rows.Err()
+		return b, err
+	}, "SELECT net, level, since, until, reason FROM auth_blocks ORDER BY net")
 }
 
 // AuthBlockByNet returns the block of one network, or ErrNotFound.
@@ -98,22 +89,13 @@ func (s *Store) SaveGreylist(ctx context.Context, e GreylistEntry) error {
 
 // Greylist returns the triples last seen at or after since.
 func (s *Store) Greylist(ctx context.Context, since time.Time) ([]GreylistEntry, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT net, sender, rcpt, first, last, passed FROM greylist WHERE last >= ?", since.Unix())
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []GreylistEntry
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (GreylistEntry, error) {
 		var e GreylistEntry
 		var first, last int64
-		if err := rows.Scan(&e.Net, &e.Sender, &e.Rcpt, &first, &last, &e.Passed); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&e.Net, &e.Sender, &e.Rcpt, &first, &last, &e.Passed)
 		e.First, e.Last = time.Unix(first, 0), time.Unix(last, 0)
-		out = append(out, e)
-	}
-	return out, rows.Err()
+		return e, err
+	}, "SELECT net, sender, rcpt, first, last, passed FROM greylist WHERE last >= ?", since.Unix())
 }
 
 // SaveGreylistDomain records that mail from domain passed greylisting

@@ -283,26 +283,17 @@ func (s *Store) FinishImportRun(ctx context.Context, r ImportRun) error {
 
 // ImportRuns lists an account's import runs, oldest first.
 func (s *Store) ImportRuns(ctx context.Context, accountID int64) ([]ImportRun, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, account_id, source, started, finished, verified, copied, present, skipped, failed, report
-		FROM import_runs WHERE account_id = ? ORDER BY id`, accountID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []ImportRun
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (ImportRun, error) {
 		var r ImportRun
 		var st, fin int64
-		if err := rows.Scan(&r.ID, &r.AccountID, &r.Source, &st, &fin, &r.Verified, &r.Copied, &r.Present, &r.Skipped, &r.Failed, &r.Report); err != nil {
-			return nil, err
-		}
+		err := rows.Scan(&r.ID, &r.AccountID, &r.Source, &st, &fin, &r.Verified, &r.Copied, &r.Present, &r.Skipped, &r.Failed, &r.Report)
 		r.Started = time.Unix(st, 0)
 		if fin > 0 {
 			r.Finished = time.Unix(fin, 0)
 		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+		return r, err
+	}, `SELECT id, account_id, source, started, finished, verified, copied, present, skipped, failed, report
+		FROM import_runs WHERE account_id = ? ORDER BY id`, accountID)
 }
 
 // MigrationSteps returns when each switch-over step of a domain was first

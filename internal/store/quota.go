@@ -32,20 +32,11 @@ const usageQuery = `SELECT a.email, a.quota, coalesce((SELECT sum(m.size) FROM m
 
 // Usages lists every account's usage and quota.
 func (s *Store) Usages(ctx context.Context) ([]Usage, error) {
-	rows, err := s.rdb.QueryContext(ctx, usageQuery+" ORDER BY a.email")
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []Usage
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (Usage, error) {
 		var u Usage
-		if err := rows.Scan(&u.Email, &u.Quota, &u.Used); err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&u.Email, &u.Quota, &u.Used)
+		return u, err
+	}, usageQuery+" ORDER BY a.email")
 }
 
 // AccountUsage returns one account's usage and quota.

@@ -21,20 +21,11 @@ var ErrScriptActive = errors.New("script is active")
 
 // SieveScripts lists an account's scripts by name.
 func (s *Store) SieveScripts(ctx context.Context, accountID int64) ([]SieveScript, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT name, content, active FROM sieve_scripts WHERE account_id = ? ORDER BY name", accountID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []SieveScript
-	for rows.Next() {
+	return queryAll(ctx, s.rdb, func(rows *sql.Rows) (SieveScript, error) {
 		var sc SieveScript
-		if err := rows.Scan(&sc.Name, &sc.Content, &sc.Active); err != nil {
-			return nil, err
-		}
-		out = append(out, sc)
-	}
-	return out, rows.Err()
+		err := rows.Scan(&sc.Name, &sc.Content, &sc.Active)
+		return sc, err
+	}, "SELECT name, content, active FROM sieve_scripts WHERE account_id = ? ORDER BY name", accountID)
 }
 
 // SieveScriptByName returns one script.

@@ -444,3 +444,23 @@ func (s *Store) runBatch(batch []*writeReq) {
 }
 
 func now() int64 { return time.Now().Unix() }
+
+// queryAll runs a read query and returns one value per row, made by scan
+// (nil when there is none): the loop every listing would otherwise write
+// out again.
+func queryAll[T any](ctx context.Context, db *sql.DB, scan func(*sql.Rows) (T, error), q string, args ...any) ([]T, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
