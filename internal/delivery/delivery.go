@@ -247,8 +247,8 @@ func appendNew[T comparable](l []T, v T) []T {
 // or alias is never covered by a +tag base ("me+boss" as an account of
 // its own is not "me"'s), and a catch-all's permit list covers only the
 // addresses that would reach the catch-all, not the domain's accounts,
-// explicit aliases, role addresses (postmaster@, abuse@...) or the box's
-// SRS addresses.
+// explicit aliases, role addresses (postmaster@, abuse@...), the box's
+// SRS addresses or MAILER-DAEMON.
 func (d *Deliverer) MayUseSender(ctx context.Context, account, addr string) (bool, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
@@ -274,10 +274,18 @@ func (d *Deliverer) MayUseSender(ctx context.Context, account, addr string) (boo
 	case o.account != nil:
 		return o.account.Email == account, nil
 	case o.catchAll != nil:
+		if slices.Contains(systemLocals, a.Base().Local) {
+			return false, nil // the box's own voice, whatever the catch-all says
+		}
 		return slices.Contains(o.catchAll.Permit, account), nil
 	}
 	return false, nil
 }
+
+// systemLocals are the local parts the box itself sends as (bounces come
+// from MAILER-DAEMON, dsn.go); a catch-all's permit list never covers
+// them, an explicit alias may.
+var systemLocals = []string{"mailer-daemon"}
 
 // Txn is one message being delivered.
 type Txn struct {

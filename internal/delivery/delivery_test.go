@@ -5,9 +5,11 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"boxmail/internal/mailauth"
 	"boxmail/internal/store"
 )
 
@@ -118,6 +120,7 @@ func TestWhoMaySendAsWhat(t *testing.T) {
 		{"kid@example.net", "sales@example.org", false},      // an explicit alias
 		{"kid@example.net", "postmaster@example.org", false}, // role: to the first admin
 		{"kid@example.net", "abuse+x@example.org", false},
+		{"kid@example.net", "MAILER-DAEMON@example.org", false}, // the box's bounces
 		{"boss@example.org", "boss+tag@example.org", true},
 		{"boss@example.org", "sales@example.org", true}, // permitted by the alias
 		// An exact account or alias wins over the +tag base.
@@ -167,5 +170,25 @@ func TestATransactionStoresOneCopyPerMailboxOnlyOnCommit(t *testing.T) {
 	}
 	if err := txn.Commit(ctx, []byte("again")); err == nil {
 		t.Error("a transaction committed twice")
+	}
+}
+
+// The box's SRS addresses route back to whoever they encode: a
+// catch-all's permit list does not cover them.
+func TestACatchAllDoesNotCoverTheBoxsSRSAddresses(t *testing.T) {
+	f := newFamily(t)
+	ctx := context.Background()
+	now := time.Now()
+	srs := &mailauth.SRS{Key: []byte("k")}
+	f.d.EnableSieve(SieveOptions{SRS: srs, Now: func() time.Time { return now }})
+	addr, err := srs.Forward("friend@outside.example", "example.org", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.d.MayUseSender(ctx, "kid@example.net", addr); ok || err != nil {
+		t.Errorf("MayUseSender(kid, %s) = %v, %v; want false", addr, ok, err)
+	}
+	if ok, _ := f.d.MayUseSender(ctx, "kid@example.net", "plain@example.org"); !ok {
+		t.Error("the catch-all no longer covers its plain addresses")
 	}
 }
