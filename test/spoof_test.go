@@ -308,11 +308,14 @@ func (x sinkSession) Data(r io.Reader) error {
 func (sinkSession) Reset()        {}
 func (sinkSession) Logout() error { return nil }
 
-func startSink(t *testing.T, addr string) *sink {
+// startSink serves on addr; nil (and a log line) when it cannot listen
+// there (port 25 without the privilege).
+func startSink(t *testing.T, addr string) (*sink, string) {
 	t.Helper()
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		t.Skipf("cannot listen on %s: %v", addr, err)
+		t.Logf("cannot listen on %s: %v", addr, err)
+		return nil, ""
 	}
 	s := &sink{}
 	srv := smtp.NewServer(s)
@@ -320,7 +323,7 @@ func startSink(t *testing.T, addr string) *sink {
 	srv.ErrorLog = silentLog{}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return s
+	return s, l.Addr().String()
 }
 
 type silentLog struct{}
@@ -332,7 +335,11 @@ func (silentLog) Println(...any)        {}
 // let anyone with a DNS zone make the box talk to services behind its
 // firewall. Only the transports setting may send mail there.
 func TestOutboundMailIsNotSteeredAtLoopbackOrPrivateAddressesByDNS(t *testing.T) {
-	mx := startSink(t, "127.0.0.77:25")
+	// The MX the DNS names, where the box's outbound port 25 would go
+	// (when the test may listen there: it then sees any connection), and
+	// the next hop the transports setting names.
+	mx, _ := startSink(t, "127.0.0.77:25")
+	hop, hopAddr := startSink(t, "127.0.0.77:0")
 	fake := resolver.NewFake(
 		`evil.example. 300 IN MX 10 mx.evil.example.`,
 		`mx.evil.example. 300 IN A 127.0.0.77`,
@@ -342,7 +349,7 @@ func TestOutboundMailIsNotSteeredAtLoopbackOrPrivateAddressesByDNS(t *testing.T)
 		`nomx.example. 300 IN A 127.0.0.77`,
 		`inside.example. 300 IN MX 10 mx.evil.example.`,
 	)
-	b := newBoxWith(t, map[string]string{"resolvers": dnsServer(t, fake), "transports": "inside.example=127.0.0.77:25", "retry_schedule": "1h"})
+	b := newBoxWith(t, map[string]string{"resolvers": dnsServer(t, fake), "transports": "inside.example=" + hopAddr, "retry_schedule": "1h"})
 	for _, to := range []string{"x@evil.example", "y@lan.example", "z@nomx.example", "w@inside.example"} {
 		out, code := b.swaksData("127.0.0.1", b.Submission, b.Admin, b.Admin, to, "From: me@example.test\nSubject: to "+to+"\n\nhello\n")
 		if code != 0 {
@@ -350,10 +357,10 @@ func TestOutboundMailIsNotSteeredAtLoopbackOrPrivateAddressesByDNS(t *testing.T)
 		}
 	}
 	// The transport names inside.example: its mail is delivered there.
-	waitUntil(t, "delivery through the transport", 15*time.Second, func() bool { return mx.msgs.Load() == 1 })
+	waitUntil(t, "delivery through the transport", 15*time.Second, func() bool { return hop.msgs.Load() == 1 })
 	waitUntil(t, "three bounces", 15*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 3 })
-	if n := mx.conns.Load(); n != 1 {
-		t.Errorf("the loopback MX got %d connections, want 1 (from the transport only)", n)
+	if mx != nil && mx.conns.Load() != 0 {
+		t.Errorf("the box connected %d times to the loopback MX the DNS named", mx.conns.Load())
 	}
 	for _, m := range b.Mailbox(b.Admin, "INBOX") {
 		if !strings.Contains(string(m), "5.4.4") || !strings.Contains(string(m), "private or loopback address") {
