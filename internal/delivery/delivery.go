@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,19 @@ func (d *Deliverer) IsLocal(ctx context.Context, domain string) (bool, error) {
 	return d.st.IsLocalDomain(ctx, domain)
 }
 
+// HostedDomains returns the names of the domains hosted here.
+func (d *Deliverer) HostedDomains(ctx context.Context) ([]string, error) {
+	doms, err := d.st.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(doms))
+	for i, dom := range doms {
+		out[i] = dom.Name
+	}
+	return out, nil
+}
+
 // Resolve routes one recipient. For a local domain it expands aliases
 // recursively; an address that leads nowhere is ErrUnknownRecipient. For
 // any other domain the route is the address itself, remote.
@@ -135,48 +149,72 @@ func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[s
 		r.Remote = appendNew(r.Remote, key)
 		return nil
 	}
-	// The exact address first, then without its +tag.
+	o, err := d.owner(ctx, a)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.alias != nil:
+		return d.expandTargets(ctx, *o.alias, depth, seen, r)
+	case o.account != nil:
+		if off, err := d.st.AccountDisabled(ctx, o.account.ID); err != nil {
+			return err
+		} else if off {
+			return nil // kept with its mail, but closed: as if unknown
+		}
+		r.Accounts = appendNew(r.Accounts, o.account.ID)
+	case o.role != nil:
+		r.Accounts = appendNew(r.Accounts, o.role.ID)
+	case o.catchAll != nil:
+		return d.expandTargets(ctx, *o.catchAll, depth, seen, r)
+	}
+	return nil
+}
+
+// owner is what an address of a hosted domain leads to at the first step
+// of routing: at most one field is set, none when nothing takes it.
+type owner struct {
+	alias    *store.Alias   // an explicit alias: the address, else its +tag base
+	account  *store.Account // an account: the address, else its +tag base
+	role     *store.Account // a role address (RoleLocals): the domain's first admin
+	catchAll *store.Alias   // the domain's catch-all alias
+}
+
+// owner finds who takes mail for a: the exact address (an alias, then an
+// account), then the same without its +tag, then the role addresses,
+// then the catch-all. Routing (expand) and the right to send
+// (MayUseSender) both follow it, so they cannot disagree.
+func (d *Deliverer) owner(ctx context.Context, a Address) (owner, error) {
 	cands := []Address{a}
 	if b := a.Base(); b != a {
 		cands = append(cands, b)
 	}
 	for _, c := range cands {
 		if al, err := d.st.AliasByAddress(ctx, c.String()); err == nil {
-			return d.expandTargets(ctx, al, depth, seen, r)
+			return owner{alias: &al}, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+			return owner{}, err
 		}
 		if acc, err := d.st.AccountByEmail(ctx, c.String()); err == nil {
-			if off, err := d.st.AccountDisabled(ctx, acc.ID); err != nil {
-				return err
-			} else if off {
-				return nil // kept with its mail, but closed: as if unknown
-			}
-			r.Accounts = appendNew(r.Accounts, acc.ID)
-			return nil
+			return owner{account: &acc}, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return err
+			return owner{}, err
 		}
 	}
-	base := a.Base()
-	for _, role := range RoleLocals {
-		if base.Local == role {
-			acc, err := d.st.FirstAdmin(ctx, a.Domain)
-			if errors.Is(err, store.ErrNotFound) {
-				break
-			} else if err != nil {
-				return err
-			}
-			r.Accounts = appendNew(r.Accounts, acc.ID)
-			return nil
+	if slices.Contains(RoleLocals, a.Base().Local) {
+		acc, err := d.st.FirstAdmin(ctx, a.Domain)
+		if err == nil {
+			return owner{role: &acc}, nil
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return owner{}, err
 		}
 	}
 	if al, err := d.st.AliasByAddress(ctx, "@"+a.Domain); err == nil {
-		return d.expandTargets(ctx, al, depth, seen, r)
+		return owner{catchAll: &al}, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
-		return err
+		return owner{}, err
 	}
-	return nil
+	return owner{}, nil
 }
 
 func (d *Deliverer) expandTargets(ctx context.Context, al store.Alias, depth int, seen map[string]bool, r *Route) error {
@@ -203,35 +241,51 @@ func appendNew[T comparable](l []T, v T) []T {
 }
 
 // MayUseSender reports whether the account may use addr as envelope
-// sender or From: an address it owns (with or without a +tag), or an alias
-// whose permit list names it (a catch-all alias's list covers its domain).
+// sender or From: its own address, with or without a +tag, or an alias
+// whose permit list names it. It decides by where mail to addr would go
+// (owner, as Resolve routes): an address that is itself another account
+// or alias is never covered by a +tag base ("me+boss" as an account of
+// its own is not "me"'s), and a catch-all's permit list covers only the
+// addresses that would reach the catch-all, not the domain's accounts,
+// explicit aliases, role addresses (postmaster@, abuse@...), the box's
+// SRS addresses or MAILER-DAEMON.
 func (d *Deliverer) MayUseSender(ctx context.Context, account, addr string) (bool, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
 		return false, nil
 	}
 	account = strings.ToLower(account)
-	if a.String() == account || a.Base().String() == account {
+	if a.String() == account {
 		return true, nil
 	}
-	for _, c := range []string{a.String(), a.Base().String(), "@" + a.Domain} {
-		al, err := d.st.AliasByAddress(ctx, c)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		} else if err != nil {
-			return false, err
+	if local, err := d.st.IsLocalDomain(ctx, a.Domain); err != nil || !local {
+		return false, err
+	}
+	if _, ok, _ := d.resolveSRS(a); ok {
+		return false, nil // routed back to whoever the SRS address encodes
+	}
+	o, err := d.owner(ctx, a)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case o.alias != nil:
+		return slices.Contains(o.alias.Permit, account), nil
+	case o.account != nil:
+		return o.account.Email == account, nil
+	case o.catchAll != nil:
+		if slices.Contains(systemLocals, a.Base().Local) {
+			return false, nil // the box's own voice, whatever the catch-all says
 		}
-		for _, p := range al.Permit {
-			if p == account {
-				return true, nil
-			}
-		}
-		if c != "@"+a.Domain {
-			return false, nil // an explicit alias decides; the catch-all does not widen it
-		}
+		return slices.Contains(o.catchAll.Permit, account), nil
 	}
 	return false, nil
 }
+
+// systemLocals are the local parts the box itself sends as (bounces come
+// from MAILER-DAEMON, dsn.go); a catch-all's permit list never covers
+// them, an explicit alias may.
+var systemLocals = []string{"mailer-daemon"}
 
 // Txn is one message being delivered.
 type Txn struct {

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
+	"boxmail/internal/mailauth"
 	"boxmail/internal/store"
 )
 
@@ -84,6 +86,18 @@ func TestRouting(t *testing.T) {
 func TestWhoMaySendAsWhat(t *testing.T) {
 	f := newFamily(t)
 	ctx := context.Background()
+	// A second admin-less domain's own account and alias, and accounts and
+	// aliases named like another account's +tag.
+	f.st.AddAccount(ctx, "boss@example.org", "pw-pw-pw-pw", false)
+	f.st.AddAccount(ctx, "me+boss@example.net", "pw-pw-pw-pw", false)
+	for _, al := range []store.Alias{
+		{Address: "sales@example.org", Targets: []string{"boss@example.org"}, Permit: []string{"boss@example.org"}},
+		{Address: "me+news@example.net", Targets: []string{"kid@example.net"}, Permit: []string{"kid@example.net"}},
+	} {
+		if err := f.st.AddAlias(ctx, al); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range []struct {
 		user, addr string
 		ok         bool
@@ -94,9 +108,30 @@ func TestWhoMaySendAsWhat(t *testing.T) {
 		{"kid@example.net", "family@example.net", false},
 		{"kid@example.net", "me@example.net", false},
 		{"kid@example.net", "whatever@example.org", true}, // catch-all permits kid
+		{"kid@example.net", "Whatever+x@Example.ORG", true},
 		{"me@example.net", "whatever@example.org", false},
 		{"me@example.net", "", false},
 		{"me@example.net", "someone@gmail.example", false},
+		{"me@example.net", "not an address", false},
+		// A catch-all covers only what reaches it: not the accounts, the
+		// explicit aliases or the role addresses of its domain.
+		{"kid@example.net", "boss@example.org", false},       // an account
+		{"kid@example.net", "boss+tag@example.org", false},   // an account's +tag
+		{"kid@example.net", "sales@example.org", false},      // an explicit alias
+		{"kid@example.net", "postmaster@example.org", false}, // role: to the first admin
+		{"kid@example.net", "abuse+x@example.org", false},
+		{"kid@example.net", "MAILER-DAEMON@example.org", false}, // the box's bounces
+		{"boss@example.org", "boss+tag@example.org", true},
+		{"boss@example.org", "sales@example.org", true}, // permitted by the alias
+		// An exact account or alias wins over the +tag base.
+		{"me@example.net", "me+boss@example.net", false}, // an account of its own
+		{"me@example.net", "me+news@example.net", false}, // an alias not permitting me
+		{"kid@example.net", "me+news@example.net", true}, // ...permitting kid
+		{"me+boss@example.net", "me+boss@example.net", true},
+		{"me+boss@example.net", "me@example.net", false},
+		{"me@example.net", "me+other@example.net", true},
+		{"me@example.net", "postmaster@example.net", false},
+		{"me@example.net", "parents+x@example.net", false}, // an alias without a permit list
 	} {
 		ok, err := f.d.MayUseSender(ctx, tc.user, tc.addr)
 		if err != nil || ok != tc.ok {
@@ -135,5 +170,25 @@ func TestATransactionStoresOneCopyPerMailboxOnlyOnCommit(t *testing.T) {
 	}
 	if err := txn.Commit(ctx, []byte("again")); err == nil {
 		t.Error("a transaction committed twice")
+	}
+}
+
+// The box's SRS addresses route back to whoever they encode: a
+// catch-all's permit list does not cover them.
+func TestACatchAllDoesNotCoverTheBoxsSRSAddresses(t *testing.T) {
+	f := newFamily(t)
+	ctx := context.Background()
+	now := time.Now()
+	srs := &mailauth.SRS{Key: []byte("k")}
+	f.d.EnableSieve(SieveOptions{SRS: srs, Now: func() time.Time { return now }})
+	addr, err := srs.Forward("friend@outside.example", "example.org", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := f.d.MayUseSender(ctx, "kid@example.net", addr); ok || err != nil {
+		t.Errorf("MayUseSender(kid, %s) = %v, %v; want false", addr, ok, err)
+	}
+	if ok, _ := f.d.MayUseSender(ctx, "kid@example.net", "plain@example.org"); !ok {
+		t.Error("the catch-all no longer covers its plain addresses")
 	}
 }

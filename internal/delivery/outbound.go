@@ -34,6 +34,13 @@ func (e *routeError) Error() string { return e.msg }
 // route finds the addresses to try for a domain, in order (RFC 5321 5.1):
 // MX records by preference, equal preferences shuffled; the domain's own
 // address when it has no MX; nothing for a null MX (RFC 7505).
+//
+// Addresses found in DNS that are not public (publicNextHop: loopback,
+// private, link-local...) are skipped: whoever controls a domain's zone
+// could otherwise make the box connect to services on its own host or
+// LAN. A destination reached only through them bounces with 5.4.4; the
+// admin who means it names the domain in the transports setting, whose
+// next hops (like the smarthost's) are taken as written.
 func (q *Queue) route(ctx context.Context, domain string) ([]target, error) {
 	if sh := q.o.Smarthost; sh != nil {
 		return []target{{addr: sh.Addr, name: hostOf(sh.Addr), smarthost: sh}}, nil
@@ -68,6 +75,7 @@ func (q *Queue) route(ctx context.Context, domain string) ([]target, error) {
 	}
 	var out []target
 	var lastErr error
+	var refused []string
 	for _, h := range hosts {
 		ips, err := resolver.LookupIP(ctx, q.o.Resolver, h)
 		if err != nil {
@@ -75,8 +83,21 @@ func (q *Queue) route(ctx context.Context, domain string) ([]target, error) {
 			continue
 		}
 		for _, ip := range sortIPs(ips) {
+			if !q.o.allowPrivate && !publicNextHop(ip) {
+				q.log.Warn("not delivering to a non-public address found in DNS", "domain", domain, "host", h, "addr", ip)
+				refused = append(refused, h+"="+ip.String())
+				continue
+			}
 			out = append(out, target{addr: net.JoinHostPort(ip.String(), strconv.Itoa(q.o.Port)), name: h})
 		}
+	}
+	if len(out) == 0 && len(refused) > 0 {
+		msg := fmt.Sprintf("the mail servers of %s are at private or loopback addresses (%s), where the box does not deliver unless the transports setting names the domain",
+			domain, strings.Join(refused[:min(len(refused), 4)], ", "))
+		if lastErr != nil { // another host may yet answer with a public address
+			return nil, &routeError{msg: fmt.Sprintf("451 4.4.4 %s; other lookups failed: %v", msg, lastErr)}
+		}
+		return nil, &routeError{permanent: true, msg: "550 5.4.4 " + msg}
 	}
 	if len(out) == 0 {
 		if len(hosts) == 1 && hosts[0] == domain && resolver.IsNotFound(lastErr) {
@@ -85,6 +106,43 @@ func (q *Queue) route(ctx context.Context, domain string) ([]target, error) {
 		return nil, &routeError{msg: fmt.Sprintf("451 4.4.3 no address found for the mail servers of %s: %v", domain, lastErr)}
 	}
 	return out, nil
+}
+
+// nonPublic are the IPv4 ranges that publicNextHop refuses beyond
+// netip's own classes: "this network" (RFC 791), shared address space
+// (RFC 6598) and the reserved 240/4 with the broadcast address.
+var nonPublic = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("::/96"),     // IPv4-compatible (deprecated)
+	netip.MustParsePrefix("fec0::/10"), // site-local (deprecated)
+	netip.MustParsePrefix("100::/64"),  // discard-only
+}
+
+// nat64 is the well-known NAT64 prefix (RFC 6052): its addresses lead to
+// the IPv4 address in their last four bytes.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// publicNextHop reports whether ip, found in DNS, is one the box may
+// connect to for mail: not unspecified, loopback, private (RFC 1918, RFC
+// 4193), link-local, multicast or one of nonPublic, also when written
+// as an IPv4-mapped or NAT64 IPv6 address.
+func publicNextHop(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
+	}
+	if !ip.IsValid() || ip.IsUnspecified() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsMulticast() {
+		return false
+	}
+	for _, p := range nonPublic {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
 }
 
 func isNXDomain(err error) bool {

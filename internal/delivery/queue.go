@@ -45,6 +45,9 @@ type QueueOptions struct {
 	Logger    *slog.Logger
 	// now is replaceable in tests.
 	now func() time.Time
+	// allowPrivate lets tests deliver to loopback MX hosts found in DNS
+	// (publicNextHop); in production only transports reach them.
+	allowPrivate bool
 }
 
 // TLSPolicy is what a destination requires of TLS.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
 
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
@@ -131,7 +135,7 @@ func newQueueFixture(t *testing.T, port int, zone ...string) *queueFixture {
 	f := &queueFixture{family: newFamily(t), res: resolver.NewFake(zone...)}
 	f.q = f.d.NewQueue(QueueOptions{Hostname: "mail.example.net", Resolver: f.res, Port: port,
 		Retry: []time.Duration{time.Minute, time.Hour}, DialTimeout: time.Second, CommandTimeout: 2 * time.Second,
-		now: f.clock})
+		now: f.clock, allowPrivate: true})
 	f.q.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
@@ -535,5 +539,67 @@ func TestQueuedMailForAHostedDomainIsDeliveredLocally(t *testing.T) {
 	}
 	if f.res.Queries() != 0 {
 		t.Errorf("%d DNS queries for a hosted domain", f.res.Queries())
+	}
+}
+
+func TestPublicNextHop(t *testing.T) {
+	for ip, want := range map[string]bool{
+		"192.0.2.1": true, "8.8.8.8": true, "2001:db8::25": true, "2a00:1450::1": true, "100.128.0.1": true, "172.32.0.1": true,
+		"127.0.0.1": false, "127.9.9.9": false, "::1": false, "0.0.0.0": false, "::": false, "0.1.2.3": false,
+		"10.0.0.1": false, "172.16.5.4": false, "192.168.1.1": false, "fd00::1": false, "fc00::1": false,
+		"169.254.169.254": false, "fe80::1": false, "100.64.0.1": false, "100.127.255.254": false,
+		"224.0.0.1": false, "ff02::1": false, "255.255.255.255": false, "240.0.0.1": false,
+		"::ffff:127.0.0.1": false, "::ffff:10.1.1.1": false, "::ffff:192.0.2.1": true,
+		"64:ff9b::7f00:1": false, "64:ff9b::a9fe:a9fe": false, "64:ff9b::c000:201": true,
+		"::127.0.0.1": false, "fec0::1": false, "100::1": false,
+	} {
+		if got := publicNextHop(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("publicNextHop(%s) = %v, want %v", ip, got, want)
+		}
+	}
+}
+
+// Addresses found in DNS that are not public are never tried: a domain
+// reached only through them bounces (5.4.4) unless a transport names it.
+func TestRouteSkipsNonPublicAddressesFoundInDNS(t *testing.T) {
+	f := &queueFixture{family: newFamily(t), res: resolver.NewFake(
+		"evil.example. MX 10 mx.evil.example.", "mx.evil.example. A 127.0.0.1", "mx.evil.example. AAAA ::1",
+		"mixed.example. MX 10 lan.mixed.example.", "mixed.example. MX 20 mx.mixed.example.",
+		"lan.mixed.example. A 192.168.1.25", "mx.mixed.example. A 192.0.2.25", "mx.mixed.example. AAAA fe80::25",
+		"nomx.example. A 10.0.0.25",
+		"mapped.example. MX 10 mx.mapped.example.", "mx.mapped.example. AAAA ::ffff:127.0.0.1",
+		"half.example. MX 10 a.half.example.", "half.example. MX 20 b.half.example.", "a.half.example. A 169.254.169.254",
+	)}
+	f.res.Fail("b.half.example", dns.TypeA)
+	f.q = f.d.NewQueue(QueueOptions{Hostname: "mail.example.net", Resolver: f.res, Transports: map[string]string{"inside.example": "127.0.0.1:2525"}})
+	ctx := context.Background()
+	for _, c := range []struct {
+		domain  string
+		addrs   []string
+		errPart string
+		perm    bool
+	}{
+		{domain: "evil.example", errPart: "550 5.4.4 the mail servers of evil.example are at private or loopback addresses (mx.evil.example=127.0.0.1, mx.evil.example=::1)", perm: true},
+		{domain: "mixed.example", addrs: []string{"192.0.2.25:25"}},
+		{domain: "nomx.example", errPart: "550 5.4.4", perm: true},
+		{domain: "mapped.example", errPart: "550 5.4.4", perm: true},
+		{domain: "half.example", errPart: "451 4.4.4", perm: false},
+		{domain: "inside.example", addrs: []string{"127.0.0.1:2525"}},
+	} {
+		ts, err := f.q.route(ctx, c.domain)
+		var got []string
+		for _, t := range ts {
+			got = append(got, t.addr)
+		}
+		var re *routeError
+		if c.errPart != "" {
+			if !errors.As(err, &re) || !strings.Contains(re.msg, c.errPart) || re.permanent != c.perm {
+				t.Errorf("route(%s) = %v, %v; want error %q (permanent %v)", c.domain, got, err, c.errPart, c.perm)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(got, c.addrs) {
+			t.Errorf("route(%s) = %v, %v; want %v", c.domain, got, err, c.addrs)
+		}
 	}
 }

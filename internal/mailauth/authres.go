@@ -81,10 +81,16 @@ func sanitizeComment(s string) string {
 	return strings.NewReplacer("(", "", ")", "", "\\", "").Replace(sanitizeLine(s))
 }
 
-// StripAuthResults returns msg without the Authentication-Results fields
+// StripAuthResults removes from msg the Authentication-Results fields
 // whose authserv-id is host (RFC 8601 5: a receiver removes those that
-// claim to be its own before adding its own); all other bytes are kept.
-// It returns msg itself when there is nothing to remove.
+// claim to be its own before adding its own), whatever the case of the
+// name or the id, folded or not, the id quoted, commented or followed by
+// a version. It works in place on the header section only: the fields
+// kept slide toward the body over the removed ones, and the result is the
+// tail of msg (msg itself when there is nothing to remove). Nothing is
+// allocated for the body or copied from it, so this costs the same for a
+// 50 MiB message as for a 5 KiB one; the bytes of msg before the result
+// are garbage afterwards.
 func StripAuthResults(msg []byte, host string) []byte {
 	fields, _ := splitHeader(msg)
 	drop := false
@@ -97,14 +103,17 @@ func StripAuthResults(msg []byte, host string) []byte {
 	if !drop {
 		return msg
 	}
-	out := make([]byte, 0, len(msg))
-	for _, f := range fields {
-		if !isOurAuthResults(f, host) {
-			out = append(out, f.Raw...)
+	// Fields are contiguous from the start; moving each kept one, last
+	// first, to just before the ones already placed never overwrites a
+	// field still to be moved (each lands at or after where it was).
+	pos := headerBytes(fields)
+	for i := len(fields) - 1; i >= 0; i-- {
+		if f := fields[i]; !isOurAuthResults(f, host) {
+			pos -= len(f.Raw)
+			copy(msg[pos:], f.Raw)
 		}
 	}
-	// The blank line and the body: whatever follows the last field.
-	return append(out, msg[headerBytes(fields):]...)
+	return msg[pos:]
 }
 
 // headerBytes is the length of the header fields (they are contiguous
@@ -129,7 +138,16 @@ func isOurAuthResults(f headerField, host string) bool {
 func authservID(v string) string {
 	v = stripComments(v)
 	v = strings.TrimSpace(v)
-	if i := strings.IndexAny(v, "; \t"); i >= 0 {
+	if q, ok := strings.CutPrefix(v, `"`); ok { // a quoted-string value
+		var b strings.Builder
+		for i := 0; i < len(q) && q[i] != '"'; i++ {
+			if q[i] == '\\' && i+1 < len(q) {
+				i++
+			}
+			b.WriteByte(q[i])
+		}
+		v = strings.TrimSpace(b.String())
+	} else if i := strings.IndexAny(v, "; \t"); i >= 0 {
 		v = v[:i]
 	}
 	return strings.TrimSuffix(v, ".")

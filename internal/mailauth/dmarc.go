@@ -7,7 +7,10 @@ package mailauth
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"math/rand/v2"
+	"mime"
 	"net/mail"
 	"strings"
 
@@ -77,38 +80,150 @@ func aligned(a, b string, mode dmarc.AlignmentMode) bool {
 }
 
 // ErrFromDomain is returned by FromDomain for a message whose From does
-// not name exactly one domain.
+// not name exactly one domain; ParseAuthor's errors wrap it.
 var ErrFromDomain = errors.New("the From field does not name exactly one domain")
+
+// Author is what the RFC5322.From fields of a message say about its
+// author.
+type Author struct {
+	// Domain is the one author domain, lower-case; "" when Err is set.
+	Domain string
+	// Err says why the message has no single author domain (RFC 7489
+	// 6.6.1): no From field, several, one that cannot be parsed, one with
+	// no address or with addresses in different domains. It wraps
+	// ErrFromDomain and reads as a reason ("the message has 2 From
+	// fields").
+	Err error
+	// values are the unfolded values of every From field, parsed or not.
+	values []string
+}
+
+// authorError is a reason for no author domain; it is an ErrFromDomain.
+type authorError string
+
+func (e authorError) Error() string        { return string(e) }
+func (e authorError) Is(target error) bool { return target == ErrFromDomain }
+
+// addressParser parses address lists leniently about display names: an
+// encoded word in a charset Go does not know is kept undecoded rather
+// than failing the whole field (only the addresses matter here).
+var addressParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{CharsetReader: rawCharset}}
+
+func rawCharset(_ string, r io.Reader) (io.Reader, error) { return r, nil }
+
+// ParseAddressList parses the value of an address field (From, Sender,
+// Resent-From...) as net/mail does, except that display names in unknown
+// charsets are no error.
+func ParseAddressList(v string) ([]*mail.Address, error) {
+	return addressParser.ParseList(v)
+}
+
+// ParseAuthor reads the From fields of msg's header section.
+func ParseAuthor(msg []byte) Author {
+	fields, _ := splitHeader(msg)
+	var a Author
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, "From") {
+			a.values = append(a.values, f.Value())
+		}
+	}
+	switch len(a.values) {
+	case 0:
+		a.Err = authorError("the message has no From field")
+		return a
+	case 1:
+	default:
+		a.Err = authorError(fmt.Sprintf("the message has %d From fields", len(a.values)))
+		return a
+	}
+	list, err := ParseAddressList(a.values[0])
+	if err != nil {
+		a.Err = authorError("the From field cannot be parsed (" + strings.TrimPrefix(err.Error(), "mail: ") + ")")
+		return a
+	}
+	if len(list) == 0 {
+		a.Err = authorError("the From field names no address")
+		return a
+	}
+	for _, ad := range list {
+		at := strings.LastIndexByte(ad.Address, '@')
+		d := strings.ToLower(strings.TrimSuffix(ad.Address[at+1:], "."))
+		if at < 0 || d == "" {
+			a.Err = authorError("the From field has an address without a domain")
+			return a
+		}
+		if a.Domain != "" && d != a.Domain {
+			a.Domain, a.Err = "", authorError("the From field names addresses in different domains")
+			return a
+		}
+		a.Domain = d
+	}
+	return a
+}
+
+// Mentions reports whether domain (lower-case), or a subdomain of it,
+// follows an "@" anywhere in any From field: in an address, a display
+// name, a comment or a field that did not parse, as written or with its
+// encoded words decoded. A receiver that shows such a message to people
+// must treat it as claiming that domain, whatever the parsed address is.
+func (a Author) Mentions(domain string) bool {
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if domain == "" {
+		return false
+	}
+	for _, v := range a.values {
+		if mentions(strings.ToLower(v), domain) {
+			return true
+		}
+		if strings.Contains(v, "=?") {
+			if dec, err := addressParser.WordDecoder.DecodeHeader(v); err == nil && mentions(strings.ToLower(dec), domain) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mentions looks for domain in s after an "@" (blanks allowed in
+// between), directly or after subdomain labels, and not followed by
+// more of a domain name (a final dot aside).
+func mentions(s, domain string) bool {
+	for i := 0; i < len(s); {
+		j := strings.Index(s[i:], domain)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(domain)
+		i = start + 1
+		if rest := strings.TrimPrefix(s[end:], "."); rest != "" && isDomainByte(rest[0]) {
+			continue // example.test.evil.example is another domain
+		}
+		k := start
+		if k > 0 && s[k-1] == '.' { // a subdomain: back over its labels
+			for k > 0 && isDomainByte(s[k-1]) {
+				k--
+			}
+		}
+		for k > 0 && (s[k-1] == ' ' || s[k-1] == '\t') {
+			k--
+		}
+		if k > 0 && s[k-1] == '@' {
+			return true
+		}
+	}
+	return false
+}
+
+func isDomainByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c >= 0x80
+}
 
 // FromDomain returns the domain of the message's RFC5322.From, lower-case.
 // RFC 7489 6.6.1: a message with no From, several From fields or
 // addresses in different domains has no single author domain.
 func FromDomain(msg []byte) (string, error) {
-	fields, _ := splitHeader(msg)
-	domain := ""
-	n := 0
-	for _, f := range fields {
-		if !strings.EqualFold(f.Name, "From") {
-			continue
-		}
-		n++
-		list, err := mail.ParseAddressList(f.Value())
-		if err != nil || len(list) == 0 || n > 1 {
-			return "", ErrFromDomain
-		}
-		for _, a := range list {
-			at := strings.LastIndexByte(a.Address, '@')
-			d := strings.ToLower(a.Address[at+1:])
-			if at < 0 || d == "" || domain != "" && d != domain {
-				return "", ErrFromDomain
-			}
-			domain = d
-		}
-	}
-	if domain == "" {
-		return "", ErrFromDomain
-	}
-	return domain, nil
+	a := ParseAuthor(msg)
+	return a.Domain, a.Err
 }
 
 // dmarcPolicy finds the policy record for domain (RFC 7489 6.6.3): at

@@ -2,6 +2,7 @@ package mailauth
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -118,12 +119,21 @@ func TestStripAuthResults(t *testing.T) {
 		"Authentication-Results: mail.example.test.evil; none\r\n" +
 		"Subject: Authentication-Results: mail.example.test\r\n" +
 		"authentication-results:mail.example.test;none\r\n" +
+		"Authentication-Results : \"mail.example.test\" ; arc=pass\r\n" +
+		"AUTHENTICATION-RESULTS:\r\n mail.example.test 1\r\n\t; dkim=pass\r\n" +
+		"X-Last: kept\r\n" +
 		"\r\n" +
 		"Authentication-Results: mail.example.test; in the body\r\n"
-	got := string(StripAuthResults([]byte(msg), "mail.example.test"))
+	buf := []byte(msg)
+	out := StripAuthResults(buf, "mail.example.test")
+	if &out[len(out)-1] != &buf[len(buf)-1] {
+		t.Error("the result is not the tail of the message: the body was copied")
+	}
+	got := string(out)
 	want := "Authentication-Results: mx.other.example; spf=fail\r\n" +
 		"Authentication-Results: mail.example.test.evil; none\r\n" +
 		"Subject: Authentication-Results: mail.example.test\r\n" +
+		"X-Last: kept\r\n" +
 		"\r\n" +
 		"Authentication-Results: mail.example.test; in the body\r\n"
 	if got != want {
@@ -134,10 +144,70 @@ func TestStripAuthResults(t *testing.T) {
 		t.Error("copied a message with nothing to strip")
 	}
 	for in, want := range map[string]string{
-		"host; none": "host", " (c (nested) \\) x) host.;x": "host", `"quoted" x`: `"quoted"`, "(unterminated": "", "": "",
+		"host; none": "host", " (c (nested) \\) x) host.;x": "host", `"quoted" x`: "quoted", `"mail.example.test"; x`: "mail.example.test", `"a\"b"`: `a"b`, `"open`: "open", "(unterminated": "", "": "",
 	} {
 		if got := authservID(in); got != want {
 			t.Errorf("authservID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// The author domain of a message, and whether its From claims the box's
+// domain example.test: every malformed or doubled From has no author
+// domain (the box refuses it), and a mention of example.test after an
+// "@" anywhere in a From field counts as claiming it.
+func TestParseAuthorAndOwnDomainMentions(t *testing.T) {
+	for _, c := range []struct {
+		header, domain string // domain "": no single author domain
+		mentions       bool   // of example.test
+	}{
+		{"From: me@example.test\r\n", "example.test", true},
+		{"From: CEO <me@EXAMPLE.TEST>\r\n", "example.test", true},
+		{"From: CEO <me@example.test.>\r\n", "", true},
+		{"From: ceo@mail.example.test\r\n", "mail.example.test", true},
+		{"From: ceo@a.b.Example.Test\r\n", "a.b.example.test", true},
+		{"From: me@example.test\r\nFrom: a@evil.example\r\n", "", true},
+		{"From: a@evil.example\r\nfrom: a@evil.example\r\n", "", false},
+		{"From: a@evil.example\r\nFROM : me@example.test\r\n", "", true},
+		{"Subject: no From\r\n", "", false},
+		{"From: \r\n", "", false},
+		{"From: me@example.test (CEO\r\n", "", true},
+		{"From: \"CEO\" <me@example.test> x\r\n", "", true},
+		{"From: CEO <me@example.test>;\r\n", "", true},
+		{"From: CEO <me@example.test\r\n", "", true},
+		{"From: CEO <me@ example.test\r\n", "", true},
+		{"From: <<<\r\n", "", false},
+		{"From: undisclosed-recipients:;\r\n", "", false},
+		{"From: Board: me@example.test, kid@example.test;\r\n", "example.test", true},
+		{"From: Board: me@example.test, a@evil.example;\r\n", "", true},
+		{"From: a@evil.example, me@example.test\r\n", "", true},
+		{"From: a@evil.example, b@EVIL.example\r\n", "evil.example", false},
+		{"From: \"me@example.test\" <a@evil.example>\r\n", "evil.example", true},
+		{"From: =?utf-8?q?me=40example=2Etest?= <a@evil.example>\r\n", "evil.example", true},
+		{"From: =?utf-8?b?bWVAZXhhbXBsZS50ZXN0?= <a@evil.example>\r\n", "evil.example", true},
+		{"From: =?windows-1252?q?J=F6rg?= <a@evil.example>\r\n", "evil.example", false},
+		{"From: a@evil.example (me@example.test)\r\n", "evil.example", true},
+		{"From: Me\r\n\t<me@example.test>\r\n", "example.test", true},
+		{"From: a@notexample.test\r\n", "notexample.test", false},
+		{"From: a@evil-example.test\r\n", "evil-example.test", false},
+		{"From: a@example.test.evil.example\r\n", "example.test.evil.example", false},
+		{"From: \"www.example.test\" <a@evil.example>\r\n", "evil.example", false},
+		{"From: a@[192.0.2.1]\r\n", "[192.0.2.1]", false},
+		{"From: nodomain@\r\n", "", false},
+	} {
+		msg := []byte(c.header + "To: x@y.example\r\n\r\nFrom: in the body <me@example.test>\r\n")
+		a := ParseAuthor(msg)
+		if a.Domain != c.domain || (a.Err == nil) != (c.domain != "") {
+			t.Errorf("%q: domain %q, error %v; want %q", c.header, a.Domain, a.Err, c.domain)
+		}
+		if a.Err != nil && !errors.Is(a.Err, ErrFromDomain) {
+			t.Errorf("%q: error %v is not ErrFromDomain", c.header, a.Err)
+		}
+		if got := a.Mentions("example.test"); got != c.mentions {
+			t.Errorf("%q: Mentions(example.test) = %v, want %v", c.header, got, c.mentions)
+		}
+		if d, err := FromDomain(msg); d != a.Domain || err != a.Err {
+			t.Errorf("%q: FromDomain = %q, %v", c.header, d, err)
 		}
 	}
 }

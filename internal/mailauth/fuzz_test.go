@@ -30,11 +30,11 @@ func FuzzHeader(f *testing.F) {
 		if !bytes.Equal(cat, msg[:n]) || body < n || body > len(msg) {
 			t.Fatalf("fields do not cover the header: %d fields, %d bytes, body at %d", len(fields), n, body)
 		}
-		out := StripAuthResults(msg, host)
+		out := StripAuthResults(bytes.Clone(msg), host)
 		if !bytes.HasSuffix(out, msg[n:]) {
 			t.Fatalf("body changed")
 		}
-		again := StripAuthResults(out, host)
+		again := StripAuthResults(bytes.Clone(out), host)
 		if !bytes.Equal(again, out) {
 			t.Fatalf("not idempotent:\n%q\n%q", out, again)
 		}
@@ -44,7 +44,11 @@ func FuzzHeader(f *testing.F) {
 				t.Fatalf("left %q", fl.Raw)
 			}
 		}
-		FromDomain(msg)
+		a := ParseAuthor(msg)
+		if (a.Domain == "") == (a.Err == nil) {
+			t.Fatalf("ParseAuthor = %+v", a)
+		}
+		a.Mentions(host)
 	})
 }
 

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"net/mail"
+	"strings"
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"boxmail/internal/mailauth"
 )
 
 // loginServer is the server side of the obsolete but still widely used
@@ -46,23 +48,48 @@ func (l *loginServer) Next(resp []byte) (challenge []byte, done bool, err error)
 	}
 }
 
-// headerFromAddresses returns the addresses in the message's From:
-// header fields.
-func headerFromAddresses(msg []byte) ([]string, error) {
+// senderFields are the header fields that name a message's author or
+// sender (RFC 5322 3.6.2, 3.6.6): on submission each of their addresses
+// must be one the user may send as.
+var senderFields = []string{"From", "Sender", "Resent-From", "Resent-Sender"}
+
+// fieldAddress is one address of a sender field.
+type fieldAddress struct {
+	Field, Address string
+}
+
+// headerSenderAddresses returns the addresses in the message's
+// senderFields, in header order; the number of From fields is returned
+// too. A field that does not parse is an error naming it.
+func headerSenderAddresses(msg []byte) (addrs []fieldAddress, froms int, err error) {
 	h, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(msg)))
 	if err != nil {
-		return nil, fmt.Errorf("malformed header section")
+		return nil, 0, fmt.Errorf("malformed header section")
 	}
-	var out []string
-	fields := h.FieldsByKey("From")
+	fields := h.Fields()
 	for fields.Next() {
-		list, err := mail.ParseAddressList(fields.Value())
+		name := ""
+		for _, n := range senderFields {
+			if strings.EqualFold(fields.Key(), n) {
+				name = n
+			}
+		}
+		if name == "" {
+			continue
+		}
+		if name == "From" {
+			froms++
+		}
+		list, err := mailauth.ParseAddressList(fields.Value())
 		if err != nil {
-			return nil, fmt.Errorf("malformed From: %v", err)
+			return nil, 0, fmt.Errorf("malformed %s: %v", name, strings.TrimPrefix(err.Error(), "mail: "))
+		}
+		if len(list) == 0 {
+			return nil, 0, fmt.Errorf("%s names no address", name)
 		}
 		for _, a := range list {
-			out = append(out, a.Address)
+			addrs = append(addrs, fieldAddress{name, a.Address})
 		}
 	}
-	return out, nil
+	return addrs, froms, nil
 }

@@ -6,21 +6,35 @@ package smtpd
 // DKIM-signed with its From domain's active keys.
 //
 // Policy (inbound, clients outside Options.TrustedNetworks):
+//   - A message without exactly one author domain (no From field,
+//     several, one that does not parse, names no address or addresses in
+//     different domains) is refused with 550 5.7.1 before any DNS work:
+//     DMARC could not judge it (RFC 7489 6.6.1 allows the refusal), and
+//     mail programs would show a From that nothing authenticated.
 //   - DMARC fail with p=reject: 550 5.7.1; p=quarantine: the local copies
 //     go to the recipients' Junk mailbox; p=none: delivered.
 //   - A From in one of the box's own domains must pass DMARC, whatever
 //     the published policy (or its absence): otherwise 550 5.7.1, or 451
-//     4.7.5 when a DNS failure kept it from being checked.
+//     4.7.5 when a DNS failure kept it from being checked. "In one of
+//     the box's own domains" is wide: the author domain is a hosted
+//     domain, the box's hostname or a subdomain of either, or one of them
+//     follows an "@" anywhere in the From field (a display name, a
+//     comment, an encoded word), since that is what people read.
 //   - Every other outcome, temperror included, is delivered with the
 //     results recorded; SPF alone never rejects.
 //
 // Trusted clients (default: loopback) skip the checks: their messages
 // get "Authentication-Results: HOST; (trusted network) none".
+//
+// On every path, Authentication-Results fields that name the box as
+// their authserv-id are removed before the box adds its own: a forged one
+// would otherwise vouch for the message in the user's mail program.
 
 import (
 	"bytes"
 	"context"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -40,6 +54,7 @@ func (c *session) authenticate(trace, body []byte) ([]byte, error) {
 	host := c.s.o.Hostname
 	var ar mailauth.AuthResults
 	var sig []byte
+	body = mailauth.StripAuthResults(body, host) // in place, header only
 	if c.s.o.Mode == Submission {
 		ar.AuthUser = c.user
 		var err error
@@ -47,7 +62,6 @@ func (c *session) authenticate(trace, body []byte) ([]byte, error) {
 			return nil, err
 		}
 	} else {
-		body = mailauth.StripAuthResults(body, host)
 		var err error
 		if ar, err = c.check(ctx, body); err != nil {
 			return nil, err
@@ -101,6 +115,17 @@ func (c *session) check(ctx context.Context, body []byte) (mailauth.AuthResults,
 	if c.s.o.Resolver == nil {
 		return mailauth.AuthResults{Comment: "not checked"}, nil
 	}
+	author := mailauth.ParseAuthor(body)
+	if author.Err != nil {
+		c.log.Info("refused: no single author domain", "reason", author.Err)
+		return mailauth.AuthResults{}, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Message rejected: "+replyText(author.Err.Error())+
+			"; exactly one From field with addresses in one domain is required (RFC 7489 6.6.1)")
+	}
+	fromDomain := author.Domain
+	own, err := c.ownAuthor(ctx, author)
+	if err != nil {
+		return mailauth.AuthResults{}, c.internal("local domain check", err)
+	}
 	r := c.s.o.Resolver
 	helo := c.c.Hostname()
 	spf, _ := mailauth.CheckSPF(ctx, r, ip, helo, c.from)
@@ -111,14 +136,6 @@ func (c *session) check(ctx context.Context, body []byte) (mailauth.AuthResults,
 		ar.SPFHelo = helo
 	}
 	ar.DKIM = mailauth.VerifyDKIM(ctx, r, body)
-	fromDomain, _ := mailauth.FromDomain(body)
-	own := false
-	if fromDomain != "" {
-		var err error
-		if own, err = c.s.o.Deliverer.IsLocal(ctx, fromDomain); err != nil {
-			return ar, c.internal("local domain check", err)
-		}
-	}
 	dm := mailauth.CheckDMARC(ctx, r, mailauth.DMARCInput{FromDomain: fromDomain,
 		SPF: string(spf.Status), SPFDomain: spf.Domain, DKIM: ar.DKIM, OwnDomain: own})
 	ar.DMARC = &dm
@@ -140,4 +157,36 @@ func (c *session) check(ctx context.Context, body []byte) (mailauth.AuthResults,
 		log.Debug("message authentication")
 	}
 	return ar, nil
+}
+
+// ownAuthor reports whether a message's From claims one of the box's own
+// domains (see the file comment).
+func (c *session) ownAuthor(ctx context.Context, author mailauth.Author) (bool, error) {
+	hosted, err := c.s.o.Deliverer.HostedDomains(ctx)
+	if err != nil {
+		return false, err
+	}
+	if h := strings.ToLower(strings.TrimSuffix(c.s.o.Hostname, ".")); h != "" {
+		hosted = append(hosted, h)
+	}
+	for _, h := range hosted {
+		if author.Domain == h || strings.HasSuffix(author.Domain, "."+h) || author.Mentions(h) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// replyText makes a reason safe and short for an SMTP reply line.
+func replyText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r >= 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	return s
 }

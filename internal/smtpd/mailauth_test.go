@@ -159,3 +159,52 @@ func TestTrustedClientsAreNotChecked(t *testing.T) {
 		t.Errorf("INBOX = %q", inbox)
 	}
 }
+
+// From outside, a message must have exactly one author domain, and one
+// claiming the box's domain (example.net, its hostname mx.example.net or
+// a subdomain), however it is written, must pass DMARC.
+func TestInboundMailNeedsOneAuthorDomainAndOwnDomainsMustPass(t *testing.T) {
+	addr, st := newCheckingServer(t, resolver.NewFake(outsideZone...), false)
+	for _, c := range []struct{ header, want string }{
+		{"", "550 5.7.1 Message rejected: the message has no From field"},
+		{"From: a@friendly.example\r\nFrom: me@example.net\r\n", "550 5.7.1 Message rejected: the message has 2 From fields"},
+		{"From: me@example.net (CEO\r\n", "550 5.7.1 Message rejected: the From field cannot be parsed"},
+		{"From: \"CEO\" <me@example.net> x\r\n", "550 5.7.1"},
+		{"From: CEO <me@example.net>;\r\n", "550 5.7.1"},
+		{"From: CEO <me@example.net\r\n", "550 5.7.1"},
+		{"From: undisclosed-recipients:;\r\n", "550 5.7.1 Message rejected: the From field names no address"},
+		{"From: a@friendly.example, me@example.net\r\n", "550 5.7.1 Message rejected: the From field names addresses in different domains"},
+		{"From: Boss <boss@Mail.Example.NET>\r\n", "550 5.7.1 Message rejected: its From domain mail.example.net"},
+		{"From: postmaster@mx.example.net\r\n", "550 5.7.1 Message rejected: its From domain mx.example.net"},
+		{"From: \"me@example.net\" <a@quarantine.example>\r\n", "550 5.7.1"},
+		{"From: =?utf-8?b?bWVAZXhhbXBsZS5uZXQ=?= <a@quarantine.example>\r\n", "550 5.7.1"},
+		{"From: a@quarantine.example (me@EXAMPLE.net)\r\n", "550 5.7.1"},
+		{"From: Friend <a@friendly.example>\r\n", "250 2.0.0"},
+		{"From: \"Friend (me@example.net)\" <a@friendly.example>\r\n", "250 2.0.0"}, // own-domain rule, but DMARC passes
+		{"From: =?koi8-r?b?8NLJ18XU?= <a@friendly.example>\r\n", "250 2.0.0"},
+	} {
+		if out := send(t, addr, "a@friendly.example", c.header); !strings.Contains(out, c.want) {
+			t.Errorf("%q: want %q in\n%s", c.header, c.want, out)
+		}
+	}
+	if n := len(mailbox(t, st, "INBOX")); n != 3 {
+		t.Errorf("INBOX holds %d messages, want the 3 honest ones", n)
+	}
+}
+
+// Mail from a trusted client loses the Authentication-Results fields
+// that claim the box's name, folded, commented or in another case, and
+// keeps everyone else's (submission: test/spoof_test.go).
+func TestTrustedMailLosesForgedAuthenticationResults(t *testing.T) {
+	addr, st := newCheckingServer(t, resolver.NewFake(outsideZone...), true)
+	out := send(t, addr, "a@friendly.example", "Authentication-Results: MX.example.net.; dmarc=pass\r\n"+
+		"Authentication-Results:\r\n (forged)\r\n mx.example.net; spf=pass\r\nAuthentication-Results: mx.friendly.example; spf=pass\r\nFrom: a@friendly.example\r\n")
+	if !strings.Contains(out, "250 2.0.0") {
+		t.Fatalf("trusted: %s", out)
+	}
+	inbox := mailbox(t, st, "INBOX")
+	if len(inbox) != 1 || strings.Count(strings.ToLower(inbox[0]), "authentication-results: mx.example.net") != 1 ||
+		strings.Contains(inbox[0], "forged") || !strings.Contains(inbox[0], "Authentication-Results: mx.friendly.example; spf=pass\r\n") {
+		t.Errorf("INBOX = %q", inbox)
+	}
+}

@@ -482,24 +482,25 @@ func sanitizeHelo(h string) string {
 	}, h)
 }
 
-// checkFrom enforces that every address in the From: header may be used
-// by the authenticated user.
+// checkFrom enforces that every address in the From, Sender,
+// Resent-From and Resent-Sender fields may be used by the authenticated
+// user: a mail program shows any of them as who sent the message.
 func (c *session) checkFrom(body []byte) error {
-	addrs, err := headerFromAddresses(body)
+	addrs, froms, err := headerSenderAddresses(body)
 	if err != nil {
-		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Cannot parse the From: header: "+err.Error())
+		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Cannot parse the header: "+replyText(err.Error()))
 	}
-	if len(addrs) == 0 {
+	if froms == 0 {
 		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Message has no From: header")
 	}
 	for _, a := range addrs {
-		ok, err := c.s.o.Deliverer.MayUseSender(context.Background(), c.user, a)
+		ok, err := c.s.o.Deliverer.MayUseSender(context.Background(), c.user, a.Address)
 		if err != nil {
 			return c.internal("from check", err)
 		}
 		if !ok {
-			c.log.Info("refused From header", "from", a)
-			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send with From: <%s>", a))
+			c.log.Info("refused sender header", "field", a.Field, "address", a.Address)
+			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send with %s: <%s>", a.Field, replyText(a.Address)))
 		}
 	}
 	return nil

@@ -17,22 +17,35 @@ import (
 	"boxmail/internal/store"
 )
 
-func TestHeaderFromAddresses(t *testing.T) {
+func TestHeaderSenderAddresses(t *testing.T) {
 	for _, tc := range []struct {
-		msg  string
-		want []string
-		err  bool
+		msg   string
+		want  []string // FIELD=address
+		froms int
+		err   bool
 	}{
-		{"From: me@example.net\r\n\r\nbody", []string{"me@example.net"}, false},
-		{"From: \"Me, Myself\" <me@example.net>, kid@example.net\r\n\r\n", []string{"me@example.net", "kid@example.net"}, false},
-		{"From: =?utf-8?q?J=C3=B6rg?= <jorg@example.net>\r\n\r\n", []string{"jorg@example.net"}, false},
-		{"Subject: none\r\n\r\n", nil, false},
-		{"From: <<<\r\n\r\n", nil, true},
-		{"no header at all", nil, true},
+		{"From: me@example.net\r\n\r\nbody", []string{"From=me@example.net"}, 1, false},
+		{"From: \"Me, Myself\" <me@example.net>, kid@example.net\r\n\r\n", []string{"From=me@example.net", "From=kid@example.net"}, 1, false},
+		{"From: =?utf-8?q?J=C3=B6rg?= <jorg@example.net>\r\n\r\n", []string{"From=jorg@example.net"}, 1, false},
+		{"From: =?windows-1252?q?J=F6rg?= <jorg@example.net>\r\n\r\n", []string{"From=jorg@example.net"}, 1, false},
+		{"Subject: none\r\n\r\n", nil, 0, false},
+		{"From: <<<\r\n\r\n", nil, 0, true},
+		{"no header at all", nil, 0, true},
+		{"From: a@x.example\r\nsender: B <b@x.example>\r\nRESENT-FROM: c@x.example\r\nResent-Sender:\r\n d@x.example\r\n\r\n",
+			[]string{"From=a@x.example", "Sender=b@x.example", "Resent-From=c@x.example", "Resent-Sender=d@x.example"}, 1, false},
+		{"From: a@x.example\r\nFrom: b@x.example\r\n\r\n", []string{"From=a@x.example", "From=b@x.example"}, 2, false},
+		{"From: a@x.example\r\nSender: b@x.example (x\r\n\r\n", nil, 0, true},
+		{"From: a@x.example\r\nSender: \r\n\r\n", nil, 0, true},
+		{"From: a@x.example\r\nResent-From: undisclosed:;\r\n\r\n", nil, 0, true},
+		{"From: a@x.example\r\nResent-Date: x\r\nX-Sender: b@y.example\r\n\r\n", []string{"From=a@x.example"}, 1, false},
 	} {
-		got, err := headerFromAddresses([]byte(tc.msg))
-		if (err != nil) != tc.err || !slices.Equal(got, tc.want) {
-			t.Errorf("headerFromAddresses(%q) = %v, %v; want %v (error %v)", tc.msg, got, err, tc.want, tc.err)
+		addrs, froms, err := headerSenderAddresses([]byte(tc.msg))
+		var got []string
+		for _, a := range addrs {
+			got = append(got, a.Field+"="+a.Address)
+		}
+		if (err != nil) != tc.err || !slices.Equal(got, tc.want) || froms != tc.froms {
+			t.Errorf("headerSenderAddresses(%q) = %v, %d, %v; want %v, %d (error %v)", tc.msg, got, froms, err, tc.want, tc.froms, tc.err)
 		}
 	}
 }
@@ -65,8 +78,17 @@ func FuzzHeaderFrom(f *testing.F) {
 	f.Add([]byte("From: a@b.c\r\n\r\n"))
 	f.Add([]byte("From: \"x\" <a@b.c>, (c) d@e.f\r\nFrom: g@h.i\r\n\r\nbody"))
 	f.Add([]byte("From: =?x?b?=?= <a@b>\r\n"))
+	f.Add([]byte("From: a@b\r\nSender: c@d (e\r\nResent-From: g:;\r\nResent-Sender: <h@i>\r\n\r\n"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		headerFromAddresses(msg)
+		addrs, froms, err := headerSenderAddresses(msg)
+		if err != nil && (addrs != nil || froms != 0) {
+			t.Fatalf("error %v with %d addresses", err, len(addrs))
+		}
+		for _, a := range addrs {
+			if a.Address == "" || a.Field == "" {
+				t.Fatalf("empty address or field: %+v", a)
+			}
+		}
 	})
 }
 
