@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"boxmail/internal/store"
 )
 
 // mkTree builds a directory from a list of entries: "name" a file with
@@ -271,6 +273,45 @@ func TestAnMboxSourceLeavesOutLinksBelowTheNamedPath(t *testing.T) {
 	within(t, "NewMboxSource(FIFO)", func() {
 		if _, err := NewMboxSource(filepath.Join(dir, "Pipe"), ""); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 			t.Errorf("a FIFO as the mbox: %v", err)
+		}
+	})
+}
+
+func TestParseMaildirName(t *testing.T) {
+	kws := map[byte]string{'a': "$Label1", 'c': "Work"}
+	for _, tc := range []struct {
+		name, key string
+		flags     store.Flags
+		keywords  []string
+		deleted   bool
+	}{
+		{"1.M1.host:2,FRS", "1.M1.host", store.FlagFlagged | store.FlagAnswered | store.FlagSeen, nil, false},
+		{"2.M2.host:2,DTac", "2.M2.host", store.FlagDraft, []string{"$Label1", "Work"}, true},
+		{"3.M3.host:2,b", "3.M3.host", 0, nil, false},
+		{"4.M4.host", "4.M4.host", 0, nil, false},
+		{"5.M5.host:1,S", "5.M5.host", 0, nil, false},
+	} {
+		m := parseMaildirName(tc.name, kws)
+		if m.Key != tc.key || m.Flags != tc.flags || !slices.Equal(m.Keywords, tc.keywords) || m.Deleted != tc.deleted {
+			t.Errorf("%q: %+v", tc.name, m)
+		}
+	}
+}
+
+// FuzzParseMaildirName: a file name is chosen by whoever made the
+// Maildir; it never panics and the key is the part before ":".
+func FuzzParseMaildirName(f *testing.F) {
+	f.Add("1.M1.host:2,FRS")
+	f.Add("2:2,DTabcz")
+	f.Add(":2,")
+	kws := map[byte]string{'a': "$Label1", 'z': "Last"}
+	f.Fuzz(func(t *testing.T, name string) {
+		m := parseMaildirName(name, kws)
+		if key, _, _ := strings.Cut(name, ":"); m.Key != key {
+			t.Errorf("%q: key %q", name, m.Key)
+		}
+		if len(m.Keywords) > len(name) {
+			t.Errorf("%q: %d keywords", name, len(m.Keywords))
 		}
 	})
 }

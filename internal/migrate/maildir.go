@@ -192,34 +192,44 @@ func (r *maildirReader) List(ctx context.Context) ([]MsgInfo, error) {
 				r.tree.ignore(p, kindOf(fi.Mode()))
 				continue
 			}
-			key, info, _ := strings.Cut(e.Name(), ":")
-			m := MsgInfo{Key: key, Size: fi.Size(), InternalDate: fi.ModTime()}
-			if fl, ok := strings.CutPrefix(info, "2,"); ok {
-				for i := 0; i < len(fl); i++ {
-					switch c := fl[i]; {
-					case c == 'S':
-						m.Flags |= store.FlagSeen
-					case c == 'R':
-						m.Flags |= store.FlagAnswered
-					case c == 'F':
-						m.Flags |= store.FlagFlagged
-					case c == 'D':
-						m.Flags |= store.FlagDraft
-					case c == 'T':
-						m.Deleted = true
-					case c >= 'a' && c <= 'z':
-						if k, ok := kws[c]; ok {
-							m.Keywords = append(m.Keywords, k)
-						}
-					}
-				}
-			}
-			r.files[key] = p
+			m := parseMaildirName(e.Name(), kws)
+			m.Size, m.InternalDate = fi.Size(), fi.ModTime()
+			r.files[m.Key] = p
 			out = append(out, m)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// parseMaildirName reads a Maildir file name: the key before ":", the
+// flags and keywords (letters of dovecot-keywords) after ":2,".
+func parseMaildirName(name string, kws map[byte]string) MsgInfo {
+	key, info, _ := strings.Cut(name, ":")
+	m := MsgInfo{Key: key}
+	fl, ok := strings.CutPrefix(info, "2,")
+	if !ok {
+		return m
+	}
+	for i := 0; i < len(fl); i++ {
+		switch c := fl[i]; {
+		case c == 'S':
+			m.Flags |= store.FlagSeen
+		case c == 'R':
+			m.Flags |= store.FlagAnswered
+		case c == 'F':
+			m.Flags |= store.FlagFlagged
+		case c == 'D':
+			m.Flags |= store.FlagDraft
+		case c == 'T':
+			m.Deleted = true
+		case c >= 'a' && c <= 'z':
+			if k, ok := kws[c]; ok {
+				m.Keywords = append(m.Keywords, k)
+			}
+		}
+	}
+	return m
 }
 
 func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, r io.Reader) error) error {
