@@ -119,7 +119,7 @@ func (t *tree) isDir(rel string) bool {
 	return err == nil && fi.IsDir()
 }
 
-// open opens rel when it is what want says (a directory or a regular
+// open opens rel when it is what dir asks for (a directory or a regular
 // file) and not a link, and is still the entry looked at when open.
 func (t *tree) open(rel string, dir bool) (*os.File, error) {
 	fi, err := t.root.Lstat(rel)
