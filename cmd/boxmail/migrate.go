@@ -315,6 +315,15 @@ func printReport(w io.Writer, rep *migrate.Report) {
 			fmt.Fprintf(w, "failed: %s message %s: %s\n", f.Old, fl.Key, fl.Reason)
 		}
 	}
+	if rep.IgnoredTotal > 0 {
+		fmt.Fprintf(w, "ignored %d entries that are not regular files or directories (a link is never followed, a FIFO or device never read):\n", rep.IgnoredTotal)
+		for _, ig := range rep.Ignored {
+			fmt.Fprintf(w, "ignored: %s: %s\n", ig.Path, ig.Reason)
+		}
+		if more := rep.IgnoredTotal - len(rep.Ignored); more > 0 {
+			fmt.Fprintf(w, "ignored: and %d more\n", more)
+		}
+	}
 	secs := rep.Elapsed.Seconds()
 	rate := ""
 	if secs > 0 {

@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -20,10 +20,16 @@ import (
 // (Work/2024/cur). Flags come from the file names (":2,FRS"), keywords
 // from Dovecot's dovecot-keywords, the internal date from the file's
 // modification time, as Dovecot does.
+//
+// The directory is read under the rules of files.go: a symbolic link
+// below it (a message, cur/ or new/, a folder) is never followed, only
+// regular files are read, and what is left out is reported.
 type MaildirSource struct {
-	root string
-	dirs map[string]string // folder → directory
+	tree *tree
+	dirs map[string]string // folder → directory, relative to the tree
 }
+
+var _ IgnoringSource = (*MaildirSource)(nil)
 
 // NewMaildirSource checks that dir is a Maildir.
 func NewMaildirSource(dir string) (*MaildirSource, error) {
@@ -31,66 +37,90 @@ func NewMaildirSource(dir string) (*MaildirSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &MaildirSource{root: abs, dirs: map[string]string{}}
-	if isMaildir(abs) {
-		s.dirs["INBOX"] = abs
-	}
-	ents, err := os.ReadDir(abs)
+	t, err := openTree(abs)
 	if err != nil {
 		return nil, fmt.Errorf("maildir %s: %v", dir, err)
 	}
+	s := &MaildirSource{tree: t, dirs: map[string]string{}}
+	if ok, _ := s.isMaildir("."); ok {
+		s.dirs["INBOX"] = "."
+	}
+	ents, err := t.entries(".")
+	if err != nil {
+		t.Close()
+		return nil, fmt.Errorf("maildir %s: %v", dir, err)
+	}
 	for _, e := range ents {
-		p := filepath.Join(abs, e.Name())
-		if !e.IsDir() || e.Name() == "cur" || e.Name() == "new" || e.Name() == "tmp" {
+		n := e.Name()
+		if !e.IsDir() || n == "cur" || n == "new" || n == "tmp" {
 			continue
 		}
-		if strings.HasPrefix(e.Name(), ".") && len(e.Name()) > 1 && isMaildir(p) {
+		if strings.HasPrefix(n, ".") && len(n) > 1 {
+			ok, some := s.isMaildir(n)
+			if some {
+				t.entries(n) // reports links and special files in it
+			}
+			if !ok {
+				continue
+			}
 			var parts []string
-			for _, l := range strings.Split(e.Name()[1:], ".") {
+			for _, l := range strings.Split(n[1:], ".") {
 				parts = append(parts, strings.ReplaceAll(DecodeUTF7(l), "/", "_"))
 			}
-			s.dirs[NormalizeOldName(strings.Join(parts, "/"))] = p
+			s.dirs[NormalizeOldName(strings.Join(parts, "/"))] = n
 			continue
 		}
-		if !strings.HasPrefix(e.Name(), ".") {
-			s.walkFS(p, e.Name(), 0)
-		}
+		s.walkFS(n, n, 0)
 	}
 	if len(s.dirs) == 0 {
+		t.Close()
 		return nil, fmt.Errorf("%s is not a Maildir (no cur/ and new/ in it or in its folders)", dir)
 	}
 	return s, nil
 }
 
-func (s *MaildirSource) walkFS(dir, name string, depth int) {
+func (s *MaildirSource) walkFS(rel, name string, depth int) {
 	if depth > 32 {
 		return
 	}
-	if isMaildir(dir) {
-		s.dirs[NormalizeOldName(name)] = dir
+	if ok, _ := s.isMaildir(rel); ok {
+		s.dirs[NormalizeOldName(name)] = rel
 	}
-	ents, _ := os.ReadDir(dir)
+	ents, _ := s.tree.entries(rel)
 	for _, e := range ents {
 		if e.IsDir() && e.Name() != "cur" && e.Name() != "new" && e.Name() != "tmp" && !strings.HasPrefix(e.Name(), ".") {
-			s.walkFS(filepath.Join(dir, e.Name()), name+"/"+e.Name(), depth+1)
+			s.walkFS(path.Join(rel, e.Name()), name+"/"+e.Name(), depth+1)
 		}
 	}
 }
 
-func isMaildir(dir string) bool {
-	st, err := os.Stat(filepath.Join(dir, "cur"))
-	if err != nil || !st.IsDir() {
-		return false
+// isMaildir says whether rel has cur/ and new/ (ok), and whether it
+// has either (some). One of them that is a link (or anything but a
+// directory) is not read (the folder's scan reports it); the folder is
+// a Maildir when the other is a real directory.
+func (s *MaildirSource) isMaildir(rel string) (ok, some bool) {
+	real, found := 0, 0
+	for _, sub := range []string{"cur", "new"} {
+		fi, err := s.tree.lstat(path.Join(rel, sub))
+		if err != nil {
+			continue
+		}
+		found++
+		if fi.IsDir() {
+			real++
+		}
 	}
-	st, err = os.Stat(filepath.Join(dir, "new"))
-	return err == nil && st.IsDir()
+	return found == 2 && real > 0, found > 0
 }
 
 // Name implements Source.
-func (s *MaildirSource) Name() string { return "maildir:" + s.root }
+func (s *MaildirSource) Name() string { return "maildir:" + s.tree.name }
 
 // Close implements Source.
-func (s *MaildirSource) Close() error { return nil }
+func (s *MaildirSource) Close() error { return s.tree.Close() }
+
+// Ignored implements IgnoringSource.
+func (s *MaildirSource) Ignored() ([]Ignored, int) { return s.tree.Ignored() }
 
 // Folders implements Source.
 func (s *MaildirSource) Folders(ctx context.Context) ([]Folder, error) {
@@ -101,28 +131,32 @@ func (s *MaildirSource) Folders(ctx context.Context) ([]Folder, error) {
 func (s *MaildirSource) Open(ctx context.Context, f Folder) (FolderReader, error) {
 	d, ok := s.dirs[f.Name]
 	if !ok {
-		return nil, fmt.Errorf("no folder %q in %s", f.Name, s.root)
+		return nil, fmt.Errorf("no folder %q in %s", f.Name, s.tree.name)
 	}
-	return &maildirReader{dir: d, files: map[string]string{}}, nil
+	return &maildirReader{tree: s.tree, dir: d, files: map[string]string{}}, nil
 }
 
 type maildirReader struct {
-	dir   string
-	files map[string]string // key → path
+	tree  *tree
+	dir   string            // relative to the tree
+	files map[string]string // key → file, relative to the tree
 }
 
-func (r *maildirReader) ID() string   { return "maildir:" + r.dir }
+func (r *maildirReader) ID() string   { return "maildir:" + filepath.Join(r.tree.name, r.dir) }
 func (r *maildirReader) Close() error { return nil }
+
+// maxKeywordsFile bounds the dovecot-keywords read (26 short lines).
+const maxKeywordsFile = 64 << 10
 
 // keywords reads Dovecot's dovecot-keywords: "N name" lines, letter a+N.
 func (r *maildirReader) keywords() map[byte]string {
 	out := map[byte]string{}
-	f, err := os.Open(filepath.Join(r.dir, "dovecot-keywords"))
+	f, err := r.tree.openFile(path.Join(r.dir, "dovecot-keywords"))
 	if err != nil {
-		return out
+		return out // a link or FIFO was reported when the folder was found
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(io.LimitReader(f, maxKeywordsFile))
 	for sc.Scan() {
 		n, name, ok := strings.Cut(sc.Text(), " ")
 		i, err := strconv.Atoi(n)
@@ -137,46 +171,65 @@ func (r *maildirReader) List(ctx context.Context) ([]MsgInfo, error) {
 	kws := r.keywords()
 	var out []MsgInfo
 	for _, sub := range []string{"cur", "new"} {
-		ents, err := os.ReadDir(filepath.Join(r.dir, sub))
+		d := path.Join(r.dir, sub)
+		if !r.tree.isDir(d) {
+			continue // a link: reported when the folder was found
+		}
+		ents, err := r.tree.entries(d)
 		if err != nil {
-			return nil, fmt.Errorf("maildir %s: %v", r.dir, err)
+			return nil, fmt.Errorf("maildir %s: %v", filepath.Join(r.tree.name, d), err)
 		}
 		for _, e := range ents {
 			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
 				continue
 			}
-			fi, err := e.Info()
+			p := path.Join(d, e.Name())
+			fi, err := r.tree.lstat(p)
 			if err != nil {
 				continue // removed meanwhile
 			}
-			key, info, _ := strings.Cut(e.Name(), ":")
-			m := MsgInfo{Key: key, Size: fi.Size(), InternalDate: fi.ModTime()}
-			if fl, ok := strings.CutPrefix(info, "2,"); ok {
-				for i := 0; i < len(fl); i++ {
-					switch c := fl[i]; {
-					case c == 'S':
-						m.Flags |= store.FlagSeen
-					case c == 'R':
-						m.Flags |= store.FlagAnswered
-					case c == 'F':
-						m.Flags |= store.FlagFlagged
-					case c == 'D':
-						m.Flags |= store.FlagDraft
-					case c == 'T':
-						m.Deleted = true
-					case c >= 'a' && c <= 'z':
-						if k, ok := kws[c]; ok {
-							m.Keywords = append(m.Keywords, k)
-						}
-					}
-				}
+			if !fi.Mode().IsRegular() {
+				r.tree.ignore(p, kindOf(fi.Mode()))
+				continue
 			}
-			r.files[key] = filepath.Join(r.dir, sub, e.Name())
+			m := parseMaildirName(e.Name(), kws)
+			m.Size, m.InternalDate = fi.Size(), fi.ModTime()
+			r.files[m.Key] = p
 			out = append(out, m)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out, nil
+}
+
+// parseMaildirName reads a Maildir file name: the key before ":", the
+// flags and keywords (letters of dovecot-keywords) after ":2,".
+func parseMaildirName(name string, kws map[byte]string) MsgInfo {
+	key, info, _ := strings.Cut(name, ":")
+	m := MsgInfo{Key: key}
+	fl, ok := strings.CutPrefix(info, "2,")
+	if !ok {
+		return m
+	}
+	for i := 0; i < len(fl); i++ {
+		switch c := fl[i]; {
+		case c == 'S':
+			m.Flags |= store.FlagSeen
+		case c == 'R':
+			m.Flags |= store.FlagAnswered
+		case c == 'F':
+			m.Flags |= store.FlagFlagged
+		case c == 'D':
+			m.Flags |= store.FlagDraft
+		case c == 'T':
+			m.Deleted = true
+		case c >= 'a' && c <= 'z':
+			if k, ok := kws[c]; ok {
+				m.Keywords = append(m.Keywords, k)
+			}
+		}
+	}
+	return m
 }
 
 func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key string, r io.Reader) error) error {
@@ -185,8 +238,11 @@ func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key s
 		if !ok {
 			continue
 		}
-		f, err := os.Open(p)
+		f, err := r.tree.openFile(p)
 		if err != nil {
+			if isNotRegular(err) {
+				r.tree.ignore(p, err.Error())
+			}
 			continue // reported as not returned
 		}
 		// Dovecot and most Maildir writers store LF line endings.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,33 +24,49 @@ import (
 // at "From " lines; ">From " lines are unescaped (mboxrd: one ">" less);
 // line endings become CRLF. Flags come from Status/X-Status and
 // X-Mozilla-Status, the internal date from the "From " line.
+//
+// The file or directory the admin names may be a symbolic link; a
+// directory is read under the rules of files.go (no link below it is
+// followed, only regular files are read, what is left out is reported).
 type MboxSource struct {
-	root  string
-	files map[string]string // folder → file
+	name  string            // as the admin named it, made absolute
+	tree  *tree             // a directory; nil for one file
+	files map[string]string // folder → file (relative to tree, or name)
 }
+
+var _ IgnoringSource = (*MboxSource)(nil)
 
 // NewMboxSource opens a file (imported into folder, default INBOX) or a
 // directory of mbox files.
-func NewMboxSource(path, folder string) (*MboxSource, error) {
-	abs, err := filepath.Abs(path)
+func NewMboxSource(name, folder string) (*MboxSource, error) {
+	abs, err := filepath.Abs(name)
 	if err != nil {
 		return nil, err
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return nil, fmt.Errorf("mbox %s: %v", path, err)
+		return nil, fmt.Errorf("mbox %s: %v", name, err)
 	}
-	s := &MboxSource{root: abs, files: map[string]string{}}
+	s := &MboxSource{name: abs, files: map[string]string{}}
 	if !st.IsDir() {
+		f, err := openRegular(abs)
+		if err != nil {
+			return nil, fmt.Errorf("mbox: %v", err)
+		}
+		f.Close()
 		if folder == "" {
 			folder = "INBOX"
 		}
 		s.files[NormalizeOldName(folder)] = abs
 		return s, nil
 	}
-	s.walk(abs, "", 0)
+	if s.tree, err = openTree(abs); err != nil {
+		return nil, fmt.Errorf("mbox %s: %v", name, err)
+	}
+	s.walk(".", "", 0)
 	if len(s.files) == 0 {
-		return nil, fmt.Errorf("no mbox files in %s", path)
+		s.tree.Close()
+		return nil, fmt.Errorf("no mbox files in %s", name)
 	}
 	return s, nil
 }
@@ -58,10 +75,10 @@ func (s *MboxSource) walk(dir, prefix string, depth int) {
 	if depth > 32 {
 		return
 	}
-	ents, _ := os.ReadDir(dir)
+	ents, _ := s.tree.entries(dir)
 	for _, e := range ents {
 		n := e.Name()
-		p := filepath.Join(dir, n)
+		p := path.Join(dir, n)
 		if e.IsDir() {
 			if base, ok := strings.CutSuffix(n, ".sbd"); ok {
 				s.walk(p, prefix+base+"/", depth+1)
@@ -71,8 +88,11 @@ func (s *MboxSource) walk(dir, prefix string, depth int) {
 		if strings.HasPrefix(n, ".") || strings.Contains(n, ".") && !strings.HasSuffix(n, ".mbox") {
 			continue // index files (.msf, .dat, .json)
 		}
-		f, err := os.Open(p)
+		f, err := s.tree.openFile(p)
 		if err != nil {
+			if isNotRegular(err) {
+				s.tree.ignore(p, err.Error())
+			}
 			continue
 		}
 		head := make([]byte, 5)
@@ -85,10 +105,23 @@ func (s *MboxSource) walk(dir, prefix string, depth int) {
 }
 
 // Name implements Source.
-func (s *MboxSource) Name() string { return "mbox:" + s.root }
+func (s *MboxSource) Name() string { return "mbox:" + s.name }
 
 // Close implements Source.
-func (s *MboxSource) Close() error { return nil }
+func (s *MboxSource) Close() error {
+	if s.tree == nil {
+		return nil
+	}
+	return s.tree.Close()
+}
+
+// Ignored implements IgnoringSource.
+func (s *MboxSource) Ignored() ([]Ignored, int) {
+	if s.tree == nil {
+		return nil, 0
+	}
+	return s.tree.Ignored()
+}
 
 // Folders implements Source.
 func (s *MboxSource) Folders(ctx context.Context) ([]Folder, error) {
@@ -99,13 +132,24 @@ func (s *MboxSource) Folders(ctx context.Context) ([]Folder, error) {
 func (s *MboxSource) Open(ctx context.Context, f Folder) (FolderReader, error) {
 	p, ok := s.files[f.Name]
 	if !ok {
-		return nil, fmt.Errorf("no folder %q in %s", f.Name, s.root)
+		return nil, fmt.Errorf("no folder %q in %s", f.Name, s.name)
 	}
-	fh, err := os.Open(p)
+	var fh *os.File
+	var err error
+	full := p
+	if s.tree == nil {
+		fh, err = openRegular(p)
+	} else {
+		full = filepath.Join(s.name, p)
+		fh, err = s.tree.openFile(p)
+		if isNotRegular(err) {
+			s.tree.ignore(p, err.Error())
+		}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("mbox %s: %v", p, err)
+		return nil, fmt.Errorf("mbox %s: %v", full, err)
 	}
-	return &mboxReader{path: p, f: fh, spans: map[string][2]int64{}}, nil
+	return &mboxReader{path: full, f: fh, spans: map[string][2]int64{}}, nil
 }
 
 type mboxReader struct {

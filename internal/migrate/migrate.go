@@ -149,6 +149,11 @@ type Report struct {
 	Source  string         `json:"source"`
 	Folders []FolderReport `json:"folders"`
 	Elapsed time.Duration  `json:"elapsed_ns"`
+	// Ignored are entries of a file source that were not read (links,
+	// FIFOs, devices: files.go), the first maxIgnoredListed of
+	// IgnoredTotal.
+	Ignored      []Ignored `json:"ignored,omitempty"`
+	IgnoredTotal int       `json:"ignored_total,omitempty"`
 }
 
 // Totals sums the folder reports.
@@ -267,6 +272,9 @@ func Import(ctx context.Context, opts Options, src Source) (*Report, error) {
 	close(work)
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
+	if is, ok := src.(IgnoringSource); ok {
+		rep.Ignored, rep.IgnoredTotal = is.Ignored()
+	}
 	if fatal == nil && ctx.Err() != nil {
 		fatal = ctx.Err()
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -257,9 +258,46 @@ func (s *Store) FirstAdmin(ctx context.Context, domain string) (Account, error) 
 	return a, err
 }
 
-// dummyHash makes failed lookups cost as much as a real comparison, so
-// timing does not reveal which accounts exist.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), bcrypt.MinCost)
+// dummy is the hash a refused login with no usable hash of its own (no
+// such account, a disabled one, a stored hash bcrypt cannot read) is
+// compared with, so that every refusal costs one bcrypt at BcryptCost,
+// as a wrong password for a real account does: the time taken does not
+// tell which accounts exist. It is made on first use at the current
+// BcryptCost, and again whenever BcryptCost changes (tests lower it).
+var dummy struct {
+	mu   sync.Mutex
+	cost int
+	hash []byte
+}
+
+// dummyHash returns the dummy hash at the current BcryptCost.
+func dummyHash() []byte {
+	dummy.mu.Lock()
+	defer dummy.mu.Unlock()
+	if dummy.hash == nil || dummy.cost != BcryptCost {
+		h, err := bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), BcryptCost)
+		if err != nil { // an out-of-range cost: bcrypt's own default
+			h, _ = bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), bcrypt.DefaultCost)
+		}
+		dummy.cost, dummy.hash = BcryptCost, h
+	}
+	return dummy.hash
+}
+
+// compareHash is bcrypt's comparison; a test swaps it to count calls.
+var compareHash = bcrypt.CompareHashAndPassword
+
+// passwordMatches compares a password with a stored hash. Every call
+// costs one bcrypt: a missing ("") or unreadable hash is compared with
+// the dummy hash and never matches.
+func passwordMatches(hash, password string) bool {
+	h := []byte(hash)
+	if _, err := bcrypt.Cost(h); err != nil {
+		compareHash(dummyHash(), []byte(password))
+		return false
+	}
+	return compareHash(h, []byte(password)) == nil
+}
 
 // Authenticate checks an email and password and returns the account.
 // Any failure is ErrAuthFailed (or an internal error).
@@ -270,12 +308,12 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (Accou
 	// A disabled account (store/disable.go) is refused as an unknown one.
 	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ? AND NOT disabled", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		passwordMatches("", password) // as long as a wrong password takes
 		return Account{}, ErrAuthFailed
 	} else if err != nil {
 		return Account{}, err
 	}
-	if bcrypt.CompareHashAndPassword([]byte(h), []byte(password)) != nil {
+	if !passwordMatches(h, password) {
 		return Account{}, ErrAuthFailed
 	}
 	a.Created = time.Unix(c, 0)
