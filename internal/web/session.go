@@ -345,9 +345,14 @@ func safeNext(n string) string {
 }
 
 // localPath reports whether p starts with exactly one slash and holds no
-// control byte, space or backslash.
+// control byte, space, backslash or dot segment (which could fold into
+// a leading //).
 func localPath(p string) bool {
-	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsFunc(p, badURLRune)
+	path, _, _ := strings.Cut(p, "?")
+	path, _, _ = strings.Cut(path, "#")
+	path += "/"
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsFunc(p, badURLRune) &&
+		!strings.Contains(path, "/../") && !strings.Contains(path, "/./")
 }
 
 func badURLRune(r rune) bool {

@@ -20,9 +20,19 @@
 // idle and absolute expiry; every state-changing request carries a
 // per-session CSRF token (form field or X-CSRF-Token header) unless it is
 // authenticated by HTTP Basic; failed logins are rate-limited per client
-// IP and per account. The account behind a session is re-read on every
-// request, so a removed user or a revoked admin right takes effect at
-// once. Passwords never reach a log or a page.
+// IP here and per network and account by the shared guard, which never
+// locks an account for everyone (its own networks keep logging in). The
+// account behind a session is re-read on every request, so a removed or
+// disabled user, a revoked admin right or a password set since (also by
+// 'boxmail user passwd' in another process) takes effect at once; "sign
+// out everywhere" ends all of a user's sessions, optionally with their
+// app passwords. After login only a path on this site is followed
+// (safeNext). Every body is capped before a handler runs (64 KiB forms,
+// 1 MiB API, the TLS upload only with a session), the servers have read,
+// write and idle timeouts and a header cap, and cmd/boxmail puts both
+// ports under the guard's per-client connection limit. Profiles
+// (/setup/mobileconfig) name only this box's server, and plain HTTP
+// redirects only to this box. Passwords never reach a log or a page.
 //
 // Actions go through delivery (accounts, aliases, the queue) and store,
 // the same functions the boxmail command calls.
