@@ -460,7 +460,7 @@ func TestAPasswordResetEndsTheUsersWebSessions(t *testing.T) {
 }
 
 func TestAProfileCannotPointAtAnotherServer(t *testing.T) {
-	b := newBox(t)
+	b := newBoxWith(t, map[string]string{"profile_servers": "imap.example.test"})
 	c := newWebClient(t, b, "127.0.0.2")
 	for _, server := range []string{"attacker.example", "mail.example.test.attacker.example", "127.0.0.2", "evil.example%0a"} {
 		res, body := c.get("/setup/mobileconfig?email=me@example.test&server=" + url.QueryEscape(server))
@@ -468,9 +468,9 @@ func TestAProfileCannotPointAtAnotherServer(t *testing.T) {
 			t.Errorf("profile for server %q: %s", server, res.Status)
 		}
 	}
-	for _, q := range []string{"", "&server=mail.example.test"} {
+	for q, server := range map[string]string{"": "mail.example.test", "&server=mail.example.test": "mail.example.test", "&server=imap.example.test": "imap.example.test"} {
 		res, body := c.get("/setup/mobileconfig?email=me@example.test" + q)
-		if res.StatusCode != 200 || !strings.Contains(body, "<string>mail.example.test</string>") {
+		if res.StatusCode != 200 || !strings.Contains(body, "<string>"+server+"</string>") {
 			t.Errorf("profile with %q: %s", q, res.Status)
 		}
 	}

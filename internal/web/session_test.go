@@ -179,6 +179,21 @@ func TestAProfileNamesOnlyTheBoxItself(t *testing.T) {
 	}
 }
 
+func TestAProfileMayNameAConfiguredServer(t *testing.T) {
+	s := New(Options{Hostname: "box.example.net", ProfileServers: []string{"imap.example.net"}})
+	for q, want := range map[string]int{
+		"email=kid@example.net&server=imap.example.net": 200,
+		"email=kid@example.net&server=IMAP.example.net": 200,
+		"email=kid@example.net&server=smtp.example.net": 400,
+	} {
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/setup/mobileconfig?"+q, nil))
+		if w.Code != want || (want == 200 && !strings.Contains(w.Body.String(), "<string>imap.example.net</string>")) {
+			t.Errorf("%s: %d, want %d", q, w.Code, want)
+		}
+	}
+}
+
 func TestAnAdminSignsAUserOutEverywhere(t *testing.T) {
 	ts, st, _ := newTestServer(t)
 	ctx := context.Background()

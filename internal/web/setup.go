@@ -93,10 +93,12 @@ func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	// profile that sends their password elsewhere.
 	server := s.o.Hostname
 	if v := strings.TrimSpace(q.Get("server")); v != "" {
-		if d, err := delivery.ParseDomain(v); err != nil || !strings.EqualFold(d, server) {
+		d, err := delivery.ParseDomain(v)
+		if err != nil || !s.profileServer(d) {
 			http.Error(w, "This box makes profiles only for its own server, "+server+".", http.StatusBadRequest)
 			return
 		}
+		server = strings.ToLower(d)
 	}
 	svc := s.o.Services
 	inPort, inSSL := svc.IMAPS, true
@@ -154,6 +156,20 @@ func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 </dict>
 </plist>
 `, plistEscape(email), plistEscape(server), inPort, b(inSSL), outPort, plistEscape(rev), uuidFor("mail:"+email+"@"+server), uuidFor("profile:"+email+"@"+server))
+}
+
+// profileServer reports whether a profile may name host as the server:
+// the box's hostname or one of Options.ProfileServers.
+func (s *Server) profileServer(host string) bool {
+	if strings.EqualFold(host, s.o.Hostname) {
+		return true
+	}
+	for _, h := range s.o.ProfileServers {
+		if strings.EqualFold(host, h) {
+			return true
+		}
+	}
+	return false
 }
 
 func reverse(l []string) []string {

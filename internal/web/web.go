@@ -84,7 +84,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Hostname is the box's name, the mail server clients use.
 	Hostname string
-	Services Services
+	// ProfileServers are other names of the box a device profile may
+	// name as its server (config profile_servers); any other is refused.
+	ProfileServers []string
+	Services       Services
 	// HTTPSPort is where plain HTTP redirects to (443: no port in URLs).
 	HTTPSPort int
 	// Records returns the DNS record set of the box (dnsrecords.Build).
