@@ -110,13 +110,16 @@ func cmdUser(e *env, args []string) error {
 		return err
 	}
 	var dir, pwFile string
-	var admin bool
+	var admin, revokeApps bool
 	fs := newFlags(e, "user "+sub, &dir)
 	if sub == "add" || sub == "passwd" {
 		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
 	}
 	if sub == "add" {
 		fs.BoolVar(&admin, "admin", false, "make the account an administrator")
+	}
+	if sub == "passwd" {
+		fs.BoolVar(&revokeApps, "revoke-app-passwords", false, "also revoke all the account's app passwords (a lost phone, a leaked password)")
 	}
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
@@ -161,7 +164,20 @@ func cmdUser(e *env, args []string) error {
 		if err := delivery.New(delivery.Options{Store: st}).SetPassword(ctx, addr, pw); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "changed the password of %s\n", email)
+		// The running server ends the web sessions made under the old
+		// password at their next request (store.SessionStamp).
+		fmt.Fprintf(e.stdout, "changed the password of %s; its web sessions are ended (it logs in again with the new password)\n", email)
+		if revokeApps {
+			n, err := st.RevokeAppPasswords(ctx, email)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "revoked its %d app password(s): each mail app needs a new one\n", n)
+		} else if ps, err := st.AppPasswords(ctx, email); err != nil {
+			return err
+		} else if len(ps) > 0 {
+			fmt.Fprintf(e.stdout, "its %d app password(s) still work; revoke them with 'boxmail user passwd --revoke-app-passwords' or 'boxmail user app-password revoke'\n", len(ps))
+		}
 	case "remove":
 		if err := st.RemoveAccount(ctx, email); err != nil {
 			return err

@@ -30,9 +30,17 @@ func newGuard(cfg config.Config, st *store.Store, res resolver.Resolver, log *sl
 	})
 }
 
+// webRefusal is the answer of the web ports to a connection over the
+// limits (inside TLS on HTTPS).
+func webRefusal() string {
+	body := "Too many connections from your address, try again later.\n"
+	return fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 60\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
 // guardListener puts a front-end's listener (by its name in serve) under
-// the connection limits, with that protocol's refusal. The web and DNS
-// servers are not limited here.
+// the connection limits, with that protocol's refusal. HTTP and HTTPS
+// count together (one "web" protocol). The DNS server is not limited
+// here.
 func guardListener(g *guard.Guard, name string, implicitTLS bool, ln net.Listener, tlsConf *tls.Config) net.Listener {
 	var o guard.ListenOptions
 	switch name {
@@ -45,6 +53,8 @@ func guardListener(g *guard.Guard, name string, implicitTLS bool, ln net.Listene
 		o = guard.ListenOptions{Proto: "imap", Refuse: "* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n"}
 	case "POP3", "POP3S":
 		o = guard.ListenOptions{Proto: "pop3", Refuse: "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n"}
+	case "HTTP", "HTTPS":
+		o = guard.ListenOptions{Proto: "web", Refuse: webRefusal()}
 	case "ManageSieve":
 		o = guard.ListenOptions{Proto: "managesieve", Refuse: "BYE (TRYLATER) \"Too many connections from your address\"\r\n"}
 	default:

@@ -25,6 +25,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	}
 	return web.New(web.Options{
 		Store: st, Deliverer: d, Queue: q, Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
+		ProfileServers: cfg.ProfileServers,
 		Records: func(ctx context.Context) (*dnsrecords.Set, error) {
 			set, _, err := records(ctx)
 			return set, err

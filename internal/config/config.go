@@ -67,6 +67,9 @@ type Config struct {
 	Security Security
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
+	// ProfileServers are other names of this box that device profiles
+	// may name besides Hostname (web.go).
+	ProfileServers []string
 }
 
 // Default returns the production defaults for hostname.

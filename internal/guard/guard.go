@@ -15,7 +15,9 @@
 // once. An account with AccountFailures failures in Window from all
 // networks is under attack: networks that have never logged in to it
 // successfully get one attempt per AccountInterval between them, while
-// the ones it is used from keep logging in. The Allow list is exempt from
+// the ones it is used from keep logging in (remembered across restarts
+// from the store's login records). No account is ever locked for
+// everyone: the web login relies on this too. The Allow list is exempt from
 // all of this and from the connection limits.
 //
 // Blocks are written to the store (auth_blocks), so they survive a
@@ -178,6 +180,9 @@ func New(ctx context.Context, o Options) (*Guard, error) {
 		dnsblCache:  map[netip.Addr]dnsblResult{},
 	}
 	if err := g.loadBlocks(ctx); err != nil {
+		return nil, err
+	}
+	if err := g.loadKnown(ctx); err != nil { // login.go
 		return nil, err
 	}
 	if err := g.loadGreylist(ctx); err != nil {

@@ -234,6 +234,37 @@ func TestAnAccountUnderAttackIsSlowedOnlyForNetworksItIsNotUsedFrom(t *testing.T
 	}
 }
 
+// After a restart, the networks an account logged in from (the store's
+// login records) are still known: a botnet's attack on the account does
+// not shut its owner out.
+func TestTheNetworksAnAccountIsUsedFromAreKnownAfterARestart(t *testing.T) {
+	c := newClock()
+	st := openStore(t, t.TempDir())
+	defer st.Close()
+	ctx := context.Background()
+	st.AddDomain(ctx, "example.test")
+	a, err := st.AddAccount(ctx, "me@example.test", "correct horse battery", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := netip.MustParseAddr("203.0.113.5")
+	if err := st.RecordLogin(ctx, a.ID, "web", home.String()); err != nil {
+		t.Fatal(err)
+	}
+	g := newGuard(t, st, c, nil) // a restart: nothing in memory
+	for i := range 200 {
+		ip := netip.AddrFrom4([4]byte{10, byte(i / 5), 0, 1})
+		login(g, ip, "ME@example.test", fmt.Sprint("bot", i))
+	}
+	login(g, netip.MustParseAddr("198.18.0.1"), "me@example.test", "right") // takes this minute's slot
+	if err := login(g, home, "me@example.test", "right"); err != nil {
+		t.Fatalf("the owner's network, known from the store, was refused: %v", err)
+	}
+	if err := login(g, netip.MustParseAddr("198.18.0.2"), "me@example.test", "right"); err == nil {
+		t.Fatal("an unknown network was let through twice in a minute")
+	}
+}
+
 func TestTheAllowListIsNeverBlocked(t *testing.T) {
 	c := newClock()
 	g := newGuard(t, nil, c, func(o *Options) { o.Allow = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")} })

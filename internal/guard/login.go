@@ -333,6 +333,38 @@ func (g *Guard) loadBlocks(ctx context.Context) error {
 	return nil
 }
 
+// loadKnown remembers, for each account, the networks of its first and
+// last recorded login (store.Logins, any protocol), so the networks an
+// account is used from are still known after a restart: an attack on the
+// account then cannot shut out its owner, only slow down strangers.
+func (g *Guard) loadKnown(ctx context.Context) error {
+	if g.o.Store == nil {
+		return nil
+	}
+	logins, err := g.o.Store.AllLogins(ctx)
+	if err != nil || len(logins) == 0 {
+		return err
+	}
+	accts, err := g.o.Store.Accounts(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range accts {
+		l, ok := logins[a.ID]
+		if !ok {
+			continue
+		}
+		for _, r := range []store.LoginRecord{l.First, l.Last} {
+			ip, err := netip.ParseAddr(r.Addr)
+			if err != nil || r.At.IsZero() {
+				continue
+			}
+			g.succeeded(ClientNet(ip), strings.ToLower(a.Email), r.At)
+		}
+	}
+	return nil
+}
+
 // Blocked lists the networks blocked now, from the store (any process's
 // view) or, without a store, from memory.
 func (g *Guard) Blocked(ctx context.Context) ([]store.AuthBlock, error) {

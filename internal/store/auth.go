@@ -177,10 +177,15 @@ func (s *Store) EnableTOTP(ctx context.Context, email, secret string, usedStep i
 	if k, err := decodeSecret(secret); err != nil || len(k) < 10 {
 		return fmt.Errorf("TOTP secret: %w", ErrInvalid)
 	}
+	aead, err := s.totpAEAD(true)
+	if err != nil {
+		return err
+	}
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var id int64
 		var cur string
-		if err := tx.queryRow(ctx, "SELECT totp_secret FROM accounts WHERE email = ?", email).Scan(&cur); errors.Is(err, sql.ErrNoRows) {
+		if err := tx.queryRow(ctx, "SELECT id, totp_secret FROM accounts WHERE email = ?", email).Scan(&id, &cur); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("account %s: %w", email, ErrNotFound)
 		} else if err != nil {
 			return err
@@ -188,7 +193,7 @@ func (s *Store) EnableTOTP(ctx context.Context, email, secret string, usedStep i
 		if cur != "" {
 			return fmt.Errorf("two-step login of %s is already on: %w", email, ErrExists)
 		}
-		_, err := tx.exec(ctx, "UPDATE accounts SET totp_secret = ?, totp_step = ? WHERE email = ?", secret, usedStep, email)
+		_, err := tx.exec(ctx, "UPDATE accounts SET totp_secret = ?, totp_step = ? WHERE id = ?", sealSecret(aead, id, secret), usedStep, id)
 		return err
 	})
 }
@@ -205,21 +210,32 @@ func (s *Store) DisableTOTP(ctx context.Context, email string) error {
 func (s *Store) CheckTOTP(ctx context.Context, email, code string, now time.Time) error {
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var secret string
-		var last int64
-		if err := tx.queryRow(ctx, "SELECT totp_secret, totp_step FROM accounts WHERE email = ?", email).Scan(&secret, &last); errors.Is(err, sql.ErrNoRows) {
+		var id, last int64
+		var stored string
+		if err := tx.queryRow(ctx, "SELECT id, totp_secret, totp_step FROM accounts WHERE email = ?", email).Scan(&id, &stored, &last); errors.Is(err, sql.ErrNoRows) {
 			return ErrAuthFailed
 		} else if err != nil {
 			return err
 		}
-		if secret == "" {
+		if stored == "" {
 			return ErrAuthFailed
+		}
+		secret, clear, err := s.openSecret(id, stored)
+		if err != nil {
+			return err
 		}
 		st, ok := MatchTOTP(secret, code, now, last)
 		if !ok {
 			return ErrAuthFailed
 		}
-		_, err := tx.exec(ctx, "UPDATE accounts SET totp_step = ? WHERE email = ?", st, email)
+		if clear { // from an older version: sealed on this write (totp.go)
+			if aead, err := s.totpAEAD(true); err == nil {
+				stored = sealSecret(aead, id, secret)
+			} else {
+				s.log.Warn("sealing a TOTP secret stored in clear", "err", err)
+			}
+		}
+		_, err = tx.exec(ctx, "UPDATE accounts SET totp_step = ?, totp_secret = ? WHERE id = ?", st, stored, id)
 		return err
 	})
 }
@@ -353,4 +369,42 @@ func (s *Store) RevokeAppPassword(ctx context.Context, email, name string) error
 		return tx.execOne(ctx, fmt.Sprintf("app password %q of %s", name, email),
 			"DELETE FROM app_passwords WHERE name = ? AND account_id = (SELECT id FROM accounts WHERE email = ?)", strings.TrimSpace(name), email)
 	})
+}
+
+// RevokeAppPasswords deletes all of an account's app passwords ('sign
+// out everywhere') and returns how many there were.
+func (s *Store) RevokeAppPasswords(ctx context.Context, email string) (int, error) {
+	email = strings.ToLower(email)
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var id int64
+		if err := tx.queryRow(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&id); errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("account %s: %w", email, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		res, err := tx.exec(ctx, "DELETE FROM app_passwords WHERE account_id = ?", id)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
+	return int(n), err
+}
+
+// SessionStamp returns what a web session checks on every request: a
+// short digest of the account's password hash, which changes whenever
+// the password is set (on the web, by 'boxmail user passwd' in another
+// process, even to the same password: the salt is new), and whether the
+// account is disabled. A session made under another stamp has ended.
+func (s *Store) SessionStamp(ctx context.Context, accountID int64) (stamp string, disabled bool, err error) {
+	var h string
+	err = s.rdb.QueryRowContext(ctx, "SELECT pwhash, disabled FROM accounts WHERE id = ?", accountID).Scan(&h, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, fmt.Errorf("account %d: %w", accountID, ErrNotFound)
+	} else if err != nil {
+		return "", false, err
+	}
+	sum := sha256.Sum256([]byte("boxmail web session\x00" + h))
+	return hex.EncodeToString(sum[:12]), disabled, nil
 }

@@ -113,6 +113,7 @@ type Store struct {
 	toPrepare map[string]struct{} // queries seen in the current batch
 
 	selects selectCache // imapsupport.go
+	totp    totpKey     // totp.go: sealing key of the TOTP secrets
 	flags   flagCache   // flagcache.go
 
 	// Bodies from fileMin bytes on go to files (bodyfile.go); the writer
@@ -188,6 +189,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	s.wg.Add(1)
 	go s.writer()
+	if n, err := s.EncryptTOTPSecrets(ctx); err != nil { // totp.go
+		s.log.Warn("sealing TOTP secrets stored in clear", "err", err)
+	} else if n > 0 {
+		s.log.Info("sealed TOTP secrets stored in clear", "accounts", n)
+	}
 	return s, nil
 }
 

@@ -2,18 +2,30 @@ package store
 
 // TOTP (RFC 6238 over RFC 4226 HOTP) as Google Authenticator and its
 // peers read it from an otpauth:// URI: HMAC-SHA-1, 30-second steps,
-// 6 digits. The secret is 20 random bytes, base32 without padding.
+// 6 digits. The secret is 20 random bytes, base32 without padding,
+// sealed at rest (below).
 
 import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
 	"crypto/subtle"
+	"database/sql"
 	"encoding/base32"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -101,4 +113,167 @@ func TOTPURI(issuer, email, secret string) string {
 	v.Set("digits", "6")
 	v.Set("period", "30")
 	return "otpauth://totp/" + url.PathEscape(issuer+":"+email) + "?" + v.Encode()
+}
+
+// # Secrets at rest
+//
+// accounts.totp_secret holds "enc1:" and the base64 of a 12-byte nonce
+// followed by the AES-256-GCM sealing of the base32 secret, with the
+// account's id as additional data (a sealed secret copied to another
+// account does not open). The key is DIR/keys/totp.key (64 hex digits,
+// 0600, in a 0700 directory), made on first need, outside the database:
+// a copy of boxmail.db alone does not give anyone's second factor.
+// Secrets stored in clear by older versions keep working; Open seals them
+// (EncryptTOTPSecrets), and so does their next use. Losing the key file
+// makes the sealed secrets useless: 'boxmail user totp EMAIL disable'
+// and setting two-step login up again is the way back.
+
+const (
+	sealedPrefix = "enc1:"
+	totpKeyName  = "totp.key"
+)
+
+// totpKey is the store's TOTP sealing key, read (or made) once.
+type totpKey struct {
+	mu   sync.Mutex
+	aead cipher.AEAD
+}
+
+// totpKeyPath is DIR/keys/totp.key.
+func (s *Store) totpKeyPath() string { return filepath.Join(s.dir, "keys", totpKeyName) }
+
+// totpAEAD returns the sealing cipher, making the key file when create
+// is set and there is none.
+func (s *Store) totpAEAD(create bool) (cipher.AEAD, error) {
+	s.totp.mu.Lock()
+	defer s.totp.mu.Unlock()
+	if s.totp.aead != nil {
+		return s.totp.aead, nil
+	}
+	path := s.totpKeyPath()
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && create {
+		data, err = makeKeyFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TOTP key: %w", err)
+	}
+	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
+	if err != nil || len(key) != 32 {
+		return nil, fmt.Errorf("TOTP key %s: not 64 hex digits", path)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	s.totp.aead = aead
+	return aead, nil
+}
+
+// makeKeyFile writes a new random key to path unless another process
+// got there first (the file appears whole, by a hard link of a synced
+// temporary file), and returns what path holds.
+func makeKeyFile(path string) ([]byte, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	rand.Read(key)
+	f, err := os.CreateTemp(dir, ".totp-key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
+	if err == nil {
+		err = f.Chmod(0o600)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return os.ReadFile(path)
+}
+
+func secretAD(accountID int64) []byte {
+	return []byte("boxmail totp secret\x00" + strconv.FormatInt(accountID, 10))
+}
+
+// sealSecret encrypts a base32 secret for an account.
+func sealSecret(aead cipher.AEAD, accountID int64, secret string) string {
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(secret)+aead.Overhead())
+	rand.Read(nonce)
+	return sealedPrefix + base64.RawStdEncoding.EncodeToString(aead.Seal(nonce, nonce, []byte(secret), secretAD(accountID)))
+}
+
+// openSecret returns the base32 secret of a stored value, sealed or (from
+// older versions) clear; clear reports the latter.
+func (s *Store) openSecret(accountID int64, stored string) (secret string, clear bool, err error) {
+	if !strings.HasPrefix(stored, sealedPrefix) {
+		return stored, true, nil
+	}
+	aead, err := s.totpAEAD(false)
+	if err != nil {
+		return "", false, err
+	}
+	b, err := base64.RawStdEncoding.DecodeString(stored[len(sealedPrefix):])
+	if err != nil || len(b) < aead.NonceSize() {
+		return "", false, fmt.Errorf("TOTP secret of account %d: malformed", accountID)
+	}
+	p, err := aead.Open(nil, b[:aead.NonceSize()], b[aead.NonceSize():], secretAD(accountID))
+	if err != nil {
+		return "", false, fmt.Errorf("TOTP secret of account %d does not open with %s: %w", accountID, s.totpKeyPath(), err)
+	}
+	return string(p), false, nil
+}
+
+// EncryptTOTPSecrets seals the secrets still stored in clear (written by
+// an older version) and returns how many it sealed. Open calls it.
+func (s *Store) EncryptTOTPSecrets(ctx context.Context) (int, error) {
+	type row struct {
+		id     int64
+		secret string
+	}
+	clear, err := queryAll(ctx, s.rdb, func(rs *sql.Rows) (row, error) {
+		var r row
+		return r, rs.Scan(&r.id, &r.secret)
+	}, "SELECT id, totp_secret FROM accounts WHERE totp_secret != '' AND totp_secret NOT LIKE '"+sealedPrefix+"%'")
+	if err != nil || len(clear) == 0 {
+		return 0, err
+	}
+	aead, err := s.totpAEAD(true)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		for _, r := range clear {
+			res, err := tx.exec(ctx, "UPDATE accounts SET totp_secret = ? WHERE id = ? AND totp_secret = ?", sealSecret(aead, r.id, r.secret), r.id, r.secret)
+			if err != nil {
+				return err
+			}
+			if k, _ := res.RowsAffected(); k > 0 {
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
 }

@@ -71,8 +71,16 @@ func (s *Server) accountPost(w http.ResponseWriter, r *http.Request, sess *sessi
 			}
 			msg, ok = strings.ToUpper(bi.msg[:1])+bi.msg[1:]+"; nothing changed.", false
 		} else {
-			s.sessions.dropUser(a.Email, sess.id)
-			s.log.Info("password changed on the web", "user", a.Email)
+			// This session lives on under the new password's stamp; the
+			// others end.
+			stamp, _, err := s.o.Store.SessionStamp(r.Context(), a.ID)
+			if err != nil {
+				s.internalError(w, r, err)
+				return
+			}
+			s.sessions.restamp(sess, stamp)
+			n := s.sessions.dropUser(a.Email, sess.id)
+			s.log.Info("password changed on the web", "user", a.Email, "other_sessions_ended", n)
 		}
 	}
 	s.sessions.setFlash(sess, msg, ok)

@@ -16,10 +16,11 @@ import (
 )
 
 // badInput is an error the requester must correct: HTTP 400 with its
-// message (404 when notFound).
+// message (404 when notFound, status when set).
 type badInput struct {
 	msg      string
 	notFound bool
+	status   int
 }
 
 func (e *badInput) Error() string { return e.msg }
@@ -128,6 +129,23 @@ func (s *Server) setPassword(ctx context.Context, email, password string) error 
 		return err
 	}
 	return classify(s.o.Deliverer.SetPassword(ctx, a, password))
+}
+
+// resetPassword is an admin setting a user's password: the user's web
+// sessions end (they were made with the old one; store.SessionStamp ends
+// them in any case); the app passwords stay, and the message says so.
+func (s *Server) resetPassword(ctx context.Context, email, password string) (string, error) {
+	if err := s.setPassword(ctx, email, password); err != nil {
+		return "", err
+	}
+	email = strings.ToLower(strings.TrimSpace(email))
+	n := s.sessions.dropUser(email, "")
+	s.log.Info("password reset by an admin on the web", "user", email, "sessions_ended", n)
+	msg := "Changed the password of " + email + "; their web sessions are ended."
+	if ps, err := s.o.Store.AppPasswords(ctx, email); err == nil && len(ps) > 0 {
+		msg += fmt.Sprintf(" Their %d app password(s) still work; “Sign out everywhere” revokes them.", len(ps))
+	}
+	return msg, nil
 }
 
 func (s *Server) setAdmin(ctx context.Context, by, email string, admin bool) error {

@@ -72,7 +72,7 @@ func usersForm(s *Server, r *http.Request, by string) (string, error) {
 		}
 		return "Added " + strings.ToLower(email) + ".", s.addUser(ctx, email, r.PostFormValue("password"), r.PostFormValue("admin") == "on")
 	case "passwd":
-		return "Changed the password of " + email + ".", s.setPassword(ctx, email, r.PostFormValue("password"))
+		return s.resetPassword(ctx, email, r.PostFormValue("password"))
 	case "admin":
 		on := r.PostFormValue("admin") == "on"
 		return map[bool]string{true: email + " is now an admin.", false: email + " is no longer an admin."}[on], s.setAdmin(ctx, by, email, on)

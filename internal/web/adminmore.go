@@ -6,10 +6,9 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
-
-	"boxmail/internal/store"
 )
 
 func (s *Server) setAlias(ctx context.Context, address string, targets, permit []string) error {
@@ -51,12 +50,6 @@ func (s *Server) turnOffTwoStep(ctx context.Context, email string) error {
 	return classify(s.o.Store.DisableTOTP(ctx, a.String()))
 }
 
-// accountClosed reports whether a logged-in account was disabled since.
-func (s *Server) accountClosed(ctx context.Context, a store.Account) bool {
-	off, err := s.o.Store.AccountDisabled(ctx, a.ID)
-	return err != nil || off
-}
-
 // markStates marks the disabled accounts of the users list, and those
 // with two-step login on.
 func (s *Server) markStates(ctx context.Context, us []userInfo) error {
@@ -81,10 +74,58 @@ func usersFormMore(s *Server, r *http.Request, by string) (string, error) {
 		return "Disabled " + email + ": no logins, mail to it is refused, and its mail is kept.", s.setUserDisabled(ctx, by, email, true)
 	case "enable":
 		return "Enabled " + email + " again.", s.setUserDisabled(ctx, by, email, false)
+	case "sign-out":
+		so, err := s.signOutEverywhere(ctx, email, r.PostFormValue("revoke_apps") == "on")
+		return so.message(email), err
 	case "two-step-off":
 		return "Two-step login is off for " + email + ": the password alone logs in again.", s.turnOffTwoStep(ctx, email)
 	}
 	return "", badf("unknown action")
+}
+
+// signedOut is what signOutEverywhere ended.
+type signedOut struct {
+	Sessions     int `json:"ended_sessions"`
+	AppPasswords int `json:"revoked_app_passwords"`
+}
+
+func (so signedOut) message(email string) string {
+	return fmt.Sprintf("Signed %s out everywhere: %d web session(s) ended, %d app password(s) revoked.", email, so.Sessions, so.AppPasswords)
+}
+
+// signOutEverywhere ends all web sessions of an account and, with
+// revokeApps, deletes its app passwords, so no device stays logged in
+// (a lost phone, a password someone saw); the user's own "sign out
+// everywhere" and the admin's do the same.
+func (s *Server) signOutEverywhere(ctx context.Context, email string, revokeApps bool) (signedOut, error) {
+	a, err := parseAddr("email", email)
+	if err != nil {
+		return signedOut{}, err
+	}
+	if _, err := s.o.Store.AccountByEmail(ctx, a.String()); err != nil {
+		return signedOut{}, classify(fmt.Errorf("account %s: %w", a, err))
+	}
+	var so signedOut
+	if revokeApps {
+		if so.AppPasswords, err = s.o.Store.RevokeAppPasswords(ctx, a.String()); err != nil {
+			return signedOut{}, classify(err)
+		}
+	}
+	so.Sessions = s.sessions.dropUser(a.String(), "")
+	s.log.Info("signed out everywhere", "user", a.String(), "sessions", so.Sessions, "app_passwords", so.AppPasswords)
+	return so, nil
+}
+
+func (s *Server) apiSignOut(r *http.Request, _ string) (any, error) {
+	var in struct {
+		RevokeAppPasswords bool `json:"revoke_app_passwords"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &in); err != nil {
+			return nil, err
+		}
+	}
+	return s.signOutEverywhere(r.Context(), r.PathValue("email"), in.RevokeAppPasswords)
 }
 
 func aliasesFormMore(s *Server, r *http.Request) (string, error) {

@@ -9,7 +9,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -90,6 +90,8 @@ func (s *Server) serveAPI(h apiHandler, auth func(http.ResponseWriter, *http.Req
 		v, err := h(r, by)
 		var bi *badInput
 		switch {
+		case errors.As(err, &bi) && bi.status != 0:
+			apiError(w, bi.status, bi.msg)
 		case errors.As(err, &bi) && bi.notFound:
 			apiError(w, http.StatusNotFound, bi.msg)
 		case errors.As(err, &bi):
@@ -110,9 +112,12 @@ func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return badf("send the body as application/json")
 	}
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec := json.NewDecoder(r.Body) // capped at maxAPIBody (web.go)
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	var mbe *http.MaxBytesError
+	if err := dec.Decode(v); errors.As(err, &mbe) {
+		return &badInput{msg: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit), status: http.StatusRequestEntityTooLarge}
+	} else if err != nil {
 		return badf("the body is not the expected JSON: %v", err)
 	}
 	return nil
@@ -139,7 +144,8 @@ func (s *Server) apiRoutes(m *http.ServeMux) {
 		if err := decode(r, &in); err != nil {
 			return nil, err
 		}
-		return nil, s.setPassword(r.Context(), r.PathValue("email"), in.Password)
+		_, err := s.resetPassword(r.Context(), r.PathValue("email"), in.Password)
+		return nil, err
 	})
 	a("POST /admin/api/users/{email}/admin", func(r *http.Request, by string) (any, error) {
 		var in struct {

@@ -91,7 +91,27 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 	msg, ok := "", true
 	switch r.PostFormValue("op") {
 	case "totp-start":
-		s.pending.setSecret(sess.id, store.NewTOTPSecret())
+		// The password again: someone at an unlocked computer must not
+		// tie the account to their own phone.
+		switch _, err := s.authenticate(r, a.Email, r.PostFormValue("password")); {
+		case errors.Is(err, errRateLimited):
+			msg, ok = "Too many wrong passwords. Wait 15 minutes and try again.", false
+		case errors.Is(err, store.ErrAuthFailed):
+			msg, ok = "That password was not right; two-step login is still off.", false
+		case err != nil:
+			s.internalError(w, r, err)
+			return
+		default:
+			s.pending.setSecret(sess.id, store.NewTOTPSecret())
+		}
+	case "sign-out-everywhere":
+		if _, err := s.signOutEverywhere(ctx, a.Email, r.PostFormValue("revoke_apps") == "on"); err != nil {
+			s.internalError(w, r, err)
+			return
+		}
+		setCookie(w, sessionCookie, "", -1)
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return
 	case "totp-cancel":
 		s.pending.setSecret(sess.id, "")
 	case "totp-enable":

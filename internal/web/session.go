@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"boxmail/internal/store"
 )
@@ -26,6 +27,7 @@ const (
 type session struct {
 	id      string
 	email   string
+	stamp   string // store.SessionStamp at login: a password set since ends it
 	csrf    string
 	created time.Time
 	seen    time.Time
@@ -50,14 +52,14 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (ss *sessions) create(email string) *session {
+func (ss *sessions) create(email, stamp string) *session {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	now := ss.now()
 	if len(ss.m) >= maxSessions {
 		ss.expireLocked(now)
 	}
-	s := &session{id: randomToken(), email: email, csrf: randomToken(), created: now, seen: now}
+	s := &session{id: randomToken(), email: email, stamp: stamp, csrf: randomToken(), created: now, seen: now}
 	ss.m[s.id] = s
 	return s
 }
@@ -99,15 +101,25 @@ func (ss *sessions) remove(id string) {
 }
 
 // dropUser ends the sessions of an account except one (after a password
-// change: other devices must log in again).
-func (ss *sessions) dropUser(email, except string) {
+// change: other devices must log in again) and returns how many ended.
+func (ss *sessions) dropUser(email, except string) int {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	n := 0
 	for id, s := range ss.m {
 		if s.email == email && id != except {
 			delete(ss.m, id)
+			n++
 		}
 	}
+	return n
+}
+
+// restamp keeps a session alive across its own password change.
+func (ss *sessions) restamp(s *session, stamp string) {
+	ss.mu.Lock()
+	s.stamp = stamp
+	ss.mu.Unlock()
 }
 
 func (ss *sessions) setFlash(s *session, msg string, ok bool) {
@@ -136,10 +148,13 @@ type window struct {
 	n     int
 }
 
+// The web's own count is per client address only. Accounts are
+// protected by the shared guard (internal/guard), which keeps admitting
+// the networks an account is used from: a per-account lock here would let
+// anyone lock any account out of the web by failing on purpose.
 const (
-	limitWindow     = 15 * time.Minute
-	maxFailsPerIP   = 20
-	maxFailsPerUser = 10
+	limitWindow   = 15 * time.Minute
+	maxFailsPerIP = 20
 )
 
 func newLimiter(now func() time.Time) *limiter { return &limiter{m: map[string]*window{}, now: now} }
@@ -172,11 +187,12 @@ func (l *limiter) fail(key string) {
 
 var errRateLimited = errors.New("too many failed logins: wait 15 minutes and try again")
 
-// authenticate checks a login, rate-limited per client IP and account.
+// authenticate checks a login, rate-limited per client IP here and per
+// network and account by the guard.
 func (s *Server) authenticate(r *http.Request, email, password string) (store.Account, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	ip := "ip:" + clientIP(r)
-	if s.limit.blocked(ip, maxFailsPerIP) || s.limit.blocked("user:"+email, maxFailsPerUser) {
+	if s.limit.blocked(ip, maxFailsPerIP) {
 		s.log.Warn("web login rate-limited", "ip", clientIP(r), "user", email)
 		return store.Account{}, errRateLimited
 	}
@@ -188,7 +204,6 @@ func (s *Server) authenticate(r *http.Request, email, password string) (store.Ac
 	})
 	if errors.Is(err, store.ErrAuthFailed) {
 		s.limit.fail(ip)
-		s.limit.fail("user:" + email)
 		s.log.Info("web login failed", "ip", clientIP(r), "user", email)
 	}
 	return a, err
@@ -206,11 +221,36 @@ func (s *Server) current(r *http.Request) (*session, store.Account, bool) {
 		return nil, store.Account{}, false
 	}
 	a, err := s.o.Store.AccountByEmail(r.Context(), sess.email)
-	if err != nil || s.accountClosed(r.Context(), a) { // disabled: adminmore.go
+	if err != nil {
+		s.sessions.remove(sess.id)
+		return nil, store.Account{}, false
+	}
+	// Disabled, or its password set since (here or by 'boxmail user
+	// passwd' in another process): the session has ended.
+	stamp, off, err := s.o.Store.SessionStamp(r.Context(), a.ID)
+	if err != nil || off || stamp != sess.stamp {
 		s.sessions.remove(sess.id)
 		return nil, store.Account{}, false
 	}
 	return sess, a, true
+}
+
+// startSession logs an account in: a new session, its cookie, the login
+// cookie cleared, the login recorded; it returns where to go next.
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a store.Account, next string, totp bool) (string, error) {
+	stamp, _, err := s.o.Store.SessionStamp(r.Context(), a.ID)
+	if err != nil {
+		return "", err
+	}
+	sess := s.sessions.create(a.Email, stamp)
+	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
+	setCookie(w, loginCookie, "", -1)
+	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin, "totp", totp)
+	s.recordWebLogin(r, a)
+	if next == defaultNext && a.Admin {
+		next = "/admin"
+	}
+	return next, nil
 }
 
 // sameOrigin refuses cross-site posts that carry an Origin header naming
@@ -281,12 +321,42 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		Data: map[string]string{"Email": email, "Next": safeNext(r.FormValue("next"))}})
 }
 
-// safeNext keeps redirects after login on this site.
+// defaultNext is where a login goes without a (usable) next.
+const defaultNext = "/account"
+
+// maxNext bounds a next= value.
+const maxNext = 2048
+
+// safeNext keeps redirects after login on this site: n must be a path on
+// it (no scheme, host or user; one leading slash), free of control bytes,
+// spaces and backslashes both as sent and in its decoded path, since browsers
+// drop tabs and newlines from URLs and read \ as / (so "/\t/evil" and
+// "/\\evil" would lead to //evil, another site). Anything else gives
+// defaultNext.
 func safeNext(n string) string {
-	if !strings.HasPrefix(n, "/") || strings.HasPrefix(n, "//") || strings.HasPrefix(n, "/\\") {
-		return "/account"
+	if n == "" || len(n) > maxNext || !localPath(n) {
+		return defaultNext
+	}
+	u, err := url.Parse(n)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !localPath(u.Path) {
+		return defaultNext
 	}
 	return n
+}
+
+// localPath reports whether p starts with exactly one slash and holds no
+// control byte, space, backslash or dot segment (which could fold into
+// a leading //).
+func localPath(p string) bool {
+	path, _, _ := strings.Cut(p, "?")
+	path, _, _ = strings.Cut(path, "#")
+	path += "/"
+	return strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "//") && !strings.ContainsFunc(p, badURLRune) &&
+		!strings.Contains(path, "/../") && !strings.Contains(path, "/./")
+}
+
+func badURLRune(r rune) bool {
+	return r <= ' ' || r == 0x7f || r == '\\' || (r >= 0x80 && r <= 0x9f) || r == utf8.RuneError
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
@@ -311,14 +381,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if s.askTOTP(w, r, a) {
 		return
 	}
-	sess := s.sessions.create(a.Email)
-	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
-	setCookie(w, loginCookie, "", -1)
-	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin)
-	s.recordWebLogin(r, a)
-	next := safeNext(r.PostFormValue("next"))
-	if next == "/account" && a.Admin {
-		next = "/admin"
+	next, err := s.startSession(w, r, a, safeNext(r.PostFormValue("next")), false)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

@@ -79,7 +79,8 @@ func uuidFor(s string) string {
 }
 
 // mobileconfig serves an Apple configuration profile (unsigned) for one
-// address: IMAP with TLS and SMTP submission, password asked on install.
+// address on this box's server: IMAP with TLS and SMTP submission,
+// password asked on install. Another server is refused (400).
 func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	a, err := delivery.ParseAddress(strings.TrimSpace(q.Get("email")))
@@ -87,12 +88,17 @@ func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Type your full email address (such as grandma@example.net) to get a profile.", http.StatusBadRequest)
 		return
 	}
+	// The profile comes from this box, so it names only this box: a
+	// link with server=another.example must not hand a family member a
+	// profile that sends their password elsewhere.
 	server := s.o.Hostname
 	if v := strings.TrimSpace(q.Get("server")); v != "" {
-		if server, err = delivery.ParseDomain(v); err != nil {
-			http.Error(w, "That does not look like a server name (such as box.example.net).", http.StatusBadRequest)
+		d, err := delivery.ParseDomain(v)
+		if err != nil || !s.profileServer(d) {
+			http.Error(w, "This box makes profiles only for its own server, "+server+".", http.StatusBadRequest)
 			return
 		}
+		server = strings.ToLower(d)
 	}
 	svc := s.o.Services
 	inPort, inSSL := svc.IMAPS, true
@@ -150,6 +156,20 @@ func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 </dict>
 </plist>
 `, plistEscape(email), plistEscape(server), inPort, b(inSSL), outPort, plistEscape(rev), uuidFor("mail:"+email+"@"+server), uuidFor("profile:"+email+"@"+server))
+}
+
+// profileServer reports whether a profile may name host as the server:
+// the box's hostname or one of Options.ProfileServers.
+func (s *Server) profileServer(host string) bool {
+	if strings.EqualFold(host, s.o.Hostname) {
+		return true
+	}
+	for _, h := range s.o.ProfileServers {
+		if strings.EqualFold(host, h) {
+			return true
+		}
+	}
+	return false
 }
 
 func reverse(l []string) []string {

@@ -141,7 +141,7 @@ func (s *Server) renderCode(w http.ResponseWriter, r *http.Request, status int, 
 func (s *Server) checkTOTP(r *http.Request, email, code string) error {
 	email = strings.ToLower(email)
 	ip := "ip:" + clientIP(r)
-	if s.limit.blocked(ip, maxFailsPerIP) || s.limit.blocked("user:"+email, maxFailsPerUser) {
+	if s.limit.blocked(ip, maxFailsPerIP) {
 		return errRateLimited
 	}
 	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
@@ -150,7 +150,6 @@ func (s *Server) checkTOTP(r *http.Request, email, code string) error {
 	})
 	if errors.Is(err, store.ErrAuthFailed) {
 		s.limit.fail(ip)
-		s.limit.fail("user:" + email)
 		s.log.Info("web login: wrong TOTP code", "ip", clientIP(r), "user", email)
 	}
 	return err
@@ -187,14 +186,10 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, "", "That address and password do not match.")
 		return
 	}
-	sess := s.sessions.create(a.Email)
-	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
-	setCookie(w, loginCookie, "", -1)
-	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin, "totp", true)
-	s.recordWebLogin(r, a)
-	next := l.next
-	if next == "/account" && a.Admin {
-		next = "/admin"
+	next, err := s.startSession(w, r, a, safeNext(l.next), true)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }

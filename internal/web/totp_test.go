@@ -46,7 +46,12 @@ func TestTOTPSetUpAndLogin(t *testing.T) {
 	c := client(ts)
 	csrf := login(t, ts, c, "kid@example.net", userPW)
 
-	postForm(t, c, ts.URL+"/account/security", url.Values{"csrf": {csrf}, "op": {"totp-start"}})
+	// Without the password again, no secret is made or shown.
+	postForm(t, c, ts.URL+"/account/security", url.Values{"csrf": {csrf}, "op": {"totp-start"}, "password": {"not-it"}})
+	if _, body := get(t, c, ts.URL+"/account/security"); keyRe.MatchString(body) || !strings.Contains(body, "password was not right") {
+		t.Fatalf("set-up with a wrong password:\n%s", body)
+	}
+	postForm(t, c, ts.URL+"/account/security", url.Values{"csrf": {csrf}, "op": {"totp-start"}, "password": {userPW}})
 	_, body := get(t, c, ts.URL+"/account/security")
 	m := keyRe.FindStringSubmatch(body)
 	if m == nil || !strings.Contains(body, `src="data:image/png;base64,`) {

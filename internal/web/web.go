@@ -20,9 +20,19 @@
 // idle and absolute expiry; every state-changing request carries a
 // per-session CSRF token (form field or X-CSRF-Token header) unless it is
 // authenticated by HTTP Basic; failed logins are rate-limited per client
-// IP and per account. The account behind a session is re-read on every
-// request, so a removed user or a revoked admin right takes effect at
-// once. Passwords never reach a log or a page.
+// IP here and per network and account by the shared guard, which never
+// locks an account for everyone (its own networks keep logging in). The
+// account behind a session is re-read on every request, so a removed or
+// disabled user, a revoked admin right or a password set since (also by
+// 'boxmail user passwd' in another process) takes effect at once; "sign
+// out everywhere" ends all of a user's sessions, optionally with their
+// app passwords. After login only a path on this site is followed
+// (safeNext). Every body is capped before a handler runs (64 KiB forms,
+// 1 MiB API, the TLS upload only with a session), the servers have read,
+// write and idle timeouts and a header cap, and cmd/boxmail puts both
+// ports under the guard's per-client connection limit. Profiles
+// (/setup/mobileconfig) name only this box's server, and plain HTTP
+// redirects only to this box. Passwords never reach a log or a page.
 //
 // Actions go through delivery (accounts, aliases, the queue) and store,
 // the same functions the boxmail command calls.
@@ -36,8 +46,10 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +84,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Hostname is the box's name, the mail server clients use.
 	Hostname string
-	Services Services
+	// ProfileServers are other names of the box a device profile may
+	// name as its server (config profile_servers); any other is refused.
+	ProfileServers []string
+	Services       Services
 	// HTTPSPort is where plain HTTP redirects to (443: no port in URLs).
 	HTTPSPort int
 	// Records returns the DNS record set of the box (dnsrecords.Build).
@@ -124,11 +139,100 @@ func New(o Options) *Server {
 		o.HTTPSPort = 443
 	}
 	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now), limit: newLimiter(o.Now)}
-	s.handler = s.securityHeaders(s.routes())
-	s.srv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
-		WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10,
-		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelDebug)}
+	s.handler = s.securityHeaders(s.limitBodies(s.routes()))
+	s.srv = newHTTPServer(s.handler, o.Logger)
 	return s
+}
+
+// Time and size caps of both servers. A request's headers must arrive
+// within 10 s and its body within 30 s (the largest, a TLS upload, is
+// under 1 MiB); the answer may take 90 s (the migration checklist asks
+// DNS servers for up to a minute); an idle keep-alive connection is
+// closed after 2 minutes. Connections per client are capped by the guard
+// around the listeners (cmd/boxmail).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 90 * time.Second
+	connIdleTimeout   = 2 * time.Minute
+	maxHeaderBytes    = 32 << 10
+)
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+		WriteTimeout: writeTimeout, IdleTimeout: connIdleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+}
+
+// Body caps: forms are small; the JSON API takes up to 1 MiB; the TLS
+// page's upload (a certificate chain and a key, maxPEM each) is the one
+// multipart form, and gets its size only with a live session cookie, so
+// a stranger never makes the box read more than maxFormBody.
+const (
+	maxFormBody   = 64 << 10
+	maxAPIBody    = 1 << 20
+	maxUploadBody = 2*maxPEM + 64<<10
+	uploadPath    = "/admin/tls"
+)
+
+// bodyLimit is the cap of a request's body and whether it may be a
+// multipart form.
+func (s *Server) bodyLimit(r *http.Request) (int64, bool) {
+	p := r.URL.Path
+	switch {
+	case p == uploadPath:
+		if c, err := r.Cookie(sessionCookie); err == nil && s.sessions.get(c.Value) != nil {
+			return maxUploadBody, true
+		}
+		return maxFormBody, true
+	case strings.HasPrefix(p, "/admin/api/"), strings.HasPrefix(p, "/account/api/"):
+		return maxAPIBody, false
+	}
+	return maxFormBody, false
+}
+
+// limitBodies caps every request's body (http.MaxBytesReader) and reads
+// forms at once, so an oversized one is answered 413 and its connection
+// closed before any handler runs; multipart is refused where no upload
+// is expected.
+func (s *Server) limitBodies(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit, multipartOK := s.bodyLimit(r)
+		if r.ContentLength > limit {
+			tooLarge(w)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		var err error
+		switch {
+		case ct == "multipart/form-data" && !multipartOK:
+			w.Header().Set("Connection", "close")
+			http.Error(w, "This address takes no file uploads.", http.StatusUnsupportedMediaType)
+			return
+		case ct == "multipart/form-data":
+			err = r.ParseMultipartForm(limit)
+		case ct == "application/x-www-form-urlencoded":
+			err = r.ParseForm()
+		}
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			s.log.Info("web request body too large", "ip", clientIP(r), "path", r.URL.Path, "limit", limit)
+			tooLarge(w)
+			return
+		case err != nil:
+			w.Header().Set("Connection", "close")
+			http.Error(w, "The form could not be read.", http.StatusBadRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func tooLarge(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, "That is more than this page takes.", http.StatusRequestEntityTooLarge)
 }
 
 // Handler is the HTTPS handler tree.
@@ -206,21 +310,48 @@ func (s *Server) Plain() *PlainServer {
 	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
 	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		host := r.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
-		}
-		if host == "" || strings.ContainsAny(host, "/@\\ ") {
-			host = s.o.Hostname
-		}
-		if s.o.HTTPSPort != 443 {
-			host = net.JoinHostPort(host, strconv.Itoa(s.o.HTTPSPort))
-		}
-		http.Redirect(w, r, "https://"+host+r.URL.RequestURI(), http.StatusMovedPermanently)
+		http.Redirect(w, r, s.httpsURL(r), http.StatusMovedPermanently)
 	})
-	return &PlainServer{srv: &http.Server{Handler: s.securityHeaders(m), ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute,
-		ErrorLog: slog.NewLogLogger(s.o.Logger.Handler(), slog.LevelDebug)}}
+	return &PlainServer{srv: newHTTPServer(s.securityHeaders(s.limitBodies(m)), s.o.Logger)}
+}
+
+// httpsURL is where plain HTTP sends a request: the same path and query
+// on HTTPS, on the box's hostname. The Host the client sent is kept only
+// when it cannot lead elsewhere: the hostname itself, localhost, or the
+// IP address the client connected to (the quickstart's
+// http://127.0.0.1:8080 goes to https://127.0.0.1:8443).
+func (s *Server) httpsURL(r *http.Request) string {
+	host := s.o.Hostname
+	h := r.Host
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		h = hh
+	}
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	switch ip, err := netip.ParseAddr(strings.Trim(h, "[]")); {
+	case h == strings.ToLower(s.o.Hostname), h == "localhost":
+		host = h
+	case err == nil && ip.Zone() == "" && ip.Unmap() == localIP(r):
+		host = ip.Unmap().String()
+	}
+	if s.o.HTTPSPort != 443 {
+		host = net.JoinHostPort(host, strconv.Itoa(s.o.HTTPSPort))
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return "https://" + host + r.URL.RequestURI()
+}
+
+// localIP is the box's address a request came in on.
+func localIP(r *http.Request) netip.Addr {
+	a, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if a == nil {
+		return netip.Addr{}
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
 }
 
 // PlainServer is the plain-HTTP companion of Server.
