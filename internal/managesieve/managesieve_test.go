@@ -135,7 +135,7 @@ func FuzzReadCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		r := bufio.NewReader(strings.NewReader(in))
 		for range 10 {
-			if _, _, err := readCommand(r); err != nil {
+			if _, _, err := readCommand(r, maxPreAuth); err != nil {
 				return
 			}
 		}
