@@ -447,7 +447,7 @@ func TestManageSieveBeforeLoginHoldsNoMegabytes(t *testing.T) {
 	}
 	rss := b.peakRSS()
 	t.Logf("peak RSS %.1f MiB", rss)
-	if rss > 100 && os.Getenv("BOXMAIL_E2E_RACE") == "" {
+	if rss > 64 && os.Getenv("BOXMAIL_E2E_RACE") == "" {
 		t.Errorf("peak RSS %.0f MiB after 20 strangers' literals", rss)
 	}
 }

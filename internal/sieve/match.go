@@ -219,6 +219,11 @@ func leadingNumber(s string) (string, bool) {
 // work budget stops.
 type glob [][]piece
 
+// pieceCost is the work charged for a step of a piece, in bytes compared:
+// a rune decoded and a call cost what scanning about this many bytes
+// does.
+const pieceCost = 16
+
 type piece struct {
 	q   int
 	lit string
@@ -286,7 +291,7 @@ func (st *state) glob(s string, g glob) bool {
 // matchAt matches seg at s[i:] and returns where it ends.
 func (st *state) matchAt(s string, i int, seg []piece) (int, bool) {
 	for _, p := range seg {
-		if !st.charge(p.q + len(p.lit) + 1) {
+		if !st.charge(pieceCost*(p.q+1) + len(p.lit)) {
 			return 0, false
 		}
 		for range p.q {
@@ -309,7 +314,7 @@ func (st *state) matchAt(s string, i int, seg []piece) (int, bool) {
 func (st *state) matchEnd(s string, end int, seg []piece) (int, bool) {
 	for k := len(seg) - 1; k >= 0; k-- {
 		p := seg[k]
-		if !st.charge(p.q + len(p.lit) + 1) {
+		if !st.charge(pieceCost*(p.q+1) + len(p.lit)) {
 			return 0, false
 		}
 		if !strings.HasSuffix(s[:end], p.lit) {
