@@ -122,6 +122,7 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 	}
 	var out []store.LocalTarget
 	var copies []store.QueuedCopy
+	var redirects []string
 	for _, a := range acts {
 		switch a := a.(type) {
 		case sieve.Keep:
@@ -131,11 +132,7 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 		case sieve.Discard:
 			d.log.Info("sieve discarded a copy", "account", acc.Email, "script", sc.Name)
 		case sieve.Redirect:
-			c, err := d.redirectCopy(ctx, o, sender, acc.Email, a.Address, &m, del.Data, now)
-			if err != nil {
-				return nil, err
-			}
-			copies = append(copies, c)
+			redirects = append(redirects, a.Address)
 		case sieve.Vacation:
 			c, ok, why := d.vacationReply(ctx, o, acc, a, &m, now)
 			if !ok {
@@ -144,6 +141,13 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 			}
 			copies = append(copies, c)
 		}
+	}
+	if len(redirects) > 0 {
+		c, err := d.redirectCopy(ctx, o, sender, acc.Email, redirects, &m, del.Data, now)
+		if err != nil {
+			return nil, err
+		}
+		copies = append(copies, c)
 	}
 	del.Copies = append(del.Copies, copies...)
 	return out, nil
@@ -172,10 +176,11 @@ func withFlags(t store.LocalTarget, mailbox string, flags []string, create bool)
 	return t
 }
 
-// redirectCopy is the queue entry of a redirect: the message with a loop
-// mark and the box's DKIM signature, from the SRS-rewritten sender.
-func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, account, to string, m *sieve.Message, data []byte, now time.Time) (store.QueuedCopy, error) {
-	to = strings.TrimSpace(to)
+// redirectCopy is the queue entry of an account's redirects: the message
+// with a loop mark and the box's DKIM signature, from the SRS-rewritten
+// sender, once for all the addresses (one copy of a big message, not
+// one per redirect).
+func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, account string, to []string, m *sieve.Message, data []byte, now time.Time) (store.QueuedCopy, error) {
 	for _, v := range m.Header[LoopHeader] {
 		if strings.EqualFold(strings.TrimSpace(v), account) {
 			return store.QueuedCopy{}, fmt.Errorf("redirect loop: the message was already redirected by %s", account)
@@ -184,15 +189,20 @@ func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, a
 	if len(m.Header["Received"]) > maxReceived {
 		return store.QueuedCopy{}, fmt.Errorf("redirect loop: %d Received fields", len(m.Header["Received"]))
 	}
-	a, err := ParseAddress(to)
-	if err != nil {
-		return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %v", to, err)
-	}
-	if strings.EqualFold(a.String(), account) {
-		return store.QueuedCopy{}, fmt.Errorf("redirect to the account itself")
+	var rcpts []string
+	for _, t := range to {
+		a, err := ParseAddress(strings.TrimSpace(t))
+		if err != nil {
+			return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %v", t, err)
+		}
+		if strings.EqualFold(a.String(), account) {
+			return store.QueuedCopy{}, fmt.Errorf("redirect to the account itself")
+		}
+		rcpts = appendNew(rcpts, a.String())
 	}
 	domain := account[strings.LastIndexByte(account, '@')+1:]
 	from := sender
+	var err error
 	if o.SRS != nil && sender != "" {
 		if from, err = o.SRS.Forward(sender, domain, now); err != nil {
 			return store.QueuedCopy{}, err
@@ -204,7 +214,7 @@ func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, a
 		d.log.Warn("DKIM signing a redirect failed; sending it unsigned", "domain", domain, "err", err)
 	}
 	msg = append(sig, msg...)
-	return store.QueuedCopy{Sender: from, Recipients: []string{a.String()}, Data: msg}, nil
+	return store.QueuedCopy{Sender: from, Recipients: rcpts, Data: msg}, nil
 }
 
 // vacationReply builds the auto-reply unless RFC 5230 4.5 and 4.6 say not

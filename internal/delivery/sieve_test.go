@@ -216,3 +216,27 @@ func TestSieveBudgetKeepsTheMessage(t *testing.T) {
 		t.Fatalf("INBOX %d, Never %d, Filed %d", in, nv, fl)
 	}
 }
+
+// TestSieveRedirectsShareOneCopy: an account's redirects of a message
+// queue one signed copy for all their addresses, not one each (a 20 MiB
+// message redirected ten times is stored once).
+func TestSieveRedirectsShareOneCopy(t *testing.T) {
+	f := newFamily(t)
+	f.d.EnableSieve(SieveOptions{})
+	f.script(t, f.me, `require "copy"; redirect :copy "a@one.example"; redirect :copy "b@one.example"; redirect "c@two.example"; redirect "A@one.example";`)
+	f.deliver(t, "x@outside.example", "me@example.net", "Subject: x\n\nbig\n")
+	q, _ := f.st.Queue(context.Background())
+	if len(q) != 2 || q[0].BodyID != q[1].BodyID {
+		t.Fatalf("queue: %+v", q)
+	}
+	var got []string
+	for _, it := range q {
+		got = append(got, it.Recipients...)
+	}
+	if strings.Join(got, " ") != "a@one.example b@one.example c@two.example" {
+		t.Errorf("recipients: %v", got)
+	}
+	if n := f.inbox(t, f.me, "INBOX"); n != 0 { // a redirect without :copy cancels the keep
+		t.Errorf("INBOX has %d", n)
+	}
+}
