@@ -295,7 +295,8 @@ func (d *Deliverer) vacationReply(ctx context.Context, o *SieveOptions, acc stor
 	}
 	w("Auto-Submitted: auto-replied (vacation)")
 	w("MIME-Version: 1.0")
-	reason := strings.ReplaceAll(strings.ReplaceAll(v.Reason, "\r\n", "\n"), "\n", "\r\n")
+	// Every line ends in CRLF: no bare CR or LF from a script goes out.
+	reason := strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n").Replace(v.Reason)
 	if v.Mime {
 		b.WriteString(reason)
 	} else {

@@ -181,7 +181,7 @@ func TestSieveVacationFromIsChecked(t *testing.T) {
 		{`kid@example.net`, "From: me@example.net\r\n"},
 		{`Me <me+away@example.net>`, "From: \"Me\" <me+away@example.net>\r\n"},
 	} {
-		f.script(t, f.me, "require \"vacation\";\nvacation :from "+SieveQuote(c.from)+" :subject \"Away\r\nX-Injected: yes\" \"Back on Monday.\";")
+		f.script(t, f.me, "require \"vacation\";\nvacation :from "+SieveQuote(c.from)+" :subject \"Away\r\nX-Injected: yes\" \"Back on\rMonday.\nBye\";")
 		sender := fmt.Sprintf("friend%d@outside.example", i)
 		f.deliver(t, sender, "me@example.net", "From: "+sender+"\nTo: me@example.net\nSubject: hi\n\nx\n")
 		q, _ := f.st.Queue(context.Background())
@@ -191,7 +191,10 @@ func TestSieveVacationFromIsChecked(t *testing.T) {
 				body, _ = f.st.Body(context.Background(), it.BodyID)
 			}
 		}
-		hdr, _, _ := strings.Cut(string(body), "\r\n\r\n")
+		hdr, text, _ := strings.Cut(string(body), "\r\n\r\n")
+		if text != "Back on\r\nMonday.\r\nBye\r\n" {
+			t.Errorf("reply text %q", text)
+		}
 		if !strings.Contains(hdr+"\r\n", c.want) || strings.Contains(hdr, "X-Injected") || strings.Contains(hdr, "Bcc") {
 			t.Errorf(":from %q: reply header\n%s", c.from, hdr)
 		}
