@@ -281,6 +281,7 @@ func enableSieve(dir string, cfg config.Config, d *delivery.Deliverer) error {
 		SRS:          &mailauth.SRS{Key: k, MaxAge: cfg.Sieve.SRSMaxAge},
 		MaxRedirects: cfg.Sieve.MaxRedirects, CreateFolders: cfg.Sieve.CreateFolders,
 		VacationMaxDays: cfg.Sieve.VacationMaxDays, Hostname: cfg.Hostname,
+		MaxBodyBytes: cfg.Sieve.BodyLimit, Timeout: cfg.Sieve.RunTimeout,
 	})
 	return nil
 }

@@ -132,8 +132,12 @@ func RuleScript(ctx context.Context, st *store.Store, email string) (store.Accou
 
 // SaveRuleScript validates, stores and activates the rules' script.
 func SaveRuleScript(ctx context.Context, st *store.Store, acc store.Account, name, src string) error {
-	if _, err := sieve.Parse(src); err != nil {
-		return inputErrorf("the resulting script of %s does not parse (%v); fix it with a ManageSieve client", acc.Email, err)
+	if err := New(Options{Store: st}).CheckSieveScript(ctx, acc.Email, src); err != nil {
+		var ie *InputError
+		if !errors.As(err, &ie) {
+			return err
+		}
+		return inputErrorf("the resulting script of %s is refused (%s); fix it with a ManageSieve client", acc.Email, ie.Msg)
 	}
 	if err := st.PutSieveScript(ctx, acc.ID, name, src); err != nil {
 		return err

@@ -34,6 +34,12 @@ type SieveOptions struct {
 	Hostname string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// MaxBodyBytes, MaxWork and Timeout bound one script run (see
+	// sieve.RunOptions; zero: the sieve package's defaults). A run past
+	// MaxWork or Timeout keeps the message in INBOX and is logged.
+	MaxBodyBytes int
+	MaxWork      int64
+	Timeout      time.Duration
 }
 
 // LoopHeader marks a copy the box redirected; a message that carries it
@@ -73,7 +79,10 @@ func (d *Deliverer) runSieve(ctx context.Context, sender string, del *store.Deli
 			continue
 		}
 		ts, err := d.sieveAccount(ctx, o, sender, del, t, &parsed)
-		if err != nil {
+		if errors.Is(err, sieve.ErrBudget) {
+			d.log.Warn("sieve budget exceeded, keeping in INBOX", "account", t.AccountID, "err", err)
+			ts = []store.LocalTarget{t}
+		} else if err != nil {
 			d.log.Warn("sieve failed, keeping in INBOX", "account", t.AccountID, "err", err)
 			ts = []store.LocalTarget{t}
 		}
@@ -106,12 +115,14 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 	m := *(*parsed)
 	m.To = acc.Email
 	now := o.Now()
-	acts, err := script.Run(&m, sieve.RunOptions{MaxRedirects: o.MaxRedirects, MaxDays: o.VacationMaxDays, Now: now})
+	acts, err := script.Run(&m, sieve.RunOptions{MaxRedirects: o.MaxRedirects, MaxDays: o.VacationMaxDays, Now: now,
+		MaxBodyBytes: o.MaxBodyBytes, MaxWork: o.MaxWork, Timeout: o.Timeout})
 	if err != nil {
-		return nil, fmt.Errorf("script %q: %v", sc.Name, err)
+		return nil, fmt.Errorf("script %q: %w", sc.Name, err)
 	}
 	var out []store.LocalTarget
 	var copies []store.QueuedCopy
+	var redirects []string
 	for _, a := range acts {
 		switch a := a.(type) {
 		case sieve.Keep:
@@ -121,11 +132,7 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 		case sieve.Discard:
 			d.log.Info("sieve discarded a copy", "account", acc.Email, "script", sc.Name)
 		case sieve.Redirect:
-			c, err := d.redirectCopy(ctx, o, sender, acc.Email, a.Address, &m, del.Data, now)
-			if err != nil {
-				return nil, err
-			}
-			copies = append(copies, c)
+			redirects = append(redirects, a.Address)
 		case sieve.Vacation:
 			c, ok, why := d.vacationReply(ctx, o, acc, a, &m, now)
 			if !ok {
@@ -134,6 +141,13 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 			}
 			copies = append(copies, c)
 		}
+	}
+	if len(redirects) > 0 {
+		c, err := d.redirectCopy(ctx, o, sender, acc.Email, redirects, &m, del.Data, now)
+		if err != nil {
+			return nil, err
+		}
+		copies = append(copies, c)
 	}
 	del.Copies = append(del.Copies, copies...)
 	return out, nil
@@ -162,10 +176,11 @@ func withFlags(t store.LocalTarget, mailbox string, flags []string, create bool)
 	return t
 }
 
-// redirectCopy is the queue entry of a redirect: the message with a loop
-// mark and the box's DKIM signature, from the SRS-rewritten sender.
-func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, account, to string, m *sieve.Message, data []byte, now time.Time) (store.QueuedCopy, error) {
-	to = strings.TrimSpace(to)
+// redirectCopy is the queue entry of an account's redirects: the message
+// with a loop mark and the box's DKIM signature, from the SRS-rewritten
+// sender, once for all the addresses (one copy of a big message, not
+// one per redirect).
+func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, account string, to []string, m *sieve.Message, data []byte, now time.Time) (store.QueuedCopy, error) {
 	for _, v := range m.Header[LoopHeader] {
 		if strings.EqualFold(strings.TrimSpace(v), account) {
 			return store.QueuedCopy{}, fmt.Errorf("redirect loop: the message was already redirected by %s", account)
@@ -174,15 +189,20 @@ func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, a
 	if len(m.Header["Received"]) > maxReceived {
 		return store.QueuedCopy{}, fmt.Errorf("redirect loop: %d Received fields", len(m.Header["Received"]))
 	}
-	a, err := ParseAddress(to)
-	if err != nil {
-		return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %v", to, err)
-	}
-	if strings.EqualFold(a.String(), account) {
-		return store.QueuedCopy{}, fmt.Errorf("redirect to the account itself")
+	var rcpts []string
+	for _, t := range to {
+		a, err := ParseAddress(strings.TrimSpace(t))
+		if err != nil {
+			return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %v", t, err)
+		}
+		if strings.EqualFold(a.String(), account) {
+			return store.QueuedCopy{}, fmt.Errorf("redirect to the account itself")
+		}
+		rcpts = appendNew(rcpts, a.String())
 	}
 	domain := account[strings.LastIndexByte(account, '@')+1:]
 	from := sender
+	var err error
 	if o.SRS != nil && sender != "" {
 		if from, err = o.SRS.Forward(sender, domain, now); err != nil {
 			return store.QueuedCopy{}, err
@@ -194,7 +214,7 @@ func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, a
 		d.log.Warn("DKIM signing a redirect failed; sending it unsigned", "domain", domain, "err", err)
 	}
 	msg = append(sig, msg...)
-	return store.QueuedCopy{Sender: from, Recipients: []string{a.String()}, Data: msg}, nil
+	return store.QueuedCopy{Sender: from, Recipients: rcpts, Data: msg}, nil
 }
 
 // vacationReply builds the auto-reply unless RFC 5230 4.5 and 4.6 say not
@@ -245,13 +265,22 @@ func (d *Deliverer) vacationReply(ctx context.Context, o *SieveOptions, acc stor
 	if !named {
 		return store.QueuedCopy{}, false, "the account is not a visible recipient"
 	}
-	from := acc.Email
-	if v.From != "" {
-		from = v.From
+	for _, p := range v.Problems {
+		d.log.Warn("sieve: part of a vacation action ignored", "account", acc.Email, "why", p)
 	}
+	if v.Refused != "" {
+		d.log.Warn("sieve: vacation reply not sent", "account", acc.Email, "why", v.Refused)
+		return store.QueuedCopy{}, false, v.Refused
+	}
+	from := d.vacationFrom(ctx, acc, v.From)
 	subject := v.Subject
 	if subject == "" {
-		subject = "Auto: " + decodeSubject(h.Get("Subject"))
+		subject = "Auto: " + strings.Map(func(r rune) rune {
+			if r < ' ' || r == 0x7f {
+				return ' '
+			}
+			return r
+		}, decodeSubject(h.Get("Subject")))
 	}
 	var b bytes.Buffer
 	w := func(f string, a ...any) { fmt.Fprintf(&b, f+"\r\n", a...) }
@@ -266,7 +295,8 @@ func (d *Deliverer) vacationReply(ctx context.Context, o *SieveOptions, acc stor
 	}
 	w("Auto-Submitted: auto-replied (vacation)")
 	w("MIME-Version: 1.0")
-	reason := strings.ReplaceAll(strings.ReplaceAll(v.Reason, "\r\n", "\n"), "\n", "\r\n")
+	// Every line ends in CRLF: no bare CR or LF from a script goes out.
+	reason := strings.NewReplacer("\r\n", "\r\n", "\r", "\r\n", "\n", "\r\n").Replace(v.Reason)
 	if v.Mime {
 		b.WriteString(reason)
 	} else {
@@ -288,6 +318,51 @@ func (d *Deliverer) vacationReply(ctx context.Context, o *SieveOptions, acc stor
 		Sender: "", Recipients: []string{m.From}, Data: msg,
 		Once: &store.Once{AccountID: acc.ID, Handle: hex.EncodeToString(hh[:8]), Sender: sender, At: now, Until: now.Add(time.Duration(v.Days) * 24 * time.Hour)},
 	}, true, ""
+}
+
+// vacationFrom is the From of a vacation reply: the script's :from when
+// it is one address the account may send as (the submission rule,
+// MayUseSender), else the account's own address; an ignored :from is
+// logged.
+func (d *Deliverer) vacationFrom(ctx context.Context, acc store.Account, written string) string {
+	if written == "" {
+		return acc.Email
+	}
+	header, addr, ok := sieve.SenderAddress(written)
+	if !ok {
+		d.log.Warn("sieve: vacation :from ignored: not one address", "account", acc.Email, "from", written)
+		return acc.Email
+	}
+	may, err := d.MayUseSender(ctx, acc.Email, addr)
+	if err != nil || !may {
+		d.log.Warn("sieve: vacation :from ignored: the account may not send as it", "account", acc.Email, "from", addr, "err", err)
+		return acc.Email
+	}
+	return header
+}
+
+// CheckSieveScript is the check of a script the account saves from a
+// path that knows the account (the web, the CLI): it parses, passes
+// sieve's Validate, and each vacation :from is an address the account
+// may send as. Its errors are *InputError values naming line:col.
+func (d *Deliverer) CheckSieveScript(ctx context.Context, account, src string) error {
+	s, err := sieve.Parse(src)
+	if err == nil {
+		err = s.Validate()
+	}
+	if err != nil {
+		return inputErrorf("%v", err)
+	}
+	for _, f := range s.Senders() {
+		ok, err := d.MayUseSender(ctx, account, f.Address)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return inputErrorf("line %d:%d: vacation :from %s is not an address %s may send as", f.Pos.Line, f.Pos.Col, f.Address, account)
+		}
+	}
+	return nil
 }
 
 func decodeSubject(s string) string {

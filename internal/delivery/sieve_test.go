@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -162,5 +163,83 @@ func TestSieveVacation(t *testing.T) {
 	}
 	if n := f.inbox(t, f.me, "INBOX"); n != 8 {
 		t.Fatalf("INBOX has %d", n)
+	}
+}
+
+// TestSieveVacationFromIsChecked (issue 12 item 1): a reply goes out
+// from :from only when it is one address the account may send as (the
+// submission rule: its own address, or an alias that permits it);
+// otherwise from the account's own address, and nothing a script wrote
+// with CR LF reaches the header.
+func TestSieveVacationFromIsChecked(t *testing.T) {
+	f := newFamily(t)
+	f.d.EnableSieve(SieveOptions{Hostname: "mail.example.net"})
+	for i, c := range []struct{ from, want string }{
+		{`ceo@example.net`, "From: me@example.net\r\n"},
+		{"ceo@example.net\r\nBcc: hidden@evil.test\r\nX-Injected: yes", "From: me@example.net\r\n"},
+		{`Family <family@example.net>`, "From: \"Family\" <family@example.net>\r\n"},
+		{`kid@example.net`, "From: me@example.net\r\n"},
+		{`Me <me+away@example.net>`, "From: \"Me\" <me+away@example.net>\r\n"},
+	} {
+		f.script(t, f.me, "require \"vacation\";\nvacation :from "+SieveQuote(c.from)+" :subject \"Away\r\nX-Injected: yes\" \"Back on\rMonday.\nBye\";")
+		sender := fmt.Sprintf("friend%d@outside.example", i)
+		f.deliver(t, sender, "me@example.net", "From: "+sender+"\nTo: me@example.net\nSubject: hi\n\nx\n")
+		q, _ := f.st.Queue(context.Background())
+		var body []byte
+		for _, it := range q {
+			if it.Recipients[0] == sender {
+				body, _ = f.st.Body(context.Background(), it.BodyID)
+			}
+		}
+		hdr, text, _ := strings.Cut(string(body), "\r\n\r\n")
+		if text != "Back on\r\nMonday.\r\nBye\r\n" {
+			t.Errorf("reply text %q", text)
+		}
+		if !strings.Contains(hdr+"\r\n", c.want) || strings.Contains(hdr, "X-Injected") || strings.Contains(hdr, "Bcc") {
+			t.Errorf(":from %q: reply header\n%s", c.from, hdr)
+		}
+	}
+	ctx := context.Background()
+	if err := f.d.CheckSieveScript(ctx, "me@example.net", "require \"vacation\";\nvacation :from \"ceo@example.net\" \"x\";"); err == nil || err.Error() != "line 2:16: vacation :from ceo@example.net is not an address me@example.net may send as" {
+		t.Errorf("CheckSieveScript: %v", err)
+	}
+	if err := f.d.CheckSieveScript(ctx, "me@example.net", "require \"vacation\";\nvacation :from \"family@example.net\" \"x\";"); err != nil {
+		t.Errorf("CheckSieveScript of a permitted alias: %v", err)
+	}
+}
+
+// TestSieveBudgetKeepsTheMessage (issue 12 item 5): a script past its
+// work budget leaves the message in INBOX.
+func TestSieveBudgetKeepsTheMessage(t *testing.T) {
+	f := newFamily(t)
+	f.d.EnableSieve(SieveOptions{MaxWork: 1 << 16})
+	f.script(t, f.me, `require ["body", "fileinto"]; if body :text :matches "*a?a?a?a?a?b*" { fileinto "Never"; } fileinto "Filed";`)
+	f.deliver(t, "a@outside.example", "me@example.net", "Subject: x\n\n"+strings.Repeat("a", 1<<20)+"\n")
+	if in, nv, fl := f.inbox(t, f.me, "INBOX"), f.inbox(t, f.me, "Never"), f.inbox(t, f.me, "Filed"); in != 1 || nv != 0 || fl != 0 {
+		t.Fatalf("INBOX %d, Never %d, Filed %d", in, nv, fl)
+	}
+}
+
+// TestSieveRedirectsShareOneCopy: an account's redirects of a message
+// queue one signed copy for all their addresses, not one each (a 20 MiB
+// message redirected ten times is stored once).
+func TestSieveRedirectsShareOneCopy(t *testing.T) {
+	f := newFamily(t)
+	f.d.EnableSieve(SieveOptions{})
+	f.script(t, f.me, `require "copy"; redirect :copy "a@one.example"; redirect :copy "b@one.example"; redirect "c@two.example"; redirect "A@one.example";`)
+	f.deliver(t, "x@outside.example", "me@example.net", "Subject: x\n\nbig\n")
+	q, _ := f.st.Queue(context.Background())
+	if len(q) != 2 || q[0].BodyID != q[1].BodyID {
+		t.Fatalf("queue: %+v", q)
+	}
+	var got []string
+	for _, it := range q {
+		got = append(got, it.Recipients...)
+	}
+	if strings.Join(got, " ") != "a@one.example b@one.example c@two.example" {
+		t.Errorf("recipients: %v", got)
+	}
+	if n := f.inbox(t, f.me, "INBOX"); n != 0 { // a redirect without :copy cancels the keep
+		t.Errorf("INBOX has %d", n)
 	}
 }

@@ -179,7 +179,11 @@ func check(src string) error {
 	if !utf8.ValidString(src) {
 		return &Error{Msg: "script is not UTF-8"}
 	}
-	if _, err := sieve.Parse(src); err != nil {
+	s, err := sieve.Parse(src)
+	if err == nil {
+		err = s.Validate()
+	}
+	if err != nil {
 		return &Error{Msg: err.Error()}
 	}
 	return nil

@@ -110,7 +110,11 @@ func (c *conn) serve() {
 			return
 		}
 		c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
-		name, args, err := readCommand(c.r)
+		limit := maxPreAuth
+		if c.authed {
+			limit = maxAuthed
+		}
+		name, args, err := readCommand(c.r, limit)
 		var pe protoError
 		switch {
 		case errors.As(err, &pe):

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"boxmail/internal/sieve"
 	"boxmail/internal/store"
 )
 
@@ -127,6 +128,81 @@ func TestDialog(t *testing.T) {
 	c.expect("LOGOUT", "OK")
 }
 
+// TestCommandLimits: before login a command holds at most maxPreAuth
+// bytes and a bigger literal is refused with BYE before its data is
+// read; after login a script-sized literal is fine, more is not, and
+// eight script-sized literals in one command are not either.
+func TestCommandLimits(t *testing.T) {
+	read := func(in string, limit int) error {
+		_, _, err := readCommand(bufio.NewReader(strings.NewReader(in)), limit)
+		return err
+	}
+	fatal := func(err error) bool {
+		pe, ok := err.(protoError)
+		return ok && pe.fatal
+	}
+	// No data follows the announcement: a refusal must not wait for it.
+	if err := read("PUTSCRIPT \"x\" {1048576+}\r\n", maxPreAuth); !fatal(err) {
+		t.Errorf("1 MiB literal before login: %v", err)
+	}
+	lit := strings.Repeat("x", maxPreAuth-100)
+	if err := read(fmt.Sprintf("AUTHENTICATE \"PLAIN\" {%d+}\r\n%s\r\n", len(lit), lit), maxPreAuth); err != nil {
+		t.Errorf("a literal within the pre-login limit: %v", err)
+	}
+	script := strings.Repeat("#", sieve.MaxScriptSize)
+	if err := read(fmt.Sprintf("PUTSCRIPT \"x\" {%d+}\r\n%s\r\n", len(script), script), maxAuthed); err != nil {
+		t.Errorf("a script of the largest size: %v", err)
+	}
+	if err := read(fmt.Sprintf("PUTSCRIPT \"x\" {%d+}\r\n", maxAuthed+1), maxAuthed); !fatal(err) {
+		t.Errorf("a literal over the limit after login: %v", err)
+	}
+	var b strings.Builder
+	b.WriteString("PUTSCRIPT")
+	for range 8 {
+		fmt.Fprintf(&b, " {%d+}\r\n%s", len(lit), lit)
+	}
+	for range 20 {
+		fmt.Fprintf(&b, " {%d+}\r\n%s", len(lit), lit)
+	}
+	if err := read(b.String()+"\r\n", maxPreAuth); !fatal(err) {
+		t.Errorf("many literals before login: %v", err)
+	}
+}
+
+// TestUploadValidates: a script whose vacation would inject header
+// fields is refused at PUTSCRIPT and CHECKSCRIPT with its line:col.
+func TestUploadValidates(t *testing.T) {
+	store.BcryptCost = bcrypt.MinCost
+	ctx := context.Background()
+	st, err := store.Open(ctx, t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	st.AddDomain(ctx, "example.net")
+	st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", false)
+	srv := New(Options{Store: st, InsecureAuth: true})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	go srv.Serve(ln)
+	defer srv.Shutdown(ctx)
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{t: t, c: nc, r: bufio.NewReader(nc)}
+	c.expect("", "OK")
+	good := base64.StdEncoding.EncodeToString([]byte("\x00me@example.net\x00pw-pw-pw-pw"))
+	c.expect(`AUTHENTICATE "PLAIN" "`+good+`"`, "OK")
+	script := "require \"vacation\";\r\nvacation :from \"ceo@example.net\r\nBcc: x@evil.test\" \"pay\";\r\n"
+	for _, cmd := range []string{"PUTSCRIPT \"v\"", "CHECKSCRIPT"} {
+		l := c.expect(fmt.Sprintf("%s {%d+}\r\n%s", cmd, len(script), script), "NO")
+		if !strings.Contains(l[len(l)-1], "line 2:16: vacation :from has a control character") {
+			t.Errorf("%s: %q", cmd, l)
+		}
+	}
+	c.expect("LOGOUT", "OK")
+}
+
 func FuzzReadCommand(f *testing.F) {
 	f.Add("PUTSCRIPT \"a\" {5+}\r\nkeep;\r\n")
 	f.Add("AUTHENTICATE \"PLAIN\" \"AG1lAHB3\"\r\n")
@@ -135,7 +211,7 @@ func FuzzReadCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in string) {
 		r := bufio.NewReader(strings.NewReader(in))
 		for range 10 {
-			if _, _, err := readCommand(r); err != nil {
+			if _, _, err := readCommand(r, maxPreAuth); err != nil {
 				return
 			}
 		}

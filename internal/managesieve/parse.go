@@ -5,13 +5,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"boxmail/internal/sieve"
 )
 
-// Limits of what a client may send.
+// Limits of what a client may send: a line, the arguments of a command,
+// and the bytes of one command with its literals, which before login is
+// small (AUTHENTICATE needs little) and after it a script and a name.
 const (
-	maxLine    = 8 << 10
-	maxLiteral = 1 << 20
-	maxArgs    = 8
+	maxLine       = 8 << 10
+	maxArgs       = 8
+	maxPreAuth    = 64 << 10
+	maxAuthed     = sieve.MaxScriptSize + 64<<10
+	literalChunks = 64 << 10
 )
 
 // protoError is a malformed command: answered NO with the message.
@@ -23,13 +29,15 @@ type protoError struct {
 func (e protoError) Error() string { return e.msg }
 
 // readCommand reads one command: an atom and its string arguments (quoted
-// strings and literals {n+} / {n}, RFC 5804 4). It returns the command
-// name upper-cased.
-func readCommand(r *bufio.Reader) (string, []string, error) {
+// strings and literals {n+} / {n}, RFC 5804 4), of at most limit bytes
+// in all. It returns the command name upper-cased. A literal announced
+// beyond the limit ends the connection before any of it is read.
+func readCommand(r *bufio.Reader, limit int) (string, []string, error) {
 	line, err := readLine(r)
 	if err != nil {
 		return "", nil, err
 	}
+	used := len(line)
 	var name string
 	var args []string
 	i := 0
@@ -92,16 +100,20 @@ func readCommand(r *bufio.Reader) (string, []string, error) {
 			if err != nil || n < 0 {
 				return name, nil, protoError{msg: "bad literal length"}
 			}
-			if n > maxLiteral {
-				return name, nil, protoError{msg: fmt.Sprintf("literal of %d bytes is larger than %d", n, maxLiteral), fatal: true}
+			if n > limit-used {
+				return name, nil, protoError{msg: fmt.Sprintf("literal of %d bytes is larger than the %d bytes a command may have here", n, limit), fatal: true}
 			}
-			buf := make([]byte, n)
-			if _, err := ioReadFull(r, buf); err != nil {
+			used += n
+			lit, err := readLiteral(r, n)
+			if err != nil {
 				return "", nil, err
 			}
-			args = append(args, string(buf))
+			args = append(args, lit)
 			if line, err = readLine(r); err != nil {
 				return "", nil, err
+			}
+			if used += len(line); used > limit {
+				return name, nil, protoError{msg: "command too long", fatal: true}
 			}
 			i = 0
 		default:
@@ -130,6 +142,23 @@ func readLine(r *bufio.Reader) (string, error) {
 			return string(b), nil
 		}
 	}
+}
+
+// readLiteral reads n bytes, growing its buffer as they arrive rather
+// than by what was announced.
+func readLiteral(r *bufio.Reader, n int) (string, error) {
+	var b strings.Builder
+	b.Grow(min(n, literalChunks))
+	buf := make([]byte, min(n, literalChunks))
+	for n > 0 {
+		m, err := ioReadFull(r, buf[:min(n, len(buf))])
+		b.Write(buf[:m])
+		n -= m
+		if err != nil {
+			return "", err
+		}
+	}
+	return b.String(), nil
 }
 
 func ioReadFull(r *bufio.Reader, buf []byte) (int, error) {

@@ -12,25 +12,6 @@ import (
 	"time"
 )
 
-// Message is what a script looks at. The interpreter does no I/O: the
-// caller fills it (see ParseMessage).
-type Message struct {
-	// Envelope sender ("" for a bounce) and the recipient being delivered.
-	From, To string
-	Header   mail.Header // raw field values; RFC 2047 words are decoded on use
-	Size     int64
-	// Raw is the body as received; Text the decoded text/* parts.
-	Raw, Text string
-	// Parts are the decoded parts by lower-case content type (body :content).
-	Parts []Part
-}
-
-// Part is one MIME part for body :content.
-type Part struct {
-	Type string // "text/plain"
-	Text string
-}
-
 // Action is what a script decided; the caller carries it out.
 type Action interface{ action() }
 
@@ -47,13 +28,20 @@ type FileInto struct {
 type Redirect struct{ Address string }
 
 // Vacation is an auto-reply (RFC 5230); the caller decides whether it is
-// sent (once per sender per Days, never to lists or bounces).
+// sent (once per sender per Days, never to lists or bounces). Subject
+// and From are header-safe: a :subject with control characters, or a
+// :from that is not one address, is dropped at run time and named in
+// Problems; the caller must still check that the account may send as
+// From. Refused, when set, says why no reply may be sent at all (a :mime
+// reason whose header is not MIME fields only).
 type Vacation struct {
 	Days                  int
 	Subject, From, Handle string
 	Reason                string
 	Addresses             []string
 	Mime                  bool
+	Problems              []string
+	Refused               string
 }
 
 // Discard drops the message: no copy is stored. It is listed so that the
@@ -71,7 +59,27 @@ type RunOptions struct {
 	MaxRedirects int       // default 10
 	Now          time.Time // for currentdate; default time.Now()
 	MaxDays      int       // cap of vacation :days; default 30 (RFC 5230 4.1 lets sites limit it)
+	// MaxBodyBytes is how much of the body (decoded text, or raw for
+	// body :raw) body tests compare; default DefaultMaxBodyBytes.
+	MaxBodyBytes int
+	// MaxWork bounds the bytes compared in one run (default
+	// DefaultMaxWork) and Timeout its time (default DefaultTimeout): past
+	// either the run fails with ErrBudget and the caller keeps the
+	// message, as for any run-time error.
+	MaxWork int64
+	Timeout time.Duration
 }
+
+// Budget defaults of a run: tens of milliseconds of work for an honest
+// script, a hard stop for a hostile one.
+const (
+	DefaultMaxWork = 64 << 20
+	DefaultTimeout = 2 * time.Second
+)
+
+// ErrBudget is the run-time error of a script that compared more than
+// RunOptions.MaxWork bytes or ran past RunOptions.Timeout.
+var ErrBudget = &Error{Msg: "the script needed more work than allowed (sieve budget exceeded)"}
 
 type state struct {
 	msg       *Message
@@ -82,6 +90,11 @@ type state struct {
 	redirects int
 	vacation  bool
 	steps     int
+	// work left, the deadline, and the work since the clock was read.
+	work     int64
+	deadline time.Time
+	sinceNow int64
+	err      error // a run-time error met inside a test
 }
 
 const maxSteps = 100000
@@ -90,8 +103,8 @@ var errStop = &Error{Msg: "stop"}
 
 // Run executes the script on msg and returns its actions, the implicit
 // keep included. An error means the script failed at run time (too many
-// redirects, a second vacation): the caller should keep the message in
-// INBOX, as RFC 5228 2.10.6 says.
+// redirects, a second vacation, ErrBudget): the caller should keep the
+// message in INBOX, as RFC 5228 2.10.6 says.
 func (s *Script) Run(msg *Message, opts RunOptions) ([]Action, error) {
 	if opts.MaxRedirects == 0 {
 		opts.MaxRedirects = 10
@@ -102,7 +115,16 @@ func (s *Script) Run(msg *Message, opts RunOptions) ([]Action, error) {
 	if opts.MaxDays == 0 {
 		opts.MaxDays = 30
 	}
-	st := &state{msg: msg, opts: opts, keep: true}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.MaxWork <= 0 {
+		opts.MaxWork = DefaultMaxWork
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = DefaultTimeout
+	}
+	st := &state{msg: msg, opts: opts, keep: true, work: opts.MaxWork, deadline: time.Now().Add(opts.Timeout)}
 	if err := st.block(s.cmds); err != nil && err != errStop {
 		return nil, err
 	}
@@ -168,9 +190,15 @@ func (st *state) command(c *call) error {
 		if st.test(c.tests[0]) {
 			return st.block(c.block)
 		}
+		if st.err != nil {
+			return st.err
+		}
 		for _, e := range c.elses {
 			if e.name == "else" || st.test(e.tests[0]) {
 				return st.block(e.block)
+			}
+			if st.err != nil {
+				return st.err
 			}
 		}
 	case "stop":
@@ -182,6 +210,9 @@ func (st *state) command(c *call) error {
 		st.actions = append(st.actions, Discard{})
 		st.keep = false
 	case "fileinto":
+		if p := mailboxProblem(c.args[0].strs[0]); p != "" {
+			return errorf(c.args[0].pos, "fileinto: %s", p)
+		}
 		st.actions = append(st.actions, FileInto{Mailbox: c.args[0].strs[0], Flags: st.flagsFor(c)})
 		if !c.has("copy") {
 			st.keep = false
@@ -217,15 +248,31 @@ func (st *state) command(c *call) error {
 			}
 		}
 		if a, ok := c.tags["subject"]; ok {
-			v.Subject = a.strs[0]
+			if p := headerTextProblem(a.strs[0]); p != "" {
+				v.Problems = append(v.Problems, "vacation :subject ignored: "+p)
+			} else {
+				v.Subject = a.strs[0]
+			}
 		}
 		if a, ok := c.tags["from"]; ok {
-			v.From = a.strs[0]
+			if _, p := senderProblem(a.strs[0]); p != "" {
+				v.Problems = append(v.Problems, "vacation :from ignored: "+p)
+			} else {
+				v.From = a.strs[0]
+			}
+		}
+		if v.Mime {
+			if p := mimeReasonProblem(v.Reason); p != "" {
+				v.Refused = "vacation :mime reason refused: " + p
+			}
 		}
 		if a, ok := c.tags["addresses"]; ok {
 			v.Addresses = a.strs
 		}
 		v.Handle = v.Subject + "\x00" + v.From + "\x00" + v.Reason
+		if a, ok := c.tags["from"]; ok {
+			v.Handle = v.Subject + "\x00" + a.strs[0] + "\x00" + v.Reason
+		}
 		if a, ok := c.tags["handle"]; ok {
 			v.Handle = a.strs[0]
 		}
@@ -237,12 +284,13 @@ func (st *state) command(c *call) error {
 }
 
 // normFlags adds the space-separated flags of l to base, without
-// duplicates (RFC 5232 3.1).
+// duplicates (RFC 5232 3.1); a flag that is not an IMAP flag (control
+// characters, atom-specials) is left out.
 func normFlags(base []string, l []string) []string {
 	out := slices.Clone(base)
 	for _, s := range l {
 		for f := range strings.FieldsSeq(s) {
-			if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, f) }) {
+			if flagProblem(f) == "" && !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, f) }) {
 				out = append(out, f)
 			}
 		}
@@ -252,6 +300,9 @@ func normFlags(base []string, l []string) []string {
 
 func (st *state) test(t *call) bool {
 	st.steps++
+	if st.err != nil || !st.charge(1) {
+		return false
+	}
 	switch t.name {
 	case "true":
 		return true
@@ -292,7 +343,7 @@ func (st *state) test(t *call) bool {
 				vals = append(vals, decodeHeader(v))
 			}
 		}
-		return match(t, vals, t.args[1].strs)
+		return st.match(t, vals, t.args[1].strs)
 	case "address":
 		var vals []string
 		for _, h := range t.args[0].strs {
@@ -302,7 +353,7 @@ func (st *state) test(t *call) bool {
 				}
 			}
 		}
-		return match(t, vals, t.args[1].strs)
+		return st.match(t, vals, t.args[1].strs)
 	case "envelope":
 		var vals []string
 		for _, h := range t.args[0].strs {
@@ -313,30 +364,32 @@ func (st *state) test(t *call) bool {
 				vals = append(vals, addrPart(t, st.msg.To))
 			}
 		}
-		return match(t, vals, t.args[1].strs)
+		return st.match(t, vals, t.args[1].strs)
 	case "body":
 		var vals []string
 		switch {
 		case t.has("raw"):
-			vals = []string{st.msg.Raw}
+			vals = []string{st.msg.rawBody(st.opts.MaxBodyBytes)}
 		case t.has("content"):
-			for _, p := range st.msg.Parts {
+			c := st.msg.bodyOf(st.opts.MaxBodyBytes)
+			for i := range c.parts {
+				p := &c.parts[i]
 				for _, want := range t.tags["content"].strs {
 					want = strings.ToLower(want)
-					if want == "" || p.Type == want || !strings.Contains(want, "/") && strings.HasPrefix(p.Type, want+"/") {
-						vals = append(vals, p.Text)
+					if want == "" || p.typ == want || !strings.Contains(want, "/") && strings.HasPrefix(p.typ, want+"/") {
+						vals = append(vals, c.decode(p))
 						break
 					}
 				}
 			}
 		default:
-			vals = []string{st.msg.Text}
+			vals = []string{st.msg.bodyOf(st.opts.MaxBodyBytes).text}
 		}
-		return match(t, vals, t.args[0].strs)
+		return st.match(t, vals, t.args[0].strs)
 	case "hasflag":
-		return match(t, st.flags, t.args[0].strs)
+		return st.match(t, st.flags, t.args[0].strs)
 	case "currentdate":
-		return match(t, []string{datePart(st.opts.Now, t)}, t.args[1].strs)
+		return st.match(t, []string{datePart(st.opts.Now, t)}, t.args[1].strs)
 	}
 	return false
 }
@@ -417,163 +470,6 @@ func addrPart(t *call, a string) string {
 		return ""
 	}
 	return a
-}
-
-// match applies t's comparator and match type: true if any value
-// matches any key (for :count, the number of values).
-func match(t *call, vals, keys []string) bool {
-	cmp := "i;ascii-casemap"
-	if c, ok := t.tags["comparator"]; ok {
-		cmp = c.strs[0]
-	}
-	if r, ok := t.tags["count"]; ok {
-		n := strconv.Itoa(len(vals))
-		for _, k := range keys {
-			if relation(strings.ToLower(r.strs[0]), compareNumeric(n, k)) {
-				return true
-			}
-		}
-		return false
-	}
-	for _, v := range vals {
-		for _, k := range keys {
-			if matchOne(t, cmp, v, k) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func relation(op string, c int) bool {
-	switch op {
-	case "gt":
-		return c > 0
-	case "ge":
-		return c >= 0
-	case "lt":
-		return c < 0
-	case "le":
-		return c <= 0
-	case "eq":
-		return c == 0
-	case "ne":
-		return c != 0
-	}
-	return false
-}
-
-func matchOne(t *call, cmp, v, k string) bool {
-	fold := cmp == "i;ascii-casemap"
-	if fold {
-		v, k = asciiLower(v), asciiLower(k)
-	}
-	switch {
-	case t.has("contains"):
-		return strings.Contains(v, k)
-	case t.has("matches"):
-		return glob(v, k)
-	case t.has("value"):
-		var c int
-		if cmp == "i;ascii-numeric" {
-			c = compareNumeric(v, k)
-		} else {
-			c = strings.Compare(v, k)
-		}
-		return relation(strings.ToLower(t.tags["value"].strs[0]), c)
-	}
-	if cmp == "i;ascii-numeric" {
-		return compareNumeric(v, k) == 0
-	}
-	return v == k
-}
-
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c >= 'A' && c <= 'Z' {
-			b[i] = c + 32
-		}
-	}
-	return string(b)
-}
-
-// compareNumeric is i;ascii-numeric (RFC 4790 9.1): the leading digits as a
-// number, no digits being positive infinity.
-func compareNumeric(a, b string) int {
-	na, ia := leadingNumber(a)
-	nb, ib := leadingNumber(b)
-	switch {
-	case ia && ib:
-		return 0
-	case ia:
-		return 1
-	case ib:
-		return -1
-	}
-	// Compare as decimal strings without leading zeros, so any length works.
-	if len(na) != len(nb) {
-		if len(na) < len(nb) {
-			return -1
-		}
-		return 1
-	}
-	return strings.Compare(na, nb)
-}
-
-func leadingNumber(s string) (string, bool) {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == 0 {
-		return "", true
-	}
-	return strings.TrimLeft(s[:i], "0"), false
-}
-
-// glob matches s against a :matches pattern: * any sequence, ? one
-// character, \ escapes.
-func glob(s, p string) bool {
-	// Iterative with backtracking to the last star: linear in practice.
-	si, pi := 0, 0
-	star, mark := -1, 0
-	rs, rp := []rune(s), []rune(p)
-	for si < len(rs) {
-		if pi < len(rp) {
-			c := rp[pi]
-			switch {
-			case c == '*':
-				star, mark = pi, si
-				pi++
-				continue
-			case c == '?':
-				si++
-				pi++
-				continue
-			case c == '\\' && pi+1 < len(rp):
-				if rp[pi+1] == rs[si] {
-					si++
-					pi += 2
-					continue
-				}
-			case c == rs[si]:
-				si++
-				pi++
-				continue
-			}
-		}
-		if star < 0 {
-			return false
-		}
-		pi = star + 1
-		mark++
-		si = mark
-	}
-	for pi < len(rp) && rp[pi] == '*' {
-		pi++
-	}
-	return pi == len(rp)
 }
 
 // String describes an action for logs.

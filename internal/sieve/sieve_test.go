@@ -267,10 +267,16 @@ func TestGlob(t *testing.T) {
 		{"hello", "h*x", false}, {"a*b", "a\\*b", true}, {"axb", "a\\*b", false}, {"ab", "a*b*", true},
 		{"héllo", "h?llo", true}, {strings.Repeat("a", 1000), strings.Repeat("*a", 20) + "b", false},
 	} {
-		if got := glob(c.s, c.p); got != c.ok {
+		if got := globMatch(c.s, c.p); got != c.ok {
 			t.Errorf("glob(%q, %q) = %v", c.s, c.p, got)
 		}
 	}
+}
+
+// globMatch runs a :matches pattern with an unlimited budget.
+func globMatch(s, p string) bool {
+	st := &state{work: 1 << 62, deadline: time.Now().Add(time.Hour)}
+	return st.glob(s, compileGlob(p))
 }
 
 func FuzzParse(f *testing.F) {
@@ -289,5 +295,52 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		s.Run(msg("From: a@b.test\nSubject: x\n", "body\r\n"), RunOptions{})
+	})
+}
+
+// FuzzRun runs hostile scripts on hostile messages: parse, validate and
+// run with a small budget. A run ends within its budget, never panics,
+// and what a script that passed Validate puts in a vacation action is
+// header-safe.
+func FuzzRun(f *testing.F) {
+	f.Add(rfcExample, []byte("From: a@b.test\r\nTo: me@example.com\r\nSubject: Make money fast\r\n\r\nhi\r\n"))
+	f.Add("require [\"vacation\"];\nvacation :from \"ceo@example.test\r\nBcc: x@evil.test\" :subject \"Invoice\" :mime \"From: x\r\n\r\npay\";",
+		[]byte("From: a@b.test\r\n\r\nx"))
+	f.Add(`require "body"; if body :text :matches "*a?b*c\\*" { discard; }`,
+		[]byte("Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Transfer-Encoding: base64\r\n\r\nYWJj\r\n--x\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n--y\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\na=3Db=\r\nc\r\n--y--\r\n--x--\r\n"))
+	f.Add(`require ["body", "relational", "comparator-i;ascii-numeric", "imap4flags"]; if anyof (body :raw :count "gt" :comparator "i;ascii-numeric" "1", header :value "ge" "subject" "m") { addflag "$x"; }`,
+		[]byte("Subject: m\n\nbody"))
+	f.Fuzz(func(t *testing.T, src string, data []byte) {
+		s, err := Parse(src)
+		if err != nil {
+			return
+		}
+		valid := s.Validate() == nil
+		start := time.Now()
+		acts, err := s.Run(ParseMessage(data, "a@b.test", "me@example.com"), RunOptions{MaxWork: 1 << 20, Timeout: 200 * time.Millisecond, MaxBodyBytes: 64 << 10})
+		if d := time.Since(start); d > 5*time.Second {
+			t.Fatalf("a run took %v", d)
+		}
+		if err != nil {
+			if _, ok := err.(*Error); !ok {
+				t.Fatalf("run error of type %T: %v", err, err)
+			}
+			return
+		}
+		if len(acts) == 0 {
+			t.Fatal("no action at all")
+		}
+		for _, a := range acts {
+			v, ok := a.(Vacation)
+			if !ok {
+				continue
+			}
+			if headerTextProblem(v.Subject) != "" || v.From != "" && func() bool { _, p := senderProblem(v.From); return p != "" }() {
+				t.Fatalf("unsafe vacation: %+v", v)
+			}
+			if valid && (len(v.Problems) > 0 || v.Refused != "") {
+				t.Fatalf("a validated script's vacation had problems: %+v", v)
+			}
+		}
 	})
 }
