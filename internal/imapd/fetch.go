@@ -3,6 +3,8 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -59,13 +61,48 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		return sess.fetchFlags(w, ts, options)
 	}
 	for len(ts) > 0 {
-		n := min(len(ts), fetchChunk)
+		n, err := sess.chunkLen(ts, need)
+		if err != nil {
+			return sess.storeError("fetch", err)
+		}
 		if err := sess.fetchChunk(w, ts[:n], options, need, setSeen); err != nil {
 			return err
 		}
 		ts = ts[n:]
 	}
 	return nil
+}
+
+// maxChunkBytes bounds the message bytes one chunk of a FETCH or SEARCH
+// that reads whole messages holds at once (a chunk takes at least one).
+const maxChunkBytes = 32 << 20
+
+// chunkLen is how many of ts to load at once: fetchChunk, and for whole
+// messages no more than maxChunkBytes of them (by their sizes, one
+// metadata read), so that FETCH 1:* BODY[] of a folder of 50 MiB
+// attachments does not load 256 of them together.
+func (sess *session) chunkLen(ts []target, need store.BodyPart) (int, error) {
+	n := min(len(ts), fetchChunk)
+	if need != store.BodyFull || n == 1 {
+		return n, nil
+	}
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	metas, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(ts[:n]), store.BodyNone)
+	if err != nil {
+		return 0, err
+	}
+	size := map[uint32]int64{}
+	for _, m := range metas {
+		size[m.UID] = m.Size
+	}
+	var sum int64
+	for i, t := range ts[:n] {
+		if sum += size[t.uid]; sum > maxChunkBytes && i > 0 {
+			return i, nil
+		}
+	}
+	return n, nil
 }
 
 // fetchFlags answers a FETCH of only UID and FLAGS (the resync of a
@@ -177,7 +214,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		rw.WriteEnvelope(envelope(m.Data))
 	}
 	if o.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(m.Data)))
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(messageReader(m.Data)))
 	}
 	for _, bs := range o.BodySection {
 		b := bodySection(m.Data, bs)
@@ -191,7 +228,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		}
 	}
 	for _, bs := range o.BinarySection {
-		b := imapserver.ExtractBinarySection(bytes.NewReader(m.Data), bs)
+		b := imapserver.ExtractBinarySection(messageReader(m.Data), bs)
 		wc := rw.WriteBinarySection(bs, int64(len(b)))
 		if _, err := wc.Write(b); err != nil {
 			wc.Close()
@@ -202,7 +239,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		}
 	}
 	for _, bss := range o.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Data), bss))
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(messageReader(m.Data), bss))
 	}
 	return nil
 }
@@ -222,7 +259,7 @@ func bodySection(data []byte, bs *imap.FetchItemBodySection) []byte {
 	default:
 		whole := *bs
 		whole.Partial = nil
-		b = imapserver.ExtractBodySection(bytes.NewReader(data), &whole)
+		b = imapserver.ExtractBodySection(messageReader(data), &whole)
 	}
 	if p := bs.Partial; p != nil {
 		if p.Offset >= int64(len(b)) {
@@ -257,8 +294,38 @@ func headerEnd(data []byte) int {
 	return len(data)
 }
 
-// readHeader parses a message header, tolerating a missing body.
+// maxParsedHeader bounds how much of a message's header is parsed, for
+// ENVELOPE, BODYSTRUCTURE, HEADER.FIELDS, BINARY and SEARCH: go-message
+// gives every field its own allocations (and unfolds a folded one whole),
+// so a 20 MiB header-only message cost ~320 MB on one FETCH ENVELOPE.
+// Fields past the cap are not seen; real headers, long Received and
+// DKIM chains included, are a few KiB. BODY[HEADER] and BODY[] are cut
+// from the stored bytes and come back whole.
+const maxParsedHeader = 128 << 10
+
+// cappedHeader is the header of data (up to its blank line, or all of
+// data without one), cut to maxParsedHeader at a line end.
+func cappedHeader(data []byte) []byte {
+	h := data[:headerEnd(data)]
+	if len(h) <= maxParsedHeader {
+		return h
+	}
+	return h[:bytes.LastIndexByte(h[:maxParsedHeader], '\n')+1]
+}
+
+// messageReader reads a message for go-imap's and go-message's parsers,
+// its header cut to maxParsedHeader and ended there; no bytes are copied.
+func messageReader(data []byte) io.Reader {
+	end := headerEnd(data)
+	if end <= maxParsedHeader {
+		return bytes.NewReader(data)
+	}
+	return io.MultiReader(bytes.NewReader(cappedHeader(data)), strings.NewReader("\r\n"), bytes.NewReader(data[end:]))
+}
+
+// readHeader parses a message header (at most maxParsedHeader of it),
+// tolerating a missing body.
 func readHeader(data []byte) textproto.Header {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(cappedHeader(data))))
 	return h
 }

@@ -82,6 +82,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -113,6 +114,9 @@ type Options struct {
 	// OpenCheckEvery is how often a logged-in session asks whether its
 	// account was disabled meanwhile (default 30 s); one that was gets BYE.
 	OpenCheckEvery time.Duration
+	// MaxMessageBytes is the largest message APPEND takes, advertised as
+	// APPENDLIMIT (RFC 7889); the box's max_message_size, default 50 MiB.
+	MaxMessageBytes int64
 }
 
 // Server is an IMAP server over a store.
@@ -156,6 +160,10 @@ func New(opts Options) *Server {
 	if opts.OpenCheckEvery <= 0 {
 		opts.OpenCheckEvery = 30 * time.Second
 	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 50 << 20
+	}
+	opts.MaxMessageBytes = min(opts.MaxMessageBytes, math.MaxUint32) // APPENDLIMIT is a 32-bit number here
 	s := &Server{opts: opts, log: opts.Logger.With("component", "imap")}
 	s.feeds = newFeeds(opts.Store, s.log)
 	libOpts := &imapserver.Options{
@@ -270,9 +278,15 @@ func (l libLogger) Printf(format string, args ...any) {
 
 // Errors the client sees.
 var (
-	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only"}
-	errInternal = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
+	errReadOnly  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only"}
+	errInternal  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
+	errOverQuota = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
 )
+
+// errTooBig is the answer to an APPEND announced above the limit.
+func errTooBig(limit int64) *imap.Error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: fmt.Sprintf("Messages are limited to %d bytes", limit)}
+}
 
 // storeError turns a store error into what the client should see. Errors
 // the client cannot act on are logged and answered generically.
@@ -290,7 +304,7 @@ func (sess *session) storeError(op string, err error) error {
 	case errors.Is(err, store.ErrInvalid):
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not allowed for this mailbox or name"}
 	case errors.Is(err, store.ErrOverQuota):
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
+		return errOverQuota
 	case errors.Is(err, store.ErrDiskFull):
 		sess.log.Error("imap "+op+" failed: disk full", "account", sess.acct.Email, "err", err)
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "The server's disk is full; try again later"}

@@ -75,6 +75,7 @@ type quotaConn struct {
 	state int
 	lit   int64
 	tail  []byte // the end of the current line so far, to spot {N}
+	drop  bool   // reading past a refused APPEND (appendCheck) to its end
 	err   error
 }
 
@@ -183,7 +184,7 @@ func (c *quotaConn) next() {
 	}
 	if c.state == inLiteral {
 		n := int(min(c.lit, int64(len(c.in))))
-		c.take(n)
+		c.pass(n)
 		if c.lit -= int64(n); c.lit == 0 {
 			c.state = midLine
 		}
@@ -197,14 +198,23 @@ func (c *quotaConn) next() {
 		}
 		c.keepTail(c.in)
 		c.state = midLine
-		c.take(len(c.in))
+		c.pass(len(c.in))
 		return
 	}
 	line := c.in[:i+1]
 	if c.state == lineStart {
-		if reply := c.srv.quotaReply(c.sess.Load(), line); reply != nil {
+		sess := c.sess.Load()
+		if reply := c.srv.quotaReply(sess, line); reply != nil {
 			c.reply = reply
 			c.in = c.in[i+1:]
+			return
+		}
+		if reply, lit := c.srv.appendCheck(sess, line); reply != nil {
+			c.reply = reply
+			c.in = c.in[i+1:]
+			if lit > 0 {
+				c.state, c.lit, c.drop = inLiteral, lit, true
+			}
 			return
 		}
 		c.watchCaps(line)
@@ -219,7 +229,64 @@ func (c *quotaConn) next() {
 		c.state = lineStart
 	}
 	c.tail = c.tail[:0]
-	c.take(i + 1)
+	c.pass(i + 1)
+	if c.state == lineStart {
+		c.drop = false // the refused command has ended
+	}
+}
+
+// pass hands the next n bytes to go-imap, or drops them while reading
+// past a refused APPEND.
+func (c *quotaConn) pass(n int) {
+	if c.drop {
+		c.in = c.in[n:]
+		return
+	}
+	c.take(n)
+}
+
+// appendCheck answers an APPEND whose message is announced on its command
+// line ("tag APPEND mailbox [flags] [date] {N}") and is over the size
+// limit or the account's quota: NO [TOOBIG] or NO [OVERQUOTA] in place of
+// the continuation request, so the client never sends the bytes. A
+// LITERAL+ ({N+}) client sends them anyway: lit is how many to read past,
+// with the rest of the command, keeping none (RFC 7888 section 4 lets a
+// server read and discard them), so that none is ever taken for a command
+// (go-imap answers NO and then parses on). Any other line: nil.
+func (s *Server) appendCheck(sess *session, line []byte) (reply []byte, lit int64) {
+	l := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	tag, rest, ok := bytes.Cut(l, []byte(" "))
+	if !ok || len(tag) == 0 || bytes.ContainsAny(tag, "(){%*\"\\+") {
+		return nil, 0
+	}
+	if cmd, _, _ := bytes.Cut(rest, []byte(" ")); !bytes.EqualFold(cmd, []byte("APPEND")) {
+		return nil, 0
+	}
+	n, ok := literalAtEnd(l)
+	if !ok {
+		return nil, 0
+	}
+	var text string
+	log := s.log
+	switch {
+	case n > s.opts.MaxMessageBytes:
+		text = fmt.Sprintf("NO [TOOBIG] Messages are limited to %d bytes", s.opts.MaxMessageBytes)
+	case sess != nil && sess.acct.ID != 0:
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		fits, _, err := s.opts.Store.QuotaFits(ctx, sess.acct.ID, n)
+		cancel()
+		if err != nil || fits {
+			return nil, 0 // a store error is the session's to report
+		}
+		text, log = "NO [OVERQUOTA] Mailbox full: over quota", sess.log
+	default:
+		return nil, 0
+	}
+	log.Info("imap append refused before its data", "size", n, "reply", text)
+	if bytes.HasSuffix(l, []byte("+}")) {
+		lit = n
+	}
+	return fmt.Appendf(nil, "%s %s\r\n", tag, text), lit
 }
 
 // watchCaps notes a command whose answer lists capabilities.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -183,13 +184,47 @@ func (c *chunkConn) Write(p []byte) (int, error) { c.out = append(c.out, p...); 
 func FuzzQuotaConnPassesClientBytesThrough(f *testing.F) {
 	f.Add([]byte("a1 LOGIN x y\r\na2 APPEND INBOX {5+}\r\nhello\r\na3 GETQUOTA \"\"\r\n"), uint8(3))
 	f.Add([]byte("a {3}\r\nab\r\n{x}\r\n"+strings.Repeat("z", 5000)+"\r\n"), uint8(200))
+	f.Add([]byte("a APPEND INBOX {20+}\r\n"+strings.Repeat("b NOOP\r\n", 3)+"\r\nc NOOP\r\n"), uint8(7))
 	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
-		c := &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{}, state: lineStart}
+		log := slog.New(slog.DiscardHandler)
+		c := &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{opts: Options{MaxMessageBytes: 1 << 62}, log: log}, state: lineStart}
 		got, _ := io.ReadAll(c)
 		if !bytes.Equal(got, data) {
 			t.Fatalf("got %q, want %q", got, data)
 		}
+		// With a small APPEND limit, refused APPENDs are cut out whole.
+		c = &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{opts: Options{MaxMessageBytes: 8}, log: log}, state: lineStart}
+		got, _ = io.ReadAll(c)
+		if len(got) > len(data) {
+			t.Fatalf("%d bytes out of %d", len(got), len(data))
+		}
 		literalAtEnd(data)
 		astring(data)
 	})
+}
+
+// An APPEND announced above the limit never reaches go-imap: it is
+// answered NO [TOOBIG], and the bytes of a LITERAL+ one are read past up
+// to the end of its command, so none is taken for a command.
+func TestQuotaConnCutsOutAnAppendOverTheLimit(t *testing.T) {
+	for _, tc := range []struct{ name, in, toIMAP string }{
+		{"literal+", "a APPEND INBOX {25+}\r\nx CREATE Evil\r\nx DELETE\r\n\r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"literal+ with flags and date", "a APPEND INBOX (\\Seen) \"01-Jan-2026 00:00:00 +0000\" {9+}\r\nx CREATE \r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"UTF8 literal8+", "a APPEND INBOX UTF8 (~{9+}\r\nx CREATE )\r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"synchronizing", "a APPEND INBOX {9}\r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"within the limit", "a APPEND INBOX {8+}\r\nx CREATE\r\nb NOOP\r\n", "a APPEND INBOX {8+}\r\nx CREATE\r\nb NOOP\r\n"},
+		{"not an APPEND", "a LOGIN {9+}\r\n123456789 x\r\n", "a LOGIN {9+}\r\n123456789 x\r\n"},
+	} {
+		for _, step := range []int{1, 3, 1000} {
+			cc := &chunkConn{data: []byte(tc.in), n: step}
+			c := &quotaConn{Conn: cc, srv: &Server{opts: Options{MaxMessageBytes: 8}, log: slog.New(slog.DiscardHandler)}, state: lineStart}
+			got, _ := io.ReadAll(c)
+			if string(got) != tc.toIMAP {
+				t.Errorf("%s, step %d: go-imap got %q, want %q", tc.name, step, got, tc.toIMAP)
+			}
+			if tc.in != tc.toIMAP && !strings.HasPrefix(string(cc.out), "a NO [TOOBIG] ") {
+				t.Errorf("%s, step %d: answered %q", tc.name, step, cc.out)
+			}
+		}
+	}
 }

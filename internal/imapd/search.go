@@ -34,7 +34,10 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	for len(all) > 0 {
-		n := min(len(all), fetchChunk)
+		n, err := sess.chunkLen(all, need)
+		if err != nil {
+			return nil, sess.storeError("search", err)
+		}
 		chunk := all[:n]
 		all = all[n:]
 		ctx, cancel := sess.ctx()
@@ -376,7 +379,7 @@ func headerContains(h *mail.Header, value string) bool {
 // decodedText returns the message's text parts with transfer encodings
 // and charsets decoded; if the MIME structure cannot be read, the raw body.
 func decodedText(data []byte) string {
-	e, err := message.Read(bytes.NewReader(data))
+	e, err := message.Read(messageReader(data))
 	if e == nil {
 		return string(data[headerEnd(data):])
 	}
