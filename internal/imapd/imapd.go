@@ -40,6 +40,24 @@
 // while a mailbox is selected are recent to every session that has it
 // selected read-write (the store keeps \Recent for the next SELECT).
 //
+// # Limits
+//
+// APPEND takes at most Options.MaxMessageBytes (max_message_size,
+// advertised as APPENDLIMIT, RFC 7889): an APPEND announced above it, or
+// above what is left of the account's quota, is refused (NO [TOOBIG],
+// NO [OVERQUOTA]) before any byte of it is read. Nothing is set aside for
+// the announced size: a message from store.FileBodyMin up is streamed
+// into a body file. On IMAPS the connection wrapper (quota.go) answers
+// such an APPEND itself, in place of the continuation request, and reads
+// past the bytes of a refused LITERAL+ one, keeping none; go-imap alone
+// (the STARTTLS port) refuses an over-limit one the same way, but checks
+// the quota only after asking for the bytes, and would parse the bytes of
+// a refused LITERAL+ as commands.
+//
+// Headers are parsed up to 128 KiB (maxParsedHeader, fetch.go), and a
+// FETCH or SEARCH that needs whole messages loads at most 32 MiB of them
+// at once (maxChunkBytes).
+//
 // # Errors
 //
 // Errors a client should see are *imap.Error values (NONEXISTENT,

@@ -27,6 +27,11 @@ import (
 // ({N} and {N+}) are passed through uninterpreted, so their bytes are
 // never taken for commands.
 //
+// The wrapper also refuses an APPEND announced above the size limit or
+// the account's quota before any of its bytes is read (appendCheck), and
+// reads past the bytes of such a LITERAL+ APPEND itself: go-imap answers
+// NO [TOOBIG] to it and then parses the message as commands.
+//
 // go-imap also lists only the capabilities it knows, so the wrapper adds
 // QUOTA to what a logged-in session is told: the CAPABILITY response and
 // the [CAPABILITY] code of a successful LOGIN or AUTHENTICATE.
