@@ -42,10 +42,36 @@ func dialIMAPS(t *testing.T, b *Box) *rawIMAP {
 	return rc
 }
 
+// dialSTARTTLS is dialIMAPS on the STARTTLS port.
+func dialSTARTTLS(t *testing.T, b *Box) *rawIMAP {
+	t.Helper()
+	d := &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}
+	c, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.IMAP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rc := &rawIMAP{t: t, c: c, r: bufio.NewReader(c)}
+	if l, err := rc.line(); err != nil || !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("greeting %q: %v", l, err)
+	}
+	rc.send("T STARTTLS\r\n")
+	if l := rc.tagged("T"); !strings.HasPrefix(l, "T OK") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+	tc := tls.Client(c, insecureTLS())
+	return &rawIMAP{t: t, c: tc, r: bufio.NewReaderSize(tc, 64<<10)}
+}
+
 // loginIMAPS dials and logs in as user.
 func loginIMAPS(t *testing.T, b *Box, user string) *rawIMAP {
 	t.Helper()
-	rc := dialIMAPS(t, b)
+	return loginWith(t, b, dialIMAPS, user)
+}
+
+func loginWith(t *testing.T, b *Box, dial func(*testing.T, *Box) *rawIMAP, user string) *rawIMAP {
+	t.Helper()
+	rc := dial(t, b)
 	rc.send(fmt.Sprintf("L LOGIN %q %q\r\n", user, b.Password))
 	if l := rc.tagged("L"); !strings.HasPrefix(l, "L OK") {
 		t.Fatalf("login: %q", l)
@@ -191,7 +217,13 @@ m.logout()
 func TestAnAppendOverQuotaIsRefusedBeforeTheDataIsSent(t *testing.T) {
 	b := newBox(t)
 	mustRun(t, "", "user", "quota", b.Admin, "1M", "--dir", b.Dir)
-	rc := loginIMAPS(t, b, b.Admin)
+	for port, dial := range map[string]func(*testing.T, *Box) *rawIMAP{"IMAPS": dialIMAPS, "STARTTLS": dialSTARTTLS} {
+		t.Run(port, func(t *testing.T) { appendOverQuota(t, b, dial) })
+	}
+}
+
+func appendOverQuota(t *testing.T, b *Box, dial func(*testing.T, *Box) *rawIMAP) {
+	rc := loginWith(t, b, dial, b.Admin)
 	rc.send("Q APPEND INBOX {2000000}\r\n")
 	if l := rc.tagged("Q"); !strings.HasPrefix(l, "Q NO [OVERQUOTA]") {
 		t.Fatalf("APPEND of 2 MB into a 1 MiB quota: %q, want NO [OVERQUOTA] before any continuation", l)
@@ -214,6 +246,12 @@ func TestAnAppendOverQuotaIsRefusedBeforeTheDataIsSent(t *testing.T) {
 	if l := rc.tagged("F"); !strings.HasPrefix(l, "F OK") {
 		t.Fatalf("small APPEND: %q", l)
 	}
+	rc.send("X UID STORE 1:* +FLAGS.SILENT (\\Deleted)\r\n")
+	rc.tagged("X")
+	rc.send("S SELECT INBOX\r\nE EXPUNGE\r\n")
+	if l := rc.tagged("E"); !strings.HasPrefix(l, "E OK") {
+		t.Fatalf("EXPUNGE: %q", l)
+	}
 }
 
 // max_message_size is the APPEND limit too, advertised as APPENDLIMIT.
@@ -223,7 +261,13 @@ func TestAnAppendOverQuotaIsRefusedBeforeTheDataIsSent(t *testing.T) {
 // answered NO and then parsed on would have run.
 func TestAnOversizedAppendIsRefusedAndItsBytesAreNeverRunAsCommands(t *testing.T) {
 	b := newBoxWith(t, map[string]string{"max_message_size": "1048576"})
-	rc := loginIMAPS(t, b, b.Admin)
+	for port, dial := range map[string]func(*testing.T, *Box) *rawIMAP{"IMAPS": dialIMAPS, "STARTTLS": dialSTARTTLS} {
+		t.Run(port, func(t *testing.T) { oversizedAppend(t, b, dial) })
+	}
+}
+
+func oversizedAppend(t *testing.T, b *Box, dial func(*testing.T, *Box) *rawIMAP) {
+	rc := loginWith(t, b, dial, b.Admin)
 	rc.send("C CAPABILITY\r\n")
 	if caps := strings.Join(rc.untilTagged("C"), "\n"); !strings.Contains(caps, "APPENDLIMIT=1048576") {
 		t.Errorf("CAPABILITY without APPENDLIMIT=1048576:\n%s", caps)
@@ -250,7 +294,7 @@ func TestAnOversizedAppendIsRefusedAndItsBytesAreNeverRunAsCommands(t *testing.T
 	time.Sleep(300 * time.Millisecond)
 	rc.c.Close()
 
-	check := loginIMAPS(t, b, b.Admin)
+	check := loginWith(t, b, dial, b.Admin)
 	check.send("L LIST \"\" \"*\"\r\n")
 	list := strings.Join(check.untilTagged("L"), "\n")
 	if strings.Contains(list, "Injected") {

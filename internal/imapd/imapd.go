@@ -5,7 +5,7 @@
 //
 //   - IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051), as far as go-imap v2
 //     implements them (see "What go-imap v2 decides" below)
-//   - STARTTLS and LOGINDISABLED (RFC 3501 6.2.1), AUTHENTICATE PLAIN
+//   - STARTTLS and LOGINDISABLED (RFC 3501 6.2.1; ours, quota.go), AUTHENTICATE PLAIN
 //     (RFC 4616) with SASL-IR (RFC 4959)
 //   - IDLE (RFC 2177), NAMESPACE (RFC 2342), UIDPLUS (RFC 4315),
 //     MOVE (RFC 6851), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154),
@@ -47,12 +47,14 @@
 // above what is left of the account's quota, is refused (NO [TOOBIG],
 // NO [OVERQUOTA]) before any byte of it is read. Nothing is set aside for
 // the announced size: a message from store.FileBodyMin up is streamed
-// into a body file. On IMAPS the connection wrapper (quota.go) answers
-// such an APPEND itself, in place of the continuation request, and reads
-// past the bytes of a refused LITERAL+ one, keeping none; go-imap alone
-// (the STARTTLS port) refuses an over-limit one the same way, but checks
-// the quota only after asking for the bytes, and would parse the bytes of
-// a refused LITERAL+ as commands.
+// into a body file. The connection wrapper (quota.go) answers such an
+// APPEND itself, in place of the continuation request, and reads past the
+// bytes of a refused LITERAL+ one, keeping none (go-imap answers NO and
+// then parses them as commands). So that the wrapper sees the commands
+// sent over TLS on the STARTTLS port too, STARTTLS is the wrapper's:
+// before TLS it lists STARTTLS and LOGINDISABLED and refuses LOGIN and
+// AUTHENTICATE (Session.Login refuses them too), and drops what was sent
+// in the clear after STARTTLS.
 //
 // Headers are parsed up to 128 KiB (maxParsedHeader, fetch.go), and a
 // FETCH or SEARCH that needs whole messages loads at most 32 MiB of them
@@ -191,9 +193,15 @@ func New(opts Options) *Server {
 		TLSConfig:    opts.TLSConfig,
 		InsecureAuth: opts.InsecureAuth,
 	}
-	if opts.ImplicitTLS {
+	switch {
+	case opts.ImplicitTLS:
 		libOpts.Caps[imap.CapQuota] = struct{}{}
 		libOpts.Caps[imap.Cap("QUOTA=RES-STORAGE")] = struct{}{}
+		libOpts.TLSConfig, libOpts.InsecureAuth = nil, true
+	case opts.TLSConfig != nil:
+		// STARTTLS is the wrapper's (quota.go), so that it still sees
+		// the commands after it; go-imap is told logins are safe, and
+		// the wrapper and Session.Login refuse them before TLS.
 		libOpts.TLSConfig, libOpts.InsecureAuth = nil, true
 	}
 	s.imap = imapserver.New(libOpts)
@@ -217,7 +225,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 	s.log.Info("imap serving", "addr", l.Addr().String(), "hostname", s.opts.Hostname)
-	if s.opts.ImplicitTLS {
+	if s.opts.ImplicitTLS || s.opts.TLSConfig != nil {
 		l = quotaListener{Listener: l, srv: s}
 	}
 	return s.imap.Serve(l)
@@ -296,9 +304,10 @@ func (l libLogger) Printf(format string, args ...any) {
 
 // Errors the client sees.
 var (
-	errReadOnly  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only"}
-	errInternal  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
-	errOverQuota = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
+	errReadOnly        = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only"}
+	errInternal        = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
+	errPrivacyRequired = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "TLS is required to authenticate"}
+	errOverQuota       = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
 )
 
 // errTooBig is the answer to an APPEND announced above the limit.

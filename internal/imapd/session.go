@@ -63,6 +63,9 @@ func (sess *session) Close() error {
 
 // Login checks the full email address and password with the store.
 func (sess *session) Login(username, password string) error {
+	if qc, ok := sess.conn.NetConn().(*quotaConn); ok && qc.starttls != nil && !sess.srv.opts.InsecureAuth {
+		return errPrivacyRequired // the wrapper refuses first; this is the backstop
+	}
 	ctx, cancel := sess.ctx()
 	defer cancel()
 	var acct store.Account
