@@ -306,7 +306,7 @@ func oversizedAppend(t *testing.T, b *Box, dial func(*testing.T, *Box) *rawIMAP)
 }
 
 // A message that is all header, 20 MiB of it (many fields, one field
-// folded over and over): FETCH ENVELOPE, BODYSTRUCTURE and HEADER.FIELDS
+// folded over and over, or a MIME part's header): FETCH ENVELOPE, BODYSTRUCTURE and HEADER.FIELDS
 // and SEARCH HEADER on it from several connections at once used to cost
 // hundreds of MiB each; now what is parsed is capped, and the answers
 // come (fields past the cap are not seen).
@@ -321,8 +321,13 @@ func TestAHugeHeaderOnlyMessageIsCheapToFetchAndSearch(t *testing.T) {
 		fmt.Fprintf(folded, ",\r\n a%07d@example.test", i)
 	}
 	folded.WriteString("\r\n")
+	nested := bytes.NewBufferString("From: nested@elsewhere.example\r\nSubject: a part all header\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\nContent-Type: text/plain\r\n")
+	for i := 0; nested.Len() < 20<<20; i++ {
+		fmt.Fprintf(nested, "X-Filler-%07d: %060d\r\n", i, i)
+	}
+	nested.WriteString("\r\nhello\r\n--XX--\r\n")
 	rc := loginIMAPS(t, b, b.Admin)
-	for i, m := range [][]byte{many.Bytes(), folded.Bytes()} {
+	for i, m := range [][]byte{many.Bytes(), folded.Bytes(), nested.Bytes()} {
 		rc.send(fmt.Sprintf("A%d APPEND INBOX {%d+}\r\n", i, len(m)))
 		rc.send(string(m) + "\r\n")
 		if l := rc.tagged(fmt.Sprintf("A%d", i)); !strings.Contains(l, "OK") {
@@ -373,11 +378,11 @@ func TestAHugeHeaderOnlyMessageIsCheapToFetchAndSearch(t *testing.T) {
 		var want []string
 		switch i % len(cmds) {
 		case 0:
-			want = []string{`"all header"`, `"one long field"`, `"big" "elsewhere.example"`}
+			want = []string{`"all header"`, `"one long field"`, `"a part all header"`, `"big" "elsewhere.example"`}
 		case 1:
-			want = []string{"BODYSTRUCTURE"}
+			want = []string{"BODYSTRUCTURE", `("text" "plain"`}
 		case 2:
-			want = []string{"Subject: all header", "Subject: one long field"}
+			want = []string{"Subject: all header", "Subject: one long field", "Subject: a part all header"}
 		case 3:
 			want = []string{"* SEARCH 2"}
 		}

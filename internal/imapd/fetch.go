@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"io"
-	"strings"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -313,14 +312,48 @@ func cappedHeader(data []byte) []byte {
 	return h[:bytes.LastIndexByte(h[:maxParsedHeader], '\n')+1]
 }
 
-// messageReader reads a message for go-imap's and go-message's parsers,
-// its header cut to maxParsedHeader and ended there; no bytes are copied.
+// messageReader reads a message for go-imap's and go-message's parsers
+// with every header block cut to maxParsedHeader at a line end: the
+// message's header, and what follows each line starting with "--" (a
+// MIME boundary, or so it might be) up to a blank line. A part's header
+// costs the same as the message's. The lines past the cap are left out
+// up to the blank line that ends the block; no bytes are copied.
 func messageReader(data []byte) io.Reader {
-	end := headerEnd(data)
-	if end <= maxParsedHeader {
+	if len(data) <= maxParsedHeader {
 		return bytes.NewReader(data)
 	}
-	return io.MultiReader(bytes.NewReader(cappedHeader(data)), strings.NewReader("\r\n"), bytes.NewReader(data[end:]))
+	var keep []io.Reader
+	from, size := 0, 0
+	inHeader, dropping := true, false
+	for i := 0; i < len(data); {
+		end := len(data)
+		if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
+			end = i + j + 1
+		}
+		line := data[i:end]
+		switch {
+		case inHeader && (line[0] == '\n' || (line[0] == '\r' && len(line) > 1 && line[1] == '\n')):
+			if dropping {
+				from, dropping = i, false // keep the blank line that ends the block
+			}
+			inHeader = false
+		case inHeader:
+			if size += len(line); size > maxParsedHeader && !dropping {
+				keep = append(keep, bytes.NewReader(data[from:i]))
+				dropping = true
+			}
+		case len(line) >= 2 && line[0] == '-' && line[1] == '-':
+			inHeader, size = true, 0
+		}
+		i = end
+	}
+	if len(keep) == 0 {
+		return bytes.NewReader(data)
+	}
+	if !dropping {
+		keep = append(keep, bytes.NewReader(data[from:]))
+	}
+	return io.MultiReader(keep...)
 }
 
 // readHeader parses a message header (at most maxParsedHeader of it),

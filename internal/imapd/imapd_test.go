@@ -15,6 +15,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
 
 	"boxmail/internal/store"
 )
@@ -696,13 +697,35 @@ func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
 			t.Errorf("envelope: %+v", env)
 		}
 		b, _ := io.ReadAll(messageReader([]byte(data)))
-		if want := string(capped) + "\r\n" + data[headerEnd([]byte(data)):]; string(b) != want {
+		want := string(capped)
+		if end := headerEnd([]byte(data)); end < len(data) {
+			want += data[end-2:] // the blank line and the body
+		}
+		if string(b) != want {
 			t.Errorf("messageReader: %d bytes, want %d", len(b), len(want))
 		}
 		sec := bodySection([]byte(data), &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}})
 		if string(sec) != "Subject: huge\r\n\r\n" {
 			t.Errorf("HEADER.FIELDS (SUBJECT): %q", sec)
 		}
+	}
+	// A MIME part's header is cut the same way.
+	var m strings.Builder
+	m.WriteString("Subject: nested\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain\r\n")
+	for i := 0; m.Len() < 4*maxParsedHeader; i++ {
+		fmt.Fprintf(&m, "X-Filler: %050d\r\n", i)
+	}
+	m.WriteString("\r\nhello from inside\r\n--XX\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n--XX--\r\n")
+	b, _ := io.ReadAll(messageReader([]byte(m.String())))
+	if len(b) > maxParsedHeader+200 || !strings.Contains(string(b), "hello from inside") || !strings.HasSuffix(string(b), "--XX--\r\n") {
+		t.Errorf("nested part: %d bytes out of %d", len(b), m.Len())
+	}
+	bs := imapserver.ExtractBodyStructure(messageReader([]byte(m.String())))
+	if mp, ok := bs.(*imap.BodyStructureMultiPart); !ok || len(mp.Children) != 2 {
+		t.Errorf("BODYSTRUCTURE of the nested message: %#v", bs)
+	}
+	if txt := decodedText([]byte(m.String())); !strings.Contains(txt, "hello from inside") {
+		t.Errorf("SEARCH text: %.100q", txt)
 	}
 	small := []byte(testMessage("small", "body"))
 	if r, ok := messageReader(small).(*bytes.Reader); !ok || r.Len() != len(small) {
@@ -725,6 +748,8 @@ func FuzzCappedHeader(f *testing.F) {
 			t.Fatalf("cut not at a line end")
 		}
 		envelope(data)
-		io.Copy(io.Discard, messageReader(data))
+		if n, _ := io.Copy(io.Discard, messageReader(data)); n > int64(len(data)) {
+			t.Fatalf("messageReader gave %d bytes of %d", n, len(data))
+		}
 	})
 }
