@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"io"
 
 	"github.com/emersion/go-imap/v2"
@@ -60,11 +61,8 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		return sess.fetchFlags(w, ts, options)
 	}
 	for len(ts) > 0 {
-		n, err := sess.chunkLen(ts, need)
+		n, err := sess.fetchChunk(w, ts[:min(len(ts), fetchChunk)], options, need, setSeen)
 		if err != nil {
-			return sess.storeError("fetch", err)
-		}
-		if err := sess.fetchChunk(w, ts[:n], options, need, setSeen); err != nil {
 			return err
 		}
 		ts = ts[n:]
@@ -74,34 +72,29 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 
 // maxChunkBytes bounds the message bytes one chunk of a FETCH or SEARCH
 // that reads whole messages holds at once (a chunk takes at least one).
-const maxChunkBytes = 32 << 20
+// (A variable for tests.)
+var maxChunkBytes int64 = 32 << 20
 
-// chunkLen is how many of ts to load at once: fetchChunk, and for whole
-// messages no more than maxChunkBytes of them (by their sizes, one
-// metadata read), so that FETCH 1:* BODY[] of a folder of 50 MiB
-// attachments does not load 256 of them together.
-func (sess *session) chunkLen(ts []target, need store.BodyPart) (int, error) {
-	n := min(len(ts), fetchChunk)
-	if need != store.BodyFull || n == 1 {
-		return n, nil
+// loadChunk loads the messages of ts, whole ones only up to maxChunkBytes
+// of them (so that FETCH 1:* BODY[] of a folder of 50 MiB attachments
+// does not load 256 of them together), and says how many of ts it
+// covered.
+func (sess *session) loadChunk(ctx context.Context, ts []target, need store.BodyPart) ([]store.LoadedMessage, int, error) {
+	st, mb := sess.srv.opts.Store, sess.sel.mailbox.ID
+	if need != store.BodyFull {
+		msgs, err := st.LoadMessages(ctx, mb, targetUIDs(ts), need)
+		return msgs, len(ts), err
 	}
-	ctx, cancel := sess.ctx()
-	defer cancel()
-	metas, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(ts[:n]), store.BodyNone)
-	if err != nil {
-		return 0, err
+	msgs, err := st.LoadMessagesUpTo(ctx, mb, targetUIDs(ts), need, maxChunkBytes)
+	if err != nil || len(msgs) == 0 {
+		return msgs, len(ts), err
 	}
-	size := map[uint32]int64{}
-	for _, m := range metas {
-		size[m.UID] = m.Size
+	last := msgs[len(msgs)-1].UID
+	n := 0
+	for n < len(ts) && ts[n].uid <= last {
+		n++ // ts is in UID order
 	}
-	var sum int64
-	for i, t := range ts[:n] {
-		if sum += size[t.uid]; sum > maxChunkBytes && i > 0 {
-			return i, nil
-		}
-	}
-	return n, nil
+	return msgs, n, nil
 }
 
 // fetchFlags answers a FETCH of only UID and FLAGS (the resync of a
@@ -144,13 +137,15 @@ func (sess *session) fetchFlags(w *imapserver.FetchWriter, ts []target, options 
 	return sess.storeError("fetch", err)
 }
 
-func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions, need store.BodyPart, setSeen bool) error {
+// fetchChunk answers for the first messages of ts and says for how many.
+func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions, need store.BodyPart, setSeen bool) (int, error) {
 	ctx, cancel := sess.ctx()
 	defer cancel()
-	msgs, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(ts), need)
+	msgs, n, err := sess.loadChunk(ctx, ts, need)
 	if err != nil {
-		return sess.storeError("fetch", err)
+		return 0, sess.storeError("fetch", err)
 	}
+	ts = ts[:n]
 	byUID := make(map[uint32]*store.LoadedMessage, len(msgs))
 	for i := range msgs {
 		byUID[msgs[i].UID] = &msgs[i]
@@ -168,7 +163,7 @@ func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options 
 		if len(unseen) > 0 {
 			metas, err := sess.srv.opts.Store.UpdateFlags(ctx, sess.acct.ID, sess.sel.mailbox.ID, unseen, store.FlagsAdd, store.FlagSeen, nil)
 			if err != nil {
-				return sess.storeError("fetch", err)
+				return 0, sess.storeError("fetch", err)
 			}
 			sess.feed.pump()
 			for _, meta := range metas {
@@ -187,13 +182,13 @@ func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options 
 		rw := w.CreateMessage(t.seq)
 		if err := sess.writeFetch(rw, m, options, changed[t.uid]); err != nil {
 			rw.Close()
-			return err
+			return 0, err
 		}
 		if err := rw.Close(); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.LoadedMessage, o *imap.FetchOptions, flagsChanged bool) error {

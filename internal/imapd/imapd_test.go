@@ -753,3 +753,41 @@ func FuzzCappedHeader(f *testing.F) {
 		}
 	})
 }
+
+// FETCH and SEARCH of whole messages load them a bounded number of bytes
+// at a time, and still answer for every message.
+func TestFetchAndSearchOfLargeMessagesGoAFewAtATime(t *testing.T) {
+	defer func(old int64) { maxChunkBytes = old }(maxChunkBytes)
+	maxChunkBytes = 700 << 10
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	for i := range 7 {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("big", i), fmt.Sprintf("needle%d ", i)+strings.Repeat("z", 300<<10)))
+	}
+	c := ts.login(t, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Expunge one in the middle: the chunks step over the gap.
+	if err := c.Store(imap.SeqSetNum(3), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 6 {
+		t.Fatalf("FETCH BODY[] of 6 messages: %d, %v", len(msgs), err)
+	}
+	for i, m := range msgs {
+		for _, b := range m.BodySection {
+			if len(b.Bytes) < 300<<10 || !strings.Contains(string(b.Bytes), "needle") {
+				t.Errorf("message %d (UID %d): %d bytes", i+1, m.UID, len(b.Bytes))
+			}
+		}
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{"needle"}}, nil).Wait()
+	if err != nil || fmt.Sprint(data.AllUIDs()) != "[1 2 4 5 6 7]" {
+		t.Errorf("SEARCH BODY: %v, %v", data.AllUIDs(), err)
+	}
+}

@@ -34,18 +34,14 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	for len(all) > 0 {
-		n, err := sess.chunkLen(all, need)
+		ctx, cancel := sess.ctx()
+		msgs, n, err := sess.loadChunk(ctx, all[:min(len(all), fetchChunk)], need)
+		cancel()
 		if err != nil {
 			return nil, sess.storeError("search", err)
 		}
 		chunk := all[:n]
 		all = all[n:]
-		ctx, cancel := sess.ctx()
-		msgs, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(chunk), need)
-		cancel()
-		if err != nil {
-			return nil, sess.storeError("search", err)
-		}
 		byUID := make(map[uint32]*store.LoadedMessage, len(msgs))
 		for i := range msgs {
 			byUID[msgs[i].UID] = &msgs[i]
