@@ -84,3 +84,49 @@ func BenchmarkFetch1000Envelopes(b *testing.B) {
 		}
 	}
 }
+
+// The resync of a mail app: UID and FLAGS of a 10,000-message mailbox.
+func BenchmarkFetchFlags10k(b *testing.B) {
+	ts := startInsecure(b)
+	bob := ts.account(b, "bob@example.test")
+	fill(b, ts, bob, 10_000)
+	c := ts.login(b, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		if err != nil || len(msgs) != 10_000 {
+			b.Fatal(len(msgs), err)
+		}
+	}
+}
+
+// SEARCH SUBJECT (headers parsed) and SEARCH BODY (whole messages read)
+// over 1,000 messages.
+func BenchmarkSearch1000(b *testing.B) {
+	ts := startInsecure(b)
+	bob := ts.account(b, "bob@example.test")
+	fill(b, ts, bob, 1000)
+	c := ts.login(b, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		criteria *imap.SearchCriteria
+	}{
+		{"Subject", &imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "bench99"}}}},
+		{"Body", &imap.SearchCriteria{Body: []string{"body text"}}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				data, err := c.UIDSearch(tc.criteria, nil).Wait()
+				if err != nil || len(data.AllUIDs()) == 0 {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"io"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -59,13 +61,40 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 		return sess.fetchFlags(w, ts, options)
 	}
 	for len(ts) > 0 {
-		n := min(len(ts), fetchChunk)
-		if err := sess.fetchChunk(w, ts[:n], options, need, setSeen); err != nil {
+		n, err := sess.fetchChunk(w, ts[:min(len(ts), fetchChunk)], options, need, setSeen)
+		if err != nil {
 			return err
 		}
 		ts = ts[n:]
 	}
 	return nil
+}
+
+// maxChunkBytes bounds the message bytes one chunk of a FETCH or SEARCH
+// that reads whole messages holds at once (a chunk takes at least one).
+// (A variable for tests.)
+var maxChunkBytes int64 = 32 << 20
+
+// loadChunk loads the messages of ts, whole ones only up to maxChunkBytes
+// of them (so that FETCH 1:* BODY[] of a folder of 50 MiB attachments
+// does not load 256 of them together), and says how many of ts it
+// covered.
+func (sess *session) loadChunk(ctx context.Context, ts []target, need store.BodyPart) ([]store.LoadedMessage, int, error) {
+	st, mb := sess.srv.opts.Store, sess.sel.mailbox.ID
+	if need != store.BodyFull {
+		msgs, err := st.LoadMessages(ctx, mb, targetUIDs(ts), need)
+		return msgs, len(ts), err
+	}
+	msgs, err := st.LoadMessagesUpTo(ctx, mb, targetUIDs(ts), need, maxChunkBytes)
+	if err != nil || len(msgs) == 0 {
+		return msgs, len(ts), err
+	}
+	last := msgs[len(msgs)-1].UID
+	n := 0
+	for n < len(ts) && ts[n].uid <= last {
+		n++ // ts is in UID order
+	}
+	return msgs, n, nil
 }
 
 // fetchFlags answers a FETCH of only UID and FLAGS (the resync of a
@@ -108,13 +137,15 @@ func (sess *session) fetchFlags(w *imapserver.FetchWriter, ts []target, options 
 	return sess.storeError("fetch", err)
 }
 
-func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions, need store.BodyPart, setSeen bool) error {
+// fetchChunk answers for the first messages of ts and says for how many.
+func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options *imap.FetchOptions, need store.BodyPart, setSeen bool) (int, error) {
 	ctx, cancel := sess.ctx()
 	defer cancel()
-	msgs, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(ts), need)
+	msgs, n, err := sess.loadChunk(ctx, ts, need)
 	if err != nil {
-		return sess.storeError("fetch", err)
+		return 0, sess.storeError("fetch", err)
 	}
+	ts = ts[:n]
 	byUID := make(map[uint32]*store.LoadedMessage, len(msgs))
 	for i := range msgs {
 		byUID[msgs[i].UID] = &msgs[i]
@@ -132,7 +163,7 @@ func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options 
 		if len(unseen) > 0 {
 			metas, err := sess.srv.opts.Store.UpdateFlags(ctx, sess.acct.ID, sess.sel.mailbox.ID, unseen, store.FlagsAdd, store.FlagSeen, nil)
 			if err != nil {
-				return sess.storeError("fetch", err)
+				return 0, sess.storeError("fetch", err)
 			}
 			sess.feed.pump()
 			for _, meta := range metas {
@@ -151,13 +182,13 @@ func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options 
 		rw := w.CreateMessage(t.seq)
 		if err := sess.writeFetch(rw, m, options, changed[t.uid]); err != nil {
 			rw.Close()
-			return err
+			return 0, err
 		}
 		if err := rw.Close(); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return n, nil
 }
 
 func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.LoadedMessage, o *imap.FetchOptions, flagsChanged bool) error {
@@ -177,7 +208,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		rw.WriteEnvelope(envelope(m.Data))
 	}
 	if o.BodyStructure != nil {
-		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(bytes.NewReader(m.Data)))
+		rw.WriteBodyStructure(imapserver.ExtractBodyStructure(messageReader(m.Data)))
 	}
 	for _, bs := range o.BodySection {
 		b := bodySection(m.Data, bs)
@@ -191,7 +222,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		}
 	}
 	for _, bs := range o.BinarySection {
-		b := imapserver.ExtractBinarySection(bytes.NewReader(m.Data), bs)
+		b := imapserver.ExtractBinarySection(messageReader(m.Data), bs)
 		wc := rw.WriteBinarySection(bs, int64(len(b)))
 		if _, err := wc.Write(b); err != nil {
 			wc.Close()
@@ -202,7 +233,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		}
 	}
 	for _, bss := range o.BinarySectionSize {
-		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(bytes.NewReader(m.Data), bss))
+		rw.WriteBinarySectionSize(bss, imapserver.ExtractBinarySectionSize(messageReader(m.Data), bss))
 	}
 	return nil
 }
@@ -222,7 +253,7 @@ func bodySection(data []byte, bs *imap.FetchItemBodySection) []byte {
 	default:
 		whole := *bs
 		whole.Partial = nil
-		b = imapserver.ExtractBodySection(bytes.NewReader(data), &whole)
+		b = imapserver.ExtractBodySection(messageReader(data), &whole)
 	}
 	if p := bs.Partial; p != nil {
 		if p.Offset >= int64(len(b)) {
@@ -257,8 +288,72 @@ func headerEnd(data []byte) int {
 	return len(data)
 }
 
-// readHeader parses a message header, tolerating a missing body.
+// maxParsedHeader bounds how much of a message's header is parsed, for
+// ENVELOPE, BODYSTRUCTURE, HEADER.FIELDS, BINARY and SEARCH: go-message
+// gives every field its own allocations (and unfolds a folded one whole),
+// so a 20 MiB header-only message cost ~320 MB on one FETCH ENVELOPE.
+// Fields past the cap are not seen; real headers, long Received and
+// DKIM chains included, are a few KiB. BODY[HEADER] and BODY[] are cut
+// from the stored bytes and come back whole.
+const maxParsedHeader = 128 << 10
+
+// cappedHeader is the header of data (up to its blank line, or all of
+// data without one), cut to maxParsedHeader at a line end.
+func cappedHeader(data []byte) []byte {
+	h := data[:headerEnd(data)]
+	if len(h) <= maxParsedHeader {
+		return h
+	}
+	return h[:bytes.LastIndexByte(h[:maxParsedHeader], '\n')+1]
+}
+
+// messageReader reads a message for go-imap's and go-message's parsers
+// with every header block cut to maxParsedHeader at a line end: the
+// message's header, and what follows each line starting with "--" (a
+// MIME boundary, or so it might be) up to a blank line. A part's header
+// costs the same as the message's. The lines past the cap are left out
+// up to the blank line that ends the block; no bytes are copied.
+func messageReader(data []byte) io.Reader {
+	if len(data) <= maxParsedHeader {
+		return bytes.NewReader(data)
+	}
+	var keep []io.Reader
+	from, size := 0, 0
+	inHeader, dropping := true, false
+	for i := 0; i < len(data); {
+		end := len(data)
+		if j := bytes.IndexByte(data[i:], '\n'); j >= 0 {
+			end = i + j + 1
+		}
+		line := data[i:end]
+		switch {
+		case inHeader && (line[0] == '\n' || (line[0] == '\r' && len(line) > 1 && line[1] == '\n')):
+			if dropping {
+				from, dropping = i, false // keep the blank line that ends the block
+			}
+			inHeader = false
+		case inHeader:
+			if size += len(line); size > maxParsedHeader && !dropping {
+				keep = append(keep, bytes.NewReader(data[from:i]))
+				dropping = true
+			}
+		case len(line) >= 2 && line[0] == '-' && line[1] == '-':
+			inHeader, size = true, 0
+		}
+		i = end
+	}
+	if len(keep) == 0 {
+		return bytes.NewReader(data)
+	}
+	if !dropping {
+		keep = append(keep, bytes.NewReader(data[from:]))
+	}
+	return io.MultiReader(keep...)
+}
+
+// readHeader parses a message header (at most maxParsedHeader of it),
+// tolerating a missing body.
 func readHeader(data []byte) textproto.Header {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(cappedHeader(data))))
 	return h
 }

@@ -5,7 +5,7 @@
 //
 //   - IMAP4rev1 (RFC 3501) and IMAP4rev2 (RFC 9051), as far as go-imap v2
 //     implements them (see "What go-imap v2 decides" below)
-//   - STARTTLS and LOGINDISABLED (RFC 3501 6.2.1), AUTHENTICATE PLAIN
+//   - STARTTLS and LOGINDISABLED (RFC 3501 6.2.1; ours, quota.go), AUTHENTICATE PLAIN
 //     (RFC 4616) with SASL-IR (RFC 4959)
 //   - IDLE (RFC 2177), NAMESPACE (RFC 2342), UIDPLUS (RFC 4315),
 //     MOVE (RFC 6851), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154),
@@ -39,6 +39,26 @@
 // messages (store.ClearRecent); EXAMINE leaves them. Messages that arrive
 // while a mailbox is selected are recent to every session that has it
 // selected read-write (the store keeps \Recent for the next SELECT).
+//
+// # Limits
+//
+// APPEND takes at most Options.MaxMessageBytes (max_message_size,
+// advertised as APPENDLIMIT, RFC 7889): an APPEND announced above it, or
+// above what is left of the account's quota, is refused (NO [TOOBIG],
+// NO [OVERQUOTA]) before any byte of it is read. Nothing is set aside for
+// the announced size: a message from store.FileBodyMin up is streamed
+// into a body file. The connection wrapper (quota.go) answers such an
+// APPEND itself, in place of the continuation request, and reads past the
+// bytes of a refused LITERAL+ one, keeping none (go-imap answers NO and
+// then parses them as commands). So that the wrapper sees the commands
+// sent over TLS on the STARTTLS port too, STARTTLS is the wrapper's:
+// before TLS it lists STARTTLS and LOGINDISABLED and refuses LOGIN and
+// AUTHENTICATE (Session.Login refuses them too), and drops what was sent
+// in the clear after STARTTLS.
+//
+// Headers are parsed up to 128 KiB (maxParsedHeader, fetch.go), and a
+// FETCH or SEARCH that needs whole messages loads at most 32 MiB of them
+// at once (maxChunkBytes).
 //
 // # Errors
 //
@@ -82,6 +102,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -113,6 +134,9 @@ type Options struct {
 	// OpenCheckEvery is how often a logged-in session asks whether its
 	// account was disabled meanwhile (default 30 s); one that was gets BYE.
 	OpenCheckEvery time.Duration
+	// MaxMessageBytes is the largest message APPEND takes, advertised as
+	// APPENDLIMIT (RFC 7889); the box's max_message_size, default 50 MiB.
+	MaxMessageBytes int64
 }
 
 // Server is an IMAP server over a store.
@@ -156,6 +180,10 @@ func New(opts Options) *Server {
 	if opts.OpenCheckEvery <= 0 {
 		opts.OpenCheckEvery = 30 * time.Second
 	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = 50 << 20
+	}
+	opts.MaxMessageBytes = min(opts.MaxMessageBytes, math.MaxUint32) // APPENDLIMIT is a 32-bit number here
 	s := &Server{opts: opts, log: opts.Logger.With("component", "imap")}
 	s.feeds = newFeeds(opts.Store, s.log)
 	libOpts := &imapserver.Options{
@@ -165,9 +193,15 @@ func New(opts Options) *Server {
 		TLSConfig:    opts.TLSConfig,
 		InsecureAuth: opts.InsecureAuth,
 	}
-	if opts.ImplicitTLS {
+	switch {
+	case opts.ImplicitTLS:
 		libOpts.Caps[imap.CapQuota] = struct{}{}
 		libOpts.Caps[imap.Cap("QUOTA=RES-STORAGE")] = struct{}{}
+		libOpts.TLSConfig, libOpts.InsecureAuth = nil, true
+	case opts.TLSConfig != nil:
+		// STARTTLS is the wrapper's (quota.go), so that it still sees
+		// the commands after it; go-imap is told logins are safe, and
+		// the wrapper and Session.Login refuse them before TLS.
 		libOpts.TLSConfig, libOpts.InsecureAuth = nil, true
 	}
 	s.imap = imapserver.New(libOpts)
@@ -191,7 +225,7 @@ func (s *Server) Serve(l net.Listener) error {
 	s.mu.Unlock()
 	defer s.serving.Done()
 	s.log.Info("imap serving", "addr", l.Addr().String(), "hostname", s.opts.Hostname)
-	if s.opts.ImplicitTLS {
+	if s.opts.ImplicitTLS || s.opts.TLSConfig != nil {
 		l = quotaListener{Listener: l, srv: s}
 	}
 	return s.imap.Serve(l)
@@ -270,9 +304,16 @@ func (l libLogger) Printf(format string, args ...any) {
 
 // Errors the client sees.
 var (
-	errReadOnly = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only"}
-	errInternal = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
+	errReadOnly        = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Mailbox is read-only"}
+	errInternal        = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
+	errPrivacyRequired = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodePrivacyRequired, Text: "TLS is required to authenticate"}
+	errOverQuota       = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
 )
+
+// errTooBig is the answer to an APPEND announced above the limit.
+func errTooBig(limit int64) *imap.Error {
+	return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: fmt.Sprintf("Messages are limited to %d bytes", limit)}
+}
 
 // storeError turns a store error into what the client should see. Errors
 // the client cannot act on are logged and answered generically.
@@ -290,7 +331,7 @@ func (sess *session) storeError(op string, err error) error {
 	case errors.Is(err, store.ErrInvalid):
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Not allowed for this mailbox or name"}
 	case errors.Is(err, store.ErrOverQuota):
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "Mailbox full: over quota"}
+		return errOverQuota
 	case errors.Is(err, store.ErrDiskFull):
 		sess.log.Error("imap "+op+" failed: disk full", "account", sess.acct.Email, "err", err)
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeOverQuota, Text: "The server's disk is full; try again later"}

@@ -2,9 +2,11 @@ package imapd
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
 
 	"boxmail/internal/store"
 )
@@ -622,5 +625,169 @@ func TestADisabledAccountsOpenSessionsAreClosed(t *testing.T) {
 	c.send("c1 LOGIN gran@example.test \"" + password + "\"\r\n")
 	if l := c.until("c1 "); !strings.HasPrefix(l[len(l)-1], "c1 NO") {
 		t.Errorf("login of a disabled account: %q", l)
+	}
+}
+
+// APPEND takes no more than max_message_size (APPENDLIMIT, refused with
+// TOOBIG before the continuation), a large message goes through a body
+// file byte for byte, one cut short is never stored, and one over quota
+// is refused (here, on the STARTTLS port's path, after go-imap asked for
+// the bytes: they are read past, not kept).
+func TestAppendIsLimitedStreamedAndQuotaChecked(t *testing.T) {
+	ts := startServer(t, Options{InsecureAuth: true, MaxMessageBytes: 1 << 20})
+	bob := ts.account(t, "bob@example.test")
+	ctx := context.Background()
+	c := dialRaw(t, ts.addr)
+	c.send("l LOGIN bob@example.test \"" + password + "\"\r\nk CAPABILITY\r\n")
+	if caps := strings.Join(c.until("k "), "\n"); !strings.Contains(caps, "APPENDLIMIT=1048576") {
+		t.Errorf("no APPENDLIMIT=1048576 in\n%s", caps)
+	}
+	c.send("a APPEND INBOX {1048577}\r\n")
+	if l := c.until("a "); !strings.HasPrefix(l[len(l)-1], "a NO [TOOBIG]") || strings.HasPrefix(l[0], "+") {
+		t.Errorf("APPEND over the limit: %q", l)
+	}
+
+	big := testMessage("big", strings.Repeat("0123456789abcdef", 600<<10/16))
+	c.send(fmt.Sprintf("b APPEND INBOX {%d}\r\n", len(big)))
+	c.until("+")
+	c.send(big + "\r\n")
+	if l := c.until("b "); !strings.HasPrefix(l[len(l)-1], "b OK [APPENDUID") {
+		t.Fatalf("large APPEND: %q", l)
+	}
+	inbox, _ := ts.store.MailboxByName(ctx, bob.ID, "INBOX")
+	msgs, err := ts.store.LoadMessages(ctx, inbox.ID, []uint32{1}, store.BodyFull)
+	if err != nil || len(msgs) != 1 || string(msgs[0].Data) != big {
+		t.Fatalf("stored large APPEND differs (%v)", err)
+	}
+
+	if err := ts.store.SetQuota(ctx, bob.Email, int64(len(big))+100<<10); err != nil {
+		t.Fatal(err)
+	}
+	over := testMessage("over", strings.Repeat("y", 200<<10))
+	c.send(fmt.Sprintf("d APPEND INBOX {%d+}\r\n%s\r\n", len(over), over))
+	if l := c.until("d "); !strings.HasPrefix(l[len(l)-1], "d NO [OVERQUOTA]") {
+		t.Errorf("APPEND over quota: %q", l)
+	}
+	// Cut short: the client announces 1000 bytes, sends 10 and leaves.
+	c.send("e APPEND INBOX {1000+}\r\n0123456789")
+	c.conn.(*net.TCPConn).CloseWrite()
+	time.Sleep(100 * time.Millisecond)
+	if n, _ := ts.store.Counts(ctx, inbox.ID); n.Messages != 1 {
+		t.Errorf("%d messages after the refused and broken APPENDs, want 1", n.Messages)
+	}
+}
+
+// The bytes of a message that is all header are parsed only up to
+// maxParsedHeader: ENVELOPE, BODYSTRUCTURE and HEADER.FIELDS still answer
+// from the fields before the cut, and the cut falls at a line end.
+func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
+	var h strings.Builder
+	h.WriteString("From: Big <big@example.test>\r\nSubject: huge\r\n")
+	for i := 0; h.Len() < 4*maxParsedHeader; i++ {
+		fmt.Fprintf(&h, "X-Filler: %050d\r\n", i)
+	}
+	h.WriteString("Subject: after the cut\r\n")
+	for _, data := range []string{h.String(), h.String() + "\r\nbody\r\n"} {
+		capped := cappedHeader([]byte(data))
+		if len(capped) > maxParsedHeader || !strings.HasSuffix(string(capped), "\r\n") {
+			t.Fatalf("capped header of %d bytes, ends %q", len(capped), capped[len(capped)-5:])
+		}
+		env := envelope([]byte(data))
+		if env.Subject != "huge" || len(env.From) != 1 || env.From[0].Mailbox != "big" {
+			t.Errorf("envelope: %+v", env)
+		}
+		b, _ := io.ReadAll(messageReader([]byte(data)))
+		want := string(capped)
+		if end := headerEnd([]byte(data)); end < len(data) {
+			want += data[end-2:] // the blank line and the body
+		}
+		if string(b) != want {
+			t.Errorf("messageReader: %d bytes, want %d", len(b), len(want))
+		}
+		sec := bodySection([]byte(data), &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}})
+		if string(sec) != "Subject: huge\r\n\r\n" {
+			t.Errorf("HEADER.FIELDS (SUBJECT): %q", sec)
+		}
+	}
+	// A MIME part's header is cut the same way.
+	var m strings.Builder
+	m.WriteString("Subject: nested\r\nContent-Type: multipart/mixed; boundary=XX\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain\r\n")
+	for i := 0; m.Len() < 4*maxParsedHeader; i++ {
+		fmt.Fprintf(&m, "X-Filler: %050d\r\n", i)
+	}
+	m.WriteString("\r\nhello from inside\r\n--XX\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n--XX--\r\n")
+	b, _ := io.ReadAll(messageReader([]byte(m.String())))
+	if len(b) > maxParsedHeader+200 || !strings.Contains(string(b), "hello from inside") || !strings.HasSuffix(string(b), "--XX--\r\n") {
+		t.Errorf("nested part: %d bytes out of %d", len(b), m.Len())
+	}
+	bs := imapserver.ExtractBodyStructure(messageReader([]byte(m.String())))
+	if mp, ok := bs.(*imap.BodyStructureMultiPart); !ok || len(mp.Children) != 2 {
+		t.Errorf("BODYSTRUCTURE of the nested message: %#v", bs)
+	}
+	if txt := decodedText([]byte(m.String())); !strings.Contains(txt, "hello from inside") {
+		t.Errorf("SEARCH text: %.100q", txt)
+	}
+	small := []byte(testMessage("small", "body"))
+	if r, ok := messageReader(small).(*bytes.Reader); !ok || r.Len() != len(small) {
+		t.Errorf("a normal message is not read as it is")
+	}
+}
+
+func FuzzCappedHeader(f *testing.F) {
+	f.Add([]byte(testMessage("s", "b")), 10)
+	f.Add([]byte("Subject: x\r\n folded\r\nTo: a@b\r\n\r\nbody"), 3)
+	f.Add([]byte("no header end at all"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, repeat int) {
+		repeat = max(1, min(repeat, 4*maxParsedHeader/max(1, len(data))+2))
+		data = bytes.Repeat(data, repeat)
+		h := cappedHeader(data)
+		if len(h) > maxParsedHeader || !bytes.HasPrefix(data, h) {
+			t.Fatalf("capped header of %d bytes", len(h))
+		}
+		if len(h) < headerEnd(data) && len(h) > 0 && h[len(h)-1] != '\n' {
+			t.Fatalf("cut not at a line end")
+		}
+		envelope(data)
+		if n, _ := io.Copy(io.Discard, messageReader(data)); n > int64(len(data)) {
+			t.Fatalf("messageReader gave %d bytes of %d", n, len(data))
+		}
+	})
+}
+
+// FETCH and SEARCH of whole messages load them a bounded number of bytes
+// at a time, and still answer for every message.
+func TestFetchAndSearchOfLargeMessagesGoAFewAtATime(t *testing.T) {
+	defer func(old int64) { maxChunkBytes = old }(maxChunkBytes)
+	maxChunkBytes = 700 << 10
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	for i := range 7 {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("big", i), fmt.Sprintf("needle%d ", i)+strings.Repeat("z", 300<<10)))
+	}
+	c := ts.login(t, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// Expunge one in the middle: the chunks step over the gap.
+	if err := c.Store(imap.SeqSetNum(3), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}, Silent: true}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+	if err != nil || len(msgs) != 6 {
+		t.Fatalf("FETCH BODY[] of 6 messages: %d, %v", len(msgs), err)
+	}
+	for i, m := range msgs {
+		for _, b := range m.BodySection {
+			if len(b.Bytes) < 300<<10 || !strings.Contains(string(b.Bytes), "needle") {
+				t.Errorf("message %d (UID %d): %d bytes", i+1, m.UID, len(b.Bytes))
+			}
+		}
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{Body: []string{"needle"}}, nil).Wait()
+	if err != nil || fmt.Sprint(data.AllUIDs()) != "[1 2 4 5 6 7]" {
+		t.Errorf("SEARCH BODY: %v, %v", data.AllUIDs(), err)
 	}
 }

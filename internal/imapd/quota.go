@@ -3,12 +3,14 @@ package imapd
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // QUOTA (RFC 9208) beside go-imap.
@@ -27,13 +29,20 @@ import (
 // ({N} and {N+}) are passed through uninterpreted, so their bytes are
 // never taken for commands.
 //
+// The wrapper also refuses an APPEND announced above the size limit or
+// the account's quota before any of its bytes is read (appendCheck), and
+// reads past the bytes of such a LITERAL+ APPEND itself: go-imap answers
+// NO [TOOBIG] to it and then parses the message as commands. For that it
+// wraps the STARTTLS port's connections too, and does STARTTLS itself
+// (beforeTLS, startTLS, offerTLS) so that it stays above TLS; QUOTA stays
+// on IMAPS.
+//
 // go-imap also lists only the capabilities it knows, so the wrapper adds
 // QUOTA to what a logged-in session is told: the CAPABILITY response and
 // the [CAPABILITY] code of a successful LOGIN or AUTHENTICATE.
 //
-// The wrapper must sit above TLS, so only IMAPS has it. After STARTTLS
-// go-imap puts TLS above any wrapper of ours, which would then see only
-// ciphertext: the STARTTLS port does not advertise QUOTA.
+// The wrapper must sit above TLS: on IMAPS it is given the TLS
+// connection; on the STARTTLS port it puts TLS below itself.
 
 // maxSniff bounds the command line the wrapper holds to decide whether it
 // is a quota command; longer lines pass through.
@@ -49,7 +58,11 @@ func (l quotaListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &quotaConn{Conn: c, srv: l.srv, state: lineStart}, nil
+	qc := &quotaConn{Conn: c, raw: c, srv: l.srv, state: lineStart}
+	if !l.srv.opts.ImplicitTLS {
+		qc.starttls = l.srv.opts.TLSConfig
+	}
+	return qc, nil
 }
 
 // What the next client bytes are.
@@ -60,10 +73,17 @@ const (
 )
 
 type quotaConn struct {
-	net.Conn
-	srv  *Server
-	sess atomic.Pointer[session] // set when go-imap creates the session
-	wmu  sync.Mutex              // one writer at a time: go-imap or a quota reply
+	net.Conn // the client, through our TLS after STARTTLS (swapped under wmu)
+	// raw is the connection below that TLS: addresses and deadlines.
+	raw net.Conn
+	// starttls is offered until the client takes it (the STARTTLS port);
+	// nil on IMAPS and once TLS is on. Read and changed only by go-imap's
+	// connection goroutine (Writes from others hold wmu).
+	starttls *tls.Config
+	upgrade  bool // switch to TLS once the reply is written
+	srv      *Server
+	sess     atomic.Pointer[session] // set when go-imap creates the session
+	wmu      sync.Mutex              // one writer at a time: go-imap or a quota reply
 	// The command (tag and name) whose capability list the next writes
 	// carry, under wmu; "" when none.
 	capsTag, capsCmd string
@@ -75,15 +95,44 @@ type quotaConn struct {
 	state int
 	lit   int64
 	tail  []byte // the end of the current line so far, to spot {N}
+	drop  bool   // reading past a refused APPEND (appendCheck) to its end
 	err   error
 }
 
 // quotaCaps is what the capability lists gain.
 const quotaCaps = " QUOTA QUOTA=RES-STORAGE"
 
+func (c *quotaConn) base() net.Conn {
+	if c.raw != nil {
+		return c.raw
+	}
+	return c.Conn
+}
+
+func (c *quotaConn) LocalAddr() net.Addr                { return c.base().LocalAddr() }
+func (c *quotaConn) RemoteAddr() net.Addr               { return c.base().RemoteAddr() }
+func (c *quotaConn) SetDeadline(t time.Time) error      { return c.base().SetDeadline(t) }
+func (c *quotaConn) SetReadDeadline(t time.Time) error  { return c.base().SetReadDeadline(t) }
+func (c *quotaConn) SetWriteDeadline(t time.Time) error { return c.base().SetWriteDeadline(t) }
+
+func (c *quotaConn) Close() error {
+	c.wmu.Lock()
+	conn := c.Conn
+	c.wmu.Unlock()
+	return conn.Close()
+}
+
 func (c *quotaConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	if c.starttls != nil && bytes.Contains(p, []byte("CAPABILITY ")) {
+		if sess := c.sess.Load(); sess == nil || sess.acct.ID == 0 {
+			if _, err := c.Conn.Write(offerTLS(p, c.srv.opts.InsecureAuth)); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+	}
 	if c.capsTag != "" {
 		if q, done := c.addCaps(p); q != nil || done {
 			c.capsTag = ""
@@ -142,6 +191,9 @@ func (c *quotaConn) Read(p []byte) (int, error) {
 			if err != nil {
 				return 0, err
 			}
+			if c.upgrade {
+				c.startTLS()
+			}
 		}
 		if len(c.out) > 0 {
 			n := copy(p, c.out)
@@ -183,7 +235,7 @@ func (c *quotaConn) next() {
 	}
 	if c.state == inLiteral {
 		n := int(min(c.lit, int64(len(c.in))))
-		c.take(n)
+		c.pass(n)
 		if c.lit -= int64(n); c.lit == 0 {
 			c.state = midLine
 		}
@@ -197,14 +249,33 @@ func (c *quotaConn) next() {
 		}
 		c.keepTail(c.in)
 		c.state = midLine
-		c.take(len(c.in))
+		c.pass(len(c.in))
 		return
 	}
 	line := c.in[:i+1]
 	if c.state == lineStart {
-		if reply := c.srv.quotaReply(c.sess.Load(), line); reply != nil {
+		sess := c.sess.Load()
+		if c.starttls != nil {
+			if reply, lit := c.beforeTLS(sess, line); reply != nil {
+				c.reply = reply
+				c.in = c.in[i+1:]
+				if lit > 0 {
+					c.state, c.lit, c.drop = inLiteral, lit, true
+				}
+				return
+			}
+		}
+		if reply := c.srv.quotaReply(sess, line); reply != nil {
 			c.reply = reply
 			c.in = c.in[i+1:]
+			return
+		}
+		if reply, lit := c.srv.appendCheck(sess, line); reply != nil {
+			c.reply = reply
+			c.in = c.in[i+1:]
+			if lit > 0 {
+				c.state, c.lit, c.drop = inLiteral, lit, true
+			}
 			return
 		}
 		c.watchCaps(line)
@@ -219,11 +290,154 @@ func (c *quotaConn) next() {
 		c.state = lineStart
 	}
 	c.tail = c.tail[:0]
-	c.take(i + 1)
+	c.pass(i + 1)
+	if c.state == lineStart {
+		c.drop = false // the refused command has ended
+	}
+}
+
+// pass hands the next n bytes to go-imap, or drops them while reading
+// past a refused APPEND.
+func (c *quotaConn) pass(n int) {
+	if c.drop {
+		c.in = c.in[n:]
+		return
+	}
+	c.take(n)
+}
+
+// appendCheck answers an APPEND whose message is announced on its command
+// line ("tag APPEND mailbox [flags] [date] {N}") and is over the size
+// limit or the account's quota: NO [TOOBIG] or NO [OVERQUOTA] in place of
+// the continuation request, so the client never sends the bytes. A
+// LITERAL+ ({N+}) client sends them anyway: lit is how many to read past,
+// with the rest of the command, keeping none (RFC 7888 section 4 lets a
+// server read and discard them), so that none is ever taken for a command
+// (go-imap answers NO and then parses on). Any other line: nil.
+func (s *Server) appendCheck(sess *session, line []byte) (reply []byte, lit int64) {
+	l := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	tag, rest, ok := bytes.Cut(l, []byte(" "))
+	if !ok || len(tag) == 0 || bytes.ContainsAny(tag, "(){%*\"\\+") {
+		return nil, 0
+	}
+	if cmd, _, _ := bytes.Cut(rest, []byte(" ")); !bytes.EqualFold(cmd, []byte("APPEND")) {
+		return nil, 0
+	}
+	n, ok := literalAtEnd(l)
+	if !ok {
+		return nil, 0
+	}
+	var text string
+	log := s.log
+	switch {
+	case n > s.opts.MaxMessageBytes:
+		text = fmt.Sprintf("NO [TOOBIG] Messages are limited to %d bytes", s.opts.MaxMessageBytes)
+	case sess != nil && sess.acct.ID != 0:
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		fits, _, err := s.opts.Store.QuotaFits(ctx, sess.acct.ID, n)
+		cancel()
+		if err != nil || fits {
+			return nil, 0 // a store error is the session's to report
+		}
+		text, log = "NO [OVERQUOTA] Mailbox full: over quota", sess.log
+	default:
+		return nil, 0
+	}
+	log.Info("imap append refused before its data", "size", n, "reply", text)
+	if bytes.HasSuffix(l, []byte("+}")) {
+		lit = n
+	}
+	return fmt.Appendf(nil, "%s %s\r\n", tag, text), lit
+}
+
+// beforeTLS answers, on the STARTTLS port before TLS, STARTTLS itself
+// (the switch follows the reply) and, unless Options.InsecureAuth, LOGIN
+// and AUTHENTICATE with NO [PRIVACYREQUIRED] (lit: the bytes of a
+// LITERAL+ argument to read past). Any other line: nil.
+func (c *quotaConn) beforeTLS(sess *session, line []byte) (reply []byte, lit int64) {
+	l := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	tag, rest, ok := bytes.Cut(l, []byte(" "))
+	if !ok || len(tag) == 0 || bytes.ContainsAny(tag, "(){%*\"\\+") {
+		return nil, 0
+	}
+	cmd, _, _ := bytes.Cut(rest, []byte(" "))
+	loggedIn := sess != nil && sess.acct.ID != 0
+	switch name := string(bytes.ToUpper(cmd)); {
+	case name == "STARTTLS" && len(rest) == len(cmd):
+		if loggedIn {
+			return fmt.Appendf(nil, "%s BAD STARTTLS is not available after login\r\n", tag), 0
+		}
+		c.upgrade = true
+		return fmt.Appendf(nil, "%s OK Begin TLS negotiation now\r\n", tag), 0
+	case (name == "LOGIN" || name == "AUTHENTICATE") && !loggedIn && !c.srv.opts.InsecureAuth:
+		if n, ok := literalAtEnd(l); ok && bytes.HasSuffix(l, []byte("+}")) {
+			lit = n
+		}
+		return fmt.Appendf(nil, "%s NO [PRIVACYREQUIRED] TLS is required to authenticate\r\n", tag), lit
+	}
+	return nil, 0
+}
+
+// startTLS puts TLS between the client and go-imap, after the OK to
+// STARTTLS. Whatever the client sent after STARTTLS in the clear is
+// dropped, so that none of it is taken as said over TLS.
+func (c *quotaConn) startTLS() {
+	c.wmu.Lock()
+	c.Conn = tls.Server(c.Conn, c.starttls)
+	c.starttls = nil
+	c.wmu.Unlock()
+	c.upgrade = false
+	c.in = c.buf[:0]
+	c.out = nil
+	c.state, c.tail = lineStart, c.tail[:0]
+}
+
+// offerTLS rewrites the capability lists in p for the STARTTLS port
+// before TLS: STARTTLS added and, unless logins in the clear are allowed,
+// LOGINDISABLED in place of the AUTH= mechanisms (go-imap, told logins
+// are safe, lists them).
+func offerTLS(p []byte, plainAuth bool) []byte {
+	var out []byte
+	for len(p) > 0 {
+		end := bytes.Index(p, []byte("\r\n"))
+		if end < 0 {
+			return append(out, p...)
+		}
+		line := p[:end]
+		p = p[end+2:]
+		start, stop := -1, len(line)
+		if bytes.HasPrefix(line, []byte("* CAPABILITY ")) {
+			start = len("* CAPABILITY ")
+		} else if i := bytes.Index(line, []byte("[CAPABILITY ")); i >= 0 {
+			if j := bytes.IndexByte(line[i:], ']'); j > 0 {
+				start, stop = i+len("[CAPABILITY "), i+j
+			}
+		}
+		if start < 0 {
+			out = append(append(out, line...), "\r\n"...)
+			continue
+		}
+		out = append(out, line[:start]...)
+		for _, capa := range bytes.Fields(line[start:stop]) {
+			if !plainAuth && bytes.HasPrefix(bytes.ToUpper(capa), []byte("AUTH=")) {
+				continue
+			}
+			out = append(append(out, capa...), ' ')
+		}
+		out = append(out, "STARTTLS"...)
+		if !plainAuth {
+			out = append(out, " LOGINDISABLED"...)
+		}
+		out = append(append(out, line[stop:]...), "\r\n"...)
+	}
+	return out
 }
 
 // watchCaps notes a command whose answer lists capabilities.
 func (c *quotaConn) watchCaps(line []byte) {
+	if !c.srv.opts.ImplicitTLS {
+		return // QUOTA is offered on IMAPS only
+	}
 	tag, rest, _ := bytes.Cut(bytes.TrimRight(line, "\r\n"), []byte(" "))
 	cmd, _, _ := bytes.Cut(rest, []byte(" "))
 	switch name := string(bytes.ToUpper(cmd)); name {
@@ -270,7 +484,7 @@ func literalAtEnd(line []byte) (int64, bool) {
 // quotaReply answers a quota command of a logged-in session, or returns
 // nil for any other line (go-imap's to answer).
 func (s *Server) quotaReply(sess *session, line []byte) []byte {
-	if sess == nil || sess.acct.ID == 0 {
+	if sess == nil || sess.acct.ID == 0 || !s.opts.ImplicitTLS {
 		return nil
 	}
 	l := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))

@@ -4,8 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
+	"math/big"
 	"net"
 	"strings"
 	"testing"
@@ -183,13 +191,151 @@ func (c *chunkConn) Write(p []byte) (int, error) { c.out = append(c.out, p...); 
 func FuzzQuotaConnPassesClientBytesThrough(f *testing.F) {
 	f.Add([]byte("a1 LOGIN x y\r\na2 APPEND INBOX {5+}\r\nhello\r\na3 GETQUOTA \"\"\r\n"), uint8(3))
 	f.Add([]byte("a {3}\r\nab\r\n{x}\r\n"+strings.Repeat("z", 5000)+"\r\n"), uint8(200))
+	f.Add([]byte("a APPEND INBOX {20+}\r\n"+strings.Repeat("b NOOP\r\n", 3)+"\r\nc NOOP\r\n"), uint8(7))
 	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
-		c := &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{}, state: lineStart}
+		log := slog.New(slog.DiscardHandler)
+		c := &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{opts: Options{MaxMessageBytes: 1 << 62}, log: log}, state: lineStart}
 		got, _ := io.ReadAll(c)
 		if !bytes.Equal(got, data) {
 			t.Fatalf("got %q, want %q", got, data)
 		}
+		// With a small APPEND limit, refused APPENDs are cut out whole.
+		c = &quotaConn{Conn: &chunkConn{data: data, n: int(step) + 1}, srv: &Server{opts: Options{MaxMessageBytes: 8}, log: log}, state: lineStart}
+		got, _ = io.ReadAll(c)
+		if len(got) > len(data) {
+			t.Fatalf("%d bytes out of %d", len(got), len(data))
+		}
 		literalAtEnd(data)
 		astring(data)
 	})
+}
+
+// An APPEND announced above the limit never reaches go-imap: it is
+// answered NO [TOOBIG], and the bytes of a LITERAL+ one are read past up
+// to the end of its command, so none is taken for a command.
+func TestQuotaConnCutsOutAnAppendOverTheLimit(t *testing.T) {
+	for _, tc := range []struct{ name, in, toIMAP string }{
+		{"literal+", "a APPEND INBOX {25+}\r\nx CREATE Evil\r\nx DELETE\r\n\r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"literal+ with flags and date", "a APPEND INBOX (\\Seen) \"01-Jan-2026 00:00:00 +0000\" {9+}\r\nx CREATE \r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"UTF8 literal8+", "a APPEND INBOX UTF8 (~{9+}\r\nx CREATE )\r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"synchronizing", "a APPEND INBOX {9}\r\nb NOOP\r\n", "b NOOP\r\n"},
+		{"within the limit", "a APPEND INBOX {8+}\r\nx CREATE\r\nb NOOP\r\n", "a APPEND INBOX {8+}\r\nx CREATE\r\nb NOOP\r\n"},
+		{"not an APPEND", "a LOGIN {9+}\r\n123456789 x\r\n", "a LOGIN {9+}\r\n123456789 x\r\n"},
+	} {
+		for _, step := range []int{1, 3, 1000} {
+			cc := &chunkConn{data: []byte(tc.in), n: step}
+			c := &quotaConn{Conn: cc, srv: &Server{opts: Options{MaxMessageBytes: 8}, log: slog.New(slog.DiscardHandler)}, state: lineStart}
+			got, _ := io.ReadAll(c)
+			if string(got) != tc.toIMAP {
+				t.Errorf("%s, step %d: go-imap got %q, want %q", tc.name, step, got, tc.toIMAP)
+			}
+			if tc.in != tc.toIMAP && !strings.HasPrefix(string(cc.out), "a NO [TOOBIG] ") {
+				t.Errorf("%s, step %d: answered %q", tc.name, step, cc.out)
+			}
+		}
+	}
+}
+
+func testTLSConfig(t testing.TB) *tls.Config {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// On the STARTTLS port the wrapper offers STARTTLS itself, so that it
+// also sees the commands sent over TLS: before TLS no login is taken (by
+// the wrapper, and by Session.Login behind it), what is sent after
+// STARTTLS in the clear is dropped, and over TLS a refused LITERAL+
+// APPEND is read past like on IMAPS.
+func TestTheSTARTTLSPortRefusesLoginsInTheClearAndReadsPastARefusedAppend(t *testing.T) {
+	ts := startServer(t, Options{TLSConfig: testTLSConfig(t), MaxMessageBytes: 4096})
+	bob := ts.account(t, "bob@example.test")
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c := &rawConn{t: t, conn: conn, r: bufio.NewReader(conn)}
+	greeting := c.until("* OK")[0]
+	c.send("a CAPABILITY\r\n")
+	caps := strings.Join(c.until("a OK"), " ")
+	for _, s := range []string{greeting, caps} {
+		if !strings.Contains(s, " STARTTLS") || !strings.Contains(s, " LOGINDISABLED") || strings.Contains(s, "AUTH=") {
+			t.Errorf("capabilities before TLS: %q", s)
+		}
+	}
+	for tag, cmd := range map[string]string{
+		"b": "b LOGIN bob@example.test \"" + password + "\"\r\n",
+		"c": "c AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00bob@example.test\x00"+password)) + "\r\n",
+		"d": "d LOGIN {16+}\r\nbob@example.test {21+}\r\n" + password + "\r\n",
+		"e": "e LOGIN " + strings.Repeat("x", 9000) + "@example.test pw\r\n", // too long for the wrapper: Session.Login
+	} {
+		c.send(cmd + "n" + tag + " NOOP\r\n")
+		if l := c.until(tag + " "); !strings.HasPrefix(l[len(l)-1], tag+" NO [PRIVACYREQUIRED]") {
+			t.Errorf("login before TLS: %q", l)
+		}
+		if l := c.until("n" + tag + " "); !strings.HasPrefix(l[len(l)-1], "n"+tag+" OK") {
+			t.Errorf("NOOP after a refused login: %q", l)
+		}
+	}
+	// A man in the middle appends a command in the clear after STARTTLS.
+	c.send("s STARTTLS\r\nx CREATE Injected\r\n")
+	if l := c.until("s "); !strings.HasPrefix(l[len(l)-1], "s OK") {
+		t.Fatalf("STARTTLS: %q", l)
+	}
+	tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true})
+	c = &rawConn{t: t, conn: tc, r: bufio.NewReader(tc)}
+	c.send("a CAPABILITY\r\n")
+	if caps := strings.Join(c.until("a OK"), " "); strings.Contains(caps, "STARTTLS") || strings.Contains(caps, "LOGINDISABLED") || !strings.Contains(caps, "AUTH=PLAIN") {
+		t.Errorf("capabilities over TLS: %q", caps)
+	}
+	c.send("l LOGIN bob@example.test \"" + password + "\"\r\n")
+	if l := c.until("l "); !strings.HasPrefix(l[len(l)-1], "l OK") {
+		t.Fatalf("login over TLS: %q", l)
+	}
+	c.send("s2 STARTTLS\r\n")
+	if l := c.until("s2 "); strings.HasPrefix(l[len(l)-1], "s2 OK") {
+		t.Errorf("STARTTLS again: %q", l)
+	}
+	lit := strings.Repeat("y CREATE Injected\r\n", 300)
+	c.send(fmt.Sprintf("p APPEND INBOX {%d+}\r\n%s\r\nn NOOP\r\n", len(lit), lit))
+	if l := c.until("p "); !strings.HasPrefix(l[len(l)-1], "p NO [TOOBIG]") {
+		t.Errorf("APPEND over the limit: %q", l)
+	}
+	if l := c.until("n "); !strings.HasPrefix(l[len(l)-1], "n OK") {
+		t.Errorf("NOOP after the refused APPEND: %q", l)
+	}
+	c.send("q GETQUOTAROOT INBOX\r\n")
+	if l := c.until("q "); !strings.HasPrefix(l[len(l)-1], "q BAD") {
+		t.Errorf("GETQUOTAROOT on the STARTTLS port: %q", l)
+	}
+	mbs, _ := ts.store.Mailboxes(context.Background(), bob.ID)
+	for _, mb := range mbs {
+		if strings.HasPrefix(mb.Name, "Injected") {
+			t.Errorf("mailbox %s created by injected bytes", mb.Name)
+		}
+	}
+}
+
+// With InsecureAuth (quickstart on loopback) the STARTTLS port offers
+// STARTTLS beside AUTH=PLAIN and takes a login in the clear.
+func TestTheSTARTTLSPortWithInsecureAuthTakesLoginsInTheClear(t *testing.T) {
+	ts := startServer(t, Options{TLSConfig: testTLSConfig(t), InsecureAuth: true})
+	ts.account(t, "bob@example.test")
+	c := dialRaw(t, ts.addr)
+	c.send("a CAPABILITY\r\n")
+	if caps := strings.Join(c.until("a OK"), " "); !strings.Contains(caps, " STARTTLS") || strings.Contains(caps, "LOGINDISABLED") || !strings.Contains(caps, "AUTH=PLAIN") {
+		t.Errorf("capabilities: %q", caps)
+	}
+	c.send("l LOGIN bob@example.test \"" + password + "\"\r\n")
+	if l := c.until("l "); !strings.HasPrefix(l[len(l)-1], "l OK") {
+		t.Errorf("login: %q", l)
+	}
 }

@@ -34,15 +34,14 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	for len(all) > 0 {
-		n := min(len(all), fetchChunk)
-		chunk := all[:n]
-		all = all[n:]
 		ctx, cancel := sess.ctx()
-		msgs, err := sess.srv.opts.Store.LoadMessages(ctx, sess.sel.mailbox.ID, targetUIDs(chunk), need)
+		msgs, n, err := sess.loadChunk(ctx, all[:min(len(all), fetchChunk)], need)
 		cancel()
 		if err != nil {
 			return nil, sess.storeError("search", err)
 		}
+		chunk := all[:n]
+		all = all[n:]
 		byUID := make(map[uint32]*store.LoadedMessage, len(msgs))
 		for i := range msgs {
 			byUID[msgs[i].UID] = &msgs[i]
@@ -376,7 +375,7 @@ func headerContains(h *mail.Header, value string) bool {
 // decodedText returns the message's text parts with transfer encodings
 // and charsets decoded; if the MIME structure cannot be read, the raw body.
 func decodedText(data []byte) string {
-	e, err := message.Read(bytes.NewReader(data))
+	e, err := message.Read(messageReader(data))
 	if e == nil {
 		return string(data[headerEnd(data):])
 	}

@@ -1,7 +1,6 @@
 package imapd
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -37,8 +36,9 @@ type session struct {
 }
 
 var (
-	_ imapserver.Session          = (*session)(nil)
-	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
+	_ imapserver.Session            = (*session)(nil)
+	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
 )
 
 // opTimeout bounds one store operation of a command.
@@ -63,6 +63,9 @@ func (sess *session) Close() error {
 
 // Login checks the full email address and password with the store.
 func (sess *session) Login(username, password string) error {
+	if qc, ok := sess.conn.NetConn().(*quotaConn); ok && qc.starttls != nil && !sess.srv.opts.InsecureAuth {
+		return errPrivacyRequired // the wrapper refuses first; this is the backstop
+	}
 	ctx, cancel := sess.ctx()
 	defer cancel()
 	var acct store.Account
@@ -233,17 +236,49 @@ func (sess *session) status(ctx context.Context, mb store.Mailbox, options *imap
 	}, nil
 }
 
-// Append stores a message (UIDPLUS: answers APPENDUID).
+// AppendLimit is the APPENDLIMIT (RFC 7889) go-imap advertises and
+// enforces: an APPEND announced above it gets NO [TOOBIG] instead of the
+// continuation request. (On IMAPS the connection wrapper answers first,
+// and also reads past the bytes of a refused LITERAL+; appendCheck.)
+func (sess *session) AppendLimit() uint32 { return uint32(sess.srv.opts.MaxMessageBytes) }
+
+// Append stores a message (UIDPLUS: answers APPENDUID). The quota is
+// checked before a byte of the message is read, and a large message is
+// streamed into a body file rather than held in memory: the announced
+// size is the client's word, so nothing is set aside for it in advance.
 func (sess *session) Append(name string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
-	var buf bytes.Buffer
-	buf.Grow(int(r.Size()))
-	if _, err := io.Copy(&buf, r); err != nil {
-		return nil, err // the connection broke; go-imap ends it
+	size := r.Size()
+	if size > sess.srv.opts.MaxMessageBytes {
+		return nil, errTooBig(sess.srv.opts.MaxMessageBytes) // go-imap refuses these first
 	}
-	if int64(buf.Len()) != r.Size() {
-		// The literal reader ends with a plain EOF when the client goes
-		// away mid-literal: never store half a message.
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message shorter than announced"}
+	if err := sess.quotaFits(size); err != nil {
+		return nil, err // go-imap reads past the literal, keeping nothing
+	}
+	st := sess.srv.opts.Store
+	var data []byte
+	var spooled *store.SpooledBody
+	if fileMin := st.FileBodyMin(); fileMin < 0 || size < fileMin {
+		data = make([]byte, size) // small: at most FileBodyMin (256 KiB)
+		if n, err := io.ReadFull(r, data); err != nil {
+			return nil, sess.literalError(int64(n), size, err)
+		}
+	} else {
+		w, err := st.NewBodyWriter()
+		if err != nil {
+			return nil, sess.storeError("append", err)
+		}
+		n, rerr, werr := copyLiteral(w, r)
+		if werr != nil {
+			w.Abort()
+			return nil, sess.storeError("append", werr)
+		}
+		if rerr != nil || n != size {
+			w.Abort()
+			return nil, sess.literalError(n, size, rerr)
+		}
+		if spooled, err = w.Finish(); err != nil {
+			return nil, sess.storeError("append", err)
+		}
 	}
 	names := make([]string, len(options.Flags))
 	for i, f := range options.Flags {
@@ -256,7 +291,13 @@ func (sess *session) Append(name string, r imap.LiteralReader, options *imap.App
 	}
 	ctx, cancel := sess.ctx()
 	defer cancel()
-	uid, uidValidity, err := sess.srv.opts.Store.Append(ctx, sess.acct.ID, name, buf.Bytes(), f, kw, t)
+	var uid, uidValidity uint32
+	var err error
+	if spooled != nil {
+		uid, uidValidity, err = st.AppendSpooled(ctx, sess.acct.ID, name, spooled, f, kw, t)
+	} else {
+		uid, uidValidity, err = st.Append(ctx, sess.acct.ID, name, data, f, kw, t)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errTryCreate
 	} else if err != nil {
@@ -264,6 +305,52 @@ func (sess *session) Append(name string, r imap.LiteralReader, options *imap.App
 	}
 	sess.feed.pump()
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: uidValidity}, nil
+}
+
+// quotaFits refuses a message of size bytes that would not fit the
+// account's quota.
+func (sess *session) quotaFits(size int64) error {
+	ctx, cancel := sess.ctx()
+	defer cancel()
+	ok, _, err := sess.srv.opts.Store.QuotaFits(ctx, sess.acct.ID, size)
+	if err != nil {
+		return sess.storeError("append", err)
+	}
+	if !ok {
+		return errOverQuota
+	}
+	return nil
+}
+
+// literalError is the answer to a literal that did not arrive whole.
+func (sess *session) literalError(got, size int64, err error) error {
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err // the connection broke; go-imap ends it
+	}
+	// The literal reader ends with a plain EOF when the client goes away
+	// mid-literal: never store part of a message.
+	sess.log.Info("imap append: message shorter than announced", "got", got, "announced", size)
+	return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Message shorter than announced"}
+}
+
+// copyLiteral copies r to w through one small buffer, telling a read
+// error (the client's) from a write error (the store's).
+func copyLiteral(w io.Writer, r io.Reader) (n int64, rerr, werr error) {
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			if _, werr = w.Write(buf[:k]); werr != nil {
+				return n, nil, werr
+			}
+			n += int64(k)
+		}
+		if errors.Is(err, io.EOF) {
+			return n, nil, nil
+		} else if err != nil {
+			return n, err, nil
+		}
+	}
 }
 
 var errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}

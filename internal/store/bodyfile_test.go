@@ -86,6 +86,16 @@ func TestALargeMessageIsKeptInAFileAndReadsBackByteForByte(t *testing.T) {
 			t.Errorf("LoadMessages of the small message: %q", lm[0].Data)
 		}
 	}
+	// Within a byte budget only what fits is loaded (at least one).
+	for budget, want := range map[int64]int{1: 1, int64(len(small)) + int64(len(big)): 2} {
+		lm, err := s.LoadMessagesUpTo(ctx, mb.ID, []uint32{msgs[0].UID, msgs[1].UID}, BodyFull, budget)
+		if err != nil || len(lm) != want {
+			t.Errorf("LoadMessagesUpTo %d bytes: %d messages (%v), want %d", budget, len(lm), err, want)
+		}
+	}
+	if lm, _ := s.LoadMessagesUpTo(ctx, mb.ID, []uint32{msgs[1].UID, msgs[0].UID}, BodyFull, int64(len(big))); len(lm) != 1 || lm[0].UID != msgs[0].UID {
+		t.Errorf("LoadMessagesUpTo goes in UID order, one at least: %d", len(lm))
+	}
 	var subject string
 	if err := s.rdb.QueryRow("SELECT subject FROM header_search WHERE body_id = ?", msgs[1].BodyID).Scan(&subject); err != nil || subject != "holiday photos" {
 		t.Errorf("header search row of the large message: %q %v", subject, err)

@@ -203,6 +203,18 @@ type LoadedMessage struct {
 // asks for. Reading only the header lets FETCH ENVELOPE of many messages
 // skip their bodies and attachments.
 func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32, part BodyPart) ([]LoadedMessage, error) {
+	return s.loadMessages(ctx, mailboxID, uids, part, 0)
+}
+
+// LoadMessagesUpTo is LoadMessages that stops before the message that
+// would take the sizes of those loaded past maxBytes (it loads at least
+// one), so that a FETCH of many large messages holds a bounded part of
+// them at once. The caller goes on after the last UID returned.
+func (s *Store) LoadMessagesUpTo(ctx context.Context, mailboxID int64, uids []uint32, part BodyPart, maxBytes int64) ([]LoadedMessage, error) {
+	return s.loadMessages(ctx, mailboxID, uids, part, maxBytes)
+}
+
+func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32, part BodyPart, maxBytes int64) ([]LoadedMessage, error) {
 	if len(uids) == 0 {
 		return nil, nil
 	}
@@ -228,9 +240,10 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 		q = "SELECT m.uid, m.flags, m.keywords FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid"
 	}
 	out := make([]LoadedMessage, 0, len(sorted))
+	var loaded int64
 	// Query contiguous-enough runs of UIDs as ranges; a sparse set would
 	// otherwise read every message between its first and last UID.
-	for len(sorted) > 0 {
+	for len(sorted) > 0 && (maxBytes <= 0 || loaded < maxBytes) {
 		end := 1
 		for end < len(sorted) && sorted[end]-sorted[end-1] <= 16 {
 			end++
@@ -265,6 +278,11 @@ func (s *Store) LoadMessages(ctx context.Context, mailboxID int64, uids []uint32
 			if j == len(run) || run[j] != m.UID {
 				continue
 			}
+			if maxBytes > 0 && len(out) > 0 && loaded+m.Size > maxBytes {
+				loaded = maxBytes // stop here, before reading this one's file
+				break
+			}
+			loaded += m.Size
 			if file.Valid {
 				if m.Data, err = s.readBodyFile(file.String); err != nil {
 					rows.Close()

@@ -197,11 +197,22 @@ func addMessage(ctx context.Context, tx *Tx, accountID, mailboxID, bodyID int64,
 // Append adds a message to a mailbox (IMAP APPEND) and returns its UID and
 // the mailbox's UIDVALIDITY.
 func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, data []byte, f Flags, kw []string, idate time.Time) (uid, uidValidity uint32, err error) {
-	mailbox = NormalizeMailboxName(mailbox)
 	b, err := s.prepareBody(data)
 	if err != nil {
 		return 0, 0, err
 	}
+	return s.appendBody(ctx, accountID, mailbox, b, f, kw, idate)
+}
+
+// AppendSpooled is Append for a body already streamed into the store's
+// file area (NewBodyWriter), so that a large APPEND is never held in
+// memory. The body is discarded when the append fails.
+func (s *Store) AppendSpooled(ctx context.Context, accountID int64, mailbox string, sb *SpooledBody, f Flags, kw []string, idate time.Time) (uid, uidValidity uint32, err error) {
+	return s.appendBody(ctx, accountID, mailbox, sb.b, f, kw, idate)
+}
+
+func (s *Store) appendBody(ctx context.Context, accountID int64, mailbox string, b body, f Flags, kw []string, idate time.Time) (uid, uidValidity uint32, err error) {
+	mailbox = NormalizeMailboxName(mailbox)
 	defer func() {
 		if err != nil {
 			s.discardBody(b)
@@ -214,14 +225,14 @@ func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, dat
 		} else if err != nil {
 			return err
 		}
-		if err := checkQuota(ctx, tx, accountID, int64(len(data))); err != nil {
+		if err := checkQuota(ctx, tx, accountID, b.size); err != nil {
 			return err
 		}
 		bid, err := insertBody(ctx, tx, b)
 		if err != nil {
 			return err
 		}
-		uid, err = addMessage(ctx, tx, accountID, mid, bid, int64(len(data)), f|FlagRecent, kw, idate)
+		uid, err = addMessage(ctx, tx, accountID, mid, bid, b.size, f|FlagRecent, kw, idate)
 		return err
 	})
 	return uid, uidValidity, err
