@@ -3,7 +3,9 @@ package test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"net"
 	"net/smtp"
 	"strings"
 	"sync"
@@ -142,11 +144,26 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 // sendPlain sends one message without STARTTLS (net/smtp's SendMail would
 // insist on verifying the box's self-signed certificate).
 func sendPlain(addr, from, to, msg string) error {
-	c, err := smtp.Dial(addr)
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return err
 	}
+	return sendOn(nc, from, to, msg)
+}
+
+// sendOn sends one message over an open connection to the box's SMTP
+// port, within 3 minutes, and closes it.
+func sendOn(nc net.Conn, from, to, msg string) error {
+	nc.SetDeadline(time.Now().Add(3 * time.Minute))
+	c, err := smtp.NewClient(nc, "127.0.0.1")
+	if err != nil {
+		nc.Close()
+		return err
+	}
 	defer c.Close()
+	if err := c.Hello("outside.example"); err != nil {
+		return err
+	}
 	if err := c.Mail(from); err != nil {
 		return err
 	}
@@ -157,7 +174,7 @@ func sendPlain(addr, from, to, msg string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write([]byte(msg)); err != nil {
+	if _, err := io.WriteString(w, msg); err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil { // returns once the 250 is read

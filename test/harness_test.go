@@ -308,20 +308,29 @@ func (b *Box) Cmd(stdin string, args ...string) (string, string, int) {
 	return run(b.t, stdin, append(args, "--dir", b.Dir)...)
 }
 
-// Inbox returns the raw messages in a mailbox of an account, read
+// openAccount opens the store of a data dir (closed when the test ends)
+// and looks up an account in it.
+func openAccount(t testing.TB, dir, email string) (*store.Store, store.Account) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	acc, err := st.AccountByEmail(ctx, email)
+	if err != nil {
+		t.Fatalf("account %s: %v", email, err)
+	}
+	return st, acc
+}
+
+// Mailbox returns the raw messages in a mailbox of an account, read
 // straight from the store.
 func (b *Box) Mailbox(email, mailbox string) [][]byte {
 	b.t.Helper()
-	st, err := store.Open(context.Background(), b.Dir, store.Options{})
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer st.Close()
 	ctx := context.Background()
-	acc, err := st.AccountByEmail(ctx, email)
-	if err != nil {
-		b.t.Fatalf("account %s: %v", email, err)
-	}
+	st, acc := openAccount(b.t, b.Dir, email)
 	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
 	if err != nil {
 		b.t.Fatal(err)

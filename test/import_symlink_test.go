@@ -10,8 +10,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"boxmail/internal/store"
 )
 
 // A user hands the admin a "backup of my old mail" to import: a Maildir
@@ -205,15 +203,7 @@ func importWithin(t *testing.T, b *Box, limit time.Duration, args ...string) (st
 func allMail(t *testing.T, b *Box, email string) map[string][][]byte {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	acc, err := st.AccountByEmail(ctx, email)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acc := openAccount(t, b.Dir, email)
 	boxes, err := st.Mailboxes(ctx, acc.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -77,15 +77,7 @@ type boxMessage struct {
 func boxContents(t *testing.T, dir, email string) map[string][]boxMessage {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	acc, err := st.AccountByEmail(ctx, email)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acc := openAccount(t, dir, email)
 	mbs, err := st.Mailboxes(ctx, acc.ID)
 	if err != nil {
 		t.Fatal(err)

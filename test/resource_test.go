@@ -19,8 +19,6 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-
-	"boxmail/internal/store"
 )
 
 // TestTwentyHostileClientsOfEachKindLeaveTheBoxSmallAndTheFamilyServed is
@@ -33,7 +31,7 @@ import (
 func TestTwentyHostileClientsOfEachKindLeaveTheBoxSmallAndTheFamilyServed(t *testing.T) {
 	b := newBox(t)
 	mx := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
-	putSieveScript(t, b, b.Admin, `require ["body", "fileinto"];
+	storeScript(t, b, b.Admin, "resource", `require ["body", "fileinto"];
 if body :text :contains "lottery" { fileinto "Junk"; stop; }
 if header :matches "subject" "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b" { fileinto "Junk"; stop; }
 `)
@@ -72,7 +70,7 @@ if header :matches "subject" "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b" { fileinto "Ju
 		}()
 		go func() { // nested MIME to a user with a script: delivered
 			defer wg.Done()
-			if err := sendPlainFrom(ctx, outside, mx, "a@elsewhere.example", b.Admin, nested); err != nil {
+			if err := sendFromOutside(b, "a@elsewhere.example", b.Admin, nested); err != nil {
 				problem("nested MIME %d: %v", i, err)
 			}
 		}()
@@ -117,28 +115,6 @@ if header :matches "subject" "*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b" { fileinto "Ju
 	}
 }
 
-// putSieveScript makes script the account's active Sieve script, as a
-// ManageSieve client would.
-func putSieveScript(t *testing.T, b *Box, email, script string) {
-	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	acc, err := st.AccountByEmail(ctx, email)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.PutSieveScript(ctx, acc.ID, "resource", script); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.SetActiveSieveScript(ctx, acc.ID, "resource"); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // nestedMIME is a message whose text part of about size bytes sits depth
 // multiparts deep.
 func nestedMIME(depth, size int) string {
@@ -156,47 +132,6 @@ func nestedMIME(depth, size int) string {
 		fmt.Fprintf(&m, "--b%d--\r\n", i)
 	}
 	return m.String()
-}
-
-// sendPlainFrom is sendPlain from a chosen local address, bounded by ctx.
-func sendPlainFrom(ctx context.Context, d *net.Dialer, addr, from, to, msg string) error {
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	r := bufio.NewReader(c)
-	expect := func(code string) error {
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if len(l) >= 4 && l[3] == '-' {
-				continue
-			}
-			if !strings.HasPrefix(l, code) {
-				return fmt.Errorf("got %q, want %s", strings.TrimSpace(l), code)
-			}
-			return nil
-		}
-	}
-	steps := []struct{ send, want string }{
-		{"", "220"}, {"EHLO outside.example\r\n", "250"}, {"MAIL FROM:<" + from + ">\r\n", "250"},
-		{"RCPT TO:<" + to + ">\r\n", "250"}, {"DATA\r\n", "354"}, {msg + ".\r\n", "250"}, {"QUIT\r\n", "221"},
-	}
-	for _, s := range steps {
-		if _, err := io.WriteString(c, s.send); err != nil {
-			return err
-		}
-		if err := expect(s.want); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // hugeLoginPost sends a multipart login form of size bytes from the

@@ -14,7 +14,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/smtp"
 	"os"
 	"regexp"
 	"strings"
@@ -117,15 +116,7 @@ func (m *msConn) put(name, src string) string {
 func storeScript(t *testing.T, b *Box, email, name, src string) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	acc, err := st.AccountByEmail(ctx, email)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, acc := openAccount(t, b.Dir, email)
 	if err := st.PutSieveScript(ctx, acc.ID, name, src); err != nil {
 		t.Fatal(err)
 	}
@@ -166,33 +157,7 @@ func sendFromOutside(b *Box, from, to, msg string) error {
 	if err != nil {
 		return err
 	}
-	nc.SetDeadline(time.Now().Add(3 * time.Minute))
-	c, err := smtp.NewClient(nc, "127.0.0.1")
-	if err != nil {
-		nc.Close()
-		return err
-	}
-	defer c.Close()
-	if err := c.Hello("outside.example"); err != nil {
-		return err
-	}
-	if err := c.Mail(from); err != nil {
-		return err
-	}
-	if err := c.Rcpt(to); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, msg); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
+	return sendOn(nc, from, to, msg)
 }
 
 func headerOf(msg string) string {

@@ -445,6 +445,11 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, grd, certs, log.With("pkg", "web"))
 	all = append(all, listener{"HTTP", cfg.HTTPPort, false, webSrv.Plain()}, listener{"HTTPS", cfg.HTTPSPort, true, webSrv})
+	// Signals are caught before the first port opens: a client (or a
+	// test) that sees a port may stop the box at once and get a clean exit.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
 	var running []listener
 	var lns []net.Listener
 	addrs := map[string]string{}
@@ -496,9 +501,6 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	if banner != nil {
 		banner(addrs)
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sig)
 	var runErr error
 	select {
 	case s := <-sig:

@@ -98,7 +98,7 @@ var securityFields = map[string]field{
 	"auth_failure_delay": durationField(func(c *Config) *time.Duration { return &c.Security.AuthFailureDelay }, true,
 		"wait before answering a failed or refused login (off: none)"),
 	"max_connections_per_ip": intField(func(c *Config) *int { return &c.Security.MaxConnsPerIP }, 1, 100000,
-		"most connections at once from one address or IPv6 /64 to one protocol (SMTP, submission, IMAP, POP3)"),
+		"most connections at once from one address or IPv6 /64 to one protocol (SMTP, submission, IMAP, POP3, ManageSieve, web)"),
 	"max_connections": intField(func(c *Config) *int { return &c.Security.MaxConns }, 1, 1000000,
 		"most client connections at once in all"),
 	"greylisting": {

@@ -193,14 +193,22 @@ func (s *Store) updateAccount(ctx context.Context, email, q string, v any) error
 	})
 }
 
+// accountID is the id of the account with this (lower-case) address.
+func (tx *Tx) accountID(ctx context.Context, email string) (int64, error) {
+	var id int64
+	err := tx.queryRow(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("account %s: %w", email, ErrNotFound)
+	}
+	return id, err
+}
+
 // RemoveAccount deletes an account with all its mailboxes and messages.
 func (s *Store) RemoveAccount(ctx context.Context, email string) error {
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var id int64
-		if err := tx.queryRow(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&id); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("account %s: %w", email, ErrNotFound)
-		} else if err != nil {
+		id, err := tx.accountID(ctx, email)
+		if err != nil {
 			return err
 		}
 		// Explicit deletes so the body reference triggers fire.

@@ -317,13 +317,11 @@ func (s *Store) AddAppPassword(ctx context.Context, email, name string) (string,
 	norm, _ := normalizeAppPassword(pw)
 	email = strings.ToLower(email)
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var id int64
-		if err := tx.queryRow(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&id); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("account %s: %w", email, ErrNotFound)
-		} else if err != nil {
+		id, err := tx.accountID(ctx, email)
+		if err != nil {
 			return err
 		}
-		_, err := tx.exec(ctx, "INSERT INTO app_passwords(account_id, name, pwhash, created) VALUES(?, ?, ?, ?)", id, name, hashAppPassword(norm), now())
+		_, err = tx.exec(ctx, "INSERT INTO app_passwords(account_id, name, pwhash, created) VALUES(?, ?, ?, ?)", id, name, hashAppPassword(norm), now())
 		if isUnique(err) {
 			return fmt.Errorf("app password %q of %s: %w", name, email, ErrExists)
 		}
@@ -377,10 +375,8 @@ func (s *Store) RevokeAppPasswords(ctx context.Context, email string) (int, erro
 	email = strings.ToLower(email)
 	var n int64
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var id int64
-		if err := tx.queryRow(ctx, "SELECT id FROM accounts WHERE email = ?", email).Scan(&id); errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("account %s: %w", email, ErrNotFound)
-		} else if err != nil {
+		id, err := tx.accountID(ctx, email)
+		if err != nil {
 			return err
 		}
 		res, err := tx.exec(ctx, "DELETE FROM app_passwords WHERE account_id = ?", id)
