@@ -34,11 +34,21 @@ fmt:
 # A short run of every fuzz target (FUZZTIME per target, default 30s).
 # Crashers land in the package's testdata/fuzz and stay as regression
 # inputs for `go test`. fuzz-ci is the CI's 10s-per-target run.
+# Go 1.26's fuzz coordinator can end a duration-bounded run with a bare
+# "context deadline exceeded" and no failing input (golang/go#75804, fixed
+# in Go 1.27): such a run is not a finding and is not counted as one; any
+# run that writes a failing input still fails.
 FUZZTIME ?= 30s
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep ^Fuzz); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	    echo "== $$pkg $$f"; \
+	    out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg 2>&1); rc=$$?; echo "$$out"; \
+	    if [ $$rc -ne 0 ]; then \
+	      if echo "$$out" | grep -q '^    context deadline exceeded$$' && ! echo "$$out" | grep -q 'Failing input written'; then \
+	        echo "== $$f: Go's fuzz deadline race (golang/go#75804), no failing input: not a finding"; \
+	      else exit 1; fi; \
+	    fi; \
 	  done; \
 	done
 
