@@ -120,12 +120,24 @@ const testPassword = "family-secret-42"
 // run runs a boxmail command and returns stdout, stderr and the exit code.
 func run(t *testing.T, stdin string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return runWithin(t, 10*time.Minute, stdin, args...)
+}
+
+// runWithin is run with a time limit: a command still running then is
+// killed and fails the test.
+func runWithin(t *testing.T, limit time.Duration, stdin string, args ...string) (string, string, int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Env = append(os.Environ(), "BOXMAIL_DIR=")
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("boxmail %s did not finish within %v\n%s%s", strings.Join(args, " "), limit, out.String(), errb.String())
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()

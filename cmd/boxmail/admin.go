@@ -161,23 +161,7 @@ func cmdUser(e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "added user %s\n", email)
 	case "passwd":
-		if err := delivery.New(delivery.Options{Store: st}).SetPassword(ctx, addr, pw); err != nil {
-			return err
-		}
-		// The running server ends the web sessions made under the old
-		// password at their next request (store.SessionStamp).
-		fmt.Fprintf(e.stdout, "changed the password of %s; its web sessions are ended (it logs in again with the new password)\n", email)
-		if revokeApps {
-			n, err := st.RevokeAppPasswords(ctx, email)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(e.stdout, "revoked its %d app password(s): each mail app needs a new one\n", n)
-		} else if ps, err := st.AppPasswords(ctx, email); err != nil {
-			return err
-		} else if len(ps) > 0 {
-			fmt.Fprintf(e.stdout, "its %d app password(s) still work; revoke them with 'boxmail user passwd --revoke-app-passwords' or 'boxmail user app-password revoke'\n", len(ps))
-		}
+		return setPassword(e, st, addr, pw, revokeApps)
 	case "remove":
 		if err := st.RemoveAccount(ctx, email); err != nil {
 			return err
@@ -200,6 +184,31 @@ func cmdUser(e *env, args []string) error {
 				fmt.Fprintln(e.stdout, a.Email)
 			}
 		}
+	}
+	return nil
+}
+
+// setPassword is 'user passwd': the new password ends the account's web
+// sessions; its app passwords are revoked too when asked, else counted.
+func setPassword(e *env, st *store.Store, addr delivery.Address, pw string, revokeApps bool) error {
+	ctx := context.Background()
+	email := addr.String()
+	if err := delivery.New(delivery.Options{Store: st}).SetPassword(ctx, addr, pw); err != nil {
+		return err
+	}
+	// The running server ends the web sessions made under the old
+	// password at their next request (store.SessionStamp).
+	fmt.Fprintf(e.stdout, "changed the password of %s; its web sessions are ended (it logs in again with the new password)\n", email)
+	if revokeApps {
+		n, err := st.RevokeAppPasswords(ctx, email)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked its %d app password(s): each mail app needs a new one\n", n)
+	} else if ps, err := st.AppPasswords(ctx, email); err != nil {
+		return err
+	} else if len(ps) > 0 {
+		fmt.Fprintf(e.stdout, "its %d app password(s) still work; revoke them with 'boxmail user passwd --revoke-app-passwords' or 'boxmail user app-password revoke'\n", len(ps))
 	}
 	return nil
 }
