@@ -60,8 +60,7 @@ func startPostfixWith(t *testing.T, o postfixOptions) *Postfix {
 			os.RemoveAll(dir)
 		}
 	})
-	port := freePorts(t, 1)[0]
-	p := &Postfix{t: t, Dir: dir, Addr: fmt.Sprintf("127.0.0.2:%d", port)}
+	p := &Postfix{t: t, Dir: dir}
 	for _, d := range []string{"conf", "queue", "data", "mail"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
@@ -107,7 +106,28 @@ smtpd_recipient_restrictions = reject_unauth_destination
 smtpd_banner = $myhostname ESMTP %[4]s-provider
 biff = no
 `, dir, o.Domain, o.Base, strings.Split(o.Domain, ".")[0])
-	masterCF := fmt.Sprintf(`127.0.0.2:%d inet n - n - - smtpd
+	os.WriteFile(filepath.Join(dir, "conf", "main.cf"), []byte(mainCF), 0o644)
+	// A port free now may be taken before Postfix binds it (another
+	// test's client dialling from 127.0.0.2 gets an ephemeral port there),
+	// so a bind clash picks another port.
+	for attempt := 1; ; attempt++ {
+		port := freePortOn(t, "127.0.0.2")
+		p.Addr = fmt.Sprintf("127.0.0.2:%d", port)
+		os.WriteFile(filepath.Join(dir, "conf", "master.cf"), []byte(postfixMasterCF(port)), 0o644)
+		err := p.start()
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "Address already in use") {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(p.Stop)
+	return p
+}
+
+func postfixMasterCF(port int) string {
+	return fmt.Sprintf(`127.0.0.2:%d inet n - n - - smtpd
 pickup    unix  n - n 60 1 pickup
 cleanup   unix  n - n - 0 cleanup
 qmgr      unix  n - n 300 1 qmgr
@@ -126,11 +146,17 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 `, port)
-	os.WriteFile(filepath.Join(dir, "conf", "main.cf"), []byte(mainCF), 0o644)
-	os.WriteFile(filepath.Join(dir, "conf", "master.cf"), []byte(masterCF), 0o644)
-	p.Start()
-	t.Cleanup(p.Stop)
-	return p
+}
+
+// freePortOn returns a TCP port free on ip at the time of the call.
+func freePortOn(t testing.TB, ip string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startOldMX starts a Postfix as the old provider's MX: mail for
@@ -149,19 +175,25 @@ func startOldMX(t *testing.T, old *OldProvider, users ...string) *Postfix {
 // Start starts (or restarts) the instance and waits for its port.
 func (p *Postfix) Start() {
 	p.t.Helper()
+	if err := p.start(); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func (p *Postfix) start() error {
 	if out, err := exec.Command("postfix", "-c", filepath.Join(p.Dir, "conf"), "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(p.Dir, "postfix.log"))
-		p.t.Fatalf("postfix start: %v\n%s\n%s", err, out, log)
+		return fmt.Errorf("postfix start: %v\n%s\n%s", err, out, log)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := dialTCP(p.Addr); err == nil {
 			c.Close()
-			return
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	p.t.Fatalf("postfix did not open %s", p.Addr)
+	return fmt.Errorf("postfix did not open %s", p.Addr)
 }
 
 // Stop stops the instance (only ours: by its config directory).
