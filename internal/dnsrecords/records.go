@@ -216,102 +216,144 @@ func Build(in Input) (*Set, error) {
 	slices.Sort(s.Zones)
 	s.Zones = slices.Compact(s.Zones)
 
-	caa := in.CAA
-	if caa == nil {
-		caa = []string{"letsencrypt.org"}
-	}
-	var recs []Record
-	add := func(zone, name, typ, value, why string) {
-		recs = append(recs, Record{Zone: zone, Name: name, Type: typ, TTL: DefaultTTL, Value: value, Why: why})
-	}
-	// addrs publishes the box's addresses at name, or a CNAME to the
-	// hostname when no address is configured.
-	addrs := func(zone, name, why string) {
-		if len(in.IPv4)+len(in.IPv6) == 0 {
-			if name != h {
-				add(zone, name, "CNAME", h+".", why)
-			}
-			return
-		}
-		for _, ip := range in.IPv4 {
-			add(zone, name, "A", ip.String(), why)
-		}
-		for _, ip := range in.IPv6 {
-			add(zone, name, "AAAA", ip.String(), why)
-		}
-	}
+	b := &builder{in: in, h: h}
 	for _, z := range s.Zones {
 		soa := Record{Zone: z, Name: z, Type: "SOA", TTL: DefaultTTL, NameServer: true,
 			Value: fmt.Sprintf("%s. hostmaster.%s. %d 3600 900 1209600 300", h, z, in.Serial),
 			Why:   "start of authority: only where the box is the zone's name server"}
 		ns := Record{Zone: z, Name: z, Type: "NS", TTL: DefaultTTL, NameServer: true, Value: h + ".",
 			Why: "the box answers for the zone: set at the registrar (with the box's IP as glue if the name is inside the zone)"}
-		recs = append(recs, soa, ns)
+		b.recs = append(b.recs, soa, ns)
 	}
-
-	// The box's own name.
 	if h != "" {
-		addrs(hostZone, h, "the box's hostname: MX, SRV and include:"+h+" point here")
-		if !hosted[h] {
-			var spf strings.Builder
-			spf.WriteString("v=spf1")
-			for _, ip := range in.IPv4 {
-				spf.WriteString(" ip4:" + ip.String())
-			}
-			for _, ip := range in.IPv6 {
-				spf.WriteString(" ip6:" + ip.String())
-			}
-			if len(in.IPv4)+len(in.IPv6) == 0 {
-				spf.WriteString(" a")
-			}
-			spf.WriteString(" -all")
-			add(hostZone, h, "TXT", quoteTXT(spf.String()),
-				"SPF of the hostname: lets include:"+h+" in any domain's SPF record authorise the box (without it the include is a permerror), and covers bounces sent with HELO "+h)
-		}
+		b.host(hostZone, hosted[h])
 	}
-
 	for _, d := range in.Domains {
-		z := strings.ToLower(strings.TrimSuffix(d.Name, "."))
-		add(z, z, "MX", "10 "+h+".", "mail for @"+z+" is delivered to the box")
-		add(z, z, "TXT", quoteTXT("v=spf1 mx -all"), "SPF: only the domain's mail servers (the box, via MX) may send as @"+z+"; during a migration see 'boxmail spf include'")
-		for _, k := range d.DKIM {
-			v, err := mailauth.DKIMRecord(k.PrivatePEM)
-			if err != nil {
-				return nil, fmt.Errorf("DKIM key %s of %s: %v", k.Selector, z, err)
-			}
-			add(z, k.Selector+"._domainkey."+z, "TXT", quoteTXT(v), "DKIM public key: receivers verify the box's signatures with it")
-		}
-		add(z, "_dmarc."+z, "TXT", quoteTXT("v=DMARC1; p=quarantine"), "DMARC: receivers put mail that fails both SPF and DKIM for @"+z+" in spam")
-		sum := sha256.Sum256([]byte(fmt.Sprintf("mx:%s enforce:%v", h, in.MTASTSEnforce)))
-		add(z, "_mta-sts."+z, "TXT", quoteTXT("v=STSv1; id="+hex.EncodeToString(sum[:6])), "MTA-STS: senders must use TLS to the box (policy at https://mta-sts."+z+"/.well-known/mta-sts.txt)")
-		addrs(z, "mta-sts."+z, "serves the MTA-STS policy")
-		add(z, "_smtp._tls."+z, "TXT", quoteTXT("v=TLSRPTv1; rua=mailto:postmaster@"+z), "TLS-RPT: where senders report TLS failures")
-		addrs(z, "autoconfig."+z, "Thunderbird-style mail client autoconfiguration")
-		addrs(z, "autodiscover."+z, "Outlook-style mail client autodiscovery")
-		srv := func(svc string, port int, what string) {
-			if port == 0 {
-				add(z, svc+"."+z, "SRV", "0 0 0 .", what+" is not offered (RFC 6186: target \".\")")
-				return
-			}
-			add(z, svc+"."+z, "SRV", fmt.Sprintf("0 1 %d %s.", port, h), "mail clients find "+what+" (RFC 6186)")
-		}
-		srv("_submission._tcp", in.Submission, "submission with STARTTLS")
-		srv("_submissions._tcp", in.Submissions, "submission with implicit TLS (RFC 8314)")
-		srv("_imap._tcp", in.IMAP, "IMAP with STARTTLS")
-		srv("_imaps._tcp", in.IMAPS, "IMAP with implicit TLS")
-		srv("_pop3s._tcp", in.POP3S, "POP3 with implicit TLS")
-		add(z, "_autodiscover._tcp."+z, "SRV", fmt.Sprintf("0 1 443 %s.", h), "Outlook finds its autodiscover service")
-		for _, ca := range caa {
-			add(z, z, "CAA", fmt.Sprintf("0 issue %q", ca), "only "+ca+" may issue TLS certificates for "+z)
+		if err := b.domain(d); err != nil {
+			return nil, err
 		}
 	}
+	recs := withCustom(s, b.recs, in.Custom)
+	rank := func(typ string) int {
+		switch typ {
+		case "SOA":
+			return 0
+		case "NS":
+			return 1
+		}
+		return 2
+	}
+	slices.SortStableFunc(recs, func(a, b Record) int {
+		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(nameKey(a), nameKey(b)), cmp.Compare(rank(a.Type), rank(b.Type)))
+	})
+	s.Records = recs
+	return s, nil
+}
 
-	// Custom records replace generated ones of the same name and type.
+// builder collects the generated records of one Build.
+type builder struct {
+	in   Input
+	h    string // the box's hostname, lower case, no trailing dot
+	recs []Record
+}
+
+func (b *builder) add(zone, name, typ, value, why string) {
+	b.recs = append(b.recs, Record{Zone: zone, Name: name, Type: typ, TTL: DefaultTTL, Value: value, Why: why})
+}
+
+// addrs publishes the box's addresses at name, or a CNAME to the
+// hostname when no address is configured.
+func (b *builder) addrs(zone, name, why string) {
+	if len(b.in.IPv4)+len(b.in.IPv6) == 0 {
+		if name != b.h {
+			b.add(zone, name, "CNAME", b.h+".", why)
+		}
+		return
+	}
+	for _, ip := range b.in.IPv4 {
+		b.add(zone, name, "A", ip.String(), why)
+	}
+	for _, ip := range b.in.IPv6 {
+		b.add(zone, name, "AAAA", ip.String(), why)
+	}
+}
+
+// host adds the records of the box's own name; a hostname that is not
+// itself a hosted domain gets an SPF record of its own.
+func (b *builder) host(zone string, hosted bool) {
+	h, in := b.h, b.in
+	b.addrs(zone, h, "the box's hostname: MX, SRV and include:"+h+" point here")
+	if hosted {
+		return
+	}
+	var spf strings.Builder
+	spf.WriteString("v=spf1")
+	for _, ip := range in.IPv4 {
+		spf.WriteString(" ip4:" + ip.String())
+	}
+	for _, ip := range in.IPv6 {
+		spf.WriteString(" ip6:" + ip.String())
+	}
+	if len(in.IPv4)+len(in.IPv6) == 0 {
+		spf.WriteString(" a")
+	}
+	spf.WriteString(" -all")
+	b.add(zone, h, "TXT", quoteTXT(spf.String()),
+		"SPF of the hostname: lets include:"+h+" in any domain's SPF record authorise the box (without it the include is a permerror), and covers bounces sent with HELO "+h)
+}
+
+// domain adds the records of one hosted domain.
+func (b *builder) domain(d Domain) error {
+	h, in := b.h, b.in
+	z := strings.ToLower(strings.TrimSuffix(d.Name, "."))
+	b.add(z, z, "MX", "10 "+h+".", "mail for @"+z+" is delivered to the box")
+	b.add(z, z, "TXT", quoteTXT("v=spf1 mx -all"), "SPF: only the domain's mail servers (the box, via MX) may send as @"+z+"; during a migration see 'boxmail spf include'")
+	for _, k := range d.DKIM {
+		v, err := mailauth.DKIMRecord(k.PrivatePEM)
+		if err != nil {
+			return fmt.Errorf("DKIM key %s of %s: %w", k.Selector, z, err)
+		}
+		b.add(z, k.Selector+"._domainkey."+z, "TXT", quoteTXT(v), "DKIM public key: receivers verify the box's signatures with it")
+	}
+	b.add(z, "_dmarc."+z, "TXT", quoteTXT("v=DMARC1; p=quarantine"), "DMARC: receivers put mail that fails both SPF and DKIM for @"+z+" in spam")
+	sum := sha256.Sum256([]byte(fmt.Sprintf("mx:%s enforce:%v", h, in.MTASTSEnforce)))
+	b.add(z, "_mta-sts."+z, "TXT", quoteTXT("v=STSv1; id="+hex.EncodeToString(sum[:6])), "MTA-STS: senders must use TLS to the box (policy at https://mta-sts."+z+"/.well-known/mta-sts.txt)")
+	b.addrs(z, "mta-sts."+z, "serves the MTA-STS policy")
+	b.add(z, "_smtp._tls."+z, "TXT", quoteTXT("v=TLSRPTv1; rua=mailto:postmaster@"+z), "TLS-RPT: where senders report TLS failures")
+	b.addrs(z, "autoconfig."+z, "Thunderbird-style mail client autoconfiguration")
+	b.addrs(z, "autodiscover."+z, "Outlook-style mail client autodiscovery")
+	srv := func(svc string, port int, what string) {
+		if port == 0 {
+			b.add(z, svc+"."+z, "SRV", "0 0 0 .", what+" is not offered (RFC 6186: target \".\")")
+			return
+		}
+		b.add(z, svc+"."+z, "SRV", fmt.Sprintf("0 1 %d %s.", port, h), "mail clients find "+what+" (RFC 6186)")
+	}
+	srv("_submission._tcp", in.Submission, "submission with STARTTLS")
+	srv("_submissions._tcp", in.Submissions, "submission with implicit TLS (RFC 8314)")
+	srv("_imap._tcp", in.IMAP, "IMAP with STARTTLS")
+	srv("_imaps._tcp", in.IMAPS, "IMAP with implicit TLS")
+	srv("_pop3s._tcp", in.POP3S, "POP3 with implicit TLS")
+	b.add(z, "_autodiscover._tcp."+z, "SRV", fmt.Sprintf("0 1 443 %s.", h), "Outlook finds its autodiscover service")
+	caa := in.CAA
+	if caa == nil {
+		caa = []string{"letsencrypt.org"}
+	}
+	for _, ca := range caa {
+		b.add(z, z, "CAA", fmt.Sprintf("0 issue %q", ca), "only "+ca+" may issue TLS certificates for "+z)
+	}
+	return nil
+}
+
+// withCustom returns recs with the admin's custom records added: a
+// custom record replaces generated ones of the same name and type, and a
+// custom CNAME replaces every generated record of its name (SOA aside).
+func withCustom(s *Set, recs []Record, customs []Custom) []Record {
 	type nt struct{ name, typ string }
 	custom := map[nt]bool{}
 	customNames := map[string]string{} // name -> "CNAME" if a custom CNAME, else "other"
 	var customRecs []Record
-	for _, c := range in.Custom {
+	for _, c := range customs {
 		name := strings.ToLower(strings.TrimSuffix(c.Name, "."))
 		z := s.ZoneOf(name)
 		if z == "" {
@@ -338,21 +380,7 @@ func Build(in Input) (*Set, error) {
 		}
 		return custom[nt{r.Name, r.Type}]
 	})
-	recs = append(recs, customRecs...)
-	rank := func(typ string) int {
-		switch typ {
-		case "SOA":
-			return 0
-		case "NS":
-			return 1
-		}
-		return 2
-	}
-	slices.SortStableFunc(recs, func(a, b Record) int {
-		return cmp.Or(cmp.Compare(a.Zone, b.Zone), cmp.Compare(nameKey(a), nameKey(b)), cmp.Compare(rank(a.Type), rank(b.Type)))
-	})
-	s.Records = recs
-	return s, nil
+	return append(recs, customRecs...)
 }
 
 // nameKey sorts the apex first, then names by their reversed labels.

@@ -240,47 +240,53 @@ func (st *state) command(c *call) error {
 			return errorf(c.pos, "a second vacation action")
 		}
 		st.vacation = true
-		v := Vacation{Days: 7, Reason: c.args[0].strs[0], Mime: c.has("mime")}
-		if a, ok := c.tags["days"]; ok {
-			v.Days = int(min(a.num, uint64(st.opts.MaxDays)))
-			if v.Days < 1 {
-				v.Days = 1
-			}
-		}
-		if a, ok := c.tags["subject"]; ok {
-			if p := headerTextProblem(a.strs[0]); p != "" {
-				v.Problems = append(v.Problems, "vacation :subject ignored: "+p)
-			} else {
-				v.Subject = a.strs[0]
-			}
-		}
-		if a, ok := c.tags["from"]; ok {
-			if _, p := senderProblem(a.strs[0]); p != "" {
-				v.Problems = append(v.Problems, "vacation :from ignored: "+p)
-			} else {
-				v.From = a.strs[0]
-			}
-		}
-		if v.Mime {
-			if p := mimeReasonProblem(v.Reason); p != "" {
-				v.Refused = "vacation :mime reason refused: " + p
-			}
-		}
-		if a, ok := c.tags["addresses"]; ok {
-			v.Addresses = a.strs
-		}
-		v.Handle = v.Subject + "\x00" + v.From + "\x00" + v.Reason
-		if a, ok := c.tags["from"]; ok {
-			v.Handle = v.Subject + "\x00" + a.strs[0] + "\x00" + v.Reason
-		}
-		if a, ok := c.tags["handle"]; ok {
-			v.Handle = a.strs[0]
-		}
-		st.actions = append(st.actions, v)
+		st.actions = append(st.actions, st.vacationAction(c))
 	default:
 		return errorf(c.pos, "internal: command %s not implemented", c.name)
 	}
 	return nil
+}
+
+// vacationAction builds the Vacation action of c; a :subject, :from or
+// :mime reason that may not become a header is noted, not used.
+func (st *state) vacationAction(c *call) Vacation {
+	v := Vacation{Days: 7, Reason: c.args[0].strs[0], Mime: c.has("mime")}
+	if a, ok := c.tags["days"]; ok {
+		v.Days = int(min(a.num, uint64(st.opts.MaxDays)))
+		if v.Days < 1 {
+			v.Days = 1
+		}
+	}
+	if a, ok := c.tags["subject"]; ok {
+		if p := headerTextProblem(a.strs[0]); p != "" {
+			v.Problems = append(v.Problems, "vacation :subject ignored: "+p)
+		} else {
+			v.Subject = a.strs[0]
+		}
+	}
+	if a, ok := c.tags["from"]; ok {
+		if _, p := senderProblem(a.strs[0]); p != "" {
+			v.Problems = append(v.Problems, "vacation :from ignored: "+p)
+		} else {
+			v.From = a.strs[0]
+		}
+	}
+	if v.Mime {
+		if p := mimeReasonProblem(v.Reason); p != "" {
+			v.Refused = "vacation :mime reason refused: " + p
+		}
+	}
+	if a, ok := c.tags["addresses"]; ok {
+		v.Addresses = a.strs
+	}
+	v.Handle = v.Subject + "\x00" + v.From + "\x00" + v.Reason
+	if a, ok := c.tags["from"]; ok {
+		v.Handle = v.Subject + "\x00" + a.strs[0] + "\x00" + v.Reason
+	}
+	if a, ok := c.tags["handle"]; ok {
+		v.Handle = a.strs[0]
+	}
+	return v
 }
 
 // normFlags adds the space-separated flags of l to base, without

@@ -87,30 +87,13 @@ func isIdentChar(c byte) bool  { return isIdentStart(c) || c >= '0' && c <= '9' 
 const maxNumber = 1<<63 - 1
 
 func (l *lexer) next() (token, error) {
-	// Whitespace and comments.
-	for l.i < len(l.src) {
-		c := l.src[l.i]
-		switch {
-		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
-			l.adv(1)
-		case c == '#':
-			for l.i < len(l.src) && l.src[l.i] != '\n' {
-				l.adv(1)
-			}
-		case strings.HasPrefix(l.src[l.i:], "/*"):
-			p := l.pos()
-			end := strings.Index(l.src[l.i+2:], "*/")
-			if end < 0 {
-				return token{}, errorf(p, "unterminated comment")
-			}
-			l.adv(end + 4)
-		default:
-			goto tok
-		}
+	if err := l.skipSpace(); err != nil {
+		return token{}, err
 	}
-	return token{kind: tEOF, pos: l.pos()}, nil
-tok:
 	p := l.pos()
+	if l.i >= len(l.src) {
+		return token{kind: tEOF, pos: p}, nil
+	}
 	c := l.src[l.i]
 	switch {
 	case strings.IndexByte("[](),;{}", c) >= 0:
@@ -127,55 +110,9 @@ tok:
 		}
 		return token{kind: tTag, s: strings.ToLower(l.src[s:l.i]), pos: p}, nil
 	case c >= '0' && c <= '9':
-		var n uint64
-		for l.i < len(l.src) && l.src[l.i] >= '0' && l.src[l.i] <= '9' {
-			n = n*10 + uint64(l.src[l.i]-'0')
-			if n > maxNumber {
-				return token{}, errorf(p, "number too large")
-			}
-			l.adv(1)
-		}
-		if l.i < len(l.src) {
-			mul := uint64(1)
-			switch l.src[l.i] {
-			case 'K', 'k':
-				mul = 1 << 10
-			case 'M', 'm':
-				mul = 1 << 20
-			case 'G', 'g':
-				mul = 1 << 30
-			}
-			if mul > 1 {
-				if n > maxNumber/mul {
-					return token{}, errorf(p, "number too large")
-				}
-				n *= mul
-				l.adv(1)
-			}
-		}
-		if l.i < len(l.src) && isIdentStart(l.src[l.i]) {
-			return token{}, errorf(l.pos(), "unexpected %q after a number", l.src[l.i])
-		}
-		return token{kind: tNumber, n: n, pos: p}, nil
+		return l.number(p)
 	case c == '"':
-		l.adv(1)
-		var b strings.Builder
-		for {
-			if l.i >= len(l.src) {
-				return token{}, errorf(p, "unterminated string")
-			}
-			c := l.src[l.i]
-			if c == '"' {
-				l.adv(1)
-				return token{kind: tString, s: b.String(), pos: p}, nil
-			}
-			if c == '\\' && l.i+1 < len(l.src) {
-				l.adv(1)
-				c = l.src[l.i]
-			}
-			b.WriteByte(c)
-			l.adv(1)
-		}
+		return l.quoted(p)
 	case isIdentStart(c):
 		s := l.i
 		for l.i < len(l.src) && isIdentChar(l.src[l.i]) {
@@ -189,6 +126,87 @@ tok:
 		return token{kind: tIdent, s: id, pos: p}, nil
 	}
 	return token{}, errorf(p, "unexpected character %q", c)
+}
+
+// skipSpace skips whitespace and comments up to the next token.
+func (l *lexer) skipSpace() error {
+	for l.i < len(l.src) {
+		c := l.src[l.i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+			l.adv(1)
+		case c == '#':
+			for l.i < len(l.src) && l.src[l.i] != '\n' {
+				l.adv(1)
+			}
+		case strings.HasPrefix(l.src[l.i:], "/*"):
+			p := l.pos()
+			end := strings.Index(l.src[l.i+2:], "*/")
+			if end < 0 {
+				return errorf(p, "unterminated comment")
+			}
+			l.adv(end + 4)
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// number reads a number with an optional K, M or G quantifier.
+func (l *lexer) number(p Pos) (token, error) {
+	var n uint64
+	for l.i < len(l.src) && l.src[l.i] >= '0' && l.src[l.i] <= '9' {
+		n = n*10 + uint64(l.src[l.i]-'0')
+		if n > maxNumber {
+			return token{}, errorf(p, "number too large")
+		}
+		l.adv(1)
+	}
+	if l.i < len(l.src) {
+		mul := uint64(1)
+		switch l.src[l.i] {
+		case 'K', 'k':
+			mul = 1 << 10
+		case 'M', 'm':
+			mul = 1 << 20
+		case 'G', 'g':
+			mul = 1 << 30
+		}
+		if mul > 1 {
+			if n > maxNumber/mul {
+				return token{}, errorf(p, "number too large")
+			}
+			n *= mul
+			l.adv(1)
+		}
+	}
+	if l.i < len(l.src) && isIdentStart(l.src[l.i]) {
+		return token{}, errorf(l.pos(), "unexpected %q after a number", l.src[l.i])
+	}
+	return token{kind: tNumber, n: n, pos: p}, nil
+}
+
+// quoted reads a quoted string, the opening quote at l.i.
+func (l *lexer) quoted(p Pos) (token, error) {
+	l.adv(1)
+	var b strings.Builder
+	for {
+		if l.i >= len(l.src) {
+			return token{}, errorf(p, "unterminated string")
+		}
+		c := l.src[l.i]
+		if c == '"' {
+			l.adv(1)
+			return token{kind: tString, s: b.String(), pos: p}, nil
+		}
+		if c == '\\' && l.i+1 < len(l.src) {
+			l.adv(1)
+			c = l.src[l.i]
+		}
+		b.WriteByte(c)
+		l.adv(1)
+	}
 }
 
 // multiline reads the rest of a "text:" string: to the end of the line

@@ -406,6 +406,14 @@ func (p *parser) check(c *call, sp spec, what string) error {
 		}
 	}
 	c.args = pos
+	if err := checkTests(c, sp, args); err != nil {
+		return err
+	}
+	return p.checkValues(c)
+}
+
+// checkTests checks that c has the tests its spec asks for.
+func checkTests(c *call, sp spec, args []arg) error {
 	switch {
 	case sp.tests == 0 && len(c.tests) > 0:
 		return errorf(c.tests[0].pos, "%s takes no test", c.name)
@@ -414,7 +422,13 @@ func (p *parser) check(c *call, sp spec, what string) error {
 	case sp.tests == 2 && !slices.ContainsFunc(args, func(a arg) bool { return a.tag == "\x00list" }):
 		return errorf(c.pos, "%s needs a test list ( ... )", c.name)
 	}
-	// Comparator and match type combinations.
+	return nil
+}
+
+// checkValues checks the values of c's arguments that the spec's kinds
+// cannot express: comparator and match type combinations, relational
+// operators, date parts.
+func (p *parser) checkValues(c *call) error {
 	if cmp, ok := c.tags["comparator"]; ok {
 		name := cmp.strs[0]
 		switch name {
