@@ -30,6 +30,7 @@ import (
 	"boxmail/internal/delivery"
 	"boxmail/internal/imapd"
 	"boxmail/internal/managesieve"
+	"boxmail/internal/netserve"
 	"boxmail/internal/pop3d"
 	"boxmail/internal/resolver"
 	"boxmail/internal/smtpd"
@@ -491,7 +492,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.srv.Serve(lns[i]); err != nil {
+			if err := l.srv.Serve(lns[i]); err != nil && !errors.Is(err, netserve.ErrServerClosed) {
 				errs <- fmt.Errorf("%s: %v", l.name, err)
 			}
 		}()
