@@ -240,11 +240,11 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}
 	}
 	sess := &session{s: s, c: c, id: newID(), remote: c.Conn().RemoteAddr().String()}
-	sess.ctx, sess.cancel = context.WithCancel(s.ctx)
 	sess.log = s.log.With("session", sess.id, "remote", sess.remote)
 	if err := sess.checkHelo(); err != nil {
 		return nil, err
 	}
+	sess.ctx, sess.cancel = context.WithCancel(s.ctx) // ended by Logout
 	s.mu.Lock()
 	s.conns[sess] = struct{}{}
 	s.mu.Unlock()
