@@ -18,10 +18,10 @@ var allowed = map[string][]string{
 	"internal/mailauth":    {"resolver"},
 	"internal/sieve":       {},
 	"internal/delivery":    {"store", "mailauth", "sieve", "resolver"},
-	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard"},
-	"internal/imapd":       {"store", "guard"},
-	"internal/pop3d":       {"store", "guard"},
-	"internal/managesieve": {"store", "sieve", "guard"},
+	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve"},
+	"internal/imapd":       {"store", "guard", "netserve"},
+	"internal/pop3d":       {"store", "guard", "netserve"},
+	"internal/managesieve": {"store", "sieve", "guard", "netserve"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
 	"internal/dnsd":        {"dnsrecords", "store"},
 	"internal/web":         {"store", "delivery", "dnsrecords", "guard"},
@@ -30,6 +30,9 @@ var allowed = map[string][]string{
 	// guard: the shared defences (login limiter, connection limits,
 	// greylisting, DNSBL) that every front-end consults.
 	"internal/guard": {"store", "resolver"},
+	// netserve: the accept loop, drain and panic recovery of the servers
+	// whose wire code is ours; a leaf.
+	"internal/netserve": {},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {

@@ -30,6 +30,7 @@ import (
 	"boxmail/internal/delivery"
 	"boxmail/internal/imapd"
 	"boxmail/internal/managesieve"
+	"boxmail/internal/netserve"
 	"boxmail/internal/pop3d"
 	"boxmail/internal/resolver"
 	"boxmail/internal/smtpd"
@@ -440,7 +441,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		{"POP3", cfg.POP3Port, false, pop3d.New(pop3Opts("pop3"))},
 		{"POP3S", cfg.POP3SPort, true, pop3d.New(pop3Opts("pop3s"))},
 		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
-		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Store: st, Logger: log.With("pkg", "managesieve"),
+		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Backend: managesieve.NewStoreBackend(st), Logger: log.With("pkg", "managesieve"),
 			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects, Guard: grd})},
 	}
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, grd, certs, log.With("pkg", "web"))
@@ -491,7 +492,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.srv.Serve(lns[i]); err != nil {
+			if err := l.srv.Serve(lns[i]); err != nil && !errors.Is(err, netserve.ErrServerClosed) {
 				errs <- fmt.Errorf("%s: %v", l.name, err)
 			}
 		}()

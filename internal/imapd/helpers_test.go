@@ -51,7 +51,7 @@ func startServer(t testing.TB, opts Options) *testServer {
 		if err := srv.Shutdown(ctx); err != nil {
 			t.Errorf("shutdown: %v", err)
 		}
-		if err := <-served; err != nil {
+		if err := <-served; !errors.Is(err, ErrServerClosed) {
 			t.Errorf("serve: %v", err)
 		}
 		st.Close()

@@ -112,6 +112,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"boxmail/internal/guard"
+	"boxmail/internal/netserve"
 	"boxmail/internal/store"
 )
 
@@ -146,6 +147,10 @@ type Server struct {
 	imap   *imapserver.Server
 	feeds  *feeds
 	nextID atomic.Uint64
+	// ctx is the sessions' base context: Shutdown cancels it, so store
+	// work in flight stops.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu        sync.Mutex
 	closing   bool
@@ -185,6 +190,7 @@ func New(opts Options) *Server {
 	}
 	opts.MaxMessageBytes = min(opts.MaxMessageBytes, math.MaxUint32) // APPENDLIMIT is a 32-bit number here
 	s := &Server{opts: opts, log: opts.Logger.With("component", "imap")}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.feeds = newFeeds(opts.Store, s.log)
 	libOpts := &imapserver.Options{
 		NewSession:   s.newSession,
@@ -208,14 +214,21 @@ func New(opts Options) *Server {
 	return s
 }
 
-// Serve accepts connections on l until Shutdown. For IMAPS pass a
+// ErrServerClosed is returned by Serve after Shutdown: the same value as
+// every boxmail server's (netserve.ErrServerClosed).
+var ErrServerClosed = netserve.ErrServerClosed
+
+// Serve accepts connections on l until Shutdown, then returns
+// ErrServerClosed (at once when called after Shutdown). For IMAPS pass a
 // tls.NewListener.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		l.Close()
-		return nil
+		if err := l.Close(); err != nil {
+			s.log.Debug("closing a listener after shutdown", "err", err)
+		}
+		return ErrServerClosed
 	}
 	if s.listeners == nil {
 		s.listeners = map[net.Listener]bool{}
@@ -228,16 +241,24 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.opts.ImplicitTLS || s.opts.TLSConfig != nil {
 		l = quotaListener{Listener: l, srv: s}
 	}
-	return s.imap.Serve(l)
+	err := s.imap.Serve(l)
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		return ErrServerClosed
+	}
+	return err
 }
 
-// Shutdown closes the listeners and every connection, then waits (until
-// ctx ends) for the sessions to finish.
+// Shutdown cancels the sessions' context, closes the listeners and every
+// connection, then waits (until ctx ends) for the sessions to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.closing
 	s.closing = true
 	s.mu.Unlock()
+	s.cancel()
 	var err error
 	if first {
 		// Stop our Serve calls first: go-imap's Close waits on a

@@ -333,7 +333,7 @@ func (s *Server) appendCheck(sess *session, line []byte) (reply []byte, lit int6
 	case n > s.opts.MaxMessageBytes:
 		text = fmt.Sprintf("NO [TOOBIG] Messages are limited to %d bytes", s.opts.MaxMessageBytes)
 	case sess != nil && sess.acct.ID != 0:
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		ctx, cancel := context.WithTimeout(s.ctx, opTimeout)
 		fits, _, err := s.opts.Store.QuotaFits(ctx, sess.acct.ID, n)
 		cancel()
 		if err != nil || fits {
@@ -512,7 +512,7 @@ func (s *Server) quotaReply(sess *session, line []byte) []byte {
 	if !ok {
 		return done("BAD", "Expected one mailbox or quota root name")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, opTimeout)
 	defer cancel()
 	u, err := s.opts.Store.AccountUsage(ctx, sess.acct.ID)
 	if err != nil {

@@ -44,8 +44,9 @@ var (
 // opTimeout bounds one store operation of a command.
 const opTimeout = time.Minute
 
+// ctx bounds one store operation of a command; Shutdown cancels it.
 func (sess *session) ctx() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	ctx, cancel := context.WithTimeout(sess.srv.ctx, opTimeout)
 	return store.WithOrigin(ctx, sess.origin), cancel
 }
 

@@ -1,19 +1,48 @@
 package managesieve
 
 import (
-	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
-	"strings"
-	"time"
 	"unicode/utf8"
 
 	"boxmail/internal/sieve"
-	"boxmail/internal/store"
 )
+
+// command is one command's function: done means close the connection.
+type command struct {
+	authed bool // only in the AUTHENTICATED state
+	run    func(c *conn, args []string) (done bool, err error)
+}
+
+// commands is every command this server knows (RFC 5804 2).
+var commands = map[string]command{
+	"CAPABILITY":   {run: (*conn).capability},
+	"NOOP":         {run: (*conn).noop},
+	"LOGOUT":       {run: (*conn).logout},
+	"STARTTLS":     {run: (*conn).starttls},
+	"AUTHENTICATE": {run: (*conn).authenticate},
+	"LISTSCRIPTS":  {authed: true, run: (*conn).listScripts},
+	"GETSCRIPT":    {authed: true, run: (*conn).getScript},
+	"CHECKSCRIPT":  {authed: true, run: (*conn).checkScript},
+	"PUTSCRIPT":    {authed: true, run: (*conn).putScript},
+	"SETACTIVE":    {authed: true, run: (*conn).setActive},
+	"DELETESCRIPT": {authed: true, run: (*conn).deleteScript},
+	"RENAMESCRIPT": {authed: true, run: (*conn).renameScript},
+	"HAVESPACE":    {authed: true, run: (*conn).haveSpace},
+}
+
+// run runs one command.
+func (c *conn) run(name string, args []string) (done bool, err error) {
+	cmd, ok := commands[name]
+	switch {
+	case !ok:
+		return false, &Error{Msg: fmt.Sprintf("unknown command %s", name)}
+	case cmd.authed && c.sess == nil:
+		return false, &Error{Msg: "authenticate first"}
+	}
+	return cmd.run(c, args)
+}
 
 func wantArgs(args []string, n int, usage string) error {
 	if len(args) != n {
@@ -22,154 +51,175 @@ func wantArgs(args []string, n int, usage string) error {
 	return nil
 }
 
-// dispatch runs one command; done means close the connection.
-func (c *conn) dispatch(name string, args []string) (done bool, err error) {
-	switch name {
-	case "CAPABILITY":
-		c.capabilities()
-		c.reply("OK", "", "capability completed")
-		return false, nil
-	case "NOOP":
-		if len(args) == 1 {
-			c.reply("OK", "TAG "+quote(args[0]), "done")
+func noSuchScript(name string) error {
+	return &Error{Code: "NONEXISTENT", Msg: "there is no script " + name}
+}
+
+func (c *conn) capability([]string) (bool, error) {
+	c.capabilities()
+	c.reply("OK", "", "capability completed")
+	return false, nil
+}
+
+func (c *conn) noop(args []string) (bool, error) {
+	if len(args) == 1 {
+		c.reply("OK", "TAG "+quote(args[0]), "done")
+	} else {
+		c.reply("OK", "", "done")
+	}
+	return false, nil
+}
+
+func (c *conn) logout([]string) (bool, error) {
+	c.reply("OK", "", "bye")
+	return true, nil
+}
+
+func (c *conn) listScripts([]string) (bool, error) {
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	l, err := c.sess.Scripts(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, s := range l {
+		if s.Active {
+			c.line("%s ACTIVE", quote(s.Name))
 		} else {
-			c.reply("OK", "", "done")
+			c.line("%s", quote(s.Name))
 		}
-		return false, nil
-	case "LOGOUT":
-		c.reply("OK", "", "bye")
-		return true, nil
-	case "STARTTLS":
-		return c.starttls()
-	case "AUTHENTICATE":
-		return false, c.authenticate(args)
 	}
-	if !c.authed {
-		switch name {
-		case "LISTSCRIPTS", "GETSCRIPT", "PUTSCRIPT", "CHECKSCRIPT", "SETACTIVE", "DELETESCRIPT", "RENAMESCRIPT", "HAVESPACE":
-			return false, &Error{Msg: "authenticate first"}
-		}
-		return false, &Error{Msg: fmt.Sprintf("unknown command %s", name)}
+	c.reply("OK", "", "listscripts completed")
+	return false, nil
+}
+
+func (c *conn) getScript(args []string) (bool, error) {
+	if err := wantArgs(args, 1, "GETSCRIPT name"); err != nil {
+		return false, err
 	}
-	ctx := c.ctx()
-	st := c.s.o.Store
-	id := c.account.ID
-	switch name {
-	case "LISTSCRIPTS":
-		l, err := st.SieveScripts(ctx, id)
-		if err != nil {
-			return false, err
-		}
-		for _, s := range l {
-			if s.Active {
-				c.line("%s ACTIVE", quote(s.Name))
-			} else {
-				c.line("%s", quote(s.Name))
-			}
-		}
-		c.reply("OK", "", "listscripts completed")
-	case "GETSCRIPT":
-		if err := wantArgs(args, 1, "GETSCRIPT name"); err != nil {
-			return false, err
-		}
-		s, err := st.SieveScriptByName(ctx, id, args[0])
-		if errors.Is(err, store.ErrNotFound) {
-			return false, &Error{Code: "NONEXISTENT", Msg: "there is no script " + args[0]}
-		} else if err != nil {
-			return false, err
-		}
-		c.line("{%d}\r\n%s", len(s.Content), s.Content)
-		c.reply("OK", "", "getscript completed")
-	case "CHECKSCRIPT":
-		if err := wantArgs(args, 1, "CHECKSCRIPT script"); err != nil {
-			return false, err
-		}
-		if err := check(args[0]); err != nil {
-			return false, err
-		}
-		c.reply("OK", "", "script is valid")
-	case "PUTSCRIPT":
-		if err := wantArgs(args, 2, "PUTSCRIPT name script"); err != nil {
-			return false, err
-		}
-		if err := checkName(args[0]); err != nil {
-			return false, err
-		}
-		if err := check(args[1]); err != nil {
-			return false, err
-		}
-		if err := c.checkCount(args[0]); err != nil {
-			return false, err
-		}
-		if err := st.PutSieveScript(ctx, id, args[0], args[1]); err != nil {
-			return false, err
-		}
-		c.s.log.Info("script stored", "account", c.account.Email, "script", args[0], "size", len(args[1]))
-		c.reply("OK", "", "putscript completed")
-	case "SETACTIVE":
-		if err := wantArgs(args, 1, "SETACTIVE name"); err != nil {
-			return false, err
-		}
-		err := st.SetActiveSieveScript(ctx, id, args[0])
-		if errors.Is(err, store.ErrNotFound) {
-			return false, &Error{Code: "NONEXISTENT", Msg: "there is no script " + args[0]}
-		} else if err != nil {
-			return false, err
-		}
-		c.s.log.Info("script activated", "account", c.account.Email, "script", args[0])
-		c.reply("OK", "", "setactive completed")
-	case "DELETESCRIPT":
-		if err := wantArgs(args, 1, "DELETESCRIPT name"); err != nil {
-			return false, err
-		}
-		err := st.DeleteSieveScript(ctx, id, args[0])
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return false, &Error{Code: "NONEXISTENT", Msg: "there is no script " + args[0]}
-		case errors.Is(err, store.ErrScriptActive):
-			return false, &Error{Code: "ACTIVE", Msg: "the script is active; deactivate it first"}
-		case err != nil:
-			return false, err
-		}
-		c.reply("OK", "", "deletescript completed")
-	case "RENAMESCRIPT":
-		if err := wantArgs(args, 2, "RENAMESCRIPT old new"); err != nil {
-			return false, err
-		}
-		if err := checkName(args[1]); err != nil {
-			return false, err
-		}
-		err := st.RenameSieveScript(ctx, id, args[0], args[1])
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			return false, &Error{Code: "NONEXISTENT", Msg: "there is no script " + args[0]}
-		case errors.Is(err, store.ErrExists):
-			return false, &Error{Code: "ALREADYEXISTS", Msg: "a script " + args[1] + " exists"}
-		case err != nil:
-			return false, err
-		}
-		c.reply("OK", "", "renamescript completed")
-	case "HAVESPACE":
-		if err := wantArgs(args, 2, "HAVESPACE name size"); err != nil {
-			return false, err
-		}
-		n, err := strconv.ParseInt(args[1], 10, 64)
-		if err != nil || n < 0 {
-			return false, &Error{Msg: "size must be a number"}
-		}
-		if err := checkName(args[0]); err != nil {
-			return false, err
-		}
-		if n > sieve.MaxScriptSize {
-			return false, &Error{Code: "QUOTA/MAXSIZE", Msg: fmt.Sprintf("scripts may be at most %d bytes", sieve.MaxScriptSize)}
-		}
-		if err := c.checkCount(args[0]); err != nil {
-			return false, err
-		}
-		c.reply("OK", "", "putscript would succeed")
-	default:
-		return false, &Error{Msg: fmt.Sprintf("unknown command %s", name)}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	content, err := c.sess.Script(ctx, args[0])
+	if errors.Is(err, ErrNotFound) {
+		return false, noSuchScript(args[0])
+	} else if err != nil {
+		return false, err
 	}
+	c.line("{%d}\r\n%s", len(content), content)
+	c.reply("OK", "", "getscript completed")
+	return false, nil
+}
+
+func (c *conn) checkScript(args []string) (bool, error) {
+	if err := wantArgs(args, 1, "CHECKSCRIPT script"); err != nil {
+		return false, err
+	}
+	if err := check(args[0]); err != nil {
+		return false, err
+	}
+	c.reply("OK", "", "script is valid")
+	return false, nil
+}
+
+func (c *conn) putScript(args []string) (bool, error) {
+	if err := wantArgs(args, 2, "PUTSCRIPT name script"); err != nil {
+		return false, err
+	}
+	if err := checkName(args[0]); err != nil {
+		return false, err
+	}
+	if err := check(args[1]); err != nil {
+		return false, err
+	}
+	if err := c.checkCount(args[0]); err != nil {
+		return false, err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	if err := c.sess.Put(ctx, args[0], args[1]); err != nil {
+		return false, err
+	}
+	c.log.Info("script stored", "account", c.sess.Owner(), "script", args[0], "size", len(args[1]))
+	c.reply("OK", "", "putscript completed")
+	return false, nil
+}
+
+func (c *conn) setActive(args []string) (bool, error) {
+	if err := wantArgs(args, 1, "SETACTIVE name"); err != nil {
+		return false, err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	err := c.sess.SetActive(ctx, args[0])
+	if errors.Is(err, ErrNotFound) {
+		return false, noSuchScript(args[0])
+	} else if err != nil {
+		return false, err
+	}
+	c.log.Info("script activated", "account", c.sess.Owner(), "script", args[0])
+	c.reply("OK", "", "setactive completed")
+	return false, nil
+}
+
+func (c *conn) deleteScript(args []string) (bool, error) {
+	if err := wantArgs(args, 1, "DELETESCRIPT name"); err != nil {
+		return false, err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	err := c.sess.Delete(ctx, args[0])
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, noSuchScript(args[0])
+	case errors.Is(err, ErrScriptActive):
+		return false, &Error{Code: "ACTIVE", Msg: "the script is active; deactivate it first"}
+	case err != nil:
+		return false, err
+	}
+	c.reply("OK", "", "deletescript completed")
+	return false, nil
+}
+
+func (c *conn) renameScript(args []string) (bool, error) {
+	if err := wantArgs(args, 2, "RENAMESCRIPT old new"); err != nil {
+		return false, err
+	}
+	if err := checkName(args[1]); err != nil {
+		return false, err
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	err := c.sess.Rename(ctx, args[0], args[1])
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false, noSuchScript(args[0])
+	case errors.Is(err, ErrExists):
+		return false, &Error{Code: "ALREADYEXISTS", Msg: "a script " + args[1] + " exists"}
+	case err != nil:
+		return false, err
+	}
+	c.reply("OK", "", "renamescript completed")
+	return false, nil
+}
+
+func (c *conn) haveSpace(args []string) (bool, error) {
+	if err := wantArgs(args, 2, "HAVESPACE name size"); err != nil {
+		return false, err
+	}
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	if err != nil || n < 0 {
+		return false, &Error{Msg: "size must be a number"}
+	}
+	if err := checkName(args[0]); err != nil {
+		return false, err
+	}
+	if n > sieve.MaxScriptSize {
+		return false, &Error{Code: "QUOTA/MAXSIZE", Msg: fmt.Sprintf("scripts may be at most %d bytes", sieve.MaxScriptSize)}
+	}
+	if err := c.checkCount(args[0]); err != nil {
+		return false, err
+	}
+	c.reply("OK", "", "putscript would succeed")
 	return false, nil
 }
 
@@ -201,8 +251,12 @@ func checkName(n string) error {
 	return nil
 }
 
+// checkCount refuses a new script beyond Options.MaxScripts; replacing
+// one is always allowed.
 func (c *conn) checkCount(name string) error {
-	l, err := c.s.o.Store.SieveScripts(c.ctx(), c.account.ID)
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	l, err := c.sess.Scripts(ctx)
 	if err != nil {
 		return err
 	}
@@ -215,120 +269,4 @@ func (c *conn) checkCount(name string) error {
 		return &Error{Code: "QUOTA/MAXSCRIPTS", Msg: fmt.Sprintf("at most %d scripts per account", c.s.o.MaxScripts)}
 	}
 	return nil
-}
-
-func (c *conn) starttls() (bool, error) {
-	if c.tls {
-		return false, &Error{Msg: "TLS is already active"}
-	}
-	if c.s.o.TLSConfig == nil {
-		return false, &Error{Msg: "STARTTLS is not available"}
-	}
-	if c.r.Buffered() > 0 {
-		return true, &Error{Msg: "data after STARTTLS"}
-	}
-	c.reply("OK", "", "begin TLS negotiation")
-	if err := c.flush(); err != nil {
-		return true, nil
-	}
-	tc := tls.Server(c.nc, c.s.o.TLSConfig)
-	tc.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := tc.Handshake(); err != nil {
-		c.s.log.Debug("TLS handshake failed", "err", err)
-		return true, nil
-	}
-	tc.SetDeadline(time.Time{})
-	c.nc, c.tls = tc, true
-	c.r.Reset(tc)
-	c.w.Reset(tc)
-	// RFC 5804 2.2: the capabilities again, as after the greeting.
-	c.capabilities()
-	c.reply("OK", "", "TLS active")
-	return false, nil
-}
-
-func (c *conn) authenticate(args []string) error {
-	if c.authed {
-		return &Error{Msg: "already authenticated"}
-	}
-	if !c.tls && !c.s.o.InsecureAuth {
-		return &Error{Code: "ENCRYPT-NEEDED", Msg: "use STARTTLS first"}
-	}
-	if len(args) < 1 || len(args) > 2 {
-		return &Error{Msg: `usage: AUTHENTICATE "PLAIN" [initial-response]`}
-	}
-	if !strings.EqualFold(args[0], "PLAIN") {
-		return &Error{Msg: "only PLAIN is supported"}
-	}
-	resp := ""
-	if len(args) == 2 {
-		resp = args[1]
-	} else {
-		c.line(`""`)
-		if err := c.flush(); err != nil {
-			return err
-		}
-		_, a, err := readContinuation(c)
-		if err != nil {
-			return err
-		}
-		resp = a
-	}
-	if resp == "*" {
-		return &Error{Msg: "authentication cancelled"}
-	}
-	raw, err := base64.StdEncoding.DecodeString(resp)
-	if err != nil {
-		return &Error{Msg: "bad base64 in the PLAIN response"}
-	}
-	parts := strings.Split(string(raw), "\x00")
-	if len(parts) != 3 {
-		return &Error{Msg: "bad PLAIN response"}
-	}
-	authz, user, pass := parts[0], parts[1], parts[2]
-	if authz != "" && !strings.EqualFold(authz, user) {
-		return &Error{Msg: "authorization as another user is not allowed"}
-	}
-	var acc store.Account
-	ap, _ := netip.ParseAddrPort(c.nc.RemoteAddr().String())
-	err = c.s.o.Guard.Login(c.ctx(), ap.Addr().Unmap(), user, pass, func() (err error) {
-		acc, err = c.s.o.Store.AuthenticateDevice(store.WithLoginFrom(c.ctx(), "managesieve", ap.Addr().Unmap().String()), strings.ToLower(user), pass)
-		return err
-	})
-	if errors.Is(err, store.ErrAuthFailed) || errors.Is(err, store.ErrNotFound) {
-		c.s.log.Info("authentication failed", "user", user, "remote", c.nc.RemoteAddr().String())
-		time.Sleep(500 * time.Millisecond)
-		return &Error{Msg: "authentication failed"}
-	} else if err != nil {
-		return err
-	}
-	c.account, c.authed = acc, true
-	c.s.log.Info("authenticated", "user", acc.Email)
-	c.reply("OK", "", "logged in")
-	return nil
-}
-
-// readContinuation reads the client's answer to a SASL challenge: one
-// string (quoted or literal) on its own line.
-func readContinuation(c *conn) (string, string, error) {
-	line, err := readLine(c.r)
-	if err != nil {
-		return "", "", err
-	}
-	line = strings.TrimSpace(line)
-	if strings.HasPrefix(line, "{") {
-		// A literal: reuse the command reader by prefixing a dummy name.
-		n := strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(line, "{"), "}"), "+")
-		size, err := strconv.Atoi(n)
-		if err != nil || size < 0 || size > maxLine {
-			return "", "", &Error{Msg: "bad literal"}
-		}
-		buf := make([]byte, size)
-		if _, err := ioReadFull(c.r, buf); err != nil {
-			return "", "", err
-		}
-		readLine(c.r)
-		return "", string(buf), nil
-	}
-	return "", strings.Trim(line, `"`), nil
 }

@@ -7,13 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"time"
 
 	"boxmail/internal/sieve"
-	"boxmail/internal/store"
 )
 
 // Error is a reply the client should see: NO with an optional response
@@ -25,37 +24,31 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Msg }
 
+// opTimeout bounds the backend work of one command.
+const opTimeout = time.Minute
+
 type conn struct {
 	s   *Server
-	nc  net.Conn
+	ctx context.Context // cancelled by Shutdown
+	raw net.Conn        // as accepted: netserve tracks it
+	nc  net.Conn        // raw, or TLS over it after STARTTLS
 	r   *bufio.Reader
 	w   *bufio.Writer
 	tls bool
+	log *slog.Logger
 
-	account store.Account
-	authed  bool
-
-	mu      sync.Mutex
-	closing bool
+	sess Session // nil until AUTHENTICATE succeeds
 }
 
-func newConn(s *Server, nc net.Conn) *conn {
+func newConn(ctx context.Context, s *Server, nc net.Conn) *conn {
 	_, isTLS := nc.(*tls.Conn)
-	return &conn{s: s, nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc), tls: isTLS}
+	return &conn{s: s, ctx: ctx, raw: nc, nc: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc), tls: isTLS,
+		log: s.log.With("remote", nc.RemoteAddr().String())}
 }
 
-func (c *conn) shutdown() {
-	c.mu.Lock()
-	c.closing = true
-	c.mu.Unlock()
-	// Wake a connection waiting for a command; it answers BYE.
-	c.nc.SetReadDeadline(time.Now())
-}
-
-func (c *conn) isClosing() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.closing
+// opCtx bounds one backend operation; Shutdown cancels it.
+func (c *conn) opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, opTimeout)
 }
 
 func (c *conn) line(format string, a ...any) {
@@ -63,7 +56,9 @@ func (c *conn) line(format string, a ...any) {
 }
 
 func (c *conn) flush() error {
-	c.nc.SetWriteDeadline(time.Now().Add(time.Minute))
+	if err := c.nc.SetWriteDeadline(time.Now().Add(time.Minute)); err != nil {
+		return err
+	}
 	return c.w.Flush()
 }
 
@@ -89,70 +84,39 @@ func (c *conn) capabilities() {
 		c.line(`"STARTTLS"`)
 	}
 	c.line(`"MAXREDIRECTS" "%d"`, c.s.o.MaxRedirects)
-	if c.authed {
-		c.line(`"OWNER" %s`, quote(c.account.Email))
+	if c.sess != nil {
+		c.line(`"OWNER" %s`, quote(c.sess.Owner()))
 	}
 	c.line(`"VERSION" "1.0"`)
 }
 
+// bye says goodbye before the connection is closed (netserve closes it).
+func (c *conn) bye(text string) {
+	c.line("BYE %s", quote(text))
+	if err := c.flush(); err != nil {
+		c.log.Debug("BYE not sent", "err", err)
+	}
+}
+
 func (c *conn) serve() {
-	defer c.nc.Close()
-	log := c.s.log.With("remote", c.nc.RemoteAddr().String())
+	defer func() { _ = c.nc.Close() }() //nolint:errcheck // the client may have gone; TLS sends its close_notify
 	c.capabilities()
 	c.reply("OK", "", "boxmail ManageSieve ready")
 	if c.flush() != nil {
 		return
 	}
 	for {
-		if c.isClosing() {
-			c.line(`BYE "server shutting down"`)
-			c.flush()
+		name, args, ok := c.next()
+		if !ok {
 			return
 		}
-		c.nc.SetReadDeadline(time.Now().Add(c.s.o.IdleTimeout))
-		limit := maxPreAuth
-		if c.authed {
-			limit = maxAuthed
+		if name == "" {
+			continue // a syntax error, answered
 		}
-		name, args, err := readCommand(c.r, limit)
-		var pe protoError
-		switch {
-		case errors.As(err, &pe):
-			if pe.fatal {
-				c.line("BYE %s", quote(pe.msg))
-				c.flush()
-				return
-			}
-			c.reply("NO", "", pe.msg)
-			if c.flush() != nil {
-				return
-			}
-			continue
-		case err != nil:
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				if c.isClosing() {
-					c.line(`BYE "server shutting down"`)
-				} else {
-					c.line(`BYE "idle too long"`)
-				}
-				c.flush()
-			} else if !errors.Is(err, io.EOF) {
-				log.Debug("read failed", "err", err)
-			}
-			return
-		}
-		c.nc.SetReadDeadline(time.Time{})
-		log.Debug("command", "cmd", name, "args", len(args))
-		done, err := c.dispatch(name, args)
+		c.log.Debug("command", "cmd", name, "args", len(args))
+		done, err := c.run(name, args)
 		if err != nil {
-			var e *Error
-			if errors.As(err, &e) {
-				c.reply("NO", e.Code, e.Msg)
-			} else {
-				log.Error("command failed", "cmd", name, "err", err)
-				c.reply("NO", "", "internal error, try again later")
-			}
+			c.replyError(name, err)
 		}
 		if c.flush() != nil || done {
 			return
@@ -160,4 +124,52 @@ func (c *conn) serve() {
 	}
 }
 
-func (c *conn) ctx() context.Context { return context.Background() }
+// next reads the next command. ok false ends the session (after a BYE
+// where one is due); an empty name is a syntax error already answered.
+func (c *conn) next() (name string, args []string, ok bool) {
+	if !c.s.ns.ArmRead(c.raw, c.s.o.IdleTimeout) {
+		c.bye("server shutting down")
+		return "", nil, false
+	}
+	limit := maxPreAuth
+	if c.sess != nil {
+		limit = maxAuthed
+	}
+	name, args, err := readCommand(c.r, limit)
+	var pe protoError
+	var ne net.Error
+	switch {
+	case err == nil:
+		if err := c.nc.SetReadDeadline(time.Time{}); err != nil {
+			return "", nil, false
+		}
+		return name, args, true
+	case errors.As(err, &pe) && pe.fatal:
+		c.bye(pe.msg)
+		return "", nil, false
+	case errors.As(err, &pe):
+		c.reply("NO", "", pe.msg)
+		return "", nil, c.flush() == nil
+	case errors.As(err, &ne) && ne.Timeout():
+		if c.s.ns.Closing() {
+			c.bye("server shutting down")
+		} else {
+			c.bye("idle too long")
+		}
+	case !errors.Is(err, io.EOF):
+		c.log.Debug("read failed", "err", err)
+	}
+	return "", nil, false
+}
+
+// replyError answers a failed command: an *Error as it says, anything
+// else logged and answered generically.
+func (c *conn) replyError(name string, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		c.reply("NO", e.Code, e.Msg)
+		return
+	}
+	c.log.Error("command failed", "cmd", name, "err", err)
+	c.reply("NO", "", "internal error, try again later")
+}

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,7 +84,7 @@ func TestDialog(t *testing.T) {
 	defer st.Close()
 	st.AddDomain(ctx, "example.net")
 	acc, _ := st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", false)
-	srv := New(Options{Store: st, InsecureAuth: true})
+	srv := New(Options{Backend: NewStoreBackend(st), InsecureAuth: true})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	defer srv.Shutdown(ctx)
@@ -181,7 +183,7 @@ func TestUploadValidates(t *testing.T) {
 	defer st.Close()
 	st.AddDomain(ctx, "example.net")
 	st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", false)
-	srv := New(Options{Store: st, InsecureAuth: true})
+	srv := New(Options{Backend: NewStoreBackend(st), InsecureAuth: true})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(ln)
 	defer srv.Shutdown(ctx)
@@ -216,4 +218,99 @@ func FuzzReadCommand(f *testing.F) {
 			}
 		}
 	})
+}
+
+// panicBackend panics in Login for the user "boom" and lets "me" in.
+type panicBackend struct{}
+
+func (panicBackend) Login(ctx context.Context, user, pass string, _ netip.Addr) (Session, error) {
+	if user == "boom" {
+		panic("injected backend failure")
+	}
+	if user != "me" || pass != "pw" {
+		return nil, ErrAuthFailed
+	}
+	return memSession{}, nil
+}
+
+type memSession struct{}
+
+func (memSession) Owner() string { return "me" }
+func (memSession) Scripts(context.Context) ([]Script, error) {
+	return []Script{{Name: "a", Active: true}}, nil
+}
+func (memSession) Script(context.Context, string) (string, error) { return "keep;", nil }
+func (memSession) Put(context.Context, string, string) error      { return nil }
+func (memSession) SetActive(context.Context, string) error        { return nil }
+func (memSession) Delete(context.Context, string) error           { return nil }
+func (memSession) Rename(context.Context, string, string) error   { return nil }
+
+func serveMem(t *testing.T) (*Server, string, chan error) {
+	t.Helper()
+	srv := New(Options{Backend: panicBackend{}, InsecureAuth: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	return srv, ln.Addr().String(), served
+}
+
+func dialT(t *testing.T, addr string) *client {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &client{t: t, c: nc, r: bufio.NewReader(nc)}
+	c.expect("", "OK")
+	return c
+}
+
+func plain(user, pass string) string {
+	return `AUTHENTICATE "PLAIN" "` + base64.StdEncoding.EncodeToString([]byte("\x00"+user+"\x00"+pass)) + `"`
+}
+
+func TestAPanicInTheBackendClosesOnlyThatConnection(t *testing.T) {
+	srv, addr, _ := serveMem(t)
+	defer srv.Shutdown(context.Background())
+	other := dialT(t, addr)
+	bad := dialT(t, addr)
+	bad.send(plain("boom", "x"))
+	bad.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if l, err := bad.r.ReadString('\n'); err == nil {
+		t.Errorf("the panicking connection answered %q", l)
+	}
+	other.expect(plain("me", "pw"), "OK")
+	if l := other.expect("LISTSCRIPTS", "OK"); l[0] != `"a" ACTIVE` {
+		t.Errorf("LISTSCRIPTS: %q", l)
+	}
+	dialT(t, addr).expect("LOGOUT", "OK")
+}
+
+func TestShutdownSaysByeToIdleConnectionsAndServeReturnsErrServerClosed(t *testing.T) {
+	srv, addr, served := serveMem(t)
+	c := dialT(t, addr)
+	c.expect(plain("me", "pw"), "OK")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("", `BYE "server shutting down"`)
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Error("the connection is still open after Shutdown")
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve: %v, want ErrServerClosed", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(ln); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Shutdown: %v", err)
+	}
 }

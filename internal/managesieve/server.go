@@ -2,34 +2,36 @@
 // mail clients list, upload, check, activate, rename and delete their
 // Sieve scripts. Uploads are validated with package sieve (a script that
 // does not parse is refused with its line:col error, RFC 5804 2.6) and
-// stored through package store.
+// stored through a Backend (StoreBackend: package store).
 //
 // Supported: STARTTLS, AUTHENTICATE PLAIN (only over TLS unless
 // Options.InsecureAuth), CAPABILITY, LISTSCRIPTS, GETSCRIPT, PUTSCRIPT,
 // CHECKSCRIPT, SETACTIVE, DELETESCRIPT, RENAMESCRIPT, HAVESPACE, NOOP,
 // LOGOUT. Not supported: UNAUTHENTICATE, SASL mechanisms other than PLAIN,
-// proxy authorization.
+// proxy authorization. It does not run scripts (package delivery does).
 //
-// Files: server.go (lifecycle), conn.go (one connection, replies),
-// parse.go (command line and string/literal syntax), commands.go.
+// Files: server.go (options and lifecycle, on internal/netserve),
+// conn.go (one connection, the command loop, replies), commands.go (one
+// function per command and the command table), auth.go (STARTTLS,
+// AUTHENTICATE), parse.go (command line and string/literal syntax),
+// session.go (the Backend and Session interfaces), store.go (the store
+// adapter).
 package managesieve
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"boxmail/internal/guard"
-	"boxmail/internal/store"
+	"boxmail/internal/netserve"
 )
 
 // Options configure a Server.
 type Options struct {
-	Store     *store.Store
+	Backend   Backend
 	Logger    *slog.Logger
 	TLSConfig *tls.Config // nil: no STARTTLS
 	// InsecureAuth allows AUTHENTICATE without TLS (quickstart on loopback).
@@ -48,12 +50,7 @@ type Options struct {
 type Server struct {
 	o   Options
 	log *slog.Logger
-
-	mu      sync.Mutex
-	lns     map[net.Listener]bool
-	conns   map[*conn]bool
-	closing bool
-	wg      sync.WaitGroup
+	ns  *netserve.Server
 }
 
 // New returns a Server.
@@ -70,83 +67,20 @@ func New(o Options) *Server {
 	if o.IdleTimeout == 0 {
 		o.IdleTimeout = 10 * time.Minute
 	}
-	return &Server{o: o, log: o.Logger, lns: map[net.Listener]bool{}, conns: map[*conn]bool{}}
+	s := &Server{o: o, log: o.Logger}
+	s.ns = netserve.New(o.Logger, func(ctx context.Context, nc net.Conn) { newConn(ctx, s, nc).serve() })
+	return s
 }
 
-// ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("managesieve: server closed")
+// ErrServerClosed is returned by Serve after Shutdown (the one value of
+// every boxmail server, netserve.ErrServerClosed).
+var ErrServerClosed = netserve.ErrServerClosed
 
-// Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return ErrServerClosed
-	}
-	s.lns[ln] = true
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := newConn(s, nc)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
-			return nil
-		}
-		s.conns[c] = true
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-	}
-}
+// Serve accepts connections on ln until Shutdown, then returns
+// ErrServerClosed (at once when called after Shutdown).
+func (s *Server) Serve(ln net.Listener) error { return s.ns.Serve(ln) }
 
-// Shutdown stops accepting, tells each client BYE and closes its
-// connection after the command in progress, waiting up to ctx.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for ln := range s.lns {
-		ln.Close()
-	}
-	for c := range s.conns {
-		c.shutdown()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
-	}
-}
+// Shutdown stops accepting, cancels the sessions' context, tells each
+// client BYE and closes its connection after the command in progress,
+// waiting up to ctx; then it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ns.Shutdown(ctx) }

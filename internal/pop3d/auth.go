@@ -152,7 +152,7 @@ func (c *conn) auth(arg string) error {
 // login checks the credentials through the limiter and enters the
 // TRANSACTION state.
 func (c *conn) login(user, pass string) error {
-	ctx, cancel := c.ctx()
+	ctx, cancel := c.opCtx()
 	defer cancel()
 	var sess Session
 	err := c.s.o.Guard.Login(ctx, c.ip, user, pass, func() error {

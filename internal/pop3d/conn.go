@@ -22,6 +22,8 @@ const maxBadCommands = 10
 // conn is one POP3 session.
 type conn struct {
 	s   *Server
+	ctx context.Context // cancelled by Shutdown
+	raw net.Conn        // as accepted: netserve tracks it
 	nc  net.Conn
 	r   *bufio.Reader
 	w   *bufio.Writer
@@ -37,9 +39,9 @@ type conn struct {
 	bad                int
 }
 
-func (s *Server) newConn(nc net.Conn) *conn {
+func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 	id := s.nextID.Add(1)
-	c := &conn{s: s, nc: nc, r: bufio.NewReaderSize(nc, maxLine), w: bufio.NewWriter(deadlineWriter{nc})}
+	c := &conn{s: s, ctx: ctx, raw: nc, nc: nc, r: bufio.NewReaderSize(nc, maxLine), w: bufio.NewWriter(deadlineWriter{nc})}
 	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		c.ip = a.AddrPort().Addr().Unmap()
 	} else if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
@@ -54,14 +56,13 @@ func (s *Server) newConn(nc net.Conn) *conn {
 var errQuit = errors.New("quit")
 
 func (c *conn) serve() {
-	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("pop3 panic", "panic", r)
-		}
+	defer func() { // also when a handler panics (netserve logs it)
 		if c.sess != nil {
-			c.sess.Close()
+			if err := c.sess.Close(); err != nil {
+				c.log.Warn("pop3 session close", "err", err)
+			}
 		}
-		c.nc.Close()
+		closeConn(c.nc)
 	}()
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		tc.SetDeadline(time.Now().Add(30 * time.Second))
@@ -94,7 +95,7 @@ func (c *conn) serve() {
 
 // readLine reads one line (without CRLF) within the idle timeout.
 func (c *conn) readLine() (string, error) {
-	if !c.s.armRead(c.nc, c.s.o.IdleTimeout) {
+	if !c.s.ns.ArmRead(c.raw, c.s.o.IdleTimeout) {
 		return "", errShutdown
 	}
 	line, err := c.r.ReadSlice('\n')
@@ -116,7 +117,7 @@ var (
 func (c *conn) readFailed(err error) {
 	var ne net.Error
 	switch {
-	case errors.Is(err, errShutdown), c.s.isClosing():
+	case errors.Is(err, errShutdown), c.s.ns.Closing():
 		c.reply("-ERR [SYS/TEMP] Server shutting down, try again later")
 	case errors.Is(err, errLineTooLong):
 		c.reply("-ERR Line too long")
@@ -128,10 +129,10 @@ func (c *conn) readFailed(err error) {
 	c.flush()
 }
 
-func (s *Server) isClosing() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closing
+// closeConn closes the connection at the end of a session; a close error
+// (the client has gone) changes nothing.
+func closeConn(nc net.Conn) {
+	_ = nc.Close() //nolint:errcheck // see above
 }
 
 func (c *conn) reply(line string) {
@@ -159,8 +160,9 @@ func (w deadlineWriter) Write(b []byte) (int, error) {
 	return w.nc.Write(b)
 }
 
-func (c *conn) ctx() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), opTimeout)
+// opCtx bounds one backend operation; Shutdown cancels it.
+func (c *conn) opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(c.ctx, opTimeout)
 }
 
 // command runs one command line; a non-nil error ends the session.
@@ -260,7 +262,10 @@ func (c *conn) quit(string) error {
 			ret = append(ret, i)
 		}
 	}
-	ctx, cancel := c.ctx()
+	// The UPDATE state finishes even when Shutdown comes meanwhile: it is
+	// one short store transaction, and cancelling it would only leave the
+	// client's deletions undone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), opTimeout)
 	defer cancel()
 	if err := c.sess.Update(ctx, ret, del); err != nil {
 		c.log.Error("pop3 update failed", "err", err)

@@ -88,7 +88,7 @@ func FuzzSession(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script []byte) {
 		srv := New(Options{Backend: &memBackend{msgs: msgs}, InsecureAuth: true})
 		sc := &scriptConn{in: bytes.NewReader(script)}
-		srv.newConn(sc).serve()
+		srv.newConn(context.Background(), sc).serve()
 		out := sc.out.Bytes()
 		if !bytes.HasPrefix(out, []byte("+OK")) || !bytes.HasSuffix(out, []byte("\r\n")) {
 			t.Fatalf("output %q", out)

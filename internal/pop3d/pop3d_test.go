@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/big"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -80,8 +81,8 @@ func (ts *testServer) stop(t testing.TB) {
 	if err := ts.srv.Shutdown(ctx); err != nil {
 		t.Errorf("shutdown: %v", err)
 	}
-	if err := <-ts.served; err != nil {
-		t.Errorf("serve: %v", err)
+	if err := <-ts.served; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("serve: %v, want ErrServerClosed", err)
 	}
 	ts.st.Close()
 	ts.srv = nil
@@ -452,6 +453,9 @@ func TestShutdownEndsIdleSessionsWithoutDeleting(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.expect("-ERR [SYS/TEMP]")
+	if _, err := c.r.ReadByte(); err == nil {
+		t.Error("the connection is still open after Shutdown")
+	}
 	mb, _ := st.MailboxByName(context.Background(), a.ID, "INBOX")
 	if ms, _ := st.Messages(context.Background(), mb.ID, 1, 0); len(ms) != 1 {
 		t.Errorf("%d messages after shutdown", len(ms))
@@ -484,4 +488,54 @@ func TestImplicitTLS(t *testing.T) {
 	}
 	c.login("me@example.test")
 	c.cmd("QUIT", "+OK")
+}
+
+func TestServeAfterShutdownReturnsErrServerClosed(t *testing.T) {
+	srv := New(Options{Backend: &memBackend{}})
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Serve(l); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Shutdown: %v", err)
+	}
+	if _, err := net.Dial("tcp", l.Addr().String()); err == nil {
+		t.Error("the listener is still open")
+	}
+}
+
+// panicBackend panics in Login for the user "boom".
+type panicBackend struct{ memBackend }
+
+func (b *panicBackend) Login(ctx context.Context, user, pass string, ip netip.Addr) (Session, error) {
+	if user == "boom" {
+		panic("injected backend failure")
+	}
+	return b.memBackend.Login(ctx, user, pass, ip)
+}
+
+func TestAPanicInTheBackendClosesOnlyThatConnection(t *testing.T) {
+	srv := New(Options{Backend: &panicBackend{memBackend{msgs: [][]byte{[]byte("Subject: a\r\n\r\nhi\r\n")}}}, InsecureAuth: true})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	defer srv.Shutdown(context.Background())
+	other := dial(t, l.Addr().String())
+	bad := dial(t, l.Addr().String())
+	bad.cmd("USER boom", "+OK")
+	bad.send("PASS x")
+	if line, err := bad.r.ReadString('\n'); err == nil {
+		t.Errorf("the panicking session answered %q", line)
+	}
+	other.cmd("USER me", "+OK")
+	other.cmd("PASS pw", "+OK")
+	other.cmd("STAT", "+OK 1 ")
+	again := dial(t, l.Addr().String())
+	again.cmd("NOOP", "-ERR")
+	again.cmd("QUIT", "+OK")
 }

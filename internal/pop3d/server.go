@@ -31,7 +31,7 @@
 //
 // # Layout
 //
-// server.go (listeners, shutdown), conn.go (the command loop and state),
+// server.go (options and lifecycle, on internal/netserve), conn.go (the command loop and state),
 // parse.go (the command parser, fuzzed), auth.go (CAPA, STLS, USER, PASS,
 // AUTH), transaction.go (STAT, LIST, UIDL, RETR, TOP, DELE, RSET, NOOP),
 // session.go (the Backend and Session interfaces), store.go (the store
@@ -41,14 +41,13 @@ package pop3d
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"log/slog"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"boxmail/internal/guard"
+	"boxmail/internal/netserve"
 )
 
 // Options configure a Server.
@@ -66,17 +65,16 @@ type Options struct {
 	IdleTimeout time.Duration
 }
 
+// ErrServerClosed is returned by Serve after Shutdown (the one value of
+// every boxmail server, netserve.ErrServerClosed).
+var ErrServerClosed = netserve.ErrServerClosed
+
 // Server is one POP3 listener's server.
 type Server struct {
 	o      Options
 	log    *slog.Logger
 	nextID atomic.Uint64
-
-	mu        sync.Mutex
-	closing   bool
-	listeners []net.Listener
-	conns     map[*conn]struct{}
-	wg        sync.WaitGroup
+	ns     *netserve.Server
 }
 
 // New builds a Server.
@@ -87,100 +85,20 @@ func New(o Options) *Server {
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = 10 * time.Minute
 	}
-	return &Server{o: o, log: o.Logger, conns: map[*conn]struct{}{}}
+	s := &Server{o: o, log: o.Logger}
+	s.ns = netserve.New(o.Logger, func(ctx context.Context, nc net.Conn) { s.newConn(ctx, nc).serve() })
+	return s
 }
 
-// Serve accepts connections on l until Shutdown. For POP3S pass a
-// tls.NewListener.
-func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		l.Close()
-		return nil
-	}
-	s.listeners = append(s.listeners, l)
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		nc, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		c := s.newConn(nc)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			nc.Close()
-			continue
-		}
-		s.conns[c] = struct{}{}
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			c.serve()
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-	}
-}
+// Serve accepts connections on l until Shutdown, then returns
+// ErrServerClosed (at once when called after Shutdown). For POP3S pass a
+// tls.NewListener. The accept loop, panic recovery and draining are
+// internal/netserve's.
+func (s *Server) Serve(l net.Listener) error { return s.ns.Serve(l) }
 
-// Shutdown stops accepting, ends every session at its next read with
-// "-ERR [SYS/TEMP]" (without the UPDATE state: nothing is deleted), lets
-// a command in progress (a QUIT's update included) finish, and closes
-// what is left when ctx ends.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for _, l := range s.listeners {
-		l.Close()
-	}
-	for c := range s.conns {
-		c.nc.SetReadDeadline(time.Now()) // wakes a waiting read
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for c := range s.conns {
-			c.nc.Close()
-		}
-		s.mu.Unlock()
-		<-done
-		return ctx.Err()
-	}
-}
-
-// armRead sets the idle deadline for the next command unless the server
-// is shutting down; under s.mu, so Shutdown's wake-up is never undone.
-func (s *Server) armRead(nc net.Conn, d time.Duration) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	nc.SetReadDeadline(time.Now().Add(d))
-	return true
-}
+// Shutdown stops accepting, cancels the sessions' context, ends every
+// session at its next read with "-ERR [SYS/TEMP]" (without the UPDATE
+// state: nothing is deleted), lets a command in progress finish (a QUIT's
+// update included: it runs on a context Shutdown does not cancel, bounded
+// by its own timeout), and closes what is left when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.ns.Shutdown(ctx) }

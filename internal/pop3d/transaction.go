@@ -99,7 +99,7 @@ func (c *conn) send(arg string, top bool) error {
 	if !ok {
 		return nil
 	}
-	ctx, cancel := c.ctx()
+	ctx, cancel := c.opCtx()
 	defer cancel()
 	data, err := c.sess.Retrieve(ctx, i)
 	if errors.Is(err, ErrGone) {

@@ -48,8 +48,8 @@ const checkTimeout = 30 * time.Second
 // authenticate returns the message to commit: the trace header and the
 // body, with the Authentication-Results and, for submissions, the
 // DKIM-Signature fields prepended. A non-nil error is the reply to send.
-func (c *session) authenticate(trace, body []byte) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
+func (c *session) authenticate(ctx context.Context, trace, body []byte) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	host := c.s.o.Hostname
 	var ar mailauth.AuthResults

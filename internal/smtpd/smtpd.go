@@ -43,6 +43,7 @@ import (
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/guard"
+	"boxmail/internal/netserve"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -94,7 +95,18 @@ type Server struct {
 	// a lock while Shutdown waits on it: a data race). Add under mu only.
 	serving   sync.WaitGroup
 	listeners map[net.Listener]bool
+	// ctx is the sessions' base context, cancelled when Shutdown starts:
+	// DNS and store work in flight stops. dataCtx is what a message
+	// whose data is being received works under (its checks and commit):
+	// cancelled only when Shutdown's grace period ends, so that such a
+	// message may still finish, as Shutdown promises.
+	ctx, dataCtx       context.Context
+	cancel, dataCancel context.CancelFunc
 }
+
+// ErrServerClosed is returned by Serve after Shutdown: the same value as
+// every boxmail server's (netserve.ErrServerClosed), in place of go-smtp's.
+var ErrServerClosed = netserve.ErrServerClosed
 
 // New builds a Server.
 func New(o Options) *Server {
@@ -114,6 +126,8 @@ func New(o Options) *Server {
 		o.WriteTimeout = time.Minute
 	}
 	s := &Server{o: o, log: o.Logger, conns: map[*session]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.dataCtx, s.dataCancel = context.WithCancel(context.Background())
 	srv := smtp.NewServer(s)
 	srv.Domain = o.Hostname
 	srv.TLSConfig = o.TLSConfig
@@ -136,14 +150,17 @@ type slogAdapter struct{ l *slog.Logger }
 func (a slogAdapter) Printf(format string, v ...any) { a.l.Warn(fmt.Sprintf(format, v...)) }
 func (a slogAdapter) Println(v ...any)               { a.l.Warn(fmt.Sprint(v...)) }
 
-// Serve accepts connections on l until Shutdown. For implicit TLS (port
-// 465) pass a tls.NewListener.
+// Serve accepts connections on l until Shutdown, then returns
+// ErrServerClosed (at once when called after Shutdown). For implicit TLS
+// (port 465) pass a tls.NewListener.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing.Load() {
 		s.mu.Unlock()
-		l.Close()
-		return nil
+		if err := l.Close(); err != nil {
+			s.log.Debug("closing a listener after shutdown", "err", err)
+		}
+		return ErrServerClosed
 	}
 	if s.listeners == nil {
 		s.listeners = map[net.Listener]bool{}
@@ -154,7 +171,7 @@ func (s *Server) Serve(l net.Listener) error {
 	defer s.serving.Done()
 	err := s.srv.Serve(l)
 	if errors.Is(err, smtp.ErrServerClosed) || s.closing.Load() {
-		return nil
+		return ErrServerClosed
 	}
 	return err
 }
@@ -163,10 +180,15 @@ func (s *Server) Serve(l net.Listener) error {
 // in the middle of a transaction with 421, lets messages whose data is
 // being received finish (their 250 is sent, then 421) until ctx ends, and
 // then closes what remains. A message is never half-stored: it is either
-// committed before its 250 or not at all.
+// committed before its 250 or not at all. The sessions' context is
+// cancelled at once (DNS and store work of idle sessions and of commands
+// before DATA stops); a message being received keeps its context until
+// ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
+	defer s.dataCancel()
 	s.mu.Lock()
 	s.closing.Store(true)
+	s.cancel()
 	for l := range s.listeners {
 		l.Close()
 	}
@@ -200,6 +222,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		case err := <-done:
 			return err
 		case <-ctx.Done():
+			s.dataCancel()
 			s.mu.Lock()
 			for c := range s.conns {
 				c.goodbye()
@@ -221,6 +244,7 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if err := sess.checkHelo(); err != nil {
 		return nil, err
 	}
+	sess.ctx, sess.cancel = context.WithCancel(s.ctx) // ended by Logout
 	s.mu.Lock()
 	s.conns[sess] = struct{}{}
 	s.mu.Unlock()
@@ -235,6 +259,8 @@ func newID() string {
 
 type session struct {
 	s      *Server
+	ctx    context.Context // the server's base context, ended by Logout
+	cancel context.CancelFunc
 	c      *smtp.Conn
 	id     string
 	remote string
@@ -286,6 +312,7 @@ func (c *session) Reset() {
 }
 
 func (c *session) Logout() error {
+	c.cancel()
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
 	c.s.mu.Unlock()
@@ -312,7 +339,7 @@ func (c *session) Auth(mech string) (sasl.Server, error) {
 		if identity != "" && !strings.EqualFold(identity, username) {
 			return smtpErr(535, smtp.EnhancedCode{5, 7, 8}, "Authorization identity must match the username")
 		}
-		ctx := context.Background()
+		ctx := c.ctx
 		var acc store.Account
 		err := c.s.o.Guard.Login(ctx, c.remoteIP(), username, password, func() (err error) {
 			acc, err = c.s.o.Store.AuthenticateDevice(store.WithLoginFrom(ctx, "smtp", c.remoteIP().String()), username, password)
@@ -358,7 +385,7 @@ func (c *session) mail(from string, opts *smtp.MailOptions) error {
 		}
 	}
 	if c.s.o.Mode == Submission {
-		ok, err := c.s.o.Deliverer.MayUseSender(context.Background(), c.user, from)
+		ok, err := c.s.o.Deliverer.MayUseSender(c.ctx, c.user, from)
 		if err != nil {
 			return c.internal("sender check", err)
 		}
@@ -383,7 +410,7 @@ func (c *session) rcpt(to string, opts *smtp.RcptOptions) error {
 	if c.txn == nil {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL first")
 	}
-	ctx := context.Background()
+	ctx := c.ctx
 	if err := c.guardRcpt(ctx, to); err != nil { // DNSBL, greylisting
 		return err
 	}
@@ -416,6 +443,7 @@ func (c *session) Data(r io.Reader) error {
 	}
 	c.inData.Store(true)
 	defer c.inData.Store(false)
+	ctx := c.s.dataCtx // see Server: the message may finish during Shutdown
 	var trace bytes.Buffer
 	c.writeReceived(&trace)
 	hdrLen := trace.Len()
@@ -433,15 +461,15 @@ func (c *session) Data(r io.Reader) error {
 	}
 	body := normalizeLineEndings(msg[hdrLen:])
 	if c.s.o.Mode == Submission {
-		if err := c.checkFrom(body); err != nil {
+		if err := c.checkFrom(ctx, body); err != nil {
 			return err
 		}
 	}
-	data, err := c.authenticate(msg[:hdrLen], body)
+	data, err := c.authenticate(ctx, msg[:hdrLen], body)
 	if err != nil {
 		return err
 	}
-	if err := c.txn.Commit(context.Background(), data); err != nil {
+	if err := c.txn.Commit(ctx, data); err != nil {
 		if errors.Is(err, store.ErrDiskFull) {
 			c.log.Error("disk full: message refused", "err", err)
 			return smtpErr(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage, try again later")
@@ -485,7 +513,7 @@ func sanitizeHelo(h string) string {
 // checkFrom enforces that every address in the From, Sender,
 // Resent-From and Resent-Sender fields may be used by the authenticated
 // user: a mail program shows any of them as who sent the message.
-func (c *session) checkFrom(body []byte) error {
+func (c *session) checkFrom(ctx context.Context, body []byte) error {
 	addrs, froms, err := headerSenderAddresses(body)
 	if err != nil {
 		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Cannot parse the header: "+replyText(err.Error()))
@@ -494,7 +522,7 @@ func (c *session) checkFrom(body []byte) error {
 		return smtpErr(550, smtp.EnhancedCode{5, 6, 0}, "Message has no From: header")
 	}
 	for _, a := range addrs {
-		ok, err := c.s.o.Deliverer.MayUseSender(context.Background(), c.user, a.Address)
+		ok, err := c.s.o.Deliverer.MayUseSender(ctx, c.user, a.Address)
 		if err != nil {
 			return c.internal("from check", err)
 		}
