@@ -6,17 +6,20 @@ import (
 	"time"
 )
 
-// WaitFor polls cond every 10 ms until it is true, and fails the test
-// with "timed out after TIMEOUT waiting for WHAT" if it is still false
-// after timeout.
+// WaitFor polls cond until it is true, first every 10 ms then less often
+// (up to every 100 ms, as a condition may run a command), and fails the
+// test with "timed out after TIMEOUT waiting for WHAT" if it is still
+// false after timeout.
 func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	pause := 10 * time.Millisecond
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(pause)
+		pause = min(2*pause, 100*time.Millisecond)
 	}
 }
 
