@@ -34,15 +34,21 @@ type Alias struct {
 	Permit  []string
 }
 
-// DefaultMailboxes are created for every new account, with their RFC 6154
-// special-use attribute.
-var DefaultMailboxes = []struct{ Name, SpecialUse string }{
-	{"INBOX", ""},
-	{"Sent", `\Sent`},
-	{"Drafts", `\Drafts`},
-	{"Trash", `\Trash`},
-	{"Junk", `\Junk`},
-	{"Archive", `\Archive`},
+// DefaultMailbox is a mailbox every new account gets, with its RFC 6154
+// special-use attribute ("" for INBOX).
+type DefaultMailbox struct{ Name, SpecialUse string }
+
+// DefaultMailboxes returns the mailboxes created for every new account
+// (a fresh slice: callers cannot change what accounts get).
+func DefaultMailboxes() []DefaultMailbox {
+	return []DefaultMailbox{
+		{"INBOX", ""},
+		{"Sent", `\Sent`},
+		{"Drafts", `\Drafts`},
+		{"Trash", `\Trash`},
+		{"Junk", `\Junk`},
+		{"Archive", `\Archive`},
+	}
 }
 
 func domainOf(email string) string {
@@ -158,7 +164,7 @@ func (s *Store) AddAccount(ctx context.Context, email, password string, admin bo
 			return err
 		}
 		id, _ := res.LastInsertId()
-		for _, mb := range DefaultMailboxes {
+		for _, mb := range DefaultMailboxes() {
 			if _, err := createMailbox(ctx, tx, id, mb.Name, mb.SpecialUse); err != nil {
 				return err
 			}
