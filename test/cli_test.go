@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // oneLineError checks a failed command printed exactly one line on stderr
@@ -158,7 +160,7 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 
 func TestQuickstartMakesADemoBoxAndKeepsItsPassword(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "boxmail-data")
-	ports := freePorts(t, 8)
+	ports := testutil.FreePorts(t, 8)
 	pw1, cmd, _ := startQuickstart(t, dir, ports)
 	if pw1 == "" {
 		t.Fatal("no password printed")

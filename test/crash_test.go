@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // A 250 means the message is on disk: kill -9 the server at random
@@ -76,10 +77,7 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 	}
 	b.Stop()
 
-	st, err := store.Open(context.Background(), b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, b.Dir, store.Options{})
 	defer st.Close()
 	ctx := context.Background()
 	if err := st.IntegrityCheck(ctx); err != nil {

@@ -12,15 +12,13 @@ import (
 	"boxmail/internal/mailauth"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // publishSelector adds the DNS record of one of the box's keys.
 func publishSelector(t *testing.T, b *Box, fake *resolver.Fake, selector string) {
 	t.Helper()
-	st, err := store.Open(context.Background(), b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, b.Dir, store.Options{})
 	defer st.Close()
 	keys, _ := st.DKIMKeys(context.Background(), b.Domain)
 	for _, k := range keys {

@@ -84,13 +84,9 @@ func TestTheBoxServesItsDNSToDigAndKdig(t *testing.T) {
 	big := strings.Repeat("abcdefghij", 200)
 	mustRun(t, "", "dns", "set", "big.example.test", "TXT", big, "--dir", b.Dir)
 	mustRun(t, "", "domain", "add", "family.test", "--dir", b.Dir)
-	deadline := time.Now().Add(5 * time.Second)
-	for soaSerial(t, b) <= s1 || !strings.Contains(b.dig("dig", "+short", "MX", "family.test"), "mail.example.test") {
-		if time.Now().After(deadline) {
-			t.Fatalf("changes not served; serial %d", soaSerial(t, b))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the changes to be served", 5*time.Second, func() bool {
+		return soaSerial(t, b) > s1 && strings.Contains(b.dig("dig", "+short", "MX", "family.test"), "mail.example.test")
+	})
 	if out := b.dig("kdig", "+short", "A", "www.example.test"); strings.TrimSpace(out) != "192.0.2.80" {
 		t.Errorf("custom A: %q", out)
 	}
@@ -108,12 +104,7 @@ func TestTheBoxServesItsDNSToDigAndKdig(t *testing.T) {
 	}
 	s2 := soaSerial(t, b)
 	mustRun(t, "", "dns", "unset", "www.example.test", "A", "--dir", b.Dir)
-	for soaSerial(t, b) <= s2 {
-		if time.Now().After(deadline) {
-			t.Fatal("unset not served")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "the unset to be served", 5*time.Second, func() bool { return soaSerial(t, b) > s2 })
 	if out := b.dig("dig", "A", "www.example.test"); !strings.Contains(out, "NXDOMAIN") {
 		t.Errorf("after unset:\n%s", out)
 	}
@@ -417,7 +408,7 @@ func TestStatusChecksTheWorldInEveryState(t *testing.T) {
 	want(res, out, "mail.example.test blocklist bl.test", "warn", "could not check")
 
 	// The resolver does not answer: never ok, always "could not check".
-	dead := freePorts(t, 1)[0]
+	dead := testutil.FreePort(t)
 	conf := filepath.Join(b.Dir, "boxmail.conf")
 	c, _ := os.ReadFile(conf)
 	os.WriteFile(conf, regexp.MustCompile(`(?m)^resolvers = .*$`).ReplaceAll(c, []byte("resolvers = 127.0.0.1:"+strconv.Itoa(dead))), 0o600)

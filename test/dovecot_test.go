@@ -15,6 +15,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"boxmail/internal/testutil"
 )
 
 // OldProvider is a private Dovecot on loopback playing the old mail
@@ -48,7 +50,7 @@ func newOldProvider(t testing.TB, nusers int) *OldProvider {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	os.Chmod(dir, 0o755)
-	ports := freePorts(t, 2)
+	ports := testutil.FreePorts(t, 2)
 	p := &OldProvider{t: t, Dir: dir, IMAP: ports[0], POP3: ports[1]}
 	var users strings.Builder
 	for i := 1; i <= nusers; i++ {

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // onTmpfs moves a stopped box's data dir onto a tmpfs of the given size
@@ -61,10 +62,7 @@ func fill(t *testing.T, path string) {
 
 func integrityOK(t *testing.T, dir string) {
 	t.Helper()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, dir, store.Options{})
 	defer st.Close()
 	if err := st.IntegrityCheck(context.Background()); err != nil {
 		t.Error(err)

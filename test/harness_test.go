@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 var binary string
@@ -61,25 +62,6 @@ func needTool(t testing.TB, name string) string {
 		t.Skipf("%s not installed", name)
 	}
 	return p
-}
-
-// freePorts returns n distinct free loopback TCP ports.
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var out []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		out = append(out, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return out
 }
 
 // Box is a running boxmail under test.
@@ -178,7 +160,7 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 	// The ports are free when picked but another test process may take
 	// one before the box binds it: then the box starts again on others.
 	for attempt := 1; ; attempt++ {
-		p := freePorts(t, 10)
+		p := testutil.FreePorts(t, 10)
 		b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
 		b.configure(settings)
 		err := b.start()
@@ -325,11 +307,7 @@ func (b *Box) Cmd(stdin string, args ...string) (string, string, int) {
 func openAccount(t testing.TB, dir, email string) (*store.Store, store.Account) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.StoreAt(t, dir, store.Options{})
 	acc, err := st.AccountByEmail(ctx, email)
 	if err != nil {
 		t.Fatalf("account %s: %v", email, err)
@@ -364,10 +342,7 @@ func (b *Box) Mailbox(email, mailbox string) [][]byte {
 
 // Queue returns the outbound queue.
 func (b *Box) Queue() []store.QueueItem {
-	st, err := store.Open(context.Background(), b.Dir, store.Options{})
-	if err != nil {
-		b.t.Fatal(err)
-	}
+	st := testutil.StoreAt(b.t, b.Dir, store.Options{})
 	defer st.Close()
 	q, err := st.Queue(context.Background())
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // largeScript sends a large message with smtplib, reads it back with
@@ -89,7 +91,7 @@ func TestALargePhotoIsKeptInAFileAndReadBackByteForByte(t *testing.T) {
 			t.Errorf("%s did not return the stored bytes (want %s):\n%s", proto, want, out)
 		}
 	}
-	waitUntil(t, "the photo's file to go", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the photo's file to go", 10*time.Second, func() bool {
 		files, _ := os.ReadDir(filepath.Join(b.Dir, "bodies"))
 		return len(files) == 0
 	})

@@ -19,6 +19,7 @@ import (
 
 	"boxmail/internal/migrate"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // benchMailbox is n messages of mixed sizes (mostly 2-20 KB, one in
@@ -96,10 +97,7 @@ func benchMigrate(b *testing.B, n int) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		dir := b.TempDir()
-		st, err := store.Open(context.Background(), dir, store.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
+		st := testutil.StoreAt(b, dir, store.Options{})
 		ctx, cancel := context.WithTimeout(context.Background(), benchRunTimeout)
 		must(b, st.AddDomain(ctx, "example.test"))
 		acc, err := st.AddAccount(ctx, "me@example.test", "pw-long-enough", false)

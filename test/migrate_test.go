@@ -19,6 +19,7 @@ import (
 
 	"boxmail/internal/migrate"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // oldMailbox generates n messages for a user of the old provider: plain
@@ -338,7 +339,7 @@ func waitKeptAndForwarded(t *testing.T, b *Box, old *OldProvider, msgs []switchM
 	for _, m := range msgs {
 		words = append(words, m.subject)
 	}
-	waitUntil(t, "the box to keep "+strings.Join(words, ", "), 20*time.Second, func() bool {
+	testutil.WaitFor(t, "the box to keep "+strings.Join(words, ", "), 20*time.Second, func() bool {
 		inbox := b.Mailbox("ben@example.test", "INBOX")
 		for _, w := range words {
 			if !slices.ContainsFunc(inbox, func(m []byte) bool { return hasSubject(m, w) }) {
@@ -348,7 +349,7 @@ func waitKeptAndForwarded(t *testing.T, b *Box, old *OldProvider, msgs []switchM
 		return true
 	})
 	var last map[string]int
-	waitUntil(t, "the old provider to receive the forwarded "+strings.Join(words, ", "), 30*time.Second, func() bool {
+	testutil.WaitFor(t, "the old provider to receive the forwarded "+strings.Join(words, ", "), 30*time.Second, func() bool {
 		n, err := old.InboxCounts("user2", words...)
 		if err != nil {
 			t.Logf("old provider: %v", err)
@@ -387,7 +388,7 @@ func waitKeptAndForwarded(t *testing.T, b *Box, old *OldProvider, msgs []switchM
 			}
 		}
 	}
-	waitUntil(t, "the box's queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "the box's queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
 }
 
 // hasSubject says whether msg's Subject field holds word.
@@ -399,10 +400,7 @@ func hasSubject(msg []byte, word string) bool {
 // already in the box (recorded without a copy of their own).
 func recognisedCount(t *testing.T, dir, email string) int {
 	t.Helper()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, dir, store.Options{})
 	defer st.Close()
 	acc, err := st.AccountByEmail(context.Background(), email)
 	if err != nil {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // Postfix is a private Postfix instance playing a family's friend's mail
@@ -111,7 +113,7 @@ biff = no
 	// test's client dialling from 127.0.0.2 gets an ephemeral port there),
 	// so a bind clash picks another port.
 	for attempt := 1; ; attempt++ {
-		port := freePortOn(t, "127.0.0.2")
+		port := testutil.FreePortOn(t, "127.0.0.2")
 		p.Addr = fmt.Sprintf("127.0.0.2:%d", port)
 		os.WriteFile(filepath.Join(dir, "conf", "master.cf"), []byte(postfixMasterCF(port)), 0o644)
 		err := p.start()
@@ -146,17 +148,6 @@ anvil     unix  - - n - 1 anvil
 scache    unix  - - n - 1 scache
 postlog   unix-dgram n - n - 1 postlogd
 `, port)
-}
-
-// freePortOn returns a TCP port free on ip at the time of the call.
-func freePortOn(t testing.TB, ip string) int {
-	t.Helper()
-	l, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // startOldMX starts a Postfix as the old provider's MX: mail for
@@ -225,17 +216,6 @@ func (p *Postfix) Mail(user string) []string {
 	return out
 }
 
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestAMessageToAFriendReachesARealPostfixSignedAndBouncesComeBack(t *testing.T) {
 	p := startPostfix(t, "anna")
 	b := newBoxWith(t, map[string]string{"transports": "friends.example=" + p.Addr, "retry_schedule": "1s"})
@@ -245,14 +225,14 @@ func TestAMessageToAFriendReachesARealPostfixSignedAndBouncesComeBack(t *testing
 	if code != 0 {
 		t.Fatalf("submission: %s", out)
 	}
-	waitUntil(t, "Postfix to store the message", 20*time.Second, func() bool { return len(p.Mail("anna")) == 1 })
+	testutil.WaitFor(t, "Postfix to store the message", 20*time.Second, func() bool { return len(p.Mail("anna")) == 1 })
 	got := p.Mail("anna")[0]
 	for _, want := range []string{"Subject: Sunday lunch", "Come at noon.", "DKIM-Signature: ", "d=example.test", "s=mail", "by mail.example.test (boxmail)"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("message at the friend's provider lacks %q:\n%s", want, got)
 		}
 	}
-	waitUntil(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
 
 	// A typo in the address: the provider refuses it, the sender gets a
 	// bounce in her INBOX that says why.
@@ -261,7 +241,7 @@ func TestAMessageToAFriendReachesARealPostfixSignedAndBouncesComeBack(t *testing
 	if code != 0 {
 		t.Fatalf("submission: %s", out)
 	}
-	waitUntil(t, "the bounce", 20*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 1 })
+	testutil.WaitFor(t, "the bounce", 20*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 1 })
 	dsn := string(b.Mailbox(b.Admin, "INBOX")[0])
 	for _, want := range []string{"Undelivered Mail Returned to Sender", "Final-Recipient: rfc822; anan@friends.example", "Action: failed", "Status: 5.1.1", "Subject: typo", "User unknown in virtual mailbox table"} {
 		if !strings.Contains(dsn, want) {
@@ -282,7 +262,7 @@ func TestWhileTheFriendsProviderIsDownTheMessageWaitsAndArrivesAfterwards(t *tes
 	if code != 0 {
 		t.Fatalf("submission: %s", out)
 	}
-	waitUntil(t, "a failed attempt", 10*time.Second, func() bool { q := b.Queue(); return len(q) == 1 && q[0].Attempts >= 1 })
+	testutil.WaitFor(t, "a failed attempt", 10*time.Second, func() bool { q := b.Queue(); return len(q) == 1 && q[0].Attempts >= 1 })
 	if q := b.Queue(); !strings.Contains(q[0].LastError, "connection refused") {
 		t.Errorf("last error = %q", q[0].LastError)
 	}
@@ -294,8 +274,8 @@ func TestWhileTheFriendsProviderIsDownTheMessageWaitsAndArrivesAfterwards(t *tes
 	b.Stop()
 	b.Start()
 	p.Start()
-	waitUntil(t, "the retry to deliver", 20*time.Second, func() bool { return len(p.Mail("anna")) == 1 })
-	waitUntil(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "the retry to deliver", 20*time.Second, func() bool { return len(p.Mail("anna")) == 1 })
+	testutil.WaitFor(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
 	if n := len(b.Mailbox(b.Admin, "INBOX")); n != 0 {
 		t.Errorf("the sender got %d bounces for a delivered message", n)
 	}
@@ -310,7 +290,7 @@ func TestTheAdminRetriesOrRemovesWhatWaitsInTheQueue(t *testing.T) {
 			t.Fatalf("submission: %s", out)
 		}
 	}
-	waitUntil(t, "two failed attempts", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "two failed attempts", 10*time.Second, func() bool {
 		q := b.Queue()
 		return len(q) == 2 && q[0].Attempts == 1 && q[1].Attempts == 1
 	})
@@ -319,12 +299,12 @@ func TestTheAdminRetriesOrRemovesWhatWaitsInTheQueue(t *testing.T) {
 		t.Fatalf("next attempt %v, want in about an hour", q[0].NextAttempt)
 	}
 	mustRun(t, "", "queue", "retry", fmt.Sprint(q[0].ID), "--dir", b.Dir)
-	waitUntil(t, "the retried attempt", 10*time.Second, func() bool { it := b.Queue()[0]; return it.Attempts == 2 })
+	testutil.WaitFor(t, "the retried attempt", 10*time.Second, func() bool { it := b.Queue()[0]; return it.Attempts == 2 })
 	mustRun(t, "", "queue", "retry", "--all", "--dir", b.Dir)
-	waitUntil(t, "both retried", 10*time.Second, func() bool { it := b.Queue(); return it[0].Attempts == 3 && it[1].Attempts == 2 })
+	testutil.WaitFor(t, "both retried", 10*time.Second, func() bool { it := b.Queue(); return it[0].Attempts == 3 && it[1].Attempts == 2 })
 
 	mustRun(t, "", "queue", "remove", fmt.Sprint(q[0].ID), "--dir", b.Dir)
-	waitUntil(t, "the bounce of the removed message", 10*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 1 })
+	testutil.WaitFor(t, "the bounce of the removed message", 10*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 1 })
 	if dsn := string(b.Mailbox(b.Admin, "INBOX")[0]); !strings.Contains(dsn, "removed from the queue by the administrator") || !strings.Contains(dsn, "Subject: first") {
 		t.Errorf("bounce:\n%s", dsn)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // The outbound queue under kill -9 with a real Postfix as the remote: a
@@ -20,10 +21,7 @@ func TestKill9WhileTheQueueDeliversLosesNothing(t *testing.T) {
 	b := newBoxWith(t, map[string]string{"transports": "friends.example=" + p.Addr, "retry_schedule": "1s"})
 	b.Stop()
 	const n = 600
-	st, err := store.Open(context.Background(), b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, b.Dir, store.Options{})
 	for i := range n {
 		msg := fmt.Sprintf("From: me@example.test\r\nTo: anna@friends.example\r\nSubject: queued-%03d\r\n\r\n%s", i, strings.Repeat("line of text\r\n", 50))
 		if err := st.Deliver(context.Background(), store.Delivery{Data: []byte(msg), Sender: "me@example.test", Remote: []string{"anna@friends.example"}}); err != nil {
@@ -43,8 +41,8 @@ func TestKill9WhileTheQueueDeliversLosesNothing(t *testing.T) {
 		t.Logf("note: %d of %d had arrived before the last start; the kills did not fall mid-queue", before, n)
 	}
 	b.Start()
-	waitUntil(t, "the queue to drain", 60*time.Second, func() bool { return len(b.Queue()) == 0 })
-	waitUntil(t, "Postfix to store all", 30*time.Second, func() bool { return len(p.Mail("anna")) >= n })
+	testutil.WaitFor(t, "the queue to drain", 60*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "Postfix to store all", 30*time.Second, func() bool { return len(p.Mail("anna")) >= n })
 	got := map[string]int{}
 	for _, m := range p.Mail("anna") {
 		i := strings.Index(m, "Subject: queued-")

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // outsider is a dialer from 127.0.0.2, a loopback address the box does
@@ -129,10 +130,7 @@ func storeScript(t *testing.T, b *Box, email, name, src string) {
 func queuedTo(t *testing.T, b *Box, rcpt string) []string {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, b.Dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, b.Dir, store.Options{})
 	defer st.Close()
 	q, err := st.Queue(ctx)
 	if err != nil {

@@ -10,13 +10,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // newSieveBox is a box whose ManageSieve server listens on a free port
 // and whose outbound mail for friends.example goes to the given Postfix.
 func newSieveBox(t *testing.T, settings map[string]string) (*Box, int) {
 	t.Helper()
-	port := freePorts(t, 1)[0]
+	port := testutil.FreePort(t)
 	if settings == nil {
 		settings = map[string]string{}
 	}
@@ -47,7 +49,7 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	if n := len(b.Mailbox(b.Admin, "INBOX")); n != 1 {
 		t.Fatalf("INBOX has %d messages", n)
 	}
-	waitUntil(t, "the old provider to receive the copy", 20*time.Second, func() bool { return len(p.Mail("me")) == 1 })
+	testutil.WaitFor(t, "the old provider to receive the copy", 20*time.Second, func() bool { return len(p.Mail("me")) == 1 })
 	got := p.Mail("me")[0]
 	rp := regexp.MustCompile(`(?m)^Return-Path: <(SRS0=[^=]{4}=[A-Z2-7]{2}=elsewhere\.example=grandma@example\.test)>`).FindStringSubmatch(got)
 	if rp == nil {
@@ -70,7 +72,7 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("the bounce was refused: %s", out)
 	}
-	waitUntil(t, "the bounce queued for grandma", 10*time.Second, func() bool {
+	testutil.WaitFor(t, "the bounce queued for grandma", 10*time.Second, func() bool {
 		for _, it := range b.Queue() {
 			if it.Sender == "" && len(it.Recipients) == 1 && it.Recipients[0] == "grandma@elsewhere.example" {
 				return true
@@ -115,9 +117,9 @@ func TestVacationAnswersEachSenderOnceAndNeverAList(t *testing.T) {
 		}
 	}
 	b.Swaks("--server", smtp, "--from", "anna@friends.example", "--to", b.Admin, "--h-Subject", "[club] news", "--add-header", "List-Id: <club.friends.example>")
-	waitUntil(t, "the vacation reply", 20*time.Second, func() bool { return len(p.Mail("anna")) >= 1 })
+	testutil.WaitFor(t, "the vacation reply", 20*time.Second, func() bool { return len(p.Mail("anna")) >= 1 })
 	time.Sleep(1500 * time.Millisecond) // a second reply would have arrived by now
-	waitUntil(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
 	replies := p.Mail("anna")
 	if len(replies) != 1 {
 		t.Fatalf("anna got %d replies", len(replies))

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // The end-of-data variants of the 2023 SMTP smuggling attacks: none may
@@ -104,7 +106,7 @@ func TestTheBoxDoesNotRelaySmuggledMessages(t *testing.T) {
 		c.Send("QUIT")
 		c.Expect("^221 ")
 	}
-	waitUntil(t, "Postfix to get every carrier", 30*time.Second, func() bool { return len(p.Mail("anna")) >= len(smuggleEnds) })
+	testutil.WaitFor(t, "Postfix to get every carrier", 30*time.Second, func() bool { return len(p.Mail("anna")) >= len(smuggleEnds) })
 	time.Sleep(500 * time.Millisecond)
 	got := p.Mail("anna")
 	if len(got) != len(smuggleEnds) {

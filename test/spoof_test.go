@@ -22,6 +22,7 @@ import (
 
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // swaksData sends the message in data (CRLF added where missing) with
@@ -268,20 +269,13 @@ func TestForgedAuthenticationResultsNamingTheBoxDoNotSurviveAnyPath(t *testing.T
 	if len(q) != 1 {
 		t.Fatalf("queue holds %d entries, want 1", len(q))
 	}
-	st, err := openStore(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.StoreAt(t, b.Dir, store.Options{})
 	body, err := st.Body(t.Context(), q[0].BodyID)
 	st.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	check("queued for friends.example", body)
-}
-
-func openStore(b *Box) (*store.Store, error) {
-	return store.Open(b.t.Context(), b.Dir, store.Options{})
 }
 
 // sink is an SMTP server on a fixed address that counts connections and
@@ -357,8 +351,8 @@ func TestOutboundMailIsNotSteeredAtLoopbackOrPrivateAddressesByDNS(t *testing.T)
 		}
 	}
 	// The transport names inside.example: its mail is delivered there.
-	waitUntil(t, "delivery through the transport", 15*time.Second, func() bool { return hop.msgs.Load() == 1 })
-	waitUntil(t, "three bounces", 15*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 3 })
+	testutil.WaitFor(t, "delivery through the transport", 15*time.Second, func() bool { return hop.msgs.Load() == 1 })
+	testutil.WaitFor(t, "three bounces", 15*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 3 })
 	if mx != nil && mx.conns.Load() != 0 {
 		t.Errorf("the box connected %d times to the loopback MX the DNS named", mx.conns.Load())
 	}

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 type browser struct {
@@ -30,24 +32,20 @@ func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	chromium := needTool(t, "chromium")
 	driver := needTool(t, "chromedriver")
-	port := freePorts(t, 1)[0]
+	port := testutil.FreePort(t)
 	cmd := exec.Command(driver, "--port="+strconv.Itoa(port), "--allowed-ips=127.0.0.1")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	root := fmt.Sprintf("http://127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if res, err := http.Get(root + "/status"); err == nil {
+	testutil.WaitFor(t, "chromedriver to start", 15*time.Second, func() bool {
+		res, err := http.Get(root + "/status")
+		if err == nil {
 			res.Body.Close()
-			break
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("chromedriver did not start")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return err == nil
+	})
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"acceptInsecureCerts": true, // the test box's certificate is self-signed
 		"goog:chromeOptions": map[string]any{"binary": chromium, "args": []string{

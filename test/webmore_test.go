@@ -3,16 +3,11 @@ package test
 import (
 	"bufio"
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -21,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // TestForwardingOnTheAccountPage plays the seed document's Roundcube flow
@@ -29,7 +26,7 @@ import (
 // queued for the old address; the user turns the rule off (the next
 // message is only kept), then deletes it.
 func TestForwardingOnTheAccountPage(t *testing.T) {
-	old := freePorts(t, 1)[0] // nothing listens: the copy waits in the queue
+	old := testutil.FreePort(t) // nothing listens: the copy waits in the queue
 	b := newBoxWith(t, map[string]string{"transports": "oldprovider.example=127.0.0.1:" + strconv.Itoa(old)})
 	br := newBrowser(t)
 	base := fmt.Sprintf("https://127.0.0.1:%d", b.HTTPS)
@@ -151,7 +148,7 @@ func TestAnUploadedCertificateIsServedWithoutARestart(t *testing.T) {
 		return res.StatusCode, m
 	}
 
-	otherCert, otherKey := makePair(t, "elsewhere.example")
+	otherCert, otherKey := testutil.CertPEM(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour), "elsewhere.example")
 	if code, m := upload(otherCert, otherKey); code != 400 || !strings.Contains(fmt.Sprint(m["error"]), "not valid for mail.example.test") {
 		t.Errorf("a pair for another host: %d %v", code, m)
 	}
@@ -159,7 +156,7 @@ func TestAnUploadedCertificateIsServedWithoutARestart(t *testing.T) {
 		t.Fatal("a refused pair changed the served certificate")
 	}
 
-	certPEM, keyPEM := makePair(t, "mail.example.test")
+	certPEM, keyPEM := testutil.CertPEM(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour), "mail.example.test")
 	code, m := upload(certPEM, keyPEM)
 	if code != 200 {
 		t.Fatalf("upload: %d %v", code, m)
@@ -179,24 +176,6 @@ func TestAnUploadedCertificateIsServedWithoutARestart(t *testing.T) {
 	if strings.Contains(b.stderr.String(), "PRIVATE KEY") {
 		t.Error("the private key is in the log")
 	}
-}
-
-// makePair makes a certificate (valid now, 90 days) and key for name.
-func makePair(t *testing.T, name string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(90 * 24 * time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
 // TestADisabledUserKeepsTheirMail: 'user disable' refuses mail to the

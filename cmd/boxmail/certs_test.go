@@ -1,14 +1,7 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,29 +10,14 @@ import (
 
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
+	"boxmail/internal/testutil"
 )
-
-func testPair(t *testing.T, name string, notBefore, notAfter time.Time) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
-		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, _ := x509.MarshalPKCS8PrivateKey(key)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
-}
 
 func TestInstallCertChecksThePairAndCertFilesFollowsIt(t *testing.T) {
 	dir := t.TempDir()
 	cfg := config.Default("box.example.net")
 	now := time.Now()
-	c0, k0 := testPair(t, "box.example.net", now.Add(-time.Hour), now.Add(24*time.Hour))
+	c0, k0 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(24*time.Hour), "box.example.net")
 	if _, err := installCert(dir, cfg, c0, k0, now); err != nil {
 		t.Fatal(err)
 	}
@@ -49,10 +27,10 @@ func TestInstallCertChecksThePairAndCertFilesFollowsIt(t *testing.T) {
 	}
 	first, _ := certs.Leaf()
 
-	good, goodKey := testPair(t, "box.example.net", now.Add(-time.Hour), now.Add(90*24*time.Hour))
-	_, otherKey := testPair(t, "box.example.net", now.Add(-time.Hour), now.Add(90*24*time.Hour))
-	wrongName, wrongNameKey := testPair(t, "other.example", now.Add(-time.Hour), now.Add(90*24*time.Hour))
-	expired, expiredKey := testPair(t, "box.example.net", now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	good, goodKey := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "box.example.net")
+	_, otherKey := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "box.example.net")
+	wrongName, wrongNameKey := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "other.example")
+	expired, expiredKey := testutil.CertPEM(t, now.Add(-48*time.Hour), now.Add(-24*time.Hour), "box.example.net")
 	for _, c := range []struct {
 		name       string
 		cert, key  []byte
@@ -91,7 +69,7 @@ func TestInstallCertChecksThePairAndCertFilesFollowsIt(t *testing.T) {
 		t.Fatalf("GetCertificate after install serves %v (err %v), want the new certificate", c.Leaf.NotAfter, err)
 	}
 	// A half-written pair (new cert, old key) keeps the previous one.
-	c2, _ := testPair(t, "box.example.net", now.Add(-time.Hour), now.Add(30*24*time.Hour))
+	c2, _ := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(30*24*time.Hour), "box.example.net")
 	os.WriteFile(filepath.Join(dir, cfg.TLSCert), c2, 0o644)
 	if err := certs.Installed(); err == nil {
 		t.Error("a mismatched pair loaded")

@@ -11,6 +11,7 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -111,8 +112,11 @@ func portField(p func(c *Config) *int, doc string) field {
 		get: func(c *Config) string { return strconv.Itoa(*p(c)) },
 		set: func(c *Config, v string) error {
 			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > 65535 {
-				return fmt.Errorf("port must be a number from 0 to 65535")
+			if err != nil {
+				return fmt.Errorf("%q is not a port: want a number from 0 to 65535 (0 disables)", v)
+			}
+			if n < 0 || n > 65535 {
+				return fmt.Errorf("%d is out of range: want a port from 0 to 65535 (0 disables)", n)
 			}
 			*p(c) = n
 			return nil
@@ -128,7 +132,7 @@ func boolValue(v string) (bool, error) {
 	case "false", "no", "off", "0":
 		return false, nil
 	}
-	return false, fmt.Errorf("want true or false")
+	return false, fmt.Errorf("%q is not a boolean: want true or false (or yes/no, on/off, 1/0)", v)
 }
 
 func listValue(l []string) string { return strings.Join(l, ", ") }
@@ -201,10 +205,10 @@ var fields = map[string]field{
 					host, port = r, "53"
 				}
 				if net.ParseIP(host) == nil {
-					return fmt.Errorf("%q is not an IP address (with an optional :port)", r)
+					return fmt.Errorf("%q is not an IP address: want ip[:port], such as 192.0.2.53 or [2001:db8::53]:53", r)
 				}
 				if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-					return fmt.Errorf("%q has a bad port", r)
+					return fmt.Errorf("%q has a bad port: want a port from 1 to 65535", r)
 				}
 				l[i] = net.JoinHostPort(host, port)
 			}
@@ -215,14 +219,21 @@ var fields = map[string]field{
 	},
 	"hostname": {
 		get: func(c *Config) string { return c.Hostname },
-		set: func(c *Config, v string) error { c.Hostname = strings.ToLower(strings.TrimSuffix(v, ".")); return nil },
+		set: func(c *Config, v string) error {
+			h := strings.ToLower(strings.TrimSuffix(v, "."))
+			if err := checkHostname(h); err != nil {
+				return err
+			}
+			c.Hostname = h
+			return nil
+		},
 		doc: "the box's own name (MX target, HELO, TLS certificate)",
 	},
 	"listen": {
 		get: func(c *Config) string { return c.Listen },
 		set: func(c *Config, v string) error {
 			if net.ParseIP(v) == nil {
-				return fmt.Errorf("want an IP address such as 0.0.0.0 or 127.0.0.1")
+				return fmt.Errorf("%q is not an IP address: want an IP address such as 0.0.0.0 or 127.0.0.1", v)
 			}
 			c.Listen = v
 			return nil
@@ -236,12 +247,18 @@ var fields = map[string]field{
 	"imaps_port":       portField(func(c *Config) *int { return &c.IMAPSPort }, "IMAP with implicit TLS, 0 disables"),
 	"tls_cert": {
 		get: func(c *Config) string { return c.TLSCert },
-		set: func(c *Config, v string) error { c.TLSCert = v; return nil },
+		set: func(c *Config, v string) error {
+			c.TLSCert = v
+			return notEmpty(v, "a PEM certificate file such as tls/cert.pem")
+		},
 		doc: "PEM certificate chain (relative to the data dir)",
 	},
 	"tls_key": {
 		get: func(c *Config) string { return c.TLSKey },
-		set: func(c *Config, v string) error { c.TLSKey = v; return nil },
+		set: func(c *Config, v string) error {
+			c.TLSKey = v
+			return notEmpty(v, "a PEM private key file such as tls/key.pem")
+		},
 		doc: "PEM private key (relative to the data dir)",
 	},
 	"insecure_auth": {
@@ -254,7 +271,7 @@ var fields = map[string]field{
 		set: func(c *Config, v string) error {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 1024 || n > 1<<30 {
-				return fmt.Errorf("want a number of bytes from 1024 to 1073741824")
+				return fmt.Errorf("%q: want a number of bytes from 1024 to 1073741824", v)
 			}
 			c.MaxMessageBytes = n
 			return nil
@@ -264,9 +281,9 @@ var fields = map[string]field{
 	"max_recipients": {
 		get: func(c *Config) string { return strconv.Itoa(c.MaxRecipients) },
 		set: func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 10000 {
-				return fmt.Errorf("want a number from 1 to 10000")
+			n, err := numberIn(v, 1, 10000)
+			if err != nil {
+				return err
 			}
 			c.MaxRecipients = n
 			return nil
@@ -276,7 +293,11 @@ var fields = map[string]field{
 	"log_level": {
 		get: func(c *Config) string { return strings.ToLower(c.LogLevel.String()) },
 		set: func(c *Config, v string) error {
-			return c.LogLevel.UnmarshalText([]byte(v))
+			switch strings.ToLower(v) {
+			case "debug", "info", "warn", "error":
+				return c.LogLevel.UnmarshalText([]byte(v))
+			}
+			return fmt.Errorf("%q is not a log level: want debug, info, warn or error", v)
 		},
 		doc: "debug, info, warn or error",
 	},
@@ -297,34 +318,50 @@ func Parse(name string, data []byte) (Config, error) {
 		}
 		k, v, ok := strings.Cut(t, "=")
 		if !ok {
-			return c, fmt.Errorf("%s:%d: want \"key = value\", got %q", name, line, t)
+			return c, fmt.Errorf("%s:%d: %q has no '=': want \"key = value\"", name, line, t)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 		f, ok := lookupField(k)
 		if !ok {
-			return c, fmt.Errorf("%s:%d: unknown setting %q", name, line, k)
+			return c, fmt.Errorf("%s:%d: unknown setting %q: %s", name, line, k, suggest(k))
 		}
 		if prev, dup := seen[k]; dup {
-			return c, fmt.Errorf("%s:%d: %s already set on line %d", name, line, k, prev)
+			return c, fmt.Errorf("%s:%d: %s is already set on line %d: set each setting once", name, line, k, prev)
 		}
 		seen[k] = line
 		if err := f.set(&c, v); err != nil {
-			return c, fmt.Errorf("%s:%d: %s: %v", name, line, k, err)
+			return c, fmt.Errorf("%s:%d: %s: %w", name, line, k, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return c, fmt.Errorf("%s:%d: %v", name, line+1, err)
+		return c, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
-	return c, c.Validate()
+	if err := c.Validate(); err != nil {
+		var se *settingError
+		if errors.As(err, &se) && seen[se.key] > 0 {
+			return c, fmt.Errorf("%s:%d: %w", name, seen[se.key], err)
+		}
+		return c, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
 }
+
+// settingError is a Validate error about one setting, so that Parse can
+// name the line that set it.
+type settingError struct {
+	key string
+	msg string
+}
+
+func (e *settingError) Error() string { return e.msg }
 
 // Validate checks the settings that depend on each other.
 func (c Config) Validate() error {
 	if c.Hostname == "" {
-		return fmt.Errorf("hostname is not set")
+		return &settingError{"hostname", "hostname is not set: want the box's host name, such as mail.example.net"}
 	}
 	if c.InsecureAuth && !net.ParseIP(c.Listen).IsLoopback() {
-		return fmt.Errorf("insecure_auth is allowed only with a loopback listen address, not %s", c.Listen)
+		return &settingError{"insecure_auth", fmt.Sprintf("insecure_auth is allowed only with a loopback listen address such as 127.0.0.1, not %s", c.Listen)}
 	}
 	ports := map[int]string{}
 	for _, p := range []struct {
@@ -335,7 +372,7 @@ func (c Config) Validate() error {
 			continue
 		}
 		if other, dup := ports[p.n]; dup {
-			return fmt.Errorf("%s and %s are both %d", other, p.name, p.n)
+			return &settingError{p.name, fmt.Sprintf("%s and %s are both %d: want a different port for each server", other, p.name, p.n)}
 		}
 		ports[p.n] = p.name
 	}

@@ -22,18 +22,25 @@ func TestParseGoodConfig(t *testing.T) {
 
 func TestBadConfigsNameTheLine(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"hostname = a.b\nsmtp_port = 99999\n", "boxmail.conf:2: smtp_port: port must be"},
+		{"hostname = a.b\nsmtp_port = 99999\n", `boxmail.conf:2: smtp_port: 99999 is out of range: want a port from 0 to 65535`},
 		{"hostname = a.b\nbogus = 1\n", `boxmail.conf:2: unknown setting "bogus"`},
-		{"hostname = a.b\nhostname = c.d\n", "boxmail.conf:2: hostname already set on line 1"},
-		{"hostname a.b\n", `boxmail.conf:1: want "key = value"`},
+		{"hostname = a.b\nhostname = c.d\n", "boxmail.conf:2: hostname is already set on line 1: set each setting once"},
+		{"hostname a.b\n", `boxmail.conf:1: "hostname a.b" has no '=': want "key = value"`},
 		{"listen = 0.0.0.0\n", "hostname is not set"},
-		{"hostname = a.b\nlisten = everywhere\n", "boxmail.conf:2: listen: want an IP address"},
+		{"hostname = a.b\nlisten = everywhere\n", `boxmail.conf:2: listen: "everywhere" is not an IP address`},
 		{"hostname = a.b\ninsecure_auth = true\n", "insecure_auth is allowed only with a loopback"},
 		{"hostname = a.b\nsmtp_port = 143\n", "imap_port are both 143"},
 		{"hostname = a.b\ninsecure_auth = perhaps\n", "want true or false"},
 		{"hostname = a.b\nlog_level = loud\n", "boxmail.conf:2: log_level"},
 		{"hostname = a.b\nmax_recipients = 0\n", "want a number from 1"},
 		{"hostname = a.b\nresolvers = dns.google\n", "is not an IP address"},
+		{"hostname = a.b\nsmtp_port = 25x\n", `boxmail.conf:2: smtp_port: "25x" is not a port: want a number from 0 to 65535`},
+		{"hostname = a.b\nsmtp_prot = 25\n", `boxmail.conf:2: unknown setting "smtp_prot": did you mean smtp_port?`},
+		{"hostname = mail box\n", `boxmail.conf:1: hostname: "mail box" is not a host name`},
+		{"hostname = a..b\n", `is not a host name`},
+		{"hostname =\n", "boxmail.conf:1: hostname: empty: want the box's host name"},
+		{"hostname = a.b\ntls_cert =\n", "boxmail.conf:2: tls_cert: empty: want a PEM certificate file"},
+		{"hostname = a.b\nlisten = 0.0.0.0\ninsecure_auth = yes\n", "boxmail.conf:3: insecure_auth is allowed only with a loopback listen address"},
 	} {
 		_, err := Parse("boxmail.conf", []byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -47,7 +47,7 @@ func (o Outbound) SmarthostPassword(dir string) (string, error) {
 	}
 	b, err := os.ReadFile(Path(dir, o.SmarthostPasswordFile))
 	if err != nil {
-		return "", fmt.Errorf("smarthost_password_file: %v", err)
+		return "", fmt.Errorf("smarthost_password_file: %w", err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimRight(line, "\r"), nil
@@ -56,10 +56,10 @@ func (o Outbound) SmarthostPassword(dir string) (string, error) {
 func checkHostPort(v string) error {
 	host, port, err := net.SplitHostPort(v)
 	if err != nil || host == "" {
-		return fmt.Errorf("%q is not host:port", v)
+		return fmt.Errorf("%q is not host:port: want a host and port such as mx.example.net:25", v)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("%q has a bad port", v)
+		return fmt.Errorf("%q has a bad port: want a port from 1 to 65535", v)
 	}
 	return nil
 }
@@ -80,7 +80,10 @@ func durationField(get func(c *Config) *time.Duration, allowOff bool, doc string
 			}
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
-				return fmt.Errorf("want a duration such as 4h or 90m")
+				if allowOff {
+					return fmt.Errorf("%q is not a duration: want a duration such as 4h or 90m, or off", v)
+				}
+				return fmt.Errorf("%q is not a duration: want a duration such as 4h or 90m", v)
 			}
 			*get(c) = d
 			return nil
@@ -105,7 +108,7 @@ func durationListField(get func(c *Config) *[]time.Duration, example, doc string
 			for _, x := range splitListValue(v) {
 				d, err := time.ParseDuration(x)
 				if err != nil || d <= 0 {
-					return fmt.Errorf("%q is not a duration such as %s", x, example)
+					return fmt.Errorf("%q is not a duration: want durations such as %s, comma-separated", x, example)
 				}
 				l = append(l, d)
 			}
@@ -123,9 +126,9 @@ func intField(get func(c *Config) *int, lo, hi int, doc string) field {
 	return field{
 		get: func(c *Config) string { return strconv.Itoa(*get(c)) },
 		set: func(c *Config, v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < lo || n > hi {
-				return fmt.Errorf("want a number from %d to %d", lo, hi)
+			n, err := numberIn(v, lo, hi)
+			if err != nil {
+				return err
 			}
 			*get(c) = n
 			return nil
@@ -166,7 +169,7 @@ var queueFields = map[string]field{
 				d, t, ok := strings.Cut(x, "=")
 				d, t = strings.ToLower(strings.TrimSpace(d)), strings.TrimSpace(t)
 				if !ok || d == "" {
-					return fmt.Errorf("%q: want domain=host:port", x)
+					return fmt.Errorf("%q is not a transport: want domain=host:port, such as example.org=mx.example.org:25", x)
 				}
 				if err := checkHostPort(t); err != nil {
 					return err

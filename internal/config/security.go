@@ -70,7 +70,7 @@ func prefixListField(p func(c *Config) *[]netip.Prefix, doc string) field {
 				if err != nil {
 					a, aerr := netip.ParseAddr(x)
 					if aerr != nil {
-						return fmt.Errorf("%q is not an IP network such as 192.0.2.0/24 or an address", x)
+						return fmt.Errorf("%q is not an IP network: want a network such as 192.0.2.0/24 or an address, comma-separated", x)
 					}
 					pf = netip.PrefixFrom(a, a.BitLen())
 				}

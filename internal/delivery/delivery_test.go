@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"boxmail/internal/mailauth"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 type family struct {
@@ -21,13 +20,8 @@ type family struct {
 
 func newFamily(t *testing.T) family {
 	t.Helper()
-	store.BcryptCost = bcrypt.MinCost
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	st.AddDomain(ctx, "example.org")
 	me, err := st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", true)

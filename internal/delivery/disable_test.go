@@ -8,16 +8,12 @@ import (
 	"testing"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 func TestDisabledAccountsAndAliasEdits(t *testing.T) {
 	ctx := context.Background()
-	store.BcryptCost = 4
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	for _, e := range []string{"a@example.net", "b@example.net"} {
 		if _, err := st.AddAccount(ctx, e, "a-good-pass-1", false); err != nil {

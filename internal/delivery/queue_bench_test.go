@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // startSink starts Postfix's smtp-sink (a real SMTP server that accepts
@@ -55,11 +56,7 @@ func BenchmarkQueueToSink(b *testing.B) {
 		}
 	}
 	sink := startSink(b)
-	st, err := store.Open(context.Background(), b.TempDir(), store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.Store(b)
 	ctx := context.Background()
 	st.AddDomain(ctx, "example.net")
 	d := New(Options{Store: st})

@@ -21,6 +21,7 @@ import (
 
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // remote is a fake outside mail server: it records what it accepts and
@@ -174,13 +175,7 @@ func (f *queueFixture) send(t *testing.T, sender string, rcpts ...string) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testutil.WaitFor(t, what, 10*time.Second, cond)
 }
 
 func (f *queueFixture) queue(t *testing.T) []store.QueueItem {
@@ -439,7 +434,7 @@ func (c fakeConn) RemoteAddr() net.Addr             { return nil }
 func (c fakeConn) SetDeadline(time.Time) error      { return nil }
 func (c fakeConn) SetReadDeadline(time.Time) error  { return nil }
 func (c fakeConn) SetWriteDeadline(time.Time) error { return nil }
-func testTLSConfig(t *testing.T) *tls.Config        { return selfSignedForTest(t) }
+func testTLSConfig(t *testing.T) *tls.Config        { return testutil.TLSConfig(t, "mx.friends.example") }
 
 // A scan of the queue that races with a worker finishing must not hand
 // the finished entries out again (this once delivered messages twice).

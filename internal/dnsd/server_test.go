@@ -2,6 +2,7 @@ package dnsd
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -195,15 +196,10 @@ func TestLargeTXTAndTruncation(t *testing.T) {
 
 func waitSerial(t *testing.T, ts *testServer, serial uint32) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.WaitFor(t, fmt.Sprintf("serial %d to be served", serial), 5*time.Second, func() bool {
 		r, err := ts.query("udp", "example.net.", dns.TypeSOA, false)
-		if err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.SOA).Serial == serial {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("serial %d not served", serial)
+		return err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.SOA).Serial == serial
+	})
 }
 
 func TestChangesShowAtOnce(t *testing.T) {

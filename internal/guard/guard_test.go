@@ -13,13 +13,11 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/crypto/bcrypt"
 
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
-
-func init() { store.BcryptCost = bcrypt.MinCost }
 
 // clock is the injected time: tests move it instead of sleeping.
 type clock struct {
@@ -43,11 +41,7 @@ func (c *clock) Add(d time.Duration) {
 
 func openStore(t testing.TB, dir string) *store.Store {
 	t.Helper()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
+	return testutil.StoreAt(t, dir, store.Options{})
 }
 
 func newGuard(t testing.TB, st *store.Store, c *clock, mod func(*Options)) *Guard {

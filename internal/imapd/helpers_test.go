@@ -10,12 +10,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
-	"golang.org/x/crypto/bcrypt"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
-
-func init() { store.BcryptCost = bcrypt.MinCost }
 
 const password = "correct horse battery"
 
@@ -28,11 +26,7 @@ type testServer struct {
 
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.Store(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -4,20 +4,17 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil"
 )
 
 // rawConn is a scripted IMAP client that collects whole response lines.
@@ -236,25 +233,13 @@ func TestQuotaConnCutsOutAnAppendOverTheLimit(t *testing.T) {
 	}
 }
 
-func testTLSConfig(t testing.TB) *tls.Config {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 // On the STARTTLS port the wrapper offers STARTTLS itself, so that it
 // also sees the commands sent over TLS: before TLS no login is taken (by
 // the wrapper, and by Session.Login behind it), what is sent after
 // STARTTLS in the clear is dropped, and over TLS a refused LITERAL+
 // APPEND is read past like on IMAPS.
 func TestTheSTARTTLSPortRefusesLoginsInTheClearAndReadsPastARefusedAppend(t *testing.T) {
-	ts := startServer(t, Options{TLSConfig: testTLSConfig(t), MaxMessageBytes: 4096})
+	ts := startServer(t, Options{TLSConfig: testutil.TLSConfig(t), MaxMessageBytes: 4096})
 	bob := ts.account(t, "bob@example.test")
 	conn, err := net.Dial("tcp", ts.addr)
 	if err != nil {
@@ -327,7 +312,7 @@ func TestTheSTARTTLSPortRefusesLoginsInTheClearAndReadsPastARefusedAppend(t *tes
 // With InsecureAuth (quickstart on loopback) the STARTTLS port offers
 // STARTTLS beside AUTH=PLAIN and takes a login in the clear.
 func TestTheSTARTTLSPortWithInsecureAuthTakesLoginsInTheClear(t *testing.T) {
-	ts := startServer(t, Options{TLSConfig: testTLSConfig(t), InsecureAuth: true})
+	ts := startServer(t, Options{TLSConfig: testutil.TLSConfig(t), InsecureAuth: true})
 	ts.account(t, "bob@example.test")
 	c := dialRaw(t, ts.addr)
 	c.send("a CAPABILITY\r\n")

@@ -14,10 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"boxmail/internal/sieve"
-	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 type client struct {
@@ -75,13 +73,8 @@ func (c *client) expect(cmd, want string) []string {
 // is told where), fixes it, activates it, and cannot delete it while
 // active.
 func TestDialog(t *testing.T) {
-	store.BcryptCost = bcrypt.MinCost
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	acc, _ := st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", false)
 	srv := New(Options{Backend: NewStoreBackend(st), InsecureAuth: true})
@@ -174,13 +167,8 @@ func TestCommandLimits(t *testing.T) {
 // TestUploadValidates: a script whose vacation would inject header
 // fields is refused at PUTSCRIPT and CHECKSCRIPT with its line:col.
 func TestUploadValidates(t *testing.T) {
-	store.BcryptCost = bcrypt.MinCost
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", false)
 	srv := New(Options{Backend: NewStoreBackend(st), InsecureAuth: true})

@@ -64,7 +64,7 @@ func Target(f Folder, boxes []store.Mailbox, overrides map[string]string) (name,
 				return b.Name, su, ""
 			}
 		}
-		for _, d := range store.DefaultMailboxes {
+		for _, d := range store.DefaultMailboxes() {
 			if d.SpecialUse == su {
 				return d.Name, su, ""
 			}

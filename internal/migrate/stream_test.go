@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // streamedIdentity writes msg to an identityWriter in pieces of step
@@ -188,11 +189,7 @@ func TestLargeMessagesAreStreamedIntoFilesAndStillRecognised(t *testing.T) {
 func newBox(t *testing.T, dir string, opts store.Options, email string) (*store.Store, store.Account) {
 	t.Helper()
 	ctx := context.Background()
-	st, err := store.Open(ctx, dir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.StoreAt(t, dir, opts)
 	if err := st.AddDomain(ctx, email[strings.IndexByte(email, '@')+1:]); err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,7 @@ package pop3d
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"math/big"
@@ -17,13 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"boxmail/internal/guard"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
-
-func init() { store.BcryptCost = bcrypt.MinCost }
 
 const password = "correct horse battery"
 
@@ -36,26 +29,11 @@ type testServer struct {
 	served chan error
 }
 
-func testTLS(t testing.TB) *tls.Config {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
-}
-
 // start serves POP3 with STLS on a loopback port over a store in dir.
 func start(t testing.TB, dir string, mod func(*Options)) *testServer {
 	t.Helper()
-	st, err := store.Open(context.Background(), dir, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{st: st, dir: dir, tls: testTLS(t)}
+	st := testutil.StoreAt(t, dir, store.Options{})
+	ts := &testServer{st: st, dir: dir, tls: testutil.TLSConfig(t)}
 	o := Options{Backend: NewStoreBackend(st), TLSConfig: ts.tls}
 	if mod != nil {
 		mod(&o)
@@ -463,16 +441,12 @@ func TestShutdownEndsIdleSessionsWithoutDeleting(t *testing.T) {
 }
 
 func TestImplicitTLS(t *testing.T) {
-	st, err := store.Open(context.Background(), t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := testutil.Store(t)
 	ts := &testServer{st: st}
 	ts.account(t, "me@example.test")
 	srv := New(Options{Backend: NewStoreBackend(st)})
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	go srv.Serve(tls.NewListener(l, testTLS(t)))
+	go srv.Serve(tls.NewListener(l, testutil.TLSConfig(t)))
 	defer srv.Shutdown(context.Background())
 	tc, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{InsecureSkipVerify: true})
 	if err != nil {

@@ -9,23 +9,19 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/crypto/bcrypt"
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // newCheckingServer runs an inbound server that checks mail through fake
 // DNS; 127.0.0.1 is trusted only when trusted is set.
 func newCheckingServer(t *testing.T, fake *resolver.Fake, trusted bool) (string, *store.Store) {
 	t.Helper()
-	store.BcryptCost = bcrypt.MinCost
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", true)
 	o := Options{Mode: Inbound, Deliverer: delivery.New(delivery.Options{Store: st}), Store: st, Hostname: "mx.example.net",

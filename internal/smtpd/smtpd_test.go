@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 func TestHeaderSenderAddresses(t *testing.T) {
@@ -95,12 +94,8 @@ func FuzzHeaderFrom(f *testing.F) {
 // newTestServer runs an inbound server over a temp store on loopback.
 func newTestServer(t testing.TB, mode Mode, change ...func(*Options)) (addr string, st *store.Store) {
 	t.Helper()
-	store.BcryptCost = bcrypt.MinCost
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st = testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	st.AddAccount(ctx, "me@example.net", "pw-pw-pw-pw", true)
 	o := Options{Mode: mode, Deliverer: delivery.New(delivery.Options{Store: st}), Store: st, Hostname: "mx.example.net",

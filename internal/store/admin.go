@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -35,19 +34,22 @@ type Alias struct {
 	Permit  []string
 }
 
-// DefaultMailboxes are created for every new account, with their RFC 6154
-// special-use attribute.
-var DefaultMailboxes = []struct{ Name, SpecialUse string }{
-	{"INBOX", ""},
-	{"Sent", `\Sent`},
-	{"Drafts", `\Drafts`},
-	{"Trash", `\Trash`},
-	{"Junk", `\Junk`},
-	{"Archive", `\Archive`},
-}
+// DefaultMailbox is a mailbox every new account gets, with its RFC 6154
+// special-use attribute ("" for INBOX).
+type DefaultMailbox struct{ Name, SpecialUse string }
 
-// BcryptCost is the cost used for new password hashes.
-var BcryptCost = bcrypt.DefaultCost
+// DefaultMailboxes returns the mailboxes created for every new account
+// (a fresh slice: callers cannot change what accounts get).
+func DefaultMailboxes() []DefaultMailbox {
+	return []DefaultMailbox{
+		{"INBOX", ""},
+		{"Sent", `\Sent`},
+		{"Drafts", `\Drafts`},
+		{"Trash", `\Trash`},
+		{"Junk", `\Junk`},
+		{"Archive", `\Archive`},
+	}
+}
 
 func domainOf(email string) string {
 	i := strings.LastIndexByte(email, '@')
@@ -126,9 +128,10 @@ func (s *Store) IsLocalDomain(ctx context.Context, name string) (bool, error) {
 	return err == nil, err
 }
 
-// HashPassword returns the stored form of a password.
-func HashPassword(pw string) (string, error) {
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), BcryptCost)
+// hashPassword returns the stored form of a password, at the store's
+// password cost (Options.PasswordCost).
+func (s *Store) hashPassword(pw string) (string, error) {
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), s.pwCost)
 	return string(h), err
 }
 
@@ -137,7 +140,7 @@ func HashPassword(pw string) (string, error) {
 // caller's address parser.
 func (s *Store) AddAccount(ctx context.Context, email, password string, admin bool) (Account, error) {
 	email = strings.ToLower(email)
-	h, err := HashPassword(password)
+	h, err := s.hashPassword(password)
 	if err != nil {
 		return Account{}, err
 	}
@@ -161,7 +164,7 @@ func (s *Store) AddAccount(ctx context.Context, email, password string, admin bo
 			return err
 		}
 		id, _ := res.LastInsertId()
-		for _, mb := range DefaultMailboxes {
+		for _, mb := range DefaultMailboxes() {
 			if _, err := createMailbox(ctx, tx, id, mb.Name, mb.SpecialUse); err != nil {
 				return err
 			}
@@ -174,7 +177,7 @@ func (s *Store) AddAccount(ctx context.Context, email, password string, admin bo
 
 // SetPassword replaces an account's password.
 func (s *Store) SetPassword(ctx context.Context, email, password string) error {
-	h, err := HashPassword(password)
+	h, err := s.hashPassword(password)
 	if err != nil {
 		return err
 	}
@@ -266,30 +269,20 @@ func (s *Store) FirstAdmin(ctx context.Context, domain string) (Account, error) 
 	return a, err
 }
 
-// dummy is the hash a refused login with no usable hash of its own (no
-// such account, a disabled one, a stored hash bcrypt cannot read) is
-// compared with, so that every refusal costs one bcrypt at BcryptCost,
-// as a wrong password for a real account does: the time taken does not
-// tell which accounts exist. It is made on first use at the current
-// BcryptCost, and again whenever BcryptCost changes (tests lower it).
-var dummy struct {
-	mu   sync.Mutex
-	cost int
-	hash []byte
-}
-
-// dummyHash returns the dummy hash at the current BcryptCost.
-func dummyHash() []byte {
-	dummy.mu.Lock()
-	defer dummy.mu.Unlock()
-	if dummy.hash == nil || dummy.cost != BcryptCost {
-		h, err := bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), BcryptCost)
-		if err != nil { // an out-of-range cost: bcrypt's own default
+// dummyHash returns the hash a refused login with no usable hash of its
+// own (no such account, a disabled one, a stored hash bcrypt cannot read)
+// is compared with, so that every refusal costs one bcrypt at the store's
+// password cost, as a wrong password for a real account does: the time
+// taken does not tell which accounts exist. It is made on first use.
+func (s *Store) dummyHash() []byte {
+	s.dummy.once.Do(func() {
+		h, err := bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), s.pwCost)
+		if err != nil { // Open checked the cost; bcrypt's own default then
 			h, _ = bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), bcrypt.DefaultCost)
 		}
-		dummy.cost, dummy.hash = BcryptCost, h
-	}
-	return dummy.hash
+		s.dummy.hash = h
+	})
+	return s.dummy.hash
 }
 
 // compareHash is bcrypt's comparison; a test swaps it to count calls.
@@ -298,10 +291,10 @@ var compareHash = bcrypt.CompareHashAndPassword
 // passwordMatches compares a password with a stored hash. Every call
 // costs one bcrypt: a missing ("") or unreadable hash is compared with
 // the dummy hash and never matches.
-func passwordMatches(hash, password string) bool {
+func (s *Store) passwordMatches(hash, password string) bool {
 	h := []byte(hash)
 	if _, err := bcrypt.Cost(h); err != nil {
-		compareHash(dummyHash(), []byte(password))
+		compareHash(s.dummyHash(), []byte(password))
 		return false
 	}
 	return compareHash(h, []byte(password)) == nil
@@ -316,12 +309,12 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (Accou
 	// A disabled account (store/disable.go) is refused as an unknown one.
 	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ? AND NOT disabled", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
 	if errors.Is(err, sql.ErrNoRows) {
-		passwordMatches("", password) // as long as a wrong password takes
+		s.passwordMatches("", password) // as long as a wrong password takes
 		return Account{}, ErrAuthFailed
 	} else if err != nil {
 		return Account{}, err
 	}
-	if !passwordMatches(h, password) {
+	if !s.passwordMatches(h, password) {
 		return Account{}, ErrAuthFailed
 	}
 	a.Created = time.Unix(c, 0)

@@ -59,7 +59,7 @@ func (s *Store) AuthenticateDevice(ctx context.Context, email, password string) 
 	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash, totp_secret FROM accounts WHERE email = ? AND NOT disabled",
 		strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h, &secret)
 	if errors.Is(err, sql.ErrNoRows) {
-		passwordMatches("", password) // as long as a wrong password takes
+		s.passwordMatches("", password) // as long as a wrong password takes
 		return Account{}, ErrAuthFailed
 	} else if err != nil {
 		return Account{}, err
@@ -75,7 +75,7 @@ func (s *Store) AuthenticateDevice(ctx context.Context, email, password string) 
 	if appID == 0 {
 		// The main password is compared even with TOTP on, so the time
 		// taken does not tell whether TOTP is on.
-		okMain := passwordMatches(h, password)
+		okMain := s.passwordMatches(h, password)
 		if !okMain || secret != "" {
 			return Account{}, ErrAuthFailed
 		}

@@ -157,7 +157,7 @@ func TestAFailedDeliveryLeavesNoBodyFile(t *testing.T) {
 
 func TestACrashBeforeTheCommitLeavesAFileTheNextOpenRemoves(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(context.Background(), dir, Options{})
+	s, err := Open(context.Background(), dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestACrashBeforeTheCommitLeavesAFileTheNextOpenRemoves(t *testing.T) {
 	past := time.Now().Add(-2 * orphanAge)
 	os.Chtimes(old, past, past)
 
-	s, err = Open(context.Background(), dir, Options{})
+	s, err = Open(context.Background(), dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestAnImportStreamsALargeMessageIntoTheStore(t *testing.T) {
 }
 
 func TestSmallBodiesStayInTheDatabaseAndTheThresholdIsSettable(t *testing.T) {
-	s, err := Open(context.Background(), t.TempDir(), Options{FileBodyMin: -1})
+	s, err := Open(context.Background(), t.TempDir(), Options{FileBodyMin: -1, PasswordCost: testOptions.PasswordCost})
 	if err != nil {
 		t.Fatal(err)
 	}

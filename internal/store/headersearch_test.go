@@ -11,7 +11,7 @@ import (
 func TestHeaderSearchRowsAreWrittenAtDeliveryAndBackfilledByMigration12(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := Open(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +78,7 @@ func TestHeaderSearchRowsAreWrittenAtDeliveryAndBackfilledByMigration12(t *testi
 		t.Fatal(err)
 	}
 	db.Close()
-	s, err = Open(ctx, dir, Options{})
+	s, err = Open(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

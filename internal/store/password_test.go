@@ -8,28 +8,50 @@ import (
 )
 
 // The hash a login without an account is compared with costs what real
-// hashes cost, and follows BcryptCost when a test changes it.
+// hashes cost: the store's PasswordCost.
 func TestDummyHashHasTheCostOfRealHashes(t *testing.T) {
-	defer func(c int) { BcryptCost = c }(BcryptCost)
-	for _, cost := range []int{bcrypt.MinCost, bcrypt.MinCost + 1, bcrypt.MinCost} {
-		BcryptCost = cost
-		real, err := HashPassword("correct horse battery")
+	for _, cost := range []int{bcrypt.MinCost, bcrypt.MinCost + 1} {
+		s, err := Open(context.Background(), t.TempDir(), Options{PasswordCost: cost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		real, err := s.hashPassword("correct horse battery")
 		if err != nil {
 			t.Fatal(err)
 		}
 		rc, _ := bcrypt.Cost([]byte(real))
-		dc, err := bcrypt.Cost(dummyHash())
+		dc, err := bcrypt.Cost(s.dummyHash())
 		if err != nil || dc != rc || dc != cost {
-			t.Errorf("BcryptCost %d: dummy hash cost %d (%v), a real hash %d", cost, dc, err, rc)
+			t.Errorf("PasswordCost %d: dummy hash cost %d (%v), a real hash %d", cost, dc, err, rc)
 		}
+	}
+}
+
+// A password cost bcrypt cannot use is refused when the store opens, and
+// 0 means the production cost.
+func TestPasswordCostIsChecked(t *testing.T) {
+	for _, cost := range []int{bcrypt.MinCost - 1, bcrypt.MaxCost + 1} {
+		if s, err := Open(context.Background(), t.TempDir(), Options{PasswordCost: cost}); err == nil {
+			s.Close()
+			t.Errorf("PasswordCost %d: opened", cost)
+		}
+	}
+	s, err := Open(context.Background(), t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.pwCost != DefaultPasswordCost {
+		t.Errorf("PasswordCost 0: cost %d, want %d", s.pwCost, DefaultPasswordCost)
 	}
 }
 
 // Every way a login is refused, on the web (Authenticate) and on the
 // mail protocols (AuthenticateDevice), costs exactly one bcrypt at
-// BcryptCost: nothing is answered sooner for an account that does not
+// the store's password cost: nothing is answered sooner for an account that does not
 // exist, is disabled, has a broken hash or has two-step login on.
-func TestEveryRefusedLoginCostsOneBcryptAtBcryptCost(t *testing.T) {
+func TestEveryRefusedLoginCostsOneBcryptAtThePasswordCost(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
 	const main = "correct horse battery"
@@ -87,8 +109,8 @@ func TestEveryRefusedLoginCostsOneBcryptAtBcryptCost(t *testing.T) {
 		if _, err := fn(ctx, tc.email, tc.pw); err != ErrAuthFailed {
 			t.Errorf("%s: err %v, want ErrAuthFailed", tc.name, err)
 		}
-		if len(costs) != 1 || costs[0] != BcryptCost {
-			t.Errorf("%s: bcrypt comparisons at costs %v, want exactly one at %d", tc.name, costs, BcryptCost)
+		if len(costs) != 1 || costs[0] != s.pwCost {
+			t.Errorf("%s: bcrypt comparisons at costs %v, want exactly one at %d", tc.name, costs, s.pwCost)
 		}
 	}
 }

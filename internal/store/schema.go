@@ -298,8 +298,8 @@ var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
 	12: backfillHeaderSearch,
 }
 
-// SchemaVersion is the version a fully migrated database has.
-var SchemaVersion = len(migrations)
+// SchemaVersion returns the version a fully migrated database has.
+func SchemaVersion() int { return len(migrations) }
 
 // migrate applies pending migrations, one transaction each. The version
 // is read inside the (immediate, hence exclusive) transaction, so two

@@ -66,6 +66,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -89,7 +90,14 @@ type Options struct {
 	// under DIR/bodies instead of in the database (bodyfile.go); 0 means
 	// DefaultFileBodyMin, a negative value never.
 	FileBodyMin int64
+	// PasswordCost is the bcrypt cost of new password hashes, from
+	// bcrypt.MinCost to bcrypt.MaxCost; 0 means DefaultPasswordCost.
+	// Tests lower it to bcrypt.MinCost to run fast.
+	PasswordCost int
 }
+
+// DefaultPasswordCost is the bcrypt cost of password hashes in production.
+const DefaultPasswordCost = bcrypt.DefaultCost
 
 // Store is a handle on the database. It is safe for concurrent use.
 type Store struct {
@@ -121,6 +129,12 @@ type Store struct {
 	// records are deleted.
 	fileMin      int64
 	removedFiles []string
+
+	pwCost int // Options.PasswordCost
+	dummy  struct {
+		once sync.Once
+		hash []byte
+	} // admin.go: dummyHash
 }
 
 // Stats counts the writer's work since Open.
@@ -150,6 +164,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if opts.FileBodyMin == 0 {
 		opts.FileBodyMin = DefaultFileBodyMin
 	}
+	if opts.PasswordCost == 0 {
+		opts.PasswordCost = DefaultPasswordCost
+	}
+	if opts.PasswordCost < bcrypt.MinCost || opts.PasswordCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("password cost %d: must be from %d to %d", opts.PasswordCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
@@ -170,7 +190,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
-	s := &Store{path: path, dir: dir, fileMin: opts.FileBodyMin, log: opts.Logger, wdb: wdb, rdb: rdb,
+	s := &Store{path: path, dir: dir, fileMin: opts.FileBodyMin, pwCost: opts.PasswordCost, log: opts.Logger, wdb: wdb, rdb: rdb,
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch,
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}

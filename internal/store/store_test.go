@@ -13,11 +13,13 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-func init() { BcryptCost = bcrypt.MinCost }
+// testOptions are the Options of every store the tests open: a low
+// password cost, so that adding accounts is fast.
+var testOptions = Options{PasswordCost: bcrypt.MinCost}
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), t.TempDir(), Options{})
+	s, err := Open(context.Background(), t.TempDir(), testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +246,7 @@ func TestRenameMailboxTakesItsChildren(t *testing.T) {
 func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, Options{})
+	s, err := Open(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +254,7 @@ func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 	s.Deliver(ctx, Delivery{Data: []byte("x"), Local: []LocalTarget{{AccountID: a.ID}}})
 	mb1, _ := s.MailboxByName(ctx, a.ID, "INBOX")
 	s.Close()
-	s, err = Open(ctx, dir, Options{})
+	s, err = Open(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,13 +267,13 @@ func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 
 func TestANewerSchemaIsRefused(t *testing.T) {
 	dir := t.TempDir()
-	s, err := Open(context.Background(), dir, Options{})
+	s, err := Open(context.Background(), dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.wdb.Exec("PRAGMA user_version = 999")
 	s.Close()
-	if _, err := Open(context.Background(), dir, Options{}); err == nil || !strings.Contains(err.Error(), "newer than this boxmail") {
+	if _, err := Open(context.Background(), dir, testOptions); err == nil || !strings.Contains(err.Error(), "newer than this boxmail") {
 		t.Errorf("opening a newer database: %v", err)
 	}
 }
@@ -284,7 +286,7 @@ func TestConcurrentOpensOfANewDatabaseMigrateOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := Open(context.Background(), dir, Options{})
+			s, err := Open(context.Background(), dir, testOptions)
 			if err == nil {
 				s.Close()
 			}

@@ -1,7 +1,3 @@
-// Package testutil holds what several packages' tests need and the box
-// itself does not: for now a DNS server on loopback, over UDP and TCP on
-// the same port, as a real resolver expects of a name server. Only tests
-// import it (test/imports_test.go checks that).
 package testutil
 
 import (

@@ -16,6 +16,7 @@ import (
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 const adminPW, userPW = "admin-secret-1", "user-secret-22"
@@ -24,13 +25,8 @@ const adminPW, userPW = "admin-secret-1", "user-secret-22"
 // admin and a plain user, behind a TLS httptest server.
 func newTestServer(t *testing.T) (*httptest.Server, *store.Store, *strings.Builder) {
 	t.Helper()
-	store.BcryptCost = 4
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	if _, err := st.AddAccount(ctx, "admin@example.net", adminPW, true); err != nil {
 		t.Fatal(err)

@@ -17,18 +17,14 @@ import (
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // newMoreServer is newTestServer with options changed by mod.
 func newMoreServer(t *testing.T, mod func(*Options)) (*httptest.Server, *store.Store, *strings.Builder) {
 	t.Helper()
-	store.BcryptCost = 4
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.Store(t)
 	st.AddDomain(ctx, "example.net")
 	if _, err := st.AddAccount(ctx, "admin@example.net", adminPW, true); err != nil {
 		t.Fatal(err)
