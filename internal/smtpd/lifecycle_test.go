@@ -9,11 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"boxmail/internal/delivery"
 	"boxmail/internal/resolver"
-	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // blockingResolver answers nothing: each lookup waits for its context.
@@ -41,13 +39,8 @@ var _ resolver.Resolver = (*blockingResolver)(nil)
 // test's.
 func lifecycleServer(t *testing.T, res resolver.Resolver) (*Server, string, chan error) {
 	t.Helper()
-	store.BcryptCost = bcrypt.MinCost
 	ctx := context.Background()
-	st, err := store.Open(ctx, t.TempDir(), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := testutil.Store(t)
 	if err := st.AddDomain(ctx, "example.net"); err != nil {
 		t.Fatal(err)
 	}
