@@ -253,8 +253,12 @@ func TestAFloodOfConnectionsFromOneAddressIsCappedAndOthersAreServed(t *testing.
 	if ok, out := b.loginAttempts("pop3", "127.0.0.2", 0); !ok {
 		t.Errorf("POP3 from another address during the flood:\n%s", out)
 	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("logging in from another address took %v", d)
+	// The flood is held for 30 s: logins that had to wait for it would
+	// take that long. Two Python clients take well under a second on an
+	// idle machine and several on a loaded CI runner, so the bound is
+	// generous rather than tight.
+	if d := time.Since(start); d > 20*time.Second {
+		t.Errorf("logging in from another address took %v (it waited for the flood)", d)
 	}
 	// POP3 is another protocol: the flooding address may still use it.
 	c := b.dialFrom("127.0.0.3", b.POP3)
