@@ -392,18 +392,15 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer st.Close()
-	deliverer := delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery")})
-	if err := enableSieve(dir, cfg, deliverer); err != nil { // forward.go
-		return err
-	}
 	var dnsResolver resolver.Resolver = resolver.System()
 	if len(cfg.Resolvers) > 0 {
 		dnsResolver = &resolver.Net{Servers: cfg.Resolvers}
 	}
-	queue, err := newQueue(dir, cfg, deliverer, dnsResolver, log.With("pkg", "queue"))
+	deliverer, err := newDeliverer(dir, cfg, st, dnsResolver, log) // queue.go
 	if err != nil {
 		return err
 	}
+	queue := deliverer.Queue()
 	grd, err := newGuard(cfg, st, dnsResolver, log.With("pkg", "guard")) // security.go
 	if err != nil {
 		return err
