@@ -292,7 +292,7 @@ func (c *conn) authenticate(args []string) error {
 	var acc store.Account
 	ap, _ := netip.ParseAddrPort(c.nc.RemoteAddr().String())
 	err = c.s.o.Guard.Login(c.ctx(), ap.Addr().Unmap(), user, pass, func() (err error) {
-		acc, err = c.s.o.Store.AuthenticateDevice(store.WithLoginFrom(c.ctx(), "managesieve", ap.Addr().Unmap().String()), strings.ToLower(user), pass)
+		acc, err = c.s.o.Store.AuthenticateDevice(c.ctx(), strings.ToLower(user), pass, store.LoginRecord{Protocol: "managesieve", Addr: ap.Addr().Unmap().String()})
 		return err
 	})
 	if errors.Is(err, store.ErrAuthFailed) || errors.Is(err, store.ErrNotFound) {
