@@ -113,12 +113,6 @@ func (t *tree) Ignored() ([]Ignored, int) {
 // lstat describes rel without following a link in its last element.
 func (t *tree) lstat(rel string) (fs.FileInfo, error) { return t.root.Lstat(rel) }
 
-// isDir says whether rel is a directory, not a link to one.
-func (t *tree) isDir(rel string) bool {
-	fi, err := t.root.Lstat(rel)
-	return err == nil && fi.IsDir()
-}
-
 // open opens rel when it is what dir asks for (a directory or a regular
 // file) and not a link, and is still the entry looked at when open.
 func (t *tree) open(rel string, dir bool) (*os.File, error) {
@@ -201,6 +195,20 @@ func openRegular(name string) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// maxDepth bounds how deep a file source looks for folders.
+const maxDepth = 32
+
+// errTooDeep is a directory below maxDepth levels: not read.
+var errTooDeep = fmt.Errorf("more than %d levels deep: not read", maxDepth)
+
+// unreadableFolder is the Folder a file source lists for what it could
+// not read at rel (a directory it cannot list or look into, a file it
+// cannot open), so that the import reports it and is not done instead of
+// leaving its messages out in silence.
+func unreadableFolder(name, rel string, err error) Folder {
+	return Folder{Name: name, Err: fmt.Errorf("cannot read %s: %w", rel, err)}
 }
 
 // isNotRegular says err is an entry left out under the rules above.

@@ -54,6 +54,11 @@ type Folder struct {
 	Name       string // decoded, "/" as hierarchy separator
 	SpecialUse string // RFC 6154 attribute from the old server, `\Sent` ..., or ""
 	NoSelect   bool   // holds no messages (only children)
+	// Err is why a file source could not read this folder or the folders
+	// below it (a directory it cannot list): Import reports it as the
+	// folder's error, creates nothing for it and does not call the import
+	// done.
+	Err error
 }
 
 // MsgInfo is what a source knows of a message before fetching it.
@@ -216,6 +221,11 @@ func Import(ctx context.Context, opts Options, src Source) (*Report, error) {
 	var order []string
 	for _, f := range folders {
 		fr := FolderReport{Old: f.Name}
+		if f.Err != nil {
+			fr.Error = f.Err.Error()
+			rep.Folders = append(rep.Folders, fr)
+			continue
+		}
 		target, specialUse, skip := Target(f, boxes, opts.Map)
 		fr.New = target
 		switch {
