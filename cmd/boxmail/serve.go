@@ -460,7 +460,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 			for _, o := range lns {
 				o.Close()
 			}
-			return fmt.Errorf("%s: %v", l.name, err)
+			return fmt.Errorf("%s: %w", l.name, err)
 		}
 		ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
 		if l.name == "IMAP" || l.name == "IMAPS" {
@@ -475,7 +475,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 				for _, o := range lns {
 					o.Close()
 				}
-				return fmt.Errorf("%s: %v", l.name, err)
+				return fmt.Errorf("%s: %w", l.name, err)
 			}
 		}
 		lns = append(lns, ln)
@@ -489,7 +489,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		go func() {
 			defer wg.Done()
 			if err := l.srv.Serve(lns[i]); err != nil {
-				errs <- fmt.Errorf("%s: %v", l.name, err)
+				errs <- fmt.Errorf("%s: %w", l.name, err)
 			}
 		}()
 		log.Info("listening", "server", l.name, "addr", addrs[l.name])

@@ -309,11 +309,11 @@ func Parse(name string, data []byte) (Config, error) {
 		}
 		seen[k] = line
 		if err := f.set(&c, v); err != nil {
-			return c, fmt.Errorf("%s:%d: %s: %v", name, line, k, err)
+			return c, fmt.Errorf("%s:%d: %s: %w", name, line, k, err)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return c, fmt.Errorf("%s:%d: %v", name, line+1, err)
+		return c, fmt.Errorf("%s:%d: %w", name, line+1, err)
 	}
 	return c, c.Validate()
 }

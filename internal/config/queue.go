@@ -47,7 +47,7 @@ func (o Outbound) SmarthostPassword(dir string) (string, error) {
 	}
 	b, err := os.ReadFile(Path(dir, o.SmarthostPasswordFile))
 	if err != nil {
-		return "", fmt.Errorf("smarthost_password_file: %v", err)
+		return "", fmt.Errorf("smarthost_password_file: %w", err)
 	}
 	line, _, _ := strings.Cut(string(b), "\n")
 	return strings.TrimRight(line, "\r"), nil

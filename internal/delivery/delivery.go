@@ -139,7 +139,7 @@ func (d *Deliverer) Resolve(ctx context.Context, rcpt string) (Route, error) {
 	}
 	a, err := ParseAddress(rcpt)
 	if err != nil {
-		return Route{}, fmt.Errorf("%w: %v", ErrBadAddress, err)
+		return Route{}, fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}
 	local, err := d.st.IsLocalDomain(ctx, a.Domain)
 	if err != nil {

@@ -93,7 +93,7 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 	}
 	script, err := sieve.Parse(sc.Content)
 	if err != nil {
-		return nil, fmt.Errorf("script %q: %v", sc.Name, err)
+		return nil, fmt.Errorf("script %q: %w", sc.Name, err)
 	}
 	if *parsed == nil {
 		*parsed = sieve.ParseMessage(del.Data, sender, "")
@@ -179,7 +179,7 @@ func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, a
 	for _, t := range to {
 		a, err := ParseAddress(strings.TrimSpace(t))
 		if err != nil {
-			return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %v", t, err)
+			return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %w", t, err)
 		}
 		if strings.EqualFold(a.String(), account) {
 			return store.QueuedCopy{}, fmt.Errorf("redirect to the account itself")

@@ -277,7 +277,7 @@ func Build(in Input) (*Set, error) {
 		for _, k := range d.DKIM {
 			v, err := mailauth.DKIMRecord(k.PrivatePEM)
 			if err != nil {
-				return nil, fmt.Errorf("DKIM key %s of %s: %v", k.Selector, z, err)
+				return nil, fmt.Errorf("DKIM key %s of %s: %w", k.Selector, z, err)
 			}
 			add(z, k.Selector+"._domainkey."+z, "TXT", quoteTXT(v), "DKIM public key: receivers verify the box's signatures with it")
 		}

@@ -61,9 +61,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -329,18 +329,21 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 // (SMTP 452 4.3.1) and try again later.
 var ErrDiskFull = errors.New("no space left for the mail store")
 
-// classify turns SQLite's "database or disk is full" (SQLITE_FULL, 13)
-// and ENOSPC into ErrDiskFull.
+// sqliteFull is SQLITE_FULL, the primary result code SQLite returns
+// when a write meets a full disk (its unix VFS turns ENOSPC into it).
+const sqliteFull = 13
+
+// classify turns a full disk into ErrDiskFull, by type only: SQLite's
+// SQLITE_FULL ("database or disk is full") and ENOSPC from the body
+// files, however deeply wrapped (every wrap in the repository is %w). No
+// error reaches the store from another process, so no text is matched.
 func classify(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrDiskFull) {
+		return err
 	}
 	var coded interface{ Code() int }
-	if errors.As(err, &coded) && coded.Code()&0xff == 13 {
-		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
-	}
-	if strings.Contains(err.Error(), "no space left on device") || strings.Contains(err.Error(), "database or disk is full") {
-		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
+	if errors.As(err, &coded) && coded.Code()&0xff == sqliteFull || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w (%w)", ErrDiskFull, err)
 	}
 	return err
 }
