@@ -135,12 +135,10 @@ func (t *tree) open(rel string, dir bool) (*os.File, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, err
+		return nil, errors.Join(err, f.Close())
 	}
 	if !os.SameFile(fi, st) || st.IsDir() != dir || (!dir && !st.Mode().IsRegular()) {
-		f.Close()
-		return nil, errNotRegular{"changed while being read (replaced by a link?)"}
+		return nil, errors.Join(errNotRegular{"changed while being read (replaced by a link?)"}, f.Close())
 	}
 	return f, nil
 }
@@ -155,8 +153,8 @@ func (t *tree) readDir(rel string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return f.ReadDir(-1)
+	ents, err := f.ReadDir(-1)
+	return ents, errors.Join(err, f.Close())
 }
 
 // entries lists the directory rel and records each entry that is
@@ -191,11 +189,14 @@ func openRegular(name string) (*os.File, error) {
 		err = fmt.Errorf("%s is not a regular file (%s)", name, kindOf(st.Mode()))
 	}
 	if err != nil {
-		f.Close()
-		return nil, err
+		return nil, errors.Join(err, f.Close())
 	}
 	return f, nil
 }
+
+// closeRead closes a file that was only read: closing it reports
+// nothing that its reads did not.
+func closeRead(f *os.File) { _ = f.Close() }
 
 // maxDepth bounds how deep a file source looks for folders.
 const maxDepth = 32

@@ -186,7 +186,10 @@ func (s *IMAPSource) Close() error {
 	s.mu.Unlock()
 	for _, c := range all {
 		done := make(chan struct{})
-		go func() { c.Logout().Wait(); close(done) }()
+		go func() {
+			_ = c.Logout().Wait() // a courtesy: the connection is closed next either way
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -297,7 +300,7 @@ func (r *imapFolderReader) List(ctx context.Context) ([]MsgInfo, error) {
 		}
 		b, err := m.Collect()
 		if err != nil {
-			cmd.Close()
+			_ = cmd.Close() // the error above is the one to report
 			return nil, fmt.Errorf("listing %q at %s: %w", r.name, r.s.addr, err)
 		}
 		if b.UID == 0 {
@@ -373,7 +376,7 @@ func (r *imapFolderReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(ke
 			rerr = fn(strconv.FormatUint(uint64(uid), 10), bytes.NewReader(early))
 		}
 		if rerr != nil {
-			cmd.Close()
+			_ = cmd.Close() // the read error is the one to report
 			return fmt.Errorf("reading from %s: %w", r.s.addr, rerr)
 		}
 	}

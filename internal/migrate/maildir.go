@@ -188,7 +188,7 @@ func (r *maildirReader) keywords() map[byte]string {
 	if err != nil {
 		return out // a link or FIFO was reported when the folder was found
 	}
-	defer f.Close()
+	defer closeRead(f)
 	sc := bufio.NewScanner(io.LimitReader(f, maxKeywordsFile))
 	for sc.Scan() {
 		n, name, ok := strings.Cut(sc.Text(), " ")

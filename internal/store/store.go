@@ -165,8 +165,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	rdsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
-		wdb.Close()
-		return nil, err
+		return nil, errors.Join(err, wdb.Close())
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
@@ -175,17 +174,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	if err := migrate(ctx, wdb); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("migrating %s: %w", path, err)
+		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		s.log.Warn("chmod database", "err", err)
 	}
 	if err := s.sweepBodyFiles(ctx); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("body files: %w", err)
+		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close())
 	}
 	s.wg.Add(1)
 	go s.writer()
@@ -203,14 +198,14 @@ func (s *Store) Close() error {
 	s.closed.Do(func() { close(s.done) })
 	s.wg.Wait()
 	s.feed.closeAll()
+	var errs []error
 	for _, st := range s.stmts {
 		if st != nil {
-			st.Close()
+			errs = append(errs, st.Close())
 		}
 	}
-	e1 := s.wdb.Close()
-	e2 := s.rdb.Close()
-	return errors.Join(e1, e2)
+	errs = append(errs, s.wdb.Close(), s.rdb.Close())
+	return errors.Join(errs...)
 }
 
 // Tx is the handle a write function gets. It records change-feed events
