@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 0
 
-.PHONY: all build test test-race check fmt vet fuzz fuzz-ci bench bench-go clean
+.PHONY: all build test test-race check errcheck fmt vet fuzz fuzz-ci bench bench-go clean
 
 all: build
 
@@ -27,6 +27,12 @@ vet:
 check: vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	GOARCH=386 $(GO) vet ./...
+
+# No ignored error return in non-test code: kisielk/errcheck, pinned in
+# go.mod as a tool (go get -tool), with the few deliberate exceptions in
+# .errcheck-excludes, each with its reason.
+errcheck:
+	$(GO) tool errcheck -ignoretests -exclude .errcheck-excludes ./...
 
 fmt:
 	gofmt -w .

@@ -219,7 +219,7 @@ func readPassword(e *env, file string) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("reading password file: %v", err)
+			return "", fmt.Errorf("reading password file: %w", err)
 		}
 		line, _, _ := strings.Cut(string(data), "\n")
 		return strings.TrimRight(line, "\r"), nil

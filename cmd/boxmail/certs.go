@@ -44,7 +44,7 @@ type certFiles struct {
 func loadCertFiles(dir string, cfg config.Config, log *slog.Logger) (*certFiles, error) {
 	c := &certFiles{dir: dir, cfg: cfg, log: log, certPath: config.Path(dir, cfg.TLSCert), keyPath: config.Path(dir, cfg.TLSKey)}
 	if err := c.reload(); err != nil {
-		return nil, fmt.Errorf("loading TLS certificate: %v", err)
+		return nil, fmt.Errorf("loading TLS certificate: %w", err)
 	}
 	return c, nil
 }
@@ -230,11 +230,11 @@ func cmdTLS(e *env, args []string) error {
 		}
 		certPEM, err := os.ReadFile(certFile)
 		if err != nil {
-			return fmt.Errorf("reading the certificate: %v", err)
+			return fmt.Errorf("reading the certificate: %w", err)
 		}
 		keyPEM, err := os.ReadFile(keyFile)
 		if err != nil {
-			return fmt.Errorf("reading the key: %v", err)
+			return fmt.Errorf("reading the key: %w", err)
 		}
 		leaf, err := installCert(dir, cfg, certPEM, keyPEM, time.Now())
 		if err != nil {

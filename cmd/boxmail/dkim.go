@@ -16,7 +16,7 @@ import (
 func newDomainKeys(domain string) ([]store.DKIMKey, error) {
 	k, err := mailauth.NewDKIMKey(mailauth.AlgRSA)
 	if err != nil {
-		return nil, fmt.Errorf("generating the DKIM key of %s: %v", domain, err)
+		return nil, fmt.Errorf("generating the DKIM key of %s: %w", domain, err)
 	}
 	return []store.DKIMKey{{Domain: domain, Selector: mailauth.DefaultSelector, Algorithm: mailauth.AlgRSA, Private: k, Active: true}}, nil
 }
@@ -36,7 +36,7 @@ func printDKIMRecords(e *env, st *store.Store, domain string) error {
 	for _, k := range keys {
 		rec, err := mailauth.DKIMRecord(k.Private)
 		if err != nil {
-			return fmt.Errorf("DKIM key %s of %s: %v", k.Selector, domain, err)
+			return fmt.Errorf("DKIM key %s of %s: %w", k.Selector, domain, err)
 		}
 		signing := "no"
 		if k.Active {

@@ -271,17 +271,16 @@ func srsKey(dir string) ([]byte, error) {
 	return k, nil
 }
 
-// enableSieve turns on filtering at delivery with the config's settings.
-func enableSieve(dir string, cfg config.Config, d *delivery.Deliverer) error {
+// sieveOptions are the config's settings of filtering at delivery.
+func sieveOptions(dir string, cfg config.Config) (delivery.SieveOptions, error) {
 	k, err := srsKey(dir)
 	if err != nil {
-		return err
+		return delivery.SieveOptions{}, err
 	}
-	d.EnableSieve(delivery.SieveOptions{
+	return delivery.SieveOptions{
 		SRS:          &mailauth.SRS{Key: k, MaxAge: cfg.Sieve.SRSMaxAge},
 		MaxRedirects: cfg.Sieve.MaxRedirects, CreateFolders: cfg.Sieve.CreateFolders,
-		VacationMaxDays: cfg.Sieve.VacationMaxDays, Hostname: cfg.Hostname,
-		MaxBodyBytes: cfg.Sieve.BodyLimit, Timeout: cfg.Sieve.RunTimeout,
-	})
-	return nil
+		VacationMaxDays: cfg.Sieve.VacationMaxDays,
+		MaxBodyBytes:    cfg.Sieve.BodyLimit, Timeout: cfg.Sieve.RunTimeout,
+	}, nil
 }

@@ -176,7 +176,7 @@ type jsonReport struct {
 func readPlan(file string) ([]importJob, error) {
 	f, err := os.Open(file)
 	if err != nil {
-		return nil, fmt.Errorf("plan: %v", err)
+		return nil, fmt.Errorf("plan: %w", err)
 	}
 	defer f.Close()
 	r := csv.NewReader(f)
@@ -190,7 +190,7 @@ func readPlan(file string) ([]importJob, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("plan %s: %v", file, err)
+			return nil, fmt.Errorf("plan %s: %w", file, err)
 		}
 		line, _ := r.FieldPos(0)
 		if len(rec) != 4 {
@@ -268,7 +268,7 @@ func readOldPassword(e *env, file, user string) (string, error) {
 	if file != "" {
 		data, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("reading password file: %v", err)
+			return "", fmt.Errorf("reading password file: %w", err)
 		}
 		line, _, _ := strings.Cut(string(data), "\n")
 		return strings.TrimRight(line, "\r"), nil

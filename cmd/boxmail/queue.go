@@ -12,6 +12,7 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/resolver"
+	"boxmail/internal/store"
 )
 
 func cmdQueue(e *env, args []string) error {
@@ -75,8 +76,8 @@ func cmdQueue(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		d := delivery.New(delivery.Options{Store: st})
-		if err := d.RemoveQueued(ctx, cfg.Hostname, newBounceSigner(d), id, silent); err != nil {
+		d := delivery.New(delivery.Options{Store: st, Hostname: cfg.Hostname, SignBounces: true})
+		if err := d.RemoveQueued(ctx, id, silent); err != nil {
 			return err
 		}
 		if silent {
@@ -88,22 +89,19 @@ func cmdQueue(e *env, args []string) error {
 	return nil
 }
 
-// newBounceSigner signs the box's own bounces with the DKIM key of the
-// hosted domain that the hostname belongs to.
-func newBounceSigner(d *delivery.Deliverer) func([]byte, string) ([]byte, error) {
-	return func(msg []byte, host string) ([]byte, error) {
-		return d.DKIMSign(context.Background(), msg, host)
+// newDeliverer builds serve's Deliverer from the config: Sieve filtering,
+// signed bounces and the outbound queue runner (Deliverer.Queue).
+func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger) (*delivery.Deliverer, error) {
+	sieve, err := sieveOptions(dir, cfg) // forward.go
+	if err != nil {
+		return nil, err
 	}
-}
-
-// newQueue builds the outbound queue runner from the config.
-func newQueue(dir string, cfg config.Config, d *delivery.Deliverer, res resolver.Resolver, log *slog.Logger) (*delivery.Queue, error) {
 	o := cfg.Outbound
 	qo := delivery.QueueOptions{
-		Hostname: cfg.Hostname, Resolver: res, Transports: o.Transports,
+		Resolver: res, Transports: o.Transports,
 		Retry: o.Retry, Lifetime: o.Lifetime, DelayWarning: o.DelayWarning,
 		MaxConnections: o.MaxConnections, MaxPerDomain: o.MaxPerDomain,
-		Sign: newBounceSigner(d), Logger: log,
+		Logger: log.With("pkg", "queue"),
 	}
 	if o.Smarthost != "" {
 		pw, err := o.SmarthostPassword(dir)
@@ -112,5 +110,6 @@ func newQueue(dir string, cfg config.Config, d *delivery.Deliverer, res resolver
 		}
 		qo.Smarthost = &delivery.Smarthost{Addr: o.Smarthost, TLS: o.SmarthostTLS, Username: o.SmarthostUser, Password: pw}
 	}
-	return d.NewQueue(qo), nil
+	return delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery"), Hostname: cfg.Hostname,
+		SignBounces: true, Sieve: &sieve, Queue: &qo}), nil
 }

@@ -393,18 +393,15 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer st.Close()
-	deliverer := delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery")})
-	if err := enableSieve(dir, cfg, deliverer); err != nil { // forward.go
-		return err
-	}
 	var dnsResolver resolver.Resolver = resolver.System()
 	if len(cfg.Resolvers) > 0 {
 		dnsResolver = &resolver.Net{Servers: cfg.Resolvers}
 	}
-	queue, err := newQueue(dir, cfg, deliverer, dnsResolver, log.With("pkg", "queue"))
+	deliverer, err := newDeliverer(dir, cfg, st, dnsResolver, log) // queue.go
 	if err != nil {
 		return err
 	}
+	queue := deliverer.Queue()
 	grd, err := newGuard(cfg, st, dnsResolver, log.With("pkg", "guard")) // security.go
 	if err != nil {
 		return err
@@ -464,7 +461,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 			for _, o := range lns {
 				o.Close()
 			}
-			return fmt.Errorf("%s: %v", l.name, err)
+			return fmt.Errorf("%s: %w", l.name, err)
 		}
 		ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
 		if l.name == "IMAP" || l.name == "IMAPS" {
@@ -479,7 +476,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 				for _, o := range lns {
 					o.Close()
 				}
-				return fmt.Errorf("%s: %v", l.name, err)
+				return fmt.Errorf("%s: %w", l.name, err)
 			}
 		}
 		lns = append(lns, ln)
@@ -493,7 +490,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		go func() {
 			defer wg.Done()
 			if err := l.srv.Serve(lns[i]); err != nil && !errors.Is(err, netserve.ErrServerClosed) {
-				errs <- fmt.Errorf("%s: %v", l.name, err)
+				errs <- fmt.Errorf("%s: %w", l.name, err)
 			}
 		}()
 		log.Info("listening", "server", l.name, "addr", addrs[l.name])

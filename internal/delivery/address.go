@@ -47,11 +47,11 @@ func ParseAddress(s string) (Address, error) {
 	}
 	local, domain := s[:i], s[i+1:]
 	if err := checkLocal(local); err != nil {
-		return Address{}, fmt.Errorf("address %q: %v", s, err)
+		return Address{}, fmt.Errorf("address %q: %w", s, err)
 	}
 	d, err := ParseDomain(domain)
 	if err != nil {
-		return Address{}, fmt.Errorf("address %q: %v", s, err)
+		return Address{}, fmt.Errorf("address %q: %w", s, err)
 	}
 	return Address{Local: strings.ToLower(local), Domain: d}, nil
 }

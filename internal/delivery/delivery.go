@@ -20,7 +20,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"boxmail/internal/store"
@@ -43,30 +42,62 @@ var (
 	ErrBadAddress = errors.New("bad address syntax")
 )
 
-// Options configure a Deliverer.
+// Options configure a Deliverer. Everything is set here, at
+// construction: a Deliverer has no setters.
 type Options struct {
 	Store  *store.Store
 	Logger *slog.Logger
+	// Hostname names the box: the outbound queue's EHLO, the bounces it
+	// writes (From: MAILER-DAEMON@Hostname) and the Message-IDs of
+	// vacation replies.
+	Hostname string
+	// SignBounces DKIM-signs the bounces the box writes (the queue's and
+	// RemoveQueued's) with the key of the hosted domain that Hostname
+	// belongs to (DKIMSign). Sieve's redirects and vacation replies are
+	// always signed.
+	SignBounces bool
+	// Sieve, if set, makes Commit run each local account's active Sieve
+	// script (sieve.go); nil: no filtering.
+	Sieve *SieveOptions
+	// Queue, if set, builds the outbound queue runner with these options:
+	// Queue returns it (Start it), and Commit kicks it when mail is queued.
+	// nil: mail is queued for another process's runner (the CLI).
+	Queue *QueueOptions
 }
 
-// Deliverer routes and commits messages.
+// Deliverer routes and commits messages. Its fields are set once, by New.
 type Deliverer struct {
-	st  *store.Store
-	log *slog.Logger
-
-	mu      sync.Mutex
-	queue   *Queue        // the running queue, kicked when mail is queued
-	sieve   *SieveOptions // nil: no filtering (sieve.go)
-	signers signerCache
+	st          *store.Store
+	log         *slog.Logger
+	hostname    string
+	signBounces bool
+	queue       *Queue        // the queue runner, kicked when mail is queued; nil: none
+	sieve       *SieveOptions // nil: no filtering (sieve.go)
+	signers     signerCache
 }
 
-// New returns a Deliverer.
+// New returns a Deliverer and, when o.Queue is set, its queue runner.
 func New(o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Deliverer{st: o.Store, log: o.Logger}
+	d := &Deliverer{st: o.Store, log: o.Logger, hostname: o.Hostname, signBounces: o.SignBounces}
+	if o.Sieve != nil {
+		so := *o.Sieve
+		if so.Now == nil {
+			so.Now = time.Now
+		}
+		d.sieve = &so
+	}
+	if o.Queue != nil {
+		d.queue = newQueue(d, *o.Queue)
+	}
+	return d
 }
+
+// Queue returns the outbound queue runner that New built (Options.Queue),
+// or nil.
+func (d *Deliverer) Queue() *Queue { return d.queue }
 
 // Route is where one recipient's copy goes.
 type Route struct {
@@ -108,7 +139,7 @@ func (d *Deliverer) Resolve(ctx context.Context, rcpt string) (Route, error) {
 	}
 	a, err := ParseAddress(rcpt)
 	if err != nil {
-		return Route{}, fmt.Errorf("%w: %v", ErrBadAddress, err)
+		return Route{}, fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}
 	local, err := d.st.IsLocalDomain(ctx, a.Domain)
 	if err != nil {
@@ -358,13 +389,8 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return err
 	}
 	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", len(t.remote), "size", len(data))
-	if len(del.Remote)+len(del.Copies) > 0 {
-		t.d.mu.Lock()
-		q := t.d.queue
-		t.d.mu.Unlock()
-		if q != nil {
-			q.Kick()
-		}
+	if len(del.Remote)+len(del.Copies) > 0 && t.d.queue != nil {
+		t.d.queue.Kick()
 	}
 	return nil
 }

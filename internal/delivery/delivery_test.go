@@ -44,6 +44,15 @@ func newFamily(t *testing.T) family {
 	return family{d: New(Options{Store: st}), st: st, me: me.ID, kid: kid.ID}
 }
 
+// with gives the family a Deliverer built with o (its Store is the
+// family's): the Sieve, Hostname and Queue options are set at
+// construction, never after.
+func (f *family) with(o Options) *Deliverer {
+	o.Store = f.st
+	f.d = New(o)
+	return f.d
+}
+
 func TestRouting(t *testing.T) {
 	f := newFamily(t)
 	ctx := context.Background()
@@ -174,7 +183,7 @@ func TestACatchAllDoesNotCoverTheBoxsSRSAddresses(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now()
 	srs := &mailauth.SRS{Key: []byte("k")}
-	f.d.EnableSieve(SieveOptions{SRS: srs, Now: func() time.Time { return now }})
+	f.with(Options{Sieve: &SieveOptions{SRS: srs, Now: func() time.Time { return now }}})
 	addr, err := srs.Forward("friend@outside.example", "example.org", now)
 	if err != nil {
 		t.Fatal(err)

@@ -42,9 +42,9 @@ func (q *Queue) makeBounce(it store.QueueItem, b *bounceInfo) (*store.Delivery, 
 	if err != nil {
 		return nil, err
 	}
-	msg := buildDSN(q.o.Hostname, it, b, orig, q.o.now())
-	if q.o.Sign != nil {
-		if h, err := q.o.Sign(msg, q.o.Hostname); err != nil {
+	msg := buildDSN(q.d.hostname, it, b, orig, q.o.now())
+	if q.d.signBounces {
+		if h, err := q.d.DKIMSign(ctx, msg, q.d.hostname); err != nil {
 			q.log.Warn("signing a bounce", "err", err)
 		} else {
 			msg = append(h, msg...)

@@ -319,11 +319,11 @@ func (q *Queue) connect(ctx context.Context, t target, policy TLSPolicy, tryTLS 
 	if err := c.greet(); err != nil {
 		return fail(err)
 	}
-	if err := c.hello(q.o.Hostname); err != nil {
+	if err := c.hello(q.d.hostname); err != nil {
 		return fail(err)
 	}
 	if !c.tls && tryTLS && c.has("STARTTLS") {
-		if err := c.startTLS(tlsConf, q.o.Hostname); err != nil {
+		if err := c.startTLS(tlsConf, q.d.hostname); err != nil {
 			if _, ok := err.(*replyError); !ok {
 				return fail(&tlsFailure{err})
 			}

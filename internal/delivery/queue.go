@@ -13,10 +13,9 @@ import (
 	"boxmail/internal/store"
 )
 
-// QueueOptions configure the outbound queue runner.
+// QueueOptions configure the outbound queue runner (Options.Queue); the
+// box's name and the signing of bounces are the Deliverer's (Options).
 type QueueOptions struct {
-	// Hostname is used in EHLO, Received and bounce messages.
-	Hostname string
 	Resolver resolver.Resolver
 	// Transports maps a recipient domain to "host:port" to use instead of
 	// its MX records ("*" for every domain: a smarthost).
@@ -36,9 +35,6 @@ type QueueOptions struct {
 	DialTimeout, CommandTimeout time.Duration
 	// Port of remote MX hosts (default 25).
 	Port int
-	// Sign, if set, DKIM-signs the bounces the box generates: it returns
-	// the header fields to prepend for a message from domain.
-	Sign func(msg []byte, domain string) ([]byte, error)
 	// TLSPolicy, if set, decides per destination whether TLS is required
 	// and verified (MTA-STS, DANE); nil means opportunistic TLS.
 	TLSPolicy func(ctx context.Context, domain, mxHost string) TLSPolicy
@@ -92,8 +88,8 @@ type Queue struct {
 	cancel   context.CancelFunc
 }
 
-// NewQueue returns a queue runner; Start it.
-func (d *Deliverer) NewQueue(o QueueOptions) *Queue {
+// newQueue returns d's queue runner (New builds it from Options.Queue).
+func newQueue(d *Deliverer, o QueueOptions) *Queue {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -125,12 +121,8 @@ func (d *Deliverer) NewQueue(o QueueOptions) *Queue {
 		o.now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	q := &Queue{d: d, o: o, log: o.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	return &Queue{d: d, o: o, log: o.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		busy: map[int64]bool{}, domain: map[string]int{}, ctx: ctx, cancel: cancel}
-	d.mu.Lock()
-	d.queue = q
-	d.mu.Unlock()
-	return q
 }
 
 // Kick makes the runner look at the queue now (a new message was queued,
@@ -343,7 +335,7 @@ func removeQueued(ctx context.Context, d *Deliverer, o QueueOptions, id int64, s
 	}
 	var bounce *store.Delivery
 	if !silent && it.Sender != "" {
-		q := &Queue{d: d, o: o}
+		q := &Queue{d: d, o: o, log: d.log}
 		msgs := make([]string, len(it.Recipients))
 		for i := range msgs {
 			msgs[i] = "removed from the queue by the administrator; last error: " + it.LastError
@@ -357,9 +349,10 @@ func removeQueued(ctx context.Context, d *Deliverer, o QueueOptions, id int64, s
 }
 
 // RemoveQueued is the admin's "queue remove" when the server may not be
-// running: it bounces (unless silent) and deletes the entry.
-func (d *Deliverer) RemoveQueued(ctx context.Context, hostname string, sign func([]byte, string) ([]byte, error), id int64, silent bool) error {
-	return removeQueued(ctx, d, QueueOptions{Hostname: hostname, Sign: sign, now: time.Now}, id, silent)
+// running: it bounces (unless silent; from Options.Hostname, signed when
+// Options.SignBounces) and deletes the entry.
+func (d *Deliverer) RemoveQueued(ctx context.Context, id int64, silent bool) error {
+	return removeQueued(ctx, d, QueueOptions{now: time.Now}, id, silent)
 }
 
 var errNoRoute = errors.New("no route")

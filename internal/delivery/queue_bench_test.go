@@ -59,7 +59,6 @@ func BenchmarkQueueToSink(b *testing.B) {
 	st := testutil.Store(b)
 	ctx := context.Background()
 	st.AddDomain(ctx, "example.net")
-	d := New(Options{Store: st})
 	body := []byte("From: me@example.net\r\nSubject: bench\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n", 63))
 	const msgs = 2000
 	var total time.Duration
@@ -70,7 +69,8 @@ func BenchmarkQueueToSink(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		q := d.NewQueue(QueueOptions{Hostname: "mail.example.net", Transports: map[string]string{"*": sink}, MaxPerDomain: 2, MaxConnections: 20})
+		q := New(Options{Store: st, Hostname: "mail.example.net",
+			Queue: &QueueOptions{Transports: map[string]string{"*": sink}, MaxPerDomain: 2, MaxConnections: 20}}).Queue()
 		start := time.Now()
 		q.Start()
 		for {

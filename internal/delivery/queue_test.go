@@ -134,7 +134,7 @@ type queueFixture struct {
 func newQueueFixture(t *testing.T, port int, zone ...string) *queueFixture {
 	t.Helper()
 	f := &queueFixture{family: newFamily(t), res: resolver.NewFake(zone...)}
-	f.q = f.d.NewQueue(QueueOptions{Hostname: "mail.example.net", Resolver: f.res, Port: port,
+	f.build(QueueOptions{Resolver: f.res, Port: port,
 		Retry: []time.Duration{time.Minute, time.Hour}, DialTimeout: time.Second, CommandTimeout: 2 * time.Second,
 		now: f.clock, allowPrivate: true})
 	f.q.Start()
@@ -144,6 +144,12 @@ func newQueueFixture(t *testing.T, port int, zone ...string) *queueFixture {
 		f.q.Shutdown(ctx)
 	})
 	return f
+}
+
+// build gives the fixture a new Deliverer with a queue runner built
+// from o (not started), as a restarted box would have.
+func (f *queueFixture) build(o QueueOptions) {
+	f.q = f.with(Options{Hostname: "mail.example.net", Queue: &o}).Queue()
 }
 
 func (f *queueFixture) clock() time.Time {
@@ -213,7 +219,7 @@ func TestMailToAFriendLeavesByMXAndOneSessionCarriesSeveralMessages(t *testing.T
 	for range 3 {
 		f.send(t, "me@example.net", "anna@friends.example", "ben@friends.example")
 	}
-	f.q = f.d.NewQueue(f.q.o)
+	f.build(f.q.o)
 	f.q.Start()
 	waitFor(t, "the queue to drain", func() bool { return len(f.queue(t)) == 0 })
 	got := r.messages()
@@ -452,7 +458,7 @@ func TestEveryQueuedMessageIsDeliveredExactlyOnce(t *testing.T) {
 	}
 	o := f.q.o
 	o.Transports = map[string]string{"*": r.addr}
-	f.q = f.d.NewQueue(o)
+	f.build(o)
 	f.q.Start()
 	waitFor(t, "the queue to drain", func() bool { return len(f.queue(t)) == 0 })
 	got := r.messages()
@@ -497,7 +503,7 @@ func TestASmarthostWithTLSAndAUTHTakesEverything(t *testing.T) {
 	f.q.Shutdown(context.Background())
 	o := f.q.o
 	o.Smarthost = &Smarthost{Addr: r.addr, TLS: "starttls", Username: "box@provider.example", Password: "wrong", InsecureSkipVerify: true}
-	f.q = f.d.NewQueue(o)
+	f.build(o)
 	f.q.Start()
 	f.send(t, "me@example.net", "anna@friends.example", "bob@elsewhere.example")
 	waitFor(t, "attempts with the wrong password", func() bool {
@@ -509,7 +515,7 @@ func TestASmarthostWithTLSAndAUTHTakesEverything(t *testing.T) {
 	}
 	f.q.Shutdown(context.Background())
 	o.Smarthost.Password = "relay-secret"
-	f.q = f.d.NewQueue(o)
+	f.build(o)
 	f.q.Start()
 	f.advance(2 * time.Minute)
 	waitFor(t, "the relay to take both", func() bool { return len(r.messages()) == 2 })
@@ -566,7 +572,7 @@ func TestRouteSkipsNonPublicAddressesFoundInDNS(t *testing.T) {
 		"half.example. MX 10 a.half.example.", "half.example. MX 20 b.half.example.", "a.half.example. A 169.254.169.254",
 	)}
 	f.res.Fail("b.half.example", dns.TypeA)
-	f.q = f.d.NewQueue(QueueOptions{Hostname: "mail.example.net", Resolver: f.res, Transports: map[string]string{"inside.example": "127.0.0.1:2525"}})
+	f.build(QueueOptions{Resolver: f.res, Transports: map[string]string{"inside.example": "127.0.0.1:2525"}})
 	ctx := context.Background()
 	for _, c := range []struct {
 		domain  string

@@ -30,8 +30,6 @@ type SieveOptions struct {
 	CreateFolders bool
 	// VacationMaxDays caps vacation :days (default 30).
 	VacationMaxDays int
-	// Hostname names the box in vacation replies' Message-IDs.
-	Hostname string
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// MaxBodyBytes, MaxWork and Timeout bound one script run (see
@@ -49,25 +47,13 @@ const LoopHeader = "X-Boxmail-Loop"
 // maxReceived: a message that went through more hops is not redirected.
 const maxReceived = 30
 
-// EnableSieve makes Commit run each local account's active Sieve script.
-func (d *Deliverer) EnableSieve(o SieveOptions) {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	d.mu.Lock()
-	d.sieve = &o
-	d.mu.Unlock()
-}
-
 // runSieve rewrites del by the active script of each local account whose
 // copy goes to INBOX: other mailboxes, discards, redirects and vacation
 // replies. A script that cannot be loaded, parsed or run leaves that
 // account's copy in INBOX and logs why: no message is lost to a filter.
 // It reports whether nothing at all is left to store.
 func (d *Deliverer) runSieve(ctx context.Context, sender string, del *store.Delivery) (empty bool) {
-	d.mu.Lock()
 	o := d.sieve
-	d.mu.Unlock()
 	if o == nil {
 		return false
 	}
@@ -107,7 +93,7 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 	}
 	script, err := sieve.Parse(sc.Content)
 	if err != nil {
-		return nil, fmt.Errorf("script %q: %v", sc.Name, err)
+		return nil, fmt.Errorf("script %q: %w", sc.Name, err)
 	}
 	if *parsed == nil {
 		*parsed = sieve.ParseMessage(del.Data, sender, "")
@@ -193,7 +179,7 @@ func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, a
 	for _, t := range to {
 		a, err := ParseAddress(strings.TrimSpace(t))
 		if err != nil {
-			return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %v", t, err)
+			return store.QueuedCopy{}, fmt.Errorf("redirect to %q: %w", t, err)
 		}
 		if strings.EqualFold(a.String(), account) {
 			return store.QueuedCopy{}, fmt.Errorf("redirect to the account itself")
@@ -288,7 +274,7 @@ func (d *Deliverer) vacationReply(ctx context.Context, o *SieveOptions, acc stor
 	w("To: %s", m.From)
 	w("Subject: %s", mime.QEncoding.Encode("utf-8", subject))
 	w("Date: %s", now.Format(time.RFC1123Z))
-	w("Message-ID: %s", newMessageID(o.Hostname))
+	w("Message-ID: %s", newMessageID(d.hostname))
 	if id := strings.TrimSpace(h.Get("Message-Id")); id != "" {
 		w("In-Reply-To: %s", id)
 		w("References: %s", strings.TrimSpace(h.Get("References")+" "+id))
@@ -375,9 +361,7 @@ func decodeSubject(s string) string {
 // resolveSRS routes a bounce to one of the box's SRS addresses back to
 // the original sender (ok false: not an SRS address).
 func (d *Deliverer) resolveSRS(a Address) (Route, bool, error) {
-	d.mu.Lock()
 	o := d.sieve
-	d.mu.Unlock()
 	if o == nil || o.SRS == nil || !mailauth.IsSRS(a.Local) {
 		return Route{}, false, nil
 	}

@@ -55,7 +55,7 @@ func TestSieveForwardAndKeep(t *testing.T) {
 	f := newFamily(t)
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	srs := &mailauth.SRS{Key: []byte("k")}
-	f.d.EnableSieve(SieveOptions{SRS: srs, Now: func() time.Time { return now }, Hostname: "mail.example.net"})
+	f.with(Options{Hostname: "mail.example.net", Sieve: &SieveOptions{SRS: srs, Now: func() time.Time { return now }}})
 	f.script(t, f.me, "require [\"copy\"];\n# rule:[Forward to OldMailProvider and retain]\nif true\n{\n\tredirect :copy \"me@oldprovider.example\";\n}\n")
 	f.deliver(t, "friend@outside.example", "me@example.net", "From: friend@outside.example\nTo: me@example.net\nSubject: hi\n\nhello\n")
 	if n := f.inbox(t, f.me, "INBOX"); n != 1 {
@@ -91,7 +91,7 @@ func TestSieveForwardAndKeep(t *testing.T) {
 // discard, flags, and a broken script keeping the message.
 func TestSieveActions(t *testing.T) {
 	f := newFamily(t)
-	f.d.EnableSieve(SieveOptions{CreateFolders: true})
+	f.with(Options{Sieve: &SieveOptions{CreateFolders: true}})
 	f.script(t, f.me, `require ["fileinto", "imap4flags"];
 if header :contains "subject" "spam" { discard; stop; }
 if header :contains "subject" "school" { fileinto :flags "\\Flagged" "School"; }`)
@@ -120,7 +120,7 @@ if header :contains "subject" "school" { fileinto :flags "\\Flagged" "School"; }
 func TestSieveVacation(t *testing.T) {
 	f := newFamily(t)
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
-	f.d.EnableSieve(SieveOptions{Now: func() time.Time { return now }, Hostname: "mail.example.net"})
+	f.with(Options{Hostname: "mail.example.net", Sieve: &SieveOptions{Now: func() time.Time { return now }}})
 	f.script(t, f.me, `require "vacation"; vacation :days 7 :subject "Away" "Back on Monday.";`)
 	replies := func() []store.QueueItem {
 		var out []store.QueueItem
@@ -173,7 +173,7 @@ func TestSieveVacation(t *testing.T) {
 // with CR LF reaches the header.
 func TestSieveVacationFromIsChecked(t *testing.T) {
 	f := newFamily(t)
-	f.d.EnableSieve(SieveOptions{Hostname: "mail.example.net"})
+	f.with(Options{Hostname: "mail.example.net", Sieve: &SieveOptions{}})
 	for i, c := range []struct{ from, want string }{
 		{`ceo@example.net`, "From: me@example.net\r\n"},
 		{"ceo@example.net\r\nBcc: hidden@evil.test\r\nX-Injected: yes", "From: me@example.net\r\n"},
@@ -212,7 +212,7 @@ func TestSieveVacationFromIsChecked(t *testing.T) {
 // work budget leaves the message in INBOX.
 func TestSieveBudgetKeepsTheMessage(t *testing.T) {
 	f := newFamily(t)
-	f.d.EnableSieve(SieveOptions{MaxWork: 1 << 16})
+	f.with(Options{Sieve: &SieveOptions{MaxWork: 1 << 16}})
 	f.script(t, f.me, `require ["body", "fileinto"]; if body :text :matches "*a?a?a?a?a?b*" { fileinto "Never"; } fileinto "Filed";`)
 	f.deliver(t, "a@outside.example", "me@example.net", "Subject: x\n\n"+strings.Repeat("a", 1<<20)+"\n")
 	if in, nv, fl := f.inbox(t, f.me, "INBOX"), f.inbox(t, f.me, "Never"), f.inbox(t, f.me, "Filed"); in != 1 || nv != 0 || fl != 0 {
@@ -225,7 +225,7 @@ func TestSieveBudgetKeepsTheMessage(t *testing.T) {
 // message redirected ten times is stored once).
 func TestSieveRedirectsShareOneCopy(t *testing.T) {
 	f := newFamily(t)
-	f.d.EnableSieve(SieveOptions{})
+	f.with(Options{Sieve: &SieveOptions{}})
 	f.script(t, f.me, `require "copy"; redirect :copy "a@one.example"; redirect :copy "b@one.example"; redirect "c@two.example"; redirect "A@one.example";`)
 	f.deliver(t, "x@outside.example", "me@example.net", "Subject: x\n\nbig\n")
 	q, _ := f.st.Queue(context.Background())

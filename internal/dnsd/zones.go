@@ -39,7 +39,7 @@ func buildZones(set *dnsrecords.Set) (*zoneSet, error) {
 	for _, r := range set.Records {
 		rr, err := r.RR()
 		if err != nil {
-			return nil, fmt.Errorf("record %s %s %s: %v", r.Name, r.Type, r.Value, err)
+			return nil, fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Value, err)
 		}
 		h := rr.Header()
 		h.Name = strings.ToLower(h.Name)

@@ -74,7 +74,7 @@ func ParseCustom(zones []string, name, typ, value string) (Custom, error) {
 		// Quotes must pair up and the value must be only quoted strings,
 		// or the parser would read a second record or comment.
 		if err := checkQuotedStrings(rdata); err != nil {
-			return Custom{}, fmt.Errorf("TXT value: %v", err)
+			return Custom{}, fmt.Errorf("TXT value: %w", err)
 		}
 	}
 	rr, err := dns.NewRR(fmt.Sprintf("%s. %d IN %s %s", name, DefaultTTL, typ, rdata))

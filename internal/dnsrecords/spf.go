@@ -66,7 +66,7 @@ func IncludeBox(existing, box string) (SPFAdvice, error) {
 	}
 	rec, err := mailauth.ParseSPF(existing)
 	if err != nil {
-		return SPFAdvice{}, fmt.Errorf("not a valid SPF record: %v", err)
+		return SPFAdvice{}, fmt.Errorf("not a valid SPF record: %w", err)
 	}
 	adv := SPFAdvice{Record: rec.String()}
 	for _, t := range rec.Terms {

@@ -132,14 +132,14 @@ func (l *listener) admit(c net.Conn) {
 			l.refuse(gc, l.o.EarlyTalker)
 			return
 		} else if !errors.As(err, &ne) || !ne.Timeout() {
-			gc.Close() // gone before the greeting
+			_ = gc.Close() // gone before the greeting: nothing to tell
 			return
 		}
 	}
 	select {
 	case l.ch <- gc:
 	case <-l.done:
-		gc.Close()
+		_ = gc.Close() // the listener is closing: the client sees the close
 	}
 }
 
@@ -155,7 +155,9 @@ func (l *listener) refuse(c net.Conn, line string) {
 		}
 		w = tc
 	}
-	io.WriteString(w, line)
+	if _, err := io.WriteString(w, line); err != nil {
+		l.g.log.Debug("refusal not written", "proto", l.o.Proto, "err", err)
+	}
 	c.Close()
 }
 

@@ -71,7 +71,7 @@ func (sess *session) Login(username, password string) error {
 	defer cancel()
 	var acct store.Account
 	err := sess.srv.opts.Guard.Login(ctx, remoteIP(sess.conn), username, password, func() (err error) {
-		acct, err = sess.srv.opts.Store.AuthenticateDevice(store.WithLoginFrom(ctx, "imap", remoteIP(sess.conn).String()), username, password)
+		acct, err = sess.srv.opts.Store.AuthenticateDevice(ctx, username, password, store.LoginRecord{Protocol: "imap", Addr: remoteIP(sess.conn).String()})
 		return err
 	})
 	if errors.Is(err, store.ErrAuthFailed) {

@@ -71,7 +71,7 @@ func ParseDKIMKey(privPEM string) (crypto.Signer, error) {
 	}
 	k, err := x509.ParsePKCS8PrivateKey(b.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("DKIM key: %v", err)
+		return nil, fmt.Errorf("DKIM key: %w", err)
 	}
 	switch k := k.(type) {
 	case *rsa.PrivateKey:

@@ -88,7 +88,7 @@ func parseSPFTerm(raw string) (SPFTerm, error) {
 		}
 		t.Modifier, t.Value = name, raw[i+1:]
 		if err := checkMacroString(t.Value); err != nil {
-			return t, fmt.Errorf("term %q: %v", raw, err)
+			return t, fmt.Errorf("term %q: %w", raw, err)
 		}
 		if (name == "redirect" || name == "exp") && t.Value == "" {
 			return t, fmt.Errorf("term %q: %s= needs a domain", raw, name)
@@ -119,7 +119,7 @@ func parseSPFTerm(raw string) (SPFTerm, error) {
 			return t, fmt.Errorf("term %q: %s needs a domain", raw, t.Mechanism)
 		}
 		if err := checkDomainSpec(arg); err != nil {
-			return t, fmt.Errorf("term %q: %v", raw, err)
+			return t, fmt.Errorf("term %q: %w", raw, err)
 		}
 		t.Value = arg
 	case "a", "mx", "ptr":
@@ -127,14 +127,14 @@ func parseSPFTerm(raw string) (SPFTerm, error) {
 		if t.Mechanism != "ptr" {
 			var err error
 			if spec, t.Prefix4, t.Prefix6, err = cutDualCIDR(arg); err != nil {
-				return t, fmt.Errorf("term %q: %v", raw, err)
+				return t, fmt.Errorf("term %q: %w", raw, err)
 			}
 		} else if strings.Contains(arg, "/") && !hasArg {
 			return t, fmt.Errorf("term %q: ptr takes no prefix length", raw)
 		}
 		if hasArg {
 			if err := checkDomainSpec(spec); err != nil {
-				return t, fmt.Errorf("term %q: %v", raw, err)
+				return t, fmt.Errorf("term %q: %w", raw, err)
 			}
 		} else if spec != "" {
 			return t, fmt.Errorf("term %q: unexpected %q", raw, spec)

@@ -21,7 +21,7 @@ func NewStoreBackend(st *store.Store) *StoreBackend { return &StoreBackend{st: s
 
 // Login implements Backend. The user name is the address, in any case.
 func (b *StoreBackend) Login(ctx context.Context, username, password string, remote netip.Addr) (Session, error) {
-	acc, err := b.st.AuthenticateDevice(store.WithLoginFrom(ctx, "managesieve", remote.String()), strings.ToLower(username), password)
+	acc, err := b.st.AuthenticateDevice(ctx, strings.ToLower(username), password, store.LoginRecord{Protocol: "managesieve", Addr: remote.String()})
 	if err != nil {
 		return nil, err
 	}

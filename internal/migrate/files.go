@@ -113,12 +113,6 @@ func (t *tree) Ignored() ([]Ignored, int) {
 // lstat describes rel without following a link in its last element.
 func (t *tree) lstat(rel string) (fs.FileInfo, error) { return t.root.Lstat(rel) }
 
-// isDir says whether rel is a directory, not a link to one.
-func (t *tree) isDir(rel string) bool {
-	fi, err := t.root.Lstat(rel)
-	return err == nil && fi.IsDir()
-}
-
 // open opens rel when it is what dir asks for (a directory or a regular
 // file) and not a link, and is still the entry looked at when open.
 func (t *tree) open(rel string, dir bool) (*os.File, error) {
@@ -141,12 +135,10 @@ func (t *tree) open(rel string, dir bool) (*os.File, error) {
 	}
 	st, err := f.Stat()
 	if err != nil {
-		f.Close()
-		return nil, err
+		return nil, errors.Join(err, f.Close())
 	}
 	if !os.SameFile(fi, st) || st.IsDir() != dir || (!dir && !st.Mode().IsRegular()) {
-		f.Close()
-		return nil, errNotRegular{"changed while being read (replaced by a link?)"}
+		return nil, errors.Join(errNotRegular{"changed while being read (replaced by a link?)"}, f.Close())
 	}
 	return f, nil
 }
@@ -161,8 +153,8 @@ func (t *tree) readDir(rel string) ([]fs.DirEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return f.ReadDir(-1)
+	ents, err := f.ReadDir(-1)
+	return ents, errors.Join(err, f.Close())
 }
 
 // entries lists the directory rel and records each entry that is
@@ -197,10 +189,27 @@ func openRegular(name string) (*os.File, error) {
 		err = fmt.Errorf("%s is not a regular file (%s)", name, kindOf(st.Mode()))
 	}
 	if err != nil {
-		f.Close()
-		return nil, err
+		return nil, errors.Join(err, f.Close())
 	}
 	return f, nil
+}
+
+// closeRead closes a file that was only read: closing it reports
+// nothing that its reads did not.
+func closeRead(f *os.File) { _ = f.Close() }
+
+// maxDepth bounds how deep a file source looks for folders.
+const maxDepth = 32
+
+// errTooDeep is a directory below maxDepth levels: not read.
+var errTooDeep = fmt.Errorf("more than %d levels deep: not read", maxDepth)
+
+// unreadableFolder is the Folder a file source lists for what it could
+// not read at rel (a directory it cannot list or look into, a file it
+// cannot open), so that the import reports it and is not done instead of
+// leaving its messages out in silence.
+func unreadableFolder(name, rel string, err error) Folder {
+	return Folder{Name: name, Err: fmt.Errorf("cannot read %s: %w", rel, err)}
 }
 
 // isNotRegular says err is an entry left out under the rules above.

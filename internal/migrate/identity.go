@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
+	"hash"
 	"slices"
 	"strings"
 )
@@ -91,13 +91,13 @@ func identityOf(vals map[string][]string, body []byte, skip string) string {
 
 // writeIdentityFields hashes the identity fields but skip, in a fixed
 // order, and the separator before the body.
-func writeIdentityFields(h io.Writer, vals map[string][]string, skip string) {
+func writeIdentityFields(h hash.Hash, vals map[string][]string, skip string) {
 	for _, n := range identityHeaders {
 		if n == skip {
 			continue
 		}
 		for _, v := range vals[n] {
-			io.WriteString(h, n+":"+v+"\n")
+			h.Write([]byte(n + ":" + v + "\n"))
 		}
 	}
 	h.Write([]byte{0})

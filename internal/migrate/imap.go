@@ -114,7 +114,7 @@ func (s *IMAPSource) dial() (*imapclient.Client, error) {
 	}
 	if err := c.WaitGreeting(); err != nil {
 		c.Close()
-		return nil, fmt.Errorf("%s: no IMAP greeting: %v", s.addr, err)
+		return nil, fmt.Errorf("%s: no IMAP greeting: %w", s.addr, err)
 	}
 	if s.scheme == "imap" && s.opts.Insecure && !c.Caps().Has(imap.CapIMAP4rev1) && !c.Caps().Has(imap.CapIMAP4rev2) {
 		c.Close()
@@ -126,7 +126,7 @@ func (s *IMAPSource) dial() (*imapclient.Client, error) {
 		if errors.As(err, &ie) {
 			return nil, fmt.Errorf("%s refused the login of %s: %s", s.addr, s.opts.User, strings.TrimSpace(ie.Text))
 		}
-		return nil, fmt.Errorf("login at %s: %v", s.addr, err)
+		return nil, fmt.Errorf("login at %s: %w", s.addr, err)
 	}
 	s.mu.Lock()
 	s.all = append(s.all, c)
@@ -140,7 +140,7 @@ func (s *IMAPSource) dialError(err error) error {
 	var he x509.HostnameError
 	switch {
 	case errors.As(err, &ce), errors.As(err, &ue), errors.As(err, &he):
-		return fmt.Errorf("the certificate of %s is not trusted (%v); check the host name, or use --insecure only on a network you trust", s.addr, err)
+		return fmt.Errorf("the certificate of %s is not trusted (%w); check the host name, or use --insecure only on a network you trust", s.addr, err)
 	case strings.Contains(err.Error(), "STARTTLS"):
 		return fmt.Errorf("%s does not offer STARTTLS: use imaps://, or --insecure for plaintext", s.addr)
 	}
@@ -150,9 +150,9 @@ func (s *IMAPSource) dialError(err error) error {
 		return fmt.Errorf("cannot connect to %s: timed out", s.addr)
 	}
 	if errors.As(err, &oe) {
-		return fmt.Errorf("cannot connect to %s: %v", s.addr, oe.Err)
+		return fmt.Errorf("cannot connect to %s: %w", s.addr, oe.Err)
 	}
-	return fmt.Errorf("cannot connect to %s: %v", s.addr, err)
+	return fmt.Errorf("cannot connect to %s: %w", s.addr, err)
 }
 
 func (s *IMAPSource) get() (*imapclient.Client, error) {
@@ -186,7 +186,10 @@ func (s *IMAPSource) Close() error {
 	s.mu.Unlock()
 	for _, c := range all {
 		done := make(chan struct{})
-		go func() { c.Logout().Wait(); close(done) }()
+		go func() {
+			_ = c.Logout().Wait() // a courtesy: the connection is closed next either way
+			close(done)
+		}()
 		select {
 		case <-done:
 		case <-time.After(5 * time.Second):
@@ -211,7 +214,7 @@ func (s *IMAPSource) Folders(ctx context.Context) ([]Folder, error) {
 	}
 	list, err := c.List("", "*", lo).Collect()
 	if err != nil {
-		return nil, fmt.Errorf("listing the folders at %s: %v", s.addr, err)
+		return nil, fmt.Errorf("listing the folders at %s: %w", s.addr, err)
 	}
 	var out []Folder
 	for _, l := range list {
@@ -297,8 +300,8 @@ func (r *imapFolderReader) List(ctx context.Context) ([]MsgInfo, error) {
 		}
 		b, err := m.Collect()
 		if err != nil {
-			cmd.Close()
-			return nil, fmt.Errorf("listing %q at %s: %v", r.name, r.s.addr, err)
+			_ = cmd.Close() // the error above is the one to report
+			return nil, fmt.Errorf("listing %q at %s: %w", r.name, r.s.addr, err)
 		}
 		if b.UID == 0 {
 			continue
@@ -373,8 +376,8 @@ func (r *imapFolderReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(ke
 			rerr = fn(strconv.FormatUint(uint64(uid), 10), bytes.NewReader(early))
 		}
 		if rerr != nil {
-			cmd.Close()
-			return fmt.Errorf("reading from %s: %v", r.s.addr, rerr)
+			_ = cmd.Close() // the read error is the one to report
+			return fmt.Errorf("reading from %s: %w", r.s.addr, rerr)
 		}
 	}
 	if err := cmd.Close(); err != nil {

@@ -3,8 +3,10 @@ package migrate
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"path"
 	"path/filepath"
 	"sort"
@@ -25,13 +27,15 @@ import (
 // below it (a message, cur/ or new/, a folder) is never followed, only
 // regular files are read, and what is left out is reported.
 type MaildirSource struct {
-	tree *tree
-	dirs map[string]string // folder → directory, relative to the tree
+	tree       *tree
+	dirs       map[string]string // folder → directory, relative to the tree
+	unreadable []Folder          // what could not be read (Folder.Err)
 }
 
 var _ IgnoringSource = (*MaildirSource)(nil)
 
-// NewMaildirSource checks that dir is a Maildir.
+// NewMaildirSource checks that dir is a Maildir. A folder below it that
+// cannot be read is listed by Folders with its error.
 func NewMaildirSource(dir string) (*MaildirSource, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
@@ -39,16 +43,19 @@ func NewMaildirSource(dir string) (*MaildirSource, error) {
 	}
 	t, err := openTree(abs)
 	if err != nil {
-		return nil, fmt.Errorf("maildir %s: %v", dir, err)
+		return nil, fmt.Errorf("maildir %s: %w", dir, err)
 	}
 	s := &MaildirSource{tree: t, dirs: map[string]string{}}
-	if ok, _ := s.isMaildir("."); ok {
+	ok, _, err := s.isMaildir(".")
+	if err == nil && ok {
 		s.dirs["INBOX"] = "."
 	}
-	ents, err := t.entries(".")
+	var ents []fs.DirEntry
+	if err == nil {
+		ents, err = t.entries(".")
+	}
 	if err != nil {
-		t.Close()
-		return nil, fmt.Errorf("maildir %s: %v", dir, err)
+		return nil, errors.Join(fmt.Errorf("maildir %s: %w", dir, err), t.Close())
 	}
 	for _, e := range ents {
 		n := e.Name()
@@ -56,61 +63,87 @@ func NewMaildirSource(dir string) (*MaildirSource, error) {
 			continue
 		}
 		if strings.HasPrefix(n, ".") && len(n) > 1 {
-			ok, some := s.isMaildir(n)
-			if some {
-				t.entries(n) // reports links and special files in it
-			}
-			if !ok {
-				continue
-			}
-			var parts []string
-			for _, l := range strings.Split(n[1:], ".") {
-				parts = append(parts, strings.ReplaceAll(DecodeUTF7(l), "/", "_"))
-			}
-			s.dirs[NormalizeOldName(strings.Join(parts, "/"))] = n
+			s.addMaildirPP(n)
 			continue
 		}
-		s.walkFS(n, n, 0)
+		if err := s.walkFS(n, n, 0); err != nil {
+			s.unreadable = append(s.unreadable, unreadableFolder(NormalizeOldName(n), n, err))
+		}
 	}
-	if len(s.dirs) == 0 {
-		t.Close()
-		return nil, fmt.Errorf("%s is not a Maildir (no cur/ and new/ in it or in its folders)", dir)
+	if len(s.dirs) == 0 && len(s.unreadable) == 0 {
+		return nil, errors.Join(fmt.Errorf("%s is not a Maildir (no cur/ and new/ in it or in its folders)", dir), t.Close())
 	}
 	return s, nil
 }
 
-func (s *MaildirSource) walkFS(rel, name string, depth int) {
-	if depth > 32 {
-		return
+// addMaildirPP adds the Maildir++ folder n (".Sent", ".Work.2024").
+func (s *MaildirSource) addMaildirPP(n string) {
+	var parts []string
+	for _, l := range strings.Split(n[1:], ".") {
+		parts = append(parts, strings.ReplaceAll(DecodeUTF7(l), "/", "_"))
 	}
-	if ok, _ := s.isMaildir(rel); ok {
+	name := NormalizeOldName(strings.Join(parts, "/"))
+	ok, some, err := s.isMaildir(n)
+	if err == nil && some {
+		_, err = s.tree.entries(n) // reports links and special files in it
+	}
+	switch {
+	case err != nil:
+		s.unreadable = append(s.unreadable, unreadableFolder(name, n, err))
+	case ok:
+		s.dirs[name] = n
+	}
+}
+
+// walkFS adds the folders of a tree of Maildirs at rel (Work/2024/cur).
+// It returns the error of reading rel itself; a subdirectory that cannot
+// be read is recorded as unreadable.
+func (s *MaildirSource) walkFS(rel, name string, depth int) error {
+	if depth > maxDepth {
+		return errTooDeep
+	}
+	ok, _, err := s.isMaildir(rel)
+	if err != nil {
+		return err
+	}
+	if ok {
 		s.dirs[NormalizeOldName(name)] = rel
 	}
-	ents, _ := s.tree.entries(rel)
+	ents, err := s.tree.entries(rel)
+	if err != nil {
+		return err
+	}
 	for _, e := range ents {
 		if e.IsDir() && e.Name() != "cur" && e.Name() != "new" && e.Name() != "tmp" && !strings.HasPrefix(e.Name(), ".") {
-			s.walkFS(path.Join(rel, e.Name()), name+"/"+e.Name(), depth+1)
+			sub, subName := path.Join(rel, e.Name()), name+"/"+e.Name()
+			if err := s.walkFS(sub, subName, depth+1); err != nil {
+				s.unreadable = append(s.unreadable, unreadableFolder(NormalizeOldName(subName), sub, err))
+			}
 		}
 	}
+	return nil
 }
 
 // isMaildir says whether rel has cur/ and new/ (ok), and whether it
 // has either (some). One of them that is a link (or anything but a
 // directory) is not read (the folder's scan reports it); the folder is
-// a Maildir when the other is a real directory.
-func (s *MaildirSource) isMaildir(rel string) (ok, some bool) {
+// a Maildir when the other is a real directory. An error is one of
+// looking into rel (not a missing cur/ or new/).
+func (s *MaildirSource) isMaildir(rel string) (ok, some bool, err error) {
 	real, found := 0, 0
 	for _, sub := range []string{"cur", "new"} {
 		fi, err := s.tree.lstat(path.Join(rel, sub))
-		if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
 			continue
+		} else if err != nil {
+			return false, false, err
 		}
 		found++
 		if fi.IsDir() {
 			real++
 		}
 	}
-	return found == 2 && real > 0, found > 0
+	return found == 2 && real > 0, found > 0, nil
 }
 
 // Name implements Source.
@@ -124,7 +157,7 @@ func (s *MaildirSource) Ignored() ([]Ignored, int) { return s.tree.Ignored() }
 
 // Folders implements Source.
 func (s *MaildirSource) Folders(ctx context.Context) ([]Folder, error) {
-	return foldersOf(s.dirs), nil
+	return append(foldersOf(s.dirs), s.unreadable...), nil
 }
 
 // Open implements Source.
@@ -155,7 +188,7 @@ func (r *maildirReader) keywords() map[byte]string {
 	if err != nil {
 		return out // a link or FIFO was reported when the folder was found
 	}
-	defer f.Close()
+	defer closeRead(f)
 	sc := bufio.NewScanner(io.LimitReader(f, maxKeywordsFile))
 	for sc.Scan() {
 		n, name, ok := strings.Cut(sc.Text(), " ")
@@ -172,12 +205,16 @@ func (r *maildirReader) List(ctx context.Context) ([]MsgInfo, error) {
 	var out []MsgInfo
 	for _, sub := range []string{"cur", "new"} {
 		d := path.Join(r.dir, sub)
-		if !r.tree.isDir(d) {
-			continue // a link: reported when the folder was found
+		fi, err := r.tree.lstat(d)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && !fi.IsDir() {
+			continue // missing, or a link: reported when the folder was found
 		}
-		ents, err := r.tree.entries(d)
+		var ents []fs.DirEntry
+		if err == nil {
+			ents, err = r.tree.entries(d)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("maildir %s: %v", filepath.Join(r.tree.name, d), err)
+			return nil, fmt.Errorf("maildir %s: %w", filepath.Join(r.tree.name, d), err)
 		}
 		for _, e := range ents {
 			if e.IsDir() || strings.HasPrefix(e.Name(), ".") {
@@ -246,8 +283,15 @@ func (r *maildirReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key s
 			continue // reported as not returned
 		}
 		// Dovecot and most Maildir writers store LF line endings.
-		fn(m.Key, newLineFixer(f, false)) // a read error: reported as not returned
-		f.Close()
+		err = fn(m.Key, newLineFixer(f, false))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			// A file that cannot be read is this message's failure, not
+			// the folder's: Import reports it as not returned.
+			continue
+		}
 	}
 	return nil
 }

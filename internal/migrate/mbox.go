@@ -29,15 +29,17 @@ import (
 // directory is read under the rules of files.go (no link below it is
 // followed, only regular files are read, what is left out is reported).
 type MboxSource struct {
-	name  string            // as the admin named it, made absolute
-	tree  *tree             // a directory; nil for one file
-	files map[string]string // folder → file (relative to tree, or name)
+	name       string            // as the admin named it, made absolute
+	tree       *tree             // a directory; nil for one file
+	files      map[string]string // folder → file (relative to tree, or name)
+	unreadable []Folder          // what could not be read (Folder.Err)
 }
 
 var _ IgnoringSource = (*MboxSource)(nil)
 
 // NewMboxSource opens a file (imported into folder, default INBOX) or a
-// directory of mbox files.
+// directory of mbox files. A file or directory below the directory that
+// cannot be read is listed by Folders with its error.
 func NewMboxSource(name, folder string) (*MboxSource, error) {
 	abs, err := filepath.Abs(name)
 	if err != nil {
@@ -45,15 +47,17 @@ func NewMboxSource(name, folder string) (*MboxSource, error) {
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return nil, fmt.Errorf("mbox %s: %v", name, err)
+		return nil, fmt.Errorf("mbox %s: %w", name, err)
 	}
 	s := &MboxSource{name: abs, files: map[string]string{}}
 	if !st.IsDir() {
 		f, err := openRegular(abs)
 		if err != nil {
-			return nil, fmt.Errorf("mbox: %v", err)
+			return nil, fmt.Errorf("mbox: %w", err)
 		}
-		f.Close()
+		if err := f.Close(); err != nil {
+			return nil, fmt.Errorf("mbox: %w", err)
+		}
 		if folder == "" {
 			folder = "INBOX"
 		}
@@ -61,47 +65,72 @@ func NewMboxSource(name, folder string) (*MboxSource, error) {
 		return s, nil
 	}
 	if s.tree, err = openTree(abs); err != nil {
-		return nil, fmt.Errorf("mbox %s: %v", name, err)
+		return nil, fmt.Errorf("mbox %s: %w", name, err)
 	}
-	s.walk(".", "", 0)
-	if len(s.files) == 0 {
-		s.tree.Close()
-		return nil, fmt.Errorf("no mbox files in %s", name)
+	if err := s.walk(".", "", 0); err != nil {
+		return nil, errors.Join(fmt.Errorf("mbox %s: %w", name, err), s.tree.Close())
+	}
+	if len(s.files) == 0 && len(s.unreadable) == 0 {
+		return nil, errors.Join(fmt.Errorf("no mbox files in %s", name), s.tree.Close())
 	}
 	return s, nil
 }
 
-func (s *MboxSource) walk(dir, prefix string, depth int) {
-	if depth > 32 {
-		return
+// walk adds the mbox files of dir (a folder each) and of its .sbd
+// subdirectories (their children). It returns the error of listing dir
+// itself; a subdirectory or file that cannot be read is recorded as
+// unreadable.
+func (s *MboxSource) walk(dir, prefix string, depth int) error {
+	if depth > maxDepth {
+		return errTooDeep
 	}
-	ents, _ := s.tree.entries(dir)
+	ents, err := s.tree.entries(dir)
+	if err != nil {
+		return err
+	}
 	for _, e := range ents {
 		n := e.Name()
 		p := path.Join(dir, n)
 		if e.IsDir() {
 			if base, ok := strings.CutSuffix(n, ".sbd"); ok {
-				s.walk(p, prefix+base+"/", depth+1)
+				if err := s.walk(p, prefix+base+"/", depth+1); err != nil {
+					s.unreadable = append(s.unreadable, unreadableFolder(NormalizeOldName(prefix+base+"/*"), p, err))
+				}
 			}
 			continue
 		}
 		if strings.HasPrefix(n, ".") || strings.Contains(n, ".") && !strings.HasSuffix(n, ".mbox") {
 			continue // index files (.msf, .dat, .json)
 		}
-		f, err := s.tree.openFile(p)
-		if err != nil {
-			if isNotRegular(err) {
-				s.tree.ignore(p, err.Error())
-			}
-			continue
-		}
-		head := make([]byte, 5)
-		k, _ := io.ReadFull(f, head)
-		f.Close()
-		if k == 0 || string(head[:k]) == "From " {
-			s.files[NormalizeOldName(prefix+strings.TrimSuffix(n, ".mbox"))] = p
+		folder := NormalizeOldName(prefix + strings.TrimSuffix(n, ".mbox"))
+		isMbox, err := s.looksLikeMbox(p)
+		switch {
+		case isNotRegular(err):
+			s.tree.ignore(p, err.Error())
+		case err != nil:
+			s.unreadable = append(s.unreadable, unreadableFolder(folder, p, err))
+		case isMbox:
+			s.files[folder] = p
 		}
 	}
+	return nil
+}
+
+// looksLikeMbox says whether the file p is empty or starts with "From ".
+func (s *MboxSource) looksLikeMbox(p string) (bool, error) {
+	f, err := s.tree.openFile(p)
+	if err != nil {
+		return false, err
+	}
+	head := make([]byte, 5)
+	k, err := io.ReadFull(f, head)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = nil // shorter than "From ": empty, or not an mbox
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err == nil && (k == 0 || string(head[:k]) == "From "), err
 }
 
 // Name implements Source.
@@ -125,7 +154,7 @@ func (s *MboxSource) Ignored() ([]Ignored, int) {
 
 // Folders implements Source.
 func (s *MboxSource) Folders(ctx context.Context) ([]Folder, error) {
-	return foldersOf(s.files), nil
+	return append(foldersOf(s.files), s.unreadable...), nil
 }
 
 // Open implements Source.
@@ -147,7 +176,7 @@ func (s *MboxSource) Open(ctx context.Context, f Folder) (FolderReader, error) {
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mbox %s: %v", full, err)
+		return nil, fmt.Errorf("mbox %s: %w", full, err)
 	}
 	return &mboxReader{path: full, f: fh, spans: map[string][2]int64{}}, nil
 }
@@ -177,7 +206,7 @@ func (r *mboxReader) List(ctx context.Context) ([]MsgInfo, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mbox %s: %v", r.path, err)
+		return nil, fmt.Errorf("mbox %s: %w", r.path, err)
 	}
 	return out, nil
 }
@@ -189,7 +218,7 @@ func (r *mboxReader) Fetch(ctx context.Context, msgs []MsgInfo, fn func(key stri
 			continue
 		}
 		if err := fn(m.Key, newLineFixer(io.NewSectionReader(r.f, sp[0], sp[1]-sp[0]), true)); err != nil {
-			return fmt.Errorf("mbox %s: %v", r.path, err)
+			return fmt.Errorf("mbox %s: %w", r.path, err)
 		}
 	}
 	return nil

@@ -54,6 +54,11 @@ type Folder struct {
 	Name       string // decoded, "/" as hierarchy separator
 	SpecialUse string // RFC 6154 attribute from the old server, `\Sent` ..., or ""
 	NoSelect   bool   // holds no messages (only children)
+	// Err is why a file source could not read this folder or the folders
+	// below it (a directory it cannot list): Import reports it as the
+	// folder's error, creates nothing for it and does not call the import
+	// done.
+	Err error
 }
 
 // MsgInfo is what a source knows of a message before fetching it.
@@ -216,6 +221,11 @@ func Import(ctx context.Context, opts Options, src Source) (*Report, error) {
 	var order []string
 	for _, f := range folders {
 		fr := FolderReport{Old: f.Name}
+		if f.Err != nil {
+			fr.Error = f.Err.Error()
+			rep.Folders = append(rep.Folders, fr)
+			continue
+		}
 		target, specialUse, skip := Target(f, boxes, opts.Map)
 		fr.New = target
 		switch {
@@ -348,7 +358,11 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 		fr.Error = err.Error()
 		return nil
 	}
-	defer rd.Close()
+	defer func() {
+		if err := rd.Close(); err != nil {
+			log.Warn("closing the old folder", "err", err)
+		}
+	}()
 	infos, err := rd.List(ctx)
 	if err != nil {
 		fr.Error = err.Error()
@@ -418,7 +432,7 @@ type idKey [sha256.Size]byte
 
 func keyOf(id string) idKey {
 	var k idKey
-	hex.Decode(k[:], []byte(id))
+	_, _ = hex.Decode(k[:], []byte(id)) // Identity makes hex; anything else makes a key no real message has
 	return k
 }
 
@@ -574,9 +588,12 @@ func (im *importer) boxIdentity(ctx context.Context, m store.Message) (string, b
 	if err != nil {
 		return "", false, err
 	}
-	defer r.Close()
 	iw := newIdentityWriter()
-	if _, err := io.Copy(iw, r); err != nil {
+	_, err = io.Copy(iw, r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return "", false, err
 	}
 	id, _, _ := iw.result()
@@ -725,7 +742,9 @@ func (im *importer) verify(ctx context.Context, source string, infos []MsgInfo, 
 		}
 		h := sha256.New()
 		_, err = io.Copy(h, body)
-		body.Close()
+		if cerr := body.Close(); err == nil {
+			err = cerr
+		}
 		if err != nil {
 			return err
 		}

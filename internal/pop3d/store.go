@@ -36,7 +36,7 @@ func UIDL(uid, uidValidity uint32) string {
 
 // Login implements Backend.
 func (b *StoreBackend) Login(ctx context.Context, username, password string, ip netip.Addr) (Session, error) {
-	acct, err := b.st.AuthenticateDevice(store.WithLoginFrom(ctx, "pop3", ip.String()), username, password)
+	acct, err := b.st.AuthenticateDevice(ctx, username, password, store.LoginRecord{Protocol: "pop3", Addr: ip.String()})
 	if err != nil {
 		return nil, err
 	}

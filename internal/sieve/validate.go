@@ -34,7 +34,7 @@ type Sender struct {
 // Validate, for the caller to check that the account may send as them.
 func (s *Script) Senders() []Sender {
 	var out []Sender
-	walk(s.cmds, func(c *call) error {
+	_ = walk(s.cmds, func(c *call) error { // never fails: the callback returns nil
 		if a, ok := c.tags["from"]; ok && c.name == "vacation" {
 			if addr, p := senderProblem(a.strs[0]); p == "" {
 				out = append(out, Sender{Pos: a.pos, Written: a.strs[0], Address: addr.Address})

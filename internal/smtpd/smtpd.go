@@ -342,7 +342,7 @@ func (c *session) Auth(mech string) (sasl.Server, error) {
 		ctx := c.ctx
 		var acc store.Account
 		err := c.s.o.Guard.Login(ctx, c.remoteIP(), username, password, func() (err error) {
-			acc, err = c.s.o.Store.AuthenticateDevice(store.WithLoginFrom(ctx, "smtp", c.remoteIP().String()), username, password)
+			acc, err = c.s.o.Store.AuthenticateDevice(ctx, username, password, store.LoginRecord{Protocol: "smtp", Addr: c.remoteIP().String()})
 			return err
 		})
 		if errors.Is(err, store.ErrAuthFailed) {

@@ -36,23 +36,12 @@ type LoginRecord struct {
 	Addr     string // client IP address
 }
 
-type loginFromKey struct{}
-
-// WithLoginFrom returns a context that tells AuthenticateDevice the
-// protocol and client address of the login, for the login record.
-func WithLoginFrom(ctx context.Context, protocol, addr string) context.Context {
-	return context.WithValue(ctx, loginFromKey{}, LoginRecord{Protocol: protocol, Addr: addr})
-}
-
-func loginFrom(ctx context.Context) LoginRecord {
-	r, _ := ctx.Value(loginFromKey{}).(LoginRecord)
-	return r
-}
-
 // AuthenticateDevice checks a device's login (see the rules above),
 // records it as the account's last login (and the app password's last
-// use) and returns the account. Any refusal is ErrAuthFailed.
-func (s *Store) AuthenticateDevice(ctx context.Context, email, password string) (Account, error) {
+// use) with from's protocol and client address (its At is ignored: the
+// login is recorded now; an empty Protocol is "device") and returns the
+// account. Any refusal is ErrAuthFailed.
+func (s *Store) AuthenticateDevice(ctx context.Context, email, password string, from LoginRecord) (Account, error) {
 	var a Account
 	var h, secret string
 	var c int64
@@ -80,7 +69,6 @@ func (s *Store) AuthenticateDevice(ctx context.Context, email, password string) 
 			return Account{}, ErrAuthFailed
 		}
 	}
-	from := loginFrom(ctx)
 	if from.Protocol == "" {
 		from.Protocol = "device"
 	}

@@ -107,7 +107,7 @@ func TestAuthenticateDeviceRules(t *testing.T) {
 		{"TOTP: wrong password", "totp@example.test", "abcd-efgh-jkmn-pqrs", false},
 		{"unknown account", "nobody@example.test", main, false},
 	} {
-		_, err := s.AuthenticateDevice(WithLoginFrom(ctx, "imap", "192.0.2.1"), tc.email, tc.pw)
+		_, err := s.AuthenticateDevice(ctx, tc.email, tc.pw, LoginRecord{Protocol: "imap", Addr: "192.0.2.1"})
 		if tc.ok && err != nil || !tc.ok && !errors.Is(err, ErrAuthFailed) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
@@ -121,10 +121,10 @@ func TestAuthenticateDeviceRules(t *testing.T) {
 	if err := s.RevokeAppPassword(ctx, "totp@example.test", "Mum's iPhone"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateDevice(ctx, "totp@example.test", totpApp); !errors.Is(err, ErrAuthFailed) {
+	if _, err := s.AuthenticateDevice(ctx, "totp@example.test", totpApp, LoginRecord{}); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("revoked app password: %v", err)
 	}
-	if _, err := s.AuthenticateDevice(ctx, "totp@example.test", other); err != nil {
+	if _, err := s.AuthenticateDevice(ctx, "totp@example.test", other, LoginRecord{}); err != nil {
 		t.Errorf("the other app password after a revoke: %v", err)
 	}
 	if err := s.RevokeAppPassword(ctx, "totp@example.test", "Mum's iPhone"); !errors.Is(err, ErrNotFound) {
@@ -141,7 +141,7 @@ func TestAuthenticateDeviceRules(t *testing.T) {
 	if err := s.DisableTOTP(ctx, "totp@example.test"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateDevice(ctx, "totp@example.test", main); err != nil {
+	if _, err := s.AuthenticateDevice(ctx, "totp@example.test", main, LoginRecord{}); err != nil {
 		t.Errorf("main password after TOTP off: %v", err)
 	}
 }
@@ -157,16 +157,16 @@ func TestLoginsAndAppPasswordUseAreRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateDevice(ctx, a.Email, "wrong"); err == nil {
+	if _, err := s.AuthenticateDevice(ctx, a.Email, "wrong", LoginRecord{}); err == nil {
 		t.Fatal("wrong password accepted")
 	}
 	if _, err := s.FirstLogin(ctx, a.ID); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a failed login was recorded: %v", err)
 	}
-	if _, err := s.AuthenticateDevice(WithLoginFrom(ctx, "pop3", "192.0.2.7"), a.Email, "correct horse battery"); err != nil {
+	if _, err := s.AuthenticateDevice(ctx, a.Email, "correct horse battery", LoginRecord{Protocol: "pop3", Addr: "192.0.2.7"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.AuthenticateDevice(WithLoginFrom(ctx, "imap", "192.0.2.8"), a.Email, pw); err != nil {
+	if _, err := s.AuthenticateDevice(ctx, a.Email, pw, LoginRecord{Protocol: "imap", Addr: "192.0.2.8"}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := s.LoginsOf(ctx, a.ID)

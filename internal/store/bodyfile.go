@@ -80,7 +80,7 @@ func (sb *SpooledBody) Size() int64 { return sb.b.size }
 // Discard removes the file of a body that no transaction stored.
 func (sb *SpooledBody) Discard() {
 	if sb != nil && sb.b.file != "" {
-		os.Remove(sb.s.bodyPath(sb.b.file))
+		sb.s.removeBodyFile(sb.b.file)
 	}
 }
 
@@ -116,7 +116,7 @@ func (s *Store) prepareBody(data []byte) (body, error) {
 // discardBody removes the file of a body whose transaction failed.
 func (s *Store) discardBody(b body) {
 	if b.file != "" {
-		os.Remove(s.bodyPath(b.file))
+		s.removeBodyFile(b.file)
 	}
 }
 
@@ -188,7 +188,7 @@ func (w *BodyWriter) Finish() (*SpooledBody, error) {
 		w.err = syncDir(filepath.Join(w.s.dir, bodiesDir))
 	}
 	if w.err != nil {
-		os.Remove(w.s.bodyPath(w.name))
+		w.s.removeBodyFile(w.name)
 		return nil, w.err
 	}
 	header := bytes.Clone(w.header.Bytes())
@@ -197,8 +197,17 @@ func (w *BodyWriter) Finish() (*SpooledBody, error) {
 
 // Abort removes the unfinished body.
 func (w *BodyWriter) Abort() {
-	w.f.Close()
-	os.Remove(w.s.bodyPath(w.name))
+	_ = w.f.Close() // the file is removed next: its close error does not matter
+	w.s.removeBodyFile(w.name)
+}
+
+// removeBodyFile removes a body file that no row refers to. A failure
+// leaves an orphan that sweepBodyFiles removes at a later start; it is
+// logged.
+func (s *Store) removeBodyFile(name string) {
+	if err := os.Remove(s.bodyPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		s.log.Warn("removing a body file", "file", name, "err", err)
+	}
 }
 
 func syncDir(dir string) error {
@@ -206,8 +215,11 @@ func syncDir(dir string) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return classify(fmt.Errorf("syncing %s: %w", dir, err))
 	}
 	return nil
@@ -347,7 +359,9 @@ func (s *Store) sweepBodyFiles(ctx context.Context) error {
 			continue
 		}
 		s.log.Info("removing unreferenced body file", "file", e.Name())
-		os.Remove(filepath.Join(dir, e.Name()))
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.log.Warn("removing a body file", "file", e.Name(), "err", err)
+		}
 	}
 	s.removeDeadFiles(ctx)
 	return nil

@@ -104,7 +104,9 @@ func TestEveryRefusedLoginCostsOneBcryptAtThePasswordCost(t *testing.T) {
 		costs = nil
 		var fn login = s.Authenticate
 		if tc.device {
-			fn = s.AuthenticateDevice
+			fn = func(ctx context.Context, email, pw string) (Account, error) {
+				return s.AuthenticateDevice(ctx, email, pw, LoginRecord{})
+			}
 		}
 		if _, err := fn(ctx, tc.email, tc.pw); err != ErrAuthFailed {
 			t.Errorf("%s: err %v, want ErrAuthFailed", tc.name, err)

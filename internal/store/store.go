@@ -61,9 +61,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -185,8 +185,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	rdsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
-		wdb.Close()
-		return nil, err
+		return nil, errors.Join(err, wdb.Close())
 	}
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
@@ -195,17 +194,13 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	if err := migrate(ctx, wdb); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("migrating %s: %w", path, err)
+		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		s.log.Warn("chmod database", "err", err)
 	}
 	if err := s.sweepBodyFiles(ctx); err != nil {
-		wdb.Close()
-		rdb.Close()
-		return nil, fmt.Errorf("body files: %w", err)
+		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close())
 	}
 	s.wg.Add(1)
 	go s.writer()
@@ -223,14 +218,14 @@ func (s *Store) Close() error {
 	s.closed.Do(func() { close(s.done) })
 	s.wg.Wait()
 	s.feed.closeAll()
+	var errs []error
 	for _, st := range s.stmts {
 		if st != nil {
-			st.Close()
+			errs = append(errs, st.Close())
 		}
 	}
-	e1 := s.wdb.Close()
-	e2 := s.rdb.Close()
-	return errors.Join(e1, e2)
+	errs = append(errs, s.wdb.Close(), s.rdb.Close())
+	return errors.Join(errs...)
 }
 
 // Tx is the handle a write function gets. It records change-feed events
@@ -349,18 +344,21 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *Tx) 
 // (SMTP 452 4.3.1) and try again later.
 var ErrDiskFull = errors.New("no space left for the mail store")
 
-// classify turns SQLite's "database or disk is full" (SQLITE_FULL, 13)
-// and ENOSPC into ErrDiskFull.
+// sqliteFull is SQLITE_FULL, the primary result code SQLite returns
+// when a write meets a full disk (its unix VFS turns ENOSPC into it).
+const sqliteFull = 13
+
+// classify turns a full disk into ErrDiskFull, by type only: SQLite's
+// SQLITE_FULL ("database or disk is full") and ENOSPC from the body
+// files, however deeply wrapped (every wrap in the repository is %w). No
+// error reaches the store from another process, so no text is matched.
 func classify(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, ErrDiskFull) {
+		return err
 	}
 	var coded interface{ Code() int }
-	if errors.As(err, &coded) && coded.Code()&0xff == 13 {
-		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
-	}
-	if strings.Contains(err.Error(), "no space left on device") || strings.Contains(err.Error(), "database or disk is full") {
-		return fmt.Errorf("%w (%v)", ErrDiskFull, err)
+	if errors.As(err, &coded) && coded.Code()&0xff == sqliteFull || errors.Is(err, syscall.ENOSPC) {
+		return fmt.Errorf("%w (%w)", ErrDiskFull, err)
 	}
 	return err
 }

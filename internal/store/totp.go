@@ -188,7 +188,7 @@ func makeKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.Remove(f.Name())
+	defer func() { _ = os.Remove(f.Name()) }() // the temporary name: linked below, or of a failed write
 	_, err = f.WriteString(hex.EncodeToString(key) + "\n")
 	if err == nil {
 		err = f.Chmod(0o600)
@@ -205,9 +205,8 @@ func makeKeyFile(path string) ([]byte, error) {
 	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, os.ErrExist) {
 		return nil, err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
+	if err := syncDir(dir); err != nil {
+		return nil, err
 	}
 	return os.ReadFile(path)
 }

@@ -153,10 +153,10 @@ func TestRevokeAppPasswordsRemovesThemAll(t *testing.T) {
 	if n, err := s.RevokeAppPasswords(ctx, "ME@example.test"); n != 2 || err != nil {
 		t.Fatalf("revoked %d, %v", n, err)
 	}
-	if _, err := s.AuthenticateDevice(ctx, "me@example.test", p1); !errors.Is(err, ErrAuthFailed) {
+	if _, err := s.AuthenticateDevice(ctx, "me@example.test", p1, LoginRecord{}); !errors.Is(err, ErrAuthFailed) {
 		t.Errorf("a revoked app password: %v", err)
 	}
-	if _, err := s.AuthenticateDevice(ctx, "kid@example.test", kid); err != nil {
+	if _, err := s.AuthenticateDevice(ctx, "kid@example.test", kid, LoginRecord{}); err != nil {
 		t.Errorf("another account's app password: %v", err)
 	}
 	if _, err := s.RevokeAppPasswords(ctx, "ghost@example.test"); !errors.Is(err, ErrNotFound) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"boxmail/internal/store"
 )
 
 // followsOffSite reports whether a browser following Location loc from
@@ -210,7 +212,7 @@ func TestAnAdminSignsAUserOutEverywhere(t *testing.T) {
 	if _, body := get(t, admin, ts.URL+"/admin/users"); !strings.Contains(body, "1 web session(s) ended, 1 app password(s) revoked") {
 		t.Errorf("no report of the sign-out:\n%s", body)
 	}
-	if _, err := st.AuthenticateDevice(ctx, "kid@example.net", app); err == nil {
+	if _, err := st.AuthenticateDevice(ctx, "kid@example.net", app, store.LoginRecord{}); err == nil {
 		t.Error("the app password survived")
 	}
 	// The API; an unknown account is 404.

@@ -83,10 +83,10 @@ func TestTOTPSetUpAndLogin(t *testing.T) {
 	if strings.Contains(body, am[1]) || !strings.Contains(body, "Mum&#39;s iPhone") {
 		t.Fatalf("the app password list:\n%s", body)
 	}
-	if _, err := st.AuthenticateDevice(ctx, "kid@example.net", am[1]); err != nil {
+	if _, err := st.AuthenticateDevice(ctx, "kid@example.net", am[1], store.LoginRecord{}); err != nil {
 		t.Errorf("app password made on the web: %v", err)
 	}
-	if _, err := st.AuthenticateDevice(ctx, "kid@example.net", userPW); err == nil {
+	if _, err := st.AuthenticateDevice(ctx, "kid@example.net", userPW, store.LoginRecord{}); err == nil {
 		t.Error("main password works on a device with TOTP on")
 	}
 

@@ -15,6 +15,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math/rand/v2"
@@ -84,13 +85,13 @@ func main() {
 	fmt.Fprintf(os.Stderr, "fillmail: %d messages in %.1fs\n", *n, time.Since(start).Seconds())
 }
 
-func fillStore(dir, account string, n int) error {
+func fillStore(dir, account string, n int) (err error) {
 	ctx := context.Background()
 	st, err := store.Open(ctx, dir, store.Options{})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer func() { err = errors.Join(err, st.Close()) }()
 	a, err := st.AccountByEmail(ctx, account)
 	if err != nil {
 		return fmt.Errorf("%s: %w", account, err)
