@@ -232,6 +232,20 @@ func checkInvariants(t *testing.T, msg []byte) {
 		t.Fatalf("fields %q do not cover the header %q", cat, msg[:fe])
 	}
 	checkUnfold(t, msg)
+	if !bareLF(msg) {
+		// CRLF mail: the rule the store and bounces had, "up to and
+		// including the first CRLF CRLF", except that a message starting
+		// with CRLF has an empty header (as IMAP FETCH always had it).
+		want := len(msg)
+		if bytes.HasPrefix(msg, []byte("\r\n")) {
+			want = 2
+		} else if i := bytes.Index(msg, []byte("\r\n\r\n")); i >= 0 {
+			want = i + 4
+		}
+		if bs != want {
+			t.Fatalf("CRLF message: body at %d, want %d", bs, want)
+		}
+	}
 	for _, step := range []int{1, 3, 7, 4096} {
 		if got := feedInPieces(msg, step); got != bs {
 			t.Fatalf("EndFinder in steps of %d: %d, want %d", step, got, bs)
@@ -262,4 +276,14 @@ func checkUnfold(t *testing.T, v []byte) {
 	if i != len(out) {
 		t.Fatalf("Unfold(%q) = %q added bytes", v, out)
 	}
+}
+
+// bareLF reports whether msg has an LF without a CR before it.
+func bareLF(msg []byte) bool {
+	for i, c := range msg {
+		if c == '\n' && (i == 0 || msg[i-1] != '\r') {
+			return true
+		}
+	}
+	return false
 }
