@@ -13,9 +13,10 @@
 //
 // RFC 5322 2.1 and 2.2 say a line ends with CRLF and the header ends at
 // the first empty line (2.1, 3.5). The box keeps messages as received:
-// the SMTP front-end normalises line ends at DATA, but imports and IMAP
-// APPEND keep the bytes as they were, so stored mail may end its lines
-// with a bare LF, or mix both. The one policy here:
+// the SMTP front-end and the mbox and maildir imports make line ends
+// CRLF, but IMAP APPEND and the import from an IMAP server keep the bytes
+// as they were, so stored mail may end its lines with a bare LF, or mix
+// both. The one policy here:
 //
 //   - A line ends with LF, with or without a CR before it. A CR not
 //     followed by LF is an ordinary byte of its line.

@@ -31,11 +31,12 @@ type identityWriter struct {
 	// One body hash per identity variant: all fields, without
 	// Message-ID, without Date (identityOf's skip).
 	h       [3]hash.Hash
-	cr      bool              // a CR of the body waits to see whether LF follows
-	trail   []byte            // a run of LF, space and tab that may turn out to be trailing
-	hasBoth bool              // the header has a Message-ID and a Date
-	hasOne  bool              // it has exactly one of them
-	find    mailmsg.EndFinder // where the header ends
+	cr      bool   // a CR of the body waits to see whether LF follows
+	trail   []byte // a run of LF, space and tab that may turn out to be trailing
+	hasBoth bool   // the header has a Message-ID and a Date
+	hasOne  bool   // it has exactly one of them
+
+	find mailmsg.EndFinder // where the header ends
 }
 
 var identitySkips = [3]string{"", "message-id", "date"}
