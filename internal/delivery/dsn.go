@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -57,20 +58,9 @@ func (q *Queue) makeBounce(it store.QueueItem, b *bounceInfo) (*store.Delivery, 
 	return del, nil
 }
 
-// headerSection returns the header of a message (up to the empty line),
-// bounded so a huge header cannot blow up the bounce.
-func headerSection(msg []byte) []byte {
-	i := bytes.Index(msg, []byte("\r\n\r\n"))
-	if i < 0 {
-		i = len(msg)
-	} else {
-		i += 2
-	}
-	if i > 64<<10 {
-		i = 64 << 10
-	}
-	return msg[:i]
-}
+// maxReturnedHeader bounds the original header a bounce returns, so a
+// huge header cannot blow up the bounce.
+const maxReturnedHeader = 64 << 10
 
 func newMessageID(host string) string {
 	var b [12]byte
@@ -136,7 +126,8 @@ func buildDSN(host string, it store.QueueItem, b *bounceInfo, orig []byte, now t
 	w("--%s", boundary)
 	w("Content-Type: text/rfc822-headers")
 	w("")
-	sc := bufio.NewScanner(bytes.NewReader(headerSection(orig)))
+	end, _ := mailmsg.Bounds(orig) // the fields, without the empty line
+	sc := bufio.NewScanner(bytes.NewReader(orig[:min(end, maxReturnedHeader)]))
 	sc.Buffer(make([]byte, 0, 4096), 128<<10)
 	for sc.Scan() {
 		w("%s", strings.TrimRight(sc.Text(), "\r"))

@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message/textproto"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -247,9 +248,9 @@ func bodySection(data []byte, bs *imap.FetchItemBodySection) []byte {
 	case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierNone:
 		b = data
 	case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierHeader && len(bs.HeaderFields) == 0 && len(bs.HeaderFieldsNot) == 0:
-		b = data[:headerEnd(data)]
+		b = data[:mailmsg.HeaderEnd(data)]
 	case len(bs.Part) == 0 && bs.Specifier == imap.PartSpecifierText:
-		b = data[headerEnd(data):]
+		b = data[mailmsg.HeaderEnd(data):]
 	default:
 		whole := *bs
 		whole.Partial = nil
@@ -267,27 +268,6 @@ func bodySection(data []byte, bs *imap.FetchItemBodySection) []byte {
 	return b
 }
 
-// headerEnd returns the length of the header including the blank line
-// that ends it (CRLF or bare LF), or len(data) if there is none.
-func headerEnd(data []byte) int {
-	if bytes.HasPrefix(data, []byte("\r\n")) {
-		return 2
-	}
-	if bytes.HasPrefix(data, []byte("\n")) {
-		return 1
-	}
-	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
-		if j := bytes.Index(data[:i], []byte("\n\n")); j >= 0 {
-			return j + 2
-		}
-		return i + 4
-	}
-	if j := bytes.Index(data, []byte("\n\n")); j >= 0 {
-		return j + 2
-	}
-	return len(data)
-}
-
 // maxParsedHeader bounds how much of a message's header is parsed, for
 // ENVELOPE, BODYSTRUCTURE, HEADER.FIELDS, BINARY and SEARCH: go-message
 // gives every field its own allocations (and unfolds a folded one whole),
@@ -300,7 +280,7 @@ const maxParsedHeader = 128 << 10
 // cappedHeader is the header of data (up to its blank line, or all of
 // data without one), cut to maxParsedHeader at a line end.
 func cappedHeader(data []byte) []byte {
-	h := data[:headerEnd(data)]
+	h := data[:mailmsg.HeaderEnd(data)]
 	if len(h) <= maxParsedHeader {
 		return h
 	}

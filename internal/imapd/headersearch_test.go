@@ -12,6 +12,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
+
+	"boxmail/internal/mailmsg"
 )
 
 // referenceMatch is header SEARCH as it was before the store kept the
@@ -20,7 +22,7 @@ import (
 // candidates must give exactly its results.
 func referenceMatch(data []byte, key, value string) bool {
 	dec := &mime.WordDecoder{CharsetReader: message.CharsetReader}
-	th, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data[:headerEnd(data)])))
+	th, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data[:mailmsg.HeaderEnd(data)])))
 	h := mail.Header{Header: message.Header{Header: th}}
 	value = strings.ToLower(value)
 	for f := h.FieldsByKey(key); f.Next(); {

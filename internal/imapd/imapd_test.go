@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -698,7 +699,7 @@ func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
 		}
 		b, _ := io.ReadAll(messageReader([]byte(data)))
 		want := string(capped)
-		if end := headerEnd([]byte(data)); end < len(data) {
+		if end := mailmsg.HeaderEnd([]byte(data)); end < len(data) {
 			want += data[end-2:] // the blank line and the body
 		}
 		if string(b) != want {
@@ -744,7 +745,7 @@ func FuzzCappedHeader(f *testing.F) {
 		if len(h) > maxParsedHeader || !bytes.HasPrefix(data, h) {
 			t.Fatalf("capped header of %d bytes", len(h))
 		}
-		if len(h) < headerEnd(data) && len(h) > 0 && h[len(h)-1] != '\n' {
+		if len(h) < mailmsg.HeaderEnd(data) && len(h) > 0 && h[len(h)-1] != '\n' {
 			t.Fatalf("cut not at a line end")
 		}
 		envelope(data)

@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -317,7 +318,7 @@ func mayContain(data []byte, value string) bool {
 			return true
 		}
 	}
-	h := data[:headerEnd(data)]
+	h := data[:mailmsg.HeaderEnd(data)]
 	if bytes.Contains(h, []byte("=?")) {
 		return true
 	}
@@ -377,7 +378,7 @@ func headerContains(h *mail.Header, value string) bool {
 func decodedText(data []byte) string {
 	e, err := message.Read(messageReader(data))
 	if e == nil {
-		return string(data[headerEnd(data):])
+		return string(data[mailmsg.HeaderEnd(data):])
 	}
 	_ = err // unknown charset or encoding: e is still usable
 	var sb strings.Builder

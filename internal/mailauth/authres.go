@@ -4,9 +4,12 @@ package mailauth
 // message it accepts, and the removal of forged ones claiming its name.
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-msgauth/authres"
+
+	"boxmail/internal/mailmsg"
 )
 
 // AuthResults is what the box found out about one message.
@@ -92,7 +95,7 @@ func sanitizeComment(s string) string {
 // 50 MiB message as for a 5 KiB one; the bytes of msg before the result
 // are garbage afterwards.
 func StripAuthResults(msg []byte, host string) []byte {
-	fields, _ := splitHeader(msg)
+	fields := slices.Collect(mailmsg.Fields(msg))
 	drop := false
 	for _, f := range fields {
 		if isOurAuthResults(f, host) {
@@ -106,7 +109,7 @@ func StripAuthResults(msg []byte, host string) []byte {
 	// Fields are contiguous from the start; moving each kept one, last
 	// first, to just before the ones already placed never overwrites a
 	// field still to be moved (each lands at or after where it was).
-	pos := headerBytes(fields)
+	pos, _ := mailmsg.Bounds(msg)
 	for i := len(fields) - 1; i >= 0; i-- {
 		if f := fields[i]; !isOurAuthResults(f, host) {
 			pos -= len(f.Raw)
@@ -116,21 +119,11 @@ func StripAuthResults(msg []byte, host string) []byte {
 	return msg[pos:]
 }
 
-// headerBytes is the length of the header fields (they are contiguous
-// from the start of the message).
-func headerBytes(fields []headerField) int {
-	n := 0
-	for _, f := range fields {
-		n += len(f.Raw)
-	}
-	return n
-}
-
-func isOurAuthResults(f headerField, host string) bool {
-	if !strings.EqualFold(f.Name, "Authentication-Results") {
+func isOurAuthResults(f mailmsg.Field, host string) bool {
+	if !f.Is("Authentication-Results") {
 		return false
 	}
-	return strings.EqualFold(authservID(f.Value()), strings.TrimSuffix(host, "."))
+	return strings.EqualFold(authservID(fieldValue(f)), strings.TrimSuffix(host, "."))
 }
 
 // authservID returns the authserv-id of an Authentication-Results value:

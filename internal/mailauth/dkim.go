@@ -14,6 +14,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/resolver"
 )
 
@@ -45,11 +46,10 @@ func Sign(msg []byte, domain string, keys []SigningKey) ([]byte, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	fields, _ := splitHeader(msg)
 	count := map[string]int{}
-	for _, f := range fields {
-		if f.Name != "" {
-			count[strings.ToLower(f.Name)]++
+	for f := range mailmsg.Fields(msg) {
+		if f.Name != nil {
+			count[strings.ToLower(string(f.Name))]++
 		}
 	}
 	var hkeys []string
@@ -113,13 +113,12 @@ const MaxDKIMSignatures = 8
 // up through r. It never fails: a broken signature or message is a
 // permerror result, a DNS failure a temperror.
 func VerifyDKIM(ctx context.Context, r resolver.Resolver, msg []byte) []DKIMResult {
-	fields, _ := splitHeader(msg)
 	var out []DKIMResult
-	for _, f := range fields {
-		if !strings.EqualFold(f.Name, "DKIM-Signature") {
+	for f := range mailmsg.Fields(msg) {
+		if !f.Is("DKIM-Signature") {
 			continue
 		}
-		tags := parseTags(f.Value())
+		tags := parseTags(fieldValue(f))
 		b := strings.Join(strings.Fields(tags["b"]), "")
 		if len(b) > 12 {
 			b = b[:12]

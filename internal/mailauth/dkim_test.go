@@ -3,12 +3,14 @@ package mailauth
 import (
 	"bytes"
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/miekg/dns"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/resolver"
 )
 
@@ -206,20 +208,20 @@ func TestSignNeedsFrom(t *testing.T) {
 	}
 }
 
-func TestSplitHeader(t *testing.T) {
-	msg := "A: 1\r\nB: 2\r\n folded\r\n\tagain\r\nbroken line\r\nC :3\n\r\nbody\r\n"
-	fields, body := splitHeader([]byte(msg))
+func TestHeaderFieldsAsMailauthReadsThem(t *testing.T) {
+	msg := []byte("A: 1\r\nB: 2\r\n folded\r\n\tagain\r\nbroken line\r\nC :3\n\r\nbody\r\n")
+	fields := slices.Collect(mailmsg.Fields(msg))
 	var names []string
 	for _, f := range fields {
-		names = append(names, f.Name)
+		names = append(names, string(f.Name))
 	}
-	if strings.Join(names, ",") != "A,B,,C" || msg[body:] != "body\r\n" {
+	if body := mailmsg.HeaderEnd(msg); strings.Join(names, ",") != "A,B,,C" || string(msg[body:]) != "body\r\n" {
 		t.Errorf("names %q, body %q", names, msg[body:])
 	}
-	if v := fields[1].Value(); v != "2 folded\tagain" {
+	if v := fieldValue(fields[1]); v != "2 folded\tagain" {
 		t.Errorf("value %q", v)
 	}
-	if got, _ := splitHeader([]byte("\r\nbody")); len(got) != 0 {
-		t.Errorf("empty header: %v", got)
+	for range mailmsg.Fields([]byte("\r\nbody")) {
+		t.Errorf("a field in an empty header")
 	}
 }

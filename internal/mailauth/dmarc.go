@@ -17,6 +17,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/resolver"
 )
 
@@ -120,11 +121,10 @@ func ParseAddressList(v string) ([]*mail.Address, error) {
 
 // ParseAuthor reads the From fields of msg's header section.
 func ParseAuthor(msg []byte) Author {
-	fields, _ := splitHeader(msg)
 	var a Author
-	for _, f := range fields {
-		if strings.EqualFold(f.Name, "From") {
-			a.values = append(a.values, f.Value())
+	for f := range mailmsg.Fields(msg) {
+		if f.Is("From") {
+			a.values = append(a.values, fieldValue(f))
 		}
 	}
 	switch len(a.values) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/resolver"
 )
 
@@ -21,14 +22,13 @@ func FuzzHeader(f *testing.F) {
 	f.Add([]byte(" leading continuation\r\nAuthentication-Results: (c) H.example. ; none\r\n"), "h.example")
 	f.Add([]byte("Authentication-Results:\r\n (a (b) \\) c) \"q\" h; x\r\n\r\n"), "h")
 	f.Fuzz(func(t *testing.T, msg []byte, host string) {
-		fields, body := splitHeader(msg)
-		n := headerBytes(fields)
+		n, body := mailmsg.Bounds(msg)
 		var cat []byte
-		for _, fl := range fields {
+		for fl := range mailmsg.Fields(msg) {
 			cat = append(cat, fl.Raw...)
 		}
 		if !bytes.Equal(cat, msg[:n]) || body < n || body > len(msg) {
-			t.Fatalf("fields do not cover the header: %d fields, %d bytes, body at %d", len(fields), n, body)
+			t.Fatalf("fields do not cover the header: %d of %d bytes, body at %d", len(cat), n, body)
 		}
 		out := StripAuthResults(bytes.Clone(msg), host)
 		if !bytes.HasSuffix(out, msg[n:]) {
@@ -38,8 +38,7 @@ func FuzzHeader(f *testing.F) {
 		if !bytes.Equal(again, out) {
 			t.Fatalf("not idempotent:\n%q\n%q", out, again)
 		}
-		of, _ := splitHeader(out)
-		for _, fl := range of {
+		for fl := range mailmsg.Fields(out) {
 			if isOurAuthResults(fl, host) {
 				t.Fatalf("left %q", fl.Raw)
 			}
@@ -63,10 +62,9 @@ func FuzzVerifyDKIM(f *testing.F) {
 	fake.Fail("y._domainkey.x", dns.TypeTXT)
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		res := VerifyDKIM(context.Background(), fake, msg)
-		fields, _ := splitHeader(msg)
 		n := 0
-		for _, fl := range fields {
-			if strings.EqualFold(fl.Name, "DKIM-Signature") {
+		for fl := range mailmsg.Fields(msg) {
+			if fl.Is("DKIM-Signature") {
 				n++
 			}
 		}

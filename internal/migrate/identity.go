@@ -7,6 +7,8 @@ import (
 	"hash"
 	"slices"
 	"strings"
+
+	"boxmail/internal/mailmsg"
 )
 
 // identityHeaders are the header fields a message keeps on its way through
@@ -63,20 +65,15 @@ func addedFieldIdentities(msg []byte) []string {
 // identityFields returns the values of the identity header fields
 // (unfolded, whitespace collapsed) and the body.
 func identityFields(msg []byte) (map[string][]string, []byte) {
-	hdr, body := splitMessage(msg)
 	vals := map[string][]string{}
-	for _, f := range headerFields(hdr) {
-		name, val, ok := strings.Cut(f, ":")
-		if !ok {
+	for f := range mailmsg.Fields(msg) {
+		name := strings.ToLower(string(f.Name))
+		if f.Name == nil || !slices.Contains(identityHeaders, name) {
 			continue
 		}
-		name = strings.ToLower(strings.TrimSpace(name))
-		if !slices.Contains(identityHeaders, name) {
-			continue
-		}
-		vals[name] = append(vals[name], strings.Join(strings.Fields(val), " "))
+		vals[name] = append(vals[name], strings.Join(strings.Fields(string(mailmsg.Unfold(f.Value))), " "))
 	}
-	return vals, body
+	return vals, msg[mailmsg.HeaderEnd(msg):]
 }
 
 // identityOf hashes the identity fields but skip, and the body.
@@ -103,47 +100,9 @@ func writeIdentityFields(h hash.Hash, vals map[string][]string, skip string) {
 	h.Write([]byte{0})
 }
 
-// splitMessage splits at the first empty line (CRLF or LF).
-func splitMessage(msg []byte) (hdr, body []byte) {
-	for i := 0; i < len(msg); {
-		j := bytes.IndexByte(msg[i:], '\n')
-		if j < 0 {
-			return msg, nil
-		}
-		line := msg[i : i+j]
-		if len(line) == 0 || (len(line) == 1 && line[0] == '\r') {
-			return msg[:i], msg[i+j+1:]
-		}
-		i += j + 1
-	}
-	return msg, nil
-}
-
-// headerFields returns the unfolded header fields.
-func headerFields(hdr []byte) []string {
-	var out []string
-	for _, line := range strings.Split(string(hdr), "\n") {
-		line = strings.TrimRight(line, "\r")
-		if line == "" {
-			continue
-		}
-		if (line[0] == ' ' || line[0] == '\t') && len(out) > 0 {
-			out[len(out)-1] += " " + strings.TrimSpace(line)
-			continue
-		}
-		out = append(out, line)
-	}
-	return out
-}
-
-// headerValue returns the first value of a header field, unfolded.
+// headerValue returns the first value of a header field, unfolded, with
+// surrounding white space removed.
 func headerValue(msg []byte, name string) string {
-	hdr, _ := splitMessage(msg)
-	for _, f := range headerFields(hdr) {
-		n, v, ok := strings.Cut(f, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(n), name) {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	f, _ := mailmsg.Lookup(msg, name)
+	return strings.TrimSpace(string(mailmsg.Unfold(f.Value)))
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"hash"
 	"io"
+
+	"boxmail/internal/mailmsg"
 )
 
 // Large messages are streamed from the old side into the box's file area
@@ -33,6 +35,8 @@ type identityWriter struct {
 	trail   []byte // a run of LF, space and tab that may turn out to be trailing
 	hasBoth bool   // the header has a Message-ID and a Date
 	hasOne  bool   // it has exactly one of them
+
+	find mailmsg.EndFinder // where the header ends
 }
 
 var identitySkips = [3]string{"", "message-id", "date"}
@@ -49,7 +53,8 @@ func (w *identityWriter) Write(p []byte) (int, error) {
 	}
 	start := len(w.hdr)
 	w.hdr = append(w.hdr, p...)
-	if end := headerEnd(w.hdr, max(0, start-2)); end >= 0 {
+	if i := w.find.Feed(p); i >= 0 {
+		end := start + i
 		rest := bytes.Clone(w.hdr[end:])
 		w.hdr = w.hdr[:end]
 		w.startBody()
@@ -58,23 +63,6 @@ func (w *identityWriter) Write(p []byte) (int, error) {
 		w.startBody()
 	}
 	return len(p), nil
-}
-
-// headerEnd returns the offset after the first empty line (LF or CRLF)
-// of msg, looking for lines that start at from or later, or -1.
-func headerEnd(msg []byte, from int) int {
-	for i := from; i < len(msg); i++ {
-		if i > 0 && msg[i-1] != '\n' {
-			continue
-		}
-		switch {
-		case msg[i] == '\n':
-			return i + 1
-		case msg[i] == '\r' && i+1 < len(msg) && msg[i+1] == '\n':
-			return i + 2
-		}
-	}
-	return -1
 }
 
 // startBody hashes the identity fields of the header into each variant.

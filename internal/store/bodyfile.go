@@ -13,6 +13,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"boxmail/internal/mailmsg"
 )
 
 // Large bodies live in files, small ones in the database.
@@ -129,6 +131,7 @@ type BodyWriter struct {
 	size   int64
 	header bytes.Buffer
 	hdrEnd bool
+	find   mailmsg.EndFinder
 	err    error
 }
 
@@ -163,10 +166,11 @@ func (w *BodyWriter) Write(p []byte) (int, error) {
 // keepHeader collects the header section (up to the blank line) as the
 // bytes go by.
 func (w *BodyWriter) keepHeader(p []byte) {
-	start := max(0, w.header.Len()-3)
-	w.header.Write(p[:min(len(p), maxFileHeader-w.header.Len())])
-	if i := bytes.Index(w.header.Bytes()[start:], []byte("\r\n\r\n")); i >= 0 {
-		w.header.Truncate(start + i + 4)
+	start := w.header.Len()
+	p = p[:min(len(p), maxFileHeader-start)]
+	w.header.Write(p)
+	if i := w.find.Feed(p); i >= 0 {
+		w.header.Truncate(start + i)
 		w.hdrEnd = true
 	} else if w.header.Len() >= maxFileHeader {
 		w.hdrEnd = true
@@ -233,7 +237,7 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	header := b.header
 	if b.file == "" {
 		res, err = tx.exec(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(b.data), b.data)
-		header = HeaderSection(b.data)
+		header, _ = mailmsg.Split(b.data)
 	} else {
 		res, err = tx.exec(ctx, "INSERT INTO bodies(size, data, file) VALUES(?, X'', ?)", b.size, b.file)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
+
+	"boxmail/internal/mailmsg"
 )
 
 // IMAP SEARCH FROM/TO/CC/BCC/SUBJECT (and HEADER on those fields) compare
@@ -59,7 +61,7 @@ func FoldHeaderValue(v string) string {
 // headerSearchRow is the header_search row of a message: per field of
 // searchColumns, the folded values of its occurrences, joined by "\n".
 func headerSearchRow(data []byte) [][]byte {
-	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(HeaderSection(data))))
+	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data[:mailmsg.HeaderEnd(data)])))
 	out := make([][]byte, len(searchColumns))
 	for i, k := range searchColumns {
 		var b []byte

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -165,15 +164,6 @@ func (s *Store) Body(ctx context.Context, bodyID int64) ([]byte, error) {
 		return s.readBodyFile(file.String)
 	}
 	return b, nil
-}
-
-// HeaderSection returns the header of a message up to and including the
-// blank line; a message without one is all header.
-func HeaderSection(data []byte) []byte {
-	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
-		return data[:i+4]
-	}
-	return data
 }
 
 // addMessage appends a message row to a mailbox, taking the next UID.
