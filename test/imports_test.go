@@ -16,7 +16,7 @@ var allowed = map[string][]string{
 	"internal/store":       {"mailmsg"},
 	"internal/resolver":    {},
 	"internal/mailauth":    {"resolver", "mailmsg"},
-	"internal/sieve":       {},
+	"internal/sieve":       {"mailmsg"},
 	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg"},
 	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve"},
 	"internal/imapd":       {"store", "guard", "netserve", "mailmsg"},

@@ -10,6 +10,8 @@ import (
 	"net/mail"
 	"net/textproto"
 	"strings"
+
+	"boxmail/internal/mailmsg"
 )
 
 // Limits of the message parts a script looks at. The body is not parsed
@@ -66,7 +68,7 @@ type part struct {
 // header that does not parse is taken as empty, so the script still runs.
 func ParseMessage(data []byte, from, to string) *Message {
 	m := &Message{From: from, To: to, Size: int64(len(data)), Header: mail.Header{}, parsed: &bodyCache{}}
-	hdr, body := splitHeader(data)
+	hdr, body := mailmsg.Split(data)
 	m.body = body
 	if len(hdr) > maxHeaderBytes {
 		hdr = hdr[:bytes.LastIndexByte(hdr[:maxHeaderBytes], '\n')+1]
@@ -76,25 +78,6 @@ func ParseMessage(data []byte, from, to string) *Message {
 		m.Header = mail.Header(h)
 	}
 	return m
-}
-
-// splitHeader returns the header (with its empty line) and the body.
-func splitHeader(data []byte) ([]byte, []byte) {
-	if bytes.HasPrefix(data, []byte("\r\n")) {
-		return data[:2], data[2:]
-	}
-	if bytes.HasPrefix(data, []byte("\n")) {
-		return data[:1], data[1:]
-	}
-	i := bytes.Index(data, []byte("\n\r\n"))
-	j := bytes.Index(data, []byte("\n\n"))
-	switch {
-	case i >= 0 && (j < 0 || i < j):
-		return data[:i+3], data[i+3:]
-	case j >= 0:
-		return data[:j+2], data[j+2:]
-	}
-	return data, nil
 }
 
 // bodyOf returns the parsed body, building it on first use with limit
@@ -263,13 +246,9 @@ func partHeader(p []byte) (textproto.MIMEHeader, []byte) {
 		return nil, p[1:]
 	}
 	look := p[:min(len(p), maxPartHeader)]
-	i := bytes.Index(look, []byte("\n\r\n"))
-	end := i + 3
-	if j := bytes.Index(look, []byte("\n\n")); j >= 0 && (i < 0 || j < i) {
-		i, end = j, j+2
-	}
-	if i < 0 {
-		return nil, p
+	fieldsEnd, end := mailmsg.Bounds(look)
+	if fieldsEnd == len(look) {
+		return nil, p // no empty line within the cap: no header
 	}
 	h, _ := textproto.NewReader(bufio.NewReader(bytes.NewReader(p[:end]))).ReadMIMEHeader()
 	return h, p[end:]
