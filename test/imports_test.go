@@ -24,9 +24,12 @@ var allowed = map[string][]string{
 	"internal/managesieve": {"store", "sieve", "guard"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
 	"internal/dnsd":        {"dnsrecords", "store"},
-	"internal/web":         {"store", "delivery", "dnsrecords", "guard"},
+	"internal/web":         {"store", "delivery", "dnsrecords", "guard", "admin"},
 	"internal/migrate":     {"store"},
 	"internal/testutil":    {"store", "resolver"},
+	// admin: the one service every admin and self-service change goes
+	// through (CLI, web pages, JSON API).
+	"internal/admin": {"store", "delivery", "dnsrecords", "mailauth", "sieve", "resolver"},
 	// guard: the shared defences (login limiter, connection limits,
 	// greylisting, DNSBL) that every front-end consults.
 	"internal/guard": {"store", "resolver"},

@@ -175,7 +175,7 @@ func cmdDNS(e *env, args []string) error {
 				}
 			}
 		}
-		if err := st.AddDNSRecord(ctx, store.DNSRecord{Name: c.Name, Type: c.Type, Value: c.Value}); err != nil {
+		if err := newAdmin(st).AddDNSRecord(ctx, store.DNSRecord{Name: c.Name, Type: c.Type, Value: c.Value}); err != nil {
 			if errors.Is(err, store.ErrExists) {
 				return fmt.Errorf("the record %s %s %s exists already", c.Name, c.Type, c.Value)
 			}
@@ -199,7 +199,7 @@ func cmdDNS(e *env, args []string) error {
 			}
 			value = c.Value
 		}
-		n, err := st.RemoveDNSRecords(ctx, name, typ, value)
+		n, err := newAdmin(st).RemoveDNSRecords(ctx, name, typ, value)
 		if errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("there is no custom %s record at %s%s ('boxmail dns records' lists them)", typ, name, map[bool]string{true: " with that value", false: ""}[value != ""])
 		} else if err != nil {
