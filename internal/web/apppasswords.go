@@ -140,25 +140,8 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 			msg = "Two-step login is off. Your main password works on your devices again."
 		}
 	case "app-add":
-		name := strings.TrimSpace(r.PostFormValue("name"))
-		pw, err := s.o.Admin.AddAppPassword(ctx, a.Email, name)
-		switch {
-		case errors.Is(err, store.ErrExists):
-			msg, ok = "You already have an app password with that name; pick another name.", false
-		case errors.Is(err, store.ErrInvalid):
-			msg, ok = "Give the app password a name of up to 64 characters, such as the device it is for.", false
-		case err != nil:
-			s.internalError(w, r, err)
-			return
-		default:
-			s.log.Info("app password created", "user", a.Email, "name", name)
-			d, err := s.securityData(r, sess, a)
-			if err != nil {
-				s.internalError(w, r, err)
-				return
-			}
-			d.NewName, d.NewPassword = name, pw
-			s.renderSecurity(w, r, sess, a, d)
+		var answered bool
+		if msg, ok, answered = s.addAppPassword(w, r, sess, a); answered {
 			return
 		}
 	case "app-revoke":
@@ -181,6 +164,31 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 		s.sessions.setFlash(sess, msg, ok)
 	}
 	http.Redirect(w, r, "/account/security", http.StatusSeeOther)
+}
+
+// addAppPassword is the security form's "app-add": the page showing the
+// new password once, or a flash message; answered when it has answered.
+func (s *Server) addAppPassword(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) (msg string, ok, answered bool) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	pw, err := s.o.Admin.AddAppPassword(r.Context(), a.Email, name)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return "You already have an app password with that name; pick another name.", false, false
+	case errors.Is(err, store.ErrInvalid):
+		return "Give the app password a name of up to 64 characters, such as the device it is for.", false, false
+	case err != nil:
+		s.internalError(w, r, err)
+		return "", false, true
+	}
+	s.log.Info("app password created", "user", a.Email, "name", name)
+	d, err := s.securityData(r, sess, a)
+	if err != nil {
+		s.internalError(w, r, err)
+		return "", false, true
+	}
+	d.NewName, d.NewPassword = name, pw
+	s.renderSecurity(w, r, sess, a, d)
+	return "", false, true
 }
 
 // lastLoginOf is the admin Users list's column: "none" or the last login.
