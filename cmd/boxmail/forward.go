@@ -21,7 +21,6 @@ import (
 // The forward and vacation commands keep their rules in the account's
 // active Sieve script as Roundcube-style "# rule:[NAME]" blocks, through
 // admin.Service (rules.go, vacation.go), as the web's /account page does.
-
 func cmdForward(e *env, args []string) error {
 	sub, args, err := subcommand(args, "forward", "add", "list", "disable", "enable", "remove")
 	if err != nil {
