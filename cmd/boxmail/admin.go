@@ -11,9 +11,39 @@ import (
 
 	"golang.org/x/term"
 
+	"boxmail/internal/admin"
+	"boxmail/internal/config"
 	"boxmail/internal/delivery"
+	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
 )
+
+// newAdmin is the admin service of a command that runs no server.
+func newAdmin(st *store.Store) *admin.Service { return admin.New(admin.Options{Store: st}) }
+
+// checkPassword is admin.CheckPassword, for cmdInit, whose --admin
+// flag's variable hides the package's name.
+func checkPassword(pw string, a delivery.Address) error { return admin.CheckPassword(pw, a) }
+
+// addFirstAdmin creates a new box's admin account (initBox).
+func addFirstAdmin(ctx context.Context, st *store.Store, email, password string) error {
+	a, err := delivery.ParseAddress(email)
+	if err != nil {
+		return err
+	}
+	return newAdmin(st).AddAccount(ctx, a, password, true)
+}
+
+// newBoxAdmin is the admin service with the config's hostname and
+// resolvers, the box's DNS records (the migration checklist, DKIM
+// checks, bounces of removed queue entries) and, when serving, the
+// running deliverer and queue (nil otherwise).
+func newBoxAdmin(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue) *admin.Service {
+	return admin.New(admin.Options{Store: st, Deliverer: d, Queue: q, Hostname: cfg.Hostname, Resolvers: cfg.Resolvers,
+		Records: func(ctx context.Context) (*dnsrecords.Set, dnsrecords.Input, error) {
+			return buildRecords(ctx, dir, st, cfg)
+		}})
+}
 
 // openStore opens the store of an existing data dir.
 func openStore(dir string) (*store.Store, error) {
@@ -67,11 +97,7 @@ func cmdDomain(e *env, args []string) error {
 	ctx := context.Background()
 	switch sub {
 	case "add":
-		keys, err := newDomainKeys(name)
-		if err != nil {
-			return err
-		}
-		if err := st.AddDomain(ctx, name, keys...); err != nil {
+		if err := newAdmin(st).AddDomain(ctx, name); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added domain %s\n", name)
@@ -79,7 +105,7 @@ func cmdDomain(e *env, args []string) error {
 			return err
 		}
 	case "remove":
-		if err := st.RemoveDomain(ctx, name); err != nil {
+		if err := newAdmin(st).RemoveDomain(ctx, name); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed domain %s\n", name)
@@ -110,13 +136,13 @@ func cmdUser(e *env, args []string) error {
 		return err
 	}
 	var dir, pwFile string
-	var admin, revokeApps bool
+	var isAdmin, revokeApps bool
 	fs := newFlags(e, "user "+sub, &dir)
 	if sub == "add" || sub == "passwd" {
 		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
 	}
 	if sub == "add" {
-		fs.BoolVar(&admin, "admin", false, "make the account an administrator")
+		fs.BoolVar(&isAdmin, "admin", false, "make the account an administrator")
 	}
 	if sub == "passwd" {
 		fs.BoolVar(&revokeApps, "revoke-app-passwords", false, "also revoke all the account's app passwords (a lost phone, a leaked password)")
@@ -143,7 +169,7 @@ func cmdUser(e *env, args []string) error {
 		if pw, err = readPassword(e, pwFile); err != nil {
 			return err
 		}
-		if err := checkPassword(pw, addr); err != nil {
+		if err := admin.CheckPassword(pw, addr); err != nil {
 			return err
 		}
 	}
@@ -156,19 +182,19 @@ func cmdUser(e *env, args []string) error {
 	email := addr.String()
 	switch sub {
 	case "add":
-		if _, err := delivery.New(delivery.Options{Store: st}).AddAccount(ctx, addr, pw, admin); err != nil {
+		if err := newAdmin(st).AddAccount(ctx, addr, pw, isAdmin); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added user %s\n", email)
 	case "passwd":
 		return setPassword(e, st, addr, pw, revokeApps)
 	case "remove":
-		if err := st.RemoveAccount(ctx, email); err != nil {
+		if err := newAdmin(st).RemoveAccount(ctx, addr); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed user %s and all its mail\n", email)
 	case "admin":
-		if err := st.SetAdmin(ctx, email, pos[1] == "on"); err != nil {
+		if err := newAdmin(st).SetAdmin(ctx, addr, pos[1] == "on"); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "%s: admin %s\n", email, pos[1])
@@ -193,14 +219,15 @@ func cmdUser(e *env, args []string) error {
 func setPassword(e *env, st *store.Store, addr delivery.Address, pw string, revokeApps bool) error {
 	ctx := context.Background()
 	email := addr.String()
-	if err := delivery.New(delivery.Options{Store: st}).SetPassword(ctx, addr, pw); err != nil {
+	adm := newAdmin(st)
+	if err := adm.SetPassword(ctx, addr, pw); err != nil {
 		return err
 	}
 	// The running server ends the web sessions made under the old
 	// password at their next request (store.SessionStamp).
 	fmt.Fprintf(e.stdout, "changed the password of %s; its web sessions are ended (it logs in again with the new password)\n", email)
 	if revokeApps {
-		n, err := st.RevokeAppPasswords(ctx, email)
+		n, err := adm.RevokeAppPasswords(ctx, email)
 		if err != nil {
 			return err
 		}
@@ -248,10 +275,6 @@ func readPassword(e *env, file string) (string, error) {
 	}
 	return strings.TrimRight(line, "\r\n"), nil
 }
-
-// checkPassword refuses empty, short and trivially guessable passwords
-// (the rule the web API applies too).
-func checkPassword(pw string, a delivery.Address) error { return delivery.CheckPassword(pw, a) }
 
 // listFlag collects a repeatable, comma-separable flag.
 type listFlag []string
@@ -316,12 +339,12 @@ func cmdAlias(e *env, args []string) error {
 	switch sub {
 	case "add":
 		// Local targets must exist, so a typo does not swallow mail.
-		if err := delivery.New(delivery.Options{Store: st}).AddAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+		if err := newAdmin(st).AddAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))
 	case "remove":
-		if err := st.RemoveAlias(ctx, alias); err != nil {
+		if err := newAdmin(st).RemoveAlias(ctx, alias); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed alias %s\n", alias)

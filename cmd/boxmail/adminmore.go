@@ -2,13 +2,14 @@ package main
 
 // 'boxmail alias set' (edit an alias in place) and 'boxmail user
 // disable|enable' (close an account but keep its mail). The web calls
-// the same delivery and store functions.
+// the same admin.Service methods.
 
 import (
 	"context"
 	"fmt"
 	"strings"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
@@ -43,7 +44,7 @@ func cmdAliasSet(e *env, args []string) error {
 	if len(pos) != 2 {
 		return usagef("alias set takes 2 arguments (ALIAS TARGETS), got %d", len(pos))
 	}
-	alias, err := delivery.ParseAliasAddress(pos[0])
+	alias, err := admin.ParseAliasAddress(pos[0])
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -56,7 +57,7 @@ func cmdAliasSet(e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := delivery.New(delivery.Options{Store: st}).SetAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+	if err := newAdmin(st).SetAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "alias %s -> %s", alias, strings.Join(targets, ","))
@@ -87,7 +88,7 @@ func cmdUserDisable(e *env, sub string, args []string) error {
 		return err
 	}
 	defer st.Close()
-	if err := delivery.New(delivery.Options{Store: st}).SetAccountDisabled(context.Background(), a, sub == "disable"); err != nil {
+	if err := newAdmin(st).SetAccountDisabled(context.Background(), a, sub == "disable"); err != nil {
 		return err
 	}
 	if sub == "disable" {

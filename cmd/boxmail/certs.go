@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/config"
-	"boxmail/internal/delivery"
 	"boxmail/internal/dnsrecords"
 )
 
@@ -140,9 +140,9 @@ func (c *certFiles) TLSConfig() *tls.Config {
 // them, each durably (writeFileSync), to the configured tls_key and
 // tls_cert files: key first, so a reader between the two writes sees a
 // pair that does not match and keeps the old one. Problems with the
-// input are *delivery.InputError (one line, never the key).
+// input are *admin.InputError (one line, never the key).
 func installCert(dir string, cfg config.Config, certPEM, keyPEM []byte, now time.Time) (*x509.Certificate, error) {
-	bad := func(format string, a ...any) error { return &delivery.InputError{Msg: fmt.Sprintf(format, a...)} }
+	bad := func(format string, a ...any) error { return &admin.InputError{Msg: fmt.Sprintf(format, a...)} }
 	if len(strings.TrimSpace(string(certPEM))) == 0 {
 		return nil, bad("the certificate is missing")
 	}

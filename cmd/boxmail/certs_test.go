@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/config"
-	"boxmail/internal/delivery"
 	"boxmail/internal/testutil"
 )
 
@@ -44,7 +44,7 @@ func TestInstallCertChecksThePairAndCertFilesFollowsIt(t *testing.T) {
 		{"no key", good, nil, "private key is missing"},
 	} {
 		_, err := installCert(dir, cfg, c.cert, c.key, now)
-		var ie *delivery.InputError
+		var ie *admin.InputError
 		if !errors.As(err, &ie) || !strings.Contains(err.Error(), c.wantSubstr) {
 			t.Errorf("%s: %v, want an input error mentioning %q", c.name, err, c.wantSubstr)
 		}

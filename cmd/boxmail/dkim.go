@@ -11,16 +11,6 @@ import (
 	"boxmail/internal/store"
 )
 
-// newDomainKeys generates a new domain's DKIM key: RSA 2048 under the
-// selector "mail", active.
-func newDomainKeys(domain string) ([]store.DKIMKey, error) {
-	k, err := mailauth.NewDKIMKey(mailauth.AlgRSA)
-	if err != nil {
-		return nil, fmt.Errorf("generating the DKIM key of %s: %w", domain, err)
-	}
-	return []store.DKIMKey{{Domain: domain, Selector: mailauth.DefaultSelector, Algorithm: mailauth.AlgRSA, Private: k, Active: true}}, nil
-}
-
 // printDKIMRecords prints the TXT records a DNS host needs for the
 // domain's DKIM keys, named relative to the zone as DNS hosts want them.
 func printDKIMRecords(e *env, st *store.Store, domain string) error {

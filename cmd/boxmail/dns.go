@@ -157,28 +157,8 @@ func cmdDNS(e *env, args []string) error {
 		}
 		return set.WriteTable(e.stdout, zones)
 	case "set":
-		c, err := dnsrecords.ParseCustom(set.Zones, pos[0], pos[1], strings.Join(pos[2:], " "))
+		c, replaced, err := newAdmin(st).SetDNSRecord(ctx, set, in, pos[0], pos[1], strings.Join(pos[2:], " "))
 		if err != nil {
-			return err
-		}
-		for _, o := range in.Custom {
-			if o.Name == c.Name && (o.Type == "CNAME") != (c.Type == "CNAME") {
-				return fmt.Errorf("%s already has a custom %s record; a CNAME cannot share its name with other records ('boxmail dns unset %s %s' first)", c.Name, o.Type, o.Name, o.Type)
-			}
-		}
-		replaced := set.Find(c.Name, c.Type)
-		if c.Type == "CNAME" {
-			replaced = nil
-			for _, r := range set.Records {
-				if r.Name == c.Name {
-					replaced = append(replaced, r)
-				}
-			}
-		}
-		if err := st.AddDNSRecord(ctx, store.DNSRecord{Name: c.Name, Type: c.Type, Value: c.Value}); err != nil {
-			if errors.Is(err, store.ErrExists) {
-				return fmt.Errorf("the record %s %s %s exists already", c.Name, c.Type, c.Value)
-			}
 			return err
 		}
 		fmt.Fprintf(e.stdout, "added %s %s %s\n", c.Name, c.Type, c.Value)
@@ -189,20 +169,8 @@ func cmdDNS(e *env, args []string) error {
 		}
 		return nil
 	case "unset":
-		name := strings.ToLower(strings.TrimSuffix(pos[0], "."))
-		typ := strings.ToUpper(pos[1])
-		value := ""
-		if len(pos) > 2 {
-			c, err := dnsrecords.ParseCustom(set.Zones, name, typ, strings.Join(pos[2:], " "))
-			if err != nil {
-				return err
-			}
-			value = c.Value
-		}
-		n, err := st.RemoveDNSRecords(ctx, name, typ, value)
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("there is no custom %s record at %s%s ('boxmail dns records' lists them)", typ, name, map[bool]string{true: " with that value", false: ""}[value != ""])
-		} else if err != nil {
+		name, typ, n, err := newAdmin(st).UnsetDNSRecords(ctx, set, pos[0], pos[1], strings.Join(pos[2:], " "))
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "removed %d custom record(s) %s %s\n", n, name, typ)

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/mailauth"
@@ -19,49 +19,8 @@ import (
 )
 
 // The forward and vacation commands keep their rules in the account's
-// active Sieve script as Roundcube-style "# rule:[NAME]" blocks; the rule
-// code is delivery's (forwardrules.go), shared with the web's /account
-// page. These adapters keep the vacation and migrate status code short.
-
-const defaultScript = delivery.DefaultRuleScript
-
-const defaultForwardName = delivery.DefaultForwardName
-
-type rule struct {
-	name    string
-	text    string // the block, from its marker line to before the next
-	enabled bool
-}
-
-func splitRules(src string) (string, []rule) {
-	head, rs := delivery.SplitSieveRules(src)
-	var out []rule
-	for _, r := range rs {
-		out = append(out, rule{name: r.Name, text: r.Text, enabled: r.Enabled})
-	}
-	return head, out
-}
-
-func joinRules(head string, rules []rule) string {
-	var rs []delivery.SieveRule
-	for _, r := range rules {
-		rs = append(rs, delivery.SieveRule{Name: r.name, Text: r.text, Enabled: r.enabled})
-	}
-	return delivery.JoinSieveRules(head, rs)
-}
-
-func sieveQuote(s string) string { return delivery.SieveQuote(s) }
-
-func withRequires(src string, need ...string) string { return delivery.WithRequires(src, need...) }
-
-func accountScript(ctx context.Context, st *store.Store, email string) (store.Account, store.SieveScript, error) {
-	return delivery.RuleScript(ctx, st, email)
-}
-
-func saveScript(ctx context.Context, st *store.Store, acc store.Account, name, src string) error {
-	return delivery.SaveRuleScript(ctx, st, acc, name, src)
-}
-
+// active Sieve script as Roundcube-style "# rule:[NAME]" blocks, through
+// admin.Service (rules.go, vacation.go), as the web's /account page does.
 func cmdForward(e *env, args []string) error {
 	sub, args, err := subcommand(args, "forward", "add", "list", "disable", "enable", "remove")
 	if err != nil {
@@ -74,7 +33,7 @@ func cmdForward(e *env, args []string) error {
 		fs.StringVar(&to, "to", "", "the address to forward to, e.g. the old provider's (or the second argument)")
 		fs.BoolVar(&keep, "keep", true, "keep a copy in the box's INBOX (default)")
 		fs.BoolVar(&noKeep, "no-keep", false, "do not keep a copy")
-		fs.StringVar(&name, "name", defaultForwardName, "the rule's name, as mail clients show it")
+		fs.StringVar(&name, "name", admin.DefaultForwardName, "the rule's name, as mail clients show it")
 	}
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
@@ -100,9 +59,9 @@ func cmdForward(e *env, args []string) error {
 		} else if accs, err = st.Accounts(ctx); err != nil {
 			return err
 		}
-		d := delivery.New(delivery.Options{Store: st})
+		adm := newAdmin(st)
 		for _, a := range accs {
-			rules, err := d.ForwardRules(ctx, a.Email)
+			rules, err := adm.ForwardRules(ctx, a.Email)
 			if err != nil {
 				return err
 			}
@@ -119,7 +78,7 @@ func cmdForward(e *env, args []string) error {
 		}
 		return nil
 	}
-	d := delivery.New(delivery.Options{Store: st})
+	adm := newAdmin(st)
 	if sub == "add" {
 		if to == "" && len(pos) == 2 {
 			to = pos[1]
@@ -133,10 +92,10 @@ func cmdForward(e *env, args []string) error {
 		if err != nil {
 			return usagef("--to: %v", err)
 		}
-		if err := delivery.CheckRuleName(name); err != nil {
+		if err := admin.CheckRuleName(name); err != nil {
 			return usagef("--name must be one line without [ ]")
 		}
-		script, err := d.AddForward(ctx, pos[0], a.String(), name, !noKeep)
+		script, err := adm.AddForward(ctx, pos[0], a.String(), name, !noKeep)
 		if err != nil {
 			return err
 		}
@@ -151,15 +110,13 @@ func cmdForward(e *env, args []string) error {
 	if len(pos) == 2 {
 		name = pos[1]
 	}
-	got, err := d.ChangeForward(ctx, pos[0], name, sub)
+	got, err := adm.ChangeForward(ctx, pos[0], name, sub)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "%s: rule %q %sd\n", strings.ToLower(pos[0]), got, strings.TrimSuffix(sub, "e"))
 	return nil
 }
-
-func redirectTarget(block string) string { return delivery.RedirectTarget(block) }
 
 func cmdVacation(e *env, args []string) error {
 	var dir, subject, bodyFile, from, until string
@@ -188,10 +145,11 @@ func cmdVacation(e *env, args []string) error {
 		}
 	}
 	if days == 0 {
-		days = 7
-		if cfg, err := config.Load(dir); err == nil {
-			days = cfg.Sieve.VacationDays
+		cfg, err := config.Load(dir)
+		if err != nil {
+			return err
 		}
+		days = cfg.Sieve.VacationDays
 	}
 	ctx := context.Background()
 	st, err := openStore(dir)
@@ -199,17 +157,12 @@ func cmdVacation(e *env, args []string) error {
 		return err
 	}
 	defer st.Close()
-	acc, sc, err := accountScript(ctx, st, pos[0])
-	if err != nil {
-		return err
-	}
-	head, rules := splitRules(sc.Content)
-	rules = slices.DeleteFunc(rules, func(r rule) bool { return r.name == "Vacation" })
 	if off {
-		if err := saveScript(ctx, st, acc, sc.Name, joinRules(head, rules)); err != nil {
+		email, err := newAdmin(st).RemoveVacation(ctx, pos[0])
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s: vacation reply removed\n", acc.Email)
+		fmt.Fprintf(e.stdout, "%s: vacation reply removed\n", email)
 		return nil
 	}
 	if bodyFile == "" {
@@ -219,33 +172,12 @@ func cmdVacation(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	text := strings.ReplaceAll(string(body), "\r\n", "\n")
-	var b strings.Builder
-	for _, l := range strings.SplitAfter(strings.TrimRight(text, "\n")+"\n", "\n") {
-		if strings.HasPrefix(l, ".") {
-			l = "." + l
-		}
-		b.WriteString(l)
-	}
-	cond := "true"
-	var conds []string
-	if from != "" {
-		conds = append(conds, `currentdate :value "ge" "date" `+sieveQuote(from))
-	}
-	if until != "" {
-		conds = append(conds, `currentdate :value "le" "date" `+sieveQuote(until))
-	}
-	need := []string{"vacation"}
-	if len(conds) > 0 {
-		cond = "allof (" + strings.Join(conds, ", ") + ")"
-		need = append(need, "date", "relational")
-	}
-	block := fmt.Sprintf("# rule:[Vacation]\nif %s\n{\n\tvacation :days %d :subject %s :addresses [%s] text:\n%s.\n;\n}\n", cond, days, sieveQuote(subject), sieveQuote(acc.Email), b.String())
-	rules = append(rules, rule{name: "Vacation", text: block})
-	if err := saveScript(ctx, st, acc, sc.Name, withRequires(joinRules(head, rules), need...)); err != nil {
+	v := admin.Vacation{Subject: subject, Body: string(body), From: from, Until: until, Days: days}
+	email, err := newAdmin(st).SetVacation(ctx, pos[0], v)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "%s: vacation reply set (once per sender per %d days)\n", acc.Email, days)
+	fmt.Fprintf(e.stdout, "%s: vacation reply set (once per sender per %d days)\n", email, days)
 	return nil
 }
 

@@ -8,10 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
@@ -39,14 +39,14 @@ func cmdUserTOTP(e *env, args []string) error {
 	ctx := context.Background()
 	email := addr.String()
 	if pos[1] == "disable" {
-		if err := st.DisableTOTP(ctx, email); err != nil {
+		if err := newAdmin(st).DisableTOTP(ctx, email); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "two-step login of %s is off: the main password works on the web alone, and on devices again\n", email)
 		return nil
 	}
 	secret := store.NewTOTPSecret()
-	if err := st.EnableTOTP(ctx, email, secret, 0); errors.Is(err, store.ErrExists) {
+	if err := newAdmin(st).EnableTOTP(ctx, email, secret, 0); errors.Is(err, store.ErrExists) {
 		return fmt.Errorf("two-step login of %s is already on (to get a new code, run 'boxmail user totp %s disable' first)", email, email)
 	} else if err != nil {
 		return err
@@ -92,13 +92,13 @@ func cmdUserAppPassword(e *env, args []string) error {
 	email := addr.String()
 	switch sub {
 	case "add":
-		pw, err := st.AddAppPassword(ctx, email, pos[1])
+		pw, err := newAdmin(st).AddAppPassword(ctx, email, pos[1])
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "app password %q of %s (shown only now; type it as the password in that device's mail app):\n\n    %s\n\n", pos[1], email, pw)
 	case "revoke":
-		if err := st.RevokeAppPassword(ctx, email, pos[1]); err != nil {
+		if err := newAdmin(st).RevokeAppPassword(ctx, email, pos[1]); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "revoked app password %q of %s; its device can no longer log in\n", pos[1], email)
@@ -114,30 +114,9 @@ func cmdUserAppPassword(e *env, args []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "NAME\tCREATED\tLAST USED")
 		for _, p := range ps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Created.Local().Format("2006-01-02 15:04"), describeLogin(p.LastUsed, "never"))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Created.Local().Format("2006-01-02 15:04"), admin.DescribeLogin(p.LastUsed, "never"))
 		}
 		tw.Flush()
 	}
 	return nil
-}
-
-// describeLogin is "2026-11-30 14:02 imap from 192.0.2.1", or none.
-func describeLogin(l store.LoginRecord, none string) string {
-	if l.At.IsZero() {
-		return none
-	}
-	s := l.At.Local().Format("2006-01-02 15:04") + " " + l.Protocol
-	if l.Addr != "" {
-		s += " from " + l.Addr
-	}
-	return s
-}
-
-// firstLoginTime is the time of the account's first login, if any.
-func firstLoginTime(ctx context.Context, st *store.Store, id int64) (time.Time, bool) {
-	l, err := st.FirstLogin(ctx, id)
-	if err != nil {
-		return time.Time{}, false
-	}
-	return l.At, true
 }

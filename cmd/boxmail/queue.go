@@ -66,7 +66,7 @@ func cmdQueue(e *env, args []string) error {
 		}
 		return tw.Flush()
 	case "retry":
-		n, err := st.QueueRetry(ctx, id)
+		n, err := newAdmin(st).RetryQueued(ctx, id)
 		if err != nil {
 			return err
 		}
@@ -76,8 +76,7 @@ func cmdQueue(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		d := delivery.New(delivery.Options{Store: st, Hostname: cfg.Hostname, SignBounces: true})
-		if err := d.RemoveQueued(ctx, id, silent); err != nil {
+		if err := newBoxAdmin(dir, cfg, st, nil, nil).RemoveQueued(ctx, id, silent); err != nil {
 			return err
 		}
 		if silent {

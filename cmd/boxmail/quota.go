@@ -67,7 +67,7 @@ func cmdUserQuota(e *env, args []string) error {
 	defer st.Close()
 	ctx := context.Background()
 	if len(pos) == 2 {
-		if err := st.SetQuota(ctx, addr.String(), size); err != nil {
+		if err := newAdmin(st).SetQuota(ctx, addr, size); err != nil {
 			return err
 		}
 		if size == 0 {

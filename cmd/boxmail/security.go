@@ -99,7 +99,7 @@ func cmdSecurity(e *env, args []string) error {
 	defer st.Close()
 	ctx := context.Background()
 	if sub == "unblock" {
-		if err := st.RemoveAuthBlock(ctx, net); errors.Is(err, store.ErrNotFound) {
+		if err := newAdmin(st).Unblock(ctx, net); errors.Is(err, store.ErrNotFound) {
 			return fmt.Errorf("%s is not blocked", net)
 		} else if err != nil {
 			return err

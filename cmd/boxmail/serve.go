@@ -155,16 +155,11 @@ func initBox(dir string, cfg config.Config, domain, admin, password string) (err
 		return err
 	}
 	ctx := context.Background()
-	keys, err := newDomainKeys(domain)
-	if err != nil {
+	if err := newAdmin(st).AddDomain(ctx, domain); err != nil && !errors.Is(err, store.ErrExists) {
 		st.Close()
 		return err
 	}
-	if err := st.AddDomain(ctx, domain, keys...); err != nil && !errors.Is(err, store.ErrExists) {
-		st.Close()
-		return err
-	}
-	if _, err := st.AddAccount(ctx, admin, password, true); err != nil {
+	if err := addFirstAdmin(ctx, st, admin, password); err != nil {
 		st.Close()
 		return err
 	}
@@ -331,7 +326,7 @@ func cmdQuickstart(e *env, args []string) error {
 			return err
 		}
 		// The seed document's favourite alias: a shared family address.
-		err = st.AddAlias(context.Background(), store.Alias{Address: "family@" + domain, Targets: []string{me}, Permit: []string{me}})
+		err = newAdmin(st).AddAlias(context.Background(), store.Alias{Address: "family@" + domain, Targets: []string{me}, Permit: []string{me}})
 		st.Close()
 		if err != nil {
 			return err

@@ -24,7 +24,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 		return buildRecords(ctx, dir, st, cfg)
 	}
 	return web.New(web.Options{
-		Store: st, Deliverer: d, Queue: q, Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
+		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
 		ProfileServers: cfg.ProfileServers,
 		Records: func(ctx context.Context) (*dnsrecords.Set, error) {
 			set, _, err := records(ctx)
@@ -38,7 +38,6 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			out := dnsrecords.Check(ctx, res, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL})
 			return append(out, checkCert(dir, cfg)...), nil
 		},
-		NewDomainKeys: newDomainKeys,
 		// The certificate the listeners serve, reloaded when its files change.
 		Certificate: certs.Leaf,
 		InstallCertificate: func(ctx context.Context, certPEM, keyPEM []byte) error {
@@ -47,6 +46,5 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			}
 			return certs.Installed()
 		},
-		MigrationStatus: func(ctx context.Context) ([]web.MigrationDomain, error) { return webMigrationStatus(ctx, dir, st, cfg) },
 	})
 }

@@ -9,8 +9,11 @@
 // with the body, or Abort. Nothing is visible before Commit, and Commit
 // returns only once everything is fsynced.
 //
-// It does not speak SMTP (see smtpd), drain the outbound queue or verify
-// SPF/DKIM (later issues).
+// It also drains the outbound queue (Queue: retries, bounces, delay
+// warnings, queue.go) and signs with DKIM, and runs each account's Sieve
+// script at delivery (sieve.go). It does not speak SMTP (see smtpd),
+// verify SPF/DKIM/DMARC (smtpd with mailauth), or change accounts,
+// aliases or scripts (see admin).
 package delivery
 
 import (

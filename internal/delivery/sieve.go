@@ -327,30 +327,6 @@ func (d *Deliverer) vacationFrom(ctx context.Context, acc store.Account, written
 	return header
 }
 
-// CheckSieveScript is the check of a script the account saves from a
-// path that knows the account (the web, the CLI): it parses, passes
-// sieve's Validate, and each vacation :from is an address the account
-// may send as. Its errors are *InputError values naming line:col.
-func (d *Deliverer) CheckSieveScript(ctx context.Context, account, src string) error {
-	s, err := sieve.Parse(src)
-	if err == nil {
-		err = s.Validate()
-	}
-	if err != nil {
-		return inputErrorf("%v", err)
-	}
-	for _, f := range s.Senders() {
-		ok, err := d.MayUseSender(ctx, account, f.Address)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return inputErrorf("line %d:%d: vacation :from %s is not an address %s may send as", f.Pos.Line, f.Pos.Col, f.Address, account)
-		}
-	}
-	return nil
-}
-
 func decodeSubject(s string) string {
 	if d, err := new(mime.WordDecoder).DecodeHeader(s); err == nil {
 		return d

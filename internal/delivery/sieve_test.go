@@ -166,6 +166,11 @@ func TestSieveVacation(t *testing.T) {
 	}
 }
 
+// sieveQuote returns s as a Sieve quoted string.
+func sieveQuote(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
 // TestSieveVacationFromIsChecked (issue 12 item 1): a reply goes out
 // from :from only when it is one address the account may send as (the
 // submission rule: its own address, or an alias that permits it);
@@ -181,7 +186,7 @@ func TestSieveVacationFromIsChecked(t *testing.T) {
 		{`kid@example.net`, "From: me@example.net\r\n"},
 		{`Me <me+away@example.net>`, "From: \"Me\" <me+away@example.net>\r\n"},
 	} {
-		f.script(t, f.me, "require \"vacation\";\nvacation :from "+SieveQuote(c.from)+" :subject \"Away\r\nX-Injected: yes\" \"Back on\rMonday.\nBye\";")
+		f.script(t, f.me, "require \"vacation\";\nvacation :from "+sieveQuote(c.from)+" :subject \"Away\r\nX-Injected: yes\" \"Back on\rMonday.\nBye\";")
 		sender := fmt.Sprintf("friend%d@outside.example", i)
 		f.deliver(t, sender, "me@example.net", "From: "+sender+"\nTo: me@example.net\nSubject: hi\n\nx\n")
 		q, _ := f.st.Queue(context.Background())
@@ -199,13 +204,7 @@ func TestSieveVacationFromIsChecked(t *testing.T) {
 			t.Errorf(":from %q: reply header\n%s", c.from, hdr)
 		}
 	}
-	ctx := context.Background()
-	if err := f.d.CheckSieveScript(ctx, "me@example.net", "require \"vacation\";\nvacation :from \"ceo@example.net\" \"x\";"); err == nil || err.Error() != "line 2:16: vacation :from ceo@example.net is not an address me@example.net may send as" {
-		t.Errorf("CheckSieveScript: %v", err)
-	}
-	if err := f.d.CheckSieveScript(ctx, "me@example.net", "require \"vacation\";\nvacation :from \"family@example.net\" \"x\";"); err != nil {
-		t.Errorf("CheckSieveScript of a permitted alias: %v", err)
-	}
+	// The same rule checked when a script is saved: admin.CheckSieveScript.
 }
 
 // TestSieveBudgetKeepsTheMessage (issue 12 item 5): a script past its

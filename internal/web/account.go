@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/store"
 )
 
@@ -39,7 +40,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.render(w, r, "account", page{Title: "Your account", Email: a.Email, Admin: a.Admin, CSRF: sess.csrf, Flash: flash, FlashOK: ok,
-		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname, LastLogin: describeLogin(l.Last, "none recorded"),
+		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname, LastLogin: admin.DescribeLogin(l.Last, "none recorded"),
 			Forwards: s.forwardsOf(r.Context(), a.Email)}})
 }
 

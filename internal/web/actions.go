@@ -1,8 +1,7 @@
 package web
 
 // The admin actions. The HTML forms and the JSON API both call these,
-// and these call the functions the boxmail command calls (delivery's
-// account and alias rules, store's domains, the queue).
+// and these call admin.Service, as the boxmail command does.
 
 import (
 	"context"
@@ -11,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
@@ -27,10 +27,10 @@ func (e *badInput) Error() string { return e.msg }
 
 func badf(format string, a ...any) error { return &badInput{msg: fmt.Sprintf(format, a...)} }
 
-// classify turns the errors of delivery and store into badInput; other
+// classify turns the errors of admin and store into badInput; other
 // errors stay internal.
 func classify(err error) error {
-	var ie *delivery.InputError
+	var ie *admin.InputError
 	var bi *badInput
 	switch {
 	case err == nil, errors.As(err, &bi):
@@ -119,8 +119,7 @@ func (s *Server) addUser(ctx context.Context, email, password string, admin bool
 	if err != nil {
 		return err
 	}
-	_, err = s.o.Deliverer.AddAccount(ctx, a, password, admin)
-	return classify(err)
+	return classify(s.o.Admin.AddAccount(ctx, a, password, admin))
 }
 
 func (s *Server) setPassword(ctx context.Context, email, password string) error {
@@ -128,7 +127,7 @@ func (s *Server) setPassword(ctx context.Context, email, password string) error 
 	if err != nil {
 		return err
 	}
-	return classify(s.o.Deliverer.SetPassword(ctx, a, password))
+	return classify(s.o.Admin.SetPassword(ctx, a, password))
 }
 
 // resetPassword is an admin setting a user's password: the user's web
@@ -156,7 +155,7 @@ func (s *Server) setAdmin(ctx context.Context, by, email string, admin bool) err
 	if a.String() == by && !admin {
 		return badf("you cannot take away your own admin right; ask another admin")
 	}
-	return classify(s.o.Store.SetAdmin(ctx, a.String(), admin))
+	return classify(s.o.Admin.SetAdmin(ctx, a, admin))
 }
 
 func (s *Server) removeUser(ctx context.Context, by, email string) error {
@@ -167,7 +166,7 @@ func (s *Server) removeUser(ctx context.Context, by, email string) error {
 	if a.String() == by {
 		return badf("you cannot remove your own account while logged in with it")
 	}
-	if err := s.o.Store.RemoveAccount(ctx, a.String()); err != nil {
+	if err := s.o.Admin.RemoveAccount(ctx, a); err != nil {
 		return classify(err)
 	}
 	s.sessions.dropUser(a.String(), "")
@@ -228,7 +227,7 @@ func (s *Server) addAlias(ctx context.Context, address string, targets, permit [
 	if err != nil {
 		return err
 	}
-	return classify(s.o.Deliverer.AddAlias(ctx, al))
+	return classify(s.o.Admin.AddAlias(ctx, al))
 }
 
 // aliasInput checks an alias form or API body: the address, at least one
@@ -238,7 +237,7 @@ func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 	if address == "" {
 		return store.Alias{}, badf("address is missing")
 	}
-	addr, err := delivery.ParseAliasAddress(address)
+	addr, err := admin.ParseAliasAddress(address)
 	if err != nil {
 		return store.Alias{}, badf("address: %v", err)
 	}
@@ -257,11 +256,11 @@ func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 }
 
 func (s *Server) removeAlias(ctx context.Context, address string) error {
-	addr, err := delivery.ParseAliasAddress(strings.TrimSpace(address))
+	addr, err := admin.ParseAliasAddress(strings.TrimSpace(address))
 	if err != nil {
 		return badf("address: %v", err)
 	}
-	return classify(s.o.Store.RemoveAlias(ctx, addr))
+	return classify(s.o.Admin.RemoveAlias(ctx, addr))
 }
 
 func (s *Server) addDomain(ctx context.Context, name string) error {
@@ -272,13 +271,7 @@ func (s *Server) addDomain(ctx context.Context, name string) error {
 	if err != nil {
 		return badf("domain: %v", err)
 	}
-	var keys []store.DKIMKey
-	if s.o.NewDomainKeys != nil {
-		if keys, err = s.o.NewDomainKeys(d); err != nil {
-			return err
-		}
-	}
-	return classify(s.o.Store.AddDomain(ctx, d, keys...))
+	return classify(s.o.Admin.AddDomain(ctx, d))
 }
 
 func (s *Server) removeDomain(ctx context.Context, name string) error {
@@ -286,7 +279,7 @@ func (s *Server) removeDomain(ctx context.Context, name string) error {
 	if err != nil {
 		return badf("domain: %v", err)
 	}
-	return classify(s.o.Store.RemoveDomain(ctx, d))
+	return classify(s.o.Admin.RemoveDomain(ctx, d))
 }
 
 func parseID(s string) (int64, error) {
@@ -302,15 +295,12 @@ func (s *Server) retryQueued(ctx context.Context, idStr string) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.o.Store.QueueRetry(ctx, id)
+	n, err := s.o.Admin.RetryQueued(ctx, id)
 	if err != nil {
 		return classify(err)
 	}
 	if n == 0 {
 		return &badInput{msg: fmt.Sprintf("queue entry %d: not found", id), notFound: true}
-	}
-	if s.o.Queue != nil {
-		s.o.Queue.Kick()
 	}
 	return nil
 }
@@ -320,13 +310,5 @@ func (s *Server) removeQueued(ctx context.Context, idStr string, silent bool) er
 	if err != nil {
 		return err
 	}
-	switch {
-	case s.o.Queue != nil:
-		err = s.o.Queue.Remove(ctx, id, silent)
-	case s.o.RemoveQueued != nil:
-		err = s.o.RemoveQueued(ctx, id, silent)
-	default:
-		return errors.New("no queue to remove from")
-	}
-	return classify(err)
+	return classify(s.o.Admin.RemoveQueued(ctx, id, silent))
 }

@@ -1,7 +1,7 @@
 package web
 
 // Editing an alias in place and closing a user while keeping their mail:
-// the same delivery functions as 'boxmail alias set' and 'boxmail user
+// the same admin.Service calls as 'boxmail alias set' and 'boxmail user
 // disable|enable'.
 
 import (
@@ -16,7 +16,7 @@ func (s *Server) setAlias(ctx context.Context, address string, targets, permit [
 	if err != nil {
 		return err
 	}
-	return classify(s.o.Deliverer.SetAlias(ctx, al))
+	return classify(s.o.Admin.SetAlias(ctx, al))
 }
 
 // setUserDisabled closes (keeping the mail) or reopens an account; the
@@ -29,7 +29,7 @@ func (s *Server) setUserDisabled(ctx context.Context, by, email string, disabled
 	if disabled && a.String() == by {
 		return badf("you cannot disable your own account while logged in with it")
 	}
-	if err := s.o.Deliverer.SetAccountDisabled(ctx, a, disabled); err != nil {
+	if err := s.o.Admin.SetAccountDisabled(ctx, a, disabled); err != nil {
 		return classify(err)
 	}
 	if disabled {
@@ -47,7 +47,7 @@ func (s *Server) turnOffTwoStep(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	return classify(s.o.Store.DisableTOTP(ctx, a.String()))
+	return classify(s.o.Admin.DisableTOTP(ctx, a.String()))
 }
 
 // markStates marks the disabled accounts of the users list, and those
@@ -107,7 +107,7 @@ func (s *Server) signOutEverywhere(ctx context.Context, email string, revokeApps
 	}
 	var so signedOut
 	if revokeApps {
-		if so.AppPasswords, err = s.o.Store.RevokeAppPasswords(ctx, a.String()); err != nil {
+		if so.AppPasswords, err = s.o.Admin.RevokeAppPasswords(ctx, a.String()); err != nil {
 			return signedOut{}, classify(err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/store"
 )
 
@@ -31,18 +32,6 @@ type securityData struct {
 	FirstLogin, LastLogin string
 }
 
-// describeLogin is "2026-11-30 14:02 UTC, imap from 192.0.2.1".
-func describeLogin(l store.LoginRecord, none string) string {
-	if l.At.IsZero() {
-		return none
-	}
-	s := l.At.UTC().Format("2006-01-02 15:04 UTC") + ", " + l.Protocol
-	if l.Addr != "" {
-		s += " from " + l.Addr
-	}
-	return s
-}
-
 func (s *Server) securityData(r *http.Request, sess *session, a store.Account) (securityData, error) {
 	var d securityData
 	var err error
@@ -61,13 +50,13 @@ func (s *Server) securityData(r *http.Request, sess *session, a store.Account) (
 		return d, err
 	}
 	for _, p := range ps {
-		d.Apps = append(d.Apps, appPasswordInfo{Name: p.Name, Created: p.Created.UTC().Format("2006-01-02"), LastUsed: describeLogin(p.LastUsed, "never")})
+		d.Apps = append(d.Apps, appPasswordInfo{Name: p.Name, Created: p.Created.UTC().Format("2006-01-02"), LastUsed: admin.DescribeLogin(p.LastUsed, "never")})
 	}
 	l, err := s.o.Store.LoginsOf(r.Context(), a.ID)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return d, err
 	}
-	d.FirstLogin, d.LastLogin = describeLogin(l.First, "none recorded"), describeLogin(l.Last, "none recorded")
+	d.FirstLogin, d.LastLogin = admin.DescribeLogin(l.First, "none recorded"), admin.DescribeLogin(l.Last, "none recorded")
 	return d, nil
 }
 
@@ -125,7 +114,7 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 			msg, ok = "That code is not right; two-step login is still off. Type the code the app shows now.", false
 			break
 		}
-		err := s.o.Store.EnableTOTP(ctx, a.Email, sec, st)
+		err := s.o.Admin.EnableTOTP(ctx, a.Email, sec, st)
 		if err != nil && !errors.Is(err, store.ErrExists) {
 			s.internalError(w, r, err)
 			return
@@ -143,7 +132,7 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 			s.internalError(w, r, err)
 			return
 		default:
-			if err := s.o.Store.DisableTOTP(ctx, a.Email); err != nil {
+			if err := s.o.Admin.DisableTOTP(ctx, a.Email); err != nil {
 				s.internalError(w, r, err)
 				return
 			}
@@ -151,30 +140,13 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 			msg = "Two-step login is off. Your main password works on your devices again."
 		}
 	case "app-add":
-		name := strings.TrimSpace(r.PostFormValue("name"))
-		pw, err := s.o.Store.AddAppPassword(ctx, a.Email, name)
-		switch {
-		case errors.Is(err, store.ErrExists):
-			msg, ok = "You already have an app password with that name; pick another name.", false
-		case errors.Is(err, store.ErrInvalid):
-			msg, ok = "Give the app password a name of up to 64 characters, such as the device it is for.", false
-		case err != nil:
-			s.internalError(w, r, err)
-			return
-		default:
-			s.log.Info("app password created", "user", a.Email, "name", name)
-			d, err := s.securityData(r, sess, a)
-			if err != nil {
-				s.internalError(w, r, err)
-				return
-			}
-			d.NewName, d.NewPassword = name, pw
-			s.renderSecurity(w, r, sess, a, d)
+		var answered bool
+		if msg, ok, answered = s.addAppPassword(w, r, sess, a); answered {
 			return
 		}
 	case "app-revoke":
 		name := r.PostFormValue("name")
-		switch err := s.o.Store.RevokeAppPassword(ctx, a.Email, name); {
+		switch err := s.o.Admin.RevokeAppPassword(ctx, a.Email, name); {
 		case errors.Is(err, store.ErrNotFound):
 			msg, ok = "That app password was already gone.", false
 		case err != nil:
@@ -194,7 +166,32 @@ func (s *Server) securityPost(w http.ResponseWriter, r *http.Request, sess *sess
 	http.Redirect(w, r, "/account/security", http.StatusSeeOther)
 }
 
+// addAppPassword is the security form's "app-add": the page showing the
+// new password once, or a flash message; answered when it has answered.
+func (s *Server) addAppPassword(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) (msg string, ok, answered bool) {
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	pw, err := s.o.Admin.AddAppPassword(r.Context(), a.Email, name)
+	switch {
+	case errors.Is(err, store.ErrExists):
+		return "You already have an app password with that name; pick another name.", false, false
+	case errors.Is(err, store.ErrInvalid):
+		return "Give the app password a name of up to 64 characters, such as the device it is for.", false, false
+	case err != nil:
+		s.internalError(w, r, err)
+		return "", false, true
+	}
+	s.log.Info("app password created", "user", a.Email, "name", name)
+	d, err := s.securityData(r, sess, a)
+	if err != nil {
+		s.internalError(w, r, err)
+		return "", false, true
+	}
+	d.NewName, d.NewPassword = name, pw
+	s.renderSecurity(w, r, sess, a, d)
+	return "", false, true
+}
+
 // lastLoginOf is the admin Users list's column: "none" or the last login.
 func lastLoginOf(all map[int64]store.Logins, id int64) string {
-	return describeLogin(all[id].Last, "never")
+	return admin.DescribeLogin(all[id].Last, "never")
 }

@@ -2,7 +2,7 @@ package web
 
 // Forwarding on /account: the user adds, disables, enables and deletes
 // their forwarding rules (the seed document's "Forward to OldMailProvider
-// and retain"), through the same delivery functions as 'boxmail forward'.
+// and retain"), through the same admin.Service calls as 'boxmail forward'.
 // The account's own JSON API is under /account/api/ (docs/api.md):
 // session cookie plus X-CSRF-Token, or HTTP Basic with the user's own
 // address and password.
@@ -13,16 +13,16 @@ import (
 	"net/http"
 	"strings"
 
-	"boxmail/internal/delivery"
+	"boxmail/internal/admin"
 	"boxmail/internal/store"
 )
 
-type forwardList = []delivery.ForwardRule
+type forwardList = []admin.ForwardRule
 
 // forwardsOf lists the account's forwarding rules for its page; an error
 // is logged and shows as none.
 func (s *Server) forwardsOf(ctx context.Context, email string) forwardList {
-	l, err := s.o.Deliverer.ForwardRules(ctx, email)
+	l, err := s.o.Admin.ForwardRules(ctx, email)
 	if err != nil {
 		s.log.Error("listing forwarding rules", "user", email, "err", err)
 	}
@@ -39,9 +39,9 @@ func (s *Server) addForward(ctx context.Context, email, to, name string, keep bo
 	}
 	name = strings.TrimSpace(name)
 	if name == "" {
-		name = delivery.DefaultForwardName
+		name = admin.DefaultForwardName
 	}
-	_, err = s.o.Deliverer.AddForward(ctx, email, a.String(), name, keep)
+	_, err = s.o.Admin.AddForward(ctx, email, a.String(), name, keep)
 	if err == nil {
 		s.log.Info("forwarding rule added on the web", "user", email, "rule", name)
 	}
@@ -52,7 +52,7 @@ func (s *Server) changeForward(ctx context.Context, email, name, op string) erro
 	if strings.TrimSpace(name) == "" {
 		return badf("name is missing: which rule")
 	}
-	_, err := s.o.Deliverer.ChangeForward(ctx, email, name, op)
+	_, err := s.o.Admin.ChangeForward(ctx, email, name, op)
 	if err == nil {
 		s.log.Info("forwarding rule changed on the web", "user", email, "rule", name, "op", op)
 	}
@@ -106,7 +106,7 @@ func (s *Server) forwardRoutes(m *http.ServeMux) {
 	m.Handle("POST /account/forward", s.user(s.forwardPost))
 	a := func(pattern string, h apiHandler) { m.Handle(pattern, s.accountAPI(h)) }
 	a("GET /account/api/forwards", func(r *http.Request, me string) (any, error) {
-		return s.o.Deliverer.ForwardRules(r.Context(), me)
+		return s.o.Admin.ForwardRules(r.Context(), me)
 	})
 	a("POST /account/api/forwards", func(r *http.Request, me string) (any, error) {
 		var in struct {
@@ -121,21 +121,21 @@ func (s *Server) forwardRoutes(m *http.ServeMux) {
 		if err := s.addForward(r.Context(), me, in.To, in.Name, keep); err != nil {
 			return nil, err
 		}
-		return s.o.Deliverer.ForwardRules(r.Context(), me)
+		return s.o.Admin.ForwardRules(r.Context(), me)
 	})
 	for _, op := range []string{"disable", "enable"} {
 		a("POST /account/api/forwards/{name}/"+op, func(r *http.Request, me string) (any, error) {
 			if err := s.changeForward(r.Context(), me, r.PathValue("name"), op); err != nil {
 				return nil, err
 			}
-			return s.o.Deliverer.ForwardRules(r.Context(), me)
+			return s.o.Admin.ForwardRules(r.Context(), me)
 		})
 	}
 	a("DELETE /account/api/forwards/{name}", func(r *http.Request, me string) (any, error) {
 		if err := s.changeForward(r.Context(), me, r.PathValue("name"), "remove"); err != nil {
 			return nil, err
 		}
-		return s.o.Deliverer.ForwardRules(r.Context(), me)
+		return s.o.Admin.ForwardRules(r.Context(), me)
 	})
 	m.Handle("/account/api/", s.accountAPI(func(*http.Request, string) (any, error) {
 		return nil, &badInput{msg: "no such API call; see docs/api.md", notFound: true}

@@ -1,50 +1,43 @@
 package web
 
 // The admin panel's Migration page and GET /admin/api/migration: the
-// switch-over checklist of 'boxmail migrate status', measured by the
-// function Options.MigrationStatus (the command's own code).
+// switch-over checklist of 'boxmail migrate status', measured by
+// admin.Service.Migration.
 
 import (
 	"context"
 	"net/http"
 	"time"
+
+	"boxmail/internal/admin"
 )
 
-// MigrationStep is one step of a domain's switch-over checklist.
-type MigrationStep struct {
-	N      int       `json:"n"`
-	Name   string    `json:"name"`
-	State  string    `json:"state"` // "done", "waiting" or "to do"
-	Found  string    `json:"found"`
-	Next   string    `json:"next,omitempty"`   // the command or DNS change to make
-	Since  time.Time `json:"since,omitzero"`   // first seen done
-	Detail []string  `json:"detail,omitempty"` // per user or per resolver
-}
-
-// MigrationDomain is the checklist of one hosted domain.
-type MigrationDomain struct {
-	Domain string          `json:"domain"`
-	Steps  []MigrationStep `json:"steps"`
-}
-
 type migrationData struct {
-	Domains          []MigrationDomain
+	Domains          []admin.MigrationDomain
 	Ran              string
 	NotAvailableText string
 }
 
-func (s *Server) migrationStatus(ctx context.Context) ([]MigrationDomain, error) {
-	if s.o.MigrationStatus == nil {
-		return nil, badf("the migration checklist is not available on this server")
+// measuresMigration says whether the checklist can be measured here.
+func (s *Server) measuresMigration() bool {
+	return s.o.measureMigration != nil || s.o.Admin != nil && s.o.Admin.MeasuresMigration()
+}
+
+func (s *Server) migrationStatus(ctx context.Context) ([]admin.MigrationDomain, error) {
+	if !s.measuresMigration() {
+		return nil, badf("%s", admin.ErrNoMigration.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return s.o.MigrationStatus(ctx)
+	if s.o.measureMigration != nil {
+		return s.o.measureMigration(ctx)
+	}
+	return s.o.Admin.Migration(ctx, nil, 3*time.Second)
 }
 
 // loadMigration measures only on request (?run=1): it asks DNS servers.
 func loadMigration(s *Server, r *http.Request) (any, error) {
-	if s.o.MigrationStatus == nil {
+	if !s.measuresMigration() {
 		return migrationData{NotAvailableText: "The migration checklist is not wired into this server."}, nil
 	}
 	if r.URL.Query().Get("run") == "" {

@@ -34,8 +34,8 @@
 // (/setup/mobileconfig) name only this box's server, and plain HTTP
 // redirects only to this box. Passwords never reach a log or a page.
 //
-// Actions go through delivery (accounts, aliases, the queue) and store,
-// the same functions the boxmail command calls.
+// Every change goes through admin.Service, as the boxmail command's do;
+// pages read the store.
 package web
 
 import (
@@ -54,7 +54,7 @@ import (
 	"strings"
 	"time"
 
-	"boxmail/internal/delivery"
+	"boxmail/internal/admin"
 	"boxmail/internal/dnsrecords"
 	"boxmail/internal/guard"
 	"boxmail/internal/store"
@@ -77,10 +77,10 @@ type Services struct {
 
 // Options configure a Server.
 type Options struct {
-	Store     *store.Store
-	Deliverer *delivery.Deliverer
-	// Queue is the running outbound queue: retry kicks it. May be nil.
-	Queue  *delivery.Queue
+	Store *store.Store
+	// Admin makes every change: users, aliases, domains, two-step, app
+	// passwords, forwards, the queue, and measures the migration checklist.
+	Admin  *admin.Service
 	Logger *slog.Logger
 	// Hostname is the box's name, the mail server clients use.
 	Hostname string
@@ -94,25 +94,21 @@ type Options struct {
 	Records func(ctx context.Context) (*dnsrecords.Set, error)
 	// Status runs the status checks (DNS, certificate, ports).
 	Status func(ctx context.Context) ([]dnsrecords.Result, error)
-	// NewDomainKeys makes the DKIM keys of a domain being added.
-	NewDomainKeys func(domain string) ([]store.DKIMKey, error)
 	// Certificate returns the certificate in use and whether clients
 	// trust it for the hostname (MTA-STS enforce, HSTS).
 	Certificate func() (leaf *x509.Certificate, trusted bool)
 	// InstallCertificate checks and installs a PEM certificate chain and
 	// key (the function 'boxmail tls install' calls); bad input is a
-	// *delivery.InputError. nil: no upload on the TLS page.
+	// *admin.InputError. nil: no upload on the TLS page.
 	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) error
-	// MigrationStatus measures the switch-over checklist of every hosted
-	// domain ('boxmail migrate status'); nil: the Migration page says so.
-	MigrationStatus func(ctx context.Context) ([]MigrationDomain, error)
-	// RemoveQueued removes a queue entry when Queue is nil.
-	RemoveQueued func(ctx context.Context, id int64, silent bool) error
 	// Now is the clock (tests); nil means time.Now.
 	Now func() time.Time
 	// Guard is the login limiter shared with the mail protocols
 	// (internal/guard); nil: only this package's own limit.
 	Guard *guard.Guard
+
+	// measureMigration replaces Admin.Migration in tests.
+	measureMigration func(ctx context.Context) ([]admin.MigrationDomain, error)
 }
 
 // Server is the HTTPS server; Plain returns its plain-HTTP companion.

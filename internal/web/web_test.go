@@ -14,7 +14,7 @@ import (
 	"strings"
 	"testing"
 
-	"boxmail/internal/delivery"
+	"boxmail/internal/admin"
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
@@ -33,7 +33,7 @@ func newTestServer(t *testing.T) (*httptest.Server, *store.Store, *strings.Build
 	}
 	st.AddAccount(ctx, "kid@example.net", userPW, false)
 	logs := &strings.Builder{}
-	s := New(Options{Store: st, Deliverer: delivery.New(delivery.Options{Store: st}), Hostname: "box.example.net",
+	s := New(Options{Store: st, Admin: admin.New(admin.Options{Store: st}), Hostname: "box.example.net",
 		Services: Services{IMAPS: 993, IMAP: 143, Submission: 587, Submissions: 465}, Logger: newTextLogger(logs)})
 	ts := httptest.NewTLSServer(s.Handler())
 	t.Cleanup(ts.Close)

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"boxmail/internal/delivery"
+	"boxmail/internal/admin"
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
@@ -31,7 +31,7 @@ func newMoreServer(t *testing.T, mod func(*Options)) (*httptest.Server, *store.S
 	}
 	st.AddAccount(ctx, "kid@example.net", userPW, false)
 	logs := &strings.Builder{}
-	o := Options{Store: st, Deliverer: delivery.New(delivery.Options{Store: st}), Hostname: "box.example.net",
+	o := Options{Store: st, Admin: admin.New(admin.Options{Store: st}), Hostname: "box.example.net",
 		Services: Services{IMAPS: 993, IMAP: 143, Submission: 587, Submissions: 465}, Logger: newTextLogger(logs)}
 	if mod != nil {
 		mod(&o)
@@ -89,7 +89,7 @@ func TestTLSUploadGoesThroughInstallCertificate(t *testing.T) {
 	ts, _, logs := newMoreServer(t, func(o *Options) {
 		o.InstallCertificate = func(_ context.Context, c, k []byte) error {
 			if string(c) == "expired" {
-				return &delivery.InputError{Msg: "the certificate expired on 2020-01-01"}
+				return &admin.InputError{Msg: "the certificate expired on 2020-01-01"}
 			}
 			mu.Lock()
 			got = append(got, string(c)+"|"+string(k))
@@ -294,26 +294,26 @@ func TestAUserManagesTheirForwardingOnTheAccountPageAndAPI(t *testing.T) {
 	}
 
 	// The page's flow: add (forward and keep), turn off, turn on, delete.
-	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"add"}, "to": {"Old@Old.example"}, "keep": {"on"}, "name": {delivery.DefaultForwardName}})
+	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"add"}, "to": {"Old@Old.example"}, "keep": {"on"}, "name": {admin.DefaultForwardName}})
 	res.Body.Close()
-	if s := script(); !strings.Contains(s, `redirect :copy "old@old.example";`) || !strings.Contains(s, "# rule:["+delivery.DefaultForwardName+"]") || !strings.Contains(s, `require ["copy"]`) {
+	if s := script(); !strings.Contains(s, `redirect :copy "old@old.example";`) || !strings.Contains(s, "# rule:["+admin.DefaultForwardName+"]") || !strings.Contains(s, `require ["copy"]`) {
 		t.Fatalf("script after add:\n%s", s)
 	}
 	_, page := get(t, kid, ts.URL+"/account")
 	if !strings.Contains(page, "old@old.example") || !strings.Contains(page, "copy kept here") || !strings.Contains(page, "Turn off") {
 		t.Errorf("account page does not show the rule:\n%s", page)
 	}
-	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"add"}, "to": {"old@old.example"}, "name": {delivery.DefaultForwardName}})
+	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"add"}, "to": {"old@old.example"}, "name": {admin.DefaultForwardName}})
 	res.Body.Close()
 	if _, page := get(t, kid, ts.URL+"/account"); !strings.Contains(page, "already has a rule named") {
 		t.Error("a duplicate rule name gave no message")
 	}
-	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"disable"}, "name": {delivery.DefaultForwardName}})
+	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"disable"}, "name": {admin.DefaultForwardName}})
 	res.Body.Close()
 	if s := script(); !strings.Contains(s, "if false # true") {
 		t.Errorf("script after disable:\n%s", s)
 	}
-	code, m := api(t, kid, "POST", ts.URL+"/account/api/forwards/"+url.PathEscape(delivery.DefaultForwardName)+"/enable", csrf, "")
+	code, m := api(t, kid, "POST", ts.URL+"/account/api/forwards/"+url.PathEscape(admin.DefaultForwardName)+"/enable", csrf, "")
 	if code != 200 || !strings.Contains(script(), "\nif true") {
 		t.Errorf("enable through the API: %d %v\n%s", code, m, script())
 	}
@@ -328,10 +328,10 @@ func TestAUserManagesTheirForwardingOnTheAccountPageAndAPI(t *testing.T) {
 	if len(mine) != 0 {
 		t.Errorf("the admin sees forwards %v", mine)
 	}
-	if code, _ := api(t, adm, "DELETE", ts.URL+"/account/api/forwards/"+url.PathEscape(delivery.DefaultForwardName), admCSRF, ""); code != 404 {
+	if code, _ := api(t, adm, "DELETE", ts.URL+"/account/api/forwards/"+url.PathEscape(admin.DefaultForwardName), admCSRF, ""); code != 404 {
 		t.Errorf("admin deleting kid's rule through their own API: %d, want 404", code)
 	}
-	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"remove"}, "name": {delivery.DefaultForwardName}})
+	res, _ = kid.PostForm(ts.URL+"/account/forward", url.Values{"csrf": {csrf}, "op": {"remove"}, "name": {admin.DefaultForwardName}})
 	res.Body.Close()
 	if s := script(); strings.Contains(s, "redirect") {
 		t.Errorf("script after delete:\n%s", s)
@@ -354,9 +354,9 @@ func TestTheMigrationPageShowsTheChecklist(t *testing.T) {
 	since := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
 	runs := 0
 	ts, _, _ := newMoreServer(t, func(o *Options) {
-		o.MigrationStatus = func(context.Context) ([]MigrationDomain, error) {
+		o.measureMigration = func(context.Context) ([]admin.MigrationDomain, error) {
 			runs++
-			return []MigrationDomain{{Domain: "example.net", Steps: []MigrationStep{
+			return []admin.MigrationDomain{{Domain: "example.net", Steps: []admin.MigrationStep{
 				{N: 1, Name: "accounts created on the box", State: "done", Found: "2 accounts", Since: since, Detail: []string{"admin@example.net", "kid@example.net"}},
 				{N: 5, Name: "MX points at the box", State: "waiting", Found: "propagated to 1 of 3 resolvers", Next: "wait for the old record's TTL"},
 				{N: 7, Name: "SPF hardened to the box alone", State: "to do", Found: "v=spf1 include:old -all", Next: "boxmail spf harden example.net"},
@@ -393,7 +393,7 @@ func TestTheMigrationPageShowsTheChecklist(t *testing.T) {
 	code, _ := api(t, adm, "GET", ts.URL+"/admin/api/migration", "", "")
 	req, _ := http.NewRequest("GET", ts.URL+"/admin/api/migration", nil)
 	res, _ := adm.Do(req)
-	var got []MigrationDomain
+	var got []admin.MigrationDomain
 	json.NewDecoder(res.Body).Decode(&got)
 	res.Body.Close()
 	if code != 200 || len(got) != 1 || len(got[0].Steps) != 3 || got[0].Steps[1].State != "waiting" {

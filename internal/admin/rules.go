@@ -1,4 +1,4 @@
-package delivery
+package admin
 
 // Forwarding rules kept in an account's active Sieve script (else the
 // one named "roundcube", Roundcube's default), marked the way
@@ -12,7 +12,8 @@ package delivery
 //	}
 //
 // 'boxmail forward', 'boxmail vacation' and the web's /account page all
-// edit the script through these functions.
+// edit the script through these functions (vacation.go for the vacation
+// rule).
 
 import (
 	"context"
@@ -21,6 +22,7 @@ import (
 	"slices"
 	"strings"
 
+	"boxmail/internal/delivery"
 	"boxmail/internal/sieve"
 	"boxmail/internal/store"
 )
@@ -31,21 +33,21 @@ const DefaultRuleScript = "roundcube"
 // DefaultForwardName is the name of the seed document's rule.
 const DefaultForwardName = "Forward to OldMailProvider and retain"
 
-// SieveRule is one "# rule:[NAME]" block of a script.
-type SieveRule struct {
+// sieveRule is one "# rule:[NAME]" block of a script.
+type sieveRule struct {
 	Name    string
 	Text    string // the block, from its marker line to before the next
 	Enabled bool
 }
 
-// SplitSieveRules returns the text before the first rule and the rules.
-func SplitSieveRules(src string) (string, []SieveRule) {
+// splitSieveRules returns the text before the first rule and the rules.
+func splitSieveRules(src string) (string, []sieveRule) {
 	lines := strings.SplitAfter(src, "\n")
 	var head strings.Builder
-	var rules []SieveRule
+	var rules []sieveRule
 	for _, l := range lines {
 		if n, ok := strings.CutPrefix(strings.TrimSpace(l), "# rule:["); ok {
-			rules = append(rules, SieveRule{Name: strings.TrimSuffix(n, "]")})
+			rules = append(rules, sieveRule{Name: strings.TrimSuffix(n, "]")})
 		}
 		if len(rules) == 0 {
 			head.WriteString(l)
@@ -59,8 +61,8 @@ func SplitSieveRules(src string) (string, []SieveRule) {
 	return head.String(), rules
 }
 
-// JoinSieveRules is the inverse of SplitSieveRules.
-func JoinSieveRules(head string, rules []SieveRule) string {
+// joinSieveRules is the inverse of splitSieveRules.
+func joinSieveRules(head string, rules []sieveRule) string {
 	var b strings.Builder
 	b.WriteString(head)
 	for _, r := range rules {
@@ -72,13 +74,13 @@ func JoinSieveRules(head string, rules []SieveRule) string {
 	return b.String()
 }
 
-// SieveQuote returns s as a Sieve quoted string.
-func SieveQuote(s string) string {
+// sieveQuote returns s as a Sieve quoted string.
+func sieveQuote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
-// WithRequires puts a require line for the missing extensions on top.
-func WithRequires(src string, need ...string) string {
+// withRequires puts a require line for the missing extensions on top.
+func withRequires(src string, need ...string) string {
 	have := map[string]bool{}
 	if s, err := sieve.Parse(src); err == nil {
 		for _, e := range s.Extensions() {
@@ -87,8 +89,8 @@ func WithRequires(src string, need ...string) string {
 	}
 	var miss []string
 	for _, e := range need {
-		if !have[e] && !slices.Contains(miss, SieveQuote(e)) {
-			miss = append(miss, SieveQuote(e))
+		if !have[e] && !slices.Contains(miss, sieveQuote(e)) {
+			miss = append(miss, sieveQuote(e))
 		}
 	}
 	if len(miss) == 0 {
@@ -97,8 +99,8 @@ func WithRequires(src string, need ...string) string {
 	return "require [" + strings.Join(miss, ", ") + "];\n" + src
 }
 
-// RedirectTarget returns the address of a rule block's redirect.
-func RedirectTarget(block string) string {
+// redirectTarget returns the address of a rule block's redirect.
+func redirectTarget(block string) string {
 	_, after, ok := strings.Cut(block, "redirect")
 	if !ok {
 		return ""
@@ -111,18 +113,18 @@ func RedirectTarget(block string) string {
 	return t
 }
 
-// RuleScript returns the account and the script its rules live in (an
+// ruleScript returns the account and the script its rules live in (an
 // empty DefaultRuleScript when it has none).
-func RuleScript(ctx context.Context, st *store.Store, email string) (store.Account, store.SieveScript, error) {
-	acc, err := st.AccountByEmail(ctx, strings.ToLower(email))
+func (s *Service) ruleScript(ctx context.Context, email string) (store.Account, store.SieveScript, error) {
+	acc, err := s.st.AccountByEmail(ctx, strings.ToLower(email))
 	if errors.Is(err, store.ErrNotFound) {
 		return acc, store.SieveScript{}, fmt.Errorf("no account %s", email)
 	} else if err != nil {
 		return acc, store.SieveScript{}, err
 	}
-	sc, err := st.ActiveSieveScript(ctx, acc.ID)
+	sc, err := s.st.ActiveSieveScript(ctx, acc.ID)
 	if errors.Is(err, store.ErrNotFound) {
-		sc, err = st.SieveScriptByName(ctx, acc.ID, DefaultRuleScript)
+		sc, err = s.st.SieveScriptByName(ctx, acc.ID, DefaultRuleScript)
 		if errors.Is(err, store.ErrNotFound) {
 			return acc, store.SieveScript{Name: DefaultRuleScript}, nil
 		}
@@ -130,19 +132,19 @@ func RuleScript(ctx context.Context, st *store.Store, email string) (store.Accou
 	return acc, sc, err
 }
 
-// SaveRuleScript validates, stores and activates the rules' script.
-func SaveRuleScript(ctx context.Context, st *store.Store, acc store.Account, name, src string) error {
-	if err := New(Options{Store: st}).CheckSieveScript(ctx, acc.Email, src); err != nil {
+// saveRuleScript validates, stores and activates the rules' script.
+func (s *Service) saveRuleScript(ctx context.Context, acc store.Account, name, src string) error {
+	if err := s.CheckSieveScript(ctx, acc.Email, src); err != nil {
 		var ie *InputError
 		if !errors.As(err, &ie) {
 			return err
 		}
 		return inputErrorf("the resulting script of %s is refused (%s); fix it with a ManageSieve client", acc.Email, ie.Msg)
 	}
-	if err := st.PutSieveScript(ctx, acc.ID, name, src); err != nil {
+	if err := s.st.PutSieveScript(ctx, acc.ID, name, src); err != nil {
 		return err
 	}
-	return st.SetActiveSieveScript(ctx, acc.ID, name)
+	return s.st.SetActiveSieveScript(ctx, acc.ID, name)
 }
 
 // ForwardRule is a forwarding rule of an account.
@@ -156,18 +158,18 @@ type ForwardRule struct {
 }
 
 // ForwardRules lists the rules of the account that redirect.
-func (d *Deliverer) ForwardRules(ctx context.Context, email string) ([]ForwardRule, error) {
-	_, sc, err := RuleScript(ctx, d.st, email)
+func (s *Service) ForwardRules(ctx context.Context, email string) ([]ForwardRule, error) {
+	_, sc, err := s.ruleScript(ctx, email)
 	if err != nil {
 		return nil, err
 	}
-	_, rules := SplitSieveRules(sc.Content)
+	_, rules := splitSieveRules(sc.Content)
 	out := []ForwardRule{}
 	for _, r := range rules {
 		if !strings.Contains(r.Text, "redirect") {
 			continue
 		}
-		out = append(out, ForwardRule{Name: r.Name, To: RedirectTarget(r.Text), Keep: strings.Contains(r.Text, "redirect :copy"),
+		out = append(out, ForwardRule{Name: r.Name, To: redirectTarget(r.Text), Keep: strings.Contains(r.Text, "redirect :copy"),
 			Enabled: r.Enabled, Active: sc.Active, Script: sc.Name})
 	}
 	return out, nil
@@ -183,51 +185,51 @@ func CheckRuleName(name string) error {
 
 // AddForward adds an enabled rule forwarding the account's mail to to,
 // keeping a copy if keep; it returns the script's name.
-func (d *Deliverer) AddForward(ctx context.Context, email, to, name string, keep bool) (string, error) {
-	a, err := ParseAddress(strings.TrimSpace(to))
+func (s *Service) AddForward(ctx context.Context, email, to, name string, keep bool) (string, error) {
+	a, err := delivery.ParseAddress(strings.TrimSpace(to))
 	if err != nil {
-		return "", inputErrorf("forward to: %v", err)
+		return "", inputErrorf("forward to: %s", err)
 	}
 	if err := CheckRuleName(name); err != nil {
 		return "", err
 	}
-	acc, sc, err := RuleScript(ctx, d.st, email)
+	acc, sc, err := s.ruleScript(ctx, email)
 	if err != nil {
 		return "", err
 	}
 	if strings.EqualFold(a.String(), acc.Email) {
 		return "", inputErrorf("the address to forward to is the account itself")
 	}
-	head, rules := SplitSieveRules(sc.Content)
+	head, rules := splitSieveRules(sc.Content)
 	for _, r := range rules {
 		if r.Name == name {
 			return "", inputErrorf("%s already has a rule named %q (remove it first)", acc.Email, name)
 		}
 	}
-	action := "redirect :copy " + SieveQuote(a.String()) + ";"
+	action := "redirect :copy " + sieveQuote(a.String()) + ";"
 	if !keep {
-		action = "redirect " + SieveQuote(a.String()) + ";"
+		action = "redirect " + sieveQuote(a.String()) + ";"
 	}
-	rules = append(rules, SieveRule{Name: name, Text: "# rule:[" + name + "]\nif true\n{\n\t" + action + "\n}\n"})
-	src := JoinSieveRules(head, rules)
+	rules = append(rules, sieveRule{Name: name, Text: "# rule:[" + name + "]\nif true\n{\n\t" + action + "\n}\n"})
+	src := joinSieveRules(head, rules)
 	if keep {
-		src = WithRequires(src, "copy")
+		src = withRequires(src, "copy")
 	}
-	return sc.Name, SaveRuleScript(ctx, d.st, acc, sc.Name, src)
+	return sc.Name, s.saveRuleScript(ctx, acc, sc.Name, src)
 }
 
 // ChangeForward disables, enables or removes (op "disable", "enable",
 // "remove") the account's forwarding rule named name, or its only one
 // when name is ""; it returns the rule's name.
-func (d *Deliverer) ChangeForward(ctx context.Context, email, name, op string) (string, error) {
+func (s *Service) ChangeForward(ctx context.Context, email, name, op string) (string, error) {
 	if op != "disable" && op != "enable" && op != "remove" {
 		return "", inputErrorf("unknown change %q (want disable, enable or remove)", op)
 	}
-	acc, sc, err := RuleScript(ctx, d.st, email)
+	acc, sc, err := s.ruleScript(ctx, email)
 	if err != nil {
 		return "", err
 	}
-	head, rules := SplitSieveRules(sc.Content)
+	head, rules := splitSieveRules(sc.Content)
 	var hit []int
 	for i, r := range rules {
 		if name == r.Name || name == "" && strings.Contains(r.Text, "redirect") {
@@ -237,7 +239,7 @@ func (d *Deliverer) ChangeForward(ctx context.Context, email, name, op string) (
 	if len(hit) == 0 {
 		what := ""
 		if name != "" {
-			what = " named " + SieveQuote(name)
+			what = " named " + sieveQuote(name)
 		}
 		return "", fmt.Errorf("%s has no forwarding rule%s: %w", acc.Email, what, store.ErrNotFound)
 	}
@@ -254,5 +256,5 @@ func (d *Deliverer) ChangeForward(ctx context.Context, email, name, op string) (
 	case "remove":
 		rules = slices.Delete(rules, hit[0], hit[0]+1)
 	}
-	return got, SaveRuleScript(ctx, d.st, acc, sc.Name, JoinSieveRules(head, rules))
+	return got, s.saveRuleScript(ctx, acc, sc.Name, joinSieveRules(head, rules))
 }
