@@ -72,7 +72,8 @@ type changeSignal interface {
 
 // changeLog is a Store's side of the shared change log.
 type changeLog struct {
-	writer int64 // this store's id in change_log.writer
+	writer int64         // this store's id in change_log.writer
+	every  time.Duration // the watcher's poll interval (changePollEvery)
 
 	// mu orders publishing: the writer holds it from reading the others'
 	// rows inside its transaction until its own events are published;
@@ -82,7 +83,21 @@ type changeLog struct {
 	watching bool
 	stop     chan struct{} // closed to end the current watcher
 	rows     int64         // rows written since the last trim
-	every    time.Duration // the watcher's poll interval (changePollEvery)
+
+	// Buffers of the writer goroutine, which alone uses them.
+	buf   []byte  // encodeEvents
+	batch []Event // runBatch: the events of the batch
+}
+
+// keepBuffers drops the writer's buffers after a huge batch.
+func (c *changeLog) keepBuffers(events []Event) {
+	c.batch = events[:0]
+	if cap(c.batch) > 4096 {
+		c.batch = nil
+	}
+	if cap(c.buf) > 64<<10 {
+		c.buf = nil
+	}
 }
 
 // logBatch writes the batch's events as one change_log row in tx. While
@@ -94,8 +109,9 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event) (forei
 	t := &Tx{tx: tx, s: s}
 	c := &s.chlog
 	var id int64
+	c.buf = encodeEvents(c.buf[:0], events)
 	if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
-		c.writer, now(), encodeEvents(events)).Scan(&id); err != nil {
+		c.writer, now(), c.buf).Scan(&id); err != nil {
 		return nil, 0, fmt.Errorf("change log: %w", err)
 	}
 	if c.rows++; c.rows >= trimEvery {
@@ -306,14 +322,16 @@ func (r *eventRun) extend(e Event) bool {
 	return true
 }
 
-func encodeEvents(events []Event) []byte {
-	b := []byte{changeLogVersion}
-	var r *eventRun
+// encodeEvents appends the encoding of events to dst (empty, or a buffer
+// to reuse).
+func encodeEvents(dst []byte, events []Event) []byte {
+	b := append(dst, changeLogVersion)
+	var r eventRun
 	flush := func() {
-		if r == nil {
+		if r.count == 0 {
 			return
 		}
-		for _, v := range []uint64{uint64(r.e.Kind), uint64(r.e.AccountID), uint64(r.e.MailboxID), uint64(r.e.UID),
+		for _, v := range [...]uint64{uint64(r.e.Kind), uint64(r.e.AccountID), uint64(r.e.MailboxID), uint64(r.e.UID),
 			uint64(r.count), uint64(r.e.ModSeq), uint64(r.step), uint64(r.e.Flags), uint64(len(r.e.Keywords))} {
 			b = binary.AppendUvarint(b, v)
 		}
@@ -323,11 +341,11 @@ func encodeEvents(events []Event) []byte {
 		}
 	}
 	for _, e := range events {
-		if r != nil && r.extend(e) {
+		if r.count > 0 && r.extend(e) {
 			continue
 		}
 		flush()
-		r = &eventRun{e: e, count: 1}
+		r = eventRun{e: e, count: 1}
 	}
 	flush()
 	return b

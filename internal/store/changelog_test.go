@@ -26,7 +26,7 @@ func TestTheChangeLogEncodingKeepsEveryEventAndPacksRuns(t *testing.T) {
 		Event{Kind: EventNewMessage, AccountID: 3, MailboxID: 8, UID: 1, ModSeq: 2}, // ModSeq steps by 2: no run
 		Event{Kind: EventNewMessage, AccountID: 3, MailboxID: 8, UID: 2, ModSeq: 4},
 	)
-	b := encodeEvents(events)
+	b := encodeEvents(nil, events)
 	if len(b) > 160 {
 		t.Errorf("%d events take %d bytes", len(events), len(b))
 	}
@@ -173,4 +173,17 @@ func TestTheWriterTrimsOldChangeLogRows(t *testing.T) {
 	if n != 0 || total == 0 {
 		t.Errorf("%d old rows left of %d", n, total)
 	}
+}
+
+// BenchmarkDeliverBlob with a subscriber, so that the watcher runs and the
+// writer orders its publishing with it (compare with BenchmarkDeliverBlob).
+func BenchmarkDeliverWhileWatching(b *testing.B) {
+	s, accounts := benchAccounts(b)
+	sub := s.Subscribe(newAccount(b, s, "idle@bench.test").ID)
+	defer sub.Close()
+	body := benchBody()
+	ctx := context.Background()
+	runWriters(b, s, accounts, func(_ int, account int64) error {
+		return s.Deliver(ctx, Delivery{Data: body, Local: []LocalTarget{{AccountID: account}}})
+	})
 }

@@ -437,12 +437,13 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.commits.Add(1)
 	s.writes.Add(int64(len(batch)))
-	var events []Event
+	events := s.chlog.batch[:0] // only the writer goroutine uses it
 	for i, r := range batch {
 		if ok[i] {
 			events = append(events, r.tx.events...)
 		}
 	}
+	defer s.chlog.keepBuffers(events)
 	var foreign []Event
 	var upto int64
 	if len(events) > 0 {
