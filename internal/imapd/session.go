@@ -403,9 +403,10 @@ var errAccountClosed = errors.New("account disabled while logged in")
 
 // stillOpen says goodbye to the client (BYE, connection closed) when the
 // account was disabled since the last check (by the admin panel, or by
-// `boxmail user disable` from another process, which no change feed of
-// ours reaches), asking at most every Options.OpenCheckEvery. A phone keeps its IMAP connection for days: it must not
-// keep reading mail after the admin closed the account.
+// `boxmail user disable` from another process: disabling is no change-feed
+// event), asking at most every Options.OpenCheckEvery. A phone keeps its
+// IMAP connection for days: it must not keep reading mail after the admin
+// closed the account.
 func (sess *session) stillOpen() error {
 	if sess.acct.ID == 0 || time.Since(sess.checkedOpen) < sess.srv.opts.OpenCheckEvery {
 		return nil
