@@ -18,8 +18,9 @@ import (
 // compact encoding (encodeEvents). A process with subscribers runs a
 // watcher that notices commits made by other writers and publishes their
 // rows to its own subscribers, in commit order, within about
-// changePollEvery. `boxmail migrate import` or `boxmail user del` run while
-// `boxmail serve` runs thereby reach the server's IDLE sessions.
+// changePollEvery. The messages a `boxmail migrate import` run beside
+// `boxmail serve` stores, or the flags another process changes, thereby
+// reach the server's IDLE sessions.
 //
 // The pieces, and what a PostgreSQL store changes of them:
 //
@@ -77,7 +78,8 @@ type changeLog struct {
 
 	// mu orders publishing: the writer holds it from reading the others'
 	// rows inside its transaction until its own events are published;
-	// the watcher while it publishes rows. It guards everything below.
+	// the watcher while it publishes rows. It guards the fields up to
+	// rows.
 	mu       sync.Mutex
 	seen     int64 // the rows up to here are published (valid while watching)
 	watching bool
