@@ -18,7 +18,8 @@ import (
 // the family member's phone: `boxmail migrate import` is another process,
 // and its commit reaches the server's IDLE sessions through the store's
 // change log (internal/store/changelog.go) within two seconds. So do a
-// flag change and an expunge made through another process's store.
+// flag change and an expunge made through another process's store, and
+// `boxmail user disable`, which ends the session.
 func TestAMessageImportedWhileTheBoxRunsShowsUpInTheIdleSessionOfThePhone(t *testing.T) {
 	b := newBox(t)
 	mustRun(t, "", "user", "add", "kid@example.test", "--dir", b.Dir, "--password-file", writeTemp(t, "kid-password-77"))
@@ -78,9 +79,13 @@ func TestAMessageImportedWhileTheBoxRunsShowsUpInTheIdleSessionOfThePhone(t *tes
 	}
 	within2s(t, c, r, "* 2 EXPUNGE")
 
-	fmt.Fprintf(c, "DONE\r\n")
-	if l := readUntil(t, r, "a3 "); !strings.HasPrefix(l, "a3 OK") {
-		t.Fatalf("IDLE: %q", l)
+	// The parents close the account from the command line: the phone is
+	// told at once, not at the next 30 s check.
+	if _, errs, code := b.Cmd("", "user", "disable", "kid@example.test"); code != 0 {
+		t.Fatalf("user disable: %s", errs)
+	}
+	if l := within2s(t, c, r, "* BYE"); !strings.Contains(l, "disabled") {
+		t.Errorf("BYE: %q", l)
 	}
 }
 

@@ -136,6 +136,7 @@ type Options struct {
 	ImplicitTLS bool
 	// OpenCheckEvery is how often a logged-in session asks whether its
 	// account was disabled meanwhile (default 30 s); one that was gets BYE.
+	// A disabling that reaches the change feed is acted on at once.
 	OpenCheckEvery time.Duration
 	// MaxMessageBytes is the largest message APPEND takes, advertised as
 	// APPENDLIMIT (RFC 7889); the box's max_message_size, default 50 MiB.

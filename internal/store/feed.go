@@ -17,6 +17,8 @@ const (
 	EventMailboxes
 	// EventAccountRemoved: the account is gone.
 	EventAccountRemoved
+	// EventAccountDisabled: the account was disabled; its sessions end.
+	EventAccountDisabled
 )
 
 // Event is one committed change, published to the account's subscribers.
