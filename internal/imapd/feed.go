@@ -33,6 +33,7 @@ func (f *feeds) acquire(accountID int64) *accountFeed {
 		a = &accountFeed{
 			sub:       f.store.Subscribe(accountID),
 			mailboxes: map[int64]*mailboxState{},
+			kick:      make(chan struct{}),
 			stop:      make(chan struct{}),
 			done:      make(chan struct{}),
 		}
@@ -78,6 +79,11 @@ type accountFeed struct {
 	mu        sync.Mutex // serialises apply; guards mailboxes
 	mailboxes map[int64]*mailboxState
 
+	// kick is closed, then replaced, when the account is disabled: its
+	// sessions then ask the store at once (session.stillOpen).
+	kickMu sync.Mutex
+	kick   chan struct{}
+
 	stop, done chan struct{}
 	closeOnce  sync.Once
 }
@@ -111,8 +117,26 @@ func (a *accountFeed) pump() {
 	a.pumpLocked()
 }
 
+// kicked returns the channel closed at the next disabling of the account.
+func (a *accountFeed) kicked() <-chan struct{} {
+	a.kickMu.Lock()
+	defer a.kickMu.Unlock()
+	return a.kick
+}
+
+func (a *accountFeed) kickSessions() {
+	a.kickMu.Lock()
+	defer a.kickMu.Unlock()
+	close(a.kick)
+	a.kick = make(chan struct{})
+}
+
 func (a *accountFeed) pumpLocked() {
 	for _, e := range a.sub.Events() {
+		if e.Kind == store.EventAccountDisabled {
+			a.kickSessions()
+			continue
+		}
 		if mb := a.mailboxes[e.MailboxID]; mb != nil {
 			mb.apply(e)
 		}

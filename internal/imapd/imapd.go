@@ -30,8 +30,11 @@
 // queues EXISTS, EXPUNGE and FETCH FLAGS for each session's
 // imapserver.SessionTracker. A goroutine per account applies events as
 // soon as they are published, so an idling client sees a delivery within
-// milliseconds; a session also applies them itself right after its own
-// writes, so its own EXPUNGE or APPEND is reflected before the tagged OK.
+// milliseconds, and a change made by another process (`boxmail migrate
+// import`, a CLI command) within about a quarter of a second, once the
+// store has read it from its change log. A session also applies them
+// itself right after its own writes, so its own EXPUNGE or APPEND is
+// reflected before the tagged OK.
 // Writes carry the session's origin (store.WithOrigin) so a session's own
 // STORE is not echoed back to it as an unsolicited FETCH.
 //
@@ -134,6 +137,7 @@ type Options struct {
 	ImplicitTLS bool
 	// OpenCheckEvery is how often a logged-in session asks whether its
 	// account was disabled meanwhile (default 30 s); one that was gets BYE.
+	// A disabling that reaches the change feed is acted on at once.
 	OpenCheckEvery time.Duration
 	// MaxMessageBytes is the largest message APPEND takes, advertised as
 	// APPENDLIMIT (RFC 7889); the box's max_message_size, default 50 MiB.

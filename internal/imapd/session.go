@@ -33,6 +33,8 @@ type session struct {
 	updates *imapserver.UpdateWriter
 
 	checkedOpen time.Time // when stillOpen last asked the store
+	// kick is closed when the account is disabled (accountFeed.kicked).
+	kick <-chan struct{}
 }
 
 var (
@@ -85,6 +87,7 @@ func (sess *session) Login(username, password string) error {
 	sess.checkedOpen = time.Now() // Login just checked it
 	sess.log = sess.log.With("account", acct.Email)
 	sess.feed = sess.srv.feeds.acquire(acct.ID)
+	sess.kick = sess.feed.kicked()
 	sess.log.Info("imap login")
 	return nil
 }
@@ -375,8 +378,16 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	sess.updates = w
 	if sess.sel == nil {
-		<-stop
-		return nil
+		for {
+			select {
+			case <-sess.kick:
+				if err := sess.stillOpen(); err != nil {
+					return err
+				}
+			case <-stop:
+				return nil
+			}
+		}
 	}
 	// Not SessionTracker.Idle: it only wakes for updates queued after it
 	// starts, so one queued just before IDLE would wait for the next.
@@ -393,6 +404,10 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 			if err := sess.stillOpen(); err != nil {
 				return err
 			}
+		case <-sess.kick:
+			if err := sess.stillOpen(); err != nil {
+				return err
+			}
 		case <-stop:
 			return nil
 		}
@@ -404,12 +419,22 @@ var errAccountClosed = errors.New("account disabled while logged in")
 
 // stillOpen says goodbye to the client (BYE, connection closed) when the
 // account was disabled since the last check (by the admin panel, or by
-// `boxmail user disable` from another process, which no change feed of
-// ours reaches), asking at most every Options.OpenCheckEvery. A phone keeps its IMAP connection for days: it must not
-// keep reading mail after the admin closed the account.
+// `boxmail user disable` from another process), asking at once when the
+// change feed told of a disabling (kick) and otherwise at most every
+// Options.OpenCheckEvery, in case the feed missed one. A phone keeps its
+// IMAP connection for days: it must not keep reading mail after the admin
+// closed the account.
 func (sess *session) stillOpen() error {
-	if sess.acct.ID == 0 || time.Since(sess.checkedOpen) < sess.srv.opts.OpenCheckEvery {
+	if sess.acct.ID == 0 {
 		return nil
+	}
+	select {
+	case <-sess.kick:
+		sess.kick = sess.feed.kicked()
+	default:
+		if time.Since(sess.checkedOpen) < sess.srv.opts.OpenCheckEvery {
+			return nil
+		}
 	}
 	sess.checkedOpen = time.Now()
 	ctx, cancel := sess.ctx()

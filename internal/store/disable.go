@@ -12,8 +12,24 @@ import (
 // mail: a disabled account fails every login (Authenticate) and mail to
 // it is refused as for an unknown user (delivery), until it is enabled
 // again or removed.
+//
+// Disabling publishes EventAccountDisabled, so that open sessions end at
+// once, in this process and (through the change log) in others.
 func (s *Store) SetAccountDisabled(ctx context.Context, email string, disabled bool) error {
-	return s.updateAccount(ctx, email, "UPDATE accounts SET disabled = ? WHERE email = ?", disabled)
+	email = strings.ToLower(email)
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var id int64
+		err := tx.queryRow(ctx, "UPDATE accounts SET disabled = ? WHERE email = ? RETURNING id", disabled, email).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("account %s: %w", email, ErrNotFound)
+		} else if err != nil {
+			return err
+		}
+		if disabled {
+			tx.emit(Event{Kind: EventAccountDisabled, AccountID: id})
+		}
+		return nil
+	})
 }
 
 // AccountDisabled reports whether the account with that id is disabled.

@@ -17,6 +17,8 @@ const (
 	EventMailboxes
 	// EventAccountRemoved: the account is gone.
 	EventAccountRemoved
+	// EventAccountDisabled: the account was disabled; its sessions end.
+	EventAccountDisabled
 )
 
 // Event is one committed change, published to the account's subscribers.
@@ -38,7 +40,7 @@ type Event struct {
 type Subscription struct {
 	// C receives a value when Events has something to return.
 	C       chan struct{}
-	f       *feed
+	st      *Store
 	account int64
 	mu      sync.Mutex
 	queue   []Event
@@ -56,12 +58,18 @@ func (s *Subscription) Events() []Event {
 
 // Close stops the subscription.
 func (s *Subscription) Close() {
-	s.f.mu.Lock()
-	delete(s.f.subs[s.account], s)
-	if len(s.f.subs[s.account]) == 0 {
-		delete(s.f.subs, s.account)
+	c, f := &s.st.chlog, &s.st.feed
+	c.mu.Lock()
+	f.mu.Lock()
+	delete(f.subs[s.account], s)
+	if len(f.subs[s.account]) == 0 {
+		delete(f.subs, s.account)
 	}
-	s.f.mu.Unlock()
+	if len(f.subs) == 0 {
+		s.st.stopWatching() // changelog.go
+	}
+	f.mu.Unlock()
+	c.mu.Unlock()
 	s.mu.Lock()
 	s.closed = true
 	s.queue = nil
@@ -73,10 +81,14 @@ type feed struct {
 	subs map[int64]map[*Subscription]struct{}
 }
 
-// Subscribe returns a subscription to the account's changes. Close it when
-// done.
+// Subscribe returns a subscription to the account's changes, those made
+// through this Store and, within about changePollEvery, those other
+// processes commit (changelog.go). Close it when done.
 func (s *Store) Subscribe(accountID int64) *Subscription {
-	sub := &Subscription{C: make(chan struct{}, 1), f: &s.feed, account: accountID}
+	sub := &Subscription{C: make(chan struct{}, 1), st: s, account: accountID}
+	s.chlog.mu.Lock()
+	defer s.chlog.mu.Unlock()
+	s.startWatching() // changelog.go; with the first subscription
 	s.feed.mu.Lock()
 	m := s.feed.subs[accountID]
 	if m == nil {

@@ -290,6 +290,17 @@ CREATE TABLE header_search (
 	bcc     BLOB NOT NULL
 );
 `,
+	// 13: the change feed between processes (store/changelog.go): one row
+	// per committed batch that changed mail, holding its events; the
+	// writer trims rows older than changeLogKeep.
+	`
+CREATE TABLE change_log (
+	id     INTEGER PRIMARY KEY,
+	writer INTEGER NOT NULL,
+	at     INTEGER NOT NULL,
+	events BLOB NOT NULL
+);
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -48,6 +48,13 @@
 // against the mailbox's UIDVALIDITY and MODSEQ on every use, so another
 // process's changes are never missed.
 //
+// The same batch also writes its events as one row of the change_log
+// table, so that they reach the subscribers of other processes (a
+// `boxmail migrate import` beside `boxmail serve`, later other nodes): a
+// Store with subscribers watches for other writers' commits and publishes
+// their rows within about a quarter of a second, in commit order with its
+// own (changelog.go).
+//
 // This package knows nothing of SMTP or IMAP wire formats; it stores bytes
 // and metadata. The one piece of mail parsing it does is reading the
 // header fields kept for SEARCH (FoldHeaderValue).
@@ -111,6 +118,7 @@ type Store struct {
 	wg     sync.WaitGroup
 	max    int
 	feed   feed
+	chlog  changeLog // changelog.go: the feed to and from other processes
 	closed sync.Once
 
 	commits, writes atomic.Int64 // for Stats
@@ -193,6 +201,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch,
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
+	s.chlog = newChangeLog()
 	if err := migrate(ctx, wdb); err != nil {
 		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
 	}
@@ -446,6 +455,24 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	s.commits.Add(1)
 	s.writes.Add(int64(len(batch)))
+	events := s.chlog.batch[:0] // only the writer goroutine uses it
+	for i, r := range batch {
+		if ok[i] {
+			events = append(events, r.tx.events...)
+		}
+	}
+	defer s.chlog.keepBuffers(events)
+	var foreign []Event
+	var upto int64
+	if len(events) > 0 {
+		// Held until this batch's events are published (changelog.go).
+		s.chlog.mu.Lock()
+		defer s.chlog.mu.Unlock()
+		if foreign, upto, err = s.logBatch(ctx, tx, events); err != nil {
+			// Other processes miss these changes; the mail is not refused for it.
+			s.log.Error("store change log", "err", err)
+		}
+	}
 	if err := tx.Commit(); err != nil {
 		s.log.Error("store commit failed", "err", err, "batch", len(batch))
 		for i, r := range batch {
@@ -456,6 +483,12 @@ func (s *Store) runBatch(batch []*writeReq) {
 		return
 	}
 	s.removeDeadFiles(ctx)
+	for _, e := range foreign {
+		s.feed.publish(e)
+	}
+	if upto > 0 && s.chlog.watching {
+		s.chlog.seen = upto
+	}
 	for i, r := range batch {
 		if ok[i] {
 			for _, e := range r.tx.events {
