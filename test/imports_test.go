@@ -8,8 +8,9 @@ import (
 	"testing"
 )
 
-// allowed is ARCHITECTURE.md's allow-list: which internal packages each
-// package may import. A package missing here may import nothing internal.
+// allowed is the allow-list of the package table in docs/architecture.md:
+// which internal packages each package may import. A package missing here
+// may import nothing internal.
 var allowed = map[string][]string{
 	"cmd/boxmail":          {"*"},
 	"internal/config":      {},
@@ -63,7 +64,7 @@ func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {
 			allow, known = []string{"store"}, true
 		}
 		if !known {
-			t.Errorf("package %s is not in the architecture's allow-list; add it there and to ARCHITECTURE's table", name)
+			t.Errorf("package %s is not in the architecture's allow-list; add it there and to the package table of docs/architecture.md", name)
 			continue
 		}
 		for _, imp := range p.Imports {
