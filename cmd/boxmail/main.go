@@ -186,7 +186,7 @@ func cmdHelp(e *env, args []string) error {
 			writeNounHelp(e.stdout, c.name, c.subs())
 			return nil
 		default:
-			fmt.Fprintf(e.stdout, "usage: boxmail %s %s\n  %s\nRun 'boxmail %s -h' for its flags.\n", c.name, c.args, c.summary, c.name)
+			fmt.Fprintf(e.stdout, "usage: boxmail %s\n  %s\nRun 'boxmail %s -h' for its flags.\n", strings.TrimSpace(c.name+" "+c.args), c.summary, c.name)
 			return nil
 		}
 	}
@@ -349,7 +349,7 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 
 func printFlags(e *env, fs *flag.FlagSet) {
 	if args, summary, ok := synopsis(fs.Name()); ok {
-		fmt.Fprintf(e.stderr, "usage: %s %s\n  %s\n", fs.Name(), args, summary)
+		fmt.Fprintf(e.stderr, "usage: %s\n  %s\n", strings.TrimSpace(fs.Name()+" "+args), summary)
 	}
 	fmt.Fprintf(e.stderr, "flags of %s:\n", fs.Name())
 	fs.SetOutput(e.stderr)

@@ -160,3 +160,26 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// Every row's -h finds its own synopsis: the flag set's name matches the
+// table path.
+func TestEveryRowsFlagHelpShowsItsSynopsis(t *testing.T) {
+	var paths [][]string
+	for _, c := range commands() {
+		switch {
+		case c.name == "help" || c.name == "version":
+		case c.subs == nil:
+			paths = append(paths, []string{c.name})
+		default:
+			for _, p := range subcommandPaths("", c.subs()) {
+				paths = append(paths, append([]string{c.name}, strings.Fields(p)...))
+			}
+		}
+	}
+	for _, p := range paths {
+		code, _, errs := runIn(append(p, "-h")...)
+		if want := "usage: boxmail " + strings.Join(p, " "); code != 0 || !strings.HasPrefix(errs, want) || !strings.Contains(errs, "-dir") {
+			t.Errorf("%v -h: exit %d, stderr %q, want it to start with %q", p, code, errs, want)
+		}
+	}
+}

@@ -2,7 +2,7 @@ package main
 
 // The servers 'boxmail serve' runs, each built from the config: the
 // deliverer and its queue, the guard, SMTP, IMAP, POP3, ManageSieve,
-// DNS and the web, plus the opt-in profiler.
+// DNS and the web (the opt-in profiler is in pprof.go).
 
 import (
 	"context"
@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
-	"net/http/pprof"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -285,26 +283,4 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			return err
 		},
 	})
-}
-
-// startProfiler serves Go's profiler on the address in BOXMAIL_PPROF (for
-// example 127.0.0.1:6060) when that is set: an opt-in of serve and
-// quickstart for performance work (bench/README.md), off by default. It
-// uses a mux of its own, never one of the box's public servers.
-func startProfiler(e *env, log *slog.Logger) {
-	addr := e.getenv("BOXMAIL_PPROF")
-	if addr == "" {
-		return
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Warn("profiler listening (BOXMAIL_PPROF)", "addr", addr)
-	go func() {
-		if err := http.ListenAndServe(addr, mux); err != nil {
-			log.Error("profiler", "err", err)
-		}
-	}()
 }
