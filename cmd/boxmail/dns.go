@@ -1,17 +1,17 @@
 package main
 
+// 'boxmail dns': the records the box needs (as it serves them), and the
+// custom records an admin adds; and the record set's input, built from
+// the config and the store (dnsrecords sees neither).
+
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"log/slog"
-	"net"
-	"net/netip"
-	"os"
 	"strings"
 
 	"boxmail/internal/config"
-	"boxmail/internal/dnsd"
 	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
 )
@@ -42,7 +42,7 @@ func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.
 		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort, POP3S: cfg.POP3SPort,
 		Serial: uint32(gen),
 	}
-	if cr := checkCert(dir, cfg); len(cr) > 0 && cr[0].Level == dnsrecords.OK {
+	if newCerts(dir, cfg, nil).Trusted() {
 		in.MTASTSEnforce = true // the web server serves mode: enforce
 	}
 	domains, err := st.Domains(ctx)
@@ -72,18 +72,6 @@ func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.
 	return in, nil
 }
 
-// openBox loads the config and opens the store of a data dir.
-func openBox(dir string) (config.Config, *store.Store, error) {
-	cfg, err := config.Load(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return cfg, nil, fmt.Errorf("no %s in %s: create the box with 'boxmail init' first", config.FileName, dir)
-	} else if err != nil {
-		return cfg, nil, err
-	}
-	st, err := openStore(dir)
-	return cfg, st, err
-}
-
 // zonesFor returns the zones to show: all, or the one of a domain.
 func zonesFor(set *dnsrecords.Set, domain string) ([]string, error) {
 	if domain == "" {
@@ -98,130 +86,112 @@ func zonesFor(set *dnsrecords.Set, domain string) ([]string, error) {
 	return nil, fmt.Errorf("%s is not a hosted domain (zones: %s)", d, strings.Join(set.Zones, ", "))
 }
 
-func cmdDNS(e *env, args []string) error {
-	sub, args, err := subcommand(args, "dns", "records", "set", "unset")
-	if err != nil {
-		return err
+func dnsCommands() []subcommand {
+	return []subcommand{
+		{name: "records", args: "[DOMAIN] [--format table|zone|json]", summary: "the records to publish (or that the box serves)", run: dnsRecords},
+		{name: "set", args: "NAME TYPE VALUE", summary: "add a custom record (it may replace a generated one)", run: dnsSet},
+		{name: "unset", args: "NAME TYPE [VALUE]", summary: "remove custom records", run: dnsUnset},
 	}
-	var dir, format string
+}
+
+// dnsBox parses a dns subcommand's flags, lets check look at the
+// arguments, and opens the box with its record set. The caller closes
+// the store.
+func dnsBox(e *env, sub string, args []string, flags func(*flag.FlagSet), check func([]string) error) (pos []string, st *store.Store, set *dnsrecords.Set, in dnsrecords.Input, err error) {
+	var dir string
 	fs := newFlags(e, "dns "+sub, &dir)
-	if sub == "records" {
-		fs.StringVar(&format, "format", "table", "table (for DNS hosts' forms), zone (a zone file) or json")
+	if flags != nil {
+		flags(fs)
 	}
-	pos, err := parseFlags(e, fs, args)
+	if pos, err = parseFlags(e, fs, args); err != nil {
+		return nil, nil, nil, in, err
+	}
+	if err := check(pos); err != nil {
+		return nil, nil, nil, in, err
+	}
+	cfg, st, err := openBox(dir)
 	if err != nil {
-		return err
+		return nil, nil, nil, in, err
 	}
-	switch sub {
-	case "records":
+	if set, in, err = buildRecords(context.Background(), dir, st, cfg); err != nil {
+		return nil, nil, nil, in, errors.Join(err, st.Close())
+	}
+	return pos, st, set, in, nil
+}
+
+func dnsRecords(e *env, args []string) (err error) {
+	var format string
+	pos, st, set, _, err := dnsBox(e, "records", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&format, "format", "table", "table (for DNS hosts' forms), zone (a zone file) or json")
+	}, func(pos []string) error {
 		if len(pos) > 1 {
 			return usagef("dns records takes at most one DOMAIN")
 		}
 		if format != "table" && format != "zone" && format != "json" {
 			return usagef("--format must be table, zone or json, not %q", format)
 		}
-	case "set":
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	domain := ""
+	if len(pos) == 1 {
+		domain = pos[0]
+	}
+	zones, err := zonesFor(set, domain)
+	if err != nil {
+		return err
+	}
+	switch format {
+	case "zone":
+		return set.WriteZone(e.stdout, zones)
+	case "json":
+		return set.WriteJSON(e.stdout, zones)
+	}
+	return set.WriteTable(e.stdout, zones)
+}
+
+func dnsSet(e *env, args []string) (err error) {
+	pos, st, set, in, err := dnsBox(e, "set", args, nil, func(pos []string) error {
 		if len(pos) < 3 {
 			return usagef("usage: dns set NAME TYPE VALUE (e.g. dns set www.example.net A 192.0.2.1)")
 		}
-	case "unset":
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	c, replaced, err := newAdmin(st).SetDNSRecord(context.Background(), set, in, pos[0], pos[1], strings.Join(pos[2:], " "))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added %s %s %s\n", c.Name, c.Type, c.Value)
+	for _, r := range replaced {
+		if !r.Custom {
+			fmt.Fprintf(e.stdout, "it replaces the generated %s %s %s (%s)\n", r.Relative(), r.Type, r.Text(), r.Why)
+		}
+	}
+	return nil
+}
+
+func dnsUnset(e *env, args []string) (err error) {
+	pos, st, set, _, err := dnsBox(e, "unset", args, nil, func(pos []string) error {
 		if len(pos) < 2 {
 			return usagef("usage: dns unset NAME TYPE [VALUE]")
 		}
-	}
-	cfg, st, err := openBox(dir)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	ctx := context.Background()
-	set, in, err := buildRecords(ctx, dir, st, cfg)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "records":
-		domain := ""
-		if len(pos) == 1 {
-			domain = pos[0]
-		}
-		zones, err := zonesFor(set, domain)
-		if err != nil {
-			return err
-		}
-		switch format {
-		case "zone":
-			return set.WriteZone(e.stdout, zones)
-		case "json":
-			return set.WriteJSON(e.stdout, zones)
-		}
-		return set.WriteTable(e.stdout, zones)
-	case "set":
-		c, replaced, err := newAdmin(st).SetDNSRecord(ctx, set, in, pos[0], pos[1], strings.Join(pos[2:], " "))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "added %s %s %s\n", c.Name, c.Type, c.Value)
-		for _, r := range replaced {
-			if !r.Custom {
-				fmt.Fprintf(e.stdout, "it replaces the generated %s %s %s (%s)\n", r.Relative(), r.Type, r.Text(), r.Why)
-			}
-		}
 		return nil
-	case "unset":
-		name, typ, n, err := newAdmin(st).UnsetDNSRecords(ctx, set, pos[0], pos[1], strings.Join(pos[2:], " "))
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "removed %d custom record(s) %s %s\n", n, name, typ)
-		return nil
-	}
-	return nil
-}
-
-// dnsServer runs dnsd on the TCP listener serve gives it and on a UDP
-// socket of the same address.
-type dnsServer struct {
-	*dnsd.Server
-	pc  net.PacketConn
-	log *slog.Logger
-}
-
-func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logger) *dnsServer {
-	return &dnsServer{log: log, Server: dnsd.New(dnsd.Options{
-		Logger:     log,
-		Generation: st.Generation,
-		Records: func(ctx context.Context, gen int64) (*dnsrecords.Set, error) {
-			in, err := recordInputAt(ctx, dir, st, cfg, gen)
-			if err != nil {
-				return nil, err
-			}
-			return dnsrecords.Build(in)
-		},
-		// Loopback cannot be spoofed from outside, and benchmarks run there.
-		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-	})}
-}
-
-// ListenPacket opens the UDP socket; serve calls it next to the TCP
-// listener so that a port in use fails before anything starts.
-func (d *dnsServer) ListenPacket(addr string) error {
-	pc, err := net.ListenPacket("udp", addr)
+	})
 	if err != nil {
 		return err
 	}
-	d.pc = pc
-	return nil
-}
-
-// Serve answers over UDP and over TCP on ln.
-func (d *dnsServer) Serve(ln net.Listener) error {
-	if d.pc != nil {
-		go func() {
-			if err := d.Server.ServePacket(d.pc); err != nil {
-				d.log.Error("DNS over UDP stopped", "err", err)
-			}
-		}()
+	defer closeStore(st, &err)
+	name, typ, n, err := newAdmin(st).UnsetDNSRecords(context.Background(), set, pos[0], pos[1], strings.Join(pos[2:], " "))
+	if err != nil {
+		return err
 	}
-	return d.Server.Serve(ln)
+	fmt.Fprintf(e.stdout, "removed %d custom record(s) %s %s\n", n, name, typ)
+	return nil
 }

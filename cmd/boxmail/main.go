@@ -1,27 +1,11 @@
 // Command boxmail is a family's or a small organisation's whole mail
-// service in one program. See README.md.
+// service in one program. See README.md; 'boxmail help' lists the
+// commands (generated from the tables in this file and the noun files).
 //
-// Usage:
-//
-//	boxmail quickstart [--dir DIR] [--domain D]     try it on loopback high ports
-//	boxmail init --dir DIR --hostname H --domain D --admin EMAIL
-//	boxmail serve --dir DIR
-//	boxmail domain add|list|remove ...
-//	boxmail user add|list|passwd|remove|admin ...; user totp EMAIL enable|disable; user app-password add|list|revoke
-//	boxmail alias add|list|set|remove ...
-//	boxmail user disable|enable EMAIL
-//	boxmail queue list|remove ...
-//	boxmail forward add|list|disable|enable|remove ...
-//	boxmail vacation EMAIL ...
-//	boxmail dkim show DOMAIN | rotate DOMAIN | activate DOMAIN SELECTOR | remove DOMAIN SELECTOR
-//	boxmail dns records [DOMAIN] [--format table|zone|json] | set NAME TYPE VALUE | unset NAME TYPE [VALUE]
-//	boxmail status [DOMAIN]
-//	boxmail spf include EXISTING_RECORD [--box HOST] | harden DOMAIN
-//	boxmail security blocked | unblock IP
-//	boxmail tls show | install --cert F --key F
-//	boxmail migrate import EMAIL --from URL --user LOGIN | --mbox F | --maildir D; migrate status [DOMAIN]
-//
-// Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
+// This package is flags and wiring only: each noun (domain, user, alias,
+// ...) has one file with its subcommand table and handlers that parse
+// arguments, call the package that owns the behaviour (admin, certs,
+// dnsrecords, migrate, ...) and print; serve.go builds the servers.
 package main
 
 import (
@@ -31,6 +15,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 )
 
 // usageError is a bad command line: printed with a hint, exit status 2.
@@ -40,35 +25,57 @@ func (e usageError) Error() string { return e.msg }
 
 func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
 
-const usage = `usage: boxmail COMMAND [flags]
+// command is a top-level command: a verb with its own flags (run), or a
+// noun with a subcommand table (subs).
+type command struct {
+	name    string
+	args    string // synopsis of a verb's arguments and main flags
+	summary string // one line
+	run     func(*env, []string) error
+	subs    func() []subcommand
+}
 
-commands:
-  quickstart   create a demo box in ./boxmail-data (if needed) and serve it on loopback
-  init         create a production data dir: --hostname H --domain D --admin EMAIL
-  serve        serve the data dir
-  domain       add|list|remove hosted domains
-  user         add|list|passwd|remove|admin accounts; totp EMAIL enable|disable (web login's second factor);
-               app-password add EMAIL NAME | list EMAIL | revoke EMAIL NAME (per-device passwords)
-  alias        add|list|set|remove aliases (set ALIAS TARGETS [--permit A]: change one in place)
-  user         disable|enable EMAIL: close an account (no logins, mail to it refused) but keep its mail
-  queue        list|remove outbound queue entries
-  forward      add EMAIL --to OLD_ADDRESS [--no-keep] [--name N], list [EMAIL], disable|enable|remove EMAIL [NAME]:
-               forward (and keep) as a Sieve rule the user can edit in any ManageSieve client
-  vacation     EMAIL --subject S --body-file F [--from DATE --until DATE] [--days N] | EMAIL --off
-  dkim         show DOMAIN: the DKIM records to publish; rotate DOMAIN: a new key under a new
-               selector; activate DOMAIN SELECTOR: sign with it once published; remove DOMAIN SELECTOR
-  dns          records [DOMAIN] [--format table|zone|json], set NAME TYPE VALUE, unset NAME TYPE [VALUE]
-  status       [DOMAIN]: check DNS, certificate and ports; ok/warn/fail with what to change
-  spf          include EXISTING_RECORD [--box HOST], harden DOMAIN: the SPF switch-over
-  security     blocked: clients blocked for failed logins; unblock IP: lift a block
-  tls          show: the certificate in use; install --cert F --key F: check and install a new pair
-  migrate      import EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D; import --all --plan CSV;
-               status [DOMAIN] [--json]: the switch-over checklist
-  version      print the version
+// subcommand is one row of a noun's table. A row with subs is itself a
+// noun ('user app-password add').
+type subcommand struct {
+	name    string
+	args    string // synopsis of its arguments and main flags
+	summary string // one line
+	run     func(*env, []string) error
+	subs    func() []subcommand
+}
 
-Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data).
-Run 'boxmail COMMAND -h' for a command's flags.
-`
+// commands is the top-level table: 'boxmail help' and the dispatch both
+// read it.
+func commands() []command {
+	return []command{
+		{name: "quickstart", args: "[--domain D] [--resolver IP]", summary: "create a demo box in ./boxmail-data (if needed) and serve it on loopback", run: cmdQuickstart},
+		{name: "init", args: "--hostname H --domain D --admin EMAIL", summary: "create a production data dir", run: cmdInit},
+		{name: "serve", args: "[--PROTO-port N ...]", summary: "serve the data dir", run: cmdServe},
+		{name: "domain", summary: "hosted domains", subs: domainCommands},
+		{name: "user", summary: "accounts, passwords, quotas, two-step login, app passwords", subs: userCommands},
+		{name: "alias", summary: "addresses that deliver to other addresses", subs: aliasCommands},
+		{name: "queue", summary: "the outbound queue", subs: queueCommands},
+		{name: "forward", summary: "forwarding rules (Sieve rules the user can edit)", subs: forwardCommands},
+		{name: "vacation", args: "EMAIL --subject S --body-file F [--from DATE --until DATE] [--days N] | EMAIL --off", summary: "set or remove an account's vacation reply", run: cmdVacation},
+		{name: "dkim", summary: "DKIM keys: the records to publish, rotation", subs: dkimCommands},
+		{name: "dns", summary: "the box's DNS records and custom records", subs: dnsCommands},
+		{name: "status", args: "[DOMAIN] [--no-ports]", summary: "check DNS, certificate and ports; ok/warn/fail with what to change", run: cmdStatus},
+		{name: "spf", summary: "the SPF switch-over of a migration", subs: spfCommands},
+		{name: "security", summary: "clients blocked for failed logins", subs: securityCommands},
+		{name: "tls", summary: "the TLS certificate", subs: tlsCommands},
+		{name: "migrate", summary: "import mail from the old provider; the switch-over checklist", subs: migrateCommands},
+		{name: "version", summary: "print the version", run: cmdVersion},
+		{name: "help", args: "[COMMAND]", summary: "this list, or a command's subcommands", run: cmdHelp},
+	}
+}
+
+const version = "0.1.0-dev"
+
+func cmdVersion(e *env, _ []string) error {
+	fmt.Fprintln(e.stdout, "boxmail", version)
+	return nil
+}
 
 // env is what a command reads and writes, so tests can run commands
 // in-process.
@@ -86,42 +93,35 @@ func main() {
 
 func run(e *env, args []string) int {
 	if len(args) == 0 {
-		fmt.Fprint(e.stderr, usage)
+		writeUsage(e.stderr)
 		return 2
-	}
-	cmds := map[string]func(*env, []string) error{
-		"quickstart": cmdQuickstart,
-		"init":       cmdInit,
-		"serve":      cmdServe,
-		"domain":     cmdDomain,
-		"user":       cmdUserMore,  // adminmore.go: disable, enable; else cmdUser
-		"alias":      cmdAliasMore, // adminmore.go: set; else cmdAlias
-		"queue":      cmdQueue,
-		"forward":    cmdForward,
-		"vacation":   cmdVacation,
-		"dkim":       cmdDKIM,
-		"dns":        cmdDNS,
-		"status":     cmdStatus,
-		"spf":        cmdSPF,
-		"tls":        cmdTLS,
-		"security":   cmdSecurity,
-		"migrate":    cmdMigrate,
-		"version": func(e *env, _ []string) error {
-			fmt.Fprintln(e.stdout, "boxmail", version)
-			return nil
-		},
 	}
 	name := args[0]
-	if name == "-h" || name == "--help" || name == "help" {
-		fmt.Fprint(e.stdout, usage)
-		return 0
+	if name == "-h" || name == "--help" {
+		name = "help"
 	}
-	f, ok := cmds[name]
-	if !ok {
-		fmt.Fprintf(e.stderr, "boxmail: unknown command %q (run 'boxmail help' for the list)\n", name)
+	var cmd *command
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+		if c.name == name {
+			cmd = &c
+		}
+	}
+	if cmd == nil {
+		hint := ""
+		if s := suggest(name, names); s != "" {
+			hint = "did you mean " + s + "? "
+		}
+		fmt.Fprintf(e.stderr, "boxmail: unknown command %q (%srun 'boxmail help' for the list)\n", name, hint)
 		return 2
 	}
-	err := f(e, args[1:])
+	var err error
+	if cmd.subs != nil {
+		err = runNoun(e, name, cmd.subs(), args[1:])
+	} else {
+		err = cmd.run(e, args[1:])
+	}
 	var ue usageError
 	switch {
 	case err == nil:
@@ -137,7 +137,173 @@ func run(e *env, args []string) int {
 	}
 }
 
-const version = "0.1.0-dev"
+// runNoun runs a subcommand of a noun's table. No subcommand, or one
+// not in the table, prints the table on stdout and is a usage error (one
+// line on stderr); -h, --help and help print it and succeed.
+func runNoun(e *env, noun string, subs []subcommand, args []string) error {
+	var names []string
+	for _, s := range subs {
+		names = append(names, s.name)
+	}
+	if len(args) == 0 {
+		writeNounHelp(e.stdout, noun, subs)
+		return usagef("missing subcommand: %s", strings.Join(names, ", "))
+	}
+	switch args[0] {
+	case "-h", "--help", "help":
+		writeNounHelp(e.stdout, noun, subs)
+		return nil
+	}
+	for _, s := range subs {
+		if s.name != args[0] {
+			continue
+		}
+		if s.subs != nil {
+			return runNoun(e, noun+" "+s.name, s.subs(), args[1:])
+		}
+		return s.run(e, args[1:])
+	}
+	writeNounHelp(e.stdout, noun, subs)
+	if s := suggest(args[0], names); s != "" {
+		return usagef("unknown %s subcommand %q (did you mean %s?)", noun, args[0], s)
+	}
+	return usagef("unknown %s subcommand %q (want %s)", noun, args[0], strings.Join(names, ", "))
+}
+
+// cmdHelp prints the command list, or a noun's subcommands.
+func cmdHelp(e *env, args []string) error {
+	if len(args) == 0 {
+		writeUsage(e.stdout)
+		return nil
+	}
+	if len(args) > 1 {
+		return usagef("help takes at most one COMMAND")
+	}
+	for _, c := range commands() {
+		switch {
+		case c.name != args[0]:
+		case c.subs != nil:
+			writeNounHelp(e.stdout, c.name, c.subs())
+			return nil
+		default:
+			fmt.Fprintf(e.stdout, "usage: boxmail %s\n  %s\nRun 'boxmail %s -h' for its flags.\n", strings.TrimSpace(c.name+" "+c.args), c.summary, c.name)
+			return nil
+		}
+	}
+	return usagef("no command %q (run 'boxmail help' for the list)", args[0])
+}
+
+const dirNote = "Every command takes --dir DIR (default $BOXMAIL_DIR, else ./boxmail-data)."
+
+// writeUsage prints every command once, from the table.
+func writeUsage(w io.Writer) {
+	fmt.Fprintf(w, "usage: boxmail COMMAND [flags]\n\ncommands:\n")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, c := range commands() {
+		if c.subs == nil {
+			fmt.Fprintf(tw, "  %s\t%s\n", c.name, c.summary)
+			continue
+		}
+		var names []string
+		for _, s := range c.subs() {
+			names = append(names, s.name)
+		}
+		fmt.Fprintf(tw, "  %s\t%s (%s)\n", c.name, c.summary, strings.Join(names, ", "))
+	}
+	_ = tw.Flush() // a failed write to the terminal has no one to tell
+	fmt.Fprintf(w, "\n%s\nRun 'boxmail help COMMAND' for a command's subcommands, 'boxmail COMMAND [SUBCOMMAND] -h' for its flags.\n", dirNote)
+}
+
+// writeNounHelp prints a noun's subcommands, from its table.
+func writeNounHelp(w io.Writer, noun string, subs []subcommand) {
+	fmt.Fprintf(w, "usage: boxmail %s SUBCOMMAND [flags]\n\nsubcommands:\n", noun)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var rows func(prefix string, subs []subcommand)
+	rows = func(prefix string, subs []subcommand) {
+		for _, s := range subs {
+			if s.subs != nil {
+				rows(prefix+s.name+" ", s.subs())
+				continue
+			}
+			fmt.Fprintf(tw, "  %s\t%s\n", strings.TrimSpace(prefix+s.name+" "+s.args), s.summary)
+		}
+	}
+	rows("", subs)
+	_ = tw.Flush() // a failed write to the terminal has no one to tell
+	fmt.Fprintf(w, "\n%s\nRun 'boxmail %s SUBCOMMAND -h' for its flags.\n", dirNote, noun)
+}
+
+// synopsis finds the table row of a flag set's name ("boxmail user add")
+// for its -h text.
+func synopsis(name string) (args, summary string, ok bool) {
+	path := strings.Fields(strings.TrimPrefix(name, "boxmail "))
+	if len(path) == 0 {
+		return "", "", false
+	}
+	for _, c := range commands() {
+		if c.name != path[0] {
+			continue
+		}
+		if c.subs == nil {
+			return c.args, c.summary, len(path) == 1
+		}
+		subs := c.subs()
+		for _, p := range path[1:] {
+			var found *subcommand
+			for _, s := range subs {
+				if s.name == p {
+					found = &s
+				}
+			}
+			switch {
+			case found == nil:
+				return "", "", false
+			case found.subs != nil:
+				subs = found.subs()
+			default:
+				return found.args, found.summary, p == path[len(path)-1]
+			}
+		}
+	}
+	return "", "", false
+}
+
+// suggest returns the name closest to an unknown one: a prefix of it or
+// it of a name, or at most two edits away; "" when none is close.
+func suggest(name string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		d := editDistance(name, n)
+		if len(name) >= 2 && (strings.HasPrefix(n, name) || strings.HasPrefix(name, n)) {
+			d = min(d, 1)
+		}
+		if d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of two short words.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
 
@@ -157,15 +323,14 @@ func newFlags(e *env, name string, dir *string) *flag.FlagSet {
 }
 
 // parseFlags parses args allowing flags after positional arguments
-// ("user add me@x --password-file f"), and returns the positionals.
+// ("user add me@x --password-file f"), and returns the positionals. -h
+// prints the command's synopsis and flags.
 func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				fmt.Fprintf(e.stderr, "usage of %s:\n", fs.Name())
-				fs.SetOutput(e.stderr)
-				fs.PrintDefaults()
+				printFlags(e, fs)
 				return nil, err
 			}
 			return nil, usageError{err.Error() + " (see -h)"}
@@ -180,4 +345,13 @@ func parseFlags(e *env, fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+func printFlags(e *env, fs *flag.FlagSet) {
+	if args, summary, ok := synopsis(fs.Name()); ok {
+		fmt.Fprintf(e.stderr, "usage: %s\n  %s\n", strings.TrimSpace(fs.Name()+" "+args), summary)
+	}
+	fmt.Fprintf(e.stderr, "flags of %s:\n", fs.Name())
+	fs.SetOutput(e.stderr)
+	fs.PrintDefaults()
 }

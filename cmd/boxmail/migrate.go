@@ -1,10 +1,16 @@
 package main
 
+// 'boxmail migrate': the migration assistant. 'import' copies an old
+// provider's mail into the box (migrate owns the copying and checking);
+// 'status' shows where each domain stands in the switch-over checklist
+// (admin.Service.Migration measures it).
+
 import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,22 +23,16 @@ import (
 
 	"golang.org/x/term"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/migrate"
 	"boxmail/internal/store"
 )
 
-// cmdMigrate is the migration assistant: 'import' copies an old
-// provider's mail into the box, 'status' shows where a domain stands in
-// the switch-over checklist.
-func cmdMigrate(e *env, args []string) error {
-	sub, args, err := subcommand(args, "migrate", "import", "status")
-	if err != nil {
-		return err
+func migrateCommands() []subcommand {
+	return []subcommand{
+		{name: "import", args: "EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D; --all --plan CSV", summary: "copy an old provider's mail into the box, checked", run: migrateImport},
+		{name: "status", args: "[DOMAIN] [--json]", summary: "the switch-over checklist", run: migrateStatus},
 	}
-	if sub == "status" {
-		return cmdMigrateStatus(e, args)
-	}
-	return cmdMigrateImport(e, args)
 }
 
 // importJob is one user's import: from the command line or a plan line.
@@ -49,90 +49,117 @@ type mapFlags []string
 func (l *mapFlags) String() string     { return strings.Join(*l, " ") }
 func (l *mapFlags) Set(s string) error { *l = append(*l, s); return nil }
 
-func cmdMigrateImport(e *env, args []string) error {
-	var dir, folders, since, plan string
-	var job importJob
-	var insecure, all, asJSON bool
-	var conns, batch int
-	var maps mapFlags
-	fs := newFlags(e, "migrate import", &dir)
-	fs.StringVar(&job.from, "from", "", "old IMAP server: imaps://host[:993] or imap://host[:143] (STARTTLS)")
-	fs.StringVar(&job.user, "user", "", "login at the old server (default: EMAIL)")
-	fs.StringVar(&job.passwordFile, "password-file", "", "file whose first line is the old password (default: read from the terminal or stdin)")
-	fs.BoolVar(&insecure, "insecure", false, "allow plaintext IMAP and unverified certificates")
-	fs.StringVar(&job.mbox, "mbox", "", "import an mbox file or a directory of them (Thunderbird) instead")
-	fs.StringVar(&job.mboxFolder, "folder", "INBOX", "with --mbox FILE: the folder it goes to")
-	fs.StringVar(&job.maildir, "maildir", "", "import a Maildir (Dovecot/Mail-in-a-Box backup) instead")
-	fs.StringVar(&folders, "folders", "all", "old folders to import: all, or a comma-separated list")
-	fs.StringVar(&since, "since", "", "only messages from this date on (YYYY-MM-DD)")
-	fs.Var(&maps, "map", "OLD=NEW: put old folder OLD into box folder NEW (repeatable)")
-	fs.IntVar(&conns, "connections", 2, "parallel connections to the old server")
-	fs.IntVar(&batch, "batch", 100, "messages per FETCH and per commit")
-	fs.BoolVar(&all, "all", false, "import every user of --plan")
-	fs.StringVar(&plan, "plan", "", "CSV file: box address, old login, password file, old IMAP URL (one user a line)")
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+// importFlags are the flags of 'migrate import'.
+type importFlags struct {
+	dir, folders, since, plan string
+	job                       importJob
+	insecure, all, asJSON     bool
+	conns, batch              int
+	maps                      mapFlags
+}
+
+func (f *importFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.job.from, "from", "", "old IMAP server: imaps://host[:993] or imap://host[:143] (STARTTLS)")
+	fs.StringVar(&f.job.user, "user", "", "login at the old server (default: EMAIL)")
+	fs.StringVar(&f.job.passwordFile, "password-file", "", "file whose first line is the old password (default: read from the terminal or stdin)")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plaintext IMAP and unverified certificates")
+	fs.StringVar(&f.job.mbox, "mbox", "", "import an mbox file or a directory of them (Thunderbird) instead")
+	fs.StringVar(&f.job.mboxFolder, "folder", "INBOX", "with --mbox FILE: the folder it goes to")
+	fs.StringVar(&f.job.maildir, "maildir", "", "import a Maildir (Dovecot/Mail-in-a-Box backup) instead")
+	fs.StringVar(&f.folders, "folders", "all", "old folders to import: all, or a comma-separated list")
+	fs.StringVar(&f.since, "since", "", "only messages from this date on (YYYY-MM-DD)")
+	fs.Var(&f.maps, "map", "OLD=NEW: put old folder OLD into box folder NEW (repeatable)")
+	fs.IntVar(&f.conns, "connections", 2, "parallel connections to the old server")
+	fs.IntVar(&f.batch, "batch", 100, "messages per FETCH and per commit")
+	fs.BoolVar(&f.all, "all", false, "import every user of --plan")
+	fs.StringVar(&f.plan, "plan", "", "CSV file: box address, old login, password file, old IMAP URL (one user a line)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
+}
+
+// options turns the folder, date and map flags into migrate.Options.
+func (f *importFlags) options() (migrate.Options, error) {
+	opts := migrate.Options{Parallel: f.conns, BatchCount: f.batch, Map: map[string]string{}}
+	if f.folders != "" && f.folders != "all" {
+		for _, x := range strings.Split(f.folders, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				opts.Folders = append(opts.Folders, x)
+			}
+		}
+	}
+	if f.since != "" {
+		t, err := time.ParseInLocation("2006-01-02", f.since, time.Local)
+		if err != nil {
+			return opts, usagef("--since %q: want a date like 2024-01-31", f.since)
+		}
+		opts.Since = t
+	}
+	for _, m := range f.maps {
+		old, nw, ok := strings.Cut(m, "=")
+		if !ok || old == "" || nw == "" {
+			return opts, usagef("--map %q: want OLD=NEW", m)
+		}
+		opts.Map[old] = nw
+	}
+	return opts, nil
+}
+
+// jobs are the imports to run: every line of --plan, or the one of the
+// command line.
+func (f *importFlags) jobs(pos []string) ([]importJob, error) {
+	switch {
+	case f.all:
+		if f.plan == "" || len(pos) > 0 {
+			return nil, usagef("usage: migrate import --all --plan FILE")
+		}
+		return readPlan(f.plan)
+	case len(pos) != 1:
+		return nil, usagef("usage: migrate import EMAIL --from imaps://HOST --user LOGIN [--password-file F] | --mbox FILE | --maildir DIR")
+	}
+	job := f.job
+	job.email = pos[0]
+	n := 0
+	for _, s := range []string{job.from, job.mbox, job.maildir} {
+		if s != "" {
+			n++
+		}
+	}
+	if n != 1 {
+		return nil, usagef("give exactly one of --from URL, --mbox FILE, --maildir DIR")
+	}
+	return []importJob{job}, nil
+}
+
+func migrateImport(e *env, args []string) (err error) {
+	var f importFlags
+	fs := newFlags(e, "migrate import", &f.dir)
+	f.register(fs)
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
 		return err
 	}
-	opts := migrate.Options{Parallel: conns, BatchCount: batch, Map: map[string]string{}}
-	if folders != "" && folders != "all" {
-		for _, f := range strings.Split(folders, ",") {
-			if f = strings.TrimSpace(f); f != "" {
-				opts.Folders = append(opts.Folders, f)
-			}
-		}
-	}
-	if since != "" {
-		t, err := time.ParseInLocation("2006-01-02", since, time.Local)
-		if err != nil {
-			return usagef("--since %q: want a date like 2024-01-31", since)
-		}
-		opts.Since = t
-	}
-	for _, m := range maps {
-		old, nw, ok := strings.Cut(m, "=")
-		if !ok || old == "" || nw == "" {
-			return usagef("--map %q: want OLD=NEW", m)
-		}
-		opts.Map[old] = nw
-	}
-	var jobs []importJob
-	switch {
-	case all:
-		if plan == "" || len(pos) > 0 {
-			return usagef("usage: migrate import --all --plan FILE")
-		}
-		jobs, err = readPlan(plan)
-		if err != nil {
-			return err
-		}
-	case len(pos) != 1:
-		return usagef("usage: migrate import EMAIL --from imaps://HOST --user LOGIN [--password-file F] | --mbox FILE | --maildir DIR")
-	default:
-		job.email = pos[0]
-		n := 0
-		for _, s := range []string{job.from, job.mbox, job.maildir} {
-			if s != "" {
-				n++
-			}
-		}
-		if n != 1 {
-			return usagef("give exactly one of --from URL, --mbox FILE, --maildir DIR")
-		}
-		jobs = []importJob{job}
-	}
-
-	_, st, err := openBox(dir)
+	opts, err := f.options()
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	jobs, err := f.jobs(pos)
+	if err != nil {
+		return err
+	}
+	_, st, err := openBox(f.dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	opts.Store, opts.Logger = st, log
+	opts.Store = st
+	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return runImports(ctx, e, st, opts, jobs, f.insecure, f.asJSON)
+}
 
+// runImports runs the jobs one after the other; one failed job of a
+// plan does not stop the others.
+func runImports(ctx context.Context, e *env, st *store.Store, opts migrate.Options, jobs []importJob, insecure, asJSON bool) error {
 	var reports []jsonReport
 	failed := 0
 	for _, j := range jobs {
@@ -178,7 +205,7 @@ func readPlan(file string) ([]importJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: a failed close loses nothing
 	r := csv.NewReader(f)
 	r.Comment = '#'
 	r.FieldsPerRecord = -1
@@ -236,7 +263,13 @@ func importOne(ctx context.Context, e *env, st *store.Store, opts migrate.Option
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
+	defer func() {
+		// The mail is in the box (or the report says what is not): a
+		// source that does not close cleanly changes nothing of that.
+		if err := src.Close(); err != nil {
+			opts.Logger.Warn("closing the import source", "source", src.Name(), "err", err)
+		}
+	}()
 	out := e.stdout
 	if quiet {
 		out = io.Discard
@@ -309,7 +342,7 @@ func printReport(w io.Writer, rep *migrate.Report) {
 	}
 	t := rep.Totals()
 	fmt.Fprintf(tw, "total\t\t%d\t%d\t%d\t%d\t%d\t\t\n", t.OnOldSide, t.Copied, t.Present, t.Skipped, t.Failed)
-	tw.Flush()
+	_ = tw.Flush() // output to the terminal, like fmt.Fprint (.errcheck-excludes)
 	for _, f := range rep.Folders {
 		for _, fl := range f.Failures {
 			fmt.Fprintf(w, "failed: %s message %s: %s\n", f.Old, fl.Key, fl.Reason)
@@ -373,4 +406,76 @@ func finishProgress(e *env) {
 	if f, ok := e.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(e.stderr, "\r\x1b[K")
 	}
+}
+
+// migrateStatus shows where each domain stands in the seed document's
+// switch-over checklist, measured where it can be.
+func migrateStatus(e *env, args []string) (err error) {
+	var dir string
+	var asJSON bool
+	var timeout time.Duration
+	fs := newFlags(e, "migrate status", &dir)
+	fs.BoolVar(&asJSON, "json", false, "print the steps as JSON")
+	fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("migrate status takes at most one DOMAIN")
+	}
+	cfg, st, err := openBox(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	ctx := context.Background()
+	var domains []string
+	if len(pos) == 1 {
+		d := strings.ToLower(strings.TrimSuffix(pos[0], "."))
+		if ok, err := st.IsLocalDomain(ctx, d); err != nil {
+			return err
+		} else if !ok {
+			return fmt.Errorf("domain %s is not hosted here", d)
+		}
+		domains = []string{d}
+	} else {
+		ds, err := st.Domains(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			domains = append(domains, d.Name)
+		}
+	}
+	out, err := newBoxAdmin(dir, cfg, st, nil, nil).Migration(ctx, domains, timeout)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		byDomain := map[string][]admin.MigrationStep{}
+		for _, d := range out {
+			byDomain[d.Domain] = d.Steps
+		}
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(byDomain)
+	}
+	for _, d := range out {
+		fmt.Fprintf(e.stdout, "migration of %s\n", d.Domain)
+		for _, s := range d.Steps {
+			since := ""
+			if !s.Since.IsZero() {
+				since = " (since " + s.Since.Format("2006-01-02") + ")"
+			}
+			fmt.Fprintf(e.stdout, "  %d. %-8s %s: %s%s\n", s.N, s.State, s.Name, s.Found, since)
+			for _, l := range s.Detail {
+				fmt.Fprintf(e.stdout, "       %s\n", l)
+			}
+			if s.State != admin.StepDone && s.Next != "" {
+				fmt.Fprintf(e.stdout, "     next: %s\n", s.Next)
+			}
+		}
+	}
+	return nil
 }

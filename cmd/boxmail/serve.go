@@ -1,20 +1,18 @@
 package main
 
+// 'boxmail init', 'boxmail quickstart' and 'boxmail serve': creating a
+// data dir, and running every configured server until a signal
+// (servers.go builds each one from the config).
+
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"os"
@@ -26,91 +24,15 @@ import (
 	"syscall"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
+	"boxmail/internal/guard"
 	"boxmail/internal/imapd"
-	"boxmail/internal/managesieve"
 	"boxmail/internal/netserve"
-	"boxmail/internal/pop3d"
-	"boxmail/internal/resolver"
-	"boxmail/internal/smtpd"
+	"boxmail/internal/safefile"
 	"boxmail/internal/store"
 )
-
-// writeFileSync writes a file durably: temp file, fsync, rename, fsync
-// of the directory. Every file boxmail writes outside the store goes
-// through it.
-func writeFileSync(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
-// selfSignedCert makes a 10-year ECDSA certificate for the names.
-func selfSignedCert(names []string) (certPEM, keyPEM []byte, err error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: names[0], Organization: []string{"boxmail self-signed"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
-}
 
 func generatePassword() string {
 	b := make([]byte, 12)
@@ -137,45 +59,48 @@ func initBox(dir string, cfg config.Config, domain, admin, password string) (err
 	}
 	defer func() {
 		if err != nil && created {
-			os.RemoveAll(dir)
+			if rerr := os.RemoveAll(dir); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
 		}
 	}()
-	certPEM, keyPEM, err := selfSignedCert([]string{cfg.Hostname, "localhost", "127.0.0.1", "::1"})
-	if err != nil {
-		return err
-	}
-	if err := writeFileSync(config.Path(dir, cfg.TLSCert), certPEM, 0o644); err != nil {
-		return err
-	}
-	if err := writeFileSync(config.Path(dir, cfg.TLSKey), keyPEM, 0o600); err != nil {
+	if err := newCerts(dir, cfg, nil).WriteSelfSigned(cfg.Hostname, "localhost", "127.0.0.1", "::1"); err != nil {
 		return err
 	}
 	st, err := store.Open(context.Background(), dir, store.Options{})
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
-	if err := newAdmin(st).AddDomain(ctx, domain); err != nil && !errors.Is(err, store.ErrExists) {
-		st.Close()
-		return err
-	}
-	if err := addFirstAdmin(ctx, st, admin, password); err != nil {
-		st.Close()
-		return err
+	if err := addDomainAndAdmin(st, domain, admin, password); err != nil {
+		return errors.Join(err, st.Close())
 	}
 	if err := st.Close(); err != nil {
 		return err
 	}
 	// The config goes last: its presence marks a complete data dir.
-	return writeFileSync(filepath.Join(dir, config.FileName), cfg.Format(), 0o600)
+	return safefile.Write(filepath.Join(dir, config.FileName), cfg.Format(), 0o600)
+}
+
+// addDomainAndAdmin adds a new box's first domain and admin account.
+func addDomainAndAdmin(st *store.Store, domain, email, password string) error {
+	ctx := context.Background()
+	adm := newAdmin(st)
+	if err := adm.AddDomain(ctx, domain); err != nil && !errors.Is(err, store.ErrExists) {
+		return err
+	}
+	a, err := delivery.ParseAddress(email)
+	if err != nil {
+		return err
+	}
+	return adm.AddAccount(ctx, a, password, true)
 }
 
 func cmdInit(e *env, args []string) error {
-	var dir, hostname, domain, admin, pwFile string
+	var dir, hostname, domain, adminAddr, pwFile string
 	fs := newFlags(e, "init", &dir)
 	fs.StringVar(&hostname, "hostname", "", "the box's host name, e.g. box.example.net (required)")
 	fs.StringVar(&domain, "domain", "", "the first mail domain, e.g. example.net (required)")
-	fs.StringVar(&admin, "admin", "", "the first admin account, e.g. admin@example.net (required)")
+	fs.StringVar(&adminAddr, "admin", "", "the first admin account, e.g. admin@example.net (required)")
 	fs.StringVar(&pwFile, "password-file", "", "read the admin password from this file (default: generate one and print it)")
 	pos, err := parseFlags(e, fs, args)
 	if err != nil {
@@ -184,7 +109,7 @@ func cmdInit(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	if hostname == "" || domain == "" || admin == "" {
+	if hostname == "" || domain == "" || adminAddr == "" {
 		return usagef("--hostname, --domain and --admin are required")
 	}
 	if hostname, err = delivery.ParseHostedDomain(hostname); err != nil {
@@ -193,7 +118,7 @@ func cmdInit(e *env, args []string) error {
 	if domain, err = delivery.ParseHostedDomain(domain); err != nil {
 		return usagef("--domain: %v", err)
 	}
-	a, err := delivery.ParseAddress(admin)
+	a, err := delivery.ParseAddress(adminAddr)
 	if err != nil {
 		return usagef("--admin: %v", err)
 	}
@@ -205,7 +130,7 @@ func cmdInit(e *env, args []string) error {
 		if password, err = readPassword(e, pwFile); err != nil {
 			return err
 		}
-		if err := checkPassword(password, a); err != nil {
+		if err := admin.CheckPassword(password, a); err != nil {
 			return err
 		}
 	}
@@ -264,10 +189,8 @@ func cmdServe(e *env, args []string) error {
 	if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	cfg, err := config.Load(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("no %s in %s: create the box with 'boxmail init' first", config.FileName, dir)
-	} else if err != nil {
+	cfg, err := loadConfig(dir)
+	if err != nil {
 		return err
 	}
 	pf.apply(&cfg)
@@ -300,35 +223,7 @@ func cmdQuickstart(e *env, args []string) error {
 	me := "me@" + domain
 	pwPath := filepath.Join(dir, quickstartPasswordFile)
 	if _, err := os.Stat(filepath.Join(dir, config.FileName)); errors.Is(err, os.ErrNotExist) {
-		cfg := config.Default("mail." + domain)
-		cfg.Listen = "127.0.0.1"
-		cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
-		cfg.DNSPort = 5353
-		cfg.Sieve.ManageSievePort = 14190
-		cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
-		cfg.POP3Port, cfg.POP3SPort = 1110, 1995
-		// A trial box on loopback: no greylisting and no blocklist queries
-		// (the login limiter stays on; its allow-list is empty, so it can
-		// be tried from another loopback address).
-		cfg.Security.Greylisting = false
-		cfg.Security.SMTPDNSBL = nil
-		cfg.PublicIPv4 = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-		cfg.InsecureAuth = true
-		pw := generatePassword()
-		if err := initBox(dir, cfg, domain, me, pw); err != nil {
-			return err
-		}
-		if err := writeFileSync(pwPath, []byte(pw+"\n"), 0o600); err != nil {
-			return err
-		}
-		st, err := store.Open(context.Background(), dir, store.Options{})
-		if err != nil {
-			return err
-		}
-		// The seed document's favourite alias: a shared family address.
-		err = newAdmin(st).AddAlias(context.Background(), store.Alias{Address: "family@" + domain, Targets: []string{me}, Permit: []string{me}})
-		st.Close()
-		if err != nil {
+		if err := createDemoBox(dir, domain, me, pwPath); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "created a demo box in %s\n", dir)
@@ -340,15 +235,7 @@ func cmdQuickstart(e *env, args []string) error {
 		return err
 	}
 	pf.apply(&cfg)
-	switch {
-	case res != "":
-		if _, _, err := net.SplitHostPort(res); err != nil {
-			res = net.JoinHostPort(res, "53")
-		}
-		cfg.Resolvers = []string{res}
-	case len(cfg.Resolvers) == 0 && cfg.DNSPort > 0:
-		cfg.Resolvers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.DNSPort))}
-	}
+	quickstartResolvers(&cfg, res)
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -366,86 +253,117 @@ func cmdQuickstart(e *env, args []string) error {
 	return serve(e, dir, cfg, banner)
 }
 
+// createDemoBox makes quickstart's data dir: loopback high ports, a
+// generated password kept in a file, a shared family alias.
+func createDemoBox(dir, domain, me, pwPath string) (err error) {
+	cfg := config.Default("mail." + domain)
+	cfg.Listen = "127.0.0.1"
+	cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
+	cfg.DNSPort = 5353
+	cfg.Sieve.ManageSievePort = 14190
+	cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
+	cfg.POP3Port, cfg.POP3SPort = 1110, 1995
+	// A trial box on loopback: no greylisting and no blocklist queries
+	// (the login limiter stays on; its allow-list is empty, so it can
+	// be tried from another loopback address).
+	cfg.Security.Greylisting = false
+	cfg.Security.SMTPDNSBL = nil
+	cfg.PublicIPv4 = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	cfg.InsecureAuth = true
+	pw := generatePassword()
+	if err := initBox(dir, cfg, domain, me, pw); err != nil {
+		return err
+	}
+	if err := safefile.Write(pwPath, []byte(pw+"\n"), 0o600); err != nil {
+		return err
+	}
+	st, err := store.Open(context.Background(), dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	// The seed document's favourite alias: a shared family address.
+	return newAdmin(st).AddAlias(context.Background(), store.Alias{Address: "family@" + domain, Targets: []string{me}, Permit: []string{me}})
+}
+
+// quickstartResolvers points a trial box's lookups at --resolver, else
+// at its own DNS server, so a trial sends no DNS query off the machine.
+func quickstartResolvers(cfg *config.Config, res string) {
+	switch {
+	case res != "":
+		if _, _, err := net.SplitHostPort(res); err != nil {
+			res = net.JoinHostPort(res, "53")
+		}
+		cfg.Resolvers = []string{res}
+	case len(cfg.Resolvers) == 0 && cfg.DNSPort > 0:
+		cfg.Resolvers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.DNSPort))}
+	}
+}
+
 // server is what serve runs: every front-end has Serve and Shutdown.
 type server interface {
 	Serve(net.Listener) error
 	Shutdown(context.Context) error
 }
 
+// listener is one configured server: its name in logs and the banner,
+// its port (0: off) and whether it speaks TLS from the first byte.
+type listener struct {
+	name string
+	port int
+	tls  bool
+	srv  server
+}
+
+// running is a server with its open listener.
+type running struct {
+	listener
+	ln net.Listener
+}
+
 // serve opens the store, starts every configured server, and runs until
 // SIGINT/SIGTERM, then shuts down cleanly.
-func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) error {
+func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) (err error) {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	startProfiler(e, log)
-	certs, err := loadCertFiles(dir, cfg, log.With("pkg", "tls")) // certs.go: follows the files
-	if err != nil {
+	certs := newCerts(dir, cfg, log.With("pkg", "tls")) // follows the files
+	if err := certs.Load(); err != nil {
 		return err
 	}
 	tlsConf := certs.TLSConfig()
-
 	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store")})
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	var dnsResolver resolver.Resolver = resolver.System()
-	if len(cfg.Resolvers) > 0 {
-		dnsResolver = &resolver.Net{Servers: cfg.Resolvers}
-	}
-	deliverer, err := newDeliverer(dir, cfg, st, dnsResolver, log) // queue.go
+	defer closeStore(st, &err)
+	b, err := newBox(dir, cfg, st, certs, log)
 	if err != nil {
 		return err
 	}
-	queue := deliverer.Queue()
-	grd, err := newGuard(cfg, st, dnsResolver, log.With("pkg", "guard")) // security.go
-	if err != nil {
-		return err
-	}
-	pop3Backend := pop3d.NewStoreBackend(st) // one maildrop lock for POP3 and POP3S
-	pop3Opts := func(name string) pop3d.Options {
-		return pop3d.Options{Backend: pop3Backend, Logger: log.With("pkg", "pop3d", "server", name), TLSConfig: tlsConf,
-			InsecureAuth: cfg.InsecureAuth, Guard: grd}
-	}
-
-	type listener struct {
-		name string
-		port int
-		tls  bool
-		srv  server
-	}
-	smtpOpts := func(mode smtpd.Mode, name string) smtpd.Options {
-		return smtpd.Options{
-			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
-			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
-			Resolver: dnsResolver, TrustedNetworks: cfg.TrustedNetworks, Guard: grd,
-		}
-	}
-	imapOpts := func(name string) imapd.Options {
-		return imapd.Options{Store: st, Logger: log.With("pkg", "imapd", "server", name), TLSConfig: tlsConf,
-			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname, Guard: grd, ImplicitTLS: name == "imaps", MaxMessageBytes: cfg.MaxMessageBytes}
-	}
-	all := []listener{
-		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
-		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
-		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
-		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
-		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
-		{"POP3", cfg.POP3Port, false, pop3d.New(pop3Opts("pop3"))},
-		{"POP3S", cfg.POP3SPort, true, pop3d.New(pop3Opts("pop3s"))},
-		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
-		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Backend: managesieve.NewStoreBackend(st), Logger: log.With("pkg", "managesieve"),
-			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects, Guard: grd})},
-	}
-	webSrv := newWebServer(dir, cfg, st, deliverer, queue, dnsResolver, grd, certs, log.With("pkg", "web"))
-	all = append(all, listener{"HTTP", cfg.HTTPPort, false, webSrv.Plain()}, listener{"HTTPS", cfg.HTTPSPort, true, webSrv})
 	// Signals are caught before the first port opens: a client (or a
 	// test) that sees a port may stop the box at once and get a clean exit.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	var running []listener
-	var lns []net.Listener
+	rs, addrs, err := listenAll(cfg, b.servers, b.guard, tlsConf)
+	if err != nil {
+		return err
+	}
+	return runServers(log, rs, addrs, b.queue, sig, banner)
+}
+
+// listenAll opens the port of every configured server (under the
+// connection limits, TLS for the implicit-TLS ones); on an error it
+// closes what it opened.
+func listenAll(cfg config.Config, all []listener, grd *guard.Guard, tlsConf *tls.Config) ([]running, map[string]string, error) {
+	var rs []running
 	addrs := map[string]string{}
+	fail := func(name string, err error) ([]running, map[string]string, error) {
+		for _, r := range rs {
+			r.ln.Close()
+		}
+		return nil, nil, fmt.Errorf("%s: %w", name, err)
+	}
 	for _, l := range all {
 		if l.port == 0 {
 			continue
@@ -453,10 +371,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		addr := net.JoinHostPort(cfg.Listen, strconv.Itoa(l.port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			for _, o := range lns {
-				o.Close()
-			}
-			return fmt.Errorf("%s: %w", l.name, err)
+			return fail(l.name, err)
 		}
 		ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
 		if l.name == "IMAP" || l.name == "IMAPS" {
@@ -468,27 +383,29 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		if u, ok := l.srv.(interface{ ListenPacket(string) error }); ok { // DNS: UDP too
 			if err := u.ListenPacket(addr); err != nil {
 				ln.Close()
-				for _, o := range lns {
-					o.Close()
-				}
-				return fmt.Errorf("%s: %w", l.name, err)
+				return fail(l.name, err)
 			}
 		}
-		lns = append(lns, ln)
-		running = append(running, l)
+		rs = append(rs, running{l, ln})
 		addrs[l.name] = ln.Addr().String()
 	}
+	return rs, addrs, nil
+}
+
+// runServers serves until a signal or a server's failure, then shuts
+// every server down and the queue after them.
+func runServers(log *slog.Logger, rs []running, addrs map[string]string, queue *delivery.Queue, sig <-chan os.Signal, banner func(map[string]string)) error {
 	var wg sync.WaitGroup
-	errs := make(chan error, len(running))
-	for i, l := range running {
+	errs := make(chan error, len(rs))
+	for _, r := range rs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := l.srv.Serve(lns[i]); err != nil && !errors.Is(err, netserve.ErrServerClosed) {
-				errs <- fmt.Errorf("%s: %w", l.name, err)
+			if err := r.srv.Serve(r.ln); err != nil && !errors.Is(err, netserve.ErrServerClosed) {
+				errs <- fmt.Errorf("%s: %w", r.name, err)
 			}
 		}()
-		log.Info("listening", "server", l.name, "addr", addrs[l.name])
+		log.Info("listening", "server", r.name, "addr", addrs[r.name])
 	}
 	queue.Start()
 	if banner != nil {
@@ -504,12 +421,12 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var swg sync.WaitGroup
-	for _, l := range running {
+	for _, r := range rs {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			if err := l.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-				log.Warn("shutdown", "server", l.name, "err", err)
+			if err := r.srv.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				log.Warn("shutdown", "server", r.name, "err", err)
 			}
 		}()
 	}

@@ -1,12 +1,11 @@
 package main
 
+// 'boxmail status': the world checked against the box.
+
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,12 +13,11 @@ import (
 
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
-	"boxmail/internal/resolver"
 )
 
 // cmdStatus checks the world against the box: DNS records through the
 // configured resolvers, the TLS certificate, and the ports.
-func cmdStatus(e *env, args []string) error {
+func cmdStatus(e *env, args []string) (err error) {
 	var dir string
 	var noPorts bool
 	var timeout time.Duration
@@ -37,7 +35,7 @@ func cmdStatus(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	defer closeStore(st, &err)
 	ctx := context.Background()
 	set, in, err := buildRecords(ctx, dir, st, cfg)
 	if err != nil {
@@ -53,13 +51,10 @@ func cmdStatus(e *env, args []string) error {
 		}
 		opts.Domains = []string{d}
 	}
-	r := resolver.System()
-	if len(cfg.Resolvers) > 0 {
-		r = &resolver.Net{Servers: cfg.Resolvers}
-	}
+	r := newResolver(cfg)
 	r.Timeout = timeout
 	results := dnsrecords.Check(ctx, r, set, in, opts)
-	results = append(results, checkCert(dir, cfg)...)
+	results = append(results, newCerts(dir, cfg, nil).Check()...)
 	if !noPorts {
 		results = append(results, checkPorts(cfg, timeout)...)
 	}
@@ -73,56 +68,14 @@ func cmdStatus(e *env, args []string) error {
 			fmt.Fprintf(tw, "\t\t\tchange: %s\n", res.Fix)
 		}
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	fmt.Fprintf(e.stdout, "\n%d ok, %d warn, %d fail\n", count[dnsrecords.OK], count[dnsrecords.Warn], count[dnsrecords.Fail])
 	if n := count[dnsrecords.Fail]; n > 0 {
 		return fmt.Errorf("%d check(s) failed", n)
 	}
 	return nil
-}
-
-// checkCert checks the box's TLS certificate: valid for the hostname, not
-// expiring within 14 days, issued by a CA clients trust.
-func checkCert(dir string, cfg config.Config) []dnsrecords.Result {
-	res := func(l dnsrecords.Level, found, fix string) []dnsrecords.Result {
-		return []dnsrecords.Result{{Level: l, Subject: cfg.Hostname, Check: "TLS certificate", Found: found, Fix: fix}}
-	}
-	p := config.Path(dir, cfg.TLSCert)
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return res(dnsrecords.Fail, "cannot read "+p+": "+err.Error(), "point tls_cert in boxmail.conf at the certificate file")
-	}
-	var chain []*x509.Certificate
-	for b, rest := pem.Decode(data); b != nil; b, rest = pem.Decode(rest) {
-		if b.Type == "CERTIFICATE" {
-			if c, err := x509.ParseCertificate(b.Bytes); err == nil {
-				chain = append(chain, c)
-			}
-		}
-	}
-	if len(chain) == 0 {
-		return res(dnsrecords.Fail, p+" holds no certificate", "point tls_cert in boxmail.conf at a PEM certificate chain")
-	}
-	leaf := chain[0]
-	if err := leaf.VerifyHostname(cfg.Hostname); err != nil {
-		return res(dnsrecords.Fail, "the certificate is not valid for "+cfg.Hostname+" (it names "+strings.Join(leaf.DNSNames, ", ")+")", "get a certificate for "+cfg.Hostname)
-	}
-	left := time.Until(leaf.NotAfter)
-	exp := leaf.NotAfter.UTC().Format("2006-01-02")
-	switch {
-	case left <= 0:
-		return res(dnsrecords.Fail, "the certificate expired on "+exp, "renew it now")
-	case left < 14*24*time.Hour:
-		return res(dnsrecords.Warn, fmt.Sprintf("the certificate expires on %s, in %d days", exp, int(left.Hours()/24)), "renew it")
-	}
-	inter := x509.NewCertPool()
-	for _, c := range chain[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{DNSName: cfg.Hostname, Intermediates: inter}); err != nil {
-		return res(dnsrecords.Warn, "valid for "+cfg.Hostname+" until "+exp+", but not trusted by clients ("+err.Error()+"): self-signed?", "replace it by a certificate from a public CA (tls_cert, tls_key in boxmail.conf)")
-	}
-	return res(dnsrecords.OK, "valid for "+cfg.Hostname+" until "+exp, "")
 }
 
 // checkPorts connects to each configured port of the box: its public

@@ -1,0 +1,203 @@
+package main
+
+// 'boxmail alias': addresses (or a whole @domain) delivering to other
+// addresses, and who may send as them.
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"boxmail/internal/admin"
+	"boxmail/internal/delivery"
+	"boxmail/internal/store"
+)
+
+func aliasCommands() []subcommand {
+	return []subcommand{
+		{name: "add", args: "ALIAS TARGETS [--permit A]", summary: "a new alias (ALIAS may be @domain) to comma-separated targets", run: aliasAdd},
+		{name: "list", summary: "the aliases, their targets and who may send as them", run: aliasList},
+		{name: "set", args: "ALIAS TARGETS [--permit A]", summary: "change an alias in place", run: aliasSet},
+		{name: "remove", args: "ALIAS", summary: "delete an alias", run: aliasRemove},
+	}
+}
+
+// listFlag collects a repeatable, comma-separable flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			*l = append(*l, x)
+		}
+	}
+	return nil
+}
+
+// parseAlias reads an alias address, or @domain for a catch-all.
+func parseAlias(s string) (string, error) {
+	if strings.HasPrefix(s, "@") {
+		d, err := delivery.ParseHostedDomain(s[1:])
+		if err != nil {
+			return "", usagef("%v", err)
+		}
+		return "@" + d, nil
+	}
+	a, err := delivery.ParseAddress(s)
+	if err != nil {
+		return "", usagef("%v", err)
+	}
+	return a.String(), nil
+}
+
+func aliasAdd(e *env, args []string) (err error) {
+	var dir string
+	var permit listFlag
+	fs := newFlags(e, "alias add", &dir)
+	fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated)")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("alias add", pos, 2); err != nil {
+		return err
+	}
+	alias, err := parseAlias(pos[0])
+	if err != nil {
+		return err
+	}
+	targets, err := aliasTargets("add", pos[1], permit)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	// Local targets must exist, so a typo does not swallow mail.
+	if err := newAdmin(st).AddAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))
+	return nil
+}
+
+func aliasRemove(e *env, args []string) (err error) {
+	var dir string
+	fs := newFlags(e, "alias remove", &dir)
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("alias remove", pos, 1); err != nil {
+		return err
+	}
+	alias, err := parseAlias(pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	if err := newAdmin(st).RemoveAlias(context.Background(), alias); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "removed alias %s\n", alias)
+	return nil
+}
+
+func aliasList(e *env, args []string) (err error) {
+	var dir string
+	fs := newFlags(e, "alias list", &dir)
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("alias list", pos, 0); err != nil {
+		return err
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	as, err := st.Aliases(context.Background())
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ALIAS\tTARGETS\tMAY SEND AS IT")
+	for _, a := range as {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), strings.Join(a.Permit, ","))
+	}
+	return tw.Flush()
+}
+
+// aliasSet: alias set ALIAS TARGETS [--permit ACCOUNT ...] replaces the
+// alias's targets and permitted senders (none without --permit).
+func aliasSet(e *env, args []string) (err error) {
+	var dir string
+	var permit listFlag
+	fs := newFlags(e, "alias set", &dir)
+	fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated; none if not given)")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 {
+		return usagef("alias set takes 2 arguments (ALIAS TARGETS), got %d", len(pos))
+	}
+	alias, err := admin.ParseAliasAddress(pos[0])
+	if err != nil {
+		return usagef("%v", err)
+	}
+	targets, err := aliasTargets("set", pos[1], permit)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	if err := newAdmin(st).SetAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "alias %s -> %s", alias, strings.Join(targets, ","))
+	if len(permit) > 0 {
+		fmt.Fprintf(e.stdout, " (may send as it: %s)", strings.Join(permit, ","))
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
+}
+
+// aliasTargets parses an alias's comma-separated targets (at least one)
+// and normalises the --permit addresses in place.
+func aliasTargets(sub, list string, permit listFlag) ([]string, error) {
+	var tl listFlag
+	_ = tl.Set(list) // listFlag.Set never fails
+	if len(tl) == 0 {
+		return nil, usagef("alias %s needs at least one target", sub)
+	}
+	var targets []string
+	for _, t := range tl {
+		a, err := delivery.ParseAddress(t)
+		if err != nil {
+			return nil, usagef("target: %v", err)
+		}
+		targets = append(targets, a.String())
+	}
+	for i, p := range permit {
+		a, err := delivery.ParseAddress(p)
+		if err != nil {
+			return nil, usagef("--permit: %v", err)
+		}
+		permit[i] = a.String()
+	}
+	return targets, nil
+}

@@ -1,0 +1,286 @@
+package main
+
+// The servers 'boxmail serve' runs, each built from the config: the
+// deliverer and its queue, the guard, SMTP, IMAP, POP3, ManageSieve,
+// DNS and the web (the opt-in profiler is in pprof.go).
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"boxmail/internal/admin"
+	"boxmail/internal/certs"
+	"boxmail/internal/config"
+	"boxmail/internal/delivery"
+	"boxmail/internal/dnsd"
+	"boxmail/internal/dnsrecords"
+	"boxmail/internal/guard"
+	"boxmail/internal/imapd"
+	"boxmail/internal/mailauth"
+	"boxmail/internal/managesieve"
+	"boxmail/internal/pop3d"
+	"boxmail/internal/resolver"
+	"boxmail/internal/safefile"
+	"boxmail/internal/smtpd"
+	"boxmail/internal/store"
+	"boxmail/internal/web"
+)
+
+// box is what serve runs: every configured server, the guard their
+// listeners go through and the queue that starts once they listen.
+type box struct {
+	servers []listener
+	guard   *guard.Guard
+	queue   *delivery.Queue
+}
+
+// newBox builds every server of the config over the store.
+func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, log *slog.Logger) (*box, error) {
+	tlsConf := cm.TLSConfig()
+	res := newResolver(cfg)
+	deliverer, err := newDeliverer(dir, cfg, st, res, log)
+	if err != nil {
+		return nil, err
+	}
+	grd, err := newGuard(cfg, st, res, log.With("pkg", "guard"))
+	if err != nil {
+		return nil, err
+	}
+	pop3Backend := pop3d.NewStoreBackend(st) // one maildrop lock for POP3 and POP3S
+	pop3Opts := func(name string) pop3d.Options {
+		return pop3d.Options{Backend: pop3Backend, Logger: log.With("pkg", "pop3d", "server", name), TLSConfig: tlsConf,
+			InsecureAuth: cfg.InsecureAuth, Guard: grd}
+	}
+	smtpOpts := func(mode smtpd.Mode, name string) smtpd.Options {
+		return smtpd.Options{
+			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
+			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
+			Resolver: res, TrustedNetworks: cfg.TrustedNetworks, Guard: grd,
+		}
+	}
+	imapOpts := func(name string) imapd.Options {
+		return imapd.Options{Store: st, Logger: log.With("pkg", "imapd", "server", name), TLSConfig: tlsConf,
+			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname, Guard: grd, ImplicitTLS: name == "imaps", MaxMessageBytes: cfg.MaxMessageBytes}
+	}
+	queue := deliverer.Queue()
+	webSrv := newWebServer(dir, cfg, st, deliverer, queue, res, grd, cm, log.With("pkg", "web"))
+	return &box{guard: grd, queue: queue, servers: []listener{
+		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
+		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
+		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
+		{"IMAP", cfg.IMAPPort, false, imapd.New(imapOpts("imap"))},
+		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
+		{"POP3", cfg.POP3Port, false, pop3d.New(pop3Opts("pop3"))},
+		{"POP3S", cfg.POP3SPort, true, pop3d.New(pop3Opts("pop3s"))},
+		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
+		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Backend: managesieve.NewStoreBackend(st), Logger: log.With("pkg", "managesieve"),
+			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects, Guard: grd})},
+		{"HTTP", cfg.HTTPPort, false, webSrv.Plain()},
+		{"HTTPS", cfg.HTTPSPort, true, webSrv},
+	}}, nil
+}
+
+// newDeliverer builds serve's Deliverer from the config: Sieve filtering,
+// signed bounces and the outbound queue runner (Deliverer.Queue).
+func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger) (*delivery.Deliverer, error) {
+	sieve, err := sieveOptions(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	o := cfg.Outbound
+	qo := delivery.QueueOptions{
+		Resolver: res, Transports: o.Transports,
+		Retry: o.Retry, Lifetime: o.Lifetime, DelayWarning: o.DelayWarning,
+		MaxConnections: o.MaxConnections, MaxPerDomain: o.MaxPerDomain,
+		Logger: log.With("pkg", "queue"),
+	}
+	if o.Smarthost != "" {
+		pw, err := o.SmarthostPassword(dir)
+		if err != nil {
+			return nil, err
+		}
+		qo.Smarthost = &delivery.Smarthost{Addr: o.Smarthost, TLS: o.SmarthostTLS, Username: o.SmarthostUser, Password: pw}
+	}
+	return delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery"), Hostname: cfg.Hostname,
+		SignBounces: true, Sieve: &sieve, Queue: &qo}), nil
+}
+
+// srsKey reads DIR/srs.key, creating it on first use: the secret that
+// makes SRS addresses unforgeable.
+func srsKey(dir string) ([]byte, error) {
+	p := filepath.Join(dir, "srs.key")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		k := make([]byte, 32)
+		rand.Read(k)
+		b = []byte(hex.EncodeToString(k) + "\n")
+		if err := safefile.Write(p, b, 0o600); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) < 16 {
+		return nil, fmt.Errorf("%s: not a hex key of at least 16 bytes", p)
+	}
+	return k, nil
+}
+
+// sieveOptions are the config's settings of filtering at delivery.
+func sieveOptions(dir string, cfg config.Config) (delivery.SieveOptions, error) {
+	k, err := srsKey(dir)
+	if err != nil {
+		return delivery.SieveOptions{}, err
+	}
+	return delivery.SieveOptions{
+		SRS:          &mailauth.SRS{Key: k, MaxAge: cfg.Sieve.SRSMaxAge},
+		MaxRedirects: cfg.Sieve.MaxRedirects, CreateFolders: cfg.Sieve.CreateFolders,
+		VacationMaxDays: cfg.Sieve.VacationMaxDays,
+		MaxBodyBytes:    cfg.Sieve.BodyLimit, Timeout: cfg.Sieve.RunTimeout,
+	}, nil
+}
+
+// newGuard builds the shared defences from the config.
+func newGuard(cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger) (*guard.Guard, error) {
+	s := cfg.Security
+	return guard.New(context.Background(), guard.Options{
+		Store: st, Resolver: res, Logger: log,
+		Allow: s.AuthAllow, Trusted: cfg.TrustedNetworks,
+		MaxFailures: s.AuthMaxFailures, Window: s.AuthWindow, BlockTimes: s.AuthBlockTimes,
+		AccountFailures: s.AuthAccountFailures, FailureDelay: s.AuthFailureDelay,
+		MaxConnsPerIP: s.MaxConnsPerIP, MaxConns: s.MaxConns, GreetWait: max(s.GreetWait, 0),
+		Greylist: s.Greylisting, GreylistDelay: s.GreylistDelay, GreylistExpiry: s.GreylistExpiry,
+		DNSBL: s.SMTPDNSBL,
+	})
+}
+
+// webRefusal is the answer of the web ports to a connection over the
+// limits (inside TLS on HTTPS).
+func webRefusal() string {
+	body := "Too many connections from your address, try again later.\n"
+	return fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nRetry-After: 60\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+}
+
+// guardListener puts a front-end's listener (by its name in serve) under
+// the connection limits, with that protocol's refusal. HTTP and HTTPS
+// count together (one "web" protocol). The DNS server is not limited
+// here.
+func guardListener(g *guard.Guard, name string, implicitTLS bool, ln net.Listener, tlsConf *tls.Config) net.Listener {
+	var o guard.ListenOptions
+	switch name {
+	case "SMTP":
+		o = guard.ListenOptions{Proto: "smtp", Refuse: "421 4.7.0 Too many connections from your address, try again later\r\n",
+			EarlyTalker: "554 5.5.1 Protocol error: you talked before the greeting\r\n"}
+	case "submission", "submissions":
+		o = guard.ListenOptions{Proto: "submission", Refuse: "421 4.7.0 Too many connections from your address, try again later\r\n"}
+	case "IMAP", "IMAPS":
+		o = guard.ListenOptions{Proto: "imap", Refuse: "* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n"}
+	case "POP3", "POP3S":
+		o = guard.ListenOptions{Proto: "pop3", Refuse: "-ERR [SYS/TEMP] Too many connections from your address, try again later\r\n"}
+	case "HTTP", "HTTPS":
+		o = guard.ListenOptions{Proto: "web", Refuse: webRefusal()}
+	case "ManageSieve":
+		o = guard.ListenOptions{Proto: "managesieve", Refuse: "BYE (TRYLATER) \"Too many connections from your address\"\r\n"}
+	default:
+		return ln
+	}
+	if implicitTLS {
+		o.TLS = tlsConf
+	}
+	return g.Listener(ln, o)
+}
+
+// dnsServer runs dnsd on the TCP listener serve gives it and on a UDP
+// socket of the same address.
+type dnsServer struct {
+	*dnsd.Server
+	pc  net.PacketConn
+	log *slog.Logger
+}
+
+func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logger) *dnsServer {
+	return &dnsServer{log: log, Server: dnsd.New(dnsd.Options{
+		Logger:     log,
+		Generation: st.Generation,
+		Records: func(ctx context.Context, gen int64) (*dnsrecords.Set, error) {
+			in, err := recordInputAt(ctx, dir, st, cfg, gen)
+			if err != nil {
+				return nil, err
+			}
+			return dnsrecords.Build(in)
+		},
+		// Loopback cannot be spoofed from outside, and benchmarks run there.
+		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+	})}
+}
+
+// ListenPacket opens the UDP socket; serve calls it next to the TCP
+// listener so that a port in use fails before anything starts.
+func (d *dnsServer) ListenPacket(addr string) error {
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return err
+	}
+	d.pc = pc
+	return nil
+}
+
+// Serve answers over UDP and over TCP on ln.
+func (d *dnsServer) Serve(ln net.Listener) error {
+	if d.pc != nil {
+		go func() {
+			if err := d.Server.ServePacket(d.pc); err != nil {
+				d.log.Error("DNS over UDP stopped", "err", err)
+			}
+		}()
+	}
+	return d.Server.Serve(ln)
+}
+
+// newWebServer builds the HTTPS server (and its plain-HTTP companion)
+// from the config, the store and the running queue.
+func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, grd *guard.Guard, cm *certs.Manager, log *slog.Logger) *web.Server {
+	svc := web.Services{IMAPS: cfg.IMAPSPort, IMAP: cfg.IMAPPort, Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort}
+	svc.POP3S, svc.POP3, svc.POP3Built = cfg.POP3SPort, cfg.POP3Port, true
+	svc.ManageSieve, svc.ManageSieveBuilt = cfg.Sieve.ManageSievePort, true
+	records := func(ctx context.Context) (*dnsrecords.Set, dnsrecords.Input, error) {
+		return buildRecords(ctx, dir, st, cfg)
+	}
+	return web.New(web.Options{
+		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
+		ProfileServers: cfg.ProfileServers,
+		Records: func(ctx context.Context) (*dnsrecords.Set, error) {
+			set, _, err := records(ctx)
+			return set, err
+		},
+		Status: func(ctx context.Context) ([]dnsrecords.Result, error) {
+			set, in, err := records(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := dnsrecords.Check(ctx, res, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL})
+			return append(out, cm.Check()...), nil
+		},
+		// The certificate the listeners serve, reloaded when its files change.
+		Certificate: cm.Leaf,
+		InstallCertificate: func(ctx context.Context, certPEM, keyPEM []byte) error {
+			_, err := cm.Install(ctx, certPEM, keyPEM)
+			var ie *certs.InputError
+			if errors.As(err, &ie) {
+				return &admin.InputError{Msg: ie.Msg} // what the web shows its user
+			}
+			return err
+		},
+	})
+}

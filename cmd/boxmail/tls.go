@@ -1,0 +1,79 @@
+package main
+
+// 'boxmail tls': the certificate in use, and installing a new pair
+// (checked and written by certs.Manager, as the admin panel does).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"boxmail/internal/certs"
+	"boxmail/internal/config"
+)
+
+func tlsCommands() []subcommand {
+	return []subcommand{
+		{name: "show", summary: "the certificate in use: names, expiry, trust", run: tlsShow},
+		{name: "install", args: "--cert F --key F", summary: "check and install a new pair (a running box serves it at once)", run: tlsInstall},
+	}
+}
+
+func tlsShow(e *env, args []string) error {
+	var dir string
+	fs := newFlags(e, "tls show", &dir)
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	for _, r := range newCerts(dir, cfg, nil).Check() {
+		fmt.Fprintf(e.stdout, "%s: %s\n", r.Level, r.Found)
+		if r.Fix != "" {
+			fmt.Fprintf(e.stdout, "  fix: %s\n", r.Fix)
+		}
+	}
+	return nil
+}
+
+func tlsInstall(e *env, args []string) error {
+	var dir, certFile, keyFile string
+	fs := newFlags(e, "tls install", &dir)
+	fs.StringVar(&certFile, "cert", "", "PEM certificate chain, leaf first (required)")
+	fs.StringVar(&keyFile, "key", "", "PEM private key (required)")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return err
+	}
+	if certFile == "" || keyFile == "" {
+		return usagef("--cert FILE and --key FILE are required")
+	}
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return fmt.Errorf("reading the certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return fmt.Errorf("reading the key: %w", err)
+	}
+	leaf, err := newCerts(dir, cfg, nil).Install(context.Background(), certPEM, keyPEM)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "installed the certificate for %s (until %s); a running boxmail serves it from its next connection\n", certs.Names(leaf), leaf.NotAfter.UTC().Format(time.DateOnly))
+	return nil
+}

@@ -1,0 +1,78 @@
+package main
+
+// 'boxmail vacation': an account's vacation reply, a rule of its active
+// Sieve script kept by admin.Service (vacation.go).
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"boxmail/internal/admin"
+	"boxmail/internal/config"
+)
+
+func cmdVacation(e *env, args []string) (err error) {
+	var dir, subject, bodyFile, from, until string
+	var days int
+	var off bool
+	fs := newFlags(e, "vacation", &dir)
+	fs.StringVar(&subject, "subject", "Out of office", "subject of the reply")
+	fs.StringVar(&bodyFile, "body-file", "", "file with the reply's text (required unless --off)")
+	fs.StringVar(&from, "from", "", "first day of absence, YYYY-MM-DD (default: now)")
+	fs.StringVar(&until, "until", "", "last day of absence, YYYY-MM-DD (default: until turned off)")
+	fs.IntVar(&days, "days", 0, "reply to the same sender at most once per this many days (default: vacation_days, 7)")
+	fs.BoolVar(&off, "off", false, "remove the vacation reply")
+	pos, err := parseFlags(e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("usage: vacation EMAIL --subject S --body-file F [--from DATE --until DATE] | vacation EMAIL --off")
+	}
+	if strings.ContainsFunc(subject, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return usagef("--subject must be one line of text (no control characters)")
+	}
+	for _, d := range []struct{ n, v string }{{"--from", from}, {"--until", until}} {
+		if _, err := time.Parse("2006-01-02", d.v); d.v != "" && err != nil {
+			return usagef("%s %q: want YYYY-MM-DD", d.n, d.v)
+		}
+	}
+	if days == 0 {
+		cfg, err := config.Load(dir)
+		if err != nil {
+			return err
+		}
+		days = cfg.Sieve.VacationDays
+	}
+	ctx := context.Background()
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	if off {
+		email, err := newAdmin(st).RemoveVacation(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: vacation reply removed\n", email)
+		return nil
+	}
+	if bodyFile == "" {
+		return usagef("--body-file is required")
+	}
+	body, err := os.ReadFile(bodyFile)
+	if err != nil {
+		return err
+	}
+	v := admin.Vacation{Subject: subject, Body: string(body), From: from, Until: until, Days: days}
+	email, err := newAdmin(st).SetVacation(ctx, pos[0], v)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "%s: vacation reply set (once per sender per %d days)\n", email, days)
+	return nil
+}
