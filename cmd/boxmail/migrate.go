@@ -276,21 +276,10 @@ func importOne(ctx context.Context, e *env, st *store.Store, opts migrate.Option
 	}
 	fmt.Fprintf(out, "importing %s into %s\n", src.Name(), acc.Email)
 	opts.Progress = newProgress(e)
-	runID, err := st.StartImportRun(ctx, acc.ID, src.Name())
-	if err != nil {
-		return nil, err
-	}
-	rep, err := migrate.Import(ctx, opts, src)
+	rep, err := migrate.Run(ctx, opts, src)
 	if rep != nil {
 		finishProgress(e)
 		printReport(out, rep)
-		t := rep.Totals()
-		js, _ := json.Marshal(rep)
-		// The run is recorded even when interrupted, with what it did.
-		if ferr := st.FinishImportRun(context.WithoutCancel(ctx), store.ImportRun{ID: runID, Verified: rep.Done(), Copied: t.Copied,
-			Present: t.Present, Skipped: t.Skipped, Failed: t.Failed, Report: string(js)}); ferr != nil && err == nil {
-			err = ferr
-		}
 	}
 	return rep, err
 }

@@ -16,8 +16,10 @@ import (
 // the boxmail command unless its receiver is named as the admin service
 // is there (adm, admin, s.o.Admin, or a call of newAdmin or newBoxAdmin). Reads (Accounts, TOTPEnabled,
 // DisabledAccounts) and the login path's own writes (RecordLogin,
-// CheckTOTP) do not match.
-var writeName = regexp.MustCompile(`^(Add|Set|Remove|Delete|Create|Enable|Disable|Revoke|Activate|Rotate|Unblock|Put|Update|Insert|Save|Mark|QueueRetry|QueueRemove)([A-Z]|$)`)
+// CheckTOTP) do not match; the mail path's writes (Deliver, Append,
+// Expunge, Copy, import runs...) do, since neither the web nor the
+// command line may make them either.
+var writeName = regexp.MustCompile(`^(Add|Set|Remove|Delete|Create|Enable|Disable|Revoke|Activate|Rotate|Unblock|Put|Update|Insert|Save|Mark|QueueRetry|QueueRemove|Start|Finish|Deliver|Rename|Append|Expunge|Copy|ClearRecent|ImportMessages)([A-Z]|$)`)
 
 var adminReceivers = map[string]bool{"adm": true, "admin": true, "Admin": true, "newAdmin": true, "newBoxAdmin": true}
 

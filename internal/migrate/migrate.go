@@ -37,6 +37,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -773,4 +774,26 @@ func firstN(l []string, n int) []string {
 		return l[:n]
 	}
 	return l
+}
+
+// Run is Import recorded as an import run of the account (what
+// 'boxmail migrate status' and the checklist read): the run is recorded
+// even when interrupted, with what it did.
+func Run(ctx context.Context, opts Options, src Source) (*Report, error) {
+	runID, err := opts.Store.StartImportRun(ctx, opts.AccountID, src.Name())
+	if err != nil {
+		return nil, err
+	}
+	rep, err := Import(ctx, opts, src)
+	if rep == nil {
+		return nil, err
+	}
+	t := rep.Totals()
+	js, jerr := json.Marshal(rep)
+	ferr := opts.Store.FinishImportRun(context.WithoutCancel(ctx), store.ImportRun{ID: runID, Verified: rep.Done(), Copied: t.Copied,
+		Present: t.Present, Skipped: t.Skipped, Failed: t.Failed, Report: string(js)})
+	if err == nil {
+		err = errors.Join(jerr, ferr)
+	}
+	return rep, err
 }
