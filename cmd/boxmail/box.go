@@ -78,8 +78,5 @@ func newCerts(dir string, cfg config.Config, log *slog.Logger) *certs.Manager {
 // newResolver is the DNS resolver of the box's own lookups (outbound
 // MX, checks, guard): the config's resolvers, else the system's.
 func newResolver(cfg config.Config) *resolver.Net {
-	if len(cfg.Resolvers) > 0 {
-		return &resolver.Net{Servers: cfg.Resolvers}
-	}
-	return resolver.System()
+	return resolver.Servers(cfg.Resolvers)
 }

@@ -122,10 +122,7 @@ func (s *Service) dkimPublished(ctx context.Context, k store.DKIMKey, timeout ti
 // resolver is the resolver of the checks: Options.Resolvers, else the
 // system's.
 func (s *Service) resolver(timeout time.Duration) *resolver.Net {
-	r := resolver.System()
-	if len(s.o.Resolvers) > 0 {
-		r = &resolver.Net{Servers: s.o.Resolvers}
-	}
+	r := resolver.Servers(s.o.Resolvers)
 	r.Timeout = timeout
 	return r
 }

@@ -247,11 +247,9 @@ func (m *measure) mx(ctx context.Context) MigrationStep {
 	}
 	yes := 0
 	for _, srv := range servers {
-		r := resolver.System()
-		name := "system resolver"
+		r, name := resolver.Servers(nil), "system resolver"
 		if srv != "" {
-			r = &resolver.Net{Servers: []string{srv}}
-			name = srv
+			r, name = resolver.Servers([]string{srv}), srv
 		}
 		r.Timeout = m.timeout
 		mxs, err := resolver.LookupMX(ctx, r, m.domain)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -205,6 +206,15 @@ func System() *Net {
 		n.Servers = append(n.Servers, net.JoinHostPort(s, conf.Port))
 	}
 	return n
+}
+
+// Servers is the one rule for which DNS servers the box asks: the given
+// ones (the config's resolvers), else the system's.
+func Servers(servers []string) *Net {
+	if len(servers) > 0 {
+		return &Net{Servers: slices.Clone(servers)}
+	}
+	return System()
 }
 
 var _ Resolver = (*Net)(nil)
