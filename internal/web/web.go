@@ -44,7 +44,6 @@ import (
 	"embed"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -135,7 +134,7 @@ func New(o Options) *Server {
 		o.HTTPSPort = 443
 	}
 	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now), limit: newLimiter(o.Now)}
-	s.handler = s.securityHeaders(s.limitBodies(s.routes()))
+	s.handler = s.securityHeaders(s.limitBodies(mux(s.routes(), onHTTPS)))
 	s.srv = newHTTPServer(s.handler, o.Logger)
 	return s
 }
@@ -245,42 +244,6 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting and waits for requests in progress.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
-func (s *Server) routes() http.Handler {
-	m := http.NewServeMux()
-	static, _ := fs.Sub(staticFS, "static")
-	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusSeeOther) })
-	m.HandleFunc("GET /setup", s.setupPage)
-	m.HandleFunc("GET /setup/mobileconfig", s.mobileconfig)
-	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("POST /autodiscover/autodiscover.xml", s.autodiscover)
-	m.HandleFunc("POST /Autodiscover/Autodiscover.xml", s.autodiscover)
-	m.HandleFunc("GET /.well-known/mta-sts.txt", s.mtaSTS)
-
-	m.HandleFunc("GET /login", s.loginPage)
-	m.HandleFunc("POST /login", s.login)
-	m.HandleFunc("POST /logout", s.logout)
-
-	m.Handle("GET /account", s.user(s.accountPage))
-	m.Handle("POST /account", s.user(s.accountPost))
-
-	m.Handle("GET /admin", s.admin(func(w http.ResponseWriter, r *http.Request, sess *session) {
-		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
-	}))
-	for _, p := range adminPages {
-		m.Handle("GET /admin/"+p.path, s.admin(s.adminPage(p)))
-		if p.post {
-			m.Handle("POST /admin/"+p.path, s.admin(s.adminForm(p)))
-		}
-	}
-	m.Handle("GET /admin/dns/zone", s.admin(s.zoneDownload))
-	s.loginRoutes(m)
-	s.apiRoutes(m)
-	s.moreRoutes(m) // webmore.go
-	return m
-}
-
 // securityHeaders sets the headers every answer carries.
 func (s *Server) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -302,12 +265,7 @@ func (s *Server) securityHeaders(h http.Handler) http.Handler {
 // tries http://autoconfig.DOMAIN first), everything else is redirected
 // to HTTPS.
 func (s *Server) Plain() *PlainServer {
-	m := http.NewServeMux()
-	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, s.httpsURL(r), http.StatusMovedPermanently)
-	})
+	m := mux(s.routes(), onHTTP) // routes.go
 	return &PlainServer{srv: newHTTPServer(s.securityHeaders(s.limitBodies(m)), s.o.Logger)}
 }
 
