@@ -68,13 +68,13 @@ var staticFS embed.FS
 // Services are the ports mail clients connect to; 0 means not offered.
 type Services struct {
 	IMAPS, IMAP, Submission, Submissions, POP3S, POP3, ManageSieve int
-	// POP3Built and ManageSieveBuilt say whether this boxmail has the
-	// server at all (so the page can tell "not offered here" from "not
-	// built yet").
-	POP3Built, ManageSieveBuilt bool
 }
 
-// Options configure a Server.
+// Options configure a Server. The callbacks are what web must not
+// compute itself: each needs the config file, the TLS files or the DNS
+// servers, which only cmd/boxmail holds (web imports neither config nor
+// a resolver). A nil callback turns its feature off, and the page says
+// so: unit tests leave out what they do not test.
 type Options struct {
 	Store *store.Store
 	// Admin makes every change: users, aliases, domains, two-step, app
@@ -89,24 +89,35 @@ type Options struct {
 	Services       Services
 	// HTTPSPort is where plain HTTP redirects to (443: no port in URLs).
 	HTTPSPort int
-	// Records returns the DNS record set of the box (dnsrecords.Build).
+	// Records returns the DNS record set of the box (dnsrecords.Build):
+	// a callback because it reads the config (hostname, IPs, DKIM
+	// selectors, overrides) and the store. Feeds the External DNS tab
+	// and GET /admin/api/dns/records.
 	Records func(ctx context.Context) (*dnsrecords.Set, error)
-	// Status runs the status checks (DNS, certificate, ports).
+	// Status runs the status checks (DNS, certificate, ports): a
+	// callback because it asks the configured DNS servers and reads the
+	// certificate files.
 	Status func(ctx context.Context) ([]dnsrecords.Result, error)
 	// Certificate returns the certificate in use and whether clients
-	// trust it for the hostname (MTA-STS enforce, HSTS).
+	// trust it for the hostname (MTA-STS enforce, HSTS): a callback
+	// because the listeners own the certificate and reload it when its
+	// files change.
 	Certificate func() (leaf *x509.Certificate, trusted bool)
 	// InstallCertificate checks and installs a PEM certificate chain and
 	// key (the function 'boxmail tls install' calls); bad input is a
-	// *admin.InputError. nil: no upload on the TLS page.
+	// *admin.InputError. A callback because it writes the files the
+	// config names and tells the listeners. nil: no upload on the TLS
+	// page.
 	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) error
-	// Now is the clock (tests); nil means time.Now.
+	// Now is the clock of sessions, two-step codes and page dates; nil
+	// means time.Now (tests set it to move time).
 	Now func() time.Time
 	// Guard is the login limiter shared with the mail protocols
 	// (internal/guard); nil: only this package's own limit.
 	Guard *guard.Guard
 
-	// measureMigration replaces Admin.Migration in tests.
+	// measureMigration replaces Admin.Migration in tests (a real one asks
+	// DNS servers).
 	measureMigration func(ctx context.Context) ([]admin.MigrationDomain, error)
 }
 
