@@ -53,20 +53,19 @@ type route struct {
 
 // routes is the whole surface of boxmail's web, one row per route.
 func (s *Server) routes() []route {
-	static, _ := fs.Sub(staticFS, "static") // static is a directory of the embedded FS: no error
 	return []route{
-		s.pub("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static))),
+		s.pub("GET /static/", staticFiles()),
 		s.pub("GET /{$}", redirect("/account")),
-		s.pub("GET /setup", http.HandlerFunc(s.setupPage)),
-		s.pub("GET /setup/mobileconfig", http.HandlerFunc(s.mobileconfig)),
-		s.pub("GET /.well-known/mta-sts.txt", http.HandlerFunc(s.mtaSTS)),
+		s.pub("GET /setup", s.setupPage),
+		s.pub("GET /setup/mobileconfig", s.mobileconfig),
+		s.pub("GET /.well-known/mta-sts.txt", s.mtaSTS),
 		s.mua("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig).also(onHTTP),
 		s.mua("GET /mail/config-v1.1.xml", s.autoconfig).also(onHTTP),
 		s.mua("POST /autodiscover/autodiscover.xml", s.autodiscover),
 		s.mua("POST /Autodiscover/Autodiscover.xml", s.autodiscover),
-		s.pub("/", http.HandlerFunc(s.toHTTPS)).only(onHTTP),
+		s.pub("/", s.toHTTPS).only(onHTTP),
 
-		s.pub("GET /login", http.HandlerFunc(s.loginPage)),
+		s.pub("GET /login", s.loginPage),
 		s.form("POST /login", s.login),
 		s.form("POST /login/code", s.loginCode), // totp.go
 		s.form("POST /logout", s.logout),
@@ -76,6 +75,7 @@ func (s *Server) routes() []route {
 		s.usr("POST /account/forward", writes, s.forwardPost),
 		s.usr("GET /account/security", reads, s.securityPage), // two-step login, app passwords
 		s.usr("POST /account/security", writes, s.securityPost),
+		// The account's own JSON API (docs/api.md).
 		s.apiUsr("GET /account/api/forwards", reads, s.apiForwards),
 		s.apiUsr("POST /account/api/forwards", writes, s.apiAddForward),
 		s.apiUsr("POST /account/api/forwards/{name}/disable", writes, s.apiChangeForward("disable")),
@@ -84,6 +84,7 @@ func (s *Server) routes() []route {
 		s.apiUsr("GET /account/api/", reads, noSuchCall),
 		s.apiUsr("/account/api/", writes, noSuchCall),
 
+		// The admin panel's tabs (title, data, form ops: adminPages, admin.go).
 		s.adm("GET /admin", reads, func(w http.ResponseWriter, r *http.Request, _ *session) { redirect("/admin/users")(w, r) }),
 		s.adm("GET /admin/users", reads, s.adminPage("users")),
 		s.adm("POST /admin/users", writes, s.adminForm("users")),
@@ -100,6 +101,7 @@ func (s *Server) routes() []route {
 		s.adm("POST /admin/tls", writes, s.adminForm("tls")), // the one multipart upload (web.go bodyLimit)
 		s.adm("GET /admin/migration", reads, s.adminPage("migration")),
 
+		// The admin JSON API (docs/api.md).
 		s.apiAdm("GET /admin/api/users", reads, s.apiUsers),
 		s.apiAdm("POST /admin/api/users", writes, s.apiAddUser),
 		s.apiAdm("DELETE /admin/api/users/{email}", writes, s.apiRemoveUser), // ?keep_mail=true: disable
@@ -131,7 +133,7 @@ func (s *Server) routes() []route {
 // The constructors of the rows: each wraps its handler in the check of
 // its access.
 
-func (s *Server) pub(pattern string, h http.Handler) route {
+func (s *Server) pub(pattern string, h http.HandlerFunc) route {
 	return route{pattern: pattern, who: byAnyone, on: onHTTPS, h: h}
 }
 
@@ -172,6 +174,15 @@ func mux(table []route, on servers) *http.ServeMux {
 		}
 	}
 	return m
+}
+
+// staticFiles serves the embedded static directory (CSS, JS, images).
+func staticFiles() http.HandlerFunc {
+	sub, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		panic(err) // "static" is a valid path of the embedded FS: cannot happen
+	}
+	return http.StripPrefix("/static/", http.FileServerFS(sub)).ServeHTTP
 }
 
 func redirect(to string) http.HandlerFunc {

@@ -110,6 +110,24 @@ func TestRouteTableRules(t *testing.T) {
 	}
 }
 
+// TestEveryAdminTabHasItsRoutes: a GET for each tab of adminPages, and
+// a POST for each tab with forms.
+func TestEveryAdminTabHasItsRoutes(t *testing.T) {
+	s := New(Options{Store: testutil.Store(t)})
+	have := map[string]access{}
+	for _, r := range s.routes() {
+		have[r.pattern] = r.who
+	}
+	for _, p := range adminPages {
+		if who, ok := have["GET /admin/"+p.path]; !ok || who != byAdmin {
+			t.Errorf("tab %s: no admin GET route", p.path)
+		}
+		if who, ok := have["POST /admin/"+p.path]; ok != (p.do != nil) || ok && who != byAdmin {
+			t.Errorf("tab %s: a POST route %v, but a form %v", p.path, ok, p.do != nil)
+		}
+	}
+}
+
 // TestTheMuxServesTheTable checks that each server's mux answers every
 // row of the table with that row, and that nothing registers a route
 // outside the table (routes.go's mux is the only place that calls Handle).

@@ -34,8 +34,11 @@
 // (/setup/mobileconfig) name only this box's server, and plain HTTP
 // redirects only to this box. Passwords never reach a log or a page.
 //
+// Every route, with who may call it, is one row of routes() (routes.go);
+// the session, admin, CSRF and API checks are applied from that table.
 // Every change goes through admin.Service, as the boxmail command's do;
-// pages read the store.
+// pages read the store. Not here: the config file, DNS lookups and the
+// certificate files (cmd/boxmail passes them in as Options callbacks).
 package web
 
 import (
