@@ -252,8 +252,8 @@ func (d *dnsServer) Serve(ln net.Listener) error {
 // from the config, the store and the running queue.
 func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, grd *guard.Guard, cm *certs.Manager, log *slog.Logger) *web.Server {
 	svc := web.Services{IMAPS: cfg.IMAPSPort, IMAP: cfg.IMAPPort, Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort}
-	svc.POP3S, svc.POP3, svc.POP3Built = cfg.POP3SPort, cfg.POP3Port, true
-	svc.ManageSieve, svc.ManageSieveBuilt = cfg.Sieve.ManageSievePort, true
+	svc.POP3S, svc.POP3 = cfg.POP3SPort, cfg.POP3Port
+	svc.ManageSieve = cfg.Sieve.ManageSievePort
 	records := func(ctx context.Context) (*dnsrecords.Set, dnsrecords.Input, error) {
 		return buildRecords(ctx, dir, st, cfg)
 	}

@@ -4,35 +4,45 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
 	"boxmail/internal/dnsrecords"
-	"boxmail/internal/store"
 )
 
-// adminPage is one tab of /admin: load gives its data; post (if the tab
+// adminPageDef is one tab of /admin: load gives its data; do (if the tab
 // has forms) performs the form's op and returns the message to show.
+// Their routes are in routes.go.
 type adminPageDef struct {
 	path, title string
-	post        bool
 	load        func(s *Server, r *http.Request) (any, error)
 	do          func(s *Server, r *http.Request, by string) (string, error)
 }
 
 var adminPages = []adminPageDef{
-	{path: "users", title: "Users", post: true, load: func(s *Server, r *http.Request) (any, error) { return s.listUsers(r.Context()) }, do: usersForm},
-	{path: "aliases", title: "Aliases", post: true, load: func(s *Server, r *http.Request) (any, error) { return s.listAliases(r.Context()) }, do: aliasesForm},
-	{path: "domains", title: "Domains", post: true, load: func(s *Server, r *http.Request) (any, error) { return s.o.Store.Domains(r.Context()) }, do: domainsForm},
+	{path: "users", title: "Users", load: func(s *Server, r *http.Request) (any, error) { return s.listUsers(r.Context()) }, do: usersForm},
+	{path: "aliases", title: "Aliases", load: func(s *Server, r *http.Request) (any, error) { return s.listAliases(r.Context()) }, do: aliasesForm},
+	{path: "domains", title: "Domains", load: func(s *Server, r *http.Request) (any, error) { return s.o.Store.Domains(r.Context()) }, do: domainsForm},
 	{path: "dns", title: "External DNS", load: loadDNS},
 	{path: "status", title: "Status checks", load: loadStatus},
-	{path: "queue", title: "Mail queue", post: true, load: loadQueue, do: queueForm},
-	{path: "tls", title: "TLS", post: true, load: loadTLS, do: tlsForm},
+	{path: "queue", title: "Mail queue", load: loadQueue, do: queueForm},
+	{path: "tls", title: "TLS", load: loadTLS, do: tlsForm},
 	{path: "migration", title: "Migration", load: loadMigration}, // migration.go
 }
 
-func (s *Server) adminPage(p adminPageDef) adminHandler {
+// adminTab is the tab of adminPages at path.
+func adminTab(path string) adminPageDef {
+	for _, p := range adminPages {
+		if p.path == path {
+			return p
+		}
+	}
+	panic("web: no admin tab " + path) // a typo in routes.go; every test fails
+}
+
+// adminPage shows the tab at path.
+func (s *Server) adminPage(path string) adminHandler {
+	p := adminTab(path)
 	return func(w http.ResponseWriter, r *http.Request, sess *session) {
 		data, err := p.load(s, r)
 		if err != nil {
@@ -46,7 +56,11 @@ func (s *Server) adminPage(p adminPageDef) adminHandler {
 
 // adminForm performs a form's op, then redirects back (post/redirect/get)
 // with the outcome as a one-time message.
-func (s *Server) adminForm(p adminPageDef) adminHandler {
+func (s *Server) adminForm(path string) adminHandler {
+	p := adminTab(path)
+	if p.do == nil {
+		panic("web: admin tab " + path + " has no form") // a typo in routes.go; every test fails
+	}
 	return func(w http.ResponseWriter, r *http.Request, sess *session) {
 		msg, err := p.do(s, r, sess.email)
 		var bi *badInput
@@ -61,65 +75,6 @@ func (s *Server) adminForm(p adminPageDef) adminHandler {
 		}
 		http.Redirect(w, r, "/admin/"+p.path, http.StatusSeeOther)
 	}
-}
-
-func usersForm(s *Server, r *http.Request, by string) (string, error) {
-	ctx, email := r.Context(), strings.TrimSpace(r.PostFormValue("email"))
-	switch r.PostFormValue("op") {
-	case "add":
-		if r.PostFormValue("password") != r.PostFormValue("password2") {
-			return "", badf("the two passwords differ")
-		}
-		return "Added " + strings.ToLower(email) + ".", s.addUser(ctx, email, r.PostFormValue("password"), r.PostFormValue("admin") == "on")
-	case "passwd":
-		return s.resetPassword(ctx, email, r.PostFormValue("password"))
-	case "admin":
-		on := r.PostFormValue("admin") == "on"
-		return map[bool]string{true: email + " is now an admin.", false: email + " is no longer an admin."}[on], s.setAdmin(ctx, by, email, on)
-	case "remove":
-		if r.PostFormValue("mail") == "keep" { // disabled, mail kept
-			return usersFormMore(s, r, by)
-		}
-		if r.PostFormValue("confirm") != email {
-			return "", badf("to remove %s and all its mail, type the address into the confirmation box", email)
-		}
-		return "Removed " + email + " and all its mail.", s.removeUser(ctx, by, email)
-	}
-	return usersFormMore(s, r, by) // adminmore.go: disable, enable
-}
-
-func aliasesForm(s *Server, r *http.Request, _ string) (string, error) {
-	ctx, addr := r.Context(), strings.TrimSpace(r.PostFormValue("address"))
-	switch r.PostFormValue("op") {
-	case "add":
-		return "Added alias " + strings.ToLower(addr) + ".", s.addAlias(ctx, addr, []string{r.PostFormValue("targets")}, []string{r.PostFormValue("permit")})
-	case "remove":
-		return "Removed alias " + addr + ".", s.removeAlias(ctx, addr)
-	}
-	return aliasesFormMore(s, r) // adminmore.go: edit
-}
-
-func domainsForm(s *Server, r *http.Request, _ string) (string, error) {
-	ctx, d := r.Context(), strings.TrimSpace(r.PostFormValue("domain"))
-	switch r.PostFormValue("op") {
-	case "add":
-		return "Added " + strings.ToLower(d) + ". Publish its DNS records (External DNS).", s.addDomain(ctx, d)
-	case "remove":
-		return "Removed " + d + ".", s.removeDomain(ctx, d)
-	}
-	return "", badf("unknown action")
-}
-
-func queueForm(s *Server, r *http.Request, _ string) (string, error) {
-	ctx, id := r.Context(), r.PostFormValue("id")
-	switch r.PostFormValue("op") {
-	case "retry":
-		return "Entry " + id + " will be tried again now.", s.retryQueued(ctx, id)
-	case "remove":
-		silent := r.PostFormValue("silent") == "on"
-		return "Removed entry " + id + map[bool]string{true: " without telling the sender.", false: "; its sender gets a bounce."}[silent], s.removeQueued(ctx, id, silent)
-	}
-	return "", badf("unknown action")
 }
 
 type dnsZone struct {
@@ -233,24 +188,6 @@ func groupResults(res []dnsrecords.Result, now time.Time) statusData {
 	return d
 }
 
-type queueRow struct {
-	store.QueueItem
-	RecipientList string
-}
-
-func loadQueue(s *Server, r *http.Request) (any, error) {
-	items, err := s.o.Store.Queue(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].ID < items[j].ID })
-	var out []queueRow
-	for _, it := range items {
-		out = append(out, queueRow{it, strings.Join(it.Recipients, ", ")})
-	}
-	return out, nil
-}
-
 type tlsInfo struct {
 	Known               bool
 	Subject, Issuer     string
@@ -274,3 +211,22 @@ func (s *Server) tlsInfo() tlsInfo {
 }
 
 func loadTLS(s *Server, _ *http.Request) (any, error) { return s.tlsInfo(), nil }
+
+// The read-only /admin/api/ calls of the DNS, Status and TLS tabs.
+
+func (s *Server) apiRecords(r *http.Request, _ string) (any, error) {
+	set, err := s.records(r.Context())
+	if set == nil && err == nil {
+		return nil, badf("DNS records are not available on this server")
+	}
+	return set, err
+}
+
+func (s *Server) apiStatus(r *http.Request, _ string) (any, error) {
+	if s.o.Status == nil {
+		return nil, badf("status checks are not available on this server")
+	}
+	return s.o.Status(r.Context())
+}
+
+func (s *Server) apiTLS(*http.Request, string) (any, error) { return s.tlsInfo(), nil }

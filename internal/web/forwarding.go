@@ -93,51 +93,36 @@ func (s *Server) forwardPost(w http.ResponseWriter, r *http.Request, sess *sessi
 	http.Redirect(w, r, "/account#forwarding", http.StatusSeeOther)
 }
 
-// accountAPIAuth returns the account making an /account/api/ request
-// (any user, acting on their own account), or answers and returns "".
-func (s *Server) accountAPIAuth(w http.ResponseWriter, r *http.Request) string {
-	return s.requestAccount(w, r, false)
+// The /account/api/forwards calls (docs/api.md): each acts on the
+// account making the request and answers its rules.
+
+func (s *Server) apiForwards(r *http.Request, me string) (any, error) {
+	return s.o.Admin.ForwardRules(r.Context(), me)
 }
 
-// accountAPI is api for /account/api/: h gets the requesting account.
-func (s *Server) accountAPI(h apiHandler) http.Handler { return s.serveAPI(h, s.accountAPIAuth) }
-
-func (s *Server) forwardRoutes(m *http.ServeMux) {
-	m.Handle("POST /account/forward", s.user(s.forwardPost))
-	a := func(pattern string, h apiHandler) { m.Handle(pattern, s.accountAPI(h)) }
-	a("GET /account/api/forwards", func(r *http.Request, me string) (any, error) {
-		return s.o.Admin.ForwardRules(r.Context(), me)
-	})
-	a("POST /account/api/forwards", func(r *http.Request, me string) (any, error) {
-		var in struct {
-			To   string `json:"to"`
-			Name string `json:"name"`
-			Keep *bool  `json:"keep"`
-		}
-		if err := decode(r, &in); err != nil {
-			return nil, err
-		}
-		keep := in.Keep == nil || *in.Keep
-		if err := s.addForward(r.Context(), me, in.To, in.Name, keep); err != nil {
-			return nil, err
-		}
-		return s.o.Admin.ForwardRules(r.Context(), me)
-	})
-	for _, op := range []string{"disable", "enable"} {
-		a("POST /account/api/forwards/{name}/"+op, func(r *http.Request, me string) (any, error) {
-			if err := s.changeForward(r.Context(), me, r.PathValue("name"), op); err != nil {
-				return nil, err
-			}
-			return s.o.Admin.ForwardRules(r.Context(), me)
-		})
+func (s *Server) apiAddForward(r *http.Request, me string) (any, error) {
+	var in struct {
+		To   string `json:"to"`
+		Name string `json:"name"`
+		Keep *bool  `json:"keep"`
 	}
-	a("DELETE /account/api/forwards/{name}", func(r *http.Request, me string) (any, error) {
-		if err := s.changeForward(r.Context(), me, r.PathValue("name"), "remove"); err != nil {
+	if err := decode(r, &in); err != nil {
+		return nil, err
+	}
+	keep := in.Keep == nil || *in.Keep
+	if err := s.addForward(r.Context(), me, in.To, in.Name, keep); err != nil {
+		return nil, err
+	}
+	return s.o.Admin.ForwardRules(r.Context(), me)
+}
+
+// apiChangeForward is the call that does op (disable, enable, remove) to
+// the rule named in the path.
+func (s *Server) apiChangeForward(op string) apiHandler {
+	return func(r *http.Request, me string) (any, error) {
+		if err := s.changeForward(r.Context(), me, r.PathValue("name"), op); err != nil {
 			return nil, err
 		}
 		return s.o.Admin.ForwardRules(r.Context(), me)
-	})
-	m.Handle("/account/api/", s.accountAPI(func(*http.Request, string) (any, error) {
-		return nil, &badInput{msg: "no such API call; see docs/api.md", notFound: true}
-	}))
+	}
 }

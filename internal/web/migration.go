@@ -49,3 +49,7 @@ func loadMigration(s *Server, r *http.Request) (any, error) {
 	}
 	return migrationData{Domains: ds, Ran: s.o.Now().UTC().Format("2006-01-02 15:04:05 UTC")}, nil
 }
+
+func (s *Server) apiMigration(r *http.Request, _ string) (any, error) {
+	return s.migrationStatus(r.Context())
+}

@@ -57,5 +57,5 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, p p
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(b.Bytes())
+	_, _ = w.Write(b.Bytes()) // a write error means the client left; nothing to tell it
 }

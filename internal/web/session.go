@@ -270,15 +270,16 @@ func validCSRF(sess *session, token string) bool {
 
 type userHandler func(w http.ResponseWriter, r *http.Request, sess *session, a store.Account)
 
-// user requires a logged-in account (any) and, on POST, the CSRF token.
-func (s *Server) user(h userHandler) http.Handler {
+// user requires a logged-in account (any) and, when the route changes
+// state (its row in routes.go), the CSRF token.
+func (s *Server) user(h userHandler, changes bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sess, a, ok := s.current(r)
 		if !ok {
 			http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 			return
 		}
-		if r.Method != http.MethodGet && (!sameOrigin(r) || !validCSRF(sess, r.PostFormValue("csrf"))) {
+		if changes && (!sameOrigin(r) || !validCSRF(sess, r.PostFormValue("csrf"))) {
 			http.Error(w, "This form has expired or did not come from this site; go back, reload the page and try again.", http.StatusForbidden)
 			return
 		}
@@ -288,8 +289,8 @@ func (s *Server) user(h userHandler) http.Handler {
 
 type adminHandler func(w http.ResponseWriter, r *http.Request, sess *session)
 
-// admin requires an admin session.
-func (s *Server) admin(h adminHandler) http.Handler {
+// admin requires an admin session (and the CSRF token, as user).
+func (s *Server) admin(h adminHandler, changes bool) http.Handler {
 	return s.user(func(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) {
 		if !a.Admin {
 			w.WriteHeader(http.StatusForbidden)
@@ -297,7 +298,7 @@ func (s *Server) admin(h adminHandler) http.Handler {
 			return
 		}
 		h(w, r, sess)
-	})
+	}, changes)
 }
 
 func setCookie(w http.ResponseWriter, name, value string, maxAge int) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/xml"
 	"fmt"
@@ -65,7 +66,7 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 // plistEscape escapes text for an XML plist.
 func plistEscape(v string) string {
 	var b strings.Builder
-	xml.EscapeText(&b, []byte(v))
+	_ = xml.EscapeText(&b, []byte(v)) // a strings.Builder never fails a write
 	return b.String()
 }
 
@@ -248,11 +249,16 @@ func (s *Server) autoconfig(w http.ResponseWriter, r *http.Request) {
 	add(&p.Incoming, "pop3", svc.POP3, "STARTTLS")
 	add(&p.Outgoing, "smtp", svc.Submissions, "SSL")
 	add(&p.Outgoing, "smtp", svc.Submission, "STARTTLS")
-	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
-	io.WriteString(w, xml.Header)
-	enc := xml.NewEncoder(w)
+	var b bytes.Buffer
+	b.WriteString(xml.Header)
+	enc := xml.NewEncoder(&b)
 	enc.Indent("", "  ")
-	enc.Encode(c)
+	if err := enc.Encode(c); err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/xml; charset=utf-8")
+	_, _ = w.Write(b.Bytes()) // a write error means the client left; nothing to tell it
 }
 
 // autodiscover answers Outlook's POX request (MS-OXDSCLI).

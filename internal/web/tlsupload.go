@@ -47,7 +47,7 @@ func formPEM(r *http.Request, name string) (string, error) {
 	return r.PostFormValue(name), nil
 }
 
-func readUpload(fh *multipart.FileHeader) (string, error) {
+func readUpload(fh *multipart.FileHeader) (_ string, err error) {
 	if fh.Size > maxPEM {
 		return "", badf("%s is too large to be a certificate or key", fh.Filename)
 	}
@@ -55,7 +55,11 @@ func readUpload(fh *multipart.FileHeader) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
 	b, err := io.ReadAll(io.LimitReader(f, maxPEM+1))
 	return string(b), err
 }

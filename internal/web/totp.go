@@ -108,13 +108,6 @@ func (p *pendingLogins) secret(sessID string) string {
 	return p.secrets[sessID]
 }
 
-// loginRoutes adds the routes of this file and apppasswords.go.
-func (s *Server) loginRoutes(m *http.ServeMux) {
-	m.HandleFunc("POST /login/code", s.loginCode)
-	m.Handle("GET /account/security", s.user(s.securityPage))
-	m.Handle("POST /account/security", s.user(s.securityPost))
-}
-
 // askTOTP answers a login whose password was right: when the account has
 // TOTP on it shows the code form and returns true; the caller then must
 // not start a session.

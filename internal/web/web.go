@@ -34,8 +34,11 @@
 // (/setup/mobileconfig) name only this box's server, and plain HTTP
 // redirects only to this box. Passwords never reach a log or a page.
 //
+// Every route, with who may call it, is one row of routes() (routes.go);
+// the session, admin, CSRF and API checks are applied from that table.
 // Every change goes through admin.Service, as the boxmail command's do;
-// pages read the store.
+// pages read the store. Not here: the config file, DNS lookups and the
+// certificate files (cmd/boxmail passes them in as Options callbacks).
 package web
 
 import (
@@ -44,7 +47,6 @@ import (
 	"embed"
 	"errors"
 	"html/template"
-	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -69,13 +71,13 @@ var staticFS embed.FS
 // Services are the ports mail clients connect to; 0 means not offered.
 type Services struct {
 	IMAPS, IMAP, Submission, Submissions, POP3S, POP3, ManageSieve int
-	// POP3Built and ManageSieveBuilt say whether this boxmail has the
-	// server at all (so the page can tell "not offered here" from "not
-	// built yet").
-	POP3Built, ManageSieveBuilt bool
 }
 
-// Options configure a Server.
+// Options configure a Server. The callbacks are what web must not
+// compute itself: each needs the config file, the TLS files or the DNS
+// servers, which only cmd/boxmail holds (web imports neither config nor
+// a resolver). A nil callback turns its feature off, and the page says
+// so: unit tests leave out what they do not test.
 type Options struct {
 	Store *store.Store
 	// Admin makes every change: users, aliases, domains, two-step, app
@@ -90,24 +92,35 @@ type Options struct {
 	Services       Services
 	// HTTPSPort is where plain HTTP redirects to (443: no port in URLs).
 	HTTPSPort int
-	// Records returns the DNS record set of the box (dnsrecords.Build).
+	// Records returns the DNS record set of the box (dnsrecords.Build):
+	// a callback because it reads the config (hostname, IPs, DKIM
+	// selectors, overrides) and the store. Feeds the External DNS tab
+	// and GET /admin/api/dns/records.
 	Records func(ctx context.Context) (*dnsrecords.Set, error)
-	// Status runs the status checks (DNS, certificate, ports).
+	// Status runs the status checks (DNS, certificate, ports): a
+	// callback because it asks the configured DNS servers and reads the
+	// certificate files.
 	Status func(ctx context.Context) ([]dnsrecords.Result, error)
 	// Certificate returns the certificate in use and whether clients
-	// trust it for the hostname (MTA-STS enforce, HSTS).
+	// trust it for the hostname (MTA-STS enforce, HSTS): a callback
+	// because the listeners own the certificate and reload it when its
+	// files change.
 	Certificate func() (leaf *x509.Certificate, trusted bool)
 	// InstallCertificate checks and installs a PEM certificate chain and
 	// key (the function 'boxmail tls install' calls); bad input is a
-	// *admin.InputError. nil: no upload on the TLS page.
+	// *admin.InputError. A callback because it writes the files the
+	// config names and tells the listeners. nil: no upload on the TLS
+	// page.
 	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) error
-	// Now is the clock (tests); nil means time.Now.
+	// Now is the clock of sessions, two-step codes and page dates; nil
+	// means time.Now (tests set it to move time).
 	Now func() time.Time
 	// Guard is the login limiter shared with the mail protocols
 	// (internal/guard); nil: only this package's own limit.
 	Guard *guard.Guard
 
-	// measureMigration replaces Admin.Migration in tests.
+	// measureMigration replaces Admin.Migration in tests (a real one asks
+	// DNS servers).
 	measureMigration func(ctx context.Context) ([]admin.MigrationDomain, error)
 }
 
@@ -135,7 +148,7 @@ func New(o Options) *Server {
 		o.HTTPSPort = 443
 	}
 	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now), limit: newLimiter(o.Now)}
-	s.handler = s.securityHeaders(s.limitBodies(s.routes()))
+	s.handler = s.securityHeaders(s.limitBodies(mux(s.routes(), onHTTPS)))
 	s.srv = newHTTPServer(s.handler, o.Logger)
 	return s
 }
@@ -245,42 +258,6 @@ func (s *Server) Serve(ln net.Listener) error {
 // Shutdown stops accepting and waits for requests in progress.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
 
-func (s *Server) routes() http.Handler {
-	m := http.NewServeMux()
-	static, _ := fs.Sub(staticFS, "static")
-	m.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
-	m.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/account", http.StatusSeeOther) })
-	m.HandleFunc("GET /setup", s.setupPage)
-	m.HandleFunc("GET /setup/mobileconfig", s.mobileconfig)
-	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("POST /autodiscover/autodiscover.xml", s.autodiscover)
-	m.HandleFunc("POST /Autodiscover/Autodiscover.xml", s.autodiscover)
-	m.HandleFunc("GET /.well-known/mta-sts.txt", s.mtaSTS)
-
-	m.HandleFunc("GET /login", s.loginPage)
-	m.HandleFunc("POST /login", s.login)
-	m.HandleFunc("POST /logout", s.logout)
-
-	m.Handle("GET /account", s.user(s.accountPage))
-	m.Handle("POST /account", s.user(s.accountPost))
-
-	m.Handle("GET /admin", s.admin(func(w http.ResponseWriter, r *http.Request, sess *session) {
-		http.Redirect(w, r, "/admin/users", http.StatusSeeOther)
-	}))
-	for _, p := range adminPages {
-		m.Handle("GET /admin/"+p.path, s.admin(s.adminPage(p)))
-		if p.post {
-			m.Handle("POST /admin/"+p.path, s.admin(s.adminForm(p)))
-		}
-	}
-	m.Handle("GET /admin/dns/zone", s.admin(s.zoneDownload))
-	s.loginRoutes(m)
-	s.apiRoutes(m)
-	s.moreRoutes(m) // webmore.go
-	return m
-}
-
 // securityHeaders sets the headers every answer carries.
 func (s *Server) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -302,12 +279,7 @@ func (s *Server) securityHeaders(h http.Handler) http.Handler {
 // tries http://autoconfig.DOMAIN first), everything else is redirected
 // to HTTPS.
 func (s *Server) Plain() *PlainServer {
-	m := http.NewServeMux()
-	m.HandleFunc("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("GET /mail/config-v1.1.xml", s.autoconfig)
-	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, s.httpsURL(r), http.StatusMovedPermanently)
-	})
+	m := mux(s.routes(), onHTTP) // routes.go
 	return &PlainServer{srv: newHTTPServer(s.securityHeaders(s.limitBodies(m)), s.o.Logger)}
 }
 

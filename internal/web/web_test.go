@@ -317,7 +317,7 @@ func TestSetupPageFillsTheSeedDocumentsTable(t *testing.T) {
 		t.Fatal(code)
 	}
 	for _, want := range []string{`id="in-server">box.family.example<`, `id="in-port">993<`, `id="in-security">SSL/TLS<`,
-		`id="out-port">587<`, `STARTTLS (“always” or “required”, if asked)`, "Your full email address", `value="family.example"`, "does not offer POP3 yet"} {
+		`id="out-port">587<`, `STARTTLS (“always” or “required”, if asked)`, "Your full email address", `value="family.example"`, "This box does not offer POP3; use IMAP."} {
 		if !strings.Contains(body, want) {
 			t.Errorf("setup page lacks %q", want)
 		}
