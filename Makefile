@@ -26,8 +26,10 @@ vet:
 	$(GO) vet ./...
 
 # The static checks, run first by `make test`: formatting, vet, a 386 vet
-# (32-bit alignment and overflow) and errcheck. About 40 s on 2 cores with
-# a warm build cache, against a CI run of ~9 min.
+# (32-bit alignment and overflow) and errcheck. About 5 s with a warm
+# build cache. On a fresh clone (2 cores) the vet's build is shared with
+# the tests, and the rest adds ~80 s to a CI run of ~9 min: ~70 s for the
+# 386 vet, which compiles the dependencies for 386, ~10 s for errcheck.
 check:
 	@test -z "$$(gofmt -l .)" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
