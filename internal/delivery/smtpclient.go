@@ -256,6 +256,6 @@ func (c *smtpClient) reset() error {
 
 func (c *smtpClient) quit() {
 	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	c.cmd(221, "QUIT")
+	_, _ = c.cmd(221, "QUIT") // the mail is sent or refused already; a lost QUIT changes nothing
 	c.conn.Close()
 }

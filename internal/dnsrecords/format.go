@@ -14,7 +14,11 @@ import (
 // are left out (they matter only where the box is the name server) and
 // mentioned in a closing note.
 func (s *Set) WriteTable(w io.Writer, zones []string) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	// The table is built in memory and written once, so that a failed
+	// write (a full disk under "> file") is reported: a tabwriter does
+	// not keep the error of a write it did before Flush.
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	for i, z := range zones {
 		if i > 0 {
 			fmt.Fprintln(tw)
@@ -36,10 +40,10 @@ func (s *Set) WriteTable(w io.Writer, zones []string) error {
 		return err
 	}
 	if len(zones) > 0 {
-		_, err := fmt.Fprintf(w, "\nIf the box itself is a zone's name server, set NS %s at the registrar instead and skip the table: 'boxmail dns records --format zone' is what it serves.\n", nsName(s, zones[0]))
-		return err
+		fmt.Fprintf(&b, "\nIf the box itself is a zone's name server, set NS %s at the registrar instead and skip the table: 'boxmail dns records --format zone' is what it serves.\n", nsName(s, zones[0]))
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func nsName(s *Set, zone string) string {
@@ -52,16 +56,18 @@ func nsName(s *Set, zone string) string {
 // WriteZone prints a zone file (RFC 1035 5) for each zone, with the
 // reason of each record as a comment.
 func (s *Set) WriteZone(w io.Writer, zones []string) error {
+	var b strings.Builder // written once, so that a failed write is reported
 	for i, z := range zones {
 		if i > 0 {
-			fmt.Fprintln(w)
+			fmt.Fprintln(&b)
 		}
-		fmt.Fprintf(w, "$ORIGIN %s.\n$TTL %d\n", z, DefaultTTL)
+		fmt.Fprintf(&b, "$ORIGIN %s.\n$TTL %d\n", z, DefaultTTL)
 		for _, r := range s.Zone(z) {
-			fmt.Fprintf(w, "; %s\n%s.\t%d\tIN\t%s\t%s\n", r.Why, r.Name, r.TTL, r.Type, r.Value)
+			fmt.Fprintf(&b, "; %s\n%s.\t%d\tIN\t%s\t%s\n", r.Why, r.Name, r.TTL, r.Type, r.Value)
 		}
 	}
-	return nil
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 // WriteJSON prints the zones' records as JSON: {"zones": [...],

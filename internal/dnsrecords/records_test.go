@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -428,5 +430,23 @@ func TestTheMTASTSIDChangesWithThePolicyMode(t *testing.T) {
 	}
 	if a, b := id(false), id(true); a == b {
 		t.Errorf("testing and enforce share the id %s", a)
+	}
+}
+
+// failingWriter is a full disk under "boxmail dns records > file".
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+func TestFormatsReportAFailedWrite(t *testing.T) {
+	s, err := Build(testInput(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteTable(failingWriter{}, []string{"example.net"}); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("WriteTable to a full disk: %v, want ENOSPC", err)
+	}
+	if err := s.WriteZone(failingWriter{}, s.Zones); !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("WriteZone to a full disk: %v, want ENOSPC", err)
 	}
 }

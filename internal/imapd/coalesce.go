@@ -61,7 +61,7 @@ func (c *coalescingConn) SetWriteDeadline(t time.Time) error {
 
 // SetDeadline sets the read deadline now and records the write deadline.
 func (c *coalescingConn) SetDeadline(t time.Time) error {
-	c.SetWriteDeadline(t)
+	_ = c.SetWriteDeadline(t) // it only records t, and never fails
 	return c.Conn.SetReadDeadline(t)
 }
 
@@ -144,7 +144,10 @@ func (c *coalescingConn) Close() error {
 	if len(c.buf) > 0 {
 		c.deadline = time.Now().Add(2 * time.Second)
 	}
-	c.flushLocked()
+	ferr := c.flushLocked()
 	c.mu.Unlock()
-	return c.Conn.Close()
+	if err := c.Conn.Close(); err != nil {
+		return err
+	}
+	return ferr // the client did not get the last responses
 }

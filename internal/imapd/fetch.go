@@ -182,7 +182,7 @@ func (sess *session) fetchChunk(w *imapserver.FetchWriter, ts []target, options 
 		}
 		rw := w.CreateMessage(t.seq)
 		if err := sess.writeFetch(rw, m, options, changed[t.uid]); err != nil {
-			rw.Close()
+			_ = rw.Close() // the write error is the one to report
 			return 0, err
 		}
 		if err := rw.Close(); err != nil {
@@ -215,7 +215,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		b := bodySection(m.Data, bs)
 		wc := rw.WriteBodySection(bs, int64(len(b)))
 		if _, err := wc.Write(b); err != nil {
-			wc.Close()
+			_ = wc.Close() // the write error is the one to report
 			return err
 		}
 		if err := wc.Close(); err != nil {
@@ -226,7 +226,7 @@ func (sess *session) writeFetch(rw *imapserver.FetchResponseWriter, m *store.Loa
 		b := imapserver.ExtractBinarySection(messageReader(m.Data), bs)
 		wc := rw.WriteBinarySection(bs, int64(len(b)))
 		if _, err := wc.Write(b); err != nil {
-			wc.Close()
+			_ = wc.Close() // the write error is the one to report
 			return err
 		}
 		if err := wc.Close(); err != nil {

@@ -382,7 +382,9 @@ func decodedText(data []byte) string {
 	}
 	_ = err // unknown charset or encoding: e is still usable
 	var sb strings.Builder
-	e.Walk(func(path []int, part *message.Entity, err error) error {
+	// A part that cannot be read ends the walk: the text read so far is
+	// searched, as for a message whose structure cannot be read at all.
+	_ = e.Walk(func(path []int, part *message.Entity, err error) error {
 		if err != nil || part.MultipartReader() != nil {
 			return nil
 		}

@@ -444,6 +444,7 @@ func (sess *session) stillOpen() error {
 		return nil // a store error is not a reason to cut a session
 	}
 	sess.log.Info("imap session closed: account disabled")
-	sess.conn.Bye("This account has been disabled")
+	// The session ends with errAccountClosed whether or not the client got the BYE.
+	_ = sess.conn.Bye("This account has been disabled")
 	return errAccountClosed
 }

@@ -80,7 +80,7 @@ func Sign(msg []byte, domain string, keys []SigningKey) ([]byte, error) {
 			return nil, err
 		}
 		if _, err := s.Write(msg); err != nil {
-			s.Close()
+			_ = s.Close() // the write error is the one to report
 			return nil, err
 		}
 		if err := s.Close(); err != nil {

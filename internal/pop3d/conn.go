@@ -74,7 +74,9 @@ func (c *conn) serve() {
 	}
 	c.log.Debug("pop3 connection")
 	c.reply("+OK boxmail POP3 server ready")
-	c.flush()
+	if c.flush() != nil {
+		return // the client has gone
+	}
 	for {
 		line, err := c.readLine()
 		if err != nil {
@@ -82,7 +84,7 @@ func (c *conn) serve() {
 			return
 		}
 		if err := c.command(line); err != nil {
-			c.flush()
+			_ = c.flush() // the session ends here, whether the last reply got out or not
 			return
 		}
 		if c.r.Buffered() == 0 { // pipelined commands get one flush (RFC 2449 6.6)
@@ -126,7 +128,7 @@ func (c *conn) readFailed(err error) {
 	default:
 		return // EOF or a broken connection
 	}
-	c.flush()
+	_ = c.flush() // the session ends here, whether the goodbye got out or not
 }
 
 // closeConn closes the connection at the end of a session; a close error

@@ -49,7 +49,7 @@ func (b *StoreBackend) Login(ctx context.Context, username, password string, ip 
 	b.mu.Unlock()
 	s := &storeSession{b: b, acct: acct}
 	if err := s.load(ctx); err != nil {
-		s.Close()
+		_ = s.Close() // it only releases the account, and never fails
 		return nil, err
 	}
 	return s, nil

@@ -136,8 +136,7 @@ func (c *conn) dele(arg string) error {
 // rset unmarks the deleted messages (RFC 1939 5).
 func (c *conn) rset(string) error {
 	clear(c.deleted)
-	c.stat("")
-	return nil
+	return c.stat("")
 }
 
 func (c *conn) noop(string) error {

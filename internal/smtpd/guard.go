@@ -86,7 +86,8 @@ func (c *session) counted(err error) error {
 	c.bye.Do(func() {
 		conn := c.c.Conn()
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		io.WriteString(conn, fmt.Sprintf("421 4.7.0 Too many errors (last: %d %s), closing connection\r\n", se.Code, se.Message))
+		// A farewell: the connection closes next whether it got out or not.
+		_, _ = io.WriteString(conn, fmt.Sprintf("421 4.7.0 Too many errors (last: %d %s), closing connection\r\n", se.Code, se.Message))
 		conn.Close()
 	})
 	return err

@@ -285,7 +285,8 @@ func (c *session) goodbye() {
 	c.bye.Do(func() {
 		conn := c.c.Conn()
 		conn.SetWriteDeadline(time.Now().Add(time.Second))
-		io.WriteString(conn, "421 4.3.2 Service shutting down, try again later\r\n")
+		// A farewell: the connection closes next whether it got out or not.
+		_, _ = io.WriteString(conn, "421 4.3.2 Service shutting down, try again later\r\n")
 		conn.Close()
 	})
 }

@@ -14,10 +14,31 @@ func ServeDNS(t testing.TB, udp, tcp dns.Handler) string {
 	t.Helper()
 	pc, ln := ListenPair(t)
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: orSilent(udp)}, {Listener: ln, Handler: orSilent(tcp)}} {
-		go s.ActivateAndServe()
-		t.Cleanup(func() { s.Shutdown() })
+		serve(t, s)
 	}
 	return pc.LocalAddr().String()
+}
+
+// serve runs s until the test ends. It returns once s is serving, so
+// that the cleanup's Shutdown finds it started.
+func serve(t testing.TB, s *dns.Server) {
+	started := make(chan struct{})
+	s.NotifyStartedFunc = func() { close(started) }
+	done := make(chan error, 1)
+	go func() { done <- s.ActivateAndServe() }()
+	select {
+	case <-started:
+	case err := <-done:
+		t.Fatalf("starting the test DNS server: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Shutdown(); err != nil {
+			t.Errorf("stopping the test DNS server: %v", err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("test DNS server: %v", err)
+		}
+	})
 }
 
 // ListenPair listens on a loopback port free for both UDP and TCP, as a

@@ -32,6 +32,10 @@ func StoreAt(t testing.TB, dir string, opts store.Options) *store.Store {
 	if err != nil {
 		t.Fatalf("opening the store in %s: %v", dir, err)
 	}
-	t.Cleanup(func() { st.Close() })
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("closing the store in %s: %v", dir, err)
+		}
+	})
 	return st
 }
