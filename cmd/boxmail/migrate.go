@@ -284,12 +284,7 @@ func importOne(ctx context.Context, e *env, st *store.Store, opts migrate.Option
 // terminal (without echo) or the first line of stdin.
 func readOldPassword(e *env, file, user string) (string, error) {
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading password file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(line, "\r"), nil
+		return readPasswordFile(file)
 	}
 	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintf(e.stderr, "Password of %s at the old provider: ", user)

@@ -66,17 +66,28 @@ func userArgs(e *env, sub string, args []string, n int, flags func(*flag.FlagSet
 	return dir, addr, pos, nil
 }
 
-func userAdd(e *env, args []string) error {
+// passwordArgs parses 'user add|passwd EMAIL' with --password-file and
+// the flags flags adds, and reads the new password.
+func passwordArgs(e *env, sub string, args []string, flags func(*flag.FlagSet)) (dir string, addr delivery.Address, pw string, err error) {
 	var pwFile string
-	var isAdmin bool
-	dir, addr, _, err := userArgs(e, "add", args, 1, func(fs *flag.FlagSet) {
+	dir, addr, _, err = userArgs(e, sub, args, 1, func(fs *flag.FlagSet) {
 		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
-		fs.BoolVar(&isAdmin, "admin", false, "make the account an administrator")
+		flags(fs)
 	})
 	if err != nil {
-		return err
+		return "", addr, "", err
 	}
-	pw, err := readNewPassword(e, pwFile, addr)
+	if pw, err = readNewPassword(e, pwFile, addr); err != nil {
+		return "", addr, "", err
+	}
+	return dir, addr, pw, nil
+}
+
+func userAdd(e *env, args []string) error {
+	var isAdmin bool
+	dir, addr, pw, err := passwordArgs(e, "add", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&isAdmin, "admin", false, "make the account an administrator")
+	})
 	if err != nil {
 		return err
 	}
@@ -113,16 +124,10 @@ func userList(e *env, args []string) error {
 // userPasswd is 'user passwd': the new password ends the account's web
 // sessions; its app passwords are revoked too when asked, else counted.
 func userPasswd(e *env, args []string) error {
-	var pwFile string
 	var revokeApps bool
-	dir, addr, _, err := userArgs(e, "passwd", args, 1, func(fs *flag.FlagSet) {
-		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
+	dir, addr, pw, err := passwordArgs(e, "passwd", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&revokeApps, "revoke-app-passwords", false, "also revoke all the account's app passwords (a lost phone, a leaked password)")
 	})
-	if err != nil {
-		return err
-	}
-	pw, err := readNewPassword(e, pwFile, addr)
 	if err != nil {
 		return err
 	}
@@ -222,16 +227,21 @@ func readNewPassword(e *env, file string, addr delivery.Address) (string, error)
 	return pw, nil
 }
 
+// readPasswordFile reads a password from the first line of a file.
+func readPasswordFile(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}
+
 // readPassword reads a new password from a file, from a terminal prompt
 // (twice, without echo) or from the first line of stdin.
 func readPassword(e *env, file string) (string, error) {
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading password file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(line, "\r"), nil
+		return readPasswordFile(file)
 	}
 	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(e.stderr, "New password: ")
