@@ -5,9 +5,9 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"boxmail/internal/admin"
 	"boxmail/internal/delivery"
@@ -52,16 +52,12 @@ func parseAlias(s string) (string, error) {
 	return a.String(), nil
 }
 
-func aliasAdd(e *env, args []string) (err error) {
-	var dir string
+func aliasAdd(e *env, args []string) error {
 	var permit listFlag
-	fs := newFlags(e, "alias add", &dir)
-	fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated)")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseArgs(e, "alias add", args, 2, func(fs *flag.FlagSet) {
+		fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated)")
+	})
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("alias add", pos, 2); err != nil {
 		return err
 	}
 	alias, err := parseAlias(pos[0])
@@ -72,80 +68,59 @@ func aliasAdd(e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	// Local targets must exist, so a typo does not swallow mail.
-	if err := newAdmin(st).AddAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		// Local targets must exist, so a typo does not swallow mail.
+		if err := newAdmin(st).AddAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added alias %s -> %s\n", alias, strings.Join(targets, ","))
+		return nil
+	})
 }
 
-func aliasRemove(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "alias remove", &dir)
-	pos, err := parseFlags(e, fs, args)
+func aliasRemove(e *env, args []string) error {
+	dir, pos, err := parseArgs(e, "alias remove", args, 1, nil)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("alias remove", pos, 1); err != nil {
 		return err
 	}
 	alias, err := parseAlias(pos[0])
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).RemoveAlias(context.Background(), alias); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed alias %s\n", alias)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).RemoveAlias(context.Background(), alias); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed alias %s\n", alias)
+		return nil
+	})
 }
 
-func aliasList(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "alias list", &dir)
-	pos, err := parseFlags(e, fs, args)
+func aliasList(e *env, args []string) error {
+	dir, _, err := parseArgs(e, "alias list", args, 0, nil)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("alias list", pos, 0); err != nil {
-		return err
-	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	as, err := st.Aliases(context.Background())
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ALIAS\tTARGETS\tMAY SEND AS IT")
-	for _, a := range as {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), strings.Join(a.Permit, ","))
-	}
-	return tw.Flush()
+	return withStore(dir, func(st *store.Store) error {
+		as, err := st.Aliases(context.Background())
+		if err != nil {
+			return err
+		}
+		tw := newTable(e.stdout, "ALIAS\tTARGETS\tMAY SEND AS IT")
+		for _, a := range as {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.Address, strings.Join(a.Targets, ","), strings.Join(a.Permit, ","))
+		}
+		return tw.Flush()
+	})
 }
 
 // aliasSet: alias set ALIAS TARGETS [--permit ACCOUNT ...] replaces the
 // alias's targets and permitted senders (none without --permit).
-func aliasSet(e *env, args []string) (err error) {
-	var dir string
+func aliasSet(e *env, args []string) error {
 	var permit listFlag
-	fs := newFlags(e, "alias set", &dir)
-	fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated; none if not given)")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "alias set", args, func(fs *flag.FlagSet) {
+		fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated; none if not given)")
+	})
 	if err != nil {
 		return err
 	}
@@ -160,20 +135,17 @@ func aliasSet(e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).SetAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "alias %s -> %s", alias, strings.Join(targets, ","))
-	if len(permit) > 0 {
-		fmt.Fprintf(e.stdout, " (may send as it: %s)", strings.Join(permit, ","))
-	}
-	fmt.Fprintln(e.stdout)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).SetAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "alias %s -> %s", alias, strings.Join(targets, ","))
+		if len(permit) > 0 {
+			fmt.Fprintf(e.stdout, " (may send as it: %s)", strings.Join(permit, ","))
+		}
+		fmt.Fprintln(e.stdout)
+		return nil
+	})
 }
 
 // aliasTargets parses an alias's comma-separated targets (at least one)

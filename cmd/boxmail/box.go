@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"boxmail/internal/admin"
 	"boxmail/internal/certs"
@@ -53,6 +54,38 @@ func closeStore(st *store.Store, err *error) {
 	if cerr := st.Close(); cerr != nil && *err == nil {
 		*err = cerr
 	}
+}
+
+// withStore opens the store of dir, runs fn on it and closes it: a
+// failed close is the command's error unless fn returned one.
+func withStore(dir string, fn func(*store.Store) error) (err error) {
+	st, err := openStore(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	return fn(st)
+}
+
+// withBox is withStore for a command that also needs the config.
+func withBox(dir string, fn func(config.Config, *store.Store) error) (err error) {
+	cfg, st, err := openBox(dir)
+	if err != nil {
+		return err
+	}
+	defer closeStore(st, &err)
+	return fn(cfg, st)
+}
+
+// hostedDomain normalises a DOMAIN argument and checks the box hosts it.
+func hostedDomain(ctx context.Context, st *store.Store, arg string) (string, error) {
+	d := strings.ToLower(strings.TrimSuffix(arg, "."))
+	if ok, err := st.IsLocalDomain(ctx, d); err != nil {
+		return "", err
+	} else if !ok {
+		return "", fmt.Errorf("domain %s is not hosted here", d)
+	}
+	return d, nil
 }
 
 // newAdmin is the admin service of a command that runs no server.

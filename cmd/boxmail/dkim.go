@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"boxmail/internal/config"
@@ -27,8 +26,7 @@ func printDKIMRecords(e *env, st *store.Store, domain string) error {
 	if len(keys) == 0 {
 		return fmt.Errorf("domain %s has no DKIM key", domain)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tTYPE\tVALUE\tSIGNING")
+	tw := newTable(e.stdout, "NAME\tTYPE\tVALUE\tSIGNING")
 	for _, k := range keys {
 		rec, err := mailauth.DKIMRecord(k.Private)
 		if err != nil {
@@ -55,11 +53,7 @@ func dkimCommands() []subcommand {
 // dkimArgs parses a dkim subcommand's flags and arguments (DOMAIN, and
 // SELECTOR for activate and remove); check, if set, checks the flags.
 func dkimArgs(e *env, sub string, args []string, flags func(*flag.FlagSet), check func() error) (dir string, pos []string, err error) {
-	fs := newFlags(e, "dkim "+sub, &dir)
-	if flags != nil {
-		flags(fs)
-	}
-	if pos, err = parseFlags(e, fs, args); err != nil {
+	if dir, pos, err = parseWith(e, "dkim "+sub, args, flags); err != nil {
 		return "", nil, err
 	}
 	switch {
@@ -94,24 +88,31 @@ func openDKIMStore(dir, domain string) (*store.Store, error) {
 	return st, nil
 }
 
-func dkimShow(e *env, args []string) (err error) {
-	dir, pos, err := dkimArgs(e, "show", args, nil, nil)
-	if err != nil {
-		return err
-	}
-	st, err := openDKIMStore(dir, pos[0])
+// withDKIMStore is withStore for a domain the box must host.
+func withDKIMStore(dir, domain string, fn func(*store.Store) error) (err error) {
+	st, err := openDKIMStore(dir, domain)
 	if err != nil {
 		return err
 	}
 	defer closeStore(st, &err)
-	return printDKIMRecords(e, st, pos[0])
+	return fn(st)
+}
+
+func dkimShow(e *env, args []string) error {
+	dir, pos, err := dkimArgs(e, "show", args, nil, nil)
+	if err != nil {
+		return err
+	}
+	return withDKIMStore(dir, pos[0], func(st *store.Store) error {
+		return printDKIMRecords(e, st, pos[0])
+	})
 }
 
 // dkimRotate: 'dkim rotate' makes a key under a new selector that does
 // not sign yet; 'dkim activate' switches signing to it once the DNS
 // check of 'boxmail status' sees its record published, and 'dkim remove'
 // drops an old key once its record has been gone long enough.
-func dkimRotate(e *env, args []string) (err error) {
+func dkimRotate(e *env, args []string) error {
 	var alg string
 	dir, pos, err := dkimArgs(e, "rotate", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&alg, "algorithm", mailauth.AlgRSA, "rsa or ed25519")
@@ -125,24 +126,21 @@ func dkimRotate(e *env, args []string) (err error) {
 		return err
 	}
 	domain := pos[0]
-	st, err := openDKIMStore(dir, domain)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	k, rec, err := newAdmin(st).RotateDKIM(context.Background(), domain, alg)
-	if err != nil {
-		return err
-	}
-	sel := k.Selector
-	fmt.Fprintf(e.stdout, "new %s DKIM key for %s under selector %s; it does not sign yet.\n\n", alg, domain, sel)
-	fmt.Fprintf(e.stdout, "1. Publish this record at your DNS host (keep the old one):\n\n   %s._domainkey\tTXT\t%s\n\n", sel, rec)
-	fmt.Fprintf(e.stdout, "2. When 'boxmail status %s' shows it, switch signing to it:\n\n   boxmail dkim activate %s %s\n\n", domain, domain, sel)
-	fmt.Fprintf(e.stdout, "3. A week later remove the old record and key ('boxmail dkim remove %s SELECTOR').\n", domain)
-	return nil
+	return withDKIMStore(dir, domain, func(st *store.Store) error {
+		k, rec, err := newAdmin(st).RotateDKIM(context.Background(), domain, alg)
+		if err != nil {
+			return err
+		}
+		sel := k.Selector
+		fmt.Fprintf(e.stdout, "new %s DKIM key for %s under selector %s; it does not sign yet.\n\n", alg, domain, sel)
+		fmt.Fprintf(e.stdout, "1. Publish this record at your DNS host (keep the old one):\n\n   %s._domainkey\tTXT\t%s\n\n", sel, rec)
+		fmt.Fprintf(e.stdout, "2. When 'boxmail status %s' shows it, switch signing to it:\n\n   boxmail dkim activate %s %s\n\n", domain, domain, sel)
+		fmt.Fprintf(e.stdout, "3. A week later remove the old record and key ('boxmail dkim remove %s SELECTOR').\n", domain)
+		return nil
+	})
 }
 
-func dkimActivate(e *env, args []string) (err error) {
+func dkimActivate(e *env, args []string) error {
 	var force bool
 	var timeout time.Duration
 	dir, pos, err := dkimArgs(e, "activate", args, func(fs *flag.FlagSet) {
@@ -153,48 +151,43 @@ func dkimActivate(e *env, args []string) (err error) {
 		return err
 	}
 	domain, selector := pos[0], pos[1]
-	st, err := openDKIMStore(dir, domain)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	// The DNS check asks the config's resolvers; --force needs no config.
-	var cfg config.Config
-	if !force {
-		if cfg, err = config.Load(dir); err != nil {
+	return withDKIMStore(dir, domain, func(st *store.Store) error {
+		// The DNS check asks the config's resolvers; --force needs no config.
+		var cfg config.Config
+		if !force {
+			var err error
+			if cfg, err = config.Load(dir); err != nil {
+				return err
+			}
+		}
+		act, err := newBoxAdmin(dir, cfg, st, nil, nil).ActivateDKIM(context.Background(), domain, selector, force, timeout)
+		if err != nil {
 			return err
 		}
-	}
-	act, err := newBoxAdmin(dir, cfg, st, nil, nil).ActivateDKIM(context.Background(), domain, selector, force, timeout)
-	if err != nil {
-		return err
-	}
-	if act.AlreadyActive {
-		fmt.Fprintf(e.stdout, "%s already signs for %s\n", selector, domain)
+		if act.AlreadyActive {
+			fmt.Fprintf(e.stdout, "%s already signs for %s\n", selector, domain)
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "%s now signs for %s with %s", domain, selector, act.Key.Algorithm)
+		for _, old := range act.Replaced {
+			fmt.Fprintf(e.stdout, " instead of %s; keep %s._domainkey published for a week, then 'boxmail dkim remove %s %s'", old, old, domain, old)
+		}
+		fmt.Fprintln(e.stdout)
 		return nil
-	}
-	fmt.Fprintf(e.stdout, "%s now signs for %s with %s", domain, selector, act.Key.Algorithm)
-	for _, old := range act.Replaced {
-		fmt.Fprintf(e.stdout, " instead of %s; keep %s._domainkey published for a week, then 'boxmail dkim remove %s %s'", old, old, domain, old)
-	}
-	fmt.Fprintln(e.stdout)
-	return nil
+	})
 }
 
-func dkimRemove(e *env, args []string) (err error) {
+func dkimRemove(e *env, args []string) error {
 	dir, pos, err := dkimArgs(e, "remove", args, nil, nil)
 	if err != nil {
 		return err
 	}
 	domain, selector := pos[0], pos[1]
-	st, err := openDKIMStore(dir, domain)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).RemoveDKIM(context.Background(), domain, selector); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed DKIM key %s of %s; remove %s._domainkey from DNS too\n", selector, domain, selector)
-	return nil
+	return withDKIMStore(dir, domain, func(st *store.Store) error {
+		if err := newAdmin(st).RemoveDKIM(context.Background(), domain, selector); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed DKIM key %s of %s; remove %s._domainkey from DNS too\n", selector, domain, selector)
+		return nil
+	})
 }

@@ -95,103 +95,100 @@ func dnsCommands() []subcommand {
 }
 
 // dnsBox parses a dns subcommand's flags, lets check look at the
-// arguments, and opens the box with its record set. The caller closes
-// the store.
-func dnsBox(e *env, sub string, args []string, flags func(*flag.FlagSet), check func([]string) error) (pos []string, st *store.Store, set *dnsrecords.Set, in dnsrecords.Input, err error) {
-	var dir string
-	fs := newFlags(e, "dns "+sub, &dir)
-	if flags != nil {
-		flags(fs)
-	}
-	if pos, err = parseFlags(e, fs, args); err != nil {
-		return nil, nil, nil, in, err
+// arguments, opens the box with its record set, runs run and closes the
+// store.
+func dnsBox(e *env, sub string, args []string, flags func(*flag.FlagSet), check func([]string) error, run func(dnsRun) error) (err error) {
+	dir, pos, err := parseWith(e, "dns "+sub, args, flags)
+	if err != nil {
+		return err
 	}
 	if err := check(pos); err != nil {
-		return nil, nil, nil, in, err
+		return err
 	}
 	cfg, st, err := openBox(dir)
 	if err != nil {
-		return nil, nil, nil, in, err
+		return err
 	}
-	if set, in, err = buildRecords(context.Background(), dir, st, cfg); err != nil {
-		return nil, nil, nil, in, errors.Join(err, st.Close())
+	set, in, err := buildRecords(context.Background(), dir, st, cfg)
+	if err != nil {
+		return errors.Join(err, st.Close())
 	}
-	return pos, st, set, in, nil
+	defer closeStore(st, &err)
+	return run(dnsRun{pos: pos, st: st, set: set, in: in})
 }
 
-func dnsRecords(e *env, args []string) (err error) {
+// dnsRun is what a dns subcommand acts on.
+type dnsRun struct {
+	pos []string
+	st  *store.Store
+	set *dnsrecords.Set
+	in  dnsrecords.Input
+}
+
+func dnsRecords(e *env, args []string) error {
 	var format string
-	pos, st, set, _, err := dnsBox(e, "records", args, func(fs *flag.FlagSet) {
+	return dnsBox(e, "records", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&format, "format", "table", "table (for DNS hosts' forms), zone (a zone file) or json")
 	}, func(pos []string) error {
-		if len(pos) > 1 {
-			return usagef("dns records takes at most one DOMAIN")
+		if err := atMostOneDomain("dns records", pos); err != nil {
+			return err
 		}
 		if format != "table" && format != "zone" && format != "json" {
 			return usagef("--format must be table, zone or json, not %q", format)
 		}
 		return nil
+	}, func(r dnsRun) error {
+		domain := ""
+		if len(r.pos) == 1 {
+			domain = r.pos[0]
+		}
+		zones, err := zonesFor(r.set, domain)
+		if err != nil {
+			return err
+		}
+		switch format {
+		case "zone":
+			return r.set.WriteZone(e.stdout, zones)
+		case "json":
+			return r.set.WriteJSON(e.stdout, zones)
+		}
+		return r.set.WriteTable(e.stdout, zones)
 	})
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	domain := ""
-	if len(pos) == 1 {
-		domain = pos[0]
-	}
-	zones, err := zonesFor(set, domain)
-	if err != nil {
-		return err
-	}
-	switch format {
-	case "zone":
-		return set.WriteZone(e.stdout, zones)
-	case "json":
-		return set.WriteJSON(e.stdout, zones)
-	}
-	return set.WriteTable(e.stdout, zones)
 }
 
-func dnsSet(e *env, args []string) (err error) {
-	pos, st, set, in, err := dnsBox(e, "set", args, nil, func(pos []string) error {
+func dnsSet(e *env, args []string) error {
+	return dnsBox(e, "set", args, nil, func(pos []string) error {
 		if len(pos) < 3 {
 			return usagef("usage: dns set NAME TYPE VALUE (e.g. dns set www.example.net A 192.0.2.1)")
 		}
 		return nil
-	})
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	c, replaced, err := newAdmin(st).SetDNSRecord(context.Background(), set, in, pos[0], pos[1], strings.Join(pos[2:], " "))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "added %s %s %s\n", c.Name, c.Type, c.Value)
-	for _, r := range replaced {
-		if !r.Custom {
-			fmt.Fprintf(e.stdout, "it replaces the generated %s %s %s (%s)\n", r.Relative(), r.Type, r.Text(), r.Why)
+	}, func(r dnsRun) error {
+		c, replaced, err := newAdmin(r.st).SetDNSRecord(context.Background(), r.set, r.in, r.pos[0], r.pos[1], strings.Join(r.pos[2:], " "))
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		fmt.Fprintf(e.stdout, "added %s %s %s\n", c.Name, c.Type, c.Value)
+		for _, g := range replaced {
+			if !g.Custom {
+				fmt.Fprintf(e.stdout, "it replaces the generated %s %s %s (%s)\n", g.Relative(), g.Type, g.Text(), g.Why)
+			}
+		}
+		return nil
+	})
 }
 
-func dnsUnset(e *env, args []string) (err error) {
-	pos, st, set, _, err := dnsBox(e, "unset", args, nil, func(pos []string) error {
+func dnsUnset(e *env, args []string) error {
+	return dnsBox(e, "unset", args, nil, func(pos []string) error {
 		if len(pos) < 2 {
 			return usagef("usage: dns unset NAME TYPE [VALUE]")
 		}
 		return nil
+	}, func(r dnsRun) error {
+		name, typ, n, err := newAdmin(r.st).UnsetDNSRecords(context.Background(), r.set, r.pos[0], r.pos[1], strings.Join(r.pos[2:], " "))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed %d custom record(s) %s %s\n", n, name, typ)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	name, typ, n, err := newAdmin(st).UnsetDNSRecords(context.Background(), set, pos[0], pos[1], strings.Join(pos[2:], " "))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed %d custom record(s) %s %s\n", n, name, typ)
-	return nil
 }

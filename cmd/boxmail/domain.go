@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"boxmail/internal/delivery"
+	"boxmail/internal/store"
 )
 
 func domainCommands() []subcommand {
@@ -17,22 +18,10 @@ func domainCommands() []subcommand {
 	}
 }
 
-// wantArgs checks the number of positional arguments of a subcommand.
-func wantArgs(cmd string, pos []string, n int) error {
-	if len(pos) != n {
-		return usagef("%s takes %d argument(s), got %d", cmd, n, len(pos))
-	}
-	return nil
-}
-
 // domainArg parses the one DOMAIN argument of 'domain add|remove'.
 func domainArg(e *env, sub string, args []string) (dir, domain string, err error) {
-	fs := newFlags(e, "domain "+sub, &dir)
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseArgs(e, "domain "+sub, args, 1, nil)
 	if err != nil {
-		return "", "", err
-	}
-	if err := wantArgs("domain "+sub, pos, 1); err != nil {
 		return "", "", err
 	}
 	if domain, err = delivery.ParseHostedDomain(pos[0]); err != nil {
@@ -41,61 +30,47 @@ func domainArg(e *env, sub string, args []string) (dir, domain string, err error
 	return dir, domain, nil
 }
 
-func domainAdd(e *env, args []string) (err error) {
+func domainAdd(e *env, args []string) error {
 	dir, name, err := domainArg(e, "add", args)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).AddDomain(context.Background(), name); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "added domain %s\n", name)
-	return printDKIMRecords(e, st, name)
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).AddDomain(context.Background(), name); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added domain %s\n", name)
+		return printDKIMRecords(e, st, name)
+	})
 }
 
-func domainRemove(e *env, args []string) (err error) {
+func domainRemove(e *env, args []string) error {
 	dir, name, err := domainArg(e, "remove", args)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).RemoveDomain(context.Background(), name); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed domain %s\n", name)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).RemoveDomain(context.Background(), name); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed domain %s\n", name)
+		return nil
+	})
 }
 
-func domainList(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "domain list", &dir)
-	pos, err := parseFlags(e, fs, args)
+func domainList(e *env, args []string) error {
+	dir, _, err := parseArgs(e, "domain list", args, 0, nil)
 	if err != nil {
 		return err
 	}
-	if err := wantArgs("domain list", pos, 0); err != nil {
-		return err
-	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	ds, err := st.Domains(context.Background())
-	if err != nil {
-		return err
-	}
-	for _, d := range ds {
-		fmt.Fprintln(e.stdout, d.Name)
-	}
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		ds, err := st.Domains(context.Background())
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			fmt.Fprintln(e.stdout, d.Name)
+		}
+		return nil
+	})
 }

@@ -28,11 +28,7 @@ func forwardCommands() []subcommand {
 // forwardArgs parses a forward subcommand's flags and checks it has an
 // EMAIL (list: at most one).
 func forwardArgs(e *env, sub string, args []string, flags func(*flag.FlagSet)) (dir string, pos []string, err error) {
-	fs := newFlags(e, "forward "+sub, &dir)
-	if flags != nil {
-		flags(fs)
-	}
-	if pos, err = parseFlags(e, fs, args); err != nil {
+	if dir, pos, err = parseWith(e, "forward "+sub, args, flags); err != nil {
 		return "", nil, err
 	}
 	if sub == "list" && len(pos) > 1 || sub != "list" && len(pos) < 1 {
@@ -41,48 +37,51 @@ func forwardArgs(e *env, sub string, args []string, flags func(*flag.FlagSet)) (
 	return dir, pos, nil
 }
 
-func forwardList(e *env, args []string) (err error) {
+func forwardList(e *env, args []string) error {
 	dir, pos, err := forwardArgs(e, "list", args, nil)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	ctx := context.Background()
-	var accs []store.Account
-	if len(pos) == 1 {
-		a, err := st.AccountByEmail(ctx, strings.ToLower(pos[0]))
-		if err != nil {
-			return fmt.Errorf("no account %s", pos[0])
-		}
-		accs = []store.Account{a}
-	} else if accs, err = st.Accounts(ctx); err != nil {
-		return err
-	}
-	adm := newAdmin(st)
-	for _, a := range accs {
-		rules, err := adm.ForwardRules(ctx, a.Email)
+	return withStore(dir, func(st *store.Store) error {
+		ctx := context.Background()
+		accs, err := forwardAccounts(ctx, st, pos)
 		if err != nil {
 			return err
 		}
-		for _, r := range rules {
-			state := "enabled"
-			if !r.Enabled {
-				state = "disabled"
+		adm := newAdmin(st)
+		for _, a := range accs {
+			rules, err := adm.ForwardRules(ctx, a.Email)
+			if err != nil {
+				return err
 			}
-			if !r.Active {
-				state += " (script not active)"
+			for _, r := range rules {
+				state := "enabled"
+				if !r.Enabled {
+					state = "disabled"
+				}
+				if !r.Active {
+					state += " (script not active)"
+				}
+				fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\n", a.Email, r.Name, r.To, state)
 			}
-			fmt.Fprintf(e.stdout, "%s\t%s\t%s\t%s\n", a.Email, r.Name, r.To, state)
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
-func forwardAdd(e *env, args []string) (err error) {
+// forwardAccounts is the account of 'forward list EMAIL', or every one.
+func forwardAccounts(ctx context.Context, st *store.Store, pos []string) ([]store.Account, error) {
+	if len(pos) == 0 {
+		return st.Accounts(ctx)
+	}
+	a, err := st.AccountByEmail(ctx, strings.ToLower(pos[0]))
+	if err != nil {
+		return nil, fmt.Errorf("no account %s", pos[0])
+	}
+	return []store.Account{a}, nil
+}
+
+func forwardAdd(e *env, args []string) error {
 	var to, name string
 	var keep, noKeep bool
 	dir, pos, err := forwardArgs(e, "add", args, func(fs *flag.FlagSet) {
@@ -94,59 +93,53 @@ func forwardAdd(e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if to == "" && len(pos) == 2 {
-		to = pos[1]
-	} else if len(pos) > 1 {
-		return usagef("unexpected argument %q", pos[1])
-	}
-	if to == "" {
-		return usagef("--to OLD_ADDRESS is required")
-	}
-	a, err := delivery.ParseAddress(to)
-	if err != nil {
-		return usagef("--to: %v", err)
-	}
-	if err := admin.CheckRuleName(name); err != nil {
-		return usagef("--name must be one line without [ ]")
-	}
-	script, err := newAdmin(st).AddForward(context.Background(), pos[0], a.String(), name, !noKeep)
-	if err != nil {
-		return err
-	}
-	what := "keeping a copy"
-	if noKeep {
-		what = "without keeping a copy"
-	}
-	fmt.Fprintf(e.stdout, "%s: rule %q forwards to %s, %s (Sieve script %q)\n", strings.ToLower(pos[0]), name, a, what, script)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if to == "" && len(pos) == 2 {
+			to = pos[1]
+		} else if len(pos) > 1 {
+			return usagef("unexpected argument %q", pos[1])
+		}
+		if to == "" {
+			return usagef("--to OLD_ADDRESS is required")
+		}
+		a, err := delivery.ParseAddress(to)
+		if err != nil {
+			return usagef("--to: %v", err)
+		}
+		if err := admin.CheckRuleName(name); err != nil {
+			return usagef("--name must be one line without [ ]")
+		}
+		script, err := newAdmin(st).AddForward(context.Background(), pos[0], a.String(), name, !noKeep)
+		if err != nil {
+			return err
+		}
+		what := "keeping a copy"
+		if noKeep {
+			what = "without keeping a copy"
+		}
+		fmt.Fprintf(e.stdout, "%s: rule %q forwards to %s, %s (Sieve script %q)\n", strings.ToLower(pos[0]), name, a, what, script)
+		return nil
+	})
 }
 
 // forwardChange is 'forward disable|enable|remove EMAIL [NAME]'.
 func forwardChange(sub string) func(*env, []string) error {
-	return func(e *env, args []string) (err error) {
+	return func(e *env, args []string) error {
 		dir, pos, err := forwardArgs(e, sub, args, nil)
 		if err != nil {
 			return err
 		}
-		st, err := openStore(dir)
-		if err != nil {
-			return err
-		}
-		defer closeStore(st, &err)
-		name := ""
-		if len(pos) == 2 {
-			name = pos[1]
-		}
-		got, err := newAdmin(st).ChangeForward(context.Background(), pos[0], name, sub)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(e.stdout, "%s: rule %q %sd\n", strings.ToLower(pos[0]), got, strings.TrimSuffix(sub, "e"))
-		return nil
+		return withStore(dir, func(st *store.Store) error {
+			name := ""
+			if len(pos) == 2 {
+				name = pos[1]
+			}
+			got, err := newAdmin(st).ChangeForward(context.Background(), pos[0], name, sub)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: rule %q %sd\n", strings.ToLower(pos[0]), got, strings.TrimSuffix(sub, "e"))
+			return nil
+		})
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+
+	"boxmail/internal/config"
 )
 
 // usageError is a bad command line: printed with a hint, exit status 2.
@@ -273,7 +275,7 @@ func synopsis(name string) (args, summary string, ok bool) {
 func suggest(name string, names []string) string {
 	best, bestD := "", 3
 	for _, n := range names {
-		d := editDistance(name, n)
+		d := config.EditDistance(name, n)
 		if len(name) >= 2 && (strings.HasPrefix(n, name) || strings.HasPrefix(name, n)) {
 			d = min(d, 1)
 		}
@@ -284,25 +286,11 @@ func suggest(name string, names []string) string {
 	return best
 }
 
-// editDistance is the Levenshtein distance of two short words.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+// newTable is a tab-aligned table on w, its header line written.
+func newTable(w io.Writer, header string) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	return tw
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
@@ -320,6 +308,54 @@ func newFlags(e *env, name string, dir *string) *flag.FlagSet {
 	}
 	fs.StringVar(dir, "dir", def, "data directory (env BOXMAIL_DIR)")
 	return fs
+}
+
+// parseWith parses the args of the command name: --dir, plus the flags
+// that flags (if not nil) adds.
+func parseWith(e *env, name string, args []string, flags func(*flag.FlagSet)) (dir string, pos []string, err error) {
+	fs := newFlags(e, name, &dir)
+	if flags != nil {
+		flags(fs)
+	}
+	if pos, err = parseFlags(e, fs, args); err != nil {
+		return "", nil, err
+	}
+	return dir, pos, nil
+}
+
+// parseArgs is parseWith for a command of exactly n arguments.
+func parseArgs(e *env, name string, args []string, n int, flags func(*flag.FlagSet)) (dir string, pos []string, err error) {
+	if dir, pos, err = parseWith(e, name, args, flags); err != nil {
+		return "", nil, err
+	}
+	if err := wantArgs(name, pos, n); err != nil {
+		return "", nil, err
+	}
+	return dir, pos, nil
+}
+
+// wantArgs checks the number of positional arguments of a subcommand.
+func wantArgs(cmd string, pos []string, n int) error {
+	if len(pos) != n {
+		return usagef("%s takes %d argument(s), got %d", cmd, n, len(pos))
+	}
+	return nil
+}
+
+// noArgs refuses the positional arguments of a command that takes none.
+func noArgs(pos []string) error {
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	return nil
+}
+
+// atMostOneDomain checks the optional DOMAIN argument of a command.
+func atMostOneDomain(cmd string, pos []string) error {
+	if len(pos) > 1 {
+		return usagef("%s takes at most one DOMAIN", cmd)
+	}
+	return nil
 }
 
 // parseFlags parses args allowing flags after positional arguments

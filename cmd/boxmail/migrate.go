@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"boxmail/internal/admin"
+	"boxmail/internal/config"
 	"boxmail/internal/migrate"
 	"boxmail/internal/store"
 )
@@ -51,11 +52,11 @@ func (l *mapFlags) Set(s string) error { *l = append(*l, s); return nil }
 
 // importFlags are the flags of 'migrate import'.
 type importFlags struct {
-	dir, folders, since, plan string
-	job                       importJob
-	insecure, all, asJSON     bool
-	conns, batch              int
-	maps                      mapFlags
+	folders, since, plan  string
+	job                   importJob
+	insecure, all, asJSON bool
+	conns, batch          int
+	maps                  mapFlags
 }
 
 func (f *importFlags) register(fs *flag.FlagSet) {
@@ -129,11 +130,9 @@ func (f *importFlags) jobs(pos []string) ([]importJob, error) {
 	return []importJob{job}, nil
 }
 
-func migrateImport(e *env, args []string) (err error) {
+func migrateImport(e *env, args []string) error {
 	var f importFlags
-	fs := newFlags(e, "migrate import", &f.dir)
-	f.register(fs)
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "migrate import", args, f.register)
 	if err != nil {
 		return err
 	}
@@ -145,16 +144,13 @@ func migrateImport(e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	_, st, err := openBox(f.dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	opts.Store = st
-	opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return runImports(ctx, e, st, opts, jobs, f.insecure, f.asJSON)
+	return withBox(dir, func(_ config.Config, st *store.Store) error {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		opts.Store = st
+		opts.Logger = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		return runImports(ctx, e, st, opts, jobs, f.insecure, f.asJSON)
+	})
 }
 
 // runImports runs the jobs one after the other; one failed job of a
@@ -288,12 +284,7 @@ func importOne(ctx context.Context, e *env, st *store.Store, opts migrate.Option
 // terminal (without echo) or the first line of stdin.
 func readOldPassword(e *env, file, user string) (string, error) {
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading password file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(line, "\r"), nil
+		return readPasswordFile(file)
 	}
 	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprintf(e.stderr, "Password of %s at the old provider: ", user)
@@ -397,74 +388,77 @@ func finishProgress(e *env) {
 	}
 }
 
+// migrationDomains is the hosted domain of 'migrate status DOMAIN', or
+// every hosted domain.
+func migrationDomains(ctx context.Context, st *store.Store, pos []string) ([]string, error) {
+	if len(pos) == 1 {
+		d, err := hostedDomain(ctx, st, pos[0])
+		if err != nil {
+			return nil, err
+		}
+		return []string{d}, nil
+	}
+	ds, err := st.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var domains []string
+	for _, d := range ds {
+		domains = append(domains, d.Name)
+	}
+	return domains, nil
+}
+
 // migrateStatus shows where each domain stands in the seed document's
 // switch-over checklist, measured where it can be.
-func migrateStatus(e *env, args []string) (err error) {
-	var dir string
+func migrateStatus(e *env, args []string) error {
 	var asJSON bool
 	var timeout time.Duration
-	fs := newFlags(e, "migrate status", &dir)
-	fs.BoolVar(&asJSON, "json", false, "print the steps as JSON")
-	fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "migrate status", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print the steps as JSON")
+		fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query")
+	})
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usagef("migrate status takes at most one DOMAIN")
-	}
-	cfg, st, err := openBox(dir)
-	if err != nil {
+	if err := atMostOneDomain("migrate status", pos); err != nil {
 		return err
 	}
-	defer closeStore(st, &err)
-	ctx := context.Background()
-	var domains []string
-	if len(pos) == 1 {
-		d := strings.ToLower(strings.TrimSuffix(pos[0], "."))
-		if ok, err := st.IsLocalDomain(ctx, d); err != nil {
-			return err
-		} else if !ok {
-			return fmt.Errorf("domain %s is not hosted here", d)
-		}
-		domains = []string{d}
-	} else {
-		ds, err := st.Domains(ctx)
+	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		ctx := context.Background()
+		domains, err := migrationDomains(ctx, st, pos)
 		if err != nil {
 			return err
 		}
-		for _, d := range ds {
-			domains = append(domains, d.Name)
+		out, err := newBoxAdmin(dir, cfg, st, nil, nil).Migration(ctx, domains, timeout)
+		if err != nil {
+			return err
 		}
-	}
-	out, err := newBoxAdmin(dir, cfg, st, nil, nil).Migration(ctx, domains, timeout)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		byDomain := map[string][]admin.MigrationStep{}
+		if asJSON {
+			byDomain := map[string][]admin.MigrationStep{}
+			for _, d := range out {
+				byDomain[d.Domain] = d.Steps
+			}
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(byDomain)
+		}
 		for _, d := range out {
-			byDomain[d.Domain] = d.Steps
-		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(byDomain)
-	}
-	for _, d := range out {
-		fmt.Fprintf(e.stdout, "migration of %s\n", d.Domain)
-		for _, s := range d.Steps {
-			since := ""
-			if !s.Since.IsZero() {
-				since = " (since " + s.Since.Format("2006-01-02") + ")"
-			}
-			fmt.Fprintf(e.stdout, "  %d. %-8s %s: %s%s\n", s.N, s.State, s.Name, s.Found, since)
-			for _, l := range s.Detail {
-				fmt.Fprintf(e.stdout, "       %s\n", l)
-			}
-			if s.State != admin.StepDone && s.Next != "" {
-				fmt.Fprintf(e.stdout, "     next: %s\n", s.Next)
+			fmt.Fprintf(e.stdout, "migration of %s\n", d.Domain)
+			for _, s := range d.Steps {
+				since := ""
+				if !s.Since.IsZero() {
+					since = " (since " + s.Since.Format("2006-01-02") + ")"
+				}
+				fmt.Fprintf(e.stdout, "  %d. %-8s %s: %s%s\n", s.N, s.State, s.Name, s.Found, since)
+				for _, l := range s.Detail {
+					fmt.Fprintf(e.stdout, "       %s\n", l)
+				}
+				if s.State != admin.StepDone && s.Next != "" {
+					fmt.Fprintf(e.stdout, "     next: %s\n", s.Next)
+				}
 			}
 		}
-	}
-	return nil
+		return nil
+	})
 }

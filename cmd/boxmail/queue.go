@@ -4,13 +4,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"boxmail/internal/config"
+	"boxmail/internal/store"
 )
 
 func queueCommands() []subcommand {
@@ -33,39 +34,32 @@ func queueID(sub string, pos []string) (int64, error) {
 	return id, nil
 }
 
-func queueList(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "queue list", &dir)
-	pos, err := parseFlags(e, fs, args)
+func queueList(e *env, args []string) error {
+	dir, pos, err := parseWith(e, "queue list", args, nil)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usagef("queue list takes no arguments")
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	q, err := st.Queue(context.Background())
-	if err != nil {
-		return err
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSENDER\tRECIPIENTS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
-	for _, it := range q {
-		fmt.Fprintf(tw, "%d\t<%s>\t%s\t%d\t%s\t%s\n", it.ID, it.Sender, strings.Join(it.Recipients, ","), it.Attempts, it.NextAttempt.Format(time.RFC3339), it.LastError)
-	}
-	return tw.Flush()
+	return withStore(dir, func(st *store.Store) error {
+		q, err := st.Queue(context.Background())
+		if err != nil {
+			return err
+		}
+		tw := newTable(e.stdout, "ID\tSENDER\tRECIPIENTS\tATTEMPTS\tNEXT ATTEMPT\tLAST ERROR")
+		for _, it := range q {
+			fmt.Fprintf(tw, "%d\t<%s>\t%s\t%d\t%s\t%s\n", it.ID, it.Sender, strings.Join(it.Recipients, ","), it.Attempts, it.NextAttempt.Format(time.RFC3339), it.LastError)
+		}
+		return tw.Flush()
+	})
 }
 
-func queueRetry(e *env, args []string) (err error) {
-	var dir string
+func queueRetry(e *env, args []string) error {
 	var all bool
-	fs := newFlags(e, "queue retry", &dir)
-	fs.BoolVar(&all, "all", false, "retry every entry now")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "queue retry", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&all, "all", false, "retry every entry now")
+	})
 	if err != nil {
 		return err
 	}
@@ -77,25 +71,21 @@ func queueRetry(e *env, args []string) (err error) {
 			return err
 		}
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	n, err := newAdmin(st).RetryQueued(context.Background(), id)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%d queue entries will be retried now\n", n)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		n, err := newAdmin(st).RetryQueued(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%d queue entries will be retried now\n", n)
+		return nil
+	})
 }
 
-func queueRemove(e *env, args []string) (err error) {
-	var dir string
+func queueRemove(e *env, args []string) error {
 	var silent bool
-	fs := newFlags(e, "queue remove", &dir)
-	fs.BoolVar(&silent, "silent", false, "do not send the sender a bounce")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "queue remove", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&silent, "silent", false, "do not send the sender a bounce")
+	})
 	if err != nil {
 		return err
 	}
@@ -103,22 +93,19 @@ func queueRemove(e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	cfg, err := config.Load(dir)
-	if err != nil {
-		return err
-	}
-	if err := newBoxAdmin(dir, cfg, st, nil, nil).RemoveQueued(context.Background(), id, silent); err != nil {
-		return err
-	}
-	if silent {
-		fmt.Fprintf(e.stdout, "removed queue entry %d\n", id)
-	} else {
-		fmt.Fprintf(e.stdout, "removed queue entry %d and told its sender\n", id)
-	}
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		cfg, err := config.Load(dir)
+		if err != nil {
+			return err
+		}
+		if err := newBoxAdmin(dir, cfg, st, nil, nil).RemoveQueued(context.Background(), id, silent); err != nil {
+			return err
+		}
+		if silent {
+			fmt.Fprintf(e.stdout, "removed queue entry %d\n", id)
+		} else {
+			fmt.Fprintf(e.stdout, "removed queue entry %d and told its sender\n", id)
+		}
+		return nil
+	})
 }

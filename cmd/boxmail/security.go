@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"boxmail/internal/guard"
@@ -20,10 +19,8 @@ func securityCommands() []subcommand {
 	}
 }
 
-func securityUnblock(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "security unblock", &dir)
-	pos, err := parseFlags(e, fs, args)
+func securityUnblock(e *env, args []string) error {
+	dir, pos, err := parseWith(e, "security unblock", args, nil)
 	if err != nil {
 		return err
 	}
@@ -35,53 +32,44 @@ func securityUnblock(e *env, args []string) (err error) {
 		return usagef("%q is not an IP address", pos[0])
 	}
 	net := p.String()
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).Unblock(context.Background(), net); errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s is not blocked", net)
-	} else if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "unblocked %s: its logins are counted from zero again\n", net)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).Unblock(context.Background(), net); errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%s is not blocked", net)
+		} else if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "unblocked %s: its logins are counted from zero again\n", net)
+		return nil
+	})
 }
 
-func securityBlocked(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "security blocked", &dir)
-	pos, err := parseFlags(e, fs, args)
+func securityBlocked(e *env, args []string) error {
+	dir, pos, err := parseWith(e, "security blocked", args, nil)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
 		return usagef("security blocked takes no arguments")
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	bs, err := st.AuthBlocks(context.Background())
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NETWORK\tBLOCKED UNTIL\tBLOCK\tREASON")
-	n := 0
-	for _, b := range bs {
-		if !now.Before(b.Until) {
-			continue
+	return withStore(dir, func(st *store.Store) error {
+		bs, err := st.AuthBlocks(context.Background())
+		if err != nil {
+			return err
 		}
-		n++
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", b.Net, b.Until.Format(time.RFC3339), b.Level, b.Reason)
-	}
-	if n == 0 {
-		fmt.Fprintln(e.stdout, "no client is blocked")
-		return nil
-	}
-	return tw.Flush()
+		now := time.Now()
+		tw := newTable(e.stdout, "NETWORK\tBLOCKED UNTIL\tBLOCK\tREASON")
+		n := 0
+		for _, b := range bs {
+			if !now.Before(b.Until) {
+				continue
+			}
+			n++
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", b.Net, b.Until.Format(time.RFC3339), b.Level, b.Reason)
+		}
+		if n == 0 {
+			fmt.Fprintln(e.stdout, "no client is blocked")
+			return nil
+		}
+		return tw.Flush()
+	})
 }

@@ -96,18 +96,18 @@ func addDomainAndAdmin(st *store.Store, domain, email, password string) error {
 }
 
 func cmdInit(e *env, args []string) error {
-	var dir, hostname, domain, adminAddr, pwFile string
-	fs := newFlags(e, "init", &dir)
-	fs.StringVar(&hostname, "hostname", "", "the box's host name, e.g. box.example.net (required)")
-	fs.StringVar(&domain, "domain", "", "the first mail domain, e.g. example.net (required)")
-	fs.StringVar(&adminAddr, "admin", "", "the first admin account, e.g. admin@example.net (required)")
-	fs.StringVar(&pwFile, "password-file", "", "read the admin password from this file (default: generate one and print it)")
-	pos, err := parseFlags(e, fs, args)
+	var hostname, domain, adminAddr, pwFile string
+	dir, pos, err := parseWith(e, "init", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&hostname, "hostname", "", "the box's host name, e.g. box.example.net (required)")
+		fs.StringVar(&domain, "domain", "", "the first mail domain, e.g. example.net (required)")
+		fs.StringVar(&adminAddr, "admin", "", "the first admin account, e.g. admin@example.net (required)")
+		fs.StringVar(&pwFile, "password-file", "", "read the admin password from this file (default: generate one and print it)")
+	})
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	if hostname == "" || domain == "" || adminAddr == "" {
 		return usagef("--hostname, --domain and --admin are required")
@@ -178,16 +178,13 @@ func (p *portFlags) apply(c *config.Config) {
 }
 
 func cmdServe(e *env, args []string) error {
-	var dir string
 	var pf portFlags
-	fs := newFlags(e, "serve", &dir)
-	pf.register(fs)
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "serve", args, pf.register)
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(dir)
 	if err != nil {
@@ -203,19 +200,18 @@ func cmdServe(e *env, args []string) error {
 const quickstartPasswordFile = "quickstart-password"
 
 func cmdQuickstart(e *env, args []string) error {
-	var dir, domain string
+	var domain, res string
 	var pf portFlags
-	fs := newFlags(e, "quickstart", &dir)
-	var res string
-	fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
-	fs.StringVar(&res, "resolver", "", "recursive DNS server ip[:port] for mail to other domains (default: only the box's own DNS server, so a trial sends no DNS query off the machine and outside mail waits in the queue)")
-	pf.register(fs)
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "quickstart", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
+		fs.StringVar(&res, "resolver", "", "recursive DNS server ip[:port] for mail to other domains (default: only the box's own DNS server, so a trial sends no DNS query off the machine and outside mail waits in the queue)")
+		pf.register(fs)
+	})
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return err
 	}
 	if domain, err = delivery.ParseHostedDomain(domain); err != nil {
 		return usagef("--domain: %v", err)

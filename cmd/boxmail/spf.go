@@ -5,12 +5,14 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
 
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
 )
 
 func spfCommands() []subcommand {
@@ -21,10 +23,10 @@ func spfCommands() []subcommand {
 }
 
 func spfInclude(e *env, args []string) error {
-	var dir, box string
-	fs := newFlags(e, "spf include", &dir)
-	fs.StringVar(&box, "box", "", "the box's hostname (default: the hostname in the data dir's config)")
-	pos, err := parseFlags(e, fs, args)
+	var box string
+	dir, pos, err := parseWith(e, "spf include", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&box, "box", "", "the box's hostname (default: the hostname in the data dir's config)")
+	})
 	if err != nil {
 		return err
 	}
@@ -52,29 +54,22 @@ func spfInclude(e *env, args []string) error {
 	return nil
 }
 
-func spfHarden(e *env, args []string) (err error) {
-	var dir string
-	fs := newFlags(e, "spf harden", &dir)
-	pos, err := parseFlags(e, fs, args)
+func spfHarden(e *env, args []string) error {
+	dir, pos, err := parseWith(e, "spf harden", args, nil)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usagef("usage: spf harden DOMAIN")
 	}
-	domain := strings.ToLower(strings.TrimSuffix(pos[0], "."))
-	cfg, st, err := openBox(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if ok, err := st.IsLocalDomain(context.Background(), domain); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("domain %s is not hosted here", domain)
-	}
-	fmt.Fprintln(e.stdout, dnsrecords.HardenedSPF)
-	fmt.Fprintf(e.stderr, "note: publish it as the TXT record of %s (name @) in place of the current SPF record, once MX points at %s and every user sends through the box: then only the box may send as @%s\n", domain, cfg.Hostname, domain)
-	fmt.Fprintf(e.stderr, "note: 'boxmail status %s' shows where the switch-over is\n", domain)
-	return nil
+	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		domain, err := hostedDomain(context.Background(), st, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(e.stdout, dnsrecords.HardenedSPF)
+		fmt.Fprintf(e.stderr, "note: publish it as the TXT record of %s (name @) in place of the current SPF record, once MX points at %s and every user sends through the box: then only the box may send as @%s\n", domain, cfg.Hostname, domain)
+		fmt.Fprintf(e.stderr, "note: 'boxmail status %s' shows where the switch-over is\n", domain)
+		return nil
+	})
 }

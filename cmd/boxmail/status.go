@@ -4,78 +4,73 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
 )
 
 // cmdStatus checks the world against the box: DNS records through the
 // configured resolvers, the TLS certificate, and the ports.
-func cmdStatus(e *env, args []string) (err error) {
-	var dir string
+func cmdStatus(e *env, args []string) error {
 	var noPorts bool
 	var timeout time.Duration
-	fs := newFlags(e, "status", &dir)
-	fs.BoolVar(&noPorts, "no-ports", false, "skip the check that the box's ports answer")
-	fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query and connection")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "status", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&noPorts, "no-ports", false, "skip the check that the box's ports answer")
+		fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query and connection")
+	})
 	if err != nil {
 		return err
 	}
-	if len(pos) > 1 {
-		return usagef("status takes at most one DOMAIN")
-	}
-	cfg, st, err := openBox(dir)
-	if err != nil {
+	if err := atMostOneDomain("status", pos); err != nil {
 		return err
 	}
-	defer closeStore(st, &err)
-	ctx := context.Background()
-	set, in, err := buildRecords(ctx, dir, st, cfg)
-	if err != nil {
-		return err
-	}
-	opts := dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL}
-	if len(pos) == 1 {
-		d := strings.ToLower(strings.TrimSuffix(pos[0], "."))
-		if ok, err := st.IsLocalDomain(ctx, d); err != nil {
+	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		ctx := context.Background()
+		set, in, err := buildRecords(ctx, dir, st, cfg)
+		if err != nil {
 			return err
-		} else if !ok {
-			return fmt.Errorf("domain %s is not hosted here", d)
 		}
-		opts.Domains = []string{d}
-	}
-	r := newResolver(cfg)
-	r.Timeout = timeout
-	results := dnsrecords.Check(ctx, r, set, in, opts)
-	results = append(results, newCerts(dir, cfg, nil).Check()...)
-	if !noPorts {
-		results = append(results, checkPorts(cfg, timeout)...)
-	}
+		opts := dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL}
+		if len(pos) == 1 {
+			d, err := hostedDomain(ctx, st, pos[0])
+			if err != nil {
+				return err
+			}
+			opts.Domains = []string{d}
+		}
+		r := newResolver(cfg)
+		r.Timeout = timeout
+		results := dnsrecords.Check(ctx, r, set, in, opts)
+		results = append(results, newCerts(dir, cfg, nil).Check()...)
+		if !noPorts {
+			results = append(results, checkPorts(cfg, timeout)...)
+		}
 
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	count := map[dnsrecords.Level]int{}
-	for _, res := range results {
-		count[res.Level]++
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Level, res.Subject, res.Check, res.Found)
-		if res.Fix != "" {
-			fmt.Fprintf(tw, "\t\t\tchange: %s\n", res.Fix)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		count := map[dnsrecords.Level]int{}
+		for _, res := range results {
+			count[res.Level]++
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", res.Level, res.Subject, res.Check, res.Found)
+			if res.Fix != "" {
+				fmt.Fprintf(tw, "\t\t\tchange: %s\n", res.Fix)
+			}
 		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "\n%d ok, %d warn, %d fail\n", count[dnsrecords.OK], count[dnsrecords.Warn], count[dnsrecords.Fail])
-	if n := count[dnsrecords.Fail]; n > 0 {
-		return fmt.Errorf("%d check(s) failed", n)
-	}
-	return nil
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "\n%d ok, %d warn, %d fail\n", count[dnsrecords.OK], count[dnsrecords.Warn], count[dnsrecords.Fail])
+		if n := count[dnsrecords.Fail]; n > 0 {
+			return fmt.Errorf("%d check(s) failed", n)
+		}
+		return nil
+	})
 }
 
 // checkPorts connects to each configured port of the box: its public

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -20,17 +21,22 @@ func tlsCommands() []subcommand {
 	}
 }
 
-func tlsShow(e *env, args []string) error {
-	var dir string
-	fs := newFlags(e, "tls show", &dir)
-	pos, err := parseFlags(e, fs, args)
+// tlsArgs parses a tls subcommand (it takes flags only) and loads the
+// config.
+func tlsArgs(e *env, sub string, args []string, flags func(*flag.FlagSet)) (string, config.Config, error) {
+	dir, pos, err := parseWith(e, "tls "+sub, args, flags)
 	if err != nil {
-		return err
+		return "", config.Config{}, err
 	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
+	if err := noArgs(pos); err != nil {
+		return "", config.Config{}, err
 	}
 	cfg, err := config.Load(dir)
+	return dir, cfg, err
+}
+
+func tlsShow(e *env, args []string) error {
+	dir, cfg, err := tlsArgs(e, "show", args, nil)
 	if err != nil {
 		return err
 	}
@@ -44,18 +50,11 @@ func tlsShow(e *env, args []string) error {
 }
 
 func tlsInstall(e *env, args []string) error {
-	var dir, certFile, keyFile string
-	fs := newFlags(e, "tls install", &dir)
-	fs.StringVar(&certFile, "cert", "", "PEM certificate chain, leaf first (required)")
-	fs.StringVar(&keyFile, "key", "", "PEM private key (required)")
-	pos, err := parseFlags(e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
-	}
-	cfg, err := config.Load(dir)
+	var certFile, keyFile string
+	dir, cfg, err := tlsArgs(e, "install", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&certFile, "cert", "", "PEM certificate chain, leaf first (required)")
+		fs.StringVar(&keyFile, "key", "", "PEM private key (required)")
+	})
 	if err != nil {
 		return err
 	}

@@ -13,12 +13,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	qrcode "github.com/skip2/go-qrcode"
 	"golang.org/x/term"
 
 	"boxmail/internal/admin"
+	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
@@ -49,11 +49,7 @@ func appPasswordCommands() []subcommand {
 // userArgs parses a user subcommand's flags and its n arguments, the
 // first of which is an account's address (n < 0: any number, unparsed).
 func userArgs(e *env, sub string, args []string, n int, flags func(*flag.FlagSet)) (dir string, addr delivery.Address, pos []string, err error) {
-	fs := newFlags(e, "user "+sub, &dir)
-	if flags != nil {
-		flags(fs)
-	}
-	if pos, err = parseFlags(e, fs, args); err != nil {
+	if dir, pos, err = parseWith(e, "user "+sub, args, flags); err != nil {
 		return "", addr, nil, err
 	}
 	if n < 0 { // the caller checks
@@ -70,118 +66,111 @@ func userArgs(e *env, sub string, args []string, n int, flags func(*flag.FlagSet
 	return dir, addr, pos, nil
 }
 
-func userAdd(e *env, args []string) (err error) {
+// passwordArgs parses 'user add|passwd EMAIL' with --password-file and
+// the flags flags adds, and reads the new password.
+func passwordArgs(e *env, sub string, args []string, flags func(*flag.FlagSet)) (dir string, addr delivery.Address, pw string, err error) {
 	var pwFile string
-	var isAdmin bool
-	dir, addr, _, err := userArgs(e, "add", args, 1, func(fs *flag.FlagSet) {
+	dir, addr, _, err = userArgs(e, sub, args, 1, func(fs *flag.FlagSet) {
 		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
+		flags(fs)
+	})
+	if err != nil {
+		return "", addr, "", err
+	}
+	if pw, err = readNewPassword(e, pwFile, addr); err != nil {
+		return "", addr, "", err
+	}
+	return dir, addr, pw, nil
+}
+
+func userAdd(e *env, args []string) error {
+	var isAdmin bool
+	dir, addr, pw, err := passwordArgs(e, "add", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&isAdmin, "admin", false, "make the account an administrator")
 	})
 	if err != nil {
 		return err
 	}
-	pw, err := readNewPassword(e, pwFile, addr)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).AddAccount(context.Background(), addr, pw, isAdmin); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "added user %s\n", addr)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).AddAccount(context.Background(), addr, pw, isAdmin); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "added user %s\n", addr)
+		return nil
+	})
 }
 
-func userList(e *env, args []string) (err error) {
+func userList(e *env, args []string) error {
 	dir, _, _, err := userArgs(e, "list", args, 0, nil)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	as, err := st.Accounts(context.Background())
-	if err != nil {
-		return err
-	}
-	for _, a := range as {
-		if a.Admin {
-			fmt.Fprintf(e.stdout, "%s\tadmin\n", a.Email)
-		} else {
-			fmt.Fprintln(e.stdout, a.Email)
+	return withStore(dir, func(st *store.Store) error {
+		as, err := st.Accounts(context.Background())
+		if err != nil {
+			return err
 		}
-	}
-	return nil
+		for _, a := range as {
+			if a.Admin {
+				fmt.Fprintf(e.stdout, "%s\tadmin\n", a.Email)
+			} else {
+				fmt.Fprintln(e.stdout, a.Email)
+			}
+		}
+		return nil
+	})
 }
 
 // userPasswd is 'user passwd': the new password ends the account's web
 // sessions; its app passwords are revoked too when asked, else counted.
-func userPasswd(e *env, args []string) (err error) {
-	var pwFile string
+func userPasswd(e *env, args []string) error {
 	var revokeApps bool
-	dir, addr, _, err := userArgs(e, "passwd", args, 1, func(fs *flag.FlagSet) {
-		fs.StringVar(&pwFile, "password-file", "", "read the password from this file's first line (default: prompt, or stdin when not a terminal)")
+	dir, addr, pw, err := passwordArgs(e, "passwd", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&revokeApps, "revoke-app-passwords", false, "also revoke all the account's app passwords (a lost phone, a leaked password)")
 	})
 	if err != nil {
 		return err
 	}
-	pw, err := readNewPassword(e, pwFile, addr)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	ctx := context.Background()
-	email := addr.String()
-	adm := newAdmin(st)
-	if err := adm.SetPassword(ctx, addr, pw); err != nil {
-		return err
-	}
-	// The running server ends the web sessions made under the old
-	// password at their next request (store.SessionStamp).
-	fmt.Fprintf(e.stdout, "changed the password of %s; its web sessions are ended (it logs in again with the new password)\n", email)
-	if revokeApps {
-		n, err := adm.RevokeAppPasswords(ctx, email)
-		if err != nil {
+	return withStore(dir, func(st *store.Store) error {
+		ctx := context.Background()
+		email := addr.String()
+		adm := newAdmin(st)
+		if err := adm.SetPassword(ctx, addr, pw); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "revoked its %d app password(s): each mail app needs a new one\n", n)
-	} else if ps, err := st.AppPasswords(ctx, email); err != nil {
-		return err
-	} else if len(ps) > 0 {
-		fmt.Fprintf(e.stdout, "its %d app password(s) still work; revoke them with 'boxmail user passwd --revoke-app-passwords' or 'boxmail user app-password revoke'\n", len(ps))
-	}
-	return nil
+		// The running server ends the web sessions made under the old
+		// password at their next request (store.SessionStamp).
+		fmt.Fprintf(e.stdout, "changed the password of %s; its web sessions are ended (it logs in again with the new password)\n", email)
+		if revokeApps {
+			n, err := adm.RevokeAppPasswords(ctx, email)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "revoked its %d app password(s): each mail app needs a new one\n", n)
+		} else if ps, err := st.AppPasswords(ctx, email); err != nil {
+			return err
+		} else if len(ps) > 0 {
+			fmt.Fprintf(e.stdout, "its %d app password(s) still work; revoke them with 'boxmail user passwd --revoke-app-passwords' or 'boxmail user app-password revoke'\n", len(ps))
+		}
+		return nil
+	})
 }
 
-func userRemove(e *env, args []string) (err error) {
+func userRemove(e *env, args []string) error {
 	dir, addr, _, err := userArgs(e, "remove", args, 1, nil)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).RemoveAccount(context.Background(), addr); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "removed user %s and all its mail\n", addr)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).RemoveAccount(context.Background(), addr); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "removed user %s and all its mail\n", addr)
+		return nil
+	})
 }
 
-func userAdmin(e *env, args []string) (err error) {
+func userAdmin(e *env, args []string) error {
 	dir, addr, pos, err := userArgs(e, "admin", args, 2, nil)
 	if err != nil {
 		return err
@@ -189,23 +178,20 @@ func userAdmin(e *env, args []string) (err error) {
 	if pos[1] != "on" && pos[1] != "off" {
 		return usagef("user admin EMAIL on|off: got %q", pos[1])
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).SetAdmin(context.Background(), addr, pos[1] == "on"); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s: admin %s\n", addr, pos[1])
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).SetAdmin(context.Background(), addr, pos[1] == "on"); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: admin %s\n", addr, pos[1])
+		return nil
+	})
 }
 
 func userDisable(e *env, args []string) error { return userSetDisabled(e, "disable", args) }
 func userEnable(e *env, args []string) error  { return userSetDisabled(e, "enable", args) }
 
 // userSetDisabled is 'user disable|enable EMAIL'.
-func userSetDisabled(e *env, sub string, args []string) (err error) {
+func userSetDisabled(e *env, sub string, args []string) error {
 	dir, a, pos, err := userArgs(e, sub, args, -1, nil)
 	if err != nil {
 		return err
@@ -216,20 +202,17 @@ func userSetDisabled(e *env, sub string, args []string) (err error) {
 	if a, err = delivery.ParseAddress(pos[0]); err != nil {
 		return usagef("%v", err)
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if err := newAdmin(st).SetAccountDisabled(context.Background(), a, sub == "disable"); err != nil {
-		return err
-	}
-	if sub == "disable" {
-		fmt.Fprintf(e.stdout, "disabled %s: no logins, mail to it is refused; its mail is kept ('boxmail user enable %s' to reopen, 'boxmail user remove %s' to delete)\n", a, a, a)
-	} else {
-		fmt.Fprintf(e.stdout, "enabled %s\n", a)
-	}
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		if err := newAdmin(st).SetAccountDisabled(context.Background(), a, sub == "disable"); err != nil {
+			return err
+		}
+		if sub == "disable" {
+			fmt.Fprintf(e.stdout, "disabled %s: no logins, mail to it is refused; its mail is kept ('boxmail user enable %s' to reopen, 'boxmail user remove %s' to delete)\n", a, a, a)
+		} else {
+			fmt.Fprintf(e.stdout, "enabled %s\n", a)
+		}
+		return nil
+	})
 }
 
 // readNewPassword reads a new password and checks its strength.
@@ -244,16 +227,21 @@ func readNewPassword(e *env, file string, addr delivery.Address) (string, error)
 	return pw, nil
 }
 
+// readPasswordFile reads a password from the first line of a file.
+func readPasswordFile(file string) (string, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("reading password file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	return strings.TrimRight(line, "\r"), nil
+}
+
 // readPassword reads a new password from a file, from a terminal prompt
 // (twice, without echo) or from the first line of stdin.
 func readPassword(e *env, file string) (string, error) {
 	if file != "" {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("reading password file: %w", err)
-		}
-		line, _, _ := strings.Cut(string(data), "\n")
-		return strings.TrimRight(line, "\r"), nil
+		return readPasswordFile(file)
 	}
 	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(e.stderr, "New password: ")
@@ -307,7 +295,7 @@ func parseSize(s string) (int64, error) {
 
 // userQuota: 'user quota' lists usage, 'user quota EMAIL' shows one
 // account's, 'user quota EMAIL SIZE|none' sets it.
-func userQuota(e *env, args []string) (err error) {
+func userQuota(e *env, args []string) error {
 	dir, _, pos, err := userArgs(e, "quota", args, -1, nil)
 	if err != nil {
 		return err
@@ -327,23 +315,20 @@ func userQuota(e *env, args []string) (err error) {
 			return usagef("%v", err)
 		}
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if len(pos) == 2 {
-		if err := newAdmin(st).SetQuota(context.Background(), addr, size); err != nil {
-			return err
+	return withStore(dir, func(st *store.Store) error {
+		if len(pos) == 2 {
+			if err := newAdmin(st).SetQuota(context.Background(), addr, size); err != nil {
+				return err
+			}
+			if size == 0 {
+				fmt.Fprintf(e.stdout, "%s: no quota\n", addr)
+			} else {
+				fmt.Fprintf(e.stdout, "%s: quota %s\n", addr, store.FormatBytes(size))
+			}
+			return nil
 		}
-		if size == 0 {
-			fmt.Fprintf(e.stdout, "%s: no quota\n", addr)
-		} else {
-			fmt.Fprintf(e.stdout, "%s: quota %s\n", addr, store.FormatBytes(size))
-		}
-		return nil
-	}
-	return printUsages(e, st, pos, addr)
+		return printUsages(e, st, pos, addr)
+	})
 }
 
 // printUsages prints every account's usage, or the one of addr.
@@ -352,8 +337,7 @@ func printUsages(e *env, st *store.Store, pos []string, addr delivery.Address) e
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACCOUNT\tUSED\tQUOTA")
+	tw := newTable(e.stdout, "ACCOUNT\tUSED\tQUOTA")
 	found := false
 	for _, u := range us {
 		if len(pos) == 1 && u.Email != addr.String() {
@@ -373,7 +357,7 @@ func printUsages(e *env, st *store.Store, pos []string, addr delivery.Address) e
 }
 
 // userTOTP: 'user totp EMAIL enable|disable'.
-func userTOTP(e *env, args []string) (err error) {
+func userTOTP(e *env, args []string) error {
 	dir, _, pos, err := userArgs(e, "totp", args, -1, nil)
 	if err != nil {
 		return err
@@ -385,41 +369,37 @@ func userTOTP(e *env, args []string) (err error) {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	cfg, st, err := openBox(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	ctx := context.Background()
-	email := addr.String()
-	if pos[1] == "disable" {
-		if err := newAdmin(st).DisableTOTP(ctx, email); err != nil {
+	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		ctx := context.Background()
+		email := addr.String()
+		if pos[1] == "disable" {
+			if err := newAdmin(st).DisableTOTP(ctx, email); err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "two-step login of %s is off: the main password works on the web alone, and on devices again\n", email)
+			return nil
+		}
+		secret := store.NewTOTPSecret()
+		if err := newAdmin(st).EnableTOTP(ctx, email, secret, 0); errors.Is(err, store.ErrExists) {
+			return fmt.Errorf("two-step login of %s is already on (to get a new code, run 'boxmail user totp %s disable' first)", email, email)
+		} else if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "two-step login of %s is off: the main password works on the web alone, and on devices again\n", email)
+		uri := store.TOTPURI(cfg.Hostname, email, secret)
+		fmt.Fprintf(e.stdout, "two-step login of %s is on.\n\nScan this with an authenticator app (or type the key %s):\n\n", email, secret)
+		if q, err := qrcode.New(uri, qrcode.Medium); err == nil {
+			fmt.Fprintln(e.stdout, q.ToSmallString(false))
+		}
+		fmt.Fprintf(e.stdout, "%s\n\n", uri)
+		fmt.Fprintf(e.stdout, "This key is not shown again. The web login now asks for the app's 6-digit code;\n"+
+			"mail apps need app passwords ('boxmail user app-password add %s NAME'): the main password no longer works there.\n", email)
 		return nil
-	}
-	secret := store.NewTOTPSecret()
-	if err := newAdmin(st).EnableTOTP(ctx, email, secret, 0); errors.Is(err, store.ErrExists) {
-		return fmt.Errorf("two-step login of %s is already on (to get a new code, run 'boxmail user totp %s disable' first)", email, email)
-	} else if err != nil {
-		return err
-	}
-	uri := store.TOTPURI(cfg.Hostname, email, secret)
-	fmt.Fprintf(e.stdout, "two-step login of %s is on.\n\nScan this with an authenticator app (or type the key %s):\n\n", email, secret)
-	if q, err := qrcode.New(uri, qrcode.Medium); err == nil {
-		fmt.Fprintln(e.stdout, q.ToSmallString(false))
-	}
-	fmt.Fprintf(e.stdout, "%s\n\n", uri)
-	fmt.Fprintf(e.stdout, "This key is not shown again. The web login now asks for the app's 6-digit code;\n"+
-		"mail apps need app passwords ('boxmail user app-password add %s NAME'): the main password no longer works there.\n", email)
-	return nil
+	})
 }
 
 // appPasswordArgs parses 'user app-password SUB EMAIL [NAME]'.
 func appPasswordArgs(e *env, sub string, args []string, n int) (dir string, addr delivery.Address, pos []string, err error) {
-	fs := newFlags(e, "user app-password "+sub, &dir)
-	if pos, err = parseFlags(e, fs, args); err != nil {
+	if dir, pos, err = parseWith(e, "user app-password "+sub, args, nil); err != nil {
 		return "", addr, nil, err
 	}
 	if len(pos) != n {
@@ -431,66 +411,56 @@ func appPasswordArgs(e *env, sub string, args []string, n int) (dir string, addr
 	return dir, addr, pos, nil
 }
 
-func appPasswordAdd(e *env, args []string) (err error) {
+func appPasswordAdd(e *env, args []string) error {
 	dir, addr, pos, err := appPasswordArgs(e, "add", args, 2)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	email := addr.String()
-	pw, err := newAdmin(st).AddAppPassword(context.Background(), email, pos[1])
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "app password %q of %s (shown only now; type it as the password in that device's mail app):\n\n    %s\n\n", pos[1], email, pw)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		email := addr.String()
+		pw, err := newAdmin(st).AddAppPassword(context.Background(), email, pos[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "app password %q of %s (shown only now; type it as the password in that device's mail app):\n\n    %s\n\n", pos[1], email, pw)
+		return nil
+	})
 }
 
-func appPasswordRevoke(e *env, args []string) (err error) {
+func appPasswordRevoke(e *env, args []string) error {
 	dir, addr, pos, err := appPasswordArgs(e, "revoke", args, 2)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	email := addr.String()
-	if err := newAdmin(st).RevokeAppPassword(context.Background(), email, pos[1]); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "revoked app password %q of %s; its device can no longer log in\n", pos[1], email)
-	return nil
+	return withStore(dir, func(st *store.Store) error {
+		email := addr.String()
+		if err := newAdmin(st).RevokeAppPassword(context.Background(), email, pos[1]); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "revoked app password %q of %s; its device can no longer log in\n", pos[1], email)
+		return nil
+	})
 }
 
-func appPasswordList(e *env, args []string) (err error) {
+func appPasswordList(e *env, args []string) error {
 	dir, addr, _, err := appPasswordArgs(e, "list", args, 1)
 	if err != nil {
 		return err
 	}
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	email := addr.String()
-	ps, err := st.AppPasswords(context.Background(), email)
-	if err != nil {
-		return err
-	}
-	if len(ps) == 0 {
-		fmt.Fprintf(e.stdout, "%s has no app passwords\n", email)
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCREATED\tLAST USED")
-	for _, p := range ps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Created.Local().Format("2006-01-02 15:04"), admin.DescribeLogin(p.LastUsed, "never"))
-	}
-	return tw.Flush()
+	return withStore(dir, func(st *store.Store) error {
+		email := addr.String()
+		ps, err := st.AppPasswords(context.Background(), email)
+		if err != nil {
+			return err
+		}
+		if len(ps) == 0 {
+			fmt.Fprintf(e.stdout, "%s has no app passwords\n", email)
+			return nil
+		}
+		tw := newTable(e.stdout, "NAME\tCREATED\tLAST USED")
+		for _, p := range ps {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Created.Local().Format("2006-01-02 15:04"), admin.DescribeLogin(p.LastUsed, "never"))
+		}
+		return tw.Flush()
+	})
 }

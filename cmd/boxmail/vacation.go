@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -12,20 +13,21 @@ import (
 
 	"boxmail/internal/admin"
 	"boxmail/internal/config"
+	"boxmail/internal/store"
 )
 
-func cmdVacation(e *env, args []string) (err error) {
-	var dir, subject, bodyFile, from, until string
+func cmdVacation(e *env, args []string) error {
+	var subject, bodyFile, from, until string
 	var days int
 	var off bool
-	fs := newFlags(e, "vacation", &dir)
-	fs.StringVar(&subject, "subject", "Out of office", "subject of the reply")
-	fs.StringVar(&bodyFile, "body-file", "", "file with the reply's text (required unless --off)")
-	fs.StringVar(&from, "from", "", "first day of absence, YYYY-MM-DD (default: now)")
-	fs.StringVar(&until, "until", "", "last day of absence, YYYY-MM-DD (default: until turned off)")
-	fs.IntVar(&days, "days", 0, "reply to the same sender at most once per this many days (default: vacation_days, 7)")
-	fs.BoolVar(&off, "off", false, "remove the vacation reply")
-	pos, err := parseFlags(e, fs, args)
+	dir, pos, err := parseWith(e, "vacation", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&subject, "subject", "Out of office", "subject of the reply")
+		fs.StringVar(&bodyFile, "body-file", "", "file with the reply's text (required unless --off)")
+		fs.StringVar(&from, "from", "", "first day of absence, YYYY-MM-DD (default: now)")
+		fs.StringVar(&until, "until", "", "last day of absence, YYYY-MM-DD (default: until turned off)")
+		fs.IntVar(&days, "days", 0, "reply to the same sender at most once per this many days (default: vacation_days, 7)")
+		fs.BoolVar(&off, "off", false, "remove the vacation reply")
+	})
 	if err != nil {
 		return err
 	}
@@ -48,31 +50,28 @@ func cmdVacation(e *env, args []string) (err error) {
 		days = cfg.Sieve.VacationDays
 	}
 	ctx := context.Background()
-	st, err := openStore(dir)
-	if err != nil {
-		return err
-	}
-	defer closeStore(st, &err)
-	if off {
-		email, err := newAdmin(st).RemoveVacation(ctx, pos[0])
+	return withStore(dir, func(st *store.Store) error {
+		if off {
+			email, err := newAdmin(st).RemoveVacation(ctx, pos[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "%s: vacation reply removed\n", email)
+			return nil
+		}
+		if bodyFile == "" {
+			return usagef("--body-file is required")
+		}
+		body, err := os.ReadFile(bodyFile)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "%s: vacation reply removed\n", email)
+		v := admin.Vacation{Subject: subject, Body: string(body), From: from, Until: until, Days: days}
+		email, err := newAdmin(st).SetVacation(ctx, pos[0], v)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "%s: vacation reply set (once per sender per %d days)\n", email, days)
 		return nil
-	}
-	if bodyFile == "" {
-		return usagef("--body-file is required")
-	}
-	body, err := os.ReadFile(bodyFile)
-	if err != nil {
-		return err
-	}
-	v := admin.Vacation{Subject: subject, Body: string(body), From: from, Until: until, Days: days}
-	email, err := newAdmin(st).SetVacation(ctx, pos[0], v)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s: vacation reply set (once per sender per %d days)\n", email, days)
-	return nil
+	})
 }

@@ -52,7 +52,7 @@ func notEmpty(v, want string) error {
 func suggest(k string) string {
 	var near []string
 	for f := range allFields() {
-		if editDistance(strings.ToLower(k), f) <= 2 {
+		if EditDistance(strings.ToLower(k), f) <= 2 {
 			near = append(near, f)
 		}
 	}
@@ -63,8 +63,10 @@ func suggest(k string) string {
 	return "did you mean " + strings.Join(near, " or ") + "?"
 }
 
-// editDistance is the Levenshtein distance between a and b, in bytes.
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in bytes:
+// the "did you mean" of an unknown setting here and of an unknown
+// command in cmd/boxmail.
+func EditDistance(a, b string) int {
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
