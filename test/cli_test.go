@@ -288,3 +288,25 @@ func TestEveryDomainGetsADKIMKeyToPublish(t *testing.T) {
 	}
 	oneLineError(t, "not hosted here", "", "dkim", "show", "example.com", "--dir", dir)
 }
+
+// The admin changes where the family alias goes: who may send as it stays
+// as it was unless --permit says otherwise, and --permit '' clears it.
+func TestChangingAnAliasKeepsWhoMaySendAsIt(t *testing.T) {
+	b := newBox(t)
+	mustRun(t, "", "user", "add", "grandma@example.test", "--password-file", writeTemp(t, "knitting-2024\n"), "--dir", b.Dir)
+	mustRun(t, "", "alias", "add", "club@example.test", "me@example.test", "--permit", "me@example.test", "--dir", b.Dir)
+	mustRun(t, "", "alias", "set", "club@example.test", "me@example.test,grandma@example.test", "--dir", b.Dir)
+	if out := mustRun(t, "", "alias", "list", "--dir", b.Dir); !strings.Contains(out, "me@example.test,grandma@example.test  me@example.test") {
+		t.Errorf("alias set without --permit dropped who may send as it:\n%s", out)
+	}
+	mustRun(t, "", "alias", "set", "club@example.test", "me@example.test", "--permit", "", "--dir", b.Dir)
+	out := mustRun(t, "", "alias", "list", "--dir", b.Dir)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "club@example.test") && strings.TrimSpace(strings.TrimPrefix(l, "club@example.test")) != "me@example.test" {
+			t.Errorf("--permit '' did not clear the list: %q", l)
+		}
+	}
+	if _, errs, code := b.Cmd("", "alias", "set", "ghost@example.test", "me@example.test"); code == 0 {
+		t.Errorf("alias set of a missing alias succeeded: %s", errs)
+	}
+}

@@ -86,7 +86,9 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	}
 
 	// The user starts using the new box: the rule is disabled.
-	mustRun(t, "", "forward", "disable", b.Admin, "--dir", b.Dir)
+	if out := mustRun(t, "", "forward", "disable", b.Admin, "--dir", b.Dir); !strings.HasSuffix(strings.TrimSpace(out), " disabled") {
+		t.Errorf("forward disable says %q, want '... disabled'", out)
+	}
 	b.Swaks("--server", smtp, "--from", "grandma@elsewhere.example", "--to", b.Admin, "--h-Subject", "Second", "--body", "x")
 	if n := len(b.Mailbox(b.Admin, "INBOX")); n != 2 {
 		t.Fatalf("INBOX has %d messages", n)
@@ -96,7 +98,9 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 			t.Fatalf("a disabled rule still forwards: %+v", it)
 		}
 	}
-	mustRun(t, "", "forward", "remove", b.Admin, "--dir", b.Dir)
+	if out := mustRun(t, "", "forward", "remove", b.Admin, "--dir", b.Dir); !strings.HasSuffix(strings.TrimSpace(out), " removed") {
+		t.Errorf("forward remove says %q, want '... removed'", out)
+	}
 	if out, _, _ := b.Cmd("", "forward", "list", b.Admin); out != "" {
 		t.Errorf("after remove: %q", out)
 	}

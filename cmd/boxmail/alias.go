@@ -118,8 +118,12 @@ func aliasList(e *env, args []string) error {
 // alias's targets and permitted senders (none without --permit).
 func aliasSet(e *env, args []string) error {
 	var permit listFlag
+	given := false // --permit '' clears the list; no --permit keeps it
 	dir, pos, err := parseWith(e, "alias set", args, func(fs *flag.FlagSet) {
-		fs.Var(&permit, "permit", "account allowed to send as the alias (repeatable, or comma-separated; none if not given)")
+		fs.Func("permit", "account allowed to send as the alias (repeatable, or comma-separated; --permit '' for none; the current list is kept if not given)", func(v string) error {
+			given = true
+			return permit.Set(v)
+		})
 	})
 	if err != nil {
 		return err
@@ -136,7 +140,15 @@ func aliasSet(e *env, args []string) error {
 		return err
 	}
 	return withStore(dir, func(st *store.Store) error {
-		if err := newAdmin(st).SetAlias(context.Background(), store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
+		ctx := context.Background()
+		if !given {
+			cur, err := st.AliasByAddress(ctx, alias)
+			if err != nil {
+				return err
+			}
+			permit = cur.Permit
+		}
+		if err := newAdmin(st).SetAlias(ctx, store.Alias{Address: alias, Targets: targets, Permit: permit}); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "alias %s -> %s", alias, strings.Join(targets, ","))

@@ -138,7 +138,7 @@ func forwardChange(sub string) func(*env, []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(e.stdout, "%s: rule %q %sd\n", strings.ToLower(pos[0]), got, strings.TrimSuffix(sub, "e"))
+			fmt.Fprintf(e.stdout, "%s: rule %q %s\n", strings.ToLower(pos[0]), got, sub+"d")
 			return nil
 		})
 	}
