@@ -290,7 +290,8 @@ func TestEveryDomainGetsADKIMKeyToPublish(t *testing.T) {
 }
 
 // The admin changes where the family alias goes: who may send as it stays
-// as it was unless --permit says otherwise, and --permit ” clears it.
+// as it was unless --permit says otherwise, and an empty --permit clears
+// it.
 func TestChangingAnAliasKeepsWhoMaySendAsIt(t *testing.T) {
 	b := newBox(t)
 	mustRun(t, "", "user", "add", "grandma@example.test", "--password-file", writeTemp(t, "knitting-2024\n"), "--dir", b.Dir)
