@@ -311,3 +311,26 @@ func TestChangingAnAliasKeepsWhoMaySendAsIt(t *testing.T) {
 		t.Errorf("alias set of a missing alias succeeded: %s", errs)
 	}
 }
+
+// The admin starts a second box by mistake while the first runs: it
+// refuses to start and names every port in use, each with what to do.
+func TestASecondBoxOnTheSamePortsNamesEveryConflict(t *testing.T) {
+	b := newBox(t)
+	_, errs, code := b.Cmd("", "serve")
+	if code != 1 {
+		t.Fatalf("a second serve on the same ports: exit %d: %s", code, errs)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("SMTP: port %d is already in use", b.SMTP),
+		fmt.Sprintf("IMAP: port %d is already in use", b.IMAP),
+		fmt.Sprintf("HTTPS: port %d is already in use", b.HTTPS),
+		"--smtp-port", "--imaps-port",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("the refusal does not say %q:\n%s", want, errs)
+		}
+	}
+	if n := strings.Count(errs, "\n"); n != 1 {
+		t.Errorf("the refusal is %d lines, want one:\n%s", n, errs)
+	}
+}

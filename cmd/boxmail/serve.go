@@ -145,40 +145,53 @@ func cmdInit(e *env, args []string) error {
 	return nil
 }
 
-// portFlags lets serve and quickstart override the configured ports.
-type portFlags struct {
-	smtp, submission, submissions, imap, imaps, dns int
-	http, https                                     int
-	pop3, pop3s                                     int
+// portFlags lets serve and quickstart override the configured ports:
+// one --NAME-port flag per server; a flag not given keeps the config's.
+type portFlags map[string]int
+
+// portFlagList names each port flag, what it is and where it lives in the
+// config.
+var portFlagList = []struct {
+	name, usage string
+	field       func(*config.Config) *int
+}{
+	{"smtp", "inbound SMTP port", func(c *config.Config) *int { return &c.SMTPPort }},
+	{"submission", "submission (STARTTLS) port", func(c *config.Config) *int { return &c.SubmissionPort }},
+	{"submissions", "submission (implicit TLS) port", func(c *config.Config) *int { return &c.SubmissionsPort }},
+	{"imap", "IMAP (STARTTLS) port", func(c *config.Config) *int { return &c.IMAPPort }},
+	{"imaps", "IMAPS port", func(c *config.Config) *int { return &c.IMAPSPort }},
+	{"pop3", "POP3 (STLS) port", func(c *config.Config) *int { return &c.POP3Port }},
+	{"pop3s", "POP3S port", func(c *config.Config) *int { return &c.POP3SPort }},
+	{"dns", "authoritative DNS port (UDP and TCP)", func(c *config.Config) *int { return &c.DNSPort }},
+	{"http", "plain HTTP port (redirects to HTTPS; autoconfig)", func(c *config.Config) *int { return &c.HTTPPort }},
+	{"https", "HTTPS port (admin panel, account pages, /setup)", func(c *config.Config) *int { return &c.HTTPSPort }},
+	{"managesieve", "ManageSieve port (filters from mail clients)", func(c *config.Config) *int { return &c.Sieve.ManageSievePort }},
 }
 
-// register adds the --*-port flags; -1 means "as configured".
-func (p *portFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&p.smtp, "smtp-port", -1, "inbound SMTP port (overrides the config)")
-	fs.IntVar(&p.submission, "submission-port", -1, "submission (STARTTLS) port")
-	fs.IntVar(&p.submissions, "submissions-port", -1, "submission (implicit TLS) port")
-	fs.IntVar(&p.imap, "imap-port", -1, "IMAP (STARTTLS) port")
-	fs.IntVar(&p.imaps, "imaps-port", -1, "IMAPS port")
-	fs.IntVar(&p.dns, "dns-port", -1, "authoritative DNS port (UDP and TCP)")
-	fs.IntVar(&p.http, "http-port", -1, "plain HTTP port (redirects to HTTPS; autoconfig)")
-	fs.IntVar(&p.https, "https-port", -1, "HTTPS port (admin panel, account pages, /setup)")
-	fs.IntVar(&p.pop3, "pop3-port", -1, "POP3 (STLS) port")
-	fs.IntVar(&p.pop3s, "pop3s-port", -1, "POP3S port")
+// register adds the --*-port flags.
+func (p portFlags) register(fs *flag.FlagSet) {
+	for _, f := range portFlagList {
+		fs.Func(f.name+"-port", f.usage+" (`N`; 0 turns it off; default: as in boxmail.conf)", func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 65535 {
+				return fmt.Errorf("a port is a number from 0 to 65535, not %q", v)
+			}
+			p[f.name] = n
+			return nil
+		})
+	}
 }
 
-func (p *portFlags) apply(c *config.Config) {
-	for _, x := range []struct {
-		v   int
-		dst *int
-	}{{p.smtp, &c.SMTPPort}, {p.submission, &c.SubmissionPort}, {p.submissions, &c.SubmissionsPort}, {p.imap, &c.IMAPPort}, {p.imaps, &c.IMAPSPort}, {p.dns, &c.DNSPort}, {p.http, &c.HTTPPort}, {p.https, &c.HTTPSPort}, {p.pop3, &c.POP3Port}, {p.pop3s, &c.POP3SPort}} {
-		if x.v >= 0 {
-			*x.dst = x.v
+func (p portFlags) apply(c *config.Config) {
+	for _, f := range portFlagList {
+		if v, ok := p[f.name]; ok {
+			*f.field(c) = v
 		}
 	}
 }
 
 func cmdServe(e *env, args []string) error {
-	var pf portFlags
+	pf := portFlags{}
 	dir, pos, err := parseWith(e, "serve", args, pf.register)
 	if err != nil {
 		return err
@@ -201,7 +214,7 @@ const quickstartPasswordFile = "quickstart-password"
 
 func cmdQuickstart(e *env, args []string) error {
 	var domain, res string
-	var pf portFlags
+	pf := portFlags{}
 	dir, pos, err := parseWith(e, "quickstart", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
 		fs.StringVar(&res, "resolver", "", "recursive DNS server ip[:port] for mail to other domains (default: only the box's own DNS server, so a trial sends no DNS query off the machine and outside mail waits in the queue)")
@@ -349,43 +362,64 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 }
 
 // listenAll opens the port of every configured server (under the
-// connection limits, TLS for the implicit-TLS ones); on an error it
-// closes what it opened.
+// connection limits, TLS for the implicit-TLS ones). It tries every port,
+// so one start names every conflict, and on any error closes what it
+// opened.
 func listenAll(cfg config.Config, all []listener, grd *guard.Guard, tlsConf *tls.Config) ([]running, map[string]string, error) {
 	var rs []running
+	var errs []error
 	addrs := map[string]string{}
-	fail := func(name string, err error) ([]running, map[string]string, error) {
-		for _, r := range rs {
-			r.ln.Close()
-		}
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
 	for _, l := range all {
 		if l.port == 0 {
 			continue
 		}
-		addr := net.JoinHostPort(cfg.Listen, strconv.Itoa(l.port))
-		ln, err := net.Listen("tcp", addr)
+		ln, err := listenOne(cfg, l, grd, tlsConf)
 		if err != nil {
-			return fail(l.name, err)
-		}
-		ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
-		if l.name == "IMAP" || l.name == "IMAPS" {
-			ln = imapd.CoalesceWrites(ln) // below TLS: one write per burst, not per line
-		}
-		if l.tls {
-			ln = tls.NewListener(ln, tlsConf)
-		}
-		if u, ok := l.srv.(interface{ ListenPacket(string) error }); ok { // DNS: UDP too
-			if err := u.ListenPacket(addr); err != nil {
-				ln.Close()
-				return fail(l.name, err)
-			}
+			errs = append(errs, listenError(l, err))
+			continue
 		}
 		rs = append(rs, running{l, ln})
 		addrs[l.name] = ln.Addr().String()
 	}
+	if len(errs) > 0 {
+		for _, r := range rs {
+			_ = r.ln.Close() // never served: nothing to flush
+		}
+		return nil, nil, errors.Join(errs...)
+	}
 	return rs, addrs, nil
+}
+
+// listenOne opens one server's port (and its UDP port for DNS).
+func listenOne(cfg config.Config, l listener, grd *guard.Guard, tlsConf *tls.Config) (net.Listener, error) {
+	addr := net.JoinHostPort(cfg.Listen, strconv.Itoa(l.port))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
+	if l.name == "IMAP" || l.name == "IMAPS" {
+		ln = imapd.CoalesceWrites(ln) // below TLS: one write per burst, not per line
+	}
+	if l.tls {
+		ln = tls.NewListener(ln, tlsConf)
+	}
+	if u, ok := l.srv.(interface{ ListenPacket(string) error }); ok { // DNS: UDP too
+		if err := u.ListenPacket(addr); err != nil {
+			_ = ln.Close() // never served
+			return nil, err
+		}
+	}
+	return ln, nil
+}
+
+// listenError says which server could not open its port and, when
+// another program holds it, what to do.
+func listenError(l listener, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%s: port %d is already in use by another program (another boxmail?): stop it, or choose another port with --%s-port or in boxmail.conf", l.name, l.port, strings.ToLower(l.name))
+	}
+	return fmt.Errorf("%s: %w", l.name, err)
 }
 
 // runServers serves until a signal or a server's failure, then shuts

@@ -2,10 +2,13 @@ package main
 
 import (
 	"bufio"
+	"flag"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+
+	"boxmail/internal/config"
 )
 
 // The web ports' refusal is a whole HTTP answer a browser shows.
@@ -17,5 +20,25 @@ func TestTheWebRefusalIsAnHTTPAnswer(t *testing.T) {
 	body, err := io.ReadAll(res.Body)
 	if err != nil || res.StatusCode != 503 || !res.Close || res.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "Too many connections") {
 		t.Errorf("%s %v %q %v", res.Status, res.Header, body, err)
+	}
+}
+
+// Every server's port has a flag, ManageSieve's included; a flag not
+// given keeps the config's port.
+func TestEveryPortHasAFlag(t *testing.T) {
+	cfg := config.Default("mail.example.test")
+	cfg.IMAPPort = 1143
+	pf := portFlags{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	pf.register(fs)
+	if err := fs.Parse([]string{"--managesieve-port", "14190", "--smtp-port", "0"}); err != nil {
+		t.Fatal(err)
+	}
+	pf.apply(&cfg)
+	if cfg.Sieve.ManageSievePort != 14190 || cfg.SMTPPort != 0 || cfg.IMAPPort != 1143 {
+		t.Errorf("after the flags: managesieve %d, smtp %d, imap %d", cfg.Sieve.ManageSievePort, cfg.SMTPPort, cfg.IMAPPort)
+	}
+	if err := fs.Parse([]string{"--pop3-port", "-1"}); err == nil {
+		t.Error("a negative port was accepted")
 	}
 }
