@@ -120,7 +120,8 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 	cmd := exec.Command(binary, "quickstart", "--dir", dir,
 		"--smtp-port", fmt.Sprint(ports[0]), "--submission-port", fmt.Sprint(ports[1]), "--submissions-port", fmt.Sprint(ports[2]),
 		"--imap-port", fmt.Sprint(ports[3]), "--imaps-port", fmt.Sprint(ports[4]), "--dns-port", fmt.Sprint(ports[5]),
-		"--http-port", fmt.Sprint(ports[6]), "--https-port", fmt.Sprint(ports[7]))
+		"--http-port", fmt.Sprint(ports[6]), "--https-port", fmt.Sprint(ports[7]),
+		"--pop3-port", fmt.Sprint(ports[8]), "--pop3s-port", fmt.Sprint(ports[9]), "--managesieve-port", fmt.Sprint(ports[10]))
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {
@@ -150,7 +151,10 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 			break
 		}
 	}
-	for _, want := range []string{"me@example.test", fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[3])} {
+	for _, want := range []string{"me@example.test", fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("127.0.0.1:%d", ports[3]),
+		fmt.Sprintf("127.0.0.1:%d", ports[10]), // no port of a quickstart under test is fixed
+		fmt.Sprintf("admin panel: https://127.0.0.1:%d/admin (log in as me@example.test, the box's admin", ports[7]),
+		fmt.Sprintf("https://127.0.0.1:%d/setup", ports[7])} {
 		if !strings.Contains(banner.String(), want) {
 			t.Errorf("banner lacks %s:\n%s", want, banner.String())
 		}
@@ -160,7 +164,7 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 
 func TestQuickstartMakesADemoBoxAndKeepsItsPassword(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "boxmail-data")
-	ports := testutil.FreePorts(t, 8)
+	ports := testutil.FreePorts(t, 11)
 	pw1, cmd, _ := startQuickstart(t, dir, ports)
 	if pw1 == "" {
 		t.Fatal("no password printed")

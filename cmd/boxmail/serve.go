@@ -257,6 +257,10 @@ func cmdQuickstart(e *env, args []string) error {
 				fmt.Fprintf(e.stdout, "  %-12s %s\n", k+":", a)
 			}
 		}
+		if a, ok := addrs["HTTPS"]; ok {
+			fmt.Fprintf(e.stdout, "  admin panel: https://%s/admin (log in as %s, the box's admin; the certificate is self-signed)\n", a, me)
+			fmt.Fprintf(e.stdout, "  set up a phone or mail app: https://%s/setup\n", a)
+		}
 		fmt.Fprintf(e.stdout, "Press Ctrl-C to stop.\n")
 	}
 	return serve(e, dir, cfg, banner)
