@@ -138,6 +138,31 @@ func TestVacationAnswersEachSenderOnceAndNeverAList(t *testing.T) {
 	}
 }
 
+// The admin sets grandma's vacation reply, then checks what is set with
+// 'boxmail vacation EMAIL'; a reply whose absence is already over is
+// refused, since it would never go out.
+func TestTheAdminSeesAVacationReplyAndCannotSetOneInThePast(t *testing.T) {
+	b := newBox(t)
+	if out := mustRun(t, "", "vacation", b.Admin, "--dir", b.Dir); !strings.Contains(out, "no vacation reply") {
+		t.Errorf("before any: %q", out)
+	}
+	body := writeTemp(t, "Back after the holidays.\n")
+	mustRun(t, "", "vacation", b.Admin, "--subject", "Away", "--body-file", body, "--until", "2999-12-31", "--days", "3", "--dir", b.Dir)
+	out := mustRun(t, "", "vacation", b.Admin, "--dir", b.Dir)
+	for _, want := range []string{"vacation reply on", "until:   2999-12-31", "subject: Away", "once per sender per 3 days", "    Back after the holidays."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the vacation shown lacks %q:\n%s", want, out)
+		}
+	}
+	_, errs, code := b.Cmd("", "vacation", b.Admin, "--subject", "Away", "--body-file", body, "--until", "2001-01-01")
+	if code == 0 || !strings.Contains(errs, "2001-01-01, which is past") {
+		t.Errorf("a vacation ending in 2001 was not refused (exit %d): %s", code, errs)
+	}
+	if out := mustRun(t, "", "vacation", b.Admin, "--dir", b.Dir); !strings.Contains(out, "until:   2999-12-31") {
+		t.Errorf("the refused change replaced the reply:\n%s", out)
+	}
+}
+
 // TestSieveConnectUploadsAScriptAndTheNextDeliveryFollowsIt: the user's
 // own ManageSieve client (sieve-connect, over STARTTLS) uploads and
 // activates a filter; the next message is filed by it. A script with a

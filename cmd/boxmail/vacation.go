@@ -32,7 +32,10 @@ func cmdVacation(e *env, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("usage: vacation EMAIL --subject S --body-file F [--from DATE --until DATE] | vacation EMAIL --off")
+		return usagef("usage: vacation EMAIL --subject S --body-file F [--from DATE --until DATE] | vacation EMAIL --off | vacation EMAIL")
+	}
+	if !off && bodyFile == "" && from == "" && until == "" && days == 0 && subject == "Out of office" {
+		return withStore(dir, func(st *store.Store) error { return showVacation(e, newAdmin(st), pos[0]) })
 	}
 	if strings.ContainsFunc(subject, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return usagef("--subject must be one line of text (no control characters)")
@@ -74,4 +77,33 @@ func cmdVacation(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, "%s: vacation reply set (once per sender per %d days)\n", email, days)
 		return nil
 	})
+}
+
+// showVacation prints an account's vacation reply as it is set.
+func showVacation(e *env, adm *admin.Service, email string) error {
+	v, rule, ok, err := adm.VacationOf(context.Background(), email)
+	if err != nil {
+		return err
+	}
+	email = strings.ToLower(email)
+	switch {
+	case !ok:
+		fmt.Fprintf(e.stdout, "%s: no vacation reply\n", email)
+		return nil
+	case v.Days == 0: // edited in a Sieve client: its own text
+		fmt.Fprintf(e.stdout, "%s: a vacation rule edited in a Sieve client:\n%s", email, rule)
+		return nil
+	}
+	from, until := v.From, v.Until
+	if from == "" {
+		from = "now"
+	}
+	if until == "" {
+		until = "until turned off"
+	}
+	fmt.Fprintf(e.stdout, "%s: vacation reply on\n  from:    %s\n  until:   %s\n  subject: %s\n  replies: once per sender per %d days\n  text:\n", email, from, until, v.Subject, v.Days)
+	for _, l := range strings.Split(strings.TrimSuffix(v.Body, "\n"), "\n") {
+		fmt.Fprintf(e.stdout, "    %s\n", l)
+	}
+	return nil
 }

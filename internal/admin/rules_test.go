@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"boxmail/internal/store"
 )
@@ -61,8 +62,13 @@ func TestForwardAddPauseRemove(t *testing.T) {
 
 // The vacation reply is one rule next to the others; setting it again
 // replaces it, and --off removes only it.
+// beforeChristmas2026 is the clock of the vacation stories: their dates
+// stay in the future whatever day the tests run.
+func beforeChristmas2026() time.Time { return time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC) }
+
 func TestVacationIsOneRuleAmongOthers(t *testing.T) {
-	s, st := newBox(t)
+	_, st := newBox(t)
+	s := New(Options{Store: st, Now: beforeChristmas2026})
 	ctx := context.Background()
 	if _, err := s.AddForward(ctx, "a@example.net", "old@old.example", DefaultForwardName, true); err != nil {
 		t.Fatal(err)
@@ -112,5 +118,38 @@ func TestASavedScriptRepliesOnlyFromPermittedAddresses(t *testing.T) {
 	}
 	if err := s.CheckSieveScript(ctx, "a@example.net", "if true {"); !errors.As(err, &ie) {
 		t.Errorf("a script that does not parse: %v", err)
+	}
+}
+
+// The admin looks at grandma's vacation reply before changing it: what
+// was set comes back; an absence that is already over, or that ends
+// before it starts, is refused (the reply would never go out).
+func TestAVacationReplyReadsBackAndMayNotEndInThePast(t *testing.T) {
+	_, st := newBox(t)
+	s := New(Options{Store: st, Now: beforeChristmas2026})
+	ctx := context.Background()
+	if _, _, ok, err := s.VacationOf(ctx, "a@example.net"); err != nil || ok {
+		t.Fatalf("a vacation reply before any was set: %v %v", ok, err)
+	}
+	v := Vacation{Subject: "Away \"skiing\"", Body: "Back on Monday.\n.hidden line\n", From: "2026-12-20", Until: "2027-01-02", Days: 5}
+	if _, err := s.SetVacation(ctx, "a@example.net", v); err != nil {
+		t.Fatal(err)
+	}
+	got, rule, ok, err := s.VacationOf(ctx, "a@example.net")
+	if err != nil || !ok || got != v || !strings.Contains(rule, "vacation :days 5") {
+		t.Errorf("read back %+v (ok %v, %v), want %+v; rule:\n%s", got, ok, err, v, rule)
+	}
+	for _, bad := range []Vacation{
+		{Subject: "Away", Body: "x", Until: "2026-11-30", Days: 7},
+		{Subject: "Away", Body: "x", From: "2026-12-20", Until: "2026-12-10", Days: 7},
+	} {
+		if _, err := s.SetVacation(ctx, "a@example.net", bad); err == nil {
+			t.Errorf("%+v was taken", bad)
+		} else if !errors.As(err, new(*InputError)) {
+			t.Errorf("%+v: %v is not an input error", bad, err)
+		}
+	}
+	if _, err := s.SetVacation(ctx, "a@example.net", Vacation{Subject: "Away", Body: "x", Until: "2026-12-01", Days: 7}); err != nil {
+		t.Errorf("an absence ending today was refused: %v", err)
 	}
 }
