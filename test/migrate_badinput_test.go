@@ -24,6 +24,9 @@ func TestMigrationFailuresAreOneClearLine(t *testing.T) {
 	l.Close()
 	oneLineError(t, "(?i)connect|refused|reach", "", append([]string{"migrate", "import", b.Admin, "--from", "imaps://" + dead, "--insecure", "--user", old.Admin, "--password-file", writeTemp(t, old.Password)}, d...)...)
 	oneLineError(t, "(?i)url|scheme|imaps?://", "", append([]string{"migrate", "import", b.Admin, "--from", "ftp://old.example", "--user", old.Admin, "--password-file", writeTemp(t, old.Password)}, d...)...)
+	// A file that is not an mbox at all: said so, and no advice to run
+	// the same command again.
+	oneLineError(t, `is not an mbox file .*nothing was imported: give an mbox file`, "", append([]string{"migrate", "import", b.Admin, "--mbox", writeTemp(t, "Dear family,\nhere are the photos.\n")}, d...)...)
 	if n := len(b.Mailbox(b.Admin, "INBOX")); n != 0 {
 		t.Errorf("failed imports left %d messages", n)
 	}

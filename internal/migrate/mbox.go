@@ -55,8 +55,16 @@ func NewMboxSource(name, folder string) (*MboxSource, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mbox: %w", err)
 		}
-		if err := f.Close(); err != nil {
+		head := make([]byte, 5)
+		k, rerr := io.ReadFull(f, head)
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			rerr = nil // shorter than "From ": empty, or not an mbox
+		}
+		if err := errors.Join(rerr, f.Close()); err != nil {
 			return nil, fmt.Errorf("mbox: %w", err)
+		}
+		if k > 0 && string(head[:k]) != "From " {
+			return nil, fmt.Errorf("%s is not an mbox file (its first line does not start with \"From \"); nothing was imported: give an mbox file or a folder of them with --mbox, or a Maildir with --maildir", name)
 		}
 		if folder == "" {
 			folder = "INBOX"
