@@ -9,7 +9,7 @@ import (
 // pages, /setup, autoconfig, MTA-STS).
 var webFields = map[string]field{
 	"http_port": portField(func(c *Config) *int { return &c.HTTPPort },
-		"plain HTTP: redirects to HTTPS, except autoconfig and the MTA-STS policy, which must answer on it; 0 disables"),
+		"plain HTTP: redirects to HTTPS (the MTA-STS policy too: RFC 8461 fetches it over HTTPS only), except autoconfig; 0 disables"),
 	"https_port": portField(func(c *Config) *int { return &c.HTTPSPort },
 		"HTTPS: admin panel (/admin), account pages (/account), device set-up (/setup), autoconfig/autodiscover; 0 disables"),
 	"profile_servers": {
