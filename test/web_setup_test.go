@@ -10,6 +10,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +56,72 @@ func TestWebTrailingSlashRedirectsToThePage(t *testing.T) {
 		if tc.page == "/setup" && res.Request.URL.RawQuery != "domain=example.test&email=grandma%40example.test" {
 			t.Errorf("%s: query lost on the way: %s", tc.path, res.Request.URL)
 		}
+	}
+}
+
+// Exec runs script in the page (WebDriver execute/sync) and decodes its
+// return value into out.
+func (b *browser) Exec(script string, out any) {
+	b.t.Helper()
+	b.call("POST", b.base+"/execute/sync", map[string]any{"script": script, "args": []any{}}, out)
+}
+
+// Resize sets the browser window's size in CSS pixels.
+func (b *browser) Resize(width, height int) {
+	b.t.Helper()
+	b.call("POST", b.base+"/window/rect", map[string]int{"width": width, "height": height}, nil)
+}
+
+// TestSetupFromASharedLinkInABrowser: a family member opens the link the
+// admin sent, on a phone (390 px) and a computer (1280 px). The server
+// name and the IMAP and SMTP ports are on the first screen, and the page
+// does not scroll sideways.
+func TestSetupFromASharedLinkInABrowser(t *testing.T) {
+	b := newBox(t)
+	br := newBrowser(t)
+	shots := t.TempDir()
+	if d := os.Getenv("WEB_SCREENSHOTS"); d != "" {
+		shots = d
+	}
+	link := fmt.Sprintf("https://127.0.0.1:%d/setup?domain=example.test&server=mail.example.test&email=grandma%%40example.test", b.HTTPS)
+	for _, size := range []struct{ w, h int }{{390, 844}, {1280, 800}} {
+		name := fmt.Sprintf("setup-shared-%d", size.w)
+		br.Resize(size.w, size.h)
+		br.Go(link)
+		if got := br.WaitText("#in-server", "mail.example.test"); got != "mail.example.test" {
+			t.Errorf("%s: server %q", name, got)
+		}
+		if got := br.Text("#in-port"); got != strconv.Itoa(b.IMAPS) {
+			t.Errorf("%s: IMAP port %q, want %d", name, got, b.IMAPS)
+		}
+		if got := br.Text("#out-port"); got != strconv.Itoa(b.Submission) {
+			t.Errorf("%s: SMTP port %q, want %d", name, got, b.Submission)
+		}
+		var v struct {
+			InnerWidth, InnerHeight, ScrollWidth float64
+			Tops                                 map[string]float64
+			FormOpen                             bool
+		}
+		br.Exec(`var tops = {};
+["#device-picker", "#in-server", "#in-port", "#out-port"].forEach(function (s) { tops[s] = document.querySelector(s).getBoundingClientRect().top; });
+return {InnerWidth: innerWidth, InnerHeight: innerHeight, ScrollWidth: document.documentElement.scrollWidth, Tops: tops,
+  FormOpen: document.getElementById("setup-admin").open};`, &v)
+		if size.w == 390 && v.InnerWidth > 400 {
+			t.Fatalf("%s: the window is %.0f px wide, not a phone's", name, v.InnerWidth)
+		}
+		for css, top := range v.Tops {
+			if top < 0 || top >= v.InnerHeight {
+				t.Errorf("%s: %s at %.0f px, not on the first screen (%.0f px high)", name, css, top, v.InnerHeight)
+			}
+		}
+		if v.ScrollWidth > v.InnerWidth {
+			t.Errorf("%s: the page is %.0f px wide in a %.0f px window: it scrolls sideways", name, v.ScrollWidth, v.InnerWidth)
+		}
+		if v.FormOpen {
+			t.Errorf("%s: the admin's form is open", name)
+		}
+		data := br.Screenshot(filepath.Join(shots, name+".png"))
+		checkNotBlank(t, name, data, br.Rect("#settings"))
+		t.Logf("%s: %+v", name, v)
 	}
 }

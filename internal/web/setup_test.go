@@ -53,7 +53,7 @@ func TestSetupFromASharedLinkPutsTheSettingsFirst(t *testing.T) {
 	}
 	shared := func(name, body string) {
 		t.Helper()
-		if !before(body, `id="device-picker"`, `id="receiving"`) || !before(body, `id="out-port"`, `id="setup-form"`) || !before(body, `id="android"`, `id="setup-form"`) {
+		if !before(body, `id="device-picker"`, `id="settings"`) || !before(body, `id="out-port"`, `id="setup-form"`) || !before(body, `id="android"`, `id="setup-form"`) {
 			t.Errorf("%s: the settings and steps do not come before the form:\n%s", name, body)
 		}
 		if !strings.Contains(body, `<details class="card" id="setup-admin">`) {
