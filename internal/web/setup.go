@@ -17,7 +17,7 @@ import (
 // settings is what a device needs for one address (or domain).
 type settings struct {
 	Domain, Server string
-	Email          string // "" on the /setup page: "your full email address"
+	Email          string // on /setup, from ?email= ("": "your full email address")
 	Svc            Services
 }
 
