@@ -213,7 +213,7 @@ func TestInABrowser(t *testing.T) {
 	if got := br.Text("#out-security"); !strings.HasPrefix(got, "STARTTLS") {
 		t.Errorf("SMTP security %q", got)
 	}
-	shot("setup", "#receiving")
+	shot("setup", "#settings") // a shared link: the compact settings table (web_setup_test.go)
 }
 
 // checkNotBlank fails when the screenshot is one flat colour, or when the

@@ -11,7 +11,7 @@ import (
 
 type accountData struct {
 	Aliases  []aliasInfo
-	Setup    string      // query of the /setup link for this address
+	Setup    string      // the /setup link for this address (setupURL)
 	Forwards forwardList // forwarding.go
 	// LastLogin: the account's last login (apppasswords.go).
 	LastLogin string
@@ -40,7 +40,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		return
 	}
 	s.render(w, r, "account", page{Title: "Your account", Email: a.Email, Admin: a.Admin, CSRF: sess.csrf, Flash: flash, FlashOK: ok,
-		Data: accountData{Aliases: mine, Setup: "domain=" + d + "&server=" + s.o.Hostname, LastLogin: admin.DescribeLogin(l.Last, "none recorded"),
+		Data: accountData{Aliases: mine, Setup: setupURL(a.Email, d, s.o.Hostname), LastLogin: admin.DescribeLogin(l.Last, "none recorded"),
 			Forwards: s.forwardsOf(r.Context(), a.Email)}})
 }
 

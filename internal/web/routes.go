@@ -11,6 +11,7 @@ package web
 import (
 	"io/fs"
 	"net/http"
+	"strings"
 )
 
 // access is who may call a route.
@@ -24,6 +25,7 @@ const (
 	byAdmin                   // an admin's session; other users get the 403 "denied" page
 	byAPIAdmin                // HTTP Basic as an admin, or an admin's session (X-CSRF-Token on changes); else 401/403 JSON
 	byAPIUser                 // HTTP Basic or a session of any user, acting on their own account; else 401/403 JSON
+	bySlashTypo               // public, read-only: a page's path with a trailing slash, redirected permanently to the page
 )
 
 // Whether a route changes state: a session route that writes needs the
@@ -57,6 +59,7 @@ func (s *Server) routes() []route {
 		s.pub("GET /static/", staticFiles()),
 		s.pub("GET /{$}", redirect("/account")),
 		s.pub("GET /setup", s.setupPage),
+		slashless("GET /setup/{$}"),
 		s.pub("GET /setup/mobileconfig", s.mobileconfig),
 		s.pub("GET /.well-known/mta-sts.txt", s.mtaSTS),
 		s.mua("GET /.well-known/autoconfig/mail/config-v1.1.xml", s.autoconfig).also(onHTTP),
@@ -71,6 +74,7 @@ func (s *Server) routes() []route {
 		s.form("POST /logout", s.logout),
 
 		s.usr("GET /account", reads, s.accountPage),
+		slashless("GET /account/{$}"),
 		s.usr("POST /account", writes, s.accountPost), // own password
 		s.usr("POST /account/forward", writes, s.forwardPost),
 		s.usr("GET /account/security", reads, s.securityPage), // two-step login, app passwords
@@ -86,6 +90,7 @@ func (s *Server) routes() []route {
 
 		// The admin panel's tabs (title, data, form ops: adminPages, admin.go).
 		s.adm("GET /admin", reads, func(w http.ResponseWriter, r *http.Request, _ *session) { redirect("/admin/users")(w, r) }),
+		slashless("GET /admin/{$}"), // the seed's login address; the page itself asks who is calling
 		s.adm("GET /admin/users", reads, s.adminPage("users")),
 		s.adm("POST /admin/users", writes, s.adminForm("users")),
 		s.adm("GET /admin/aliases", reads, s.adminPage("aliases")),
@@ -159,6 +164,21 @@ func (s *Server) apiAdm(pattern string, changes bool, h apiHandler) route {
 
 func (s *Server) apiUsr(pattern string, changes bool, h apiHandler) route {
 	return route{pattern: pattern, who: byAPIUser, changes: changes, on: onHTTPS, h: s.api(h, false, changes)}
+}
+
+// slashless is the row for a page's path typed with a trailing slash
+// ("GET /admin/{$}"): a permanent redirect to the page's own path, query
+// kept. It reads nothing and checks no one; the page it names does.
+func slashless(pattern string) route {
+	path := strings.TrimSuffix(strings.TrimPrefix(pattern, "GET "), "/{$}")
+	h := func(w http.ResponseWriter, r *http.Request) {
+		to := path
+		if r.URL.RawQuery != "" {
+			to += "?" + r.URL.RawQuery
+		}
+		http.Redirect(w, r, to, http.StatusMovedPermanently)
+	}
+	return route{pattern: pattern, who: bySlashTypo, on: onHTTPS, h: http.HandlerFunc(h)}
 }
 
 // also adds a server to the route's; only sets it.

@@ -98,16 +98,34 @@ func TestRouteTableRules(t *testing.T) {
 			if method == "" && r.on != onHTTP {
 				t.Errorf("%s: a public route for every method on HTTPS", r.pattern)
 			}
+		case bySlashTypo:
+			page, ok := strings.CutSuffix(path, "/{$}")
+			if method != "GET" || r.changes || r.on != onHTTPS || !ok {
+				t.Errorf("%s: a trailing-slash row must be a GET of PATH/{$} on HTTPS that changes nothing", r.pattern)
+			}
+			if !pageRow(s.routes(), "GET "+page) {
+				t.Errorf("%s: redirects to %s, which no GET row answers", r.pattern, page)
+			}
 		default:
 			t.Errorf("%s: unknown access %d", r.pattern, r.who)
 		}
-		if strings.HasPrefix(path, "/admin") && r.who != byAdmin && r.who != byAPIAdmin {
+		if strings.HasPrefix(path, "/admin") && r.who != byAdmin && r.who != byAPIAdmin && r.who != bySlashTypo {
 			t.Errorf("%s: under /admin but not for admins only", r.pattern)
 		}
 		if strings.HasPrefix(path, "/admin/api/") != (r.who == byAPIAdmin) || strings.HasPrefix(path, "/account/api/") != (r.who == byAPIUser) {
 			t.Errorf("%s: API path and API access disagree", r.pattern)
 		}
 	}
+}
+
+// pageRow reports whether the table has a row for pattern.
+func pageRow(table []route, pattern string) bool {
+	for _, r := range table {
+		if r.pattern == pattern {
+			return true
+		}
+	}
+	return false
 }
 
 // TestEveryAdminTabHasItsRoutes: a GET for each tab of adminPages, and
@@ -246,6 +264,12 @@ func TestEveryRouteRefusesWhoItMust(t *testing.T) {
 		writes, adminOnly := changesState(method), strings.HasPrefix(path, "/admin")
 		method, path = sampleMethod(method), samplePath(path)
 		switch r.who {
+		case bySlashTypo:
+			// Anyone is sent on, query kept; the page checks who calls.
+			res := send(anon, "GET", path+"?domain=example.net&x=%2F", nil, nil)
+			if to := strings.TrimSuffix(path, "/") + "?domain=example.net&x=%2F"; res.StatusCode != http.StatusMovedPermanently || res.Header.Get("Location") != to {
+				t.Errorf("%s: %d to %q, want 301 to %q", r.pattern, res.StatusCode, res.Header.Get("Location"), to)
+			}
 		case byUser, byAdmin:
 			want(r, "anonymous", send(anon, method, path, url.Values{"csrf": {"x"}}, nil), http.StatusSeeOther)
 			if writes {

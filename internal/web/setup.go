@@ -6,7 +6,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"boxmail/internal/delivery"
@@ -15,13 +17,16 @@ import (
 // settings is what a device needs for one address (or domain).
 type settings struct {
 	Domain, Server string
-	Email          string // "" on the /setup page: "your full email address"
+	Email          string // on /setup, from ?email= ("": "your full email address")
 	Svc            Services
 }
 
 type setupData struct {
 	settings
-	Query     string // the page's own query, for links
+	// Shared: the page was opened from a link someone sent (it has its
+	// parameters) or on the box's own hostname, so it is read by a family
+	// member: settings and device steps first, the admin's form collapsed.
+	Shared    bool
 	DomainErr string
 	ServerErr string
 }
@@ -40,13 +45,32 @@ func (s *Server) defaultDomain(r *http.Request) string {
 	return ds[0].Name
 }
 
+// onOwnHost reports whether the request names the box's own hostname
+// (with any port).
+func (s *Server) onOwnHost(r *http.Request) bool {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return s.o.Hostname != "" && strings.EqualFold(host, s.o.Hostname)
+}
+
 // setupPage is public: it fills the settings table for any domain and
-// server typed in, so an admin can send the link to family members.
+// server typed in, so an admin can send the link to family members
+// (/setup?domain=...&server=...&email=...).
 func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	d := setupData{settings: settings{Domain: strings.TrimSpace(q.Get("domain")), Server: strings.TrimSpace(q.Get("server")), Svc: s.o.Services}}
+	if a, err := delivery.ParseAddress(strings.TrimSpace(q.Get("email"))); err == nil {
+		d.Email = a.String()
+		if d.Domain == "" {
+			d.Domain = a.Domain
+		}
+	}
+	d.Shared = d.Domain != "" || d.Server != "" || d.Email != ""
 	if d.Domain == "" {
 		d.Domain = s.defaultDomain(r)
+		d.Shared = d.Shared || s.onOwnHost(r) && d.Domain != s.o.Hostname
 	} else if v, err := delivery.ParseDomain(d.Domain); err != nil {
 		d.DomainErr = "That does not look like an email domain (the part after the @, such as example.net)."
 	} else {
@@ -59,8 +83,19 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 	} else {
 		d.Server = v
 	}
-	d.Query = "domain=" + d.Domain + "&server=" + d.Server
+	if d.DomainErr != "" || d.ServerErr != "" {
+		d.Shared = false // the form has something to fix: show it first
+	}
 	s.render(w, r, "setup", page{Title: "Set up your devices", Data: d})
+}
+
+// setupURL is the /setup link for one address, to send or to follow.
+func setupURL(email, domain, server string) string {
+	q := url.Values{"domain": {domain}, "server": {server}}
+	if email != "" {
+		q.Set("email", email)
+	}
+	return (&url.URL{Path: "/setup", RawQuery: q.Encode()}).String()
 }
 
 // plistEscape escapes text for an XML plist.

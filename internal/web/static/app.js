@@ -13,7 +13,10 @@
       document.querySelectorAll(".fill-server-value").forEach(function (e) { e.value = s; });
       var p = document.getElementById("profile-email");
       if (p) { p.placeholder = "you@" + d; }
-      history.replaceState(null, "", "/setup?domain=" + encodeURIComponent(d) + "&server=" + encodeURIComponent(s));
+      var q = new URLSearchParams(location.search);
+      q.set("domain", d);
+      q.set("server", s);
+      history.replaceState(null, "", "/setup?" + q.toString());
     };
     domain.addEventListener("input", update);
     server.addEventListener("input", update);
