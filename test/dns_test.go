@@ -350,7 +350,8 @@ func TestStatusChecksTheWorldInEveryState(t *testing.T) {
 	}
 	for _, k := range []string{"mail.example.test address", "mail.example.test reverse DNS", "mail.example.test SPF", "mail.example.test blocklist bl.test",
 		"example.test MX", "example.test SPF", "example.test switch-over", "example.test DKIM", "example.test DMARC", "example.test NS",
-		"mail.example.test port " + strconv.Itoa(b.SMTP), "mail.example.test port " + strconv.Itoa(b.DNS)} {
+		"mail.example.test port " + strconv.Itoa(b.SMTP), "mail.example.test port " + strconv.Itoa(b.DNS),
+		"mail.example.test port " + strconv.Itoa(b.HTTPS), "mail.example.test port " + strconv.Itoa(b.HTTP)} {
 		want(res, out, k, "ok", "")
 	}
 	want(res, out, "mail.example.test TLS certificate", "warn", "self-signed")

@@ -89,7 +89,8 @@ func checkPorts(cfg config.Config, timeout time.Duration) []dnsrecords.Result {
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"SMTP", cfg.SMTPPort}, {"submission", cfg.SubmissionPort}, {"submissions", cfg.SubmissionsPort}, {"IMAP", cfg.IMAPPort}, {"IMAPS", cfg.IMAPSPort}, {"POP3", cfg.POP3Port}, {"POP3S", cfg.POP3SPort}, {"DNS", cfg.DNSPort}} {
+	}{{"SMTP", cfg.SMTPPort}, {"submission", cfg.SubmissionPort}, {"submissions", cfg.SubmissionsPort}, {"IMAP", cfg.IMAPPort}, {"IMAPS", cfg.IMAPSPort},
+		{"POP3", cfg.POP3Port}, {"POP3S", cfg.POP3SPort}, {"DNS", cfg.DNSPort}, {"HTTP", cfg.HTTPPort}, {"HTTPS", cfg.HTTPSPort}, {"ManageSieve", cfg.Sieve.ManageSievePort}} {
 		if p.port == 0 {
 			continue
 		}
@@ -101,7 +102,7 @@ func checkPorts(cfg config.Config, timeout time.Duration) []dnsrecords.Result {
 				Fix: "start the box ('boxmail serve') and open port " + strconv.Itoa(p.port) + " in the firewall"})
 			continue
 		}
-		c.Close()
+		_ = c.Close() // a probe: it only had to connect
 		out = append(out, dnsrecords.Result{Level: dnsrecords.OK, Subject: cfg.Hostname, Check: check, Found: p.name + " answers at " + addr})
 	}
 	return out
