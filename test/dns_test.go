@@ -431,3 +431,18 @@ func TestStatusChecksTheWorldInEveryState(t *testing.T) {
 	res, out, _ = status(t, b, "--timeout", "300ms")
 	want(res, out, "mail.example.test port "+strconv.Itoa(b.SMTP), "fail", "does not answer")
 }
+
+// The records a box publishes name the ports it really serves on: on a
+// box whose web server is not on 443, Outlook's autodiscover SRV says so.
+func TestTheRecordsNameTheBoxsOwnPorts(t *testing.T) {
+	b := newBox(t)
+	out := mustRun(t, "", "dns", "records", "--format", "zone", "--dir", b.Dir)
+	for _, want := range []string{
+		fmt.Sprintf("_autodiscover._tcp.example.test. 3600 IN SRV 0 1 %d mail.example.test.", b.HTTPS),
+		fmt.Sprintf("_imaps._tcp.example.test. 3600 IN SRV 0 1 %d mail.example.test.", b.IMAPS),
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Errorf("the zone lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -39,7 +39,7 @@ func buildRecords(ctx context.Context, dir string, st *store.Store, cfg config.C
 func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
 	in := dnsrecords.Input{
 		Hostname: cfg.Hostname, IPv4: cfg.PublicIPv4, IPv6: cfg.PublicIPv6,
-		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort, POP3S: cfg.POP3SPort,
+		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort, POP3S: cfg.POP3SPort, HTTPS: cfg.HTTPSPort,
 		Serial: uint32(gen),
 	}
 	if newCerts(dir, cfg, nil).Trusted() {

@@ -45,8 +45,11 @@ type Input struct {
 	// Ports of the services advertised by SRV records (RFC 6186); 0
 	// means the service is not offered.
 	Submission, Submissions, IMAP, IMAPS, POP3S int
-	Domains                                     []Domain
-	Custom                                      []Custom
+	// HTTPS is the port of the web server, where Outlook's autodiscover
+	// answers (its SRV record); 0 means no web server.
+	HTTPS   int
+	Domains []Domain
+	Custom  []Custom
 	// Serial is the SOA serial; it must grow whenever the records change.
 	Serial uint32
 	// CAA lists the certificate authorities allowed to issue for the
@@ -334,7 +337,7 @@ func (b *builder) domain(d Domain) error {
 	srv("_imap._tcp", in.IMAP, "IMAP with STARTTLS")
 	srv("_imaps._tcp", in.IMAPS, "IMAP with implicit TLS")
 	srv("_pop3s._tcp", in.POP3S, "POP3 with implicit TLS")
-	b.add(z, "_autodiscover._tcp."+z, "SRV", fmt.Sprintf("0 1 443 %s.", h), "Outlook finds its autodiscover service")
+	srv("_autodiscover._tcp", in.HTTPS, "Outlook's autodiscover service")
 	caa := in.CAA
 	if caa == nil {
 		caa = []string{"letsencrypt.org"}

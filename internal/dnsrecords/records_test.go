@@ -38,7 +38,7 @@ func testInput(t testing.TB) Input {
 		Hostname:   "box.example.net",
 		IPv4:       []netip.Addr{netip.MustParseAddr("198.51.100.7")},
 		IPv6:       []netip.Addr{netip.MustParseAddr("2001:db8::7")},
-		Submission: 587, Submissions: 465, IMAP: 143, IMAPS: 993,
+		Submission: 587, Submissions: 465, IMAP: 143, IMAPS: 993, HTTPS: 443,
 		Domains: []Domain{
 			{Name: "example.net", DKIM: []DKIMKey{{Selector: "mail", PrivatePEM: testKey(t)}}},
 			{Name: "family.example", DKIM: []DKIMKey{{Selector: "mail", PrivatePEM: testKey(t)}}},
