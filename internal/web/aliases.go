@@ -83,7 +83,7 @@ func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 	if err != nil {
 		return store.Alias{}, badf("address: %v", err)
 	}
-	ts, err := parseAddrList("target", targets)
+	ts, err := parseAliasTargets(targets)
 	if err != nil {
 		return store.Alias{}, err
 	}
@@ -95,6 +95,25 @@ func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 		return store.Alias{}, err
 	}
 	return store.Alias{Address: addr, Targets: ts, Permit: ps}, nil
+}
+
+// parseAliasTargets parses comma-separated targets: addresses, or
+// "@domain" for a domain alias (admin checks the rest).
+func parseAliasTargets(l []string) ([]string, error) {
+	var out []string
+	for _, x := range l {
+		for _, y := range strings.Split(x, ",") {
+			if y = strings.TrimSpace(y); y == "" {
+				continue
+			}
+			t, err := admin.ParseAliasTarget(y)
+			if err != nil {
+				return nil, badf("target: %v", err)
+			}
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) removeAlias(ctx context.Context, address string) error {
