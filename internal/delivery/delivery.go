@@ -201,11 +201,24 @@ func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[s
 		r.Accounts = appendNew(r.Accounts, o.role.ID)
 	case o.catchAll != nil:
 		if dom, ok := DomainAliasTarget(*o.catchAll); ok {
-			return d.expand(ctx, Address{Local: a.Local, Domain: dom}, depth+1, seen, r)
+			return d.expandDomainAlias(ctx, a, dom, depth, seen, r)
 		}
 		return d.expandTargets(ctx, *o.catchAll, depth, seen, r)
 	}
 	return nil
+}
+
+// expandDomainAlias routes a (at a domain alias's source) to the same
+// local part at dom. A dom no longer hosted takes nothing: a domain
+// alias never turns into relaying a whole domain's mail out.
+func (d *Deliverer) expandDomainAlias(ctx context.Context, a Address, dom string, depth int, seen map[string]bool, r *Route) error {
+	if local, err := d.st.IsLocalDomain(ctx, dom); err != nil {
+		return err
+	} else if !local {
+		d.log.Warn("domain alias leads to a domain no longer hosted", "alias", "@"+a.Domain, "target", "@"+dom)
+		return nil
+	}
+	return d.expand(ctx, Address{Local: a.Local, Domain: dom}, depth+1, seen, r)
 }
 
 // DomainAliasTarget reports whether al is a domain alias ("@old" whose

@@ -105,3 +105,22 @@ func TestTheNewAddressMaySendAsTheOldOne(t *testing.T) {
 		}
 	}
 }
+
+func TestADomainAliasToADomainNoLongerHostedTakesNothing(t *testing.T) {
+	f, _ := domainAliasFamily(t)
+	ctx := context.Background()
+	for _, d := range []string{"older.example", "gone.example"} {
+		if err := f.st.AddDomain(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.st.AddAlias(ctx, store.Alias{Address: "@older.example", Targets: []string{"@gone.example"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.st.RemoveDomain(ctx, "gone.example"); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := f.d.Resolve(ctx, "me@older.example"); !errors.Is(err, ErrUnknownRecipient) {
+		t.Fatalf("Resolve = %+v, %v; want unknown, not relayed to gone.example", r, err)
+	}
+}

@@ -21,6 +21,8 @@ type aliasInfo struct {
 	Permit    []string `json:"permit"`
 	Automatic bool     `json:"automatic,omitempty"`
 	CatchAll  bool     `json:"catch_all,omitempty"`
+	// DomainAlias: "@old" -> "@new", x@old goes to x@new.
+	DomainAlias bool `json:"domain_alias,omitempty"`
 }
 
 // listAliases returns the aliases, then the automatic role addresses of
@@ -34,7 +36,9 @@ func (s *Server) listAliases(ctx context.Context) ([]aliasInfo, error) {
 	have := map[string]bool{}
 	for _, a := range as {
 		have[a.Address] = true
-		out = append(out, aliasInfo{Address: a.Address, Targets: nonNil(a.Targets), Permit: nonNil(a.Permit), CatchAll: strings.HasPrefix(a.Address, "@")})
+		_, dom := delivery.DomainAliasTarget(a)
+		out = append(out, aliasInfo{Address: a.Address, Targets: nonNil(a.Targets), Permit: nonNil(a.Permit),
+			CatchAll: strings.HasPrefix(a.Address, "@") && !dom, DomainAlias: dom})
 	}
 	ds, err := s.o.Store.Domains(ctx)
 	if err != nil {
