@@ -1,7 +1,9 @@
 package admin
 
 // Aliases: an address (or a domain's catch-all "@domain") whose mail
-// goes to targets, with the accounts permitted to send as it.
+// goes to targets, with the accounts permitted to send as it. A domain
+// alias is the "@old" alias whose one target is "@new": x@old goes to
+// x@new unless an account or explicit alias takes x@old.
 
 import (
 	"context"
@@ -21,6 +23,20 @@ func ParseAliasAddress(s string) (string, error) {
 			return "", err
 		}
 		return "@" + dom, nil
+	}
+	a, err := delivery.ParseAddress(s)
+	if err != nil {
+		return "", err
+	}
+	return a.String(), nil
+}
+
+// ParseAliasTarget parses one target of an alias: an address, or
+// "@domain" (the target of a domain alias, whose address is "@domain"
+// too and which has no other target; AddAlias checks that).
+func ParseAliasTarget(s string) (string, error) {
+	if strings.HasPrefix(s, "@") {
+		return ParseAliasAddress(s)
 	}
 	a, err := delivery.ParseAddress(s)
 	if err != nil {
@@ -65,8 +81,48 @@ func (s *Service) checkAliasTargets(ctx context.Context, al store.Alias) error {
 		}
 	}
 	for _, t := range al.Targets {
+		if strings.HasPrefix(t, "@") {
+			return s.checkDomainAlias(ctx, al)
+		}
 		if err := s.checkAliasTarget(ctx, al, t); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// checkDomainAlias checks an alias with a "@domain" target: it must be a
+// domain alias ("@old" with the one target "@new"), both domains hosted
+// (the box receives for old.example because it is a domain here: MX,
+// DKIM and certificate follow it, as in Mail-in-a-Box), and no chain:
+// "@new" is not itself a domain alias and no domain alias leads to "@old".
+func (s *Service) checkDomainAlias(ctx context.Context, al store.Alias) error {
+	if !strings.HasPrefix(al.Address, "@") || len(al.Targets) != 1 {
+		return inputErrorf("a @domain target makes a domain alias: its address must be @domain and it has no other target")
+	}
+	from, to := strings.ToLower(al.Address[1:]), strings.ToLower(al.Targets[0][1:])
+	if from == to {
+		return inputErrorf("a domain alias cannot lead to its own domain")
+	}
+	for _, d := range []string{from, to} {
+		if local, err := s.st.IsLocalDomain(ctx, d); err != nil {
+			return err
+		} else if !local {
+			return inputErrorf("%s is not a domain of this box: add it first (boxmail domain add %s)", d, d)
+		}
+	}
+	all, err := s.st.Aliases(ctx)
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		dom, ok := delivery.DomainAliasTarget(o)
+		switch {
+		case !ok:
+		case o.Address == "@"+to:
+			return inputErrorf("@%s is itself a domain alias (to @%s): point @%s at @%s directly", to, dom, from, dom)
+		case dom == from && o.Address != "@"+from:
+			return inputErrorf("%s is a domain alias to @%s: a chain of domain aliases is not allowed", o.Address, from)
 		}
 	}
 	return nil

@@ -200,9 +200,35 @@ func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[s
 	case o.role != nil:
 		r.Accounts = appendNew(r.Accounts, o.role.ID)
 	case o.catchAll != nil:
+		if dom, ok := DomainAliasTarget(*o.catchAll); ok {
+			return d.expandDomainAlias(ctx, a, dom, depth, seen, r)
+		}
 		return d.expandTargets(ctx, *o.catchAll, depth, seen, r)
 	}
 	return nil
+}
+
+// expandDomainAlias routes a (at a domain alias's source) to the same
+// local part at dom. A dom no longer hosted takes nothing: a domain
+// alias never turns into relaying a whole domain's mail out.
+func (d *Deliverer) expandDomainAlias(ctx context.Context, a Address, dom string, depth int, seen map[string]bool, r *Route) error {
+	if local, err := d.st.IsLocalDomain(ctx, dom); err != nil {
+		return err
+	} else if !local {
+		d.log.Warn("domain alias leads to a domain no longer hosted", "alias", "@"+a.Domain, "target", "@"+dom)
+		return nil
+	}
+	return d.expand(ctx, Address{Local: a.Local, Domain: dom}, depth+1, seen, r)
+}
+
+// DomainAliasTarget reports whether al is a domain alias ("@old" whose
+// one target is "@new": x@old goes to x@new when no account or explicit
+// alias takes x@old) and returns the target domain.
+func DomainAliasTarget(al store.Alias) (string, bool) {
+	if !strings.HasPrefix(al.Address, "@") || len(al.Targets) != 1 || !strings.HasPrefix(al.Targets[0], "@") {
+		return "", false
+	}
+	return al.Targets[0][1:], true
 }
 
 // owner is what an address of a hosted domain leads to at the first step
@@ -283,12 +309,19 @@ func appendNew[T comparable](l []T, v T) []T {
 // addresses that would reach the catch-all, not the domain's accounts,
 // explicit aliases, role addresses (postmaster@, abuse@...), the box's
 // SRS addresses or MAILER-DAEMON.
+//
+// Through a domain alias ("@old" -> "@new") x@old is covered for whoever
+// may send as x@new (as mox does): the same person's old address, so
+// replies to mail sent to it can come from it.
 func (d *Deliverer) MayUseSender(ctx context.Context, account, addr string) (bool, error) {
 	a, err := ParseAddress(addr)
 	if err != nil {
 		return false, nil
 	}
-	account = strings.ToLower(account)
+	return d.mayUseSender(ctx, strings.ToLower(account), a, 0)
+}
+
+func (d *Deliverer) mayUseSender(ctx context.Context, account string, a Address, hops int) (bool, error) {
 	if a.String() == account {
 		return true, nil
 	}
@@ -311,7 +344,12 @@ func (d *Deliverer) MayUseSender(ctx context.Context, account, addr string) (boo
 		if slices.Contains(systemLocals, a.Base().Local) {
 			return false, nil // the box's own voice, whatever the catch-all says
 		}
-		return slices.Contains(o.catchAll.Permit, account), nil
+		if slices.Contains(o.catchAll.Permit, account) {
+			return true, nil
+		}
+		if dom, ok := DomainAliasTarget(*o.catchAll); ok && hops < 1 {
+			return d.mayUseSender(ctx, account, Address{Local: a.Local, Domain: dom}, hops+1)
+		}
 	}
 	return false, nil
 }

@@ -21,6 +21,8 @@ type aliasInfo struct {
 	Permit    []string `json:"permit"`
 	Automatic bool     `json:"automatic,omitempty"`
 	CatchAll  bool     `json:"catch_all,omitempty"`
+	// DomainAlias: "@old" -> "@new", x@old goes to x@new.
+	DomainAlias bool `json:"domain_alias,omitempty"`
 }
 
 // listAliases returns the aliases, then the automatic role addresses of
@@ -34,7 +36,9 @@ func (s *Server) listAliases(ctx context.Context) ([]aliasInfo, error) {
 	have := map[string]bool{}
 	for _, a := range as {
 		have[a.Address] = true
-		out = append(out, aliasInfo{Address: a.Address, Targets: nonNil(a.Targets), Permit: nonNil(a.Permit), CatchAll: strings.HasPrefix(a.Address, "@")})
+		_, dom := delivery.DomainAliasTarget(a)
+		out = append(out, aliasInfo{Address: a.Address, Targets: nonNil(a.Targets), Permit: nonNil(a.Permit),
+			CatchAll: strings.HasPrefix(a.Address, "@") && !dom, DomainAlias: dom})
 	}
 	ds, err := s.o.Store.Domains(ctx)
 	if err != nil {
@@ -83,7 +87,7 @@ func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 	if err != nil {
 		return store.Alias{}, badf("address: %v", err)
 	}
-	ts, err := parseAddrList("target", targets)
+	ts, err := parseAliasTargets(targets)
 	if err != nil {
 		return store.Alias{}, err
 	}
@@ -95,6 +99,25 @@ func aliasInput(address string, targets, permit []string) (store.Alias, error) {
 		return store.Alias{}, err
 	}
 	return store.Alias{Address: addr, Targets: ts, Permit: ps}, nil
+}
+
+// parseAliasTargets parses comma-separated targets: addresses, or
+// "@domain" for a domain alias (admin checks the rest).
+func parseAliasTargets(l []string) ([]string, error) {
+	var out []string
+	for _, x := range l {
+		for _, y := range strings.Split(x, ",") {
+			if y = strings.TrimSpace(y); y == "" {
+				continue
+			}
+			t, err := admin.ParseAliasTarget(y)
+			if err != nil {
+				return nil, badf("target: %v", err)
+			}
+			out = append(out, t)
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) removeAlias(ctx context.Context, address string) error {
