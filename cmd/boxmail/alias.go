@@ -16,7 +16,7 @@ import (
 
 func aliasCommands() []subcommand {
 	return []subcommand{
-		{name: "add", args: "ALIAS TARGETS [--permit A]", summary: "a new alias (ALIAS may be @domain) to comma-separated targets", run: aliasAdd},
+		{name: "add", args: "ALIAS TARGETS [--permit A]", summary: "a new alias to comma-separated targets; @domain is a catch-all, and @old.example to @new.example a domain alias", run: aliasAdd},
 		{name: "list", summary: "the aliases, their targets and who may send as them", run: aliasList},
 		{name: "set", args: "ALIAS TARGETS [--permit A]", summary: "change an alias in place", run: aliasSet},
 		{name: "remove", args: "ALIAS", summary: "delete an alias", run: aliasRemove},
@@ -170,11 +170,11 @@ func aliasTargets(sub, list string, permit listFlag) ([]string, error) {
 	}
 	var targets []string
 	for _, t := range tl {
-		a, err := delivery.ParseAddress(t)
+		a, err := admin.ParseAliasTarget(t)
 		if err != nil {
 			return nil, usagef("target: %v", err)
 		}
-		targets = append(targets, a.String())
+		targets = append(targets, a)
 	}
 	for i, p := range permit {
 		a, err := delivery.ParseAddress(p)
