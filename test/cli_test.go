@@ -2,8 +2,11 @@ package test
 
 import (
 	"bufio"
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -336,5 +339,55 @@ func TestASecondBoxOnTheSamePortsNamesEveryConflict(t *testing.T) {
 	}
 	if n := strings.Count(errs, "\n"); n != 1 {
 		t.Errorf("the refusal is %d lines, want one:\n%s", n, errs)
+	}
+}
+
+// The admin of a trial box runs 'boxmail status' and opens the Status
+// page at the same moment: both ask the box's own DNS server, never one
+// outside the machine, and give the same verdict for every check.
+func TestTheCommandLineAndTheWebGiveTheSameStatus(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "boxmail-data")
+	ports := testutil.FreePorts(t, 11)
+	pw, cmd, _ := startQuickstart(t, dir, ports)
+	defer func() {
+		cmd.Process.Signal(syscall.SIGINT)
+		cmd.Wait()
+	}()
+	out, errs, _ := run(t, "", "status", "--no-ports", "--timeout", "2s", "--dir", dir)
+	if want := fmt.Sprintf("asking the DNS servers of 'resolvers' in boxmail.conf: 127.0.0.1:%d", ports[5]); !strings.Contains(out, want) {
+		t.Errorf("status does not say it asks the box's own DNS (%q):\n%s%s", want, out, errs)
+	}
+	cli := map[string]string{}
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) >= 3 && (f[0] == "ok" || f[0] == "warn" || f[0] == "fail") {
+			cli[f[1]+" "+strings.Join(f[2:], " ")] = f[0]
+		}
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/admin/api/status", ports[7]), nil)
+	req.SetBasicAuth("me@example.test", pw)
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var web []struct{ Level, Subject, Check, Found string }
+	if err := json.NewDecoder(res.Body).Decode(&web); err != nil || len(web) == 0 {
+		t.Fatalf("web status: %s: %v", res.Status, err)
+	}
+	for _, w := range web {
+		found := false
+		for k, level := range cli {
+			if strings.HasPrefix(k, w.Subject+" "+w.Check+" ") || k == w.Subject+" "+w.Check {
+				found = true
+				if level != w.Level {
+					t.Errorf("%s %s: the command line says %s, the web %s (%s)", w.Subject, w.Check, level, w.Level, w.Found)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s %s (%s on the web) is missing from 'boxmail status':\n%s", w.Subject, w.Check, w.Level, out)
+		}
 	}
 }

@@ -5,6 +5,7 @@ package main
 // (servers.go builds each one from the config).
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,13 +241,8 @@ func cmdQuickstart(e *env, args []string) error {
 	} else if err != nil {
 		return err
 	}
-	cfg, err := config.Load(dir)
+	cfg, err := quickstartConfig(dir, pf, res)
 	if err != nil {
-		return err
-	}
-	pf.apply(&cfg)
-	quickstartResolvers(&cfg, res)
-	if err := cfg.Validate(); err != nil {
 		return err
 	}
 	pw, _ := os.ReadFile(pwPath)
@@ -273,6 +270,7 @@ func createDemoBox(dir, domain, me, pwPath string) (err error) {
 	cfg.Listen = "127.0.0.1"
 	cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
 	cfg.DNSPort = 5353
+	cfg.Resolvers = []string{loopbackDNS(cfg.DNSPort)} // a trial asks only its own DNS server
 	cfg.Sieve.ManageSievePort = 14190
 	cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
 	cfg.POP3Port, cfg.POP3SPort = 1110, 1995
@@ -299,17 +297,46 @@ func createDemoBox(dir, domain, me, pwPath string) (err error) {
 	return newAdmin(st).AddAlias(context.Background(), store.Alias{Address: "family@" + domain, Targets: []string{me}, Permit: []string{me}})
 }
 
+// quickstartConfig is the demo box's config with the command line's
+// ports and resolver, written back to boxmail.conf when they change it,
+// so every later command (status, dns records, dkim activate) sees the
+// box as it runs.
+func quickstartConfig(dir string, pf portFlags, res string) (config.Config, error) {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return cfg, err
+	}
+	before := cfg.Format()
+	ownDNS := slices.Equal(cfg.Resolvers, []string{loopbackDNS(cfg.DNSPort)})
+	pf.apply(&cfg)
+	quickstartResolvers(&cfg, res, ownDNS)
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	if after := cfg.Format(); !bytes.Equal(before, after) {
+		if err := safefile.Write(filepath.Join(dir, config.FileName), after, 0o600); err != nil {
+			return cfg, err
+		}
+	}
+	return cfg, nil
+}
+
+// loopbackDNS is the address of a demo box's own DNS server.
+func loopbackDNS(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
 // quickstartResolvers points a trial box's lookups at --resolver, else
-// at its own DNS server, so a trial sends no DNS query off the machine.
-func quickstartResolvers(cfg *config.Config, res string) {
+// at its own DNS server (ownDNS: the config already named it, perhaps on
+// a port the flags just changed), so a trial sends no DNS query off the
+// machine.
+func quickstartResolvers(cfg *config.Config, res string, ownDNS bool) {
 	switch {
 	case res != "":
 		if _, _, err := net.SplitHostPort(res); err != nil {
 			res = net.JoinHostPort(res, "53")
 		}
 		cfg.Resolvers = []string{res}
-	case len(cfg.Resolvers) == 0 && cfg.DNSPort > 0:
-		cfg.Resolvers = []string{net.JoinHostPort("127.0.0.1", strconv.Itoa(cfg.DNSPort))}
+	case (ownDNS || len(cfg.Resolvers) == 0) && cfg.DNSPort > 0:
+		cfg.Resolvers = []string{loopbackDNS(cfg.DNSPort)}
 	}
 }
 

@@ -265,12 +265,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			return set, err
 		},
 		Status: func(ctx context.Context) ([]dnsrecords.Result, error) {
-			set, in, err := records(ctx)
-			if err != nil {
-				return nil, err
-			}
-			out := dnsrecords.Check(ctx, res, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL})
-			return append(out, cm.Check()...), nil
+			return checkBox(ctx, dir, cfg, st, res, cm, nil)
 		},
 		// The certificate the listeners serve, reloaded when its files change.
 		Certificate: cm.Leaf,

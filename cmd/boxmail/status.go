@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"boxmail/internal/certs"
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
 
@@ -33,22 +36,21 @@ func cmdStatus(e *env, args []string) error {
 	}
 	return withBox(dir, func(cfg config.Config, st *store.Store) error {
 		ctx := context.Background()
-		set, in, err := buildRecords(ctx, dir, st, cfg)
-		if err != nil {
-			return err
-		}
-		opts := dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL}
+		var domains []string
 		if len(pos) == 1 {
 			d, err := hostedDomain(ctx, st, pos[0])
 			if err != nil {
 				return err
 			}
-			opts.Domains = []string{d}
+			domains = []string{d}
 		}
 		r := newResolver(cfg)
 		r.Timeout = timeout
-		results := dnsrecords.Check(ctx, r, set, in, opts)
-		results = append(results, newCerts(dir, cfg, nil).Check()...)
+		fmt.Fprintf(e.stdout, "asking %s\n\n", describeResolver(cfg, r))
+		results, err := checkBox(ctx, dir, cfg, st, r, newCerts(dir, cfg, nil), domains)
+		if err != nil {
+			return err
+		}
 		if !noPorts {
 			results = append(results, checkPorts(cfg, timeout)...)
 		}
@@ -71,6 +73,27 @@ func cmdStatus(e *env, args []string) error {
 		}
 		return nil
 	})
+}
+
+// checkBox is what 'boxmail status' and the admin panel's Status page
+// check, the same way: the DNS records of the box's domains (domains: all
+// when nil) and the certificate.
+func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Store, r resolver.Resolver, cm *certs.Manager, domains []string) ([]dnsrecords.Result, error) {
+	set, in, err := buildRecords(ctx, dir, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := dnsrecords.Check(ctx, r, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL, Domains: domains})
+	return append(out, cm.Check()...), nil
+}
+
+// describeResolver says which DNS servers the checks ask and where that
+// choice comes from.
+func describeResolver(cfg config.Config, r *resolver.Net) string {
+	if len(cfg.Resolvers) > 0 {
+		return fmt.Sprintf("the DNS servers of 'resolvers' in boxmail.conf: %s", strings.Join(r.Servers, ", "))
+	}
+	return fmt.Sprintf("the system's DNS servers (/etc/resolv.conf): %s; set 'resolvers' in boxmail.conf to choose", strings.Join(r.Servers, ", "))
 }
 
 // checkPorts connects to each configured port of the box: its public
