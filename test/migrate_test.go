@@ -501,7 +501,19 @@ func TestMigrateStatusFollowsTheChecklist(t *testing.T) {
 		t.Errorf("no next step for the MX:\n%s", out)
 	}
 
+	// Nobody has switched and nobody forwards: step 2 is to do, naming
+	// the user; an SPF hardened this early does not end the story.
+	want(steps(), 2, "to do: 0 of 1 users not yet switched forward a copy")
+	w1.set(t, hard...)
+	w2.set(t, hard...)
+	if m := steps(); !strings.HasPrefix(m[7], "done: SPF is hardened, but the migration is not complete: step 2, 6, 8 not done") {
+		t.Errorf("step 7 with steps 2, 6 and 8 open: %q", m[7])
+	}
+	mustRun(t, "", "forward", "add", b.Admin, "--to", "me@old.test", "--dir", b.Dir)
+	want(steps(), 2, "done: 1 of 1 users not yet switched forward a copy")
+
 	w1.set(t, newMX...)
+	w2.set(t, oldMX...)
 	want(steps(), 5, "waiting: propagated to 1 of 2")
 	w2.set(t, newMX...)
 	want(steps(), 5, "done: propagated to 2 of 2")
@@ -520,4 +532,7 @@ func TestMigrateStatusFollowsTheChecklist(t *testing.T) {
 	w1.set(t, hard...)
 	w2.set(t, hard...)
 	want(steps(), 7, "done")
+	if m := steps(); strings.Contains(m[7], "migration is complete") && !strings.HasPrefix(m[6], "done") {
+		t.Errorf("step 7 says the migration is complete while step 6 is %q", m[6])
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -130,8 +131,18 @@ type measure struct {
 // steps are the checklist's eight steps, numbered.
 func (m *measure) steps(ctx context.Context) []MigrationStep {
 	steps := []MigrationStep{m.accounts(), m.forwards(ctx), m.spfIncludes(), m.dkim(), m.mx(ctx), m.switched(ctx), m.spfHardened(), m.imported(ctx)}
+	var open []string
 	for i := range steps {
 		steps[i].N = i + 1
+		if steps[i].State != StepDone && i != 6 {
+			open = append(open, strconv.Itoa(i+1))
+		}
+	}
+	// The SPF check's own words end the story ("the migration is
+	// complete"); that is true only when every other step is done too.
+	if sp := &steps[6]; sp.State == StepDone && len(open) > 0 {
+		sp.Found = "SPF is hardened, but the migration is not complete: step " + strings.Join(open, ", ") + " not done"
+		sp.Next = "finish the steps not done; until everyone sends through the box, their mail through the old provider fails SPF"
 	}
 	return steps
 }
@@ -190,20 +201,35 @@ func (m *measure) accounts() MigrationStep {
 	return s
 }
 
-// 2. forward-and-keep rules (filters issue)
+// 2. forward-and-keep rules: each user who has not switched yet (no
+// login at the box) keeps a copy at the old provider; who switched needs
+// none.
 func (m *measure) forwards(ctx context.Context) MigrationStep {
-	s := MigrationStep{Name: "forward-and-keep to the old address for users not yet switched", State: StepWaiting,
-		Found: "the box cannot read forward rules yet (needs the filters feature)",
-		Next:  "until the filters feature lands, keep a copy at the old provider by forwarding there instead"}
-	n := 0
+	s := MigrationStep{Name: "forward-and-keep to the old address for users not yet switched", State: StepToDo}
+	waiting, forwarding := 0, 0
 	for _, a := range m.accs {
-		if to, known := m.forwardRuleOf(ctx, a); known {
-			n++
+		to, fwd := m.forwardRuleOf(ctx, a)
+		if fwd {
 			s.Detail = append(s.Detail, a.Email+" forwards to "+to)
 		}
+		if _, switched := m.firstLoginOf(ctx, a); switched {
+			continue
+		}
+		waiting++
+		if fwd {
+			forwarding++
+		} else {
+			s.Detail = append(s.Detail, a.Email+": not switched yet and no forward rule")
+		}
 	}
-	if n > 0 && n == len(m.accs) {
-		s.State, s.Found, s.Next = StepDone, fmt.Sprintf("%d of %d users forward a copy", n, len(m.accs)), ""
+	switch {
+	case waiting == 0:
+		s.State, s.Found = StepDone, "every user has switched to the box: no forward needed"
+	case forwarding == waiting:
+		s.State, s.Found = StepDone, fmt.Sprintf("%d of %d users not yet switched forward a copy", forwarding, waiting)
+	default:
+		s.Found = fmt.Sprintf("%d of %d users not yet switched forward a copy", forwarding, waiting)
+		s.Next = "boxmail forward add EMAIL --to OLD_ADDRESS (for each user listed without a rule)"
 	}
 	return s
 }
