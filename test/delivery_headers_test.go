@@ -1,6 +1,7 @@
 package test
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -33,4 +34,16 @@ func TestStoredMailHasReturnPathAndDeliveredTo(t *testing.T) {
 			t.Errorf("from %s to %s: the incoming Return-Path was kept:\n%s", tc.from, tc.to, got)
 		}
 	}
+}
+
+// withoutTrace returns a stored message without the Return-Path and
+// Delivered-To fields final delivery puts first, for tests about the
+// fields below them.
+func withoutTrace(m []byte) []byte {
+	for _, p := range []string{"Return-Path: ", "Delivered-To: "} {
+		if i := bytes.IndexByte(m, '\n'); i >= 0 && bytes.HasPrefix(m, []byte(p)) {
+			m = m[i+1:]
+		}
+	}
+	return m
 }
