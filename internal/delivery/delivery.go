@@ -426,14 +426,28 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	if t.d.runSieve(ctx, t.sender, &del) {
 		return nil // every copy discarded by a filter
 	}
+	if err := t.d.addTrace(ctx, t.sender, &del); err != nil {
+		return err
+	}
 	if err := t.d.st.Deliver(ctx, del); err != nil {
 		return err
 	}
-	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", len(t.remote), "size", len(data))
+	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", queued(del), "size", len(data))
 	if len(del.Remote)+len(del.Copies) > 0 && t.d.queue != nil {
 		t.d.queue.Kick()
 	}
 	return nil
+}
+
+// queued counts the queue entries a delivery asks for by recipient: the
+// remote recipients and those of its copies (Sieve redirects and replies,
+// the queued recipients addTrace moved), so the log says what was queued.
+func queued(del store.Delivery) int {
+	n := len(del.Remote)
+	for _, c := range del.Copies {
+		n += len(c.Recipients)
+	}
+	return n
 }
 
 // Abort drops the transaction. Nothing was stored.

@@ -394,7 +394,11 @@ func (q *Queue) deliverLocally(ctx context.Context, it store.QueueItem) itemResu
 		return res
 	}
 	msg := "delivered locally"
-	err = q.d.st.Deliver(ctx, del)
+	hasRemote := len(del.Remote) > 0
+	err = q.d.addTrace(ctx, it.Sender, &del)
+	if err == nil {
+		err = q.d.st.Deliver(ctx, del)
+	}
 	for _, r := range ok {
 		if err != nil {
 			res[r] = rcptResult{msg: "451 4.3.0 local delivery failed: " + err.Error()}
@@ -402,7 +406,7 @@ func (q *Queue) deliverLocally(ctx context.Context, it store.QueueItem) itemResu
 			res[r] = rcptResult{ok: true, msg: msg}
 		}
 	}
-	if err == nil && len(del.Remote) > 0 {
+	if err == nil && hasRemote {
 		q.Kick()
 	}
 	return res

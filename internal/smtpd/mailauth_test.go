@@ -127,7 +127,7 @@ func TestInboundDMARCPolicies(t *testing.T) {
 		t.Fatalf("INBOX has %d messages", len(inbox))
 	}
 	m := inbox[0]
-	if !strings.HasPrefix(m, "Authentication-Results: mx.example.net;\r\n\tspf=pass smtp.mailfrom=a@friendly.example;\r\n\tdkim=none;\r\n\tdmarc=pass") ||
+	if !strings.HasPrefix(m, "Return-Path: <a@friendly.example>\r\nDelivered-To: me@example.net\r\nAuthentication-Results: mx.example.net;\r\n\tspf=pass smtp.mailfrom=a@friendly.example;\r\n\tdkim=none;\r\n\tdmarc=pass") ||
 		strings.Count(m, "Authentication-Results: mx.example.net") != 1 || !strings.Contains(m, "Authentication-Results: mx.friendly.example; spf=pass") {
 		t.Errorf("message:\n%s", m)
 	}
@@ -150,7 +150,7 @@ func TestTrustedClientsAreNotChecked(t *testing.T) {
 		t.Errorf("trusted: %s", out)
 	}
 	inbox := mailbox(t, st, "INBOX")
-	if len(inbox) != 1 || !strings.HasPrefix(inbox[0], "Authentication-Results: mx.example.net; (trusted network) none\r\nReceived: ") ||
+	if len(inbox) != 1 || !strings.HasPrefix(inbox[0], "Return-Path: <a@reject.example>\r\nDelivered-To: me@example.net\r\nAuthentication-Results: mx.example.net; (trusted network) none\r\nReceived: ") ||
 		strings.Count(inbox[0], "Authentication-Results") != 1 {
 		t.Errorf("INBOX = %q", inbox)
 	}

@@ -74,7 +74,7 @@ func TestHeaderSearchRowsAreWrittenAtDeliveryAndBackfilledByMigration12(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP TABLE header_search; DROP TABLE change_log; PRAGMA user_version = 11"); err != nil {
+	if _, err := db.Exec("DROP TABLE header_search; DROP TABLE change_log; DROP TABLE web_sessions; PRAGMA user_version = 11"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

@@ -301,6 +301,19 @@ CREATE TABLE change_log (
 	events BLOB NOT NULL
 );
 `,
+	// 14: web sessions (store/websession.go), so a restart does not log
+	// anyone out: the SHA-256 of the cookie value, never the value.
+	`
+CREATE TABLE web_sessions (
+	token_hash BLOB PRIMARY KEY,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	stamp      TEXT NOT NULL,
+	csrf       TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	seen       INTEGER NOT NULL
+);
+CREATE INDEX web_sessions_account ON web_sessions(account_id);
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -1,10 +1,12 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -26,24 +28,39 @@ const (
 
 type session struct {
 	id      string
+	account int64
 	email   string
 	stamp   string // store.SessionStamp at login: a password set since ends it
 	csrf    string
 	created time.Time
 	seen    time.Time
-	flash   string // one message shown on the next page
+	saved   time.Time // seen as the store last recorded it
+	flash   string    // one message shown on the next page
 	flashOK bool
 }
 
-// sessions are kept in memory: a restart logs everyone out.
+// touchEvery is how often a session's use is written to the store: the
+// idle timeout is counted from the last write after a restart.
+const touchEvery = time.Minute
+
+// sessions are kept in memory and written through to the store (SHA-256
+// of the cookie value, store/websession.go), so a restart logs no one
+// out: a session the memory does not know is looked up there. The store
+// writes are the login path's own, like RecordLogin; a failed one is
+// logged and the session lives on in memory.
 type sessions struct {
 	mu  sync.Mutex
 	m   map[string]*session
 	now func() time.Time
+	st  *store.Store // nil: memory only
+	log *slog.Logger
 }
 
-func newSessions(now func() time.Time) *sessions {
-	return &sessions{m: map[string]*session{}, now: now}
+func newSessions(now func() time.Time, st *store.Store, log *slog.Logger) *sessions {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &sessions{m: map[string]*session{}, now: now, st: st, log: log}
 }
 
 func randomToken() string {
@@ -52,45 +69,127 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func (ss *sessions) create(email, stamp string) *session {
+// storeCtx bounds a session write or read in the store.
+func storeCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 10*time.Second)
+}
+
+func (ss *sessions) create(account int64, email, stamp string) *session {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	now := ss.now()
+	var evicted []string
 	if len(ss.m) >= maxSessions {
-		ss.expireLocked(now)
+		evicted = ss.expireLocked(now)
 	}
-	s := &session{id: randomToken(), email: email, stamp: stamp, csrf: randomToken(), created: now, seen: now}
+	s := &session{id: randomToken(), account: account, email: email, stamp: stamp, csrf: randomToken(), created: now, seen: now, saved: now}
 	ss.m[s.id] = s
+	ss.mu.Unlock()
+	if ss.st == nil {
+		return s
+	}
+	ctx, cancel := storeCtx()
+	defer cancel()
+	for _, id := range evicted {
+		ss.end(ctx, id)
+	}
+	err := ss.st.RecordWebSession(ctx, s.id, store.WebSession{AccountID: account, Stamp: stamp, CSRF: s.csrf, Created: now, Seen: now})
+	if err != nil {
+		ss.log.Error("recording a web session", "user", email, "err", err)
+	}
 	return s
 }
 
-func (ss *sessions) expireLocked(now time.Time) {
+// expireLocked drops expired sessions and, when still full, the least
+// recently used one; it returns the IDs dropped.
+func (ss *sessions) expireLocked(now time.Time) []string {
 	var oldest *session
+	var out []string
 	for id, s := range ss.m {
-		if now.Sub(s.seen) > idleTimeout || now.Sub(s.created) > maxLifetime {
+		if expired(s, now) {
 			delete(ss.m, id)
+			out = append(out, id)
 		} else if oldest == nil || s.seen.Before(oldest.seen) {
 			oldest = s
 		}
 	}
 	if len(ss.m) >= maxSessions && oldest != nil {
 		delete(ss.m, oldest.id)
+		out = append(out, oldest.id)
+	}
+	return out
+}
+
+func expired(s *session, now time.Time) bool {
+	return now.Sub(s.seen) > idleTimeout || now.Sub(s.created) > maxLifetime
+}
+
+// end forgets a session in the store.
+func (ss *sessions) end(ctx context.Context, id string) {
+	if err := ss.st.EndWebSession(ctx, id); err != nil {
+		ss.log.Error("ending a web session", "err", err)
 	}
 }
 
 func (ss *sessions) get(id string) *session {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	s := ss.m[id]
+	ss.mu.Unlock()
 	if s == nil {
-		return nil
+		s = ss.load(id)
+		if s == nil {
+			return nil
+		}
 	}
+	ss.mu.Lock()
 	now := ss.now()
-	if now.Sub(s.seen) > idleTimeout || now.Sub(s.created) > maxLifetime {
+	if expired(s, now) {
 		delete(ss.m, id)
+		ss.mu.Unlock()
+		ss.remove(id)
 		return nil
 	}
 	s.seen = now
+	touch := now.Sub(s.saved) >= touchEvery
+	if touch {
+		s.saved = now
+	}
+	stamp := s.stamp
+	ss.mu.Unlock()
+	if touch && ss.st != nil {
+		ctx, cancel := storeCtx()
+		defer cancel()
+		if err := ss.st.TouchWebSession(ctx, id, stamp, now); err != nil {
+			ss.log.Error("recording a web session's use", "user", s.email, "err", err)
+		}
+	}
+	return s
+}
+
+// load reads a session the memory does not know (kept before a restart)
+// from the store into the memory.
+func (ss *sessions) load(id string) *session {
+	if ss.st == nil || id == "" {
+		return nil
+	}
+	ctx, cancel := storeCtx()
+	defer cancel()
+	ws, err := ss.st.WebSessionByToken(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		ss.log.Error("reading a web session", "err", err)
+		return nil
+	}
+	s := &session{id: id, account: ws.AccountID, email: ws.Email, stamp: ws.Stamp, csrf: ws.CSRF, created: ws.Created, seen: ws.Seen, saved: ws.Seen}
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if old := ss.m[id]; old != nil {
+		return old // loaded meanwhile by another request
+	}
+	if len(ss.m) >= maxSessions {
+		ss.expireLocked(ss.now()) // dropped from memory only: the store still has them
+	}
+	ss.m[id] = s
 	return s
 }
 
@@ -98,13 +197,17 @@ func (ss *sessions) remove(id string) {
 	ss.mu.Lock()
 	delete(ss.m, id)
 	ss.mu.Unlock()
+	if ss.st != nil {
+		ctx, cancel := storeCtx()
+		defer cancel()
+		ss.end(ctx, id)
+	}
 }
 
 // dropUser ends the sessions of an account except one (after a password
 // change: other devices must log in again) and returns how many ended.
 func (ss *sessions) dropUser(email, except string) int {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
 	n := 0
 	for id, s := range ss.m {
 		if s.email == email && id != except {
@@ -112,14 +215,35 @@ func (ss *sessions) dropUser(email, except string) int {
 			n++
 		}
 	}
-	return n
+	now := ss.now()
+	ss.mu.Unlock()
+	if ss.st == nil {
+		return n
+	}
+	ctx, cancel := storeCtx()
+	defer cancel()
+	m, err := ss.st.EndWebSessions(ctx, email, except, now.Add(-maxLifetime), now.Add(-idleTimeout))
+	if err != nil {
+		ss.log.Error("ending web sessions", "user", email, "err", err)
+		return n
+	}
+	return max(n, m)
 }
 
 // restamp keeps a session alive across its own password change.
 func (ss *sessions) restamp(s *session, stamp string) {
 	ss.mu.Lock()
 	s.stamp = stamp
+	now := s.seen
 	ss.mu.Unlock()
+	if ss.st == nil {
+		return
+	}
+	ctx, cancel := storeCtx()
+	defer cancel()
+	if err := ss.st.TouchWebSession(ctx, s.id, stamp, now); err != nil {
+		ss.log.Error("recording a web session's stamp", "user", s.email, "err", err)
+	}
 }
 
 func (ss *sessions) setFlash(s *session, msg string, ok bool) {
@@ -242,7 +366,7 @@ func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a store.Ac
 	if err != nil {
 		return "", err
 	}
-	sess := s.sessions.create(a.Email, stamp)
+	sess := s.sessions.create(a.ID, a.Email, stamp)
 	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
 	setCookie(w, loginCookie, "", -1)
 	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin, "totp", totp)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/store"
 )
 
@@ -243,5 +244,49 @@ func TestAnAdminSignsAUserOutEverywhere(t *testing.T) {
 	}
 	if code, _ := get(t, kid, ts.URL+"/account"); code == 200 {
 		t.Error("a session survived a password set in the store")
+	}
+}
+
+// A session outlives the server: a new one over the same store takes the
+// same cookie; logging out ends it for every later server too.
+func TestASessionSurvivesARestart(t *testing.T) {
+	ts, st, _ := newTestServer(t)
+	ctx := context.Background()
+	kid := client(ts)
+	csrf := login(t, ts, kid, "kid@example.net", userPW)
+	u, _ := url.Parse(ts.URL)
+	var cookie string
+	for _, c := range kid.Jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			cookie = c.Value
+		}
+	}
+	if cookie == "" {
+		t.Fatal("no session cookie")
+	}
+	if _, err := st.WebSessionByToken(ctx, cookie); err != nil {
+		t.Fatalf("the session is not in the store: %v", err)
+	}
+	restarted := func() *httptest.Server {
+		s := New(Options{Store: st, Admin: admin.New(admin.Options{Store: st}), Hostname: "box.example.net"})
+		ts2 := httptest.NewTLSServer(s.Handler())
+		t.Cleanup(ts2.Close)
+		return ts2
+	}
+	ts2 := restarted()
+	c2 := client(ts2)
+	u2, _ := url.Parse(ts2.URL)
+	c2.Jar.SetCookies(u2, []*http.Cookie{{Name: sessionCookie, Value: cookie, Path: "/"}})
+	code, body := get(t, c2, ts2.URL+"/account")
+	if code != 200 || !strings.Contains(body, csrf) {
+		t.Fatalf("after a restart /account is %d", code)
+	}
+	postForm(t, c2, ts2.URL+"/logout", url.Values{"csrf": {csrf}})
+	ts3 := restarted()
+	c3 := client(ts3)
+	u3, _ := url.Parse(ts3.URL)
+	c3.Jar.SetCookies(u3, []*http.Cookie{{Name: sessionCookie, Value: cookie, Path: "/"}})
+	if code, _ := get(t, c3, ts3.URL+"/account"); code == 200 {
+		t.Error("a logged-out session came back after a restart")
 	}
 }

@@ -15,8 +15,8 @@
 //     outbound queue and the TLS certificate, each action also under the
 //     JSON API /admin/api/ (docs/api.md).
 //
-// Security: sessions are random 256-bit IDs kept in memory (a restart
-// logs everyone out) in HttpOnly, Secure, SameSite=Strict cookies, with
+// Security: sessions are random 256-bit IDs kept in memory and, by their
+// SHA-256, in the store (a restart logs no one out) in HttpOnly, Secure, SameSite=Strict cookies, with
 // idle and absolute expiry; every state-changing request carries a
 // per-session CSRF token (form field or X-CSRF-Token header) unless it is
 // authenticated by HTTP Basic; failed logins are rate-limited per client
@@ -147,7 +147,7 @@ func New(o Options) *Server {
 	if o.HTTPSPort == 0 {
 		o.HTTPSPort = 443
 	}
-	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now), limit: newLimiter(o.Now)}
+	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now, o.Store, o.Logger), limit: newLimiter(o.Now)}
 	s.handler = s.securityHeaders(s.limitBodies(mux(s.routes(), onHTTPS)))
 	s.srv = newHTTPServer(s.handler, o.Logger)
 	return s

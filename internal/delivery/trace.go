@@ -1,0 +1,86 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+
+	"boxmail/internal/mailmsg"
+	"boxmail/internal/store"
+)
+
+// Trace fields at final delivery (RFC 5321 4.4; Postfix local/virtual,
+// Dovecot LDA/LMTP): every local copy starts with
+//
+//	Return-Path: <envelope sender>        ("<>" for the null sender)
+//	Delivered-To: <final recipient>       (the account, after aliases)
+//
+// The body is stored once per message and shared by every local copy
+// (store body rows are reference counted), so a per-recipient field
+// cannot be in it when the message lands in several accounts. Like
+// Dovecot's LMTP, which adds Delivered-To only when a transaction has a
+// single recipient, boxmail adds Delivered-To only when the local copies
+// all belong to one account: one body per message is kept, and a message
+// for one person (the common case) says who it was delivered to.
+// Return-Path is the same for every local copy and always added.
+//
+// Return-Path fields the message already carries were written by someone
+// else and are removed, as Postfix's cleanup does; Delivered-To fields
+// from earlier hops are kept below ours (Postfix keeps them for its loop
+// check), and ours is the first.
+//
+// Queued copies (remote recipients, Sieve redirects) must not carry a
+// Return-Path (RFC 5321 4.4: a relay does not add one), so when a
+// delivery has both, the queued copies get the message as it came in.
+
+// withTrace returns data with the trace fields for sender and, if not
+// "", deliveredTo, and any Return-Path field it had removed.
+func withTrace(data []byte, sender, deliveredTo string) []byte {
+	eol := "\r\n"
+	if i := bytes.IndexByte(data, '\n'); i >= 0 && (i == 0 || data[i-1] != '\r') {
+		eol = "\n"
+	}
+	out := make([]byte, 0, len(data)+128)
+	out = append(out, "Return-Path: <"+sender+">"+eol...)
+	if deliveredTo != "" {
+		out = append(out, "Delivered-To: "+deliveredTo+eol...)
+	}
+	for f := range mailmsg.Fields(data) { // the fields are the header up to its end
+		if !f.Is("Return-Path") {
+			out = append(out, f.Raw...)
+		}
+	}
+	end, _ := mailmsg.Bounds(data)
+	return append(out, data[end:]...)
+}
+
+// addTrace gives del's local copies the trace fields (see withTrace) and
+// moves its queued recipients to copies with the incoming bytes.
+func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Delivery) error {
+	if len(del.Local) == 0 {
+		return nil
+	}
+	orig := del.Data
+	var deliveredTo string
+	one := true
+	for _, t := range del.Local[1:] {
+		one = one && t.AccountID == del.Local[0].AccountID
+	}
+	if one {
+		acc, err := d.st.AccountByID(ctx, del.Local[0].AccountID)
+		if err != nil {
+			return err
+		}
+		deliveredTo = acc.Email
+	}
+	del.Data = withTrace(orig, sender, deliveredTo)
+	for i := range del.Copies {
+		if del.Copies[i].Data == nil {
+			del.Copies[i].Data = orig
+		}
+	}
+	if len(del.Remote) > 0 {
+		del.Copies = append(del.Copies, store.QueuedCopy{Sender: del.Sender, Recipients: del.Remote, Data: orig})
+		del.Remote = nil
+	}
+	return nil
+}
