@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -33,5 +34,45 @@ func TestTheStatusPageShowsTheLastResultAtOnceWithItsAge(t *testing.T) {
 	_, body = get(t, c, ts.URL+"/admin/status?run=1")
 	if runs != 2 || !strings.Contains(body, "just now") {
 		t.Fatalf("run again: runs=%d, page:\n%s", runs, body)
+	}
+}
+
+func TestTheUsersPageShowsAndSetsTheQuota(t *testing.T) {
+	ts, st, _ := newServerWith(t, nil)
+	adm := client(ts)
+	csrf := login(t, ts, adm, "admin@example.net", adminPW)
+	post := func(mb string) string {
+		t.Helper()
+		res, err := adm.PostForm(ts.URL+"/admin/users", url.Values{"csrf": {csrf}, "op": {"quota"}, "email": {"kid@example.net"}, "quota_mb": {mb}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		_, body := get(t, adm, ts.URL+"/admin/users")
+		return body
+	}
+	quota := func() int64 {
+		us, err := st.Usages(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range us {
+			if u.Email == "kid@example.net" {
+				return u.Quota
+			}
+		}
+		return -1
+	}
+	body := post("200")
+	if quota() != 200<<20 || !strings.Contains(body, "may now store 200 MB") || !strings.Contains(body, "of 200.0 MB allowed") || !strings.Contains(body, `value="200"`) {
+		t.Errorf("set 200 MB: quota %d, page:\n%s", quota(), body)
+	}
+	body = post("lots")
+	if quota() != 200<<20 || !strings.Contains(body, "whole number of megabytes") {
+		t.Errorf("bad quota: quota %d, page:\n%s", quota(), body)
+	}
+	body = post("0")
+	if quota() != 0 || !strings.Contains(body, "has no quota now") || strings.Contains(body, "allowed</span>") {
+		t.Errorf("no quota: quota %d, page:\n%s", quota(), body)
 	}
 }

@@ -25,6 +25,7 @@ var pageNames = []string{"login", "denied", "setup", "account", "users", "aliase
 
 func parseTemplates() map[string]*template.Template {
 	funcs := template.FuncMap{
+		"mb": func(n int64) int64 { return n >> 20 },
 		"size": func(n int64) string {
 			switch {
 			case n >= 1<<30:
