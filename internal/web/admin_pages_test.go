@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -74,5 +75,45 @@ func TestTheUsersPageShowsAndSetsTheQuota(t *testing.T) {
 	body = post("0")
 	if quota() != 0 || !strings.Contains(body, "has no quota now") || strings.Contains(body, "allowed</span>") {
 		t.Errorf("no quota: quota %d, page:\n%s", quota(), body)
+	}
+}
+
+func TestTheVacationFormSetsShowsAndRefusesAPastEndDate(t *testing.T) {
+	ts, st, _ := newServerWith(t, nil)
+	kid := client(ts)
+	csrf := login(t, ts, kid, "kid@example.net", userPW)
+	post := func(v url.Values) string {
+		t.Helper()
+		v.Set("csrf", csrf)
+		res, err := kid.PostForm(ts.URL+"/account/vacation", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("POST /account/vacation: %s", res.Status)
+		}
+		_, body := get(t, kid, ts.URL+"/account")
+		return body
+	}
+	script := kidScript(t, st)
+	_, body := get(t, kid, ts.URL+"/account")
+	if !strings.Contains(body, "Off: nobody gets an automatic reply") {
+		t.Errorf("account page before: no vacation state:\n%s", body)
+	}
+	until := time.Now().AddDate(0, 0, 10).Format("2006-01-02")
+	body = post(url.Values{"op": {"set"}, "subject": {"Out hiking"}, "body": {"Back soon.\r\nKid"}, "until": {until}})
+	if !strings.Contains(body, "Your away reply is on") || !strings.Contains(body, "Out hiking") || !strings.Contains(body, "until "+until) ||
+		!strings.Contains(body, `value="`+until+`"`) || !strings.Contains(script(), "vacation") {
+		t.Errorf("set: script %q, page:\n%s", script(), body)
+	}
+	before := script()
+	body = post(url.Values{"op": {"set"}, "subject": {"Gone"}, "body": {"x"}, "until": {"2000-01-01"}})
+	if !strings.Contains(body, "which is past") || script() != before {
+		t.Errorf("past end date: script changed %v, page:\n%s", script() != before, body)
+	}
+	body = post(url.Values{"op": {"off"}})
+	if !strings.Contains(body, "Your away reply is off") || strings.Contains(script(), "vacation :days") {
+		t.Errorf("off: script %q, page:\n%s", script(), body)
 	}
 }
