@@ -20,8 +20,8 @@ import (
 // the queue's Retry and Remove buttons are on the screen.
 func TestAdminPagesFitTheScreenInABrowser(t *testing.T) {
 	far := testutil.FreePort(t) // nothing listens: the message waits in the queue
-	b := newBoxWith(t, map[string]string{"transports": "far-away-provider-with-a-long-name.example=127.0.0.1:" + strconv.Itoa(far)})
-	long := "the-family-newsletter-archive-of-the-whole-extended-family-2026@far-away-provider-with-a-long-name.example"
+	b := newBoxWith(t, map[string]string{"transports": "farawayproviderwithaverylongname.example=127.0.0.1:" + strconv.Itoa(far)})
+	long := "thefamilynewsletterarchiveofthewholeextendedfamilysince2026@farawayproviderwithaverylongname.example"
 	b.Stop()
 	st := testutil.StoreAt(t, b.Dir, store.Options{})
 	msg := "From: me@example.test\r\nTo: " + long + "\r\nSubject: news\r\n\r\nHello.\r\n"
