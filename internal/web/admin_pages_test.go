@@ -117,3 +117,35 @@ func TestTheVacationFormSetsShowsAndRefusesAPastEndDate(t *testing.T) {
 		t.Errorf("off: script %q, page:\n%s", script(), body)
 	}
 }
+
+func TestTheAdminSetsAUsersAwayReplyOnTheUsersPage(t *testing.T) {
+	ts, st, _ := newServerWith(t, nil)
+	adm := client(ts)
+	csrf := login(t, ts, adm, "admin@example.net", adminPW)
+	script := kidScript(t, st)
+	post := func(v url.Values) string {
+		t.Helper()
+		v.Set("csrf", csrf)
+		v.Set("email", "kid@example.net")
+		res, err := adm.PostForm(ts.URL+"/admin/users", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		_, body := get(t, adm, ts.URL+"/admin/users")
+		return body
+	}
+	until := time.Now().AddDate(0, 0, 3).Format("2006-01-02")
+	body := post(url.Values{"op": {"vacation-set"}, "subject": {"Away"}, "body": {"Back soon."}, "until": {until}})
+	if !strings.Contains(body, "away reply of kid@example.net is on") || !strings.Contains(body, "Away reply: on until "+until) || !strings.Contains(script(), "vacation") {
+		t.Errorf("set: script %q, page:\n%s", script(), body)
+	}
+	body = post(url.Values{"op": {"vacation-set"}, "subject": {"Away"}, "body": {"x"}, "until": {"2001-02-03"}})
+	if !strings.Contains(body, "which is past") || strings.Contains(script(), "2001-02-03") {
+		t.Errorf("past end date: script %q, page:\n%s", script(), body)
+	}
+	body = post(url.Values{"op": {"vacation-off"}})
+	if !strings.Contains(body, "away reply of kid@example.net is off") || strings.Contains(script(), "vacation :days") {
+		t.Errorf("off: script %q, page:\n%s", script(), body)
+	}
+}

@@ -24,6 +24,9 @@ type userInfo struct {
 	// QuotaBytes is the account's quota (0: none); shown and set on the
 	// Users page, not part of the API.
 	QuotaBytes int64 `json:"-"`
+	// Vacation is the user's away reply (vacation.go), on the Users page
+	// only.
+	Vacation vacationInfo `json:"-"`
 }
 
 func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
@@ -253,6 +256,10 @@ func usersForm(s *Server, r *http.Request, by string) (string, error) {
 		return so.message(email), err
 	case "quota":
 		return s.setQuota(ctx, email, r.PostFormValue("quota_mb"))
+	case "vacation-set":
+		return "The away reply of " + email + " is on.", s.setVacationFromForm(ctx, email, r)
+	case "vacation-off":
+		return "The away reply of " + email + " is off.", s.removeVacation(ctx, email)
 	case "two-step-off":
 		return "Two-step login is off for " + email + ": the password alone logs in again.", s.turnOffTwoStep(ctx, email)
 	}
@@ -328,6 +335,7 @@ func (s *Server) markQuotas(ctx context.Context, us []userInfo) error {
 	}
 	for i := range us {
 		us[i].QuotaBytes = byEmail[us[i].Email]
+		us[i].Vacation = s.vacationOf(ctx, us[i].Email)
 	}
 	return nil
 }

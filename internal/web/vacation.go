@@ -48,23 +48,9 @@ func (s *Server) vacationPost(w http.ResponseWriter, r *http.Request, sess *sess
 	var err error
 	switch r.PostFormValue("op") {
 	case "set":
-		days := defaultVacationDays
-		if old, _, ok, oerr := s.o.Admin.VacationOf(ctx, a.Email); oerr == nil && ok && old.Days > 0 {
-			days = old.Days
-		}
-		v := admin.Vacation{Subject: strings.TrimSpace(r.PostFormValue("subject")), Body: strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"),
-			From: strings.TrimSpace(r.PostFormValue("from")), Until: strings.TrimSpace(r.PostFormValue("until")), Days: days}
-		if v.Subject == "" || strings.TrimSpace(v.Body) == "" {
-			err = badf("the reply needs a subject and a text")
-		} else {
-			_, err = s.o.Admin.SetVacation(ctx, a.Email, v)
-			err = classify(err)
-		}
-		msg = "Your away reply is on."
+		msg, err = "Your away reply is on.", s.setVacationFromForm(ctx, a.Email, r)
 	case "off":
-		_, err = s.o.Admin.RemoveVacation(ctx, a.Email)
-		err = classify(err)
-		msg = "Your away reply is off."
+		msg, err = "Your away reply is off.", s.removeVacation(ctx, a.Email)
 	default:
 		err = badf("unknown action")
 	}
@@ -79,4 +65,25 @@ func (s *Server) vacationPost(w http.ResponseWriter, r *http.Request, sess *sess
 		s.sessions.setFlash(sess, msg, true)
 	}
 	http.Redirect(w, r, "/account#vacation", http.StatusSeeOther)
+}
+
+// setVacationFromForm sets email's away reply from the form fields from,
+// until, subject and body, keeping the reply interval of an earlier one.
+func (s *Server) setVacationFromForm(ctx context.Context, email string, r *http.Request) error {
+	days := defaultVacationDays
+	if old, _, ok, err := s.o.Admin.VacationOf(ctx, email); err == nil && ok && old.Days > 0 {
+		days = old.Days
+	}
+	v := admin.Vacation{Subject: strings.TrimSpace(r.PostFormValue("subject")), Body: strings.ReplaceAll(r.PostFormValue("body"), "\r\n", "\n"),
+		From: strings.TrimSpace(r.PostFormValue("from")), Until: strings.TrimSpace(r.PostFormValue("until")), Days: days}
+	if v.Subject == "" || strings.TrimSpace(v.Body) == "" {
+		return badf("the reply needs a subject and a text")
+	}
+	_, err := s.o.Admin.SetVacation(ctx, email, v)
+	return classify(err)
+}
+
+func (s *Server) removeVacation(ctx context.Context, email string) error {
+	_, err := s.o.Admin.RemoveVacation(ctx, email)
+	return classify(err)
 }
