@@ -11,8 +11,9 @@ import (
 
 type accountData struct {
 	Aliases  []aliasInfo
-	Setup    string      // the /setup link for this address (setupURL)
-	Forwards forwardList // forwarding.go
+	Setup    string       // the /setup link for this address (setupURL)
+	Forwards forwardList  // forwarding.go
+	Vacation vacationInfo // vacation.go
 	// LastLogin: the account's last login (apppasswords.go).
 	LastLogin string
 }
@@ -41,7 +42,7 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *sessi
 	}
 	s.render(w, r, "account", page{Title: "Your account", Email: a.Email, Admin: a.Admin, CSRF: sess.csrf, Flash: flash, FlashOK: ok,
 		Data: accountData{Aliases: mine, Setup: setupURL(a.Email, d, s.o.Hostname), LastLogin: admin.DescribeLogin(l.Last, "none recorded"),
-			Forwards: s.forwardsOf(r.Context(), a.Email)}})
+			Forwards: s.forwardsOf(r.Context(), a.Email), Vacation: s.vacationOf(r.Context(), a.Email)}})
 }
 
 // accountPost changes the user's own password: the current one is asked

@@ -3,8 +3,10 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"boxmail/internal/dnsrecords"
@@ -141,23 +143,63 @@ type statusData struct {
 	Groups           []statusGroup
 	OK, Warn, Fail   int
 	Ran              string
+	Age              string
 	NotAvailableText string
 }
 
+// lastStatus keeps the latest status result in memory, so the Status page
+// shows it at once with its age instead of an empty page.
+type lastStatus struct {
+	mu  sync.Mutex
+	res []dnsrecords.Result
+	at  time.Time
+}
+
+func (l *lastStatus) get() ([]dnsrecords.Result, time.Time, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.res, l.at, !l.at.IsZero()
+}
+
+func (l *lastStatus) set(res []dnsrecords.Result, at time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.res, l.at = res, at
+}
+
+// loadStatus shows the last result with its age; it runs the checks when
+// asked to (run=1) or when none has run since the server started.
 func loadStatus(s *Server, r *http.Request) (any, error) {
 	if s.o.Status == nil {
 		return statusData{NotAvailableText: "Status checks are not wired into this server."}, nil
 	}
-	if r.Method == http.MethodGet && r.URL.Query().Get("run") == "" {
-		return statusData{}, nil
+	now := s.o.Now()
+	res, at, ok := s.status.get()
+	if !ok || r.URL.Query().Get("run") != "" {
+		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+		defer cancel()
+		fresh, err := s.o.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, at = fresh, now
+		s.status.set(res, at)
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-	defer cancel()
-	res, err := s.o.Status(ctx)
-	if err != nil {
-		return nil, err
+	d := groupResults(res, at)
+	d.Age = ageText(now.Sub(at))
+	return d, nil
+}
+
+func ageText(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%d minutes ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d hours ago", int(d.Hours()))
 	}
-	return groupResults(res, s.o.Now()), nil
+	return fmt.Sprintf("%d days ago", int(d.Hours()/24))
 }
 
 func groupResults(res []dnsrecords.Result, now time.Time) statusData {

@@ -25,6 +25,13 @@ var pageNames = []string{"login", "denied", "setup", "account", "users", "aliase
 
 func parseTemplates() map[string]*template.Template {
 	funcs := template.FuncMap{
+		"mb": func(n int64) int64 { return n >> 20 },
+		// cut splits s at the first sep, e.g. a login's date from its
+		// protocol and address, so the date alone can be kept on one line.
+		"cut": func(s, sep string) struct{ Before, After string } {
+			b, a, _ := strings.Cut(s, sep)
+			return struct{ Before, After string }{b, a}
+		},
 		"size": func(n int64) string {
 			switch {
 			case n >= 1<<30:

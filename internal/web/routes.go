@@ -77,6 +77,7 @@ func (s *Server) routes() []route {
 		slashless("GET /account/{$}"),
 		s.usr("POST /account", writes, s.accountPost), // own password
 		s.usr("POST /account/forward", writes, s.forwardPost),
+		s.usr("POST /account/vacation", writes, s.vacationPost),
 		s.usr("GET /account/security", reads, s.securityPage), // two-step login, app passwords
 		s.usr("POST /account/security", writes, s.securityPost),
 		// The account's own JSON API (docs/api.md).

@@ -21,6 +21,12 @@ type userInfo struct {
 	LastLogin string `json:"last_login"`
 	Disabled  bool   `json:"disabled"` // closed, mail kept
 	TwoStep   bool   `json:"two_step"` // TOTP on for the web login
+	// QuotaBytes is the account's quota (0: none); shown and set on the
+	// Users page, not part of the API.
+	QuotaBytes int64 `json:"-"`
+	// Vacation is the user's away reply (vacation.go), on the Users page
+	// only.
+	Vacation vacationInfo `json:"-"`
 }
 
 func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
@@ -48,6 +54,9 @@ func (s *Server) listUsers(ctx context.Context) ([]userInfo, error) {
 			u.Messages += int64(c.Messages)
 		}
 		out = append(out, u)
+	}
+	if err := s.markQuotas(ctx, out); err != nil {
+		return nil, err
 	}
 	return out, s.markStates(ctx, out)
 }
@@ -245,6 +254,12 @@ func usersForm(s *Server, r *http.Request, by string) (string, error) {
 	case "sign-out":
 		so, err := s.signOutEverywhere(ctx, email, r.PostFormValue("revoke_apps") == "on")
 		return so.message(email), err
+	case "quota":
+		return s.setQuota(ctx, email, r.PostFormValue("quota_mb"))
+	case "vacation-set":
+		return "The away reply of " + email + " is on.", s.setVacationFromForm(ctx, email, r)
+	case "vacation-off":
+		return "The away reply of " + email + " is off.", s.removeVacation(ctx, email)
 	case "two-step-off":
 		return "Two-step login is off for " + email + ": the password alone logs in again.", s.turnOffTwoStep(ctx, email)
 	}
@@ -306,4 +321,44 @@ func (s *Server) apiRemoveUser(r *http.Request, by string) (any, error) {
 
 func (s *Server) apiTwoStepOff(r *http.Request, _ string) (any, error) {
 	return nil, s.turnOffTwoStep(r.Context(), r.PathValue("email"))
+}
+
+// markQuotas fills in each user's quota.
+func (s *Server) markQuotas(ctx context.Context, us []userInfo) error {
+	qs, err := s.o.Store.Usages(ctx)
+	if err != nil {
+		return err
+	}
+	byEmail := map[string]int64{}
+	for _, q := range qs {
+		byEmail[q.Email] = q.Quota
+	}
+	for i := range us {
+		us[i].QuotaBytes = byEmail[us[i].Email]
+		us[i].Vacation = s.vacationOf(ctx, us[i].Email)
+	}
+	return nil
+}
+
+// setQuota sets a user's quota from the form's megabytes (empty or 0: no
+// limit).
+func (s *Server) setQuota(ctx context.Context, email, mb string) (string, error) {
+	a, err := parseAddr("email", email)
+	if err != nil {
+		return "", err
+	}
+	mb = strings.TrimSpace(mb)
+	n := int64(0)
+	if mb != "" {
+		if _, err := fmt.Sscan(mb, &n); err != nil || n < 0 || n > 1<<40 {
+			return "", badf("quota %q: want a whole number of megabytes (0: no limit)", mb)
+		}
+	}
+	if err := classify(s.o.Admin.SetQuota(ctx, a, n<<20)); err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return a.String() + " has no quota now.", nil
+	}
+	return fmt.Sprintf("%s may now store %d MB.", a, n), nil
 }

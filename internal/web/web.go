@@ -132,6 +132,7 @@ type Server struct {
 	sessions *sessions
 	limit    *limiter
 	pending  pendingLogins // totp.go
+	status   lastStatus    // admin.go
 	handler  http.Handler
 	srv      *http.Server
 }
