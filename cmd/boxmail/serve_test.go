@@ -42,3 +42,12 @@ func TestEveryPortHasAFlag(t *testing.T) {
 		t.Error("a negative port was accepted")
 	}
 }
+
+// 'quickstart -h' tells where a port comes from, never a default of -1.
+func TestPortFlagsHelpSaysWhereThePortComesFrom(t *testing.T) {
+	code, out, errs := runIn("quickstart", "-h")
+	help := out + errs
+	if code != 0 || strings.Contains(help, "-1") || !strings.Contains(help, "-managesieve-port N") || !strings.Contains(help, "default: as in boxmail.conf") {
+		t.Errorf("quickstart -h (exit %d):\n%s", code, help)
+	}
+}
