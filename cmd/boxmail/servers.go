@@ -104,6 +104,7 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 		MaxConnections: o.MaxConnections, MaxPerDomain: o.MaxPerDomain,
 		Logger: log.With("pkg", "queue"),
 	}
+	qo.BindIPv4, qo.BindIPv6 = cfg.OutboundBind()
 	if o.Smarthost != "" {
 		pw, err := o.SmarthostPassword(dir)
 		if err != nil {

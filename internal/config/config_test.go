@@ -89,3 +89,37 @@ func TestOutboundSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestOutboundBind(t *testing.T) {
+	for _, tc := range []struct{ conf, v4, v6 string }{
+		{"listen = 0.0.0.0\n", "invalid IP", "invalid IP"},
+		{"listen = ::\n", "invalid IP", "invalid IP"},
+		{"listen = 127.0.0.3\n", "127.0.0.3", "invalid IP"},
+		{"listen = ::1\n", "invalid IP", "::1"},
+		{"listen = 127.0.0.1\nsmtp_bind_address = 127.0.0.3\n", "127.0.0.3", "invalid IP"},
+		{"listen = 0.0.0.0\nsmtp_bind_address = 192.0.2.25\nsmtp_bind_address6 = 2001:db8::25\n", "192.0.2.25", "2001:db8::25"},
+		{"listen = ::1\nsmtp_bind_address6 = 2001:db8::25\n", "invalid IP", "2001:db8::25"},
+	} {
+		c, err := Parse("boxmail.conf", []byte("hostname = a.b\n"+tc.conf))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v4, v6 := c.OutboundBind()
+		if v4.String() != tc.v4 || v6.String() != tc.v6 {
+			t.Errorf("%q: %s %s, want %s %s", tc.conf, v4, v6, tc.v4, tc.v6)
+		}
+		if c2, err := Parse("x", c.Format()); err != nil || string(c2.Format()) != string(c.Format()) {
+			t.Errorf("%q: round trip: %v", tc.conf, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"smtp_bind_address = ::1\n":        `boxmail.conf:2: smtp_bind_address: "::1" is not a source address: want an IPv4 address`,
+		"smtp_bind_address = mail\n":       "want an IPv4 address such as 192.0.2.25",
+		"smtp_bind_address = 0.0.0.0\n":    "is not a source address",
+		"smtp_bind_address6 = 127.0.0.1\n": "want an IPv6 address such as 2001:db8::25, or empty",
+	} {
+		if _, err := Parse("boxmail.conf", []byte("hostname = a.b\n"+in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", in, err, want)
+		}
+	}
+}

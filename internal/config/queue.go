@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -25,6 +26,57 @@ type Outbound struct {
 	Lifetime, DelayWarning time.Duration
 	// MaxConnections overall and per destination domain.
 	MaxConnections, MaxPerDomain int
+	// BindIPv4 and BindIPv6 are the source addresses of outbound
+	// connections (smtp_bind_address, smtp_bind_address6, as in Postfix);
+	// zero: see Config.OutboundBind.
+	BindIPv4, BindIPv6 netip.Addr
+}
+
+// OutboundBind returns the source addresses for outbound connections to
+// IPv4 and IPv6 targets: the smtp_bind_address settings, else the listen
+// address when it is one specific address of that family; a zero Addr
+// leaves the choice to the system.
+func (c Config) OutboundBind() (v4, v6 netip.Addr) {
+	v4, v6 = c.Outbound.BindIPv4, c.Outbound.BindIPv6
+	if l, err := netip.ParseAddr(c.Listen); err == nil && !l.IsUnspecified() {
+		l = l.Unmap()
+		if l.Is4() && !v4.IsValid() {
+			v4 = l
+		}
+		if l.Is6() && !v6.IsValid() {
+			v6 = l
+		}
+	}
+	return v4, v6
+}
+
+// bindField is an IP address of one family (is6) or empty.
+func bindField(get func(c *Config) *netip.Addr, is6 bool, doc string) field {
+	want := "want an IPv4 address such as 192.0.2.25 (IPv6 goes in smtp_bind_address6), or empty"
+	if is6 {
+		want = "want an IPv6 address such as 2001:db8::25, or empty"
+	}
+	return field{
+		get: func(c *Config) string {
+			if a := *get(c); a.IsValid() {
+				return a.String()
+			}
+			return ""
+		},
+		set: func(c *Config, v string) error {
+			if v == "" {
+				*get(c) = netip.Addr{}
+				return nil
+			}
+			a, err := netip.ParseAddr(v)
+			if err != nil || a.Zone() != "" || a.Unmap().Is4() == is6 || a.IsUnspecified() {
+				return fmt.Errorf("%q is not a source address: %s", v, want)
+			}
+			*get(c) = a.Unmap()
+			return nil
+		},
+		doc: doc,
+	}
 }
 
 // DefaultOutbound returns the defaults: retries at 1m, 5m, 15m, 30m, 1h,
@@ -154,6 +206,10 @@ func stringField(get func(c *Config) *string, check func(string) error, doc stri
 }
 
 var queueFields = map[string]field{
+	"smtp_bind_address": bindField(func(c *Config) *netip.Addr { return &c.Outbound.BindIPv4 }, false,
+		"IPv4 source address of outbound SMTP connections; empty: the listen address if it is one IPv4 address, else the system's choice"),
+	"smtp_bind_address6": bindField(func(c *Config) *netip.Addr { return &c.Outbound.BindIPv6 }, true,
+		"IPv6 source address of outbound SMTP connections; empty: the listen address if it is one IPv6 address, else the system's choice"),
 	"transports": {
 		get: func(c *Config) string {
 			var l []string

@@ -287,11 +287,49 @@ type tlsFailure struct{ err error }
 func (e *tlsFailure) Error() string { return "STARTTLS: " + e.err.Error() }
 func (e *tlsFailure) Unwrap() error { return e.err }
 
+// dial connects to addr ("host:port") from the bind address of the
+// target's family (QueueOptions.BindIPv4, BindIPv6). A host name is
+// resolved here and its addresses tried in turn, each from the source of
+// its own family.
+func (q *Queue) dial(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: q.o.DialTimeout}
+	if !q.o.BindIPv4.IsValid() && !q.o.BindIPv6.IsValid() {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		ips = []netip.Addr{ip}
+	} else if ips, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host); err != nil {
+		return nil, err
+	}
+	last := fmt.Errorf("%s: no addresses", host)
+	for _, ip := range ips {
+		ip = ip.Unmap()
+		src := q.o.BindIPv6
+		if ip.Is4() {
+			src = q.o.BindIPv4
+		}
+		d.LocalAddr = nil
+		if src.IsValid() {
+			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
+		}
+		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
+		if err == nil {
+			return conn, nil
+		}
+		last = err
+	}
+	return nil, last
+}
+
 // connect dials t, says EHLO, upgrades to TLS when offered (and tryTLS)
 // and authenticates to a smarthost.
 func (q *Queue) connect(ctx context.Context, t target, policy TLSPolicy, tryTLS bool) (*smtpClient, error) {
-	d := net.Dialer{Timeout: q.o.DialTimeout}
-	conn, err := d.DialContext(ctx, "tcp", t.addr)
+	conn, err := q.dial(ctx, t.addr)
 	if err != nil {
 		return nil, err
 	}

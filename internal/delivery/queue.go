@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type QueueOptions struct {
 	DialTimeout, CommandTimeout time.Duration
 	// Port of remote MX hosts (default 25).
 	Port int
+	// BindIPv4 and BindIPv6 are the source addresses of connections to
+	// IPv4 and IPv6 targets; a zero Addr leaves the choice to the system.
+	BindIPv4, BindIPv6 netip.Addr
 	// TLSPolicy, if set, decides per destination whether TLS is required
 	// and verified (MTA-STS, DANE); nil means opportunistic TLS.
 	TLSPolicy func(ctx context.Context, domain, mxHost string) TLSPolicy
