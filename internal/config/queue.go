@@ -35,7 +35,8 @@ type Outbound struct {
 // OutboundBind returns the source addresses for outbound connections to
 // IPv4 and IPv6 targets: the smtp_bind_address settings, else the listen
 // address when it is one specific address of that family; a zero Addr
-// leaves the choice to the system.
+// leaves the choice to the system. The queue does not use a loopback
+// source for a target off loopback.
 func (c Config) OutboundBind() (v4, v6 netip.Addr) {
 	v4, v6 = c.Outbound.BindIPv4, c.Outbound.BindIPv6
 	if l, err := netip.ParseAddr(c.Listen); err == nil && !l.IsUnspecified() {

@@ -30,3 +30,12 @@ func TestDialFromTheBindAddressOfTheTargetsFamily(t *testing.T) {
 		}
 	}
 }
+
+func TestNoLoopbackSourceOffLoopback(t *testing.T) {
+	q := &Queue{o: QueueOptions{BindIPv4: netip.MustParseAddr("127.0.0.3"), BindIPv6: netip.MustParseAddr("2001:db8::25")}}
+	for to, want := range map[string]string{"127.0.0.2": "127.0.0.3", "192.0.2.1": "invalid IP", "2001:db8::1": "2001:db8::25", "::1": "2001:db8::25"} {
+		if got := q.source(netip.MustParseAddr(to)); got.String() != want {
+			t.Errorf("to %s from %s, want %s", to, got, want)
+		}
+	}
+}

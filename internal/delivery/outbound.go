@@ -290,7 +290,9 @@ func (e *tlsFailure) Unwrap() error { return e.err }
 // dial connects to addr ("host:port") from the bind address of the
 // target's family (QueueOptions.BindIPv4, BindIPv6). A host name is
 // resolved here and its addresses tried in turn, each from the source of
-// its own family.
+// its own family. A loopback source is not used for a target off
+// loopback (such as quickstart's 127.0.0.1 reaching a smarthost): that
+// connection could not work.
 func (q *Queue) dial(ctx context.Context, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: q.o.DialTimeout}
 	if !q.o.BindIPv4.IsValid() && !q.o.BindIPv6.IsValid() {
@@ -309,12 +311,8 @@ func (q *Queue) dial(ctx context.Context, addr string) (net.Conn, error) {
 	last := fmt.Errorf("%s: no addresses", host)
 	for _, ip := range ips {
 		ip = ip.Unmap()
-		src := q.o.BindIPv6
-		if ip.Is4() {
-			src = q.o.BindIPv4
-		}
 		d.LocalAddr = nil
-		if src.IsValid() {
+		if src := q.source(ip); src.IsValid() {
 			d.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
 		}
 		conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
@@ -324,6 +322,18 @@ func (q *Queue) dial(ctx context.Context, addr string) (net.Conn, error) {
 		last = err
 	}
 	return nil, last
+}
+
+// source is the bind address for a connection to ip, or the zero Addr.
+func (q *Queue) source(ip netip.Addr) netip.Addr {
+	src := q.o.BindIPv6
+	if ip.Is4() {
+		src = q.o.BindIPv4
+	}
+	if src.IsLoopback() && !ip.IsLoopback() {
+		return netip.Addr{}
+	}
+	return src
 }
 
 // connect dials t, says EHLO, upgrades to TLS when offered (and tryTLS)
