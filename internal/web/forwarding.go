@@ -80,16 +80,7 @@ func (s *Server) forwardPost(w http.ResponseWriter, r *http.Request, sess *sessi
 	default:
 		err = badf("unknown action")
 	}
-	var bi *badInput
-	switch {
-	case errors.As(err, &bi):
-		s.sessions.setFlash(sess, strings.ToUpper(bi.msg[:1])+bi.msg[1:]+"; nothing changed.", false)
-	case err != nil:
-		s.log.Error("forwarding change failed", "user", a.Email, "err", err)
-		s.sessions.setFlash(sess, "That did not work because of a problem on the server; its log has the details.", false)
-	default:
-		s.sessions.setFlash(sess, msg, true)
-	}
+	s.flashChange(sess, "forwarding", a.Email, msg, err)
 	http.Redirect(w, r, "/account#forwarding", http.StatusSeeOther)
 }
 
@@ -124,5 +115,21 @@ func (s *Server) apiChangeForward(op string) apiHandler {
 			return nil, err
 		}
 		return s.o.Admin.ForwardRules(r.Context(), me)
+	}
+}
+
+// flashChange tells the user how a change from one of their /account
+// forms went: done (msg), refused with the reason (nothing changed), or
+// failed on the server (logged, answered generically).
+func (s *Server) flashChange(sess *session, what, user, msg string, err error) {
+	var bi *badInput
+	switch {
+	case errors.As(err, &bi):
+		s.sessions.setFlash(sess, strings.ToUpper(bi.msg[:1])+bi.msg[1:]+"; nothing changed.", false)
+	case err != nil:
+		s.log.Error(what+" change failed", "user", user, "err", err)
+		s.sessions.setFlash(sess, "That did not work because of a problem on the server; its log has the details.", false)
+	default:
+		s.sessions.setFlash(sess, msg, true)
 	}
 }

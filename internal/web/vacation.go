@@ -7,7 +7,6 @@ package web
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 
@@ -54,16 +53,7 @@ func (s *Server) vacationPost(w http.ResponseWriter, r *http.Request, sess *sess
 	default:
 		err = badf("unknown action")
 	}
-	var bi *badInput
-	switch {
-	case errors.As(err, &bi):
-		s.sessions.setFlash(sess, strings.ToUpper(bi.msg[:1])+bi.msg[1:]+"; nothing changed.", false)
-	case err != nil:
-		s.log.Error("vacation change failed", "user", a.Email, "err", err)
-		s.sessions.setFlash(sess, "That did not work because of a problem on the server; its log has the details.", false)
-	default:
-		s.sessions.setFlash(sess, msg, true)
-	}
+	s.flashChange(sess, "vacation", a.Email, msg, err)
 	http.Redirect(w, r, "/account#vacation", http.StatusSeeOther)
 }
 
