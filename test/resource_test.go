@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/textproto"
 	"net/url"
 	"os"
 	"regexp"
@@ -241,4 +243,67 @@ func webLogin(b *Box, email, password string) error {
 		return fmt.Errorf("login answered %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// TestTwentyHugeMessagesAtOnceNeitherExhaustMemoryNorGetLost: twenty
+// outside clients push a 20 MiB message each at the same moment. The box
+// holds only so much message data at once: each message is either stored
+// (250) or refused for now (4xx, its sender tries again later), never
+// lost, and an honest small message from the family is accepted
+// meanwhile. Those refused are accepted when sent again one at a time.
+func TestTwentyHugeMessagesAtOnceNeitherExhaustMemoryNorGetLost(t *testing.T) {
+	b := newBox(t)
+	var big strings.Builder
+	big.WriteString("From: a@elsewhere.example\r\nSubject: a big one\r\n\r\n")
+	line := strings.Repeat("0123456789", 10) + "\r\n"
+	for big.Len() < 20<<20 {
+		big.WriteString(line)
+	}
+	msg := big.String()
+	start := b.peakRSS()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	accepted, deferred := 0, 0
+	var problems []string
+	for i := range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := sendFromOutside(b, "a@elsewhere.example", b.Admin, strings.Replace(msg, "a big one", fmt.Sprintf("a big one %d", i), 1))
+			mu.Lock()
+			defer mu.Unlock()
+			var te *textproto.Error
+			switch {
+			case err == nil:
+				accepted++
+			case errors.As(err, &te) && te.Code/100 == 4:
+				deferred++
+			default:
+				problems = append(problems, fmt.Sprintf("message %d: %v (want 250 or a temporary 4xx)", i, err))
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out, code := b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.SMTP), "--to", b.Admin, "--h-Subject", "dinner at seven"); code != 0 {
+		t.Errorf("an honest message was not accepted meanwhile:\n%s", out)
+	}
+	wg.Wait()
+	for _, p := range problems {
+		t.Error(p)
+	}
+	rss := b.peakRSS()
+	t.Logf("20 messages of 20 MiB at once: %d accepted, %d deferred; peak RSS %.1f MiB (idle %.1f)", accepted, deferred, rss, start)
+	if rss > 256 && os.Getenv("BOXMAIL_E2E_RACE") == "" {
+		t.Errorf("peak RSS %.0f MiB, want under 256 MiB", rss)
+	}
+	// The deferred senders try again, one after the other: all accepted.
+	for i := range deferred {
+		if err := sendFromOutside(b, "a@elsewhere.example", b.Admin, msg); err != nil {
+			t.Fatalf("retry %d of a deferred message: %v", i, err)
+		}
+	}
+	if n := len(b.Mailbox(b.Admin, "INBOX")); n != 21 {
+		t.Errorf("INBOX has %d messages, want the 20 big ones and the honest one", n)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -366,6 +367,7 @@ type running struct {
 func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) (err error) {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	startProfiler(e, log)
+	setMemoryLimit(cfg, log)
 	certs := newCerts(dir, cfg, log.With("pkg", "tls")) // follows the files
 	if err := certs.Load(); err != nil {
 		return err
@@ -390,6 +392,18 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	return runServers(log, rs, addrs, b.queue, sig, banner)
+}
+
+// setMemoryLimit gives the Go runtime the config's memory_limit, a soft
+// limit near which the garbage collector works harder, so that bursts of
+// large messages are collected before the box grows. GOMEMLIMIT, when
+// set, wins (the runtime has read it already).
+func setMemoryLimit(cfg config.Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || cfg.Security.MemoryLimit <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(cfg.Security.MemoryLimit)
+	log.Debug("memory limit", "bytes", cfg.Security.MemoryLimit)
 }
 
 // listenAll opens the port of every configured server (under the

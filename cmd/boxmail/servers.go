@@ -61,8 +61,9 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 		return pop3d.Options{Backend: pop3Backend, Logger: log.With("pkg", "pop3d", "server", name), TLSConfig: tlsConf,
 			InsecureAuth: cfg.InsecureAuth, Guard: grd}
 	}
+	dataBudget := smtpd.NewDataBudget(cfg.Security.DataMemoryOr(cfg.MaxMessageBytes)) // one for every SMTP port
 	smtpOpts := func(mode smtpd.Mode, name string) smtpd.Options {
-		return smtpd.Options{
+		return smtpd.Options{DataBudget: dataBudget,
 			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
 			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
 			Resolver: res, TrustedNetworks: cfg.TrustedNetworks, Guard: grd,

@@ -363,6 +363,9 @@ func (c Config) Validate() error {
 	if c.InsecureAuth && !net.ParseIP(c.Listen).IsLoopback() {
 		return &settingError{"insecure_auth", fmt.Sprintf("insecure_auth is allowed only with a loopback listen address such as 127.0.0.1, not %s", c.Listen)}
 	}
+	if d := c.Security.DataMemory; d > 0 && d < c.MaxMessageBytes {
+		return &settingError{"smtp_data_memory", fmt.Sprintf("smtp_data_memory (%d) is below max_message_size (%d): a message of the largest size could never be received; want at least max_message_size", d, c.MaxMessageBytes)}
+	}
 	ports := map[int]string{}
 	for _, p := range []struct {
 		name string

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +35,20 @@ type Security struct {
 	// GreetWait is how long an inbound SMTP client must stay silent before
 	// the greeting (negative: no check).
 	GreetWait time.Duration
+	// DataMemory is the message data all SMTP connections hold in memory
+	// at once, in bytes (0: max_message_size).
+	DataMemory int64
+	// MemoryLimit is the box's soft memory limit in bytes, given to the
+	// Go runtime (0: none; the GOMEMLIMIT environment variable wins).
+	MemoryLimit int64
+}
+
+// DataMemoryOr returns DataMemory, or its default for maxMessage.
+func (s Security) DataMemoryOr(maxMessage int64) int64 {
+	if s.DataMemory > 0 {
+		return s.DataMemory
+	}
+	return maxMessage
 }
 
 // DefaultSecurity returns the production defaults.
@@ -51,6 +66,7 @@ func DefaultSecurity() Security {
 		GreylistExpiry:      35 * 24 * time.Hour,
 		SMTPDNSBL:           []string{"zen.spamhaus.org"},
 		GreetWait:           time.Second,
+		MemoryLimit:         256 << 20,
 	}
 }
 
@@ -101,6 +117,10 @@ var securityFields = map[string]field{
 		"most connections at once from one address or IPv6 /64 to one protocol (SMTP, submission, IMAP, POP3, ManageSieve, web)"),
 	"max_connections": intField(func(c *Config) *int { return &c.Security.MaxConns }, 1, 1000000,
 		"most client connections at once in all"),
+	"smtp_data_memory": bytesField(func(c *Config) *int64 { return &c.Security.DataMemory }, "auto",
+		"message data all SMTP connections may hold in memory at once, in bytes, or auto (the default: max_message_size, one message of the largest size; small messages have half as much again of their own); a message beyond it is refused for now (452 4.3.1) and sent again later by its sender"),
+	"memory_limit": bytesField(func(c *Config) *int64 { return &c.Security.MemoryLimit }, "off",
+		"soft memory limit of the whole box in bytes, or off (default 268435456): near it the garbage collector works harder; the GOMEMLIMIT environment variable wins"),
 	"greylisting": {
 		get: func(c *Config) string {
 			if c.Security.Greylisting {
@@ -136,4 +156,30 @@ var securityFields = map[string]field{
 	},
 	"smtp_greet_wait": durationField(func(c *Config) *time.Duration { return &c.Security.GreetWait }, true,
 		"how long an inbound SMTP client outside trusted_networks must wait for the greeting; one that talks first is refused (off: no check)"),
+}
+
+// bytesField is a size in bytes from 1 MiB to 64 GiB, or the word zero
+// (stored as 0).
+func bytesField(p func(c *Config) *int64, zero string, doc string) field {
+	return field{
+		get: func(c *Config) string {
+			if *p(c) == 0 {
+				return zero
+			}
+			return strconv.FormatInt(*p(c), 10)
+		},
+		set: func(c *Config, v string) error {
+			if v == zero {
+				*p(c) = 0
+				return nil
+			}
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 1<<20 || n > 64<<30 {
+				return fmt.Errorf("%q: want a number of bytes from 1048576 (1 MiB) to 68719476736 (64 GiB), or %s", v, zero)
+			}
+			*p(c) = n
+			return nil
+		},
+		doc: doc,
+	}
 }

@@ -25,13 +25,16 @@ func TestSecuritySettings(t *testing.T) {
 		t.Errorf("defaults %+v", d.Security)
 	}
 	for in, want := range map[string]string{
-		"pop3_port = 143\n":            "both 143",
-		"auth_allow = everyone\n":      "is not an IP network",
-		"auth_block_times = never\n":   "is not a duration",
-		"smtp_dnsbl = nodots\n":        "is not a DNS zone",
-		"auth_max_failures = 0\n":      "want a number from 1",
-		"greylisting = sometimes\n":    "want true or false",
-		"max_connections_per_ip = x\n": "want a number",
+		"pop3_port = 143\n":                                           "both 143",
+		"auth_allow = everyone\n":                                     "is not an IP network",
+		"auth_block_times = never\n":                                  "is not a duration",
+		"smtp_dnsbl = nodots\n":                                       "is not a DNS zone",
+		"auth_max_failures = 0\n":                                     "want a number from 1",
+		"greylisting = sometimes\n":                                   "want true or false",
+		"max_connections_per_ip = x\n":                                "want a number",
+		"smtp_data_memory = 10\n":                                     "from 1048576 (1 MiB) to 68719476736 (64 GiB), or auto",
+		"memory_limit = lots\n":                                       "or off",
+		"max_message_size = 104857600\nsmtp_data_memory = 67108864\n": "boxmail.conf:3: smtp_data_memory (67108864) is below max_message_size (104857600)",
 	} {
 		if _, err := Parse("boxmail.conf", []byte("hostname = a.b\n"+in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)

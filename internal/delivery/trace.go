@@ -32,25 +32,33 @@ import (
 // Return-Path (RFC 5321 4.4: a relay does not add one), so when a
 // delivery has both, the queued copies get the message as it came in.
 
-// withTrace returns data with the trace fields for sender and, if not
-// "", deliveredTo, and any Return-Path field it had removed.
-func withTrace(data []byte, sender, deliveredTo string) []byte {
+// withTrace returns the trace fields for sender and, if not "",
+// deliveredTo, to be stored in front of rest. rest is data itself unless
+// data has Return-Path fields, which are then removed (a copy).
+func withTrace(data []byte, sender, deliveredTo string) (trace, rest []byte) {
 	eol := "\r\n"
 	if i := bytes.IndexByte(data, '\n'); i >= 0 && (i == 0 || data[i-1] != '\r') {
 		eol = "\n"
 	}
-	out := make([]byte, 0, len(data)+128)
-	out = append(out, "Return-Path: <"+sender+">"+eol...)
+	trace = append(trace, "Return-Path: <"+sender+">"+eol...)
 	if deliveredTo != "" {
-		out = append(out, "Delivered-To: "+deliveredTo+eol...)
+		trace = append(trace, "Delivered-To: "+deliveredTo+eol...)
 	}
+	has := false
 	for f := range mailmsg.Fields(data) { // the fields are the header up to its end
+		has = has || f.Is("Return-Path")
+	}
+	if !has {
+		return trace, data
+	}
+	rest = make([]byte, 0, len(data))
+	for f := range mailmsg.Fields(data) {
 		if !f.Is("Return-Path") {
-			out = append(out, f.Raw...)
+			rest = append(rest, f.Raw...)
 		}
 	}
 	end, _ := mailmsg.Bounds(data)
-	return append(out, data[end:]...)
+	return trace, append(rest, data[end:]...)
 }
 
 // addTrace gives del's local copies the trace fields (see withTrace) and
@@ -72,7 +80,7 @@ func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Deli
 		}
 		deliveredTo = acc.Email
 	}
-	del.Data = withTrace(orig, sender, deliveredTo)
+	del.Trace, del.Data = withTrace(orig, sender, deliveredTo)
 	for i := range del.Copies {
 		if del.Copies[i].Data == nil {
 			del.Copies[i].Data = orig

@@ -48,7 +48,7 @@ const checkTimeout = 30 * time.Second
 // authenticate returns the message to commit: the trace header and the
 // body, with the Authentication-Results and, for submissions, the
 // DKIM-Signature fields prepended. A non-nil error is the reply to send.
-func (c *session) authenticate(ctx context.Context, trace, body []byte) ([]byte, error) {
+func (c *session) authenticate(ctx context.Context, buf, trace, body []byte) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
 	host := c.s.o.Hostname
@@ -67,9 +67,25 @@ func (c *session) authenticate(ctx context.Context, trace, body []byte) ([]byte,
 			return nil, err
 		}
 	}
-	hdr := ar.Header(host)
-	// Join allocates without zeroing what it is about to overwrite.
-	return bytes.Join([][]byte{sig, []byte(hdr), trace, body}, nil), nil
+	return assemble(buf, sig, []byte(ar.Header(host)), trace, body), nil
+}
+
+// assemble returns sig, hdr, trace and body as one message. When body
+// ends buf and buf has room before it (readMessage's headroom), the
+// fields are moved or written there, in front of body, instead of
+// copying a message of megabytes once more.
+func assemble(buf, sig, hdr, trace, body []byte) []byte {
+	n := len(sig) + len(hdr) + len(trace)
+	start := len(buf) - len(body)
+	if len(body) == 0 || &body[len(body)-1] != &buf[len(buf)-1] || start < n {
+		// Join allocates without zeroing what it is about to overwrite.
+		return bytes.Join([][]byte{sig, hdr, trace, body}, nil)
+	}
+	// trace lies in buf before body: copy moves it forward safely.
+	copy(buf[start-len(trace):], trace)
+	copy(buf[start-n:], sig)
+	copy(buf[start-n+len(sig):], hdr)
+	return buf[start-n:]
 }
 
 // sign makes the DKIM signatures of a submitted message with the active

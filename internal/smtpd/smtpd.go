@@ -80,6 +80,10 @@ type Options struct {
 	// Guard is the shared defences (guard.go): login limiter, DNSBL and
 	// greylisting of inbound recipients; nil: none.
 	Guard *guard.Guard
+	// DataBudget bounds the message data held in memory at once; share
+	// one among a box's SMTP servers. nil: a budget of its own, of
+	// MaxMessageBytes.
+	DataBudget *DataBudget
 }
 
 // Server is one SMTP listener's server.
@@ -124,6 +128,9 @@ func New(o Options) *Server {
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = time.Minute
+	}
+	if o.DataBudget == nil {
+		o.DataBudget = NewDataBudget(o.MaxMessageBytes)
 	}
 	s := &Server{o: o, log: o.Logger, conns: map[*session]struct{}{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -448,7 +455,12 @@ func (c *session) Data(r io.Reader) error {
 	var trace bytes.Buffer
 	c.writeReceived(&trace)
 	hdrLen := trace.Len()
-	msg, err := readMessage(r, trace.Bytes())
+	buf, held, err := readMessage(r, trace.Bytes(), c.s.o.DataBudget)
+	defer c.s.o.DataBudget.give(held)
+	if errors.Is(err, errNoBudget) {
+		c.log.Warn("message refused for now: too much mail being received at once")
+		return smtpErr(452, smtp.EnhancedCode{4, 3, 1}, "Too much mail is being received at once, try again later")
+	}
 	if err != nil {
 		var se *smtp.SMTPError
 		if errors.As(err, &se) {
@@ -460,13 +472,14 @@ func (c *session) Data(r io.Reader) error {
 		c.log.Info("data aborted", "err", err)
 		return smtpErr(451, smtp.EnhancedCode{4, 3, 0}, "Error reading message data")
 	}
+	msg := buf[headroom:]
 	body := normalizeLineEndings(msg[hdrLen:])
 	if c.s.o.Mode == Submission {
 		if err := c.checkFrom(ctx, body); err != nil {
 			return err
 		}
 	}
-	data, err := c.authenticate(ctx, msg[:hdrLen], body)
+	data, err := c.authenticate(ctx, buf, msg[:hdrLen], body)
 	if err != nil {
 		return err
 	}

@@ -93,20 +93,28 @@ func (s *Store) bodyPath(name string) string {
 	return filepath.Join(s.dir, bodiesDir, name)
 }
 
-// prepareBody turns data into a body for a transaction, writing it to a
-// file first when it is large. The caller discards the returned body if
-// the transaction fails.
-func (s *Store) prepareBody(data []byte) (body, error) {
-	if s.fileMin < 0 || int64(len(data)) < s.fileMin {
-		return body{data: data, size: int64(len(data)), search: headerSearchRow(data)}, nil
+// prepareBody turns prefix followed by data into a body for a
+// transaction, writing it to a body file when it is large. prefix (fields
+// put in front of a message, often nil) saves the caller a copy of a
+// large message. The caller discards the returned body if the
+// transaction fails.
+func (s *Store) prepareBody(prefix, data []byte) (body, error) {
+	size := int64(len(prefix) + len(data))
+	if s.fileMin < 0 || size < s.fileMin {
+		if len(prefix) > 0 {
+			data = append(prefix[:len(prefix):len(prefix)], data...)
+		}
+		return body{data: data, size: size, search: headerSearchRow(data)}, nil
 	}
 	w, err := s.NewBodyWriter()
 	if err != nil {
 		return body{}, err
 	}
-	if _, err := w.Write(data); err != nil {
-		w.Abort()
-		return body{}, err
+	for _, p := range [][]byte{prefix, data} {
+		if _, err := w.Write(p); err != nil {
+			w.Abort()
+			return body{}, err
+		}
 	}
 	sb, err := w.Finish()
 	if err != nil {

@@ -20,7 +20,11 @@ type LocalTarget struct {
 // Delivery is one accepted message: the bytes to store once, the local
 // mailboxes it lands in and the remote recipients it is queued for.
 type Delivery struct {
-	Data     []byte
+	Data []byte
+	// Trace is put in front of Data in the stored local copies (the trace
+	// fields of final delivery), so a large message is not copied to
+	// gain a few lines. Queued copies never carry it.
+	Trace    []byte
 	Received time.Time
 	Local    []LocalTarget
 	// Sender is the envelope sender for queued copies ("" for bounces).
@@ -37,7 +41,10 @@ func (s *Store) Deliver(ctx context.Context, d Delivery) error {
 	if len(d.Local) == 0 && len(d.Remote) == 0 && len(d.Copies) == 0 {
 		return fmt.Errorf("delivery without recipients: %w", ErrInvalid)
 	}
-	b, err := s.prepareBody(d.Data)
+	if len(d.Trace) > 0 && len(d.Remote) > 0 {
+		return fmt.Errorf("trace fields on a queued message: %w", ErrInvalid)
+	}
+	b, err := s.prepareBody(d.Trace, d.Data)
 	if err != nil {
 		return err
 	}
@@ -77,7 +84,7 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) error {
 		if err != nil {
 			return fmt.Errorf("mailbox of account %d: %w", t.AccountID, err)
 		}
-		if _, err := addMessage(ctx, tx, t.AccountID, mid, bid, int64(len(d.Data)), t.Flags|FlagRecent, t.Keywords, d.Received); err != nil {
+		if _, err := addMessage(ctx, tx, t.AccountID, mid, bid, int64(len(d.Trace)+len(d.Data)), t.Flags|FlagRecent, t.Keywords, d.Received); err != nil {
 			return err
 		}
 	}

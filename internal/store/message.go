@@ -187,7 +187,7 @@ func addMessage(ctx context.Context, tx *Tx, accountID, mailboxID, bodyID int64,
 // Append adds a message to a mailbox (IMAP APPEND) and returns its UID and
 // the mailbox's UIDVALIDITY.
 func (s *Store) Append(ctx context.Context, accountID int64, mailbox string, data []byte, f Flags, kw []string, idate time.Time) (uid, uidValidity uint32, err error) {
-	b, err := s.prepareBody(data)
+	b, err := s.prepareBody(nil, data)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -70,7 +70,7 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 		case it.Body != nil:
 			bodies[i] = it.Body.b
 		default:
-			b, err := s.prepareBody(it.Data)
+			b, err := s.prepareBody(nil, it.Data)
 			if err != nil {
 				return nil, err
 			}
