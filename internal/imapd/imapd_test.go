@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -731,6 +732,50 @@ func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
 	small := []byte(testMessage("small", "body"))
 	if r, ok := messageReader(small).(*bytes.Reader); !ok || r.Len() != len(small) {
 		t.Errorf("a normal message is not read as it is")
+	}
+}
+
+// A message of two million empty parts: BODYSTRUCTURE lists the first
+// maxMIMEParts, the rest is the last part's body, and the walk costs a
+// copy of the message rather than hundreds of MiB.
+func TestAMessageOfMillionsOfPartsIsWalkedUpToTheLimit(t *testing.T) {
+	var m bytes.Buffer
+	m.WriteString("From: a@b.example\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n")
+	for m.Len() < 20<<20 {
+		m.WriteString("--x\r\n\r\nhi\r\n")
+	}
+	m.WriteString("--x--\r\n")
+	data := m.Bytes()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	bs := imapserver.ExtractBodyStructure(messageReader(data))
+	runtime.ReadMemStats(&after)
+	mp, ok := bs.(*imap.BodyStructureMultiPart)
+	if !ok || len(mp.Children) != maxMIMEParts {
+		t.Fatalf("BODYSTRUCTURE: %T with %d parts, want %d", bs, len(mp.Children), maxMIMEParts)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
+		t.Errorf("BODYSTRUCTURE of 20 MiB allocated %d MiB (2.5 GB before the limit)", alloc>>20)
+	}
+	all, _ := io.ReadAll(messageReader(data))
+	if len(all) != len(data) || bytes.Count(all, []byte("\n")) != bytes.Count(data, []byte("\n")) || bytes.Count(all, []byte("\n--")) != maxMIMEParts {
+		t.Error("the limited message changed size or lines, or kept boundaries past the limit")
+	}
+	// However the reads fall, a boundary past the limit is defused whole.
+	for _, step := range []int{1, 2, 3, 7} {
+		d := &defused{b: []byte("--x\r\n-- y\r\na--b\r\n--")}
+		var got []byte
+		buf := make([]byte, step)
+		for {
+			n, err := d.Read(buf)
+			got = append(got, buf[:n]...)
+			if err != nil {
+				break
+			}
+		}
+		if string(got) != "  x\r\n   y\r\na--b\r\n  " {
+			t.Errorf("reads of %d: %q", step, got)
+		}
 	}
 }
 
