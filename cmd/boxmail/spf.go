@@ -68,7 +68,9 @@ func spfInclude(e *env, args []string) error {
 	adv, err := dnsrecords.RelaxSPF(context.Background(), r, strings.Join(pos, " "), domain, box)
 	if errors.Is(err, dnsrecords.ErrNeedDomain) {
 		which := "the box hosts no domain to default to"
-		if len(hosted) > 1 {
+		if !haveCfg {
+			which = fmt.Sprintf("no %s in %s to read the hosted domain from", config.FileName, dir)
+		} else if len(hosted) > 1 {
 			which = "the box hosts " + strings.Join(hosted, ", ")
 		}
 		return usagef("give --domain DOMAIN: %s (%s)", err.Error(), which)

@@ -380,7 +380,12 @@ func (c *checker) checkSwitch(d, rec string, mxIsBox bool) {
 			"publish the record of 'boxmail spf include "+shellQuote(rec)+"'")
 	case len(st.Others) > 0:
 		next := fmt.Sprintf("next: point MX at %s", c.host)
-		if mxIsBox {
+		switch ns, known := c.notSwitched[d]; {
+		case mxIsBox && known && len(ns) == 0:
+			next = "next: every user has logged in at the box: publish the record of 'boxmail spf harden " + d + "'"
+		case mxIsBox && known:
+			next = "next: once " + strings.Join(ns, ", ") + " have switched to the box, publish the record of 'boxmail spf harden " + d + "'"
+		case mxIsBox:
 			next = "next: once every user sends through the box, publish the record of 'boxmail spf harden " + d + "'"
 		}
 		c.add(Warn, d, "switch-over", "SPF relaxed (the box and "+strings.Join(st.Others, " ")+" allowed); "+mx, next)

@@ -122,16 +122,19 @@ func (rs *spfResolution) resolve(rec *mailauth.SPFRecord) (*mailauth.SPFRecord, 
 			out.Terms = append(out.Terms, nt)
 			repl = append(repl, nt.Raw)
 		}
-		rs.notes = append(rs.notes, rs.explain(t, target, hosts, repl))
+		rs.notes = append(rs.notes, rs.explain(t, target, hosts, len(addrs), repl))
 	}
 	return out, nil
 }
 
 // explain is the note of one replaced term.
-func (rs *spfResolution) explain(t mailauth.SPFTerm, target string, hosts, repl []string) string {
+func (rs *spfResolution) explain(t mailauth.SPFTerm, target string, hosts []string, naddrs int, repl []string) string {
 	by := strings.Join(repl, " ")
 	if len(repl) == 0 {
-		by = "nothing (it authorises no address today)"
+		if naddrs > 0 {
+			return fmt.Sprintf("%s was dropped: the addresses of %s today are already named in the record", t.Raw, target)
+		}
+		return fmt.Sprintf("warning: %s was dropped: %s has no %s today, so it authorises nothing (if that is wrong, check the resolvers in boxmail.conf)", t.Raw, target, map[string]string{"a": "address", "mx": "MX host with an address"}[t.Mechanism])
 	}
 	if t.Mechanism == "mx" {
 		what := "the MX hosts of " + target
