@@ -378,6 +378,11 @@ func (c *checker) checkSwitch(d, rec string, mxIsBox bool) {
 	case !st.Box:
 		c.add(Warn, d, "switch-over", "step 1 of 3 not done: SPF does not name the box; "+mx,
 			"publish the record of 'boxmail spf include "+shellQuote(rec)+"'")
+	case len(st.Others) > 0 && !mxIsBox && namesByMX(rec):
+		// The trap of the seed's "v=spf1 mx include:BOX -all": "mx" is
+		// the old provider only until MX moves.
+		c.add(Warn, d, "switch-over", "SPF relaxed, but the old provider is allowed through \"mx\", which means the box once MX points there: users not yet switched would then fail SPF; "+mx,
+			"before pointing MX at "+c.host+", publish the record of 'boxmail spf include "+shellQuote(rec)+"' (it names the old provider's servers by address)")
 	case len(st.Others) > 0:
 		next := fmt.Sprintf("next: point MX at %s", c.host)
 		switch ns, known := c.notSwitched[d]; {
@@ -406,6 +411,21 @@ func (c *checker) checkSwitch(d, rec string, mxIsBox bool) {
 	default:
 		c.add(OK, d, "switch-over", "MX switched, SPF hardened (only the box may send), every user has logged in at the box", "")
 	}
+}
+
+// namesByMX reports whether an SPF record authorises senders through
+// the domain's own MX ("mx" without a domain).
+func namesByMX(rec string) bool {
+	r, err := mailauth.ParseSPF(rec)
+	if err != nil {
+		return false
+	}
+	for _, t := range r.Terms {
+		if t.Mechanism == "mx" && t.Value == "" && t.Qualifier == '+' {
+			return true
+		}
+	}
+	return false
 }
 
 func plural(n int, one, many string) string {
