@@ -506,8 +506,8 @@ func TestMigrateStatusFollowsTheChecklist(t *testing.T) {
 	want(steps(), 2, "to do: 0 of 1 users not yet switched forward a copy")
 	w1.set(t, hard...)
 	w2.set(t, hard...)
-	if m := steps(); !strings.HasPrefix(m[7], "done: SPF is hardened, but the migration is not complete: step 2, 6, 8 not done") {
-		t.Errorf("step 7 with steps 2, 6 and 8 open: %q", m[7])
+	if m := steps(); !strings.HasPrefix(m[7], "to do: MX switched and SPF names only the box, but me@example.test has not logged in at the box yet") {
+		t.Errorf("step 7 with me@ not switched: %q", m[7])
 	}
 	mustRun(t, "", "forward", "add", b.Admin, "--to", "me@old.test", "--dir", b.Dir)
 	want(steps(), 2, "done: 1 of 1 users not yet switched forward a copy")
@@ -531,6 +531,10 @@ func TestMigrateStatusFollowsTheChecklist(t *testing.T) {
 
 	w1.set(t, hard...)
 	w2.set(t, hard...)
+	want(steps(), 7, "to do") // me@ has not switched: hardening now fails their mail
+	if got := imapsLogin(t, b.IMAPS, b.Admin, b.Password); !strings.HasPrefix(got, "a OK") {
+		t.Fatalf("IMAPS login: %q", got)
+	}
 	want(steps(), 7, "done")
 	if m := steps(); strings.Contains(m[7], "migration is complete") && !strings.HasPrefix(m[6], "done") {
 		t.Errorf("step 7 says the migration is complete while step 6 is %q", m[6])

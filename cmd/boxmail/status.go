@@ -83,7 +83,11 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 	if err != nil {
 		return nil, err
 	}
-	out := dnsrecords.Check(ctx, r, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL, Domains: domains})
+	notSwitched, err := newAdmin(st).NotSwitched(ctx) // SPF is not "hardened" while a user still sends through the old provider
+	if err != nil {
+		return nil, err
+	}
+	out := dnsrecords.Check(ctx, r, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL, Domains: domains, NotSwitched: notSwitched})
 	return append(out, cm.Check()...), nil
 }
 

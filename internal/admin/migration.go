@@ -50,6 +50,43 @@ var ErrNoMigration = errors.New("the migration checklist is not available on thi
 // is set).
 func (s *Service) MeasuresMigration() bool { return s.o.Records != nil }
 
+// NotSwitched returns, per hosted domain, the enabled accounts that have
+// not switched to the box yet: they never logged in there (IMAP, POP3,
+// SMTP, ManageSieve or the web), so they still read and send through the
+// old provider, and a hardened SPF record would fail their mail. A domain
+// whose accounts all switched has an empty list (never a missing one).
+func (s *Service) NotSwitched(ctx context.Context) (map[string][]string, error) {
+	ds, err := s.st.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := s.st.Accounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	logins, err := s.st.AllLogins(ctx)
+	if err != nil {
+		return nil, err
+	}
+	disabled, err := s.st.DisabledAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, d := range ds {
+		out[strings.ToLower(d.Name)] = []string{}
+	}
+	for _, a := range accounts {
+		_, domain, _ := strings.Cut(strings.ToLower(a.Email), "@")
+		list, hosted := out[domain]
+		if _, in := logins[a.ID]; in || !hosted || disabled[strings.ToLower(a.Email)] {
+			continue
+		}
+		out[domain] = append(list, a.Email)
+	}
+	return out, nil
+}
+
 // Migration measures the checklist of each of domains (nil: every hosted
 // domain), each DNS query with timeout, and records the dates steps were
 // first seen done.
@@ -74,11 +111,15 @@ func (s *Service) Migration(ctx context.Context, domains []string, timeout time.
 	if err != nil {
 		return nil, err
 	}
+	notSwitched, err := s.NotSwitched(ctx)
+	if err != nil {
+		return nil, err
+	}
 	m := measure{s: s, host: strings.ToLower(strings.TrimSuffix(s.o.Hostname, ".")), servers: s.o.Resolvers, timeout: timeout}
 	out := []MigrationDomain{}
 	for _, d := range domains {
-		m.domain, m.accs = d, nil
-		m.results = dnsrecords.Check(ctx, s.resolver(timeout), set, in, dnsrecords.CheckOptions{Domains: []string{d}})
+		m.domain, m.accs, m.notSwitched = d, nil, notSwitched[d]
+		m.results = dnsrecords.Check(ctx, s.resolver(timeout), set, in, dnsrecords.CheckOptions{Domains: []string{d}, NotSwitched: notSwitched})
 		for _, a := range accounts {
 			if strings.HasSuffix(a.Email, "@"+d) {
 				m.accs = append(m.accs, a)
@@ -119,13 +160,17 @@ func (s *Service) markDone(ctx context.Context, domain string, steps []Migration
 
 // measure is one domain's measurement.
 type measure struct {
-	s       *Service
-	domain  string
-	host    string // the box's hostname, lower case without the final dot
-	accs    []store.Account
-	results []dnsrecords.Result
-	servers []string // the resolvers MX propagation is checked at
-	timeout time.Duration
+	s      *Service
+	domain string
+	host   string // the box's hostname, lower case without the final dot
+	accs   []store.Account
+	// notSwitched are the domain's accounts that never logged in at
+	// the box (Service.NotSwitched): they still send through the old
+	// provider.
+	notSwitched []string
+	results     []dnsrecords.Result
+	servers     []string // the resolvers MX propagation is checked at
+	timeout     time.Duration
 }
 
 // steps are the checklist's eight steps, numbered.
@@ -138,11 +183,13 @@ func (m *measure) steps(ctx context.Context) []MigrationStep {
 			open = append(open, strconv.Itoa(i+1))
 		}
 	}
-	// The SPF check's own words end the story ("the migration is
-	// complete"); that is true only when every other step is done too.
+	// Only the checklist knows the whole story: SPF hardened is the end
+	// of the migration only when every other step is done too.
 	if sp := &steps[6]; sp.State == StepDone && len(open) > 0 {
 		sp.Found = "SPF is hardened, but the migration is not complete: step " + strings.Join(open, ", ") + " not done"
 		sp.Next = "finish the steps not done; until everyone sends through the box, their mail through the old provider fails SPF"
+	} else if sp.State == StepDone {
+		sp.Found += ": the migration is complete"
 	}
 	return steps
 }
@@ -335,15 +382,25 @@ func (m *measure) switched(ctx context.Context) MigrationStep {
 	return s
 }
 
-// 7. SPF hardened
+// 7. SPF hardened: done only when the box alone may send, strictly, and
+// no user still sends through the old provider (the switch-over check
+// is told who has not switched).
 func (m *measure) spfHardened() MigrationStep {
 	s := MigrationStep{Name: "SPF hardened to the box alone", State: StepToDo, Found: "no SPF result", Next: "boxmail spf harden " + m.domain}
 	if sw := m.find("switch-over"); len(sw) > 0 {
 		s.Found = sw[0].Found
-		if sw[0].Level == dnsrecords.OK {
+		if sw[0].Level == dnsrecords.OK && len(m.notSwitched) == 0 {
 			s.State, s.Next = StepDone, ""
 		} else if sw[0].Fix != "" {
 			s.Next = sw[0].Fix
+		}
+	}
+	if len(m.notSwitched) > 0 {
+		if s.State != StepDone && s.Next == "boxmail spf harden "+m.domain {
+			s.Next = "wait: harden only once every user sends through the box"
+		}
+		for _, a := range m.notSwitched {
+			s.Detail = append(s.Detail, a+": not switched yet (no login at the box): still sends through the old provider, which SPF must keep authorising")
 		}
 	}
 	return s

@@ -46,11 +46,16 @@ type CheckOptions struct {
 	Host bool
 	// DNSBL zones to look the box's addresses up in.
 	DNSBL []string
+	// NotSwitched lists, per domain, the accounts that have not switched
+	// to the box yet (never logged in there), so still send through the
+	// old provider; the switch-over check never calls SPF hardened while
+	// a domain has one. nil: not known (the check says so).
+	NotSwitched map[string][]string
 }
 
 // Check runs the DNS checks. in is the Input the set was built from.
 func Check(ctx context.Context, r resolver.Resolver, set *Set, in Input, opts CheckOptions) []Result {
-	c := &checker{ctx: ctx, r: r, set: set, in: in,
+	c := &checker{ctx: ctx, r: r, set: set, in: in, notSwitched: opts.NotSwitched,
 		host: strings.ToLower(strings.TrimSuffix(in.Hostname, "."))}
 	c.ips = append(slices.Clone(in.IPv4), in.IPv6...)
 	if opts.Host {
@@ -76,6 +81,8 @@ type checker struct {
 	host string
 	ips  []netip.Addr
 	out  []Result
+	// notSwitched is CheckOptions.NotSwitched.
+	notSwitched map[string][]string
 }
 
 func (c *checker) add(l Level, subject, check, found, fix string) {
@@ -350,7 +357,7 @@ func (c *checker) checkSPF(d, rec string) {
 			c.add(Fail, d, "SPF", fmt.Sprintf("%q is broken for receivers (permerror: %s)", rec, res.Reason), fix)
 		default:
 			fix := ""
-			if adv, err := IncludeBox(rec, c.host); err == nil {
+			if adv, err := RelaxSPF(c.ctx, c.r, rec, d, c.host); err == nil {
 				fix = fmt.Sprintf("publish %q ('boxmail spf include')", adv.Record)
 			}
 			c.add(Fail, d, "SPF", fmt.Sprintf("%q does not authorise the box's address %s (%s%s)", rec, ip, res.Status, reason(res)), fix)
@@ -371,20 +378,61 @@ func (c *checker) checkSwitch(d, rec string, mxIsBox bool) {
 	case !st.Box:
 		c.add(Warn, d, "switch-over", "step 1 of 3 not done: SPF does not name the box; "+mx,
 			"publish the record of 'boxmail spf include "+shellQuote(rec)+"'")
+	case len(st.Others) > 0 && !mxIsBox && namesByMX(rec):
+		// The trap of the seed's "v=spf1 mx include:BOX -all": "mx" is
+		// the old provider only until MX moves.
+		c.add(Warn, d, "switch-over", "SPF relaxed, but the old provider is allowed through \"mx\", which means the box once MX points there: users not yet switched would then fail SPF; "+mx,
+			"before pointing MX at "+c.host+", publish the record of 'boxmail spf include "+shellQuote(rec)+"' (it names the old provider's servers by address)")
 	case len(st.Others) > 0:
 		next := fmt.Sprintf("next: point MX at %s", c.host)
-		if mxIsBox {
+		switch ns, known := c.notSwitched[d]; {
+		case mxIsBox && known && len(ns) == 0:
+			next = "next: every user has logged in at the box: publish the record of 'boxmail spf harden " + d + "'"
+		case mxIsBox && known:
+			next = "next: once " + strings.Join(ns, ", ") + " have switched to the box, publish the record of 'boxmail spf harden " + d + "'"
+		case mxIsBox:
 			next = "next: once every user sends through the box, publish the record of 'boxmail spf harden " + d + "'"
 		}
 		c.add(Warn, d, "switch-over", "SPF relaxed (the box and "+strings.Join(st.Others, " ")+" allowed); "+mx, next)
 	case !mxIsBox:
 		c.add(Warn, d, "switch-over", "SPF hardened (only the box may send) but "+mx+": users still sending through the old provider fail SPF",
 			fmt.Sprintf("point MX at %s now", c.host))
+	case len(c.notSwitched[d]) > 0:
+		// "mx" means the box now: a relaxed record that kept "mx" (or
+		// a hardened one published too early) no longer authorises the
+		// old provider that these users still send through.
+		c.add(Warn, d, "switch-over", fmt.Sprintf("MX switched and SPF names only the box, but %s %s not logged in at the box yet: mail they send through the old provider fails SPF",
+			strings.Join(c.notSwitched[d], ", "), plural(len(c.notSwitched[d]), "has", "have")),
+			"until they switch, publish the record of 'boxmail spf include' with the old provider named (its ip4:/include: terms), or get them to set up their mail app with the box")
 	case !st.Strict:
 		c.add(Warn, d, "switch-over", "MX switched; SPF names only the box but does not end in -all", "publish the record of 'boxmail spf harden "+d+"'")
+	case c.notSwitched == nil:
+		c.add(OK, d, "switch-over", "MX switched, SPF hardened (only the box may send); 'boxmail migrate status' tells whether every user has switched", "")
 	default:
-		c.add(OK, d, "switch-over", "MX switched, SPF hardened: the migration is complete", "")
+		c.add(OK, d, "switch-over", "MX switched, SPF hardened (only the box may send), every user has logged in at the box", "")
 	}
+}
+
+// namesByMX reports whether an SPF record authorises senders through
+// the domain's own MX ("mx" without a domain).
+func namesByMX(rec string) bool {
+	r, err := mailauth.ParseSPF(rec)
+	if err != nil {
+		return false
+	}
+	for _, t := range r.Terms {
+		if t.Mechanism == "mx" && t.Value == "" && t.Qualifier == '+' {
+			return true
+		}
+	}
+	return false
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }

@@ -356,6 +356,34 @@ func TestChecks(t *testing.T) {
 	want(res, "example.net switch-over", Warn, "SPF relaxed")
 	want(res, "example.net NS", OK, "hosted elsewhere")
 
+	// Mid-migration with the seed's relaxed record: its "mx" will mean
+	// the box once MX moves, so the next step is not the MX.
+	res = results(t, world(t, s, "-example.net. MX", "-example.net. TXT",
+		"example.net. MX 10 mx0.123-reg.co.uk.", "mx0.123-reg.co.uk. A 203.0.113.10",
+		`example.net. TXT "v=spf1 mx include:box.example.net -all"`), s, in)
+	want(res, "example.net switch-over", Warn, `through "mx", which means the box once MX points there`)
+	if fix := res["example.net switch-over"].Fix; !strings.Contains(fix, "before pointing MX") || !strings.Contains(fix, "spf include") {
+		t.Errorf("switch-over fix with mx before the switch: %q", fix)
+	}
+	if fix := res["example.net SPF"].Fix; fix != "" {
+		t.Errorf("SPF fix %q for a record that authorises the box", fix)
+	}
+
+	// MX switched, SPF names only the box, a user has not switched: not
+	// hardened; with everyone switched it is.
+	f := world(t, s)
+	for ns, l := range map[string]Level{"a@example.net": Warn, "": OK} {
+		notSwitched := map[string][]string{"example.net": {}}
+		if ns != "" {
+			notSwitched["example.net"] = []string{ns}
+		}
+		for _, r := range Check(context.Background(), f, s, in, CheckOptions{Domains: []string{"example.net"}, NotSwitched: notSwitched}) {
+			if r.Check == "switch-over" && (r.Level != l || ns != "" && (!strings.Contains(r.Found, ns) || strings.Contains(r.Found, "hardened"))) {
+				t.Errorf("not switched %q: %+v", ns, r)
+			}
+		}
+	}
+
 	// MX switched, SPF still relaxed.
 	res = results(t, world(t, s, "-example.net. TXT", `example.net. TXT "v=spf1 mx include:_spf.google.com ~all"`), s, in)
 	want(res, "example.net switch-over", Warn, "MX switched")
@@ -388,7 +416,7 @@ func TestChecks(t *testing.T) {
 	want(res, "box.example.net blocklist zen.example", Warn, "could not check")
 
 	// A failing resolver never gives ok.
-	f := world(t, s)
+	f = world(t, s)
 	for _, q := range []struct {
 		name string
 		t    uint16

@@ -45,42 +45,34 @@ func UnquoteTXT(s string) string {
 	return b.String()
 }
 
-// IncludeBox rewrites an existing SPF record so that it also authorises
-// the box: "v=spf1 mx -all" becomes "v=spf1 mx include:BOX -all". The
-// include goes before the first "all" (or at the end of the mechanisms),
-// so everything the record allowed stays allowed. existing may be empty
-// (no record yet) and may be pasted with its quotes.
-func IncludeBox(existing, box string) (SPFAdvice, error) {
-	box = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(box), "."))
+// includeBox adds the box to a record (after RelaxSPF resolved its names):
+// "v=spf1 ip4:192.0.2.10 -all" becomes "v=spf1 ip4:192.0.2.10
+// include:BOX -all". The include goes before the first "all" (or at the
+// end of the mechanisms), so everything the record allowed stays
+// allowed. changed says the record was already rewritten.
+func includeBox(rec *mailauth.SPFRecord, box string, changed bool) (SPFAdvice, error) {
 	inc := "include:" + box
-	existing = strings.Join(strings.Fields(UnquoteTXT(existing)), " ")
-	if existing == "" {
-		return SPFAdvice{
-			Record:  "v=spf1 mx " + inc + " ~all",
-			Changed: true,
-			Notes: []string{
-				"there is no SPF record yet: publish this one while the old provider may still send; add the old provider's include (for example include:_spf.google.com or include:spf.protection.outlook.com) if it sends for the domain",
-				"after the switch (MX at the box, every user sending through it) publish v=spf1 mx -all ('boxmail spf harden DOMAIN')",
-			},
-		}, nil
-	}
-	rec, err := mailauth.ParseSPF(existing)
-	if err != nil {
-		return SPFAdvice{}, fmt.Errorf("not a valid SPF record: %w", err)
-	}
-	adv := SPFAdvice{Record: rec.String()}
+	adv := SPFAdvice{Record: rec.String(), Changed: changed}
 	for _, t := range rec.Terms {
 		if t.Mechanism == "include" && strings.EqualFold(strings.TrimSuffix(t.Value, "."), box) {
-			adv.Notes = append(adv.Notes, "the record already includes "+box+": no change needed")
-			return adv, nil
+			if !changed {
+				adv.Notes = append(adv.Notes, "the record already includes "+box+": no change needed")
+			}
+			note, err := lookupNote(rec, box)
+			adv.Notes = append(adv.Notes, note)
+			return adv, err
 		}
 		if t.Mechanism == "ptr" {
 			adv.Notes = append(adv.Notes, "ptr is deprecated (RFC 7208 5.5) and slow for receivers; consider ip4:/ip6: instead")
 		}
 	}
 	if r := rec.Redirect(); r != "" && strings.EqualFold(strings.TrimSuffix(r, "."), box) {
-		adv.Notes = append(adv.Notes, "the record already redirects to "+box+": no change needed")
-		return adv, nil
+		if !changed {
+			adv.Notes = append(adv.Notes, "the record already redirects to "+box+": no change needed")
+		}
+		note, err := lookupNote(rec, box)
+		adv.Notes = append(adv.Notes, note)
+		return adv, err
 	}
 	newTerm := mailauth.SPFTerm{Qualifier: '+', Mechanism: "include", Value: box, Prefix4: -1, Prefix6: -1, Raw: inc}
 	pos := len(rec.Terms)
@@ -111,14 +103,29 @@ func IncludeBox(existing, box string) (SPFAdvice, error) {
 	case !hasAll:
 		adv.Notes = append(adv.Notes, "the record has no all: mail from other senders is neutral; consider ending it with ~all")
 	}
-	if n := out.LookupTerms(); n > mailauth.SPFLookupLimit {
-		return SPFAdvice{}, fmt.Errorf("with include:%s the record needs at least %d DNS lookups, over the limit of %d (RFC 7208 4.6.4): replace a, mx or include terms by ip4:/ip6: ranges first", box, n, mailauth.SPFLookupLimit)
-	} else if n >= 5 {
-		adv.Notes = append(adv.Notes, fmt.Sprintf("the record now has %d terms that cost a DNS lookup, and each include may cost more; receivers allow 10 in all: check it with 'boxmail status'", n))
+	note, err := lookupNote(out, box)
+	if err != nil {
+		return SPFAdvice{}, err
 	}
+	adv.Notes = append(adv.Notes, note)
 	adv.Record = out.String()
 	adv.Changed = true
 	return adv, nil
+}
+
+// lookupNote counts the DNS lookups of a record's own terms (RFC 7208
+// 4.6.4 allows 10 in all, included records' terms counted too): over the
+// limit is an error, otherwise a note with the count.
+func lookupNote(rec *mailauth.SPFRecord, box string) (string, error) {
+	n := rec.LookupTerms()
+	if n > mailauth.SPFLookupLimit {
+		return "", fmt.Errorf("with include:%s the record needs at least %d DNS lookups, over the limit of %d (RFC 7208 4.6.4): replace a, mx or include terms by ip4:/ip6: ranges first", box, n, mailauth.SPFLookupLimit)
+	}
+	note := fmt.Sprintf("DNS lookups: the record's own terms cost %d of the %d receivers allow (ip4:/ip6: cost none; each include: costs the lookups of the record it includes too)", n, mailauth.SPFLookupLimit)
+	if n >= 5 {
+		note = fmt.Sprintf("warning: the record now has %d terms that cost a DNS lookup, and each include may cost more; receivers allow %d in all: check it with 'boxmail status'", n, mailauth.SPFLookupLimit)
+	}
+	return note, nil
 }
 
 // HardenedSPF is the strict record for when every user has switched:
