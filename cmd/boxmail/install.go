@@ -18,7 +18,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -46,7 +45,7 @@ const (
 // bind the ports below 1024 through CAP_NET_BIND_SERVICE and nothing
 // else, sees the file system read-only except its data dir, and logs to
 // the journal through stderr.
-func unitFile(user string) string {
+func unitFile(user, dataDir string) string {
 	return `# Written by 'boxmail install'; running it again rewrites this file.
 [Unit]
 Description=boxmail mail server (SMTP, IMAP, POP3, DNS, web)
@@ -57,8 +56,8 @@ Wants=network-online.target
 Type=simple
 User=` + user + `
 Group=` + user + `
-Environment=BOXMAIL_DIR=` + installDataDir + `
-ExecStart=` + installBin + ` serve --dir ` + installDataDir + `
+Environment=BOXMAIL_DIR=` + dataDir + `
+ExecStart=` + installBin + ` serve --dir ` + dataDir + `
 Restart=on-failure
 RestartSec=5s
 TimeoutStopSec=30s
@@ -69,7 +68,7 @@ AmbientCapabilities=CAP_NET_BIND_SERVICE
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE
 NoNewPrivileges=yes
 ProtectSystem=strict
-ReadWritePaths=` + installDataDir + `
+ReadWritePaths=` + dataDir + `
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
@@ -97,10 +96,11 @@ WantedBy=multi-user.target
 
 // installer is one run of 'boxmail install'.
 type installer struct {
-	e      *env
-	root   string // "" for the real system
-	dryRun bool
-	user   string
+	e       *env
+	root    string // "" for the real system
+	dataDir string // installDataDir unless --dir says otherwise
+	dryRun  bool
+	user    string
 
 	// The answers init needs, when the data dir has no config yet.
 	needInit                         bool
@@ -116,9 +116,7 @@ type installer struct {
 
 func cmdInstall(e *env, args []string) error {
 	in := &installer{e: e, uid: -1, gid: -1, planned: map[string]bool{}}
-	fset := flag.NewFlagSet("boxmail install", flag.ContinueOnError)
-	fset.SetOutput(io.Discard)
-	fset.Usage = func() {}
+	fset := newFlags(e, "install", &in.dataDir)
 	fset.StringVar(&in.root, "root", "", "write every file under this directory instead of / and run neither useradd nor systemctl (for tests and images)")
 	fset.BoolVar(&in.dryRun, "dry-run", false, "print every change it would make, make none")
 	fset.StringVar(&in.user, "user", installService, "the system user the server runs as")
@@ -133,6 +131,15 @@ func cmdInstall(e *env, args []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
+	dirSet := false
+	fset.Visit(func(f *flag.Flag) { dirSet = dirSet || f.Name == "dir" })
+	switch {
+	case !dirSet:
+		in.dataDir = installDataDir // not $BOXMAIL_DIR: that is for the commands run later
+	case !filepath.IsAbs(in.dataDir):
+		return usagef("--dir %s: want an absolute path, such as %s", in.dataDir, installDataDir)
+	}
+	in.dataDir = filepath.Clean(in.dataDir)
 	if in.root != "" {
 		if in.root, err = filepath.Abs(in.root); err != nil {
 			return err
@@ -175,9 +182,9 @@ func (in *installer) check() error {
 	if in.uid, in.gid, err = lookupUser(in.user); err != nil && !errors.As(err, new(user.UnknownUserError)) {
 		return err
 	}
-	if _, err := os.Stat(filepath.Join(in.path(installDataDir), config.FileName)); err == nil {
+	if _, err := os.Stat(filepath.Join(in.path(in.dataDir), config.FileName)); err == nil {
 		if in.hostname != "" || in.domain != "" || in.admin != "" {
-			in.sayf("note: %s is already set up; --hostname, --domain and --admin are not used", installDataDir)
+			in.sayf("note: %s is already set up; --hostname, --domain and --admin are not used", in.dataDir)
 		}
 		return nil
 	}
@@ -289,7 +296,7 @@ func (in *installer) stepUser() error {
 	if in.uid >= 0 {
 		return nil
 	}
-	args := []string{"--system", "--user-group", "--home-dir", installDataDir, "--no-create-home", "--shell", "/usr/sbin/nologin", "--comment", "boxmail mail server", in.user}
+	args := []string{"--system", "--user-group", "--home-dir", in.dataDir, "--no-create-home", "--shell", "/usr/sbin/nologin", "--comment", "boxmail mail server", in.user}
 	what := "create the system user " + in.user + " (useradd " + strings.Join(args[:len(args)-3], " ") + " --comment '" + args[len(args)-2] + "' " + in.user + ")"
 	if in.root != "" {
 		in.sayf("skipped (--root): %s", what)
@@ -328,12 +335,12 @@ func lookupUser(name string) (uid, gid int, err error) {
 // stepDirs creates the parents the files go in (mode 0755, as they are on
 // any system) and the data dir (0700).
 func (in *installer) stepDirs() error {
-	for _, d := range []string{filepath.Dir(installBin), filepath.Dir(installUnit), filepath.Dir(installDataDir)} {
+	for _, d := range []string{filepath.Dir(installBin), filepath.Dir(installUnit), filepath.Dir(in.dataDir)} {
 		if err := in.mkdirs(in.path(d), 0o755); err != nil {
 			return err
 		}
 	}
-	dd := in.path(installDataDir)
+	dd := in.path(in.dataDir)
 	fi, err := os.Stat(dd)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -416,7 +423,7 @@ func (in *installer) stepBinary() error {
 }
 
 func (in *installer) stepUnit() (err error) {
-	in.unitChanged, err = in.writeFile(in.path(installUnit), []byte(unitFile(in.user)), 0o644, "write the systemd unit")
+	in.unitChanged, err = in.writeFile(in.path(installUnit), []byte(unitFile(in.user, in.dataDir)), 0o644, "write the systemd unit")
 	return err
 }
 
@@ -425,7 +432,7 @@ func (in *installer) stepInit() error {
 	if !in.needInit {
 		return nil
 	}
-	dd := in.path(installDataDir)
+	dd := in.path(in.dataDir)
 	if !in.did(fmt.Sprintf("boxmail init --dir %s --hostname %s --domain %s --admin %s", dd, in.hostname, in.domain, in.admin)) {
 		return nil
 	}
@@ -437,7 +444,7 @@ func (in *installer) stepInit() error {
 	var errb bytes.Buffer
 	re := &env{stdin: strings.NewReader(""), stdout: &in.records, stderr: &errb, getenv: func(string) string { return "" }}
 	if err := dnsRecords(re, []string{"--dir", dd}); err != nil {
-		fmt.Fprintf(&in.records, "(the records could not be listed: %s; run 'boxmail dns records --dir %s')\n", oneLine(err.Error()), installDataDir)
+		fmt.Fprintf(&in.records, "(the records could not be listed: %s; run 'boxmail dns records --dir %s')\n", oneLine(err.Error()), in.dataDir)
 	}
 	return nil
 }
@@ -458,7 +465,7 @@ func removeInit(dir string) error {
 
 // stepOwner gives the data dir and everything in it to the user.
 func (in *installer) stepOwner() error {
-	dd := in.path(installDataDir)
+	dd := in.path(in.dataDir)
 	if in.uid < 0 {
 		if in.dryRun && in.root == "" {
 			in.did("chown -R " + in.user + ": " + dd)
@@ -549,7 +556,7 @@ func runTool(name string, args ...string) error {
 func (in *installer) finish() {
 	switch {
 	case in.changed == 0:
-		in.sayf("nothing changed: boxmail is already installed (%s, %s, %s)", installBin, installUnit, installDataDir)
+		in.sayf("nothing changed: boxmail is already installed (%s, %s, %s)", installBin, installUnit, in.dataDir)
 	case in.dryRun:
 		in.sayf("dry run: nothing was changed; run again without --dry-run to make these %d changes", in.changed)
 	}
@@ -564,11 +571,11 @@ func (in *installer) finish() {
 		return
 	}
 	host := in.hostname
-	if cfg, err := config.Load(in.path(installDataDir)); err == nil {
+	if cfg, err := config.Load(in.path(in.dataDir)); err == nil {
 		host = cfg.Hostname
 	}
 	in.sayf(`next steps:
   1. publish the DNS records (again any time: sudo -u %[1]s boxmail dns records --dir %[2]s)
   2. check DNS, certificate and ports: sudo -u %[1]s boxmail status --dir %[2]s
-  3. sign in to the admin panel at https://%[4]s/admin; the server's log: journalctl -u %[3]s`, in.user, installDataDir, installService, host)
+  3. sign in to the admin panel at https://%[4]s/admin; the server's log: journalctl -u %[3]s`, in.user, in.dataDir, installService, host)
 }
