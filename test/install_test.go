@@ -3,6 +3,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -341,5 +342,31 @@ func TestInstallAsNobodyIsRefused(t *testing.T) {
 	}
 	if after := treeState(t, root); after != before {
 		t.Errorf("the root changed:\n%s", after)
+	}
+}
+
+// log_format = json: every line the server logs is one JSON object.
+func TestLogFormatJSON(t *testing.T) {
+	b := newBoxWith(t, map[string]string{"log_format": "json"}) // started
+	c := b.Dial(b.Submission) // a failed login is logged
+	c.Expect("^220 ")
+	c.Send("EHLO client.example")
+	c.Expect("^250 ")
+	c.Send("QUIT")
+	c.Expect("^221 ")
+	in := b.Dial(b.IMAP)
+	in.Expect(`^\* OK`)
+	in.Send(`a LOGIN "nobody@example.test" "wrong"`)
+	in.Expect("^a (NO|BAD)")
+	b.Stop()
+	lines := strings.Split(strings.TrimSpace(b.stderr.String()), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("the server logged nothing")
+	}
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil || rec["level"] == nil || rec["msg"] == nil {
+			t.Errorf("not a JSON log record: %q (%v)", l, err)
+		}
 	}
 }
