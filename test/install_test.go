@@ -348,7 +348,7 @@ func TestInstallAsNobodyIsRefused(t *testing.T) {
 // log_format = json: every line the server logs is one JSON object.
 func TestLogFormatJSON(t *testing.T) {
 	b := newBoxWith(t, map[string]string{"log_format": "json"}) // started
-	c := b.Dial(b.Submission) // a failed login is logged
+	c := b.Dial(b.Submission)                                   // a failed login is logged
 	c.Expect("^220 ")
 	c.Send("EHLO client.example")
 	c.Expect("^250 ")
