@@ -19,6 +19,8 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -31,6 +33,8 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/safefile"
+
+	"golang.org/x/term"
 )
 
 // Where 'boxmail install' puts things (under --root when given).
@@ -105,6 +109,8 @@ type installer struct {
 	// The answers init needs, when the data dir has no config yet.
 	needInit                         bool
 	hostname, domain, admin, pwFile  string
+	ipv4, ipv6                       string // --public-ipv4, --public-ipv6
+	publicV4, publicV6               []netip.Addr
 	password                         string
 	uid, gid                         int // -1: no such user (yet)
 	undo                             []func() error
@@ -124,6 +130,8 @@ func cmdInstall(e *env, args []string) error {
 	fset.StringVar(&in.domain, "domain", "", "the first mail domain, e.g. example.net (asked when not given)")
 	fset.StringVar(&in.admin, "admin", "", "the first admin account, e.g. admin@example.net (asked when not given)")
 	fset.StringVar(&in.pwFile, "password-file", "", "read the admin password from this file (default: generate one and print it)")
+	fset.StringVar(&in.ipv4, "public-ipv4", "", "the box's public IPv4 address(es), comma-separated, for its DNS records (default: the public ones on this machine's interfaces; none under --root)")
+	fset.StringVar(&in.ipv6, "public-ipv6", "", "the box's public IPv6 address(es), likewise")
 	pos, err := parseFlags(e, fset, args)
 	if err != nil {
 		return err
@@ -196,8 +204,14 @@ func (in *installer) check() error {
 // asked on stdin (a default in brackets is taken on an empty answer).
 func (in *installer) initAnswers() error {
 	r := bufio.NewReader(in.e.stdin)
+	f, ok := in.e.stdin.(*os.File)
+	interactive := ok && term.IsTerminal(int(f.Fd()))
 	ask := func(v *string, question, def string) {
 		if *v != "" {
+			return
+		}
+		if !interactive {
+			*v = def // a script gives flags: what it leaves out has its default
 			return
 		}
 		if def != "" {
@@ -206,7 +220,7 @@ func (in *installer) initAnswers() error {
 		fmt.Fprintf(in.e.stderr, "%s: ", question)
 		line, err := r.ReadString('\n')
 		if err != nil {
-			fmt.Fprintln(in.e.stderr) // no answer (not a terminal): the default
+			fmt.Fprintln(in.e.stderr) // end of input: the default
 		}
 		if *v = strings.TrimSpace(line); *v == "" {
 			*v = def
@@ -214,7 +228,7 @@ func (in *installer) initAnswers() error {
 	}
 	ask(&in.hostname, "host name of this box, e.g. box.example.net", "")
 	if in.hostname == "" {
-		return usagef("--hostname, --domain and --admin are required (or answer the questions on a terminal)")
+		return usagef("--hostname is required (--domain and --admin default to its parent domain and admin@ it; on a terminal, install asks)")
 	}
 	var err error
 	if in.hostname, err = delivery.ParseHostedDomain(in.hostname); err != nil {
@@ -234,6 +248,9 @@ func (in *installer) initAnswers() error {
 		return usagef("--admin %s is not in --domain %s", a, in.domain)
 	}
 	in.admin = a.String()
+	if err := in.publicAddrs(); err != nil {
+		return err
+	}
 	in.password = generatePassword()
 	if in.pwFile != "" {
 		if in.password, err = readPasswordFile(in.pwFile); err != nil {
@@ -244,6 +261,62 @@ func (in *installer) initAnswers() error {
 		}
 	}
 	return nil
+}
+
+// publicAddrs parses --public-ipv4 and --public-ipv6; when neither is
+// given (and not under --root), it takes the public addresses of this
+// machine's interfaces.
+func (in *installer) publicAddrs() error {
+	parse := func(flag, v string, v4 bool) ([]netip.Addr, error) {
+		var l []netip.Addr
+		for _, s := range strings.Split(v, ",") {
+			if s = strings.TrimSpace(s); s == "" {
+				continue
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Is4() != v4 || a.Zone() != "" {
+				return nil, usagef("--%s: %q is not an IPv%s address", flag, s, map[bool]string{true: "4", false: "6"}[v4])
+			}
+			l = append(l, a)
+		}
+		return l, nil
+	}
+	var err error
+	if in.publicV4, err = parse("public-ipv4", in.ipv4, true); err != nil {
+		return err
+	}
+	if in.publicV6, err = parse("public-ipv6", in.ipv6, false); err != nil {
+		return err
+	}
+	if in.ipv4 != "" || in.ipv6 != "" || in.root != "" {
+		return nil
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil // the records then lack the addresses; 'boxmail status' says so
+	}
+	for _, ia := range addrs {
+		p, err := netip.ParsePrefix(ia.String())
+		if a := p.Addr(); err != nil || !a.IsGlobalUnicast() || a.IsPrivate() {
+			continue
+		} else if a.Is4() {
+			in.publicV4 = append(in.publicV4, a)
+		} else {
+			in.publicV6 = append(in.publicV6, a)
+		}
+	}
+	if len(in.publicV4)+len(in.publicV6) > 0 {
+		in.sayf("public addresses (from this machine's interfaces; --public-ipv4/--public-ipv6 to choose): %s", joinAddrs(append(in.publicV4, in.publicV6...)))
+	}
+	return nil
+}
+
+func joinAddrs(l []netip.Addr) string {
+	var s []string
+	for _, a := range l {
+		s = append(s, a.String())
+	}
+	return strings.Join(s, ", ")
 }
 
 // install makes the missing changes, then prints what to do next.
@@ -436,7 +509,9 @@ func (in *installer) stepInit() error {
 	if !in.did(fmt.Sprintf("boxmail init --dir %s --hostname %s --domain %s --admin %s", dd, in.hostname, in.domain, in.admin)) {
 		return nil
 	}
-	if err := initBox(dd, config.Default(in.hostname), in.domain, in.admin, in.password); err != nil {
+	cfg := config.Default(in.hostname)
+	cfg.PublicIPv4, cfg.PublicIPv6 = in.publicV4, in.publicV6
+	if err := initBox(dd, cfg, in.domain, in.admin, in.password); err != nil {
 		return err
 	}
 	in.didInit = true
