@@ -25,6 +25,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -98,6 +99,11 @@ WantedBy=multi-user.target
 `
 }
 
+var (
+	unitSafePath = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$`)
+	userName     = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+)
+
 // installer is one run of 'boxmail install'.
 type installer struct {
 	e       *env
@@ -148,6 +154,13 @@ func cmdInstall(e *env, args []string) error {
 		return usagef("--dir %s: want an absolute path, such as %s", in.dataDir, installDataDir)
 	}
 	in.dataDir = filepath.Clean(in.dataDir)
+	// Both go into the unit file and useradd's command line as they are.
+	if !unitSafePath.MatchString(in.dataDir) {
+		return usagef("--dir %q: want a path of letters, digits and . _ - / only (it goes into the systemd unit)", in.dataDir)
+	}
+	if !userName.MatchString(in.user) {
+		return usagef("--user %q: want a user name such as boxmail (lower-case letters, digits, _ and -)", in.user)
+	}
 	if in.root != "" {
 		if in.root, err = filepath.Abs(in.root); err != nil {
 			return err

@@ -217,3 +217,14 @@ func TestInstallTwiceAndDryRunInProcess(t *testing.T) {
 		t.Errorf("dry run of an installed box:\n%s", out)
 	}
 }
+
+// What goes into the unit file and useradd's command line is checked.
+func TestInstallRefusesUnsafeNames(t *testing.T) {
+	root := fakeRoot(t)
+	for _, args := range [][]string{{"--dir", "/var/lib/box mail"}, {"--dir", "relative"}, {"--user", "Box\nExecStartPre=/bin/sh"}} {
+		code, _, errs := runInstall(root, append(args, "--hostname", "box.example.net")...)
+		if code != 2 || !strings.Contains(errs, args[0]) {
+			t.Errorf("%q: exit %d, %q", args, code, errs)
+		}
+	}
+}
