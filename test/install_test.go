@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -180,31 +179,25 @@ func TestInstallWritesEveryFile(t *testing.T) {
 }
 
 // As root, under --root, the data dir and everything in it go to the
-// --user when it exists here (nobody: no user is created under --root);
+// user boxmail of the root's etc/passwd (no user is created under --root);
 // the binary and the unit stay root's.
 func TestInstallGivesTheDataDirToTheUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("chown needs root")
 	}
-	u, err := user.Lookup("nobody")
-	if err != nil {
-		t.Skipf("no user nobody: %v", err)
-	}
-	uid, err := strconv.Atoi(u.Uid)
-	if err != nil {
-		t.Fatal(err)
-	}
+	const uid = 64999
 	root := installRoot(t)
-	out, errs, code := runInstall(t, nil, append([]string{"--root", root, "--user", "nobody"}, installArgs...)...)
-	if code != 0 || !strings.Contains(out, "done: chown -R nobody: "+filepath.Join(root, "var/lib/boxmail")) {
-		t.Fatalf("install --user nobody: exit %d\n%s%s", code, out, errs)
+	writeFile(t, filepath.Join(root, "etc/passwd"), fmt.Sprintf("root:x:0:0:root:/root:/bin/bash\nboxmail:x:%d:%d:boxmail mail server:/var/lib/boxmail:/usr/sbin/nologin\n", uid, uid))
+	out, errs, code := runInstall(t, nil, append([]string{"--root", root}, installArgs...)...)
+	if code != 0 || !strings.Contains(out, "done: chown -R boxmail: "+filepath.Join(root, "var/lib/boxmail")) {
+		t.Fatalf("install: exit %d\n%s%s", code, out, errs)
 	}
-	err = filepath.Walk(filepath.Join(root, "var/lib/boxmail"), func(p string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(filepath.Join(root, "var/lib/boxmail"), func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		if got := int(fi.Sys().(*syscall.Stat_t).Uid); got != uid {
-			t.Errorf("%s: owner %d, want nobody (%d)", p, got, uid)
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != uid || st.Gid != uid {
+			t.Errorf("%s: owner %d:%d, want boxmail (%d:%d)", p, st.Uid, st.Gid, uid, uid)
 		}
 		return nil
 	})
@@ -216,7 +209,7 @@ func TestInstallGivesTheDataDirToTheUser(t *testing.T) {
 			t.Errorf("%s: not root's (%v)", f, err)
 		}
 	}
-	if out, _, _ := runInstall(t, nil, "--root", root, "--user", "nobody"); !strings.Contains(out, "nothing changed") {
+	if out, _, _ := runInstall(t, nil, "--root", root); !strings.Contains(out, "nothing changed") {
 		t.Errorf("second run:\n%s", out)
 	}
 }

@@ -129,7 +129,7 @@ type installer struct {
 func cmdInstall(e *env, args []string) error {
 	in := &installer{e: e, uid: -1, gid: -1, planned: map[string]bool{}}
 	fset := newFlags(e, "install", &in.dataDir)
-	fset.StringVar(&in.root, "root", "", "write every file under this directory instead of / and run neither useradd nor systemctl (for tests and images)")
+	fset.StringVar(&in.root, "root", "", "write every file under this directory instead of / and run neither useradd nor systemctl; the user is looked up in its etc/passwd (for tests and images)")
 	fset.BoolVar(&in.dryRun, "dry-run", false, "print every change it would make, make none")
 	fset.StringVar(&in.user, "user", installService, "the system user the server runs as")
 	fset.StringVar(&in.hostname, "hostname", "", "the box's host name, e.g. box.example.net (asked when not given)")
@@ -200,7 +200,7 @@ func (in *installer) check() error {
 	if err := checkPortsFree(ports); err != nil {
 		return err
 	}
-	if in.uid, in.gid, err = lookupUser(in.user); err != nil && !errors.As(err, new(user.UnknownUserError)) {
+	if in.uid, in.gid, err = lookupUser(in.root, in.user); err != nil && !errors.As(err, new(user.UnknownUserError)) {
 		return err
 	}
 	if _, err := os.Stat(filepath.Join(in.path(in.dataDir), config.FileName)); err == nil {
@@ -396,16 +396,20 @@ func (in *installer) stepUser() error {
 	}
 	in.undo = append(in.undo, func() error { return runTool("userdel", in.user) })
 	var err error
-	if in.uid, in.gid, err = lookupUser(in.user); err != nil {
+	if in.uid, in.gid, err = lookupUser(in.root, in.user); err != nil {
 		return fmt.Errorf("the new user %s: %w", in.user, err)
 	}
 	return nil
 }
 
-// lookupUser returns a user's uid and gid; -1, -1 and the error when it
-// does not exist.
-func lookupUser(name string) (uid, gid int, err error) {
+// lookupUser returns a user's uid and gid: this system's, or under a
+// root directory those of its /etc/passwd; -1, -1 and the error (a
+// user.UnknownUserError when there is no such user).
+func lookupUser(root, name string) (uid, gid int, err error) {
 	u, err := user.Lookup(name)
+	if root != "" {
+		u, err = lookupPasswd(filepath.Join(root, "/etc/passwd"), name)
+	}
 	if err != nil {
 		return -1, -1, err
 	}
@@ -416,6 +420,21 @@ func lookupUser(name string) (uid, gid int, err error) {
 		return -1, -1, fmt.Errorf("user %s: gid %q: %w", name, u.Gid, err)
 	}
 	return uid, gid, nil
+}
+
+// lookupPasswd finds a user in a passwd file (a missing file has none).
+func lookupPasswd(file, name string) (*user.User, error) {
+	data, err := os.ReadFile(file)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(line, ":")
+		if len(f) >= 4 && f[0] == name {
+			return &user.User{Username: name, Uid: f[2], Gid: f[3]}, nil
+		}
+	}
+	return nil, user.UnknownUserError(name)
 }
 
 // stepDirs creates the parents the files go in (mode 0755, as they are on
@@ -558,7 +577,7 @@ func (in *installer) stepOwner() error {
 		if in.dryRun && in.root == "" {
 			in.did("chown -R " + in.user + ": " + dd)
 		} else if in.root != "" {
-			in.sayf("skipped (--root): chown -R %s: %s (no user %s here)", in.user, dd, in.user)
+			in.sayf("skipped (--root): chown -R %s: %s (no user %s in %s)", in.user, dd, in.user, in.path("/etc/passwd"))
 		}
 		return nil
 	}
@@ -605,30 +624,37 @@ func (in *installer) stepSystemd() error {
 		in.sayf("skipped (--root): systemctl daemon-reload; systemctl enable %s; systemctl start %s", installService, installService)
 		return nil
 	}
-	if in.unitChanged && in.did("systemctl daemon-reload") {
-		if err := runTool("systemctl", "daemon-reload"); err != nil {
-			return err
-		}
-	}
-	if runTool("systemctl", "is-enabled", "--quiet", installService) != nil && in.did("systemctl enable "+installService) {
-		if err := runTool("systemctl", "enable", installService); err != nil {
-			return err
-		}
-	}
+	enabled := runTool("systemctl", "is-enabled", "--quiet", installService) == nil
 	active := runTool("systemctl", "is-active", "--quiet", installService) == nil
-	verb := ""
-	switch {
-	case !active:
-		verb = "start"
-	case in.binChanged || in.unitChanged:
-		verb = "restart"
-	}
-	if verb != "" && in.did("systemctl "+verb+" "+installService) {
-		if err := runTool("systemctl", verb, installService); err != nil {
-			return fmt.Errorf("%w: the files are in place; 'journalctl -u %s' says why it did not start", err, installService)
+	for _, args := range systemdActions(in.unitChanged, in.binChanged, enabled, active) {
+		if !in.did("systemctl " + strings.Join(args, " ")) {
+			continue
+		}
+		if err := runTool("systemctl", args...); err != nil {
+			return fmt.Errorf("%w: the files are in place; 'journalctl -u %s' says why", err, installService)
 		}
 	}
 	return nil
+}
+
+// systemdActions are the systemctl commands that leave the service enabled
+// and running the binary and unit now installed: a changed unit is
+// reloaded, a running service whose binary or unit changed restarts.
+func systemdActions(unitChanged, binChanged, enabled, active bool) [][]string {
+	var l [][]string
+	if unitChanged {
+		l = append(l, []string{"daemon-reload"})
+	}
+	if !enabled {
+		l = append(l, []string{"enable", installService})
+	}
+	switch {
+	case !active:
+		l = append(l, []string{"start", installService})
+	case unitChanged || binChanged:
+		l = append(l, []string{"restart", installService})
+	}
+	return l
 }
 
 // runTool runs a system command; its output goes into the error.

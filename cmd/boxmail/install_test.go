@@ -228,3 +228,40 @@ func TestInstallRefusesUnsafeNames(t *testing.T) {
 		}
 	}
 }
+
+func TestSystemdActions(t *testing.T) {
+	for _, tc := range []struct {
+		unit, bin, enabled, active bool
+		want                       string
+	}{
+		{true, true, false, false, "daemon-reload; enable boxmail; start boxmail"}, // a first install
+		{false, false, true, true, ""},                                             // a second run
+		{false, true, true, true, "restart boxmail"},                               // an upgrade
+		{true, false, true, true, "daemon-reload; restart boxmail"},                // a new unit
+		{false, false, true, false, "start boxmail"},                               // stopped by hand
+		{false, false, false, true, "enable boxmail"},                              // disabled by hand
+	} {
+		var got []string
+		for _, a := range systemdActions(tc.unit, tc.bin, tc.enabled, tc.active) {
+			got = append(got, strings.Join(a, " "))
+		}
+		if g := strings.Join(got, "; "); g != tc.want {
+			t.Errorf("%+v: %q, want %q", tc, g, tc.want)
+		}
+	}
+}
+
+// Under --root the user is the root's: its etc/passwd.
+func TestLookupUserUnderARoot(t *testing.T) {
+	root := t.TempDir()
+	if _, _, err := lookupUser(root, "boxmail"); err == nil {
+		t.Error("found boxmail in a root without etc/passwd")
+	}
+	writeTestFile(t, filepath.Join(root, "etc/passwd"), "root:x:0:0:root:/root:/bin/bash\nboxmail:x:998:997:boxmail mail server:/var/lib/boxmail:/usr/sbin/nologin\n")
+	if uid, gid, err := lookupUser(root, "boxmail"); err != nil || uid != 998 || gid != 997 {
+		t.Errorf("boxmail: %d %d %v", uid, gid, err)
+	}
+	if _, _, err := lookupUser(root, "bob"); err == nil {
+		t.Error("found bob")
+	}
+}
