@@ -365,7 +365,7 @@ type running struct {
 // serve opens the store, starts every configured server, and runs until
 // SIGINT/SIGTERM, then shuts down cleanly.
 func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) (err error) {
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(e.stderr, cfg)
 	startProfiler(e, log)
 	setMemoryLimit(cfg, log)
 	certs := newCerts(dir, cfg, log.With("pkg", "tls")) // follows the files

@@ -43,6 +43,10 @@ type Config struct {
 	MaxMessageBytes int64
 	MaxRecipients   int
 	LogLevel        slog.Level
+	// LogFormat is how log records are written to stderr: "text" (slog's
+	// key=value lines) or "json" (one JSON object a line, for journald
+	// and log shippers).
+	LogFormat string
 	// Resolvers are the recursive DNS servers ("host:port") for MX, SPF,
 	// DKIM and DMARC lookups and status checks; empty means the system's
 	// (/etc/resolv.conf).
@@ -97,6 +101,7 @@ func Default(hostname string) Config {
 		MaxMessageBytes: 50 << 20,
 		MaxRecipients:   100,
 		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
 		TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 	}
 }
@@ -300,6 +305,18 @@ var fields = map[string]field{
 			return fmt.Errorf("%q is not a log level: want debug, info, warn or error", v)
 		},
 		doc: "debug, info, warn or error",
+	},
+	"log_format": {
+		get: func(c *Config) string { return c.LogFormat },
+		set: func(c *Config, v string) error {
+			switch f := strings.ToLower(v); f {
+			case "text", "json":
+				c.LogFormat = f
+				return nil
+			}
+			return fmt.Errorf("%q is not a log format: want text or json", v)
+		},
+		doc: "text (key=value lines) or json (one object a line), written to stderr",
 	},
 }
 

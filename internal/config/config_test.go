@@ -32,6 +32,7 @@ func TestBadConfigsNameTheLine(t *testing.T) {
 		{"hostname = a.b\nsmtp_port = 143\n", "imap_port are both 143"},
 		{"hostname = a.b\ninsecure_auth = perhaps\n", "want true or false"},
 		{"hostname = a.b\nlog_level = loud\n", "boxmail.conf:2: log_level"},
+		{"hostname = a.b\nlog_format = logfmt\n", `boxmail.conf:2: log_format: "logfmt" is not a log format: want text or json`},
 		{"hostname = a.b\nmax_recipients = 0\n", "want a number from 1"},
 		{"hostname = a.b\nresolvers = dns.google\n", "is not an IP address"},
 		{"hostname = a.b\nsmtp_port = 25x\n", `boxmail.conf:2: smtp_port: "25x" is not a port: want a number from 0 to 65535`},
@@ -121,5 +122,19 @@ func TestOutboundBind(t *testing.T) {
 		if _, err := Parse("boxmail.conf", []byte("hostname = a.b\n"+in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", in, err, want)
 		}
+	}
+}
+
+func TestLogFormat(t *testing.T) {
+	c, err := Parse("boxmail.conf", []byte("hostname = a.b\n"))
+	if err != nil || c.LogFormat != "text" {
+		t.Errorf("default log_format %q (%v), want text", c.LogFormat, err)
+	}
+	c, err = Parse("boxmail.conf", []byte("hostname = a.b\nlog_format = JSON\n"))
+	if err != nil || c.LogFormat != "json" {
+		t.Errorf("log_format = JSON gave %q (%v), want json", c.LogFormat, err)
+	}
+	if !strings.Contains(string(c.Format()), "\nlog_format = json\n") {
+		t.Errorf("Format does not write log_format:\n%s", c.Format())
 	}
 }

@@ -341,7 +341,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 		if v > len(migrations) {
 			tx.Rollback()
-			return fmt.Errorf("database schema version %d is newer than this boxmail (%d)", v, len(migrations))
+			return fmt.Errorf("this database was written by a newer boxmail (schema %d); this binary knows up to %d: install the newer binary", v, len(migrations))
 		}
 		if v == len(migrations) {
 			return tx.Rollback()

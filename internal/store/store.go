@@ -202,6 +202,17 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	s.chlog = newChangeLog()
+	backup, err := backupBeforeMigrating(ctx, wdb, path) // schemabackup.go
+	if err != nil {
+		var newer *NewerSchemaError
+		if errors.As(err, &newer) {
+			return nil, errors.Join(err, wdb.Close(), rdb.Close())
+		}
+		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
+	}
+	if backup != "" {
+		s.log.Info("migrating the database schema; a copy of it from before is kept", "to", SchemaVersion(), "backup", backup)
+	}
 	if err := migrate(ctx, wdb); err != nil {
 		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
 	}

@@ -1,9 +1,13 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -271,10 +275,83 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.wdb.Exec("PRAGMA user_version = 999")
+	newer := SchemaVersion() + 2
+	if _, err := s.wdb.Exec(fmt.Sprintf("PRAGMA user_version = %d", newer)); err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
-	if _, err := Open(context.Background(), dir, testOptions); err == nil || !strings.Contains(err.Error(), "newer than this boxmail") {
-		t.Errorf("opening a newer database: %v", err)
+	_, err = Open(context.Background(), dir, testOptions)
+	want := fmt.Sprintf("this database was written by a newer boxmail (schema %d); this binary knows up to %d: install the newer binary", newer, SchemaVersion())
+	var ne *NewerSchemaError
+	if err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &ne) {
+		t.Errorf("opening a newer database: %v\nwant: %s", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, BackupName(SchemaVersion()))); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a refused database was backed up: %v", err)
+	}
+}
+
+// TestMigratingTakesABackupFirst opens a database one schema version
+// behind: Open keeps a copy of it at that version beside it, then
+// migrates; a second Open takes no new copy.
+func TestMigratingTakesABackupFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	all := migrations
+	migrations = all[:len(all)-1]
+	s, err := Open(ctx, dir, testOptions)
+	migrations = all
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDomain(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	backup := filepath.Join(dir, BackupName(len(all)))
+	if _, err := os.Stat(backup); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("backup before any migration was needed: %v", err)
+	}
+	s, err = Open(ctx, dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := s.wdb.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(all) {
+		t.Errorf("migrated to version %d (%v), want %d", v, err, len(all))
+	}
+	s.Close()
+	fi, err := os.Stat(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode %v, want 0600", fi.Mode().Perm())
+	}
+	db, err := sql.Open("sqlite", "file:"+backup+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow("PRAGMA user_version").Scan(&v); err != nil || v != len(all)-1 {
+		t.Errorf("backup at version %d (%v), want %d", v, err, len(all)-1)
+	}
+	if err := db.QueryRow("SELECT count(*) FROM domains WHERE name = 'example.org'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("backup holds %d domains (%v), want the one added", n, err)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, ".*tmp*"))
+	if len(tmps) > 0 {
+		t.Errorf("temporary files left: %v", tmps)
+	}
+	before, _ := os.ReadFile(backup)
+	s, err = Open(ctx, dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if after, _ := os.ReadFile(backup); !bytes.Equal(before, after) {
+		t.Error("a current database was backed up again")
 	}
 }
 
