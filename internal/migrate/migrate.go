@@ -18,12 +18,15 @@
 // recorded keys, so an import killed at any moment and run again copies
 // each message exactly once. A message whose source key is new but whose
 // content identity (Identity: Message-ID, key headers and body, not the
-// trace headers a forward adds) is already in the target mailbox is
-// recorded as "already present" and not copied: that covers the seed's
+// trace headers a forward adds) the account already holds is recorded as
+// "already present" and not copied: that covers the seed's
 // forward-and-keep period, when the box holds a copy of each message that
 // the old account also received, and a reset UIDVALIDITY on the old side.
-// A box copy that lacks a Message-ID or a Date still finds its forwarded
-// copy, to which the old provider's MX added one (identity.go).
+// The box's copy gets the old side's flags and keywords added; if it is
+// still in INBOX while the old side has it in a folder, it is moved there
+// (boxids.go says which copies may move). A box copy that lacks a
+// Message-ID or a Date still finds its forwarded copy, to which the old
+// provider's MX added one (identity.go).
 //
 // # Verification
 //
