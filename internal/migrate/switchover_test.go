@@ -2,6 +2,7 @@ package migrate
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"slices"
@@ -161,6 +162,43 @@ func TestAMovedCopyIsNotTakenAgainByALaterRun(t *testing.T) {
 		}
 	}
 	places := placesOf(t, st, acc.ID)["both\r\n"]
+	if len(places) != 2 || places[0].mailbox == places[1].mailbox {
+		t.Errorf("the message is in %+v; want INBOX and Family", places)
+	}
+}
+
+// Records written before migration 15 do not name the box's copy they
+// matched; they still claim the delivered copy of their mailbox with
+// their identity, so a later run does not move it away.
+func TestRecordsFromBeforeTheirBoxCopyWasNamedStillClaimIt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, acc := newBox(t, dir, store.Options{}, "ben@example.test")
+	m := "Message-ID: <y@friend.test>\r\nFrom: friend@friend.test\r\nSubject: y\r\n\r\nin two\r\n"
+	if err := st.Deliver(ctx, store.Delivery{Data: []byte(m), Local: []store.LocalTarget{{AccountID: acc.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	md := writeMaildir(t, map[string]map[string]string{"": {"1.a:2,": m}, "Family": {"2.b:2,S": m}}, nil)
+	src, err := NewMaildirSource(md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, Options{Store: st, AccountID: acc.ID, Folders: []string{"INBOX"}}, src); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, store.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE import_messages SET box_mailbox = 0, box_uid = 0"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	rep := importMaildir(t, st, acc.ID, md)
+	if tot := rep.Totals(); tot.Copied != 1 || tot.Moved != 0 {
+		t.Errorf("copied %d, moved %d; want Family's copied, INBOX's left", tot.Copied, tot.Moved)
+	}
+	places := placesOf(t, st, acc.ID)["in two\r\n"]
 	if len(places) != 2 || places[0].mailbox == places[1].mailbox {
 		t.Errorf("the message is in %+v; want INBOX and Family", places)
 	}
