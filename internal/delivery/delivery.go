@@ -429,10 +429,16 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	if err := t.d.addTrace(ctx, t.sender, &del); err != nil {
 		return err
 	}
-	if err := t.d.st.Deliver(ctx, del); err != nil {
+	ids, err := t.d.st.DeliverQueued(ctx, del)
+	if err != nil {
 		return err
 	}
-	t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", queued(del), "size", len(data))
+	if len(ids) > 0 {
+		// The queue's lines for these entries carry the same queue_id.
+		t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", queued(del), "queue_ids", ids, "size", len(data))
+	} else {
+		t.d.log.Info("delivered", "from", t.sender, "local", len(t.accounts), "queued", queued(del), "size", len(data))
+	}
 	if len(del.Remote)+len(del.Copies) > 0 && t.d.queue != nil {
 		t.d.queue.Kick()
 	}

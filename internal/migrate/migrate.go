@@ -18,12 +18,15 @@
 // recorded keys, so an import killed at any moment and run again copies
 // each message exactly once. A message whose source key is new but whose
 // content identity (Identity: Message-ID, key headers and body, not the
-// trace headers a forward adds) is already in the target mailbox is
-// recorded as "already present" and not copied: that covers the seed's
+// trace headers a forward adds) the account already holds is recorded as
+// "already present" and not copied: that covers the seed's
 // forward-and-keep period, when the box holds a copy of each message that
 // the old account also received, and a reset UIDVALIDITY on the old side.
-// A box copy that lacks a Message-ID or a Date still finds its forwarded
-// copy, to which the old provider's MX added one (identity.go).
+// The box's copy gets the old side's flags and keywords added; if it is
+// still in INBOX while the old side has it in a folder, it is moved there
+// (boxids.go says which copies may move). A box copy that lacks a
+// Message-ID or a Date still finds its forwarded copy, to which the old
+// provider's MX added one (identity.go).
 //
 // # Verification
 //
@@ -141,6 +144,7 @@ type FolderReport struct {
 	OnOldSide  int       `json:"on_old_side"`
 	Copied     int       `json:"copied"`
 	Present    int       `json:"already_present"` // imported before, or already in the box
+	Moved      int       `json:"moved,omitempty"` // of Present: the box's copy was moved here from INBOX
 	Skipped    int       `json:"skipped"`         // deleted on the old side, or before --since
 	Failed     int       `json:"failed"`
 	Bytes      int64     `json:"bytes"`
@@ -170,6 +174,7 @@ func (r *Report) Totals() FolderReport {
 		t.OnOldSide += f.OnOldSide
 		t.Copied += f.Copied
 		t.Present += f.Present
+		t.Moved += f.Moved
 		t.Skipped += f.Skipped
 		t.Failed += f.Failed
 		t.Bytes += f.Bytes
@@ -313,7 +318,9 @@ type importer struct {
 	msgs, msgsTotal         int
 	bytes                   int64
 	current                 string
-	idsByMailbox            map[int64]*identitySet
+
+	idsMu sync.Mutex  // held while ids is built
+	ids   *accountIDs // built by the first folder with something to copy
 }
 
 func (im *importer) progress(folder string, dMsgs, dTotal int, dBytes int64) {
@@ -390,7 +397,7 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 	im.progress(f.Name, fr.Present+fr.Skipped, len(infos), 0)
 	log.Debug("folder listed", "messages", len(infos), "to copy", len(todo))
 	if len(todo) > 0 {
-		ids, err := im.identities(ctx, mb)
+		ids, err := im.identities(ctx)
 		if err != nil {
 			return storeError{err}
 		}
@@ -418,102 +425,11 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 	return im.verify(ctx, rd.ID(), infos, fr)
 }
 
-// identitySet holds the content identities of a box mailbox: all of every
-// message in it or recorded for it; bare of the messages that came
-// another way (delivered while forward-and-keep ran) lacking exactly one
-// of Message-ID and Date (see lacksOneAddedField).
-// Identities are kept as their 32 bytes, not their hex: the set is the
-// import's largest per-message structure.
-type identitySet struct {
-	all, bare map[idKey]struct{}
-}
-
-// idKey is an identity (hex SHA-256, as Identity returns it) decoded.
-type idKey [sha256.Size]byte
-
-func keyOf(id string) idKey {
-	var k idKey
-	_, _ = hex.Decode(k[:], []byte(id)) // Identity makes hex; anything else makes a key no real message has
-	return k
-}
-
-func (s *identitySet) add(id string) { s.all[keyOf(id)] = struct{}{} }
-
-// holds says whether a fetched message with identity id is in the
-// mailbox already: the same content, or the box's copy of a message to
-// which the old provider's MX added a Message-ID or Date.
-func (s *identitySet) holds(id string, added func() []string) bool {
-	if _, ok := s.all[keyOf(id)]; ok {
-		return true
-	}
-	if len(s.bare) == 0 {
-		return false
-	}
-	for _, v := range added() {
-		if _, ok := s.bare[keyOf(v)]; ok {
-			return true
-		}
-	}
-	return false
-}
-
-// identities returns the content identities of the messages of a box
-// mailbox: those recorded by imports, and those computed from the
-// messages that came another way (delivered while forward-and-keep ran).
-func (im *importer) identities(ctx context.Context, mb store.Mailbox) (*identitySet, error) {
-	im.mu.Lock()
-	if ids, ok := im.idsByMailbox[mb.ID]; ok {
-		im.mu.Unlock()
-		return ids, nil
-	}
-	im.mu.Unlock()
-	st := im.opts.Store
-	set := &identitySet{all: map[idKey]struct{}{}, bare: map[idKey]struct{}{}}
-	imported := map[uint32]struct{}{}
-	err := st.EachImportedIdentity(ctx, im.opts.AccountID, mb.ID, func(id string, uid uint32) {
-		set.add(id)
-		if uid > 0 {
-			imported[uid] = struct{}{}
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	// The messages that came another way, a page of UIDs at a time.
-	const page = 1000
-	for first := uint32(1); first < mb.UIDNext; first += page {
-		msgs, err := st.Messages(ctx, mb.ID, first, first+page-1)
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range msgs {
-			if _, ok := imported[m.UID]; ok {
-				continue
-			}
-			id, lacksOne, err := im.boxIdentity(ctx, m)
-			if err != nil {
-				return nil, err
-			}
-			set.add(id)
-			if lacksOne {
-				set.bare[keyOf(id)] = struct{}{}
-			}
-		}
-	}
-	im.mu.Lock()
-	if im.idsByMailbox == nil {
-		im.idsByMailbox = map[int64]*identitySet{}
-	}
-	im.idsByMailbox[mb.ID] = set
-	im.mu.Unlock()
-	return set, nil
-}
-
 // take reads one message from the old side into an import item: a small
 // one into memory, a large one (by the size the old side announced)
 // streamed into the store's file area with its identity computed on the
 // way. A failure of the store is a storeError; any other error is r's.
-func (im *importer) take(r io.Reader, m MsgInfo, source string, ids *identitySet) (store.ImportItem, error) {
+func (im *importer) take(r io.Reader, m MsgInfo, source string, mailboxID int64, ids *accountIDs) (store.ImportItem, error) {
 	it := store.ImportItem{Source: source, Key: m.Key, Flags: m.Flags, Keywords: m.Keywords, InternalDate: m.InternalDate}
 	if it.InternalDate.IsZero() {
 		it.InternalDate = time.Now()
@@ -550,11 +466,13 @@ func (im *importer) take(r io.Reader, m MsgInfo, source string, ids *identitySet
 		it.Identity, it.SHA256, it.Size, it.Data = Identity(data), hex.EncodeToString(sum[:]), int64(len(data)), data
 		added = func() []string { return addedFieldIdentities(data) }
 	}
-	if ids.holds(it.Identity, added) {
+	switch v, ref := ids.resolve(it.Identity, added, mailboxID); v {
+	case foundHere, foundKept:
 		it.Body.Discard()
-		it.Present, it.Data, it.Body = true, nil, nil
+		it.Present, it.Existing, it.Data, it.Body = true, ref, nil, nil
+	case foundToMove:
+		it.Move, it.Existing = true, ref // the bytes stay in case the copy is gone at the commit
 	}
-	ids.add(it.Identity)
 	return it, nil
 }
 
@@ -601,7 +519,7 @@ func (im *importer) boxIdentity(ctx context.Context, m store.Message) (string, b
 	return id, iw.lacksOne(), nil
 }
 
-func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64, batch []MsgInfo, ids *identitySet, fr *FolderReport) error {
+func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64, batch []MsgInfo, ids *accountIDs, fr *FolderReport) error {
 	byKey := make(map[string]MsgInfo, len(batch))
 	for _, m := range batch {
 		byKey[m.Key] = m
@@ -613,7 +531,7 @@ func (im *importer) batch(ctx context.Context, rd FolderReader, mailboxID int64,
 		if !ok || got[key] {
 			return nil
 		}
-		it, err := im.take(r, m, rd.ID(), ids)
+		it, err := im.take(r, m, rd.ID(), mailboxID, ids)
 		var se storeError
 		if errors.As(err, &se) {
 			got[key] = true
@@ -668,9 +586,13 @@ func (im *importer) store(ctx context.Context, mailboxID int64, items []store.Im
 	st := im.opts.Store
 	count := func(out []store.ImportOutcome) {
 		for _, o := range out {
-			if o == store.ImportCopied {
+			switch o {
+			case store.ImportCopied:
 				fr.Copied++
-			} else {
+			case store.ImportMoved:
+				fr.Moved++
+				fr.Present++
+			default:
 				fr.Present++
 			}
 		}

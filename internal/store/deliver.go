@@ -38,35 +38,47 @@ type Delivery struct {
 // queue row become visible together, or nothing does. It returns after the
 // commit is fsynced.
 func (s *Store) Deliver(ctx context.Context, d Delivery) error {
+	_, err := s.DeliverQueued(ctx, d)
+	return err
+}
+
+// DeliverQueued is Deliver that also returns the ids of the queue
+// entries it made (one per remote recipient domain and queued copy), in
+// the order made: what the queue's log lines call queue_id.
+func (s *Store) DeliverQueued(ctx context.Context, d Delivery) ([]int64, error) {
 	if len(d.Local) == 0 && len(d.Remote) == 0 && len(d.Copies) == 0 {
-		return fmt.Errorf("delivery without recipients: %w", ErrInvalid)
+		return nil, fmt.Errorf("delivery without recipients: %w", ErrInvalid)
 	}
 	if len(d.Trace) > 0 && len(d.Remote) > 0 {
-		return fmt.Errorf("trace fields on a queued message: %w", ErrInvalid)
+		return nil, fmt.Errorf("trace fields on a queued message: %w", ErrInvalid)
 	}
 	b, err := s.prepareBody(d.Trace, d.Data)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var ids []int64
 	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return deliverTx(ctx, tx, d, b)
+		var err error
+		ids, err = deliverTx(ctx, tx, d, b)
+		return err
 	})
 	if err != nil {
 		s.discardBody(b)
+		return nil, err
 	}
-	return err
+	return ids, nil
 }
 
 // deliverTx stores d inside an open transaction: one body (b, from
 // d.Data), a message row per local target, a queue row per remote
-// recipient domain.
-func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) error {
+// recipient domain. It returns the ids of the queue rows.
+func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) ([]int64, error) {
 	if d.Received.IsZero() {
 		d.Received = time.Now()
 	}
 	bid, err := insertBody(ctx, tx, b)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, t := range d.Local {
 		name := NormalizeMailboxName(t.Mailbox)
@@ -82,21 +94,22 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) error {
 			err = tx.queryRow(ctx, "SELECT id FROM mailboxes WHERE account_id = ? AND name = 'INBOX'", t.AccountID).Scan(&mid)
 		}
 		if err != nil {
-			return fmt.Errorf("mailbox of account %d: %w", t.AccountID, err)
+			return nil, fmt.Errorf("mailbox of account %d: %w", t.AccountID, err)
 		}
 		if _, err := addMessage(ctx, tx, t.AccountID, mid, bid, int64(len(d.Trace)+len(d.Data)), t.Flags|FlagRecent, t.Keywords, d.Received); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if err := enqueue(ctx, tx, bid, d.Sender, d.Remote, d.Received); err != nil {
-		return err
+	var ids []int64
+	if err := enqueue(ctx, tx, &ids, bid, d.Sender, d.Remote, d.Received); err != nil {
+		return nil, err
 	}
 	if len(d.Copies) == 0 {
-		return nil
+		return ids, nil
 	}
-	if err := queueCopies(ctx, tx, bid, d.Copies, d.Received); err != nil {
-		return err
+	if err := queueCopies(ctx, tx, &ids, bid, d.Copies, d.Received); err != nil {
+		return nil, err
 	}
 	_, err = tx.exec(ctx, "DELETE FROM bodies WHERE id = ? AND refs <= 0", bid) // every copy was skipped
-	return err
+	return ids, err
 }

@@ -74,7 +74,8 @@ func TestHeaderSearchRowsAreWrittenAtDeliveryAndBackfilledByMigration12(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP TABLE header_search; DROP TABLE change_log; DROP TABLE web_sessions; PRAGMA user_version = 11"); err != nil {
+	if _, err := db.Exec("DROP TABLE header_search; DROP TABLE change_log; DROP TABLE web_sessions; " +
+		"ALTER TABLE import_messages DROP COLUMN box_mailbox; ALTER TABLE import_messages DROP COLUMN box_uid; PRAGMA user_version = 11"); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

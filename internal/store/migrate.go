@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,7 +27,17 @@ type ImportItem struct {
 	// Present says the box already holds this message (found by identity):
 	// only the record is written, not the message.
 	Present bool
-	Data    []byte
+	// Move says Existing, a copy that reached the box another way
+	// (delivered, not imported), is moved into the import's mailbox
+	// instead of storing Data or Body; when that copy is gone by the
+	// time of the commit, the item is stored as a copy after all.
+	Move bool
+	// Existing is the box's own copy that a Present or Move item matched
+	// (zero: none known). The item's flags and keywords are merged onto
+	// it: a union of \Seen, \Answered, \Flagged, \Draft and keywords;
+	// nothing the box has is removed.
+	Existing MessageRef
+	Data     []byte
 	// Body, when set instead of Data, is the message already streamed into
 	// the store (NewBodyWriter). Once ImportMessages succeeds, the body is
 	// stored or discarded; after an error it is still the caller's, to
@@ -37,6 +48,12 @@ type ImportItem struct {
 	InternalDate time.Time
 }
 
+// MessageRef names one message of the box.
+type MessageRef struct {
+	MailboxID int64
+	UID       uint32
+}
+
 // ImportOutcome is what ImportMessages did with one item.
 type ImportOutcome int
 
@@ -45,11 +62,16 @@ const (
 	ImportCopied  ImportOutcome = iota // stored as a new message
 	ImportKnown                        // Source+Key was recorded by an earlier run
 	ImportPresent                      // recorded as already in the box
+	ImportMoved                        // already in the box elsewhere: that copy was moved here
 )
 
 // ImportMessages stores a batch of items into one mailbox in a single
 // transaction (one fsync for the batch) and records their identities. An
 // item whose Source+Key is already recorded is left alone (ImportKnown).
+// A Present item merges its flags onto Existing; a Move item moves
+// Existing into the mailbox (a new UID there, an expunge where it was,
+// both MODSEQs raised, and the change published and logged like IMAP
+// MOVE's).
 func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, items []ImportItem) (_ []ImportOutcome, err error) {
 	out := make([]ImportOutcome, len(items))
 	bodies := make([]body, len(items))
@@ -63,12 +85,9 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 	}()
 	for i, it := range items {
 		switch {
-		case it.Present:
-			if it.Body != nil {
-				bodies[i] = it.Body.b
-			}
 		case it.Body != nil:
 			bodies[i] = it.Body.b
+		case it.Present:
 		default:
 			b, err := s.prepareBody(nil, it.Data)
 			if err != nil {
@@ -96,21 +115,16 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 				return err
 			}
 			var uid uint32
-			out[i] = ImportPresent
-			if !it.Present {
-				bid, err := insertBody(ctx, tx, bodies[i])
-				if err != nil {
-					return err
-				}
-				uid, err = addMessage(ctx, tx, accountID, mailboxID, bid, bodies[i].size, it.Flags&^FlagRecent, it.Keywords, it.InternalDate)
-				if err != nil {
-					return err
-				}
-				out[i] = ImportCopied
+			var box MessageRef
+			out[i], uid, box, err = importOne(ctx, tx, accountID, mailboxID, it, bodies[i])
+			if err != nil {
+				return err
+			}
+			if out[i] == ImportCopied {
 				copied = append(copied, i)
 			}
-			if _, err := tx.exec(ctx, `INSERT INTO import_messages(account_id, source, key, identity, sha256, size, mailbox_id, uid, created)
-				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)`, accountID, it.Source, it.Key, it.Identity, it.SHA256, it.Size, mailboxID, uid, ts); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO import_messages(account_id, source, key, identity, sha256, size, mailbox_id, uid, created, box_mailbox, box_uid)
+				VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, accountID, it.Source, it.Key, it.Identity, it.SHA256, it.Size, mailboxID, uid, ts, box.MailboxID, box.UID); err != nil {
 				return err
 			}
 		}
@@ -122,6 +136,110 @@ func (s *Store) ImportMessages(ctx context.Context, accountID, mailboxID int64, 
 		}
 	}
 	return out, err
+}
+
+// importOne stores one new item inside ImportMessages' transaction: it
+// returns what it did, the UID of the copy it made (0: none) and the box's
+// own copy the item stands for (zero: none).
+func importOne(ctx context.Context, tx *Tx, accountID, mailboxID int64, it ImportItem, b body) (ImportOutcome, uint32, MessageRef, error) {
+	switch {
+	case it.Present:
+		if it.Existing.UID == 0 {
+			return ImportPresent, 0, MessageRef{}, nil
+		}
+		found, err := mergeFlags(ctx, tx, accountID, it.Existing, it.Flags, it.Keywords)
+		if err != nil || !found {
+			return ImportPresent, 0, MessageRef{}, err
+		}
+		return ImportPresent, 0, it.Existing, nil
+	case it.Move:
+		uid, err := moveIntoImport(ctx, tx, accountID, mailboxID, it)
+		if err != nil {
+			return 0, 0, MessageRef{}, err
+		}
+		if uid > 0 {
+			return ImportMoved, 0, MessageRef{MailboxID: mailboxID, UID: uid}, nil
+		}
+	}
+	bid, err := insertBody(ctx, tx, b)
+	if err != nil {
+		return 0, 0, MessageRef{}, err
+	}
+	uid, err := addMessage(ctx, tx, accountID, mailboxID, bid, b.size, it.Flags&^FlagRecent, it.Keywords, it.InternalDate)
+	return ImportCopied, uid, MessageRef{}, err
+}
+
+// mergeableFlags are the flags an import adds to a copy the box has.
+const mergeableFlags = FlagSeen | FlagAnswered | FlagFlagged | FlagDraft
+
+// unionFlags returns the flags and keywords of a message with those of
+// another copy added (mergeableFlags only), and whether anything changed.
+func unionFlags(f Flags, kw []string, addF Flags, addKw []string) (Flags, []string, bool) {
+	nf := f | addF&mergeableFlags
+	changed := nf != f
+	for _, k := range addKw {
+		if !slices.ContainsFunc(kw, func(x string) bool { return strings.EqualFold(x, k) }) {
+			kw = append(kw, k)
+			changed = true
+		}
+	}
+	return nf, kw, changed
+}
+
+// mergeFlags adds flags and keywords to a message of the account (see
+// unionFlags), raising its mailbox's MODSEQ and publishing the change
+// when something is new. found is false when the message is gone.
+func mergeFlags(ctx context.Context, tx *Tx, accountID int64, ref MessageRef, f Flags, kw []string) (found bool, err error) {
+	var old Flags
+	var okw sql.NullString
+	err = tx.queryRow(ctx, `SELECT m.flags, m.keywords FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+		WHERE m.mailbox_id = ? AND m.uid = ? AND b.account_id = ?`, ref.MailboxID, ref.UID, accountID).Scan(&old, &okw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	nf, nkw, changed := unionFlags(old, splitKeywords(okw), f, kw)
+	if !changed {
+		return true, nil
+	}
+	var modseq int64
+	if err := tx.queryRow(ctx, "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq", ref.MailboxID).Scan(&modseq); err != nil {
+		return true, err
+	}
+	if _, err := tx.exec(ctx, "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?",
+		nf, joinKeywords(nkw), modseq, ref.MailboxID, ref.UID); err != nil {
+		return true, err
+	}
+	tx.emit(Event{Kind: EventFlags, AccountID: accountID, MailboxID: ref.MailboxID, UID: ref.UID, ModSeq: modseq, Flags: nf, Keywords: nkw, Origin: originOf(ctx)})
+	return true, nil
+}
+
+// moveIntoImport moves it.Existing into the import's mailbox with the
+// item's flags merged onto its own, keeping its body and internal date,
+// and returns its new UID; 0 when it is no longer there.
+func moveIntoImport(ctx context.Context, tx *Tx, accountID, mailboxID int64, it ImportItem) (uint32, error) {
+	src := it.Existing
+	if src.MailboxID == mailboxID || src.UID == 0 {
+		return 0, nil
+	}
+	var bid, size, d int64
+	var f Flags
+	var kw sql.NullString
+	err := tx.queryRow(ctx, `SELECT m.body_id, m.size, m.idate, m.flags, m.keywords FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+		WHERE m.mailbox_id = ? AND m.uid = ? AND b.account_id = ?`, src.MailboxID, src.UID, accountID).Scan(&bid, &size, &d, &f, &kw)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	nf, nkw, _ := unionFlags(f, splitKeywords(kw), it.Flags, it.Keywords)
+	// The new row first: the body's reference count never reaches zero.
+	uid, err := addMessage(ctx, tx, accountID, mailboxID, bid, size, nf, nkw, time.Unix(d, 0))
+	if err != nil {
+		return 0, err
+	}
+	return uid, removeMessages(ctx, tx, accountID, src.MailboxID, []uint32{src.UID})
 }
 
 // EnsureMailbox returns an account's mailbox, creating it (and missing
@@ -227,22 +345,30 @@ func (s *Store) ImportedKeys(ctx context.Context, accountID int64, source string
 	return out, rows.Err()
 }
 
-// EachImportedIdentity calls fn with the identity recorded for each
-// message imported into a mailbox and the UID it became (0 when it was
-// already present). fn must not use the store: a query is open.
-func (s *Store) EachImportedIdentity(ctx context.Context, accountID, mailboxID int64, fn func(identity string, uid uint32)) error {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT identity, uid FROM import_messages WHERE account_id = ? AND mailbox_id = ?", accountID, mailboxID)
+// ImportClaim is what an import record says of the box: the identity it
+// put into a mailbox, as the copy it made (UID) or as the box's own copy
+// it matched (Box: already present, or moved there by the import).
+type ImportClaim struct {
+	MailboxID int64
+	Identity  string
+	UID       uint32     // the copy the import made, 0: none
+	Box       MessageRef // the box's copy it matched, zero: none or not recorded (before migration 15)
+}
+
+// EachImportClaim calls fn with every import record of an account. fn
+// must not use the store: a query is open.
+func (s *Store) EachImportClaim(ctx context.Context, accountID int64, fn func(ImportClaim)) error {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT mailbox_id, identity, uid, box_mailbox, box_uid FROM import_messages WHERE account_id = ?", accountID)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id string
-		var uid uint32
-		if err := rows.Scan(&id, &uid); err != nil {
+		var c ImportClaim
+		if err := rows.Scan(&c.MailboxID, &c.Identity, &c.UID, &c.Box.MailboxID, &c.Box.UID); err != nil {
 			return err
 		}
-		fn(id, uid)
+		fn(c)
 	}
 	return rows.Err()
 }

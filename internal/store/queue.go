@@ -29,8 +29,11 @@ func domainOfAddr(a string) string {
 	return strings.ToLower(domainOf(a))
 }
 
-// enqueue adds queue rows for remote recipients, one per domain.
-func enqueue(ctx context.Context, tx *Tx, bodyID int64, sender string, rcpts []string, at time.Time) error {
+// enqueue adds queue rows for remote recipients, one per domain, and
+// appends their ids to *ids. An id is never used twice (the table is
+// AUTOINCREMENT since migration 15), so it names one entry in the logs
+// for the life of the box.
+func enqueue(ctx context.Context, tx *Tx, ids *[]int64, bodyID int64, sender string, rcpts []string, at time.Time) error {
 	var domains []string
 	by := map[string][]string{}
 	for _, r := range rcpts {
@@ -42,10 +45,12 @@ func enqueue(ctx context.Context, tx *Tx, bodyID int64, sender string, rcpts []s
 	}
 	ts := at.Unix()
 	for _, d := range domains {
-		if _, err := tx.exec(ctx, "INSERT INTO queue(sender, recipients, domain, body_id, created, next_attempt) VALUES(?, ?, ?, ?, ?, ?)",
-			sender, strings.Join(by[d], ","), d, bodyID, ts, ts); err != nil {
+		var id int64
+		if err := tx.queryRow(ctx, "INSERT INTO queue(sender, recipients, domain, body_id, created, next_attempt) VALUES(?, ?, ?, ?, ?, ?) RETURNING id",
+			sender, strings.Join(by[d], ","), d, bodyID, ts, ts).Scan(&id); err != nil {
 			return err
 		}
+		*ids = append(*ids, id)
 	}
 	return nil
 }
@@ -159,7 +164,8 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 			return err
 		}
 		if o.Bounce != nil {
-			return deliverTx(ctx, tx, *o.Bounce, inline(o.Bounce.Data))
+			_, err := deliverTx(ctx, tx, *o.Bounce, inline(o.Bounce.Data))
+			return err
 		}
 		return nil
 	})
@@ -190,7 +196,8 @@ func (s *Store) QueueRemove(ctx context.Context, id int64, bounce *Delivery) err
 			return err
 		}
 		if bounce != nil {
-			return deliverTx(ctx, tx, *bounce, inline(bounce.Data))
+			_, err := deliverTx(ctx, tx, *bounce, inline(bounce.Data))
+			return err
 		}
 		return nil
 	})

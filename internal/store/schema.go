@@ -314,6 +314,42 @@ CREATE TABLE web_sessions (
 );
 CREATE INDEX web_sessions_account ON web_sessions(account_id);
 `,
+	// 15: queue ids are never reused (AUTOINCREMENT; a plain rowid took
+	// the deleted row's id again, so every delivery logged queue_id=1):
+	// the table is rebuilt with its rows, triggers and index. And an
+	// import record names the box's own copy it matched (already present
+	// there, or moved there by the import: store/migrate.go), so no later
+	// run moves that copy again.
+	`
+CREATE TABLE queue_new (
+	id           INTEGER PRIMARY KEY AUTOINCREMENT,
+	sender       TEXT NOT NULL,
+	recipients   TEXT NOT NULL, -- comma-separated
+	body_id      INTEGER NOT NULL REFERENCES bodies(id),
+	created      INTEGER NOT NULL,
+	next_attempt INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	last_error   TEXT NOT NULL DEFAULT '',
+	domain       TEXT NOT NULL DEFAULT '',
+	warned       INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO queue_new(id, sender, recipients, body_id, created, next_attempt, attempts, last_error, domain, warned)
+	SELECT id, sender, recipients, body_id, created, next_attempt, attempts, last_error, domain, warned FROM queue;
+DROP TRIGGER queue_ref_ins;
+DROP TRIGGER queue_ref_del;
+DROP TABLE queue;
+ALTER TABLE queue_new RENAME TO queue;
+CREATE TRIGGER queue_ref_ins AFTER INSERT ON queue BEGIN
+	UPDATE bodies SET refs = refs + 1 WHERE id = NEW.body_id;
+END;
+CREATE TRIGGER queue_ref_del AFTER DELETE ON queue BEGIN
+	UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body_id;
+	DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0;
+END;
+CREATE INDEX queue_next ON queue(next_attempt);
+ALTER TABLE import_messages ADD COLUMN box_mailbox INTEGER NOT NULL DEFAULT 0; -- the box's copy it matched, 0: none or unknown
+ALTER TABLE import_messages ADD COLUMN box_uid INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

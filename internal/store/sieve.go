@@ -138,8 +138,9 @@ type QueuedCopy struct {
 }
 
 // queueCopies stores the extra queue entries of a delivery inside its
-// transaction; bodyID is the delivery's message.
-func queueCopies(ctx context.Context, tx *Tx, bodyID int64, cs []QueuedCopy, at time.Time) error {
+// transaction, appending their ids to *ids; bodyID is the delivery's
+// message.
+func queueCopies(ctx context.Context, tx *Tx, ids *[]int64, bodyID int64, cs []QueuedCopy, at time.Time) error {
 	for _, c := range cs {
 		if c.Once != nil {
 			var until int64
@@ -166,7 +167,7 @@ ON CONFLICT(account_id, handle, sender) DO UPDATE SET until = excluded.until`, c
 				return err
 			}
 		}
-		if err := enqueue(ctx, tx, bid, c.Sender, c.Recipients, at); err != nil {
+		if err := enqueue(ctx, tx, ids, bid, c.Sender, c.Recipients, at); err != nil {
 			return err
 		}
 	}
