@@ -10,10 +10,12 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"os"
 	"regexp"
 	"strings"
@@ -282,7 +284,9 @@ func nestedMessage(subject string, depth, size int) string {
 // TestNestedMIMEToSieveUsersKeepsMemoryBounded is issue 12 item 4: four
 // concurrent nested messages of 16 MiB from outside, half to a user
 // whose script looks into the body and half to one whose script does
-// not, are all delivered and the box stays under 256 MiB. (Four of 20
+// not, are all delivered (those the box defers with 452 while
+// smtp_data_memory is full, once sent again) and the box stays under
+// 256 MiB. (Four of 20
 // MiB peak at 210-230 MiB with no script at all, the SMTP session and
 // the store holding each message; Sieve used to add 650 MiB to that.)
 func TestNestedMIMEToSieveUsersKeepsMemoryBounded(t *testing.T) {
@@ -293,7 +297,8 @@ func TestNestedMIMEToSieveUsersKeepsMemoryBounded(t *testing.T) {
 	base := b.peakRSS()
 	const n = 4
 	var wg sync.WaitGroup
-	errs := make(chan error, n)
+	var mu sync.Mutex
+	var deferred []func() error // messages the box asked to send again later
 	for i := range n {
 		to := b.Admin
 		if i%2 == 1 {
@@ -301,17 +306,26 @@ func TestNestedMIMEToSieveUsersKeepsMemoryBounded(t *testing.T) {
 		}
 		msg := nestedMessage(fmt.Sprintf("nested %d", i), 8, 16<<20)
 		msg = strings.Replace(msg, "To: me@example.test", "To: "+to, 1)
+		send := func() error { return sendFromOutside(b, "big@elsewhere.example", to, msg) }
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- sendFromOutside(b, "big@elsewhere.example", to, msg)
+			err := send()
+			var te *textproto.Error
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.As(err, &te) && te.Code/100 == 4: // smtp_data_memory is full: later
+				deferred = append(deferred, send)
+			case err != nil:
+				t.Errorf("a nested message was not accepted: %v", err)
+			}
 		}()
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatalf("a nested message was not accepted: %v", err)
+	for _, send := range deferred {
+		if err := send(); err != nil {
+			t.Fatalf("a deferred nested message sent again: %v", err)
 		}
 	}
 	if got := len(b.Mailbox(b.Admin, "INBOX")) + len(b.Mailbox("kid@example.test", "INBOX")); got != n {
