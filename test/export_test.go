@@ -1,0 +1,232 @@
+package test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"boxmail/internal/migrate"
+	"boxmail/internal/store"
+)
+
+// exportedMsg is a message put into the box for an export.
+type exportedMsg struct {
+	folder string
+	data   []byte
+	flags  store.Flags
+	kw     []string
+	date   int64
+}
+
+// fillForExport puts messages into an account of a running box: INBOX,
+// Sent, nested folders, a non-ASCII name, one with a dot, large bodies
+// kept in files, flags and keywords.
+func fillForExport(t *testing.T, b *Box, email string) []exportedMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, acc := openAccount(t, b.Dir, email)
+	flagOf := map[rune]store.Flags{'S': store.FlagSeen, 'R': store.FlagAnswered, 'F': store.FlagFlagged, 'D': store.FlagDraft, 'T': store.FlagDeleted}
+	var out []exportedMsg
+	for i, m := range append(oldMailbox(16, 80, true), OldMessage{Folder: "Release v1.2/Notes", Data: []byte("Message-ID: <dots@x>\r\nSubject: dots\r\n\r\nFrom here\r\n>From there\r\n"), Flags: "S", Date: oldMailbox(1, 1, false)[0].Date}) {
+		folder := boxFolder[m.Folder]
+		if folder == "" {
+			folder = m.Folder
+		}
+		if _, err := st.MailboxByName(ctx, acc.ID, folder); err != nil {
+			must(t, st.CreateMailbox(ctx, acc.ID, folder, ""))
+		}
+		var f store.Flags
+		for _, c := range m.Flags {
+			f |= flagOf[c]
+		}
+		var kw []string
+		if i%5 == 1 {
+			kw = []string{"$Label1", "Work"}
+		}
+		if _, _, err := st.Append(ctx, acc.ID, folder, m.Data, f, kw, m.Date); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, exportedMsg{folder, m.Data, f, kw, m.Date.Unix()})
+	}
+	return out
+}
+
+// pyView is a message as Python's mailbox module sees it.
+type pyView struct {
+	Folder string `json:"folder"`
+	Flags  string `json:"flags"`
+	SHA    string `json:"sha"`
+	Date   int64  `json:"date"`
+	From   string `json:"from"`
+}
+
+func pythonView(t *testing.T, b *Box, kind, dir string) map[string][]pyView {
+	t.Helper()
+	out, err := b.Python("export_check.py", kind, dir)
+	if err != nil {
+		t.Fatalf("python mailbox on the %s export: %v\n%s", kind, err, out)
+	}
+	var l []pyView
+	must(t, json.Unmarshal([]byte(out), &l))
+	by := map[string][]pyView{}
+	for _, v := range l {
+		by[v.SHA] = append(by[v.SHA], v)
+	}
+	return by
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+var fromLine = regexp.MustCompile(`(?m)^(>*From )`)
+
+// pythonFlags are the flags Python's MaildirMessage / mboxMessage report.
+func pythonFlags(f store.Flags, mbox bool) string {
+	var s string
+	for _, x := range []struct {
+		f            store.Flags
+		maildir, box string
+	}{{store.FlagSeen, "S", "R"}, {store.FlagAnswered, "R", "A"}, {store.FlagFlagged, "F", "F"}, {store.FlagDraft, "D", "T"}, {store.FlagDeleted, "T", "D"}} {
+		if f&x.f != 0 {
+			if mbox {
+				s += x.box
+			} else {
+				s += x.maildir
+			}
+		}
+	}
+	if mbox {
+		s += "O"
+	}
+	b := []byte(s)
+	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
+	return string(b)
+}
+
+func sortedString(s string) string {
+	b := []byte(s)
+	sort.Slice(b, func(i, j int) bool { return b[i] < b[j] })
+	return string(b)
+}
+
+// A family member leaves: 'boxmail export' beside the running server
+// writes a Maildir and an mbox directory; Python's mailbox module reads
+// every message with its bytes and flags; importing either export back
+// finds every message already present; a non-empty target is refused.
+func TestExportMaildirAndMbox(t *testing.T) {
+	needTool(t, "python3")
+	b := newBox(t)
+	b.Cmd(testPassword+"\n", "user", "add", "leaver@example.test")
+	msgs := fillForExport(t, b, "leaver@example.test")
+	tmp := t.TempDir()
+	md, mb := filepath.Join(tmp, "maildir"), filepath.Join(tmp, "mbox")
+	for _, args := range [][]string{{"--maildir", md}, {"--mbox", mb}} {
+		if out, errs, code := b.Cmd("", append([]string{"export", "leaver@example.test"}, args...)...); code != 0 {
+			t.Fatalf("export %v: exit %d\n%s%s", args, code, out, errs)
+		} else {
+			t.Logf("export %v:\n%s", args, out)
+		}
+	}
+
+	mdView, mbView := pythonView(t, b, "maildir", md), pythonView(t, b, "mbox", mb)
+	for _, m := range msgs {
+		// Maildir: the stored bytes, unchanged.
+		wantFolder := strings.TrimPrefix(migrate.MaildirFolderDir(m.folder), ".")
+		// Python's flags are the info letters: system flags, then keywords (lower case).
+		if v := mdView[sha(m.data)]; len(v) != 1 || v[0].Folder != wantFolder || strings.TrimRight(v[0].Flags, "abcdefghijklmnopqrstuvwxyz") != pythonFlags(m.flags, false) || v[0].Date != m.date {
+			t.Errorf("maildir: message %.50q in %s (flags %v): python sees %+v, want folder %q flags %q", m.data, m.folder, m.flags.Names(), v, wantFolder, pythonFlags(m.flags, false))
+		}
+		// mbox: the flag fields, then the message with LF endings, quoted.
+		withFields := migrate.MboxFlagFields(m.flags, m.kw) + fromLine.ReplaceAllString(strings.ReplaceAll(string(m.data), "\r\n", "\n"), ">$1")
+		v := mbView[sha([]byte(withFields))]
+		if len(v) != 1 || v[0].Folder != filepath.FromSlash(migrate.MboxFile(m.folder)) || sortedString(v[0].Flags) != pythonFlags(m.flags, true) {
+			t.Errorf("mbox: message %.50q in %s (flags %v): python sees %+v, want file %s flags %q", m.data, m.folder, m.flags.Names(), v, migrate.MboxFile(m.folder), pythonFlags(m.flags, true))
+		}
+	}
+	if n := len(msgs); len(flatten(mdView)) != n || len(flatten(mbView)) != n {
+		t.Errorf("python sees %d (maildir) and %d (mbox) messages, want %d", len(flatten(mdView)), len(flatten(mbView)), n)
+	}
+	checkMaildirKeywords(t, md, msgs)
+
+	// Imported back: every message already present (the deleted ones are
+	// skipped, as any import skips them).
+	deleted := 0
+	for _, m := range msgs {
+		if m.flags&store.FlagDeleted != 0 {
+			deleted++
+		}
+	}
+	for _, args := range [][]string{{"--maildir", md}, {"--mbox", mb}} {
+		out, errs, code := b.Cmd("", append([]string{"migrate", "import", "leaver@example.test", "--json"}, args...)...)
+		var reps []struct {
+			Done   bool
+			Totals migrate.FolderReport
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &reps) != nil || len(reps) != 1 {
+			t.Fatalf("re-import %v: exit %d\n%s%s", args, code, out, errs)
+		}
+		if tot := reps[0].Totals; !reps[0].Done || tot.Copied != 0 || tot.Present != len(msgs)-deleted || tot.Skipped != deleted {
+			t.Errorf("re-import %v: %+v, want all %d already present and %d deleted skipped", args, tot, len(msgs)-deleted, deleted)
+		}
+	}
+
+	// A target that holds anything is refused, and left as it was.
+	must(t, os.WriteFile(filepath.Join(tmp, "keep.txt"), []byte("mine"), 0o600))
+	out, errs, code := b.Cmd("", "export", "leaver@example.test", "--mbox", tmp)
+	if code != 1 || !strings.Contains(errs, "is not empty") {
+		t.Errorf("export into a non-empty dir: exit %d\n%s%s", code, out, errs)
+	}
+	if _, errs, code := b.Cmd("", "export", "nobody@example.test", "--mbox", filepath.Join(tmp, "x")); code != 1 || !strings.Contains(errs, "no account") {
+		t.Errorf("export of an unknown account: exit %d %s", code, errs)
+	}
+}
+
+func flatten(m map[string][]pyView) []pyView {
+	var out []pyView
+	for _, l := range m {
+		out = append(out, l...)
+	}
+	return out
+}
+
+// checkMaildirKeywords reads the keywords back from the file names and
+// each folder's dovecot-keywords file (what Dovecot reads).
+func checkMaildirKeywords(t *testing.T, md string, msgs []exportedMsg) {
+	t.Helper()
+	for _, m := range msgs {
+		dir := filepath.Join(md, migrate.MaildirFolderDir(m.folder))
+		kwFile, _ := os.ReadFile(filepath.Join(dir, "dovecot-keywords"))
+		letters := map[string]string{}
+		for _, l := range strings.Split(strings.TrimSpace(string(kwFile)), "\n") {
+			if n, name, ok := strings.Cut(l, " "); ok && len(n) == 1 {
+				letters[string(rune('a'+n[0]-'0'))] = name
+			}
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "cur", "*"))
+		for _, f := range files {
+			if data, _ := os.ReadFile(f); string(data) != string(m.data) {
+				continue
+			}
+			_, info, _ := strings.Cut(filepath.Base(f), ":2,")
+			var got []string
+			for _, c := range info {
+				if c >= 'a' && c <= 'z' {
+					got = append(got, letters[string(c)])
+				}
+			}
+			sort.Strings(got)
+			if strings.Join(got, " ") != strings.Join(m.kw, " ") {
+				t.Errorf("%s: keywords %v, want %v", f, got, m.kw)
+			}
+		}
+	}
+}
