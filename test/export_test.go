@@ -1,10 +1,14 @@
 package test
 
 import (
+	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -228,5 +232,94 @@ func checkMaildirKeywords(t *testing.T, md string, msgs []exportedMsg) {
 				t.Errorf("%s: keywords %v, want %v", f, got, m.kw)
 			}
 		}
+	}
+}
+
+// The web download: a user gets their own mail from /account as a zip of
+// mbox files, the same files 'boxmail export --mbox' writes; an admin
+// gets any user's from the Users tab; a user who is not an admin gets
+// nobody else's.
+func TestMailDownloadOnTheWeb(t *testing.T) {
+	b := newBox(t)
+	b.Cmd(testPassword+"\n", "user", "add", "leaver@example.test")
+	b.Cmd(testPassword+"\n", "user", "add", "stays@example.test")
+	msgs := fillForExport(t, b, "leaver@example.test")
+	mb := filepath.Join(t.TempDir(), "mbox")
+	if out, errs, code := b.Cmd("", "export", "leaver@example.test", "--mbox", mb); code != 0 {
+		t.Fatalf("export: exit %d\n%s%s", code, out, errs)
+	}
+
+	leaver := newWebClient(t, b, "127.0.0.1")
+	leaver.mustLogin("leaver@example.test", testPassword)
+	if _, page := leaver.get("/account"); !strings.Contains(page, `href="/account/mail.zip"`) {
+		t.Errorf("the account page offers no download")
+	}
+	res, data := leaver.get("/account/mail.zip")
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/zip" || !strings.Contains(res.Header.Get("Content-Disposition"), "mail-leaver@example.test-") {
+		t.Fatalf("download: %s %v", res.Status, res.Header)
+	}
+	sameAsExport(t, []byte(data), mb, len(msgs))
+
+	admin := newWebClient(t, b, "127.0.0.1")
+	admin.mustLogin(b.Admin, b.Password)
+	if _, page := admin.get("/admin/users"); !strings.Contains(page, `href="/admin/users/leaver@example.test/mail.zip"`) {
+		t.Errorf("the Users tab offers no download")
+	}
+	res, data = admin.get("/admin/users/leaver@example.test/mail.zip")
+	if res.StatusCode != 200 {
+		t.Fatalf("admin download: %s", res.Status)
+	}
+	sameAsExport(t, []byte(data), mb, len(msgs))
+	if res, _ := admin.get("/admin/users/nobody@example.test/mail.zip"); res.StatusCode != 404 {
+		t.Errorf("download of no user: %s", res.Status)
+	}
+
+	stays := newWebClient(t, b, "127.0.0.1")
+	stays.mustLogin("stays@example.test", testPassword)
+	if res, data := stays.get("/admin/users/leaver@example.test/mail.zip"); res.StatusCode != 403 || strings.Contains(data, "From ") {
+		t.Errorf("a user who is not an admin downloading another's mail: %s", res.Status)
+	}
+	res, data = stays.get("/account/mail.zip")
+	zr, err := zip.NewReader(bytes.NewReader([]byte(data)), int64(len(data)))
+	if res.StatusCode != 200 || err != nil {
+		t.Fatalf("own download of an empty account: %s %v", res.Status, err)
+	}
+	for _, f := range zr.File {
+		if f.UncompressedSize64 != 0 {
+			t.Errorf("the other user's download holds %s (%d bytes)", f.Name, f.UncompressedSize64)
+		}
+	}
+}
+
+// sameAsExport checks that a zip holds exactly the files of an mbox
+// export directory, byte for byte.
+func sameAsExport(t *testing.T, data []byte, dir string, messages int) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatalf("the download is no zip: %v", err)
+	}
+	n := 0
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		must(t, err)
+		got, err := io.ReadAll(rc)
+		must(t, err)
+		rc.Close()
+		want, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(f.Name)))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s in the zip differs from the export's (%v)", f.Name, err)
+		}
+		n += bytes.Count(got, []byte("\nStatus: "))
+	}
+	files := 0
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, _ error) error {
+		if d != nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files != len(zr.File) || n != messages {
+		t.Errorf("the zip holds %d files and %d messages; the export %d files, %d messages", len(zr.File), n, files, messages)
 	}
 }
