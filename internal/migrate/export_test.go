@@ -353,3 +353,29 @@ func TestExportStreamsFileBodies(t *testing.T) {
 		t.Error("big message changed")
 	}
 }
+
+func TestRemoteTarget(t *testing.T) {
+	remote := []Folder{{Name: "INBOX"}, {Name: "Sent Items"}, {Name: "Papierkorb"}, {Name: "Archiv", SpecialUse: `\Archive`}, {Name: "Work"}, {Name: "Work/2024"}}
+	wire := map[string]string{"Sent Items": "Sent Items", "Papierkorb": "Papierkorb", "Archiv": "Archiv", "Work": "Work", "Work/2024": "Work.2024"}
+	for _, tc := range []struct {
+		name, use string
+		delim     rune
+		want      string
+		exists    bool
+	}{
+		{"INBOX", "", '.', "INBOX", true},
+		{"Sent", `\Sent`, '.', "Sent Items", true},   // a common name
+		{"Trash", `\Trash`, '.', "Papierkorb", true}, // a common name, German
+		{"Archive", `\Archive`, '.', "Archiv", true}, // SPECIAL-USE
+		{"Junk", `\Junk`, '.', "Junk", false},        // none there: created
+		{"Work/2024", "", '.', "Work.2024", true},    // the hierarchy
+		{"Work/2025", "", '.', "Work.2025", false},   // created
+		{"Release v1.2/Notes", "", '.', "Release v1_2.Notes", false},
+		{"Release v1.2/Notes", "", '/', "Release v1.2/Notes", false},
+	} {
+		got, exists := remoteTarget(store.Mailbox{Name: tc.name, SpecialUse: tc.use}, remote, wire, tc.delim)
+		if got != tc.want || exists != tc.exists {
+			t.Errorf("%s (%s) with %q: %q %v, want %q %v", tc.name, tc.use, tc.delim, got, exists, tc.want, tc.exists)
+		}
+	}
+}
