@@ -6,10 +6,12 @@ package migrate
 // their old provider.
 //
 // Idempotence and resumption follow the importer's identity rule: before
-// a folder is copied, the content identity (Identity) of every message
-// already in the remote folder is computed (each message streamed once,
-// BODY.PEEK[]: nothing there changes), and a box message whose identity is
-// among them is counted already present, not appended. A push killed at
+// a folder is copied, the content identity (Identity) of the messages
+// already in the remote folder is computed, and a box message whose
+// identity is among them is counted already present, not appended. Only
+// the identity header fields of every remote message are fetched; the
+// remote messages whose fields are those of a box message are then read
+// whole (streamed, BODY.PEEK: nothing there changes). A push killed at
 // any moment and run again appends each message exactly once: an APPEND
 // cut short is not stored by the server. Two identical messages in one
 // box mailbox are pushed once, as the importer keeps one. Messages marked
@@ -24,9 +26,11 @@ package migrate
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"strings"
 
@@ -201,11 +205,51 @@ func (p *pusher) folder(ctx context.Context, mb store.Mailbox, wire string, exis
 			p.log.Warn("subscribing a created folder failed", "folder", wire, "err", imapErrText(err))
 		}
 	}
-	ids, err := p.remoteIdentities(wire)
+	box, heads, err := p.boxIdentities(ctx, mb, fr)
 	if err != nil {
 		return err
 	}
-	return p.x.eachMessage(ctx, mb, &ExportFolder{}, func(m store.Message, r io.Reader) error {
+	ids, err := p.remoteIdentities(wire, heads)
+	if err != nil {
+		return err
+	}
+	for _, b := range box {
+		if _, ok := ids[b.id]; ok {
+			fr.Present++
+			continue
+		}
+		err := p.append(ctx, wire, b.m)
+		var ie *imap.Error
+		switch {
+		case errors.Is(err, store.ErrNotFound) || errors.Is(err, fs.ErrNotExist):
+			fr.OnBox-- // expunged meanwhile
+			continue
+		case errors.As(err, &ie):
+			p.log.Warn("the remote server refused a message", "folder", wire, "uid", b.m.UID, "err", imapErrText(err))
+			fr.Failed++
+			continue
+		case err != nil:
+			return fmt.Errorf("mailbox %s uid %d: %w", mb.Name, b.m.UID, err) // the connection or the store
+		}
+		ids[b.id] = struct{}{} // a second copy in the box is pushed once
+		fr.Appended++
+		fr.Bytes += b.m.Size
+	}
+	return nil
+}
+
+// boxMsg is a box message with its content identity.
+type boxMsg struct {
+	m  store.Message
+	id idKey
+}
+
+// boxIdentities reads the messages of a box mailbox not marked
+// \Deleted with their identities, and the set of their header keys.
+func (p *pusher) boxIdentities(ctx context.Context, mb store.Mailbox, fr *PushedFolder) ([]boxMsg, map[idKey]struct{}, error) {
+	var out []boxMsg
+	heads := map[idKey]struct{}{}
+	err := p.x.eachMessage(ctx, mb, &ExportFolder{}, func(m store.Message, r io.Reader) error {
 		fr.OnBox++
 		if m.Flags&store.FlagDeleted != 0 {
 			fr.Skipped++
@@ -216,24 +260,24 @@ func (p *pusher) folder(ctx context.Context, mb store.Mailbox, wire string, exis
 			return err
 		}
 		id, _, _ := iw.result()
-		if _, ok := ids[keyOf(id)]; ok {
-			fr.Present++
-			return nil
-		}
-		if err := p.append(ctx, wire, m); err != nil {
-			var ie *imap.Error
-			if !errors.As(err, &ie) {
-				return err // the connection or the store: the folder stops
-			}
-			p.log.Warn("the remote server refused a message", "folder", wire, "uid", m.UID, "err", imapErrText(err))
-			fr.Failed++
-			return nil
-		}
-		ids[keyOf(id)] = struct{}{}
-		fr.Appended++
-		fr.Bytes += m.Size
+		heads[headerKey(iw.hdr)] = struct{}{}
+		out = append(out, boxMsg{m: m, id: keyOf(id)})
 		return nil
 	})
+	return out, heads, err
+}
+
+// headerKey hashes the identity fields of a header (or of the fields
+// alone, as FETCH BODY[HEADER.FIELDS (...)] returns them): messages
+// with the same identity have the same header key, so only the remote
+// messages whose key is a box message's need to be read whole.
+func headerKey(hdr []byte) idKey {
+	vals, _ := identityFields(hdr)
+	h := sha256.New()
+	writeIdentityFields(h, vals, "")
+	var k idKey
+	copy(k[:], h.Sum(nil))
+	return k
 }
 
 func alreadyExists(err error) bool {
@@ -242,32 +286,40 @@ func alreadyExists(err error) bool {
 }
 
 // remoteIdentities returns the identities of the messages of a remote
-// folder, each message streamed (BODY.PEEK[]: its \Seen stays).
-func (p *pusher) remoteIdentities(wire string) (map[idKey]struct{}, error) {
+// folder that may be box messages: the identity fields of all are
+// fetched, and those whose header key is in heads are read whole
+// (BODY.PEEK: nothing there changes).
+func (p *pusher) remoteIdentities(wire string, heads map[idKey]struct{}) (map[idKey]struct{}, error) {
 	sel, err := p.c.Select(wire, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		return nil, fmt.Errorf("opening %q at %s: %s", wire, p.addr, imapErrText(err))
 	}
 	ids := map[idKey]struct{}{}
 	if sel.NumMessages > 0 {
-		cmd := p.c.Fetch(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
-		for m := cmd.Next(); m != nil; m = cmd.Next() {
-			for item := m.Next(); item != nil; item = m.Next() {
-				bs, ok := item.(imapclient.FetchItemDataBodySection)
-				if !ok || bs.Literal == nil {
-					continue
-				}
+		var candidates imap.UIDSet
+		fields := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: identityHeaders, Peek: true}
+		hit := false
+		err := p.fetchEach(imap.UIDSet{imap.UIDRange{Start: 1, Stop: 0}}, fields, func(r io.Reader) error {
+			hdr, err := io.ReadAll(io.LimitReader(r, maxStreamHeader))
+			_, hit = heads[headerKey(hdr)]
+			return err
+		}, func(uid imap.UID) {
+			if hit && uid != 0 {
+				candidates.AddNum(uid)
+			}
+			hit = false
+		})
+		if err == nil && len(candidates) > 0 {
+			err = p.fetchEach(candidates, &imap.FetchItemBodySection{Peek: true}, func(r io.Reader) error {
 				iw := newIdentityWriter()
-				if _, err := io.Copy(iw, bs.Literal); err != nil {
-					_ = cmd.Close() // the read error is the one to report
-					return nil, fmt.Errorf("reading %q at %s: %w", wire, p.addr, err)
-				}
+				_, err := io.Copy(iw, r)
 				id, _, _ := iw.result()
 				ids[keyOf(id)] = struct{}{}
-			}
+				return err
+			}, func(imap.UID) {})
 		}
-		if err := cmd.Close(); err != nil {
-			return nil, fmt.Errorf("reading %q at %s: %s", wire, p.addr, imapErrText(err))
+		if err != nil {
+			return nil, fmt.Errorf("reading %q at %s: %w", wire, p.addr, err)
 		}
 	}
 	// Without UNSELECT the folder stays selected, read-only, until the
@@ -278,6 +330,39 @@ func (p *pusher) remoteIdentities(wire string) (map[idKey]struct{}, error) {
 		}
 	}
 	return ids, nil
+}
+
+// fetchEach sends one UID FETCH of a body section for the UIDs, calls
+// fn with each message's section as it streams in, and then done with
+// the message's UID (which may come after the section).
+func (p *pusher) fetchEach(uids imap.UIDSet, section *imap.FetchItemBodySection, fn func(io.Reader) error, done func(imap.UID)) error {
+	cmd := p.c.Fetch(uids, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}})
+	for m := cmd.Next(); m != nil; m = cmd.Next() {
+		var uid imap.UID
+		for item := m.Next(); item != nil; item = m.Next() {
+			switch it := item.(type) {
+			case imapclient.FetchItemDataUID:
+				uid = it.UID
+			case imapclient.FetchItemDataBodySection:
+				if it.Literal == nil {
+					continue
+				}
+				err := fn(it.Literal)
+				if err == nil {
+					_, err = io.Copy(io.Discard, it.Literal)
+				}
+				if err != nil {
+					_ = cmd.Close() // the read error is the one to report
+					return err
+				}
+			}
+		}
+		done(uid)
+	}
+	if err := cmd.Close(); err != nil {
+		return errors.New(imapErrText(err))
+	}
+	return nil
 }
 
 // append sends one box message with its flags, keywords and internal date.

@@ -379,3 +379,22 @@ func TestRemoteTarget(t *testing.T) {
 		}
 	}
 }
+
+// The header key of a whole header is that of the identity fields alone,
+// as FETCH BODY[HEADER.FIELDS (...)] returns them.
+func TestHeaderKeyOfTheFieldsAlone(t *testing.T) {
+	whole := "Received: from x\r\nMessage-ID: <a@b>\r\nSubject: a\r\n  folded\r\nX-Spam: yes\r\nFrom: c@d\r\nTo: e@f\r\nTo: g@h\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n"
+	fields := "Message-ID: <a@b>\r\nSubject: a\r\n  folded\r\nFrom: c@d\r\nTo: e@f\r\nTo: g@h\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\n"
+	if headerKey([]byte(whole)) != headerKey([]byte(fields)) {
+		t.Error("the fields alone have another key")
+	}
+	if headerKey([]byte(whole)) == headerKey([]byte(strings.Replace(fields, "g@h", "x@y", 1))) {
+		t.Error("other fields have the same key")
+	}
+	iw := newIdentityWriter()
+	iw.Write([]byte(whole + "body\r\n"))
+	iw.result()
+	if headerKey(iw.hdr) != headerKey([]byte(fields)) {
+		t.Error("the streamed header has another key")
+	}
+}
