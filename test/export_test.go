@@ -460,3 +460,41 @@ func checkOldSide(t *testing.T, old *OldProvider, msgs []exportedMsg, kept int) 
 		t.Errorf("the old side holds %d messages, want %d", total, want)
 	}
 }
+
+// An export reads the box a page of messages at a time and streams each
+// body: 128 MiB of mail (some messages of 8 MiB) are written out by a
+// process that stays far below that.
+func TestExportMemoryIsBounded(t *testing.T) {
+	b := newBox(t)
+	b.Cmd(testPassword+"\n", "user", "add", "big@example.test")
+	ctx := context.Background()
+	st, acc := openAccount(t, b.Dir, "big@example.test")
+	line := strings.Repeat("0123456789abcdef", 4) + "\r\n"
+	total := 0
+	for i := 0; total < 128<<20; i++ {
+		size := 1 << 20
+		if i%4 == 0 {
+			size = 8 << 20
+		}
+		msg := fmt.Sprintf("Message-ID: <%d@big>\r\nSubject: big %d\r\n\r\n", i, i) + strings.Repeat(line, size/len(line))
+		if _, _, err := st.Append(ctx, acc.ID, "INBOX", []byte(msg), store.FlagSeen, nil, time.Unix(1700000000+int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+		total += len(msg)
+	}
+	must(t, st.Close())
+	peak := func(email, kind string) int64 {
+		cmd := exec.Command(binary, "export", email, kind, filepath.Join(t.TempDir(), "out"), "--dir", b.Dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("export %s %s: %v\n%s", email, kind, err, out)
+		}
+		return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+	}
+	for _, kind := range []string{"--maildir", "--mbox"} {
+		base, rss := peak(b.Admin, kind), peak("big@example.test", kind)
+		t.Logf("export %s: peak RSS %d MiB for %d MiB of mail, %d MiB for none", kind, rss>>20, total>>20, base>>20)
+		if rss-base > 24<<20 {
+			t.Errorf("export %s of %d MiB used %d MiB more than an export of nothing", kind, total>>20, (rss-base)>>20)
+		}
+	}
+}
