@@ -8,7 +8,9 @@ package migrate
 // Maildir (ExportMaildir): Maildir++ as Dovecot keeps it. The root's
 // cur/new/tmp is INBOX; every other mailbox is a directory ".A.B" at the
 // root for the box name "A/B", each level in modified UTF-7 (RFC 3501
-// 5.1.3) with "." itself encoded ("&AC4-"), holding an empty
+// 5.1.3) with "." itself encoded ("&AC4-": the importer reads it back;
+// Dovecot, for which "." is only the separator, lists such a folder but
+// opens it only with its listescape plugin), holding an empty
 // "maildirfolder" file. A message is cur/"IDATE.UuidVuidvalidity.boxmail:2,FLAGS"
 // with the stored bytes unchanged (CRLF line endings, as IMAP serves
 // them) and the internal date as its modification time. FLAGS are the
