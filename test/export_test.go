@@ -356,6 +356,15 @@ func TestMigrateExportToDovecot(t *testing.T) {
 	must(t, os.WriteFile(pw, []byte(OldPassword+"\n"), 0o600))
 	args := []string{"migrate", "export", "leaver@example.test", "--to", old.URL(), "--user", "user1@old.test", "--password-file", pw, "--insecure", "--json", "--dir", b.Dir}
 
+	// A wrong password: a clear refusal, nothing copied.
+	bad := filepath.Join(t.TempDir(), "bad")
+	must(t, os.WriteFile(bad, []byte("wrong\n"), 0o600))
+	badArgs := slices.Clone(args)
+	badArgs[slices.Index(badArgs, pw)] = bad
+	if _, errs, code := run(t, "", badArgs...); code != 1 || !strings.Contains(errs, "refused the login of user1@old.test") || oldFiles(old) != 1 {
+		t.Errorf("a wrong password: exit %d, %d files there\n%s", code, oldFiles(old), errs)
+	}
+
 	// Killed once a third is there.
 	cmd := exec.Command(binary, args...)
 	must(t, cmd.Start())
