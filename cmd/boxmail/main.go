@@ -68,6 +68,7 @@ func commands() []command {
 		{name: "security", summary: "clients blocked for failed logins", subs: securityCommands},
 		{name: "tls", summary: "the TLS certificate", subs: tlsCommands},
 		{name: "migrate", summary: "import mail from the old provider; the switch-over checklist", subs: migrateCommands},
+		{name: "export", args: "EMAIL --mbox DIR | --maildir DIR", summary: "write an account's mail out as mbox files or a Maildir (the way back out)", run: cmdExport},
 		{name: "version", summary: "print the version", run: cmdVersion},
 		{name: "help", args: "[COMMAND]", summary: "this list, or a command's subcommands", run: cmdHelp},
 	}

@@ -33,6 +33,7 @@ func migrateCommands() []subcommand {
 	return []subcommand{
 		{name: "import", args: "EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D; --all --plan CSV", summary: "copy an old provider's mail into the box, checked", run: migrateImport},
 		{name: "status", args: "[DOMAIN] [--json]", summary: "the switch-over checklist", run: migrateStatus},
+		{name: "export", args: "EMAIL --to imaps://HOST --user LOGIN [--password-file F]", summary: "copy the box's mail back to another IMAP server (resumable)", run: migrateExport},
 	}
 }
 

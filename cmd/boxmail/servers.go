@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -28,6 +29,7 @@ import (
 	"boxmail/internal/imapd"
 	"boxmail/internal/mailauth"
 	"boxmail/internal/managesieve"
+	"boxmail/internal/migrate"
 	"boxmail/internal/pop3d"
 	"boxmail/internal/resolver"
 	"boxmail/internal/safefile"
@@ -262,6 +264,10 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	return web.New(web.Options{
 		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
 		ProfileServers: cfg.ProfileServers,
+		ExportMail: func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error {
+			_, err := migrate.ExportMboxZip(ctx, migrate.ExportOptions{Store: st, AccountID: accountID, MaxBytes: maxBytes}, w)
+			return err
+		},
 		Records: func(ctx context.Context) (*dnsrecords.Set, error) {
 			set, _, err := records(ctx)
 			return set, err

@@ -80,6 +80,7 @@ func (s *Server) routes() []route {
 		s.usr("POST /account/vacation", writes, s.vacationPost),
 		s.usr("GET /account/security", reads, s.securityPage), // two-step login, app passwords
 		s.usr("POST /account/security", writes, s.securityPost),
+		s.usr("GET /account/mail.zip", reads, s.mailDownload), // export.go
 		// The account's own JSON API (docs/api.md).
 		s.apiUsr("GET /account/api/forwards", reads, s.apiForwards),
 		s.apiUsr("POST /account/api/forwards", writes, s.apiAddForward),
@@ -94,6 +95,7 @@ func (s *Server) routes() []route {
 		slashless("GET /admin/{$}"), // the seed's login address; the page itself asks who is calling
 		s.adm("GET /admin/users", reads, s.adminPage("users")),
 		s.adm("POST /admin/users", writes, s.adminForm("users")),
+		s.adm("GET /admin/users/{email}/mail.zip", reads, s.adminMailDownload), // export.go
 		s.adm("GET /admin/aliases", reads, s.adminPage("aliases")),
 		s.adm("POST /admin/aliases", writes, s.adminForm("aliases")),
 		s.adm("GET /admin/domains", reads, s.adminPage("domains")),

@@ -47,6 +47,7 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -118,6 +119,10 @@ type Options struct {
 	// Guard is the login limiter shared with the mail protocols
 	// (internal/guard); nil: only this package's own limit.
 	Guard *guard.Guard
+	// ExportMail writes an account's mail to w as a zip of mbox files,
+	// stopping with an error past maxBytes (migrate.ExportMboxZip): the
+	// download on /account and the Users tab (export.go). nil: no download.
+	ExportMail func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error
 
 	// measureMigration replaces Admin.Migration in tests (a real one asks
 	// DNS servers).
@@ -133,6 +138,7 @@ type Server struct {
 	limit    *limiter
 	pending  pendingLogins // totp.go
 	status   lastStatus    // admin.go
+	exports  chan struct{} // mail downloads running (export.go)
 	handler  http.Handler
 	srv      *http.Server
 }
@@ -148,7 +154,8 @@ func New(o Options) *Server {
 	if o.HTTPSPort == 0 {
 		o.HTTPSPort = 443
 	}
-	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now, o.Store, o.Logger), limit: newLimiter(o.Now)}
+	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), sessions: newSessions(o.Now, o.Store, o.Logger), limit: newLimiter(o.Now),
+		exports: make(chan struct{}, exportsAtOnce)}
 	s.handler = s.securityHeaders(s.limitBodies(mux(s.routes(), onHTTPS)))
 	s.srv = newHTTPServer(s.handler, o.Logger)
 	return s
