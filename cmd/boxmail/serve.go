@@ -367,7 +367,7 @@ type running struct {
 func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) (err error) {
 	log := newLogger(e.stderr, cfg)
 	startProfiler(e, log)
-	setMemoryLimit(cfg, log)
+	setMemoryLimit(cfg)
 	certs := newCerts(dir, cfg, log.With("pkg", "tls")) // follows the files
 	if err := certs.Load(); err != nil {
 		return err
@@ -398,12 +398,11 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 // limit near which the garbage collector works harder, so that bursts of
 // large messages are collected before the box grows. GOMEMLIMIT, when
 // set, wins (the runtime has read it already).
-func setMemoryLimit(cfg config.Config, log *slog.Logger) {
+func setMemoryLimit(cfg config.Config) {
 	if os.Getenv("GOMEMLIMIT") != "" || cfg.Security.MemoryLimit <= 0 {
 		return
 	}
 	debug.SetMemoryLimit(cfg.Security.MemoryLimit)
-	log.Debug("memory limit", "bytes", cfg.Security.MemoryLimit)
 }
 
 // listenAll opens the port of every configured server (under the
