@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,7 +211,7 @@ func (r *mboxReader) List(ctx context.Context) ([]MsgInfo, error) {
 		seen[h]++
 		key := h + "#" + strconv.Itoa(seen[h])
 		r.spans[key] = [2]int64{m.Start, m.End}
-		out = append(out, MsgInfo{Key: key, Size: int64(len(m.Data)), Flags: m.Flags, InternalDate: m.Date, Deleted: m.Deleted})
+		out = append(out, MsgInfo{Key: key, Size: int64(len(m.Data)), Flags: m.Flags, Keywords: m.Keywords, InternalDate: m.Date, Deleted: m.Deleted})
 		return nil
 	})
 	if err != nil {
@@ -238,6 +239,7 @@ type MboxMessage struct {
 	Data       []byte // unescaped, CRLF line endings
 	Date       time.Time
 	Flags      store.Flags
+	Keywords   []string
 	Deleted    bool
 }
 
@@ -269,6 +271,7 @@ func ScanMbox(r io.Reader, fn func(MboxMessage) error) error {
 		cur.End = end
 		cur.Data = unescapeMbox(b[:end-cur.Start])
 		cur.Flags, cur.Deleted = mboxFlags(cur.Data)
+		cur.Keywords = mboxKeywords(cur.Data)
 		err := fn(*cur)
 		cur = nil
 		raw.Reset()
@@ -374,4 +377,19 @@ func mboxFlags(msg []byte) (store.Flags, bool) {
 		}
 	}
 	return f, deleted
+}
+
+// mboxKeywords reads the keywords of an mbox message from X-Keywords
+// (Dovecot's and boxmail's export write it; space- or comma-separated).
+// What is not an IMAP keyword (an atom, not a \system flag) is left out.
+func mboxKeywords(msg []byte) []string {
+	var out []string
+	for _, k := range strings.FieldsFunc(headerValue(msg, "X-Keywords"), func(r rune) bool { return r == ' ' || r == ',' || r == '\t' }) {
+		if len(k) <= 64 && !strings.HasPrefix(k, "\\") && !strings.ContainsFunc(k, func(r rune) bool {
+			return r <= ' ' || r >= 0x7f || strings.ContainsRune(`(){%*"\]`, r)
+		}) && !slices.Contains(out, k) && len(out) < 100 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
