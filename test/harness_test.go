@@ -167,7 +167,7 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 		if err == nil {
 			break
 		}
-		if attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+		if attempt == 3 || !strings.Contains(err.Error(), "already in use") {
 			t.Fatal(err)
 		}
 		t.Logf("start again on other ports: %v", err)
