@@ -366,6 +366,10 @@ type running struct {
 func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)) (err error) {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	startProfiler(e, log)
+	roots, err := acmeRoots(dir, cfg)
+	if err != nil {
+		return err
+	}
 	certs := newCerts(dir, cfg, log.With("pkg", "tls")) // follows the files
 	if err := certs.Load(); err != nil {
 		return err
@@ -388,6 +392,12 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	rs, addrs, err := listenAll(cfg, b.servers, b.guard, tlsConf)
 	if err != nil {
 		return err
+	}
+	if cfg.ACME.On { // in the background: the CA is never waited for
+		if err := startACME(cfg, st, certs, roots, b.dns); err != nil {
+			log.Error("ACME not started: the self-signed certificate is served", "err", err)
+		}
+		defer certs.StopACME()
 	}
 	return runServers(log, rs, addrs, b.queue, sig, banner)
 }

@@ -84,7 +84,11 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 		return nil, err
 	}
 	out := dnsrecords.Check(ctx, r, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL, Domains: domains})
-	return append(out, cm.Check()...), nil
+	names, err := acmeNames(ctx, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, cm.Checks(names)...), nil
 }
 
 // describeResolver says which DNS servers the checks ask and where that
