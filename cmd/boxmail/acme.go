@@ -7,8 +7,10 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
@@ -40,14 +42,18 @@ func acmeRoots(dir string, cfg config.Config) (*x509.CertPool, error) {
 	if !cfg.ACME.On || cfg.ACME.CARoot == "" {
 		return nil, nil
 	}
-	p := config.Path(dir, cfg.ACME.CARoot)
+	conf, p := filepath.Join(dir, config.FileName), config.Path(dir, cfg.ACME.CARoot)
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return nil, fmt.Errorf("acme_ca_root: cannot read the CA's root certificates: %w", err)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s: acme_ca_root: cannot read %s: %w: want a PEM file of the ACME server's root certificates", conf, p, err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("acme_ca_root: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----)", p)
+		return nil, fmt.Errorf("%s: acme_ca_root: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----): want a PEM file of the ACME server's root certificates", conf, p)
 	}
 	return pool, nil
 }
