@@ -219,6 +219,17 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 		}
 	}
 
+	// A domain added while the box runs gets its names' certificates.
+	if _, errs, code := b.Cmd("", "domain", "add", "family.test"); code != 0 {
+		t.Fatalf("domain add: %s", errs)
+	}
+	testutil.WaitFor(t, "a certificate for autoconfig.family.test", 60*time.Second, func() bool {
+		return verifies(b.HTTPS, "autoconfig.family.test", roots) == nil
+	})
+
+	// A pair installed by hand wins over ACME; removed, ACME's is back.
+	handInstalledWins(t, b, roots)
+
 	renewalKeepsIdle(t, b, roots)
 
 	// The CA goes down: the renewal fails, the old certificate stays,
@@ -236,6 +247,32 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 		t.Errorf("a failed renewal changed the served certificate: %s, was %s", after, before)
 	}
 }
+
+// handInstalledWins: 'boxmail tls install' replaces the ACME
+// certificate at the next connection, 'boxmail tls remove' brings it
+// back.
+func handInstalledWins(t *testing.T, b *Box, roots *x509.CertPool) {
+	t.Helper()
+	host := "mail.example.test"
+	now := time.Now()
+	c, k := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(30*24*time.Hour), host)
+	certFile, keyFile := writeTemp(t, string(c)), writeTemp(t, string(k))
+	if out, errs, code := b.Cmd("", "tls", "install", "--cert", certFile, "--key", keyFile); code != 0 {
+		t.Fatalf("tls install: %s %s", out, errs)
+	}
+	testutil.WaitFor(t, "the pair installed by hand to be served", 10*time.Second, func() bool {
+		return verifies(b.IMAPS, host, roots) != nil && servedCert(t, b.IMAPS, host).Issuer.CommonName == host
+	})
+	if out, errs, code := b.Cmd("", "tls", "remove"); code != 0 || !strings.Contains(out, pebbleDirHint) {
+		t.Fatalf("tls remove: %d %s %s", code, out, errs)
+	}
+	testutil.WaitFor(t, "ACME's certificate to be served again", 10*time.Second, func() bool {
+		return verifies(b.IMAPS, host, roots) == nil
+	})
+}
+
+// pebbleDirHint is what 'boxmail tls remove' says with acme = on.
+const pebbleDirHint = "serves the certificates from https://127.0.0.1:"
 
 // acmeLine is the status line of name's ACME certificate.
 func acmeLine(out, name string) string {

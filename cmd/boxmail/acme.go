@@ -9,11 +9,15 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
+	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
 )
 
@@ -61,7 +65,8 @@ func acmeRoots(dir string, cfg config.Config) (*x509.CertPool, error) {
 // startACME starts getting certificates once the ports are open: DNS-01
 // through the box's DNS server when it runs, HTTP-01 when it serves
 // port 80, TLS-ALPN-01 when it serves port 443.
-func startACME(cfg config.Config, st *store.Store, cm *certs.Manager, roots *x509.CertPool, dns certs.Challenger) error {
+// It follows domains added later until done is closed.
+func startACME(cfg config.Config, st *store.Store, cm *certs.Manager, roots *x509.CertPool, dns certs.Challenger, log *slog.Logger, done <-chan struct{}) error {
 	names, err := acmeNames(context.Background(), st, cfg)
 	if err != nil {
 		return err
@@ -71,5 +76,71 @@ func startACME(cfg config.Config, st *store.Store, cm *certs.Manager, roots *x50
 	if cfg.DNSPort != 0 && dns != nil {
 		o.DNS = dns
 	}
-	return cm.StartACME(o)
+	if err := cm.StartACME(o); err != nil {
+		return err
+	}
+	go followDomains(cfg, st, cm, log, done)
+	return nil
+}
+
+// followDomains gives a domain added while the box runs its names'
+// certificates: it checks the store's generation every acme_renew_check (at most 30 seconds).
+func followDomains(cfg config.Config, st *store.Store, cm *certs.Manager, log *slog.Logger, done <-chan struct{}) {
+	t := time.NewTicker(min(cfg.ACME.RenewCheck, 30*time.Second))
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		gen, err := st.Generation(ctx)
+		if err == nil && gen != last {
+			var names []string
+			if names, err = acmeNames(ctx, st, cfg); err == nil {
+				err = cm.ManageNames(names)
+			}
+			if err == nil {
+				last = gen
+			}
+		}
+		cancel()
+		if err != nil {
+			log.Warn("ACME: following the domains", "err", err)
+		}
+	}
+}
+
+// acmeChallenges is the status line that says which ACME challenges the
+// box can answer and why: DNS-01 through its own DNS server (port 53
+// for public CAs), HTTP-01 when it serves port 80, TLS-ALPN-01 when it
+// serves 443. The CA's choice among them is recorded per certificate.
+func acmeChallenges(cfg config.Config) dnsrecords.Result {
+	r := dnsrecords.Result{Level: dnsrecords.OK, Subject: cfg.Hostname, Check: "ACME challenges"}
+	var ways []string
+	switch {
+	case cfg.DNSPort == 53:
+		ways = append(ways, "dns-01 (the box's own DNS on port 53 answers _acme-challenge; needs the domains' NS records to name this box)")
+	case cfg.DNSPort != 0:
+		ways = append(ways, fmt.Sprintf("dns-01 (the box's own DNS on port %d: only a CA sent there, or port 53 forwarded to it)", cfg.DNSPort))
+	default:
+		ways = append(ways, "no dns-01 (dns_port is 0)")
+	}
+	if cfg.HTTPPort == 80 {
+		ways = append(ways, "http-01 (port 80)")
+	} else {
+		ways = append(ways, fmt.Sprintf("no http-01 (http_port is %d, the CA connects to 80)", cfg.HTTPPort))
+	}
+	if cfg.HTTPSPort == 443 {
+		ways = append(ways, "tls-alpn-01 (port 443)")
+	} else {
+		ways = append(ways, fmt.Sprintf("no tls-alpn-01 (https_port is %d, the CA connects to 443)", cfg.HTTPSPort))
+	}
+	r.Found = "tried in this order: " + strings.Join(ways, "; ")
+	if cfg.DNSPort == 0 && cfg.HTTPPort != 80 && cfg.HTTPSPort != 443 {
+		r.Level, r.Fix = dnsrecords.Fail, "serve DNS (dns_port = 53), HTTP on port 80 or HTTPS on port 443 so the CA can check the box"
+	}
+	return r
 }

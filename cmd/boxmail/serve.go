@@ -394,10 +394,11 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	if cfg.ACME.On { // in the background: the CA is never waited for
-		if err := startACME(cfg, st, certs, roots, b.dns); err != nil {
+		done := make(chan struct{})
+		if err := startACME(cfg, st, certs, roots, b.dns, log.With("pkg", "tls"), done); err != nil {
 			log.Error("ACME not started: the self-signed certificate is served", "err", err)
 		}
-		defer certs.StopACME()
+		defer func() { close(done); certs.StopACME() }()
 	}
 	return runServers(log, rs, addrs, b.queue, sig, banner)
 }

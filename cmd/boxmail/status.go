@@ -88,6 +88,9 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 	if err != nil {
 		return nil, err
 	}
+	if cfg.ACME.On {
+		out = append(out, acmeChallenges(cfg))
+	}
 	return append(out, cm.Checks(names)...), nil
 }
 

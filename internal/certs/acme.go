@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -57,15 +58,18 @@ type acmeState struct {
 	cfg    *certmagic.Config
 	cache  *certmagic.Cache
 	cancel context.CancelFunc
+	ctx    context.Context
 	http   *certmagic.ACMEIssuer // the issuer that answers HTTP-01, if any
-	names  []string
 	status *statusFile
+
+	mu    sync.Mutex
+	names []string // the names managed
 }
 
 // StartACME starts getting and renewing certificates for o.Names in the
 // background: it never blocks on the CA, and until a name has its
 // certificate the pair in the files is served for it. A pair installed
-// by hand (not self-signed) is served instead of every ACME certificate
+// by hand (anything but the self-signed pair init wrote) is served instead of every ACME certificate
 // while it is in the files.
 func (m *Manager) StartACME(o ACMEOptions) error {
 	if m.o.ACMEDir == "" || m.o.ACMECA == "" {
@@ -114,7 +118,7 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 	cfg.Issuers = issuers
 	st.cfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
-	st.cancel = cancel
+	st.ctx, st.cancel = ctx, cancel
 	if err := cfg.ManageAsync(ctx, o.Names); err != nil {
 		cancel()
 		st.cache.Stop()
@@ -122,6 +126,31 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 	}
 	m.acme.Store(st)
 	return nil
+}
+
+// ManageNames adds the names not yet held (a domain added while the box
+// runs) and starts getting their certificates in the background.
+func (m *Manager) ManageNames(names []string) error {
+	st := m.acme.Load()
+	if st == nil {
+		return nil
+	}
+	st.mu.Lock()
+	var added []string
+	for _, n := range names {
+		if !slices.Contains(st.names, n) {
+			added = append(added, n)
+		}
+	}
+	st.names = append(st.names, added...)
+	st.mu.Unlock()
+	if len(added) == 0 {
+		return nil
+	}
+	if m.o.Logger != nil {
+		m.o.Logger.Info("ACME: new names", "names", strings.Join(added, " "))
+	}
+	return st.cfg.ManageAsync(st.ctx, added)
 }
 
 // StopACME stops renewals (serve's shutdown).

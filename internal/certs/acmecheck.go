@@ -18,7 +18,7 @@ func (m *Manager) Checks(names []string) []dnsrecords.Result {
 	if m.o.ACMEDir == "" {
 		return m.Check()
 	}
-	if chain := readChain(m.o.CertFile); len(chain) > 0 && !isSelfSigned(chain[0]) {
+	if chain := readChain(m.o.CertFile); len(chain) > 0 && !isGenerated(chain[0]) {
 		return append(m.Check(), dnsrecords.Result{Level: dnsrecords.OK, Subject: m.o.Hostname, Check: "ACME",
 			Found: "not used: the certificate installed by hand in " + m.o.CertFile + " is served instead",
 			Fix:   ""})

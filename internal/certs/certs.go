@@ -38,6 +38,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -73,13 +74,13 @@ type Manager struct {
 
 	acme atomic.Pointer[acmeState] // running ACME client (acme.go), nil when off
 
-	mu         sync.Mutex
-	cert       *tls.Certificate
-	trusted    bool
-	selfSigned bool // the pair in the files is self-signed: not installed by hand
-	certStat   os.FileInfo
-	keyStat    os.FileInfo
-	lastCheck  time.Time
+	mu        sync.Mutex
+	cert      *tls.Certificate
+	trusted   bool
+	generated bool // the pair in the files is the self-signed one init wrote: not installed by hand
+	certStat  os.FileInfo
+	keyStat   os.FileInfo
+	lastCheck time.Time
 }
 
 // New returns a Manager of the pair in o's files.
@@ -125,7 +126,7 @@ func (m *Manager) reload() error {
 	defer m.mu.Unlock()
 	changed := m.cert != nil
 	m.cert, m.trusted, m.certStat, m.keyStat = &cert, trusted, cs, ks
-	m.selfSigned = isSelfSigned(cert.Leaf)
+	m.generated = isGenerated(cert.Leaf)
 	if changed && m.o.Logger != nil {
 		m.o.Logger.Info("TLS certificate reloaded", "subject", cert.Leaf.Subject.CommonName, "not_after", cert.Leaf.NotAfter.UTC().Format(time.DateOnly), "trusted", trusted)
 	}
@@ -175,11 +176,11 @@ func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // fileIsFallback tells whether the pair in the files yields to ACME
-// (it is self-signed, or missing).
+// (it is the generated self-signed pair, or missing).
 func (m *Manager) fileIsFallback(cert *tls.Certificate) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return cert == nil || m.selfSigned
+	return cert == nil || m.generated
 }
 
 // Leaf returns the hostname's certificate in use and whether it is one
@@ -212,10 +213,13 @@ func (m *Manager) TLSConfig() *tls.Config {
 		}}
 }
 
-// isSelfSigned tells whether a certificate is signed by its own key
-// under its own name: the pair init and quickstart write.
-func isSelfSigned(c *x509.Certificate) bool {
-	return c != nil && bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+// isGenerated tells whether a certificate is the self-signed one that
+// init and quickstart write (SelfSigned: signed by its own key, under
+// its own name, with the organisation selfSignedOrg). A self-signed
+// certificate someone installs by hand is theirs, and is served.
+func isGenerated(c *x509.Certificate) bool {
+	return c != nil && slices.Contains(c.Subject.Organization, selfSignedOrg) && bytes.Equal(c.RawIssuer, c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // Install checks a PEM certificate chain and private key and writes them,

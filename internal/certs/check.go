@@ -63,7 +63,7 @@ func (m *Manager) Trusted() bool {
 	if m.o.ACMEDir == "" {
 		return false
 	}
-	if chain := readChain(m.o.CertFile); len(chain) > 0 && !isSelfSigned(chain[0]) {
+	if chain := readChain(m.o.CertFile); len(chain) > 0 && !isGenerated(chain[0]) {
 		return false // installed by hand, and not trusted
 	}
 	leaf := m.storedLeaf(m.o.Hostname)
