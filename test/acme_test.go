@@ -246,6 +246,20 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 	if after := servedCert(t, b.HTTPS, host).SerialNumber; after.Cmp(before) != 0 {
 		t.Errorf("a failed renewal changed the served certificate: %s, was %s", after, before)
 	}
+	// The admin's mailbox gets one message, not one per retry or name.
+	told := func() (n int, last string) {
+		for _, m := range b.Mailbox(b.Admin, "INBOX") {
+			if strings.Contains(string(m), "Subject: Certificate renewal failed") {
+				n, last = n+1, string(m)
+			}
+		}
+		return n, last
+	}
+	testutil.WaitFor(t, "the admin to be told", 30*time.Second, func() bool { n, _ := told(); return n > 0 })
+	time.Sleep(15 * time.Second) // more failures and retries meanwhile
+	if n, msg := told(); n != 1 || !strings.Contains(msg, "could not be renewed") || !strings.Contains(msg, "connection refused") {
+		t.Errorf("%d messages to the admin, want 1:\n%s", n, msg)
+	}
 }
 
 // handInstalledWins: 'boxmail tls install' replaces the ACME

@@ -13,10 +13,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
+	"boxmail/internal/delivery"
 	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
 )
@@ -66,15 +68,15 @@ func acmeRoots(dir string, cfg config.Config) (*x509.CertPool, error) {
 // through the box's DNS server when it runs, HTTP-01 when it serves
 // port 80, TLS-ALPN-01 when it serves port 443.
 // It follows domains added later until done is closed.
-func startACME(cfg config.Config, st *store.Store, cm *certs.Manager, roots *x509.CertPool, dns certs.Challenger, log *slog.Logger, done <-chan struct{}) error {
+func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, roots *x509.CertPool, log *slog.Logger, done <-chan struct{}) error {
 	names, err := acmeNames(context.Background(), st, cfg)
 	if err != nil {
 		return err
 	}
 	o := certs.ACMEOptions{Roots: roots, Email: cfg.ACME.Email, Names: names, RenewCheck: cfg.ACME.RenewCheck,
-		HTTP: cfg.HTTPPort == 80, TLSALPN: cfg.HTTPSPort == 443}
-	if cfg.DNSPort != 0 && dns != nil {
-		o.DNS = dns
+		HTTP: cfg.HTTPPort == 80, TLSALPN: cfg.HTTPSPort == 443, RenewalFailed: renewalFailed(st, b.deliverer, cfg, log)}
+	if cfg.DNSPort != 0 && b.dns != nil {
+		o.DNS = b.dns
 	}
 	if err := cm.StartACME(o); err != nil {
 		return err
@@ -143,4 +145,66 @@ func acmeChallenges(cfg config.Config) dnsrecords.Result {
 		r.Level, r.Fix = dnsrecords.Fail, "serve DNS (dns_port = 53), HTTP on port 80 or HTTPS on port 443 so the CA can check the box"
 	}
 	return r
+}
+
+// tellAdmins delivers one message from the box to every admin account's
+// mailbox (a failed certificate renewal).
+func tellAdmins(st *store.Store, d *delivery.Deliverer, hostname, subject, body string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	accs, err := st.Accounts(ctx)
+	if err != nil {
+		log.Warn("telling the admins", "err", err)
+		return
+	}
+	from := "postmaster@" + hostname
+	for _, a := range accs {
+		if !a.Admin {
+			continue
+		}
+		msg := fmt.Sprintf("From: boxmail <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%d.acme@%s>\r\nAuto-Submitted: auto-generated\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
+			from, a.Email, subject, time.Now().Format(time.RFC1123Z), time.Now().UnixNano(), hostname, strings.ReplaceAll(body, "\n", "\r\n"))
+		t := d.Begin("")
+		if _, err := t.AddRecipient(ctx, a.Email, false); err != nil {
+			t.Abort()
+			log.Warn("telling an admin", "admin", a.Email, "err", err)
+			continue
+		}
+		if err := t.Commit(ctx, []byte(msg)); err != nil {
+			log.Warn("telling an admin", "admin", a.Email, "err", err)
+		}
+	}
+}
+
+// renewalFailed is the message the admins get when renewals fail: the
+// failures of the next 10 seconds (the names renewed together) go into
+// one message, and there is at most one a day ('boxmail status' and the
+// admin panel's Status page show every failure).
+func renewalFailed(st *store.Store, d *delivery.Deliverer, cfg config.Config, log *slog.Logger) func(name, msg string) {
+	var mu sync.Mutex
+	var pending []string
+	var sent time.Time
+	return func(name, msg string) {
+		mu.Lock()
+		if !sent.IsZero() && time.Since(sent) < 24*time.Hour {
+			mu.Unlock()
+			return
+		}
+		pending = append(pending, fmt.Sprintf("  %s: %s", name, msg))
+		first := len(pending) == 1
+		if first {
+			sent = time.Now()
+		}
+		mu.Unlock()
+		if !first {
+			return
+		}
+		time.Sleep(10 * time.Second) // gather the names that fail together
+		mu.Lock()
+		lines := pending
+		pending = nil
+		mu.Unlock()
+		body := fmt.Sprintf("These certificates could not be renewed:\n\n%s\n\nThe box keeps serving the current certificates and retries with growing pauses.\n'boxmail status' shows each certificate and how long it is still valid.\nYou get at most one such message a day.\n", strings.Join(lines, "\n"))
+		tellAdmins(st, d, cfg.Hostname, "Certificate renewal failed on "+cfg.Hostname, body, log)
+	}
 }

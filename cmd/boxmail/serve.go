@@ -395,7 +395,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	if cfg.ACME.On { // in the background: the CA is never waited for
 		done := make(chan struct{})
-		if err := startACME(cfg, st, certs, roots, b.dns, log.With("pkg", "tls"), done); err != nil {
+		if err := startACME(cfg, st, b, certs, roots, log.With("pkg", "tls"), done); err != nil {
 			log.Error("ACME not started: the self-signed certificate is served", "err", err)
 		}
 		defer func() { close(done); certs.StopACME() }()

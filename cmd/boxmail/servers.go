@@ -39,10 +39,11 @@ import (
 // box is what serve runs: every configured server, the guard their
 // listeners go through and the queue that starts once they listen.
 type box struct {
-	servers []listener
-	guard   *guard.Guard
-	queue   *delivery.Queue
-	dns     *dnsServer // answers ACME DNS-01 too
+	servers   []listener
+	guard     *guard.Guard
+	queue     *delivery.Queue
+	dns       *dnsServer // answers ACME DNS-01 too
+	deliverer *delivery.Deliverer
 }
 
 // newBox builds every server of the config over the store.
@@ -76,7 +77,7 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 	queue := deliverer.Queue()
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, res, grd, cm, log.With("pkg", "web"))
 	dns := newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))
-	return &box{guard: grd, queue: queue, dns: dns, servers: []listener{
+	return &box{guard: grd, queue: queue, dns: dns, deliverer: deliverer, servers: []listener{
 		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
 		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
 		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},

@@ -36,6 +36,10 @@ type ACMEOptions struct {
 	// HandleHTTPChallenge) and port 443 (TLS-ALPN-01, through
 	// GetCertificate) to the CA.
 	HTTP, TLSALPN bool
+	// RenewalFailed, if set, is told once when a renewal fails (again
+	// only after a success): the admins' mailbox gets one message, not
+	// one per retry.
+	RenewalFailed func(name, msg string)
 	// RenewCheck is how often certificates are checked for renewal
 	// (default 10 minutes). Each is renewed at 2/3 of its lifetime (or
 	// when the CA's renewal information says so), retried with backoff.
@@ -82,7 +86,7 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 		o.RenewCheck = certmagic.DefaultRenewCheckInterval
 	}
 	zl := zapLogger(m.o.Logger)
-	st := &acmeState{names: o.Names, status: &statusFile{path: filepath.Join(m.o.ACMEDir, statusFileName), log: m.o.Logger}}
+	st := &acmeState{names: o.Names, status: &statusFile{path: filepath.Join(m.o.ACMEDir, statusFileName), log: m.o.Logger, notify: o.RenewalFailed}}
 	storage := &durableStorage{FileStorage: &certmagic.FileStorage{Path: m.o.ACMEDir}}
 	var cfg *certmagic.Config
 	st.cache = certmagic.NewCache(certmagic.CacheOptions{

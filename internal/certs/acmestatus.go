@@ -25,14 +25,16 @@ type nameStatus struct {
 	Obtained  time.Time `json:"obtained,omitzero"`
 	Error     string    `json:"error,omitempty"` // the last attempt's, empty after a success
 	FailedAt  time.Time `json:"failed_at,omitzero"`
-	Renewal   bool      `json:"renewal,omitempty"` // the failed attempt was a renewal
+	Renewal   bool      `json:"renewal,omitempty"`  // the failed attempt was a renewal
+	Notified  bool      `json:"notified,omitempty"` // the admins were told of this failure
 }
 
 // statusFile records certmagic's events for one box.
 type statusFile struct {
 	path    string
 	log     *slog.Logger
-	pending map[string]string // identifier → challenge presented for it
+	notify  func(name, msg string) // a renewal failed (once until the next success)
+	pending map[string]string      // identifier → challenge presented for it
 }
 
 // presented notes the challenge type answered for a name.
@@ -76,6 +78,10 @@ func (f *statusFile) event(_ context.Context, event string, data map[string]any)
 			msg = err.Error()
 		}
 		s.Error, s.FailedAt, s.Renewal = oneLine(msg), now, renewal
+		if renewal && !s.Notified && f.notify != nil {
+			s.Notified = true
+			go f.notify(id, s.Error) // not under statusMu: it delivers mail
+		}
 	}
 	all[id] = s
 	b, err := json.MarshalIndent(all, "", "  ")
