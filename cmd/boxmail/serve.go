@@ -396,7 +396,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	if cfg.ACME.On { // in the background: the CA is never waited for
 		done := make(chan struct{})
 		if err := startACME(cfg, st, b, certs, roots, log.With("pkg", "tls"), done); err != nil {
-			log.Error("ACME not started: the self-signed certificate is served", "err", err)
+			log.Error("ACME: starting failed; the self-signed certificate is served for the names without an ACME one", "err", err)
 		}
 		defer func() { close(done); certs.StopACME() }()
 	}

@@ -1,12 +1,15 @@
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,13 +126,53 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 	st.cfg = cfg
 	ctx, cancel := context.WithCancel(context.Background())
 	st.ctx, st.cancel = ctx, cancel
-	if err := cfg.ManageAsync(ctx, o.Names); err != nil {
-		cancel()
-		st.cache.Stop()
-		return fmt.Errorf("ACME: %w", err)
-	}
 	m.acme.Store(st)
-	return nil
+	var errs []error
+	for _, n := range o.Names { // one name's trouble never stops the others
+		m.setAsideBroken(n)
+		if err := cfg.ManageAsync(ctx, []string{n}); err != nil {
+			errs = append(errs, fmt.Errorf("ACME: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// wholePEM tells whether data is PEM blocks and nothing else (a file
+// cut short leaves a partial block behind the complete ones).
+func wholePEM(data []byte) bool {
+	rest := data
+	for {
+		var b *pem.Block
+		if b, rest = pem.Decode(rest); b == nil {
+			break
+		}
+	}
+	return len(bytes.TrimSpace(rest)) == 0 && len(rest) < len(data)
+}
+
+// setAsideBroken renames a stored certificate of name that does not
+// load (a half-written or damaged file: certmagic would refuse to
+// manage the name) so that a new one is obtained.
+func (m *Manager) setAsideBroken(name string) {
+	ik := issuerKey(m.o.ACMECA)
+	certPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SiteCert(ik, name)))
+	keyPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SitePrivateKey(ik, name)))
+	c, cerr := os.ReadFile(certPath)
+	k, kerr := os.ReadFile(keyPath)
+	if errors.Is(cerr, os.ErrNotExist) && errors.Is(kerr, os.ErrNotExist) {
+		return
+	}
+	if cerr == nil && kerr == nil && wholePEM(c) && wholePEM(k) {
+		if _, err := tls.X509KeyPair(c, k); err == nil {
+			return
+		}
+	}
+	dir := filepath.Dir(certPath)
+	aside := dir + ".broken-" + time.Now().UTC().Format("20060102T150405")
+	err := os.Rename(dir, aside)
+	if m.o.Logger != nil {
+		m.o.Logger.Warn("ACME: the stored certificate does not load; getting a new one", "name", name, "moved_to", aside, "err", err)
+	}
 }
 
 // ManageNames adds the names not yet held (a domain added while the box

@@ -207,3 +207,17 @@ func TestChecksShowEachACMECertificate(t *testing.T) {
 		t.Error("a valid ACME certificate for the hostname is not trusted (MTA-STS would stay in testing)")
 	}
 }
+
+func TestWholePEM(t *testing.T) {
+	ca := newTestCA(t)
+	c, k := ca.issue(t, time.Now(), time.Now().Add(time.Hour), "box.example.net")
+	chain := append(append([]byte{}, c...), c...)
+	for _, x := range []struct {
+		data []byte
+		want bool
+	}{{c, true}, {k, true}, {chain, true}, {chain[:len(chain)-10], false}, {chain[:len(c)+20], false}, {nil, false}, {[]byte("junk"), false}} {
+		if got := wholePEM(x.data); got != x.want {
+			t.Errorf("wholePEM(%d bytes) = %v, want %v", len(x.data), got, x.want)
+		}
+	}
+}
