@@ -193,6 +193,10 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 		}
 	}
 	t.Logf("certificates for %d names obtained in %s", len(names), time.Since(start).Round(time.Millisecond))
+	time.Sleep(3 * time.Second) // idle
+	if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.cmd.Process.Pid)); err == nil {
+		t.Logf("idle with ACME on: %s", strings.Join(strings.Fields(lineWithPrefix(string(st), "VmRSS:")), " "))
+	}
 	if strings.Contains(pb.log.String(), "ALWAYS_VALID") {
 		t.Fatal("Pebble runs with PEBBLE_VA_ALWAYS_VALID")
 	}
@@ -312,6 +316,16 @@ func handInstalledWins(t *testing.T, b *Box, roots *x509.CertPool) {
 
 // pebbleDirHint is what 'boxmail tls remove' says with acme = on.
 const pebbleDirHint = "serves the certificates from https://127.0.0.1:"
+
+// lineWithPrefix is the first line of s that starts with p.
+func lineWithPrefix(s, p string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, p) {
+			return l
+		}
+	}
+	return ""
+}
 
 // acmeLine is the status line of name's ACME certificate.
 func acmeLine(out, name string) string {

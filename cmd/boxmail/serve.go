@@ -255,7 +255,11 @@ func cmdQuickstart(e *env, args []string) error {
 			}
 		}
 		if a, ok := addrs["HTTPS"]; ok {
-			fmt.Fprintf(e.stdout, "  admin panel: https://%s/admin (log in as %s, the box's admin; the certificate is self-signed)\n", a, me)
+			certNote := "the certificate is self-signed"
+			if cfg.ACME.On {
+				certNote = "certificates come from " + cfg.ACME.CA + "; self-signed until they arrive"
+			}
+			fmt.Fprintf(e.stdout, "  admin panel: https://%s/admin (log in as %s, the box's admin; %s)\n", a, me, certNote)
 			fmt.Fprintf(e.stdout, "  set up a phone or mail app: https://%s/setup\n", a)
 		}
 		fmt.Fprintf(e.stdout, "Press Ctrl-C to stop.\n")
