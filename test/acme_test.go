@@ -234,8 +234,44 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 	// A pair installed by hand wins over ACME; removed, ACME's is back.
 	handInstalledWins(t, b, roots)
 
-	// A half-written certificate file (a crash of another writer, a full
-	// disk): the box starts, and gets a new certificate for that name.
+	halfWrittenIsReplaced(t, b, roots)
+
+	renewalKeepsIdle(t, b, roots)
+
+	caDownKeepsTheOldCertificate(t, b, pb, validity)
+}
+
+// handInstalledWins: 'boxmail tls install' replaces the ACME
+// certificate at the next connection, 'boxmail tls remove' brings it
+// back.
+func handInstalledWins(t *testing.T, b *Box, roots *x509.CertPool) {
+	t.Helper()
+	host := "mail.example.test"
+	now := time.Now()
+	c, k := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(30*24*time.Hour), host)
+	certFile, keyFile := writeTemp(t, string(c)), writeTemp(t, string(k))
+	if out, errs, code := b.Cmd("", "tls", "install", "--cert", certFile, "--key", keyFile); code != 0 {
+		t.Fatalf("tls install: %s %s", out, errs)
+	}
+	testutil.WaitFor(t, "the pair installed by hand to be served", 10*time.Second, func() bool {
+		return verifies(b.IMAPS, host, roots) != nil && servedCert(t, b.IMAPS, host).Issuer.CommonName == host
+	})
+	if out, errs, code := b.Cmd("", "tls", "remove"); code != 0 || !strings.Contains(out, pebbleDirHint) {
+		t.Fatalf("tls remove: %d %s %s", code, out, errs)
+	}
+	testutil.WaitFor(t, "ACME's certificate to be served again", 10*time.Second, func() bool {
+		return verifies(b.IMAPS, host, roots) == nil
+	})
+}
+
+// pebbleDirHint is what 'boxmail tls remove' says with acme = on.
+const pebbleDirHint = "serves the certificates from https://127.0.0.1:"
+
+// halfWrittenIsReplaced: a half-written certificate file (a crash of
+// another writer, a full disk) is set aside at the next start and a new
+// certificate obtained.
+func halfWrittenIsReplaced(t *testing.T, b *Box, roots *x509.CertPool) {
+	t.Helper()
 	b.Stop()
 	crts, _ := filepath.Glob(filepath.Join(b.Dir, "acme", "certificates", "*", "mail.example.test", "mail.example.test.crt"))
 	if len(crts) != 1 {
@@ -259,8 +295,15 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 		t.Errorf("the new certificate file: %v %v, want mode 0600", fi, err)
 	}
 
-	renewalKeepsIdle(t, b, roots)
+}
 
+// caDownKeepsTheOldCertificate: with the CA down the renewal fails, the
+// old certificate stays served, status warns and the admin's mailbox
+// gets one message.
+func caDownKeepsTheOldCertificate(t *testing.T, b *Box, pb *pebble, validity time.Duration) {
+	t.Helper()
+	host := "mail.example.test"
+	var out string
 	// The CA goes down: the renewal fails, the old certificate stays,
 	// status says so.
 	before := servedCert(t, b.HTTPS, host).SerialNumber
@@ -290,32 +333,6 @@ func TestACMEGetsEveryNameThroughDNS01AndRenewsWithoutARestart(t *testing.T) {
 		t.Errorf("%d messages to the admin, want 1:\n%s", n, msg)
 	}
 }
-
-// handInstalledWins: 'boxmail tls install' replaces the ACME
-// certificate at the next connection, 'boxmail tls remove' brings it
-// back.
-func handInstalledWins(t *testing.T, b *Box, roots *x509.CertPool) {
-	t.Helper()
-	host := "mail.example.test"
-	now := time.Now()
-	c, k := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(30*24*time.Hour), host)
-	certFile, keyFile := writeTemp(t, string(c)), writeTemp(t, string(k))
-	if out, errs, code := b.Cmd("", "tls", "install", "--cert", certFile, "--key", keyFile); code != 0 {
-		t.Fatalf("tls install: %s %s", out, errs)
-	}
-	testutil.WaitFor(t, "the pair installed by hand to be served", 10*time.Second, func() bool {
-		return verifies(b.IMAPS, host, roots) != nil && servedCert(t, b.IMAPS, host).Issuer.CommonName == host
-	})
-	if out, errs, code := b.Cmd("", "tls", "remove"); code != 0 || !strings.Contains(out, pebbleDirHint) {
-		t.Fatalf("tls remove: %d %s %s", code, out, errs)
-	}
-	testutil.WaitFor(t, "ACME's certificate to be served again", 10*time.Second, func() bool {
-		return verifies(b.IMAPS, host, roots) == nil
-	})
-}
-
-// pebbleDirHint is what 'boxmail tls remove' says with acme = on.
-const pebbleDirHint = "serves the certificates from https://127.0.0.1:"
 
 // lineWithPrefix is the first line of s that starts with p.
 func lineWithPrefix(s, p string) string {

@@ -307,5 +307,3 @@ func (m *Manager) storedLeaf(name string) *x509.Certificate {
 	}
 	return chain[0]
 }
-
-var statusMu sync.Mutex // one writer of the status file per process

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"boxmail/internal/safefile"
@@ -31,16 +32,18 @@ type nameStatus struct {
 
 // statusFile records certmagic's events for one box.
 type statusFile struct {
-	path    string
-	log     *slog.Logger
-	notify  func(name, msg string) // a renewal failed (once until the next success)
-	pending map[string]string      // identifier → challenge presented for it
+	path   string
+	log    *slog.Logger
+	notify func(name, msg string) // a renewal failed (once until the next success)
+
+	mu      sync.Mutex        // one writer of the file
+	pending map[string]string // identifier → challenge presented for it
 }
 
 // presented notes the challenge type answered for a name.
 func (f *statusFile) presented(name, challenge string) {
-	statusMu.Lock()
-	defer statusMu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.pending == nil {
 		f.pending = map[string]string{}
 	}
@@ -58,8 +61,8 @@ func (f *statusFile) event(_ context.Context, event string, data map[string]any)
 	if id == "" {
 		return nil
 	}
-	statusMu.Lock()
-	defer statusMu.Unlock()
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	all, _ := readStatus(f.path) // a missing or damaged file starts afresh
 	if all == nil {
 		all = map[string]nameStatus{}
@@ -80,7 +83,7 @@ func (f *statusFile) event(_ context.Context, event string, data map[string]any)
 		s.Error, s.FailedAt, s.Renewal = oneLine(msg), now, renewal
 		if renewal && !s.Notified && f.notify != nil {
 			s.Notified = true
-			go f.notify(id, s.Error) // not under statusMu: it delivers mail
+			go f.notify(id, s.Error) // not under f.mu: it delivers mail
 		}
 	}
 	all[id] = s
