@@ -226,7 +226,10 @@ func (m *Manager) HandleHTTPChallenge(w http.ResponseWriter, r *http.Request) bo
 // the newest valid one for its server name, else the hostname's; nil
 // when there is none (yet).
 func (st *acmeState) acmeCert(hello *tls.ClientHelloInfo) *tls.Certificate {
-	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	var name string
+	if hello != nil {
+		name = strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	}
 	if c := newest(st.cache.AllMatchingCertificates(name)); c != nil {
 		return c
 	}
@@ -250,7 +253,7 @@ func newest(cs []certmagic.Certificate) *tls.Certificate {
 
 // challengeHello is a TLS-ALPN-01 handshake of the CA (RFC 8737 3).
 func challengeHello(hello *tls.ClientHelloInfo) bool {
-	return hello.ServerName != "" && len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol
+	return hello != nil && hello.ServerName != "" && len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmez.ACMETLS1Protocol
 }
 
 // dnsSolver answers DNS-01 in the box's own zones: the record is served

@@ -119,6 +119,9 @@ func TestACMECertificatesReplaceOnlyTheSelfSignedPair(t *testing.T) {
 			t.Errorf("SNI %q: got another certificate (%v)", sni, err)
 		}
 	}
+	if got, err := m.GetCertificate(nil); err != nil || serialOf(t, got).Cmp(serialOf(t, &hostLeaf)) != 0 {
+		t.Errorf("no hello: not the hostname's ACME certificate (%v)", err)
+	}
 	if leaf, trusted := m.Leaf(); !trusted || leaf.Issuer.CommonName != "Test Intermediate" {
 		t.Errorf("Leaf with an ACME certificate: %v trusted %v", leaf.Subject, trusted)
 	}
