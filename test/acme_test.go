@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -420,4 +421,63 @@ func renewalKeepsIdle(t *testing.T, b *Box, roots *x509.CertPool) {
 		t.Fatalf("NOOP after the renewal: %q", l)
 	}
 	t.Logf("renewed without a restart: serial %s -> %s", first, renewed)
+}
+
+// TestQuickstartHonoursTheACMESettings: acme stays off in a new
+// quickstart box; set in its boxmail.conf and restarted, the demo box
+// gets its certificates through DNS-01 from its own DNS port.
+func TestQuickstartHonoursTheACMESettings(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "boxmail-data")
+	ports := testutil.FreePorts(t, 11)
+	_, cmd, _ := startQuickstart(t, dir, ports)
+	cmd.Process.Signal(syscall.SIGINT)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("quickstart did not exit cleanly: %v", err)
+	}
+	conf := filepath.Join(dir, "boxmail.conf")
+	c, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(c), "\nacme = off\n") {
+		t.Fatalf("a new quickstart box has ACME on:\n%s", c)
+	}
+	pb := startPebble(t, ports[5], 24*time.Hour)
+	s := strings.Replace(string(c), "\nacme = off\n", "\nacme = on\n", 1)
+	s = regexp.MustCompile(`(?m)^acme_ca = .*$`).ReplaceAllLiteralString(s, "acme_ca = "+pb.Dir)
+	s = regexp.MustCompile(`(?m)^acme_ca_root = .*$`).ReplaceAllLiteralString(s, "acme_ca_root = "+pb.CAFile)
+	if err := os.WriteFile(conf, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	qs := exec.Command(binary, "quickstart", "--dir", dir,
+		"--smtp-port", fmt.Sprint(ports[0]), "--submission-port", fmt.Sprint(ports[1]), "--submissions-port", fmt.Sprint(ports[2]),
+		"--imap-port", fmt.Sprint(ports[3]), "--imaps-port", fmt.Sprint(ports[4]), "--dns-port", fmt.Sprint(ports[5]),
+		"--http-port", fmt.Sprint(ports[6]), "--https-port", fmt.Sprint(ports[7]),
+		"--pop3-port", fmt.Sprint(ports[8]), "--pop3s-port", fmt.Sprint(ports[9]), "--managesieve-port", fmt.Sprint(ports[10]))
+	logs := &syncBuffer{}
+	qs.Stdout, qs.Stderr = logs, logs
+	if err := qs.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		qs.Process.Signal(syscall.SIGINT)
+		if err := qs.Wait(); err != nil {
+			t.Errorf("quickstart: %v\n%s", err, logs.String())
+		}
+	}()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pb.Root)
+	for _, n := range []string{"mail.example.test", "mta-sts.example.test"} {
+		var last error
+		deadline := time.Now().Add(60 * time.Second)
+		for ; time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if last = verifies(ports[7], n, roots); last == nil {
+				break
+			}
+		}
+		if last != nil {
+			conf, _ := os.ReadFile(conf)
+			t.Fatalf("%s: no verified certificate after 60s: %v\n%s\nquickstart:\n%s\npebble:\n%s", n, last, conf, logs.String(), pb.log.String())
+		}
+	}
 }
