@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"boxmail/internal/admin"
@@ -104,8 +105,12 @@ func newBoxAdmin(dir string, cfg config.Config, st *store.Store, d *delivery.Del
 
 // newCerts is the manager of the config's TLS pair (not loaded).
 func newCerts(dir string, cfg config.Config, log *slog.Logger) *certs.Manager {
-	return certs.New(certs.Options{CertFile: config.Path(dir, cfg.TLSCert), KeyFile: config.Path(dir, cfg.TLSKey),
-		Hostname: cfg.Hostname, Logger: log})
+	o := certs.Options{CertFile: config.Path(dir, cfg.TLSCert), KeyFile: config.Path(dir, cfg.TLSKey),
+		Hostname: cfg.Hostname, Logger: log}
+	if cfg.ACME.On {
+		o.ACMEDir, o.ACMECA = filepath.Join(dir, "acme"), cfg.ACME.CA
+	}
+	return certs.New(o)
 }
 
 // newResolver is the DNS resolver of the box's own lookups (outbound

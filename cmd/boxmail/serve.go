@@ -256,7 +256,11 @@ func cmdQuickstart(e *env, args []string) error {
 			}
 		}
 		if a, ok := addrs["HTTPS"]; ok {
-			fmt.Fprintf(e.stdout, "  admin panel: https://%s/admin (log in as %s, the box's admin; the certificate is self-signed)\n", a, me)
+			certNote := "the certificate is self-signed"
+			if cfg.ACME.On {
+				certNote = "certificates come from " + cfg.ACME.CA + "; self-signed until they arrive"
+			}
+			fmt.Fprintf(e.stdout, "  admin panel: https://%s/admin (log in as %s, the box's admin; %s)\n", a, me, certNote)
 			fmt.Fprintf(e.stdout, "  set up a phone or mail app: https://%s/setup\n", a)
 		}
 		fmt.Fprintf(e.stdout, "Press Ctrl-C to stop.\n")
@@ -368,6 +372,10 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	log := newLogger(e.stderr, cfg)
 	startProfiler(e, log)
 	setMemoryLimit(cfg)
+	roots, err := acmeRoots(dir, cfg)
+	if err != nil {
+		return err
+	}
 	certs := newCerts(dir, cfg, log.With("pkg", "tls")) // follows the files
 	if err := certs.Load(); err != nil {
 		return err
@@ -390,6 +398,13 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	rs, addrs, err := listenAll(cfg, b.servers, b.guard, tlsConf)
 	if err != nil {
 		return err
+	}
+	if cfg.ACME.On { // in the background: the CA is never waited for
+		done := make(chan struct{})
+		if err := startACME(cfg, st, b, certs, roots, log.With("pkg", "tls"), done); err != nil {
+			log.Error("ACME: starting failed; the self-signed certificate is served for the names without an ACME one", "err", err)
+		}
+		defer func() { close(done); certs.StopACME() }()
 	}
 	return runServers(log, rs, addrs, b.queue, sig, banner)
 }

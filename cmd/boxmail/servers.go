@@ -41,9 +41,11 @@ import (
 // box is what serve runs: every configured server, the guard their
 // listeners go through and the queue that starts once they listen.
 type box struct {
-	servers []listener
-	guard   *guard.Guard
-	queue   *delivery.Queue
+	servers   []listener
+	guard     *guard.Guard
+	queue     *delivery.Queue
+	dns       *dnsServer // answers ACME DNS-01 too
+	deliverer *delivery.Deliverer
 }
 
 // newBox builds every server of the config over the store.
@@ -77,7 +79,8 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 	}
 	queue := deliverer.Queue()
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, res, grd, cm, log.With("pkg", "web"))
-	return &box{guard: grd, queue: queue, servers: []listener{
+	dns := newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))
+	return &box{guard: grd, queue: queue, dns: dns, deliverer: deliverer, servers: []listener{
 		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
 		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
 		{"submissions", cfg.SubmissionsPort, true, smtpd.New(smtpOpts(smtpd.Submission, "submissions"))},
@@ -85,7 +88,7 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 		{"IMAPS", cfg.IMAPSPort, true, imapd.New(imapOpts("imaps"))},
 		{"POP3", cfg.POP3Port, false, pop3d.New(pop3Opts("pop3"))},
 		{"POP3S", cfg.POP3SPort, true, pop3d.New(pop3Opts("pop3s"))},
-		{"DNS", cfg.DNSPort, false, newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))},
+		{"DNS", cfg.DNSPort, false, dns},
 		{"ManageSieve", cfg.Sieve.ManageSievePort, false, managesieve.New(managesieve.Options{Backend: managesieve.NewStoreBackend(st), Logger: log.With("pkg", "managesieve"),
 			TLSConfig: tlsConf, InsecureAuth: cfg.InsecureAuth, MaxRedirects: cfg.Sieve.MaxRedirects, Guard: grd})},
 		{"HTTP", cfg.HTTPPort, false, webSrv.Plain()},
@@ -276,7 +279,8 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			return checkBox(ctx, dir, cfg, st, res, cm, nil)
 		},
 		// The certificate the listeners serve, reloaded when its files change.
-		Certificate: cm.Leaf,
+		Certificate:       cm.Leaf,
+		ACMEHTTPChallenge: cm.HandleHTTPChallenge,
 		InstallCertificate: func(ctx context.Context, certPEM, keyPEM []byte) error {
 			_, err := cm.Install(ctx, certPEM, keyPEM)
 			var ie *certs.InputError

@@ -88,7 +88,14 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 		return nil, err
 	}
 	out := dnsrecords.Check(ctx, r, set, in, dnsrecords.CheckOptions{Host: true, DNSBL: cfg.DNSBL, Domains: domains, NotSwitched: notSwitched})
-	return append(out, cm.Check()...), nil
+	names, err := acmeNames(ctx, st, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ACME.On {
+		out = append(out, acmeChallenges(cfg))
+	}
+	return append(out, cm.Checks(names)...), nil
 }
 
 // describeResolver says which DNS servers the checks ask and where that

@@ -1,7 +1,8 @@
 package main
 
-// 'boxmail tls': the certificate in use, and installing a new pair
-// (checked and written by certs.Manager, as the admin panel does).
+// 'boxmail tls': the certificates in use, installing a new pair
+// (checked and written by certs.Manager, as the admin panel does), and
+// removing it (back to ACME, or to a self-signed pair).
 
 import (
 	"context"
@@ -12,12 +13,14 @@ import (
 
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
+	"boxmail/internal/store"
 )
 
 func tlsCommands() []subcommand {
 	return []subcommand{
 		{name: "show", summary: "the certificate in use: names, expiry, trust", run: tlsShow},
-		{name: "install", args: "--cert F --key F", summary: "check and install a new pair (a running box serves it at once)", run: tlsInstall},
+		{name: "install", args: "--cert F --key F", summary: "check and install a new pair (a running box serves it at once; it wins over ACME)", run: tlsInstall},
+		{name: "remove", summary: "remove the pair installed by hand: ACME's certificates (acme = on) or a new self-signed pair are served", run: tlsRemove},
 	}
 }
 
@@ -40,8 +43,12 @@ func tlsShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range newCerts(dir, cfg, nil).Check() {
-		fmt.Fprintf(e.stdout, "%s: %s\n", r.Level, r.Found)
+	names, err := certNames(dir, cfg)
+	if err != nil {
+		return err
+	}
+	for _, r := range newCerts(dir, cfg, nil).Checks(names) {
+		fmt.Fprintf(e.stdout, "%s: %s: %s\n", r.Level, r.Subject, r.Found)
 		if r.Fix != "" {
 			fmt.Fprintf(e.stdout, "  fix: %s\n", r.Fix)
 		}
@@ -74,5 +81,35 @@ func tlsInstall(e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "installed the certificate for %s (until %s); a running boxmail serves it from its next connection\n", certs.Names(leaf), leaf.NotAfter.UTC().Format(time.DateOnly))
+	return nil
+}
+
+// certNames are the names of the ACME certificates (none when ACME is
+// off: only the pair in the files is shown).
+func certNames(dir string, cfg config.Config) ([]string, error) {
+	if !cfg.ACME.On {
+		return nil, nil
+	}
+	var names []string
+	err := withBox(dir, func(cfg config.Config, st *store.Store) (err error) {
+		names, err = acmeNames(context.Background(), st, cfg)
+		return err
+	})
+	return names, err
+}
+
+func tlsRemove(e *env, args []string) error {
+	dir, cfg, err := tlsArgs(e, "remove", args, nil)
+	if err != nil {
+		return err
+	}
+	if err := newCerts(dir, cfg, nil).WriteSelfSigned(cfg.Hostname, "localhost", "127.0.0.1", "::1"); err != nil {
+		return err
+	}
+	if cfg.ACME.On {
+		fmt.Fprintf(e.stdout, "removed; a running boxmail serves the certificates from %s from its next connection\n", cfg.ACME.CA)
+	} else {
+		fmt.Fprintf(e.stdout, "removed; a running boxmail serves a new self-signed certificate from its next connection (set acme = on in boxmail.conf for trusted ones)\n")
+	}
 	return nil
 }

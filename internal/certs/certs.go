@@ -1,23 +1,47 @@
-// Package certs owns the box's TLS certificate: the pair in the files
-// named by tls_cert and tls_key, served through a GetCertificate that
-// follows the files (a pair replaced by 'boxmail tls install', the admin
-// panel or a renewal script is served at the next handshake, without a
-// restart), the checks and durable writes of a new pair, whether clients
-// trust it, and the self-signed pair of a new box.
+// Package certs owns the box's TLS certificates and is asked by every
+// TLS listener (TLSConfig): which certificate a handshake gets, and
+// whether clients trust it (MTA-STS mode, HSTS, /setup follow it).
 //
-// It is not a TLS server (every listener takes TLSConfig) and not yet
-// an ACME client (issue 15 grows it here).
+// Two sources, in this order:
+//
+//   - the pair in the files named by tls_cert and tls_key when it was
+//     installed by hand ('boxmail tls install', the admin panel's TLS
+//     page, or a renewal script): followed at the next handshake, without
+//     a restart. The self-signed pair that init and quickstart write is
+//     never "installed by hand": it is served only while nothing better
+//     exists;
+//   - ACME (RFC 8555, on github.com/caddyserver/certmagic) when acme = on:
+//     a certificate for each name the box answers to (the hostname, and
+//     autoconfig., autodiscover., mta-sts. of each domain), obtained in
+//     the background through DNS-01 answered by the box's own DNS server
+//     (RFC 8555 8.4; no port 80 or 443 needed), else HTTP-01 on port 80
+//     or TLS-ALPN-01 on 443 (RFC 8737), renewed at 2/3 of its lifetime
+//     (or when the CA's renewal information, RFC 9773, says), retried
+//     with backoff; a failed renewal keeps the old certificate.
+//
+// On disk, under the data dir: the pair in tls_cert/tls_key; ACME's
+// account keys, certificates and keys under acme/ (certmagic's layout,
+// each file 0600 and written through safefile; certmagic's lock files
+// keep two processes from renewing one certificate at once), and
+// acme/boxmail-status.json, how each name was last obtained or why it
+// failed, for 'boxmail status'.
+//
+// It is not a TLS server, and not a DNS server: DNS-01 records go into
+// the zones through the Challenger the caller passes (dnsd).
 package certs
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"boxmail/internal/safefile"
@@ -31,6 +55,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock of the checks (default time.Now).
 	Now func() time.Time
+	// ACMEDir is where ACME keeps its account and certificates, and
+	// ACMECA the CA's directory URL; empty when ACME is off.
+	ACMEDir, ACMECA string
 }
 
 // InputError is a pair a person must correct (its message is one line
@@ -45,9 +72,12 @@ func (e *InputError) Error() string { return e.Msg }
 type Manager struct {
 	o Options
 
+	acme atomic.Pointer[acmeState] // running ACME client (acme.go), nil when off
+
 	mu        sync.Mutex
 	cert      *tls.Certificate
 	trusted   bool
+	generated bool // the pair in the files is the self-signed one init wrote: not installed by hand
 	certStat  os.FileInfo
 	keyStat   os.FileInfo
 	lastCheck time.Time
@@ -96,6 +126,7 @@ func (m *Manager) reload() error {
 	defer m.mu.Unlock()
 	changed := m.cert != nil
 	m.cert, m.trusted, m.certStat, m.keyStat = &cert, trusted, cs, ks
+	m.generated = isGenerated(cert.Leaf)
 	if changed && m.o.Logger != nil {
 		m.o.Logger.Info("TLS certificate reloaded", "subject", cert.Leaf.Subject.CommonName, "not_after", cert.Leaf.NotAfter.UTC().Format(time.DateOnly), "trusted", trusted)
 	}
@@ -125,15 +156,43 @@ func (m *Manager) current() *tls.Certificate {
 	return m.cert
 }
 
-// GetCertificate is the tls.Config hook.
-func (m *Manager) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	return m.current(), nil
+// GetCertificate is the tls.Config hook: the pair installed by hand,
+// else the ACME certificate of the name asked for (or of the hostname),
+// else the self-signed pair. A TLS-ALPN-01 handshake of the CA gets its
+// challenge certificate.
+func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	st := m.acme.Load()
+	if st != nil && challengeHello(hello) {
+		st.status.presented(hello.ServerName, "tls-alpn-01")
+		return st.cfg.GetCertificate(hello)
+	}
+	cert := m.current()
+	if st != nil && m.fileIsFallback(cert) {
+		if c := st.acmeCert(hello); c != nil {
+			return c, nil
+		}
+	}
+	return cert, nil
 }
 
-// Leaf returns the certificate in use and whether clients trust it for
-// the hostname (the web's MTA-STS mode and HSTS follow it).
+// fileIsFallback tells whether the pair in the files yields to ACME
+// (it is the generated self-signed pair, or missing).
+func (m *Manager) fileIsFallback(cert *tls.Certificate) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return cert == nil || m.generated
+}
+
+// Leaf returns the hostname's certificate in use and whether it is one
+// clients can trust: installed by hand and passing Check, or issued by
+// the ACME CA (the web's MTA-STS mode, HSTS and /setup follow it).
 func (m *Manager) Leaf() (*x509.Certificate, bool) {
 	cert := m.current()
+	if st := m.acme.Load(); st != nil && m.fileIsFallback(cert) {
+		if c := st.acmeCert(&tls.ClientHelloInfo{ServerName: m.o.Hostname}); c != nil {
+			return c.Leaf, true
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if cert == nil {
@@ -142,9 +201,25 @@ func (m *Manager) Leaf() (*x509.Certificate, bool) {
 	return cert.Leaf, m.trusted
 }
 
-// TLSConfig is the server config all listeners share.
+// TLSConfig is the server config all listeners share. A TLS-ALPN-01
+// handshake of the CA negotiates acme-tls/1 (RFC 8737 3).
 func (m *Manager) TLSConfig() *tls.Config {
-	return &tls.Config{GetCertificate: m.GetCertificate, MinVersion: tls.VersionTLS12}
+	return &tls.Config{GetCertificate: m.GetCertificate, MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if m.acme.Load() == nil || !challengeHello(hello) {
+				return nil, nil
+			}
+			return &tls.Config{GetCertificate: m.GetCertificate, MinVersion: tls.VersionTLS12, NextProtos: []string{hello.SupportedProtos[0]}}, nil
+		}}
+}
+
+// isGenerated tells whether a certificate is the self-signed one that
+// init and quickstart write (SelfSigned: signed by its own key, under
+// its own name, with the organisation selfSignedOrg). A self-signed
+// certificate someone installs by hand is theirs, and is served.
+func isGenerated(c *x509.Certificate) bool {
+	return c != nil && slices.Contains(c.Subject.Organization, selfSignedOrg) && bytes.Equal(c.RawIssuer, c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // Install checks a PEM certificate chain and private key and writes them,

@@ -13,6 +13,10 @@ import (
 	"time"
 )
 
+// selfSignedOrg marks the certificates SelfSigned makes, so that ACME
+// replaces them and nothing else.
+const selfSignedOrg = "boxmail self-signed"
+
 // SelfSigned makes a 10-year ECDSA P-256 certificate for the names (DNS
 // names or IP literals, at least one) and returns it and its PKCS #8 key
 // in PEM.
@@ -30,7 +34,7 @@ func SelfSigned(names []string) (certPEM, keyPEM []byte, err error) {
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: names[0], Organization: []string{"boxmail self-signed"}},
+		Subject:               pkix.Name{CommonName: names[0], Organization: []string{selfSignedOrg}},
 		NotBefore:             time.Now().Add(-time.Hour),
 		NotAfter:              time.Now().AddDate(10, 0, 0),
 		KeyUsage:              x509.KeyUsageDigitalSignature,

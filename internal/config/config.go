@@ -75,6 +75,8 @@ type Config struct {
 	// ProfileServers are other names of this box that device profiles
 	// may name besides Hostname (web.go).
 	ProfileServers []string
+	// ACME configures automatic certificates (acme.go).
+	ACME ACME
 }
 
 // Default returns the production defaults for hostname.
@@ -85,6 +87,7 @@ func Default(hostname string) Config {
 		Outbound:        DefaultOutbound(),
 		Sieve:           DefaultSieve(),
 		Security:        DefaultSecurity(),
+		ACME:            DefaultACME(),
 		POP3Port:        110,
 		POP3SPort:       995,
 		SMTPPort:        25,

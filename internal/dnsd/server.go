@@ -22,7 +22,9 @@
 //
 // The records change as soon as the store does: the server polls a
 // generation counter (store.Generation) and rebuilds the zones when it
-// grows; the SOA serial is that generation. DNSSEC is not signed yet; the
+// grows; the SOA serial is that generation. ACME DNS-01 challenge
+// records (_acme-challenge TXT) are added and removed in memory by the
+// certificate manager (challenge.go). DNSSEC is not signed yet; the
 // zones are kept as sorted RRsets per name so that signing can be added
 // when they are built.
 package dnsd
@@ -75,6 +77,9 @@ type Server struct {
 	pollOnce sync.Once
 	loadMu   sync.Mutex
 	loaded   int64 // generation of the current zones, -1 before the first load
+
+	chMu       sync.Mutex
+	challenges map[string][]string // ACME DNS-01 TXT values by fqdn (challenge.go)
 }
 
 // New returns a server; it loads the records on the first Serve.
@@ -286,6 +291,8 @@ func (s *Server) answer(req *dns.Msg, udp bool) (*dns.Msg, int) {
 		m.SetRcode(req, dns.RcodeRefused)
 		return m, size
 	}
-	z.resolve(m, q)
+	if !s.challenge(m, q, z) {
+		z.resolve(m, q)
+	}
 	return m, size
 }

@@ -29,6 +29,10 @@ type setupData struct {
 	Shared    bool
 	DomainErr string
 	ServerErr string
+	// SelfSigned: the box's certificate is not one devices trust, so
+	// they warn once; with a CA-issued one (ACME or installed) the page
+	// says nothing about warnings.
+	SelfSigned bool
 }
 
 // defaultDomain is the first hosted domain (the box's own).
@@ -85,6 +89,10 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 	}
 	if d.DomainErr != "" || d.ServerErr != "" {
 		d.Shared = false // the form has something to fix: show it first
+	}
+	if s.o.Certificate != nil {
+		_, trusted := s.o.Certificate()
+		d.SelfSigned = !trusted
 	}
 	s.render(w, r, "setup", page{Title: "Set up your devices", Data: d})
 }

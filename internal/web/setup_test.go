@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/x509"
 	"html"
 	"net/http/httptest"
 	"net/url"
@@ -87,5 +88,22 @@ func TestSetupFromASharedLinkPutsTheSettingsFirst(t *testing.T) {
 	_, body = get(t, client(ts), ts.URL+"/setup?domain=not%20a%20domain")
 	if !strings.Contains(body, `id="setup-admin" open>`) || !strings.Contains(body, "does not look like an email domain") {
 		t.Errorf("bad domain: the form is not open with its message:\n%s", body)
+	}
+}
+
+// TestSetupWarnsOnlyWithAnUntrustedCertificate: the page tells people
+// to accept a certificate warning only while the certificate is not
+// trusted (self-signed); with a CA-issued one (ACME) it does not.
+func TestSetupWarnsOnlyWithAnUntrustedCertificate(t *testing.T) {
+	st := testutil.Store(t)
+	leaf := &x509.Certificate{}
+	for _, trusted := range []bool{false, true} {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest("GET", "https://box.example.net/setup?domain=example.net", nil)
+		New(Options{Store: st, Hostname: "box.example.net", Services: Services{IMAPS: 993, Submission: 587},
+			Certificate: func() (*x509.Certificate, bool) { return leaf, trusted }}).Handler().ServeHTTP(w, r)
+		if got := strings.Contains(w.Body.String(), `id="setup-cert-warning"`); got == trusted {
+			t.Errorf("trusted %v: warning shown %v", trusted, got)
+		}
 	}
 }

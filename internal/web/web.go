@@ -107,6 +107,9 @@ type Options struct {
 	// because the listeners own the certificate and reload it when its
 	// files change.
 	Certificate func() (leaf *x509.Certificate, trusted bool)
+	// ACMEHTTPChallenge answers an ACME HTTP-01 request on plain HTTP
+	// (/.well-known/acme-challenge/) and tells whether it did; nil: none.
+	ACMEHTTPChallenge func(w http.ResponseWriter, r *http.Request) bool
 	// InstallCertificate checks and installs a PEM certificate chain and
 	// key (the function 'boxmail tls install' calls); bad input is a
 	// *admin.InputError. A callback because it writes the files the
@@ -288,7 +291,16 @@ func (s *Server) securityHeaders(h http.Handler) http.Handler {
 // to HTTPS.
 func (s *Server) Plain() *PlainServer {
 	m := mux(s.routes(), onHTTP) // routes.go
-	return &PlainServer{srv: newHTTPServer(s.securityHeaders(s.limitBodies(m)), s.o.Logger)}
+	h := s.securityHeaders(s.limitBodies(m))
+	if acme := s.o.ACMEHTTPChallenge; acme != nil {
+		next := h
+		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !acme(w, r) {
+				next.ServeHTTP(w, r)
+			}
+		})
+	}
+	return &PlainServer{srv: newHTTPServer(h, s.o.Logger)}
 }
 
 // httpsURL is where plain HTTP sends a request: the same path and query

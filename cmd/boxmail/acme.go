@@ -1,0 +1,210 @@
+package main
+
+// ACME wiring of 'boxmail serve': the names the box holds certificates
+// for, the CA's trust roots, and starting certs.Manager's ACME client
+// with the box's own DNS server answering DNS-01.
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"boxmail/internal/certs"
+	"boxmail/internal/config"
+	"boxmail/internal/delivery"
+	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
+)
+
+// acmeNames are the names the box holds a certificate for: the hostname
+// and, for each hosted domain, autoconfig., autodiscover. and mta-sts.
+func acmeNames(ctx context.Context, st *store.Store, cfg config.Config) ([]string, error) {
+	names := []string{cfg.Hostname}
+	seen := map[string]bool{cfg.Hostname: true}
+	domains, err := st.Domains(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range domains {
+		for _, p := range []string{"autoconfig.", "autodiscover.", "mta-sts."} {
+			if n := p + d.Name; !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	return names, nil
+}
+
+// acmeRoots reads acme_ca_root (nil: the system's roots).
+func acmeRoots(dir string, cfg config.Config) (*x509.CertPool, error) {
+	if !cfg.ACME.On || cfg.ACME.CARoot == "" {
+		return nil, nil
+	}
+	conf, p := filepath.Join(dir, config.FileName), config.Path(dir, cfg.ACME.CARoot)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("%s: acme_ca_root: cannot read %s: %w: want a PEM file of the ACME server's root certificates", conf, p, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(b) {
+		return nil, fmt.Errorf("%s: acme_ca_root: %s holds no PEM certificate (-----BEGIN CERTIFICATE-----): want a PEM file of the ACME server's root certificates", conf, p)
+	}
+	return pool, nil
+}
+
+// startACME starts getting certificates once the ports are open: DNS-01
+// through the box's DNS server when it runs, HTTP-01 when it serves
+// port 80, TLS-ALPN-01 when it serves port 443.
+// It follows domains added later until done is closed.
+func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, roots *x509.CertPool, log *slog.Logger, done <-chan struct{}) error {
+	names, err := acmeNames(context.Background(), st, cfg)
+	if err != nil {
+		return err
+	}
+	o := certs.ACMEOptions{Roots: roots, Email: cfg.ACME.Email, Names: names, RenewCheck: cfg.ACME.RenewCheck,
+		HTTP: cfg.HTTPPort == 80, TLSALPN: cfg.HTTPSPort == 443, RenewalFailed: renewalFailed(st, b.deliverer, cfg, log)}
+	if cfg.DNSPort != 0 && b.dns != nil {
+		o.DNS = b.dns
+	}
+	if err := cm.StartACME(o); err != nil {
+		return err
+	}
+	go followDomains(cfg, st, cm, log, done)
+	return nil
+}
+
+// followDomains gives a domain added while the box runs its names'
+// certificates: it checks the store's generation every acme_renew_check (at most 30 seconds).
+func followDomains(cfg config.Config, st *store.Store, cm *certs.Manager, log *slog.Logger, done <-chan struct{}) {
+	t := time.NewTicker(min(cfg.ACME.RenewCheck, 30*time.Second))
+	defer t.Stop()
+	var last int64
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		gen, err := st.Generation(ctx)
+		if err == nil && gen != last {
+			var names []string
+			if names, err = acmeNames(ctx, st, cfg); err == nil {
+				err = cm.ManageNames(names)
+			}
+			if err == nil {
+				last = gen
+			}
+		}
+		cancel()
+		if err != nil {
+			log.Warn("ACME: following the domains", "err", err)
+		}
+	}
+}
+
+// acmeChallenges is the status line that says which ACME challenges the
+// box can answer and why: DNS-01 through its own DNS server (port 53
+// for public CAs), HTTP-01 when it serves port 80, TLS-ALPN-01 when it
+// serves 443. The CA's choice among them is recorded per certificate.
+func acmeChallenges(cfg config.Config) dnsrecords.Result {
+	r := dnsrecords.Result{Level: dnsrecords.OK, Subject: cfg.Hostname, Check: "ACME challenges"}
+	var ways []string
+	switch {
+	case cfg.DNSPort == 53:
+		ways = append(ways, "dns-01 (the box's own DNS on port 53 answers _acme-challenge; needs the domains' NS records to name this box)")
+	case cfg.DNSPort != 0:
+		ways = append(ways, fmt.Sprintf("dns-01 (the box's own DNS on port %d: only a CA sent there, or port 53 forwarded to it)", cfg.DNSPort))
+	default:
+		ways = append(ways, "no dns-01 (dns_port is 0)")
+	}
+	if cfg.HTTPPort == 80 {
+		ways = append(ways, "http-01 (port 80)")
+	} else {
+		ways = append(ways, fmt.Sprintf("no http-01 (http_port is %d, the CA connects to 80)", cfg.HTTPPort))
+	}
+	if cfg.HTTPSPort == 443 {
+		ways = append(ways, "tls-alpn-01 (port 443)")
+	} else {
+		ways = append(ways, fmt.Sprintf("no tls-alpn-01 (https_port is %d, the CA connects to 443)", cfg.HTTPSPort))
+	}
+	r.Found = "tried in this order: " + strings.Join(ways, "; ")
+	if cfg.DNSPort == 0 && cfg.HTTPPort != 80 && cfg.HTTPSPort != 443 {
+		r.Level, r.Fix = dnsrecords.Fail, "serve DNS (dns_port = 53), HTTP on port 80 or HTTPS on port 443 so the CA can check the box"
+	}
+	return r
+}
+
+// tellAdmins delivers one message from the box to every admin account's
+// mailbox (a failed certificate renewal).
+func tellAdmins(st *store.Store, d *delivery.Deliverer, hostname, subject, body string, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	accs, err := st.Accounts(ctx)
+	if err != nil {
+		log.Warn("telling the admins", "err", err)
+		return
+	}
+	from := "postmaster@" + hostname
+	for _, a := range accs {
+		if !a.Admin {
+			continue
+		}
+		msg := fmt.Sprintf("From: boxmail <%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%d.acme@%s>\r\nAuto-Submitted: auto-generated\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n%s\r\n",
+			from, a.Email, subject, time.Now().Format(time.RFC1123Z), time.Now().UnixNano(), hostname, strings.ReplaceAll(body, "\n", "\r\n"))
+		t := d.Begin("")
+		if _, err := t.AddRecipient(ctx, a.Email, false); err != nil {
+			t.Abort()
+			log.Warn("telling an admin", "admin", a.Email, "err", err)
+			continue
+		}
+		if err := t.Commit(ctx, []byte(msg)); err != nil {
+			log.Warn("telling an admin", "admin", a.Email, "err", err)
+		}
+	}
+}
+
+// renewalFailed is the message the admins get when renewals fail: the
+// failures of the next 10 seconds (the names renewed together) go into
+// one message, and there is at most one a day ('boxmail status' and the
+// admin panel's Status page show every failure).
+func renewalFailed(st *store.Store, d *delivery.Deliverer, cfg config.Config, log *slog.Logger) func(name, msg string) {
+	var mu sync.Mutex
+	var pending []string
+	var sent time.Time
+	return func(name, msg string) {
+		mu.Lock()
+		if !sent.IsZero() && time.Since(sent) < 24*time.Hour {
+			mu.Unlock()
+			return
+		}
+		pending = append(pending, fmt.Sprintf("  %s: %s", name, msg))
+		first := len(pending) == 1
+		if first {
+			sent = time.Now()
+		}
+		mu.Unlock()
+		if !first {
+			return
+		}
+		time.Sleep(10 * time.Second) // gather the names that fail together
+		mu.Lock()
+		lines := pending
+		pending = nil
+		mu.Unlock()
+		body := fmt.Sprintf("These certificates could not be renewed:\n\n%s\n\nThe box keeps serving the current certificates and retries with growing pauses.\n'boxmail status' shows each certificate and how long it is still valid.\nYou get at most one such message a day.\n", strings.Join(lines, "\n"))
+		tellAdmins(st, d, cfg.Hostname, "Certificate renewal failed on "+cfg.Hostname, body, log)
+	}
+}

@@ -1,0 +1,70 @@
+package dnsd
+
+import (
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// The ACME DNS-01 challenge records (RFC 8555 8.4): TXT records at
+// _acme-challenge.NAME that the certificate manager adds while the CA
+// checks them and removes after. They live in memory only, next to the
+// zones built from the store, and answer with a short TTL.
+
+// challengeTTL is the TTL of a challenge record: CAs must not cache it.
+const challengeTTL = 10
+
+// challengeLabel starts every challenge record's name.
+const challengeLabel = "_acme-challenge."
+
+// AddChallenge serves a TXT record value at name (which must start with
+// _acme-challenge. and lie in one of the zones) until RemoveChallenge.
+// Several values at one name are all served.
+func (s *Server) AddChallenge(name, value string) {
+	name = dns.Fqdn(strings.ToLower(name))
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	if s.challenges == nil {
+		s.challenges = map[string][]string{}
+	}
+	s.challenges[name] = append(s.challenges[name], value)
+}
+
+// RemoveChallenge stops serving one value added by AddChallenge.
+func (s *Server) RemoveChallenge(name, value string) {
+	name = dns.Fqdn(strings.ToLower(name))
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	vs := s.challenges[name]
+	for i, v := range vs {
+		if v == value {
+			vs = append(vs[:i:i], vs[i+1:]...)
+			break
+		}
+	}
+	if len(vs) == 0 {
+		delete(s.challenges, name)
+	} else {
+		s.challenges[name] = vs
+	}
+}
+
+// challenge answers a TXT question for a challenge name in one of the
+// zones; it returns false when the question is not one.
+func (s *Server) challenge(m *dns.Msg, q dns.Question, zs *zoneSet) bool {
+	name := strings.ToLower(q.Name)
+	if q.Qtype != dns.TypeTXT || !strings.HasPrefix(name, challengeLabel) {
+		return false
+	}
+	s.chMu.Lock()
+	vs := append([]string(nil), s.challenges[name]...)
+	s.chMu.Unlock()
+	if len(vs) == 0 || zs.findZone(name) == nil {
+		return false
+	}
+	m.Authoritative = true
+	for _, v := range vs {
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: challengeTTL}, Txt: []string{v}})
+	}
+	return true
+}
