@@ -23,7 +23,12 @@ func (r *Reader) listMailbox() (string, error) {
 	if r.UTF8 {
 		return s, nil
 	}
-	return decodeMUTF7(s)
+	if d, err := decodeMUTF7(s); err == nil {
+		return d, nil
+	}
+	// A pattern that is not modified UTF-7 matches no name; it is not
+	// an error (LIST "" "&'+,-" is a legal pattern).
+	return s, nil
 }
 
 func parseList(r *Reader, _ *Command) (any, error) {
@@ -36,6 +41,7 @@ func parseList(r *Reader, _ *Command) (any, error) {
 		return nil, err
 	}
 	if c == '(' {
+		l.Select = []string{}
 		if err := r.list(true, func() error {
 			k, err := r.keyword()
 			l.Select = append(l.Select, k)
