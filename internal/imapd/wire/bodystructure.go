@@ -116,8 +116,14 @@ func parsePart(data []byte, depth int, defType string, budget *int) *BodyPart {
 	return p
 }
 
+// countLines counts the lines of a body: its LFs, and a last line
+// without one.
 func countLines(b []byte) uint32 {
-	return uint32(min(bytes.Count(b, []byte("\n")), 1<<32-1))
+	n := bytes.Count(b, []byte("\n"))
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		n++
+	}
+	return uint32(min(n, 1<<32-1))
 }
 
 func sortedParams(m map[string]string) []Param {
