@@ -22,10 +22,10 @@ func encode(utf8 bool, f func(e *Encoder)) string {
 
 func TestStringForms(t *testing.T) {
 	tests := []struct {
-		in        string
-		utf8      bool
-		astring   string
-		asString  string
+		in       string
+		utf8     bool
+		astring  string
+		asString string
 	}{
 		{"INBOX", false, "INBOX", `"INBOX"`},
 		{"", false, `""`, `""`},
