@@ -217,26 +217,24 @@ func truncate(s string) string {
 
 type parser func(r *Reader, c *Command) (any, error)
 
-var parsers map[string]parser
+var none parser = func(*Reader, *Command) (any, error) { return nil, nil }
 
-func init() {
-	none := func(*Reader, *Command) (any, error) { return nil, nil }
-	parsers = map[string]parser{
-		"CAPABILITY": none, "NOOP": none, "LOGOUT": none, "STARTTLS": none,
-		"NAMESPACE": none, "IDLE": none, "CHECK": none, "CLOSE": none,
-		"UNSELECT":     none,
-		"AUTHENTICATE": parseAuthenticate, "LOGIN": parseLogin,
-		"ENABLE": parseEnable, "SELECT": parseSelect, "EXAMINE": parseSelect,
-		"CREATE": parseCreate, "DELETE": parseMailboxArg,
-		"SUBSCRIBE": parseMailboxArg, "UNSUBSCRIBE": parseMailboxArg,
-		"GETQUOTAROOT": parseMailboxArg, "RENAME": parseRename,
-		"LIST": parseList, "LSUB": parseLsub, "STATUS": parseStatus,
-		"APPEND": parseAppend, "EXPUNGE": parseExpunge,
-		"SEARCH": parseSearch, "FETCH": parseFetch, "STORE": parseStore,
-		"COPY": parseCopy, "MOVE": parseCopy, "ID": parseID,
-		"GETQUOTA": parseGetQuota, "SETQUOTA": parseSetQuota,
-		"COMPRESS": parseCompress,
-	}
+// parsers maps a command name to the parser of its arguments.
+var parsers = map[string]parser{
+	"CAPABILITY": none, "NOOP": none, "LOGOUT": none, "STARTTLS": none,
+	"NAMESPACE": none, "IDLE": none, "CHECK": none, "CLOSE": none,
+	"UNSELECT":     none,
+	"AUTHENTICATE": parseAuthenticate, "LOGIN": parseLogin,
+	"ENABLE": parseEnable, "SELECT": parseSelect, "EXAMINE": parseSelect,
+	"CREATE": parseCreate, "DELETE": parseMailboxArg,
+	"SUBSCRIBE": parseMailboxArg, "UNSUBSCRIBE": parseMailboxArg,
+	"GETQUOTAROOT": parseMailboxArg, "RENAME": parseRename,
+	"LIST": parseList, "LSUB": parseLsub, "STATUS": parseStatus,
+	"APPEND": parseAppend, "EXPUNGE": parseExpunge,
+	"SEARCH": parseSearch, "FETCH": parseFetch, "STORE": parseStore,
+	"COPY": parseCopy, "MOVE": parseCopy, "ID": parseID,
+	"GETQUOTA": parseGetQuota, "SETQUOTA": parseSetQuota,
+	"COMPRESS": parseCompress,
 }
 
 func parseAuthenticate(r *Reader, _ *Command) (any, error) {

@@ -249,3 +249,21 @@ func TestSearchTree(t *testing.T) {
 		}
 	}
 }
+
+func TestReadLine(t *testing.T) {
+	r, _ := newTestReader("AGFsaWNlAHg=\r\ndone\r\n"+strings.Repeat("x", 70000)+"\r\na NOOP\r\n", Limits{})
+	if l, err := r.ReadLine(); err != nil || l != "AGFsaWNlAHg=" {
+		t.Fatalf("%q %v", l, err)
+	}
+	if l, err := r.ReadLine(); err != nil || !IsDone(l) {
+		t.Fatalf("%q %v", l, err)
+	}
+	_, err := r.ReadLine()
+	var e *Error
+	if !errors.As(err, &e) || e.Code != "TOOBIG" {
+		t.Fatalf("long line: %v", err)
+	}
+	if cmd, err := r.ReadCommand(); err != nil || cmd.Name != "NOOP" {
+		t.Fatalf("%v %v", cmd, err)
+	}
+}
