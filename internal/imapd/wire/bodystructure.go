@@ -2,6 +2,7 @@ package wire
 
 import (
 	"bytes"
+	"errors"
 	"mime"
 	"sort"
 	"strings"
@@ -83,6 +84,9 @@ func parsePart(data []byte, depth int, defType string, budget *int) *BodyPart {
 		}
 	}
 	mt, params, err := mime.ParseMediaType(ctype)
+	if errors.Is(err, mime.ErrInvalidMediaParameter) {
+		err = nil // the type is good, a parameter is not: keep the type
+	}
 	if err != nil || !strings.Contains(mt, "/") {
 		mt, params = defType, nil
 		if defType == "text/plain" {
@@ -104,7 +108,9 @@ func parsePart(data []byte, depth int, defType string, budget *int) *BodyPart {
 		if len(p.Parts) == 0 { // RFC 3501 needs one part at least
 			p.Parts = append(p.Parts, parsePart(nil, depth+1, childType, budget))
 		}
-	case p.Type == "multipart":
+	case p.Type == "multipart" || (p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global") && depth >= MaxMIMEDepth):
+		// Past the depth cap (or a multipart without a boundary) the
+		// part is opaque, so the structure stays well-formed.
 		p.Type, p.Subtype, p.Params = "application", "octet-stream", nil
 	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global") && depth < MaxMIMEDepth:
 		p.Envelope = ExtractEnvelope(body)

@@ -151,7 +151,7 @@ func TestResponses(t *testing.T) {
 		{"* 12 FETCH (UID 42 FLAGS (\\Seen) MODSEQ (12121231000) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286)\r\n", func(e *Encoder) {
 			e.FetchStart(12).FetchUID(42).FetchFlags([]string{`\Seen`}).FetchModSeq(12121231000).FetchInternalDate(date).FetchSize(4286).FetchEnd()
 		}},
-		{"* 1 FETCH (BODY[1.HEADER.FIELDS (FROM TO)]<0> {5}\r\nhello BINARY[2] ~{3}\r\na\x00b BINARY.SIZE[2] 3 BODY[3] NIL)\r\n", func(e *Encoder) {
+		{"* 1 FETCH (BODY[1.HEADER.FIELDS (From to)]<0> {5}\r\nhello BINARY[2] ~{3}\r\na\x00b BINARY.SIZE[2] 3 BODY[3] NIL)\r\n", func(e *Encoder) {
 			it := FetchItem{Name: "BODY", Peek: true, Section: &Section{Part: []uint32{1}, Specifier: "HEADER.FIELDS", Fields: []string{"From", "to"}}, Partial: &Partial{0, 5}}
 			e.FetchStart(1).FetchSection(it.ResponseName(), 5, strings.NewReader("hello world"))
 			e.FetchBinary("BINARY[2]", 3, strings.NewReader("a\x00b"), true).FetchBinarySize("BINARY.SIZE[2]", 3).FetchNil("BODY[3]").FetchEnd()

@@ -132,3 +132,19 @@ func TestBodyStructureCaps(t *testing.T) {
 	// The encoder writes what the parser built, however deep.
 	encode(false, func(e *Encoder) { e.BodyStructure(ExtractBodyStructure([]byte(b.String())), true) })
 }
+
+func TestNestedMessagesStayWellFormed(t *testing.T) {
+	msg := strings.Repeat("Content-Type: message/rfc822\r\n\r\n", 1000) + "Subject: deep\r\n\r\nhi"
+	p := ExtractBodyStructure([]byte(msg))
+	depth := 0
+	for ; p.Child != nil; p = p.Child {
+		depth++
+	}
+	if depth > MaxMIMEDepth || p.Type != "application" {
+		t.Errorf("depth %d, leaf %s/%s", depth, p.Type, p.Subtype)
+	}
+	out := encode(false, func(e *Encoder) { e.BodyStructure(ExtractBodyStructure([]byte(msg)), true) })
+	if strings.Count(out, "(") != strings.Count(out, ")") {
+		t.Error("unbalanced BODYSTRUCTURE")
+	}
+}

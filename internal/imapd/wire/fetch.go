@@ -63,7 +63,7 @@ func (s *Section) appendTo(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ' ')
 			}
-			b = appendAString(b, strings.ToUpper(f))
+			b = appendAString(b, f)
 		}
 		b = append(b, ')')
 	}

@@ -47,7 +47,10 @@ func (r *Reader) word(ok func(byte) bool, what string) (string, error) {
 		r.buf = append(r.buf, c)
 	}
 	if len(r.buf) == 0 {
-		c, _ := r.peek()
+		c, err := r.peek()
+		if err != nil {
+			return "", err
+		}
 		return "", syntaxError("expected " + what + ", got " + quoteByte(c))
 	}
 	return string(r.buf), nil

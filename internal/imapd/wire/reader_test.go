@@ -267,3 +267,34 @@ func TestReadLine(t *testing.T) {
 		t.Fatalf("%v %v", cmd, err)
 	}
 }
+
+func TestUTF8MailboxNames(t *testing.T) {
+	r, _ := newTestReader("a SELECT &ZeVnLIqe-\r\nb SELECT \"日本語\"\r\nc CREATE \"bad\xff\"\r\n", Limits{})
+	r.UTF8 = true
+	for _, want := range []string{"&ZeVnLIqe-", "日本語"} {
+		cmd, err := r.ReadCommand()
+		if err != nil || cmd.Args.(*Select).Mailbox != want {
+			t.Fatalf("%v %v, want %q", cmd, err, want)
+		}
+	}
+	_, err := r.ReadCommand()
+	var e *Error
+	if !errors.As(err, &e) || e.Kind != BAD || e.Tag != "c" {
+		t.Fatalf("invalid UTF-8: %v", err)
+	}
+}
+
+func TestErrorAnswers(t *testing.T) {
+	for _, tt := range []struct {
+		e    *Error
+		want string
+	}{
+		{&Error{Tag: "a", Kind: BAD, Text: "syntax"}, "a BAD syntax\r\n"},
+		{&Error{Tag: "a", Kind: NO, Code: "TOOBIG", Text: "big"}, "a NO [TOOBIG] big\r\n"},
+		{&Error{Tag: "a", Kind: BYE, Code: "TOOBIG", Text: "bye"}, "* BYE [TOOBIG] bye\r\n"},
+	} {
+		if got := encode(false, func(e *Encoder) { tt.e.Answer(e) }); got != tt.want {
+			t.Errorf("got %q, want %q", got, tt.want)
+		}
+	}
+}
