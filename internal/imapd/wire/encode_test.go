@@ -147,6 +147,7 @@ func TestResponses(t *testing.T) {
 		{"* CAPABILITY IMAP4rev1 IMAP4rev2 IDLE\r\n", func(e *Encoder) { e.Capability([]string{"IMAP4rev1", "IMAP4rev2", "IDLE"}) }},
 		{"* ENABLED CONDSTORE\r\n", func(e *Encoder) { e.Enabled([]string{"CONDSTORE"}) }},
 		{"* FLAGS (\\Seen $Forwarded)\r\n", func(e *Encoder) { e.FlagsResponse([]string{`\Seen`, "$Forwarded"}) }},
+		{"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n", func(e *Encoder) { e.NamespaceResponse([]Namespace{{"", '/'}}, nil, nil) }},
 		{"+ Ready\r\n", func(e *Encoder) { e.Continuation("Ready") }},
 		{"* 12 FETCH (UID 42 FLAGS (\\Seen) MODSEQ (12121231000) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286)\r\n", func(e *Encoder) {
 			e.FetchStart(12).FetchUID(42).FetchFlags([]string{`\Seen`}).FetchModSeq(12121231000).FetchInternalDate(date).FetchSize(4286).FetchEnd()

@@ -418,3 +418,35 @@ func (e *Encoder) FetchBinary(name string, size int64, r io.Reader, binary8 bool
 func (e *Encoder) FetchBinarySize(name string, n uint64) *Encoder {
 	return e.item(name).Number64(n)
 }
+
+// Namespace is one namespace of a NAMESPACE response: a prefix and its
+// hierarchy delimiter (0 for NIL).
+type Namespace struct {
+	Prefix string
+	Delim  byte
+}
+
+// NamespaceResponse writes "* NAMESPACE personal other shared"
+// (RFC 9051 7.3.5); an empty group is NIL.
+func (e *Encoder) NamespaceResponse(personal, other, shared []Namespace) error {
+	e.Raw("* NAMESPACE")
+	for _, group := range [][]Namespace{personal, other, shared} {
+		e.SP()
+		if len(group) == 0 {
+			e.NIL()
+			continue
+		}
+		e.Open()
+		for _, ns := range group {
+			e.Open().String(EncodeMailbox(ns.Prefix, e.UTF8)).SP()
+			if ns.Delim == 0 {
+				e.NIL()
+			} else {
+				e.quoted(string(ns.Delim))
+			}
+			e.Close()
+		}
+		e.Close()
+	}
+	return e.CRLF()
+}
