@@ -234,7 +234,7 @@ var parsers = map[string]parser{
 	"SEARCH": parseSearch, "FETCH": parseFetch, "STORE": parseStore,
 	"COPY": parseCopy, "MOVE": parseCopy, "ID": parseID,
 	"GETQUOTA": parseGetQuota, "SETQUOTA": parseSetQuota,
-	"COMPRESS": parseCompress,
+	"COMPRESS": parseCompress, "NOTIFY": parseNotify,
 }
 
 func parseAuthenticate(r *Reader, _ *Command) (any, error) {

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Encoder writes IMAP responses. Its methods chain; the first write
@@ -120,6 +121,9 @@ func (e *Encoder) form(s string) stringForm {
 		case !isAStringChar(c):
 			f = formQuoted
 		}
+	}
+	if f == formQuoted && e.UTF8 && !utf8.ValidString(s) {
+		return formLiteral // a quoted string must be UTF-8 (RFC 6855 3)
 	}
 	if f == formAtom && strings.EqualFold(s, "NIL") {
 		return formQuoted

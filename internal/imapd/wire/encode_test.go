@@ -39,6 +39,7 @@ func TestStringForms(t *testing.T) {
 		{"naïve", false, "{6}\r\nnaïve", "{6}\r\nnaïve"},
 		{"naïve", true, `"naïve"`, `"naïve"`},
 		{"%*", false, `"%*"`, `"%*"`},
+		{"bad\xff", true, "{4}\r\nbad\xff", "{4}\r\nbad\xff"},
 	}
 	for _, tt := range tests {
 		if got := encode(tt.utf8, func(e *Encoder) { e.AString(tt.in) }); got != tt.astring {

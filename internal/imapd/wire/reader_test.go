@@ -298,3 +298,39 @@ func TestErrorAnswers(t *testing.T) {
 		}
 	}
 }
+
+func TestNotify(t *testing.T) {
+	in := "a NOTIFY SET STATUS (selected (MessageExpunge MessageNew (UID BODY.PEEK[HEADER.FIELDS (From)]) FlagChange)) (subtree (Lists \"Other\") (MailboxName)) (personal NONE)\r\n"
+	r, _ := newTestReader(in, Limits{})
+	cmd, err := r.ReadCommand()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Notify{Status: true, Groups: []NotifyGroup{
+		{Filter: "SELECTED", Events: []NotifyEvent{{Name: "MESSAGEEXPUNGE"}, {Name: "MESSAGENEW", Fetch: []FetchItem{{Name: "UID"}, {Name: "BODY", Peek: true, Section: &Section{Specifier: "HEADER.FIELDS", Fields: []string{"From"}}}}}, {Name: "FLAGCHANGE"}}},
+		{Filter: "SUBTREE", Mailboxes: []string{"Lists", "Other"}, Events: []NotifyEvent{{Name: "MAILBOXNAME"}}},
+		{Filter: "PERSONAL"},
+	}}
+	if !reflect.DeepEqual(cmd.Args, want) {
+		t.Errorf("got  %+v\nwant %+v", cmd.Args, want)
+	}
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"a NOTIFY NONE\r\n", true},
+		{"a NOTIFY SET (inboxes (MessageNew))\r\n", true},
+		{"a NOTIFY SET (mailboxes INBOX (MessageNew MessageExpunge))\r\n", true},
+		{"a NOTIFY\r\n", false},
+		{"a NOTIFY SET\r\n", false},
+		{"a NOTIFY SET (everything (MessageNew))\r\n", false},
+		{"a NOTIFY SET (selected (Bogus))\r\n", false},
+		{"a NOTIFY SET (selected ())\r\n", false},
+	} {
+		r, _ := newTestReader(tc.in, Limits{})
+		_, err := r.ReadCommand()
+		if (err == nil) != tc.ok {
+			t.Errorf("%q: %v", tc.in, err)
+		}
+	}
+}
