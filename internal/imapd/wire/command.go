@@ -69,7 +69,9 @@ type List struct {
 	// REMOTE, RECURSIVEMATCH, SPECIAL-USE).
 	Select []string
 	// Return holds the return options but STATUS in upper case
-	// (SUBSCRIBED, CHILDREN, SPECIAL-USE).
+	// (SUBSCRIBED, CHILDREN, SPECIAL-USE); nil when there was no
+	// RETURN, empty for RETURN (). Select is nil likewise without a
+	// selection list (a plain LIST).
 	Return []string
 	// Status is the RETURN (STATUS (...)) items, nil when absent.
 	Status []string

@@ -13,6 +13,29 @@
 // for each string. ENVELOPE and BODYSTRUCTURE are extracted from raw
 // message bytes here too, with the same caps the box uses elsewhere.
 //
+// A connection loop looks like this:
+//
+//	r := wire.NewReader(br, wire.Limits{})
+//	r.Continue = func() error { return enc.Continuation("Ready") } // + flush
+//	r.AppendLimit = func(n int64) error { ... }                   // quota, APPENDLIMIT
+//	for {
+//		cmd, err := r.ReadCommand()
+//		var werr *wire.Error
+//		if errors.As(err, &werr) {
+//			werr.Answer(enc) // BAD, NO [code] or BYE; after BYE, close
+//			continue
+//		} else if err != nil {
+//			return err // the connection is gone
+//		}
+//		switch args := cmd.Args.(type) { ... }
+//	}
+//
+// An APPEND hands out Append.Message.Body (read it to the end), then
+// NextAppend gives the next message of a MULTIAPPEND or nil; AbortAppend
+// (or the next ReadCommand) drops what is left. AUTHENTICATE responses
+// and IDLE's DONE are read with ReadLine. Set Reader.UTF8 and
+// Encoder.UTF8 when the client enables UTF8=ACCEPT.
+//
 // It knows nothing of the store, of sessions, of authentication or of
 // which commands are allowed in which state: that is the server's job.
 package wire

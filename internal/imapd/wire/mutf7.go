@@ -14,7 +14,8 @@ var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 // DecodeMailbox turns a mailbox name as a client sent it into UTF-8:
 // modified UTF-7 (RFC 3501 5.1.3) is decoded unless utf8 is true (the
 // client enabled UTF8=ACCEPT and sends UTF-8). "INBOX" in any case is
-// "INBOX".
+// "INBOX", and so is the "INBOX" of "inbox/child" (the box's hierarchy
+// delimiter is "/").
 func DecodeMailbox(name string, utf8on bool) (string, error) {
 	if strings.EqualFold(name, "INBOX") {
 		return "INBOX", nil
