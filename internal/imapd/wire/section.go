@@ -1,0 +1,191 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"io"
+	"mime"
+	"mime/quotedprintable"
+	"strings"
+
+	"boxmail/internal/mailmsg"
+)
+
+// entity is a message or a MIME part: its header (with the empty line
+// that ends it) and its body.
+type entity struct{ hdr, body []byte }
+
+func newEntity(b []byte) entity {
+	end := mailmsg.HeaderEnd(b)
+	return entity{hdr: b[:end], body: b[end:]}
+}
+
+// mediaType returns the entity's media type (lower case) and params,
+// text/plain when absent or unreadable.
+func (e entity) mediaType() (string, map[string]string) {
+	f, ok := mailmsg.Lookup(cappedHeader(e.hdr), "Content-Type")
+	if !ok {
+		return "text/plain", nil
+	}
+	mt, params, err := mime.ParseMediaType(headerValue(f))
+	if err != nil && !errors.Is(err, mime.ErrInvalidMediaParameter) || !strings.Contains(mt, "/") {
+		return "text/plain", nil
+	}
+	return mt, params
+}
+
+func (e entity) isMessage() bool {
+	mt, _ := e.mediaType()
+	return mt == "message/rfc822" || mt == "message/global"
+}
+
+// part finds the entity a part path names (RFC 9051 6.4.5): in a
+// multipart the n-th part, in anything else part 1 is the entity
+// itself; past a message/rfc822 part the path goes on inside it.
+func part(msg []byte, path []uint32) (entity, bool) {
+	ent := newEntity(msg)
+	budget := MaxMIMEParts
+	for i, n := range path {
+		if i > 0 && ent.isMessage() {
+			ent = newEntity(ent.body)
+		}
+		mt, params := ent.mediaType()
+		if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" {
+			parts := splitMultipart(ent.body, params["boundary"], &budget)
+			if int(n) > len(parts) {
+				return entity{}, false
+			}
+			ent = newEntity(parts[n-1])
+			continue
+		}
+		if n != 1 {
+			return entity{}, false
+		}
+	}
+	return ent, true
+}
+
+// ExtractSection returns the bytes of a BODY[section] fetch (without
+// the partial range: see Partial.Apply), or ok false when the message
+// has no such part. Part bodies, TEXT and HEADER are slices of msg.
+func ExtractSection(msg []byte, s *Section) (data []byte, ok bool) {
+	ent := newEntity(msg)
+	if len(s.Part) > 0 {
+		if ent, ok = part(msg, s.Part); !ok {
+			return nil, false
+		}
+		switch s.Specifier {
+		case "":
+			return ent.body, true
+		case "MIME":
+			return ent.hdr, true
+		}
+		if !ent.isMessage() {
+			return nil, false
+		}
+		ent = newEntity(ent.body)
+	}
+	switch s.Specifier {
+	case "":
+		return msg, true
+	case "TEXT":
+		return ent.body, true
+	case "HEADER":
+		return ent.hdr, true
+	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
+		return headerFields(ent.hdr, s.Fields, s.Specifier == "HEADER.FIELDS.NOT"), true
+	}
+	return nil, false
+}
+
+// headerFields keeps (or, with not, drops) the named fields, and ends
+// the result with an empty line.
+func headerFields(hdr []byte, names []string, not bool) []byte {
+	var out []byte
+	for f := range mailmsg.Fields(hdr) {
+		named := false
+		for _, n := range names {
+			if f.Is(n) {
+				named = true
+				break
+			}
+		}
+		if named != not && f.Name != nil {
+			out = append(out, f.Raw...)
+		}
+	}
+	return append(out, '\r', '\n')
+}
+
+// Apply cuts data to the partial range (RFC 9051 6.4.5 <origin.count>).
+func (p *Partial) Apply(data []byte) []byte {
+	if p == nil {
+		return data
+	}
+	if uint64(p.Offset) >= uint64(len(data)) {
+		return nil
+	}
+	data = data[p.Offset:]
+	if uint64(p.Count) < uint64(len(data)) {
+		data = data[:p.Count]
+	}
+	return data
+}
+
+// ErrUnknownCTE is returned by ExtractBinary for a transfer encoding it
+// cannot decode; answer NO [UNKNOWN-CTE] (RFC 3516 4.3).
+var ErrUnknownCTE = errors.New("wire: unknown content-transfer-encoding")
+
+// ExtractBinary returns the decoded content of a BINARY[part] fetch
+// (RFC 3516): base64 and quoted-printable are decoded, 7bit, 8bit and
+// binary are as they are. An empty path is the message's body.
+func ExtractBinary(msg []byte, path []uint32) (data []byte, ok bool, err error) {
+	ent := newEntity(msg)
+	if len(path) > 0 {
+		if ent, ok = part(msg, path); !ok {
+			return nil, false, nil
+		}
+	}
+	cte := ""
+	if f, found := mailmsg.Lookup(cappedHeader(ent.hdr), "Content-Transfer-Encoding"); found {
+		cte = strings.ToLower(headerValue(f))
+	}
+	var r io.Reader
+	switch cte {
+	case "", "7bit", "8bit", "binary":
+		return ent.body, true, nil
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, &skipSpace{b: ent.body})
+	case "quoted-printable":
+		r = quotedprintable.NewReader(bytes.NewReader(ent.body))
+	default:
+		return nil, true, ErrUnknownCTE
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		return nil, true, &Error{Kind: NO, Code: CodeUnknownCTE, Text: "cannot decode the part: " + err.Error()}
+	}
+	return out, true, nil
+}
+
+// skipSpace reads b without the white space and line ends that base64
+// bodies are folded with.
+type skipSpace struct{ b []byte }
+
+func (s *skipSpace) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) && len(s.b) > 0 {
+		c := s.b[0]
+		s.b = s.b[1:]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			continue
+		}
+		p[n] = c
+		n++
+	}
+	if n == 0 && len(s.b) == 0 {
+		return 0, io.EOF
+	}
+	return n, nil
+}
