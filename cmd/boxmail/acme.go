@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -207,4 +208,31 @@ func renewalFailed(st *store.Store, d *delivery.Deliverer, cfg config.Config, lo
 		body := fmt.Sprintf("These certificates could not be renewed:\n\n%s\n\nThe box keeps serving the current certificates and retries with growing pauses.\n'boxmail status' shows each certificate and how long it is still valid.\nYou get at most one such message a day.\n", strings.Join(lines, "\n"))
 		tellAdmins(st, d, cfg.Hostname, "Certificate renewal failed on "+cfg.Hostname, body, log)
 	}
+}
+
+// reservedSuffixes are names that never get a publicly trusted
+// certificate (RFC 2606, 6761, 6762, 8375, and the usual private ones).
+var reservedSuffixes = []string{"test", "example", "invalid", "localhost", "local", "internal", "lan", "home", "corp", "localdomain", "home.arpa", "example.com", "example.net", "example.org"}
+
+// publicHostname reports whether a CA could issue a certificate for
+// hostname: init turns ACME on for such a box, off for a trial one.
+func publicHostname(hostname string) bool {
+	h := strings.ToLower(strings.TrimSuffix(hostname, "."))
+	if net.ParseIP(h) != nil || !strings.Contains(h, ".") {
+		return false
+	}
+	for _, s := range reservedSuffixes {
+		if h == s || strings.HasSuffix(h, "."+s) {
+			return false
+		}
+	}
+	return true
+}
+
+// initConfig is the config init and install start a box with: ACME on
+// when the hostname is public.
+func initConfig(hostname string) config.Config {
+	cfg := config.Default(hostname)
+	cfg.ACME.On = publicHostname(hostname)
+	return cfg
 }

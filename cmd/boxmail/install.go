@@ -541,7 +541,7 @@ func (in *installer) stepInit() error {
 	if !in.did(fmt.Sprintf("boxmail init --dir %s --hostname %s --domain %s --admin %s", dd, in.hostname, in.domain, in.admin)) {
 		return nil
 	}
-	cfg := config.Default(in.hostname)
+	cfg := initConfig(in.hostname)
 	cfg.PublicIPv4, cfg.PublicIPv6 = in.publicV4, in.publicV6
 	if err := initBox(dd, cfg, in.domain, in.admin, in.password); err != nil {
 		return err

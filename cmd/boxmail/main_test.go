@@ -183,3 +183,14 @@ func TestEveryRowsFlagHelpShowsItsSynopsis(t *testing.T) {
 		}
 	}
 }
+
+func TestInitTurnsOnACMEOnlyForAPublicHostname(t *testing.T) {
+	for h, want := range map[string]bool{
+		"box.family.net": true, "mail.example.org": false, "mail.example.test": false, "box.lan": false,
+		"localhost": false, "box": false, "192.0.2.7": false, "mx.home.arpa": false, "Box.Family.NET.": true,
+	} {
+		if got := initConfig(h).ACME.On; got != want {
+			t.Errorf("%s: acme %v, want %v", h, got, want)
+		}
+	}
+}

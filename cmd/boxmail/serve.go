@@ -137,12 +137,17 @@ func cmdInit(e *env, args []string) error {
 			return err
 		}
 	}
-	if err := initBox(dir, config.Default(hostname), domain, a.String(), password); err != nil {
+	if err := initBox(dir, initConfig(hostname), domain, a.String(), password); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "created %s for %s (host %s)\nadmin account: %s\n", dir, domain, hostname, a)
 	if pwFile == "" {
 		fmt.Fprintf(e.stdout, "password:      %s\n", password)
+	}
+	if publicHostname(hostname) {
+		fmt.Fprintf(e.stdout, "certificates: from Let's Encrypt once the DNS records point here (acme = on; self-signed until then)\n")
+	} else {
+		fmt.Fprintf(e.stdout, "certificates: self-signed (%s is not a public name; acme = on in boxmail.conf for a public one)\n", hostname)
 	}
 	fmt.Fprintf(e.stdout, "start it with: boxmail serve --dir %s\n", dir)
 	return nil
