@@ -45,6 +45,9 @@ var allowed = map[string][]string{
 	// safefile: durable fsync-then-rename writes of the files outside
 	// the store; a leaf.
 	"internal/safefile": {},
+	// backup: snapshot, encrypt (age), content-addressed upload, verify,
+	// restore.
+	"internal/backup": {"store", "safefile"},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {
