@@ -67,6 +67,8 @@ func commands() []command {
 		{name: "security", summary: "clients blocked for failed logins", subs: securityCommands},
 		{name: "tls", summary: "the TLS certificate", subs: tlsCommands},
 		{name: "migrate", summary: "import mail from the old provider; the switch-over checklist", subs: migrateCommands},
+		{name: "backup", summary: "encrypted incremental backups: set up, run, list, verify", subs: backupCommands},
+		{name: "restore", args: "--from TARGET --identity FILE --dir NEWDIR [--snapshot ID]", summary: "fill an empty data dir from a backup, checked", run: cmdRestore},
 		{name: "version", summary: "print the version", run: cmdVersion},
 		{name: "help", args: "[COMMAND]", summary: "this list, or a command's subcommands", run: cmdHelp},
 	}

@@ -99,6 +99,9 @@ func IdentityText(id *age.X25519Identity, created time.Time) string {
 		created.UTC().Format(time.RFC3339), id.Recipient(), id)
 }
 
+// Identity is what decrypts backups (an age identity).
+type Identity = age.Identity
+
 // ReadIdentity reads an age identity file (as IdentityText writes it).
 func ReadIdentity(path string) ([]age.Identity, error) {
 	f, err := os.Open(path)
