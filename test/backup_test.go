@@ -1,0 +1,315 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"boxmail/internal/store"
+	"boxmail/internal/testutil"
+)
+
+// backupMessage is test message i: small, or a 300 KiB "photo" that the
+// store keeps in a body file.
+func backupMessage(i int) string {
+	body := fmt.Sprintf("message %d\r\n", i)
+	if i%7 == 3 {
+		line := strings.Repeat(fmt.Sprintf("%07d", i), 10) + "\r\n" // 72 bytes
+		body = strings.Repeat(line, 300<<10/len(line))
+	}
+	return fmt.Sprintf("From: <friend@outside.example>\r\nTo: <me@example.test>\r\nSubject: backup %d\r\nX-Seq: %d\r\n\r\n%s", i, i, body)
+}
+
+var seqRe = regexp.MustCompile(`(?m)^X-Seq: (\d+)\r?$`)
+
+// bySeq maps X-Seq to the stored message (raw bytes) and its flags.
+type storedMsg struct {
+	raw   []byte
+	flags store.Flags
+}
+
+func messagesBySeq(t *testing.T, dir string) map[string]storedMsg {
+	t.Helper()
+	ctx := context.Background()
+	st, acc := openAccount(t, dir, "me@example.test")
+	mb, err := st.MailboxByName(ctx, acc.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := st.Messages(ctx, mb.ID, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]storedMsg{}
+	for _, m := range msgs {
+		raw, err := st.Body(ctx, m.BodyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := seqRe.FindSubmatch(raw); s != nil {
+			out[string(s[1])] = storedMsg{raw: raw, flags: m.Flags &^ store.FlagRecent}
+		}
+	}
+	st.Close()
+	return out
+}
+
+// startRestored serves a restored data dir on new free ports.
+func startRestored(t *testing.T, dir string) *Box {
+	t.Helper()
+	rb := &Box{t: t, Dir: dir, Domain: "example.test", Admin: "me@example.test", Password: testPassword}
+	p := testutil.FreePorts(t, 10)
+	rb.SMTP, rb.Submission, rb.Submissions, rb.IMAP, rb.IMAPS, rb.DNS, rb.HTTP, rb.HTTPS, rb.POP3, rb.POP3S = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
+	rb.configure(nil)
+	rb.Start()
+	t.Cleanup(rb.Stop)
+	return rb
+}
+
+// Backup while mail arrives over SMTP and IMAP changes flags; restore
+// into a new directory, serve it, and find every message acknowledged
+// before the backup started, byte for byte with its flags. The stock
+// age CLI decrypts the manifest and an object with the printed identity.
+func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
+	ageBin := needTool(t, "age")
+	b := newBox(t)
+	keyFile := filepath.Join(t.TempDir(), "backup-identity.txt")
+	target := filepath.Join(t.TempDir(), "target")
+	out := mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", target, "--identity-out", keyFile)
+	key, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := regexp.MustCompile(`AGE-SECRET-KEY-1[0-9A-Z]+`).FindString(string(key))
+	if secret == "" || !strings.Contains(out, secret) {
+		t.Fatalf("init printed %q; identity file %q", out, key)
+	}
+	if _, errs, code := b.Cmd("", "backup", "init", "--to", target); code == 0 || !strings.Contains(errs, "--force") {
+		t.Errorf("a second init: exit %d, %s", code, errs)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
+	const before, total = 60, 200
+	for i := range before {
+		if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := imapLogin(t, b)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1, 2, 3, 4, 5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The stream and the flag changes go on during the backup.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sendErr error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := before; i < total; i++ {
+			if sendErr = sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); sendErr != nil {
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			seq := uint32(6 + n%50)
+			if c.Store(imap.SeqSetNum(seq), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagFlagged}}, nil).Close() != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	want := messagesBySeq(t, b.Dir) // settled before the run: all acknowledged
+	runOut := mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	close(stop)
+	wg.Wait()
+	c.Close()
+	if sendErr != nil {
+		t.Fatal(sendErr)
+	}
+	id := regexp.MustCompile(`snapshot (\S+):`).FindStringSubmatch(runOut)
+	if id == nil {
+		t.Fatalf("backup run printed %q", runOut)
+	}
+	t.Logf("%s", runOut)
+	if out := mustRun(t, "", "backup", "verify", "--dir", b.Dir, "--full", "--identity", keyFile); !strings.Contains(out, "ok: 1 snapshots") {
+		t.Errorf("verify: %s", out)
+	}
+
+	newDir := filepath.Join(t.TempDir(), "restored")
+	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir, "--snapshot", id[1])
+	t.Logf("%s", out)
+	if _, errs, code := run(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", b.Dir); code == 0 || !strings.Contains(errs, "not empty") {
+		t.Errorf("restore over the live box: exit %d, %s", code, errs)
+	}
+	rb := startRestored(t, newDir)
+	got := messagesBySeq(t, rb.Dir)
+	if len(want) < before {
+		t.Fatalf("only %d messages before the run", len(want))
+	}
+	for seq, w := range want {
+		g, ok := got[seq]
+		switch {
+		case !ok:
+			t.Errorf("message %s, acknowledged before the backup, is not in the restored box", seq)
+		case !bytes.Equal(g.raw, w.raw):
+			t.Errorf("message %s differs after restore", seq)
+		case g.flags&^store.FlagFlagged != w.flags&^store.FlagFlagged: // \Flagged changed during the run
+			t.Errorf("message %s has flags %v after restore, want %v", seq, g.flags.Names(), w.flags.Names())
+		}
+	}
+	for _, seq := range []string{"0", "1", "2", "3", "4"} {
+		if got[seq].flags&store.FlagSeen == 0 {
+			t.Errorf("message %s lost its \\Seen", seq)
+		}
+	}
+	rc := imapLogin(t, rb)
+	if sel, err := rc.Select("INBOX", nil).Wait(); err != nil || int(sel.NumMessages) != len(got) {
+		t.Errorf("restored box serves INBOX with %v messages (%v), store has %d", sel, err, len(got))
+	}
+	rc.Close()
+
+	// The stock age CLI reads the manifest and the objects.
+	cmd := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "snapshots", id[1]+".manifest"))
+	plain, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("age -d of the manifest: %v", err)
+	}
+	var m struct {
+		ID    string
+		Files []struct {
+			Path   string
+			Chunks []struct{ Object string }
+		}
+	}
+	if err := json.Unmarshal(plain, &m); err != nil || m.ID != id[1] {
+		t.Fatalf("manifest decrypted by age: %v, id %q", err, m.ID)
+	}
+	for _, f := range m.Files {
+		if f.Path != "boxmail.conf" {
+			continue
+		}
+		obj := f.Chunks[0].Object
+		plain, err := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "objects", obj[:2], obj)).Output()
+		wantConf, _ := os.ReadFile(filepath.Join(b.Dir, "boxmail.conf"))
+		if err != nil || !bytes.Equal(plain, wantConf) {
+			t.Errorf("age -d of boxmail.conf's object: %v, %d bytes, want %d", err, len(plain), len(wantConf))
+		}
+	}
+}
+
+// kill -9 of 'backup run' at random points: the earlier snapshots still
+// verify, and the next run completes; the last one restores everything.
+func TestBackupKilledMidwayLeavesEarlierSnapshotsAndNextRunCompletes(t *testing.T) {
+	b := newBox(t)
+	keyFile := filepath.Join(t.TempDir(), "id.txt")
+	target := filepath.Join(t.TempDir(), "target")
+	mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", target, "--identity-out", keyFile)
+	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
+	send := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(0, 20)
+	mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	send(20, 150)
+	killed := 0
+	for round := range 5 {
+		send(150+round*30, 180+round*30) // new work for each run
+		cmd := exec.Command(binary, "backup", "run", "--dir", b.Dir)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Duration(10+rand.IntN(150)) * time.Millisecond)
+		cmd.Process.Kill()
+		if err := cmd.Wait(); err != nil {
+			killed++ // killed midway, not already done
+		}
+		out, errs, code := b.Cmd("", "backup", "verify")
+		if code != 0 {
+			t.Fatalf("round %d: verify after kill -9: %s%s", round, out, errs)
+		}
+		t.Logf("round %d: %s", round, strings.TrimSpace(out))
+	}
+	if killed < 2 {
+		t.Errorf("only %d of 5 runs were killed midway: the runs are too short for this test", killed)
+	}
+	out := mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	t.Logf("%s", out)
+	if out := mustRun(t, "", "backup", "verify", "--dir", b.Dir, "--full", "--identity", keyFile); !strings.Contains(out, "ok:") {
+		t.Errorf("verify --full: %s", out)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(b.Dir, "backup", "staging-*")); len(entries) != 0 {
+		t.Errorf("staging left behind: %v", entries)
+	}
+	newDir := filepath.Join(t.TempDir(), "restored")
+	mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
+	got := messagesBySeq(t, newDir)
+	for i := range 300 {
+		if _, ok := got[fmt.Sprint(i)]; !ok {
+			t.Errorf("message %d missing after restore", i)
+		}
+	}
+}
+
+// Bad input at the command line: wrong identity, missing object, no
+// setup: clear errors, and no restored directory.
+func TestRestoreRefusesBadInput(t *testing.T) {
+	b := newBox(t)
+	keyFile := filepath.Join(t.TempDir(), "id.txt")
+	target := filepath.Join(t.TempDir(), "target")
+	if _, errs, code := b.Cmd("", "backup", "run"); code == 0 || !strings.Contains(errs, "backup init") {
+		t.Errorf("run before init: exit %d, %s", code, errs)
+	}
+	if _, errs, code := b.Cmd("", "backup", "init", "--to", target, "--identity-out", filepath.Join(b.Dir, "id.txt")); code == 0 || !strings.Contains(errs, "inside the data dir") {
+		t.Errorf("identity inside the data dir: exit %d, %s", code, errs)
+	}
+	mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", target, "--identity-out", keyFile)
+	mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	other := filepath.Join(t.TempDir(), "other.txt")
+	mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", filepath.Join(t.TempDir(), "t2"), "--force", "--identity-out", other)
+	newDir := filepath.Join(t.TempDir(), "restored")
+	if _, errs, code := run(t, "", "restore", "--from", target, "--identity", other, "--dir", newDir); code == 0 || !strings.Contains(errs, "wrong identity") {
+		t.Errorf("wrong identity: exit %d, %s", code, errs)
+	}
+	objs, _ := filepath.Glob(filepath.Join(target, "objects", "*", "*"))
+	if len(objs) == 0 {
+		t.Fatal("no objects")
+	}
+	os.Remove(objs[0])
+	_, errs, code := run(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
+	if code == 0 || !strings.Contains(errs, filepath.Base(objs[0])) {
+		t.Errorf("missing object: exit %d, %s", code, errs)
+	}
+	for _, p := range []string{newDir, newDir + ".partial"} {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("a failed restore left %s", p)
+		}
+	}
+}
