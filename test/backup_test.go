@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -312,4 +313,122 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 			t.Errorf("a failed restore left %s", p)
 		}
 	}
+}
+
+// BOXMAIL_BACKUP_BENCH=N measures a full backup of N messages (one in
+// ten a 300 KiB photo, the rest 4 KiB), an incremental run after 100
+// more, verify --full and restore, beside the disk's sequential write
+// rate (bench/results/backup-*.md).
+func TestBackupBenchmark(t *testing.T) {
+	n := 0
+	if _, err := fmt.Sscan(os.Getenv("BOXMAIL_BACKUP_BENCH"), &n); err != nil || n <= 0 {
+		t.Skip("set BOXMAIL_BACKUP_BENCH=N to measure")
+	}
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "data")
+	pw := filepath.Join(tmp, "pw")
+	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
+	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pw)
+	fill := func(from, to int) {
+		st := testutil.StoreAt(t, data, store.Options{})
+		acc, err := st.AccountByEmail(context.Background(), "me@example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := from + w; i < to; i += 8 {
+					size := 4 << 10
+					if i%10 == 0 {
+						size = 300 << 10
+					}
+					msg := []byte(fmt.Sprintf("Subject: bench %d\r\nX-Seq: %d\r\n\r\n", i, i))
+					rnd := make([]byte, size)
+					for j := range rnd {
+						rnd[j] = 'A' + byte(rand.IntN(26))
+					}
+					if err := st.Deliver(context.Background(), store.Delivery{Data: append(msg, rnd...), Received: time.Now(), Local: []store.LocalTarget{{AccountID: acc.ID}}}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		st.Close()
+	}
+	fill(0, n)
+	target := filepath.Join(tmp, "target")
+	key := filepath.Join(tmp, "id.txt")
+	rate := diskWriteRate(t, tmp, 512<<20)
+	mustRun(t, "", "backup", "init", "--dir", data, "--to", target, "--identity-out", key)
+	timed := func(args ...string) (string, time.Duration, int64) {
+		t.Helper()
+		cmd := exec.Command(binary, args...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		}
+		rss := int64(0)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss >> 10 // KiB -> MiB
+		}
+		return strings.TrimSpace(out.String() + errb.String()), time.Since(start), rss
+	}
+	du := func(p string) int64 {
+		var sum int64
+		filepath.Walk(p, func(_ string, fi os.FileInfo, err error) error {
+			if err == nil && fi.Mode().IsRegular() {
+				sum += fi.Size()
+			}
+			return nil
+		})
+		return sum
+	}
+	size := du(data)
+	out, full, rss := timed("backup", "run", "--dir", data, "--verbose")
+	t.Logf("disk sequential write (fsync): %.0f MB/s", rate)
+	t.Logf("full backup of %d messages, data dir %.0f MB: %v, %.0f MB/s (%.0f%% of the disk rate), max RSS %d MiB, target %.0f MB\n  %s",
+		n, float64(size)/1e6, full.Round(time.Millisecond), float64(size)/1e6/full.Seconds(), 100*float64(size)/1e6/full.Seconds()/rate, rss, float64(du(target))/1e6, out)
+	fill(n, n+100)
+	out, inc, rss := timed("backup", "run", "--dir", data, "--verbose")
+	t.Logf("incremental run after 100 new messages: %v, max RSS %d MiB\n  %s", inc.Round(time.Millisecond), rss, out)
+	out, ver, rss := timed("backup", "verify", "--dir", data, "--full", "--identity", key)
+	t.Logf("verify --full: %v, max RSS %d MiB\n  %s", ver.Round(time.Millisecond), rss, out)
+	restored := filepath.Join(tmp, "restored")
+	out, res, rss := timed("restore", "--from", target, "--identity", key, "--dir", restored)
+	t.Logf("restore: %v, %.0f MB/s (%.0f%% of the disk rate), max RSS %d MiB\n  %s", res.Round(time.Millisecond),
+		float64(du(restored))/1e6/res.Seconds(), 100*float64(du(restored))/1e6/res.Seconds()/rate, rss, out)
+}
+
+// diskWriteRate writes size bytes to a file under dir, fsyncs it and
+// returns MB/s.
+func diskWriteRate(t *testing.T, dir string, size int) float64 {
+	t.Helper()
+	p := filepath.Join(dir, "ddtest")
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(p)
+	buf := make([]byte, 1<<20)
+	for i := range buf {
+		buf[i] = byte(rand.IntN(256))
+	}
+	start := time.Now()
+	for written := 0; written < size; written += len(buf) {
+		if _, err := f.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return float64(size) / 1e6 / time.Since(start).Seconds()
 }

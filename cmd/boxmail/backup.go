@@ -118,8 +118,10 @@ func backupSetup(dir, to string) (backup.Settings, backup.Target, error) {
 
 func backupRun(e *env, args []string) error {
 	var to string
+	var verbose bool
 	dir, pos, err := parseWith(e, "backup run", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&to, "to", "", "TARGET for this run (default: the one 'backup init' stored)")
+		fs.BoolVar(&verbose, "verbose", false, "log each phase's time on stderr")
 	})
 	if err != nil {
 		return err
@@ -133,7 +135,11 @@ func backupRun(e *env, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	return withStore(dir, func(st *store.Store) error {
 		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log})
 		if err != nil {

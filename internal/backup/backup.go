@@ -33,8 +33,10 @@
 // CLI decrypts any of them (age -d -i KEYFILE). The box keeps only the
 // recipient: a stolen server cannot read its backups.
 //
-// An object's NAME is HMAC-SHA256 of its plaintext under a random 32-byte
-// name key made at init and kept in the box (backup/settings.json, 0600;
+// An object's NAME is HMAC-SHA256, under a random 32-byte name key, of
+// the SHA-256 of its plaintext (so one pass over the bytes gives both the
+// manifest's hash and the name): a keyed hash of the content, under a
+// key made at init and kept in the box (backup/settings.json, 0600;
 // it travels inside the backups, so a restored box goes on deduplicating
 // against the same target). A plain SHA-256 would let whoever reads the
 // target confirm that a known file (a newsletter, a photo) is in the
@@ -48,8 +50,9 @@
 // # Durability
 //
 // Objects are written before the .names file, and that before the
-// manifest; each through a temporary file, fsync and rename (safefile for
-// the directory target). A run killed at any point leaves the earlier
+// manifest, each through a temporary file, fsync and rename; the
+// directories are fsynced (Target.Sync) before the manifest is written
+// and after. A run killed at any point leaves the earlier
 // snapshots whole, and the next run uploads only what is missing. A
 // snapshot exists once its manifest does.
 package backup

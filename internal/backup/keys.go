@@ -134,10 +134,11 @@ func newSealer(s Settings) (*sealer, error) {
 	return &sealer{recipient: r, nameKey: k}, nil
 }
 
-// name is the object name of a plaintext.
-func (s *sealer) name(plain []byte) string {
+// name is the object name of a plaintext, given its SHA-256: the HMAC
+// of the digest (one pass over the bytes serves both).
+func (s *sealer) name(sum [sha256.Size]byte) string {
 	m := hmac.New(sha256.New, s.nameKey)
-	m.Write(plain)
+	m.Write(sum[:])
 	return hex.EncodeToString(m.Sum(nil))
 }
 

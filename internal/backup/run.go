@@ -31,7 +31,7 @@ type RunOptions struct {
 	Version  string // the binary's, for the manifest
 	Logger   *slog.Logger
 	// Workers is how many files are read, encrypted and uploaded at once
-	// (default 4); each holds about 2*ChunkSize bytes.
+	// (default 8: fsyncs overlap); each holds about 2*ChunkSize bytes.
 	Workers int
 }
 
@@ -61,7 +61,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Workers <= 0 {
-		o.Workers = 4
+		o.Workers = 8
 	}
 	if o.Settings.Recipient == "" {
 		return res, ErrNotConfigured
@@ -92,6 +92,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
+	o.Logger.Debug("database copied", "took", time.Since(start))
 	jobs, err := collect(o, stage, info)
 	if err != nil {
 		return res, err
@@ -104,6 +105,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
+	o.Logger.Debug("files stored", "took", time.Since(start))
 	m := Manifest{Format: FormatVersion, ID: id, Time: start.UTC(), Version: o.Version, Schema: info.Schema,
 		Messages: info.Messages, Files: files}
 	if err := writeSnapshot(ctx, o.Target, seal, &m); err != nil {
@@ -287,6 +289,9 @@ func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) err
 	if err := t.Put(ctx, namesPath(m.ID), append(body, macNames(seal.nameKey, body)...)); err != nil {
 		return fmt.Errorf("writing %s: %w", namesPath(m.ID), err)
 	}
+	if err := t.Sync(ctx); err != nil { // the objects and the list before the manifest
+		return err
+	}
 	data, err := json.Marshal(m)
 	if err != nil {
 		return err
@@ -298,7 +303,7 @@ func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) err
 	if err := t.Put(ctx, manifestPath(m.ID), sealed); err != nil {
 		return fmt.Errorf("writing %s: %w", manifestPath(m.ID), err)
 	}
-	return nil
+	return t.Sync(ctx)
 }
 
 // uploader reads files chunk by chunk and stores the chunks the target
@@ -361,7 +366,10 @@ feed:
 	close(next)
 	wg.Wait()
 	close(errs)
-	if err := errors.Join(<-errs, ctx.Err()); err != nil {
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil { // the caller's, since no worker failed
 		return nil, err
 	}
 	return files, nil
@@ -428,7 +436,7 @@ func (u *uploader) hasAll(chunks []ChunkInfo) bool {
 // chunk stores one piece unless the target has it.
 func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	sum := sha256.Sum256(plain)
-	c := ChunkInfo{Object: u.seal.name(plain), Size: int64(len(plain)), SHA256: hex.EncodeToString(sum[:])}
+	c := ChunkInfo{Object: u.seal.name(sum), Size: int64(len(plain)), SHA256: hex.EncodeToString(sum[:])}
 	u.mu.Lock()
 	have := u.have[c.Object]
 	u.mu.Unlock()

@@ -8,16 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-
-	"boxmail/internal/safefile"
+	"sync"
 )
 
 // Target is where the objects and manifests go. Names are slash-separated
 // paths ("objects/ab/ab12...", "snapshots/ID.manifest").
 type Target interface {
-	// Put stores data under name durably: once it returns, the name is
-	// there whole; a failure or a crash leaves no partial object under it.
+	// Put stores data under name: a failure or a crash leaves no partial
+	// object under it. It is durable once Sync has returned.
 	Put(ctx context.Context, name string, data []byte) error
+	// Sync makes every Put so far durable.
+	Sync(ctx context.Context) error
 	// Get returns the bytes under name; a missing name is fs.ErrNotExist.
 	Get(ctx context.Context, name string) ([]byte, error)
 	Has(ctx context.Context, name string) (bool, error)
@@ -43,15 +44,24 @@ func Open(spec string) (Target, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DirTarget{Root: abs}, nil
+	return NewDirTarget(abs), nil
 }
 
 // DirTarget is a Target in a local directory (another disk, a mounted
-// share). Writes go through safefile: temp file, fsync, rename, fsync of
-// the directory.
-type DirTarget struct{ Root string }
+// share). Put writes a temp file, fsyncs it and renames it into place
+// (safefile without its directory fsync); Sync fsyncs the directories
+// written to since the last Sync, once each rather than once per object.
+type DirTarget struct {
+	Root string
+
+	mu    sync.Mutex
+	dirty map[string]bool
+}
 
 var _ Target = (*DirTarget)(nil)
+
+// NewDirTarget is the target in directory root.
+func NewDirTarget(root string) *DirTarget { return &DirTarget{Root: root} }
 
 func (d *DirTarget) String() string { return d.Root }
 
@@ -63,7 +73,7 @@ func (d *DirTarget) path(name string) (string, error) {
 	return filepath.Join(d.Root, filepath.FromSlash(name)), nil
 }
 
-func (d *DirTarget) Put(ctx context.Context, name string, data []byte) error {
+func (d *DirTarget) Put(ctx context.Context, name string, data []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -71,10 +81,63 @@ func (d *DirTarget) Put(ctx context.Context, name string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}
-	return safefile.Write(p, data, 0o600)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, os.Remove(f.Name()))
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	for rel := dir; ; rel = filepath.Dir(rel) { // new parents too
+		d.dirty[rel] = true
+		if rel == d.Root || len(rel) <= len(d.Root) {
+			break
+		}
+	}
+	return nil
+}
+
+func (d *DirTarget) Sync(ctx context.Context) error {
+	d.mu.Lock()
+	dirs := d.dirty
+	d.dirty = nil
+	d.mu.Unlock()
+	for dir := range dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(f.Sync(), f.Close()); err != nil {
+			return fmt.Errorf("fsync %s: %w", dir, err)
+		}
+	}
+	return nil
 }
 
 func (d *DirTarget) Get(ctx context.Context, name string) ([]byte, error) {

@@ -198,7 +198,7 @@ func verifyFull(ctx context.Context, o VerifyOptions, key []byte, id string, nam
 				problems = append(problems, err)
 				continue
 			}
-			if len(key) > 0 && (&sealer{nameKey: key}).name(plain) != c.Object {
+			if len(key) > 0 && (&sealer{nameKey: key}).name(sha256.Sum256(plain)) != c.Object {
 				problems = append(problems, &ObjectError{Snapshot: id, Path: f.Path, Object: c.Object, Err: errors.New("content does not match its name")})
 			}
 		}
