@@ -19,6 +19,7 @@ import (
 	"github.com/skip2/go-qrcode"
 
 	"boxmail/internal/backup"
+	"boxmail/internal/config"
 	"boxmail/internal/store"
 )
 
@@ -140,15 +141,80 @@ func backupRun(e *env, args []string) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
-	return withStore(dir, func(st *store.Store) error {
-		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log})
+	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		keep := retention(cfg)
+		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep})
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "snapshot %s: %d messages, %d files, %s; %d of %d objects uploaded (%s) in %s\n",
 			res.ID, res.Messages, res.Files, sizeText(res.Bytes), res.Uploaded, res.Objects, sizeText(res.UploadedBytes), res.Duration.Round(time.Millisecond))
+		if res.Pruned > 0 || res.ObjectsPruned > 0 {
+			fmt.Fprintf(e.stdout, "backup_keep = %s: removed %d older snapshots and %d objects no kept snapshot needs\n", cfg.Backup.Keep, res.Pruned, res.ObjectsPruned)
+		}
 		return nil
 	})
+}
+
+// retention is the config's backup_keep.
+func retention(cfg config.Config) backup.Retention {
+	k := cfg.Backup.Keep
+	return backup.Retention{Daily: k.Daily, Weekly: k.Weekly, Monthly: k.Monthly, Yearly: k.Yearly}
+}
+
+// startBackupSchedule runs a backup (with pruning and a presence check)
+// at the config's backup_schedule every day while serve runs, once
+// 'backup init' set backups up. stop cancels a run in progress and waits.
+func startBackupSchedule(dir string, cfg config.Config, st *store.Store, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			next, ok := cfg.Backup.NextBackup(time.Now())
+			if !ok {
+				return
+			}
+			timer := time.NewTimer(time.Until(next))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			scheduledBackup(ctx, dir, cfg, st, log)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// scheduledBackup is one nightly run: backup, prune, verify presence.
+// Failures are logged at error level (the admin's log watch sees them).
+func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *store.Store, log *slog.Logger) {
+	s, err := backup.LoadSettings(dir)
+	if errors.Is(err, backup.ErrNotConfigured) {
+		log.Debug("no scheduled backup: not set up")
+		return
+	}
+	var t backup.Target
+	if err == nil {
+		t, err = backup.Open(s.Target)
+	}
+	if err != nil {
+		log.Error("scheduled backup failed", "err", err)
+		return
+	}
+	keep := retention(cfg)
+	res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep})
+	if err != nil {
+		log.Error("scheduled backup failed", "target", t.String(), "err", err)
+		return
+	}
+	if _, err := backup.Verify(ctx, backup.VerifyOptions{Target: t, NameKey: s.NameKey}); err != nil {
+		log.Error("backup verify failed after the scheduled run", "target", t.String(), "err", err)
+		return
+	}
+	log.Info("scheduled backup done", "snapshot", res.ID, "uploaded", res.Uploaded, "objects", res.Objects, "pruned", res.Pruned, "took", res.Duration)
 }
 
 func sizeText(n int64) string {

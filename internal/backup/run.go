@@ -30,6 +30,8 @@ type RunOptions struct {
 	Target   Target
 	Version  string // the binary's, for the manifest
 	Logger   *slog.Logger
+	// Keep, when set, prunes after the run (Prune) under the run lock.
+	Keep *Retention
 	// Workers is how many files are read, encrypted and uploaded at once
 	// (default 8: fsyncs overlap); each holds about 2*ChunkSize bytes.
 	Workers int
@@ -45,6 +47,8 @@ type RunResult struct {
 	UploadedBytes int64 // their encrypted size
 	Messages      int64
 	Duration      time.Duration
+	Pruned        int // snapshots removed by retention
+	ObjectsPruned int
 }
 
 // job is one file to back up: its path in the snapshot and where to read it.
@@ -114,8 +118,15 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err := up.cache.save(o.Dir); err != nil {
 		o.Logger.Warn("backup cache not saved; the next run reads every file again", "err", err)
 	}
+	if o.Keep != nil {
+		pr, err := Prune(ctx, o.Target, o.Settings.NameKey, *o.Keep)
+		if err != nil {
+			return res, fmt.Errorf("snapshot %s stored, but pruning failed: %w", id, err)
+		}
+		res.Pruned, res.ObjectsPruned = pr.Removed, pr.ObjectsRemoved
+	}
 	res = RunResult{ID: id, Files: len(files), Bytes: m.Bytes, Objects: m.Objects, Uploaded: int(up.uploaded),
-		UploadedBytes: up.uploadedBytes, Messages: info.Messages, Duration: time.Since(start)}
+		UploadedBytes: up.uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
 	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
 	return res, nil
 }

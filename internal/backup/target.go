@@ -193,7 +193,16 @@ func (d *DirTarget) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	return os.Remove(p)
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	d.dirty[filepath.Dir(p)] = true
+	return nil
 }
 
 // CleanTemp removes the temporary files an interrupted run left in the
