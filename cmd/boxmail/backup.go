@@ -25,7 +25,7 @@ import (
 
 func backupCommands() []subcommand {
 	return []subcommand{
-		{name: "init", args: "--to TARGET [--identity-out FILE] [--force]", summary: "set up encrypted backups to a directory; prints the decryption identity once", run: backupInit},
+		{name: "init", args: "--to TARGET [--identity-out FILE] [--force]", summary: "set up encrypted backups to a directory or S3; prints the decryption identity once", run: backupInit},
 		{name: "run", args: "[--to TARGET]", summary: "back up the box now (beside the running server)", run: backupRun},
 		{name: "list", args: "[--identity FILE]", summary: "the snapshots in the target", run: backupList},
 		{name: "verify", args: "[--full --identity FILE]", summary: "check every snapshot's objects are there (--full: decrypt and re-hash all)", run: backupVerify},
@@ -36,7 +36,7 @@ func backupInit(e *env, args []string) error {
 	var to, idOut string
 	var force bool
 	dir, pos, err := parseWith(e, "backup init", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&to, "to", "", "TARGET: a directory (another disk, a mounted share)")
+		fs.StringVar(&to, "to", "", "TARGET: a directory (another disk, a mounted share) or s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?tls=false]")
 		fs.StringVar(&idOut, "identity-out", "", "also write the identity to this file (0600; keep it off this machine)")
 		fs.BoolVar(&force, "force", false, "replace an existing setup (the old identity keeps reading the old snapshots)")
 	})
@@ -77,7 +77,11 @@ func backupInit(e *env, args []string) error {
 			return err
 		}
 	}
-	fmt.Fprintf(e.stdout, "Backups of this box go to %s, encrypted to %s.\n\n", s.Target, s.Recipient)
+	where := s.Target
+	if t, err := backup.Open(s.Target); err == nil {
+		where = t.String() // without an S3 secret
+	}
+	fmt.Fprintf(e.stdout, "Backups of this box go to %s, encrypted to %s.\n\n", where, s.Recipient)
 	fmt.Fprintf(e.stdout, "This identity decrypts them. It is shown only now and is not kept on this box:\nstore it offline (print it, or save the file elsewhere). Without it no backup can be restored.\n\n%s\n", text)
 	if q, err := qrcode.New(id.String(), qrcode.Medium); err == nil {
 		fmt.Fprintln(e.stdout, q.ToSmallString(false))

@@ -82,7 +82,11 @@ func Init(dataDir, target string, force bool) (*age.X25519Identity, Settings, er
 	if _, err := rand.Read(key); err != nil {
 		return nil, Settings{}, err
 	}
-	s := Settings{Target: t.String(), Recipient: id.Recipient().String(), NameKey: hex.EncodeToString(key), Created: time.Now().UTC()}
+	spec := t.String() // a directory, made absolute
+	if _, ok := t.(*S3Target); ok {
+		spec = target // with its credentials
+	}
+	s := Settings{Target: spec, Recipient: id.Recipient().String(), NameKey: hex.EncodeToString(key), Created: time.Now().UTC()}
 	data, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return nil, Settings{}, err
@@ -108,7 +112,7 @@ func ReadIdentity(path string) ([]age.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: nothing to lose
 	ids, err := age.ParseIdentities(f)
 	if err != nil {
 		return nil, fmt.Errorf("identity %s: %w", path, err)

@@ -393,7 +393,7 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 	if err != nil {
 		return File{}, err
 	}
-	defer fh.Close()
+	defer func() { _ = fh.Close() }() // read only: nothing to lose
 	fi, err := fh.Stat()
 	if err != nil {
 		return File{}, err

@@ -29,14 +29,14 @@ type Target interface {
 	String() string
 }
 
-// Open returns the target of a TARGET argument: a directory path. S3
-// (s3://) is not built yet.
+// Open returns the target of a TARGET argument: a directory path, or
+// s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX] (S3Target).
 func Open(spec string) (Target, error) {
 	switch {
 	case spec == "":
 		return nil, errors.New("no backup target")
 	case strings.HasPrefix(spec, "s3://"):
-		return nil, fmt.Errorf("%s: S3 targets are not supported yet; use a directory (another disk, a mounted share)", spec)
+		return openS3(spec)
 	case strings.Contains(spec, "://"):
 		return nil, fmt.Errorf("%s: unknown target kind: want a directory path", spec)
 	}

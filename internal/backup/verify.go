@@ -233,7 +233,7 @@ func checkDatabase(ctx context.Context, t Target, ids []age.Identity, id string,
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary copy; the OS cleans the temp dir
 	p := filepath.Join(dir, DatabasePath)
 	if err := writeFile(ctx, t, ids, id, f, p); err != nil {
 		return err

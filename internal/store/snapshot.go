@@ -92,7 +92,7 @@ func CheckSnapshot(ctx context.Context, path string) (SnapshotInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }() // read only and immutable: nothing to lose
 	var problems []string
 	rows, err := db.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
