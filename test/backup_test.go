@@ -330,6 +330,10 @@ func TestBackupBenchmark(t *testing.T) {
 	pw := filepath.Join(tmp, "pw")
 	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
 	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pw)
+	maildir := filepath.Join(tmp, "Maildir", "cur")
+	if err := os.MkdirAll(maildir, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	fill := func(from, to int) {
 		st := testutil.StoreAt(t, data, store.Options{})
 		acc, err := st.AccountByEmail(context.Background(), "me@example.test")
@@ -351,7 +355,13 @@ func TestBackupBenchmark(t *testing.T) {
 					for j := range rnd {
 						rnd[j] = 'A' + byte(rand.IntN(26))
 					}
-					if err := st.Deliver(context.Background(), store.Delivery{Data: append(msg, rnd...), Received: time.Now(), Local: []store.LocalTarget{{AccountID: acc.ID}}}); err != nil {
+					msg = append(msg, rnd...)
+					if err := st.Deliver(context.Background(), store.Delivery{Data: msg, Received: time.Now(), Local: []store.LocalTarget{{AccountID: acc.ID}}}); err != nil {
+						t.Error(err)
+						return
+					}
+					// The same message in a Maildir, for restic beside us.
+					if err := os.WriteFile(filepath.Join(maildir, fmt.Sprintf("%d.bench:2,S", i)), msg, 0o600); err != nil {
 						t.Error(err)
 						return
 					}
@@ -401,6 +411,9 @@ func TestBackupBenchmark(t *testing.T) {
 	t.Logf("incremental run after 100 new messages: %v, max RSS %d MiB\n  %s", inc.Round(time.Millisecond), rss, out)
 	out, ver, rss := timed("backup", "verify", "--dir", data, "--full", "--identity", key)
 	t.Logf("verify --full: %v, max RSS %d MiB\n  %s", ver.Round(time.Millisecond), rss, out)
+	if restic, err := exec.LookPath("restic"); err == nil {
+		benchRestic(t, restic, tmp, filepath.Dir(maildir), n, func() { fill(n+100, n+200) })
+	}
 	restored := filepath.Join(tmp, "restored")
 	out, res, rss := timed("restore", "--from", target, "--identity", key, "--dir", restored)
 	t.Logf("restore: %v, %.0f MB/s (%.0f%% of the disk rate), max RSS %d MiB\n  %s", res.Round(time.Millisecond),
@@ -540,4 +553,37 @@ func (b *Box) awaitPortOf(t *testing.T, port int) {
 		}
 		return err == nil
 	})
+}
+
+// benchRestic backs the Maildir copy up with restic (Debian's), full then
+// after 100 more messages, for the same figures.
+func benchRestic(t *testing.T, restic, tmp, maildir string, n int, more func()) {
+	repo := filepath.Join(tmp, "restic-repo")
+	env := append(os.Environ(), "RESTIC_PASSWORD=bench", "RESTIC_REPOSITORY="+repo, "RESTIC_CACHE_DIR="+filepath.Join(tmp, "restic-cache"))
+	runR := func(args ...string) (time.Duration, int64) {
+		cmd := exec.Command(restic, args...)
+		cmd.Env = env
+		start := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("restic %v: %v\n%s", args, err, out)
+		}
+		rss := int64(0)
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rss = ru.Maxrss >> 10
+		}
+		return time.Since(start), rss
+	}
+	runR("init")
+	full, rss := runR("backup", "--quiet", maildir)
+	var size int64
+	filepath.Walk(repo, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			size += fi.Size()
+		}
+		return nil
+	})
+	t.Logf("restic 0.14 full backup of the same %d messages as a Maildir: %v, max RSS %d MiB, repository %.0f MB", n, full.Round(time.Millisecond), rss, float64(size)/1e6)
+	more()
+	inc, rss := runR("backup", "--quiet", maildir)
+	t.Logf("restic incremental after 100 new messages: %v, max RSS %d MiB", inc.Round(time.Millisecond), rss)
 }
