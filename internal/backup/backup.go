@@ -21,6 +21,7 @@
 //	objects/XX/NAME        one chunk (at most ChunkSize bytes of one file), age-encrypted
 //	snapshots/ID.names     the object names of snapshot ID, one a line, then "mac HEX"
 //	snapshots/ID.manifest  the manifest (JSON, Manifest), age-encrypted
+//	runs/ID                a run in progress (its start time), removed at its end
 //
 // Every file is cut into fixed ChunkSize pieces. The database copy is
 // page for page the live file (store.SnapshotDB), so after a day of mail

@@ -65,10 +65,50 @@ type PruneResult struct {
 // Prune removes the snapshots r does not keep, then every object no kept
 // snapshot needs (mark and sweep: the marks come from the kept
 // snapshots' .names files, MAC-checked with the name key; if one cannot
-// be read, nothing is removed). Objects of an unfinished run count as
-// unneeded, so Prune must not run beside a run: Run calls it under the
-// run lock.
+// be read, nothing is removed). A run in progress has objects in no
+// .names file yet: this box's runs are kept apart by the run lock (Run
+// prunes under it), and another box's (a restored copy writing to the
+// same target) announce themselves under runs/, which holds the sweep of
+// objects back for a day.
 func Prune(ctx context.Context, t Target, nameKey string, r Retention) (PruneResult, error) {
+	return prune(ctx, t, nameKey, r, "")
+}
+
+// runLockPath is where a run announces itself in the target while it
+// uploads (its content: the start time).
+func runLockPath(id string) string { return "runs/" + id }
+
+// runLockAge is how long a run's announcement holds back the sweep of
+// objects; one left by a killed run stops mattering after it.
+const runLockAge = 24 * time.Hour
+
+// otherRuns tells whether a run other than self (another box writing to
+// the same target) announced itself in the last runLockAge.
+func otherRuns(ctx context.Context, t Target, self string) (bool, error) {
+	locks, err := t.List(ctx, "runs/")
+	if err != nil {
+		return false, err
+	}
+	for _, l := range locks {
+		if l == runLockPath(self) {
+			continue
+		}
+		data, err := t.Get(ctx, l)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return false, err
+		}
+		started, err := time.Parse(time.RFC3339, strings.TrimSpace(string(data)))
+		if err != nil || time.Since(started) < runLockAge {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func prune(ctx context.Context, t Target, nameKey string, r Retention, self string) (PruneResult, error) {
 	var res PruneResult
 	key, err := hex.DecodeString(nameKey)
 	if err != nil || len(key) == 0 {
@@ -112,6 +152,10 @@ func Prune(ctx context.Context, t Target, nameKey string, r Retention) (PruneRes
 				return res, err
 			}
 		}
+	}
+	if busy, err := otherRuns(ctx, t, self); err != nil || busy {
+		// Another run's objects are in no .names file yet: sweep later.
+		return res, errors.Join(err, t.Sync(ctx))
 	}
 	objs, err := t.List(ctx, "objects/")
 	if err != nil {

@@ -85,3 +85,37 @@ func TestPruneNeverRemovesWhatAKeptSnapshotNeeds(t *testing.T) {
 		t.Error("the pruned snapshot's manifest is still there")
 	}
 }
+
+func TestPruneLeavesObjectsWhileAnotherBoxRuns(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	s, tg, _ := b.setUp(t)
+	b.run(t, s, tg)
+	orphan := objectPath("ff" + fmt.Sprint(time.Now().UnixNano()))
+	if err := tg.Put(ctx, orphan, []byte("another box's new object")); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Put(ctx, runLockPath("other"), []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		t.Fatal(err)
+	}
+	keep := Retention{Daily: 1}
+	if _, err := Run(ctx, RunOptions{Dir: b.dir, Store: b.st, Settings: s, Target: tg, Keep: &keep}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := tg.Has(ctx, orphan); !ok {
+		t.Error("an object of another box's run in progress was swept")
+	}
+	if locks, _ := tg.List(ctx, "runs/"); len(locks) != 1 {
+		t.Errorf("runs/ holds %v, want only the other box's", locks)
+	}
+	// A day-old announcement (a killed run) no longer holds the sweep back.
+	if err := tg.Put(ctx, runLockPath("other"), []byte(time.Now().Add(-25*time.Hour).UTC().Format(time.RFC3339))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(ctx, RunOptions{Dir: b.dir, Store: b.st, Settings: s, Target: tg, Keep: &keep}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := tg.Has(ctx, orphan); ok {
+		t.Error("an orphan object outlived a stale announcement")
+	}
+}

@@ -85,6 +85,16 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		}
 	}
 	id := newSnapshotID(start)
+	// Announce the run in the target, so that another box's prune (a
+	// restored copy writing to the same target) leaves its new objects.
+	if err := o.Target.Put(ctx, runLockPath(id), []byte(start.UTC().Format(time.RFC3339))); err != nil {
+		return res, fmt.Errorf("target %s: %w", o.Target, err)
+	}
+	defer func() {
+		if derr := o.Target.Delete(context.WithoutCancel(ctx), runLockPath(id)); derr != nil {
+			o.Logger.Warn("removing the run's lock from the target", "err", derr)
+		}
+	}()
 	stage, info, err := stageSnapshot(ctx, o, id)
 	if stage != "" {
 		defer func() {
@@ -119,7 +129,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		o.Logger.Warn("backup cache not saved; the next run reads every file again", "err", err)
 	}
 	if o.Keep != nil {
-		pr, err := Prune(ctx, o.Target, o.Settings.NameKey, *o.Keep)
+		pr, err := prune(ctx, o.Target, o.Settings.NameKey, *o.Keep, id)
 		if err != nil {
 			return res, fmt.Errorf("snapshot %s stored, but pruning failed: %w", id, err)
 		}
@@ -227,8 +237,12 @@ func linkBody(bodies, stage, name string) error {
 // files it references, and the other files of the data directory.
 func collect(o RunOptions, stage string, info store.SnapshotInfo) ([]job, error) {
 	jobs := []job{{rel: DatabasePath, src: filepath.Join(stage, DatabasePath)}}
-	for name := range info.BodyFiles {
-		jobs = append(jobs, job{rel: store.BodiesDir + "/" + name, src: filepath.Join(stage, store.BodiesDir, name), cacheable: true})
+	for name, size := range info.BodyFiles {
+		src := filepath.Join(stage, store.BodiesDir, name)
+		if fi, err := os.Stat(src); err != nil || fi.Size() != size {
+			return nil, fmt.Errorf("body file %s is not the %d bytes the database copy says (%v): the data dir needs 'boxmail' checks before a backup", name, size, err)
+		}
+		jobs = append(jobs, job{rel: store.BodiesDir + "/" + name, src: src, cacheable: true})
 	}
 	err := filepath.WalkDir(o.Dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
