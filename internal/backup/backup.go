@@ -127,7 +127,7 @@ func (e *ObjectError) Error() string {
 	if e.Path != "" {
 		where = " (" + e.Path + ")"
 	}
-	return fmt.Sprintf("snapshot %s: object %s%s: %v", e.Snapshot, objectPath(e.Object), where, e.Err)
+	return fmt.Sprintf("snapshot %s: object %s%s: %s", e.Snapshot, objectPath(e.Object), where, e.Err.Error())
 }
 
 func (e *ObjectError) Unwrap() error { return e.Err }

@@ -239,8 +239,12 @@ func collect(o RunOptions, stage string, info store.SnapshotInfo) ([]job, error)
 	jobs := []job{{rel: DatabasePath, src: filepath.Join(stage, DatabasePath)}}
 	for name, size := range info.BodyFiles {
 		src := filepath.Join(stage, store.BodiesDir, name)
-		if fi, err := os.Stat(src); err != nil || fi.Size() != size {
-			return nil, fmt.Errorf("body file %s is not the %d bytes the database copy says (%v): the data dir needs 'boxmail' checks before a backup", name, size, err)
+		fi, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("body file %s of the database copy: %w", name, err)
+		}
+		if fi.Size() != size {
+			return nil, fmt.Errorf("body file %s holds %d bytes, the database copy says %d: not backing up a damaged box", name, fi.Size(), size)
 		}
 		jobs = append(jobs, job{rel: store.BodiesDir + "/" + name, src: src, cacheable: true})
 	}

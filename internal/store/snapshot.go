@@ -81,7 +81,9 @@ type SnapshotInfo struct {
 
 // CheckSnapshot opens a database file read-only (a snapshot, or a
 // restored database before it is opened as a store), runs SQLite's
-// integrity check and lists the body files it references. Problems come
+// integrity check, checks each mailbox's UIDNEXT against its UIDs and
+// that every message has its body row, and lists the body files it
+// references. Problems come
 // back as one error naming each.
 func CheckSnapshot(ctx context.Context, path string) (SnapshotInfo, error) {
 	var info SnapshotInfo
@@ -118,11 +120,32 @@ func CheckSnapshot(ctx context.Context, path string) (SnapshotInfo, error) {
 	if err := db.QueryRowContext(ctx, "SELECT (SELECT count(*) FROM messages), (SELECT count(*) FROM accounts)").Scan(&info.Messages, &info.Accounts); err != nil {
 		return info, fmt.Errorf("%s: counting: %w", path, err)
 	}
+	if err := checkUIDs(ctx, db); err != nil {
+		return info, fmt.Errorf("%s: %w", path, err)
+	}
 	info.BodyFiles, err = snapshotBodyFiles(ctx, db)
 	if err != nil {
 		return info, fmt.Errorf("%s: body files: %w", path, err)
 	}
 	return info, nil
+}
+
+// checkUIDs finds mailboxes whose UIDNEXT is not above every UID in them
+// (a client would see new messages under old UIDs), a UIDVALIDITY of 0,
+// and messages whose body row is missing.
+func checkUIDs(ctx context.Context, db *sql.DB) error {
+	var bad, badValidity, noBody int64
+	err := db.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM mailboxes b WHERE b.uidnext <= (SELECT coalesce(max(uid), 0) FROM messages WHERE mailbox_id = b.id)),
+		(SELECT count(*) FROM mailboxes WHERE uidvalidity = 0),
+		(SELECT count(*) FROM messages m WHERE NOT EXISTS (SELECT 1 FROM bodies WHERE id = m.body_id))`).Scan(&bad, &badValidity, &noBody)
+	if err != nil {
+		return fmt.Errorf("checking UIDs: %w", err)
+	}
+	if bad+badValidity+noBody > 0 {
+		return fmt.Errorf("%d mailbox(es) with UIDNEXT not above their UIDs, %d with UIDVALIDITY 0, %d message(s) without a body", bad, badValidity, noBody)
+	}
+	return nil
 }
 
 func snapshotBodyFiles(ctx context.Context, db *sql.DB) (map[string]int64, error) {

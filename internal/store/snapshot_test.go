@@ -3,8 +3,10 @@ package store
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,5 +73,32 @@ func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
 	}
 	if _, err := CheckSnapshot(ctx, bad); err == nil {
 		t.Error("CheckSnapshot of a damaged file succeeded")
+	}
+}
+
+func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	a := newAccount(t, s, "me@example.test")
+	if err := s.Deliver(ctx, Delivery{Data: []byte("Subject: x\r\n\r\nx"), Received: time.Now(), Local: []LocalTarget{{AccountID: a.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(t.TempDir(), "snap.db")
+	if err := s.SnapshotDB(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := CheckSnapshot(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("UPDATE mailboxes SET uidnext = 1"); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := CheckSnapshot(ctx, snap); err == nil || !strings.Contains(err.Error(), "UIDNEXT") {
+		t.Errorf("CheckSnapshot of a box with UIDNEXT behind: %v", err)
 	}
 }
