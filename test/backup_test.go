@@ -449,7 +449,8 @@ func diskWriteRate(t *testing.T, dir string, size int) float64 {
 
 // versitygw returns a versitygw binary (github.com/versity/versitygw, a
 // real S3 server): $BOXMAIL_VERSITYGW, one on PATH, or, with CI=true,
-// one built with go install (several minutes the first time).
+// one built with go install (several minutes on a cold cache; .ci/run
+// may install it beforehand instead).
 func versitygw(t *testing.T) string {
 	t.Helper()
 	if p := os.Getenv("BOXMAIL_VERSITYGW"); p != "" {
@@ -466,7 +467,11 @@ func versitygw(t *testing.T) string {
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}
-	cmd := exec.Command("go", "install", "github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+	// Bounded, so a slow build fails this test rather than the suite's
+	// timeout; with a warm module and build cache it takes seconds.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "install", "github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 	cmd.Env = append(os.Environ(), "GOBIN="+gobin, "GOFLAGS=-mod=mod")
 	cmd.Dir = os.TempDir() // outside this module
 	if out, err := cmd.CombinedOutput(); err != nil {
