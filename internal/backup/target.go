@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Target is where the objects and manifests go. Names are slash-separated
@@ -205,8 +206,8 @@ func (d *DirTarget) Delete(ctx context.Context, name string) error {
 	return nil
 }
 
-// CleanTemp removes the temporary files an interrupted run left in the
-// target (safefile's ".NAME.tmp*").
+// CleanTemp removes the temporary files (".NAME.tmp*") an interrupted
+// run left in the target, once they are an hour old.
 func (d *DirTarget) CleanTemp() error {
 	return filepath.WalkDir(d.Root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
@@ -215,9 +216,12 @@ func (d *DirTarget) CleanTemp() error {
 			}
 			return err
 		}
-		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".tmp") {
-			return os.Remove(p)
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name(), ".tmp") {
+			return nil
 		}
-		return nil
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Hour {
+			return nil // another box's write in flight, perhaps
+		}
+		return os.Remove(p)
 	})
 }
