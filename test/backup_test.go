@@ -387,7 +387,7 @@ func TestBackupBenchmark(t *testing.T) {
 		}
 		rss := int64(0)
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss >> 10 // KiB -> MiB
+			rss = int64(ru.Maxrss) >> 10 // KiB -> MiB
 		}
 		return strings.TrimSpace(out.String() + errb.String()), time.Since(start), rss
 	}
@@ -574,7 +574,7 @@ func benchRestic(t *testing.T, restic, tmp, maildir string, n int, more func()) 
 		}
 		rss := int64(0)
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-			rss = ru.Maxrss >> 10
+			rss = int64(ru.Maxrss) >> 10
 		}
 		return time.Since(start), rss
 	}
