@@ -391,6 +391,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer closeStore(st, &err)
+	defer startBackupSchedule(dir, cfg, st, log.With("pkg", "backup"))() // backup.go
 	b, err := newBox(dir, cfg, st, certs, log)
 	if err != nil {
 		return err

@@ -72,6 +72,8 @@ type Config struct {
 	Security Security
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
+	// Backup configures scheduled backups (backup.go).
+	Backup Backup
 	// ProfileServers are other names of this box that device profiles
 	// may name besides Hostname (web.go).
 	ProfileServers []string
@@ -88,6 +90,7 @@ func Default(hostname string) Config {
 		Sieve:           DefaultSieve(),
 		Security:        DefaultSecurity(),
 		ACME:            DefaultACME(),
+		Backup:          DefaultBackup(),
 		POP3Port:        110,
 		POP3SPort:       995,
 		SMTPPort:        25,

@@ -275,6 +275,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := acmeFields[k]; ok {
 		return f, true
 	}
+	if f, ok := backupFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -298,6 +301,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range acmeFields {
+		m[k] = f
+	}
+	for k, f := range backupFields {
 		m[k] = f
 	}
 	return m

@@ -1,0 +1,359 @@
+package main
+
+// 'boxmail backup' and 'boxmail restore': flags around internal/backup,
+// which owns the snapshot, the encryption, the target and the checks.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/skip2/go-qrcode"
+
+	"boxmail/internal/backup"
+	"boxmail/internal/config"
+	"boxmail/internal/store"
+)
+
+func backupCommands() []subcommand {
+	return []subcommand{
+		{name: "init", args: "--to TARGET [--identity-out FILE] [--force]", summary: "set up encrypted backups to a directory or S3; prints the decryption identity once", run: backupInit},
+		{name: "run", args: "[--to TARGET]", summary: "back up the box now (beside the running server)", run: backupRun},
+		{name: "list", args: "[--identity FILE]", summary: "the snapshots in the target", run: backupList},
+		{name: "verify", args: "[--full --identity FILE]", summary: "check every snapshot's objects are there (--full: decrypt and re-hash all)", run: backupVerify},
+	}
+}
+
+func backupInit(e *env, args []string) error {
+	var to, idOut string
+	var force bool
+	dir, pos, err := parseWith(e, "backup init", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "TARGET: a directory (another disk, a mounted share) or s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?tls=false]")
+		fs.StringVar(&idOut, "identity-out", "", "also write the identity to this file (0600; keep it off this machine)")
+		fs.BoolVar(&force, "force", false, "replace an existing setup (the old identity keeps reading the old snapshots)")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	if to == "" {
+		return usagef("--to TARGET is required")
+	}
+	if _, err := loadConfig(dir); err != nil {
+		return err
+	}
+	var idFile *os.File
+	if idOut != "" {
+		if inside(dir, idOut) {
+			return usagef("--identity-out %s is inside the data dir: the identity must not live on the box it backs up", idOut)
+		}
+		if idFile, err = os.OpenFile(idOut, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600); err != nil {
+			return fmt.Errorf("identity file: %w", err)
+		}
+	}
+	id, s, err := backup.Init(dir, to, force)
+	if err != nil {
+		if idFile != nil {
+			return errors.Join(err, idFile.Close(), os.Remove(idOut))
+		}
+		return err
+	}
+	text := backup.IdentityText(id, s.Created)
+	if idFile != nil {
+		if _, err := idFile.WriteString(text); err != nil {
+			return errors.Join(err, idFile.Close())
+		}
+		if err := errors.Join(idFile.Sync(), idFile.Close()); err != nil {
+			return err
+		}
+	}
+	where := s.Target
+	if t, err := backup.Open(s.Target); err == nil {
+		where = t.String() // without an S3 secret
+	}
+	fmt.Fprintf(e.stdout, "Backups of this box go to %s, encrypted to %s.\n\n", where, s.Recipient)
+	fmt.Fprintf(e.stdout, "This identity decrypts them. It is shown only now and is not kept on this box:\nstore it offline (print it, or save the file elsewhere). Without it no backup can be restored.\n\n%s\n", text)
+	if q, err := qrcode.New(id.String(), qrcode.Medium); err == nil {
+		fmt.Fprintln(e.stdout, q.ToSmallString(false))
+	}
+	if idOut != "" {
+		fmt.Fprintf(e.stdout, "Also written to %s.\n", idOut)
+	}
+	fmt.Fprintln(e.stdout, "Next: 'boxmail backup run'.")
+	return nil
+}
+
+// inside tells whether path p is within dir.
+func inside(dir, p string) bool {
+	ad, err1 := filepath.Abs(dir)
+	ap, err2 := filepath.Abs(p)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	rel, err := filepath.Rel(ad, ap)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// backupSetup loads the box's backup settings and its target (or the
+// one --to names).
+func backupSetup(dir, to string) (backup.Settings, backup.Target, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return backup.Settings{}, nil, fmt.Errorf("data dir %s does not exist", dir)
+	}
+	s, err := backup.LoadSettings(dir)
+	if err != nil {
+		return s, nil, err
+	}
+	if to == "" {
+		to = s.Target
+	}
+	t, err := backup.Open(to)
+	return s, t, err
+}
+
+func backupRun(e *env, args []string) error {
+	var to string
+	var verbose bool
+	dir, pos, err := parseWith(e, "backup run", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "TARGET for this run (default: the one 'backup init' stored)")
+		fs.BoolVar(&verbose, "verbose", false, "log each phase's time on stderr")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	s, t, err := backupSetup(dir, to)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
+	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		keep := retention(cfg)
+		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "snapshot %s: %d messages, %d files, %s; %d of %d objects uploaded (%s) in %s\n",
+			res.ID, res.Messages, res.Files, sizeText(res.Bytes), res.Uploaded, res.Objects, sizeText(res.UploadedBytes), res.Duration.Round(time.Millisecond))
+		if res.Pruned > 0 || res.ObjectsPruned > 0 {
+			fmt.Fprintf(e.stdout, "backup_keep = %s: removed %d older snapshots and %d objects no kept snapshot needs\n", cfg.Backup.Keep, res.Pruned, res.ObjectsPruned)
+		}
+		return nil
+	})
+}
+
+// retention is the config's backup_keep.
+func retention(cfg config.Config) backup.Retention {
+	k := cfg.Backup.Keep
+	return backup.Retention{Daily: k.Daily, Weekly: k.Weekly, Monthly: k.Monthly, Yearly: k.Yearly}
+}
+
+// startBackupSchedule runs a backup (with pruning and a presence check)
+// at the config's backup_schedule every day while serve runs, once
+// 'backup init' set backups up. stop cancels a run in progress and waits.
+func startBackupSchedule(dir string, cfg config.Config, st *store.Store, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			next, ok := cfg.Backup.NextBackup(time.Now())
+			if !ok {
+				return
+			}
+			timer := time.NewTimer(time.Until(next))
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+			scheduledBackup(ctx, dir, cfg, st, log)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// scheduledBackup is one nightly run: backup, prune, verify presence.
+// Failures are logged at error level (the admin's log watch sees them).
+func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *store.Store, log *slog.Logger) {
+	s, err := backup.LoadSettings(dir)
+	if errors.Is(err, backup.ErrNotConfigured) {
+		log.Debug("no scheduled backup: not set up")
+		return
+	}
+	var t backup.Target
+	if err == nil {
+		t, err = backup.Open(s.Target)
+	}
+	if err != nil {
+		log.Error("scheduled backup failed", "err", err)
+		return
+	}
+	keep := retention(cfg)
+	res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep})
+	if err != nil {
+		log.Error("scheduled backup failed", "target", t.String(), "err", err)
+		return
+	}
+	if _, err := backup.Verify(ctx, backup.VerifyOptions{Target: t, NameKey: s.NameKey}); err != nil {
+		log.Error("backup verify failed after the scheduled run", "target", t.String(), "err", err)
+		return
+	}
+	log.Info("scheduled backup done", "snapshot", res.ID, "uploaded", res.Uploaded, "objects", res.Objects, "pruned", res.Pruned, "took", res.Duration)
+}
+
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+func backupList(e *env, args []string) error {
+	var to, idFile string
+	dir, pos, err := parseWith(e, "backup list", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "TARGET to list (default: the box's)")
+		fs.StringVar(&idFile, "identity", "", "identity file: also show what each snapshot holds")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	_, t, err := backupSetup(dir, to)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	snaps, err := backup.List(ctx, t)
+	if err != nil {
+		return err
+	}
+	ids, err := maybeIdentity(idFile)
+	if err != nil {
+		return err
+	}
+	tw := newTable(e.stdout, "SNAPSHOT\tTIME\tMESSAGES\tFILES\tSIZE\tVERSION")
+	for _, s := range snaps {
+		row := fmt.Sprintf("%s\t%s\t-\t-\t-\t-", s.ID, s.Time.Format(time.RFC3339))
+		if ids != nil {
+			m, err := backup.ReadManifest(ctx, t, s.ID, ids)
+			if err != nil {
+				return err
+			}
+			row = fmt.Sprintf("%s\t%s\t%d\t%d\t%s\t%s", s.ID, s.Time.Format(time.RFC3339), m.Messages, len(m.Files), sizeText(m.Bytes), m.Version)
+		}
+		fmt.Fprintln(tw, row)
+	}
+	return tw.Flush()
+}
+
+func maybeIdentity(path string) ([]backup.Identity, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return backup.ReadIdentity(path)
+}
+
+func backupVerify(e *env, args []string) error {
+	var to, idFile string
+	var full bool
+	dir, pos, err := parseWith(e, "backup verify", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&to, "to", "", "TARGET to verify (default: the box's)")
+		fs.BoolVar(&full, "full", false, "download, decrypt and re-hash every object; check each snapshot's database")
+		fs.StringVar(&idFile, "identity", "", "identity file (needed by --full)")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	if full && idFile == "" {
+		return usagef("--full needs --identity FILE")
+	}
+	s, t, err := backupSetup(dir, to)
+	if err != nil {
+		return err
+	}
+	ids, err := maybeIdentity(idFile)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	res, err := backup.Verify(context.Background(), backup.VerifyOptions{Target: t, NameKey: s.NameKey, Full: full, Identities: ids})
+	if err != nil {
+		return fmt.Errorf("verify of %s failed:\n%w", t, err)
+	}
+	what := "present"
+	if full {
+		what = fmt.Sprintf("decrypted and re-hashed (%s), databases checked", sizeText(res.Bytes))
+	}
+	fmt.Fprintf(e.stdout, "ok: %d snapshots, %d objects %s in %s\n", res.Snapshots, res.Objects, what, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func cmdRestore(e *env, args []string) error {
+	var from, idFile, snapshot string
+	dir, pos, err := parseWith(e, "restore", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&from, "from", "", "TARGET holding the backups")
+		fs.StringVar(&idFile, "identity", "", "the identity file 'backup init' printed")
+		fs.StringVar(&snapshot, "snapshot", "", "snapshot ID (default: the newest; see 'backup list')")
+	})
+	if err != nil {
+		return err
+	}
+	if err := noArgs(pos); err != nil {
+		return err
+	}
+	if from == "" || idFile == "" {
+		return usagef("--from TARGET and --identity FILE are required")
+	}
+	t, err := backup.Open(from)
+	if err != nil {
+		return err
+	}
+	ids, err := backup.ReadIdentity(idFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	res, err := backup.Restore(ctx, backup.RestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir,
+		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return fmt.Errorf("nothing restored: %w", err)
+	}
+	m := res.Manifest
+	fmt.Fprintf(e.stdout, "restored snapshot %s (taken %s by boxmail %s, schema %d) into %s in %s:\n  %d accounts, %d messages (%d body files), %d files, %s; every hash checked, database integrity ok\n",
+		m.ID, m.Time.Format(time.RFC3339), m.Version, m.Schema, dir, time.Since(start).Round(time.Millisecond),
+		res.Info.Accounts, res.Info.Messages, len(res.Info.BodyFiles), res.Files, sizeText(res.Bytes))
+	fmt.Fprintf(e.stdout, "Start it with 'boxmail serve --dir %s'.\n", dir)
+	return nil
+}

@@ -1,0 +1,280 @@
+package backup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"golang.org/x/crypto/bcrypt"
+
+	"boxmail/internal/store"
+)
+
+// box is a data directory with a store, some mail (small bodies in the
+// database, large ones in files) and the files beside the database.
+type box struct {
+	dir string
+	st  *store.Store
+	acc store.Account
+}
+
+func newTestBox(t *testing.T) *box {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, dir, store.Options{PasswordCost: bcrypt.MinCost, FileBodyMin: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.AddDomain(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	acc, err := st.AddAccount(ctx, "me@example.test", "correct horse battery", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{"boxmail.conf": "hostname = mail.example.test\n", "srs.key": "0123\n", "tls/cert.pem": "CERT\n",
+		"stray-identity.txt": "# key\nAGE-SECRET-KEY-1QQQ\n"} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := &box{dir: dir, st: st, acc: acc}
+	b.deliver(t, 100)
+	b.deliver(t, 5000)
+	b.deliver(t, 3*ChunkSize+17) // three full chunks and a piece
+	return b
+}
+
+func (b *box) deliver(t *testing.T, size int) {
+	t.Helper()
+	data := append([]byte("Subject: test\r\n\r\n"), bytes.Repeat([]byte{byte('a' + size%26)}, size)...)
+	if err := b.st.Deliver(context.Background(), store.Delivery{Data: data, Received: time.Now(), Local: []store.LocalTarget{{AccountID: b.acc.ID}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setUp inits backups of the box to a new directory target.
+func (b *box) setUp(t *testing.T) (Settings, Target, []age.Identity) {
+	t.Helper()
+	id, s, err := Init(b.dir, filepath.Join(t.TempDir(), "target"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg, err := Open(s.Target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, tg, []age.Identity{id}
+}
+
+func (b *box) run(t *testing.T, s Settings, tg Target) RunResult {
+	t.Helper()
+	res, err := Run(context.Background(), RunOptions{Dir: b.dir, Store: b.st, Settings: s, Target: tg, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestBackupVerifyRestoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	s, tg, ids := b.setUp(t)
+	if _, _, err := Init(b.dir, s.Target, false); err == nil {
+		t.Error("a second init without force succeeded")
+	}
+	first := b.run(t, s, tg)
+	if first.Messages != 3 || first.Uploaded == 0 || first.Uploaded != first.Objects {
+		t.Errorf("first run = %+v", first)
+	}
+	// Unchanged box: nothing but the database's changed chunks (none) goes up.
+	again := b.run(t, s, tg)
+	if again.Uploaded != 0 {
+		t.Errorf("a run over an unchanged box uploaded %d objects", again.Uploaded)
+	}
+	b.deliver(t, 4000)
+	third := b.run(t, s, tg)
+	if third.Uploaded == 0 || third.Uploaded > 3 {
+		t.Errorf("after one new message the run uploaded %d objects, want the new body and the changed database chunk(s)", third.Uploaded)
+	}
+	if _, err := Verify(ctx, VerifyOptions{Target: tg, NameKey: s.NameKey}); err != nil {
+		t.Fatal(err)
+	}
+	vr, err := Verify(ctx, VerifyOptions{Target: tg, NameKey: s.NameKey, Full: true, Identities: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if vr.Snapshots != 3 || vr.Objects == 0 {
+		t.Errorf("verify = %+v", vr)
+	}
+	m, err := ReadManifest(ctx, tg, "", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		if strings.Contains(f.Path, "identity") || strings.HasPrefix(f.Path, "backup/cache") || strings.HasPrefix(f.Path, "backup/staging") {
+			t.Errorf("snapshot holds %s", f.Path)
+		}
+	}
+	if m.ID != third.ID || m.Schema != store.SchemaVersion() || m.DatabaseSHA256 == "" || m.Messages != 4 {
+		t.Errorf("manifest = %+v", m)
+	}
+	newDir := filepath.Join(t.TempDir(), "restored")
+	res, err := Restore(ctx, RestoreOptions{Target: tg, Identities: ids, Dir: newDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Info.Messages != 4 {
+		t.Errorf("restored %+v", res.Info)
+	}
+	for _, name := range []string{"boxmail.conf", "srs.key", "tls/cert.pem", "backup/settings.json"} {
+		want, _ := os.ReadFile(filepath.Join(b.dir, name))
+		got, err := os.ReadFile(filepath.Join(newDir, name))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s restored as %q, %v", name, got, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(newDir, "stray-identity.txt")); err == nil {
+		t.Error("a file holding an age secret key was backed up")
+	}
+	if _, err := Restore(ctx, RestoreOptions{Target: tg, Identities: ids, Dir: newDir}); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("restore into a full directory: %v", err)
+	}
+	// The first snapshot still restores as it was.
+	old := filepath.Join(t.TempDir(), "old")
+	res, err = Restore(ctx, RestoreOptions{Target: tg, Identities: ids, Dir: old, Snapshot: first.ID})
+	if err != nil || res.Info.Messages != 3 {
+		t.Errorf("restore of the first snapshot: %+v, %v", res.Info, err)
+	}
+}
+
+func TestRunRefusesWithoutSetup(t *testing.T) {
+	b := newTestBox(t)
+	tg, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), RunOptions{Dir: b.dir, Store: b.st, Target: tg}); !errors.Is(err, ErrNotConfigured) {
+		t.Errorf("run without a recipient: %v", err)
+	}
+	if _, err := LoadSettings(b.dir); !errors.Is(err, ErrNotConfigured) {
+		t.Errorf("settings of a box never set up: %v", err)
+	}
+	if _, err := Open("s3://bucket/x"); err == nil {
+		t.Error("s3 target accepted but not built")
+	}
+}
+
+// TestDamageIsNamed damages one thing in the target at a time: verify
+// and restore name it, and restore leaves no directory behind.
+func TestDamageIsNamed(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	s, tg, ids := b.setUp(t)
+	run := b.run(t, s, tg)
+	root := tg.(*DirTarget).Root
+	m, err := ReadManifest(ctx, tg, "", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body ChunkInfo // a chunk of a body file
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Path, "bodies/") {
+			body = f.Chunks[0]
+		}
+	}
+	obj := filepath.Join(root, objectPath(body.Object))
+	other, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		damage   func(t *testing.T) (undo func())
+		ids      []age.Identity
+		want     string // in verify --full's and restore's error
+		quickToo bool   // verify without --full sees it too
+	}{
+		{"missing object", func(t *testing.T) func() { return move(t, obj) }, ids, body.Object, true},
+		{"truncated object", func(t *testing.T) func() { return rewrite(t, obj, func(d []byte) []byte { return d[:len(d)/2] }) }, ids, body.Object, false},
+		{"tampered object", func(t *testing.T) func() {
+			return rewrite(t, obj, func(d []byte) []byte { d[len(d)-5] ^= 1; return d })
+		}, ids, body.Object, false},
+		{"tampered manifest", func(t *testing.T) func() {
+			return rewrite(t, filepath.Join(root, manifestPath(run.ID)), func(d []byte) []byte { d[len(d)-5] ^= 1; return d })
+		}, ids, manifestPath(run.ID), false},
+		{"tampered names", func(t *testing.T) func() {
+			return rewrite(t, filepath.Join(root, namesPath(run.ID)), func(d []byte) []byte { return d[65:] })
+		}, ids, namesPath(run.ID), true},
+		{"wrong identity", func(t *testing.T) func() { return func() {} }, []age.Identity{other}, "wrong identity", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			undo := c.damage(t)
+			defer undo()
+			_, qerr := Verify(ctx, VerifyOptions{Target: tg, NameKey: s.NameKey})
+			if c.quickToo && (qerr == nil || !strings.Contains(qerr.Error(), c.want)) {
+				t.Errorf("verify: %v, want an error naming %s", qerr, c.want)
+			}
+			if !c.quickToo && qerr != nil {
+				t.Errorf("verify without --full: %v", qerr)
+			}
+			_, err := Verify(ctx, VerifyOptions{Target: tg, NameKey: s.NameKey, Full: true, Identities: c.ids})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("verify --full: %v, want an error naming %s", err, c.want)
+			}
+			dir := filepath.Join(t.TempDir(), "restored")
+			_, err = Restore(ctx, RestoreOptions{Target: tg, Identities: c.ids, Dir: dir})
+			if c.name != "tampered names" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+				t.Errorf("restore: %v, want an error naming %s", err, c.want)
+			}
+			if err != nil {
+				for _, p := range []string{dir, dir + ".partial"} {
+					if _, serr := os.Stat(p); serr == nil {
+						t.Errorf("a failed restore left %s", p)
+					}
+				}
+			}
+		})
+	}
+}
+
+func move(t *testing.T, p string) func() {
+	t.Helper()
+	if err := os.Rename(p, p+".away"); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.Rename(p+".away", p) }
+}
+
+func rewrite(t *testing.T, p string, change func([]byte) []byte) func() {
+	t.Helper()
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, change(bytes.Clone(orig)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.WriteFile(p, orig, 0o600) }
+}
+
+func TestTargetNamesStayInside(t *testing.T) {
+	d := &DirTarget{Root: t.TempDir()}
+	for _, n := range []string{"", "../x", "/etc/passwd", "a/../../x", "a//b"} {
+		if err := d.Put(context.Background(), n, []byte("x")); err == nil {
+			t.Errorf("Put(%q) succeeded", n)
+		}
+	}
+}

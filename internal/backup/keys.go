@@ -1,0 +1,185 @@
+package backup
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"filippo.io/age"
+
+	"boxmail/internal/safefile"
+)
+
+// StateDir is this package's directory inside the data directory.
+const StateDir = "backup"
+
+// settingsFile holds Settings; it is backed up (the name key goes with it).
+const settingsFile = "settings.json"
+
+// Settings are a box's backup setup: where to, to whom, and the key of
+// the object names. No secret key of the recipient is ever here.
+type Settings struct {
+	Target    string `json:"target"`
+	Recipient string `json:"recipient"` // age1...
+	NameKey   string `json:"name_key"`  // hex, 32 bytes
+	Created   time.Time
+}
+
+func settingsPath(dataDir string) string { return filepath.Join(dataDir, StateDir, settingsFile) }
+
+// LoadSettings reads the backup setup of a data directory;
+// ErrNotConfigured when there is none.
+func LoadSettings(dataDir string) (Settings, error) {
+	var s Settings
+	data, err := os.ReadFile(settingsPath(dataDir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, ErrNotConfigured
+	}
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", settingsPath(dataDir), err)
+	}
+	if _, err := age.ParseX25519Recipient(s.Recipient); err != nil {
+		return s, fmt.Errorf("%s: recipient: %w (run 'boxmail backup init --force')", settingsPath(dataDir), err)
+	}
+	if k, err := hex.DecodeString(s.NameKey); err != nil || len(k) != 32 {
+		return s, fmt.Errorf("%s: name key is not 64 hex digits", settingsPath(dataDir))
+	}
+	return s, nil
+}
+
+// Init sets up backups of a data directory to target: it makes a new age
+// identity and a name key, stores the target, the public recipient and
+// the name key, and returns the identity (its only copy). An existing
+// setup is kept unless force is set.
+func Init(dataDir, target string, force bool) (*age.X25519Identity, Settings, error) {
+	if _, err := LoadSettings(dataDir); err == nil && !force {
+		return nil, Settings{}, errors.New("backups are already set up for this box (a new identity would not read the old snapshots): add --force to replace the setup")
+	} else if err != nil && !errors.Is(err, ErrNotConfigured) && !force {
+		return nil, Settings{}, err
+	}
+	t, err := Open(target)
+	if err != nil {
+		return nil, Settings{}, err
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, Settings{}, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, Settings{}, err
+	}
+	spec := t.String() // a directory, made absolute
+	if _, ok := t.(*S3Target); ok {
+		spec = target // with its credentials
+	}
+	s := Settings{Target: spec, Recipient: id.Recipient().String(), NameKey: hex.EncodeToString(key), Created: time.Now().UTC()}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, Settings{}, err
+	}
+	if err := safefile.Write(settingsPath(dataDir), append(data, '\n'), 0o600); err != nil {
+		return nil, Settings{}, err
+	}
+	return id, s, nil
+}
+
+// IdentityText is the identity file age-keygen would write.
+func IdentityText(id *age.X25519Identity, created time.Time) string {
+	return fmt.Sprintf("# boxmail backup identity, created: %s\n# public key: %s\n%s\n",
+		created.UTC().Format(time.RFC3339), id.Recipient(), id)
+}
+
+// Identity is what decrypts backups (an age identity).
+type Identity = age.Identity
+
+// ReadIdentity reads an age identity file (as IdentityText writes it).
+func ReadIdentity(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }() // read only: nothing to lose
+	ids, err := age.ParseIdentities(f)
+	if err != nil {
+		return nil, fmt.Errorf("identity %s: %w", path, err)
+	}
+	return ids, nil
+}
+
+// sealer encrypts to the box's recipient and names plaintexts.
+type sealer struct {
+	recipient age.Recipient
+	nameKey   []byte
+}
+
+func newSealer(s Settings) (*sealer, error) {
+	r, err := age.ParseX25519Recipient(s.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	k, err := hex.DecodeString(s.NameKey)
+	if err != nil {
+		return nil, err
+	}
+	return &sealer{recipient: r, nameKey: k}, nil
+}
+
+// name is the object name of a plaintext, given its SHA-256: the HMAC
+// of the digest (one pass over the bytes serves both).
+func (s *sealer) name(sum [sha256.Size]byte) string {
+	m := hmac.New(sha256.New, s.nameKey)
+	m.Write(sum[:])
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+func (s *sealer) seal(plain []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(plain) + 256)
+	w, err := age.Encrypt(&out, s.recipient)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := w.Write(plain); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
+}
+
+// macNames is the HMAC line that ends a .names file.
+func macNames(key []byte, body []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("boxmail backup names v1\n"))
+	m.Write(body)
+	return "mac " + hex.EncodeToString(m.Sum(nil)) + "\n"
+}
+
+// open decrypts an object.
+func open(data []byte, ids []age.Identity) ([]byte, error) {
+	r, err := age.Decrypt(bytes.NewReader(data), ids...)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+// holdsSecretKey tells whether a file's bytes hold an age identity.
+func holdsSecretKey(data []byte) bool {
+	return bytes.Contains(data, []byte("AGE-SECRET-KEY-1"))
+}

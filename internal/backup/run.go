@@ -1,0 +1,488 @@
+package backup
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"boxmail/internal/store"
+)
+
+// RunOptions are what a backup run needs.
+type RunOptions struct {
+	Dir      string // the data directory
+	Store    *store.Store
+	Settings Settings
+	Target   Target
+	Version  string // the binary's, for the manifest
+	Logger   *slog.Logger
+	// Keep, when set, prunes after the run (Prune) under the run lock.
+	Keep *Retention
+	// Workers is how many files are read, encrypted and uploaded at once
+	// (default 8: fsyncs overlap); each holds about 2*ChunkSize bytes.
+	Workers int
+}
+
+// RunResult tells what a run did.
+type RunResult struct {
+	ID            string
+	Files         int
+	Bytes         int64 // in the snapshot
+	Objects       int   // the snapshot needs
+	Uploaded      int   // objects this run wrote
+	UploadedBytes int64 // their encrypted size
+	Messages      int64
+	Duration      time.Duration
+	Pruned        int // snapshots removed by retention
+	ObjectsPruned int
+}
+
+// job is one file to back up: its path in the snapshot and where to read it.
+type job struct {
+	rel, src  string
+	cacheable bool
+}
+
+// Run takes a snapshot of a running box and stores what the target
+// lacks. Only one run per data directory at a time (ErrBusy).
+func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
+	start := time.Now()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.Settings.Recipient == "" {
+		return res, ErrNotConfigured
+	}
+	seal, err := newSealer(o.Settings)
+	if err != nil {
+		return res, err
+	}
+	unlock, err := lockDir(o.Dir)
+	if err != nil {
+		return res, err
+	}
+	defer unlock()
+	if dt, ok := o.Target.(*DirTarget); ok {
+		if err := dt.CleanTemp(); err != nil {
+			return res, fmt.Errorf("target %s: %w", dt, err)
+		}
+	}
+	id := newSnapshotID(start)
+	// Announce the run in the target, so that another box's prune (a
+	// restored copy writing to the same target) leaves its new objects.
+	if err := o.Target.Put(ctx, runLockPath(id), []byte(start.UTC().Format(time.RFC3339))); err != nil {
+		return res, fmt.Errorf("target %s: %w", o.Target, err)
+	}
+	defer func() {
+		if derr := o.Target.Delete(context.WithoutCancel(ctx), runLockPath(id)); derr != nil {
+			o.Logger.Warn("removing the run's lock from the target", "err", derr)
+		}
+	}()
+	stage, info, err := stageSnapshot(ctx, o, id)
+	if stage != "" {
+		defer func() {
+			if rerr := os.RemoveAll(stage); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}()
+	}
+	if err != nil {
+		return res, err
+	}
+	o.Logger.Debug("database copied", "took", time.Since(start))
+	jobs, err := collect(o, stage, info)
+	if err != nil {
+		return res, err
+	}
+	up, err := newUploader(ctx, o, seal)
+	if err != nil {
+		return res, err
+	}
+	files, err := up.run(ctx, jobs, o.Workers)
+	if err != nil {
+		return res, err
+	}
+	o.Logger.Debug("files stored", "took", time.Since(start))
+	m := Manifest{Format: FormatVersion, ID: id, Time: start.UTC(), Version: o.Version, Schema: info.Schema,
+		Messages: info.Messages, Files: files}
+	if err := writeSnapshot(ctx, o.Target, seal, &m); err != nil {
+		return res, err
+	}
+	if err := up.cache.save(o.Dir); err != nil {
+		o.Logger.Warn("backup cache not saved; the next run reads every file again", "err", err)
+	}
+	if o.Keep != nil {
+		pr, err := prune(ctx, o.Target, o.Settings.NameKey, *o.Keep, id)
+		if err != nil {
+			return res, fmt.Errorf("snapshot %s stored, but pruning failed: %w", id, err)
+		}
+		res.Pruned, res.ObjectsPruned = pr.Removed, pr.ObjectsRemoved
+	}
+	res = RunResult{ID: id, Files: len(files), Bytes: m.Bytes, Objects: m.Objects, Uploaded: int(up.uploaded),
+		UploadedBytes: up.uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
+	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
+	return res, nil
+}
+
+// idTime is the layout of the time that starts a snapshot ID: IDs sort
+// by time.
+const idTime = "20060102T150405.000Z"
+
+func newSnapshotID(t time.Time) string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return t.UTC().Format(idTime) + "-" + hex.EncodeToString(b)
+}
+
+// lockDir takes the run lock of a data directory (flock on
+// backup/lock; the kernel drops it when the process dies).
+func lockDir(dir string) (func(), error) {
+	p := filepath.Join(dir, StateDir, "lock")
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		return nil, errors.Join(ErrBusy, f.Close())
+	}
+	return func() { _ = f.Close() }, nil // closing drops the lock
+}
+
+// stageSnapshot links every body file into a staging directory, copies
+// the database beside them, and links the files the copy references
+// that appeared meanwhile. A body file linked here outlives its removal
+// from bodies/ while the run uploads it.
+func stageSnapshot(ctx context.Context, o RunOptions, id string) (string, store.SnapshotInfo, error) {
+	var info store.SnapshotInfo
+	state := filepath.Join(o.Dir, StateDir)
+	old, err := filepath.Glob(filepath.Join(state, "staging-*"))
+	if err != nil {
+		return "", info, err
+	}
+	for _, p := range old { // left by a killed run: the lock says none runs
+		if err := os.RemoveAll(p); err != nil {
+			return "", info, err
+		}
+	}
+	stage := filepath.Join(state, "staging-"+id)
+	if err := os.MkdirAll(filepath.Join(stage, store.BodiesDir), 0o700); err != nil {
+		return "", info, err
+	}
+	bodies := filepath.Join(o.Dir, store.BodiesDir)
+	entries, err := os.ReadDir(bodies)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return stage, info, err
+	}
+	for _, e := range entries {
+		if e.Type().IsRegular() {
+			if err := linkBody(bodies, stage, e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return stage, info, err
+			}
+		}
+	}
+	db := filepath.Join(stage, DatabasePath)
+	if err := o.Store.SnapshotDB(ctx, db); err != nil {
+		return stage, info, err
+	}
+	if info, err = store.CheckSnapshot(ctx, db); err != nil {
+		return stage, info, err
+	}
+	for name := range info.BodyFiles {
+		if _, err := os.Lstat(filepath.Join(stage, store.BodiesDir, name)); err == nil {
+			continue
+		}
+		if err := linkBody(bodies, stage, name); err != nil {
+			return stage, info, fmt.Errorf("body file %s of the database copy is gone (removed in the instant after the copy); run the backup again: %w", name, err)
+		}
+	}
+	return stage, info, nil
+}
+
+// linkBody hard-links bodies/name into the staging area, or copies it
+// when the two are on different file systems.
+func linkBody(bodies, stage, name string) error {
+	src, dst := filepath.Join(bodies, name), filepath.Join(stage, store.BodiesDir, name)
+	err := os.Link(src, dst)
+	if err == nil || !errors.Is(err, syscall.EXDEV) {
+		return err
+	}
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, data, 0o600)
+}
+
+// collect lists the files of the snapshot: the database copy, the body
+// files it references, and the other files of the data directory.
+func collect(o RunOptions, stage string, info store.SnapshotInfo) ([]job, error) {
+	jobs := []job{{rel: DatabasePath, src: filepath.Join(stage, DatabasePath)}}
+	for name, size := range info.BodyFiles {
+		src := filepath.Join(stage, store.BodiesDir, name)
+		fi, err := os.Stat(src)
+		if err != nil {
+			return nil, fmt.Errorf("body file %s of the database copy: %w", name, err)
+		}
+		if fi.Size() != size {
+			return nil, fmt.Errorf("body file %s holds %d bytes, the database copy says %d: not backing up a damaged box", name, fi.Size(), size)
+		}
+		jobs = append(jobs, job{rel: store.BodiesDir + "/" + name, src: src, cacheable: true})
+	}
+	err := filepath.WalkDir(o.Dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(o.Dir, p)
+		if err != nil {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if e.IsDir() {
+			if rel == store.BodiesDir || rel == StateDir {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if !e.Type().IsRegular() || skipFile(rel, e.Name()) {
+			return nil
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if holdsSecretKey(data) {
+			o.Logger.Warn("not backing up a file that holds an age secret key", "file", rel)
+			return nil
+		}
+		jobs = append(jobs, job{rel: rel, src: p})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(settingsPath(o.Dir)); err == nil {
+		jobs = append(jobs, job{rel: StateDir + "/" + settingsFile, src: settingsPath(o.Dir)})
+	}
+	return jobs, nil
+}
+
+// skipFile tells the files of the data directory a snapshot leaves out.
+func skipFile(rel, base string) bool {
+	if strings.HasPrefix(rel, store.FileName) { // the live database, -wal, -shm
+		return true
+	}
+	return strings.HasPrefix(base, ".") && strings.Contains(base, ".tmp")
+}
+
+// writeSnapshot finishes the manifest and stores the .names file, then
+// the manifest: the snapshot exists from that last write on.
+func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) error {
+	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
+	names := map[string]bool{}
+	for _, f := range m.Files {
+		m.Bytes += f.Size
+		if f.Path == DatabasePath {
+			m.DatabaseSHA256 = f.SHA256
+		}
+		for _, c := range f.Chunks {
+			names[c.Object] = true
+		}
+	}
+	m.Objects = len(names)
+	list := make([]string, 0, len(names))
+	for n := range names {
+		list = append(list, n)
+	}
+	sort.Strings(list)
+	body := []byte(strings.Join(list, "\n") + "\n")
+	if err := t.Put(ctx, namesPath(m.ID), append(body, macNames(seal.nameKey, body)...)); err != nil {
+		return fmt.Errorf("writing %s: %w", namesPath(m.ID), err)
+	}
+	if err := t.Sync(ctx); err != nil { // the objects and the list before the manifest
+		return err
+	}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	sealed, err := seal.seal(data)
+	if err != nil {
+		return err
+	}
+	if err := t.Put(ctx, manifestPath(m.ID), sealed); err != nil {
+		return fmt.Errorf("writing %s: %w", manifestPath(m.ID), err)
+	}
+	return t.Sync(ctx)
+}
+
+// uploader reads files chunk by chunk and stores the chunks the target
+// lacks.
+type uploader struct {
+	t     Target
+	seal  *sealer
+	cache *cache
+
+	mu            sync.Mutex
+	have          map[string]bool // objects in the target
+	uploaded      int64
+	uploadedBytes int64
+}
+
+func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, error) {
+	names, err := o.Target.List(ctx, "objects/")
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", o.Target, err)
+	}
+	have := make(map[string]bool, len(names))
+	for _, n := range names {
+		have[n[strings.LastIndexByte(n, '/')+1:]] = true
+	}
+	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir)}, nil
+}
+
+// run backs up the jobs with n workers and returns their files in order.
+func (u *uploader) run(ctx context.Context, jobs []job, n int) ([]File, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	files := make([]File, len(jobs))
+	next := make(chan int)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, ChunkSize)
+			for i := range next {
+				f, err := u.file(ctx, jobs[i], buf)
+				if err != nil {
+					errs <- fmt.Errorf("%s: %w", jobs[i].rel, err)
+					cancel()
+					return
+				}
+				files[i] = f
+			}
+		}()
+	}
+feed:
+	for i := range jobs {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil { // the caller's, since no worker failed
+		return nil, err
+	}
+	return files, nil
+}
+
+// file backs up one file: from the cache when its chunks are all in the
+// target, else read, named, and the missing chunks encrypted and stored.
+func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
+	fh, err := os.Open(j.src)
+	if err != nil {
+		return File{}, err
+	}
+	defer func() { _ = fh.Close() }() // read only: nothing to lose
+	fi, err := fh.Stat()
+	if err != nil {
+		return File{}, err
+	}
+	f := File{Path: j.rel, Size: fi.Size(), Mode: uint32(fi.Mode().Perm())}
+	if j.cacheable {
+		if c, ok := u.cache.get(j.rel, fi); ok && u.hasAll(c.Chunks) {
+			f.SHA256, f.Chunks = c.SHA256, c.Chunks
+			u.cache.put(j.rel, fi, f)
+			return f, nil
+		}
+	}
+	h := sha256.New()
+	var size int64
+	for {
+		n, err := io.ReadFull(fh, buf)
+		if n > 0 {
+			h.Write(buf[:n])
+			size += int64(n)
+			c, perr := u.chunk(ctx, buf[:n])
+			if perr != nil {
+				return File{}, perr
+			}
+			f.Chunks = append(f.Chunks, c)
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			return File{}, err
+		}
+	}
+	f.Size, f.SHA256 = size, hex.EncodeToString(h.Sum(nil))
+	if j.cacheable {
+		u.cache.put(j.rel, fi, f)
+	}
+	return f, nil
+}
+
+func (u *uploader) hasAll(chunks []ChunkInfo) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range chunks {
+		if !u.have[c.Object] {
+			return false
+		}
+	}
+	return true
+}
+
+// chunk stores one piece unless the target has it.
+func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
+	sum := sha256.Sum256(plain)
+	c := ChunkInfo{Object: u.seal.name(sum), Size: int64(len(plain)), SHA256: hex.EncodeToString(sum[:])}
+	u.mu.Lock()
+	have := u.have[c.Object]
+	u.mu.Unlock()
+	if have {
+		return c, nil
+	}
+	sealed, err := u.seal.seal(plain)
+	if err != nil {
+		return c, err
+	}
+	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
+		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
+	}
+	u.mu.Lock()
+	u.have[c.Object] = true
+	u.uploaded++
+	u.uploadedBytes += int64(len(sealed))
+	u.mu.Unlock()
+	return c, nil
+}

@@ -1,0 +1,227 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Target is where the objects and manifests go. Names are slash-separated
+// paths ("objects/ab/ab12...", "snapshots/ID.manifest").
+type Target interface {
+	// Put stores data under name: a failure or a crash leaves no partial
+	// object under it. It is durable once Sync has returned.
+	Put(ctx context.Context, name string, data []byte) error
+	// Sync makes every Put so far durable.
+	Sync(ctx context.Context) error
+	// Get returns the bytes under name; a missing name is fs.ErrNotExist.
+	Get(ctx context.Context, name string) ([]byte, error)
+	Has(ctx context.Context, name string) (bool, error)
+	// List returns the names under a prefix ("objects/"), sorted.
+	List(ctx context.Context, prefix string) ([]string, error)
+	Delete(ctx context.Context, name string) error
+	// String names the target for messages.
+	String() string
+}
+
+// Open returns the target of a TARGET argument: a directory path, or
+// s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX] (S3Target).
+func Open(spec string) (Target, error) {
+	switch {
+	case spec == "":
+		return nil, errors.New("no backup target")
+	case strings.HasPrefix(spec, "s3://"):
+		return openS3(spec)
+	case strings.Contains(spec, "://"):
+		return nil, fmt.Errorf("%s: unknown target kind: want a directory path", spec)
+	}
+	abs, err := filepath.Abs(spec)
+	if err != nil {
+		return nil, err
+	}
+	return NewDirTarget(abs), nil
+}
+
+// DirTarget is a Target in a local directory (another disk, a mounted
+// share). Put writes a temp file, fsyncs it and renames it into place
+// (safefile without its directory fsync); Sync fsyncs the directories
+// written to since the last Sync, once each rather than once per object.
+type DirTarget struct {
+	Root string
+
+	mu    sync.Mutex
+	dirty map[string]bool
+}
+
+var _ Target = (*DirTarget)(nil)
+
+// NewDirTarget is the target in directory root.
+func NewDirTarget(root string) *DirTarget { return &DirTarget{Root: root} }
+
+func (d *DirTarget) String() string { return d.Root }
+
+func (d *DirTarget) path(name string) (string, error) {
+	clean := filepath.ToSlash(filepath.Clean(name))
+	if name == "" || clean != name || strings.HasPrefix(clean, "../") || filepath.IsAbs(name) {
+		return "", fmt.Errorf("bad object name %q", name)
+	}
+	return filepath.Join(d.Root, filepath.FromSlash(name)), nil
+}
+
+func (d *DirTarget) Put(ctx context.Context, name string, data []byte) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Dir(p)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, os.Remove(f.Name()))
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	for rel := dir; ; rel = filepath.Dir(rel) { // new parents too
+		d.dirty[rel] = true
+		if rel == d.Root || len(rel) <= len(d.Root) {
+			break
+		}
+	}
+	return nil
+}
+
+func (d *DirTarget) Sync(ctx context.Context) error {
+	d.mu.Lock()
+	dirs := d.dirty
+	d.dirty = nil
+	d.mu.Unlock()
+	for dir := range dirs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(f.Sync(), f.Close()); err != nil {
+			return fmt.Errorf("fsync %s: %w", dir, err)
+		}
+	}
+	return nil
+}
+
+func (d *DirTarget) Get(ctx context.Context, name string) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p, err := d.path(name)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(p)
+}
+
+func (d *DirTarget) Has(ctx context.Context, name string) (bool, error) {
+	p, err := d.path(name)
+	if err != nil {
+		return false, err
+	}
+	_, err = os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (d *DirTarget) List(ctx context.Context, prefix string) ([]string, error) {
+	root := filepath.Join(d.Root, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
+	var names []string
+	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == root {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
+		}
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
+			rel, err := filepath.Rel(d.Root, p)
+			if err != nil {
+				return err
+			}
+			names = append(names, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	return names, err
+}
+
+func (d *DirTarget) Delete(ctx context.Context, name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.dirty == nil {
+		d.dirty = map[string]bool{}
+	}
+	d.dirty[filepath.Dir(p)] = true
+	return nil
+}
+
+// CleanTemp removes the temporary files (".NAME.tmp*") an interrupted
+// run left in the target, once they are an hour old.
+func (d *DirTarget) CleanTemp() error {
+	return filepath.WalkDir(d.Root, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ".") || !strings.Contains(e.Name(), ".tmp") {
+			return nil
+		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < time.Hour {
+			return nil // another box's write in flight, perhaps
+		}
+		return os.Remove(p)
+	})
+}
