@@ -42,10 +42,18 @@ type pebble struct {
 // (PEBBLE_VA_SLEEPTIME only shortens the random wait before a check).
 func startPebble(t *testing.T, dnsPort int, validity time.Duration) *pebble {
 	t.Helper()
+	p := testutil.FreePorts(t, 2)
+	return startPebbleWith(t, dnsPort, validity, p[0], p[1])
+}
+
+// startPebbleWith is startPebble whose checks of HTTP-01 and TLS-ALPN-01
+// connect to httpPort and tlsPort.
+func startPebbleWith(t *testing.T, dnsPort int, validity time.Duration, httpPort, tlsPort int) *pebble {
+	t.Helper()
 	bin := needTool(t, "pebble")
 	dir := t.TempDir()
 	certFile, keyFile := testutil.CertFiles(t) // Pebble's HTTPS: localhost, 127.0.0.1
-	p := testutil.FreePorts(t, 4)
+	p := append(testutil.FreePorts(t, 2), httpPort, tlsPort)
 	conf := map[string]any{"pebble": map[string]any{
 		"listenAddress": fmt.Sprintf("127.0.0.1:%d", p[0]), "managementListenAddress": fmt.Sprintf("127.0.0.1:%d", p[1]),
 		"certificate": certFile, "privateKey": keyFile, "httpPort": p[2], "tlsPort": p[3],
@@ -479,5 +487,33 @@ func TestQuickstartHonoursTheACMESettings(t *testing.T) {
 			conf, _ := os.ReadFile(conf)
 			t.Fatalf("%s: no verified certificate after 60s: %v\n%s\nquickstart:\n%s\npebble:\n%s", n, last, conf, logs.String(), pb.log.String())
 		}
+	}
+}
+
+// A box whose router forwards ports 80 and 443 to it says so with
+// acme_challenges, and gets its certificates through HTTP-01 or
+// TLS-ALPN-01 as Pebble checks them on those ports.
+func TestACMEAnswersHTTP01AndTLSALPN01WhereTheConfigSays(t *testing.T) {
+	for _, ch := range []string{"http-01", "tls-alpn-01"} {
+		t.Run(ch, func(t *testing.T) {
+			b := newBox(t)
+			b.Stop()
+			pb := startPebbleWith(t, b.DNS, time.Hour, b.HTTP, b.HTTPS)
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(pb.Root)
+			b.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_challenges": ch,
+				"public_ipv4": "127.0.0.1"}) // what the box's DNS answers for its names
+			b.Start()
+			testutil.WaitFor(t, "a certificate through "+ch, 90*time.Second, func() bool {
+				return verifies(b.HTTPS, "mail.example.test", roots) == nil
+			})
+			out, _, _ := b.Cmd("", "status", "--no-ports", "--timeout", "1s")
+			if line := acmeLine(out, "mail.example.test"); !strings.Contains(line, "challenge "+ch) {
+				t.Errorf("status: %q, want challenge %s\n%s", line, ch, out)
+			}
+			if l := lineWithPrefix(out, "ACME challenges"); !strings.Contains(out, ch+" (port ") || strings.Contains(out, "no "+ch) {
+				t.Errorf("the ACME challenges line does not name %s: %q", ch, l)
+			}
+		})
 	}
 }

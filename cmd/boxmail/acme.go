@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,9 +75,11 @@ func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, ro
 	if err != nil {
 		return err
 	}
+	dns, http, alpn := acmeWays(cfg)
 	o := certs.ACMEOptions{Roots: roots, Email: cfg.ACME.Email, Names: names, RenewCheck: cfg.ACME.RenewCheck,
-		HTTP: cfg.HTTPPort == 80, TLSALPN: cfg.HTTPSPort == 443, RenewalFailed: renewalFailed(st, b.deliverer, cfg, log)}
-	if cfg.DNSPort != 0 && b.dns != nil {
+		HTTP: http, TLSALPN: alpn, ListenHost: cfg.Listen, HTTPPort: cfg.HTTPPort, HTTPSPort: cfg.HTTPSPort,
+		RenewalFailed: renewalFailed(st, b.deliverer, cfg, log)}
+	if dns && b.dns != nil {
 		o.DNS = b.dns
 	}
 	if err := cm.StartACME(o); err != nil {
@@ -84,6 +87,18 @@ func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, ro
 	}
 	go followDomains(cfg, st, cm, log, done)
 	return nil
+}
+
+// acmeWays says which challenges the box answers: those acme_challenges
+// names, each only where its server runs; by default DNS-01 when the box
+// serves DNS, HTTP-01 when it serves port 80 and TLS-ALPN-01 port 443
+// (where a CA connects).
+func acmeWays(cfg config.Config) (dns, http, alpn bool) {
+	if c := cfg.ACME.Challenges; len(c) > 0 {
+		return slices.Contains(c, "dns-01") && cfg.DNSPort != 0, slices.Contains(c, "http-01") && cfg.HTTPPort != 0,
+			slices.Contains(c, "tls-alpn-01") && cfg.HTTPSPort != 0
+	}
+	return cfg.DNSPort != 0, cfg.HTTPPort == 80, cfg.HTTPSPort == 443
 }
 
 // followDomains gives a domain added while the box runs its names'
@@ -122,30 +137,44 @@ func followDomains(cfg config.Config, st *store.Store, cm *certs.Manager, log *s
 // serves 443. The CA's choice among them is recorded per certificate.
 func acmeChallenges(cfg config.Config) dnsrecords.Result {
 	r := dnsrecords.Result{Level: dnsrecords.OK, Subject: cfg.Hostname, Check: "ACME challenges"}
+	dns, http, alpn := acmeWays(cfg)
+	chosen := len(cfg.ACME.Challenges) > 0
 	var ways []string
 	switch {
-	case cfg.DNSPort == 53:
+	case dns && cfg.DNSPort == 53:
 		ways = append(ways, "dns-01 (the box's own DNS on port 53 answers _acme-challenge; needs the domains' NS records to name this box)")
-	case cfg.DNSPort != 0:
+	case dns:
 		ways = append(ways, fmt.Sprintf("dns-01 (the box's own DNS on port %d: only a CA sent there, or port 53 forwarded to it)", cfg.DNSPort))
+	case chosen && slices.Contains(cfg.ACME.Challenges, "dns-01"):
+		ways = append(ways, "no dns-01 (named in acme_challenges, but dns_port is 0)")
+	case chosen:
+		ways = append(ways, "no dns-01 (not in acme_challenges)")
 	default:
 		ways = append(ways, "no dns-01 (dns_port is 0)")
 	}
-	if cfg.HTTPPort == 80 {
-		ways = append(ways, "http-01 (port 80)")
-	} else {
-		ways = append(ways, fmt.Sprintf("no http-01 (http_port is %d, the CA connects to 80)", cfg.HTTPPort))
-	}
-	if cfg.HTTPSPort == 443 {
-		ways = append(ways, "tls-alpn-01 (port 443)")
-	} else {
-		ways = append(ways, fmt.Sprintf("no tls-alpn-01 (https_port is %d, the CA connects to 443)", cfg.HTTPSPort))
-	}
+	ways = append(ways, acmeWebWay("http-01", http, chosen, cfg.HTTPPort, 80), acmeWebWay("tls-alpn-01", alpn, chosen, cfg.HTTPSPort, 443))
 	r.Found = "tried in this order: " + strings.Join(ways, "; ")
-	if cfg.DNSPort == 0 && cfg.HTTPPort != 80 && cfg.HTTPSPort != 443 {
-		r.Level, r.Fix = dnsrecords.Fail, "serve DNS (dns_port = 53), HTTP on port 80 or HTTPS on port 443 so the CA can check the box"
+	if !dns && !http && !alpn {
+		r.Level, r.Fix = dnsrecords.Fail, "serve DNS (dns_port = 53), HTTP on port 80 or HTTPS on port 443 so the CA can check the box, or name in acme_challenges the ones a router forwards to the box"
 	}
 	return r
+}
+
+// acmeWebWay is the part of the ACME challenges line about a challenge
+// the CA checks by connecting to port want (80 or 443), served by the
+// box on port.
+func acmeWebWay(name string, on, chosen bool, port, want int) string {
+	switch {
+	case on && port == want:
+		return fmt.Sprintf("%s (port %d)", name, port)
+	case on:
+		return fmt.Sprintf("%s (port %d, as acme_challenges says: the CA connects to %d, which must be forwarded here)", name, port, want)
+	case chosen && port == 0:
+		return fmt.Sprintf("no %s (named in acme_challenges, but its port is 0)", name)
+	case chosen:
+		return fmt.Sprintf("no %s (not in acme_challenges)", name)
+	}
+	return fmt.Sprintf("no %s (the box serves port %d, the CA connects to %d)", name, port, want)
 }
 
 // tellAdmins delivers one message from the box to every admin account's

@@ -39,6 +39,11 @@ type ACMEOptions struct {
 	// HandleHTTPChallenge) and port 443 (TLS-ALPN-01, through
 	// GetCertificate) to the CA.
 	HTTP, TLSALPN bool
+	// ListenHost, HTTPPort and HTTPSPort are where the box's own web
+	// server listens: the challenges are answered there, and the ACME
+	// library never opens a listener of its own.
+	ListenHost          string
+	HTTPPort, HTTPSPort int
 	// RenewalFailed, if set, is told once when a renewal fails (again
 	// only after a success): the admins' mailbox gets one message, not
 	// one per retry.
@@ -116,6 +121,10 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 	if o.HTTP || o.TLSALPN {
 		web := base
 		web.DisableHTTPChallenge, web.DisableTLSALPNChallenge = !o.HTTP, !o.TLSALPN
+		// Its own solver servers would bind these; they are the box's,
+		// so it finds them taken and leaves the answers to the box's
+		// handlers (HandleHTTPChallenge, GetCertificate).
+		web.ListenHost, web.AltHTTPPort, web.AltTLSALPNPort = o.ListenHost, o.HTTPPort, o.HTTPSPort
 		iss := certmagic.NewACMEIssuer(cfg, web)
 		if o.HTTP {
 			st.http = iss

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,12 +26,47 @@ type ACME struct {
 	Email string
 	// RenewCheck is how often the certificates are checked for renewal.
 	RenewCheck time.Duration
+	// Challenges are the challenge types to answer ("dns-01",
+	// "http-01", "tls-alpn-01"); nil: chosen from the ports the box
+	// serves (DNS, HTTP on 80, HTTPS on 443).
+	Challenges []string
 }
+
+// ACMEChallengeTypes are the challenge types acme_challenges may name.
+var ACMEChallengeTypes = []string{"dns-01", "http-01", "tls-alpn-01"}
 
 // DefaultACME is ACME off, pointed at Let's Encrypt.
 func DefaultACME() ACME { return ACME{CA: LetsEncrypt, RenewCheck: 10 * time.Minute} }
 
 var acmeFields = map[string]field{
+	"acme_challenges": {
+		get: func(c *Config) string {
+			if len(c.ACME.Challenges) == 0 {
+				return "auto"
+			}
+			return listValue(c.ACME.Challenges)
+		},
+		set: func(c *Config, v string) error {
+			c.ACME.Challenges = nil
+			if v == "auto" {
+				return nil
+			}
+			for _, x := range splitListValue(v) {
+				x = strings.ToLower(x)
+				if !slices.Contains(ACMEChallengeTypes, x) {
+					return fmt.Errorf("%q is not a challenge type: want auto, or some of dns-01, http-01, tls-alpn-01 (comma-separated)", x)
+				}
+				if !slices.Contains(c.ACME.Challenges, x) {
+					c.ACME.Challenges = append(c.ACME.Challenges, x)
+				}
+			}
+			if len(c.ACME.Challenges) == 0 {
+				return fmt.Errorf("%q names no challenge type: want auto, or some of dns-01, http-01, tls-alpn-01", v)
+			}
+			return nil
+		},
+		doc: "the ACME challenges to answer: auto (dns-01 through the box's DNS, http-01 when http_port is 80, tls-alpn-01 when https_port is 443), or a list such as http-01 when the router forwards port 80 to http_port",
+	},
 	"acme": {
 		get: func(c *Config) string { return map[bool]string{true: "on", false: "off"}[c.ACME.On] },
 		set: func(c *Config, v string) (err error) {
