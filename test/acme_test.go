@@ -517,3 +517,46 @@ func TestACMEAnswersHTTP01AndTLSALPN01WhereTheConfigSays(t *testing.T) {
 		})
 	}
 }
+
+// Two boxes that share their ACME storage (two nodes of one service)
+// start at the same moment and race for the same names: the storage's
+// locks let one of them order each certificate (the one the CA does not
+// check), the other answers the CA's HTTP-01 check from the shared
+// storage, and both serve the one certificate issued per name.
+func TestTwoBoxesRacingForTheSameCertificatesShareOne(t *testing.T) {
+	a, b := newBox(t), newBox(t)
+	a.Stop()
+	b.Stop()
+	pb := startPebbleWith(t, a.DNS, time.Hour, a.HTTP, a.HTTPS)
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pb.Root)
+	shared := filepath.Join(a.Dir, "acme")
+	if err := os.MkdirAll(shared, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(b.Dir, "acme")); err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range []*Box{a, b} {
+		x.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_challenges": "http-01",
+			"public_ipv4": "127.0.0.1"})
+	}
+	// The second box starts first and orders while the CA checks the
+	// first one's port: the first answers from the shared storage.
+	b.Start()
+	a.Start()
+	name := "mail.example.test"
+	for _, x := range []*Box{a, b} {
+		testutil.WaitFor(t, "a certificate on both boxes", 90*time.Second, func() bool { return verifies(x.HTTPS, name, roots) == nil })
+	}
+	ca, cb := servedCert(t, a.HTTPS, name), servedCert(t, b.HTTPS, name)
+	if ca.SerialNumber.Cmp(cb.SerialNumber) != 0 {
+		t.Errorf("the boxes serve two certificates for %s (serials %x and %x): both ordered one", name, ca.SerialNumber, cb.SerialNumber)
+	}
+	n := strings.Count(pb.log.String(), "Issued certificate serial")
+	t.Logf("Pebble issued %d certificates; obtained by the box the CA checks %d, by the other %d", n,
+		strings.Count(a.stderr.String(), "certificate obtained successfully"), strings.Count(b.stderr.String(), "certificate obtained successfully"))
+	if n == 0 || n > 4 {
+		t.Errorf("Pebble issued %d certificates for 4 names", n)
+	}
+}
