@@ -159,6 +159,10 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	if out := mustRun(t, "", "backup", "verify", "--dir", b.Dir, "--full", "--identity", keyFile); !strings.Contains(out, "ok: 1 snapshots") {
 		t.Errorf("verify: %s", out)
 	}
+	// 'boxmail status' says the backup is fine, naming the snapshot.
+	if st, errs, _ := b.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`(?m)^ok +mail\.example\.test +backup +snapshot `+id[1]).MatchString(st) {
+		t.Errorf("status after a verified backup:\n%s%s", st, errs)
+	}
 
 	newDir := filepath.Join(t.TempDir(), "restored")
 	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir, "--snapshot", id[1])

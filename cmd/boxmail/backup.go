@@ -20,6 +20,8 @@ import (
 
 	"boxmail/internal/backup"
 	"boxmail/internal/config"
+	"boxmail/internal/delivery"
+	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
 )
 
@@ -169,7 +171,7 @@ func retention(cfg config.Config) backup.Retention {
 // startBackupSchedule runs a backup (with pruning and a presence check)
 // at the config's backup_schedule every day while serve runs, once
 // 'backup init' set backups up. stop cancels a run in progress and waits.
-func startBackupSchedule(dir string, cfg config.Config, st *store.Store, log *slog.Logger) (stop func()) {
+func startBackupSchedule(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -186,19 +188,22 @@ func startBackupSchedule(dir string, cfg config.Config, st *store.Store, log *sl
 				return
 			case <-timer.C:
 			}
-			scheduledBackup(ctx, dir, cfg, st, log)
+			if err := scheduledBackup(ctx, dir, cfg, st, log); err != nil && ctx.Err() == nil {
+				tellAdmins(st, d, cfg.Hostname, "The backup of "+cfg.Hostname+" failed",
+					"Tonight's backup of "+cfg.Hostname+" failed:\n\n"+err.Error()+"\n\n'boxmail status' shows the last good backup; 'boxmail backup run' tries again.", log)
+			}
 		}
 	}()
 	return func() { cancel(); <-done }
 }
 
 // scheduledBackup is one nightly run: backup, prune, verify presence.
-// Failures are logged at error level (the admin's log watch sees them).
-func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *store.Store, log *slog.Logger) {
+// Failures are logged at error level and returned, for the admins' mail.
+func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *store.Store, log *slog.Logger) error {
 	s, err := backup.LoadSettings(dir)
 	if errors.Is(err, backup.ErrNotConfigured) {
 		log.Debug("no scheduled backup: not set up")
-		return
+		return nil
 	}
 	var t backup.Target
 	if err == nil {
@@ -206,19 +211,58 @@ func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *sto
 	}
 	if err != nil {
 		log.Error("scheduled backup failed", "err", err)
-		return
+		return err
 	}
 	keep := retention(cfg)
 	res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep})
 	if err != nil {
 		log.Error("scheduled backup failed", "target", t.String(), "err", err)
-		return
+		return err
 	}
-	if _, err := backup.Verify(ctx, backup.VerifyOptions{Target: t, NameKey: s.NameKey}); err != nil {
+	start := time.Now()
+	_, err = backup.Verify(ctx, backup.VerifyOptions{Target: t, NameKey: s.NameKey})
+	if rerr := backup.RecordVerify(dir, start, err); rerr != nil {
+		log.Warn("recording the verify", "err", rerr)
+	}
+	if err != nil {
 		log.Error("backup verify failed after the scheduled run", "target", t.String(), "err", err)
-		return
+		return fmt.Errorf("the snapshot was stored, but the check of the target found a problem: %w", err)
 	}
 	log.Info("scheduled backup done", "snapshot", res.ID, "uploaded", res.Uploaded, "objects", res.Objects, "pruned", res.Pruned, "took", res.Duration)
+	return nil
+}
+
+// backupStaleAfter is how old the newest verified backup may be before
+// 'boxmail status' warns.
+const backupStaleAfter = 48 * time.Hour
+
+// backupCheck is the status line of the backups: set up, the last run
+// stored its snapshot, and the newest verified one is at most two days
+// old.
+func backupCheck(dir, hostname string, now time.Time) dnsrecords.Result {
+	r := dnsrecords.Result{Level: dnsrecords.Warn, Subject: hostname, Check: "backup"}
+	s, err := backup.LoadSettings(dir)
+	if errors.Is(err, backup.ErrNotConfigured) {
+		r.Found, r.Fix = "no backup is set up: one dead disk loses every message", "boxmail backup init --to TARGET (another disk, or s3://...), then keep the printed identity offline"
+		return r
+	}
+	st, serr := backup.ReadStatus(dir)
+	switch {
+	case err != nil || serr != nil:
+		r.Found, r.Fix = "the backup settings or record cannot be read: "+errors.Join(err, serr).Error(), "boxmail backup run --verbose"
+	case st.LastRunError != "":
+		r.Found = fmt.Sprintf("the last run (%s) failed: %s", st.LastRun.Format(time.RFC3339), st.LastRunError)
+		r.Fix = "boxmail backup run to try again"
+	case st.LastVerified.IsZero():
+		r.Found, r.Fix = "no verified backup in "+s.Target+" yet", "boxmail backup run, then boxmail backup verify (the nightly run does both)"
+	case now.Sub(st.LastVerified) > backupStaleAfter:
+		r.Found = fmt.Sprintf("the newest verified backup is from %s, %s ago", st.LastVerified.Format(time.RFC3339), now.Sub(st.LastVerified).Round(time.Hour))
+		r.Fix = "boxmail backup run and boxmail backup verify; is backup_schedule off?"
+	default:
+		r.Level = dnsrecords.OK
+		r.Found = fmt.Sprintf("snapshot %s in %s, verified %s", st.LastSnapshot, s.Target, st.LastVerified.Format(time.RFC3339))
+	}
+	return r
 }
 
 func sizeText(n int64) string {
@@ -307,6 +351,11 @@ func backupVerify(e *env, args []string) error {
 	}
 	start := time.Now()
 	res, err := backup.Verify(context.Background(), backup.VerifyOptions{Target: t, NameKey: s.NameKey, Full: full, Identities: ids})
+	if to == "" { // the box's own target: 'boxmail status' follows it
+		if rerr := backup.RecordVerify(dir, start, err); rerr != nil {
+			fmt.Fprintf(e.stderr, "warning: the verify's result is not recorded for 'boxmail status': %v\n", rerr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("verify of %s failed:\n%w", t, err)
 	}

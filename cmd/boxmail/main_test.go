@@ -2,8 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"boxmail/internal/backup"
+	"boxmail/internal/dnsrecords"
 )
 
 // runIn runs boxmail in-process and returns its exit status and output.
@@ -192,5 +198,40 @@ func TestInitTurnsOnACMEOnlyForAPublicHostname(t *testing.T) {
 		if got := initConfig(h).ACME.On; got != want {
 			t.Errorf("%s: acme %v, want %v", h, got, want)
 		}
+	}
+}
+
+func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now()
+	level := func() (dnsrecords.Level, string) {
+		r := backupCheck(dir, "mail.example.test", now)
+		return r.Level, r.Found
+	}
+	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no backup is set up") {
+		t.Errorf("not set up: %v %q", l, f)
+	}
+	if _, _, err := backup.Init(dir, t.TempDir(), false); err != nil {
+		t.Fatal(err)
+	}
+	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no verified backup") {
+		t.Errorf("set up, never run: %v %q", l, f)
+	}
+	if err := backup.RecordVerify(dir, now.Add(-time.Hour), nil); err != nil {
+		t.Fatal(err)
+	}
+	if l, f := level(); l != dnsrecords.OK {
+		t.Errorf("verified an hour ago: %v %q", l, f)
+	}
+	now = now.Add(3 * 24 * time.Hour)
+	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "newest verified backup is from") {
+		t.Errorf("three days later: %v %q", l, f)
+	}
+	status := filepath.Join(dir, backup.StateDir, "status.json")
+	if err := os.WriteFile(status, []byte(`{"last_run":"2026-12-01T03:30:00Z","last_run_error":"target /mnt/usb: no space left on device"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "the last run (2026-12-01T03:30:00Z) failed: target /mnt/usb: no space left") {
+		t.Errorf("a failed run: %v %q", l, f)
 	}
 }

@@ -391,11 +391,11 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer closeStore(st, &err)
-	defer startBackupSchedule(dir, cfg, st, log.With("pkg", "backup"))() // backup.go
 	b, err := newBox(dir, cfg, st, certs, log)
 	if err != nil {
 		return err
 	}
+	defer startBackupSchedule(dir, cfg, st, b.deliverer, log.With("pkg", "backup"))() // backup.go
 	// Signals are caught before the first port opens: a client (or a
 	// test) that sees a port may stop the box at once and get a clean exit.
 	sig := make(chan os.Signal, 1)

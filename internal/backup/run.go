@@ -79,6 +79,11 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		return res, err
 	}
 	defer unlock()
+	defer func() { // 'boxmail status' warns when the last run failed
+		if rerr := recordRun(o.Dir, start, res.ID, err); rerr != nil {
+			o.Logger.Warn("recording the backup run", "err", rerr)
+		}
+	}()
 	if dt, ok := o.Target.(*DirTarget); ok {
 		if err := dt.CleanTemp(); err != nil {
 			return res, fmt.Errorf("target %s: %w", dt, err)
