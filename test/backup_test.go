@@ -160,7 +160,7 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 		t.Errorf("verify: %s", out)
 	}
 	// 'boxmail status' says the backup is fine, naming the snapshot.
-	if st, errs, _ := b.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`(?m)^ok +mail\.example\.test +backup +snapshot `+id[1]).MatchString(st) {
+	if st, errs, _ := b.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`(?m)^ok +mail\.example\.test +backup +snapshot ` + id[1]).MatchString(st) {
 		t.Errorf("status after a verified backup:\n%s%s", st, errs)
 	}
 

@@ -14,9 +14,9 @@ import (
 // Status is what the box remembers of its last backup run and its last
 // verify, for 'boxmail status' and the admin panel.
 type Status struct {
-	LastRun      time.Time `json:"last_run,omitzero"`       // when the last run started
+	LastRun      time.Time `json:"last_run,omitzero"`        // when the last run started
 	LastRunError string    `json:"last_run_error,omitempty"` // "" when it stored its snapshot
-	LastOK       time.Time `json:"last_ok,omitzero"`        // the last run that stored a snapshot
+	LastOK       time.Time `json:"last_ok,omitzero"`         // the last run that stored a snapshot
 	LastSnapshot string    `json:"last_snapshot,omitempty"`
 	LastVerify   time.Time `json:"last_verify,omitzero"`
 	VerifyError  string    `json:"verify_error,omitempty"`
