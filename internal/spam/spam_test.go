@@ -36,9 +36,9 @@ func TestTokenize(t *testing.T) {
 			want: []string{"cheap", "viagra", "pills", "h:cte:base64"},
 		},
 		{
-			name: "zero-width split words",
-			msg:  msg("From: x@spam.test\nContent-Type: text/plain; charset=utf-8\n", "vi\u200bag\u200dra and ca\u00adsino\n"),
-			want: []string{"viagra", "casino", "h:invisible-char"},
+			name:    "zero-width split words",
+			msg:     msg("From: x@spam.test\nContent-Type: text/plain; charset=utf-8\n", "vi\u200bag\u200dra and ca\u00adsino\n"),
+			want:    []string{"viagra", "casino", "h:invisible-char"},
 			notWant: []string{"vi", "ag", "ra"},
 		},
 		{
