@@ -66,6 +66,8 @@ type Config struct {
 	Sieve Sieve
 	// Security configures the defences (security.go).
 	Security Security
+	// Spam configures the spam filter (spam.go).
+	Spam Spam
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
 	// ProfileServers are other names of this box that device profiles
@@ -81,6 +83,7 @@ func Default(hostname string) Config {
 		Outbound:        DefaultOutbound(),
 		Sieve:           DefaultSieve(),
 		Security:        DefaultSecurity(),
+		Spam:            DefaultSpam(),
 		POP3Port:        110,
 		POP3SPort:       995,
 		SMTPPort:        25,

@@ -272,6 +272,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := securityFields[k]; ok {
 		return f, true
 	}
+	if f, ok := spamFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -292,6 +295,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range sieveFields {
+		m[k] = f
+	}
+	for k, f := range spamFields {
 		m[k] = f
 	}
 	return m
