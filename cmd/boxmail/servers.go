@@ -118,13 +118,11 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 		SignBounces: true, Sieve: &sieve, Queue: &qo, Spam: spamOptions(cfg)}), nil
 }
 
-// spamOptions are the spam filter's options from the config; nil when it
-// is off.
+// spamOptions are the spam filter's options from the config. Off, it
+// scores nothing but still learns from moves (the training queue the
+// store fills is emptied either way).
 func spamOptions(cfg config.Config) *delivery.SpamOptions {
-	if !cfg.Spam.Filter {
-		return nil
-	}
-	return &delivery.SpamOptions{MaxMemory: int64(cfg.Spam.MemoryMiB) << 20,
+	return &delivery.SpamOptions{NoScoring: !cfg.Spam.Filter, MaxMemory: int64(cfg.Spam.MemoryMiB) << 20,
 		Thresholds: spam.Thresholds{Junk: cfg.Spam.JunkScore, Reject: cfg.Spam.RejectScore, MinTrain: uint32(cfg.Spam.MinTraining)}}
 }
 

@@ -30,11 +30,7 @@ func spamCommands() []subcommand {
 // spamDeliverer is a deliverer with the config's spam settings (it runs
 // no queue and no trainer).
 func spamDeliverer(cfg config.Config, st *store.Store) *delivery.Deliverer {
-	o := spamOptions(cfg)
-	if o == nil {
-		o = &delivery.SpamOptions{}
-	}
-	return delivery.New(delivery.Options{Store: st, Hostname: cfg.Hostname, Spam: o})
+	return delivery.New(delivery.Options{Store: st, Hostname: cfg.Hostname, Spam: spamOptions(cfg)})
 }
 
 func spamCheck(e *env, args []string) error {

@@ -64,7 +64,7 @@ var spamFields = map[string]field{
 			c.Spam.Filter, err = boolValue(v)
 			return err
 		},
-		doc: "score incoming mail and learn from moves into and out of Junk (false: no X-Spam-Status, nothing goes to Junk for its content)",
+		doc: "score incoming mail (X-Spam-Status, junk to the Junk folder); false: no scoring, though moves into and out of Junk still train",
 	},
 	"spam_junk_score": scoreField(func(c *Config) *float64 { return &c.Spam.JunkScore }, false, 0.1,
 		"score from which a message goes to the recipient's Junk folder"),

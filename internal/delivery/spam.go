@@ -43,6 +43,9 @@ import (
 
 // SpamOptions turn on the spam filter.
 type SpamOptions struct {
+	// NoScoring leaves mail unscored; the trainer still learns from the
+	// moves (and empties the store's training queue, which holds bodies).
+	NoScoring  bool
 	Thresholds spam.Thresholds
 	// MaxTokens caps each model (default spam.DefaultMaxTokens: 8 MiB);
 	// the rarest tokens are dropped past it.
@@ -195,7 +198,7 @@ func (t *Txn) SetClient(ip netip.Addr) { t.client = ip }
 // ErrSpamRejected.
 func (d *Deliverer) scoreSpam(ctx context.Context, t *Txn, del *store.Delivery) (spam.Verdict, error) {
 	f := d.spam
-	if f == nil || len(del.Local) == 0 {
+	if f == nil || f.o.NoScoring || len(del.Local) == 0 {
 		return spam.Inbox, nil
 	}
 	feat := spam.Parse(del.Data, f.host)

@@ -173,30 +173,35 @@ func (d *Deliverer) TrainSpam(ctx context.Context, ins []TrainInput) error {
 }
 
 // trainQueued trains one batch from the store's queue and reports how
-// many queue rows it took.
+// many queue rows it took. Bodies are read one at a time and dropped once
+// tokenized, so a batch of large messages holds one in memory.
 func (f *spamFilter) trainQueued(ctx context.Context) (int, error) {
 	items, err := f.st.SpamTrainQueue(ctx, trainBatch)
 	if err != nil || len(items) == 0 {
 		return 0, err
 	}
-	ins := make([]TrainInput, 0, len(items))
-	var gone []int64
+	f.trainMu.Lock()
+	defer f.trainMu.Unlock()
+	b := newBatchTraining()
 	for _, it := range items {
 		data, err := f.st.Body(ctx, it.BodyID)
 		if errors.Is(err, store.ErrNotFound) {
-			gone = append(gone, it.ID)
+			b.done = append(b.done, it.ID)
 			continue
 		} else if err != nil {
 			return 0, err
 		}
-		ins = append(ins, TrainInput{AccountID: it.AccountID, Data: data, Class: it.Class, QueueID: it.ID})
-	}
-	if len(gone) > 0 {
-		if err := f.st.TrainSpam(ctx, store.SpamTraining{Done: gone}); err != nil {
+		if err := f.add(ctx, b, TrainInput{AccountID: it.AccountID, Data: data, Class: it.Class, QueueID: it.ID}); err != nil {
 			return 0, err
 		}
+		if b.tokens >= trainTokens {
+			if err := f.commit(ctx, b); err != nil {
+				return 0, err
+			}
+			b = newBatchTraining()
+		}
 	}
-	return len(items), f.train(ctx, ins)
+	return len(items), f.commit(ctx, b)
 }
 
 // startTrainer runs the trainer until stopTrainer.
