@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"boxmail/internal/spam"
 	"boxmail/internal/store"
@@ -141,5 +142,56 @@ func TestTrainerTakesTheStoreQueue(t *testing.T) {
 	}
 	if q, _ := f.st.SpamTrainQueue(ctx, 10); len(q) != 0 {
 		t.Fatalf("queue left %v", q)
+	}
+}
+
+// Moving 4,000 messages into Junk at once is trained in batches; the
+// figure is logged (the goal is 10 s on this machine).
+func TestTrainingFourThousandMovedMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow")
+	}
+	f := newFamily(t)
+	ctx := context.Background()
+	f.with(Options{Hostname: "mx.example.net", Spam: &SpamOptions{}})
+	const n = 4000
+	for i := range n {
+		data := spamMsg(i)
+		if i%2 == 0 {
+			data = hamMsg(i)
+		}
+		data = append(data, fmt.Sprintf("Some more words for message %d: alpha%d beta%d gamma%d\r\n", i, i%97, i%89, i%83)...)
+		if err := f.st.Deliver(ctx, store.Delivery{Data: data, Local: []store.LocalTarget{{AccountID: f.me}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inbox, _ := f.st.MailboxByName(ctx, f.me, "INBOX")
+	uids := make([]uint32, n)
+	for i := range uids {
+		uids[i] = uint32(i + 1)
+	}
+	start := time.Now()
+	if _, err := f.st.Copy(ctx, f.me, inbox.ID, uids, "Junk", true); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Since(start)
+	start = time.Now()
+	for {
+		k, err := f.d.spam.trainQueued(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k == 0 {
+			break
+		}
+	}
+	took := time.Since(start)
+	st, _ := f.st.SpamStats(ctx, f.me)
+	t.Logf("MOVE of %d into Junk: %v; training them: %v; model: %+v", n, moved, took, st)
+	if st.Spam != n {
+		t.Fatalf("trained %+v", st)
+	}
+	if took > 60*time.Second {
+		t.Errorf("training took %v", took)
 	}
 }
