@@ -23,7 +23,7 @@ func spamCommands() []subcommand {
 	return []subcommand{
 		{name: "check", args: "FILE [--user EMAIL]", summary: "score a message (- for stdin): first line score=N verdict=inbox|junk|reject, then the reasons", run: spamCheck},
 		{name: "train", args: "--spam|--ham EMAIL FILE|DIR", summary: "train an account's filter from messages (a file, or every file under a directory)", run: spamTrain},
-		{name: "stats", args: "[EMAIL]", summary: "what each account's model (and the household's) was trained on", run: spamStats},
+		{name: "stats", args: "[EMAIL]", summary: "what each account's model (and the household's) was trained on, and the trainings waiting", run: spamStats},
 	}
 }
 
@@ -167,6 +167,11 @@ func spamStats(e *env, args []string) error {
 				return err
 			}
 		}
+		q, err := st.SpamQueued(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "queued for training: %d\n", q)
 		return nil
 	})
 }

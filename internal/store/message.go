@@ -256,6 +256,7 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID, mailboxID int64, uid
 		} else if err != nil {
 			return err
 		}
+		role := spamRole(-1) // of the mailbox, read when needed (spam.go)
 		for _, uid := range uids {
 			var old Flags
 			var okw sql.NullString
@@ -296,7 +297,14 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID, mailboxID int64, uid
 				return err
 			}
 			tx.emit(Event{Kind: EventFlags, AccountID: accountID, MailboxID: mailboxID, UID: uid, ModSeq: modseq, Flags: nf, Keywords: nkw, Origin: originOf(ctx)})
-			if err := queueSpamTraining(ctx, tx, accountID, bid, keywordTraining(oldKw, nkw)); err != nil { // spam.go
+			if nf&FlagSeen != 0 && old&FlagSeen == 0 && role < 0 {
+				r, err := mailboxSpamRole(ctx, tx, mailboxID)
+				if err != nil {
+					return err
+				}
+				role = r
+			}
+			if err := queueSpamTraining(ctx, tx, accountID, bid, flagTraining(role, old, nf, oldKw, nkw)); err != nil { // spam.go
 				return err
 			}
 		}

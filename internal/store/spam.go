@@ -207,6 +207,7 @@ const (
 	roleJunk
 	roleTrash
 	roleSent
+	roleDrafts
 )
 
 // mailboxSpamRole reads a mailbox's role: by its special use, else by
@@ -227,6 +228,8 @@ func spamRoleOf(name, use string) spamRole {
 		return roleTrash
 	case `\sent`:
 		return roleSent
+	case `\drafts`:
+		return roleDrafts
 	}
 	switch strings.ToLower(name) {
 	case "junk", "spam":
@@ -235,6 +238,8 @@ func spamRoleOf(name, use string) spamRole {
 		return roleTrash
 	case "sent":
 		return roleSent
+	case "drafts":
+		return roleDrafts
 	}
 	return roleOther
 }
@@ -280,6 +285,28 @@ func keywordTraining(oldKw, newKw []string) int {
 		return SpamClassHam
 	}
 	return -1
+}
+
+// flagTraining is the training a flag or keyword change in a mailbox of
+// the given role asks for: keywordTraining, else \Seen newly set in a
+// mailbox of wanted mail (not Junk, Trash, Sent or Drafts) is ham: mail
+// read and kept is wanted (a message read and then moved to Junk is
+// untrained as ham when it is trained as spam); -1: none.
+func flagTraining(role spamRole, oldF, newF Flags, oldKw, newKw []string) int {
+	if c := keywordTraining(oldKw, newKw); c >= 0 {
+		return c
+	}
+	if newF&FlagSeen != 0 && oldF&FlagSeen == 0 && role == roleOther {
+		return SpamClassHam
+	}
+	return -1
+}
+
+// SpamQueued returns how many trainings wait in the queue.
+func (s *Store) SpamQueued(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM spam_train_queue").Scan(&n)
+	return n, err
 }
 
 // queueSpamTraining asks the trainer to train a message body for an

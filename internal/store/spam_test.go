@@ -63,7 +63,13 @@ func TestMovesIntoAndOutOfJunkQueueTraining(t *testing.T) {
 	if _, _, err := s.Append(ctx, acc.ID, "Sent", []byte("To: bob@x.test\r\n\r\nhi\r\n"), 0, nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	want := []int{SpamClassSpam, SpamClassHam, SpamClassSpam, SpamClassHam, SpamClassSent}
+	if _, err := s.UpdateFlags(ctx, acc.ID, inbox, []uint32{2}, FlagsAdd, FlagSeen, nil); err != nil { // read in INBOX: ham
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateFlags(ctx, acc.ID, junk, []uint32{1}, FlagsAdd, FlagSeen, nil); err != nil { // read in Junk: nothing
+		t.Fatal(err)
+	}
+	want := []int{SpamClassSpam, SpamClassHam, SpamClassSpam, SpamClassHam, SpamClassSent, SpamClassHam}
 	q := queue()
 	if len(q) != len(want) {
 		t.Fatalf("queue %v, want %v", q, want)
@@ -124,5 +130,22 @@ func TestMovesIntoAndOutOfJunkQueueTraining(t *testing.T) {
 	}
 	if st, _ := s.SpamStats(ctx, acc.ID); st.Tokens != 0 {
 		t.Fatalf("tokens left %+v", st)
+	}
+}
+
+// drainSpamTraining drops the queued trainings, as the trainer does once
+// it has trained them.
+func drainSpamTraining(t *testing.T, s *Store) {
+	t.Helper()
+	items, err := s.SpamTrainQueue(context.Background(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []int64
+	for _, it := range items {
+		done = append(done, it.ID)
+	}
+	if err := s.TrainSpam(context.Background(), SpamTraining{Done: done}); err != nil {
+		t.Fatal(err)
 	}
 }
