@@ -22,6 +22,16 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("bad token %q", tok)
 			}
 		}
-		Score(p, nil, nil, Thresholds{})
+		m := NewModel()
+		d := NewDelta()
+		d.Train(p, true, 1)
+		d.Train(Parse([]byte("From: a@b.test\r\n\r\nhello\r\n"), ""), false, 1)
+		m.Apply(d)
+		h := Score(p, m, nil, Thresholds{}).Header("h", Thresholds{})
+		for i := 0; i < len(h); i++ {
+			if c := h[i]; c >= 0x7f || c < ' ' && c != '\r' && c != '\n' && c != '\t' {
+				t.Fatalf("header byte %q in %q", c, h)
+			}
+		}
 	})
 }

@@ -194,10 +194,11 @@ func bayes(f *Features, acct, household *Model, th Thresholds) []Reason {
 	return []Reason{{Name: "bayes", Points: pts, Detail: detail}}
 }
 
-// safeToken makes a token fit a header field and a terminal.
+// safeToken makes a token fit a header field (ASCII only: the message
+// may be 7-bit) and a terminal.
 func safeToken(t string) string {
 	t = strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f || r == '(' || r == ')' || r == ';' || r == '"' || r == '\\' {
+		if r < ' ' || r >= 0x7f || r == '(' || r == ')' || r == ';' || r == '"' || r == '\\' {
 			return '_'
 		}
 		return r
