@@ -257,9 +257,12 @@ func boxSignals(f *Features) []Reason {
 		return nil
 	}
 	var rs []Reason
+	// The domain's own policies were applied before (smtpd: DMARC reject
+	// and quarantine); what reaches here failed under p=none, which asks
+	// receivers not to act, so these alone stay under the junk score.
 	switch a.SPF {
 	case "fail":
-		rs = append(rs, Reason{Name: "spf", Points: 2, Detail: "fail"})
+		rs = append(rs, Reason{Name: "spf", Points: 1.5, Detail: "fail"})
 	case "softfail":
 		rs = append(rs, Reason{Name: "spf", Points: 0.7, Detail: "softfail"})
 	case "none", "":
@@ -273,7 +276,7 @@ func boxSignals(f *Features) []Reason {
 	}
 	switch a.DMARC {
 	case "fail":
-		rs = append(rs, Reason{Name: "dmarc", Points: 3.5, Detail: "fail"})
+		rs = append(rs, Reason{Name: "dmarc", Points: 1.5, Detail: "fail"})
 	case "pass":
 		rs = append(rs, Reason{Name: "dmarc", Points: -0.5, Detail: "pass"})
 	}
