@@ -1,7 +1,6 @@
 package spam
 
 import (
-	"hash/fnv"
 	"math"
 	"slices"
 )
@@ -27,11 +26,15 @@ const BytesPerToken = 40
 // DefaultMaxTokens caps one model (8 MiB of memory at BytesPerToken).
 const DefaultMaxTokens = 8 << 20 / BytesPerToken
 
-// Hash is the key a token or reputation key is stored under.
+// Hash is the key a token or reputation key is stored under: its 64-bit
+// FNV-1a hash (what hash/fnv's New64a computes, without an allocation).
 func Hash(tok string) uint64 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(tok)) // a hash.Hash never fails
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(tok); i++ {
+		h ^= uint64(tok[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // Delta is a change of a model: messages added (or removed, negative)

@@ -3,6 +3,7 @@ package spam
 import (
 	"encoding/base64"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"slices"
 	"strings"
@@ -263,5 +264,15 @@ func BenchmarkScore10K(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
 		Score(Parse(data, ""), m, m, Thresholds{})
+	}
+}
+
+func TestHashIsFNV1a(t *testing.T) {
+	for _, s := range []string{"", "a", "viagra", "r:from:a@b.test"} {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		if Hash(s) != h.Sum64() {
+			t.Errorf("Hash(%q) = %x, want %x", s, Hash(s), h.Sum64())
+		}
 	}
 }

@@ -99,7 +99,7 @@ func Parse(msg []byte, authserv string) *Features {
 	}
 	n := 0
 	t.walk(ctype, cte, body, 0, &n)
-	f.GTUBE = f.GTUBE || strings.Contains(t.text.String(), GTUBE)
+	f.GTUBE = f.GTUBE || t.gtube
 	f.Tokens = t.list()
 	return f
 }
@@ -145,9 +145,10 @@ func decodeWords(s string) string {
 
 // tokenizer collects a message's distinct tokens.
 type tokenizer struct {
-	seen map[string]struct{}
-	out  []string
-	text strings.Builder // decoded text so far (for the budget and GTUBE)
+	seen    map[string]struct{}
+	out     []string
+	textLen int  // bytes of decoded text so far (the budget)
+	gtube   bool // GTUBE seen in the decoded text
 }
 
 func newTokenizer() *tokenizer { return &tokenizer{seen: make(map[string]struct{}, 256)} }
@@ -191,7 +192,7 @@ func firstWord(v string) string {
 // levels and maxParts parts deep.
 func (t *tokenizer) walk(ctype, cte string, body []byte, depth int, n *int) {
 	*n++
-	if *n > maxParts || t.text.Len() >= maxText {
+	if *n > maxParts || t.textLen >= maxText {
 		return
 	}
 	mt, params, err := mime.ParseMediaType(ctype)
@@ -297,7 +298,7 @@ func delimAt(b, delim []byte, from int) int {
 
 // decode returns a text part's content as UTF-8, within the text budget.
 func (t *tokenizer) decode(cte, charset string, data []byte) string {
-	left := maxText - t.text.Len()
+	left := maxText - t.textLen
 	if left <= 0 {
 		return ""
 	}
@@ -315,7 +316,8 @@ func (t *tokenizer) decode(cte, charset string, data []byte) string {
 	if !utf8.ValidString(s) {
 		s = latin1(s, charset)
 	}
-	t.text.WriteString(s)
+	t.textLen += len(s)
+	t.gtube = t.gtube || strings.Contains(s, GTUBE)
 	return s
 }
 
@@ -370,36 +372,71 @@ func invisible(r rune) bool {
 }
 
 // words adds the words of s (lower-case, invisible characters removed)
-// with the given prefix, and the domains of the links in it.
+// with the given prefix, and the domains of the links in it. Plain ASCII
+// words are cut from s without a copy.
 func (t *tokenizer) words(s, prefix string) {
-	var w strings.Builder
-	flush := func() {
-		if w.Len() == 0 {
+	start := -1
+	upper, slow := false, false // the word has upper case; non-ASCII or invisible characters
+	flush := func(end int) {
+		if start < 0 {
 			return
 		}
-		t.word(w.String(), prefix)
-		w.Reset()
+		w := s[start:end]
+		switch {
+		case slow:
+			w = strings.Map(func(r rune) rune {
+				if invisible(r) {
+					return -1
+				}
+				return unicode.ToLower(r)
+			}, w)
+		case upper:
+			w = strings.ToLower(w)
+		}
+		t.word(w, prefix)
+		start, upper, slow = -1, false, false
 	}
 	for i := 0; i < len(s); {
-		if c := s[i] | 0x20; prefix == "" && (c == 'h' || c == 'w') && (hasPrefixFold(s[i:], "http://") || hasPrefixFold(s[i:], "https://") || hasPrefixFold(s[i:], "www.")) {
-			flush()
-			i += t.url(s[i:])
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if start < 0 && prefix == "" && (c|0x20 == 'h' || c|0x20 == 'w') &&
+				(hasPrefixFold(s[i:], "http://") || hasPrefixFold(s[i:], "https://") || hasPrefixFold(s[i:], "www.")) {
+				i += t.url(s[i:])
+				continue
+			}
+			switch {
+			case 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '$' || c == '\'' && start >= 0:
+			case 'A' <= c && c <= 'Z':
+				upper = true
+			default:
+				flush(i)
+				i++
+				continue
+			}
+			if start < 0 {
+				start = i
+			}
+			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size
 		switch {
 		case invisible(r):
-			if w.Len() > 0 {
+			if start >= 0 {
+				slow = true
 				t.add("h:invisible-char")
 			}
-		case unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$' || r == '\'' && w.Len() > 0:
-			w.WriteRune(unicode.ToLower(r))
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			if start < 0 {
+				start = i
+			}
+			slow = true
 		default:
-			flush()
+			flush(i)
 		}
+		i += size
 	}
-	flush()
+	flush(len(s))
 }
 
 // word adds one word: 3 to 25 characters, not all digits; a longer one
