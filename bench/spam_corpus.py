@@ -18,7 +18,6 @@ split, for SpamAssassin).
 import imaplib
 import os
 import re
-import shutil
 import smtplib
 import ssl
 import subprocess
@@ -40,12 +39,22 @@ train = [(f, "spam", "spam-1") for f in files("spam-1")] + [(f, "ham", "easy-ham
 test = [(f, "spam", "spam-2") for f in files("spam-2")] + [(f, "ham", "easy-ham-2") for f in files("easy-ham-2")] + \
     [(f, "ham", "hard-ham-1") for f in hard[half:]]
 
+def load(f):
+    """A corpus message without the mbox "From " line some start with (an
+    envelope line, not part of the message), with LF line ends."""
+    raw = open(f, "rb").read().replace(b"\r\n", b"\n")
+    if raw.startswith(b"From "):
+        raw = raw.split(b"\n", 1)[1]
+    return raw
+
+
 # The same split for the SpamAssassin run.
 for name, msgs in (("train", train), ("test", test)):
     for cls in ("spam", "ham"):
         os.makedirs(os.path.join(out, name + "-" + cls), exist_ok=True)
     for i, (f, cls, group) in enumerate(msgs):
-        shutil.copy(f, os.path.join(out, name + "-" + cls, "%05d.%s" % (i, group)))
+        with open(os.path.join(out, name + "-" + cls, "%05d.%s" % (i, group)), "wb") as fh:
+            fh.write(load(f))
 
 
 def send(msgs, base):
@@ -53,8 +62,7 @@ def send(msgs, base):
     refused = 0
     s = smtplib.SMTP(host, int(smtp_port), timeout=60)
     for i, (f, cls, group) in enumerate(msgs):
-        raw = open(f, "rb").read().replace(b"\r\n", b"\n")
-        raw = b"X-Bench-Id: %d\n" % (base + i) + raw
+        raw = b"X-Bench-Id: %d\n" % (base + i) + load(f)
         try:
             s.sendmail("bench@sender.example", [user], raw)
         except (smtplib.SMTPException, OSError) as e:
@@ -90,10 +98,13 @@ def ids(m, mailbox):
     out = {}
     if typ != "OK":
         return out
-    for item in data:
+    # Each message is a tuple (prefix, literal) followed by the rest of
+    # its response line; UID may be in either part.
+    for k, item in enumerate(data):
         if not isinstance(item, tuple):
             continue
-        u = re.search(rb"UID (\d+)", item[0])
+        rest = data[k + 1] if k + 1 < len(data) and isinstance(data[k + 1], bytes) else b""
+        u = re.search(rb"UID (\d+)", item[0]) or re.search(rb"UID (\d+)", rest)
         b = re.search(rb"X-Bench-Id: (\d+)", item[1], re.I)
         if u and b:
             out[int(b.group(1))] = u.group(1).decode()
