@@ -1,6 +1,7 @@
 package spam
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -128,13 +129,10 @@ func (m *Model) PruneTo(maxTokens int) int {
 		all = append(all, kv{h, uint64(c.Spam) + uint64(c.Ham)})
 	}
 	slices.SortFunc(all, func(a, b kv) int {
-		if a.n != b.n {
-			return int(a.n) - int(b.n)
+		if c := cmp.Compare(a.n, b.n); c != 0 {
+			return c
 		}
-		if a.h < b.h {
-			return -1
-		}
-		return 1
+		return cmp.Compare(a.h, b.h)
 	})
 	for _, e := range all[:excess] {
 		delete(m.Tokens, e.h)
