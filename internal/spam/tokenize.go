@@ -391,6 +391,9 @@ func (t *tokenizer) words(s, prefix string) {
 				return unicode.ToLower(r)
 			}, w)
 		case upper:
+			if len(w) >= 3 && strings.ToUpper(w) == w {
+				t.add("caps:" + prefix + w[:min(len(w), 25)])
+			}
 			w = strings.ToLower(w)
 		}
 		t.word(w, prefix)
