@@ -126,3 +126,36 @@ func TestSpamCheckCLI(t *testing.T) {
 		t.Fatalf("spam check: %q", out)
 	}
 }
+
+// Over spam_reject_score the message is refused at SMTP time (nothing is
+// silently dropped); $Junk set by a mail app trains spam.
+func TestSpamRejectScoreAndJunkKeyword(t *testing.T) {
+	needTool(t, "swaks")
+	needTool(t, "python3")
+	b := newBoxWith(t, map[string]string{"spam_reject_score": "6"})
+	seedSpamModel(t, b)
+	mx := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
+	out, code := b.Swaks("--server", mx, "--from", "promo3@deals3.example", "--to", "me@example.test",
+		"--header", "From: promo3@deals3.example", "--header", "Subject: Winner bonus prize offer",
+		"--body", "You are a winner! Claim your bonus prize, exclusive offer, casino jackpot, act now.")
+	if code == 0 || !strings.Contains(out, "<** 550 5.7.1") {
+		t.Fatalf("want 550 5.7.1, got exit %d:\n%s", code, out)
+	}
+	if got := findMail(b, "Junk", "Winner bonus prize offer"); len(got) != 0 {
+		t.Fatalf("a refused message was stored: %q", got)
+	}
+	out, code = b.Swaks("--server", mx, "--from", "cousin@family.example", "--to", "me@example.test",
+		"--header", "From: cousin@family.example", "--header", "Subject: Holiday photos",
+		"--body", "Here are the holiday photos from the lake, the kids loved it.")
+	if code != 0 {
+		t.Fatalf("swaks: %d\n%s", code, out)
+	}
+	out, err := b.Python("spam_move.py", "127.0.0.1", strconv.Itoa(b.IMAPS), "me@example.test", testPassword, "INBOX", "INBOX", "Holiday", "junk-keyword")
+	if err != nil || !strings.Contains(out, "moved 1") {
+		t.Fatalf("spam_move.py: %v\n%s", err, out)
+	}
+	testutil.WaitFor(t, "the $Junk message trained as spam", 20*time.Second, func() bool {
+		out, _, _ := b.Cmd("", "spam", "stats", "me@example.test")
+		return strings.Fields(strings.Split(strings.TrimSpace(out), "\n")[1])[1] == "26"
+	})
+}

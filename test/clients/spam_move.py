@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Move the messages whose Subject contains WORD from one mailbox to
 another the way mail clients do, with Python's standard imaplib only:
-"move" uses UID MOVE (RFC 6851), "copy" COPY + STORE \\Deleted + EXPUNGE.
+"move" uses UID MOVE (RFC 6851), "copy" COPY + STORE \\Deleted + EXPUNGE;
+"junk-keyword" only sets $Junk (TO is ignored).
 
-usage: spam_move.py HOST IMAPS_PORT USER PASSWORD FROM TO WORD move|copy
+usage: spam_move.py HOST IMAPS_PORT USER PASSWORD FROM TO WORD move|copy|junk-keyword
 Prints "moved N".
 """
 import imaplib
@@ -25,12 +26,15 @@ for uid in uids:
     if how == "move":
         typ, resp = m.uid("MOVE", uid, dst)
         assert typ == "OK", resp
+    elif how == "junk-keyword":  # what Thunderbird does to mark junk in place
+        typ, resp = m.uid("STORE", uid, "+FLAGS", "($Junk)")
+        assert typ == "OK", resp
     else:
         typ, resp = m.uid("COPY", uid, dst)
         assert typ == "OK", resp
         typ, resp = m.uid("STORE", uid, "+FLAGS", "(\\Deleted)")
         assert typ == "OK", resp
-if how != "move" and uids:
+if how == "copy" and uids:
     typ, resp = m.expunge()
     assert typ == "OK", resp
 m.logout()
