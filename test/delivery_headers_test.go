@@ -37,12 +37,19 @@ func TestStoredMailHasReturnPathAndDeliveredTo(t *testing.T) {
 }
 
 // withoutTrace returns a stored message without the Return-Path and
-// Delivered-To fields final delivery puts first, for tests about the
-// fields below them.
+// Delivered-To fields final delivery puts first and the spam filter's
+// fields below them (X-Spam-Status, X-Spam-Score, X-Spam-Reasons), for
+// tests about the fields below those.
 func withoutTrace(m []byte) []byte {
-	for _, p := range []string{"Return-Path: ", "Delivered-To: "} {
-		if i := bytes.IndexByte(m, '\n'); i >= 0 && bytes.HasPrefix(m, []byte(p)) {
+	for _, p := range []string{"Return-Path: ", "Delivered-To: ", "X-Spam-Status: ", "X-Spam-Score: ", "X-Spam-Reasons: "} {
+		if !bytes.HasPrefix(m, []byte(p)) {
+			continue
+		}
+		for i := bytes.IndexByte(m, '\n'); i >= 0; i = bytes.IndexByte(m, '\n') {
 			m = m[i+1:]
+			if len(m) == 0 || m[0] != ' ' && m[0] != '\t' { // the field's continuation lines go with it
+				break
+			}
 		}
 	}
 	return m

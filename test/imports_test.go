@@ -18,7 +18,7 @@ var allowed = map[string][]string{
 	"internal/resolver":    {},
 	"internal/mailauth":    {"resolver", "mailmsg"},
 	"internal/sieve":       {"mailmsg"},
-	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg"},
+	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam"},
 	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve"},
 	"internal/imapd":       {"store", "guard", "netserve", "mailmsg"},
 	"internal/pop3d":       {"store", "guard", "netserve"},
@@ -44,6 +44,9 @@ var allowed = map[string][]string{
 	// go to dnsd through an interface, not an import), the self-signed
 	// pair; the trust check and status lines.
 	"internal/certs": {"dnsrecords", "safefile"},
+	// spam: tokenizer, classifier, reputation and verdict; pure, its
+	// models persist through store (delivery loads and trains them).
+	"internal/spam": {"mailmsg"},
 	// safefile: durable fsync-then-rename writes of the files outside
 	// the store; a leaf.
 	"internal/safefile": {},

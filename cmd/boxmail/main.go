@@ -66,6 +66,7 @@ func commands() []command {
 		{name: "status", args: "[DOMAIN] [--no-ports]", summary: "check DNS, certificate and ports; ok/warn/fail with what to change", run: cmdStatus},
 		{name: "spf", summary: "the SPF switch-over of a migration", subs: spfCommands},
 		{name: "security", summary: "clients blocked for failed logins", subs: securityCommands},
+		{name: "spam", summary: "the spam filter: check a message, train, model stats", subs: spamCommands},
 		{name: "tls", summary: "the TLS certificate", subs: tlsCommands},
 		{name: "migrate", summary: "import mail from the old provider; the switch-over checklist", subs: migrateCommands},
 		{name: "export", args: "EMAIL --mbox DIR | --maildir DIR", summary: "write an account's mail out as mbox files or a Maildir (the way back out)", run: cmdExport},

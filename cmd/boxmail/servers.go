@@ -34,6 +34,7 @@ import (
 	"boxmail/internal/resolver"
 	"boxmail/internal/safefile"
 	"boxmail/internal/smtpd"
+	"boxmail/internal/spam"
 	"boxmail/internal/store"
 	"boxmail/internal/web"
 )
@@ -119,7 +120,15 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 		qo.Smarthost = &delivery.Smarthost{Addr: o.Smarthost, TLS: o.SmarthostTLS, Username: o.SmarthostUser, Password: pw}
 	}
 	return delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery"), Hostname: cfg.Hostname,
-		SignBounces: true, Sieve: &sieve, Queue: &qo}), nil
+		SignBounces: true, Sieve: &sieve, Queue: &qo, Spam: spamOptions(cfg)}), nil
+}
+
+// spamOptions are the spam filter's options from the config. Off, it
+// scores nothing but still learns from moves (the training queue the
+// store fills is emptied either way).
+func spamOptions(cfg config.Config) *delivery.SpamOptions {
+	return &delivery.SpamOptions{NoScoring: !cfg.Spam.Filter, MaxMemory: int64(cfg.Spam.MemoryMiB) << 20,
+		Thresholds: spam.Thresholds{Junk: cfg.Spam.JunkScore, Reject: cfg.Spam.RejectScore, MinTrain: uint32(cfg.Spam.MinTraining)}}
 }
 
 // srsKey reads DIR/srs.key, creating it on first use: the secret that

@@ -70,6 +70,8 @@ type Config struct {
 	Sieve Sieve
 	// Security configures the defences (security.go).
 	Security Security
+	// Spam configures the spam filter (spam.go).
+	Spam Spam
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
 	// Backup configures scheduled backups (backup.go).
@@ -91,6 +93,7 @@ func Default(hostname string) Config {
 		Security:        DefaultSecurity(),
 		ACME:            DefaultACME(),
 		Backup:          DefaultBackup(),
+		Spam:            DefaultSpam(),
 		POP3Port:        110,
 		POP3SPort:       995,
 		SMTPPort:        25,

@@ -278,6 +278,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := backupFields[k]; ok {
 		return f, true
 	}
+	if f, ok := spamFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -304,6 +307,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range backupFields {
+		m[k] = f
+	}
+	for k, f := range spamFields {
 		m[k] = f
 	}
 	return m

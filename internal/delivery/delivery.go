@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ type Options struct {
 	// Sieve, if set, makes Commit run each local account's active Sieve
 	// script (sieve.go); nil: no filtering.
 	Sieve *SieveOptions
+	// Spam, if set, scores local deliveries and trains from the moves
+	// into and out of Junk (spam.go); the trainer runs with the Queue.
+	Spam *SpamOptions
 	// Queue, if set, builds the outbound queue runner with these options:
 	// Queue returns it (Start it), and Commit kicks it when mail is queued.
 	// nil: mail is queued for another process's runner (the CLI).
@@ -76,6 +80,7 @@ type Deliverer struct {
 	signBounces bool
 	queue       *Queue        // the queue runner, kicked when mail is queued; nil: none
 	sieve       *SieveOptions // nil: no filtering (sieve.go)
+	spam        *spamFilter   // nil: no spam filter (spam.go)
 	signers     signerCache
 }
 
@@ -91,6 +96,9 @@ func New(o Options) *Deliverer {
 			so.Now = time.Now
 		}
 		d.sieve = &so
+	}
+	if o.Spam != nil {
+		d.spam = newSpamFilter(o.Store, o.Logger.With("part", "spam"), o.Hostname, *o.Spam)
 	}
 	if o.Queue != nil {
 		d.queue = newQueue(d, *o.Queue)
@@ -365,8 +373,9 @@ type Txn struct {
 	sender   string
 	accounts []int64
 	remote   []string
-	mailbox  string // for local copies; "" is INBOX (see SetMailbox)
-	size     int64  // declared message size, for quota checks (quota.go)
+	mailbox  string     // for local copies; "" is INBOX (see SetMailbox)
+	size     int64      // declared message size, for quota checks (quota.go)
+	client   netip.Addr // the sending client, for the spam filter (spam.go)
 	done     bool
 }
 
@@ -423,9 +432,14 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	for _, a := range t.accounts {
 		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}
+	verdict, err := t.d.scoreSpam(ctx, t, &del) // spam.go: before Sieve, which sees the verdict
+	if err != nil {
+		return err
+	}
 	if t.d.runSieve(ctx, t.sender, &del) {
 		return nil // every copy discarded by a filter
 	}
+	t.d.fileSpam(ctx, verdict, &del)
 	if err := t.d.addTrace(ctx, t.sender, &del); err != nil {
 		return err
 	}

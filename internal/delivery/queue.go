@@ -138,13 +138,22 @@ func (q *Queue) Kick() {
 	}
 }
 
-// Start runs the queue loop in the background.
-func (q *Queue) Start() { go q.loop() }
+// Start runs the queue loop in the background, and the spam trainer
+// (spamtrain.go) when the deliverer has a spam filter.
+func (q *Queue) Start() {
+	if q.d.spam != nil {
+		q.d.spam.startTrainer()
+	}
+	go q.loop()
+}
 
 // Shutdown stops picking entries and waits for deliveries in progress
 // until ctx ends, then aborts them (they stay queued and are retried at
 // the next start).
 func (q *Queue) Shutdown(ctx context.Context) error {
+	if q.d.spam != nil {
+		q.d.spam.stopTrainer()
+	}
 	close(q.stop)
 	<-q.done
 	waited := make(chan struct{})

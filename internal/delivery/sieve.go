@@ -97,6 +97,7 @@ func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender st
 	}
 	if *parsed == nil {
 		*parsed = sieve.ParseMessage(del.Data, sender, "")
+		addSpamFields((*parsed).Header, del.Trace) // spam.go
 	}
 	m := *(*parsed)
 	m.To = acc.Email

@@ -64,6 +64,8 @@ func withTrace(data []byte, sender, deliveredTo string) (trace, rest []byte) {
 // addTrace gives del's local copies the trace fields (see withTrace) and
 // moves its queued recipients to copies with the incoming bytes.
 func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Delivery) error {
+	spamFields := del.Trace // spam.go's verdict, below the trace fields
+	del.Trace = nil
 	if len(del.Local) == 0 {
 		return nil
 	}
@@ -81,6 +83,7 @@ func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Deli
 		deliveredTo = acc.Email
 	}
 	del.Trace, del.Data = withTrace(orig, sender, deliveredTo)
+	del.Trace = append(del.Trace, spamFields...)
 	for i := range del.Copies {
 		if del.Copies[i].Data == nil {
 			del.Copies[i].Data = orig

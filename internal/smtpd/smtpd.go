@@ -483,7 +483,12 @@ func (c *session) Data(r io.Reader) error {
 	if err != nil {
 		return err
 	}
+	c.txn.SetClient(c.remoteIP()) // the spam filter's sending network
 	if err := c.txn.Commit(ctx, data); err != nil {
+		if errors.Is(err, delivery.ErrSpamRejected) {
+			c.log.Info("refused as spam", "err", err)
+			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Message rejected as spam")
+		}
 		if errors.Is(err, store.ErrDiskFull) {
 			c.log.Error("disk full: message refused", "err", err)
 			return smtpErr(452, smtp.EnhancedCode{4, 3, 1}, "Insufficient system storage, try again later")

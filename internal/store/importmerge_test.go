@@ -187,7 +187,8 @@ func TestQueueIDsAreNeverReused(t *testing.T) {
 		CREATE TRIGGER queue_ref_ins AFTER INSERT ON queue BEGIN UPDATE bodies SET refs = refs + 1 WHERE id = NEW.body_id; END;
 		CREATE TRIGGER queue_ref_del AFTER DELETE ON queue BEGIN UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body_id; DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0; END;
 		CREATE INDEX queue_next ON queue(next_attempt);
-		ALTER TABLE import_messages DROP COLUMN box_mailbox; ALTER TABLE import_messages DROP COLUMN box_uid; PRAGMA user_version = 14`); err != nil {
+		ALTER TABLE import_messages DROP COLUMN box_mailbox; ALTER TABLE import_messages DROP COLUMN box_uid;
+		DROP TABLE spam_tokens; DROP TABLE spam_models; DROP TABLE spam_trained; DROP TABLE spam_train_queue; PRAGMA user_version = 14`); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

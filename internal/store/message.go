@@ -210,7 +210,8 @@ func (s *Store) appendBody(ctx context.Context, accountID int64, mailbox string,
 	}()
 	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var mid int64
-		if err := tx.queryRow(ctx, "SELECT id, uidvalidity FROM mailboxes WHERE account_id = ? AND name = ?", accountID, mailbox).Scan(&mid, &uidValidity); errors.Is(err, sql.ErrNoRows) {
+		var use string
+		if err := tx.queryRow(ctx, "SELECT id, uidvalidity, special_use FROM mailboxes WHERE account_id = ? AND name = ?", accountID, mailbox).Scan(&mid, &uidValidity, &use); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("mailbox %s: %w", mailbox, ErrNotFound)
 		} else if err != nil {
 			return err
@@ -222,8 +223,13 @@ func (s *Store) appendBody(ctx context.Context, accountID int64, mailbox string,
 		if err != nil {
 			return err
 		}
-		uid, err = addMessage(ctx, tx, accountID, mid, bid, b.size, f|FlagRecent, kw, idate)
-		return err
+		if uid, err = addMessage(ctx, tx, accountID, mid, bid, b.size, f|FlagRecent, kw, idate); err != nil {
+			return err
+		}
+		if spamRoleOf(mailbox, use) == roleSent { // spam.go: whom the user writes to
+			return queueSpamTraining(ctx, tx, accountID, bid, SpamClassSent)
+		}
+		return nil
 	})
 	return uid, uidValidity, err
 }
@@ -250,10 +256,12 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID, mailboxID int64, uid
 		} else if err != nil {
 			return err
 		}
+		role := spamRole(-1) // of the mailbox, read when needed (spam.go)
 		for _, uid := range uids {
 			var old Flags
 			var okw sql.NullString
-			err := tx.queryRow(ctx, "SELECT flags, keywords FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, uid).Scan(&old, &okw)
+			var bid int64
+			err := tx.queryRow(ctx, "SELECT flags, keywords, body_id FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, uid).Scan(&old, &okw, &bid)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			} else if err != nil {
@@ -289,6 +297,16 @@ func (s *Store) UpdateFlags(ctx context.Context, accountID, mailboxID int64, uid
 				return err
 			}
 			tx.emit(Event{Kind: EventFlags, AccountID: accountID, MailboxID: mailboxID, UID: uid, ModSeq: modseq, Flags: nf, Keywords: nkw, Origin: originOf(ctx)})
+			if nf&FlagSeen != 0 && old&FlagSeen == 0 && role < 0 {
+				r, err := mailboxSpamRole(ctx, tx, mailboxID)
+				if err != nil {
+					return err
+				}
+				role = r
+			}
+			if err := queueSpamTraining(ctx, tx, accountID, bid, flagTraining(role, old, nf, oldKw, nkw)); err != nil { // spam.go
+				return err
+			}
 		}
 		return nil
 	})
@@ -364,6 +382,10 @@ func (s *Store) Copy(ctx context.Context, accountID, srcMailboxID int64, uids []
 		if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", srcMailboxID).Scan(&owner); err != nil || owner != accountID {
 			return ErrNotFound
 		}
+		train, err := moveTraining(ctx, tx, srcMailboxID, did) // spam.go: moves into and out of Junk
+		if err != nil {
+			return err
+		}
 		sorted := slices.Clone(uids)
 		slices.Sort(sorted)
 		sorted = slices.Compact(sorted)
@@ -379,6 +401,9 @@ func (s *Store) Copy(ctx context.Context, accountID, srcMailboxID int64, uids []
 			}
 			nu, err := addMessage(ctx, tx, accountID, did, bid, size, f|FlagRecent, splitKeywords(kw), time.Unix(d, 0))
 			if err != nil {
+				return err
+			}
+			if err := queueSpamTraining(ctx, tx, accountID, bid, train); err != nil {
 				return err
 			}
 			res.SourceUIDs = append(res.SourceUIDs, u)

@@ -350,6 +350,47 @@ CREATE INDEX queue_next ON queue(next_attempt);
 ALTER TABLE import_messages ADD COLUMN box_mailbox INTEGER NOT NULL DEFAULT 0; -- the box's copy it matched, 0: none or unknown
 ALTER TABLE import_messages ADD COLUMN box_uid INTEGER NOT NULL DEFAULT 0;
 `,
+	// 16: the spam filter (store/spam.go): token counts per account and
+	// for the household (account 0), each model's trained messages, the
+	// messages each account trained (by content key), and the training
+	// the moves into and out of Junk asked for, holding their bodies.
+	`
+CREATE TABLE spam_tokens (
+	account_id INTEGER NOT NULL, -- 0: the household model
+	token      INTEGER NOT NULL, -- 64-bit hash of a token or reputation key
+	spam       INTEGER NOT NULL DEFAULT 0,
+	ham        INTEGER NOT NULL DEFAULT 0,
+	seen       INTEGER NOT NULL, -- unix day of the last change
+	PRIMARY KEY (account_id, token)
+) WITHOUT ROWID;
+CREATE TABLE spam_models (
+	account_id INTEGER PRIMARY KEY, -- 0: the household model
+	spam       INTEGER NOT NULL DEFAULT 0,
+	ham        INTEGER NOT NULL DEFAULT 0,
+	gen        INTEGER NOT NULL DEFAULT 0 -- +1 per change, for caches
+);
+CREATE TABLE spam_trained (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	msg_key    BLOB NOT NULL, -- hash of the message's bytes
+	class      INTEGER NOT NULL, -- 1 spam, 0 ham, 2 sent
+	at         INTEGER NOT NULL,
+	PRIMARY KEY (account_id, msg_key)
+) WITHOUT ROWID;
+CREATE TABLE spam_train_queue (
+	id         INTEGER PRIMARY KEY,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	body_id    INTEGER NOT NULL REFERENCES bodies(id),
+	class      INTEGER NOT NULL, -- 1 spam, 0 ham, 2 sent
+	created    INTEGER NOT NULL
+);
+CREATE TRIGGER spam_train_ref_ins AFTER INSERT ON spam_train_queue BEGIN
+	UPDATE bodies SET refs = refs + 1 WHERE id = NEW.body_id;
+END;
+CREATE TRIGGER spam_train_ref_del AFTER DELETE ON spam_train_queue BEGIN
+	UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body_id;
+	DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0;
+END;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -1,0 +1,233 @@
+package spam
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Counts are how many trained spam and ham messages held a token.
+type Counts struct{ Spam, Ham uint32 }
+
+// Model is one account's (or the household's) training: how many
+// messages were trained each way and the counts per token hash. A Model
+// is not safe for concurrent change; callers share it read-only.
+type Model struct {
+	Spam, Ham uint32 // trained messages
+	Tokens    map[uint64]Counts
+}
+
+// NewModel returns an empty model.
+func NewModel() *Model { return &Model{Tokens: map[uint64]Counts{}} }
+
+// BytesPerToken is what one token of a loaded Model costs in memory, about
+// (key, value and the map's overhead): the unit of the memory caps.
+const BytesPerToken = 40
+
+// DefaultMaxTokens caps one model (8 MiB of memory at BytesPerToken).
+const DefaultMaxTokens = 8 << 20 / BytesPerToken
+
+// Hash is the key a token or reputation key is stored under: its 64-bit
+// FNV-1a hash (what hash/fnv's New64a computes, without an allocation).
+func Hash(tok string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(tok); i++ {
+		h ^= uint64(tok[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// Delta is a change of a model: messages added (or removed, negative)
+// each way and per-token changes.
+type Delta struct {
+	Spam, Ham int
+	Tokens    map[uint64]TokenDelta
+}
+
+// TokenDelta is the change of one token's counts.
+type TokenDelta struct{ Spam, Ham int }
+
+// NewDelta returns an empty delta.
+func NewDelta() *Delta { return &Delta{Tokens: map[uint64]TokenDelta{}} }
+
+// Empty reports whether d changes nothing.
+func (d *Delta) Empty() bool { return d.Spam == 0 && d.Ham == 0 && len(d.Tokens) == 0 }
+
+// Train adds (n = 1) or removes (n = -1) one message's features as spam
+// or ham: its content tokens and its reputation keys.
+func (d *Delta) Train(f *Features, isSpam bool, n int) {
+	if isSpam {
+		d.Spam += n
+	} else {
+		d.Ham += n
+	}
+	add := func(tok string) {
+		h := Hash(tok)
+		td := d.Tokens[h]
+		if isSpam {
+			td.Spam += n
+		} else {
+			td.Ham += n
+		}
+		d.Tokens[h] = td
+	}
+	for _, t := range f.Tokens {
+		add(t)
+	}
+	for _, k := range f.ReputationKeys() {
+		add(k)
+	}
+}
+
+// Wrote records that the user sent a message to these addresses: a
+// reply from them is wanted.
+func (d *Delta) Wrote(addrs []string) {
+	for _, a := range addrs {
+		h := Hash(keySent + a)
+		td := d.Tokens[h]
+		td.Ham++
+		d.Tokens[h] = td
+	}
+}
+
+// Apply changes m by d; counts never go below zero, and tokens left at
+// zero are dropped.
+func (m *Model) Apply(d *Delta) {
+	m.Spam = addClamp(m.Spam, d.Spam)
+	m.Ham = addClamp(m.Ham, d.Ham)
+	for h, td := range d.Tokens {
+		c := m.Tokens[h]
+		c.Spam, c.Ham = addClamp(c.Spam, td.Spam), addClamp(c.Ham, td.Ham)
+		if c.Spam == 0 && c.Ham == 0 {
+			delete(m.Tokens, h)
+		} else {
+			m.Tokens[h] = c
+		}
+	}
+}
+
+func addClamp(v uint32, d int) uint32 {
+	n := int64(v) + int64(d)
+	return uint32(min(max(n, 0), math.MaxUint32))
+}
+
+// PruneTo drops the rarest tokens until at most max remain and returns
+// how many were dropped: what a token seen once or twice teaches is worth
+// the least.
+func (m *Model) PruneTo(maxTokens int) int {
+	excess := len(m.Tokens) - maxTokens
+	if excess <= 0 {
+		return 0
+	}
+	type kv struct {
+		h uint64
+		n uint64
+	}
+	all := make([]kv, 0, len(m.Tokens))
+	for h, c := range m.Tokens {
+		all = append(all, kv{h, uint64(c.Spam) + uint64(c.Ham)})
+	}
+	slices.SortFunc(all, func(a, b kv) int {
+		if c := cmp.Compare(a.n, b.n); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.h, b.h)
+	})
+	for _, e := range all[:excess] {
+		delete(m.Tokens, e.h)
+	}
+	return excess
+}
+
+// Robinson's constants: the strength and assumed probability of a token
+// seen in few messages.
+const (
+	robS = 0.45
+	robX = 0.5
+	// minDev: tokens closer to 0.5 than this are ignored.
+	minDev = 0.1
+	// maxClues: the most telling tokens used.
+	maxClues = 150
+)
+
+// Clue is one token's contribution to the Bayesian probability.
+type Clue struct {
+	Token string
+	Prob  float64
+}
+
+// Bayes returns the probability that tokens are spam in m (0 ham, 1
+// spam; 0.5 when m cannot tell) by Robinson's token probabilities and
+// Fisher's chi-square combination (as SpamBayes and bogofilter), and the
+// clues it used, most telling first.
+func (m *Model) Bayes(tokens []string) (float64, []Clue) {
+	if m == nil || m.Spam == 0 || m.Ham == 0 {
+		return 0.5, nil
+	}
+	clues := make([]Clue, 0, 64)
+	for _, t := range tokens {
+		c, ok := m.Tokens[Hash(t)]
+		if !ok {
+			continue
+		}
+		ps := min(float64(c.Spam)/float64(m.Spam), 1)
+		ph := min(float64(c.Ham)/float64(m.Ham), 1)
+		if ps+ph == 0 {
+			continue
+		}
+		p := ps / (ps + ph)
+		n := float64(c.Spam + c.Ham)
+		f := (robS*robX + n*p) / (robS + n)
+		if math.Abs(f-0.5) >= minDev {
+			clues = append(clues, Clue{t, f})
+		}
+	}
+	if len(clues) == 0 {
+		return 0.5, nil
+	}
+	slices.SortFunc(clues, func(a, b Clue) int {
+		da, db := math.Abs(a.Prob-0.5), math.Abs(b.Prob-0.5)
+		switch {
+		case da > db:
+			return -1
+		case da < db:
+			return 1
+		}
+		return compareStr(a.Token, b.Token)
+	})
+	clues = clues[:min(len(clues), maxClues)]
+	var lnS, lnH float64
+	for _, c := range clues {
+		p := min(max(c.Prob, 1e-6), 1-1e-6)
+		lnS += math.Log(1 - p)
+		lnH += math.Log(p)
+	}
+	n := len(clues)
+	s := 1 - chi2Q(-2*lnS, 2*n) // evidence for spam
+	h := 1 - chi2Q(-2*lnH, 2*n) // evidence for ham
+	return (s - h + 1) / 2, clues
+}
+
+func compareStr(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// chi2Q is the probability that a chi-square variate with v (even)
+// degrees of freedom is at least x2.
+func chi2Q(x2 float64, v int) float64 {
+	m := x2 / 2
+	sum := math.Exp(-m)
+	term := sum
+	for i := 1; i < v/2; i++ {
+		term *= m / float64(i)
+		sum += term
+	}
+	return min(sum, 1)
+}
