@@ -527,7 +527,7 @@ func TestExportMemoryIsBounded(t *testing.T) {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("export %s %s: %v\n%s", email, kind, err, out)
 		}
-		return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // KiB on Linux
+		return int64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) << 10 // KiB on Linux
 	}
 	for _, kind := range []string{"--maildir", "--mbox"} {
 		base, rss := peak(b.Admin, kind), peak("big@example.test", kind)

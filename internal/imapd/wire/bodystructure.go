@@ -95,7 +95,7 @@ func parsePart(data []byte, depth int, defType string, budget *int) *BodyPart {
 	}
 	p.Type, p.Subtype, _ = strings.Cut(mt, "/")
 	p.Params = sortedParams(params)
-	p.Size = uint32(min(len(body), 1<<32-1))
+	p.Size = uint32(min(uint64(len(body)), 1<<32-1))
 	switch {
 	case p.Type == "multipart" && depth < MaxMIMEDepth && params["boundary"] != "":
 		childType := "text/plain"
@@ -129,7 +129,7 @@ func countLines(b []byte) uint32 {
 	if len(b) > 0 && b[len(b)-1] != '\n' {
 		n++
 	}
-	return uint32(min(n, 1<<32-1))
+	return uint32(min(uint64(n), 1<<32-1))
 }
 
 func sortedParams(m map[string]string) []Param {
