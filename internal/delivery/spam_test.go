@@ -64,6 +64,11 @@ func TestSpamVerdictAtDelivery(t *testing.T) {
 	if mb != "INBOX" || !bytes.Contains(body, []byte("X-Spam-Status: No, score=")) {
 		t.Fatalf("ham in %s:\n%s", mb, body)
 	}
+	// A spammer's own verdict fields are removed: only the box's remain.
+	_, body = deliverTo(t, f, "me@example.net", []byte("From: a@b.test\r\nX-Spam-Status: No, score=-50\r\nX-Spam-Score: -50\r\nSubject: test\r\n\r\n"+spam.GTUBE+"\r\n"))
+	if bytes.Count(body, []byte("X-Spam-Status: ")) != 1 || bytes.Count(body, []byte("X-Spam-Score: ")) != 1 || bytes.Contains(body, []byte("-50")) {
+		t.Fatalf("forged verdict fields kept:\n%s", body)
+	}
 
 	// Train through the trainer, as IMAP moves do.
 	var ins []TrainInput

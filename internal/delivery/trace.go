@@ -34,8 +34,11 @@ import (
 
 // withTrace returns the trace fields for sender and, if not "",
 // deliveredTo, to be stored in front of rest. rest is data itself unless
-// data has Return-Path fields, which are then removed (a copy).
-func withTrace(data []byte, sender, deliveredTo string) (trace, rest []byte) {
+// data has Return-Path fields, or (when ownSpam: the box adds its own
+// verdict) X-Spam-Status, X-Spam-Score or X-Spam-Reasons fields, which
+// are then removed (a copy): a sender cannot dress up its mail with a
+// verdict a mail program might read instead of the box's.
+func withTrace(data []byte, sender, deliveredTo string, ownSpam bool) (trace, rest []byte) {
 	eol := "\r\n"
 	if i := bytes.IndexByte(data, '\n'); i >= 0 && (i == 0 || data[i-1] != '\r') {
 		eol = "\n"
@@ -44,16 +47,19 @@ func withTrace(data []byte, sender, deliveredTo string) (trace, rest []byte) {
 	if deliveredTo != "" {
 		trace = append(trace, "Delivered-To: "+deliveredTo+eol...)
 	}
+	drop := func(f mailmsg.Field) bool {
+		return f.Is("Return-Path") || ownSpam && (f.Is("X-Spam-Status") || f.Is("X-Spam-Score") || f.Is("X-Spam-Reasons"))
+	}
 	has := false
 	for f := range mailmsg.Fields(data) { // the fields are the header up to its end
-		has = has || f.Is("Return-Path")
+		has = has || drop(f)
 	}
 	if !has {
 		return trace, data
 	}
 	rest = make([]byte, 0, len(data))
 	for f := range mailmsg.Fields(data) {
-		if !f.Is("Return-Path") {
+		if !drop(f) {
 			rest = append(rest, f.Raw...)
 		}
 	}
@@ -82,7 +88,7 @@ func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Deli
 		}
 		deliveredTo = acc.Email
 	}
-	del.Trace, del.Data = withTrace(orig, sender, deliveredTo)
+	del.Trace, del.Data = withTrace(orig, sender, deliveredTo, len(spamFields) > 0)
 	del.Trace = append(del.Trace, spamFields...)
 	for i := range del.Copies {
 		if del.Copies[i].Data == nil {
