@@ -88,6 +88,9 @@ func ParseCustom(zones []string, name, typ, value string) (Custom, error) {
 	if norm == "" || strings.ContainsAny(norm, "\n\r") {
 		return Custom{}, fmt.Errorf("%q is not a valid %s value", value, typ)
 	}
+	if len(norm) > 4000 { // quoting and escapes make the stored form longer
+		return Custom{}, fmt.Errorf("the %s value is too long once written as a record (%d bytes, at most 4000)", typ, len(norm))
+	}
 	// The canonical form must read back as the same record.
 	rr2, err := dns.NewRR(fmt.Sprintf("%s. %d IN %s %s", name, DefaultTTL, typ, norm))
 	if err != nil || rr2 == nil || !dns.IsDuplicate(rr, rr2) {
