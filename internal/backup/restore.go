@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"filippo.io/age"
 
@@ -110,43 +109,13 @@ func mustBeEmpty(dir string) error {
 // restoreFiles writes every file of m under root, Workers at a time; the
 // first error stops the rest.
 func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	n := o.Workers
 	if n <= 0 {
 		n = 4
 	}
-	next := make(chan File)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range next {
-				if err := restoreFile(ctx, o, m.ID, f, root); err != nil {
-					errs <- err
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-feed:
-	for _, f := range m.Files {
-		select {
-		case next <- f:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	return ctx.Err() // the caller's, since no worker failed
+	return parallel(ctx, len(m.Files), n, func() func(context.Context, int) error {
+		return func(ctx context.Context, i int) error { return restoreFile(ctx, o, m.ID, m.Files[i], root) }
+	})
 }
 
 func restoreFile(ctx context.Context, o RestoreOptions, id string, f File, root string) error {

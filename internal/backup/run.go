@@ -367,9 +367,30 @@ func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, er
 
 // run backs up the jobs with n workers and returns their files in order.
 func (u *uploader) run(ctx context.Context, jobs []job, n int) ([]File, error) {
+	files := make([]File, len(jobs))
+	err := parallel(ctx, len(jobs), n, func() func(context.Context, int) error {
+		buf := make([]byte, ChunkSize) // one per worker
+		return func(ctx context.Context, i int) error {
+			f, err := u.file(ctx, jobs[i], buf)
+			if err != nil {
+				return fmt.Errorf("%s: %w", jobs[i].rel, err)
+			}
+			files[i] = f
+			return nil
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// parallel calls the work of n workers (each made by newWorker, so it may
+// keep its own buffers) for 0 <= i < count. The first error stops the
+// rest and is returned; otherwise ctx's error, if it ended.
+func parallel(ctx context.Context, count, n int, newWorker func() func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	files := make([]File, len(jobs))
 	next := make(chan int)
 	errs := make(chan error, n)
 	var wg sync.WaitGroup
@@ -377,20 +398,18 @@ func (u *uploader) run(ctx context.Context, jobs []job, n int) ([]File, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			buf := make([]byte, ChunkSize)
+			work := newWorker()
 			for i := range next {
-				f, err := u.file(ctx, jobs[i], buf)
-				if err != nil {
-					errs <- fmt.Errorf("%s: %w", jobs[i].rel, err)
+				if err := work(ctx, i); err != nil {
+					errs <- err
 					cancel()
 					return
 				}
-				files[i] = f
 			}
 		}()
 	}
 feed:
-	for i := range jobs {
+	for i := range count {
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -401,12 +420,9 @@ feed:
 	wg.Wait()
 	close(errs)
 	if err := <-errs; err != nil {
-		return nil, err
+		return err
 	}
-	if err := ctx.Err(); err != nil { // the caller's, since no worker failed
-		return nil, err
-	}
-	return files, nil
+	return ctx.Err() // the caller's, since no worker failed
 }
 
 // file backs up one file: from the cache when its chunks are all in the
