@@ -36,20 +36,14 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-// parseAlias reads an alias address, or @domain for a catch-all.
+// parseAlias reads an alias address, or @domain for a catch-all, with
+// the rules the web pages use (admin.ParseAliasAddress).
 func parseAlias(s string) (string, error) {
-	if strings.HasPrefix(s, "@") {
-		d, err := delivery.ParseHostedDomain(s[1:])
-		if err != nil {
-			return "", usagef("%v", err)
-		}
-		return "@" + d, nil
-	}
-	a, err := delivery.ParseAddress(s)
+	a, err := admin.ParseAliasAddress(s)
 	if err != nil {
 		return "", usagef("%v", err)
 	}
-	return a.String(), nil
+	return a, nil
 }
 
 func aliasAdd(e *env, args []string) error {
