@@ -352,6 +352,33 @@ func TestTheFlagCacheFollowsAConditionalStore(t *testing.T) {
 	}
 }
 
+// More changes than changedSinceByIndex come from a walk of the mailbox,
+// in UID order like the few read by the MODSEQ index.
+func TestManyChangesSinceAnOldModSeq(t *testing.T) {
+	s := openTemp(t)
+	a := newAccount(t, s, "me@example.test")
+	n := changedSinceByIndex + 100
+	fillMailbox(t, s, a.ID, n)
+	ctx := context.Background()
+	inbox, _ := s.MailboxByName(ctx, a.ID, "INBOX")
+	s.UpdateFlags(ctx, a.ID, inbox.ID, []uint32{7, 3}, FlagsAdd, FlagFlagged, nil)
+	for _, tt := range []struct {
+		since int64
+		uids  []uint32
+		want  int
+	}{
+		{1, nil, n},
+		{2, nil, n - 1},
+		{inbox.ModSeq, nil, 2},
+		{1, []uint32{uint32(n), 1, 7, 1}, 3},
+	} {
+		got, err := s.ChangedSince(ctx, inbox.ID, tt.since, tt.uids)
+		if err != nil || len(got) != tt.want || !slices.IsSortedFunc(got, cmpChangedUID) {
+			t.Errorf("since %d: %d messages (%v), want %d in UID order", tt.since, len(got), err, tt.want)
+		}
+	}
+}
+
 // Tombstones older than vanishedKeep are compacted away; a client that
 // synced before then is told every UID that is not there (a superset),
 // one that synced after gets the exact list.
@@ -515,6 +542,7 @@ func BenchmarkChangedSince100k(b *testing.B) {
 		{"10changes-uids1:*", since, all, 10},
 		{"10changes-uids100", since, all[:100], 1},
 		{"all", 0, nil, n},
+		{"since1", 1, nil, n}, // past changedSinceByIndex: walks the mailbox
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
