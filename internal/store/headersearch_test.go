@@ -74,7 +74,7 @@ func TestHeaderSearchRowsAreWrittenAtDeliveryAndBackfilledByMigration12(t *testi
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec("DROP TABLE header_search; DROP TABLE change_log; DROP TABLE web_sessions; DROP TABLE spam_tokens; DROP TABLE spam_models; DROP TABLE spam_trained; DROP TABLE spam_train_queue; " +
+	if _, err := db.Exec(undoSchema17 + "DROP TABLE header_search; DROP TABLE change_log; DROP TABLE web_sessions; DROP TABLE spam_tokens; DROP TABLE spam_models; DROP TABLE spam_trained; DROP TABLE spam_train_queue; " +
 		"ALTER TABLE import_messages DROP COLUMN box_mailbox; ALTER TABLE import_messages DROP COLUMN box_uid; PRAGMA user_version = 11"); err != nil {
 		t.Fatal(err)
 	}

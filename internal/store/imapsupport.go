@@ -30,6 +30,8 @@ type SelectState struct {
 	Recent uint32
 	// Keywords are the distinct keywords used in the mailbox.
 	Keywords []string
+	// HighestModSeq is the mailbox's MODSEQ (RFC 7162 HIGHESTMODSEQ).
+	HighestModSeq int64
 }
 
 // SelectMailbox reads an account's mailbox for IMAP SELECT. It returns
@@ -51,8 +53,9 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 	} else if err != nil {
 		return st, err
 	}
+	st.HighestModSeq = st.Mailbox.ModSeq
 	if cached, ok := s.selects.get(st.Mailbox); ok {
-		cached.Mailbox = st.Mailbox
+		cached.Mailbox, cached.HighestModSeq = st.Mailbox, st.Mailbox.ModSeq
 		return cached, nil
 	}
 	defer func() {

@@ -179,7 +179,7 @@ func TestQueueIDsAreNeverReused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`ALTER TABLE queue RENAME TO queue_v15; DROP TRIGGER queue_ref_ins; DROP TRIGGER queue_ref_del; DROP INDEX queue_next;
+	if _, err := db.Exec(undoSchema17 + `ALTER TABLE queue RENAME TO queue_v15; DROP TRIGGER queue_ref_ins; DROP TRIGGER queue_ref_del; DROP INDEX queue_next;
 		CREATE TABLE queue (id INTEGER PRIMARY KEY, sender TEXT NOT NULL, recipients TEXT NOT NULL, body_id INTEGER NOT NULL REFERENCES bodies(id),
 			created INTEGER NOT NULL, next_attempt INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
 			domain TEXT NOT NULL DEFAULT '', warned INTEGER NOT NULL DEFAULT 0);

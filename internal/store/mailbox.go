@@ -29,6 +29,8 @@ type MailboxCounts struct {
 	Recent   uint32
 	Deleted  uint32
 	Size     int64
+	// HighestModSeq is the mailbox's MODSEQ (STATUS HIGHESTMODSEQ).
+	HighestModSeq int64
 }
 
 type originKey struct{}
@@ -198,15 +200,20 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 			if err != nil {
 				return err
 			}
-			if _, err := tx.exec(ctx, `UPDATE mailboxes SET uidnext = (SELECT uidnext FROM mailboxes WHERE id = ?) WHERE id = ?`, id, nid); err != nil {
+			// The new mailbox's MODSEQ too: its messages keep theirs.
+			if _, err := tx.exec(ctx, `UPDATE mailboxes SET (uidnext, modseq) = (SELECT uidnext, modseq FROM mailboxes WHERE id = ?) WHERE id = ?`, id, nid); err != nil {
 				return err
 			}
 			_, err = tx.exec(ctx, "UPDATE messages SET mailbox_id = ? WHERE mailbox_id = ?", nid, id)
 			if err != nil {
 				return err
 			}
-			// INBOX gets a new UIDVALIDITY since its messages vanished.
-			_, err = tx.exec(ctx, "UPDATE mailboxes SET uidvalidity = ? WHERE id = ?", rand.Uint32N(1<<31-1)+1, id)
+			// INBOX gets a new UIDVALIDITY since its messages vanished; its
+			// tombstones name UIDs of the old one (condstore.go).
+			if _, err := tx.exec(ctx, "DELETE FROM expunged WHERE mailbox_id = ?", id); err != nil {
+				return err
+			}
+			_, err = tx.exec(ctx, "UPDATE mailboxes SET uidvalidity = ?, vanished_floor = modseq WHERE id = ?", rand.Uint32N(1<<31-1)+1, id)
 			return err
 		}
 		// Children first, then the mailbox itself.
@@ -247,7 +254,8 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 func (s *Store) Counts(ctx context.Context, mailboxID int64) (MailboxCounts, error) {
 	var c MailboxCounts
 	err := s.rdb.QueryRowContext(ctx, `SELECT count(*),
-		coalesce(sum(flags & ? = 0), 0), coalesce(sum(flags & ? != 0), 0), coalesce(sum(flags & ? != 0), 0), coalesce(sum(size), 0)
-		FROM messages WHERE mailbox_id = ?`, FlagSeen, FlagRecent, FlagDeleted, mailboxID).Scan(&c.Messages, &c.Unseen, &c.Recent, &c.Deleted, &c.Size)
+		coalesce(sum(flags & ? = 0), 0), coalesce(sum(flags & ? != 0), 0), coalesce(sum(flags & ? != 0), 0), coalesce(sum(size), 0),
+		coalesce((SELECT modseq FROM mailboxes WHERE id = ?), 0)
+		FROM messages WHERE mailbox_id = ?`, FlagSeen, FlagRecent, FlagDeleted, mailboxID, mailboxID).Scan(&c.Messages, &c.Unseen, &c.Recent, &c.Deleted, &c.Size, &c.HighestModSeq)
 	return c, err
 }

@@ -245,72 +245,18 @@ const (
 )
 
 // UpdateFlags changes the flags of the messages with the given UIDs and
-// returns their new flags (only messages that exist).
+// returns their new flags (only messages that exist), ascending by UID:
+// UpdateFlagsUnchangedSince (condstore.go) without a condition.
 func (s *Store) UpdateFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, f Flags, kw []string) ([]MessageMeta, error) {
-	var out []MessageMeta
-	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		out = out[:0]
-		var modseq int64
-		if err := tx.queryRow(ctx, "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? AND account_id = ? RETURNING modseq", mailboxID, accountID).Scan(&modseq); errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		} else if err != nil {
-			return err
-		}
-		role := spamRole(-1) // of the mailbox, read when needed (spam.go)
-		for _, uid := range uids {
-			var old Flags
-			var okw sql.NullString
-			var bid int64
-			err := tx.queryRow(ctx, "SELECT flags, keywords, body_id FROM messages WHERE mailbox_id = ? AND uid = ?", mailboxID, uid).Scan(&old, &okw, &bid)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			} else if err != nil {
-				return err
-			}
-			oldKw := splitKeywords(okw)
-			var nf Flags
-			var nkw []string
-			switch op {
-			case FlagsSet:
-				nf, nkw = f|(old&FlagRecent), kw
-			case FlagsAdd:
-				nf = old | f
-				nkw = oldKw
-				for _, k := range kw {
-					if !slices.Contains(nkw, k) {
-						nkw = append(nkw, k)
-					}
-				}
-			case FlagsRemove:
-				nf = old &^ f
-				for _, k := range oldKw {
-					if !slices.Contains(kw, k) {
-						nkw = append(nkw, k)
-					}
-				}
-			}
-			out = append(out, MessageMeta{UID: uid, Flags: nf, Keywords: nkw})
-			if nf == old && slices.Equal(nkw, oldKw) {
-				continue
-			}
-			if _, err := tx.exec(ctx, "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?", nf, joinKeywords(nkw), modseq, mailboxID, uid); err != nil {
-				return err
-			}
-			tx.emit(Event{Kind: EventFlags, AccountID: accountID, MailboxID: mailboxID, UID: uid, ModSeq: modseq, Flags: nf, Keywords: nkw, Origin: originOf(ctx)})
-			if nf&FlagSeen != 0 && old&FlagSeen == 0 && role < 0 {
-				r, err := mailboxSpamRole(ctx, tx, mailboxID)
-				if err != nil {
-					return err
-				}
-				role = r
-			}
-			if err := queueSpamTraining(ctx, tx, accountID, bid, flagTraining(role, old, nf, oldKw, nkw)); err != nil { // spam.go
-				return err
-			}
-		}
-		return nil
-	})
-	return out, err
+	changed, _, err := s.UpdateFlagsUnchangedSince(ctx, accountID, mailboxID, uids, op, f, kw, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MessageMeta, len(changed))
+	for i, c := range changed {
+		out[i] = c.MessageMeta
+	}
+	return out, nil
 }
 
 // Expunge removes messages from a mailbox: those with the given UIDs that
@@ -340,6 +286,9 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 	return out, err
 }
 
+// removeMessages deletes messages of a mailbox under one new MODSEQ,
+// leaving their tombstones (condstore.go). Every removal of messages from
+// a mailbox that stays goes through here.
 func removeMessages(ctx context.Context, tx *Tx, accountID, mailboxID int64, uids []uint32) error {
 	if len(uids) == 0 {
 		return nil
@@ -354,7 +303,7 @@ func removeMessages(ctx context.Context, tx *Tx, accountID, mailboxID int64, uid
 		}
 		tx.emit(Event{Kind: EventExpunge, AccountID: accountID, MailboxID: mailboxID, UID: u, ModSeq: modseq, Origin: originOf(ctx)})
 	}
-	return nil
+	return recordExpunged(ctx, tx, mailboxID, uids, modseq) // condstore.go: for VANISHED
 }
 
 // CopyResult pairs source UIDs with the UIDs of the copies (UIDPLUS).

@@ -391,6 +391,27 @@ CREATE TRIGGER spam_train_ref_del AFTER DELETE ON spam_train_queue BEGIN
 	DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0;
 END;
 `,
+	// 17: CONDSTORE/QRESYNC (RFC 7162, store/condstore.go): a tombstone
+	// per UID removed from a mailbox (expunge, move away, POP3 delete)
+	// with the MODSEQ of its removal, for VANISHED; each mailbox's
+	// vanished_floor, the MODSEQ up to which tombstones were compacted
+	// away (today's MODSEQ for existing mailboxes: their earlier removals
+	// were not recorded); and an index for CHANGEDSINCE, partial so that
+	// only a query comparing modseq can use it (SQLite otherwise took it
+	// for the "WHERE mailbox_id = ?" scans that rely on UID order).
+	`
+CREATE TABLE expunged (
+	mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uid        INTEGER NOT NULL,
+	modseq     INTEGER NOT NULL, -- the mailbox's MODSEQ of the removal
+	at         INTEGER NOT NULL, -- unix seconds, for compaction
+	PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);
+ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET vanished_floor = modseq;
+CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq IS NOT NULL;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
