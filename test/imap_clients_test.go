@@ -24,6 +24,7 @@ package test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/sha256"
 	"encoding/pem"
 	"fmt"
@@ -33,17 +34,24 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // pendingOwnIMAPServerClients lists the "scenario/target" cases that
 // differ today, with why. Remove a case once it passes.
-var pendingOwnIMAPServerClients = map[string]string{}
+var pendingOwnIMAPServerClients = map[string]string{
+	"qresync/boxmail": "boxmail's IMAP server speaks no CONDSTORE/QRESYNC yet (its own server, issue 18, is on the way): " +
+		"the client falls back to UID FETCH 1:* (FLAGS), 10,001 lines",
+}
 
 // imapTarget is one IMAP server a real client runs against.
 type imapTarget struct {
@@ -53,6 +61,9 @@ type imapTarget struct {
 	user, pass string
 	certFile   string // the server's self-signed certificate (PEM), "" without TLS
 	dir        string // boxmail's data dir, or Dovecot's dir
+	// bulk fills a new mailbox fast: APPENDs on boxmail, Maildir files
+	// on Dovecot.
+	bulk func(t *testing.T, mailbox string, msgs [][]byte)
 }
 
 // clientScenario runs a real client against a target and returns the
@@ -67,6 +78,18 @@ func runOnBothServers(t *testing.T, scenario string, run clientScenario) {
 		b := newBox(t)
 		tg := &imapTarget{name: "boxmail", port: b.IMAPS, tls: true, user: b.Admin, pass: b.Password,
 			certFile: filepath.Join(b.Dir, "tls", "cert.pem"), dir: b.Dir}
+		tg.bulk = func(t *testing.T, mailbox string, msgs [][]byte) {
+			c := tg.dial(t)
+			if err := c.Create(mailbox, nil).Wait(); err != nil {
+				t.Fatalf("CREATE %s: %v", mailbox, err)
+			}
+			must(t, c.Logout().Wait())
+			// Straight into the store with the box stopped, sixteen
+			// at once (they share commits): APPENDs take ~1 ms each.
+			b.Stop()
+			storeAppend(t, b.Dir, b.Admin, mailbox, msgs, 16)
+			b.Start()
+		}
 		judge(t, scenario+"/boxmail", run(t, tg))
 	})
 	t.Run("dovecot", func(t *testing.T) {
@@ -75,6 +98,14 @@ func runOnBothServers(t *testing.T, scenario string, run clientScenario) {
 		must(t, os.MkdirAll(filepath.Join(p.home("user1"), "Maildir"), 0o700))
 		p.Put("user1", nil)
 		tg := &imapTarget{name: "dovecot", port: p.IMAP, user: "user1@old.test", pass: OldPassword, dir: p.Dir}
+		tg.bulk = func(t *testing.T, mailbox string, msgs [][]byte) {
+			old := make([]OldMessage, len(msgs))
+			date := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+			for i, m := range msgs {
+				old[i] = OldMessage{Folder: mailbox, Data: m, Date: date.Add(time.Duration(i) * time.Second)}
+			}
+			p.Put("user1", old)
+		}
 		judge(t, scenario+"/dovecot", run(t, tg))
 	})
 }
@@ -149,6 +180,47 @@ func (tg *imapTarget) seed(t *testing.T, c *imapclient.Client, mailbox string, m
 		}
 	}
 	waitAppends(t, tg, cmds)
+}
+
+// storeAppend appends msgs to an account's mailbox in a stopped box's
+// store, from conc goroutines at once.
+func storeAppend(t *testing.T, dir, email, mailbox string, msgs [][]byte, conc int) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := store.Open(ctx, dir, store.Options{PasswordCost: testutil.PasswordCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := st.AccountByEmail(ctx, email)
+	if err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	errs := make(chan error, conc)
+	date := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	for k := range conc {
+		go func() {
+			for i := k; i < len(msgs); i += conc {
+				if _, _, err := st.Append(ctx, acc.ID, mailbox, msgs[i], 0, nil, date); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	var first error
+	for range conc {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	if err := st.Close(); err != nil && first == nil {
+		first = err
+	}
+	if first != nil {
+		t.Fatalf("appending to the store: %v", first)
+	}
 }
 
 func waitAppends(t *testing.T, tg *imapTarget, cmds []*imapclient.AppendCommand) {
@@ -534,4 +606,129 @@ folderfilter = lambda f: f in ['INBOX', 'Projects']
 		return []string{"-c", rc, "-o"}
 	}
 	runOnBothServers(t, "offlineimap", maildirSyncScenario(mc))
+}
+
+func TestIMAPClientsFetchmailDownloadsOverIMAPAndEmptiesTheInbox(t *testing.T) {
+	fetchmail := needTool(t, "fetchmail")
+	runOnBothServers(t, "fetchmail", func(t *testing.T, tg *imapTarget) []string {
+		c := tg.dial(t)
+		var msgs [][]byte
+		for i := 1; i <= 3; i++ {
+			msgs = append(msgs, clientMessage(fmt.Sprintf("f%d", i), fmt.Sprintf("for fetchmail %d", i)))
+		}
+		tg.seed(t, c, "INBOX", msgs)
+		home := t.TempDir()
+		box := filepath.Join(home, "Maildir")
+		for _, d := range []string{"new", "cur", "tmp"} {
+			must(t, os.MkdirAll(filepath.Join(box, d), 0o700))
+		}
+		// fetchmail checks a certificate against the CAs and the host
+		// name (mail.example.test is not 127.0.0.1): sslcertck is off and
+		// sslfingerprint pins the box's certificate instead.
+		tlsConf := "sslproto ''"
+		if tg.tls {
+			tlsConf = fmt.Sprintf("ssl sslproto TLS1.2+ no sslcertck sslfingerprint %q", certMD5(t, tg.certFile))
+		}
+		rc := filepath.Join(home, "fetchmailrc")
+		must(t, os.WriteFile(rc, []byte(fmt.Sprintf(`set no syslog
+poll 127.0.0.1 service %d protocol IMAP auth password:
+  user "%s" password "%s" is "local" here
+  %s
+  no keep fetchall no stripcr
+  mda "/bin/sh -c 'cat > %s/new/msg.$$'"
+`, tg.port, tg.user, tg.pass, tlsConf, box)), 0o600))
+		out, err := runClient(t, 30*time.Second, home, fetchmail, "-f", rc, "-v", "--nodetach")
+		if err != nil {
+			return []string{fmt.Sprintf("fetchmail: %v\n%s", err, out)}
+		}
+		var diffs []string
+		got := map[string][]byte{}
+		for _, m := range readDir(t, filepath.Join(box, "new")) {
+			got[messageID(m)] = fetchmailHeader.ReplaceAll(m, nil)
+		}
+		for _, m := range msgs {
+			switch g, ok := got[messageID(m)]; {
+			case !ok:
+				diffs = append(diffs, fmt.Sprintf("fetchmail did not hand %s to the MDA", messageID(m)))
+			case !bytes.Equal(g, m):
+				diffs = append(diffs, fmt.Sprintf("fetchmail handed\n%q\nwant\n%q", g, m))
+			}
+		}
+		if len(got) != len(msgs) {
+			diffs = append(diffs, fmt.Sprintf("fetchmail handed %d messages to the MDA, want %d", len(got), len(msgs)))
+		}
+		if left := tg.mailboxState(t, c, "INBOX"); len(left) != 0 {
+			diffs = append(diffs, fmt.Sprintf("%d messages left in the INBOX after fetchmail (no keep): %v", len(left), sortedKeys(left)))
+		}
+		if diffs != nil {
+			diffs = append(diffs, "fetchmail's transcript:\n"+out)
+		}
+		return diffs
+	})
+}
+
+// certMD5 is the MD5 fingerprint of a PEM certificate as fetchmail's
+// sslfingerprint takes it (upper-case hex pairs joined by colons).
+func certMD5(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		t.Fatalf("no certificate in %s", file)
+	}
+	sum := md5.Sum(blk.Bytes)
+	var parts []string
+	for _, x := range sum {
+		parts = append(parts, fmt.Sprintf("%02X", x))
+	}
+	return strings.Join(parts, ":")
+}
+
+// qresyncLines bounds the lines of a QRESYNC resync after 10 flag
+// changes in a 10,000-message mailbox (issue 18).
+const qresyncLines = 50
+
+func TestIMAPClientsImaplibResyncsTenThousandMessagesWithQRESYNC(t *testing.T) {
+	py := needTool(t, "python3")
+	script, err := filepath.Abs(filepath.Join("clients", "imap_qresync.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runOnBothServers(t, "qresync", func(t *testing.T, tg *imapTarget) []string {
+		msgs := make([][]byte, 10000)
+		for i := range msgs {
+			msgs[i] = clientMessage(fmt.Sprintf("big%d", i), fmt.Sprintf("bulk %d", i))
+		}
+		start := time.Now()
+		tg.bulk(t, "Big", msgs)
+		t.Logf("%s: 10,000 messages stored in %v", tg.name, time.Since(start).Round(time.Millisecond))
+		useTLS := "0"
+		if tg.tls {
+			useTLS = "1"
+		}
+		out, err := runClient(t, 60*time.Second, t.TempDir(), py, script, "127.0.0.1", fmt.Sprint(tg.port), useTLS, tg.certFile, tg.user, tg.pass, "Big")
+		if err != nil {
+			return []string{fmt.Sprintf("imap_qresync.py: %v\n%s", err, out)}
+		}
+		kv := map[string]string{}
+		for _, l := range strings.Split(out, "\n") {
+			k, v, _ := strings.Cut(strings.TrimSpace(l), " ")
+			kv[k] = v
+		}
+		var diffs []string
+		if kv["MODE"] != "qresync" {
+			diffs = append(diffs, fmt.Sprintf("the server advertises no QRESYNC (capabilities: %s): the client resynced with %s", kv["CAPS"], kv["MODE"]))
+		}
+		if n, err := strconv.Atoi(kv["LINES"]); err != nil || n >= qresyncLines {
+			diffs = append(diffs, fmt.Sprintf("the resync took %s response lines, want fewer than %d", kv["LINES"], qresyncLines))
+		}
+		if kv["SEEN"] != kv["CHANGED"] {
+			diffs = append(diffs, fmt.Sprintf("the resync reported UIDs %q flagged, want the changed %q", kv["SEEN"], kv["CHANGED"]))
+		}
+		t.Logf("%s: mode %s, %s lines", tg.name, kv["MODE"], kv["LINES"])
+		return diffs
+	})
 }
