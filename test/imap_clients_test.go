@@ -36,6 +36,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -731,4 +732,246 @@ func TestIMAPClientsImaplibResyncsTenThousandMessagesWithQRESYNC(t *testing.T) {
 		t.Logf("%s: mode %s, %s lines", tg.name, kv["MODE"], kv["LINES"])
 		return diffs
 	})
+}
+
+// tmuxSession is a client running in a detached tmux on a socket of
+// its own (so only our tmux server is ever addressed or stopped).
+type tmuxSession struct {
+	t    *testing.T
+	tmux string
+	sock string
+	pid  int
+}
+
+// startTmux runs command (argv) in a new detached 160x40 tmux session
+// with HOME=home.
+func startTmux(t *testing.T, home string, command ...string) *tmuxSession {
+	t.Helper()
+	sockDir, err := os.MkdirTemp("", "tmux") // short: a socket path is at most 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	s := &tmuxSession{t: t, tmux: needTool(t, "tmux"), sock: filepath.Join(sockDir, "s")}
+	args := append([]string{"-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "160", "-y", "40",
+		"-e", "HOME=" + home, "-e", "TERM=screen"}, command...)
+	if out, err := s.run(args...); err != nil {
+		t.Fatalf("tmux new-session: %v\n%s", err, out)
+	}
+	out, err := s.run("display-message", "-p", "#{pid}")
+	if err != nil {
+		t.Fatalf("tmux display-message: %v\n%s", err, out)
+	}
+	s.pid, _ = strconv.Atoi(strings.TrimSpace(out))
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *tmuxSession) run(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.tmux, append([]string{"-S", s.sock}, args...)...)
+	cmd.Env = append(os.Environ(), "TMUX=")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// keys sends tmux key names (Enter, C-u) and literal text ("=Saved").
+func (s *tmuxSession) keys(literal bool, keys ...string) {
+	s.t.Helper()
+	args := []string{"send-keys", "-t", "c"}
+	if literal {
+		args = append(args, "-l")
+	}
+	if out, err := s.run(append(args, keys...)...); err != nil {
+		s.t.Fatalf("tmux send-keys %q: %v\n%s", keys, err, out)
+	}
+}
+
+func (s *tmuxSession) screen() string {
+	out, _ := s.run("capture-pane", "-p", "-t", "c")
+	return out
+}
+
+// waitFor polls the screen (10 s at most) until ok holds; it returns
+// the last screen and whether ok held.
+func (s *tmuxSession) waitFor(ok func(screen string) bool) (string, bool) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sc := s.screen()
+		if ok(sc) {
+			return sc, true
+		}
+		if time.Now().After(deadline) {
+			return sc, false
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// ended waits (10 s at most) for the session's program to exit.
+func (s *tmuxSession) ended() bool {
+	for range 100 {
+		if _, err := s.run("has-session", "-t", "c"); err != nil {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+// stop stops our tmux server, by its socket and then by its PID.
+func (s *tmuxSession) stop() {
+	s.run("kill-server")
+	if s.pid <= 0 {
+		return
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", s.pid))
+	if strings.Contains(string(cmdline), s.sock) {
+		syscall.Kill(s.pid, syscall.SIGKILL)
+	}
+}
+
+func TestIMAPClientsNeomuttReadsFlagsMovesAndDeletesInTmux(t *testing.T) {
+	neomutt := needTool(t, "neomutt")
+	needTool(t, "tmux")
+	runOnBothServers(t, "neomutt", func(t *testing.T, tg *imapTarget) []string {
+		c := tg.dial(t)
+		var msgs [][]byte
+		for i, w := range []string{"one", "two", "three", "four"} {
+			msgs = append(msgs, clientMessage(fmt.Sprintf("n%d", i+1), "note "+w))
+		}
+		tg.seed(t, c, "INBOX", msgs)
+		tg.seed(t, c, "Saved", nil)
+		home := t.TempDir()
+		must(t, os.MkdirAll(filepath.Join(home, "tmp"), 0o700))
+		rc := filepath.Join(home, "muttrc")
+		must(t, os.WriteFile(rc, []byte(neomuttConfig(t, tg, home)), 0o600))
+
+		s := startTmux(t, home, neomutt, "-n", "-F", rc)
+		var diffs []string
+		step := func(what string, ok func(string) bool) bool {
+			if sc, done := s.waitFor(ok); !done {
+				diffs = append(diffs, fmt.Sprintf("neomutt: %s did not show; the screen:\n%s", what, sc))
+				return false
+			}
+			return true
+		}
+		has := func(re string) func(string) bool {
+			return regexp.MustCompile(re).MatchString
+		}
+		// The index: four messages.
+		if !step("the INBOX index", has(`(?s)note one.*note two.*note three.*note four`)) {
+			return diffs
+		}
+		// Read message 1 (jump with its number), back to the index.
+		s.keys(true, "1")
+		s.keys(false, "Enter")
+		s.keys(false, "Enter")
+		if !step("message 1 in the pager", has(`This is n1\.`)) {
+			return diffs
+		}
+		s.keys(true, "q")
+		if !step("the index again", has(`note four`)) {
+			return diffs
+		}
+		// Flag message 2.
+		s.keys(true, "2")
+		s.keys(false, "Enter")
+		s.keys(true, "F")
+		if !step("message 2 flagged", has(`(?m)^\s*2 [^\n]*!.*note two`)) {
+			return diffs
+		}
+		// Save (move) message 3 to Saved: the prompt's suggestion is
+		// cleared first.
+		s.keys(true, "3")
+		s.keys(false, "Enter")
+		s.keys(true, "s")
+		if !step("the save prompt", has(`Save to mailbox`)) {
+			return diffs
+		}
+		s.keys(false, "C-u")
+		s.keys(true, "=Saved")
+		s.keys(false, "Enter")
+		if !step("message 3 saved and marked deleted", has(`(?m)^\s*3 [^\n]*D.*note three`)) {
+			return diffs
+		}
+		// Delete message 4, sync ($), quit.
+		s.keys(true, "4")
+		s.keys(false, "Enter")
+		s.keys(true, "d")
+		if !step("message 4 marked deleted", has(`(?m)^\s*4 [^\n]*D.*note four`)) {
+			return diffs
+		}
+		s.keys(true, "$")
+		if !step("the synced INBOX", func(sc string) bool { return !strings.Contains(sc, "note four") && !strings.Contains(sc, "note three") }) {
+			return diffs
+		}
+		s.keys(true, "q")
+		if !s.ended() {
+			return []string{"neomutt did not quit; the screen:\n" + s.screen()}
+		}
+		for _, d := range []struct {
+			mailbox string
+			want    map[string]string
+		}{{"INBOX", map[string]string{"n1": "S", "n2": "F"}}, {"Saved", map[string]string{"n3": ""}}} {
+			got := tg.mailboxState(t, c, d.mailbox)
+			for _, id := range sortedKeys(d.want) {
+				if m, ok := got[id]; !ok {
+					diffs = append(diffs, fmt.Sprintf("%s: %s is missing after neomutt", d.mailbox, id))
+				} else if m.Flags != d.want[id] {
+					diffs = append(diffs, fmt.Sprintf("%s: %s has flags %q after neomutt, want %q", d.mailbox, id, m.Flags, d.want[id]))
+				}
+			}
+			for _, id := range sortedKeys(got) {
+				if _, ok := d.want[id]; !ok {
+					diffs = append(diffs, fmt.Sprintf("%s: %s (flags %q) should be gone after neomutt", d.mailbox, id, got[id].Flags))
+				}
+			}
+		}
+		return diffs
+	})
+}
+
+// neomuttConfig is a muttrc for the target: no caches, no prompts,
+// mailbox order, a one-letter flag column.
+func neomuttConfig(t *testing.T, tg *imapTarget, home string) string {
+	t.Helper()
+	folder := fmt.Sprintf("imap://127.0.0.1:%d/", tg.port)
+	tlsConf := "set ssl_starttls = no\nset ssl_force_tls = no\n"
+	if tg.tls {
+		// Trust exactly the box's certificate (GnuTLS neomutt reads
+		// certificate_file); it names mail.example.test, not 127.0.0.1.
+		folder = fmt.Sprintf("imaps://127.0.0.1:%d/", tg.port)
+		cert, err := os.ReadFile(tg.certFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		must(t, os.WriteFile(filepath.Join(home, "certificates"), cert, 0o600))
+		tlsConf = fmt.Sprintf("set certificate_file = %q\nset ssl_verify_host = no\nset ssl_force_tls = yes\n", filepath.Join(home, "certificates"))
+	}
+	return fmt.Sprintf(`set folder = %q
+set spoolfile = "+INBOX"
+set imap_user = %q
+set imap_pass = %q
+%sset tmpdir = %q
+set header_cache = ""
+set message_cachedir = ""
+set sort = mailbox-order
+set index_format = "%%4C %%Z %%s"
+set pager_index_lines = 0
+set delete = yes
+set move = no
+set mark_old = no
+set confirmappend = no
+set confirmcreate = no
+set quit = yes
+set wait_key = no
+set beep = no
+set copy = no
+set record = ""
+set imap_check_subscribed = no
+set mail_check_stats = no
+set help = no
+`, folder, tg.user, tg.pass, tlsConf, filepath.Join(home, "tmp"))
 }
