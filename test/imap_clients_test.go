@@ -497,6 +497,16 @@ func maildirSyncScenario(mc maildirClient) clientScenario {
 		if diffs != nil {
 			return append([]string{"after the second sync (both ways):"}, diffs...)
 		}
+		// A third sync has nothing to do and changes nothing.
+		if d := sync("again"); d != nil {
+			return d
+		}
+		for _, mb := range []string{"INBOX", "Projects"} {
+			diffs = append(diffs, compareMailbox(mb, tg.mailboxState(t, c, mb), localState(t, filepath.Join(mail, mb)), want[mb], mc.added)...)
+		}
+		if diffs != nil {
+			return append([]string{"after a third sync (nothing to do):"}, diffs...)
+		}
 		return nil
 	}
 }
@@ -617,6 +627,10 @@ func TestIMAPClientsFetchmailDownloadsOverIMAPAndEmptiesTheInbox(t *testing.T) {
 		for i := 1; i <= 3; i++ {
 			msgs = append(msgs, clientMessage(fmt.Sprintf("f%d", i), fmt.Sprintf("for fetchmail %d", i)))
 		}
+		// A 300 KB 8-bit message: a literal read in many pieces.
+		big := clientMessage("f4", "Grüße, a long one")
+		big = append(big, bytes.Repeat([]byte("Zeile mit Umlauten: äöü ß, and some ASCII to fill the line.\r\n"), 5000)...)
+		msgs = append(msgs, big)
 		tg.seed(t, c, "INBOX", msgs)
 		home := t.TempDir()
 		box := filepath.Join(home, "Maildir")
@@ -643,6 +657,9 @@ poll 127.0.0.1 service %d protocol IMAP auth password:
 			return []string{fmt.Sprintf("fetchmail: %v\n%s", err, out)}
 		}
 		var diffs []string
+		if tg.tls && !strings.Contains(out, "fingerprints match") {
+			diffs = append(diffs, "fetchmail did not check the pinned certificate fingerprint")
+		}
 		got := map[string][]byte{}
 		for _, m := range readDir(t, filepath.Join(box, "new")) {
 			got[messageID(m)] = fetchmailHeader.ReplaceAll(m, nil)
@@ -933,8 +950,9 @@ func TestIMAPClientsNeomuttReadsFlagsMovesAndDeletesInTmux(t *testing.T) {
 	})
 }
 
-// neomuttConfig is a muttrc for the target: no caches, no prompts,
-// mailbox order, a one-letter flag column.
+// neomuttConfig is a muttrc for the target: no prompts, mailbox order,
+// the flags column; a header cache, with CONDSTORE and QRESYNC on (neomutt
+// uses them where the server offers them).
 func neomuttConfig(t *testing.T, tg *imapTarget, home string) string {
 	t.Helper()
 	folder := fmt.Sprintf("imap://127.0.0.1:%d/", tg.port)
@@ -955,8 +973,10 @@ set spoolfile = "+INBOX"
 set imap_user = %q
 set imap_pass = %q
 %sset tmpdir = %q
-set header_cache = ""
+set header_cache = %q
 set message_cachedir = ""
+set imap_condstore = yes
+set imap_qresync = yes
 set sort = mailbox-order
 set index_format = "%%4C %%Z %%s"
 set pager_index_lines = 0
@@ -973,5 +993,5 @@ set record = ""
 set imap_check_subscribed = no
 set mail_check_stats = no
 set help = no
-`, folder, tg.user, tg.pass, tlsConf, filepath.Join(home, "tmp"))
+`, folder, tg.user, tg.pass, tlsConf, filepath.Join(home, "tmp"), filepath.Join(home, "hcache"))
 }
