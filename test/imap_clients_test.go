@@ -455,8 +455,15 @@ func maildirSyncScenario(mc maildirClient) clientScenario {
 		home := t.TempDir()
 		args := mc.config(t, tg, home)
 		mail := filepath.Join(home, "mail")
+		var transcripts strings.Builder
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Logf("the client's transcripts:\n%s", transcripts.String())
+			}
+		})
 		sync := func(round string) []string {
 			out, err := runClient(t, 20*time.Second, home, mc.bin, args...)
+			fmt.Fprintf(&transcripts, "--- %s %s:\n%s", filepath.Base(mc.bin), round, out)
 			if err != nil {
 				return []string{fmt.Sprintf("%s: %s sync: %v\n%s", round, filepath.Base(mc.bin), err, out)}
 			}
@@ -928,26 +935,32 @@ func TestIMAPClientsNeomuttReadsFlagsMovesAndDeletesInTmux(t *testing.T) {
 		if !s.ended() {
 			return []string{"neomutt did not quit; the screen:\n" + s.screen()}
 		}
-		for _, d := range []struct {
-			mailbox string
-			want    map[string]string
-		}{{"INBOX", map[string]string{"n1": "S", "n2": "F"}}, {"Saved", map[string]string{"n3": ""}}} {
-			got := tg.mailboxState(t, c, d.mailbox)
-			for _, id := range sortedKeys(d.want) {
-				if m, ok := got[id]; !ok {
-					diffs = append(diffs, fmt.Sprintf("%s: %s is missing after neomutt", d.mailbox, id))
-				} else if m.Flags != d.want[id] {
-					diffs = append(diffs, fmt.Sprintf("%s: %s has flags %q after neomutt, want %q", d.mailbox, id, m.Flags, d.want[id]))
-				}
-			}
-			for _, id := range sortedKeys(got) {
-				if _, ok := d.want[id]; !ok {
-					diffs = append(diffs, fmt.Sprintf("%s: %s (flags %q) should be gone after neomutt", d.mailbox, id, got[id].Flags))
-				}
+		return append(diffs, tg.expectMailboxes(t, c, "neomutt", map[string]map[string]string{
+			"INBOX": {"n1": "S", "n2": "F"}, "Saved": {"n3": ""}})...)
+	})
+}
+
+// expectMailboxes compares the server's mailboxes with want (mailbox:
+// Message-ID: Maildir flags) after a client ran.
+func (tg *imapTarget) expectMailboxes(t *testing.T, c *imapclient.Client, who string, want map[string]map[string]string) []string {
+	t.Helper()
+	var diffs []string
+	for _, mb := range sortedKeys(want) {
+		got := tg.mailboxState(t, c, mb)
+		for _, id := range sortedKeys(want[mb]) {
+			if m, ok := got[id]; !ok {
+				diffs = append(diffs, fmt.Sprintf("%s: %s is missing after %s", mb, id, who))
+			} else if m.Flags != want[mb][id] {
+				diffs = append(diffs, fmt.Sprintf("%s: %s has flags %q after %s, want %q", mb, id, m.Flags, who, want[mb][id]))
 			}
 		}
-		return diffs
-	})
+		for _, id := range sortedKeys(got) {
+			if _, ok := want[mb][id]; !ok {
+				diffs = append(diffs, fmt.Sprintf("%s: %s (flags %q) should be gone after %s", mb, id, got[id].Flags, who))
+			}
+		}
+	}
+	return diffs
 }
 
 // neomuttConfig is a muttrc for the target: no prompts, mailbox order,
