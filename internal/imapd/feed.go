@@ -160,23 +160,9 @@ func (a *accountFeed) remove(mailboxID int64, origin uintptr) {
 	}
 }
 
-// apply queues an event on the views of its mailbox. A new message is
-// \Recent to one read-write view only: the session that added it, else
-// the oldest session.
+// apply queues an event on the views of its mailbox.
 func apply(vs map[uintptr]*view, e store.Event) {
-	var claim uintptr
-	if e.Kind == store.EventNewMessage && e.Flags&store.FlagRecent != 0 {
-		if v := vs[e.Origin]; v != nil && e.Origin != 0 && !v.readOnly {
-			claim = e.Origin
-		} else {
-			for o, v := range vs {
-				if !v.readOnly && (claim == 0 || o < claim) {
-					claim = o
-				}
-			}
-		}
-	}
-	for o, v := range vs {
-		v.queue(e, o == claim && claim != 0)
+	for _, v := range vs {
+		v.queue(e)
 	}
 }

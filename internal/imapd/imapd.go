@@ -48,11 +48,12 @@
 // command itself, never echoed. A keyword a client has not yet been told
 // of comes with an untagged FLAGS and PERMANENTFLAGS first.
 //
-// \Recent (IMAP4rev1 only): the session that SELECTs a mailbox takes its
-// recent messages (store.ClearRecent); EXAMINE leaves them. A message that
-// arrives while a mailbox is selected is recent to exactly one session
-// that has it selected read-write (the one that added it, else the
-// oldest).
+// \Recent (IMAP4rev1 only): a message is recent to exactly one session.
+// The session that SELECTs a mailbox takes its recent messages
+// (store.ClearRecent); EXAMINE leaves them. A message that arrives while
+// the mailbox is selected goes to the first read-write session that hears
+// of it and asks the store (usually the one that added it by APPEND or
+// COPY).
 //
 // # Limits
 //

@@ -9,12 +9,8 @@ import (
 	"boxmail/internal/store"
 )
 
-// update is one queued event, and whether it makes a new message
-// \Recent to this session.
-type update struct {
-	ev     store.Event
-	recent bool
-}
+// update is one queued event.
+type update struct{ ev store.Event }
 
 // view is the feed's side of a session's selected mailbox: the events
 // not yet told to the client. The session's own side is selection.
@@ -31,7 +27,7 @@ type view struct {
 // queue adds an event; a new message the session already knows (SELECT
 // read it before its event came) and the session's own flag changes (its
 // STORE answers them) are skipped.
-func (v *view) queue(e store.Event, recent bool) {
+func (v *view) queue(e store.Event) {
 	v.mu.Lock()
 	switch e.Kind {
 	case store.EventNewMessage:
@@ -50,7 +46,7 @@ func (v *view) queue(e store.Event, recent bool) {
 		v.mu.Unlock()
 		return
 	}
-	v.pending = append(v.pending, update{e, recent})
+	v.pending = append(v.pending, update{e})
 	v.mu.Unlock()
 	select {
 	case v.notify <- struct{}{}:
@@ -180,17 +176,18 @@ func (c *conn) sendUpdates(expunges bool) {
 	if len(q) == 0 {
 		return
 	}
-	added := 0
+	added, recent := 0, false
 	for _, u := range q {
 		if u.ev.Kind != store.EventNewMessage {
 			continue
 		}
 		s.uids = append(s.uids, u.ev.UID)
-		if u.recent {
-			s.recent[u.ev.UID] = true
-		}
+		recent = recent || u.ev.Flags&store.FlagRecent != 0
 		c.announceKeywords(u.ev.Keywords)
 		added++
+	}
+	if recent && !s.readOnly {
+		c.takeRecent()
 	}
 	if added > 0 {
 		c.enc.Exists(uint32(len(s.uids)))
@@ -216,6 +213,22 @@ func (c *conn) sendUpdates(expunges bool) {
 		case store.EventFlags:
 			c.flagsUpdate(u.ev)
 		}
+	}
+}
+
+// takeRecent makes the mailbox's \Recent messages this session's: the
+// store clears the flag and tells which messages had it, so each is
+// recent to exactly one session (RFC 3501 2.3.2), the first to ask.
+func (c *conn) takeRecent() {
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	uids, err := c.srv.opts.Store.ClearRecent(ctx, c.sel.mailbox.ID)
+	if err != nil {
+		c.log.Warn("imap: taking the recent messages failed", "err", err)
+		return
+	}
+	for _, u := range uids {
+		c.sel.recent[u] = true
 	}
 }
 
