@@ -175,6 +175,15 @@ func (c *conn) cmdEnable(cmd *wire.Command) (string, error) {
 				c.rev2, c.enc.IMAP4rev2 = true, true
 				on = append(on, "IMAP4rev2")
 			}
+		case "CONDSTORE", "QRESYNC":
+			if name == "QRESYNC" && !c.qresync {
+				c.qresync = true
+				on = append(on, name)
+			}
+			if !c.condstore {
+				c.condstore = true
+				on = append(on, "CONDSTORE")
+			}
 		case "UTF8=ACCEPT":
 			if !c.utf8 {
 				c.utf8 = true

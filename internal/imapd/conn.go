@@ -57,6 +57,9 @@ type conn struct {
 	sel   *selection
 	rev2  bool // ENABLE IMAP4rev2
 	utf8  bool // ENABLE UTF8=ACCEPT
+	// condstore is on once the client used CONDSTORE (RFC 7162 3.1);
+	// qresync once it enabled QRESYNC (3.2.3).
+	condstore, qresync bool
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved  []uint32
 	errors int
@@ -355,7 +358,7 @@ func (c *conn) capabilities() []string {
 	return append(caps, "NAMESPACE", "UIDPLUS", "UNSELECT", "MOVE", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN",
 		"STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "APPENDLIMIT="+itoa(c.srv.opts.MaxMessageBytes),
-		"QUOTA", "QUOTA=RES-STORAGE")
+		"CONDSTORE", "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE")
 }
 
 // loginAllowed: TLS is on, or logins in the clear are allowed.

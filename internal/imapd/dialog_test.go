@@ -262,3 +262,58 @@ func TestHostileCommandsAreRefusedWithBoundedMemory(t *testing.T) {
 		t.Errorf("NOOP after: %q", l)
 	}
 }
+
+// CONDSTORE and QRESYNC (RFC 7162): MODSEQ in answers, CHANGEDSINCE,
+// UNCHANGEDSINCE with MODIFIED, VANISHED instead of EXPUNGE, and a
+// SELECT (QRESYNC ...) that resyncs in a few lines.
+func TestCondstoreAndQresync(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	for i := range 40 {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("m", i), "x"))
+	}
+	c, other := loginRaw(t, ts, false), loginRaw(t, ts, true)
+	if l := c.cmd("e", "ENABLE QRESYNC"); !has(l, "* ENABLED QRESYNC CONDSTORE") {
+		t.Errorf("ENABLE: %q", l)
+	}
+	l := c.cmd("s", "SELECT INBOX")
+	var validity uint32
+	var highest uint64
+	for _, line := range l {
+		fmt.Sscanf(line, "* OK [UIDVALIDITY %d]", &validity)
+		fmt.Sscanf(line, "* OK [HIGHESTMODSEQ %d]", &highest)
+	}
+	if validity == 0 || highest == 0 {
+		t.Fatalf("SELECT: %q", l)
+	}
+	if l := c.cmd("a", `STORE 1 +FLAGS (\Seen)`); index(l, "* 1 FETCH (FLAGS (\\Seen) UID 1 MODSEQ (") < 0 {
+		t.Errorf("STORE with CONDSTORE: %q", l)
+	}
+	if l := c.cmd("b", `UID STORE 1,2 (UNCHANGEDSINCE 1) +FLAGS (\Flagged)`); !strings.HasPrefix(l[len(l)-1], "b OK [MODIFIED 1:2]") {
+		t.Errorf("STORE UNCHANGEDSINCE: %q", l)
+	}
+	other.cmd("d", `STORE 3 +FLAGS.SILENT (\Deleted)`)
+	other.cmd("x", "EXPUNGE")
+	if l := c.cmd("n", "NOOP"); !has(l, "* VANISHED 3") || index(l, "EXPUNGE") >= 0 {
+		t.Errorf("NOOP after an expunge: %q", l)
+	}
+	if l := c.cmd("f", fmt.Sprintf("UID FETCH 1:* (FLAGS) (CHANGEDSINCE %d VANISHED)", highest)); len(l) != 3 ||
+		!has(l, "* VANISHED (EARLIER) 3") || index(l, "* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ (") < 0 {
+		t.Errorf("FETCH CHANGEDSINCE VANISHED: %q", l)
+	}
+	if l := c.cmd("q", fmt.Sprintf("SEARCH MODSEQ %d", highest+1)); index(l, "* SEARCH 1 (MODSEQ ") < 0 {
+		t.Errorf("SEARCH MODSEQ: %q", l)
+	}
+	for i := 10; i < 20; i++ {
+		other.cmd("f", fmt.Sprintf(`STORE %d +FLAGS.SILENT ($Done)`, i))
+	}
+	fresh := loginRaw(t, ts, false)
+	fresh.cmd("e", "ENABLE QRESYNC")
+	l = fresh.cmd("s", fmt.Sprintf("SELECT INBOX (QRESYNC (%d %d))", validity, highest))
+	if !has(l, "* VANISHED (EARLIER) 3") || index(l, "* 1 FETCH (UID 1 FLAGS (\\Seen) MODSEQ") < 0 || len(l) > 30 {
+		t.Errorf("SELECT QRESYNC (%d lines): %q", len(l), l)
+	}
+	if l := fresh.cmd("t", "STATUS INBOX (HIGHESTMODSEQ)"); index(l, "* STATUS INBOX (HIGHESTMODSEQ ") < 0 {
+		t.Errorf("STATUS HIGHESTMODSEQ: %q", l)
+	}
+}

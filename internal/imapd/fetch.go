@@ -21,6 +21,7 @@ var maxChunkBytes int64 = 32 << 20
 type fetchPlan struct {
 	items   []wire.FetchItem // UID first for UID FETCH
 	flags   bool             // FLAGS is asked for
+	modseq  bool             // MODSEQ is asked for
 	need    store.BodyPart
 	setSeen bool
 }
@@ -39,6 +40,8 @@ func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 		switch {
 		case it.Name == "FLAGS":
 			p.flags = true
+		case it.Name == "MODSEQ":
+			p.modseq = true
 		case it.Name == "RFC822", it.Name == "RFC822.TEXT":
 			p.setSeen = true
 		case (it.Name == "BODY" && it.Section != nil) || it.Name == "BINARY":
@@ -82,11 +85,21 @@ func maxNeed(a, b store.BodyPart) store.BodyPart {
 
 func (c *conn) cmdFetch(cmd *wire.Command) (string, error) {
 	args := cmd.Args.(*wire.Fetch)
-	if args.HasChangedSince {
-		return "", bad("CONDSTORE is not supported")
-	}
 	p := planFetch(args, cmd.UID, c.sel.readOnly)
 	ts := c.resolve(args.Seq, cmd.UID)
+	if p.modseq || args.HasChangedSince {
+		c.condstore = true // a CONDSTORE enabling command (RFC 7162 3.1)
+	}
+	if args.HasChangedSince {
+		var err error
+		if ts, err = c.changedSince(cmd, args, ts); err != nil {
+			return "", err
+		}
+		if !p.modseq {
+			p.items = append(p.items, wire.FetchItem{Name: "MODSEQ"})
+			p.need, p.modseq = maxNeed(p.need, store.BodyNone), true
+		}
+	}
 	if p.need == store.FlagsOnly {
 		return "", c.fetchFlags(ts, p)
 	}

@@ -289,8 +289,10 @@ func (c *conn) writeStatus(ctx context.Context, mb store.Mailbox, items []string
 			v = uint64(n.Recent)
 		case "APPENDLIMIT":
 			v = uint64(c.srv.opts.MaxMessageBytes)
+		case "HIGHESTMODSEQ":
+			v = uint64(highestModSeq(mb))
 		default:
-			continue // HIGHESTMODSEQ and MAILBOXID are not offered
+			continue // MAILBOXID is not offered
 		}
 		out = append(out, wire.StatusItem{Name: it, Value: v})
 	}

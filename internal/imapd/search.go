@@ -27,14 +27,16 @@ func (c *conn) cmdSearch(cmd *wire.Command) (string, error) {
 	default:
 		return "", no(wire.CodeBadCharset(c.charsets()), "Unsupported charset")
 	}
-	if usesModSeq(args.Key) {
-		return "", bad("CONDSTORE is not supported")
-	}
-	matches, err := c.search(args.Key)
+	withModSeq := usesModSeq(args.Key)
+	c.condstore = c.condstore || withModSeq
+	matches, modseq, err := c.search(args.Key)
 	if err != nil {
 		return "", err
 	}
-	return "", c.searchAnswer(cmd, args, matches)
+	if !withModSeq {
+		modseq = 0
+	}
+	return "", c.searchAnswer(cmd, args, matches, uint64(max(modseq, 0)))
 }
 
 func (c *conn) charsets() []string { return []string{"UTF-8", "US-ASCII"} }
@@ -51,8 +53,9 @@ func usesModSeq(k *wire.SearchKey) bool {
 	return false
 }
 
-// search returns the messages that match key, in ascending order.
-func (c *conn) search(key *wire.SearchKey) ([]target, error) {
+// search returns the messages that match key, in ascending order, and
+// the highest modseq among them.
+func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
 	all := c.resolve(wire.SeqSet{Ranges: []wire.Range{{Start: 1, Stop: 0}}}, false)
 	sc := searcher{c: c}
 	if n := len(all); n > 0 {
@@ -61,16 +64,17 @@ func (c *conn) search(key *wire.SearchKey) ([]target, error) {
 	all = sc.restrict(all, key)
 	all, err := c.headerCandidates(all, key)
 	if err != nil {
-		return nil, c.storeError("search", err)
+		return nil, 0, c.storeError("search", err)
 	}
 	need := searchNeed(key)
 	var out []target
+	var modseq int64
 	for len(all) > 0 {
 		ctx, cancel := c.opCtx()
 		msgs, n, err := c.loadChunk(ctx, all[:min(len(all), fetchChunk)], need)
 		cancel()
 		if err != nil {
-			return nil, c.storeError("search", err)
+			return nil, 0, c.storeError("search", err)
 		}
 		chunk := all[:n]
 		all = all[n:]
@@ -81,14 +85,15 @@ func (c *conn) search(key *wire.SearchKey) ([]target, error) {
 		for _, t := range chunk {
 			if m := byUID[t.uid]; m != nil && sc.match(&candidate{seq: t.seq, msg: m}, key) {
 				out = append(out, t)
+				modseq = max(modseq, m.ModSeq)
 			}
 		}
 	}
-	return out, nil
+	return out, modseq, nil
 }
 
 // searchAnswer writes SEARCH or ESEARCH, and saves the result for "$".
-func (c *conn) searchAnswer(cmd *wire.Command, args *wire.Search, ts []target) error {
+func (c *conn) searchAnswer(cmd *wire.Command, args *wire.Search, ts []target, modseq uint64) error {
 	num := func(t target) uint32 {
 		if cmd.UID {
 			return t.uid
@@ -110,7 +115,7 @@ func (c *conn) searchAnswer(cmd *wire.Command, args *wire.Search, ts []target) e
 		for i, t := range ts {
 			nums[i] = num(t)
 		}
-		return c.enc.Search(nums, 0)
+		return c.enc.Search(nums, modseq)
 	}
 	if !args.ESearch {
 		opts["ALL"] = true
@@ -118,7 +123,7 @@ func (c *conn) searchAnswer(cmd *wire.Command, args *wire.Search, ts []target) e
 	if opts["SAVE"] && len(opts) == 1 {
 		return nil // SAVE alone: no ESEARCH (RFC 5182 2.4)
 	}
-	r := wire.ESearchResult{Tag: cmd.Tag, UID: cmd.UID}
+	r := wire.ESearchResult{Tag: cmd.Tag, UID: cmd.UID, ModSeq: modseq}
 	if len(ts) > 0 {
 		r.Min, r.HasMin = num(ts[0]), opts["MIN"]
 		r.Max, r.HasMax = num(ts[len(ts)-1]), opts["MAX"]
@@ -300,6 +305,8 @@ func (s *searcher) match(c *candidate, k *wire.SearchKey) bool {
 		return m.Size > int64(k.Num)
 	case "SMALLER":
 		return m.Size < int64(k.Num)
+	case "MODSEQ":
+		return m.ModSeq >= int64(min(k.Num, 1<<63-1))
 	case "OLDER":
 		return time.Since(m.InternalDate) >= time.Duration(k.Num)*time.Second
 	case "YOUNGER":

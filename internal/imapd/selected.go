@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"strings"
@@ -19,9 +20,10 @@ func (c *conn) cmdSelect(cmd *wire.Command) (string, error) {
 			c.enc.Status("*", "OK", wire.CodeClosed, "Previous mailbox closed")
 		}
 	}
-	if args.CondStore || args.QResync != nil {
-		return "", bad("CONDSTORE and QRESYNC are not supported")
+	if args.QResync != nil && !c.qresync {
+		return "", bad("QRESYNC is not enabled")
 	}
+	c.condstore = c.condstore || args.CondStore
 	readOnly := cmd.Name == "EXAMINE"
 	ctx, cancel := c.opCtx()
 	defer cancel()
@@ -62,6 +64,11 @@ func (c *conn) cmdSelect(cmd *wire.Command) (string, error) {
 		}
 	}
 	c.writeSelect(st)
+	if args.QResync != nil {
+		if err := c.qresyncSelect(ctx, args.QResync); err != nil {
+			return "", err
+		}
+	}
 	c.log.Debug("imap select", "mailbox", st.Mailbox.Name, "messages", len(s.uids), "read_only", readOnly)
 	if readOnly {
 		return wire.CodeReadOnly, nil
@@ -86,6 +93,9 @@ func (c *conn) writeSelect(st store.SelectState) {
 		uidNext = max(uidNext, s.uids[n-1]+1)
 	}
 	c.enc.Status("*", "OK", wire.CodeUIDNext(uidNext), "Predicted next UID")
+	if c.condstore {
+		c.enc.Status("*", "OK", wire.CodeHighestModSeq(uint64(highestModSeq(st.Mailbox))), "Highest")
+	}
 	if c.rev2 {
 		it := wire.ListItem{Delim: delim, Name: st.Mailbox.Name}
 		if st.Mailbox.SpecialUse != "" {
@@ -140,9 +150,7 @@ func (c *conn) cmdStore(cmd *wire.Command) (string, error) {
 	if c.sel.readOnly {
 		return "", errReadOnly
 	}
-	if args.HasUnchanged {
-		return "", bad("CONDSTORE is not supported")
-	}
+	c.condstore = c.condstore || args.HasUnchanged
 	if err := checkFlags(args.Flags); err != nil {
 		return "", err
 	}
@@ -163,31 +171,81 @@ func (c *conn) cmdStore(cmd *wire.Command) (string, error) {
 	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
-	metas, err := c.srv.opts.Store.UpdateFlags(ctx, c.acct.ID, c.sel.mailbox.ID, targetUIDs(ts), op, f, kw)
+	metas, modified, err := c.storeFlags(ctx, ts, op, f, kw, args)
 	if err != nil {
 		return "", c.storeError("store", err)
 	}
 	c.feed.pump()
-	if args.Silent {
+	c.storeAnswers(ts, metas, args.Silent, cmd.UID)
+	if len(modified) == 0 {
 		return "", nil
 	}
-	byUID := make(map[uint32]store.MessageMeta, len(metas))
-	for _, m := range metas {
-		byUID[m.UID] = m
+	if !cmd.UID {
+		modified = seqsOf(ts, modified)
+	}
+	return wire.CodeModified(uidSet(modified)), nil
+}
+
+// storeAnswers writes the FETCH answers of STORE: the new flags unless
+// .SILENT, and MODSEQ once CONDSTORE is on (RFC 7162 3.1.3).
+func (c *conn) storeAnswers(ts []target, metas []store.ChangedMeta, silent, byUID bool) {
+	if silent && !c.condstore {
+		return
+	}
+	byMeta := make(map[uint32]*store.ChangedMeta, len(metas))
+	for i := range metas {
+		byMeta[metas[i].UID] = &metas[i]
 	}
 	for _, t := range ts {
-		m, ok := byUID[t.uid]
-		if !ok {
+		m := byMeta[t.uid]
+		if m == nil {
 			continue
 		}
 		c.enc.FetchStart(t.seq)
-		c.writeFlagsItem(m.Flags, m.Keywords, c.sel.recent[t.uid])
-		if cmd.UID {
+		if !silent {
+			c.writeFlagsItem(m.Flags, m.Keywords, c.sel.recent[t.uid])
+		}
+		if byUID || c.condstore {
 			c.enc.FetchUID(t.uid)
+		}
+		if c.condstore {
+			c.enc.FetchModSeq(uint64(max(m.ModSeq, 0)))
 		}
 		c.enc.FetchEnd()
 	}
-	return "", nil
+}
+
+// storeFlags changes the flags, with UNCHANGEDSINCE when given; the
+// modseqs are read only once CONDSTORE is on.
+func (c *conn) storeFlags(ctx context.Context, ts []target, op store.FlagOp, f store.Flags, kw []string, args *wire.Store) ([]store.ChangedMeta, []uint32, error) {
+	st, mb, uids := c.srv.opts.Store, c.sel.mailbox.ID, targetUIDs(ts)
+	if args.HasUnchanged {
+		return st.UpdateFlagsUnchangedSince(ctx, c.acct.ID, mb, uids, op, f, kw, int64(min(args.UnchangedSince, 1<<63-1)))
+	}
+	metas, err := st.UpdateFlags(ctx, c.acct.ID, mb, uids, op, f, kw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.condstore {
+		changed, err := st.ChangedSince(ctx, mb, 0, uids)
+		return changed, nil, err
+	}
+	out := make([]store.ChangedMeta, len(metas))
+	for i, m := range metas {
+		out[i].MessageMeta = m
+	}
+	return out, nil, nil
+}
+
+// seqsOf maps UIDs of ts to their sequence numbers.
+func seqsOf(ts []target, uids []uint32) []uint32 {
+	out := make([]uint32, 0, len(uids))
+	for _, t := range ts {
+		if _, ok := slices.BinarySearch(uids, t.uid); ok {
+			out = append(out, t.seq)
+		}
+	}
+	return out
 }
 
 // cmdCopy answers COPY and MOVE (UIDPLUS: COPYUID). Moving within the

@@ -240,6 +240,7 @@ func (c *conn) expungeRun(q []update) int {
 	drop := make(map[int]bool)
 	n := 0
 	last := -1
+	var vanished []uint32
 	for ; n < len(q) && q[n].ev.Kind == store.EventExpunge; n++ {
 		uid := q[n].ev.UID
 		i, ok := slices.BinarySearch(s.uids, uid)
@@ -252,12 +253,20 @@ func (c *conn) expungeRun(q []update) int {
 			i, _ = slices.BinarySearch(s.uids, uid)
 		}
 		// Earlier removals in this run all sit below i.
-		c.enc.Expunge(uint32(i + 1 - len(drop)))
+		if c.qresync {
+			vanished = append(vanished, uid) // RFC 7162 3.2.10
+		} else {
+			c.enc.Expunge(uint32(i + 1 - len(drop)))
+		}
 		drop[i] = true
 		last = i
 		delete(s.recent, uid)
 	}
 	s.uids = compact(s.uids, drop)
+	if len(vanished) > 0 {
+		slices.Sort(vanished)
+		c.enc.Vanished(uidSet(vanished), false)
+	}
 	return n
 }
 
@@ -285,6 +294,9 @@ func (c *conn) flagsUpdate(e store.Event) {
 	c.announceKeywords(e.Keywords)
 	c.enc.FetchStart(uint32(i + 1)).FetchUID(e.UID)
 	c.writeFlagsItem(e.Flags, e.Keywords, s.recent[e.UID])
+	if c.condstore {
+		c.enc.FetchModSeq(uint64(max(e.ModSeq, 0)))
+	}
 	c.enc.FetchEnd()
 }
 
