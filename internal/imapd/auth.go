@@ -61,7 +61,7 @@ func (c *conn) cmdStartTLS(cmd *wire.Command) (string, error) {
 	if err := c.enc.Status(cmd.Tag, "OK", "", "Begin TLS negotiation now"); err != nil {
 		return "", errEnd
 	}
-	if err := c.bw.Flush(); err != nil {
+	if err := c.flush(); err != nil {
 		return "", errEnd
 	}
 	if c.br.Buffered() > 0 {
@@ -106,7 +106,7 @@ func (c *conn) cmdAuthenticate(cmd *wire.Command) (string, error) {
 		if err := c.enc.Continuation(""); err != nil {
 			return "", errEnd
 		}
-		if err := c.bw.Flush(); err != nil {
+		if err := c.flush(); err != nil {
 			return "", errEnd
 		}
 		line, err := c.r.ReadLine()

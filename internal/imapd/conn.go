@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"bufio"
+	"compress/flate"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -63,6 +64,8 @@ type conn struct {
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved  []uint32
 	errors int
+	// zw compresses what is written once COMPRESS DEFLATE is on.
+	zw *flate.Writer
 
 	checkedOpen time.Time // when stillOpen last asked the store
 	kick        <-chan struct{}
@@ -84,18 +87,34 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 
 // setupIO (re)builds the reader, writer, wire reader and encoder over nc.
 func (c *conn) setupIO() {
-	c.br = bufio.NewReaderSize(c.nc, 4096)
-	c.bw = bufio.NewWriterSize(deadlineWriter{c.nc}, 16<<10)
+	c.setupIOOver(c.nc, deadlineWriter{c.nc})
+}
+
+// setupIOOver builds them over a reader and writer of nc (COMPRESS).
+func (c *conn) setupIOOver(r io.Reader, w io.Writer) {
+	c.br = bufio.NewReaderSize(r, 4096)
+	c.bw = bufio.NewWriterSize(w, 16<<10)
 	c.r = wire.NewReader(c.br, wire.Limits{})
 	c.enc = wire.NewEncoder(c.bw)
 	c.r.Continue = func() error {
 		if err := c.enc.Continuation("Ready for literal data"); err != nil {
 			return err
 		}
-		return c.bw.Flush()
+		return c.flush()
 	}
 	c.r.AppendLimit = c.appendLimit
 	c.r.UTF8, c.enc.UTF8 = c.utf8, c.utf8
+}
+
+// flush sends what the responses wrote, through the compressor if on.
+func (c *conn) flush() error {
+	if err := c.bw.Flush(); err != nil {
+		return err
+	}
+	if c.zw != nil {
+		return c.zw.Flush()
+	}
+	return nil
 }
 
 // deadlineWriter arms the write deadline before each write.
@@ -132,13 +151,13 @@ func (c *conn) serve() {
 	c.log.Debug("imap connection")
 	if c.srv.ns.Closing() {
 		_ = c.enc.Status("*", "BYE", "", "Server shutting down") // the session ends either way
-		_ = c.bw.Flush()
+		_ = c.flush()
 		return
 	}
 	_ = c.enc.Status("*", "OK", wire.CodeCapability(c.capabilities()), "boxmail IMAP server ready")
 	for c.state != loggedOut {
 		if c.br.Buffered() == 0 || c.r.Skipping() {
-			if c.bw.Flush() != nil {
+			if c.flush() != nil {
 				return
 			}
 		}
@@ -146,7 +165,7 @@ func (c *conn) serve() {
 			return
 		}
 	}
-	_ = c.bw.Flush() // the session ends here, whether the last reply got out or not
+	_ = c.flush() // the session ends here, whether the last reply got out or not
 }
 
 // close releases the session's hold on the feed.
@@ -208,7 +227,7 @@ func (c *conn) readFailed(err error) error {
 // bye writes an untagged BYE and ends the connection.
 func (c *conn) bye(text string) error {
 	_ = c.enc.Status("*", "BYE", "", text) // the connection ends either way
-	_ = c.bw.Flush()
+	_ = c.flush()
 	return errEnd
 }
 
@@ -239,7 +258,7 @@ func init() {
 		"CREATE": {authed, (*conn).cmdCreate}, "DELETE": {authed, (*conn).cmdDelete},
 		"RENAME": {authed, (*conn).cmdRename}, "SUBSCRIBE": {authed, (*conn).cmdSubscribe},
 		"UNSUBSCRIBE": {authed, (*conn).cmdSubscribe}, "STATUS": {authed, (*conn).cmdStatus},
-		"APPEND": {authed, (*conn).cmdAppend}, "GETQUOTA": {authed, (*conn).cmdGetQuota},
+		"APPEND": {authed, (*conn).cmdAppend}, "COMPRESS": {authed, (*conn).cmdCompress}, "GETQUOTA": {authed, (*conn).cmdGetQuota},
 		"GETQUOTAROOT": {authed, (*conn).cmdGetQuotaRoot}, "SETQUOTA": {authed, (*conn).cmdSetQuota},
 		"SELECT": {authed, (*conn).cmdSelect}, "EXAMINE": {authed, (*conn).cmdSelect},
 		"IDLE":  {authed, (*conn).cmdIdle},
@@ -358,7 +377,7 @@ func (c *conn) capabilities() []string {
 	return append(caps, "NAMESPACE", "UIDPLUS", "UNSELECT", "MOVE", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN",
 		"STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "APPENDLIMIT="+itoa(c.srv.opts.MaxMessageBytes),
-		"CONDSTORE", "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE")
+		"CONDSTORE", "QRESYNC", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE")
 }
 
 // loginAllowed: TLS is on, or logins in the clear are allowed.

@@ -1,6 +1,8 @@
 package imapd
 
 import (
+	"bufio"
+	"compress/flate"
 	"fmt"
 	"runtime"
 	"slices"
@@ -315,5 +317,28 @@ func TestCondstoreAndQresync(t *testing.T) {
 	}
 	if l := fresh.cmd("t", "STATUS INBOX (HIGHESTMODSEQ)"); index(l, "* STATUS INBOX (HIGHESTMODSEQ ") < 0 {
 		t.Errorf("STATUS HIGHESTMODSEQ: %q", l)
+	}
+}
+
+// COMPRESS=DEFLATE (RFC 4978): after the OK both directions are deflate
+// streams, and each answer arrives without waiting for more.
+func TestCompressDeflate(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	ts.deliver(t, bob, testMessage("zip", "compress me"))
+	c := loginRaw(t, ts, true)
+	if l := c.cmd("z", "COMPRESS DEFLATE"); !strings.HasPrefix(l[len(l)-1], "z OK") {
+		t.Fatalf("COMPRESS: %q", l)
+	}
+	zw, _ := flate.NewWriter(c.conn, flate.BestSpeed)
+	zc := &rawConn{t: t, conn: c.conn, r: bufio.NewReader(flate.NewReader(c.conn))}
+	send := func(s string) { zw.Write([]byte(s)); zw.Flush() }
+	send("a FETCH 1 (BODY.PEEK[TEXT])\r\n")
+	if l := strings.Join(zc.until("a "), "\n"); !strings.Contains(l, "compress me") || !strings.Contains(l, "a OK") {
+		t.Errorf("FETCH over DEFLATE: %q", l)
+	}
+	send("b COMPRESS DEFLATE\r\n")
+	if l := zc.until("b "); !strings.HasPrefix(l[0], "b NO [COMPRESSIONACTIVE]") {
+		t.Errorf("COMPRESS again: %q", l)
 	}
 }

@@ -33,7 +33,7 @@ func (c *conn) cmdIdle(*wire.Command) (string, error) {
 			notify = c.sel.view.notify
 			c.sendUpdates(true)
 		}
-		if c.bw.Flush() != nil {
+		if c.flush() != nil {
 			return "", c.endIdle(lines)
 		}
 		select {
