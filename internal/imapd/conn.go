@@ -245,29 +245,25 @@ var (
 )
 
 // commands is the dispatch table; handlers live beside their commands.
-var commands map[string]command
-
-func init() {
-	commands = map[string]command{
-		"CAPABILITY": {any3, (*conn).cmdCapability}, "NOOP": {any3, (*conn).cmdNoop},
-		"LOGOUT": {any3, (*conn).cmdLogout}, "ID": {any3, (*conn).cmdID},
-		"STARTTLS": {before, (*conn).cmdStartTLS}, "LOGIN": {before, (*conn).cmdLogin},
-		"AUTHENTICATE": {before, (*conn).cmdAuthenticate},
-		"ENABLE":       {authed, (*conn).cmdEnable}, "NAMESPACE": {authed, (*conn).cmdNamespace},
-		"LIST": {authed, (*conn).cmdList}, "LSUB": {authed, (*conn).cmdList},
-		"CREATE": {authed, (*conn).cmdCreate}, "DELETE": {authed, (*conn).cmdDelete},
-		"RENAME": {authed, (*conn).cmdRename}, "SUBSCRIBE": {authed, (*conn).cmdSubscribe},
-		"UNSUBSCRIBE": {authed, (*conn).cmdSubscribe}, "STATUS": {authed, (*conn).cmdStatus},
-		"APPEND": {authed, (*conn).cmdAppend}, "COMPRESS": {authed, (*conn).cmdCompress}, "GETQUOTA": {authed, (*conn).cmdGetQuota},
-		"GETQUOTAROOT": {authed, (*conn).cmdGetQuotaRoot}, "SETQUOTA": {authed, (*conn).cmdSetQuota},
-		"SELECT": {authed, (*conn).cmdSelect}, "EXAMINE": {authed, (*conn).cmdSelect},
-		"IDLE":  {authed, (*conn).cmdIdle},
-		"CLOSE": {insel, (*conn).cmdClose}, "UNSELECT": {insel, (*conn).cmdUnselect},
-		"CHECK": {insel, (*conn).cmdNoop}, "FETCH": {insel, (*conn).cmdFetch},
-		"STORE": {insel, (*conn).cmdStore}, "SEARCH": {insel, (*conn).cmdSearch},
-		"COPY": {insel, (*conn).cmdCopy}, "MOVE": {insel, (*conn).cmdCopy},
-		"EXPUNGE": {insel, (*conn).cmdExpunge},
-	}
+var commands = map[string]command{
+	"CAPABILITY": {any3, (*conn).cmdCapability}, "NOOP": {any3, (*conn).cmdNoop},
+	"LOGOUT": {any3, (*conn).cmdLogout}, "ID": {any3, (*conn).cmdID},
+	"STARTTLS": {before, (*conn).cmdStartTLS}, "LOGIN": {before, (*conn).cmdLogin},
+	"AUTHENTICATE": {before, (*conn).cmdAuthenticate},
+	"ENABLE":       {authed, (*conn).cmdEnable}, "NAMESPACE": {authed, (*conn).cmdNamespace},
+	"LIST": {authed, (*conn).cmdList}, "LSUB": {authed, (*conn).cmdList},
+	"CREATE": {authed, (*conn).cmdCreate}, "DELETE": {authed, (*conn).cmdDelete},
+	"RENAME": {authed, (*conn).cmdRename}, "SUBSCRIBE": {authed, (*conn).cmdSubscribe},
+	"UNSUBSCRIBE": {authed, (*conn).cmdSubscribe}, "STATUS": {authed, (*conn).cmdStatus},
+	"APPEND": {authed, (*conn).cmdAppend}, "COMPRESS": {authed, (*conn).cmdCompress}, "GETQUOTA": {authed, (*conn).cmdGetQuota},
+	"GETQUOTAROOT": {authed, (*conn).cmdGetQuotaRoot}, "SETQUOTA": {authed, (*conn).cmdSetQuota},
+	"SELECT": {authed, (*conn).cmdSelect}, "EXAMINE": {authed, (*conn).cmdSelect},
+	"IDLE":  {authed, (*conn).cmdIdle},
+	"CLOSE": {insel, (*conn).cmdClose}, "UNSELECT": {insel, (*conn).cmdUnselect},
+	"CHECK": {insel, (*conn).cmdNoop}, "FETCH": {insel, (*conn).cmdFetch},
+	"STORE": {insel, (*conn).cmdStore}, "SEARCH": {insel, (*conn).cmdSearch},
+	"COPY": {insel, (*conn).cmdCopy}, "MOVE": {insel, (*conn).cmdCopy},
+	"EXPUNGE": {insel, (*conn).cmdExpunge},
 }
 
 // run dispatches one command and answers it.
