@@ -155,17 +155,19 @@ func (q *listQuery) items(mbs []store.Mailbox) []listed {
 			continue
 		}
 		it := wire.ListItem{LSUB: q.lsub, Delim: delim, Name: mb.Name}
-		selectedBy := q.selects(mb)
+		selectedBy, hidden := q.selects(mb), q.unlistedSubscribedChild(mbs, mb.Name)
 		if !selectedBy && q.lsub {
-			if subscribedChild(mbs, mb.Name) && !strings.ContainsRune(strings.Join(q.patterns, ""), '*') {
+			if hidden { // RFC 3501 6.3.9: the parent of what "%" leaves out
 				it.Attrs = []string{`\Noselect`}
 				out = append(out, listed{item: it})
 			}
 			continue
 		}
+		if q.recursive && q.subscribed && hidden {
+			it.ChildInfo = []string{"SUBSCRIBED"} // RFC 5258 3.5
+		}
 		if !selectedBy {
-			if q.recursive && q.subscribed && subscribedChild(mbs, mb.Name) {
-				it.ChildInfo = []string{"SUBSCRIBED"}
+			if it.ChildInfo != nil {
 				out = append(out, listed{item: it})
 			}
 			continue
@@ -210,9 +212,13 @@ func hasChildren(mbs []store.Mailbox, name string) bool {
 	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return strings.HasPrefix(m.Name, prefix) })
 }
 
-func subscribedChild(mbs []store.Mailbox, name string) bool {
+// unlistedSubscribedChild reports whether name has a subscribed
+// descendant that the patterns do not match.
+func (q *listQuery) unlistedSubscribedChild(mbs []store.Mailbox, name string) bool {
 	prefix := name + string(delim)
-	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool { return m.Subscribed && strings.HasPrefix(m.Name, prefix) })
+	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool {
+		return m.Subscribed && strings.HasPrefix(m.Name, prefix) && !q.matches(m.Name)
+	})
 }
 
 // maxPattern bounds the LIST pattern matched; a longer one matches
