@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"compress/flate"
+	"context"
 	"fmt"
 	"runtime"
 	"slices"
@@ -340,5 +341,26 @@ func TestCompressDeflate(t *testing.T) {
 	send("b COMPRESS DEFLATE\r\n")
 	if l := zc.until("b "); !strings.HasPrefix(l[0], "b NO [COMPRESSIONACTIVE]") {
 		t.Errorf("COMPRESS again: %q", l)
+	}
+}
+
+// Two APPENDs refused in a row are each answered with their own tag, and
+// the bytes of a refused LITERAL+ one are read past, never run.
+func TestRefusedAppendsAreAnsweredWithTheirOwnTags(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	if err := ts.store.SetQuota(context.Background(), bob.Email, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	c := loginRaw(t, ts, false)
+	if l := c.cmd("Q", "APPEND INBOX {2000000}"); !strings.HasPrefix(l[len(l)-1], "Q NO [OVERQUOTA]") {
+		t.Errorf("synchronising: %q", l)
+	}
+	c.send("R APPEND INBOX {2000000+}\r\n" + strings.Repeat("y", 2000000) + "\r\nN NOOP\r\n")
+	if l := c.until("R "); !strings.HasPrefix(l[len(l)-1], "R NO [OVERQUOTA]") {
+		t.Errorf("LITERAL+: %q", l)
+	}
+	if l := c.until("N "); !strings.HasPrefix(l[len(l)-1], "N OK") {
+		t.Errorf("NOOP after: %q", l)
 	}
 }

@@ -302,6 +302,8 @@ func (r *Reader) fail(err error) error {
 	var we *Error
 	switch {
 	case errors.As(err, &we):
+		cp := *we // the caller's value may be shared: never change it
+		we = &cp
 		if we.Tag == "" || we.Tag == "*" {
 			we.Tag = tag
 		}
