@@ -16,6 +16,7 @@
 //     STATUS=SIZE (RFC 8438), UNSELECT (RFC 3691), ENABLE (RFC 5161),
 //     LITERAL+ (RFC 7888), BINARY (RFC 3516), UTF8=ACCEPT (RFC 6855),
 //     APPENDLIMIT (RFC 7889), QUOTA (RFC 9208) on every port
+//   - CONDSTORE and QRESYNC (RFC 7162), COMPRESS=DEFLATE (RFC 4978)
 //
 // Usernames are full email addresses; passwords are checked with
 // store.AuthenticateDevice (app passwords, and the main password unless
@@ -32,7 +33,9 @@
 // state and before login), mailboxes.go (LIST, STATUS, CREATE, ...,
 // QUOTA), append.go, selected.go (SELECT and the commands of the selected
 // state), view.go (sequence numbers and pending updates), feed.go (the
-// account's change feed), fetch.go, search.go, idle.go.
+// account's change feed), fetch.go, search.go, idle.go, condstore.go
+// (CONDSTORE/QRESYNC), compress.go, msgbytes.go (what SEARCH's
+// go-message parsing is given of a message).
 //
 // # Mailbox state and push
 //
@@ -77,11 +80,19 @@
 // [SERVERBUG] Internal error"; its text never reaches the client.
 // Passwords and message bodies are never logged.
 //
-// # Not done yet
+// # Performance
 //
-// CONDSTORE/QRESYNC, COMPRESS=DEFLATE and NOTIFY are not implemented and
-// not advertised. MULTIAPPEND is accepted but not atomic, and not
-// advertised.
+// Responses are encoded straight into the connection's bufio.Writer
+// (FETCH FLAGS writes no per-message string: flagText) and flushed once
+// per batch of commands the client pipelined, once per IDLE push, and
+// through the deflate compressor when COMPRESS is on. FETCH of UID and
+// FLAGS comes from the store's in-memory flags (store.LoadFlags).
+//
+// # Not done
+//
+// NOTIFY (RFC 5465) is not implemented. MULTIAPPEND is accepted but not
+// atomic, and not advertised. store/condstore.go is a stand-in: its
+// VanishedSince reports every UID below UIDNEXT that is not present.
 package imapd
 
 import (
