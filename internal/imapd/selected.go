@@ -16,7 +16,7 @@ func (c *conn) cmdSelect(cmd *wire.Command) (string, error) {
 	args := cmd.Args.(*wire.Select)
 	if c.sel != nil {
 		c.unselect()
-		if c.rev2 {
+		if c.rev2 || c.qresync { // RFC 9051 6.3.2, RFC 7162 3.2.11
 			c.enc.Status("*", "OK", wire.CodeClosed, "Previous mailbox closed")
 		}
 	}
