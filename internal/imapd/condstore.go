@@ -43,7 +43,7 @@ func (c *conn) qresyncSelect(ctx context.Context, q *wire.QResync) error {
 		}
 		c.enc.FetchStart(uint32(i + 1)).FetchUID(m.UID)
 		c.writeFlagsItem(m.Flags, m.Keywords, c.sel.recent[m.UID])
-		c.enc.FetchModSeq(uint64(max(m.ModSeq, 0))).FetchEnd()
+		written(c.enc.FetchModSeq(uint64(max(m.ModSeq, 0))).FetchEnd())
 	}
 	return nil
 }
@@ -69,7 +69,7 @@ func (c *conn) vanishedEarlier(ctx context.Context, since int64, set *wire.SeqSe
 		gone = kept
 	}
 	if len(gone) > 0 {
-		c.enc.Vanished(uidSet(gone), true)
+		written(c.enc.Vanished(uidSet(gone), true))
 	}
 	return nil
 }

@@ -117,6 +117,11 @@ func (c *conn) flush() error {
 	return nil
 }
 
+// written drops a response writer's error on purpose: the encoder keeps
+// the first write error (wire.Encoder.Err), and run checks it after every
+// command and ends the connection.
+func written(error) {}
+
 // deadlineWriter arms the write deadline before each write.
 type deadlineWriter struct{ nc net.Conn }
 
@@ -270,7 +275,9 @@ var commands = map[string]command{
 func (c *conn) run(cmd *wire.Command) error {
 	h, ok := commands[cmd.Name]
 	if !ok {
-		c.r.AbortAppend()
+		if err := c.r.AbortAppend(); err != nil {
+			return errEnd
+		}
 		_ = c.enc.Status(cmd.Tag, "BAD", "", "Command not supported: "+cmd.Name)
 		return c.countError()
 	}

@@ -322,7 +322,7 @@ func (c *conn) usage() (store.Usage, error) {
 }
 
 func (c *conn) writeQuota(u store.Usage) {
-	c.enc.Quota("", []wire.QuotaResource{{Name: "STORAGE", Usage: uint64((u.Used + 1023) / 1024), Limit: uint64(u.Quota / 1024)}})
+	written(c.enc.Quota("", []wire.QuotaResource{{Name: "STORAGE", Usage: uint64((u.Used + 1023) / 1024), Limit: uint64(u.Quota / 1024)}}))
 }
 
 func (c *conn) cmdGetQuotaRoot(cmd *wire.Command) (string, error) {
@@ -332,10 +332,10 @@ func (c *conn) cmdGetQuotaRoot(cmd *wire.Command) (string, error) {
 	}
 	name := cmd.Args.(*wire.Mailbox).Name
 	if u.Quota <= 0 {
-		c.enc.Raw("* QUOTAROOT ").String(wire.EncodeMailbox(name, c.utf8)).CRLF()
+		written(c.enc.Raw("* QUOTAROOT ").String(wire.EncodeMailbox(name, c.utf8)).CRLF())
 		return "", nil
 	}
-	c.enc.Raw("* QUOTAROOT ").String(wire.EncodeMailbox(name, c.utf8)).Raw(` ""`).CRLF()
+	written(c.enc.Raw("* QUOTAROOT ").String(wire.EncodeMailbox(name, c.utf8)).Raw(` ""`).CRLF())
 	c.writeQuota(u)
 	return "", nil
 }

@@ -17,7 +17,7 @@ func (c *conn) cmdSelect(cmd *wire.Command) (string, error) {
 	if c.sel != nil {
 		c.unselect()
 		if c.rev2 || c.qresync { // RFC 9051 6.3.2, RFC 7162 3.2.11
-			c.enc.Status("*", "OK", wire.CodeClosed, "Previous mailbox closed")
+			written(c.enc.Status("*", "OK", wire.CodeClosed, "Previous mailbox closed"))
 		}
 	}
 	if args.QResync != nil && !c.qresync {
@@ -80,28 +80,28 @@ func (c *conn) cmdSelect(cmd *wire.Command) (string, error) {
 func (c *conn) writeSelect(st store.SelectState) {
 	s := c.sel
 	c.writeFlagLists()
-	c.enc.Exists(uint32(len(s.uids)))
+	written(c.enc.Exists(uint32(len(s.uids))))
 	if !c.rev2 {
-		c.enc.Recent(uint32(len(s.recent)))
+		written(c.enc.Recent(uint32(len(s.recent))))
 		if st.FirstUnseen > 0 {
-			c.enc.Status("*", "OK", wire.CodeUnseen(st.FirstUnseen), "First unseen")
+			written(c.enc.Status("*", "OK", wire.CodeUnseen(st.FirstUnseen), "First unseen"))
 		}
 	}
-	c.enc.Status("*", "OK", wire.CodeUIDValidity(st.Mailbox.UIDValidity), "UIDs valid")
+	written(c.enc.Status("*", "OK", wire.CodeUIDValidity(st.Mailbox.UIDValidity), "UIDs valid"))
 	uidNext := st.Mailbox.UIDNext
 	if n := len(s.uids); n > 0 {
 		uidNext = max(uidNext, s.uids[n-1]+1)
 	}
-	c.enc.Status("*", "OK", wire.CodeUIDNext(uidNext), "Predicted next UID")
+	written(c.enc.Status("*", "OK", wire.CodeUIDNext(uidNext), "Predicted next UID"))
 	if c.condstore {
-		c.enc.Status("*", "OK", wire.CodeHighestModSeq(uint64(highestModSeq(st.Mailbox))), "Highest")
+		written(c.enc.Status("*", "OK", wire.CodeHighestModSeq(uint64(highestModSeq(st.Mailbox))), "Highest"))
 	}
 	if c.rev2 {
 		it := wire.ListItem{Delim: delim, Name: st.Mailbox.Name}
 		if st.Mailbox.SpecialUse != "" {
 			it.Attrs = []string{st.Mailbox.SpecialUse}
 		}
-		c.enc.List(it)
+		written(c.enc.List(it))
 	}
 }
 
@@ -211,7 +211,7 @@ func (c *conn) storeAnswers(ts []target, metas []store.ChangedMeta, silent, byUI
 		if c.condstore {
 			c.enc.FetchModSeq(uint64(max(m.ModSeq, 0)))
 		}
-		c.enc.FetchEnd()
+		written(c.enc.FetchEnd())
 	}
 }
 
@@ -282,7 +282,7 @@ func (c *conn) cmdCopy(cmd *wire.Command) (string, error) {
 		return code, nil
 	}
 	if code != "" {
-		c.enc.Status("*", "OK", code, "Moved")
+		written(c.enc.Status("*", "OK", code, "Moved"))
 	}
 	c.sendUpdates(true)
 	return "", nil

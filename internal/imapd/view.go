@@ -190,9 +190,9 @@ func (c *conn) sendUpdates(expunges bool) {
 		c.takeRecent()
 	}
 	if added > 0 {
-		c.enc.Exists(uint32(len(s.uids)))
+		written(c.enc.Exists(uint32(len(s.uids))))
 		if !c.rev2 {
-			c.enc.Recent(uint32(len(s.recent)))
+			written(c.enc.Recent(uint32(len(s.recent))))
 		}
 	}
 	for i := 0; i < len(q); i++ {
@@ -256,7 +256,7 @@ func (c *conn) expungeRun(q []update) int {
 		if c.qresync {
 			vanished = append(vanished, uid) // RFC 7162 3.2.10
 		} else {
-			c.enc.Expunge(uint32(i + 1 - len(drop)))
+			written(c.enc.Expunge(uint32(i + 1 - len(drop))))
 		}
 		drop[i] = true
 		last = i
@@ -265,7 +265,7 @@ func (c *conn) expungeRun(q []update) int {
 	s.uids = compact(s.uids, drop)
 	if len(vanished) > 0 {
 		slices.Sort(vanished)
-		c.enc.Vanished(uidSet(vanished), false)
+		written(c.enc.Vanished(uidSet(vanished), false))
 	}
 	return n
 }
@@ -297,7 +297,7 @@ func (c *conn) flagsUpdate(e store.Event) {
 	if c.condstore {
 		c.enc.FetchModSeq(uint64(max(e.ModSeq, 0)))
 	}
-	c.enc.FetchEnd()
+	written(c.enc.FetchEnd())
 }
 
 // announceKeywords sends FLAGS and PERMANENTFLAGS before a keyword the
@@ -323,12 +323,12 @@ var systemFlags = []string{`\Answered`, `\Flagged`, `\Deleted`, `\Seen`, `\Draft
 func (c *conn) writeFlagLists() {
 	s := c.sel
 	flags := append(slices.Clone(systemFlags), s.kwList...)
-	c.enc.FlagsResponse(flags)
+	written(c.enc.FlagsResponse(flags))
 	perm := []string{}
 	if !s.readOnly {
 		perm = append(slices.Clone(flags), `\*`)
 	}
-	c.enc.Status("*", "OK", wire.CodePermanentFlags(perm), "Flags permitted")
+	written(c.enc.Status("*", "OK", wire.CodePermanentFlags(perm), "Flags permitted"))
 }
 
 // flagText holds "(" and the system flags, by \Recent and the flags below
