@@ -364,3 +364,31 @@ func TestRefusedAppendsAreAnsweredWithTheirOwnTags(t *testing.T) {
 		t.Errorf("NOOP after: %q", l)
 	}
 }
+
+// Another session's expunge is not told during a FETCH, STORE or SEARCH
+// by sequence number (their numbers would shift under the client), only
+// after the next command that allows it (RFC 9051 7.5.1).
+func TestNoExpungeDuringFetchStoreOrSearchBySequenceNumber(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	for i := range 3 {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("m", i), "x"))
+	}
+	c, other := loginRaw(t, ts, true), loginRaw(t, ts, true)
+	other.cmd("d", `STORE 1 +FLAGS.SILENT (\Deleted)`)
+	other.cmd("x", "EXPUNGE")
+	for _, cmd := range []string{"FETCH 1:* (UID)", `STORE 3 +FLAGS.SILENT (\Seen)`, "SEARCH ALL"} {
+		if l := c.cmd("a", cmd); index(l, "* 1 EXPUNGE") >= 0 {
+			t.Errorf("%s: %q", cmd, l)
+		}
+	}
+	if l := c.cmd("s", "SEARCH ALL"); !has(l, "* SEARCH 2 3") {
+		t.Errorf("the client's numbers moved before EXPUNGE: %q", l)
+	}
+	if l := c.cmd("n", "NOOP"); !has(l, "* 1 EXPUNGE") {
+		t.Errorf("NOOP: %q", l)
+	}
+	if l := c.cmd("f", "FETCH 1:* (UID)"); !has(l, "* 1 FETCH (UID 2)") || !has(l, "* 2 FETCH (UID 3)") {
+		t.Errorf("after the EXPUNGE: %q", l)
+	}
+}
