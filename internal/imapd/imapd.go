@@ -201,7 +201,7 @@ var (
 	errPrivacyRequired = &wire.Error{Kind: wire.NO, Code: wire.CodePrivacyReq, Text: "TLS is required to authenticate"}
 	errOverQuota       = &wire.Error{Kind: wire.NO, Code: wire.CodeOverQuota, Text: "Mailbox full: over quota"}
 	errTryCreate       = &wire.Error{Kind: wire.NO, Code: wire.CodeTryCreate, Text: "No such mailbox"}
-	errAuthFailed      = &wire.Error{Kind: wire.NO, Code: wire.CodeAuthFailed, Text: "Invalid credentials"}
+	errAuthFailed      = &wire.Error{Kind: wire.NO, Code: wire.CodeAuthFailed, Text: "Authentication failed"}
 )
 
 // bad is a BAD answer with text.

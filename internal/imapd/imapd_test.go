@@ -148,7 +148,7 @@ func TestADeliveredMessageIsFetchedByteForByte(t *testing.T) {
 	if m.Envelope == nil || m.Envelope.Subject != "hello" || len(m.Envelope.From) != 1 || m.Envelope.From[0].Addr() != "alice@example.test" || m.Envelope.MessageID != "hello@example.test" {
 		t.Errorf("envelope = %+v", m.Envelope)
 	}
-	if bs, ok := m.BodyStructure.(*imap.BodyStructureSinglePart); !ok || !strings.EqualFold(bs.Type, "text") {
+	if bs, ok := m.BodyStructure.(*imap.BodyStructureSinglePart); !ok || bs.Type != "text" {
 		t.Errorf("bodystructure = %#v", m.BodyStructure)
 	}
 	// The first SELECT takes \Recent; the non-PEEK BODY[] set \Seen.
