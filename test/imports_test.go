@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"internal/sieve":       {"mailmsg"},
 	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam"},
 	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve"},
-	"internal/imapd":       {"store", "guard", "netserve", "mailmsg"},
+	"internal/imapd":       {"store", "guard", "netserve", "mailmsg", "imapd/wire"},
 	"internal/pop3d":       {"store", "guard", "netserve"},
 	"internal/managesieve": {"store", "sieve", "guard", "netserve"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},

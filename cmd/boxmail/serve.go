@@ -31,7 +31,6 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/guard"
-	"boxmail/internal/imapd"
 	"boxmail/internal/netserve"
 	"boxmail/internal/safefile"
 	"boxmail/internal/store"
@@ -463,9 +462,6 @@ func listenOne(cfg config.Config, l listener, grd *guard.Guard, tlsConf *tls.Con
 		return nil, err
 	}
 	ln = guardListener(grd, l.name, l.tls, ln, tlsConf) // connection limits
-	if l.name == "IMAP" || l.name == "IMAPS" {
-		ln = imapd.CoalesceWrites(ln) // below TLS: one write per burst, not per line
-	}
 	if l.tls {
 		ln = tls.NewListener(ln, tlsConf)
 	}

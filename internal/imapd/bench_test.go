@@ -14,8 +14,11 @@ package imapd
 // wire encoding and decoding on both ends.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"sync"
 	"testing"
 
@@ -128,5 +131,44 @@ func BenchmarkSearch1000(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// FETCH 1:* (UID FLAGS) of 100,000 messages read by a raw client that
+// only counts lines, so the figure is the server's (the goal:
+// at most half of Dovecot's time).
+func BenchmarkRawFetchFlags100k(b *testing.B) {
+	ts := startInsecure(b)
+	bob := ts.account(b, "bob@example.test")
+	fill(b, ts, bob, 100_000)
+	conn, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 64<<10)
+	until := func(prefix string) int {
+		n := 0
+		for {
+			line, err := r.ReadSlice('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+			if bytes.HasPrefix(line, []byte(prefix)) {
+				return n
+			}
+		}
+	}
+	until("* OK")
+	fmt.Fprintf(conn, "l LOGIN bob@example.test %q\r\ns SELECT INBOX\r\n", password)
+	until("s OK")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		fmt.Fprint(conn, "f FETCH 1:* (UID FLAGS)\r\n")
+		if n := until("f "); n != 100_001 {
+			b.Fatalf("%d lines", n)
+		}
 	}
 }

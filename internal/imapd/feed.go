@@ -2,11 +2,7 @@ package imapd
 
 import (
 	"log/slog"
-	"slices"
 	"sync"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"boxmail/internal/store"
 )
@@ -31,11 +27,11 @@ func (f *feeds) acquire(accountID int64) *accountFeed {
 	a := f.m[accountID]
 	if a == nil {
 		a = &accountFeed{
-			sub:       f.store.Subscribe(accountID),
-			mailboxes: map[int64]*mailboxState{},
-			kick:      make(chan struct{}),
-			stop:      make(chan struct{}),
-			done:      make(chan struct{}),
+			sub:   f.store.Subscribe(accountID),
+			views: map[int64]map[uintptr]*view{},
+			kick:  make(chan struct{}),
+			stop:  make(chan struct{}),
+			done:  make(chan struct{}),
 		}
 		f.m[accountID] = a
 		go a.run()
@@ -48,7 +44,7 @@ func (f *feeds) release(accountID int64, a *accountFeed) {
 	f.mu.Lock()
 	a.refs--
 	last := a.refs == 0
-	if last {
+	if last && f.m[accountID] == a {
 		delete(f.m, accountID)
 	}
 	f.mu.Unlock()
@@ -70,17 +66,17 @@ func (f *feeds) closeAll() {
 	}
 }
 
-// accountFeed applies one account's change feed to the mailboxes its
-// sessions have selected.
+// accountFeed queues one account's change feed on the views of the
+// sessions that have a mailbox of it selected.
 type accountFeed struct {
 	sub  *store.Subscription
 	refs int // guarded by feeds.mu
 
-	mu        sync.Mutex // serialises apply; guards mailboxes
-	mailboxes map[int64]*mailboxState
+	mu    sync.Mutex // serialises apply; guards views
+	views map[int64]map[uintptr]*view
 
 	// kick is closed, then replaced, when the account is disabled: its
-	// sessions then ask the store at once (session.stillOpen).
+	// sessions then ask the store at once (conn.stillOpen).
 	kickMu sync.Mutex
 	kick   chan struct{}
 
@@ -109,8 +105,8 @@ func (a *accountFeed) close() {
 }
 
 // pump applies every published event. Sessions call it after their own
-// writes: the store publishes before a write returns, so afterwards the
-// trackers reflect the write.
+// writes: the store publishes before a write returns, so afterwards their
+// views hold the write's events.
 func (a *accountFeed) pump() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -137,129 +133,36 @@ func (a *accountFeed) pumpLocked() {
 			a.kickSessions()
 			continue
 		}
-		if mb := a.mailboxes[e.MailboxID]; mb != nil {
-			mb.apply(e)
+		if vs := a.views[e.MailboxID]; len(vs) > 0 {
+			apply(vs, e)
 		}
 	}
 }
 
-// mailboxState is the server's view of a selected mailbox, shared by the
-// sessions that have it selected.
-type mailboxState struct {
-	id      int64
-	tracker *imapserver.MailboxTracker
-
-	mu     sync.Mutex // guards everything below and orders tracker updates
-	uids   []uint32   // ascending; position+1 is the server sequence number
-	maxUID uint32     // highest UID ever applied, to skip replays
-	views  map[uintptr]*view
+// add registers a session's view of a mailbox; call with a.mu held.
+func (a *accountFeed) addLocked(mailboxID int64, origin uintptr, v *view) {
+	vs := a.views[mailboxID]
+	if vs == nil {
+		vs = map[uintptr]*view{}
+		a.views[mailboxID] = vs
+	}
+	vs[origin] = v
 }
 
-// view is one session's selection of a mailbox.
-type view struct {
-	tracker  *imapserver.SessionTracker
-	readOnly bool
-	recent   map[uint32]bool // UIDs that are \Recent to this session
-	notify   chan struct{}   // signalled (capacity 1) after updates are queued
-}
-
-// apply turns a store event into tracker updates. Events for a mailbox
-// arrive in commit order; SELECT may already have read a change whose
-// event is still on its way, so replays are skipped.
-func (mb *mailboxState) apply(e store.Event) {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	if mb.applyLocked(e) {
-		for _, v := range mb.views {
-			select {
-			case v.notify <- struct{}{}:
-			default:
-			}
-		}
+// remove drops a session's view.
+func (a *accountFeed) remove(mailboxID int64, origin uintptr) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	vs := a.views[mailboxID]
+	delete(vs, origin)
+	if len(vs) == 0 {
+		delete(a.views, mailboxID)
 	}
 }
 
-func (mb *mailboxState) applyLocked(e store.Event) (queued bool) {
-	switch e.Kind {
-	case store.EventNewMessage:
-		if e.UID <= mb.maxUID {
-			return false
-		}
-		mb.uids = append(mb.uids, e.UID)
-		mb.maxUID = e.UID
-		// One EXISTS per message: SessionTracker.EncodeSeqNum only
-		// understands increments of one.
-		mb.tracker.QueueNumMessages(uint32(len(mb.uids)))
-		if e.Flags&store.FlagRecent != 0 {
-			for _, v := range mb.views {
-				if !v.readOnly {
-					v.recent[e.UID] = true
-				}
-			}
-		}
-	case store.EventExpunge:
-		i, ok := slices.BinarySearch(mb.uids, e.UID)
-		if !ok {
-			return false
-		}
-		mb.uids = slices.Delete(mb.uids, i, i+1)
-		mb.tracker.QueueExpunge(uint32(i + 1))
-		for _, v := range mb.views {
-			delete(v.recent, e.UID)
-		}
-	case store.EventFlags:
-		i, ok := slices.BinarySearch(mb.uids, e.UID)
-		if !ok {
-			return false
-		}
-		var source *imapserver.SessionTracker
-		if v := mb.views[e.Origin]; v != nil && e.Origin != 0 {
-			source = v.tracker // it answers its own STORE itself
-		}
-		mb.tracker.QueueMessageFlags(uint32(i+1), imap.UID(e.UID), flagList(e.Flags, e.Keywords, false), source)
-	default:
-		return false
+// apply queues an event on the views of its mailbox.
+func apply(vs map[uintptr]*view, e store.Event) {
+	for _, v := range vs {
+		v.queue(e)
 	}
-	return true
-}
-
-// flagList is the IMAP form of a message's flags. The list of a message
-// without keywords is shared (flagLists): never modify a returned list.
-func flagList(f store.Flags, keywords []string, recent bool) []imap.Flag {
-	if len(keywords) == 0 && f&^store.FlagRecent < store.FlagRecent {
-		r := 0
-		if recent {
-			r = 1
-		}
-		return flagLists[r][f&^store.FlagRecent]
-	}
-	return newFlagList(f, keywords, recent)
-}
-
-// flagLists are the lists without keywords, by \Recent and the system
-// flags below store.FlagRecent: FETCH FLAGS of 100,000 messages then
-// allocates no list per message.
-var flagLists = func() (t [2][store.FlagRecent][]imap.Flag) {
-	for r := range 2 {
-		for f := range store.FlagRecent {
-			l := newFlagList(f, nil, r == 1)
-			t[r][f] = l[:len(l):len(l)]
-		}
-	}
-	return t
-}()
-
-func newFlagList(f store.Flags, keywords []string, recent bool) []imap.Flag {
-	names := f.Names()
-	l := make([]imap.Flag, 0, len(names)+len(keywords)+1)
-	for _, n := range names {
-		l = append(l, imap.Flag(n))
-	}
-	if recent {
-		l = append(l, imap.Flag(`\Recent`))
-	}
-	for _, k := range keywords {
-		l = append(l, imap.Flag(k))
-	}
-	return l
 }

@@ -16,8 +16,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-imap/v2/imapserver"
 
+	"boxmail/internal/imapd/wire"
 	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
@@ -694,7 +694,7 @@ func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
 		if len(capped) > maxParsedHeader || !strings.HasSuffix(string(capped), "\r\n") {
 			t.Fatalf("capped header of %d bytes, ends %q", len(capped), capped[len(capped)-5:])
 		}
-		env := envelope([]byte(data))
+		env := wire.ExtractEnvelope([]byte(data))
 		if env.Subject != "huge" || len(env.From) != 1 || env.From[0].Mailbox != "big" {
 			t.Errorf("envelope: %+v", env)
 		}
@@ -706,7 +706,7 @@ func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
 		if string(b) != want {
 			t.Errorf("messageReader: %d bytes, want %d", len(b), len(want))
 		}
-		sec := bodySection([]byte(data), &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}})
+		sec, _ := wire.ExtractSection([]byte(data), &wire.Section{Specifier: "HEADER.FIELDS", Fields: []string{"Subject"}})
 		if string(sec) != "Subject: huge\r\n\r\n" {
 			t.Errorf("HEADER.FIELDS (SUBJECT): %q", sec)
 		}
@@ -722,8 +722,8 @@ func TestAHugeHeaderIsParsedOnlyUpToTheCap(t *testing.T) {
 	if len(b) > maxParsedHeader+200 || !strings.Contains(string(b), "hello from inside") || !strings.HasSuffix(string(b), "--XX--\r\n") {
 		t.Errorf("nested part: %d bytes out of %d", len(b), m.Len())
 	}
-	bs := imapserver.ExtractBodyStructure(messageReader([]byte(m.String())))
-	if mp, ok := bs.(*imap.BodyStructureMultiPart); !ok || len(mp.Children) != 2 {
+	bs := wire.ExtractBodyStructure([]byte(m.String()))
+	if !bs.Multipart() || len(bs.Parts) != 2 {
 		t.Errorf("BODYSTRUCTURE of the nested message: %#v", bs)
 	}
 	if txt := decodedText([]byte(m.String())); !strings.Contains(txt, "hello from inside") {
@@ -748,11 +748,10 @@ func TestAMessageOfMillionsOfPartsIsWalkedUpToTheLimit(t *testing.T) {
 	data := m.Bytes()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	bs := imapserver.ExtractBodyStructure(messageReader(data))
+	bs := wire.ExtractBodyStructure(data)
 	runtime.ReadMemStats(&after)
-	mp, ok := bs.(*imap.BodyStructureMultiPart)
-	if !ok || len(mp.Children) != maxMIMEParts {
-		t.Fatalf("BODYSTRUCTURE: %T with %d parts, want %d", bs, len(mp.Children), maxMIMEParts)
+	if !bs.Multipart() || len(bs.Parts) != maxMIMEParts {
+		t.Fatalf("BODYSTRUCTURE: %s with %d parts, want %d", bs.Type, len(bs.Parts), maxMIMEParts)
 	}
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 128<<20 {
 		t.Errorf("BODYSTRUCTURE of 20 MiB allocated %d MiB (2.5 GB before the limit)", alloc>>20)
@@ -793,7 +792,7 @@ func FuzzCappedHeader(f *testing.F) {
 		if len(h) < mailmsg.HeaderEnd(data) && len(h) > 0 && h[len(h)-1] != '\n' {
 			t.Fatalf("cut not at a line end")
 		}
-		envelope(data)
+		wire.ExtractEnvelope(data)
 		if n, _ := io.Copy(io.Discard, messageReader(data)); n > int64(len(data)) {
 			t.Fatalf("messageReader gave %d bytes of %d", n, len(data))
 		}

@@ -3,43 +3,78 @@ package imapd
 import (
 	"bytes"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
+	"boxmail/internal/imapd/wire"
 	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
-// Search evaluates SEARCH criteria over the messages the client knows.
-// Flags, sizes, dates and UIDs come from metadata; header criteria read
-// only headers; BODY and TEXT read whole messages (decoded text parts).
-func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
-	all := sess.resolve(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}})
-	var lastSeq, lastUID uint32
-	if n := len(all); n > 0 {
-		lastSeq, lastUID = all[n-1].seq, all[n-1].uid
+// cmdSearch evaluates SEARCH over the messages the client knows. Flags,
+// sizes, dates and UIDs come from metadata; header keys read only
+// headers; BODY and TEXT read whole messages (decoded text parts). The
+// answer is SEARCH, or ESEARCH with RETURN or for an IMAP4rev2 client;
+// RETURN (SAVE) keeps the result for "$" (RFC 5182).
+func (c *conn) cmdSearch(cmd *wire.Command) (string, error) {
+	args := cmd.Args.(*wire.Search)
+	switch args.Charset {
+	case "", "UTF-8", "US-ASCII":
+	default:
+		return "", no(wire.CodeBadCharset(c.charsets()), "Unsupported charset")
 	}
-	need := searchNeed(criteria)
-	sc := searcher{sess: sess, lastSeq: lastSeq, lastUID: lastUID}
-	all = restrictTargets(all, criteria, lastSeq, lastUID)
-	all, err := sess.headerCandidates(all, criteria)
+	withModSeq := usesModSeq(args.Key)
+	c.condstore = c.condstore || withModSeq
+	matches, modseq, err := c.search(args.Key)
 	if err != nil {
-		return nil, sess.storeError("search", err)
+		return "", err
 	}
-	data := &imap.SearchData{}
-	var seqs imap.SeqSet
-	var uids imap.UIDSet
+	if !withModSeq {
+		modseq = 0
+	}
+	return "", c.searchAnswer(cmd, args, matches, uint64(max(modseq, 0)))
+}
+
+func (c *conn) charsets() []string { return []string{"UTF-8", "US-ASCII"} }
+
+func usesModSeq(k *wire.SearchKey) bool {
+	if k.Key == "MODSEQ" {
+		return true
+	}
+	for i := range k.Children {
+		if usesModSeq(&k.Children[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+// search returns the messages that match key, in ascending order, and
+// the highest modseq among them.
+func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
+	all := c.resolve(wire.SeqSet{Ranges: []wire.Range{{Start: 1, Stop: 0}}}, false)
+	sc := searcher{c: c}
+	if n := len(all); n > 0 {
+		sc.lastSeq, sc.lastUID = all[n-1].seq, all[n-1].uid
+	}
+	all = sc.restrict(all, key)
+	all, err := c.headerCandidates(all, key)
+	if err != nil {
+		return nil, 0, c.storeError("search", err)
+	}
+	need := searchNeed(key)
+	var out []target
+	var modseq int64
 	for len(all) > 0 {
-		ctx, cancel := sess.ctx()
-		msgs, n, err := sess.loadChunk(ctx, all[:min(len(all), fetchChunk)], need)
+		ctx, cancel := c.opCtx()
+		msgs, n, err := c.loadChunk(ctx, all[:min(len(all), fetchChunk)], need)
 		cancel()
 		if err != nil {
-			return nil, sess.storeError("search", err)
+			return nil, 0, c.storeError("search", err)
 		}
 		chunk := all[:n]
 		all = all[n:]
@@ -48,74 +83,99 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 			byUID[msgs[i].UID] = &msgs[i]
 		}
 		for _, t := range chunk {
-			m := byUID[t.uid]
-			if m == nil {
-				continue
+			if m := byUID[t.uid]; m != nil && sc.match(&candidate{seq: t.seq, msg: m}, key) {
+				out = append(out, t)
+				modseq = max(modseq, m.ModSeq)
 			}
-			c := candidate{seq: t.seq, msg: m}
-			if !sc.match(&c, criteria) {
-				continue
-			}
-			num := t.seq
-			if kind == imapserver.NumKindUID {
-				num = t.uid
-				uids.AddNum(imap.UID(t.uid))
-			} else {
-				seqs.AddNum(t.seq)
-			}
-			if data.Min == 0 {
-				data.Min = num
-			}
-			data.Max = num
-			data.Count++
 		}
 	}
-	if kind == imapserver.NumKindUID {
-		data.All = uids
-		if uids == nil {
-			data.All = imap.UIDSet{}
-		}
-	} else {
-		data.All = seqs
-		if seqs == nil {
-			data.All = imap.SeqSet{}
-		}
-	}
-	return data, nil
+	return out, modseq, nil
 }
 
-// restrictTargets keeps the messages that the top-level sequence and UID
-// sets of c can match, so that "SEARCH 1:10000 BODY x" in a big mailbox
-// loads 10,000 messages, not all of them. match still checks every
-// criterion.
-func restrictTargets(all []target, c *imap.SearchCriteria, lastSeq, lastUID uint32) []target {
-	if len(c.SeqNum) == 0 && len(c.UID) == 0 {
-		return all
+// searchAnswer writes SEARCH or ESEARCH, and saves the result for "$".
+func (c *conn) searchAnswer(cmd *wire.Command, args *wire.Search, ts []target, modseq uint64) error {
+	num := func(t target) uint32 {
+		if cmd.UID {
+			return t.uid
+		}
+		return t.seq
 	}
-	seqs := make([]imap.SeqSet, len(c.SeqNum))
-	for i, set := range c.SeqNum {
-		seqs[i] = staticSeqSet(set, lastSeq)
+	opts := map[string]bool{}
+	for _, o := range args.Return {
+		opts[o] = true
 	}
-	uids := make([]imap.UIDSet, len(c.UID))
-	for i, set := range c.UID {
-		uids[i] = staticUIDSet(set, lastUID)
+	if args.ESearch && len(args.Return) == 0 {
+		opts["ALL"] = true
 	}
-	out := make([]target, 0, len(all))
-next:
-	for _, t := range all {
-		for _, set := range seqs {
-			if !set.Contains(t.seq) {
-				continue next
+	if opts["SAVE"] {
+		c.saveResult(ts, opts)
+	}
+	if !args.ESearch && !c.rev2 {
+		nums := make([]uint32, len(ts))
+		for i, t := range ts {
+			nums[i] = num(t)
+		}
+		return c.enc.Search(nums, modseq)
+	}
+	if !args.ESearch {
+		opts["ALL"] = true
+	}
+	if opts["SAVE"] && len(opts) == 1 {
+		return nil // SAVE alone: no ESEARCH (RFC 5182 2.4)
+	}
+	r := wire.ESearchResult{Tag: cmd.Tag, UID: cmd.UID, ModSeq: modseq}
+	if len(ts) > 0 {
+		r.Min, r.HasMin = num(ts[0]), opts["MIN"]
+		r.Max, r.HasMax = num(ts[len(ts)-1]), opts["MAX"]
+		if opts["ALL"] {
+			nums := make([]uint32, len(ts))
+			for i, t := range ts {
+				nums[i] = num(t)
+			}
+			r.All = uidSet(nums)
+		}
+	}
+	r.Count, r.HasCount = uint32(len(ts)), opts["COUNT"]
+	return c.enc.ESearch(r)
+}
+
+// saveResult keeps a search result for "$": all of it, or only the MIN
+// and MAX asked for without ALL or COUNT (RFC 5182 2.1).
+func (c *conn) saveResult(ts []target, opts map[string]bool) {
+	c.saved = c.saved[:0:0]
+	if len(ts) == 0 {
+		return
+	}
+	if (opts["MIN"] || opts["MAX"]) && !opts["ALL"] && !opts["COUNT"] {
+		if opts["MIN"] {
+			c.saved = append(c.saved, ts[0].uid)
+		}
+		if opts["MAX"] && (len(ts) > 1 || !opts["MIN"]) {
+			c.saved = append(c.saved, ts[len(ts)-1].uid)
+		}
+		return
+	}
+	c.saved = targetUIDs(ts)
+}
+
+// restrict keeps the messages that the top-level sequence and UID sets of
+// key can match, so that "SEARCH 1:10000 BODY x" in a big mailbox loads
+// 10,000 messages, not all of them. match still checks every key.
+func (s *searcher) restrict(all []target, key *wire.SearchKey) []target {
+	for i := range key.Children {
+		k := &key.Children[i]
+		if k.Key != "SEQSET" && k.Key != "UID" {
+			continue
+		}
+		out := all[:0:0]
+		for _, t := range all {
+			if s.inSet(k, t.seq, t.uid) {
+				out = append(out, t)
 			}
 		}
-		for _, set := range uids {
-			if !set.Contains(imap.UID(t.uid)) {
-				continue next
-			}
-		}
-		out = append(out, t)
+		all = out
 	}
-	return out
+	return all
 }
 
 // headerCandidatesMin is the fewest messages for which a header search
@@ -123,18 +183,25 @@ next:
 // while parsing a header costs a few microseconds. (A variable for tests.)
 var headerCandidatesMin = 256
 
+// headerKeys maps the search keys on a header field to the field.
+var headerKeys = map[string]string{"FROM": "From", "TO": "To", "CC": "Cc", "BCC": "Bcc", "SUBJECT": "Subject"}
+
 // headerCandidates keeps the messages that can match the top-level
-// header criteria of c (FROM, TO, CC, BCC, SUBJECT and HEADER on those
-// fields) by what the store keeps of those fields (store.HeaderCandidates),
-// so that only their headers are read and parsed. match still checks
-// every criterion.
-func (sess *session) headerCandidates(all []target, c *imap.SearchCriteria) ([]target, error) {
-	for _, hf := range c.Header {
-		if hf.Value == "" || len(all) < headerCandidatesMin {
+// header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) by what the store keeps
+// of those fields (store.HeaderCandidates), so that only their headers
+// are read and parsed. match still checks every key.
+func (c *conn) headerCandidates(all []target, key *wire.SearchKey) ([]target, error) {
+	for i := range key.Children {
+		k := &key.Children[i]
+		field, ok := headerKeys[k.Key]
+		if k.Key == "HEADER" {
+			field, ok = k.Field, true
+		}
+		if !ok || k.Str == "" || len(all) < headerCandidatesMin {
 			continue // "has the field": any message may; or few enough to parse
 		}
-		ctx, cancel := sess.ctx()
-		uids, ok, err := sess.srv.opts.Store.HeaderCandidates(ctx, sess.sel.mailbox.ID, hf.Key, hf.Value)
+		ctx, cancel := c.opCtx()
+		uids, ok, err := c.srv.opts.Store.HeaderCandidates(ctx, c.sel.mailbox.ID, field, k.Str)
 		cancel()
 		if err != nil {
 			return nil, err
@@ -158,26 +225,23 @@ func (sess *session) headerCandidates(all []target, c *imap.SearchCriteria) ([]t
 	return all, nil
 }
 
-// searchNeed is how much of each message the criteria read.
-func searchNeed(c *imap.SearchCriteria) store.BodyPart {
-	need := store.BodyNone
-	if len(c.Header) > 0 || !c.SentSince.IsZero() || !c.SentBefore.IsZero() {
-		need = store.BodyHeader
-	}
-	if len(c.Body) > 0 || len(c.Text) > 0 {
+// searchNeed is how much of each message the keys read.
+func searchNeed(k *wire.SearchKey) store.BodyPart {
+	switch k.Key {
+	case "BODY", "TEXT":
 		return store.BodyFull
+	case "FROM", "TO", "CC", "BCC", "SUBJECT", "HEADER", "SENTBEFORE", "SENTON", "SENTSINCE":
+		return store.BodyHeader
 	}
-	for i := range c.Not {
-		need = max(need, searchNeed(&c.Not[i]))
-	}
-	for i := range c.Or {
-		need = max(need, searchNeed(&c.Or[i][0]), searchNeed(&c.Or[i][1]))
+	need := store.BodyNone
+	for i := range k.Children {
+		need = max(need, searchNeed(&k.Children[i]))
 	}
 	return need
 }
 
 type searcher struct {
-	sess             *session
+	c                *conn
 	lastSeq, lastUID uint32
 }
 
@@ -205,103 +269,123 @@ func (c *candidate) bodyText() string {
 	return *c.text
 }
 
-func (s *searcher) match(c *candidate, cr *imap.SearchCriteria) bool {
-	m := c.msg
-	for _, set := range cr.SeqNum {
-		if set := staticSeqSet(set, s.lastSeq); !set.Contains(c.seq) {
-			return false
-		}
+func (s *searcher) inSet(k *wire.SearchKey, seq, uid uint32) bool {
+	if k.Seq.Saved {
+		_, ok := slicesBinarySearch(s.c.saved, uid)
+		return ok
 	}
-	for _, set := range cr.UID {
-		if set := staticUIDSet(set, s.lastUID); !set.Contains(imap.UID(m.UID)) {
-			return false
-		}
+	if k.Key == "UID" {
+		return k.Seq.Contains(uid, s.lastUID)
 	}
-	if !matchDate(m.InternalDate, cr.Since, cr.Before) {
-		return false
-	}
-	if !cr.SentSince.IsZero() || !cr.SentBefore.IsZero() {
-		sent, err := c.mailHeader().Date()
-		if err != nil || !matchDate(sent, cr.SentSince, cr.SentBefore) {
-			return false
-		}
-	}
-	for _, f := range cr.Flag {
-		if !s.hasFlag(m, f) {
-			return false
-		}
-	}
-	for _, f := range cr.NotFlag {
-		if s.hasFlag(m, f) {
-			return false
-		}
-	}
-	if cr.Larger > 0 && m.Size <= cr.Larger {
-		return false
-	}
-	if cr.Smaller > 0 && m.Size >= cr.Smaller {
-		return false
-	}
-	for _, hf := range cr.Header {
-		if !mayContain(c.msg.Data, hf.Value) || !matchHeader(c.mailHeader(), hf.Key, hf.Value) {
-			return false
-		}
-	}
-	for _, b := range cr.Body {
-		if !strings.Contains(c.bodyText(), strings.ToLower(b)) {
-			return false
-		}
-	}
-	for _, t := range cr.Text {
-		t = strings.ToLower(t)
-		if !strings.Contains(c.bodyText(), t) && !headerContains(c.mailHeader(), t) {
-			return false
-		}
-	}
-	for i := range cr.Not {
-		if s.match(c, &cr.Not[i]) {
-			return false
-		}
-	}
-	for i := range cr.Or {
-		if !s.match(c, &cr.Or[i][0]) && !s.match(c, &cr.Or[i][1]) {
-			return false
-		}
-	}
-	return true
+	return k.Seq.Contains(seq, s.lastSeq)
 }
 
-func (s *searcher) hasFlag(m *store.LoadedMessage, f imap.Flag) bool {
-	if strings.EqualFold(string(f), `\Recent`) {
-		return s.sess.isRecent(m.UID)
-	}
-	sys, kw := store.ParseFlags([]string{string(f)})
-	if sys != 0 {
-		return m.Flags&sys == sys
-	}
-	for _, k := range m.Keywords {
-		if len(kw) > 0 && strings.EqualFold(k, kw[0]) {
-			return true
+func (s *searcher) match(c *candidate, k *wire.SearchKey) bool {
+	m := c.msg
+	switch k.Key {
+	case "AND":
+		for i := range k.Children {
+			if !s.match(c, &k.Children[i]) {
+				return false
+			}
 		}
+		return true
+	case "NOT":
+		return !s.match(c, &k.Children[0])
+	case "OR":
+		return s.match(c, &k.Children[0]) || s.match(c, &k.Children[1])
+	case "SEQSET", "UID":
+		return s.inSet(k, c.seq, m.UID)
+	case "BEFORE", "ON", "SINCE":
+		return matchDay(m.InternalDate, k)
+	case "SENTBEFORE", "SENTON", "SENTSINCE":
+		sent, err := c.mailHeader().Date()
+		return err == nil && matchDay(sent, k)
+	case "LARGER":
+		return m.Size > int64(k.Num)
+	case "SMALLER":
+		return m.Size < int64(k.Num)
+	case "MODSEQ":
+		return m.ModSeq >= int64(min(k.Num, 1<<63-1))
+	case "OLDER":
+		return time.Since(m.InternalDate) >= time.Duration(k.Num)*time.Second
+	case "YOUNGER":
+		return time.Since(m.InternalDate) <= time.Duration(k.Num)*time.Second
+	}
+	return s.matchContent(c, k)
+}
+
+// matchContent tests the flag, header and text keys.
+func (s *searcher) matchContent(c *candidate, k *wire.SearchKey) bool {
+	m := c.msg
+	if f, ok := flagKeys[k.Key]; ok {
+		return (m.Flags&f.flag != 0) == f.set
+	}
+	switch k.Key {
+	case "ALL":
+		return true
+	case "RECENT", "NEW", "OLD":
+		recent := s.c.sel.recent[m.UID]
+		if k.Key == "OLD" {
+			return !recent
+		}
+		return recent && (k.Key == "RECENT" || m.Flags&store.FlagSeen == 0)
+	case "KEYWORD", "UNKEYWORD":
+		if strings.HasPrefix(k.Str, `\`) {
+			return s.systemFlag(m, k.Str) == (k.Key == "KEYWORD")
+		}
+		has := false
+		for _, kw := range m.Keywords {
+			has = has || strings.EqualFold(kw, k.Str)
+		}
+		return has == (k.Key == "KEYWORD")
+	case "FROM", "TO", "CC", "BCC", "SUBJECT", "HEADER":
+		field := headerKeys[k.Key]
+		if k.Key == "HEADER" {
+			field = k.Field
+		}
+		return mayContain(m.Data, k.Str) && matchHeader(c.mailHeader(), field, k.Str)
+	case "BODY":
+		return strings.Contains(c.bodyText(), strings.ToLower(k.Str))
+	case "TEXT":
+		t := strings.ToLower(k.Str)
+		return strings.Contains(c.bodyText(), t) || headerContains(c.mailHeader(), t)
 	}
 	return false
 }
 
-// matchDate compares the date of t, in its own zone and ignoring the
-// time, with SINCE (inclusive) and BEFORE (exclusive) (RFC 3501 6.4.4).
-func matchDate(t, since, before time.Time) bool {
-	if since.IsZero() && before.IsZero() {
-		return true
+// systemFlag tests a system flag named as a keyword.
+func (s *searcher) systemFlag(m *store.LoadedMessage, name string) bool {
+	if strings.EqualFold(name, `\Recent`) {
+		return s.c.sel.recent[m.UID]
 	}
+	f, _ := store.ParseFlags([]string{name})
+	return f != 0 && m.Flags&f == f
+}
+
+var flagKeys = map[string]struct {
+	flag store.Flags
+	set  bool
+}{
+	"ANSWERED": {store.FlagAnswered, true}, "UNANSWERED": {store.FlagAnswered, false},
+	"DELETED": {store.FlagDeleted, true}, "UNDELETED": {store.FlagDeleted, false},
+	"DRAFT": {store.FlagDraft, true}, "UNDRAFT": {store.FlagDraft, false},
+	"FLAGGED": {store.FlagFlagged, true}, "UNFLAGGED": {store.FlagFlagged, false},
+	"SEEN": {store.FlagSeen, true}, "UNSEEN": {store.FlagSeen, false},
+}
+
+// matchDay compares the date of t, in its own zone and ignoring the
+// time, with the key's date (RFC 3501 6.4.4).
+func matchDay(t time.Time, k *wire.SearchKey) bool {
 	y, mo, d := t.Date()
 	day := time.Date(y, mo, d, 0, 0, 0, 0, time.UTC)
-	if !since.IsZero() && day.Before(since) {
-		return false
+	switch k.Key {
+	case "BEFORE", "SENTBEFORE":
+		return day.Before(k.Date)
+	case "ON", "SENTON":
+		return day.Equal(k.Date)
 	}
-	if !before.IsZero() && !day.Before(before) {
-		return false
-	}
-	return true
+	return !day.Before(k.Date)
 }
 
 // mayContain is a cheap test before parsing a header: false only when
@@ -399,19 +483,4 @@ func decodedText(data []byte) string {
 	return sb.String()
 }
 
-func staticSeqSet(set imap.SeqSet, last uint32) imap.SeqSet {
-	out := make(imap.SeqSet, len(set))
-	for i, r := range set {
-		out[i].Start, out[i].Stop = staticRange(r.Start, r.Stop, last)
-	}
-	return out
-}
-
-func staticUIDSet(set imap.UIDSet, last uint32) imap.UIDSet {
-	out := make(imap.UIDSet, len(set))
-	for i, r := range set {
-		s, e := staticRange(uint32(r.Start), uint32(r.Stop), last)
-		out[i].Start, out[i].Stop = imap.UID(s), imap.UID(e)
-	}
-	return out
-}
+func slicesBinarySearch(l []uint32, v uint32) (int, bool) { return slices.BinarySearch(l, v) }

@@ -1,358 +1,315 @@
 package imapd
 
 import (
+	"context"
 	"errors"
 	"slices"
+	"strings"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
-
+	"boxmail/internal/imapd/wire"
 	"boxmail/internal/store"
 )
 
-// selection is the mailbox a session has selected.
-type selection struct {
-	mailbox store.Mailbox
-	state   *mailboxState
-	view    *view
-}
-
-var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
-
-// Select opens a mailbox. SELECT takes the mailbox's \Recent messages
-// (store.ClearRecent); EXAMINE leaves them.
-func (sess *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
-	if sess.sel != nil {
-		sess.unselect()
+// cmdSelect opens a mailbox (SELECT, or EXAMINE read-only). SELECT takes
+// the mailbox's \Recent messages (store.ClearRecent); EXAMINE leaves them.
+func (c *conn) cmdSelect(cmd *wire.Command) (string, error) {
+	args := cmd.Args.(*wire.Select)
+	if c.sel != nil {
+		c.unselect()
+		if c.rev2 || c.qresync { // RFC 9051 6.3.2, RFC 7162 3.2.11
+			written(c.enc.Status("*", "OK", wire.CodeClosed, "Previous mailbox closed"))
+		}
 	}
-	ctx, cancel := sess.ctx()
+	if args.QResync != nil && !c.qresync {
+		return "", bad("QRESYNC is not enabled")
+	}
+	c.condstore = c.condstore || args.CondStore
+	readOnly := cmd.Name == "EXAMINE"
+	ctx, cancel := c.opCtx()
 	defer cancel()
-	readOnly := options != nil && options.ReadOnly
-
-	// Hold the feed while reading so that no event is applied between the
+	// Hold the feed while reading so that no event is queued between the
 	// read and the registration of the view (replays are skipped).
-	a := sess.feed
+	a := c.feed
 	a.mu.Lock()
 	a.pumpLocked()
-	st, err := sess.srv.opts.Store.SelectMailbox(ctx, sess.acct.ID, name)
+	st, err := c.srv.opts.Store.SelectMailbox(ctx, c.acct.ID, args.Mailbox)
 	if err != nil {
 		a.mu.Unlock()
-		return nil, sess.storeError("select", err)
+		return "", c.storeError("select", err)
 	}
-	mb := a.mailboxes[st.Mailbox.ID]
-	if mb == nil {
-		mb = &mailboxState{
-			id:      st.Mailbox.ID,
-			tracker: imapserver.NewMailboxTracker(uint32(len(st.UIDs))),
-			uids:    st.UIDs,
-			views:   map[uintptr]*view{},
-		}
-		if n := len(st.UIDs); n > 0 {
-			mb.maxUID = st.UIDs[n-1]
-		}
-		a.mailboxes[mb.id] = mb
+	v := &view{readOnly: readOnly, origin: c.origin, notify: make(chan struct{}, 1)}
+	if n := len(st.UIDs); n > 0 {
+		v.maxUID = st.UIDs[n-1]
 	}
-	v := &view{readOnly: readOnly, recent: map[uint32]bool{}, notify: make(chan struct{}, 1)}
-	mb.mu.Lock()
-	v.tracker = mb.tracker.NewSession()
-	mb.views[sess.origin] = v
-	numMessages := uint32(len(mb.uids))
-	uidNext := max(st.Mailbox.UIDNext, mb.maxUID+1)
-	mb.mu.Unlock()
+	v.maxUID = max(v.maxUID, st.Mailbox.UIDNext-1)
+	a.addLocked(st.Mailbox.ID, c.origin, v)
 	a.mu.Unlock()
-	sess.sel = &selection{mailbox: st.Mailbox, state: mb, view: v}
-
-	numRecent := st.Recent
-	if !readOnly && st.Recent > 0 {
-		recent, err := sess.srv.opts.Store.ClearRecent(ctx, st.Mailbox.ID)
-		if err != nil {
-			sess.unselect()
-			return nil, sess.storeError("select", err)
-		}
-		mb.mu.Lock()
-		for _, u := range recent {
-			v.recent[u] = true
-		}
-		mb.mu.Unlock()
-		numRecent = uint32(len(recent))
-	}
-
-	flags := slices.Clone(systemFlags)
+	s := &selection{mailbox: st.Mailbox, view: v, readOnly: readOnly, uids: slices.Clone(st.UIDs),
+		recent: map[uint32]bool{}, keywords: map[string]bool{}}
 	for _, k := range st.Keywords {
-		flags = append(flags, imap.Flag(k))
+		if l := strings.ToLower(k); !s.keywords[l] {
+			s.keywords[l] = true
+			s.kwList = append(s.kwList, k)
+		}
 	}
-	perm := append(slices.Clone(flags), imap.FlagWildcard)
+	c.sel, c.state, c.saved = s, selected, nil
+	if !readOnly && st.Recent > 0 {
+		recent, err := c.srv.opts.Store.ClearRecent(ctx, st.Mailbox.ID)
+		if err != nil {
+			c.unselect()
+			return "", c.storeError("select", err)
+		}
+		for _, u := range recent {
+			s.recent[u] = true
+		}
+	}
+	c.writeSelect(st)
+	if args.QResync != nil {
+		if err := c.qresyncSelect(ctx, args.QResync); err != nil {
+			return "", err
+		}
+	}
+	c.log.Debug("imap select", "mailbox", st.Mailbox.Name, "messages", len(s.uids), "read_only", readOnly)
 	if readOnly {
-		perm = []imap.Flag{}
+		return wire.CodeReadOnly, nil
 	}
-	list := &imap.ListData{Delim: delim, Mailbox: st.Mailbox.Name}
-	if st.Mailbox.SpecialUse != "" {
-		list.Attrs = []imap.MailboxAttr{imap.MailboxAttr(st.Mailbox.SpecialUse)}
-	}
-	sess.log.Debug("imap select", "mailbox", st.Mailbox.Name, "messages", numMessages, "read_only", readOnly)
-	return &imap.SelectData{
-		Flags:             flags,
-		PermanentFlags:    perm,
-		NumMessages:       numMessages,
-		FirstUnseenSeqNum: st.FirstUnseen,
-		NumRecent:         numRecent,
-		UIDNext:           imap.UID(uidNext),
-		UIDValidity:       st.Mailbox.UIDValidity,
-		List:              list,
-	}, nil
+	return wire.CodeReadWrite, nil
 }
 
-func (sess *session) Unselect() error {
-	if sess.sel != nil {
-		sess.unselect()
+// writeSelect writes the untagged answers of SELECT.
+func (c *conn) writeSelect(st store.SelectState) {
+	s := c.sel
+	c.writeFlagLists()
+	written(c.enc.Exists(uint32(len(s.uids))))
+	if !c.rev2 {
+		written(c.enc.Recent(uint32(len(s.recent))))
+		if st.FirstUnseen > 0 {
+			written(c.enc.Status("*", "OK", wire.CodeUnseen(st.FirstUnseen), "First unseen"))
+		}
+	}
+	written(c.enc.Status("*", "OK", wire.CodeUIDValidity(st.Mailbox.UIDValidity), "UIDs valid"))
+	uidNext := st.Mailbox.UIDNext
+	if n := len(s.uids); n > 0 {
+		uidNext = max(uidNext, s.uids[n-1]+1)
+	}
+	written(c.enc.Status("*", "OK", wire.CodeUIDNext(uidNext), "Predicted next UID"))
+	if c.condstore {
+		written(c.enc.Status("*", "OK", wire.CodeHighestModSeq(uint64(highestModSeq(st.Mailbox))), "Highest"))
+	}
+	if c.rev2 {
+		it := wire.ListItem{Delim: delim, Name: st.Mailbox.Name}
+		if st.Mailbox.SpecialUse != "" {
+			it.Attrs = []string{st.Mailbox.SpecialUse}
+		}
+		written(c.enc.List(it))
+	}
+}
+
+func (c *conn) unselect() {
+	c.feed.remove(c.sel.mailbox.ID, c.origin)
+	c.sel, c.saved = nil, nil
+	if c.state == selected {
+		c.state = authenticated
+	}
+}
+
+func (c *conn) cmdUnselect(*wire.Command) (string, error) {
+	c.unselect()
+	return "", nil
+}
+
+// cmdClose expunges silently (unless read-only) and unselects.
+func (c *conn) cmdClose(*wire.Command) (string, error) {
+	if !c.sel.readOnly {
+		ctx, cancel := c.opCtx()
+		defer cancel()
+		if _, err := c.srv.opts.Store.Expunge(ctx, c.acct.ID, c.sel.mailbox.ID, nil); err != nil {
+			c.unselect()
+			return "", c.storeError("close", err)
+		}
+	}
+	c.unselect()
+	return "", nil
+}
+
+// checkFlags refuses what is not a flag: NIL, and \Recent or unknown
+// system flags where a client sets flags.
+func checkFlags(flags []string) error {
+	for _, f := range flags {
+		if strings.EqualFold(f, "NIL") {
+			return bad("NIL is not a flag")
+		}
 	}
 	return nil
 }
 
-func (sess *session) unselect() {
-	a, mb := sess.feed, sess.sel.state
-	sess.sel = nil
-	a.mu.Lock()
-	mb.mu.Lock()
-	if v := mb.views[sess.origin]; v != nil {
-		delete(mb.views, sess.origin)
-		v.tracker.Close()
+// cmdStore changes flags. Unless .SILENT, the new flags are answered with
+// FETCH; other sessions get them as unsolicited FETCH.
+func (c *conn) cmdStore(cmd *wire.Command) (string, error) {
+	args := cmd.Args.(*wire.Store)
+	if c.sel.readOnly {
+		return "", errReadOnly
 	}
-	if len(mb.views) == 0 {
-		delete(a.mailboxes, mb.id)
+	c.condstore = c.condstore || args.HasUnchanged
+	if err := checkFlags(args.Flags); err != nil {
+		return "", err
 	}
-	mb.mu.Unlock()
-	a.mu.Unlock()
+	ts := c.resolve(args.Seq, cmd.UID)
+	f, kw := store.ParseFlags(args.Flags)
+	if args.Op != '-' {
+		c.announceKeywords(kw)
+	}
+	if len(ts) == 0 {
+		return "", nil
+	}
+	op := store.FlagsSet
+	switch args.Op {
+	case '+':
+		op = store.FlagsAdd
+	case '-':
+		op = store.FlagsRemove
+	}
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	metas, modified, err := c.storeFlags(ctx, ts, op, f, kw, args)
+	if err != nil {
+		return "", c.storeError("store", err)
+	}
+	c.feed.pump()
+	c.storeAnswers(ts, metas, args.Silent, cmd.UID)
+	if len(modified) == 0 {
+		return "", nil
+	}
+	if !cmd.UID {
+		modified = seqsOf(ts, modified)
+	}
+	return wire.CodeModified(uidSet(modified)), nil
 }
 
-// target is a message a command addresses: its sequence number as the
-// client knows it and its UID.
-type target struct {
-	seq uint32
-	uid uint32
-}
-
-// resolve maps a client's sequence or UID set to the messages it names,
-// in ascending order. Messages the client has not been told about yet
-// (their EXISTS is still queued) are left out; "*" means the last message
-// the client knows.
-func (sess *session) resolve(numSet imap.NumSet) []target {
-	mb, v := sess.sel.state, sess.sel.view
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	// The last message in the client's view.
-	var lastSeq, lastUID uint32
-	for s := uint32(len(mb.uids)); s > 0; s-- {
-		if c := v.tracker.EncodeSeqNum(s); c != 0 {
-			lastSeq, lastUID = c, mb.uids[s-1]
-			break
+// storeAnswers writes the FETCH answers of STORE: the new flags unless
+// .SILENT, and MODSEQ once CONDSTORE is on (RFC 7162 3.1.3).
+func (c *conn) storeAnswers(ts []target, metas []store.ChangedMeta, silent, byUID bool) {
+	if silent && !c.condstore {
+		return
+	}
+	byMeta := make(map[uint32]*store.ChangedMeta, len(metas))
+	for i := range metas {
+		byMeta[metas[i].UID] = &metas[i]
+	}
+	for _, t := range ts {
+		m := byMeta[t.uid]
+		if m == nil {
+			continue
 		}
-	}
-	var out []target
-	switch set := numSet.(type) {
-	case imap.SeqSet:
-		for _, r := range set {
-			start, stop := staticRange(r.Start, r.Stop, lastSeq)
-			for c := start; c <= stop && c <= lastSeq && c != 0; c++ {
-				if s := v.tracker.DecodeSeqNum(c); s != 0 {
-					out = append(out, target{seq: c, uid: mb.uids[s-1]})
-				}
-				if c == ^uint32(0) {
-					break
-				}
-			}
+		c.enc.FetchStart(t.seq)
+		if !silent {
+			c.writeFlagsItem(m.Flags, m.Keywords, c.sel.recent[t.uid])
 		}
-	case imap.UIDSet:
-		for _, r := range set {
-			start, stop := staticRange(uint32(r.Start), uint32(r.Stop), lastUID)
-			i, _ := slices.BinarySearch(mb.uids, start)
-			for ; i < len(mb.uids) && mb.uids[i] <= stop; i++ {
-				if c := v.tracker.EncodeSeqNum(uint32(i + 1)); c != 0 {
-					out = append(out, target{seq: c, uid: mb.uids[i]})
-				}
-			}
+		if byUID || c.condstore {
+			c.enc.FetchUID(t.uid)
 		}
+		if c.condstore {
+			c.enc.FetchModSeq(uint64(max(m.ModSeq, 0)))
+		}
+		written(c.enc.FetchEnd())
 	}
-	slices.SortFunc(out, func(a, b target) int { return int(int64(a.seq) - int64(b.seq)) })
-	return slices.CompactFunc(out, func(a, b target) bool { return a.seq == b.seq })
 }
 
-// staticRange resolves "*" (0) to last and orders the bounds.
-func staticRange(start, stop, last uint32) (uint32, uint32) {
-	if start == 0 {
-		start = last
+// storeFlags changes the flags, with UNCHANGEDSINCE when given, and
+// returns each changed message with its new modseq. UNCHANGEDSINCE 0
+// fails for every message (RFC 7162 3.1.3): the store reads 0 as "no
+// condition", so it is answered here.
+func (c *conn) storeFlags(ctx context.Context, ts []target, op store.FlagOp, f store.Flags, kw []string, args *wire.Store) ([]store.ChangedMeta, []uint32, error) {
+	uids := targetUIDs(ts)
+	if args.HasUnchanged && args.UnchangedSince == 0 {
+		return nil, uids, nil
 	}
-	if stop == 0 {
-		stop = last
-	}
-	if start > stop {
-		start, stop = stop, start
-	}
-	return start, stop
+	since := int64(min(args.UnchangedSince, 1<<63-1))
+	return c.srv.opts.Store.UpdateFlagsUnchangedSince(ctx, c.acct.ID, c.sel.mailbox.ID, uids, op, f, kw, since)
 }
 
-func targetUIDs(ts []target) []uint32 {
-	out := make([]uint32, len(ts))
-	for i, t := range ts {
-		out[i] = t.uid
+// seqsOf maps UIDs of ts to their sequence numbers.
+func seqsOf(ts []target, uids []uint32) []uint32 {
+	out := make([]uint32, 0, len(uids))
+	for _, t := range ts {
+		if _, ok := slices.BinarySearch(uids, t.uid); ok {
+			out = append(out, t.seq)
+		}
 	}
 	return out
 }
 
-// Store changes flags. Unless .SILENT, the new flags are answered with
-// FETCH; other sessions get them as unsolicited FETCH.
-func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
-	if sess.sel.view.readOnly {
-		return errReadOnly
+// cmdCopy answers COPY and MOVE (UIDPLUS: COPYUID). Moving within the
+// same mailbox gives the messages new UIDs at the end: EXISTS for the
+// copies comes before EXPUNGE for the originals.
+func (c *conn) cmdCopy(cmd *wire.Command) (string, error) {
+	args := cmd.Args.(*wire.Copy)
+	move := cmd.Name == "MOVE"
+	if move && c.sel.readOnly {
+		return "", errReadOnly
 	}
-	ts := sess.resolve(numSet)
-	if len(ts) == 0 {
-		return nil
-	}
-	names := make([]string, len(flags.Flags))
-	for i, f := range flags.Flags {
-		names[i] = string(f)
-	}
-	f, kw := store.ParseFlags(names)
-	op := store.FlagsSet
-	switch flags.Op {
-	case imap.StoreFlagsAdd:
-		op = store.FlagsAdd
-	case imap.StoreFlagsDel:
-		op = store.FlagsRemove
-	}
-	ctx, cancel := sess.ctx()
-	defer cancel()
-	metas, err := sess.srv.opts.Store.UpdateFlags(ctx, sess.acct.ID, sess.sel.mailbox.ID, targetUIDs(ts), op, f, kw)
-	if err != nil {
-		return sess.storeError("store", err)
-	}
-	sess.feed.pump()
-	if flags.Silent {
-		return nil
-	}
-	_, byUID := numSet.(imap.UIDSet)
-	byMeta := make(map[uint32]store.MessageMeta, len(metas))
-	for _, m := range metas {
-		byMeta[m.UID] = m
-	}
-	for _, t := range ts {
-		m, ok := byMeta[t.uid]
-		if !ok {
-			continue
-		}
-		rw := w.CreateMessage(t.seq)
-		if byUID {
-			rw.WriteUID(imap.UID(t.uid))
-		}
-		rw.WriteFlags(flagList(m.Flags, m.Keywords, sess.isRecent(t.uid)))
-		if err := rw.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// anyRecent reports whether any message is \Recent to this session.
-func (sess *session) anyRecent() bool {
-	mb := sess.sel.state
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return len(sess.sel.view.recent) > 0
-}
-
-func (sess *session) isRecent(uid uint32) bool {
-	mb := sess.sel.state
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	return sess.sel.view.recent[uid]
-}
-
-// Copy copies messages (UIDPLUS: answers COPYUID). Copying into the
-// selected mailbox itself is allowed.
-func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
-	res, err := sess.copy(numSet, dest, false)
-	if err != nil {
-		return nil, err
-	}
-	return copyData(res), nil
-}
-
-// Move moves messages atomically (RFC 6851). Moving within the same
-// mailbox gives the messages new UIDs at the end, as Dovecot does.
-func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
-	if sess.sel.view.readOnly {
-		return errReadOnly
-	}
-	res, err := sess.copy(numSet, dest, true)
-	if err != nil {
-		return err
-	}
-	if data := copyData(res); data != nil {
-		if err := w.WriteCopyData(data); err != nil {
-			return err
-		}
-	}
-	// The expunges are queued on our own tracker like everyone else's;
-	// write them now if go-imap has given us a writer that may.
-	if sess.updates != nil {
-		return sess.sel.view.tracker.Poll(sess.updates, true)
-	}
-	return nil
-}
-
-func (sess *session) copy(numSet imap.NumSet, dest string, move bool) (store.CopyResult, error) {
-	ts := sess.resolve(numSet)
-	ctx, cancel := sess.ctx()
+	ts := c.resolve(args.Seq, cmd.UID)
+	ctx, cancel := c.opCtx()
 	defer cancel()
 	if len(ts) == 0 {
 		// Nothing to copy, but the destination must still exist.
-		if _, err := sess.srv.opts.Store.MailboxByName(ctx, sess.acct.ID, dest); err != nil {
-			return store.CopyResult{}, errTryCreate
+		if _, err := c.srv.opts.Store.MailboxByName(ctx, c.acct.ID, args.Mailbox); err != nil {
+			return "", errTryCreate
 		}
-		return store.CopyResult{}, nil
+		return "", nil
 	}
-	res, err := sess.srv.opts.Store.Copy(ctx, sess.acct.ID, sess.sel.mailbox.ID, targetUIDs(ts), dest, move)
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return res, errTryCreate
-		}
-		return res, sess.storeError("copy", err)
+	res, err := c.srv.opts.Store.Copy(ctx, c.acct.ID, c.sel.mailbox.ID, targetUIDs(ts), args.Mailbox, move)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", errTryCreate
+	} else if err != nil {
+		return "", c.storeError("copy", err)
 	}
-	sess.feed.pump()
-	return res, nil
+	c.feed.pump()
+	code := ""
+	if len(res.SourceUIDs) > 0 {
+		code = wire.CodeCopyUID(res.UIDValidity, uidSet(res.SourceUIDs), uidSet(res.DestUIDs))
+	}
+	if !move {
+		return code, nil
+	}
+	if code != "" {
+		written(c.enc.Status("*", "OK", code, "Moved"))
+	}
+	c.sendUpdates(true)
+	return "", nil
 }
 
-func copyData(res store.CopyResult) *imap.CopyData {
-	if len(res.SourceUIDs) == 0 {
-		return nil
+// uidSet is the compact set of a list of UIDs, in the list's order.
+func uidSet(uids []uint32) wire.SeqSet {
+	var set wire.SeqSet
+	for _, u := range uids {
+		if n := len(set.Ranges); n > 0 && set.Ranges[n-1].Stop+1 == u && set.Ranges[n-1].Stop != 0 {
+			set.Ranges[n-1].Stop = u
+			continue
+		}
+		set.Ranges = append(set.Ranges, wire.Range{Start: u, Stop: u})
 	}
-	var src, dst imap.UIDSet
-	for i := range res.SourceUIDs {
-		src.AddNum(imap.UID(res.SourceUIDs[i]))
-		dst.AddNum(imap.UID(res.DestUIDs[i]))
-	}
-	return &imap.CopyData{UIDValidity: res.UIDValidity, SourceUIDs: src, DestUIDs: dst}
+	return set
 }
 
-// Expunge removes \Deleted messages (all, or those in uids for UID
-// EXPUNGE). The EXPUNGE responses reach the client through the tracker.
-func (sess *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
-	if sess.sel.view.readOnly {
-		return nil // CLOSE of an EXAMINEd mailbox: nothing to do
+// cmdExpunge removes \Deleted messages (all, or those in the set for UID
+// EXPUNGE). The EXPUNGE responses follow through the view.
+func (c *conn) cmdExpunge(cmd *wire.Command) (string, error) {
+	if c.sel.readOnly {
+		return "", errReadOnly
 	}
 	var list []uint32
-	if uids != nil {
-		list = targetUIDs(sess.resolve(*uids))
+	if cmd.UID {
+		list = targetUIDs(c.resolve(cmd.Args.(*wire.Expunge).Seq, true))
 		if len(list) == 0 {
-			return nil
+			return "", nil
 		}
 	}
-	ctx, cancel := sess.ctx()
+	ctx, cancel := c.opCtx()
 	defer cancel()
-	if _, err := sess.srv.opts.Store.Expunge(ctx, sess.acct.ID, sess.sel.mailbox.ID, list); err != nil {
-		return sess.storeError("expunge", err)
+	if _, err := c.srv.opts.Store.Expunge(ctx, c.acct.ID, c.sel.mailbox.ID, list); err != nil {
+		return "", c.storeError("expunge", err)
 	}
-	sess.feed.pump()
-	return nil
+	c.feed.pump()
+	return "", nil
 }

@@ -111,6 +111,8 @@ func (r *Reader) appendData(m *AppendMessage) error {
 		return syntaxError("UTF8 needs a literal8")
 	}
 	m.Binary, m.Size = binary, size
+	r.refusingAppend = true
+	defer func() { r.refusingAppend = false }()
 	err = r.startLiteral(size, sync, func(n int64) *Error {
 		if r.AppendLimit == nil {
 			if n > r.lim.MaxLiteral {

@@ -217,13 +217,15 @@ func (e *Encoder) BodyStructure(p *BodyPart, extended bool) *Encoder {
 		for _, c := range p.Parts {
 			e.BodyStructure(c, extended)
 		}
-		e.SP().String(strings.ToUpper(p.Subtype))
+		e.SP().String(p.Subtype)
 		if extended {
 			e.SP().params(p.Params).SP().disposition(p).SP().language(p.Language).SP().NString(p.Location)
 		}
 		return e.Close()
 	}
-	e.String(strings.ToUpper(p.Type)).SP().String(strings.ToUpper(p.Subtype)).SP().params(p.Params)
+	// Type and subtype in lower case, as Dovecot writes them (the case
+	// does not matter to IMAP, but clients compare strings).
+	e.String(p.Type).SP().String(p.Subtype).SP().params(p.Params)
 	e.SP().NString(p.ID).SP().NString(p.Description).SP().String(p.Encoding).SP().Number(p.Size)
 	if p.Child != nil {
 		e.SP().Envelope(p.Envelope).SP().BodyStructure(p.Child, extended).SP().Number(p.Lines)

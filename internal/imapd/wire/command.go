@@ -153,6 +153,11 @@ func (r *Reader) ReadCommand() (*Command, error) {
 			return nil, err
 		}
 	}
+	if r.skip > 0 {
+		if err := r.skipRefused(); err != nil {
+			return nil, err
+		}
+	}
 	r.reset()
 	cmd, err := r.readCommand()
 	if err != nil {

@@ -77,21 +77,21 @@ func TestBodyStructure(t *testing.T) {
 		"--XX--\r\nepilogue\r\n"
 	bs := ExtractBodyStructure([]byte(msg))
 	got := encode(false, func(e *Encoder) { e.BodyStructure(bs, true) })
-	want := `(("TEXT" "PLAIN" ("charset" "utf-8") NIL NIL "7BIT" 12 2 NIL NIL NIL NIL)` +
-		`("APPLICATION" "PDF" ("name" "a b.pdf") NIL NIL "BASE64" 4 NIL ("attachment" ("filename" "a b.pdf")) NIL NIL)` +
-		`("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 20 (NIL "inner" NIL NIL NIL NIL NIL NIL NIL NIL) ("TEXT" "PLAIN" ("charset" "us-ascii") NIL NIL "7BIT" 2 1 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)` +
-		` "MIXED" ("boundary" "XX") NIL NIL NIL)`
+	want := `(("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 12 2 NIL NIL NIL NIL)` +
+		`("application" "pdf" ("name" "a b.pdf") NIL NIL "BASE64" 4 NIL ("attachment" ("filename" "a b.pdf")) NIL NIL)` +
+		`("message" "rfc822" NIL NIL NIL "7BIT" 20 (NIL "inner" NIL NIL NIL NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 2 1 NIL NIL NIL NIL) 3 NIL NIL NIL NIL)` +
+		` "mixed" ("boundary" "XX") NIL NIL NIL)`
 	if got != want {
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 	got = encode(false, func(e *Encoder) { e.BodyStructure(bs, false) })
-	want = `(("TEXT" "PLAIN" ("charset" "utf-8") NIL NIL "7BIT" 12 2)("APPLICATION" "PDF" ("name" "a b.pdf") NIL NIL "BASE64" 4)` +
-		`("MESSAGE" "RFC822" NIL NIL NIL "7BIT" 20 (NIL "inner" NIL NIL NIL NIL NIL NIL NIL NIL) ("TEXT" "PLAIN" ("charset" "us-ascii") NIL NIL "7BIT" 2 1) 3) "MIXED")`
+	want = `(("text" "plain" ("charset" "utf-8") NIL NIL "7BIT" 12 2)("application" "pdf" ("name" "a b.pdf") NIL NIL "BASE64" 4)` +
+		`("message" "rfc822" NIL NIL NIL "7BIT" 20 (NIL "inner" NIL NIL NIL NIL NIL NIL NIL NIL) ("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 2 1) 3) "mixed")`
 	if got != want {
 		t.Errorf("BODY: got\n%s\nwant\n%s", got, want)
 	}
 	plain := encode(false, func(e *Encoder) { e.BodyStructure(ExtractBodyStructure([]byte("Subject: x\r\n\r\nabc")), false) })
-	if plain != `("TEXT" "PLAIN" ("charset" "us-ascii") NIL NIL "7BIT" 3 1)` {
+	if plain != `("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 3 1)` {
 		t.Errorf("plain: %s", plain)
 	}
 }

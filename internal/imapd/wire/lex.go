@@ -150,6 +150,10 @@ func (r *Reader) refuseLiteral(size int64, sync bool, e *Error) error {
 	if sync {
 		return e // the line ended with the announcement
 	}
+	if r.refusingAppend && size <= r.lim.MaxAppendSkip {
+		r.skip, r.eol = size, false // answered first, read past later
+		return e
+	}
 	if size > r.lim.MaxDiscard {
 		return &Error{Tag: "*", Kind: BYE, Code: e.Code, Text: e.Text}
 	}

@@ -14,6 +14,11 @@ func (r *Reader) ReadLine() (string, error) {
 	if r.appending != nil {
 		return "", errors.New("wire: ReadLine during an APPEND")
 	}
+	if r.skip > 0 {
+		if err := r.skipRefused(); err != nil {
+			return "", err
+		}
+	}
 	r.reset()
 	r.tag = "*"
 	r.buf = r.buf[:0]

@@ -24,6 +24,11 @@ type Limits struct {
 	// MaxDiscard caps the bytes skipped to find the next command after
 	// an error; past it the answer is BYE.
 	MaxDiscard int64
+	// MaxAppendSkip caps the announced size of a refused
+	// non-synchronising APPEND literal that is answered at once and
+	// read past afterwards (see Reader.Skipping); past it the answer is
+	// BYE.
+	MaxAppendSkip int64
 }
 
 // Default limits.
@@ -34,6 +39,8 @@ const (
 	DefaultMaxDepth    = 100
 	DefaultMaxArgs     = 10000
 	DefaultMaxDiscard  = 4 << 20
+	// DefaultMaxAppendSkip is a little over a 100 MiB message.
+	DefaultMaxAppendSkip = 1 << 30
 	// literalMinusMax is the largest non-synchronising literal a
 	// LITERAL- server accepts (RFC 7888 3).
 	literalMinusMax = 4096
@@ -57,6 +64,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxDiscard <= 0 {
 		l.MaxDiscard = DefaultMaxDiscard
+	}
+	if l.MaxAppendSkip <= 0 {
+		l.MaxAppendSkip = DefaultMaxAppendSkip
 	}
 	return l
 }
@@ -93,6 +103,32 @@ type Reader struct {
 
 	appending *literalReader // APPEND message body handed out, if any
 	appendUTF bool           // that body is inside UTF8 ( ... )
+	// skip is the data of a refused non-synchronising APPEND literal,
+	// read past (with the rest of its line) before the next command so
+	// that the refusal can be answered first.
+	skip int64
+	// refusingAppend is set while an APPEND message literal is checked.
+	refusingAppend bool
+}
+
+// Skipping reports whether the next read first skips the data of a
+// refused APPEND: flush the answer before reading on, as the client
+// may never send that data.
+func (r *Reader) Skipping() bool { return r.skip > 0 }
+
+// skipRefused reads past a refused APPEND literal and the rest of its
+// command line.
+func (r *Reader) skipRefused() error {
+	n := r.skip
+	r.skip = 0
+	if _, err := r.br.Discard(int(n)); err != nil {
+		return noEOF(err)
+	}
+	r.eol = false
+	if err := r.skipLine(); err != nil {
+		return r.bye(err)
+	}
+	return nil
 }
 
 // NewReader returns a Reader over br with the given limits.
@@ -266,10 +302,12 @@ func (r *Reader) fail(err error) error {
 	var we *Error
 	switch {
 	case errors.As(err, &we):
+		cp := *we // the caller's value may be shared: never change it
+		we = &cp
 		if we.Tag == "" || we.Tag == "*" {
 			we.Tag = tag
 		}
-		if we.Kind != BYE && !r.eol {
+		if we.Kind != BYE && !r.eol && r.skip == 0 {
 			if serr := r.skipLine(); serr != nil {
 				return r.bye(serr)
 			}

@@ -450,3 +450,7 @@ func (e *Encoder) NamespaceResponse(personal, other, shared []Namespace) error {
 	}
 	return e.CRLF()
 }
+
+// Item starts a FETCH item of its own: the separator, name and a
+// space; the value follows with the other methods (Raw, Number, ...).
+func (e *Encoder) Item(name string) *Encoder { return e.item(name) }

@@ -201,7 +201,7 @@ func (r *Reader) searchArg(k *SearchKey, arg searchArg) error {
 	case argString:
 		k.Str, err = r.astring()
 	case argKeyword:
-		k.Str, err = r.atom()
+		k.Str, err = r.flag() // a system flag is tolerated (KEYWORD \Recent)
 	case argNumber:
 		k.Num, err = r.number(maxInt63)
 	case argDate:

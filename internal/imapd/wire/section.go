@@ -94,7 +94,7 @@ func ExtractSection(msg []byte, s *Section) (data []byte, ok bool) {
 	case "HEADER":
 		return ent.hdr, true
 	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
-		return headerFields(ent.hdr, s.Fields, s.Specifier == "HEADER.FIELDS.NOT"), true
+		return headerFields(cappedHeader(ent.hdr), s.Fields, s.Specifier == "HEADER.FIELDS.NOT"), true
 	}
 	return nil, false
 }

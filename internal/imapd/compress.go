@@ -1,0 +1,42 @@
+package imapd
+
+import (
+	"bytes"
+	"compress/flate"
+	"io"
+
+	"boxmail/internal/imapd/wire"
+)
+
+// cmdCompress turns on COMPRESS=DEFLATE (RFC 4978): after the OK, both
+// directions are raw deflate streams. What the server writes is flushed
+// (a deflate sync flush) with every batch of responses, so a client
+// never waits for a response held in the compressor.
+func (c *conn) cmdCompress(cmd *wire.Command) (string, error) {
+	if cmd.Args.(*wire.Compress).Mechanism != "DEFLATE" {
+		return "", bad("Unknown compression mechanism")
+	}
+	if c.zw != nil {
+		return "", no(wire.CodeCompressActive, "Compression is already on")
+	}
+	if err := c.enc.Status(cmd.Tag, "OK", "", "DEFLATE active"); err != nil {
+		return "", errEnd
+	}
+	if err := c.flush(); err != nil {
+		return "", errEnd
+	}
+	zw, err := flate.NewWriter(deadlineWriter{c.nc}, flate.BestSpeed)
+	if err != nil {
+		return "", err
+	}
+	// Bytes the client sent after COMPRESS, already buffered, are the
+	// start of its deflate stream.
+	pending, err := c.br.Peek(c.br.Buffered())
+	if err != nil {
+		return "", errEnd
+	}
+	in := io.MultiReader(bytes.NewReader(bytes.Clone(pending)), c.nc)
+	c.zw = zw
+	c.setupIOOver(flate.NewReader(in), zw)
+	return "", errTagged
+}
