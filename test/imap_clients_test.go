@@ -49,10 +49,7 @@ import (
 
 // pendingOwnIMAPServerClients lists the "scenario/target" cases that
 // differ today, with why. Remove a case once it passes.
-var pendingOwnIMAPServerClients = map[string]string{
-	"qresync/boxmail": "boxmail's IMAP server speaks no CONDSTORE/QRESYNC yet (its own server, issue 18, is on the way): " +
-		"the client falls back to UID FETCH 1:* (FLAGS), 10,001 lines",
-}
+var pendingOwnIMAPServerClients = map[string]string{}
 
 // imapTarget is one IMAP server a real client runs against.
 type imapTarget struct {
@@ -579,7 +576,7 @@ Sync All
 SyncState *
 `, tg.port, tg.user, tg.pass, tlsConf, home)), 0o600))
 		must(t, os.MkdirAll(filepath.Join(home, "mail"), 0o700))
-		return []string{"-c", rc, "-a"}
+		return []string{"-Dn", "-c", rc, "-a"}
 	}
 	runOnBothServers(t, "mbsync", maildirSyncScenario(mc))
 }

@@ -2,8 +2,9 @@ package imapd
 
 import (
 	"bytes"
-	"compress/flate"
 	"io"
+
+	"github.com/klauspost/compress/flate"
 
 	"boxmail/internal/imapd/wire"
 )
@@ -12,6 +13,15 @@ import (
 // directions are raw deflate streams. What the server writes is flushed
 // (a deflate sync flush) with every batch of responses, so a client
 // never waits for a response held in the compressor.
+//
+// COMPRESS=DEFLATE is NOT advertised yet: a client that ends its commands
+// with a zlib partial flush (mbsync does) leaves the last bits of the
+// flush's empty block unsent, and no Go inflater at hand hands out a
+// command before it has seen them (the standard library keeps a
+// non-final block's output until the next block; klauspost/compress,
+// used here with WithPartialBlock, reads 10 bits past a non-final
+// dynamic block). Clients using sync flushes work; advertising waits for
+// an inflater that emits each symbol as it is decoded.
 func (c *conn) cmdCompress(cmd *wire.Command) (string, error) {
 	if cmd.Args.(*wire.Compress).Mechanism != "DEFLATE" {
 		return "", bad("Unknown compression mechanism")
@@ -35,8 +45,8 @@ func (c *conn) cmdCompress(cmd *wire.Command) (string, error) {
 	if err != nil {
 		return "", errEnd
 	}
-	in := io.MultiReader(bytes.NewReader(bytes.Clone(pending)), c.nc)
+	in := io.MultiReader(bytes.NewReader(bytes.Clone(pending)), netReader{c, c.nc})
 	c.zw = zw
-	c.setupIOOver(flate.NewReader(in), zw)
+	c.setupIOOver(flate.NewReaderOpts(in, flate.WithPartialBlock()), zwriter{c})
 	return "", errTagged
 }

@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"bufio"
-	"compress/flate"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +10,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/klauspost/compress/flate"
 
 	"boxmail/internal/imapd/wire"
 	"boxmail/internal/store"
@@ -64,8 +65,10 @@ type conn struct {
 	// saved is the SEARCHRES result (RFC 5182), as UIDs.
 	saved  []uint32
 	errors int
-	// zw compresses what is written once COMPRESS DEFLATE is on.
-	zw *flate.Writer
+	// zw compresses what is written once COMPRESS DEFLATE is on; zdirty
+	// says it holds bytes that no deflate flush has sent yet.
+	zw     *flate.Writer
+	zdirty bool
 
 	checkedOpen time.Time // when stillOpen last asked the store
 	kick        <-chan struct{}
@@ -87,7 +90,25 @@ func (s *Server) newConn(ctx context.Context, nc net.Conn) *conn {
 
 // setupIO (re)builds the reader, writer, wire reader and encoder over nc.
 func (c *conn) setupIO() {
-	c.setupIOOver(c.nc, deadlineWriter{c.nc})
+	c.setupIOOver(netReader{c, c.nc}, deadlineWriter{c.nc})
+}
+
+// netReader reads from the network, sending first what the responses
+// wrote: the server only ever waits for the client in a read, so no
+// reply can sit in a buffer while the client waits for it, whether the
+// unread part is a pipelined command cut across packets or the rest of
+// a deflate stream that the inflater must see before it hands out the
+// command it already holds.
+type netReader struct {
+	c *conn
+	r io.Reader
+}
+
+func (n netReader) Read(p []byte) (int, error) {
+	if err := n.c.flush(); err != nil {
+		return 0, err
+	}
+	return n.r.Read(p)
 }
 
 // setupIOOver builds them over a reader and writer of nc (COMPRESS).
@@ -111,10 +132,19 @@ func (c *conn) flush() error {
 	if err := c.bw.Flush(); err != nil {
 		return err
 	}
-	if c.zw != nil {
+	if c.zw != nil && c.zdirty {
+		c.zdirty = false
 		return c.zw.Flush()
 	}
 	return nil
+}
+
+// zwriter is the compressor as the response buffer's writer.
+type zwriter struct{ c *conn }
+
+func (z zwriter) Write(p []byte) (int, error) {
+	z.c.zdirty = true
+	return z.c.zw.Write(p)
 }
 
 // written drops a response writer's error on purpose: the encoder keeps
@@ -161,11 +191,6 @@ func (c *conn) serve() {
 	}
 	_ = c.enc.Status("*", "OK", wire.CodeCapability(c.capabilities()), "boxmail IMAP server ready")
 	for c.state != loggedOut {
-		if c.br.Buffered() == 0 || c.r.Skipping() {
-			if c.flush() != nil {
-				return
-			}
-		}
 		if err := c.next(); err != nil {
 			return
 		}
@@ -380,7 +405,7 @@ func (c *conn) capabilities() []string {
 	return append(caps, "NAMESPACE", "UIDPLUS", "UNSELECT", "MOVE", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN",
 		"STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "APPENDLIMIT="+itoa(c.srv.opts.MaxMessageBytes),
-		"CONDSTORE", "QRESYNC", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE")
+		"CONDSTORE", "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE")
 }
 
 // loginAllowed: TLS is on, or logins in the clear are allowed.
