@@ -101,6 +101,8 @@ var pendingOwnIMAPServer = map[string]bool{
 //	S~: REGEXP  the next line matches REGEXP (whole line; {{NAME}} allowed)
 //	S*: TEXT    untagged lines are skipped until one is TEXT (a tagged line
 //	            that is not TEXT fails)
+//	            (in all S lines the words of FLAGS (...), PERMANENTFLAGS (...)
+//	            and a LIST or LSUB's attributes match in any order)
 //	S&: TEXT    consecutive S& lines of a connection match the next lines in
 //	            any order (for responses whose order the RFCs leave free)
 //
@@ -797,7 +799,7 @@ func (r *imapRun) pattern(l imapLine) (*regexp.Regexp, error) {
 		}
 		return regexp.Compile("^(?:" + re + ")$")
 	}
-	text, anyRest := strings.CutSuffix(l.arg, " ...")
+	text, anyRest := strings.CutSuffix(sortFlagLists(l.arg), " ...")
 	var re strings.Builder
 	re.WriteString("^")
 	for {
@@ -832,10 +834,25 @@ func (r *imapRun) pattern(l imapLine) (*regexp.Regexp, error) {
 	return regexp.Compile(re.String())
 }
 
+// flagListRE finds the lists whose order IMAP leaves free: flags and
+// mailbox attributes.
+var flagListRE = regexp.MustCompile(`((?:PERMANENTFLAGS|FLAGS|^\* LIST|^\* LSUB) \()([^(){}]*)\)`)
+
+// sortFlagLists sorts the words of those lists, in a server's line and in
+// an S line alike, so their order does not matter.
+func sortFlagLists(s string) string {
+	return flagListRE.ReplaceAllStringFunc(s, func(m string) string {
+		sub := flagListRE.FindStringSubmatch(m)
+		words := strings.Fields(sub[2])
+		sort.Strings(words)
+		return sub[1] + strings.Join(words, " ") + ")"
+	})
+}
+
 // match matches a line against an S line's pattern and keeps what it
 // captures.
 func (r *imapRun) match(re *regexp.Regexp, got string) bool {
-	m := re.FindStringSubmatch(got)
+	m := re.FindStringSubmatch(sortFlagLists(got))
 	if m == nil {
 		return false
 	}
