@@ -41,18 +41,14 @@ var pendingOwnIMAPServer = map[string]bool{
 	"keywords":        true,
 	"list-atom-chars": true,
 	"list-extended":   true,
-	"list-status":     true,
-	"literal-plus":    true,
 	"lsub-noselect":   true,
 	"move-selected":   true,
 	"qresync":         true,
-	"quota-imaps":     true,
 	"quota-starttls":  true,
 	"recent-rev1":     true,
 	"recent-rev2":     true,
 	"search-address":  true,
 	"searchres":       true,
-	"special-use":     true,
 	"uidplus":         true,
 	"unselect":        true,
 }
@@ -102,9 +98,16 @@ var pendingOwnIMAPServer = map[string]bool{
 //	S*: TEXT    untagged lines are skipped until one is TEXT (a tagged line
 //	            that is not TEXT fails)
 //	            (in all S lines the words of FLAGS (...), PERMANENTFLAGS (...)
-//	            and a LIST or LSUB's attributes match in any order)
+//	            and a LIST or LSUB's attributes match in any order; in such a
+//	            list {{has:WORDS}} is a list with WORDS and maybe others, for
+//	            attributes a server may add, e.g. \HasNoChildren or \Sent)
 //	S&: TEXT    consecutive S& lines of a connection match the next lines in
 //	            any order (for responses whose order the RFCs leave free)
+//	S&?: TEXT   an optional member of such a group: a line the server may send
+//	S?: TEXT    an optional line: read if the next line is TEXT
+//
+// A quoted string whose content could be an atom (not NIL) matches that
+// atom: "INBOX" and INBOX are the same mailbox name to a client.
 //
 // A line for one server only puts its name after the verb: C.dovecot:,
 // S.boxmail:, S2.dovecot&:. Such lines must follow a comment saying why
@@ -175,12 +178,12 @@ type imapLine struct {
 	verb   string // C, S, or a setup verb
 	conn   int    // connection number, 1 when not given
 	server string // "" (both), "dovecot" or "boxmail"
-	mode   string // S lines: "", "~", "*" or "&"
+	mode   string // S lines: "", "~", "*", "&", "&?" or "?"
 	arg    string
 }
 
 var (
-	imapLineRE = regexp.MustCompile(`^([CS])([0-9]*)(?:\.(dovecot|boxmail))?([~*&]?):(?: (.*))?$`)
+	imapLineRE = regexp.MustCompile(`^([CS])([0-9]*)(?:\.(dovecot|boxmail))?(~|\*|&\??|\?)?:(?: (.*))?$`)
 	setupVerbs = map[string]bool{"login": true, "connect": true, "starttls": true, "compress": true, "close": true,
 		"eof": true, "deliver": true, "append": true, "setup": true, "quota": true}
 	placeholderRE = regexp.MustCompile(`\{\{(.*?)\}\}`)
@@ -275,6 +278,7 @@ type imapServer struct {
 
 // imapConn is a connection of a running script.
 type imapConn struct {
+	back  []string // lines read ahead (S?), read again first
 	raw   net.Conn
 	r     *bufio.Reader
 	w     io.Writer
@@ -318,9 +322,9 @@ func runIMAPScript(t *testing.T, srv *imapServer, name string, lines []imapLine)
 	for i := 0; i < len(mine); i++ {
 		l := mine[i]
 		var err error
-		if l.verb == "S" && l.mode == "&" {
+		if l.verb == "S" && strings.HasPrefix(l.mode, "&") {
 			j := i
-			for j+1 < len(mine) && mine[j+1].verb == "S" && mine[j+1].mode == "&" && mine[j+1].conn == l.conn {
+			for j+1 < len(mine) && mine[j+1].verb == "S" && strings.HasPrefix(mine[j+1].mode, "&") && mine[j+1].conn == l.conn {
 				j++
 			}
 			err = r.expectAnyOrder(mine[i : j+1])
@@ -749,6 +753,11 @@ var serverLiteralRE = regexp.MustCompile(`~?\{([0-9]+)\}$`)
 
 // readLine reads one line of the server's, with any literals in it.
 func (r *imapRun) readLine(n int, c *imapConn) (string, error) {
+	if len(c.back) > 0 {
+		l := c.back[0]
+		c.back = c.back[1:]
+		return l, nil
+	}
 	if os.Getenv("IMAP_DIALOGS_PROBE") == "" {
 		if err := c.raw.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 			return "", err
@@ -799,7 +808,7 @@ func (r *imapRun) pattern(l imapLine) (*regexp.Regexp, error) {
 		}
 		return regexp.Compile("^(?:" + re + ")$")
 	}
-	text, anyRest := strings.CutSuffix(sortFlagLists(l.arg), " ...")
+	text, anyRest := strings.CutSuffix(normalLine(l.arg), " ...")
 	var re strings.Builder
 	re.WriteString("^")
 	for {
@@ -814,6 +823,8 @@ func (r *imapRun) pattern(l imapLine) (*regexp.Regexp, error) {
 		switch {
 		case ph == "*":
 			re.WriteString(".*")
+		case name == "has" && capture:
+			re.WriteString(hasWords(sub))
 		case capture && name == "":
 			re.WriteString("(?:" + sub + ")")
 		case capture:
@@ -849,10 +860,54 @@ func sortFlagLists(s string) string {
 	})
 }
 
+// atomQuotedRE finds a quoted string that could be an atom.
+var atomQuotedRE = regexp.MustCompile(`(^|[ (])"([^"\\(){ %*\]\x00-\x1f\x7f]+)"([ )]|$)`)
+
+// unquoteAtoms writes a quoted string that could be an atom (but NIL)
+// as that atom, in a server's line and an S line alike.
+func unquoteAtoms(s string) string {
+	for range 1000 {
+		t := atomQuotedRE.ReplaceAllStringFunc(s, func(m string) string {
+			sub := atomQuotedRE.FindStringSubmatch(m)
+			if strings.EqualFold(sub[2], "NIL") {
+				return m
+			}
+			return sub[1] + sub[2] + sub[3]
+		})
+		if t == s {
+			return s
+		}
+		s = t
+	}
+	return s
+}
+
+// normalLine is a line as S lines are matched against it.
+func normalLine(s string) string { return unquoteAtoms(sortFlagLists(s)) }
+
+// hasWords is the regexp of {{has:WORDS}}: the words of a list (sorted
+// by sortFlagLists) that has WORDS among them.
+func hasWords(words string) string {
+	w := strings.Fields(words)
+	if len(w) == 0 {
+		return `[^()]*`
+	}
+	sort.Strings(w)
+	const other = `[^() ]+`
+	re := `(?:` + other + ` )*` + regexp.QuoteMeta(w[0])
+	for _, x := range w[1:] {
+		re += `(?: ` + other + `)* ` + regexp.QuoteMeta(x)
+	}
+	return re + `(?: ` + other + `)*`
+}
+
 // match matches a line against an S line's pattern and keeps what it
-// captures.
+// captures; a regexp (S~) may match the line as sent too.
 func (r *imapRun) match(re *regexp.Regexp, got string) bool {
-	m := re.FindStringSubmatch(sortFlagLists(got))
+	m := re.FindStringSubmatch(normalLine(got))
+	if m == nil {
+		m = re.FindStringSubmatch(got)
+	}
 	if m == nil {
 		return false
 	}
@@ -882,14 +937,18 @@ func (r *imapRun) expect(l imapLine) error {
 		if r.match(re, got) {
 			return nil
 		}
+		if l.mode == "?" {
+			c.back = append(c.back, got)
+			return nil
+		}
 		if l.mode != "*" || !strings.HasPrefix(got, "* ") || skipped > 10000 {
 			return fmt.Errorf("got  %q\nwant %q", got, l.arg)
 		}
 	}
 }
 
-// expectAnyOrder reads as many lines as group has and matches each with
-// a line of the group.
+// expectAnyOrder reads the lines of a group (S& and S&?) in any order:
+// every S& line must come, an S&? line may.
 func (r *imapRun) expectAnyOrder(group []imapLine) error {
 	c, err := r.conn(group[0].conn)
 	if err != nil {
@@ -902,7 +961,21 @@ func (r *imapRun) expectAnyOrder(group []imapLine) error {
 		}
 	}
 	done := make([]bool, len(group))
-	for range group {
+	left := func(optional bool) (n int, want []string) {
+		for i, l := range group {
+			if !done[i] && (l.mode == "&?") == optional {
+				n++
+				want = append(want, fmt.Sprintf("%s %q", l.where, l.arg))
+			}
+		}
+		return n, want
+	}
+	for {
+		required, want := left(false)
+		optional, _ := left(true)
+		if required == 0 && optional == 0 {
+			return nil
+		}
 		got, err := r.readLine(group[0].conn, c)
 		if err != nil {
 			return fmt.Errorf("waiting for the rest of a group (S&) starting at %s: %w", group[0].where, err)
@@ -914,17 +987,14 @@ func (r *imapRun) expectAnyOrder(group []imapLine) error {
 				break
 			}
 		}
-		if !found {
-			var want []string
-			for i, l := range group {
-				if !done[i] {
-					want = append(want, fmt.Sprintf("%s %q", l.where, l.arg))
-				}
-			}
+		switch {
+		case !found && required == 0:
+			c.back = append(c.back, got)
+			return nil
+		case !found:
 			return fmt.Errorf("got  %q\nwant one of the group (S&) left:\n  %s", got, strings.Join(want, "\n  "))
 		}
 	}
-	return nil
 }
 
 // expectEOF wants the server to close connection n.
