@@ -1056,3 +1056,45 @@ func smtpDeliver(port int, user string, msg []byte) error {
 	}
 	return c.Quit()
 }
+
+// TestIMAPDialogMatching checks the runner's matching on its own, with
+// no server: S lines, captures, any-order lists, quoted atoms, {{has:}}.
+func TestIMAPDialogMatching(t *testing.T) {
+	r := &imapRun{t: t, user: "u@example.test", vars: map[string]string{"m": "7"}}
+	for _, c := range []struct {
+		mode, want, got string
+		ok              bool
+	}{
+		{"", "a1 OK ...", "a1 OK Select completed (0.001 secs).", true},
+		{"", "a1 OK ...", "a1 OK", true},
+		{"", "a1 OK ...", "a1 NO nope", false},
+		{"", "* FLAGS (\\Answered \\Seen)", "* FLAGS (\\Seen \\Answered)", true},
+		{"", "* FLAGS (\\Answered \\Seen)", "* FLAGS (\\Seen)", false},
+		{"", `* LIST ({{has:\Noselect}}) "/" Family`, `* LIST (\HasChildren \Noselect) "/" "Family"`, true},
+		{"", `* LIST ({{has:\Noselect}}) "/" Family`, `* LIST (\HasChildren) "/" Family`, false},
+		{"", `* STATUS INBOX (MESSAGES 1)`, `* STATUS "INBOX" (MESSAGES 1)`, true},
+		{"", `* X "NIL"`, `* X NIL`, false},
+		{"", "* 1 FETCH (MODSEQ ({{m}}))", "* 1 FETCH (MODSEQ (7))", true},
+		{"", "* 1 FETCH (MODSEQ ({{m}}))", "* 1 FETCH (MODSEQ (8))", false},
+		{"", "* OK [HIGHESTMODSEQ {{h:\\d+}}] ...", "* OK [HIGHESTMODSEQ 12] Highest", true},
+		{"~", `\* ID (NIL|\(.*\))`, `* ID ("name" "x")`, true},
+	} {
+		re, err := r.pattern(imapLine{mode: c.mode, arg: c.want})
+		if err != nil {
+			t.Errorf("%q: %v", c.want, err)
+			continue
+		}
+		if got := r.match(re, c.got); got != c.ok {
+			t.Errorf("%q against %q: %v, want %v", c.want, c.got, got, c.ok)
+		}
+	}
+	if r.vars["h"] != "12" {
+		t.Errorf("captured h = %q, want 12", r.vars["h"])
+	}
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "x.imap")
+	must(t, os.WriteFile(bad, []byte("login\nS.dovecot: a1 OK ...\n"), 0o644))
+	if _, err := parseIMAPScript(bad); err == nil || !strings.Contains(err.Error(), "x.imap:2") {
+		t.Errorf("a per-server line with no comment above: %v, want an error at x.imap:2", err)
+	}
+}
