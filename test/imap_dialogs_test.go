@@ -79,8 +79,8 @@ var pendingOwnIMAPServer = map[string]string{
 // {{repeat:N:TEXT}} TEXT N times, and {{lit:SRC}} a literal ({N}, then
 // the runner waits for the server's "+"); {{lit+:SRC}} is non-
 // synchronising ({N+}), {{lit8:SRC}} and {{lit8+:SRC}} are literal8
-// (~{N}). SRC is @FILE (imapdialogs/msg/FILE) or text with \r \n \t \\
-// escapes.
+// (~{N}). SRC is @FILE (imapdialogs/msg/FILE, LF line ends sent as
+// CRLF) or text with \r \n \t \\ \xNN escapes.
 //
 // Server lines read what the server sends, one line at a time; a line
 // that ends in a literal {N} or ~{N} is read with its literal and the
@@ -94,21 +94,25 @@ var pendingOwnIMAPServer = map[string]string{
 //	S~: REGEXP  the next line matches REGEXP (whole line; {{NAME}} allowed)
 //	S*: TEXT    untagged lines are skipped until one is TEXT (a tagged line
 //	            that is not TEXT fails)
-//	            (in all S lines the words of FLAGS (...), PERMANENTFLAGS (...)
-//	            and a LIST or LSUB's attributes match in any order; in such a
-//	            list {{has:WORDS}} is a list with WORDS and maybe others, for
-//	            attributes a server may add, e.g. \HasNoChildren or \Sent)
 //	S&: TEXT    consecutive S& lines of a connection match the next lines in
 //	            any order (for responses whose order the RFCs leave free)
 //	S&?: TEXT   an optional member of such a group: a line the server may send
 //	S?: TEXT    an optional line: read if the next line is TEXT
 //
-// A quoted string whose content could be an atom (not NIL) matches that
-// atom: "INBOX" and INBOX are the same mailbox name to a client.
+// What the RFCs leave free matches either way: the words of FLAGS (...),
+// PERMANENTFLAGS (...) and a LIST or LSUB's attributes in any order (in
+// such a list {{has:WORDS}} is one with WORDS and maybe others, for
+// attributes a server may add, e.g. \HasNoChildren or \Sent), and a
+// quoted string that could be an atom (not NIL) as that atom ("INBOX" is
+// INBOX). A server has 10 s for each line.
 //
 // A line for one server only puts its name after the verb: C.dovecot:,
 // S.boxmail:, S2.dovecot&:. Such lines must follow a comment saying why
 // the servers differ. Errors name file:line and show the transcript.
+//
+// To write a new script, write its setup and C lines, then run
+// IMAP_DIALOGS_PROBE=DIR go test ./test/ -run IMAPDialogs/dovecot/NAME:
+// DIR/dovecot-NAME.txt has what the server said after each line.
 func TestIMAPDialogs(t *testing.T) {
 	files, err := filepath.Glob("imapdialogs/*.imap")
 	if err != nil || len(files) == 0 {
