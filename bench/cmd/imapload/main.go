@@ -13,6 +13,8 @@
 //	imapload big -addr A -user U -pass P -rounds 3
 //	    on a big INBOX: SELECT, FETCH 1:* (FLAGS), UID SEARCH UNSEEN,
 //	    UID SEARCH FROM, each round on a new connection.
+//	imapload seen -addr A -user U -pass P -n 100
+//	    STORE +FLAGS.SILENT (\Seen) on all but the newest n messages.
 //	imapload push -addr A -smtp S -user U -pass P -rcpt R -n 10
 //	    IDLE on INBOX; n messages over SMTP; the time from each 250 after
 //	    DATA to the EXISTS that IDLE pushes.
@@ -40,7 +42,7 @@ type opts struct {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: imapload setup|mixed|big|push|hold [flags]")
+		fmt.Fprintln(os.Stderr, "usage: imapload setup|mixed|big|seen|push|hold [flags]")
 		os.Exit(2)
 	}
 	var o opts
@@ -70,7 +72,7 @@ func main() {
 			os.Exit(2)
 		}
 	}
-	run := map[string]func(opts) error{"setup": setup, "mixed": mixed, "big": big, "push": push, "hold": hold}[os.Args[1]]
+	run := map[string]func(opts) error{"setup": setup, "mixed": mixed, "big": big, "push": push, "hold": hold, "seen": seen}[os.Args[1]]
 	if run == nil {
 		fmt.Fprintln(os.Stderr, "imapload: unknown mode", os.Args[1])
 		os.Exit(2)
