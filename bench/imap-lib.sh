@@ -64,7 +64,9 @@ box_init() {
   set_conf greylisting false    # the push probe must be delivered at once
   set_conf max_connections_per_ip 100000
   set_conf max_connections 100000
-  for k in $(grep -oE '^[a-z_]+_port' "$conf" | sort -u); do
+  # every port, including those init leaves to their standard defaults (110, 995, 4190)
+  for k in $( (grep -oE '^[a-z0-9_]+_port' "$conf"; printf '%s\n' smtp_port submission_port submissions_port imap_port imaps_port \
+      pop3_port pop3s_port managesieve_port dns_port http_port https_port) | sort -u); do
     pick_port; set_conf "$k" "$PORT"
     case $k in imap_port) box_imap=$PORT ;; smtp_port) box_smtp=$PORT ;; esac
   done

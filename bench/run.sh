@@ -126,8 +126,9 @@ if [[ " $PARTS " == *" imap "* ]]; then
   set_conf insecure_auth true   # imapbench logs in without TLS (loopback only)
   set_conf log_level warn
   protos=()
-  # every *_port key the config knows: all protocols up, each on a free port
-  for k in $(grep -oE '^[a-z_]+_port' "$conf" | sort -u); do
+  # every *_port key the config knows, and those init leaves to their
+  # standard defaults: all protocols up, each on a free port
+  for k in $( (grep -oE '^[a-z0-9_]+_port' "$conf"; printf '%s\n' pop3_port pop3s_port managesieve_port) | sort -u); do
     pick_port; set_conf "$k" "$PORT"; protos+=("${k%_port}")
     [ "$k" = imap_port ] && imap_port=$PORT
   done
