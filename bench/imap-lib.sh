@@ -90,7 +90,8 @@ box_stop() {
 
 # --- the peer: Postfix + Dovecot ---
 peer_up=0
-export BENCH_DIR=$work/peer
+# a short path of its own: Dovecot's unix sockets must fit in 108 bytes
+BENCH_DIR=$(mktemp -d /tmp/bxpd.XXXXXX); export BENCH_DIR
 pd=$BENCH_DIR/postfix-dovecot
 peer() { "$PEER" "$@" >>"$work/peer.log" 2>&1 </dev/null; }   # its daemons must not hold our stdout
 # peer_ports: free ports for the peer (once)
@@ -140,7 +141,7 @@ clk_tck=$(getconf CLK_TCK)
 imap_cleanup() {
   box_stop
   peer_stop
-  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+  if [ "${KEEP:-0}" = 1 ]; then echo "kept: $work $BENCH_DIR" >&2; else rm -rf "$work" "$BENCH_DIR"; fi
 }
 
 machine_line() {
