@@ -93,7 +93,9 @@ peer_up=0
 # a short path of its own: Dovecot's unix sockets must fit in 108 bytes
 BENCH_DIR=$(mktemp -d /tmp/bxpd.XXXXXX); export BENCH_DIR
 pd=$BENCH_DIR/postfix-dovecot
-peer() { "$PEER" "$@" >>"$work/peer.log" 2>&1 </dev/null; }   # its daemons must not hold our stdout
+peer() {   # its daemons must not hold our stdout; a failure shows the end of its log
+  "$PEER" "$@" >>"$work/peer.log" 2>&1 </dev/null || { echo "error: $PEER $*:" >&2; tail -5 "$work/peer.log" >&2; return 1; }
+}
 # peer_ports: free ports for the peer (once)
 peer_ports() {
   pick_port; export PD_SMTP_PORT=$PORT; pick_port; export PD_IMAP_PORT=$PORT; pick_port; export PD_POP3_PORT=$PORT
