@@ -14,19 +14,29 @@
 #  3. Idle memory: boxmail with every protocol it serves up (SMTP,
 #     submission(s), IMAP(S), DNS, HTTP(S), and POP3 / ManageSieve when its
 #     config has them) against the sum over Postfix's and Dovecot's processes.
+#  4. The IMAP figures of issue 18, each script with its own servers:
+#     bench/imap-mixed.sh (10-client mixed load: ops/s, server CPU per op)
+#     and bench/imap-100k.sh (SELECT, FETCH 1:* (FLAGS), UID SEARCH on
+#     100,000 messages, IDLE push after the 250, RSS per idle IDLE
+#     connection over 1,000), against boxmail, Dovecot's defaults and a
+#     tuned Dovecot.
 #
 # usage: bench/run.sh           (make bench)
 # env:   ROUNDS=3  IMAP_MSGS=100000  OUT=bench/results/<UTC date>.md
 #        BUILD_REV=HEAD   git revision to build (git archive: committed code
 #                         only); BUILD_REV= (empty) builds the working tree
-#        PARTS="ingest imap"   run only some parts (the idle figures come with imap)
+#        PARTS="ingest imap imap-mixed imap-100k"   run only some parts (the idle
+#                         figures come with imap)
 #        SHARED_BENCH=<repo>/../shared/bench
-# Takes about 10-15 minutes on a 2-core VM. Stops only what it started.
+# Takes about 20-25 minutes on a 2-core VM. Stops only what it started.
 set -euo pipefail
-ROUNDS=${ROUNDS:-3} IMAP_MSGS=${IMAP_MSGS:-100000} PARTS=${PARTS:-ingest imap}
+ROUNDS=${ROUNDS:-3} IMAP_MSGS=${IMAP_MSGS:-100000} PARTS=${PARTS:-ingest imap imap-mixed imap-100k}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
 SHARED_BENCH=${SHARED_BENCH:-$repo/../shared/bench}
+if [ ! -x "$SHARED_BENCH/peers/postfix-dovecot.sh" ]; then   # a git worktree: beside the main checkout
+  SHARED_BENCH=$(cd "$repo" && cd "$(git rev-parse --git-common-dir)/../.." && pwd)/shared/bench
+fi
 PEER=$SHARED_BENCH/peers/postfix-dovecot.sh
 [ -x "$PEER" ] || { echo "error: $PEER not found (set SHARED_BENCH)" >&2; exit 1; }
 SHARED_BENCH=$(cd "$SHARED_BENCH" && pwd); PEER=$SHARED_BENCH/peers/postfix-dovecot.sh
@@ -79,7 +89,7 @@ else
   git -C "$repo" diff --quiet HEAD -- cmd internal || commit="$commit+dirty"
 fi
 log "building boxmail $commit and the bench tools"
-for p in boxmail:./cmd/boxmail fillmail:./bench/cmd/fillmail imapbench:./bench/cmd/imapbench; do
+for p in boxmail:./cmd/boxmail fillmail:./bench/cmd/fillmail imapbench:./bench/cmd/imapbench imapload:./bench/cmd/imapload; do
   (cd "$src" && CGO_ENABLED=0 go build -o "$work/${p%%:*}" "${p#*:}")
 done
 
@@ -116,8 +126,9 @@ if [[ " $PARTS " == *" imap "* ]]; then
   set_conf insecure_auth true   # imapbench logs in without TLS (loopback only)
   set_conf log_level warn
   protos=()
-  # every *_port key the config knows: all protocols up, each on a free port
-  for k in $(grep -oE '^[a-z_]+_port' "$conf" | sort -u); do
+  # every *_port key the config knows, and those init leaves to their
+  # standard defaults: all protocols up, each on a free port
+  for k in $( (grep -oE '^[a-z0-9_]+_port' "$conf"; printf '%s\n' pop3_port pop3s_port managesieve_port) | sort -u); do
     pick_port; set_conf "$k" "$PORT"; protos+=("${k%_port}")
     [ "$k" = imap_port ] && imap_port=$PORT
   done
@@ -167,6 +178,17 @@ if [[ " $PARTS " == *" imap "* ]]; then
   grep -q 'level=ERROR' "$work/serve.log" && { echo "boxmail logged errors:" >&2; grep 'level=ERROR' "$work/serve.log" | head -5 >&2; }
   imap_md=1
 fi
+
+# --- 4. the IMAP figures of issue 18 (each script starts its own servers) ---
+issue18_md=""
+for part in imap-mixed imap-100k; do
+  [[ " $PARTS " == *" $part "* ]] || continue
+  log "IMAP: bench/$part.sh"
+  (export BOXMAIL_BIN=$work/boxmail IMAPLOAD_BIN=$work/imapload FILLMAIL_BIN=$work/fillmail SHARED_BENCH ROUNDS \
+     MSGS=$IMAP_MSGS OUT=$work/$part.md
+   TMPDIR=$work "$here/$part.sh" >/dev/null) || { echo "error: bench/$part.sh failed" >&2; exit 1; }
+  issue18_md="$issue18_md $work/$part.md"
+done
 
 # --- the report ---
 kvs() { awk -v s="$1" -v k="$2" '$1 == s { for (i = 3; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$work/imap.rows"; }
@@ -248,6 +270,11 @@ mkdir -p "$(dirname "$OUT")"
       IFS=: read -r n rss pss <<<"$e"
       echo "| Postfix + $n (sum) | $(awk -v k="$rss" 'BEGIN { printf "%.1f", k / 1024 }') | $(awk -v k="$pss" 'BEGIN { printf "%.1f", k / 1024 }') |"
     done
+  fi
+  if [ -n "$issue18_md" ]; then
+    echo
+    echo "## IMAP figures of issue 18"
+    for f in $issue18_md; do echo; cat "$f"; done
   fi
 } >"$OUT"
 cat "$OUT"

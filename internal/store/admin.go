@@ -87,6 +87,7 @@ func (s *Store) AddDomain(ctx context.Context, name string, keys ...DKIMKey) err
 
 // RemoveDomain removes a domain that has no accounts and no aliases left.
 func (s *Store) RemoveDomain(ctx context.Context, name string) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	name = strings.ToLower(name)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var id int64
@@ -177,6 +178,7 @@ func (s *Store) AddAccount(ctx context.Context, email, password string, admin bo
 
 // SetPassword replaces an account's password.
 func (s *Store) SetPassword(ctx context.Context, email, password string) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	h, err := s.hashPassword(password)
 	if err != nil {
 		return err
@@ -208,6 +210,7 @@ func (tx *Tx) accountID(ctx context.Context, email string) (int64, error) {
 
 // RemoveAccount deletes an account with all its mailboxes and messages.
 func (s *Store) RemoveAccount(ctx context.Context, email string) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		id, err := tx.accountID(ctx, email)
@@ -276,7 +279,7 @@ func (s *Store) FirstAdmin(ctx context.Context, domain string) (Account, error) 
 // taken does not tell which accounts exist. It is made on first use.
 func (s *Store) dummyHash() []byte {
 	s.dummy.once.Do(func() {
-		h, err := bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), s.pwCost)
+		h, err := bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), s.dummyCost())
 		if err != nil { // Open checked the cost; bcrypt's own default then
 			h, _ = bcrypt.GenerateFromPassword([]byte("boxmail-dummy"), bcrypt.DefaultCost)
 		}
@@ -314,7 +317,7 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (Accou
 	} else if err != nil {
 		return Account{}, err
 	}
-	if !s.passwordMatches(h, password) {
+	if !s.verifyPassword(a.ID, h, password) { // authcache.go
 		return Account{}, ErrAuthFailed
 	}
 	a.Created = time.Unix(c, 0)

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // LoginRecord is one login: when, over which protocol, from where.
@@ -63,9 +65,14 @@ func (s *Store) AuthenticateDevice(ctx context.Context, email, password string, 
 	}
 	if appID == 0 {
 		// The main password is compared even with TOTP on, so the time
-		// taken does not tell whether TOTP is on.
-		okMain := s.passwordMatches(h, password)
-		if !okMain || secret != "" {
+		// taken does not tell whether TOTP is on; and then with bcrypt
+		// every time (not the login cache, authcache.go), or a quick
+		// refusal would tell that the password is right.
+		if secret != "" {
+			s.passwordMatches(h, password)
+			return Account{}, ErrAuthFailed
+		}
+		if !s.verifyPassword(a.ID, h, password) {
 			return Account{}, ErrAuthFailed
 		}
 	}
@@ -162,6 +169,7 @@ func (s *Store) TOTPEnabled(ctx context.Context, email string) (bool, error) {
 // usedStep is the step of the code that confirmed it (0: none), which
 // cannot be used again. It fails with ErrExists when TOTP is already on.
 func (s *Store) EnableTOTP(ctx context.Context, email, secret string, usedStep int64) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	if k, err := decodeSecret(secret); err != nil || len(k) < 10 {
 		return fmt.Errorf("TOTP secret: %w", ErrInvalid)
 	}
@@ -189,6 +197,7 @@ func (s *Store) EnableTOTP(ctx context.Context, email, secret string, usedStep i
 // DisableTOTP turns the second factor off (the main password works for
 // devices again).
 func (s *Store) DisableTOTP(ctx context.Context, email string) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	return s.updateAccount(ctx, email, "UPDATE accounts SET totp_secret = '', totp_step = ? WHERE email = ?", 0)
 }
 
@@ -297,6 +306,7 @@ func CheckAppPasswordName(name string) error {
 // AddAppPassword makes a new app password for the account and returns
 // it: this is the only time it can be seen. Names are unique per account.
 func (s *Store) AddAppPassword(ctx context.Context, email, name string) (string, error) {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	name = strings.TrimSpace(name)
 	if err := CheckAppPasswordName(name); err != nil {
 		return "", err
@@ -350,6 +360,7 @@ func (s *Store) AppPasswords(ctx context.Context, email string) ([]AppPassword, 
 
 // RevokeAppPassword deletes one app password; the others keep working.
 func (s *Store) RevokeAppPassword(ctx context.Context, email, name string) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		return tx.execOne(ctx, fmt.Sprintf("app password %q of %s", name, email),
@@ -360,6 +371,7 @@ func (s *Store) RevokeAppPassword(ctx context.Context, email, name string) error
 // RevokeAppPasswords deletes all of an account's app passwords ('sign
 // out everywhere') and returns how many there were.
 func (s *Store) RevokeAppPasswords(ctx context.Context, email string) (int, error) {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	email = strings.ToLower(email)
 	var n int64
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
@@ -391,4 +403,38 @@ func (s *Store) SessionStamp(ctx context.Context, accountID int64) (stamp string
 	}
 	sum := sha256.Sum256([]byte("boxmail web session\x00" + h))
 	return hex.EncodeToString(sum[:12]), disabled, nil
+}
+
+// dummyCostCap bounds the cost dummyCost follows stored hashes up to.
+const dummyCostCap = 16
+
+// dummyCost is the bcrypt cost of the dummy hash (admin.go: dummyHash)
+// that logins without a usable hash are compared with: the store's
+// password cost, or the highest cost among the stored account hashes when
+// some are costlier (kept from an earlier, higher PasswordCost, or
+// imported), up to dummyCostCap, so a refusal for an unknown account is
+// never quicker than one for a real account. It is asked once, when the
+// dummy hash is made.
+func (s *Store) dummyCost() int {
+	cost := s.pwCost
+	rows, err := s.rdb.QueryContext(context.Background(), "SELECT pwhash FROM accounts GROUP BY substr(pwhash, 1, 7)")
+	if err != nil {
+		s.log.Warn("reading the costs of the password hashes", "err", err)
+		return cost
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			s.log.Warn("reading the costs of the password hashes", "err", err)
+			return cost
+		}
+		if c, err := bcrypt.Cost([]byte(h)); err == nil && c > cost {
+			cost = min(c, max(dummyCostCap, s.pwCost))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		s.log.Warn("reading the costs of the password hashes", "err", err)
+	}
+	return cost
 }

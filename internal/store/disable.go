@@ -16,6 +16,7 @@ import (
 // Disabling publishes EventAccountDisabled, so that open sessions end at
 // once, in this process and (through the change log) in others.
 func (s *Store) SetAccountDisabled(ctx context.Context, email string, disabled bool) error {
+	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var id int64

@@ -131,6 +131,7 @@ type Store struct {
 	selects selectCache // imapsupport.go
 	totp    totpKey     // totp.go: sealing key of the TOTP secrets
 	flags   flagCache   // flagcache.go
+	auth    authCache   // authcache.go: verified logins
 
 	// Bodies from fileMin bytes on go to files (bodyfile.go); the writer
 	// keeps the names of the files it removed until their dead_files
