@@ -1,9 +1,12 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -38,16 +41,29 @@ var seqRe = regexp.MustCompile(`(?m)^X-Seq: (\d+)\r?$`)
 
 // bySeq maps X-Seq to the stored message (raw bytes) and its flags.
 type storedMsg struct {
-	raw   []byte
-	flags store.Flags
+	raw      []byte
+	flags    store.Flags
+	keywords string
+	date     time.Time
 }
 
 func messagesBySeq(t *testing.T, dir string) map[string]storedMsg {
 	t.Helper()
+	out, _ := mailboxBySeq(t, dir, "INBOX")
+	return out
+}
+
+// mailboxBySeq is messagesBySeq for any mailbox of me@example.test, with
+// the number of messages (nil, 0 when the mailbox is not there).
+func mailboxBySeq(t *testing.T, dir, mailbox string) (map[string]storedMsg, int) {
+	t.Helper()
 	ctx := context.Background()
 	st, acc := openAccount(t, dir, "me@example.test")
-	mb, err := st.MailboxByName(ctx, acc.ID, "INBOX")
-	if err != nil {
+	defer st.Close()
+	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := st.Messages(ctx, mb.ID, 1, 0)
@@ -61,11 +77,10 @@ func messagesBySeq(t *testing.T, dir string) map[string]storedMsg {
 			t.Fatal(err)
 		}
 		if s := seqRe.FindSubmatch(raw); s != nil {
-			out[string(s[1])] = storedMsg{raw: raw, flags: m.Flags &^ store.FlagRecent}
+			out[string(s[1])] = storedMsg{raw: raw, flags: m.Flags &^ store.FlagRecent, keywords: strings.Join(m.Keywords, " "), date: m.InternalDate}
 		}
 	}
-	st.Close()
-	return out
+	return out, len(msgs)
 }
 
 // startRestored serves a restored data dir on new free ports.
@@ -595,4 +610,190 @@ func benchRestic(t *testing.T, restic, tmp, maildir string, n int, more func()) 
 	more()
 	inc, rss := runR("backup", "--quiet", maildir)
 	t.Logf("restic incremental after 100 new messages: %v, max RSS %d MiB", inc.Round(time.Millisecond), rss)
+}
+
+// Restore of one account, then of one mailbox, into the running box:
+// after a mailbox is deleted and messages of another expunged over
+// IMAP, 'restore --user' puts back what is missing (byte for byte, with
+// the flags, keywords and dates of the snapshot), duplicates nothing,
+// and an IDLE session on the live box sees the messages come back.
+func TestRestoreOneAccountIntoTheRunningBox(t *testing.T) {
+	b := newBox(t)
+	keyFile := filepath.Join(t.TempDir(), "id.txt")
+	target := filepath.Join(t.TempDir(), "target")
+	mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", target, "--identity-out", keyFile)
+	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
+	const n = 12 // messages 3 and 10 are 300 KiB photos (body files)
+	for i := range n {
+		if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	st, acc := openAccount(t, b.Dir, "me@example.test")
+	if err := st.CreateMailbox(ctx, acc.ID, "Work/2026", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 100; i < 105; i++ { // 103 is a photo
+		if _, _, err := st.Append(ctx, acc.ID, "Work/2026", []byte(backupMessage(i)), store.FlagFlagged, []string{"$Project"}, time.Unix(1700000000+int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	c := imapLogin(t, b)
+	defer c.Close()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1, 2, 4), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, "$Later"}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantInbox, _ := mailboxBySeq(t, b.Dir, "INBOX")
+	wantWork, _ := mailboxBySeq(t, b.Dir, "Work/2026")
+	if len(wantInbox) != n || len(wantWork) != 5 {
+		t.Fatalf("before the backup: %d in INBOX, %d in Work/2026", len(wantInbox), len(wantWork))
+	}
+	mustRun(t, "", "backup", "run", "--dir", b.Dir)
+
+	// After the backup: one more message, a mailbox deleted, four
+	// messages of INBOX (two flagged ones, a photo) expunged.
+	if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(50)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("Work/2026").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1, 2, 4, 5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "", "user", "add", "kid@example.test", "--dir", b.Dir, "--password-file", writeTemp(t, "kid-password-77"))
+
+	// A phone idles on INBOX while the restore runs beside the server.
+	phone, r := idleOn(t, b, "INBOX")
+	defer phone.Close()
+
+	// Bad input first: nothing is written.
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--user", "nobody@example.test"}, "no account nobody@example.test"},
+		{[]string{"--user", "kid@example.test"}, "holds no account kid@example.test"},
+		{[]string{"--user", "me@example.test", "--mailbox", "Nope"}, `holds no mailbox "Nope"`},
+		{[]string{"--mailbox", "INBOX"}, "--mailbox needs --user"},
+		{nil, "not empty"}, // a whole restore over the live box
+	} {
+		args := append([]string{"restore", "--from", target, "--identity", keyFile, "--dir", b.Dir}, bad.args...)
+		if out, errs, code := run(t, "", args...); code == 0 || !strings.Contains(errs, bad.want) {
+			t.Errorf("restore %v: exit %d, want an error with %q:\n%s%s", bad.args, code, bad.want, out, errs)
+		}
+	}
+	if got, count := mailboxBySeq(t, b.Dir, "INBOX"); count != n-4+1 || len(got) != count {
+		t.Fatalf("the refused restores changed INBOX: %d messages", count)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(b.Dir, "backup", "restore-*")); len(matches) > 0 {
+		t.Errorf("temporary copies left: %v", matches)
+	}
+
+	// One mailbox: INBOX gets its four messages back, Work stays deleted.
+	out := mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", b.Dir, "--user", "me@example.test", "--mailbox", "inbox")
+	t.Logf("%s", out)
+	if !regexp.MustCompile(`(?m)^INBOX +12 +8 +4 *$`).MatchString(out) || strings.Contains(out, "Work") {
+		t.Errorf("restore --mailbox INBOX printed:\n%s", out)
+	}
+	awaitExists(t, phone, r, n+1)
+	got, count := mailboxBySeq(t, b.Dir, "INBOX")
+	if count != n+1 {
+		t.Errorf("INBOX holds %d messages after the restore, want %d (no duplicates)", count, n+1)
+	}
+	checkRestoredMessages(t, "INBOX", wantInbox, got)
+	if _, count := mailboxBySeq(t, b.Dir, "Work/2026"); count != 0 {
+		t.Errorf("--mailbox INBOX restored Work/2026 too")
+	}
+
+	// The whole account: Work/2026 is made again; INBOX gets nothing twice.
+	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", b.Dir, "--user", "me@example.test")
+	t.Logf("%s", out)
+	if !regexp.MustCompile(`(?m)^INBOX +12 +12 +0 *$`).MatchString(out) || !regexp.MustCompile(`(?m)^Work/2026 +5 +0 +5 +\(was deleted`).MatchString(out) {
+		t.Errorf("restore --user printed:\n%s", out)
+	}
+	if _, count := mailboxBySeq(t, b.Dir, "INBOX"); count != n+1 {
+		t.Errorf("INBOX holds %d messages after the second restore, want %d", count, n+1)
+	}
+	gotWork, count := mailboxBySeq(t, b.Dir, "Work/2026")
+	if count != 5 {
+		t.Errorf("Work/2026 holds %d messages after the restore, want 5", count)
+	}
+	checkRestoredMessages(t, "Work/2026", wantWork, gotWork)
+	if l, err := c.List("", "Work*", nil).Collect(); err != nil || len(l) != 2 {
+		t.Errorf("LIST Work* over IMAP after the restore: %v, %v", l, err)
+	}
+	sel, err := c.Select("Work/2026", nil).Wait()
+	if err != nil || sel.NumMessages != 5 {
+		t.Errorf("SELECT Work/2026 after the restore: %v, %v", sel, err)
+	}
+}
+
+// checkRestoredMessages compares a mailbox after a restore with the
+// snapshot's: every message byte for byte, with its flags, keywords and
+// internal date.
+func checkRestoredMessages(t *testing.T, name string, want, got map[string]storedMsg) {
+	t.Helper()
+	for seq, w := range want {
+		g, ok := got[seq]
+		switch {
+		case !ok:
+			t.Errorf("%s: message %s is not back", name, seq)
+		case !bytes.Equal(g.raw, w.raw):
+			t.Errorf("%s: message %s differs after the restore", name, seq)
+		case g.flags != w.flags || g.keywords != w.keywords || !g.date.Equal(w.date):
+			t.Errorf("%s: message %s is back with %v %q %v, want %v %q %v", name, seq, g.flags.Names(), g.keywords, g.date, w.flags.Names(), w.keywords, w.date)
+		}
+	}
+}
+
+// idleOn logs in over IMAPS as the box's admin, selects mailbox and
+// starts IDLE.
+func idleOn(t *testing.T, b *Box, mailbox string) (*tls.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.IMAPS), insecureTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReader(c)
+	readUntil(t, r, "* OK")
+	fmt.Fprintf(c, "a1 LOGIN %s %s\r\n", b.Admin, b.Password)
+	if l := readUntil(t, r, "a1 "); !strings.HasPrefix(l, "a1 OK") {
+		t.Fatalf("LOGIN: %q", l)
+	}
+	fmt.Fprintf(c, "a2 SELECT %s\r\n", mailbox)
+	if l := readUntil(t, r, "a2 "); !strings.HasPrefix(l, "a2 OK") {
+		t.Fatalf("SELECT: %q", l)
+	}
+	fmt.Fprintf(c, "a3 IDLE\r\n")
+	readUntil(t, r, "+ ")
+	return c, r
+}
+
+var existsRe = regexp.MustCompile(`^\* (\d+) EXISTS`)
+
+// awaitExists reads an IDLE session until it announces want messages,
+// within 5 s.
+func awaitExists(t *testing.T, c *tls.Conn, r *bufio.Reader, want int) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Now().Add(time.Minute))
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the IDLE session saw no * %d EXISTS: %v", want, err)
+		}
+		if m := existsRe.FindStringSubmatch(l); m != nil && m[1] == fmt.Sprint(want) {
+			return
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -445,12 +446,21 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 			return f, nil
 		}
 	}
-	h := sha256.New()
+	// The whole file's SHA-256 is hashed beside the chunks' only when
+	// the first chunk is full (there may be more): a file of one short
+	// chunk (every small file, most body files) takes its chunk's, so
+	// its bytes are hashed once.
+	var h hash.Hash
 	var size int64
 	for {
 		n, err := io.ReadFull(fh, buf)
 		if n > 0 {
-			h.Write(buf[:n])
+			if h == nil && n == len(buf) {
+				h = sha256.New()
+			}
+			if h != nil {
+				h.Write(buf[:n])
+			}
 			size += int64(n)
 			c, perr := u.chunk(ctx, buf[:n])
 			if perr != nil {
@@ -465,7 +475,16 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 			return File{}, err
 		}
 	}
-	f.Size, f.SHA256 = size, hex.EncodeToString(h.Sum(nil))
+	f.Size = size
+	switch {
+	case h != nil:
+		f.SHA256 = hex.EncodeToString(h.Sum(nil))
+	case len(f.Chunks) == 1:
+		f.SHA256 = f.Chunks[0].SHA256
+	default: // empty
+		sum := sha256.Sum256(nil)
+		f.SHA256 = hex.EncodeToString(sum[:])
+	}
 	if j.cacheable {
 		u.cache.put(j.rel, fi, f)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -251,21 +252,8 @@ func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f F
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
-	var size int64
-	for _, c := range f.Chunks {
-		plain, err := fetchChunk(ctx, t, ids, id, f.Path, c)
-		if err != nil {
-			return errors.Join(err, out.Close())
-		}
-		h.Write(plain)
-		size += int64(len(plain))
-		if _, err := out.Write(plain); err != nil {
-			return errors.Join(err, out.Close())
-		}
-	}
-	if size != f.Size || hex.EncodeToString(h.Sum(nil)) != f.SHA256 {
-		return errors.Join(fmt.Errorf("snapshot %s: %s: its chunks do not add up to the file the manifest names", id, f.Path), out.Close())
+	if err := copyChunks(ctx, t, ids, id, f, out); err != nil {
+		return errors.Join(err, out.Close())
 	}
 	mode := fs.FileMode(f.Mode) & 0o777
 	if mode == 0 {
@@ -275,4 +263,32 @@ func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f F
 		return errors.Join(err, out.Close())
 	}
 	return out.Close()
+}
+
+// copyChunks writes file f of snapshot id to w from its chunks, checking
+// each and, at the end, the whole: on an error w holds a partial file.
+func copyChunks(ctx context.Context, t Target, ids []age.Identity, id string, f File, w io.Writer) error {
+	h := sha256.New()
+	var size int64
+	for _, c := range f.Chunks {
+		plain, err := fetchChunk(ctx, t, ids, id, f.Path, c)
+		if err != nil {
+			return err
+		}
+		if len(f.Chunks) > 1 {
+			h.Write(plain)
+		}
+		size += int64(len(plain))
+		if _, err := w.Write(plain); err != nil {
+			return err
+		}
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if len(f.Chunks) == 1 {
+		sum = f.Chunks[0].SHA256 // checked by fetchChunk
+	}
+	if size != f.Size || sum != f.SHA256 {
+		return fmt.Errorf("snapshot %s: %s: its chunks do not add up to the file the manifest names", id, f.Path)
+	}
+	return nil
 }
