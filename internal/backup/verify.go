@@ -246,7 +246,9 @@ func checkDatabase(ctx context.Context, t Target, ids []age.Identity, id string,
 }
 
 // writeFile rebuilds file f of snapshot id at path p from its chunks,
-// checking each and the whole, and fsyncs it.
+// checking each and the whole. It does not fsync: Restore makes the
+// whole tree durable at once (syncAll), and the other callers' copies
+// are temporary.
 func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f File, p string) error {
 	out, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
@@ -259,7 +261,7 @@ func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f F
 	if mode == 0 {
 		mode = 0o600
 	}
-	if err := errors.Join(out.Chmod(mode), out.Sync()); err != nil {
+	if err := out.Chmod(mode); err != nil {
 		return errors.Join(err, out.Close())
 	}
 	return out.Close()
