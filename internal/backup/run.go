@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -128,7 +129,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	o.Logger.Debug("files stored", "took", time.Since(start))
 	m := Manifest{Format: FormatVersion, ID: id, Time: start.UTC(), Version: o.Version, Schema: info.Schema,
 		Messages: info.Messages, Files: files}
-	if err := writeSnapshot(ctx, o.Target, seal, &m); err != nil {
+	if err := writeSnapshot(ctx, o.Target, seal, &m, up.have); err != nil {
 		return res, err
 	}
 	if err := up.cache.save(o.Dir); err != nil {
@@ -300,9 +301,10 @@ func skipFile(rel, base string) bool {
 	return strings.HasPrefix(base, ".") && strings.Contains(base, ".tmp")
 }
 
-// writeSnapshot finishes the manifest and stores the .names file, then
-// the manifest: the snapshot exists from that last write on.
-func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) error {
+// writeSnapshot finishes the manifest and stores the .names file (each
+// object's name and, when known, its stored size), then the manifest:
+// the snapshot exists from that last write on.
+func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest, sizes map[string]int64) error {
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	names := map[string]bool{}
 	for _, f := range m.Files {
@@ -317,6 +319,9 @@ func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) err
 	m.Objects = len(names)
 	list := make([]string, 0, len(names))
 	for n := range names {
+		if size, ok := sizes[n]; ok && size >= 0 {
+			n += " " + strconv.FormatInt(size, 10)
+		}
 		list = append(list, n)
 	}
 	sort.Strings(list)
@@ -349,19 +354,15 @@ type uploader struct {
 	cache *cache
 
 	mu            sync.Mutex
-	have          map[string]bool // objects in the target
+	have          map[string]int64 // objects in the target: their sizes (-1: unknown)
 	uploaded      int64
 	uploadedBytes int64
 }
 
 func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, error) {
-	names, err := o.Target.List(ctx, "objects/")
+	have, err := listObjects(ctx, o.Target)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", o.Target, err)
-	}
-	have := make(map[string]bool, len(names))
-	for _, n := range names {
-		have[n[strings.LastIndexByte(n, '/')+1:]] = true
+		return nil, err
 	}
 	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir)}, nil
 }
@@ -495,7 +496,7 @@ func (u *uploader) hasAll(chunks []ChunkInfo) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, c := range chunks {
-		if !u.have[c.Object] {
+		if _, ok := u.have[c.Object]; !ok {
 			return false
 		}
 	}
@@ -507,7 +508,7 @@ func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	sum := sha256.Sum256(plain)
 	c := ChunkInfo{Object: u.seal.name(sum), Size: int64(len(plain)), SHA256: hex.EncodeToString(sum[:])}
 	u.mu.Lock()
-	have := u.have[c.Object]
+	_, have := u.have[c.Object]
 	u.mu.Unlock()
 	if have {
 		return c, nil
@@ -520,7 +521,7 @@ func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}
 	u.mu.Lock()
-	u.have[c.Object] = true
+	u.have[c.Object] = int64(len(sealed))
 	u.uploaded++
 	u.uploadedBytes += int64(len(sealed))
 	u.mu.Unlock()
