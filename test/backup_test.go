@@ -117,7 +117,7 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 		t.Errorf("a second init: exit %d, %s", code, errs)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
-	const before, total = 60, 200
+	const before, total = 60, 2000
 	for i := range before {
 		if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
 			t.Fatal(err)
@@ -130,10 +130,17 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	if err := c.Store(imap.SeqSetNum(1, 2, 3, 4, 5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered}}, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The stream and the flag changes go on during the backup.
+	// The stream of 2,000 messages and the flag changes go on during the
+	// backup. acked[i] is a time after message i's 250 (zero: not yet).
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var sendErr error
+	var mu sync.Mutex
+	acked := make([]time.Time, total)
+	sent := 0
+	for i := range before {
+		acked[i] = time.Now()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -141,6 +148,9 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 			if sendErr = sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); sendErr != nil {
 				return
 			}
+			mu.Lock()
+			acked[i], sent = time.Now(), i+1
+			mu.Unlock()
 		}
 	}()
 	go func() {
@@ -157,9 +167,14 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
-	want := messagesBySeq(t, b.Dir) // settled before the run: all acknowledged
+	progress := func() int { mu.Lock(); defer mu.Unlock(); return sent }
+	testutil.WaitFor(t, "300 messages of the stream", time.Minute, func() bool { return progress() >= 300 })
 	runOut := mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	if n := progress(); n >= total {
+		t.Errorf("the stream was over (%d messages) before the backup ended: the backup did not run during it", n)
+	} else {
+		t.Logf("the backup ended with %d of %d messages sent", n, total)
+	}
 	close(stop)
 	wg.Wait()
 	c.Close()
@@ -178,7 +193,25 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	if st, errs, _ := b.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`(?m)^ok +mail\.example\.test +backup +snapshot ` + id[1]).MatchString(st) {
 		t.Errorf("status after a verified backup:\n%s%s", st, errs)
 	}
+	// The stock age CLI reads the manifest (and below, an object): its
+	// time is the snapshot's.
+	plain, err := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "snapshots", id[1]+".manifest")).Output()
+	if err != nil {
+		t.Fatalf("age -d of the manifest: %v", err)
+	}
+	var m struct {
+		ID    string
+		Time  time.Time
+		Files []struct {
+			Path   string
+			Chunks []struct{ Object string }
+		}
+	}
+	if err := json.Unmarshal(plain, &m); err != nil || m.ID != id[1] || m.Time.IsZero() {
+		t.Fatalf("manifest decrypted by age: %v, id %q, time %v", err, m.ID, m.Time)
+	}
 
+	live := messagesBySeq(t, b.Dir) // every message, as the box holds it now
 	newDir := filepath.Join(t.TempDir(), "restored")
 	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir, "--snapshot", id[1])
 	t.Logf("%s", out)
@@ -187,20 +220,28 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	}
 	rb := startRestored(t, newDir)
 	got := messagesBySeq(t, rb.Dir)
-	if len(want) < before {
-		t.Fatalf("only %d messages before the run", len(want))
-	}
-	for seq, w := range want {
+	checked := 0
+	for i := range total {
+		if acked[i].IsZero() || !acked[i].Before(m.Time) {
+			continue // acknowledged after the snapshot began: may or may not be in it
+		}
+		checked++
+		seq := fmt.Sprint(i)
 		g, ok := got[seq]
+		w := live[seq]
 		switch {
 		case !ok:
-			t.Errorf("message %s, acknowledged before the backup, is not in the restored box", seq)
+			t.Errorf("message %s, acknowledged before the snapshot, is not in the restored box", seq)
 		case !bytes.Equal(g.raw, w.raw):
 			t.Errorf("message %s differs after restore", seq)
 		case g.flags&^store.FlagFlagged != w.flags&^store.FlagFlagged: // \Flagged changed during the run
 			t.Errorf("message %s has flags %v after restore, want %v", seq, g.flags.Names(), w.flags.Names())
 		}
 	}
+	if checked < 300 {
+		t.Errorf("only %d messages acknowledged before the snapshot", checked)
+	}
+	t.Logf("%d messages acknowledged before the snapshot, all restored; the snapshot holds %d", checked, len(got))
 	for _, seq := range []string{"0", "1", "2", "3", "4"} {
 		if got[seq].flags&store.FlagSeen == 0 {
 			t.Errorf("message %s lost its \\Seen", seq)
@@ -212,32 +253,21 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	}
 	rc.Close()
 
-	// The stock age CLI reads the manifest and the objects.
-	cmd := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "snapshots", id[1]+".manifest"))
-	plain, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("age -d of the manifest: %v", err)
-	}
-	var m struct {
-		ID    string
-		Files []struct {
-			Path   string
-			Chunks []struct{ Object string }
-		}
-	}
-	if err := json.Unmarshal(plain, &m); err != nil || m.ID != id[1] {
-		t.Fatalf("manifest decrypted by age: %v, id %q", err, m.ID)
-	}
+	decrypted := false
 	for _, f := range m.Files {
 		if f.Path != "boxmail.conf" {
 			continue
 		}
+		decrypted = true
 		obj := f.Chunks[0].Object
 		plain, err := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "objects", obj[:2], obj)).Output()
 		wantConf, _ := os.ReadFile(filepath.Join(b.Dir, "boxmail.conf"))
 		if err != nil || !bytes.Equal(plain, wantConf) {
 			t.Errorf("age -d of boxmail.conf's object: %v, %d bytes, want %d", err, len(plain), len(wantConf))
 		}
+	}
+	if !decrypted {
+		t.Error("the manifest names no boxmail.conf")
 	}
 }
 
@@ -323,16 +353,66 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	if len(objs) == 0 {
 		t.Fatal("no objects")
 	}
-	os.Remove(objs[0])
-	_, errs, code := run(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
-	if code == 0 || !strings.Contains(errs, filepath.Base(objs[0])) {
-		t.Errorf("missing object: exit %d, %s", code, errs)
+	manifests, _ := filepath.Glob(filepath.Join(target, "snapshots", "*.manifest"))
+	if len(manifests) != 1 {
+		t.Fatalf("manifests: %v", manifests)
 	}
-	for _, p := range []string{newDir, newDir + ".partial"} {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("a failed restore left %s", p)
+	for _, c := range []struct {
+		name   string
+		damage func() (undo func())
+		from   string
+		want   string
+	}{
+		{"missing object", func() func() { return moveAway(t, objs[0]) }, target, filepath.Base(objs[0])},
+		{"truncated object", func() func() { return cutFile(t, objs[0], 100) }, target, filepath.Base(objs[0])},
+		{"tampered manifest", func() func() {
+			return changeFile(t, manifests[0], func(d []byte) { d[len(d)-20] ^= 1 })
+		}, target, filepath.Base(manifests[0])},
+		{"target unreachable", func() func() { return func() {} }, filepath.Join(t.TempDir(), "unplugged-disk"), "no snapshot"},
+	} {
+		undo := c.damage()
+		out, errs, code := run(t, "", "restore", "--from", c.from, "--identity", keyFile, "--dir", newDir)
+		undo()
+		if code == 0 || !strings.Contains(errs, c.want) || !strings.Contains(errs, "nothing restored") {
+			t.Errorf("%s: exit %d, want an error naming %s:\n%s%s", c.name, code, c.want, out, errs)
+		}
+		for _, p := range []string{newDir, newDir + ".partial"} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s: a failed restore left %s", c.name, p)
+			}
 		}
 	}
+	// Undone, the same restore succeeds.
+	mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
+}
+
+func moveAway(t *testing.T, p string) func() {
+	t.Helper()
+	if err := os.Rename(p, p+".away"); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.Rename(p+".away", p) }
+}
+
+// cutFile cuts n bytes off the end of a file.
+func cutFile(t *testing.T, p string, n int) func() {
+	return changeFileTo(t, p, func(d []byte) []byte { return d[:len(d)-n] })
+}
+
+func changeFile(t *testing.T, p string, change func([]byte)) func() {
+	return changeFileTo(t, p, func(d []byte) []byte { change(d); return d })
+}
+
+func changeFileTo(t *testing.T, p string, change func([]byte) []byte) func() {
+	t.Helper()
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, change(bytes.Clone(orig)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.WriteFile(p, orig, 0o600) }
 }
 
 // BOXMAIL_BACKUP_BENCH=N measures a full backup of N messages (one in
