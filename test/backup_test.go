@@ -513,6 +513,9 @@ func TestBackupBenchmark(t *testing.T) {
 	if restic, err := exec.LookPath("restic"); err == nil {
 		benchRestic(t, restic, tmp, filepath.Dir(maildir), n, func() { fill(n+100, n+200) })
 	}
+	// The shared machine's load moves: the disk rate again, next to the restore.
+	rate = diskWriteRate(t, tmp, 512<<20)
+	t.Logf("disk sequential write (fsync), before the restore: %.0f MB/s", rate)
 	restored := filepath.Join(tmp, "restored")
 	out, res, rss := timed("restore", "--from", target, "--identity", key, "--dir", restored)
 	t.Logf("restore: %v, %.0f MB/s (%.0f%% of the disk rate), max RSS %d MiB\n  %s", res.Round(time.Millisecond),
