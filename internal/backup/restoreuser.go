@@ -28,7 +28,8 @@ import (
 // UIDVALIDITY, as any new mailbox); a message of the snapshot that the
 // live mailbox no longer holds (same internal date, size and SHA-256:
 // store.RestoreKey) is added under a new UID above UIDNEXT, with the
-// flags, keywords and internal date it had in the snapshot. Messages
+// flags, keywords and internal date it had in the snapshot (one marked
+// \Deleted then comes back marked so, as it was). Messages
 // still present keep their live flags, and nothing live is removed, so
 // no mailbox that still exists goes back in time: its UIDVALIDITY stays
 // (a client sees the restored messages as new ones, EXISTS). The running

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -503,6 +504,9 @@ func (u *uploader) hasAll(chunks []ChunkInfo) bool {
 	return true
 }
 
+// sealBuffers are the encrypted chunks' buffers, reused across chunks.
+var sealBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // chunk stores one piece unless the target has it.
 func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	sum := sha256.Sum256(plain)
@@ -513,10 +517,12 @@ func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	if have {
 		return c, nil
 	}
-	sealed, err := u.seal.seal(plain)
-	if err != nil {
+	out := sealBuffers.Get().(*bytes.Buffer)
+	defer sealBuffers.Put(out) // Put has returned: the target keeps no reference
+	if err := u.seal.sealTo(out, plain); err != nil {
 		return c, err
 	}
+	sealed := out.Bytes()
 	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}

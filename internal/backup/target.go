@@ -16,7 +16,8 @@ import (
 // paths ("objects/ab/ab12...", "snapshots/ID.manifest").
 type Target interface {
 	// Put stores data under name: a failure or a crash leaves no partial
-	// object under it. It is durable once Sync has returned.
+	// object under it. It is durable once Sync has returned. Put keeps
+	// no reference to data once it returns (the caller reuses it).
 	Put(ctx context.Context, name string, data []byte) error
 	// Sync makes every Put so far durable.
 	Sync(ctx context.Context) error

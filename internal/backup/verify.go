@@ -322,6 +322,11 @@ func verifyFull(ctx context.Context, o VerifyOptions, key []byte, id string, lis
 
 // fetchChunk downloads, decrypts and checks one chunk.
 func fetchChunk(ctx context.Context, t Target, ids []age.Identity, id, path string, c ChunkInfo) ([]byte, error) {
+	return fetchChunkInto(ctx, nil, t, ids, id, path, c)
+}
+
+// fetchChunkInto is fetchChunk decrypting into dst's storage (openInto).
+func fetchChunkInto(ctx context.Context, dst []byte, t Target, ids []age.Identity, id, path string, c ChunkInfo) ([]byte, error) {
 	data, err := t.Get(ctx, objectPath(c.Object))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &ObjectError{Snapshot: id, Path: path, Object: c.Object, Err: errors.New("missing")}
@@ -329,7 +334,7 @@ func fetchChunk(ctx context.Context, t Target, ids []age.Identity, id, path stri
 	if err != nil {
 		return nil, &ObjectError{Snapshot: id, Path: path, Object: c.Object, Err: err}
 	}
-	plain, err := open(data, ids)
+	plain, err := openInto(dst, data, ids)
 	if err != nil {
 		return nil, &ObjectError{Snapshot: id, Path: path, Object: c.Object, Err: fmt.Errorf("cannot decrypt (wrong identity, truncated or altered): %w", err)}
 	}
@@ -385,11 +390,13 @@ func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f F
 func copyChunks(ctx context.Context, t Target, ids []age.Identity, id string, f File, w io.Writer) error {
 	h := sha256.New()
 	var size int64
+	var buf []byte // one plaintext buffer for every chunk of the file
 	for _, c := range f.Chunks {
-		plain, err := fetchChunk(ctx, t, ids, id, f.Path, c)
+		plain, err := fetchChunkInto(ctx, buf, t, ids, id, f.Path, c)
 		if err != nil {
 			return err
 		}
+		buf = plain
 		if len(f.Chunks) > 1 {
 			h.Write(plain)
 		}
