@@ -81,18 +81,9 @@ func restoreUser(ctx context.Context, e *env, o backup.AccountRestoreOptions) er
 		if res.Manifest.ID != "" {
 			fmt.Fprintf(e.stdout, "snapshot %s (taken %s), account %s:\n", res.Manifest.ID, res.Manifest.Time.Format(time.RFC3339), o.User)
 		}
-		tw := newTable(e.stdout, "MAILBOX\tIN SNAPSHOT\tSTILL THERE\tPUT BACK\t")
-		added := 0
-		for _, mb := range res.Mailboxes {
-			note := ""
-			if mb.Created {
-				note = "(was deleted: made again, new UIDVALIDITY)"
-			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", mb.Name, mb.InSnapshot, mb.Present, mb.Added, note)
-			added += mb.Added
-		}
-		if ferr := tw.Flush(); ferr != nil && err == nil {
-			err = ferr
+		added, perr := printRestored(e, res.Mailboxes)
+		if perr != nil && err == nil {
+			err = perr
 		}
 		if err != nil {
 			if added > 0 {
@@ -103,4 +94,23 @@ func restoreUser(ctx context.Context, e *env, o backup.AccountRestoreOptions) er
 		fmt.Fprintf(e.stdout, "%d messages put back in %s; every chunk's hash checked\n", added, time.Since(start).Round(time.Millisecond))
 		return nil
 	})
+}
+
+// printRestored prints a table of what a restore did to each mailbox
+// and returns the number of messages put back.
+func printRestored(e *env, boxes []backup.MailboxRestored) (int, error) {
+	if len(boxes) == 0 {
+		return 0, nil
+	}
+	tw := newTable(e.stdout, "MAILBOX\tIN SNAPSHOT\tSTILL THERE\tPUT BACK\t")
+	added := 0
+	for _, mb := range boxes {
+		note := ""
+		if mb.Created {
+			note = "(was deleted: made again, new UIDVALIDITY)"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", mb.Name, mb.InSnapshot, mb.Present, mb.Added, note)
+		added += mb.Added
+	}
+	return added, tw.Flush()
 }
