@@ -1,9 +1,12 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -38,16 +41,29 @@ var seqRe = regexp.MustCompile(`(?m)^X-Seq: (\d+)\r?$`)
 
 // bySeq maps X-Seq to the stored message (raw bytes) and its flags.
 type storedMsg struct {
-	raw   []byte
-	flags store.Flags
+	raw      []byte
+	flags    store.Flags
+	keywords string
+	date     time.Time
 }
 
 func messagesBySeq(t *testing.T, dir string) map[string]storedMsg {
 	t.Helper()
+	out, _ := mailboxBySeq(t, dir, "INBOX")
+	return out
+}
+
+// mailboxBySeq is messagesBySeq for any mailbox of me@example.test, with
+// the number of messages (nil, 0 when the mailbox is not there).
+func mailboxBySeq(t *testing.T, dir, mailbox string) (map[string]storedMsg, int) {
+	t.Helper()
 	ctx := context.Background()
 	st, acc := openAccount(t, dir, "me@example.test")
-	mb, err := st.MailboxByName(ctx, acc.ID, "INBOX")
-	if err != nil {
+	defer st.Close()
+	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, 0
+	} else if err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := st.Messages(ctx, mb.ID, 1, 0)
@@ -61,11 +77,10 @@ func messagesBySeq(t *testing.T, dir string) map[string]storedMsg {
 			t.Fatal(err)
 		}
 		if s := seqRe.FindSubmatch(raw); s != nil {
-			out[string(s[1])] = storedMsg{raw: raw, flags: m.Flags &^ store.FlagRecent}
+			out[string(s[1])] = storedMsg{raw: raw, flags: m.Flags &^ store.FlagRecent, keywords: strings.Join(m.Keywords, " "), date: m.InternalDate}
 		}
 	}
-	st.Close()
-	return out
+	return out, len(msgs)
 }
 
 // startRestored serves a restored data dir on new free ports.
@@ -102,7 +117,7 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 		t.Errorf("a second init: exit %d, %s", code, errs)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
-	const before, total = 60, 200
+	const before, total = 60, 2000
 	for i := range before {
 		if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
 			t.Fatal(err)
@@ -115,10 +130,17 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	if err := c.Store(imap.SeqSetNum(1, 2, 3, 4, 5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered}}, nil).Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The stream and the flag changes go on during the backup.
+	// The stream of 2,000 messages and the flag changes go on during the
+	// backup. acked[i] is a time after message i's 250 (zero: not yet).
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var sendErr error
+	var mu sync.Mutex
+	acked := make([]time.Time, total)
+	sent := 0
+	for i := range before {
+		acked[i] = time.Now()
+	}
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
@@ -126,6 +148,9 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 			if sendErr = sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); sendErr != nil {
 				return
 			}
+			mu.Lock()
+			acked[i], sent = time.Now(), i+1
+			mu.Unlock()
 		}
 	}()
 	go func() {
@@ -142,9 +167,14 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(200 * time.Millisecond)
-	want := messagesBySeq(t, b.Dir) // settled before the run: all acknowledged
+	progress := func() int { mu.Lock(); defer mu.Unlock(); return sent }
+	testutil.WaitFor(t, "300 messages of the stream", time.Minute, func() bool { return progress() >= 300 })
 	runOut := mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	if n := progress(); n >= total {
+		t.Errorf("the stream was over (%d messages) before the backup ended: the backup did not run during it", n)
+	} else {
+		t.Logf("the backup ended with %d of %d messages sent", n, total)
+	}
 	close(stop)
 	wg.Wait()
 	c.Close()
@@ -163,7 +193,25 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	if st, errs, _ := b.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`(?m)^ok +mail\.example\.test +backup +snapshot ` + id[1]).MatchString(st) {
 		t.Errorf("status after a verified backup:\n%s%s", st, errs)
 	}
+	// The stock age CLI reads the manifest (and below, an object): its
+	// time is the snapshot's.
+	plain, err := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "snapshots", id[1]+".manifest")).Output()
+	if err != nil {
+		t.Fatalf("age -d of the manifest: %v", err)
+	}
+	var m struct {
+		ID    string
+		Time  time.Time
+		Files []struct {
+			Path   string
+			Chunks []struct{ Object string }
+		}
+	}
+	if err := json.Unmarshal(plain, &m); err != nil || m.ID != id[1] || m.Time.IsZero() {
+		t.Fatalf("manifest decrypted by age: %v, id %q, time %v", err, m.ID, m.Time)
+	}
 
+	live := messagesBySeq(t, b.Dir) // every message, as the box holds it now
 	newDir := filepath.Join(t.TempDir(), "restored")
 	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir, "--snapshot", id[1])
 	t.Logf("%s", out)
@@ -172,20 +220,28 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	}
 	rb := startRestored(t, newDir)
 	got := messagesBySeq(t, rb.Dir)
-	if len(want) < before {
-		t.Fatalf("only %d messages before the run", len(want))
-	}
-	for seq, w := range want {
+	checked := 0
+	for i := range total {
+		if acked[i].IsZero() || !acked[i].Before(m.Time) {
+			continue // acknowledged after the snapshot began: may or may not be in it
+		}
+		checked++
+		seq := fmt.Sprint(i)
 		g, ok := got[seq]
+		w := live[seq]
 		switch {
 		case !ok:
-			t.Errorf("message %s, acknowledged before the backup, is not in the restored box", seq)
+			t.Errorf("message %s, acknowledged before the snapshot, is not in the restored box", seq)
 		case !bytes.Equal(g.raw, w.raw):
 			t.Errorf("message %s differs after restore", seq)
 		case g.flags&^store.FlagFlagged != w.flags&^store.FlagFlagged: // \Flagged changed during the run
 			t.Errorf("message %s has flags %v after restore, want %v", seq, g.flags.Names(), w.flags.Names())
 		}
 	}
+	if checked < 300 {
+		t.Errorf("only %d messages acknowledged before the snapshot", checked)
+	}
+	t.Logf("%d messages acknowledged before the snapshot, all restored; the snapshot holds %d", checked, len(got))
 	for _, seq := range []string{"0", "1", "2", "3", "4"} {
 		if got[seq].flags&store.FlagSeen == 0 {
 			t.Errorf("message %s lost its \\Seen", seq)
@@ -197,32 +253,21 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	}
 	rc.Close()
 
-	// The stock age CLI reads the manifest and the objects.
-	cmd := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "snapshots", id[1]+".manifest"))
-	plain, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("age -d of the manifest: %v", err)
-	}
-	var m struct {
-		ID    string
-		Files []struct {
-			Path   string
-			Chunks []struct{ Object string }
-		}
-	}
-	if err := json.Unmarshal(plain, &m); err != nil || m.ID != id[1] {
-		t.Fatalf("manifest decrypted by age: %v, id %q", err, m.ID)
-	}
+	decrypted := false
 	for _, f := range m.Files {
 		if f.Path != "boxmail.conf" {
 			continue
 		}
+		decrypted = true
 		obj := f.Chunks[0].Object
 		plain, err := exec.Command(ageBin, "-d", "-i", keyFile, filepath.Join(target, "objects", obj[:2], obj)).Output()
 		wantConf, _ := os.ReadFile(filepath.Join(b.Dir, "boxmail.conf"))
 		if err != nil || !bytes.Equal(plain, wantConf) {
 			t.Errorf("age -d of boxmail.conf's object: %v, %d bytes, want %d", err, len(plain), len(wantConf))
 		}
+	}
+	if !decrypted {
+		t.Error("the manifest names no boxmail.conf")
 	}
 }
 
@@ -308,16 +353,66 @@ func TestRestoreRefusesBadInput(t *testing.T) {
 	if len(objs) == 0 {
 		t.Fatal("no objects")
 	}
-	os.Remove(objs[0])
-	_, errs, code := run(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
-	if code == 0 || !strings.Contains(errs, filepath.Base(objs[0])) {
-		t.Errorf("missing object: exit %d, %s", code, errs)
+	manifests, _ := filepath.Glob(filepath.Join(target, "snapshots", "*.manifest"))
+	if len(manifests) != 1 {
+		t.Fatalf("manifests: %v", manifests)
 	}
-	for _, p := range []string{newDir, newDir + ".partial"} {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("a failed restore left %s", p)
+	for _, c := range []struct {
+		name   string
+		damage func() (undo func())
+		from   string
+		want   string
+	}{
+		{"missing object", func() func() { return moveAway(t, objs[0]) }, target, filepath.Base(objs[0])},
+		{"truncated object", func() func() { return cutFile(t, objs[0], 100) }, target, filepath.Base(objs[0])},
+		{"tampered manifest", func() func() {
+			return changeFile(t, manifests[0], func(d []byte) { d[len(d)-20] ^= 1 })
+		}, target, filepath.Base(manifests[0])},
+		{"target unreachable", func() func() { return func() {} }, filepath.Join(t.TempDir(), "unplugged-disk"), "no snapshot"},
+	} {
+		undo := c.damage()
+		out, errs, code := run(t, "", "restore", "--from", c.from, "--identity", keyFile, "--dir", newDir)
+		undo()
+		if code == 0 || !strings.Contains(errs, c.want) || !strings.Contains(errs, "nothing restored") {
+			t.Errorf("%s: exit %d, want an error naming %s:\n%s%s", c.name, code, c.want, out, errs)
+		}
+		for _, p := range []string{newDir, newDir + ".partial"} {
+			if _, err := os.Stat(p); err == nil {
+				t.Errorf("%s: a failed restore left %s", c.name, p)
+			}
 		}
 	}
+	// Undone, the same restore succeeds.
+	mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
+}
+
+func moveAway(t *testing.T, p string) func() {
+	t.Helper()
+	if err := os.Rename(p, p+".away"); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.Rename(p+".away", p) }
+}
+
+// cutFile cuts n bytes off the end of a file.
+func cutFile(t *testing.T, p string, n int) func() {
+	return changeFileTo(t, p, func(d []byte) []byte { return d[:len(d)-n] })
+}
+
+func changeFile(t *testing.T, p string, change func([]byte)) func() {
+	return changeFileTo(t, p, func(d []byte) []byte { change(d); return d })
+}
+
+func changeFileTo(t *testing.T, p string, change func([]byte) []byte) func() {
+	t.Helper()
+	orig, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, change(bytes.Clone(orig)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() { os.WriteFile(p, orig, 0o600) }
 }
 
 // BOXMAIL_BACKUP_BENCH=N measures a full backup of N messages (one in
@@ -418,6 +513,9 @@ func TestBackupBenchmark(t *testing.T) {
 	if restic, err := exec.LookPath("restic"); err == nil {
 		benchRestic(t, restic, tmp, filepath.Dir(maildir), n, func() { fill(n+100, n+200) })
 	}
+	// The shared machine's load moves: the disk rate again, next to the restore.
+	rate = diskWriteRate(t, tmp, 512<<20)
+	t.Logf("disk sequential write (fsync), before the restore: %.0f MB/s", rate)
 	restored := filepath.Join(tmp, "restored")
 	out, res, rss := timed("restore", "--from", target, "--identity", key, "--dir", restored)
 	t.Logf("restore: %v, %.0f MB/s (%.0f%% of the disk rate), max RSS %d MiB\n  %s", res.Round(time.Millisecond),
@@ -595,4 +693,190 @@ func benchRestic(t *testing.T, restic, tmp, maildir string, n int, more func()) 
 	more()
 	inc, rss := runR("backup", "--quiet", maildir)
 	t.Logf("restic incremental after 100 new messages: %v, max RSS %d MiB", inc.Round(time.Millisecond), rss)
+}
+
+// Restore of one account, then of one mailbox, into the running box:
+// after a mailbox is deleted and messages of another expunged over
+// IMAP, 'restore --user' puts back what is missing (byte for byte, with
+// the flags, keywords and dates of the snapshot), duplicates nothing,
+// and an IDLE session on the live box sees the messages come back.
+func TestRestoreOneAccountIntoTheRunningBox(t *testing.T) {
+	b := newBox(t)
+	keyFile := filepath.Join(t.TempDir(), "id.txt")
+	target := filepath.Join(t.TempDir(), "target")
+	mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", target, "--identity-out", keyFile)
+	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
+	const n = 12 // messages 3 and 10 are 300 KiB photos (body files)
+	for i := range n {
+		if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	st, acc := openAccount(t, b.Dir, "me@example.test")
+	if err := st.CreateMailbox(ctx, acc.ID, "Work/2026", ""); err != nil {
+		t.Fatal(err)
+	}
+	for i := 100; i < 105; i++ { // 103 is a photo
+		if _, _, err := st.Append(ctx, acc.ID, "Work/2026", []byte(backupMessage(i)), store.FlagFlagged, []string{"$Project"}, time.Unix(1700000000+int64(i), 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	c := imapLogin(t, b)
+	defer c.Close()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1, 2, 4), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagSeen, imap.FlagAnswered, "$Later"}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantInbox, _ := mailboxBySeq(t, b.Dir, "INBOX")
+	wantWork, _ := mailboxBySeq(t, b.Dir, "Work/2026")
+	if len(wantInbox) != n || len(wantWork) != 5 {
+		t.Fatalf("before the backup: %d in INBOX, %d in Work/2026", len(wantInbox), len(wantWork))
+	}
+	mustRun(t, "", "backup", "run", "--dir", b.Dir)
+
+	// After the backup: one more message, a mailbox deleted, four
+	// messages of INBOX (two flagged ones, a photo) expunged.
+	if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(50)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("Work/2026").Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Store(imap.SeqSetNum(1, 2, 4, 5), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "", "user", "add", "kid@example.test", "--dir", b.Dir, "--password-file", writeTemp(t, "kid-password-77"))
+
+	// A phone idles on INBOX while the restore runs beside the server.
+	phone, r := idleOn(t, b, "INBOX")
+	defer phone.Close()
+
+	// Bad input first: nothing is written.
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--user", "nobody@example.test"}, "no account nobody@example.test"},
+		{[]string{"--user", "kid@example.test"}, "holds no account kid@example.test"},
+		{[]string{"--user", "me@example.test", "--mailbox", "Nope"}, `holds no mailbox "Nope"`},
+		{[]string{"--mailbox", "INBOX"}, "--mailbox needs --user"},
+		{nil, "not empty"}, // a whole restore over the live box
+	} {
+		args := append([]string{"restore", "--from", target, "--identity", keyFile, "--dir", b.Dir}, bad.args...)
+		if out, errs, code := run(t, "", args...); code == 0 || !strings.Contains(errs, bad.want) {
+			t.Errorf("restore %v: exit %d, want an error with %q:\n%s%s", bad.args, code, bad.want, out, errs)
+		}
+	}
+	if got, count := mailboxBySeq(t, b.Dir, "INBOX"); count != n-4+1 || len(got) != count {
+		t.Fatalf("the refused restores changed INBOX: %d messages", count)
+	}
+	if matches, _ := filepath.Glob(filepath.Join(b.Dir, "backup", "restore-*")); len(matches) > 0 {
+		t.Errorf("temporary copies left: %v", matches)
+	}
+
+	// One mailbox: INBOX gets its four messages back, Work stays deleted.
+	out := mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", b.Dir, "--user", "me@example.test", "--mailbox", "inbox")
+	t.Logf("%s", out)
+	if !regexp.MustCompile(`(?m)^INBOX +12 +8 +4 *$`).MatchString(out) || strings.Contains(out, "Work") {
+		t.Errorf("restore --mailbox INBOX printed:\n%s", out)
+	}
+	awaitExists(t, phone, r, n+1)
+	got, count := mailboxBySeq(t, b.Dir, "INBOX")
+	if count != n+1 {
+		t.Errorf("INBOX holds %d messages after the restore, want %d (no duplicates)", count, n+1)
+	}
+	checkRestoredMessages(t, "INBOX", wantInbox, got)
+	if _, count := mailboxBySeq(t, b.Dir, "Work/2026"); count != 0 {
+		t.Errorf("--mailbox INBOX restored Work/2026 too")
+	}
+
+	// The whole account: Work/2026 is made again; INBOX gets nothing twice.
+	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", b.Dir, "--user", "me@example.test")
+	t.Logf("%s", out)
+	if !regexp.MustCompile(`(?m)^INBOX +12 +12 +0 *$`).MatchString(out) || !regexp.MustCompile(`(?m)^Work/2026 +5 +0 +5 +\(was deleted`).MatchString(out) {
+		t.Errorf("restore --user printed:\n%s", out)
+	}
+	if _, count := mailboxBySeq(t, b.Dir, "INBOX"); count != n+1 {
+		t.Errorf("INBOX holds %d messages after the second restore, want %d", count, n+1)
+	}
+	gotWork, count := mailboxBySeq(t, b.Dir, "Work/2026")
+	if count != 5 {
+		t.Errorf("Work/2026 holds %d messages after the restore, want 5", count)
+	}
+	checkRestoredMessages(t, "Work/2026", wantWork, gotWork)
+	if l, err := c.List("", "Work*", nil).Collect(); err != nil || len(l) != 2 {
+		t.Errorf("LIST Work* over IMAP after the restore: %v, %v", l, err)
+	}
+	sel, err := c.Select("Work/2026", nil).Wait()
+	if err != nil || sel.NumMessages != 5 {
+		t.Errorf("SELECT Work/2026 after the restore: %v, %v", sel, err)
+	}
+}
+
+// checkRestoredMessages compares a mailbox after a restore with the
+// snapshot's: every message byte for byte, with its flags, keywords and
+// internal date.
+func checkRestoredMessages(t *testing.T, name string, want, got map[string]storedMsg) {
+	t.Helper()
+	for seq, w := range want {
+		g, ok := got[seq]
+		switch {
+		case !ok:
+			t.Errorf("%s: message %s is not back", name, seq)
+		case !bytes.Equal(g.raw, w.raw):
+			t.Errorf("%s: message %s differs after the restore", name, seq)
+		case g.flags != w.flags || g.keywords != w.keywords || !g.date.Equal(w.date):
+			t.Errorf("%s: message %s is back with %v %q %v, want %v %q %v", name, seq, g.flags.Names(), g.keywords, g.date, w.flags.Names(), w.keywords, w.date)
+		}
+	}
+}
+
+// idleOn logs in over IMAPS as the box's admin, selects mailbox and
+// starts IDLE.
+func idleOn(t *testing.T, b *Box, mailbox string) (*tls.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", b.IMAPS), insecureTLS())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(2 * time.Minute))
+	r := bufio.NewReader(c)
+	readUntil(t, r, "* OK")
+	fmt.Fprintf(c, "a1 LOGIN %s %s\r\n", b.Admin, b.Password)
+	if l := readUntil(t, r, "a1 "); !strings.HasPrefix(l, "a1 OK") {
+		t.Fatalf("LOGIN: %q", l)
+	}
+	fmt.Fprintf(c, "a2 SELECT %s\r\n", mailbox)
+	if l := readUntil(t, r, "a2 "); !strings.HasPrefix(l, "a2 OK") {
+		t.Fatalf("SELECT: %q", l)
+	}
+	fmt.Fprintf(c, "a3 IDLE\r\n")
+	readUntil(t, r, "+ ")
+	return c, r
+}
+
+var existsRe = regexp.MustCompile(`^\* (\d+) EXISTS`)
+
+// awaitExists reads an IDLE session until it announces want messages,
+// within 5 s.
+func awaitExists(t *testing.T, c *tls.Conn, r *bufio.Reader, want int) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	defer c.SetReadDeadline(time.Now().Add(time.Minute))
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("the IDLE session saw no * %d EXISTS: %v", want, err)
+		}
+		if m := existsRe.FindStringSubmatch(l); m != nil && m[1] == fmt.Sprint(want) {
+			return
+		}
+	}
 }

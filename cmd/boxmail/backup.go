@@ -30,7 +30,7 @@ func backupCommands() []subcommand {
 		{name: "init", args: "--to TARGET [--identity-out FILE] [--force]", summary: "set up encrypted backups to a directory or S3; prints the decryption identity once", run: backupInit},
 		{name: "run", args: "[--to TARGET]", summary: "back up the box now (beside the running server)", run: backupRun},
 		{name: "list", args: "[--identity FILE]", summary: "the snapshots in the target", run: backupList},
-		{name: "verify", args: "[--full --identity FILE]", summary: "check every snapshot's objects are there (--full: decrypt and re-hash all)", run: backupVerify},
+		{name: "verify", args: "[--read | --full --identity FILE]", summary: "check every snapshot's objects are there (--read: read all back; --full: decrypt and re-hash all)", run: backupVerify},
 	}
 }
 
@@ -219,17 +219,41 @@ func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *sto
 		log.Error("scheduled backup failed", "target", t.String(), "err", err)
 		return err
 	}
-	start := time.Now()
-	_, err = backup.Verify(ctx, backup.VerifyOptions{Target: t, NameKey: s.NameKey})
-	if rerr := backup.RecordVerify(dir, start, err); rerr != nil {
-		log.Warn("recording the verify", "err", rerr)
-	}
+	kind, err := scheduledVerify(ctx, dir, cfg, s, t, time.Now())
 	if err != nil {
-		log.Error("backup verify failed after the scheduled run", "target", t.String(), "err", err)
-		return fmt.Errorf("the snapshot was stored, but the check of the target found a problem: %w", err)
+		log.Error("backup verify failed after the scheduled run", "target", t.String(), "verify", kind, "err", err)
+		return fmt.Errorf("the snapshot was stored, but the %s check of the target found a problem: %w", kind, err)
 	}
-	log.Info("scheduled backup done", "snapshot", res.ID, "uploaded", res.Uploaded, "objects", res.Objects, "pruned", res.Pruned, "took", res.Duration)
+	log.Info("scheduled backup done", "snapshot", res.ID, "uploaded", res.Uploaded, "objects", res.Objects, "pruned", res.Pruned, "verify", kind, "took", res.Duration)
 	return nil
+}
+
+// scheduledVerify checks the target after a scheduled run and records
+// the result for 'boxmail status'. Every night: each snapshot's object
+// list, and every object present with the size it was stored with. Once
+// a week (backup.DeepVerifyEvery) it goes deeper: with
+// backup_verify_identity, a full verify (every object decrypted and
+// re-hashed, each snapshot's database checked); without it (the box does
+// not hold the identity), every object and manifest is read back and
+// checked to be a whole age file.
+func scheduledVerify(ctx context.Context, dir string, cfg config.Config, s backup.Settings, t backup.Target, now time.Time) (string, error) {
+	o := backup.VerifyOptions{Target: t, NameKey: s.NameKey}
+	st, err := backup.ReadStatus(dir)
+	if err != nil || st.DeepVerifyDue(now) {
+		o.Read = true
+		if cfg.Backup.VerifyIdentity != "" {
+			o.Full = true
+			if o.Identities, err = backup.ReadIdentity(cfg.Backup.VerifyIdentity); err != nil {
+				err = fmt.Errorf("backup_verify_identity: %w", err)
+				return o.Kind(), errors.Join(err, backup.RecordVerify(dir, now, o.Kind(), err))
+			}
+		}
+	}
+	_, err = backup.Verify(ctx, o)
+	if rerr := backup.RecordVerify(dir, now, o.Kind(), err); rerr != nil {
+		err = errors.Join(err, fmt.Errorf("recording the verify: %w", rerr))
+	}
+	return o.Kind(), err
 }
 
 // backupStaleAfter is how old the newest verified backup may be before
@@ -253,6 +277,12 @@ func backupCheck(dir, hostname string, now time.Time) dnsrecords.Result {
 	case st.LastRunError != "":
 		r.Found = fmt.Sprintf("the last run (%s) failed: %s", st.LastRun.Format(time.RFC3339), st.LastRunError)
 		r.Fix = "boxmail backup run to try again"
+	case st.VerifyError != "":
+		r.Found = fmt.Sprintf("the last verify (%s, %s) failed: %s", st.VerifyKind, st.LastVerify.Format(time.RFC3339), st.VerifyError)
+		r.Fix = "boxmail backup verify --full --identity FILE names every damaged object; then boxmail backup run"
+	case st.DeepVerifyError != "":
+		r.Found = fmt.Sprintf("the weekly verify (%s, %s) failed: %s", st.DeepVerifyKind, st.LastDeepVerify.Format(time.RFC3339), st.DeepVerifyError)
+		r.Fix = "boxmail backup verify --full --identity FILE names every damaged object; then boxmail backup run"
 	case st.LastVerified.IsZero():
 		r.Found, r.Fix = "no verified backup in "+s.Target+" yet", "boxmail backup run, then boxmail backup verify (the nightly run does both)"
 	case now.Sub(st.LastVerified) > backupStaleAfter:
@@ -260,9 +290,20 @@ func backupCheck(dir, hostname string, now time.Time) dnsrecords.Result {
 		r.Fix = "boxmail backup run and boxmail backup verify; is backup_schedule off?"
 	default:
 		r.Level = dnsrecords.OK
-		r.Found = fmt.Sprintf("snapshot %s in %s, verified %s", st.LastSnapshot, s.Target, st.LastVerified.Format(time.RFC3339))
+		r.Found = fmt.Sprintf("snapshot %s in %s, verified %s; %s", st.LastSnapshot, s.Target, st.LastVerified.Format(time.RFC3339), deepVerifyText(st))
 	}
 	return r
+}
+
+// deepVerifyText says when the last weekly verify ran and how deep.
+func deepVerifyText(st backup.Status) string {
+	switch {
+	case st.LastDeepVerify.IsZero():
+		return "no weekly verify yet"
+	case st.DeepVerifyKind == "full":
+		return "weekly verify (full: decrypted, re-hashed) " + st.LastDeepVerify.Format(time.RFC3339)
+	}
+	return "weekly verify (read back, without the identity) " + st.LastDeepVerify.Format(time.RFC3339)
 }
 
 func sizeText(n int64) string {
@@ -326,10 +367,11 @@ func maybeIdentity(path string) ([]backup.Identity, error) {
 
 func backupVerify(e *env, args []string) error {
 	var to, idFile string
-	var full bool
+	var full, read bool
 	dir, pos, err := parseWith(e, "backup verify", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&to, "to", "", "TARGET to verify (default: the box's)")
 		fs.BoolVar(&full, "full", false, "download, decrypt and re-hash every object; check each snapshot's database")
+		fs.BoolVar(&read, "read", false, "download every object and manifest and check each is a whole age file (no identity needed)")
 		fs.StringVar(&idFile, "identity", "", "identity file (needed by --full)")
 	})
 	if err != nil {
@@ -350,59 +392,23 @@ func backupVerify(e *env, args []string) error {
 		return err
 	}
 	start := time.Now()
-	res, err := backup.Verify(context.Background(), backup.VerifyOptions{Target: t, NameKey: s.NameKey, Full: full, Identities: ids})
+	o := backup.VerifyOptions{Target: t, NameKey: s.NameKey, Full: full, Read: read || full, Identities: ids}
+	res, err := backup.Verify(context.Background(), o)
 	if to == "" { // the box's own target: 'boxmail status' follows it
-		if rerr := backup.RecordVerify(dir, start, err); rerr != nil {
+		if rerr := backup.RecordVerify(dir, start, o.Kind(), err); rerr != nil {
 			fmt.Fprintf(e.stderr, "warning: the verify's result is not recorded for 'boxmail status': %v\n", rerr)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("verify of %s failed:\n%w", t, err)
 	}
-	what := "present"
-	if full {
+	what := "present with their sizes"
+	switch {
+	case full:
 		what = fmt.Sprintf("decrypted and re-hashed (%s), databases checked", sizeText(res.Bytes))
+	case read:
+		what = fmt.Sprintf("read back whole (%s)", sizeText(res.Bytes))
 	}
 	fmt.Fprintf(e.stdout, "ok: %d snapshots, %d objects %s in %s\n", res.Snapshots, res.Objects, what, time.Since(start).Round(time.Millisecond))
-	return nil
-}
-
-func cmdRestore(e *env, args []string) error {
-	var from, idFile, snapshot string
-	dir, pos, err := parseWith(e, "restore", args, func(fs *flag.FlagSet) {
-		fs.StringVar(&from, "from", "", "TARGET holding the backups")
-		fs.StringVar(&idFile, "identity", "", "the identity file 'backup init' printed")
-		fs.StringVar(&snapshot, "snapshot", "", "snapshot ID (default: the newest; see 'backup list')")
-	})
-	if err != nil {
-		return err
-	}
-	if err := noArgs(pos); err != nil {
-		return err
-	}
-	if from == "" || idFile == "" {
-		return usagef("--from TARGET and --identity FILE are required")
-	}
-	t, err := backup.Open(from)
-	if err != nil {
-		return err
-	}
-	ids, err := backup.ReadIdentity(idFile)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	start := time.Now()
-	res, err := backup.Restore(ctx, backup.RestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir,
-		Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		return fmt.Errorf("nothing restored: %w", err)
-	}
-	m := res.Manifest
-	fmt.Fprintf(e.stdout, "restored snapshot %s (taken %s by boxmail %s, schema %d) into %s in %s:\n  %d accounts, %d messages (%d body files), %d files, %s; every hash checked, database integrity ok\n",
-		m.ID, m.Time.Format(time.RFC3339), m.Version, m.Schema, dir, time.Since(start).Round(time.Millisecond),
-		res.Info.Accounts, res.Info.Messages, len(res.Info.BodyFiles), res.Files, sizeText(res.Bytes))
-	fmt.Fprintf(e.stdout, "Start it with 'boxmail serve --dir %s'.\n", dir)
 	return nil
 }

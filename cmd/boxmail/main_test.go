@@ -217,7 +217,7 @@ func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no verified backup") {
 		t.Errorf("set up, never run: %v %q", l, f)
 	}
-	if err := backup.RecordVerify(dir, now.Add(-time.Hour), nil); err != nil {
+	if err := backup.RecordVerify(dir, now.Add(-time.Hour), "presence", nil); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.OK {

@@ -19,7 +19,7 @@
 // # Target layout
 //
 //	objects/XX/NAME        one chunk (at most ChunkSize bytes of one file), age-encrypted
-//	snapshots/ID.names     the object names of snapshot ID, one a line, then "mac HEX"
+//	snapshots/ID.names     the objects of snapshot ID, "NAME SIZE" a line (SIZE: as stored), then "mac HEX"
 //	snapshots/ID.manifest  the manifest (JSON, Manifest), age-encrypted
 //	runs/ID                a run in progress (its start time), removed at its end
 //
@@ -46,7 +46,21 @@
 // the name key: the manifest holds each chunk's SHA-256 and it is checked.
 // The .names file is in clear (it says nothing the object listing does
 // not) with an HMAC under the name key, so 'backup verify' checks that
-// every object of every snapshot is present without the identity.
+// every object of every snapshot is present, with the size it was
+// stored with, without the identity.
+//
+// # Verify
+//
+// Three depths (VerifyOptions): presence (each .names list's MAC, each
+// object listed with its recorded size: one listing of the target, run
+// after every scheduled backup); read (every object and manifest
+// downloaded and checked to be a whole age file: header, MAC line, a
+// payload length the format allows; no identity needed, run weekly by
+// the schedule); full (every object decrypted and re-hashed against its
+// name and the manifest, each snapshot's database rebuilt and checked;
+// needs the identity: weekly when backup_verify_identity names it).
+// Only full sees a byte changed inside an object or a manifest cut in
+// its payload; the AEAD and the hashes catch those.
 //
 // # Durability
 //

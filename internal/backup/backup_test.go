@@ -205,20 +205,28 @@ func TestDamageIsNamed(t *testing.T) {
 		damage   func(t *testing.T) (undo func())
 		ids      []age.Identity
 		want     string // in verify --full's and restore's error
-		quickToo bool   // verify without --full sees it too
+		quickToo bool   // verify without --full sees it too (presence, sizes)
+		readToo  bool   // verify --read (without the identity) sees it
 	}{
-		{"missing object", func(t *testing.T) func() { return move(t, obj) }, ids, body.Object, true},
-		{"truncated object", func(t *testing.T) func() { return rewrite(t, obj, func(d []byte) []byte { return d[:len(d)/2] }) }, ids, body.Object, false},
+		{"missing object", func(t *testing.T) func() { return move(t, obj) }, ids, body.Object, true, true},
+		{"truncated object", func(t *testing.T) func() { return rewrite(t, obj, func(d []byte) []byte { return d[:len(d)/2] }) }, ids, body.Object, true, true},
+		{"object padded", func(t *testing.T) func() { return rewrite(t, obj, func(d []byte) []byte { return append(d, 'x') }) }, ids, body.Object, true, true},
 		{"tampered object", func(t *testing.T) func() {
 			return rewrite(t, obj, func(d []byte) []byte { d[len(d)-5] ^= 1; return d })
-		}, ids, body.Object, false},
+		}, ids, body.Object, false, false},
 		{"tampered manifest", func(t *testing.T) func() {
 			return rewrite(t, filepath.Join(root, manifestPath(run.ID)), func(d []byte) []byte { d[len(d)-5] ^= 1; return d })
-		}, ids, manifestPath(run.ID), false},
+		}, ids, manifestPath(run.ID), false, false},
+		{"manifest cut in its payload", func(t *testing.T) func() { // no size recorded: --full sees it
+			return rewrite(t, filepath.Join(root, manifestPath(run.ID)), func(d []byte) []byte { return d[:len(d)-7] })
+		}, ids, manifestPath(run.ID), false, false},
+		{"manifest cut in its header", func(t *testing.T) func() {
+			return rewrite(t, filepath.Join(root, manifestPath(run.ID)), func(d []byte) []byte { return d[:60] })
+		}, ids, manifestPath(run.ID), false, true},
 		{"tampered names", func(t *testing.T) func() {
 			return rewrite(t, filepath.Join(root, namesPath(run.ID)), func(d []byte) []byte { return d[65:] })
-		}, ids, namesPath(run.ID), true},
-		{"wrong identity", func(t *testing.T) func() { return func() {} }, []age.Identity{other}, "wrong identity", false},
+		}, ids, namesPath(run.ID), true, true},
+		{"wrong identity", func(t *testing.T) func() { return func() {} }, []age.Identity{other}, "wrong identity", false, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			undo := c.damage(t)
@@ -229,6 +237,10 @@ func TestDamageIsNamed(t *testing.T) {
 			}
 			if !c.quickToo && qerr != nil {
 				t.Errorf("verify without --full: %v", qerr)
+			}
+			_, rerr := Verify(ctx, VerifyOptions{Target: tg, NameKey: s.NameKey, Read: true})
+			if c.readToo != (rerr != nil) || (rerr != nil && !strings.Contains(rerr.Error(), c.want)) {
+				t.Errorf("verify --read: %v (want an error naming %s: %v)", rerr, c.want, c.readToo)
 			}
 			_, err := Verify(ctx, VerifyOptions{Target: tg, NameKey: s.NameKey, Full: true, Identities: c.ids})
 			if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -148,18 +147,26 @@ func (s *sealer) name(sum [sha256.Size]byte) string {
 
 func (s *sealer) seal(plain []byte) ([]byte, error) {
 	var out bytes.Buffer
-	out.Grow(len(plain) + 256)
-	w, err := age.Encrypt(&out, s.recipient)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := w.Write(plain); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
+	if err := s.sealTo(&out, plain); err != nil {
 		return nil, err
 	}
 	return out.Bytes(), nil
+}
+
+// sealTo encrypts plain into out (reset first), so a caller can reuse
+// one buffer: a new 1 MiB buffer a chunk cost the backup a sixth of its
+// CPU in zeroing and collecting them.
+func (s *sealer) sealTo(out *bytes.Buffer, plain []byte) error {
+	out.Reset()
+	out.Grow(len(plain) + len(plain)/(64<<10)*16 + 512)
+	w, err := age.Encrypt(out, s.recipient)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(plain); err != nil {
+		return err
+	}
+	return w.Close()
 }
 
 // macNames is the HMAC line that ends a .names file.
@@ -172,11 +179,26 @@ func macNames(key []byte, body []byte) string {
 
 // open decrypts an object.
 func open(data []byte, ids []age.Identity) ([]byte, error) {
+	return openInto(nil, data, ids)
+}
+
+// openInto decrypts an object into dst's storage when it is large
+// enough (the plaintext is a little shorter than the ciphertext): one
+// buffer, reused across the chunks of a file, rather than io.ReadAll's
+// doubling copies.
+func openInto(dst, data []byte, ids []age.Identity) ([]byte, error) {
 	r, err := age.Decrypt(bytes.NewReader(data), ids...)
 	if err != nil {
 		return nil, err
 	}
-	return io.ReadAll(r)
+	if cap(dst) < len(data)+bytes.MinRead {
+		dst = make([]byte, 0, len(data)+bytes.MinRead)
+	}
+	out := bytes.NewBuffer(dst[:0])
+	if _, err := out.ReadFrom(r); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
 
 // holdsSecretKey tells whether a file's bytes hold an age identity.

@@ -125,7 +125,7 @@ func prune(ctx context.Context, t Target, nameKey string, r Retention, self stri
 		if err != nil {
 			return res, fmt.Errorf("not pruning: %w", err)
 		}
-		for _, n := range names {
+		for n := range names {
 			marked[n] = true
 		}
 	}

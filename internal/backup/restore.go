@@ -22,7 +22,8 @@ type RestoreOptions struct {
 	Snapshot   string // "" for the newest
 	Dir        string // absent or empty
 	Logger     *slog.Logger
-	// Workers is how many files are fetched and written at once (default 4).
+	// Workers is how many files are fetched and written at once (default
+	// 8: one decrypts while another waits on the disk).
 	Workers int
 }
 
@@ -81,7 +82,7 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 	if res.Info, err = checkRestored(ctx, partial); err != nil {
 		return res, err
 	}
-	if err := syncTree(partial); err != nil {
+	if err := syncAll(partial); err != nil {
 		return res, err
 	}
 	if err := os.Rename(partial, dir); err != nil {
@@ -111,7 +112,7 @@ func mustBeEmpty(dir string) error {
 func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string) error {
 	n := o.Workers
 	if n <= 0 {
-		n = 4
+		n = 8
 	}
 	return parallel(ctx, len(m.Files), n, func() func(context.Context, int) error {
 		return func(ctx context.Context, i int) error { return restoreFile(ctx, o, m.ID, m.Files[i], root) }
@@ -163,13 +164,21 @@ func syncDir(dir string) error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
-// syncTree fsyncs every directory under root, so the restored files'
-// names are durable before the tree is moved into place.
+// syncTree fsyncs every file and directory under root, so the
+// restored files and their names are durable before the tree is moved
+// into place (syncAll where there is no syncfs).
 func syncTree(root string) error {
 	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || !e.IsDir() {
+		if err != nil {
 			return err
 		}
-		return syncDir(p)
+		if e.IsDir() {
+			return syncDir(p)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		return errors.Join(f.Sync(), f.Close())
 	})
 }

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,12 +9,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -127,7 +130,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	o.Logger.Debug("files stored", "took", time.Since(start))
 	m := Manifest{Format: FormatVersion, ID: id, Time: start.UTC(), Version: o.Version, Schema: info.Schema,
 		Messages: info.Messages, Files: files}
-	if err := writeSnapshot(ctx, o.Target, seal, &m); err != nil {
+	if err := writeSnapshot(ctx, o.Target, seal, &m, up.have); err != nil {
 		return res, err
 	}
 	if err := up.cache.save(o.Dir); err != nil {
@@ -299,9 +302,10 @@ func skipFile(rel, base string) bool {
 	return strings.HasPrefix(base, ".") && strings.Contains(base, ".tmp")
 }
 
-// writeSnapshot finishes the manifest and stores the .names file, then
-// the manifest: the snapshot exists from that last write on.
-func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) error {
+// writeSnapshot finishes the manifest and stores the .names file (each
+// object's name and, when known, its stored size), then the manifest:
+// the snapshot exists from that last write on.
+func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest, sizes map[string]int64) error {
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	names := map[string]bool{}
 	for _, f := range m.Files {
@@ -316,6 +320,9 @@ func writeSnapshot(ctx context.Context, t Target, seal *sealer, m *Manifest) err
 	m.Objects = len(names)
 	list := make([]string, 0, len(names))
 	for n := range names {
+		if size, ok := sizes[n]; ok && size >= 0 {
+			n += " " + strconv.FormatInt(size, 10)
+		}
 		list = append(list, n)
 	}
 	sort.Strings(list)
@@ -348,19 +355,15 @@ type uploader struct {
 	cache *cache
 
 	mu            sync.Mutex
-	have          map[string]bool // objects in the target
+	have          map[string]int64 // objects in the target: their sizes (-1: unknown)
 	uploaded      int64
 	uploadedBytes int64
 }
 
 func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, error) {
-	names, err := o.Target.List(ctx, "objects/")
+	have, err := listObjects(ctx, o.Target)
 	if err != nil {
-		return nil, fmt.Errorf("listing %s: %w", o.Target, err)
-	}
-	have := make(map[string]bool, len(names))
-	for _, n := range names {
-		have[n[strings.LastIndexByte(n, '/')+1:]] = true
+		return nil, err
 	}
 	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir)}, nil
 }
@@ -445,12 +448,21 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 			return f, nil
 		}
 	}
-	h := sha256.New()
+	// The whole file's SHA-256 is hashed beside the chunks' only when
+	// the first chunk is full (there may be more): a file of one short
+	// chunk (every small file, most body files) takes its chunk's, so
+	// its bytes are hashed once.
+	var h hash.Hash
 	var size int64
 	for {
 		n, err := io.ReadFull(fh, buf)
 		if n > 0 {
-			h.Write(buf[:n])
+			if h == nil && n == len(buf) {
+				h = sha256.New()
+			}
+			if h != nil {
+				h.Write(buf[:n])
+			}
 			size += int64(n)
 			c, perr := u.chunk(ctx, buf[:n])
 			if perr != nil {
@@ -465,7 +477,16 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 			return File{}, err
 		}
 	}
-	f.Size, f.SHA256 = size, hex.EncodeToString(h.Sum(nil))
+	f.Size = size
+	switch {
+	case h != nil:
+		f.SHA256 = hex.EncodeToString(h.Sum(nil))
+	case len(f.Chunks) == 1:
+		f.SHA256 = f.Chunks[0].SHA256
+	default: // empty
+		sum := sha256.Sum256(nil)
+		f.SHA256 = hex.EncodeToString(sum[:])
+	}
 	if j.cacheable {
 		u.cache.put(j.rel, fi, f)
 	}
@@ -476,32 +497,37 @@ func (u *uploader) hasAll(chunks []ChunkInfo) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, c := range chunks {
-		if !u.have[c.Object] {
+		if _, ok := u.have[c.Object]; !ok {
 			return false
 		}
 	}
 	return true
 }
 
+// sealBuffers are the encrypted chunks' buffers, reused across chunks.
+var sealBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // chunk stores one piece unless the target has it.
 func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	sum := sha256.Sum256(plain)
 	c := ChunkInfo{Object: u.seal.name(sum), Size: int64(len(plain)), SHA256: hex.EncodeToString(sum[:])}
 	u.mu.Lock()
-	have := u.have[c.Object]
+	_, have := u.have[c.Object]
 	u.mu.Unlock()
 	if have {
 		return c, nil
 	}
-	sealed, err := u.seal.seal(plain)
-	if err != nil {
+	out := sealBuffers.Get().(*bytes.Buffer)
+	defer sealBuffers.Put(out) // Put has returned: the target keeps no reference
+	if err := u.seal.sealTo(out, plain); err != nil {
 		return c, err
 	}
+	sealed := out.Bytes()
 	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}
 	u.mu.Lock()
-	u.have[c.Object] = true
+	u.have[c.Object] = int64(len(sealed))
 	u.uploaded++
 	u.uploadedBytes += int64(len(sealed))
 	u.mu.Unlock()

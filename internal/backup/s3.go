@@ -99,6 +99,17 @@ func (s *S3Target) List(ctx context.Context, prefix string) ([]string, error) {
 	return names, nil
 }
 
+func (s *S3Target) ListSizes(ctx context.Context, prefix string) (map[string]int64, error) {
+	sizes := map[string]int64{}
+	for o := range s.c.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: s.prefix + prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, o.Err
+		}
+		sizes[strings.TrimPrefix(o.Key, s.prefix)] = o.Size
+	}
+	return sizes, nil
+}
+
 func (s *S3Target) Delete(ctx context.Context, name string) error {
 	return s.c.RemoveObject(ctx, s.bucket, s.prefix+name, minio.RemoveObjectOptions{})
 }

@@ -19,8 +19,24 @@ type Status struct {
 	LastOK       time.Time `json:"last_ok,omitzero"`         // the last run that stored a snapshot
 	LastSnapshot string    `json:"last_snapshot,omitempty"`
 	LastVerify   time.Time `json:"last_verify,omitzero"`
+	VerifyKind   string    `json:"verify_kind,omitempty"` // of the last verify: VerifyOptions.Kind
 	VerifyError  string    `json:"verify_error,omitempty"`
 	LastVerified time.Time `json:"last_verified,omitzero"` // the last verify that found every snapshot whole
+	// The last deep verify ("read" or "full", the weekly one): when, which, and its error.
+	LastDeepVerify  time.Time `json:"last_deep_verify,omitzero"`
+	DeepVerifyKind  string    `json:"deep_verify_kind,omitempty"`
+	DeepVerifyError string    `json:"deep_verify_error,omitempty"`
+}
+
+// DeepVerifyEvery is how often the scheduled backup also reads back (or,
+// with the identity, decrypts) everything: weekly.
+const DeepVerifyEvery = 7 * 24 * time.Hour
+
+// DeepVerifyDue tells whether the scheduled run at now should verify
+// deeply: a week (less an hour, so a nightly schedule does not slip a
+// day) after the last deep verify, or never done.
+func (s Status) DeepVerifyDue(now time.Time) bool {
+	return now.Sub(s.LastDeepVerify) >= DeepVerifyEvery-time.Hour
 }
 
 const statusFile = "status.json"
@@ -39,13 +55,16 @@ func ReadStatus(dataDir string) (Status, error) {
 	return s, json.Unmarshal(data, &s)
 }
 
-// RecordVerify remembers a verify that started at start and ended with
-// err (nil: every snapshot whole).
-func RecordVerify(dataDir string, start time.Time, err error) error {
+// RecordVerify remembers a verify of kind (VerifyOptions.Kind) that
+// started at start and ended with err (nil: every snapshot whole).
+func RecordVerify(dataDir string, start time.Time, kind string, err error) error {
 	return updateStatus(dataDir, func(s *Status) {
-		s.LastVerify, s.VerifyError = start.UTC(), errText(err)
+		s.LastVerify, s.VerifyKind, s.VerifyError = start.UTC(), kind, errText(err)
 		if err == nil {
 			s.LastVerified = start.UTC()
+		}
+		if kind == "read" || kind == "full" {
+			s.LastDeepVerify, s.DeepVerifyKind, s.DeepVerifyError = start.UTC(), kind, errText(err)
 		}
 	})
 }

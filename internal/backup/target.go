@@ -16,7 +16,8 @@ import (
 // paths ("objects/ab/ab12...", "snapshots/ID.manifest").
 type Target interface {
 	// Put stores data under name: a failure or a crash leaves no partial
-	// object under it. It is durable once Sync has returned.
+	// object under it. It is durable once Sync has returned. Put keeps
+	// no reference to data once it returns (the caller reuses it).
 	Put(ctx context.Context, name string, data []byte) error
 	// Sync makes every Put so far durable.
 	Sync(ctx context.Context) error
@@ -28,6 +29,43 @@ type Target interface {
 	Delete(ctx context.Context, name string) error
 	// String names the target for messages.
 	String() string
+}
+
+// SizeLister is a Target that also lists its objects' sizes (both
+// targets here are).
+type SizeLister interface {
+	// ListSizes returns the names under a prefix with their sizes.
+	ListSizes(ctx context.Context, prefix string) (map[string]int64, error)
+}
+
+var (
+	_ SizeLister = (*DirTarget)(nil)
+	_ SizeLister = (*S3Target)(nil)
+)
+
+// listObjects returns the objects of a target by name (without the
+// objects/XX/ prefix), with their sizes, or -1 when the target cannot
+// tell.
+func listObjects(ctx context.Context, t Target) (map[string]int64, error) {
+	out := map[string]int64{}
+	if sl, ok := t.(SizeLister); ok {
+		sizes, err := sl.ListSizes(ctx, "objects/")
+		if err != nil {
+			return nil, fmt.Errorf("listing %s: %w", t, err)
+		}
+		for n, size := range sizes {
+			out[n[strings.LastIndexByte(n, '/')+1:]] = size
+		}
+		return out, nil
+	}
+	names, err := t.List(ctx, "objects/")
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", t, err)
+	}
+	for _, n := range names {
+		out[n[strings.LastIndexByte(n, '/')+1:]] = -1
+	}
+	return out, nil
 }
 
 // Open returns the target of a TARGET argument: a directory path, or
@@ -165,9 +203,31 @@ func (d *DirTarget) Has(ctx context.Context, name string) (bool, error) {
 }
 
 func (d *DirTarget) List(ctx context.Context, prefix string) ([]string, error) {
-	root := filepath.Join(d.Root, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
 	var names []string
-	err := filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
+	err := d.walk(ctx, prefix, func(name string, _ fs.DirEntry) error {
+		names = append(names, name)
+		return nil
+	})
+	return names, err
+}
+
+func (d *DirTarget) ListSizes(ctx context.Context, prefix string) (map[string]int64, error) {
+	sizes := map[string]int64{}
+	err := d.walk(ctx, prefix, func(name string, e fs.DirEntry) error {
+		fi, err := e.Info()
+		if err != nil {
+			return err
+		}
+		sizes[name] = fi.Size()
+		return nil
+	})
+	return sizes, err
+}
+
+// walk calls fn for every object under prefix, in name order.
+func (d *DirTarget) walk(ctx context.Context, prefix string, fn func(name string, e fs.DirEntry) error) error {
+	root := filepath.Join(d.Root, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
+	return filepath.WalkDir(root, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && p == root {
 				return fs.SkipAll
@@ -182,11 +242,10 @@ func (d *DirTarget) List(ctx context.Context, prefix string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			names = append(names, filepath.ToSlash(rel))
+			return fn(filepath.ToSlash(rel), e)
 		}
 		return nil
 	})
-	return names, err
 }
 
 func (d *DirTarget) Delete(ctx context.Context, name string) error {

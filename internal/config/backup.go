@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,10 @@ type Backup struct {
 	// snapshots to keep (the newest of each period); the newest snapshot
 	// is always kept. All zero keeps everything.
 	Keep BackupKeep
+	// VerifyIdentity is the path of the backup identity file that makes
+	// the weekly verify of the scheduled backup a full one (decrypt and
+	// re-hash everything); "" keeps it to what needs no identity.
+	VerifyIdentity string
 }
 
 // BackupKeep is the parsed backup_keep.
@@ -125,5 +130,16 @@ var backupFields = map[string]field{
 			return err
 		},
 		doc: "snapshots kept after each backup run: the newest of so many days, weeks, months, years (e.g. 7d, 4w, 12m), or all",
+	},
+	"backup_verify_identity": {
+		get: func(c *Config) string { return c.Backup.VerifyIdentity },
+		set: func(c *Config, v string) error {
+			if v != "" && !filepath.IsAbs(v) {
+				return fmt.Errorf("%q: want an absolute path to the backup identity file, or nothing", v)
+			}
+			c.Backup.VerifyIdentity = v
+			return nil
+		},
+		doc: "identity file (absolute path) that makes the weekly verify decrypt and re-hash every backup object; a box that can read it can read its backups, so keep it on a medium mounted for the purpose; empty: the weekly verify reads every object back without decrypting",
 	},
 }

@@ -21,6 +21,7 @@ func TestBackupSettings(t *testing.T) {
 		{"backup_keep = 7x\n", `"7x": want counts`, BackupKeep{}, ""},
 		{"backup_keep = 7d, 3d\n", `"3d": want counts`, BackupKeep{}, ""},
 		{"backup_schedule = 3:5\n", `"3:5": want a time of day`, BackupKeep{}, ""},
+		{"backup_verify_identity = id.txt\n", `"id.txt": want an absolute path`, BackupKeep{}, ""},
 		{"backup_schedule = 24:00\n", `want a time of day`, BackupKeep{}, ""},
 	} {
 		got, err := Parse("boxmail.conf", []byte("hostname = mail.example.test\n"+tc.conf))
