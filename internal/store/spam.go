@@ -334,3 +334,42 @@ func (s *Store) QueueSpamTraining(ctx context.Context, accountID, mailboxID int6
 		return queueSpamTraining(ctx, tx, accountID, bid, class)
 	})
 }
+
+// ImportTraining is what an import asks the trainer to learn from one old
+// folder: the messages it copied from source (import_messages) since a
+// time, as class; with SeenOnly, only those flagged \Seen (mail read and
+// kept is wanted). Newest first, at most Limit (0: all).
+type ImportTraining struct {
+	AccountID int64
+	Source    string
+	Since     int64 // unix seconds: the import run's start
+	Class     int
+	SeenOnly  bool
+	Limit     int
+}
+
+// QueueImportTraining queues an import's training in one statement (the
+// import's own batches do no per-message training work) and returns how
+// many messages it queued.
+func (s *Store) QueueImportTraining(ctx context.Context, it ImportTraining) (int64, error) {
+	q := `INSERT INTO spam_train_queue(account_id, body_id, class, created)
+		SELECT ?1, m.body_id, ?2, ?3 FROM import_messages i
+		JOIN messages m ON m.mailbox_id = i.mailbox_id AND m.uid = i.uid
+		JOIN mailboxes b ON b.id = m.mailbox_id AND b.account_id = ?1
+		WHERE i.account_id = ?1 AND i.source = ?4 AND i.created >= ?5 AND i.uid > 0 AND (?6 = 0 OR m.flags & ?7 != 0)
+		ORDER BY m.idate DESC LIMIT ?8`
+	limit := int64(it.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.exec(ctx, q, it.AccountID, it.Class, now(), it.Source, it.Since, it.SeenOnly, int64(FlagSeen), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
