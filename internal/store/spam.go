@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The spam filter's state (migration 16). The filter itself is
@@ -372,4 +373,41 @@ func (s *Store) QueueImportTraining(ctx context.Context, it ImportTraining) (int
 		return err
 	})
 	return n, err
+}
+
+// IsJunk reports whether a mailbox is where junk goes (special use
+// \Junk, else named Junk or Spam).
+func (m Mailbox) IsJunk() bool { return spamRoleOf(m.Name, m.SpecialUse) == roleJunk }
+
+// JunkMessage is a message the filter put in an account's Junk: where it
+// is, its internal date and its header section.
+type JunkMessage struct {
+	MailboxID int64
+	UID       uint32
+	Date      time.Time
+	Header    []byte
+}
+
+// caughtWhere selects the messages of an account's Junk mailboxes
+// delivered since ?2 with the filter's verdict (delivery puts
+// X-Spam-Status: Yes in the header and removes a sender's own).
+const caughtWhere = `FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id JOIN headers h ON h.body_id = m.body_id
+	WHERE b.account_id = ?1 AND (b.special_use = '\Junk' OR (b.special_use = '' AND lower(b.name) IN ('junk', 'spam')))
+	AND m.idate >= ?2 AND instr(h.data, 'X-Spam-Status: Yes') > 0`
+
+// CaughtSince returns how many messages the filter put in the account's
+// Junk since a time, and the newest limit of them.
+func (s *Store) CaughtSince(ctx context.Context, accountID int64, since time.Time, limit int) (int, []JunkMessage, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) "+caughtWhere, accountID, since.Unix()).Scan(&n); err != nil {
+		return 0, nil, err
+	}
+	list, err := queryAll(ctx, s.rdb, func(r *sql.Rows) (JunkMessage, error) {
+		var jm JunkMessage
+		var d int64
+		err := r.Scan(&jm.MailboxID, &jm.UID, &d, &jm.Header)
+		jm.Date = time.Unix(d, 0)
+		return jm, err
+	}, "SELECT m.mailbox_id, m.uid, m.idate, substr(h.data, 1, 16384) "+caughtWhere+" ORDER BY m.idate DESC, m.id DESC LIMIT ?3", accountID, since.Unix(), limit)
+	return n, list, err
 }
