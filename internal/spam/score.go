@@ -168,6 +168,16 @@ func Score(f *Features, acct, household *Model, th Thresholds) Result {
 // bayesPoints: the points of a Bayesian probability of 1 (and, negated, of 0).
 const bayesPoints = 7
 
+// The Bayesian probability worth no points is bayesPivot for a message
+// with pivotClues clues or more, nearer 0.5 for fewer: chi-square
+// combining puts a spam with much ordinary text near 0.5 ("unsure"), and
+// 0.7 of a message with many clues is junk more often than not, while a
+// short message's 0.7 is not.
+const (
+	bayesPivot = 0.28
+	pivotClues = 40.0
+)
+
 // bayes is the content classifier's reason: the account's model when it
 // has enough training each way, else the household's.
 func bayes(f *Features, acct, household *Model, th Thresholds) []Reason {
@@ -182,7 +192,8 @@ func bayes(f *Features, acct, household *Model, th Thresholds) []Reason {
 	if len(clues) == 0 {
 		return nil
 	}
-	pts := math.Round(2*bayesPoints*(p-0.5)*100) / 100
+	pivot := 0.5 - (0.5-bayesPivot)*min(1, float64(len(clues))/pivotClues)
+	pts := math.Round(2*bayesPoints*(p-pivot)*100) / 100
 	detail := fmt.Sprintf("%s, p=%.3f, %d clues", which, p, len(clues))
 	var top []string
 	for _, c := range clues[:min(len(clues), 3)] {
