@@ -127,7 +127,7 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 // scores nothing but still learns from moves (the training queue the
 // store fills is emptied either way).
 func spamOptions(cfg config.Config) *delivery.SpamOptions {
-	return &delivery.SpamOptions{NoScoring: !cfg.Spam.Filter, MaxMemory: int64(cfg.Spam.MemoryMiB) << 20,
+	return &delivery.SpamOptions{NoScoring: !cfg.Spam.Filter, MaxMemory: int64(cfg.Spam.MemoryMiB) << 20, RspamdURL: cfg.Spam.RspamdURL,
 		Thresholds: spam.Thresholds{Junk: cfg.Spam.JunkScore, Reject: cfg.Spam.RejectScore, MinTrain: uint32(cfg.Spam.MinTraining)}}
 }
 

@@ -139,6 +139,12 @@ func Score(f *Features, acct, household *Model, th Thresholds) Result {
 	rs = append(rs, bayes(f, acct, household, th)...)
 	rs = append(rs, reputation(f, acct, household)...)
 	rs = append(rs, boxSignals(f)...)
+	return decide(rs, th)
+}
+
+// decide sums reasons into a score and a verdict, the reasons sorted
+// largest first.
+func decide(rs []Reason, th Thresholds) Result {
 	slices.SortStableFunc(rs, func(a, b Reason) int {
 		switch da, db := math.Abs(a.Points), math.Abs(b.Points); {
 		case da > db:
@@ -149,13 +155,15 @@ func Score(f *Features, acct, household *Model, th Thresholds) Result {
 		return 0
 	})
 	var score float64
+	gtube := false
 	for _, r := range rs {
 		score += r.Points
+		gtube = gtube || r.Name == "gtube"
 	}
 	score = math.Round(score*100) / 100
 	v := Inbox
 	switch {
-	case f.GTUBE:
+	case gtube:
 		v = Junk // always junk, never refused: it tests the Junk path
 	case th.Reject > 0 && score >= th.Reject:
 		v = Reject
@@ -163,6 +171,15 @@ func Score(f *Features, acct, household *Model, th Thresholds) Result {
 		v = Junk
 	}
 	return Result{Score: score, Verdict: v, Reasons: rs}
+}
+
+// Join adds a reason from outside (another filter's verdict) to r and
+// decides again.
+func (r Result) Join(x Reason, th Thresholds) Result {
+	if th.Junk == 0 {
+		th.Junk = DefaultJunk
+	}
+	return decide(append(slices.Clone(r.Reasons), x), th)
 }
 
 // bayesPoints: the points of a Bayesian probability of 1 (and, negated, of 0).
