@@ -56,6 +56,7 @@ type importFlags struct {
 	folders, since, plan  string
 	job                   importJob
 	insecure, all, asJSON bool
+	noTrain               bool
 	conns, batch          int
 	maps                  mapFlags
 }
@@ -76,11 +77,12 @@ func (f *importFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.all, "all", false, "import every user of --plan")
 	fs.StringVar(&f.plan, "plan", "", "CSV file: box address, old login, password file, old IMAP URL (one user a line)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&f.noTrain, "no-train", false, "do not train the spam filter from the old Junk, Sent and read INBOX mail")
 }
 
 // options turns the folder, date and map flags into migrate.Options.
 func (f *importFlags) options() (migrate.Options, error) {
-	opts := migrate.Options{Parallel: f.conns, BatchCount: f.batch, Map: map[string]string{}}
+	opts := migrate.Options{Parallel: f.conns, BatchCount: f.batch, Map: map[string]string{}, NoTrain: f.noTrain}
 	if f.folders != "" && f.folders != "all" {
 		for _, x := range strings.Split(f.folders, ",") {
 			if x = strings.TrimSpace(x); x != "" {

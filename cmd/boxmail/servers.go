@@ -127,7 +127,7 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 // scores nothing but still learns from moves (the training queue the
 // store fills is emptied either way).
 func spamOptions(cfg config.Config) *delivery.SpamOptions {
-	return &delivery.SpamOptions{NoScoring: !cfg.Spam.Filter, MaxMemory: int64(cfg.Spam.MemoryMiB) << 20,
+	return &delivery.SpamOptions{NoScoring: !cfg.Spam.Filter, MaxMemory: int64(cfg.Spam.MemoryMiB) << 20, RspamdURL: cfg.Spam.RspamdURL,
 		Thresholds: spam.Thresholds{Junk: cfg.Spam.JunkScore, Reject: cfg.Spam.RejectScore, MinTrain: uint32(cfg.Spam.MinTraining)}}
 }
 
@@ -276,6 +276,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	return web.New(web.Options{
 		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
 		ProfileServers: cfg.ProfileServers,
+		Spam:           d, // what the spam filter caught, and releases from Junk
 		ExportMail: func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error {
 			_, err := migrate.ExportMboxZip(ctx, migrate.ExportOptions{Store: st, AccountID: accountID, MaxBytes: maxBytes}, w)
 			return err

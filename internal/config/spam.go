@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 )
 
@@ -21,6 +22,10 @@ type Spam struct {
 	MinTraining int
 	// MemoryMiB caps the models held in memory over all accounts.
 	MemoryMiB int
+	// RspamdURL is an rspamd controller or normal worker whose verdict
+	// joins ours and to which training is forwarded; "" (the default):
+	// none.
+	RspamdURL string
 }
 
 // DefaultSpam returns the defaults.
@@ -74,4 +79,25 @@ var spamFields = map[string]field{
 		"trained spam and ham messages an account needs before its own model judges (before: the household model)"),
 	"spam_memory": intField(func(c *Config) *int { return &c.Spam.MemoryMiB }, 8, 65536,
 		"MiB of spam filter models kept in memory over all accounts (each model is capped at 8 MiB)"),
+	"spam_rspamd_url": {
+		get: func(c *Config) string {
+			if c.Spam.RspamdURL == "" {
+				return "off"
+			}
+			return c.Spam.RspamdURL
+		},
+		set: func(c *Config, v string) error {
+			if v == "off" || v == "" {
+				c.Spam.RspamdURL = ""
+				return nil
+			}
+			u, err := url.Parse(v)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+				return fmt.Errorf("%q is not an rspamd URL such as http://127.0.0.1:11333, or off", v)
+			}
+			c.Spam.RspamdURL = v
+			return nil
+		},
+		doc: "rspamd worker (http://HOST:11333) whose verdict joins the box's own and to which training is forwarded; off (the default): none",
+	},
 }

@@ -53,6 +53,9 @@ type SpamOptions struct {
 	// MaxMemory caps the models held in memory over all accounts
 	// (default 64 MiB); the least recently used are dropped.
 	MaxMemory int64
+	// RspamdURL is an rspamd controller whose verdict joins ours and to
+	// which training is forwarded (spamrspamd.go); "": none.
+	RspamdURL string
 }
 
 // ErrSpamRejected is returned by Commit for a message whose score reached
@@ -69,6 +72,8 @@ type spamFilter struct {
 	mu     sync.Mutex
 	models map[int64]*cachedModel
 	tokens int // over all cached models
+
+	rspamd *rspamdClient // nil: none (spamrspamd.go)
 
 	trainMu sync.Mutex // one training at a time (trainer, CLI)
 	stop    chan struct{}
@@ -100,7 +105,11 @@ func newSpamFilter(st *store.Store, log *slog.Logger, host string, o SpamOptions
 	if o.Thresholds.Junk == 0 {
 		o.Thresholds.Junk = spam.DefaultJunk
 	}
-	return &spamFilter{st: st, log: log, host: host, o: o, models: map[int64]*cachedModel{}, kick: make(chan struct{}, 1)}
+	f := &spamFilter{st: st, log: log, host: host, o: o, models: map[int64]*cachedModel{}, kick: make(chan struct{}, 1)}
+	if o.RspamdURL != "" {
+		f.rspamd = newRspamdClient(o.RspamdURL, log)
+	}
+	return f
 }
 
 // model returns a model from memory, loading it when missing or changed
@@ -218,11 +227,30 @@ func (d *Deliverer) scoreSpam(ctx context.Context, t *Txn, del *store.Delivery) 
 		return spam.Inbox, nil
 	}
 	d.log.Info("spam verdict", "verdict", res.Verdict, "score", res.Score, "from", t.sender)
+	if f.rspamd != nil {
+		res = f.joinRspamd(ctx, res, del.Data, rspamdEnvelope{IP: t.client, From: t.sender})
+	}
 	if res.Verdict == spam.Reject {
 		return res.Verdict, fmt.Errorf("%w (score %.2f)", ErrSpamRejected, res.Score)
 	}
 	del.Trace = []byte(res.Header(f.host, f.o.Thresholds))
 	return res.Verdict, nil
+}
+
+// joinRspamd adds rspamd's verdict to ours; when rspamd does not answer,
+// ours stands alone.
+func (f *spamFilter) joinRspamd(ctx context.Context, res spam.Result, data []byte, env rspamdEnvelope) spam.Result {
+	v, err := f.rspamd.check(ctx, data, env)
+	if err != nil {
+		if !errors.Is(err, errRspamdTooBig) {
+			f.log.Warn("rspamd did not answer; the box's own verdict stands", "err", err)
+		}
+		return res
+	}
+	if r, ok := rspamdReason(v); ok {
+		return res.Join(r, f.o.Thresholds)
+	}
+	return res
 }
 
 // fileSpam sends the copies still bound for INBOX to their account's

@@ -83,6 +83,9 @@ func (f *spamFilter) add(ctx context.Context, b *batchTraining, in TrainInput) e
 		hh.Train(feat, in.Class == store.SpamClassSpam, 1)
 	}
 	b.tokens += len(acct.Tokens) + len(hh.Tokens) - before
+	if f.rspamd != nil && in.Class != store.SpamClassSent {
+		f.rspamd.forward(in.Data, in.Class == store.SpamClassSpam)
+	}
 	b.classes[ck] = in.Class
 	b.trained = append(b.trained, store.SpamTrainedKey{AccountID: in.AccountID, Key: key, Class: in.Class})
 	return nil
@@ -206,6 +209,9 @@ func (f *spamFilter) trainQueued(ctx context.Context) (int, error) {
 
 // startTrainer runs the trainer until stopTrainer.
 func (f *spamFilter) startTrainer() {
+	if f.rspamd != nil {
+		f.rspamd.start()
+	}
 	f.stop, f.done = make(chan struct{}), make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -237,6 +243,9 @@ func (f *spamFilter) startTrainer() {
 
 // stopTrainer stops the trainer and waits for its batch in progress.
 func (f *spamFilter) stopTrainer() {
+	if f.rspamd != nil {
+		f.rspamd.stopForwarder()
+	}
 	if f.stop == nil {
 		return
 	}

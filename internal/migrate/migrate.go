@@ -120,6 +120,8 @@ type Options struct {
 	BatchBytes int64
 	// Progress, when set, is called after each batch (serialised).
 	Progress func(Progress)
+	// NoTrain: the spam filter learns nothing from the import (spamseed.go).
+	NoTrain bool
 }
 
 // Progress is a snapshot of a running import.
@@ -422,7 +424,11 @@ func (im *importer) folder(ctx context.Context, f Folder, fr *FolderReport) erro
 		fr.Error = "interrupted"
 		return nil
 	}
-	return im.verify(ctx, rd.ID(), infos, fr)
+	if err := im.verify(ctx, rd.ID(), infos, fr); err != nil {
+		return err
+	}
+	im.seed(ctx, rd.ID(), fr.New)
+	return nil
 }
 
 // take reads one message from the old side into an import item: a small

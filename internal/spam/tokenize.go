@@ -3,6 +3,7 @@ package spam
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -88,6 +89,8 @@ func Parse(msg []byte, authserv string) *Features {
 				for _, a := range list {
 					f.Recipients = append(f.Recipients, strings.ToLower(a.Address))
 				}
+			} else {
+				t.add("h:" + strings.ToLower(string(fl.Name)) + "-unparsable")
 			}
 		case "authentication-results":
 			if ar, ok := parseAuthResults(v, authserv); ok && !f.Auth.Found {
@@ -97,6 +100,7 @@ func Parse(msg []byte, authserv string) *Features {
 			t.headerFact(strings.ToLower(string(fl.Name)), v)
 		}
 	}
+	t.add(fmt.Sprintf("h:rcpts:%d", min(len(f.Recipients), 10)))
 	n := 0
 	t.walk(ctype, cte, body, 0, &n)
 	f.GTUBE = f.GTUBE || t.gtube
@@ -176,6 +180,12 @@ func (t *tokenizer) headerFact(name, v string) {
 	case "message-id":
 		if i := strings.LastIndexByte(v, '@'); i >= 0 {
 			t.add("h:mid:" + strings.ToLower(strings.Trim(v[i+1:], "> \t")))
+		} else {
+			t.add("h:mid:none")
+		}
+	case "date":
+		if f := strings.Fields(v); len(f) > 0 {
+			t.add("h:date-zone:" + f[len(f)-1][:min(len(f[len(f)-1]), 10)])
 		}
 	}
 }
@@ -195,11 +205,9 @@ func (t *tokenizer) walk(ctype, cte string, body []byte, depth int, n *int) {
 	if *n > maxParts || t.textLen >= maxText {
 		return
 	}
-	mt, params, err := mime.ParseMediaType(ctype)
-	if err != nil || ctype == "" {
-		mt = "text/plain"
-	}
+	mt, params := mediaType(ctype, t)
 	if strings.HasPrefix(mt, "multipart/") && params["boundary"] != "" {
+		t.add("ct:" + mt)
 		if depth >= maxDepth {
 			t.add("h:deep-mime")
 			return
@@ -233,12 +241,56 @@ func (t *tokenizer) walk(ctype, cte string, body []byte, depth int, n *int) {
 	if !strings.HasPrefix(mt, "text/") {
 		return
 	}
+	if cs := strings.ToLower(params["charset"]); cs != "" {
+		t.add("cs:" + cs[:min(len(cs), 20)])
+	}
 	text := t.decode(cte, params["charset"], body)
 	if mt == "text/html" {
 		t.html(text)
 		return
 	}
+	if looksHTML(text) {
+		t.add("h:html-in-plain")
+		t.html(text)
+		return
+	}
 	t.words(text, "")
+}
+
+// mediaType reads a Content-Type: a broken one (";;;;" after the type,
+// as some spamware writes) keeps its type, and says it is broken.
+func mediaType(ctype string, t *tokenizer) (string, map[string]string) {
+	if ctype == "" {
+		return "text/plain", nil
+	}
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err == nil {
+		return mt, params
+	}
+	t.add("h:ct-broken")
+	mt, rest, _ := strings.Cut(ctype, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	if !strings.Contains(mt, "/") {
+		return "text/plain", nil
+	}
+	params = map[string]string{}
+	for _, p := range strings.Split(rest, ";") {
+		if k, v, ok := strings.Cut(p, "="); ok {
+			params[strings.ToLower(strings.TrimSpace(k))] = strings.Trim(strings.TrimSpace(v), `"`)
+		}
+	}
+	return mt, params
+}
+
+// looksHTML reports whether a text/plain part is HTML in fact.
+func looksHTML(s string) bool {
+	head := s[:min(len(s), 2048)]
+	for _, tag := range []string{"<html", "<HTML", "<body", "<BODY", "<table", "<TABLE", "<p>", "<P>", "<font", "<FONT"} {
+		if strings.Contains(head, tag) {
+			return true
+		}
+	}
+	return false
 }
 
 // attachment adds the file name extension of an attached part.

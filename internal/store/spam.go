@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // The spam filter's state (migration 16). The filter itself is
@@ -333,4 +334,80 @@ func (s *Store) QueueSpamTraining(ctx context.Context, accountID, mailboxID int6
 		}
 		return queueSpamTraining(ctx, tx, accountID, bid, class)
 	})
+}
+
+// ImportTraining is what an import asks the trainer to learn from one old
+// folder: the messages it copied from source (import_messages) since a
+// time, as class; with SeenOnly, only those flagged \Seen (mail read and
+// kept is wanted). Newest first, at most Limit (0: all).
+type ImportTraining struct {
+	AccountID int64
+	Source    string
+	Since     int64 // unix seconds: the import run's start
+	Class     int
+	SeenOnly  bool
+	Limit     int
+}
+
+// QueueImportTraining queues an import's training in one statement (the
+// import's own batches do no per-message training work) and returns how
+// many messages it queued.
+func (s *Store) QueueImportTraining(ctx context.Context, it ImportTraining) (int64, error) {
+	q := `INSERT INTO spam_train_queue(account_id, body_id, class, created)
+		SELECT ?1, m.body_id, ?2, ?3 FROM import_messages i
+		JOIN messages m ON m.mailbox_id = i.mailbox_id AND m.uid = i.uid
+		JOIN mailboxes b ON b.id = m.mailbox_id AND b.account_id = ?1
+		WHERE i.account_id = ?1 AND i.source = ?4 AND i.created >= ?5 AND i.uid > 0 AND (?6 = 0 OR m.flags & ?7 != 0)
+		ORDER BY m.idate DESC LIMIT ?8`
+	limit := int64(it.Limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.exec(ctx, q, it.AccountID, it.Class, now(), it.Source, it.Since, it.SeenOnly, int64(FlagSeen), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// IsJunk reports whether a mailbox is where junk goes (special use
+// \Junk, else named Junk or Spam).
+func (m Mailbox) IsJunk() bool { return spamRoleOf(m.Name, m.SpecialUse) == roleJunk }
+
+// JunkMessage is a message the filter put in an account's Junk: where it
+// is, its internal date and its header section.
+type JunkMessage struct {
+	MailboxID int64
+	UID       uint32
+	Date      time.Time
+	Header    []byte
+}
+
+// caughtWhere selects the messages of an account's Junk mailboxes
+// delivered since ?2 with the filter's verdict (delivery puts
+// X-Spam-Status: Yes in the header and removes a sender's own).
+const caughtWhere = `FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id JOIN headers h ON h.body_id = m.body_id
+	WHERE b.account_id = ?1 AND (b.special_use = '\Junk' OR (b.special_use = '' AND lower(b.name) IN ('junk', 'spam')))
+	AND m.idate >= ?2 AND instr(h.data, 'X-Spam-Status: Yes') > 0`
+
+// CaughtSince returns how many messages the filter put in the account's
+// Junk since a time, and the newest limit of them.
+func (s *Store) CaughtSince(ctx context.Context, accountID int64, since time.Time, limit int) (int, []JunkMessage, error) {
+	var n int
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) "+caughtWhere, accountID, since.Unix()).Scan(&n); err != nil {
+		return 0, nil, err
+	}
+	list, err := queryAll(ctx, s.rdb, func(r *sql.Rows) (JunkMessage, error) {
+		var jm JunkMessage
+		var d int64
+		err := r.Scan(&jm.MailboxID, &jm.UID, &d, &jm.Header)
+		jm.Date = time.Unix(d, 0)
+		return jm, err
+	}, "SELECT m.mailbox_id, m.uid, m.idate, substr(h.data, 1, 16384) "+caughtWhere+" ORDER BY m.idate DESC, m.id DESC LIMIT ?3", accountID, since.Unix(), limit)
+	return n, list, err
 }

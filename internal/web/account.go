@@ -16,6 +16,7 @@ type accountData struct {
 	Vacation vacationInfo // vacation.go
 	// LastLogin: the account's last login (apppasswords.go).
 	LastLogin string
+	Junk      caughtWeek // spam.go
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *session, a store.Account) {
@@ -40,9 +41,14 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request, sess *sessi
 		s.internalError(w, r, err)
 		return
 	}
+	junk, err := s.caughtWeek(r.Context(), a)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
 	s.render(w, r, "account", page{Title: "Your account", Email: a.Email, Admin: a.Admin, CSRF: sess.csrf, Flash: flash, FlashOK: ok,
 		Data: accountData{Aliases: mine, Setup: setupURL(a.Email, d, s.o.Hostname), LastLogin: admin.DescribeLogin(l.Last, "none recorded"),
-			Forwards: s.forwardsOf(r.Context(), a.Email), Vacation: s.vacationOf(r.Context(), a.Email)}})
+			Forwards: s.forwardsOf(r.Context(), a.Email), Vacation: s.vacationOf(r.Context(), a.Email), Junk: junk}})
 }
 
 // accountPost changes the user's own password: the current one is asked

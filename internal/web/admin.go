@@ -30,6 +30,8 @@ var adminPages = []adminPageDef{
 	{path: "queue", title: "Mail queue", load: loadQueue, do: queueForm},
 	{path: "tls", title: "TLS", load: loadTLS, do: tlsForm},
 	{path: "migration", title: "Migration", load: loadMigration}, // migration.go
+	// spam.go
+	{path: "spam", title: "Spam caught this week", load: loadSpam, do: spamForm},
 }
 
 // adminTab is the tab of adminPages at path.

@@ -81,6 +81,8 @@ func (s *Server) routes() []route {
 		s.usr("GET /account/security", reads, s.securityPage), // two-step login, app passwords
 		s.usr("POST /account/security", writes, s.securityPost),
 		s.usr("GET /account/mail.zip", reads, s.mailDownload), // export.go
+		// Release a message from Junk (spam.go).
+		s.usr("POST /account/junk", writes, s.junkRelease),
 		// The account's own JSON API (docs/api.md).
 		s.apiUsr("GET /account/api/forwards", reads, s.apiForwards),
 		s.apiUsr("POST /account/api/forwards", writes, s.apiAddForward),
@@ -108,6 +110,8 @@ func (s *Server) routes() []route {
 		s.adm("GET /admin/tls", reads, s.adminPage("tls")),
 		s.adm("POST /admin/tls", writes, s.adminForm("tls")), // the one multipart upload (web.go bodyLimit)
 		s.adm("GET /admin/migration", reads, s.adminPage("migration")),
+		s.adm("GET /admin/spam", reads, s.adminPage("spam")), // spam.go
+		s.adm("POST /admin/spam", writes, s.adminForm("spam")),
 
 		// The admin JSON API (docs/api.md).
 		s.apiAdm("GET /admin/api/users", reads, s.apiUsers),

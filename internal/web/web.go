@@ -126,6 +126,9 @@ type Options struct {
 	// stopping with an error past maxBytes (migrate.ExportMboxZip): the
 	// download on /account and the Users tab (export.go). nil: no download.
 	ExportMail func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error
+	// Spam shows what the spam filter caught this week and releases a
+	// message from Junk (spam.go); nil: neither is shown.
+	Spam SpamJunk
 
 	// measureMigration replaces Admin.Migration in tests (a real one asks
 	// DNS servers).
