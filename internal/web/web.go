@@ -126,6 +126,11 @@ type Options struct {
 	// stopping with an error past maxBytes (migrate.ExportMboxZip): the
 	// download on /account and the Users tab (export.go). nil: no download.
 	ExportMail func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error
+	// Mail serves the webmail under /mail/ (internal/webmail, built by
+	// cmd/boxmail over this server's sessions: MailSession, LoginToken);
+	// if it has a Shutdown() method, Shutdown calls it first, so its
+	// long-lived event streams end. nil: no webmail.
+	Mail http.Handler
 
 	// measureMigration replaces Admin.Migration in tests (a real one asks
 	// DNS servers).
@@ -161,6 +166,9 @@ func New(o Options) *Server {
 		exports: make(chan struct{}, exportsAtOnce)}
 	s.handler = s.securityHeaders(s.limitBodies(mux(s.routes(), onHTTPS)))
 	s.srv = newHTTPServer(s.handler, o.Logger)
+	if m, ok := o.Mail.(interface{ Shutdown() }); ok {
+		s.srv.RegisterOnShutdown(m.Shutdown)
+	}
 	return s
 }
 
