@@ -179,3 +179,16 @@ func FuzzSanitize(f *testing.F) {
 		checkSafe(t, in, out)
 	})
 }
+
+// FuzzParseContent: the MIME walk of any message ends within its caps.
+func FuzzParseContent(f *testing.F) {
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>Caf=E9</p>\r\n--b\r\nContent-Type: application/pdf; name=\"=?utf-8?q?<script>.pdf?=\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n"))
+	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4\r\n"))
+	f.Fuzz(func(t *testing.T, msg []byte) {
+		c := parseContent(msg)
+		if len(c.HTML)+len(c.Text) > 4*maxTotalText || len(c.Attachments) > maxParts {
+			t.Fatalf("over the caps: %d bytes, %d attachments", len(c.HTML)+len(c.Text), len(c.Attachments))
+		}
+		checkSafe(t, string(msg), Sanitize(c.HTML))
+	})
+}
