@@ -42,6 +42,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess Session) {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
+	// The server's ReadTimeout would end the stream (its background read
+	// times out and cancels the request): a stream has no body to read.
+	if err := rc.SetReadDeadline(time.Time{}); err != nil {
+		s.log.Debug("webmail events: clearing the read deadline", "err", err)
+	}
 	w.WriteHeader(http.StatusOK)
 	send := func(text string) bool {
 		if err := rc.SetWriteDeadline(time.Now().Add(eventsWrite)); err != nil {
@@ -88,14 +93,17 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess Session) {
 		select {
 		case <-sub.C:
 			time.Sleep(eventsSettle) // a delivery to several mailboxes: one state
-			if !relevant(sub.Events()) {
-				continue
+			evs := sub.Events()
+			if accountEnded(evs) {
+				return
 			}
-			if !update() {
+			if len(evs) > 0 && !update() {
 				return
 			}
 		case <-ping.C:
-			if !send(": ping\n\n") {
+			// A session ended meanwhile (logout, password change,
+			// account disabled) ends the stream.
+			if _, ok := s.o.Session(r); !ok || !send(": ping\n\n") {
 				return
 			}
 		case <-end.C:
@@ -108,9 +116,14 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, sess Session) {
 	}
 }
 
-// relevant reports whether events change what a page shows.
-func relevant(evs []store.Event) bool {
-	return len(evs) > 0
+// accountEnded reports whether the account was removed or disabled.
+func accountEnded(evs []store.Event) bool {
+	for _, e := range evs {
+		if e.Kind == store.EventAccountRemoved || e.Kind == store.EventAccountDisabled {
+			return true
+		}
+	}
+	return false
 }
 
 // eventState reads what a state event carries.

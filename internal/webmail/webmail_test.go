@@ -57,7 +57,9 @@ func newFixture(t *testing.T) *fixture {
 		LoginToken: func(w http.ResponseWriter) string { return "login-token" },
 	})
 	t.Cleanup(s.Shutdown)
-	f.ts = httptest.NewServer(s)
+	f.ts = httptest.NewUnstartedServer(s)
+	f.ts.Config.ReadTimeout = time.Second // as web's server has one: an event stream must outlive it
+	f.ts.Start()
 	t.Cleanup(f.ts.Close)
 	return f
 }
@@ -388,7 +390,7 @@ func TestEventsFollowTheChangeFeed(t *testing.T) {
 	r := bufio.NewReader(res.Body)
 	// Nothing changed since Last-Event-ID: no state until a delivery.
 	go func() {
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond) // past the server's ReadTimeout
 		f.deliver(f.a, "INBOX", simple("new", "x"))
 	}()
 	var lines []string
