@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/smtp"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,5 +142,34 @@ func TestWebmailInABrowser(t *testing.T) {
 	// Every hostile message was opened, so marked read by mail.js: one unread.
 	if !strings.HasPrefix(title, "(1) ") {
 		t.Errorf("tab title %q has no unread count", title)
+	}
+	webmailScreenshots(t, br, base)
+}
+
+// webmailScreenshots keeps the list, message and compose views at 1280
+// and 390 pixels wide (WEB_SCREENSHOTS=DIR keeps them), each checked not
+// to be blank.
+func webmailScreenshots(t *testing.T, br *browser, base string) {
+	shots := t.TempDir()
+	if d := os.Getenv("WEB_SCREENSHOTS"); d != "" {
+		shots = d
+	}
+	shot := func(name, css string) {
+		t.Helper()
+		data := br.Screenshot(filepath.Join(shots, name+".png"))
+		checkNotBlank(t, name, data, br.Rect(css))
+	}
+	for _, width := range []int{1280, 390} {
+		br.call("POST", br.base+"/window/rect", map[string]int{"width": width, "height": 900}, nil)
+		br.Go(base + "/mail/")
+		br.WaitText("#list", "live news")
+		shot(fmt.Sprintf("mail-list-%d", width), "#list")
+		br.execJS(`location.href = document.querySelector("td.subject a").href`)
+		br.WaitText("#message", "From")
+		time.Sleep(300 * time.Millisecond)
+		shot(fmt.Sprintf("mail-message-%d", width), "#message")
+		br.Go(base + "/mail/compose")
+		br.WaitText("#compose-form", "Subject")
+		shot(fmt.Sprintf("mail-compose-%d", width), "#compose-form")
 	}
 }
