@@ -56,6 +56,10 @@ var allowed = map[string][]string{
 	// backup: snapshot, encrypt (age), content-addressed upload, verify,
 	// restore.
 	"internal/backup": {"store", "safefile"},
+	// webmail: pages, one JS module and SSE under /mail/, mounted by web
+	// through an http.Handler (cmd/boxmail wires it; neither imports the
+	// other); sends through delivery.Submit.
+	"internal/webmail": {"store", "delivery", "mailmsg"},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -37,6 +38,7 @@ import (
 	"boxmail/internal/spam"
 	"boxmail/internal/store"
 	"boxmail/internal/web"
+	"boxmail/internal/webmail"
 )
 
 // box is what serve runs: every configured server, the guard their
@@ -273,8 +275,18 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	records := func(ctx context.Context) (*dnsrecords.Set, dnsrecords.Input, error) {
 		return buildRecords(ctx, dir, st, cfg)
 	}
-	return web.New(web.Options{
-		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd,
+	// The webmail logs in and keeps sessions through the web server it
+	// is mounted on (web.Server.MailSession, LoginToken).
+	var ws *web.Server
+	mail := webmail.New(webmail.Options{Store: st, Logger: log.With("part", "webmail"), Sender: d,
+		Session: func(r *http.Request) (webmail.Session, bool) {
+			id, email, csrf, ok := ws.MailSession(r)
+			return webmail.Session{AccountID: id, Email: email, CSRF: csrf}, ok
+		},
+		LoginToken: func(w http.ResponseWriter) string { return ws.LoginToken(w) },
+	})
+	ws = web.New(web.Options{
+		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd, Mail: mail,
 		ProfileServers: cfg.ProfileServers,
 		Spam:           d, // what the spam filter caught, and releases from Junk
 		ExportMail: func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error {
@@ -300,4 +312,5 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			return err
 		},
 	})
+	return ws
 }

@@ -26,6 +26,7 @@ const (
 	byAPIAdmin                // HTTP Basic as an admin, or an admin's session (X-CSRF-Token on changes); else 401/403 JSON
 	byAPIUser                 // HTTP Basic or a session of any user, acting on their own account; else 401/403 JSON
 	bySlashTypo               // public, read-only: a page's path with a trailing slash, redirected permanently to the page
+	byWebmail                 // /mail/: Options.Mail, which checks the session (MailSession) and CSRF itself
 )
 
 // Whether a route changes state: a session route that writes needs the
@@ -55,7 +56,7 @@ type route struct {
 
 // routes is the whole surface of boxmail's web, one row per route.
 func (s *Server) routes() []route {
-	return []route{
+	t := []route{
 		s.pub("GET /static/", staticFiles()),
 		s.pub("GET /{$}", redirect("/account")),
 		s.pub("GET /setup", s.setupPage),
@@ -140,6 +141,10 @@ func (s *Server) routes() []route {
 		s.apiAdm("GET /admin/api/", reads, noSuchCall),
 		s.apiAdm("/admin/api/", writes, noSuchCall),
 	}
+	if s.o.Mail != nil {
+		t = append(t, route{pattern: "/mail/", who: byWebmail, changes: writes, on: onHTTPS, h: s.o.Mail})
+	}
+	return t
 }
 
 // The constructors of the rows: each wraps its handler in the check of

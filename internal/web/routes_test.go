@@ -98,6 +98,10 @@ func TestRouteTableRules(t *testing.T) {
 			if method == "" && r.on != onHTTP {
 				t.Errorf("%s: a public route for every method on HTTPS", r.pattern)
 			}
+		case byWebmail:
+			if r.pattern != "/mail/" || r.on != onHTTPS {
+				t.Errorf("%s: the webmail is mounted at /mail/ on HTTPS only", r.pattern)
+			}
 		case bySlashTypo:
 			page, ok := strings.CutSuffix(path, "/{$}")
 			if method != "GET" || r.changes || r.on != onHTTPS || !ok {

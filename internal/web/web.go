@@ -129,6 +129,11 @@ type Options struct {
 	// Spam shows what the spam filter caught this week and releases a
 	// message from Junk (spam.go); nil: neither is shown.
 	Spam SpamJunk
+	// Mail serves the webmail under /mail/ (internal/webmail, built by
+	// cmd/boxmail over this server's sessions: MailSession, LoginToken);
+	// if it has a Shutdown() method, Shutdown calls it first, so its
+	// long-lived event streams end. nil: no webmail.
+	Mail http.Handler
 
 	// measureMigration replaces Admin.Migration in tests (a real one asks
 	// DNS servers).
@@ -164,6 +169,9 @@ func New(o Options) *Server {
 		exports: make(chan struct{}, exportsAtOnce)}
 	s.handler = s.securityHeaders(s.limitBodies(mux(s.routes(), onHTTPS)))
 	s.srv = newHTTPServer(s.handler, o.Logger)
+	if m, ok := o.Mail.(interface{ Shutdown() }); ok {
+		s.srv.RegisterOnShutdown(m.Shutdown)
+	}
 	return s
 }
 
