@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/flate"
@@ -69,6 +70,9 @@ type conn struct {
 	// says it holds bytes that no deflate flush has sent yet.
 	zw     *flate.Writer
 	zdirty bool
+	// idling is set while IDLE's goroutine reads DONE: netReader then
+	// leaves flushing to the goroutine that writes the updates.
+	idling atomic.Bool
 
 	checkedOpen time.Time // when stillOpen last asked the store
 	kick        <-chan struct{}
@@ -105,8 +109,10 @@ type netReader struct {
 }
 
 func (n netReader) Read(p []byte) (int, error) {
-	if err := n.c.flush(); err != nil {
-		return 0, err
+	if !n.c.idling.Load() {
+		if err := n.c.flush(); err != nil {
+			return 0, err
+		}
 	}
 	return n.r.Read(p)
 }

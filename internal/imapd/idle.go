@@ -21,6 +21,8 @@ func (c *conn) cmdIdle(*wire.Command) (string, error) {
 		return "", errEnd
 	}
 	lines := make(chan idleLine, 1)
+	c.idling.Store(true) // the reader goroutine must not flush: this one writes
+	defer c.idling.Store(false)
 	go func() {
 		line, err := c.r.ReadLine()
 		lines <- idleLine{line, err}

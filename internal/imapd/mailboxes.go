@@ -271,6 +271,9 @@ func (c *conn) cmdStatus(cmd *wire.Command) (string, error) {
 
 // writeStatus writes "* STATUS" of a mailbox.
 func (c *conn) writeStatus(ctx context.Context, mb store.Mailbox, items []string) error {
+	if c.rev2 && slices.Contains(items, "RECENT") {
+		return bad("IMAP4rev2 has no RECENT status item") // RFC 9051 6.3.11
+	}
 	n, err := c.srv.opts.Store.Counts(ctx, mb.ID)
 	if err != nil {
 		return c.storeError("status", err)

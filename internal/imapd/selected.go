@@ -82,7 +82,11 @@ func (c *conn) writeSelect(st store.SelectState) {
 	c.writeFlagLists()
 	written(c.enc.Exists(uint32(len(s.uids))))
 	if !c.rev2 {
-		written(c.enc.Recent(uint32(len(s.recent))))
+		recent := uint32(len(s.recent))
+		if s.readOnly {
+			recent = st.Recent // EXAMINE counts them and leaves them for a SELECT
+		}
+		written(c.enc.Recent(recent))
 		if st.FirstUnseen > 0 {
 			written(c.enc.Status("*", "OK", wire.CodeUnseen(st.FirstUnseen), "First unseen"))
 		}
