@@ -100,7 +100,7 @@ func (c *rspamdClient) post(ctx context.Context, path string, body []byte, hdr h
 	if err != nil {
 		return err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read to its cap below; a close error changes nothing
 	data, err := io.ReadAll(io.LimitReader(res.Body, rspamdMaxAnswer+1))
 	if err != nil {
 		return err

@@ -59,7 +59,7 @@ func big(o opts) error {
 		if _, err := c.cmd(nil, "LOGOUT"); err != nil {
 			return err
 		}
-		c.close()
+		_ = c.close() // teardown
 	}
 	out := []string{"rounds", strconv.Itoa(o.rounds), "select_first_ms", ms(time.Duration(counts["select_first_us"]) * time.Microsecond)}
 	for _, k := range keys {
@@ -77,7 +77,7 @@ func push(o opts) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer func() { _ = c.close() }() // teardown
 	if err := c.deadline(time.Minute); err != nil {
 		return err
 	}
@@ -248,23 +248,23 @@ func idleConn(o opts, user, src string, within time.Duration) (*client, error) {
 		return nil, err
 	}
 	if err := c.login(user, o.pass); err != nil {
-		c.close()
+		_ = c.close() // teardown
 		return nil, err
 	}
 	if _, err := c.selectBox(o.mailbox); err != nil {
-		c.close()
+		_ = c.close() // teardown
 		return nil, err
 	}
 	if _, err := c.send("IDLE"); err != nil {
-		c.close()
+		_ = c.close() // teardown
 		return nil, err
 	}
 	if l, _, err := c.line(); err != nil || !strings.HasPrefix(l, "+") {
-		c.close()
+		_ = c.close() // teardown
 		return nil, fmt.Errorf("IDLE: %q %w", l, err)
 	}
 	if err := c.c.SetDeadline(time.Time{}); err != nil {
-		c.close()
+		_ = c.close() // teardown
 		return nil, err
 	}
 	return c, nil
@@ -277,7 +277,7 @@ func seen(o opts) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer func() { _ = c.close() }() // teardown
 	if err := c.deadline(10 * time.Minute); err != nil {
 		return err
 	}

@@ -36,7 +36,7 @@ func fill(o opts, user string) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer func() { _ = c.close() }() // teardown
 	if err := c.deadline(10 * time.Minute); err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func session(o opts, user string, r *rand.Rand, n int, st *mixedStats) error {
 	if err != nil {
 		return err
 	}
-	defer c.close()
+	defer func() { _ = c.close() }() // teardown
 	step := func(op string, f func() error) error {
 		t := time.Now()
 		if err := f(); err != nil {
