@@ -1,12 +1,12 @@
 // Package netserve is the accept loop of the servers whose wire protocol
-// boxmail writes itself (pop3d, managesieve, and later ones): it accepts
+// boxmail writes itself (pop3d, managesieve, imapd): it accepts
 // connections, tracks them, recovers a handler's panic, gives every
 // handler a context that Shutdown cancels, and drains on Shutdown.
 //
 // It is not a protocol framework: it knows nothing of lines, commands,
-// TLS or logins; the handler owns the connection. Servers built on a
-// library's own loop (smtpd on go-smtp, imapd on go-imap) do not use it,
-// but follow the same contract and return the same ErrServerClosed.
+// TLS or logins; the handler owns the connection. smtpd, built on
+// go-smtp's own loop, does not use it, but follows the same contract and
+// returns the same ErrServerClosed.
 //
 // # Contract
 //
