@@ -66,6 +66,9 @@ func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
 	if err != nil {
 		return nil, 0, c.storeError("search", err)
 	}
+	if flagsOnly(key) {
+		return c.searchFlags(all, &sc, key)
+	}
 	need := searchNeed(key)
 	var out []target
 	var modseq int64
@@ -90,6 +93,55 @@ func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
 		}
 	}
 	return out, modseq, nil
+}
+
+// flagsOnly tells whether a key tests only flags, keywords, sequence
+// numbers and UIDs: the store's flag cache answers those without reading
+// a row per message (UID SEARCH UNSEEN on a big mailbox).
+func flagsOnly(k *wire.SearchKey) bool {
+	switch k.Key {
+	case "AND", "NOT", "OR":
+		for i := range k.Children {
+			if !flagsOnly(&k.Children[i]) {
+				return false
+			}
+		}
+		return true
+	case "SEQSET", "UID", "ALL", "RECENT", "NEW", "OLD", "KEYWORD", "UNKEYWORD":
+		return true
+	}
+	_, ok := flagKeys[k.Key]
+	return ok
+}
+
+// searchFlags is search for a flagsOnly key, over store.LoadFlags (whose
+// batches come in ascending UID order, as all is).
+func (c *conn) searchFlags(all []target, sc *searcher, key *wire.SearchKey) ([]target, int64, error) {
+	var out []target
+	var m store.LoadedMessage
+	cand := candidate{msg: &m}
+	i := 0
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	err := c.srv.opts.Store.LoadFlags(ctx, c.sel.mailbox.ID, targetUIDs(all), func(batch []store.MessageFlags) error {
+		for _, f := range batch {
+			for i < len(all) && all[i].uid < f.UID {
+				i++
+			}
+			if i == len(all) || all[i].uid != f.UID {
+				continue
+			}
+			m.UID, m.Flags, m.Keywords = f.UID, f.Flags, f.Keywords
+			if cand.seq = all[i].seq; sc.match(&cand, key) {
+				out = append(out, all[i])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, 0, c.storeError("search", err)
+	}
+	return out, 0, nil
 }
 
 // searchAnswer writes SEARCH or ESEARCH, and saves the result for "$".
