@@ -244,14 +244,17 @@ func TestHostileCommandsAreRefusedWithBoundedMemory(t *testing.T) {
 	if l := c.cmd("b", "SEARCH "+strings.Repeat("(", 10000)+"ALL"+strings.Repeat(")", 10000)); !strings.HasPrefix(l[len(l)-1], "b BAD") {
 		t.Errorf("10,000 parentheses: %q", l)
 	}
-	if l := c.cmd("c", "FETCH 1:1000000 (UID)"); len(l) != 4 {
-		t.Errorf("a million-message set: %q", l)
+	if l := c.cmd("c", "FETCH 1:1000000 (UID)"); len(l) != 1 || !strings.HasPrefix(l[0], "c BAD") {
+		t.Errorf("a million message numbers in a 3-message mailbox: %q", l)
+	}
+	if l := c.cmd("c2", "UID FETCH 1:1000000 (UID)"); len(l) != 4 {
+		t.Errorf("a million UIDs: %q", l)
 	}
 	var set strings.Builder
 	for i := 1; set.Len() < 60000; i++ {
 		fmt.Fprintf(&set, "%d:*,", i)
 	}
-	if l := c.cmd("d", "FETCH "+strings.TrimSuffix(set.String(), ",")+" (UID)"); len(l) != 4 {
+	if l := c.cmd("d", "UID FETCH "+strings.TrimSuffix(set.String(), ",")+" (UID)"); len(l) != 4 {
 		t.Errorf("thousands of overlapping ranges: %d lines", len(l))
 	}
 	if l := c.cmd("e", "NOOP "+strings.Repeat("x", 1<<20)); !strings.HasPrefix(l[len(l)-1], "e BAD") && !strings.HasPrefix(l[len(l)-1], "* BYE") {

@@ -86,6 +86,9 @@ func maxNeed(a, b store.BodyPart) store.BodyPart {
 func (c *conn) cmdFetch(cmd *wire.Command) (string, error) {
 	args := cmd.Args.(*wire.Fetch)
 	p := planFetch(args, cmd.UID, c.sel.readOnly)
+	if err := c.checkSeqs(args.Seq, cmd.UID); err != nil {
+		return "", err
+	}
 	ts := c.resolve(args.Seq, cmd.UID)
 	if p.modseq || args.HasChangedSince {
 		c.condstore = true // a CONDSTORE enabling command (RFC 7162 3.1)

@@ -158,6 +158,9 @@ func (c *conn) cmdStore(cmd *wire.Command) (string, error) {
 	if err := checkFlags(args.Flags); err != nil {
 		return "", err
 	}
+	if err := c.checkSeqs(args.Seq, cmd.UID); err != nil {
+		return "", err
+	}
 	ts := c.resolve(args.Seq, cmd.UID)
 	f, kw := store.ParseFlags(args.Flags)
 	if args.Op != '-' {
@@ -251,6 +254,9 @@ func (c *conn) cmdCopy(cmd *wire.Command) (string, error) {
 	move := cmd.Name == "MOVE"
 	if move && c.sel.readOnly {
 		return "", errReadOnly
+	}
+	if err := c.checkSeqs(args.Seq, cmd.UID); err != nil {
+		return "", err
 	}
 	ts := c.resolve(args.Seq, cmd.UID)
 	ctx, cancel := c.opCtx()

@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -146,6 +147,22 @@ func (c *conn) resolve(set wire.SeqSet, byUID bool) []target {
 }
 
 // resolveUIDs maps a list of UIDs (ascending) to the messages present.
+// checkSeqs refuses a message sequence number above the session's
+// EXISTS (RFC 9051 9: a number past the last message is an error; a UID
+// set may name UIDs that are gone). '*' is always valid.
+func (c *conn) checkSeqs(set wire.SeqSet, byUID bool) error {
+	if byUID || set.Saved {
+		return nil
+	}
+	n := uint32(len(c.sel.uids))
+	for _, r := range set.Ranges {
+		if r.Start > n || r.Stop > n {
+			return bad("Invalid message sequence number: the mailbox has " + strconv.FormatUint(uint64(n), 10))
+		}
+	}
+	return nil
+}
+
 func (c *conn) resolveUIDs(uids []uint32) []target {
 	var out []target
 	for _, u := range uids {
