@@ -28,10 +28,10 @@ import (
 // failing, and fails if the dialog passes ("remove it from the list").
 // The integrator empties the list when the new server lands.
 var pendingOwnIMAPServer = map[string]string{
-	"condstore":      "the runner matches FETCH items in order; boxmail answers FLAGS UID MODSEQ where the script (Dovecot) has MODSEQ FLAGS (RFC 9051 leaves the order free)",
-	"qresync":        "as condstore: FETCH item order (FLAGS UID MODSEQ against UID MODSEQ FLAGS)",
-	"list-extended":  "no \\NonExistent for a subscribed name whose mailbox was deleted: the store keeps subscriptions on mailbox rows",
-	"lsub-noselect":  "LSUB lists no special-use attributes (Dovecot does) and no \\Noselect parent",
+	"condstore":     "the runner matches FETCH items in order; boxmail answers FLAGS UID MODSEQ where the script (Dovecot) has MODSEQ FLAGS (RFC 9051 leaves the order free)",
+	"qresync":       "as condstore: FETCH item order (FLAGS UID MODSEQ against UID MODSEQ FLAGS)",
+	"list-extended": "no \\NonExistent for a subscribed name whose mailbox was deleted: the store keeps subscriptions on mailbox rows",
+	"lsub-noselect": "LSUB lists no special-use attributes (Dovecot does) and no \\Noselect parent",
 }
 
 // TestIMAPDialogs runs every imapdialogs/*.imap script against the
