@@ -31,7 +31,6 @@ var pendingOwnIMAPServer = map[string]string{
 	"condstore":     "the runner matches FETCH items in order; boxmail answers FLAGS UID MODSEQ where the script (Dovecot) has MODSEQ FLAGS (RFC 9051 leaves the order free)",
 	"qresync":       "as condstore: FETCH item order (FLAGS UID MODSEQ against UID MODSEQ FLAGS)",
 	"list-extended": "no \\NonExistent for a subscribed name whose mailbox was deleted: the store keeps subscriptions on mailbox rows",
-	"lsub-noselect": "LSUB lists no special-use attributes (Dovecot does) and no \\Noselect parent",
 }
 
 // TestIMAPDialogs runs every imapdialogs/*.imap script against the

@@ -178,12 +178,12 @@ func (q *listQuery) items(mbs []store.Mailbox) []listed {
 			} else {
 				it.Attrs = append(it.Attrs, `\HasNoChildren`)
 			}
-			if mb.SpecialUse != "" {
-				it.Attrs = append(it.Attrs, mb.SpecialUse)
-			}
 			if mb.Subscribed && (q.retSubscribed || q.subscribed) {
 				it.Attrs = append(it.Attrs, `\Subscribed`)
 			}
+		}
+		if mb.SpecialUse != "" { // in LSUB too, as Dovecot does: older clients find Sent and Trash there
+			it.Attrs = append(it.Attrs, mb.SpecialUse)
 		}
 		out = append(out, listed{item: it, mb: mb})
 	}
