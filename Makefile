@@ -14,7 +14,7 @@ build:
 # import-graph check. .ci/run runs this target, so a new ignored error
 # return (or a gofmt or vet finding) fails CI.
 test: check
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # The unit tests and the end-to-end suite with the race detector (the
 # servers under test are built with -race too); slower, not part of CI.
