@@ -126,7 +126,12 @@ func (p *addrParser) address(out []Address) []Address {
 	switch p.peek() {
 	case ':':
 		p.i++
-		out = append(out, Address{Mailbox: name})
+		// A group without a name (not RFC 5322, but seen) would give a
+		// start marker equal to the end marker: its members are listed
+		// without markers.
+		if name != "" {
+			out = append(out, Address{Mailbox: name})
+		}
 		for p.skipCFWS(); p.i < len(p.s) && p.peek() != ';'; p.skipCFWS() {
 			if p.peek() == ',' {
 				p.i++
@@ -140,6 +145,9 @@ func (p *addrParser) address(out []Address) []Address {
 		}
 		if p.peek() == ';' {
 			p.i++
+		}
+		if name == "" {
+			return out
 		}
 		return append(out, Address{})
 	}
@@ -158,6 +166,9 @@ func (p *addrParser) mailbox(out []Address) []Address {
 	case '<':
 		p.i++
 		a := p.angleAddr()
+		if a.Mailbox == "" && a.Host == "" {
+			return out // "<>" names no one, and would read as a group's end
+		}
 		a.Name = name
 		return append(out, a)
 	case '@':

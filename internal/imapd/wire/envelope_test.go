@@ -22,7 +22,8 @@ func TestParseAddressList(t *testing.T) {
 		{`"quoted local"@example.com`, []Address{{Mailbox: "quoted local", Host: "example.com"}}},
 		{"=?utf-8?q?J=C3=BCrgen?= <j@example.de>", []Address{{Name: "=?utf-8?q?J=C3=BCrgen?=", Mailbox: "j", Host: "example.de"}}},
 		{"nodomain", []Address{{Mailbox: "nodomain", Host: missingDomain}}},
-		{"<>", []Address{{}}},
+		{"<>", nil}, // names no one; an empty address would read as a group end
+		{": a@b;", []Address{{Mailbox: "a", Host: "b"}}}, // a nameless group: its members, no markers
 		{"", nil},
 		{",,,", nil},
 		{"user@[192.0.2.1]", []Address{{Mailbox: "user", Host: "[192.0.2.1]"}}},
