@@ -66,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -183,7 +184,10 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_txlock=immediate"
+	// busy_timeout comes first: the pragmas run in order when a connection
+	// opens, and switching a new database to WAL while another process
+	// (a second Open) holds it must wait, not fail with SQLITE_BUSY.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	wdb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, err
@@ -191,7 +195,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
-	rdsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
+	rdsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
 	rdb, err := sql.Open("sqlite", rdsn)
 	if err != nil {
 		return nil, errors.Join(err, wdb.Close())
@@ -203,7 +207,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	s.chlog = newChangeLog()
-	backup, err := backupBeforeMigrating(ctx, wdb, path) // schemabackup.go
+	var backup string
+	err = retryBusy(ctx, func() (err error) {
+		backup, err = backupBeforeMigrating(ctx, wdb, path) // schemabackup.go
+		return err
+	})
 	if err != nil {
 		var newer *NewerSchemaError
 		if errors.As(err, &newer) {
@@ -214,7 +222,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if backup != "" {
 		s.log.Info("migrating the database schema; a copy of it from before is kept", "to", SchemaVersion(), "backup", backup)
 	}
-	if err := migrate(ctx, wdb); err != nil {
+	if err := retryBusy(ctx, func() error { return migrate(ctx, wdb) }); err != nil {
 		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
@@ -382,6 +390,31 @@ func classify(err error) error {
 		return fmt.Errorf("%w (%w)", ErrDiskFull, err)
 	}
 	return err
+}
+
+// sqliteBusy is SQLITE_BUSY: another connection holds the lock and the
+// busy timeout could not help (SQLite returns it at once where waiting
+// could deadlock, e.g. while several processes open a new database).
+const sqliteBusy = 5
+
+// retryBusy runs f, the schema check or the migration, again when SQLite
+// answers SQLITE_BUSY, for at most about 10 s: several processes opening
+// a new database at once (the first statement of a connection switches it
+// to WAL) must all end up with it migrated, once. Each migration is one
+// transaction that rechecks the schema version, so a retry is safe.
+func retryBusy(ctx context.Context, f func() error) error {
+	for try := 0; ; try++ {
+		err := f()
+		var coded interface{ Code() int }
+		if err == nil || try == 200 || !errors.As(err, &coded) || coded.Code()&0xff != sqliteBusy {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(5+rand.IntN(45)) * time.Millisecond):
+		}
+	}
 }
 
 func (s *Store) writer() {
