@@ -109,16 +109,7 @@ func (c *conn) resolve(set wire.SeqSet, byUID bool) []target {
 	}
 	ivs := make([][2]uint32, 0, len(set.Ranges))
 	for _, r := range set.Ranges {
-		lo, hi := r.Start, r.Stop
-		if lo == 0 {
-			lo = star
-		}
-		if hi == 0 {
-			hi = star
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
+		lo, hi := r.Bounds(star)
 		ivs = append(ivs, [2]uint32{lo, hi})
 	}
 	if len(ivs) > 1 {

@@ -20,20 +20,23 @@ type SeqSet struct {
 	Saved bool
 }
 
+// Bounds is the range as lo <= hi, with star the value of "*".
+func (r Range) Bounds(star uint32) (lo, hi uint32) {
+	lo, hi = r.Start, r.Stop
+	if lo == 0 {
+		lo = star
+	}
+	if hi == 0 {
+		hi = star
+	}
+	return min(lo, hi), max(lo, hi)
+}
+
 // Contains reports whether n is in s, with star the value of "*" (the
 // number of messages or the largest UID). It is false for "$".
 func (s SeqSet) Contains(n, star uint32) bool {
 	for _, r := range s.Ranges {
-		lo, hi := r.Start, r.Stop
-		if lo == 0 {
-			lo = star
-		}
-		if hi == 0 {
-			hi = star
-		}
-		if lo > hi {
-			lo, hi = hi, lo
-		}
+		lo, hi := r.Bounds(star)
 		if n >= lo && n <= hi {
 			return true
 		}
