@@ -484,11 +484,14 @@ func TestBackupBenchmark(t *testing.T) {
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, errb.String())
 		}
+		wall := time.Since(start)
 		rss := int64(0)
 		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 			rss = int64(ru.Maxrss) >> 10 // KiB -> MiB
 		}
-		return strings.TrimSpace(out.String() + errb.String()), time.Since(start), rss
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		return fmt.Sprintf("(CPU %v, %.1f cores busy) %s", cpu.Round(time.Millisecond), cpu.Seconds()/wall.Seconds(),
+			strings.TrimSpace(out.String()+errb.String())), wall, rss
 	}
 	du := func(p string) int64 {
 		var sum int64
