@@ -19,6 +19,9 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"sync"
 	"testing"
 
@@ -190,6 +193,68 @@ func BenchmarkRawSearchUnseen100k(b *testing.B) {
 		fmt.Fprint(conn, "u UID SEARCH UNSEEN\r\n")
 		if n := until("u "); n != 2 {
 			b.Fatalf("%d lines", n)
+		}
+	}
+}
+
+// BenchmarkIdleConnMemory holds 500 connections in IDLE on a selected
+// INBOX and reports the server's heap and stack growth per connection
+// (the clients are bare sockets that read nothing back after IDLE, so
+// almost all of the growth is the server's). bench/imap-100k.sh measures
+// the same from outside, with the process's RSS.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	ts := startInsecure(b)
+	a := ts.account(b, "idle@example.test")
+	for i := range 20 {
+		ts.deliver(b, a, testMessage(fmt.Sprint("m", i), "body"))
+	}
+	const n = 500
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		conns := make([]net.Conn, 0, n)
+		for i := range n {
+			// From many loopback addresses: the guard allows 50 per IP.
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 1+byte(i/40), 1+byte(i%40))}}
+			c, err := d.Dial("tcp", ts.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			conns = append(conns, c)
+			br := bufio.NewReader(c)
+			fmt.Fprintf(c, "a LOGIN %s \"%s\"\r\nb SELECT INBOX\r\nc IDLE\r\n", a.Email, password)
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(l) > 0 && l[0] == '+' {
+					break
+				}
+			}
+		}
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap := float64(after.HeapInuse) - float64(before.HeapInuse)
+		stack := float64(after.StackInuse) - float64(before.StackInuse)
+		b.ReportMetric(heap/n/1024, "heapKiB/conn")
+		b.ReportMetric(stack/n/1024, "stackKiB/conn")
+		b.ReportMetric((heap+stack)/n/1024, "KiB/conn")
+		if f := os.Getenv("IDLE_HEAP_PROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := pprof.WriteHeapProfile(out); err != nil {
+				b.Fatal(err)
+			}
+			out.Close()
+		}
+		for _, c := range conns {
+			c.Close()
 		}
 	}
 }

@@ -46,7 +46,7 @@ type conn struct {
 	raw    net.Conn        // as accepted: netserve tracks it
 	nc     net.Conn        // raw, or TLS over it after STARTTLS
 	br     *bufio.Reader
-	bw     *bufio.Writer
+	bw     *wire.BufWriter
 	r      *wire.Reader
 	enc    *wire.Encoder
 	log    *slog.Logger
@@ -120,7 +120,7 @@ func (n netReader) Read(p []byte) (int, error) {
 // setupIOOver builds them over a reader and writer of nc (COMPRESS).
 func (c *conn) setupIOOver(r io.Reader, w io.Writer) {
 	c.br = bufio.NewReaderSize(r, 4096)
-	c.bw = bufio.NewWriterSize(w, 16<<10)
+	c.bw = wire.NewBufWriter(w)
 	c.r = wire.NewReader(c.br, wire.Limits{})
 	c.enc = wire.NewEncoder(c.bw)
 	c.r.Continue = func() error {

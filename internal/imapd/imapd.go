@@ -83,7 +83,7 @@
 //
 // # Performance
 //
-// Responses are encoded straight into the connection's bufio.Writer
+// Responses are encoded straight into the connection's wire.BufWriter
 // (FETCH FLAGS writes no per-message string: flagText) and flushed once
 // per batch of commands the client pipelined, once per IDLE push, and
 // through the deflate compressor when COMPRESS is on. FETCH of UID and

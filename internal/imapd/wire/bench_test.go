@@ -26,7 +26,7 @@ func BenchmarkParseUIDFetch(b *testing.B) {
 // BenchmarkEncodeFetchFlags writes 100,000 "* n FETCH (UID n FLAGS
 // (\Seen))" lines per op: FETCH 1:* (FLAGS) on a 100k mailbox.
 func BenchmarkEncodeFetchFlags(b *testing.B) {
-	w := bufio.NewWriterSize(io.Discard, 64<<10)
+	w := NewBufWriter(io.Discard)
 	e := NewEncoder(w)
 	flags := []string{`\Seen`}
 	b.ReportAllocs()

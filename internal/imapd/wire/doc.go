@@ -9,8 +9,8 @@
 // count); a violation is an *Error that says how to answer it (BAD, NO
 // with a response code, or BYE). APPEND's message literal is handed to
 // the caller as an io.Reader and never buffered. An Encoder writes
-// responses to a bufio.Writer, choosing atom, quoted string or literal
-// for each string. ENVELOPE and BODYSTRUCTURE are extracted from raw
+// responses to a BufWriter (a buffer lent by a pool while there is
+// output), choosing atom, quoted string or literal for each string. ENVELOPE and BODYSTRUCTURE are extracted from raw
 // message bytes here too, with the same caps the box uses elsewhere.
 //
 // A connection loop looks like this:

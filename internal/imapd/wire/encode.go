@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"io"
 	"strconv"
 	"strings"
@@ -12,7 +11,7 @@ import (
 // Encoder writes IMAP responses. Its methods chain; the first write
 // error sticks and is returned by CRLF, Flush and Err.
 type Encoder struct {
-	w *bufio.Writer
+	w *BufWriter
 	// UTF8 is set once the client enabled UTF8=ACCEPT: strings with
 	// UTF-8 are then quoted rather than sent as literals, and mailbox
 	// names are not modified-UTF-7 encoded (RFC 6855 3).
@@ -27,7 +26,7 @@ type Encoder struct {
 }
 
 // NewEncoder returns an Encoder writing to w.
-func NewEncoder(w *bufio.Writer) *Encoder { return &Encoder{w: w} }
+func NewEncoder(w *BufWriter) *Encoder { return &Encoder{w: w} }
 
 // Err is the first write error.
 func (e *Encoder) Err() error { return e.err }

@@ -1,7 +1,6 @@
 package wire
 
 import (
-	"bufio"
 	"bytes"
 	"strings"
 	"testing"
@@ -10,7 +9,7 @@ import (
 
 func encode(utf8 bool, f func(e *Encoder)) string {
 	var b bytes.Buffer
-	w := bufio.NewWriter(&b)
+	w := NewBufWriter(&b)
 	e := NewEncoder(w)
 	e.UTF8 = utf8
 	f(e)
@@ -168,7 +167,7 @@ func TestResponses(t *testing.T) {
 
 func TestLiteralShortReaderIsAnError(t *testing.T) {
 	var b bytes.Buffer
-	e := NewEncoder(bufio.NewWriter(&b))
+	e := NewEncoder(NewBufWriter(&b))
 	e.Literal(10, strings.NewReader("short"))
 	if e.Err() == nil {
 		t.Fatal("a literal shorter than announced must fail")
