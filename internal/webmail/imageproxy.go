@@ -239,7 +239,7 @@ func (p *imageProxy) fetch(ctx context.Context, raw string) (string, []byte, err
 	if err != nil {
 		return "", nil, err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }() // read to its cap below; a close error changes nothing
 	if res.StatusCode != http.StatusOK {
 		return "", nil, fmt.Errorf("image proxy: status %d: %w", res.StatusCode, errNotImage)
 	}
