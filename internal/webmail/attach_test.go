@@ -289,3 +289,33 @@ func TestRemoteImagesOnRequest(t *testing.T) {
 		t.Errorf("images still shown after never:\n%s", body)
 	}
 }
+
+func TestImagePolicy(t *testing.T) {
+	pol := &imagePolicy{cid: func(id string) (string, bool) {
+		if id == "logo@x" {
+			return "data:image/png;base64,AAAA", true
+		}
+		return "", false
+	}}
+	for _, tc := range []struct{ in, want string }{
+		{`<img src="cid:logo@x">`, `<img src="data:image/png;base64,AAAA"/>`},
+		{`<img src="CID:%3Clogo@x%3E">`, `<img src="data:image/png;base64,AAAA"/>`},
+		{`<img src="cid:other">`, `<img/>`},
+		{`<img src="https://t.example/p.gif">`, `<img/>`},
+		{`<img src=" http://t.example/p.gif">`, `<img/>`},
+		{`<img src="javascript:alert(1)">`, `<img/>`},
+		{`<a href="cid:logo@x">x</a>`, `<a target="_blank" rel="noopener noreferrer">x</a>`},
+	} {
+		if got := sanitizeWith(tc.in, pol); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.in, got, tc.want)
+		}
+	}
+	if pol.blocked != 2 {
+		t.Errorf("%d remote images counted, want 2", pol.blocked)
+	}
+	pol.remote = func(u string) (string, bool) { return proxyPath(u), true }
+	got := sanitizeWith(`<img src="https://t.example/p.gif?a=1&b=2"><img src="ftp://t.example/x">`, pol)
+	if want := `<img src="/mail/img?u=https%3A%2F%2Ft.example%2Fp.gif%3Fa%3D1%26b%3D2"/><img/>`; got != want {
+		t.Errorf("proxied: %s, want %s", got, want)
+	}
+}

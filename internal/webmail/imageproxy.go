@@ -41,6 +41,10 @@ const maxProxyRedirects = 3
 // maxProxyURL caps the length of a proxied URL.
 const maxProxyURL = 4096
 
+// maxProxyFetches caps the fetches running at once (a body with hundreds
+// of images cannot hold hundreds of MaxBytes buffers).
+const maxProxyFetches = 8
+
 // ImageProxyOptions configure the image proxy. The zero value is the
 // production setting.
 type ImageProxyOptions struct {
@@ -66,6 +70,7 @@ type ImageProxyOptions struct {
 type imageProxy struct {
 	o      ImageProxyOptions
 	client *http.Client
+	slots  chan struct{} // one per running fetch
 }
 
 // errRefusedAddress is a dial to an address the proxy does not reach.
@@ -89,7 +94,7 @@ func newImageProxy(o ImageProxyOptions) *imageProxy {
 			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		}
 	}
-	p := &imageProxy{o: o}
+	p := &imageProxy{o: o, slots: make(chan struct{}, maxProxyFetches)}
 	tr := &http.Transport{
 		Proxy:                  nil, // never an environment proxy
 		DialContext:            p.dial,
@@ -229,6 +234,12 @@ func (p *imageProxy) fetch(ctx context.Context, raw string) (string, []byte, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, p.o.Timeout)
 	defer cancel()
+	select {
+	case p.slots <- struct{}{}:
+		defer func() { <-p.slots }()
+	case <-ctx.Done():
+		return "", nil, fmt.Errorf("image proxy: busy: %w", ctx.Err())
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return "", nil, fmt.Errorf("image proxy: %w", err)

@@ -29,6 +29,11 @@
 //   - Every mailbox and message named by a request is checked to belong
 //     to the session's account before anything is read or changed.
 //   - MIME decoding is capped (parts, depth, bytes: mime.go).
+//   - Attachments are downloads (attachment, nosniff, a safe type and a
+//     sanitised name); only images and PDFs whose bytes agree are shown
+//     inline, under BodyCSP (attach.go). Remote images are fetched only
+//     on request, by the server's image proxy, which reaches public
+//     addresses only (imageproxy.go).
 //
 // Not here yet (issue 19): search, threads, drafts,
 // settings (filters, vacation, identities), contacts.
