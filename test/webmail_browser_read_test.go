@@ -2,6 +2,7 @@ package test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"image"
 	"image/png"
@@ -48,8 +49,10 @@ func TestWebmailRemoteImagesInABrowser(t *testing.T) {
 	b := newBox(t)
 	br := newBrowser(t)
 	webmailSend(t, b.SMTP, "shop@elsewhere.example", b.Admin, "From: Shop <shop@elsewhere.example>\nTo: "+b.Admin+
-		"\nSubject: picture news\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"+
-		"<p>Look:</p><img id=pic src=http://"+ln.Addr().String()+"/photo.png?u=me width=3 height=2>\n")
+		"\nSubject: picture news\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html; charset=utf-8\n\n"+
+		"<p>Look:</p><img id=pic src=http://"+ln.Addr().String()+"/photo.png?u=me width=3 height=2>\n"+
+		"--b\nContent-Type: image/png\nContent-Disposition: attachment; filename=pic.png\nContent-Transfer-Encoding: base64\n\n"+
+		base64.StdEncoding.EncodeToString(pic.Bytes())+"\n--b--\n")
 	base := fmt.Sprintf("https://127.0.0.1:%d", b.HTTPS)
 	br.Go(base + "/mail/")
 	br.Type("#email", b.Admin)
@@ -92,5 +95,18 @@ func TestWebmailRemoteImagesInABrowser(t *testing.T) {
 	}
 	if p := br.execJS(`return document.body.dataset.pwned || null`); p != nil {
 		t.Errorf("a script ran (%v)", p)
+	}
+	// The image attachment opens inline (under the body's sandbox CSP)
+	// and the browser shows it.
+	br.execJS(`location.href = document.querySelector("#attachments a.att-name").href`)
+	for range 50 {
+		w, _ = br.execJS(`var i = document.images[0]; return i && i.complete ? i.naturalWidth : 0`).(float64)
+		if w > 0 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if w != 3 {
+		t.Errorf("the inline image attachment is not shown (natural width %v) at %s", w, br.URL())
 	}
 }
