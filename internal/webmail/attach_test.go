@@ -252,6 +252,10 @@ func TestRemoteImagesOnRequest(t *testing.T) {
 	if !strings.Contains(page, `id="show-images" href="/mail/msg`+base+`?images=1"`) || !strings.Contains(page, "Remote images are hidden (1)") {
 		t.Fatalf("no show images:\n%s", page)
 	}
+	if _, page := f.do("a", "GET", "/mail/msg"+base+"?images=1", nil); !strings.Contains(page, `src="/mail/body`+base+`?images=1"`) ||
+		!strings.Contains(page, `id="always-images"`) || strings.Contains(page, `id="show-images"`) {
+		t.Errorf("images shown once:\n%s", page)
+	}
 	res, body := f.do("a", "GET", "/mail/body"+base+"?images=1", nil)
 	proxied := `src="/mail/img?u=` + url.QueryEscape("https://tracker.example/p.gif") + `"`
 	host := strings.TrimPrefix(f.ts.URL, "http://")
