@@ -284,6 +284,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 			return webmail.Session{AccountID: id, Email: email, CSRF: csrf}, ok
 		},
 		LoginToken: func(w http.ResponseWriter) string { return ws.LoginToken(w) },
+		ImageProxy: webmailImageProxy(os.Getenv, log),
 	})
 	ws = web.New(web.Options{
 		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd, Mail: mail,

@@ -412,6 +412,17 @@ ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET vanished_floor = modseq;
 CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq IS NOT NULL;
 `,
+	// 22: the webmail's "always show images from this sender"
+	// (store/webmailprefs.go): one row per account and sender address
+	// (lower case). IF NOT EXISTS: tests that rewind user_version keep it.
+	`
+CREATE TABLE IF NOT EXISTS webmail_image_senders (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	sender     TEXT NOT NULL,
+	created    INTEGER NOT NULL,
+	PRIMARY KEY (account_id, sender)
+) WITHOUT ROWID;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -21,12 +21,17 @@ const (
 	maxTotalText = 2 << 20 // decoded text of a message
 )
 
-// attachment is a part shown by name and size only (downloads are not
-// in this slice).
+// attachment is a part that is not a body: listed by name, type and
+// size, downloaded by its index (attach.go). An inline image part of an
+// HTML body (Content-ID) is one too.
 type attachment struct {
-	Name string
-	Type string
-	Size int
+	Index     int    // position in content.Attachments, the download's {n}
+	Name      string // as the message names it (decoded), for display only
+	Type      string // the declared media type, lower case
+	Size      int
+	ContentID string // without <>; "" when none
+	enc       string // Content-Transfer-Encoding
+	raw       []byte // the part's body, still encoded
 }
 
 // content is what the view shows of a message: the chosen body, HTML
@@ -44,6 +49,7 @@ type partHeader struct {
 	typeParams            map[string]string
 	encoding, disposition string
 	filename              string
+	contentID             string
 }
 
 func readPartHeader(get func(string) string) partHeader {
@@ -65,6 +71,7 @@ func readPartHeader(get func(string) string) partHeader {
 		h.filename = d
 	}
 	h.filename = fieldText([]byte(h.filename))
+	h.contentID = strings.Trim(strings.TrimSpace(get("Content-ID")), "<>")
 	return h
 }
 
@@ -112,7 +119,7 @@ func (w *walker) walk(get func(string) string, body []byte, depth int) {
 	case strings.HasPrefix(h.mediaType, "multipart/"):
 		w.multipart(h, body, depth)
 	case h.disposition == "attachment" || (h.filename != "" && !strings.HasPrefix(h.mediaType, "text/")):
-		w.c.Attachments = append(w.c.Attachments, attachment{Name: h.filename, Type: h.mediaType, Size: decodedSize(h.encoding, body)})
+		w.attach(h, body)
 	case h.mediaType == "text/html":
 		w.html = append(w.html, w.decode(h, body))
 	case h.mediaType == "text/plain" || h.mediaType == "text/enriched":
@@ -124,8 +131,14 @@ func (w *walker) walk(get func(string) string, body []byte, depth int) {
 		w.plain = append(w.plain, "---------- Forwarded message ----------\nFrom: "+e.From+"\nSubject: "+e.Subject)
 		w.walk(headerGetter(ih), ib, depth+1)
 	default:
-		w.c.Attachments = append(w.c.Attachments, attachment{Name: h.filename, Type: h.mediaType, Size: decodedSize(h.encoding, body)})
+		w.attach(h, body)
 	}
+}
+
+// attach lists a part as an attachment.
+func (w *walker) attach(h partHeader, body []byte) {
+	w.c.Attachments = append(w.c.Attachments, attachment{Index: len(w.c.Attachments), Name: h.filename, Type: h.mediaType,
+		Size: decodedSize(h.encoding, body), ContentID: h.contentID, enc: h.encoding, raw: body})
 }
 
 // multipart walks the parts of a multipart body; of an alternative it
@@ -147,7 +160,7 @@ func (w *walker) multipart(h partHeader, body []byte, depth int) {
 			}
 			break
 		}
-		b, err := io.ReadAll(io.LimitReader(p, maxTotalText*4))
+		b, err := io.ReadAll(io.LimitReader(p, maxViewBytes))
 		if err != nil {
 			w.c.Truncated = true
 			break
@@ -200,6 +213,25 @@ func (w *walker) decodeBytes(enc string, body []byte) []byte {
 	out, err := io.ReadAll(io.LimitReader(r, maxTotalText*4))
 	if err != nil && len(out) == 0 {
 		return body
+	}
+	return out
+}
+
+// data returns an attachment's content, its transfer encoding undone
+// (at most maxViewBytes; bytes that do not decode are kept as they are).
+func (a attachment) data() []byte {
+	var r io.Reader
+	switch a.enc {
+	case "quoted-printable":
+		r = quotedprintable.NewReader(bytes.NewReader(a.raw))
+	case "base64":
+		r = base64.NewDecoder(base64.StdEncoding, &stripSpace{b: a.raw})
+	default:
+		return a.raw
+	}
+	out, err := io.ReadAll(io.LimitReader(r, maxViewBytes))
+	if err != nil && len(out) == 0 {
+		return a.raw
 	}
 	return out
 }

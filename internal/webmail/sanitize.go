@@ -12,7 +12,11 @@ package webmail
 //   - attributes: only those of keptAttrs, so every event handler goes;
 //     href only for http, https and mailto (links open in a new window
 //     without opener or referrer); img src only for data: images of
-//     raster types (remote images are off: their URL is removed);
+//     raster types, unless an imagePolicy says otherwise: a cid: image
+//     becomes the data: URI the policy gives (inline parts of the
+//     message, capped), a remote (http, https) image becomes the image
+//     proxy's path when the policy shows remote images, and is removed
+//     (and counted) when it does not;
 //   - style attributes and <style> elements go through the CSS filter
 //     (css.go);
 //   - comments, doctype and processing instructions go.
@@ -22,6 +26,7 @@ package webmail
 
 import (
 	"bytes"
+	"net/url"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -71,11 +76,32 @@ var keptAttrs = map[string]bool{
 // (see the file comment): the content of a <body>, without <html>,
 // <head> or <body> tags.
 func Sanitize(in string) string {
+	return sanitizeWith(in, nil)
+}
+
+// imagePolicy says what becomes of img src values a plain Sanitize
+// removes. Both functions may be nil.
+type imagePolicy struct {
+	// cid returns the data: URI of the inline part with this Content-ID
+	// (without <>), or false.
+	cid func(id string) (string, bool)
+	// remote returns the URL an http(s) image is shown through (the
+	// image proxy), or false when remote images are off.
+	remote func(u string) (string, bool)
+	// blocked counts the remote images removed.
+	blocked int
+}
+
+// sanitizeWith is Sanitize with an image policy (nil: none).
+func sanitizeWith(in string, pol *imagePolicy) string {
 	doc, err := html.Parse(strings.NewReader(in))
 	if err != nil {
 		return ""
 	}
-	sz := &sanitizer{}
+	if pol == nil {
+		pol = &imagePolicy{}
+	}
+	sz := &sanitizer{img: pol}
 	var out bytes.Buffer
 	for _, n := range sz.collect(doc) {
 		if err := html.Render(&out, n); err != nil {
@@ -85,7 +111,10 @@ func Sanitize(in string) string {
 	return out.String()
 }
 
-type sanitizer struct{ nodes int }
+type sanitizer struct {
+	nodes int
+	img   *imagePolicy
+}
 
 // collect returns the kept, cleaned nodes of n's subtree, in order
 // (unwrapped elements give their children).
@@ -125,7 +154,7 @@ func (sz *sanitizer) clean(n *html.Node) []*html.Node {
 		e.AppendChild(&html.Node{Type: html.TextNode, Data: css})
 		return []*html.Node{e}
 	}
-	e.Attr = cleanAttrs(n.DataAtom, n.Attr)
+	e.Attr = sz.cleanAttrs(n.DataAtom, n.Attr)
 	for _, c := range sz.collect(n) {
 		e.AppendChild(c)
 	}
@@ -144,7 +173,7 @@ func textOf(n *html.Node) string {
 }
 
 // cleanAttrs keeps the allowed attributes of an element, checked.
-func cleanAttrs(el atom.Atom, attrs []html.Attribute) []html.Attribute {
+func (sz *sanitizer) cleanAttrs(el atom.Atom, attrs []html.Attribute) []html.Attribute {
 	var out []html.Attribute
 	for _, a := range attrs {
 		k := strings.ToLower(a.Key)
@@ -161,7 +190,10 @@ func cleanAttrs(el atom.Atom, attrs []html.Attribute) []html.Attribute {
 				continue
 			}
 		case "src":
-			if el != atom.Img || !safeImage(v) {
+			if el != atom.Img {
+				continue
+			}
+			if v = sz.imageSource(v); v == "" {
 				continue // remote images are off: the URL is removed
 			}
 		case "style":
@@ -212,4 +244,40 @@ func safeImage(v string) bool {
 		}
 	}
 	return false
+}
+
+// imageSource returns what an img src becomes: kept (a data: raster
+// image), the inline part's data: URI (cid:), the proxy's path (a remote
+// image, when shown), or "" (removed).
+func (sz *sanitizer) imageSource(v string) string {
+	if safeImage(v) {
+		return v
+	}
+	lv := strings.ToLower(strings.TrimSpace(v))
+	if strings.HasPrefix(lv, "cid:") {
+		if sz.img.cid == nil {
+			return ""
+		}
+		id, err := url.PathUnescape(strings.TrimSpace(v)[4:])
+		if err != nil {
+			return ""
+		}
+		d, ok := sz.img.cid(strings.Trim(id, "<>"))
+		if !ok {
+			return ""
+		}
+		return d
+	}
+	u := safeLink(v)
+	lu := strings.ToLower(u)
+	if !strings.HasPrefix(lu, "http://") && !strings.HasPrefix(lu, "https://") {
+		return ""
+	}
+	if sz.img.remote != nil {
+		if p, ok := sz.img.remote(u); ok {
+			return p
+		}
+	}
+	sz.img.blocked++
+	return ""
 }

@@ -25,6 +25,12 @@ type messageData struct {
 	Targets     []folder
 	InboxUnread uint32
 	ModSeq      int64
+	// Remote images: how many the body has that are not shown, whether
+	// they are shown (once or always) and always for this sender.
+	RemoteImages int
+	ImagesShown  bool
+	ImagesAlways bool
+	BodyQuery    string // "?images=1" when the frame shows them
 }
 
 // message loads the message the request names ({box}, {uid}), checked
@@ -81,6 +87,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Sessio
 	if !d.TooLarge {
 		c := parseContent(m.Data)
 		d.Attachments, d.Truncated = c.Attachments, c.Truncated
+		s.imageChoices(r, sess, env, c, &d)
 	}
 	fs, err := s.folders(r.Context(), sess.AccountID, mb.ID)
 	if err != nil {
@@ -105,26 +112,17 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Sessio
 }
 
 // bodyPage is a message's body for the iframe: sanitised HTML, or the
-// text escaped and linkified, under BodyCSP.
+// text escaped and linkified, under BodyCSP (or imagesCSP when remote
+// images are shown, through the proxy only).
 func (s *Server) bodyPage(w http.ResponseWriter, r *http.Request, sess Session) {
 	_, m, err := s.message(r, sess, store.BodyFull)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	var inner string
-	if m.Size > maxViewBytes {
-		inner = textToHTML("This message is too large to show here; open it in a mail program.")
-	} else {
-		c := parseContent(m.Data)
-		if c.HTML != "" {
-			inner = Sanitize(c.HTML)
-		} else {
-			inner = textToHTML(c.Text)
-		}
-	}
+	inner, csp := s.bodyHTML(r, sess, m, parseEnvelope(m.Data))
 	h := w.Header()
-	h.Set("Content-Security-Policy", BodyCSP)
+	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "SAMEORIGIN")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -133,4 +131,86 @@ func (s *Server) bodyPage(w http.ResponseWriter, r *http.Request, sess Session) 
 	b.WriteString(inner)
 	b.WriteString(`</body></html>`)
 	_, _ = w.Write([]byte(b.String())) // a write error means the client left
+}
+
+// bodyHTML is a message's body made safe (sanitised HTML with its cid:
+// images inlined, or escaped text) and the CSP to serve it under.
+func (s *Server) bodyHTML(r *http.Request, sess Session, m store.LoadedMessage, env envelope) (string, string) {
+	if m.Size > maxViewBytes {
+		return textToHTML("This message is too large to show here; open it in a mail program."), BodyCSP
+	}
+	c := parseContent(m.Data)
+	if c.HTML == "" {
+		return textToHTML(c.Text), BodyCSP
+	}
+	pol, csp := s.imagePolicyFor(r, sess, env, c)
+	return sanitizeWith(c.HTML, pol), csp
+}
+
+// imagePolicyFor is the image policy of a body and its CSP: inline
+// (cid:) images always; remote images through the proxy when asked for
+// (?images=1) or the sender is trusted for images, else none.
+func (s *Server) imagePolicyFor(r *http.Request, sess Session, env envelope, c content) (*imagePolicy, string) {
+	cids := cidImages(c)
+	pol := &imagePolicy{cid: func(id string) (string, bool) { d, ok := cids[id]; return d, ok }}
+	if !s.imagesOn(r, sess, env.FromAddr) {
+		return pol, BodyCSP
+	}
+	csp, ok := imagesCSP(r)
+	if !ok {
+		return pol, BodyCSP
+	}
+	pol.remote = func(u string) (string, bool) { return proxyPath(u), true }
+	return pol, csp
+}
+
+// imagesOn reports whether remote images are shown for this request:
+// asked for once (?images=1) or always for this sender.
+func (s *Server) imagesOn(r *http.Request, sess Session, from string) bool {
+	if s.proxy == nil {
+		return false
+	}
+	return r.URL.Query().Get("images") == "1" || s.imagesAlways(r, sess, from)
+}
+
+// imagesAlways reports whether the account always shows images from
+// this sender.
+func (s *Server) imagesAlways(r *http.Request, sess Session, from string) bool {
+	ok, err := s.o.Store.ImagesAllowedFrom(r.Context(), sess.AccountID, from)
+	if err != nil {
+		s.log.Error("webmail image preference", "user", sess.Email, "err", err)
+	}
+	return ok
+}
+
+// imagesCSP is BodyCSP that also lets images come from this site's image
+// proxy path, and from nowhere else.
+func imagesCSP(r *http.Request) (string, bool) {
+	host := r.Host
+	if host == "" || len(host) > 255 || strings.ContainsFunc(host, func(c rune) bool {
+		return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune(".-:[]", c))
+	}) {
+		return "", false
+	}
+	scheme := "https"
+	if r.TLS == nil {
+		scheme = "http"
+	}
+	return strings.Replace(BodyCSP, "img-src data:", "img-src data: "+scheme+"://"+host+imageProxyPath, 1), true
+}
+
+// imageChoices fills in the message view's remote image state.
+func (s *Server) imageChoices(r *http.Request, sess Session, env envelope, c content, d *messageData) {
+	if c.HTML == "" || s.proxy == nil {
+		return
+	}
+	d.ImagesAlways = env.FromAddr != "" && s.imagesAlways(r, sess, env.FromAddr)
+	d.ImagesShown = d.ImagesAlways || r.URL.Query().Get("images") == "1"
+	if d.ImagesShown {
+		d.BodyQuery = "?images=1"
+		return
+	}
+	pol := &imagePolicy{}
+	sanitizeWith(c.HTML, pol)
+	d.RemoteImages = pol.blocked
 }

@@ -29,10 +29,14 @@
 //   - Every mailbox and message named by a request is checked to belong
 //     to the session's account before anything is read or changed.
 //   - MIME decoding is capped (parts, depth, bytes: mime.go).
+//   - Attachments are downloads (attachment, nosniff, a safe type and a
+//     sanitised name); only images and PDFs whose bytes agree are shown
+//     inline, under BodyCSP (attach.go). Remote images are fetched only
+//     on request, by the server's image proxy, which reaches public
+//     addresses only (imageproxy.go).
 //
-// Not here yet (issue 19): attachments, search, threads, drafts,
-// settings (filters, vacation, identities), contacts, remote images on
-// request and the image proxy.
+// Not here yet (issue 19): search, threads, drafts,
+// settings (filters, vacation, identities), contacts.
 package webmail
 
 import (
@@ -92,6 +96,9 @@ type Options struct {
 	Sender Sender
 	// Now is the clock of dates shown; nil: time.Now.
 	Now func() time.Time
+	// ImageProxy configures the fetching of remote images a user chose
+	// to see (imageproxy.go); the zero value is the production setting.
+	ImageProxy ImageProxyOptions
 }
 
 // Server is the webmail's handler tree.
@@ -102,6 +109,7 @@ type Server struct {
 	handler http.Handler
 	done    chan struct{} // closed by Shutdown: event streams end
 	once    sync.Once
+	proxy   *imageProxy // nil: remote images are off
 }
 
 // New builds the webmail.
@@ -112,7 +120,7 @@ func New(o Options) *Server {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), done: make(chan struct{})}
+	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), done: make(chan struct{}), proxy: newImageProxy(o.ImageProxy)}
 	cop := http.NewCrossOriginProtection()
 	s.handler = cop.Handler(s.routes())
 	return s
@@ -143,6 +151,14 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /mail/compose", s.user(s.composePage, false))
 	m.HandleFunc("POST /mail/send", s.user(s.send, true))
 	m.HandleFunc("GET /mail/events", s.user(s.events, false))
+	// read side: attachments, images (wmread)
+	m.HandleFunc("GET /mail/att/{box}/{uid}/{n}", s.user(s.attachmentDownload, false))
+	m.HandleFunc("GET /mail/view/{box}/{uid}/{n}", s.user(s.attachmentView, false))
+	m.HandleFunc("GET /mail/zip/{box}/{uid}", s.user(s.attachmentsZip, false))
+	m.HandleFunc("GET /mail/eml/{box}/{uid}", s.user(s.messageEML, false))
+	m.HandleFunc("GET /mail/print/{box}/{uid}", s.user(s.printPage, false))
+	m.HandleFunc("POST /mail/images/{box}/{uid}", s.user(s.imagesChoice, true))
+	m.HandleFunc("GET "+imageProxyPath, s.user(s.imageProxyPage, false))
 	m.HandleFunc("/mail/", func(w http.ResponseWriter, r *http.Request) {
 		shellHeaders(w)
 		http.Error(w, "There is no such page in the webmail.", http.StatusNotFound)

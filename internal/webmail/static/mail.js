@@ -64,3 +64,16 @@ if (frame) {
     } catch (e) { /* not readable: keep the default height */ }
   });
 }
+
+// --- read side (attachments, images) ---
+// "Show images" reloads only the body frame (without the module the link
+// reloads the page with ?images=1).
+const showImages = document.getElementById("show-images");
+const bodyFrame = document.getElementById("body");
+if (showImages && bodyFrame) {
+  showImages.addEventListener("click", (e) => {
+    e.preventDefault();
+    bodyFrame.src = bodyFrame.getAttribute("src").split("?")[0] + "?images=1";
+    showImages.hidden = true;
+  });
+}
