@@ -25,6 +25,7 @@ type messageData struct {
 	Targets     []folder
 	InboxUnread uint32
 	ModSeq      int64
+	Trust       trustPanel // trust.html (wmsettings)
 }
 
 // message loads the message the request names ({box}, {uid}), checked
@@ -82,6 +83,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Sessio
 		c := parseContent(m.Data)
 		d.Attachments, d.Truncated = c.Attachments, c.Truncated
 	}
+	d.Trust = s.trustPanel(r.Context(), sess, mb.ID, m)
 	fs, err := s.folders(r.Context(), sess.AccountID, mb.ID)
 	if err != nil {
 		s.fail(w, r, sess, err)

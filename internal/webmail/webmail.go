@@ -45,6 +45,7 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
@@ -92,6 +93,13 @@ type Options struct {
 	Sender Sender
 	// Now is the clock of dates shown; nil: time.Now.
 	Now func() time.Time
+	// Admin writes the settings page's filters and vacation reply
+	// (settings.go); nil: the page shows them as off.
+	Admin *admin.Service
+	// Hostname is the box's name, the authserv-id of the
+	// Authentication-Results it adds at delivery: the trust panel
+	// (trust.go) believes only that one.
+	Hostname string
 }
 
 // Server is the webmail's handler tree.
@@ -102,6 +110,7 @@ type Server struct {
 	handler http.Handler
 	done    chan struct{} // closed by Shutdown: event streams end
 	once    sync.Once
+	unsub   unsubscriber // one-click unsubscribe's client (unsubscribe.go)
 }
 
 // New builds the webmail.
@@ -143,6 +152,11 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /mail/compose", s.user(s.composePage, false))
 	m.HandleFunc("POST /mail/send", s.user(s.send, true))
 	m.HandleFunc("GET /mail/events", s.user(s.events, false))
+	// settings, trust, unsubscribe (wmsettings)
+	m.HandleFunc("GET /mail/settings", s.user(s.settingsPage, false))
+	m.HandleFunc("POST /mail/settings/filter", s.user(s.filterPost, true))
+	m.HandleFunc("POST /mail/settings/vacation", s.user(s.vacationPost, true))
+	m.HandleFunc("POST /mail/unsubscribe/{box}/{uid}", s.user(s.unsubscribe, true))
 	m.HandleFunc("/mail/", func(w http.ResponseWriter, r *http.Request) {
 		shellHeaders(w)
 		http.Error(w, "There is no such page in the webmail.", http.StatusNotFound)
