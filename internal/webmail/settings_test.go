@@ -165,6 +165,9 @@ func TestSettingsWithoutAdmin(t *testing.T) {
 	if res, _ := f.do("", "GET", "/mail/settings", nil); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("no session: %d", res.StatusCode)
 	}
+	if _, body := f.do("", "GET", "/mail/", nil); !strings.Contains(body, `name="remember" value="1"`) || !strings.Contains(body, `name="password"`) {
+		t.Errorf("the login form lacks remember or the account pages' fields:\n%s", body)
+	}
 }
 
 // signedList is a list message as the box stores it: its own
