@@ -148,7 +148,7 @@ func (s *Server) filterPost(w http.ResponseWriter, r *http.Request, sess Session
 			f.Arg = r.PostFormValue("folder")
 		}
 		if f.Name == "" {
-			f.Name = f.Field + " contains " + strings.TrimSpace(f.Contains)
+			f.Name = settingsData{}.FieldLabel(f.Field) + ": " + strings.TrimSpace(f.Contains)
 			if len(f.Name) > 100 {
 				f.Name = f.Name[:100]
 			}
