@@ -30,9 +30,13 @@
 //     to the session's account before anything is read or changed.
 //   - MIME decoding is capped (parts, depth, bytes: mime.go).
 //
+// Settings (settings.go: filters and the vacation reply as rules of the
+// account's Sieve script through admin.Service; the password through
+// web's account page), the trust panel of a message (trust.go) and
+// one-click unsubscribe (unsubscribe.go) are here too.
+//
 // Not here yet (issue 19): attachments, search, threads, drafts,
-// settings (filters, vacation, identities), contacts, remote images on
-// request and the image proxy.
+// identities, contacts, remote images on request and the image proxy.
 package webmail
 
 import (
