@@ -278,7 +278,8 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	// The webmail logs in and keeps sessions through the web server it
 	// is mounted on (web.Server.MailSession, LoginToken).
 	var ws *web.Server
-	mail := webmail.New(webmail.Options{Store: st, Logger: log.With("part", "webmail"), Sender: d,
+	adm := newBoxAdmin(dir, cfg, st, d, q)
+	mail := webmail.New(webmail.Options{Store: st, Logger: log.With("part", "webmail"), Sender: d, Admin: adm, Hostname: cfg.Hostname,
 		Session: func(r *http.Request) (webmail.Session, bool) {
 			id, email, csrf, ok := ws.MailSession(r)
 			return webmail.Session{AccountID: id, Email: email, CSRF: csrf}, ok
@@ -287,7 +288,7 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 		ImageProxy: webmailImageProxy(os.Getenv, log),
 	})
 	ws = web.New(web.Options{
-		Store: st, Admin: newBoxAdmin(dir, cfg, st, d, q), Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd, Mail: mail,
+		Store: st, Admin: adm, Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd, Mail: mail,
 		ProfileServers: cfg.ProfileServers,
 		Spam:           d, // what the spam filter caught, and releases from Junk
 		ExportMail: func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error {

@@ -24,6 +24,13 @@ const (
 	idleTimeout   = 2 * time.Hour
 	maxLifetime   = 12 * time.Hour
 	maxSessions   = 10000
+	// A login with "remember me" (the form's remember=1, offered by the
+	// webmail's login form) keeps its session this long, idle or not; its
+	// cookie value starts with rememberPrefix, so a session read back from
+	// the store after a restart is known as one without a schema change.
+	// A password change or a disabled account still ends it at once.
+	rememberLifetime = 30 * 24 * time.Hour
+	rememberPrefix   = "r."
 )
 
 type session struct {
@@ -37,6 +44,8 @@ type session struct {
 	saved   time.Time // seen as the store last recorded it
 	flash   string    // one message shown on the next page
 	flashOK bool
+
+	remember bool // rememberLifetime instead of idleTimeout and maxLifetime
 }
 
 // touchEvery is how often a session's use is written to the store: the
@@ -74,14 +83,17 @@ func storeCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 10*time.Second)
 }
 
-func (ss *sessions) create(account int64, email, stamp string) *session {
+func (ss *sessions) create(account int64, email, stamp string, remember bool) *session {
 	ss.mu.Lock()
 	now := ss.now()
 	var evicted []string
 	if len(ss.m) >= maxSessions {
 		evicted = ss.expireLocked(now)
 	}
-	s := &session{id: randomToken(), account: account, email: email, stamp: stamp, csrf: randomToken(), created: now, seen: now, saved: now}
+	s := &session{id: randomToken(), account: account, email: email, stamp: stamp, csrf: randomToken(), created: now, seen: now, saved: now, remember: remember}
+	if remember {
+		s.id = rememberPrefix + s.id
+	}
 	ss.m[s.id] = s
 	ss.mu.Unlock()
 	if ss.st == nil {
@@ -120,6 +132,9 @@ func (ss *sessions) expireLocked(now time.Time) []string {
 }
 
 func expired(s *session, now time.Time) bool {
+	if s.remember {
+		return now.Sub(s.seen) > rememberLifetime || now.Sub(s.created) > rememberLifetime
+	}
 	return now.Sub(s.seen) > idleTimeout || now.Sub(s.created) > maxLifetime
 }
 
@@ -180,7 +195,8 @@ func (ss *sessions) load(id string) *session {
 		ss.log.Error("reading a web session", "err", err)
 		return nil
 	}
-	s := &session{id: id, account: ws.AccountID, email: ws.Email, stamp: ws.Stamp, csrf: ws.CSRF, created: ws.Created, seen: ws.Seen, saved: ws.Seen}
+	s := &session{id: id, account: ws.AccountID, email: ws.Email, stamp: ws.Stamp, csrf: ws.CSRF, created: ws.Created, seen: ws.Seen, saved: ws.Seen,
+		remember: strings.HasPrefix(id, rememberPrefix)}
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if old := ss.m[id]; old != nil {
@@ -222,7 +238,9 @@ func (ss *sessions) dropUser(email, except string) int {
 	}
 	ctx, cancel := storeCtx()
 	defer cancel()
-	m, err := ss.st.EndWebSessions(ctx, email, except, now.Add(-maxLifetime), now.Add(-idleTimeout))
+	// Expired sessions are cleared by the longest rule (a remembered
+	// one's); a shorter-lived one left over is refused when read back.
+	m, err := ss.st.EndWebSessions(ctx, email, except, now.Add(-rememberLifetime), now.Add(-rememberLifetime))
 	if err != nil {
 		ss.log.Error("ending web sessions", "user", email, "err", err)
 		return n
@@ -361,15 +379,19 @@ func (s *Server) current(r *http.Request) (*session, store.Account, bool) {
 
 // startSession logs an account in: a new session, its cookie, the login
 // cookie cleared, the login recorded; it returns where to go next.
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a store.Account, next string, totp bool) (string, error) {
+func (s *Server) startSession(w http.ResponseWriter, r *http.Request, a store.Account, next string, totp, remember bool) (string, error) {
 	stamp, _, err := s.o.Store.SessionStamp(r.Context(), a.ID)
 	if err != nil {
 		return "", err
 	}
-	sess := s.sessions.create(a.ID, a.Email, stamp)
-	setCookie(w, sessionCookie, sess.id, int(maxLifetime/time.Second))
+	sess := s.sessions.create(a.ID, a.Email, stamp, remember)
+	life := maxLifetime
+	if remember {
+		life = rememberLifetime
+	}
+	setCookie(w, sessionCookie, sess.id, int(life/time.Second))
 	setCookie(w, loginCookie, "", -1)
-	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin, "totp", totp)
+	s.log.Info("web login", "user", a.Email, "ip", clientIP(r), "admin", a.Admin, "totp", totp, "remember", remember)
 	s.recordWebLogin(r, a)
 	if next == defaultNext && a.Admin {
 		next = "/admin"
@@ -506,7 +528,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	if s.askTOTP(w, r, a) {
 		return
 	}
-	next, err := s.startSession(w, r, a, safeNext(r.PostFormValue("next")), false)
+	next, err := s.startSession(w, r, a, safeNext(r.PostFormValue("next")), false, r.PostFormValue("remember") == "1")
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -31,6 +31,7 @@ const (
 // pendingLogin is a login past its password, waiting for the code.
 type pendingLogin struct {
 	email, next string
+	remember    bool // the login form's "remember me"
 	until       time.Time
 	tries       int
 }
@@ -43,7 +44,7 @@ type pendingLogins struct {
 	secrets map[string]string // session id → secret not yet confirmed
 }
 
-func (p *pendingLogins) add(email, next string, now time.Time) string {
+func (p *pendingLogins) add(email, next string, remember bool, now time.Time) string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.logins == nil {
@@ -63,7 +64,7 @@ func (p *pendingLogins) add(email, next string, now time.Time) string {
 		}
 	}
 	tok := randomToken()
-	p.logins[tok] = &pendingLogin{email: email, next: next, until: now.Add(pendingLoginTTL)}
+	p.logins[tok] = &pendingLogin{email: email, next: next, remember: remember, until: now.Add(pendingLoginTTL)}
 	return tok
 }
 
@@ -120,7 +121,7 @@ func (s *Server) askTOTP(w http.ResponseWriter, r *http.Request, a store.Account
 	if !on {
 		return false
 	}
-	tok := s.pending.add(a.Email, safeNext(r.PostFormValue("next")), s.o.Now())
+	tok := s.pending.add(a.Email, safeNext(r.PostFormValue("next")), r.PostFormValue("remember") == "1", s.o.Now())
 	s.renderCode(w, r, http.StatusOK, tok, "")
 	return true
 }
@@ -179,7 +180,7 @@ func (s *Server) loginCode(w http.ResponseWriter, r *http.Request) {
 		s.renderLogin(w, r, http.StatusUnauthorized, "", "That address and password do not match.")
 		return
 	}
-	next, err := s.startSession(w, r, a, safeNext(l.next), true)
+	next, err := s.startSession(w, r, a, safeNext(l.next), true, l.remember)
 	if err != nil {
 		s.internalError(w, r, err)
 		return

@@ -134,7 +134,8 @@ var blockedPrefixes = func() []netip.Prefix {
 	return out
 }()
 
-// publicAddr reports whether the proxy may connect to a.
+// publicAddr reports whether the server may connect to a on a user's
+// behalf: the image proxy and one-click unsubscribe (unsubscribe.go).
 func publicAddr(a netip.Addr) bool {
 	a = a.Unmap()
 	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||

@@ -19,10 +19,10 @@ type page struct {
 
 type templates map[string]*template.Template
 
-var pageNames = []string{"login", "list", "message", "compose"}
+var pageNames = []string{"login", "list", "message", "compose", "settings"}
 
 func parseTemplates() templates {
-	base := template.Must(template.New("layout.html").ParseFS(templateFS, "templates/layout.html"))
+	base := template.Must(template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/trust.html"))
 	m := templates{}
 	for _, n := range pageNames {
 		t := template.Must(base.Clone())
@@ -39,6 +39,9 @@ var notes = map[string]string{
 	"deleted": "Moved to Trash.",
 	"gone":    "Deleted.",
 	"changed": "Done.",
+	// unsubscribe.go
+	"unsubscribed": "The list was asked to unsubscribe you.",
+	"unsubfailed":  "The list's unsubscribe page did not accept the request; try its link instead.",
 }
 
 // render executes a page into a buffer first, so a template error never

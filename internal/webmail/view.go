@@ -30,7 +30,8 @@ type messageData struct {
 	RemoteImages int
 	ImagesShown  bool
 	ImagesAlways bool
-	BodyQuery    string // "?images=1" when the frame shows them
+	BodyQuery    string     // "?images=1" when the frame shows them
+	Trust        trustPanel // trust.html (wmsettings)
 }
 
 // message loads the message the request names ({box}, {uid}), checked
@@ -89,6 +90,7 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Sessio
 		d.Attachments, d.Truncated = c.Attachments, c.Truncated
 		s.imageChoices(r, sess, env, c, &d)
 	}
+	d.Trust = s.trustPanel(r.Context(), sess, mb.ID, m)
 	fs, err := s.folders(r.Context(), sess.AccountID, mb.ID)
 	if err != nil {
 		s.fail(w, r, sess, err)

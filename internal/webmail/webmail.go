@@ -35,8 +35,12 @@
 //     on request, by the server's image proxy, which reaches public
 //     addresses only (imageproxy.go).
 //
-// Not here yet (issue 19): search, threads, drafts,
-// settings (filters, vacation, identities), contacts.
+// Settings (settings.go: filters and the vacation reply as rules of the
+// account's Sieve script through admin.Service; the password through
+// web's account page), the trust panel of a message (trust.go) and
+// one-click unsubscribe (unsubscribe.go) are here too.
+//
+// Not here yet (issue 19): search, threads, drafts, identities, contacts.
 package webmail
 
 import (
@@ -49,6 +53,7 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/delivery"
 	"boxmail/internal/store"
 )
@@ -99,6 +104,13 @@ type Options struct {
 	// ImageProxy configures the fetching of remote images a user chose
 	// to see (imageproxy.go); the zero value is the production setting.
 	ImageProxy ImageProxyOptions
+	// Admin writes the settings page's filters and vacation reply
+	// (settings.go); nil: the page shows them as off.
+	Admin *admin.Service
+	// Hostname is the box's name, the authserv-id of the
+	// Authentication-Results it adds at delivery: the trust panel
+	// (trust.go) believes only that one.
+	Hostname string
 }
 
 // Server is the webmail's handler tree.
@@ -109,7 +121,8 @@ type Server struct {
 	handler http.Handler
 	done    chan struct{} // closed by Shutdown: event streams end
 	once    sync.Once
-	proxy   *imageProxy // nil: remote images are off
+	proxy   *imageProxy  // nil: remote images are off
+	unsub   unsubscriber // one-click unsubscribe's client (unsubscribe.go)
 }
 
 // New builds the webmail.
@@ -159,6 +172,11 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /mail/print/{box}/{uid}", s.user(s.printPage, false))
 	m.HandleFunc("POST /mail/images/{box}/{uid}", s.user(s.imagesChoice, true))
 	m.HandleFunc("GET "+imageProxyPath, s.user(s.imageProxyPage, false))
+	// settings, trust, unsubscribe (wmsettings)
+	m.HandleFunc("GET /mail/settings", s.user(s.settingsPage, false))
+	m.HandleFunc("POST /mail/settings/filter", s.user(s.filterPost, true))
+	m.HandleFunc("POST /mail/settings/vacation", s.user(s.vacationPost, true))
+	m.HandleFunc("POST /mail/unsubscribe/{box}/{uid}", s.user(s.unsubscribe, true))
 	m.HandleFunc("/mail/", func(w http.ResponseWriter, r *http.Request) {
 		shellHeaders(w)
 		http.Error(w, "There is no such page in the webmail.", http.StatusNotFound)

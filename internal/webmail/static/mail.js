@@ -76,4 +76,18 @@ if (showImages && bodyFrame) {
     bodyFrame.src = bodyFrame.getAttribute("src").split("?")[0] + "?images=1";
     showImages.hidden = true;
   });
+// --- settings ---
+// The filter form shows only the folder or the address its action needs
+// (without this script both show, and the server ignores the other).
+const filterAction = document.getElementById("filter-action");
+if (filterAction) {
+  const folder = document.getElementById("filter-folder");
+  const arg = document.getElementById("filter-arg");
+  const show = () => {
+    folder.closest("label").hidden = filterAction.value !== "move";
+    arg.closest("label").hidden = filterAction.value !== "forward";
+    arg.required = filterAction.value === "forward";
+  };
+  filterAction.addEventListener("change", show);
+  show();
 }
