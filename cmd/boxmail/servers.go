@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"boxmail/internal/admin"
 	"boxmail/internal/certs"
@@ -278,7 +279,12 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	// The webmail logs in and keeps sessions through the web server it
 	// is mounted on (web.Server.MailSession, LoginToken).
 	var ws *web.Server
+	undo := time.Duration(cfg.WebmailUndoSeconds) * time.Second
+	if undo == 0 {
+		undo = -1 // webmail: sent at once
+	}
 	mail := webmail.New(webmail.Options{Store: st, Logger: log.With("part", "webmail"), Sender: d,
+		MaxMessageBytes: cfg.MaxMessageBytes, UploadDir: filepath.Join(dir, "webmail-uploads"), UndoHold: undo,
 		Session: func(r *http.Request) (webmail.Session, bool) {
 			id, email, csrf, ok := ws.MailSession(r)
 			return webmail.Session{AccountID: id, Email: email, CSRF: csrf}, ok
