@@ -24,7 +24,9 @@ func addrs(t *testing.T, l []*mail.Address) string {
 }
 
 func TestReplyRecipients(t *testing.T) {
-	mine := func(a string) bool { return a == "me@example.net" || a == "family@example.net" || a == "alias@example.net" }
+	mine := func(a string) bool {
+		return a == "me@example.net" || a == "family@example.net" || a == "alias@example.net"
+	}
 	for _, c := range []struct {
 		name, hdr  string
 		all        bool
