@@ -117,7 +117,7 @@ func (s *Server) fillDraft(ctx context.Context, sess Session, d *composeData, mb
 		d.Refs = o.Refs
 	}
 	p := splitParts(m.Data)
-	d.Body = strings.ReplaceAll(p.text, "\r\n", "\n")
+	d.Body = strings.TrimSuffix(strings.ReplaceAll(p.text, "\r\n", "\n"), "\n") // build adds a line end
 	if drafts, err := s.special(ctx, sess.AccountID, `\Drafts`, "Drafts"); err == nil && drafts.ID == mb.ID {
 		d.DraftUID = strconv.FormatUint(uint64(m.UID), 10)
 	}
