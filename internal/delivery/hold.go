@@ -26,6 +26,8 @@ const maxHeldPerLoop = 100
 
 // Hold checks s like Submit (the same errors) and stores it to be
 // submitted at until; it returns the held submission's id for Cancel.
+// The queue runner (Options.Queue, started) releases it; without one a
+// caller must call ReleaseHeld.
 func (d *Deliverer) Hold(ctx context.Context, s Submission, until time.Time) (int64, error) {
 	acct, err := d.st.AccountByEmail(ctx, s.Account)
 	if err != nil {

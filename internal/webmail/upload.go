@@ -155,6 +155,8 @@ type form struct {
 // error is a *errProblem to show (files too big), errBadCSRF, or another
 // failure.
 func (s *Server) readForm(w http.ResponseWriter, r *http.Request, sess Session) (form, error) {
+	// web lets these forms through uncapped (web.mailUpload): the cap is here.
+	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxMessageBytes+maxFormText)
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "multipart/form-data" {
 		if err := r.ParseForm(); err != nil {
@@ -165,7 +167,6 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request, sess Session) 
 		}
 		return form{Values: r.PostForm}, nil
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.o.MaxMessageBytes+maxFormText)
 	mr, err := r.MultipartReader()
 	if err != nil {
 		return form{}, err
