@@ -152,6 +152,13 @@ func TestDraftSaveReplaceContinueAndSend(t *testing.T) {
 	if len(got) != 1 || strings.Contains(string(got[0].Data), "hidden@") {
 		t.Error("the Bcc shows in what b got")
 	}
+	// Past recipients (from Sent) are offered: JSON and the datalist.
+	if _, page := f.do("a", "GET", "/mail/recipients?q=HIDDEN", nil); strings.TrimSpace(page) != `["hidden@elsewhere.test"]` {
+		t.Errorf("recipients: %s", page)
+	}
+	if _, page := f.do("a", "GET", "/mail/compose", nil); !strings.Contains(page, `<option value="b@example.net">`) {
+		t.Errorf("no datalist of past recipients:\n%s", page)
+	}
 }
 
 func TestUndoSend(t *testing.T) {

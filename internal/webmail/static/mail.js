@@ -135,8 +135,10 @@ if (frame) {
     say("Restored the text you had not saved yet.");
   }
 
+  let sending = false;
+
   async function saveDraft() {
-    if (!changed) { return; }
+    if (!changed || sending) { return; }
     changed = false;
     const fd = new FormData(form);
     fd.delete("file");
@@ -170,7 +172,12 @@ if (frame) {
     const from = form.elements.from;
     let current = from.selectedOptions[0];
     from.addEventListener("change", () => { swapSignature(current, from.selectedOptions[0]); current = from.selectedOptions[0]; });
-    form.addEventListener("submit", () => { try { localStorage.removeItem(storeKey()); } catch (e) { /* nothing kept */ } });
+    form.addEventListener("submit", (e) => {
+      // The Save draft button posts the form too; after Send no autosave
+      // may race the send and leave a stale draft.
+      if (e.submitter && e.submitter.id === "send") { sending = true; }
+      try { localStorage.removeItem(storeKey()); } catch (err) { /* nothing kept */ }
+    });
     setInterval(saveDraft, 20000);
   }
 
