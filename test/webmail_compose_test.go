@@ -160,3 +160,36 @@ func TestWebmailCompose(t *testing.T) {
 		t.Errorf("kid has %d messages at the end, want 1", n)
 	}
 }
+
+// A message held for undo is on disk before "sent" is shown: when the
+// server dies during the hold, it leaves after the restart.
+func TestWebmailUndoHoldSurvivesACrash(t *testing.T) {
+	b := newBoxWith(t, map[string]string{"webmail_undo_seconds": "3"})
+	addUser(t, b, "kid@example.test", "kid-secret-42")
+	w := newWebClient(t, b, "127.0.0.1")
+	w.mustLogin(b.Admin, b.Password)
+	_, page := w.get("/mail/compose")
+	csrf := formCSRFRe.FindStringSubmatch(page)
+	if csrf == nil {
+		t.Fatalf("compose:\n%s", page)
+	}
+	res, page := w.post("/mail/send", url.Values{"csrf": {csrf[1]}, "from": {b.Admin}, "to": {"kid@example.test"}, "subject": {"Held"}, "body": {"through a crash"}})
+	if res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/mail/sent?held=") {
+		t.Fatalf("send: %s\n%s", res.Status, page)
+	}
+	b.cmd.Process.Kill() // no shutdown: as a power cut
+	<-b.exited
+	b.cmd = nil
+	if n := len(b.Mailbox("kid@example.test", "INBOX")); n != 0 {
+		t.Fatalf("delivered before the hold ended: %d", n)
+	}
+	time.Sleep(3 * time.Second)
+	b.Start()
+	for range 40 {
+		if len(b.Mailbox("kid@example.test", "INBOX")) == 1 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("the held message was lost in the crash\n%s", b.stderr.String())
+}
