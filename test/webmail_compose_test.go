@@ -155,6 +155,26 @@ func TestWebmailCompose(t *testing.T) {
 			t.Errorf("injection %v: %s\n%s", bad, res.Status, page)
 		}
 	}
+	// Drafts: a save replaces the previous version; opening it continues.
+	draft := url.Values{"csrf": {csrf[1]}, "from": {b.Admin}, "to": {"kid@example.test"}, "subject": {"Entwurf"}, "body": {"eins"}}
+	var uid string
+	for _, text := range []string{"eins", "zwei"} {
+		draft.Set("body", text)
+		draft.Set("draft_uid", uid)
+		req, _ := http.NewRequest("POST", w.base+"/mail/draft", strings.NewReader(draft.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		res, page := w.do(req)
+		m := regexp.MustCompile(`"uid":(\d+)`).FindStringSubmatch(page)
+		if res.StatusCode != 200 || m == nil {
+			t.Fatalf("save draft: %s %s", res.Status, page)
+		}
+		uid = m[1]
+	}
+	if d := b.Mailbox(b.Admin, "Drafts"); len(d) != 2 || !bytes.Contains(d[1], []byte("zwei")) {
+		// the undone message above is the first draft
+		t.Errorf("Drafts has %d messages", len(d))
+	}
 	time.Sleep(2500 * time.Millisecond)
 	if n, _ := imapFetch(t, b, "kid@example.test", "kid-secret-42", ""); n != 1 {
 		t.Errorf("kid has %d messages at the end, want 1", n)

@@ -232,3 +232,22 @@ func TestReplyAllAndForwardPages(t *testing.T) {
 	}
 	_ = mime.QEncoding
 }
+
+func TestIdentityNameAndSignature(t *testing.T) {
+	f := newFixture(t)
+	if err := f.st.SetIdentity(context.Background(), f.a.ID, store.Identity{Address: "a@example.net", Name: "Anna Ä", Signature: "Anna\nphone 123"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page := f.do("a", "GET", "/mail/compose", nil)
+	if !strings.Contains(page, "Anna Ä &lt;a@example.net&gt;</option>") || !strings.Contains(page, "\n-- \nAnna\nphone 123\n</textarea>") {
+		t.Errorf("compose page:\n%s", page)
+	}
+	v := url.Values{"csrf": {csrfOf + "a"}, "from": {"a@example.net"}, "to": {"b@example.net"}, "subject": {"x"}, "body": {"hi"}}
+	if res, page := f.do("a", "POST", "/mail/send", v); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("send: %s\n%s", res.Status, page)
+	}
+	got, _ := f.st.LoadMessages(context.Background(), f.box(f.b, "INBOX").ID, []uint32{1}, store.BodyFull)
+	if len(got) != 1 || !strings.Contains(string(got[0].Data), "From: =?utf-8?q?Anna_=C3=84?= <a@example.net>") {
+		t.Errorf("From with the display name:\n%s", got[0].Data)
+	}
+}
