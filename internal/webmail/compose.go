@@ -180,9 +180,10 @@ func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, sess Sess
 func (s *Server) fillFrom(ctx context.Context, sess Session, d *composeData, mode string, mb store.Mailbox, m store.LoadedMessage) error {
 	hdr, _ := mailmsg.Split(m.Data)
 	o := readOriginal(hdr)
-	text := parseContent(m.Data).Text
-	if text == "" && parseContent(m.Data).HTML != "" {
-		text = "(the message was written in HTML)"
+	c := parseContent(m.Data)
+	text := c.Text
+	if text == "" && c.HTML != "" {
+		text = htmlText(c.HTML) // quoted as plain text
 	}
 	switch mode {
 	case "draft":

@@ -216,3 +216,12 @@ func FuzzParseRecipients(f *testing.F) {
 		}
 	})
 }
+
+func TestHTMLText(t *testing.T) {
+	got := htmlText(`<html><head><title>t</title><style>p{}</style></head><body><p>Hallo   <b>Welt</b>,</p><div>Zeile<br>zwei</div>` +
+		`<script>alert(1)</script><p>Mehr: <a href="https://example.org/x">hier</a></p><ul><li>eins</li><li>zwei</li></ul></body></html>`)
+	want := "Hallo Welt,\nZeile\nzwei\nMehr: hier <https://example.org/x>\neins\nzwei"
+	if got != want {
+		t.Errorf("htmlText = %q, want %q", got, want)
+	}
+}
