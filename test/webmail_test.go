@@ -33,7 +33,7 @@ m.logout()
 // and a reply sent from the webmail reaches another account, whose phone
 // reads it over IMAP.
 func TestWebmailReadAndReply(t *testing.T) {
-	b := newBox(t)
+	b := newBoxWith(t, map[string]string{"webmail_undo_seconds": "0"}) // sent at once (undo: webmail_compose_test.go)
 	py := needTool(t, "python3")
 	addUser(t, b, "kid@example.test", "kid-secret-42")
 	if out, code := b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.SMTP), "--from", "friend@elsewhere.example", "--to", b.Admin,

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"boxmail/internal/admin"
 	"boxmail/internal/certs"
@@ -279,7 +280,12 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	// is mounted on (web.Server.MailSession, LoginToken).
 	var ws *web.Server
 	adm := newBoxAdmin(dir, cfg, st, d, q)
+	undo := time.Duration(cfg.WebmailUndoSeconds) * time.Second
+	if undo == 0 {
+		undo = -1 // webmail: sent at once
+	}
 	mail := webmail.New(webmail.Options{Store: st, Logger: log.With("part", "webmail"), Sender: d, Admin: adm, Hostname: cfg.Hostname,
+		MaxMessageBytes: cfg.MaxMessageBytes, UploadDir: filepath.Join(dir, "webmail-uploads"), UndoHold: undo,
 		Session: func(r *http.Request) (webmail.Session, bool) {
 			id, email, csrf, ok := ws.MailSession(r)
 			return webmail.Session{AccountID: id, Email: email, CSRF: csrf}, ok

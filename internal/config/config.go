@@ -42,7 +42,10 @@ type Config struct {
 	InsecureAuth    bool
 	MaxMessageBytes int64
 	MaxRecipients   int
-	LogLevel        slog.Level
+	// WebmailUndoSeconds is how long the webmail holds a sent message so
+	// that "Undo" can take it back (0: sent at once).
+	WebmailUndoSeconds int
+	LogLevel           slog.Level
 	// LogFormat is how log records are written to stderr: "text" (slog's
 	// key=value lines) or "json" (one JSON object a line, for journald
 	// and log shippers).
@@ -86,32 +89,33 @@ type Config struct {
 // Default returns the production defaults for hostname.
 func Default(hostname string) Config {
 	return Config{
-		Hostname:        hostname,
-		Listen:          "0.0.0.0",
-		Outbound:        DefaultOutbound(),
-		Sieve:           DefaultSieve(),
-		Security:        DefaultSecurity(),
-		ACME:            DefaultACME(),
-		Backup:          DefaultBackup(),
-		Spam:            DefaultSpam(),
-		POP3Port:        110,
-		POP3SPort:       995,
-		SMTPPort:        25,
-		SubmissionPort:  587,
-		SubmissionsPort: 465,
-		IMAPPort:        143,
-		IMAPSPort:       993,
-		DNSPort:         53,
-		HTTPPort:        80,
-		HTTPSPort:       443,
-		DNSBL:           []string{"zen.spamhaus.org", "bl.spamcop.net"},
-		TLSCert:         "tls/cert.pem",
-		TLSKey:          "tls/key.pem",
-		MaxMessageBytes: 50 << 20,
-		MaxRecipients:   100,
-		LogLevel:        slog.LevelInfo,
-		LogFormat:       "text",
-		TrustedNetworks: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
+		Hostname:           hostname,
+		Listen:             "0.0.0.0",
+		Outbound:           DefaultOutbound(),
+		Sieve:              DefaultSieve(),
+		Security:           DefaultSecurity(),
+		ACME:               DefaultACME(),
+		Backup:             DefaultBackup(),
+		Spam:               DefaultSpam(),
+		POP3Port:           110,
+		POP3SPort:          995,
+		SMTPPort:           25,
+		SubmissionPort:     587,
+		SubmissionsPort:    465,
+		IMAPPort:           143,
+		IMAPSPort:          993,
+		DNSPort:            53,
+		HTTPPort:           80,
+		HTTPSPort:          443,
+		DNSBL:              []string{"zen.spamhaus.org", "bl.spamcop.net"},
+		TLSCert:            "tls/cert.pem",
+		TLSKey:             "tls/key.pem",
+		MaxMessageBytes:    50 << 20,
+		MaxRecipients:      100,
+		WebmailUndoSeconds: 10,
+		LogLevel:           slog.LevelInfo,
+		LogFormat:          "text",
+		TrustedNetworks:    []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("::1/128")},
 	}
 }
 
@@ -291,6 +295,11 @@ var fields = map[string]field{
 			return nil
 		},
 		doc: "largest message accepted, in bytes",
+	},
+	"webmail_undo_seconds": {
+		get: func(c *Config) string { return strconv.Itoa(c.WebmailUndoSeconds) },
+		set: func(c *Config, v string) (err error) { c.WebmailUndoSeconds, err = numberIn(v, 0, 60); return },
+		doc: "seconds the webmail holds a sent message for Undo (0: none)",
 	},
 	"max_recipients": {
 		get: func(c *Config) string { return strconv.Itoa(c.MaxRecipients) },

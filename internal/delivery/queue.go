@@ -175,9 +175,15 @@ const pollInterval = time.Second
 func (q *Queue) loop() {
 	defer close(q.done)
 	for {
+		q.d.ReleaseHeld(q.ctx, q.o.now()) // undo send's held submissions (hold.go)
 		q.runDue()
 		wait := pollInterval
 		if next, ok, err := q.d.st.NextQueueAttempt(q.ctx); err == nil && ok {
+			if w := time.Until(next); w < wait {
+				wait = max(w, 10*time.Millisecond)
+			}
+		}
+		if next, ok, err := q.d.st.NextHeldRelease(q.ctx); err == nil && ok {
 			if w := time.Until(next); w < wait {
 				wait = max(w, 10*time.Millisecond)
 			}

@@ -55,23 +55,9 @@ var senderFields = []string{"From", "Sender", "Resent-From", "Resent-Sender"}
 // ErrBadMessage, and AddRecipient's (ErrBadAddress, ErrUnknownRecipient,
 // ErrOverQuota, ErrRelayDenied) wrapped with the recipient.
 func (d *Deliverer) Submit(ctx context.Context, s Submission) error {
-	if ok, err := d.MayUseSender(ctx, s.Account, s.From); err != nil {
+	t, err := d.checkSubmission(ctx, s)
+	if err != nil {
 		return err
-	} else if !ok {
-		return fmt.Errorf("<%s>: %w", s.From, ErrSenderNotPermitted)
-	}
-	if err := d.checkSenderFields(ctx, s.Account, s.Data); err != nil {
-		return err
-	}
-	if len(s.To) == 0 {
-		return fmt.Errorf("no recipient: %w", ErrBadAddress)
-	}
-	t := d.Begin(s.From)
-	for _, rcpt := range s.To {
-		if _, err := t.AddRecipient(ctx, rcpt, true); err != nil {
-			t.Abort()
-			return fmt.Errorf("<%s>: %w", rcpt, err)
-		}
 	}
 	body := mailauth.StripAuthResults(s.Data, d.hostname)
 	var sig []byte
@@ -99,6 +85,30 @@ func (d *Deliverer) Submit(ctx context.Context, s Submission) error {
 		t.SetClient(s.Client)
 	}
 	return t.Commit(ctx, data)
+}
+
+// checkSubmission makes Submit's checks and returns the transaction
+// with every recipient added (Hold aborts it).
+func (d *Deliverer) checkSubmission(ctx context.Context, s Submission) (*Txn, error) {
+	if ok, err := d.MayUseSender(ctx, s.Account, s.From); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, fmt.Errorf("<%s>: %w", s.From, ErrSenderNotPermitted)
+	}
+	if err := d.checkSenderFields(ctx, s.Account, s.Data); err != nil {
+		return nil, err
+	}
+	if len(s.To) == 0 {
+		return nil, fmt.Errorf("no recipient: %w", ErrBadAddress)
+	}
+	t := d.Begin(s.From)
+	for _, rcpt := range s.To {
+		if _, err := t.AddRecipient(ctx, rcpt, true); err != nil {
+			t.Abort()
+			return nil, fmt.Errorf("<%s>: %w", rcpt, err)
+		}
+	}
+	return t, nil
 }
 
 // checkSenderFields checks every address of the message's sender fields

@@ -423,6 +423,34 @@ CREATE TABLE IF NOT EXISTS webmail_image_senders (
 	PRIMARY KEY (account_id, sender)
 ) WITHOUT ROWID;
 `,
+	// 19 (wmcompose; numbered after wmread's 18 at the merge): the
+	// webmail's identities (store/identity.go), a display name and a
+	// signature per account and From address; and submissions held
+	// before they leave (store/held.go), so a webmail "undo send" can
+	// cancel them and a crash during the hold still sends them. "IF NOT
+	// EXISTS": tests that rerun earlier migrations run this one again.
+	`
+CREATE TABLE IF NOT EXISTS identities (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	address    TEXT NOT NULL,
+	name       TEXT NOT NULL DEFAULT '',
+	signature  TEXT NOT NULL DEFAULT '',
+	PRIMARY KEY (account_id, address)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS held_submissions (
+	id         INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	account    TEXT NOT NULL,    -- the account's address, as delivery.Submission has it
+	sender     TEXT NOT NULL,    -- envelope sender
+	recipients TEXT NOT NULL,    -- comma-separated envelope recipients
+	client     TEXT NOT NULL DEFAULT '',
+	via        TEXT NOT NULL DEFAULT '',
+	data       BLOB NOT NULL,
+	release_at INTEGER NOT NULL, -- unix milliseconds
+	claimed    INTEGER NOT NULL DEFAULT 0 -- 1 once the release began: no cancel
+);
+CREATE INDEX IF NOT EXISTS held_release ON held_submissions(release_at);
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -222,12 +222,31 @@ func (s *Server) bodyLimit(r *http.Request) (int64, bool) {
 	return maxFormBody, false
 }
 
+// mailUploadPaths are the webmail's forms that may carry attachments.
+var mailUploadPaths = map[string]bool{"/mail/send": true, "/mail/draft": true, "/mail/upload": true}
+
+// mailUpload: a POST of the webmail that may carry files, from a browser
+// with a live session cookie (a stranger still gets maxFormBody).
+func (s *Server) mailUpload(r *http.Request) bool {
+	if s.o.Mail == nil || r.Method != http.MethodPost || !mailUploadPaths[r.URL.Path] {
+		return false
+	}
+	c, err := r.Cookie(sessionCookie)
+	return err == nil && s.sessions.get(c.Value) != nil
+}
+
 // limitBodies caps every request's body (http.MaxBytesReader) and reads
 // forms at once, so an oversized one is answered 413 and its connection
 // closed before any handler runs; multipart is refused where no upload
 // is expected.
 func (s *Server) limitBodies(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.mailUpload(r) {
+			// The webmail reads these forms as a stream and caps them at
+			// the box's message size itself (webmail/upload.go).
+			h.ServeHTTP(w, r)
+			return
+		}
 		limit, multipartOK := s.bodyLimit(r)
 		if r.ContentLength > limit {
 			tooLarge(w)

@@ -40,7 +40,17 @@
 // web's account page), the trust panel of a message (trust.go) and
 // one-click unsubscribe (unsubscribe.go) are here too.
 //
-// Not here yet (issue 19): search, threads, drafts, identities, contacts.
+// Compose (compose.go, reply.go, build.go, draft.go, upload.go):
+// reply, reply-all and forward (inline or as an attached message),
+// attachments streamed to an upload area up to the box's message size,
+// From limited to what delivery.MayUseSender allows with a display name
+// and signature per address (store.Identity), drafts saved to Drafts
+// (mail.js autosaves), past recipients offered in a datalist, and undo
+// send: the message is held by delivery.Hold for Options.UndoHold and
+// "Undo" takes it back with delivery.Cancel.
+//
+// Not here yet (issue 19): search, threads, an identities settings
+// page, contacts.
 package webmail
 
 import (
@@ -50,6 +60,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -83,6 +95,9 @@ type Session struct {
 type Sender interface {
 	Submit(ctx context.Context, s delivery.Submission) error
 	MayUseSender(ctx context.Context, account, addr string) (bool, error)
+	// Hold and Cancel are undo send (delivery/hold.go).
+	Hold(ctx context.Context, s delivery.Submission, until time.Time) (int64, error)
+	Cancel(ctx context.Context, account string, id int64) (delivery.Submission, error)
 }
 
 var _ Sender = (*delivery.Deliverer)(nil)
@@ -111,7 +126,22 @@ type Options struct {
 	// Authentication-Results it adds at delivery: the trust panel
 	// (trust.go) believes only that one.
 	Hostname string
+	// MaxMessageBytes caps a composed message with its attachments (the
+	// box's max_message_size); 0: DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+	// UploadDir keeps attachments while a message is written (upload.go);
+	// "": a directory under the system's temporary directory.
+	UploadDir string
+	// UndoHold is how long a sent message is held so "Undo" can take it
+	// back (delivery.Hold); 0: DefaultUndoHold; negative: sent at once.
+	UndoHold time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxMessageBytes = 50 << 20
+	DefaultUndoHold        = 10 * time.Second
+)
 
 // Server is the webmail's handler tree.
 type Server struct {
@@ -132,6 +162,15 @@ func New(o Options) *Server {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.UploadDir == "" {
+		o.UploadDir = filepath.Join(os.TempDir(), "boxmail-webmail-uploads")
+	}
+	if o.UndoHold == 0 {
+		o.UndoHold = DefaultUndoHold
 	}
 	s := &Server{o: o, log: o.Logger, tmpl: parseTemplates(), done: make(chan struct{}), proxy: newImageProxy(o.ImageProxy)}
 	cop := http.NewCrossOriginProtection()
@@ -161,8 +200,15 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /mail/msg/{box}/{uid}", s.user(s.messagePage, false))
 	m.HandleFunc("GET /mail/body/{box}/{uid}", s.user(s.bodyPage, false))
 	m.HandleFunc("POST /mail/act/{box}", s.user(s.act, true))
+	// compose (wmcompose): forms that may carry files check their csrf
+	// themselves while reading the stream (upload.go readForm).
 	m.HandleFunc("GET /mail/compose", s.user(s.composePage, false))
-	m.HandleFunc("POST /mail/send", s.user(s.send, true))
+	m.HandleFunc("POST /mail/send", s.user(s.send, false))
+	m.HandleFunc("POST /mail/draft", s.user(s.saveDraft, false))
+	m.HandleFunc("POST /mail/upload", s.user(s.upload, false))
+	m.HandleFunc("GET /mail/sent", s.user(s.sentPage, false))
+	m.HandleFunc("POST /mail/undo", s.user(s.undo, true))
+	m.HandleFunc("GET /mail/recipients", s.user(s.recipientsJSON, false))
 	m.HandleFunc("GET /mail/events", s.user(s.events, false))
 	// read side: attachments, images (wmread)
 	m.HandleFunc("GET /mail/att/{box}/{uid}/{n}", s.user(s.attachmentDownload, false))

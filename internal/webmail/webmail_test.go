@@ -31,6 +31,13 @@ const csrfOf = "token-of-"
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with Options changed by opt; without
+// opt, messages are sent at once (no undo hold).
+func newFixtureWith(t *testing.T, opt func(*Options)) *fixture {
+	t.Helper()
 	ctx := context.Background()
 	st := testutil.Store(t)
 	if err := st.AddDomain(ctx, "example.net"); err != nil {
@@ -45,7 +52,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	accounts := map[string]store.Account{"a": f.a, "b": f.b}
-	s := New(Options{Store: st, Sender: delivery.New(delivery.Options{Store: st, Hostname: "box.example.net"}),
+	o := Options{Store: st, Sender: delivery.New(delivery.Options{Store: st, Hostname: "box.example.net"}),
 		Session: func(r *http.Request) (Session, bool) {
 			c, err := r.Cookie("s")
 			if err != nil {
@@ -55,7 +62,12 @@ func newFixture(t *testing.T) *fixture {
 			return Session{AccountID: a.ID, Email: a.Email, CSRF: csrfOf + c.Value}, ok
 		},
 		LoginToken: func(w http.ResponseWriter) string { return "login-token" },
-	})
+		UndoHold:   -1, UploadDir: t.TempDir(),
+	}
+	if opt != nil {
+		opt(&o)
+	}
+	s := New(o)
 	t.Cleanup(s.Shutdown)
 	f.ts = httptest.NewUnstartedServer(s)
 	f.ts.Config.ReadTimeout = time.Second // as web's server has one: an event stream must outlive it
@@ -328,7 +340,7 @@ func TestComposeSendsAndKeepsACopy(t *testing.T) {
 	uid := f.deliver(f.a, "INBOX", "From: B <b@example.net>\nTo: a@example.net\nSubject: question\nMessage-ID: <q1@example.net>\n\nHow are you?\n")
 	inbox := f.box(f.a, "INBOX").ID
 	_, page := f.do("a", "GET", fmt.Sprintf("/mail/compose?box=%d&uid=%d", inbox, uid), nil)
-	for _, want := range []string{`value="b@example.net"`, `value="Re: question"`, `name="in_reply_to" value="&lt;q1@example.net&gt;"`, "&gt; How are you?"} {
+	for _, want := range []string{`value="B &lt;b@example.net&gt;"`, `value="Re: question"`, `name="in_reply_to" value="&lt;q1@example.net&gt;"`, "&gt; How are you?"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("reply form lacks %s:\n%s", want, page)
 		}
@@ -336,6 +348,11 @@ func TestComposeSendsAndKeepsACopy(t *testing.T) {
 	form := url.Values{"csrf": {csrfOf + "a"}, "from": {"a@example.net"}, "to": {"b@example.net"}, "subject": {"Re: question\r\nBcc: evil@example.org"},
 		"body": {"Fine, thanks.\n> How are you?"}, "in_reply_to": {"<q1@example.net>"}, "references": {"<q1@example.net>"},
 		"reply_box": {fmt.Sprint(inbox)}, "reply_uid": {fmt.Sprint(uid)}}
+	// A line break in the subject is refused, not flattened.
+	if res, page := f.do("a", "POST", "/mail/send", form); res.StatusCode != http.StatusBadRequest || !strings.Contains(page, "line breaks") {
+		t.Fatalf("subject with CRLF: %s\n%s", res.Status, page)
+	}
+	form.Set("subject", "Re: question Bcc: evil@example.org")
 	res, page := f.do("a", "POST", "/mail/send", form)
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("send: %s\n%s", res.Status, page)

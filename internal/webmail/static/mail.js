@@ -76,6 +76,8 @@ if (showImages && bodyFrame) {
     bodyFrame.src = bodyFrame.getAttribute("src").split("?")[0] + "?images=1";
     showImages.hidden = true;
   });
+}
+
 // --- settings ---
 // The filter form shows only the folder or the address its action needs
 // (without this script both show, and the server ignores the other).
@@ -90,4 +92,127 @@ if (filterAction) {
   };
   filterAction.addEventListener("change", show);
   show();
+}
+
+// --- compose (drafts, uploads, undo) ---
+// Files are uploaded as soon as they are chosen (XHR, with progress) and
+// kept as ticked "att" boxes; the form is saved as a draft every 20 s
+// when it changed (the server replaces the previous version), and a copy
+// of the text stays in localStorage until a save or a send, so a reload
+// or a crash loses nothing. After a send, the Undo button goes away when
+// the hold is over. Without this module the form posts files itself and
+// has a "Save draft" button.
+{
+  const form = document.getElementById("compose-form");
+  const status = document.getElementById("draft-status");
+  const say = (t) => { if (status) { status.textContent = t; } };
+  const csrf = () => form.querySelector("input[name=csrf]").value;
+
+  function upload(file) {
+    const bar = document.getElementById("upload-progress");
+    const fd = new FormData();
+    fd.append("csrf", csrf());
+    fd.append("file", file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/mail/upload");
+    xhr.setRequestHeader("Accept", "application/json");
+    bar.hidden = false;
+    bar.value = 0;
+    xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) { bar.value = Math.round(100 * e.loaded / e.total); } });
+    xhr.addEventListener("loadend", () => {
+      bar.hidden = true;
+      let body = null;
+      try { body = JSON.parse(xhr.responseText); } catch (e) { body = null; }
+      if (xhr.status !== 200 || !Array.isArray(body)) {
+        say((body && body.error) || "The file could not be attached (" + xhr.status + ").");
+        return;
+      }
+      for (const u of body) { addFile(u); }
+      changed = true;
+    });
+    xhr.send(fd);
+  }
+
+  function addFile(u) {
+    const li = document.createElement("li");
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    box.type = "checkbox"; box.name = "att"; box.value = u.id; box.checked = true;
+    const size = document.createElement("small");
+    size.textContent = u.size + " bytes";
+    label.append(box, " " + u.name + " ", size);
+    li.append(label);
+    document.getElementById("file-list").append(li);
+  }
+
+  const storeKey = () => "boxmail-compose:" + (form.elements.draft_uid.value || form.elements.reply_uid.value || "new");
+  const fields = ["to", "cc", "bcc", "subject", "body"];
+  let changed = false;
+
+  function keepLocal() {
+    const v = { at: Date.now() };
+    for (const n of fields) { v[n] = form.elements[n].value; }
+    try { localStorage.setItem(storeKey(), JSON.stringify(v)); } catch (e) { /* private mode: no local copy */ }
+  }
+
+  function restoreLocal() {
+    let v = null;
+    try { v = JSON.parse(localStorage.getItem(storeKey()) || "null"); } catch (e) { v = null; }
+    if (!v || v.body === form.elements.body.value) { return; }
+    for (const n of fields) { if (typeof v[n] === "string") { form.elements[n].value = v[n]; } }
+    changed = true;
+    say("Restored the text you had not saved yet.");
+  }
+
+  let sending = false;
+
+  async function saveDraft() {
+    if (!changed || sending) { return; }
+    changed = false;
+    const fd = new FormData(form);
+    fd.delete("file");
+    const oldKey = storeKey();
+    try {
+      const res = await fetch("/mail/draft", { method: "POST", body: fd, credentials: "same-origin", headers: { Accept: "application/json" } });
+      const body = await res.json();
+      if (!res.ok) { say(body.error || "The draft could not be saved."); changed = true; return; }
+      form.elements.draft_uid.value = String(body.uid);
+      localStorage.removeItem(oldKey);
+      say("Draft saved at " + new Date().toLocaleTimeString() + ".");
+    } catch (e) {
+      changed = true;
+      say("The draft could not be saved; your text is kept in this browser.");
+    }
+  }
+
+  function swapSignature(from, to) {
+    const sig = (o) => (o && o.dataset.signature ? "\n\n-- \n" + o.dataset.signature + "\n" : "");
+    const body = form.elements.body;
+    const old = sig(from), fresh = sig(to);
+    if (old && body.value.includes(old)) { body.value = body.value.replace(old, fresh); }
+    else if (!old && fresh && !body.value.includes(fresh)) { body.value = fresh + body.value; }
+  }
+
+  if (form) {
+    restoreLocal();
+    form.addEventListener("input", () => { changed = true; keepLocal(); });
+    const file = document.getElementById("file");
+    file.addEventListener("change", () => { for (const f of file.files) { upload(f); } file.value = ""; });
+    const from = form.elements.from;
+    let current = from.selectedOptions[0];
+    from.addEventListener("change", () => { swapSignature(current, from.selectedOptions[0]); current = from.selectedOptions[0]; });
+    form.addEventListener("submit", (e) => {
+      // The Save draft button posts the form too; after Send no autosave
+      // may race the send and leave a stale draft.
+      if (e.submitter && e.submitter.id === "send") { sending = true; }
+      try { localStorage.removeItem(storeKey()); } catch (err) { /* nothing kept */ }
+    });
+    setInterval(saveDraft, 20000);
+  }
+
+  const sent = document.getElementById("sent");
+  const undo = document.getElementById("undo-form");
+  if (sent && undo) {
+    setTimeout(() => { undo.remove(); }, 1000 * Number(sent.dataset.hold));
+  }
 }
