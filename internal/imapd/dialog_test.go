@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/imapd/wire"
+	"boxmail/internal/store"
 )
 
 // Dialog tests of the behaviours of issue 18, written as the client sees
@@ -396,5 +399,67 @@ func TestNoExpungeDuringFetchStoreOrSearchBySequenceNumber(t *testing.T) {
 	}
 	if l := c.cmd("f", "FETCH 1:* (UID)"); !has(l, "* 1 FETCH (UID 2)") || !has(l, "* 2 FETCH (UID 3)") {
 		t.Errorf("after the EXPUNGE: %q", l)
+	}
+}
+
+// SEARCH keys that only ask for system flags (UNSEEN, NOT SEEN, FLAGGED
+// UNDELETED, within a sequence or UID set) are answered from the store's
+// flags without a per-message match: the answers are the same as those
+// of the general path (forced here by a key that always holds, LARGER 0).
+func TestFlagOnlySearchAgreesWithTheGeneralPath(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	for i := range 30 {
+		ts.deliver(t, bob, testMessage(fmt.Sprint("m", i), "body"))
+	}
+	c := loginRaw(t, ts, true)
+	c.cmd("f1", `STORE 1:10 +FLAGS (\Seen)`)
+	c.cmd("f2", `STORE 5:15 +FLAGS (\Flagged)`)
+	c.cmd("f3", `STORE 12,14 +FLAGS (\Deleted)`)
+	c.cmd("f4", `STORE 20 +FLAGS (\Answered \Draft)`)
+	for _, crit := range []string{
+		"UNSEEN", "SEEN", "NOT SEEN", "FLAGGED UNDELETED", "NOT FLAGGED NOT DELETED", "2:8 UNSEEN",
+		"UID 3:12 FLAGGED", "ALL DELETED", "SEEN UNSEEN", "ANSWERED DRAFT", "UNANSWERED UNDRAFT SEEN",
+		"1:* NOT NOT SEEN", // NOT NOT: not a mask, the general path
+	} {
+		for _, cmd := range []string{"SEARCH ", "UID SEARCH "} {
+			fast := c.cmd("a", cmd+crit)
+			slow := c.cmd("b", cmd+crit+" LARGER 0")
+			if len(fast) != 2 || len(slow) != 2 || fast[0] != slow[0] || !strings.HasPrefix(fast[1], "a OK") {
+				t.Errorf("%s%s: %q, the general path: %q", cmd, crit, fast, slow)
+			}
+		}
+	}
+	if l := c.cmd("c", "SEARCH UNSEEN"); l[0] != "* SEARCH 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30" {
+		t.Errorf("SEARCH UNSEEN: %q", l)
+	}
+}
+
+func TestFlagMasks(t *testing.T) {
+	for _, tc := range []struct {
+		crit       string
+		set, unset store.Flags
+		ok         bool
+	}{
+		{"UNSEEN", 0, store.FlagSeen, true},
+		{"NOT UNSEEN", store.FlagSeen, 0, true},
+		{"1:5 FLAGGED UNDELETED", store.FlagFlagged, store.FlagDeleted, true},
+		{"ALL", 0, 0, true},
+		{"RECENT", 0, 0, false},
+		{"NOT 1:5", 0, 0, false},
+		{"OR SEEN FLAGGED", 0, 0, false},
+		{"KEYWORD $Junk", 0, 0, false},
+		{"UNSEEN SUBJECT x", 0, 0, false},
+	} {
+		r := wire.NewReader(bufio.NewReader(strings.NewReader("t SEARCH "+tc.crit+"\r\n")), wire.Limits{})
+		cmd, err := r.ReadCommand()
+		if err != nil {
+			t.Fatalf("%s: %v", tc.crit, err)
+		}
+		key := cmd.Args.(*wire.Search).Key
+		set, unset, ok := flagMasks(key)
+		if ok != tc.ok || (ok && (set != tc.set || unset != tc.unset)) {
+			t.Errorf("%s: set %v unset %v ok %v", tc.crit, set, unset, ok)
+		}
 	}
 }

@@ -56,11 +56,14 @@ func usesModSeq(k *wire.SearchKey) bool {
 // search returns the messages that match key, in ascending order, and
 // the highest modseq among them.
 func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
-	all := c.resolve(wire.SeqSet{Ranges: []wire.Range{{Start: 1, Stop: 0}}}, false)
 	sc := searcher{c: c}
-	if n := len(all); n > 0 {
-		sc.lastSeq, sc.lastUID = all[n-1].seq, all[n-1].uid
+	if n := len(c.sel.uids); n > 0 {
+		sc.lastSeq, sc.lastUID = uint32(n), c.sel.uids[n-1]
 	}
+	if set, unset, ok := flagMasks(key); ok {
+		return c.searchFlagMasks(&sc, key, set, unset)
+	}
+	all := c.resolve(wire.SeqSet{Ranges: []wire.Range{{Start: 1, Stop: 0}}}, false)
 	all = sc.restrict(all, key)
 	all, err := c.headerCandidates(all, key)
 	if err != nil {
@@ -112,6 +115,47 @@ func flagsOnly(k *wire.SearchKey) bool {
 	}
 	_, ok := flagKeys[k.Key]
 	return ok
+}
+
+// flagMasks reduces a key that only asks for system flags set or unset
+// (UNSEEN; FLAGGED UNDELETED; NOT SEEN), beside the sequence sets and
+// UID sets restrict has applied, to the flags that must be set and
+// unset.
+func flagMasks(key *wire.SearchKey) (set, unset store.Flags, ok bool) {
+	keys := []wire.SearchKey{*key}
+	if key.Key == "AND" {
+		keys = key.Children
+	}
+	for i := range keys {
+		k, want := &keys[i], true
+		if k.Key == "NOT" && len(k.Children) == 1 {
+			k, want = &k.Children[0], false
+		}
+		f, isFlag := flagKeys[k.Key]
+		switch {
+		case want && (k.Key == "ALL" || ((k.Key == "SEQSET" || k.Key == "UID") && key.Key == "AND")):
+		case !isFlag:
+			return 0, 0, false
+		case f.set == want:
+			set |= f.flag
+		default:
+			unset |= f.flag
+		}
+	}
+	return set, unset, true
+}
+
+// searchFlagMasks answers a flagMasks key from the store's flag cache
+// (store.UIDsWithFlags): only the messages found are mapped to sequence
+// numbers, then kept if in the key's sequence and UID sets.
+func (c *conn) searchFlagMasks(sc *searcher, key *wire.SearchKey, set, unset store.Flags) ([]target, int64, error) {
+	ctx, cancel := c.opCtx()
+	defer cancel()
+	uids, err := c.srv.opts.Store.UIDsWithFlags(ctx, c.sel.mailbox.ID, set, unset)
+	if err != nil {
+		return nil, 0, c.storeError("search", err)
+	}
+	return sc.restrict(c.resolveUIDs(uids), key), 0, nil
 }
 
 // searchFlags is search for a flagsOnly key, over store.LoadFlags (whose

@@ -346,3 +346,27 @@ func (c *flagCache) apply(ev Event) {
 	}
 	e.modSeq = ev.ModSeq
 }
+
+// UIDsWithFlags returns, ascending, the UIDs of the mailbox's messages
+// that have every flag of set and none of unset (neither may hold
+// FlagRecent, which is per session). It is UID SEARCH UNSEEN (or
+// FLAGGED, DELETED...) on a big mailbox: a scan of the flag cache's
+// 2-byte flags, with no row read and no per-message callback.
+func (s *Store) UIDsWithFlags(ctx context.Context, mailboxID int64, set, unset Flags) ([]uint32, error) {
+	if (set|unset)&FlagRecent != 0 {
+		return nil, fmt.Errorf("UIDsWithFlags: \\Recent is not stored")
+	}
+	e, err := s.flags.lookup(ctx, s, mailboxID, true)
+	if err != nil || e == nil {
+		return nil, err
+	}
+	s.flags.mu.Lock()
+	defer s.flags.mu.Unlock()
+	var out []uint32
+	for i, f := range e.flags {
+		if f&set == set && f&unset == 0 {
+			out = append(out, e.uids[i])
+		}
+	}
+	return out, nil
+}
