@@ -210,7 +210,8 @@ func (tx *Tx) accountID(ctx context.Context, email string) (int64, error) {
 
 // RemoveAccount deletes an account with all its mailboxes and messages.
 func (s *Store) RemoveAccount(ctx context.Context, email string) error {
-	defer s.auth.forget() // authcache.go: logins with the old secret are verified anew
+	defer s.auth.forget()   // authcache.go: logins with the old secret are verified anew
+	defer s.logins.forget() // auth.go: a new account may get the ID back
 	email = strings.ToLower(email)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		id, err := tx.accountID(ctx, email)

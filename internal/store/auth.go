@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -91,7 +92,71 @@ func (s *Store) RecordLogin(ctx context.Context, accountID int64, protocol, addr
 	return s.recordLogin(ctx, accountID, 0, LoginRecord{Protocol: protocol, Addr: addr})
 }
 
+// loginNotes remembers each account's last recorded login, so that a
+// phone reconnecting every few minutes, or a client opening a connection
+// per folder, does not cost a write transaction (and its fsync) on every
+// login: a login with the same app password, protocol and address as the
+// account's last recorded one, within loginNoteEvery of it, leaves the
+// record as it is. "Last login" becomes precise to that much; a first
+// login, or one that differs from the last, is always written.
+type loginNotes struct {
+	mu   sync.Mutex
+	last map[int64]loginNote // by account
+}
+
+type loginNote struct {
+	app         int64
+	proto, addr string
+	at          time.Time
+}
+
+const (
+	loginNoteEvery = 5 * time.Minute
+	loginNotesMax  = 4096
+)
+
+// fresh reports whether n is the account's last recorded login, recorded
+// lately; if not, it notes n as recorded (forgetOne undoes that when the
+// write fails).
+func (l *loginNotes) fresh(account int64, n loginNote) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if p, ok := l.last[account]; ok && p.app == n.app && p.proto == n.proto && p.addr == n.addr &&
+		n.at.Sub(p.at) >= 0 && n.at.Sub(p.at) < loginNoteEvery {
+		return true
+	}
+	if l.last == nil || len(l.last) >= loginNotesMax {
+		l.last = make(map[int64]loginNote) // start over rather than track age
+	}
+	l.last[account] = n
+	return false
+}
+
+// forgetOne forgets an account's note; forget forgets them all.
+func (l *loginNotes) forgetOne(account int64) {
+	l.mu.Lock()
+	delete(l.last, account)
+	l.mu.Unlock()
+}
+
+func (l *loginNotes) forget() {
+	l.mu.Lock()
+	l.last = nil
+	l.mu.Unlock()
+}
+
 func (s *Store) recordLogin(ctx context.Context, accountID, appID int64, from LoginRecord) error {
+	if s.logins.fresh(accountID, loginNote{appID, from.Protocol, from.Addr, time.Now()}) {
+		return nil
+	}
+	err := s.writeLogin(ctx, accountID, appID, from)
+	if err != nil {
+		s.logins.forgetOne(accountID)
+	}
+	return err
+}
+
+func (s *Store) writeLogin(ctx context.Context, accountID, appID int64, from LoginRecord) error {
 	ts := now()
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		if appID != 0 {

@@ -216,3 +216,63 @@ func TestLoginsAndAppPasswordUseAreRecorded(t *testing.T) {
 		t.Errorf("logins of a removed account: %v", err)
 	}
 }
+
+// A device that logs in again from the same address over the same
+// protocol within a few minutes costs no write: the record stays as it
+// was. Another address or protocol is recorded at once.
+func TestRepeatedLoginsAreRecordedOncePerFewMinutes(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	from := LoginRecord{Protocol: "imap", Addr: "192.0.2.7"}
+	if _, err := s.AuthenticateDevice(ctx, a.Email, "correct horse battery", from); err != nil {
+		t.Fatal(err)
+	}
+	mark := func() {
+		t.Helper()
+		if err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+			_, err := tx.exec(ctx, "UPDATE logins SET last_at = 1 WHERE account_id = ?", a.ID)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := func() int64 {
+		t.Helper()
+		l, err := s.LoginsOf(ctx, a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.Last.At.Unix()
+	}
+	mark()
+	if _, err := s.AuthenticateDevice(ctx, a.Email, "correct horse battery", from); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(); got != 1 {
+		t.Errorf("the same login again was written (last_at %d)", got)
+	}
+	if _, err := s.AuthenticateDevice(ctx, a.Email, "correct horse battery", LoginRecord{Protocol: "imap", Addr: "192.0.2.8"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(); got == 1 {
+		t.Error("a login from another address was not written")
+	}
+	// Back to the first address: it is no longer the last login, so it
+	// is written, then again not.
+	mark()
+	if _, err := s.AuthenticateDevice(ctx, a.Email, "correct horse battery", from); err != nil {
+		t.Fatal(err)
+	}
+	if got := last(); got == 1 {
+		t.Error("a login that differs from the last one was not written")
+	}
+	n := loginNote{0, "pop3", "x", time.Now()}
+	if s.logins.fresh(a.ID, n) {
+		t.Error("a new login reads as fresh")
+	}
+	n.at = n.at.Add(loginNoteEvery + time.Second)
+	if s.logins.fresh(a.ID, n) {
+		t.Error("a note older than loginNoteEvery still counts")
+	}
+}

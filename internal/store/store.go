@@ -133,6 +133,7 @@ type Store struct {
 	totp    totpKey     // totp.go: sealing key of the TOTP secrets
 	flags   flagCache   // flagcache.go
 	auth    authCache   // authcache.go: verified logins
+	logins  loginNotes  // auth.go: logins recorded lately
 
 	// Bodies from fileMin bytes on go to files (bodyfile.go); the writer
 	// keeps the names of the files it removed until their dead_files
