@@ -2,7 +2,7 @@ package inflate
 
 const (
 	maxCodeBits = 15
-	fastBits    = 10
+	fastBits    = 9
 	numLit      = 288 // 286 used; the fixed code gives lengths to all 288
 	numDist     = 32  // 30 used; likewise
 )
