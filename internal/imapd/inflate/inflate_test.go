@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
 	"testing/iotest"
 )
@@ -166,14 +167,27 @@ func texts() map[string][]byte {
 	}
 }
 
+// writers keeps compress/flate writers (large) per level, for the fuzzer.
+var writers = func() (p [12]*sync.Pool) {
+	for i := range p {
+		p[i] = &sync.Pool{New: func() any {
+			w, err := flate.NewWriter(io.Discard, i-2)
+			if err != nil {
+				panic(err)
+			}
+			return w
+		}}
+	}
+	return p
+}()
+
 // deflate compresses data at level, with a sync flush (Flush) after each
 // piece of size flushEvery (0: none).
 func deflate(t testing.TB, data []byte, level, flushEvery int) []byte {
 	var buf bytes.Buffer
-	w, err := flate.NewWriter(&buf, level)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := writers[level+2].Get().(*flate.Writer)
+	defer writers[level+2].Put(w)
+	w.Reset(&buf)
 	for len(data) > 0 {
 		n := len(data)
 		if flushEvery > 0 {
