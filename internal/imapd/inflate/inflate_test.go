@@ -144,7 +144,7 @@ func texts() map[string][]byte {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	words := strings.Fields("From: To: Subject: Received: by with ESMTP id for the a mailbox INBOX FLAGS \\Seen UID FETCH")
 	var text bytes.Buffer
-	for text.Len() < 300<<10 {
+	for text.Len() < 150<<10 {
 		text.WriteString(words[rnd.IntN(len(words))])
 		if rnd.IntN(12) == 0 {
 			text.WriteString("\r\n")
