@@ -342,6 +342,8 @@ type maildirClient struct {
 	// added matches the header fields the client adds to a message it
 	// uploads (ignored when bodies are compared).
 	added *regexp.Regexp
+	// transcript, if set, checks the output of all the sync runs.
+	transcript func(tg *imapTarget, out string) []string
 }
 
 // localMessage is one message in the local Maildir.
@@ -511,6 +513,9 @@ func maildirSyncScenario(mc maildirClient) clientScenario {
 		if diffs != nil {
 			return append([]string{"after a third sync (nothing to do):"}, diffs...)
 		}
+		if mc.transcript != nil {
+			return mc.transcript(tg, transcripts.String())
+		}
 		return nil
 	}
 }
@@ -577,6 +582,17 @@ SyncState *
 `, tg.port, tg.user, tg.pass, tlsConf, home)), 0o600))
 		must(t, os.MkdirAll(filepath.Join(home, "mail"), 0o700))
 		return []string{"-Dn", "-c", rc, "-a"}
+	}
+	// mbsync turns on COMPRESS=DEFLATE where it is advertised, and ends
+	// each batch of commands with a zlib partial flush: each of the three
+	// runs against boxmail must have gone compressed (Dovecot's Debian
+	// defaults do not offer it).
+	compressed := regexp.MustCompile(`(?m)^>>> \d+ COMPRESS DEFLATE\r?\n\d+ OK `)
+	mc.transcript = func(tg *imapTarget, out string) []string {
+		if n := len(compressed.FindAllString(out, -1)); tg.name == "boxmail" && n != 3 {
+			return []string{fmt.Sprintf("%d of the 3 mbsync runs turned on COMPRESS=DEFLATE", n)}
+		}
+		return nil
 	}
 	runOnBothServers(t, "mbsync", maildirSyncScenario(mc))
 }

@@ -20,7 +20,7 @@ var allowed = map[string][]string{
 	"internal/sieve":       {"mailmsg"},
 	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam"},
 	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve"},
-	"internal/imapd":       {"store", "guard", "netserve", "mailmsg", "imapd/wire"},
+	"internal/imapd":       {"store", "guard", "netserve", "mailmsg", "imapd/wire", "imapd/inflate"},
 	"internal/pop3d":       {"store", "guard", "netserve"},
 	"internal/managesieve": {"store", "sieve", "guard", "netserve"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
@@ -53,6 +53,9 @@ var allowed = map[string][]string{
 	// imapd/wire: IMAP command parsing and response encoding only;
 	// besides mailmsg, just go-message and the standard library.
 	"internal/imapd/wire": {"mailmsg"},
+	// imapd/inflate: the eager raw DEFLATE reader COMPRESS=DEFLATE
+	// reads clients with; a leaf.
+	"internal/imapd/inflate": {},
 	// backup: snapshot, encrypt (age), content-addressed upload, verify,
 	// restore.
 	"internal/backup": {"store", "safefile"},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/klauspost/compress/flate"
 
+	"boxmail/internal/imapd/inflate"
 	"boxmail/internal/imapd/wire"
 )
 
@@ -14,14 +15,12 @@ import (
 // (a deflate sync flush) with every batch of responses, so a client
 // never waits for a response held in the compressor.
 //
-// COMPRESS=DEFLATE is NOT advertised yet: a client that ends its commands
-// with a zlib partial flush (mbsync does) leaves the last bits of the
-// flush's empty block unsent, and no Go inflater at hand hands out a
-// command before it has seen them (the standard library keeps a
-// non-final block's output until the next block; klauspost/compress,
-// used here with WithPartialBlock, reads 10 bits past a non-final
-// dynamic block). Clients using sync flushes work; advertising waits for
-// an inflater that emits each symbol as it is decoded.
+// What the client sends is read with imapd/inflate, which hands out each
+// byte as soon as it is decoded: a client that ends its commands with a
+// zlib partial flush (mbsync does) may leave the last bits of that
+// flush's empty block unsent until its next command, and an inflater
+// that waited for them (compress/flate keeps a non-final block's output
+// until the next block) would never see the command it already holds.
 func (c *conn) cmdCompress(cmd *wire.Command) (string, error) {
 	if cmd.Args.(*wire.Compress).Mechanism != "DEFLATE" {
 		return "", bad("Unknown compression mechanism")
@@ -47,6 +46,6 @@ func (c *conn) cmdCompress(cmd *wire.Command) (string, error) {
 	}
 	in := io.MultiReader(bytes.NewReader(bytes.Clone(pending)), netReader{c, c.nc})
 	c.zw = zw
-	c.setupIOOver(flate.NewReaderOpts(in, flate.WithPartialBlock()), zwriter{c})
+	c.setupIOOver(inflate.NewReader(in), zwriter{c})
 	return "", errTagged
 }

@@ -411,7 +411,7 @@ func (c *conn) capabilities() []string {
 	return append(caps, "NAMESPACE", "UIDPLUS", "UNSELECT", "MOVE", "ESEARCH", "SEARCHRES",
 		"LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CREATE-SPECIAL-USE", "CHILDREN",
 		"STATUS=SIZE", "BINARY", "UTF8=ACCEPT", "APPENDLIMIT="+itoa(c.srv.opts.MaxMessageBytes),
-		"CONDSTORE", "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE")
+		"CONDSTORE", "QRESYNC", "COMPRESS=DEFLATE", "QUOTA", "QUOTA=RES-STORAGE")
 }
 
 // loginAllowed: TLS is on, or logins in the clear are allowed.

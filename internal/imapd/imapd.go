@@ -16,8 +16,8 @@
 //     STATUS=SIZE (RFC 8438), UNSELECT (RFC 3691), ENABLE (RFC 5161),
 //     LITERAL+ (RFC 7888), BINARY (RFC 3516), UTF8=ACCEPT (RFC 6855),
 //     APPENDLIMIT (RFC 7889), QUOTA (RFC 9208) on every port
-//   - CONDSTORE and QRESYNC (RFC 7162); COMPRESS (RFC 4978) is answered
-//     but not advertised (compress.go says why)
+//   - CONDSTORE and QRESYNC (RFC 7162), COMPRESS=DEFLATE (RFC 4978; the
+//     client's stream is read with imapd/inflate, compress.go says why)
 //
 // Usernames are full email addresses; passwords are checked with
 // store.AuthenticateDevice (app passwords, and the main password unless
