@@ -21,10 +21,10 @@ import (
 
 // ImportResult counts what an import did.
 type ImportResult struct {
-	Read      int // objects in the file (one per UID)
-	Created   int
-	Changed   int
-	Unchanged int
+	Read      int `json:"read"` // objects in the file (one per UID)
+	Created   int `json:"created"`
+	Changed   int `json:"changed"`
+	Unchanged int `json:"unchanged"`
 }
 
 // ImportFile reads a .vcf (kind store.DAVCards) or an .ics (kind
