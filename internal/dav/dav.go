@@ -150,6 +150,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if r.Method == "PROPFIND" && len(bytes.TrimSpace(body)) == 0 {
+		// An empty PROPFIND asks for all properties (RFC 4918 section
+		// 9.1); go-webdav wants a body.
+		r.Body = io.NopCloser(strings.NewReader(`<propfind xmlns="DAV:"><allprop/></propfind>`))
+		r.Header.Set("Content-Type", "application/xml")
+	} else if len(body) > 0 && r.Header.Get("Content-Type") == "" && (r.Method == "PROPFIND" || r.Method == "REPORT") {
+		r.Header.Set("Content-Type", "application/xml")
+	}
 	r = r.WithContext(context.WithValue(r.Context(), reqKey{}, ri))
 	if p.level < levelObject && !strings.HasSuffix(r.URL.Path, "/") {
 		r.URL.Path += "/" // go-webdav compares home set paths as given
