@@ -152,6 +152,18 @@ func TestDAVDiscoveryAndTheProtocolOverHTTPS(t *testing.T) {
 	if code, _, _ := c.do("kid@example.test", "kid-password-77", "PROPFIND", "/dav/kid@example.test/contacts/", list, "Content-Type", davXML, "Depth", "1"); code != http.StatusMultiStatus {
 		t.Errorf("kid's own address books: %d", code)
 	}
+	// Discovery from a bare domain name (RFC 6764): SRV and TXT records.
+	zone := strings.Join(strings.Fields(mustRun(t, "", "dns", "records", "--format", "zone", "--dir", b.Dir)), " ")
+	for _, want := range []string{
+		fmt.Sprintf("_carddavs._tcp.example.test. 3600 IN SRV 0 1 %d mail.example.test.", b.HTTPS),
+		fmt.Sprintf("_caldavs._tcp.example.test. 3600 IN SRV 0 1 %d mail.example.test.", b.HTTPS),
+		`_carddavs._tcp.example.test. 3600 IN TXT "path=/dav/"`,
+		`_caldavs._tcp.example.test. 3600 IN TXT "path=/dav/"`,
+	} {
+		if !strings.Contains(zone, want) {
+			t.Errorf("dns records lack %s", want)
+		}
+	}
 	if strings.Contains(b.stderr.String(), pw) || strings.Contains(b.stderr.String(), "kid-password-77") {
 		t.Error("a password is in the log")
 	}
