@@ -30,10 +30,11 @@
 // MKCALENDAR, addressbook-query and addressbook-multiget (text-match),
 // calendar-query (comp-filter, time-range) and calendar-multiget, all
 // from go-webdav; and sync-collection (RFC 6578) of our own (sync.go),
-// which go-webdav's server lacks. Every object is parsed (go-vcard,
+// which go-webdav's server lacks, with the sync-token, getctag and
+// supported-report-set properties its PROPFIND lacks (props.go). Every object is parsed (go-vcard,
 // go-ical) before it is stored, and capped at store.DAVMaxObjectBytes.
 // Not yet: PROPPATCH, COPY/MOVE, free-busy, scheduling (iTIP), shared
-// collections, the getctag and sync-token properties in PROPFIND.
+// collections.
 package dav
 
 import (
@@ -176,11 +177,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.syncCollection(w, r, p, body)
 	case r.Method == "MKCALENDAR":
 		h.mkcalendar(w, r, p, body)
-	case p.kind == store.DAVCards:
-		h.card.ServeHTTP(w, r)
+	case r.Method == "PROPFIND" && p.level <= levelCollection && asksOurProps(body):
+		h.propfindWithSyncProps(w, r, p.kind, h.protocol(p.kind))
 	default:
-		h.cal.ServeHTTP(w, r)
+		h.protocol(p.kind).ServeHTTP(w, r)
 	}
+}
+
+// protocol is go-webdav's handler of kind.
+func (h *Handler) protocol(kind store.DAVKind) http.Handler {
+	if kind == store.DAVCards {
+		return h.card
+	}
+	return h.cal
 }
 
 // login checks HTTP Basic credentials by the mail rules under the

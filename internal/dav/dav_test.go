@@ -87,6 +87,13 @@ func TestDiscoveryPutGetQuerySyncAndDelete(t *testing.T) {
 		t.Fatalf("the default address book: %d %s", code, body)
 	}
 
+	props := `<D:propfind xmlns:D="DAV:" xmlns:CS="http://calendarserver.org/ns/"><D:prop><D:displayname/><D:sync-token/><CS:getctag/><D:supported-report-set/><D:resourcetype/></D:prop></D:propfind>`
+	code, body, _ = f.do(ann, "PROPFIND", "/dav/ann@example.org/contacts/", props, xmlCT, "application/xml", "Depth", "1")
+	if code != http.StatusMultiStatus || !strings.Contains(body, "<sync-token xmlns=\"DAV:\">http://boxmail.invalid/ns/sync/") ||
+		!strings.Contains(body, `<getctag xmlns="http://calendarserver.org/ns/">http://boxmail.invalid/ns/sync/`) || !strings.Contains(body, "<sync-collection/>") ||
+		!strings.Contains(body, ">Contacts</displayname>") || !strings.Contains(body, "addressbook") {
+		t.Fatalf("collection sync properties: %d %s", code, body)
+	}
 	card := "/dav/ann@example.org/contacts/default/ann-1.vcf"
 	code, _, resp := f.do(ann, "PUT", card, annCard, xmlCT, "text/vcard", "If-None-Match", "*")
 	etag := resp.Header.Get("ETag")
