@@ -197,7 +197,7 @@ func (h *Handler) syncProps(r *http.Request, out *bytes.Buffer, c store.DAVColle
 func invalidToken(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
 	w.WriteHeader(http.StatusForbidden)
-	_, _ = w.Write([]byte(xml.Header + `<D:error xmlns:D="DAV:"><D:valid-sync-token/></D:error>`))
+	_, _ = w.Write([]byte(xml.Header + `<D:error xmlns:D="DAV:"><D:valid-sync-token/></D:error>`)) // the client went away: nothing to tell
 }
 
 func escape(s string) string {
