@@ -6,6 +6,11 @@ import (
 	"testing"
 )
 
+// undoSchemaAfter17 takes back the migrations after 17 (20: contacts and
+// calendars), for the tests that rebuild an older database
+// (undoSchema17).
+const undoSchemaAfter17 = "DROP TABLE dav_tombstones; DROP TABLE dav_objects; DROP TABLE dav_collections; "
+
 func TestDAVCollectionsObjectsConditionsAndSync(t *testing.T) {
 	ctx := context.Background()
 	s := openTemp(t)
