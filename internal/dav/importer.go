@@ -28,8 +28,10 @@ type ImportResult struct {
 }
 
 // ImportFile reads a .vcf (kind store.DAVCards) or an .ics (kind
-// store.DAVCalendars) into the account's default collection of kind. It
-// stops at the first malformed entry, with what it stored before.
+// store.DAVCalendars) into the account's default collection of kind,
+// importBatch objects per write. It stops at the first malformed entry
+// or refused object, keeping the batches stored before (Created and
+// Changed count only those).
 func ImportFile(ctx context.Context, st *store.Store, accountID int64, kind store.DAVKind, r io.Reader) (ImportResult, error) {
 	display := "Calendar"
 	if kind == store.DAVCards {
@@ -40,31 +42,49 @@ func ImportFile(ctx context.Context, st *store.Store, accountID int64, kind stor
 		return ImportResult{}, err
 	}
 	var res ImportResult
+	var batch []store.DAVImport
+	flush := func() error {
+		out, err := st.ImportDAVObjects(ctx, c.ID, batch)
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			switch o {
+			case store.DAVCreated:
+				res.Created++
+			case store.DAVChanged:
+				res.Changed++
+			default:
+				res.Unchanged++
+			}
+		}
+		batch = batch[:0]
+		return nil
+	}
 	add := func(uid, ext string, data []byte) error {
 		res.Read++
-		created, changed, err := st.ImportDAVObject(ctx, c.ID, uid, store.DAVNameFromUID(uid, ext), data)
-		switch {
-		case err != nil:
-			return fmt.Errorf("%s: %w", uid, err)
-		case created:
-			res.Created++
-		case changed:
-			res.Changed++
-		default:
-			res.Unchanged++
+		batch = append(batch, store.DAVImport{UID: uid, Name: store.DAVNameFromUID(uid, ext), Data: data})
+		if len(batch) < importBatch {
+			return nil
 		}
-		return nil
+		return flush()
 	}
 	if kind == store.DAVCards {
 		err = importCards(r, add)
 	} else {
 		err = importCalendars(r, add)
 	}
+	if err == nil && len(batch) > 0 {
+		err = flush()
+	}
 	if err == nil && res.Read == 0 {
 		err = errors.New("no vCard or calendar object in the file")
 	}
 	return res, err
 }
+
+// importBatch is how many objects an import stores in one write.
+const importBatch = 500
 
 func hashUID(b []byte) string {
 	h := sha256.Sum256(b)

@@ -265,55 +265,68 @@ func davConditions(p DAVPut, current string) error {
 // was created. ErrPrecondition when a condition fails, ErrUIDConflict
 // when another name holds p.UID, ErrCollectionFull past the limits.
 func (s *Store) PutDAVObject(ctx context.Context, collectionID int64, p DAVPut) (DAVObject, bool, error) {
-	if !ValidDAVName(p.Name) || p.UID == "" {
-		return DAVObject{}, false, fmt.Errorf("object %q: %w", p.Name, ErrInvalid)
+	if err := checkDAVPut(p); err != nil {
+		return DAVObject{}, false, err
 	}
-	if len(p.Data) > DAVMaxObjectBytes {
-		return DAVObject{}, false, ErrCollectionFull
-	}
-	o := DAVObject{CollectionID: collectionID, Name: p.Name, UID: p.UID, ETag: DAVETag(p.Data), Modified: time.Now()}
+	var o DAVObject
 	var created bool
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		created = false
-		var current, holder string
-		err := tx.queryRow(ctx, "SELECT etag FROM dav_objects WHERE collection_id = ? AND name = ?", collectionID, p.Name).Scan(&current)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if err := davConditions(p, current); err != nil {
-			return err
-		}
-		err = tx.queryRow(ctx, "SELECT name FROM dav_objects WHERE collection_id = ? AND uid = ?", collectionID, p.UID).Scan(&holder)
-		if err == nil && holder != p.Name {
-			return ErrUIDConflict
-		} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if current == "" {
-			var n int
-			if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(&n); err != nil {
-				return err
-			}
-			if n >= DAVMaxObjects {
-				return ErrCollectionFull
-			}
-			created = true
-		}
-		m, err := tx.bumpDAV(ctx, collectionID)
-		if err != nil {
-			return err
-		}
-		o.ModSeq = m
-		if _, err := tx.exec(ctx, "DELETE FROM dav_tombstones WHERE collection_id = ? AND name = ?", collectionID, p.Name); err != nil {
-			return err
-		}
-		_, err = tx.exec(ctx, `INSERT INTO dav_objects(collection_id, name, uid, etag, data, modseq, modified) VALUES(?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT(collection_id, name) DO UPDATE SET uid = excluded.uid, etag = excluded.etag, data = excluded.data,
-			modseq = excluded.modseq, modified = excluded.modified`,
-			collectionID, p.Name, p.UID, o.ETag, p.Data, m, o.Modified.Unix())
+		var err error
+		o, created, err = tx.putDAV(ctx, collectionID, p, time.Now())
 		return err
 	})
 	return o, created, err
+}
+
+func checkDAVPut(p DAVPut) error {
+	if !ValidDAVName(p.Name) || p.UID == "" {
+		return fmt.Errorf("object %q: %w", p.Name, ErrInvalid)
+	}
+	if len(p.Data) > DAVMaxObjectBytes {
+		return ErrCollectionFull
+	}
+	return nil
+}
+
+// putDAV is PutDAVObject's write, in tx.
+func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time.Time) (DAVObject, bool, error) {
+	o := DAVObject{CollectionID: collectionID, Name: p.Name, UID: p.UID, ETag: DAVETag(p.Data), Modified: now}
+	var current, holder string
+	err := tx.queryRow(ctx, "SELECT etag FROM dav_objects WHERE collection_id = ? AND name = ?", collectionID, p.Name).Scan(&current)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return o, false, err
+	}
+	if err := davConditions(p, current); err != nil {
+		return o, false, err
+	}
+	err = tx.queryRow(ctx, "SELECT name FROM dav_objects WHERE collection_id = ? AND uid = ?", collectionID, p.UID).Scan(&holder)
+	if err == nil && holder != p.Name {
+		return o, false, ErrUIDConflict
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return o, false, err
+	}
+	if current == "" {
+		var n int
+		if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(&n); err != nil {
+			return o, false, err
+		}
+		if n >= DAVMaxObjects {
+			return o, false, ErrCollectionFull
+		}
+	}
+	m, err := tx.bumpDAV(ctx, collectionID)
+	if err != nil {
+		return o, false, err
+	}
+	o.ModSeq = m
+	if _, err := tx.exec(ctx, "DELETE FROM dav_tombstones WHERE collection_id = ? AND name = ?", collectionID, p.Name); err != nil {
+		return o, false, err
+	}
+	_, err = tx.exec(ctx, `INSERT INTO dav_objects(collection_id, name, uid, etag, data, modseq, modified) VALUES(?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(collection_id, name) DO UPDATE SET uid = excluded.uid, etag = excluded.etag, data = excluded.data,
+		modseq = excluded.modseq, modified = excluded.modified`,
+		collectionID, p.Name, p.UID, o.ETag, p.Data, m, o.Modified.Unix())
+	return o, current == "" && err == nil, err
 }
 
 // DeleteDAVObject removes an object (ifMatch as in DAVPut), leaving a
@@ -343,25 +356,67 @@ func (s *Store) DeleteDAVObject(ctx context.Context, collectionID int64, name, i
 	})
 }
 
-// ImportDAVObject stores an imported object by its UID: an object with
-// that UID is replaced where it is (unchanged bytes change nothing), a
-// new one is named name. It returns whether it created or changed one,
-// so importing the same file twice leaves the same objects.
-func (s *Store) ImportDAVObject(ctx context.Context, collectionID int64, uid, name string, data []byte) (created, changed bool, err error) {
-	var existing DAVObject
-	err = s.rdb.QueryRowContext(ctx, "SELECT name, etag FROM dav_objects WHERE collection_id = ? AND uid = ?", collectionID, uid).Scan(&existing.Name, &existing.ETag)
-	switch {
-	case err == nil:
-		if existing.ETag == DAVETag(data) {
-			return false, false, nil
+// DAVImport is one object of an import: its UID, the name a new one
+// gets, its bytes.
+type DAVImport struct {
+	UID, Name string
+	Data      []byte
+}
+
+// DAVImportOutcome says what an import did to one object.
+type DAVImportOutcome int
+
+const (
+	DAVUnchanged DAVImportOutcome = iota
+	DAVCreated
+	DAVChanged
+)
+
+// ImportDAVObjects stores imported objects by their UID, all in one
+// write: an object with that UID is replaced where it is (unchanged
+// bytes change nothing), a new one is named by its Name. So importing
+// the same file twice leaves the same objects. It returns an outcome per
+// object; an error (a bad name, a limit) leaves none of them stored.
+func (s *Store) ImportDAVObjects(ctx context.Context, collectionID int64, objs []DAVImport) ([]DAVImportOutcome, error) {
+	for _, o := range objs {
+		if err := checkDAVPut(DAVPut{Name: o.Name, UID: o.UID, Data: o.Data}); err != nil {
+			return nil, fmt.Errorf("%s: %w", o.UID, err)
 		}
-		_, _, err = s.PutDAVObject(ctx, collectionID, DAVPut{Name: existing.Name, UID: uid, Data: data, IfMatch: existing.ETag})
-		return false, err == nil, err
-	case !errors.Is(err, sql.ErrNoRows):
+	}
+	out := make([]DAVImportOutcome, len(objs))
+	now := time.Now()
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		for i, o := range objs {
+			var name, etag string
+			err := tx.queryRow(ctx, "SELECT name, etag FROM dav_objects WHERE collection_id = ? AND uid = ?", collectionID, o.UID).Scan(&name, &etag)
+			put := DAVPut{Name: o.Name, UID: o.UID, Data: o.Data, IfNoneMatch: "*"}
+			out[i] = DAVCreated
+			switch {
+			case err == nil && etag == DAVETag(o.Data):
+				out[i] = DAVUnchanged
+				continue
+			case err == nil:
+				put.Name, put.IfNoneMatch, put.IfMatch, out[i] = name, "", etag, DAVChanged
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+			if _, _, err := tx.putDAV(ctx, collectionID, put, now); err != nil {
+				return fmt.Errorf("%s: %w", o.UID, err)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ImportDAVObject is ImportDAVObjects for one object: whether it created
+// or changed one.
+func (s *Store) ImportDAVObject(ctx context.Context, collectionID int64, uid, name string, data []byte) (created, changed bool, err error) {
+	out, err := s.ImportDAVObjects(ctx, collectionID, []DAVImport{{UID: uid, Name: name, Data: data}})
+	if err != nil {
 		return false, false, err
 	}
-	_, created, err = s.PutDAVObject(ctx, collectionID, DAVPut{Name: name, UID: uid, Data: data, IfNoneMatch: "*"})
-	return created, created, err
+	return out[0] == DAVCreated, out[0] != DAVUnchanged, nil
 }
 
 // DAVChangesSince returns the objects changed and removed after modseq
