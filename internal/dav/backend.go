@@ -26,13 +26,18 @@ func (b *backend) CurrentUserPrincipal(ctx context.Context) (string, error) {
 	return principalPath(info(ctx).acct), nil
 }
 
-// ensureDefault makes the account's default collection of kind.
+// ensureDefault makes the account's default collection of kind; it
+// writes only when it is missing.
 func (b *backend) ensureDefault(ctx context.Context, kind store.DAVKind) error {
+	_, err := b.st().DAVCollection(ctx, info(ctx).acct.ID, kind, defaultName)
+	if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	display := "Calendar"
 	if kind == store.DAVCards {
 		display = "Contacts"
 	}
-	_, err := b.st().CreateDAVCollection(ctx, store.DAVCollection{AccountID: info(ctx).acct.ID, Kind: kind, Name: defaultName, DisplayName: display}, true)
+	_, err = b.st().CreateDAVCollection(ctx, store.DAVCollection{AccountID: info(ctx).acct.ID, Kind: kind, Name: defaultName, DisplayName: display}, true)
 	return err
 }
 
