@@ -43,6 +43,10 @@ func importContacts(e *env, st *store.Store, j importJob, asJSON bool) error {
 		if err != nil {
 			return err
 		}
+		if fi, err := r.Stat(); err != nil || !fi.Mode().IsRegular() {
+			_ = r.Close() // only read from
+			return fmt.Errorf("%s: not a regular file", f.path)
+		}
 		res, err := dav.ImportFile(ctx, st, a.ID, f.kind, r)
 		if cerr := r.Close(); err == nil {
 			err = cerr
