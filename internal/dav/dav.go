@@ -26,15 +26,18 @@
 // # What is served
 //
 // PROPFIND, GET/HEAD, PUT and DELETE with ETags (If-Match and
-// If-None-Match, 412 when they fail), MKCOL (extended, RFC 5689) and
-// MKCALENDAR, addressbook-query and addressbook-multiget (text-match),
+// If-None-Match, 412 when they fail), MKCOL (extended, RFC 5689),
+// addressbook-query and addressbook-multiget (text-match),
 // calendar-query (comp-filter, time-range) and calendar-multiget, all
-// from go-webdav; and sync-collection (RFC 6578) of our own (sync.go),
-// which go-webdav's server lacks, with the sync-token, getctag and
-// supported-report-set properties its PROPFIND lacks (props.go). Every object is parsed (go-vcard,
-// go-ical) before it is stored, and capped at store.DAVMaxObjectBytes.
-// Not yet: PROPPATCH, COPY/MOVE, free-busy, scheduling (iTIP), shared
-// collections.
+// from go-webdav. Of our own, for what go-webdav's server lacks:
+// sync-collection (RFC 6578) and MKCALENDAR (sync.go); the sync-token,
+// getctag and supported-report-set properties in PROPFIND (props.go);
+// PROPPATCH of a collection's display name and description
+// (proppatch.go). Every object is parsed (go-vcard, go-ical) before it
+// is stored, and capped at store.DAVMaxObjectBytes.
+//
+// Not yet: other properties in PROPPATCH (colours), COPY/MOVE,
+// free-busy, scheduling (iTIP), shared collections.
 package dav
 
 import (
@@ -177,6 +180,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.syncCollection(w, r, p, body)
 	case r.Method == "MKCALENDAR":
 		h.mkcalendar(w, r, p, body)
+	case r.Method == "PROPPATCH" && p.level == levelCollection:
+		h.proppatch(w, r, p, body)
 	case r.Method == "PROPFIND" && p.level <= levelCollection && asksOurProps(body):
 		h.propfindWithSyncProps(w, r, p.kind, h.protocol(p.kind))
 	default:

@@ -168,6 +168,21 @@ func TestCalendarTimeRangeAndMkcalendar(t *testing.T) {
 	if code, body, _ := f.do(ann, "PROPFIND", "/dav/ann@example.org/calendars/", `<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop></D:propfind>`, xmlCT, "application/xml", "Depth", "1"); !strings.Contains(body, "Family") {
 		t.Errorf("the new calendar is not listed: %d %s", code, body)
 	}
+	patch := `<D:propertyupdate xmlns:D="DAV:" xmlns:A="http://apple.com/ns/ical/"><D:set><D:prop><D:displayname>Family &amp; friends</D:displayname>%s</D:prop></D:set></D:propertyupdate>`
+	code, body, _ := f.do(ann, "PROPPATCH", "/dav/ann@example.org/calendars/family/", strings.Replace(patch, "%s", "<A:calendar-color>#ff0000</A:calendar-color>", 1), xmlCT, "application/xml")
+	if code != http.StatusMultiStatus || !strings.Contains(body, "403 Forbidden") || !strings.Contains(body, "424 Failed Dependency") {
+		t.Errorf("PROPPATCH with a property we do not keep: %d %s", code, body)
+	}
+	code, body, _ = f.do(ann, "PROPPATCH", "/dav/ann@example.org/calendars/family/", strings.Replace(patch, "%s", "", 1), xmlCT, "application/xml")
+	if code != http.StatusMultiStatus || !strings.Contains(body, "200 OK") {
+		t.Errorf("PROPPATCH of the display name: %d %s", code, body)
+	}
+	if _, body, _ := f.do(ann, "PROPFIND", "/dav/ann@example.org/calendars/family/", `<D:propfind xmlns:D="DAV:"><D:prop><D:displayname/></D:prop></D:propfind>`, xmlCT, "application/xml", "Depth", "0"); !strings.Contains(body, "Family &amp; friends") {
+		t.Errorf("the renamed calendar: %s", body)
+	}
+	if code, _, _ := f.do("bob@example.org", "PROPPATCH", "/dav/ann@example.org/calendars/family/", strings.Replace(patch, "%s", "", 1), xmlCT, "application/xml"); code != http.StatusNotFound {
+		t.Errorf("bob renames ann's calendar: %d", code)
+	}
 }
 
 func TestHostileRequests(t *testing.T) {

@@ -192,6 +192,33 @@ func (s *Store) CreateDAVCollection(ctx context.Context, c DAVCollection, ifMiss
 	return s.DAVCollection(ctx, c.AccountID, c.Kind, c.Name)
 }
 
+// SetDAVCollectionNames changes a collection's display name and
+// description (PROPPATCH); nil leaves one as it is. The modseq is
+// raised, so a client polling the ctag sees the change.
+func (s *Store) SetDAVCollectionNames(ctx context.Context, accountID int64, kind DAVKind, name string, display, description *string) error {
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var id int64
+		err := tx.queryRow(ctx, "SELECT id FROM dav_collections WHERE account_id = ? AND kind = ? AND name = ?", accountID, string(kind), name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		} else if err != nil {
+			return err
+		}
+		if display != nil {
+			if _, err := tx.exec(ctx, "UPDATE dav_collections SET display_name = ? WHERE id = ?", *display, id); err != nil {
+				return err
+			}
+		}
+		if description != nil {
+			if _, err := tx.exec(ctx, "UPDATE dav_collections SET description = ? WHERE id = ?", *description, id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.bumpDAV(ctx, id)
+		return err
+	})
+}
+
 // DeleteDAVCollection removes a collection with its objects.
 func (s *Store) DeleteDAVCollection(ctx context.Context, accountID int64, kind DAVKind, name string) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
