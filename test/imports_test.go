@@ -63,6 +63,9 @@ var allowed = map[string][]string{
 	// through an http.Handler (cmd/boxmail wires it; neither imports the
 	// other); sends through delivery.Submit.
 	"internal/webmail": {"store", "delivery", "mailmsg", "admin"},
+	// dav: CardDAV/CalDAV over go-webdav and the store, mounted by web
+	// through an http.Handler (web.Options.DAV); logs in under the guard.
+	"internal/dav": {"store", "guard"},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {

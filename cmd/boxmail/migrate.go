@@ -31,7 +31,7 @@ import (
 
 func migrateCommands() []subcommand {
 	return []subcommand{
-		{name: "import", args: "EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D; --all --plan CSV", summary: "copy an old provider's mail into the box, checked", run: migrateImport},
+		{name: "import", args: "EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D | --vcf F --ics F; --all --plan CSV", summary: "copy an old provider's mail into the box, checked", run: migrateImport},
 		{name: "status", args: "[DOMAIN] [--json]", summary: "the switch-over checklist", run: migrateStatus},
 		{name: "export", args: "EMAIL --to imaps://HOST --user LOGIN [--password-file F]", summary: "copy the box's mail back to another IMAP server (resumable)", run: migrateExport},
 	}
@@ -42,6 +42,7 @@ type importJob struct {
 	email                     string
 	from, user, passwordFile  string
 	mbox, maildir, mboxFolder string
+	vcf, ics                  string // contacts and calendars (migrate_dav.go)
 }
 
 // mapFlags collects --map OLD=NEW (not split at commas: folder names
@@ -69,6 +70,8 @@ func (f *importFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.job.mbox, "mbox", "", "import an mbox file or a directory of them (Thunderbird) instead")
 	fs.StringVar(&f.job.mboxFolder, "folder", "INBOX", "with --mbox FILE: the folder it goes to")
 	fs.StringVar(&f.job.maildir, "maildir", "", "import a Maildir (Dovecot/Mail-in-a-Box backup) instead")
+	fs.StringVar(&f.job.vcf, "vcf", "", "import contacts from a .vcf file (an address book export) instead")
+	fs.StringVar(&f.job.ics, "ics", "", "import a calendar from an .ics file instead (with --vcf: both)")
 	fs.StringVar(&f.folders, "folders", "all", "old folders to import: all, or a comma-separated list")
 	fs.StringVar(&f.since, "since", "", "only messages from this date on (YYYY-MM-DD)")
 	fs.Var(&f.maps, "map", "OLD=NEW: put old folder OLD into box folder NEW (repeatable)")
@@ -117,18 +120,18 @@ func (f *importFlags) jobs(pos []string) ([]importJob, error) {
 		}
 		return readPlan(f.plan)
 	case len(pos) != 1:
-		return nil, usagef("usage: migrate import EMAIL --from imaps://HOST --user LOGIN [--password-file F] | --mbox FILE | --maildir DIR")
+		return nil, usagef("usage: migrate import EMAIL --from imaps://HOST --user LOGIN [--password-file F] | --mbox FILE | --maildir DIR | --vcf FILE --ics FILE")
 	}
 	job := f.job
 	job.email = pos[0]
 	n := 0
-	for _, s := range []string{job.from, job.mbox, job.maildir} {
+	for _, s := range []string{job.from, job.mbox, job.maildir, job.vcf + job.ics} {
 		if s != "" {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, usagef("give exactly one of --from URL, --mbox FILE, --maildir DIR")
+		return nil, usagef("give exactly one of --from URL, --mbox FILE, --maildir DIR, --vcf FILE/--ics FILE")
 	}
 	return []importJob{job}, nil
 }
@@ -146,6 +149,9 @@ func migrateImport(e *env, args []string) error {
 	jobs, err := f.jobs(pos)
 	if err != nil {
 		return err
+	}
+	if j := jobs[0]; len(jobs) == 1 && j.vcf+j.ics != "" {
+		return withBox(dir, func(_ config.Config, st *store.Store) error { return importContacts(e, st, j, f.asJSON) })
 	}
 	return withBox(dir, func(_ config.Config, st *store.Store) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

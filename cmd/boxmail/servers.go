@@ -24,6 +24,7 @@ import (
 	"boxmail/internal/admin"
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
+	"boxmail/internal/dav"
 	"boxmail/internal/delivery"
 	"boxmail/internal/dnsd"
 	"boxmail/internal/dnsrecords"
@@ -295,6 +296,9 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 	})
 	ws = web.New(web.Options{
 		Store: st, Admin: adm, Logger: log, Hostname: cfg.Hostname, Services: svc, HTTPSPort: cfg.HTTPSPort, Guard: grd, Mail: mail,
+		// Contacts and calendars (CardDAV/CalDAV) under /dav/, logging in
+		// by the mail rules under the same guard.
+		DAV:            dav.New(dav.Options{Store: st, Guard: grd, Logger: log.With("part", "dav")}),
 		ProfileServers: cfg.ProfileServers,
 		Spam:           d, // what the spam filter caught, and releases from Junk
 		ExportMail: func(ctx context.Context, accountID int64, w io.Writer, maxBytes int64) error {

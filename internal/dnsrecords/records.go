@@ -338,6 +338,16 @@ func (b *builder) domain(d Domain) error {
 	srv("_imaps._tcp", in.IMAPS, "IMAP with implicit TLS")
 	srv("_pop3s._tcp", in.POP3S, "POP3 with implicit TLS")
 	srv("_autodiscover._tcp", in.HTTPS, "Outlook's autodiscover service")
+	// Contacts and calendars (CardDAV/CalDAV on the web server, RFC 6764):
+	// the SRV record names the server, the TXT record the path under it.
+	for _, d := range []struct{ svc, what string }{{"_carddavs._tcp", "contacts (CardDAV)"}, {"_caldavs._tcp", "calendars (CalDAV)"}} {
+		if in.HTTPS == 0 {
+			b.add(z, d.svc+"."+z, "SRV", "0 0 0 .", d.what+" are not offered (RFC 6764: target \".\")")
+			continue
+		}
+		b.add(z, d.svc+"."+z, "SRV", fmt.Sprintf("0 1 %d %s.", in.HTTPS, h), "phones and calendar apps find "+d.what+" (RFC 6764)")
+		b.add(z, d.svc+"."+z, "TXT", quoteTXT("path=/dav/"), "the path of "+d.what+" on that server (RFC 6764 section 4)")
+	}
 	caa := in.CAA
 	if caa == nil {
 		caa = []string{"letsencrypt.org"}

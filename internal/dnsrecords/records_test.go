@@ -65,6 +65,8 @@ func TestBuild(t *testing.T) {
 		"_submission._tcp.family.example SRV": "0 1 587 box.example.net.",
 		"_pop3s._tcp.family.example SRV":      "0 0 0 .",
 		"_autodiscover._tcp.example.net SRV":  "0 1 443 box.example.net.",
+		"_carddavs._tcp.example.net SRV":      "0 1 443 box.example.net.",
+		"_caldavs._tcp.family.example TXT":    `"path=/dav/"`,
 		"mta-sts.example.net A":               "198.51.100.7",
 		"_smtp._tls.example.net TXT":          `"v=TLSRPTv1; rua=mailto:postmaster@example.net"`,
 		"example.net CAA":                     `0 issue "letsencrypt.org"`,

@@ -258,3 +258,18 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		}
 	}
 }
+
+// UID SEARCH SUBJECT over 100,000 messages, 1,111 of which match
+// ("bench42", "bench420".."bench429", ...): candidates from the store's
+// header_search table.
+func BenchmarkRawSearchSubject100k(b *testing.B) {
+	conn, until := rawSelected100k(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		fmt.Fprint(conn, "u UID SEARCH SUBJECT bench42\r\n")
+		if n := until("u "); n != 2 {
+			b.Fatalf("%d lines", n)
+		}
+	}
+}

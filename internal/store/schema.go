@@ -451,6 +451,46 @@ CREATE TABLE IF NOT EXISTS held_submissions (
 );
 CREATE INDEX IF NOT EXISTS held_release ON held_submissions(release_at);
 `,
+	// 20: contacts and calendars (CardDAV/CalDAV, store/dav.go): an
+	// account's collections (kind 'card' or 'cal', the name in its URL),
+	// each with a modseq raised by every change of its objects (the ctag
+	// and sync token); the objects (a vCard or an iCalendar object each,
+	// by their name in the URL and by UID, unique per collection) with
+	// their ETag and the modseq of their last change; and a tombstone
+	// per removed object, for sync-collection (RFC 6578). In a branch
+	// with fewer migrations this entry is placed after 18 and 19.
+	`
+CREATE TABLE dav_collections (
+	id           INTEGER PRIMARY KEY,
+	account_id   INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	kind         TEXT NOT NULL CHECK (kind IN ('card', 'cal')),
+	name         TEXT NOT NULL,
+	display_name TEXT NOT NULL DEFAULT '',
+	description  TEXT NOT NULL DEFAULT '',
+	modseq       INTEGER NOT NULL DEFAULT 1,
+	created      INTEGER NOT NULL,
+	UNIQUE (account_id, kind, name)
+);
+CREATE TABLE dav_objects (
+	id            INTEGER PRIMARY KEY,
+	collection_id INTEGER NOT NULL REFERENCES dav_collections(id) ON DELETE CASCADE,
+	name          TEXT NOT NULL,
+	uid           TEXT NOT NULL,
+	etag          TEXT NOT NULL,
+	data          BLOB NOT NULL,
+	modseq        INTEGER NOT NULL,
+	modified      INTEGER NOT NULL,
+	UNIQUE (collection_id, name),
+	UNIQUE (collection_id, uid)
+);
+CREATE INDEX dav_objects_modseq ON dav_objects(collection_id, modseq);
+CREATE TABLE dav_tombstones (
+	collection_id INTEGER NOT NULL REFERENCES dav_collections(id) ON DELETE CASCADE,
+	name          TEXT NOT NULL,
+	modseq        INTEGER NOT NULL,
+	PRIMARY KEY (collection_id, name)
+) WITHOUT ROWID;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -27,6 +27,7 @@ const (
 	byAPIUser                 // HTTP Basic or a session of any user, acting on their own account; else 401/403 JSON
 	bySlashTypo               // public, read-only: a page's path with a trailing slash, redirected permanently to the page
 	byWebmail                 // /mail/: Options.Mail, which checks the session (MailSession) and CSRF itself
+	byDAV                     // /dav/ and the two DAV well-known names: Options.DAV, which logs in with HTTP Basic itself
 )
 
 // Whether a route changes state: a session route that writes needs the
@@ -144,8 +145,18 @@ func (s *Server) routes() []route {
 	if s.o.Mail != nil {
 		t = append(t, route{pattern: "/mail/", who: byWebmail, changes: writes, on: onHTTPS, h: s.o.Mail})
 	}
+	if s.o.DAV != nil {
+		for _, p := range davPatterns {
+			t = append(t, route{pattern: p, who: byDAV, changes: writes, on: onHTTPS, h: s.o.DAV})
+		}
+	}
 	return t
 }
+
+// davPatterns are the rows of Options.DAV: any method (PROPFIND, REPORT,
+// PUT...), with no session or CSRF token, since every request carries
+// its own Basic credentials.
+var davPatterns = []string{"/dav/", "/.well-known/carddav", "/.well-known/caldav"}
 
 // The constructors of the rows: each wraps its handler in the check of
 // its access.

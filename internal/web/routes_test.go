@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,7 +66,7 @@ var readOnlyPosts = map[string]string{
 // change state needs a session and the CSRF token, or an API credential,
 // or is the login itself; the changes column matches the method.
 func TestRouteTableRules(t *testing.T) {
-	s := New(Options{Store: testutil.Store(t)})
+	s := New(Options{Store: testutil.Store(t), DAV: http.NotFoundHandler()}) // the DAV rows are in the table only with a handler
 	seen := map[string]bool{}
 	for _, r := range s.routes() {
 		if seen[r.pattern] {
@@ -101,6 +102,10 @@ func TestRouteTableRules(t *testing.T) {
 		case byWebmail:
 			if r.pattern != "/mail/" || r.on != onHTTPS {
 				t.Errorf("%s: the webmail is mounted at /mail/ on HTTPS only", r.pattern)
+			}
+		case byDAV:
+			if !slices.Contains(davPatterns, r.pattern) || r.on != onHTTPS {
+				t.Errorf("%s: CardDAV/CalDAV is mounted at /dav/ and its well-known names, on HTTPS only", r.pattern)
 			}
 		case bySlashTypo:
 			page, ok := strings.CutSuffix(path, "/{$}")

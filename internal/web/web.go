@@ -134,6 +134,11 @@ type Options struct {
 	// if it has a Shutdown() method, Shutdown calls it first, so its
 	// long-lived event streams end. nil: no webmail.
 	Mail http.Handler
+	// DAV serves contacts and calendars under /dav/ and answers
+	// /.well-known/carddav and /.well-known/caldav (internal/dav, built
+	// by cmd/boxmail). It logs in with HTTP Basic itself; web only caps
+	// its bodies (maxDAVBody). nil: no CardDAV/CalDAV.
+	DAV http.Handler
 
 	// measureMigration replaces Admin.Migration in tests (a real one asks
 	// DNS servers).
@@ -202,6 +207,7 @@ func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
 const (
 	maxFormBody   = 64 << 10
 	maxAPIBody    = 1 << 20
+	maxDAVBody    = 1<<20 + 64<<10 // a vCard or an event (internal/dav caps it at 1 MiB) with some slack
 	maxUploadBody = 2*maxPEM + 64<<10
 	uploadPath    = "/admin/tls"
 )
@@ -218,6 +224,8 @@ func (s *Server) bodyLimit(r *http.Request) (int64, bool) {
 		return maxFormBody, true
 	case strings.HasPrefix(p, "/admin/api/"), strings.HasPrefix(p, "/account/api/"):
 		return maxAPIBody, false
+	case s.o.DAV != nil && strings.HasPrefix(p, "/dav/"):
+		return maxDAVBody, false
 	}
 	return maxFormBody, false
 }
