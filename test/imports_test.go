@@ -59,7 +59,7 @@ var allowed = map[string][]string{
 	// webmail: pages, one JS module and SSE under /mail/, mounted by web
 	// through an http.Handler (cmd/boxmail wires it; neither imports the
 	// other); sends through delivery.Submit.
-	"internal/webmail": {"store", "delivery", "mailmsg"},
+	"internal/webmail": {"store", "delivery", "mailmsg", "sieve"},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {

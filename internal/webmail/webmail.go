@@ -143,6 +143,11 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /mail/compose", s.user(s.composePage, false))
 	m.HandleFunc("POST /mail/send", s.user(s.send, true))
 	m.HandleFunc("GET /mail/events", s.user(s.events, false))
+	// list, search, folders (wmorg)
+	m.HandleFunc("GET /mail/search", s.user(s.searchPage, false))
+	m.HandleFunc("GET /mail/folders", s.user(s.foldersPage, false))
+	m.HandleFunc("POST /mail/folders", s.user(s.folderAct, true))
+	m.HandleFunc("POST /mail/rule", s.user(s.addRule, true))
 	m.HandleFunc("/mail/", func(w http.ResponseWriter, r *http.Request) {
 		shellHeaders(w)
 		http.Error(w, "There is no such page in the webmail.", http.StatusNotFound)
