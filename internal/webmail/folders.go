@@ -27,7 +27,7 @@ type foldersData struct {
 type folderRow struct {
 	folder
 	Leaf      string // the last part of the name
-	Protected bool // INBOX or special use: no rename, no delete
+	Protected bool   // INBOX or special use: no rename, no delete
 }
 
 // protected tells whether a folder may not be renamed or deleted.
