@@ -25,7 +25,7 @@ import (
 const (
 	maxResults     = 200                    // results of one search
 	maxQueryText   = 200                    // bytes of the text looked for
-	bodySearchTime = 250 * time.Millisecond // the body walk's time cap
+	bodySearchTime = 200 * time.Millisecond // the body walk's time cap
 	searchChunk    = 100                    // messages loaded at once
 )
 
@@ -89,6 +89,8 @@ type searchResult struct {
 	Rows     []row
 	Cut      bool // maxResults reached: there may be more
 	TimedOut bool // the body walk stopped at bodySearchTime
+	Scanned  int  // messages loaded and matched
+	Total    int  // candidates
 }
 
 // searchBoxes runs q over the mailboxes, newest first.
@@ -133,6 +135,7 @@ func (s *Server) searchBox(ctx context.Context, accountID int64, mb store.Mailbo
 		part = store.BodyFull
 	}
 	now := s.o.Now()
+	res.Total += len(cand)
 	var hits []searchHit
 	for hi := len(cand); hi > 0 && len(hits) < maxResults; hi -= searchChunk {
 		if !deadline.IsZero() && time.Now().After(deadline) {
@@ -143,6 +146,7 @@ func (s *Server) searchBox(ctx context.Context, accountID int64, mb store.Mailbo
 		if err != nil {
 			return nil, err
 		}
+		res.Scanned += len(msgs)
 		for i := len(msgs) - 1; i >= 0 && len(hits) < maxResults; i-- {
 			m := &msgs[i]
 			if !q.matchMessage(m) {
@@ -313,6 +317,8 @@ type searchData struct {
 	Active   bool // a search was made
 	Cut      bool
 	TimedOut bool
+	Scanned  int // TimedOut: messages looked at, of Total
+	Total    int
 }
 
 // searchPage is GET /mail/search?box=ID&q=...: the results in the list
@@ -343,6 +349,7 @@ func (s *Server) searchPage(w http.ResponseWriter, r *http.Request, sess Session
 			return
 		}
 		d.Rows, d.Search.Cut, d.Search.TimedOut = res.Rows, res.Cut, res.TimedOut
+		d.Search.Scanned, d.Search.Total = res.Scanned, res.Total
 	}
 	s.show(w, r, sess, mb, d, "Search in "+mb.Name)
 }
