@@ -2,9 +2,9 @@ package webmail
 
 import (
 	"fmt"
+	"net/http/httptest"
 	"regexp"
 	"strconv"
-	"net/http/httptest"
 	"testing"
 )
 
