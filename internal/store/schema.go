@@ -412,12 +412,17 @@ ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET vanished_floor = modseq;
 CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq IS NOT NULL;
 `,
+	// 18 here; 21 once merged after the other helpers' 18-20 (webmail
+	// search, issue 19): the body text index (store/textsearch.go), filled
+	// by backfillBodyText in the same transaction.
+	bodyTextSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
 // version), in its transaction.
 var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
 	12: backfillHeaderSearch,
+	18: backfillBodyText, // 21 once merged (see the migration)
 }
 
 // SchemaVersion returns the version a fully migrated database has.

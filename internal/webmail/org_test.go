@@ -53,6 +53,7 @@ func TestFileIntoRule(t *testing.T) {
 		{"list", "x\x00y", "News", ""},
 		{"sender", "a@b", "Ne\nws", ""},
 		{"sender", "a@b", "Ne\x00ws", ""},
+		{"list", "0", "\u009c", ""}, // C1 control: sieve refuses it in a mailbox name
 		{"sender", "", "News", ""},
 		{"other", "a@b", "News", ""},
 		{"list", strings.Repeat("x", 300), "News", ""},

@@ -26,6 +26,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"boxmail/internal/mailmsg"
 	"boxmail/internal/sieve"
@@ -53,7 +55,7 @@ var errBadRuleValue = errors.New("a rule cannot hold this value")
 
 // checkRuleString refuses what a one-line rule should not hold.
 func checkRuleString(v string) error {
-	if v == "" || len(v) > maxRuleValue || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f || r == 0xfffd }) {
+	if v == "" || len(v) > maxRuleValue || !utf8.ValidString(v) || strings.ContainsFunc(v, func(r rune) bool { return unicode.IsControl(r) || r == 0xfffd }) {
 		return errBadRuleValue
 	}
 	return nil

@@ -6,9 +6,12 @@ package webmail
 // does: store.HeaderCandidates picks the messages whose folded header
 // field may contain the text, and each candidate's field is compared the
 // way SEARCH compares it (store.FoldHeaderValue); flags come from the
-// store's flag cache (LoadFlags). The walk goes newest first and stops
-// at maxResults; a body search (decoded text parts, as the view decodes
-// them) also stops after bodySearchTime. A page that was cut says so.
+// store's flag cache (LoadFlags); the body text index
+// (store.BodyTextCandidates) picks the messages whose body may hold the
+// text, and each candidate's decoded text parts are then compared. The
+// walk goes newest first and stops at maxResults; a body search also
+// stops after bodySearchTime (a safeguard: the index leaves few
+// candidates). A page that was cut says so.
 
 import (
 	"context"
@@ -172,25 +175,10 @@ func (s *Server) searchCandidates(ctx context.Context, accountID int64, mb store
 		return nil, err
 	}
 	cand := st.UIDs
-	if q.Text != "" && !q.Fields["body"] {
-		var union []uint32
-		for _, f := range searchFieldNames {
-			for _, h := range headerOf[f] {
-				if !q.Fields[f] {
-					continue
-				}
-				u, ok, err := s.o.Store.HeaderCandidates(ctx, mb.ID, h, q.Text)
-				if err != nil {
-					return nil, err
-				}
-				if !ok {
-					u = st.UIDs
-				}
-				union = append(union, u...)
-			}
+	if q.Text != "" {
+		if cand, err = s.textCandidates(ctx, mb.ID, q, st.UIDs); err != nil {
+			return nil, err
 		}
-		slices.Sort(union)
-		cand = slices.Compact(union)
 	}
 	if q.Unread || q.Flagged {
 		var keep []uint32
@@ -211,6 +199,40 @@ func (s *Server) searchCandidates(ctx context.Context, accountID int64, mb store
 		return s.byArrival(ctx, mb.ID, cand, q)
 	}
 	return cand, nil
+}
+
+// textCandidates is the union of the store's candidates for each field
+// the text is looked for in: the header search table for header fields,
+// the body text index for the body; all of all when one cannot tell.
+func (s *Server) textCandidates(ctx context.Context, mailboxID int64, q searchQuery, all []uint32) ([]uint32, error) {
+	var union []uint32
+	add := func(u []uint32, ok bool, err error) error {
+		if err != nil {
+			return err
+		}
+		if !ok {
+			u = all
+		}
+		union = append(union, u...)
+		return nil
+	}
+	for _, f := range searchFieldNames {
+		if !q.Fields[f] {
+			continue
+		}
+		if f == "body" {
+			if err := add(s.o.Store.BodyTextCandidates(ctx, mailboxID, q.Text)); err != nil {
+				return nil, err
+			}
+		}
+		for _, h := range headerOf[f] {
+			if err := add(s.o.Store.HeaderCandidates(ctx, mailboxID, h, q.Text)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	slices.Sort(union)
+	return slices.Compact(union), nil
 }
 
 // byArrival keeps the UIDs whose arrival day is in q's range (metadata
