@@ -322,3 +322,20 @@ func TestUndoAndAlwaysDoThis(t *testing.T) {
 		t.Errorf("rules:\n%s", sc.Content)
 	}
 }
+
+func TestArchiveCreatesTheFolderWhenMissing(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if err := f.st.DeleteMailbox(ctx, f.a.ID, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	uid := f.deliver(f.a, "INBOX", simple("keep", "x"))
+	v := url.Values{"csrf": {csrfOf + "a"}, "op": {"archive"}, "uid": {fmt.Sprint(uid)}}
+	if res, page := f.do("a", "POST", fmt.Sprintf("/mail/act/%d", f.box(f.a, "INBOX").ID), v); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("archive: %s %s", res.Status, page)
+	}
+	mb := f.box(f.a, "Archive")
+	if c, _ := f.st.Counts(ctx, mb.ID); mb.SpecialUse != `\Archive` || c.Messages != 1 {
+		t.Errorf("Archive %+v holds %d", mb, c.Messages)
+	}
+}

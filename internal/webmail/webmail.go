@@ -30,7 +30,10 @@
 //     to the session's account before anything is read or changed.
 //   - MIME decoding is capped (parts, depth, bytes: mime.go).
 //
-// Not here yet (issue 19): attachments, search, threads, drafts,
+// Search, threads, folders, undo and "always do this" are in search.go,
+// threads.go, folders.go, actions.go and rules.go.
+//
+// Not here yet (issue 19): attachments, drafts,
 // settings (filters, vacation, identities), contacts, remote images on
 // request and the image proxy.
 package webmail
