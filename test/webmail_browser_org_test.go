@@ -90,6 +90,21 @@ func TestWebmailBrowserKeysAndDrop(t *testing.T) {
 		a := b.Mailbox(b.Admin, "Archive")
 		return want != "" && len(a) == 1 && strings.Contains(string(a[0]), want)
 	})
+	// Shift+click ticks the range; the toolbar's Move then moves them all
+	// (through the module, with the toast).
+	webmailSend(t, b.SMTP, "friend@elsewhere.example", b.Admin, fmt.Sprintf("From: friend@elsewhere.example\nTo: %s\nSubject: note 4\n\nbody 4\n", b.Admin))
+	br.WaitText("#list", "note 4")
+	br.execJS(`var bs = document.querySelectorAll("#list input[name=uid]");
+		bs[0].click();
+		bs[bs.length - 1].dispatchEvent(new MouseEvent("click", {bubbles: true, cancelable: true, shiftKey: true}));`)
+	if n := br.execJS(`return document.querySelectorAll("#list input[name=uid]:checked").length`); n != float64(3) {
+		t.Fatalf("shift+click ticked %v rows", n)
+	}
+	br.execJS(`var s = document.querySelector("#list-form select[name=to]");
+		s.value = [...s.options].find(o => o.textContent === "Trash").value;
+		document.querySelector("#list-form button[value=move]").click();`)
+	testutilWait(t, "three messages in Trash", func() bool { return len(b.Mailbox(b.Admin, "Trash")) == 3 })
+	br.waitJS("the toast after the move", `var t = document.getElementById("toast"); return !!t && !t.hidden && t.textContent.includes("Moved")`)
 }
 
 func testutilWait(t *testing.T, what string, f func() bool) {

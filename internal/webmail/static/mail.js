@@ -272,3 +272,17 @@ document.addEventListener("keydown", (e) => {
     case "?": help(); done(); break;
   }
 });
+
+// Shift+click on a checkbox ticks (or clears) the rows between it and
+// the one clicked before, as mail apps do.
+let lastTick = null;
+document.addEventListener("click", (e) => {
+  const box = e.target;
+  if (!(box instanceof HTMLInputElement) || box.name !== "uid" || !box.closest("#list")) { return; }
+  const all = [...document.querySelectorAll("#list input[name=uid]")];
+  if (e.shiftKey && lastTick && all.includes(lastTick)) {
+    const [a, b] = [all.indexOf(lastTick), all.indexOf(box)].sort((x, y) => x - y);
+    all.slice(a, b + 1).forEach((i) => { i.checked = box.checked; });
+  }
+  lastTick = box;
+});
