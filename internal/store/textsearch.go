@@ -46,9 +46,9 @@ END;
 func bodyText(data []byte) string {
 	e, err := message.Read(bytes.NewReader(data))
 	if e == nil {
-		_ = err
 		return ""
 	}
+	_ = err // an unknown charset or encoding: e is still usable
 	var sb strings.Builder
 	parts := 0
 	// Errors (an unknown encoding, a broken part) end the walk or skip a

@@ -190,8 +190,12 @@ func withRule(src, rule string) (string, error) {
 // (list or sender) as offered; the value and folder are read again from
 // the message, never taken from the form.
 func (s *Server) addRule(w http.ResponseWriter, r *http.Request, sess Session) {
-	box, _ := strconv.ParseInt(r.PostFormValue("box"), 10, 64)
-	uid, _ := strconv.ParseUint(r.PostFormValue("uid"), 10, 32)
+	box, err := strconv.ParseInt(r.PostFormValue("box"), 10, 64)
+	uid, uerr := strconv.ParseUint(r.PostFormValue("uid"), 10, 32)
+	if err != nil || uerr != nil {
+		http.Error(w, "No message named.", http.StatusBadRequest)
+		return
+	}
 	back := localNext(r.PostFormValue("next"), "/mail/")
 	note := "rule-added"
 	o := s.offerFor(r.Context(), sess, box, uint32(uid))
