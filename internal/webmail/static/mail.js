@@ -75,14 +75,32 @@ if (frame) {
 const csrfToken = () => { const i = document.querySelector("input[name=csrf]"); return i ? i.value : ""; };
 const rows = () => [...document.querySelectorAll("#list tr.msg")];
 let cursor = -1;
+let cursorKey = ""; // box:uid of the cursor's row, kept across list refreshes
+
+const rowKey = (r) => r.dataset.box + ":" + r.dataset.uid;
 
 function setCursor(i) {
   const rs = rows();
   if (rs.length === 0) { return; }
   cursor = Math.max(0, Math.min(i, rs.length - 1));
+  cursorKey = rowKey(rs[cursor]);
   rs.forEach((r, k) => r.classList.toggle("cur", k === cursor));
   rs[cursor].scrollIntoView({ block: "nearest" });
 }
+
+// After refresh() replaced the list, the cursor stays on its message
+// (or, when that one left, on the row now at its place).
+function keepCursor() {
+  if (cursor < 0) { return; }
+  const rs = rows();
+  const i = rs.findIndex((r) => rowKey(r) === cursorKey);
+  if (i >= 0) { cursor = i; }
+  cursor = Math.min(cursor, rs.length - 1);
+  if (cursor >= 0) { cursorKey = rowKey(rs[cursor]); }
+  rs.forEach((r, k) => r.classList.toggle("cur", k === cursor));
+}
+const mainEl = document.getElementById("main");
+if (mainEl && list) { new MutationObserver(keepCursor).observe(mainEl, { childList: true }); }
 
 // chosen: the ticked rows, else the cursor's, as {box, uids}.
 function chosen() {
