@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 	// webmail: pages, one JS module and SSE under /mail/, mounted by web
 	// through an http.Handler (cmd/boxmail wires it; neither imports the
 	// other); sends through delivery.Submit.
-	"internal/webmail": {"store", "delivery", "mailmsg", "admin"},
+	"internal/webmail": {"store", "delivery", "mailmsg", "admin", "sieve"},
 	// dav: CardDAV/CalDAV over go-webdav and the store, mounted by web
 	// through an http.Handler (web.Options.DAV); logs in under the guard.
 	"internal/dav": {"store", "guard"},

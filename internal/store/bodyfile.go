@@ -61,6 +61,10 @@ type body struct {
 	// The header_search row (headerSearchRow), computed before the writer
 	// runs; nil has insertBody compute it.
 	search [][]byte
+	// The body_text row of an inline body (bodyText), computed before the
+	// writer runs when textSet.
+	text    string
+	textSet bool
 }
 
 // inline is a body kept in the database whatever its size: written inside
@@ -104,7 +108,7 @@ func (s *Store) prepareBody(prefix, data []byte) (body, error) {
 		if len(prefix) > 0 {
 			data = append(prefix[:len(prefix):len(prefix)], data...)
 		}
-		return body{data: data, size: size, search: headerSearchRow(data)}, nil
+		return body{data: data, size: size, search: headerSearchRow(data), text: bodyText(data), textSet: true}, nil
 	}
 	w, err := s.NewBodyWriter()
 	if err != nil {
@@ -262,6 +266,15 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	search := b.search
 	if search == nil {
 		search = headerSearchRow(header)
+	}
+	if b.file == "" {
+		text := b.text
+		if !b.textSet {
+			text = bodyText(b.data)
+		}
+		if err := insertBodyText(ctx, tx.exec, id, text); err != nil {
+			return 0, err
+		}
 	}
 	return id, insertHeaderSearch(ctx, tx.exec, id, search)
 }

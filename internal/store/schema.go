@@ -491,12 +491,17 @@ CREATE TABLE dav_tombstones (
 	PRIMARY KEY (collection_id, name)
 ) WITHOUT ROWID;
 `,
+	// 18 here; 21 once merged after the other helpers' 18-20 (webmail
+	// search, issue 19): the body text index (store/textsearch.go), filled
+	// by backfillBodyText in the same transaction.
+	bodyTextSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
 // version), in its transaction.
 var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
 	12: backfillHeaderSearch,
+	21: backfillBodyText, // after bodyTextSchema (TestBodyTextBackfillFollowsItsSchema)
 }
 
 // SchemaVersion returns the version a fully migrated database has.

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -32,6 +34,11 @@ type row struct {
 	Unread   bool
 	Flagged  bool
 	Answered bool
+	Attach   bool   // has attachments (hasAttachment)
+	BoxID    int64  // its mailbox (search results of all folders)
+	BoxName  string // set in search results only
+	Count    int    // threads: the number of messages of the thread this row heads
+	Child    bool   // threads: an older message of the thread above
 }
 
 type listData struct {
@@ -43,6 +50,11 @@ type listData struct {
 	ModSeq      int64
 	Targets     []folder // where messages may be moved
 	InboxUnread uint32
+	Threads     bool        // grouped by thread
+	Window      int         // threads: how many of the newest messages were grouped, when not all
+	Search      *searchData // the search form; its results are Rows
+	Undo        *undoData   // the last move, to take back
+	Offer       *ruleOffer  // "always do this" after a move
 }
 
 // folders lists the account's mailboxes with their counts, current
@@ -116,11 +128,28 @@ func (s *Server) listPage(w http.ResponseWriter, r *http.Request, sess Session) 
 
 func (s *Server) list(w http.ResponseWriter, r *http.Request, sess Session, mb store.Mailbox) {
 	pageNo, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	d, err := s.listData(r.Context(), sess.AccountID, mb, pageNo)
+	var d listData
+	var err error
+	if r.URL.Query().Get("threads") != "" {
+		d, err = s.threadData(r.Context(), sess.AccountID, mb, pageNo)
+	} else {
+		d, err = s.listData(r.Context(), sess.AccountID, mb, pageNo)
+	}
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
+	d.Search = &searchData{}
+	d.Undo = s.undoFrom(r, sess, mb)
+	if d.Undo != nil && r.URL.Query().Get("offer") != "" {
+		d.Offer = s.offerFor(r.Context(), sess, d.Undo.Box, d.Undo.UIDs[0])
+	}
+	s.show(w, r, sess, mb, d, mb.Name)
+}
+
+// show renders the list page (a folder, its threads or search results)
+// with the folder pane.
+func (s *Server) show(w http.ResponseWriter, r *http.Request, sess Session, mb store.Mailbox, d listData, title string) {
 	fs, err := s.folders(r.Context(), sess.AccountID, mb.ID)
 	if err != nil {
 		s.fail(w, r, sess, err)
@@ -136,7 +165,25 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request, sess Session, mb s
 			d.InboxUnread = f.Unread
 		}
 	}
-	s.render(w, r, http.StatusOK, "list", page{Title: mb.Name, Email: sess.Email, CSRF: sess.CSRF, Folders: fs, Data: d})
+	for i := range d.Rows {
+		if d.Rows[i].BoxID == 0 {
+			d.Rows[i].BoxID = mb.ID
+		}
+	}
+	s.render(w, r, http.StatusOK, "list", page{Title: title, Email: sess.Email, CSRF: sess.CSRF, Folders: fs, Data: d, Note: orgNotes[r.URL.Query().Get("note")]})
+}
+
+// rowOf is a loaded message (its header at least) as a list row, and
+// the time it is sorted by.
+func rowOf(m *store.LoadedMessage, now time.Time) (row, time.Time) {
+	hdr := m.Data[:mailmsg.HeaderEnd(m.Data)]
+	e := parseEnvelope(hdr)
+	date := e.Date
+	if date.IsZero() {
+		date = m.InternalDate
+	}
+	return row{UID: m.UID, Subject: e.Subject, From: e.From, Date: shortDate(date, now), Attach: hasAttachment(hdr),
+		Unread: m.Flags&store.FlagSeen == 0, Flagged: m.Flags&store.FlagFlagged != 0, Answered: m.Flags&store.FlagAnswered != 0}, date
 }
 
 // listData reads one page of a mailbox, newest first: the UID list from
@@ -148,16 +195,8 @@ func (s *Server) listData(ctx context.Context, accountID int64, mb store.Mailbox
 		return listData{}, err
 	}
 	n := len(st.UIDs)
-	d := listData{Pages: max(1, (n+perPage-1)/perPage), ModSeq: st.Mailbox.ModSeq}
-	d.Page = min(max(pageNo, 1), d.Pages)
-	hi := n - (d.Page-1)*perPage
-	lo := max(0, hi-perPage)
-	if d.Page > 1 {
-		d.Newer = d.Page - 1
-	}
-	if d.Page < d.Pages {
-		d.Older = d.Page + 1
-	}
+	d := listData{ModSeq: st.Mailbox.ModSeq}
+	lo, hi := d.paginate(n, pageNo)
 	if hi <= lo {
 		return d, nil
 	}
@@ -168,14 +207,69 @@ func (s *Server) listData(ctx context.Context, accountID int64, mb store.Mailbox
 	now := s.o.Now()
 	d.Rows = make([]row, 0, len(msgs))
 	for i := len(msgs) - 1; i >= 0; i-- {
-		m := msgs[i]
-		e := parseEnvelope(m.Data)
-		date := e.Date
-		if date.IsZero() {
-			date = m.InternalDate
+		r, _ := rowOf(&msgs[i], now)
+		d.Rows = append(d.Rows, r)
+	}
+	return d, nil
+}
+
+// paginate sets the page fields for n items, newest first, and returns
+// the page's index range counted from the oldest.
+func (d *listData) paginate(n, pageNo int) (lo, hi int) {
+	d.Pages = max(1, (n+perPage-1)/perPage)
+	d.Page = min(max(pageNo, 1), d.Pages)
+	hi = n - (d.Page-1)*perPage
+	lo = max(0, hi-perPage)
+	if d.Page > 1 {
+		d.Newer = d.Page - 1
+	}
+	if d.Page < d.Pages {
+		d.Older = d.Page + 1
+	}
+	return lo, hi
+}
+
+// threadWindow caps the newest messages grouped into threads.
+const threadWindow = 2000
+
+// threadData is a page of the mailbox's threads: the newest threadWindow
+// messages grouped, perPage threads a page.
+func (s *Server) threadData(ctx context.Context, accountID int64, mb store.Mailbox, pageNo int) (listData, error) {
+	st, err := s.o.Store.SelectMailbox(ctx, accountID, mb.Name)
+	if err != nil {
+		return listData{}, err
+	}
+	d := listData{ModSeq: st.Mailbox.ModSeq, Threads: true}
+	uids := st.UIDs
+	if len(uids) > threadWindow {
+		uids, d.Window = uids[len(uids)-threadWindow:], threadWindow
+	}
+	msgs, err := s.o.Store.LoadMessages(ctx, mb.ID, uids, store.BodyHeader)
+	if err != nil {
+		return d, err
+	}
+	now := s.o.Now()
+	tms := make([]threadMsg, len(msgs))
+	rows := make([]row, len(msgs))
+	for i := range msgs {
+		var when time.Time
+		rows[i], when = rowOf(&msgs[i], now)
+		id, refs := threadFields(msgs[i].Data)
+		tms[i] = threadMsg{ID: id, Refs: refs, Subject: rows[i].Subject, When: when}
+	}
+	threads := groupThreads(tms)
+	// Pages count threads, newest first; paginate counts from the oldest.
+	lo, hi := d.paginate(len(threads), pageNo)
+	for t := len(threads) - hi; t < len(threads)-lo; t++ {
+		for k, i := range threads[t] {
+			r := rows[i]
+			if k == 0 {
+				r.Count = len(threads[t])
+			} else {
+				r.Child = true
+			}
+			d.Rows = append(d.Rows, r)
 		}
-		d.Rows = append(d.Rows, row{UID: m.UID, Subject: e.Subject, From: e.From, Date: shortDate(date, now),
-			Unread: m.Flags&store.FlagSeen == 0, Flagged: m.Flags&store.FlagFlagged != 0, Answered: m.Flags&store.FlagAnswered != 0})
 	}
 	return d, nil
 }

@@ -19,7 +19,7 @@ type page struct {
 
 type templates map[string]*template.Template
 
-var pageNames = []string{"login", "list", "message", "compose", "settings"}
+var pageNames = []string{"login", "list", "message", "compose", "settings", "folders"}
 
 func parseTemplates() templates {
 	base := template.Must(template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/trust.html"))

@@ -49,8 +49,10 @@
 // send: the message is held by delivery.Hold for Options.UndoHold and
 // "Undo" takes it back with delivery.Cancel.
 //
-// Not here yet (issue 19): search, threads, an identities settings
-// page, contacts.
+// Search, threads, folders, undo and "always do this" are in search.go,
+// threads.go, folders.go, actions.go and rules.go.
+//
+// Not here yet (issue 19): an identities settings page, contacts.
 package webmail
 
 import (
@@ -223,6 +225,11 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("POST /mail/settings/filter", s.user(s.filterPost, true))
 	m.HandleFunc("POST /mail/settings/vacation", s.user(s.vacationPost, true))
 	m.HandleFunc("POST /mail/unsubscribe/{box}/{uid}", s.user(s.unsubscribe, true))
+	// list, search, folders (wmorg)
+	m.HandleFunc("GET /mail/search", s.user(s.searchPage, false))
+	m.HandleFunc("GET /mail/folders", s.user(s.foldersPage, false))
+	m.HandleFunc("POST /mail/folders", s.user(s.folderAct, true))
+	m.HandleFunc("POST /mail/rule", s.user(s.addRule, true))
 	m.HandleFunc("/mail/", func(w http.ResponseWriter, r *http.Request) {
 		shellHeaders(w)
 		http.Error(w, "There is no such page in the webmail.", http.StatusNotFound)
