@@ -11,9 +11,9 @@ import (
 	"time"
 )
 
-// undoSchema17 turns a database back into what schema 16 made, for tests
-// that replay older migrations.
-const undoSchema17 = "DROP TABLE expunged; DROP INDEX messages_modseq; ALTER TABLE mailboxes DROP COLUMN vanished_floor; "
+// undoSchema17 turns a database back into what schema 16 made (undoing
+// 18 first), for tests that replay older migrations.
+const undoSchema17 = undoSchema18 + "DROP TABLE expunged; DROP INDEX messages_modseq; ALTER TABLE mailboxes DROP COLUMN vanished_floor; "
 
 // condstoreBox is an account with n messages in its INBOX (\Recent cleared).
 func condstoreBox(t *testing.T, n int) (*Store, Account, Mailbox) {

@@ -412,6 +412,20 @@ ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET vanished_floor = modseq;
 CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq IS NOT NULL;
 `,
+	// 18: subscriptions (store/subscription.go) are names of their own,
+	// not a column of mailbox rows: a subscription outlives its mailbox's
+	// DELETE and RENAME, as RFC 9051 6.3.7 wants, and LIST (SUBSCRIBED)
+	// shows such a name as \NonExistent (RFC 5258). The subscribed
+	// mailboxes of today are copied, then the column goes.
+	`
+CREATE TABLE subscriptions (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
