@@ -79,13 +79,17 @@ func createMailbox(ctx context.Context, tx *Tx, accountID int64, name, specialUs
 	} else if err != nil {
 		return 0, err
 	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
 	// A new mailbox is subscribed, as it always was here (Dovecot's
 	// CREATE does not subscribe; its default folders are).
 	if err := subscribe(ctx, tx, accountID, name); err != nil {
 		return 0, err
 	}
 	tx.emit(Event{Kind: EventMailboxes, AccountID: accountID, Origin: originOf(ctx)})
-	return res.LastInsertId()
+	return id, nil
 }
 
 const mailboxCols = "id, account_id, name, uidvalidity, uidnext, modseq, special_use, " +
