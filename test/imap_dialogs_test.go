@@ -78,8 +78,11 @@ var pendingOwnIMAPServer = map[string]string{}
 //	S&?: TEXT   an optional member of such a group: a line the server may send
 //	S?: TEXT    an optional line: read if the next line is TEXT
 //
-// What the RFCs leave free matches either way: the words of FLAGS (...),
-// PERMANENTFLAGS (...) and a LIST or LSUB's attributes in any order (in
+// What the RFCs leave free matches either way: the items of an untagged
+// FETCH in any order (each value as written; an S line ending in " ..."
+// or with a {{...}} in an item's name matches in order), the words of
+// FLAGS (...), PERMANENTFLAGS (...) and a LIST or LSUB's attributes in
+// any order (in
 // such a list {{has:WORDS}} is one with WORDS and maybe others, for
 // attributes a server may add, e.g. \HasNoChildren or \Sent), and a
 // quoted string that could be an atom (not NIL) as that atom ("INBOX" is
