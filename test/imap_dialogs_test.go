@@ -27,11 +27,7 @@ import (
 // For these the boxmail run logs the first difference instead of
 // failing, and fails if the dialog passes ("remove it from the list").
 // The integrator empties the list when the new server lands.
-var pendingOwnIMAPServer = map[string]string{
-	"condstore":     "the runner matches FETCH items in order; boxmail answers FLAGS UID MODSEQ where the script (Dovecot) has MODSEQ FLAGS (RFC 9051 leaves the order free)",
-	"qresync":       "as condstore: FETCH item order (FLAGS UID MODSEQ against UID MODSEQ FLAGS)",
-	"list-extended": "no \\NonExistent for a subscribed name whose mailbox was deleted: the store keeps subscriptions on mailbox rows",
-}
+var pendingOwnIMAPServer = map[string]string{}
 
 // TestIMAPDialogs runs every imapdialogs/*.imap script against the
 // reference Dovecot (imap_reference_test.go), where each must pass, and
@@ -82,8 +78,11 @@ var pendingOwnIMAPServer = map[string]string{
 //	S&?: TEXT   an optional member of such a group: a line the server may send
 //	S?: TEXT    an optional line: read if the next line is TEXT
 //
-// What the RFCs leave free matches either way: the words of FLAGS (...),
-// PERMANENTFLAGS (...) and a LIST or LSUB's attributes in any order (in
+// What the RFCs leave free matches either way: the items of an untagged
+// FETCH in any order (each value as written; an S line ending in " ..."
+// or with a {{...}} in an item's name matches in order), the words of
+// FLAGS (...), PERMANENTFLAGS (...) and a LIST or LSUB's attributes in
+// any order (in
 // such a list {{has:WORDS}} is one with WORDS and maybe others, for
 // attributes a server may add, e.g. \HasNoChildren or \Sent), and a
 // quoted string that could be an atom (not NIL) as that atom ("INBOX" is
@@ -792,7 +791,7 @@ func (r *imapRun) pattern(l imapLine) (*regexp.Regexp, error) {
 		}
 		return regexp.Compile("^(?:" + re + ")$")
 	}
-	text, anyRest := strings.CutSuffix(normalLine(l.arg), " ...")
+	text, anyRest := strings.CutSuffix(normalPattern(l.arg), " ...")
 	var re strings.Builder
 	re.WriteString("^")
 	for {
@@ -867,7 +866,157 @@ func unquoteAtoms(s string) string {
 }
 
 // normalLine is a line as S lines are matched against it.
-func normalLine(s string) string { return unquoteAtoms(sortFlagLists(s)) }
+func normalLine(s string) string { return unquoteAtoms(sortFlagLists(sortFetchItems(s, false))) }
+
+// normalPattern is an S line as normalLine writes what it matches.
+func normalPattern(s string) string { return unquoteAtoms(sortFlagLists(sortFetchItems(s, true))) }
+
+// fetchLineRE is an untagged FETCH with its list of items.
+var fetchLineRE = regexp.MustCompile(`^(\* [0-9]+ FETCH \()(.*)\)$`)
+
+// sortFetchItems writes the items of an untagged FETCH sorted by name, in
+// a server's line and in an S line alike, so their order does not matter
+// (RFC 9051 7.5.2 leaves it free) while a wrong value, or an item missing
+// or added, still does. In an S line (placeholders) a {{...}} is opaque;
+// one in an item's name, a line ending in " ...", or a list that does not
+// parse is left as it is (and then matched in order).
+func sortFetchItems(s string, placeholders bool) string {
+	m := fetchLineRE.FindStringSubmatch(s)
+	if m == nil || placeholders && strings.HasSuffix(s, " ...") {
+		return s
+	}
+	items, ok := splitFetchItems(m[2], placeholders)
+	if !ok {
+		return s
+	}
+	sort.SliceStable(items, func(i, j int) bool { return items[i][0] < items[j][0] })
+	parts := make([]string, len(items))
+	for i, it := range items {
+		parts[i] = it[0] + " " + it[1]
+	}
+	return m[1] + strings.Join(parts, " ") + ")"
+}
+
+// splitFetchItems splits a FETCH's items, separated by one space, into
+// name and value; a name (BODY[HEADER.FIELDS (A B)]<0>) ends at a space
+// outside brackets.
+func splitFetchItems(s string, placeholders bool) (items [][2]string, ok bool) {
+	for i := 0; i < len(s); {
+		if len(items) > 0 {
+			if s[i] != ' ' {
+				return nil, false
+			}
+			i++
+		}
+		start, depth := i, 0
+		for ; i < len(s) && (s[i] != ' ' || depth > 0); i++ {
+			switch s[i] {
+			case '[':
+				depth++
+			case ']':
+				depth--
+			case '{', '(', ')', '"':
+				if depth == 0 {
+					return nil, false // a placeholder or no name
+				}
+			}
+		}
+		if i == start || i >= len(s) {
+			return nil, false
+		}
+		name := strings.ToUpper(s[start:i])
+		i++
+		end, ok := fetchValueEnd(s, i, placeholders)
+		if !ok || end == i {
+			return nil, false
+		}
+		items = append(items, [2]string{name, s[i:end]})
+		i = end
+	}
+	return items, len(items) > 0
+}
+
+// fetchValueEnd returns where the value starting at s[i] ends: a
+// parenthesised list (with strings, literals and placeholders inside), a
+// quoted string, a literal whose octets readLine shows escaped, or an
+// atom.
+func fetchValueEnd(s string, i int, placeholders bool) (int, bool) {
+	depth := 0
+	for i < len(s) {
+		switch c := s[i]; {
+		case placeholders && strings.HasPrefix(s[i:], "{{"):
+			end := strings.Index(s[i:], "}}")
+			if end < 0 {
+				return 0, false
+			}
+			i += end + 2
+		case c == '(':
+			depth++
+			i++
+		case c == ')':
+			if depth == 0 {
+				return i, true
+			}
+			depth--
+			i++
+		case c == '"':
+			j := i + 1
+			for j < len(s) && s[j] != '"' {
+				if s[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(s) {
+				return 0, false
+			}
+			i = j + 1
+		case c == '{' || c == '~' && strings.HasPrefix(s[i+1:], "{"):
+			end, ok := literalEnd(s, i)
+			if !ok {
+				return 0, false
+			}
+			i = end
+		case c == ' ' && depth == 0:
+			return i, true
+		default:
+			i++
+		}
+		if depth == 0 && i < len(s) && s[i] == ' ' {
+			return i, true
+		}
+	}
+	return i, depth == 0
+}
+
+var literalPrefixRE = regexp.MustCompile(`^~?\{([0-9]+)\}`)
+
+// literalEnd returns where a literal shown by readLine ({N} or ~{N} and
+// its N octets, escaped as escapeOctets writes them) ends.
+func literalEnd(s string, i int) (int, bool) {
+	lm := literalPrefixRE.FindStringSubmatch(s[i:])
+	if lm == nil {
+		return 0, false
+	}
+	n, err := strconv.Atoi(lm[1])
+	if err != nil {
+		return 0, false
+	}
+	i += len(lm[0])
+	for ; n > 0; n-- {
+		switch {
+		case i >= len(s):
+			return 0, false
+		case strings.HasPrefix(s[i:], `\x`):
+			i += 4
+		case s[i] == '\\':
+			i += 2
+		default:
+			i++
+		}
+	}
+	return i, i <= len(s)
+}
 
 // hasWords is the regexp of {{has:WORDS}}: the words of a list (sorted
 // by sortFlagLists) that has WORDS among them.
@@ -1080,5 +1229,50 @@ func TestIMAPDialogMatching(t *testing.T) {
 	must(t, os.WriteFile(bad, []byte("login\nS.dovecot: a1 OK ...\n"), 0o644))
 	if _, err := parseIMAPScript(bad); err == nil || !strings.Contains(err.Error(), "x.imap:2") {
 		t.Errorf("a per-server line with no comment above: %v, want an error at x.imap:2", err)
+	}
+}
+
+// TestIMAPDialogFetchItems checks that the runner matches an untagged
+// FETCH's items in any order, and still fails on a wrong value or an
+// item missing or added.
+func TestIMAPDialogFetchItems(t *testing.T) {
+	r := &imapRun{t: t, user: "u@example.test", vars: map[string]string{"m1": "7"}}
+	for _, c := range []struct {
+		want, got string
+		ok        bool
+	}{
+		{`* 1 FETCH (UID 1 MODSEQ (7) FLAGS (\Seen))`, `* 1 FETCH (FLAGS (\Seen) UID 1 MODSEQ (7))`, true},
+		{`* 1 FETCH (UID 1 MODSEQ ({{m1}}) FLAGS (\Seen))`, `* 1 FETCH (FLAGS (\Seen) UID 1 MODSEQ (7))`, true},
+		{`* 1 FETCH (UID 1 MODSEQ ({{m:\d+}}) FLAGS (\Flagged \Seen))`, `* 1 FETCH (FLAGS (\Seen \Flagged) MODSEQ (12) UID 1)`, true},
+		{`* 1 FETCH (UID 1 MODSEQ ({{m1}}) FLAGS (\Seen))`, `* 1 FETCH (FLAGS (\Seen) UID 1 MODSEQ (8))`, false},
+		{`* 1 FETCH (UID 1 FLAGS (\Seen))`, `* 1 FETCH (FLAGS (\Seen) UID 2)`, false},
+		{`* 1 FETCH (UID 1 FLAGS (\Seen))`, `* 1 FETCH (FLAGS (\Seen))`, false},
+		{`* 1 FETCH (UID 1 FLAGS (\Seen))`, `* 1 FETCH (FLAGS (\Seen) UID 1 MODSEQ (7))`, false},
+		{`* 1 FETCH (UID 1 FLAGS (\Seen))`, `* 1 FETCH (UID 1 UID 1)`, false},
+		{`* 1 FETCH (UID 1 FLAGS (\Seen))`, `* 2 FETCH (FLAGS (\Seen) UID 1)`, false},
+		{`* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {17}Subject: (hi)\r\n\r\n)`,
+			`* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {17}Subject: (hi)\r\n\r\n UID 1)`, true},
+		{`* 1 FETCH (UID 1 BODY[HEADER.FIELDS (SUBJECT)] {17}Subject: (hi)\r\n\r\n)`,
+			`* 1 FETCH (BODY[HEADER.FIELDS (SUBJECT)] {17}Subject: (ho)\r\n\r\n UID 1)`, false},
+		{`* 2 FETCH (RFC822.SIZE 46 BINARY[1] ~{9}bin\x00ary\r\n)`, `* 2 FETCH (BINARY[1] ~{9}bin\x00ary\r\n RFC822.SIZE 46)`, true},
+		{`* 1 FETCH (ENVELOPE ("d" "s" ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL NIL "<i>") UID 3)`,
+			`* 1 FETCH (UID 3 ENVELOPE ("d" "s" ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL NIL "<i>"))`, true},
+		{`* 1 FETCH (X-GM-LABELS ("a \"b\"") UID 3)`, `* 1 FETCH (UID 3 X-GM-LABELS ("a \"b\""))`, true},
+		{`* 1 FETCH ({{*}})`, `* 1 FETCH (UID 3 FLAGS ())`, true},
+		// An S line ending in " ..." matches in order, as before.
+		{`* 1 FETCH (UID 3 ...`, `* 1 FETCH (UID 3 FLAGS ())`, true},
+		{`* 1 FETCH (UID 3 ...`, `* 1 FETCH (FLAGS () UID 3)`, false},
+	} {
+		re, err := r.pattern(imapLine{arg: c.want})
+		if err != nil {
+			t.Errorf("%q: %v", c.want, err)
+			continue
+		}
+		if got := r.match(re, c.got); got != c.ok {
+			t.Errorf("%q against %q: %v, want %v", c.want, c.got, got, c.ok)
+		}
+	}
+	if r.vars["m"] != "12" {
+		t.Errorf("captured m = %q, want 12", r.vars["m"])
 	}
 }

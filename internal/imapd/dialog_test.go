@@ -144,6 +144,47 @@ func TestListPatternsAndLsubParents(t *testing.T) {
 	}
 }
 
+// A subscription outlives its mailbox and its parents (Dovecot refuses
+// SUBSCRIBE to a name that is no mailbox, so no .imap dialog reaches
+// this): LSUB "%" stops at the missing parent as \Noselect, LIST
+// (SUBSCRIBED RECURSIVEMATCH) shows it \NonExistent with CHILDINFO, and
+// LIST-STATUS gives no STATUS for a name with no mailbox.
+func TestSubscriptionsOutliveTheirParents(t *testing.T) {
+	ts := startInsecure(t)
+	ts.account(t, "bob@example.test")
+	c := loginRaw(t, ts, false)
+	for _, cmd := range []string{"CREATE Old/Kid", "SUBSCRIBE Old/Kid", "DELETE Old/Kid", "DELETE Old", "UNSUBSCRIBE Old"} {
+		if l := c.cmd("s", cmd); !strings.HasPrefix(l[len(l)-1], "s OK") {
+			t.Fatalf("%s: %q", cmd, l)
+		}
+	}
+	if l := c.cmd("a", `LSUB "" "%"`); !has(l, `* LSUB (\Noselect) "/" Old`) || index(l, `* LSUB () "/" Old/Kid`) >= 0 {
+		t.Errorf("LSUB %%: %q", l)
+	}
+	if l := c.cmd("b", `LSUB "" "Old/*"`); !has(l, `* LSUB () "/" Old/Kid`) {
+		t.Errorf("LSUB Old/*: %q", l)
+	}
+	if l := c.cmd("c", `LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"`); !has(l, `* LIST (\NonExistent) "/" Old ("CHILDINFO" ("SUBSCRIBED"))`) {
+		t.Errorf("LIST (SUBSCRIBED RECURSIVEMATCH): %q", l)
+	}
+	l := c.cmd("d", `LIST (SUBSCRIBED) "" "Old/*" RETURN (STATUS (MESSAGES))`)
+	if !has(l, `* LIST (\NonExistent \HasNoChildren \Subscribed) "/" Old/Kid`) || index(l, "* STATUS") >= 0 {
+		t.Errorf("LIST (SUBSCRIBED) RETURN (STATUS): %q", l)
+	}
+	if l := c.cmd("e", `LIST "" "*"`); index(l, `"/" Old`) >= 0 {
+		t.Errorf("plain LIST shows a name with no mailbox: %q", l)
+	}
+	if l := c.cmd("f", "SUBSCRIBE Never"); !strings.HasPrefix(l[len(l)-1], "f NO [NONEXISTENT]") {
+		t.Errorf("SUBSCRIBE of no mailbox: %q", l)
+	}
+	if l := c.cmd("g", "UNSUBSCRIBE Old/Kid"); !strings.HasPrefix(l[len(l)-1], "g OK") {
+		t.Errorf("UNSUBSCRIBE of a name with no mailbox: %q", l)
+	}
+	if l := c.cmd("h", `LSUB "" "*"`); index(l, "Old") >= 0 {
+		t.Errorf("LSUB after UNSUBSCRIBE: %q", l)
+	}
+}
+
 // ID with long field values is answered, never a disconnect.
 func TestIDWithLongValuesIsAnswered(t *testing.T) {
 	ts := startInsecure(t)

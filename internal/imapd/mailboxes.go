@@ -45,11 +45,21 @@ func (c *conn) cmdRename(cmd *wire.Command) (string, error) {
 	return "", c.storeError("rename", c.srv.opts.Store.RenameMailbox(ctx, c.acct.ID, args.From, args.To))
 }
 
+// cmdSubscribe answers SUBSCRIBE and UNSUBSCRIBE. A subscription is a
+// name (store/subscription.go): it outlives DELETE and RENAME, and
+// UNSUBSCRIBE of a name not subscribed is OK. SUBSCRIBE wants a mailbox
+// of that name, as Dovecot does (RFC 9051 6.3.7 lets a server check).
 func (c *conn) cmdSubscribe(cmd *wire.Command) (string, error) {
 	ctx, cancel := c.opCtx()
 	defer cancel()
+	name := cmd.Args.(*wire.Mailbox).Name
 	on := cmd.Name == "SUBSCRIBE"
-	return "", c.storeError("subscribe", c.srv.opts.Store.SetSubscribed(ctx, c.acct.ID, cmd.Args.(*wire.Mailbox).Name, on))
+	if on {
+		if _, err := c.srv.opts.Store.MailboxByName(ctx, c.acct.ID, name); err != nil {
+			return "", c.storeError("subscribe", err)
+		}
+	}
+	return "", c.storeError("subscribe", c.srv.opts.Store.SetSubscribed(ctx, c.acct.ID, name, on))
 }
 
 // listQuery is a LIST or LSUB and its options (RFC 5258).
@@ -128,7 +138,13 @@ func (c *conn) cmdList(cmd *wire.Command) (string, error) {
 	if err != nil {
 		return "", c.storeError("list", err)
 	}
-	for _, it := range q.items(mbs) {
+	var subs []string
+	if q.lsub || q.subscribed || q.retSubscribed {
+		if subs, err = c.srv.opts.Store.Subscriptions(ctx, c.acct.ID); err != nil {
+			return "", c.storeError("list", err)
+		}
+	}
+	for _, it := range q.items(listEntries(mbs, subs, q.lsub || q.subscribed), mbs, subs) {
 		if err := c.enc.List(it.item); err != nil {
 			return "", errEnd
 		}
@@ -146,16 +162,57 @@ type listed struct {
 	mb   *store.Mailbox
 }
 
-// items selects the mailboxes a list query names, with their attributes.
-func (q *listQuery) items(mbs []store.Mailbox) []listed {
-	var out []listed
+// listEntry is a name LIST or LSUB may show: a mailbox's, a subscribed
+// one, both, or the parent of a subscribed one.
+type listEntry struct {
+	name       string
+	mb         *store.Mailbox // nil: no mailbox has the name
+	subscribed bool
+}
+
+// listEntries merges the mailboxes and the subscribed names, sorted by
+// name. With withSubs (LSUB, LIST (SUBSCRIBED)) the subscribed names that
+// are no mailbox's are entries too (\NonExistent, RFC 5258), and so are
+// their parents, where "%" may stop (RFC 3501 6.3.9, RFC 5258 3.5).
+func listEntries(mbs []store.Mailbox, subs []string, withSubs bool) []listEntry {
+	byName := make(map[string]*listEntry, len(mbs)+len(subs))
 	for i := range mbs {
-		mb := &mbs[i]
-		if !q.matches(mb.Name) {
+		byName[mbs[i].Name] = &listEntry{name: mbs[i].Name, mb: &mbs[i]}
+	}
+	for _, name := range subs {
+		if e := byName[name]; e != nil {
+			e.subscribed = true
 			continue
 		}
-		it := wire.ListItem{LSUB: q.lsub, Delim: delim, Name: mb.Name}
-		selectedBy, hidden := q.selects(mb), q.unlistedSubscribedChild(mbs, mb.Name)
+		if !withSubs {
+			continue
+		}
+		byName[name] = &listEntry{name: name, subscribed: true}
+		for i := range len(name) {
+			if name[i] == delim && byName[name[:i]] == nil {
+				byName[name[:i]] = &listEntry{name: name[:i]}
+			}
+		}
+	}
+	out := make([]listEntry, 0, len(byName))
+	for _, e := range byName {
+		out = append(out, *e)
+	}
+	slices.SortFunc(out, func(a, b listEntry) int { return strings.Compare(a.name, b.name) })
+	return out
+}
+
+// items selects the entries a list query names, with their attributes.
+func (q *listQuery) items(entries []listEntry, mbs []store.Mailbox, subs []string) []listed {
+	var out []listed
+	for i := range entries {
+		e := &entries[i]
+		if !q.matches(e.name) {
+			continue
+		}
+		it := wire.ListItem{LSUB: q.lsub, Delim: delim, Name: e.name}
+		selectedBy := q.selects(e)
+		hidden := (q.lsub || q.recursive && q.subscribed) && q.unlistedSubscribedChild(subs, e.name)
 		if !selectedBy && q.lsub {
 			if hidden { // RFC 3501 6.3.9: the parent of what "%" leaves out
 				it.Attrs = []string{`\Noselect`}
@@ -166,6 +223,9 @@ func (q *listQuery) items(mbs []store.Mailbox) []listed {
 		if q.recursive && q.subscribed && hidden {
 			it.ChildInfo = []string{"SUBSCRIBED"} // RFC 5258 3.5
 		}
+		if e.mb == nil && !q.lsub {
+			it.Attrs = append(it.Attrs, `\NonExistent`)
+		}
 		if !selectedBy {
 			if it.ChildInfo != nil {
 				out = append(out, listed{item: it})
@@ -173,29 +233,34 @@ func (q *listQuery) items(mbs []store.Mailbox) []listed {
 			continue
 		}
 		if !q.lsub {
-			if hasChildren(mbs, mb.Name) {
+			if hasChildren(mbs, e.name) {
 				it.Attrs = append(it.Attrs, `\HasChildren`)
 			} else {
 				it.Attrs = append(it.Attrs, `\HasNoChildren`)
 			}
-			if mb.Subscribed && (q.retSubscribed || q.subscribed) {
+			if e.subscribed && (q.retSubscribed || q.subscribed) {
 				it.Attrs = append(it.Attrs, `\Subscribed`)
 			}
 		}
-		if mb.SpecialUse != "" { // in LSUB too, as Dovecot does: older clients find Sent and Trash there
-			it.Attrs = append(it.Attrs, mb.SpecialUse)
+		if e.mb != nil && e.mb.SpecialUse != "" { // in LSUB too, as Dovecot does: older clients find Sent and Trash there
+			it.Attrs = append(it.Attrs, e.mb.SpecialUse)
 		}
-		out = append(out, listed{item: it, mb: mb})
+		out = append(out, listed{item: it, mb: e.mb})
 	}
 	return out
 }
 
-// selects reports whether the selection options keep mb.
-func (q *listQuery) selects(mb *store.Mailbox) bool {
-	if (q.subscribed || q.lsub) && !mb.Subscribed {
+// selects reports whether the selection options keep an entry: LSUB and
+// LIST (SUBSCRIBED) the subscribed names, LIST the mailboxes.
+func (q *listQuery) selects(e *listEntry) bool {
+	if q.subscribed || q.lsub {
+		if !e.subscribed {
+			return false
+		}
+	} else if e.mb == nil {
 		return false
 	}
-	return !q.specialUse || mb.SpecialUse != ""
+	return !q.specialUse || e.mb != nil && e.mb.SpecialUse != ""
 }
 
 func (q *listQuery) matches(name string) bool {
@@ -214,10 +279,10 @@ func hasChildren(mbs []store.Mailbox, name string) bool {
 
 // unlistedSubscribedChild reports whether name has a subscribed
 // descendant that the patterns do not match.
-func (q *listQuery) unlistedSubscribedChild(mbs []store.Mailbox, name string) bool {
+func (q *listQuery) unlistedSubscribedChild(subs []string, name string) bool {
 	prefix := name + string(delim)
-	return slices.ContainsFunc(mbs, func(m store.Mailbox) bool {
-		return m.Subscribed && strings.HasPrefix(m.Name, prefix) && !q.matches(m.Name)
+	return slices.ContainsFunc(subs, func(s string) bool {
+		return strings.HasPrefix(s, prefix) && !q.matches(s)
 	})
 }
 

@@ -320,6 +320,16 @@ func (c *conn) cmdExpunge(cmd *wire.Command) (string, error) {
 	if _, err := c.srv.opts.Store.Expunge(ctx, c.acct.ID, c.sel.mailbox.ID, list); err != nil {
 		return "", c.storeError("expunge", err)
 	}
+	code := ""
+	if c.qresync {
+		// The tagged OK carries the new HIGHESTMODSEQ (RFC 7162 3.2.10),
+		// read before the pump so that the updates sent cover it.
+		mb, err := c.srv.opts.Store.MailboxByID(ctx, c.acct.ID, c.sel.mailbox.ID)
+		if err != nil {
+			return "", c.storeError("expunge", err)
+		}
+		code = wire.CodeHighestModSeq(uint64(highestModSeq(mb)))
+	}
 	c.feed.pump()
-	return "", nil
+	return code, nil
 }

@@ -19,7 +19,9 @@ type Mailbox struct {
 	UIDNext     uint32
 	ModSeq      int64
 	SpecialUse  string // `\Sent`, `\Trash`, ... or ""
-	Subscribed  bool
+	// Subscribed tells whether the account subscribes to the mailbox's
+	// name (subscription.go; read from the subscriptions table).
+	Subscribed bool
 }
 
 // MailboxCounts are the STATUS numbers of a mailbox.
@@ -77,11 +79,21 @@ func createMailbox(ctx context.Context, tx *Tx, accountID int64, name, specialUs
 	} else if err != nil {
 		return 0, err
 	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return 0, err
+	}
+	// A new mailbox is subscribed, as it always was here (Dovecot's
+	// CREATE does not subscribe; its default folders are).
+	if err := subscribe(ctx, tx, accountID, name); err != nil {
+		return 0, err
+	}
 	tx.emit(Event{Kind: EventMailboxes, AccountID: accountID, Origin: originOf(ctx)})
-	return res.LastInsertId()
+	return id, nil
 }
 
-const mailboxCols = "id, account_id, name, uidvalidity, uidnext, modseq, special_use, subscribed"
+const mailboxCols = "id, account_id, name, uidvalidity, uidnext, modseq, special_use, " +
+	"EXISTS (SELECT 1 FROM subscriptions s WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name)"
 
 func scanMailbox(sc interface{ Scan(...any) error }) (Mailbox, error) {
 	var m Mailbox
@@ -150,7 +162,8 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specia
 }
 
 // DeleteMailbox deletes a mailbox and its messages. INBOX cannot be
-// deleted. Children are kept (RFC 3501 6.3.4 lets the parent go).
+// deleted. Children are kept (RFC 3501 6.3.4 lets the parent go), and so
+// is the name's subscription (RFC 9051 6.3.7; Dovecot keeps it too).
 func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string) error {
 	name = NormalizeMailboxName(name)
 	if name == "INBOX" {
@@ -176,6 +189,9 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 
 // RenameMailbox renames a mailbox and its children. Renaming INBOX moves
 // its messages to a new mailbox and leaves INBOX empty (RFC 3501 6.3.5).
+// Subscriptions stay with the old names, as Dovecot's do (a client that
+// wants them moved subscribes the new names itself, as Thunderbird does);
+// a parent created for the new name is subscribed like any new mailbox.
 func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to string) error {
 	from, to = NormalizeMailboxName(from), NormalizeMailboxName(to)
 	if err := validMailboxName(to); err != nil {
@@ -239,14 +255,6 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 		}
 		tx.emit(Event{Kind: EventMailboxes, AccountID: accountID, MailboxID: id, Origin: originOf(ctx)})
 		return nil
-	})
-}
-
-// SetSubscribed subscribes to or unsubscribes from a mailbox.
-func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, sub bool) error {
-	name = NormalizeMailboxName(name)
-	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		return tx.execOne(ctx, "mailbox "+name, "UPDATE mailboxes SET subscribed = ? WHERE account_id = ? AND name = ?", sub, accountID, name)
 	})
 }
 

@@ -120,13 +120,13 @@ func (s *Store) RestoreMailbox(ctx context.Context, accountID int64, name, speci
 		if err := createParents(ctx, tx, accountID, name); err != nil {
 			return err
 		}
-		id, err := createMailbox(ctx, tx, accountID, name, specialUse)
+		_, err = createMailbox(ctx, tx, accountID, name, specialUse)
 		if err != nil {
 			return err
 		}
 		created = true
 		if !subscribed {
-			_, err = tx.exec(ctx, "UPDATE mailboxes SET subscribed = 0 WHERE id = ?", id)
+			_, err = tx.exec(ctx, "DELETE FROM subscriptions WHERE account_id = ? AND name = ?", accountID, name)
 		}
 		return err
 	})

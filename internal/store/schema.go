@@ -412,7 +412,7 @@ ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET vanished_floor = modseq;
 CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq IS NOT NULL;
 `,
-	// 22: the webmail's "always show images from this sender"
+	// 18: the webmail's "always show images from this sender"
 	// (store/webmailprefs.go): one row per account and sender address
 	// (lower case). IF NOT EXISTS: tests that rewind user_version keep it.
 	`
@@ -423,9 +423,8 @@ CREATE TABLE IF NOT EXISTS webmail_image_senders (
 	PRIMARY KEY (account_id, sender)
 ) WITHOUT ROWID;
 `,
-	// 19 (wmcompose; numbered after wmread's 18 at the merge): the
-	// webmail's identities (store/identity.go), a display name and a
-	// signature per account and From address; and submissions held
+	// 19: the webmail's identities (store/identity.go), a display name
+	// and a signature per account and From address; and submissions held
 	// before they leave (store/held.go), so a webmail "undo send" can
 	// cancel them and a crash during the hold still sends them. "IF NOT
 	// EXISTS": tests that rerun earlier migrations run this one again.
@@ -457,8 +456,7 @@ CREATE INDEX IF NOT EXISTS held_release ON held_submissions(release_at);
 	// and sync token); the objects (a vCard or an iCalendar object each,
 	// by their name in the URL and by UID, unique per collection) with
 	// their ETag and the modseq of their last change; and a tombstone
-	// per removed object, for sync-collection (RFC 6578). In a branch
-	// with fewer migrations this entry is placed after 18 and 19.
+	// per removed object, for sync-collection (RFC 6578).
 	`
 CREATE TABLE dav_collections (
 	id           INTEGER PRIMARY KEY,
@@ -491,10 +489,24 @@ CREATE TABLE dav_tombstones (
 	PRIMARY KEY (collection_id, name)
 ) WITHOUT ROWID;
 `,
-	// 18 here; 21 once merged after the other helpers' 18-20 (webmail
-	// search, issue 19): the body text index (store/textsearch.go), filled
-	// by backfillBodyText in the same transaction.
+	// 21: the webmail's search (issue 19): the body text index
+	// (store/textsearch.go), filled by backfillBodyText in the same
+	// transaction.
 	bodyTextSchema,
+	// 22: subscriptions (store/subscription.go) are names of their own,
+	// not a column of mailbox rows: a subscription outlives its mailbox's
+	// DELETE and RENAME, as RFC 9051 6.3.7 wants, and LIST (SUBSCRIBED)
+	// shows such a name as \NonExistent (RFC 5258). The subscribed
+	// mailboxes of today are copied, then the column goes.
+	`
+CREATE TABLE subscriptions (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT NOT NULL,
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -1,7 +1,6 @@
 package store
 
-// The body text index (migration 18, numbered 21 in the release that
-// merges it after 18-20): the decoded text parts of each body kept
+// The body text index (migration 21): the decoded text parts of each body kept
 // inline in the database, in an FTS5 table with the trigram tokenizer
 // (case-insensitive), contentless, so that it costs the index and not a
 // second copy of the text. A search picks its candidates with the
