@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"boxmail/internal/delivery"
@@ -33,6 +34,10 @@ type setupData struct {
 	// they warn once; with a CA-issued one (ACME or installed) the page
 	// says nothing about warnings.
 	SelfSigned bool
+	// DAV: the box serves contacts and calendars; DAVURL is the address
+	// to type into a client that asks for one.
+	DAV    bool
+	DAVURL string
 }
 
 // defaultDomain is the first hosted domain (the box's own).
@@ -94,6 +99,13 @@ func (s *Server) setupPage(w http.ResponseWriter, r *http.Request) {
 		_, trusted := s.o.Certificate()
 		d.SelfSigned = !trusted
 	}
+	if d.DAV = s.o.DAV != nil; d.DAV {
+		d.DAVURL = "https://" + d.Server
+		if s.o.HTTPSPort != 443 {
+			d.DAVURL += ":" + strconv.Itoa(s.o.HTTPSPort)
+		}
+		d.DAVURL += "/dav/"
+	}
 	s.render(w, r, "setup", page{Title: "Set up your devices", Data: d})
 }
 
@@ -123,7 +135,8 @@ func uuidFor(s string) string {
 }
 
 // mobileconfig serves an Apple configuration profile (unsigned) for one
-// address on this box's server: IMAP with TLS and SMTP submission,
+// address on this box's server: IMAP with TLS and SMTP submission, and
+// contacts and calendars when the box serves them (davPayloads),
 // password asked on install. Another server is refused (400).
 func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -190,7 +203,7 @@ func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 			<key>PayloadType</key><string>com.apple.mail.managed</string>
 			<key>PayloadUUID</key><string>%[7]s</string>
 			<key>PayloadVersion</key><integer>1</integer>
-		</dict>
+		</dict>%[9]s
 	</array>
 	<key>PayloadDisplayName</key><string>Email on %[2]s</string>
 	<key>PayloadIdentifier</key><string>%[6]s.profile.%[8]s</string>
@@ -199,7 +212,39 @@ func (s *Server) mobileconfig(w http.ResponseWriter, r *http.Request) {
 	<key>PayloadVersion</key><integer>1</integer>
 </dict>
 </plist>
-`, plistEscape(email), plistEscape(server), inPort, b(inSSL), outPort, plistEscape(rev), uuidFor("mail:"+email+"@"+server), uuidFor("profile:"+email+"@"+server))
+`, plistEscape(email), plistEscape(server), inPort, b(inSSL), outPort, plistEscape(rev), uuidFor("mail:"+email+"@"+server), uuidFor("profile:"+email+"@"+server),
+		s.davPayloads(email, server, rev))
+}
+
+// davPayloads are the profile's contacts and calendar accounts (CardDAV
+// and CalDAV at /dav/EMAIL/ on the HTTPS port) when the box serves them;
+// the password is asked on install, as for mail.
+func (s *Server) davPayloads(email, server, rev string) string {
+	if s.o.DAV == nil {
+		return ""
+	}
+	var b strings.Builder
+	principal := "/dav/" + url.PathEscape(email) + "/"
+	for _, p := range []struct{ kind, prefix, what string }{
+		{"carddav", "CardDAV", "Contacts"}, {"caldav", "CalDAV", "Calendars"},
+	} {
+		fmt.Fprintf(&b, `
+		<dict>
+			<key>%[1]sAccountDescription</key><string>%[2]s: %[3]s</string>
+			<key>%[1]sHostName</key><string>%[4]s</string>
+			<key>%[1]sPort</key><integer>%[5]d</integer>
+			<key>%[1]sPrincipalURL</key><string>%[6]s</string>
+			<key>%[1]sUseSSL</key><true/>
+			<key>%[1]sUsername</key><string>%[3]s</string>
+			<key>PayloadDisplayName</key><string>%[2]s: %[3]s</string>
+			<key>PayloadIdentifier</key><string>%[7]s.%[8]s.%[9]s</string>
+			<key>PayloadType</key><string>com.apple.%[8]s.account</string>
+			<key>PayloadUUID</key><string>%[9]s</string>
+			<key>PayloadVersion</key><integer>1</integer>
+		</dict>`, p.prefix, p.what, plistEscape(email), plistEscape(server), s.o.HTTPSPort, plistEscape(principal), plistEscape(rev), p.kind,
+			uuidFor(p.kind+":"+email+"@"+server))
+	}
+	return b.String()
 }
 
 // profileServer reports whether a profile may name host as the server:

@@ -343,3 +343,55 @@ func TestAutoconfigAndMobileconfigName(t *testing.T) {
 		t.Errorf("mobileconfig: %d\n%s", code, body)
 	}
 }
+
+// With contacts and calendars on, the phone profile also sets up the
+// CardDAV and CalDAV accounts at the user's principal on the HTTPS port;
+// without them it carries mail only. Either way it is well-formed XML.
+func TestMobileconfigCarriesContactsAndCalendarsWhenServed(t *testing.T) {
+	for _, dav := range []bool{false, true} {
+		o := Options{Store: testutil.Store(t), Hostname: "box.example.net", HTTPSPort: 8443,
+			Services: Services{IMAPS: 993, Submission: 587}}
+		if dav {
+			o.DAV = http.NotFoundHandler()
+		}
+		w := httptest.NewRecorder()
+		New(o).Handler().ServeHTTP(w, httptest.NewRequest("GET", "/setup/mobileconfig?email=kid@example.net", nil))
+		body := w.Body.String()
+		d := xml.NewDecoder(strings.NewReader(body))
+		d.Strict = false // the DOCTYPE
+		for {
+			if _, err := d.Token(); err == io.EOF {
+				break
+			} else if err != nil {
+				t.Fatalf("dav=%v: not well-formed: %v\n%s", dav, err, body)
+			}
+		}
+		for _, want := range []string{"com.apple.carddav.account", "com.apple.caldav.account",
+			"<key>CardDAVPrincipalURL</key><string>/dav/kid@example.net/</string>", "<key>CalDAVPort</key><integer>8443</integer>",
+			"<key>CalDAVUsername</key><string>kid@example.net</string>"} {
+			if strings.Contains(body, want) != dav {
+				t.Errorf("dav=%v: %q present: %v", dav, want, !dav)
+			}
+		}
+		if w.Code != 200 || !strings.Contains(body, "com.apple.mail.managed") {
+			t.Errorf("dav=%v: %d, no mail payload", dav, w.Code)
+		}
+	}
+}
+
+// The setup page explains contacts and calendars, with the address to
+// type, only when the box serves them.
+func TestSetupPageExplainsContactsAndCalendarsWhenServed(t *testing.T) {
+	for _, dav := range []bool{false, true} {
+		o := Options{Store: testutil.Store(t), Hostname: "box.example.net", HTTPSPort: 8443, Services: Services{IMAPS: 993, Submission: 587}}
+		if dav {
+			o.DAV = http.NotFoundHandler()
+		}
+		w := httptest.NewRecorder()
+		New(o).Handler().ServeHTTP(w, httptest.NewRequest("GET", "/setup?email=kid@example.net", nil))
+		has := strings.Contains(w.Body.String(), `<code id="dav-url">https://box.example.net:8443/dav/</code>`)
+		if w.Code != 200 || has != dav || strings.Contains(w.Body.String(), "DAVx") != dav {
+			t.Errorf("dav=%v: %d, DAV section shown: %v", dav, w.Code, has)
+		}
+	}
+}
