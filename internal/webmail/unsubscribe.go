@@ -217,8 +217,8 @@ func (u unsubscriber) post(ctx context.Context, target string) error {
 	if err != nil {
 		return fmt.Errorf("unsubscribe: %w", err)
 	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, io.LimitReader(resp.Body, unsubMaxRead)); err != nil {
+	_, err = io.Copy(io.Discard, io.LimitReader(resp.Body, unsubMaxRead))
+	if err := errors.Join(err, resp.Body.Close()); err != nil {
 		return fmt.Errorf("unsubscribe: reading the answer: %w", err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
