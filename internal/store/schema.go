@@ -412,6 +412,19 @@ ALTER TABLE mailboxes ADD COLUMN vanished_floor INTEGER NOT NULL DEFAULT 0;
 UPDATE mailboxes SET vanished_floor = modseq;
 CREATE INDEX messages_modseq ON messages(mailbox_id, modseq) WHERE modseq IS NOT NULL;
 `,
+	// The spam filter's linear model (store/spam.go; issue 17 calls this
+	// migration 24: it goes after the others of its round): per model
+	// (an account, or 0 for the household) the weights and confidences
+	// that training changed, by weight index; an index without a row is 0.
+	`
+CREATE TABLE IF NOT EXISTS spam_weights ( -- IF NOT EXISTS: tests that roll the version back keep it
+	account_id INTEGER NOT NULL, -- 0: the household model
+	idx        INTEGER NOT NULL, -- weight index, below spam.LinearSize
+	w          REAL NOT NULL DEFAULT 0,
+	c          REAL NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, idx)
+) WITHOUT ROWID;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
