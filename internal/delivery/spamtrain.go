@@ -71,7 +71,7 @@ func (f *spamFilter) add(ctx context.Context, b *batchTraining, in TrainInput) e
 	}
 	feat := spam.Parse(in.Data, f.host)
 	acct, hh := b.delta(in.AccountID), b.delta(store.HouseholdModel)
-	before := len(acct.Tokens) + len(hh.Tokens) + len(acct.Weights) + len(hh.Weights)
+	before := len(acct.Tokens) + len(hh.Tokens)
 	if in.Class == store.SpamClassSent {
 		acct.Wrote(feat.Recipients)
 	} else {
@@ -88,7 +88,7 @@ func (f *spamFilter) add(ctx context.Context, b *batchTraining, in TrainInput) e
 			return err
 		}
 	}
-	b.tokens += len(acct.Tokens) + len(hh.Tokens) + len(acct.Weights) + len(hh.Weights) - before
+	b.tokens += len(acct.Tokens) + len(hh.Tokens) - before
 	if f.rspamd != nil && in.Class != store.SpamClassSent {
 		f.rspamd.forward(in.Data, in.Class == store.SpamClassSpam)
 	}

@@ -41,6 +41,8 @@ const (
 	linearBias = 0
 	// linearMaxPoints caps the linear reason's points either way.
 	linearMaxPoints = 3.0
+	// linearPoints: the points of a margin of 1.
+	linearPoints = 0.9
 )
 
 // linearIndexes returns the weight indexes of a message's tokens (the bias
@@ -129,7 +131,7 @@ func linear(f *Features, m *Model, which string) []Reason {
 		return nil
 	}
 	margin := m.Linear(f.Tokens)
-	pts := math.Round(min(max(margin, -linearMaxPoints), linearMaxPoints)*100) / 100
+	pts := math.Round(min(max(linearPoints*margin, -linearMaxPoints), linearMaxPoints)*100) / 100
 	if pts == 0 {
 		return nil
 	}
