@@ -40,7 +40,13 @@ func TestCorpus(t *testing.T) {
 		return out
 	}
 	m := trainCorpus(read("train-ham"), read("train-spam"), os.Getenv("SPAM_CORPUS_ORDER") == "mixed")
-	t.Logf("model: %d spam, %d ham, %d tokens", m.Spam, m.Ham, len(m.Tokens))
+	weights := 0
+	for _, w := range m.W {
+		if w != 0 {
+			weights++
+		}
+	}
+	t.Logf("model: %d spam, %d ham, %d tokens, %d linear weights set", m.Spam, m.Ham, len(m.Tokens), weights)
 	var dump *os.File
 	if fn := os.Getenv("SPAM_CORPUS_DUMP"); fn != "" {
 		var err error
