@@ -71,7 +71,7 @@ type spamFilter struct {
 
 	mu     sync.Mutex
 	models map[int64]*cachedModel
-	tokens int // over all cached models
+	tokens int // over all cached models, in spam.BytesPerToken (Model.Cost)
 
 	rspamd *rspamdClient // nil: none (spamrspamd.go)
 
@@ -141,15 +141,18 @@ func (f *spamFilter) model(ctx context.Context, id int64) (*cachedModel, error) 
 	if err := f.st.SpamTokens(ctx, id, func(tok uint64, s, h uint32) { m.Tokens[tok] = spam.Counts{Spam: s, Ham: h} }); err != nil {
 		return nil, err
 	}
+	if err := f.st.SpamWeights(ctx, id, m.SetWeight); err != nil {
+		return nil, err
+	}
 	m.PruneTo(f.o.MaxTokens)
 	ncm := &cachedModel{m: m, gen: info.Gen, checked: now, used: now}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if old := f.models[id]; old != nil {
-		f.tokens -= len(old.m.Tokens)
+		f.tokens -= old.m.Cost()
 	}
 	f.models[id] = ncm
-	f.tokens += len(m.Tokens)
+	f.tokens += m.Cost()
 	f.evict(id)
 	return ncm, nil
 }
@@ -169,7 +172,7 @@ func (f *spamFilter) evict(keep int64) {
 		if oldest < 0 {
 			return
 		}
-		f.tokens -= len(f.models[oldest].m.Tokens)
+		f.tokens -= f.models[oldest].m.Cost()
 		delete(f.models, oldest)
 	}
 }

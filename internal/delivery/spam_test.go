@@ -150,6 +150,33 @@ func TestTrainerTakesTheStoreQueue(t *testing.T) {
 	}
 }
 
+// The trainer trains the linear model beside the counts: its weights are
+// stored per model and a model loaded again holds them.
+func TestTrainerStoresTheLinearWeights(t *testing.T) {
+	f := newFamily(t)
+	ctx := context.Background()
+	f.with(Options{Hostname: "mx.example.net", Spam: &SpamOptions{}})
+	err := f.d.TrainSpam(ctx, []TrainInput{{AccountID: f.me, Data: spamMsg(1), Class: store.SpamClassSpam},
+		{AccountID: f.me, Data: hamMsg(2), Class: store.SpamClassHam}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []int64{f.me, store.HouseholdModel} {
+		n := 0
+		if err := f.st.SpamWeights(ctx, id, func(uint32, float32, float32) { n++ }); err != nil || n == 0 {
+			t.Fatalf("model %d: %d weights stored, %v", id, n, err)
+		}
+		fresh := newSpamFilter(f.st, f.d.log, "mx.example.net", SpamOptions{})
+		cm, err := fresh.model(ctx, id)
+		if err != nil || len(cm.m.W) != spam.LinearSize {
+			t.Fatalf("model %d loaded with %d weights, %v", id, len(cm.m.W), err)
+		}
+		if got := cm.m.Linear(spam.Parse(spamMsg(1), "").Tokens); got <= 0 {
+			t.Errorf("model %d: trained spam's margin %v", id, got)
+		}
+	}
+}
+
 // Moving 4,000 messages into Junk at once is trained in batches; the
 // figure is logged (the goal is 10 s on this machine).
 func TestTrainingFourThousandMovedMessages(t *testing.T) {

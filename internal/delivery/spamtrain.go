@@ -81,6 +81,12 @@ func (f *spamFilter) add(ctx context.Context, b *batchTraining, in TrainInput) e
 		}
 		acct.Train(feat, in.Class == store.SpamClassSpam, 1)
 		hh.Train(feat, in.Class == store.SpamClassSpam, 1)
+		if err := f.trainLinear(ctx, in.AccountID, acct, feat, in.Class == store.SpamClassSpam); err != nil {
+			return err
+		}
+		if err := f.trainLinear(ctx, store.HouseholdModel, hh, feat, in.Class == store.SpamClassSpam); err != nil {
+			return err
+		}
 	}
 	b.tokens += len(acct.Tokens) + len(hh.Tokens) - before
 	if f.rspamd != nil && in.Class != store.SpamClassSent {
@@ -88,6 +94,21 @@ func (f *spamFilter) add(ctx context.Context, b *batchTraining, in TrainInput) e
 	}
 	b.classes[ck] = in.Class
 	b.trained = append(b.trained, store.SpamTrainedKey{AccountID: in.AccountID, Key: key, Class: in.Class})
+	return nil
+}
+
+// trainLinear adds to d the linear model's update for one message, from
+// the model as it is (loaded when not in memory) plus d. A message
+// trained the other way before needs no untraining: the update moves it
+// to the new side.
+func (f *spamFilter) trainLinear(ctx context.Context, id int64, d *spam.Delta, feat *spam.Features, isSpam bool) error {
+	cm, err := f.model(ctx, id)
+	if err != nil {
+		return err
+	}
+	cm.mu.RLock()
+	defer cm.mu.RUnlock()
+	d.TrainLinear(cm.m, feat, isSpam)
 	return nil
 }
 
@@ -102,6 +123,9 @@ func (f *spamFilter) commit(ctx context.Context, b *batchTraining) error {
 		sd := store.SpamDelta{AccountID: id, Spam: d.Spam, Ham: d.Ham, Tokens: make([]store.SpamTokenDelta, 0, len(d.Tokens))}
 		for tok, td := range d.Tokens {
 			sd.Tokens = append(sd.Tokens, store.SpamTokenDelta{Token: tok, Spam: td.Spam, Ham: td.Ham})
+		}
+		for i, w := range d.Weights {
+			sd.Weights = append(sd.Weights, store.SpamWeightDelta{Index: i, W: w, C: d.Conf[i]})
 		}
 		tr.Deltas = append(tr.Deltas, sd)
 	}
@@ -135,10 +159,10 @@ func (f *spamFilter) applyCached(ctx context.Context, id int64, d *spam.Delta) {
 	}
 	info, err := f.st.SpamModelInfo(ctx, id)
 	cm.mu.Lock()
-	before := len(cm.m.Tokens)
+	before := cm.m.Cost()
 	cm.m.Apply(d)
 	cm.m.PruneTo(f.o.MaxTokens)
-	after := len(cm.m.Tokens)
+	after := cm.m.Cost()
 	cm.mu.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -1,6 +1,8 @@
 package spam
 
 import (
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,6 +14,11 @@ import (
 // messages of SPAM_CORPUS/test-{spam,ham} land, per group (the file
 // names end in .GROUP): the classifier alone, without the product's paths
 // (bench/spam-corpus.sh runs those). Skipped unless SPAM_CORPUS is set.
+// Training is in the benchmark's order (all ham, then all spam: the ham
+// read, then the spam moved to Junk), or with SPAM_CORPUS_ORDER=mixed a
+// spam after every 5 ham. SPAM_CORPUS_DUMP=FILE writes one line per test
+// message: group, file, Bayes p, clues, the spam and ham chi-square
+// statistics, score, linear margin.
 func TestCorpus(t *testing.T) {
 	dir := os.Getenv("SPAM_CORPUS")
 	if dir == "" {
@@ -32,16 +39,26 @@ func TestCorpus(t *testing.T) {
 		}
 		return out
 	}
-	m := NewModel()
-	d := NewDelta()
-	for _, b := range read("train-spam") {
-		d.Train(Parse(b, ""), true, 1)
+	m := trainCorpus(read("train-ham"), read("train-spam"), os.Getenv("SPAM_CORPUS_ORDER") == "mixed")
+	weights := 0
+	for _, w := range m.W {
+		if w != 0 {
+			weights++
+		}
 	}
-	for _, b := range read("train-ham") {
-		d.Train(Parse(b, ""), false, 1)
+	t.Logf("model: %d spam, %d ham, %d tokens, %d linear weights set", m.Spam, m.Ham, len(m.Tokens), weights)
+	var dump *os.File
+	if fn := os.Getenv("SPAM_CORPUS_DUMP"); fn != "" {
+		var err error
+		if dump, err = os.Create(fn); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := dump.Close(); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
-	m.Apply(d)
-	t.Logf("model: %d spam, %d ham, %d tokens", m.Spam, m.Ham, len(m.Tokens))
 	type stat struct{ n, junk int }
 	stats := map[string]*stat{}
 	var scores []float64
@@ -52,7 +69,13 @@ func TestCorpus(t *testing.T) {
 			if stats[g] == nil {
 				stats[g] = &stat{}
 			}
-			r := Score(Parse(b, ""), m, nil, Thresholds{})
+			f := Parse(b, "")
+			r := Score(f, m, nil, Thresholds{})
+			if dump != nil {
+				if err := dumpScore(dump, g+" "+name, m, f, r); err != nil {
+					t.Fatal(err)
+				}
+			}
 			stats[g].n++
 			if r.Verdict != Inbox {
 				stats[g].junk++
@@ -87,7 +110,7 @@ func TestCorpus(t *testing.T) {
 	}
 	for _, lim := range []int{2, 5, 10} {
 		best, bth := 0.0, 0.0
-		for th := 0.0; th <= 15; th += 0.1 {
+		for th := -15.0; th <= 15; th += 0.1 {
 			if atOrAbove(hardScores, th) <= lim && atOrAbove(hamScores, th)-atOrAbove(hardScores, th) <= 2 {
 				if s := 100 * float64(atOrAbove(scores, th)) / float64(len(scores)); s > best {
 					best, bth = s, th
@@ -101,4 +124,64 @@ func TestCorpus(t *testing.T) {
 			atOrAbove(hamScores, th), len(hamScores), atOrAbove(hardScores, th), len(hardScores))
 	}
 	t.Logf("spam score deciles: %.1f %.1f %.1f %.1f %.1f", scores[len(scores)/10], scores[len(scores)/5], scores[len(scores)*3/10], scores[len(scores)/2], scores[len(scores)*9/10])
+}
+
+func sortedKeys(m map[string][]byte) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// trainCorpus trains a model on the training messages in the benchmark's
+// order (every ham, then every spam, each by file name) or mixed.
+func trainCorpus(trainHam, trainSpam map[string][]byte, mixed bool) *Model {
+	type ex struct {
+		f    *Features
+		spam bool
+	}
+	var hams, spams []ex
+	for _, name := range sortedKeys(trainHam) {
+		hams = append(hams, ex{Parse(trainHam[name], ""), false})
+	}
+	for _, name := range sortedKeys(trainSpam) {
+		spams = append(spams, ex{Parse(trainSpam[name], ""), true})
+	}
+	order := append(hams, spams...)
+	if mixed {
+		order = nil
+		step := max(len(hams)/max(len(spams), 1), 1)
+		j := 0
+		for i, h := range hams {
+			order = append(order, h)
+			if i%step == step-1 && j < len(spams) {
+				order = append(order, spams[j])
+				j++
+			}
+		}
+		order = append(order, spams[j:]...)
+	}
+	m := NewModel()
+	d := NewDelta()
+	for _, e := range order {
+		d.Train(e.f, e.spam, 1)
+		d.TrainLinear(m, e.f, e.spam)
+	}
+	m.Apply(d)
+	return m
+}
+
+// dumpScore writes one test message's line of SPAM_CORPUS_DUMP.
+func dumpScore(w *os.File, name string, m *Model, f *Features, r Result) error {
+	p, clues := m.Bayes(f.Tokens)
+	var lnS, lnH float64
+	for _, c := range clues {
+		q := min(max(c.Prob, 1e-6), 1-1e-6)
+		lnS += math.Log(1 - q)
+		lnH += math.Log(q)
+	}
+	_, err := fmt.Fprintf(w, "%s %.4f %d %.2f %.2f %.3f %.4f\n", name, p, len(clues), -2*lnS, -2*lnH, r.Score, m.Linear(f.Tokens))
+	return err
 }

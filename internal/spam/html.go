@@ -118,6 +118,7 @@ func (t *tokenizer) tagAttrs(name, attrs string) {
 	switch name {
 	case "img":
 		t.add("h:html-img")
+		t.shape.imgs++
 	case "form", "input":
 		t.add("h:html-form")
 	case "a":

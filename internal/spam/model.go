@@ -15,6 +15,11 @@ type Counts struct{ Spam, Ham uint32 }
 type Model struct {
 	Spam, Ham uint32 // trained messages
 	Tokens    map[uint64]Counts
+	// W are the linear model's weights (linear.go): LinearSize of them,
+	// or nil before the first linear training.
+	W []float32
+	// C are the weights' confidences (AROW), as W.
+	C []float32
 }
 
 // NewModel returns an empty model.
@@ -24,8 +29,35 @@ func NewModel() *Model { return &Model{Tokens: map[uint64]Counts{}} }
 // (key, value and the map's overhead): the unit of the memory caps.
 const BytesPerToken = 40
 
-// DefaultMaxTokens caps one model (8 MiB of memory at BytesPerToken).
-const DefaultMaxTokens = 8 << 20 / BytesPerToken
+// DefaultMaxTokens caps one model's tokens: with its linear model
+// (LinearBytes), 8 MiB of memory at BytesPerToken.
+const DefaultMaxTokens = (8<<20 - LinearBytes) / BytesPerToken
+
+// LinearBytes is what a model's linear weights and confidences cost in
+// memory.
+const LinearBytes = 2 * 4 * LinearSize
+
+// Cost is what m costs in memory, in units of BytesPerToken (the memory
+// caps' unit).
+func (m *Model) Cost() int {
+	n := len(m.Tokens)
+	if m.W != nil {
+		n += LinearBytes / BytesPerToken
+	}
+	return n
+}
+
+// SetWeight sets one weight of the linear model and its confidence (a
+// model loaded from storage); an index past LinearSize is ignored.
+func (m *Model) SetWeight(i uint32, w, c float32) {
+	if i >= LinearSize {
+		return
+	}
+	if m.W == nil {
+		m.W, m.C = make([]float32, LinearSize), make([]float32, LinearSize)
+	}
+	m.W[i], m.C[i] = w, max(c, 0)
+}
 
 // Hash is the key a token or reputation key is stored under: its 64-bit
 // FNV-1a hash (what hash/fnv's New64a computes, without an allocation).
@@ -43,6 +75,10 @@ func Hash(tok string) uint64 {
 type Delta struct {
 	Spam, Ham int
 	Tokens    map[uint64]TokenDelta
+	// Weights are changes of the linear model's weights (TrainLinear).
+	Weights map[uint32]float32
+	// Conf are changes of the weights' confidences.
+	Conf map[uint32]float32
 }
 
 // TokenDelta is the change of one token's counts.
@@ -52,7 +88,9 @@ type TokenDelta struct{ Spam, Ham int }
 func NewDelta() *Delta { return &Delta{Tokens: map[uint64]TokenDelta{}} }
 
 // Empty reports whether d changes nothing.
-func (d *Delta) Empty() bool { return d.Spam == 0 && d.Ham == 0 && len(d.Tokens) == 0 }
+func (d *Delta) Empty() bool {
+	return d.Spam == 0 && d.Ham == 0 && len(d.Tokens) == 0 && len(d.Weights) == 0
+}
 
 // Train adds (n = 1) or removes (n = -1) one message's features as spam
 // or ham: its content tokens and its reputation keys.
@@ -103,6 +141,28 @@ func (m *Model) Apply(d *Delta) {
 			delete(m.Tokens, h)
 		} else {
 			m.Tokens[h] = c
+		}
+	}
+	m.AddWeights(d.Weights, d.Conf)
+}
+
+// AddWeights adds changes to the linear model's weights and
+// confidences (indexes past LinearSize are ignored).
+func (m *Model) AddWeights(w, c map[uint32]float32) {
+	if len(w) == 0 && len(c) == 0 {
+		return
+	}
+	if m.W == nil {
+		m.W, m.C = make([]float32, LinearSize), make([]float32, LinearSize)
+	}
+	for i, v := range w {
+		if i < LinearSize {
+			m.W[i] += v
+		}
+	}
+	for i, v := range c {
+		if i < LinearSize {
+			m.C[i] = max(m.C[i]+v, 0)
 		}
 	}
 }

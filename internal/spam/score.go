@@ -136,7 +136,9 @@ func Score(f *Features, acct, household *Model, th Thresholds) Result {
 	if f.GTUBE {
 		rs = append(rs, Reason{Name: "gtube", Points: 1000, Detail: "the GTUBE test string"})
 	}
-	rs = append(rs, bayes(f, acct, household, th)...)
+	m, which := contentModel(acct, household, th)
+	rs = append(rs, bayes(f, m, which)...)
+	rs = append(rs, linear(f, m, which)...)
 	rs = append(rs, reputation(f, acct, household)...)
 	rs = append(rs, boxSignals(f)...)
 	return decide(rs, th)
@@ -197,13 +199,17 @@ const (
 	pivotClues = 10.0
 )
 
-// bayes is the content classifier's reason: the account's model when it
-// has enough training each way, else the household's.
-func bayes(f *Features, acct, household *Model, th Thresholds) []Reason {
-	m, which := acct, "account"
-	if m == nil || m.Spam < th.MinTrain || m.Ham < th.MinTrain {
-		m, which = household, "household"
+// contentModel is the model the content classifiers use: the account's
+// when it has enough training each way, else the household's.
+func contentModel(acct, household *Model, th Thresholds) (*Model, string) {
+	if acct == nil || acct.Spam < th.MinTrain || acct.Ham < th.MinTrain {
+		return household, "household"
 	}
+	return acct, "account"
+}
+
+// bayes is the Bayesian classifier's reason.
+func bayes(f *Features, m *Model, which string) []Reason {
 	if m == nil || m.Spam == 0 || m.Ham == 0 {
 		return nil
 	}

@@ -122,7 +122,9 @@ func corpus(n int) (spamMsgs, hamMsgs [][]byte) {
 func train(m *Model, msgs [][]byte, isSpam bool) {
 	d := NewDelta()
 	for _, b := range msgs {
-		d.Train(Parse(b, ""), isSpam, 1)
+		f := Parse(b, "")
+		d.Train(f, isSpam, 1)
+		d.TrainLinear(m, f, isSpam)
 	}
 	m.Apply(d)
 }

@@ -79,7 +79,9 @@ func Parse(msg []byte, authserv string) *Features {
 		case "content-transfer-encoding":
 			cte = v
 		case "subject":
-			t.words(decodeWords(v), "s:")
+			sv := decodeWords(v)
+			t.words(sv, "s:")
+			t.subjectShape(sv)
 		case "from":
 			if f.FromAddr == "" {
 				f.setFrom(v, t)
@@ -103,6 +105,8 @@ func Parse(msg []byte, authserv string) *Features {
 	t.add(fmt.Sprintf("h:rcpts:%d", min(len(f.Recipients), 10)))
 	n := 0
 	t.walk(ctype, cte, body, 0, &n)
+	top, _ := mediaType(ctype, t)
+	t.shapes(top)
 	f.GTUBE = f.GTUBE || t.gtube
 	f.Tokens = t.list()
 	return f
@@ -125,6 +129,7 @@ func (f *Features) setFrom(v string, t *tokenizer) {
 		f.OrgDomain = OrgDomain(f.FromDomain)
 	}
 	t.words(a.Name, "f:")
+	t.fromShape(a.Name, f.FromAddr)
 }
 
 // OrgDomain returns the organisational domain of a domain (its public
@@ -153,6 +158,7 @@ type tokenizer struct {
 	out     []string
 	textLen int  // bytes of decoded text so far (the budget)
 	gtube   bool // GTUBE seen in the decoded text
+	shape   shapeCounts
 }
 
 func newTokenizer() *tokenizer { return &tokenizer{seen: make(map[string]struct{}, 256)} }
@@ -177,7 +183,12 @@ func (t *tokenizer) headerFact(name, v string) {
 		t.add("h:" + name + ":" + firstWord(v))
 	case "list-unsubscribe", "list-id", "precedence", "x-priority", "importance", "reply-to", "in-reply-to", "references":
 		t.add("h:" + name)
+	case "received":
+		t.shape.received++
 	case "message-id":
+		if strings.Contains(v, "$") {
+			t.add("m:mid:dollar")
+		}
 		if i := strings.LastIndexByte(v, '@'); i >= 0 {
 			t.add("h:mid:" + strings.ToLower(strings.Trim(v[i+1:], "> \t")))
 		} else {
@@ -445,10 +456,16 @@ func (t *tokenizer) words(s, prefix string) {
 		case upper:
 			if len(w) >= 3 && strings.ToUpper(w) == w {
 				t.add("caps:" + prefix + w[:min(len(w), 25)])
+				if prefix == "" {
+					t.shape.caps++
+				}
 			}
 			w = strings.ToLower(w)
 		}
 		t.word(w, prefix)
+		if prefix == "" {
+			t.shape.words++
+		}
 		start, upper, slow = -1, false, false
 	}
 	for i := 0; i < len(s); {
@@ -458,6 +475,13 @@ func (t *tokenizer) words(s, prefix string) {
 				(hasPrefixFold(s[i:], "http://") || hasPrefixFold(s[i:], "https://") || hasPrefixFold(s[i:], "www.")) {
 				i += t.url(s[i:])
 				continue
+			}
+			if prefix == "" && i+1 < len(s) && (c == '$' && '0' <= s[i+1] && s[i+1] <= '9' || '0' <= c && c <= '9' && s[i+1] == '%') {
+				if c == '$' {
+					t.shape.money++
+				} else {
+					t.shape.pct++
+				}
 			}
 			switch {
 			case 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '$' || c == '\'' && start >= 0:
@@ -518,6 +542,7 @@ func (t *tokenizer) word(w, prefix string) {
 
 // url adds the domain of the link at the start of s and returns its length.
 func (t *tokenizer) url(s string) int {
+	t.shape.urls++
 	end := strings.IndexFunc(s, func(r rune) bool {
 		return r <= ' ' || r == '"' || r == '\'' || r == '<' || r == '>' || r == ')' || r == ']'
 	})

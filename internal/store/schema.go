@@ -507,6 +507,18 @@ CREATE TABLE subscriptions (
 INSERT INTO subscriptions(account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
 ALTER TABLE mailboxes DROP COLUMN subscribed;
 `,
+	// 23: the spam filter's linear model (store/spam.go): per model
+	// (an account, or 0 for the household) the weights and confidences
+	// that training changed, by weight index; an index without a row is 0.
+	`
+CREATE TABLE IF NOT EXISTS spam_weights ( -- IF NOT EXISTS: tests that roll the version back keep it
+	account_id INTEGER NOT NULL, -- 0: the household model
+	idx        INTEGER NOT NULL, -- weight index, below spam.LinearSize
+	w          REAL NOT NULL DEFAULT 0,
+	c          REAL NOT NULL DEFAULT 0,
+	PRIMARY KEY (account_id, idx)
+) WITHOUT ROWID;
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -15,6 +16,9 @@ import (
 //   - spam_tokens: per model (an account, or 0 for the household model
 //     that serves accounts with too little training) the trained spam and
 //     ham counts of each token hash.
+//   - spam_weights (migration 24): per model the linear model's weight
+//     and confidence per weight index (internal/spam/linear.go), changed
+//     by adding the trainer's deltas as spam_tokens' counts are.
 //   - spam_models: per model the trained messages each way and a
 //     generation, bumped by every change, by which caches see another
 //     process's training.
@@ -82,6 +86,26 @@ func (s *Store) SpamTokens(ctx context.Context, accountID int64, fn func(token u
 	return rows.Err()
 }
 
+// SpamWeights calls fn with every weight row of a model's linear model.
+func (s *Store) SpamWeights(ctx context.Context, accountID int64, fn func(idx uint32, w, c float32)) error {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT idx, w, c FROM spam_weights WHERE account_id = ?", accountID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var idx int64
+		var w, c float64
+		if err := rows.Scan(&idx, &w, &c); err != nil {
+			return err
+		}
+		if idx >= 0 && idx <= math.MaxUint32 {
+			fn(uint32(idx), float32(w), float32(c))
+		}
+	}
+	return rows.Err()
+}
+
 // SpamTrainItem is one training the queue asks for.
 type SpamTrainItem struct {
 	ID, AccountID, BodyID int64
@@ -111,6 +135,14 @@ type SpamDelta struct {
 	AccountID int64 // HouseholdModel for the household
 	Spam, Ham int   // trained messages added (negative: removed)
 	Tokens    []SpamTokenDelta
+	Weights   []SpamWeightDelta
+}
+
+// SpamWeightDelta is the change of one weight of a linear model and of
+// its confidence.
+type SpamWeightDelta struct {
+	Index uint32
+	W, C  float32
 }
 
 // SpamTokenDelta is the change of one token's counts.
@@ -172,6 +204,12 @@ func applySpamDelta(ctx context.Context, tx *Tx, d SpamDelta, day int64) error {
 			if _, err := tx.exec(ctx, "DELETE FROM spam_tokens WHERE account_id = ? AND token = ? AND spam = 0 AND ham = 0", d.AccountID, int64(t.Token)); err != nil {
 				return err
 			}
+		}
+	}
+	for _, w := range d.Weights {
+		if _, err := tx.exec(ctx, "INSERT INTO spam_weights(account_id, idx, w, c) VALUES(?1, ?2, ?3, max(?4, 0)) ON CONFLICT(account_id, idx) DO UPDATE SET w = w + ?3, c = max(c + ?4, 0)",
+			d.AccountID, int64(w.Index), float64(w.W), float64(w.C)); err != nil {
+			return fmt.Errorf("spam weights %d: %w", d.AccountID, err)
 		}
 	}
 	return nil

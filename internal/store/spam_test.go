@@ -133,6 +133,33 @@ func TestMovesIntoAndOutOfJunkQueueTraining(t *testing.T) {
 	}
 }
 
+// The linear model's weights are added up per model and index; a
+// confidence never goes below 0.
+func TestSpamWeightsAddUp(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	add := func(id int64, ws ...SpamWeightDelta) {
+		t.Helper()
+		if err := s.TrainSpam(ctx, SpamTraining{Deltas: []SpamDelta{{AccountID: id, Weights: ws}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(HouseholdModel, SpamWeightDelta{Index: 0, W: 0.5, C: 2}, SpamWeightDelta{Index: 1<<18 - 1, W: -1, C: 1})
+	add(HouseholdModel, SpamWeightDelta{Index: 0, W: 0.25, C: -5})
+	add(7, SpamWeightDelta{Index: 0, W: 9, C: 9})
+	got := map[uint32][2]float32{}
+	if err := s.SpamWeights(ctx, HouseholdModel, func(i uint32, w, c float32) { got[i] = [2]float32{w, c} }); err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint32][2]float32{0: {0.75, 0}, 1<<18 - 1: {-1, 1}}
+	if len(got) != len(want) || got[0] != want[0] || got[1<<18-1] != want[1<<18-1] {
+		t.Fatalf("weights %v, want %v", got, want)
+	}
+	if st, _ := s.SpamModelInfo(ctx, HouseholdModel); st.Gen != 2 {
+		t.Errorf("generation %d, want 2 (weights alone change the model)", st.Gen)
+	}
+}
+
 // drainSpamTraining drops the queued trainings, as the trainer does once
 // it has trained them.
 func drainSpamTraining(t *testing.T, s *Store) {
