@@ -12,7 +12,9 @@ package webmail
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -37,6 +39,9 @@ type settingsData struct {
 	VacText  string // a vacation rule edited in a Sieve client: its text
 	Error    string // why the last change was refused
 	Form     admin.Filter
+	// Identities: the addresses the user may write from, with the name
+	// and signature compose uses (store.Identities).
+	Identities []identity
 }
 
 // filterFieldNames and filterActionNames label the filter form's choices.
@@ -80,6 +85,10 @@ func (s *Server) settingsPage(w http.ResponseWriter, r *http.Request, sess Sessi
 func (s *Server) showSettings(w http.ResponseWriter, r *http.Request, sess Session, status int, d settingsData) {
 	fs, err := s.folders(r.Context(), sess.AccountID, 0)
 	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	if d.Identities, err = s.identities(r.Context(), sess); err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
@@ -207,4 +216,32 @@ func (s *Server) setVacation(r *http.Request, sess Session) error {
 	}
 	_, err = s.o.Admin.SetVacation(r.Context(), sess.Email, v)
 	return err
+}
+
+// identityPost sets the display name and signature of one address the
+// user may write from (address, name, signature); another address is
+// refused, as submission would refuse it as From.
+func (s *Server) identityPost(w http.ResponseWriter, r *http.Request, sess Session) {
+	form := admin.Filter{Field: "from", Action: admin.FilterMove}
+	ids, err := s.identities(r.Context(), sess)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	addr := strings.TrimSpace(r.PostFormValue("address"))
+	i := slices.IndexFunc(ids, func(id identity) bool { return strings.EqualFold(id.Address, addr) })
+	if i < 0 {
+		s.settingsChanged(w, r, sess, &admin.InputError{Msg: "You cannot write from that address."}, form)
+		return
+	}
+	id := store.Identity{Address: ids[i].Address, Name: strings.TrimSpace(r.PostFormValue("name")),
+		Signature: strings.ReplaceAll(r.PostFormValue("signature"), "\r\n", "\n")}
+	err = s.o.Store.SetIdentity(r.Context(), sess.AccountID, id)
+	if errors.Is(err, store.ErrBadIdentity) {
+		err = &admin.InputError{Msg: fmt.Sprintf("The name must be one line of at most %d bytes, the signature at most %d bytes.", store.MaxIdentityName, store.MaxSignature)}
+	}
+	if err == nil {
+		s.log.Info("webmail identity changed", "user", sess.Email, "address", id.Address)
+	}
+	s.settingsChanged(w, r, sess, err, form)
 }

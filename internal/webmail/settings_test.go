@@ -260,3 +260,40 @@ func TestUnsubscribeOneClick(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// A name and signature set on the settings page for one's own address
+// come back on the page and in compose's From choices; another person's
+// address, a name with a line break and a too long signature are refused.
+func TestSettingsSetAnIdentity(t *testing.T) {
+	f, _ := newSettingsFixture(t, true)
+	set := func(who, addr, name, sig string) int {
+		t.Helper()
+		res, _ := f.do(who, "POST", "/mail/settings/identity", url.Values{"csrf": {csrfOf + who}, "address": {addr}, "name": {name}, "signature": {sig}})
+		return res.StatusCode
+	}
+	if code := set("a", "A@example.net", "Ann Example", "-- \r\nAnn"); code != http.StatusSeeOther {
+		t.Fatalf("setting one's own identity: %d", code)
+	}
+	ids, err := f.st.Identities(context.Background(), f.a.ID)
+	if err != nil || len(ids) != 1 || ids[0].Name != "Ann Example" || ids[0].Signature != "-- \nAnn" || ids[0].Address != "a@example.net" {
+		t.Fatalf("stored: %+v %v", ids, err)
+	}
+	if _, body := f.do("a", "GET", "/mail/settings", nil); !strings.Contains(body, `value="Ann Example"`) {
+		t.Error("the settings page does not show the name")
+	}
+	for _, tc := range []struct{ addr, name, sig string }{
+		{"b@example.net", "Not Ann", ""},
+		{"a@example.net", "Ann\r\nBcc: x@example.org", ""},
+		{"a@example.net", "Ann", strings.Repeat("x", 5000)},
+	} {
+		if code := set("a", tc.addr, tc.name, tc.sig); code != http.StatusBadRequest {
+			t.Errorf("%q %q: %d", tc.addr, tc.name, code)
+		}
+	}
+	if ids, _ := f.st.Identities(context.Background(), f.a.ID); len(ids) != 1 || ids[0].Name != "Ann Example" {
+		t.Errorf("a refused change changed something: %+v", ids)
+	}
+	if res, _ := f.do("a", "POST", "/mail/settings/identity", url.Values{"address": {"a@example.net"}, "name": {"x"}}); res.StatusCode != http.StatusForbidden {
+		t.Errorf("without CSRF: %d", res.StatusCode)
+	}
+}

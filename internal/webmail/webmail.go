@@ -52,7 +52,7 @@
 // Search, threads, folders, undo and "always do this" are in search.go,
 // threads.go, folders.go, actions.go and rules.go.
 //
-// Not here yet (issue 19): an identities settings page, contacts.
+// Not here yet (issue 19): contacts beyond recipient suggestions.
 package webmail
 
 import (
@@ -224,6 +224,7 @@ func (s *Server) routes() http.Handler {
 	m.HandleFunc("GET /mail/settings", s.user(s.settingsPage, false))
 	m.HandleFunc("POST /mail/settings/filter", s.user(s.filterPost, true))
 	m.HandleFunc("POST /mail/settings/vacation", s.user(s.vacationPost, true))
+	m.HandleFunc("POST /mail/settings/identity", s.user(s.identityPost, true))
 	m.HandleFunc("POST /mail/unsubscribe/{box}/{uid}", s.user(s.unsubscribe, true))
 	// list, search, folders (wmorg)
 	m.HandleFunc("GET /mail/search", s.user(s.searchPage, false))
