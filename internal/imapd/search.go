@@ -65,6 +65,9 @@ func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
 	}
 	all := c.resolve(wire.SeqSet{Ranges: []wire.Range{{Start: 1, Stop: 0}}}, false)
 	all = sc.restrict(all, key)
+	if field, value, ok := headerOnly(key); ok && len(all) >= headerCandidatesMin {
+		return c.searchHeader(all, &sc, key, field, value)
+	}
 	all, err := c.headerCandidates(all, key)
 	if err != nil {
 		return nil, 0, c.storeError("search", err)
@@ -72,6 +75,80 @@ func (c *conn) search(key *wire.SearchKey) ([]target, int64, error) {
 	if flagsOnly(key) {
 		return c.searchFlags(all, &sc, key)
 	}
+	return c.searchLoaded(all, &sc, key)
+}
+
+// headerOnly returns the field and value of a key that tests one header
+// field kept in the store's header_search table (FROM, TO, CC, BCC,
+// SUBJECT, or HEADER on one of those) beside sequence and UID sets.
+func headerOnly(key *wire.SearchKey) (field, value string, ok bool) {
+	if key.Key != "AND" {
+		return "", "", false
+	}
+	for i := range key.Children {
+		k := &key.Children[i]
+		f, isHeader := headerKeys[k.Key]
+		if k.Key == "HEADER" {
+			f, isHeader = k.Field, true
+		}
+		switch {
+		case k.Key == "SEQSET" || k.Key == "UID" || k.Key == "ALL":
+		case isHeader && k.Str != "" && !ok:
+			field, value, ok = f, k.Str, true
+		default:
+			return "", "", false
+		}
+	}
+	return field, value, ok
+}
+
+// searchHeader answers a headerOnly key over the messages of all: the
+// store's kept field values say which match (store.HeaderMatches) without
+// reading a message; only messages the table lacks are read and matched.
+func (c *conn) searchHeader(all []target, sc *searcher, key *wire.SearchKey, field, value string) ([]target, int64, error) {
+	ctx, cancel := c.opCtx()
+	sure, maybe, kept, err := c.srv.opts.Store.HeaderMatches(ctx, c.sel.mailbox.ID, field, value)
+	cancel()
+	if err != nil {
+		return nil, 0, c.storeError("search", err)
+	}
+	if !kept {
+		return c.searchLoaded(all, sc, key)
+	}
+	out := keepUIDs(all, sure)
+	if rest := keepUIDs(all, maybe); len(rest) > 0 {
+		more, _, err := c.searchLoaded(rest, sc, key)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, more...)
+		slices.SortFunc(out, func(a, b target) int { return int(int64(a.seq) - int64(b.seq)) })
+	}
+	return out, 0, nil
+}
+
+// keepUIDs returns the targets of all (ascending) whose UID is in uids
+// (ascending).
+func keepUIDs(all []target, uids []uint32) []target {
+	var out []target
+	j := 0
+	for _, t := range all {
+		for j < len(uids) && uids[j] < t.uid {
+			j++
+		}
+		if j == len(uids) {
+			break
+		}
+		if uids[j] == t.uid {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// searchLoaded reads the messages of all chunk by chunk and keeps those
+// that match the key.
+func (c *conn) searchLoaded(all []target, sc *searcher, key *wire.SearchKey) ([]target, int64, error) {
 	need := searchNeed(key)
 	var out []target
 	var modseq int64

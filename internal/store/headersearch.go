@@ -130,28 +130,63 @@ func backfillHeaderSearch(ctx context.Context, tx *sql.Tx) error {
 // ok is false when the field is not kept (then every message is a
 // candidate).
 func (s *Store) HeaderCandidates(ctx context.Context, mailboxID int64, field, value string) (uids []uint32, ok bool, err error) {
+	sure, maybe, ok, err := s.HeaderMatches(ctx, mailboxID, field, value)
+	if err != nil || !ok {
+		return nil, ok, err
+	}
+	uids = append(sure, maybe...)
+	slices.Sort(uids)
+	return uids, true, nil
+}
+
+// HeaderMatches is HeaderCandidates split in two: sure are the messages
+// whose kept field contains value, which is exactly the test of IMAP
+// SEARCH FROM/TO/CC/BCC/SUBJECT (a substring of FoldHeaderValue of any
+// occurrence: the kept values are those, one per line, so a value
+// without a line break matches within one); maybe are those without a
+// header_search row, to be matched by reading them. A value with a line
+// break makes every kept match a maybe. Both ascend.
+func (s *Store) HeaderMatches(ctx context.Context, mailboxID int64, field, value string) (sure, maybe []uint32, ok bool, err error) {
 	col, ok := searchFields[nettextproto.CanonicalMIMEHeaderKey(field)]
 	if !ok {
-		return nil, false, nil
+		return nil, nil, false, nil
 	}
-	var list sql.NullString
-	err = s.rdb.QueryRowContext(ctx, `SELECT group_concat(m.uid, ',') FROM messages m
+	var sureList, maybeList sql.NullString
+	err = s.rdb.QueryRowContext(ctx, `SELECT group_concat(m.uid, ',') FILTER (WHERE h.body_id IS NOT NULL),
+		group_concat(m.uid, ',') FILTER (WHERE h.body_id IS NULL) FROM messages m
 		LEFT JOIN header_search h ON h.body_id = m.body_id
 		WHERE m.mailbox_id = ? AND (h.body_id IS NULL OR instr(h.`+col+`, ?) > 0)`,
-		mailboxID, []byte(strings.ToLower(value))).Scan(&list)
+		mailboxID, []byte(strings.ToLower(value))).Scan(&sureList, &maybeList)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, false, err
 	}
-	for f := range strings.SplitSeq(list.String, ",") {
+	if sure, err = uidList(sureList.String); err != nil {
+		return nil, nil, false, fmt.Errorf("candidates in mailbox %d: %w", mailboxID, err)
+	}
+	if maybe, err = uidList(maybeList.String); err != nil {
+		return nil, nil, false, fmt.Errorf("candidates in mailbox %d: %w", mailboxID, err)
+	}
+	if strings.ContainsAny(value, "\r\n") {
+		maybe = append(maybe, sure...)
+		sure = nil
+		slices.Sort(maybe)
+	}
+	return sure, maybe, true, nil
+}
+
+// uidList parses a group_concat of UIDs, sorted.
+func uidList(list string) ([]uint32, error) {
+	var uids []uint32
+	for f := range strings.SplitSeq(list, ",") {
 		if f == "" {
 			continue
 		}
 		u, err := strconv.ParseUint(f, 10, 32)
 		if err != nil {
-			return nil, false, fmt.Errorf("candidates in mailbox %d: %w", mailboxID, err)
+			return nil, err
 		}
 		uids = append(uids, uint32(u))
 	}
 	slices.Sort(uids)
-	return uids, true, nil
+	return uids, nil
 }
