@@ -2,6 +2,7 @@ package wire
 
 import (
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -130,4 +131,22 @@ func (b *BufWriter) Write(p []byte) (int, error) {
 		p, n = p[k:], n+k
 	}
 	return n, b.err
+}
+
+// WriteUint buffers n in decimal, formatted in place.
+func (b *BufWriter) WriteUint(n uint64) error {
+	if b.err != nil {
+		return b.err
+	}
+	if len(b.buf)-b.n < 20 { // the longest uint64
+		b.room()
+		if len(b.buf)-b.n < 20 {
+			b.send()
+		}
+		if b.err != nil {
+			return b.err
+		}
+	}
+	b.n += len(strconv.AppendUint(b.buf[b.n:b.n], n, 10))
+	return nil
 }

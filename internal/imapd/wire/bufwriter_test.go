@@ -75,3 +75,24 @@ func TestBufWriterErrorSticks(t *testing.T) {
 		t.Fatalf("second flush: %v", err)
 	}
 }
+
+// WriteUint formats in place, also when the number does not fit in
+// what is left of the buffer.
+func TestBufWriterWriteUint(t *testing.T) {
+	for _, pad := range []int{0, 1, BufSize - 20, BufSize - 5, BufSize - 1, BufSize} {
+		var out bytes.Buffer
+		w := NewBufWriter(&out)
+		w.WriteString(strings.Repeat("x", pad))
+		for _, n := range []uint64{0, 7, 18446744073709551615} {
+			if err := w.WriteUint(n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if got := out.String()[pad:]; got != "0718446744073709551615" || out.Len() != pad+22 {
+			t.Errorf("pad %d: %q", pad, got)
+		}
+	}
+}

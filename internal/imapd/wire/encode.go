@@ -2,7 +2,6 @@ package wire
 
 import (
 	"io"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -77,12 +76,18 @@ func (e *Encoder) NIL() *Encoder { return e.Raw("NIL") }
 
 // Number writes n.
 func (e *Encoder) Number(n uint32) *Encoder {
-	return e.bytes(strconv.AppendUint(e.num[:0], uint64(n), 10))
+	if e.err == nil {
+		e.err = e.w.WriteUint(uint64(n))
+	}
+	return e
 }
 
 // Number64 writes n.
 func (e *Encoder) Number64(n uint64) *Encoder {
-	return e.bytes(strconv.AppendUint(e.num[:0], n, 10))
+	if e.err == nil {
+		e.err = e.w.WriteUint(n)
+	}
+	return e
 }
 
 // CRLF ends a response line.
