@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -87,39 +88,47 @@ func insertHeaderSearch(ctx context.Context, exec func(ctx context.Context, q st
 // backfillHeaderSearch fills header_search for the bodies stored before
 // migration 12, inside that migration's transaction.
 func backfillHeaderSearch(ctx context.Context, tx *sql.Tx) error {
+	return backfillRows(ctx, tx, "SELECT body_id, data FROM headers WHERE body_id > ? ORDER BY body_id LIMIT 1000",
+		func(id int64, data []byte) error {
+			return insertHeaderSearch(ctx, tx.ExecContext, id, headerSearchRow(data))
+		})
+}
+
+// backfillRows runs fn on every (id, data) row of query, a keyset-paged
+// SELECT whose one argument is the last id seen (ORDER BY id, LIMIT n),
+// one page in memory at a time: the Go steps of migrations that index
+// what was stored before them.
+func backfillRows(ctx context.Context, tx *sql.Tx, query string, fn func(id int64, data []byte) error) error {
+	type row struct {
+		id   int64
+		data []byte
+	}
 	last := int64(0)
 	for {
-		rows, err := tx.QueryContext(ctx, "SELECT body_id, data FROM headers WHERE body_id > ? ORDER BY body_id LIMIT 1000", last)
+		rows, err := tx.QueryContext(ctx, query, last)
 		if err != nil {
 			return err
 		}
-		type hdr struct {
-			id   int64
-			data []byte
-		}
-		var batch []hdr
+		var page []row
 		for rows.Next() {
-			var h hdr
-			if err := rows.Scan(&h.id, &h.data); err != nil {
-				rows.Close()
-				return err
+			var r row
+			if err := rows.Scan(&r.id, &r.data); err != nil {
+				return errors.Join(err, rows.Close())
 			}
-			batch = append(batch, h)
+			page = append(page, r)
 		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return err
 		}
-		if len(batch) == 0 {
+		if len(page) == 0 {
 			return nil
 		}
-		for _, h := range batch {
-			if err := insertHeaderSearch(ctx, tx.ExecContext, h.id, headerSearchRow(h.data)); err != nil {
+		for _, r := range page {
+			if err := fn(r.id, r.data); err != nil {
 				return err
 			}
 		}
-		last = batch[len(batch)-1].id
+		last = page[len(page)-1].id
 	}
 }
 

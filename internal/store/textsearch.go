@@ -67,7 +67,7 @@ func bodyText(data []byte) string {
 		b, _ := io.ReadAll(io.LimitReader(p.Body, maxIndexedText))
 		s := decodeCharset(b, params["charset"])
 		if t == "text/html" {
-			s = withoutTags(s)
+			s = StripTags(s)
 		}
 		sb.WriteString(s)
 		sb.WriteByte('\n')
@@ -98,8 +98,9 @@ func decodeCharset(b []byte, charset string) string {
 	return string(out)
 }
 
-// withoutTags drops what is between < and >.
-func withoutTags(h string) string {
+// StripTags drops what is between < and >: HTML as text to search, not
+// to show (the index here, and the webmail's check of its candidates).
+func StripTags(h string) string {
 	var b strings.Builder
 	in := false
 	for _, r := range h {
@@ -131,40 +132,10 @@ func backfillBodyText(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, "INSERT INTO body_text(body_text) VALUES('delete-all')"); err != nil {
 		return err
 	}
-	last := int64(0)
-	for {
-		rows, err := tx.QueryContext(ctx, "SELECT id, data FROM bodies WHERE id > ? AND file IS NULL ORDER BY id LIMIT 200", last)
-		if err != nil {
-			return err
-		}
-		type bd struct {
-			id   int64
-			data []byte
-		}
-		var batch []bd
-		for rows.Next() {
-			var b bd
-			if err := rows.Scan(&b.id, &b.data); err != nil {
-				rows.Close()
-				return err
-			}
-			batch = append(batch, b)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		if len(batch) == 0 {
-			return nil
-		}
-		for _, b := range batch {
-			if err := insertBodyText(ctx, tx.ExecContext, b.id, bodyText(b.data)); err != nil {
-				return err
-			}
-		}
-		last = batch[len(batch)-1].id
-	}
+	return backfillRows(ctx, tx, "SELECT id, data FROM bodies WHERE id > ? AND file IS NULL ORDER BY id LIMIT 200",
+		func(id int64, data []byte) error {
+			return insertBodyText(ctx, tx.ExecContext, id, bodyText(data))
+		})
 }
 
 // trigramQuery is the FTS5 query of the trigrams of value (lower case),

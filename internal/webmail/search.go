@@ -295,27 +295,9 @@ func bodyContains(msg []byte, value string) bool {
 	c := parseContent(msg)
 	text := c.Text
 	if c.HTML != "" {
-		text = stripTags(c.HTML)
+		text = store.StripTags(c.HTML)
 	}
 	return strings.Contains(strings.ToLower(text), value)
-}
-
-// stripTags drops what is between < and > (a search, not a display).
-func stripTags(h string) string {
-	var b strings.Builder
-	in := false
-	for _, r := range h {
-		switch {
-		case r == '<':
-			in = true
-		case r == '>':
-			in = false
-			b.WriteByte(' ')
-		case !in:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
 }
 
 // hasAttachment tells from a message's header whether it carries
