@@ -1,7 +1,9 @@
 package dnsd
 
 import (
+	"context"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -14,14 +16,28 @@ import (
 // challengeTTL is the TTL of a challenge record: CAs must not cache it.
 const challengeTTL = 10
 
+// challengeRefresh bounds the zone reload AddChallenge may do.
+const challengeRefresh = 5 * time.Second
+
 // challengeLabel starts every challenge record's name.
 const challengeLabel = "_acme-challenge."
 
 // AddChallenge serves a TXT record value at name (which must start with
 // _acme-challenge. and lie in one of the zones) until RemoveChallenge.
-// Several values at one name are all served.
+// Several values at one name are all served. A name outside the zones
+// loaded makes the zones reload first if the store changed: the
+// certificate manager asks for a domain's challenge as soon as the
+// domain is added, before the next poll would have loaded its zone, and
+// the CA would be answered REFUSED.
 func (s *Server) AddChallenge(name, value string) {
 	name = dns.Fqdn(strings.ToLower(name))
+	if z := s.zones.Load(); z == nil || z.findZone(name) == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), challengeRefresh)
+		if err := s.Refresh(ctx); err != nil {
+			s.log.Warn("reloading the zones for an ACME challenge", "name", name, "err", err)
+		}
+		cancel()
+	}
 	s.chMu.Lock()
 	defer s.chMu.Unlock()
 	if s.challenges == nil {

@@ -2,6 +2,7 @@ package dnsd
 
 import (
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -42,5 +43,23 @@ func TestChallengeRecords(t *testing.T) {
 	ts.srv.RemoveChallenge(name, "token-2")
 	if rc, vs := txt(name + "."); rc != dns.RcodeNameError || len(vs) != 0 {
 		t.Fatalf("after: rcode %d, %q", rc, vs)
+	}
+}
+
+// A challenge for a domain added since the zones were last loaded is
+// served at once: AddChallenge reloads them rather than leave the CA a
+// REFUSED until the next poll (here an hour away).
+func TestChallengeForADomainJustAdded(t *testing.T) {
+	ts := startTestServer(t, func(o *Options) { o.PollInterval = time.Hour })
+	ts.mu.Lock()
+	ts.gen, ts.extra = 2, []string{"family.test"}
+	ts.mu.Unlock()
+	ts.srv.AddChallenge("_acme-challenge.autoconfig.family.test", "token")
+	r, err := ts.query("udp", "_acme-challenge.autoconfig.family.test.", dns.TypeTXT, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Fatalf("rcode %d, answer %v", r.Rcode, r.Answer)
 	}
 }

@@ -32,6 +32,7 @@ type testServer struct {
 	mu     sync.Mutex
 	gen    int64
 	custom []dnsrecords.Custom
+	extra  []string // more domains beside example.net
 }
 
 func (ts *testServer) set(gen int64, custom ...dnsrecords.Custom) {
@@ -41,6 +42,11 @@ func (ts *testServer) set(gen int64, custom ...dnsrecords.Custom) {
 }
 
 func newTestServer(t testing.TB, rateLimit int, exempt ...netip.Prefix) *testServer {
+	return startTestServer(t, func(o *Options) { o.RateLimit, o.RateLimitExempt = rateLimit, exempt })
+}
+
+// startTestServer is newTestServer with options changed by opt.
+func startTestServer(t testing.TB, opt func(*Options)) *testServer {
 	keyOnce.Do(func() {
 		k, err := mailauth.NewDKIMKey(mailauth.AlgRSA)
 		if err != nil {
@@ -49,10 +55,8 @@ func newTestServer(t testing.TB, rateLimit int, exempt ...netip.Prefix) *testSer
 		keyPEM = k
 	})
 	ts := &testServer{gen: 1}
-	ts.srv = New(Options{
-		PollInterval:    20 * time.Millisecond,
-		RateLimit:       rateLimit,
-		RateLimitExempt: exempt,
+	o := Options{
+		PollInterval: 20 * time.Millisecond,
 		Generation: func(context.Context) (int64, error) {
 			ts.mu.Lock()
 			defer ts.mu.Unlock()
@@ -61,14 +65,19 @@ func newTestServer(t testing.TB, rateLimit int, exempt ...netip.Prefix) *testSer
 		Records: func(_ context.Context, gen int64) (*dnsrecords.Set, error) {
 			ts.mu.Lock()
 			defer ts.mu.Unlock()
+			domains := []dnsrecords.Domain{{Name: "example.net", DKIM: []dnsrecords.DKIMKey{{Selector: "mail", PrivatePEM: keyPEM}}}}
+			for _, d := range ts.extra {
+				domains = append(domains, dnsrecords.Domain{Name: d, DKIM: []dnsrecords.DKIMKey{{Selector: "mail", PrivatePEM: keyPEM}}})
+			}
 			return dnsrecords.Build(dnsrecords.Input{
 				Hostname: "box.example.net", IPv4: []netip.Addr{netip.MustParseAddr("198.51.100.7")},
 				Submission: 587, IMAPS: 993,
-				Domains: []dnsrecords.Domain{{Name: "example.net", DKIM: []dnsrecords.DKIMKey{{Selector: "mail", PrivatePEM: keyPEM}}}},
-				Custom:  ts.custom, Serial: uint32(gen),
+				Domains: domains, Custom: ts.custom, Serial: uint32(gen),
 			})
 		},
-	})
+	}
+	opt(&o)
+	ts.srv = New(o)
 	udp, tcp := testutil.ListenPair(t)
 	ts.addr = tcp.Addr().String()
 	go ts.srv.Serve(tcp)
