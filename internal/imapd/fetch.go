@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strconv"
 
 	"boxmail/internal/imapd/wire"
 	"boxmail/internal/store"
@@ -136,15 +137,21 @@ func (c *conn) fetchFlags(ts []target, p fetchPlan) error {
 			if ts[j].uid != m.UID {
 				continue
 			}
-			c.enc.FetchStart(ts[j].seq)
-			for _, it := range p.items {
+			// The whole line is built in place: one copy per message.
+			l := append(c.enc.Line(), "* "...)
+			l = strconv.AppendUint(l, uint64(ts[j].seq), 10)
+			l = append(l, " FETCH ("...)
+			for i, it := range p.items {
+				if i > 0 {
+					l = append(l, ' ')
+				}
 				if it.Name == "UID" {
-					c.enc.FetchUID(m.UID)
+					l = strconv.AppendUint(append(l, "UID "...), uint64(m.UID), 10)
 				} else {
-					c.writeFlagsItem(m.Flags, m.Keywords, len(recent) > 0 && recent[m.UID])
+					l = c.appendFlags(append(l, "FLAGS "...), m.Flags, m.Keywords, len(recent) > 0 && recent[m.UID])
 				}
 			}
-			if err := c.enc.FetchEnd(); err != nil {
+			if c.enc.Bytes(append(l, ")\r\n"...)).Err() != nil {
 				return errEnd
 			}
 		}

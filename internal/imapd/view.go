@@ -356,19 +356,24 @@ var flagText = func() (t [2][store.FlagRecent]string) {
 
 // writeFlagsItem writes the FLAGS item of a FETCH response.
 func (c *conn) writeFlagsItem(f store.Flags, kw []string, recent bool) {
+	c.enc.Item("FLAGS").Bytes(c.appendFlags(c.enc.Line(), f, kw, recent))
+}
+
+// appendFlags appends the parenthesised flag list of a message to dst.
+func (c *conn) appendFlags(dst []byte, f store.Flags, kw []string, recent bool) []byte {
 	r := 0
 	if recent && !c.rev2 {
 		r = 1
 	}
 	open := flagText[r][f&(store.FlagRecent-1)]
-	c.enc.Item("FLAGS").Raw(open)
+	dst = append(dst, open...)
 	sep := len(open) > 1
 	for _, k := range kw {
 		if sep {
-			c.enc.SP()
+			dst = append(dst, ' ')
 		}
-		c.enc.Raw(k)
+		dst = append(dst, k...)
 		sep = true
 	}
-	c.enc.Close()
+	return append(dst, ')')
 }
