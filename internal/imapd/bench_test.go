@@ -276,3 +276,16 @@ func BenchmarkRawSearchSubject100k(b *testing.B) {
 		}
 	}
 }
+
+// STORE +FLAGS.SILENT (\Seen) then -FLAGS.SILENT on 100,000 messages: a
+// family member's "mark all as read" on a big INBOX, and back.
+func BenchmarkRawStoreSeen100k(b *testing.B) {
+	conn, until := rawSelected100k(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		fmt.Fprint(conn, "a STORE 1:* +FLAGS.SILENT (\\Seen)\r\nb STORE 1:* -FLAGS.SILENT (\\Seen)\r\n")
+		until("a ")
+		until("b ")
+	}
+}

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -318,7 +319,27 @@ type flagUpdate struct {
 	role     spamRole // of the mailbox, read when needed (spam.go); -1 unread
 	changed  []ChangedMeta
 	modified []uint32
+
+	writes []flagWrite // rows to write, by flushWrites
+	train  []int64     // bodies newly \Seen in wanted mail: ham, if few (flushTraining)
 }
+
+// flagWrite is a message's new flags, waiting to be written with the
+// other messages that get the same ones.
+type flagWrite struct {
+	uid   uint32
+	flags Flags
+	kw    string
+}
+
+// flagWriteBatch is how many messages one UPDATE writes at most.
+const flagWriteBatch = 256
+
+// seenTrainMax is how many messages one flag change may mark read and
+// still train them as ham: reading a message is a sign it was wanted,
+// "mark all as read" over a whole folder is not (and 100,000 trainings
+// would keep the trainer busy for nothing).
+const seenTrainMax = 50
 
 // flagRow is a message as flagUpdate reads it.
 type flagRow struct {
@@ -355,6 +376,69 @@ func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
 			if err := u.apply(ctx, tx, r); err != nil {
 				return err
 			}
+		}
+		if len(u.writes) >= flagWriteBatch {
+			if err := u.flushWrites(ctx, tx); err != nil {
+				return err
+			}
+		}
+	}
+	if err := u.flushWrites(ctx, tx); err != nil {
+		return err
+	}
+	return u.flushTraining(ctx, tx)
+}
+
+// flushWrites writes the waiting rows, one UPDATE per run of messages
+// that get the same flags and keywords (a bulk STORE gives most of them
+// the same), so that marking 100,000 messages read is not 100,000
+// statements.
+func (u *flagUpdate) flushWrites(ctx context.Context, tx *Tx) error {
+	slices.SortStableFunc(u.writes, func(a, b flagWrite) int {
+		if a.flags != b.flags {
+			return cmp.Compare(a.flags, b.flags)
+		}
+		return strings.Compare(a.kw, b.kw)
+	})
+	args := make([]any, 0, 4+flagWriteBatch)
+	for w := u.writes; len(w) > 0; {
+		n := 1
+		for n < len(w) && n < flagWriteBatch && w[n].flags == w[0].flags && w[n].kw == w[0].kw {
+			n++
+		}
+		// The IN list is padded to a power of two with its last UID, so
+		// a few statement texts serve every size.
+		size := 1
+		for size < n {
+			size *= 2
+		}
+		var kw any // NULL for none, as joinKeywords writes it
+		if w[0].kw != "" {
+			kw = w[0].kw
+		}
+		args = append(args[:0], w[0].flags, kw, u.modseq, u.mailboxID)
+		for i := range size {
+			args = append(args, w[min(i, n-1)].uid)
+		}
+		q := "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid IN (?" + strings.Repeat(", ?", size-1) + ")"
+		if _, err := tx.exec(ctx, q, args...); err != nil {
+			return err
+		}
+		w = w[n:]
+	}
+	u.writes = u.writes[:0]
+	return nil
+}
+
+// flushTraining queues the ham training of the messages the change marked
+// read, unless it marked too many at once to be reading (seenTrainMax).
+func (u *flagUpdate) flushTraining(ctx context.Context, tx *Tx) error {
+	if len(u.train) > seenTrainMax {
+		return nil
+	}
+	for _, bodyID := range u.train {
+		if err := queueSpamTraining(ctx, tx, u.accountID, bodyID, SpamClassHam); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -404,9 +488,7 @@ func (u *flagUpdate) apply(ctx context.Context, tx *Tx, r flagRow) error {
 		}
 	}
 	u.changed = append(u.changed, ChangedMeta{MessageMeta: MessageMeta{UID: r.uid, Flags: nf, Keywords: nkw}, ModSeq: u.modseq})
-	if _, err := tx.exec(ctx, "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?", nf, joinKeywords(nkw), u.modseq, u.mailboxID, r.uid); err != nil {
-		return err
-	}
+	u.writes = append(u.writes, flagWrite{uid: r.uid, flags: nf, kw: strings.Join(nkw, " ")})
 	tx.emit(Event{Kind: EventFlags, AccountID: u.accountID, MailboxID: u.mailboxID, UID: r.uid, ModSeq: u.modseq, Flags: nf, Keywords: nkw, Origin: originOf(ctx)})
 	if nf&FlagSeen != 0 && r.flags&FlagSeen == 0 && u.role < 0 {
 		role, err := mailboxSpamRole(ctx, tx, u.mailboxID)
@@ -415,7 +497,13 @@ func (u *flagUpdate) apply(ctx context.Context, tx *Tx, r flagRow) error {
 		}
 		u.role = role
 	}
-	return queueSpamTraining(ctx, tx, u.accountID, r.bodyID, flagTraining(u.role, r.flags, nf, r.kw, nkw)) // spam.go
+	switch class, read := flagTraining(u.role, r.flags, nf, r.kw, nkw); { // spam.go
+	case read:
+		u.train = append(u.train, r.bodyID)
+		return nil
+	default:
+		return queueSpamTraining(ctx, tx, u.accountID, r.bodyID, class)
+	}
 }
 
 // newFlags returns a message's flags and keywords after a STORE of op

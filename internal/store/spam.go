@@ -327,18 +327,19 @@ func keywordTraining(oldKw, newKw []string) int {
 }
 
 // flagTraining is the training a flag or keyword change in a mailbox of
-// the given role asks for: keywordTraining, else \Seen newly set in a
-// mailbox of wanted mail (not Junk, Trash, Sent or Drafts) is ham: mail
-// read and kept is wanted (a message read and then moved to Junk is
-// untrained as ham when it is trained as spam); -1: none.
-func flagTraining(role spamRole, oldF, newF Flags, oldKw, newKw []string) int {
+// the given role asks for: keywordTraining, else (read set) \Seen newly
+// set in a mailbox of wanted mail (not Junk, Trash, Sent or Drafts),
+// which is ham when few messages were marked read together (mail read
+// and kept is wanted; a message read and then moved to Junk is untrained
+// as ham when it is trained as spam); -1: none.
+func flagTraining(role spamRole, oldF, newF Flags, oldKw, newKw []string) (class int, read bool) {
 	if c := keywordTraining(oldKw, newKw); c >= 0 {
-		return c
+		return c, false
 	}
 	if newF&FlagSeen != 0 && oldF&FlagSeen == 0 && role == roleOther {
-		return SpamClassHam
+		return SpamClassHam, true
 	}
-	return -1
+	return -1, false
 }
 
 // SpamQueued returns how many trainings wait in the queue.

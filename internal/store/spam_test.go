@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -174,5 +175,73 @@ func drainSpamTraining(t *testing.T, s *Store) {
 	}
 	if err := s.TrainSpam(context.Background(), SpamTraining{Done: done}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Reading a few messages trains them as ham; "mark all as read" over a
+// folder is not reading and trains nothing, and the batched writes give
+// every message exactly its own new flags and keywords.
+func TestMarkAllReadTrainsNothing(t *testing.T) {
+	ctx := context.Background()
+	s := openTemp(t)
+	acc := newAccount(t, s, "ann@example.test")
+	inbox, err := s.MailboxByName(ctx, acc.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = seenTrainMax + 30
+	var uids []uint32
+	for i := range n {
+		if err := s.Deliver(ctx, Delivery{Data: []byte("Subject: x\r\n\r\nhi\r\n"), Local: []LocalTarget{{AccountID: acc.ID}}}); err != nil {
+			t.Fatal(err)
+		}
+		uids = append(uids, uint32(i+1))
+	}
+	// Two messages carry a keyword and one is flagged already.
+	if _, err := s.UpdateFlags(ctx, acc.ID, inbox.ID, []uint32{3, 7}, FlagsAdd, 0, []string{"$Work"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateFlags(ctx, acc.ID, inbox.ID, []uint32{7}, FlagsAdd, FlagFlagged, nil); err != nil {
+		t.Fatal(err)
+	}
+	queued := func() int64 {
+		t.Helper()
+		q, err := s.SpamQueued(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return q
+	}
+	if _, err := s.UpdateFlags(ctx, acc.ID, inbox.ID, uids[:2], FlagsAdd, FlagSeen, nil); err != nil {
+		t.Fatal(err)
+	}
+	if q := queued(); q != 2 {
+		t.Fatalf("reading two messages queued %d trainings", q)
+	}
+	changed, err := s.UpdateFlags(ctx, acc.ID, inbox.ID, uids, FlagsAdd, FlagSeen, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(changed) != n {
+		t.Fatalf("%d changed", len(changed))
+	}
+	if q := queued(); q != 2 {
+		t.Fatalf("mark all as read queued %d more trainings", q-2)
+	}
+	msgs, err := s.LoadMessages(ctx, inbox.ID, uids, FlagsOnly)
+	if err != nil || len(msgs) != n {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	for _, m := range msgs {
+		want, kw := FlagSeen, ""
+		switch m.UID {
+		case 3:
+			kw = "$Work"
+		case 7:
+			want, kw = FlagSeen|FlagFlagged, "$Work"
+		}
+		if m.Flags&^FlagRecent != want || strings.Join(m.Keywords, " ") != kw {
+			t.Fatalf("message %d: flags %v keywords %q", m.UID, m.Flags, m.Keywords)
+		}
 	}
 }
