@@ -115,6 +115,21 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		return res, err
 	}
 	o.Logger.Debug("database copied", "took", time.Since(start))
+	// SQLite's integrity check of the copy (a second or two for a big
+	// box) runs while the files are read, encrypted and stored; no
+	// manifest names a copy that failed it.
+	checkCtx, stopCheck := context.WithCancel(ctx)
+	checked := make(chan error, 1)
+	go func() {
+		_, err := store.CheckSnapshot(checkCtx, filepath.Join(stage, DatabasePath), store.CheckIntegrity)
+		checked <- err
+	}()
+	defer func() { // before the staging area goes
+		stopCheck()
+		if checked != nil {
+			<-checked
+		}
+	}()
 	jobs, err := collect(o, stage, info)
 	if err != nil {
 		return res, err
@@ -126,6 +141,10 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	files, err := up.run(ctx, jobs, o.Workers)
 	if err != nil {
 		return res, err
+	}
+	err, checked = <-checked, nil
+	if err != nil {
+		return res, fmt.Errorf("the database copy failed its integrity check; nothing recorded: %w", err)
 	}
 	o.Logger.Debug("files stored", "took", time.Since(start))
 	m := Manifest{Format: FormatVersion, ID: id, Time: start.UTC(), Version: o.Version, Schema: info.Schema,
@@ -212,7 +231,9 @@ func stageSnapshot(ctx context.Context, o RunOptions, id string) (string, store.
 	if err := o.Store.SnapshotDB(ctx, db); err != nil {
 		return stage, info, err
 	}
-	if info, err = store.CheckSnapshot(ctx, db); err != nil {
+	// The pages are checked beside the uploads (Run); the contents now,
+	// for the list of body files.
+	if info, err = store.CheckSnapshot(ctx, db, store.CheckContents); err != nil {
 		return stage, info, err
 	}
 	for name := range info.BodyFiles {

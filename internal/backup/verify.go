@@ -357,7 +357,7 @@ func checkDatabase(ctx context.Context, t Target, ids []age.Identity, id string,
 	if err := writeFile(ctx, t, ids, id, f, p); err != nil {
 		return err
 	}
-	if _, err := store.CheckSnapshot(ctx, p); err != nil {
+	if _, err := store.CheckSnapshot(ctx, p, store.CheckIntegrity); err != nil {
 		return fmt.Errorf("snapshot %s: database: %w", id, err)
 	}
 	return nil

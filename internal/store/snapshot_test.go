@@ -44,7 +44,7 @@ func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
 	if err := s.SnapshotDB(ctx, snap); err == nil {
 		t.Error("a second snapshot over an existing file succeeded")
 	}
-	info, err := CheckSnapshot(ctx, snap)
+	info, err := CheckSnapshot(ctx, snap, CheckIntegrity)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +71,10 @@ func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
 	if err := os.WriteFile(bad, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CheckSnapshot(ctx, bad); err == nil {
-		t.Error("CheckSnapshot of a damaged file succeeded")
+	for _, level := range []SnapshotCheck{CheckIntegrity, CheckQuick} {
+		if _, err := CheckSnapshot(ctx, bad, level); err == nil {
+			t.Errorf("CheckSnapshot (level %d) of a damaged file succeeded", level)
+		}
 	}
 }
 
@@ -87,7 +89,7 @@ func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
 	if err := s.SnapshotDB(ctx, snap); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := CheckSnapshot(ctx, snap); err != nil {
+	if _, err := CheckSnapshot(ctx, snap, CheckIntegrity); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", "file:"+snap)
@@ -98,7 +100,7 @@ func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if _, err := CheckSnapshot(ctx, snap); err == nil || !strings.Contains(err.Error(), "UIDNEXT") {
+	if _, err := CheckSnapshot(ctx, snap, CheckIntegrity); err == nil || !strings.Contains(err.Error(), "UIDNEXT") {
 		t.Errorf("CheckSnapshot of a box with UIDNEXT behind: %v", err)
 	}
 }
