@@ -17,6 +17,7 @@
 package delivery
 
 import (
+	"boxmail/internal/reports"
 	"context"
 	"errors"
 	"fmt"
@@ -376,6 +377,7 @@ type Txn struct {
 	mailbox  string     // for local copies; "" is INBOX (see SetMailbox)
 	size     int64      // declared message size, for quota checks (quota.go)
 	client   netip.Addr // the sending client, for the spam filter (spam.go)
+	reports  bool       // a recipient is a postmaster, where reports go (reports.go)
 	done     bool
 }
 
@@ -415,6 +417,7 @@ func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (
 		return r, err
 	}
 	t.AddRoute(r)
+	t.reports = t.reports || isReportAddress(rcpt)
 	return r, nil
 }
 
@@ -455,6 +458,9 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	}
 	if len(del.Remote)+len(del.Copies) > 0 && t.d.queue != nil {
 		t.d.queue.Kick()
+	}
+	if t.reports && len(t.accounts) > 0 && reports.IsReport(data) {
+		t.d.keepReports(ctx, data) // reports.go
 	}
 	return nil
 }

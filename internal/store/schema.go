@@ -519,6 +519,23 @@ CREATE TABLE IF NOT EXISTS spam_weights ( -- IF NOT EXISTS: tests that roll the 
 	PRIMARY KEY (account_id, idx)
 ) WITHOUT ROWID;
 `,
+	// 29: aggregate reports other mail systems sent about the box's
+	// domains (DMARC and TLS; store/reports.go), kept for the admin.
+	`
+CREATE TABLE IF NOT EXISTS received_reports ( -- IF NOT EXISTS: tests that roll the version back keep it
+	id        INTEGER PRIMARY KEY,
+	kind      TEXT NOT NULL, -- reports.Kind: dmarc, tlsrpt
+	org       TEXT NOT NULL,
+	report_id TEXT NOT NULL,
+	domain    TEXT NOT NULL,
+	begin_at  INTEGER NOT NULL, -- unix seconds
+	end_at    INTEGER NOT NULL,
+	received  INTEGER NOT NULL,
+	data      BLOB NOT NULL, -- the parsed report, JSON
+	UNIQUE (kind, org, report_id)
+);
+CREATE INDEX IF NOT EXISTS received_reports_end ON received_reports(kind, end_at);
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
