@@ -336,7 +336,7 @@ func TestStatusChecksTheWorldInEveryState(t *testing.T) {
 		"example.test. MX 10 mail.example.test.",
 		`example.test. TXT "v=spf1 mx -all"`,
 		dkimTXT,
-		`_dmarc.example.test. TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.example.test. TXT "v=DMARC1; p=quarantine; rua=mailto:postmaster@example.test"`,
 		"example.test. NS mail.example.test.",
 		"bl.test. SOA ns.bl.test. h.bl.test. 1 1 1 1 1",
 	}

@@ -37,7 +37,7 @@ func switchedWorld(t *testing.T) (*Service, *store.Store) {
 		"box.example.net. A 198.51.100.7",
 		`box.example.net. TXT "v=spf1 ip4:198.51.100.7 -all"`,
 		`example.net. TXT "v=spf1 mx include:box.example.net -all"`,
-		`_dmarc.example.net. TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.example.net. TXT "v=DMARC1; p=quarantine; rua=mailto:postmaster@example.net"`,
 	)
 	for _, r := range set.Zone("example.net") {
 		if r.Type == "TXT" && strings.HasSuffix(r.Name, "._domainkey.example.net") {

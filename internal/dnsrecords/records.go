@@ -318,7 +318,7 @@ func (b *builder) domain(d Domain) error {
 		}
 		b.add(z, k.Selector+"._domainkey."+z, "TXT", quoteTXT(v), "DKIM public key: receivers verify the box's signatures with it")
 	}
-	b.add(z, "_dmarc."+z, "TXT", quoteTXT("v=DMARC1; p=quarantine"), "DMARC: receivers put mail that fails both SPF and DKIM for @"+z+" in spam")
+	b.add(z, "_dmarc."+z, "TXT", quoteTXT("v=DMARC1; p=quarantine; rua=mailto:postmaster@"+z), "DMARC: receivers put mail that fails both SPF and DKIM for @"+z+" in spam")
 	sum := sha256.Sum256([]byte(fmt.Sprintf("mx:%s enforce:%v", h, in.MTASTSEnforce)))
 	b.add(z, "_mta-sts."+z, "TXT", quoteTXT("v=STSv1; id="+hex.EncodeToString(sum[:6])), "MTA-STS: senders must use TLS to the box (policy at https://mta-sts."+z+"/.well-known/mta-sts.txt)")
 	b.addrs(z, "mta-sts."+z, "serves the MTA-STS policy")
