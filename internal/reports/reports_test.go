@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const gmailReport = `<?xml version="1.0" encoding="UTF-8" ?>
@@ -156,4 +157,32 @@ func reportMessage(subject, ctype, file string, body []byte) []byte {
 		"Content-Type: multipart/mixed; boundary=zz\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nThis is an aggregate report.\r\n"+
 		"--zz\r\nContent-Type: %s; name=%q\r\nContent-Disposition: attachment; filename=%q\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n--zz--\r\n",
 		subject, ctype, file, file, base64.StdEncoding.EncodeToString(body)))
+}
+
+// The report the box sends reads back as the report it meant, through
+// the same parser that reads the reports the box receives.
+func TestBuiltReportReadsBack(t *testing.T) {
+	day := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	doc, err := BuildDMARC(Reporter{Org: "mail.example.test", Email: "postmaster@example.test"}, "r-1",
+		Published{Domain: "sender.example", P: "quarantine", Pct: 100}, day, day.Add(24*time.Hour), []Evaluation{
+			{SourceIP: "192.0.2.25", HeaderFrom: "sender.example", Count: 7, Disposition: "none", DKIM: "pass", SPF: "pass",
+				DKIMAuth: []AuthResult{{Domain: "sender.example", Selector: "s1", Result: "pass"}}, SPFAuth: AuthResult{Domain: "sender.example", Result: "pass"}},
+			{SourceIP: "203.0.113.66", HeaderFrom: "sender.example", Count: 1, Disposition: "quarantine", DKIM: "fail", SPF: "fail",
+				SPFAuth: AuthResult{Domain: "evil.example", Result: "fail"}},
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := ParseDMARC(doc)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	s := Summarize([]Report{r})
+	want := "mail.example.test saw 8 messages from sender.example: 7 pass, 1 fail: 1 from 203.0.113.66 (dkim=fail spf=fail disposition=quarantine)"
+	if len(s) != 1 || s[0].String() != want || !r.Begin.Equal(day) || !bytes.Contains(doc, []byte("<selector>s1</selector>")) {
+		t.Fatalf("%q\n%s", s, doc)
+	}
+	if _, err := BuildDMARC(Reporter{}, "r-2", Published{Domain: "x.example"}, day, day, nil); err == nil {
+		t.Error("an empty report was built")
+	}
 }
