@@ -376,8 +376,13 @@ type Txn struct {
 	mailbox  string     // for local copies; "" is INBOX (see SetMailbox)
 	size     int64      // declared message size, for quota checks (quota.go)
 	client   netip.Addr // the sending client, for the spam filter (spam.go)
+	reqTLS   bool       // REQUIRETLS (RFC 8689; tlspolicy.go)
 	done     bool
 }
+
+// RequireTLS marks the message REQUIRETLS (RFC 8689): its queued copies
+// travel only over validated TLS, or bounce.
+func (t *Txn) RequireTLS() { t.reqTLS = true }
 
 // Begin starts a delivery from the envelope sender ("" for bounces).
 func (d *Deliverer) Begin(sender string) *Txn {
@@ -428,7 +433,7 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return errors.New("delivery already finished")
 	}
 	t.done = true
-	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote}
+	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote, RequireTLS: t.reqTLS}
 	for _, a := range t.accounts {
 		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}
