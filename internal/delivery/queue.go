@@ -91,6 +91,9 @@ type Queue struct {
 	cancel   context.CancelFunc
 	stsOnce  sync.Once
 	sts      *http.Client // MTA-STS policy fetches (mtasts.go)
+	// reportedThrough is the last day whose TLS reports were sent
+	// (tlsrpt.go); only the loop goroutine uses it.
+	reportedThrough string
 }
 
 // newQueue returns d's queue runner (New builds it from Options.Queue).
@@ -177,6 +180,7 @@ func (q *Queue) loop() {
 	defer close(q.done)
 	for {
 		q.d.ReleaseHeld(q.ctx, q.o.now()) // undo send's held submissions (hold.go)
+		q.sendTLSReports(q.ctx)           // daily TLS-RPT (tlsrpt.go)
 		q.runDue()
 		wait := pollInterval
 		if next, ok, err := q.d.st.NextQueueAttempt(q.ctx); err == nil && ok {

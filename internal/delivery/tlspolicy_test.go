@@ -1,17 +1,23 @@
 package delivery
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
+	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
 
@@ -238,4 +244,72 @@ func TestDANEDeliversOnAMatchAndDefersOnAMismatch(t *testing.T) {
 	}
 	f.advance(2 * time.Minute)
 	waitFor(t, "delivery", func() bool { return len(r.messages()) == 1 })
+}
+
+func TestTLSReportAggregatesADayPerPolicy(t *testing.T) {
+	rows := []store.TLSResult{
+		{Day: "2026-12-05", Domain: "example.org", PolicyType: "sts", Policy: "version: STSv1\r\nmode: enforce\r\nmx: mx.example.org\r\nmax_age: 86400", MXHost: "mx.example.org", Result: "success", Count: 7},
+		{Day: "2026-12-05", Domain: "example.org", PolicyType: "sts", Policy: "version: STSv1\r\nmode: enforce\r\nmx: mx.example.org\r\nmax_age: 86400", MXHost: "mx.example.org", Result: "certificate-host-mismatch", Detail: "mx.example.org offered a certificate for other.example", Count: 2},
+		{Day: "2026-12-05", Domain: "example.org", PolicyType: "no-policy-found", MXHost: "mx2.example.org", Result: "success", Count: 1},
+	}
+	r, err := buildTLSReport("mail.example.net", "example.org", "2026-12-05", "id1", rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(r)
+	for _, want := range []string{`"organization-name":"mail.example.net"`, `"start-datetime":"2026-12-05T00:00:00Z"`, `"end-datetime":"2026-12-05T23:59:59Z"`,
+		`"policy-type":"sts"`, `"policy-string":["version: STSv1","mode: enforce","mx: mx.example.org","max_age: 86400"]`, `"policy-domain":"example.org"`,
+		`"total-successful-session-count":7,"total-failure-session-count":2`, `"result-type":"certificate-host-mismatch","receiving-mx-hostname":"mx.example.org","failed-session-count":2`,
+		`"policy-type":"no-policy-found"`} {
+		if !strings.Contains(string(js), want) {
+			t.Errorf("report lacks %s:\n%s", want, js)
+		}
+	}
+	if got := tlsRPTAddresses([]string{"v=spf1 -all", "v=TLSRPTv1; rua=mailto:tls@example.org,https://r.example/x, mailto:bad"}); fmt.Sprint(got) != "[tls@example.org]" {
+		t.Errorf("rua addresses %v", got)
+	}
+}
+
+// The day after, the sessions of a domain that asks for TLS reports go
+// to its rua address as gzipped JSON, and are then forgotten.
+func TestTheDailyTLSReportIsMailedToTheRUA(t *testing.T) {
+	r := startRemote(t, "127.0.0.1:0")
+	f := newQueueFixture(t, portOf(r.addr), "friends.example. MX 10 mx.friends.example.", "mx.friends.example. A 127.0.0.1",
+		`_smtp._tls.friends.example. TXT "v=TLSRPTv1; rua=mailto:tlsrpt@friends.example"`)
+	f.send(t, "me@example.net", "anna@friends.example")
+	waitFor(t, "delivery", func() bool { return len(r.messages()) == 1 })
+	f.advance(25 * time.Hour)
+	waitFor(t, "the report", func() bool { return len(r.messages()) == 2 })
+	rep := r.messages()[1]
+	if rep.from != "" || fmt.Sprint(rep.rcpts) != "[tlsrpt@friends.example]" {
+		t.Errorf("report envelope %q -> %v", rep.from, rep.rcpts)
+	}
+	for _, want := range []string{"TLS-Report-Domain: friends.example", "TLS-Report-Submitter: mail.example.net", `report-type="tlsrpt"`, "application/tlsrpt+gzip", ".json.gz"} {
+		if !strings.Contains(rep.data, want) {
+			t.Errorf("report lacks %q:\n%s", want, rep.data)
+		}
+	}
+	_, b64, _ := strings.Cut(rep.data, "Content-Transfer-Encoding: base64\r\n")
+	_, b64, _ = strings.Cut(b64, "\r\n\r\n")
+	b64, _, _ = strings.Cut(b64, "\r\n--")
+	gz, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(b64, "\r\n", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got tlsReport
+	if err := json.Unmarshal(js, &got); err != nil || len(got.Policies) != 1 || got.Policies[0].Policy.Type != "no-policy-found" || got.Policies[0].Summary.Success != 1 {
+		t.Errorf("report %s (%v)", js, err)
+	}
+	if res, _ := f.st.TLSResults(context.Background(), "0000-00-00", "2999-12-31"); len(res) != 1 {
+		// Only the report's own session is left (today's).
+		t.Errorf("results after reporting: %+v", res)
+	}
 }

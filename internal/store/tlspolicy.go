@@ -122,3 +122,11 @@ func (s *Store) TLSResults(ctx context.Context, since, until string) ([]TLSResul
 	}
 	return out, rows.Err()
 }
+
+// DeleteTLSResults drops the counts of domain's day (once reported).
+func (s *Store) DeleteTLSResults(ctx context.Context, day, domain string) error {
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.exec(ctx, "DELETE FROM tls_results WHERE day = ? AND domain = ?", day, domain)
+		return err
+	})
+}
