@@ -315,6 +315,7 @@ func TestARequireTLSMessageBouncesWithoutAVerifiedPeer(t *testing.T) {
 		}
 	}
 	testutil.WaitFor(t, "the queue to drain", 20*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "Postfix to store the plain message", 20*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
 	got := p.pf.Mail("anna")
 	if len(got) != 1 || !strings.Contains(got[0], "Subject: secret plans") {
 		t.Errorf("Postfix got %d messages, want only the one without REQUIRETLS", len(got))

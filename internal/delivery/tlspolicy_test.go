@@ -313,3 +313,26 @@ func TestTheDailyTLSReportIsMailedToTheRUA(t *testing.T) {
 		t.Errorf("results after reporting: %+v", res)
 	}
 }
+
+// A policy failure that lasts past the queue lifetime bounces, and the
+// DSN says which policy refused which host and why.
+func TestAPolicyFailureFinallyBouncesWithTheReason(t *testing.T) {
+	r := startRemote(t, "127.0.0.1:0")
+	name := fmt.Sprintf("_%d._tcp.mx.friends.example.", portOf(r.addr))
+	f := newQueueFixture(t, portOf(r.addr), "friends.example. MX 10 mx.friends.example.", "mx.friends.example. A 127.0.0.1",
+		name+" TLSA 3 1 1 "+strings.Repeat("cd", 32))
+	f.res.Secure("friends.example")
+	f.send(t, "me@example.net", "anna@friends.example")
+	waitFor(t, "a deferral", func() bool { q := f.queue(t); return len(q) == 1 && q[0].Attempts > 0 })
+	f.advance(6 * 24 * time.Hour)
+	waitFor(t, "the bounce", func() bool { return len(f.inbox(t)) == 1 })
+	dsn := f.inbox(t)[0]
+	for _, want := range []string{"Action: failed", "DANE (the TLSA records of mx.friends.example) requires TLS; mx.friends.example offered a certificate that none of its TLSA records matches"} {
+		if !strings.Contains(strings.Join(strings.Fields(dsn), " "), want) {
+			t.Errorf("bounce lacks %q:\n%s", want, dsn)
+		}
+	}
+	if len(r.messages()) != 0 {
+		t.Error("delivered despite DANE")
+	}
+}
