@@ -116,5 +116,7 @@ func newCerts(dir string, cfg config.Config, log *slog.Logger) *certs.Manager {
 // newResolver is the DNS resolver of the box's own lookups (outbound
 // MX, checks, guard): the config's resolvers, else the system's.
 func newResolver(cfg config.Config) *resolver.Net {
-	return resolver.Servers(cfg.Resolvers)
+	r := resolver.Servers(cfg.Resolvers)
+	r.TrustedAD = cfg.Outbound.TrustedADResolvers
+	return r
 }

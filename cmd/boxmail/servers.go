@@ -116,6 +116,7 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 		Logger: log.With("pkg", "queue"),
 	}
 	qo.BindIPv4, qo.BindIPv6 = cfg.OutboundBind()
+	outboundTestHook(os.Getenv, &qo, log)
 	if o.Smarthost != "" {
 		pw, err := o.SmarthostPassword(dir)
 		if err != nil {

@@ -30,6 +30,10 @@ type Outbound struct {
 	// connections (smtp_bind_address, smtp_bind_address6, as in Postfix);
 	// zero: see Config.OutboundBind.
 	BindIPv4, BindIPv6 netip.Addr
+	// TrustedADResolvers are resolvers (besides any on loopback) whose
+	// AD bit, "DNSSEC validated", the box believes: DANE for outbound
+	// mail rests on it (resolver.Net.TrustedAD).
+	TrustedADResolvers []netip.Addr
 }
 
 // OutboundBind returns the source addresses for outbound connections to
@@ -207,6 +211,28 @@ func stringField(get func(c *Config) *string, check func(string) error, doc stri
 }
 
 var queueFields = map[string]field{
+	"dnssec_trusted_resolvers": {
+		get: func(c *Config) string {
+			var l []string
+			for _, a := range c.Outbound.TrustedADResolvers {
+				l = append(l, a.String())
+			}
+			return listValue(l)
+		},
+		set: func(c *Config, v string) error {
+			var l []netip.Addr
+			for _, s := range splitListValue(v) {
+				a, err := netip.ParseAddr(s)
+				if err != nil || a.Zone() != "" {
+					return fmt.Errorf("%q is not an IP address: want the addresses of validating resolvers reached over a trusted path, comma-separated", s)
+				}
+				l = append(l, a.Unmap())
+			}
+			c.Outbound.TrustedADResolvers = l
+			return nil
+		},
+		doc: "resolvers (IP addresses, comma-separated) whose DNSSEC answers (AD bit) are believed for DANE besides those on loopback; empty: loopback only",
+	},
 	"smtp_bind_address": bindField(func(c *Config) *netip.Addr { return &c.Outbound.BindIPv4 }, false,
 		"IPv4 source address of outbound SMTP connections; empty: the listen address if it is one IPv4 address, else the system's choice"),
 	"smtp_bind_address6": bindField(func(c *Config) *netip.Addr { return &c.Outbound.BindIPv6 }, true,

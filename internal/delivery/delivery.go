@@ -378,8 +378,13 @@ type Txn struct {
 	size     int64      // declared message size, for quota checks (quota.go)
 	client   netip.Addr // the sending client, for the spam filter (spam.go)
 	reports  bool       // a recipient is a postmaster, where reports go (reports.go)
+	reqTLS   bool       // REQUIRETLS (RFC 8689; tlspolicy.go)
 	done     bool
 }
+
+// RequireTLS marks the message REQUIRETLS (RFC 8689): its queued copies
+// travel only over validated TLS, or bounce.
+func (t *Txn) RequireTLS() { t.reqTLS = true }
 
 // Begin starts a delivery from the envelope sender ("" for bounces).
 func (d *Deliverer) Begin(sender string) *Txn {
@@ -431,7 +436,7 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return errors.New("delivery already finished")
 	}
 	t.done = true
-	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote}
+	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote, RequireTLS: t.reqTLS}
 	for _, a := range t.accounts {
 		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}

@@ -21,6 +21,7 @@ type target struct {
 	addr      string // ip:port
 	name      string // MX host name (TLS server name, logs)
 	smarthost *Smarthost
+	fromDNS   bool // found through MX/A records: the TLS policies apply (tlspolicy.go)
 }
 
 // routeError is a failure to find where a domain's mail goes.
@@ -83,12 +84,12 @@ func (q *Queue) route(ctx context.Context, domain string) ([]target, error) {
 			continue
 		}
 		for _, ip := range sortIPs(ips) {
-			if !q.o.allowPrivate && !publicNextHop(ip) {
+			if !q.mayConnect(ip) {
 				q.log.Warn("not delivering to a non-public address found in DNS", "domain", domain, "host", h, "addr", ip)
 				refused = append(refused, h+"="+ip.String())
 				continue
 			}
-			out = append(out, target{addr: net.JoinHostPort(ip.String(), strconv.Itoa(q.o.Port)), name: h})
+			out = append(out, target{addr: net.JoinHostPort(ip.String(), strconv.Itoa(q.o.Port)), name: h, fromDNS: true})
 		}
 	}
 	if len(out) == 0 && len(refused) > 0 {
@@ -216,12 +217,17 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 		setAll(pending, rcptResult{permanent: re != nil && re.permanent, msg: err.Error()})
 		return
 	}
+	var sts stsLookup
+	if len(targets) > 0 && targets[0].fromDNS {
+		sts = q.mtaSTS(ctx, domain)
+		q.noteSTSFailure(ctx, domain, sts)
+	}
 	var lastErr error
 	for _, t := range targets {
 		if len(pending) == 0 || ctx.Err() != nil {
 			break
 		}
-		pending, lastErr = q.deliverTarget(ctx, domain, t, items, pending, results, finish)
+		pending, lastErr = q.deliverTarget(ctx, domain, t, sts.policy, items, pending, results, finish)
 		if lastErr != nil {
 			q.log.Info("mail server failed", "domain", domain, "host", t.name, "addr", t.addr, "err", lastErr)
 		}
@@ -231,7 +237,10 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 		if lastErr != nil {
 			msg = fmt.Sprintf("451 4.4.1 %s: %v", domain, lastErr)
 			var re *replyError
-			if errors.As(lastErr, &re) {
+			var pe *policyError
+			if errors.As(lastErr, &pe) {
+				msg = pe.Error() // the TLS policy's refusal, for the DSN
+			} else if errors.As(lastErr, &re) {
 				msg = re.Error() // e.g. the remote's 421 greeting
 			}
 		}
@@ -242,18 +251,22 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 // deliverTarget delivers the pending items over one connection to t and
 // returns the items that still need another host (after a connection
 // failure) and that failure.
-func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, items []store.QueueItem, pending []int, results []itemResult, finish func(store.QueueItem, itemResult)) ([]int, error) {
-	policy := TLSPolicy{}
-	if q.o.TLSPolicy != nil {
-		policy = q.o.TLSPolicy(ctx, domain, t.name)
+func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, sts *stsPolicy, items []store.QueueItem, pending []int, results []itemResult, finish func(store.QueueItem, itemResult)) ([]int, error) {
+	policy := q.policyFor(ctx, domain, t, sts)
+	if policy.err != nil {
+		q.noteTLS(ctx, policy, t.name, nil, policy.err)
+		return pending, policy.err
 	}
 	c, err := q.connect(ctx, t, policy, true)
 	var tlsErr *tlsFailure
-	if errors.As(err, &tlsErr) && !policy.Require {
+	if errors.As(err, &tlsErr) && !policy.require {
 		// Opportunistic TLS failed: deliver in plaintext, as Postfix does
 		// at security level "may".
 		q.log.Info("STARTTLS failed, retrying without TLS", "host", t.name, "err", err)
 		c, err = q.connect(ctx, t, policy, false)
+	}
+	if t.smarthost == nil {
+		q.noteTLS(ctx, policy, t.name, c, err)
 	}
 	if err != nil {
 		return pending, err
@@ -261,11 +274,22 @@ func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, item
 	defer c.quit()
 	for k, i := range pending {
 		it := items[i]
+		reqTLS, err := q.d.st.QueueRequiresTLS(ctx, it.ID)
+		if err != nil {
+			return pending[k:], fmt.Errorf("reading the REQUIRETLS mark: %w", err)
+		}
+		if reqTLS && (!c.tls || c.check == nil || !c.check.verified) {
+			for _, rcpt := range it.Recipients {
+				results[i][rcpt] = rcptResult{permanent: true, msg: requireTLSError(t.name, c)}
+			}
+			finish(it, results[i])
+			continue
+		}
 		body, err := q.d.st.Body(ctx, it.BodyID)
 		if err != nil {
 			return pending[k:], fmt.Errorf("reading message body: %w", err)
 		}
-		replies, err := c.send(ctx, it.Sender, it.Recipients, body)
+		replies, err := c.send(ctx, it.Sender, it.Recipients, body, reqTLS)
 		if err != nil {
 			return pending[k:], err
 		}
@@ -338,15 +362,21 @@ func (q *Queue) source(ip netip.Addr) netip.Addr {
 
 // connect dials t, says EHLO, upgrades to TLS when offered (and tryTLS)
 // and authenticates to a smarthost.
-func (q *Queue) connect(ctx context.Context, t target, policy TLSPolicy, tryTLS bool) (*smtpClient, error) {
+func (q *Queue) connect(ctx context.Context, t target, policy tlsPolicy, tryTLS bool) (*smtpClient, error) {
 	conn, err := q.dial(ctx, t.addr)
 	if err != nil {
 		return nil, err
 	}
-	tlsConf := &tls.Config{ServerName: t.name, InsecureSkipVerify: !policy.Verify, MinVersion: tls.VersionTLS12}
+	// The certificate is checked by chk (tlspolicy.go), which fails the
+	// handshake only when the policy verifies and otherwise notes whether
+	// it is valid (REQUIRETLS, TLS-RPT).
+	chk := &tlsCheck{p: policy}
+	tlsConf := &tls.Config{ServerName: t.name, InsecureSkipVerify: true, VerifyConnection: chk.verifyConnection, MinVersion: tls.VersionTLS12}
+	require := policy.require
 	if sh := t.smarthost; sh != nil {
-		tlsConf.InsecureSkipVerify = sh.InsecureSkipVerify
-		policy.Require = sh.TLS != "none"
+		tlsConf.InsecureSkipVerify, tlsConf.VerifyConnection = sh.InsecureSkipVerify, nil
+		chk.verified = !sh.InsecureSkipVerify // a handshake that ends is a verified one
+		require = sh.TLS != "none"
 		if sh.TLS == "implicit" {
 			tc := tls.Client(conn, tlsConf)
 			if err := tc.HandshakeContext(ctx); err != nil {
@@ -357,6 +387,7 @@ func (q *Queue) connect(ctx context.Context, t target, policy TLSPolicy, tryTLS 
 		}
 	}
 	c := newSMTPClient(conn, q.o.CommandTimeout)
+	c.check = chk
 	if _, ok := conn.(*tls.Conn); ok {
 		c.tls = true
 	}
@@ -372,14 +403,21 @@ func (q *Queue) connect(ctx context.Context, t target, policy TLSPolicy, tryTLS 
 	}
 	if !c.tls && tryTLS && c.has("STARTTLS") {
 		if err := c.startTLS(tlsConf, q.d.hostname); err != nil {
+			var pe *policyError
+			if errors.As(err, &pe) {
+				return fail(pe) // the policy refused the certificate: no plaintext retry
+			}
 			if _, ok := err.(*replyError); !ok {
 				return fail(&tlsFailure{err})
 			}
 			// A refused STARTTLS leaves the session usable in plaintext.
 		}
 	}
-	if policy.Require && !c.tls {
-		return fail(fmt.Errorf("451 4.7.5 %s does not offer TLS, which is required", t.name))
+	if require && !c.tls {
+		if t.smarthost != nil || policy.mode == tlsOpportunistic {
+			return fail(fmt.Errorf("451 4.7.5 %s does not offer TLS, which is required", t.name))
+		}
+		return fail(policy.noTLSError(t.name))
 	}
 	if sh := t.smarthost; sh != nil && sh.Username != "" {
 		if err := c.authPlain(sh.Username, sh.Password); err != nil {

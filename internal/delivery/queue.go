@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
@@ -39,21 +40,19 @@ type QueueOptions struct {
 	// BindIPv4 and BindIPv6 are the source addresses of connections to
 	// IPv4 and IPv6 targets; a zero Addr leaves the choice to the system.
 	BindIPv4, BindIPv6 netip.Addr
-	// TLSPolicy, if set, decides per destination whether TLS is required
-	// and verified (MTA-STS, DANE); nil means opportunistic TLS.
-	TLSPolicy func(ctx context.Context, domain, mxHost string) TLSPolicy
-	Logger    *slog.Logger
+	// AllowLoopback lets MX hosts and MTA-STS policy hosts found in DNS be
+	// on loopback, and MTASTSPort is the port policies are fetched from
+	// (default 443): test hooks (cmd/boxmail/outboundtest.go), zero in
+	// production. The TLS policy of each destination (DANE, MTA-STS,
+	// opportunistic) is tlspolicy.go's.
+	AllowLoopback bool
+	MTASTSPort    int
+	Logger        *slog.Logger
 	// now is replaceable in tests.
 	now func() time.Time
 	// allowPrivate lets tests deliver to loopback MX hosts found in DNS
 	// (publicNextHop); in production only transports reach them.
 	allowPrivate bool
-}
-
-// TLSPolicy is what a destination requires of TLS.
-type TLSPolicy struct {
-	Require bool // no delivery without TLS
-	Verify  bool // the certificate must be valid for the MX host name
 }
 
 // Smarthost is a relay that takes all outbound mail, typically with AUTH,
@@ -90,6 +89,11 @@ type Queue struct {
 	wg       sync.WaitGroup
 	ctx      context.Context
 	cancel   context.CancelFunc
+	stsOnce  sync.Once
+	sts      *http.Client // MTA-STS policy fetches (mtasts.go)
+	// reportedThrough is the last day whose TLS reports were sent
+	// (tlsrpt.go); only the loop goroutine uses it.
+	reportedThrough string
 }
 
 // newQueue returns d's queue runner (New builds it from Options.Queue).
@@ -176,6 +180,7 @@ func (q *Queue) loop() {
 	defer close(q.done)
 	for {
 		q.d.ReleaseHeld(q.ctx, q.o.now()) // undo send's held submissions (hold.go)
+		q.sendTLSReports(q.ctx)           // daily TLS-RPT (tlsrpt.go)
 		q.runDue()
 		wait := pollInterval
 		if next, ok, err := q.d.st.NextQueueAttempt(q.ctx); err == nil && ok {

@@ -25,6 +25,7 @@ type smtpClient struct {
 	ext     map[string]string
 	timeout time.Duration
 	tls     bool
+	check   *tlsCheck // what the certificate check found (tlspolicy.go)
 }
 
 // replyError is an SMTP reply that is not a success.
@@ -176,8 +177,9 @@ func (c *smtpClient) authPlain(user, pass string) error {
 
 // send runs one transaction. It returns the reply for each recipient
 // (nil: accepted and delivered), or an error of the connection, after
-// which the client is unusable.
-func (c *smtpClient) send(ctx context.Context, from string, rcpts []string, body []byte) (map[string]*replyError, error) {
+// which the client is unusable. A requireTLS message carries REQUIRETLS
+// on to a server that offers it (RFC 8689 4.2.1).
+func (c *smtpClient) send(ctx context.Context, from string, rcpts []string, body []byte, requireTLS bool) (map[string]*replyError, error) {
 	out := map[string]*replyError{}
 	var params string
 	if c.has("8BITMIME") {
@@ -185,6 +187,9 @@ func (c *smtpClient) send(ctx context.Context, from string, rcpts []string, body
 	}
 	if c.has("SIZE") {
 		params += fmt.Sprintf(" SIZE=%d", len(body))
+	}
+	if requireTLS && c.tls && c.has("REQUIRETLS") {
+		params += " REQUIRETLS"
 	}
 	if _, err := c.cmd(250, "MAIL FROM:<%s>%s", from, params); err != nil {
 		re, ok := err.(*replyError)

@@ -17,6 +17,7 @@ type Fake struct {
 	rrs     map[fakeKey][]dns.RR
 	names   map[string]bool
 	fail    map[fakeKey]bool
+	secure  []string // zones whose answers are Authentic (DNSSEC-signed)
 	queries int
 }
 
@@ -74,6 +75,26 @@ func (f *Fake) Fail(name string, qtype uint16) {
 	f.fail[fakeKey{Fqdn(name), qtype}] = true
 }
 
+// Secure makes answers for names in the zones (and below them)
+// Authentic, as a validating resolver answers for a signed zone; ServeDNS
+// then sets the AD bit.
+func (f *Fake) Secure(zones ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, z := range zones {
+		f.secure = append(f.secure, Fqdn(z))
+	}
+}
+
+func (f *Fake) isSecure(name string) bool {
+	for _, z := range f.secure {
+		if name == z || strings.HasSuffix(name, "."+z) {
+			return true
+		}
+	}
+	return false
+}
+
 // Queries returns how many lookups were made.
 func (f *Fake) Queries() int {
 	f.mu.Lock()
@@ -91,7 +112,7 @@ func (f *Fake) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, 
 	f.queries++
 	name = Fqdn(name)
 	tname := dns.TypeToString[qtype]
-	a := &Answer{}
+	a := &Answer{Authentic: f.isSecure(name)}
 	for range 8 {
 		if f.fail[fakeKey{name, qtype}] {
 			return nil, &Error{Name: name, Type: tname, Temporary: true, Err: errors.New("SERVFAIL (fake)")}
@@ -129,6 +150,7 @@ func (f *Fake) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 			m.Rcode = dns.RcodeNameError
 		default:
 			m.Answer = a.Records
+			m.AuthenticatedData = a.Authentic
 		}
 	}
 	w.WriteMsg(m)

@@ -9,6 +9,12 @@
 // /etc/resolv.conf) over UDP with EDNS0, retrying over TCP when an answer
 // is truncated.
 //
+// The AD bit (Answer.Authentic, what DANE relies on) is believed only
+// from a server on loopback (a validating resolver on the box itself) or
+// one named in Net.TrustedAD: a remote resolver's AD bit crosses the
+// network unprotected (RFC 6698 4.1, RFC 7672 2.1.1), so anyone on the
+// path could set it.
+//
 // Errors distinguish "the name or record does not exist" (IsNotFound:
 // NXDOMAIN, or NODATA in the typed helpers) from temporary failures
 // (IsTemporary: SERVFAIL, timeouts, network errors), because mail
@@ -192,6 +198,24 @@ type Net struct {
 	Servers []string
 	// Timeout per query attempt (default 5s).
 	Timeout time.Duration
+	// TrustedAD are the servers, besides those on loopback, whose AD bit
+	// (DNSSEC validated) is believed; any other's answers are never
+	// Authentic.
+	TrustedAD []netip.Addr
+}
+
+// trustsAD reports whether the AD bit of srv ("host:port") is believed.
+func (n *Net) trustsAD(srv string) bool {
+	host, _, err := net.SplitHostPort(srv)
+	if err != nil {
+		host = srv
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap()
+	return ip.IsLoopback() || slices.Contains(n.TrustedAD, ip)
 }
 
 // System returns a Net using the nameservers of /etc/resolv.conf (or
@@ -245,7 +269,7 @@ func (n *Net) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, e
 			}
 			switch resp.Rcode {
 			case dns.RcodeSuccess:
-				return &Answer{Records: resp.Answer, Authentic: resp.AuthenticatedData}, nil
+				return &Answer{Records: resp.Answer, Authentic: resp.AuthenticatedData && n.trustsAD(srv)}, nil
 			case dns.RcodeNameError:
 				return nil, &Error{Name: name, Type: tname, NotFound: true}
 			default:

@@ -147,6 +147,9 @@ func New(o Options) *Server {
 	srv.ReadTimeout = o.ReadTimeout
 	srv.WriteTimeout = o.WriteTimeout
 	srv.EnableSMTPUTF8 = true
+	// REQUIRETLS (RFC 8689) on submission: go-smtp advertises it only
+	// inside TLS; the queue keeps the mark (delivery/tlspolicy.go).
+	srv.EnableREQUIRETLS = o.Mode == Submission
 	srv.ErrorLog = slogAdapter{o.Logger}
 	s.srv = srv
 	return s
@@ -402,10 +405,18 @@ func (c *session) mail(from string, opts *smtp.MailOptions) error {
 			return smtpErr(550, smtp.EnhancedCode{5, 7, 1}, fmt.Sprintf("You may not send as <%s>", from))
 		}
 	}
+	if opts != nil && opts.RequireTLS {
+		if _, ok := c.c.TLSConnectionState(); !ok {
+			return smtpErr(530, smtp.EnhancedCode{5, 7, 10}, "REQUIRETLS needs a TLS session") // RFC 8689 4.1
+		}
+	}
 	c.from = from
 	c.txn = c.s.o.Deliverer.Begin(from)
 	if opts != nil && opts.Size > 0 {
 		c.txn.SetSize(opts.Size)
+	}
+	if opts != nil && opts.RequireTLS {
+		c.txn.RequireTLS()
 	}
 	return nil
 }

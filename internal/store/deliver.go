@@ -30,6 +30,9 @@ type Delivery struct {
 	// Sender is the envelope sender for queued copies ("" for bounces).
 	Sender string
 	Remote []string
+	// RequireTLS marks the queue entries of Remote: their sender asked
+	// for REQUIRETLS (RFC 8689; store/tlspolicy.go).
+	RequireTLS bool
 	// Copies are more queue entries with their own sender (sieve.go).
 	Copies []QueuedCopy
 }
@@ -103,6 +106,11 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) ([]int64, error)
 	var ids []int64
 	if err := enqueue(ctx, tx, &ids, bid, d.Sender, d.Remote, d.Received); err != nil {
 		return nil, err
+	}
+	if d.RequireTLS {
+		if err := markRequireTLS(ctx, tx, ids); err != nil {
+			return nil, err
+		}
 	}
 	if len(d.Copies) == 0 {
 		return ids, nil

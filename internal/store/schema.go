@@ -519,6 +519,35 @@ CREATE TABLE IF NOT EXISTS spam_weights ( -- IF NOT EXISTS: tests that roll the 
 	PRIMARY KEY (account_id, idx)
 ) WITHOUT ROWID;
 `,
+	// 27 in issue 22's numbering (outbound transport security,
+	// store/tlspolicy.go; the integrator puts it after 24-26): the
+	// MTA-STS policies fetched for recipient domains (RFC 8461 5.1
+	// cache), the queue entries whose sender asked for REQUIRETLS (RFC
+	// 8689), and the per-day outcome counts of outbound TLS sessions that
+	// TLS-RPT reports (RFC 8460) are built from.
+	`
+CREATE TABLE IF NOT EXISTS mtasts_policies (
+	domain    TEXT PRIMARY KEY,
+	policy_id TEXT NOT NULL, -- the id= of _mta-sts.DOMAIN when fetched
+	policy    TEXT NOT NULL, -- the policy file as served
+	fetched   INTEGER NOT NULL,
+	expires   INTEGER NOT NULL -- fetched + max_age
+);
+CREATE TABLE IF NOT EXISTS queue_requiretls (
+	queue_id INTEGER PRIMARY KEY -- a queue row whose message must travel over validated TLS only
+);
+CREATE TABLE IF NOT EXISTS tls_results (
+	day         TEXT NOT NULL, -- UTC date, YYYY-MM-DD
+	domain      TEXT NOT NULL, -- recipient domain (the policy domain)
+	policy_type TEXT NOT NULL, -- "sts", "tlsa" or "no-policy-found"
+	policy      TEXT NOT NULL DEFAULT '', -- the policy as TLS-RPT's policy-string, lines joined by LF
+	mx_host     TEXT NOT NULL,
+	result      TEXT NOT NULL, -- "success" or an RFC 8460 4.3 result type
+	detail      TEXT NOT NULL DEFAULT '', -- the last failure's words
+	count       INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (day, domain, policy_type, mx_host, result)
+) WITHOUT ROWID;
+`,
 	// 29: aggregate reports other mail systems sent about the box's
 	// domains (DMARC and TLS; store/reports.go), kept for the admin.
 	`

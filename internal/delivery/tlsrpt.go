@@ -1,0 +1,241 @@
+package delivery
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"boxmail/internal/resolver"
+	"boxmail/internal/store"
+)
+
+// TLS-RPT (RFC 8460): once a day the queue runner sends, to each
+// recipient domain whose _smtp._tls TXT record names a mailto: address,
+// the aggregate of the previous days' outbound TLS sessions counted in
+// the store (noteTLS), as gzipped JSON in a multipart/report. The rows
+// of a reported day are then dropped. https: report addresses are not
+// used.
+
+// tlsReport is the report's JSON (RFC 8460 4.4).
+type tlsReport struct {
+	OrganizationName string            `json:"organization-name"`
+	DateRange        tlsReportRange    `json:"date-range"`
+	ContactInfo      string            `json:"contact-info"`
+	ReportID         string            `json:"report-id"`
+	Policies         []tlsReportPolicy `json:"policies"`
+}
+
+type tlsReportRange struct {
+	Start string `json:"start-datetime"`
+	End   string `json:"end-datetime"`
+}
+
+type tlsReportPolicy struct {
+	Policy struct {
+		Type   string   `json:"policy-type"`
+		String []string `json:"policy-string,omitempty"`
+		Domain string   `json:"policy-domain"`
+	} `json:"policy"`
+	Summary struct {
+		Success int `json:"total-successful-session-count"`
+		Failure int `json:"total-failure-session-count"`
+	} `json:"summary"`
+	Failures []tlsReportFailure `json:"failure-details,omitempty"`
+}
+
+type tlsReportFailure struct {
+	ResultType string `json:"result-type"`
+	MXHost     string `json:"receiving-mx-hostname,omitempty"`
+	Count      int    `json:"failed-session-count"`
+	Info       string `json:"additional-information,omitempty"`
+}
+
+// buildTLSReport aggregates one domain's rows of one day.
+func buildTLSReport(submitter, domain, day, id string, rows []store.TLSResult) (tlsReport, error) {
+	start, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return tlsReport{}, err
+	}
+	r := tlsReport{OrganizationName: submitter, ContactInfo: "postmaster@" + submitter, ReportID: id,
+		DateRange: tlsReportRange{Start: start.Format(time.RFC3339), End: start.Add(24*time.Hour - time.Second).Format(time.RFC3339)}}
+	index := map[[2]string]int{}
+	for _, row := range rows {
+		k := [2]string{row.PolicyType, row.Policy}
+		i, ok := index[k]
+		if !ok {
+			var p tlsReportPolicy
+			p.Policy.Type, p.Policy.Domain = row.PolicyType, domain
+			if row.Policy != "" {
+				p.Policy.String = strings.Split(strings.ReplaceAll(strings.TrimSpace(row.Policy), "\r\n", "\n"), "\n")
+			}
+			r.Policies = append(r.Policies, p)
+			i = len(r.Policies) - 1
+			index[k] = i
+		}
+		p := &r.Policies[i]
+		if row.Result == "success" {
+			p.Summary.Success += row.Count
+			continue
+		}
+		p.Summary.Failure += row.Count
+		p.Failures = append(p.Failures, tlsReportFailure{ResultType: row.Result, MXHost: row.MXHost, Count: row.Count, Info: row.Detail})
+	}
+	return r, nil
+}
+
+// tlsRPTAddresses returns the mailto: addresses of a _smtp._tls record.
+func tlsRPTAddresses(txts []string) []string {
+	var out []string
+	for _, t := range txts {
+		if !strings.HasPrefix(t, "v=TLSRPTv1") {
+			continue
+		}
+		for _, f := range strings.Split(t, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(f), "=")
+			if k != "rua" {
+				continue
+			}
+			for _, u := range strings.Split(v, ",") {
+				if a, ok := strings.CutPrefix(strings.TrimSpace(u), "mailto:"); ok {
+					if _, err := ParseAddress(a); err == nil {
+						out = append(out, a)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// buildTLSReportMessage is the report mail (RFC 8460 5.3).
+func buildTLSReportMessage(submitter, domain string, to []string, r tlsReport, now time.Time) ([]byte, error) {
+	js, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(js); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	start, _ := time.Parse(time.RFC3339, r.DateRange.Start)
+	end, _ := time.Parse(time.RFC3339, r.DateRange.End)
+	file := fmt.Sprintf("%s!%s!%d!%d!%s.json.gz", submitter, domain, start.Unix(), end.Unix(), r.ReportID)
+	boundary := "tlsrpt-" + r.ReportID
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
+	w("From: TLS reports <MAILER-DAEMON@%s>", submitter)
+	w("To: %s", strings.Join(to, ", "))
+	w("Subject: Report Domain: %s Submitter: %s Report-ID: <%s>", domain, submitter, r.ReportID)
+	w("Date: %s", now.Format(time.RFC1123Z))
+	w("Message-ID: <%s@%s>", r.ReportID, submitter)
+	w("TLS-Report-Domain: %s", domain)
+	w("TLS-Report-Submitter: %s", submitter)
+	w("MIME-Version: 1.0")
+	w("Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"%s\"", boundary)
+	w("")
+	w("--%s", boundary)
+	w("Content-Type: text/plain; charset=utf-8")
+	w("")
+	w("This is an aggregate TLS report (RFC 8460) from %s for %s.", submitter, domain)
+	w("--%s", boundary)
+	w("Content-Type: application/tlsrpt+gzip")
+	w("Content-Transfer-Encoding: base64")
+	w("Content-Disposition: attachment; filename=\"%s\"", file)
+	w("")
+	enc := base64.StdEncoding.EncodeToString(gz.Bytes())
+	for len(enc) > 76 {
+		w("%s", enc[:76])
+		enc = enc[76:]
+	}
+	w("%s", enc)
+	w("--%s--", boundary)
+	return []byte(b.String()), nil
+}
+
+// sendTLSReports reports every day before today that still has rows,
+// once a day (the queue loop calls it on every pass).
+func (q *Queue) sendTLSReports(ctx context.Context) {
+	now := q.o.now().UTC()
+	yesterday := now.Add(-24 * time.Hour).Format(time.DateOnly)
+	if q.reportedThrough == yesterday || q.o.Resolver == nil {
+		return
+	}
+	rows, err := q.d.st.TLSResults(ctx, "0000-00-00", yesterday)
+	if err != nil {
+		q.log.Error("reading TLS results", "err", err)
+		return
+	}
+	type key struct{ day, domain string }
+	by := map[key][]store.TLSResult{}
+	var order []key
+	for _, r := range rows {
+		k := key{r.Day, r.Domain}
+		if _, ok := by[k]; !ok {
+			order = append(order, k)
+		}
+		by[k] = append(by[k], r)
+	}
+	for _, k := range order {
+		if err := q.sendTLSReport(ctx, k.domain, k.day, by[k]); err != nil {
+			q.log.Warn("TLS report not sent; tried again tomorrow", "domain", k.domain, "day", k.day, "err", err)
+			continue
+		}
+		if err := q.d.st.DeleteTLSResults(ctx, k.day, k.domain); err != nil {
+			q.log.Error("dropping reported TLS results", "domain", k.domain, "err", err)
+		}
+	}
+	q.reportedThrough = yesterday
+}
+
+// sendTLSReport queues the report of domain's day to the addresses of
+// its _smtp._tls record; a domain without one is no error.
+func (q *Queue) sendTLSReport(ctx context.Context, domain, day string, rows []store.TLSResult) error {
+	txts, err := resolver.LookupTXT(ctx, q.o.Resolver, "_smtp._tls."+domain)
+	if resolver.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	to := tlsRPTAddresses(txts)
+	if len(to) == 0 {
+		return nil
+	}
+	id := make([]byte, 8)
+	if _, err := rand.Read(id); err != nil {
+		return err
+	}
+	rep, err := buildTLSReport(q.d.hostname, domain, day, day+"-"+hex.EncodeToString(id), rows)
+	if err != nil {
+		return err
+	}
+	msg, err := buildTLSReportMessage(q.d.hostname, domain, to, rep, q.o.now())
+	if err != nil {
+		return err
+	}
+	if q.d.signBounces {
+		if h, err := q.d.DKIMSign(ctx, msg, q.d.hostname); err != nil {
+			q.log.Warn("signing a TLS report", "err", err)
+		} else {
+			msg = append(h, msg...)
+		}
+	}
+	del := store.Delivery{Data: msg, Received: q.o.now(), Sender: "", Remote: to}
+	if err := q.d.st.Deliver(ctx, del); err != nil {
+		return err
+	}
+	q.log.Info("TLS report queued", "domain", domain, "day", day, "to", strings.Join(to, ","))
+	q.Kick()
+	return nil
+}

@@ -1,0 +1,323 @@
+package test
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"boxmail/internal/resolver"
+	"boxmail/internal/store"
+	"boxmail/internal/testutil"
+)
+
+// The outbound TLS policies (issue 22) against a real Postfix as the
+// friend's provider: its domain friends.example has its MX
+// mx.friends.example on 127.0.0.2, answered by a DNS server of the test
+// (which sets the AD bit for a "signed" zone; the box believes AD from
+// loopback), an MTA-STS policy served over HTTPS by the test, and the
+// box reaches both through BOXMAIL_TEST_OUTBOUND_LOOPBACK. The test's
+// certificates are the box's trusted roots through SSL_CERT_FILE.
+
+// tlsPeer is the friend's provider with its DNS, certificates and
+// MTA-STS web server.
+type tlsPeer struct {
+	t       *testing.T
+	pf      *Postfix
+	port    int
+	dns     *resolver.Fake
+	dnsAddr string
+	dir     string
+	mu      sync.Mutex
+	policy  string // served at /.well-known/mta-sts.txt; "" is 404
+	fetches int
+	https   int
+}
+
+// tlsNames are the names the test has certificates for, each trusted.
+var tlsNames = []string{"mx.friends.example", "other.example", "mta-sts.friends.example"}
+
+func startTLSPeer(t *testing.T, records ...string) *tlsPeer {
+	t.Helper()
+	p := &tlsPeer{t: t, dir: t.TempDir()}
+	now := time.Now()
+	var bundle []byte
+	for _, n := range tlsNames {
+		c, k := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), n)
+		os.WriteFile(filepath.Join(p.dir, n+".pem"), c, 0o644)
+		os.WriteFile(filepath.Join(p.dir, n+".key"), k, 0o644)
+		bundle = append(bundle, c...)
+	}
+	roots := filepath.Join(p.dir, "roots.pem")
+	os.WriteFile(roots, bundle, 0o644)
+	t.Setenv("SSL_CERT_FILE", roots) // the box's trusted roots: the test's certificates only
+
+	p.pf = startPostfix(t, "anna")
+	_, ps, _ := net.SplitHostPort(p.pf.Addr)
+	fmt.Sscan(ps, &p.port)
+	f, err := os.OpenFile(filepath.Join(p.pf.Dir, "conf", "main.cf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "smtpd_tls_security_level = may\nsmtpd_tls_cert_file = %[1]s/conf/tls.pem\nsmtpd_tls_key_file = %[1]s/conf/tls.key\nsmtpd_tls_loglevel = 1\n", p.pf.Dir)
+	f.Close()
+	f, err = os.OpenFile(filepath.Join(p.pf.Dir, "conf", "master.cf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, "tlsmgr    unix  - - n 1000? 1 tlsmgr\n")
+	f.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/.well-known/mta-sts.txt", func(w http.ResponseWriter, r *http.Request) {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		p.fetches++
+		if p.policy == "" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprint(w, p.policy)
+	})
+	srv := httptest.NewUnstartedServer(mux)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{p.pair("mta-sts.friends.example")}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	_, hs, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	fmt.Sscan(hs, &p.https)
+
+	p.dns = resolver.NewFake(append([]string{"friends.example. MX 10 mx.friends.example.", "mx.friends.example. A 127.0.0.2",
+		"mta-sts.friends.example. A 127.0.0.1"}, records...)...)
+	p.dnsAddr = testutil.ServeDNS(t, p.dns, p.dns)
+	t.Setenv("BOXMAIL_TEST_OUTBOUND_LOOPBACK", fmt.Sprintf("%d,%d", p.port, p.https))
+	return p
+}
+
+func (p *tlsPeer) pair(name string) tls.Certificate {
+	c, err := tls.LoadX509KeyPair(filepath.Join(p.dir, name+".pem"), filepath.Join(p.dir, name+".key"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return c
+}
+
+// serveCert makes Postfix offer the certificate for name (restarting it).
+func (p *tlsPeer) serveCert(name string) {
+	p.t.Helper()
+	for _, ext := range []string{".pem", ".key"} {
+		b, err := os.ReadFile(filepath.Join(p.dir, name+ext))
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(p.pf.Dir, "conf", "tls"+ext), b, 0o644)
+	}
+	p.pf.Stop()
+	p.pf.Start()
+}
+
+// spki is the TLSA 3 1 1 data of the certificate for name.
+func (p *tlsPeer) spki(name string) string {
+	b, _ := os.ReadFile(filepath.Join(p.dir, name+".pem"))
+	blk, _ := pem.Decode(b)
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	h := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(h[:])
+}
+
+func (p *tlsPeer) setPolicy(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.policy = s
+}
+
+// box starts a box whose resolver is the peer's DNS server.
+func (p *tlsPeer) box() *Box {
+	return newBoxWith(p.t, map[string]string{"resolvers": p.dnsAddr, "retry_schedule": "1s"})
+}
+
+func submitTo(t *testing.T, b *Box, rcpt, subject string) {
+	t.Helper()
+	out, code := b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.Submission), "-tls", "--auth-user", b.Admin, "--auth-password", b.Password,
+		"--from", b.Admin, "--to", rcpt, "--h-Subject", subject, "--body", "Meet at noon.")
+	if code != 0 {
+		t.Fatalf("submission: %s", out)
+	}
+}
+
+// waitDeferred waits for the only queue entry to have failed twice and
+// returns its last error.
+func waitDeferred(t *testing.T, b *Box) string {
+	t.Helper()
+	testutil.WaitFor(t, "two failed attempts", 20*time.Second, func() bool { q := b.Queue(); return len(q) == 1 && q[0].Attempts >= 2 })
+	return b.Queue()[0].LastError
+}
+
+func tlsResults(t *testing.T, b *Box) []store.TLSResult {
+	t.Helper()
+	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	defer st.Close()
+	r, err := st.TLSResults(context.Background(), "2000-01-01", "2999-12-31")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+const enforcePolicy = "version: STSv1\r\nmode: enforce\r\nmx: mx.friends.example\r\nmax_age: 86400\r\n"
+
+func TestMTASTSEnforceNeverSendsToAWrongCertificateAndDeliversToTheRightOne(t *testing.T) {
+	p := startTLSPeer(t, `_mta-sts.friends.example. TXT "v=STSv1; id=20261206"`)
+	p.setPolicy(enforcePolicy)
+	p.serveCert("other.example")
+	b := p.box()
+	submitTo(t, b, "anna@friends.example", "enforced")
+	last := waitDeferred(t, b)
+	want := "MTA-STS policy of friends.example requires TLS; mx.friends.example offered a certificate for other.example"
+	if !strings.Contains(last, want) {
+		t.Errorf("last error %q, want %q", last, want)
+	}
+	if n := len(p.pf.Mail("anna")); n != 0 {
+		t.Fatalf("Postfix received %d messages despite the policy", n)
+	}
+	if log, _ := os.ReadFile(filepath.Join(p.pf.Dir, "postfix.log")); strings.Contains(string(log), "message-id=") {
+		t.Fatalf("Postfix accepted a message:\n%s", log)
+	}
+	p.serveCert("mx.friends.example")
+	testutil.WaitFor(t, "delivery over verified TLS", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
+	testutil.WaitFor(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+	if log, _ := os.ReadFile(filepath.Join(p.pf.Dir, "postfix.log")); !strings.Contains(string(log), "TLS connection established") {
+		t.Errorf("Postfix logged no TLS session:\n%s", log)
+	}
+	p.mu.Lock()
+	fetches := p.fetches
+	p.mu.Unlock()
+	if fetches != 1 {
+		t.Errorf("policy fetched %d times, want once (then cached)", fetches)
+	}
+	var sawFail, sawOK bool
+	for _, r := range tlsResults(t, b) {
+		sawFail = sawFail || r.PolicyType == "sts" && r.Result == "certificate-host-mismatch"
+		sawOK = sawOK || r.PolicyType == "sts" && r.Result == "success"
+	}
+	if !sawFail || !sawOK {
+		t.Errorf("TLS results %+v lack the failure or the success", tlsResults(t, b))
+	}
+}
+
+func TestMTASTSTestingDeliversAndRecordsTheFailure(t *testing.T) {
+	p := startTLSPeer(t, `_mta-sts.friends.example. TXT "v=STSv1; id=1"`)
+	p.setPolicy(strings.Replace(enforcePolicy, "enforce", "testing", 1))
+	p.serveCert("other.example")
+	b := p.box()
+	submitTo(t, b, "anna@friends.example", "testing mode")
+	testutil.WaitFor(t, "delivery", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
+	testutil.WaitFor(t, "the queue to drain", 10*time.Second, func() bool { return len(b.Queue()) == 0 })
+	res := tlsResults(t, b)
+	if len(res) != 1 || res[0].PolicyType != "sts" || res[0].Result != "certificate-host-mismatch" || res[0].MXHost != "mx.friends.example" ||
+		!strings.Contains(res[0].Policy, "mode: testing") {
+		t.Errorf("TLS results %+v", res)
+	}
+}
+
+func TestDANEWithASignedTLSARecordDeliversOnlyOnAMatch(t *testing.T) {
+	p := startTLSPeer(t)
+	tlsaName := fmt.Sprintf("_%d._tcp.mx.friends.example.", p.port)
+	if err := p.dns.Add(tlsaName + " TLSA 3 1 1 " + p.spki("other.example")); err != nil { // a key Postfix does not have
+		t.Fatal(err)
+	}
+	p.dns.Secure("friends.example")
+	p.serveCert("mx.friends.example")
+	b := p.box()
+	submitTo(t, b, "anna@friends.example", "dane")
+	last := waitDeferred(t, b)
+	if !strings.Contains(last, "DANE") || !strings.Contains(last, "none of its TLSA records matches") {
+		t.Errorf("last error %q", last)
+	}
+	if n := len(p.pf.Mail("anna")); n != 0 {
+		t.Fatalf("Postfix received %d messages despite the TLSA mismatch", n)
+	}
+	// The right key published: the next attempt delivers.
+	if err := p.dns.Add(tlsaName + " TLSA 3 1 1 " + p.spki("mx.friends.example")); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "delivery under DANE", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
+	var sawOK bool
+	for _, r := range tlsResults(t, b) {
+		sawOK = sawOK || r.PolicyType == "tlsa" && r.Result == "success"
+	}
+	if !sawOK {
+		t.Errorf("TLS results %+v lack the DANE success", tlsResults(t, b))
+	}
+}
+
+// A REQUIRETLS message (RFC 8689) to a host whose certificate is not
+// valid for its name bounces with a DSN that says so, and is not sent.
+func TestARequireTLSMessageBouncesWithoutAVerifiedPeer(t *testing.T) {
+	p := startTLSPeer(t)
+	p.serveCert("other.example")
+	b := p.box()
+	c, err := smtp.DialStartTLS(fmt.Sprintf("127.0.0.1:%d", b.Submission), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, _ := c.Extension("REQUIRETLS"); !ok {
+		t.Fatal("submission does not offer REQUIRETLS after STARTTLS")
+	}
+	if err := c.Auth(sasl.NewPlainClient("", b.Admin, b.Password)); err != nil {
+		t.Fatal(err)
+	}
+	msg := "From: " + b.Admin + "\r\nTo: anna@friends.example\r\nSubject: secret plans\r\n\r\nOnly over TLS.\r\n"
+	if err := c.SendMail(b.Admin, []string{"anna@friends.example"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(b.Admin, &smtp.MailOptions{RequireTLS: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("anna@friends.example", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(w, strings.Replace(msg, "secret plans", "requiretls plans", 1))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Quit()
+	// The plain message goes out (opportunistic TLS); the REQUIRETLS one
+	// bounces.
+	testutil.WaitFor(t, "the bounce", 30*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 1 })
+	dsn := string(b.Mailbox(b.Admin, "INBOX")[0])
+	for _, want := range []string{"Status: 5.7.30", "REQUIRETLS", "mx.friends.example offered a certificate for other.example", "Subject: requiretls plans"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("bounce lacks %q:\n%s", want, dsn)
+		}
+	}
+	testutil.WaitFor(t, "the queue to drain", 20*time.Second, func() bool { return len(b.Queue()) == 0 })
+	testutil.WaitFor(t, "Postfix to store the plain message", 20*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
+	got := p.pf.Mail("anna")
+	if len(got) != 1 || !strings.Contains(got[0], "Subject: secret plans") {
+		t.Errorf("Postfix got %d messages, want only the one without REQUIRETLS", len(got))
+	}
+}
