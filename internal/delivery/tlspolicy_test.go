@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"boxmail/internal/reports"
 	"bytes"
 	"compress/gzip"
 	"context"
@@ -334,5 +335,33 @@ func TestAPolicyFailureFinallyBouncesWithTheReason(t *testing.T) {
 	}
 	if len(r.messages()) != 0 {
 		t.Error("delivered despite DANE")
+	}
+}
+
+// The TLS report the box mails is one a receiving box reads back
+// (package reports, which keeps the reports sent to postmaster@).
+func TestTheTLSReportSentReadsBackAtTheReceiver(t *testing.T) {
+	rows := []store.TLSResult{
+		{Day: "2026-12-05", Domain: "example.org", PolicyType: "sts", MXHost: "mx.example.org", Result: "success", Count: 7},
+		{Day: "2026-12-05", Domain: "example.org", PolicyType: "sts", MXHost: "mx.example.org", Result: "certificate-host-mismatch", Count: 2},
+	}
+	r, err := buildTLSReport("mail.example.net", "example.org", "2026-12-05", "id1", rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := buildTLSReportMessage("mail.example.net", "example.org", []string{"postmaster@example.org"}, r, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reports.IsReport(msg) {
+		t.Fatal("the receiver does not take it for a report")
+	}
+	got, err := reports.FromMessage(msg)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("%+v %v", got, err)
+	}
+	want := "mail.example.net saw 9 TLS sessions to example.org: 7 pass, 2 fail: 2 to mx.example.org (certificate-host-mismatch)"
+	if s := reports.Summarize(got); len(s) != 1 || s[0].String() != want {
+		t.Fatalf("%q, want %q", s, want)
 	}
 }
