@@ -58,34 +58,7 @@ func TestWebmailSSEBench(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	rss0, heap0 := procRSS(t, pid), liveHeap(t, pprofAddr)
 
-	start := time.Now()
-	streams := make([]*sseStream, sessions)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	work := make(chan int)
-	for range 4 {
-		wg.Go(func() {
-			for i := range work {
-				s, err := benchLogin(b, emails[i%len(emails)])
-				mu.Lock()
-				streams[i] = s
-				if err != nil {
-					errs = append(errs, err)
-				}
-				mu.Unlock()
-			}
-		})
-	}
-	for i := range sessions {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("%d logins failed, the first: %v", len(errs), errs[0])
-	}
-	t.Logf("%d logins in %s", sessions, time.Since(start).Round(time.Millisecond))
+	streams := benchLogins(t, b, emails, sessions)
 	time.Sleep(2 * time.Second)
 	rss1, heap1 := procRSS(t, pid), liveHeap(t, pprofAddr)
 
@@ -138,6 +111,40 @@ func TestWebmailSSEBench(t *testing.T) {
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		t.Logf("load average at the end: %s", strings.TrimSpace(string(la)))
 	}
+}
+
+// benchLogins logs in sessions browsers, four at a time, spread over
+// the accounts.
+func benchLogins(t *testing.T, b *Box, emails []string, sessions int) []*sseStream {
+	start := time.Now()
+	streams := make([]*sseStream, sessions)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	work := make(chan int)
+	for range 4 {
+		wg.Go(func() {
+			for i := range work {
+				s, err := benchLogin(b, emails[i%len(emails)])
+				mu.Lock()
+				streams[i] = s
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range sessions {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d logins failed, the first: %v", len(errs), errs[0])
+	}
+	t.Logf("%d logins in %s", sessions, time.Since(start).Round(time.Millisecond))
+	return streams
 }
 
 // benchPush delivers messages over SMTP, to the accounts in turn, and
