@@ -154,6 +154,7 @@ func webmailScreenshots(t *testing.T, br *browser, base string) {
 	if d := os.Getenv("WEB_SCREENSHOTS"); d != "" {
 		shots = d
 	}
+	t.Logf("screenshots of the list, message and compose views in %s", shots)
 	shot := func(name, css string) {
 		t.Helper()
 		data := br.Screenshot(filepath.Join(shots, name+".png"))

@@ -16,7 +16,7 @@ import (
 const maxActUIDs = 1000
 
 // act is POST /mail/act/{box}: op (read, unread, flag, unflag, move,
-// delete, archive, junk) on the messages uid=... of the account's
+// delete, archive, junk, notjunk) on the messages uid=... of the account's
 // mailbox box; move takes to=ID, another of its mailboxes. It goes back
 // to next (a page of the webmail) or the list; after a move, a note
 // with an Undo form and, for a move, the "always do this" offer. The
@@ -109,6 +109,12 @@ func (s *Server) apply(ctx context.Context, sess Session, mb store.Mailbox, uids
 			return outcome{}, err
 		}
 		return s.moveTo(ctx, sess, mb, uids, dest, "junked")
+	case "notjunk": // out of Junk: the store trains the messages as wanted
+		dest, err := st.MailboxByName(ctx, sess.AccountID, "INBOX")
+		if err != nil {
+			return outcome{}, err
+		}
+		return s.moveTo(ctx, sess, mb, uids, dest, "notjunk")
 	case "delete":
 		return s.remove(ctx, sess, mb, uids)
 	}
@@ -284,6 +290,7 @@ func (s *Server) actJSON(w http.ResponseWriter, r *http.Request, sess Session, o
 var orgNotes = map[string]string{
 	"archived":       "Archived.",
 	"junked":         "Moved to Junk.",
+	"notjunk":        "Moved to the INBOX as not junk.",
 	"moved":          "Moved.",
 	"deleted":        "Moved to Trash.",
 	"folder-created": "The folder is created.",

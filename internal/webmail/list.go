@@ -25,6 +25,10 @@ type folder struct {
 	Current bool
 }
 
+// IsJunk tells whether the folder is where junk goes (its list offers
+// "Not junk" instead of "Junk").
+func (f folder) IsJunk() bool { return store.Mailbox{Name: f.Name, SpecialUse: f.Special}.IsJunk() }
+
 // row is a message in the list.
 type row struct {
 	UID      uint32

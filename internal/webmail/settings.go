@@ -25,6 +25,9 @@ import (
 // defaultVacationDays is the reply interval offered when none is set.
 const defaultVacationDays = 7
 
+// vacationRuleName is the rule admin.SetVacation writes ("# rule:[Vacation]").
+const vacationRuleName = "Vacation"
+
 // maxVacationText caps the vacation reply's text.
 const maxVacationText = 16 << 10
 
@@ -113,6 +116,9 @@ func (s *Server) showSettings(w http.ResponseWriter, r *http.Request, sess Sessi
 		return
 	}
 	d.VacOn, d.Vacation = on, v
+	if on { // the vacation card shows it: not again among the other rules
+		d.Others = slices.DeleteFunc(d.Others, func(o admin.OtherRule) bool { return o.Name == vacationRuleName })
+	}
 	if on && v.Days == 0 {
 		d.VacText = rule
 	}

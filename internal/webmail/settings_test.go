@@ -139,6 +139,9 @@ func TestSettingsFiltersAndVacation(t *testing.T) {
 	if !strings.Contains(body, `value="3"`) || !strings.Contains(body, "is <b>on</b>") {
 		t.Errorf("vacation not shown:\n%s", body)
 	}
+	if strings.Contains(body, "<b>Vacation</b>") {
+		t.Errorf("the vacation rule is listed again among the other rules:\n%s", body)
+	}
 	if res, _ := f.do("a", "POST", "/mail/settings/vacation", url.Values{"csrf": {csrfOf + "a"}, "op": {"off"}}); res.StatusCode != http.StatusSeeOther {
 		t.Errorf("vacation off: %d", res.StatusCode)
 	}
