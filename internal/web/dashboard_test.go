@@ -72,7 +72,7 @@ func BenchmarkDashboard(b *testing.B) {
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	now := start.Add(91 * 24 * time.Hour)
 	for t := start; t.Before(now); t = t.Add(5 * time.Minute) {
-		if t.After(now.Add(-25 * time.Hour)) || t.Minute() == 0 && t.Hour()%6 == 0 { // a full 24 h, and every tier's slots
+		if t.After(now.Add(-25*time.Hour)) || t.Minute() == 0 && t.Hour()%6 == 0 { // a full 24 h, and every tier's slots
 			for i := 0; i < 1+t.Minute()%7; i++ {
 				st.Record(store.EventReceived)
 				st.Record(store.EventLogin)
