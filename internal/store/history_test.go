@@ -97,3 +97,45 @@ func TestHealthState(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// BenchmarkHistoryMonth flushes the history once a minute for 31 days
+// of simulated time (44,640 flushes, each with events) and reports the
+// database's growth: issue 21 allows 1 MiB a month. The table's rows are
+// bounded (546), so the growth stops once every slot was written.
+func BenchmarkHistoryMonth(b *testing.B) {
+	ctx := context.Background()
+	for b.Loop() {
+		s := openTemp(b)
+		size := func() int64 {
+			if _, err := s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+				b.Fatal(err)
+			}
+			var pages, pageSize int64
+			if err := s.rdb.QueryRow("PRAGMA page_count").Scan(&pages); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.rdb.QueryRow("PRAGMA page_size").Scan(&pageSize); err != nil {
+				b.Fatal(err)
+			}
+			return pages * pageSize
+		}
+		before := size()
+		t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		for m := 0; m < 31*24*60; m++ {
+			for i := 0; i < m%5; i++ {
+				s.Record(EventReceived)
+				s.Record(EventLogin)
+			}
+			s.Record(EventSent)
+			if err := s.FlushHistory(ctx, t0.Add(time.Duration(m)*time.Minute)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var rows int64
+		if err := s.rdb.QueryRow("SELECT count(*) FROM history").Scan(&rows); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(size()-before), "bytes/month")
+		b.ReportMetric(float64(rows), "rows")
+	}
+}

@@ -189,16 +189,17 @@ func sizeLabel(v float64) string {
 }
 
 // The charts' geometry: a viewBox the browser scales to the page's
-// width, plot area inside the margins.
+// width (about 320 px on a phone, 430 on a desk, so a unit is 0.75-1
+// px), the plot area inside; the scale's labels sit inside the plot, over
+// their lines, so no margin is lost to them.
 const (
-	chartW, chartH         = 600, 170
-	plotL, plotR           = 46, 592
-	plotT, plotB           = 10, 146
-	chartFont              = `font-family="system-ui, sans-serif" font-size="12" fill="#5f6d77"`
-	chartBackground        = `<rect x="0" y="0" width="600" height="170" fill="#fff"/>`
-	chartGridColor         = "#d8dee3"
-	chartEmptyText         = "nothing recorded yet"
-	chartMaxBarsPerPicture = 300
+	chartW, chartH  = 420, 176
+	plotL, plotR    = 4, 416
+	plotT, plotB    = 22, 150
+	chartFont       = `font-family="system-ui, sans-serif" font-size="14" fill="#5f6d77"`
+	chartBackground = `<rect x="0" y="0" width="420" height="176" fill="#fff"/>`
+	chartGridColor  = "#d8dee3"
+	chartEmptyText  = "none in this period"
 )
 
 // axis is the time axis of a chart.
@@ -226,15 +227,16 @@ type bars struct {
 func chartOpen(b *strings.Builder, a axis, title string, top float64, label func(float64) string) {
 	fmt.Fprintf(b, `<svg viewBox="0 0 %d %d" width="100%%" role="img" aria-label="%s" xmlns="http://www.w3.org/2000/svg">`, chartW, chartH, template.HTMLEscapeString(title))
 	b.WriteString(chartBackground)
-	for i := 0; i <= 2; i++ {
-		y := plotB - (plotB-plotT)*i/2
+	for _, y := range []int{plotT, (plotT + plotB) / 2, plotB} {
 		fmt.Fprintf(b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s"/>`, plotL, y, plotR, y, chartGridColor)
-		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end" %s>%s</text>`, plotL-4, y+4, chartFont, template.HTMLEscapeString(label(top*float64(i)/2)))
 	}
-	fmt.Fprintf(b, `<text x="%d" y="164" %s>%s</text>`, plotL, chartFont, a.label(a.start))
-	fmt.Fprintf(b, `<text x="%d" y="164" text-anchor="end" %s>%s</text>`, plotR, chartFont, a.label(a.end))
+	if top > 0 {
+		fmt.Fprintf(b, `<text x="%d" y="%d" %s>%s</text>`, plotL+2, plotT-5, chartFont, template.HTMLEscapeString(label(top)))
+	}
+	fmt.Fprintf(b, `<text x="%d" y="%d" %s>%s</text>`, plotL, chartH-6, chartFont, a.label(a.start))
+	fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="end" %s>%s</text>`, plotR, chartH-6, chartFont, a.label(a.end))
 	if top == 0 {
-		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" %s>%s</text>`, (plotL+plotR)/2, (plotT+plotB)/2, chartFont, chartEmptyText)
+		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle" %s>%s</text>`, (plotL+plotR)/2, (plotT+plotB)/2-6, chartFont, chartEmptyText)
 	}
 }
 
