@@ -139,3 +139,21 @@ func BenchmarkHistoryMonth(b *testing.B) {
 		b.ReportMetric(float64(rows), "rows")
 	}
 }
+
+// BenchmarkCheckSpace is the free-space gate SMTP RCPT/DATA and IMAP
+// APPEND pay (one statfs), and BenchmarkRecord a history hook.
+func BenchmarkCheckSpace(b *testing.B) {
+	s := openTemp(b)
+	for b.Loop() {
+		if err := s.CheckSpace(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRecord(b *testing.B) {
+	s := openTemp(b)
+	for b.Loop() {
+		s.Record(EventReceived)
+	}
+}

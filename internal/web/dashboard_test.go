@@ -87,6 +87,8 @@ func BenchmarkDashboard(b *testing.B) {
 	for _, rg := range []string{"24h", "90d"} {
 		b.Run(rg, func(b *testing.B) {
 			req := httptest.NewRequest("GET", "/admin/dashboard?range="+rg, nil)
+			var size int
+			defer func() { b.ReportMetric(float64(size), "html-bytes") }()
 			for b.Loop() {
 				data, err := loadDashboard(s, req)
 				if err != nil {
@@ -97,6 +99,7 @@ func BenchmarkDashboard(b *testing.B) {
 				if w.Code != http.StatusOK {
 					b.Fatal(w.Code)
 				}
+				size = w.Body.Len()
 			}
 		})
 	}
