@@ -12,6 +12,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
 
@@ -36,12 +38,12 @@ const (
 )
 
 // machineChecks are the checks of the machine the box runs on; timeout
-// bounds each network probe (port 25, NTP).
-func machineChecks(ctx context.Context, dir string, cfg config.Config, st *store.Store, timeout time.Duration, now time.Time) []dnsrecords.Result {
+// bounds each network probe (port 25, NTP); names are looked up through r.
+func machineChecks(ctx context.Context, dir string, cfg config.Config, st *store.Store, r resolver.Resolver, timeout time.Duration, now time.Time) []dnsrecords.Result {
 	if timeout <= 0 {
 		timeout = defaultProbeLimit
 	}
-	out := []dnsrecords.Result{diskCheck(dir, cfg), memoryCheck("/proc/meminfo"), clockCheck(cfg, timeout, now), port25Check(cfg, timeout)}
+	out := []dnsrecords.Result{diskCheck(dir, cfg), memoryCheck("/proc/meminfo"), clockCheck(cfg, timeout, now), port25Check(ctx, cfg, r, timeout)}
 	out = append(out, queueCheck(ctx, st, now), releaseCheck(cfg.Health.LatestRelease, version), loopCheck(ctx, st, now))
 	for i := range out {
 		out[i].Subject = machineSubject
@@ -197,8 +199,10 @@ func ntpTime(b []byte) time.Time {
 }
 
 // port25Check dials a mail server's port 25, bounded by timeout: many
-// providers block outbound port 25, and then only a smarthost helps.
-func port25Check(cfg config.Config, timeout time.Duration) dnsrecords.Result {
+// providers block outbound port 25, and then only a smarthost helps. The
+// probe's name is looked up through the box's resolver, like every
+// other name the box looks up.
+func port25Check(ctx context.Context, cfg config.Config, res resolver.Resolver, timeout time.Duration) dnsrecords.Result {
 	r := dnsrecords.Result{Check: "outbound port 25", Level: dnsrecords.OK}
 	switch probe := cfg.Health.Port25Probe; {
 	case cfg.Outbound.Smarthost != "":
@@ -206,7 +210,7 @@ func port25Check(cfg config.Config, timeout time.Duration) dnsrecords.Result {
 	case probe == "" || probe == "off":
 		r.Found = "not checked (port25_probe is off)"
 	default:
-		c, err := net.DialTimeout("tcp", probe, timeout)
+		c, err := dialProbe(ctx, res, probe, timeout)
 		if err != nil {
 			r.Level, r.Found = dnsrecords.Warn, "cannot reach "+probe+": "+err.Error()
 			r.Fix = "ask the provider to open outbound port 25, or set smarthost in boxmail.conf; no network here: set port25_probe = off"
@@ -216,6 +220,29 @@ func port25Check(cfg config.Config, timeout time.Duration) dnsrecords.Result {
 		r.Found = "open: " + probe + " answers"
 	}
 	return r
+}
+
+// dialProbe connects to host:port, the host looked up through r.
+func dialProbe(ctx context.Context, r resolver.Resolver, hostport string, timeout time.Duration) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ips, lerr := resolver.LookupIP(ctx, r, host)
+		if lerr != nil {
+			return nil, fmt.Errorf("looking up %s: %w", host, lerr)
+		}
+		if len(ips) == 0 {
+			return nil, fmt.Errorf("%s has no address", host)
+		}
+		ip = ips[0]
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), port))
 }
 
 // queueCheck warns about mail waiting in the queue for over an hour.

@@ -12,6 +12,7 @@ import (
 
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
 
@@ -43,7 +44,7 @@ func TestPort25CheckIsBoundedAndWarnsOnly(t *testing.T) {
 	cfg := config.Default("box.example.net")
 	cfg.Health.Port25Probe = open
 	start := time.Now()
-	if r := port25Check(cfg, time.Second); r.Level != dnsrecords.Warn || r.Fix == "" {
+	if r := port25Check(context.Background(), cfg, resolver.NewFake(), time.Second); r.Level != dnsrecords.Warn || r.Fix == "" {
 		t.Errorf("closed port: %+v", r)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -55,12 +56,21 @@ func TestPort25CheckIsBoundedAndWarnsOnly(t *testing.T) {
 	}
 	defer ln2.Close()
 	cfg.Health.Port25Probe = ln2.Addr().String()
-	if r := port25Check(cfg, time.Second); r.Level != dnsrecords.OK {
+	if r := port25Check(context.Background(), cfg, resolver.NewFake(), time.Second); r.Level != dnsrecords.OK {
 		t.Errorf("open port: %+v", r)
+	}
+	// A name is looked up through the box's resolver, never the system's.
+	_, port, _ := net.SplitHostPort(ln2.Addr().String())
+	cfg.Health.Port25Probe = "mx.probe.example:" + port
+	if r := port25Check(context.Background(), cfg, resolver.NewFake("mx.probe.example. A 127.0.0.1"), time.Second); r.Level != dnsrecords.OK {
+		t.Errorf("open port by name: %+v", r)
+	}
+	if r := port25Check(context.Background(), cfg, resolver.NewFake(), time.Second); r.Level != dnsrecords.Warn || !strings.Contains(r.Found, "looking up mx.probe.example") {
+		t.Errorf("unknown name: %+v", r)
 	}
 	cfg.Health.Port25Probe = open
 	cfg.Outbound.Smarthost = "relay.example.net:587"
-	if r := port25Check(cfg, time.Second); r.Level != dnsrecords.OK || !strings.Contains(r.Found, "smarthost") {
+	if r := port25Check(context.Background(), cfg, resolver.NewFake(), time.Second); r.Level != dnsrecords.OK || !strings.Contains(r.Found, "smarthost") {
 		t.Errorf("smarthost: %+v", r)
 	}
 }

@@ -101,7 +101,7 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 	if cfg.ACME.On {
 		out = append(out, acmeChallenges(cfg))
 	}
-	out = append(out, machineChecks(ctx, dir, cfg, st, 0, time.Now())...) // health.go
+	out = append(out, machineChecks(ctx, dir, cfg, st, r, 0, time.Now())...) // health.go
 	out = append(out, backupCheck(dir, cfg.Hostname, time.Now()))
 	return append(out, cm.Checks(names)...), nil
 }

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,11 +248,9 @@ func mailAdmin(ctx context.Context, cfg config.Config, d *delivery.Deliverer, su
 	if len(route.Remote) > 0 || !strings.Contains(to, "@") {
 		to = "postmaster@" + cfg.Hostname
 	}
-	id := make([]byte, 12)
-	rand.Read(id)
 	var m strings.Builder
 	fmt.Fprintf(&m, "From: boxmail <postmaster@%s>\r\nTo: <%s>\r\nSubject: %s\r\nDate: %s\r\n", cfg.Hostname, to, subject, now.Format(time.RFC1123Z))
-	fmt.Fprintf(&m, "Message-ID: <%s@%s>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n", hex.EncodeToString(id), cfg.Hostname)
+	fmt.Fprintf(&m, "Message-ID: <%s@%s>\r\nAuto-Submitted: auto-generated\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n", strings.ToLower(rand.Text()), cfg.Hostname)
 	m.WriteString(strings.ReplaceAll(body, "\n", "\r\n"))
 	txn.SetMailbox("INBOX")
 	return txn.Commit(ctx, []byte(m.String()))
