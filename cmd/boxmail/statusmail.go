@@ -39,7 +39,7 @@ const (
 // minute and runs the status mail and usage report; stop ends it (with
 // a last flush).
 func startHealth(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, res resolver.Resolver, cm *certs.Manager, log *slog.Logger) (stop func()) {
-	st.SetMinFree(minFreeSetting(cfg))
+	st.KeepFree(minFreeSetting(cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -143,7 +143,7 @@ func statusMail(ctx context.Context, cfg config.Config, st *store.Store, d *deli
 	if err := mailAdmin(ctx, cfg, d, subject, body, now); err != nil {
 		return false, err
 	}
-	return true, st.SetHealthState(ctx, statusMailState, joined, now)
+	return true, st.NoteHealthState(ctx, statusMailState, joined, now)
 }
 
 // statusMailBody says what changed, then lists every check.
@@ -192,7 +192,7 @@ func statusMailBody(results []dnsrecords.Result, state []string, before map[stri
 func usageReport(ctx context.Context, cfg config.Config, st *store.Store, d *delivery.Deliverer, now time.Time) (bool, error) {
 	_, at, err := st.HealthState(ctx, usageReportState)
 	if errors.Is(err, store.ErrNotFound) {
-		return false, st.SetHealthState(ctx, usageReportState, "", now)
+		return false, st.NoteHealthState(ctx, usageReportState, "", now)
 	} else if err != nil {
 		return false, err
 	}
@@ -206,7 +206,7 @@ func usageReport(ctx context.Context, cfg config.Config, st *store.Store, d *del
 	if err := mailAdmin(ctx, cfg, d, cfg.Hostname+" usage this week", body, now); err != nil {
 		return false, err
 	}
-	return true, st.SetHealthState(ctx, usageReportState, "", now)
+	return true, st.NoteHealthState(ctx, usageReportState, "", now)
 }
 
 func usageReportBody(ctx context.Context, st *store.Store, since, now time.Time) (string, error) {

@@ -42,14 +42,14 @@ func TestALowDiskIsRefusedAtRcptAndAtData(t *testing.T) {
 	say("", "220")
 	say("EHLO c.example", "250")
 	say("MAIL FROM:<f@elsewhere.example>", "250")
-	st.SetMinFree(100.5) // no disk has that much free
+	st.KeepFree(100.5) // no disk has that much free
 	say("RCPT TO:<me@example.net>", "452 4.3.1")
-	st.SetMinFree(0)
+	st.KeepFree(0)
 	say("RCPT TO:<me@example.net>", "250")
-	st.SetMinFree(100.5)
+	st.KeepFree(100.5)
 	say("DATA", "354")
 	say("Subject: x\r\n\r\nbody\r\n.", "452 4.3.1")
-	st.SetMinFree(0)
+	st.KeepFree(0)
 	say("MAIL FROM:<f@elsewhere.example>", "250")
 	say("RCPT TO:<me@example.net>", "250")
 	say("DATA", "354")

@@ -245,16 +245,16 @@ func (s *Store) DiskSpace() (DiskSpace, error) { return DiskSpaceOf(s.dir) }
 // the front-ends keep free: below it they refuse new mail.
 const DefaultMinFreePercent = 5.0
 
-// SetMinFree sets the percent of the disk (and inodes) kept free; 0
+// KeepFree sets the percent of the disk (and inodes) kept free; 0
 // means DefaultMinFreePercent, a negative value turns the gate off.
-func (s *Store) SetMinFree(percent float64) {
+func (s *Store) KeepFree(percent float64) {
 	if percent == 0 {
 		percent = DefaultMinFreePercent
 	}
 	s.hist.minFreeBits.Store(math.Float64bits(percent))
 }
 
-// MinFree is the percent of the disk kept free (SetMinFree).
+// MinFree is the percent of the disk kept free (KeepFree).
 func (s *Store) MinFree() float64 {
 	if b := s.hist.minFreeBits.Load(); b != 0 {
 		return math.Float64frombits(b)
@@ -297,8 +297,8 @@ func (s *Store) HealthState(ctx context.Context, name string) (value string, at 
 	return value, time.Unix(ts, 0), err
 }
 
-// SetHealthState keeps a named piece of the health checker's memory.
-func (s *Store) SetHealthState(ctx context.Context, name, value string, at time.Time) error {
+// NoteHealthState keeps a named piece of the health checker's memory.
+func (s *Store) NoteHealthState(ctx context.Context, name, value string, at time.Time) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		_, err := tx.exec(ctx, `INSERT INTO health_state(name, value, at) VALUES (?, ?, ?)
 			ON CONFLICT(name) DO UPDATE SET value = excluded.value, at = excluded.at`, name, value, at.Unix())

@@ -64,11 +64,11 @@ func TestCheckSpace(t *testing.T) {
 	if err := s.CheckSpace(); err != nil {
 		t.Fatalf("a test disk is not that full: %v", err)
 	}
-	s.SetMinFree(100.5) // nothing has that much free
+	s.KeepFree(100.5) // nothing has that much free
 	if err := s.CheckSpace(); !errors.Is(err, ErrDiskFull) {
 		t.Errorf("CheckSpace = %v", err)
 	}
-	s.SetMinFree(-1)
+	s.KeepFree(-1)
 	if err := s.CheckSpace(); err != nil {
 		t.Errorf("gate off: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestHealthState(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := time.Unix(1700000000, 0)
-	if err := s.SetHealthState(ctx, "status-mail", "x", at); err != nil {
+	if err := s.NoteHealthState(ctx, "status-mail", "x", at); err != nil {
 		t.Fatal(err)
 	}
 	v, got, err := s.HealthState(ctx, "status-mail")
