@@ -395,6 +395,8 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer startBackupSchedule(dir, cfg, st, b.deliverer, log.With("pkg", "backup"))() // backup.go
+	// The free-space gate, the history and the status mail (statusmail.go).
+	defer startHealth(dir, cfg, st, b.deliverer, newResolver(cfg), certs, log.With("pkg", "health"))()
 	// Signals are caught before the first port opens: a client (or a
 	// test) that sees a port may stop the box at once and get a clean exit.
 	sig := make(chan os.Signal, 1)

@@ -22,10 +22,11 @@ import (
 // cmdStatus checks the world against the box: DNS records through the
 // configured resolvers, the TLS certificate, and the ports.
 func cmdStatus(e *env, args []string) error {
-	var noPorts bool
+	var noPorts, mail bool
 	var timeout time.Duration
 	dir, pos, err := parseWith(e, "status", args, func(fs *flag.FlagSet) {
 		fs.BoolVar(&noPorts, "no-ports", false, "skip the check that the box's ports answer")
+		fs.BoolVar(&mail, "mail", false, "mail the admin the outcome when it changed since the last status mail (what serve does every status_mail_interval)")
 		fs.DurationVar(&timeout, "timeout", 3*time.Second, "timeout of each DNS query and connection")
 	})
 	if err != nil {
@@ -68,6 +69,11 @@ func cmdStatus(e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "\n%d ok, %d warn, %d fail\n", count[dnsrecords.OK], count[dnsrecords.Warn], count[dnsrecords.Fail])
+		if mail {
+			if err := statusMailNow(ctx, e, dir, cfg, st, results); err != nil {
+				return err
+			}
+		}
 		if n := count[dnsrecords.Fail]; n > 0 {
 			return fmt.Errorf("%d check(s) failed", n)
 		}
@@ -95,6 +101,7 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 	if cfg.ACME.On {
 		out = append(out, acmeChallenges(cfg))
 	}
+	out = append(out, machineChecks(ctx, dir, cfg, st, r, 0, time.Now())...) // health.go
 	out = append(out, backupCheck(dir, cfg.Hostname, time.Now()))
 	return append(out, cm.Checks(names)...), nil
 }

@@ -84,6 +84,8 @@ type Config struct {
 	ProfileServers []string
 	// ACME configures automatic certificates (acme.go).
 	ACME ACME
+	// Health configures the health checks and the status mail (health.go).
+	Health Health
 }
 
 // Default returns the production defaults for hostname.
@@ -97,6 +99,7 @@ func Default(hostname string) Config {
 		ACME:               DefaultACME(),
 		Backup:             DefaultBackup(),
 		Spam:               DefaultSpam(),
+		Health:             DefaultHealth(),
 		POP3Port:           110,
 		POP3SPort:          995,
 		SMTPPort:           25,

@@ -307,6 +307,9 @@ func lookupField(k string) (field, bool) {
 	if f, ok := spamFields[k]; ok {
 		return f, true
 	}
+	if f, ok := healthFields[k]; ok {
+		return f, true
+	}
 	f, ok := queueFields[k]
 	return f, ok
 }
@@ -336,6 +339,9 @@ func allFields() map[string]field {
 		m[k] = f
 	}
 	for k, f := range spamFields {
+		m[k] = f
+	}
+	for k, f := range healthFields {
 		m[k] = f
 	}
 	return m

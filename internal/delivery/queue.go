@@ -295,6 +295,7 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 		switch {
 		case rr.ok:
 			done = append(done, r)
+			q.d.st.Record(store.EventSent) // the health history (store/history.go)
 			q.log.Info("delivered", "queue_id", it.ID, "rcpt", r, "reply", rr.msg)
 		case rr.permanent || expired:
 			done = append(done, r)

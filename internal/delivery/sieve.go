@@ -170,10 +170,12 @@ func withFlags(t store.LocalTarget, mailbox string, flags []string, create bool)
 func (d *Deliverer) redirectCopy(ctx context.Context, o *SieveOptions, sender, account string, to []string, m *sieve.Message, data []byte, now time.Time) (store.QueuedCopy, error) {
 	for _, v := range m.Header[LoopHeader] {
 		if strings.EqualFold(strings.TrimSpace(v), account) {
+			d.st.Record(store.EventLoop) // the health history (store/history.go)
 			return store.QueuedCopy{}, fmt.Errorf("redirect loop: the message was already redirected by %s", account)
 		}
 	}
 	if len(m.Header["Received"]) > maxReceived {
+		d.st.Record(store.EventLoop) // the health history (store/history.go)
 		return store.QueuedCopy{}, fmt.Errorf("redirect loop: %d Received fields", len(m.Header["Received"]))
 	}
 	var rcpts []string

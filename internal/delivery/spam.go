@@ -233,6 +233,9 @@ func (d *Deliverer) scoreSpam(ctx context.Context, t *Txn, del *store.Delivery) 
 	if f.rspamd != nil {
 		res = f.joinRspamd(ctx, res, del.Data, rspamdEnvelope{IP: t.client, From: t.sender})
 	}
+	if res.Verdict != spam.Inbox {
+		d.st.Record(store.EventSpam) // the health history (store/history.go)
+	}
 	if res.Verdict == spam.Reject {
 		return res.Verdict, fmt.Errorf("%w (score %.2f)", ErrSpamRejected, res.Score)
 	}

@@ -22,6 +22,9 @@ func (c *conn) appendLimit(size int64) error {
 		c.log.Info("imap append refused before its data", "size", size, "reason", "too big")
 		return no(wire.CodeTooBig, fmt.Sprintf("Messages are limited to %d bytes", c.srv.opts.MaxMessageBytes))
 	}
+	if err := c.storeError("append", c.srv.opts.Store.CheckSpace()); err != nil { // free disk: NO [OVERQUOTA]
+		return err
+	}
 	ctx, cancel := c.opCtx()
 	defer cancel()
 	ok, _, err := c.srv.opts.Store.QuotaFits(ctx, c.acct.ID, size)

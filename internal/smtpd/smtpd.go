@@ -430,6 +430,9 @@ func (c *session) rcpt(to string, opts *smtp.RcptOptions) error {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "MAIL first")
 	}
 	ctx := c.ctx
+	if err := c.spaceGate(); err != nil { // free disk (space.go)
+		return err
+	}
 	if err := c.guardRcpt(ctx, to); err != nil { // DNSBL, greylisting
 		return err
 	}
@@ -459,6 +462,9 @@ const maxLineLength = 64 << 10
 func (c *session) Data(r io.Reader) error {
 	if c.txn == nil || len(c.rcpts) == 0 {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "No valid recipients")
+	}
+	if err := c.spaceGate(); err != nil { // free disk (space.go)
+		return err
 	}
 	c.inData.Store(true)
 	defer c.inData.Store(false)
@@ -507,6 +513,9 @@ func (c *session) Data(r io.Reader) error {
 		return c.internal("commit", err)
 	}
 	c.txn = nil
+	if c.s.o.Mode == Inbound {
+		c.s.o.Store.Record(store.EventReceived) // the health history (store/history.go)
+	}
 	return nil
 }
 

@@ -146,6 +146,7 @@ func (l *loginNotes) forget() {
 }
 
 func (s *Store) recordLogin(ctx context.Context, accountID, appID int64, from LoginRecord) error {
+	s.Record(EventLogin) // the health history (history.go)
 	if s.logins.fresh(accountID, loginNote{appID, from.Protocol, from.Addr, time.Now()}) {
 		return nil
 	}

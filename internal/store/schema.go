@@ -565,6 +565,8 @@ CREATE TABLE IF NOT EXISTS received_reports ( -- IF NOT EXISTS: tests that roll 
 );
 CREATE INDEX IF NOT EXISTS received_reports_end ON received_reports(kind, end_at);
 `,
+	// the health history and the status mail's memory (store/history.go).
+	historySchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -134,6 +134,7 @@ type Store struct {
 	flags   flagCache   // flagcache.go
 	auth    authCache   // authcache.go: verified logins
 	logins  loginNotes  // auth.go: logins recorded lately
+	hist    history     // history.go: events not yet flushed, the free-space gate
 
 	// Bodies from fileMin bytes on go to files (bodyfile.go); the writer
 	// keeps the names of the files it removed until their dead_files

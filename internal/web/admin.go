@@ -32,6 +32,7 @@ var adminPages = []adminPageDef{
 	{path: "migration", title: "Migration", load: loadMigration}, // migration.go
 	// spam.go
 	{path: "spam", title: "Spam caught this week", load: loadSpam, do: spamForm},
+	{path: "dashboard", title: "Dashboard", load: loadDashboard}, // dashboard.go
 }
 
 // adminTab is the tab of adminPages at path.

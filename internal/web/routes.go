@@ -114,6 +114,7 @@ func (s *Server) routes() []route {
 		s.adm("GET /admin/migration", reads, s.adminPage("migration")),
 		s.adm("GET /admin/spam", reads, s.adminPage("spam")), // spam.go
 		s.adm("POST /admin/spam", writes, s.adminForm("spam")),
+		s.adm("GET /admin/dashboard", reads, s.adminPage("dashboard")), // dashboard.go
 
 		// The admin JSON API (docs/api.md).
 		s.apiAdm("GET /admin/api/users", reads, s.apiUsers),
@@ -139,6 +140,7 @@ func (s *Server) routes() []route {
 		s.apiAdm("GET /admin/api/tls", reads, s.apiTLS),
 		s.apiAdm("POST /admin/api/tls", writes, s.apiInstallCert),
 		s.apiAdm("GET /admin/api/migration", reads, s.apiMigration),
+		s.apiAdm("GET /admin/api/dashboard", reads, s.apiDashboard), // dashboard.go
 		s.apiAdm("GET /admin/api/", reads, noSuchCall),
 		s.apiAdm("/admin/api/", writes, noSuchCall),
 	}
