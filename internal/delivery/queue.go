@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/metrics"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -291,6 +292,7 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 		case rr.ok:
 			done = append(done, r)
 			q.log.Info("delivered", "queue_id", it.ID, "rcpt", r, "reply", rr.msg)
+			q.d.metrics.Outbound(metrics.Delivered)
 		case rr.permanent || expired:
 			done = append(done, r)
 			failed = append(failed, r)
@@ -300,9 +302,11 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 			}
 			failMsgs = append(failMsgs, msg)
 			q.log.Warn("delivery failed permanently", "queue_id", it.ID, "rcpt", r, "reply", msg)
+			q.d.metrics.Outbound(metrics.Bounced)
 		default:
 			delayed = append(delayed, r)
 			lastErr = append(lastErr, rr.msg)
+			q.d.metrics.Outbound(metrics.Deferred)
 		}
 	}
 	out := store.QueueOutcome{Done: done}

@@ -233,6 +233,7 @@ func (d *Deliverer) scoreSpam(ctx context.Context, t *Txn, del *store.Delivery) 
 	if f.rspamd != nil {
 		res = f.joinRspamd(ctx, res, del.Data, rspamdEnvelope{IP: t.client, From: t.sender})
 	}
+	d.metrics.SpamVerdict(string(res.Verdict))
 	if res.Verdict == spam.Reject {
 		return res.Verdict, fmt.Errorf("%w (score %.2f)", ErrSpamRejected, res.Score)
 	}
