@@ -18,12 +18,15 @@
 package metrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"math"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -93,7 +96,7 @@ func New(log *slog.Logger) *Metrics {
 	m.commitTime = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "boxmail_store_commit_seconds", Help: "Time of a group commit's COMMIT, which fsyncs the write-ahead log.",
 		Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1}})
 	m.reg.MustRegister(m.logins, m.sessions, m.blocks, m.idle, m.batch, m.commitTime,
-		collectors.NewGoCollector(), processCollector{})
+		collectors.NewGoCollector(), newProcessCollector())
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	m.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
@@ -189,10 +192,39 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(queueAgeDesc, prometheus.GaugeValue, age)
 }
 
-// Handler serves the metrics in Prometheus's text format.
+// Handler serves the metrics in Prometheus's text format, uncompressed
+// (the listener is on loopback) and in one write with a Content-Length,
+// so a scrape costs one write system call instead of one per 4 KiB.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{DisableCompression: true, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)})
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{DisableCompression: true, ErrorLog: slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := bufPool.Get().(*bufferedResponse)
+		b.ResponseWriter, b.status = w, 0
+		b.buf.Reset()
+		h.ServeHTTP(b, r)
+		w.Header().Set("Content-Length", strconv.Itoa(b.buf.Len()))
+		if b.status != 0 {
+			w.WriteHeader(b.status)
+		}
+		if _, err := w.Write(b.buf.Bytes()); err != nil {
+			m.log.Debug("metrics: writing a scrape", "err", err)
+		}
+		b.ResponseWriter = nil
+		bufPool.Put(b)
+	})
 }
+
+// bufferedResponse holds a scrape's answer until it is complete.
+type bufferedResponse struct {
+	http.ResponseWriter
+	buf    bytes.Buffer
+	status int
+}
+
+func (b *bufferedResponse) WriteHeader(code int)        { b.status = code }
+func (b *bufferedResponse) Write(p []byte) (int, error) { return b.buf.Write(p) }
+
+var bufPool = sync.Pool{New: func() any { return new(bufferedResponse) }}
 
 // Serve answers /metrics on ln until Shutdown (the box's server shape).
 func (m *Metrics) Serve(ln net.Listener) error {

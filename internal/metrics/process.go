@@ -12,8 +12,19 @@ import (
 // processCollector exports the process's resident memory and CPU time
 // under the standard names. client_golang's own process collector reads
 // five files under /proc on each scrape (netstat among them), most of a
-// scrape's cost; this one reads one small file and makes one syscall.
-type processCollector struct{}
+// scrape's cost; this one makes two syscalls: a pread of /proc/self/statm,
+// kept open, and getrusage.
+type processCollector struct {
+	statm *os.File // nil: not Linux
+}
+
+func newProcessCollector() processCollector {
+	f, err := os.Open("/proc/self/statm")
+	if err != nil {
+		return processCollector{}
+	}
+	return processCollector{statm: f}
+}
 
 var (
 	rssDesc = prometheus.NewDesc("process_resident_memory_bytes", "Resident memory size in bytes.", nil, nil)
@@ -22,8 +33,8 @@ var (
 
 func (processCollector) Describe(ch chan<- *prometheus.Desc) { ch <- rssDesc; ch <- cpuDesc }
 
-func (processCollector) Collect(ch chan<- prometheus.Metric) {
-	if rss, ok := residentBytes(); ok {
+func (p processCollector) Collect(ch chan<- prometheus.Metric) {
+	if rss, ok := p.residentBytes(); ok {
 		ch <- prometheus.MustNewConstMetric(rssDesc, prometheus.GaugeValue, float64(rss))
 	}
 	var ru syscall.Rusage
@@ -35,12 +46,16 @@ func (processCollector) Collect(ch chan<- prometheus.Metric) {
 
 // residentBytes reads the resident set size from /proc/self/statm
 // (Linux; ok false elsewhere).
-func residentBytes() (int64, bool) {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
+func (p processCollector) residentBytes() (int64, bool) {
+	if p.statm == nil {
 		return 0, false
 	}
-	f := bytes.Fields(b)
+	var buf [128]byte
+	n, err := p.statm.ReadAt(buf[:], 0)
+	if n == 0 && err != nil {
+		return 0, false
+	}
+	f := bytes.Fields(buf[:n])
 	if len(f) < 2 {
 		return 0, false
 	}

@@ -3,24 +3,20 @@ package store
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 )
 
 // QueueStats returns the outbound queue's entry count and when its
-// oldest entry was queued (zero when empty), for the metrics scrape: the
-// count walks the queue_next index, the oldest is the lowest id (ids
-// grow with time), so both stay cheap.
+// oldest entry was queued (zero when empty), for the metrics scrape: one
+// query; the count walks the queue_next index and the oldest is the
+// lowest id (ids grow with time), so it stays cheap.
 func (s *Store) QueueStats(ctx context.Context) (n int64, oldest time.Time, err error) {
-	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*) FROM queue").Scan(&n); err != nil {
+	var c sql.NullInt64
+	if err := s.rdb.QueryRowContext(ctx, "SELECT count(*), (SELECT created FROM queue ORDER BY id LIMIT 1) FROM queue").Scan(&n, &c); err != nil {
 		return 0, time.Time{}, err
 	}
-	var c int64
-	err = s.rdb.QueryRowContext(ctx, "SELECT created FROM queue ORDER BY id LIMIT 1").Scan(&c)
-	if errors.Is(err, sql.ErrNoRows) {
-		return n, time.Time{}, nil
-	} else if err != nil {
-		return 0, time.Time{}, err
+	if c.Valid {
+		oldest = time.Unix(c.Int64, 0)
 	}
-	return n, time.Unix(c, 0), nil
+	return n, oldest, nil
 }
