@@ -69,6 +69,9 @@ var allowed = map[string][]string{
 	// metrics: the Prometheus registry and /metrics listener; a leaf the
 	// servers take through their Options (nil: count nothing).
 	"internal/metrics": {},
+	// progress: the CLI's one-line progress bar (rate, ETA), drawn on a
+	// terminal only; a leaf.
+	"internal/progress": {},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {
