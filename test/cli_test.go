@@ -124,7 +124,8 @@ func startQuickstart(t *testing.T, dir string, ports []int) (string, *exec.Cmd, 
 		"--smtp-port", fmt.Sprint(ports[0]), "--submission-port", fmt.Sprint(ports[1]), "--submissions-port", fmt.Sprint(ports[2]),
 		"--imap-port", fmt.Sprint(ports[3]), "--imaps-port", fmt.Sprint(ports[4]), "--dns-port", fmt.Sprint(ports[5]),
 		"--http-port", fmt.Sprint(ports[6]), "--https-port", fmt.Sprint(ports[7]),
-		"--pop3-port", fmt.Sprint(ports[8]), "--pop3s-port", fmt.Sprint(ports[9]), "--managesieve-port", fmt.Sprint(ports[10]))
+		"--pop3-port", fmt.Sprint(ports[8]), "--pop3s-port", fmt.Sprint(ports[9]), "--managesieve-port", fmt.Sprint(ports[10]),
+		"--metrics-port", "0") // not the fixed 9154 (metrics_test.go serves it on a free port)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -18,13 +18,13 @@ var allowed = map[string][]string{
 	"internal/resolver":    {},
 	"internal/mailauth":    {"resolver", "mailmsg"},
 	"internal/sieve":       {"mailmsg"},
-	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam", "reports"},
-	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve"},
-	"internal/imapd":       {"store", "guard", "netserve", "mailmsg", "imapd/wire", "imapd/inflate"},
-	"internal/pop3d":       {"store", "guard", "netserve"},
+	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam", "reports", "metrics"},
+	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve", "metrics"},
+	"internal/imapd":       {"store", "guard", "netserve", "mailmsg", "imapd/wire", "imapd/inflate", "metrics"},
+	"internal/pop3d":       {"store", "guard", "netserve", "metrics"},
 	"internal/managesieve": {"store", "sieve", "guard", "netserve"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
-	"internal/dnsd":        {"dnsrecords", "store"},
+	"internal/dnsd":        {"dnsrecords", "store", "metrics"},
 	"internal/web":         {"store", "delivery", "dnsrecords", "guard", "admin"},
 	"internal/migrate":     {"store", "mailmsg"},
 	"internal/testutil":    {"store", "resolver"},
@@ -35,7 +35,7 @@ var allowed = map[string][]string{
 	"internal/admin": {"store", "delivery", "dnsrecords", "mailauth", "sieve", "resolver"},
 	// guard: the shared defences (login limiter, connection limits,
 	// greylisting, DNSBL) that every front-end consults.
-	"internal/guard": {"store", "resolver"},
+	"internal/guard": {"store", "resolver", "metrics"},
 	// netserve: the accept loop, drain and panic recovery of the servers
 	// whose wire code is ours; a leaf.
 	"internal/netserve": {},
@@ -69,6 +69,12 @@ var allowed = map[string][]string{
 	// reports: reading the DMARC and TLS aggregate reports others send
 	// about the box's domains, and their summary; delivery keeps them.
 	"internal/reports": {"mailmsg"},
+	// metrics: the Prometheus registry and /metrics listener; a leaf the
+	// servers take through their Options (nil: count nothing).
+	"internal/metrics": {},
+	// progress: the CLI's one-line progress bar (rate, ETA), drawn on a
+	// terminal only; a leaf.
+	"internal/progress": {},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/progress"
 	"boxmail/internal/store"
 )
 
@@ -149,7 +150,10 @@ func backupRun(e *env, args []string) error {
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	return withBox(dir, func(cfg config.Config, st *store.Store) error {
 		keep := retention(cfg)
-		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep})
+		bar := progress.New(e.stderr, "backup", "files") // nil off a terminal
+		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep,
+			Progress: func(done, total int) { bar.Set(int64(done), int64(total)) }})
+		bar.Finish()
 		if err != nil {
 			return err
 		}

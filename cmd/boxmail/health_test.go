@@ -103,7 +103,7 @@ func TestTheStatusMailGoesOutOnlyWhenSomethingChanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := config.Default("box.example.net")
-	d, err := newDeliverer(dir, cfg, st, newResolver(cfg), slog.New(slog.DiscardHandler))
+	d, err := newDeliverer(dir, cfg, st, newResolver(cfg), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

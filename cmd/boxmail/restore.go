@@ -16,6 +16,7 @@ import (
 
 	"boxmail/internal/backup"
 	"boxmail/internal/config"
+	"boxmail/internal/progress"
 	"boxmail/internal/store"
 )
 
@@ -56,7 +57,10 @@ func cmdRestore(e *env, args []string) error {
 			User: user, Mailbox: mailbox, Logger: log})
 	}
 	start := time.Now()
-	res, err := backup.Restore(ctx, backup.RestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir, Logger: log})
+	bar := progress.New(e.stderr, "restore", "files") // nil off a terminal
+	res, err := backup.Restore(ctx, backup.RestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir, Logger: log,
+		Progress: func(done, total int) { bar.Set(int64(done), int64(total)) }})
+	bar.Finish()
 	if err != nil {
 		return fmt.Errorf("nothing restored: %w", err)
 	}

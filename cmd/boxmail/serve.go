@@ -187,6 +187,7 @@ func (p portFlags) register(fs *flag.FlagSet) {
 			return nil
 		})
 	}
+	p.registerMetricsPort(fs) // metrics.go
 }
 
 func (p portFlags) apply(c *config.Config) {
@@ -195,6 +196,7 @@ func (p portFlags) apply(c *config.Config) {
 			*f.field(c) = v
 		}
 	}
+	p.applyMetricsPort(c) // metrics.go
 }
 
 func cmdServe(e *env, args []string) error {
@@ -254,7 +256,7 @@ func cmdQuickstart(e *env, args []string) error {
 	banner := func(addrs map[string]string) {
 		fmt.Fprintf(e.stdout, "\nboxmail quickstart is running (data in %s)\n", dir)
 		fmt.Fprintf(e.stdout, "  account:   %s\n  password:  %s\n", me, strings.TrimSpace(string(pw)))
-		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "POP3", "POP3S", "DNS", "HTTP", "HTTPS", "ManageSieve"} {
+		for _, k := range []string{"SMTP", "submission", "submissions", "IMAP", "IMAPS", "POP3", "POP3S", "DNS", "HTTP", "HTTPS", "ManageSieve", "metrics"} {
 			if a, ok := addrs[k]; ok {
 				fmt.Fprintf(e.stdout, "  %-12s %s\n", k+":", a)
 			}
@@ -283,6 +285,7 @@ func createDemoBox(dir, domain, me, pwPath string) (err error) {
 	cfg.Sieve.ManageSievePort = 14190
 	cfg.HTTPPort, cfg.HTTPSPort = 8080, 8443
 	cfg.POP3Port, cfg.POP3SPort = 1110, 1995
+	cfg.MetricsListen = quickstartMetricsAddr
 	// A trial box on loopback: no greylisting and no blocklist queries
 	// (the login limiter stays on; its allow-list is empty, so it can
 	// be tried from another loopback address).
@@ -385,12 +388,14 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	tlsConf := certs.TLSConfig()
-	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store")})
+	m := newMetrics(cfg, log.With("pkg", "metrics")) // metrics.go; nil when off
+	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store"), OnCommit: commitObserver(m)})
 	if err != nil {
 		return err
 	}
 	defer closeStore(st, &err)
-	b, err := newBox(dir, cfg, st, certs, log)
+	readMetrics(m, dir, st, certs)
+	b, err := newBox(dir, cfg, st, certs, log, m)
 	if err != nil {
 		return err
 	}
@@ -404,6 +409,9 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	defer signal.Stop(sig)
 	rs, addrs, err := listenAll(cfg, b.servers, b.guard, tlsConf)
 	if err != nil {
+		return err
+	}
+	if rs, err = listenMetrics(cfg, m, rs, addrs); err != nil {
 		return err
 	}
 	if cfg.ACME.On { // in the background: the CA is never waited for

@@ -32,6 +32,7 @@ import (
 	"boxmail/internal/imapd"
 	"boxmail/internal/mailauth"
 	"boxmail/internal/managesieve"
+	"boxmail/internal/metrics"
 	"boxmail/internal/migrate"
 	"boxmail/internal/pop3d"
 	"boxmail/internal/resolver"
@@ -54,37 +55,37 @@ type box struct {
 }
 
 // newBox builds every server of the config over the store.
-func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, log *slog.Logger) (*box, error) {
+func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, log *slog.Logger, m *metrics.Metrics) (*box, error) {
 	tlsConf := cm.TLSConfig()
 	res := newResolver(cfg)
-	deliverer, err := newDeliverer(dir, cfg, st, res, log)
+	deliverer, err := newDeliverer(dir, cfg, st, res, log, m)
 	if err != nil {
 		return nil, err
 	}
-	grd, err := newGuard(cfg, st, res, log.With("pkg", "guard"))
+	grd, err := newGuard(cfg, st, res, log.With("pkg", "guard"), m)
 	if err != nil {
 		return nil, err
 	}
 	pop3Backend := pop3d.NewStoreBackend(st) // one maildrop lock for POP3 and POP3S
 	pop3Opts := func(name string) pop3d.Options {
 		return pop3d.Options{Backend: pop3Backend, Logger: log.With("pkg", "pop3d", "server", name), TLSConfig: tlsConf,
-			InsecureAuth: cfg.InsecureAuth, Guard: grd}
+			InsecureAuth: cfg.InsecureAuth, Guard: grd, Metrics: m}
 	}
 	dataBudget := smtpd.NewDataBudget(cfg.Security.DataMemoryOr(cfg.MaxMessageBytes)) // one for every SMTP port
 	smtpOpts := func(mode smtpd.Mode, name string) smtpd.Options {
 		return smtpd.Options{DataBudget: dataBudget,
 			Mode: mode, Deliverer: deliverer, Store: st, Logger: log.With("pkg", "smtpd", "server", name),
 			Hostname: cfg.Hostname, TLSConfig: tlsConf, MaxMessageBytes: cfg.MaxMessageBytes, MaxRecipients: cfg.MaxRecipients,
-			Resolver: res, TrustedNetworks: cfg.TrustedNetworks, Guard: grd,
+			Resolver: res, TrustedNetworks: cfg.TrustedNetworks, Guard: grd, Metrics: m,
 		}
 	}
 	imapOpts := func(name string) imapd.Options {
 		return imapd.Options{Store: st, Logger: log.With("pkg", "imapd", "server", name), TLSConfig: tlsConf,
-			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname, Guard: grd, ImplicitTLS: name == "imaps", MaxMessageBytes: cfg.MaxMessageBytes}
+			InsecureAuth: cfg.InsecureAuth, Hostname: cfg.Hostname, Guard: grd, ImplicitTLS: name == "imaps", MaxMessageBytes: cfg.MaxMessageBytes, Metrics: m}
 	}
 	queue := deliverer.Queue()
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, res, grd, cm, log.With("pkg", "web"))
-	dns := newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"))
+	dns := newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"), m)
 	return &box{guard: grd, queue: queue, dns: dns, deliverer: deliverer, servers: []listener{
 		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
 		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
@@ -103,7 +104,7 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 
 // newDeliverer builds serve's Deliverer from the config: Sieve filtering,
 // signed bounces and the outbound queue runner (Deliverer.Queue).
-func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger) (*delivery.Deliverer, error) {
+func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger, m *metrics.Metrics) (*delivery.Deliverer, error) {
 	sieve, err := sieveOptions(dir, cfg)
 	if err != nil {
 		return nil, err
@@ -125,7 +126,7 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 		qo.Smarthost = &delivery.Smarthost{Addr: o.Smarthost, TLS: o.SmarthostTLS, Username: o.SmarthostUser, Password: pw}
 	}
 	return delivery.New(delivery.Options{Store: st, Logger: log.With("pkg", "delivery"), Hostname: cfg.Hostname,
-		SignBounces: true, Sieve: &sieve, Queue: &qo, Spam: spamOptions(cfg)}), nil
+		SignBounces: true, Sieve: &sieve, Queue: &qo, Spam: spamOptions(cfg), Metrics: m}), nil
 }
 
 // spamOptions are the spam filter's options from the config. Off, it
@@ -173,7 +174,7 @@ func sieveOptions(dir string, cfg config.Config) (delivery.SieveOptions, error) 
 }
 
 // newGuard builds the shared defences from the config.
-func newGuard(cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger) (*guard.Guard, error) {
+func newGuard(cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger, m *metrics.Metrics) (*guard.Guard, error) {
 	s := cfg.Security
 	return guard.New(context.Background(), guard.Options{
 		Store: st, Resolver: res, Logger: log,
@@ -182,7 +183,7 @@ func newGuard(cfg config.Config, st *store.Store, res resolver.Resolver, log *sl
 		AccountFailures: s.AuthAccountFailures, FailureDelay: s.AuthFailureDelay,
 		MaxConnsPerIP: s.MaxConnsPerIP, MaxConns: s.MaxConns, GreetWait: max(s.GreetWait, 0),
 		Greylist: s.Greylisting, GreylistDelay: s.GreylistDelay, GreylistExpiry: s.GreylistExpiry,
-		DNSBL: s.SMTPDNSBL,
+		DNSBL: s.SMTPDNSBL, Metrics: m,
 	})
 }
 
@@ -230,7 +231,7 @@ type dnsServer struct {
 	log *slog.Logger
 }
 
-func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logger) *dnsServer {
+func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logger, m *metrics.Metrics) *dnsServer {
 	return &dnsServer{log: log, Server: dnsd.New(dnsd.Options{
 		Logger:     log,
 		Generation: st.Generation,
@@ -243,6 +244,7 @@ func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logg
 		},
 		// Loopback cannot be spoofed from outside, and benchmarks run there.
 		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Metrics:         m,
 	})}
 }
 

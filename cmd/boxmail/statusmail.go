@@ -259,7 +259,7 @@ func mailAdmin(ctx context.Context, cfg config.Config, d *delivery.Deliverer, su
 // statusMailNow is 'boxmail status --mail': the status mail of these
 // results, sent when they changed.
 func statusMailNow(ctx context.Context, e *env, dir string, cfg config.Config, st *store.Store, results []dnsrecords.Result) error {
-	d, err := newDeliverer(dir, cfg, st, newResolver(cfg), slog.New(slog.DiscardHandler))
+	d, err := newDeliverer(dir, cfg, st, newResolver(cfg), slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 
 	"filippo.io/age"
 
@@ -25,6 +26,9 @@ type RestoreOptions struct {
 	// Workers is how many files are fetched and written at once (default
 	// 8: one decrypts while another waits on the disk).
 	Workers int
+	// Progress, when set, is told after each file how many of the
+	// snapshot's files are written (from the workers at once).
+	Progress func(done, total int)
 }
 
 // RestoreResult tells what was restored.
@@ -114,8 +118,15 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 	if n <= 0 {
 		n = 8
 	}
+	var done atomic.Int64
 	return parallel(ctx, len(m.Files), n, func() func(context.Context, int) error {
-		return func(ctx context.Context, i int) error { return restoreFile(ctx, o, m.ID, m.Files[i], root) }
+		return func(ctx context.Context, i int) error {
+			err := restoreFile(ctx, o, m.ID, m.Files[i], root)
+			if err == nil && o.Progress != nil {
+				o.Progress(int(done.Add(1)), len(m.Files))
+			}
+			return err
+		}
 	})
 }
 

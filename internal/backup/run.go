@@ -19,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,9 @@ type RunOptions struct {
 	// Workers is how many files are read, encrypted and uploaded at once
 	// (default 8: fsyncs overlap); each holds about 2*ChunkSize bytes.
 	Workers int
+	// Progress, when set, is told after each file how many of the
+	// snapshot's files are stored (from the workers at once).
+	Progress func(done, total int)
 }
 
 // RunResult tells what a run did.
@@ -379,6 +383,9 @@ type uploader struct {
 	have          map[string]int64 // objects in the target: their sizes (-1: unknown)
 	uploaded      int64
 	uploadedBytes int64
+
+	progress func(done, total int) // RunOptions.Progress
+	done     atomic.Int64
 }
 
 func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, error) {
@@ -386,7 +393,7 @@ func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, er
 	if err != nil {
 		return nil, err
 	}
-	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir)}, nil
+	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir), progress: o.Progress}, nil
 }
 
 // run backs up the jobs with n workers and returns their files in order.
@@ -400,6 +407,9 @@ func (u *uploader) run(ctx context.Context, jobs []job, n int) ([]File, error) {
 				return fmt.Errorf("%s: %w", jobs[i].rel, err)
 			}
 			files[i] = f
+			if u.progress != nil {
+				u.progress(int(u.done.Add(1)), len(jobs))
+			}
 			return nil
 		}
 	})

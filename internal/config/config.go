@@ -77,6 +77,9 @@ type Config struct {
 	Spam Spam
 	// HTTPPort and HTTPSPort are the web server's ports (web.go); 0 disables.
 	HTTPPort, HTTPSPort int
+	// MetricsListen is the "ip:port" of the Prometheus /metrics listener
+	// (web.go); "" (the default) turns it off.
+	MetricsListen string
 	// Backup configures scheduled backups (backup.go).
 	Backup Backup
 	// ProfileServers are other names of this box that device profiles

@@ -27,6 +27,7 @@ import (
 	"strings"
 	"time"
 
+	"boxmail/internal/metrics"
 	"boxmail/internal/store"
 )
 
@@ -71,6 +72,8 @@ type Options struct {
 	// Queue returns it (Start it), and Commit kicks it when mail is queued.
 	// nil: mail is queued for another process's runner (the CLI).
 	Queue *QueueOptions
+	// Metrics counts spam verdicts and outbound results; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Deliverer routes and commits messages. Its fields are set once, by New.
@@ -83,6 +86,7 @@ type Deliverer struct {
 	sieve       *SieveOptions // nil: no filtering (sieve.go)
 	spam        *spamFilter   // nil: no spam filter (spam.go)
 	signers     signerCache
+	metrics     *metrics.Metrics // nil: none
 }
 
 // New returns a Deliverer and, when o.Queue is set, its queue runner.
@@ -90,7 +94,7 @@ func New(o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Deliverer{st: o.Store, log: o.Logger, hostname: o.Hostname, signBounces: o.SignBounces}
+	d := &Deliverer{st: o.Store, log: o.Logger, hostname: o.Hostname, signBounces: o.SignBounces, metrics: o.Metrics}
 	if o.Sieve != nil {
 		so := *o.Sieve
 		if so.Now == nil {

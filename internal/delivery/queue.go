@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/metrics"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -297,6 +298,7 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 			done = append(done, r)
 			q.d.st.Record(store.EventSent) // the health history (store/history.go)
 			q.log.Info("delivered", "queue_id", it.ID, "rcpt", r, "reply", rr.msg)
+			q.d.metrics.Outbound(metrics.Delivered)
 		case rr.permanent || expired:
 			done = append(done, r)
 			failed = append(failed, r)
@@ -306,9 +308,11 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 			}
 			failMsgs = append(failMsgs, msg)
 			q.log.Warn("delivery failed permanently", "queue_id", it.ID, "rcpt", r, "reply", msg)
+			q.d.metrics.Outbound(metrics.Bounced)
 		default:
 			delayed = append(delayed, r)
 			lastErr = append(lastErr, rr.msg)
+			q.d.metrics.Outbound(metrics.Deferred)
 		}
 	}
 	out := store.QueueOutcome{Done: done}

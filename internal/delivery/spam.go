@@ -236,6 +236,7 @@ func (d *Deliverer) scoreSpam(ctx context.Context, t *Txn, del *store.Delivery) 
 	if res.Verdict != spam.Inbox {
 		d.st.Record(store.EventSpam) // the health history (store/history.go)
 	}
+	d.metrics.SpamVerdict(string(res.Verdict))
 	if res.Verdict == spam.Reject {
 		return res.Verdict, fmt.Errorf("%w (score %.2f)", ErrSpamRejected, res.Score)
 	}

@@ -42,6 +42,7 @@ import (
 	"github.com/miekg/dns"
 
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/metrics"
 )
 
 // Options configure a Server.
@@ -61,6 +62,8 @@ type Options struct {
 	// RateLimitExempt are client networks never limited (cmd/boxmail
 	// exempts loopback, which cannot be spoofed from outside).
 	RateLimitExempt []netip.Prefix
+	// Metrics counts the queries answered; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Server is the authoritative DNS server.
@@ -232,6 +235,7 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if resp == nil {
 		return // not worth an answer (a response, or garbage)
 	}
+	s.opts.Metrics.DNSQuery(dns.RcodeToString[resp.Rcode])
 	if udp && s.limiter != nil {
 		if ap, ok := w.RemoteAddr().(*net.UDPAddr); ok {
 			switch s.limiter.allow(ap.AddrPort().Addr(), time.Now()) {

@@ -56,6 +56,7 @@ import (
 	"sync"
 	"time"
 
+	"boxmail/internal/metrics"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -110,6 +111,8 @@ type Options struct {
 	GreylistDelay, GreylistRetry, GreylistExpiry time.Duration
 	// DNSBL are the blocklist zones inbound SMTP clients are looked up in.
 	DNSBL []string
+	// Metrics counts the networks the login limiter blocks; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Guard holds the defences' state. Its methods are safe for concurrent

@@ -124,6 +124,7 @@ func (g *Guard) Login(ctx context.Context, ip netip.Addr, account, password stri
 		g.mu.Unlock()
 		if block {
 			g.log.Warn("blocking logins", "net", p, "until", b.Until.Format(time.RFC3339), "level", b.Level, "reason", b.Reason)
+			g.o.Metrics.LoginBlock()
 			if g.o.Store != nil {
 				if err := g.o.Store.SaveAuthBlock(ctx, b); err != nil {
 					g.log.Error("saving login block", "net", p, "err", err)

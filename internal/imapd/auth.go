@@ -150,6 +150,7 @@ func (c *conn) login(user, password string) (string, error) {
 	})
 	if errors.Is(err, store.ErrAuthFailed) {
 		c.log.Info("imap login failed", "user", user)
+		c.srv.opts.Metrics.Login("imap", false)
 		return "", errAuthFailed
 	} else if err != nil {
 		c.log.Error("imap login: store error", "user", user, "err", err)
@@ -162,6 +163,7 @@ func (c *conn) login(user, password string) (string, error) {
 	c.feed = c.srv.feeds.acquire(acct.ID)
 	c.kick = c.feed.kicked()
 	c.log.Info("imap login")
+	c.srv.opts.Metrics.Login("imap", true)
 	return wire.CodeCapability(c.capabilities()), nil
 }
 

@@ -23,6 +23,7 @@ func (c *conn) cmdIdle(*wire.Command) (string, error) {
 	lines := make(chan idleLine, 1)
 	c.idling.Store(true) // the reader goroutine must not flush: this one writes
 	defer c.idling.Store(false)
+	defer c.srv.opts.Metrics.Idle()()
 	go func() {
 		line, err := c.r.ReadLine()
 		lines <- idleLine{line, err}

@@ -108,6 +108,7 @@ import (
 
 	"boxmail/internal/guard"
 	"boxmail/internal/imapd/wire"
+	"boxmail/internal/metrics"
 	"boxmail/internal/netserve"
 	"boxmail/internal/store"
 )
@@ -136,6 +137,8 @@ type Options struct {
 	// IdleTimeout ends a session silent for that long (default 30
 	// minutes, RFC 9051 5.4's least autologout timer; IDLE included).
 	IdleTimeout time.Duration
+	// Metrics counts sessions, logins and IDLE connections; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Server is an IMAP server over a store.
@@ -167,7 +170,10 @@ func New(opts Options) *Server {
 	opts.MaxMessageBytes = min(opts.MaxMessageBytes, math.MaxUint32) // APPENDLIMIT is a 32-bit number here
 	s := &Server{opts: opts, log: opts.Logger.With("component", "imap")}
 	s.feeds = newFeeds(opts.Store, s.log)
-	s.ns = netserve.New(s.log, func(ctx context.Context, nc net.Conn) { s.newConn(ctx, nc).serve() })
+	s.ns = netserve.New(s.log, func(ctx context.Context, nc net.Conn) {
+		defer opts.Metrics.Session("imap")()
+		s.newConn(ctx, nc).serve()
+	})
 	s.ctx = s.ns.Context()
 	return s
 }

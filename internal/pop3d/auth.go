@@ -163,6 +163,7 @@ func (c *conn) login(user, pass string) error {
 	switch {
 	case errors.Is(err, ErrAuthFailed):
 		c.log.Info("pop3 login failed", "user", printable(user))
+		c.s.o.Metrics.Login("pop3", false)
 		c.reply("-ERR [AUTH] Authentication failed")
 		return nil
 	case errors.Is(err, ErrInUse):
@@ -180,6 +181,7 @@ func (c *conn) login(user, pass string) error {
 	c.retrieved = make([]bool, len(c.msgs))
 	c.log = c.log.With("user", user)
 	c.log.Info("pop3 login", "messages", len(c.msgs))
+	c.s.o.Metrics.Login("pop3", true)
 	c.replyf("+OK Logged in, %d messages", len(c.msgs))
 	return nil
 }

@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"boxmail/internal/guard"
+	"boxmail/internal/metrics"
 	"boxmail/internal/netserve"
 )
 
@@ -63,6 +64,8 @@ type Options struct {
 	// IdleTimeout ends a silent session [10 minutes, RFC 1939 3's least
 	// autologout timer].
 	IdleTimeout time.Duration
+	// Metrics counts sessions and logins; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // ErrServerClosed is returned by Serve after Shutdown (the one value of
@@ -86,7 +89,7 @@ func New(o Options) *Server {
 		o.IdleTimeout = 10 * time.Minute
 	}
 	s := &Server{o: o, log: o.Logger}
-	s.ns = netserve.New(o.Logger, func(ctx context.Context, nc net.Conn) { s.newConn(ctx, nc).serve() })
+	s.ns = netserve.New(o.Logger, func(ctx context.Context, nc net.Conn) { defer o.Metrics.Session("pop3")(); s.newConn(ctx, nc).serve() })
 	return s
 }
 

@@ -43,6 +43,7 @@ import (
 
 	"boxmail/internal/delivery"
 	"boxmail/internal/guard"
+	"boxmail/internal/metrics"
 	"boxmail/internal/netserve"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
@@ -84,6 +85,8 @@ type Options struct {
 	// one among a box's SMTP servers. nil: a budget of its own, of
 	// MaxMessageBytes.
 	DataBudget *DataBudget
+	// Metrics counts messages, sessions and logins; nil: none.
+	Metrics *metrics.Metrics
 }
 
 // Server is one SMTP listener's server.
@@ -258,6 +261,7 @@ func (s *Server) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	s.mu.Lock()
 	s.conns[sess] = struct{}{}
 	s.mu.Unlock()
+	sess.endSession = s.o.Metrics.Session(s.protocol()) // metrics.go
 	return sess, nil
 }
 
@@ -283,6 +287,8 @@ type session struct {
 	inData atomic.Bool
 	bye    sync.Once
 	errors int // permanent errors so far (guard.go)
+
+	endSession func() // counts the session closed (metrics.go)
 }
 
 var (
@@ -323,6 +329,7 @@ func (c *session) Reset() {
 }
 
 func (c *session) Logout() error {
+	c.endSession()
 	c.cancel()
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
@@ -358,6 +365,7 @@ func (c *session) Auth(mech string) (sasl.Server, error) {
 		})
 		if errors.Is(err, store.ErrAuthFailed) {
 			c.log.Info("auth failed", "user", username)
+			c.s.o.Metrics.Login(c.s.protocol(), false)
 			return smtp.ErrAuthFailed
 		} else if err != nil {
 			return c.internal("auth", err)
@@ -365,6 +373,7 @@ func (c *session) Auth(mech string) (sasl.Server, error) {
 		c.user = acc.Email
 		c.log = c.log.With("user", acc.Email)
 		c.log.Info("authenticated")
+		c.s.o.Metrics.Login(c.s.protocol(), true)
 		return nil
 	}
 	switch mech {
@@ -459,7 +468,8 @@ func (c *session) rcpt(to string, opts *smtp.RcptOptions) error {
 // maxLineLength bounds a line of a command or of DATA.
 const maxLineLength = 64 << 10
 
-func (c *session) Data(r io.Reader) error {
+func (c *session) Data(r io.Reader) (err error) {
+	defer func() { c.s.o.Metrics.MessageReceived(receivedResult(err)) }() // metrics.go
 	if c.txn == nil || len(c.rcpts) == 0 {
 		return smtpErr(503, smtp.EnhancedCode{5, 5, 1}, "No valid recipients")
 	}

@@ -102,6 +102,9 @@ type Options struct {
 	// bcrypt.MinCost to bcrypt.MaxCost; 0 means DefaultPasswordCost.
 	// Tests lower it to bcrypt.MinCost to run fast.
 	PasswordCost int
+	// OnCommit, if set, is told each group commit's batch size and how
+	// long its COMMIT (the WAL fsync) took (metrics.StoreCommit).
+	OnCommit func(batch int, commit time.Duration)
 }
 
 // DefaultPasswordCost is the bcrypt cost of password hashes in production.
@@ -147,6 +150,8 @@ type Store struct {
 		once sync.Once
 		hash []byte
 	} // admin.go: dummyHash
+	// onCommit is Options.OnCommit (nil: none).
+	onCommit func(batch int, commit time.Duration)
 }
 
 // Stats counts the writer's work since Open.
@@ -205,7 +210,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	rdb.SetMaxOpenConns(4)
 	rdb.SetMaxIdleConns(4)
 	s := &Store{path: path, dir: dir, fileMin: opts.FileBodyMin, pwCost: opts.PasswordCost, log: opts.Logger, wdb: wdb, rdb: rdb,
-		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch,
+		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch, onCommit: opts.OnCommit,
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	s.chlog = newChangeLog()
@@ -520,6 +525,7 @@ func (s *Store) runBatch(batch []*writeReq) {
 			s.log.Error("store change log", "err", err)
 		}
 	}
+	start := time.Now()
 	if err := tx.Commit(); err != nil {
 		s.log.Error("store commit failed", "err", err, "batch", len(batch))
 		for i, r := range batch {
@@ -528,6 +534,9 @@ func (s *Store) runBatch(batch []*writeReq) {
 			}
 		}
 		return
+	}
+	if s.onCommit != nil {
+		s.onCommit(len(batch), time.Since(start))
 	}
 	s.removeDeadFiles(ctx)
 	for _, e := range foreign {
