@@ -7,6 +7,7 @@ package test
 // speaks raw WebDAV to it.
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -233,5 +234,44 @@ func TestDAVMigrateImportFromRadicale(t *testing.T) {
 	}
 	if _, errOut, code := b.Cmd("", "migrate", "import", b.Admin, "--caldav", old.URL, "--user", old.User, "--password-file", old.PassFile); code == 0 || !strings.Contains(errOut, "--insecure") {
 		t.Errorf("http:// without --insecure: exit %d: %s", code, errOut)
+	}
+}
+
+// TestDAVCadaverSpeaksRawWebDAV: cadaver, a plain WebDAV client, lists
+// the box's address book (PROPFIND), reads a card's properties and
+// fetches it (GET) with the account's credentials from a .netrc.
+// (cadaver's put sends no Content-Type, which go-webdav's CardDAV
+// server answers 400: not tested here.)
+func TestDAVCadaverSpeaksRawWebDAV(t *testing.T) {
+	cadaver := needTool(t, "cadaver")
+	b := newBox(t)
+	c := newDAVClient(t, b, "127.0.0.1")
+	if code, _, _ := c.do(b.Admin, b.Password, "PUT", "/dav/me@example.test/contacts/default/grandma-1.vcf", davCard, "Content-Type", "text/vcard"); code != http.StatusCreated {
+		t.Fatalf("PUT: %d", code)
+	}
+	home := t.TempDir()
+	if err := os.WriteFile(filepath.Join(home, ".netrc"), []byte("machine 127.0.0.1\nlogin "+b.Admin+"\npassword "+b.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := filepath.Join(home, "got.vcf")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// cadaver asks whether to accept the box's self-signed certificate
+	// only on a terminal: script(1) gives it one.
+	script := needTool(t, "script")
+	cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", fmt.Sprintf("%s https://127.0.0.1:%d/dav/me@example.test/contacts/default/", cadaver, b.HTTPS), "/dev/null")
+	cmd.Dir, cmd.Env = home, append(os.Environ(), "HOME="+home)
+	cmd.Stdin = strings.NewReader("y\nls\npropget grandma-1.vcf\nget grandma-1.vcf " + got + "\nquit\n")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("cadaver: %v\n%s", err, out)
+	}
+	for _, want := range []string{"Listing collection `/dav/me@example.test/contacts/default/': succeeded", "grandma-1.vcf", "getetag", "UID:grandma-1"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("cadaver's output lacks %q:\n%s", want, out)
+		}
+	}
+	if data, err := os.ReadFile(got); err != nil || davLines(string(data)) != davLines(davCard) {
+		t.Errorf("the card cadaver fetched: %v\n%s", err, data)
 	}
 }
