@@ -275,3 +275,107 @@ func TestDAVCadaverSpeaksRawWebDAV(t *testing.T) {
 		t.Errorf("the card cadaver fetched: %v\n%s", err, data)
 	}
 }
+
+// TestDAVPythonCaldavSideBySideWithRadicale: the python3-caldav round
+// trip of TestDAVPythonCaldavRoundTrip, against Radicale and against the
+// box, gives the same steps.
+func TestDAVPythonCaldavSideBySideWithRadicale(t *testing.T) {
+	py := davPython(t)
+	old := startRadicale(t)
+	old.must("MKCALENDAR", "/"+old.User+"/default/", "")
+	b := newBox(t)
+	steps := func(url, user, pass string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		var out, errs strings.Builder // stderr: urllib3's warnings about the box's self-signed certificate
+		cmd := exec.CommandContext(ctx, py, filepath.Join("clients", "dav_caldav.py"), url, user, pass)
+		cmd.Stdout, cmd.Stderr = &out, &errs
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("dav_caldav.py against %s: %v\n%s%s", url, err, out.String(), errs.String())
+		}
+		var keep []string
+		for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			if !strings.HasPrefix(l, "principal ") && !strings.HasPrefix(l, "calendars ") { // the servers' own URLs
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\n")
+	}
+	ref := steps(old.URL, old.User, old.Pass)
+	box := steps(fmt.Sprintf("https://127.0.0.1:%d/dav/", b.HTTPS), b.Admin, b.Password)
+	if ref != box || !strings.HasSuffix(box, "deleted") {
+		t.Errorf("python3-caldav against Radicale:\n%s\nagainst the box:\n%s", ref, box)
+	}
+}
+
+// TestDAVKhardKhalReadWhatVdirsyncerSynced: vdirsyncer copies the box's
+// address book and calendar to local directories, which khard and khal
+// then read: the card, a timed event, and a recurring event's moved
+// occurrence.
+func TestDAVKhardKhalReadWhatVdirsyncerSynced(t *testing.T) {
+	vs := needTool(t, "vdirsyncer")
+	khard := needTool(t, "khard")
+	khal := needTool(t, "khal")
+	b := newBox(t)
+	c := newDAVClient(t, b, "127.0.0.1")
+	if code, _, _ := c.do(b.Admin, b.Password, "PUT", "/dav/me@example.test/contacts/default/grandma-1.vcf", davCard, "Content-Type", "text/vcard"); code != http.StatusCreated {
+		t.Fatalf("PUT a card: %d", code)
+	}
+	for _, name := range []string{"picnic.ics", "piano.ics"} {
+		if code, _, _ := c.do(b.Admin, b.Password, "PUT", "/dav/me@example.test/calendars/default/"+name, oldEvents[name], "Content-Type", "text/calendar"); code != http.StatusCreated {
+			t.Fatalf("PUT %s: %d", name, code)
+		}
+	}
+	dir := t.TempDir()
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, "[general]\nstatus_path = %q\n\n", filepath.Join(dir, "status"))
+	for _, kind := range []struct{ name, typ, ext string }{{"contacts", "carddav", ".vcf"}, {"calendars", "caldav", ".ics"}} {
+		fmt.Fprintf(&cfg, "[pair %s]\na = \"box_%s\"\nb = \"local_%s\"\ncollections = [\"from a\"]\n\n", kind.name, kind.name, kind.name)
+		fmt.Fprintf(&cfg, "[storage box_%s]\ntype = %q\nurl = \"https://127.0.0.1:%d/\"\nusername = %q\npassword = %q\nverify_fingerprint = %q\n\n",
+			kind.name, kind.typ, b.HTTPS, b.Admin, b.Password, certFingerprint(t, b.HTTPS))
+		fmt.Fprintf(&cfg, "[storage local_%s]\ntype = \"filesystem\"\npath = %q\nfileext = %q\n\n", kind.name, filepath.Join(dir, kind.name), kind.ext)
+	}
+	tool := func(bin string, stdin string, args ...string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir, cmd.Env = dir, append(os.Environ(), "HOME="+dir, "TZ=UTC")
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %v: %v\n%s", bin, args, err, out)
+		}
+		return string(out)
+	}
+	files := map[string]string{
+		"vdirsyncer.conf": cfg.String(),
+		"khard.conf": "[addressbooks]\n[[family]]\npath = " + filepath.Join(dir, "contacts", "default") +
+			"\n[general]\ndefault_action = list\neditor = /bin/true\nmerge_editor = /bin/true\n",
+		"khal.conf": "[calendars]\n[[home]]\npath = " + filepath.Join(dir, "calendars", "default") + "\ntype = calendar\n" +
+			"[locale]\nlocal_timezone = UTC\ndefault_timezone = UTC\ntimeformat = %H:%M\ndateformat = %Y-%m-%d\nlongdateformat = %Y-%m-%d\n" +
+			"datetimeformat = %Y-%m-%d %H:%M\nlongdatetimeformat = %Y-%m-%d %H:%M\n[sqlite]\npath = " + filepath.Join(dir, "khal.db") + "\n",
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := filepath.Join(dir, "vdirsyncer.conf")
+	tool(vs, strings.Repeat("y\n", 10), "-c", conf, "discover")
+	tool(vs, "", "-c", conf, "sync")
+	if out := tool(khard, "", "-c", filepath.Join(dir, "khard.conf"), "list"); !strings.Contains(out, "Grandma Rose") || !strings.Contains(out, "+1 555 0100") {
+		t.Errorf("khard list:\n%s", out)
+	}
+	khalConf := filepath.Join(dir, "khal.conf")
+	if out := tool(khal, "", "-c", khalConf, "list", "2026-06-01", "2026-06-02"); !strings.Contains(out, "12:00-15:00 Picnic") {
+		t.Errorf("khal list on the picnic's day:\n%s", out)
+	}
+	if out := tool(khal, "", "-c", khalConf, "list", "2026-01-12", "2026-01-13"); !strings.Contains(out, "17:00-18:00 Piano lesson (later)") || strings.Contains(out, "16:00-17:00") {
+		t.Errorf("khal list on the moved lesson's day:\n%s", out)
+	}
+	if out := tool(khal, "", "-c", khalConf, "list", "2026-01-19", "2026-01-20"); !strings.Contains(out, "16:00-17:00 Piano lesson") {
+		t.Errorf("khal list on a regular lesson's day:\n%s", out)
+	}
+}
