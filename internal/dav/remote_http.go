@@ -200,7 +200,11 @@ func (r *remoteHTTP) discover(ctx context.Context, u *url.URL, kind store.DAVKin
 		}
 	}
 	if len(cols) == 0 {
-		return nil, ErrRemoteNone
+		what := "calendar"
+		if kind == store.DAVCards {
+			what = "address book"
+		}
+		return nil, fmt.Errorf("%w (no %s in %s)", ErrRemoteNone, what, home)
 	}
 	return cols, nil
 }

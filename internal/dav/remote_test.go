@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
@@ -101,7 +102,13 @@ func TestImportRemoteFromABoxmail(t *testing.T) {
 // fakeOld is an old server with one address book at /c/ holding the
 // objects of files (name -> content), each listed with its length.
 func fakeOld(t *testing.T, files map[string]string) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(fakeOldHandler(files))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func fakeOldHandler(files map[string]string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		if u, p, _ := r.BasicAuth(); u != "old" || p != "pw" {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
@@ -128,9 +135,7 @@ func fakeOld(t *testing.T, files map[string]string) *httptest.Server {
 		default:
 			http.NotFound(w, r) // no current-user-principal: the URL is the collection
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	}
 }
 
 // TestImportRemoteBoundsAndErrors: a malformed and an oversized object
@@ -188,5 +193,40 @@ func TestImportRemoteBoundsAndErrors(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("%s: %v", u, err)
 		}
+	}
+}
+
+// TestImportRemoteTLSAndTimeCap: an old server's self-signed certificate
+// is refused unless Insecure, naming the flag; the time cap stops a slow
+// server in words.
+func TestImportRemoteTLSAndTimeCap(t *testing.T) {
+	files := map[string]string{"good.vcf": annCard}
+	srv := httptest.NewTLSServer(fakeOldHandler(files))
+	t.Cleanup(srv.Close)
+	st, acc := remoteStore(t)
+	ctx := context.Background()
+	opts := RemoteOptions{URL: srv.URL + "/c/", Kind: store.DAVCards, User: "old", Password: "pw"}
+	if _, err := ImportRemote(ctx, st, acc, opts); !errors.Is(err, ErrRemoteUnreachable) || !strings.Contains(err.Error(), "--insecure") {
+		t.Errorf("a self-signed certificate: %v", err)
+	}
+	opts.Insecure = true
+	if res, err := ImportRemote(ctx, st, acc, opts); err != nil || res.Total.Created != 1 {
+		t.Errorf("with Insecure: %v %+v", err, res)
+	}
+
+	slow := fakeOldHandler(files)
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == "GET" {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(2 * time.Second):
+			}
+		}
+		slow(w, r)
+	}))
+	t.Cleanup(srv2.Close)
+	_, err := ImportRemote(ctx, st, acc, RemoteOptions{URL: srv2.URL + "/c/", Kind: store.DAVCards, User: "old", Password: "pw", Insecure: true, Timeout: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "time cap") {
+		t.Errorf("a slow server: %v", err)
 	}
 }
