@@ -384,9 +384,9 @@ type ImportRun struct {
 	Report                           string // JSON, per folder
 }
 
-// Sources of the runs of contacts and calendar imports (dav.ImportFile,
-// dav.ImportRemote): the prefix, then the file or URL. Every other run
-// imported mail.
+// Sources of the runs of contacts and calendar imports ('migrate import
+// --vcf, --ics, --carddav, --caldav'): the prefix, then the file or URL.
+// Every other run imported mail.
 const (
 	ImportSourceContacts = "contacts:"
 	ImportSourceCalendar = "calendar:"
