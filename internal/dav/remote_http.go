@@ -188,15 +188,25 @@ func (r *remoteHTTP) discover(ctx context.Context, u *url.URL, kind store.DAVKin
 	if err != nil {
 		return nil, fmt.Errorf("listing %s: %w", home, err)
 	}
-	if len(cols) == 0 && home != u.Path {
-		cols, err = r.collections(ctx, start.String(), u.Path, kind)
-		if err != nil {
+	if u.Path != "/" && !samePath(home, u.Path) {
+		// The URL may name a collection outside the home set (one shared
+		// with the login), or a home set discovery did not find.
+		named, err := r.collections(ctx, start.String(), u.Path, kind)
+		if err != nil && len(cols) == 0 {
 			return nil, fmt.Errorf("listing %s: %w", u.Path, err)
+		}
+		for _, c := range named {
+			if samePath(c.Path, u.Path) {
+				return []remoteCollection{c}, nil // the URL names this collection
+			}
+		}
+		if len(cols) == 0 {
+			cols = named
 		}
 	}
 	for _, c := range cols {
-		if strings.TrimSuffix(c.Path, "/") == strings.TrimSuffix(u.Path, "/") {
-			return []remoteCollection{c}, nil // the URL names this collection
+		if samePath(c.Path, u.Path) {
+			return []remoteCollection{c}, nil
 		}
 	}
 	if len(cols) == 0 {
@@ -207,6 +217,11 @@ func (r *remoteHTTP) discover(ctx context.Context, u *url.URL, kind store.DAVKin
 		return nil, fmt.Errorf("%w (no %s in %s)", ErrRemoteNone, what, home)
 	}
 	return cols, nil
+}
+
+// samePath says whether two hrefs' paths name the same collection.
+func samePath(a, b string) bool {
+	return strings.TrimSuffix(a, "/") == strings.TrimSuffix(b, "/")
 }
 
 func (r *remoteHTTP) homeSet(ctx context.Context, endpoint, principal string, kind store.DAVKind) (string, error) {
