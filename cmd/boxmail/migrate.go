@@ -25,13 +25,14 @@ import (
 
 	"boxmail/internal/admin"
 	"boxmail/internal/config"
+	"boxmail/internal/dav"
 	"boxmail/internal/migrate"
 	"boxmail/internal/store"
 )
 
 func migrateCommands() []subcommand {
 	return []subcommand{
-		{name: "import", args: "EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D | --vcf F --ics F; --all --plan CSV", summary: "copy an old provider's mail into the box, checked", run: migrateImport},
+		{name: "import", args: "EMAIL --from imaps://OLD --user LOGIN | --mbox F | --maildir D | --vcf F --ics F | --carddav URL --caldav URL; --all --plan CSV", summary: "copy an old provider's mail into the box, checked", run: migrateImport},
 		{name: "status", args: "[DOMAIN] [--json]", summary: "the switch-over checklist", run: migrateStatus},
 		{name: "export", args: "EMAIL --to imaps://HOST --user LOGIN [--password-file F]", summary: "copy the box's mail back to another IMAP server (resumable)", run: migrateExport},
 	}
@@ -43,6 +44,9 @@ type importJob struct {
 	from, user, passwordFile  string
 	mbox, maildir, mboxFolder string
 	vcf, ics                  string // contacts and calendars (migrate_dav.go)
+	carddav, caldav           string // the same from a live old server
+	davTimeout                time.Duration
+	davMaxObjects             int
 }
 
 // mapFlags collects --map OLD=NEW (not split at commas: folder names
@@ -66,12 +70,16 @@ func (f *importFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.job.from, "from", "", "old IMAP server: imaps://host[:993] or imap://host[:143] (STARTTLS)")
 	fs.StringVar(&f.job.user, "user", "", "login at the old server (default: EMAIL)")
 	fs.StringVar(&f.job.passwordFile, "password-file", "", "file whose first line is the old password (default: read from the terminal or stdin)")
-	fs.BoolVar(&f.insecure, "insecure", false, "allow plaintext IMAP and unverified certificates")
+	fs.BoolVar(&f.insecure, "insecure", false, "allow plaintext IMAP (or http:// DAV) and unverified certificates")
 	fs.StringVar(&f.job.mbox, "mbox", "", "import an mbox file or a directory of them (Thunderbird) instead")
 	fs.StringVar(&f.job.mboxFolder, "folder", "INBOX", "with --mbox FILE: the folder it goes to")
 	fs.StringVar(&f.job.maildir, "maildir", "", "import a Maildir (Dovecot/Mail-in-a-Box backup) instead")
 	fs.StringVar(&f.job.vcf, "vcf", "", "import contacts from a .vcf file (an address book export) instead")
 	fs.StringVar(&f.job.ics, "ics", "", "import a calendar from an .ics file instead (with --vcf: both)")
+	fs.StringVar(&f.job.carddav, "carddav", "", "copy the address books of a live old CardDAV server (http(s) URL: the server, a home set or one address book) instead")
+	fs.StringVar(&f.job.caldav, "caldav", "", "copy the calendars of a live old CalDAV server instead (with --carddav: both)")
+	fs.DurationVar(&f.job.davTimeout, "dav-timeout", dav.DefaultRemoteTimeout, "with --carddav/--caldav: stop the copy after this long (run it again to go on)")
+	fs.IntVar(&f.job.davMaxObjects, "max-objects", dav.DefaultRemoteMaxObjects, "with --carddav/--caldav: refuse more contacts and events than this")
 	fs.StringVar(&f.folders, "folders", "all", "old folders to import: all, or a comma-separated list")
 	fs.StringVar(&f.since, "since", "", "only messages from this date on (YYYY-MM-DD)")
 	fs.Var(&f.maps, "map", "OLD=NEW: put old folder OLD into box folder NEW (repeatable)")
@@ -120,18 +128,18 @@ func (f *importFlags) jobs(pos []string) ([]importJob, error) {
 		}
 		return readPlan(f.plan)
 	case len(pos) != 1:
-		return nil, usagef("usage: migrate import EMAIL --from imaps://HOST --user LOGIN [--password-file F] | --mbox FILE | --maildir DIR | --vcf FILE --ics FILE")
+		return nil, usagef("usage: migrate import EMAIL --from imaps://HOST --user LOGIN [--password-file F] | --mbox FILE | --maildir DIR | --vcf FILE --ics FILE | --carddav URL --caldav URL")
 	}
 	job := f.job
 	job.email = pos[0]
 	n := 0
-	for _, s := range []string{job.from, job.mbox, job.maildir, job.vcf + job.ics} {
+	for _, s := range []string{job.from, job.mbox, job.maildir, job.vcf + job.ics + job.carddav + job.caldav} {
 		if s != "" {
 			n++
 		}
 	}
 	if n != 1 {
-		return nil, usagef("give exactly one of --from URL, --mbox FILE, --maildir DIR, --vcf FILE/--ics FILE")
+		return nil, usagef("give exactly one of --from URL, --mbox FILE, --maildir DIR, --vcf FILE/--ics FILE/--carddav URL/--caldav URL")
 	}
 	return []importJob{job}, nil
 }
@@ -150,8 +158,8 @@ func migrateImport(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if j := jobs[0]; len(jobs) == 1 && j.vcf+j.ics != "" {
-		return withBox(dir, func(_ config.Config, st *store.Store) error { return importContacts(e, st, j, f.asJSON) })
+	if j := jobs[0]; len(jobs) == 1 && j.vcf+j.ics+j.carddav+j.caldav != "" {
+		return withBox(dir, func(_ config.Config, st *store.Store) error { return importContacts(e, st, j, f.insecure, f.asJSON) })
 	}
 	return withBox(dir, func(_ config.Config, st *store.Store) error {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

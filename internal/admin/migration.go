@@ -411,7 +411,14 @@ func (m *measure) imported(ctx context.Context) MigrationStep {
 	s := MigrationStep{Name: "old mailboxes imported", State: StepToDo, Next: "boxmail migrate import EMAIL --from imaps://OLD-IMAP-HOST --user OLD-LOGIN (or --all --plan FILE)"}
 	imported := 0
 	for _, a := range m.accs {
-		runs, err := m.s.st.ImportRuns(ctx, a.ID)
+		all, err := m.s.st.ImportRuns(ctx, a.ID)
+		var runs []store.ImportRun
+		for _, r := range all {
+			if r.Mail() {
+				runs = append(runs, r)
+			}
+		}
+		s.Detail = append(s.Detail, davImportDetail(a.Email, all)...)
 		if err != nil || len(runs) == 0 {
 			s.Detail = append(s.Detail, a.Email+": not imported")
 			continue

@@ -384,6 +384,19 @@ type ImportRun struct {
 	Report                           string // JSON, per folder
 }
 
+// Sources of the runs of contacts and calendar imports ('migrate import
+// --vcf, --ics, --carddav, --caldav'): the prefix, then the file or URL.
+// Every other run imported mail.
+const (
+	ImportSourceContacts = "contacts:"
+	ImportSourceCalendar = "calendar:"
+)
+
+// Mail says whether the run imported mail, not contacts or calendars.
+func (r ImportRun) Mail() bool {
+	return !strings.HasPrefix(r.Source, ImportSourceContacts) && !strings.HasPrefix(r.Source, ImportSourceCalendar)
+}
+
 // StartImportRun records the start of an import run.
 func (s *Store) StartImportRun(ctx context.Context, accountID int64, source string) (int64, error) {
 	var id int64
