@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"internal/pop3d":       {"store", "guard", "netserve"},
 	"internal/managesieve": {"store", "sieve", "guard", "netserve"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
-	"internal/dnsd":        {"dnsrecords", "store"},
+	"internal/dnsd":        {"dnsrecords", "store", "safefile"}, // safefile: the DNSSEC key files
 	"internal/web":         {"store", "delivery", "dnsrecords", "guard", "admin"},
 	"internal/migrate":     {"store", "mailmsg"},
 	"internal/testutil":    {"store", "resolver"},
