@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"boxmail/internal/testutil"
 )
 
@@ -203,4 +205,55 @@ func TestDNSSECSignedZoneValidatesInUnbound(t *testing.T) {
 	if !regexp.MustCompile(`fail\s+example\.test\s+DNSSEC\s+.*SERVFAIL`).MatchString(st) {
 		t.Errorf("status does not fail the broken chain:\n%s", st)
 	}
+}
+
+// TestZoneTransferToSecondaries: dns_secondaries may transfer the zone
+// (dig axfr from 127.0.0.1), anyone else (dig -b 127.0.0.2) is refused,
+// and a change sends the secondary a NOTIFY.
+func TestZoneTransferToSecondaries(t *testing.T) {
+	needTool(t, "dig")
+	notifyPort := testutil.FreePort(t)
+	pc, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(notifyPort)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified := make(chan string, 20)
+	sec := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if r.Opcode == dns.OpcodeNotify && len(r.Question) == 1 {
+			notified <- r.Question[0].Name
+		}
+		m := new(dns.Msg)
+		m.SetReply(r)
+		w.WriteMsg(m)
+	})}
+	go sec.ActivateAndServe()
+	defer sec.Shutdown()
+	b := newBoxWith(t, map[string]string{"dns_secondaries": "127.0.0.1:" + strconv.Itoa(notifyPort)})
+
+	out := b.dig("dig", "AXFR", "example.test")
+	for _, want := range []string{"IN\tSOA\t", "IN\tMX\t10 mail.example.test.", "IN\tDNSKEY\t257 3 13", "IN\tRRSIG\t", "IN\tNSEC\t", "XFR size: "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("AXFR from the secondary lacks %q:\n%s", want, out)
+		}
+	}
+	refused := b.dig("dig", "-b", "127.0.0.2", "AXFR", "example.test")
+	if !strings.Contains(refused, "Transfer failed") || strings.Contains(refused, "IN\tMX\t") {
+		t.Errorf("AXFR from a stranger was not refused:\n%s", refused)
+	}
+
+	// The NOTIFY of the start, then one for a change to the zone.
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case z := <-notified:
+			if z != "example.test." {
+				t.Errorf("NOTIFY for %s", z)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no NOTIFY %s", what)
+		}
+	}
+	wait("at start")
+	mustRun(t, "", "dns", "set", "www.example.test", "A", "192.0.2.80", "--dir", b.Dir)
+	wait("after a change")
 }

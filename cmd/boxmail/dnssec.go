@@ -23,7 +23,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -74,6 +76,21 @@ func boxTLSA(cm *certs.Manager, live bool) []string {
 		return nil
 	}
 	return []string{dnsrecords.TLSAValue(leaf)}
+}
+
+// dnsSecondaries are the secondary name servers of the config (checked
+// there as ip:port).
+func dnsSecondaries(cfg config.Config, log *slog.Logger) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, s := range cfg.DNSSecondaries {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			log.Warn("dns_secondaries: skipping an address", "addr", s, "err", err)
+			continue
+		}
+		out = append(out, ap)
+	}
+	return out
 }
 
 // dnsZone prints a zone signed as the box serves it.

@@ -32,6 +32,12 @@ func SignedZone(set *dnsrecords.Set, keyDir, zone string, now time.Time) ([]dns.
 	if _, err := zs.signZones(map[string]*ZoneKeys{apex: zk}, &sigCache{}, func() time.Time { return now }); err != nil {
 		return nil, err
 	}
+	return zs.zoneRRs(z), nil
+}
+
+// zoneRRs returns every record of z: each name's RRsets (the SOA first)
+// with their signatures and NSEC, names in canonical order, glue too.
+func (zs *zoneSet) zoneRRs(z *zone) []dns.RR {
 	var names []string
 	for name, n := range zs.nodes {
 		if n.zone == z && len(n.rrs) > 0 {
@@ -64,5 +70,5 @@ func SignedZone(set *dnsrecords.Set, keyDir, zone string, now time.Time) ([]dns.
 			out = append(out, n.nsecSigs...)
 		}
 	}
-	return out, nil
+	return out
 }

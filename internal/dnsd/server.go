@@ -74,6 +74,10 @@ type Options struct {
 	// Now is the clock of signatures and key rollover (default
 	// time.Now).
 	Now func() time.Time
+	// Secondaries may transfer the zones (by address, over TCP) and are
+	// sent a NOTIFY (at the address and port) when the zones change
+	// (transfer.go).
+	Secondaries []netip.AddrPort
 }
 
 // Server is the authoritative DNS server.
@@ -147,6 +151,7 @@ func (s *Server) Refresh(ctx context.Context) error {
 		s.log.Info("zones reloaded", "serial", gen, "zones", len(s.zones.Load().apexes))
 	}
 	s.loaded = gen
+	s.notify(s.zones.Load())
 	return nil
 }
 
@@ -312,6 +317,10 @@ var _ dns.Handler = (*Server)(nil)
 
 // ServeDNS answers one query.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if isTransfer(req) {
+		s.transfer(w, req)
+		return
+	}
 	udp := false
 	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
 		udp = true
