@@ -77,7 +77,9 @@ remote-control:
 	for {
 		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
 		if err == nil {
-			c.Close()
+			if err := c.Close(); err != nil {
+				t.Log(err)
+			}
 			return port
 		}
 		select {
@@ -149,7 +151,9 @@ func TestDNSSECSignedZoneValidatesInUnbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(conn.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo)
-	conn.Close()
+	if err := conn.Close(); err != nil {
+		t.Log(err)
+	}
 	tlsa := "3 1 1 " + hex.EncodeToString(sum[:])
 	if !strings.Contains(zone, "_25._tcp.mail.example.test.\t3600\tIN\tTLSA\t"+tlsa) {
 		t.Errorf("no TLSA %s of the served certificate at _25._tcp:\n%s", tlsa, zone)
@@ -224,10 +228,20 @@ func TestZoneTransferToSecondaries(t *testing.T) {
 		}
 		m := new(dns.Msg)
 		m.SetReply(r)
-		w.WriteMsg(m)
+		if err := w.WriteMsg(m); err != nil {
+			t.Log(err)
+		}
 	})}
-	go sec.ActivateAndServe()
-	defer sec.Shutdown()
+	go func() {
+		if err := sec.ActivateAndServe(); err != nil {
+			t.Log(err)
+		}
+	}()
+	defer func() {
+		if err := sec.Shutdown(); err != nil {
+			t.Log(err)
+		}
+	}()
 	b := newBoxWith(t, map[string]string{"dns_secondaries": "127.0.0.1:" + strconv.Itoa(notifyPort)})
 
 	out := b.dig("dig", "AXFR", "example.test")

@@ -55,7 +55,9 @@ func (s *Server) transfer(w dns.ResponseWriter, req *dns.Msg) {
 		s.log.Info("zone transfer refused", "zone", q.Name, "remote", w.RemoteAddr().String())
 		m := new(dns.Msg)
 		m.SetRcode(req, dns.RcodeRefused)
-		w.WriteMsg(m)
+		if err := w.WriteMsg(m); err != nil {
+			s.log.Debug("answering a refused transfer", "remote", w.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	rrs := append(zs.zoneRRs(z), z.soa)

@@ -17,7 +17,11 @@ func axfr(t *testing.T, ts *testServer, local string, zone string) ([]dns.RR, er
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() {
+		if err := c.Close(); err != nil {
+			t.Log(err)
+		}
+	}()
 	m := new(dns.Msg)
 	m.SetAxfr(zone)
 	tr := &dns.Transfer{Conn: &dns.Conn{Conn: c}}
@@ -47,10 +51,20 @@ func TestZoneTransferAndNotify(t *testing.T) {
 		}
 		m := new(dns.Msg)
 		m.SetReply(r)
-		w.WriteMsg(m)
+		if err := w.WriteMsg(m); err != nil {
+			t.Log(err)
+		}
 	})}
-	go sec.ActivateAndServe()
-	t.Cleanup(func() { sec.Shutdown() })
+	go func() {
+		if err := sec.ActivateAndServe(); err != nil {
+			t.Log(err)
+		}
+	}()
+	t.Cleanup(func() {
+		if err := sec.Shutdown(); err != nil {
+			t.Log(err)
+		}
+	})
 	secAddr := netip.MustParseAddrPort(pc.LocalAddr().String())
 	ts := startTestServer(t, func(o *Options) {
 		o.RateLimit, o.KeyDir, o.Secondaries = -1, t.TempDir(), []netip.AddrPort{secAddr}
