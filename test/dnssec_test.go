@@ -155,7 +155,7 @@ func TestDNSSECSignedZoneValidatesInUnbound(t *testing.T) {
 		t.Log(err)
 	}
 	tlsa := "3 1 1 " + hex.EncodeToString(sum[:])
-	if !strings.Contains(zone, "_25._tcp.mail.example.test.\t3600\tIN\tTLSA\t"+tlsa) {
+	if !strings.Contains(zone, "_25._tcp.mail.example.test.\t300\tIN\tTLSA\t"+tlsa) {
 		t.Errorf("no TLSA %s of the served certificate at _25._tcp:\n%s", tlsa, zone)
 	}
 

@@ -11,8 +11,9 @@ package main
 // reuse the private key on ACME renewal (certmagic's ReusePrivateKeys is
 // off), so each renewal changes the key and the published TLSA follows
 // it at once (the zone is rebuilt when the served certificate's key
-// changes); resolvers that cached the old record fail DANE for up to its
-// TTL. The designed fix, for internal/certs: either reuse the key on
+// changes); senders that cached the old record defer mail for up to its
+// TTL, which is therefore short (dnsrecords.TLSATTL, 5 minutes). The
+// designed fix, for internal/certs: either reuse the key on
 // renewal (ReusePrivateKeys: true, the usual DANE practice), or make
 // the next key ahead of the renewal and hand it to dnsrecords.Input.TLSA
 // beside the current one, renewing with it only after two TTLs (publish

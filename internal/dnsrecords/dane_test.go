@@ -48,7 +48,7 @@ func TestTLSAAndDS(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(zone.String(), "; example.net.\t3600\tIN\tDS\t12345 13 2 ABCDEF\n") ||
-		!strings.Contains(zone.String(), "_25._tcp.box.example.net.\t3600\tIN\tTLSA\t"+tlsa) {
+		!strings.Contains(zone.String(), "_25._tcp.box.example.net.\t300\tIN\tTLSA\t"+tlsa) {
 		t.Errorf("zone file:\n%s", zone.String())
 	}
 	if err := set.WriteTable(&table, set.Zones); err != nil {

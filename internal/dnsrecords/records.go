@@ -327,6 +327,12 @@ func (b *builder) host(zone string, hosted bool) {
 		"SPF of the hostname: lets include:"+h+" in any domain's SPF record authorise the box (without it the include is a permerror), and covers bounces sent with HELO "+h)
 }
 
+// TLSATTL is the TTL of the TLSA records: short, because the ACME
+// certificate manager makes a new key at each renewal and the records
+// follow it only then; a sender holding the old record defers its mail
+// (RFC 7672 2.2) until its copy expires, so at most this long.
+const TLSATTL = 300
+
 // tlsa adds the DANE records of the box's certificate (RFC 7672 for
 // SMTP on port 25, RFC 7671 for the submission and IMAP ports). They
 // count only in a DNSSEC-signed zone, and they must follow every change
@@ -341,7 +347,7 @@ func (b *builder) tlsa(zone string) {
 	}
 	for _, p := range ports {
 		for _, v := range b.in.TLSA {
-			b.recs = append(b.recs, Record{Zone: zone, Name: fmt.Sprintf("_%d._tcp.%s", p, b.h), Type: "TLSA", TTL: DefaultTTL, Value: v, NameServer: true,
+			b.recs = append(b.recs, Record{Zone: zone, Name: fmt.Sprintf("_%d._tcp.%s", p, b.h), Type: "TLSA", TTL: TLSATTL, Value: v, NameServer: true,
 				Why: fmt.Sprintf("DANE: senders that validate DNSSEC check the box's certificate key on port %d against it", p)})
 		}
 	}
