@@ -1,8 +1,12 @@
 package dnsd
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/miekg/dns"
 )
 
 // TestZSKRollover runs the key state machine over 200 days, one step
@@ -70,5 +74,63 @@ func TestZSKRollover(t *testing.T) {
 				t.Fatalf("signature made at %s by %d, DNSKEY RRset fetched at %s lacks it", a.at, a.signer, b.at)
 			}
 		}
+	}
+}
+
+// TestServerRollsTheZSK drives the server's clock through a rollover:
+// the new ZSK is published before it signs, and the old one stays
+// published while its signatures may be cached.
+func TestServerRollsTheZSK(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	move := func(d time.Duration) {
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+	}
+	ts := startTestServer(t, func(o *Options) { o.RateLimit, o.KeyDir, o.Now = -1, t.TempDir(), clock })
+	state := func() (keys map[uint16]bool, mxSigner uint16) {
+		t.Helper()
+		keys = map[uint16]bool{}
+		for _, rr := range ts.queryDO(t, "example.net.", dns.TypeDNSKEY).Answer {
+			if k, ok := rr.(*dns.DNSKEY); ok {
+				keys[k.KeyTag()] = true
+			}
+		}
+		for _, rr := range ts.queryDO(t, "example.net.", dns.TypeMX).Answer {
+			if s, ok := rr.(*dns.RRSIG); ok {
+				mxSigner = s.KeyTag
+			}
+		}
+		return keys, mxSigner
+	}
+	step := func(d time.Duration) (map[uint16]bool, uint16) {
+		t.Helper()
+		move(d)
+		if err := ts.srv.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return state()
+	}
+	keys0, zsk0 := state()
+	if len(keys0) != 2 || !keys0[zsk0] {
+		t.Fatalf("start: %v signed by %d", keys0, zsk0)
+	}
+	keys1, signer := step(zskLifetime + time.Minute)
+	if len(keys1) != 3 || signer != zsk0 {
+		t.Fatalf("after 90 days: keys %v, MX signed by %d; want a third key published, the old ZSK signing", keys1, signer)
+	}
+	keys2, zsk1 := step(publishWait + time.Minute)
+	if zsk1 == zsk0 || len(keys2) != 3 || !keys2[zsk0] || !keys1[zsk1] {
+		t.Fatalf("after the publish wait: keys %v, MX signed by %d (old %d)", keys2, zsk1, zsk0)
+	}
+	keys3, signer := step(retireWait + time.Minute)
+	if len(keys3) != 2 || keys3[zsk0] || signer != zsk1 {
+		t.Fatalf("after the retire wait: keys %v, signed by %d", keys3, signer)
 	}
 }
