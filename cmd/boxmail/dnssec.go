@@ -176,7 +176,7 @@ func chainCheck(ctx context.Context, resolvers []string, z string, ours []string
 	resp, srv, err := ask(dns.TypeSOA)
 	switch {
 	case err != nil:
-		r.Level, r.Found = dnsrecords.Warn, r.Found+"; chain not checked: "+err.Error()
+		r.Level, r.Found = dnsrecords.Warn, r.Found+"; could not check the chain of trust: "+err.Error()
 		return
 	case resp.Rcode == dns.RcodeServerFailure:
 		r.Level, r.Found = dnsrecords.Fail, r.Found+"; "+srv+" fails to validate the zone (SERVFAIL)"
