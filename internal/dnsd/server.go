@@ -33,6 +33,9 @@
 // why). A query with the DO bit gets the RRSIGs and NSEC proofs
 // (proofs.go); DNSKEY is answered at each apex. The DS the registrar
 // needs is ZoneKeys.DS (read with ReadKeys).
+//
+// Zone transfers (transfer.go): AXFR over TCP to Options.Secondaries
+// only, with a NOTIFY to them whenever the zones are reloaded.
 package dnsd
 
 import (

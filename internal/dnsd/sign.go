@@ -24,6 +24,13 @@ package dnsd
 // DKIM selectors that every signed message names, autoconfig...) and
 // the admin's custom records; NSEC3 would hide them only from someone
 // not willing to run a dictionary over its hashes (RFC 9276).
+//
+// Not handled: the server has no wildcards, so a custom record named
+// "*.X" is served as a literal name, and a validator that sees it in the
+// chain expects names below X to be synthesised from it: its NXDOMAIN
+// answers there do not validate. Nested hosted zones (example.net and
+// sub.example.net both hosted) get no DS in the parent zone, so the
+// inner one is an island of trust.
 
 import (
 	"crypto/sha256"
