@@ -5,7 +5,11 @@
 # key, A, SRV, SOA, NS with mixed case), NXDOMAIN and REFUSED.
 # Loopback is exempt from response rate limiting, as in 'boxmail serve'.
 #
-# usage: bench/dns.sh [SECONDS=15] [CLIENTS=4]
+# With DO=1 every query sets the DNSSEC OK bit (dnsperf -D), so the
+# answers carry the zone's RRSIGs and NSEC proofs (the box signs its
+# zones online; signatures are made once per RRset, not per query).
+#
+# usage: [DO=1] bench/dns.sh [SECONDS=15] [CLIENTS=4]
 set -euo pipefail
 SECS=${1:-15} CLIENTS=${2:-4}
 command -v dnsperf >/dev/null || { echo "dnsperf missing: apt-get install dnsperf" >&2; exit 1; }
@@ -25,4 +29,4 @@ for _ in $(seq 50); do dig @127.0.0.1 -p "$port" +short +tries=1 +time=1 SOA exa
 printf '%s\n' 'example.net MX' 'example.net TXT' 'box.example.net A' 'mail._domainkey.example.net TXT' \
   '_dmarc.example.net TXT' 'nothing.example.net A' '_submission._tcp.example.net SRV' 'example.net SOA' \
   'example.org A' 'EXAMPLE.net NS' > "$work/queries.txt"
-timeout $((SECS + 30)) dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -l "$SECS" -c "$CLIENTS" -T 1 -q 200
+timeout $((SECS + 30)) dnsperf -s 127.0.0.1 -p "$port" -d "$work/queries.txt" -l "$SECS" -c "$CLIENTS" -T 1 -q 200 ${DO:+-D}

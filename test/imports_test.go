@@ -24,7 +24,7 @@ var allowed = map[string][]string{
 	"internal/pop3d":       {"store", "guard", "netserve", "metrics"},
 	"internal/managesieve": {"store", "sieve", "guard", "netserve"},
 	"internal/dnsrecords":  {"mailauth", "resolver"},
-	"internal/dnsd":        {"dnsrecords", "store", "metrics"},
+	"internal/dnsd":        {"dnsrecords", "store", "metrics", "safefile"}, // safefile: the DNSSEC key files
 	"internal/web":         {"store", "delivery", "dnsrecords", "guard", "admin"},
 	"internal/migrate":     {"store", "mailmsg"},
 	"internal/testutil":    {"store", "resolver"},

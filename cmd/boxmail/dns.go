@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strings"
 
+	"boxmail/internal/certs"
 	"boxmail/internal/config"
 	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
@@ -37,18 +38,28 @@ func buildRecords(ctx context.Context, dir string, st *store.Store, cfg config.C
 }
 
 func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
+	cm := newCerts(dir, cfg, nil)
+	return recordInputWith(ctx, dir, st, cfg, gen, cm, !cfg.ACME.On || !cm.Trusted())
+}
+
+// recordInputWith is recordInputAt with the certificate manager whose
+// certificate the TLSA records describe; live says it is the one the
+// listeners serve (the serving process's, or a box without ACME).
+func recordInputWith(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64, cm *certs.Manager, live bool) (dnsrecords.Input, error) {
 	in := dnsrecords.Input{
 		Hostname: cfg.Hostname, IPv4: cfg.PublicIPv4, IPv6: cfg.PublicIPv6,
 		Submission: cfg.SubmissionPort, Submissions: cfg.SubmissionsPort, IMAP: cfg.IMAPPort, IMAPS: cfg.IMAPSPort, POP3S: cfg.POP3SPort, HTTPS: cfg.HTTPSPort,
 		Serial: uint32(gen),
 	}
-	if newCerts(dir, cfg, nil).Trusted() {
+	if cm.Trusted() {
 		in.MTASTSEnforce = true // the web server serves mode: enforce
 	}
+	in.TLSA = boxTLSA(cm, live)
 	domains, err := st.Domains(ctx)
 	if err != nil {
 		return in, err
 	}
+	in.DS = dnssecDS(dir, cfg.Hostname, domains)
 	keys, err := st.DKIMKeys(ctx, "")
 	if err != nil {
 		return in, err
@@ -91,6 +102,7 @@ func dnsCommands() []subcommand {
 		{name: "records", args: "[DOMAIN] [--format table|zone|json]", summary: "the records to publish (or that the box serves)", run: dnsRecords},
 		{name: "set", args: "NAME TYPE VALUE", summary: "add a custom record (it may replace a generated one)", run: dnsSet},
 		{name: "unset", args: "NAME TYPE [VALUE]", summary: "remove custom records", run: dnsUnset},
+		{name: "zone", args: "DOMAIN --signed", summary: "the zone as the box serves it, DNSSEC-signed (for dnssec-verify, ldns-verify-zone)", run: dnsZone},
 	}
 }
 
@@ -114,11 +126,12 @@ func dnsBox(e *env, sub string, args []string, flags func(*flag.FlagSet), check 
 		return errors.Join(err, st.Close())
 	}
 	defer closeStore(st, &err)
-	return run(dnsRun{pos: pos, st: st, set: set, in: in})
+	return run(dnsRun{dir: dir, pos: pos, st: st, set: set, in: in})
 }
 
 // dnsRun is what a dns subcommand acts on.
 type dnsRun struct {
+	dir string
 	pos []string
 	st  *store.Store
 	set *dnsrecords.Set

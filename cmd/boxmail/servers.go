@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"boxmail/internal/admin"
@@ -85,7 +86,7 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 	}
 	queue := deliverer.Queue()
 	webSrv := newWebServer(dir, cfg, st, deliverer, queue, res, grd, cm, log.With("pkg", "web"))
-	dns := newDNSServer(dir, st, cfg, log.With("pkg", "dnsd"), m)
+	dns := newDNSServer(dir, st, cfg, cm, log.With("pkg", "dnsd"), m)
 	return &box{guard: grd, queue: queue, dns: dns, deliverer: deliverer, servers: []listener{
 		{"SMTP", cfg.SMTPPort, false, smtpd.New(smtpOpts(smtpd.Inbound, "smtp"))},
 		{"submission", cfg.SubmissionPort, false, smtpd.New(smtpOpts(smtpd.Submission, "submission"))},
@@ -231,12 +232,26 @@ type dnsServer struct {
 	log *slog.Logger
 }
 
-func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logger, m *metrics.Metrics) *dnsServer {
+func newDNSServer(dir string, st *store.Store, cfg config.Config, cm *certs.Manager, log *slog.Logger, m *metrics.Metrics) *dnsServer {
+	var mu sync.Mutex
+	var tlsa string   // the TLSA of the certificate served at the last load
+	var certGen int64 // how many times it changed: the serial grows with it
 	return &dnsServer{log: log, Server: dnsd.New(dnsd.Options{
-		Logger:     log,
-		Generation: st.Generation,
+		Logger: log,
+		Generation: func(ctx context.Context) (int64, error) {
+			gen, err := st.Generation(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if now := strings.Join(boxTLSA(cm, true), ","); now != tlsa {
+				if tlsa != "" {
+					certGen++ // a new certificate key: its TLSA records at once
+				}
+				tlsa = now
+			}
+			return gen + certGen, err
+		},
 		Records: func(ctx context.Context, gen int64) (*dnsrecords.Set, error) {
-			in, err := recordInputAt(ctx, dir, st, cfg, gen)
+			in, err := recordInputWith(ctx, dir, st, cfg, gen, cm, true)
 			if err != nil {
 				return nil, err
 			}
@@ -245,6 +260,8 @@ func newDNSServer(dir string, st *store.Store, cfg config.Config, log *slog.Logg
 		// Loopback cannot be spoofed from outside, and benchmarks run there.
 		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Metrics:         m,
+		KeyDir:          dnssecDir(dir),
+		Secondaries:     dnsSecondaries(cfg, log),
 	})}
 }
 

@@ -57,6 +57,10 @@ type Config struct {
 	// DNSPort is the authoritative DNS server's port (UDP and TCP); 0
 	// disables it.
 	DNSPort int
+	// DNSSecondaries are the secondary name servers ("ip:port", port 53
+	// unless given): they may transfer the zones (AXFR) and are sent a
+	// NOTIFY when the zones change; everyone else is refused a transfer.
+	DNSSecondaries []string
 	// PublicIPv4 and PublicIPv6 are the box's public addresses, published
 	// in its DNS records and checked by 'boxmail status'.
 	PublicIPv4, PublicIPv6 []netip.Addr
@@ -240,6 +244,18 @@ var fields = map[string]field{
 			return nil
 		},
 		doc: "recursive DNS servers (ip[:port], comma-separated); empty: the system's",
+	},
+	"dns_secondaries": {
+		get: func(c *Config) string { return listValue(c.DNSSecondaries) },
+		set: func(c *Config, v string) error {
+			l, err := ipPortList(v)
+			if err != nil {
+				return err
+			}
+			c.DNSSecondaries = l
+			return nil
+		},
+		doc: "secondary name servers (ip[:port], comma-separated) allowed to transfer the zones (AXFR) and notified of changes; empty: transfers refused",
 	},
 	"hostname": {
 		get: func(c *Config) string { return c.Hostname },
@@ -455,4 +471,24 @@ func (c Config) Format() []byte {
 		fmt.Fprintf(&b, "# %s\n%s = %s\n", f.doc, k, f.get(&c))
 	}
 	return b.Bytes()
+}
+
+// ipPortList parses a comma-separated list of ip[:port] (port 53 when
+// not given) into "ip:port" strings.
+func ipPortList(v string) ([]string, error) {
+	l := splitListValue(v)
+	for i, r := range l {
+		host, port, err := net.SplitHostPort(r)
+		if err != nil {
+			host, port = r, "53"
+		}
+		if net.ParseIP(host) == nil {
+			return nil, fmt.Errorf("%q is not an IP address: want ip[:port], such as 192.0.2.53 or [2001:db8::53]:53", r)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("%q has a bad port: want a port from 1 to 65535", r)
+		}
+		l[i] = net.JoinHostPort(host, port)
+	}
+	return l, nil
 }

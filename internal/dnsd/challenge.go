@@ -39,16 +39,52 @@ func (s *Server) AddChallenge(name, value string) {
 		cancel()
 	}
 	s.chMu.Lock()
-	defer s.chMu.Unlock()
 	if s.challenges == nil {
 		s.challenges = map[string][]string{}
 	}
 	s.challenges[name] = append(s.challenges[name], value)
+	s.chMu.Unlock()
+	s.resign()
+}
+
+// resign rebuilds a signed zone set after a challenge changed, so that
+// its NSEC chain names the challenge (a resolver must not deny the name
+// from an NSEC it holds, RFC 8198).
+func (s *Server) resign() {
+	if s.opts.KeyDir == "" {
+		return
+	}
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if s.set == nil {
+		return
+	}
+	if err := s.build(s.set); err != nil {
+		s.log.Warn("signing the zones for an ACME challenge", "err", err)
+	}
+}
+
+// challengeRRs returns the challenge records, for a signed zone set.
+func (s *Server) challengeRRs() []dns.RR {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
+	var out []dns.RR
+	for name, vs := range s.challenges {
+		for _, v := range vs {
+			out = append(out, challengeTXT(name, v))
+		}
+	}
+	return out
+}
+
+func challengeTXT(name, value string) dns.RR {
+	return &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: challengeTTL}, Txt: []string{value}}
 }
 
 // RemoveChallenge stops serving one value added by AddChallenge.
 func (s *Server) RemoveChallenge(name, value string) {
 	name = dns.Fqdn(strings.ToLower(name))
+	defer s.resign()
 	s.chMu.Lock()
 	defer s.chMu.Unlock()
 	vs := s.challenges[name]
@@ -80,7 +116,7 @@ func (s *Server) challenge(m *dns.Msg, q dns.Question, zs *zoneSet) bool {
 	}
 	m.Authoritative = true
 	for _, v := range vs {
-		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: challengeTTL}, Txt: []string{v}})
+		m.Answer = append(m.Answer, challengeTXT(q.Name, v))
 	}
 	return true
 }

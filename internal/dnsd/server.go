@@ -24,9 +24,18 @@
 // generation counter (store.Generation) and rebuilds the zones when it
 // grows; the SOA serial is that generation. ACME DNS-01 challenge
 // records (_acme-challenge TXT) are added and removed in memory by the
-// certificate manager (challenge.go). DNSSEC is not signed yet; the
-// zones are kept as sorted RRsets per name so that signing can be added
-// when they are built.
+// certificate manager (challenge.go).
+//
+// DNSSEC (RFC 4033-4035), when Options.KeyDir is set: each zone is
+// signed online with its own keys (keys.go: a KSK and a ZSK, ECDSA
+// P-256, generated on first load, the ZSK rolled over by pre-publication)
+// when it is built, with a complete NSEC chain for denial (sign.go says
+// why). A query with the DO bit gets the RRSIGs and NSEC proofs
+// (proofs.go); DNSKEY is answered at each apex. The DS the registrar
+// needs is ZoneKeys.DS (read with ReadKeys).
+//
+// Zone transfers (transfer.go): AXFR over TCP to Options.Secondaries
+// only, with a NOTIFY to them whenever the zones are reloaded.
 package dnsd
 
 import (
@@ -35,6 +44,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,6 +74,16 @@ type Options struct {
 	RateLimitExempt []netip.Prefix
 	// Metrics counts the queries answered; nil: none.
 	Metrics *metrics.Metrics
+	// KeyDir holds the zones' DNSSEC keys (keys.go); empty: the zones
+	// are not signed.
+	KeyDir string
+	// Now is the clock of signatures and key rollover (default
+	// time.Now).
+	Now func() time.Time
+	// Secondaries may transfer the zones (by address, over TCP) and are
+	// sent a NOTIFY (at the address and port) when the zones change
+	// (transfer.go).
+	Secondaries []netip.AddrPort
 }
 
 // Server is the authoritative DNS server.
@@ -83,6 +103,14 @@ type Server struct {
 
 	chMu       sync.Mutex
 	challenges map[string][]string // ACME DNS-01 TXT values by fqdn (challenge.go)
+
+	// DNSSEC, under loadMu: the last record set, the zones' keys, when
+	// the keys were last advanced and when the first signature expires.
+	set       *dnsrecords.Set
+	keys      map[string]*ZoneKeys
+	keysAt    time.Time
+	sigExpiry time.Time
+	sigs      sigCache
 }
 
 // New returns a server; it loads the records on the first Serve.
@@ -95,6 +123,9 @@ func New(opts Options) *Server {
 	}
 	if opts.RateLimit == 0 {
 		opts.RateLimit = 50
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
 	s := &Server{opts: opts, log: opts.Logger, stop: make(chan struct{}), loaded: -1}
 	if opts.RateLimit > 0 {
@@ -113,21 +144,86 @@ func (s *Server) Refresh(ctx context.Context) error {
 		return err
 	}
 	if gen == s.loaded {
-		return nil
+		return s.maintain()
 	}
 	set, err := s.opts.Records(ctx, gen)
 	if err != nil {
 		return err
 	}
-	z, err := buildZones(set)
+	if err := s.build(set); err != nil {
+		return err
+	}
+	if s.loaded >= 0 {
+		s.log.Info("zones reloaded", "serial", gen, "zones", len(s.zones.Load().apexes))
+	}
+	s.loaded = gen
+	s.notify(s.zones.Load())
+	return nil
+}
+
+// keyCheck is how often the keys' rollover is moved on.
+const keyCheck = time.Minute
+
+// maintain moves the keys' rollover on and re-signs the zones when
+// their first signature nears expiry; called with loadMu held.
+func (s *Server) maintain() error {
+	now := s.opts.Now()
+	if s.opts.KeyDir == "" || s.set == nil || now.Sub(s.keysAt) < keyCheck && s.sigExpiry.Sub(now) > resignBefore {
+		return nil
+	}
+	return s.build(s.set)
+}
+
+// build makes and installs the zones of set, signed when there is a
+// key directory; called with loadMu held.
+func (s *Server) build(set *dnsrecords.Set) error {
+	var extra []dns.RR
+	if s.opts.KeyDir != "" {
+		extra = s.challengeRRs()
+	}
+	z, err := buildZones(set, extra)
 	if err != nil {
 		return err
 	}
-	s.zones.Store(z)
-	if s.loaded >= 0 {
-		s.log.Info("zones reloaded", "serial", gen, "zones", len(z.apexes))
+	if s.opts.KeyDir != "" {
+		if err := s.loadKeys(z); err != nil {
+			return err
+		}
+		if s.sigExpiry, err = z.signZones(s.keys, &s.sigs, s.opts.Now); err != nil {
+			return err
+		}
 	}
-	s.loaded = gen
+	s.set = set
+	s.zones.Store(z)
+	return nil
+}
+
+// loadKeys reads (or makes) the keys of every zone of z and moves their
+// rollover on, writing the files that changed.
+func (s *Server) loadKeys(z *zoneSet) error {
+	now := s.opts.Now()
+	keys := make(map[string]*ZoneKeys, len(z.apexes))
+	for apex := range z.apexes {
+		zk := s.keys[apex]
+		if zk == nil {
+			var err error
+			if zk, err = loadOrCreateKeys(s.opts.KeyDir, apex, now); err != nil {
+				return err
+			}
+		}
+		changed, err := zk.advance(now)
+		if err != nil {
+			return err
+		}
+		if changed {
+			if err := zk.write(s.opts.KeyDir); err != nil {
+				return err
+			}
+			s.log.Info("DNSSEC zone-signing key rollover", "zone", apex, "keys", len(zk.Keys))
+		}
+		keys[apex] = zk
+	}
+	s.keys, s.keysAt = keys, now
 	return nil
 }
 
@@ -227,6 +323,10 @@ var _ dns.Handler = (*Server)(nil)
 
 // ServeDNS answers one query.
 func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if isTransfer(req) {
+		s.transfer(w, req)
+		return
+	}
 	udp := false
 	if _, ok := w.RemoteAddr().(*net.UDPAddr); ok {
 		udp = true
@@ -268,6 +368,7 @@ func (s *Server) answer(req *dns.Msg, udp bool) (*dns.Msg, int) {
 	m.RecursionAvailable = false
 	m.Compress = true
 	size := dns.MinMsgSize
+	do := false
 	if opt := req.IsEdns0(); opt != nil {
 		if opt.Version() != 0 {
 			m.SetRcode(req, dns.RcodeBadVers)
@@ -275,7 +376,8 @@ func (s *Server) answer(req *dns.Msg, udp bool) (*dns.Msg, int) {
 			return m, size
 		}
 		size = min(max(int(opt.UDPSize()), dns.MinMsgSize), maxUDP)
-		defer m.SetEdns0(maxUDP, false)
+		do = opt.Do()
+		defer m.SetEdns0(maxUDP, do) // RFC 3225: the DO bit is copied
 	}
 	if req.Opcode != dns.OpcodeQuery {
 		m.SetRcode(req, dns.RcodeNotImplemented)
@@ -295,8 +397,16 @@ func (s *Server) answer(req *dns.Msg, udp bool) (*dns.Msg, int) {
 		m.SetRcode(req, dns.RcodeRefused)
 		return m, size
 	}
-	if !s.challenge(m, q, z) {
-		z.resolve(m, q)
+	var name string
+	var zn *zone
+	if s.challenge(m, q, z) {
+		name = strings.ToLower(q.Name)
+		zn = z.findZone(name)
+	} else {
+		name, zn = z.resolve(m, q)
+	}
+	if do {
+		z.addDNSSEC(m, name, zn)
 	}
 	return m, size
 }

@@ -22,28 +22,51 @@ type zone struct {
 	ns   []dns.RR
 	// delegates: some name below the apex has NS records.
 	delegates bool
+	// signer is set when the zone is signed (sign.go); chain is then
+	// its NSEC chain, the names in canonical order.
+	signer *zoneSigner
+	chain  []string
 }
 
 type node struct {
 	zone  *zone
 	rrs   map[uint16][]dns.RR
 	types []uint16 // in insertion order, for ANY
+	// In a signed zone (sign.go): the RRSIGs of each type, the NSEC of
+	// the name (nil for an empty non-terminal) and its RRSIG.
+	sigs     map[uint16][]dns.RR
+	nsec     *dns.NSEC
+	nsecSigs []dns.RR
 }
 
-func buildZones(set *dnsrecords.Set) (*zoneSet, error) {
+// buildZones builds the zones of set; extra are records beside the
+// set's (the ACME challenges of a signed zone, which its NSEC chain
+// must name).
+func buildZones(set *dnsrecords.Set, extra []dns.RR) (*zoneSet, error) {
 	zs := &zoneSet{apexes: map[string]*zone{}, nodes: map[string]*node{}}
 	for _, a := range set.Zones {
 		fq := dns.Fqdn(strings.ToLower(a))
 		zs.apexes[fq] = &zone{apex: fq}
 	}
+	rrs := make([]dns.RR, 0, len(set.Records)+len(extra))
 	for _, r := range set.Records {
 		rr, err := r.RR()
 		if err != nil {
 			return nil, fmt.Errorf("record %s %s %s: %w", r.Name, r.Type, r.Value, err)
 		}
+		rr.Header().Name = strings.ToLower(rr.Header().Name)
+		if zs.apexes[dns.Fqdn(r.Zone)] == nil {
+			continue
+		}
+		rrs = append(rrs, rr)
+	}
+	for _, rr := range extra {
+		rr.Header().Name = strings.ToLower(rr.Header().Name)
+		rrs = append(rrs, rr)
+	}
+	for _, rr := range rrs {
 		h := rr.Header()
-		h.Name = strings.ToLower(h.Name)
-		z := zs.apexes[dns.Fqdn(r.Zone)]
+		z := zs.findZone(h.Name)
 		if z == nil {
 			continue
 		}
@@ -125,14 +148,16 @@ func negSOA(z *zone) dns.RR {
 	return &s
 }
 
-// resolve fills m's sections and rcode for the question.
-func (zs *zoneSet) resolve(m *dns.Msg, q dns.Question) {
+// resolve fills m's sections and rcode for the question. It returns the
+// name (lower case) the answer ended at after any CNAMEs, and its zone
+// (nil when refused), which the DNSSEC proofs are about.
+func (zs *zoneSet) resolve(m *dns.Msg, q dns.Question) (string, *zone) {
 	asked := q.Name
 	name := strings.ToLower(q.Name)
 	z := zs.findZone(name)
 	if z == nil {
 		m.Rcode = dns.RcodeRefused // not ours, and no recursion
-		return
+		return name, nil
 	}
 	m.Authoritative = true
 	for range 8 { // CNAME chain inside our zones
@@ -149,37 +174,38 @@ func (zs *zoneSet) resolve(m *dns.Msg, q dns.Question) {
 						m.Extra = append(m.Extra, g.rrs[dns.TypeAAAA]...)
 					}
 				}
-				return
+				return name, z
 			}
 		}
 		n := zs.nodes[name]
 		if n == nil {
 			m.Rcode = dns.RcodeNameError
 			m.Ns = append(m.Ns, negSOA(z))
-			return
+			return name, z
 		}
 		if q.Qtype == dns.TypeANY {
 			// RFC 8482: a minimal answer instead of every RRset.
 			m.Answer = append(m.Answer, &dns.HINFO{Hdr: dns.RR_Header{Name: asked, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600}, Cpu: "RFC8482"})
-			return
+			return name, z
 		}
 		if rrs := n.rrs[q.Qtype]; len(rrs) > 0 {
 			m.Answer = append(m.Answer, withName(rrs, asked)...)
-			return
+			return name, z
 		}
 		if c := n.rrs[dns.TypeCNAME]; len(c) > 0 {
 			m.Answer = append(m.Answer, withName(c, asked)...)
 			target := strings.ToLower(c[0].(*dns.CNAME).Target)
 			tz := zs.findZone(target)
 			if tz == nil {
-				return // the resolver follows it elsewhere
+				return name, z // the resolver follows it elsewhere
 			}
 			name, asked, z = target, c[0].(*dns.CNAME).Target, tz
 			continue
 		}
 		m.Ns = append(m.Ns, negSOA(z)) // NODATA
-		return
+		return name, z
 	}
+	return name, z
 }
 
 // delegation returns an NS record of a name between the apex (exclusive)

@@ -39,6 +39,11 @@ func (s *Set) WriteTable(w io.Writer, zones []string) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	for _, z := range zones {
+		for _, ds := range s.DS[z] {
+			fmt.Fprintf(&b, "\nDNSSEC, where the box is %s's name server: give its registrar the DS record\n  %s. IN DS %s\n", z, z, ds)
+		}
+	}
 	if len(zones) > 0 {
 		fmt.Fprintf(&b, "\nIf the box itself is a zone's name server, set NS %s at the registrar instead and skip the table: 'boxmail dns records --format zone' is what it serves.\n", nsName(s, zones[0]))
 	}
@@ -62,6 +67,9 @@ func (s *Set) WriteZone(w io.Writer, zones []string) error {
 			fmt.Fprintln(&b)
 		}
 		fmt.Fprintf(&b, "$ORIGIN %s.\n$TTL %d\n", z, DefaultTTL)
+		for _, ds := range s.DS[z] {
+			fmt.Fprintf(&b, "; DNSSEC: give the registrar of %s this DS record (it belongs in the parent zone, not here):\n; %s.\t%d\tIN\tDS\t%s\n", z, z, DefaultTTL, ds)
+		}
 		for _, r := range s.Zone(z) {
 			fmt.Fprintf(&b, "; %s\n%s.\t%d\tIN\t%s\t%s\n", r.Why, r.Name, r.TTL, r.Type, r.Value)
 		}
@@ -81,9 +89,18 @@ func (s *Set) WriteJSON(w io.Writer, zones []string) error {
 		Text     string `json:"text"`
 	}
 	out := struct {
-		Zones   []string `json:"zones"`
-		Records []rec    `json:"records"`
+		Zones   []string            `json:"zones"`
+		Records []rec               `json:"records"`
+		DS      map[string][]string `json:"ds,omitempty"`
 	}{Zones: zones, Records: []rec{}}
+	for _, z := range zones {
+		if ds := s.DS[z]; len(ds) > 0 {
+			if out.DS == nil {
+				out.DS = map[string][]string{}
+			}
+			out.DS[z] = ds
+		}
+	}
 	for _, z := range zones {
 		for _, r := range s.Zone(z) {
 			out.Records = append(out.Records, rec{r, r.Relative(), r.Text()})

@@ -22,6 +22,7 @@ package dnsrecords
 import (
 	"cmp"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"net/netip"
@@ -59,6 +60,14 @@ type Input struct {
 	// has a trusted certificate) rather than "testing"; the policy id in
 	// the _mta-sts record changes with it, so senders fetch it again.
 	MTASTSEnforce bool
+	// TLSA are the DANE records of the box's certificate (RDATA such as
+	// "3 1 1 <hex>", TLSAValue): the current key's and, while a key
+	// change is pending, the next one's. They are published at
+	// _25._tcp.HOSTNAME and at the submission and IMAPS ports.
+	TLSA []string
+	// DS are the DS records of the zones the box signs (RDATA by zone
+	// apex, no trailing dot): what each zone's registrar publishes.
+	DS map[string][]string
 }
 
 // Domain is a hosted domain.
@@ -126,6 +135,17 @@ type Set struct {
 	// Zones are the apexes, sorted, no trailing dots.
 	Zones   []string `json:"zones"`
 	Records []Record `json:"records"`
+	// DS are the records for each signed zone's registrar (Input.DS);
+	// they belong in the parent zone, so they are not Records.
+	DS map[string][]string `json:"ds,omitempty"`
+}
+
+// TLSAValue returns the DANE-EE TLSA RDATA of a certificate (RFC 7671,
+// RFC 7672 3.1): usage 3, selector 1 (the public key), matching type 1
+// (SHA-256), which stays valid while a renewal keeps the key.
+func TLSAValue(cert *x509.Certificate) string {
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "3 1 1 " + hex.EncodeToString(sum[:])
 }
 
 // quoteTXT renders text as TXT RDATA: quoted strings of at most 255
@@ -219,6 +239,7 @@ func Build(in Input) (*Set, error) {
 	slices.Sort(s.Zones)
 	s.Zones = slices.Compact(s.Zones)
 
+	s.DS = in.DS
 	b := &builder{in: in, h: h}
 	for _, z := range s.Zones {
 		soa := Record{Zone: z, Name: z, Type: "SOA", TTL: DefaultTTL, NameServer: true,
@@ -230,6 +251,7 @@ func Build(in Input) (*Set, error) {
 	}
 	if h != "" {
 		b.host(hostZone, hosted[h])
+		b.tlsa(hostZone)
 	}
 	for _, d := range in.Domains {
 		if err := b.domain(d); err != nil {
@@ -303,6 +325,32 @@ func (b *builder) host(zone string, hosted bool) {
 	spf.WriteString(" -all")
 	b.add(zone, h, "TXT", quoteTXT(spf.String()),
 		"SPF of the hostname: lets include:"+h+" in any domain's SPF record authorise the box (without it the include is a permerror), and covers bounces sent with HELO "+h)
+}
+
+// TLSATTL is the TTL of the TLSA records: short, because the ACME
+// certificate manager makes a new key at each renewal and the records
+// follow it only then; a sender holding the old record defers its mail
+// (RFC 7672 2.2) until its copy expires, so at most this long.
+const TLSATTL = 300
+
+// tlsa adds the DANE records of the box's certificate (RFC 7672 for
+// SMTP on port 25, RFC 7671 for the submission and IMAP ports). They
+// count only in a DNSSEC-signed zone, and they must follow every change
+// of the certificate's key, so they are for the box's own name server
+// (NameServer): a DNS host's copy would go stale at the next new key.
+func (b *builder) tlsa(zone string) {
+	ports := []int{25}
+	for _, p := range []int{b.in.Submissions, b.in.Submission, b.in.IMAPS} {
+		if p != 0 && !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	for _, p := range ports {
+		for _, v := range b.in.TLSA {
+			b.recs = append(b.recs, Record{Zone: zone, Name: fmt.Sprintf("_%d._tcp.%s", p, b.h), Type: "TLSA", TTL: TLSATTL, Value: v, NameServer: true,
+				Why: fmt.Sprintf("DANE: senders that validate DNSSEC check the box's certificate key on port %d against it", p)})
+		}
+	}
 }
 
 // domain adds the records of one hosted domain.

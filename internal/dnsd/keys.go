@@ -1,0 +1,253 @@
+package dnsd
+
+// The DNSSEC keys of the zones (RFC 4033-4035), one file per zone:
+//
+//	DIR/ZONE.json   {"keys": [{role, state, since, dnskey, private}, ...]}
+//
+// where DIR is Options.KeyDir (cmd/boxmail: DATADIR/dnssec), ZONE the
+// apex without its trailing dot, dnskey the public key as a zone-file
+// DNSKEY record and private the key in BIND's Private-key-format (so
+// dnssec-signzone or ldns can read it). Files are 0600 and written with
+// safefile; only the serving process writes them, the CLI reads them.
+//
+// Each zone has one KSK (flags 257, signs the DNSKEY RRset; its DS goes
+// to the registrar) and one active ZSK (flags 256, signs everything
+// else), both ECDSA P-256 with SHA-256 (algorithm 13, RFC 6605): small
+// signatures, so signed answers mostly fit in 1232 bytes.
+//
+// ZSK rollover is automatic and pre-published (RFC 6781 4.1.1.1):
+//
+//	active ZSK older than zskLifetime -> a new ZSK is "published" (in
+//	    the DNSKEY RRset, signing nothing)
+//	published for publishWait         -> it becomes "active", the old
+//	    one "retired" (still published, signing nothing)
+//	retired for retireWait            -> the old one is removed
+//
+// publishWait outlasts the DNSKEY RRset's TTL, so every resolver holds
+// the new key before a signature made with it can reach it; retireWait
+// outlasts the longest TTL of a signed RRset, so no cached signature of
+// the old key outlives the key in the DNSKEY RRset (TestZSKRollover).
+// The KSK is not rolled automatically: its DS is at the registrar, which
+// the box cannot change. A manual KSK roll: stop the box, add a second
+// KSK to the file (state "active"), publish both DS at the registrar,
+// wait for the parent's DS TTL, remove the old DS, then the old key.
+
+import (
+	"crypto"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"boxmail/internal/safefile"
+)
+
+// Key roles and states as written in the key file.
+const (
+	roleKSK = "ksk"
+	roleZSK = "zsk"
+
+	statePublished = "published" // in the DNSKEY RRset, signs nothing yet
+	stateActive    = "active"    // signs
+	stateRetired   = "retired"   // still in the DNSKEY RRset, signs nothing
+)
+
+// The rollover timing. keyTTL is the DNSKEY RRset's TTL; the waits are
+// twice the longest TTL the zone serves (dnsrecords.DefaultTTL).
+const (
+	keyTTL      = 3600
+	zskLifetime = 90 * 24 * time.Hour
+	publishWait = 2 * keyTTL * time.Second
+	retireWait  = 2 * keyTTL * time.Second
+)
+
+// Key is one DNSSEC key of a zone.
+type Key struct {
+	Role    string    `json:"role"`
+	State   string    `json:"state"`
+	Since   time.Time `json:"since"` // when it entered State
+	DNSKEY  string    `json:"dnskey"`
+	Private string    `json:"private"`
+
+	pub  *dns.DNSKEY
+	priv crypto.Signer
+}
+
+// ZoneKeys are the keys of one zone.
+type ZoneKeys struct {
+	Zone string `json:"-"` // fqdn, lower case
+	Keys []*Key `json:"keys"`
+}
+
+// keyPath is the file of a zone's keys.
+func keyPath(dir, zone string) string {
+	return filepath.Join(dir, strings.TrimSuffix(strings.ToLower(zone), ".")+".json")
+}
+
+// ReadKeys reads the keys of zone from dir; a zone without a key file
+// gives an error that matches os.ErrNotExist.
+func ReadKeys(dir, zone string) (*ZoneKeys, error) {
+	data, err := os.ReadFile(keyPath(dir, zone))
+	if err != nil {
+		return nil, err
+	}
+	zk := &ZoneKeys{Zone: dns.Fqdn(strings.ToLower(zone))}
+	if err := json.Unmarshal(data, zk); err != nil {
+		return nil, fmt.Errorf("DNSSEC keys of %s: %w", zone, err)
+	}
+	for _, k := range zk.Keys {
+		if err := k.parse(); err != nil {
+			return nil, fmt.Errorf("DNSSEC keys of %s: %w", zone, err)
+		}
+	}
+	if zk.KSK() == nil || zk.ZSK() == nil {
+		return nil, fmt.Errorf("DNSSEC keys of %s: no active KSK and ZSK", zone)
+	}
+	return zk, nil
+}
+
+func (k *Key) parse() error {
+	rr, err := dns.NewRR(k.DNSKEY)
+	if err != nil {
+		return err
+	}
+	pub, ok := rr.(*dns.DNSKEY)
+	if !ok {
+		return fmt.Errorf("%q is not a DNSKEY", k.DNSKEY)
+	}
+	priv, err := pub.NewPrivateKey(k.Private)
+	if err != nil {
+		return err
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return errors.New("private key cannot sign")
+	}
+	k.pub, k.priv = pub, signer
+	return nil
+}
+
+// newKey generates a key of role for zone.
+func newKey(zone, role string, now time.Time) (*Key, error) {
+	pub := &dns.DNSKEY{Hdr: dns.RR_Header{Name: zone, Rrtype: dns.TypeDNSKEY, Class: dns.ClassINET, Ttl: keyTTL},
+		Flags: dns.ZONE, Protocol: 3, Algorithm: dns.ECDSAP256SHA256}
+	if role == roleKSK {
+		pub.Flags |= dns.SEP
+	}
+	priv, err := pub.Generate(256)
+	if err != nil {
+		return nil, err
+	}
+	signer, ok := priv.(crypto.Signer)
+	if !ok {
+		return nil, errors.New("generated key cannot sign")
+	}
+	state := stateActive
+	return &Key{Role: role, State: state, Since: now.UTC(), DNSKEY: pub.String(), Private: pub.PrivateKeyString(priv), pub: pub, priv: signer}, nil
+}
+
+// loadOrCreateKeys reads zone's keys, generating and writing a KSK and
+// a ZSK when the zone has none yet.
+func loadOrCreateKeys(dir, zone string, now time.Time) (*ZoneKeys, error) {
+	zk, err := ReadKeys(dir, zone)
+	if err == nil || !errors.Is(err, os.ErrNotExist) {
+		return zk, err
+	}
+	zk = &ZoneKeys{Zone: dns.Fqdn(strings.ToLower(zone))}
+	for _, role := range []string{roleKSK, roleZSK} {
+		k, err := newKey(zk.Zone, role, now)
+		if err != nil {
+			return nil, err
+		}
+		zk.Keys = append(zk.Keys, k)
+	}
+	return zk, zk.write(dir)
+}
+
+func (zk *ZoneKeys) write(dir string) error {
+	data, err := json.MarshalIndent(zk, "", "  ")
+	if err != nil {
+		return err
+	}
+	return safefile.Write(keyPath(dir, zk.Zone), append(data, '\n'), 0o600)
+}
+
+// KSK returns the zone's active key-signing key.
+func (zk *ZoneKeys) KSK() *Key { return zk.find(roleKSK, stateActive) }
+
+// ZSK returns the zone's active zone-signing key.
+func (zk *ZoneKeys) ZSK() *Key { return zk.find(roleZSK, stateActive) }
+
+func (zk *ZoneKeys) find(role, state string) *Key {
+	for _, k := range zk.Keys {
+		if k.Role == role && k.State == state {
+			return k
+		}
+	}
+	return nil
+}
+
+// DNSKEYs returns the DNSKEY RRset: every key the file holds.
+func (zk *ZoneKeys) DNSKEYs() []dns.RR {
+	out := make([]dns.RR, 0, len(zk.Keys))
+	for _, k := range zk.Keys {
+		c := *k.pub
+		out = append(out, &c)
+	}
+	return out
+}
+
+// DS returns the DS records of the active KSKs (SHA-256 digests, RFC
+// 4509): what the registrar publishes in the parent zone.
+func (zk *ZoneKeys) DS() []*dns.DS {
+	var out []*dns.DS
+	for _, k := range zk.Keys {
+		if k.Role == roleKSK && k.State == stateActive {
+			ds := k.pub.ToDS(dns.SHA256)
+			ds.Hdr.Ttl = keyTTL
+			out = append(out, ds)
+		}
+	}
+	return out
+}
+
+// Public returns the key's DNSKEY record.
+func (k *Key) Public() *dns.DNSKEY { return k.pub }
+
+// advance moves the ZSK rollover on to now; it tells whether the keys
+// changed (and must be written).
+func (zk *ZoneKeys) advance(now time.Time) (bool, error) {
+	changed := false
+	active, next := zk.ZSK(), zk.find(roleZSK, statePublished)
+	switch {
+	case active != nil && next == nil && now.Sub(active.Since) >= zskLifetime && zk.find(roleZSK, stateRetired) == nil:
+		k, err := newKey(zk.Zone, roleZSK, now)
+		if err != nil {
+			return false, err
+		}
+		k.State = statePublished
+		zk.Keys = append(zk.Keys, k)
+		changed = true
+	case next != nil && now.Sub(next.Since) >= publishWait:
+		if active != nil {
+			active.State, active.Since = stateRetired, now.UTC()
+		}
+		next.State, next.Since = stateActive, now.UTC()
+		changed = true
+	}
+	kept := zk.Keys[:0]
+	for _, k := range zk.Keys {
+		if k.State == stateRetired && now.Sub(k.Since) >= retireWait {
+			changed = true
+			continue
+		}
+		kept = append(kept, k)
+	}
+	zk.Keys = kept
+	return changed, nil
+}
