@@ -178,6 +178,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case r.Method == "REPORT" && rootElement(body) == syncCollectionName:
 		h.syncCollection(w, r, p, body)
+	case r.Method == "REPORT" && p.level == levelCollection && rootElement(body) == multigetName(p.kind):
+		if !h.multiget(w, r, p, body) {
+			h.protocol(p.kind).ServeHTTP(w, r)
+		}
+	case isPlainListing(r, p, body):
+		h.propfindListing(w, r, p, body)
 	case r.Method == "MKCALENDAR":
 		h.mkcalendar(w, r, p, body)
 	case r.Method == "PROPPATCH" && p.level == levelCollection:

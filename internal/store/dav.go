@@ -72,6 +72,7 @@ type DAVObject struct {
 	UID          string
 	ETag         string // without quotes
 	Data         []byte // nil when listed without data
+	Size         int    // bytes of Data, also when listed without it
 	ModSeq       int64
 	Modified     time.Time
 }
@@ -233,22 +234,57 @@ func (s *Store) DAVObjects(ctx context.Context, collectionID int64, withData boo
 	if withData {
 		data = "data"
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT name, uid, etag, "+data+", modseq, modified FROM dav_objects WHERE collection_id = ? ORDER BY name", collectionID)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT name, uid, etag, "+data+", length(data), modseq, modified FROM dav_objects WHERE collection_id = ? ORDER BY name", collectionID)
 	if err != nil {
 		return nil, err
 	}
+	return scanDAVObjects(rows, collectionID, nil)
+}
+
+// scanDAVObjects appends the rows (name, uid, etag, data, size, modseq,
+// modified) to objs, and closes them.
+func scanDAVObjects(rows *sql.Rows, collectionID int64, objs []DAVObject) ([]DAVObject, error) {
 	defer rows.Close()
-	var objs []DAVObject
 	for rows.Next() {
 		o := DAVObject{CollectionID: collectionID}
 		var mod int64
-		if err := rows.Scan(&o.Name, &o.UID, &o.ETag, &o.Data, &o.ModSeq, &mod); err != nil {
+		if err := rows.Scan(&o.Name, &o.UID, &o.ETag, &o.Data, &o.Size, &o.ModSeq, &mod); err != nil {
 			return nil, err
 		}
 		o.Modified = time.Unix(mod, 0)
 		objs = append(objs, o)
 	}
 	return objs, rows.Err()
+}
+
+// davNamesPerQuery bounds the names of one DAVObjectsNamed query (SQLite
+// allows 32766 parameters; smaller batches keep each statement short).
+const davNamesPerQuery = 500
+
+// DAVObjectsNamed returns the objects of a collection with those names,
+// with their data, in no particular order; names that do not exist are
+// left out (a multiget answers them 404).
+func (s *Store) DAVObjectsNamed(ctx context.Context, collectionID int64, names []string) ([]DAVObject, error) {
+	var objs []DAVObject
+	for len(names) > 0 {
+		batch := names[:min(len(names), davNamesPerQuery)]
+		names = names[len(batch):]
+		args := make([]any, 0, len(batch)+1)
+		args = append(args, collectionID)
+		for _, n := range batch {
+			args = append(args, n)
+		}
+		q := "SELECT name, uid, etag, data, length(data), modseq, modified FROM dav_objects WHERE collection_id = ? AND name IN (?" +
+			strings.Repeat(", ?", len(batch)-1) + ")"
+		rows, err := s.rdb.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		if objs, err = scanDAVObjects(rows, collectionID, objs); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
 }
 
 // DAVObject returns one object with its data, or ErrNotFound.
@@ -260,7 +296,7 @@ func (s *Store) DAVObject(ctx context.Context, collectionID int64, name string) 
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound
 	}
-	o.Modified = time.Unix(mod, 0)
+	o.Modified, o.Size = time.Unix(mod, 0), len(o.Data)
 	return o, err
 }
 
