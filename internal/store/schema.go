@@ -519,6 +519,18 @@ CREATE TABLE IF NOT EXISTS spam_weights ( -- IF NOT EXISTS: tests that roll the 
 	PRIMARY KEY (account_id, idx)
 ) WITHOUT ROWID;
 `,
+	// 24: shared contacts and calendars (store/davshare.go): an
+	// account's collection granted to another account, read-only or
+	// read/write.
+	`
+CREATE TABLE IF NOT EXISTS dav_shares ( -- IF NOT EXISTS: tests that roll the version back keep it
+	collection_id INTEGER NOT NULL REFERENCES dav_collections(id) ON DELETE CASCADE,
+	account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	write         INTEGER NOT NULL DEFAULT 0, -- 1: may change and remove objects
+	PRIMARY KEY (collection_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dav_shares_account ON dav_shares(account_id);
+`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
