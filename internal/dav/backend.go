@@ -3,6 +3,7 @@ package dav
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/emersion/go-webdav"
@@ -128,7 +129,8 @@ func (b *backend) fail(ctx context.Context, err error) error {
 	case errors.Is(err, store.ErrExists):
 		return httpError(http.StatusMethodNotAllowed, "already exists")
 	case errors.Is(err, store.ErrCollectionFull):
-		return httpError(http.StatusInsufficientStorage, "over the limit of contacts or calendars")
+		return httpError(http.StatusInsufficientStorage, fmt.Sprintf("over the limit: at most %d contacts or events in one address book or calendar, and %d address books or calendars",
+			store.DAVMaxObjects, store.DAVMaxCollections))
 	case errors.Is(err, store.ErrInvalid):
 		return httpError(http.StatusForbidden, "not a valid name here")
 	case errors.Is(err, context.Canceled):

@@ -182,6 +182,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !h.multiget(w, r, p, body) {
 			h.protocol(p.kind).ServeHTTP(w, r)
 		}
+	case r.Method == "PUT" && p.level == levelObject:
+		if err := checkContentLines(body, p.kind); err != nil {
+			http.Error(w, "Not a valid contact or event: "+err.Error()+".", http.StatusBadRequest)
+			return
+		}
+		h.protocol(p.kind).ServeHTTP(w, r)
 	case isPlainListing(r, p, body):
 		h.propfindListing(w, r, p, body)
 	case r.Method == "MKCALENDAR":

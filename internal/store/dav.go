@@ -37,7 +37,13 @@ const (
 // Limits of contacts and calendars.
 const (
 	DAVMaxObjectBytes = 1 << 20 // one vCard or iCalendar object
-	DAVMaxObjects     = 10000   // objects in one collection
+	// DAVMaxObjects bounds one address book or calendar: above what the
+	// big providers let an account keep (Google 25,000 contacts, iCloud
+	// 50,000), so a family moving in never meets it, and a calendar
+	// holds decades of events; below what would make a full listing
+	// (about 250 bytes an object) a burden for a phone. 100,000 would
+	// let a runaway client or import fill the disk for no one's use.
+	DAVMaxObjects = 50000
 	DAVMaxCollections = 50      // collections of one kind per account
 	davMaxName        = 255     // bytes of a collection's or object's name
 )
@@ -335,7 +341,7 @@ func (s *Store) PutDAVObject(ctx context.Context, collectionID int64, p DAVPut) 
 	var created bool
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
-		o, created, err = tx.putDAV(ctx, collectionID, p, time.Now())
+		o, created, err = tx.putDAV(ctx, collectionID, p, time.Now(), nil)
 		return err
 	})
 	return o, created, err
@@ -351,8 +357,18 @@ func checkDAVPut(p DAVPut) error {
 	return nil
 }
 
-// putDAV is PutDAVObject's write, in tx.
-func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time.Time) (DAVObject, bool, error) {
+// davObjectLimit is DAVMaxObjects; tests lower it.
+var davObjectLimit = DAVMaxObjects
+
+// errDAVFull is ErrCollectionFull with the limit, for people.
+func errDAVFull() error {
+	return fmt.Errorf("%w: at most %d contacts or events in one address book or calendar", ErrCollectionFull, davObjectLimit)
+}
+
+// putDAV is PutDAVObject's write, in tx. count is the collection's
+// number of objects when the caller keeps it (an import: counted once,
+// raised here), nil to count.
+func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time.Time, count *int) (DAVObject, bool, error) {
 	o := DAVObject{CollectionID: collectionID, Name: p.Name, UID: p.UID, ETag: DAVETag(p.Data), Modified: now}
 	var current, holder string
 	err := tx.queryRow(ctx, "SELECT etag FROM dav_objects WHERE collection_id = ? AND name = ?", collectionID, p.Name).Scan(&current)
@@ -369,13 +385,16 @@ func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time
 		return o, false, err
 	}
 	if current == "" {
-		var n int
-		if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(&n); err != nil {
-			return o, false, err
+		if count == nil {
+			count = new(int)
+			if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(count); err != nil {
+				return o, false, err
+			}
 		}
-		if n >= DAVMaxObjects {
-			return o, false, ErrCollectionFull
+		if *count >= davObjectLimit {
+			return o, false, errDAVFull()
 		}
+		*count++
 	}
 	m, err := tx.bumpDAV(ctx, collectionID)
 	if err != nil {
@@ -446,9 +465,20 @@ func (s *Store) ImportDAVObjects(ctx context.Context, collectionID int64, objs [
 			return nil, fmt.Errorf("%s: %w", o.UID, err)
 		}
 	}
+	uids := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		uids[o.UID] = true
+	}
+	if len(uids) > davObjectLimit { // the collection would hold at least these
+		return nil, errDAVFull()
+	}
 	out := make([]DAVImportOutcome, len(objs))
 	now := time.Now()
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var count int
+		if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(&count); err != nil {
+			return err
+		}
 		for i, o := range objs {
 			var name, etag string
 			err := tx.queryRow(ctx, "SELECT name, etag FROM dav_objects WHERE collection_id = ? AND uid = ?", collectionID, o.UID).Scan(&name, &etag)
@@ -463,7 +493,7 @@ func (s *Store) ImportDAVObjects(ctx context.Context, collectionID int64, objs [
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			if _, _, err := tx.putDAV(ctx, collectionID, put, now); err != nil {
+			if _, _, err := tx.putDAV(ctx, collectionID, put, now, &count); err != nil {
 				return fmt.Errorf("%s: %w", o.UID, err)
 			}
 		}
