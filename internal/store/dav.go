@@ -43,9 +43,9 @@ const (
 	// holds decades of events; below what would make a full listing
 	// (about 250 bytes an object) a burden for a phone. 100,000 would
 	// let a runaway client or import fill the disk for no one's use.
-	DAVMaxObjects = 50000
-	DAVMaxCollections = 50      // collections of one kind per account
-	davMaxName        = 255     // bytes of a collection's or object's name
+	DAVMaxObjects     = 50000
+	DAVMaxCollections = 50  // collections of one kind per account
+	davMaxName        = 255 // bytes of a collection's or object's name
 )
 
 // Errors of contacts and calendars, beside ErrNotFound and ErrExists.
