@@ -78,7 +78,11 @@ for coll, tag, gen, ext, pre in (("contacts", "VADDRESSBOOK", card, ".vcf", "c")
 PY
 
 # --- boxmail ---
-if [ -n "${BOXMAIL_BIN:-}" ]; then cp "$BOXMAIL_BIN" "$work/boxmail"; else (cd "$repo" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail); fi
+box_rev="a given binary ($BOXMAIL_BIN)"
+if [ -n "${BOXMAIL_BIN:-}" ]; then cp "$BOXMAIL_BIN" "$work/boxmail"; else
+  box_rev=$(cd "$repo" && git rev-parse --short HEAD)$(cd "$repo" && git diff --quiet HEAD -- . || echo "+changes")
+  (cd "$repo" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail)
+fi
 data=$work/data
 printf '%s\n' "$PASS" >"$work/pw"
 "$work/boxmail" init --dir "$data" --hostname mx.bench.test --domain bench.test --admin "$USER_" --password-file "$work/pw" >/dev/null
@@ -328,7 +332,7 @@ mkdir -p "$(dirname "$OUT")"
   echo "# DAV sync: boxmail beside Radicale ($(date -u +%F))"
   echo
   echo "bench/dav-sync.sh, N=$N contacts and N events, $CHANGES changes, $ROUNDS rounds alternating (medians)."
-  echo "boxmail $(cd "$repo" && git rev-parse --short HEAD) over HTTPS; Radicale $(radicale --version 2>/dev/null) (Debian) over plain HTTP; vdirsyncer $(vdirsyncer --version | awk '{ print $NF }')."
+  echo "boxmail $box_rev over HTTPS; Radicale $(radicale --version 2>/dev/null) (Debian) over plain HTTP; vdirsyncer $(vdirsyncer --version | awk '{ print $NF }')."
   echo
   echo "| | boxmail | Radicale | Radicale / boxmail |"
   echo "|---|---:|---:|---:|"
