@@ -60,6 +60,7 @@ func commands() []command {
 		{name: "alias", summary: "addresses that deliver to other addresses", subs: aliasCommands},
 		{name: "queue", summary: "the outbound queue", subs: queueCommands},
 		{name: "forward", summary: "forwarding rules (Sieve rules the user can edit)", subs: forwardCommands},
+		{name: "dav", summary: "contacts and calendars: shared address books and calendars", subs: davCommands},
 		{name: "vacation", args: "EMAIL --subject S --body-file F [--from DATE --until DATE] [--days N] | EMAIL --off | EMAIL", summary: "set, remove or show an account's vacation reply", run: cmdVacation},
 		{name: "dkim", summary: "DKIM keys: the records to publish, rotation", subs: dkimCommands},
 		{name: "dns", summary: "the box's DNS records and custom records", subs: dnsCommands},

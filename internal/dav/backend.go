@@ -3,6 +3,7 @@ package dav
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/emersion/go-webdav"
@@ -42,32 +43,70 @@ func (b *backend) ensureDefault(ctx context.Context, kind store.DAVKind) error {
 }
 
 // collections lists the account's collections of kind, making the
-// default one first.
+// default one first, then those shared with it (named as sharedName).
 func (b *backend) collections(ctx context.Context, kind store.DAVKind) ([]store.DAVCollection, error) {
 	if err := b.ensureDefault(ctx, kind); err != nil {
 		return nil, b.fail(ctx, err)
 	}
 	cs, err := b.st().DAVCollections(ctx, info(ctx).acct.ID, kind)
+	if err != nil {
+		return nil, b.fail(ctx, err)
+	}
+	shs, err := b.st().DAVSharedWith(ctx, info(ctx).acct.ID, kind)
+	for _, sh := range shs {
+		c := sh.Collection
+		c.Name = sharedName(c.ID)
+		cs = append(cs, c)
+	}
 	return cs, b.fail(ctx, err)
 }
 
 // target resolves a collection or object path of kind to the account's
-// collection (made if it is the default one) and the object's name.
+// collection (made if it is the default one) or one shared with it, and
+// the object's name. A shared collection comes back under the name it
+// has in the account's home (sharedName), so paths made from it stay
+// there.
 func (b *backend) target(ctx context.Context, p string, kind store.DAVKind, level int) (store.DAVCollection, string, error) {
+	c, name, _, err := b.resolve(ctx, p, kind, level)
+	return c, name, err
+}
+
+// targetToWrite is target for a change of objects: a collection shared
+// read-only answers 403.
+func (b *backend) targetToWrite(ctx context.Context, p string, kind store.DAVKind, level int) (store.DAVCollection, string, error) {
+	c, name, write, err := b.resolve(ctx, p, kind, level)
+	if err == nil && !write {
+		return c, name, httpError(http.StatusForbidden, "this address book or calendar is shared with you read-only")
+	}
+	return c, name, err
+}
+
+// resolve is target, also saying whether the account may change the
+// collection's objects.
+func (b *backend) resolve(ctx context.Context, p string, kind store.DAVKind, level int) (store.DAVCollection, string, bool, error) {
 	d, err := parsePath(p)
 	if err != nil || d.kind != kind || d.level != level || d.email != principalEmail(ctx) {
-		return store.DAVCollection{}, "", httpError(http.StatusNotFound, "not found")
+		return store.DAVCollection{}, "", false, httpError(http.StatusNotFound, "not found")
+	}
+	if id, ok := sharedID(d.coll); ok {
+		sh, err := b.st().DAVShared(ctx, info(ctx).acct.ID, kind, id)
+		if err != nil {
+			return sh.Collection, "", false, b.fail(ctx, err)
+		}
+		c := sh.Collection
+		c.Name = d.coll
+		return c, d.obj, sh.Write, nil
 	}
 	if d.coll == defaultName {
 		if err := b.ensureDefault(ctx, kind); err != nil {
-			return store.DAVCollection{}, "", b.fail(ctx, err)
+			return store.DAVCollection{}, "", false, b.fail(ctx, err)
 		}
 	}
 	c, err := b.st().DAVCollection(ctx, info(ctx).acct.ID, kind, d.coll)
 	if err != nil {
-		return c, "", b.fail(ctx, err)
+		return c, "", false, b.fail(ctx, err)
 	}
-	return c, d.obj, nil
+	return c, d.obj, true, nil
 }
 
 func principalEmail(ctx context.Context) string {
@@ -90,7 +129,8 @@ func (b *backend) fail(ctx context.Context, err error) error {
 	case errors.Is(err, store.ErrExists):
 		return httpError(http.StatusMethodNotAllowed, "already exists")
 	case errors.Is(err, store.ErrCollectionFull):
-		return httpError(http.StatusInsufficientStorage, "over the limit of contacts or calendars")
+		return httpError(http.StatusInsufficientStorage, fmt.Sprintf("over the limit: at most %d contacts or events in one address book or calendar, and %d address books or calendars",
+			store.DAVMaxObjects, store.DAVMaxCollections))
 	case errors.Is(err, store.ErrInvalid):
 		return httpError(http.StatusForbidden, "not a valid name here")
 	case errors.Is(err, context.Canceled):
@@ -132,7 +172,7 @@ func conditions(ifMatch, ifNoneMatch webdav.ConditionalMatch) (store.DAVPut, err
 // put stores an object's bytes after the kind's own checks, mapping a
 // UID conflict to its precondition.
 func (b *backend) put(ctx context.Context, kind store.DAVKind, p string, put store.DAVPut) (store.DAVCollection, store.DAVObject, error) {
-	c, name, err := b.target(ctx, p, kind, levelObject)
+	c, name, err := b.targetToWrite(ctx, p, kind, levelObject)
 	if err != nil {
 		return c, store.DAVObject{}, err
 	}
@@ -160,9 +200,12 @@ func (b *backend) remove(ctx context.Context, kind store.DAVKind, p string) erro
 		if _, _, err := b.target(ctx, p, kind, levelCollection); err != nil {
 			return err
 		}
+		if _, ok := sharedID(d.coll); ok {
+			return httpError(http.StatusForbidden, "a shared address book or calendar is removed by an admin")
+		}
 		return b.fail(ctx, b.st().DeleteDAVCollection(ctx, info(ctx).acct.ID, kind, d.coll))
 	}
-	c, name, err := b.target(ctx, p, kind, levelObject)
+	c, name, err := b.targetToWrite(ctx, p, kind, levelObject)
 	if err != nil {
 		return err
 	}
@@ -172,7 +215,7 @@ func (b *backend) remove(ctx context.Context, kind store.DAVKind, p string) erro
 // create makes a collection from MKCOL or MKCALENDAR.
 func (b *backend) create(ctx context.Context, kind store.DAVKind, p, display, description string) error {
 	d, err := parsePath(p)
-	if err != nil || d.kind != kind || d.level != levelCollection || d.email != principalEmail(ctx) {
+	if _, shared := sharedID(d.coll); err != nil || d.kind != kind || d.level != levelCollection || d.email != principalEmail(ctx) || shared {
 		return httpError(http.StatusForbidden, "no collection can be made there")
 	}
 	_, err = b.st().CreateDAVCollection(ctx, store.DAVCollection{AccountID: info(ctx).acct.ID, Kind: kind, Name: d.coll, DisplayName: display, Description: description}, false)

@@ -18,8 +18,13 @@
 //	/dav/EMAIL/contacts/BOOK/             an address book ("default" is made on first use)
 //	/dav/EMAIL/contacts/BOOK/NAME.vcf     a vCard
 //	/dav/EMAIL/calendars/CAL/NAME.ics     likewise for calendars
+//	/dav/EMAIL/calendars/shared~ID/       another account's collection shared with EMAIL
 //
-// Another account's paths answer 404, as paths that do not exist.
+// Another account's paths answer 404, as paths that do not exist. A
+// collection an admin shared with the account (store/davshare.go,
+// 'boxmail dav share') is listed in its home set as shared~ID, so
+// clients discover it beside their own; read-only, a PUT, DELETE or
+// PROPPATCH there is a 403; revoked, its paths answer 404.
 // Collection and object names are checked (store.ValidDAVName), so no
 // name can climb out of its place.
 //
@@ -33,11 +38,15 @@
 // sync-collection (RFC 6578) and MKCALENDAR (sync.go); the sync-token,
 // getctag and supported-report-set properties in PROPFIND (props.go);
 // PROPPATCH of a collection's display name and description
-// (proppatch.go). Every object is parsed (go-vcard, go-ical) before it
-// is stored, and capped at store.DAVMaxObjectBytes.
+// (proppatch.go); a plain Depth 1 listing and multiget answered from the
+// stored bytes, gzipped when the client takes it (listing.go). Every
+// object's content lines are checked first, so a malformed one is a 400
+// naming its line (lint.go), then it is parsed (go-vcard, go-ical)
+// before it is stored, and capped at store.DAVMaxObjectBytes; a larger
+// request body is a 413 before it is read.
 //
 // Not yet: other properties in PROPPATCH (colours), COPY/MOVE,
-// free-busy, scheduling (iTIP), shared collections.
+// free-busy, scheduling (iTIP).
 package dav
 
 import (
@@ -178,6 +187,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		})
 	case r.Method == "REPORT" && rootElement(body) == syncCollectionName:
 		h.syncCollection(w, r, p, body)
+	case r.Method == "REPORT" && p.level == levelCollection && rootElement(body) == multigetName(p.kind):
+		if !h.multiget(w, r, p, body) {
+			h.protocol(p.kind).ServeHTTP(w, r)
+		}
+	case r.Method == "PUT" && p.level == levelObject:
+		if err := checkContentLines(body, p.kind); err != nil {
+			http.Error(w, "Not a valid contact or event: "+err.Error()+".", http.StatusBadRequest)
+			return
+		}
+		h.protocol(p.kind).ServeHTTP(w, r)
+	case isPlainListing(r, p, body):
+		h.propfindListing(w, r, p, body)
 	case r.Method == "MKCALENDAR":
 		h.mkcalendar(w, r, p, body)
 	case r.Method == "PROPPATCH" && p.level == levelCollection:

@@ -67,3 +67,32 @@ func FuzzAddSyncProps(f *testing.F) {
 }
 
 func xmlUnmarshal(b []byte, v any) error { return xml.Unmarshal(b, v) }
+
+// FuzzContentLines: the line check never panics, names a line inside the
+// body (or line 1 of an empty one), and what it passes has its BEGIN and
+// END in pairs.
+func FuzzContentLines(f *testing.F) {
+	for _, s := range []string{annCard, event, "BEGIN:VCARD\r\nFN Ann\r\n", " x\r\n", "BEGIN:VCALENDAR\nEND:VEVENT\n", "", "\r\n\r\n", "BEGIN:VCARD\r\nitem1.TEL;TYPE=\"a:b\":1\r\nEND:VCARD"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, body string, card bool) {
+		kind := store.DAVCalendars
+		if card {
+			kind = store.DAVCards
+		}
+		err := checkContentLines([]byte(body), kind)
+		lines := strings.Count(body, "\n") + 1
+		if le, ok := err.(*lineError); ok {
+			if le.line < 1 || le.line > lines {
+				t.Fatalf("%q: line %d of %d", body, le.line, lines)
+			}
+			return
+		} else if err != nil {
+			t.Fatalf("%q: not a lineError: %v", body, err)
+		}
+		if strings.Count(strings.ToUpper(body), "BEGIN:") < 1 {
+			t.Fatalf("%q: passed with no BEGIN", body)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package dav
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"boxmail/internal/store"
@@ -88,4 +89,21 @@ func collectionPath(a store.Account, kind store.DAVKind, name string) string {
 
 func objectPath(a store.Account, kind store.DAVKind, coll, name string) string {
 	return collectionPath(a, kind, coll) + name
+}
+
+// sharedPrefix starts the name a collection shared with an account has
+// in that account's home: "shared~" and the collection's id. No account
+// can make a collection of its own by such a name (backend.create).
+const sharedPrefix = "shared~"
+
+func sharedName(id int64) string { return sharedPrefix + strconv.FormatInt(id, 10) }
+
+// sharedID reads a sharedName.
+func sharedID(coll string) (int64, bool) {
+	rest, ok := strings.CutPrefix(coll, sharedPrefix)
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(rest, 10, 64)
+	return id, err == nil && id > 0 && strconv.FormatInt(id, 10) == rest
 }

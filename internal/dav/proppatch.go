@@ -43,6 +43,10 @@ func (h *Handler) proppatch(w http.ResponseWriter, r *http.Request, p davPath, b
 		http.Error(w, "A PROPPATCH takes a propertyupdate on an address book or calendar.", http.StatusBadRequest)
 		return
 	}
+	if _, shared := sharedID(p.coll); shared {
+		http.Error(w, "A shared address book or calendar is renamed by its owner.", http.StatusForbidden)
+		return
+	}
 	desc := cardDescName
 	if p.kind == store.DAVCalendars {
 		desc = calDescName

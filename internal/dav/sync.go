@@ -134,6 +134,11 @@ func (h *Handler) syncCollection(w http.ResponseWriter, r *http.Request, p davPa
 		writeError(w, b.fail(ctx, err))
 		return
 	}
+	data, err := h.changedData(r, c, changes, p.kind, req.Prop)
+	if err != nil {
+		writeError(w, b.fail(ctx, err))
+		return
+	}
 	var out bytes.Buffer
 	out.WriteString(xml.Header + `<D:multistatus xmlns:D="DAV:">`)
 	for _, ch := range changes {
@@ -143,24 +148,44 @@ func (h *Handler) syncCollection(w http.ResponseWriter, r *http.Request, p davPa
 			out.WriteString("<D:status>HTTP/1.1 404 Not Found</D:status></D:response>")
 			continue
 		}
-		if err := h.syncProps(r, &out, c, ch, p.kind, req.Prop); err != nil {
+		if err := h.syncProps(r, &out, c, ch, p.kind, req.Prop, data); err != nil {
 			writeError(w, b.fail(ctx, err))
 			return
 		}
 		out.WriteString("</D:response>")
 	}
 	fmt.Fprintf(&out, "<D:sync-token>%s%d/%d</D:sync-token></D:multistatus>", syncTokenPrefix, c.ID, now)
-	w.Header().Set("Content-Type", `application/xml; charset="utf-8"`)
-	w.WriteHeader(http.StatusMultiStatus)
-	if _, err := w.Write(out.Bytes()); err != nil {
-		h.log.Debug("dav sync answer", "err", err)
+	h.writeMultistatus(w, r, out.Bytes())
+}
+
+// changedData fetches the data of the changed objects when the request
+// asks for it, in a few queries: by name.
+func (h *Handler) changedData(r *http.Request, c store.DAVCollection, changes []store.DAVChange, kind store.DAVKind, props propNames) (map[string][]byte, error) {
+	asked := false
+	for _, n := range props {
+		asked = asked || n == dataName(kind)
 	}
+	if !asked {
+		return nil, nil
+	}
+	names := make([]string, 0, len(changes))
+	for _, ch := range changes {
+		if !ch.Deleted {
+			names = append(names, ch.Name)
+		}
+	}
+	objs, err := h.o.Store.DAVObjectsNamed(r.Context(), c.ID, names)
+	data := make(map[string][]byte, len(objs))
+	for _, o := range objs {
+		data[o.Name] = o.Data
+	}
+	return data, err
 }
 
 // syncProps writes the propstats of one changed object: the properties
-// it has (getetag, getcontenttype, address-data or calendar-data) as
-// 200, the rest as 404.
-func (h *Handler) syncProps(r *http.Request, out *bytes.Buffer, c store.DAVCollection, ch store.DAVChange, kind store.DAVKind, props propNames) error {
+// it has (getetag, getcontenttype, address-data or calendar-data, the
+// latter from data when there) as 200, the rest as 404.
+func (h *Handler) syncProps(r *http.Request, out *bytes.Buffer, c store.DAVCollection, ch store.DAVChange, kind store.DAVKind, props propNames, data map[string][]byte) error {
 	if len(props) == 0 {
 		props = propNames{getETagName}
 	}
@@ -174,11 +199,15 @@ func (h *Handler) syncProps(r *http.Request, out *bytes.Buffer, c store.DAVColle
 		case n == contentTypeName:
 			found.WriteString(`<D:getcontenttype>` + ical.MIMEType + `</D:getcontenttype>`)
 		case n == addressDataName && kind == store.DAVCards, n == calendarDataName && kind == store.DAVCalendars:
-			o, err := h.o.Store.DAVObject(r.Context(), c.ID, ch.Name)
-			if err != nil {
-				return err
+			d, ok := data[ch.Name]
+			if !ok {
+				o, err := h.o.Store.DAVObject(r.Context(), c.ID, ch.Name)
+				if err != nil {
+					return err
+				}
+				d = o.Data
 			}
-			fmt.Fprintf(&found, `<X:%s xmlns:X="%s">%s</X:%s>`, n.Local, n.Space, escape(string(o.Data)), n.Local)
+			fmt.Fprintf(&found, `<X:%s xmlns:X="%s">%s</X:%s>`, n.Local, n.Space, escape(string(d)), n.Local)
 		default:
 			fmt.Fprintf(&missing, `<X:%s xmlns:X="%s"/>`, escape(n.Local), escape(n.Space))
 		}

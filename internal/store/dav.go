@@ -37,9 +37,15 @@ const (
 // Limits of contacts and calendars.
 const (
 	DAVMaxObjectBytes = 1 << 20 // one vCard or iCalendar object
-	DAVMaxObjects     = 10000   // objects in one collection
-	DAVMaxCollections = 50      // collections of one kind per account
-	davMaxName        = 255     // bytes of a collection's or object's name
+	// DAVMaxObjects bounds one address book or calendar: above what the
+	// big providers let an account keep (Google 25,000 contacts, iCloud
+	// 50,000), so a family moving in never meets it, and a calendar
+	// holds decades of events; below what would make a full listing
+	// (about 250 bytes an object) a burden for a phone. 100,000 would
+	// let a runaway client or import fill the disk for no one's use.
+	DAVMaxObjects     = 50000
+	DAVMaxCollections = 50  // collections of one kind per account
+	davMaxName        = 255 // bytes of a collection's or object's name
 )
 
 // Errors of contacts and calendars, beside ErrNotFound and ErrExists.
@@ -72,6 +78,7 @@ type DAVObject struct {
 	UID          string
 	ETag         string // without quotes
 	Data         []byte // nil when listed without data
+	Size         int    // bytes of Data, also when listed without it
 	ModSeq       int64
 	Modified     time.Time
 }
@@ -233,22 +240,57 @@ func (s *Store) DAVObjects(ctx context.Context, collectionID int64, withData boo
 	if withData {
 		data = "data"
 	}
-	rows, err := s.rdb.QueryContext(ctx, "SELECT name, uid, etag, "+data+", modseq, modified FROM dav_objects WHERE collection_id = ? ORDER BY name", collectionID)
+	rows, err := s.rdb.QueryContext(ctx, "SELECT name, uid, etag, "+data+", length(data), modseq, modified FROM dav_objects WHERE collection_id = ? ORDER BY name", collectionID)
 	if err != nil {
 		return nil, err
 	}
+	return scanDAVObjects(rows, collectionID, nil)
+}
+
+// scanDAVObjects appends the rows (name, uid, etag, data, size, modseq,
+// modified) to objs, and closes them.
+func scanDAVObjects(rows *sql.Rows, collectionID int64, objs []DAVObject) ([]DAVObject, error) {
 	defer rows.Close()
-	var objs []DAVObject
 	for rows.Next() {
 		o := DAVObject{CollectionID: collectionID}
 		var mod int64
-		if err := rows.Scan(&o.Name, &o.UID, &o.ETag, &o.Data, &o.ModSeq, &mod); err != nil {
+		if err := rows.Scan(&o.Name, &o.UID, &o.ETag, &o.Data, &o.Size, &o.ModSeq, &mod); err != nil {
 			return nil, err
 		}
 		o.Modified = time.Unix(mod, 0)
 		objs = append(objs, o)
 	}
 	return objs, rows.Err()
+}
+
+// davNamesPerQuery bounds the names of one DAVObjectsNamed query (SQLite
+// allows 32766 parameters; smaller batches keep each statement short).
+const davNamesPerQuery = 500
+
+// DAVObjectsNamed returns the objects of a collection with those names,
+// with their data, in no particular order; names that do not exist are
+// left out (a multiget answers them 404).
+func (s *Store) DAVObjectsNamed(ctx context.Context, collectionID int64, names []string) ([]DAVObject, error) {
+	var objs []DAVObject
+	for len(names) > 0 {
+		batch := names[:min(len(names), davNamesPerQuery)]
+		names = names[len(batch):]
+		args := make([]any, 0, len(batch)+1)
+		args = append(args, collectionID)
+		for _, n := range batch {
+			args = append(args, n)
+		}
+		q := "SELECT name, uid, etag, data, length(data), modseq, modified FROM dav_objects WHERE collection_id = ? AND name IN (?" +
+			strings.Repeat(", ?", len(batch)-1) + ")"
+		rows, err := s.rdb.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		if objs, err = scanDAVObjects(rows, collectionID, objs); err != nil {
+			return nil, err
+		}
+	}
+	return objs, nil
 }
 
 // DAVObject returns one object with its data, or ErrNotFound.
@@ -260,7 +302,7 @@ func (s *Store) DAVObject(ctx context.Context, collectionID int64, name string) 
 	if errors.Is(err, sql.ErrNoRows) {
 		return o, ErrNotFound
 	}
-	o.Modified = time.Unix(mod, 0)
+	o.Modified, o.Size = time.Unix(mod, 0), len(o.Data)
 	return o, err
 }
 
@@ -299,7 +341,7 @@ func (s *Store) PutDAVObject(ctx context.Context, collectionID int64, p DAVPut) 
 	var created bool
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var err error
-		o, created, err = tx.putDAV(ctx, collectionID, p, time.Now())
+		o, created, err = tx.putDAV(ctx, collectionID, p, time.Now(), nil)
 		return err
 	})
 	return o, created, err
@@ -315,8 +357,18 @@ func checkDAVPut(p DAVPut) error {
 	return nil
 }
 
-// putDAV is PutDAVObject's write, in tx.
-func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time.Time) (DAVObject, bool, error) {
+// davObjectLimit is DAVMaxObjects; tests lower it.
+var davObjectLimit = DAVMaxObjects
+
+// errDAVFull is ErrCollectionFull with the limit, for people.
+func errDAVFull() error {
+	return fmt.Errorf("%w: at most %d contacts or events in one address book or calendar", ErrCollectionFull, davObjectLimit)
+}
+
+// putDAV is PutDAVObject's write, in tx. count is the collection's
+// number of objects when the caller keeps it (an import: counted once,
+// raised here), nil to count.
+func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time.Time, count *int) (DAVObject, bool, error) {
 	o := DAVObject{CollectionID: collectionID, Name: p.Name, UID: p.UID, ETag: DAVETag(p.Data), Modified: now}
 	var current, holder string
 	err := tx.queryRow(ctx, "SELECT etag FROM dav_objects WHERE collection_id = ? AND name = ?", collectionID, p.Name).Scan(&current)
@@ -333,13 +385,16 @@ func (tx *Tx) putDAV(ctx context.Context, collectionID int64, p DAVPut, now time
 		return o, false, err
 	}
 	if current == "" {
-		var n int
-		if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(&n); err != nil {
-			return o, false, err
+		if count == nil {
+			count = new(int)
+			if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(count); err != nil {
+				return o, false, err
+			}
 		}
-		if n >= DAVMaxObjects {
-			return o, false, ErrCollectionFull
+		if *count >= davObjectLimit {
+			return o, false, errDAVFull()
 		}
+		*count++
 	}
 	m, err := tx.bumpDAV(ctx, collectionID)
 	if err != nil {
@@ -410,9 +465,20 @@ func (s *Store) ImportDAVObjects(ctx context.Context, collectionID int64, objs [
 			return nil, fmt.Errorf("%s: %w", o.UID, err)
 		}
 	}
+	uids := make(map[string]bool, len(objs))
+	for _, o := range objs {
+		uids[o.UID] = true
+	}
+	if len(uids) > davObjectLimit { // the collection would hold at least these
+		return nil, errDAVFull()
+	}
 	out := make([]DAVImportOutcome, len(objs))
 	now := time.Now()
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		var count int
+		if err := tx.queryRow(ctx, "SELECT count(*) FROM dav_objects WHERE collection_id = ?", collectionID).Scan(&count); err != nil {
+			return err
+		}
 		for i, o := range objs {
 			var name, etag string
 			err := tx.queryRow(ctx, "SELECT name, etag FROM dav_objects WHERE collection_id = ? AND uid = ?", collectionID, o.UID).Scan(&name, &etag)
@@ -427,7 +493,7 @@ func (s *Store) ImportDAVObjects(ctx context.Context, collectionID int64, objs [
 			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
-			if _, _, err := tx.putDAV(ctx, collectionID, put, now); err != nil {
+			if _, _, err := tx.putDAV(ctx, collectionID, put, now, &count); err != nil {
 				return fmt.Errorf("%s: %w", o.UID, err)
 			}
 		}

@@ -519,8 +519,19 @@ CREATE TABLE IF NOT EXISTS spam_weights ( -- IF NOT EXISTS: tests that roll the 
 	PRIMARY KEY (account_id, idx)
 ) WITHOUT ROWID;
 `,
-	// 27 in issue 22's numbering (outbound transport security,
-	// store/tlspolicy.go; the integrator puts it after 24-26): the
+	// 24: shared contacts and calendars (store/davshare.go): an
+	// account's collection granted to another account, read-only or
+	// read/write.
+	`
+CREATE TABLE IF NOT EXISTS dav_shares ( -- IF NOT EXISTS: tests that roll the version back keep it
+	collection_id INTEGER NOT NULL REFERENCES dav_collections(id) ON DELETE CASCADE,
+	account_id    INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	write         INTEGER NOT NULL DEFAULT 0, -- 1: may change and remove objects
+	PRIMARY KEY (collection_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dav_shares_account ON dav_shares(account_id);
+`,
+	// 25: outbound transport security (store/tlspolicy.go): the
 	// MTA-STS policies fetched for recipient domains (RFC 8461 5.1
 	// cache), the queue entries whose sender asked for REQUIRETLS (RFC
 	// 8689), and the per-day outcome counts of outbound TLS sessions that
@@ -548,7 +559,7 @@ CREATE TABLE IF NOT EXISTS tls_results (
 	PRIMARY KEY (day, domain, policy_type, mx_host, result)
 ) WITHOUT ROWID;
 `,
-	// 29: aggregate reports other mail systems sent about the box's
+	// 26: aggregate reports other mail systems sent about the box's
 	// domains (DMARC and TLS; store/reports.go), kept for the admin.
 	`
 CREATE TABLE IF NOT EXISTS received_reports ( -- IF NOT EXISTS: tests that roll the version back keep it
@@ -565,7 +576,7 @@ CREATE TABLE IF NOT EXISTS received_reports ( -- IF NOT EXISTS: tests that roll 
 );
 CREATE INDEX IF NOT EXISTS received_reports_end ON received_reports(kind, end_at);
 `,
-	// the health history and the status mail's memory (store/history.go).
+	// 27: the health history and the status mail's memory (store/history.go).
 	historySchema,
 }
 
