@@ -252,7 +252,7 @@ func (q *Queue) fetchSTS(ctx context.Context, domain string) (*stsPolicy, error)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read up to the cap below; nothing to keep
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("policy fetch answered %s", resp.Status)
 	}
