@@ -16,9 +16,10 @@ import (
 	"boxmail/internal/resolver"
 )
 
-// The RFC 7208 test suite (openspf.org release 2014.04, as kept in
-// pyspf's test/rfc7208-tests.yml) as data: every scenario and every
-// test, each a subtest named by the suite's test name.
+// The RFC 7208 test suite (openspf.org release 2014.04 with pyspf's
+// later additions, as kept in pyspf's test/rfc7208-tests.yml) as data:
+// every scenario and every test (201), each a subtest named by the
+// suite's test name.
 //
 // testdata/rfc7208/rfc7208-tests.json holds the suite's cases in JSON,
 // with each scenario's zone data as our resolver serves it, after the
@@ -26,6 +27,7 @@ import (
 //   - "SPF" (type 99) entries are served as TXT records unless the name
 //     has TXT entries of its own; RFC 7208 dropped type SPF, and
 //     CheckSPF never asks for it. "TXT: NONE" means no TXT records.
+//   - CNAME records are followed; a CNAME loop is a DNS error.
 //   - "timeout": true stands for the suite's TIMEOUT entry: a query for
 //     any type the name has no records of (listed before the TIMEOUT)
 //     times out, which must give temperror.
@@ -53,7 +55,8 @@ type spfSuiteCase struct {
 
 type spfSuiteName struct {
 	// Records are one-key objects: {"A": "1.2.3.4"}, {"TXT": "..."} or
-	// {"TXT": ["piece", "piece"]}, {"MX": [0, "host"]}, {"PTR": "name"}.
+	// {"TXT": ["piece", "piece"]}, {"MX": [0, "host"]}, {"PTR": "name"},
+	// {"CNAME": "name"}.
 	Records []map[string]json.RawMessage `json:"records"`
 	Timeout bool                         `json:"timeout"`
 }
@@ -133,6 +136,8 @@ func suiteRR(owner, typ string, raw json.RawMessage) (dns.RR, error) {
 		return &dns.AAAA{Hdr: hdr(dns.TypeAAAA), AAAA: net.ParseIP(s)}, nil
 	case "PTR":
 		return &dns.PTR{Hdr: hdr(dns.TypePTR), Ptr: dns.Fqdn(s)}, nil
+	case "CNAME":
+		return &dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: dns.Fqdn(s)}, nil
 	}
 	return nil, errors.New("unknown record type")
 }
@@ -140,20 +145,32 @@ func suiteRR(owner, typ string, raw json.RawMessage) (dns.RR, error) {
 func (d *suiteDNS) Lookup(ctx context.Context, name string, qtype uint16) (*resolver.Answer, error) {
 	owner := strings.ToLower(dns.Fqdn(name))
 	tname := dns.TypeToString[qtype]
-	rrs, ok := d.rrs[owner]
-	if !ok {
-		return nil, &resolver.Error{Name: name, Type: tname, NotFound: true}
-	}
 	a := &resolver.Answer{}
-	for _, rr := range rrs {
-		if rr.Header().Rrtype == qtype {
-			a.Records = append(a.Records, rr)
+	for range 8 {
+		rrs, ok := d.rrs[owner]
+		if !ok {
+			return nil, &resolver.Error{Name: name, Type: tname, NotFound: true}
 		}
+		var cname string
+		for _, rr := range rrs {
+			switch h := rr.Header(); {
+			case h.Rrtype == qtype:
+				a.Records = append(a.Records, rr)
+			case h.Rrtype == dns.TypeCNAME:
+				cname = strings.ToLower(rr.(*dns.CNAME).Target)
+			}
+		}
+		switch {
+		case len(a.Records) > 0:
+			return a, nil
+		case d.timeout[owner]:
+			return nil, &resolver.Error{Name: name, Type: tname, Temporary: true, Err: errors.New("timeout (test suite)")}
+		case cname == "":
+			return a, nil
+		}
+		owner = cname
 	}
-	if len(a.Records) == 0 && d.timeout[owner] {
-		return nil, &resolver.Error{Name: name, Type: tname, Temporary: true, Err: errors.New("timeout (test suite)")}
-	}
-	return a, nil
+	return nil, &resolver.Error{Name: name, Type: tname, Temporary: true, Err: errors.New("CNAME loop (test suite)")}
 }
 
 func TestSPFRFC7208Suite(t *testing.T) {
@@ -178,8 +195,8 @@ func TestSPFRFC7208Suite(t *testing.T) {
 		})
 	}
 	t.Logf("RFC 7208 suite: %d of %d cases pass", passed, total)
-	if total != 198 {
-		t.Errorf("the suite has 198 cases, the data %d", total)
+	if total != 201 {
+		t.Errorf("the suite has 201 cases, the data %d", total)
 	}
 	// The limits and error paths the issue asks to be proven are these
 	// cases of the suite; they must stay in the data.
@@ -200,6 +217,7 @@ var spfSuiteLimitCases = []string{
 	"redirect-loop", "include-loop", "mx-limit", "ptr-limit", "false-a-limit",
 	"void-at-limit", "void-over-limit", "exp-void",
 	"txttimeout", "nospftxttimeout", "alltimeout", "include-temperror", "exists-dnserr",
+	"ptr-cname-loop",
 	"include-permerror", "include-none", "redirect-none", "multitxt1", "detect-errors-anywhere",
 }
 
