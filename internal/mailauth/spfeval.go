@@ -347,10 +347,7 @@ func (ev *spfEval) match(t SPFTerm, domain string, depth int) (bool, error) {
 		}
 		return false, nil
 	case "ptr":
-		names, err := ev.validatedNames()
-		if err != nil {
-			return false, err
-		}
+		names := ev.validatedNames()
 		target = strings.ToLower(strings.TrimSuffix(target, "."))
 		for _, n := range names {
 			if n == target || strings.HasSuffix(n, "."+target) {
@@ -383,18 +380,19 @@ func queryable(name string) bool {
 // validatedNames returns the client's PTR names whose addresses include
 // the client (RFC 7208 5.5), lower-case without dots. Only the first 10
 // PTR records are looked at (RFC 7208 4.6.4).
-func (ev *spfEval) validatedNames() ([]string, error) {
+// DNS failures are no match, not errors (RFC 7208 5.5).
+func (ev *spfEval) validatedNames() []string {
 	if ev.ptrDone {
-		return ev.ptrNames, nil
+		return ev.ptrNames
 	}
 	ev.ptrDone = true
 	arpa, err := dns.ReverseAddr(ev.ip.String())
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	a, err := ev.r.Lookup(ev.ctx, arpa, dns.TypePTR)
 	if err != nil {
-		return nil, nil // PTR failures are no match, not errors (RFC 7208 5.5)
+		return nil
 	}
 	n := 0
 	for _, rr := range a.Records {
@@ -411,14 +409,14 @@ func (ev *spfEval) validatedNames() ([]string, error) {
 			ev.ptrNames = append(ev.ptrNames, strings.ToLower(strings.TrimSuffix(p.Ptr, ".")))
 		}
 	}
-	return ev.ptrNames, nil
+	return ev.ptrNames
 }
 
 // validatedDomain is the %{p} macro (RFC 7208 7.3): the validated name
 // of the client that is domain, else one under domain, else any, else
 // "unknown".
 func (ev *spfEval) validatedDomain(domain string) string {
-	names, _ := ev.validatedNames()
+	names := ev.validatedNames()
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
 	if slices.Contains(names, domain) {
 		return domain
