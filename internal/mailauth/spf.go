@@ -90,8 +90,13 @@ func parseSPFTerm(raw string) (SPFTerm, error) {
 		if err := checkMacroString(t.Value); err != nil {
 			return t, fmt.Errorf("term %q: %w", raw, err)
 		}
-		if (name == "redirect" || name == "exp") && t.Value == "" {
-			return t, fmt.Errorf("term %q: %s= needs a domain", raw, name)
+		if name == "redirect" || name == "exp" {
+			if t.Value == "" {
+				return t, fmt.Errorf("term %q: %s= needs a domain", raw, name)
+			}
+			if err := checkDomainSpec(t.Value); err != nil {
+				return t, fmt.Errorf("term %q: %w", raw, err)
+			}
 		}
 		return t, nil
 	}
@@ -180,13 +185,10 @@ func isSPFName(s string) bool {
 }
 
 // cutDualCIDR splits "domain/24//64" into the domain and the prefixes.
+// The lengths are taken from the end, since a domain-spec may itself
+// hold a "/" (RFC 7208 7.1: "a:foo:bar/baz.example.com").
 func cutDualCIDR(s string) (string, int, int, error) {
 	p4, p6 := -1, -1
-	i := strings.IndexByte(s, '/')
-	if i < 0 {
-		return s, p4, p6, nil
-	}
-	spec, c := s[:i], s[i:]
 	parse := func(v string, max int) (int, error) {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > max || v != strconv.Itoa(n) {
@@ -194,19 +196,30 @@ func cutDualCIDR(s string) (string, int, int, error) {
 		}
 		return n, nil
 	}
+	spec := s
 	var err error
-	if v6, ok := strings.CutPrefix(c, "//"); ok {
-		p6, err = parse(v6, 128)
-		return spec, p4, p6, err
+	if i := strings.LastIndex(spec, "//"); i >= 0 && allDigits(spec[i+2:]) {
+		if p6, err = parse(spec[i+2:], 128); err != nil {
+			return spec, p4, p6, err
+		}
+		spec = spec[:i]
 	}
-	v4, v6, dual := strings.Cut(c[1:], "//")
-	if p4, err = parse(v4, 32); err != nil {
-		return spec, p4, p6, err
+	if i := strings.LastIndexByte(spec, '/'); i >= 0 && allDigits(spec[i+1:]) {
+		if p4, err = parse(spec[i+1:], 32); err != nil {
+			return spec, p4, p6, err
+		}
+		spec = spec[:i]
 	}
-	if dual {
-		p6, err = parse(v6, 128)
+	return spec, p4, p6, nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
 	}
-	return spec, p4, p6, err
+	return s != ""
 }
 
 // checkMacroString checks the macro syntax of RFC 7208 7.1.
@@ -215,19 +228,68 @@ func checkMacroString(s string) error {
 	return err
 }
 
-// checkDomainSpec checks a domain-spec: a macro-string that ends in a
-// domain name (or a macro).
+// checkDomainSpec checks a domain-spec (RFC 7208 7.1): a macro-string
+// that ends in a macro or in "." and a top label (not all digits, no
+// leading or trailing "-"). One without macros must also be a DNS name.
 func checkDomainSpec(s string) error {
 	if err := checkMacroString(s); err != nil {
 		return err
 	}
-	if strings.Contains(s, "%{") {
+	t := strings.TrimSuffix(s, ".")
+	if endsInMacro(t) {
 		return nil
 	}
-	if !validDomain(s) {
+	i := strings.LastIndexByte(t, '.')
+	if i < 0 || !isTopLabel(t[i+1:]) {
+		return fmt.Errorf("%q is not a domain name (it must end in a top-level domain)", s)
+	}
+	if !strings.Contains(s, "%") && !validDomain(s) {
 		return fmt.Errorf("%q is not a domain name", s)
 	}
 	return nil
+}
+
+// endsInMacro reports whether the (checked) macro-string s ends with a
+// macro-expand.
+func endsInMacro(s string) bool {
+	end := -1
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' || i+1 >= len(s) {
+			continue
+		}
+		if s[i+1] == '{' {
+			j := strings.IndexByte(s[i:], '}')
+			if j < 0 {
+				return false
+			}
+			i += j
+			end = i + 1
+			continue
+		}
+		i++
+		end = i + 1
+	}
+	return end == len(s)
+}
+
+// isTopLabel is the toplabel of RFC 7208 7.1: letters, digits and
+// dashes, not all digits, neither starting nor ending with a dash.
+func isTopLabel(l string) bool {
+	if l == "" || l[0] == '-' || l[len(l)-1] == '-' {
+		return false
+	}
+	alpha := false
+	for i := 0; i < len(l); i++ {
+		c := l[i] | 0x20
+		switch {
+		case c >= 'a' && c <= 'z', l[i] == '-':
+			alpha = true
+		case l[i] >= '0' && l[i] <= '9':
+		default:
+			return false
+		}
+	}
+	return alpha
 }
 
 // validDomain reports whether s looks like a DNS name: 1-63 byte labels,
@@ -276,6 +338,16 @@ func (r *SPFRecord) All() (SPFTerm, bool) {
 func (r *SPFRecord) Redirect() string {
 	for _, t := range r.Terms {
 		if t.Modifier == "redirect" {
+			return t.Value
+		}
+	}
+	return ""
+}
+
+// Exp returns the exp= domain-spec, or "".
+func (r *SPFRecord) Exp() string {
+	for _, t := range r.Terms {
+		if t.Modifier == "exp" {
 			return t.Value
 		}
 	}

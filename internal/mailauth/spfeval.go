@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +47,10 @@ type SPFResult struct {
 	Lookups int
 	// Reason explains temperror and permerror in one line.
 	Reason string
+	// Explanation is the sender domain's exp= text for a fail (RFC 7208
+	// 6.2), macros expanded; "" when there is none or it could not be
+	// used.
+	Explanation string
 }
 
 // SPFLookupLimit is the most DNS-querying terms an evaluation may use
@@ -86,6 +89,9 @@ func CheckSPF(ctx context.Context, r resolver.Resolver, ip netip.Addr, helo, sen
 		res.Reason = err.Error()
 		return res, err
 	}
+	if st == SPFFail && ev.exp != "" {
+		res.Explanation = ev.explain()
+	}
 	return res, nil
 }
 
@@ -98,6 +104,15 @@ type spfEval struct {
 	senderDomain string
 	lookups      int
 	voids        int
+	// includes is how deep in include: the evaluation is; exp= of an
+	// included record is never used (RFC 7208 6.2).
+	includes int
+	// exp and expDomain are the exp= of the record whose mechanism
+	// decided, and that record's domain.
+	exp, expDomain string
+	// ptrNames caches validatedNames; ptrDone says it is filled.
+	ptrNames []string
+	ptrDone  bool
 }
 
 type spfError struct {
@@ -228,6 +243,9 @@ func (ev *spfEval) checkHost(domain string, depth int) (SPFStatus, string, strin
 			return errStatus(err), t.Raw, recs[0], err
 		}
 		if match {
+			if ev.includes == 0 {
+				ev.exp, ev.expDomain = rec.Exp(), domain
+			}
 			return qualifierStatus(t.Qualifier), t.Raw, recs[0], nil
 		}
 	}
@@ -276,6 +294,12 @@ func (ev *spfEval) match(t SPFTerm, domain string, depth int) (bool, error) {
 				return false, err
 			}
 		}
+		// A target that is no DNS name (an empty or a 64-byte label from
+		// a macro) cannot be asked for: it does not exist, so no match
+		// (RFC 7208 4.3 by analogy; include's check_host gives none).
+		if t.Mechanism != "include" && !queryable(target) {
+			return false, nil
+		}
 	}
 	switch t.Mechanism {
 	case "all":
@@ -284,7 +308,9 @@ func (ev *spfEval) match(t SPFTerm, domain string, depth int) (bool, error) {
 		a, _ := netip.ParseAddr(t.Value)
 		return ev.inNet(a, t.Prefix4, t.Prefix6), nil
 	case "include":
+		ev.includes++
 		st, _, _, err := ev.checkHost(target, depth+1)
+		ev.includes--
 		switch st {
 		case SPFPass:
 			return true, nil
@@ -321,10 +347,7 @@ func (ev *spfEval) match(t SPFTerm, domain string, depth int) (bool, error) {
 		}
 		return false, nil
 	case "ptr":
-		names, err := ev.validatedNames()
-		if err != nil {
-			return false, err
-		}
+		names := ev.validatedNames()
 		target = strings.ToLower(strings.TrimSuffix(target, "."))
 		for _, n := range names {
 			if n == target || strings.HasSuffix(n, "."+target) {
@@ -339,32 +362,103 @@ func (ev *spfEval) match(t SPFTerm, domain string, depth int) (bool, error) {
 	return false, permErr("unknown mechanism %s", t.Mechanism)
 }
 
+// queryable reports whether name can be put in a DNS question: labels
+// of 1 to 63 bytes (of any value), at most 253 bytes.
+func queryable(name string) bool {
+	name = strings.TrimSuffix(name, ".")
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	for _, l := range strings.Split(name, ".") {
+		if l == "" || len(l) > 63 {
+			return false
+		}
+	}
+	return true
+}
+
 // validatedNames returns the client's PTR names whose addresses include
-// the client (RFC 7208 5.5), at most 10, lower-case without dots.
-func (ev *spfEval) validatedNames() ([]string, error) {
+// the client (RFC 7208 5.5), lower-case without dots. Only the first 10
+// PTR records are looked at (RFC 7208 4.6.4).
+// DNS failures are no match, not errors (RFC 7208 5.5).
+func (ev *spfEval) validatedNames() []string {
+	if ev.ptrDone {
+		return ev.ptrNames
+	}
+	ev.ptrDone = true
 	arpa, err := dns.ReverseAddr(ev.ip.String())
 	if err != nil {
-		return nil, nil
+		return nil
 	}
 	a, err := ev.r.Lookup(ev.ctx, arpa, dns.TypePTR)
 	if err != nil {
-		return nil, nil // PTR failures are no match, not errors (RFC 7208 5.5)
+		return nil
 	}
-	var out []string
+	n := 0
 	for _, rr := range a.Records {
 		p, ok := rr.(*dns.PTR)
-		if !ok || len(out) >= 10 {
+		if !ok || n >= 10 {
 			continue
 		}
+		n++
 		as, err := ev.addrs(p.Ptr)
 		if err != nil {
 			continue
 		}
 		if slices.Contains(as, ev.ip) {
-			out = append(out, strings.ToLower(strings.TrimSuffix(p.Ptr, ".")))
+			ev.ptrNames = append(ev.ptrNames, strings.ToLower(strings.TrimSuffix(p.Ptr, ".")))
 		}
 	}
-	return out, nil
+	return ev.ptrNames
+}
+
+// validatedDomain is the %{p} macro (RFC 7208 7.3): the validated name
+// of the client that is domain, else one under domain, else any, else
+// "unknown".
+func (ev *spfEval) validatedDomain(domain string) string {
+	names := ev.validatedNames()
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if slices.Contains(names, domain) {
+		return domain
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, "."+domain) {
+			return n
+		}
+	}
+	if len(names) > 0 {
+		return names[0]
+	}
+	return "unknown"
+}
+
+// explain returns the exp= text for a fail (RFC 7208 6.2): the one TXT
+// record at the expanded domain, macros expanded. Any problem (DNS, no
+// or several records, bad syntax) gives "", as if there were no exp=.
+// Its lookup counts against no limit.
+func (ev *spfEval) explain() string {
+	name, err := ev.expand(ev.exp, ev.expDomain)
+	if err != nil || !validDomain(name) {
+		return ""
+	}
+	a, err := ev.r.Lookup(ev.ctx, dns.Fqdn(name), dns.TypeTXT)
+	if err != nil {
+		return ""
+	}
+	var txts []string
+	for _, rr := range a.Records {
+		if t, ok := rr.(*dns.TXT); ok {
+			txts = append(txts, strings.Join(t.Txt, ""))
+		}
+	}
+	if len(txts) != 1 {
+		return ""
+	}
+	s, err := expandMacros(txts[0], &macroEnv{ev: ev, domain: ev.expDomain}, true)
+	if err != nil {
+		return ""
+	}
+	return s
 }
 
 // expand expands the macros of a domain-spec and shortens the result to
@@ -412,7 +506,7 @@ func (m *macroEnv) letter(c byte) (string, bool) {
 		}
 		return strings.Join(parts, "."), true
 	case 'p':
-		return "unknown", true // RFC 7208 7.3 allows not looking it up
+		return ev.validatedDomain(m.domain), true
 	case 'v':
 		if ev.ip.Is4() {
 			return "in-addr", true
@@ -437,7 +531,7 @@ func expandMacros(s string, env *macroEnv, exp bool) (string, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c != '%' {
-			if c < 0x21 || c > 0x7e {
+			if (c < 0x21 || c > 0x7e) && !(exp && c == ' ') {
 				return "", fmt.Errorf("bad character %q", c)
 			}
 			b.WriteByte(c)
@@ -518,9 +612,24 @@ func expandMacros(s string, env *macroEnv, exp bool) (string, error) {
 		}
 		v = strings.Join(parts, ".")
 		if letter != lower { // upper-case letter: URL-escape (RFC 7208 7.3)
-			v = url.QueryEscape(v)
+			v = uriEscape(v)
 		}
 		b.WriteString(v)
 	}
 	return b.String(), nil
+}
+
+// uriEscape escapes every byte outside RFC 3986's unreserved set, as
+// RFC 7208 7.3 asks for an upper-case macro letter.
+func uriEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
 }
