@@ -119,21 +119,8 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		return res, err
 	}
 	o.Logger.Debug("database copied", "took", time.Since(start))
-	// SQLite's integrity check of the copy (a second or two for a big
-	// box) runs while the files are read, encrypted and stored; no
-	// manifest names a copy that failed it.
-	checkCtx, stopCheck := context.WithCancel(ctx)
-	checked := make(chan error, 1)
-	go func() {
-		_, err := store.CheckSnapshot(checkCtx, filepath.Join(stage, DatabasePath), store.CheckIntegrity)
-		checked <- err
-	}()
-	defer func() { // before the staging area goes
-		stopCheck()
-		if checked != nil {
-			<-checked
-		}
-	}()
+	check := startCheck(ctx, filepath.Join(stage, DatabasePath))
+	defer check.stop() // before the staging area goes
 	jobs, err := collect(o, stage, info)
 	if err != nil {
 		return res, err
@@ -146,8 +133,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	err, checked = <-checked, nil
-	if err != nil {
+	if err := check.wait(); err != nil {
 		return res, fmt.Errorf("the database copy failed its integrity check; nothing recorded: %w", err)
 	}
 	o.Logger.Debug("files stored", "took", time.Since(start))
@@ -170,6 +156,40 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		UploadedBytes: up.uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
 	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
 	return res, nil
+}
+
+// besideCheck is SQLite's integrity check of the database copy (a second
+// or two for a big box), run while the files are read, encrypted and
+// stored; no manifest names a copy before it passed.
+type besideCheck struct {
+	cancel context.CancelFunc
+	done   chan error
+	err    error
+	over   bool
+}
+
+func startCheck(ctx context.Context, db string) *besideCheck {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &besideCheck{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		_, err := store.CheckSnapshot(ctx, db, store.CheckIntegrity)
+		c.done <- err
+	}()
+	return c
+}
+
+// wait returns the check's result once it is over.
+func (c *besideCheck) wait() error {
+	if !c.over {
+		c.err, c.over = <-c.done, true
+	}
+	return c.err
+}
+
+// stop cancels the check if it still runs and waits for it.
+func (c *besideCheck) stop() {
+	c.cancel()
+	_ = c.wait() // the caller has returned already; its error says why
 }
 
 // idTime is the layout of the time that starts a snapshot ID: IDs sort
