@@ -6,6 +6,7 @@ package main
 // another IMAP server, the import in reverse.
 
 import (
+	"boxmail/internal/progress"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,14 @@ func cmdExport(e *env, args []string) error {
 		} else if err != nil {
 			return err
 		}
-		opts := migrate.ExportOptions{Store: st, AccountID: acc.ID}
+		usage, err := st.AccountUsage(ctx, acc.ID)
+		if err != nil {
+			return err
+		}
+		bar := progress.New(e.stderr, "export", "MiB") // nil off a terminal
+		opts := migrate.ExportOptions{Store: st, AccountID: acc.ID, Progress: func(done int64) {
+			bar.Set(done>>20, max(usage.Used, done)>>20)
+		}}
 		var rep *migrate.ExportReport
 		target := maildir
 		if mbox != "" {
@@ -52,6 +60,7 @@ func cmdExport(e *env, args []string) error {
 		} else {
 			rep, err = migrate.ExportMaildir(ctx, opts, maildir)
 		}
+		bar.Finish()
 		if rep != nil {
 			printExport(e, rep, target)
 		}

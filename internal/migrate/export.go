@@ -65,6 +65,9 @@ type ExportOptions struct {
 	// MaxBytes ends the export with ErrExportTooLarge once the message
 	// bytes read pass it (0: no limit).
 	MaxBytes int64
+	// Progress, when set, is told after each message how many message
+	// bytes the export has read so far (the CLI's progress bar).
+	Progress func(done int64)
 }
 
 // ErrExportTooLarge is the error of an export that passed MaxBytes.
@@ -132,6 +135,9 @@ func (x *exporter) oneMessage(ctx context.Context, m store.Message, fr *ExportFo
 	x.total += m.Size
 	if x.opts.MaxBytes > 0 && x.total > x.opts.MaxBytes {
 		return ErrExportTooLarge
+	}
+	if x.opts.Progress != nil {
+		x.opts.Progress(x.total)
 	}
 	r, _, err := x.opts.Store.OpenBody(ctx, m.BodyID)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {

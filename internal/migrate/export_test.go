@@ -264,8 +264,16 @@ func TestExportMboxRoundTrip(t *testing.T) {
 	st, acc := newBox(t, t.TempDir(), store.Options{}, "me@example.test")
 	fillExportBox(t, st, acc)
 	dir := filepath.Join(t.TempDir(), "mbox")
-	if _, err := ExportMbox(ctx, ExportOptions{Store: st, AccountID: acc.ID}, dir); err != nil {
+	var told []int64 // the progress bar's figures
+	if _, err := ExportMbox(ctx, ExportOptions{Store: st, AccountID: acc.ID, Progress: func(done int64) { told = append(told, done) }}, dir); err != nil {
 		t.Fatal(err)
+	}
+	var sum int64
+	for _, m := range exportMsgs {
+		sum += int64(len(m.data))
+	}
+	if len(told) != len(exportMsgs) || !slices.IsSorted(told) || told[len(told)-1] != sum {
+		t.Errorf("progress told %v, want %d steps up to %d bytes", told, len(exportMsgs), sum)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "INBOX.mbox"))
 	if err != nil {
