@@ -298,7 +298,7 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 			done = append(done, r)
 			q.d.st.Record(store.EventSent) // the health history (store/history.go)
 			q.log.Info("delivered", "queue_id", it.ID, "rcpt", r, "reply", rr.msg)
-			q.d.metrics.Outbound(metrics.Delivered)
+			q.d.metrics.Outbound(metrics.Delivered, r)
 		case rr.permanent || expired:
 			done = append(done, r)
 			failed = append(failed, r)
@@ -308,11 +308,11 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 			}
 			failMsgs = append(failMsgs, msg)
 			q.log.Warn("delivery failed permanently", "queue_id", it.ID, "rcpt", r, "reply", msg)
-			q.d.metrics.Outbound(metrics.Bounced)
+			q.d.metrics.Outbound(metrics.Bounced, r)
 		default:
 			delayed = append(delayed, r)
 			lastErr = append(lastErr, rr.msg)
-			q.d.metrics.Outbound(metrics.Deferred)
+			q.d.metrics.Outbound(metrics.Deferred, r)
 		}
 	}
 	out := store.QueueOutcome{Done: done}

@@ -1,6 +1,9 @@
 package metrics
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // The methods the servers call as they work. Each is safe on a nil
 // *Metrics and costs a label lookup and an atomic add.
@@ -13,12 +16,47 @@ func (m *Metrics) MessageReceived(result string) {
 	}
 }
 
-// Outbound counts one recipient's delivery attempt: Delivered, Deferred
-// or Bounced.
-func (m *Metrics) Outbound(result string) {
+// Outbound counts the result of a delivery attempt to one recipient
+// (Delivered, Deferred, Bounced), by the class of its domain.
+func (m *Metrics) Outbound(result, domain string) {
 	if m != nil {
-		m.outbound.WithLabelValues(result).Inc()
+		m.outbound.WithLabelValues(result, DomainClass(domain)).Inc()
 	}
+}
+
+// domainClasses are the values of the class label: the providers most
+// of a family's mail goes to, then everything else, so that a problem
+// with one of them (a block, a TLS failure) shows without a label per
+// domain.
+var domainClasses = []string{"gmail", "microsoft", "yahoo", "apple", "other"}
+
+// providerDomains maps the big providers' consumer domains to their class.
+var providerDomains = map[string]string{
+	"gmail.com": "gmail", "googlemail.com": "gmail",
+	"outlook.com": "microsoft", "hotmail.com": "microsoft", "live.com": "microsoft", "msn.com": "microsoft",
+	"yahoo.com": "yahoo", "ymail.com": "yahoo", "aol.com": "yahoo", "rocketmail.com": "yahoo",
+	"icloud.com": "apple", "me.com": "apple", "mac.com": "apple",
+}
+
+// DomainClass is the class label of a recipient domain (or address):
+// one of domainClasses. Country variants (hotmail.de, yahoo.co.uk)
+// count with their provider.
+func DomainClass(domain string) string {
+	if at := strings.LastIndexByte(domain, '@'); at >= 0 {
+		domain = domain[at+1:]
+	}
+	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if c, ok := providerDomains[domain]; ok {
+		return c
+	}
+	name, _, _ := strings.Cut(domain, ".")
+	switch name {
+	case "hotmail", "outlook", "live":
+		return "microsoft"
+	case "yahoo":
+		return "yahoo"
+	}
+	return "other"
 }
 
 // SpamVerdict counts the spam filter's verdict on one inbound message

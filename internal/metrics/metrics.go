@@ -79,7 +79,14 @@ func New(log *slog.Logger) *Metrics {
 	}
 	m := &Metrics{reg: prometheus.NewRegistry(), log: log}
 	m.received = m.counterVec("boxmail_messages_received_total", "Messages received over SMTP (inbound and submission), by result of the DATA command.", "result", Accepted, Rejected, Deferred)
-	m.outbound = m.counterVec("boxmail_outbound_deliveries_total", "Outbound delivery attempts, per recipient, by result.", "result", Delivered, Deferred, Bounced)
+	m.outbound = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "boxmail_outbound_deliveries_total",
+		Help: "Outbound delivery attempts, per recipient, by result and by the recipient domain's class (the big providers by name, else other)."}, []string{"result", "class"})
+	for _, r := range []string{Delivered, Deferred, Bounced} {
+		for _, c := range domainClasses {
+			m.outbound.WithLabelValues(r, c)
+		}
+	}
+	m.reg.MustRegister(m.outbound)
 	m.spam = m.counterVec("boxmail_spam_verdicts_total", "Spam filter verdicts on inbound mail.", "verdict", "inbox", "junk", "reject")
 	m.dns = m.counterVec("boxmail_dns_queries_total", "Queries answered by the authoritative DNS server, by response code.", "rcode", "NOERROR", "NXDOMAIN", "REFUSED", "SERVFAIL", "FORMERR", "NOTIMP")
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "boxmail_logins_total", Help: "Login attempts, by protocol and result (ok, failed)."}, []string{"protocol", "result"})

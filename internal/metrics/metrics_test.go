@@ -26,7 +26,7 @@ func scrape(t testing.TB, m *Metrics) string {
 func TestNilMetricsCountNothing(t *testing.T) {
 	var m *Metrics
 	m.MessageReceived(Accepted)
-	m.Outbound(Delivered)
+	m.Outbound(Delivered, "a@gmail.com")
 	m.SpamVerdict("junk")
 	m.Login("imap", true)
 	m.LoginBlock()
@@ -53,7 +53,7 @@ func TestCountersAppearInTheScrape(t *testing.T) {
 	m.MessageReceived(Accepted)
 	m.MessageReceived(Accepted)
 	m.MessageReceived(Rejected)
-	m.Outbound(Bounced)
+	m.Outbound(Bounced, "grandma@hotmail.de")
 	m.SpamVerdict("junk")
 	m.Login("imap", false)
 	m.LoginBlock()
@@ -73,7 +73,7 @@ func TestCountersAppearInTheScrape(t *testing.T) {
 	for _, want := range []string{
 		`boxmail_messages_received_total{result="accepted"} 2`,
 		`boxmail_messages_received_total{result="rejected"} 1`,
-		`boxmail_outbound_deliveries_total{result="bounced"} 1`,
+		`boxmail_outbound_deliveries_total{class="microsoft",result="bounced"} 1`,
 		`boxmail_spam_verdicts_total{verdict="junk"} 1`,
 		`boxmail_logins_total{protocol="imap",result="failed"} 1`,
 		`boxmail_guard_blocks_total 1`,
@@ -184,4 +184,17 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// The class label names the big providers and nothing else: a family's
+// own correspondents never become a label.
+func TestDomainClasses(t *testing.T) {
+	for in, want := range map[string]string{
+		"anna@gmail.com": "gmail", "GoogleMail.com.": "gmail", "x@hotmail.co.uk": "microsoft", "outlook.fr": "microsoft",
+		"yahoo.co.jp": "yahoo", "aol.com": "yahoo", "me@icloud.com": "apple", "uncle@family.example": "other", "": "other",
+	} {
+		if got := DomainClass(in); got != want {
+			t.Errorf("DomainClass(%q) = %q, want %q", in, got, want)
+		}
+	}
 }
