@@ -19,11 +19,11 @@ import (
 const reportWindow = 7 * 24 * time.Hour
 
 func reportChecks(ctx context.Context, st *store.Store, in dnsrecords.Input, now time.Time) ([]dnsrecords.Result, error) {
-	mode := dnsrecords.Result{Level: dnsrecords.Warn, Subject: in.Hostname, Check: "MTA-STS mode",
+	mode := dnsrecords.Result{Level: dnsrecords.Warn, Subject: in.Hostname, Check: "MTA-STS",
 		Found: "policy served in mode testing: senders report TLS failures but still deliver without TLS",
 		Fix:   "get a trusted certificate (acme = on) and the box serves mode enforce by itself"}
 	if in.MTASTSEnforce {
-		mode = dnsrecords.Result{Level: dnsrecords.OK, Subject: in.Hostname, Check: "MTA-STS mode", Found: "policy served in mode enforce"}
+		mode = dnsrecords.Result{Level: dnsrecords.OK, Subject: in.Hostname, Check: "MTA-STS", Found: "policy served in mode enforce"}
 	}
 	out := []dnsrecords.Result{mode}
 	for _, k := range []struct {
@@ -31,8 +31,8 @@ func reportChecks(ctx context.Context, st *store.Store, in dnsrecords.Input, now
 		check, fix  string
 		describeNon string
 	}{
-		{reports.DMARC, "DMARC reports", "if a failing address is yours (a newsletter service, a printer, another server), list it in SPF or have it sign with DKIM; otherwise someone is forging the domain and DMARC keeps it out", "no DMARC reports in the last 7 days (receivers mail them to postmaster@ once mail has flowed a day)"},
-		{reports.TLS, "TLS reports", "senders could not use TLS to the box: check the certificate ('boxmail tls') and the MTA-STS policy", "no TLS reports in the last 7 days"},
+		{reports.DMARC, "DMARC-reports", "if a failing address is yours (a newsletter service, a printer, another server), list it in SPF or have it sign with DKIM; otherwise someone is forging the domain and DMARC keeps it out", "no DMARC reports in the last 7 days (receivers mail them to postmaster@ once mail has flowed a day)"},
+		{reports.TLS, "TLS-reports", "senders could not use TLS to the box: check the certificate ('boxmail tls') and the MTA-STS policy", "no TLS reports in the last 7 days"},
 	} {
 		kept, err := st.ReceivedReports(ctx, string(k.kind), now.Add(-reportWindow))
 		if err != nil {
