@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -398,6 +399,7 @@ func renewalKeepsIdle(t *testing.T, b *Box, roots *x509.CertPool) {
 	}
 	defer c.Close()
 	first := c.ConnectionState().PeerCertificates[0].SerialNumber
+	firstKey := c.ConnectionState().PeerCertificates[0].RawSubjectPublicKeyInfo
 	c.SetDeadline(time.Now().Add(3 * time.Minute))
 	r := bufio.NewReader(c)
 	readUntil(t, r, "* OK")
@@ -409,9 +411,13 @@ func renewalKeepsIdle(t *testing.T, b *Box, roots *x509.CertPool) {
 	readUntil(t, r, "+ ")
 	var renewed *big.Int
 	testutil.WaitFor(t, "the renewed certificate", 2*time.Minute, func() bool {
-		s := servedCert(t, b.IMAPS, host).SerialNumber
-		if s.Cmp(first) != 0 {
+		cert := servedCert(t, b.IMAPS, host)
+		if s := cert.SerialNumber; s.Cmp(first) != 0 {
 			renewed = s
+			// The key stays, so the published TLSA 3 1 1 stays true.
+			if !bytes.Equal(cert.RawSubjectPublicKeyInfo, firstKey) {
+				t.Errorf("the renewal changed the key: the box's TLSA records would be wrong until the zone follows")
+			}
 			return true
 		}
 		time.Sleep(500 * time.Millisecond)

@@ -6,18 +6,15 @@ package main
 // trust.
 //
 // TLSA rollover: the records are "3 1 1" (the SHA-256 of the
-// certificate's public key), which survive a renewal only if the key
-// does. The certificate manager (internal/certs, certmagic) does not
-// reuse the private key on ACME renewal (certmagic's ReusePrivateKeys is
-// off), so each renewal changes the key and the published TLSA follows
-// it at once (the zone is rebuilt when the served certificate's key
-// changes); senders that cached the old record defer mail for up to its
-// TTL, which is therefore short (dnsrecords.TLSATTL, 5 minutes). The
-// designed fix, for internal/certs: either reuse the key on
-// renewal (ReusePrivateKeys: true, the usual DANE practice), or make
-// the next key ahead of the renewal and hand it to dnsrecords.Input.TLSA
-// beside the current one, renewing with it only after two TTLs (publish
-// next, wait, switch), as the ZSK rollover in dnsd does.
+// certificate's public key), which survive a renewal because the
+// certificate manager (internal/certs) renews with the same key. The key
+// changes only when the certificate does otherwise (the self-signed pair
+// replaced by ACME's, a pair installed by hand); the zone is rebuilt
+// when the served certificate's key changes, and senders that cached the
+// old record defer mail for up to its TTL, which is therefore short
+// (dnsrecords.TLSATTL, 5 minutes). Publishing the next key ahead of such
+// a change (publish next, wait two TTLs, switch, as dnsd's ZSK rollover
+// does) is not done.
 
 import (
 	"context"

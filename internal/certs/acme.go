@@ -104,6 +104,10 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 		Logger:             zl,
 	})
 	cfg = certmagic.New(st.cache, certmagic.Config{
+		// A renewal keeps the key: the box publishes DANE TLSA "3 1 1"
+		// records (the key's hash) for its ports, which stay true across
+		// renewals only so (the usual DANE practice, RFC 7671 8.1).
+		ReusePrivateKeys:   true,
 		RenewalWindowRatio: renewRatio,
 		Storage:            storage,
 		Logger:             zl,
