@@ -9,7 +9,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -30,7 +29,7 @@ type radicale struct {
 	URL        string // http://127.0.0.1:PORT/
 	User, Pass string
 	PassFile   string
-	c          *http.Client
+	http       *davClient // the same test client as the box's, at Radicale's URL
 }
 
 func startRadicale(t *testing.T) *radicale {
@@ -39,7 +38,8 @@ func startRadicale(t *testing.T) *radicale {
 	dir := t.TempDir()
 	port := testutil.FreePort(t)
 	r := &radicale{t: t, URL: fmt.Sprintf("http://127.0.0.1:%d/", port), User: "old@example.org", Pass: "old-provider-pw-9",
-		PassFile: filepath.Join(dir, "password"), c: &http.Client{Timeout: 20 * time.Second}}
+		PassFile: filepath.Join(dir, "password")}
+	r.http = &davClient{t: t, base: fmt.Sprintf("http://127.0.0.1:%d", port), c: &http.Client{Timeout: 20 * time.Second}}
 	files := map[string]string{
 		"users":    r.User + ":" + r.Pass + "\n",
 		"password": r.Pass + "\n",
@@ -86,24 +86,8 @@ func startRadicale(t *testing.T) *radicale {
 // do sends one request as the old user and returns the status and body.
 func (r *radicale) do(method, path, body string, hdr ...string) (int, string) {
 	r.t.Helper()
-	req, err := http.NewRequest(method, strings.TrimSuffix(r.URL, "/")+path, strings.NewReader(body))
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	req.SetBasicAuth(r.User, r.Pass)
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := r.c.Do(req)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	code, b, _ := r.http.do(r.User, r.Pass, method, path, body, hdr...)
+	return code, b
 }
 
 // must sends a request that must answer 2xx.
