@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"boxmail/internal/store"
 )
@@ -18,14 +19,15 @@ import (
 // filled to 3% free it fails, SMTP RCPT answers 452 4.3.1 and IMAP
 // APPEND NO [OVERQUOTA] while the filesystem still has room (no write
 // failed: the box's log has no full-disk error), and the admin gets one
-// status mail however often the checks run.
+// status mail about it from serve's loop, however often the checks run.
 func TestAFullDiskIsRefusedBeforeAnyWriteFails(t *testing.T) {
 	probe, err := net.Listen("tcp", "127.0.0.1:0") // port25_probe: loopback stands in for a remote MX
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer probe.Close()
-	b := newBoxWith(t, map[string]string{"port25_probe": probe.Addr().String(), "insecure_auth": "true"})
+	b := newBoxWith(t, map[string]string{"port25_probe": probe.Addr().String(), "insecure_auth": "true",
+		"status_mail_interval": "1s"}) // serve runs the checks (and mails) every second
 	mnt := mountTmpfs(t, b, "20m")
 	b.Start()
 
@@ -70,21 +72,33 @@ func TestAFullDiskIsRefusedBeforeAnyWriteFails(t *testing.T) {
 		t.Errorf("a write failed for want of space:\n%s", log)
 	}
 
-	// The status mail: once for the change, not again while nothing changes.
-	if out, _, _ := b.Cmd("", "status", "--no-ports", "--mail"); !strings.Contains(out, "status mail sent") {
-		t.Fatalf("first status --mail:\n%s", out)
+	// The status mail, from serve's own loop: one for the failure, and
+	// not again while nothing changes (here: for five more rounds).
+	failMails := func() (fail, all int) {
+		for _, m := range b.Mailbox(b.Admin, "INBOX") {
+			if bytes.Contains(m, []byte("Subject: mail.example.test status:")) {
+				all++
+				if bytes.Contains(m, []byte("NEW FAIL  machine free disk")) {
+					fail++
+				}
+			}
+		}
+		return fail, all
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for n, _ := failMails(); n == 0; n, _ = failMails() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no status mail about the full disk from serve in 30 s; the box's log:\n%s", b.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	_, before := failMails()
+	time.Sleep(5 * time.Second)
+	if fail, all := failMails(); fail != 1 || all != before {
+		t.Fatalf("status mails: %d about the full disk (want 1), %d in all after five more rounds (want %d)", fail, all, before)
 	}
 	if out, _, _ := b.Cmd("", "status", "--no-ports", "--mail"); !strings.Contains(out, "nothing changed") {
-		t.Fatalf("second status --mail:\n%s", out)
-	}
-	var mails [][]byte
-	for _, m := range b.Mailbox(b.Admin, "INBOX") {
-		if bytes.Contains(m, []byte("Subject: mail.example.test status:")) {
-			mails = append(mails, m)
-		}
-	}
-	if len(mails) != 1 || !bytes.Contains(mails[0], []byte("NEW FAIL  machine free disk")) {
-		t.Fatalf("%d status mails, want 1:\n%s", len(mails), bytes.Join(mails, []byte("\n----\n")))
+		t.Fatalf("status --mail after serve mailed the change:\n%s", out)
 	}
 }
 
