@@ -12,9 +12,11 @@ build:
 # The whole test suite: the static checks first, then unit tests,
 # end-to-end tests with real clients (swaks, python3), dialogs and the
 # import-graph check. .ci/run runs this target, so a new ignored error
-# return (or a gofmt or vet finding) fails CI.
+# return (or a gofmt or vet finding) fails CI. The end-to-end package runs
+# through test/e2e.sh: one process per test, E2E_JOBS (3) at a time.
 test: check
-	$(GO) test -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/test$$')
+	test/e2e.sh
 
 # The unit tests and the end-to-end suite with the race detector (the
 # servers under test are built with -race too); slower, not part of CI.

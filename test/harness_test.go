@@ -28,6 +28,11 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if b := os.Getenv("BOXMAIL_E2E_BINARY"); b != "" {
+		// test/e2e.sh built it once for the many processes it runs.
+		binary = b
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "boxmail-e2e")
 	if err != nil {
 		panic(err)

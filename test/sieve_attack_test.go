@@ -28,8 +28,9 @@ import (
 )
 
 // outsider is a dialer from 127.0.0.2, a loopback address the box does
-// not trust.
-var outsider = &net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+// not trust. Its timeout is generous: a test dials twenty at once, and
+// the e2e suite runs several tests at once on a loaded machine.
+var outsider = &net.Dialer{Timeout: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
 
 // msConn is a ManageSieve client session for the tests.
 type msConn struct {
