@@ -62,7 +62,7 @@ var allowed = map[string][]string{
 	// webmail: pages, one JS module and SSE under /mail/, mounted by web
 	// through an http.Handler (cmd/boxmail wires it; neither imports the
 	// other); sends through delivery.Submit.
-	"internal/webmail": {"store", "delivery", "mailmsg", "admin", "sieve"},
+	"internal/webmail": {"store", "delivery", "mailmsg", "admin", "sieve", "publicnet"},
 	// dav: CardDAV/CalDAV over go-webdav and the store, mounted by web
 	// through an http.Handler (web.Options.DAV); logs in under the guard.
 	"internal/dav": {"store", "guard"},
@@ -75,6 +75,10 @@ var allowed = map[string][]string{
 	// progress: the CLI's one-line progress bar (rate, ETA), drawn on a
 	// terminal only; a leaf.
 	"internal/progress": {},
+	// publicnet: which addresses are the public internet, and the HTTP
+	// client for URLs strangers choose (remote images, unsubscribe,
+	// MTA-STS policies); a leaf.
+	"internal/publicnet": {},
 }
 
 func TestTheImportGraphFollowsTheArchitecture(t *testing.T) {

@@ -24,12 +24,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
 	"time"
+
+	"boxmail/internal/publicnet"
 )
 
 // imageProxyPath is the proxy's route; imagesCSP names it.
@@ -50,7 +51,8 @@ const maxProxyFetches = 8
 type ImageProxyOptions struct {
 	// Off disables remote images altogether ("show images" is not offered).
 	Off bool
-	// LookupNetIP resolves a host name; nil: net.DefaultResolver.
+	// LookupNetIP resolves a host name; nil: net.DefaultResolver. The
+	// client (internal/publicnet) dials public addresses only.
 	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Allow lets an otherwise refused address and port be dialled (tests
 	// allow their own loopback listener); nil: none.
@@ -73,7 +75,8 @@ type imageProxy struct {
 	slots  chan struct{} // one per running fetch
 }
 
-// errRefusedAddress is a dial to an address the proxy does not reach.
+// errRefusedAddress is a URL the proxy does not fetch (the address
+// checks are publicnet's).
 var errRefusedAddress = errors.New("image proxy: refused address")
 
 // errNotImage is an answer that is not an allowed image.
@@ -89,98 +92,10 @@ func newImageProxy(o ImageProxyOptions) *imageProxy {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	if o.LookupNetIP == nil {
-		o.LookupNetIP = func(ctx context.Context, host string) ([]netip.Addr, error) {
-			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-		}
-	}
 	p := &imageProxy{o: o, slots: make(chan struct{}, maxProxyFetches)}
-	tr := &http.Transport{
-		Proxy:                  nil, // never an environment proxy
-		DialContext:            p.dial,
-		TLSClientConfig:        o.TLSConfig,
-		TLSHandshakeTimeout:    o.Timeout,
-		ResponseHeaderTimeout:  o.Timeout,
-		MaxResponseHeaderBytes: 64 << 10,
-		DisableKeepAlives:      true,
-	}
-	p.client = &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: p.checkRedirect}
+	p.client = publicnet.Client(publicnet.Options{Lookup: o.LookupNetIP, Allow: o.Allow, Timeout: o.Timeout,
+		TLS: o.TLSConfig, CheckRedirect: p.checkRedirect})
 	return p
-}
-
-// blockedPrefixes are the ranges refused besides what netip's predicates
-// name (loopback, private, link-local, multicast, unspecified).
-var blockedPrefixes = func() []netip.Prefix {
-	var out []netip.Prefix
-	for _, s := range []string{
-		"0.0.0.0/8",       // "this network"
-		"100.64.0.0/10",   // CGNAT (RFC 6598)
-		"192.0.0.0/24",    // IETF protocol assignments
-		"192.0.2.0/24",    // documentation
-		"198.18.0.0/15",   // benchmarking
-		"198.51.100.0/24", // documentation
-		"203.0.113.0/24",  // documentation
-		"240.0.0.0/4",     // reserved, and broadcast
-		"fec0::/10",       // IPv6 site-local (deprecated)
-		"64:ff9b::/96",    // NAT64: would reach an IPv4 address unchecked
-		"64:ff9b:1::/48",  // local-use NAT64
-		"2002::/16",       // 6to4: embeds an IPv4 address
-		"2001::/32",       // Teredo
-		"2001:db8::/32",   // documentation
-		"100::/64",        // discard
-	} {
-		out = append(out, netip.MustParsePrefix(s))
-	}
-	return out
-}()
-
-// publicAddr reports whether the server may connect to a on a user's
-// behalf: the image proxy and one-click unsubscribe (unsubscribe.go).
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
-		return false
-	}
-	for _, p := range blockedPrefixes {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
-}
-
-// dial resolves addr's host, keeps the permitted addresses and connects
-// to the first that answers: the checked address itself.
-func (p *imageProxy) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, err
-	}
-	var port16 uint16
-	if _, err := fmt.Sscan(port, &port16); err != nil {
-		return nil, fmt.Errorf("image proxy: port %q: %w", port, err)
-	}
-	var ips []netip.Addr
-	if ip, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		ips = []netip.Addr{ip}
-	} else if ips, err = p.o.LookupNetIP(ctx, host); err != nil {
-		return nil, err
-	}
-	var d net.Dialer
-	last := error(errRefusedAddress)
-	for _, ip := range ips {
-		ap := netip.AddrPortFrom(ip.Unmap(), port16)
-		if !publicAddr(ip) && (p.o.Allow == nil || !p.o.Allow(ap)) {
-			continue
-		}
-		c, err := d.DialContext(ctx, "tcp", ap.String())
-		if err == nil {
-			return c, nil
-		}
-		last = err
-	}
-	return nil, fmt.Errorf("image proxy: %s: %w", host, last)
 }
 
 // target checks a URL the proxy is asked for (or redirected to) and

@@ -240,7 +240,7 @@ func TestUnsubscribeOneClick(t *testing.T) {
 	mu.Unlock()
 
 	pool := list.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
-	s.unsub = unsubscriber{allow: func(netip.Addr) bool { return true }, tls: &tls.Config{RootCAs: pool}}
+	s.unsub = unsubscriber{allow: func(netip.AddrPort) bool { return true }, tls: &tls.Config{RootCAs: pool}}
 	res, _ = f.do("a", "POST", path, url.Values{"csrf": {csrfOf + "a"}})
 	if loc := res.Header.Get("Location"); res.StatusCode != http.StatusSeeOther || !strings.HasSuffix(loc, "note=unsubscribed") {
 		t.Errorf("one-click: %d %s", res.StatusCode, loc)

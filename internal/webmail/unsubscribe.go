@@ -20,16 +20,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"boxmail/internal/mailmsg"
+	"boxmail/internal/publicnet"
 	"boxmail/internal/store"
 )
 
@@ -166,35 +165,22 @@ func dkimTags(v string) map[string]string {
 
 // unsubscriber POSTs one-click requests; its zero value is the real one.
 type unsubscriber struct {
-	// allow decides the addresses that may be dialled; nil: publicAddr.
-	allow func(netip.Addr) bool
+	// allow lets a non-public address be dialled (tests); nil: none.
+	allow func(netip.AddrPort) bool
 	// roots verify the server's certificate; nil: the system's.
 	tls *tls.Config
 }
 
-var errPrivateAddr = errors.New("the unsubscribe address is not a public one")
-
-// client is the HTTP client of one request.
+// client is the HTTP client of one request: public addresses only
+// (internal/publicnet), https redirects only.
 func (u unsubscriber) client() *http.Client {
-	allow := u.allow
-	if allow == nil {
-		allow = publicAddr
-	}
-	d := &net.Dialer{Timeout: unsubTimeout, Control: func(network, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil || !allow(ap.Addr()) {
-			return errPrivateAddr
-		}
-		return nil
-	}}
-	tr := &http.Transport{DialContext: d.DialContext, TLSClientConfig: u.tls, TLSHandshakeTimeout: unsubTimeout,
-		ResponseHeaderTimeout: unsubTimeout, MaxResponseHeaderBytes: unsubMaxRead, DisableKeepAlives: true}
-	return &http.Client{Transport: tr, Timeout: unsubTimeout, CheckRedirect: func(req *http.Request, via []*http.Request) error {
-		if len(via) >= unsubRedirect || req.URL.Scheme != "https" {
-			return errors.New("unsubscribe: too many redirects, or one off https")
-		}
-		return nil
-	}}
+	return publicnet.Client(publicnet.Options{Allow: u.allow, Timeout: unsubTimeout, TLS: u.tls, MaxHeaderBytes: unsubMaxRead,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= unsubRedirect || req.URL.Scheme != "https" {
+				return errors.New("unsubscribe: too many redirects, or one off https")
+			}
+			return nil
+		}})
 }
 
 // post sends the one-click request to target.
