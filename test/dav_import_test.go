@@ -222,10 +222,9 @@ func TestDAVMigrateImportFromRadicale(t *testing.T) {
 }
 
 // TestDAVCadaverSpeaksRawWebDAV: cadaver, a plain WebDAV client, lists
-// the box's address book (PROPFIND), reads a card's properties and
-// fetches it (GET) with the account's credentials from a .netrc.
-// (cadaver's put sends no Content-Type, which go-webdav's CardDAV
-// server answers 400: not tested here.)
+// the box's address book (PROPFIND), reads a card's properties, fetches
+// it (GET) and stores another (PUT, which names no Content-Type) with
+// the account's credentials from a .netrc.
 func TestDAVCadaverSpeaksRawWebDAV(t *testing.T) {
 	cadaver := needTool(t, "cadaver")
 	b := newBox(t)
@@ -245,7 +244,11 @@ func TestDAVCadaverSpeaksRawWebDAV(t *testing.T) {
 	script := needTool(t, "script")
 	cmd := exec.CommandContext(ctx, script, "-q", "-e", "-c", fmt.Sprintf("%s https://127.0.0.1:%d/dav/me@example.test/contacts/default/", cadaver, b.HTTPS), "/dev/null")
 	cmd.Dir, cmd.Env = home, append(os.Environ(), "HOME="+home)
-	cmd.Stdin = strings.NewReader("y\nls\npropget grandma-1.vcf\nget grandma-1.vcf " + got + "\nquit\n")
+	upload := filepath.Join(home, "cousin.vcf")
+	if err := os.WriteFile(upload, []byte(strings.ReplaceAll(davCard, "grandma-1", "cousin-2")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = strings.NewReader("y\nls\npropget grandma-1.vcf\nget grandma-1.vcf " + got + "\nput " + upload + " cousin-2.vcf\nquit\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("cadaver: %v\n%s", err, out)
@@ -257,6 +260,9 @@ func TestDAVCadaverSpeaksRawWebDAV(t *testing.T) {
 	}
 	if data, err := os.ReadFile(got); err != nil || davLines(string(data)) != davLines(davCard) {
 		t.Errorf("the card cadaver fetched: %v\n%s", err, data)
+	}
+	if code, body, _ := c.do(b.Admin, b.Password, "GET", "/dav/me@example.test/contacts/default/cousin-2.vcf", ""); code != http.StatusOK || !strings.Contains(body, "UID:cousin-2") {
+		t.Errorf("the card cadaver put: %d\n%s\ncadaver:\n%s", code, body, out)
 	}
 }
 

@@ -196,6 +196,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Not a valid contact or event: "+err.Error()+".", http.StatusBadRequest)
 			return
 		}
+		if r.Header.Get("Content-Type") == "" {
+			// A plain WebDAV client (cadaver) names no type; the body
+			// just passed the check of the collection's kind.
+			r.Header.Set("Content-Type", objectType(p.kind))
+		}
 		h.protocol(p.kind).ServeHTTP(w, r)
 	case isPlainListing(r, p, body):
 		h.propfindListing(w, r, p, body)
@@ -208,6 +213,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		h.protocol(p.kind).ServeHTTP(w, r)
 	}
+}
+
+// objectType is the media type of one object of kind.
+func objectType(kind store.DAVKind) string {
+	if kind == store.DAVCards {
+		return "text/vcard"
+	}
+	return "text/calendar"
 }
 
 // protocol is go-webdav's handler of kind.
