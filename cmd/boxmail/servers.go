@@ -261,6 +261,7 @@ func newDNSServer(dir string, st *store.Store, cfg config.Config, cm *certs.Mana
 		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Metrics:         m,
 		KeyDir:          dnssecDir(dir),
+		ParentDS:        dnsParentDS(cfg),
 		Secondaries:     dnsSecondaries(cfg, log),
 	})}
 }
