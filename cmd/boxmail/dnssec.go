@@ -7,14 +7,14 @@ package main
 //
 // TLSA rollover: the records are "3 1 1" (the SHA-256 of the
 // certificate's public key), which survive a renewal because the
-// certificate manager (internal/certs) renews with the same key. The key
-// changes only when the certificate does otherwise (the self-signed pair
-// replaced by ACME's, a pair installed by hand); the zone is rebuilt
-// when the served certificate's key changes, and senders that cached the
-// old record defer mail for up to its TTL, which is therefore short
-// (dnsrecords.TLSATTL, 5 minutes). Publishing the next key ahead of such
-// a change (publish next, wait two TTLs, switch, as dnsd's ZSK rollover
-// does) is not done.
+// certificate manager (internal/certs) renews with the same key. A pair
+// installed by hand with another key is staged (certs next.go): its
+// TLSA is published beside the current one, and the box switches to it
+// two TTLs later (switchCertIfDue), then drops the old record. Other key
+// changes (the self-signed pair replaced by ACME's or by a first pair
+// installed by hand, the admin panel's upload) rebuild the zone at once,
+// and senders that cached the old record defer mail for up to its TTL,
+// which is therefore short (dnsrecords.TLSATTL, 5 minutes).
 
 import (
 	"context"
@@ -73,7 +73,33 @@ func boxTLSA(cm *certs.Manager, live bool) []string {
 	if leaf == nil {
 		return nil
 	}
-	return []string{dnsrecords.TLSAValue(leaf)}
+	out := []string{dnsrecords.TLSAValue(leaf)}
+	if next := cm.NextTLSA(); next != "" && next != out[0] {
+		out = append(out, next) // published ahead of the key change (certs next.go)
+	}
+	return out
+}
+
+// switchCertIfDue serves a staged pair once its TLSA has been out for
+// certs.SwitchWait (the serving box's DNS poll calls it).
+func switchCertIfDue(ctx context.Context, cm *certs.Manager, log *slog.Logger) {
+	leaf, err := cm.SwitchIfDue(ctx, time.Now())
+	switch {
+	case err != nil:
+		log.Warn("switching to the staged TLS certificate", "err", err)
+	case leaf != nil:
+		log.Info("switched to the staged TLS certificate: its TLSA was published two TTLs ago", "tlsa", dnsrecords.TLSAValue(leaf))
+	}
+}
+
+// notePublished tells the certificate manager that the zones now carry
+// the staged key's TLSA (in is what they were built from).
+func notePublished(cm *certs.Manager, in dnsrecords.Input, log *slog.Logger) {
+	if next := cm.NextTLSA(); next != "" && slices.Contains(in.TLSA, next) {
+		if err := cm.Published(time.Now()); err != nil {
+			log.Warn("noting the staged certificate's TLSA as published", "err", err)
+		}
+	}
 }
 
 // dnsSecondaries are the secondary name servers of the config (checked

@@ -55,6 +55,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock of the checks (default time.Now).
 	Now func() time.Time
+	// NextDir is where a pair waits for its TLSA to be published before
+	// it is served (next.go); empty: pairs are installed at once.
+	NextDir string
 	// ACMEDir is where ACME keeps its account and certificates, and
 	// ACMECA the CA's directory URL; empty when ACME is off.
 	ACMEDir, ACMECA string
