@@ -46,7 +46,7 @@ func daneCheck(ctx context.Context, cfg config.Config, r resolver.Resolver, cm *
 	}
 	switch {
 	case err != nil && !resolver.IsNotFound(err):
-		res.Level, res.Found = dnsrecords.Warn, "could not look up "+owner+" TLSA: "+err.Error()
+		res.Level, res.Found = dnsrecords.Warn, "could not check the TLSA records at "+owner+": "+err.Error()
 	case len(found) == 0:
 		res.Level, res.Found = dnsrecords.Warn, "no TLSA record at "+owner+": senders that validate DNSSEC cannot check the box's key"
 		res.Fix = "add " + owner + ". TLSA " + served + " (the box's own DNS serves it: delegate the zone to the box, or add it at your DNS host)"
