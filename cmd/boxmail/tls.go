@@ -95,9 +95,6 @@ func tlsInstall(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := cm.Unstage(); err != nil { // an older staged pair is not wanted any more
-		return err
-	}
 	fmt.Fprintf(e.stdout, "installed the certificate for %s (until %s); a running boxmail serves it from its next connection\n", certs.Names(leaf), leaf.NotAfter.UTC().Format(time.DateOnly))
 	return nil
 }

@@ -75,3 +75,27 @@ func TestANewKeyIsStagedAndSwitchedTwoTTLsAfterItsTLSA(t *testing.T) {
 		t.Fatal("still staged after the switch")
 	}
 }
+
+// A pair installed while another is staged wins: the staged one is
+// dropped, so no later switch undoes the install.
+func TestAnInstallDropsTheStagedPair(t *testing.T) {
+	now := time.Now()
+	dir := t.TempDir()
+	m := New(Options{CertFile: filepath.Join(dir, "cert.pem"), KeyFile: filepath.Join(dir, "key.pem"), NextDir: filepath.Join(dir, "next"),
+		Hostname: "box.example.net", Now: func() time.Time { return now }})
+	ctx := context.Background()
+	c1, k1 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "box.example.net")
+	c2, k2 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "box.example.net")
+	if _, err := m.Stage(ctx, c1, k1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Install(ctx, c2, k2); err != nil {
+		t.Fatal(err)
+	}
+	if m.NextTLSA() != "" {
+		t.Fatal("the staged pair survived an install")
+	}
+	if leaf, err := m.SwitchIfDue(ctx, now.Add(24*time.Hour)); err != nil || leaf != nil {
+		t.Fatalf("a switch after the install: %v %v", leaf, err)
+	}
+}

@@ -31,8 +31,9 @@
 // P-256, generated on first load, the ZSK rolled over by pre-publication)
 // when it is built, with a complete NSEC chain for denial (sign.go says
 // why). A query with the DO bit gets the RRSIGs and NSEC proofs
-// (proofs.go); DNSKEY is answered at each apex. The DS the registrar
-// needs is ZoneKeys.DS (read with ReadKeys).
+// (proofs.go); DNSKEY, CDS and CDNSKEY are answered at each apex. The
+// DS the registrar needs is ZoneKeys.DS (read with ReadKeys); a KSK
+// rollover (kskroll.go) is started and finished through Request.
 //
 // Zone transfers (transfer.go): AXFR over TCP to Options.Secondaries
 // only, with a NOTIFY to them whenever the zones are reloaded.
