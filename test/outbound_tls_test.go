@@ -321,3 +321,73 @@ func TestARequireTLSMessageBouncesWithoutAVerifiedPeer(t *testing.T) {
 		t.Errorf("Postfix got %d messages, want only the one without REQUIRETLS", len(got))
 	}
 }
+
+// sendRequireTLS submits a message marked REQUIRETLS (RFC 8689).
+func sendRequireTLS(t *testing.T, b *Box, rcpt, subject string) {
+	t.Helper()
+	c, err := smtp.DialStartTLS(fmt.Sprintf("127.0.0.1:%d", b.Submission), &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", b.Admin, b.Password)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Mail(b.Admin, &smtp.MailOptions{RequireTLS: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt(rcpt, nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(w, "From: %s\r\nTo: %s\r\nSubject: %s\r\n\r\nOnly over TLS.\r\n", b.Admin, rcpt, subject)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Quit(); err != nil {
+		t.Log(err)
+	}
+}
+
+// RFC 8689 against a real Postfix whose domain has an MTA-STS policy in
+// enforce: a message whose sender said "TLS-Required: No" is delivered
+// although Postfix's certificate is wrong (the header kept), while a
+// plain one waits for the right certificate; then a REQUIRETLS message
+// bounces, because Postfix does not offer REQUIRETLS.
+func TestTLSRequiredNoAndRequireTLSAgainstPostfix(t *testing.T) {
+	p := startTLSPeer(t, `_mta-sts.friends.example. TXT "v=STSv1; id=8689"`)
+	p.setPolicy(enforcePolicy)
+	p.serveCert("other.example")
+	b := p.box()
+	submitTo(t, b, "anna@friends.example", "policy applies")
+	out, code := b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.Submission), "-tls", "--auth-user", b.Admin, "--auth-password", b.Password,
+		"--from", b.Admin, "--to", "anna@friends.example", "--h-Subject", "policy waived", "--add-header", "TLS-Required: No", "--body", "Deliver anyway.")
+	if code != 0 {
+		t.Fatalf("submission: %s", out)
+	}
+	testutil.WaitFor(t, "the TLS-Required: No message", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
+	got := p.pf.Mail("anna")[0]
+	if !strings.Contains(got, "Subject: policy waived") || !strings.Contains(got, "TLS-Required: No") {
+		t.Errorf("Postfix got:\n%s", got)
+	}
+	if last := waitDeferred(t, b); !strings.Contains(last, "MTA-STS policy of friends.example requires TLS") {
+		t.Errorf("the plain message's last error %q", last)
+	}
+
+	p.serveCert("mx.friends.example")
+	testutil.WaitFor(t, "the plain message over verified TLS", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 2 })
+	sendRequireTLS(t, b, "anna@friends.example", "requiretls to postfix")
+	testutil.WaitFor(t, "the bounce", 30*time.Second, func() bool { return len(b.Mailbox(b.Admin, "INBOX")) == 1 })
+	dsn := strings.Join(strings.Fields(string(b.Mailbox(b.Admin, "INBOX")[0])), " ")
+	for _, want := range []string{"Status: 5.7.30", "mx.friends.example does not offer REQUIRETLS", "Subject: requiretls to postfix"} {
+		if !strings.Contains(dsn, want) {
+			t.Errorf("bounce lacks %q:\n%s", want, dsn)
+		}
+	}
+	if n := len(p.pf.Mail("anna")); n != 2 {
+		t.Errorf("Postfix has %d messages, want 2 (not the REQUIRETLS one)", n)
+	}
+}

@@ -106,7 +106,7 @@ func newBoxAdmin(dir string, cfg config.Config, st *store.Store, d *delivery.Del
 // newCerts is the manager of the config's TLS pair (not loaded).
 func newCerts(dir string, cfg config.Config, log *slog.Logger) *certs.Manager {
 	o := certs.Options{CertFile: config.Path(dir, cfg.TLSCert), KeyFile: config.Path(dir, cfg.TLSKey),
-		Hostname: cfg.Hostname, Logger: log}
+		Hostname: cfg.Hostname, Logger: log, NextDir: filepath.Join(dir, "tls-next")}
 	if cfg.ACME.On {
 		o.ACMEDir, o.ACMECA = filepath.Join(dir, "acme"), cfg.ACME.CA
 	}

@@ -102,6 +102,7 @@ func dnsCommands() []subcommand {
 		{name: "records", args: "[DOMAIN] [--format table|zone|json]", summary: "the records to publish (or that the box serves)", run: dnsRecords},
 		{name: "set", args: "NAME TYPE VALUE", summary: "add a custom record (it may replace a generated one)", run: dnsSet},
 		{name: "unset", args: "NAME TYPE [VALUE]", summary: "remove custom records", run: dnsUnset},
+		{name: "rollover-ksk", args: "DOMAIN [--finish]", summary: "start (or finish) a DNSSEC KSK rollover: a new key, its DS for the registrar, CDS/CDNSKEY", run: dnsRolloverKSK},
 		{name: "zone", args: "DOMAIN --signed", summary: "the zone as the box serves it, DNSSEC-signed (for dnssec-verify, ldns-verify-zone)", run: dnsZone},
 	}
 }

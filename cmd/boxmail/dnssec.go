@@ -7,14 +7,14 @@ package main
 //
 // TLSA rollover: the records are "3 1 1" (the SHA-256 of the
 // certificate's public key), which survive a renewal because the
-// certificate manager (internal/certs) renews with the same key. The key
-// changes only when the certificate does otherwise (the self-signed pair
-// replaced by ACME's, a pair installed by hand); the zone is rebuilt
-// when the served certificate's key changes, and senders that cached the
-// old record defer mail for up to its TTL, which is therefore short
-// (dnsrecords.TLSATTL, 5 minutes). Publishing the next key ahead of such
-// a change (publish next, wait two TTLs, switch, as dnsd's ZSK rollover
-// does) is not done.
+// certificate manager (internal/certs) renews with the same key. A pair
+// installed by hand with another key is staged (certs next.go): its
+// TLSA is published beside the current one, and the box switches to it
+// two TTLs later (switchCertIfDue), then drops the old record. Other key
+// changes (the self-signed pair replaced by ACME's or by a first pair
+// installed by hand, the admin panel's upload) rebuild the zone at once,
+// and senders that cached the old record defer mail for up to its TTL,
+// which is therefore short (dnsrecords.TLSATTL, 5 minutes).
 
 import (
 	"context"
@@ -73,7 +73,33 @@ func boxTLSA(cm *certs.Manager, live bool) []string {
 	if leaf == nil {
 		return nil
 	}
-	return []string{dnsrecords.TLSAValue(leaf)}
+	out := []string{dnsrecords.TLSAValue(leaf)}
+	if next := cm.NextTLSA(); next != "" && next != out[0] {
+		out = append(out, next) // published ahead of the key change (certs next.go)
+	}
+	return out
+}
+
+// switchCertIfDue serves a staged pair once its TLSA has been out for
+// certs.SwitchWait (the serving box's DNS poll calls it).
+func switchCertIfDue(ctx context.Context, cm *certs.Manager, log *slog.Logger) {
+	leaf, err := cm.SwitchIfDue(ctx, time.Now())
+	switch {
+	case err != nil:
+		log.Warn("switching to the staged TLS certificate", "err", err)
+	case leaf != nil:
+		log.Info("switched to the staged TLS certificate: its TLSA was published two TTLs ago", "tlsa", dnsrecords.TLSAValue(leaf))
+	}
+}
+
+// notePublished tells the certificate manager that the zones now carry
+// the staged key's TLSA (in is what they were built from).
+func notePublished(cm *certs.Manager, in dnsrecords.Input, log *slog.Logger) {
+	if next := cm.NextTLSA(); next != "" && slices.Contains(in.TLSA, next) {
+		if err := cm.Published(time.Now()); err != nil {
+			log.Warn("noting the staged certificate's TLSA as published", "err", err)
+		}
+	}
 }
 
 // dnsSecondaries are the secondary name servers of the config (checked
@@ -138,37 +164,55 @@ func dnssecChecks(ctx context.Context, dir string, cfg config.Config, set *dnsre
 		}
 		r := dnsrecords.Result{Level: dnsrecords.OK, Subject: z, Check: "DNSSEC",
 			Found: fmt.Sprintf("keys present; DS for the registrar: %s. IN DS %s", z, strings.Join(ds, " / "))}
+		ro := kskRollover(dir, z)
+		ours := ds
+		if ro != nil {
+			ours = append(slices.Clone(ds), dsText(ro.Old))
+		}
 		if len(cfg.Resolvers) == 0 {
 			r.Found += "; chain not checked (no resolver in boxmail.conf)"
 		} else {
-			chainCheck(ctx, cfg.Resolvers, z, ds, timeout, &r)
+			chainCheck(ctx, cfg.Resolvers, z, ours, timeout, &r)
+		}
+		if ro != nil {
+			rolloverState(ro, z, time.Now(), &r)
 		}
 		out = append(out, r)
 	}
 	return out
 }
 
+// kskRollover returns the KSK rollover of zone in progress, or nil.
+func kskRollover(dir, zone string) *dnsd.Rollover {
+	zk, err := dnsd.ReadKeys(dnssecDir(dir), zone)
+	if err != nil {
+		return nil
+	}
+	return zk.KSKRollover()
+}
+
+// rolloverState adds a KSK rollover in progress to the DNSSEC line: a
+// warning until the old key is gone.
+func rolloverState(ro *dnsd.Rollover, z string, now time.Time, r *dnsrecords.Result) {
+	r.Found += fmt.Sprintf("; KSK rollover in progress since %s (CDS and CDNSKEY name the new key %d, the old key %d still signs)",
+		ro.Since.UTC().Format(time.RFC3339), ro.New.KeyTag, ro.Old.KeyTag)
+	if r.Level == dnsrecords.OK {
+		r.Level = dnsrecords.Warn
+	}
+	if ro.ParentSeen.IsZero() {
+		r.Fix = fmt.Sprintf("give the registrar the new DS %s. IN DS %s in place of the old one; the box retires the old key once the parent has it for its TTL ('boxmail dns rollover-ksk %s --finish' does it now)", z, dsText(ro.New), z)
+		return
+	}
+	left := ro.ParentSeen.Add(ro.ParentWait).Sub(now).Round(time.Minute)
+	r.Found += fmt.Sprintf("; the parent has had the new DS since %s, the old key goes in %s", ro.ParentSeen.UTC().Format(time.RFC3339), max(left, 0))
+	r.Fix = "nothing: wait for the old key to go"
+}
+
 // chainCheck asks the resolvers whether z validates, and if it does
 // not, whether the parent has our DS.
 func chainCheck(ctx context.Context, resolvers []string, z string, ours []string, timeout time.Duration, r *dnsrecords.Result) {
 	ask := func(qtype uint16) (*dns.Msg, string, error) {
-		var last error
-		for _, srv := range resolvers {
-			if _, _, err := net.SplitHostPort(srv); err != nil {
-				srv = net.JoinHostPort(srv, "53")
-			}
-			m := new(dns.Msg)
-			m.SetQuestion(dns.Fqdn(z), qtype)
-			m.SetEdns0(1232, true)
-			qctx, cancel := context.WithTimeout(ctx, timeout)
-			resp, _, err := (&dns.Client{Net: "tcp", Timeout: timeout}).ExchangeContext(qctx, m, srv)
-			cancel()
-			if err == nil {
-				return resp, srv, nil
-			}
-			last = err
-		}
-		return nil, "", last
+		return askResolvers(ctx, resolvers, z, qtype, timeout)
 	}
 	resp, srv, err := ask(dns.TypeSOA)
 	switch {
@@ -183,13 +227,10 @@ func chainCheck(ctx context.Context, resolvers []string, z string, ours []string
 		r.Found += "; the chain of trust validates (" + srv + " answers with AD)"
 		return
 	}
-	dsResp, _, err := ask(dns.TypeDS)
 	var parent []string
-	if err == nil {
-		for _, rr := range dsResp.Answer {
-			if d, ok := rr.(*dns.DS); ok {
-				parent = append(parent, fmt.Sprintf("%d %d %d %s", d.KeyTag, d.Algorithm, d.DigestType, strings.ToUpper(d.Digest)))
-			}
+	if dsSet, err := parentDS(ctx, resolvers, z, timeout); err == nil {
+		for _, d := range dsSet {
+			parent = append(parent, dsText(d))
 		}
 	}
 	match := slices.ContainsFunc(parent, func(p string) bool {
@@ -205,4 +246,113 @@ func chainCheck(ctx context.Context, resolvers []string, z string, ours []string
 	default:
 		r.Level, r.Found = dnsrecords.Warn, r.Found+"; the parent has the DS, but "+srv+" does not validate (not a validating resolver?)"
 	}
+}
+
+// askResolvers asks the first of resolvers that answers for name's
+// qtype records, with the DO bit, each query bounded by timeout.
+func askResolvers(ctx context.Context, resolvers []string, name string, qtype uint16, timeout time.Duration) (*dns.Msg, string, error) {
+	last := errors.New("no resolver to ask")
+	for _, srv := range resolvers {
+		if _, _, err := net.SplitHostPort(srv); err != nil {
+			srv = net.JoinHostPort(srv, "53")
+		}
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), qtype)
+		m.SetEdns0(1232, true)
+		qctx, cancel := context.WithTimeout(ctx, timeout)
+		resp, _, err := (&dns.Client{Net: "tcp", Timeout: timeout}).ExchangeContext(qctx, m, srv)
+		cancel()
+		if err == nil {
+			return resp, srv, nil
+		}
+		last = err
+	}
+	return nil, "", last
+}
+
+// parentDS returns the DS RRset the parent of zone publishes, as the
+// resolvers see it.
+func parentDS(ctx context.Context, resolvers []string, zone string, timeout time.Duration) ([]*dns.DS, error) {
+	resp, srv, err := askResolvers(ctx, resolvers, zone, dns.TypeDS, timeout)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Rcode != dns.RcodeSuccess {
+		return nil, fmt.Errorf("%s answers %s for the DS of %s", srv, dns.RcodeToString[resp.Rcode], zone)
+	}
+	var out []*dns.DS
+	for _, rr := range resp.Answer {
+		if d, ok := rr.(*dns.DS); ok && strings.EqualFold(dns.Fqdn(d.Hdr.Name), dns.Fqdn(zone)) {
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// dnsParentDS is how the serving box reads a parent's DS during a KSK
+// rollover: through the resolvers of the config (or the system's).
+func dnsParentDS(cfg config.Config) func(context.Context, string) ([]*dns.DS, error) {
+	return func(ctx context.Context, zone string) ([]*dns.DS, error) {
+		return parentDS(ctx, newResolver(cfg).Servers, zone, 5*time.Second)
+	}
+}
+
+// dsText is a DS record's RDATA as the status lines and records show it.
+func dsText(d *dns.DS) string {
+	return fmt.Sprintf("%d %d %d %s", d.KeyTag, d.Algorithm, d.DigestType, strings.ToUpper(d.Digest))
+}
+
+// dnsRolloverKSK starts or finishes the KSK rollover of a zone.
+func dnsRolloverKSK(e *env, args []string) error {
+	var finish bool
+	return dnsBox(e, "rollover-ksk", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&finish, "finish", false, "retire the old KSK now (once the registrar has the new DS and its TTL has passed)")
+	}, func(pos []string) error {
+		if len(pos) != 1 {
+			return usagef("usage: dns rollover-ksk DOMAIN [--finish]")
+		}
+		return nil
+	}, func(r dnsRun) error {
+		zones, err := zonesFor(r.set, r.pos[0])
+		if err != nil {
+			return err
+		}
+		z, what := zones[0], dnsd.RequestKSKRollover
+		if finish {
+			what = dnsd.RequestKSKFinish
+		}
+		if err := dnsd.Request(dnssecDir(r.dir), z, what); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s has no DNSSEC keys yet: 'boxmail serve' makes them when it first loads the zone", z)
+		} else if err != nil {
+			return err
+		}
+		zk, applied := waitKSKRequest(r.dir, z, finish, 5*time.Second)
+		switch {
+		case !applied:
+			fmt.Fprintf(e.stdout, "requested; the box applies it when it runs ('boxmail serve')\n")
+		case finish:
+			fmt.Fprintf(e.stdout, "KSK rollover of %s finished: the old key is gone; the parent's DS must be %s. IN DS %s\n", z, z, dsText(zk.DS()[0]))
+		default:
+			ro := zk.KSKRollover()
+			fmt.Fprintf(e.stdout, "new KSK published for %s (both keys sign the DNSKEY records; CDS and CDNSKEY name the new one).\n"+
+				"Give the registrar the new DS in place of the old one:\n  %s. IN DS %s\n(old: %s. IN DS %s)\n"+
+				"The box retires the old key once the parent has the new DS for its TTL ('boxmail status' shows it), or with 'boxmail dns rollover-ksk %s --finish'.\n",
+				z, z, dsText(ro.New), z, dsText(ro.Old), z)
+		}
+		return nil
+	})
+}
+
+// waitKSKRequest waits until the serving box applied a KSK request to
+// zone's key file (it removes the request file), at most wait.
+func waitKSKRequest(dir, zone string, finish bool, wait time.Duration) (*dnsd.ZoneKeys, bool) {
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		zk, err := dnsd.ReadKeys(dnssecDir(dir), zone)
+		if err == nil && (zk.KSKRollover() == nil) == finish {
+			return zk, true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, false
 }

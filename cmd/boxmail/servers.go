@@ -240,6 +240,7 @@ func newDNSServer(dir string, st *store.Store, cfg config.Config, cm *certs.Mana
 		Logger: log,
 		Generation: func(ctx context.Context) (int64, error) {
 			gen, err := st.Generation(ctx)
+			switchCertIfDue(ctx, cm, log) // dnssec.go: a staged key whose TLSA is out long enough
 			mu.Lock()
 			defer mu.Unlock()
 			if now := strings.Join(boxTLSA(cm, true), ","); now != tlsa {
@@ -255,12 +256,17 @@ func newDNSServer(dir string, st *store.Store, cfg config.Config, cm *certs.Mana
 			if err != nil {
 				return nil, err
 			}
-			return dnsrecords.Build(in)
+			set, err := dnsrecords.Build(in)
+			if err == nil {
+				notePublished(cm, in, log) // dnssec.go
+			}
+			return set, err
 		},
 		// Loopback cannot be spoofed from outside, and benchmarks run there.
 		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Metrics:         m,
 		KeyDir:          dnssecDir(dir),
+		ParentDS:        dnsParentDS(cfg),
 		Secondaries:     dnsSecondaries(cfg, log),
 	})}
 }

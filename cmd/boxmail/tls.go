@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -19,7 +20,8 @@ import (
 func tlsCommands() []subcommand {
 	return []subcommand{
 		{name: "show", summary: "the certificate in use: names, expiry, trust", run: tlsShow},
-		{name: "install", args: "--cert F --key F", summary: "check and install a new pair (a running box serves it at once; it wins over ACME)", run: tlsInstall},
+		{name: "install", args: "--cert F --key F [--now]", summary: "check and install a new pair (it wins over ACME); a new key replacing one installed by hand is served after its TLSA has been published for two TTLs, unless --now", run: tlsInstall},
+		{name: "switch", args: "[--force]", summary: "serve the staged pair now (it is due once its TLSA has been published for two TTLs; --force: before that)", run: tlsSwitch},
 		{name: "remove", summary: "remove the pair installed by hand: ACME's certificates (acme = on) or a new self-signed pair are served", run: tlsRemove},
 	}
 }
@@ -58,9 +60,11 @@ func tlsShow(e *env, args []string) error {
 
 func tlsInstall(e *env, args []string) error {
 	var certFile, keyFile string
+	var now bool
 	dir, cfg, err := tlsArgs(e, "install", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&certFile, "cert", "", "PEM certificate chain, leaf first (required)")
 		fs.StringVar(&keyFile, "key", "", "PEM private key (required)")
+		fs.BoolVar(&now, "now", false, "serve a new key at once, without publishing its TLSA first (DANE senders that cached the old record defer mail for up to its TTL)")
 	})
 	if err != nil {
 		return err
@@ -76,7 +80,18 @@ func tlsInstall(e *env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("reading the key: %w", err)
 	}
-	leaf, err := newCerts(dir, cfg, nil).Install(context.Background(), certPEM, keyPEM)
+	cm := newCerts(dir, cfg, nil)
+	if !now && cm.NeedsStaging(certPEM) {
+		n, err := cm.Stage(context.Background(), certPEM, keyPEM)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "staged the certificate for %s: its key is new, so a running boxmail publishes its TLSA (%s) beside the current one now "+
+			"and serves it %s later, once every cached copy of the old TLSA has expired ('boxmail tls switch --force' serves it at once)\n",
+			certs.Names(n.Leaf), n.TLSA, certs.SwitchWait)
+		return nil
+	}
+	leaf, err := cm.Install(context.Background(), certPEM, keyPEM)
 	if err != nil {
 		return err
 	}
@@ -111,5 +126,37 @@ func tlsRemove(e *env, args []string) error {
 	} else {
 		fmt.Fprintf(e.stdout, "removed; a running boxmail serves a new self-signed certificate from its next connection (set acme = on in boxmail.conf for trusted ones)\n")
 	}
+	return nil
+}
+
+func tlsSwitch(e *env, args []string) error {
+	var force bool
+	dir, cfg, err := tlsArgs(e, "switch", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&force, "force", false, "serve it even if its TLSA has not been published for two TTLs yet")
+	})
+	if err != nil {
+		return err
+	}
+	cm := newCerts(dir, cfg, nil)
+	n, err := cm.ReadNext()
+	if errors.Is(err, certs.ErrNoNext) {
+		return errors.New("no certificate is staged ('boxmail tls install' stages one whose key is new)")
+	}
+	if err != nil {
+		return err
+	}
+	if due, at := n.SwitchDue(time.Now()); !due && !force {
+		if at.IsZero() {
+			return fmt.Errorf("the staged certificate's TLSA is not published yet: start the box ('boxmail serve'), or use --force")
+		}
+		return fmt.Errorf("the staged certificate's TLSA has been published since %s; it is served from %s (or use --force)",
+			n.Published.Format(time.RFC3339), at.Format(time.RFC3339))
+	}
+	leaf, err := cm.Switch(context.Background())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "switched to the certificate for %s (until %s); a running boxmail serves it from its next connection and drops the old key's TLSA\n",
+		certs.Names(leaf), leaf.NotAfter.UTC().Format(time.DateOnly))
 	return nil
 }

@@ -55,6 +55,9 @@ type Options struct {
 	Logger   *slog.Logger
 	// Now is the clock of the checks (default time.Now).
 	Now func() time.Time
+	// NextDir is where a pair waits for its TLSA to be published before
+	// it is served (next.go); empty: pairs are installed at once.
+	NextDir string
 	// ACMEDir is where ACME keeps its account and certificates, and
 	// ACMECA the CA's directory URL; empty when ACME is off.
 	ACMEDir, ACMECA string
@@ -225,7 +228,8 @@ func isGenerated(c *x509.Certificate) bool {
 // Install checks a PEM certificate chain and private key and writes them,
 // each durably, to the key file and then the cert file: key first, so a
 // reader between the two writes sees a pair that does not match and
-// keeps the old one. A loaded Manager serves the new pair at once.
+// keeps the old one. A loaded Manager serves the new pair at once, and
+// a pair staged before (next.go) is dropped: the one installed last wins.
 // Problems with the input are *InputError.
 func (m *Manager) Install(_ context.Context, certPEM, keyPEM []byte) (*x509.Certificate, error) {
 	leaf, err := m.checkPair(certPEM, keyPEM)
@@ -233,6 +237,9 @@ func (m *Manager) Install(_ context.Context, certPEM, keyPEM []byte) (*x509.Cert
 		return nil, err
 	}
 	if err := m.write(certPEM, keyPEM); err != nil {
+		return nil, err
+	}
+	if err := m.Unstage(); err != nil {
 		return nil, err
 	}
 	m.mu.Lock()

@@ -383,6 +383,7 @@ type Txn struct {
 	client   netip.Addr // the sending client, for the spam filter (spam.go)
 	reports  bool       // a recipient is a postmaster, where reports go (reports.go)
 	reqTLS   bool       // REQUIRETLS (RFC 8689; tlspolicy.go)
+	authed   bool       // an authenticated user's submission (AddRecipient's allowRemote)
 	done     bool
 }
 
@@ -412,6 +413,7 @@ func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (
 	if err != nil {
 		return r, err
 	}
+	t.authed = t.authed || allowRemote
 	if !allowRemote {
 		// A local alias may forward outside; an unauthenticated client may
 		// not address an outside domain directly.
@@ -458,6 +460,13 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	ids, err := t.d.st.DeliverQueued(ctx, del)
 	if err != nil {
 		return err
+	}
+	if t.authed && !t.reqTLS && len(ids) > 0 && tlsRequiredNo(data) {
+		// RFC 8689 5; REQUIRETLS wins over the header (4.2.1). Before the
+		// queue is kicked; a crash in between leaves the policy applied.
+		if err := t.d.st.MarkTLSOptional(ctx, ids); err != nil {
+			t.d.log.Error("marking a TLS-Required: No message", "queue_ids", ids, "err", err)
+		}
 	}
 	if len(ids) > 0 {
 		// The queue's lines for these entries carry the same queue_id.

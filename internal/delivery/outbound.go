@@ -250,11 +250,48 @@ func (q *Queue) deliverDomain(ctx context.Context, domain string, items []store.
 
 // deliverTarget delivers the pending items over one connection to t and
 // returns the items that still need another host (after a connection
-// failure) and that failure.
+// failure) and that failure. When the TLS policy refuses the host, the
+// items whose sender said "TLS-Required: No" go anyway, with
+// opportunistic TLS (RFC 8689 5).
 func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, sts *stsPolicy, items []store.QueueItem, pending []int, results []itemResult, finish func(store.QueueItem, itemResult)) ([]int, error) {
 	policy := q.policyFor(ctx, domain, t, sts)
+	rest, err := q.deliverOver(ctx, t, policy, items, pending, results, finish, true)
+	var pe *policyError
+	if len(rest) == 0 || !errors.As(err, &pe) {
+		return rest, err
+	}
+	var optional, strict []int
+	for _, i := range rest {
+		ok, oerr := q.d.st.QueueTLSOptional(ctx, items[i].ID)
+		if oerr != nil {
+			return rest, errors.Join(err, fmt.Errorf("reading the TLS-Required mark: %w", oerr))
+		}
+		if ok {
+			optional = append(optional, i)
+		} else {
+			strict = append(strict, i)
+		}
+	}
+	if len(optional) == 0 {
+		return rest, err
+	}
+	q.log.Info("TLS policy not met; delivering the messages marked TLS-Required: No anyway", "domain", domain, "host", t.name, "messages", len(optional), "policy_err", err)
+	left, oerr := q.deliverOver(ctx, t, tlsPolicy{domain: domain, host: t.name}, items, optional, results, finish, false)
+	if len(strict) == 0 {
+		return left, oerr
+	}
+	return append(strict, left...), err
+}
+
+// deliverOver delivers the pending items over one connection to t
+// under policy (whose outcome is counted for TLS-RPT when report) and
+// returns the items left after a connection failure, and that failure.
+func (q *Queue) deliverOver(ctx context.Context, t target, policy tlsPolicy, items []store.QueueItem, pending []int, results []itemResult, finish func(store.QueueItem, itemResult), report bool) ([]int, error) {
+	report = report && t.smarthost == nil
 	if policy.err != nil {
-		q.noteTLS(ctx, policy, t.name, nil, policy.err)
+		if report {
+			q.noteTLS(ctx, policy, t.name, nil, policy.err)
+		}
 		return pending, policy.err
 	}
 	c, err := q.connect(ctx, t, policy, true)
@@ -265,7 +302,7 @@ func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, sts 
 		q.log.Info("STARTTLS failed, retrying without TLS", "host", t.name, "err", err)
 		c, err = q.connect(ctx, t, policy, false)
 	}
-	if t.smarthost == nil {
+	if report {
 		q.noteTLS(ctx, policy, t.name, c, err)
 	}
 	if err != nil {
@@ -278,12 +315,14 @@ func (q *Queue) deliverTarget(ctx context.Context, domain string, t target, sts 
 		if err != nil {
 			return pending[k:], fmt.Errorf("reading the REQUIRETLS mark: %w", err)
 		}
-		if reqTLS && (!c.tls || c.check == nil || !c.check.verified) {
-			for _, rcpt := range it.Recipients {
-				results[i][rcpt] = rcptResult{permanent: true, msg: requireTLSError(t.name, c)}
+		if refusal := ""; reqTLS {
+			if refusal = requireTLSRefusal(policy, t.name, c, t.smarthost != nil); refusal != "" {
+				for _, rcpt := range it.Recipients {
+					results[i][rcpt] = rcptResult{permanent: true, msg: refusal}
+				}
+				finish(it, results[i])
+				continue
 			}
-			finish(it, results[i])
-			continue
 		}
 		body, err := q.d.st.Body(ctx, it.BodyID)
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -22,8 +23,13 @@ import (
 // zone, else the domain's MTA-STS policy (RFC 8461, mtasts.go), else
 // opportunistic TLS. A policy failure defers the message (it never falls
 // back to plaintext) and, after the queue lifetime, bounces with the
-// reason. A REQUIRETLS message (RFC 8689) goes only over a connection
-// whose certificate was verified, or bounces at once. Every session's
+// reason. A REQUIRETLS message (RFC 8689) goes only to a next hop that
+// DANE or MTA-STS authenticates, over a connection whose certificate was
+// verified, to a server that offers REQUIRETLS, or bounces at once
+// (requireTLSRefusal). A message whose header says "TLS-Required: No",
+// submitted by one of the box's users, is delivered with opportunistic
+// TLS where the policy would defer it (RFC 8689 5; its queue entry is
+// marked at commit, store.MarkTLSOptional). Every session's
 // outcome is counted per day for TLS-RPT (RFC 8460,
 // store/tlspolicy.go). Mail through a smarthost or a transports entry
 // follows the admin's setting instead.
@@ -245,14 +251,39 @@ func (q *Queue) noteSTSFailure(ctx context.Context, domain string, l stsLookup) 
 	}
 }
 
-// requireTLSError is the bounce of a REQUIRETLS message that could not
-// travel over a verified connection (RFC 8689 5: 5.7.30).
-func requireTLSError(host string, c *smtpClient) string {
-	why := host + " does not offer STARTTLS"
-	if c.tls && c.check != nil && c.check.detail != "" {
-		why = c.check.detail
-	} else if c.tls {
+// requireTLSRefusal is why a REQUIRETLS message may not go over c to
+// host, or "" when it may (RFC 8689 4.2.1): the next hop must be
+// authenticated as a mail server of the domain (its TLSA records in a
+// signed zone, or the domain's MTA-STS policy listing it, in whatever
+// mode: 4.2.1 step 2; or the admin's smarthost), its certificate must
+// have been verified, and it must offer REQUIRETLS so that the
+// requirement travels on. The refusal is a bounce (5.7.30).
+func requireTLSRefusal(p tlsPolicy, host string, c *smtpClient, smarthost bool) string {
+	why := ""
+	switch {
+	case !c.tls:
+		why = host + " does not offer STARTTLS"
+	case c.check == nil || !c.check.verified:
 		why = host + "'s certificate could not be verified"
+		if c.check != nil && c.check.detail != "" {
+			why = c.check.detail
+		}
+	case !smarthost && p.mode == tlsOpportunistic:
+		why = fmt.Sprintf("neither DANE (TLSA records in a signed zone) nor an MTA-STS policy of %s names %s as its mail server", p.domain, host)
+	case !smarthost && (p.mode == tlsSTSTesting || p.mode == tlsSTSEnforce) && !p.sts.matchMX(host):
+		why = fmt.Sprintf("the MTA-STS policy of %s does not list %s", p.domain, host)
+	case !c.has("REQUIRETLS"):
+		why = host + " does not offer REQUIRETLS, so the requirement could not travel on"
+	default:
+		return ""
 	}
 	return fmt.Sprintf("550 5.7.30 REQUIRETLS: the sender asked for a verified TLS connection all the way; %s", why)
+}
+
+// tlsRequiredNo tells whether the message's header says "TLS-Required:
+// No" (RFC 8689 5): its sender asks that the recipient domain's TLS
+// policy (DANE, MTA-STS) not stop its delivery.
+func tlsRequiredNo(data []byte) bool {
+	f, ok := mailmsg.Lookup(data, "TLS-Required")
+	return ok && strings.EqualFold(strings.TrimSpace(string(mailmsg.Unfold(f.Value))), "no")
 }

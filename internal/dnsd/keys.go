@@ -28,9 +28,9 @@ package dnsd
 // outlasts the longest TTL of a signed RRset, so no cached signature of
 // the old key outlives the key in the DNSKEY RRset (TestZSKRollover).
 // The KSK is not rolled automatically: its DS is at the registrar, which
-// the box cannot change. A manual KSK roll: stop the box, add a second
-// KSK to the file (state "active"), publish both DS at the registrar,
-// wait for the parent's DS TTL, remove the old DS, then the old key.
+// the box cannot change. An admin starts its rollover (kskroll.go), the
+// incoming KSK is "published" (in the DNSKEY RRset and signing it) until
+// the parent has its DS.
 
 import (
 	"crypto"
@@ -82,6 +82,10 @@ type Key struct {
 type ZoneKeys struct {
 	Zone string `json:"-"` // fqdn, lower case
 	Keys []*Key `json:"keys"`
+	// During a KSK rollover (kskroll.go): when the parent was first seen
+	// with the new DS, and that DS RRset's TTL in seconds.
+	ParentSeen time.Time `json:"parent_seen,omitzero"`
+	ParentTTL  uint32    `json:"parent_ttl,omitempty"`
 }
 
 // keyPath is the file of a zone's keys.
@@ -202,18 +206,11 @@ func (zk *ZoneKeys) DNSKEYs() []dns.RR {
 	return out
 }
 
-// DS returns the DS records of the active KSKs (SHA-256 digests, RFC
-// 4509): what the registrar publishes in the parent zone.
+// DS returns the DS record the registrar should publish in the parent
+// zone (SHA-256 digest, RFC 4509): the active KSK's, or during a KSK
+// rollover the incoming one's (the same as the CDS).
 func (zk *ZoneKeys) DS() []*dns.DS {
-	var out []*dns.DS
-	for _, k := range zk.Keys {
-		if k.Role == roleKSK && k.State == stateActive {
-			ds := k.pub.ToDS(dns.SHA256)
-			ds.Hdr.Ttl = keyTTL
-			out = append(out, ds)
-		}
-	}
-	return out
+	return []*dns.DS{DSOf(zk.parentKSK())}
 }
 
 // Public returns the key's DNSKEY record.

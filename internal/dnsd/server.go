@@ -31,8 +31,9 @@
 // P-256, generated on first load, the ZSK rolled over by pre-publication)
 // when it is built, with a complete NSEC chain for denial (sign.go says
 // why). A query with the DO bit gets the RRSIGs and NSEC proofs
-// (proofs.go); DNSKEY is answered at each apex. The DS the registrar
-// needs is ZoneKeys.DS (read with ReadKeys).
+// (proofs.go); DNSKEY, CDS and CDNSKEY are answered at each apex. The
+// DS the registrar needs is ZoneKeys.DS (read with ReadKeys); a KSK
+// rollover (kskroll.go) is started and finished through Request.
 //
 // Zone transfers (transfer.go): AXFR over TCP to Options.Secondaries
 // only, with a NOTIFY to them whenever the zones are reloaded.
@@ -80,6 +81,12 @@ type Options struct {
 	// Now is the clock of signatures and key rollover (default
 	// time.Now).
 	Now func() time.Time
+	// ParentDS returns the DS RRset the parent zone publishes for a zone
+	// (through a resolver); while a zone rolls its KSK, it is asked
+	// every minute, and the old KSK goes once the parent has had the new
+	// DS for its TTL (kskroll.go). Nil: only the admin finishes a
+	// rollover.
+	ParentDS func(ctx context.Context, zone string) ([]*dns.DS, error)
 	// Secondaries may transfer the zones (by address, over TCP) and are
 	// sent a NOTIFY (at the address and port) when the zones change
 	// (transfer.go).
@@ -109,6 +116,7 @@ type Server struct {
 	set       *dnsrecords.Set
 	keys      map[string]*ZoneKeys
 	keysAt    time.Time
+	parentAt  time.Time
 	sigExpiry time.Time
 	sigs      sigCache
 }
@@ -168,7 +176,18 @@ const keyCheck = time.Minute
 // their first signature nears expiry; called with loadMu held.
 func (s *Server) maintain() error {
 	now := s.opts.Now()
-	if s.opts.KeyDir == "" || s.set == nil || now.Sub(s.keysAt) < keyCheck && s.sigExpiry.Sub(now) > resignBefore {
+	if s.opts.KeyDir == "" || s.set == nil {
+		return nil
+	}
+	changed, err := applyRequests(s.opts.KeyDir, s.keys, now)
+	for apex, zk := range changed {
+		s.keys[apex] = zk
+		s.log.Info("DNSSEC KSK rollover", "zone", apex, "rolling", zk.NextKSK() != nil, "ds", DSOf(zk.parentKSK()).String())
+	}
+	if err != nil {
+		s.log.Warn("DNSSEC request", "err", err)
+	}
+	if len(changed) == 0 && !s.checkParents(now) && now.Sub(s.keysAt) < keyCheck && s.sigExpiry.Sub(now) > resignBefore {
 		return nil
 	}
 	return s.build(s.set)

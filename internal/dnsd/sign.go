@@ -132,7 +132,8 @@ func (zs *zoneSet) signZones(keys map[string]*ZoneKeys, cache *sigCache, now fun
 		z.signer = &zoneSigner{keys: zk, cache: cache, now: now}
 		apexNode := zs.nodes[apex]
 		apexNode.rrs[dns.TypeDNSKEY] = zk.DNSKEYs()
-		apexNode.types = append(apexNode.types, dns.TypeDNSKEY)
+		apexNode.rrs[dns.TypeCDS], apexNode.rrs[dns.TypeCDNSKEY] = zk.CDS()
+		apexNode.types = append(apexNode.types, dns.TypeDNSKEY, dns.TypeCDS, dns.TypeCDNSKEY)
 		zs.buildChain(z)
 		exp, err := zs.signZone(z, now())
 		if err != nil {
@@ -194,8 +195,11 @@ func (zs *zoneSet) signZone(z *zone, now time.Time) (time.Time, error) {
 				continue // the child's records, not ours to sign (RFC 4035 2.2)
 			}
 			signers := []*Key{zk.ZSK()}
-			if t == dns.TypeDNSKEY {
-				signers = []*Key{zk.KSK()}
+			switch t {
+			case dns.TypeDNSKEY:
+				signers = zk.ksks() // both during a KSK rollover
+			case dns.TypeCDS, dns.TypeCDNSKEY:
+				signers = append(zk.ksks(), zk.ZSK()) // RFC 7344 4.1
 			}
 			for _, k := range signers {
 				sig, err := z.signer.cache.sign(z.apex, k, rrs, now)

@@ -1,0 +1,138 @@
+package test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"boxmail/internal/testutil"
+)
+
+var dsLine = regexp.MustCompile(`(?m)^; (example\.test\.\s+\d+\s+IN\s+DS\s+(\d+) 13 2 ([0-9a-f]{64}))$`)
+
+// registrarDS returns the DS record 'dns records --format zone' gives
+// for the registrar, its key tag and digest.
+func registrarDS(t *testing.T, b *Box) (anchor, tag, digest string) {
+	t.Helper()
+	zone := mustRun(t, "", "dns", "records", "--format", "zone", "--dir", b.Dir)
+	m := dsLine.FindStringSubmatch(zone)
+	if m == nil {
+		t.Fatalf("no DS in the zone file:\n%s", zone)
+	}
+	return strings.Join(strings.Fields(m[1]), " "), m[2], m[3]
+}
+
+// verifyDump checks the signed zone dump with ldns-verify-zone.
+func verifyDump(t *testing.T, b *Box, step string) {
+	t.Helper()
+	dump := mustRun(t, "", "dns", "zone", "example.test", "--signed", "--dir", b.Dir)
+	zf := filepath.Join(t.TempDir(), "example.test.zone")
+	if err := os.WriteFile(zf, []byte(dump), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("ldns-verify-zone", zf).CombinedOutput(); err != nil {
+		t.Errorf("%s: ldns-verify-zone: %v\n%s", step, err, out)
+	}
+}
+
+// validates tells whether a resolver answers the zone's MX and DNSKEY
+// validated (AD, no SERVFAIL).
+func validates(t *testing.T, port int) bool {
+	t.Helper()
+	for _, q := range []string{"MX", "DNSKEY"} {
+		out := digAt(t, port, "+dnssec", q, "example.test")
+		if !strings.Contains(digFlags(t, out), " ad ") || strings.Contains(out, "SERVFAIL") {
+			return false
+		}
+	}
+	return true
+}
+
+// cdsAt returns the CDS RDATA the box serves.
+func cdsAt(t *testing.T, b *Box) string {
+	t.Helper()
+	return strings.TrimSpace(b.dig("dig", "+short", "CDS", "example.test"))
+}
+
+// kskCount counts the KSKs (flags 257) the box publishes.
+func kskCount(t *testing.T, b *Box) int {
+	t.Helper()
+	return strings.Count(b.dig("dig", "+short", "DNSKEY", "example.test"), "257 3 13 ")
+}
+
+// TestKSKRolloverKeepsTheChain: a resolver anchored at the old DS
+// validates before, during and (given the new DS) after a KSK
+// rollover; the CDS names the key the parent should have; the signed
+// zone passes ldns-verify-zone at each step.
+func TestKSKRolloverKeepsTheChain(t *testing.T) {
+	for _, tool := range []string{"unbound", "dig", "ldns-verify-zone"} {
+		needTool(t, tool)
+	}
+	b := newBox(t)
+	oldAnchor, oldTag, oldDigest := registrarDS(t, b)
+	if cds := cdsAt(t, b); !strings.EqualFold(strings.ReplaceAll(cds, " ", ""), oldTag+"132"+oldDigest) {
+		t.Errorf("CDS before the rollover %q, want the DS %s", cds, oldAnchor)
+	}
+	verifyDump(t, b, "before")
+	before := startUnbound(t, oldAnchor, b.DNS)
+	if !validates(t, before) {
+		t.Fatal("the zone does not validate before the rollover")
+	}
+
+	out := mustRun(t, "", "dns", "rollover-ksk", "example.test", "--dir", b.Dir)
+	if !strings.Contains(out, "new KSK published") {
+		t.Fatalf("rollover-ksk: %s", out)
+	}
+	newAnchor, newTag, newDigest := registrarDS(t, b)
+	if newTag == oldTag || !strings.Contains(out, strings.ToUpper(newDigest)) {
+		t.Fatalf("DS for the registrar during the rollover: %s (old %s); the command said:\n%s", newAnchor, oldAnchor, out)
+	}
+	testutil.WaitFor(t, "two KSKs published", 10*time.Second, func() bool { return kskCount(t, b) == 2 })
+	if cds := cdsAt(t, b); !strings.EqualFold(strings.ReplaceAll(cds, " ", ""), newTag+"132"+newDigest) {
+		t.Errorf("CDS during the rollover %q, want the new DS %s", cds, newAnchor)
+	}
+	if out := b.dig("dig", "+short", "CDNSKEY", "example.test"); !strings.HasPrefix(out, "257 3 13 ") {
+		t.Errorf("CDNSKEY during the rollover %q", out)
+	}
+	verifyDump(t, b, "during")
+	if !validates(t, before) {
+		t.Error("the resolver of before (old DS, caches warm) fails during the rollover")
+	}
+	if !validates(t, startUnbound(t, oldAnchor, b.DNS)) {
+		t.Error("a fresh resolver with the old DS fails during the rollover")
+	}
+	if !validates(t, startUnbound(t, newAnchor, b.DNS)) {
+		t.Error("a resolver with the new DS fails during the rollover")
+	}
+	st, _, _ := b.Cmd("", "status", "--no-ports", "--timeout", "5s")
+	if !regexp.MustCompile(`warn\s+example\.test\s+DNSSEC\s+.*KSK rollover in progress`).MatchString(st) || !strings.Contains(st, "rollover-ksk example.test --finish") {
+		t.Errorf("status does not show the rollover:\n%s", st)
+	}
+
+	out = mustRun(t, "", "dns", "rollover-ksk", "example.test", "--finish", "--dir", b.Dir)
+	if !strings.Contains(out, "finished") {
+		t.Fatalf("rollover-ksk --finish: %s", out)
+	}
+	testutil.WaitFor(t, "the old KSK gone", 10*time.Second, func() bool { return kskCount(t, b) == 1 })
+	if anchor, _, _ := registrarDS(t, b); anchor != newAnchor {
+		t.Errorf("DS after the rollover %s, want %s", anchor, newAnchor)
+	}
+	if cds := cdsAt(t, b); !strings.EqualFold(strings.ReplaceAll(cds, " ", ""), newTag+"132"+newDigest) {
+		t.Errorf("CDS after the rollover %q, want %s", cds, newAnchor)
+	}
+	verifyDump(t, b, "after")
+	if !validates(t, startUnbound(t, newAnchor, b.DNS)) {
+		t.Error("a resolver with the new DS fails after the rollover")
+	}
+	// The old key is really gone: the old DS no longer leads anywhere.
+	if validates(t, startUnbound(t, oldAnchor, b.DNS)) {
+		t.Error("a resolver with only the old DS validates after the rollover")
+	}
+	if st, _, _ := b.Cmd("", "status", "--no-ports", "--timeout", "5s"); strings.Contains(st, "KSK rollover in progress") {
+		t.Errorf("status still shows a rollover:\n%s", st)
+	}
+}

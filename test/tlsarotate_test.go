@@ -1,0 +1,136 @@
+package test
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"boxmail/internal/testutil"
+)
+
+// spkiOn25 is the TLSA 3 1 1 data of the key the box serves with
+// STARTTLS on its SMTP port.
+func spkiOn25(t *testing.T, b *Box) string {
+	t.Helper()
+	c, err := smtp.DialStartTLS(fmt.Sprintf("127.0.0.1:%d", b.SMTP), &tls.Config{InsecureSkipVerify: true, ServerName: "mail.example.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Noop(); err != nil { // the handshake is done by then
+		t.Fatal(err)
+	}
+	cs, ok := c.TLSConnectionState()
+	if !ok || len(cs.PeerCertificates) == 0 {
+		t.Fatal("no TLS on port 25")
+	}
+	sum := sha256.Sum256(cs.PeerCertificates[0].RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+// pemSPKI is the TLSA 3 1 1 data of a PEM certificate.
+func pemSPKI(t *testing.T, certPEM []byte) string {
+	t.Helper()
+	blk, _ := pem.Decode(certPEM)
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return hex.EncodeToString(sum[:])
+}
+
+// validatedTLSA returns the 3 1 1 data of the TLSA records of
+// _25._tcp.mail.example.test through a validating resolver, failing
+// unless the answer is validated (AD).
+func validatedTLSA(t *testing.T, port int) []string {
+	t.Helper()
+	out := digAt(t, port, "+dnssec", "TLSA", "_25._tcp.mail.example.test")
+	if !strings.Contains(digFlags(t, out), " ad ") {
+		t.Fatalf("TLSA not validated:\n%s", out)
+	}
+	var got []string
+	for _, m := range regexp.MustCompile(`(?m)\tTLSA\t3 1 1 ([0-9A-Fa-f ]+)$`).FindAllStringSubmatch(out, -1) {
+		got = append(got, strings.ToLower(strings.ReplaceAll(m[1], " ", "")))
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestTLSAIsPublishedBeforeTheKeyChanges: a pair installed by hand
+// replaced by one with a new key is staged; the validated TLSA RRset
+// names both keys while the old one is served, so a DANE sender that
+// cached it then accepts the new key after the switch; the switch waits
+// for two TTLs unless forced, and the old key's record goes with it.
+// At every step the key served on port 25 is in the validated RRset.
+func TestTLSAIsPublishedBeforeTheKeyChanges(t *testing.T) {
+	for _, tool := range []string{"unbound", "dig"} {
+		needTool(t, tool)
+	}
+	b := newBox(t)
+	now := time.Now()
+	c1, k1 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "mail.example.test")
+	if out, errs, code := b.Cmd("", "tls", "install", "--cert", writeTemp(t, string(c1)), "--key", writeTemp(t, string(k1))); code != 0 || strings.Contains(out, "staged") {
+		t.Fatalf("first install (over the self-signed pair: at once): %s %s", out, errs)
+	}
+	key1 := pemSPKI(t, c1)
+	testutil.WaitFor(t, "the first pair served and published", 10*time.Second, func() bool {
+		return spkiOn25(t, b) == key1 && strings.Contains(strings.ReplaceAll(b.dig("dig", "+short", "TLSA", "_25._tcp.mail.example.test"), " ", ""), strings.ToUpper(key1))
+	})
+	anchor, _, _ := registrarDS(t, b)
+	if got := validatedTLSA(t, startUnbound(t, anchor, b.DNS)); !slices.Equal(got, []string{key1}) {
+		t.Fatalf("TLSA before %v, want the served key %s", got, key1)
+	}
+
+	c2, k2 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "mail.example.test")
+	out, errs, code := b.Cmd("", "tls", "install", "--cert", writeTemp(t, string(c2)), "--key", writeTemp(t, string(k2)))
+	if code != 0 || !strings.Contains(out, "staged") {
+		t.Fatalf("second install (a new key: staged): %d %s %s", code, out, errs)
+	}
+	var during []string
+	var cached int
+	testutil.WaitFor(t, "both TLSA records published", 10*time.Second, func() bool {
+		cached = startUnbound(t, anchor, b.DNS)
+		during = validatedTLSA(t, cached)
+		return len(during) == 2
+	})
+	if served := spkiOn25(t, b); served != key1 || !slices.Contains(during, key1) {
+		t.Fatalf("while staged: served %s, TLSA %v", served, during)
+	}
+	key2 := pemSPKI(t, c2)
+	if !slices.Contains(during, key2) {
+		t.Fatalf("while staged: TLSA %v lacks the next key %s", during, key2)
+	}
+	_, errs, code = b.Cmd("", "tls", "switch")
+	if code == 0 || !strings.Contains(errs, "it is served from") {
+		t.Errorf("tls switch before two TTLs: %d %s", code, errs)
+	}
+	b.configure(map[string]string{"resolvers": "127.0.0.1:" + strconv.Itoa(cached)})
+	st, _, _ := b.Cmd("", "status", "--no-ports", "--timeout", "5s")
+	if !regexp.MustCompile(`ok\s+mail\.example\.test\s+DANE\s+_25\._tcp\.mail\.example\.test TLSA 3 1 1 ` + key1 + ` matches the key served on port 25 .*key change in progress: the next key's TLSA 3 1 1 ` + key2).MatchString(st) {
+		t.Errorf("status has no DANE line with the key change:\n%s", st)
+	}
+
+	if out, errs, code := b.Cmd("", "tls", "switch", "--force"); code != 0 || !strings.Contains(out, "switched") {
+		t.Fatalf("tls switch --force: %d %s %s", code, out, errs)
+	}
+	testutil.WaitFor(t, "the new key served", 10*time.Second, func() bool { return spkiOn25(t, b) == key2 })
+	// The resolver that cached the RRset while staged accepts the new key.
+	if got := validatedTLSA(t, cached); !slices.Contains(got, key2) {
+		t.Errorf("the cached RRset %v lacks the served key %s", got, key2)
+	}
+	testutil.WaitFor(t, "the old key's record gone", 10*time.Second, func() bool {
+		return slices.Equal(validatedTLSA(t, startUnbound(t, anchor, b.DNS)), []string{key2})
+	})
+}
