@@ -384,6 +384,9 @@ type Txn struct {
 	reports  bool       // a recipient is a postmaster, where reports go (reports.go)
 	reqTLS   bool       // REQUIRETLS (RFC 8689; tlspolicy.go)
 	done     bool
+
+	// dmarc is counted for the aggregate reports (dmarcreport.go).
+	dmarc *store.DMARCEvaluation
 }
 
 // RequireTLS marks the message REQUIRETLS (RFC 8689): its queued copies
@@ -440,7 +443,7 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return errors.New("delivery already finished")
 	}
 	t.done = true
-	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote, RequireTLS: t.reqTLS}
+	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote, RequireTLS: t.reqTLS, DMARC: t.dmarc}
 	for _, a := range t.accounts {
 		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}
@@ -449,7 +452,8 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return err
 	}
 	if t.d.runSieve(ctx, t.sender, &del) {
-		return nil // every copy discarded by a filter
+		t.d.recordDMARCAlone(ctx, t.dmarc) // dmarcreport.go
+		return nil                         // every copy discarded by a filter
 	}
 	t.d.fileSpam(ctx, verdict, &del)
 	if err := t.d.addTrace(ctx, t.sender, &del); err != nil {
