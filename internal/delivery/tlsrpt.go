@@ -178,18 +178,21 @@ func (q *Queue) sendDailyReports(ctx context.Context) {
 	q.reportedThrough = yesterday
 }
 
-// SendReportsNow queues the TLS and DMARC aggregate reports of every
-// day with rows, today's so far included, and says how many of each it
-// queued ('boxmail dmarc send-reports --now'; the daily pass reports
-// what is counted after). It may run in another process than the queue
-// runner, which delivers what it queued.
-func (q *Queue) SendReportsNow(ctx context.Context) (tls, dmarc int, err error) {
+// SendReports queues the TLS and DMARC aggregate reports of every day
+// before today with rows, and of today so far when today is set, and
+// says how many of each it queued ('boxmail dmarc send-reports'; the
+// daily pass reports what is counted after). It may run in another
+// process than the queue runner, which delivers what it queued.
+func (q *Queue) SendReports(ctx context.Context, today bool) (tls, dmarc int, err error) {
 	if q.o.Resolver == nil {
 		return 0, 0, errors.New("no DNS resolver: the report addresses cannot be looked up")
 	}
 	now := q.o.now().UTC()
-	today := now.Format(time.DateOnly)
-	return q.sendTLSReports(ctx, today), q.sendDMARCReports(ctx, today, now), nil
+	until := now.Add(-24 * time.Hour).Format(time.DateOnly)
+	if today {
+		until = now.Format(time.DateOnly)
+	}
+	return q.sendTLSReports(ctx, until), q.sendDMARCReports(ctx, until, now), nil
 }
 
 // sendTLSReports queues the reports of the days up to until (inclusive)
