@@ -232,3 +232,30 @@ func (s *Store) PruneDMARCRecords(ctx context.Context, before string) error {
 		return err
 	})
 }
+
+// DMARCPendingDomain is what is counted for one domain's reports.
+type DMARCPendingDomain struct {
+	Domain string
+	Count  int64 // messages
+	Days   int
+}
+
+// DMARCPending sums the unreported rows per policy domain, the busiest
+// first (at most 100 domains).
+func (s *Store) DMARCPending(ctx context.Context) ([]DMARCPendingDomain, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT domain, SUM(count), COUNT(DISTINCT day) FROM dmarc_records WHERE count > 0
+		GROUP BY domain ORDER BY SUM(count) DESC, domain LIMIT 100`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []DMARCPendingDomain
+	for rows.Next() {
+		var p DMARCPendingDomain
+		if err := rows.Scan(&p.Domain, &p.Count, &p.Days); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
