@@ -172,3 +172,36 @@ func PendingReports(ctx context.Context, st *store.Store, now time.Time) ([]Pend
 	})
 	return out, nil
 }
+
+// ReportSummary is one sender's received reports about one domain, for
+// the web page and its JSON.
+type ReportSummary struct {
+	Kind    reports.Kind          `json:"kind"`
+	Org     string                `json:"org"`
+	Domain  string                `json:"domain"`
+	Reports int                   `json:"reports"`
+	Begin   time.Time             `json:"begin"`
+	End     time.Time             `json:"end"`
+	Total   int64                 `json:"total"`
+	Pass    int64                 `json:"pass"`
+	Failing []reports.SourceCount `json:"failing,omitempty"`
+	// Line is the summary in one sentence ('boxmail dmarc report').
+	Line string `json:"line"`
+}
+
+// ReceivedReportSummaries are the summaries of both kinds of reports
+// received since, DMARC first.
+func ReceivedReportSummaries(ctx context.Context, st *store.Store, since time.Time) ([]ReportSummary, error) {
+	var out []ReportSummary
+	for _, k := range []reports.Kind{reports.DMARC, reports.TLS} {
+		sums, _, err := ReceivedSummaries(ctx, st, k, since)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sums {
+			out = append(out, ReportSummary{Kind: s.Kind, Org: s.Org, Domain: s.Domain, Reports: s.Reports, Begin: s.Begin, End: s.End,
+				Total: s.Total, Pass: s.Pass, Failing: s.Failing, Line: s.String()})
+		}
+	}
+	return out, nil
+}
