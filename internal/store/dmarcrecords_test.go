@@ -87,3 +87,17 @@ func TestDMARCRecordsCapped(t *testing.T) {
 		t.Fatalf("%d rows, first %+v, %v", len(rows), rows[0], err)
 	}
 }
+
+// BenchmarkDeliverBlobWithDMARC is BenchmarkDeliverBlob with each
+// message's DMARC evaluation counted in its delivery (16 sources): the
+// commits per message must stay those of BenchmarkDeliverBlob.
+func BenchmarkDeliverBlobWithDMARC(b *testing.B) {
+	s, accounts := benchAccounts(b)
+	body := benchBody()
+	ctx := context.Background()
+	runWriters(b, s, accounts, func(w int, account int64) error {
+		e := DMARCEvaluation{Policy: DMARCPolicyRow{Domain: "bee.test", P: "none", RUA: []string{"mailto:postmaster@bee.test"}},
+			SourceIP: fmt.Sprintf("192.0.2.%d", w%16), HeaderFrom: "bee.test", SPFResult: "pass", Disposition: "none", DKIMEval: "pass", SPFEval: "pass"}
+		return s.Deliver(ctx, Delivery{Data: body, Local: []LocalTarget{{AccountID: account}}, DMARC: &e})
+	})
+}
