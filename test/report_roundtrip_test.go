@@ -1,7 +1,10 @@
 package test
 
 import (
+	"crypto/tls"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +55,23 @@ func TestDMARCAndTLSReportsTravelFromBoxAToBoxB(t *testing.T) {
 		}
 	}
 	t.Logf("B's dmarc report:\n%s", out)
+	// B's Deliverability page (its API) shows both.
+	var page struct {
+		DMARC []struct{ Org, Line string } `json:"dmarc_reports"`
+		TLS   []struct{ Org, Line string } `json:"tls_reports"`
+	}
+	req, _ := http.NewRequest("GET", fmt.Sprintf("https://127.0.0.1:%d/admin/api/deliverability", bee.HTTPS), nil)
+	req.SetBasicAuth(bee.Admin, bee.Password)
+	c := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(&page); err != nil || len(page.DMARC) != 1 || len(page.TLS) != 1 ||
+		page.DMARC[0].Org != "example.test" || page.TLS[0].Line != "mail.example.test saw 1 TLS sessions to bee.test: 1 pass, 0 fail" {
+		t.Errorf("B's deliverability API: %s %+v %v", res.Status, page, err)
+	}
 	// Sent once: nothing is left to report.
 	if out := mustRun(t, "", "dmarc", "send-reports", "--now", "--dir", a.Dir); !strings.Contains(out, "queued 0 DMARC aggregate report(s)") {
 		t.Errorf("second send-reports: %s", out)

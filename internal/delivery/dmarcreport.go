@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -102,6 +103,8 @@ func (q *Queue) sendDMARCReports(ctx context.Context, until string, now time.Tim
 		}
 		ok, err := q.sendDMARCReport(ctx, from, rows[i:j], now)
 		switch {
+		case errors.Is(err, store.ErrReported):
+			q.log.Info("DMARC rows reported meanwhile by another process", "domain", rows[i].Policy.Domain, "day", rows[i].Policy.Day)
 		case err != nil:
 			q.log.Warn("DMARC report not sent; tried again tomorrow", "domain", rows[i].Policy.Domain, "day", rows[i].Policy.Day, "err", err)
 		case ok:
