@@ -86,3 +86,17 @@ func TestParseRUA(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseRUA: a rua= URI from anyone's DNS gives an address with a
+// sane limit, or nothing; never a panic.
+func FuzzParseRUA(f *testing.F) {
+	for _, s := range []string{"mailto:a@b.example", "mailto:a@b.example!10m", "mailto:x!99999999999999t", "https://x/", "mailto:!", "MAILTO:a@b!0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		d, ok := parseRUA(uri)
+		if ok && (d.addr == "" || d.max < 0) {
+			t.Fatalf("%q: %+v", uri, d)
+		}
+	})
+}
