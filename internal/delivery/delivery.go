@@ -452,8 +452,9 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return err
 	}
 	if t.d.runSieve(ctx, t.sender, &del) {
-		t.d.recordDMARCAlone(ctx, t.dmarc) // dmarcreport.go
-		return nil                         // every copy discarded by a filter
+		// Counted for the DMARC report all the same (dmarcreport.go).
+		t.d.recordDMARCAlone(ctx, t.dmarc)
+		return nil // every copy discarded by a filter
 	}
 	t.d.fileSpam(ctx, verdict, &del)
 	if err := t.d.addTrace(ctx, t.sender, &del); err != nil {
