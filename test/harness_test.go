@@ -155,13 +155,20 @@ func newBox(t *testing.T) *Box {
 // before the start, e.g. "resolvers" or "trusted_networks".
 func newBoxWith(t *testing.T, settings map[string]string) *Box {
 	t.Helper()
+	return newBoxFor(t, "example.test", settings)
+}
+
+// newBoxFor is newBoxWith for another domain (hostname mail.DOMAIN, admin
+// me@DOMAIN): a second box a test talks to.
+func newBoxFor(t *testing.T, domain string, settings map[string]string) *Box {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "..", "pw-"+filepath.Base(dir))
 	os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600)
 	t.Cleanup(func() { os.Remove(pwFile) })
 	data := filepath.Join(dir, "data")
-	mustRun(t, "", "init", "--dir", data, "--hostname", "mail.example.test", "--domain", "example.test", "--admin", "me@example.test", "--password-file", pwFile)
-	b := &Box{t: t, Dir: data, Domain: "example.test", Admin: "me@example.test", Password: testPassword}
+	mustRun(t, "", "init", "--dir", data, "--hostname", "mail."+domain, "--domain", domain, "--admin", "me@"+domain, "--password-file", pwFile)
+	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword}
 	// The ports are free when picked but another test process may take
 	// one before the box binds it: then the box starts again on others.
 	for attempt := 1; ; attempt++ {

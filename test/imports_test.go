@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	"internal/mailmsg": {},
 	// admin: the one service every admin and self-service change goes
 	// through (CLI, web pages, JSON API).
-	"internal/admin": {"store", "delivery", "dnsrecords", "mailauth", "sieve", "resolver"},
+	"internal/admin": {"store", "delivery", "dnsrecords", "mailauth", "sieve", "resolver", "reports"},
 	// guard: the shared defences (login limiter, connection limits,
 	// greylisting, DNSBL) that every front-end consults.
 	"internal/guard": {"store", "resolver", "metrics"},

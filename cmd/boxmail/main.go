@@ -66,7 +66,7 @@ func commands() []command {
 		{name: "dns", summary: "the box's DNS records and custom records", subs: dnsCommands},
 		{name: "status", args: "[DOMAIN] [--no-ports]", summary: "check DNS, certificate and ports; ok/warn/fail with what to change", run: cmdStatus},
 		{name: "spf", summary: "the SPF switch-over of a migration", subs: spfCommands},
-		{name: "dmarc", summary: "the DMARC and TLS reports other mail systems send about the box's domains", subs: dmarcCommands},
+		{name: "dmarc", summary: "the DMARC and TLS reports other mail systems send about the box's domains, and those the box sends", subs: dmarcCommands},
 		{name: "security", summary: "clients blocked for failed logins", subs: securityCommands},
 		{name: "spam", summary: "the spam filter: check a message, train, model stats", subs: spamCommands},
 		{name: "tls", summary: "the TLS certificate", subs: tlsCommands},

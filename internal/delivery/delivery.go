@@ -385,6 +385,9 @@ type Txn struct {
 	reqTLS   bool       // REQUIRETLS (RFC 8689; tlspolicy.go)
 	authed   bool       // an authenticated user's submission (AddRecipient's allowRemote)
 	done     bool
+
+	// dmarc is counted for the aggregate reports (dmarcreport.go).
+	dmarc *store.DMARCEvaluation
 }
 
 // RequireTLS marks the message REQUIRETLS (RFC 8689): its queued copies
@@ -442,7 +445,7 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return errors.New("delivery already finished")
 	}
 	t.done = true
-	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote, RequireTLS: t.reqTLS}
+	del := store.Delivery{Data: data, Received: time.Now(), Sender: t.sender, Remote: t.remote, RequireTLS: t.reqTLS, DMARC: t.dmarc}
 	for _, a := range t.accounts {
 		del.Local = append(del.Local, store.LocalTarget{AccountID: a, Mailbox: t.mailbox})
 	}
@@ -451,6 +454,8 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 		return err
 	}
 	if t.d.runSieve(ctx, t.sender, &del) {
+		// Counted for the DMARC report all the same (dmarcreport.go).
+		t.d.recordDMARCAlone(ctx, t.dmarc)
 		return nil // every copy discarded by a filter
 	}
 	t.d.fileSpam(ctx, verdict, &del)

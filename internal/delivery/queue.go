@@ -181,7 +181,7 @@ func (q *Queue) loop() {
 	defer close(q.done)
 	for {
 		q.d.ReleaseHeld(q.ctx, q.o.now()) // undo send's held submissions (hold.go)
-		q.sendTLSReports(q.ctx)           // daily TLS-RPT (tlsrpt.go)
+		q.sendDailyReports(q.ctx)         // daily TLS-RPT and DMARC reports (tlsrpt.go)
 		q.runDue()
 		wait := pollInterval
 		if next, ok, err := q.d.st.NextQueueAttempt(q.ctx); err == nil && ok {

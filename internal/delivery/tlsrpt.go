@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -163,18 +164,44 @@ func buildTLSReportMessage(submitter, domain string, to []string, r tlsReport, n
 	return []byte(b.String()), nil
 }
 
-// sendTLSReports reports every day before today that still has rows,
-// once a day (the queue loop calls it on every pass).
-func (q *Queue) sendTLSReports(ctx context.Context) {
+// sendDailyReports, once a day (the queue loop calls it on every pass),
+// reports every day before today that still has rows: TLS-RPT (this
+// file) and DMARC aggregate reports (dmarcreport.go).
+func (q *Queue) sendDailyReports(ctx context.Context) {
 	now := q.o.now().UTC()
 	yesterday := now.Add(-24 * time.Hour).Format(time.DateOnly)
 	if q.reportedThrough == yesterday || q.o.Resolver == nil {
 		return
 	}
-	rows, err := q.d.st.TLSResults(ctx, "0000-00-00", yesterday)
+	q.sendTLSReports(ctx, yesterday)
+	q.sendDMARCReports(ctx, yesterday, now)
+	q.reportedThrough = yesterday
+}
+
+// SendReports queues the TLS and DMARC aggregate reports of every day
+// before today with rows, and of today so far when today is set, and
+// says how many of each it queued ('boxmail dmarc send-reports'; the
+// daily pass reports what is counted after). It may run in another
+// process than the queue runner, which delivers what it queued.
+func (q *Queue) SendReports(ctx context.Context, today bool) (tls, dmarc int, err error) {
+	if q.o.Resolver == nil {
+		return 0, 0, errors.New("no DNS resolver: the report addresses cannot be looked up")
+	}
+	now := q.o.now().UTC()
+	until := now.Add(-24 * time.Hour).Format(time.DateOnly)
+	if today {
+		until = now.Format(time.DateOnly)
+	}
+	return q.sendTLSReports(ctx, until), q.sendDMARCReports(ctx, until, now), nil
+}
+
+// sendTLSReports queues the reports of the days up to until (inclusive)
+// and returns how many it queued.
+func (q *Queue) sendTLSReports(ctx context.Context, until string) int {
+	rows, err := q.d.st.TLSResults(ctx, "0000-00-00", until)
 	if err != nil {
 		q.log.Error("reading TLS results", "err", err)
-		return
+		return 0
 	}
 	type key struct{ day, domain string }
 	by := map[key][]store.TLSResult{}
@@ -186,43 +213,48 @@ func (q *Queue) sendTLSReports(ctx context.Context) {
 		}
 		by[k] = append(by[k], r)
 	}
+	sent := 0
 	for _, k := range order {
-		if err := q.sendTLSReport(ctx, k.domain, k.day, by[k]); err != nil {
+		ok, err := q.sendTLSReport(ctx, k.domain, k.day, by[k])
+		if err != nil {
 			q.log.Warn("TLS report not sent; tried again tomorrow", "domain", k.domain, "day", k.day, "err", err)
 			continue
+		}
+		if ok {
+			sent++
 		}
 		if err := q.d.st.DeleteTLSResults(ctx, k.day, k.domain); err != nil {
 			q.log.Error("dropping reported TLS results", "domain", k.domain, "err", err)
 		}
 	}
-	q.reportedThrough = yesterday
+	return sent
 }
 
 // sendTLSReport queues the report of domain's day to the addresses of
-// its _smtp._tls record; a domain without one is no error.
-func (q *Queue) sendTLSReport(ctx context.Context, domain, day string, rows []store.TLSResult) error {
+// its _smtp._tls record (false: it has none, which is no error).
+func (q *Queue) sendTLSReport(ctx context.Context, domain, day string, rows []store.TLSResult) (bool, error) {
 	txts, err := resolver.LookupTXT(ctx, q.o.Resolver, "_smtp._tls."+domain)
 	if resolver.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	to := tlsRPTAddresses(txts)
 	if len(to) == 0 {
-		return nil
+		return false, nil
 	}
 	id := make([]byte, 8)
 	if _, err := rand.Read(id); err != nil {
-		return err
+		return false, err
 	}
 	rep, err := buildTLSReport(q.d.hostname, domain, day, day+"-"+hex.EncodeToString(id), rows)
 	if err != nil {
-		return err
+		return false, err
 	}
 	msg, err := buildTLSReportMessage(q.d.hostname, domain, to, rep, q.o.now())
 	if err != nil {
-		return err
+		return false, err
 	}
 	if q.d.signBounces {
 		if h, err := q.d.DKIMSign(ctx, msg, q.d.hostname); err != nil {
@@ -233,9 +265,9 @@ func (q *Queue) sendTLSReport(ctx context.Context, domain, day string, rows []st
 	}
 	del := store.Delivery{Data: msg, Received: q.o.now(), Sender: "", Remote: to}
 	if err := q.d.st.Deliver(ctx, del); err != nil {
-		return err
+		return false, err
 	}
 	q.log.Info("TLS report queued", "domain", domain, "day", day, "to", strings.Join(to, ","))
 	q.Kick()
-	return nil
+	return true, nil
 }

@@ -56,6 +56,46 @@ type DMARCResult struct {
 	// "" when Result is not "fail".
 	Policy string
 	Reason string
+	// Published is the policy record found (at Domain or at its
+	// organizational domain), for the aggregate reports the receiver
+	// sends (RFC 7489 7.2); nil when none was, or when an own domain got
+	// the default policy.
+	Published *DMARCPolicy
+	// DKIMAligned and SPFAligned are the two halves of the evaluation
+	// (RFC 7489 appendix C, policy_evaluated): an aligned DKIM signature
+	// passed; SPF passed for an aligned domain.
+	DKIMAligned, SPFAligned bool
+	// SampledOut says pct= put a failing message outside the sample, so
+	// a weaker policy than p= was applied (report reason sampled_out).
+	SampledOut bool
+}
+
+// DMARCPolicy is a published DMARC record, as aggregate reports repeat
+// it (policy_published) and with the addresses they go to.
+type DMARCPolicy struct {
+	Domain      string // where the record was found
+	P, SP       string
+	ADKIM, ASPF string // "r" or "s"
+	Pct         int
+	RUA         []string // rua= URIs, as published
+}
+
+func publishedPolicy(domain string, rec *dmarc.Record) *DMARCPolicy {
+	p := &DMARCPolicy{Domain: domain, P: string(rec.Policy), SP: string(rec.SubdomainPolicy), ADKIM: string(rec.DKIMAlignment), ASPF: string(rec.SPFAlignment),
+		Pct: 100, RUA: rec.ReportURIAggregate}
+	if p.ADKIM == "" {
+		p.ADKIM = "r"
+	}
+	if p.ASPF == "" {
+		p.ASPF = "r"
+	}
+	if p.SP == "" {
+		p.SP = p.P
+	}
+	if rec.Percent != nil {
+		p.Pct = *rec.Percent
+	}
+	return p
 }
 
 // OrgDomain returns the organizational domain of a domain name (RFC 7489
@@ -250,6 +290,13 @@ func CheckDMARC(ctx context.Context, r resolver.Resolver, in DMARCInput) DMARCRe
 		return res
 	}
 	rec, sub, err := dmarcPolicy(ctx, r, res.Domain)
+	if err == nil {
+		at := res.Domain
+		if sub {
+			at = OrgDomain(res.Domain)
+		}
+		res.Published = publishedPolicy(at, rec)
+	}
 	if in.OwnDomain && err != nil && !dmarc.IsTempFail(err) {
 		rec, err = &dmarc.Record{Policy: dmarc.PolicyReject, DKIMAlignment: dmarc.AlignmentRelaxed, SPFAlignment: dmarc.AlignmentRelaxed}, nil
 	}
@@ -269,9 +316,8 @@ func CheckDMARC(ctx context.Context, r resolver.Resolver, in DMARCInput) DMARCRe
 	}
 	temp := false
 	for _, d := range in.DKIM {
-		if d.Result == "pass" && aligned(d.Domain, res.Domain, rec.DKIMAlignment) {
-			res.Result, res.Reason = "pass", "aligned DKIM signature of "+d.Domain
-			return res
+		if d.Result == "pass" && aligned(d.Domain, res.Domain, rec.DKIMAlignment) && !res.DKIMAligned {
+			res.DKIMAligned, res.Reason = true, "aligned DKIM signature of "+d.Domain
 		}
 		if d.Result == "temperror" && aligned(d.Domain, res.Domain, rec.DKIMAlignment) {
 			temp = true
@@ -280,11 +326,17 @@ func CheckDMARC(ctx context.Context, r resolver.Resolver, in DMARCInput) DMARCRe
 	if aligned(in.SPFDomain, res.Domain, rec.SPFAlignment) {
 		switch in.SPF {
 		case "pass":
-			res.Result, res.Reason = "pass", "aligned SPF of "+strings.ToLower(in.SPFDomain)
-			return res
+			res.SPFAligned = true
+			if !res.DKIMAligned {
+				res.Reason = "aligned SPF of " + strings.ToLower(in.SPFDomain)
+			}
 		case "temperror":
 			temp = true
 		}
+	}
+	if res.DKIMAligned || res.SPFAligned {
+		res.Result = "pass"
+		return res
 	}
 	if temp {
 		// An aligned identifier could not be checked: the message may
@@ -302,9 +354,9 @@ func CheckDMARC(ctx context.Context, r resolver.Resolver, in DMARCInput) DMARCRe
 	if rec.Percent != nil && *rec.Percent < 100 && rand.IntN(100) >= *rec.Percent {
 		switch p {
 		case dmarc.PolicyReject:
-			p = dmarc.PolicyQuarantine
+			p, res.SampledOut = dmarc.PolicyQuarantine, true
 		case dmarc.PolicyQuarantine:
-			p = dmarc.PolicyNone
+			p, res.SampledOut = dmarc.PolicyNone, true
 		}
 	}
 	if in.OwnDomain {

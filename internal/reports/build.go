@@ -2,8 +2,11 @@ package reports
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -15,15 +18,19 @@ type Evaluation struct {
 	Count       int64
 	Disposition string // none, quarantine, reject
 	DKIM, SPF   string // the policy evaluation: pass or fail (aligned)
+	// Reason is a policy override (appendix C PolicyOverrideType:
+	// sampled_out, local_policy, ...), "" for none.
+	Reason string
 	// Auth are the raw results: DKIM signatures and SPF, whether aligned
 	// or not.
 	DKIMAuth []AuthResult
 	SPFAuth  AuthResult
 }
 
-// AuthResult is one DKIM signature's or the SPF check's result.
+// AuthResult is one DKIM signature's or the SPF check's result; Scope
+// is SPF's ("mfrom" or "helo").
 type AuthResult struct {
-	Domain, Result, Selector string
+	Domain, Result, Selector, Scope string
 }
 
 // Published is the policy the report is about, as its domain published it.
@@ -47,16 +54,21 @@ func BuildDMARC(by Reporter, id string, pol Published, begin, end time.Time, eva
 	}
 	type authSPF struct {
 		Domain string `xml:"domain"`
+		Scope  string `xml:"scope"`
 		Result string `xml:"result"`
+	}
+	type reason struct {
+		Type string `xml:"type"`
 	}
 	type record struct {
 		Row struct {
 			SourceIP string `xml:"source_ip"`
 			Count    int64  `xml:"count"`
 			Eval     struct {
-				Disposition string `xml:"disposition"`
-				DKIM        string `xml:"dkim"`
-				SPF         string `xml:"spf"`
+				Disposition string   `xml:"disposition"`
+				DKIM        string   `xml:"dkim"`
+				SPF         string   `xml:"spf"`
+				Reason      []reason `xml:"reason,omitempty"`
 			} `xml:"policy_evaluated"`
 		} `xml:"row"`
 		HeaderFrom string `xml:"identifiers>header_from"`
@@ -96,10 +108,13 @@ func BuildDMARC(by Reporter, id string, pol Published, begin, end time.Time, eva
 		var r record
 		r.Row.SourceIP, r.Row.Count, r.HeaderFrom = e.SourceIP, e.Count, e.HeaderFrom
 		r.Row.Eval.Disposition, r.Row.Eval.DKIM, r.Row.Eval.SPF = e.Disposition, e.DKIM, e.SPF
+		if e.Reason != "" {
+			r.Row.Eval.Reason = []reason{{Type: e.Reason}}
+		}
 		for _, d := range e.DKIMAuth {
 			r.Auth.DKIM = append(r.Auth.DKIM, authDKIM{Domain: d.Domain, Selector: d.Selector, Result: d.Result})
 		}
-		r.Auth.SPF = authSPF{Domain: e.SPFAuth.Domain, Result: or(e.SPFAuth.Result, "none")}
+		r.Auth.SPF = authSPF{Domain: e.SPFAuth.Domain, Scope: or(e.SPFAuth.Scope, "mfrom"), Result: or(e.SPFAuth.Result, "none")}
 		f.Records = append(f.Records, r)
 	}
 	var b bytes.Buffer
@@ -111,4 +126,58 @@ func BuildDMARC(by Reporter, id string, pol Published, begin, end time.Time, eva
 	}
 	b.WriteByte('\n')
 	return b.Bytes(), nil
+}
+
+// DMARCMail is the message that carries an aggregate report (RFC 7489
+// 7.2.1.1): the XML gzipped as the one attachment, named
+// submitter!policy-domain!begin!end.xml.gz, under the subject "Report
+// Domain: D Submitter: S Report-ID: <ID>".
+type DMARCMail struct {
+	From, Submitter, Domain, ID string
+	To                          []string
+	Begin, End                  time.Time
+	Date                        time.Time
+}
+
+// Message returns the message with doc (BuildDMARC's XML) attached.
+func (m DMARCMail) Message(doc []byte) ([]byte, error) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if _, err := zw.Write(doc); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	file := fmt.Sprintf("%s!%s!%d!%d.xml.gz", m.Submitter, m.Domain, m.Begin.Unix(), m.End.Unix()-1)
+	boundary := "dmarc-" + m.ID
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
+	w("From: DMARC reports <%s>", m.From)
+	w("To: %s", strings.Join(m.To, ", "))
+	w("Subject: Report Domain: %s Submitter: %s Report-ID: <%s>", m.Domain, m.Submitter, m.ID)
+	w("Date: %s", m.Date.Format(time.RFC1123Z))
+	w("Message-ID: <%s@%s>", m.ID, m.Submitter)
+	w("Auto-Submitted: auto-generated")
+	w("MIME-Version: 1.0")
+	w("Content-Type: multipart/mixed; boundary=\"%s\"", boundary)
+	w("")
+	w("--%s", boundary)
+	w("Content-Type: text/plain; charset=utf-8")
+	w("")
+	w("This is a DMARC aggregate report (RFC 7489) from %s for %s,", m.Submitter, m.Domain)
+	w("%s to %s.", m.Begin.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
+	w("--%s", boundary)
+	w("Content-Type: application/gzip; name=\"%s\"", file)
+	w("Content-Transfer-Encoding: base64")
+	w("Content-Disposition: attachment; filename=\"%s\"", file)
+	w("")
+	enc := base64.StdEncoding.EncodeToString(gz.Bytes())
+	for len(enc) > 76 {
+		w("%s", enc[:76])
+		enc = enc[76:]
+	}
+	w("%s", enc)
+	w("--%s--", boundary)
+	return []byte(b.String()), nil
 }

@@ -5,8 +5,10 @@
 // up for the admin ("google.com saw 412 messages from example.org: 410
 // pass, 2 fail from 203.0.113.9").
 //
-// It is not where reports are kept (store), does not send the box's own
-// reports, and fetches nothing. Everything it reads comes from a stranger:
+// It also writes the box's own DMARC aggregate reports (BuildDMARC, and
+// DMARCMail for the message that carries one); it is not where reports
+// are kept (store), does not decide to whom or when they go (delivery),
+// and fetches nothing. Everything it reads comes from a stranger:
 // each attachment, decompressed size and XML/JSON document is capped, and
 // a malformed one is an error naming what is wrong, never a panic.
 package reports

@@ -21,7 +21,12 @@ package smtpd
 //     follows an "@" anywhere in the From field (a display name, a
 //     comment, an encoded word), since that is what people read.
 //   - Every other outcome, temperror included, is delivered with the
-//     results recorded; SPF alone never rejects.
+//     results recorded; SPF alone never rejects. A DMARC refusal quotes
+//     the SPF explanation (exp=) of a failed SPF check, sanitised.
+//   - The DMARC evaluation (pass or fail) of a From domain that asks for
+//     aggregate reports (rua=) and is not one of the box's own is
+//     counted for the daily report (delivery/dmarcreport.go): in the
+//     delivery's transaction, or on its own for a refused message.
 //
 // Trusted clients (default: loopback) skip the checks: their messages
 // get "Authentication-Results: HOST; (trusted network) none".
@@ -40,6 +45,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"boxmail/internal/mailauth"
+	"boxmail/internal/store"
 )
 
 // checkTimeout bounds the DNS work of one message's checks.
@@ -159,10 +165,18 @@ func (c *session) check(ctx context.Context, body []byte) (mailauth.AuthResults,
 	for _, d := range ar.DKIM {
 		log = log.With("dkim_"+d.Domain, d.Result)
 	}
+	scope := "mfrom"
+	if c.from == "" {
+		scope = "helo"
+	}
+	ev := dmarcEvaluation(ip, fromDomain, own, scope, spf, ar.DKIM, dm)
 	switch {
 	case dm.Result == "fail" && dm.Policy == mailauth.PolicyReject:
 		log.Info("rejected by DMARC policy", "own_domain", own)
-		return ar, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Message rejected: its From domain "+fromDomain+" does not authenticate it (DMARC)")
+		if ev != nil {
+			c.s.o.Deliverer.RecordDMARC(ctx, *ev)
+		}
+		return ar, smtpErr(550, smtp.EnhancedCode{5, 7, 1}, "Message rejected: its From domain "+fromDomain+" does not authenticate it (DMARC)"+spfExplanation(spf))
 	case own && dm.Result == "temperror":
 		log.Info("own domain not verifiable now")
 		return ar, smtpErr(451, smtp.EnhancedCode{4, 7, 5}, "Cannot verify the From domain "+fromDomain+" now (DMARC temperror), try again later")
@@ -172,7 +186,58 @@ func (c *session) check(ctx context.Context, body []byte) (mailauth.AuthResults,
 	default:
 		log.Debug("message authentication")
 	}
+	if ev != nil && dm.Result != "temperror" {
+		c.txn.SetDMARC(*ev)
+	}
 	return ar, nil
+}
+
+// spfExplanation is the sender domain's exp= text (RFC 7208 6.2) for a
+// failed SPF check, to quote in a refusal: it is text from the sender's
+// DNS, so only printable ASCII and capped (replyText).
+func spfExplanation(spf mailauth.SPFResult) string {
+	if spf.Status != mailauth.SPFFail || strings.TrimSpace(spf.Explanation) == "" {
+		return ""
+	}
+	return "; SPF: " + replyText(strings.TrimSpace(spf.Explanation))
+}
+
+// dmarcEvaluation is what the aggregate report to the From domain's
+// owner will say of this message (RFC 7489 7.2); nil when the domain
+// asks for no reports (no rua=) or is one of the box's own (the box
+// does not report to itself).
+func dmarcEvaluation(ip netip.Addr, fromDomain string, own bool, scope string, spf mailauth.SPFResult, dkim []mailauth.DKIMResult, dm mailauth.DMARCResult) *store.DMARCEvaluation {
+	p := dm.Published
+	if own || p == nil || len(p.RUA) == 0 || (dm.Result != "pass" && dm.Result != "fail") {
+		return nil
+	}
+	e := &store.DMARCEvaluation{
+		Policy:   store.DMARCPolicyRow{Domain: p.Domain, P: p.P, SP: p.SP, ADKIM: p.ADKIM, ASPF: p.ASPF, Pct: p.Pct, RUA: p.RUA},
+		SourceIP: ip.String(), HeaderFrom: fromDomain, SPFDomain: strings.ToLower(spf.Domain), SPFScope: scope, SPFResult: string(spf.Status),
+		Disposition: mailauth.PolicyNone, DKIMEval: passFail(dm.DKIMAligned), SPFEval: passFail(dm.SPFAligned),
+	}
+	if e.SPFResult == "" {
+		e.SPFResult = "none"
+	}
+	if dm.Result == "fail" && dm.Policy != "" {
+		e.Disposition = dm.Policy
+	}
+	if dm.SampledOut {
+		e.Reason = "sampled_out"
+	}
+	for _, d := range dkim {
+		if d.Domain != "" {
+			e.DKIM = append(e.DKIM, store.DMARCAuth{Domain: strings.ToLower(d.Domain), Selector: d.Selector, Result: d.Result})
+		}
+	}
+	return e
+}
+
+func passFail(ok bool) string {
+	if ok {
+		return "pass"
+	}
+	return "fail"
 }
 
 // ownAuthor reports whether a message's From claims one of the box's own

@@ -35,6 +35,9 @@ type Delivery struct {
 	RequireTLS bool
 	// Copies are more queue entries with their own sender (sieve.go).
 	Copies []QueuedCopy
+	// DMARC, when set, is counted for the aggregate reports in the same
+	// transaction (store/dmarcrecords.go).
+	DMARC *DMARCEvaluation
 }
 
 // Deliver stores d durably in one transaction: every local copy and the
@@ -82,6 +85,11 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) ([]int64, error)
 	bid, err := insertBody(ctx, tx, b)
 	if err != nil {
 		return nil, err
+	}
+	if d.DMARC != nil {
+		if err := addDMARCEvaluation(ctx, tx, *d.DMARC); err != nil {
+			return nil, err
+		}
 	}
 	for _, t := range d.Local {
 		name := NormalizeMailboxName(t.Mailbox)

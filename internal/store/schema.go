@@ -578,8 +578,39 @@ CREATE INDEX IF NOT EXISTS received_reports_end ON received_reports(kind, end_at
 `,
 	// 27: the health history and the status mail's memory (store/history.go).
 	historySchema,
-	// 29 (28 on its own branch, until the DMARC evaluations' 28 is merged
-	// before it): the queue entries marked TLS-Required: No
+	// 28: the DMARC evaluations of inbound mail, counted per day for the
+	// aggregate reports the box sends (store/dmarcrecords.go), and the
+	// policy each reported domain published that day.
+	`
+CREATE TABLE IF NOT EXISTS dmarc_policies ( -- IF NOT EXISTS: tests that roll the version back keep it
+	day    TEXT NOT NULL, -- UTC date, YYYY-MM-DD
+	domain TEXT NOT NULL, -- the policy domain (where the record was found)
+	p      TEXT NOT NULL,
+	sp     TEXT NOT NULL,
+	adkim  TEXT NOT NULL,
+	aspf   TEXT NOT NULL,
+	pct    INTEGER NOT NULL,
+	rua    TEXT NOT NULL, -- the rua= URIs, comma-separated
+	PRIMARY KEY (day, domain)
+);
+CREATE TABLE IF NOT EXISTS dmarc_records (
+	day         TEXT NOT NULL,
+	domain      TEXT NOT NULL, -- the policy domain
+	source_ip   TEXT NOT NULL,
+	header_from TEXT NOT NULL,
+	spf_domain  TEXT NOT NULL, -- the MAIL FROM domain, or the HELO name
+	spf_scope   TEXT NOT NULL, -- mfrom or helo
+	spf_result  TEXT NOT NULL,
+	dkim        TEXT NOT NULL, -- "domain selector result" per signature, sorted, joined by ";"
+	disposition TEXT NOT NULL, -- none, quarantine, reject
+	dkim_eval   TEXT NOT NULL, -- pass or fail (aligned)
+	spf_eval    TEXT NOT NULL,
+	reason      TEXT NOT NULL, -- a policy override, e.g. sampled_out; '' for none
+	count       INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (day, domain, source_ip, header_from, spf_domain, spf_scope, spf_result, dkim, disposition, dkim_eval, spf_eval, reason)
+);
+`,
+	// 29: the queue entries marked TLS-Required: No
 	// (store/tlsoptional.go).
 	tlsOptionalSchema,
 }

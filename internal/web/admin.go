@@ -33,6 +33,8 @@ var adminPages = []adminPageDef{
 	// spam.go
 	{path: "spam", title: "Spam caught this week", load: loadSpam, do: spamForm},
 	{path: "dashboard", title: "Dashboard", load: loadDashboard}, // dashboard.go
+	// deliverability.go
+	{path: "deliverability", title: "Deliverability", load: loadDeliverability},
 }
 
 // adminTab is the tab of adminPages at path.
@@ -177,16 +179,9 @@ func loadStatus(s *Server, r *http.Request) (any, error) {
 		return statusData{NotAvailableText: "Status checks are not wired into this server."}, nil
 	}
 	now := s.o.Now()
-	res, at, ok := s.status.get()
-	if !ok || r.URL.Query().Get("run") != "" {
-		ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
-		defer cancel()
-		fresh, err := s.o.Status(ctx)
-		if err != nil {
-			return nil, err
-		}
-		res, at = fresh, now
-		s.status.set(res, at)
+	res, at, err := s.latestStatus(r.Context(), r.URL.Query().Get("run") != "") // deliverability.go
+	if err != nil {
+		return nil, err
 	}
 	d := groupResults(res, at)
 	d.Age = ageText(now.Sub(at))

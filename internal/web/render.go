@@ -21,7 +21,7 @@ type page struct {
 	Data    any
 }
 
-var pageNames = []string{"login", "denied", "setup", "account", "users", "aliases", "domains", "dns", "status", "queue", "tls", "migration", "logincode", "security", "spam", "dashboard"}
+var pageNames = []string{"login", "denied", "setup", "account", "users", "aliases", "domains", "dns", "status", "queue", "tls", "migration", "logincode", "security", "spam", "dashboard", "deliverability"}
 
 func parseTemplates() map[string]*template.Template {
 	funcs := template.FuncMap{

@@ -115,6 +115,7 @@ func (s *Server) routes() []route {
 		s.adm("GET /admin/spam", reads, s.adminPage("spam")), // spam.go
 		s.adm("POST /admin/spam", writes, s.adminForm("spam")),
 		s.adm("GET /admin/dashboard", reads, s.adminPage("dashboard")), // dashboard.go
+		s.adm("GET /admin/deliverability", reads, s.adminPage("deliverability")),
 
 		// The admin JSON API (docs/api.md).
 		s.apiAdm("GET /admin/api/users", reads, s.apiUsers),
@@ -141,6 +142,7 @@ func (s *Server) routes() []route {
 		s.apiAdm("POST /admin/api/tls", writes, s.apiInstallCert),
 		s.apiAdm("GET /admin/api/migration", reads, s.apiMigration),
 		s.apiAdm("GET /admin/api/dashboard", reads, s.apiDashboard), // dashboard.go
+		s.apiAdm("GET /admin/api/deliverability", reads, s.apiDeliverability),
 		s.apiAdm("GET /admin/api/", reads, noSuchCall),
 		s.apiAdm("/admin/api/", writes, noSuchCall),
 	}
