@@ -11,20 +11,10 @@ import (
 	"time"
 
 	"boxmail/internal/admin"
-	"boxmail/internal/certs"
 	"boxmail/internal/dnsrecords"
-	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
 
 func reportChecks(ctx context.Context, st *store.Store, in dnsrecords.Input, now time.Time) ([]dnsrecords.Result, error) {
 	return admin.ReportChecks(ctx, st, in.Hostname, in.MTASTSEnforce, now)
-}
-
-// daneCheck compares the TLSA record of the box's SMTP port with the
-// certificate this process knows (the files, or ACME's held by serve:
-// then the line says so).
-func daneCheck(ctx context.Context, r resolver.Resolver, hostname string, cm *certs.Manager) dnsrecords.Result {
-	leaf, _ := cm.Leaf()
-	return admin.DANECheck(ctx, r, hostname, leaf)
 }

@@ -110,7 +110,6 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 		return nil, err
 	}
 	out = append(out, rc...)
-	out = append(out, daneCheck(ctx, r, cfg.Hostname, cm)) // reportcheck.go
 	return append(out, cm.Checks(names)...), nil
 }
 
