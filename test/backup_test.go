@@ -419,13 +419,23 @@ func changeFileTo(t *testing.T, p string, change func([]byte) []byte) func() {
 // BOXMAIL_BACKUP_BENCH=N measures a full backup of N messages (one in
 // ten a 300 KiB photo, the rest 4 KiB), an incremental run after 100
 // more, verify --full and restore, beside the disk's sequential write
-// rate (bench/results/backup-*.md).
+// rate (bench/results/backup-*.md). BOXMAIL_BACKUP_BENCH_DIR keeps the
+// data, target and restored directories there; BOXMAIL_BACKUP_BENCH_PROFILES
+// names a directory for a CPU profile of each step (N-command.prof).
 func TestBackupBenchmark(t *testing.T) {
 	n := 0
 	if _, err := fmt.Sscan(os.Getenv("BOXMAIL_BACKUP_BENCH"), &n); err != nil || n <= 0 {
 		t.Skip("set BOXMAIL_BACKUP_BENCH=N to measure")
 	}
 	tmp := t.TempDir()
+	if keep := os.Getenv("BOXMAIL_BACKUP_BENCH_DIR"); keep != "" { // kept, to run the steps again by hand
+		tmp = keep
+		if err := os.MkdirAll(tmp, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	profiles := os.Getenv("BOXMAIL_BACKUP_BENCH_PROFILES") // a directory: one CPU profile per step
+	step := 0
 	data := filepath.Join(tmp, "data")
 	pw := filepath.Join(tmp, "pw")
 	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
@@ -479,6 +489,10 @@ func TestBackupBenchmark(t *testing.T) {
 	timed := func(args ...string) (string, time.Duration, int64) {
 		t.Helper()
 		cmd := exec.Command(binary, args...)
+		if profiles != "" {
+			step++
+			cmd.Env = append(os.Environ(), fmt.Sprintf("BOXMAIL_CPUPROFILE=%s/%d-%s.prof", profiles, step, args[0]))
+		}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		start := time.Now()
