@@ -141,6 +141,7 @@ func backupRun(e *env, args []string) (err error) {
 	if err != nil {
 		return err
 	}
+	limitMemory(e)
 	stopProfile, err := cpuProfile(e)
 	if err != nil {
 		return err

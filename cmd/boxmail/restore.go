@@ -57,6 +57,7 @@ func cmdRestore(e *env, args []string) (err error) {
 		return restoreUser(ctx, e, backup.AccountRestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir,
 			User: user, Mailbox: mailbox, Logger: log})
 	}
+	limitMemory(e)
 	stopProfile, err := cpuProfile(e)
 	if err != nil {
 		return err
