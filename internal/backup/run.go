@@ -158,8 +158,9 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		}
 		res.Pruned, res.ObjectsPruned = pr.Removed, pr.ObjectsRemoved
 	}
-	res = RunResult{ID: id, Files: len(files), Bytes: m.Bytes, Objects: m.Objects, Uploaded: int(up.uploaded),
-		UploadedBytes: up.uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
+	uploaded, uploadedBytes := up.uploadedOf(files)
+	res = RunResult{ID: id, Files: len(files), Bytes: m.Bytes, Objects: m.Objects, Uploaded: uploaded,
+		UploadedBytes: uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
 	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
 	return res, nil
 }
@@ -288,8 +289,7 @@ type uploader struct {
 
 	mu            sync.Mutex
 	have          map[string]int64 // objects in the target: their sizes (-1: unknown)
-	uploaded      int64
-	uploadedBytes int64
+	written       map[string]int64 // objects this run stored: their sizes
 
 	progress func(done, total int) // RunOptions.Progress
 	done     atomic.Int64
@@ -311,7 +311,7 @@ func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, er
 		return nil, err
 	}
 	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir), progress: o.Progress,
-		results: map[string]stored{}}, nil
+		results: map[string]stored{}, written: map[string]int64{}}, nil
 }
 
 // file backs up one file: from the cache when its chunks are all in the
@@ -383,6 +383,28 @@ func (u *uploader) readFile(ctx context.Context, j job, buf, sealed []byte) (Fil
 	return f, fi, nil
 }
 
+// uploadedOf counts the objects of files this run stored, and their
+// bytes. A body file read beside the database copy that the copy does
+// not reference (a delivery not yet committed) was stored too, but is no
+// object of the snapshot: the next prune removes it.
+func (u *uploader) uploadedOf(files []File) (int, int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	seen := map[string]bool{}
+	var n int
+	var bytes int64
+	for _, f := range files {
+		for _, c := range f.Chunks {
+			if size, ok := u.written[c.Object]; ok && !seen[c.Object] {
+				seen[c.Object] = true
+				n++
+				bytes += size
+			}
+		}
+	}
+	return n, bytes
+}
+
 func (u *uploader) hasAll(chunks []ChunkInfo) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -415,8 +437,7 @@ func (u *uploader) chunk(ctx context.Context, plain, buf []byte) (ChunkInfo, err
 	}
 	u.mu.Lock()
 	u.have[c.Object] = int64(len(sealed))
-	u.uploaded++
-	u.uploadedBytes += int64(len(sealed))
+	u.written[c.Object] = int64(len(sealed))
 	u.mu.Unlock()
 	return c, nil
 }
