@@ -287,9 +287,9 @@ type uploader struct {
 	seal  *sealer
 	cache *cache
 
-	mu            sync.Mutex
-	have          map[string]int64 // objects in the target: their sizes (-1: unknown)
-	written       map[string]int64 // objects this run stored: their sizes
+	mu      sync.Mutex
+	have    map[string]int64 // objects in the target: their sizes (-1: unknown)
+	written map[string]int64 // objects this run stored: their sizes
 
 	progress func(done, total int) // RunOptions.Progress
 	done     atomic.Int64
