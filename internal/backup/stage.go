@@ -81,13 +81,13 @@ func (u *uploader) snapshot(ctx context.Context, q *workQueue, o RunOptions, sta
 		return info, nil, err
 	}
 	o.Logger.Debug("database copied")
-	// Its chunks go to the workers and its pages are checked beside
-	// them; the contents now, for the list of body files.
+	// The pages are checked beside the uploads; the contents now, for
+	// the list of body files.
+	if info, err = store.CheckSnapshot(ctx, db, store.CheckContents); err != nil {
+		return info, nil, err
+	}
 	check := startCheck(ctx, db)
 	if err := u.addSplit(q, job{rel: DatabasePath, src: db}); err != nil {
-		return info, check, err
-	}
-	if info, err = store.CheckSnapshot(ctx, db, store.CheckContents); err != nil {
 		return info, check, err
 	}
 	for name := range info.BodyFiles {
