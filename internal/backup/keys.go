@@ -164,11 +164,23 @@ func (s *sealer) sealTo(out *bytes.Buffer, plain []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(plain); err != nil {
-		return err
+	// age's writer gathers each 64 KiB piece in a bytes.Buffer and then
+	// grows it by the 16-byte tag: when one write filled it, its capacity
+	// is exactly 64 KiB and that growth reallocates it (128 KiB) and
+	// copies the piece, for every object. A first write of 40 KiB makes
+	// the buffer grow to 80 KiB when the piece completes, room enough.
+	// Only the allocation changes, never the bytes written.
+	first := min(len(plain), sealFirstWrite)
+	for _, p := range [][]byte{plain[:first], plain[first:]} {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
 	}
 	return w.Close()
 }
+
+// sealFirstWrite is sealTo's first write (see there).
+const sealFirstWrite = 40 << 10
 
 // macNames is the HMAC line that ends a .names file.
 func macNames(key []byte, body []byte) string {
