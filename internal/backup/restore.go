@@ -135,6 +135,12 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 	}
 	q := newWorkQueue(ctx, n)
 	dirs := map[string]bool{}
+	var split []*os.File // closed by their last chunk's task, or below after a failure
+	defer func() {
+		for _, f := range split {
+			_ = f.Close() // os.ErrClosed when whole; else a failed restore's, removed anyway
+		}
+	}()
 	var err error
 	for _, f := range m.Files {
 		var p string
@@ -143,9 +149,11 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 		}
 		isDB := f.Path == DatabasePath
 		if len(f.Chunks) > 1 {
-			if err = addSplitRestore(q, o, m.ID, f, p, isDB, func() { fileDone(); db.startIf(isDB, p) }); err != nil {
+			var out *os.File
+			if out, err = addSplitRestore(q, o, m.ID, f, p, isDB, func() { fileDone(); db.startIf(isDB, p) }); err != nil {
 				break
 			}
+			split = append(split, out)
 			continue
 		}
 		q.add(isDB, func(ctx context.Context, b *bufs) error {
@@ -181,7 +189,7 @@ func restorePath(id string, f File, root string, dirs map[string]bool) (string, 
 // each written at its offset; the task that writes the last one reads
 // the file back to check its whole hash (from the page cache) and calls
 // whole.
-func addSplitRestore(q *workQueue, o RestoreOptions, id string, f File, p string, urgent bool, whole func()) error {
+func addSplitRestore(q *workQueue, o RestoreOptions, id string, f File, p string, urgent bool, whole func()) (*os.File, error) {
 	var total int64
 	offsets := make([]int64, len(f.Chunks))
 	for i, c := range f.Chunks {
@@ -189,11 +197,11 @@ func addSplitRestore(q *workQueue, o RestoreOptions, id string, f File, p string
 		total += c.Size
 	}
 	if total != f.Size {
-		return fmt.Errorf("snapshot %s: %s: its chunks do not add up to the file the manifest names", id, f.Path)
+		return nil, fmt.Errorf("snapshot %s: %s: its chunks do not add up to the file the manifest names", id, f.Path)
 	}
 	out, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var left atomic.Int64
 	left.Store(int64(len(f.Chunks)))
@@ -222,7 +230,7 @@ func addSplitRestore(q *workQueue, o RestoreOptions, id string, f File, p string
 			return finish(err)
 		})
 	}
-	return nil
+	return out, nil
 }
 
 // finishSplit checks a file written chunk by chunk against its whole
