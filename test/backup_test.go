@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,6 +254,7 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 		t.Errorf("restored box serves INBOX with %v messages (%v), store has %d", sel, err, len(got))
 	}
 	rc.Close()
+	searchRestored(t, rb, got)
 
 	decrypted := false
 	for _, f := range m.Files {
@@ -269,6 +271,33 @@ func TestBackupWhileServingRestoresEveryAcknowledgedMessage(t *testing.T) {
 	}
 	if !decrypted {
 		t.Error("the manifest names no boxmail.conf")
+	}
+}
+
+// searchRestored searches the restored box's bodies in the webmail (the
+// body text index, which the snapshot carries: rebuilding it cost more
+// CPU than the whole restore, bench/results/backup-2026-12-06b.md) and
+// finds the messages whose body holds the text.
+func searchRestored(t *testing.T, rb *Box, got map[string]storedMsg) {
+	t.Helper()
+	const text = "message 42"
+	var want []string
+	for seq, m := range got {
+		if _, body, ok := bytes.Cut(m.raw, []byte("\r\n\r\n")); ok && bytes.Contains(body, []byte(text)) {
+			want = append(want, "backup "+seq)
+		}
+	}
+	slices.Sort(want)
+	if len(want) == 0 {
+		t.Fatalf("no restored message holds %q", text)
+	}
+	w := newWebClient(t, rb, "127.0.0.1")
+	w.mustLogin(rb.Admin, rb.Password)
+	_, page := w.get("/mail/")
+	inbox := webmailFolders(page)["INBOX"]
+	res, p := w.get("/mail/search?box=" + inbox + "&in=body&q=" + url.QueryEscape(text))
+	if found := webmailSubjects(p); res.StatusCode != 200 || !slices.Equal(found, want) {
+		t.Errorf("searching the restored bodies for %q: %s %q, want %q", text, res.Status, found, want)
 	}
 }
 
@@ -419,13 +448,23 @@ func changeFileTo(t *testing.T, p string, change func([]byte) []byte) func() {
 // BOXMAIL_BACKUP_BENCH=N measures a full backup of N messages (one in
 // ten a 300 KiB photo, the rest 4 KiB), an incremental run after 100
 // more, verify --full and restore, beside the disk's sequential write
-// rate (bench/results/backup-*.md).
+// rate (bench/results/backup-*.md). BOXMAIL_BACKUP_BENCH_DIR keeps the
+// data, target and restored directories there; BOXMAIL_BACKUP_BENCH_PROFILES
+// names a directory for a CPU profile of each step (N-command.prof).
 func TestBackupBenchmark(t *testing.T) {
 	n := 0
 	if _, err := fmt.Sscan(os.Getenv("BOXMAIL_BACKUP_BENCH"), &n); err != nil || n <= 0 {
 		t.Skip("set BOXMAIL_BACKUP_BENCH=N to measure")
 	}
 	tmp := t.TempDir()
+	if keep := os.Getenv("BOXMAIL_BACKUP_BENCH_DIR"); keep != "" { // kept, to run the steps again by hand
+		tmp = keep
+		if err := os.MkdirAll(tmp, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	profiles := os.Getenv("BOXMAIL_BACKUP_BENCH_PROFILES") // a directory: one CPU profile per step
+	step := 0
 	data := filepath.Join(tmp, "data")
 	pw := filepath.Join(tmp, "pw")
 	os.WriteFile(pw, []byte(testPassword+"\n"), 0o600)
@@ -479,6 +518,10 @@ func TestBackupBenchmark(t *testing.T) {
 	timed := func(args ...string) (string, time.Duration, int64) {
 		t.Helper()
 		cmd := exec.Command(binary, args...)
+		if profiles != "" {
+			step++
+			cmd.Env = append(os.Environ(), fmt.Sprintf("BOXMAIL_CPUPROFILE=%s/%d-%s.prof", profiles, step, args[0]))
+		}
 		var out, errb bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errb
 		start := time.Now()

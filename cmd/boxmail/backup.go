@@ -124,7 +124,7 @@ func backupSetup(dir, to string) (backup.Settings, backup.Target, error) {
 	return s, t, err
 }
 
-func backupRun(e *env, args []string) error {
+func backupRun(e *env, args []string) (err error) {
 	var to string
 	var verbose bool
 	dir, pos, err := parseWith(e, "backup run", args, func(fs *flag.FlagSet) {
@@ -141,6 +141,12 @@ func backupRun(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	limitMemory(e)
+	stopProfile, err := cpuProfile(e)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	level := slog.LevelWarn

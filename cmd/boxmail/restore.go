@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -20,7 +21,7 @@ import (
 	"boxmail/internal/store"
 )
 
-func cmdRestore(e *env, args []string) error {
+func cmdRestore(e *env, args []string) (err error) {
 	var from, idFile, snapshot, user, mailbox string
 	dir, pos, err := parseWith(e, "restore", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&from, "from", "", "TARGET holding the backups")
@@ -56,6 +57,12 @@ func cmdRestore(e *env, args []string) error {
 		return restoreUser(ctx, e, backup.AccountRestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir,
 			User: user, Mailbox: mailbox, Logger: log})
 	}
+	limitMemory(e)
+	stopProfile, err := cpuProfile(e)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, stopProfile()) }()
 	start := time.Now()
 	bar := progress.New(e.stderr, "restore", "files") // nil off a terminal
 	res, err := backup.Restore(ctx, backup.RestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir, Logger: log,

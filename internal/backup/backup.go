@@ -62,6 +62,21 @@
 // Only full sees a byte changed inside an object or a manifest cut in
 // its payload; the AEAD and the hashes catch those.
 //
+// # Order and memory
+//
+// A run lists the body files and hands them to the workers (RunOptions.
+// Workers, 8 by default) at once, copies the database meanwhile, then
+// queues the copy's chunks ahead of the body files still waiting, one
+// task a chunk, so that every worker takes a part of the largest file;
+// the copy's integrity check (table by table) runs beside. A restore
+// queues the database's chunks first, checks the database as soon as it
+// is whole, beside the body files still being written. The memory is
+// bounded by the workers, not the box: each holds two buffers of a
+// little more than ChunkSize (a chunk and its encrypted form, reused),
+// 17 MiB for 8; what grows with the box is the file list (the manifest,
+// ~150 bytes a file) and the queue (a closure a file). 'backup run' and
+// 'restore' hold the Go heap under a soft limit (cmd/boxmail).
+//
 // # Durability
 //
 // Objects are written before the .names file, and that before the

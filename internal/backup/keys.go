@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -163,11 +164,23 @@ func (s *sealer) sealTo(out *bytes.Buffer, plain []byte) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(plain); err != nil {
-		return err
+	// age's writer gathers each 64 KiB piece in a bytes.Buffer and then
+	// grows it by the 16-byte tag: when one write filled it, its capacity
+	// is exactly 64 KiB and that growth reallocates it (128 KiB) and
+	// copies the piece, for every object. A first write of 40 KiB makes
+	// the buffer grow to 80 KiB when the piece completes, room enough.
+	// Only the allocation changes, never the bytes written.
+	first := min(len(plain), sealFirstWrite)
+	for _, p := range [][]byte{plain[:first], plain[first:]} {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
 	}
 	return w.Close()
 }
+
+// sealFirstWrite is sealTo's first write (see there).
+const sealFirstWrite = 40 << 10
 
 // macNames is the HMAC line that ends a .names file.
 func macNames(key []byte, body []byte) string {
@@ -183,22 +196,28 @@ func open(data []byte, ids []age.Identity) ([]byte, error) {
 }
 
 // openInto decrypts an object into dst's storage when it is large
-// enough (the plaintext is a little shorter than the ciphertext): one
-// buffer, reused across the chunks of a file, rather than io.ReadAll's
-// doubling copies.
+// enough: one buffer, reused across chunks. It reads the object through
+// age.DecryptReaderAt, which learns the plaintext's size from the
+// (authenticated) last chunk and decrypts the rest in one call: age's
+// streaming reader allocated a new 64 KiB buffer for every 64 KiB piece
+// and copied each twice, a tenth of a restore's CPU.
 func openInto(dst, data []byte, ids []age.Identity) ([]byte, error) {
-	r, err := age.Decrypt(bytes.NewReader(data), ids...)
+	r, size, err := age.DecryptReaderAt(bytes.NewReader(data), int64(len(data)), ids...)
 	if err != nil {
 		return nil, err
 	}
-	if cap(dst) < len(data)+bytes.MinRead {
-		dst = make([]byte, 0, len(data)+bytes.MinRead)
+	if int64(cap(dst)) < size {
+		dst = make([]byte, size)
 	}
-	out := bytes.NewBuffer(dst[:0])
-	if _, err := out.ReadFrom(r); err != nil {
+	dst = dst[:size]
+	n, err := r.ReadAt(dst, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	return out.Bytes(), nil
+	if n != len(dst) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return dst, nil
 }
 
 // holdsSecretKey tells whether a file's bytes hold an age identity.

@@ -138,7 +138,7 @@ func openSnapshotStore(ctx context.Context, o AccountRestoreOptions, m Manifest)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := writeFile(ctx, o.Target, o.Identities, m.ID, *dbf, filepath.Join(tmp, DatabasePath)); err != nil {
+	if err := writeFile(ctx, o.Target, o.Identities, m.ID, *dbf, filepath.Join(tmp, DatabasePath), nil); err != nil {
 		return nil, nil, errors.Join(err, os.RemoveAll(tmp))
 	}
 	snap, err := store.Open(ctx, tmp, store.Options{Logger: o.Logger})
@@ -265,7 +265,7 @@ func (r *mailboxRestorer) spool(ctx context.Context, f File) (*store.SpooledBody
 	if err != nil {
 		return nil, err
 	}
-	if err := copyChunks(ctx, r.o.Target, r.o.Identities, r.m.ID, f, w); err != nil {
+	if err := copyChunks(ctx, r.o.Target, r.o.Identities, r.m.ID, f, w, nil); err != nil {
 		w.Abort()
 		return nil, err
 	}

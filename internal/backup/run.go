@@ -107,7 +107,11 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 			o.Logger.Warn("removing the run's lock from the target", "err", derr)
 		}
 	}()
-	stage, info, err := stageSnapshot(ctx, o, id)
+	up, err := newUploader(ctx, o, seal)
+	if err != nil {
+		return res, err
+	}
+	stage, err := newStage(o.Dir, id)
 	if stage != "" {
 		defer func() {
 			if rerr := os.RemoveAll(stage); rerr != nil {
@@ -118,18 +122,20 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	o.Logger.Debug("database copied", "took", time.Since(start))
-	check := startCheck(ctx, filepath.Join(stage, DatabasePath))
-	defer check.stop() // before the staging area goes
-	jobs, err := collect(o, stage, info)
+	q := newWorkQueue(ctx, o.Workers)
+	defer up.close()
+	defer func() { _ = q.wait() }() // on an early return; its error is the one returned
+	info, check, err := up.snapshot(ctx, q, o, stage)
+	if check != nil {
+		defer check.stop() // before the staging area goes
+	}
 	if err != nil {
+		return res, errors.Join(err, q.wait())
+	}
+	if err := q.wait(); err != nil {
 		return res, err
 	}
-	up, err := newUploader(ctx, o, seal)
-	if err != nil {
-		return res, err
-	}
-	files, err := up.run(ctx, jobs, o.Workers)
+	files, err := up.assemble(ctx, stage, info)
 	if err != nil {
 		return res, err
 	}
@@ -152,15 +158,17 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		}
 		res.Pruned, res.ObjectsPruned = pr.Removed, pr.ObjectsRemoved
 	}
-	res = RunResult{ID: id, Files: len(files), Bytes: m.Bytes, Objects: m.Objects, Uploaded: int(up.uploaded),
-		UploadedBytes: up.uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
+	uploaded, uploadedBytes := up.uploadedOf(files)
+	res = RunResult{ID: id, Files: len(files), Bytes: m.Bytes, Objects: m.Objects, Uploaded: uploaded,
+		UploadedBytes: uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
 	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
 	return res, nil
 }
 
-// besideCheck is SQLite's integrity check of the database copy (a second
-// or two for a big box), run while the files are read, encrypted and
-// stored; no manifest names a copy before it passed.
+// besideCheck is SQLite's integrity check of the database copy, table by
+// table (store.CheckTables: the text index's own check of its postings
+// cost more CPU than encrypting the whole box), run while the files are
+// read, encrypted and stored; no manifest names a copy before it passed.
 type besideCheck struct {
 	cancel context.CancelFunc
 	done   chan error
@@ -172,7 +180,7 @@ func startCheck(ctx context.Context, db string) *besideCheck {
 	ctx, cancel := context.WithCancel(ctx)
 	c := &besideCheck{cancel: cancel, done: make(chan error, 1)}
 	go func() {
-		_, err := store.CheckSnapshot(ctx, db, store.CheckIntegrity)
+		_, err := store.CheckSnapshot(ctx, db, store.CheckTables)
 		c.done <- err
 	}()
 	return c
@@ -217,126 +225,6 @@ func lockDir(dir string) (func(), error) {
 		return nil, errors.Join(ErrBusy, f.Close())
 	}
 	return func() { _ = f.Close() }, nil // closing drops the lock
-}
-
-// stageSnapshot links every body file into a staging directory, copies
-// the database beside them, and links the files the copy references
-// that appeared meanwhile. A body file linked here outlives its removal
-// from bodies/ while the run uploads it.
-func stageSnapshot(ctx context.Context, o RunOptions, id string) (string, store.SnapshotInfo, error) {
-	var info store.SnapshotInfo
-	state := filepath.Join(o.Dir, StateDir)
-	old, err := filepath.Glob(filepath.Join(state, "staging-*"))
-	if err != nil {
-		return "", info, err
-	}
-	for _, p := range old { // left by a killed run: the lock says none runs
-		if err := os.RemoveAll(p); err != nil {
-			return "", info, err
-		}
-	}
-	stage := filepath.Join(state, "staging-"+id)
-	if err := os.MkdirAll(filepath.Join(stage, store.BodiesDir), 0o700); err != nil {
-		return "", info, err
-	}
-	bodies := filepath.Join(o.Dir, store.BodiesDir)
-	entries, err := os.ReadDir(bodies)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return stage, info, err
-	}
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			if err := linkBody(bodies, stage, e.Name()); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return stage, info, err
-			}
-		}
-	}
-	db := filepath.Join(stage, DatabasePath)
-	if err := o.Store.SnapshotDB(ctx, db); err != nil {
-		return stage, info, err
-	}
-	// The pages are checked beside the uploads (Run); the contents now,
-	// for the list of body files.
-	if info, err = store.CheckSnapshot(ctx, db, store.CheckContents); err != nil {
-		return stage, info, err
-	}
-	for name := range info.BodyFiles {
-		if _, err := os.Lstat(filepath.Join(stage, store.BodiesDir, name)); err == nil {
-			continue
-		}
-		if err := linkBody(bodies, stage, name); err != nil {
-			return stage, info, fmt.Errorf("body file %s of the database copy is gone (removed in the instant after the copy); run the backup again: %w", name, err)
-		}
-	}
-	return stage, info, nil
-}
-
-// linkBody hard-links bodies/name into the staging area, or copies it
-// when the two are on different file systems.
-func linkBody(bodies, stage, name string) error {
-	src, dst := filepath.Join(bodies, name), filepath.Join(stage, store.BodiesDir, name)
-	err := os.Link(src, dst)
-	if err == nil || !errors.Is(err, syscall.EXDEV) {
-		return err
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(dst, data, 0o600)
-}
-
-// collect lists the files of the snapshot: the database copy, the body
-// files it references, and the other files of the data directory.
-func collect(o RunOptions, stage string, info store.SnapshotInfo) ([]job, error) {
-	jobs := []job{{rel: DatabasePath, src: filepath.Join(stage, DatabasePath)}}
-	for name, size := range info.BodyFiles {
-		src := filepath.Join(stage, store.BodiesDir, name)
-		fi, err := os.Stat(src)
-		if err != nil {
-			return nil, fmt.Errorf("body file %s of the database copy: %w", name, err)
-		}
-		if fi.Size() != size {
-			return nil, fmt.Errorf("body file %s holds %d bytes, the database copy says %d: not backing up a damaged box", name, fi.Size(), size)
-		}
-		jobs = append(jobs, job{rel: store.BodiesDir + "/" + name, src: src, cacheable: true})
-	}
-	err := filepath.WalkDir(o.Dir, func(p string, e fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(o.Dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if e.IsDir() {
-			if rel == store.BodiesDir || rel == StateDir {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if !e.Type().IsRegular() || skipFile(rel, e.Name()) {
-			return nil
-		}
-		data, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if holdsSecretKey(data) {
-			o.Logger.Warn("not backing up a file that holds an age secret key", "file", rel)
-			return nil
-		}
-		jobs = append(jobs, job{rel: rel, src: p})
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(settingsPath(o.Dir)); err == nil {
-		jobs = append(jobs, job{rel: StateDir + "/" + settingsFile, src: settingsPath(o.Dir)})
-	}
-	return jobs, nil
 }
 
 // skipFile tells the files of the data directory a snapshot leaves out.
@@ -399,13 +287,22 @@ type uploader struct {
 	seal  *sealer
 	cache *cache
 
-	mu            sync.Mutex
-	have          map[string]int64 // objects in the target: their sizes (-1: unknown)
-	uploaded      int64
-	uploadedBytes int64
+	mu      sync.Mutex
+	have    map[string]int64 // objects in the target: their sizes (-1: unknown)
+	written map[string]int64 // objects this run stored: their sizes
 
 	progress func(done, total int) // RunOptions.Progress
 	done     atomic.Int64
+	total    atomic.Int64
+
+	results map[string]stored // by path in the snapshot, under mu
+	closers []io.Closer       // of split files, closed once the queue is done
+}
+
+// stored is a file backed up and what it was when read.
+type stored struct {
+	f  File
+	fi fs.FileInfo
 }
 
 func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, error) {
@@ -413,90 +310,35 @@ func newUploader(ctx context.Context, o RunOptions, seal *sealer) (*uploader, er
 	if err != nil {
 		return nil, err
 	}
-	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir), progress: o.Progress}, nil
-}
-
-// run backs up the jobs with n workers and returns their files in order.
-func (u *uploader) run(ctx context.Context, jobs []job, n int) ([]File, error) {
-	files := make([]File, len(jobs))
-	err := parallel(ctx, len(jobs), n, func() func(context.Context, int) error {
-		buf := make([]byte, ChunkSize) // one per worker
-		return func(ctx context.Context, i int) error {
-			f, err := u.file(ctx, jobs[i], buf)
-			if err != nil {
-				return fmt.Errorf("%s: %w", jobs[i].rel, err)
-			}
-			files[i] = f
-			if u.progress != nil {
-				u.progress(int(u.done.Add(1)), len(jobs))
-			}
-			return nil
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return files, nil
-}
-
-// parallel calls the work of n workers (each made by newWorker, so it may
-// keep its own buffers) for 0 <= i < count. The first error stops the
-// rest and is returned; otherwise ctx's error, if it ended.
-func parallel(ctx context.Context, count, n int, newWorker func() func(context.Context, int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan int)
-	errs := make(chan error, n)
-	var wg sync.WaitGroup
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work := newWorker()
-			for i := range next {
-				if err := work(ctx, i); err != nil {
-					errs <- err
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-feed:
-	for i := range count {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	return ctx.Err() // the caller's, since no worker failed
+	return &uploader{t: o.Target, seal: seal, have: have, cache: loadCache(o.Dir), progress: o.Progress,
+		results: map[string]stored{}, written: map[string]int64{}}, nil
 }
 
 // file backs up one file: from the cache when its chunks are all in the
 // target, else read, named, and the missing chunks encrypted and stored.
-func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
+func (u *uploader) file(ctx context.Context, j job, b *bufs) (File, fs.FileInfo, error) {
+	f, fi, err := u.readFile(ctx, j, b.plain[:ChunkSize], b.sealed)
+	if err != nil {
+		return f, fi, fmt.Errorf("%s: %w", j.rel, err)
+	}
+	return f, fi, nil
+}
+
+func (u *uploader) readFile(ctx context.Context, j job, buf, sealed []byte) (File, fs.FileInfo, error) {
 	fh, err := os.Open(j.src)
 	if err != nil {
-		return File{}, err
+		return File{}, nil, err
 	}
 	defer func() { _ = fh.Close() }() // read only: nothing to lose
 	fi, err := fh.Stat()
 	if err != nil {
-		return File{}, err
+		return File{}, nil, err
 	}
 	f := File{Path: j.rel, Size: fi.Size(), Mode: uint32(fi.Mode().Perm())}
 	if j.cacheable {
 		if c, ok := u.cache.get(j.rel, fi); ok && u.hasAll(c.Chunks) {
 			f.SHA256, f.Chunks = c.SHA256, c.Chunks
-			u.cache.put(j.rel, fi, f)
-			return f, nil
+			return f, fi, nil
 		}
 	}
 	// The whole file's SHA-256 is hashed beside the chunks' only when
@@ -515,9 +357,9 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 				h.Write(buf[:n])
 			}
 			size += int64(n)
-			c, perr := u.chunk(ctx, buf[:n])
+			c, perr := u.chunk(ctx, buf[:n], sealed)
 			if perr != nil {
-				return File{}, perr
+				return File{}, nil, perr
 			}
 			f.Chunks = append(f.Chunks, c)
 		}
@@ -525,7 +367,7 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 			break
 		}
 		if err != nil {
-			return File{}, err
+			return File{}, nil, err
 		}
 	}
 	f.Size = size
@@ -538,10 +380,29 @@ func (u *uploader) file(ctx context.Context, j job, buf []byte) (File, error) {
 		sum := sha256.Sum256(nil)
 		f.SHA256 = hex.EncodeToString(sum[:])
 	}
-	if j.cacheable {
-		u.cache.put(j.rel, fi, f)
+	return f, fi, nil
+}
+
+// uploadedOf counts the objects of files this run stored, and their
+// bytes. A body file read beside the database copy that the copy does
+// not reference (a delivery not yet committed) was stored too, but is no
+// object of the snapshot: the next prune removes it.
+func (u *uploader) uploadedOf(files []File) (int, int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	seen := map[string]bool{}
+	var n int
+	var bytes int64
+	for _, f := range files {
+		for _, c := range f.Chunks {
+			if size, ok := u.written[c.Object]; ok && !seen[c.Object] {
+				seen[c.Object] = true
+				n++
+				bytes += size
+			}
+		}
 	}
-	return f, nil
+	return n, bytes
 }
 
 func (u *uploader) hasAll(chunks []ChunkInfo) bool {
@@ -555,11 +416,9 @@ func (u *uploader) hasAll(chunks []ChunkInfo) bool {
 	return true
 }
 
-// sealBuffers are the encrypted chunks' buffers, reused across chunks.
-var sealBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// chunk stores one piece unless the target has it.
-func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
+// chunk stores one piece unless the target has it, encrypting it into
+// the storage of buf (the worker's).
+func (u *uploader) chunk(ctx context.Context, plain, buf []byte) (ChunkInfo, error) {
 	sum := sha256.Sum256(plain)
 	c := ChunkInfo{Object: u.seal.name(sum), Size: int64(len(plain)), SHA256: hex.EncodeToString(sum[:])}
 	u.mu.Lock()
@@ -568,8 +427,7 @@ func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	if have {
 		return c, nil
 	}
-	out := sealBuffers.Get().(*bytes.Buffer)
-	defer sealBuffers.Put(out) // Put has returned: the target keeps no reference
+	out := bytes.NewBuffer(buf[:0]) // Put keeps no reference once it returns
 	if err := u.seal.sealTo(out, plain); err != nil {
 		return c, err
 	}
@@ -579,8 +437,7 @@ func (u *uploader) chunk(ctx context.Context, plain []byte) (ChunkInfo, error) {
 	}
 	u.mu.Lock()
 	u.have[c.Object] = int64(len(sealed))
-	u.uploaded++
-	u.uploadedBytes += int64(len(sealed))
+	u.written[c.Object] = int64(len(sealed))
 	u.mu.Unlock()
 	return c, nil
 }

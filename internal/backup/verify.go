@@ -325,9 +325,19 @@ func fetchChunk(ctx context.Context, t Target, ids []age.Identity, id, path stri
 	return fetchChunkInto(ctx, nil, t, ids, id, path, c)
 }
 
-// fetchChunkInto is fetchChunk decrypting into dst's storage (openInto).
-func fetchChunkInto(ctx context.Context, dst []byte, t Target, ids []age.Identity, id, path string, c ChunkInfo) ([]byte, error) {
-	data, err := t.Get(ctx, objectPath(c.Object))
+// fetchChunkInto is fetchChunk reading the object into b.sealed when the
+// target can (getInto) and decrypting into b.plain (openInto); b nil:
+// new buffers.
+func fetchChunkInto(ctx context.Context, b *bufs, t Target, ids []age.Identity, id, path string, c ChunkInfo) ([]byte, error) {
+	var dst []byte
+	var data []byte
+	var err error
+	if gi, ok := t.(getIntoer); ok && b != nil {
+		dst = b.plain
+		data, err = gi.GetInto(ctx, objectPath(c.Object), b.sealed)
+	} else {
+		data, err = t.Get(ctx, objectPath(c.Object))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &ObjectError{Snapshot: id, Path: path, Object: c.Object, Err: errors.New("missing")}
 	}
@@ -354,7 +364,7 @@ func checkDatabase(ctx context.Context, t Target, ids []age.Identity, id string,
 	}
 	defer func() { _ = os.RemoveAll(dir) }() // a temporary copy; the OS cleans the temp dir
 	p := filepath.Join(dir, DatabasePath)
-	if err := writeFile(ctx, t, ids, id, f, p); err != nil {
+	if err := writeFile(ctx, t, ids, id, f, p, nil); err != nil {
 		return err
 	}
 	if _, err := store.CheckSnapshot(ctx, p, store.CheckIntegrity); err != nil {
@@ -367,19 +377,16 @@ func checkDatabase(ctx context.Context, t Target, ids []age.Identity, id string,
 // checking each and the whole. It does not fsync: Restore makes the
 // whole tree durable at once (syncAll), and the other callers' copies
 // are temporary.
-func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f File, p string) error {
+// b, when not nil, are the worker's buffers.
+func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f File, p string, b *bufs) error {
 	out, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 	if err != nil {
 		return err
 	}
-	if err := copyChunks(ctx, t, ids, id, f, out); err != nil {
+	if err := copyChunks(ctx, t, ids, id, f, out, b); err != nil {
 		return errors.Join(err, out.Close())
 	}
-	mode := fs.FileMode(f.Mode) & 0o777
-	if mode == 0 {
-		mode = 0o600
-	}
-	if err := out.Chmod(mode); err != nil {
+	if err := out.Chmod(fileMode(f)); err != nil {
 		return errors.Join(err, out.Close())
 	}
 	return out.Close()
@@ -387,16 +394,17 @@ func writeFile(ctx context.Context, t Target, ids []age.Identity, id string, f F
 
 // copyChunks writes file f of snapshot id to w from its chunks, checking
 // each and, at the end, the whole: on an error w holds a partial file.
-func copyChunks(ctx context.Context, t Target, ids []age.Identity, id string, f File, w io.Writer) error {
+func copyChunks(ctx context.Context, t Target, ids []age.Identity, id string, f File, w io.Writer, b *bufs) error {
 	h := sha256.New()
 	var size int64
-	var buf []byte // one plaintext buffer for every chunk of the file
+	if b == nil && len(f.Chunks) > 1 {
+		b = newBufs() // one pair for every chunk of the file
+	}
 	for _, c := range f.Chunks {
-		plain, err := fetchChunkInto(ctx, buf, t, ids, id, f.Path, c)
+		plain, err := fetchChunkInto(ctx, b, t, ids, id, f.Path, c)
 		if err != nil {
 			return err
 		}
-		buf = plain
 		if len(f.Chunks) > 1 {
 			h.Write(plain)
 		}
