@@ -182,6 +182,15 @@ func dumpScore(w *os.File, name string, m *Model, f *Features, r Result) error {
 		lnS += math.Log(1 - q)
 		lnH += math.Log(q)
 	}
-	_, err := fmt.Fprintf(w, "%s %.4f %d %.2f %.2f %.3f %.4f\n", name, p, len(clues), -2*lnS, -2*lnH, r.Score, m.Linear(f.Tokens))
+	var bp, lp float64
+	for _, x := range r.Reasons {
+		switch x.Name {
+		case "bayes":
+			bp = x.Points
+		case "linear":
+			lp = x.Points
+		}
+	}
+	_, err := fmt.Fprintf(w, "%s %.4f %d %.2f %.2f %.3f %.4f %.2f %.2f %.4f\n", name, p, len(clues), -2*lnS, -2*lnH, r.Score, m.Linear(f.Tokens), bp, lp, geometric(clues))
 	return err
 }

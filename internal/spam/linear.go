@@ -32,9 +32,11 @@ const (
 	linearMargin = 1.0
 	// linearR is AROW's regularization: larger, smaller steps. With
 	// linearA, the variance of a weight never trained, only their ratio
-	// matters; 0.01 was the best of 0.001-1 on the corpus
-	// (bench/results/spam-2026-12-06.md, rows 16-19).
-	linearR = 0.01
+	// matters; 0.01 was the best of 0.001-1 on the corpus with the
+	// chi-square Bayes alone (bench/results/spam-2026-12-06.md, rows
+	// 16-19), 0.001 with the case variants and the geometric Bayes
+	// (bench/results/spam-2026-12-06b.md).
+	linearR = 0.001
 	linearA = 1.0
 	// linearBias is the index of the bias weight, which every message has
 	// (no token is put there).

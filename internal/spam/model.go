@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 )
 
 // Counts are how many trained spam and ham messages held a token.
@@ -230,7 +231,11 @@ func (m *Model) Bayes(tokens []string) (float64, []Clue) {
 		return 0.5, nil
 	}
 	clues := make([]Clue, 0, 64)
+	degenerate := m.knownVariants(tokens)
 	for _, t := range tokens {
+		if degenerate[t] {
+			continue
+		}
 		c, ok := m.Tokens[Hash(t)]
 		if !ok {
 			continue
@@ -271,6 +276,36 @@ func (m *Model) Bayes(tokens []string) (float64, []Clue) {
 	s := 1 - chi2Q(-2*lnS, 2*n) // evidence for spam
 	h := 1 - chi2Q(-2*lnH, 2*n) // evidence for ham
 	return (s - h + 1) / 2, clues
+}
+
+// Token degeneration (after bogofilter and DSPAM): a word written with
+// capitals has a "v:" token of its own case beside its lower-case token,
+// trained and scored like any token. When the model knows the variant
+// from at least variantMin messages, the lower-case word is no clue of
+// that message (a "Click" that opens spam is not the "click" of a
+// how-to, and one word is not counted twice); a variant seen less often
+// leaves the lower-case word its clue.
+const (
+	caseVariant = "v:"
+	variantMin  = 3
+)
+
+// knownVariants returns the lower-case tokens whose case variant among
+// tokens the model knows well enough to use instead (nil: none).
+func (m *Model) knownVariants(tokens []string) map[string]bool {
+	var known map[string]bool
+	for _, t := range tokens {
+		if !strings.HasPrefix(t, caseVariant) {
+			continue
+		}
+		if c := m.Tokens[Hash(t)]; c.Spam+c.Ham >= variantMin {
+			if known == nil {
+				known = map[string]bool{}
+			}
+			known[strings.ToLower(t[len(caseVariant):])] = true
+		}
+	}
+	return known
 }
 
 func compareStr(a, b string) int {

@@ -28,8 +28,10 @@ func TestTokenize(t *testing.T) {
 		{
 			name: "plain",
 			msg:  msg("From: Ann <Ann@Example.org>\nSubject: Lunch tomorrow?\n", "Shall we meet at noon?\nSee https://maps.example.com/x?y=1\n"),
-			want: []string{"s:lunch", "s:tomorrow", "shall", "meet", "noon", "url:maps.example.com", "url:example.com", "f:ann", "ct:text/plain"},
-			from: "ann@example.org",
+			want: []string{"s:lunch", "s:tomorrow", "shall", "meet", "noon", "url:maps.example.com", "url:example.com", "f:ann", "ct:text/plain",
+				"v:s:Lunch", "v:Shall", "v:See"},
+			notWant: []string{"v:meet", "v:f:Ann"},
+			from:    "ann@example.org",
 		},
 		{
 			name: "base64 body",
@@ -127,6 +129,29 @@ func train(m *Model, msgs [][]byte, isSpam bool) {
 		d.TrainLinear(m, f, isSpam)
 	}
 	m.Apply(d)
+}
+
+// A word's case variant replaces the lower-case word as a clue once the
+// model knows it from enough messages; a variant seen less often leaves
+// the lower-case word its clue.
+func TestCaseVariantDegeneration(t *testing.T) {
+	m := NewModel()
+	m.Spam, m.Ham = 100, 100
+	m.Tokens[Hash("click")] = Counts{Ham: 50}
+	m.Tokens[Hash("v:Click")] = Counts{Spam: 40}
+	m.Tokens[Hash("v:Here")] = Counts{Spam: variantMin - 1}
+	m.Tokens[Hash("here")] = Counts{Ham: 30}
+	_, clues := m.Bayes(Parse(msg("From: x@spam.test\n", "Click Here\n"), "").Tokens)
+	got := map[string]bool{}
+	for _, c := range clues {
+		got[c.Token] = true
+	}
+	if !got["v:Click"] || got["click"] {
+		t.Errorf("known variant: clues %v", clues)
+	}
+	if !got["here"] {
+		t.Errorf("rare variant: clues %v", clues)
+	}
 }
 
 func TestClassifier(t *testing.T) {

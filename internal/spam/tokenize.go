@@ -41,7 +41,9 @@ const GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.
 type Features struct {
 	// Tokens are the distinct content tokens: words of the decoded text
 	// (lower-case), "s:" subject words, "url:" link domains, "h:" header
-	// facts, "hid:" words of hidden HTML text.
+	// facts, "hid:" words of hidden HTML text, "v:" the case of a body or
+	// subject word written with capitals ("v:Free", "v:s:Money"; words all
+	// in capitals are "caps:").
 	Tokens []string
 	// FromAddr, FromDomain, OrgDomain: the (first) author, lower-case.
 	FromAddr, FromDomain, OrgDomain string
@@ -459,6 +461,8 @@ func (t *tokenizer) words(s, prefix string) {
 				if prefix == "" {
 					t.shape.caps++
 				}
+			} else if len(w) >= 3 && len(w) <= 25 && (prefix == "" || prefix == "s:") {
+				t.add(caseVariant + prefix + w)
 			}
 			w = strings.ToLower(w)
 		}
