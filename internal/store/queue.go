@@ -159,7 +159,7 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 			if _, err := tx.exec(ctx, "DELETE FROM queue WHERE id = ?", id); err != nil {
 				return err
 			}
-		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = warned OR ? WHERE id = ?",
+		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = max(warned, ?) WHERE id = ?",
 			strings.Join(left, ","), o.NextAttempt.Unix(), o.LastError, o.Warned, id); err != nil {
 			return err
 		}
