@@ -106,8 +106,11 @@ func (c *cluster) init() error {
 		if err != nil {
 			return fmt.Errorf("running PostgreSQL as root is refused, and there is no postgres user: %w", err)
 		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
+		uid, err1 := strconv.Atoi(u.Uid)
+		gid, err2 := strconv.Atoi(u.Gid)
+		if err := errors.Join(err1, err2); err != nil {
+			return fmt.Errorf("the postgres user's ids: %w", err)
+		}
 		if err := os.Chown(c.dir, uid, gid); err != nil {
 			return err
 		}
