@@ -55,6 +55,15 @@
 // their rows within about a quarter of a second, in commit order with its
 // own (changelog.go).
 //
+// # PostgreSQL
+//
+// With Options.URL (store_url = postgres://...), the same API runs on a
+// PostgreSQL database instead (issue 23, docs/postgresql.md): the same
+// SQL, rewritten once per statement text for PostgreSQL (dialect.go), a
+// schema created in one step at version 27 (pgschema.go), the same
+// writer and group commit, with serialization failures and deadlocks
+// retried per write. Body files stay under DIR.
+//
 // This package knows nothing of SMTP or IMAP wire formats; it stores bytes
 // and metadata. The one piece of mail parsing it does is reading the
 // header fields kept for SEARCH (FoldHeaderValue).
