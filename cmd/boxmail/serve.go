@@ -98,8 +98,9 @@ func addDomainAndAdmin(st *store.Store, domain, email, password string) error {
 }
 
 func cmdInit(e *env, args []string) error {
-	var hostname, domain, adminAddr, pwFile string
+	var hostname, domain, adminAddr, pwFile, storeURL string
 	dir, pos, err := parseWith(e, "init", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&storeURL, "store-url", "", "keep the box's store in this PostgreSQL database, postgres://USER:PASS@HOST:PORT/DB (default: the embedded SQLite store in the data dir)")
 		fs.StringVar(&hostname, "hostname", "", "the box's host name, e.g. box.example.net (required)")
 		fs.StringVar(&domain, "domain", "", "the first mail domain, e.g. example.net (required)")
 		fs.StringVar(&adminAddr, "admin", "", "the first admin account, e.g. admin@example.net (required)")
@@ -127,6 +128,9 @@ func cmdInit(e *env, args []string) error {
 	if a.Domain != domain {
 		return usagef("--admin %s is not in --domain %s", a, domain)
 	}
+	if err := store.CheckURL(storeURL); err != nil {
+		return usagef("--store-url: %v", err)
+	}
 	password := generatePassword()
 	if pwFile != "" {
 		if password, err = readPassword(e, pwFile); err != nil {
@@ -136,7 +140,9 @@ func cmdInit(e *env, args []string) error {
 			return err
 		}
 	}
-	if err := initBox(dir, initConfig(hostname), domain, a.String(), password); err != nil {
+	cfg := initConfig(hostname)
+	cfg.StoreURL = storeURL
+	if err := initBox(dir, cfg, domain, a.String(), password); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "created %s for %s (host %s)\nadmin account: %s\n", dir, domain, hostname, a)
