@@ -9,7 +9,8 @@
 // postgresql 15) in a temporary directory, with fsync off, listening on
 // 127.0.0.1 at a free port and on a socket in that directory. PostgreSQL
 // refuses to run as root: as root, the cluster runs as the postgres
-// user (runuser). Stop removes it; a test binary's TestMain calls it.
+// user (runuser). Stop removes it; a test binary's TestMain calls it, and
+// a watcher process removes it when the test binary dies without.
 //
 // It is not for production code: only _test.go files import it.
 package pgtest
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -129,11 +131,32 @@ func (c *cluster) init() error {
 		log, _ := os.ReadFile(filepath.Join(c.dir, "log"))
 		return fmt.Errorf("pg_ctl start: %w: %s\n%s", err, out, log)
 	}
+	if err := c.watch(data); err != nil {
+		return err
+	}
 	c.admin, err = sql.Open("pgx", fmt.Sprintf("postgres://boxmail@127.0.0.1:%d/postgres?sslmode=disable", port))
 	if err != nil {
 		return err
 	}
 	return c.admin.Ping()
+}
+
+// watch starts a watcher, in a session of its own, that stops the
+// cluster and removes its files once this test process is gone: a test
+// binary that panics or is killed never reaches Stop.
+func (c *cluster) watch(data string) error {
+	script := fmt.Sprintf("while [ -d /proc/%d ]; do sleep 1; done; pg_ctl -D '%s' -m immediate -w stop >/dev/null 2>&1; rm -rf '%s'",
+		os.Getpid(), data, c.dir)
+	name, args := "sh", []string{"-c", script}
+	if c.asPG {
+		name, args = "runuser", append([]string{"-u", "postgres", "--", name}, args...)
+	}
+	cmd := exec.Command(name, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting the cluster's watcher: %w", err)
+	}
+	return cmd.Process.Release()
 }
 
 // run runs a PostgreSQL tool, as the postgres user when we are root.
