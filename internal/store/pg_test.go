@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"boxmail/internal/testutil/pgtest"
 )
 
@@ -131,5 +133,91 @@ func TestPGRefusesANewerSchema(t *testing.T) {
 	var newer *NewerSchemaError
 	if _, err := testOpen(ctx, dir, testOptions); !errors.As(err, &newer) {
 		t.Fatalf("open of a newer schema: %v, want a NewerSchemaError", err)
+	}
+}
+
+// Two stores on one database, as two nodes: concurrent deliveries into
+// one mailbox take distinct, gapless UIDs and distinct MODSEQs from the
+// mailbox's counter row (on SQLite: two processes on one file).
+func TestTwoStoresDeliveringToOneMailboxTakeDistinctUIDs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	a, err := testOpen(ctx, dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := testOpen(ctx, dir, testOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	acc := newAccount(t, a, "me@example.test")
+	const each = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*each)
+	for _, s := range []*Store{a, b} {
+		for i := range each {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs <- s.Deliver(ctx, Delivery{Data: fmt.Appendf(nil, "Subject: %d\r\n\r\nhello\r\n", i), Local: []LocalTarget{{AccountID: acc.ID}}})
+			}()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mb, err := b.MailboxByName(ctx, acc.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := a.Messages(ctx, mb.ID, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 2*each {
+		t.Fatalf("%d messages, want %d", len(msgs), 2*each)
+	}
+	modseqs := map[int64]bool{}
+	for i, m := range msgs {
+		if m.UID != uint32(i+1) {
+			t.Fatalf("message %d has UID %d: UIDs not 1..%d", i, m.UID, 2*each)
+		}
+		if modseqs[m.ModSeq] {
+			t.Fatalf("MODSEQ %d given twice", m.ModSeq)
+		}
+		modseqs[m.ModSeq] = true
+	}
+	if mb.UIDNext != uint32(2*each+1) {
+		t.Errorf("UIDNEXT %d, want %d", mb.UIDNext, 2*each+1)
+	}
+}
+
+// A write that meets a deadlock or a serialization failure on PostgreSQL
+// is run again; any other error, or the same on SQLite, is not.
+func TestAWriteIsRetriedAfterASerializationFailure(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	for _, code := range []string{"40P01", "40001", "23505"} {
+		tries := 0
+		err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+			tries++
+			if tries < 3 {
+				return fmt.Errorf("wrapped: %w", &pgconn.PgError{Code: code})
+			}
+			return nil
+		})
+		retried := s.pg && code != "23505"
+		if retried && (err != nil || tries != 3) {
+			t.Errorf("SQLSTATE %s: %d tries, %v; want 3 tries and success", code, tries, err)
+		}
+		if !retried && (err == nil || tries != 1) {
+			t.Errorf("SQLSTATE %s (pg=%v): %d tries, %v; want 1 try and the error", code, s.pg, tries, err)
+		}
 	}
 }
