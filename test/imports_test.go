@@ -27,7 +27,7 @@ var allowed = map[string][]string{
 	"internal/dnsd":        {"dnsrecords", "store", "metrics", "safefile"}, // safefile: the DNSSEC key files
 	"internal/web":         {"store", "delivery", "dnsrecords", "guard", "admin"},
 	"internal/migrate":     {"store", "mailmsg"},
-	"internal/testutil":    {"store", "resolver"},
+	"internal/testutil":    {"store", "resolver", "testutil/pgtest"},
 	// testutil/pgtest: a private PostgreSQL cluster for a test run; a
 	// leaf, so that the store's own tests can import it.
 	"internal/testutil/pgtest": {},
