@@ -23,6 +23,7 @@ import (
 
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
+	"boxmail/internal/testutil/pgtest"
 )
 
 var binary string
@@ -52,6 +53,10 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
+	if err := pgtest.Stop(); err != nil { // newPGBox's cluster
+		fmt.Fprintf(os.Stderr, "stopping the test PostgreSQL: %v\n", err)
+		code = max(code, 1)
+	}
 	os.Exit(code)
 }
 
@@ -76,6 +81,7 @@ type Box struct {
 	Domain                                     string
 	Admin                                      string
 	Password                                   string
+	StoreURL                                   string // store_url: "" for SQLite in Dir (newPGBox: PostgreSQL)
 	SMTP, Submission, Submissions, IMAP, IMAPS int
 	DNS                                        int // UDP and TCP
 	HTTP, HTTPS                                int // web
@@ -162,13 +168,37 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 // me@DOMAIN): a second box a test talks to.
 func newBoxFor(t *testing.T, domain string, settings map[string]string) *Box {
 	t.Helper()
+	return newBoxOn(t, domain, "", settings)
+}
+
+// newPGBox is newBoxWith on PostgreSQL: a fresh database of the test
+// run's private cluster (internal/testutil/pgtest) is the box's store.
+// Without initdb the test is skipped (with CI=true: failed).
+func newPGBox(t *testing.T, settings map[string]string) *Box {
+	t.Helper()
+	needTool(t, "initdb")
+	needTool(t, "pg_ctl")
+	url, err := pgtest.NewDatabase()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newBoxOn(t, "example.test", url, settings)
+}
+
+// newBoxOn starts a box for domain with its store at storeURL ("": SQLite).
+func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string) *Box {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "..", "pw-"+filepath.Base(dir))
 	os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600)
 	t.Cleanup(func() { os.Remove(pwFile) })
 	data := filepath.Join(dir, "data")
-	mustRun(t, "", "init", "--dir", data, "--hostname", "mail."+domain, "--domain", domain, "--admin", "me@"+domain, "--password-file", pwFile)
-	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword}
+	initArgs := []string{"init", "--dir", data, "--hostname", "mail." + domain, "--domain", domain, "--admin", "me@" + domain, "--password-file", pwFile}
+	if storeURL != "" {
+		initArgs = append(initArgs, "--store-url", storeURL)
+	}
+	mustRun(t, "", initArgs...)
+	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword, StoreURL: storeURL}
 	// The ports are free when picked but another test process may take
 	// one before the box binds it: then the box starts again on others.
 	for attempt := 1; ; attempt++ {
@@ -318,8 +348,14 @@ func (b *Box) Cmd(stdin string, args ...string) (string, string, int) {
 // and looks up an account in it.
 func openAccount(t testing.TB, dir, email string) (*store.Store, store.Account) {
 	t.Helper()
+	return openAccountOn(t, dir, "", email)
+}
+
+// openAccountOn is openAccount for a box whose store is at storeURL.
+func openAccountOn(t testing.TB, dir, storeURL, email string) (*store.Store, store.Account) {
+	t.Helper()
 	ctx := context.Background()
-	st := testutil.StoreAt(t, dir, store.Options{})
+	st := testutil.StoreAt(t, dir, store.Options{URL: storeURL})
 	acc, err := st.AccountByEmail(ctx, email)
 	if err != nil {
 		t.Fatalf("account %s: %v", email, err)
@@ -332,7 +368,7 @@ func openAccount(t testing.TB, dir, email string) (*store.Store, store.Account) 
 func (b *Box) Mailbox(email, mailbox string) [][]byte {
 	b.t.Helper()
 	ctx := context.Background()
-	st, acc := openAccount(b.t, b.Dir, email)
+	st, acc := openAccountOn(b.t, b.Dir, b.StoreURL, email)
 	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
 	if err != nil {
 		b.t.Fatal(err)
@@ -354,7 +390,7 @@ func (b *Box) Mailbox(email, mailbox string) [][]byte {
 
 // Queue returns the outbound queue.
 func (b *Box) Queue() []store.QueueItem {
-	st := testutil.StoreAt(b.t, b.Dir, store.Options{})
+	st := testutil.StoreAt(b.t, b.Dir, store.Options{URL: b.StoreURL})
 	defer st.Close()
 	q, err := st.Queue(context.Background())
 	if err != nil {

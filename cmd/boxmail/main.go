@@ -51,8 +51,8 @@ type subcommand struct {
 // read it.
 func commands() []command {
 	return []command{
-		{name: "quickstart", args: "[--domain D] [--resolver IP]", summary: "create a demo box in ./boxmail-data (if needed) and serve it on loopback", run: cmdQuickstart},
-		{name: "init", args: "--hostname H --domain D --admin EMAIL", summary: "create a production data dir", run: cmdInit},
+		{name: "quickstart", args: "[--domain D] [--resolver IP] [--store-url postgres://...]", summary: "create a demo box in ./boxmail-data (if needed) and serve it on loopback", run: cmdQuickstart},
+		{name: "init", args: "--hostname H --domain D --admin EMAIL [--store-url postgres://...]", summary: "create a production data dir", run: cmdInit},
 		{name: "install", args: "[--hostname H --domain D --admin EMAIL] [--dir /var/lib/boxmail] [--dry-run] [--root DIR]", summary: "install a production box on this Debian/Ubuntu server (system user, systemd unit, init, start)", run: cmdInstall},
 		{name: "serve", args: "[--PROTO-port N ...]", summary: "serve the data dir", run: cmdServe},
 		{name: "domain", summary: "hosted domains", subs: domainCommands},

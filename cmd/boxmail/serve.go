@@ -69,7 +69,7 @@ func initBox(dir string, cfg config.Config, domain, admin, password string) (err
 	if err := newCerts(dir, cfg, nil).WriteSelfSigned(cfg.Hostname, "localhost", "127.0.0.1", "::1"); err != nil {
 		return err
 	}
-	st, err := store.Open(context.Background(), dir, store.Options{})
+	st, err := store.Open(context.Background(), dir, store.Options{URL: cfg.StoreURL})
 	if err != nil {
 		return err
 	}
@@ -98,8 +98,9 @@ func addDomainAndAdmin(st *store.Store, domain, email, password string) error {
 }
 
 func cmdInit(e *env, args []string) error {
-	var hostname, domain, adminAddr, pwFile string
+	var hostname, domain, adminAddr, pwFile, storeURL string
 	dir, pos, err := parseWith(e, "init", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&storeURL, "store-url", "", "keep the box's store in this PostgreSQL database, postgres://USER:PASS@HOST:PORT/DB (default: the embedded SQLite store in the data dir)")
 		fs.StringVar(&hostname, "hostname", "", "the box's host name, e.g. box.example.net (required)")
 		fs.StringVar(&domain, "domain", "", "the first mail domain, e.g. example.net (required)")
 		fs.StringVar(&adminAddr, "admin", "", "the first admin account, e.g. admin@example.net (required)")
@@ -127,6 +128,9 @@ func cmdInit(e *env, args []string) error {
 	if a.Domain != domain {
 		return usagef("--admin %s is not in --domain %s", a, domain)
 	}
+	if err := store.CheckURL(storeURL); err != nil {
+		return usagef("--store-url: %v", err)
+	}
 	password := generatePassword()
 	if pwFile != "" {
 		if password, err = readPassword(e, pwFile); err != nil {
@@ -136,7 +140,9 @@ func cmdInit(e *env, args []string) error {
 			return err
 		}
 	}
-	if err := initBox(dir, initConfig(hostname), domain, a.String(), password); err != nil {
+	cfg := initConfig(hostname)
+	cfg.StoreURL = storeURL
+	if err := initBox(dir, cfg, domain, a.String(), password); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "created %s for %s (host %s)\nadmin account: %s\n", dir, domain, hostname, a)
@@ -222,10 +228,11 @@ func cmdServe(e *env, args []string) error {
 const quickstartPasswordFile = "quickstart-password"
 
 func cmdQuickstart(e *env, args []string) error {
-	var domain, res string
+	var domain, res, storeURL string
 	pf := portFlags{}
 	dir, pos, err := parseWith(e, "quickstart", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&domain, "domain", "example.test", "mail domain of the demo box")
+		fs.StringVar(&storeURL, "store-url", "", "create the demo box's store in this PostgreSQL database, postgres://USER:PASS@HOST:PORT/DB (default: the embedded SQLite store in the data dir)")
 		fs.StringVar(&res, "resolver", "", "recursive DNS server ip[:port] for mail to other domains (default: only the box's own DNS server, so a trial sends no DNS query off the machine and outside mail waits in the queue)")
 		pf.register(fs)
 	})
@@ -238,10 +245,13 @@ func cmdQuickstart(e *env, args []string) error {
 	if domain, err = delivery.ParseHostedDomain(domain); err != nil {
 		return usagef("--domain: %v", err)
 	}
+	if err := store.CheckURL(storeURL); err != nil {
+		return usagef("--store-url: %v", err)
+	}
 	me := "me@" + domain
 	pwPath := filepath.Join(dir, quickstartPasswordFile)
 	if _, err := os.Stat(filepath.Join(dir, config.FileName)); errors.Is(err, os.ErrNotExist) {
-		if err := createDemoBox(dir, domain, me, pwPath); err != nil {
+		if err := createDemoBox(dir, domain, me, pwPath, storeURL); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "created a demo box in %s\n", dir)
@@ -251,6 +261,9 @@ func cmdQuickstart(e *env, args []string) error {
 	cfg, err := quickstartConfig(dir, pf, res)
 	if err != nil {
 		return err
+	}
+	if storeURL != "" && storeURL != cfg.StoreURL {
+		return usagef("--store-url: the box in %s was created with another store (store_url in its %s)", dir, config.FileName)
 	}
 	pw, _ := os.ReadFile(pwPath)
 	banner := func(addrs map[string]string) {
@@ -276,8 +289,9 @@ func cmdQuickstart(e *env, args []string) error {
 
 // createDemoBox makes quickstart's data dir: loopback high ports, a
 // generated password kept in a file, a shared family alias.
-func createDemoBox(dir, domain, me, pwPath string) (err error) {
+func createDemoBox(dir, domain, me, pwPath, storeURL string) (err error) {
 	cfg := config.Default("mail." + domain)
+	cfg.StoreURL = storeURL
 	cfg.Listen = "127.0.0.1"
 	cfg.SMTPPort, cfg.SubmissionPort, cfg.SubmissionsPort, cfg.IMAPPort, cfg.IMAPSPort = 2525, 2587, 2465, 1143, 1993
 	cfg.DNSPort = 5353
@@ -300,7 +314,7 @@ func createDemoBox(dir, domain, me, pwPath string) (err error) {
 	if err := safefile.Write(pwPath, []byte(pw+"\n"), 0o600); err != nil {
 		return err
 	}
-	st, err := store.Open(context.Background(), dir, store.Options{})
+	st, err := store.Open(context.Background(), dir, store.Options{URL: cfg.StoreURL})
 	if err != nil {
 		return err
 	}
@@ -389,7 +403,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	tlsConf := certs.TLSConfig()
 	m := newMetrics(cfg, log.With("pkg", "metrics")) // metrics.go; nil when off
-	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store"), OnCommit: commitObserver(m)})
+	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store"), OnCommit: commitObserver(m), URL: cfg.StoreURL})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -93,6 +94,11 @@ type Config struct {
 	ACME ACME
 	// Health configures the health checks and the status mail (health.go).
 	Health Health
+	// StoreURL is where the store keeps its state: "" for the embedded
+	// SQLite database in the data directory, or a PostgreSQL database,
+	// postgres://USER:PASS@HOST:PORT/DB (issue 23). It holds a password:
+	// never log it (store.RedactURL).
+	StoreURL string
 }
 
 // Default returns the production defaults for hostname.
@@ -268,6 +274,17 @@ var fields = map[string]field{
 			return nil
 		},
 		doc: "the box's own name (MX target, HELO, TLS certificate)",
+	},
+	"store_url": {
+		get: func(c *Config) string { return c.StoreURL },
+		set: func(c *Config, v string) error {
+			if err := checkStoreURL(v); err != nil {
+				return err
+			}
+			c.StoreURL = v
+			return nil
+		},
+		doc: "where the store keeps its state: empty for the embedded SQLite database in the data dir, or postgres://USER:PASS@HOST:PORT/DB (message body files stay in the data dir)",
 	},
 	"listen": {
 		get: func(c *Config) string { return c.Listen },
@@ -491,4 +508,27 @@ func ipPortList(v string) ([]string, error) {
 		l[i] = net.JoinHostPort(host, port)
 	}
 	return l, nil
+}
+
+// checkStoreURL checks a store_url value: empty, or a PostgreSQL URL
+// with a host and a database. Its errors never quote the value, which
+// holds a password.
+func checkStoreURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	const want = "want postgres://USER:PASS@HOST:PORT/DB, or nothing for the embedded SQLite store"
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL: " + want)
+	}
+	switch {
+	case u.Scheme != "postgres" && u.Scheme != "postgresql":
+		return fmt.Errorf("scheme %q is not supported: %s", u.Scheme, want)
+	case u.Host == "":
+		return errors.New("no host: " + want)
+	case strings.Trim(u.Path, "/") == "":
+		return errors.New("no database name: " + want)
+	}
+	return nil
 }

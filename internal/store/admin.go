@@ -60,7 +60,7 @@ func domainOf(email string) string {
 }
 
 func isUnique(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+	return err != nil && (strings.Contains(err.Error(), "UNIQUE constraint failed") || pgUnique(err))
 }
 
 // AddDomain adds a hosted domain, with its DKIM keys in the same
@@ -68,13 +68,12 @@ func isUnique(err error) bool {
 func (s *Store) AddDomain(ctx context.Context, name string, keys ...DKIMKey) error {
 	name = strings.ToLower(name)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "INSERT INTO domains(name, created) VALUES(?, ?)", name, now())
+		did, err := tx.insertID(ctx, "INSERT INTO domains(name, created) VALUES(?, ?)", name, now())
 		if isUnique(err) {
 			return fmt.Errorf("domain %s: %w", name, ErrExists)
 		} else if err != nil {
 			return err
 		}
-		did, _ := res.LastInsertId()
 		for _, k := range keys {
 			if _, err := tx.exec(ctx, "INSERT INTO dkim_keys(domain_id, selector, algorithm, private, active, created) VALUES(?, ?, ?, ?, ?, ?)",
 				did, k.Selector, k.Algorithm, k.Private, k.Active, now()); err != nil {
@@ -158,13 +157,12 @@ func (s *Store) AddAccount(ctx context.Context, email, password string, admin bo
 			return fmt.Errorf("%s is an alias: %w", email, ErrExists)
 		}
 		ts := now()
-		res, err := tx.exec(ctx, "INSERT INTO accounts(email, domain_id, pwhash, admin, created) VALUES(?, ?, ?, ?, ?)", email, did, h, admin, ts)
+		id, err := tx.insertID(ctx, "INSERT INTO accounts(email, domain_id, pwhash, admin, created) VALUES(?, ?, ?, ?, ?)", email, did, h, admin, ts)
 		if isUnique(err) {
 			return fmt.Errorf("account %s: %w", email, ErrExists)
 		} else if err != nil {
 			return err
 		}
-		id, _ := res.LastInsertId()
 		for _, mb := range DefaultMailboxes() {
 			if _, err := createMailbox(ctx, tx, id, mb.Name, mb.SpecialUse); err != nil {
 				return err
@@ -262,9 +260,9 @@ func (s *Store) FirstAdmin(ctx context.Context, domain string) (Account, error) 
 	var a Account
 	var c int64
 	err := s.rdb.QueryRowContext(ctx, `SELECT a.id, a.email, a.admin, a.created FROM accounts a JOIN domains d ON a.domain_id = d.id
-		WHERE a.admin AND NOT a.disabled AND d.name = ? ORDER BY a.id LIMIT 1`, strings.ToLower(domain)).Scan(&a.ID, &a.Email, &a.Admin, &c)
+		WHERE a.admin != 0 AND a.disabled = 0 AND d.name = ? ORDER BY a.id LIMIT 1`, strings.ToLower(domain)).Scan(&a.ID, &a.Email, &a.Admin, &c)
 	if errors.Is(err, sql.ErrNoRows) {
-		err = s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE admin AND NOT disabled ORDER BY id LIMIT 1").Scan(&a.ID, &a.Email, &a.Admin, &c)
+		err = s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created FROM accounts WHERE admin != 0 AND disabled = 0 ORDER BY id LIMIT 1").Scan(&a.ID, &a.Email, &a.Admin, &c)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, ErrNotFound
@@ -311,7 +309,7 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (Accou
 	var h string
 	var c int64
 	// A disabled account (store/disable.go) is refused as an unknown one.
-	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ? AND NOT disabled", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash FROM accounts WHERE email = ? AND disabled = 0", strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.passwordMatches("", password) // as long as a wrong password takes
 		return Account{}, ErrAuthFailed

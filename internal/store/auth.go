@@ -48,7 +48,7 @@ func (s *Store) AuthenticateDevice(ctx context.Context, email, password string, 
 	var a Account
 	var h, secret string
 	var c int64
-	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash, totp_secret FROM accounts WHERE email = ? AND NOT disabled",
+	err := s.rdb.QueryRowContext(ctx, "SELECT id, email, admin, created, pwhash, totp_secret FROM accounts WHERE email = ? AND disabled = 0",
 		strings.ToLower(email)).Scan(&a.ID, &a.Email, &a.Admin, &c, &h, &secret)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.passwordMatches("", password) // as long as a wrong password takes
@@ -483,7 +483,7 @@ const dummyCostCap = 16
 // dummy hash is made.
 func (s *Store) dummyCost() int {
 	cost := s.pwCost
-	rows, err := s.rdb.QueryContext(context.Background(), "SELECT pwhash FROM accounts GROUP BY substr(pwhash, 1, 7)")
+	rows, err := s.rdb.QueryContext(context.Background(), "SELECT min(pwhash) FROM accounts GROUP BY substr(pwhash, 1, 7)")
 	if err != nil {
 		s.log.Warn("reading the costs of the password hashes", "err", err)
 		return cost

@@ -154,7 +154,7 @@ func TestAPasswordChangedByAnotherProcessStopsTheCachedOneAtOnce(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	open := func() *Store {
-		s, err := Open(ctx, dir, testOptions)
+		s, err := testOpen(ctx, dir, testOptions)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +252,7 @@ func BenchmarkAuthenticateCached(b *testing.B)   { benchAuthenticate(b, true) }
 func BenchmarkAuthenticateUncached(b *testing.B) { benchAuthenticate(b, false) }
 
 func benchAuthenticate(b *testing.B, cached bool) {
-	s, err := Open(context.Background(), b.TempDir(), Options{PasswordCost: DefaultPasswordCost})
+	s, err := testOpen(context.Background(), b.TempDir(), Options{PasswordCost: DefaultPasswordCost})
 	if err != nil {
 		b.Fatal(err)
 	}

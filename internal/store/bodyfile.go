@@ -244,19 +244,15 @@ func syncDir(dir string) error {
 // insertBody stores b and returns its id; references are counted by
 // triggers when messages or queue rows point at it.
 func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
-	var res sql.Result
+	var id int64
 	var err error
 	header := b.header
 	if b.file == "" {
-		res, err = tx.exec(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(b.data), b.data)
+		id, err = tx.insertID(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(b.data), b.data)
 		header, _ = mailmsg.Split(b.data)
 	} else {
-		res, err = tx.exec(ctx, "INSERT INTO bodies(size, data, file) VALUES(?, X'', ?)", b.size, b.file)
+		id, err = tx.insertID(ctx, "INSERT INTO bodies(size, data, file) VALUES(?, ?, ?)", b.size, []byte{}, b.file)
 	}
-	if err != nil {
-		return 0, err
-	}
-	id, err := res.LastInsertId()
 	if err != nil {
 		return 0, err
 	}
@@ -271,6 +267,9 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 		text := b.text
 		if !b.textSet {
 			text = bodyText(b.data)
+		}
+		if tx.s.pg {
+			text = pgText(text)
 		}
 		if err := insertBodyText(ctx, tx.exec, id, text); err != nil {
 			return 0, err

@@ -112,6 +112,12 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event) (forei
 	c := &s.chlog
 	var id int64
 	c.buf = encodeEvents(c.buf[:0], events)
+	if s.pg {
+		// Ids in commit order: see the package comment of this file.
+		if _, err := t.exec(ctx, "SELECT pg_advisory_xact_lock(?)", int64(pgChangeLogLock)); err != nil {
+			return nil, 0, fmt.Errorf("change log: %w", err)
+		}
+	}
 	if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {
 		return nil, 0, fmt.Errorf("change log: %w", err)
@@ -271,6 +277,9 @@ type dataVersion struct {
 }
 
 func (s *Store) newChangeSignal() (changeSignal, error) {
+	if s.pg {
+		return &lastChange{db: s.rdb, last: -1}, nil
+	}
 	db, err := sql.Open("sqlite", "file:"+s.path+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
 	if err != nil {
 		return nil, err
@@ -292,6 +301,30 @@ func (d *dataVersion) changed(ctx context.Context) (bool, error) {
 }
 
 func (d *dataVersion) close() error { return d.db.Close() }
+
+// pgChangeLogLock is the advisory lock a PostgreSQL writer holds from its
+// change_log INSERT to its commit, so that ids become visible in order.
+const pgChangeLogLock = 0x626f786c6f67 // "boxlog"
+
+// lastChange is the PostgreSQL changeSignal of phase 1: the newest
+// change_log id, polled. (LISTEN/NOTIFY replaces it with the cluster
+// work of issue 23.)
+type lastChange struct {
+	db   *sql.DB
+	last int64
+}
+
+func (l *lastChange) changed(ctx context.Context) (bool, error) {
+	var v int64
+	if err := l.db.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM change_log").Scan(&v); err != nil {
+		return false, err
+	}
+	changed := v != l.last
+	l.last = v
+	return changed, nil
+}
+
+func (l *lastChange) close() error { return nil }
 
 // The encoding of a batch's events: a version byte, then runs of events
 // that differ only by consecutive UIDs (and ModSeqs that stay or step by

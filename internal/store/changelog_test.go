@@ -51,7 +51,7 @@ func twoProcesses(t *testing.T, poll time.Duration) (cli, srv *Store, a Account)
 	t.Helper()
 	dir := t.TempDir()
 	open := func() *Store {
-		s, err := Open(context.Background(), dir, Options{})
+		s, err := testOpen(context.Background(), dir, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +155,7 @@ func TestTheWriterTrimsOldChangeLogRows(t *testing.T) {
 	ctx := context.Background()
 	old := time.Now().Add(-changeLogKeep - time.Minute).Unix()
 	if err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		_, err := tx.exec(ctx, "INSERT INTO change_log(writer, at, events) VALUES(1, ?, x'01'), (1, ?, x'01')", old, old)
+		_, err := tx.exec(ctx, "INSERT INTO change_log(writer, at, events) VALUES(1, ?, ?), (1, ?, ?)", old, []byte{1}, old, []byte{1})
 		return err
 	}); err != nil {
 		t.Fatal(err)

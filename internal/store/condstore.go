@@ -242,7 +242,7 @@ func (s *Store) VanishedFloor(ctx context.Context, mailboxID int64) (int64, erro
 func recordExpunged(ctx context.Context, tx *Tx, mailboxID int64, uids []uint32, modseq int64) error {
 	at := time.Now()
 	for _, u := range uids {
-		if _, err := tx.exec(ctx, "INSERT OR REPLACE INTO expunged(mailbox_id, uid, modseq, at) VALUES(?, ?, ?, ?)", mailboxID, u, modseq, at.Unix()); err != nil {
+		if _, err := tx.exec(ctx, "INSERT INTO expunged(mailbox_id, uid, modseq, at) VALUES(?, ?, ?, ?) ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq, at = excluded.at", mailboxID, u, modseq, at.Unix()); err != nil {
 			return err
 		}
 	}
@@ -271,7 +271,7 @@ func compactExpunged(ctx context.Context, tx *Tx, mailboxID int64, now time.Time
 	if _, err := tx.exec(ctx, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?", mailboxID, top.Int64); err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, "UPDATE mailboxes SET vanished_floor = max(vanished_floor, ?) WHERE id = ?", top.Int64, mailboxID)
+	_, err = tx.exec(ctx, "UPDATE mailboxes SET vanished_floor = ? WHERE id = ? AND vanished_floor < ?", top.Int64, mailboxID, top.Int64)
 	return err
 }
 

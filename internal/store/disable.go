@@ -45,7 +45,7 @@ func (s *Store) AccountDisabled(ctx context.Context, id int64) (bool, error) {
 
 // DisabledAccounts returns the emails of the disabled accounts.
 func (s *Store) DisabledAccounts(ctx context.Context) (map[string]bool, error) {
-	rows, err := s.rdb.QueryContext(ctx, "SELECT email FROM accounts WHERE disabled")
+	rows, err := s.rdb.QueryContext(ctx, "SELECT email FROM accounts WHERE disabled != 0")
 	if err != nil {
 		return nil, err
 	}

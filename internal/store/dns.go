@@ -66,7 +66,7 @@ func (s *Store) ActivateDKIMKey(ctx context.Context, domain, selector string) er
 		} else if err != nil {
 			return err
 		}
-		if _, err := tx.exec(ctx, "UPDATE dkim_keys SET active = (id = ?) WHERE domain_id = ? AND algorithm = ?", id, did, algo); err != nil {
+		if _, err := tx.exec(ctx, "UPDATE dkim_keys SET active = CASE WHEN id = ? THEN 1 ELSE 0 END WHERE domain_id = ? AND algorithm = ?", id, did, algo); err != nil {
 			return err
 		}
 		return nil

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -171,11 +172,11 @@ func (s *Store) loadFlagEntry(ctx context.Context, mailboxID int64) (*flagEntry,
 		return nil, err
 	}
 	var uids, flags sql.NullString
-	var kwJSON string
+	var kwJSON sql.NullString // NULL: PostgreSQL's json_agg of no rows
 	if err := tx.QueryRowContext(ctx, "SELECT group_concat(uid, ','), "+flagAggregates+" FROM messages WHERE mailbox_id = ?", mailboxID).Scan(&uids, &flags, &kwJSON); err != nil {
 		return nil, err
 	}
-	return flagEntryOf(mailboxID, uidValidity, modSeq, uids.String, flags.String, kwJSON)
+	return flagEntryOf(mailboxID, uidValidity, modSeq, uids.String, flags.String, kwJSON.String)
 }
 
 // flagAggregates, after group_concat(uid, ','), give in the same
@@ -214,7 +215,7 @@ func flagEntryOf(mailboxID int64, uidValidity uint32, modSeq int64, uids, flags,
 		e.uids, e.flags = u2, f2
 	}
 	var kws []string
-	if err := json.Unmarshal([]byte(kwJSON), &kws); err != nil {
+	if err := json.Unmarshal([]byte(cmp.Or(kwJSON, "[]")), &kws); err != nil {
 		return nil, fmt.Errorf("keywords of mailbox %d: %w", mailboxID, err)
 	}
 	for _, l := range kws {

@@ -13,7 +13,7 @@ import (
 func TestTheFlagCacheFollowsEveryChange(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, testOptions)
+	s, err := testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +94,7 @@ func TestTheFlagCacheFollowsEveryChange(t *testing.T) {
 		t.Error("the writer's own changes did not keep the entry current")
 	}
 	// Another process delivers and flags (a second Store on the same database).
-	other, err := Open(ctx, dir, testOptions)
+	other, err := testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestTheFlagCacheFollowsEveryChange(t *testing.T) {
 	check("after another process's changes")
 	// Then this one changes something: the entry must not skip the
 	// other's changes by taking this MODSEQ.
-	other, _ = Open(ctx, dir, testOptions)
+	other, _ = testOpen(ctx, dir, testOptions)
 	other.UpdateFlags(ctx, a.ID, inbox.ID, []uint32{8}, FlagsAdd, FlagAnswered, nil)
 	other.Close()
 	s.UpdateFlags(ctx, a.ID, inbox.ID, []uint32{9}, FlagsAdd, FlagDraft, nil)

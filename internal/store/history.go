@@ -127,12 +127,12 @@ func (s *Store) FlushHistory(ctx context.Context, t time.Time) error {
 			_, err := tx.exec(ctx, `INSERT INTO history(tier, slot, start, received, sent, spam, logins, loops, queue, disk_used)
 				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 				ON CONFLICT(tier, slot) DO UPDATE SET
-				received = CASE WHEN start = excluded.start THEN received + excluded.received ELSE excluded.received END,
-				sent = CASE WHEN start = excluded.start THEN sent + excluded.sent ELSE excluded.sent END,
-				spam = CASE WHEN start = excluded.start THEN spam + excluded.spam ELSE excluded.spam END,
-				logins = CASE WHEN start = excluded.start THEN logins + excluded.logins ELSE excluded.logins END,
-				loops = CASE WHEN start = excluded.start THEN loops + excluded.loops ELSE excluded.loops END,
-				queue = CASE WHEN start = excluded.start THEN max(queue, excluded.queue) ELSE excluded.queue END,
+				received = CASE WHEN history.start = excluded.start THEN history.received + excluded.received ELSE excluded.received END,
+				sent = CASE WHEN history.start = excluded.start THEN history.sent + excluded.sent ELSE excluded.sent END,
+				spam = CASE WHEN history.start = excluded.start THEN history.spam + excluded.spam ELSE excluded.spam END,
+				logins = CASE WHEN history.start = excluded.start THEN history.logins + excluded.logins ELSE excluded.logins END,
+				loops = CASE WHEN history.start = excluded.start THEN history.loops + excluded.loops ELSE excluded.loops END,
+				queue = CASE WHEN history.start = excluded.start THEN CASE WHEN history.queue > excluded.queue THEN history.queue ELSE excluded.queue END ELSE excluded.queue END,
 				disk_used = excluded.disk_used, start = excluded.start`,
 				i, slot, start, c[EventReceived], c[EventSent], c[EventSpam], c[EventLogin], c[EventLoop], queued, used)
 			if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -72,12 +73,12 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 	var uids sql.NullString
 	var n, recent int64
 	var unseen sql.NullInt64
-	var kwJSON string
+	var kwJSON sql.NullString // NULL: PostgreSQL's json_agg of no rows
 	q := `SELECT count(*), coalesce(sum(flags & ? != 0), 0),
 		min(CASE WHEN flags & ? = 0 THEN uid END), group_concat(uid, ','),
 		json_group_array(DISTINCT keywords) FILTER (WHERE keywords IS NOT NULL)`
 	var flags sql.NullString
-	var msgKwJSON string
+	var msgKwJSON sql.NullString
 	dest := []any{&n, &recent, &unseen, &uids, &kwJSON}
 	// (UIDNEXT-1 bounds the number of messages: small mailboxes are not kept.)
 	withFlags := st.Mailbox.UIDNext > flagCacheMin && !s.flags.current(st.Mailbox.ID, st.Mailbox.UIDValidity, st.Mailbox.ModSeq)
@@ -90,7 +91,7 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 		return st, err
 	}
 	if withFlags && n >= flagCacheMin {
-		e, err := flagEntryOf(st.Mailbox.ID, st.Mailbox.UIDValidity, st.Mailbox.ModSeq, uids.String, flags.String, msgKwJSON)
+		e, err := flagEntryOf(st.Mailbox.ID, st.Mailbox.UIDValidity, st.Mailbox.ModSeq, uids.String, flags.String, msgKwJSON.String)
 		if err != nil {
 			return st, err
 		}
@@ -116,7 +117,7 @@ func (s *Store) SelectMailbox(ctx context.Context, accountID int64, name string)
 		st.FirstUnseen = uint32(i + 1)
 	}
 	var kwLists []string
-	if err := json.Unmarshal([]byte(kwJSON), &kwLists); err != nil {
+	if err := json.Unmarshal([]byte(cmp.Or(kwJSON.String, "[]")), &kwLists); err != nil {
 		return st, fmt.Errorf("keywords of mailbox %d: %w", st.Mailbox.ID, err)
 	}
 	for _, l := range kwLists {

@@ -73,14 +73,10 @@ func validMailboxName(name string) error {
 
 func createMailbox(ctx context.Context, tx *Tx, accountID int64, name, specialUse string) (int64, error) {
 	uv := uint32(rand.Uint32N(1<<31-1) + 1)
-	res, err := tx.exec(ctx, "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use) VALUES(?, ?, ?, ?)", accountID, name, uv, specialUse)
+	id, err := tx.insertID(ctx, "INSERT INTO mailboxes(account_id, name, uidvalidity, special_use) VALUES(?, ?, ?, ?)", accountID, name, uv, specialUse)
 	if isUnique(err) {
 		return 0, fmt.Errorf("mailbox %s: %w", name, ErrExists)
 	} else if err != nil {
-		return 0, err
-	}
-	id, err := res.LastInsertId()
-	if err != nil {
 		return 0, err
 	}
 	// A new mailbox is subscribed, as it always was here (Dovecot's

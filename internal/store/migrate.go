@@ -401,11 +401,8 @@ func (r ImportRun) Mail() bool {
 func (s *Store) StartImportRun(ctx context.Context, accountID int64, source string) (int64, error) {
 	var id int64
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		res, err := tx.exec(ctx, "INSERT INTO import_runs(account_id, source, started) VALUES(?, ?, ?)", accountID, source, now())
-		if err != nil {
-			return err
-		}
-		id, err = res.LastInsertId()
+		var err error
+		id, err = tx.insertID(ctx, "INSERT INTO import_runs(account_id, source, started) VALUES(?, ?, ?)", accountID, source, now())
 		return err
 	})
 	return id, err

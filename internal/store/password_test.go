@@ -11,7 +11,7 @@ import (
 // hashes cost: the store's PasswordCost.
 func TestDummyHashHasTheCostOfRealHashes(t *testing.T) {
 	for _, cost := range []int{bcrypt.MinCost, bcrypt.MinCost + 1} {
-		s, err := Open(context.Background(), t.TempDir(), Options{PasswordCost: cost})
+		s, err := testOpen(context.Background(), t.TempDir(), Options{PasswordCost: cost})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,12 +32,12 @@ func TestDummyHashHasTheCostOfRealHashes(t *testing.T) {
 // 0 means the production cost.
 func TestPasswordCostIsChecked(t *testing.T) {
 	for _, cost := range []int{bcrypt.MinCost - 1, bcrypt.MaxCost + 1} {
-		if s, err := Open(context.Background(), t.TempDir(), Options{PasswordCost: cost}); err == nil {
+		if s, err := testOpen(context.Background(), t.TempDir(), Options{PasswordCost: cost}); err == nil {
 			s.Close()
 			t.Errorf("PasswordCost %d: opened", cost)
 		}
 	}
-	s, err := Open(context.Background(), t.TempDir(), Options{})
+	s, err := testOpen(context.Background(), t.TempDir(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -156,10 +156,10 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 			}
 		}
 		if len(left) == 0 {
-			if _, err := tx.exec(ctx, "DELETE FROM queue WHERE id = ?", id); err != nil {
+			if err := deleteQueueRow(ctx, tx, id); err != nil {
 				return err
 			}
-		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = warned OR ? WHERE id = ?",
+		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = max(warned, ?) WHERE id = ?",
 			strings.Join(left, ","), o.NextAttempt.Unix(), o.LastError, o.Warned, id); err != nil {
 			return err
 		}
@@ -169,6 +169,15 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 		}
 		return nil
 	})
+}
+
+// deleteQueueRow deletes a finished queue entry and its TLS-optional mark.
+func deleteQueueRow(ctx context.Context, tx *Tx, id int64) error {
+	if _, err := tx.exec(ctx, "DELETE FROM queue WHERE id = ?", id); err != nil {
+		return err
+	}
+	_, err := tx.exec(ctx, "DELETE FROM queue_tlsoptional WHERE queue_id = ?", id)
+	return err
 }
 
 // QueueRetry makes an entry (every entry when id is 0) due now.
@@ -193,6 +202,9 @@ func (s *Store) QueueRetry(ctx context.Context, id int64) (int, error) {
 func (s *Store) QueueRemove(ctx context.Context, id int64, bounce *Delivery) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		if err := tx.execOne(ctx, fmt.Sprintf("queue entry %d", id), "DELETE FROM queue WHERE id = ?", id); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, "DELETE FROM queue_tlsoptional WHERE queue_id = ?", id); err != nil {
 			return err
 		}
 		if bounce != nil {

@@ -10,7 +10,7 @@ import (
 
 func TestRestoreAddsAboveUIDNextKeepsUIDValidityAndPublishes(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, t.TempDir(), Options{PasswordCost: testOptions.PasswordCost, FileBodyMin: 1024})
+	s, err := testOpen(ctx, t.TempDir(), Options{PasswordCost: testOptions.PasswordCost, FileBodyMin: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}

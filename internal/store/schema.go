@@ -8,6 +8,13 @@ import (
 
 // migrations are applied in order; the index+1 is the schema version
 // stored in PRAGMA user_version. Never edit a released migration: append.
+//
+// These are SQLite's. PostgreSQL's schema starts at version 27 in one
+// step (pgSchema, pgschema.go), so from migration 28 on every migration
+// is written twice, at the same number: its SQLite form appended here,
+// its PostgreSQL form appended to pgMigrations (BIGINT for INTEGER, BYTEA
+// for BLOB, identity columns for rowids, trigger functions for
+// triggers). TestEveryMigrationHasAPostgreSQLForm fails until both exist.
 var migrations = []string{
 	// 1: the core schema.
 	`

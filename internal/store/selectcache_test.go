@@ -11,7 +11,7 @@ import (
 func TestTheSelectCacheFollowsEveryChange(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, testOptions)
+	s, err := testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +45,7 @@ func TestTheSelectCacheFollowsEveryChange(t *testing.T) {
 	s.Expunge(ctx, a.ID, inbox.ID, nil)
 	check("after EXPUNGE", n-1, 4)
 	// Another process delivers (a second Store on the same database).
-	other, err := Open(ctx, dir, testOptions)
+	other, err := testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func (s *Store) SetActiveSieveScript(ctx context.Context, accountID int64, name 
 				return err
 			}
 		}
-		if _, err := tx.exec(ctx, "UPDATE sieve_scripts SET active = (name = ?) WHERE account_id = ?", name, accountID); err != nil {
+		if _, err := tx.exec(ctx, "UPDATE sieve_scripts SET active = CASE WHEN name = ? THEN 1 ELSE 0 END WHERE account_id = ?", name, accountID); err != nil {
 			return err
 		}
 		return nil

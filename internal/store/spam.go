@@ -191,12 +191,12 @@ func (s *Store) TrainSpam(ctx context.Context, tr SpamTraining) error {
 }
 
 func applySpamDelta(ctx context.Context, tx *Tx, d SpamDelta, day int64) error {
-	if _, err := tx.exec(ctx, "INSERT INTO spam_models(account_id, spam, ham, gen) VALUES(?1, max(?2, 0), max(?3, 0), 1) ON CONFLICT(account_id) DO UPDATE SET spam = max(spam + ?2, 0), ham = max(ham + ?3, 0), gen = gen + 1",
+	if _, err := tx.exec(ctx, "INSERT INTO spam_models(account_id, spam, ham, gen) VALUES(?1, max(?2, 0), max(?3, 0), 1) ON CONFLICT(account_id) DO UPDATE SET spam = max(spam_models.spam + ?2, 0), ham = max(spam_models.ham + ?3, 0), gen = spam_models.gen + 1",
 		d.AccountID, d.Spam, d.Ham); err != nil {
 		return fmt.Errorf("spam model %d: %w", d.AccountID, err)
 	}
 	for _, t := range d.Tokens {
-		if _, err := tx.exec(ctx, "INSERT INTO spam_tokens(account_id, token, spam, ham, seen) VALUES(?1, ?2, max(?3, 0), max(?4, 0), ?5) ON CONFLICT(account_id, token) DO UPDATE SET spam = max(spam + ?3, 0), ham = max(ham + ?4, 0), seen = ?5",
+		if _, err := tx.exec(ctx, "INSERT INTO spam_tokens(account_id, token, spam, ham, seen) VALUES(?1, ?2, max(?3, 0), max(?4, 0), ?5) ON CONFLICT(account_id, token) DO UPDATE SET spam = max(spam_tokens.spam + ?3, 0), ham = max(spam_tokens.ham + ?4, 0), seen = ?5",
 			d.AccountID, int64(t.Token), t.Spam, t.Ham, day); err != nil {
 			return fmt.Errorf("spam tokens %d: %w", d.AccountID, err)
 		}
@@ -207,7 +207,7 @@ func applySpamDelta(ctx context.Context, tx *Tx, d SpamDelta, day int64) error {
 		}
 	}
 	for _, w := range d.Weights {
-		if _, err := tx.exec(ctx, "INSERT INTO spam_weights(account_id, idx, w, c) VALUES(?1, ?2, ?3, max(?4, 0)) ON CONFLICT(account_id, idx) DO UPDATE SET w = w + ?3, c = max(c + ?4, 0)",
+		if _, err := tx.exec(ctx, "INSERT INTO spam_weights(account_id, idx, w, c) VALUES(?1, ?2, ?3, max(?4, 0)) ON CONFLICT(account_id, idx) DO UPDATE SET w = spam_weights.w + ?3, c = max(spam_weights.c + ?4, 0)",
 			d.AccountID, int64(w.Index), float64(w.W), float64(w.C)); err != nil {
 			return fmt.Errorf("spam weights %d: %w", d.AccountID, err)
 		}

@@ -55,6 +55,15 @@
 // their rows within about a quarter of a second, in commit order with its
 // own (changelog.go).
 //
+// # PostgreSQL
+//
+// With Options.URL (store_url = postgres://...), the same API runs on a
+// PostgreSQL database instead (issue 23, docs/postgresql.md): the same
+// SQL, rewritten once per statement text for PostgreSQL (dialect.go), a
+// schema created in one step at version 27 (pgschema.go), the same
+// writer and group commit, with serialization failures and deadlocks
+// retried per write. Body files stay under DIR.
+//
 // This package knows nothing of SMTP or IMAP wire formats; it stores bytes
 // and metadata. The one piece of mail parsing it does is reading the
 // header fields kept for SEARCH (FoldHeaderValue).
@@ -105,6 +114,11 @@ type Options struct {
 	// OnCommit, if set, is told each group commit's batch size and how
 	// long its COMMIT (the WAL fsync) took (metrics.StoreCommit).
 	OnCommit func(batch int, commit time.Duration)
+	// URL is the store_url of boxmail.conf: "" keeps the state in the
+	// embedded SQLite database DIR/boxmail.db; postgres://USER:PASS@HOST:PORT/DB
+	// keeps it in that PostgreSQL database (dialect.go, pgschema.go). Body
+	// files (FileBodyMin) stay under DIR either way.
+	URL string
 }
 
 // DefaultPasswordCost is the bcrypt cost of password hashes in production.
@@ -152,6 +166,9 @@ type Store struct {
 	} // admin.go: dummyHash
 	// onCommit is Options.OnCommit (nil: none).
 	onCommit func(batch int, commit time.Duration)
+	// pg is set when the store runs on PostgreSQL (Options.URL), decided
+	// at Open; the SQL that differs by engine asks it (dialect.go).
+	pg bool
 }
 
 // Stats counts the writer's work since Open.
@@ -191,50 +208,19 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("creating data dir: %w", err)
 	}
 	path := filepath.Join(dir, FileName)
-	// busy_timeout comes first: the pragmas run in order when a connection
-	// opens, and switching a new database to WAL while another process
-	// (a second Open) holds it must wait, not fail with SQLITE_BUSY.
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
-	wdb, err := sql.Open("sqlite", dsn)
+	open := openSQLite
+	if opts.URL != "" {
+		open = openPostgres
+	}
+	wdb, rdb, err := open(ctx, path, opts)
 	if err != nil {
 		return nil, err
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
-	wdb.SetConnMaxLifetime(0)
-	rdsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
-	rdb, err := sql.Open("sqlite", rdsn)
-	if err != nil {
-		return nil, errors.Join(err, wdb.Close())
-	}
-	rdb.SetMaxOpenConns(4)
-	rdb.SetMaxIdleConns(4)
 	s := &Store{path: path, dir: dir, fileMin: opts.FileBodyMin, pwCost: opts.PasswordCost, log: opts.Logger, wdb: wdb, rdb: rdb,
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch, onCommit: opts.OnCommit,
-		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}}
+		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}, pg: opts.URL != ""}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	s.chlog = newChangeLog()
-	var backup string
-	err = retryBusy(ctx, func() (err error) {
-		backup, err = backupBeforeMigrating(ctx, wdb, path) // schemabackup.go
-		return err
-	})
-	if err != nil {
-		var newer *NewerSchemaError
-		if errors.As(err, &newer) {
-			return nil, errors.Join(err, wdb.Close(), rdb.Close())
-		}
-		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
-	}
-	if backup != "" {
-		s.log.Info("migrating the database schema; a copy of it from before is kept", "to", SchemaVersion(), "backup", backup)
-	}
-	if err := retryBusy(ctx, func() error { return migrate(ctx, wdb) }); err != nil {
-		return nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		s.log.Warn("chmod database", "err", err)
-	}
 	if err := s.sweepBodyFiles(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close())
 	}
@@ -246,6 +232,84 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		s.log.Info("sealed TOTP secrets stored in clear", "accounts", n)
 	}
 	return s, nil
+}
+
+// openSQLite opens the writer's connection and the read pool of the
+// SQLite database at path, backs it up if it needs migrating, and
+// migrates it.
+func openSQLite(ctx context.Context, path string, opts Options) (wdb, rdb *sql.DB, err error) {
+	// busy_timeout comes first: the pragmas run in order when a connection
+	// opens, and switching a new database to WAL while another process
+	// (a second Open) holds it must wait, not fail with SQLITE_BUSY.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
+	wdb, err = sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	rdsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=query_only(1)"
+	rdb, err = sql.Open("sqlite", rdsn)
+	if err != nil {
+		return nil, nil, errors.Join(err, wdb.Close())
+	}
+	rdb.SetMaxOpenConns(4)
+	rdb.SetMaxIdleConns(4)
+	var backup string
+	err = retryBusy(ctx, func() (err error) {
+		backup, err = backupBeforeMigrating(ctx, wdb, path) // schemabackup.go
+		return err
+	})
+	if err != nil {
+		var newer *NewerSchemaError
+		if errors.As(err, &newer) {
+			return nil, nil, errors.Join(err, wdb.Close(), rdb.Close())
+		}
+		return nil, nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
+	}
+	if backup != "" {
+		opts.Logger.Info("migrating the database schema; a copy of it from before is kept", "to", SchemaVersion(), "backup", backup)
+	}
+	if err := retryBusy(ctx, func() error { return migrate(ctx, wdb) }); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("migrating %s: %w", path, err), wdb.Close(), rdb.Close())
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		opts.Logger.Warn("chmod database", "err", err)
+	}
+	return wdb, rdb, nil
+}
+
+// openPostgres opens the writer's connection and the read pool of the
+// PostgreSQL database at opts.URL and brings its schema up to date.
+// Errors name the URL without its password.
+func openPostgres(ctx context.Context, _ string, opts Options) (wdb, rdb *sql.DB, err error) {
+	where := RedactURL(opts.URL)
+	if err := CheckURL(opts.URL); err != nil {
+		return nil, nil, fmt.Errorf("store URL %s: %w", where, err)
+	}
+	if wdb, err = openPG(opts.URL, false); err != nil {
+		return nil, nil, err
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	if rdb, err = openPG(opts.URL, true); err != nil {
+		return nil, nil, errors.Join(err, wdb.Close())
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	if err := wdb.PingContext(ctx); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("connecting to %s: %w", where, err), wdb.Close(), rdb.Close())
+	}
+	if err := migratePG(ctx, wdb); err != nil {
+		var newer *NewerSchemaError
+		if errors.As(err, &newer) {
+			return nil, nil, errors.Join(err, wdb.Close(), rdb.Close())
+		}
+		return nil, nil, errors.Join(fmt.Errorf("migrating %s: %w", where, err), wdb.Close(), rdb.Close())
+	}
+	return wdb, rdb, nil
 }
 
 // Close stops the writer after the writes already submitted and closes
@@ -484,23 +548,8 @@ func (s *Store) runBatch(batch []*writeReq) {
 			r.done <- err
 			continue
 		}
-		if _, err := s.txExec(ctx, tx, "SAVEPOINT w"); err != nil {
+		if err := s.runOne(ctx, tx, r); err != nil {
 			r.done <- err
-			continue
-		}
-		r.tx.tx, r.tx.s = tx, s
-		ferr := r.fn(r.ctx, &r.tx)
-		if ferr != nil {
-			if _, err := s.txExec(ctx, tx, "ROLLBACK TO w"); err != nil {
-				ferr = errors.Join(ferr, err)
-			}
-			r.tx.events = nil
-		}
-		if _, err := s.txExec(ctx, tx, "RELEASE w"); err != nil && ferr == nil {
-			ferr = err
-		}
-		if ferr != nil {
-			r.done <- ferr
 			continue
 		}
 		ok[i] = true
@@ -553,6 +602,34 @@ func (s *Store) runBatch(batch []*writeReq) {
 			}
 			r.done <- nil
 		}
+	}
+}
+
+// runOne runs r's write function in its own savepoint of tx: a failure
+// rolls back only its own changes. On PostgreSQL, a serialization
+// failure or a deadlock (another node held the rows) is rolled back to
+// the savepoint and the function run again, up to maxRetries times.
+func (s *Store) runOne(ctx context.Context, tx *sql.Tx, r *writeReq) error {
+	if _, err := s.txExec(ctx, tx, "SAVEPOINT w"); err != nil {
+		return err
+	}
+	r.tx.tx, r.tx.s = tx, s
+	for try := 0; ; try++ {
+		ferr := r.fn(r.ctx, &r.tx)
+		if ferr != nil {
+			if _, err := s.txExec(ctx, tx, "ROLLBACK TO w"); err != nil {
+				ferr = errors.Join(ferr, err)
+			}
+			r.tx.events = nil
+			if s.pg && try < maxRetries && pgRetryable(ferr) && r.ctx.Err() == nil {
+				time.Sleep(retryPause(try))
+				continue
+			}
+		}
+		if _, err := s.txExec(ctx, tx, "RELEASE w"); err != nil && ferr == nil {
+			ferr = err
+		}
+		return ferr
 	}
 }
 

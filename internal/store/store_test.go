@@ -23,7 +23,7 @@ var testOptions = Options{PasswordCost: bcrypt.MinCost}
 
 func openTemp(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), t.TempDir(), testOptions)
+	s, err := testOpen(context.Background(), t.TempDir(), testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestRenameMailboxTakesItsChildren(t *testing.T) {
 func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, testOptions)
+	s, err := testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 	s.Deliver(ctx, Delivery{Data: []byte("x"), Local: []LocalTarget{{AccountID: a.ID}}})
 	mb1, _ := s.MailboxByName(ctx, a.ID, "INBOX")
 	s.Close()
-	s, err = Open(ctx, dir, testOptions)
+	s, err = testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,8 +271,9 @@ func TestReopeningKeepsUIDValidityAndUIDs(t *testing.T) {
 }
 
 func TestANewerSchemaIsRefused(t *testing.T) {
+	skipOnPG(t, "sets PRAGMA user_version; the PostgreSQL refusal is TestPGRefusesANewerSchema")
 	dir := t.TempDir()
-	s, err := Open(context.Background(), dir, testOptions)
+	s, err := testOpen(context.Background(), dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +282,7 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	_, err = Open(context.Background(), dir, testOptions)
+	_, err = testOpen(context.Background(), dir, testOptions)
 	want := fmt.Sprintf("this database was written by a newer boxmail (schema %d); this binary knows up to %d: install the newer binary", newer, SchemaVersion())
 	var ne *NewerSchemaError
 	if err == nil || !strings.Contains(err.Error(), want) || !errors.As(err, &ne) {
@@ -296,11 +297,12 @@ func TestANewerSchemaIsRefused(t *testing.T) {
 // behind: Open keeps a copy of it at that version beside it, then
 // migrates; a second Open takes no new copy.
 func TestMigratingTakesABackupFirst(t *testing.T) {
+	skipOnPG(t, "the backup before migrating is a copy of the SQLite file")
 	ctx := context.Background()
 	dir := t.TempDir()
 	all := migrations
 	migrations = all[:len(all)-1]
-	s, err := Open(ctx, dir, testOptions)
+	s, err := testOpen(ctx, dir, testOptions)
 	migrations = all
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +315,7 @@ func TestMigratingTakesABackupFirst(t *testing.T) {
 	if _, err := os.Stat(backup); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("backup before any migration was needed: %v", err)
 	}
-	s, err = Open(ctx, dir, testOptions)
+	s, err = testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +348,7 @@ func TestMigratingTakesABackupFirst(t *testing.T) {
 		t.Errorf("temporary files left: %v", tmps)
 	}
 	before, _ := os.ReadFile(backup)
-	s, err = Open(ctx, dir, testOptions)
+	s, err = testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +366,7 @@ func TestConcurrentOpensOfANewDatabaseMigrateOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s, err := Open(context.Background(), dir, testOptions)
+			s, err := testOpen(context.Background(), dir, testOptions)
 			if err == nil {
 				s.Close()
 			}
@@ -382,6 +384,7 @@ func TestConcurrentOpensOfANewDatabaseMigrateOnce(t *testing.T) {
 
 // A commit must be fsynced before Write returns: WAL with synchronous=FULL.
 func TestTheDatabaseIsOpenedDurably(t *testing.T) {
+	skipOnPG(t, "reads SQLite PRAGMAs (synchronous, journal_mode)")
 	s := openTemp(t)
 	var sync int
 	var mode string

@@ -158,6 +158,12 @@ func trigramQuery(value string) string {
 	return strings.Join(grams, " AND ")
 }
 
+// likePattern is an ILIKE pattern matching text that contains value.
+func likePattern(value string) string {
+	r := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`, "\x00", "")
+	return "%" + r.Replace(value) + "%"
+}
+
 // BodyTextCandidates returns, ascending, the UIDs of the messages of a
 // mailbox whose body text may contain value (case-insensitively): those
 // the index finds all trigrams of value in, and those whose body is not
@@ -170,10 +176,20 @@ func (s *Store) BodyTextCandidates(ctx context.Context, mailboxID int64, value s
 		return nil, false, nil
 	}
 	var list sql.NullString
-	err = s.rdb.QueryRowContext(ctx, `SELECT group_concat(m.uid, ',') FROM messages m
+	if s.pg {
+		// PostgreSQL's body_text is a plain table (pgschema.go): a
+		// case-insensitive substring match, which the caller's exact
+		// match narrows no further than the trigrams would.
+		err = s.rdb.QueryRowContext(ctx, `SELECT group_concat(m.uid, ',') FROM messages m
+		WHERE m.mailbox_id = ? AND (m.body_id IN (SELECT rowid FROM body_text WHERE text ILIKE ?)
+			OR m.body_id IN (SELECT id FROM bodies WHERE file IS NOT NULL))`,
+			mailboxID, likePattern(value)).Scan(&list)
+	} else {
+		err = s.rdb.QueryRowContext(ctx, `SELECT group_concat(m.uid, ',') FROM messages m
 		WHERE m.mailbox_id = ? AND (m.body_id IN (SELECT rowid FROM body_text WHERE body_text MATCH ?)
 			OR m.body_id IN (SELECT id FROM bodies WHERE file IS NOT NULL))`,
-		mailboxID, q).Scan(&list)
+			mailboxID, q).Scan(&list)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("body text candidates: %w", err)
 	}

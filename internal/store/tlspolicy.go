@@ -96,7 +96,7 @@ func (s *Store) AddTLSResult(ctx context.Context, at time.Time, r TLSResult) err
 	day := at.UTC().Format(time.DateOnly)
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		_, err := tx.exec(ctx, `INSERT INTO tls_results(day, domain, policy_type, policy, mx_host, result, detail, count) VALUES(?, ?, ?, ?, ?, ?, ?, 1)
-			ON CONFLICT(day, domain, policy_type, mx_host, result) DO UPDATE SET count = count + 1, policy = excluded.policy, detail = excluded.detail`,
+			ON CONFLICT(day, domain, policy_type, mx_host, result) DO UPDATE SET count = tls_results.count + 1, policy = excluded.policy, detail = excluded.detail`,
 			day, r.Domain, r.PolicyType, r.Policy, r.MXHost, r.Result, r.Detail)
 		return err
 	})

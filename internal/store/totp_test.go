@@ -73,7 +73,7 @@ func TestTOTPSecretsAreSealedAtRest(t *testing.T) {
 func TestClearTOTPSecretsOfOlderVersionsKeepWorkingAndGetSealed(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	s, err := Open(ctx, dir, testOptions)
+	s, err := testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestClearTOTPSecretsOfOlderVersionsKeepWorkingAndGetSealed(t *testing.T) {
 	}
 	s.Close()
 	// At the next Open the rest is sealed.
-	s, err = Open(ctx, dir, testOptions)
+	s, err = testOpen(ctx, dir, testOptions)
 	if err != nil {
 		t.Fatal(err)
 	}

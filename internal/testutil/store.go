@@ -2,12 +2,38 @@ package testutil
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil/pgtest"
 )
+
+var (
+	pgMu  sync.Mutex
+	pgDBs = map[string]string{} // data dir → database URL
+)
+
+// pgDatabase is the PostgreSQL database of the data dir dir, made on
+// first use: with BOXMAIL_TEST_PG=1 every store a test opens through
+// StoreAt is on PostgreSQL, and reopening dir reopens its database. The
+// cluster goes when the test binary ends (pgtest's watcher).
+func pgDatabase(t testing.TB, dir string) string {
+	t.Helper()
+	pgMu.Lock()
+	defer pgMu.Unlock()
+	if u, ok := pgDBs[dir]; ok {
+		return u
+	}
+	u, err := pgtest.NewDatabase()
+	if err != nil {
+		t.Fatalf("a PostgreSQL database for the store in %s: %v", dir, err)
+	}
+	pgDBs[dir] = u
+	return u
+}
 
 // PasswordCost is the bcrypt cost of the stores tests open: the lowest
 // bcrypt takes, so that adding accounts and logging in stay fast.
@@ -27,6 +53,9 @@ func StoreAt(t testing.TB, dir string, opts store.Options) *store.Store {
 	t.Helper()
 	if opts.PasswordCost == 0 {
 		opts.PasswordCost = PasswordCost
+	}
+	if opts.URL == "" && pgtest.Enabled() {
+		opts.URL = pgDatabase(t, dir)
 	}
 	st, err := store.Open(context.Background(), dir, opts)
 	if err != nil {

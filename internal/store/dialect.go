@@ -1,0 +1,291 @@
+package store
+
+// The engine seam (issue 23). The store's SQL is written once, in the
+// subset SQLite and PostgreSQL both accept wherever there is one
+// (ON CONFLICT ... DO UPDATE, RETURNING, upserts instead of INSERT OR
+// REPLACE, CASE instead of SQLite's two-argument max/min). What is left
+// differs only in spelling, and PostgreSQL's connections rewrite it
+// once per statement text, cached, in pgRewrite:
+//
+//   - placeholders: ? and ?N become $n and $N;
+//   - group_concat(x, sep) becomes string_agg((x)::text, sep);
+//   - json_group_array( becomes json_agg( (NULL, not [], over no rows:
+//     the readers take NULL as empty);
+//   - SQLite's index hint INDEXED BY name is dropped.
+//
+// The rest of SQLite's spelling that the store uses exists in
+// PostgreSQL as functions of the same name (pgschema.go): instr(),
+// two-argument max(), sum() over comparisons.
+//
+// SQLite never sees a rewrite: the engine is chosen at Open (Options.URL
+// empty: SQLite), so its connections are the modernc driver's own and no
+// statement of its hot paths pays for PostgreSQL. Where a statement
+// cannot be shared (the FTS5 body text search, PRAGMAs, VACUUM INTO), the
+// Store's pg field picks the PostgreSQL variant at the one place it is
+// run.
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// CheckURL checks a store_url: "" (the embedded SQLite store) or a
+// postgres:// or postgresql:// URL. Its errors never hold the password.
+func CheckURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	p, err := url.Parse(u)
+	if err != nil {
+		return errors.New("not a URL: want postgres://USER:PASS@HOST:PORT/DB")
+	}
+	if p.Scheme != "postgres" && p.Scheme != "postgresql" {
+		return fmt.Errorf("scheme %q: want postgres://USER:PASS@HOST:PORT/DB (or empty for the embedded SQLite store)", p.Scheme)
+	}
+	if p.Host == "" {
+		return errors.New("no host: want postgres://USER:PASS@HOST:PORT/DB")
+	}
+	if strings.Trim(p.Path, "/") == "" {
+		return errors.New("no database name: want postgres://USER:PASS@HOST:PORT/DB")
+	}
+	return nil
+}
+
+// RedactURL is u with its password replaced by "xxxxx", for logs and
+// error messages.
+func RedactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(unparsable store URL)"
+	}
+	return p.Redacted()
+}
+
+// openPG opens a pool on the PostgreSQL database at rawURL whose
+// connections rewrite the store's SQL (pgRewrite). readOnly pools run
+// every transaction read-only at REPEATABLE READ, so a read that spans
+// several statements sees one snapshot, as SQLite's read transactions do.
+func openPG(rawURL string, readOnly bool) (*sql.DB, error) {
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		// pgx's parse errors quote the URL, password included.
+		return nil, fmt.Errorf("store URL %s: cannot be parsed", RedactURL(rawURL))
+	}
+	if readOnly {
+		cfg.RuntimeParams["default_transaction_read_only"] = "on"
+		cfg.RuntimeParams["default_transaction_isolation"] = "repeatable read"
+	}
+	return sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)}), nil
+}
+
+// pgStatements caches pgRewrite by statement text: the store's queries
+// are constants, so the cache holds a few hundred entries.
+var pgStatements sync.Map // string → string
+
+func pgSQL(q string) string {
+	if r, ok := pgStatements.Load(q); ok {
+		return r.(string)
+	}
+	r := pgRewrite(q)
+	pgStatements.Store(q, r)
+	return r
+}
+
+// pgRewrite turns the store's SQL into PostgreSQL's: ? → $n, ?N → $N,
+// group_concat(x[, sep]) → string_agg((x)::text, sep). Quoted strings,
+// quoted identifiers and -- comments are copied unchanged.
+func pgRewrite(q string) string {
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	// parens: for each open parenthesis, whether it opened a
+	// group_concat and whether its first argument has been closed.
+	type paren struct{ concat, closed bool }
+	var parens []paren
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'' || c == '"':
+			j := i + 1
+			for j < len(q) && q[j] != c {
+				j++
+			}
+			b.WriteString(q[i:min(j+1, len(q))])
+			i = j
+		case c == '-' && i+1 < len(q) && q[i+1] == '-':
+			j := strings.IndexByte(q[i:], '\n')
+			if j < 0 {
+				j = len(q) - i
+			}
+			b.WriteString(q[i : i+j])
+			i += j - 1
+		case c == '?':
+			j := i + 1
+			for j < len(q) && q[j] >= '0' && q[j] <= '9' {
+				j++
+			}
+			if j > i+1 {
+				b.WriteString("$" + q[i+1:j])
+			} else {
+				n++
+				fmt.Fprintf(&b, "$%d", n)
+			}
+			i = j - 1
+		case (c == 'g' || c == 'G') && strings.HasPrefix(strings.ToLower(q[i:]), "group_concat(") && (i == 0 || !isIdent(q[i-1])):
+			b.WriteString("string_agg((")
+			parens = append(parens, paren{concat: true})
+			i += len("group_concat(") - 1
+		case (c == 'j' || c == 'J') && strings.HasPrefix(strings.ToLower(q[i:]), "json_group_array(") && (i == 0 || !isIdent(q[i-1])):
+			b.WriteString("json_agg(")
+			parens = append(parens, paren{})
+			i += len("json_group_array(") - 1
+		case (c == 'I' || c == 'i') && strings.HasPrefix(strings.ToUpper(q[i:]), "INDEXED BY ") && (i == 0 || !isIdent(q[i-1])):
+			// SQLite's index hint: PostgreSQL's planner picks.
+			j := i + len("INDEXED BY ")
+			for j < len(q) && isIdent(q[j]) {
+				j++
+			}
+			for j < len(q) && q[j] == ' ' {
+				j++
+			}
+			i = j - 1
+		case c == '(':
+			parens = append(parens, paren{})
+			b.WriteByte(c)
+		case c == ',' && len(parens) > 0 && parens[len(parens)-1].concat && !parens[len(parens)-1].closed:
+			parens[len(parens)-1].closed = true
+			b.WriteString(")::text,")
+		case c == ')' && len(parens) > 0:
+			p := parens[len(parens)-1]
+			parens = parens[:len(parens)-1]
+			if p.concat && !p.closed {
+				b.WriteString(")::text, ','")
+			}
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isIdent(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// pgRetryable reports a PostgreSQL serialization failure (40001) or
+// deadlock (40P01): the transaction was rolled back and may be run again.
+func pgRetryable(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40001" || pe.Code == "40P01")
+}
+
+// pgUnique reports a PostgreSQL unique violation (23505).
+func pgUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// maxRetries bounds how often a write is run again after a
+// serialization failure or a deadlock.
+const maxRetries = 5
+
+// retryPause is the random pause before a retry: a deadlock's other
+// party gets to finish.
+func retryPause(try int) time.Duration {
+	return time.Duration(1+rand.IntN(10<<try)) * time.Millisecond
+}
+
+// pgConnector makes the connections of a PostgreSQL pool: pgx's own,
+// with the store's SQL rewritten (pgRewrite) and boolean arguments sent
+// as 0 and 1 (the schema's flags are integers, as in SQLite).
+type pgConnector struct{ inner driver.Connector }
+
+func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	cn, err := c.inner.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pgConn{cn.(*stdlib.Conn)}, nil
+}
+
+func (c pgConnector) Driver() driver.Driver { return c.inner.Driver() }
+
+// pgConn is a pgx connection that rewrites each statement's text.
+type pgConn struct{ c *stdlib.Conn }
+
+var (
+	_ driver.ConnPrepareContext = (*pgConn)(nil)
+	_ driver.ConnBeginTx        = (*pgConn)(nil)
+	_ driver.ExecerContext      = (*pgConn)(nil)
+	_ driver.QueryerContext     = (*pgConn)(nil)
+	_ driver.NamedValueChecker  = (*pgConn)(nil)
+	_ driver.Pinger             = (*pgConn)(nil)
+	_ driver.SessionResetter    = (*pgConn)(nil)
+	_ driver.Validator          = (*pgConn)(nil)
+)
+
+func (p *pgConn) Prepare(q string) (driver.Stmt, error) { return p.c.Prepare(pgSQL(q)) }
+func (p *pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	return p.c.PrepareContext(ctx, pgSQL(q))
+}
+func (p *pgConn) Close() error { return p.c.Close() }
+func (p *pgConn) Begin() (driver.Tx, error) {
+	return p.c.BeginTx(context.Background(), driver.TxOptions{})
+}
+func (p *pgConn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
+	return p.c.BeginTx(ctx, o)
+}
+func (p *pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	return p.c.ExecContext(ctx, pgSQL(q), args)
+}
+func (p *pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	return p.c.QueryContext(ctx, pgSQL(q), args)
+}
+func (p *pgConn) Ping(ctx context.Context) error         { return p.c.Ping(ctx) }
+func (p *pgConn) ResetSession(ctx context.Context) error { return p.c.ResetSession(ctx) }
+func (p *pgConn) IsValid() bool                          { return !p.c.Conn().IsClosed() }
+func (p *pgConn) CheckNamedValue(nv *driver.NamedValue) error {
+	if v, ok := nv.Value.(bool); ok {
+		nv.Value = int64(0)
+		if v {
+			nv.Value = int64(1)
+		}
+		return nil
+	}
+	return p.c.CheckNamedValue(nv)
+}
+
+// insertID runs q, an INSERT of one row into a table with an id column,
+// and returns the new row's id: SQLite's last insert rowid, PostgreSQL's
+// RETURNING id (pgx has no LastInsertId).
+func (t *Tx) insertID(ctx context.Context, q string, args ...any) (int64, error) {
+	if t.s.pg {
+		var id int64
+		err := t.queryRow(ctx, q+" RETURNING id", args...).Scan(&id)
+		return id, err
+	}
+	res, err := t.exec(ctx, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// pgText is text as a PostgreSQL TEXT value holds it: valid UTF-8
+// without NUL (SQLite keeps any bytes).
+func pgText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+}
