@@ -1,11 +1,8 @@
 package delivery
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"boxmail/internal/reports"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -121,47 +119,22 @@ func buildTLSReportMessage(submitter, domain string, to []string, r tlsReport, n
 	if err != nil {
 		return nil, err
 	}
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	if _, err := zw.Write(js); err != nil {
-		return nil, err
-	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
 	start, _ := time.Parse(time.RFC3339, r.DateRange.Start)
 	end, _ := time.Parse(time.RFC3339, r.DateRange.End)
-	file := fmt.Sprintf("%s!%s!%d!%d!%s.json.gz", submitter, domain, start.Unix(), end.Unix(), r.ReportID)
-	boundary := "tlsrpt-" + r.ReportID
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
-	w("From: TLS reports <MAILER-DAEMON@%s>", submitter)
-	w("To: %s", strings.Join(to, ", "))
-	w("Subject: Report Domain: %s Submitter: %s Report-ID: <%s>", domain, submitter, r.ReportID)
-	w("Date: %s", now.Format(time.RFC1123Z))
-	w("Message-ID: <%s@%s>", r.ReportID, submitter)
-	w("TLS-Report-Domain: %s", domain)
-	w("TLS-Report-Submitter: %s", submitter)
-	w("MIME-Version: 1.0")
-	w("Content-Type: multipart/report; report-type=\"tlsrpt\"; boundary=\"%s\"", boundary)
-	w("")
-	w("--%s", boundary)
-	w("Content-Type: text/plain; charset=utf-8")
-	w("")
-	w("This is an aggregate TLS report (RFC 8460) from %s for %s.", submitter, domain)
-	w("--%s", boundary)
-	w("Content-Type: application/tlsrpt+gzip")
-	w("Content-Transfer-Encoding: base64")
-	w("Content-Disposition: attachment; filename=\"%s\"", file)
-	w("")
-	enc := base64.StdEncoding.EncodeToString(gz.Bytes())
-	for len(enc) > 76 {
-		w("%s", enc[:76])
-		enc = enc[76:]
-	}
-	w("%s", enc)
-	w("--%s--", boundary)
-	return []byte(b.String()), nil
+	return reports.Mail{
+		From:        "TLS reports <MAILER-DAEMON@" + submitter + ">",
+		To:          to,
+		Subject:     fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", domain, submitter, r.ReportID),
+		Date:        now,
+		MessageID:   r.ReportID + "@" + submitter,
+		Headers:     []string{"TLS-Report-Domain: " + domain, "TLS-Report-Submitter: " + submitter},
+		ContentType: `multipart/report; report-type="tlsrpt"`,
+		Boundary:    "tlsrpt-" + r.ReportID,
+		Text:        fmt.Sprintf("This is an aggregate TLS report (RFC 8460) from %s for %s.", submitter, domain),
+		FileType:    "application/tlsrpt+gzip",
+		FileName:    fmt.Sprintf("%s!%s!%d!%d!%s.json.gz", submitter, domain, start.Unix(), end.Unix(), r.ReportID),
+		Report:      js,
+	}.Message()
 }
 
 // sendDailyReports, once a day (the queue loop calls it on every pass),

@@ -141,36 +141,73 @@ type DMARCMail struct {
 
 // Message returns the message with doc (BuildDMARC's XML) attached.
 func (m DMARCMail) Message(doc []byte) ([]byte, error) {
+	return Mail{
+		From:        "DMARC reports <" + m.From + ">",
+		To:          m.To,
+		Subject:     fmt.Sprintf("Report Domain: %s Submitter: %s Report-ID: <%s>", m.Domain, m.Submitter, m.ID),
+		Date:        m.Date,
+		MessageID:   m.ID + "@" + m.Submitter,
+		Headers:     []string{"Auto-Submitted: auto-generated"},
+		ContentType: "multipart/mixed",
+		Boundary:    "dmarc-" + m.ID,
+		Text: fmt.Sprintf("This is a DMARC aggregate report (RFC 7489) from %s for %s,\r\n%s to %s.", m.Submitter, m.Domain,
+			m.Begin.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339)),
+		FileType: "application/gzip",
+		FileName: fmt.Sprintf("%s!%s!%d!%d.xml.gz", m.Submitter, m.Domain, m.Begin.Unix(), m.End.Unix()-1),
+		Report:   doc,
+	}.Message()
+}
+
+// Mail is the envelope both kinds of aggregate report travel in (RFC 7489
+// 7.2.1.1, RFC 8460 5.3): a multipart message with a short text part and
+// the report, gzipped, as its one base64 attachment. The fields are the
+// box's own values (domains, ids it made), never a stranger's text.
+type Mail struct {
+	From        string   // the whole From: value, e.g. `TLS reports <MAILER-DAEMON@box>`
+	To          []string // addresses
+	Subject     string
+	Date        time.Time
+	MessageID   string   // without the angle brackets
+	Headers     []string // more header lines, "Name: value"
+	ContentType string   // the multipart type and its parameters, without the boundary
+	Boundary    string
+	Text        string // the text part, lines ended by CRLF
+	FileType    string // the attachment's media type
+	FileName    string
+	Report      []byte // the report before gzip
+}
+
+// Message gzips the report and returns the whole message.
+func (m Mail) Message() ([]byte, error) {
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
-	if _, err := zw.Write(doc); err != nil {
+	if _, err := zw.Write(m.Report); err != nil {
 		return nil, err
 	}
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	file := fmt.Sprintf("%s!%s!%d!%d.xml.gz", m.Submitter, m.Domain, m.Begin.Unix(), m.End.Unix()-1)
-	boundary := "dmarc-" + m.ID
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
-	w("From: DMARC reports <%s>", m.From)
+	w("From: %s", m.From)
 	w("To: %s", strings.Join(m.To, ", "))
-	w("Subject: Report Domain: %s Submitter: %s Report-ID: <%s>", m.Domain, m.Submitter, m.ID)
+	w("Subject: %s", m.Subject)
 	w("Date: %s", m.Date.Format(time.RFC1123Z))
-	w("Message-ID: <%s@%s>", m.ID, m.Submitter)
-	w("Auto-Submitted: auto-generated")
+	w("Message-ID: <%s>", m.MessageID)
+	for _, h := range m.Headers {
+		w("%s", h)
+	}
 	w("MIME-Version: 1.0")
-	w("Content-Type: multipart/mixed; boundary=\"%s\"", boundary)
+	w("Content-Type: %s; boundary=\"%s\"", m.ContentType, m.Boundary)
 	w("")
-	w("--%s", boundary)
+	w("--%s", m.Boundary)
 	w("Content-Type: text/plain; charset=utf-8")
 	w("")
-	w("This is a DMARC aggregate report (RFC 7489) from %s for %s,", m.Submitter, m.Domain)
-	w("%s to %s.", m.Begin.UTC().Format(time.RFC3339), m.End.UTC().Format(time.RFC3339))
-	w("--%s", boundary)
-	w("Content-Type: application/gzip; name=\"%s\"", file)
+	w("%s", m.Text)
+	w("--%s", m.Boundary)
+	w("Content-Type: %s; name=\"%s\"", m.FileType, m.FileName)
 	w("Content-Transfer-Encoding: base64")
-	w("Content-Disposition: attachment; filename=\"%s\"", file)
+	w("Content-Disposition: attachment; filename=\"%s\"", m.FileName)
 	w("")
 	enc := base64.StdEncoding.EncodeToString(gz.Bytes())
 	for len(enc) > 76 {
@@ -178,6 +215,6 @@ func (m DMARCMail) Message(doc []byte) ([]byte, error) {
 		enc = enc[76:]
 	}
 	w("%s", enc)
-	w("--%s--", boundary)
+	w("--%s--", m.Boundary)
 	return []byte(b.String()), nil
 }
