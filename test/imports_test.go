@@ -18,7 +18,7 @@ var allowed = map[string][]string{
 	"internal/resolver":    {},
 	"internal/mailauth":    {"resolver", "mailmsg"},
 	"internal/sieve":       {"mailmsg"},
-	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam", "reports", "metrics"},
+	"internal/delivery":    {"store", "mailauth", "sieve", "resolver", "mailmsg", "spam", "reports", "metrics", "publicnet"},
 	"internal/smtpd":       {"delivery", "mailauth", "store", "resolver", "guard", "netserve", "metrics"},
 	"internal/imapd":       {"store", "guard", "netserve", "mailmsg", "imapd/wire", "imapd/inflate", "metrics"},
 	"internal/pop3d":       {"store", "guard", "netserve", "metrics"},

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -13,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"boxmail/internal/publicnet"
 	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 )
@@ -267,49 +267,25 @@ func (q *Queue) fetchSTS(ctx context.Context, domain string) (*stsPolicy, error)
 	return p, nil
 }
 
-// stsClient is the one HTTP client of policy fetches: it resolves
-// through the queue's resolver, connects only to public addresses
-// (loopback too when AllowLoopback, a test hook), and refuses redirects.
+// stsClient is the one HTTP client of policy fetches (publicnet's): it
+// resolves through the queue's resolver, connects only to addresses
+// mayConnect allows, and refuses redirects (RFC 8461 3.3).
 func (q *Queue) stsClient() *http.Client {
 	q.stsOnce.Do(func() {
 		port := q.o.MTASTSPort
 		if port == 0 {
 			port = 443
 		}
-		d := &net.Dialer{Timeout: q.o.DialTimeout}
-		tr := &http.Transport{
-			Proxy:                  nil,
-			MaxResponseHeaderBytes: 16 << 10,
-			TLSHandshakeTimeout:    10 * time.Second,
-			ResponseHeaderTimeout:  stsFetchTimeout,
-			DisableKeepAlives:      true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				host, _, err := net.SplitHostPort(addr)
-				if err != nil {
-					return nil, err
-				}
-				ips, err := resolver.LookupIP(ctx, q.o.Resolver, host)
-				if err != nil {
-					return nil, err
-				}
-				last := fmt.Errorf("%s has no public address", host)
-				for _, ip := range sortIPs(ips) {
-					if !q.mayConnect(ip) {
-						continue
-					}
-					c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ip.String(), strconv.Itoa(port)))
-					if err == nil {
-						return c, nil
-					}
-					last = err
-				}
-				return nil, last
+		q.sts = publicnet.Client(publicnet.Options{
+			Lookup: func(ctx context.Context, host string) ([]netip.Addr, error) {
+				return resolver.LookupIP(ctx, q.o.Resolver, host)
 			},
-		}
-		q.sts = &http.Client{Transport: tr, Timeout: stsFetchTimeout,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return errors.New("redirect refused (RFC 8461 3.3)")
-			}}
+			Allow:          func(ap netip.AddrPort) bool { return q.mayConnect(ap.Addr()) },
+			Port:           port,
+			Timeout:        stsFetchTimeout,
+			DialTimeout:    q.o.DialTimeout,
+			MaxHeaderBytes: 16 << 10,
+		})
 	})
 	return q.sts
 }
