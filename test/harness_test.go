@@ -165,16 +165,19 @@ func newBoxWith(t *testing.T, settings map[string]string) *Box {
 }
 
 // newBoxFor is newBoxWith for another domain (hostname mail.DOMAIN, admin
-// me@DOMAIN): a second box a test talks to.
+// me@DOMAIN): a second box a test talks to. With BOXMAIL_E2E_PG=1 (make
+// test-pg's e2e part) the box's store is on PostgreSQL, as newPGBox's.
 func newBoxFor(t *testing.T, domain string, settings map[string]string) *Box {
 	t.Helper()
+	if os.Getenv("BOXMAIL_E2E_PG") == "1" {
+		return newBoxOn(t, domain, pgDatabase(t), settings)
+	}
 	return newBoxOn(t, domain, "", settings)
 }
 
-// newPGBox is newBoxWith on PostgreSQL: a fresh database of the test
-// run's private cluster (internal/testutil/pgtest) is the box's store.
-// Without initdb the test is skipped (with CI=true: failed).
-func newPGBox(t *testing.T, settings map[string]string) *Box {
+// pgDatabase is a fresh database of the test run's private PostgreSQL
+// cluster. Without initdb the test is skipped (with CI=true: failed).
+func pgDatabase(t *testing.T) string {
 	t.Helper()
 	needTool(t, "initdb")
 	needTool(t, "pg_ctl")
@@ -182,7 +185,15 @@ func newPGBox(t *testing.T, settings map[string]string) *Box {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newBoxOn(t, "example.test", url, settings)
+	return url
+}
+
+// newPGBox is newBoxWith on PostgreSQL: a fresh database of the test
+// run's private cluster (internal/testutil/pgtest) is the box's store.
+// Without initdb the test is skipped (with CI=true: failed).
+func newPGBox(t *testing.T, settings map[string]string) *Box {
+	t.Helper()
+	return newBoxOn(t, "example.test", pgDatabase(t), settings)
 }
 
 // newBoxOn starts a box for domain with its store at storeURL ("": SQLite).

@@ -138,9 +138,11 @@ func TestVacationHostileInput(t *testing.T) {
 			t.Errorf("subject %q taken", subj)
 		}
 	}
-	if _, err := s.SetVacation(ctx, "a@example.net", Vacation{Subject: "x", Body: "a\x00b", Days: 1}); err != nil {
-		if _, ok := IsInputError(err); !ok {
-			t.Errorf("a NUL in the text: %v", err)
+	for _, body := range []string{"a\x00b", "caf\xe9"} {
+		if _, err := s.SetVacation(ctx, "a@example.net", Vacation{Subject: "x", Body: body, Days: 1}); err == nil {
+			t.Errorf("text %q taken", body)
+		} else if _, ok := IsInputError(err); !ok {
+			t.Errorf("text %q: not an input error: %v", body, err)
 		}
 	}
 	if sc, err := sieve.Parse(ruleText(t, st, "a@example.net")); err != nil || sc.Validate() != nil {

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // vacationRule is the name of the vacation rule in the script.
@@ -33,6 +34,9 @@ type Vacation struct {
 func (v Vacation) check(today string) error {
 	if strings.ContainsFunc(v.Subject, func(r rune) bool { return r < ' ' || r == 0x7f }) {
 		return inputErrorf("the subject must be one line of text (no control characters)")
+	}
+	if strings.ContainsRune(v.Body, 0) || !utf8.ValidString(v.Body) || !utf8.ValidString(v.Subject) {
+		return inputErrorf("the reply must be text (UTF-8, no NUL characters)")
 	}
 	for _, d := range []string{v.From, v.Until} {
 		if _, err := time.Parse("2006-01-02", d); d != "" && err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // writeMaildir writes files (folder "" is INBOX, name with its ":2,"
@@ -171,6 +172,7 @@ func TestAMovedCopyIsNotTakenAgainByALaterRun(t *testing.T) {
 // matched; they still claim the delivered copy of their mailbox with
 // their identity, so a later run does not move it away.
 func TestRecordsFromBeforeTheirBoxCopyWasNamedStillClaimIt(t *testing.T) {
+	testutil.SQLiteOnly(t, "it rewrites old records in the database file")
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, acc := newBox(t, dir, store.Options{}, "ben@example.test")

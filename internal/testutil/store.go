@@ -46,6 +46,15 @@ func Store(t testing.TB) *store.Store {
 	return StoreAt(t, t.TempDir(), store.Options{})
 }
 
+// SQLiteOnly skips a test that looks at the SQLite file itself when the
+// run's stores are on PostgreSQL (BOXMAIL_TEST_PG=1), saying why.
+func SQLiteOnly(t testing.TB, why string) {
+	t.Helper()
+	if pgtest.Enabled() {
+		t.Skip("SQLite only: " + why)
+	}
+}
+
 // StoreAt opens the store in dir with opts (PasswordCost, if 0, is the
 // low cost of tests) and closes it when the test ends. Tests that reopen
 // a store, or need its directory or options, use it.
