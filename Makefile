@@ -18,12 +18,15 @@ test: check
 	$(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/test$$')
 	test/e2e.sh
 
-# The store's tests again on PostgreSQL (issue 23): a private cluster on
-# loopback started by the tests themselves (internal/testutil/pgtest:
-# initdb and pg_ctl of Debian's postgresql in PATH, run as the postgres
-# user when root). With CI=true a missing initdb fails them.
+# The tests again on PostgreSQL (issue 23): every package's unit tests
+# with their stores on PostgreSQL, and the e2e tests named in test/pg.txt
+# with every box on it. A private cluster on loopback started by the
+# tests themselves (internal/testutil/pgtest: initdb and pg_ctl of
+# Debian's postgresql in PATH, run as the postgres user when root). With
+# CI=true a missing initdb fails them.
 test-pg:
-	BOXMAIL_TEST_PG=1 $(GO) test -count=1 -timeout 30m ./internal/store/
+	BOXMAIL_TEST_PG=1 $(GO) test -count=1 -timeout 30m $$($(GO) list ./... | grep -v '/test$$')
+	BOXMAIL_E2E_PG=1 test/e2e.sh "^($$(grep -v '^#' test/pg.txt | paste -sd'|'))$$"
 
 # The unit tests and the end-to-end suite with the race detector (the
 # servers under test are built with -race too); slower, not part of CI.

@@ -770,7 +770,7 @@ func TestRestoreOneAccountIntoTheRunningBox(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	st, acc := openAccount(t, b.Dir, "me@example.test")
+	st, acc := b.OpenAccount("me@example.test")
 	if err := st.CreateMailbox(ctx, acc.ID, "Work/2026", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -32,7 +32,7 @@ func TestABareLFMessageHasOneHeaderBoundaryInSearchFetchAndBounces(t *testing.T)
 	// One delivery: a copy in the admin's INBOX and a queued copy to a
 	// domain that does not exist in the box's own zone, which bounces.
 	ctx := context.Background()
-	st, acc := openAccount(t, b.Dir, b.Admin)
+	st, acc := b.OpenAccount(b.Admin)
 	if err := st.Deliver(ctx, store.Delivery{Data: []byte(msg), Received: time.Now(), Sender: b.Admin,
 		Local: []store.LocalTarget{{AccountID: acc.ID}}, Remote: []string{"ghost@nowhere.example.test"}}); err != nil {
 		t.Fatal(err)

@@ -11,9 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"boxmail/internal/store"
-	"boxmail/internal/testutil"
 )
 
 // A 250 means the message is on disk: kill -9 the server at random
@@ -77,7 +74,7 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 	}
 	b.Stop()
 
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	defer st.Close()
 	ctx := context.Background()
 	if err := st.IntegrityCheck(ctx); err != nil {

@@ -59,7 +59,7 @@ func TestAMessageImportedWhileTheBoxRunsShowsUpInTheIdleSessionOfThePhone(t *tes
 	within2s(t, c, r, "* 2 EXISTS")
 
 	// A flag set and a message removed by another process.
-	st, acc := openAccount(t, b.Dir, "kid@example.test")
+	st, acc := b.OpenAccount("kid@example.test")
 	ctx := context.Background()
 	inbox, err := st.MailboxByName(ctx, acc.ID, "INBOX")
 	if err != nil {

@@ -219,11 +219,7 @@ func runDialog(t *testing.T, path string, lines []dialogLine) {
 	if len(checks) == 0 {
 		return
 	}
-	st, err := store.Open(context.Background(), b.Dir, store.Options{PasswordCost: testutil.PasswordCost})
-	if err != nil {
-		t.Fatalf("%s: opening the store: %v", path, err)
-	}
-	defer st.Close()
+	st := b.OpenStore()
 	for _, l := range checks {
 		if err := checkMail(st, l); err != nil {
 			t.Errorf("%s: %v", l.where, err)

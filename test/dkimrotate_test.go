@@ -11,14 +11,12 @@ import (
 
 	"boxmail/internal/mailauth"
 	"boxmail/internal/resolver"
-	"boxmail/internal/store"
-	"boxmail/internal/testutil"
 )
 
 // publishSelector adds the DNS record of one of the box's keys.
 func publishSelector(t *testing.T, b *Box, fake *resolver.Fake, selector string) {
 	t.Helper()
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	defer st.Close()
 	keys, _ := st.DKIMKeys(context.Background(), b.Domain)
 	for _, k := range keys {

@@ -43,7 +43,7 @@ type exportedMsg struct {
 func fillForExport(t *testing.T, b *Box, email string) []exportedMsg {
 	t.Helper()
 	ctx := context.Background()
-	st, acc := openAccount(t, b.Dir, email)
+	st, acc := b.OpenAccount(email)
 	flagOf := map[rune]store.Flags{'S': store.FlagSeen, 'R': store.FlagAnswered, 'F': store.FlagFlagged, 'D': store.FlagDraft, 'T': store.FlagDeleted}
 	var out []exportedMsg
 	for i, m := range append(oldMailbox(16, 80, true), OldMessage{Folder: "Release v1.2/Notes", Data: []byte("Message-ID: <dots@x>\r\nSubject: dots\r\n\r\nFrom here\r\n>From there\r\n"), Flags: "S", Date: oldMailbox(1, 1, false)[0].Date}) {
@@ -507,7 +507,7 @@ func TestExportMemoryIsBounded(t *testing.T) {
 	b := newBox(t)
 	b.Cmd(testPassword+"\n", "user", "add", "big@example.test")
 	ctx := context.Background()
-	st, acc := openAccount(t, b.Dir, "big@example.test")
+	st, acc := b.OpenAccount("big@example.test")
 	line := strings.Repeat("0123456789abcdef", 4) + "\r\n"
 	total := 0
 	for i := 0; total < 128<<20; i++ {

@@ -374,6 +374,13 @@ func openAccountOn(t testing.TB, dir, storeURL, email string) (*store.Store, sto
 	return st, acc
 }
 
+// OpenAccount opens the box's store and looks up an account (openAccount
+// for this box, whatever its engine).
+func (b *Box) OpenAccount(email string) (*store.Store, store.Account) {
+	b.t.Helper()
+	return openAccountOn(b.t, b.Dir, b.StoreURL, email)
+}
+
 // Mailbox returns the raw messages in a mailbox of an account, read
 // straight from the store.
 func (b *Box) Mailbox(email, mailbox string) [][]byte {
@@ -399,9 +406,16 @@ func (b *Box) Mailbox(email, mailbox string) [][]byte {
 	return out
 }
 
+// OpenStore opens the box's store (SQLite in Dir, or its store_url),
+// closed when the test ends.
+func (b *Box) OpenStore() *store.Store {
+	b.t.Helper()
+	return testutil.StoreAt(b.t, b.Dir, store.Options{URL: b.StoreURL})
+}
+
 // Queue returns the outbound queue.
 func (b *Box) Queue() []store.QueueItem {
-	st := testutil.StoreAt(b.t, b.Dir, store.Options{URL: b.StoreURL})
+	st := b.OpenStore()
 	defer st.Close()
 	q, err := st.Queue(context.Background())
 	if err != nil {

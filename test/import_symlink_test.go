@@ -186,7 +186,7 @@ func importWithin(t *testing.T, b *Box, limit time.Duration, args ...string) (st
 func allMail(t *testing.T, b *Box, email string) map[string][][]byte {
 	t.Helper()
 	ctx := context.Background()
-	st, acc := openAccount(t, b.Dir, email)
+	st, acc := b.OpenAccount(email)
 	boxes, err := st.Mailboxes(ctx, acc.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -45,7 +45,7 @@ func txtRecord(name, value string) string {
 // publishBoxKeys adds the box's DKIM records to the zone.
 func publishBoxKeys(t *testing.T, b *Box, fake *resolver.Fake) {
 	t.Helper()
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	defer st.Close()
 	keys, err := st.DKIMKeys(context.Background(), b.Domain)
 	if err != nil || len(keys) == 0 {
@@ -219,7 +219,7 @@ func TestSubmittedMailIsSignedAndVerifiesIndependently(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	err = st.AddDKIMKey(context.Background(), store.DKIMKey{Domain: b.Domain, Selector: "ed", Algorithm: mailauth.AlgEd25519, Private: ed, Active: true})
 	st.Close()
 	if err != nil {

@@ -104,7 +104,7 @@ func checkSwitchOver(t *testing.T, b *Box, when string) {
 		keywords []string
 	}
 	got := map[string][]copyOf{}
-	st, acc := openAccount(t, b.Dir, b.Admin)
+	st, acc := b.OpenAccount(b.Admin)
 	defer st.Close()
 	ctx := context.Background()
 	mbs, err := st.Mailboxes(ctx, acc.ID)

@@ -75,10 +75,10 @@ type boxMessage struct {
 	date  time.Time
 }
 
-func boxContents(t *testing.T, dir, email string) map[string][]boxMessage {
+func boxContents(t *testing.T, b *Box, email string) map[string][]boxMessage {
 	t.Helper()
 	ctx := context.Background()
-	st, acc := openAccount(t, dir, email)
+	st, acc := b.OpenAccount(email)
 	mbs, err := st.Mailboxes(ctx, acc.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestMigrateFamilyFromDovecot(t *testing.T) {
 		t.Errorf("anna's report does not say done:\n%s", stdout)
 	}
 	t.Logf("anna's report:\n%s", stdout)
-	sameAsOldSide(t, anna, boxContents(t, b.Dir, "anna@example.test"), nil)
+	sameAsOldSide(t, anna, boxContents(t, b, "anna@example.test"), nil)
 
 	// Ben: killed once a third of his messages are in, then resumed.
 	cmd := exec.Command(binary, append(importArgs("user2", "ben@example.test"), "--dir", b.Dir, "--connections", "1", "--batch", "5")...)
@@ -240,7 +240,7 @@ func TestMigrateFamilyFromDovecot(t *testing.T) {
 				f.OnOldSide, f.Skipped, f.Present, oldInbox)
 		}
 	}
-	benBox := boxContents(t, b.Dir, "ben@example.test")
+	benBox := boxContents(t, b, "ben@example.test")
 	sameAsOldSide(t, ben, benBox, map[string]int{"INBOX": len(sw)})
 	for _, m := range sw {
 		n := 0
@@ -254,7 +254,7 @@ func TestMigrateFamilyFromDovecot(t *testing.T) {
 		}
 	}
 	// The forwarded copies were recognised by their content, not copied.
-	if n := recognisedCount(t, b.Dir, "ben@example.test"); n != len(sw) {
+	if n := recognisedCount(t, b, "ben@example.test"); n != len(sw) {
 		t.Errorf("%d messages of the old side were recognised as already in the box, want the %d forwarded copies", n, len(sw))
 	}
 
@@ -398,9 +398,9 @@ func hasSubject(msg []byte, word string) bool {
 
 // recognisedCount counts the old side's messages that an import found
 // already in the box (recorded without a copy of their own).
-func recognisedCount(t *testing.T, dir, email string) int {
+func recognisedCount(t *testing.T, b *Box, email string) int {
 	t.Helper()
-	st := testutil.StoreAt(t, dir, store.Options{})
+	st := b.OpenStore()
 	defer st.Close()
 	acc, err := st.AccountByEmail(context.Background(), email)
 	if err != nil {

@@ -173,7 +173,7 @@ func waitDeferred(t *testing.T, b *Box) string {
 
 func tlsResults(t *testing.T, b *Box) []store.TLSResult {
 	t.Helper()
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	defer st.Close()
 	r, err := st.TLSResults(context.Background(), "2000-01-01", "2999-12-31")
 	if err != nil {

@@ -21,7 +21,7 @@ func TestKill9WhileTheQueueDeliversLosesNothing(t *testing.T) {
 	b := newBoxWith(t, map[string]string{"transports": "friends.example=" + p.Addr, "retry_schedule": "1s"})
 	b.Stop()
 	const n = 600
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	for i := range n {
 		msg := fmt.Sprintf("From: me@example.test\r\nTo: anna@friends.example\r\nSubject: queued-%03d\r\n\r\n%s", i, strings.Repeat("line of text\r\n", 50))
 		if err := st.Deliver(context.Background(), store.Delivery{Data: []byte(msg), Sender: "me@example.test", Remote: []string{"anna@friends.example"}}); err != nil {

@@ -22,9 +22,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"boxmail/internal/store"
-	"boxmail/internal/testutil"
 )
 
 // outsider is a dialer from 127.0.0.2, a loopback address the box does
@@ -120,7 +117,7 @@ func (m *msConn) put(name, src string) string {
 func storeScript(t *testing.T, b *Box, email, name, src string) {
 	t.Helper()
 	ctx := context.Background()
-	st, acc := openAccount(t, b.Dir, email)
+	st, acc := b.OpenAccount(email)
 	if err := st.PutSieveScript(ctx, acc.ID, name, src); err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +130,7 @@ func storeScript(t *testing.T, b *Box, email, name, src string) {
 func queuedTo(t *testing.T, b *Box, rcpt string) []string {
 	t.Helper()
 	ctx := context.Background()
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	defer st.Close()
 	q, err := st.Queue(ctx)
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"boxmail/internal/resolver"
-	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
 
@@ -269,7 +268,7 @@ func TestForgedAuthenticationResultsNamingTheBoxDoNotSurviveAnyPath(t *testing.T
 	if len(q) != 1 {
 		t.Fatalf("queue holds %d entries, want 1", len(q))
 	}
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	body, err := st.Body(t.Context(), q[0].BodyID)
 	st.Close()
 	if err != nil {

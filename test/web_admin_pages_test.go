@@ -23,7 +23,7 @@ func TestAdminPagesFitTheScreenInABrowser(t *testing.T) {
 	b := newBoxWith(t, map[string]string{"transports": "farawayproviderwithaverylongname.example=127.0.0.1:" + strconv.Itoa(far)})
 	long := "thefamilynewsletterarchiveofthewholeextendedfamilysince2026@farawayproviderwithaverylongname.example"
 	b.Stop()
-	st := testutil.StoreAt(t, b.Dir, store.Options{})
+	st := b.OpenStore()
 	msg := "From: me@example.test\r\nTo: " + long + "\r\nSubject: news\r\n\r\nHello.\r\n"
 	if err := st.Deliver(context.Background(), store.Delivery{Data: []byte(msg), Sender: "me@example.test", Remote: []string{long}}); err != nil {
 		t.Fatal(err)

@@ -8,8 +8,15 @@ import (
 )
 
 // IntegrityCheck runs SQLite's integrity check over the whole database
-// and returns an error listing the problems, if any.
+// (on PostgreSQL, which checks its own pages, only the body files'
+// check) and returns an error listing the problems, if any.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
+	if s.pg { // PostgreSQL checks its own pages; the body files are ours
+		if problems := s.checkBodyFiles(ctx); len(problems) > 0 {
+			return fmt.Errorf("database integrity check failed: %s", strings.Join(problems, "; "))
+		}
+		return nil
+	}
 	rows, err := s.rdb.QueryContext(ctx, "PRAGMA integrity_check")
 	if err != nil {
 		return err
