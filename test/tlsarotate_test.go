@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -133,4 +135,87 @@ func TestTLSAIsPublishedBeforeTheKeyChanges(t *testing.T) {
 	testutil.WaitFor(t, "the old key's record gone", 10*time.Second, func() bool {
 		return slices.Equal(validatedTLSA(t, startUnbound(t, anchor, b.DNS)), []string{key2})
 	})
+}
+
+// TestACMEKeyChangesPublishTheNextTLSAFirst: the first ACME certificate
+// keeps the key of the self-signed pair it replaces, so the validated
+// TLSA never stops naming the key served on port 25; 'tls rotate-key'
+// gets a certificate for a new key from the CA and stages it: both
+// TLSA records are served while the old key is, the switch waits for
+// two TTLs unless forced, then the new key is served (trusted, and
+// after a restart) and only its record is left.
+func TestACMEKeyChangesPublishTheNextTLSAFirst(t *testing.T) {
+	for _, tool := range []string{"unbound", "dig", "pebble"} {
+		needTool(t, tool)
+	}
+	b := newBox(t)
+	b.Stop()
+	pb := startPebble(t, b.DNS, 24*time.Hour)
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pb.Root) {
+		t.Fatalf("Pebble's root is not PEM: %q", pb.Root)
+	}
+	selfPEM, err := os.ReadFile(filepath.Join(b.Dir, "tls", "cert.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key0 := pemSPKI(t, selfPEM)
+	b.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_renew_check": "1s"})
+	b.Start()
+	host := "mail.example.test"
+	testutil.WaitFor(t, "ACME's certificate for "+host, 90*time.Second, func() bool { return verifies(b.HTTPS, host, roots) == nil })
+	if got := spkiOn25(t, b); got != key0 {
+		t.Fatalf("the first ACME certificate has key %s, the self-signed pair (whose TLSA was published) %s", got, key0)
+	}
+	anchor, _, _ := registrarDS(t, b)
+	if got := validatedTLSA(t, startUnbound(t, anchor, b.DNS)); !slices.Equal(got, []string{key0}) {
+		t.Fatalf("TLSA with ACME's first certificate %v, want %s", got, key0)
+	}
+
+	out, errs, code := b.Cmd("", "tls", "rotate-key")
+	if code != 0 || !strings.Contains(out, "staged") {
+		t.Fatalf("tls rotate-key: %d %s %s\n%s", code, out, errs, pb.log.String())
+	}
+	key1 := regexp.MustCompile(`TLSA \(3 1 1 ([0-9a-f]+)\)`).FindStringSubmatch(out)
+	if key1 == nil || key1[1] == key0 {
+		t.Fatalf("tls rotate-key names no new key: %s", out)
+	}
+	var cached int
+	testutil.WaitFor(t, "both TLSA records published", 10*time.Second, func() bool {
+		cached = startUnbound(t, anchor, b.DNS)
+		return slices.Equal(validatedTLSA(t, cached), sorted(key0, key1[1]))
+	})
+	if served := spkiOn25(t, b); served != key0 {
+		t.Fatalf("the new key is served before its TLSA has been out two TTLs: %s", served)
+	}
+	if _, errs, code := b.Cmd("", "tls", "rotate-key"); code == 0 || !strings.Contains(errs, "staged already") {
+		t.Errorf("a second rotate-key while one is staged: %d %s", code, errs)
+	}
+	if _, errs, code := b.Cmd("", "tls", "switch"); code == 0 || !strings.Contains(errs, "it is served from") {
+		t.Errorf("tls switch before two TTLs: %d %s", code, errs)
+	}
+	if out, errs, code := b.Cmd("", "tls", "switch", "--force"); code != 0 || !strings.Contains(out, "switched") {
+		t.Fatalf("tls switch --force: %d %s %s", code, out, errs)
+	}
+	testutil.WaitFor(t, "the new key served", 10*time.Second, func() bool { return spkiOn25(t, b) == key1[1] })
+	if err := verifies(b.HTTPS, host, roots); err != nil {
+		t.Errorf("the certificate of the new key is not trusted: %v", err)
+	}
+	if got := validatedTLSA(t, cached); !slices.Contains(got, key1[1]) {
+		t.Errorf("the RRset cached while staged %v lacks the served key %s", got, key1[1])
+	}
+	testutil.WaitFor(t, "the old key's record gone", 10*time.Second, func() bool {
+		return slices.Equal(validatedTLSA(t, startUnbound(t, anchor, b.DNS)), []string{key1[1]})
+	})
+	// The new key is ACME's now: it stays after a restart (renewals keep it).
+	b.Stop()
+	b.Start()
+	testutil.WaitFor(t, "the new key served after a restart", 30*time.Second, func() bool {
+		return verifies(b.HTTPS, host, roots) == nil && spkiOn25(t, b) == key1[1]
+	})
+}
+
+func sorted(s ...string) []string {
+	slices.Sort(s)
+	return s
 }
