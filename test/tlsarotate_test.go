@@ -1,12 +1,16 @@
 package test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -218,4 +222,85 @@ func TestACMEKeyChangesPublishTheNextTLSAFirst(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// adminAPI calls the box's admin JSON API as its admin.
+func adminAPI(t *testing.T, b *Box, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, fmt.Sprintf("https://127.0.0.1:%d%s", b.HTTPS, path), rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(b.Admin, b.Password)
+	req.Header.Set("Content-Type", "application/json")
+	cl := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	res, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
+		t.Fatalf("%s %s: %s: %v", method, path, res.Status, err)
+	}
+	return res.StatusCode, m
+}
+
+// publishedTLSA is the TLSA 3 1 1 data the box's own DNS serves for
+// port 25, sorted.
+func publishedTLSA(t *testing.T, b *Box) []string {
+	t.Helper()
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(b.dig("dig", "+short", "TLSA", "_25._tcp.mail.example.test")), "\n") {
+		if f := strings.Fields(l); len(f) >= 4 && f[0] == "3" && f[1] == "1" && f[2] == "1" {
+			got = append(got, strings.ToLower(strings.Join(f[3:], "")))
+		}
+	}
+	slices.Sort(got)
+	return got
+}
+
+// TestTheAdminPanelStagesAnUploadedNewKey: the admin panel's upload
+// goes through the same staging as 'tls install': a new key replacing
+// one installed by hand is staged (the answer says when it switches),
+// both TLSA records are served while the old key is, and "switch now"
+// serves the new key and drops the old record.
+func TestTheAdminPanelStagesAnUploadedNewKey(t *testing.T) {
+	needTool(t, "dig")
+	b := newBox(t)
+	now := time.Now()
+	c1, k1 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "mail.example.test")
+	if code, m := adminAPI(t, b, "POST", "/admin/api/tls", map[string]string{"cert": string(c1), "key": string(k1)}); code != 200 || m["Staged"] != nil {
+		t.Fatalf("first upload (over the generated pair: at once): %d %v", code, m)
+	}
+	key1 := pemSPKI(t, c1)
+	testutil.WaitFor(t, "the first pair served and published", 10*time.Second, func() bool {
+		return spkiOn25(t, b) == key1 && slices.Equal(publishedTLSA(t, b), []string{key1})
+	})
+	c2, k2 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "mail.example.test")
+	key2 := pemSPKI(t, c2)
+	code, m := adminAPI(t, b, "POST", "/admin/api/tls", map[string]string{"cert": string(c2), "key": string(k2)})
+	if code != 200 || m["Staged"] == nil || !regexp.MustCompile(`^\d\d:\d\d UTC$`).MatchString(fmt.Sprint(m["SwitchAt"])) {
+		t.Fatalf("second upload (a new key: staged): %d %v", code, m)
+	}
+	testutil.WaitFor(t, "both TLSA records published", 10*time.Second, func() bool {
+		return slices.Equal(publishedTLSA(t, b), sorted(key1, key2))
+	})
+	if served := spkiOn25(t, b); served != key1 {
+		t.Fatalf("the staged key is served at once: %s", served)
+	}
+	if code, m := adminAPI(t, b, "POST", "/admin/api/tls/switch", nil); code != 200 || m["Staged"] != nil {
+		t.Fatalf("switch now: %d %v", code, m)
+	}
+	testutil.WaitFor(t, "the new key served, alone in the TLSA", 10*time.Second, func() bool {
+		return spkiOn25(t, b) == key2 && slices.Equal(publishedTLSA(t, b), []string{key2})
+	})
 }

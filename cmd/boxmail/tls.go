@@ -12,9 +12,11 @@ import (
 	"os"
 	"time"
 
+	"boxmail/internal/admin"
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
 	"boxmail/internal/store"
+	"boxmail/internal/web"
 )
 
 func tlsCommands() []subcommand {
@@ -212,4 +214,52 @@ func switchACMEInBox(e *env, cm *certs.Manager) error {
 	}
 	fmt.Fprintf(e.stdout, "requested; the running box switches to the staged ACME certificate at its next DNS poll\n")
 	return nil
+}
+
+// webInputError is a certs.InputError as the web shows it to its user.
+func webInputError(err error) error {
+	var ie *certs.InputError
+	if errors.As(err, &ie) {
+		return &admin.InputError{Msg: ie.Msg}
+	}
+	return err
+}
+
+// webInstallCert is the admin panel's upload: staged like 'boxmail tls
+// install' when the key is new, else installed at once.
+func webInstallCert(cm *certs.Manager) func(ctx context.Context, certPEM, keyPEM []byte) (bool, error) {
+	return func(ctx context.Context, certPEM, keyPEM []byte) (bool, error) {
+		if cm.NeedsStaging(certPEM) {
+			_, err := cm.Stage(ctx, certPEM, keyPEM)
+			return err == nil, webInputError(err)
+		}
+		_, err := cm.Install(ctx, certPEM, keyPEM)
+		return false, webInputError(err)
+	}
+}
+
+// webStagedCert is the staged pair as the TLS page shows it: when it is
+// served (until its TLSA is in the zone: SwitchWait from now).
+func webStagedCert(cm *certs.Manager) func() *web.StagedCertificate {
+	return func() *web.StagedCertificate {
+		n, err := cm.ReadNext()
+		if err != nil {
+			return nil
+		}
+		_, at := n.SwitchDue(time.Now())
+		published := !at.IsZero()
+		if !published {
+			at = time.Now().Add(certs.SwitchWait)
+		}
+		return &web.StagedCertificate{Names: certs.Names(n.Leaf), TLSA: n.TLSA, SwitchAt: at, Published: published}
+	}
+}
+
+// webSwitchCert is the TLS page's "switch now" (the serving process:
+// an ACME pair too).
+func webSwitchCert(cm *certs.Manager) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := cm.Switch(ctx)
+		return err
+	}
 }

@@ -140,6 +140,7 @@ func (s *Server) routes() []route {
 		s.apiAdm("DELETE /admin/api/queue/{id}", writes, s.apiRemoveQueued), // ?silent=true: no bounce
 		s.apiAdm("GET /admin/api/tls", reads, s.apiTLS),
 		s.apiAdm("POST /admin/api/tls", writes, s.apiInstallCert),
+		s.apiAdm("POST /admin/api/tls/switch", writes, s.apiSwitchCert), // tlsupload.go
 		s.apiAdm("GET /admin/api/migration", reads, s.apiMigration),
 		s.apiAdm("GET /admin/api/dashboard", reads, s.apiDashboard), // dashboard.go
 		s.apiAdm("GET /admin/api/deliverability", reads, s.apiDeliverability),
