@@ -52,8 +52,8 @@ func dnssecDS(dir, hostname string, domains []store.Domain) map[string][]string 
 	out := map[string][]string{}
 	for _, z := range zones {
 		zk, err := dnsd.ReadKeys(dnssecDir(dir), z)
-		if err != nil {
-			continue // not signed yet: 'boxmail serve' makes the keys
+		if err != nil || zk.Signing != dnsd.SigningOn {
+			continue // not signed yet ('boxmail serve' makes the keys), or DNSSEC off (dnssecoff.go)
 		}
 		for _, ds := range zk.DS() {
 			out[z] = append(out[z], fmt.Sprintf("%d %d %d %s", ds.KeyTag, ds.Algorithm, ds.DigestType, ds.Digest))
@@ -156,6 +156,10 @@ func dnsZone(e *env, args []string) error {
 func dnssecChecks(ctx context.Context, dir string, cfg config.Config, set *dnsrecords.Set, timeout time.Duration) []dnsrecords.Result {
 	var out []dnsrecords.Result
 	for _, z := range set.Zones {
+		if r, ok := signingLine(ctx, dir, cfg, z, timeout); ok { // dnssecoff.go
+			out = append(out, r)
+			continue
+		}
 		ds := set.DS[z]
 		if len(ds) == 0 {
 			out = append(out, dnsrecords.Result{Level: dnsrecords.Warn, Subject: z, Check: "DNSSEC",
