@@ -71,6 +71,13 @@ func (m *Manager) RequestKeyRotation() error {
 	return safefile.Write(filepath.Join(m.o.ACMEDir, rotateRequestName), []byte("rotate-key\n"), 0o600)
 }
 
+// RotationTaken tells whether the serving box has taken the rotation
+// request (it removes the file within rotatePoll).
+func (m *Manager) RotationTaken() bool {
+	_, err := os.Stat(filepath.Join(m.o.ACMEDir, rotateRequestName))
+	return errors.Is(err, os.ErrNotExist)
+}
+
 // RotationOutcome tells what became of a rotation request: the staged
 // pair (nil while none), the serving box's error, or pending (neither
 // yet: the box has not taken the request, or is still at the CA).
