@@ -297,7 +297,7 @@ func TestTheAdminPanelStagesAnUploadedNewKey(t *testing.T) {
 	if served := spkiOn25(t, b); served != key1 {
 		t.Fatalf("the staged key is served at once: %s", served)
 	}
-	if code, m := adminAPI(t, b, "POST", "/admin/api/tls/switch", nil); code != 200 || m["Staged"] != nil {
+	if code, m := adminAPI(t, b, "POST", "/admin/api/tls", map[string]bool{"switch": true}); code != 200 || m["Staged"] != nil {
 		t.Fatalf("switch now: %d %v", code, m)
 	}
 	testutil.WaitFor(t, "the new key served, alone in the TLSA", 10*time.Second, func() bool {

@@ -5,8 +5,8 @@ package web
 // the function 'boxmail tls install' calls; the listeners pick the new
 // pair up at their next handshake. A pair with a new key is staged the
 // same way as by 'boxmail tls install': the page says when the box
-// switches to it, and "switch now" (POST /admin/api/tls/switch) serves it
-// at once ('boxmail tls switch --force').
+// switches to it, and "switch now" serves it
+// at once ('boxmail tls switch --force'; POST /admin/api/tls {"switch":true}).
 
 import (
 	"context"
@@ -132,23 +132,28 @@ func tlsForm(s *Server, r *http.Request, _ string) (string, error) {
 	return "The new certificate is installed and in use from the next connection.", nil
 }
 
+// apiInstallCert installs (or stages) a pair, or with {"switch": true}
+// serves the staged pair now.
 func (s *Server) apiInstallCert(r *http.Request, _ string) (any, error) {
 	var in struct {
-		Cert string `json:"cert"`
-		Key  string `json:"key"`
+		Cert   string `json:"cert"`
+		Key    string `json:"key"`
+		Switch bool   `json:"switch"`
 	}
 	if err := decode(r, &in); err != nil {
 		return nil, err
 	}
-	if _, err := s.installCert(r.Context(), in.Cert, in.Key); err != nil {
-		return nil, err
-	}
-	return s.tlsInfo(), nil
-}
-
-func (s *Server) apiSwitchCert(r *http.Request, _ string) (any, error) {
-	if err := s.switchCert(r.Context()); err != nil {
-		return nil, err
+	switch {
+	case in.Switch && (in.Cert != "" || in.Key != ""):
+		return nil, badf("switch takes no cert or key")
+	case in.Switch:
+		if err := s.switchCert(r.Context()); err != nil {
+			return nil, err
+		}
+	default:
+		if _, err := s.installCert(r.Context(), in.Cert, in.Key); err != nil {
+			return nil, err
+		}
 	}
 	return s.tlsInfo(), nil
 }

@@ -111,7 +111,7 @@ func TestTLSUploadOfANewKeyIsStagedWithASwitchNowButton(t *testing.T) {
 	if _, page := get(t, adm, ts.URL+"/admin/tls"); strings.Contains(page, "tls-switch-now") {
 		t.Fatalf("a switch button with nothing staged:\n%s", page)
 	}
-	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls/switch", csrf, ""); code != 400 || !strings.Contains(m["error"].(string), "no certificate is staged") {
+	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls", csrf, `{"switch":true}`); code != 400 || !strings.Contains(m["error"].(string), "no certificate is staged") {
 		t.Errorf("switch with nothing staged: %d %v", code, m)
 	}
 	post := func(form url.Values) {
@@ -143,7 +143,7 @@ func TestTLSUploadOfANewKeyIsStagedWithASwitchNowButton(t *testing.T) {
 	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls", csrf, `{"cert":"C","key":"K"}`); code != 200 || m["SwitchAt"] != "16:42 UTC" {
 		t.Errorf("API upload of a new key: %d %v", code, m)
 	}
-	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls/switch", csrf, ""); code != 200 || m["Staged"] != nil {
+	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls", csrf, `{"switch":true}`); code != 200 || m["Staged"] != nil {
 		t.Errorf("API switch: %d %v", code, m)
 	}
 	if switched != 2 {
