@@ -260,7 +260,8 @@ func handInstalledWins(t *testing.T, b *Box, roots *x509.CertPool) {
 	now := time.Now()
 	c, k := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(30*24*time.Hour), host)
 	certFile, keyFile := writeTemp(t, string(c)), writeTemp(t, string(k))
-	if out, errs, code := b.Cmd("", "tls", "install", "--cert", certFile, "--key", keyFile); code != 0 {
+	// --now: the pair's key is new, which would be staged for two TTLs.
+	if out, errs, code := b.Cmd("", "tls", "install", "--now", "--cert", certFile, "--key", keyFile); code != 0 {
 		t.Fatalf("tls install: %s %s", out, errs)
 	}
 	testutil.WaitFor(t, "the pair installed by hand to be served", 10*time.Second, func() bool {

@@ -136,3 +136,93 @@ func TestKSKRolloverKeepsTheChain(t *testing.T) {
 		t.Errorf("status still shows a rollover:\n%s", st)
 	}
 }
+
+// resolves tells whether a resolver answers the zone's MX (NOERROR with
+// the record) and whether it validated it (AD); a SERVFAIL fails the
+// test.
+func resolves(t *testing.T, port int, step string) (ad bool) {
+	t.Helper()
+	out := digAt(t, port, "+dnssec", "MX", "example.test")
+	if strings.Contains(out, "SERVFAIL") || !strings.Contains(out, "status: NOERROR") || !regexp.MustCompile(`(?m)^example\.test\.\s+\d+\s+IN\s+MX\s`).MatchString(out) {
+		t.Fatalf("%s: the zone does not resolve:\n%s", step, out)
+	}
+	return strings.Contains(digFlags(t, out), " ad ")
+}
+
+// TestTurningDNSSECOffNeverBreaksResolution: 'dns dnssec off' keeps the
+// zone signed and publishes the RFC 8078 delete signal, so a resolver
+// holding the DS still validates; once the parent has no DS (a
+// resolver without the anchor) the zone resolves insecure, before and
+// after the box stops signing; 'dns dnssec on' signs it with the same
+// key again. No step gives SERVFAIL.
+func TestTurningDNSSECOffNeverBreaksResolution(t *testing.T) {
+	for _, tool := range []string{"unbound", "dig", "ldns-verify-zone"} {
+		needTool(t, tool)
+	}
+	b := newBox(t)
+	anchor, _, _ := registrarDS(t, b)
+	withDS := startUnbound(t, anchor, b.DNS)
+	if !resolves(t, withDS, "before") {
+		t.Fatal("not validated before")
+	}
+
+	out := mustRun(t, "", "dns", "dnssec", "off", "example.test", "--dir", b.Dir)
+	if !strings.Contains(out, "being turned off") || !strings.Contains(out, "Remove the DS record of example.test at the registrar") {
+		t.Fatalf("dns dnssec off: %s", out)
+	}
+	testutil.WaitFor(t, "the delete signal", 10*time.Second, func() bool { return cdsAt(t, b) == "0 0 0 00" })
+	if got := strings.TrimSpace(b.dig("dig", "+short", "CDNSKEY", "example.test")); got != "0 3 0 AA==" {
+		t.Errorf("CDNSKEY while turning off: %q", got)
+	}
+	if !resolves(t, withDS, "turning off, the resolver of before") || !resolves(t, startUnbound(t, anchor, b.DNS), "turning off, a fresh resolver with the DS") {
+		t.Error("not validated while turning off (the zone must stay signed until the DS is gone)")
+	}
+	verifyDump(t, b, "turning off")
+	if zone := mustRun(t, "", "dns", "records", "--format", "zone", "--dir", b.Dir); dsLine.MatchString(zone) {
+		t.Errorf("the zone file still offers a DS for the registrar while turning off:\n%s", zone)
+	}
+	st, _, _ := b.Cmd("", "status", "--no-ports", "--timeout", "5s")
+	// (The harness's resolvers have no DS for example.test: the parent's step.)
+	if !regexp.MustCompile(`warn\s+example\.test\s+DNSSEC\s+DNSSEC being turned off .*delete signal .*; the parent has no DS`).MatchString(st) {
+		t.Errorf("status does not say what to do:\n%s", st)
+	}
+	// The registrar removed the DS: a resolver that never had it.
+	noDS := startUnbound(t, "", b.DNS)
+	if resolves(t, noDS, "turning off, no DS") {
+		t.Error("validated without a trust anchor")
+	}
+	if _, errs, code := b.Cmd("", "dns", "rollover-ksk", "example.test"); code == 0 {
+		t.Errorf("a KSK rollover started while turning DNSSEC off: %s", errs)
+	}
+
+	out = mustRun(t, "", "dns", "dnssec", "off", "example.test", "--finish", "--dir", b.Dir)
+	if !strings.Contains(out, "is off") {
+		t.Fatalf("dns dnssec off --finish: %s", out)
+	}
+	testutil.WaitFor(t, "the zone served unsigned", 10*time.Second, func() bool {
+		return strings.TrimSpace(b.dig("dig", "+short", "DNSKEY", "example.test")) == ""
+	})
+	if out := b.dig("dig", "+dnssec", "MX", "example.test"); strings.Contains(out, "RRSIG") {
+		t.Errorf("signatures after DNSSEC is off:\n%s", out)
+	}
+	if resolves(t, noDS, "off, the resolver of before") || resolves(t, startUnbound(t, "", b.DNS), "off, a fresh resolver") {
+		t.Error("validated with DNSSEC off")
+	}
+	st, _, _ = b.Cmd("", "status", "--no-ports", "--timeout", "5s")
+	if !strings.Contains(st, "DNSSEC is off: the zone is served unsigned") {
+		t.Errorf("status with DNSSEC off:\n%s", st)
+	}
+
+	if out := mustRun(t, "", "dns", "dnssec", "on", "example.test", "--dir", b.Dir); !strings.Contains(out, "is on") {
+		t.Fatalf("dns dnssec on: %s", out)
+	}
+	testutil.WaitFor(t, "signed again", 10*time.Second, func() bool {
+		return strings.Contains(b.dig("dig", "+short", "DNSKEY", "example.test"), "257 3 13 ")
+	})
+	if again, _, _ := registrarDS(t, b); again != anchor {
+		t.Errorf("DS after turning on again %s, want the old %s", again, anchor)
+	}
+	if !resolves(t, startUnbound(t, anchor, b.DNS), "on again") {
+		t.Error("not validated after turning DNSSEC on again")
+	}
+}

@@ -103,6 +103,7 @@ func dnsCommands() []subcommand {
 		{name: "set", args: "NAME TYPE VALUE", summary: "add a custom record (it may replace a generated one)", run: dnsSet},
 		{name: "unset", args: "NAME TYPE [VALUE]", summary: "remove custom records", run: dnsUnset},
 		{name: "rollover-ksk", args: "DOMAIN [--finish]", summary: "start (or finish) a DNSSEC KSK rollover: a new key, its DS for the registrar, CDS/CDNSKEY", run: dnsRolloverKSK},
+		{name: "dnssec", args: "off|on DOMAIN [--finish]", summary: "turn DNSSEC off without breaking resolution (the delete signal, signed until the parent's DS is gone; --finish: stop signing now), or on again", run: dnsDNSSEC},
 		{name: "zone", args: "DOMAIN --signed", summary: "the zone as the box serves it, DNSSEC-signed (for dnssec-verify, ldns-verify-zone)", run: dnsZone},
 	}
 }

@@ -7,14 +7,17 @@ package main
 //
 // TLSA rollover: the records are "3 1 1" (the SHA-256 of the
 // certificate's public key), which survive a renewal because the
-// certificate manager (internal/certs) renews with the same key. A pair
-// installed by hand with another key is staged (certs next.go): its
-// TLSA is published beside the current one, and the box switches to it
-// two TTLs later (switchCertIfDue), then drops the old record. Other key
-// changes (the self-signed pair replaced by ACME's or by a first pair
-// installed by hand, the admin panel's upload) rebuild the zone at once,
-// and senders that cached the old record defer mail for up to its TTL,
-// which is therefore short (dnsrecords.TLSATTL, 5 minutes).
+// certificate manager (internal/certs) renews with the same key, and
+// the first ACME certificate keeps the generated pair's key. A new key
+// (a pair installed by hand, by command or the admin panel, or 'tls
+// rotate-key' of ACME) is staged (certs next.go): its TLSA is published
+// beside the current one, and the box switches to it two TTLs later
+// (switchCertIfDue), then drops the old record. What still changes the
+// key at once: 'tls install --now', replacing the generated pair while
+// nothing else is served (a new box), and 'tls remove' back to an ACME
+// certificate of another key; senders that cached the old record defer
+// mail for up to its TTL, which is therefore short (dnsrecords.TLSATTL,
+// 5 minutes).
 
 import (
 	"context"
@@ -52,8 +55,8 @@ func dnssecDS(dir, hostname string, domains []store.Domain) map[string][]string 
 	out := map[string][]string{}
 	for _, z := range zones {
 		zk, err := dnsd.ReadKeys(dnssecDir(dir), z)
-		if err != nil {
-			continue // not signed yet: 'boxmail serve' makes the keys
+		if err != nil || zk.Signing != dnsd.SigningOn {
+			continue // not signed yet ('boxmail serve' makes the keys), or DNSSEC off (dnssecoff.go)
 		}
 		for _, ds := range zk.DS() {
 			out[z] = append(out[z], fmt.Sprintf("%d %d %d %s", ds.KeyTag, ds.Algorithm, ds.DigestType, ds.Digest))
@@ -156,6 +159,10 @@ func dnsZone(e *env, args []string) error {
 func dnssecChecks(ctx context.Context, dir string, cfg config.Config, set *dnsrecords.Set, timeout time.Duration) []dnsrecords.Result {
 	var out []dnsrecords.Result
 	for _, z := range set.Zones {
+		if r, ok := signingLine(ctx, dir, cfg, z, timeout); ok { // dnssecoff.go
+			out = append(out, r)
+			continue
+		}
 		ds := set.DS[z]
 		if len(ds) == 0 {
 			out = append(out, dnsrecords.Result{Level: dnsrecords.Warn, Subject: z, Check: "DNSSEC",

@@ -22,7 +22,6 @@ import (
 	"sync"
 	"time"
 
-	"boxmail/internal/admin"
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
 	"boxmail/internal/dav"
@@ -341,14 +340,10 @@ func newWebServer(dir string, cfg config.Config, st *store.Store, d *delivery.De
 		// The certificate the listeners serve, reloaded when its files change.
 		Certificate:       cm.Leaf,
 		ACMEHTTPChallenge: cm.HandleHTTPChallenge,
-		InstallCertificate: func(ctx context.Context, certPEM, keyPEM []byte) error {
-			_, err := cm.Install(ctx, certPEM, keyPEM)
-			var ie *certs.InputError
-			if errors.As(err, &ie) {
-				return &admin.InputError{Msg: ie.Msg} // what the web shows its user
-			}
-			return err
-		},
+		// The TLS page's upload stages a new key as 'tls install' does (tls.go).
+		InstallCertificate: webInstallCert(cm),
+		StagedCertificate:  webStagedCert(cm),
+		SwitchCertificate:  webSwitchCert(cm),
 	})
 	return ws
 }

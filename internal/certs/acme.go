@@ -140,6 +140,8 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	st.ctx, st.cancel = ctx, cancel
 	m.acme.Store(st)
+	m.seedACMEKey(ctx, storage) // acmerotate.go
+	go m.watchRotation(st)
 	var errs []error
 	for _, n := range o.Names { // one name's trouble never stops the others
 		m.setAsideBroken(n)
@@ -172,8 +174,8 @@ func (m *Manager) setAsideBroken(name string) {
 	keyPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SitePrivateKey(ik, name)))
 	c, cerr := os.ReadFile(certPath)
 	k, kerr := os.ReadFile(keyPath)
-	if errors.Is(cerr, os.ErrNotExist) && errors.Is(kerr, os.ErrNotExist) {
-		return
+	if errors.Is(cerr, os.ErrNotExist) && (errors.Is(kerr, os.ErrNotExist) || kerr == nil && wholePEM(k)) {
+		return // nothing yet, or only the key of the first certificate (seedACMEKey)
 	}
 	if cerr == nil && kerr == nil && wholePEM(c) && wholePEM(k) {
 		if _, err := tls.X509KeyPair(c, k); err == nil {

@@ -15,10 +15,13 @@ package certs
 // installed (Switch) and the old key's record goes with it. An ACME
 // renewal keeps the key (acme.go), so it needs none of this.
 //
-// Only 'boxmail tls install' stages (NeedsStaging: a pair installed by
-// hand replaced by one with another key). Not covered: the admin
-// panel's upload installs at once, and so does an ACME certificate with
-// a new key (the first one, or a CA that refuses the old key).
+// Staged this way: a pair installed by hand ('boxmail tls install' and
+// the admin panel's upload: NeedsStaging) whose key differs from the key
+// served, and an ACME certificate obtained for a new key ('boxmail tls
+// rotate-key', acmerotate.go), which the switch puts into the ACME
+// storage instead of the files. The first ACME certificate needs no
+// stage: it is obtained for the key of the generated pair it replaces
+// (seedACMEKey).
 
 import (
 	"context"
@@ -43,9 +46,17 @@ const SwitchWait = 2 * dnsrecords.TLSATTL * time.Second
 
 // Next is a staged pair.
 type Next struct {
-	TLSA      string            `json:"tlsa"`               // its TLSA RDATA
-	Published time.Time         `json:"published,omitzero"` // when the zones first carried it; zero: not yet
-	Leaf      *x509.Certificate `json:"-"`
+	TLSA      string    `json:"tlsa"`               // its TLSA RDATA
+	Published time.Time `json:"published,omitzero"` // when the zones first carried it; zero: not yet
+	// ACME: the pair was obtained from the CA for a new key (a key
+	// rotation): the switch writes it into the ACME storage, where
+	// renewals keep its key, and only the serving box does it.
+	ACME       bool            `json:"acme,omitempty"`
+	IssuerData json.RawMessage `json:"issuer_data,omitempty"` // the CA's data of an ACME pair (certmagic's)
+	// Force asks the serving box to switch at its next poll, due or
+	// not ('boxmail tls switch --force' of an ACME pair).
+	Force bool              `json:"force,omitempty"`
+	Leaf  *x509.Certificate `json:"-"`
 }
 
 func (m *Manager) nextPath(name string) string { return filepath.Join(m.o.NextDir, name) }
@@ -88,14 +99,45 @@ func (m *Manager) nextState() (*Next, error) {
 
 // NeedsStaging tells whether installing this certificate should wait for
 // its TLSA: its key differs from that of the pair installed by hand now
-// served. Replacing the generated self-signed pair (a new box) or an
-// ACME certificate is done at once.
+// served, or from the ACME certificate's. Replacing the generated
+// self-signed pair while nothing else is served (a new box) is done at
+// once.
 func (m *Manager) NeedsStaging(certPEM []byte) bool {
 	if m.o.NextDir == "" || !m.KeyChanges(certPEM) {
 		return false
 	}
 	cert := m.current()
-	return cert != nil && !m.fileIsFallback(cert)
+	return cert != nil && (!m.fileIsFallback(cert) || m.acmeServed() != nil)
+}
+
+// acmeServed is the hostname's ACME certificate that is served while
+// the files hold the generated pair: the running client's, else (a
+// command's process) the stored one; nil when ACME has none.
+func (m *Manager) acmeServed() *x509.Certificate {
+	if st := m.acme.Load(); st != nil {
+		if c := st.acmeCert(&tls.ClientHelloInfo{ServerName: m.o.Hostname}); c != nil {
+			return c.Leaf
+		}
+		return nil
+	}
+	if c := m.storedLeaf(m.o.Hostname); c != nil && m.o.Now().Before(c.NotAfter) {
+		return c
+	}
+	return nil
+}
+
+// ServedLeaf is the hostname's certificate the serving box hands out,
+// as another process can know it: Leaf, or the stored ACME certificate
+// when the files hold only the generated pair.
+func (m *Manager) ServedLeaf() *x509.Certificate {
+	cert := m.current()
+	if m.fileIsFallback(cert) {
+		if c := m.acmeServed(); c != nil {
+			return c
+		}
+	}
+	leaf, _ := m.Leaf()
+	return leaf
 }
 
 // KeyChanges tells whether a certificate's key differs from the key
@@ -107,7 +149,7 @@ func (m *Manager) KeyChanges(certPEM []byte) bool {
 		return false
 	}
 	leaf, err := x509.ParseCertificate(blk.Bytes)
-	cur, _ := m.Leaf()
+	cur := m.ServedLeaf()
 	return err == nil && cur != nil && dnsrecords.TLSAValue(leaf) != dnsrecords.TLSAValue(cur)
 }
 
@@ -122,17 +164,26 @@ func (m *Manager) Stage(_ context.Context, certPEM, keyPEM []byte) (*Next, error
 	if err != nil {
 		return nil, err
 	}
+	n := &Next{TLSA: dnsrecords.TLSAValue(leaf), Leaf: leaf}
+	return n, m.stageFiles(certPEM, keyPEM, n)
+}
+
+// stageFiles writes a checked pair and its state into NextDir, the
+// state last: a pair is staged once next.json names it.
+func (m *Manager) stageFiles(certPEM, keyPEM []byte, n *Next) error {
+	if err := os.RemoveAll(m.nextPath("next.json")); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(m.o.NextDir, 0o700); err != nil {
-		return nil, err
+		return err
 	}
 	if err := safefile.Write(m.nextPath("key.pem"), keyPEM, 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	if err := safefile.Write(m.nextPath("cert.pem"), certPEM, 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	n := &Next{TLSA: dnsrecords.TLSAValue(leaf), Leaf: leaf}
-	return n, m.writeNext(n)
+	return m.writeNext(n)
 }
 
 func (m *Manager) writeNext(n *Next) error {
@@ -177,8 +228,11 @@ func (m *Manager) SwitchIfDue(ctx context.Context, now time.Time) (*x509.Certifi
 	if err != nil {
 		return nil, err
 	}
-	if due, _ := n.SwitchDue(now); !due {
+	if due, _ := n.SwitchDue(now); !due && !n.Force {
 		return nil, nil
+	}
+	if n.ACME && m.acme.Load() == nil {
+		return nil, nil // the ACME client has not started yet
 	}
 	return m.Switch(ctx)
 }
@@ -193,11 +247,17 @@ func (n *Next) SwitchDue(now time.Time) (bool, time.Time) {
 	return !now.Before(at), at
 }
 
+// ErrSwitchInServer: the staged pair is an ACME one, which only the
+// serving box switches (RequestSwitch asks it to).
+var ErrSwitchInServer = errors.New("the staged certificate is an ACME one: the running box switches it")
+
 // Switch installs the staged pair (Install: a loaded Manager serves it
-// at once) and removes it from the stage. It does not check the wait:
-// callers do (SwitchDue), or the admin forces it.
+// at once; an ACME pair goes into the ACME storage, switchACME) and
+// removes it from the stage. It does not check the wait: callers do
+// (SwitchDue), or the admin forces it.
 func (m *Manager) Switch(ctx context.Context) (*x509.Certificate, error) {
-	if _, err := m.ReadNext(); err != nil {
+	n, err := m.ReadNext()
+	if err != nil {
 		return nil, err
 	}
 	certPEM, err := os.ReadFile(m.nextPath("cert.pem"))
@@ -208,11 +268,32 @@ func (m *Manager) Switch(ctx context.Context) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n.ACME {
+		st := m.acme.Load()
+		if st == nil {
+			return nil, ErrSwitchInServer
+		}
+		if err := m.switchACME(ctx, st, n, certPEM, keyPEM); err != nil {
+			return nil, err
+		}
+		return n.Leaf, m.Unstage()
+	}
 	leaf, err := m.Install(ctx, certPEM, keyPEM)
 	if err != nil {
 		return nil, err
 	}
 	return leaf, m.Unstage()
+}
+
+// RequestSwitch asks the serving box to switch to the staged pair at
+// its next poll, due or not.
+func (m *Manager) RequestSwitch() error {
+	n, err := m.nextState()
+	if err != nil {
+		return err
+	}
+	n.Force = true
+	return m.writeNext(n)
 }
 
 // Unstage forgets the staged pair.

@@ -29,6 +29,9 @@ func SignedZone(set *dnsrecords.Set, keyDir, zone string, now time.Time) ([]dns.
 	if err != nil {
 		return nil, err
 	}
+	if !zk.Signed() {
+		return nil, fmt.Errorf("DNSSEC of %s is off", zone)
+	}
 	if _, err := zs.signZones(map[string]*ZoneKeys{apex: zk}, &sigCache{}, func() time.Time { return now }); err != nil {
 		return nil, err
 	}

@@ -86,6 +86,11 @@ type ZoneKeys struct {
 	// with the new DS, and that DS RRset's TTL in seconds.
 	ParentSeen time.Time `json:"parent_seen,omitzero"`
 	ParentTTL  uint32    `json:"parent_ttl,omitempty"`
+	// Turning DNSSEC off (unsign.go): the step ("", "deleting", "off"),
+	// since when, and when the parent was first seen without a DS.
+	Signing      string    `json:"signing,omitempty"`
+	SigningSince time.Time `json:"signing_since,omitzero"`
+	ParentGone   time.Time `json:"parent_gone,omitzero"`
 }
 
 // keyPath is the file of a zone's keys.

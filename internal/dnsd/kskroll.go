@@ -25,9 +25,8 @@ package dnsd
 // which the server applies (and removes) at its next poll; a box that
 // is not running applies it when it starts.
 //
-// Not done: the deletion signal (CDS 0 3 0 00, RFC 8078 4), because a
-// zone of the box cannot be served unsigned (no setting turns DNSSEC
-// off).
+// The deletion signal (RFC 8078 4) and turning DNSSEC off are in
+// unsign.go; they use the same request files.
 
 import (
 	"context"
@@ -58,6 +57,10 @@ func requestPath(dir, zone string) string {
 	return filepath.Join(dir, strings.TrimSuffix(strings.ToLower(zone), ".")+".request")
 }
 
+// RequestFile is the request file of zone in dir (gone once the
+// server applied it).
+func RequestFile(dir, zone string) string { return requestPath(dir, zone) }
+
 // Request asks the server that keeps the keys of zone in dir to start
 // (RequestKSKRollover) or finish (RequestKSKFinish) a KSK rollover. It
 // checks the request against the keys as they are now.
@@ -69,8 +72,14 @@ func Request(dir, zone, what string) error {
 	switch {
 	case what == RequestKSKRollover && zk.NextKSK() != nil:
 		return fmt.Errorf("a KSK rollover of %s is already in progress (finish it with --finish)", zone)
+	case what == RequestKSKRollover && zk.Signing != SigningOn:
+		return fmt.Errorf("DNSSEC of %s is off or being turned off", zone)
 	case what == RequestKSKFinish && zk.NextKSK() == nil:
 		return fmt.Errorf("no KSK rollover of %s is in progress", zone)
+	case what == RequestDNSSECOff || what == RequestDNSSECFinish || what == RequestDNSSECOn:
+		if msg := signingRefusal(zk, what); msg != "" {
+			return fmt.Errorf("%s: %s", zone, msg)
+		}
 	case what != RequestKSKRollover && what != RequestKSKFinish:
 		return fmt.Errorf("unknown DNSSEC request %q", what)
 	}
@@ -103,6 +112,9 @@ func (zk *ZoneKeys) ksks() []*Key {
 // CDS returns the CDS and CDNSKEY records of the apex (RFC 7344 3):
 // the key the parent's DS should name.
 func (zk *ZoneKeys) CDS() (cds, cdnskey []dns.RR) {
+	if zk.Signing == SigningDeleting {
+		return deleteSignal(zk.Zone) // unsign.go
+	}
 	k := zk.parentKSK()
 	ds := k.pub.ToDS(dns.SHA256).ToCDS()
 	ds.Hdr.Ttl = keyTTL
@@ -244,6 +256,8 @@ func applyRequests(dir string, keys map[string]*ZoneKeys, now time.Time) (map[st
 			err = zk.startKSKRollover(now)
 		case RequestKSKFinish:
 			err = zk.finishKSKRollover(now)
+		case RequestDNSSECOff, RequestDNSSECFinish, RequestDNSSECOn:
+			err = zk.setSigning(what, now) // unsign.go
 		default:
 			err = fmt.Errorf("unknown request %q", what)
 		}
@@ -269,17 +283,27 @@ func (s *Server) checkParents(now time.Time) bool {
 	s.parentAt = now
 	changed := false
 	for apex, zk := range s.keys {
-		if zk.NextKSK() == nil {
+		if zk.NextKSK() == nil && zk.Signing != SigningDeleting {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		parent, err := s.opts.ParentDS(ctx, apex)
 		cancel()
 		if err != nil {
-			s.log.Warn("asking the parent for the DS of a zone rolling its KSK", "zone", apex, "err", err)
+			s.log.Warn("asking the parent for the DS of a zone rolling its KSK or turning DNSSEC off", "zone", apex, "err", err)
 			continue
 		}
 		c := zk.clone()
+		if c.unsignStep(parent, now) { // unsign.go
+			if err := c.write(s.opts.KeyDir); err != nil {
+				s.log.Warn("turning DNSSEC off", "zone", apex, "err", err)
+				continue
+			}
+			s.log.Info("turning DNSSEC off: the parent's DS", "zone", apex, "parent_ds_gone", !c.ParentGone.IsZero(), "unsigned", !c.Signed())
+			s.keys[apex] = c
+			changed = true
+			continue
+		}
 		moved, err := c.parentStep(parent, now)
 		if err == nil && moved {
 			err = c.write(s.opts.KeyDir)

@@ -182,7 +182,7 @@ func (s *Server) maintain() error {
 	changed, err := applyRequests(s.opts.KeyDir, s.keys, now)
 	for apex, zk := range changed {
 		s.keys[apex] = zk
-		s.log.Info("DNSSEC KSK rollover", "zone", apex, "rolling", zk.NextKSK() != nil, "ds", DSOf(zk.parentKSK()).String())
+		s.log.Info("DNSSEC request applied", "zone", apex, "ksk_rolling", zk.NextKSK() != nil, "signing", zk.Signing, "ds", DSOf(zk.parentKSK()).String())
 	}
 	if err != nil {
 		s.log.Warn("DNSSEC request", "err", err)

@@ -126,7 +126,7 @@ func (zs *zoneSet) signZones(keys map[string]*ZoneKeys, cache *sigCache, now fun
 	var first time.Time
 	for apex, z := range zs.apexes {
 		zk := keys[apex]
-		if zk == nil {
+		if zk == nil || !zk.Signed() { // DNSSEC off: served unsigned (unsign.go)
 			continue
 		}
 		z.signer = &zoneSigner{keys: zk, cache: cache, now: now}

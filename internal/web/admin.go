@@ -235,19 +235,28 @@ type tlsInfo struct {
 	NotAfter            string
 	DaysLeft            int
 	Trusted, SelfSigned bool
+	// Staged is the pair waiting for its TLSA (tlsupload.go), SwitchAt
+	// when it is served ("15:04 UTC").
+	Staged   *StagedCertificate `json:",omitempty"`
+	SwitchAt string             `json:",omitempty"`
 }
 
 func (s *Server) tlsInfo() tlsInfo {
+	var info tlsInfo
+	if st := s.staged(); st != nil {
+		info.Staged, info.SwitchAt = st, switchTime(st.SwitchAt)
+	}
 	if s.o.Certificate == nil {
-		return tlsInfo{}
+		return info
 	}
 	c, trusted := s.o.Certificate()
 	if c == nil {
-		return tlsInfo{}
+		return info
 	}
-	return tlsInfo{Known: true, Subject: c.Subject.CommonName, Issuer: c.Issuer.String(), Names: c.DNSNames,
-		NotAfter: c.NotAfter.UTC().Format("2006-01-02"), DaysLeft: int(c.NotAfter.Sub(s.o.Now()).Hours() / 24),
-		Trusted: trusted, SelfSigned: c.Issuer.String() == c.Subject.String()}
+	info.Known, info.Subject, info.Issuer, info.Names = true, c.Subject.CommonName, c.Issuer.String(), c.DNSNames
+	info.NotAfter, info.DaysLeft = c.NotAfter.UTC().Format("2006-01-02"), int(c.NotAfter.Sub(s.o.Now()).Hours()/24)
+	info.Trusted, info.SelfSigned = trusted, c.Issuer.String() == c.Subject.String()
+	return info
 }
 
 func loadTLS(s *Server, _ *http.Request) (any, error) { return s.tlsInfo(), nil }

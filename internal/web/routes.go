@@ -139,7 +139,7 @@ func (s *Server) routes() []route {
 		s.apiAdm("POST /admin/api/queue/{id}/retry", writes, s.apiRetryQueued),
 		s.apiAdm("DELETE /admin/api/queue/{id}", writes, s.apiRemoveQueued), // ?silent=true: no bounce
 		s.apiAdm("GET /admin/api/tls", reads, s.apiTLS),
-		s.apiAdm("POST /admin/api/tls", writes, s.apiInstallCert),
+		s.apiAdm("POST /admin/api/tls", writes, s.apiInstallCert), // {"switch":true}: the staged pair now
 		s.apiAdm("GET /admin/api/migration", reads, s.apiMigration),
 		s.apiAdm("GET /admin/api/dashboard", reads, s.apiDashboard), // dashboard.go
 		s.apiAdm("GET /admin/api/deliverability", reads, s.apiDeliverability),

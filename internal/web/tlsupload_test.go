@@ -5,9 +5,11 @@ import (
 	"context"
 	"mime/multipart"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"boxmail/internal/admin"
 )
@@ -16,14 +18,14 @@ func TestTLSUploadGoesThroughInstallCertificate(t *testing.T) {
 	var mu sync.Mutex
 	var got []string
 	ts, _, logs := newServerWith(t, func(o *Options) {
-		o.InstallCertificate = func(_ context.Context, c, k []byte) error {
+		o.InstallCertificate = func(_ context.Context, c, k []byte) (bool, error) {
 			if string(c) == "expired" {
-				return &admin.InputError{Msg: "the certificate expired on 2020-01-01"}
+				return false, &admin.InputError{Msg: "the certificate expired on 2020-01-01"}
 			}
 			mu.Lock()
 			got = append(got, string(c)+"|"+string(k))
 			mu.Unlock()
-			return nil
+			return false, nil
 		}
 	})
 	adm := client(ts)
@@ -73,5 +75,78 @@ func TestTLSUploadGoesThroughInstallCertificate(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "SECRET-KEY") || strings.Contains(logs.String(), "PASTEDKEY") {
 		t.Errorf("a private key is in the log:\n%s", logs)
+	}
+}
+
+// A pair with a new key is staged, not installed: the TLS page says when
+// it switches and offers "switch now", which serves it at once; the API
+// does the same.
+func TestTLSUploadOfANewKeyIsStagedWithASwitchNowButton(t *testing.T) {
+	var mu sync.Mutex
+	var staged *StagedCertificate
+	var switched int
+	at := time.Date(2026, 12, 6, 16, 42, 0, 0, time.UTC)
+	ts, _, _ := newServerWith(t, func(o *Options) {
+		o.InstallCertificate = func(_ context.Context, c, _ []byte) (bool, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			staged = &StagedCertificate{Names: "mail.example.net", TLSA: "3 1 1 abcd", SwitchAt: at}
+			return true, nil
+		}
+		o.StagedCertificate = func() *StagedCertificate {
+			mu.Lock()
+			defer mu.Unlock()
+			return staged
+		}
+		o.SwitchCertificate = func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			staged = nil
+			switched++
+			return nil
+		}
+	})
+	adm := client(ts)
+	csrf := login(t, ts, adm, "admin@example.net", adminPW)
+	if _, page := get(t, adm, ts.URL+"/admin/tls"); strings.Contains(page, "tls-switch-now") {
+		t.Fatalf("a switch button with nothing staged:\n%s", page)
+	}
+	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls", csrf, `{"switch":true}`); code != 400 || !strings.Contains(m["error"].(string), "no certificate is staged") {
+		t.Errorf("switch with nothing staged: %d %v", code, m)
+	}
+	post := func(form url.Values) {
+		t.Helper()
+		form.Set("csrf", csrf)
+		res, err := adm.PostForm(ts.URL+"/admin/tls", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("form: %s", res.Status)
+		}
+	}
+	post(url.Values{"op": {"upload"}, "cert": {"NEWCERT"}, "key": {"NEWKEY"}})
+	_, page := get(t, adm, ts.URL+"/admin/tls")
+	for _, want := range []string{"The new certificate is staged, switches at 16:42 UTC", "Staged, switches at 16:42 UTC", "3 1 1 abcd", `id="tls-switch-now"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the TLS page after a staged upload lacks %q:\n%s", want, page)
+		}
+	}
+	if code, m := api(t, adm, "GET", ts.URL+"/admin/api/tls", "", ""); code != 200 || m["SwitchAt"] != "16:42 UTC" {
+		t.Errorf("GET /admin/api/tls while staged: %d %v", code, m)
+	}
+	post(url.Values{"op": {"switch"}})
+	if _, page := get(t, adm, ts.URL+"/admin/tls"); !strings.Contains(page, "Switched: the new certificate is in use") || strings.Contains(page, "tls-switch-now") {
+		t.Errorf("the TLS page after switch now:\n%s", page)
+	}
+	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls", csrf, `{"cert":"C","key":"K"}`); code != 200 || m["SwitchAt"] != "16:42 UTC" {
+		t.Errorf("API upload of a new key: %d %v", code, m)
+	}
+	if code, m := api(t, adm, "POST", ts.URL+"/admin/api/tls", csrf, `{"switch":true}`); code != 200 || m["Staged"] != nil {
+		t.Errorf("API switch: %d %v", code, m)
+	}
+	if switched != 2 {
+		t.Errorf("switched %d times, want 2", switched)
 	}
 }

@@ -50,7 +50,7 @@ var editAdminRoutes = []struct{ method, path, body string }{
 func TestEditAndTLSRoutesNeedAnAdminAndTheCSRFToken(t *testing.T) {
 	var calls int
 	ts, st, _ := newServerWith(t, func(o *Options) {
-		o.InstallCertificate = func(context.Context, []byte, []byte) error { calls++; return nil }
+		o.InstallCertificate = func(context.Context, []byte, []byte) (bool, error) { calls++; return false, nil }
 	})
 	st.AddAlias(context.Background(), store.Alias{Address: "family@example.net", Targets: []string{"kid@example.net"}})
 	anon, kid, adm := client(ts), client(ts), client(ts)

@@ -112,10 +112,17 @@ type Options struct {
 	ACMEHTTPChallenge func(w http.ResponseWriter, r *http.Request) bool
 	// InstallCertificate checks and installs a PEM certificate chain and
 	// key (the function 'boxmail tls install' calls); bad input is a
-	// *admin.InputError. A callback because it writes the files the
+	// *admin.InputError. A pair whose key is new is staged instead (its
+	// TLSA is published first, and the box serves it two TTLs later):
+	// staged is then true. A callback because it writes the files the
 	// config names and tells the listeners. nil: no upload on the TLS
 	// page.
-	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) error
+	InstallCertificate func(ctx context.Context, certPEM, keyPEM []byte) (staged bool, err error)
+	// StagedCertificate returns the pair waiting for its TLSA, nil when
+	// none; SwitchCertificate serves it now (the TLS page's "switch
+	// now"). nil: the TLS page shows no staged pair.
+	StagedCertificate func() *StagedCertificate
+	SwitchCertificate func(ctx context.Context) error
 	// Now is the clock of sessions, two-step codes and page dates; nil
 	// means time.Now (tests set it to move time).
 	Now func() time.Time

@@ -1,0 +1,114 @@
+package dnsd
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// TestTurningDNSSECOffWaitsForTheParent: the delete signal is published
+// while the zone stays signed; nothing changes while the parent has a
+// DS, and the zone goes unsigned only the DS's TTL after the parent
+// dropped it; turning it on again signs with the same keys.
+func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	dir := t.TempDir()
+	var parent []*dns.DS
+	ts := startTestServer(t, func(o *Options) {
+		o.RateLimit, o.KeyDir, o.Now = -1, dir, clock
+		o.ParentDS = func(context.Context, string) ([]*dns.DS, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return parent, nil
+		}
+	})
+	step := func(d time.Duration) {
+		t.Helper()
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		if err := ts.srv.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signed := func() bool {
+		t.Helper()
+		r := ts.queryDO(t, "example.net.", dns.TypeDNSKEY)
+		return len(r.Answer) > 0
+	}
+	_, _, cds0 := apexKeys(t, ts)
+	ds := cds0.DS
+	ds.Hdr.Ttl = 600
+	parent = []*dns.DS{&ds}
+	if err := Request(dir, "example.net", RequestDNSSECFinish); err == nil {
+		t.Fatal("finished turning off what was not being turned off")
+	}
+	if err := Request(dir, "example.net", RequestDNSSECOff); err != nil {
+		t.Fatal(err)
+	}
+	step(time.Second)
+	if !signed() {
+		t.Fatal("unsigned at once")
+	}
+	for typ, want := range map[uint16]string{dns.TypeCDS: "0 0 0 00", dns.TypeCDNSKEY: "0 3 0 AA=="} {
+		r := ts.queryDO(t, "example.net.", typ)
+		var got string
+		for _, rr := range r.Answer {
+			if rr.Header().Rrtype == typ {
+				got = rr.String()[len(rr.Header().String()):]
+			}
+		}
+		if got != want {
+			t.Errorf("%s while turning off: %q, want %q", dns.TypeToString[typ], got, want)
+		}
+	}
+	if zk, err := ReadKeys(dir, "example.net"); err != nil || zk.Unsigning() == nil {
+		t.Fatalf("key file: %+v %v", zk, err)
+	}
+	// The parent keeps its DS: signed, however long.
+	step(parentCheck + time.Second)
+	step(30 * time.Minute)
+	step(parentCheck + time.Second)
+	if !signed() {
+		t.Fatal("unsigned while the parent has a DS")
+	}
+	// The parent drops it: still signed for the DS's TTL (600 s).
+	mu.Lock()
+	parent = nil
+	mu.Unlock()
+	step(parentCheck + time.Second)
+	step(parentCheck + time.Second)
+	if !signed() {
+		t.Fatal("unsigned within the DS's TTL after the parent dropped it")
+	}
+	step(10 * time.Minute)
+	step(parentCheck + time.Second)
+	if signed() {
+		t.Fatal("still signed a TTL after the parent dropped the DS")
+	}
+	r := ts.queryDO(t, "example.net.", dns.TypeMX)
+	for _, rr := range append(r.Answer, r.Ns...) {
+		if _, ok := rr.(*dns.RRSIG); ok {
+			t.Fatalf("a signature in an answer of the unsigned zone: %v", r)
+		}
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("MX of the unsigned zone: %v", r)
+	}
+	if err := Request(dir, "example.net", RequestDNSSECOn); err != nil {
+		t.Fatal(err)
+	}
+	step(time.Second)
+	if _, _, cds := apexKeys(t, ts); cds.KeyTag != cds0.KeyTag {
+		t.Errorf("signed again with key %d, want the old %d", cds.KeyTag, cds0.KeyTag)
+	}
+}
