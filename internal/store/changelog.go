@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,6 +83,9 @@ type changeLog struct {
 	writer int64         // this store's id in change_log.writer
 	every  time.Duration // the watcher's poll interval (changePollEvery, on PostgreSQL changePollFallback)
 	url    string        // PostgreSQL: the listener's database (notify.go); "" on SQLite
+	// writerPID is the backend pid of the PostgreSQL writer connection,
+	// as of its last batch: notifications from it are our own.
+	writerPID atomic.Uint32
 
 	// mu orders publishing: the writer holds it from reading the others'
 	// rows inside its transaction until its own events are published;
@@ -123,9 +127,12 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event) (forei
 	if s.pg {
 		// Ids in commit order (see the comment at the top of this file),
 		// and the other nodes' wake-up, sent at commit (notify.go).
-		if _, err := t.exec(ctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events)); err != nil {
+		var pid uint32
+		var locks, notes int64
+		if err := t.queryRow(ctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events)).Scan(&pid, &locks, &notes); err != nil {
 			return nil, 0, fmt.Errorf("change log: %w", err)
 		}
+		c.writerPID.Store(pid) // the listener skips our own notifications
 	}
 	if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {

@@ -54,12 +54,13 @@ const (
 // listenProbeEvery: a listening connection silent this long is pinged.
 const listenProbeEvery = 30 * time.Second
 
-// notifySQL takes the change log's advisory lock (changelog.go) and
-// queues one notification per account of ?2 (a comma-separated list),
-// in one round trip. pg_notify is volatile, so PostgreSQL evaluates it
-// for every row even though only the count is returned.
-const notifySQL = "SELECT pg_advisory_xact_lock(?1), (SELECT count(*) FROM (SELECT pg_notify('" + notifyChannel +
-	"', a) FROM unnest(string_to_array(?2, ',')) AS a) AS n)"
+// notifySQL takes the change log's advisory lock (changelog.go), queues
+// one notification per account of ?2 (a comma-separated list) and returns
+// the writer connection's backend pid, in one round trip. The functions
+// are volatile, so PostgreSQL evaluates them for every row even though
+// only the counts are returned.
+const notifySQL = "SELECT pg_backend_pid(), (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(?1)) AS l), " +
+	"(SELECT count(*) FROM (SELECT pg_notify('" + notifyChannel + "', a) FROM unnest(string_to_array(?2, ',')) AS a) AS n)"
 
 // notifyAccounts returns the distinct accounts of events as notifySQL's
 // list.
@@ -180,6 +181,9 @@ func (s *Store) listenOnce(ctx context.Context, l *listener) (err error) {
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
 		switch {
+		case err == nil && n.PID == s.chlog.writerPID.Load():
+			// Our own writer's: it published its events itself, and
+			// those of others it read first (logBatch).
 		case err == nil:
 			id, perr := strconv.ParseInt(n.Payload, 10, 64)
 			if perr != nil || id <= 0 {
