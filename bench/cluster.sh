@@ -60,7 +60,7 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 load1=$(cut -d' ' -f1-3 /proc/loadavg)
 
-med() { awk -v c="$1" -v p="$2" -v k="$3" '$1 == c && $2 == p { for (i = 4; i <= NF; i++) { split($i, a, "="); if (a[1] == k) print a[2] } }' "$work/rows" |
+med() { awk -v c="$1" -v p="$2" -v k="$3" '$1 == c && $2 == p { for (i = 4; i <= NF; i++) { split($i, a, "="); if (a[1] == k && a[2] != "-") print a[2] } }' "$work/rows" |
   sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-") print "-"; else printf "%.2f", a / b }'; }
 {

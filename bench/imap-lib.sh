@@ -166,7 +166,8 @@ peer_stop() { [ $peer_up = 1 ] && { peer stop || true; }; peer_up=0; }
 # though the sum is complete.)
 # cpu_ticks: tree_cpu_ticks, again when a process that exited during its
 # /proc scan broke it (a busy machine)
-cpu_ticks() { local v _; for _ in $(seq 1 20); do v=$(tree_cpu_ticks "$@" 2>/dev/null) && { echo "$v"; return; }; done; echo 0; }
+# (x when every try failed: the CPU figure is then reported as -)
+cpu_ticks() { local v _; for _ in $(seq 1 20); do v=$(tree_cpu_ticks "$@" 2>/dev/null) && { echo "$v"; return; }; done; echo x; }
 mem_kb() { tree_mem_kb "$@" || true; }
 clk_tck=$(getconf CLK_TCK)
 

@@ -50,10 +50,11 @@ one_run() {
   out=$("$work/imapload" mixed -addr "$port" -users "1-$CLIENTS" -pass "$pass" -clients "$CLIENTS" \
     -sessions "$SESSIONS" -duration "$DURATION" | tee -a "$work/mixed.log" | grep -v '^#')
   t1=$(cpu_ticks "$@")
-  awk -v n="$name" -v r="$round" -v d=$((t1 - t0)) -v hz="$clk_tck" -v line="$out" 'BEGIN {
+  local d=x; [ "$t0" != x ] && [ "$t1" != x ] && d=$((t1 - t0))
+  awk -v n="$name" -v r="$round" -v d="$d" -v hz="$clk_tck" -v line="$out" 'BEGIN {
     split(line, f, " "); for (i in f) { split(f[i], a, "="); v[a[1]] = a[2] }
-    printf "%s %s ops_s=%s cpu_ms_op=%.2f ops=%s sessions=%s errors=%s secs=%s login_p50_ms=%s select_p50_ms=%s fetch_p50_ms=%s append_p50_ms=%s expunge_p50_ms=%s\n",
-      n, r, v["ops_s"], (v["ops"] > 0 ? d * 1000 / hz / v["ops"] : 0), v["ops"], v["sessions"], v["errors"], v["secs"],
+    printf "%s %s ops_s=%s cpu_ms_op=%s ops=%s sessions=%s errors=%s secs=%s login_p50_ms=%s select_p50_ms=%s fetch_p50_ms=%s append_p50_ms=%s expunge_p50_ms=%s\n",
+      n, r, v["ops_s"], (d == "x" ? "-" : (v["ops"] > 0 ? sprintf("%.2f", d * 1000 / hz / v["ops"]) : 0)), v["ops"], v["sessions"], v["errors"], v["secs"],
       v["login_p50_ms"], v["select_p50_ms"], v["fetch_p50_ms"], v["append_p50_ms"], v["expunge_p50_ms"] }' >>"$work/rows"
   tail -1 "$work/rows" >&2
 }
