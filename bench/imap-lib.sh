@@ -53,7 +53,8 @@ bpid=""
 box_init() {
   data=$work/data
   printf '%s\n' "$BOX_PASS" >"$work/pw"
-  "$work/boxmail" init --dir "$data" --hostname "mx.$DOMAIN" --domain "$DOMAIN" --admin "admin@$DOMAIN" --password-file "$work/pw" >/dev/null
+  "$work/boxmail" init --dir "$data" --hostname "mx.$DOMAIN" --domain "$DOMAIN" --admin "admin@$DOMAIN" --password-file "$work/pw" \
+    ${STORE_URL:+--store-url "$STORE_URL"} >/dev/null
   local i k
   for i in $(seq 1 "$NUSERS"); do "$work/boxmail" user add --dir "$data" --password-file "$work/pw" "user$i@$DOMAIN" >/dev/null; done
   conf=$data/boxmail.conf
@@ -78,14 +79,41 @@ box_start() {
   port_free "$box_imap" && { echo "error: boxmail did not start" >&2; cat "$work/serve.log" >&2; exit 1; }
   return 0
 }
+# box_start_nodes N: with STORE_URL, nodes 2..N of the box beside the
+# first (box_start): copies of its data dir without the SQLite or body
+# files, each on free ports of its own. Sets node_pids and box_imaps (the
+# IMAP addresses of all nodes, comma-separated, for imapload -addr).
+node_pids=() box_imaps=""
+box_start_nodes() {
+  local k d key p
+  box_imaps=127.0.0.1:$box_imap
+  for k in $(seq 2 "$1"); do
+    d=$work/data$k; mkdir -p "$d/bodies"
+    (cd "$data" && find . -type f ! -name 'boxmail.db*' ! -path './bodies/*' -exec cp --parents {} "$d" \;)
+    for key in $(grep -oE '^[a-z0-9_]+_port' "$d/boxmail.conf"); do
+      grep -qE "^$key *= *0\$" "$d/boxmail.conf" && continue
+      pick_port; sed -i "s|^$key *=.*|$key = $PORT|" "$d/boxmail.conf"
+      [ "$key" = imap_port ] && p=$PORT
+    done
+    "$work/boxmail" serve --dir "$d" >>"$work/serve$k.log" 2>&1 &
+    node_pids+=($!)
+    for _ in $(seq 1 100); do port_free "$p" || break; sleep 0.1; done
+    port_free "$p" && { echo "error: boxmail node $k did not start" >&2; cat "$work/serve$k.log" >&2; exit 1; }
+    box_imaps=$box_imaps,127.0.0.1:$p
+  done
+  return 0
+}
 box_stop() {
-  if [ -n "$bpid" ] && kill -0 "$bpid" 2>/dev/null; then
-    kill -TERM "$bpid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$bpid" 2>/dev/null && kill -KILL "$bpid" 2>/dev/null || true
-    wait "$bpid" 2>/dev/null || true
-  fi
-  bpid=""
+  local p
+  for p in $bpid "${node_pids[@]}"; do   # only the boxmail processes started here
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p" 2>/dev/null || true
+      for _ in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+      kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
+  bpid="" node_pids=()
 }
 
 # --- the peer: Postfix + Dovecot ---
@@ -136,7 +164,10 @@ peer_stop() { [ $peer_up = 1 ] && { peer stop || true; }; peer_up=0; }
 # included; mem_kb PID...: "rss_kb pss_kb" of the trees. (proctree.sh runs
 # under pipefail: a process exiting during its /proc scan fails its cat,
 # though the sum is complete.)
-cpu_ticks() { tree_cpu_ticks "$@" || true; }
+# cpu_ticks: tree_cpu_ticks, again when a process that exited during its
+# /proc scan broke it (a busy machine)
+# (x when every try failed: the CPU figure is then reported as -)
+cpu_ticks() { local v _; for _ in $(seq 1 20); do v=$(tree_cpu_ticks "$@" 2>/dev/null) && { echo "$v"; return; }; done; echo x; }
 mem_kb() { tree_mem_kb "$@" || true; }
 clk_tck=$(getconf CLK_TCK)
 

@@ -15,6 +15,9 @@
 # children it reaped included: Dovecot's per-login processes).
 #
 # usage: bench/imap-mixed.sh     env: ROUNDS=3 SESSIONS=1500 DURATION=20s CLIENTS=10
+#        PEERS=1 (0: boxmail only, no Dovecot)  STORE_URL=postgres://... (bench/pg.sh;
+#        empty: SQLite)  NODES=1 (with STORE_URL: nodes of one box, the clients spread
+#        over them)  PG_PID= (PostgreSQL's postmaster: its CPU counts as the server's)
 #        ROWS_OUT=file (raw rows) OUT=file (the markdown table; else stdout only)
 # Stops only the processes it started (boxmail by PID, the peer by its script).
 set -euo pipefail
@@ -30,21 +33,28 @@ log "building boxmail and bench/cmd/imapload"
 build_tools
 box_init
 box_start
-peer_ports
-peer_start default 0; peer_stop   # writes the peer's configs, wipes old mail
+PEERS=${PEERS:-1} NODES=${NODES:-1}
+[ "$NODES" = 1 ] || [ -n "${STORE_URL:-}" ] || { echo "error: NODES > 1 needs STORE_URL" >&2; exit 2; }
+box_start_nodes "$NODES"
+if [ "$PEERS" = 1 ]; then
+  peer_ports
+  peer_start default 0; peer_stop   # writes the peer's configs, wipes old mail
+fi
 
 # one_run NAME PORT PASS ROOTPID...: a mixed-load run; appends its row
 one_run() {
   local name=$1 port=$2 pass=$3; shift 3
   local t0 t1 out
   t0=$(cpu_ticks "$@")
-  out=$("$work/imapload" mixed -addr "127.0.0.1:$port" -users "1-$CLIENTS" -pass "$pass" -clients "$CLIENTS" \
+  case $port in *:*) ;; *) port=127.0.0.1:$port ;; esac
+  out=$("$work/imapload" mixed -addr "$port" -users "1-$CLIENTS" -pass "$pass" -clients "$CLIENTS" \
     -sessions "$SESSIONS" -duration "$DURATION" | tee -a "$work/mixed.log" | grep -v '^#')
   t1=$(cpu_ticks "$@")
-  awk -v n="$name" -v r="$round" -v d=$((t1 - t0)) -v hz="$clk_tck" -v line="$out" 'BEGIN {
+  local d=x; [ "$t0" != x ] && [ "$t1" != x ] && d=$((t1 - t0))
+  awk -v n="$name" -v r="$round" -v d="$d" -v hz="$clk_tck" -v line="$out" 'BEGIN {
     split(line, f, " "); for (i in f) { split(f[i], a, "="); v[a[1]] = a[2] }
-    printf "%s %s ops_s=%s cpu_ms_op=%.2f ops=%s sessions=%s errors=%s secs=%s login_p50_ms=%s select_p50_ms=%s fetch_p50_ms=%s append_p50_ms=%s expunge_p50_ms=%s\n",
-      n, r, v["ops_s"], (v["ops"] > 0 ? d * 1000 / hz / v["ops"] : 0), v["ops"], v["sessions"], v["errors"], v["secs"],
+    printf "%s %s ops_s=%s cpu_ms_op=%s ops=%s sessions=%s errors=%s secs=%s login_p50_ms=%s select_p50_ms=%s fetch_p50_ms=%s append_p50_ms=%s expunge_p50_ms=%s\n",
+      n, r, v["ops_s"], (d == "x" ? "-" : (v["ops"] > 0 ? sprintf("%.2f", d * 1000 / hz / v["ops"]) : 0)), v["ops"], v["sessions"], v["errors"], v["secs"],
       v["login_p50_ms"], v["select_p50_ms"], v["fetch_p50_ms"], v["append_p50_ms"], v["expunge_p50_ms"] }' >>"$work/rows"
   tail -1 "$work/rows" >&2
 }
@@ -54,7 +64,9 @@ log "boxmail: 100 messages in each user's INBOX"
 "$work/imapload" setup -addr "127.0.0.1:$box_imap" -users "1-$CLIENTS" -pass "$BOX_PASS" -n 100 >&2
 for round in $(seq 1 "$ROUNDS"); do
   log "round $round/$ROUNDS: boxmail"
-  one_run boxmail "$box_imap" "$BOX_PASS" "$bpid"
+  # shellcheck disable=SC2086
+  one_run boxmail "$box_imaps" "$BOX_PASS" "$bpid" "${node_pids[@]}" ${PG_PID:-}
+  [ "$PEERS" = 1 ] || continue
   for mode in default tuned; do
     name=dovecot; [ $mode = tuned ] && name=dovecot-tuned
     log "round $round/$ROUNDS: $name"

@@ -23,6 +23,15 @@
 #       BUILD_REV=                      build this git revision (git archive, a clean
 #                                       checkout) instead of the working tree
 #       BOXMAIL_BIN=                    use this prebuilt boxmail binary (e.g. a profiling build)
+#       STORE_URL=postgres://...        the box's store_url (bench/pg.sh starts a PostgreSQL);
+#                                       empty: the embedded SQLite store. Counting is by IMAP.
+#       NODES=1                         with STORE_URL: run this many nodes of the box (copies of
+#                                       the data dir, each on ports of its own); the sessions
+#                                       are spread over them by recipient (bench/smtp-spread.sh)
+#       PG_PID=                         PostgreSQL's postmaster: its tree's CPU is counted too
+#       OWN_CPU=0                       1: measure the servers' CPU here, retrying a /proc scan
+#                                       that a process exiting broke (a busy machine), instead
+#                                       of in the shared harness (which then reports no memory)
 # Output: the shared harness's key=value lines, plus idle_rss_mb=,
 # hwm_rss_mb= (VmHWM: boxmail's peak RSS over its life), count_mode= and
 # boxmail_pid=.
@@ -41,14 +50,17 @@ SHARED_BENCH=$(cd "$SHARED_BENCH" && pwd)
 [ -x /usr/sbin/smtp-source ] || [ -n "${SMTP_SOURCE:-}" ] || { echo "error: /usr/sbin/smtp-source missing (apt-get install postfix)" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/boxmail-bench.XXXXXX")
-bpid=""
+bpid="" node_pids=()
 cleanup() {
-  if [ -n "$bpid" ] && kill -0 "$bpid" 2>/dev/null; then
-    kill -TERM "$bpid" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$bpid" 2>/dev/null || break; sleep 0.25; done
-    kill -0 "$bpid" 2>/dev/null && kill -KILL "$bpid" 2>/dev/null || true
-    wait "$bpid" 2>/dev/null || true
-  fi
+  local p
+  for p in $bpid "${node_pids[@]}"; do   # only the boxmail processes this script started
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p" 2>/dev/null || true
+      for _ in $(seq 1 60); do kill -0 "$p" 2>/dev/null || break; sleep 0.25; done
+      kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+      wait "$p" 2>/dev/null || true
+    fi
+  done
   if [ "${KEEP:-0}" = 1 ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -71,7 +83,10 @@ else (cd "$src" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail); fi
 
 data=$work/data
 printf '%s\n' "$PASS" > "$work/pw"
-"$work/boxmail" init --dir "$data" --hostname mx.bench.test --domain "$DOMAIN" --admin "admin@$DOMAIN" --password-file "$work/pw" >/dev/null
+"$work/boxmail" init --dir "$data" --hostname mx.bench.test --domain "$DOMAIN" --admin "admin@$DOMAIN" --password-file "$work/pw" \
+  ${STORE_URL:+--store-url "$STORE_URL"} >/dev/null
+NODES=${NODES:-1}
+[ "$NODES" = 1 ] || [ -n "${STORE_URL:-}" ] || { echo "error: NODES > 1 needs STORE_URL" >&2; exit 2; }
 for i in $(seq 1 "$NUSERS"); do
   "$work/boxmail" user add --dir "$data" --password-file "$work/pw" "user$i@$DOMAIN" >/dev/null
 done
@@ -97,20 +112,44 @@ set_conf pop3_port "$(pick_port 6110)"
 set_conf pop3s_port "$(pick_port 6995)"
 set_conf managesieve_port "$(pick_port 6190)"
 
+# Nodes 2..NODES: copies of the data dir (not its SQLite files or body
+# files), each on free ports of its own.
+node_ports=("$smtp_port")
+for k in $(seq 2 "$NODES"); do
+  d=$work/data$k; mkdir -p "$d/bodies"
+  (cd "$data" && find . -type f ! -name 'boxmail.db*' ! -path './bodies/*' -exec cp --parents {} "$d" \;)
+  p=$smtp_port
+  for key in smtp_port imap_port dns_port http_port https_port pop3_port pop3s_port managesieve_port; do
+    p=$(pick_port $((p + 100 * k + 1))); sed -i "s|^$key *=.*|$key = $p|" "$d/boxmail.conf"
+    [ $key = smtp_port ] && node_ports+=("$p")
+  done
+done
+
+# wait_smtp PID PORT LOG: wait until the boxmail PID listens on PORT
+wait_smtp() {
+  local up=0
+  for _ in $(seq 1 100); do
+    kill -0 "$1" 2>/dev/null || break
+    if ! port_free "$2"; then up=1; break; fi
+    sleep 0.1
+  done
+  [ $up = 1 ] || { echo "error: boxmail did not start listening on $2" >&2; cat "$3" >&2; exit 1; }
+}
 # shellcheck disable=SC2086
 env ${BOXMAIL_ENV:-} "$work/boxmail" serve --dir "$data" >"$work/serve.log" 2>&1 &
 bpid=$!
-up=0
-for _ in $(seq 1 100); do
-  kill -0 "$bpid" 2>/dev/null || break
-  if ! port_free "$smtp_port"; then up=1; break; fi
-  sleep 0.1
+wait_smtp "$bpid" "$smtp_port" "$work/serve.log"
+for k in $(seq 2 "$NODES"); do
+  # shellcheck disable=SC2086
+  env ${BOXMAIL_ENV:-} "$work/boxmail" serve --dir "$work/data$k" >"$work/serve$k.log" 2>&1 &
+  node_pids+=($!)
+  wait_smtp "$!" "${node_ports[$((k - 1))]}" "$work/serve$k.log"
 done
-[ $up = 1 ] || { echo "error: boxmail did not start listening on $smtp_port" >&2; cat "$work/serve.log" >&2; exit 1; }
 sleep 1   # settle before reading the idle footprint
 idle_rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$bpid/status")
 
 mode=${COUNT_MODE:-auto}
+[ -n "${STORE_URL:-}" ] && [ "$mode" = auto ] && mode=imap   # countmsgs reads SQLite only
 imap_cmd="s=0; for i in \$(seq 1 $NUSERS); do n=\$('$SHARED_BENCH/imap-count.sh' 127.0.0.1 $imap_port user\$i@$DOMAIN '$PASS') || exit 1; s=\$((s + n)); done; echo \$s"
 if [ "$mode" = auto ]; then
   mode=db
@@ -124,9 +163,26 @@ esac
 
 echo "boxmail pid $bpid on 127.0.0.1:$smtp_port, counting by $mode; running $MSGS x $SIZE B over $CONC sessions..." >&2
 rc=0
-TARGET_PIDS=$bpid COUNT_CMD=$count_cmd RCPT_USERS=$NUSERS RCPT_SPREAD=1 \
+if [ "$NODES" -gt 1 ]; then   # each smtp-source session to a node picked by its recipient
+  export SMTP_SOURCE=$here/smtp-spread.sh SPREAD_PORTS="${node_ports[*]}"
+fi
+targets="$bpid ${node_pids[*]} ${PG_PID:-}"
+if [ "${OWN_CPU:-0}" = 1 ]; then
+  # shellcheck source=/dev/null
+  . "$SHARED_BENCH/lib/proctree.sh"
+  ticks() { local v _; for _ in $(seq 1 20); do v=$(tree_cpu_ticks $targets 2>/dev/null) && { echo "$v"; return; }; done; echo x; }
+  cpu0=$(ticks); targets=""
+fi
+# shellcheck disable=SC2086
+TARGET_PIDS=$targets COUNT_CMD=$count_cmd RCPT_USERS=$NUSERS RCPT_SPREAD=1 \
   "$SHARED_BENCH/smtp-ingest.sh" 127.0.0.1 "$smtp_port" "$DOMAIN" "$MSGS" "$CONC" "$SIZE" >"$work/result" || rc=$?
 cat "$work/result"
+if [ "${OWN_CPU:-0}" = 1 ]; then
+  targets="$bpid ${node_pids[*]} ${PG_PID:-}"; cpu1=$(ticks)
+  awk -v a="$cpu0" -v b="$cpu1" -v hz="$(getconf CLK_TCK)" -v n="$MSGS" 'BEGIN {
+    if (a == "x" || b == "x") print "server_cpu_s=- server_cpu_ms_per_msg=-"
+    else printf "server_cpu_s=%.2f server_cpu_ms_per_msg=%.2f\n", (b - a) / hz, 1000 * (b - a) / hz / n }'
+fi
 if [ $rc != 0 ] && ! grep -q '^msgs=' "$work/result"; then
   # lib/proctree.sh runs under pipefail: a process that exits while it reads
   # /proc/*/stat makes the harness stop without a word. Rerunning helps.
@@ -134,8 +190,8 @@ if [ $rc != 0 ] && ! grep -q '^msgs=' "$work/result"; then
 fi
 hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$bpid/status" 2>/dev/null || echo 0)
 awk -v k="$idle_rss_kb" -v h="${hwm_kb:-0}" 'BEGIN { printf "idle_rss_mb=%.1f hwm_rss_mb=%.1f\n", k / 1024, h / 1024 }'
-echo "count_mode=$mode boxmail_pid=$bpid"
-if grep -q 'level=ERROR' "$work/serve.log"; then
-  echo "boxmail logged errors:" >&2; grep 'level=ERROR' "$work/serve.log" | head -5 >&2; rc=1
+echo "count_mode=$mode boxmail_pid=$bpid nodes=$NODES"
+if grep -q 'level=ERROR' "$work"/serve*.log; then
+  echo "boxmail logged errors:" >&2; grep -h 'level=ERROR' "$work"/serve*.log | head -5 >&2; rc=1
 fi
 exit $rc

@@ -9,16 +9,17 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// This file carries the change feed between processes (and, later, between
-// nodes): every committed batch that emitted events also writes one row of
+// This file carries the change feed between processes and between nodes
+// (the nodes of a PostgreSQL store): every committed batch that emitted events also writes one row of
 // the change_log table, in the same transaction, holding those events in a
 // compact encoding (encodeEvents). A process with subscribers runs a
 // watcher that notices commits made by other writers and publishes their
 // rows to its own subscribers, in commit order, within about
-// changePollEvery. The messages a `boxmail migrate import` run beside
+// changePollEvery (on PostgreSQL as soon as a notification arrives). The messages a `boxmail migrate import` run beside
 // `boxmail serve` stores, or the flags another process changes, thereby
 // reach the server's IDLE sessions.
 //
@@ -36,8 +37,9 @@ import (
 //   - The wake-up (changeSignal): SQLite has no cross-process
 //     notification, so the watcher asks PRAGMA data_version of its own
 //     connection every changePollEvery (it changes whenever another
-//     connection commits). PostgreSQL would LISTEN on a channel that the
-//     writer NOTIFYs in the same transaction as the INSERT.
+//     connection commits). PostgreSQL LISTENs on a channel that the
+//     writer NOTIFYs in the same transaction as the INSERT (notify.go),
+//     and polls the newest id only while it cannot listen.
 //   - Merging with the local feed (changeLog.mu, seen): the writer
 //     publishes its own events right after its commit. When the rows
 //     between the last one published and its own were written by others,
@@ -58,8 +60,13 @@ const changeLogKeep = 10 * time.Minute
 const trimEvery = 64
 
 // newChangeLog is a Store's side of the change log, under a random writer
-// id: processes (and nodes) need no coordination.
-func newChangeLog() changeLog {
+// id: processes (and nodes) need no coordination. url is the PostgreSQL
+// store's (Options.URL; "" on SQLite): its watcher LISTENs there
+// (notify.go) and polls only as a fallback, every changePollFallback.
+func newChangeLog(url string) changeLog {
+	if url != "" {
+		return changeLog{writer: rand.Int64(), every: changePollFallback, url: url}
+	}
 	return changeLog{writer: rand.Int64(), every: changePollEvery}
 }
 
@@ -74,7 +81,11 @@ type changeSignal interface {
 // changeLog is a Store's side of the shared change log.
 type changeLog struct {
 	writer int64         // this store's id in change_log.writer
-	every  time.Duration // the watcher's poll interval (changePollEvery)
+	every  time.Duration // the watcher's poll interval (changePollEvery, on PostgreSQL changePollFallback)
+	url    string        // PostgreSQL: the listener's database (notify.go); "" on SQLite
+	// writerPID is the backend pid of the PostgreSQL writer connection,
+	// as of its last batch: notifications from it are our own.
+	writerPID atomic.Uint32
 
 	// mu orders publishing: the writer holds it from reading the others'
 	// rows inside its transaction until its own events are published;
@@ -84,6 +95,7 @@ type changeLog struct {
 	seen     int64 // the rows up to here are published (valid while watching)
 	watching bool
 	stop     chan struct{} // closed to end the current watcher
+	listener *listener     // the current watcher's (notify.go; nil on SQLite)
 	rows     int64         // rows written since the last trim
 
 	// Buffers of the writer goroutine, which alone uses them.
@@ -113,10 +125,14 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event) (forei
 	var id int64
 	c.buf = encodeEvents(c.buf[:0], events)
 	if s.pg {
-		// Ids in commit order: see the package comment of this file.
-		if _, err := t.exec(ctx, "SELECT pg_advisory_xact_lock(?)", int64(pgChangeLogLock)); err != nil {
+		// Ids in commit order (see the comment at the top of this file),
+		// and the other nodes' wake-up, sent at commit (notify.go).
+		var pid uint32
+		var locks, notes int64
+		if err := t.queryRow(ctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events)).Scan(&pid, &locks, &notes); err != nil {
 			return nil, 0, fmt.Errorf("change log: %w", err)
 		}
+		c.writerPID.Store(pid) // the listener skips our own notifications
 	}
 	if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {
@@ -223,6 +239,16 @@ func (s *Store) watch(stop chan struct{}) {
 			s.log.Warn("closing the change log watcher", "err", err)
 		}
 	}()
+	lctx, cancel := context.WithCancel(context.Background())
+	defer cancel()             // ends the listener
+	l := s.startListener(lctx) // notify.go; nil on SQLite
+	s.chlog.mu.Lock()
+	s.chlog.listener = l
+	s.chlog.mu.Unlock()
+	var woken chan struct{}
+	if l != nil {
+		woken = l.C
+	}
 	tick := time.NewTicker(s.chlog.every)
 	defer tick.Stop()
 	for {
@@ -231,7 +257,15 @@ func (s *Store) watch(stop chan struct{}) {
 			return
 		case <-s.done:
 			return
+		case <-woken:
+			if l.take(s.feed.has) {
+				s.publishOthers(stop)
+			}
+			continue
 		case <-tick.C:
+		}
+		if l != nil && l.up.Load() {
+			continue // the listener wakes us
 		}
 		changed, err := sig.changed(context.Background())
 		if err != nil {
@@ -306,9 +340,8 @@ func (d *dataVersion) close() error { return d.db.Close() }
 // change_log INSERT to its commit, so that ids become visible in order.
 const pgChangeLogLock = 0x626f786c6f67 // "boxlog"
 
-// lastChange is the PostgreSQL changeSignal of phase 1: the newest
-// change_log id, polled. (LISTEN/NOTIFY replaces it with the cluster
-// work of issue 23.)
+// lastChange is the PostgreSQL changeSignal while the listener is down
+// (notify.go): the newest change_log id, polled.
 type lastChange struct {
 	db   *sql.DB
 	last int64

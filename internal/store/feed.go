@@ -82,8 +82,9 @@ type feed struct {
 }
 
 // Subscribe returns a subscription to the account's changes, those made
-// through this Store and, within about changePollEvery, those other
-// processes commit (changelog.go). Close it when done.
+// through this Store and those other processes (and nodes) commit: on
+// SQLite within about changePollEvery, on PostgreSQL as soon as their
+// notification arrives (changelog.go, notify.go). Close it when done.
 func (s *Store) Subscribe(accountID int64) *Subscription {
 	sub := &Subscription{C: make(chan struct{}, 1), st: s, account: accountID}
 	s.chlog.mu.Lock()

@@ -220,7 +220,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		reqs: make(chan *writeReq, 1024), done: make(chan struct{}), max: opts.MaxBatch, onCommit: opts.OnCommit,
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}, pg: opts.URL != ""}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
-	s.chlog = newChangeLog()
+	s.chlog = newChangeLog(opts.URL)
 	if err := s.sweepBodyFiles(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close())
 	}

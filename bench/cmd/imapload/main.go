@@ -5,7 +5,8 @@
 //
 //	imapload setup -addr A -users 1-10 -pass P -n 100
 //	    APPEND until each user's INBOX holds n messages.
-//	imapload mixed -addr A -users 1-10 -pass P -clients 10 -sessions 1000 -duration 60s
+//	imapload mixed -addr A[,A2...] -users 1-10 -pass P -clients 10 -sessions 1000 -duration 60s
+//	    (several addresses: nodes of one box, client i on address i mod n)
 //	    clients sessions at once, user (client mod users): LOGIN, SELECT,
 //	    FETCH of the 20 newest (UID FLAGS RFC822.SIZE and three header
 //	    fields), STORE of a flag on one message, APPEND, UID STORE \Deleted
@@ -66,7 +67,7 @@ func main() {
 	if err := fs.Parse(os.Args[2:]); err != nil {
 		os.Exit(2)
 	}
-	for _, a := range []string{o.addr, o.smtp} {
+	for _, a := range append(strings.Split(o.addr, ","), o.smtp) {
 		if a != "" && !strings.HasPrefix(a, "127.") && !strings.HasPrefix(a, "localhost:") {
 			fmt.Fprintln(os.Stderr, "imapload: loopback servers only:", a)
 			os.Exit(2)

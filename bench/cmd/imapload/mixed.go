@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -87,11 +88,14 @@ func mixed(o opts) error {
 	var wg sync.WaitGroup
 	start := time.Now()
 	var done atomic.Int64
+	addrs := strings.Split(o.addr, ",") // several nodes of one box: the clients take turns
 	for i := range o.clients {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(i), 18))
+			oc := o
+			oc.addr = addrs[i%len(addrs)]
 			for n := 0; left.Add(-1) >= 0 && time.Now().Before(end); n++ {
-				if err := session(o, users[i%len(users)], r, n, st); err != nil {
+				if err := session(oc, users[i%len(users)], r, n, st); err != nil {
 					st.errs.Add(1)
 					st.last.Store(err.Error())
 					time.Sleep(50 * time.Millisecond) // an error does not spin

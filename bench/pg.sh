@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# A private PostgreSQL for the cluster benchmarks (bench/cluster.sh, and
+# STORE_URL of bench/smtp-ingest.sh / bench/imap-mixed.sh), on loopback.
+#
+# usage: bench/pg.sh start DIR   initdb in DIR, start on a free port, create
+#                                the database; prints STORE_URL=... and PG_PID=...
+#        bench/pg.sh db DIR NAME a fresh database NAME (dropped first if there);
+#                                prints STORE_URL=...
+#        bench/pg.sh stop DIR    stop it (the files stay in DIR)
+# Unlike the tests' cluster (internal/testutil/pgtest) it keeps PostgreSQL's
+# durable defaults (fsync, synchronous_commit, full_page_writes on), so that
+# it compares fairly with SQLite's synchronous=FULL. As root it runs as the
+# postgres user. initdb and pg_ctl come from PATH.
+set -euo pipefail
+cmd=${1:-} dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+case $cmd in
+start)
+  mkdir -p "$dir"; [ "$(id -u)" = 0 ] && chown postgres: "$dir"
+  as initdb -D "$dir/data" -U boxmail -A trust -E UTF8 --locale=C >"$dir/initdb.log" 2>&1
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  as pg_ctl -D "$dir/data" -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=200" -l "$dir/log" -w -t 60 start >/dev/null
+  echo "$port" >"$dir/port"
+  "$0" db "$dir" bench
+  echo "PG_PID=$(head -1 "$dir/data/postmaster.pid")"
+  ;;
+db)
+  port=$(cat "$dir/port") name=${3:?database name}
+  as psql -h 127.0.0.1 -p "$port" -U boxmail -d postgres -qc "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >/dev/null
+  echo "STORE_URL=postgres://boxmail@127.0.0.1:$port/$name?sslmode=disable"
+  ;;
+stop) as pg_ctl -D "$dir/data" -m fast -w stop >/dev/null ;;
+*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+esac
