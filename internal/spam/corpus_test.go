@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -170,6 +171,28 @@ func trainCorpus(trainHam, trainSpam map[string][]byte, mixed bool) *Model {
 		d.TrainLinear(m, e.f, e.spam)
 	}
 	m.Apply(d)
+	passes, _ := strconv.Atoi(os.Getenv("SPAM_CORPUS_PASSES"))
+	for pass := 1; pass < passes; pass++ {
+		d := NewDelta()
+		errs := 0
+		for _, e := range order {
+			if os.Getenv("SPAM_CORPUS_TONE") != "" {
+				r := Score(e.f, m, nil, Thresholds{})
+				thick := 0.0
+				if v, err := strconv.ParseFloat(os.Getenv("SPAM_CORPUS_TONE"), 64); err == nil {
+					thick = v
+				}
+				if e.spam && r.Score < DefaultJunk+thick || !e.spam && r.Score >= DefaultJunk-thick {
+					d.Train(e.f, e.spam, 1)
+					errs++
+				}
+				continue
+			}
+			d.TrainLinear(m, e.f, e.spam)
+		}
+		m.Apply(d)
+		fmt.Fprintf(os.Stderr, "pass %d: %d retrained, %d weights changed\n", pass+1, errs, len(d.Weights))
+	}
 	return m
 }
 
