@@ -19,7 +19,11 @@ import (
 // read, then the spam moved to Junk), or with SPAM_CORPUS_ORDER=mixed a
 // spam after every 5 ham. SPAM_CORPUS_DUMP=FILE writes one line per test
 // message: group, file, Bayes p, clues, the spam and ham chi-square
-// statistics, score, linear margin.
+// statistics, score, linear margin. SPAM_CORPUS_PASSES=N trains the
+// linear model N times over the training set (train until learned);
+// with SPAM_CORPUS_TONE=THICK the passes after the first train the
+// counts again on each message scored on the wrong side of the junk
+// threshold or within THICK points of it instead.
 func TestCorpus(t *testing.T) {
 	dir := os.Getenv("SPAM_CORPUS")
 	if dir == "" {
