@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,11 @@ import (
 // read, then the spam moved to Junk), or with SPAM_CORPUS_ORDER=mixed a
 // spam after every 5 ham. SPAM_CORPUS_DUMP=FILE writes one line per test
 // message: group, file, Bayes p, clues, the spam and ham chi-square
-// statistics, score, linear margin.
+// statistics, score, linear margin. SPAM_CORPUS_PASSES=N trains the
+// linear model N times over the training set (train until learned);
+// with SPAM_CORPUS_TONE=THICK the passes after the first train the
+// counts again on each message scored on the wrong side of the junk
+// threshold or within THICK points of it instead.
 func TestCorpus(t *testing.T) {
 	dir := os.Getenv("SPAM_CORPUS")
 	if dir == "" {
@@ -170,6 +175,28 @@ func trainCorpus(trainHam, trainSpam map[string][]byte, mixed bool) *Model {
 		d.TrainLinear(m, e.f, e.spam)
 	}
 	m.Apply(d)
+	passes, _ := strconv.Atoi(os.Getenv("SPAM_CORPUS_PASSES"))
+	for pass := 1; pass < passes; pass++ {
+		d := NewDelta()
+		errs := 0
+		for _, e := range order {
+			if os.Getenv("SPAM_CORPUS_TONE") != "" {
+				r := Score(e.f, m, nil, Thresholds{})
+				thick := 0.0
+				if v, err := strconv.ParseFloat(os.Getenv("SPAM_CORPUS_TONE"), 64); err == nil {
+					thick = v
+				}
+				if e.spam && r.Score < DefaultJunk+thick || !e.spam && r.Score >= DefaultJunk-thick {
+					d.Train(e.f, e.spam, 1)
+					errs++
+				}
+				continue
+			}
+			d.TrainLinear(m, e.f, e.spam)
+		}
+		m.Apply(d)
+		fmt.Fprintf(os.Stderr, "pass %d: %d retrained, %d weights changed\n", pass+1, errs, len(d.Weights))
+	}
 	return m
 }
 

@@ -43,7 +43,8 @@ type Features struct {
 	// (lower-case), "s:" subject words, "url:" link domains, "h:" header
 	// facts, "hid:" words of hidden HTML text, "v:" the case of a body or
 	// subject word written with capitals ("v:Free", "v:s:Money"; words all
-	// in capitals are "caps:").
+	// in capitals are "caps:"), "m:" and "x:" the message's shape and
+	// structure (shape.go, structure.go).
 	Tokens []string
 	// FromAddr, FromDomain, OrgDomain: the (first) author, lower-case.
 	FromAddr, FromDomain, OrgDomain string
@@ -70,17 +71,23 @@ func Parse(msg []byte, authserv string) *Features {
 	hdr, body := mailmsg.Split(msg)
 	hdr = hdr[:min(len(hdr), maxHeader)]
 	var ctype, cte string
+	var facts headerFacts
 	for fl := range mailmsg.Fields(hdr) {
 		if fl.Name == nil {
 			continue
 		}
 		v := string(mailmsg.Unfold(fl.Value))
-		switch strings.ToLower(string(fl.Name)) {
+		name := strings.ToLower(string(fl.Name))
+		facts.note(name, v)
+		switch name {
 		case "content-type":
 			ctype = v
 		case "content-transfer-encoding":
 			cte = v
 		case "subject":
+			if has8bit(v) {
+				t.add("x:hdr:8bit")
+			}
 			sv := decodeWords(v)
 			t.words(sv, "s:")
 			t.subjectShape(sv)
@@ -105,6 +112,7 @@ func Parse(msg []byte, authserv string) *Features {
 		}
 	}
 	t.add(fmt.Sprintf("h:rcpts:%d", min(len(f.Recipients), 10)))
+	t.structure(&facts, authserv)
 	n := 0
 	t.walk(ctype, cte, body, 0, &n)
 	top, _ := mediaType(ctype, t)
@@ -378,6 +386,9 @@ func (t *tokenizer) decode(cte, charset string, data []byte) string {
 	var b bytes.Buffer
 	_, _ = io.Copy(&b, io.LimitReader(r, int64(left))) // a broken encoding keeps what decoded
 	s := b.String()
+	if (charset == "" || strings.EqualFold(charset, "us-ascii")) && has8bit(s) {
+		t.add("x:cs:undeclared-8bit")
+	}
 	if !utf8.ValidString(s) {
 		s = latin1(s, charset)
 	}
