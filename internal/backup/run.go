@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -427,11 +426,10 @@ func (u *uploader) chunk(ctx context.Context, plain, buf []byte) (ChunkInfo, err
 	if have {
 		return c, nil
 	}
-	out := bytes.NewBuffer(buf[:0]) // Put keeps no reference once it returns
-	if err := u.seal.sealTo(out, plain); err != nil {
+	sealed, err := u.seal.sealInto(buf, plain) // Put keeps no reference once it returns
+	if err != nil {
 		return c, err
 	}
-	sealed := out.Bytes()
 	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}
