@@ -157,7 +157,7 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 			continue
 		}
 		q.add(isDB, func(ctx context.Context, b *bufs) error {
-			if err := writeFile(ctx, o.Target, o.Identities, m.ID, f, p, b); err != nil {
+			if err := restoreFile(ctx, o, m.ID, f, p, b); err != nil {
 				return err
 			}
 			fileDone()
@@ -166,6 +166,23 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 		})
 	}
 	return errors.Join(err, q.wait())
+}
+
+// restoreFile writes file f of snapshot id at p from its chunks (checking
+// each and the whole) and starts its writeback (startWriteback).
+func restoreFile(ctx context.Context, o RestoreOptions, id string, f File, p string, b *bufs) error {
+	out, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := copyChunks(ctx, o.Target, o.Identities, id, f, out, b); err != nil {
+		return errors.Join(err, out.Close())
+	}
+	_ = startWriteback(out, 0, 0) // a hint: syncAll makes it durable
+	if err := out.Chmod(fileMode(f)); err != nil {
+		return errors.Join(err, out.Close())
+	}
+	return out.Close()
 }
 
 // restorePath is where file f of snapshot id goes under root; it makes
@@ -226,6 +243,9 @@ func addSplitRestore(q *workQueue, o RestoreOptions, id string, f File, p string
 			plain, err := fetchChunkInto(ctx, b, o.Target, o.Identities, id, f.Path, c)
 			if err == nil {
 				_, err = out.WriteAt(plain, offsets[i])
+			}
+			if err == nil {
+				_ = startWriteback(out, offsets[i], int64(len(plain))) // a hint: syncAll makes it durable
 			}
 			return finish(err)
 		})
