@@ -430,11 +430,7 @@ func (u *uploader) chunk(ctx context.Context, plain, buf []byte) (ChunkInfo, err
 	if err != nil {
 		return c, err
 	}
-	put := u.t.Put
-	if pp, ok := u.t.(paddedPutter); ok {
-		put = pp.PutPadded // the rest of buf is free
-	}
-	if err := put(ctx, objectPath(c.Object), sealed); err != nil {
+	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}
 	u.mu.Lock()

@@ -42,6 +42,3 @@ func startWriteback(f *os.File, off, n int64) error {
 	}
 	return serr
 }
-
-// oDirect is open(2)'s O_DIRECT (directio.go).
-const oDirect = unix.O_DIRECT

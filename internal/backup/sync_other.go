@@ -10,6 +10,3 @@ func syncAll(root string) error { return syncTree(root) }
 
 // startWriteback is a hint where there is no sync_file_range(2): none.
 func startWriteback(f *os.File, off, n int64) error { return nil }
-
-// oDirect is 0 where O_DIRECT is not used (directio.go).
-const oDirect = 0

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -49,18 +47,10 @@ type getIntoer interface {
 	GetInto(ctx context.Context, name string, dst []byte) ([]byte, error)
 }
 
-// paddedPutter is a Target whose Put may use the spare capacity of the
-// data it is given (the uploader's objects are in a worker's buffer).
-type paddedPutter interface {
-	// PutPadded is Put, free to overwrite data[len(data):cap(data)].
-	PutPadded(ctx context.Context, name string, data []byte) error
-}
-
 var (
-	_ paddedPutter = (*DirTarget)(nil)
-	_ getIntoer    = (*DirTarget)(nil)
-	_ SizeLister   = (*DirTarget)(nil)
-	_ SizeLister   = (*S3Target)(nil)
+	_ getIntoer  = (*DirTarget)(nil)
+	_ SizeLister = (*DirTarget)(nil)
+	_ SizeLister = (*S3Target)(nil)
 )
 
 // listObjects returns the objects of a target by name (without the
@@ -113,10 +103,9 @@ func Open(spec string) (Target, error) {
 type DirTarget struct {
 	Root string
 
-	mu       sync.Mutex
-	dirty    map[string]bool
-	made     map[string]bool // directories known to exist
-	noDirect atomic.Bool     // O_DIRECT refused once: the page cache from then on
+	mu    sync.Mutex
+	dirty map[string]bool
+	made  map[string]bool // directories known to exist
 }
 
 var _ Target = (*DirTarget)(nil)
@@ -134,17 +123,7 @@ func (d *DirTarget) path(name string) (string, error) {
 	return filepath.Join(d.Root, filepath.FromSlash(name)), nil
 }
 
-func (d *DirTarget) Put(ctx context.Context, name string, data []byte) error {
-	return d.put(ctx, name, data, false)
-}
-
-// PutPadded is Put allowed to use data's spare capacity (up to cap) as
-// scratch space: an object written with O_DIRECT (directio.go).
-func (d *DirTarget) PutPadded(ctx context.Context, name string, data []byte) error {
-	return d.put(ctx, name, data, true)
-}
-
-func (d *DirTarget) put(ctx context.Context, name string, data []byte, padded bool) (err error) {
+func (d *DirTarget) Put(ctx context.Context, name string, data []byte) (err error) {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -156,12 +135,26 @@ func (d *DirTarget) put(ctx context.Context, name string, data []byte, padded bo
 	if err := d.mkdir(dir); err != nil {
 		return err
 	}
-	tmp, err := d.writeTemp(dir, filepath.Base(p), data, padded)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, p); err != nil {
-		return errors.Join(err, os.Remove(tmp))
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, os.Remove(f.Name()))
+		}
+	}()
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), p); err != nil {
+		return err
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -175,40 +168,6 @@ func (d *DirTarget) put(ctx context.Context, name string, data []byte, padded bo
 		}
 	}
 	return nil
-}
-
-// writeTemp writes data to a new temporary file ".BASE.tmpN" in dir and
-// fsyncs it; it returns its path. Padded, with data as O_DIRECT wants
-// it, the file is written past the page cache.
-func (d *DirTarget) writeTemp(dir, base string, data []byte, padded bool) (string, error) {
-	direct := padded && !d.noDirect.Load() && directOK(data)
-	f, err := createTemp(dir, base, direct)
-	if direct && errors.Is(err, syscall.EINVAL) { // a file system without O_DIRECT
-		d.noDirect.Store(true)
-		direct = false
-		f, err = createTemp(dir, base, false)
-	}
-	if err != nil {
-		return "", err
-	}
-	if direct {
-		err = writeDirect(f, data)
-		if errors.Is(err, syscall.EINVAL) { // it wants another alignment: the page cache then
-			d.noDirect.Store(true)
-			if err = f.Truncate(0); err == nil {
-				_, err = f.WriteAt(data, 0)
-			}
-		}
-	} else {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if err = errors.Join(err, f.Close()); err != nil {
-		return "", errors.Join(err, os.Remove(f.Name()))
-	}
-	return f.Name(), nil
 }
 
 // mkdir makes dir (and its parents) once per target: a Put per object
