@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"filippo.io/age"
 
@@ -80,21 +81,25 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 			}
 		}
 	}()
+	start := time.Now()
 	db := newDBCheck(ctx)
 	defer db.stop() // before the partial tree goes
 	if err := restoreFiles(ctx, o, m, partial, db); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("files written", "took", time.Since(start))
 	for _, f := range m.Files {
 		res.Files++
 		res.Bytes += f.Size
 	}
-	if res.Info, err = checkRestored(ctx, partial, db); err != nil {
+	if res.Info, err = checkRestored(ctx, partial, db, o.Logger); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("restored box checked", "took", time.Since(start))
 	if err := syncAll(partial); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("flushed to disk", "took", time.Since(start))
 	if err := os.Rename(partial, dir); err != nil {
 		return res, fmt.Errorf("moving the restored box into place: %w", err)
 	}
@@ -332,11 +337,12 @@ func (c *dbCheck) stop() {
 // checkRestored waits for the database's check, checks that every body
 // file it references is there with its size, then opens it as a store (which
 // migrates an older schema).
-func checkRestored(ctx context.Context, dir string, db *dbCheck) (store.SnapshotInfo, error) {
+func checkRestored(ctx context.Context, dir string, db *dbCheck, log *slog.Logger) (store.SnapshotInfo, error) {
 	info, err := db.wait()
 	if err != nil {
 		return info, err
 	}
+	log.Debug("database checked")
 	var missing []string
 	for name, size := range info.BodyFiles {
 		fi, err := os.Stat(filepath.Join(dir, store.BodiesDir, name))

@@ -121,6 +121,13 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
+	if ap, ok := o.Target.(asyncPutter); ok { // on an early return too: nothing left writing
+		defer func() {
+			if werr := ap.WaitAsync(); err == nil {
+				err = werr
+			}
+		}()
+	}
 	q := newWorkQueue(ctx, o.Workers)
 	defer up.close()
 	defer func() { _ = q.wait() }() // on an early return; its error is the one returned
@@ -147,6 +154,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err := writeSnapshot(ctx, o.Target, seal, &m, up.have); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("manifest stored", "took", time.Since(start))
 	if err := up.cache.save(o.Dir); err != nil {
 		o.Logger.Warn("backup cache not saved; the next run reads every file again", "err", err)
 	}
@@ -430,7 +438,11 @@ func (u *uploader) chunk(ctx context.Context, plain, buf []byte) (ChunkInfo, err
 	if err != nil {
 		return c, err
 	}
-	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
+	put := u.t.Put
+	if ap, ok := u.t.(asyncPutter); ok {
+		put = ap.PutAsync // its fsync beside the next chunk; Sync waits for it
+	}
+	if err := put(ctx, objectPath(c.Object), sealed); err != nil {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}
 	u.mu.Lock()

@@ -106,6 +106,8 @@ type DirTarget struct {
 	mu    sync.Mutex
 	dirty map[string]bool
 	made  map[string]bool // directories known to exist
+
+	async asyncFlush // PutAsync's objects being made durable
 }
 
 var _ Target = (*DirTarget)(nil)
@@ -123,45 +125,51 @@ func (d *DirTarget) path(name string) (string, error) {
 	return filepath.Join(d.Root, filepath.FromSlash(name)), nil
 }
 
-func (d *DirTarget) Put(ctx context.Context, name string, data []byte) (err error) {
-	if err := ctx.Err(); err != nil {
+func (d *DirTarget) Put(ctx context.Context, name string, data []byte) error {
+	p, f, err := d.writeTemp(ctx, name, data)
+	if err != nil {
 		return err
+	}
+	return d.finish(f, p)
+}
+
+// writeTemp writes data to a new temporary file beside name's path p.
+func (d *DirTarget) writeTemp(ctx context.Context, name string, data []byte) (string, *os.File, error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
 	}
 	p, err := d.path(name)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	dir := filepath.Dir(p)
-	if err := d.mkdir(dir); err != nil {
-		return err
+	if err := d.mkdir(filepath.Dir(p)); err != nil {
+		return "", nil, err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, os.Remove(f.Name()))
-		}
-	}()
 	if _, err := f.Write(data); err != nil {
-		return errors.Join(err, f.Close())
+		return "", nil, errors.Join(err, f.Close(), os.Remove(f.Name()))
 	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Close(); err != nil {
-		return err
+	return p, f, nil
+}
+
+// finish fsyncs the temporary file f and renames it to p: only a
+// durable object ever has its name.
+func (d *DirTarget) finish(f *os.File, p string) error {
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return errors.Join(fmt.Errorf("fsync %s: %w", p, err), os.Remove(f.Name()))
 	}
 	if err := os.Rename(f.Name(), p); err != nil {
-		return err
+		return errors.Join(err, os.Remove(f.Name()))
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.dirty == nil {
 		d.dirty = map[string]bool{}
 	}
-	for rel := dir; ; rel = filepath.Dir(rel) { // new parents too
+	for rel := filepath.Dir(p); ; rel = filepath.Dir(rel) { // new parents too
 		d.dirty[rel] = true
 		if rel == d.Root || len(rel) <= len(d.Root) {
 			break
@@ -197,6 +205,9 @@ func (d *DirTarget) mkdir(dir string) error {
 const syncWorkers = 8
 
 func (d *DirTarget) Sync(ctx context.Context) error {
+	if err := d.WaitAsync(); err != nil {
+		return err
+	}
 	d.mu.Lock()
 	dirs := make(chan string, len(d.dirty))
 	for dir := range d.dirty {
