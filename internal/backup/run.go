@@ -121,13 +121,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
-	if ap, ok := o.Target.(asyncPutter); ok { // on an early return too: nothing left writing
-		defer func() {
-			if werr := ap.WaitAsync(); err == nil {
-				err = werr
-			}
-		}()
-	}
+	defer waitAsync(o.Target, &err) // on an early return too: nothing left writing
 	q := newWorkQueue(ctx, o.Workers)
 	defer up.close()
 	defer func() { _ = q.wait() }() // on an early return; its error is the one returned
@@ -170,6 +164,16 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		UploadedBytes: uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
 	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
 	return res, nil
+}
+
+// waitAsync waits for the objects t stores beside the workers
+// (asyncPutter) and sets *err to their failure if it is nil.
+func waitAsync(t Target, err *error) {
+	if ap, ok := t.(asyncPutter); ok {
+		if werr := ap.WaitAsync(); *err == nil {
+			*err = werr
+		}
+	}
 }
 
 // besideCheck is SQLite's integrity check of the database copy, table by
