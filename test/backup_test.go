@@ -564,7 +564,7 @@ func TestBackupBenchmark(t *testing.T) {
 	rate = diskWriteRate(t, tmp, 512<<20)
 	t.Logf("disk sequential write (fsync), before the restore: %.0f MB/s", rate)
 	restored := filepath.Join(tmp, "restored")
-	out, res, rss := timed("restore", "--from", target, "--identity", key, "--dir", restored)
+	out, res, rss := timed("restore", "--from", target, "--identity", key, "--dir", restored, "--verbose")
 	t.Logf("restore: %v, %.0f MB/s (%.0f%% of the disk rate), max RSS %d MiB\n  %s", res.Round(time.Millisecond),
 		float64(du(restored))/1e6/res.Seconds(), 100*float64(du(restored))/1e6/res.Seconds()/rate, rss, out)
 }

@@ -23,12 +23,14 @@ import (
 
 func cmdRestore(e *env, args []string) (err error) {
 	var from, idFile, snapshot, user, mailbox string
+	var verbose bool
 	dir, pos, err := parseWith(e, "restore", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&from, "from", "", "TARGET holding the backups")
 		fs.StringVar(&idFile, "identity", "", "the identity file 'backup init' printed")
 		fs.StringVar(&snapshot, "snapshot", "", "snapshot ID (default: the newest; see 'backup list')")
 		fs.StringVar(&user, "user", "", "put back this account's missing mailboxes and messages into the live box in --dir (beside the running server)")
 		fs.StringVar(&mailbox, "mailbox", "", "with --user: only this mailbox")
+		fs.BoolVar(&verbose, "verbose", false, "log each phase's time on stderr")
 	})
 	if err != nil {
 		return err
@@ -52,7 +54,11 @@ func cmdRestore(e *env, args []string) (err error) {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	if user != "" {
 		return restoreUser(ctx, e, backup.AccountRestoreOptions{Target: t, Identities: ids, Snapshot: snapshot, Dir: dir,
 			User: user, Mailbox: mailbox, Logger: log})

@@ -32,7 +32,9 @@
 // Objects and manifests are encrypted with filippo.io/age to the X25519
 // recipient that 'backup init' printed the identity of, so the stock age
 // CLI decrypts any of them (age -d -i KEYFILE). The box keeps only the
-// recipient: a stolen server cannot read its backups.
+// recipient: a stolen server cannot read its backups. The header and the
+// file key are age's; the payload after it is sealed and opened in the
+// workers' buffers (agestream.go), byte for byte the age format.
 //
 // An object's NAME is HMAC-SHA256, under a random 32-byte name key, of
 // the SHA-256 of its plaintext (so one pass over the bytes gives both the
@@ -80,9 +82,10 @@
 // # Durability
 //
 // Objects are written before the .names file, and that before the
-// manifest, each through a temporary file, fsync and rename; the
-// directories are fsynced (Target.Sync) before the manifest is written
-// and after. A run killed at any point leaves the earlier
+// manifest, each through a temporary file, fsync and rename (an object's
+// fsync and rename run beside the worker's next chunk: target_async.go);
+// the directories are fsynced (Target.Sync, which first waits for every
+// object) before the manifest is written and after. A run killed at any point leaves the earlier
 // snapshots whole, and the next run uploads only what is missing. A
 // snapshot exists once its manifest does.
 package backup

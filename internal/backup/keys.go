@@ -147,40 +147,17 @@ func (s *sealer) name(sum [sha256.Size]byte) string {
 }
 
 func (s *sealer) seal(plain []byte) ([]byte, error) {
-	var out bytes.Buffer
-	if err := s.sealTo(&out, plain); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
+	return sealAge(nil, s.recipient, plain)
 }
 
-// sealTo encrypts plain into out (reset first), so a caller can reuse
-// one buffer: a new 1 MiB buffer a chunk cost the backup a sixth of its
-// CPU in zeroing and collecting them.
-func (s *sealer) sealTo(out *bytes.Buffer, plain []byte) error {
-	out.Reset()
-	out.Grow(len(plain) + len(plain)/(64<<10)*16 + 512)
-	w, err := age.Encrypt(out, s.recipient)
-	if err != nil {
-		return err
-	}
-	// age's writer gathers each 64 KiB piece in a bytes.Buffer and then
-	// grows it by the 16-byte tag: when one write filled it, its capacity
-	// is exactly 64 KiB and that growth reallocates it (128 KiB) and
-	// copies the piece, for every object. A first write of 40 KiB makes
-	// the buffer grow to 80 KiB when the piece completes, room enough.
-	// Only the allocation changes, never the bytes written.
-	first := min(len(plain), sealFirstWrite)
-	for _, p := range [][]byte{plain[:first], plain[first:]} {
-		if _, err := w.Write(p); err != nil {
-			return err
-		}
-	}
-	return w.Close()
+// sealInto encrypts plain into dst's storage when it is large enough, so
+// a caller can reuse one buffer: a new 1 MiB buffer a chunk cost the
+// backup a sixth of its CPU in zeroing and collecting them. The payload
+// is sealed straight into it (sealAge): age's writer copied every piece
+// twice and grew its buffer once an object.
+func (s *sealer) sealInto(dst, plain []byte) ([]byte, error) {
+	return sealAge(dst, s.recipient, plain)
 }
-
-// sealFirstWrite is sealTo's first write (see there).
-const sealFirstWrite = 40 << 10
 
 // macNames is the HMAC line that ends a .names file.
 func macNames(key []byte, body []byte) string {
@@ -196,12 +173,15 @@ func open(data []byte, ids []age.Identity) ([]byte, error) {
 }
 
 // openInto decrypts an object into dst's storage when it is large
-// enough: one buffer, reused across chunks. It reads the object through
-// age.DecryptReaderAt, which learns the plaintext's size from the
-// (authenticated) last chunk and decrypts the rest in one call: age's
-// streaming reader allocated a new 64 KiB buffer for every 64 KiB piece
-// and copied each twice, a tenth of a restore's CPU.
+// enough: one buffer, reused across chunks, each piece opened from the
+// object straight into it (openAge). A file whose header age would
+// write in other bytes (none boxmail wrote) goes through
+// age.DecryptReaderAt instead.
 func openInto(dst, data []byte, ids []age.Identity) ([]byte, error) {
+	plain, err := openAge(dst, data, ids)
+	if !errors.Is(err, errNotCanonical) {
+		return plain, err
+	}
 	r, size, err := age.DecryptReaderAt(bytes.NewReader(data), int64(len(data)), ids...)
 	if err != nil {
 		return nil, err

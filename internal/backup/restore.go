@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"filippo.io/age"
 
@@ -80,21 +81,25 @@ func Restore(ctx context.Context, o RestoreOptions) (RestoreResult, error) {
 			}
 		}
 	}()
+	start := time.Now()
 	db := newDBCheck(ctx)
 	defer db.stop() // before the partial tree goes
 	if err := restoreFiles(ctx, o, m, partial, db); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("files written", "took", time.Since(start))
 	for _, f := range m.Files {
 		res.Files++
 		res.Bytes += f.Size
 	}
-	if res.Info, err = checkRestored(ctx, partial, db); err != nil {
+	if res.Info, err = checkRestored(ctx, partial, db, o.Logger); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("restored box checked", "took", time.Since(start))
 	if err := syncAll(partial); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("flushed to disk", "took", time.Since(start))
 	if err := os.Rename(partial, dir); err != nil {
 		return res, fmt.Errorf("moving the restored box into place: %w", err)
 	}
@@ -157,7 +162,7 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 			continue
 		}
 		q.add(isDB, func(ctx context.Context, b *bufs) error {
-			if err := writeFile(ctx, o.Target, o.Identities, m.ID, f, p, b); err != nil {
+			if err := restoreFile(ctx, o, m.ID, f, p, b); err != nil {
 				return err
 			}
 			fileDone()
@@ -166,6 +171,23 @@ func restoreFiles(ctx context.Context, o RestoreOptions, m Manifest, root string
 		})
 	}
 	return errors.Join(err, q.wait())
+}
+
+// restoreFile writes file f of snapshot id at p from its chunks (checking
+// each and the whole) and starts its writeback (startWriteback).
+func restoreFile(ctx context.Context, o RestoreOptions, id string, f File, p string, b *bufs) error {
+	out, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	if err := copyChunks(ctx, o.Target, o.Identities, id, f, out, b); err != nil {
+		return errors.Join(err, out.Close())
+	}
+	_ = startWriteback(out, 0, 0) // a hint: syncAll makes it durable
+	if err := out.Chmod(fileMode(f)); err != nil {
+		return errors.Join(err, out.Close())
+	}
+	return out.Close()
 }
 
 // restorePath is where file f of snapshot id goes under root; it makes
@@ -226,6 +248,9 @@ func addSplitRestore(q *workQueue, o RestoreOptions, id string, f File, p string
 			plain, err := fetchChunkInto(ctx, b, o.Target, o.Identities, id, f.Path, c)
 			if err == nil {
 				_, err = out.WriteAt(plain, offsets[i])
+			}
+			if err == nil {
+				_ = startWriteback(out, offsets[i], int64(len(plain))) // a hint: syncAll makes it durable
 			}
 			return finish(err)
 		})
@@ -312,11 +337,12 @@ func (c *dbCheck) stop() {
 // checkRestored waits for the database's check, checks that every body
 // file it references is there with its size, then opens it as a store (which
 // migrates an older schema).
-func checkRestored(ctx context.Context, dir string, db *dbCheck) (store.SnapshotInfo, error) {
+func checkRestored(ctx context.Context, dir string, db *dbCheck, log *slog.Logger) (store.SnapshotInfo, error) {
 	info, err := db.wait()
 	if err != nil {
 		return info, err
 	}
+	log.Debug("database checked")
 	var missing []string
 	for name, size := range info.BodyFiles {
 		fi, err := os.Stat(filepath.Join(dir, store.BodiesDir, name))

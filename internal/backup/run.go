@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -122,6 +121,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err != nil {
 		return res, err
 	}
+	defer waitAsync(o.Target, &err) // on an early return too: nothing left writing
 	q := newWorkQueue(ctx, o.Workers)
 	defer up.close()
 	defer func() { _ = q.wait() }() // on an early return; its error is the one returned
@@ -148,6 +148,7 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	if err := writeSnapshot(ctx, o.Target, seal, &m, up.have); err != nil {
 		return res, err
 	}
+	o.Logger.Debug("manifest stored", "took", time.Since(start))
 	if err := up.cache.save(o.Dir); err != nil {
 		o.Logger.Warn("backup cache not saved; the next run reads every file again", "err", err)
 	}
@@ -163,6 +164,16 @@ func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 		UploadedBytes: uploadedBytes, Messages: info.Messages, Duration: time.Since(start), Pruned: res.Pruned, ObjectsPruned: res.ObjectsPruned}
 	o.Logger.Info("backup done", "snapshot", id, "files", res.Files, "objects", res.Objects, "uploaded", res.Uploaded, "took", res.Duration)
 	return res, nil
+}
+
+// waitAsync waits for the objects t stores beside the workers
+// (asyncPutter) and sets *err to their failure if it is nil.
+func waitAsync(t Target, err *error) {
+	if ap, ok := t.(asyncPutter); ok {
+		if werr := ap.WaitAsync(); *err == nil {
+			*err = werr
+		}
+	}
 }
 
 // besideCheck is SQLite's integrity check of the database copy, table by
@@ -427,12 +438,15 @@ func (u *uploader) chunk(ctx context.Context, plain, buf []byte) (ChunkInfo, err
 	if have {
 		return c, nil
 	}
-	out := bytes.NewBuffer(buf[:0]) // Put keeps no reference once it returns
-	if err := u.seal.sealTo(out, plain); err != nil {
+	sealed, err := u.seal.sealInto(buf, plain) // Put keeps no reference once it returns
+	if err != nil {
 		return c, err
 	}
-	sealed := out.Bytes()
-	if err := u.t.Put(ctx, objectPath(c.Object), sealed); err != nil {
+	put := u.t.Put
+	if ap, ok := u.t.(asyncPutter); ok {
+		put = ap.PutAsync // its fsync beside the next chunk; Sync waits for it
+	}
+	if err := put(ctx, objectPath(c.Object), sealed); err != nil {
 		return c, &ObjectError{Snapshot: "(new)", Object: c.Object, Err: err}
 	}
 	u.mu.Lock()

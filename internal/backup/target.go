@@ -105,6 +105,9 @@ type DirTarget struct {
 
 	mu    sync.Mutex
 	dirty map[string]bool
+	made  map[string]bool // directories known to exist
+
+	async asyncFlush // PutAsync's objects being made durable
 }
 
 var _ Target = (*DirTarget)(nil)
@@ -122,45 +125,51 @@ func (d *DirTarget) path(name string) (string, error) {
 	return filepath.Join(d.Root, filepath.FromSlash(name)), nil
 }
 
-func (d *DirTarget) Put(ctx context.Context, name string, data []byte) (err error) {
-	if err := ctx.Err(); err != nil {
+func (d *DirTarget) Put(ctx context.Context, name string, data []byte) error {
+	p, f, err := d.writeTemp(ctx, name, data)
+	if err != nil {
 		return err
+	}
+	return d.finish(f, p)
+}
+
+// writeTemp writes data to a new temporary file beside name's path p.
+func (d *DirTarget) writeTemp(ctx context.Context, name string, data []byte) (string, *os.File, error) {
+	if err := ctx.Err(); err != nil {
+		return "", nil, err
 	}
 	p, err := d.path(name)
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	dir := filepath.Dir(p)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
+	if err := d.mkdir(filepath.Dir(p)); err != nil {
+		return "", nil, err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(p)+".tmp*")
+	f, err := os.CreateTemp(filepath.Dir(p), "."+filepath.Base(p)+".tmp*")
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	defer func() {
-		if err != nil {
-			err = errors.Join(err, os.Remove(f.Name()))
-		}
-	}()
 	if _, err := f.Write(data); err != nil {
-		return errors.Join(err, f.Close())
+		return "", nil, errors.Join(err, f.Close(), os.Remove(f.Name()))
 	}
-	if err := f.Sync(); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	if err := f.Close(); err != nil {
-		return err
+	return p, f, nil
+}
+
+// finish fsyncs the temporary file f and renames it to p: only a
+// durable object ever has its name.
+func (d *DirTarget) finish(f *os.File, p string) error {
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return errors.Join(fmt.Errorf("fsync %s: %w", p, err), os.Remove(f.Name()))
 	}
 	if err := os.Rename(f.Name(), p); err != nil {
-		return err
+		return errors.Join(err, os.Remove(f.Name()))
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.dirty == nil {
 		d.dirty = map[string]bool{}
 	}
-	for rel := dir; ; rel = filepath.Dir(rel) { // new parents too
+	for rel := filepath.Dir(p); ; rel = filepath.Dir(rel) { // new parents too
 		d.dirty[rel] = true
 		if rel == d.Root || len(rel) <= len(d.Root) {
 			break
@@ -169,24 +178,62 @@ func (d *DirTarget) Put(ctx context.Context, name string, data []byte) (err erro
 	return nil
 }
 
-func (d *DirTarget) Sync(ctx context.Context) error {
+// mkdir makes dir (and its parents) once per target: a Put per object
+// asked the file system each time.
+func (d *DirTarget) mkdir(dir string) error {
 	d.mu.Lock()
-	dirs := d.dirty
+	made := d.made[dir]
+	d.mu.Unlock()
+	if made {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.made == nil {
+		d.made = map[string]bool{}
+	}
+	d.made[dir] = true
+	return nil
+}
+
+// syncWorkers is how many directories Sync fsyncs at once: a full
+// backup leaves ~260 (objects/00 ... objects/ff) to flush before its
+// manifest, one after the other a serial step at the end of every run.
+const syncWorkers = 8
+
+func (d *DirTarget) Sync(ctx context.Context) error {
+	if err := d.WaitAsync(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	dirs := make(chan string, len(d.dirty))
+	for dir := range d.dirty {
+		dirs <- dir
+	}
+	close(dirs)
 	d.dirty = nil
 	d.mu.Unlock()
-	for dir := range dirs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		f, err := os.Open(dir)
-		if err != nil {
-			return err
-		}
-		if err := errors.Join(f.Sync(), f.Close()); err != nil {
-			return fmt.Errorf("fsync %s: %w", dir, err)
-		}
+	errs := make([]error, syncWorkers)
+	var wg sync.WaitGroup
+	for w := range syncWorkers {
+		wg.Go(func() {
+			for dir := range dirs {
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					return
+				}
+				if err := syncDir(dir); err != nil {
+					errs[w] = fmt.Errorf("fsync %s: %w", dir, err)
+					return
+				}
+			}
+		})
 	}
-	return nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (d *DirTarget) Get(ctx context.Context, name string) ([]byte, error) {

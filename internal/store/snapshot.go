@@ -30,8 +30,12 @@ type backuper interface {
 }
 
 // SnapshotDB writes a consistent copy of the database to path, which must
-// not exist, and fsyncs it. Body files are not copied: SnapshotInfo of
-// the copy names those it references (they never change once written).
+// not exist. Body files are not copied: SnapshotInfo of the copy names
+// those it references (they never change once written). The copy is not
+// fsynced: it is a staging file the backup reads back at once and stores
+// durably elsewhere (a crash loses nothing but the copy), and its flush,
+// 156 MB on the backup benchmark's box, stood between the copy and the
+// first upload of its chunks.
 func (s *Store) SnapshotDB(ctx context.Context, path string) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("snapshot %s: %w", path, ErrExists)
@@ -45,7 +49,9 @@ func (s *Store) SnapshotDB(ctx context.Context, path string) error {
 		if !ok {
 			return errors.New("the sqlite driver has no online backup")
 		}
-		bk, err := b.NewBackup("file:" + path)
+		// The copy is written without a rollback journal and without
+		// fsyncs: a failed copy is removed, not rolled back (see above).
+		bk, err := b.NewBackup("file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
 		if err != nil {
 			return err
 		}
@@ -57,14 +63,7 @@ func (s *Store) SnapshotDB(ctx context.Context, path string) error {
 	if err = errors.Join(err, conn.Close()); err != nil {
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		return err
-	}
-	if err := errors.Join(f.Chmod(0o600), f.Sync()); err != nil {
-		return errors.Join(err, f.Close())
-	}
-	return f.Close()
+	return os.Chmod(path, 0o600)
 }
 
 // SnapshotInfo is what CheckSnapshot found in a database file.
