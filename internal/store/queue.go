@@ -136,6 +136,10 @@ type QueueOutcome struct {
 	// failed recipients (or the delay warning), so a crash cannot lose
 	// it nor send it twice.
 	Bounce *Delivery
+	// Owner, if set, is the node that claimed the entry (QueueClaim): the
+	// outcome is applied only while the entry is still its (else
+	// ErrLeaseLost), and the claim ends with it.
+	Owner string
 }
 
 // QueueResult records an attempt atomically: removes finished
@@ -143,11 +147,18 @@ type QueueOutcome struct {
 // and stores the bounce, if any.
 func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var r string
-		if err := tx.queryRow(ctx, "SELECT recipients FROM queue WHERE id = ?", id).Scan(&r); errors.Is(err, sql.ErrNoRows) {
+		q := "SELECT recipients, owner FROM queue WHERE id = ?"
+		if tx.s.pg {
+			q += " FOR UPDATE" // no claim can slip in between the check and the update
+		}
+		var r, owner string
+		if err := tx.queryRow(ctx, q, id).Scan(&r, &owner); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("queue entry %d: %w", id, ErrNotFound)
 		} else if err != nil {
 			return err
+		}
+		if o.Owner != "" && owner != o.Owner {
+			return fmt.Errorf("queue entry %d: %w", id, ErrLeaseLost)
 		}
 		var left []string
 		for _, x := range splitList(r) {
@@ -159,7 +170,7 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 			if err := deleteQueueRow(ctx, tx, id); err != nil {
 				return err
 			}
-		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = max(warned, ?) WHERE id = ?",
+		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = max(warned, ?), owner = '', lease_until = 0 WHERE id = ?",
 			strings.Join(left, ","), o.NextAttempt.Unix(), o.LastError, o.Warned, id); err != nil {
 			return err
 		}
