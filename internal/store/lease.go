@@ -222,3 +222,54 @@ func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 		return err
 	})
 }
+
+// RunSingleton runs fn on one node of several: when the lease name is
+// owner's (taken if free or ended, renewed if owner's already, for ttl).
+// The lease is renewed every ttl/3 while fn runs, and fn's context ends
+// if it is lost; it is kept after fn returns, so that the same node keeps
+// the job while it lives (a job's schedule is each node's own: handing
+// the lease back would let another node run the same tick again). ran
+// reports whether fn ran. On SQLite (one serving process) fn always runs.
+func (s *Store) RunSingleton(ctx context.Context, name, owner string, ttl time.Duration, fn func(ctx context.Context)) (ran bool, err error) {
+	if !s.pg {
+		fn(ctx)
+		return true, nil
+	}
+	ok, err := s.TryLease(ctx, name, owner, ttl)
+	if err != nil || !ok {
+		return false, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	renewed := make(chan error, 1)
+	go func() {
+		t := time.NewTicker(ttl / 3)
+		defer t.Stop()
+		ends := time.Now().Add(ttl)
+		for {
+			select {
+			case <-done:
+				renewed <- nil
+				return
+			case now := <-t.C:
+				held, err := s.RenewLease(ctx, name, owner, ttl)
+				switch {
+				case err == nil && held:
+					ends = now.Add(ttl)
+					continue
+				case err == nil:
+					err = fmt.Errorf("lease %s: %w", name, ErrLeaseLost)
+				case now.Add(ttl / 3).Before(ends):
+					continue // a failed renewal: the lease lasts past the next try
+				}
+				cancel()
+				renewed <- err
+				return
+			}
+		}
+	}()
+	fn(ctx)
+	close(done)
+	return true, <-renewed
+}
