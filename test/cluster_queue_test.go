@@ -166,10 +166,10 @@ func TestTwoNodesShareTheOutboundQueueAndAKilledNodesClaimsPassOn(t *testing.T) 
 		n, before, time.Since(killed).Seconds(), dups)
 }
 
-// Greylisting and a login block recorded through one node hold on the
-// other.
+// Greylisting, the POP3 maildrop lock and a login block taken through
+// one node hold on the other.
 func TestGreylistingAndLoginBlocksHoldAcrossNodes(t *testing.T) {
-	nodes := newPGCluster(t, 2, map[string]string{"greylisting": "true", "greylist_delay": "2s", "auth_failure_delay": "20ms"})
+	nodes := newPGCluster(t, 2, map[string]string{"greylisting": "true", "greylist_delay": "2s", "auth_failure_delay": "20ms", "insecure_auth": "true"})
 	a, b := nodes[0], nodes[1]
 
 	if out, code := a.swaksFrom("127.0.0.2", "news@shop.example", a.Admin); code == 0 || !strings.Contains(out, "451 4.7.1") {
@@ -187,6 +187,29 @@ func TestGreylistingAndLoginBlocksHoldAcrossNodes(t *testing.T) {
 	if out, code := a.swaksFrom("127.0.0.2", "news@shop.example", a.Admin); code != 0 {
 		t.Fatalf("the passed triple, back on a: exit %d\n%s", code, out)
 	}
+
+	// A POP3 session open on a keeps b's out until its QUIT.
+	pop := func(n *Box) *Conn {
+		c := n.Dial(n.POP3)
+		c.Expect(`^\+OK`)
+		c.Send("USER " + n.Admin)
+		c.Expect(`^\+OK`)
+		return c
+	}
+	c := pop(a)
+	c.Send("PASS " + a.Password)
+	c.Expect(`^\+OK`)
+	d := pop(b)
+	d.Send("PASS " + b.Password)
+	d.Expect(`^-ERR \[IN-USE\]`)
+	c.Send("QUIT")
+	c.Expect(`^\+OK`)
+	d.Send("USER " + b.Admin)
+	d.Expect(`^\+OK`)
+	d.Send("PASS " + b.Password)
+	d.Expect(`^\+OK`)
+	d.Send("QUIT")
+	d.Expect(`^\+OK`)
 
 	if ok, out := a.loginAttempts("imap", "127.0.0.1", 15); ok {
 		t.Fatalf("15 wrong passwords then the right one on a: it got in\n%s", out)
