@@ -280,7 +280,14 @@ func (q *Queue) runDue() {
 	if saturated {
 		return
 	}
-	due, err := q.d.st.QueueClaim(q.ctx, q.o.Owner, q.o.now(), q.o.Lease, 1000, full...)
+	now := q.o.now()
+	if ok, err := q.d.st.QueueClaimable(q.ctx, now, full...); err != nil || !ok {
+		if err != nil {
+			q.log.Error("reading the queue", "err", err)
+		}
+		return
+	}
+	due, err := q.d.st.QueueClaim(q.ctx, q.o.Owner, now, q.o.Lease, 1000, full...)
 	if err != nil {
 		q.log.Error("claiming queue entries", "err", err)
 		return

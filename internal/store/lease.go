@@ -136,6 +136,19 @@ func (s *Store) QueueClaim(ctx context.Context, owner string, now time.Time, lea
 	return out, nil
 }
 
+// QueueClaimable reports whether QueueClaim at now (leaving out the
+// domains in except) would find an entry: one read, so that an idle
+// queue loop writes nothing.
+func (s *Store) QueueClaimable(ctx context.Context, now time.Time, except ...string) (bool, error) {
+	var one int
+	err := s.rdb.QueryRowContext(ctx, `SELECT 1 FROM queue WHERE next_attempt <= ?1 AND lease_until <= ?2
+		AND (?3 = '' OR instr(',' || ?3 || ',', ',' || domain || ',') = 0) LIMIT 1`, now.Unix(), now.UnixMilli(), strings.Join(except, ",")).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // QueueExtend renews owner's claims of ids until until and returns the
 // ids it no longer holds (another node claimed them after the lease
 // ended, or they are gone).

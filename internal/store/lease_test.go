@@ -38,6 +38,9 @@ func TestAQueueClaimIsTakenOnceUntilItsLeaseEnds(t *testing.T) {
 	a, b := twoNodes(t)
 	queueSome(t, a, "x@one.example", "y@two.example", "z@three.example")
 	now := time.Now()
+	if ok, err := b.QueueClaimable(ctx, now, "one.example", "two.example", "three.example"); ok || err != nil {
+		t.Fatalf("claimable, every domain left out: %v %v", ok, err)
+	}
 	got, err := a.QueueClaim(ctx, "node-a", now, time.Minute, 10, "three.example")
 	if err != nil || len(got) != 2 || got[0].Domain != "one.example" || got[1].Domain != "two.example" {
 		t.Fatalf("claim a = %+v, %v", got, err)
@@ -49,6 +52,12 @@ func TestAQueueClaimIsTakenOnceUntilItsLeaseEnds(t *testing.T) {
 	}
 	if again, err := b.QueueClaim(ctx, "node-b", now, time.Minute, 10); err != nil || len(again) != 0 {
 		t.Fatalf("claimed twice: %+v, %v", again, err)
+	}
+	if ok, err := b.QueueClaimable(ctx, now); ok || err != nil {
+		t.Fatalf("claimable with every entry claimed: %v %v", ok, err)
+	}
+	if next, ok, err := b.NextQueueAttempt(ctx); !ok || err != nil || next.Before(now.Add(50*time.Second)) {
+		t.Errorf("next attempt with every entry claimed for a minute: %v %v %v", next, ok, err)
 	}
 	// a renews one entry; after the leases end b takes a's other one (and
 	// its own again).

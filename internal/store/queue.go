@@ -109,11 +109,12 @@ func (s *Store) DueQueue(ctx context.Context, t time.Time, limit int) ([]QueueIt
 	return scanQueue(rows)
 }
 
-// NextQueueAttempt returns when the earliest entry is due (ok false when
-// the queue is empty).
+// NextQueueAttempt returns when the earliest entry is due, or for a
+// claimed entry when its claim ends (lease.go), whichever is later (ok
+// false when the queue is empty).
 func (s *Store) NextQueueAttempt(ctx context.Context) (t time.Time, ok bool, err error) {
 	var n sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, "SELECT min(next_attempt) FROM queue").Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, "SELECT min(max(next_attempt, (lease_until + 999) / 1000)) FROM queue").Scan(&n); err != nil {
 		return time.Time{}, false, err
 	}
 	if !n.Valid {
