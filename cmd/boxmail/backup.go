@@ -180,8 +180,9 @@ func retention(cfg config.Config) backup.Retention {
 
 // startBackupSchedule runs a backup (with pruning and a presence check)
 // at the config's backup_schedule every day while serve runs, once
-// 'backup init' set backups up. stop cancels a run in progress and waits.
-func startBackupSchedule(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, log *slog.Logger) (stop func()) {
+// 'backup init' set backups up, on one node of several (singleton.go).
+// stop cancels a run in progress and waits.
+func startBackupSchedule(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, log *slog.Logger) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -198,10 +199,12 @@ func startBackupSchedule(dir string, cfg config.Config, st *store.Store, d *deli
 				return
 			case <-timer.C:
 			}
-			if err := scheduledBackup(ctx, dir, cfg, st, log); err != nil && ctx.Err() == nil {
-				tellAdmins(st, d, cfg.Hostname, "The backup of "+cfg.Hostname+" failed",
-					"Tonight's backup of "+cfg.Hostname+" failed:\n\n"+err.Error()+"\n\n'boxmail status' shows the last good backup; 'boxmail backup run' tries again.", log)
-			}
+			singleton(ctx, st, q, "backup", log, func(ctx context.Context) {
+				if err := scheduledBackup(ctx, dir, cfg, st, log); err != nil && ctx.Err() == nil {
+					tellAdmins(st, d, cfg.Hostname, "The backup of "+cfg.Hostname+" failed",
+						"Tonight's backup of "+cfg.Hostname+" failed:\n\n"+err.Error()+"\n\n'boxmail status' shows the last good backup; 'boxmail backup run' tries again.", log)
+				}
+			})
 		}
 	}()
 	return func() { cancel(); <-done }

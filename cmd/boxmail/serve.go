@@ -413,9 +413,9 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	if err != nil {
 		return err
 	}
-	defer startBackupSchedule(dir, cfg, st, b.deliverer, log.With("pkg", "backup"))() // backup.go
+	defer startBackupSchedule(dir, cfg, st, b.deliverer, b.queue, log.With("pkg", "backup"))() // backup.go
 	// The free-space gate, the history and the status mail (statusmail.go).
-	defer startHealth(dir, cfg, st, b.deliverer, newResolver(cfg), certs, log.With("pkg", "health"))()
+	defer startHealth(dir, cfg, st, b.deliverer, b.queue, newResolver(cfg), certs, log.With("pkg", "health"))()
 	// Signals are caught before the first port opens: a client (or a
 	// test) that sees a port may stop the box at once and get a clean exit.
 	sig := make(chan os.Signal, 1)

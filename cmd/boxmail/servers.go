@@ -118,6 +118,7 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 	}
 	qo.BindIPv4, qo.BindIPv6 = cfg.OutboundBind()
 	outboundTestHook(os.Getenv, &qo, log)
+	leaseTestHook(os.Getenv, &qo, log) // singleton.go
 	if o.Smarthost != "" {
 		pw, err := o.SmarthostPassword(dir)
 		if err != nil {

@@ -37,8 +37,9 @@ const (
 
 // startHealth sets the free-space gate, flushes the history every
 // minute and runs the status mail and usage report; stop ends it (with
-// a last flush).
-func startHealth(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, res resolver.Resolver, cm *certs.Manager, log *slog.Logger) (stop func()) {
+// a last flush). Every node flushes its own counts into the shared
+// history (they add up); the mails go out from one node (singleton.go).
+func startHealth(dir string, cfg config.Config, st *store.Store, d *delivery.Deliverer, q *delivery.Queue, res resolver.Resolver, cm *certs.Manager, log *slog.Logger) (stop func()) {
 	st.KeepFree(minFreeSetting(cfg))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -64,9 +65,11 @@ func startHealth(dir string, cfg config.Config, st *store.Store, d *delivery.Del
 					continue
 				}
 				next = now.Add(cfg.Health.StatusMailEvery)
-				if err := healthMail(ctx, dir, cfg, st, d, res, cm, now); err != nil {
-					log.Error("status mail", "err", err)
-				}
+				singleton(ctx, st, q, "status-mail", log, func(ctx context.Context) {
+					if err := healthMail(ctx, dir, cfg, st, d, res, cm, now); err != nil {
+						log.Error("status mail", "err", err)
+					}
+				})
 			}
 		}
 	}()

@@ -48,7 +48,13 @@ type QueueOptions struct {
 	// opportunistic) is tlspolicy.go's.
 	AllowLoopback bool
 	MTASTSPort    int
-	Logger        *slog.Logger
+	// Owner names this process when it claims queue entries and
+	// singleton leases (default store.NewOwnerID()); Lease is how long a
+	// claim lasts unless renewed (default 5m): after a node dies, its
+	// entries wait that long before another node delivers them.
+	Owner  string
+	Lease  time.Duration
+	Logger *slog.Logger
 	// now is replaceable in tests.
 	now func() time.Time
 	// allowPrivate lets tests deliver to loopback MX hosts found in DNS
@@ -70,8 +76,13 @@ type Smarthost struct {
 // DefaultRetry is the default retry schedule.
 var DefaultRetry = []time.Duration{time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute, time.Hour, 2 * time.Hour}
 
-// Queue drains the outbound queue: a loop that picks due entries and
-// delivers them, one goroutine per destination domain.
+// DefaultLease is how long a queue claim or a singleton lease lasts
+// unless renewed.
+const DefaultLease = 5 * time.Minute
+
+// Queue drains the outbound queue: a loop that claims due entries
+// (store.QueueClaim: on a shared database, each entry goes to one node)
+// and delivers them, one goroutine per destination domain.
 type Queue struct {
 	d    *Deliverer
 	o    QueueOptions
@@ -129,10 +140,23 @@ func newQueue(d *Deliverer, o QueueOptions) *Queue {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.Owner == "" {
+		o.Owner = store.NewOwnerID()
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Queue{d: d, o: o, log: o.Logger, kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		busy: map[int64]bool{}, domain: map[string]int{}, ctx: ctx, cancel: cancel}
 }
+
+// Owner is the name under which this process claims queue entries and
+// singleton leases (QueueOptions.Owner).
+func (q *Queue) Owner() string { return q.o.Owner }
+
+// Lease is the length of a claim or singleton lease (QueueOptions.Lease).
+func (q *Queue) Lease() time.Duration { return q.o.Lease }
 
 // Kick makes the runner look at the queue now (a new message was queued,
 // or an admin asked for a retry).
@@ -148,6 +172,12 @@ func (q *Queue) Kick() {
 func (q *Queue) Start() {
 	if q.d.spam != nil {
 		q.d.spam.startTrainer()
+	}
+	if !q.d.st.Shared() {
+		// The only node: claims left by a crash are its own.
+		if err := q.d.st.QueueReleaseAll(q.ctx); err != nil {
+			q.log.Error("releasing old queue claims", "err", err)
+		}
 	}
 	go q.loop()
 }
@@ -180,8 +210,7 @@ const pollInterval = time.Second
 func (q *Queue) loop() {
 	defer close(q.done)
 	for {
-		q.d.ReleaseHeld(q.ctx, q.o.now()) // undo send's held submissions (hold.go)
-		q.sendDailyReports(q.ctx)         // daily TLS-RPT and DMARC reports (tlsrpt.go)
+		q.singletons()
 		q.runDue()
 		wait := pollInterval
 		if next, ok, err := q.d.st.NextQueueAttempt(q.ctx); err == nil && ok {
@@ -206,26 +235,70 @@ func (q *Queue) loop() {
 	}
 }
 
-// runDue starts a worker for each domain with due entries, within the
-// connection limits.
+// singletons runs the loop's jobs that must run on one node only, each
+// under its lease (store.RunSingleton), and only when it has work: undo
+// send's held submissions (hold.go) and the daily TLS-RPT and DMARC
+// reports (tlsrpt.go).
+func (q *Queue) singletons() {
+	now := q.o.now()
+	if next, ok, err := q.d.st.NextHeldRelease(q.ctx); err == nil && ok && !next.After(now) {
+		q.singleton("held-release", func(ctx context.Context) { q.d.ReleaseHeld(ctx, now) })
+	}
+	if q.reportsDue() && !q.singleton("daily-reports", q.sendDailyReports) {
+		// Another node holds the job: it sends (and consumes) the day's
+		// rows; this one asks again tomorrow.
+		q.reportedThrough = now.UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+	}
+}
+
+// singleton runs fn under the lease name and reports whether it ran.
+func (q *Queue) singleton(name string, fn func(ctx context.Context)) bool {
+	ran, err := q.d.st.RunSingleton(q.ctx, name, q.o.Owner, q.o.Lease, fn)
+	if err != nil && q.ctx.Err() == nil {
+		q.log.Error("singleton job", "job", name, "err", err)
+	}
+	return ran
+}
+
+// runDue claims due entries and starts a worker for each domain with
+// some, within the connection limits; the domains without a free
+// connection are left to later (or to another node).
 func (q *Queue) runDue() {
 	q.mu.Lock()
 	for _, id := range q.finished {
 		delete(q.busy, id)
 	}
 	q.finished = q.finished[:0]
+	var full []string
+	for dom, n := range q.domain {
+		if n >= q.o.MaxPerDomain {
+			full = append(full, dom)
+		}
+	}
+	saturated := q.conns >= q.o.MaxConnections
 	q.mu.Unlock()
-	due, err := q.d.st.DueQueue(q.ctx, q.o.now(), 1000)
+	if saturated {
+		return
+	}
+	now := q.o.now()
+	if ok, err := q.d.st.QueueClaimable(q.ctx, now, full...); err != nil || !ok {
+		if err != nil {
+			q.log.Error("reading the queue", "err", err)
+		}
+		return
+	}
+	due, err := q.d.st.QueueClaim(q.ctx, q.o.Owner, now, q.o.Lease, 1000, full...)
 	if err != nil {
-		q.log.Error("reading the queue", "err", err)
+		q.log.Error("claiming queue entries", "err", err)
 		return
 	}
 	byDomain := map[string][]store.QueueItem{}
 	var order []string
 	q.mu.Lock()
+	defer q.releaseUnstarted(due)
 	for _, it := range due {
 		if q.busy[it.ID] {
-			continue
+			continue // its lease ended while it was being delivered here; the worker still holds it
 		}
 		if _, ok := byDomain[it.Domain]; !ok {
 			order = append(order, it.Domain)
@@ -251,6 +324,24 @@ func (q *Queue) runDue() {
 	q.mu.Unlock()
 }
 
+// releaseUnstarted gives up the claims of the entries runDue claimed but
+// started no worker for (the connection limit was reached).
+func (q *Queue) releaseUnstarted(claimed []store.QueueItem) {
+	var ids []int64
+	q.mu.Lock()
+	for _, it := range claimed {
+		if !q.busy[it.ID] {
+			ids = append(ids, it.ID)
+		}
+	}
+	q.mu.Unlock()
+	if len(ids) > 0 {
+		if err := q.d.st.QueueRelease(q.ctx, q.o.Owner, ids); err != nil {
+			q.log.Error("releasing queue claims", "err", err)
+		}
+	}
+}
+
 func (q *Queue) work(domain string, items []store.QueueItem) {
 	defer func() {
 		q.mu.Lock()
@@ -263,13 +354,95 @@ func (q *Queue) work(domain string, items []store.QueueItem) {
 		q.wg.Done()
 		q.Kick() // entries may be waiting for this connection slot
 	}()
+	// The claims are renewed while the work lasts; a lost one stops it.
+	ctx, cancel := context.WithCancel(q.ctx)
+	defer cancel()
+	claims := &workClaims{open: map[int64]bool{}}
+	for _, it := range items {
+		claims.open[it.ID] = true
+	}
+	go q.renewClaims(ctx, cancel, claims)
 	// Each entry's outcome is recorded as soon as it is known, so a crash
 	// can repeat at most the deliveries of the moment.
-	q.deliverDomain(q.ctx, domain, items, func(it store.QueueItem, res itemResult) {
-		if err := q.record(it, res); err != nil {
+	q.deliverDomain(ctx, domain, items, func(it store.QueueItem, res itemResult) {
+		claims.close(it.ID)
+		err := q.record(it, res)
+		switch {
+		case errors.Is(err, store.ErrLeaseLost):
+			// Another node claimed the entry after our lease ended: the
+			// entry is its now, and so is the result.
+			q.log.Warn("queue entry's lease lost; result dropped", "queue_id", it.ID)
+		case err != nil:
 			q.log.Error("recording a delivery attempt", "queue_id", it.ID, "err", err)
 		}
 	})
+	if ids := claims.left(); len(ids) > 0 {
+		// Not attempted (the work was stopped, or the box is shutting
+		// down): free for the next try, here or on another node.
+		rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer rcancel()
+		if err := q.d.st.QueueRelease(rctx, q.o.Owner, ids); err != nil {
+			q.log.Error("releasing queue claims", "err", err)
+		}
+	}
+}
+
+// workClaims are the entries a worker holds and has not finished.
+type workClaims struct {
+	mu   sync.Mutex
+	open map[int64]bool
+}
+
+func (c *workClaims) close(id int64) {
+	c.mu.Lock()
+	delete(c.open, id)
+	c.mu.Unlock()
+}
+
+func (c *workClaims) left() []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ids := make([]int64, 0, len(c.open))
+	for id := range c.open {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// renewClaims extends a worker's claims every third of the lease until
+// ctx ends. When one is lost (another node took it) or the lease would
+// end before the next renewal, it stops the work (cancel): an entry is
+// never knowingly delivered by two nodes.
+func (q *Queue) renewClaims(ctx context.Context, cancel context.CancelFunc, c *workClaims) {
+	t := time.NewTicker(q.o.Lease / 3)
+	defer t.Stop()
+	ends := time.Now().Add(q.o.Lease)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			ids := c.left()
+			if len(ids) == 0 {
+				return
+			}
+			lost, err := q.d.st.QueueExtend(ctx, q.o.Owner, ids, now.Add(q.o.Lease))
+			switch {
+			case err == nil && len(lost) == 0:
+				ends = now.Add(q.o.Lease)
+				continue
+			case err == nil:
+				q.log.Warn("queue entries' lease lost; stopping their delivery", "queue_ids", lost)
+			case now.Add(q.o.Lease / 3).Before(ends):
+				q.log.Warn("renewing queue claims", "err", err)
+				continue
+			default:
+				q.log.Error("renewing queue claims failed; stopping the delivery", "err", err)
+			}
+			cancel()
+			return
+		}
+	}
 }
 
 // rcptResult is what happened to one recipient.
@@ -337,6 +510,7 @@ func (q *Queue) record(it store.QueueItem, res itemResult) error {
 			out.Bounce = del
 		}
 	}
+	out.Owner = q.o.Owner
 	return q.d.st.QueueResult(context.Background(), it.ID, out)
 }
 
@@ -385,3 +559,10 @@ func (d *Deliverer) RemoveQueued(ctx context.Context, id int64, silent bool) err
 }
 
 var errNoRoute = errors.New("no route")
+
+// reportsDue says whether sendDailyReports has a day to report (the
+// same test it makes), so the lease is asked for once a day only.
+func (q *Queue) reportsDue() bool {
+	yesterday := q.o.now().UTC().Add(-24 * time.Hour).Format(time.DateOnly)
+	return q.reportedThrough != yesterday && q.o.Resolver != nil
+}

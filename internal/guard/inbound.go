@@ -2,6 +2,7 @@ package guard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -182,6 +183,7 @@ const touchEvery = time.Hour
 func (g *Guard) greylist(ctx context.Context, ip netip.Addr, from, rcpt string, spfPass func(context.Context) bool) *Refusal {
 	k := greyKey{greyNet(ip), strings.ToLower(from), strings.ToLower(rcpt)}
 	now := g.o.Now()
+	g.sharedGrey(ctx, k)
 	g.greyMu.Lock()
 	e := g.grey[k]
 	if e != nil && e.passed && now.Sub(e.last) <= g.o.GreylistExpiry {
@@ -240,6 +242,44 @@ func (g *Guard) greylist(ctx context.Context, ip netip.Addr, from, rcpt string, 
 		g.log.Info("greylisted", "remote", ip, "from", k.from, "rcpt", k.rcpt)
 	}
 	return &Refusal{451, [3]int{4, 7, 1}, fmt.Sprintf("Greylisted, please try again in %v", wait.Round(time.Second))}
+}
+
+// sharedGrey reads the triple k, and its sender domain, from a store
+// that other nodes share (store.Shared) into memory, unless memory has
+// it passed already: what another node recorded counts here too. On a
+// store of its own, memory is the whole truth and nothing is read.
+func (g *Guard) sharedGrey(ctx context.Context, k greyKey) {
+	if g.o.Store == nil || !g.o.Store.Shared() {
+		return
+	}
+	g.greyMu.Lock()
+	e := g.grey[k]
+	g.greyMu.Unlock()
+	if e != nil && e.passed {
+		return
+	}
+	st, err := g.o.Store.GreylistEntryOf(ctx, k.net.String(), k.from, k.rcpt)
+	switch {
+	case err == nil:
+		g.greyMu.Lock()
+		g.grey[k] = &greyEntry{first: st.First, last: st.Last, passed: st.Passed}
+		g.greyMu.Unlock()
+	case !errors.Is(err, store.ErrNotFound):
+		g.log.Error("reading greylist entry", "err", err)
+	}
+	_, domain, _ := strings.Cut(k.from, "@")
+	if domain == "" {
+		return
+	}
+	if t, ok, err := g.o.Store.GreylistDomainSeen(ctx, domain); err != nil {
+		g.log.Error("reading greylist domain", "err", err)
+	} else if ok {
+		g.greyMu.Lock()
+		if t.After(g.greyDomains[domain]) {
+			g.greyDomains[domain] = t
+		}
+		g.greyMu.Unlock()
+	}
 }
 
 // pruneGrey drops expired entries, then unpassed ones. Called with

@@ -104,6 +104,9 @@ func (g *Guard) Login(ctx context.Context, ip netip.Addr, account, password stri
 	g.mu.Lock()
 	ok, blocked := g.admit(p, acct, now)
 	g.mu.Unlock()
+	if ok && g.blockedElsewhere(ctx, p, now) {
+		ok, blocked = false, true
+	}
 	if !ok && blocked && g.lifted(ctx, p, now) {
 		ok = true
 	}
@@ -189,6 +192,37 @@ func (g *Guard) lifted(ctx context.Context, p netip.Prefix, now time.Time) bool 
 	delete(g.nets, p)
 	g.mu.Unlock()
 	g.log.Info("login block lifted", "net", p)
+	return true
+}
+
+// blockedElsewhere asks a store that other nodes share (store.Shared)
+// whether another node blocked p, and keeps such a block in memory. On a
+// store of its own, memory is the whole truth and nothing is read. (The
+// failures that lead to a block are counted per node.)
+func (g *Guard) blockedElsewhere(ctx context.Context, p netip.Prefix, now time.Time) bool {
+	if g.o.Store == nil || !g.o.Store.Shared() {
+		return false
+	}
+	b, err := g.o.Store.AuthBlockByNet(ctx, p.String())
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		g.log.Error("reading login block", "net", p, "err", err)
+		return false
+	}
+	if !now.Before(b.Until) {
+		return false
+	}
+	g.mu.Lock()
+	n := g.nets[p]
+	if n == nil {
+		g.makeRoom()
+		n = &netState{fails: ring{f: make([]failure, 0, g.o.MaxFailures)}}
+		g.nets[p] = n
+	}
+	n.until, n.level, n.saved = b.Until, b.Level, true
+	g.mu.Unlock()
 	return true
 }
 

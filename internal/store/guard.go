@@ -137,3 +137,28 @@ func (s *Store) PruneGreylist(ctx context.Context, t time.Time) error {
 		return err
 	})
 }
+
+// GreylistEntryOf returns the stored triple, or ErrNotFound. On a
+// database shared by several nodes the guard asks it on a miss, so a
+// triple another node recorded counts here too.
+func (s *Store) GreylistEntryOf(ctx context.Context, net, sender, rcpt string) (GreylistEntry, error) {
+	e := GreylistEntry{Net: net, Sender: sender, Rcpt: rcpt}
+	var first, last int64
+	err := s.rdb.QueryRowContext(ctx, "SELECT first, last, passed FROM greylist WHERE net = ? AND sender = ? AND rcpt = ?", net, sender, rcpt).Scan(&first, &last, &e.Passed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, ErrNotFound
+	}
+	e.First, e.Last = time.Unix(first, 0), time.Unix(last, 0)
+	return e, err
+}
+
+// GreylistDomainSeen returns when mail from domain last passed
+// greylisting with SPF (ok false: never, or forgotten).
+func (s *Store) GreylistDomainSeen(ctx context.Context, domain string) (t time.Time, ok bool, err error) {
+	var last int64
+	err = s.rdb.QueryRowContext(ctx, "SELECT last FROM greylist_domains WHERE domain = ?", domain).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, false, nil
+	}
+	return time.Unix(last, 0), err == nil, err
+}

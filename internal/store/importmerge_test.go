@@ -184,7 +184,7 @@ func TestQueueIDsAreNeverReused(t *testing.T) {
 		CREATE TABLE queue (id INTEGER PRIMARY KEY, sender TEXT NOT NULL, recipients TEXT NOT NULL, body_id INTEGER NOT NULL REFERENCES bodies(id),
 			created INTEGER NOT NULL, next_attempt INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',
 			domain TEXT NOT NULL DEFAULT '', warned INTEGER NOT NULL DEFAULT 0);
-		INSERT INTO queue SELECT * FROM queue_v15; DROP TABLE queue_v15;
+		INSERT INTO queue SELECT id, sender, recipients, body_id, created, next_attempt, attempts, last_error, domain, warned FROM queue_v15; DROP TABLE queue_v15;
 		CREATE TRIGGER queue_ref_ins AFTER INSERT ON queue BEGIN UPDATE bodies SET refs = refs + 1 WHERE id = NEW.body_id; END;
 		CREATE TRIGGER queue_ref_del AFTER DELETE ON queue BEGIN UPDATE bodies SET refs = refs - 1 WHERE id = OLD.body_id; DELETE FROM bodies WHERE id = OLD.body_id AND refs <= 0; END;
 		CREATE INDEX queue_next ON queue(next_attempt);

@@ -46,7 +46,7 @@ func TestSQLiteHasNoListener(t *testing.T) {
 
 // twoNodes is twoProcesses on PostgreSQL only, with the watcher's poll
 // off: whatever reaches srv's subscribers came through LISTEN/NOTIFY.
-func twoNodes(t *testing.T) (cli, srv *Store, a Account) {
+func twoPGNodes(t *testing.T) (cli, srv *Store, a Account) {
 	t.Helper()
 	if !pgtest.Enabled() {
 		t.Skip("LISTEN/NOTIFY: PostgreSQL only (BOXMAIL_TEST_PG=1)")
@@ -73,7 +73,7 @@ func listening(t *testing.T, srv *Store) {
 }
 
 func TestANotificationWakesTheOtherNodesSubscriberAtOnce(t *testing.T) {
-	cli, srv, a := twoNodes(t)
+	cli, srv, a := twoPGNodes(t)
 	ctx := context.Background()
 	sub := srv.Subscribe(a.ID)
 	defer sub.Close()
@@ -93,7 +93,7 @@ func TestANotificationWakesTheOtherNodesSubscriberAtOnce(t *testing.T) {
 }
 
 func TestAfterALostListenerConnectionEverySubscriberResyncs(t *testing.T) {
-	cli, srv, a := twoNodes(t)
+	cli, srv, a := twoPGNodes(t)
 	ctx := context.Background()
 	sub := srv.Subscribe(a.ID)
 	defer sub.Close()

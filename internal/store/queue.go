@@ -109,11 +109,12 @@ func (s *Store) DueQueue(ctx context.Context, t time.Time, limit int) ([]QueueIt
 	return scanQueue(rows)
 }
 
-// NextQueueAttempt returns when the earliest entry is due (ok false when
-// the queue is empty).
+// NextQueueAttempt returns when the earliest entry is due, or for a
+// claimed entry when its claim ends (lease.go), whichever is later (ok
+// false when the queue is empty).
 func (s *Store) NextQueueAttempt(ctx context.Context) (t time.Time, ok bool, err error) {
 	var n sql.NullInt64
-	if err := s.rdb.QueryRowContext(ctx, "SELECT min(next_attempt) FROM queue").Scan(&n); err != nil {
+	if err := s.rdb.QueryRowContext(ctx, "SELECT min(max(next_attempt, (lease_until + 999) / 1000)) FROM queue").Scan(&n); err != nil {
 		return time.Time{}, false, err
 	}
 	if !n.Valid {
@@ -136,6 +137,10 @@ type QueueOutcome struct {
 	// failed recipients (or the delay warning), so a crash cannot lose
 	// it nor send it twice.
 	Bounce *Delivery
+	// Owner, if set, is the node that claimed the entry (QueueClaim): the
+	// outcome is applied only while the entry is still its (else
+	// ErrLeaseLost), and the claim ends with it.
+	Owner string
 }
 
 // QueueResult records an attempt atomically: removes finished
@@ -143,11 +148,18 @@ type QueueOutcome struct {
 // and stores the bounce, if any.
 func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error {
 	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var r string
-		if err := tx.queryRow(ctx, "SELECT recipients FROM queue WHERE id = ?", id).Scan(&r); errors.Is(err, sql.ErrNoRows) {
+		q := "SELECT recipients, owner FROM queue WHERE id = ?"
+		if tx.s.pg {
+			q += " FOR UPDATE" // no claim can slip in between the check and the update
+		}
+		var r, owner string
+		if err := tx.queryRow(ctx, q, id).Scan(&r, &owner); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("queue entry %d: %w", id, ErrNotFound)
 		} else if err != nil {
 			return err
+		}
+		if o.Owner != "" && owner != o.Owner {
+			return fmt.Errorf("queue entry %d: %w", id, ErrLeaseLost)
 		}
 		var left []string
 		for _, x := range splitList(r) {
@@ -159,7 +171,7 @@ func (s *Store) QueueResult(ctx context.Context, id int64, o QueueOutcome) error
 			if err := deleteQueueRow(ctx, tx, id); err != nil {
 				return err
 			}
-		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = max(warned, ?) WHERE id = ?",
+		} else if _, err := tx.exec(ctx, "UPDATE queue SET recipients = ?, next_attempt = ?, attempts = attempts + 1, last_error = ?, warned = max(warned, ?), owner = '', lease_until = 0 WHERE id = ?",
 			strings.Join(left, ","), o.NextAttempt.Unix(), o.LastError, o.Warned, id); err != nil {
 			return err
 		}

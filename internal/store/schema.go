@@ -620,6 +620,9 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 29: the queue entries marked TLS-Required: No
 	// (store/tlsoptional.go).
 	tlsOptionalSchema,
+	// 30: queue claims and singleton leases for several nodes
+	// (store/lease.go; the queue columns in migrationSteps).
+	leaseSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
@@ -627,6 +630,7 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 var migrationSteps = map[int]func(ctx context.Context, tx *sql.Tx) error{
 	12: backfillHeaderSearch,
 	21: backfillBodyText, // after bodyTextSchema (TestBodyTextBackfillFollowsItsSchema)
+	30: addQueueLeaseColumns,
 }
 
 // SchemaVersion returns the version a fully migrated database has.
