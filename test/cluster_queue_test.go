@@ -8,8 +8,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,41 +15,6 @@ import (
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
-
-// newPGCluster starts n nodes of one box on one PostgreSQL database: the
-// first is newPGBox's; each other is a copy of its data dir (the same
-// boxmail.conf with the same store_url, the same DKIM and TLS files) on
-// ports of its own. The harness dials 127.0.0.1, so every node listens
-// there, on free ports, rather than on 127.0.0.2 and 127.0.0.3.
-func newPGCluster(t *testing.T, n int, settings map[string]string) []*Box {
-	t.Helper()
-	first := newPGBox(t, settings)
-	first.Stop()
-	nodes := []*Box{first}
-	for range n - 1 {
-		dir := filepath.Join(t.TempDir(), "data")
-		if out, err := exec.Command("cp", "-a", first.Dir, dir).CombinedOutput(); err != nil {
-			t.Fatalf("copying the data dir: %v\n%s", err, out)
-		}
-		b := &Box{t: t, Dir: dir, Domain: first.Domain, Admin: first.Admin, Password: first.Password, StoreURL: first.StoreURL}
-		for attempt := 1; ; attempt++ {
-			p := testutil.FreePorts(t, 10)
-			b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
-			b.configure(settings)
-			err := b.start()
-			if err == nil {
-				break
-			}
-			if attempt == 3 || !strings.Contains(err.Error(), "already in use") {
-				t.Fatal(err)
-			}
-		}
-		t.Cleanup(b.Stop)
-		nodes = append(nodes, b)
-	}
-	first.Start()
-	return nodes
-}
 
 // kill9 kills a node without letting it finish anything.
 func (b *Box) kill9() {
@@ -123,7 +86,7 @@ func TestTwoNodesShareTheOutboundQueueAndAKilledNodesClaimsPassOn(t *testing.T) 
 	t.Setenv("BOXMAIL_TEST_QUEUE_LEASE", "2s")
 	p := startPostfix(t, "anna")
 	settings := map[string]string{"transports": "friends.example=" + p.Addr, "retry_schedule": "1s"}
-	nodes := newPGCluster(t, 2, settings)
+	nodes := startPGCluster(t, 2, settings)
 	a, b := nodes[0], nodes[1]
 
 	// Both nodes alive: exactly once.
@@ -169,7 +132,7 @@ func TestTwoNodesShareTheOutboundQueueAndAKilledNodesClaimsPassOn(t *testing.T) 
 // Greylisting, the POP3 maildrop lock and a login block taken through
 // one node hold on the other.
 func TestGreylistingAndLoginBlocksHoldAcrossNodes(t *testing.T) {
-	nodes := newPGCluster(t, 2, map[string]string{"greylisting": "true", "greylist_delay": "6s", "auth_failure_delay": "20ms", "insecure_auth": "true"})
+	nodes := startPGCluster(t, 2, map[string]string{"greylisting": "true", "greylist_delay": "6s", "auth_failure_delay": "20ms", "insecure_auth": "true"})
 	a, b := nodes[0], nodes[1]
 
 	if out, code := a.swaksFrom("127.0.0.2", "news@shop.example", a.Admin); code == 0 || !strings.Contains(out, "451 4.7.1") {
