@@ -58,6 +58,8 @@ CREATE TABLE dmarc_records (
 `,
 	// 29: the queue entries marked TLS-Required: No (store/tlsoptional.go).
 	`CREATE TABLE queue_tlsoptional (queue_id BIGINT PRIMARY KEY);`,
+	// 31 (30 on another branch): shared message bodies (store/bodyschema.go).
+	pgBodyStoreSchema,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

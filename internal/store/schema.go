@@ -620,6 +620,10 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 29: the queue entries marked TLS-Required: No
 	// (store/tlsoptional.go).
 	tlsOptionalSchema,
+	// 31: shared message bodies: chunks in the database, pins of blobs
+	// being written (store/bodyschema.go). 30 is another branch's; the
+	// integrator renumbers at merge.
+	bodyStoreSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
