@@ -99,6 +99,7 @@ func RedactBodyStore(v string) string {
 // the one new bodies go to, and the S3 bucket when configured.
 func (s *Store) openBlobStores(opts Options) error {
 	v := opts.BodyStore
+	s.url = opts.URL
 	if !s.pg {
 		if v != "" && v != BodyStoreFile {
 			return fmt.Errorf("body_store %s: a SQLite store keeps its large bodies in files (set store_url for a shared body store)", RedactBodyStore(v))

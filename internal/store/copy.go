@@ -26,6 +26,12 @@ import (
 // messages their UIDs: an IMAP client sees the same mailbox. Identity
 // sequences are set past the copied ids. Last, the row counts (taken
 // in the pause) and every body's SHA-256 are compared.
+//
+// Mail the source accepts after the pause is not in the target. So the
+// switch is: copy while serving (the bulk), stop boxmail, copy again
+// with CopyOptions.Again (only the catch-up: seconds), switch
+// store_url, start. A target remembers its source (health_state row
+// copyMark), and Again refuses a target filled from another one.
 
 // CopyReport is what Copy did.
 type CopyReport struct {
@@ -59,16 +65,35 @@ var copySkip = map[string]bool{"schema_version": true, "generation": true, "dead
 // copied before the pause up to the newest id seen then.
 var bodyFamily = map[string]string{"bodies": "id", "headers": "body_id", "header_search": "body_id"}
 
-// Copy copies src into dst, which must be empty and on the other
-// engine; progress, if set, is told what happens.
-func Copy(ctx context.Context, src, dst *Store, progress func(string)) (*CopyReport, error) {
+// CopyOptions tune Copy.
+type CopyOptions struct {
+	// Progress, if set, is told what happens.
+	Progress func(string)
+	// Again brings a target an earlier Copy filled from the same source
+	// up to date (only what changed since), instead of refusing it.
+	Again bool
+}
+
+// copyMark is the health_state row naming a target's source.
+const copyMark = "store-copy-source"
+
+// Copy copies src into dst, which must be empty (or, with Again, an
+// earlier copy of src) and on the other engine.
+func Copy(ctx context.Context, src, dst *Store, opts CopyOptions) (*CopyReport, error) {
+	progress := opts.Progress
 	if progress == nil {
 		progress = func(string) {}
 	}
 	if src.pg == dst.pg {
 		return nil, fmt.Errorf("copy: %w: source and target are on the same engine", ErrInvalid)
 	}
-	if err := checkEmpty(ctx, dst); err != nil {
+	var err error
+	if opts.Again {
+		err = checkMark(ctx, src, dst)
+	} else {
+		err = checkEmpty(ctx, dst)
+	}
+	if err != nil {
 		return nil, err
 	}
 	tables, err := copyPlan(ctx, src, dst)
@@ -76,14 +101,21 @@ func Copy(ctx context.Context, src, dst *Store, progress func(string)) (*CopyRep
 		return nil, err
 	}
 	rep := &CopyReport{Target: dst.BodyStore()}
-	var maxBody int64
-	if err := src.rdb.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM bodies").Scan(&maxBody); err != nil {
-		return nil, err
-	}
-	progress(fmt.Sprintf("copying the bodies up to id %d while the source serves", maxBody))
 	c := &copier{src: src, dst: dst, tables: tables, rep: rep}
-	if err := c.bodiesUpTo(ctx, src.rdb, maxBody); err != nil {
-		return nil, err
+	var maxBody int64
+	if opts.Again {
+		if err := dst.rdb.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM bodies").Scan(&maxBody); err != nil {
+			return nil, err
+		}
+		progress(fmt.Sprintf("the target has the bodies up to id %d; catching up", maxBody))
+	} else {
+		if err := src.rdb.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM bodies").Scan(&maxBody); err != nil {
+			return nil, err
+		}
+		progress(fmt.Sprintf("copying the bodies up to id %d while the source serves", maxBody))
+		if err := c.bodiesUpTo(ctx, src.rdb, maxBody); err != nil {
+			return nil, err
+		}
 	}
 	progress(fmt.Sprintf("%d bodies copied (%d large, %d bytes); pausing the source's writers for the rest", rep.Bodies, rep.Large, rep.LargeSize))
 	if err := c.final(ctx, maxBody); err != nil {
@@ -94,6 +126,24 @@ func Copy(ctx context.Context, src, dst *Store, progress func(string)) (*CopyRep
 		return rep, err
 	}
 	return rep, nil
+}
+
+// sourceName names a store for its copies' mark.
+func (s *Store) sourceName() string {
+	if s.pg {
+		return RedactURL(s.url)
+	}
+	return s.path
+}
+
+// checkMark refuses a target that is not an earlier copy of src.
+func checkMark(ctx context.Context, src, dst *Store) error {
+	var v string
+	err := dst.rdb.QueryRowContext(ctx, "SELECT value FROM health_state WHERE name = ?", copyMark).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && v != src.sourceName()) {
+		return fmt.Errorf("%w: it is not a copy of this box (copy into a new, empty database first)", ErrTargetNotEmpty)
+	}
+	return err
 }
 
 // checkEmpty refuses a target that holds domains, accounts or mail.

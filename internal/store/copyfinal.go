@@ -79,7 +79,14 @@ func (c *copier) finalRows(ctx context.Context, stx, dtx *sql.Tx, maxBody int64)
 		}
 	}
 	c.rep.CatchUp += int64(len(gone))
-	for i := len(c.tables) - 1; i >= 0; i-- { // rows the new schema made (none but defaults)
+	// Out with the target's other rows (an earlier copy's, or the new
+	// schema's defaults). Removing messages drops body references: the
+	// counts are raised first so no body goes with them (fixRefs sets
+	// them right after).
+	if _, err := dtx.ExecContext(ctx, "UPDATE bodies SET refs = refs + 1000000000"); err != nil {
+		return err
+	}
+	for i := len(c.tables) - 1; i >= 0; i-- {
 		if _, fam := bodyFamily[c.tables[i].name]; !fam {
 			if _, err := dtx.ExecContext(ctx, "DELETE FROM "+c.tables[i].name); err != nil {
 				return err
@@ -100,7 +107,12 @@ func (c *copier) finalRows(ctx context.Context, stx, dtx *sql.Tx, maxBody int64)
 	if err := c.compareCounts(ctx, stx, dtx); err != nil {
 		return err
 	}
-	return c.setSequences(ctx, stx, dtx)
+	if err := c.setSequences(ctx, stx, dtx); err != nil {
+		return err
+	}
+	_, err = dtx.ExecContext(ctx, `INSERT INTO health_state(name, value, at) VALUES(?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, at = excluded.at`, copyMark, c.src.sourceName(), time.Now().Unix())
+	return err
 }
 
 // copyWhole copies every row of t, a batch at a time.

@@ -172,6 +172,7 @@ type Store struct {
 	dbBlobs *chunkBlobs
 	s3Blobs *s3Blobs
 	bdb     *sql.DB
+	url     string // Options.URL
 
 	pwCost int // Options.PasswordCost
 	dummy  struct {
