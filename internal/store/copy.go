@@ -112,8 +112,7 @@ func Copy(ctx context.Context, src, dst *Store, opts CopyOptions) (*CopyReport, 
 		if err := src.rdb.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM bodies").Scan(&maxBody); err != nil {
 			return nil, err
 		}
-		progress(fmt.Sprintf("copying the bodies up to id %d while the source serves", maxBody))
-		if err := c.bodiesUpTo(ctx, src.rdb, maxBody); err != nil {
+		if maxBody, err = c.bodiesWhileServing(ctx, progress); err != nil {
 			return nil, err
 		}
 	}
@@ -126,6 +125,27 @@ func Copy(ctx context.Context, src, dst *Store, opts CopyOptions) (*CopyReport, 
 		return rep, err
 	}
 	return rep, nil
+}
+
+// bodiesWhileServing copies the bodies without pausing the source, in
+// rounds until what came in meanwhile is little, so the pause copies
+// few. It returns the last body id copied.
+func (c *copier) bodiesWhileServing(ctx context.Context, progress func(string)) (int64, error) {
+	var done int64
+	for round := 0; ; round++ {
+		var top int64
+		if err := c.src.rdb.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM bodies").Scan(&top); err != nil {
+			return 0, err
+		}
+		if top-done <= bodyBatch && round > 0 || round == 5 {
+			return done, nil
+		}
+		progress(fmt.Sprintf("copying the bodies up to id %d while the source serves", top))
+		if err := c.bodiesUpTo(ctx, c.src.rdb, done, top); err != nil {
+			return 0, err
+		}
+		done = top
+	}
 }
 
 // sourceName names a store for its copies' mark.

@@ -31,10 +31,10 @@ func (c *copier) table(name string) copyTable {
 // FileBodyMin bytes each when inline).
 const bodyBatch = 64
 
-// bodiesUpTo copies, outside the pause, the bodies from the first up to
-// id hi, one target transaction per batch.
-func (c *copier) bodiesUpTo(ctx context.Context, q queryer, hi int64) error {
-	for lo := int64(0); lo < hi; {
+// bodiesUpTo copies, outside the pause, the bodies with ids in (lo, hi],
+// one target transaction per batch.
+func (c *copier) bodiesUpTo(ctx context.Context, q queryer, lo, hi int64) error {
+	for lo < hi {
 		tx, err := c.dst.wdb.BeginTx(ctx, nil)
 		if err != nil {
 			return err
