@@ -146,8 +146,9 @@ func TestStoreCopyMovesASQLiteBoxToPostgreSQLWhileMailArrives(t *testing.T) {
 				return
 			default:
 			}
+			time.Sleep(20 * time.Millisecond)
 			msg := smallMessage(fmt.Sprintf("during the copy %d", i))
-			if i%5 == 4 {
+			if i%10 == 9 {
 				msg = attachmentMessage(fmt.Sprintf("large during the copy %d", i), 300<<10)
 			}
 			if err := sendPlain(addr, "friend@outside.example", b.Admin, msg); err != nil {

@@ -176,9 +176,7 @@ const (
 func (s *Store) storeBlob(ctx context.Context, path string, size int64, sum []byte) (name, pin string, err error) {
 	key := hex.EncodeToString(sum)
 	name = s.blobs.prefix() + key
-	var rnd [12]byte
-	rand.Read(rnd[:])
-	pin = hex.EncodeToString(rnd[:])
+	pin = rand.Text()
 	if err := s.pinBlob(ctx, name, pin); err != nil {
 		return "", "", classify(fmt.Errorf("pinning body %s: %w", name, err))
 	}

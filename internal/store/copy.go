@@ -131,15 +131,19 @@ func Copy(ctx context.Context, src, dst *Store, opts CopyOptions) (*CopyReport, 
 // rounds until what came in meanwhile is little, so the pause copies
 // few. It returns the last body id copied.
 func (c *copier) bodiesWhileServing(ctx context.Context, progress func(string)) (int64, error) {
-	var done int64
+	var done, last int64
 	for round := 0; ; round++ {
 		var top int64
 		if err := c.src.rdb.QueryRowContext(ctx, "SELECT coalesce(max(id), 0) FROM bodies").Scan(&top); err != nil {
 			return 0, err
 		}
-		if top-done <= bodyBatch && round > 0 || round == 5 {
+		// Stop when little is left, or when mail comes in about as fast
+		// as the rounds copy it.
+		delta := top - done
+		if round > 0 && (delta <= bodyBatch || delta > last/2 || round == 4) {
 			return done, nil
 		}
+		last = delta
 		progress(fmt.Sprintf("copying the bodies up to id %d while the source serves", top))
 		if err := c.bodiesUpTo(ctx, c.src.rdb, done, top); err != nil {
 			return 0, err
