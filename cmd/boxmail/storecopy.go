@@ -62,6 +62,8 @@ func storeCopy(e *env, args []string) (err error) {
 	printCopyReport(e, rep, where)
 	if strings.HasPrefix(to, "sqlite:") || !strings.Contains(to, "://") {
 		fmt.Fprintf(e.stdout, "next: stop boxmail, remove store_url and body_store from %s, and serve the copy (or move its %s into %s)\n", config.FileName, store.FileName, dir)
+	} else if again {
+		fmt.Fprintf(e.stdout, "next: set store_url = %s (and body_store = %s) in %s, start boxmail\n", store.RedactURL(to), rep.Target, config.FileName)
 	} else {
 		fmt.Fprintf(e.stdout, "next: stop boxmail, run this again with --again (mail that came in meanwhile), set store_url = %s (and body_store = %s) in %s, start it\n", store.RedactURL(to), rep.Target, config.FileName)
 	}

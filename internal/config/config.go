@@ -290,7 +290,7 @@ var fields = map[string]field{
 			c.StoreURL = v
 			return nil
 		},
-		doc: "where the store keeps its state: empty for the embedded SQLite database in the data dir, or postgres://USER:PASS@HOST:PORT/DB (message body files stay in the data dir)",
+		doc: "where the store keeps its state: empty for the embedded SQLite database in the data dir, or postgres://USER:PASS@HOST:PORT/DB (large message bodies: see body_store)",
 	},
 	"body_store": {
 		get: func(c *Config) string { return c.BodyStore },
