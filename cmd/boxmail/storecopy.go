@@ -55,7 +55,7 @@ func storeCopy(e *env, args []string) (err error) {
 	}
 	defer func() { err = errors.Join(err, cleanup()) }()
 	fmt.Fprintf(e.stderr, "copying the store of %s into %s\n", dir, where)
-	rep, err := store.Copy(ctx, src, dst, store.CopyOptions{Again: again, Progress: func(s string) { fmt.Fprintln(e.stderr, s) }})
+	rep, err := store.CopyBox(ctx, src, dst, store.CopyOptions{Again: again, Progress: func(s string) { fmt.Fprintln(e.stderr, s) }})
 	if err != nil {
 		return fmt.Errorf("copy into %s: %w", where, err)
 	}

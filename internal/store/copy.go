@@ -33,7 +33,7 @@ import (
 // store_url, start. A target remembers its source (health_state row
 // copyMark), and Again refuses a target filled from another one.
 
-// CopyReport is what Copy did.
+// CopyReport is what CopyBox did.
 type CopyReport struct {
 	Tables    []CopiedTable
 	Bodies    int64         // body rows copied
@@ -51,10 +51,10 @@ type CopiedTable struct {
 	Rows int64
 }
 
-// ErrTargetNotEmpty is Copy's refusal of a target that holds a box.
+// ErrTargetNotEmpty is CopyBox's refusal of a target that holds a box.
 var ErrTargetNotEmpty = errors.New("the target store is not empty")
 
-// copySkip are the tables Copy leaves alone: the target's own version
+// copySkip are the tables CopyBox leaves alone: the target's own version
 // and change counter, the body file bookkeeping of the source's node,
 // the target's shared body store (filled through its blob writer), and
 // SQLite's FTS5 shadow tables (body_text is rebuilt from the bodies).
@@ -65,11 +65,11 @@ var copySkip = map[string]bool{"schema_version": true, "generation": true, "dead
 // copied before the pause up to the newest id seen then.
 var bodyFamily = map[string]string{"bodies": "id", "headers": "body_id", "header_search": "body_id"}
 
-// CopyOptions tune Copy.
+// CopyOptions tune CopyBox.
 type CopyOptions struct {
 	// Progress, if set, is told what happens.
 	Progress func(string)
-	// Again brings a target an earlier Copy filled from the same source
+	// Again brings a target an earlier CopyBox filled from the same source
 	// up to date (only what changed since), instead of refusing it.
 	Again bool
 }
@@ -77,9 +77,9 @@ type CopyOptions struct {
 // copyMark is the health_state row naming a target's source.
 const copyMark = "store-copy-source"
 
-// Copy copies src into dst, which must be empty (or, with Again, an
+// CopyBox copies src into dst, which must be empty (or, with Again, an
 // earlier copy of src) and on the other engine.
-func Copy(ctx context.Context, src, dst *Store, opts CopyOptions) (*CopyReport, error) {
+func CopyBox(ctx context.Context, src, dst *Store, opts CopyOptions) (*CopyReport, error) {
 	progress := opts.Progress
 	if progress == nil {
 		progress = func(string) {}
@@ -184,7 +184,7 @@ func checkEmpty(ctx context.Context, dst *Store) error {
 	return nil
 }
 
-// copyTable is a table Copy copies, with the columns both sides have.
+// copyTable is a table CopyBox copies, with the columns both sides have.
 type copyTable struct {
 	name string
 	cols []string

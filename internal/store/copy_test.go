@@ -81,7 +81,7 @@ func TestCopyASQLiteBoxIntoPostgreSQLAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close()
-	rep, err := Copy(ctx, src, pg, CopyOptions{Progress: func(s string) { t.Log(s) }})
+	rep, err := CopyBox(ctx, src, pg, CopyOptions{Progress: func(s string) { t.Log(s) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestCopyASQLiteBoxIntoPostgreSQLAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantMB, want = mailOf(t, src, "me@example.test")
-	rep, err = Copy(ctx, src, pg, CopyOptions{Again: true})
+	rep, err = CopyBox(ctx, src, pg, CopyOptions{Again: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestCopyASQLiteBoxIntoPostgreSQLAndBack(t *testing.T) {
 	if _, err := pg.Authenticate(ctx, "me@example.test", "correct horse battery"); err != nil {
 		t.Errorf("login after the copy: %v", err)
 	}
-	if _, err := Copy(ctx, src, pg, CopyOptions{}); !errors.Is(err, ErrTargetNotEmpty) {
+	if _, err := CopyBox(ctx, src, pg, CopyOptions{}); !errors.Is(err, ErrTargetNotEmpty) {
 		t.Errorf("a second copy into the same database: %v", err)
 	}
 
@@ -138,7 +138,7 @@ func TestCopyASQLiteBoxIntoPostgreSQLAndBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer back.Close()
-	if _, err := Copy(ctx, pg, back, CopyOptions{}); err != nil {
+	if _, err := CopyBox(ctx, pg, back, CopyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	check(back, "SQLite again")

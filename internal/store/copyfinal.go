@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// final is Copy's pause: with the source's writers held off, the bodies
+// final is CopyBox's pause: with the source's writers held off, the bodies
 // added and removed since the first pass, then every other table whole,
 // the counts compared and the target's sequences set, in one target
 // transaction.

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// copier carries a Copy's state (copy.go).
+// copier carries a CopyBox's state (copy.go).
 type copier struct {
 	src, dst *Store
 	tables   []copyTable
