@@ -26,22 +26,23 @@ func openStore(dir string) (*store.Store, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("data dir %s does not exist (create it with 'boxmail init' or 'boxmail quickstart')", dir)
 	}
-	url, err := storeURL(dir)
+	url, bodies, err := storeURL(dir)
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(context.Background(), dir, store.Options{URL: url})
+	return store.Open(context.Background(), dir, store.Options{URL: url, BodyStore: bodies})
 }
 
-// storeURL is the store_url of dir's config ("": the embedded SQLite
-// store), so that every command opens the box's store where serve does.
-// A dir without a config yet (init writes it last) has the SQLite store.
-func storeURL(dir string) (string, error) {
+// storeURL is the store_url and body_store of dir's config ("": the
+// embedded SQLite store), so that every command opens the box's store
+// where serve does. A dir without a config yet (init writes it last) has
+// the SQLite store.
+func storeURL(dir string) (url, bodyStore string, err error) {
 	cfg, err := config.Load(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		return "", "", nil
 	}
-	return cfg.StoreURL, err
+	return cfg.StoreURL, cfg.BodyStore, err
 }
 
 // openBox loads the config and opens the store of a data dir.

@@ -73,6 +73,7 @@ func commands() []command {
 		{name: "migrate", summary: "import mail from the old provider; the switch-over checklist", subs: migrateCommands},
 		{name: "export", args: "EMAIL --mbox DIR | --maildir DIR", summary: "write an account's mail out as mbox files or a Maildir (the way back out)", run: cmdExport},
 		{name: "backup", summary: "encrypted incremental backups: set up, run, list, verify", subs: backupCommands},
+		{name: "store", summary: "the box's store: copy it between SQLite and PostgreSQL", subs: storeCommands},
 		{name: "restore", args: "--from TARGET --identity FILE --dir DIR [--snapshot ID] [--user EMAIL [--mailbox NAME]]", summary: "fill an empty data dir from a backup, checked; or put one account's missing mail back into a live box", run: cmdRestore},
 		{name: "version", summary: "print the version", run: cmdVersion},
 		{name: "help", args: "[COMMAND]", summary: "this list, or a command's subcommands", run: cmdHelp},

@@ -69,7 +69,7 @@ func initBox(dir string, cfg config.Config, domain, admin, password string) (err
 	if err := newCerts(dir, cfg, nil).WriteSelfSigned(cfg.Hostname, "localhost", "127.0.0.1", "::1"); err != nil {
 		return err
 	}
-	st, err := store.Open(context.Background(), dir, store.Options{URL: cfg.StoreURL})
+	st, err := store.Open(context.Background(), dir, store.Options{URL: cfg.StoreURL, BodyStore: cfg.BodyStore})
 	if err != nil {
 		return err
 	}
@@ -314,7 +314,7 @@ func createDemoBox(dir, domain, me, pwPath, storeURL string) (err error) {
 	if err := safefile.Write(pwPath, []byte(pw+"\n"), 0o600); err != nil {
 		return err
 	}
-	st, err := store.Open(context.Background(), dir, store.Options{URL: cfg.StoreURL})
+	st, err := store.Open(context.Background(), dir, store.Options{URL: cfg.StoreURL, BodyStore: cfg.BodyStore})
 	if err != nil {
 		return err
 	}
@@ -403,7 +403,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 	}
 	tlsConf := certs.TLSConfig()
 	m := newMetrics(cfg, log.With("pkg", "metrics")) // metrics.go; nil when off
-	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store"), OnCommit: commitObserver(m), URL: cfg.StoreURL})
+	st, err := store.Open(context.Background(), dir, store.Options{Logger: log.With("pkg", "store"), OnCommit: commitObserver(m), URL: cfg.StoreURL, BodyStore: cfg.BodyStore})
 	if err != nil {
 		return err
 	}

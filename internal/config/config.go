@@ -99,6 +99,12 @@ type Config struct {
 	// postgres://USER:PASS@HOST:PORT/DB (issue 23). It holds a password:
 	// never log it (store.RedactURL).
 	StoreURL string
+	// BodyStore is where a store on PostgreSQL keeps the large message
+	// bodies every node reads: "" or "db" (in the database), "file" (the
+	// data dir, one node only) or an S3 bucket,
+	// s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?tls=false]. It may
+	// hold a secret: never log it.
+	BodyStore string
 }
 
 // Default returns the production defaults for hostname.
@@ -284,7 +290,18 @@ var fields = map[string]field{
 			c.StoreURL = v
 			return nil
 		},
-		doc: "where the store keeps its state: empty for the embedded SQLite database in the data dir, or postgres://USER:PASS@HOST:PORT/DB (message body files stay in the data dir)",
+		doc: "where the store keeps its state: empty for the embedded SQLite database in the data dir, or postgres://USER:PASS@HOST:PORT/DB (large message bodies: see body_store)",
+	},
+	"body_store": {
+		get: func(c *Config) string { return c.BodyStore },
+		set: func(c *Config, v string) error {
+			if err := checkBodyStore(v); err != nil {
+				return err
+			}
+			c.BodyStore = v
+			return nil
+		},
+		doc: "with store_url: where large message bodies live so every node reads them: db (default), file (this node's data dir) or s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?tls=false]",
 	},
 	"listen": {
 		get: func(c *Config) string { return c.Listen },
@@ -508,6 +525,27 @@ func ipPortList(v string) ([]string, error) {
 		l[i] = net.JoinHostPort(host, port)
 	}
 	return l, nil
+}
+
+// checkBodyStore checks a body_store value. Its errors never quote the
+// value, which may hold a secret.
+func checkBodyStore(v string) error {
+	const want = "want db, file or s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX][?tls=false]"
+	switch {
+	case v == "" || v == "db" || v == "file":
+		return nil
+	case !strings.HasPrefix(v, "s3://"):
+		return errors.New(want)
+	}
+	u, err := url.Parse(v)
+	if err != nil {
+		return errors.New("not a URL: " + want)
+	}
+	secret, _ := u.User.Password()
+	if u.Host == "" || strings.Trim(u.Path, "/") == "" || u.User.Username() == "" || secret == "" {
+		return errors.New("an S3 body store needs keys, a host and a bucket: " + want)
+	}
+	return nil
 }
 
 // checkStoreURL checks a store_url value: empty, or a PostgreSQL URL

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -54,8 +55,11 @@ const maxFileHeader = 256 << 10
 // body is a message body on its way into a transaction: inline bytes, or
 // a file already written and fsynced.
 type body struct {
-	data   []byte
-	file   string // name under DIR/bodies, "" when inline
+	data []byte
+	file string // name under DIR/bodies, "" when inline
+	// pin is the token of a shared blob's pin (bodystore.go), deleted by
+	// insertBody in the transaction that names the blob.
+	pin    string
 	size   int64
 	header []byte
 	// The header_search row (headerSearchRow), computed before the writer
@@ -145,6 +149,9 @@ type BodyWriter struct {
 	hdrEnd bool
 	find   mailmsg.EndFinder
 	err    error
+	// sum hashes the bytes of a body bound for a shared blob
+	// (bodystore.go); nil for a local body file.
+	sum hash.Hash
 }
 
 // NewBodyWriter starts a body file.
@@ -156,7 +163,7 @@ func (s *Store) NewBodyWriter() (*BodyWriter, error) {
 	if err != nil {
 		return nil, classify(fmt.Errorf("creating body file: %w", err))
 	}
-	return &BodyWriter{s: s, f: f, name: name}, nil
+	return &BodyWriter{s: s, f: f, name: name, sum: s.blobHash()}, nil
 }
 
 // Write appends p to the body.
@@ -169,6 +176,9 @@ func (w *BodyWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.f.Write(p)
 	w.size += int64(n)
+	if w.sum != nil {
+		w.sum.Write(p[:n])
+	}
 	if err != nil {
 		w.err = classify(fmt.Errorf("writing body file: %w", err))
 	}
@@ -189,9 +199,12 @@ func (w *BodyWriter) keepHeader(p []byte) {
 	}
 }
 
-// Finish makes the body durable (file and directory fsynced) and returns
-// it for a transaction.
+// Finish makes the body durable (file and directory fsynced, or stored
+// as a shared blob) and returns it for a transaction.
 func (w *BodyWriter) Finish() (*SpooledBody, error) {
+	if w.sum != nil {
+		return w.finishBlob()
+	}
 	if w.err == nil {
 		if err := w.f.Sync(); err != nil {
 			w.err = classify(fmt.Errorf("syncing body file: %w", err))
@@ -211,6 +224,29 @@ func (w *BodyWriter) Finish() (*SpooledBody, error) {
 	return &SpooledBody{s: w.s, b: body{file: w.name, size: w.size, header: header, search: headerSearchRow(header)}}, nil
 }
 
+// finishBlob stores the spooled file as a shared blob (bodystore.go) and
+// removes it: the blob, not the local file, is the durable copy.
+func (w *BodyWriter) finishBlob() (*SpooledBody, error) {
+	if err := w.f.Close(); err != nil && w.err == nil {
+		w.err = classify(fmt.Errorf("closing body file: %w", err))
+	}
+	defer w.s.removeBodyFile(w.name)
+	if w.err != nil {
+		return nil, w.err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), blobWriteTimeout)
+	defer cancel()
+	name, pin, err := w.s.storeBlob(ctx, w.s.bodyPath(w.name), w.size, w.sum.Sum(nil))
+	if err != nil {
+		return nil, err
+	}
+	header := bytes.Clone(w.header.Bytes())
+	return &SpooledBody{s: w.s, b: body{file: name, pin: pin, size: w.size, header: header, search: headerSearchRow(header)}}, nil
+}
+
+// blobWriteTimeout bounds the write of one shared blob.
+const blobWriteTimeout = 10 * time.Minute
+
 // Abort removes the unfinished body.
 func (w *BodyWriter) Abort() {
 	_ = w.f.Close() // the file is removed next: its close error does not matter
@@ -221,6 +257,9 @@ func (w *BodyWriter) Abort() {
 // leaves an orphan that sweepBodyFiles removes at a later start; it is
 // logged.
 func (s *Store) removeBodyFile(name string) {
+	if isBlobName(name) {
+		return // a shared blob no row names: GC's (bodystore.go), once its pin is stale
+	}
 	if err := os.Remove(s.bodyPath(name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("removing a body file", "file", name, "err", err)
 	}
@@ -253,6 +292,9 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	} else {
 		id, err = tx.insertID(ctx, "INSERT INTO bodies(size, data, file) VALUES(?, ?, ?)", b.size, []byte{}, b.file)
 	}
+	if err == nil && b.pin != "" {
+		_, err = tx.exec(ctx, "DELETE FROM blob_pins WHERE name = ? AND token = ?", b.file, b.pin)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -278,8 +320,12 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	return id, insertHeaderSearch(ctx, tx.exec, id, search)
 }
 
-// readBodyFile returns the bytes of a body kept in a file.
+// readBodyFile returns the bytes of a body kept in a file or a shared
+// blob.
 func (s *Store) readBodyFile(name string) ([]byte, error) {
+	if isBlobName(name) {
+		return s.readBlob(name)
+	}
 	b, err := os.ReadFile(s.bodyPath(name))
 	if err != nil {
 		return nil, fmt.Errorf("body file %s: %w", name, err)
@@ -301,6 +347,9 @@ func (s *Store) OpenBody(ctx context.Context, bodyID int64) (io.ReadCloser, int6
 	}
 	if !file.Valid {
 		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+	}
+	if r, ok, err := s.openBlob(ctx, file.String, size); ok {
+		return r, size, err
 	}
 	f, err := os.Open(s.bodyPath(file.String))
 	if err != nil {
@@ -327,7 +376,12 @@ func (s *Store) removeDeadFiles(ctx context.Context) {
 	}
 	rows.Close()
 	for _, n := range names {
-		if err := os.Remove(s.bodyPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if isBlobName(n) {
+			if err := s.removeDeadBlob(ctx, n); err != nil {
+				s.log.Warn("removing body blob", "blob", n, "err", err)
+				continue
+			}
+		} else if err := os.Remove(s.bodyPath(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			s.log.Warn("removing body file", "file", n, "err", err)
 			continue
 		}
@@ -355,12 +409,15 @@ func (s *Store) sweepBodyFiles(ctx context.Context) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
 	}
+	if err := s.SweepBodyBlobs(ctx); err != nil {
+		return fmt.Errorf("shared bodies: %w", err)
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil || len(entries) == 0 {
 		return err
 	}
 	known := map[string]bool{}
-	rows, err := s.wdb.QueryContext(ctx, "SELECT file FROM bodies WHERE file IS NOT NULL")
+	rows, err := s.wdb.QueryContext(ctx, "SELECT file FROM bodies WHERE file IS NOT NULL AND file NOT LIKE '__:%'")
 	if err != nil {
 		return err
 	}

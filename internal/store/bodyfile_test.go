@@ -24,6 +24,20 @@ func bigMessage(n int) []byte {
 	return b.Bytes()
 }
 
+// fileOptions keep large bodies in local files on PostgreSQL too (its
+// default is the shared chunk store, bodystore.go).
+var fileOptions = Options{PasswordCost: testOptions.PasswordCost, BodyStore: BodyStoreFile}
+
+func openFileStore(t testing.TB) *Store {
+	t.Helper()
+	s, err := testOpen(context.Background(), t.TempDir(), fileOptions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func bodyFiles(t *testing.T, s *Store) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(s.dir, bodiesDir))
@@ -39,7 +53,7 @@ func bodyFiles(t *testing.T, s *Store) []string {
 
 func TestALargeMessageIsKeptInAFileAndReadsBackByteForByte(t *testing.T) {
 	skipOnPG(t, "Check runs PRAGMA integrity_check (check.go), no PostgreSQL form yet")
-	s := openTemp(t)
+	s := openFileStore(t)
 	ctx := context.Background()
 	a := newAccount(t, s, "me@example.test")
 	small := []byte("Subject: hi\r\n\r\nsmall\r\n")
@@ -114,7 +128,7 @@ func TestALargeMessageIsKeptInAFileAndReadsBackByteForByte(t *testing.T) {
 }
 
 func TestWhenTheLastCopyOfALargeMessageGoesItsFileGoesToo(t *testing.T) {
-	s := openTemp(t)
+	s := openFileStore(t)
 	ctx := context.Background()
 	a := newAccount(t, s, "me@example.test")
 	if err := s.Deliver(ctx, Delivery{Data: bigMessage(DefaultFileBodyMin), Local: []LocalTarget{{AccountID: a.ID}, {AccountID: a.ID, Mailbox: "Archive"}}}); err != nil {
@@ -147,7 +161,7 @@ func TestWhenTheLastCopyOfALargeMessageGoesItsFileGoesToo(t *testing.T) {
 }
 
 func TestAFailedDeliveryLeavesNoBodyFile(t *testing.T) {
-	s := openTemp(t)
+	s := openFileStore(t)
 	ctx := context.Background()
 	err := s.Deliver(ctx, Delivery{Data: bigMessage(DefaultFileBodyMin), Local: []LocalTarget{{AccountID: 999}}})
 	if err == nil {
@@ -160,7 +174,7 @@ func TestAFailedDeliveryLeavesNoBodyFile(t *testing.T) {
 
 func TestACrashBeforeTheCommitLeavesAFileTheNextOpenRemoves(t *testing.T) {
 	dir := t.TempDir()
-	s, err := testOpen(context.Background(), dir, testOptions)
+	s, err := testOpen(context.Background(), dir, fileOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +194,7 @@ func TestACrashBeforeTheCommitLeavesAFileTheNextOpenRemoves(t *testing.T) {
 	past := time.Now().Add(-2 * orphanAge)
 	os.Chtimes(old, past, past)
 
-	s, err = testOpen(context.Background(), dir, testOptions)
+	s, err = testOpen(context.Background(), dir, fileOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +208,7 @@ func TestACrashBeforeTheCommitLeavesAFileTheNextOpenRemoves(t *testing.T) {
 }
 
 func TestAnImportStreamsALargeMessageIntoTheStore(t *testing.T) {
-	s := openTemp(t)
+	s := openFileStore(t)
 	ctx := context.Background()
 	a := newAccount(t, s, "me@example.test")
 	mb, _ := s.MailboxByName(ctx, a.ID, "INBOX")

@@ -60,6 +60,8 @@ CREATE TABLE dmarc_records (
 	`CREATE TABLE queue_tlsoptional (queue_id BIGINT PRIMARY KEY);`,
 	// 30: queue claims and singleton leases (store/lease.go).
 	pgLeaseSchema,
+	// 31: shared message bodies (store/bodyschema.go).
+	pgBodyStoreSchema,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

@@ -623,6 +623,9 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 30: queue claims and singleton leases for several nodes
 	// (store/lease.go; the queue columns in migrationSteps).
 	leaseSchema,
+	// 31: shared message bodies: chunks in the database, pins of blobs
+	// being written (store/bodyschema.go).
+	bodyStoreSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

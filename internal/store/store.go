@@ -119,6 +119,12 @@ type Options struct {
 	// keeps it in that PostgreSQL database (dialect.go, pgschema.go). Body
 	// files (FileBodyMin) stay under DIR either way.
 	URL string
+	// BodyStore is the body_store of boxmail.conf: where a PostgreSQL
+	// store keeps the bodies from FileBodyMin up so that every node reads
+	// them (bodystore.go): "db" (the default), "file" (the data dir, one
+	// node only) or s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX]. A
+	// SQLite store accepts only "" or "file".
+	BodyStore string
 }
 
 // DefaultPasswordCost is the bcrypt cost of password hashes in production.
@@ -158,6 +164,15 @@ type Store struct {
 	// records are deleted.
 	fileMin      int64
 	removedFiles []string
+	// On PostgreSQL, the shared body stores (bodystore.go): blobs is where
+	// new large bodies go (nil: local files); dbBlobs reads "db:" names,
+	// s3Blobs "s3:" names (nil without an S3 body_store); bdb is the pool
+	// their writes and GC use, outside the writer.
+	blobs   blobStore
+	dbBlobs *chunkBlobs
+	s3Blobs *s3Blobs
+	bdb     *sql.DB
+	url     string // Options.URL
 
 	pwCost int // Options.PasswordCost
 	dummy  struct {
@@ -221,8 +236,11 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 		stmts: map[string]*sql.Stmt{}, toPrepare: map[string]struct{}{}, pg: opts.URL != ""}
 	s.feed.subs = map[int64]map[*Subscription]struct{}{}
 	s.chlog = newChangeLog(opts.URL)
+	if err := s.openBlobStores(opts); err != nil {
+		return nil, errors.Join(err, wdb.Close(), rdb.Close())
+	}
 	if err := s.sweepBodyFiles(ctx); err != nil {
-		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close())
+		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close(), s.closeBlobs())
 	}
 	s.wg.Add(1)
 	go s.writer()
@@ -324,7 +342,7 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	errs = append(errs, s.wdb.Close(), s.rdb.Close())
+	errs = append(errs, s.wdb.Close(), s.rdb.Close(), s.closeBlobs())
 	return errors.Join(errs...)
 }
 
