@@ -26,8 +26,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"boxmail/internal/testutil"
 )
 
 // startPGCluster starts n nodes of one box on one fresh PostgreSQL
@@ -50,20 +48,7 @@ func addPGNode(t *testing.T, first *Box, settings map[string]string) *Box {
 	dir := filepath.Join(t.TempDir(), "data")
 	copyNodeDir(t, first.Dir, dir)
 	b := &Box{t: t, Dir: dir, Domain: first.Domain, Admin: first.Admin, Password: first.Password, StoreURL: first.StoreURL}
-	for attempt := 1; ; attempt++ {
-		p := testutil.FreePorts(t, 10)
-		b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
-		b.configure(settings)
-		err := b.start()
-		if err == nil {
-			break
-		}
-		if attempt == 3 || !strings.Contains(err.Error(), "already in use") {
-			t.Fatal(err)
-		}
-		t.Logf("start again on other ports: %v", err)
-	}
-	t.Cleanup(b.Stop)
+	b.startOnFreePorts(settings)
 	return b
 }
 

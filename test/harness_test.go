@@ -210,8 +210,17 @@ func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string)
 	}
 	mustRun(t, "", initArgs...)
 	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword, StoreURL: storeURL}
-	// The ports are free when picked but another test process may take
-	// one before the box binds it: then the box starts again on others.
+	b.startOnFreePorts(settings)
+	return b
+}
+
+// startOnFreePorts writes free loopback ports and settings into the box's
+// config and starts it, stopped when the test ends. The ports are free
+// when picked but another test process may take one before the box binds
+// it: then the box starts again on others.
+func (b *Box) startOnFreePorts(settings map[string]string) {
+	t := b.t
+	t.Helper()
 	for attempt := 1; ; attempt++ {
 		p := testutil.FreePorts(t, 10)
 		b.SMTP, b.Submission, b.Submissions, b.IMAP, b.IMAPS, b.DNS, b.HTTP, b.HTTPS, b.POP3, b.POP3S = p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7], p[8], p[9]
@@ -226,7 +235,6 @@ func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string)
 		t.Logf("start again on other ports: %v", err)
 	}
 	t.Cleanup(b.Stop)
-	return b
 }
 
 // configure writes the box's ports and the test settings (key: value)
