@@ -61,7 +61,11 @@ func TestKill9LosesNoAcknowledgedMessage(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(time.Duration(200+rand.IntN(600)) * time.Millisecond)
+		wait := 200 + rand.IntN(600)
+		if b.StoreURL != "" { // PostgreSQL acknowledges fewer a second: give the photos time to come
+			wait = 1500 + rand.IntN(1000)
+		}
+		time.Sleep(time.Duration(wait) * time.Millisecond)
 		b.cmd.Process.Kill()
 		<-b.exited
 		close(stop)

@@ -115,7 +115,9 @@ func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.R
 		Retry: o.Retry, Lifetime: o.Lifetime, DelayWarning: o.DelayWarning,
 		MaxConnections: o.MaxConnections, MaxPerDomain: o.MaxPerDomain,
 		Logger: log.With("pkg", "queue"),
+		Node:   store.NodeID(dir),
 	}
+	qo.Owner = store.NewOwnerIDOf(qo.Node)
 	qo.BindIPv4, qo.BindIPv6 = cfg.OutboundBind()
 	outboundTestHook(os.Getenv, &qo, log)
 	leaseTestHook(os.Getenv, &qo, log) // singleton.go

@@ -52,8 +52,12 @@ type QueueOptions struct {
 	// singleton leases (default store.NewOwnerID()); Lease is how long a
 	// claim lasts unless renewed (default 5m): after a node dies, its
 	// entries wait that long before another node delivers them.
-	Owner  string
-	Lease  time.Duration
+	Owner string
+	Lease time.Duration
+	// Node, when set (serve: store.NodeID of its data dir, with Owner
+	// from store.NewOwnerIDOf(Node)), lets a node starting again on a
+	// shared store free the claims its crashed predecessor left.
+	Node   string
 	Logger *slog.Logger
 	// now is replaceable in tests.
 	now func() time.Time
@@ -177,6 +181,11 @@ func (q *Queue) Start() {
 		// The only node: claims left by a crash are its own.
 		if err := q.d.st.QueueReleaseAll(q.ctx); err != nil {
 			q.log.Error("releasing old queue claims", "err", err)
+		}
+	} else if q.o.Node != "" {
+		// This node's earlier process is dead: its claims are free.
+		if err := q.d.st.QueueReleaseNode(q.ctx, q.o.Node, q.o.Owner); err != nil {
+			q.log.Error("releasing this node's old queue claims", "err", err)
 		}
 	}
 	go q.loop()

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,6 +87,41 @@ func NewOwnerID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
 	return host + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b)
+}
+
+// NodeID names the node that serves the data dir dir on this host, the
+// same across restarts: the host name and a hash of the directory's
+// absolute path. A restarted node frees the claims its dead predecessor
+// held (QueueReleaseNode) instead of waiting for their leases to end.
+func NodeID(dir string) string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "node"
+	}
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return host + "-" + hex.EncodeToString(sum[:4])
+}
+
+// NewOwnerIDOf is NewOwnerID for a process of the node named node
+// (NodeID): its owner names start with node and a colon.
+func NewOwnerIDOf(node string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24)
+	return node + ":" + strconv.Itoa(os.Getpid()) + ":" + hex.EncodeToString(b)
+}
+
+// QueueReleaseNode frees the claims of every earlier process of node (a
+// node starting again after a crash: only one process serves a data dir,
+// so they are dead).
+func (s *Store) QueueReleaseNode(ctx context.Context, node, self string) error {
+	prefix := node + ":"
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.exec(ctx, "UPDATE queue SET owner = '', lease_until = 0 WHERE substr(owner, 1, ?) = ? AND owner <> ?", len(prefix), prefix, self)
+		return err
+	})
 }
 
 // Shared reports whether other nodes may use the same database

@@ -182,3 +182,31 @@ func TestALeaseHasOneOwnerUntilItEnds(t *testing.T) {
 		t.Errorf("owner ids %q not unique", id)
 	}
 }
+
+// A node that starts again after a crash frees its dead process's claims
+// at once; another node's claims wait for their lease.
+func TestARestartedNodeFreesItsOwnOldClaimsOnly(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoNodes(t)
+	queueSome(t, a, "x@one.example", "y@two.example")
+	now := time.Now()
+	nodeA, nodeB := NodeID("/srv/a"), NodeID("/srv/b")
+	if nodeA == nodeB || NodeID("/srv/a") != nodeA {
+		t.Fatalf("node ids %q %q", nodeA, nodeB)
+	}
+	deadA, liveB := NewOwnerIDOf(nodeA), NewOwnerIDOf(nodeB)
+	if got, err := a.QueueClaim(ctx, deadA, now, time.Hour, 1); err != nil || len(got) != 1 {
+		t.Fatalf("claim by a: %+v %v", got, err)
+	}
+	if got, err := b.QueueClaim(ctx, liveB, now, time.Hour, 1); err != nil || len(got) != 1 {
+		t.Fatalf("claim by b: %+v %v", got, err)
+	}
+	newA := NewOwnerIDOf(nodeA)
+	if err := a.QueueReleaseNode(ctx, nodeA, newA); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.QueueClaim(ctx, newA, now, time.Hour, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after the restart node a claims %+v (%v), want its old entry only", got, err)
+	}
+}
