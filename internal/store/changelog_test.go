@@ -67,7 +67,7 @@ func twoProcesses(t *testing.T, poll time.Duration) (cli, srv *Store, a Account)
 func waitEvents(t *testing.T, sub *Subscription, n int) []Event {
 	t.Helper()
 	var got []Event
-	deadline := time.After(2 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for len(got) < n {
 		select {
 		case <-sub.C:
