@@ -149,6 +149,11 @@ func newKey(zone, role string, now time.Time) (*Key, error) {
 		pub.Flags |= dns.SEP
 	}
 	priv, err := pub.Generate(256)
+	// A key whose tag is 0 cannot sign (miekg/dns refuses an RRSIG with
+	// key tag 0): one key in 65,536; draw again.
+	for err == nil && pub.KeyTag() == 0 {
+		priv, err = pub.Generate(256)
+	}
 	if err != nil {
 		return nil, err
 	}
