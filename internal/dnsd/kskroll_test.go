@@ -57,37 +57,62 @@ func apexKeys(t *testing.T, ts *testServer) (ksks, signers map[uint16]bool, cds 
 	return ksks, signers, cds
 }
 
+// parentedServer is a test server with a movable clock and a parent zone
+// whose DS the test sets: the DNSSEC state changes that wait for the
+// parent (KSK rollover, turning DNSSEC off) step through days with it.
+type parentedServer struct {
+	*testServer
+	dir    string // the key directory
+	mu     sync.Mutex
+	now    time.Time
+	parent []*dns.DS
+}
+
+func startParentedServer(t *testing.T) *parentedServer {
+	t.Helper()
+	p := &parentedServer{dir: t.TempDir(), now: time.Now()}
+	p.testServer = startTestServer(t, func(o *Options) {
+		o.RateLimit, o.KeyDir = -1, p.dir
+		o.Now = func() time.Time {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.now
+		}
+		o.ParentDS = func(context.Context, string) ([]*dns.DS, error) {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.parent, nil
+		}
+	})
+	return p
+}
+
+// setParent sets the DS records the parent zone shows.
+func (p *parentedServer) setParent(ds []*dns.DS) {
+	p.mu.Lock()
+	p.parent = ds
+	p.mu.Unlock()
+}
+
+// step moves the clock by d and lets the server refresh its zones.
+func (p *parentedServer) step(t *testing.T, d time.Duration) {
+	t.Helper()
+	p.mu.Lock()
+	p.now = p.now.Add(d)
+	p.mu.Unlock()
+	if err := p.srv.Refresh(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestKSKRollover: the admin starts a rollover, the new KSK signs the
 // DNSKEY RRset beside the old one and the CDS names it; the parent
 // shows the new DS, and one TTL later the old KSK is gone.
 func TestKSKRollover(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	var parent []*dns.DS
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	dir := t.TempDir()
-	ts := startTestServer(t, func(o *Options) {
-		o.RateLimit, o.KeyDir, o.Now = -1, dir, clock
-		o.ParentDS = func(context.Context, string) ([]*dns.DS, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return parent, nil
-		}
-	})
-	step := func(d time.Duration) {
-		t.Helper()
-		mu.Lock()
-		now = now.Add(d)
-		mu.Unlock()
-		if err := ts.srv.Refresh(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ksks0, signers0, cds0 := apexKeys(t, ts)
+	ts := startParentedServer(t)
+	dir := ts.dir
+	step := func(d time.Duration) { t.Helper(); ts.step(t, d) }
+	ksks0, signers0, cds0 := apexKeys(t, ts.testServer)
 	if len(ksks0) != 1 || !ksks0[cds0.KeyTag] || !signers0[cds0.KeyTag] {
 		t.Fatalf("start: KSKs %v, CDS %d", ksks0, cds0.KeyTag)
 	}
@@ -98,7 +123,7 @@ func TestKSKRollover(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(time.Second)
-	ksks1, signers1, cds1 := apexKeys(t, ts)
+	ksks1, signers1, cds1 := apexKeys(t, ts.testServer)
 	if len(ksks1) != 2 || !ksks1[cds0.KeyTag] || cds1.KeyTag == cds0.KeyTag || !signers1[cds0.KeyTag] || !signers1[cds1.KeyTag] {
 		t.Fatalf("rolling: KSKs %v signing %v, CDS %d (old %d)", ksks1, signers1, cds1.KeyTag, cds0.KeyTag)
 	}
@@ -116,22 +141,20 @@ func TestKSKRollover(t *testing.T) {
 	// The parent still has the old DS: nothing moves, however long.
 	step(parentCheck + time.Second)
 	step(30 * time.Minute) // (the signatures made now must be valid by the real clock: under an hour)
-	if ksks, _, _ := apexKeys(t, ts); len(ksks) != 2 {
+	if ksks, _, _ := apexKeys(t, ts.testServer); len(ksks) != 2 {
 		t.Fatalf("the old KSK went before the parent had the new DS: %v", ksks)
 	}
 	// The parent has the new DS (TTL 60): the old KSK stays its TTL.
 	ds := &cds1.DS
 	ds.Hdr.Ttl = 60
-	mu.Lock()
-	parent = []*dns.DS{ds}
-	mu.Unlock()
+	ts.setParent([]*dns.DS{ds})
 	step(parentCheck + time.Second)
-	if ksks, _, _ := apexKeys(t, ts); len(ksks) != 2 {
+	if ksks, _, _ := apexKeys(t, ts.testServer); len(ksks) != 2 {
 		t.Fatalf("the old KSK went as soon as the parent had the new DS: %v", ksks)
 	}
 	step(30 * time.Second) // within the TTL, and too soon to ask again
 	step(parentCheck + time.Second)
-	ksks2, signers2, cds2 := apexKeys(t, ts)
+	ksks2, signers2, cds2 := apexKeys(t, ts.testServer)
 	if len(ksks2) != 1 || !ksks2[cds1.KeyTag] || cds2.KeyTag != cds1.KeyTag || signers2[cds0.KeyTag] {
 		t.Fatalf("after: KSKs %v signing %v, CDS %d", ksks2, signers2, cds2.KeyTag)
 	}

@@ -1,8 +1,6 @@
 package dnsd
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,41 +12,18 @@ import (
 // DS, and the zone goes unsigned only the DS's TTL after the parent
 // dropped it; turning it on again signs with the same keys.
 func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	dir := t.TempDir()
-	var parent []*dns.DS
-	ts := startTestServer(t, func(o *Options) {
-		o.RateLimit, o.KeyDir, o.Now = -1, dir, clock
-		o.ParentDS = func(context.Context, string) ([]*dns.DS, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			return parent, nil
-		}
-	})
-	step := func(d time.Duration) {
-		t.Helper()
-		mu.Lock()
-		now = now.Add(d)
-		mu.Unlock()
-		if err := ts.srv.Refresh(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ts := startParentedServer(t)
+	dir := ts.dir
+	step := func(d time.Duration) { t.Helper(); ts.step(t, d) }
 	signed := func() bool {
 		t.Helper()
 		r := ts.queryDO(t, "example.net.", dns.TypeDNSKEY)
 		return len(r.Answer) > 0
 	}
-	_, _, cds0 := apexKeys(t, ts)
+	_, _, cds0 := apexKeys(t, ts.testServer)
 	ds := cds0.DS
 	ds.Hdr.Ttl = 600
-	parent = []*dns.DS{&ds}
+	ts.setParent([]*dns.DS{&ds})
 	if err := Request(dir, "example.net", RequestDNSSECFinish); err == nil {
 		t.Fatal("finished turning off what was not being turned off")
 	}
@@ -82,9 +57,7 @@ func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
 		t.Fatal("unsigned while the parent has a DS")
 	}
 	// The parent drops it: still signed for the DS's TTL (600 s).
-	mu.Lock()
-	parent = nil
-	mu.Unlock()
+	ts.setParent(nil)
 	step(parentCheck + time.Second)
 	step(parentCheck + time.Second)
 	if !signed() {
@@ -108,7 +81,7 @@ func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	step(time.Second)
-	if _, _, cds := apexKeys(t, ts); cds.KeyTag != cds0.KeyTag {
+	if _, _, cds := apexKeys(t, ts.testServer); cds.KeyTag != cds0.KeyTag {
 		t.Errorf("signed again with key %d, want the old %d", cds.KeyTag, cds0.KeyTag)
 	}
 }
