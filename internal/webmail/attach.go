@@ -328,24 +328,24 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 	}
 }
 
-// messageEML serves the message as stored, as a .eml download.
+// messageEML serves the message as stored, as a .eml download, streamed
+// from the store (a 40 MiB message is not loaded to be sent; a Range
+// request reads only its stretch).
 func (s *Server) messageEML(w http.ResponseWriter, r *http.Request, sess Session) {
-	mb, m, err := s.message(r, sess, store.BodyNone)
+	_, m, err := s.message(r, sess, store.BodyHeader)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	ms, err := s.o.Store.LoadMessages(r.Context(), mb.ID, []uint32{m.UID}, store.BodyFull)
-	if err == nil && len(ms) != 1 {
-		err = errNotYours
-	}
-	if err != nil {
+	body, _, err := s.o.Store.OpenBody(r.Context(), m.BodyID)
+	if err != nil { // ErrNotFound (expunged meanwhile): 404
 		s.fail(w, r, sess, err)
 		return
 	}
-	env := parseEnvelope(ms[0].Data)
+	defer body.Close()
+	env := parseEnvelope(m.Data)
 	downloadHeaders(w, "message/rfc822", contentDisposition("attachment", subjectFilename(env.Subject, "message")+".eml"))
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(ms[0].Data))
+	http.ServeContent(w, r, "", time.Time{}, body)
 }
 
 var printTemplate = template.Must(template.ParseFS(templateFS, "templates/print.html"))
