@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 )
 
@@ -98,24 +99,48 @@ func (c *chunkBlobs) open(ctx context.Context, key string, size int64) (BodyRead
 	return &chunkReader{ctx: ctx, s: c.s, name: c.prefix() + key, size: size, seq: -1}, nil
 }
 
-// chunk returns chunk seq, fetching it unless it is the one held.
+// chunk returns chunk seq, fetching it unless it is the one held. The
+// row is read through pgx's own connection, its bytes (binary format)
+// copied from pgx's read buffer into the one buffer the reader keeps:
+// database/sql would allocate each chunk anew, and streaming a 40 MiB
+// body would leave 40 MiB of garbage for the collector to let pile up.
 func (r *chunkReader) chunk(seq int64) ([]byte, error) {
 	if seq == r.seq {
 		return r.data, nil
 	}
+	r.seq = -1 // the buffer is overwritten below
 	want := min(int64(bodyChunkSize), r.size-seq*bodyChunkSize)
-	var data []byte
-	err := r.s.rdb.QueryRowContext(r.ctx, "SELECT data FROM body_chunks WHERE name = ? AND seq = ?", r.name, seq).Scan(&data)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("body %s: chunk %d is missing: %w", r.name, seq, io.ErrUnexpectedEOF)
-	} else if err != nil {
+	conn, err := r.s.rdb.Conn(r.ctx)
+	if err != nil {
 		return nil, fmt.Errorf("body %s: chunk %d: %w", r.name, seq, err)
 	}
-	if int64(len(data)) != want {
-		return nil, fmt.Errorf("body %s: chunk %d has %d bytes, want %d: %w", r.name, seq, len(data), want, io.ErrUnexpectedEOF)
+	found := false
+	err = conn.Raw(func(dc any) error {
+		pc, ok := dc.(*pgConn)
+		if !ok {
+			return fmt.Errorf("not a PostgreSQL connection: %T", dc)
+		}
+		rr := pc.c.Conn().PgConn().ExecParams(r.ctx, "SELECT data FROM body_chunks WHERE name = $1 AND seq = $2",
+			[][]byte{[]byte(r.name), strconv.AppendInt(nil, seq, 10)}, nil, nil, []int16{1})
+		for rr.NextRow() {
+			r.data, found = append(r.data[:0], rr.Values()[0]...), true
+		}
+		_, err := rr.Close()
+		return err
+	})
+	if cerr := conn.Close(); err == nil {
+		err = cerr
 	}
-	r.seq, r.data = seq, data
-	return data, nil
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("body %s: chunk %d: %w", r.name, seq, err)
+	case !found:
+		return nil, fmt.Errorf("body %s: chunk %d is missing: %w", r.name, seq, io.ErrUnexpectedEOF)
+	case int64(len(r.data)) != want:
+		return nil, fmt.Errorf("body %s: chunk %d has %d bytes, want %d: %w", r.name, seq, len(r.data), want, io.ErrUnexpectedEOF)
+	}
+	r.seq = seq
+	return r.data, nil
 }
 
 // ReadAt implements io.ReaderAt.
