@@ -76,12 +76,16 @@ func needTool(t testing.TB, name string) string {
 
 // Box is a running boxmail under test.
 type Box struct {
-	t                                          *testing.T
-	Dir                                        string
-	Domain                                     string
-	Admin                                      string
-	Password                                   string
-	StoreURL                                   string // store_url: "" for SQLite in Dir (newPGBox: PostgreSQL)
+	t        *testing.T
+	Dir      string
+	Domain   string
+	Admin    string
+	Password string
+	StoreURL string // store_url: "" for SQLite in Dir (newPGBox: PostgreSQL)
+	// Addr is the loopback address the box listens on and is dialled
+	// at ("" for 127.0.0.1): the nodes of a cluster test each have
+	// their own (startPGCluster).
+	Addr                                       string
 	SMTP, Submission, Submissions, IMAP, IMAPS int
 	DNS                                        int // UDP and TCP
 	HTTP, HTTPS                                int // web
@@ -199,6 +203,13 @@ func newPGBox(t *testing.T, settings map[string]string) *Box {
 // newBoxOn starts a box for domain with its store at storeURL ("": SQLite).
 func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string) *Box {
 	t.Helper()
+	return newBoxAt(t, domain, storeURL, "", settings)
+}
+
+// newBoxAt is newBoxOn listening on the loopback address addr ("" for
+// 127.0.0.1).
+func newBoxAt(t *testing.T, domain, storeURL, addr string, settings map[string]string) *Box {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "..", "pw-"+filepath.Base(dir))
 	os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600)
@@ -209,9 +220,22 @@ func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string)
 		initArgs = append(initArgs, "--store-url", storeURL)
 	}
 	mustRun(t, "", initArgs...)
-	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword, StoreURL: storeURL}
+	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword, StoreURL: storeURL, Addr: addr}
 	b.startOnFreePorts(settings)
 	return b
+}
+
+// Host is the address the box listens on: Addr, or 127.0.0.1.
+func (b *Box) Host() string {
+	if b.Addr == "" {
+		return "127.0.0.1"
+	}
+	return b.Addr
+}
+
+// HostPort is the address of one of the box's ports, to dial.
+func (b *Box) HostPort(port int) string {
+	return net.JoinHostPort(b.Host(), strconv.Itoa(port))
 }
 
 // startOnFreePorts writes free loopback ports and settings into the box's
@@ -248,7 +272,7 @@ func (b *Box) configure(settings map[string]string) {
 		t.Fatal(err)
 	}
 	s := string(c)
-	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
+	for k, v := range map[string]string{"listen": b.Host(), "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug",
 		"dns_port": strconv.Itoa(b.DNS), "http_port": strconv.Itoa(b.HTTP), "https_port": strconv.Itoa(b.HTTPS),
 		"pop3_port": strconv.Itoa(b.POP3), "pop3s_port": strconv.Itoa(b.POP3S),
@@ -263,7 +287,7 @@ func (b *Box) configure(settings map[string]string) {
 		"managesieve_port": "0",
 		// The box asks only its own DNS server: no query leaves the
 		// machine, and mail to outside domains waits in the queue.
-		"resolvers": "127.0.0.1:" + strconv.Itoa(b.DNS)} {
+		"resolvers": b.HostPort(b.DNS)} {
 		s = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(s, k+" = "+v)
 	}
 	for k, v := range settings {
@@ -318,7 +342,7 @@ func (b *Box) waitPort(p int) {
 func (b *Box) awaitPort(p int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		c, err := net.Dial("tcp", b.HostPort(p))
 		if err == nil {
 			c.Close()
 			return nil
@@ -469,7 +493,7 @@ type Conn struct {
 
 func (b *Box) Dial(port int) *Conn {
 	b.t.Helper()
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	c, err := net.DialTimeout("tcp", b.HostPort(port), 5*time.Second)
 	if err != nil {
 		b.t.Fatal(err)
 	}
