@@ -76,33 +76,20 @@ func addPGNode(t *testing.T, first *Box, settings map[string]string) *Box {
 // the bodies' objects land in.
 func s3BodyStore(t *testing.T) (url, objects string) {
 	t.Helper()
-	vgw := versitygw(t)
-	root := t.TempDir()
-	if err := os.Mkdir(filepath.Join(root, "bodies"), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	port := testutil.FreePort(t)
-	srv := exec.Command(vgw, "--access", "nodeskey", "--secret", "nodessecret12345", "--port", fmt.Sprintf("127.0.0.1:%d", port), "posix", root)
-	var srvLog syncBuffer
-	srv.Stdout, srv.Stderr = &srvLog, &srvLog
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s3 := startS3(t, "bodies", "nodeskey", "nodessecret12345")
 	t.Cleanup(func() {
-		srv.Process.Kill()
-		srv.Wait()
 		if t.Failed() {
-			t.Logf("versitygw log:\n%s", srvLog.String())
+			t.Logf("versitygw log:\n%s", s3.Log.String())
 		}
 	})
 	testutil.WaitFor(t, "versitygw to listen", 20*time.Second, func() bool {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s3.Port))
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
 	})
-	return fmt.Sprintf("s3://nodeskey:nodessecret12345@127.0.0.1:%d/bodies/box?tls=false", port), filepath.Join(root, "bodies", "box", "bodies")
+	return fmt.Sprintf("s3://nodeskey:nodessecret12345@127.0.0.1:%d/bodies/box?tls=false", s3.Port), filepath.Join(s3.Root, "bodies", "box", "bodies")
 }
 
 // countFiles counts the files under dir (none when it does not exist).

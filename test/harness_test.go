@@ -85,7 +85,10 @@ type Box struct {
 	// Addr is the loopback address the box listens on and is dialled
 	// at ("" for 127.0.0.1): the nodes of a cluster test each have
 	// their own (startPGCluster).
-	Addr                                       string
+	Addr string
+	// BodyStore is the box's body_store setting ("" for the default),
+	// which the test process needs to read its large bodies.
+	BodyStore                                  string
 	SMTP, Submission, Submissions, IMAP, IMAPS int
 	DNS                                        int // UDP and TCP
 	HTTP, HTTPS                                int // web
@@ -290,6 +293,7 @@ func (b *Box) configure(settings map[string]string) {
 		"resolvers": b.HostPort(b.DNS)} {
 		s = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(s, k+" = "+v)
 	}
+	b.BodyStore = settings["body_store"]
 	for k, v := range settings {
 		re := regexp.MustCompile(`(?m)^` + k + ` = .*$`)
 		if !re.MatchString(s) {
@@ -397,8 +401,14 @@ func openAccount(t testing.TB, dir, email string) (*store.Store, store.Account) 
 // openAccountOn is openAccount for a box whose store is at storeURL.
 func openAccountOn(t testing.TB, dir, storeURL, email string) (*store.Store, store.Account) {
 	t.Helper()
+	return openAccountWith(t, dir, store.Options{URL: storeURL}, email)
+}
+
+// openAccountWith is openAccount for a store opened with opts.
+func openAccountWith(t testing.TB, dir string, opts store.Options, email string) (*store.Store, store.Account) {
+	t.Helper()
 	ctx := context.Background()
-	st := testutil.StoreAt(t, dir, store.Options{URL: storeURL})
+	st := testutil.StoreAt(t, dir, opts)
 	acc, err := st.AccountByEmail(ctx, email)
 	if err != nil {
 		t.Fatalf("account %s: %v", email, err)
@@ -410,7 +420,13 @@ func openAccountOn(t testing.TB, dir, storeURL, email string) (*store.Store, sto
 // for this box, whatever its engine).
 func (b *Box) OpenAccount(email string) (*store.Store, store.Account) {
 	b.t.Helper()
-	return openAccountOn(b.t, b.Dir, b.StoreURL, email)
+	return openAccountWith(b.t, b.Dir, b.storeOptions(), email)
+}
+
+// storeOptions open the box's store as it does: its store_url and
+// body_store.
+func (b *Box) storeOptions() store.Options {
+	return store.Options{URL: b.StoreURL, BodyStore: b.BodyStore}
 }
 
 // Mailbox returns the raw messages in a mailbox of an account, read
@@ -418,7 +434,7 @@ func (b *Box) OpenAccount(email string) (*store.Store, store.Account) {
 func (b *Box) Mailbox(email, mailbox string) [][]byte {
 	b.t.Helper()
 	ctx := context.Background()
-	st, acc := openAccountOn(b.t, b.Dir, b.StoreURL, email)
+	st, acc := b.OpenAccount(email)
 	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
 	if err != nil {
 		b.t.Fatal(err)
@@ -442,7 +458,7 @@ func (b *Box) Mailbox(email, mailbox string) [][]byte {
 // closed when the test ends.
 func (b *Box) OpenStore() *store.Store {
 	b.t.Helper()
-	return testutil.StoreAt(b.t, b.Dir, store.Options{URL: b.StoreURL})
+	return testutil.StoreAt(b.t, b.Dir, b.storeOptions())
 }
 
 // Queue returns the outbound queue.

@@ -339,13 +339,13 @@ func (c *conn) openStreamed(m *store.LoadedMessage, p fetchPlan) (*streamedBody,
 		// blank line: take the header whole, as a loaded message gives
 		// it, unless it is huge.
 		if err := sb.findText(); err != nil {
-			r.Close()
+			_ = r.Close() // only read: the error above is the one to tell
 			return nil, err
 		}
 		if sb.text <= maxStreamedHeader {
 			m.Data = make([]byte, sb.text)
 			if n, err := r.ReadAt(m.Data, 0); n < len(m.Data) {
-				r.Close()
+				_ = r.Close() // only read: the error above is the one to tell
 				return nil, err
 			}
 		}
@@ -353,7 +353,7 @@ func (c *conn) openStreamed(m *store.LoadedMessage, p fetchPlan) (*streamedBody,
 	for _, it := range p.items {
 		if it.Name == "RFC822.TEXT" || it.Name == "BINARY" || it.Name == "BINARY.SIZE" || it.Section != nil && it.Section.Specifier == "TEXT" {
 			if err := sb.findText(); err != nil {
-				r.Close()
+				_ = r.Close() // only read: the error above is the one to tell
 				return nil, err
 			}
 			break
@@ -469,7 +469,7 @@ func (c *conn) writeFetch(t target, m *store.LoadedMessage, p fetchPlan, flagsCh
 		return c.storeError("fetch", err)
 	}
 	if sb != nil {
-		defer sb.r.Close()
+		defer func() { _ = sb.r.Close() }() // only read: a failed read has ended the response already
 	}
 	bins, err := c.binaryParts(m, sb, p)
 	if err != nil {

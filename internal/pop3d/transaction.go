@@ -111,7 +111,7 @@ func (c *conn) send(arg string, top bool) error {
 		c.reply("-ERR [SYS/TEMP] Internal error, try again later")
 		return nil
 	}
-	defer body.Close()
+	defer func() { _ = body.Close() }() // only read: a failed read has ended the session already
 	lines := -1
 	if top {
 		c.reply("+OK")

@@ -342,7 +342,7 @@ func (s *Server) messageEML(w http.ResponseWriter, r *http.Request, sess Session
 		s.fail(w, r, sess, err)
 		return
 	}
-	defer body.Close()
+	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
 	env := parseEnvelope(m.Data)
 	downloadHeaders(w, "message/rfc822", contentDisposition("attachment", subjectFilename(env.Subject, "message")+".eml"))
 	http.ServeContent(w, r, "", time.Time{}, body)
