@@ -286,8 +286,8 @@ func (c *conn) quit(string) error {
 // lines end in CRLF, a line starting with "." gets another, and the end
 // is ".". With maxBodyLines >= 0 only the header and that many body lines
 // are sent (TOP). The message is read a buffer at a time, never whole; a
-// line longer than the buffer goes out in pieces. A read error ends the
-// response without its "." (the caller ends the session).
+// line longer than the buffer goes out in pieces. A read or write error
+// ends the response without its "." (the caller ends the session).
 func (c *conn) writeBody(r io.Reader, maxBodyLines int) error {
 	br := bufio.NewReaderSize(r, bodyBuffer)
 	inBody, bodyLines := false, 0
@@ -319,7 +319,9 @@ func (c *conn) writeBody(r io.Reader, maxBodyLines int) error {
 		if lineStart && len(line) > 0 && line[0] == '.' {
 			c.w.WriteByte('.')
 		}
-		c.w.Write(line)
+		if _, err := c.w.Write(line); err != nil {
+			return fmt.Errorf("%w: %w", errClientGone, err) // read no further
+		}
 		if complete {
 			c.w.WriteString("\r\n")
 			if inBody {
@@ -341,6 +343,9 @@ func (c *conn) writeBody(r io.Reader, maxBodyLines int) error {
 	c.w.WriteString(".\r\n")
 	return nil
 }
+
+// errClientGone is a write to the client that failed.
+var errClientGone = errors.New("the client has gone")
 
 // bodyBuffer is what writeBody reads of a message at a time.
 const bodyBuffer = 32 << 10

@@ -120,7 +120,11 @@ func (c *conn) send(arg string, top bool) error {
 		c.replyf("+OK %d octets", c.msgs[i].Size)
 	}
 	if err := c.writeBody(body, lines); err != nil {
-		c.log.Error("pop3 retrieve: reading the message failed midway", "msg", i+1, "err", err)
+		if errors.Is(err, errClientGone) {
+			c.log.Debug("pop3 retrieve: the client left midway", "msg", i+1, "err", err)
+		} else {
+			c.log.Error("pop3 retrieve: reading the message failed midway", "msg", i+1, "err", err)
+		}
 		return err // the response cannot be completed: the session ends
 	}
 	if !top {
