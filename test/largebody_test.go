@@ -3,10 +3,12 @@ package test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -127,16 +129,17 @@ func TestALargePhotoIsKeptInAFileAndReadBackByteForByte(t *testing.T) {
 	})
 }
 
-// TestA40MiBMessageIsStreamedToIMAPAndPOP3NotLoaded: a 40 MiB message
+// TestA40MiBMessageIsStreamedToIMAPPOP3AndWebmailNotLoaded: a 40 MiB message
 // (a video from a school trip) arrives on a box of each kind of body
 // store: the SQLite default (a body file), PostgreSQL with its bodies in
 // 1 MiB chunk rows, and PostgreSQL with its bodies in S3 (versitygw).
 // After a restart (so no memory of the delivery is left to reuse),
 // imaplib's FETCH BODY[] and poplib's RETR get it byte for byte, a
-// partial FETCH gets the right 1,000 bytes from the 30,000,000th, and the
+// partial FETCH gets the right 1,000 bytes from the 30,000,000th, the
+// webmail's download of its attachment is the video, decoded, and the
 // box's peak RSS grows by less than 16 MiB while it sends all of that:
 // the message is streamed, never held whole.
-func TestA40MiBMessageIsStreamedToIMAPAndPOP3NotLoaded(t *testing.T) {
+func TestA40MiBMessageIsStreamedToIMAPPOP3AndWebmailNotLoaded(t *testing.T) {
 	msg, path := largeMessage(t, "teacher@school.example", "the school trip", "The video of the day.", "video/mp4", 40<<20)
 	for _, c := range []struct {
 		name string
@@ -156,8 +159,16 @@ func TestA40MiBMessageIsStreamedToIMAPAndPOP3NotLoaded(t *testing.T) {
 			b.Stop()
 			b.Start()
 			script("warm")
+			web := newWebClient(t, b, "127.0.0.1")
+			web.mustLogin(b.Admin, b.Password)
+			_, list := web.get("/mail/")
+			link := regexp.MustCompile(`<a href="/mail/msg(/\d+/\d+)">the school trip</a>`).FindStringSubmatch(list)
+			if link == nil {
+				t.Fatalf("the webmail does not list the message:\n%s", list)
+			}
 			before := b.peakRSS()
 			out := script("read")
+			res, video := web.get("/mail/att" + link[1] + "/0")
 			grew := b.peakRSS() - before
 			stored := b.Mailbox(b.Admin, "INBOX")
 			if len(stored) != 1 || !bytes.HasSuffix(stored[0], msg) {
@@ -173,6 +184,14 @@ func TestA40MiBMessageIsStreamedToIMAPAndPOP3NotLoaded(t *testing.T) {
 				if !strings.Contains(out, want+"\n") {
 					t.Errorf("want %q in what the clients got:\n%s", want, out)
 				}
+			}
+			attachment := msg[bytes.Index(msg, []byte("base64\r\n\r\n"))+len("base64\r\n\r\n") : bytes.LastIndex(msg, []byte("--b1--"))]
+			want, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(attachment), "\r\n", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 200 || video != string(want) {
+				t.Errorf("the webmail's download of the video: %s, %d bytes, want the %d decoded", res.Status, len(video), len(want))
 			}
 			if grew >= 16 {
 				t.Errorf("the box's peak RSS grew by %.1f MiB while sending a %.1f MiB message: it was not streamed", grew, float64(len(stored[0]))/(1<<20))
