@@ -339,6 +339,9 @@ func decodedSize(enc string, n int64) int {
 type stripSpace struct{ r io.Reader }
 
 func (s *stripSpace) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // else a read of nothing would wait for a byte that is not space
+	}
 	for {
 		n, err := s.r.Read(p)
 		k := 0

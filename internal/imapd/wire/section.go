@@ -206,6 +206,9 @@ func BinaryDecoder(hdr []byte, body io.Reader) (io.Reader, error) {
 type skipSpace struct{ r io.Reader }
 
 func (s *skipSpace) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // else a read of nothing would wait for a byte that is not space
+	}
 	for {
 		n, err := s.r.Read(p)
 		k := 0
