@@ -733,30 +733,44 @@ func versitygw(t *testing.T) string {
 	return bin
 }
 
-// An S3 target against a real S3 server on loopback: backup, verify
-// --full, restore; with the server gone, run and verify fail clearly.
-func TestBackupToS3(t *testing.T) {
+// s3Server is a real S3 server (versitygw) on a free loopback port, with
+// its buckets under Root.
+type s3Server struct {
+	Port int
+	Root string
+	Log  *syncBuffer
+	Stop func() // kills it, once; also at the test's end
+}
+
+// startS3 starts versitygw with one empty bucket and the keys given.
+func startS3(t *testing.T, bucket, access, secret string) *s3Server {
+	t.Helper()
 	vgw := versitygw(t)
-	root := t.TempDir()
-	if err := os.Mkdir(filepath.Join(root, "boxmail"), 0o700); err != nil {
+	s := &s3Server{Root: t.TempDir(), Port: testutil.FreePort(t), Log: &syncBuffer{}}
+	if err := os.Mkdir(filepath.Join(s.Root, bucket), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	port := testutil.FreePort(t)
-	srv := exec.Command(vgw, "--access", "boxmailkey", "--secret", "boxmailsecret1234", "--port", fmt.Sprintf("127.0.0.1:%d", port), "posix", root)
-	var srvLog syncBuffer
-	srv.Stdout, srv.Stderr = &srvLog, &srvLog
+	srv := exec.Command(vgw, "--access", access, "--secret", secret, "--port", fmt.Sprintf("127.0.0.1:%d", s.Port), "posix", s.Root)
+	srv.Stdout, srv.Stderr = s.Log, s.Log
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
-	stop := func() {
-		if !stopped {
-			stopped = true
+	var once sync.Once
+	s.Stop = func() {
+		once.Do(func() {
 			srv.Process.Kill()
 			srv.Wait()
-		}
+		})
 	}
-	t.Cleanup(stop)
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// An S3 target against a real S3 server on loopback: backup, verify
+// --full, restore; with the server gone, run and verify fail clearly.
+func TestBackupToS3(t *testing.T) {
+	s3 := startS3(t, "boxmail", "boxmailkey", "boxmailsecret1234")
+	port, root, srvLog, stop := s3.Port, s3.Root, s3.Log, s3.Stop
 	b := newBox(t)
 	b.awaitPortOf(t, port)
 	target := fmt.Sprintf("s3://boxmailkey:boxmailsecret1234@127.0.0.1:%d/boxmail/family?tls=false", port)

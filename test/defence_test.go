@@ -48,7 +48,7 @@ func (b *Box) loginAttempts(proto, src string, wrong int) (bool, string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, py, filepath.Join("clients", "login_attempts.py"), proto, src, "127.0.0.1", strconv.Itoa(port), b.Admin, b.Password, strconv.Itoa(wrong))
+	cmd := exec.CommandContext(ctx, py, filepath.Join("clients", "login_attempts.py"), proto, src, b.Host(), strconv.Itoa(port), b.Admin, b.Password, strconv.Itoa(wrong))
 	out, err := cmd.CombinedOutput()
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		b.t.Fatal(err)
@@ -59,7 +59,7 @@ func (b *Box) loginAttempts(proto, src string, wrong int) (bool, string) {
 // submit sends a message through submission with AUTH from src.
 func (b *Box) submit(src string) (string, int) {
 	b.t.Helper()
-	return b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.Submission), "--local-interface", src, "--tls",
+	return b.Swaks("--server", b.HostPort(b.Submission), "--local-interface", src, "--tls",
 		"--auth", "PLAIN", "--auth-user", b.Admin, "--auth-password", b.Password,
 		"--from", b.Admin, "--to", b.Admin, "--h-Subject", "from "+src)
 }
@@ -117,7 +117,7 @@ func TestBruteForceOverIMAPBlocksEveryLoginFromThatAddressUntilUnblocked(t *test
 // transcript and exit code.
 func (b *Box) swaksFrom(src, from, to string) (string, int) {
 	b.t.Helper()
-	return b.Swaks("--server", fmt.Sprintf("127.0.0.1:%d", b.SMTP), "--local-interface", src, "--from", from, "--to", to, "--h-Subject", "greetings")
+	return b.Swaks("--server", b.HostPort(b.SMTP), "--local-interface", src, "--from", from, "--to", to, "--h-Subject", "greetings")
 }
 
 func TestGreylistingDefersAFirstAttemptAcceptsTheRetryAndRemembersIt(t *testing.T) {

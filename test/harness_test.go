@@ -76,12 +76,19 @@ func needTool(t testing.TB, name string) string {
 
 // Box is a running boxmail under test.
 type Box struct {
-	t                                          *testing.T
-	Dir                                        string
-	Domain                                     string
-	Admin                                      string
-	Password                                   string
-	StoreURL                                   string // store_url: "" for SQLite in Dir (newPGBox: PostgreSQL)
+	t        *testing.T
+	Dir      string
+	Domain   string
+	Admin    string
+	Password string
+	StoreURL string // store_url: "" for SQLite in Dir (newPGBox: PostgreSQL)
+	// Addr is the loopback address the box listens on and is dialled
+	// at ("" for 127.0.0.1): the nodes of a cluster test each have
+	// their own (startPGCluster).
+	Addr string
+	// BodyStore is the box's body_store setting ("" for the default),
+	// which the test process needs to read its large bodies.
+	BodyStore                                  string
 	SMTP, Submission, Submissions, IMAP, IMAPS int
 	DNS                                        int // UDP and TCP
 	HTTP, HTTPS                                int // web
@@ -199,6 +206,13 @@ func newPGBox(t *testing.T, settings map[string]string) *Box {
 // newBoxOn starts a box for domain with its store at storeURL ("": SQLite).
 func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string) *Box {
 	t.Helper()
+	return newBoxAt(t, domain, storeURL, "", settings)
+}
+
+// newBoxAt is newBoxOn listening on the loopback address addr ("" for
+// 127.0.0.1).
+func newBoxAt(t *testing.T, domain, storeURL, addr string, settings map[string]string) *Box {
+	t.Helper()
 	dir := t.TempDir()
 	pwFile := filepath.Join(dir, "..", "pw-"+filepath.Base(dir))
 	os.WriteFile(pwFile, []byte(testPassword+"\n"), 0o600)
@@ -209,9 +223,22 @@ func newBoxOn(t *testing.T, domain, storeURL string, settings map[string]string)
 		initArgs = append(initArgs, "--store-url", storeURL)
 	}
 	mustRun(t, "", initArgs...)
-	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword, StoreURL: storeURL}
+	b := &Box{t: t, Dir: data, Domain: domain, Admin: "me@" + domain, Password: testPassword, StoreURL: storeURL, Addr: addr}
 	b.startOnFreePorts(settings)
 	return b
+}
+
+// Host is the address the box listens on: Addr, or 127.0.0.1.
+func (b *Box) Host() string {
+	if b.Addr == "" {
+		return "127.0.0.1"
+	}
+	return b.Addr
+}
+
+// HostPort is the address of one of the box's ports, to dial.
+func (b *Box) HostPort(port int) string {
+	return net.JoinHostPort(b.Host(), strconv.Itoa(port))
 }
 
 // startOnFreePorts writes free loopback ports and settings into the box's
@@ -248,7 +275,7 @@ func (b *Box) configure(settings map[string]string) {
 		t.Fatal(err)
 	}
 	s := string(c)
-	for k, v := range map[string]string{"listen": "127.0.0.1", "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
+	for k, v := range map[string]string{"listen": b.Host(), "smtp_port": strconv.Itoa(b.SMTP), "submission_port": strconv.Itoa(b.Submission),
 		"submissions_port": strconv.Itoa(b.Submissions), "imap_port": strconv.Itoa(b.IMAP), "imaps_port": strconv.Itoa(b.IMAPS), "log_level": "debug",
 		"dns_port": strconv.Itoa(b.DNS), "http_port": strconv.Itoa(b.HTTP), "https_port": strconv.Itoa(b.HTTPS),
 		"pop3_port": strconv.Itoa(b.POP3), "pop3s_port": strconv.Itoa(b.POP3S),
@@ -263,9 +290,10 @@ func (b *Box) configure(settings map[string]string) {
 		"managesieve_port": "0",
 		// The box asks only its own DNS server: no query leaves the
 		// machine, and mail to outside domains waits in the queue.
-		"resolvers": "127.0.0.1:" + strconv.Itoa(b.DNS)} {
+		"resolvers": b.HostPort(b.DNS)} {
 		s = regexp.MustCompile(`(?m)^`+k+` = .*$`).ReplaceAllString(s, k+" = "+v)
 	}
+	b.BodyStore = settings["body_store"]
 	for k, v := range settings {
 		re := regexp.MustCompile(`(?m)^` + k + ` = .*$`)
 		if !re.MatchString(s) {
@@ -318,7 +346,7 @@ func (b *Box) waitPort(p int) {
 func (b *Box) awaitPort(p int) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		c, err := net.Dial("tcp", b.HostPort(p))
 		if err == nil {
 			c.Close()
 			return nil
@@ -373,8 +401,14 @@ func openAccount(t testing.TB, dir, email string) (*store.Store, store.Account) 
 // openAccountOn is openAccount for a box whose store is at storeURL.
 func openAccountOn(t testing.TB, dir, storeURL, email string) (*store.Store, store.Account) {
 	t.Helper()
+	return openAccountWith(t, dir, store.Options{URL: storeURL}, email)
+}
+
+// openAccountWith is openAccount for a store opened with opts.
+func openAccountWith(t testing.TB, dir string, opts store.Options, email string) (*store.Store, store.Account) {
+	t.Helper()
 	ctx := context.Background()
-	st := testutil.StoreAt(t, dir, store.Options{URL: storeURL})
+	st := testutil.StoreAt(t, dir, opts)
 	acc, err := st.AccountByEmail(ctx, email)
 	if err != nil {
 		t.Fatalf("account %s: %v", email, err)
@@ -386,7 +420,13 @@ func openAccountOn(t testing.TB, dir, storeURL, email string) (*store.Store, sto
 // for this box, whatever its engine).
 func (b *Box) OpenAccount(email string) (*store.Store, store.Account) {
 	b.t.Helper()
-	return openAccountOn(b.t, b.Dir, b.StoreURL, email)
+	return openAccountWith(b.t, b.Dir, b.storeOptions(), email)
+}
+
+// storeOptions open the box's store as it does: its store_url and
+// body_store.
+func (b *Box) storeOptions() store.Options {
+	return store.Options{URL: b.StoreURL, BodyStore: b.BodyStore}
 }
 
 // Mailbox returns the raw messages in a mailbox of an account, read
@@ -394,7 +434,7 @@ func (b *Box) OpenAccount(email string) (*store.Store, store.Account) {
 func (b *Box) Mailbox(email, mailbox string) [][]byte {
 	b.t.Helper()
 	ctx := context.Background()
-	st, acc := openAccountOn(b.t, b.Dir, b.StoreURL, email)
+	st, acc := b.OpenAccount(email)
 	mb, err := st.MailboxByName(ctx, acc.ID, mailbox)
 	if err != nil {
 		b.t.Fatal(err)
@@ -418,7 +458,7 @@ func (b *Box) Mailbox(email, mailbox string) [][]byte {
 // closed when the test ends.
 func (b *Box) OpenStore() *store.Store {
 	b.t.Helper()
-	return testutil.StoreAt(b.t, b.Dir, store.Options{URL: b.StoreURL})
+	return testutil.StoreAt(b.t, b.Dir, b.storeOptions())
 }
 
 // Queue returns the outbound queue.
@@ -469,7 +509,7 @@ type Conn struct {
 
 func (b *Box) Dial(port int) *Conn {
 	b.t.Helper()
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
+	c, err := net.DialTimeout("tcp", b.HostPort(port), 5*time.Second)
 	if err != nil {
 		b.t.Fatal(err)
 	}

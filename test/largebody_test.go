@@ -3,10 +3,12 @@ package test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -14,65 +16,95 @@ import (
 	"boxmail/internal/testutil"
 )
 
-// largeScript sends a large message with smtplib, reads it back with
-// imaplib (IMAPS) and poplib (POP3S), prints the sizes it saw, then deletes
-// it over IMAP.
+// largeScript sends a large message with smtplib ("send"); or logs in
+// over IMAPS and POP3S and only looks at the mailbox ("warm": what a
+// session costs anyway); or reads the last message back with imaplib
+// (whole, a partial fetch of 1,000 bytes from the 30,000,000th, the size
+// of its body as BINARY.SIZE[]) and poplib, and prints what each gave,
+// then deletes it over IMAP ("delete").
 const largeScript = `
-import hashlib, imaplib, poplib, smtplib, ssl, sys
+import hashlib, imaplib, poplib, re, smtplib, ssl, sys
 smtp, imaps, pop3s, user, pw, path, phase = sys.argv[1:8]
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
 if phase == "send":
     data = open(path, "rb").read()
-    s = smtplib.SMTP("127.0.0.1", int(smtp), timeout=30)
+    s = smtplib.SMTP("127.0.0.1", int(smtp), timeout=120)
     s.sendmail("friend@elsewhere.example", [user], data)
     s.quit()
     sys.exit(0)
-m = imaplib.IMAP4_SSL("127.0.0.1", int(imaps), ssl_context=ctx, timeout=30)
+m = imaplib.IMAP4_SSL("127.0.0.1", int(imaps), ssl_context=ctx, timeout=120)
 m.login(user, pw)
 m.select("INBOX")
-typ, d = m.uid("FETCH", "1:*", "(BODY.PEEK[])")
-imap_bytes = [x[1] for x in d if isinstance(x, tuple)][-1]
-p = poplib.POP3_SSL("127.0.0.1", int(pop3s), context=ctx, timeout=30)
+p = poplib.POP3_SSL("127.0.0.1", int(pop3s), context=ctx, timeout=120)
 p.user(user); p.pass_(pw)
-n = len(p.list()[1])
-resp, lines, octets = p.retr(n)
-pop_bytes = b"\r\n".join(lines) + b"\r\n"
+def last(d):
+    return [x[1] for x in d if isinstance(x, tuple)][-1]
+if phase == "warm":
+    m.fetch("1:*", "(UID RFC822.SIZE ENVELOPE)")
+    p.stat()
+else:
+    typ, d = m.uid("FETCH", "1:*", "(BODY.PEEK[])")
+    imap_bytes = last(d)
+    print("imap", hashlib.sha256(imap_bytes).hexdigest(), len(imap_bytes))
+    del imap_bytes, d
+    typ, d = m.uid("FETCH", "1:*", "(BODY.PEEK[]<30000000.1000>)")
+    part = last(d)
+    print("partial", hashlib.sha256(part).hexdigest(), len(part))
+    typ, d = m.uid("FETCH", "1:*", "(BINARY.SIZE[])")
+    print("binarysize", re.search(rb"BINARY.SIZE\[\] (\d+)", d[-1]).group(1).decode())
+    n = len(p.list()[1])
+    resp, lines, octets = p.retr(n)
+    print("pop3", hashlib.sha256(b"\r\n".join(lines) + b"\r\n").hexdigest(), octets)
 p.quit()
-print("imap", hashlib.sha256(imap_bytes).hexdigest(), len(imap_bytes))
-print("pop3", hashlib.sha256(pop_bytes).hexdigest(), len(pop_bytes))
 if phase == "delete":
     m.uid("STORE", "1:*", "+FLAGS.SILENT", "(\\Deleted)")
     m.expunge()
 m.logout()
 `
 
-// A grandmother's 3 MiB holiday photo arrives over SMTP; the box keeps it
-// in a file of its own instead of the database, phones read it back byte
-// for byte over IMAP and POP3, and when she deletes it the file goes.
-func TestALargePhotoIsKeptInAFileAndReadBackByteForByte(t *testing.T) {
-	b := newBox(t)
-	py := needTool(t, "python3")
+// largeMessage writes to a file a message from `from` with a short text
+// part and an attachment of type ctype (base64 lines) that make it at
+// least size bytes, and returns its bytes and the file's path.
+func largeMessage(t *testing.T, from, subject, text, ctype string, size int) ([]byte, string) {
+	t.Helper()
 	var msg bytes.Buffer
-	msg.WriteString("From: grandma@elsewhere.example\r\nTo: me@example.test\r\nSubject: photos from the lake\r\nMIME-Version: 1.0\r\n" +
-		"Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nLook!\r\n--b1\r\n" +
-		"Content-Type: image/jpeg\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-	for i := 0; msg.Len() < 3<<20; i++ {
+	fmt.Fprintf(&msg, "From: %s\r\nTo: me@example.test\r\nSubject: %s\r\nMIME-Version: 1.0\r\n"+
+		"Content-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\n%s\r\n--b1\r\n"+
+		"Content-Type: %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", from, subject, text, ctype)
+	for i := 0; msg.Len() < size; i++ {
 		fmt.Fprintf(&msg, "%076d\r\n", i)
 	}
 	msg.WriteString("--b1--\r\n")
-	path := filepath.Join(t.TempDir(), "photo.eml")
+	path := filepath.Join(t.TempDir(), "large.eml")
 	must(t, os.WriteFile(path, msg.Bytes(), 0o600))
-	script := func(phase string) string {
+	return msg.Bytes(), path
+}
+
+// largeClient runs largeScript against b with the message at path, one
+// phase at a time, and returns what it printed.
+func largeClient(t *testing.T, b *Box, path string) func(phase string) string {
+	py := needTool(t, "python3")
+	return func(phase string) string {
+		t.Helper()
 		out, err := exec.Command(py, "-c", largeScript, fmt.Sprint(b.SMTP), fmt.Sprint(b.IMAPS), fmt.Sprint(b.POP3S), b.Admin, b.Password, path, phase).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", phase, err, out)
 		}
 		return string(out)
 	}
+}
+
+// A grandmother's 3 MiB holiday photo arrives over SMTP; the box keeps it
+// in a file of its own instead of the database, phones read it back byte
+// for byte over IMAP and POP3, and when she deletes it the file goes.
+func TestALargePhotoIsKeptInAFileAndReadBackByteForByte(t *testing.T) {
+	b := newBox(t)
+	msg, path := largeMessage(t, "grandma@elsewhere.example", "photos from the lake", "Look!", "image/jpeg", 3<<20)
+	script := largeClient(t, b, path)
 	script("send")
 
 	stored := b.Mailbox(b.Admin, "INBOX")
-	if len(stored) != 1 || !bytes.HasSuffix(stored[0], msg.Bytes()) {
+	if len(stored) != 1 || !bytes.HasSuffix(stored[0], msg) {
 		t.Fatalf("stored: %d messages", len(stored))
 	}
 	files, _ := os.ReadDir(filepath.Join(b.Dir, "bodies"))
@@ -95,4 +127,75 @@ func TestALargePhotoIsKeptInAFileAndReadBackByteForByte(t *testing.T) {
 		files, _ := os.ReadDir(filepath.Join(b.Dir, "bodies"))
 		return len(files) == 0
 	})
+}
+
+// TestA40MiBMessageIsStreamedToIMAPPOP3AndWebmailNotLoaded: a 40 MiB message
+// (a video from a school trip) arrives on a box of each kind of body
+// store: the SQLite default (a body file), PostgreSQL with its bodies in
+// 1 MiB chunk rows, and PostgreSQL with its bodies in S3 (versitygw).
+// After a restart (so no memory of the delivery is left to reuse),
+// imaplib's FETCH BODY[] and poplib's RETR get it byte for byte, a
+// partial FETCH gets the right 1,000 bytes from the 30,000,000th, the
+// webmail's download of its attachment is the video, decoded, and the
+// box's peak RSS grows by less than 16 MiB while it sends all of that:
+// the message is streamed, never held whole.
+func TestA40MiBMessageIsStreamedToIMAPPOP3AndWebmailNotLoaded(t *testing.T) {
+	msg, path := largeMessage(t, "teacher@school.example", "the school trip", "The video of the day.", "video/mp4", 40<<20)
+	for _, c := range []struct {
+		name string
+		box  func(t *testing.T) *Box
+	}{
+		{"sqlite-file", func(t *testing.T) *Box { return newBoxOn(t, "example.test", "", nil) }},
+		{"pg-db", func(t *testing.T) *Box { return newPGBox(t, nil) }},
+		{"pg-s3", func(t *testing.T) *Box {
+			s3, _ := s3BodyStore(t)
+			return newPGBox(t, map[string]string{"body_store": s3})
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			b := c.box(t)
+			script := largeClient(t, b, path)
+			script("send")
+			b.Stop()
+			b.Start()
+			script("warm")
+			web := newWebClient(t, b, "127.0.0.1")
+			web.mustLogin(b.Admin, b.Password)
+			_, list := web.get("/mail/")
+			link := regexp.MustCompile(`<a href="/mail/msg(/\d+/\d+)">the school trip</a>`).FindStringSubmatch(list)
+			if link == nil {
+				t.Fatalf("the webmail does not list the message:\n%s", list)
+			}
+			before := b.peakRSS()
+			out := script("read")
+			res, video := web.get("/mail/att" + link[1] + "/0")
+			grew := b.peakRSS() - before
+			stored := b.Mailbox(b.Admin, "INBOX")
+			if len(stored) != 1 || !bytes.HasSuffix(stored[0], msg) {
+				t.Fatalf("stored: %d messages", len(stored))
+			}
+			t.Logf("%s: peak RSS %.1f MiB before reading the %.1f MiB message, %.1f MiB after (+%.1f)",
+				c.name, before, float64(len(stored[0]))/(1<<20), before+grew, grew)
+
+			whole := fmt.Sprintf("%x %d", sha256.Sum256(stored[0]), len(stored[0]))
+			part := fmt.Sprintf("%x 1000", sha256.Sum256(stored[0][30000000:30001000]))
+			text := len(stored[0]) - bytes.Index(stored[0], []byte("\r\n\r\n")) - 4
+			for _, want := range []string{"imap " + whole, "partial " + part, fmt.Sprintf("binarysize %d", text), "pop3 " + whole} {
+				if !strings.Contains(out, want+"\n") {
+					t.Errorf("want %q in what the clients got:\n%s", want, out)
+				}
+			}
+			attachment := msg[bytes.Index(msg, []byte("base64\r\n\r\n"))+len("base64\r\n\r\n") : bytes.LastIndex(msg, []byte("--b1--"))]
+			want, err := base64.StdEncoding.DecodeString(strings.ReplaceAll(string(attachment), "\r\n", ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 200 || video != string(want) {
+				t.Errorf("the webmail's download of the video: %s, %d bytes, want the %d decoded", res.Status, len(video), len(want))
+			}
+			if grew >= 16 {
+				t.Errorf("the box's peak RSS grew by %.1f MiB while sending a %.1f MiB message: it was not streamed", grew, float64(len(stored[0]))/(1<<20))
+			}
+		})
+	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"strconv"
 
 	"boxmail/internal/imapd/wire"
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -29,6 +31,7 @@ type fetchPlan struct {
 
 func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 	p := fetchPlan{need: store.FlagsOnly}
+	stream := true // every item that reads the whole message can stream it
 	if byUID {
 		p.items = append(p.items, wire.FetchItem{Name: "UID"})
 	}
@@ -38,6 +41,7 @@ func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 		}
 		p.items = append(p.items, it)
 		p.need = maxNeed(p.need, itemNeed(it))
+		stream = stream && (itemNeed(it) != store.BodyFull || streamable(it))
 		switch {
 		case it.Name == "FLAGS":
 			p.flags = true
@@ -50,7 +54,27 @@ func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 		}
 	}
 	p.setSeen = p.setSeen && !readOnly
+	if p.need == store.BodyFull && stream {
+		p.need = store.BodyStream
+	}
 	return p
+}
+
+// streamable says whether an item that reads the whole message is
+// answered from a stream of it when the message is large
+// (store.BodyStream): the message, its text, or its decoded body, with
+// or without a partial. The others need the message's MIME structure.
+func streamable(it wire.FetchItem) bool {
+	switch it.Name {
+	case "RFC822", "RFC822.TEXT":
+		return true
+	case "BODY":
+		s := it.Section
+		return s != nil && len(s.Part) == 0 && (s.Specifier == "" || s.Specifier == "TEXT")
+	case "BINARY", "BINARY.SIZE":
+		return it.Section != nil && len(it.Section.Part) == 0
+	}
+	return false
 }
 
 // itemNeed is how much of the message bytes an item reads.
@@ -70,7 +94,8 @@ func itemNeed(it wire.FetchItem) store.BodyPart {
 	return store.BodyFull
 }
 
-// maxNeed orders FlagsOnly < BodyNone < BodyHeader < BodyFull.
+// maxNeed orders FlagsOnly < BodyNone < BodyHeader < BodyFull (planFetch
+// turns BodyFull into BodyStream at the end).
 func maxNeed(a, b store.BodyPart) store.BodyPart {
 	rank := func(p store.BodyPart) int {
 		if p == store.FlagsOnly {
@@ -169,7 +194,7 @@ func (c *conn) fetchFlags(ts []target, p fetchPlan) error {
 // covered.
 func (c *conn) loadChunk(ctx context.Context, ts []target, need store.BodyPart) ([]store.LoadedMessage, int, error) {
 	st, mb := c.srv.opts.Store, c.sel.mailbox.ID
-	if need != store.BodyFull {
+	if need != store.BodyFull && need != store.BodyStream {
 		msgs, err := st.LoadMessages(ctx, mb, targetUIDs(ts), need)
 		return msgs, len(ts), err
 	}
@@ -250,12 +275,24 @@ type binaryPart struct {
 	data    []byte
 	ok      bool
 	binary8 bool
+	size    int64
+	// open decodes a streamed message's body again, for the response
+	// (data is nil then).
+	open func() io.Reader
 }
 
-func (c *conn) binaryParts(m *store.LoadedMessage, p fetchPlan) ([]binaryPart, error) {
+func (c *conn) binaryParts(m *store.LoadedMessage, sb *streamedBody, p fetchPlan) ([]binaryPart, error) {
 	var out []binaryPart
 	for _, it := range p.items {
 		if it.Name != "BINARY" && it.Name != "BINARY.SIZE" {
+			continue
+		}
+		if sb != nil {
+			bp, err := sb.binary(m.Data)
+			if err != nil {
+				return nil, c.storeError("fetch", err)
+			}
+			out = append(out, bp)
 			continue
 		}
 		data, ok, err := wire.ExtractBinary(m.Data, it.Section.Part)
@@ -268,14 +305,173 @@ func (c *conn) binaryParts(m *store.LoadedMessage, p fetchPlan) ([]binaryPart, e
 		case err != nil:
 			return nil, err
 		}
-		out = append(out, binaryPart{data: data, ok: ok, binary8: bytes.IndexByte(data, 0) >= 0})
+		out = append(out, binaryPart{data: data, ok: ok, binary8: bytes.IndexByte(data, 0) >= 0, size: int64(len(data))})
 	}
 	return out, nil
 }
 
+// streamedBody is a large message open for a FETCH (store.BodyStream):
+// its sections are streamed from the store, a buffer at a time.
+type streamedBody struct {
+	r    store.BodyReader
+	size int64
+	text int64 // where the body starts, after the header's blank line
+	// found says that text is known (findText has run).
+	found bool
+}
+
+// openStreamed opens m's body when only its header was loaded, and
+// finds where its text starts when an item asks for it.
+func (c *conn) openStreamed(m *store.LoadedMessage, p fetchPlan) (*streamedBody, error) {
+	if !m.Streamed {
+		return nil, nil
+	}
+	// The body is read while the response is written, which may take
+	// longer than an operation's timeout for a slow client: the reads
+	// last as long as the connection does (a write that fails ends them).
+	r, size, err := c.srv.opts.Store.OpenBody(store.WithOrigin(c.ctx, c.origin), m.BodyID)
+	if err != nil {
+		return nil, err
+	}
+	sb := &streamedBody{r: r, size: size}
+	if !bytes.HasSuffix(m.Data, []byte("\n\n")) && !bytes.HasSuffix(m.Data, []byte("\n\r\n")) {
+		// The store keeps the first 256 KiB of a header without its
+		// blank line: take the header whole, as a loaded message gives
+		// it, unless it is huge.
+		if err := sb.findText(); err != nil {
+			_ = r.Close() // only read: the error above is the one to tell
+			return nil, err
+		}
+		if sb.text <= maxStreamedHeader {
+			m.Data = make([]byte, sb.text)
+			if n, err := r.ReadAt(m.Data, 0); n < len(m.Data) {
+				_ = r.Close() // only read: the error above is the one to tell
+				return nil, err
+			}
+		}
+	}
+	for _, it := range p.items {
+		if it.Name == "RFC822.TEXT" || it.Name == "BINARY" || it.Name == "BINARY.SIZE" || it.Section != nil && it.Section.Specifier == "TEXT" {
+			if err := sb.findText(); err != nil {
+				_ = r.Close() // only read: the error above is the one to tell
+				return nil, err
+			}
+			break
+		}
+	}
+	return sb, nil
+}
+
+// maxStreamedHeader bounds the header of a streamed message read for
+// its header items (ENVELOPE, BODY[HEADER]) when the store kept only
+// its start.
+const maxStreamedHeader = 1 << 20
+
+// findText finds the end of the header as mailmsg.HeaderEnd does, reading
+// only as far as the blank line.
+func (b *streamedBody) findText() error {
+	if b.found {
+		return nil
+	}
+	b.found = true
+	if _, err := b.r.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	buf := make([]byte, 32<<10)
+	var f mailmsg.EndFinder
+	for off := int64(0); ; {
+		n, err := b.r.Read(buf)
+		if i := f.Feed(buf[:n]); i >= 0 {
+			b.text = off + int64(i)
+			return nil
+		}
+		off += int64(n)
+		if errors.Is(err, io.EOF) || off >= b.size {
+			b.text = b.size // no blank line: all header
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
+}
+
+// stretch returns a reader of n bytes of the body from start (n > 0); a
+// failure to get there is the reader's error, which ends the response
+// (and the connection, as any failure in the middle of a literal).
+func (b *streamedBody) stretch(start int64) io.Reader {
+	if _, err := b.r.Seek(start, io.SeekStart); err != nil {
+		return errReader{err}
+	}
+	return b.r
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// binary decodes the body once to learn the decoded size and whether it
+// holds a NUL (a literal8), before the response starts; open decodes it
+// again for the response.
+func (b *streamedBody) binary(hdr []byte) (binaryPart, error) {
+	if _, err := wire.BinaryDecoder(hdr, nil); err != nil {
+		return binaryPart{}, no(wire.CodeUnknownCTE, "Unknown content-transfer-encoding")
+	}
+	text := func() io.Reader { return io.LimitReader(b.stretch(b.text), b.size-b.text) }
+	bp := binaryPart{ok: true, open: func() io.Reader {
+		r, _ := wire.BinaryDecoder(hdr, text()) // its encoding is known
+		return r
+	}}
+	in := &readWatch{r: text()}
+	r, _ := wire.BinaryDecoder(hdr, in)
+	w := &nulCounter{}
+	if _, err := io.Copy(w, r); err != nil {
+		if in.err != nil {
+			return bp, in.err // the store's, not the encoding's
+		}
+		return bp, wire.DecodeError(err)
+	}
+	bp.size, bp.binary8 = w.n, w.nul
+	return bp, nil
+}
+
+// readWatch keeps the error of a read other than io.EOF.
+type readWatch struct {
+	r   io.Reader
+	err error
+}
+
+func (w *readWatch) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		w.err = err
+	}
+	return n, err
+}
+
+// nulCounter counts the bytes written to it and sees whether one is NUL.
+type nulCounter struct {
+	n   int64
+	nul bool
+}
+
+func (w *nulCounter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	w.nul = w.nul || bytes.IndexByte(p, 0) >= 0
+	return len(p), nil
+}
+
 // writeFetch writes one message's FETCH response.
 func (c *conn) writeFetch(t target, m *store.LoadedMessage, p fetchPlan, flagsChanged bool) error {
-	bins, err := c.binaryParts(m, p)
+	sb, err := c.openStreamed(m, p)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // expunged meanwhile by another session
+	} else if err != nil {
+		return c.storeError("fetch", err)
+	}
+	if sb != nil {
+		defer func() { _ = sb.r.Close() }() // only read: a failed read has ended the response already
+	}
+	bins, err := c.binaryParts(m, sb, p)
 	if err != nil {
 		return err
 	}
@@ -301,13 +497,20 @@ func (c *conn) writeFetch(t target, m *store.LoadedMessage, p fetchPlan, flagsCh
 			writeBinary(e, it, bins[0])
 			bins = bins[1:]
 		default:
-			writeSection(e, it, m.Data)
+			if sb != nil && streamable(it) {
+				writeStreamedSection(e, it, sb)
+			} else {
+				writeSection(e, it, m.Data)
+			}
 		}
 	}
 	if flagsChanged && !p.flags {
 		c.writeFlagsItem(m.Flags, m.Keywords, c.sel.recent[m.UID])
 	}
 	if err := e.FetchEnd(); err != nil {
+		if sb != nil {
+			c.log.Info("imap fetch of a large message ended early", "uid", m.UID, "err", err)
+		}
 		return errEnd
 	}
 	return nil
@@ -334,16 +537,55 @@ func writeSection(e *wire.Encoder, it wire.FetchItem, msg []byte) {
 	e.FetchSection(name, int64(len(data)), bytes.NewReader(data))
 }
 
+// writeStreamedSection is writeSection for a streamable item of a
+// streamed message: the bytes it names (the message or its text, then
+// the partial's stretch) are read from the store as they are written.
+func writeStreamedSection(e *wire.Encoder, it wire.FetchItem, b *streamedBody) {
+	sec, name := it.Section, it.ResponseName()
+	if s, ok := rfc822Sections[it.Name]; ok {
+		sec, name = s, it.Name
+	}
+	start := int64(0)
+	if sec.Specifier == "TEXT" {
+		start = b.text
+	}
+	n := b.size - start
+	if p := it.Partial; p != nil {
+		off := min(int64(p.Offset), n)
+		start, n = start+off, min(n-off, int64(p.Count))
+	}
+	if n == 0 {
+		e.FetchSection(name, 0, bytes.NewReader(nil))
+		return
+	}
+	e.FetchSection(name, n, b.stretch(start))
+}
+
 func writeBinary(e *wire.Encoder, it wire.FetchItem, b binaryPart) {
 	name := it.ResponseName()
 	if it.Name == "BINARY.SIZE" {
-		e.FetchBinarySize(name, uint64(len(b.data)))
+		e.FetchBinarySize(name, uint64(b.size))
 		return
 	}
 	if !b.ok {
 		e.FetchNil(name)
 		return
 	}
-	data := it.Partial.Apply(b.data)
-	e.FetchBinary(name, int64(len(data)), bytes.NewReader(data), b.binary8)
+	if b.open == nil {
+		data := it.Partial.Apply(b.data)
+		e.FetchBinary(name, int64(len(data)), bytes.NewReader(data), b.binary8)
+		return
+	}
+	start, n := int64(0), b.size
+	if p := it.Partial; p != nil {
+		start = min(int64(p.Offset), n)
+		n = min(n-start, int64(p.Count))
+	}
+	r := b.open()
+	if start > 0 {
+		if _, err := io.CopyN(io.Discard, r, start); err != nil {
+			r = errReader{err}
+		}
+	}
+	e.FetchBinary(name, n, r, b.binary8)
 }

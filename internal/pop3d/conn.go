@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -281,33 +282,70 @@ func (c *conn) quit(string) error {
 	return errQuit
 }
 
-// writeBody writes a multi-line response body (RFC 1939 3): lines end in
-// CRLF, a line starting with "." gets another, and the end is ".". With
-// maxBodyLines >= 0 only the header and that many body lines are sent
-// (TOP).
-func (c *conn) writeBody(data []byte, maxBodyLines int) {
+// writeBody writes a multi-line response body (RFC 1939 3) read from r:
+// lines end in CRLF, a line starting with "." gets another, and the end
+// is ".". With maxBodyLines >= 0 only the header and that many body lines
+// are sent (TOP). The message is read a buffer at a time, never whole; a
+// line longer than the buffer goes out in pieces. A read or write error
+// ends the response without its "." (the caller ends the session).
+func (c *conn) writeBody(r io.Reader, maxBodyLines int) error {
+	br := bufio.NewReaderSize(r, bodyBuffer)
 	inBody, bodyLines := false, 0
-	for len(data) > 0 {
-		if inBody && maxBodyLines >= 0 && bodyLines >= maxBodyLines {
-			break
+	// lineStart: at the start of a message line; cr: the last piece of a
+	// long line ended in a CR, held back until it is known whether an LF
+	// follows (a CR before the LF is dropped, the line gets CRLF).
+	lineStart, cr := true, false
+	for !(lineStart && inBody && maxBodyLines >= 0 && bodyLines >= maxBodyLines) {
+		piece, err := br.ReadSlice('\n')
+		eof := errors.Is(err, io.EOF)
+		if err != nil && !eof && !errors.Is(err, bufio.ErrBufferFull) {
+			return err
 		}
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
+		complete := len(piece) > 0 && piece[len(piece)-1] == '\n'
+		line := piece
+		if complete {
+			line = bytes.TrimSuffix(piece[:len(piece)-1], []byte("\r"))
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
-		if len(line) > 0 && line[0] == '.' {
+		if cr {
+			// Dropped before the LF, or at the end as a last line's.
+			if !(complete && len(piece) == 1) && !(eof && len(piece) == 0) {
+				c.w.WriteByte('\r')
+			}
+			cr = false
+		}
+		if !complete && len(line) > 0 && line[len(line)-1] == '\r' {
+			line, cr = line[:len(line)-1], !eof // at the end, a last line's CR goes as before its LF
+		}
+		if lineStart && len(line) > 0 && line[0] == '.' {
 			c.w.WriteByte('.')
 		}
-		c.w.Write(line)
-		c.w.WriteString("\r\n")
-		if inBody {
-			bodyLines++
-		} else if len(line) == 0 {
-			inBody = true
+		if _, err := c.w.Write(line); err != nil {
+			return fmt.Errorf("%w: %w", errClientGone, err) // read no further
+		}
+		if complete {
+			c.w.WriteString("\r\n")
+			if inBody {
+				bodyLines++
+			} else if lineStart && len(line) == 0 {
+				inBody = true
+			}
+			lineStart = true
+		} else if len(piece) > 0 {
+			lineStart = false
+		}
+		if eof {
+			break
 		}
 	}
+	if !lineStart {
+		c.w.WriteString("\r\n") // the last line had no line end
+	}
 	c.w.WriteString(".\r\n")
+	return nil
 }
+
+// errClientGone is a write to the client that failed.
+var errClientGone = errors.New("the client has gone")
+
+// bodyBuffer is what writeBody reads of a message at a time.
+const bodyBuffer = 32 << 10

@@ -48,9 +48,11 @@ func (s *memSession) Messages() []Message {
 	}
 	return out
 }
-func (s *memSession) Retrieve(ctx context.Context, i int) ([]byte, error) { return s.b.msgs[i], nil }
-func (s *memSession) Update(ctx context.Context, r, d []int) error        { return nil }
-func (s *memSession) Close() error                                        { return nil }
+func (s *memSession) Retrieve(ctx context.Context, i int) (io.ReadCloser, error) {
+	return io.NopCloser(bytes.NewReader(s.b.msgs[i])), nil
+}
+func (s *memSession) Update(ctx context.Context, r, d []int) error { return nil }
+func (s *memSession) Close() error                                 { return nil }
 
 // scriptConn plays a client's bytes to the server and collects its
 // answers.

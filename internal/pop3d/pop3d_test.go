@@ -2,6 +2,7 @@ package pop3d
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -512,4 +513,67 @@ func TestAPanicInTheBackendClosesOnlyThatConnection(t *testing.T) {
 	again := dial(t, l.Addr().String())
 	again.cmd("NOOP", "-ERR")
 	again.cmd("QUIT", "+OK")
+}
+
+// oldWriteBody is how RETR and TOP wrote a message held whole, before
+// they streamed it: the oracle of TestStreamedRETRAndTOPSendWhatTheWholeMessageGave.
+func oldWriteBody(w *bytes.Buffer, data []byte, maxBodyLines int) {
+	inBody, bodyLines := false, 0
+	for len(data) > 0 {
+		if inBody && maxBodyLines >= 0 && bodyLines >= maxBodyLines {
+			break
+		}
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > 0 && line[0] == '.' {
+			w.WriteByte('.')
+		}
+		w.Write(line)
+		w.WriteString("\r\n")
+		if inBody {
+			bodyLines++
+		} else if len(line) == 0 {
+			inBody = true
+		}
+	}
+	w.WriteString(".\r\n")
+}
+
+// A message is sent a buffer at a time, and the lines longer than the
+// buffer (with a CR or a dot right at its edge) come out as they did from
+// the whole message: CRLF line ends, dot-stuffing, TOP's line count.
+func TestStreamedRETRAndTOPSendWhatTheWholeMessageGave(t *testing.T) {
+	long := func(n int, end string) string { return strings.Repeat("x", n) + end }
+	msgs := []string{
+		"",
+		"no line end",
+		"Subject: a\r\n\r\n.starts with a dot\r\n..two\r\n.\r\nlast",
+		"Subject: bare LF\n\nline\nline\r\r\nCR CR LF\r\n",
+		"Subject: long\r\n\r\n" + long(bodyBuffer-1, "\r\n") + long(bodyBuffer, "\r\n") + long(bodyBuffer+1, "\r\n") + "after\r\n",
+		"Subject: CR at the edge\r\n\r\n" + long(bodyBuffer-1, "\r") + "\n" + long(bodyBuffer-1, "\r") + "z\r\n" + long(2*bodyBuffer-1, "\r\n"),
+		"Subject: dot at the edge\r\n\r\n" + long(bodyBuffer, "") + ".not a line start\r\n.line start\r\n",
+		"Subject: CR last\r\n\r\n" + long(bodyBuffer-1, "\r"),
+		"Subject: no body line end" + long(3*bodyBuffer, ""),
+		"Header only\r\n",
+	}
+	for i, m := range msgs {
+		for _, lines := range []int{-1, 0, 1, 2, 100} {
+			var want bytes.Buffer
+			oldWriteBody(&want, []byte(m), lines)
+			var got bytes.Buffer
+			c := &conn{w: bufio.NewWriter(&got)}
+			if err := c.writeBody(strings.NewReader(m), lines); err != nil {
+				t.Fatal(err)
+			}
+			c.w.Flush()
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				t.Errorf("message %d, %d lines: streamed %d bytes differ from the whole message's %d", i, lines, got.Len(), want.Len())
+			}
+		}
+	}
 }

@@ -3,6 +3,7 @@ package pop3d
 import (
 	"context"
 	"errors"
+	"io"
 	"net/netip"
 
 	"boxmail/internal/store"
@@ -40,9 +41,9 @@ type Message struct {
 type Session interface {
 	// Messages lists the maildrop, message 1 first.
 	Messages() []Message
-	// Retrieve returns message i (0-based) as stored; ErrGone when it was
-	// removed since login.
-	Retrieve(ctx context.Context, i int) ([]byte, error)
+	// Retrieve opens message i (0-based) as stored, to be read while ctx
+	// lasts and then closed; ErrGone when it was removed since login.
+	Retrieve(ctx context.Context, i int) (io.ReadCloser, error)
 	// Update is the UPDATE state (RFC 1939 6), atomically: the retrieved
 	// messages are marked seen and the deleted ones removed (0-based).
 	Update(ctx context.Context, retrieved, deleted []int) error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -134,7 +135,7 @@ func (s *storeSession) load(ctx context.Context) error {
 
 func (s *storeSession) Messages() []Message { return s.msgs }
 
-func (s *storeSession) Retrieve(ctx context.Context, i int) ([]byte, error) {
+func (s *storeSession) Retrieve(ctx context.Context, i int) (io.ReadCloser, error) {
 	// The body may have been expunged (and freed) by an IMAP client: check
 	// that the message is still there.
 	ms, err := s.b.st.Messages(ctx, s.mb.ID, s.uids[i], s.uids[i])
@@ -144,11 +145,12 @@ func (s *storeSession) Retrieve(ctx context.Context, i int) ([]byte, error) {
 	if len(ms) == 0 {
 		return nil, ErrGone
 	}
-	data, err := s.b.st.Body(ctx, ms[0].BodyID)
+	// A large message is streamed from its file or shared blob.
+	r, _, err := s.b.st.OpenBody(ctx, ms[0].BodyID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrGone
 	}
-	return data, err
+	return r, err
 }
 
 func (s *storeSession) Update(ctx context.Context, retrieved, deleted []int) error {

@@ -99,9 +99,10 @@ func (c *conn) send(arg string, top bool) error {
 	if !ok {
 		return nil
 	}
-	ctx, cancel := c.opCtx()
-	defer cancel()
-	data, err := c.sess.Retrieve(ctx, i)
+	// The message is read while it is sent, which may take longer than
+	// an operation's timeout for a slow client: the reads last as long
+	// as the connection (a write that fails ends them).
+	body, err := c.sess.Retrieve(c.ctx, i)
 	if errors.Is(err, ErrGone) {
 		c.reply("-ERR Message was removed by another client")
 		return nil
@@ -110,14 +111,25 @@ func (c *conn) send(arg string, top bool) error {
 		c.reply("-ERR [SYS/TEMP] Internal error, try again later")
 		return nil
 	}
+	defer func() { _ = body.Close() }() // only read: a failed read has ended the session already
+	lines := -1
 	if top {
 		c.reply("+OK")
-		c.writeBody(data, a[1])
-		return nil
+		lines = a[1]
+	} else {
+		c.replyf("+OK %d octets", c.msgs[i].Size)
 	}
-	c.replyf("+OK %d octets", c.msgs[i].Size)
-	c.writeBody(data, -1)
-	c.retrieved[i] = true
+	if err := c.writeBody(body, lines); err != nil {
+		if errors.Is(err, errClientGone) {
+			c.log.Debug("pop3 retrieve: the client left midway", "msg", i+1, "err", err)
+		} else {
+			c.log.Error("pop3 retrieve: reading the message failed midway", "msg", i+1, "err", err)
+		}
+		return err // the response cannot be completed: the session ends
+	}
+	if !top {
+		c.retrieved[i] = true
+	}
 	return nil
 }
 

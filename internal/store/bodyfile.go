@@ -333,9 +333,25 @@ func (s *Store) readBodyFile(name string) ([]byte, error) {
 	return b, nil
 }
 
+// BodyReader is an open stored body. It reads in order (Read, after a
+// Seek) or at any offset (ReadAt) without holding the body whole: a body
+// file, the chunks of a body in the database, or an S3 object read by
+// ranged GETs. Use Seek then Read for a long stretch (an S3 object reads
+// it over one GET) and ReadAt for a short one.
+type BodyReader interface {
+	io.ReadSeekCloser
+	io.ReaderAt
+}
+
+// memBody is a BodyReader over a body kept in its row.
+type memBody struct{ *bytes.Reader }
+
+func (memBody) Close() error { return nil }
+
 // OpenBody returns a reader over a stored body and its size, without
-// reading a file-kept body into memory.
-func (s *Store) OpenBody(ctx context.Context, bodyID int64) (io.ReadCloser, int64, error) {
+// reading a file-kept body or a shared blob into memory. The reader
+// uses ctx until it is closed.
+func (s *Store) OpenBody(ctx context.Context, bodyID int64) (BodyReader, int64, error) {
 	var data []byte
 	var file sql.NullString
 	var size int64
@@ -346,7 +362,7 @@ func (s *Store) OpenBody(ctx context.Context, bodyID int64) (io.ReadCloser, int6
 		return nil, 0, err
 	}
 	if !file.Valid {
-		return io.NopCloser(bytes.NewReader(data)), int64(len(data)), nil
+		return memBody{bytes.NewReader(data)}, int64(len(data)), nil
 	}
 	if r, ok, err := s.openBlob(ctx, file.String, size); ok {
 		return r, size, err

@@ -86,7 +86,9 @@ func (b *s3Blobs) put(ctx context.Context, key string, r io.Reader, size int64) 
 	return err
 }
 
-func (b *s3Blobs) open(ctx context.Context, key string, size int64) (io.ReadCloser, error) {
+// open returns the object, which reads in order over one GET and, after
+// a Seek or for a ReadAt, over a ranged GET from that offset.
+func (b *s3Blobs) open(ctx context.Context, key string, size int64) (BodyReader, error) {
 	o, err := b.c.GetObject(ctx, b.bucket, b.keyPrefix+key, minio.GetObjectOptions{})
 	if err != nil {
 		return nil, err

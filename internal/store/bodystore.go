@@ -65,8 +65,9 @@ type blobStore interface {
 	// put stores size bytes read from r under key (the SHA-256 hex),
 	// durably when it returns; a blob already there is kept.
 	put(ctx context.Context, key string, r io.Reader, size int64) error
-	// open streams the blob.
-	open(ctx context.Context, key string, size int64) (io.ReadCloser, error)
+	// open opens the blob for reading, in order or at an offset, without
+	// holding it whole.
+	open(ctx context.Context, key string, size int64) (BodyReader, error)
 	// remove deletes the blob; one already gone is no error. It runs
 	// inside GC's transaction (tx), which holds the name's lock.
 	remove(ctx context.Context, tx *sql.Tx, key string) error
@@ -300,7 +301,7 @@ func (s *Store) blobHash() hash.Hash {
 
 // openBlob opens a shared blob of size bytes; ok is false when name is a
 // local body file's.
-func (s *Store) openBlob(ctx context.Context, name string, size int64) (r io.ReadCloser, ok bool, err error) {
+func (s *Store) openBlob(ctx context.Context, name string, size int64) (r BodyReader, ok bool, err error) {
 	b, key, ok, err := s.blobOf(name)
 	if !ok || err != nil {
 		return nil, ok, err

@@ -194,12 +194,21 @@ const (
 	// FlagsOnly reads just UID, flags and keywords (FETCH 1:* (FLAGS) on a
 	// big mailbox: every column read costs, in the pure-Go SQLite).
 	FlagsOnly
+	// BodyStream is BodyFull for a body kept in its row; a large body (a
+	// file or a shared blob) is not read: Data holds its header, as for
+	// BodyHeader, and Streamed is set, for the caller to read it through
+	// OpenBody (a FETCH BODY[] of a 40 MiB message then holds a buffer
+	// of it, not all of it).
+	BodyStream
 )
 
 // LoadedMessage is a message's metadata with (part of) its bytes.
 type LoadedMessage struct {
 	Message
 	Data []byte
+	// Streamed says that Data is only the header of a large body
+	// (BodyStream).
+	Streamed bool
 }
 
 // LoadMessages returns the messages of a mailbox with the given UIDs
@@ -232,7 +241,7 @@ func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32
 	case BodyHeader:
 		// The header section is kept beside each body (insertBody).
 		data = "(SELECT h.data FROM headers h WHERE h.body_id = m.body_id)"
-	case BodyFull:
+	case BodyFull, BodyStream:
 		// A large body's row names its file (bodyfile.go) instead.
 		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id), (SELECT b.file FROM bodies b WHERE b.id = m.body_id)"
 	case FlagsOnly:
@@ -267,7 +276,7 @@ func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32
 			switch part {
 			case FlagsOnly:
 				err = rows.Scan(&m.UID, &m.Flags, &kw)
-			case BodyFull:
+			case BodyFull, BodyStream:
 				err = rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data, &file)
 			default:
 				err = rows.Scan(&m.ID, &m.UID, &m.BodyID, &m.Flags, &kw, &d, &m.Size, &m.ModSeq, &m.Data)
@@ -282,12 +291,18 @@ func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32
 			if j == len(run) || run[j] != m.UID {
 				continue
 			}
-			if maxBytes > 0 && len(out) > 0 && loaded+m.Size > maxBytes {
+			held := m.Size
+			if file.Valid && part == BodyStream {
+				held = 0 // only its header is read
+			}
+			if maxBytes > 0 && len(out) > 0 && loaded+held > maxBytes {
 				loaded = maxBytes // stop here, before reading this one's file
 				break
 			}
-			loaded += m.Size
-			if file.Valid {
+			loaded += held
+			if file.Valid && part == BodyStream {
+				m.Streamed = true // its header is read once rows is closed
+			} else if file.Valid {
 				if m.Data, err = s.readBodyFile(file.String); err != nil {
 					rows.Close()
 					return nil, err
@@ -302,6 +317,13 @@ func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32
 		rows.Close()
 		if err != nil {
 			return nil, err
+		}
+	}
+	for i := range out {
+		if m := &out[i]; m.Streamed {
+			if err := s.rdb.QueryRowContext(ctx, "SELECT data FROM headers WHERE body_id = ?", m.BodyID).Scan(&m.Data); err != nil {
+				return nil, fmt.Errorf("header of body %d: %w", m.BodyID, err)
+			}
 		}
 	}
 	return out, nil

@@ -62,6 +62,9 @@ CREATE TABLE dmarc_records (
 	pgLeaseSchema,
 	// 31: shared message bodies (store/bodyschema.go).
 	pgBodyStoreSchema,
+	// 32: the trigram index of the body text, when pg_trgm can be had
+	// (store/textsearch.go).
+	pgTextIndexSchema,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

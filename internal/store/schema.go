@@ -626,6 +626,9 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 31: shared message bodies: chunks in the database, pins of blobs
 	// being written (store/bodyschema.go).
 	bodyStoreSchema,
+	// 32: PostgreSQL's trigram index of the body text; nothing on SQLite
+	// (store/textsearch.go).
+	textIndexSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

@@ -242,6 +242,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	if err := s.sweepBodyFiles(ctx); err != nil {
 		return nil, errors.Join(fmt.Errorf("body files: %w", err), wdb.Close(), rdb.Close(), s.closeBlobs())
 	}
+	s.checkTextIndex(ctx)
 	s.wg.Add(1)
 	go s.writer()
 	if n, err := s.EncryptTOTPSecrets(ctx); err != nil { // totp.go

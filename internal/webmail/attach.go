@@ -15,10 +15,12 @@ package webmail
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -227,48 +229,72 @@ func (s *Server) messageContent(r *http.Request, sess Session) (store.LoadedMess
 	return m, parseContent(m.Data), nil
 }
 
-// attachmentOf returns the attachment {n} of the request's message.
-func (s *Server) attachmentOf(r *http.Request, sess Session) (attachment, error) {
-	_, c, err := s.messageContent(r, sess)
+// openBody opens the stored bytes of the request's message m, to be
+// streamed; when it cannot, it answers the request (404 for a message
+// expunged meanwhile).
+func (s *Server) openBody(w http.ResponseWriter, r *http.Request, sess Session, m store.LoadedMessage) (store.BodyReader, bool) {
+	body, _, err := s.o.Store.OpenBody(r.Context(), m.BodyID)
 	if err != nil {
-		return attachment{}, err
+		s.fail(w, r, sess, err)
+		return nil, false
 	}
-	n, err := strconv.Atoi(r.PathValue("n"))
-	if err != nil || n < 0 || n >= len(c.Attachments) {
-		return attachment{}, errNotYours
-	}
-	return c.Attachments[n], nil
+	return body, true
 }
 
 // attachmentDownload serves an attachment as a download.
 func (s *Server) attachmentDownload(w http.ResponseWriter, r *http.Request, sess Session) {
-	a, err := s.attachmentOf(r, sess)
-	if err != nil {
-		s.fail(w, r, sess, err)
-		return
-	}
-	downloadHeaders(w, downloadType(a.Type), contentDisposition("attachment", a.FileName()))
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.data()))
+	s.serveAttachment(w, r, sess, false)
 }
 
 // attachmentView shows an image or PDF attachment inline under BodyCSP;
 // any other (or one whose bytes are not what it claims) is a download.
 func (s *Server) attachmentView(w http.ResponseWriter, r *http.Request, sess Session) {
-	a, err := s.attachmentOf(r, sess)
+	s.serveAttachment(w, r, sess, true)
+}
+
+// serveAttachment sends attachment {n} of the request's message, its
+// transfer encoding undone, as a download or (inline) shown in the
+// browser. The message is streamed from the store (streamAttachment):
+// a 40 MiB video is sent a buffer at a time, never held whole. A message
+// too large for the page (maxViewBytes) lists no attachments, so it has
+// none to send.
+func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request, sess Session, inline bool) {
+	_, m, err := s.message(r, sess, store.BodyNone)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	data := a.data()
-	t, ok := inlineType(a.Type, data)
-	if !ok {
-		downloadHeaders(w, downloadType(a.Type), contentDisposition("attachment", a.FileName()))
-	} else {
-		downloadHeaders(w, t, contentDisposition("inline", a.FileName()))
-		w.Header().Set("Content-Security-Policy", BodyCSP)
-		w.Header().Set("X-Frame-Options", "SAMEORIGIN")
+	n, err := strconv.Atoi(r.PathValue("n"))
+	if err != nil || n < 0 || m.Size > maxViewBytes {
+		s.fail(w, r, sess, errNotYours)
+		return
 	}
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(data))
+	body, ok := s.openBody(w, r, sess, m)
+	if !ok {
+		return
+	}
+	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
+	found, err := streamAttachment(body, n, func(a attachment, raw io.Reader) error {
+		data := bufio.NewReaderSize(decoder(a.enc, raw), 32<<10)
+		head, _ := data.Peek(512) // what http.DetectContentType looks at; an error shows in the copy
+		if t, ok := inlineType(a.Type, head); inline && ok {
+			downloadHeaders(w, t, contentDisposition("inline", a.FileName()))
+			w.Header().Set("Content-Security-Policy", BodyCSP)
+			w.Header().Set("X-Frame-Options", "SAMEORIGIN")
+		} else {
+			downloadHeaders(w, downloadType(a.Type), contentDisposition("attachment", a.FileName()))
+		}
+		_, err := io.Copy(w, data)
+		return err
+	})
+	switch {
+	case !found:
+		s.fail(w, r, sess, errNotYours)
+	case err != nil:
+		// The response has started: it ends short. Mostly the browser
+		// left; else a store read or a transfer encoding that broke.
+		s.log.Info("webmail attachment download ended early", "user", sess.Email, "err", err)
+	}
 }
 
 // zipName returns a unique name for the zip (name, "name (2).ext", ...).
@@ -328,24 +354,23 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 	}
 }
 
-// messageEML serves the message as stored, as a .eml download.
+// messageEML serves the message as stored, as a .eml download, streamed
+// from the store (a 40 MiB message is not loaded to be sent; a Range
+// request reads only its stretch).
 func (s *Server) messageEML(w http.ResponseWriter, r *http.Request, sess Session) {
-	mb, m, err := s.message(r, sess, store.BodyNone)
+	_, m, err := s.message(r, sess, store.BodyHeader)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	ms, err := s.o.Store.LoadMessages(r.Context(), mb.ID, []uint32{m.UID}, store.BodyFull)
-	if err == nil && len(ms) != 1 {
-		err = errNotYours
-	}
-	if err != nil {
-		s.fail(w, r, sess, err)
+	body, ok := s.openBody(w, r, sess, m)
+	if !ok {
 		return
 	}
-	env := parseEnvelope(ms[0].Data)
+	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
+	env := parseEnvelope(m.Data)
 	downloadHeaders(w, "message/rfc822", contentDisposition("attachment", subjectFilename(env.Subject, "message")+".eml"))
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(ms[0].Data))
+	http.ServeContent(w, r, "", time.Time{}, body)
 }
 
 var printTemplate = template.Must(template.ParseFS(templateFS, "templates/print.html"))

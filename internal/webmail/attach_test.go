@@ -323,3 +323,59 @@ func TestImagePolicy(t *testing.T) {
 		t.Errorf("proxied: %s, want %s", got, want)
 	}
 }
+
+// A download walks the message as a stream (streamAttachment) and must
+// find the attachment the page listed under the same number, with the
+// same bytes: in a nested multipart, inside a forwarded message, an
+// inline image of an HTML body, in quoted-printable and base64, in a
+// multipart whose last boundary is missing, and none past the last (or
+// one whose read fails, the broken last part the page leaves out).
+func TestAStreamedDownloadFindsTheAttachmentThePageListed(t *testing.T) {
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	inner := "From: a@example.test\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=in\r\n\r\n" +
+		"--in\r\nContent-Type: text/plain\r\n\r\ninner text\r\n" +
+		"--in\r\nContent-Type: application/pdf; name=inner.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("%PDF-inner") + "\r\n--in--\r\n"
+	msgs := []string{
+		"Subject: one\r\nContent-Type: application/octet-stream; name=whole.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(strings.Repeat("whole body ", 1000)) + "\r\n",
+		"Subject: nested\r\nContent-Type: multipart/mixed; boundary=a\r\n\r\n" +
+			"--a\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n" +
+			"--b\r\nContent-Type: text/plain\r\n\r\nplain\r\n" +
+			"--b\r\nContent-Type: multipart/related; boundary=c\r\n\r\n" +
+			"--c\r\nContent-Type: text/html\r\n\r\n<img src=cid:img1>\r\n" +
+			"--c\r\nContent-Type: image/png\r\nContent-ID: <img1>\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64("\x89PNG\r\n\x1a\nfake") + "\r\n--c--\r\n" +
+			"--b--\r\n" +
+			"--a\r\nContent-Type: text/plain; name=notes.txt\r\nContent-Disposition: attachment; filename=notes.txt\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9 =\r\nau lait\r\n" +
+			"--a\r\nContent-Type: message/rfc822\r\n\r\n" + inner + "\r\n" +
+			"--a\r\nContent-Type: application/zip; name=\"last.zip\"\r\n\r\nPK raw bytes\r\n--a--\r\n",
+		"Subject: broken\r\nContent-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: image/gif; name=a.gif\r\n\r\nGIF89a\r\n" +
+			"--x\r\nContent-Type: application/pdf; name=cut.pdf\r\n\r\n%PDF never ends",
+	}
+	for i, msg := range msgs {
+		c := parseContent([]byte(msg))
+		if len(c.Attachments) == 0 {
+			t.Fatalf("message %d: the page lists no attachments", i)
+		}
+		for n := 0; n <= len(c.Attachments); n++ {
+			var got attachment
+			var data []byte
+			found, err := streamAttachment(strings.NewReader(msg), n, func(a attachment, raw io.Reader) error {
+				got = a
+				var err error
+				data, err = io.ReadAll(decoder(a.enc, raw))
+				return err
+			})
+			if n == len(c.Attachments) {
+				// A part the page could not read whole (it is not listed)
+				// is not sent whole either: its read fails.
+				if found && err == nil {
+					t.Errorf("message %d: attachment %d of %d found: %+v", i, n, len(c.Attachments), got)
+				}
+				continue
+			}
+			want := c.Attachments[n]
+			if !found || err != nil || got.Index != n || got.Name != want.Name || got.Type != want.Type || got.ContentID != want.ContentID || !bytes.Equal(data, want.data()) {
+				t.Errorf("message %d, attachment %d: streamed %+v %q (%v, found %v); listed %+v %q", i, n, got, data, err, found, want, want.data())
+			}
+		}
+	}
+}

@@ -1,8 +1,10 @@
 package webmail
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
+	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -75,20 +77,32 @@ func readPartHeader(get func(string) string) partHeader {
 	return h
 }
 
-// walker collects a message's content within the caps.
+// walker collects a message's content within the caps, reading each
+// part's body as a stream. With a sink it only counts its way through
+// the attachments and hands the one numbered want to the sink, still
+// encoded, as it reads past it (a download, streamed from the store:
+// streamAttachment); the text parts are skipped then.
 type walker struct {
 	c     content
 	parts int
 	text  int
 	html  []string
 	plain []string
+	// failed says that a part's body could not be read (a broken
+	// multipart): the multipart around it stops there.
+	failed bool
+
+	want    int
+	sink    func(a attachment, raw io.Reader) error
+	found   bool
+	sinkErr error
 }
 
 // parseContent decodes a whole message (header and body).
 func parseContent(msg []byte) content {
 	hdr, body := mailmsg.Split(msg)
 	w := &walker{}
-	w.walk(headerGetter(hdr), body, 0)
+	w.walk(headerGetter(hdr), bytes.NewReader(body), 0)
 	if len(w.html) > 0 {
 		w.c.HTML = strings.Join(w.html, "<hr>")
 	} else {
@@ -107,52 +121,128 @@ func headerGetter(hdr []byte) func(string) string {
 	}
 }
 
+// streamAttachment walks the message read from r as parseContent does
+// and, when its attachment n (content.Attachments[n]) is there, calls
+// sink with it and its body, still encoded, as a stream; it reports
+// whether it found it, and the sink's error. Only a buffer of the message
+// is held.
+func streamAttachment(r io.Reader, n int, sink func(a attachment, raw io.Reader) error) (bool, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var hdr []byte
+	for len(hdr) < maxStreamedHeader {
+		line, err := br.ReadSlice('\n')
+		lineStart := len(hdr) == 0 || hdr[len(hdr)-1] == '\n'
+		hdr = append(hdr, line...)
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil || lineStart && (string(line) == "\n" || string(line) == "\r\n") {
+			break // the end, or the blank line that ends the header (mailmsg.HeaderEnd)
+		}
+	}
+	w := &walker{want: n, sink: sink}
+	w.walk(headerGetter(hdr), br, 0)
+	return w.found, w.sinkErr
+}
+
+// maxStreamedHeader bounds the header streamAttachment reads.
+const maxStreamedHeader = 1 << 20
+
 // walk visits a part.
-func (w *walker) walk(get func(string) string, body []byte, depth int) {
+func (w *walker) walk(get func(string) string, body io.Reader, depth int) {
+	if w.found {
+		return // the sink has had its attachment
+	}
 	if w.parts >= maxParts || depth > maxDepth {
 		w.c.Truncated = true
 		return
 	}
 	w.parts++
 	h := readPartHeader(get)
+	counting := w.sink != nil
 	switch {
 	case strings.HasPrefix(h.mediaType, "multipart/"):
 		w.multipart(h, body, depth)
 	case h.disposition == "attachment" || (h.filename != "" && !strings.HasPrefix(h.mediaType, "text/")):
 		w.attach(h, body)
+	case counting && (h.mediaType == "text/html" || h.mediaType == "text/plain" || h.mediaType == "text/enriched"):
+		// No attachment in it: the multipart reader skips its bytes.
 	case h.mediaType == "text/html":
-		w.html = append(w.html, w.decode(h, body))
+		if b, ok := w.read(body); ok {
+			w.html = append(w.html, w.decode(h, b))
+		}
 	case h.mediaType == "text/plain" || h.mediaType == "text/enriched":
-		w.plain = append(w.plain, w.decode(h, body))
+		if b, ok := w.read(body); ok {
+			w.plain = append(w.plain, w.decode(h, b))
+		}
 	case h.mediaType == "message/rfc822" && depth < maxDepth:
-		inner := w.decodeBytes(h.encoding, body)
+		b, ok := w.read(body)
+		if !ok {
+			return
+		}
+		inner := w.decodeBytes(h.encoding, b)
 		ih, ib := mailmsg.Split(inner)
-		e := parseEnvelope(ih)
-		w.plain = append(w.plain, "---------- Forwarded message ----------\nFrom: "+e.From+"\nSubject: "+e.Subject)
-		w.walk(headerGetter(ih), ib, depth+1)
+		if !counting {
+			e := parseEnvelope(ih)
+			w.plain = append(w.plain, "---------- Forwarded message ----------\nFrom: "+e.From+"\nSubject: "+e.Subject)
+		}
+		w.walk(headerGetter(ih), bytes.NewReader(ib), depth+1)
 	default:
 		w.attach(h, body)
 	}
 }
 
-// attach lists a part as an attachment.
-func (w *walker) attach(h partHeader, body []byte) {
-	w.c.Attachments = append(w.c.Attachments, attachment{Index: len(w.c.Attachments), Name: h.filename, Type: h.mediaType,
-		Size: decodedSize(h.encoding, body), ContentID: h.contentID, enc: h.encoding, raw: body})
+// read reads a part's body, at most maxViewBytes of it; a failure marks
+// the walk failed.
+func (w *walker) read(body io.Reader) ([]byte, bool) {
+	b, err := io.ReadAll(io.LimitReader(body, maxViewBytes))
+	if err != nil {
+		w.failed = true
+		return nil, false
+	}
+	return b, true
+}
+
+// attach lists a part as an attachment; a sink gets the one it wants.
+func (w *walker) attach(h partHeader, body io.Reader) {
+	a := attachment{Index: len(w.c.Attachments), Name: h.filename, Type: h.mediaType, ContentID: h.contentID, enc: h.encoding}
+	switch {
+	case w.sink == nil:
+		b, ok := w.read(body)
+		if !ok {
+			return
+		}
+		a.raw, a.Size = b, decodedSize(h.encoding, int64(len(b)))
+	case a.Index == w.want:
+		w.found = true
+		w.sinkErr = w.sink(a, io.LimitReader(body, maxViewBytes))
+	default:
+		n, err := io.Copy(io.Discard, io.LimitReader(body, maxViewBytes))
+		if err != nil {
+			w.failed = true
+			return
+		}
+		a.Size = decodedSize(h.encoding, n)
+	}
+	w.c.Attachments = append(w.c.Attachments, a)
 }
 
 // multipart walks the parts of a multipart body; of an alternative it
 // keeps the last HTML or, without one, the last plain text.
-func (w *walker) multipart(h partHeader, body []byte, depth int) {
+func (w *walker) multipart(h partHeader, body io.Reader, depth int) {
 	boundary := h.typeParams["boundary"]
 	if boundary == "" {
-		w.plain = append(w.plain, w.decode(h, body))
+		if w.sink == nil {
+			if b, ok := w.read(body); ok {
+				w.plain = append(w.plain, w.decode(h, b))
+			}
+		}
 		return
 	}
 	alt := h.mediaType == "multipart/alternative"
 	html, plain := len(w.html), len(w.plain)
-	mr := multipart.NewReader(bytes.NewReader(body), boundary)
-	for {
+	mr := multipart.NewReader(body, boundary)
+	for !w.found {
 		p, err := mr.NextRawPart()
 		if err != nil {
 			if err != io.EOF {
@@ -160,12 +250,12 @@ func (w *walker) multipart(h partHeader, body []byte, depth int) {
 			}
 			break
 		}
-		b, err := io.ReadAll(io.LimitReader(p, maxViewBytes))
-		if err != nil {
+		w.walk(p.Header.Get, io.LimitReader(p, maxViewBytes), depth+1)
+		if w.failed {
+			w.failed = false // this multipart ends here; the one around it goes on
 			w.c.Truncated = true
 			break
 		}
-		w.walk(p.Header.Get, b, depth+1)
 		if w.parts >= maxParts {
 			w.c.Truncated = true
 			break
@@ -201,16 +291,10 @@ func (w *walker) decode(h partHeader, body []byte) string {
 // decodeBytes undoes a transfer encoding; bytes that do not decode are
 // kept as they are.
 func (w *walker) decodeBytes(enc string, body []byte) []byte {
-	var r io.Reader
-	switch enc {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(bytes.NewReader(body))
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &stripSpace{b: body})
-	default:
+	if enc != "quoted-printable" && enc != "base64" {
 		return body
 	}
-	out, err := io.ReadAll(io.LimitReader(r, maxTotalText*4))
+	out, err := io.ReadAll(io.LimitReader(decoder(enc, bytes.NewReader(body)), maxTotalText*4))
 	if err != nil && len(out) == 0 {
 		return body
 	}
@@ -220,46 +304,56 @@ func (w *walker) decodeBytes(enc string, body []byte) []byte {
 // data returns an attachment's content, its transfer encoding undone
 // (at most maxViewBytes; bytes that do not decode are kept as they are).
 func (a attachment) data() []byte {
-	var r io.Reader
-	switch a.enc {
-	case "quoted-printable":
-		r = quotedprintable.NewReader(bytes.NewReader(a.raw))
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &stripSpace{b: a.raw})
-	default:
+	if a.enc != "quoted-printable" && a.enc != "base64" {
 		return a.raw
 	}
-	out, err := io.ReadAll(io.LimitReader(r, maxViewBytes))
+	out, err := io.ReadAll(io.LimitReader(decoder(a.enc, bytes.NewReader(a.raw)), maxViewBytes))
 	if err != nil && len(out) == 0 {
 		return a.raw
 	}
 	return out
 }
 
-// decodedSize estimates a part's size after its transfer encoding.
-func decodedSize(enc string, body []byte) int {
-	if enc == "base64" {
-		return len(body) * 3 / 4
+// decoder undoes the transfer encoding enc (quoted-printable, base64;
+// any other is left as it is) of raw as it is read.
+func decoder(enc string, raw io.Reader) io.Reader {
+	switch enc {
+	case "quoted-printable":
+		return quotedprintable.NewReader(raw)
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, &stripSpace{r: raw})
 	}
-	return len(body)
+	return raw
 }
 
-// stripSpace reads b without white space (base64 bodies are folded).
-type stripSpace struct{ b []byte }
+// decodedSize estimates the size of a part of n bytes after its transfer
+// encoding.
+func decodedSize(enc string, n int64) int {
+	if enc == "base64" {
+		return int(n * 3 / 4)
+	}
+	return int(n)
+}
+
+// stripSpace reads r without white space (base64 bodies are folded).
+type stripSpace struct{ r io.Reader }
 
 func (s *stripSpace) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) && len(s.b) > 0 {
-		c := s.b[0]
-		s.b = s.b[1:]
-		if c == '\r' || c == '\n' || c == ' ' || c == '\t' {
-			continue
+	if len(p) == 0 {
+		return 0, nil // else a read of nothing would wait for a byte that is not space
+	}
+	for {
+		n, err := s.r.Read(p)
+		k := 0
+		for _, c := range p[:n] {
+			if c == '\r' || c == '\n' || c == ' ' || c == '\t' {
+				continue
+			}
+			p[k] = c
+			k++
 		}
-		p[n] = c
-		n++
+		if k > 0 || err != nil {
+			return k, err
+		}
 	}
-	if n == 0 && len(s.b) == 0 {
-		return 0, io.EOF
-	}
-	return n, nil
 }

@@ -1,6 +1,8 @@
 package webmail
 
 import (
+	"bytes"
+	"io"
 	"strings"
 	"testing"
 
@@ -180,7 +182,9 @@ func FuzzSanitize(f *testing.F) {
 	})
 }
 
-// FuzzParseContent: the MIME walk of any message ends within its caps.
+// FuzzParseContent: the MIME walk of any message ends within its caps,
+// and a download's walk of it as a stream (streamAttachment) finds each
+// attachment the page lists, with the same bytes.
 func FuzzParseContent(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>Caf=E9</p>\r\n--b\r\nContent-Type: application/pdf; name=\"=?utf-8?q?<script>.pdf?=\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n"))
 	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: text/plain; charset=koi8-r\r\n\r\n\xf0\xd2\xc9\xd7\xc5\xd4\r\n"))
@@ -190,5 +194,18 @@ func FuzzParseContent(f *testing.F) {
 			t.Fatalf("over the caps: %d bytes, %d attachments", len(c.HTML)+len(c.Text), len(c.Attachments))
 		}
 		checkSafe(t, string(msg), Sanitize(c.HTML))
+		for n, want := range c.Attachments {
+			var got attachment
+			var data []byte
+			var readErr error
+			found, _ := streamAttachment(bytes.NewReader(msg), n, func(a attachment, raw io.Reader) error {
+				got = a
+				data, readErr = io.ReadAll(decoder(a.enc, raw))
+				return readErr
+			})
+			if !found || got.Index != n || got.Name != want.Name || got.Type != want.Type || (readErr == nil && !bytes.Equal(data, want.data())) {
+				t.Fatalf("attachment %d: streamed %+v (found %v, %v), listed %+v", n, got, found, readErr, want)
+			}
+		}
 	})
 }

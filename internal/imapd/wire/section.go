@@ -147,45 +147,80 @@ func ExtractBinary(msg []byte, path []uint32) (data []byte, ok bool, err error) 
 			return nil, false, nil
 		}
 	}
-	cte := ""
-	if f, found := mailmsg.Lookup(cappedHeader(ent.hdr), "Content-Transfer-Encoding"); found {
-		cte = strings.ToLower(headerValue(f))
-	}
-	var r io.Reader
-	switch cte {
-	case "", "7bit", "8bit", "binary":
+	if identityCTE(ent.hdr) {
 		return ent.body, true, nil
-	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &skipSpace{b: ent.body})
-	case "quoted-printable":
-		r = quotedprintable.NewReader(bytes.NewReader(ent.body))
-	default:
-		return nil, true, ErrUnknownCTE
+	}
+	r, err := BinaryDecoder(ent.hdr, bytes.NewReader(ent.body))
+	if err != nil {
+		return nil, true, err
 	}
 	out, err := io.ReadAll(r)
 	if err != nil {
-		return nil, true, &Error{Kind: NO, Code: CodeUnknownCTE, Text: "cannot decode the part: " + err.Error()}
+		return nil, true, DecodeError(err)
 	}
 	return out, true, nil
 }
 
-// skipSpace reads b without the white space and line ends that base64
+// DecodeError is the NO [UNKNOWN-CTE] answer to a part whose content
+// does not decode.
+func DecodeError(err error) *Error {
+	return &Error{Kind: NO, Code: CodeUnknownCTE, Text: "cannot decode the part: " + err.Error()}
+}
+
+// cte is the Content-Transfer-Encoding an entity's header names, lower
+// case; "" for none.
+func cte(hdr []byte) string {
+	if f, found := mailmsg.Lookup(cappedHeader(hdr), "Content-Transfer-Encoding"); found {
+		return strings.ToLower(headerValue(f))
+	}
+	return ""
+}
+
+func identityCTE(hdr []byte) bool {
+	switch cte(hdr) {
+	case "", "7bit", "8bit", "binary":
+		return true
+	}
+	return false
+}
+
+// BinaryDecoder returns body, the content of an entity whose header is
+// hdr, decoded by its Content-Transfer-Encoding as BINARY gives it (see
+// ExtractBinary), streamed: a large message's body is decoded as it is
+// read. An encoding it cannot decode is ErrUnknownCTE; a read error of
+// the decoder is the answer DecodeError gives.
+func BinaryDecoder(hdr []byte, body io.Reader) (io.Reader, error) {
+	switch cte(hdr) {
+	case "", "7bit", "8bit", "binary":
+		return body, nil
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, &skipSpace{r: body}), nil
+	case "quoted-printable":
+		return quotedprintable.NewReader(body), nil
+	}
+	return nil, ErrUnknownCTE
+}
+
+// skipSpace reads r without the white space and line ends that base64
 // bodies are folded with.
-type skipSpace struct{ b []byte }
+type skipSpace struct{ r io.Reader }
 
 func (s *skipSpace) Read(p []byte) (int, error) {
-	n := 0
-	for n < len(p) && len(s.b) > 0 {
-		c := s.b[0]
-		s.b = s.b[1:]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			continue
+	if len(p) == 0 {
+		return 0, nil // else a read of nothing would wait for a byte that is not space
+	}
+	for {
+		n, err := s.r.Read(p)
+		k := 0
+		for _, c := range p[:n] {
+			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+				continue
+			}
+			p[k] = c
+			k++
 		}
-		p[n] = c
-		n++
+		if k > 0 || err != nil {
+			return k, err
+		}
 	}
-	if n == 0 && len(s.b) == 0 {
-		return 0, io.EOF
-	}
-	return n, nil
 }
