@@ -210,6 +210,18 @@ func tlsResults(t *testing.T, b *Box) []store.TLSResult {
 	return r
 }
 
+// sawTLSResult tells whether the box counted a session under a policy
+// type with a result for TLS-RPT.
+func sawTLSResult(t *testing.T, b *Box, policyType, result string) bool {
+	t.Helper()
+	for _, r := range tlsResults(t, b) {
+		if r.PolicyType == policyType && r.Result == result {
+			return true
+		}
+	}
+	return false
+}
+
 const enforcePolicy = "version: STSv1\r\nmode: enforce\r\nmx: mx.friends.example\r\nmax_age: 86400\r\n"
 
 func TestMTASTSEnforceNeverSendsToAWrongCertificateAndDeliversToTheRightOne(t *testing.T) {
@@ -283,11 +295,7 @@ func TestDANEWithASignedTLSARecordDeliversOnlyOnAMatch(t *testing.T) {
 	// The right key published: the next attempt delivers.
 	p.zone.Add(tlsaName + " TLSA 3 1 1 " + p.spki("mx.friends.example"))
 	testutil.WaitFor(t, "delivery under DANE", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
-	var sawOK bool
-	for _, r := range tlsResults(t, b) {
-		sawOK = sawOK || r.PolicyType == "tlsa" && r.Result == "success"
-	}
-	if !sawOK {
+	if !sawTLSResult(t, b, "tlsa", "success") {
 		t.Errorf("TLS results %+v lack the DANE success", tlsResults(t, b))
 	}
 }
@@ -337,22 +345,14 @@ func TestDANEDefersWhenTheTLSAAnswerIsBogus(t *testing.T) {
 	if n := len(p.pf.Mail("anna")); n != 0 {
 		t.Fatalf("Postfix received %d messages despite the bogus TLSA answer", n)
 	}
-	var sawInvalid bool
-	for _, r := range tlsResults(t, b) {
-		sawInvalid = sawInvalid || r.Result == "dnssec-invalid"
-	}
-	if !sawInvalid {
+	if !sawTLSResult(t, b, "tlsa", "dnssec-invalid") {
 		t.Errorf("TLS results %+v lack dnssec-invalid", tlsResults(t, b))
 	}
 	if hits := p.tamper.set(false); hits == 0 {
 		t.Fatal("the attacker corrupted no signature")
 	}
 	testutil.WaitFor(t, "delivery under DANE once the answers are intact", 60*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
-	var sawOK bool
-	for _, r := range tlsResults(t, b) {
-		sawOK = sawOK || r.PolicyType == "tlsa" && r.Result == "success"
-	}
-	if !sawOK {
+	if !sawTLSResult(t, b, "tlsa", "success") {
 		t.Errorf("TLS results %+v lack the DANE success", tlsResults(t, b))
 	}
 }
