@@ -46,6 +46,9 @@ type unboundOptions struct {
 	Stubs []stubZone
 	// Port it answers on (0: a free loopback port).
 	Port int
+	// NS is the network namespace it runs in (dane_postfix_test.go);
+	// nil: the test's own.
+	NS *netNS
 	// TCPUpstream: it asks the stub servers over TCP only.
 	TCPUpstream bool
 	// MaxTTL caps how long it caches anything, in seconds (0: unbound's
@@ -106,6 +109,10 @@ func startUnboundWith(t *testing.T, o unboundOptions) int {
 	log := &syncBuffer{}
 	cmd := exec.Command(bin, "-d", "-c", path)
 	dial := dialTCP
+	if o.NS != nil {
+		cmd = o.NS.command(bin, "-d", "-c", path)
+		dial = o.NS.dial
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
