@@ -131,20 +131,6 @@ func (z *peerZone) Anchor() string {
 	return strings.Join(strings.Fields(zk.DS()[0].String()), " ")
 }
 
-// wrongAnchor is a DS of the zone that matches none of its keys (its
-// digest changed): a resolver trusting it finds the zone bogus.
-func wrongAnchor(anchor string) string {
-	f := strings.Fields(anchor)
-	d := []byte(f[len(f)-1])
-	if d[0] == '0' {
-		d[0] = '1'
-	} else {
-		d[0] = '0'
-	}
-	f[len(f)-1] = string(d)
-	return strings.Join(f, " ")
-}
-
 // tamperer is an attacker on the path between a resolver and a zone's
 // server: while on, it corrupts the signatures over the records of one
 // type in the answers it relays, leaving the records themselves as the
