@@ -79,6 +79,12 @@ func newNetNS(t *testing.T) *netNS {
 	if out, err := n.command("ip", "link", "set", "lo", "up").CombinedOutput(); err != nil {
 		t.Fatalf("loopback up in %s: %v\n%s", name, err, out)
 	}
+	// Datagram sockets here queue 512 messages, not the default 10:
+	// Postfix's processes log through one (postlog), and its master,
+	// which starts the socket's reader, blocks once it is full.
+	if out, err := n.command("sh", "-c", "echo 512 > /proc/sys/net/unix/max_dgram_qlen").CombinedOutput(); err != nil {
+		t.Fatalf("max_dgram_qlen in %s: %v\n%s", name, err, out)
+	}
 	return n
 }
 

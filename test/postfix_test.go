@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -115,7 +116,8 @@ smtpd_relay_restrictions = reject_unauth_destination
 smtpd_recipient_restrictions = reject_unauth_destination
 smtpd_banner = $myhostname ESMTP %[4]s-provider
 biff = no
-`, dir, o.Domain, o.Base, strings.Split(o.Domain, ".")[0]) + o.MainCF
+`, dir, o.Domain, o.Base, strings.Split(o.Domain, ".")[0])
+	mainCF = withSettings(mainCF, o.MainCF)
 	os.WriteFile(filepath.Join(dir, "conf", "main.cf"), []byte(mainCF), 0o644)
 	// A port free now may be taken before Postfix binds it (another
 	// test's client dialling from 127.0.0.2 gets an ephemeral port there),
@@ -134,6 +136,27 @@ biff = no
 	}
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// withSettings sets each "name = value" line of extra in the main.cf
+// text cf: in place of the line that sets name, else at the end. A
+// setting given twice makes every Postfix process warn at start, and
+// the burst of log lines can fill the postlog socket before postlogd
+// reads it.
+func withSettings(cf, extra string) string {
+	for _, l := range strings.Split(strings.TrimSpace(extra), "\n") {
+		name, _, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(strings.TrimSpace(name)) + ` = .*$`)
+		if re.MatchString(cf) {
+			cf = re.ReplaceAllLiteralString(cf, l)
+		} else {
+			cf += l + "\n"
+		}
+	}
+	return cf
 }
 
 func postfixMasterCF(port int) string {
