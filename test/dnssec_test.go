@@ -21,16 +21,63 @@ import (
 	"boxmail/internal/testutil"
 )
 
-// unbound runs Debian's unbound as a validating resolver on a free
+// startUnbound runs Debian's unbound as a validating resolver on a free
 // loopback port, trusting anchor (a DS record) for example.test and
 // sending its queries for example.test to the box's DNS port. It
 // returns the port. An empty anchor is a parent without our DS: the
 // zone is insecure to it.
 func startUnbound(t *testing.T, anchor string, dnsPort int) int {
 	t.Helper()
+	return startUnboundWith(t, unboundOptions{Stubs: []stubZone{{Name: "example.test", Anchor: anchor, Port: dnsPort}}})
+}
+
+// stubZone is a zone a resolver asks one server for (on 127.0.0.1),
+// with the DS record it trusts for the zone ("": none, the zone is
+// insecure to it, as under a parent without its DS).
+type stubZone struct {
+	Name   string
+	Anchor string
+	Port   int
+}
+
+// unboundOptions say which zones a test's unbound resolves, and where
+// it runs.
+type unboundOptions struct {
+	Stubs []stubZone
+	// Port it answers on (0: a free loopback port).
+	Port int
+	// NS is the network namespace it runs in (dane_postfix_test.go);
+	// nil: the test's own.
+	NS *netNS
+	// TCPUpstream: it asks the stub servers over TCP only.
+	TCPUpstream bool
+	// MaxTTL caps how long it caches anything, in seconds (0: unbound's
+	// default of a day), so a change to a zone reaches its clients.
+	MaxTTL int
+}
+
+// startUnboundWith runs Debian's unbound as a validating resolver on
+// loopback that resolves the stub zones only: every other name is
+// REFUSED, so no query leaves the machine. It returns the port.
+func startUnboundWith(t *testing.T, o unboundOptions) int {
+	t.Helper()
 	bin := needTool(t, "unbound")
 	dir := t.TempDir()
-	port := testutil.FreePort(t)
+	port := o.Port
+	if port == 0 {
+		port = testutil.FreePort(t)
+	}
+	var zones, stubs strings.Builder
+	if o.MaxTTL > 0 {
+		fmt.Fprintf(&zones, "  cache-max-ttl: %d\n  cache-max-negative-ttl: %d\n", o.MaxTTL, o.MaxTTL)
+	}
+	for _, z := range o.Stubs {
+		fmt.Fprintf(&zones, "  local-zone: %q transparent\n", z.Name+".")
+		if z.Anchor != "" {
+			fmt.Fprintf(&zones, "  trust-anchor: %q\n", z.Anchor)
+		}
+		fmt.Fprintf(&stubs, "stub-zone:\n  name: %q\n  stub-addr: 127.0.0.1@%d\n", z.Name, z.Port)
+	}
 	conf := fmt.Sprintf(`server:
   interface: 127.0.0.1
   port: %d
@@ -45,21 +92,27 @@ func startUnbound(t *testing.T, anchor string, dnsPort int) int {
   verbosity: 1
   val-log-level: 2
   access-control: 127.0.0.0/8 allow
+  tcp-upstream: %s
   # unbound answers .test (RFC 6761) itself unless told not to.
   local-zone: "test." nodefault
-%s
-stub-zone:
-  name: "example.test"
-  stub-addr: 127.0.0.1@%d
-remote-control:
+  # Nothing but the stub zones is resolved.
+  local-zone: "." refuse
+  # A bogus answer is not kept: the next query validates again.
+  val-bogus-ttl: 1
+%s%sremote-control:
   control-enable: no
-`, port, dir, anchorLine(anchor), dnsPort)
+`, port, dir, yesNo(o.TCPUpstream), zones.String(), stubs.String())
 	path := filepath.Join(dir, "unbound.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	log := &syncBuffer{}
 	cmd := exec.Command(bin, "-d", "-c", path)
+	dial := dialTCP
+	if o.NS != nil {
+		cmd = o.NS.command(bin, "-d", "-c", path)
+		dial = o.NS.dial
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -76,7 +129,7 @@ remote-control:
 	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+		c, err := dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 		if err == nil {
 			if err := c.Close(); err != nil {
 				t.Log(err)
@@ -95,12 +148,11 @@ remote-control:
 	}
 }
 
-// anchorLine is unbound's trust-anchor setting ("" without one).
-func anchorLine(anchor string) string {
-	if anchor == "" {
-		return ""
+func yesNo(b bool) string {
+	if b {
+		return "yes"
 	}
-	return fmt.Sprintf("  trust-anchor: %q", anchor)
+	return "no"
 }
 
 // digAt runs dig against a resolver on loopback (recursion wanted).

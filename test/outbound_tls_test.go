@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,39 +21,58 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/miekg/dns"
 
-	"boxmail/internal/resolver"
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
 
 // The outbound TLS policies (issue 22) against a real Postfix as the
 // friend's provider: its domain friends.example has its MX
-// mx.friends.example on 127.0.0.2, answered by a DNS server of the test
-// (which sets the AD bit for a "signed" zone; the box believes AD from
-// loopback), an MTA-STS policy served over HTTPS by the test, and the
-// box reaches both through BOXMAIL_TEST_OUTBOUND_LOOPBACK. The test's
-// certificates are the box's trusted roots through SSL_CERT_FILE.
+// mx.friends.example on 127.0.0.2, in a zone served by boxmail's own
+// DNS server (signed with its own keys, as the box signs its zones:
+// dane_dns_test.go), an MTA-STS policy served over HTTPS by the test,
+// and the box reaches both through BOXMAIL_TEST_OUTBOUND_LOOPBACK. The
+// box's only resolver is Debian's unbound, validating, with the zone's
+// DS as its trust anchor: the AD bit the box believes is unbound's
+// verdict on real signatures. The test's certificates are the box's
+// trusted roots through SSL_CERT_FILE.
+
+// peerTrust is how the box's validating resolver finds the friend's
+// zone.
+type peerTrust int
+
+const (
+	// signedZone: signed, its DS the resolver's trust anchor (secure).
+	signedZone peerTrust = iota
+	// unsignedZone: no signatures and no DS (insecure, RFC 4035 4.3).
+	unsignedZone
+	// tamperedTLSA: signed and anchored, but an attacker between the
+	// resolver and the zone's server corrupts the signatures of its
+	// TLSA records (bogus: unbound answers SERVFAIL).
+	tamperedTLSA
+)
 
 // tlsPeer is the friend's provider with its DNS, certificates and
 // MTA-STS web server.
 type tlsPeer struct {
-	t       *testing.T
-	pf      *Postfix
-	port    int
-	dns     *resolver.Fake
-	dnsAddr string
-	dir     string
-	mu      sync.Mutex
-	policy  string // served at /.well-known/mta-sts.txt; "" is 404
-	fetches int
-	https   int
+	t        *testing.T
+	pf       *Postfix
+	port     int
+	zone     *peerZone
+	tamper   *tamperer // tamperedTLSA only
+	resolver int       // unbound's port
+	dir      string
+	mu       sync.Mutex
+	policy   string // served at /.well-known/mta-sts.txt; "" is 404
+	fetches  int
+	https    int
 }
 
 // tlsNames are the names the test has certificates for, each trusted.
 var tlsNames = []string{"mx.friends.example", "other.example", "mta-sts.friends.example"}
 
-func startTLSPeer(t *testing.T, records ...string) *tlsPeer {
+func startTLSPeer(t *testing.T, trust peerTrust, records ...string) *tlsPeer {
 	t.Helper()
 	p := &tlsPeer{t: t, dir: t.TempDir()}
 	now := time.Now()
@@ -102,9 +122,17 @@ func startTLSPeer(t *testing.T, records ...string) *tlsPeer {
 	_, hs, _ := net.SplitHostPort(srv.Listener.Addr().String())
 	fmt.Sscan(hs, &p.https)
 
-	p.dns = resolver.NewFake(append([]string{"friends.example. MX 10 mx.friends.example.", "mx.friends.example. A 127.0.0.2",
-		"mta-sts.friends.example. A 127.0.0.1"}, records...)...)
-	p.dnsAddr = testutil.ServeDNS(t, p.dns, p.dns)
+	p.zone = startPeerZone(t, "friends.example", trust != unsignedZone, append([]string{"friends.example. MX 10 mx.friends.example.",
+		"mx.friends.example. A 127.0.0.2", "mta-sts.friends.example. A 127.0.0.1"}, records...)...)
+	stub := stubZone{Name: "friends.example", Port: p.zone.Port}
+	if trust != unsignedZone {
+		stub.Anchor = p.zone.Anchor()
+	}
+	if trust == tamperedTLSA {
+		p.tamper = startTamperer(t, p.zone.Port, dns.TypeTLSA)
+		stub.Port = p.tamper.Port
+	}
+	p.resolver = startUnboundWith(t, unboundOptions{Stubs: []stubZone{stub}})
 	t.Setenv("BOXMAIL_TEST_OUTBOUND_LOOPBACK", fmt.Sprintf("%d,%d", p.port, p.https))
 	return p
 }
@@ -149,9 +177,9 @@ func (p *tlsPeer) setPolicy(s string) {
 	p.policy = s
 }
 
-// box starts a box whose resolver is the peer's DNS server.
+// box starts a box whose only resolver is the validating unbound.
 func (p *tlsPeer) box() *Box {
-	return newBoxWith(p.t, map[string]string{"resolvers": p.dnsAddr, "retry_schedule": "1s"})
+	return newBoxWith(p.t, map[string]string{"resolvers": "127.0.0.1:" + strconv.Itoa(p.resolver), "retry_schedule": "1s"})
 }
 
 func submitTo(t *testing.T, b *Box, rcpt, subject string) {
@@ -182,10 +210,22 @@ func tlsResults(t *testing.T, b *Box) []store.TLSResult {
 	return r
 }
 
+// sawTLSResult tells whether the box counted a session under a policy
+// type with a result for TLS-RPT.
+func sawTLSResult(t *testing.T, b *Box, policyType, result string) bool {
+	t.Helper()
+	for _, r := range tlsResults(t, b) {
+		if r.PolicyType == policyType && r.Result == result {
+			return true
+		}
+	}
+	return false
+}
+
 const enforcePolicy = "version: STSv1\r\nmode: enforce\r\nmx: mx.friends.example\r\nmax_age: 86400\r\n"
 
 func TestMTASTSEnforceNeverSendsToAWrongCertificateAndDeliversToTheRightOne(t *testing.T) {
-	p := startTLSPeer(t, `_mta-sts.friends.example. TXT "v=STSv1; id=20261206"`)
+	p := startTLSPeer(t, signedZone, `_mta-sts.friends.example. TXT "v=STSv1; id=20261206"`)
 	p.setPolicy(enforcePolicy)
 	p.serveCert("other.example")
 	b := p.box()
@@ -224,7 +264,7 @@ func TestMTASTSEnforceNeverSendsToAWrongCertificateAndDeliversToTheRightOne(t *t
 }
 
 func TestMTASTSTestingDeliversAndRecordsTheFailure(t *testing.T) {
-	p := startTLSPeer(t, `_mta-sts.friends.example. TXT "v=STSv1; id=1"`)
+	p := startTLSPeer(t, signedZone, `_mta-sts.friends.example. TXT "v=STSv1; id=1"`)
 	p.setPolicy(strings.Replace(enforcePolicy, "enforce", "testing", 1))
 	p.serveCert("other.example")
 	b := p.box()
@@ -239,12 +279,9 @@ func TestMTASTSTestingDeliversAndRecordsTheFailure(t *testing.T) {
 }
 
 func TestDANEWithASignedTLSARecordDeliversOnlyOnAMatch(t *testing.T) {
-	p := startTLSPeer(t)
+	p := startTLSPeer(t, signedZone)
 	tlsaName := fmt.Sprintf("_%d._tcp.mx.friends.example.", p.port)
-	if err := p.dns.Add(tlsaName + " TLSA 3 1 1 " + p.spki("other.example")); err != nil { // a key Postfix does not have
-		t.Fatal(err)
-	}
-	p.dns.Secure("friends.example")
+	p.zone.Add(tlsaName + " TLSA 3 1 1 " + p.spki("other.example")) // a key Postfix does not have
 	p.serveCert("mx.friends.example")
 	b := p.box()
 	submitTo(t, b, "anna@friends.example", "dane")
@@ -256,15 +293,66 @@ func TestDANEWithASignedTLSARecordDeliversOnlyOnAMatch(t *testing.T) {
 		t.Fatalf("Postfix received %d messages despite the TLSA mismatch", n)
 	}
 	// The right key published: the next attempt delivers.
-	if err := p.dns.Add(tlsaName + " TLSA 3 1 1 " + p.spki("mx.friends.example")); err != nil {
-		t.Fatal(err)
-	}
+	p.zone.Add(tlsaName + " TLSA 3 1 1 " + p.spki("mx.friends.example"))
 	testutil.WaitFor(t, "delivery under DANE", 30*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
-	var sawOK bool
-	for _, r := range tlsResults(t, b) {
-		sawOK = sawOK || r.PolicyType == "tlsa" && r.Result == "success"
+	if !sawTLSResult(t, b, "tlsa", "success") {
+		t.Errorf("TLS results %+v lack the DANE success", tlsResults(t, b))
 	}
-	if !sawOK {
+}
+
+// TLSA records in a zone without DNSSEC vouch for nothing (RFC 7672
+// 2.2): anyone who can forge the zone's answers could name his own key.
+// Here they name the key of the certificate Postfix serves, which is
+// not valid for its name; the box ignores them and applies the domain's
+// MTA-STS policy, which refuses that certificate.
+func TestDANEIgnoresTLSARecordsOfAnUnsignedZone(t *testing.T) {
+	p := startTLSPeer(t, unsignedZone, `_mta-sts.friends.example. TXT "v=STSv1; id=7672"`)
+	p.zone.Add(fmt.Sprintf("_%d._tcp.mx.friends.example. TLSA 3 1 1 %s", p.port, p.spki("other.example")))
+	p.setPolicy(enforcePolicy)
+	p.serveCert("other.example")
+	b := p.box()
+	submitTo(t, b, "anna@friends.example", "forged tlsa")
+	last := waitDeferred(t, b)
+	if want := "MTA-STS policy of friends.example requires TLS; mx.friends.example offered a certificate for other.example"; !strings.Contains(last, want) {
+		t.Errorf("last error %q, want %q", last, want)
+	}
+	if n := len(p.pf.Mail("anna")); n != 0 {
+		t.Fatalf("Postfix received %d messages on the strength of unsigned TLSA records", n)
+	}
+	for _, r := range tlsResults(t, b) {
+		if r.PolicyType != "sts" {
+			t.Errorf("TLS result under policy %q (want only sts): %+v", r.PolicyType, r)
+		}
+	}
+}
+
+// A signed zone whose TLSA answer fails validation (an attacker on the
+// path corrupts its signatures: unbound answers SERVFAIL) may be an
+// attack on DANE (RFC 7672 2.2): the box defers rather than fall back to
+// MTA-STS or opportunistic TLS, although Postfix's certificate is the
+// one the records name; once the answers are intact, it delivers under
+// DANE.
+func TestDANEDefersWhenTheTLSAAnswerIsBogus(t *testing.T) {
+	p := startTLSPeer(t, tamperedTLSA)
+	p.zone.Add(fmt.Sprintf("_%d._tcp.mx.friends.example. TLSA 3 1 1 %s", p.port, p.spki("mx.friends.example")))
+	p.serveCert("mx.friends.example")
+	b := p.box()
+	submitTo(t, b, "anna@friends.example", "bogus tlsa")
+	last := waitDeferred(t, b)
+	if want := "the TLSA lookup of mx.friends.example (a signed zone) failed"; !strings.Contains(last, want) || !strings.Contains(last, "SERVFAIL") {
+		t.Errorf("last error %q, want %q (SERVFAIL)", last, want)
+	}
+	if n := len(p.pf.Mail("anna")); n != 0 {
+		t.Fatalf("Postfix received %d messages despite the bogus TLSA answer", n)
+	}
+	if !sawTLSResult(t, b, "tlsa", "dnssec-invalid") {
+		t.Errorf("TLS results %+v lack dnssec-invalid", tlsResults(t, b))
+	}
+	if hits := p.tamper.set(false); hits == 0 {
+		t.Fatal("the attacker corrupted no signature")
+	}
+	testutil.WaitFor(t, "delivery under DANE once the answers are intact", 60*time.Second, func() bool { return len(p.pf.Mail("anna")) == 1 })
+	if !sawTLSResult(t, b, "tlsa", "success") {
 		t.Errorf("TLS results %+v lack the DANE success", tlsResults(t, b))
 	}
 }
@@ -272,7 +360,7 @@ func TestDANEWithASignedTLSARecordDeliversOnlyOnAMatch(t *testing.T) {
 // A REQUIRETLS message (RFC 8689) to a host whose certificate is not
 // valid for its name bounces with a DSN that says so, and is not sent.
 func TestARequireTLSMessageBouncesWithoutAVerifiedPeer(t *testing.T) {
-	p := startTLSPeer(t)
+	p := startTLSPeer(t, signedZone)
 	p.serveCert("other.example")
 	b := p.box()
 	c, err := smtp.DialStartTLS(fmt.Sprintf("127.0.0.1:%d", b.Submission), &tls.Config{InsecureSkipVerify: true})
@@ -358,7 +446,7 @@ func sendRequireTLS(t *testing.T, b *Box, rcpt, subject string) {
 // plain one waits for the right certificate; then a REQUIRETLS message
 // bounces, because Postfix does not offer REQUIRETLS.
 func TestTLSRequiredNoAndRequireTLSAgainstPostfix(t *testing.T) {
-	p := startTLSPeer(t, `_mta-sts.friends.example. TXT "v=STSv1; id=8689"`)
+	p := startTLSPeer(t, signedZone, `_mta-sts.friends.example. TXT "v=STSv1; id=8689"`)
 	p.setPolicy(enforcePolicy)
 	p.serveCert("other.example")
 	b := p.box()

@@ -1,11 +1,13 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ type Postfix struct {
 	t    *testing.T
 	Dir  string
 	Addr string
+	ns   *netNS // the network namespace it runs in; nil: the test's
 }
 
 func startPostfix(t *testing.T, users ...string) *Postfix {
@@ -41,6 +44,12 @@ type postfixOptions struct {
 	// Dovecot reads.
 	Base      string
 	Mailboxes map[string]string
+	// MainCF and MasterCF are lines added to main.cf (a later setting
+	// overrides an earlier one) and master.cf.
+	MainCF, MasterCF string
+	// NS is the network namespace it runs in (dane_postfix_test.go);
+	// nil: the test's own.
+	NS *netNS
 }
 
 // startPostfixWith starts a private Postfix that accepts mail for
@@ -62,7 +71,7 @@ func startPostfixWith(t *testing.T, o postfixOptions) *Postfix {
 			os.RemoveAll(dir)
 		}
 	})
-	p := &Postfix{t: t, Dir: dir}
+	p := &Postfix{t: t, Dir: dir, ns: o.NS}
 	for _, d := range []string{"conf", "queue", "data", "mail"} {
 		os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
@@ -108,6 +117,7 @@ smtpd_recipient_restrictions = reject_unauth_destination
 smtpd_banner = $myhostname ESMTP %[4]s-provider
 biff = no
 `, dir, o.Domain, o.Base, strings.Split(o.Domain, ".")[0])
+	mainCF = withSettings(mainCF, o.MainCF)
 	os.WriteFile(filepath.Join(dir, "conf", "main.cf"), []byte(mainCF), 0o644)
 	// A port free now may be taken before Postfix binds it (another
 	// test's client dialling from 127.0.0.2 gets an ephemeral port there),
@@ -115,7 +125,7 @@ biff = no
 	for attempt := 1; ; attempt++ {
 		port := testutil.FreePortOn(t, "127.0.0.2")
 		p.Addr = fmt.Sprintf("127.0.0.2:%d", port)
-		os.WriteFile(filepath.Join(dir, "conf", "master.cf"), []byte(postfixMasterCF(port)), 0o644)
+		os.WriteFile(filepath.Join(dir, "conf", "master.cf"), []byte(postfixMasterCF(port)+o.MasterCF), 0o644)
 		err := p.start()
 		if err == nil {
 			break
@@ -126,6 +136,27 @@ biff = no
 	}
 	t.Cleanup(p.Stop)
 	return p
+}
+
+// withSettings sets each "name = value" line of extra in the main.cf
+// text cf: in place of the line that sets name, else at the end. A
+// setting given twice makes every Postfix process warn at start, and
+// the burst of log lines can fill the postlog socket before postlogd
+// reads it.
+func withSettings(cf, extra string) string {
+	for _, l := range strings.Split(strings.TrimSpace(extra), "\n") {
+		name, _, ok := strings.Cut(l, "=")
+		if !ok {
+			continue
+		}
+		re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(strings.TrimSpace(name)) + ` = .*$`)
+		if re.MatchString(cf) {
+			cf = re.ReplaceAllLiteralString(cf, l)
+		} else {
+			cf += l + "\n"
+		}
+	}
+	return cf
 }
 
 func postfixMasterCF(port int) string {
@@ -172,13 +203,13 @@ func (p *Postfix) Start() {
 }
 
 func (p *Postfix) start() error {
-	if out, err := exec.Command("postfix", "-c", filepath.Join(p.Dir, "conf"), "start").CombinedOutput(); err != nil {
+	if out, err := p.command(context.Background(), "postfix", "-c", filepath.Join(p.Dir, "conf"), "start").CombinedOutput(); err != nil {
 		log, _ := os.ReadFile(filepath.Join(p.Dir, "postfix.log"))
 		return fmt.Errorf("postfix start: %v\n%s\n%s", err, out, log)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := dialTCP(p.Addr); err == nil {
+		if c, err := p.dial(p.Addr); err == nil {
 			c.Close()
 			return nil
 		}
@@ -189,16 +220,42 @@ func (p *Postfix) start() error {
 
 // Stop stops the instance (only ours: by its config directory).
 func (p *Postfix) Stop() {
-	exec.Command("postfix", "-c", filepath.Join(p.Dir, "conf"), "stop").Run()
+	// Bounded: a stop that hangs (its master gone, postfix-script's
+	// 'master -t' waiting on a dead postlog socket) must not hang the test.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stop := p.command(ctx, "postfix", "-c", filepath.Join(p.Dir, "conf"), "stop")
+	stop.WaitDelay = time.Second
+	if err := stop.Run(); ctx.Err() != nil {
+		p.t.Errorf("postfix stop did not finish within 30s: %v", err)
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		c, err := dialTCP(p.Addr)
+		c, err := p.dial(p.Addr)
 		if err != nil {
 			return
 		}
 		c.Close()
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// command runs a command where the instance runs (its namespace),
+// killed when ctx ends.
+func (p *Postfix) command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	if p.ns != nil {
+		args = append([]string{"netns", "exec", p.ns.Name, name}, args...)
+		name = "ip"
+	}
+	return exec.CommandContext(ctx, name, args...)
+}
+
+// dial connects to addr from where the instance runs.
+func (p *Postfix) dial(addr string) (net.Conn, error) {
+	if p.ns != nil {
+		return p.ns.dial(addr)
+	}
+	return dialTCP(addr)
 }
 
 // Mail returns the messages delivered to user's Maildir.

@@ -66,8 +66,14 @@ func validatedTLSA(t *testing.T, port int) []string {
 	if !strings.Contains(digFlags(t, out), " ad ") {
 		t.Fatalf("TLSA not validated:\n%s", out)
 	}
+	return tlsa311(out)
+}
+
+// tlsa311 is the data of the TLSA 3 1 1 records in dig's output,
+// lower case, sorted.
+func tlsa311(digOut string) []string {
 	var got []string
-	for _, m := range regexp.MustCompile(`(?m)\tTLSA\t3 1 1 ([0-9A-Fa-f ]+)$`).FindAllStringSubmatch(out, -1) {
+	for _, m := range regexp.MustCompile(`(?m)\tTLSA\t3 1 1 ([0-9A-Fa-f ]+)$`).FindAllStringSubmatch(digOut, -1) {
 		got = append(got, strings.ToLower(strings.ReplaceAll(m[1], " ", "")))
 	}
 	slices.Sort(got)
