@@ -101,7 +101,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-
   echo
   echo '```'; cat "$work/rows"; echo '```'
   if [ -s "$work/statements" ]; then
-    echo; echo "Statements (pg_stat_statements: calls, text), the most run per run:"; echo
+    echo; echo "Statements (pg_stat_statements: calls, mean execution µs, mean planning µs, plans made, text), the most run per run:"; echo
     echo '```'; cat "$work/statements"; echo '```'
   fi
 } | tee "${OUT:-/dev/null}"

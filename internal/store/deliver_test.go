@@ -106,6 +106,13 @@ func TestADeliveryToManyTargetsGivesEachMailboxConsecutiveUIDs(t *testing.T) {
 	check(me.ID, "Made", want{uids: []uint32{1}, flags: []Flags{0}, kw: [][]string{nil}})
 	check(you.ID, "INBOX", want{uids: []uint32{1, 2}, flags: []Flags{0, 0}, kw: [][]string{{"$Junk"}, nil}})
 
+	// One target alone takes another statement on PostgreSQL
+	// (addToNamedPG); a missing folder is INBOX there too.
+	if err := s.Deliver(ctx, Delivery{Data: []byte("Subject: one\r\n\r\none\r\n"), Received: time.Unix(1700000000, 0), Local: []LocalTarget{{AccountID: you.ID, Mailbox: "Nope", Flags: FlagAnswered}}}); err != nil {
+		t.Fatal(err)
+	}
+	check(you.ID, "INBOX", want{uids: []uint32{1, 2, 3}, flags: []Flags{FlagAnswered}, kw: [][]string{nil}})
+
 	// My events: one new message per copy of mine, each with its UID.
 	var got []string
 	deadline := time.Now().Add(10 * time.Second)
@@ -176,6 +183,7 @@ func TestTheHotPathsTakeFewRoundTripsOnPostgreSQL(t *testing.T) {
 		}
 		// BEGIN, SAVEPOINT, body (2), messages (1), change log, COMMIT.
 		count("a delivery to 8 accounts", 7, func() error { return s.Deliver(ctx, Delivery{Data: msg, Local: local}) })
+		count("a delivery to 1 account", 7, func() error { return s.Deliver(ctx, Delivery{Data: msg, Local: local[:1]}) })
 		inbox, err := s.MailboxByName(ctx, me.ID, "INBOX")
 		if err != nil {
 			t.Fatal(err)
