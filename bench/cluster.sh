@@ -8,6 +8,14 @@
 #
 # usage: bench/cluster.sh     env: ROUNDS=3 MSGS=2000 CONC=8 SIZE=4096 DURATION=20s
 #        CONFIGS="sqlite pg1 pg2"  SHARED_BENCH=<repo>/../shared/bench
+#        BASE_BIN=boxmail binary: configurations named NAME-base (e.g.
+#        CONFIGS="sqlite pg1 sqlite-base pg1-base") run it instead of this tree's
+#        build, alternating with the others: a before/after comparison under
+#        the same load.
+#        STATEMENTS=1: count PostgreSQL's statements (bench/pg.sh PG_STATS=1) and
+#        add stmts_per_msg= / stmts_per_op= to the PostgreSQL rows, the most run
+#        ones listed at the end; pg_stat_statements costs CPU: take the CPU and
+#        throughput figures from a run without it.
 # The core budget: everything (PostgreSQL, the nodes, smtp-source and
 # imapload) shares this machine's cores; CPU figures are the servers'
 # process trees (boxmail nodes + PostgreSQL) from /proc.
@@ -32,19 +40,22 @@ log() { echo "[$(date +%T)] $*" >&2; }
 log "building boxmail and imapload"
 (cd "$repo" && CGO_ENABLED=0 go build -o "$work/boxmail" ./cmd/boxmail && CGO_ENABLED=0 go build -o "$work/imapload" ./bench/cmd/imapload && CGO_ENABLED=0 go build -o "$work/fillmail" ./bench/cmd/fillmail)
 export BOXMAIL_BIN=$work/boxmail IMAPLOAD_BIN=$work/imapload FILLMAIL_BIN=$work/fillmail
-eval "$("$here/pg.sh" start "$work/pg")"; pg_up=1
+eval "$(PG_STATS=${STATEMENTS:-0} "$here/pg.sh" start "$work/pg")"; pg_up=1
 pg_pid=$PG_PID
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
-: >"$work/rows"
+: >"$work/rows"; : >"$work/statements"
 run=0
 for round in $(seq 1 "$ROUNDS"); do
   for cfg in $CONFIGS; do
     for part in ingest imap; do
       run=$((run + 1))
-      unset STORE_URL PG_PID NODES
-      case $cfg in
+      unset STORE_URL PG_PID NODES BEFORE_RUN
+      export BOXMAIL_BIN=$work/boxmail
+      case $cfg in *-base) BOXMAIL_BIN=${BASE_BIN:?BASE_BIN: the boxmail binary of the -base configurations} ;; esac
+      case ${cfg%-base} in
         sqlite) ;;
-        pg*) eval "$("$here/pg.sh" db "$work/pg" "run$run")"; export STORE_URL PG_PID=$pg_pid NODES=${cfg#pg} ;;
+        pg*) eval "$("$here/pg.sh" db "$work/pg" "run$run")"; cfgname=${cfg%-base}; export STORE_URL PG_PID=$pg_pid NODES=${cfgname#pg}
+          [ "${STATEMENTS:-0}" = 1 ] && export BEFORE_RUN="'$here/pg.sh' stats-reset '$work/pg'" ;;
       esac
       log "round $round: $cfg $part"
       if [ $part = ingest ]; then
@@ -52,7 +63,14 @@ for round in $(seq 1 "$ROUNDS"); do
         v=$(echo "$out" | tr ' ' '\n' | grep -E '^(smtp_msgs_per_s|e2e_msgs_per_s|server_cpu_ms_per_msg)=' | tr '\n' ' ')
       else
         out=$(PEERS=0 ROUNDS=1 DURATION=$DURATION TMPDIR=$work "$here/imap-mixed.sh" 2>>"$work/log") || { log "imap failed"; tail -5 "$work/log" >&2; continue; }
-        v=$(echo "$out" | grep '^boxmail 1 ' | tr ' ' '\n' | grep -E '^(ops_s|cpu_ms_op|errors)=' | tr '\n' ' ')
+        v=$(echo "$out" | grep '^boxmail 1 ' | tr ' ' '\n' | grep -E '^(ops_s|cpu_ms_op|errors|ops)=' | tr '\n' ' ')
+      fi
+      if [ -n "${BEFORE_RUN:-}" ]; then   # statements per message / per IMAP operation
+        "$here/pg.sh" stats "$work/pg" "run$run" 25 >"$work/stats"
+        { echo "### $cfg $part round $round"; cat "$work/stats"; } >>"$work/statements"
+        total=$(sed -n 's/^total=//p' "$work/stats")
+        if [ $part = ingest ]; then v="$v stmts_per_msg=$(awk -v t="$total" -v n="$MSGS" 'BEGIN { printf "%.1f", t / n }')"
+        else v="$v stmts_per_op=$(echo "$v" | tr ' ' '\n' | sed -n 's/^ops=//p' | awk -v t="$total" '{ printf "%.1f", ($1 > 0 ? t / $1 : 0) }')"; fi
       fi
       echo "$cfg $part $round $v load=$(cut -d' ' -f1 /proc/loadavg)" | tee -a "$work/rows" >&2
     done
@@ -72,8 +90,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-
   echo
   echo "Ratios (medians): pg1/sqlite SMTP $(ratio "$(med pg1 ingest e2e_msgs_per_s)" "$(med sqlite ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med pg1 imap ops_s)" "$(med sqlite imap ops_s)");" \
     "pg2/pg1 SMTP $(ratio "$(med pg2 ingest e2e_msgs_per_s)" "$(med pg1 ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med pg2 imap ops_s)" "$(med pg1 imap ops_s)")."
+  if [ -n "${BASE_BIN:-}" ]; then
+    echo
+    echo "Base build (BASE_BIN): pg1-base/sqlite-base SMTP $(ratio "$(med pg1-base ingest e2e_msgs_per_s)" "$(med sqlite-base ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med pg1-base imap ops_s)" "$(med sqlite-base imap ops_s)");" \
+      "this build / base: pg1 SMTP $(ratio "$(med pg1 ingest e2e_msgs_per_s)" "$(med pg1-base ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med pg1 imap ops_s)" "$(med pg1-base imap ops_s)");" \
+      "sqlite SMTP $(ratio "$(med sqlite ingest e2e_msgs_per_s)" "$(med sqlite-base ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med sqlite imap ops_s)" "$(med sqlite-base imap ops_s)")."
+  fi
   echo
   echo "Machine: $(nproc) cores, load average $load0 at the start, $load1 at the end."
   echo
   echo '```'; cat "$work/rows"; echo '```'
+  if [ -s "$work/statements" ]; then
+    echo; echo "Statements (pg_stat_statements: calls, mean execution µs, mean planning µs, plans made, text), the most run per run:"; echo
+    echo '```'; cat "$work/statements"; echo '```'
+  fi
 } | tee "${OUT:-/dev/null}"

@@ -18,7 +18,7 @@
 #        PEERS=1 (0: boxmail only, no Dovecot)  STORE_URL=postgres://... (bench/pg.sh;
 #        empty: SQLite)  NODES=1 (with STORE_URL: nodes of one box, the clients spread
 #        over them)  PG_PID= (PostgreSQL's postmaster: its CPU counts as the server's)
-#        ROWS_OUT=file (raw rows) OUT=file (the markdown table; else stdout only)
+#        BEFORE_RUN=cmd (run right before each measured run)  ROWS_OUT=file (raw rows) OUT=file (the markdown table; else stdout only)
 # Stops only the processes it started (boxmail by PID, the peer by its script).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3} SESSIONS=${SESSIONS:-1500} DURATION=${DURATION:-20s} CLIENTS=${CLIENTS:-10}
@@ -45,6 +45,7 @@ fi
 one_run() {
   local name=$1 port=$2 pass=$3; shift 3
   local t0 t1 out
+  if [ -n "${BEFORE_RUN:-}" ]; then eval "$BEFORE_RUN"; fi   # e.g. bench/pg.sh stats-reset
   t0=$(cpu_ticks "$@")
   case $port in *:*) ;; *) port=127.0.0.1:$port ;; esac
   out=$("$work/imapload" mixed -addr "$port" -users "1-$CLIENTS" -pass "$pass" -clients "$CLIENTS" \

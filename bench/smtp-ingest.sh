@@ -29,6 +29,9 @@
 #                                       the data dir, each on ports of its own); the sessions
 #                                       are spread over them by recipient (bench/smtp-spread.sh)
 #       PG_PID=                         PostgreSQL's postmaster: its tree's CPU is counted too
+#       BEFORE_RUN=                     a command run once the box is up, right before the
+#                                       measured run (bench/cluster.sh: resets PostgreSQL's
+#                                       statement counts)
 #       OWN_CPU=0                       1: measure the servers' CPU here, retrying a /proc scan
 #                                       that a process exiting broke (a busy machine), instead
 #                                       of in the shared harness (which then reports no memory)
@@ -167,6 +170,7 @@ if [ "$NODES" -gt 1 ]; then   # each smtp-source session to a node picked by its
   export SMTP_SOURCE=$here/smtp-spread.sh SPREAD_PORTS="${node_ports[*]}"
 fi
 targets="$bpid ${node_pids[*]} ${PG_PID:-}"
+if [ -n "${BEFORE_RUN:-}" ]; then eval "$BEFORE_RUN"; fi   # e.g. bench/pg.sh stats-reset
 if [ "${OWN_CPU:-0}" = 1 ]; then
   # shellcheck source=/dev/null
   . "$SHARED_BENCH/lib/proctree.sh"

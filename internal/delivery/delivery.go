@@ -143,42 +143,51 @@ func (d *Deliverer) HostedDomains(ctx context.Context) ([]string, error) {
 // recursively; an address that leads nowhere is ErrUnknownRecipient. For
 // any other domain the route is the address itself, remote.
 func (d *Deliverer) Resolve(ctx context.Context, rcpt string) (Route, error) {
+	r, _, err := d.resolve(ctx, rcpt)
+	return r, err
+}
+
+// resolve is Resolve that also tells whether rcpt's domain is hosted
+// here, asking the store once (AddRecipient's relay check needs it).
+func (d *Deliverer) resolve(ctx context.Context, rcpt string) (Route, bool, error) {
 	if strings.EqualFold(rcpt, "postmaster") { // RFC 5321 4.5.1: must be accepted without domain
 		doms, err := d.st.Domains(ctx)
 		if err != nil {
-			return Route{}, err
+			return Route{}, false, err
 		}
 		if len(doms) == 0 {
-			return Route{}, ErrUnknownRecipient
+			return Route{}, false, ErrUnknownRecipient
 		}
 		rcpt = "postmaster@" + doms[0].Name
 	}
 	a, err := ParseAddress(rcpt)
 	if err != nil {
-		return Route{}, fmt.Errorf("%w: %w", ErrBadAddress, err)
+		return Route{}, false, fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}
 	local, err := d.st.IsLocalDomain(ctx, a.Domain)
 	if err != nil {
-		return Route{}, err
+		return Route{}, false, err
 	}
 	if !local {
-		return Route{Remote: []string{a.String()}}, nil
+		return Route{Remote: []string{a.String()}}, false, nil
 	}
 	if r, ok, err := d.resolveSRS(a); ok { // a bounce to a forwarded copy
-		return r, err
+		return r, true, err
 	}
 	var r Route
 	seen := map[string]bool{}
-	if err := d.expand(ctx, a, 0, seen, &r); err != nil {
-		return Route{}, err
+	if err := d.expand(ctx, a, true, 0, seen, &r); err != nil {
+		return Route{}, true, err
 	}
 	if len(r.Accounts) == 0 && len(r.Remote) == 0 {
-		return Route{}, ErrUnknownRecipient
+		return Route{}, true, ErrUnknownRecipient
 	}
-	return r, nil
+	return r, true, nil
 }
 
-func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[string]bool, r *Route) error {
+// expand routes a into r. hosted says that a's domain is known to be
+// hosted here (the caller just asked the store).
+func (d *Deliverer) expand(ctx context.Context, a Address, hosted bool, depth int, seen map[string]bool, r *Route) error {
 	key := a.String()
 	if seen[key] {
 		return nil // loop or duplicate: already delivered along another path
@@ -188,13 +197,15 @@ func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[s
 		d.log.Warn("alias expansion too deep", "address", key)
 		return nil
 	}
-	local, err := d.st.IsLocalDomain(ctx, a.Domain)
-	if err != nil {
-		return err
-	}
-	if !local {
-		r.Remote = appendNew(r.Remote, key)
-		return nil
+	if !hosted {
+		local, err := d.st.IsLocalDomain(ctx, a.Domain)
+		if err != nil {
+			return err
+		}
+		if !local {
+			r.Remote = appendNew(r.Remote, key)
+			return nil
+		}
 	}
 	o, err := d.owner(ctx, a)
 	if err != nil {
@@ -231,7 +242,7 @@ func (d *Deliverer) expandDomainAlias(ctx context.Context, a Address, dom string
 		d.log.Warn("domain alias leads to a domain no longer hosted", "alias", "@"+a.Domain, "target", "@"+dom)
 		return nil
 	}
-	return d.expand(ctx, Address{Local: a.Local, Domain: dom}, depth+1, seen, r)
+	return d.expand(ctx, Address{Local: a.Local, Domain: dom}, true, depth+1, seen, r)
 }
 
 // DomainAliasTarget reports whether al is a domain alias ("@old" whose
@@ -297,7 +308,7 @@ func (d *Deliverer) expandTargets(ctx context.Context, al store.Alias, depth int
 			d.log.Warn("alias has a bad target", "alias", al.Address, "target", t)
 			continue
 		}
-		if err := d.expand(ctx, ta, depth+1, seen, r); err != nil {
+		if err := d.expand(ctx, ta, false, depth+1, seen, r); err != nil {
 			return err
 		}
 	}
@@ -412,20 +423,15 @@ func (t *Txn) AddRoute(r Route) {
 // AddRecipient resolves rcpt and adds it. Remote recipients are allowed
 // only when allowRemote (an authenticated submission).
 func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (Route, error) {
-	r, err := t.d.Resolve(ctx, rcpt)
+	r, local, err := t.d.resolve(ctx, rcpt)
 	if err != nil {
 		return r, err
 	}
 	t.authed = t.authed || allowRemote
-	if !allowRemote {
+	if !allowRemote && !local {
 		// A local alias may forward outside; an unauthenticated client may
 		// not address an outside domain directly.
-		a, _ := ParseAddress(rcpt)
-		if local, err := t.d.IsLocal(ctx, a.Domain); err != nil {
-			return r, err
-		} else if !local && !strings.EqualFold(rcpt, "postmaster") {
-			return r, ErrRelayDenied
-		}
+		return r, ErrRelayDenied
 	}
 	if err := t.checkQuota(ctx, r); err != nil {
 		return r, err

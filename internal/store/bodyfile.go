@@ -286,6 +286,9 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	var id int64
 	var err error
 	header := b.header
+	if tx.s.pg && b.file == "" {
+		return insertInlineBodyPG(ctx, tx, b)
+	}
 	if b.file == "" {
 		id, err = tx.insertID(ctx, "INSERT INTO bodies(size, data) VALUES(?, ?)", len(b.data), b.data)
 		header, _ = mailmsg.Split(b.data)
@@ -318,6 +321,33 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 		}
 	}
 	return id, insertHeaderSearch(ctx, tx.exec, id, search)
+}
+
+// insertInlineBodySQLPG (PostgreSQL) writes an inline body with its header
+// and header_search rows in one statement.
+const insertInlineBodySQLPG = `WITH b AS (INSERT INTO bodies(size, data) VALUES(?1, ?2) RETURNING id),
+h AS (INSERT INTO headers(body_id, data) SELECT id, ?3::bytea FROM b),
+s AS (INSERT INTO header_search(body_id, subject, hfrom, hto, cc, bcc) SELECT id, ?4::bytea, ?5::bytea, ?6::bytea, ?7::bytea, ?8::bytea FROM b)
+SELECT id FROM b`
+
+// insertInlineBodyPG is insertBody of an inline body on PostgreSQL: two
+// round trips instead of four (the body text index is written apart,
+// textsearch.go).
+func insertInlineBodyPG(ctx context.Context, tx *Tx, b body) (int64, error) {
+	header, _ := mailmsg.Split(b.data)
+	search := b.search
+	if search == nil {
+		search = headerSearchRow(header)
+	}
+	var id int64
+	if err := tx.queryRow(ctx, insertInlineBodySQLPG, len(b.data), b.data, header, search[0], search[1], search[2], search[3], search[4]).Scan(&id); err != nil {
+		return 0, err
+	}
+	text := b.text
+	if !b.textSet {
+		text = bodyText(b.data)
+	}
+	return id, insertBodyText(ctx, tx.exec, id, pgText(text))
 }
 
 // readBodyFile returns the bytes of a body kept in a file or a shared
@@ -378,7 +408,7 @@ func (s *Store) OpenBody(ctx context.Context, bodyID int64) (BodyReader, int64, 
 // that commit (or an earlier one, or another process) deleted go now;
 // their records go in the next batch (forgetDead).
 func (s *Store) removeDeadFiles(ctx context.Context) {
-	rows, err := s.wdb.QueryContext(ctx, "SELECT name FROM dead_files LIMIT 256")
+	rows, err := s.wdb.QueryContext(ctx, "SELECT name FROM "+deadFilesListed)
 	if err != nil {
 		s.log.Warn("listing dead body files", "err", err)
 		return
@@ -391,6 +421,16 @@ func (s *Store) removeDeadFiles(ctx context.Context) {
 		}
 	}
 	rows.Close()
+	s.removeDead(ctx, names)
+}
+
+// deadFilesListed is the part of dead_files one batch removes.
+const deadFilesListed = "(SELECT name FROM dead_files LIMIT 256) AS dead"
+
+// removeDead removes the files and blobs named, after the commit that
+// made them dead (removeDeadFiles, or on PostgreSQL the batch's change
+// log statement, which lists them in the transaction: notify.go).
+func (s *Store) removeDead(ctx context.Context, names []string) {
 	for _, n := range names {
 		if isBlobName(n) {
 			if err := s.removeDeadBlob(ctx, n); err != nil {

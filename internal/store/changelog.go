@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,7 +120,10 @@ func (c *changeLog) keepBuffers(events []Event) {
 // since the last published row, to publish before the batch's own, and
 // upto, the row the published ones reach once tx commits (0: none). It
 // runs in the writer goroutine with s.chlog.mu held.
-func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event) (foreign []Event, upto int64, err error) {
+//
+// On PostgreSQL it also lists the dead body files (notifySQL) into
+// *dead, a list for removeDead once tx has committed.
+func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *[]string) (foreign []Event, upto int64, err error) {
 	t := &Tx{tx: tx, s: s}
 	c := &s.chlog
 	var id int64
@@ -128,13 +132,17 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event) (forei
 		// Ids in commit order (see the comment at the top of this file),
 		// and the other nodes' wake-up, sent at commit (notify.go).
 		var pid uint32
-		var locks, notes int64
-		if err := t.queryRow(ctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events)).Scan(&pid, &locks, &notes); err != nil {
+		var notes int64
+		var names sql.NullString
+		if err := t.queryRow(ctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf).Scan(&pid, &id, &notes, &names); err != nil {
 			return nil, 0, fmt.Errorf("change log: %w", err)
 		}
 		c.writerPID.Store(pid) // the listener skips our own notifications
-	}
-	if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
+		*dead = []string{}
+		if names.Valid {
+			*dead = strings.Split(names.String, "\n")
+		}
+	} else if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {
 		return nil, 0, fmt.Errorf("change log: %w", err)
 	}

@@ -260,6 +260,12 @@ func compactExpunged(ctx context.Context, tx *Tx, mailboxID int64, now time.Time
 	} else if err != nil {
 		return err
 	}
+	return compactOlderThan(ctx, tx, mailboxID, oldest, now)
+}
+
+// compactOlderThan is compactExpunged once the at of the mailbox's oldest
+// tombstone is known.
+func compactOlderThan(ctx context.Context, tx *Tx, mailboxID, oldest int64, now time.Time) error {
 	if oldest >= now.Add(-vanishedKeep-vanishedSlack).Unix() {
 		return nil
 	}
@@ -271,7 +277,7 @@ func compactExpunged(ctx context.Context, tx *Tx, mailboxID int64, now time.Time
 	if _, err := tx.exec(ctx, "DELETE FROM expunged WHERE mailbox_id = ? AND modseq <= ?", mailboxID, top.Int64); err != nil {
 		return err
 	}
-	_, err = tx.exec(ctx, "UPDATE mailboxes SET vanished_floor = ? WHERE id = ? AND vanished_floor < ?", top.Int64, mailboxID, top.Int64)
+	_, err := tx.exec(ctx, "UPDATE mailboxes SET vanished_floor = ? WHERE id = ? AND vanished_floor < ?", top.Int64, mailboxID, top.Int64)
 	return err
 }
 
@@ -315,7 +321,8 @@ type flagUpdate struct {
 	kw                   []string
 	unchangedSince       int64
 
-	modseq   int64    // the call's new MODSEQ, 0 until a message changes
+	modseq   int64    // the call's new MODSEQ, 0 until a message changes (modseqLater: see apply)
+	evFrom   int      // with modseqLater: where the call's events start in tx.events
 	role     spamRole // of the mailbox, read when needed (spam.go); -1 unread
 	changed  []ChangedMeta
 	modified []uint32
@@ -353,14 +360,12 @@ type flagRow struct {
 // run applies the update to the messages with the given UIDs (ascending,
 // distinct), reading them by runs of nearby UIDs (as loadMessages does) so
 // that STORE 1:* on a big mailbox is not one query per message.
+//
+// The rows are read only from a mailbox of the account; whether the
+// mailbox is the account's is asked apart only when no row was read.
 func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
-	var owner int64
-	if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
-		return ErrNotFound
-	} else if err != nil {
-		return err
-	}
 	var batch []flagRow
+	read := false
 	for len(uids) > 0 {
 		end := 1
 		for end < len(uids) && uids[end]-uids[end-1] <= 16 {
@@ -369,9 +374,10 @@ func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
 		run := uids[:end]
 		uids = uids[end:]
 		var err error
-		if batch, err = readFlagRows(ctx, tx, u.mailboxID, run, batch[:0]); err != nil {
+		if batch, err = readFlagRows(ctx, tx, u.accountID, u.mailboxID, run, batch[:0]); err != nil {
 			return err
 		}
+		read = read || len(batch) > 0
 		for _, r := range batch {
 			if err := u.apply(ctx, tx, r); err != nil {
 				return err
@@ -381,6 +387,14 @@ func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
 			if err := u.flushWrites(ctx, tx); err != nil {
 				return err
 			}
+		}
+	}
+	if !read {
+		var owner int64
+		if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
+			return ErrNotFound
+		} else if err != nil {
+			return err
 		}
 	}
 	if err := u.flushWrites(ctx, tx); err != nil {
@@ -421,12 +435,44 @@ func (u *flagUpdate) flushWrites(ctx context.Context, tx *Tx) error {
 			args = append(args, w[min(i, n-1)].uid)
 		}
 		q := "UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid IN (?" + strings.Repeat(", ?", size-1) + ")"
-		if _, err := tx.exec(ctx, q, args...); err != nil {
+		if u.modseq == modseqLater {
+			if err := u.takeModSeq(ctx, tx, q, args); err != nil {
+				return err
+			}
+		} else if _, err := tx.exec(ctx, q, args...); err != nil {
 			return err
 		}
 		w = w[n:]
 	}
 	u.writes = u.writes[:0]
+	return nil
+}
+
+// modseqLater marks a MODSEQ that flushWrites takes (PostgreSQL).
+const modseqLater = -1
+
+// takeModSeq runs q, the first UPDATE of messages of the call (args: its
+// arguments, the MODSEQ third), together with the raise of the mailbox's
+// MODSEQ, in one statement, and gives the new MODSEQ to the messages,
+// changes and events that waited for it.
+func (u *flagUpdate) takeModSeq(ctx context.Context, tx *Tx, q string, args []any) error {
+	pq := "WITH n AS (UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq), " +
+		"w AS (" + strings.Replace(q, "modseq = ?", "modseq = (SELECT modseq FROM n)", 1) + ") SELECT modseq FROM n"
+	pargs := append([]any{u.mailboxID}, args[:2]...)
+	pargs = append(pargs, args[3:]...)
+	if err := tx.queryRow(ctx, pq, pargs...).Scan(&u.modseq); err != nil {
+		return err
+	}
+	for i := range u.changed {
+		if u.changed[i].ModSeq == modseqLater {
+			u.changed[i].ModSeq = u.modseq
+		}
+	}
+	for i := u.evFrom; i < len(tx.events); i++ {
+		if tx.events[i].ModSeq == modseqLater {
+			tx.events[i].ModSeq = u.modseq
+		}
+	}
 	return nil
 }
 
@@ -445,10 +491,11 @@ func (u *flagUpdate) flushTraining(ctx context.Context, tx *Tx) error {
 }
 
 // readFlagRows appends the rows of the mailbox whose UIDs are in run
-// (ascending) to dst.
-func readFlagRows(ctx context.Context, tx *Tx, mailboxID int64, run []uint32, dst []flagRow) ([]flagRow, error) {
-	rows, err := tx.tx.QueryContext(ctx, "SELECT uid, flags, keywords, body_id, modseq FROM messages WHERE mailbox_id = ? AND uid >= ? AND uid <= ? ORDER BY uid",
-		mailboxID, run[0], run[len(run)-1])
+// (ascending) to dst: none unless the mailbox is the account's.
+func readFlagRows(ctx context.Context, tx *Tx, accountID, mailboxID int64, run []uint32, dst []flagRow) ([]flagRow, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT m.uid, m.flags, m.keywords, m.body_id, m.modseq FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+		WHERE m.mailbox_id = ? AND b.account_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid`,
+		mailboxID, accountID, run[0], run[len(run)-1])
 	if err != nil {
 		return dst, err
 	}
@@ -482,7 +529,11 @@ func (u *flagUpdate) apply(ctx context.Context, tx *Tx, r flagRow) error {
 		u.changed = append(u.changed, ChangedMeta{MessageMeta: MessageMeta{UID: r.uid, Flags: nf, Keywords: nkw}, ModSeq: r.modseq})
 		return nil
 	}
-	if u.modseq == 0 {
+	if u.modseq == 0 && tx.s.pg {
+		// Taken by the first UPDATE of messages (flushWrites), in its
+		// round trip; the MODSEQs given out until then are patched.
+		u.modseq, u.evFrom = modseqLater, len(tx.events)
+	} else if u.modseq == 0 {
 		if err := tx.queryRow(ctx, "UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ? RETURNING modseq", u.mailboxID).Scan(&u.modseq); err != nil {
 			return err
 		}

@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -78,10 +79,18 @@ func RedactURL(u string) string {
 // every transaction read-only at REPEATABLE READ, so a read that spans
 // several statements sees one snapshot, as SQLite's read transactions do.
 func openPG(rawURL string, readOnly bool) (*sql.DB, error) {
+	return openPGCounted(rawURL, readOnly, nil)
+}
+
+// openPGCounted is openPG whose statements count (nil: uncounted).
+func openPGCounted(rawURL string, readOnly bool, count *statementCount) (*sql.DB, error) {
 	cfg, err := pgx.ParseConfig(rawURL)
 	if err != nil {
 		// pgx's parse errors quote the URL, password included.
 		return nil, fmt.Errorf("store URL %s: cannot be parsed", RedactURL(rawURL))
+	}
+	if count != nil {
+		cfg.Tracer = count
 	}
 	if readOnly {
 		cfg.RuntimeParams["default_transaction_read_only"] = "on"
@@ -89,6 +98,25 @@ func openPG(rawURL string, readOnly bool) (*sql.DB, error) {
 	}
 	return sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)}), nil
 }
+
+// statementCount counts the statements a PostgreSQL pool sends, each
+// one round trip (BEGIN, SAVEPOINT and COMMIT included): the tests'
+// measure of what a delivery or an IMAP command costs (Options.count).
+type statementCount struct{ n atomic.Int64 }
+
+func (c *statementCount) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCount) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (c *statementCount) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCount) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
 
 // pgStatements caches pgRewrite by statement text: the store's queries
 // are constants, so the cache holds a few hundred entries.

@@ -255,10 +255,13 @@ func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to str
 }
 
 // Counts returns the STATUS numbers of a mailbox.
+//
+// Its counts are count(*) FILTER, not SQLite's sum() of comparisons:
+// PostgreSQL's sum(boolean) (pgschema.go) calls an SQL function per row.
 func (s *Store) Counts(ctx context.Context, mailboxID int64) (MailboxCounts, error) {
 	var c MailboxCounts
 	err := s.rdb.QueryRowContext(ctx, `SELECT count(*),
-		coalesce(sum(flags & ? = 0), 0), coalesce(sum(flags & ? != 0), 0), coalesce(sum(flags & ? != 0), 0), coalesce(sum(size), 0),
+		count(*) FILTER (WHERE flags & ? = 0), count(*) FILTER (WHERE flags & ? != 0), count(*) FILTER (WHERE flags & ? != 0), coalesce(sum(size), 0),
 		coalesce((SELECT modseq FROM mailboxes WHERE id = ?), 0)
 		FROM messages WHERE mailbox_id = ?`, FlagSeen, FlagRecent, FlagDeleted, mailboxID, mailboxID).Scan(&c.Messages, &c.Unseen, &c.Recent, &c.Deleted, &c.Size, &c.HighestModSeq)
 	return c, err

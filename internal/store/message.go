@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -167,22 +168,38 @@ func (s *Store) Body(ctx context.Context, bodyID int64) ([]byte, error) {
 }
 
 // addMessage appends a message row to a mailbox, taking the next UID.
+//
+// On PostgreSQL the counter update and the INSERT are one statement
+// (addMessagePG).
 func addMessage(ctx context.Context, tx *Tx, accountID, mailboxID, bodyID int64, size int64, f Flags, kw []string, idate time.Time) (uint32, error) {
 	var uid uint32
 	var modseq int64
-	err := tx.queryRow(ctx, "UPDATE mailboxes SET uidnext = uidnext + 1, modseq = modseq + 1 WHERE id = ? RETURNING uidnext - 1, modseq", mailboxID).Scan(&uid, &modseq)
+	var err error
+	if tx.s.pg {
+		err = tx.queryRow(ctx, addMessagePG, mailboxID, bodyID, f, joinKeywords(kw), idate.Unix(), size).Scan(&uid, &modseq)
+	} else {
+		err = tx.queryRow(ctx, "UPDATE mailboxes SET uidnext = uidnext + 1, modseq = modseq + 1 WHERE id = ? RETURNING uidnext - 1, modseq", mailboxID).Scan(&uid, &modseq)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("mailbox %d: %w", mailboxID, ErrNotFound)
 	} else if err != nil {
 		return 0, err
 	}
-	if _, err := tx.exec(ctx, "INSERT INTO messages(mailbox_id, uid, body_id, flags, keywords, idate, size, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-		mailboxID, uid, bodyID, f, joinKeywords(kw), idate.Unix(), size, modseq); err != nil {
-		return 0, err
+	if !tx.s.pg {
+		if _, err := tx.exec(ctx, "INSERT INTO messages(mailbox_id, uid, body_id, flags, keywords, idate, size, modseq) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+			mailboxID, uid, bodyID, f, joinKeywords(kw), idate.Unix(), size, modseq); err != nil {
+			return 0, err
+		}
 	}
 	tx.emit(Event{Kind: EventNewMessage, AccountID: accountID, MailboxID: mailboxID, UID: uid, ModSeq: modseq, Flags: f, Keywords: kw, Origin: originOf(ctx)})
 	return uid, nil
 }
+
+// addMessagePG is addMessage's two statements in one (PostgreSQL).
+const addMessagePG = `WITH u AS (UPDATE mailboxes SET uidnext = uidnext + 1, modseq = modseq + 1 WHERE id = ?1 RETURNING id, uidnext - 1 AS uid, modseq),
+i AS (INSERT INTO messages(mailbox_id, uid, body_id, flags, keywords, idate, size, modseq)
+	SELECT id, uid, ?2::bigint, ?3::bigint, ?4::text, ?5::bigint, ?6::bigint, modseq FROM u)
+SELECT uid, modseq FROM u`
 
 // Append adds a message to a mailbox (IMAP APPEND) and returns its UID and
 // the mailbox's UIDVALIDITY.
@@ -209,14 +226,15 @@ func (s *Store) appendBody(ctx context.Context, accountID int64, mailbox string,
 		}
 	}()
 	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
-		var mid int64
+		var mid, quota int64
 		var use string
-		if err := tx.queryRow(ctx, "SELECT id, uidvalidity, special_use FROM mailboxes WHERE account_id = ? AND name = ?", accountID, mailbox).Scan(&mid, &uidValidity, &use); errors.Is(err, sql.ErrNoRows) {
+		if err := tx.queryRow(ctx, "SELECT b.id, b.uidvalidity, b.special_use, a.quota FROM mailboxes b JOIN accounts a ON a.id = b.account_id WHERE b.account_id = ? AND b.name = ?",
+			accountID, mailbox).Scan(&mid, &uidValidity, &use, &quota); errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("mailbox %s: %w", mailbox, ErrNotFound)
 		} else if err != nil {
 			return err
 		}
-		if err := checkQuota(ctx, tx, accountID, b.size); err != nil {
+		if err := checkQuota(ctx, tx, accountID, quota, b.size); err != nil {
 			return err
 		}
 		bid, err := insertBody(ctx, tx, b)
@@ -266,6 +284,11 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 	var out []uint32
 	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		out = out[:0]
+		if tx.s.pg {
+			var err error
+			out, err = expungePG(ctx, tx, accountID, mailboxID, uids)
+			return err
+		}
 		rows, err := tx.tx.QueryContext(ctx, "SELECT uid FROM messages WHERE mailbox_id = ? AND flags & ? != 0 ORDER BY uid", mailboxID, FlagDeleted)
 		if err != nil {
 			return err
@@ -284,6 +307,60 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 		return removeMessages(ctx, tx, accountID, mailboxID, out)
 	})
 	return out, err
+}
+
+// expungeSQLPG is Expunge on PostgreSQL in one statement: it picks the
+// \Deleted messages (?2; only those of ?4 unless ?3 is 0), raises the
+// mailbox's MODSEQ once if any (the mailbox must be ?5's), deletes them
+// and writes their tombstones (removeMessages and recordExpunged). Its
+// one row: how many it picked, the new MODSEQ (NULL: none, or not the
+// account's mailbox), the UIDs removed, and the at of the mailbox's
+// oldest tombstone from before (for compactExpunged).
+const expungeSQLPG = `WITH d AS (SELECT uid FROM messages WHERE mailbox_id = ?1 AND flags & ?2 != 0 AND (?3 = 0 OR uid = ANY(?4::bigint[]))),
+m AS (UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ?1 AND account_id = ?5 AND EXISTS (SELECT 1 FROM d) RETURNING modseq),
+x AS (DELETE FROM messages WHERE mailbox_id = ?1 AND uid IN (SELECT uid FROM d) AND EXISTS (SELECT 1 FROM m) RETURNING uid),
+e AS (INSERT INTO expunged(mailbox_id, uid, modseq, at) SELECT ?1, x.uid, m.modseq, ?6::bigint FROM x, m WHERE true
+	ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq, at = excluded.at)
+SELECT (SELECT count(*) FROM d), (SELECT modseq FROM m), (SELECT string_agg(uid::text, ',' ORDER BY uid) FROM x),
+	(SELECT at FROM expunged WHERE mailbox_id = ?1 ORDER BY modseq LIMIT 1)`
+
+// expungePG is Expunge's write on PostgreSQL (expungeSQLPG): the removed
+// UIDs, ascending.
+func expungePG(ctx context.Context, tx *Tx, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	only := make([]int64, len(uids))
+	for i, u := range uids {
+		only[i] = int64(u)
+	}
+	filter := 0
+	if uids != nil {
+		filter = 1
+	}
+	at := time.Now()
+	var picked int64
+	var modseq, oldest sql.NullInt64
+	var list sql.NullString
+	if err := tx.queryRow(ctx, expungeSQLPG, mailboxID, FlagDeleted, filter, only, accountID, at.Unix()).Scan(&picked, &modseq, &list, &oldest); err != nil {
+		return nil, err
+	}
+	if picked > 0 && !modseq.Valid {
+		return nil, sql.ErrNoRows // not the account's mailbox, as removeMessages answers
+	}
+	var out []uint32
+	for f := range strings.SplitSeq(list.String, ",") {
+		if f == "" {
+			continue
+		}
+		u, err := strconv.ParseUint(f, 10, 32)
+		if err != nil {
+			return nil, fmt.Errorf("expunged uid %q: %w", f, err)
+		}
+		out = append(out, uint32(u))
+		tx.emit(Event{Kind: EventExpunge, AccountID: accountID, MailboxID: mailboxID, UID: uint32(u), ModSeq: modseq.Int64, Origin: originOf(ctx)})
+	}
+	if len(out) == 0 || !oldest.Valid {
+		return out, nil
+	}
+	return out, compactOlderThan(ctx, tx, mailboxID, oldest.Int64, at)
 }
 
 // removeMessages deletes messages of a mailbox under one new MODSEQ,

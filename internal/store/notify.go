@@ -54,13 +54,22 @@ const (
 // listenProbeEvery: a listening connection silent this long is pinged.
 const listenProbeEvery = 30 * time.Second
 
-// notifySQL takes the change log's advisory lock (changelog.go), queues
-// one notification per account of ?2 (a comma-separated list) and returns
-// the writer connection's backend pid, in one round trip. The functions
-// are volatile, so PostgreSQL evaluates them for every row even though
-// only the counts are returned.
-const notifySQL = "SELECT pg_backend_pid(), (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(?1)) AS l), " +
-	"(SELECT count(*) FROM (SELECT pg_notify('" + notifyChannel + "', a) FROM unnest(string_to_array(?2, ',')) AS a) AS n)"
+// notifySQL writes the change_log row of a batch (?3 writer, ?4 at, ?5
+// events) and returns its id and the writer connection's backend pid, in
+// one round trip: it takes the change log's advisory lock
+// (changelog.go) before the row takes its id (the INSERT reads its one
+// row from the lock's), and queues one notification per account of ?2
+// (a comma-separated list). The functions are volatile, so PostgreSQL
+// evaluates them for every row even though only a count is returned.
+//
+// Its last column lists the dead body files (bodyfile.go), one name a
+// line, NULL for none: the writer removes them after the commit instead
+// of asking for them in a round trip of its own.
+const notifySQL = "WITH l AS (SELECT pg_advisory_xact_lock(?1)), " +
+	"c AS (INSERT INTO change_log(writer, at, events) SELECT ?3::bigint, ?4::bigint, ?5::bytea FROM l RETURNING id) " +
+	"SELECT pg_backend_pid(), (SELECT id FROM c), " +
+	"(SELECT count(*) FROM (SELECT pg_notify('" + notifyChannel + "', a) FROM unnest(string_to_array(?2, ',')) AS a) AS n), " +
+	"(SELECT string_agg(name, chr(10)) FROM " + deadFilesListed + ")"
 
 // notifyAccounts returns the distinct accounts of events as notifySQL's
 // list.

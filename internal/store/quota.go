@@ -71,12 +71,13 @@ func (s *Store) QuotaFits(ctx context.Context, accountID, size int64) (bool, Usa
 func (u Usage) Fits(size int64) bool { return u.Quota <= 0 || u.Used+size <= u.Quota }
 
 // checkQuota fails with ErrOverQuota inside a write when adding size
-// bytes to the account would exceed its quota.
-func checkQuota(ctx context.Context, tx *Tx, accountID, size int64) error {
-	var quota, used int64
-	if err := tx.queryRow(ctx, "SELECT quota FROM accounts WHERE id = ?", accountID).Scan(&quota); err != nil || quota <= 0 {
-		return err // no quota: nothing to sum
+// bytes to the account would exceed its quota (read by the caller with
+// what else it reads of the account).
+func checkQuota(ctx context.Context, tx *Tx, accountID, quota, size int64) error {
+	if quota <= 0 {
+		return nil // no quota: nothing to sum
 	}
+	var used int64
 	err := tx.queryRow(ctx, `SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = ?`, accountID).Scan(&used)
 	if err != nil {
 		return err

@@ -125,6 +125,10 @@ type Options struct {
 	// node only) or s3://ACCESS:SECRET@HOST[:PORT]/BUCKET[/PREFIX]. A
 	// SQLite store accepts only "" or "file".
 	BodyStore string
+
+	// count, set by tests on PostgreSQL, counts the statements of both
+	// pools (dialect.go).
+	count *statementCount
 }
 
 // DefaultPasswordCost is the bcrypt cost of password hashes in production.
@@ -307,13 +311,13 @@ func openPostgres(ctx context.Context, _ string, opts Options) (wdb, rdb *sql.DB
 	if err := CheckURL(opts.URL); err != nil {
 		return nil, nil, fmt.Errorf("store URL %s: %w", where, err)
 	}
-	if wdb, err = openPG(opts.URL, false); err != nil {
+	if wdb, err = openPGCounted(opts.URL, false, opts.count); err != nil {
 		return nil, nil, err
 	}
 	wdb.SetMaxOpenConns(1)
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
-	if rdb, err = openPG(opts.URL, true); err != nil {
+	if rdb, err = openPGCounted(opts.URL, true, opts.count); err != nil {
 		return nil, nil, errors.Join(err, wdb.Close())
 	}
 	rdb.SetMaxOpenConns(8)
@@ -394,8 +398,14 @@ const maxStmts = 256
 // writer's CPU; a query seen in a batch is prepared right after it, when
 // the single writer connection is free again (preparing on the *sql.DB
 // while tx holds that connection would wait forever).
+//
+// On PostgreSQL it is never used: pgx keeps its own cache of prepared
+// statements per connection (QueryExecModeCacheStatement, its default),
+// so a statement is parsed once per connection either way, and a
+// database/sql Stmt on top only added a Prepare round trip and the
+// per-call Tx.StmtContext bookkeeping.
 func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, q string) *sql.Stmt {
-	if s == nil {
+	if s == nil || s.pg {
 		return nil
 	}
 	if st, ok := s.stmts[q]; ok {
@@ -562,12 +572,13 @@ func (s *Store) runBatch(batch []*writeReq) {
 		s.forgetDead(ctx, tx)
 	}
 	ok := make([]bool, len(batch))
+	held := false // savepoint w is open (runOne)
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- err
 			continue
 		}
-		if err := s.runOne(ctx, tx, r); err != nil {
+		if err := s.runOne(ctx, tx, r, &held); err != nil {
 			r.done <- err
 			continue
 		}
@@ -584,11 +595,12 @@ func (s *Store) runBatch(batch []*writeReq) {
 	defer s.chlog.keepBuffers(events)
 	var foreign []Event
 	var upto int64
+	var dead []string // non-nil: the dead body files, listed in tx (PostgreSQL)
 	if len(events) > 0 {
 		// Held until this batch's events are published (changelog.go).
 		s.chlog.mu.Lock()
 		defer s.chlog.mu.Unlock()
-		if foreign, upto, err = s.logBatch(ctx, tx, events); err != nil {
+		if foreign, upto, err = s.logBatch(ctx, tx, events, &dead); err != nil {
 			// Other processes miss these changes; the mail is not refused for it.
 			s.log.Error("store change log", "err", err)
 		}
@@ -606,7 +618,11 @@ func (s *Store) runBatch(batch []*writeReq) {
 	if s.onCommit != nil {
 		s.onCommit(len(batch), time.Since(start))
 	}
-	s.removeDeadFiles(ctx)
+	if dead != nil {
+		s.removeDead(ctx, dead)
+	} else {
+		s.removeDeadFiles(ctx)
+	}
 	for _, e := range foreign {
 		s.feed.publish(e)
 	}
@@ -628,28 +644,52 @@ func (s *Store) runBatch(batch []*writeReq) {
 // rolls back only its own changes. On PostgreSQL, a serialization
 // failure or a deadlock (another node held the rows) is rolled back to
 // the savepoint and the function run again, up to maxRetries times.
-func (s *Store) runOne(ctx context.Context, tx *sql.Tx, r *writeReq) error {
-	if _, err := s.txExec(ctx, tx, "SAVEPOINT w"); err != nil {
+//
+// The savepoint is released by the next write (held: one is open) or by
+// the batch's COMMIT, not at the end of its write: on PostgreSQL the
+// release and the next savepoint go in one round trip, and the last
+// write's release costs none.
+func (s *Store) runOne(ctx context.Context, tx *sql.Tx, r *writeReq, held *bool) error {
+	if err := s.savepoint(ctx, tx, held); err != nil {
 		return err
 	}
 	r.tx.tx, r.tx.s = tx, s
 	for try := 0; ; try++ {
 		ferr := r.fn(r.ctx, &r.tx)
-		if ferr != nil {
-			if _, err := s.txExec(ctx, tx, "ROLLBACK TO w"); err != nil {
-				ferr = errors.Join(ferr, err)
-			}
-			r.tx.events = nil
-			if s.pg && try < maxRetries && pgRetryable(ferr) && r.ctx.Err() == nil {
-				time.Sleep(retryPause(try))
-				continue
-			}
+		if ferr == nil {
+			return nil
 		}
-		if _, err := s.txExec(ctx, tx, "RELEASE w"); err != nil && ferr == nil {
-			ferr = err
+		// The savepoint stays after ROLLBACK TO: a retry runs in it again.
+		if _, err := s.txExec(ctx, tx, "ROLLBACK TO w"); err != nil {
+			ferr = errors.Join(ferr, err)
+		}
+		r.tx.events = nil
+		if s.pg && try < maxRetries && pgRetryable(ferr) && r.ctx.Err() == nil {
+			time.Sleep(retryPause(try))
+			continue
 		}
 		return ferr
 	}
+}
+
+// savepoint opens savepoint w for the next write, releasing the one
+// still open (*held) first.
+func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, held *bool) error {
+	switch {
+	case !*held:
+	case s.pg:
+		// No arguments: pgx sends it as one simple query, both statements.
+		_, err := s.txExec(ctx, tx, "RELEASE w; SAVEPOINT w")
+		*held = err == nil
+		return err
+	default:
+		if _, err := s.txExec(ctx, tx, "RELEASE w"); err != nil {
+			return err
+		}
+	}
+	_, err := s.txExec(ctx, tx, "SAVEPOINT w")
+	*held = err == nil
+	return err
 }
 
 func now() int64 { return time.Now().Unix() }
