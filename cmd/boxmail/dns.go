@@ -59,7 +59,7 @@ func recordInputWith(ctx context.Context, dir string, st *store.Store, cfg confi
 	if err != nil {
 		return in, err
 	}
-	in.DS = dnssecDS(dir, cfg.Hostname, domains)
+	in.DS = dnssecDS(ctx, dir, st, cfg.Hostname, domains)
 	keys, err := st.DKIMKeys(ctx, "")
 	if err != nil {
 		return in, err

@@ -51,7 +51,7 @@ func (s *Server) AddChallenge(name, value string) {
 // its NSEC chain names the challenge (a resolver must not deny the name
 // from an NSEC it holds, RFC 8198).
 func (s *Server) resign() {
-	if s.opts.KeyDir == "" {
+	if s.opts.Keys == nil {
 		return
 	}
 	s.loadMu.Lock()

@@ -62,6 +62,10 @@ CREATE TABLE dmarc_records (
 	pgLeaseSchema,
 	// 31: shared message bodies (store/bodyschema.go).
 	pgBodyStoreSchema,
+	// 32: reserved for branch pgbig (a placeholder until the merge).
+	`SELECT 1`,
+	// 33: DNSSEC keys, the certificate store (store/zonekeys.go).
+	pgSharedStateSchema,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

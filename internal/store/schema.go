@@ -626,6 +626,11 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 31: shared message bodies: chunks in the database, pins of blobs
 	// being written (store/bodyschema.go).
 	bodyStoreSchema,
+	// 32: reserved for branch pgbig (a placeholder until the merge).
+	`SELECT 1`,
+	// 33: what every node shares: DNSSEC keys, the certificate store
+	// (store/zonekeys.go).
+	sharedStateSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
