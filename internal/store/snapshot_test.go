@@ -3,7 +3,9 @@ package store
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +14,7 @@ import (
 )
 
 func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
-	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); no PostgreSQL snapshot yet")
+	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); PostgreSQL's: TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox")
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := testOpen(ctx, dir, Options{PasswordCost: testOptions.PasswordCost, FileBodyMin: 1024})
@@ -80,7 +82,7 @@ func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
 }
 
 func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
-	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); no PostgreSQL snapshot yet")
+	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); PostgreSQL's: TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox")
 	ctx := context.Background()
 	s := openTemp(t)
 	a := newAccount(t, s, "me@example.test")
@@ -104,5 +106,102 @@ func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
 	db.Close()
 	if _, err := CheckSnapshot(ctx, snap, CheckIntegrity); err == nil || !strings.Contains(err.Error(), "UIDNEXT") {
 		t.Errorf("CheckSnapshot of a box with UIDNEXT behind: %v", err)
+	}
+}
+
+// inbox returns the bodies of an account's INBOX in UID order, with
+// each message's UID and flags.
+func inbox(t *testing.T, s *Store, email string) []string {
+	t.Helper()
+	ctx := context.Background()
+	acc, err := s.AccountByEmail(ctx, email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := s.MailboxByName(ctx, acc.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := s.Messages(ctx, mb.ID, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, m := range msgs {
+		body, err := s.Body(ctx, m.BodyID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("uid %d flags %v: %x", m.UID, m.Flags, sha256.Sum256(body)))
+	}
+	return out
+}
+
+// TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox: on PostgreSQL,
+// SnapshotDB writes a SQLite database of the schema with every row as
+// one transaction saw it, and the large bodies (database chunks; one
+// blob named by two rows) as body files beside it: opened as a SQLite
+// store, it serves the same messages, UIDs and flags.
+func TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox(t *testing.T) {
+	s := openShared(t, "db")
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	photo := bigMessage(DefaultFileBodyMin + 5000)
+	for i, data := range [][]byte{[]byte("Subject: one\r\n\r\nsmall\r\n"), photo, bigMessage(2*bodyChunkSize + 17), photo, []byte("Subject: two\r\n\r\nsmall too\r\n")} {
+		if err := s.Deliver(ctx, Delivery{Data: data, Received: time.Now(), Local: []LocalTarget{{AccountID: a.ID, Flags: FlagSeen * Flags(i%2)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := inbox(t, s, "me@example.test")
+	// Mail goes on arriving during the snapshot.
+	done := make(chan error, 1)
+	go func() {
+		for i := range 10 {
+			if err := s.Deliver(ctx, Delivery{Data: fmt.Appendf(nil, "Subject: during %d\r\n\r\nx\r\n", i), Local: []LocalTarget{{AccountID: a.ID}}}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, BodiesDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, FileName)
+	if err := s.SnapshotDB(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	info, err := CheckSnapshot(ctx, snap, CheckIntegrity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Schema != SchemaVersion() || info.Accounts != 1 || info.Messages < 5 || len(info.BodyFiles) != 3 {
+		t.Fatalf("snapshot info %+v; want this schema, 1 account, at least 5 messages, 3 body files", info)
+	}
+	for name, size := range info.BodyFiles {
+		if fi, err := os.Stat(filepath.Join(dir, BodiesDir, name)); err != nil || fi.Size() != size {
+			t.Errorf("body file %s: %v (want %d bytes)", name, err, size)
+		}
+	}
+	lite, err := Open(ctx, dir, Options{PasswordCost: testOptions.PasswordCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if lite.Shared() {
+		t.Fatal("the snapshot opened as a shared store")
+	}
+	got := inbox(t, lite, "me@example.test")
+	if len(got) < len(want) {
+		t.Fatalf("the snapshot has %d messages, the store had %d before it", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("message %d: %s in the snapshot, %s in the store", i, got[i], want[i])
+		}
 	}
 }
