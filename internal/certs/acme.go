@@ -8,8 +8,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -95,7 +97,7 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 	}
 	zl := zapLogger(m.o.Logger)
 	st := &acmeState{names: o.Names, status: &statusFile{path: filepath.Join(m.o.ACMEDir, statusFileName), log: m.o.Logger, notify: o.RenewalFailed}}
-	storage := &durableStorage{FileStorage: &certmagic.FileStorage{Path: m.o.ACMEDir}}
+	storage := m.acmeStorage()
 	var cfg *certmagic.Config
 	st.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
@@ -169,12 +171,14 @@ func wholePEM(data []byte) bool {
 // load (a half-written or damaged file: certmagic would refuse to
 // manage the name) so that a new one is obtained.
 func (m *Manager) setAsideBroken(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	ik := issuerKey(m.o.ACMECA)
-	certPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SiteCert(ik, name)))
-	keyPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SitePrivateKey(ik, name)))
-	c, cerr := os.ReadFile(certPath)
-	k, kerr := os.ReadFile(keyPath)
-	if errors.Is(cerr, os.ErrNotExist) && (errors.Is(kerr, os.ErrNotExist) || kerr == nil && wholePEM(k)) {
+	storage := m.acmeStorage()
+	certKey, keyKey := certmagic.StorageKeys.SiteCert(ik, name), certmagic.StorageKeys.SitePrivateKey(ik, name)
+	c, cerr := storage.Load(ctx, certKey)
+	k, kerr := storage.Load(ctx, keyKey)
+	if errors.Is(cerr, fs.ErrNotExist) && (errors.Is(kerr, fs.ErrNotExist) || kerr == nil && wholePEM(k)) {
 		return // nothing yet, or only the key of the first certificate (seedACMEKey)
 	}
 	if cerr == nil && kerr == nil && wholePEM(c) && wholePEM(k) {
@@ -182,9 +186,14 @@ func (m *Manager) setAsideBroken(name string) {
 			return
 		}
 	}
-	dir := filepath.Dir(certPath)
+	dir := path.Dir(certKey)
 	aside := dir + ".broken-" + time.Now().UTC().Format("20060102T150405")
-	err := os.Rename(dir, aside)
+	var err error
+	if s := m.shared.Load(); s != nil {
+		err = s.move(ctx, dir, aside)
+	} else {
+		err = os.Rename(filepath.Join(m.o.ACMEDir, filepath.FromSlash(dir)), filepath.Join(m.o.ACMEDir, filepath.FromSlash(aside)))
+	}
 	if m.o.Logger != nil {
 		m.o.Logger.Warn("ACME: the stored certificate does not load; getting a new one", "name", name, "moved_to", aside, "err", err)
 	}
@@ -318,10 +327,35 @@ func (m *Manager) storedLeaf(name string) *x509.Certificate {
 	if m.o.ACMEDir == "" {
 		return nil
 	}
-	p := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SiteCert(issuerKey(m.o.ACMECA), name)))
-	chain := readChain(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	data, err := m.acmeStorage().Load(ctx, certmagic.StorageKeys.SiteCert(issuerKey(m.o.ACMECA), name))
+	if err != nil {
+		return nil
+	}
+	chain := parseChain(data)
 	if len(chain) == 0 {
 		return nil
 	}
 	return chain[0]
+}
+
+// ShareACMEStorage keeps ACME's account, certificates and keys in st
+// (its cert_files table) instead of ACMEDir, when st is shared by
+// several nodes (st.Shared): every node serves the certificate one
+// node obtained, and certmagic's locks (leases in st) let one node at a
+// time order or renew it. Call it before StartACME.
+func (m *Manager) ShareACMEStorage(st SharedStore) {
+	if st.Shared() {
+		m.shared.Store(newStoreStorage(st))
+	}
+}
+
+// acmeStorage is where ACME keeps its files: the shared store's, or
+// ACMEDir.
+func (m *Manager) acmeStorage() certmagic.Storage {
+	if s := m.shared.Load(); s != nil {
+		return s
+	}
+	return &durableStorage{FileStorage: &certmagic.FileStorage{Path: m.o.ACMEDir}}
 }

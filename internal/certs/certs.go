@@ -24,7 +24,10 @@
 // each file 0600 and written through safefile; certmagic's lock files
 // keep two processes from renewing one certificate at once), and
 // acme/boxmail-status.json, how each name was last obtained or why it
-// failed, for 'boxmail status'.
+// failed, for 'boxmail status'. On a store several nodes share
+// (PostgreSQL), ACME's account keys, certificates and keys are in the
+// store instead (ShareACMEStorage, storage.go), so one node obtains and
+// renews each certificate and every node serves it.
 //
 // It is not a TLS server, and not a DNS server: DNS-01 records go into
 // the zones through the Challenger the caller passes (dnsd).
@@ -75,7 +78,8 @@ func (e *InputError) Error() string { return e.Msg }
 type Manager struct {
 	o Options
 
-	acme atomic.Pointer[acmeState] // running ACME client (acme.go), nil when off
+	acme   atomic.Pointer[acmeState]    // running ACME client (acme.go), nil when off
+	shared atomic.Pointer[storeStorage] // ACME's storage in a shared store (storage.go), nil: ACMEDir
 
 	mu        sync.Mutex
 	cert      *tls.Certificate
