@@ -96,3 +96,63 @@ func TestClusterNodesOrderEachCertificateOnceAndServeIt(t *testing.T) {
 		}
 	}
 }
+
+// tlsaOf are the TLSA records a node publishes for port 25, sorted.
+func tlsaOf(t *testing.T, b *Box) []string {
+	t.Helper()
+	lines := strings.Split(strings.ToLower(strings.ReplaceAll(strings.TrimSpace(b.dig("dig", "+short", "TLSA", "_25._tcp.mail.example.test")), " ", "")), "\n")
+	slices.Sort(lines)
+	return lines
+}
+
+// The pair the nodes serve (the first node's self-signed one, then a
+// pair installed by hand on one node) and a staged new key are the same
+// on every node, so the box publishes one TLSA RRset whichever node a
+// resolver asks, and it names the key every node serves.
+func TestClusterNodesServeOnePairAndPublishOneTLSA(t *testing.T) {
+	needTool(t, "dig")
+	nodes := startPGCluster(t, 2, nil)
+	a, b := nodes[0], nodes[1]
+	// Node b set up by itself would have its own self-signed pair: it
+	// takes the box's when it joins.
+	b.Stop()
+	now := time.Now()
+	own, ownKey := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(24*time.Hour), "mail.example.test")
+	for p, data := range map[string][]byte{"tls/cert.pem": own, "tls/key.pem": ownKey} {
+		if err := os.WriteFile(filepath.Join(b.Dir, p), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Start()
+	served := func(x *Box) string { return spkiOn25(t, x) } // tlsarotate_test.go
+	if served(a) != served(b) || served(b) == pemSPKI(t, own) {
+		t.Fatalf("node a serves key %s, node b %s (its own: %s)", served(a), served(b), pemSPKI(t, own))
+	}
+	if ta, tb := tlsaOf(t, a), tlsaOf(t, b); !slices.Equal(ta, tb) {
+		t.Fatalf("the nodes publish different TLSA records: %q and %q", ta, tb)
+	}
+
+	// A pair installed on node a: served by both, one TLSA.
+	c1, k1 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "mail.example.test")
+	if out, errs, code := a.Cmd("", "tls", "install", "--cert", writeTemp(t, string(c1)), "--key", writeTemp(t, string(k1))); code != 0 {
+		t.Fatalf("tls install on node a: %s %s", out, errs)
+	}
+	key1 := pemSPKI(t, c1)
+	testutil.WaitFor(t, "both nodes serving and publishing the installed pair", 30*time.Second, func() bool {
+		return served(a) == key1 && served(b) == key1 && slices.Equal(tlsaOf(t, a), tlsaOf(t, b)) && tlsaOf(t, b)[0] == "311"+key1
+	})
+
+	// A new key installed on node b is staged: both nodes publish its
+	// TLSA beside the served key's.
+	c2, k2 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "mail.example.test")
+	if out, errs, code := b.Cmd("", "tls", "install", "--cert", writeTemp(t, string(c2)), "--key", writeTemp(t, string(k2))); code != 0 || !strings.Contains(out, "staged") {
+		t.Fatalf("tls install of a new key on node b: %d %s %s", code, out, errs)
+	}
+	testutil.WaitFor(t, "both nodes publishing the staged key's TLSA", 30*time.Second, func() bool {
+		ta, tb := tlsaOf(t, a), tlsaOf(t, b)
+		return len(ta) == 2 && slices.Equal(ta, tb)
+	})
+	if served(a) != key1 || served(b) != key1 {
+		t.Errorf("a node switched to the staged key at once: %s, %s", served(a), served(b))
+	}
+}

@@ -408,7 +408,7 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer closeStore(st, &err)
-	certs.ShareACMEStorage(st) // several nodes: one orders, all serve (certs storage.go)
+	certs.Share(st) // several nodes: one orders, all serve the same certificates (certs storage.go, mirror.go)
 	readMetrics(m, dir, st, certs)
 	b, err := newBox(dir, cfg, st, certs, log, m)
 	if err != nil {

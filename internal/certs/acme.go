@@ -340,14 +340,24 @@ func (m *Manager) storedLeaf(name string) *x509.Certificate {
 	return chain[0]
 }
 
-// ShareACMEStorage keeps ACME's account, certificates and keys in st
-// (its cert_files table) instead of ACMEDir, when st is shared by
-// several nodes (st.Shared): every node serves the certificate one
-// node obtained, and certmagic's locks (leases in st) let one node at a
-// time order or renew it. Call it before StartACME.
-func (m *Manager) ShareACMEStorage(st SharedStore) {
+// Share keeps the certificates the same on every node when st is
+// shared by several nodes (st.Shared): ACME's account, certificates and
+// keys live in st (its cert_files table) instead of ACMEDir, so every
+// node serves the certificate one node obtained, and certmagic's locks
+// (leases in st) let one node at a time order or renew it; the pair in
+// the files and a staged pair are mirrored through st (mirror.go). The
+// serving process calls it before Load and StartACME.
+func (m *Manager) Share(st SharedStore) {
 	if st.Shared() {
 		m.shared.Store(newStoreStorage(st))
+		m.mirror.Store(&mirror{st: st, seen: map[string]time.Time{}})
+		m.syncShared(true)
+		m.mu.Lock()
+		loaded := m.cert != nil
+		m.mu.Unlock()
+		if err := m.reload(); loaded && err != nil && m.o.Logger != nil {
+			m.o.Logger.Warn("TLS certificate of the other nodes does not load; serving this node's", "err", err)
+		}
 	}
 }
 

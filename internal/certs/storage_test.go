@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"boxmail/internal/dnsrecords"
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
@@ -91,3 +93,74 @@ func TestTwoNodesShareACMEStorageAndItsLocks(t *testing.T) {
 }
 
 var _ SharedStore = (*store.Store)(nil)
+
+// sharedSQLite is a test store shared as PostgreSQL's is (two handles on
+// one SQLite file stand for two nodes on one database).
+type sharedSQLite struct{ *store.Store }
+
+func (sharedSQLite) Shared() bool { return true }
+
+// TestTwoNodesServeTheSamePairAndStagedKey: each node of a box starts
+// with its own self-signed pair; once they share a store the second
+// serves the first one's (one TLSA for the box), a pair staged on one is
+// staged on the other, and its removal too.
+func TestTwoNodesServeTheSamePairAndStagedKey(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	st := t.TempDir()
+	node := func() *Manager {
+		dir := t.TempDir()
+		m := New(Options{CertFile: filepath.Join(dir, "tls", "cert.pem"), KeyFile: filepath.Join(dir, "tls", "key.pem"),
+			NextDir: filepath.Join(dir, "tls-next"), Hostname: "box.example.net"})
+		if err := m.WriteSelfSigned("box.example.net"); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Load(); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := node(), node()
+	leaf := func(m *Manager) string { l, _ := m.Leaf(); return dnsrecords.TLSAValue(l) }
+	if leaf(a) == leaf(b) {
+		t.Fatal("two self-signed pairs with one key")
+	}
+	first := leaf(a)
+	a.Share(sharedSQLite{testutil.StoreAt(t, st, store.Options{})})
+	b.Share(sharedSQLite{testutil.StoreAt(t, st, store.Options{})})
+	if leaf(a) != first || leaf(b) != first {
+		t.Fatalf("after sharing: node a serves %s, node b %s; want the first node's %s", leaf(a), leaf(b), first)
+	}
+
+	c, k := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "box.example.net")
+	n, err := a.Stage(ctx, c, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.syncShared(true)
+	b.syncShared(true)
+	if got := b.NextTLSA(); got != n.TLSA {
+		t.Fatalf("node b's staged TLSA %q, node a staged %q", got, n.TLSA)
+	}
+	if err := a.Unstage(); err != nil {
+		t.Fatal(err)
+	}
+	a.syncShared(true)
+	b.syncShared(true)
+	if got := b.NextTLSA(); got != "" {
+		t.Fatalf("node b still stages %q after node a removed it", got)
+	}
+	// A pair installed on node b reaches node a.
+	c2, k2 := testutil.CertPEM(t, now.Add(-time.Hour), now.Add(90*24*time.Hour), "box.example.net")
+	if _, err := b.Install(ctx, c2, k2); err != nil {
+		t.Fatal(err)
+	}
+	b.syncShared(true)
+	a.syncShared(true)
+	if err := a.reload(); err != nil {
+		t.Fatal(err)
+	}
+	if leaf(a) != leaf(b) || leaf(a) == first {
+		t.Fatalf("after an install on node b: node a serves %s, node b %s", leaf(a), leaf(b))
+	}
+}
