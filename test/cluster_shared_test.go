@@ -9,7 +9,9 @@ package test
 //   - ACME's certificates: the nodes start together and race for the same
 //     names; one orders each (certmagic's locks are leases in the
 //     database), the other answers the CA's HTTP-01 check from the shared
-//     storage, and both serve the one certificate issued per name.
+//     storage, or its DNS-01 check with the records the first wrote into
+//     the database, and both serve the one certificate issued per name;
+//   - the TLS pair and a staged key, and so the TLSA records.
 
 import (
 	"crypto/x509"
@@ -68,19 +70,28 @@ func TestClusterNodesSignWithOneKeySetThatValidates(t *testing.T) {
 }
 
 func TestClusterNodesOrderEachCertificateOnceAndServeIt(t *testing.T) {
+	for _, challenge := range []string{"http-01", "dns-01"} {
+		t.Run(challenge, func(t *testing.T) { clusterOrders(t, challenge) })
+	}
+}
+
+// clusterOrders starts two nodes that race for the box's certificates
+// with the CA checking node a only (its HTTP port for http-01, its DNS
+// server for dns-01, where the records are those node b wrote into the
+// database).
+func clusterOrders(t *testing.T, challenge string) {
 	nodes := startPGCluster(t, 2, nil)
 	a, b := nodes[0], nodes[1]
 	a.Stop()
 	b.Stop()
-	// The CA checks node a's ports only (and asks its DNS server).
 	pb := startPebbleWith(t, a.DNS, time.Hour, a.HTTP, a.HTTPS)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pb.Root)
 	for _, x := range nodes {
-		x.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_challenges": "http-01",
+		x.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_challenges": challenge,
 			"public_ipv4": "127.0.0.1"})
 	}
-	// Node b starts first and orders while the CA checks node a's port.
+	// Node b starts first and orders while the CA checks node a.
 	// (A check the CA makes before node a is up fails, and certmagic
 	// tries again a minute later: the test may take that long.)
 	b.Start()

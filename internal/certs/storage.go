@@ -129,16 +129,18 @@ func (s *storeStorage) Stat(ctx context.Context, key string) (certmagic.KeyInfo,
 func lockName(name string) string { return "acme-lock:" + path.Clean(name) }
 
 // Lock waits until this process holds the lock name (or ctx ends), and
-// keeps renewing it until Unlock.
+// keeps renewing it until Unlock. The lock is exclusive within the
+// process too (certmagic locks from several goroutines): a lease is
+// taken only by a caller that found the name free here.
 func (s *storeStorage) Lock(ctx context.Context, name string) error {
 	lease := lockName(name)
 	for {
-		ok, err := s.st.TryLease(ctx, lease, s.owner, lockTTL)
+		ok, err := s.tryLock(ctx, lease)
 		if err != nil {
 			return err
 		}
 		if ok {
-			break
+			return nil
 		}
 		t := time.NewTimer(s.retry)
 		select {
@@ -148,15 +150,29 @@ func (s *storeStorage) Lock(ctx context.Context, name string) error {
 		case <-t.C:
 		}
 	}
-	rctx, cancel := context.WithCancel(context.Background())
+}
+
+// tryLock takes lease if no caller of this process holds it and no
+// other node does, and then keeps renewing it.
+func (s *storeStorage) tryLock(ctx context.Context, lease string) (bool, error) {
 	s.mu.Lock()
-	if old := s.held[lease]; old != nil {
-		old() // taken again by this process (TryLease renews its own)
+	if _, busy := s.held[lease]; busy {
+		s.mu.Unlock()
+		return false, nil
 	}
-	s.held[lease] = cancel
+	s.held[lease] = func() {} // reserved while the lease is tried
 	s.mu.Unlock()
+	ok, err := s.st.TryLease(ctx, lease, s.owner, lockTTL)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil || !ok {
+		delete(s.held, lease)
+		return false, err
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	s.held[lease] = cancel
 	go s.keep(rctx, lease)
-	return nil
+	return true, nil
 }
 
 // keep renews a held lock every third of its lease until ctx ends.

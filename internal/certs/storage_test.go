@@ -164,3 +164,27 @@ func TestTwoNodesServeTheSamePairAndStagedKey(t *testing.T) {
 		t.Fatalf("after an install on node b: node a serves %s, node b %s", leaf(a), leaf(b))
 	}
 }
+
+// A lock is exclusive between the goroutines of one process too.
+func TestALockIsExclusiveWithinANode(t *testing.T) {
+	ctx := context.Background()
+	a := newStoreStorage(testutil.Store(t))
+	a.retry = 10 * time.Millisecond
+	if err := a.Lock(ctx, "register"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	if err := a.Lock(short, "register"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second goroutine of the node took a held lock: %v", err)
+	}
+	if err := a.Unlock(ctx, "register"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Lock(ctx, "register"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Unlock(ctx, "register"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -91,6 +91,12 @@ type Options struct {
 	// DS for its TTL (kskroll.go). Nil: only the admin finishes a
 	// rollover.
 	ParentDS func(ctx context.Context, zone string) ([]*dns.DS, error)
+	// SharedChallenges returns the ACME DNS-01 records the nodes of a box
+	// share (store.ACMEChallenges: a node ordering a certificate adds
+	// them, and the CA may ask any node), values by name; they are read
+	// at each build of the zones (a change bumps Generation) and served
+	// beside those of AddChallenge. Nil: only AddChallenge's.
+	SharedChallenges func(ctx context.Context) (map[string][]string, error)
 	// Secondaries may transfer the zones (by address, over TCP) and are
 	// sent a NOTIFY (at the address and port) when the zones change
 	// (transfer.go).
@@ -114,6 +120,7 @@ type Server struct {
 
 	chMu       sync.Mutex
 	challenges map[string][]string // ACME DNS-01 TXT values by fqdn (challenge.go)
+	shared     map[string][]string // those of Options.SharedChallenges, at the last build
 
 	// DNSSEC, under loadMu: the last record set, the zones' keys, when
 	// the keys were last advanced and when the first signature expires.
@@ -192,6 +199,7 @@ func (s *Server) maintain() error {
 // build makes and installs the zones of set, signed when there is a
 // key directory; called with loadMu held.
 func (s *Server) build(set *dnsrecords.Set) error {
+	s.loadSharedChallenges() // challenge.go
 	var extra []dns.RR
 	if s.opts.Keys != nil {
 		extra = s.challengeRRs()

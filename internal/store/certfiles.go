@@ -66,3 +66,41 @@ func (s *Store) CertFileNames(ctx context.Context, prefix string) ([]string, err
 		return n, rows.Scan(&n)
 	}, "SELECT name FROM cert_files WHERE substr(name, 1, ?) = ? ORDER BY name", len(prefix), prefix)
 }
+
+// AddACMEChallenge serves the DNS-01 record name TXT value from every
+// node's DNS server (acme_challenges) until RemoveACMEChallenge, or
+// until at most.
+func (s *Store) AddACMEChallenge(ctx context.Context, name, value string, until time.Time) error {
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.exec(ctx, `INSERT INTO acme_challenges(name, value, until) VALUES(?, ?, ?)
+			ON CONFLICT(name, value) DO UPDATE SET until = excluded.until`, strings.ToLower(name), value, until.Unix())
+		return err
+	})
+}
+
+// RemoveACMEChallenge stops serving a record AddACMEChallenge added
+// (and any whose time is over).
+func (s *Store) RemoveACMEChallenge(ctx context.Context, name, value string) error {
+	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		_, err := tx.exec(ctx, "DELETE FROM acme_challenges WHERE (name = ? AND value = ?) OR until < ?", strings.ToLower(name), value, time.Now().Unix())
+		return err
+	})
+}
+
+// ACMEChallenges returns the DNS-01 records to serve at now, values by
+// name.
+func (s *Store) ACMEChallenges(ctx context.Context, now time.Time) (map[string][]string, error) {
+	type rec struct{ name, value string }
+	recs, err := queryAll(ctx, s.rdb, func(rows *sql.Rows) (rec, error) {
+		var r rec
+		return r, rows.Scan(&r.name, &r.value)
+	}, "SELECT name, value FROM acme_challenges WHERE until >= ? ORDER BY name, value", now.Unix())
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]string{}
+	for _, r := range recs {
+		out[r.name] = append(out[r.name], r.value)
+	}
+	return out, nil
+}

@@ -22,6 +22,9 @@ import (
 //     certmagic's files, the self-signed and uploaded pairs and the
 //     staged key), by name, so every node serves the same certificate
 //     and one node orders it (certfiles.go). Its locks are leases.
+//   - acme_challenges: the DNS-01 records of an order in progress, which
+//     every node's DNS server serves (the CA may ask any of them); a
+//     change bumps the generation.
 //
 // Each form is a self-contained constant, so renumbering at a merge is a
 // one-line move in schema.go and pgschema.go.
@@ -42,6 +45,14 @@ CREATE TABLE IF NOT EXISTS cert_files (
 	value    BLOB NOT NULL,
 	modified INTEGER NOT NULL  -- unix milliseconds
 );
+CREATE TABLE IF NOT EXISTS acme_challenges (
+	name  TEXT NOT NULL,    -- "_acme-challenge." + the name, lower case, with its trailing dot
+	value TEXT NOT NULL,    -- the TXT value
+	until INTEGER NOT NULL, -- unix seconds: served until then at most (a node that died mid-order)
+	PRIMARY KEY (name, value)
+);
+CREATE TRIGGER IF NOT EXISTS gen_acme_challenges_insert AFTER INSERT ON acme_challenges BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS gen_acme_challenges_delete AFTER DELETE ON acme_challenges BEGIN UPDATE generation SET n = n + 1 WHERE id = 1; END;
 `
 
 // pgSharedStateSchema is migration 33's PostgreSQL form.
@@ -58,6 +69,13 @@ CREATE TABLE cert_files (
 	value    BYTEA NOT NULL,
 	modified BIGINT NOT NULL
 );
+CREATE TABLE acme_challenges (
+	name  TEXT NOT NULL,
+	value TEXT NOT NULL,
+	until BIGINT NOT NULL,
+	PRIMARY KEY (name, value)
+);
+CREATE TRIGGER gen_acme_challenges AFTER INSERT OR UPDATE OR DELETE ON acme_challenges FOR EACH STATEMENT EXECUTE FUNCTION generation_bump();
 `
 
 // zoneKey is how a zone is named in dnssec_keys.
