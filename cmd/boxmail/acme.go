@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"boxmail/internal/certs"
 	"boxmail/internal/config"
 	"boxmail/internal/delivery"
@@ -84,7 +82,7 @@ func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, ro
 	if dns && b.dns != nil {
 		o.DNS = b.dns
 		if st.Shared() {
-			o.DNS = sharedChallenger{st: st, local: b.dns, log: log}
+			o.DNS = certs.ShareChallenges(st, b.dns, log) // the CA may ask any node's DNS server
 		}
 	}
 	if err := cm.StartACME(o); err != nil {
@@ -92,46 +90,6 @@ func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, ro
 	}
 	go followDomains(cfg, st, cm, log, done)
 	return nil
-}
-
-// sharedChallenger writes the DNS-01 records of an order into the store
-// as well as into this node's DNS server, when several nodes share the
-// store: the CA may ask any node's DNS server, and each serves the
-// store's (dnsd Options.SharedChallenges) from its next poll on.
-type sharedChallenger struct {
-	st    *store.Store
-	local certs.Challenger
-	log   *slog.Logger
-}
-
-// challengeLife bounds how long a shared challenge record is served if
-// the node that added it dies before removing it; challengeSpread is
-// how long the other nodes are given to serve a new one (their DNS
-// servers poll the store's generation every 250 ms) before the CA is
-// told to look.
-const (
-	challengeLife   = time.Hour
-	challengeSpread = 2 * time.Second
-)
-
-func (c sharedChallenger) AddChallenge(name, value string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c.local.AddChallenge(name, value)
-	if err := c.st.AddACMEChallenge(ctx, dns.Fqdn(name), value, time.Now().Add(challengeLife)); err != nil {
-		c.log.Warn("ACME: the DNS-01 record is served by this node only", "name", name, "err", err)
-		return
-	}
-	time.Sleep(challengeSpread)
-}
-
-func (c sharedChallenger) RemoveChallenge(name, value string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c.st.RemoveACMEChallenge(ctx, dns.Fqdn(name), value); err != nil {
-		c.log.Warn("ACME: removing the shared DNS-01 record (it goes within an hour)", "name", name, "err", err)
-	}
-	c.local.RemoveChallenge(name, value)
 }
 
 // sharedChallenges is the DNS server's source of the other nodes' DNS-01

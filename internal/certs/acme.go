@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
 	"path"
@@ -369,3 +370,55 @@ func (m *Manager) acmeStorage() certmagic.Storage {
 	}
 	return &durableStorage{FileStorage: &certmagic.FileStorage{Path: m.o.ACMEDir}}
 }
+
+// sharedChallenger writes the DNS-01 records of an order into a store
+// several nodes share as well as into this node's DNS server: the CA
+// may ask any node's DNS server, and each serves the store's records
+// (dnsd Options.SharedChallenges) from its next poll on.
+type sharedChallenger struct {
+	st    SharedStore
+	local Challenger
+	log   *slog.Logger
+}
+
+// ShareChallenges is the Challenger of a node of several: local (its
+// DNS server) and st.
+func ShareChallenges(st SharedStore, local Challenger, log *slog.Logger) Challenger {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return sharedChallenger{st: st, local: local, log: log}
+}
+
+// challengeLife bounds how long a shared challenge record is served if
+// the node that added it dies before removing it; challengeSpread is
+// how long the other nodes are given to serve a new one (their DNS
+// servers poll the store's generation every 250 ms) before the CA is
+// told to look.
+const (
+	challengeLife   = time.Hour
+	challengeSpread = 2 * time.Second
+)
+
+func (c sharedChallenger) AddChallenge(name, value string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.local.AddChallenge(name, value)
+	if err := c.st.AddACMEChallenge(ctx, fqdn(name), value, time.Now().Add(challengeLife)); err != nil {
+		c.log.Warn("ACME: the DNS-01 record is served by this node only", "name", name, "err", err)
+		return
+	}
+	time.Sleep(challengeSpread)
+}
+
+func (c sharedChallenger) RemoveChallenge(name, value string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.st.RemoveACMEChallenge(ctx, fqdn(name), value); err != nil {
+		c.log.Warn("ACME: removing the shared DNS-01 record (it goes within an hour)", "name", name, "err", err)
+	}
+	c.local.RemoveChallenge(name, value)
+}
+
+// fqdn is name with its trailing dot.
+func fqdn(name string) string { return strings.TrimSuffix(name, ".") + "." }

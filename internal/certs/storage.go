@@ -27,6 +27,8 @@ type SharedStore interface {
 	TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	RenewLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	ReleaseLease(ctx context.Context, name, owner string) error
+	AddACMEChallenge(ctx context.Context, name, value string, until time.Time) error
+	RemoveACMEChallenge(ctx context.Context, name, value string) error
 }
 
 // storeStorage is certmagic's Storage in a SharedStore, for a box whose
