@@ -17,6 +17,7 @@ import (
 	"crypto/x509"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -101,6 +102,12 @@ func clusterOrders(t *testing.T, challenge string) {
 		testutil.WaitFor(t, "a certificate on both nodes", 150*time.Second, func() bool { return verifies(x.HTTPS, name, roots) == nil })
 	}
 	oneCertificatePerName(t, pb, name, a, b) // acme_test.go
+	// Either node's status shows the box's certificate (in the database).
+	for _, x := range nodes {
+		if st, _, _ := x.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`mail\.example\.test\s+TLS certificate \(ACME\)\s+mail\.example\.test; issuer Pebble`).MatchString(st) {
+			t.Errorf("status of node %s does not show the ACME certificate:\n%s", x.Dir, st)
+		}
+	}
 	for _, x := range nodes {
 		if _, err := os.Stat(filepath.Join(x.Dir, "acme", "certificates")); err == nil {
 			t.Errorf("node %s keeps ACME certificates in its data dir, not in the database", x.Dir)

@@ -39,6 +39,7 @@ func buildRecords(ctx context.Context, dir string, st *store.Store, cfg config.C
 
 func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
 	cm := newCerts(dir, cfg, nil)
+	cm.ReadACMEFrom(st)
 	return recordInputWith(ctx, dir, st, cfg, gen, cm, !cfg.ACME.On || !cm.Trusted())
 }
 

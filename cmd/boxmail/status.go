@@ -48,7 +48,9 @@ func cmdStatus(e *env, args []string) error {
 		r := newResolver(cfg)
 		r.Timeout = timeout
 		fmt.Fprintf(e.stdout, "asking %s\n\n", describeResolver(cfg, r))
-		results, err := checkBox(ctx, dir, cfg, st, r, newCerts(dir, cfg, nil), domains)
+		cm := newCerts(dir, cfg, nil)
+		cm.ReadACMEFrom(st) // several nodes: the box's ACME certificates
+		results, err := checkBox(ctx, dir, cfg, st, r, cm, domains)
 		if err != nil {
 			return err
 		}

@@ -362,6 +362,15 @@ func (m *Manager) Share(st SharedStore) {
 	}
 }
 
+// ReadACMEFrom reads ACME's certificates from st when several nodes
+// share it (their storage, Share): what a command shows and checks
+// (status, the TLSA records) is then the box's, not this data dir's.
+func (m *Manager) ReadACMEFrom(st SharedStore) {
+	if st.Shared() {
+		m.shared.Store(newStoreStorage(st))
+	}
+}
+
 // acmeStorage is where ACME keeps its files: the shared store's, or
 // ACMEDir.
 func (m *Manager) acmeStorage() certmagic.Storage {
