@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // box is a data directory with a store, some mail (small bodies in the
@@ -28,11 +29,9 @@ func newTestBox(t *testing.T) *box {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{PasswordCost: bcrypt.MinCost, FileBodyMin: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	// On PostgreSQL (BOXMAIL_TEST_PG=1) the large bodies are in database
+	// chunks, and the snapshot a SQLite box (store.SnapshotDB).
+	st := testutil.StoreAt(t, dir, store.Options{PasswordCost: bcrypt.MinCost, FileBodyMin: 2048})
 	if err := st.AddDomain(ctx, "example.test"); err != nil {
 		t.Fatal(err)
 	}

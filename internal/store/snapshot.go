@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	sqlite "modernc.org/sqlite"
@@ -114,6 +115,10 @@ func (s *Store) snapshotPG(ctx context.Context, path string) (err error) {
 	if err != nil {
 		return err
 	}
+	// The nodes' leases are no state of the box (a restored box is one
+	// SQLite node), and the backup's own lease would make every
+	// snapshot's database differ.
+	plan = slices.DeleteFunc(plan, func(t copyTable) bool { return t.name == "leases" })
 	stx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return err
