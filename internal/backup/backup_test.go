@@ -289,3 +289,25 @@ func TestTargetNamesStayInside(t *testing.T) {
 		}
 	}
 }
+
+// On a store several nodes share, one backup of the box runs at a time:
+// a run finds the lease another node's run holds and says the box is
+// busy; once it is free, the run goes.
+func TestOneBackupAtATimeOnASharedStore(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	if !b.st.Shared() {
+		t.Skip("PostgreSQL only (BOXMAIL_TEST_PG=1): on SQLite one process serves the box, and the data dir's lock does it")
+	}
+	s, tg, _ := b.setUp(t)
+	if ok, err := b.st.TryLease(ctx, runLease, "another-node", time.Minute); !ok || err != nil {
+		t.Fatalf("another node's lease: %v %v", ok, err)
+	}
+	if _, err := Run(ctx, RunOptions{Dir: b.dir, Store: b.st, Settings: s, Target: tg}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a run while another node's runs: %v, want ErrBusy", err)
+	}
+	if err := b.st.ReleaseLease(ctx, runLease, "another-node"); err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, s, tg)
+}
