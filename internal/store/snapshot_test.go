@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil/pgtest"
 )
 
 func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
@@ -110,11 +112,21 @@ func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
 
 // TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox: on PostgreSQL,
 // SnapshotDB writes a SQLite database of the schema with every row as
-// one transaction saw it, and the large bodies (database chunks; one
-// blob named by two rows) as body files beside it: opened as a SQLite
-// store, it serves the same messages, UIDs and flags.
+// one transaction saw it, and the large bodies (database chunks, or S3
+// objects; one blob named by two rows) as body files beside it: opened
+// as a SQLite store, it serves the same messages, UIDs and flags.
 func TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox(t *testing.T) {
-	s := openShared(t, "db")
+	t.Run("db", func(t *testing.T) { snapshotOfPG(t, openShared(t, "db")) })
+	t.Run("s3", func(t *testing.T) {
+		if !pgtest.Enabled() {
+			t.Skip("PostgreSQL only (BOXMAIL_TEST_PG=1)")
+		}
+		url, _ := versitygw(t) // bodystore_test.go
+		snapshotOfPG(t, openShared(t, url))
+	})
+}
+
+func snapshotOfPG(t *testing.T, s *Store) {
 	ctx := context.Background()
 	a := newAccount(t, s, "me@example.test")
 	photo := bigMessage(DefaultFileBodyMin + 5000)
