@@ -107,6 +107,9 @@ func clusterOrders(t *testing.T, challenge string) {
 		if st, _, _ := x.Cmd("", "status", "--no-ports", "--timeout", "300ms"); !regexp.MustCompile(`mail\.example\.test\s+TLS certificate \(ACME\)\s+mail\.example\.test; issuer Pebble`).MatchString(st) {
 			t.Errorf("status of node %s does not show the ACME certificate:\n%s", x.Dir, st)
 		}
+		if out := mustRun(t, "", "tls", "show", "--dir", x.Dir); !strings.Contains(out, "mail.example.test; issuer Pebble") {
+			t.Errorf("tls show on node %s does not show the ACME certificate:\n%s", x.Dir, out)
+		}
 	}
 	for _, x := range nodes {
 		if _, err := os.Stat(filepath.Join(x.Dir, "acme", "certificates")); err == nil {
