@@ -97,8 +97,8 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 		o.RenewCheck = certmagic.DefaultRenewCheckInterval
 	}
 	zl := zapLogger(m.o.Logger)
-	st := &acmeState{names: o.Names, status: &statusFile{path: filepath.Join(m.o.ACMEDir, statusFileName), log: m.o.Logger, notify: o.RenewalFailed}}
 	storage := m.acmeStorage()
+	st := &acmeState{names: o.Names, status: &statusFile{storage: storage, log: m.o.Logger, notify: o.RenewalFailed}}
 	var cfg *certmagic.Config
 	st.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
