@@ -1045,3 +1045,79 @@ func awaitExists(t *testing.T, c *tls.Conn, r *bufio.Reader, want int) {
 		}
 	}
 }
+
+// A box on PostgreSQL is backed up like a SQLite one (issue 23): the
+// snapshot is a SQLite box holding every table as one read-only
+// transaction saw it, with the large bodies (kept in database chunks)
+// as body files. Restored, it runs on SQLite (its config no longer
+// names the live database), and imaplib reads every message byte for
+// byte with its flags, as the PostgreSQL box serves them.
+func TestBackupOfAPostgreSQLBoxRestoresAsASQLiteBox(t *testing.T) {
+	needTool(t, "python3")
+	b := newPGBox(t, nil)
+	if bs := b.OpenStore().BodyStore(); bs != "db" {
+		t.Fatalf("the PostgreSQL box keeps its large bodies in %q, want db (chunks in the database)", bs)
+	}
+	keyFile := filepath.Join(t.TempDir(), "backup-identity.txt")
+	target := filepath.Join(t.TempDir(), "target")
+	mustRun(t, "", "backup", "init", "--dir", b.Dir, "--to", target, "--identity-out", keyFile)
+	addr := fmt.Sprintf("127.0.0.1:%d", b.SMTP)
+	const n = 300 // every 7th a 300 KiB photo: a blob in database chunks
+	for i := range n {
+		if err := sendPlain(addr, "friend@outside.example", "me@example.test", backupMessage(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := imapLogin(t, b)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		seqs  []uint32
+		flags []imap.Flag
+	}{{[]uint32{1, 2, 3, 4}, []imap.Flag{imap.FlagSeen, imap.FlagAnswered}}, {[]uint32{4, 11, 200}, []imap.Flag{imap.FlagFlagged, "$Photo"}}} {
+		if err := c.Store(imap.SeqSetNum(f.seqs...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Flags: f.flags}, nil).Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.Close()
+	out := mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	t.Logf("%s", out)
+	dump := func(box *Box) []string {
+		t.Helper()
+		out, err := box.Python("imap_dump.py", "127.0.0.1", fmt.Sprint(box.IMAPS), box.Admin, box.Password)
+		if err != nil {
+			t.Fatalf("imap_dump.py: %v\n%s", err, out)
+		}
+		return strings.Split(strings.TrimSpace(out), "\n")
+	}
+	want := dump(b)
+	if len(want) != n {
+		t.Fatalf("the PostgreSQL box serves %d messages, want %d", len(want), n)
+	}
+
+	newDir := filepath.Join(t.TempDir(), "restored")
+	out = mustRun(t, "", "restore", "--from", target, "--identity", keyFile, "--dir", newDir)
+	t.Logf("%s", out)
+	if !strings.Contains(out, "runs on SQLite") {
+		t.Errorf("restore does not say the box now runs on SQLite:\n%s", out)
+	}
+	conf, err := os.ReadFile(filepath.Join(newDir, "boxmail.conf"))
+	if err != nil || regexp.MustCompile(`(?m)^(store_url|body_store) *= *\S`).Match(conf) {
+		t.Fatalf("the restored config still names the PostgreSQL store (%v):\n%s", err, conf)
+	}
+	rb := startRestored(t, newDir)
+	got := dump(rb)
+	if !slices.Equal(got, want) {
+		t.Errorf("the restored SQLite box serves %d messages, the PostgreSQL box %d; they differ:", len(got), len(want))
+		for i := range min(len(got), len(want)) {
+			if got[i] != want[i] {
+				t.Errorf("first difference: restored %q, PostgreSQL %q", got[i], want[i])
+				break
+			}
+		}
+	}
+	if out := mustRun(t, "", "backup", "verify", "--dir", b.Dir, "--full", "--identity", keyFile); !strings.Contains(out, "ok: 1 snapshots") {
+		t.Errorf("verify: %s", out)
+	}
+}

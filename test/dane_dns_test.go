@@ -23,10 +23,10 @@ import (
 // its zones, or unsigned. A validating unbound (startUnboundWith) asks
 // it, trusting its DS, and the box asks unbound.
 type peerZone struct {
-	t      *testing.T
-	zone   string // fqdn
-	keyDir string // "" when unsigned
-	Port   int    // UDP and TCP on 127.0.0.1
+	t    *testing.T
+	zone string        // fqdn
+	keys dnsd.KeyStore // nil when unsigned
+	Port int           // UDP and TCP on 127.0.0.1
 
 	mu      sync.Mutex
 	gen     int64
@@ -43,7 +43,7 @@ func startPeerZone(t *testing.T, zone string, signed bool, records ...string) *p
 	t.Helper()
 	z := &peerZone{t: t, zone: dns.Fqdn(strings.ToLower(zone)), gen: 1}
 	if signed {
-		z.keyDir = t.TempDir()
+		z.keys = testutil.Store(t)
 	}
 	apex := strings.TrimSuffix(z.zone, ".")
 	// SOA minimum 1: NXDOMAIN and NODATA are not cached either.
@@ -52,7 +52,7 @@ func startPeerZone(t *testing.T, zone string, signed bool, records ...string) *p
 	srv := dnsd.New(dnsd.Options{
 		PollInterval: 50 * time.Millisecond,
 		RateLimit:    -1,
-		KeyDir:       z.keyDir,
+		Keys:         z.keys,
 		Generation: func(context.Context) (int64, error) {
 			z.mu.Lock()
 			defer z.mu.Unlock()
@@ -121,10 +121,10 @@ func (z *peerZone) Add(lines ...string) {
 // would publish it.
 func (z *peerZone) Anchor() string {
 	z.t.Helper()
-	if z.keyDir == "" {
+	if z.keys == nil {
 		z.t.Fatal("an unsigned zone has no DS")
 	}
-	zk, err := dnsd.ReadKeys(z.keyDir, z.zone)
+	zk, err := dnsd.ReadKeys(context.Background(), z.keys, "", z.zone)
 	if err != nil {
 		z.t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -254,9 +255,10 @@ func TestDNSSECSignedZoneValidatesInUnbound(t *testing.T) {
 	}
 
 	// Tampering: the box signs with other keys than the anchor's (its
-	// key files replaced); a fresh validating resolver refuses the zone.
+	// keys dropped from the store, so it makes new ones); a fresh
+	// validating resolver refuses the zone.
 	b.Stop()
-	if err := os.RemoveAll(filepath.Join(b.Dir, "dnssec")); err != nil {
+	if err := b.OpenStore().DeleteZoneKeys(context.Background(), "example.test"); err != nil {
 		t.Fatal(err)
 	}
 	b.Start()
@@ -269,6 +271,44 @@ func TestDNSSECSignedZoneValidatesInUnbound(t *testing.T) {
 	st, _, _ = b.Cmd("", "status", "--no-ports", "--timeout", "5s")
 	if !regexp.MustCompile(`fail\s+example\.test\s+DNSSEC\s+.*SERVFAIL`).MatchString(st) {
 		t.Errorf("status does not fail the broken chain:\n%s", st)
+	}
+}
+
+// TestABoxUpgradedInPlaceKeepsItsDNSSECKeys: before the keys moved into
+// the store, a box kept them in DATADIR/dnssec/ZONE.json (the same
+// JSON). A box upgraded in place imports its file once: the same DNSKEY
+// set and the same DS for the registrar.
+func TestABoxUpgradedInPlaceKeepsItsDNSSECKeys(t *testing.T) {
+	needTool(t, "dig")
+	b := newBox(t)
+	anchor, _, _ := registrarDS(t, b)
+	keys := dnskeys(t, b)
+	b.Stop()
+	st := b.OpenStore()
+	ctx := context.Background()
+	data, _, err := st.ZoneKeys(ctx, "example.test")
+	if err != nil || data == nil {
+		t.Fatalf("the keys in the store: %q %v", data, err)
+	}
+	// The layout of the earlier version: its key file, nothing in the store.
+	if err := os.MkdirAll(filepath.Join(b.Dir, "dnssec"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b.Dir, "dnssec", "example.test.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DeleteZoneKeys(ctx, "example.test"); err != nil {
+		t.Fatal(err)
+	}
+	b.Start()
+	if got := dnskeys(t, b); !slices.Equal(got, keys) {
+		t.Errorf("DNSKEY after the upgrade %q, before %q", got, keys)
+	}
+	if got, _, _ := registrarDS(t, b); got != anchor {
+		t.Errorf("DS after the upgrade %s, before %s", got, anchor)
+	}
+	if data, _, err := st.ZoneKeys(ctx, "example.test"); err != nil || data == nil {
+		t.Errorf("the imported keys are not in the store: %v", err)
 	}
 }
 

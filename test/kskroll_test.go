@@ -16,12 +16,17 @@ var dsLine = regexp.MustCompile(`(?m)^; (example\.test\.\s+\d+\s+IN\s+DS\s+(\d+)
 
 // registrarDS returns the DS record 'dns records --format zone' gives
 // for the registrar, its key tag and digest.
+// A box that just started may not have made its keys yet (its DNS
+// server makes them when it first loads the zone): it is given 10 s.
 func registrarDS(t *testing.T, b *Box) (anchor, tag, digest string) {
 	t.Helper()
-	zone := mustRun(t, "", "dns", "records", "--format", "zone", "--dir", b.Dir)
-	m := dsLine.FindStringSubmatch(zone)
-	if m == nil {
-		t.Fatalf("no DS in the zone file:\n%s", zone)
+	var zone string
+	var m []string
+	for deadline := time.Now().Add(10 * time.Second); m == nil; time.Sleep(100 * time.Millisecond) {
+		zone = mustRun(t, "", "dns", "records", "--format", "zone", "--dir", b.Dir)
+		if m = dsLine.FindStringSubmatch(zone); m == nil && time.Now().After(deadline) {
+			t.Fatalf("no DS in the zone file:\n%s", zone)
+		}
 	}
 	return strings.Join(strings.Fields(m[1]), " "), m[2], m[3]
 }

@@ -81,12 +81,24 @@ func startACME(cfg config.Config, st *store.Store, b *box, cm *certs.Manager, ro
 		RenewalFailed: renewalFailed(st, b.deliverer, cfg, log)}
 	if dns && b.dns != nil {
 		o.DNS = b.dns
+		if st.Shared() {
+			o.DNS = certs.ShareChallenges(st, b.dns, log) // the CA may ask any node's DNS server
+		}
 	}
 	if err := cm.StartACME(o); err != nil {
 		return err
 	}
 	go followDomains(cfg, st, cm, log, done)
 	return nil
+}
+
+// sharedChallenges is the DNS server's source of the other nodes' DNS-01
+// records: the store's, when several nodes share it (nil otherwise).
+func sharedChallenges(st *store.Store) func(context.Context) (map[string][]string, error) {
+	if !st.Shared() {
+		return nil
+	}
+	return func(ctx context.Context) (map[string][]string, error) { return st.ACMEChallenges(ctx, time.Now()) }
 }
 
 // acmeWays says which challenges the box answers: those acme_challenges

@@ -39,6 +39,7 @@ func buildRecords(ctx context.Context, dir string, st *store.Store, cfg config.C
 
 func recordInputAt(ctx context.Context, dir string, st *store.Store, cfg config.Config, gen int64) (dnsrecords.Input, error) {
 	cm := newCerts(dir, cfg, nil)
+	cm.ReadACMEFrom(st)
 	return recordInputWith(ctx, dir, st, cfg, gen, cm, !cfg.ACME.On || !cm.Trusted())
 }
 
@@ -59,7 +60,7 @@ func recordInputWith(ctx context.Context, dir string, st *store.Store, cfg confi
 	if err != nil {
 		return in, err
 	}
-	in.DS = dnssecDS(dir, cfg.Hostname, domains)
+	in.DS = dnssecDS(ctx, dir, st, cfg.Hostname, domains)
 	keys, err := st.DKIMKeys(ctx, "")
 	if err != nil {
 		return in, err

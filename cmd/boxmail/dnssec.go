@@ -42,19 +42,21 @@ import (
 	"boxmail/internal/store"
 )
 
-// dnssecDir holds the zones' DNSSEC key files (dnsd keys.go).
+// dnssecDir held the zones' DNSSEC key files before they moved into the
+// store (dnsd keys.go): a zone without keys in the store imports its
+// file from there once.
 func dnssecDir(dir string) string { return filepath.Join(dir, "dnssec") }
 
 // dnssecDS returns the DS records (RDATA) of each zone that has keys:
 // the hosted domains and the hostname's own zone.
-func dnssecDS(dir, hostname string, domains []store.Domain) map[string][]string {
+func dnssecDS(ctx context.Context, dir string, st *store.Store, hostname string, domains []store.Domain) map[string][]string {
 	zones := []string{strings.ToLower(strings.TrimSuffix(hostname, "."))}
 	for _, d := range domains {
 		zones = append(zones, d.Name)
 	}
 	out := map[string][]string{}
 	for _, z := range zones {
-		zk, err := dnsd.ReadKeys(dnssecDir(dir), z)
+		zk, err := dnsd.ReadKeys(ctx, st, dnssecDir(dir), z)
 		if err != nil || zk.Signing != dnsd.SigningOn {
 			continue // not signed yet ('boxmail serve' makes the keys), or DNSSEC off (dnssecoff.go)
 		}
@@ -135,7 +137,7 @@ func dnsZone(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
-		rrs, err := dnsd.SignedZone(r.set, dnssecDir(r.dir), zones[0], time.Now())
+		rrs, err := dnsd.SignedZone(context.Background(), r.set, r.st, dnssecDir(r.dir), zones[0], time.Now())
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s has no DNSSEC keys yet: 'boxmail serve' makes them when it first loads the zone", zones[0])
 		}
@@ -156,10 +158,11 @@ func dnsZone(e *env, args []string) error {
 // the keys exist, the DS for the registrar, and, when the config names
 // resolvers, whether the first that answers validates the zone (the AD
 // bit), each query bounded by timeout.
-func dnssecChecks(ctx context.Context, dir string, cfg config.Config, set *dnsrecords.Set, timeout time.Duration) []dnsrecords.Result {
+func dnssecChecks(ctx context.Context, dir string, st *store.Store, cfg config.Config, set *dnsrecords.Set, timeout time.Duration) []dnsrecords.Result {
 	var out []dnsrecords.Result
 	for _, z := range set.Zones {
-		if r, ok := signingLine(ctx, dir, cfg, z, timeout); ok { // dnssecoff.go
+		zk, _ := dnsd.ReadKeys(ctx, st, dnssecDir(dir), z)
+		if r, ok := signingLine(ctx, zk, cfg, z, timeout); ok { // dnssecoff.go
 			out = append(out, r)
 			continue
 		}
@@ -171,7 +174,10 @@ func dnssecChecks(ctx context.Context, dir string, cfg config.Config, set *dnsre
 		}
 		r := dnsrecords.Result{Level: dnsrecords.OK, Subject: z, Check: "DNSSEC",
 			Found: fmt.Sprintf("keys present; DS for the registrar: %s. IN DS %s", z, strings.Join(ds, " / "))}
-		ro := kskRollover(dir, z)
+		var ro *dnsd.Rollover
+		if zk != nil {
+			ro = zk.KSKRollover()
+		}
 		ours := ds
 		if ro != nil {
 			ours = append(slices.Clone(ds), dsText(ro.Old))
@@ -187,15 +193,6 @@ func dnssecChecks(ctx context.Context, dir string, cfg config.Config, set *dnsre
 		out = append(out, r)
 	}
 	return out
-}
-
-// kskRollover returns the KSK rollover of zone in progress, or nil.
-func kskRollover(dir, zone string) *dnsd.Rollover {
-	zk, err := dnsd.ReadKeys(dnssecDir(dir), zone)
-	if err != nil {
-		return nil
-	}
-	return zk.KSKRollover()
 }
 
 // rolloverState adds a KSK rollover in progress to the DNSSEC line: a
@@ -328,15 +325,15 @@ func dnsRolloverKSK(e *env, args []string) error {
 		if finish {
 			what = dnsd.RequestKSKFinish
 		}
-		if err := dnsd.Request(dnssecDir(r.dir), z, what); errors.Is(err, os.ErrNotExist) {
+		zk, err := dnsd.Request(context.Background(), r.st, dnssecDir(r.dir), z, what, time.Now())
+		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s has no DNSSEC keys yet: 'boxmail serve' makes them when it first loads the zone", z)
 		} else if err != nil {
 			return err
 		}
-		zk, applied := waitKSKRequest(r.dir, z, finish, 5*time.Second)
+		// In the store now: every serving node signs with it at its next
+		// DNS poll.
 		switch {
-		case !applied:
-			fmt.Fprintf(e.stdout, "requested; the box applies it when it runs ('boxmail serve')\n")
 		case finish:
 			fmt.Fprintf(e.stdout, "KSK rollover of %s finished: the old key is gone; the parent's DS must be %s. IN DS %s\n", z, z, dsText(zk.DS()[0]))
 		default:
@@ -348,18 +345,4 @@ func dnsRolloverKSK(e *env, args []string) error {
 		}
 		return nil
 	})
-}
-
-// waitKSKRequest waits until the serving box applied a KSK request to
-// zone's key file (it removes the request file), at most wait.
-func waitKSKRequest(dir, zone string, finish bool, wait time.Duration) (*dnsd.ZoneKeys, bool) {
-	deadline := time.Now().Add(wait)
-	for time.Now().Before(deadline) {
-		zk, err := dnsd.ReadKeys(dnssecDir(dir), zone)
-		if err == nil && (zk.KSKRollover() == nil) == finish {
-			return zk, true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return nil, false
 }

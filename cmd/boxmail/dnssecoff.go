@@ -43,16 +43,13 @@ func dnsDNSSEC(e *env, args []string) error {
 		case r.pos[0] == "off":
 			what, want = dnsd.RequestDNSSECOff, dnsd.SigningDeleting
 		}
-		if err := dnsd.Request(dnssecDir(r.dir), z, what); errors.Is(err, os.ErrNotExist) {
+		_, err = dnsd.Request(context.Background(), r.st, dnssecDir(r.dir), z, what, time.Now())
+		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s has no DNSSEC keys yet: 'boxmail serve' makes them when it first loads the zone", z)
 		} else if err != nil {
 			return err
 		}
-		if !waitSigning(r.dir, z, want, 5*time.Second) {
-			fmt.Fprintf(e.stdout, "requested; the box applies it when it runs ('boxmail serve')\n")
-			return nil
-		}
-		fmt.Fprintln(e.stdout, signingSaid(z, want))
+		fmt.Fprintln(e.stdout, signingSaid(z, want)) // every serving node applies it at its next DNS poll
 		return nil
 	})
 }
@@ -70,24 +67,10 @@ func signingSaid(z, state string) string {
 	return fmt.Sprintf("DNSSEC of %s is on: the zone is signed again; give the registrar the DS from 'boxmail dns records --format zone'.", z)
 }
 
-// waitSigning waits until the serving box has zone in the signing state
-// want (it applied the request), at most wait.
-func waitSigning(dir, zone, want string, wait time.Duration) bool {
-	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if zk, err := dnsd.ReadKeys(dnssecDir(dir), zone); err == nil && zk.Signing == want {
-			if _, err := os.Stat(dnsd.RequestFile(dnssecDir(dir), zone)); errors.Is(err, os.ErrNotExist) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // signingLine is the DNSSEC status line of a zone whose DNSSEC is off
-// or being turned off (ok false: neither).
-func signingLine(ctx context.Context, dir string, cfg config.Config, z string, timeout time.Duration) (dnsrecords.Result, bool) {
-	zk, err := dnsd.ReadKeys(dnssecDir(dir), z)
-	if err != nil || zk.Signing == dnsd.SigningOn {
+// or being turned off (ok false: neither, or no keys: zk nil).
+func signingLine(ctx context.Context, zk *dnsd.ZoneKeys, cfg config.Config, z string, timeout time.Duration) (dnsrecords.Result, bool) {
+	if zk == nil || zk.Signing == dnsd.SigningOn {
 		return dnsrecords.Result{}, false
 	}
 	r := dnsrecords.Result{Level: dnsrecords.Warn, Subject: z, Check: "DNSSEC"}

@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
 	"boxmail/internal/backup"
 	"boxmail/internal/config"
 	"boxmail/internal/progress"
+	"boxmail/internal/safefile"
 	"boxmail/internal/store"
 )
 
@@ -81,8 +83,29 @@ func cmdRestore(e *env, args []string) (err error) {
 	fmt.Fprintf(e.stdout, "restored snapshot %s (taken %s by boxmail %s, schema %d) into %s in %s:\n  %d accounts, %d messages (%d body files), %d files, %s; every hash checked, database integrity ok\n",
 		m.ID, m.Time.Format(time.RFC3339), m.Version, m.Schema, dir, time.Since(start).Round(time.Millisecond),
 		res.Info.Accounts, res.Info.Messages, len(res.Info.BodyFiles), res.Files, sizeText(res.Bytes))
+	if from, err := detachRestoredStore(dir); err != nil {
+		return fmt.Errorf("restored into %s, but its %s still names the PostgreSQL store: %w", dir, config.FileName, err)
+	} else if from != "" {
+		fmt.Fprintf(e.stdout, "The box ran on PostgreSQL (%s); the restored box runs on SQLite (store_url and body_store removed from its %s).\n"+
+			"To go back to PostgreSQL: 'boxmail store copy --dir %s --to postgres://...', then set store_url.\n", from, config.FileName, dir)
+	}
 	fmt.Fprintf(e.stdout, "Start it with 'boxmail serve --dir %s'.\n", dir)
 	return nil
+}
+
+// detachRestoredStore makes a restored box of a PostgreSQL store (its
+// snapshot is a SQLite box: store.SnapshotDB) a SQLite box: its config
+// loses store_url and body_store, which would point the restored box at
+// the live database. It returns the store it named (password hidden),
+// "" when there was none.
+func detachRestoredStore(dir string) (string, error) {
+	cfg, err := config.Load(dir)
+	if err != nil || cfg.StoreURL == "" {
+		return "", err
+	}
+	from := store.RedactURL(cfg.StoreURL)
+	cfg.StoreURL, cfg.BodyStore = "", ""
+	return from, safefile.Write(filepath.Join(dir, config.FileName), cfg.Format(), 0o600)
 }
 
 // restoreUser puts one account's (or mailbox's) missing mail back into

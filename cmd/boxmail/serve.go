@@ -408,12 +408,14 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer closeStore(st, &err)
+	certs.Share(st) // several nodes: one orders, all serve the same certificates (certs storage.go, mirror.go)
 	readMetrics(m, dir, st, certs)
 	b, err := newBox(dir, cfg, st, certs, log, m)
 	if err != nil {
 		return err
 	}
 	defer startBackupSchedule(dir, cfg, st, b.deliverer, b.queue, log.With("pkg", "backup"))() // backup.go
+	defer startBlobSweep(st, b.queue, log.With("pkg", "store"))()                              // singleton.go
 	// The free-space gate, the history and the status mail (statusmail.go).
 	defer startHealth(dir, cfg, st, b.deliverer, b.queue, newResolver(cfg), certs, log.With("pkg", "health"))()
 	// Signals are caught before the first port opens: a client (or a

@@ -265,11 +265,13 @@ func newDNSServer(dir string, st *store.Store, cfg config.Config, cm *certs.Mana
 			return set, err
 		},
 		// Loopback cannot be spoofed from outside, and benchmarks run there.
-		RateLimitExempt: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		Metrics:         m,
-		KeyDir:          dnssecDir(dir),
-		ParentDS:        dnsParentDS(cfg),
-		Secondaries:     dnsSecondaries(cfg, log),
+		RateLimitExempt:  []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Metrics:          m,
+		Keys:             st,
+		KeyDir:           dnssecDir(dir),
+		SharedChallenges: sharedChallenges(st), // acme.go
+		ParentDS:         dnsParentDS(cfg),
+		Secondaries:      dnsSecondaries(cfg, log),
 	})}
 }
 

@@ -11,9 +11,10 @@ import (
 
 // Jobs that must run on exactly one node of a box on PostgreSQL (issue
 // 23) run each tick under a lease row (store.RunSingleton): the status
-// mail and usage report (statusmail.go) and the scheduled backup
-// (backup.go); the queue runs its own (held submissions, TLS and DMARC
-// reports) under the same owner. On SQLite every tick runs, as before.
+// mail and usage report (statusmail.go), the scheduled backup
+// (backup.go) and the sweep of shared body blobs (startBlobSweep); the
+// queue runs its own (held submissions, TLS and DMARC reports) under the
+// same owner. On SQLite every tick runs, as before.
 
 // singleton runs one tick of the job name when this node holds its
 // lease, and says whether it ran. The lease lasts the queue's lease
@@ -28,6 +29,39 @@ func singleton(ctx context.Context, st *store.Store, q *delivery.Queue, name str
 		log.Debug("singleton job runs on another node", "job", name)
 	}
 	return ran
+}
+
+// blobSweepEvery is how often the shared body blobs are swept (and once
+// when serve starts).
+const blobSweepEvery = 24 * time.Hour
+
+// startBlobSweep sweeps the blobs of the shared body store that no row
+// names (store.SweepBodyBlobsAlone) when serve starts and every
+// blobSweepEvery after, on one node at a time; stop cancels a sweep in
+// progress and waits. A store without shared blobs has nothing to sweep.
+func startBlobSweep(st *store.Store, q *delivery.Queue, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			ran, err := st.SweepBodyBlobsAlone(ctx, q.Owner(), q.Lease())
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Error("sweeping unreferenced body blobs", "err", err)
+			case !ran:
+				log.Debug("singleton job runs on another node", "job", "blob-sweep")
+			}
+			timer := time.NewTimer(blobSweepEvery)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-timer.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // envQueueLease is a hook for the cluster tests

@@ -48,7 +48,9 @@ func cmdStatus(e *env, args []string) error {
 		r := newResolver(cfg)
 		r.Timeout = timeout
 		fmt.Fprintf(e.stdout, "asking %s\n\n", describeResolver(cfg, r))
-		results, err := checkBox(ctx, dir, cfg, st, r, newCerts(dir, cfg, nil), domains)
+		cm := newCerts(dir, cfg, nil)
+		cm.ReadACMEFrom(st) // several nodes: the box's ACME certificates
+		results, err := checkBox(ctx, dir, cfg, st, r, cm, domains)
 		if err != nil {
 			return err
 		}
@@ -103,7 +105,7 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 	}
 	out = append(out, machineChecks(ctx, dir, cfg, st, r, 0, time.Now())...) // health.go
 	out = append(out, backupCheck(dir, cfg.Hostname, time.Now()))
-	out = append(out, dnssecChecks(ctx, dir, cfg, set, 3*time.Second)...)
+	out = append(out, dnssecChecks(ctx, dir, st, cfg, set, 3*time.Second)...)
 	out = append(out, daneCheck(ctx, cfg, r, cm, in, 3*time.Second))
 	rc, err := reportChecks(ctx, st, in, time.Now()) // reportcheck.go
 	if err != nil {

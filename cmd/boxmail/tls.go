@@ -52,7 +52,16 @@ func tlsShow(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	for _, r := range newCerts(dir, cfg, nil).Checks(names) {
+	cm := newCerts(dir, cfg, nil)
+	if cfg.ACME.On && cfg.StoreURL != "" { // several nodes: the box's ACME certificates are in the store
+		return withBox(dir, func(_ config.Config, st *store.Store) error { cm.ReadACMEFrom(st); return showCerts(e, cm, names) })
+	}
+	return showCerts(e, cm, names)
+}
+
+// showCerts prints the status lines of the certificates of names.
+func showCerts(e *env, cm *certs.Manager, names []string) error {
+	for _, r := range cm.Checks(names) {
 		fmt.Fprintf(e.stdout, "%s: %s: %s\n", r.Level, r.Subject, r.Found)
 		if r.Fix != "" {
 			fmt.Fprintf(e.stdout, "  fix: %s\n", r.Fix)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"boxmail/internal/store"
+	"boxmail/internal/testutil"
 )
 
 // box is a data directory with a store, some mail (small bodies in the
@@ -28,11 +29,9 @@ func newTestBox(t *testing.T) *box {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, dir, store.Options{PasswordCost: bcrypt.MinCost, FileBodyMin: 2048})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	// On PostgreSQL (BOXMAIL_TEST_PG=1) the large bodies are in database
+	// chunks, and the snapshot a SQLite box (store.SnapshotDB).
+	st := testutil.StoreAt(t, dir, store.Options{PasswordCost: bcrypt.MinCost, FileBodyMin: 2048})
 	if err := st.AddDomain(ctx, "example.test"); err != nil {
 		t.Fatal(err)
 	}
@@ -289,4 +288,26 @@ func TestTargetNamesStayInside(t *testing.T) {
 			t.Errorf("Put(%q) succeeded", n)
 		}
 	}
+}
+
+// On a store several nodes share, one backup of the box runs at a time:
+// a run finds the lease another node's run holds and says the box is
+// busy; once it is free, the run goes.
+func TestOneBackupAtATimeOnASharedStore(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	if !b.st.Shared() {
+		t.Skip("PostgreSQL only (BOXMAIL_TEST_PG=1): on SQLite one process serves the box, and the data dir's lock does it")
+	}
+	s, tg, _ := b.setUp(t)
+	if ok, err := b.st.TryLease(ctx, runLease, "another-node", time.Minute); !ok || err != nil {
+		t.Fatalf("another node's lease: %v %v", ok, err)
+	}
+	if _, err := Run(ctx, RunOptions{Dir: b.dir, Store: b.st, Settings: s, Target: tg}); !errors.Is(err, ErrBusy) {
+		t.Fatalf("a run while another node's runs: %v, want ErrBusy", err)
+	}
+	if err := b.st.ReleaseLease(ctx, runLease, "another-node"); err != nil {
+		t.Fatal(err)
+	}
+	b.run(t, s, tg)
 }

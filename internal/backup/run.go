@@ -64,8 +64,36 @@ type job struct {
 }
 
 // Run takes a snapshot of a running box and stores what the target
-// lacks. Only one run per data directory at a time (ErrBusy).
+// lacks. Only one run per data directory at a time (ErrBusy), and on a
+// store several nodes share (PostgreSQL) one run per box: the run holds
+// the lease "backup-run" (store.RunSingleton) while it lasts.
 func Run(ctx context.Context, o RunOptions) (res RunResult, err error) {
+	if !o.Store.Shared() {
+		return run(ctx, o)
+	}
+	owner := store.NewOwnerID()
+	ran, lerr := o.Store.RunSingleton(ctx, runLease, owner, runLeaseTTL, func(ctx context.Context) { res, err = run(ctx, o) })
+	if rerr := o.Store.ReleaseLease(context.WithoutCancel(ctx), runLease, owner); rerr != nil && o.Logger != nil {
+		o.Logger.Warn("releasing the backup's lease", "err", rerr)
+	}
+	switch {
+	case lerr != nil:
+		return res, errors.Join(err, lerr)
+	case !ran:
+		return res, fmt.Errorf("%w (on another node of the box)", ErrBusy)
+	}
+	return res, err
+}
+
+// runLease is the lease a run holds on a shared store, renewed every
+// third of runLeaseTTL while it runs; a node that dies mid-run frees it
+// when it ends.
+const (
+	runLease    = "backup-run"
+	runLeaseTTL = time.Minute
+)
+
+func run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	start := time.Now()
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -27,6 +27,11 @@ import (
 // reading is the file the copy references, unless it was still being
 // written (a body file is written under its final name before its row
 // commits): assemble reads again any whose size is not the copy's.
+//
+// A box on PostgreSQL (issue 23) keeps its large bodies in the database
+// or S3, not in this node's data dir: the database copy
+// (store.SnapshotDB) is then a SQLite box whose large bodies it writes
+// itself into the staging area, and those are queued once it is done.
 
 // newStage makes the staging directory of run id, removing those left by
 // a killed run (the run lock says none runs).
@@ -52,9 +57,13 @@ func newStage(dir, id string) (string, error) {
 func (u *uploader) snapshot(ctx context.Context, q *workQueue, o RunOptions, stage string) (store.SnapshotInfo, *besideCheck, error) {
 	var info store.SnapshotInfo
 	bodies := filepath.Join(o.Dir, store.BodiesDir)
-	entries, err := os.ReadDir(bodies)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return info, nil, err
+	var entries []os.DirEntry
+	var err error
+	if !o.Store.Shared() { // on PostgreSQL the copy writes the body files (above)
+		entries, err = os.ReadDir(bodies)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return info, nil, err
+		}
 	}
 	linked := make(map[string]bool, len(entries))
 	for _, e := range entries {
@@ -92,6 +101,10 @@ func (u *uploader) snapshot(ctx context.Context, q *workQueue, o RunOptions, sta
 	}
 	for name := range info.BodyFiles {
 		if linked[name] {
+			continue
+		}
+		if o.Store.Shared() { // written by the copy
+			u.add(q, u.bodyJob(stage, name))
 			continue
 		}
 		if err := linkBody(bodies, stage, name); err != nil {

@@ -8,8 +8,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -94,8 +97,8 @@ func (m *Manager) StartACME(o ACMEOptions) error {
 		o.RenewCheck = certmagic.DefaultRenewCheckInterval
 	}
 	zl := zapLogger(m.o.Logger)
-	st := &acmeState{names: o.Names, status: &statusFile{path: filepath.Join(m.o.ACMEDir, statusFileName), log: m.o.Logger, notify: o.RenewalFailed}}
-	storage := &durableStorage{FileStorage: &certmagic.FileStorage{Path: m.o.ACMEDir}}
+	storage := m.acmeStorage()
+	st := &acmeState{names: o.Names, status: &statusFile{storage: storage, log: m.o.Logger, notify: o.RenewalFailed}}
 	var cfg *certmagic.Config
 	st.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
@@ -169,12 +172,14 @@ func wholePEM(data []byte) bool {
 // load (a half-written or damaged file: certmagic would refuse to
 // manage the name) so that a new one is obtained.
 func (m *Manager) setAsideBroken(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	ik := issuerKey(m.o.ACMECA)
-	certPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SiteCert(ik, name)))
-	keyPath := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SitePrivateKey(ik, name)))
-	c, cerr := os.ReadFile(certPath)
-	k, kerr := os.ReadFile(keyPath)
-	if errors.Is(cerr, os.ErrNotExist) && (errors.Is(kerr, os.ErrNotExist) || kerr == nil && wholePEM(k)) {
+	storage := m.acmeStorage()
+	certKey, keyKey := certmagic.StorageKeys.SiteCert(ik, name), certmagic.StorageKeys.SitePrivateKey(ik, name)
+	c, cerr := storage.Load(ctx, certKey)
+	k, kerr := storage.Load(ctx, keyKey)
+	if errors.Is(cerr, fs.ErrNotExist) && (errors.Is(kerr, fs.ErrNotExist) || kerr == nil && wholePEM(k)) {
 		return // nothing yet, or only the key of the first certificate (seedACMEKey)
 	}
 	if cerr == nil && kerr == nil && wholePEM(c) && wholePEM(k) {
@@ -182,9 +187,14 @@ func (m *Manager) setAsideBroken(name string) {
 			return
 		}
 	}
-	dir := filepath.Dir(certPath)
+	dir := path.Dir(certKey)
 	aside := dir + ".broken-" + time.Now().UTC().Format("20060102T150405")
-	err := os.Rename(dir, aside)
+	var err error
+	if s := m.shared.Load(); s != nil {
+		err = s.move(ctx, dir, aside)
+	} else {
+		err = os.Rename(filepath.Join(m.o.ACMEDir, filepath.FromSlash(dir)), filepath.Join(m.o.ACMEDir, filepath.FromSlash(aside)))
+	}
 	if m.o.Logger != nil {
 		m.o.Logger.Warn("ACME: the stored certificate does not load; getting a new one", "name", name, "moved_to", aside, "err", err)
 	}
@@ -318,10 +328,106 @@ func (m *Manager) storedLeaf(name string) *x509.Certificate {
 	if m.o.ACMEDir == "" {
 		return nil
 	}
-	p := filepath.Join(m.o.ACMEDir, filepath.FromSlash(certmagic.StorageKeys.SiteCert(issuerKey(m.o.ACMECA), name)))
-	chain := readChain(p)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	data, err := m.acmeStorage().Load(ctx, certmagic.StorageKeys.SiteCert(issuerKey(m.o.ACMECA), name))
+	if err != nil {
+		return nil
+	}
+	chain := parseChain(data)
 	if len(chain) == 0 {
 		return nil
 	}
 	return chain[0]
 }
+
+// Share keeps the certificates the same on every node when st is
+// shared by several nodes (st.Shared): ACME's account, certificates and
+// keys live in st (its cert_files table) instead of ACMEDir, so every
+// node serves the certificate one node obtained, and certmagic's locks
+// (leases in st) let one node at a time order or renew it; the pair in
+// the files and a staged pair are mirrored through st (mirror.go). The
+// serving process calls it before Load and StartACME.
+func (m *Manager) Share(st SharedStore) {
+	if st.Shared() {
+		m.shared.Store(newStoreStorage(st))
+		m.mirror.Store(&mirror{st: st, seen: map[string]time.Time{}})
+		m.syncShared(true)
+		m.mu.Lock()
+		loaded := m.cert != nil
+		m.mu.Unlock()
+		if err := m.reload(); loaded && err != nil && m.o.Logger != nil {
+			m.o.Logger.Warn("TLS certificate of the other nodes does not load; serving this node's", "err", err)
+		}
+	}
+}
+
+// ReadACMEFrom reads ACME's certificates from st when several nodes
+// share it (their storage, Share): what a command shows and checks
+// (status, the TLSA records) is then the box's, not this data dir's.
+func (m *Manager) ReadACMEFrom(st SharedStore) {
+	if st.Shared() {
+		m.shared.Store(newStoreStorage(st))
+	}
+}
+
+// acmeStorage is where ACME keeps its files: the shared store's, or
+// ACMEDir.
+func (m *Manager) acmeStorage() certmagic.Storage {
+	if s := m.shared.Load(); s != nil {
+		return s
+	}
+	return &durableStorage{FileStorage: &certmagic.FileStorage{Path: m.o.ACMEDir}}
+}
+
+// sharedChallenger writes the DNS-01 records of an order into a store
+// several nodes share as well as into this node's DNS server: the CA
+// may ask any node's DNS server, and each serves the store's records
+// (dnsd Options.SharedChallenges) from its next poll on.
+type sharedChallenger struct {
+	st    SharedStore
+	local Challenger
+	log   *slog.Logger
+}
+
+// ShareChallenges is the Challenger of a node of several: local (its
+// DNS server) and st.
+func ShareChallenges(st SharedStore, local Challenger, log *slog.Logger) Challenger {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return sharedChallenger{st: st, local: local, log: log}
+}
+
+// challengeLife bounds how long a shared challenge record is served if
+// the node that added it dies before removing it; challengeSpread is
+// how long the other nodes are given to serve a new one (their DNS
+// servers poll the store's generation every 250 ms) before the CA is
+// told to look.
+const (
+	challengeLife   = time.Hour
+	challengeSpread = 2 * time.Second
+)
+
+func (c sharedChallenger) AddChallenge(name, value string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c.local.AddChallenge(name, value)
+	if err := c.st.AddACMEChallenge(ctx, fqdn(name), value, time.Now().Add(challengeLife)); err != nil {
+		c.log.Warn("ACME: the DNS-01 record is served by this node only", "name", name, "err", err)
+		return
+	}
+	time.Sleep(challengeSpread)
+}
+
+func (c sharedChallenger) RemoveChallenge(name, value string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.st.RemoveACMEChallenge(ctx, fqdn(name), value); err != nil {
+		c.log.Warn("ACME: removing the shared DNS-01 record (it goes within an hour)", "name", name, "err", err)
+	}
+	c.local.RemoveChallenge(name, value)
+}
+
+// fqdn is name with its trailing dot.
+func fqdn(name string) string { return strings.TrimSuffix(name, ".") + "." }

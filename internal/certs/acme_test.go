@@ -177,7 +177,7 @@ func TestChecksShowEachACMECertificate(t *testing.T) {
 	store("autoconfig.example.net", 90*24*time.Hour, 10*24*time.Hour)
 	store("autodiscover.example.net", 90*24*time.Hour, 2*24*time.Hour)
 	store("mta-sts.example.net", 90*24*time.Hour, 50*24*time.Hour)
-	sf := &statusFile{path: filepath.Join(acmeDir, statusFileName)}
+	sf := &statusFile{storage: &durableStorage{FileStorage: &certmagic.FileStorage{Path: acmeDir}}}
 	sf.presented("box.example.net", "dns-01")
 	sf.event(context.Background(), "cert_obtained", map[string]any{"identifier": "box.example.net"})
 	sf.presented("mta-sts.example.net", "dns-01")

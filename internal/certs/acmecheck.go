@@ -1,8 +1,8 @@
 package certs
 
 import (
+	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -23,7 +23,9 @@ func (m *Manager) Checks(names []string) []dnsrecords.Result {
 			Found: "not used: the certificate installed by hand in " + m.o.CertFile + " is served instead",
 			Fix:   ""})
 	}
-	status, err := readStatus(filepath.Join(m.o.ACMEDir, statusFileName))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	status, err := readStatus(ctx, m.acmeStorage())
 	var out []dnsrecords.Result
 	if err != nil {
 		out = append(out, dnsrecords.Result{Level: dnsrecords.Warn, Subject: m.o.Hostname, Check: "ACME", Found: "cannot read the ACME status: " + err.Error()})

@@ -5,19 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
-	"boxmail/internal/safefile"
+	"github.com/caddyserver/certmagic"
 )
 
-// statusFileName is the file, in the ACME directory, where the running
-// box records how each name's certificate was last obtained or why its
-// last attempt failed, for 'boxmail status' (another process).
+// statusFileName is the key, in ACME's storage (the file in the ACME
+// directory, or the store several nodes share), where the running box
+// records how each name's certificate was last obtained or why its last
+// attempt failed, for 'boxmail status' (another process, perhaps on
+// another node).
 const statusFileName = "boxmail-status.json"
 
 // nameStatus is what the status file holds for one name.
@@ -32,9 +33,9 @@ type nameStatus struct {
 
 // statusFile records certmagic's events for one box.
 type statusFile struct {
-	path   string
-	log    *slog.Logger
-	notify func(name, msg string) // a renewal failed (once until the next success)
+	storage certmagic.Storage // nil: none (tests)
+	log     *slog.Logger
+	notify  func(name, msg string) // a renewal failed (once until the next success)
 
 	mu      sync.Mutex        // one writer of the file
 	pending map[string]string // identifier → challenge presented for it
@@ -61,9 +62,14 @@ func (f *statusFile) event(_ context.Context, event string, data map[string]any)
 	if id == "" {
 		return nil
 	}
+	if f.storage == nil {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	all, _ := readStatus(f.path) // a missing or damaged file starts afresh
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	all, _ := readStatus(ctx, f.storage) // a missing or damaged record starts afresh
 	if all == nil {
 		all = map[string]nameStatus{}
 	}
@@ -71,8 +77,8 @@ func (f *statusFile) event(_ context.Context, event string, data map[string]any)
 	now := time.Now().UTC()
 	if event == "cert_obtained" {
 		s = nameStatus{Challenge: f.pending[id], Obtained: now}
-		if s.Challenge == "" {
-			s.Challenge = "tls-alpn-01" // the only challenge not seen here first
+		if _, shared := f.storage.(*storeStorage); s.Challenge == "" && !shared {
+			s.Challenge = "tls-alpn-01" // the only challenge not seen here first (on a node of several: another node may have answered)
 		}
 	} else {
 		renewal, _ := data["renewal"].(bool)
@@ -89,7 +95,7 @@ func (f *statusFile) event(_ context.Context, event string, data map[string]any)
 	all[id] = s
 	b, err := json.MarshalIndent(all, "", "  ")
 	if err == nil {
-		err = safefile.Write(f.path, b, 0o600)
+		err = f.storage.Store(ctx, statusFileName, b)
 	}
 	if err != nil && f.log != nil {
 		f.log.Warn("writing the ACME status file", "err", err) // advice only: the certificate itself is stored
@@ -106,10 +112,10 @@ func oneLine(s string) string {
 	return s
 }
 
-// readStatus reads a status file (nil, nil: none yet).
-func readStatus(path string) (map[string]nameStatus, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+// readStatus reads the status record (nil, nil: none yet).
+func readStatus(ctx context.Context, storage certmagic.Storage) (map[string]nameStatus, error) {
+	b, err := storage.Load(ctx, statusFileName)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
@@ -117,7 +123,7 @@ func readStatus(path string) (map[string]nameStatus, error) {
 	}
 	var all map[string]nameStatus
 	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		return nil, fmt.Errorf("%s: %w", statusFileName, err)
 	}
 	return all, nil
 }

@@ -24,7 +24,12 @@
 // each file 0600 and written through safefile; certmagic's lock files
 // keep two processes from renewing one certificate at once), and
 // acme/boxmail-status.json, how each name was last obtained or why it
-// failed, for 'boxmail status'.
+// failed, for 'boxmail status'. On a store several nodes share
+// (PostgreSQL, Share), ACME's account keys, certificates and keys are in
+// the store instead (storage.go), so one node obtains and renews each
+// certificate and every node serves it, and the pair in the files and a
+// staged pair are mirrored through the store (mirror.go), so every node
+// serves the same one and the box publishes one TLSA RRset.
 //
 // It is not a TLS server, and not a DNS server: DNS-01 records go into
 // the zones through the Challenger the caller passes (dnsd).
@@ -75,7 +80,9 @@ func (e *InputError) Error() string { return e.Msg }
 type Manager struct {
 	o Options
 
-	acme atomic.Pointer[acmeState] // running ACME client (acme.go), nil when off
+	acme   atomic.Pointer[acmeState]    // running ACME client (acme.go), nil when off
+	shared atomic.Pointer[storeStorage] // ACME's storage in a shared store (storage.go), nil: ACMEDir
+	mirror atomic.Pointer[mirror]       // the pair and the staged one kept the same on every node (mirror.go)
 
 	mu        sync.Mutex
 	cert      *tls.Certificate
@@ -96,6 +103,7 @@ func New(o Options) *Manager {
 
 // Load reads the pair once; a server that cannot load it must not start.
 func (m *Manager) Load() error {
+	m.syncShared(true) // mirror.go
 	if err := m.reload(); err != nil {
 		return fmt.Errorf("loading TLS certificate: %w", err)
 	}
@@ -150,6 +158,7 @@ func (m *Manager) current() *tls.Certificate {
 	}
 	m.mu.Unlock()
 	if check {
+		m.syncShared(false) // mirror.go
 		if err := m.reload(); err != nil && m.o.Logger != nil {
 			m.o.Logger.Warn("TLS certificate files changed but do not load; serving the previous one", "err", err)
 		}

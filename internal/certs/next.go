@@ -221,6 +221,7 @@ func (m *Manager) Published(now time.Time) error {
 // box calls it at every DNS poll); it returns the new leaf, nil when
 // nothing was due.
 func (m *Manager) SwitchIfDue(ctx context.Context, now time.Time) (*x509.Certificate, error) {
+	m.syncShared(false) // mirror.go: another node's staging or switch
 	n, err := m.nextState()
 	if errors.Is(err, ErrNoNext) {
 		return nil, nil

@@ -2,6 +2,8 @@ package dnsd
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,8 +12,10 @@ import (
 
 // The ACME DNS-01 challenge records (RFC 8555 8.4): TXT records at
 // _acme-challenge.NAME that the certificate manager adds while the CA
-// checks them and removes after. They live in memory only, next to the
-// zones built from the store, and answer with a short TTL.
+// checks them and removes after. They live in memory, next to the zones
+// built from the store, and answer with a short TTL; on a box of several
+// nodes they are in the store too (Options.SharedChallenges), so the
+// node the CA asks serves the records of the node that orders.
 
 // challengeTTL is the TTL of a challenge record: CAs must not cache it.
 const challengeTTL = 10
@@ -51,7 +55,7 @@ func (s *Server) AddChallenge(name, value string) {
 // its NSEC chain names the challenge (a resolver must not deny the name
 // from an NSEC it holds, RFC 8198).
 func (s *Server) resign() {
-	if s.opts.KeyDir == "" {
+	if s.opts.Keys == nil {
 		return
 	}
 	s.loadMu.Lock()
@@ -64,13 +68,50 @@ func (s *Server) resign() {
 	}
 }
 
+// loadSharedChallenges reads Options.SharedChallenges (a zone build);
+// on an error the last ones read stay.
+func (s *Server) loadSharedChallenges() {
+	if s.opts.SharedChallenges == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), challengeRefresh)
+	defer cancel()
+	shared, err := s.opts.SharedChallenges(ctx)
+	if err != nil {
+		s.log.Warn("reading the ACME challenges of the other nodes", "err", err)
+		return
+	}
+	s.chMu.Lock()
+	s.shared = shared
+	s.chMu.Unlock()
+}
+
+// challengeValues returns the values served at name: AddChallenge's and
+// the shared ones, once each; called with chMu held.
+func (s *Server) challengeValues(name string) []string {
+	vs := append([]string(nil), s.challenges[name]...)
+	for _, v := range s.shared[name] {
+		if !slices.Contains(vs, v) {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
 // challengeRRs returns the challenge records, for a signed zone set.
 func (s *Server) challengeRRs() []dns.RR {
 	s.chMu.Lock()
 	defer s.chMu.Unlock()
+	names := map[string]bool{}
+	for n := range s.challenges {
+		names[n] = true
+	}
+	for n := range s.shared {
+		names[n] = true
+	}
 	var out []dns.RR
-	for name, vs := range s.challenges {
-		for _, v := range vs {
+	for _, name := range slices.Sorted(maps.Keys(names)) {
+		for _, v := range s.challengeValues(name) {
 			out = append(out, challengeTXT(name, v))
 		}
 	}
@@ -109,7 +150,7 @@ func (s *Server) challenge(m *dns.Msg, q dns.Question, zs *zoneSet) bool {
 		return false
 	}
 	s.chMu.Lock()
-	vs := append([]string(nil), s.challenges[name]...)
+	vs := s.challengeValues(name)
 	s.chMu.Unlock()
 	if len(vs) == 0 || zs.findZone(name) == nil {
 		return false

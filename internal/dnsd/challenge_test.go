@@ -1,6 +1,10 @@
 package dnsd
 
 import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -61,5 +65,54 @@ func TestChallengeForADomainJustAdded(t *testing.T) {
 	}
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Fatalf("rcode %d, answer %v", r.Rcode, r.Answer)
+	}
+}
+
+// TestSharedChallengeRecords: the DNS-01 records another node of the box
+// added (Options.SharedChallenges, the store's) are served from the next
+// build of the zones, beside this node's own and once each, in the NSEC
+// chain of a signed zone, and gone once the store drops them.
+func TestSharedChallengeRecords(t *testing.T) {
+	var mu sync.Mutex
+	shared := map[string][]string{}
+	ts := startTestServer(t, func(o *Options) {
+		signing(t, o)
+		o.SharedChallenges = func(context.Context) (map[string][]string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return maps.Clone(shared), nil
+		}
+	})
+	keys := zoneKeys(t, ts)
+	name := "_acme-challenge.autoconfig.example.net."
+	setShared := func(gen int64, vs ...string) {
+		mu.Lock()
+		shared = map[string][]string{name: vs}
+		mu.Unlock()
+		ts.set(gen) // the store's generation grows with the change
+		waitSerial(t, ts, uint32(gen))
+	}
+	setShared(2, "from-the-other-node")
+	ts.srv.AddChallenge(name, "own")
+	ts.srv.AddChallenge(name, "from-the-other-node")
+	r := ts.queryDO(t, name, dns.TypeTXT)
+	var vs []string
+	for _, rr := range r.Answer {
+		if txt, ok := rr.(*dns.TXT); ok {
+			vs = append(vs, txt.Txt...)
+		}
+	}
+	slices.Sort(vs)
+	if !slices.Equal(vs, []string{"from-the-other-node", "own"}) {
+		t.Fatalf("TXT %q, want the other node's and this node's, once each", vs)
+	}
+	ts.srv.RemoveChallenge(name, "own")
+	ts.srv.RemoveChallenge(name, "from-the-other-node")
+	if r := ts.queryDO(t, name, dns.TypeA); len(nsecs(r)) != 1 || nsecs(r)[0].Hdr.Name != name || verifySections(t, r, keys) == 0 {
+		t.Fatalf("no signed NSEC of the shared challenge name: %v", r)
+	}
+	setShared(3)
+	if r := ts.queryDO(t, name, dns.TypeTXT); r.Rcode != dns.RcodeNameError {
+		t.Fatalf("after the store dropped it: %v", r)
 	}
 }

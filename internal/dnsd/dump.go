@@ -1,6 +1,7 @@
 package dnsd
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -12,10 +13,10 @@ import (
 )
 
 // SignedZone returns one zone of set as the server signs it with the
-// keys in keyDir (read, never made): every RRset, the DNSKEYs, the NSEC
-// chain and the RRSIGs, in canonical order, for a zone dump that
-// dnssec-verify or ldns-verify-zone can check.
-func SignedZone(set *dnsrecords.Set, keyDir, zone string, now time.Time) ([]dns.RR, error) {
+// keys in ks (read, never made; legacyDir: ReadKeys): every RRset, the
+// DNSKEYs, the NSEC chain and the RRSIGs, in canonical order, for a zone
+// dump that dnssec-verify or ldns-verify-zone can check.
+func SignedZone(ctx context.Context, set *dnsrecords.Set, ks KeyStore, legacyDir, zone string, now time.Time) ([]dns.RR, error) {
 	apex := dns.Fqdn(strings.ToLower(zone))
 	zs, err := buildZones(set, nil)
 	if err != nil {
@@ -25,7 +26,7 @@ func SignedZone(set *dnsrecords.Set, keyDir, zone string, now time.Time) ([]dns.
 	if z == nil {
 		return nil, fmt.Errorf("%s is not one of the zones", zone)
 	}
-	zk, err := ReadKeys(keyDir, apex)
+	zk, err := ReadKeys(ctx, ks, legacyDir, apex)
 	if err != nil {
 		return nil, err
 	}

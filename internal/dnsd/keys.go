@@ -1,14 +1,18 @@
 package dnsd
 
-// The DNSSEC keys of the zones (RFC 4033-4035), one file per zone:
+// The DNSSEC keys of the zones (RFC 4033-4035), one JSON document per
+// zone:
 //
-//	DIR/ZONE.json   {"keys": [{role, state, since, dnskey, private}, ...]}
+//	{"keys": [{role, state, since, dnskey, private}, ...], ...}
 //
-// where DIR is Options.KeyDir (cmd/boxmail: DATADIR/dnssec), ZONE the
-// apex without its trailing dot, dnskey the public key as a zone-file
-// DNSKEY record and private the key in BIND's Private-key-format (so
-// dnssec-signzone or ldns can read it). Files are 0600 and written with
-// safefile; only the serving process writes them, the CLI reads them.
+// where dnskey is the public key as a zone-file DNSKEY record and
+// private the key in BIND's Private-key-format (so dnssec-signzone or
+// ldns can read it). They live in the store (Options.Keys, KeyStore:
+// the dnssec_keys table), so every node of a box on PostgreSQL signs
+// with the same keys and publishes the same DNSKEY and DS (issue 23).
+// A box of an earlier version kept them in files, DATADIR/dnssec/ZONE.json
+// (0600); a zone the store has no keys for imports its file once
+// (ReadKeys), so the DS at the registrar stays right.
 //
 // Each zone has one KSK (flags 257, signs the DNSKEY RRset; its DS goes
 // to the registrar) and one active ZSK (flags 256, signs everything
@@ -31,8 +35,14 @@ package dnsd
 // the box cannot change. An admin starts its rollover (kskroll.go), the
 // incoming KSK is "published" (in the DNSKEY RRset and signing it) until
 // the parent has its DS.
+//
+// Several nodes: each step (the first keys, a rollover step, a request)
+// is written over the version read (KeyStore), so when two nodes take
+// the same step at once one writes and the other reads the result:
+// never two KSKs for a zone.
 
 import (
+	"context"
 	"crypto"
 	"encoding/json"
 	"errors"
@@ -43,11 +53,9 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"boxmail/internal/safefile"
 )
 
-// Key roles and states as written in the key file.
+// Key roles and states as written in the keys' JSON.
 const (
 	roleKSK = "ksk"
 	roleZSK = "zsk"
@@ -91,21 +99,85 @@ type ZoneKeys struct {
 	Signing      string    `json:"signing,omitempty"`
 	SigningSince time.Time `json:"signing_since,omitzero"`
 	ParentGone   time.Time `json:"parent_gone,omitzero"`
+
+	version int64 // in the KeyStore: PutZoneKeys writes over it only
 }
 
-// keyPath is the file of a zone's keys.
+// KeyStore keeps the zones' keys where every node of the box sees them
+// (store.Store: the dnssec_keys table). A zone's keys are a JSON
+// document with a version: PutZoneKeys writes only over the version
+// read (0: none yet) and reports false when another process wrote
+// first, so generation and rollover steps happen once whichever node
+// gets there first. A write must make Options.Generation grow, so that
+// every server re-signs with the new keys at its next poll.
+type KeyStore interface {
+	ZoneKeys(ctx context.Context, zone string) (keys []byte, version int64, err error)
+	PutZoneKeys(ctx context.Context, zone string, keys []byte, version int64) (bool, error)
+}
+
+// ErrKeyConflict means the keys changed under a write (another node or
+// command wrote first): read them again.
+var ErrKeyConflict = errors.New("the DNSSEC keys were changed by another process")
+
+// keyPath is the file of a zone's keys in a key directory of an earlier
+// version (imported once, importFile).
 func keyPath(dir, zone string) string {
 	return filepath.Join(dir, strings.TrimSuffix(strings.ToLower(zone), ".")+".json")
 }
 
-// ReadKeys reads the keys of zone from dir; a zone without a key file
-// gives an error that matches os.ErrNotExist.
-func ReadKeys(dir, zone string) (*ZoneKeys, error) {
-	data, err := os.ReadFile(keyPath(dir, zone))
+// ReadKeys reads the keys of zone from ks; a zone without keys gives an
+// error that matches os.ErrNotExist. When ks has none and legacyDir (the
+// key directory of an earlier version: DATADIR/dnssec) has the zone's
+// key file, the file is imported first, so a box upgraded in place keeps
+// its keys and its DS at the registrar.
+func ReadKeys(ctx context.Context, ks KeyStore, legacyDir, zone string) (*ZoneKeys, error) {
+	zone = dns.Fqdn(strings.ToLower(zone))
+	data, version, err := ks.ZoneKeys(ctx, zone)
 	if err != nil {
 		return nil, err
 	}
-	zk := &ZoneKeys{Zone: dns.Fqdn(strings.ToLower(zone))}
+	if data == nil {
+		if data, version, err = importFile(ctx, ks, legacyDir, zone); err != nil {
+			return nil, err
+		}
+	}
+	zk, err := parseKeys(zone, data)
+	if err != nil {
+		return nil, err
+	}
+	zk.version = version
+	return zk, nil
+}
+
+// importFile copies zone's key file of legacyDir into ks unless ks has
+// keys for it already (another node imported or made them first), and
+// returns what ks then holds. The file stays (an older binary can still
+// read it) but is never read again. No file: an error matching
+// os.ErrNotExist.
+func importFile(ctx context.Context, ks KeyStore, legacyDir, zone string) ([]byte, int64, error) {
+	if legacyDir == "" {
+		return nil, 0, fmt.Errorf("DNSSEC keys of %s: %w", zone, os.ErrNotExist)
+	}
+	data, err := os.ReadFile(keyPath(legacyDir, zone))
+	if err != nil {
+		return nil, 0, fmt.Errorf("DNSSEC keys of %s: %w", zone, err)
+	}
+	if _, err := parseKeys(zone, data); err != nil {
+		return nil, 0, fmt.Errorf("importing %s: %w", keyPath(legacyDir, zone), err)
+	}
+	if _, err := ks.PutZoneKeys(ctx, zone, data, 0); err != nil {
+		return nil, 0, err
+	}
+	data, version, err := ks.ZoneKeys(ctx, zone)
+	if err == nil && data == nil {
+		err = fmt.Errorf("DNSSEC keys of %s: gone right after their import", zone)
+	}
+	return data, version, err
+}
+
+// parseKeys reads a zone's keys from their JSON.
+func parseKeys(zone string, data []byte) (*ZoneKeys, error) {
+	zk := &ZoneKeys{Zone: zone}
 	if err := json.Unmarshal(data, zk); err != nil {
 		return nil, fmt.Errorf("DNSSEC keys of %s: %w", zone, err)
 	}
@@ -165,10 +237,11 @@ func newKey(zone, role string, now time.Time) (*Key, error) {
 	return &Key{Role: role, State: state, Since: now.UTC(), DNSKEY: pub.String(), Private: pub.PrivateKeyString(priv), pub: pub, priv: signer}, nil
 }
 
-// loadOrCreateKeys reads zone's keys, generating and writing a KSK and
-// a ZSK when the zone has none yet.
-func loadOrCreateKeys(dir, zone string, now time.Time) (*ZoneKeys, error) {
-	zk, err := ReadKeys(dir, zone)
+// loadOrCreateKeys reads zone's keys, generating and storing a KSK and
+// a ZSK when the zone has none yet. Two nodes doing it at once both
+// generate, one stores: the other reads and uses the stored keys.
+func loadOrCreateKeys(ctx context.Context, ks KeyStore, legacyDir, zone string, now time.Time) (*ZoneKeys, error) {
+	zk, err := ReadKeys(ctx, ks, legacyDir, zone)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
 		return zk, err
 	}
@@ -180,15 +253,31 @@ func loadOrCreateKeys(dir, zone string, now time.Time) (*ZoneKeys, error) {
 		}
 		zk.Keys = append(zk.Keys, k)
 	}
-	return zk, zk.write(dir)
+	switch err := zk.save(ctx, ks); {
+	case errors.Is(err, ErrKeyConflict):
+		return ReadKeys(ctx, ks, "", zone)
+	case err != nil:
+		return nil, err
+	}
+	return zk, nil
 }
 
-func (zk *ZoneKeys) write(dir string) error {
+// save writes the keys over the version they were read at (ErrKeyConflict
+// when another process wrote first) and moves zk to the new version.
+func (zk *ZoneKeys) save(ctx context.Context, ks KeyStore) error {
 	data, err := json.MarshalIndent(zk, "", "  ")
 	if err != nil {
 		return err
 	}
-	return safefile.Write(keyPath(dir, zk.Zone), append(data, '\n'), 0o600)
+	ok, err := ks.PutZoneKeys(ctx, zk.Zone, append(data, '\n'), zk.version)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("DNSSEC keys of %s: %w", zk.Zone, ErrKeyConflict)
+	}
+	zk.version++
+	return nil
 }
 
 // KSK returns the zone's active key-signing key.

@@ -17,29 +17,22 @@ package dnsd
 // 3) keeps its DS right without the admin. They are signed by the ZSK
 // and by the KSKs: RFC 7344 4.1 wants a key the parent's DS names.
 //
-// The serving process is the only writer of the key files, so the CLI
-// asks it through a request file beside them:
-//
-//	DIR/ZONE.request   "rollover-ksk" or "finish-ksk"
-//
-// which the server applies (and removes) at its next poll; a box that
-// is not running applies it when it starts.
+// The CLI applies a request (Request: rollover-ksk, finish-ksk) to the
+// keys in the store itself, over the version it read; every serving
+// node signs with the result at its next poll (the write bumps the
+// store's generation).
 //
 // The deletion signal (RFC 8078 4) and turning DNSSEC off are in
-// unsign.go; they use the same request files.
+// unsign.go; they go through Request too.
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/miekg/dns"
-
-	"boxmail/internal/safefile"
 )
 
 // The requests the CLI writes for the server.
@@ -52,38 +45,48 @@ const (
 // showed the new DS (the DS RRset's TTL, as the parent gives it).
 const maxParentWait = 2 * 24 * time.Hour
 
-// requestPath is the file of a request for zone.
-func requestPath(dir, zone string) string {
-	return filepath.Join(dir, strings.TrimSuffix(strings.ToLower(zone), ".")+".request")
-}
-
-// RequestFile is the request file of zone in dir (gone once the
-// server applied it).
-func RequestFile(dir, zone string) string { return requestPath(dir, zone) }
-
-// Request asks the server that keeps the keys of zone in dir to start
-// (RequestKSKRollover) or finish (RequestKSKFinish) a KSK rollover. It
-// checks the request against the keys as they are now.
-func Request(dir, zone, what string) error {
-	zk, err := ReadKeys(dir, zone)
-	if err != nil {
-		return err
-	}
-	switch {
-	case what == RequestKSKRollover && zk.NextKSK() != nil:
-		return fmt.Errorf("a KSK rollover of %s is already in progress (finish it with --finish)", zone)
-	case what == RequestKSKRollover && zk.Signing != SigningOn:
-		return fmt.Errorf("DNSSEC of %s is off or being turned off", zone)
-	case what == RequestKSKFinish && zk.NextKSK() == nil:
-		return fmt.Errorf("no KSK rollover of %s is in progress", zone)
-	case what == RequestDNSSECOff || what == RequestDNSSECFinish || what == RequestDNSSECOn:
-		if msg := signingRefusal(zk, what); msg != "" {
-			return fmt.Errorf("%s: %s", zone, msg)
+// Request starts (RequestKSKRollover) or finishes (RequestKSKFinish) a
+// KSK rollover of zone, or turns DNSSEC off or on (unsign.go), in ks
+// (legacyDir: ReadKeys), checking it against the keys as they are now;
+// it returns the keys it wrote. A request that meets a write of another
+// process is checked and applied again on the keys that one wrote.
+func Request(ctx context.Context, ks KeyStore, legacyDir, zone, what string, now time.Time) (*ZoneKeys, error) {
+	for try := 0; ; try++ {
+		zk, err := ReadKeys(ctx, ks, legacyDir, zone)
+		if err != nil {
+			return nil, err
 		}
-	case what != RequestKSKRollover && what != RequestKSKFinish:
-		return fmt.Errorf("unknown DNSSEC request %q", what)
+		switch {
+		case what == RequestKSKRollover && zk.NextKSK() != nil:
+			return nil, fmt.Errorf("a KSK rollover of %s is already in progress (finish it with --finish)", zone)
+		case what == RequestKSKRollover && zk.Signing != SigningOn:
+			return nil, fmt.Errorf("DNSSEC of %s is off or being turned off", zone)
+		case what == RequestKSKFinish && zk.NextKSK() == nil:
+			return nil, fmt.Errorf("no KSK rollover of %s is in progress", zone)
+		case what == RequestDNSSECOff || what == RequestDNSSECFinish || what == RequestDNSSECOn:
+			if msg := signingRefusal(zk, what); msg != "" {
+				return nil, fmt.Errorf("%s: %s", zone, msg)
+			}
+		case what != RequestKSKRollover && what != RequestKSKFinish:
+			return nil, fmt.Errorf("unknown DNSSEC request %q", what)
+		}
+		switch what {
+		case RequestKSKRollover:
+			err = zk.startKSKRollover(now)
+		case RequestKSKFinish:
+			err = zk.finishKSKRollover(now)
+		default:
+			err = zk.setSigning(what, now) // unsign.go
+		}
+		if err != nil {
+			return nil, fmt.Errorf("DNSSEC request for %s: %w", zone, err)
+		}
+		err = zk.save(ctx, ks)
+		if errors.Is(err, ErrKeyConflict) && try < 5 {
+			continue
+		}
+		return zk, err
 	}
-	return safefile.Write(requestPath(dir, zone), []byte(what+"\n"), 0o600)
 }
 
 // NextKSK returns the incoming KSK of a rollover in progress, or nil.
@@ -225,54 +228,6 @@ func (zk *ZoneKeys) parentStep(parent []*dns.DS, now time.Time) (bool, error) {
 	return false, nil
 }
 
-// applyRequests applies the request files of the zones in keys and
-// removes them; it returns the keys that changed (copies).
-func applyRequests(dir string, keys map[string]*ZoneKeys, now time.Time) (map[string]*ZoneKeys, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*.request"))
-	if err != nil || len(files) == 0 {
-		return nil, err
-	}
-	changed := map[string]*ZoneKeys{}
-	var errs []error
-	for _, f := range files {
-		apex := dns.Fqdn(strings.ToLower(strings.TrimSuffix(filepath.Base(f), ".request")))
-		data, err := os.ReadFile(f)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := os.Remove(f); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		zk := keys[apex]
-		if zk == nil {
-			errs = append(errs, fmt.Errorf("DNSSEC request for %s: not a zone of the box", apex))
-			continue
-		}
-		zk = zk.clone()
-		switch what := strings.TrimSpace(string(data)); what {
-		case RequestKSKRollover:
-			err = zk.startKSKRollover(now)
-		case RequestKSKFinish:
-			err = zk.finishKSKRollover(now)
-		case RequestDNSSECOff, RequestDNSSECFinish, RequestDNSSECOn:
-			err = zk.setSigning(what, now) // unsign.go
-		default:
-			err = fmt.Errorf("unknown request %q", what)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("DNSSEC request for %s: %w", apex, err))
-			continue
-		}
-		if err := zk.write(dir); err != nil {
-			return changed, err
-		}
-		changed[apex] = zk
-	}
-	return changed, errors.Join(errs...)
-}
-
 // checkParents asks the parents of the zones rolling their KSK for
 // their DS (Options.ParentDS) and moves the rollovers on; called with
 // loadMu held. It tells whether keys changed.
@@ -287,38 +242,56 @@ func (s *Server) checkParents(now time.Time) bool {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		parent, err := s.opts.ParentDS(ctx, apex)
+		if c := s.parentZone(ctx, apex, zk, now); c != nil {
+			s.keys[apex] = c
+			changed = true
+		}
 		cancel()
-		if err != nil {
-			s.log.Warn("asking the parent for the DS of a zone rolling its KSK or turning DNSSEC off", "zone", apex, "err", err)
-			continue
-		}
-		c := zk.clone()
-		if c.unsignStep(parent, now) { // unsign.go
-			if err := c.write(s.opts.KeyDir); err != nil {
-				s.log.Warn("turning DNSSEC off", "zone", apex, "err", err)
-				continue
-			}
-			s.log.Info("turning DNSSEC off: the parent's DS", "zone", apex, "parent_ds_gone", !c.ParentGone.IsZero(), "unsigned", !c.Signed())
-			s.keys[apex] = c
-			changed = true
-			continue
-		}
-		moved, err := c.parentStep(parent, now)
-		if err == nil && moved {
-			err = c.write(s.opts.KeyDir)
-		}
-		if err != nil {
-			s.log.Warn("KSK rollover", "zone", apex, "err", err)
-			continue
-		}
-		if moved {
-			s.log.Info("KSK rollover: the parent's DS", "zone", apex, "new_ds_seen", !c.ParentSeen.IsZero(), "finished", c.NextKSK() == nil)
-			s.keys[apex] = c
-			changed = true
-		}
 	}
 	return changed
+}
+
+// parentZone moves one zone's KSK rollover or turning off on from its
+// parent's DS; it returns the new keys, nil when nothing changed (or
+// another node changed them first: the next build reads theirs).
+func (s *Server) parentZone(ctx context.Context, apex string, zk *ZoneKeys, now time.Time) *ZoneKeys {
+	parent, err := s.opts.ParentDS(ctx, apex)
+	if err != nil {
+		s.log.Warn("asking the parent for the DS of a zone rolling its KSK or turning DNSSEC off", "zone", apex, "err", err)
+		return nil
+	}
+	c := zk.clone()
+	if c.unsignStep(parent, now) { // unsign.go
+		if err := c.save(ctx, s.opts.Keys); err != nil {
+			s.keyWriteFailed("turning DNSSEC off", apex, err)
+			return nil
+		}
+		s.log.Info("turning DNSSEC off: the parent's DS", "zone", apex, "parent_ds_gone", !c.ParentGone.IsZero(), "unsigned", !c.Signed())
+		return c
+	}
+	moved, err := c.parentStep(parent, now)
+	if err == nil && moved {
+		err = c.save(ctx, s.opts.Keys)
+	}
+	if err != nil {
+		s.keyWriteFailed("KSK rollover", apex, err)
+		return nil
+	}
+	if !moved {
+		return nil
+	}
+	s.log.Info("KSK rollover: the parent's DS", "zone", apex, "new_ds_seen", !c.ParentSeen.IsZero(), "finished", c.NextKSK() == nil)
+	return c
+}
+
+// keyWriteFailed logs a key write that failed: quietly when another node
+// wrote the same zone's keys first (the next build reads them).
+func (s *Server) keyWriteFailed(what, apex string, err error) {
+	if errors.Is(err, ErrKeyConflict) {
+		s.log.Debug(what+": another node changed the keys first", "zone", apex)
+		return
+	}
+	s.log.Warn(what, "zone", apex, "err", err)
 }
 
 // parentCheck is how often the parent of a zone rolling its KSK is

@@ -62,7 +62,6 @@ func apexKeys(t *testing.T, ts *testServer) (ksks, signers map[uint16]bool, cds 
 // parent (KSK rollover, turning DNSSEC off) step through days with it.
 type parentedServer struct {
 	*testServer
-	dir    string // the key directory
 	mu     sync.Mutex
 	now    time.Time
 	parent []*dns.DS
@@ -70,14 +69,10 @@ type parentedServer struct {
 
 func startParentedServer(t *testing.T) *parentedServer {
 	t.Helper()
-	p := &parentedServer{dir: t.TempDir(), now: time.Now()}
+	p := &parentedServer{now: time.Now()}
 	p.testServer = startTestServer(t, func(o *Options) {
-		o.RateLimit, o.KeyDir = -1, p.dir
-		o.Now = func() time.Time {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.now
-		}
+		signing(t, o)
+		o.Now = p.clock
 		o.ParentDS = func(context.Context, string) ([]*dns.DS, error) {
 			p.mu.Lock()
 			defer p.mu.Unlock()
@@ -85,6 +80,28 @@ func startParentedServer(t *testing.T) *parentedServer {
 		}
 	})
 	return p
+}
+
+func (p *parentedServer) clock() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.now
+}
+
+// request applies a DNSSEC request as 'boxmail dns' does.
+func (ts *testServer) request(what string, now time.Time) error {
+	_, err := Request(context.Background(), ts.keys, "", "example.net", what, now)
+	return err
+}
+
+// readKeys reads example.net's keys from the store.
+func (ts *testServer) readKeys(t *testing.T) *ZoneKeys {
+	t.Helper()
+	zk, err := ReadKeys(context.Background(), ts.keys, "", "example.net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zk
 }
 
 // setParent sets the DS records the parent zone shows.
@@ -110,16 +127,15 @@ func (p *parentedServer) step(t *testing.T, d time.Duration) {
 // shows the new DS, and one TTL later the old KSK is gone.
 func TestKSKRollover(t *testing.T) {
 	ts := startParentedServer(t)
-	dir := ts.dir
 	step := func(d time.Duration) { t.Helper(); ts.step(t, d) }
 	ksks0, signers0, cds0 := apexKeys(t, ts.testServer)
 	if len(ksks0) != 1 || !ksks0[cds0.KeyTag] || !signers0[cds0.KeyTag] {
 		t.Fatalf("start: KSKs %v, CDS %d", ksks0, cds0.KeyTag)
 	}
-	if err := Request(dir, "example.net", RequestKSKFinish); err == nil {
+	if err := ts.request(RequestKSKFinish, ts.clock()); err == nil {
 		t.Fatal("finished a rollover that was not started")
 	}
-	if err := Request(dir, "example.net", RequestKSKRollover); err != nil {
+	if err := ts.request(RequestKSKRollover, ts.clock()); err != nil {
 		t.Fatal(err)
 	}
 	step(time.Second)
@@ -127,14 +143,11 @@ func TestKSKRollover(t *testing.T) {
 	if len(ksks1) != 2 || !ksks1[cds0.KeyTag] || cds1.KeyTag == cds0.KeyTag || !signers1[cds0.KeyTag] || !signers1[cds1.KeyTag] {
 		t.Fatalf("rolling: KSKs %v signing %v, CDS %d (old %d)", ksks1, signers1, cds1.KeyTag, cds0.KeyTag)
 	}
-	zk, err := ReadKeys(dir, "example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
+	zk := ts.readKeys(t)
 	if r := zk.KSKRollover(); r == nil || r.New.KeyTag != cds1.KeyTag || r.Old.KeyTag != cds0.KeyTag {
-		t.Fatalf("rollover in the key file: %+v", r)
+		t.Fatalf("rollover in the stored keys: %+v", r)
 	}
-	if err := Request(dir, "example.net", RequestKSKRollover); err == nil {
+	if err := ts.request(RequestKSKRollover, ts.clock()); err == nil {
 		t.Fatal("a second rollover started")
 	}
 
@@ -158,18 +171,17 @@ func TestKSKRollover(t *testing.T) {
 	if len(ksks2) != 1 || !ksks2[cds1.KeyTag] || cds2.KeyTag != cds1.KeyTag || signers2[cds0.KeyTag] {
 		t.Fatalf("after: KSKs %v signing %v, CDS %d", ksks2, signers2, cds2.KeyTag)
 	}
-	if zk, err := ReadKeys(dir, "example.net"); err != nil || zk.KSKRollover() != nil || zk.KSK().Public().KeyTag() != cds1.KeyTag {
-		t.Fatalf("key file after: %v %v", zk, err)
+	if zk := ts.readKeys(t); zk.KSKRollover() != nil || zk.KSK().Public().KeyTag() != cds1.KeyTag {
+		t.Fatalf("stored keys after: %v", zk)
 	}
 }
 
 // TestKSKRolloverFinishedByTheAdmin: the finish request removes the old
 // KSK without the parent.
 func TestKSKRolloverFinishedByTheAdmin(t *testing.T) {
-	dir := t.TempDir()
-	ts := startTestServer(t, func(o *Options) { o.RateLimit, o.KeyDir = -1, dir })
+	ts := startTestServer(t, func(o *Options) { signing(t, o) })
 	_, _, cds0 := apexKeys(t, ts)
-	if err := Request(dir, "example.net", RequestKSKRollover); err != nil {
+	if err := ts.request(RequestKSKRollover, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	waitKSKs := func(n int) *dns.CDS {
@@ -187,7 +199,7 @@ func TestKSKRolloverFinishedByTheAdmin(t *testing.T) {
 		}
 	}
 	cds1 := waitKSKs(2)
-	if err := Request(dir, "example.net", RequestKSKFinish); err != nil {
+	if err := ts.request(RequestKSKFinish, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if cds := waitKSKs(1); cds.KeyTag != cds1.KeyTag || cds.KeyTag == cds0.KeyTag {

@@ -26,14 +26,15 @@
 // records (_acme-challenge TXT) are added and removed in memory by the
 // certificate manager (challenge.go).
 //
-// DNSSEC (RFC 4033-4035), when Options.KeyDir is set: each zone is
+// DNSSEC (RFC 4033-4035), when Options.Keys is set: each zone is
 // signed online with its own keys (keys.go: a KSK and a ZSK, ECDSA
-// P-256, generated on first load, the ZSK rolled over by pre-publication)
-// when it is built, with a complete NSEC chain for denial (sign.go says
-// why). A query with the DO bit gets the RRSIGs and NSEC proofs
-// (proofs.go); DNSKEY, CDS and CDNSKEY are answered at each apex. The
-// DS the registrar needs is ZoneKeys.DS (read with ReadKeys); a KSK
-// rollover (kskroll.go) is started and finished through Request.
+// P-256, generated on first load and kept in the store, so that every
+// node of a box signs with the same keys; the ZSK rolled over by
+// pre-publication) when it is built, with a complete NSEC chain for
+// denial (sign.go says why). A query with the DO bit gets the RRSIGs and
+// NSEC proofs (proofs.go); DNSKEY, CDS and CDNSKEY are answered at each
+// apex. The DS the registrar needs is ZoneKeys.DS (read with ReadKeys);
+// a KSK rollover (kskroll.go) is started and finished through Request.
 //
 // Zone transfers (transfer.go): AXFR over TCP to Options.Secondaries
 // only, with a NOTIFY to them whenever the zones are reloaded.
@@ -75,8 +76,11 @@ type Options struct {
 	RateLimitExempt []netip.Prefix
 	// Metrics counts the queries answered; nil: none.
 	Metrics *metrics.Metrics
-	// KeyDir holds the zones' DNSSEC keys (keys.go); empty: the zones
-	// are not signed.
+	// Keys keeps the zones' DNSSEC keys (keys.go: store.Store); nil:
+	// the zones are not signed.
+	Keys KeyStore
+	// KeyDir is where an earlier version kept the keys in files: a zone
+	// without keys in Keys imports its file from there once (keys.go).
 	KeyDir string
 	// Now is the clock of signatures and key rollover (default
 	// time.Now).
@@ -87,6 +91,12 @@ type Options struct {
 	// DS for its TTL (kskroll.go). Nil: only the admin finishes a
 	// rollover.
 	ParentDS func(ctx context.Context, zone string) ([]*dns.DS, error)
+	// SharedChallenges returns the ACME DNS-01 records the nodes of a box
+	// share (store.ACMEChallenges: a node ordering a certificate adds
+	// them, and the CA may ask any node), values by name; they are read
+	// at each build of the zones (a change bumps Generation) and served
+	// beside those of AddChallenge. Nil: only AddChallenge's.
+	SharedChallenges func(ctx context.Context) (map[string][]string, error)
 	// Secondaries may transfer the zones (by address, over TCP) and are
 	// sent a NOTIFY (at the address and port) when the zones change
 	// (transfer.go).
@@ -110,6 +120,7 @@ type Server struct {
 
 	chMu       sync.Mutex
 	challenges map[string][]string // ACME DNS-01 TXT values by fqdn (challenge.go)
+	shared     map[string][]string // those of Options.SharedChallenges, at the last build
 
 	// DNSSEC, under loadMu: the last record set, the zones' keys, when
 	// the keys were last advanced and when the first signature expires.
@@ -176,18 +187,10 @@ const keyCheck = time.Minute
 // their first signature nears expiry; called with loadMu held.
 func (s *Server) maintain() error {
 	now := s.opts.Now()
-	if s.opts.KeyDir == "" || s.set == nil {
+	if s.opts.Keys == nil || s.set == nil {
 		return nil
 	}
-	changed, err := applyRequests(s.opts.KeyDir, s.keys, now)
-	for apex, zk := range changed {
-		s.keys[apex] = zk
-		s.log.Info("DNSSEC request applied", "zone", apex, "ksk_rolling", zk.NextKSK() != nil, "signing", zk.Signing, "ds", DSOf(zk.parentKSK()).String())
-	}
-	if err != nil {
-		s.log.Warn("DNSSEC request", "err", err)
-	}
-	if len(changed) == 0 && !s.checkParents(now) && now.Sub(s.keysAt) < keyCheck && s.sigExpiry.Sub(now) > resignBefore {
+	if !s.checkParents(now) && now.Sub(s.keysAt) < keyCheck && s.sigExpiry.Sub(now) > resignBefore {
 		return nil
 	}
 	return s.build(s.set)
@@ -196,15 +199,16 @@ func (s *Server) maintain() error {
 // build makes and installs the zones of set, signed when there is a
 // key directory; called with loadMu held.
 func (s *Server) build(set *dnsrecords.Set) error {
+	s.loadSharedChallenges() // challenge.go
 	var extra []dns.RR
-	if s.opts.KeyDir != "" {
+	if s.opts.Keys != nil {
 		extra = s.challengeRRs()
 	}
 	z, err := buildZones(set, extra)
 	if err != nil {
 		return err
 	}
-	if s.opts.KeyDir != "" {
+	if s.opts.Keys != nil {
 		if err := s.loadKeys(z); err != nil {
 			return err
 		}
@@ -217,33 +221,65 @@ func (s *Server) build(set *dnsrecords.Set) error {
 	return nil
 }
 
-// loadKeys reads (or makes) the keys of every zone of z and moves their
-// rollover on, writing the files that changed.
+// loadKeys reads (or makes) the keys of every zone of z from the key
+// store, as another node or command may have changed them, and moves
+// their rollover on, storing the keys that changed; a step another node
+// took first is read back instead.
 func (s *Server) loadKeys(z *zoneSet) error {
 	now := s.opts.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	keys := make(map[string]*ZoneKeys, len(z.apexes))
 	for apex := range z.apexes {
-		zk := s.keys[apex]
-		if zk == nil {
-			var err error
-			if zk, err = loadOrCreateKeys(s.opts.KeyDir, apex, now); err != nil {
-				return err
-			}
-		}
-		changed, err := zk.advance(now)
+		zk, err := s.zoneKeys(ctx, apex, now)
 		if err != nil {
 			return err
 		}
-		if changed {
-			if err := zk.write(s.opts.KeyDir); err != nil {
+		c := zk.clone()
+		changed, err := c.advance(now)
+		if err == nil && changed {
+			err = c.save(ctx, s.opts.Keys)
+		}
+		switch {
+		case errors.Is(err, ErrKeyConflict):
+			s.log.Debug("DNSSEC zone-signing key rollover: another node took the step first", "zone", apex)
+			if zk, err = ReadKeys(ctx, s.opts.Keys, "", apex); err != nil {
 				return err
 			}
-			s.log.Info("DNSSEC zone-signing key rollover", "zone", apex, "keys", len(zk.Keys))
+		case err != nil:
+			return err
+		case changed:
+			s.log.Info("DNSSEC zone-signing key rollover", "zone", apex, "keys", len(c.Keys))
+			zk = c
 		}
 		keys[apex] = zk
 	}
+	if s.keys == nil {
+		s.parentAt = now // the parents are first asked parentCheck after the start, as every minute after
+	}
 	s.keys, s.keysAt = keys, now
 	return nil
+}
+
+// zoneKeys returns apex's keys as the store has them now: the ones held
+// when their version did not change (they are parsed already), else
+// read (made, the first time).
+func (s *Server) zoneKeys(ctx context.Context, apex string, now time.Time) (*ZoneKeys, error) {
+	held := s.keys[apex]
+	if held != nil {
+		_, version, err := s.opts.Keys.ZoneKeys(ctx, apex)
+		if err != nil {
+			return nil, err
+		}
+		if version == held.version {
+			return held, nil
+		}
+	}
+	zk, err := loadOrCreateKeys(ctx, s.opts.Keys, s.opts.KeyDir, apex, now)
+	if err == nil && held != nil {
+		s.log.Info("DNSSEC keys changed in the store", "zone", apex, "ksk_rolling", zk.NextKSK() != nil, "signing", zk.Signing, "ds", DSOf(zk.parentKSK()).String())
+	}
+	return zk, err
 }
 
 func (s *Server) start() error {

@@ -33,6 +33,31 @@ type testServer struct {
 	gen    int64
 	custom []dnsrecords.Custom
 	extra  []string // more domains beside example.net
+	// keys is Options.Keys, counting its writes into the generation as
+	// the store's trigger does.
+	keys      KeyStore
+	keyWrites int64
+}
+
+// countedKeys is a KeyStore whose writes make the test server's
+// generation grow, as the store's own do (a trigger).
+type countedKeys struct {
+	KeyStore
+	ts *testServer
+}
+
+func (c countedKeys) PutZoneKeys(ctx context.Context, zone string, keys []byte, version int64) (bool, error) {
+	ok, err := c.KeyStore.PutZoneKeys(ctx, zone, keys, version)
+	c.ts.mu.Lock()
+	c.ts.keyWrites++
+	c.ts.mu.Unlock()
+	return ok, err
+}
+
+// signing sets a key store (a test store: SQLite, or PostgreSQL under
+// BOXMAIL_TEST_PG=1) in o, so that the zones are signed.
+func signing(t testing.TB, o *Options) {
+	o.RateLimit, o.Keys = -1, testutil.Store(t)
 }
 
 func (ts *testServer) set(gen int64, custom ...dnsrecords.Custom) {
@@ -60,9 +85,10 @@ func startTestServer(t testing.TB, opt func(*Options)) *testServer {
 		Generation: func(context.Context) (int64, error) {
 			ts.mu.Lock()
 			defer ts.mu.Unlock()
-			return ts.gen, nil
+			return ts.gen<<20 + ts.keyWrites, nil // the serial is ts.gen
 		},
 		Records: func(_ context.Context, gen int64) (*dnsrecords.Set, error) {
+			gen >>= 20
 			ts.mu.Lock()
 			defer ts.mu.Unlock()
 			domains := []dnsrecords.Domain{{Name: "example.net", DKIM: []dnsrecords.DKIMKey{{Selector: "mail", PrivatePEM: keyPEM}}}}
@@ -77,6 +103,10 @@ func startTestServer(t testing.TB, opt func(*Options)) *testServer {
 		},
 	}
 	opt(&o)
+	if o.Keys != nil {
+		o.Keys = countedKeys{KeyStore: o.Keys, ts: ts}
+		ts.keys = o.Keys
+	}
 	ts.srv = New(o)
 	udp, tcp := testutil.ListenPair(t)
 	ts.addr = tcp.Addr().String()

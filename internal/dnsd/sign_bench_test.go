@@ -17,7 +17,7 @@ func BenchmarkAnswer(b *testing.B) {
 			name = "DO"
 		}
 		b.Run(name, func(b *testing.B) {
-			ts := startTestServer(b, func(o *Options) { o.RateLimit, o.KeyDir = -1, b.TempDir() })
+			ts := startTestServer(b, func(o *Options) { signing(b, o) })
 			var reqs []*dns.Msg
 			for _, q := range []struct {
 				n string

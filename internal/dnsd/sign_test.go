@@ -1,7 +1,6 @@
 package dnsd
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,15 +11,13 @@ import (
 )
 
 // signedServer is a test server of example.net with DNSSEC keys in a
-// temp directory, and a delegation (sub.example.net NS) among its
-// records.
-func signedServer(t *testing.T) (*testServer, string) {
-	dir := t.TempDir()
-	ts := startTestServer(t, func(o *Options) { o.RateLimit, o.KeyDir = -1, dir })
+// test store, and a delegation (sub.example.net NS) among its records.
+func signedServer(t *testing.T) *testServer {
+	ts := startTestServer(t, func(o *Options) { signing(t, o) })
 	ts.set(2, dnsrecords.Custom{Name: "sub.example.net", Type: "NS", Value: "ns.sub.example.net."},
 		dnsrecords.Custom{Name: "ns.sub.example.net", Type: "A", Value: "192.0.2.53"})
 	waitSerial(t, ts, 2)
-	return ts, dir
+	return ts
 }
 
 func (ts *testServer) queryDO(t *testing.T, name string, qtype uint16) *dns.Msg {
@@ -127,7 +124,7 @@ func covers(n *dns.NSEC, name string) bool {
 }
 
 func TestDNSSECSignedAnswers(t *testing.T) {
-	ts, _ := signedServer(t)
+	ts := signedServer(t)
 	keys := zoneKeys(t, ts)
 	for _, c := range []struct {
 		name  string
@@ -203,7 +200,7 @@ func TestDNSSECSignedAnswers(t *testing.T) {
 }
 
 func TestDNSSECTamperingIsDetected(t *testing.T) {
-	ts, _ := signedServer(t)
+	ts := signedServer(t)
 	keys := zoneKeys(t, ts)
 	r := ts.queryDO(t, "box.example.net.", dns.TypeA)
 	var a *dns.A
@@ -239,17 +236,9 @@ func TestDNSSECTamperingIsDetected(t *testing.T) {
 }
 
 func TestDNSSECKeysPersistAndSignaturesAreCached(t *testing.T) {
-	ts, dir := signedServer(t)
+	ts := signedServer(t)
 	keys := zoneKeys(t, ts)
-	st, err := os.Stat(keyPath(dir, "example.net."))
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("key file: %v %v", st, err)
-	}
-	zk, err := ReadKeys(dir, "example.net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := zk.DS()
+	ds := ts.readKeys(t).DS()
 	if len(ds) != 1 || keys[ds[0].KeyTag] == nil || keys[ds[0].KeyTag].Flags != 257 || ds[0].DigestType != dns.SHA256 {
 		t.Fatalf("DS %v does not name the served KSK", ds)
 	}
@@ -278,7 +267,7 @@ func TestDNSSECKeysPersistAndSignaturesAreCached(t *testing.T) {
 }
 
 func TestDNSSECChallengeIsInTheChain(t *testing.T) {
-	ts, _ := signedServer(t)
+	ts := signedServer(t)
 	keys := zoneKeys(t, ts)
 	ts.srv.AddChallenge("_acme-challenge.example.net", "token-1")
 	r := ts.queryDO(t, "_acme-challenge.example.net.", dns.TypeTXT)

@@ -67,7 +67,8 @@ func TestZoneTransferAndNotify(t *testing.T) {
 	})
 	secAddr := netip.MustParseAddrPort(pc.LocalAddr().String())
 	ts := startTestServer(t, func(o *Options) {
-		o.RateLimit, o.KeyDir, o.Secondaries = -1, t.TempDir(), []netip.AddrPort{secAddr}
+		signing(t, o)
+		o.Secondaries = []netip.AddrPort{secAddr}
 	})
 	waitNotify := func() {
 		t.Helper()

@@ -14,7 +14,7 @@ package dnsd
 //	deleting or off -(Request: dnssec-on)-> on: signed again with the
 //	    same keys (their DS goes back to the registrar)
 //
-// The keys stay in their file throughout; "signing" in the file says
+// The keys stay in the store throughout; "signing" in their JSON says
 // which step the zone is at.
 
 import (

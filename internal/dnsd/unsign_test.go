@@ -13,7 +13,6 @@ import (
 // dropped it; turning it on again signs with the same keys.
 func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
 	ts := startParentedServer(t)
-	dir := ts.dir
 	step := func(d time.Duration) { t.Helper(); ts.step(t, d) }
 	signed := func() bool {
 		t.Helper()
@@ -24,10 +23,10 @@ func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
 	ds := cds0.DS
 	ds.Hdr.Ttl = 600
 	ts.setParent([]*dns.DS{&ds})
-	if err := Request(dir, "example.net", RequestDNSSECFinish); err == nil {
+	if err := ts.request(RequestDNSSECFinish, ts.clock()); err == nil {
 		t.Fatal("finished turning off what was not being turned off")
 	}
-	if err := Request(dir, "example.net", RequestDNSSECOff); err != nil {
+	if err := ts.request(RequestDNSSECOff, ts.clock()); err != nil {
 		t.Fatal(err)
 	}
 	step(time.Second)
@@ -46,8 +45,8 @@ func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
 			t.Errorf("%s while turning off: %q, want %q", dns.TypeToString[typ], got, want)
 		}
 	}
-	if zk, err := ReadKeys(dir, "example.net"); err != nil || zk.Unsigning() == nil {
-		t.Fatalf("key file: %+v %v", zk, err)
+	if zk := ts.readKeys(t); zk.Unsigning() == nil {
+		t.Fatalf("stored keys: %+v", zk)
 	}
 	// The parent keeps its DS: signed, however long.
 	step(parentCheck + time.Second)
@@ -77,7 +76,7 @@ func TestTurningDNSSECOffWaitsForTheParent(t *testing.T) {
 	if r.Rcode != dns.RcodeSuccess {
 		t.Fatalf("MX of the unsigned zone: %v", r)
 	}
-	if err := Request(dir, "example.net", RequestDNSSECOn); err != nil {
+	if err := ts.request(RequestDNSSECOn, ts.clock()); err != nil {
 		t.Fatal(err)
 	}
 	step(time.Second)

@@ -459,14 +459,13 @@ func (s *Store) forgetDead(ctx context.Context, tx *sql.Tx) {
 
 // sweepBodyFiles runs at Open: it creates the bodies directory, removes
 // the files of deleted bodies, and the files no body row names that are
-// older than orphanAge (left by a crash before their commit).
+// older than orphanAge (left by a crash before their commit). The shared
+// blobs are swept by one node of several (SweepBodyBlobs, a singleton job
+// of the serving process), not at every Open.
 func (s *Store) sweepBodyFiles(ctx context.Context) error {
 	dir := filepath.Join(s.dir, bodiesDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("creating %s: %w", dir, err)
-	}
-	if err := s.SweepBodyBlobs(ctx); err != nil {
-		return fmt.Errorf("shared bodies: %w", err)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil || len(entries) == 0 {

@@ -253,10 +253,10 @@ func (s *Store) gcBlob(ctx context.Context, name string) (bool, error) {
 	return gone, tx.Commit()
 }
 
-// SweepBodyBlobs runs at Open on PostgreSQL (and may run on one node
-// periodically, a singleton job): it removes the blobs no row
-// names whose pins are stale or missing (left by a crash between the
-// write and the commit, or by a failed delivery), and stale pins.
+// SweepBodyBlobs runs on one node of several, when it starts and daily
+// (a singleton job: cmd/boxmail singleton.go): it removes the blobs no
+// row names whose pins are stale or missing (left by a crash between
+// the write and the commit, or by a failed delivery), and stale pins.
 func (s *Store) SweepBodyBlobs(ctx context.Context) error {
 	if s.bdb == nil {
 		return nil

@@ -323,3 +323,12 @@ func (s *Store) RunSingleton(ctx context.Context, name, owner string, ttl time.D
 	close(done)
 	return true, <-renewed
 }
+
+// SweepBodyBlobsAlone runs SweepBodyBlobs when owner holds the lease
+// "blob-sweep" (RunSingleton, for ttl), so that two nodes never sweep at
+// once; ran reports whether it ran here.
+func (s *Store) SweepBodyBlobsAlone(ctx context.Context, owner string, ttl time.Duration) (ran bool, err error) {
+	var serr error
+	ran, err = s.RunSingleton(ctx, "blob-sweep", owner, ttl, func(ctx context.Context) { serr = s.SweepBodyBlobs(ctx) })
+	return ran, errors.Join(err, serr)
+}

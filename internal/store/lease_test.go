@@ -210,3 +210,21 @@ func TestARestartedNodeFreesItsOwnOldClaimsOnly(t *testing.T) {
 		t.Fatalf("after the restart node a claims %+v (%v), want its old entry only", got, err)
 	}
 }
+
+// The sweep of shared body blobs runs on one node of several: a second
+// node finds the lease held and does not sweep (on SQLite, one serving
+// process, every call sweeps).
+func TestTwoNodesNeverSweepTheBlobsAtOnce(t *testing.T) {
+	ctx := context.Background()
+	a, b := twoNodes(t)
+	if ran, err := a.SweepBodyBlobsAlone(ctx, "node-a", time.Minute); !ran || err != nil {
+		t.Fatalf("a's sweep: ran=%v %v", ran, err)
+	}
+	ran, err := b.SweepBodyBlobsAlone(ctx, "node-b", time.Minute)
+	if err != nil || ran != !a.Shared() {
+		t.Fatalf("b's sweep while a holds the lease: ran=%v %v (shared store: %v)", ran, err, a.Shared())
+	}
+	if ran, err := a.SweepBodyBlobsAlone(ctx, "node-a", time.Minute); !ran || err != nil {
+		t.Fatalf("a's next sweep: ran=%v %v", ran, err)
+	}
+}

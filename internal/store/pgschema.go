@@ -65,6 +65,8 @@ CREATE TABLE dmarc_records (
 	// 32: the trigram index of the body text, when pg_trgm can be had
 	// (store/textsearch.go).
 	pgTextIndexSchema,
+	// 33: DNSSEC keys, the certificate store (store/zonekeys.go).
+	pgSharedStateSchema,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

@@ -629,6 +629,9 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 32: PostgreSQL's trigram index of the body text; nothing on SQLite
 	// (store/textsearch.go).
 	textIndexSchema,
+	// 33: what every node shares: DNSSEC keys, the certificate store
+	// (store/zonekeys.go).
+	sharedStateSchema,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by

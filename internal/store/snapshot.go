@@ -5,8 +5,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	sqlite "modernc.org/sqlite"
@@ -36,9 +39,15 @@ type backuper interface {
 // durably elsewhere (a crash loses nothing but the copy), and its flush,
 // 156 MB on the backup benchmark's box, stood between the copy and the
 // first upload of its chunks.
+//
+// On PostgreSQL the copy is the same kind of file (snapshotPG): a SQLite
+// database of this schema, so a backup restores as a SQLite box.
 func (s *Store) SnapshotDB(ctx context.Context, path string) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fmt.Errorf("snapshot %s: %w", path, ErrExists)
+	}
+	if s.pg {
+		return s.snapshotPG(ctx, path)
 	}
 	conn, err := s.rdb.Conn(ctx)
 	if err != nil {
@@ -64,6 +73,213 @@ func (s *Store) SnapshotDB(ctx context.Context, path string) error {
 		return fmt.Errorf("snapshot %s: %w", path, err)
 	}
 	return os.Chmod(path, 0o600)
+}
+
+// snapshotPG writes a snapshot of a PostgreSQL store (issue 23): a new
+// SQLite database at path with this binary's schema, holding every table
+// as one read-only REPEATABLE READ transaction sees it (the nodes go on
+// writing meanwhile), row for row as `boxmail store copy` copies them
+// (copy.go: ids, UIDs and MODSEQs kept, the text index rebuilt, the id
+// counters set). The large bodies (database chunks, read in the same
+// transaction; S3 objects; this node's files) are written as body files
+// beside it, DIR(path)/bodies/NAME, each row its own file, so the
+// snapshot is a whole SQLite box. Nothing is fsynced: like the SQLite
+// copy it is a staging file (SnapshotDB). Restored, the box runs on
+// SQLite; `boxmail store copy --to postgres://...` takes it back.
+func (s *Store) snapshotPG(ctx context.Context, path string) (err error) {
+	bodies := filepath.Join(filepath.Dir(path), bodiesDir)
+	if err := os.MkdirAll(bodies, 0o700); err != nil {
+		return err
+	}
+	lite, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=journal_mode(OFF)&_pragma=synchronous(OFF)")
+	if err != nil {
+		return err
+	}
+	lite.SetMaxOpenConns(1)
+	var large []snapshotBlob
+	defer func() {
+		err = errors.Join(err, lite.Close())
+		if err != nil {
+			_ = os.Remove(path) // a staging file: the backup fails with err
+			for _, b := range large {
+				_ = os.Remove(filepath.Join(bodies, b.local))
+			}
+			err = fmt.Errorf("snapshot of the PostgreSQL store: %w", err)
+		}
+	}()
+	if err := migrate(ctx, lite); err != nil {
+		return err
+	}
+	dst := &Store{rdb: lite, wdb: lite}
+	plan, err := copyPlan(ctx, s, dst)
+	if err != nil {
+		return err
+	}
+	// The nodes' leases are no state of the box (a restored box is one
+	// SQLite node), and the backup's own lease would make every
+	// snapshot's database differ.
+	plan = slices.DeleteFunc(plan, func(t copyTable) bool { return t.name == "leases" })
+	stx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, ignoreDone(stx.Rollback())) }()
+	dtx, err := lite.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	c := &copier{src: s, dst: dst, tables: plan, rep: &CopyReport{}}
+	if large, err = c.snapshotRows(ctx, stx, dtx); err != nil {
+		return errors.Join(err, dtx.Rollback())
+	}
+	for _, b := range large {
+		if err := s.exportBlob(ctx, stx, b, filepath.Join(bodies, b.local)); err != nil {
+			return errors.Join(err, dtx.Rollback())
+		}
+	}
+	if err := dtx.Commit(); err != nil {
+		return err
+	}
+	return os.Chmod(path, 0o600)
+}
+
+// snapshotBlob is a large body of a PostgreSQL snapshot: its name in the
+// store, the body file the snapshot gives it, its size.
+type snapshotBlob struct {
+	name, local string
+	size        int64
+}
+
+// snapshotRows copies every table of the plan from stx into the new
+// database's dtx (whose schema's own rows go first), and returns the
+// large bodies to export.
+func (c *copier) snapshotRows(ctx context.Context, stx, dtx *sql.Tx) ([]snapshotBlob, error) {
+	for i := len(c.tables) - 1; i >= 0; i-- {
+		if _, err := dtx.ExecContext(ctx, "DELETE FROM "+c.tables[i].name); err != nil {
+			return nil, err
+		}
+	}
+	var large []snapshotBlob
+	for _, t := range c.tables {
+		var err error
+		if t.name == "bodies" {
+			large, err = c.snapshotBodies(ctx, stx, dtx, t)
+		} else {
+			err = copyWhole(ctx, stx, dtx, t)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := c.fixRefs(ctx, stx, dtx); err != nil {
+		return nil, err
+	}
+	if err := c.compareCounts(ctx, stx, dtx); err != nil {
+		return nil, err
+	}
+	return large, c.setSequences(ctx, stx, dtx)
+}
+
+// snapshotBatchBytes bounds the inline body bytes held at once.
+const snapshotBatchBytes = 8 << 20
+
+// snapshotBodies copies the bodies table: references counted again by
+// the copied rows (fixRefs checks them), the text index of the inline
+// bodies rebuilt, and each large body renamed to the body file it gets.
+func (c *copier) snapshotBodies(ctx context.Context, stx, dtx *sql.Tx, t copyTable) ([]snapshotBlob, error) {
+	rows, err := stx.QueryContext(ctx, "SELECT "+quoteCols(t.cols)+" FROM bodies ORDER BY id")
+	if err != nil {
+		return nil, fmt.Errorf("reading bodies: %w", err)
+	}
+	defer rows.Close()
+	idc, filec, datac, sizec := t.index("id"), t.index("file"), t.index("data"), t.index("size")
+	var large []snapshotBlob
+	var batch [][]any
+	held := 0
+	flush := func() error {
+		if err := insertRows(ctx, dtx, t, batch); err != nil {
+			return err
+		}
+		for _, r := range batch {
+			if r[filec] == nil {
+				if err := insertBodyText(ctx, dtx.ExecContext, r[idc].(int64), bodyText(asBytes(r[datac]))); err != nil {
+					return err
+				}
+			}
+		}
+		batch, held = batch[:0], 0
+		return nil
+	}
+	for rows.Next() {
+		r, err := scanRow(rows, len(t.cols))
+		if err != nil {
+			return nil, err
+		}
+		r[t.index("refs")] = int64(0)
+		if r[filec] != nil {
+			name := asString(r[filec])
+			b := snapshotBlob{name: name, size: r[sizec].(int64),
+				local: strings.NewReplacer(":", "-", "/", "-").Replace(name) + "-" + fmt.Sprint(r[idc])}
+			large = append(large, b)
+			r[filec] = b.local
+		}
+		held += len(asBytes(r[datac]))
+		if batch = append(batch, r); len(batch) == 256 || held >= snapshotBatchBytes {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return large, flush()
+}
+
+// exportBlob writes a large body of the snapshot to path: a blob in the
+// database from its chunks as stx sees them (so a body deleted since is
+// still there), any other (S3, this node's file) through the body store.
+func (s *Store) exportBlob(ctx context.Context, stx *sql.Tx, b snapshotBlob, path string) (err error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, f.Close()) }()
+	var n int64
+	if strings.HasPrefix(b.name, "db:") {
+		rows, err := stx.QueryContext(ctx, "SELECT data FROM body_chunks WHERE name = ? ORDER BY seq", b.name)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var chunk []byte
+			if err := rows.Scan(&chunk); err != nil {
+				return err
+			}
+			w, err := f.Write(chunk)
+			n += int64(w)
+			if err != nil {
+				return err
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	} else {
+		r, err := s.openStored(ctx, b.name, b.size)
+		if err != nil {
+			return fmt.Errorf("body %s: %w", b.name, err)
+		}
+		n, err = io.Copy(f, r)
+		if err = errors.Join(err, r.Close()); err != nil {
+			return fmt.Errorf("body %s: %w", b.name, err)
+		}
+	}
+	if n != b.size {
+		return fmt.Errorf("body %s: %d bytes, the row says %d", b.name, n, b.size)
+	}
+	return nil
 }
 
 // SnapshotInfo is what CheckSnapshot found in a database file.

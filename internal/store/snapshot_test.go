@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"boxmail/internal/testutil/pgtest"
 )
 
 func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
-	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); no PostgreSQL snapshot yet")
+	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); PostgreSQL's: TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox")
 	ctx := context.Background()
 	dir := t.TempDir()
 	s, err := testOpen(ctx, dir, Options{PasswordCost: testOptions.PasswordCost, FileBodyMin: 1024})
@@ -80,7 +83,7 @@ func TestSnapshotWhileWritingIsConsistentAndNamesItsBodyFiles(t *testing.T) {
 }
 
 func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
-	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); no PostgreSQL snapshot yet")
+	skipOnPG(t, "Snapshot is SQLite's online backup (snapshot.go); PostgreSQL's: TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox")
 	ctx := context.Background()
 	s := openTemp(t)
 	a := newAccount(t, s, "me@example.test")
@@ -104,5 +107,84 @@ func TestCheckSnapshotFindsUIDsBehindUIDNEXT(t *testing.T) {
 	db.Close()
 	if _, err := CheckSnapshot(ctx, snap, CheckIntegrity); err == nil || !strings.Contains(err.Error(), "UIDNEXT") {
 		t.Errorf("CheckSnapshot of a box with UIDNEXT behind: %v", err)
+	}
+}
+
+// TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox: on PostgreSQL,
+// SnapshotDB writes a SQLite database of the schema with every row as
+// one transaction saw it, and the large bodies (database chunks, or S3
+// objects; one blob named by two rows) as body files beside it: opened
+// as a SQLite store, it serves the same messages, UIDs and flags.
+func TestSnapshotOfAPostgreSQLStoreIsAWholeSQLiteBox(t *testing.T) {
+	t.Run("db", func(t *testing.T) { snapshotOfPG(t, openShared(t, "db")) })
+	t.Run("s3", func(t *testing.T) {
+		if !pgtest.Enabled() {
+			t.Skip("PostgreSQL only (BOXMAIL_TEST_PG=1)")
+		}
+		url, _ := versitygw(t) // bodystore_test.go
+		snapshotOfPG(t, openShared(t, url))
+	})
+}
+
+func snapshotOfPG(t *testing.T, s *Store) {
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	photo := bigMessage(DefaultFileBodyMin + 5000)
+	for i, data := range [][]byte{[]byte("Subject: one\r\n\r\nsmall\r\n"), photo, bigMessage(2*bodyChunkSize + 17), photo, []byte("Subject: two\r\n\r\nsmall too\r\n")} {
+		if err := s.Deliver(ctx, Delivery{Data: data, Received: time.Now(), Local: []LocalTarget{{AccountID: a.ID, Flags: FlagSeen * Flags(i%2)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, want := mailOf(t, s, "me@example.test") // copy_test.go
+	// Mail goes on arriving during the snapshot.
+	done := make(chan error, 1)
+	go func() {
+		for i := range 10 {
+			if err := s.Deliver(ctx, Delivery{Data: fmt.Appendf(nil, "Subject: during %d\r\n\r\nx\r\n", i), Local: []LocalTarget{{AccountID: a.ID}}}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, BodiesDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(dir, FileName)
+	if err := s.SnapshotDB(ctx, snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	info, err := CheckSnapshot(ctx, snap, CheckIntegrity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Schema != SchemaVersion() || info.Accounts != 1 || info.Messages < 5 || len(info.BodyFiles) != 3 {
+		t.Fatalf("snapshot info %+v; want this schema, 1 account, at least 5 messages, 3 body files", info)
+	}
+	for name, size := range info.BodyFiles {
+		if fi, err := os.Stat(filepath.Join(dir, BodiesDir, name)); err != nil || fi.Size() != size {
+			t.Errorf("body file %s: %v (want %d bytes)", name, err, size)
+		}
+	}
+	lite, err := Open(ctx, dir, Options{PasswordCost: testOptions.PasswordCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if lite.Shared() {
+		t.Fatal("the snapshot opened as a shared store")
+	}
+	_, got := mailOf(t, lite, "me@example.test")
+	if len(got) < len(want) {
+		t.Fatalf("the snapshot has %d messages, the store had %d before it", len(got), len(want))
+	}
+	for i, w := range want {
+		if g := got[i]; g.uid != w.uid || g.flags != w.flags || !bytes.Equal(g.data, w.data) {
+			t.Errorf("message %d: UID %d flags %v (%d bytes) in the snapshot, UID %d flags %v (%d bytes) in the store", i, g.uid, g.flags, len(g.data), w.uid, w.flags, len(w.data))
+		}
 	}
 }
