@@ -44,12 +44,12 @@ type pebble struct {
 func startPebble(t *testing.T, dnsPort int, validity time.Duration) *pebble {
 	t.Helper()
 	p := testutil.FreePorts(t, 2)
-	return startPebbleWith(t, dnsPort, validity, p[0], p[1])
+	return startPebbleWith(t, fmt.Sprintf("127.0.0.1:%d", dnsPort), validity, p[0], p[1])
 }
 
-// startPebbleWith is startPebble whose checks of HTTP-01 and TLS-ALPN-01
-// connect to httpPort and tlsPort.
-func startPebbleWith(t *testing.T, dnsPort int, validity time.Duration, httpPort, tlsPort int) *pebble {
+// startPebbleWith is startPebble asking the DNS server at dnsAddr, whose
+// checks of HTTP-01 and TLS-ALPN-01 connect to httpPort and tlsPort.
+func startPebbleWith(t *testing.T, dnsAddr string, validity time.Duration, httpPort, tlsPort int) *pebble {
 	t.Helper()
 	bin := needTool(t, "pebble")
 	dir := t.TempDir()
@@ -70,7 +70,7 @@ func startPebbleWith(t *testing.T, dnsPort int, validity time.Duration, httpPort
 		t.Fatal(err)
 	}
 	pb := &pebble{Dir: fmt.Sprintf("https://127.0.0.1:%d/dir", p[0]), CAFile: certFile, log: &syncBuffer{}, exited: make(chan error, 1)}
-	pb.cmd = exec.Command(bin, "-config", confFile, "-dnsserver", fmt.Sprintf("127.0.0.1:%d", dnsPort))
+	pb.cmd = exec.Command(bin, "-config", confFile, "-dnsserver", dnsAddr)
 	pb.cmd.Dir = dir
 	var env []string
 	for _, e := range os.Environ() {
@@ -130,7 +130,13 @@ func (pb *pebble) Stop() {
 // verified).
 func servedCert(t *testing.T, port int, name string) *x509.Certificate {
 	t.Helper()
-	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: name, InsecureSkipVerify: true})
+	return servedCertAt(t, fmt.Sprintf("127.0.0.1:%d", port), name)
+}
+
+// servedCertAt is servedCert of the TLS port at addr.
+func servedCertAt(t *testing.T, addr, name string) *x509.Certificate {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, InsecureSkipVerify: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +147,12 @@ func servedCert(t *testing.T, port int, name string) *x509.Certificate {
 // verifies tells whether a TLS port serves name a chain that verifies
 // against roots.
 func verifies(port int, name string, roots *x509.CertPool) error {
-	c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port), &tls.Config{ServerName: name, RootCAs: roots})
+	return verifiesAt(fmt.Sprintf("127.0.0.1:%d", port), name, roots)
+}
+
+// verifiesAt is verifies of the TLS port at addr.
+func verifiesAt(addr, name string, roots *x509.CertPool) error {
+	c, err := tls.Dial("tcp", addr, &tls.Config{ServerName: name, RootCAs: roots})
 	if err != nil {
 		return err
 	}
@@ -505,7 +516,7 @@ func TestACMEAnswersHTTP01AndTLSALPN01WhereTheConfigSays(t *testing.T) {
 		t.Run(ch, func(t *testing.T) {
 			b := newBox(t)
 			b.Stop()
-			pb := startPebbleWith(t, b.DNS, time.Hour, b.HTTP, b.HTTPS)
+			pb := startPebbleWith(t, b.HostPort(b.DNS), time.Hour, b.HTTP, b.HTTPS)
 			roots := x509.NewCertPool()
 			roots.AppendCertsFromPEM(pb.Root)
 			b.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_challenges": ch,
@@ -534,7 +545,7 @@ func TestTwoBoxesRacingForTheSameCertificatesShareOne(t *testing.T) {
 	a, b := newBox(t), newBox(t)
 	a.Stop()
 	b.Stop()
-	pb := startPebbleWith(t, a.DNS, time.Hour, a.HTTP, a.HTTPS)
+	pb := startPebbleWith(t, a.HostPort(a.DNS), time.Hour, a.HTTP, a.HTTPS)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pb.Root)
 	shared := filepath.Join(a.Dir, "acme")
@@ -563,7 +574,7 @@ func TestTwoBoxesRacingForTheSameCertificatesShareOne(t *testing.T) {
 // for name, and that Pebble issued at most one per name of the box (4).
 func oneCertificatePerName(t *testing.T, pb *pebble, name string, a, b *Box) {
 	t.Helper()
-	ca, cb := servedCert(t, a.HTTPS, name), servedCert(t, b.HTTPS, name)
+	ca, cb := servedCertAt(t, a.HostPort(a.HTTPS), name), servedCertAt(t, b.HostPort(b.HTTPS), name)
 	if ca.SerialNumber.Cmp(cb.SerialNumber) != 0 {
 		t.Errorf("the boxes serve two certificates for %s (serials %x and %x): both ordered one", name, ca.SerialNumber, cb.SerialNumber)
 	}

@@ -322,7 +322,12 @@ func TestBackupKilledMidwayLeavesEarlierSnapshotsAndNextRunCompletes(t *testing.
 		}
 	}
 	send(0, 20)
+	// How long a run takes on this machine now (a quiet machine runs one
+	// in tens of milliseconds, a loaded one in seconds): each killed run
+	// below has more to do than this one, and is killed within its time.
+	start := time.Now()
 	mustRun(t, "", "backup", "run", "--dir", b.Dir)
+	took := time.Since(start)
 	send(20, 150)
 	killed := 0
 	for round := range 5 {
@@ -331,7 +336,7 @@ func TestBackupKilledMidwayLeavesEarlierSnapshotsAndNextRunCompletes(t *testing.
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(10+rand.IntN(150)) * time.Millisecond)
+		time.Sleep(took/10 + time.Duration(rand.Int64N(int64(took*8/10)+1)))
 		cmd.Process.Kill()
 		if err := cmd.Wait(); err != nil {
 			killed++ // killed midway, not already done

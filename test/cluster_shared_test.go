@@ -48,7 +48,7 @@ func TestClusterNodesSignWithOneKeySetThatValidates(t *testing.T) {
 		t.Fatalf("the nodes give the registrar different DS records: %s and %s", anchor, other)
 	}
 	for i, n := range nodes {
-		if !validates(t, startUnbound(t, anchor, n.DNS)) {
+		if !validates(t, startUnboundWith(t, unboundOptions{Stubs: []stubZone{{Name: "example.test", Anchor: anchor, Port: n.DNS, Host: n.Host()}}})) {
 			t.Errorf("a resolver anchored at the DS does not validate node %d's answers", i+1)
 		}
 	}
@@ -64,7 +64,7 @@ func TestClusterNodesSignWithOneKeySetThatValidates(t *testing.T) {
 		t.Fatalf("during the rollover the nodes publish:\nnode 1: %q\nnode 2: %q", ka, kb)
 	}
 	for i, n := range nodes {
-		if !validates(t, startUnbound(t, anchor, n.DNS)) {
+		if !validates(t, startUnboundWith(t, unboundOptions{Stubs: []stubZone{{Name: "example.test", Anchor: anchor, Port: n.DNS, Host: n.Host()}}})) {
 			t.Errorf("during the rollover, a resolver anchored at the old DS does not validate node %d", i+1)
 		}
 	}
@@ -85,12 +85,12 @@ func clusterOrders(t *testing.T, challenge string) {
 	a, b := nodes[0], nodes[1]
 	a.Stop()
 	b.Stop()
-	pb := startPebbleWith(t, a.DNS, time.Hour, a.HTTP, a.HTTPS)
+	pb := startPebbleWith(t, a.HostPort(a.DNS), time.Hour, a.HTTP, a.HTTPS)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pb.Root)
 	for _, x := range nodes {
 		x.configure(map[string]string{"acme": "on", "acme_ca": pb.Dir, "acme_ca_root": pb.CAFile, "acme_challenges": challenge,
-			"public_ipv4": "127.0.0.1"})
+			"public_ipv4": a.Host()}) // the CA checks node a
 	}
 	// Node b starts first and orders while the CA checks node a.
 	// (A check the CA makes before node a is up fails, and certmagic
@@ -99,7 +99,7 @@ func clusterOrders(t *testing.T, challenge string) {
 	a.Start()
 	name := "mail.example.test"
 	for _, x := range nodes {
-		testutil.WaitFor(t, "a certificate on both nodes", 150*time.Second, func() bool { return verifies(x.HTTPS, name, roots) == nil })
+		testutil.WaitFor(t, "a certificate on both nodes", 150*time.Second, func() bool { return verifiesAt(x.HostPort(x.HTTPS), name, roots) == nil })
 	}
 	oneCertificatePerName(t, pb, name, a, b) // acme_test.go
 	// Either node's status shows the box's certificate (in the database).

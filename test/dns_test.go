@@ -25,7 +25,7 @@ func (b *Box) dig(tool string, args ...string) string {
 	bin := needTool(b.t, tool)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, append([]string{"@127.0.0.1", "-p", strconv.Itoa(b.DNS), "+norecurse", "+timeout=2", "+retry=1"}, args...)...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, append([]string{"@" + b.Host(), "-p", strconv.Itoa(b.DNS), "+norecurse", "+timeout=2", "+retry=1"}, args...)...).CombinedOutput()
 	if err != nil {
 		b.t.Fatalf("%s %v: %v\n%s", tool, args, err, out)
 	}

@@ -32,13 +32,15 @@ func startUnbound(t *testing.T, anchor string, dnsPort int) int {
 	return startUnboundWith(t, unboundOptions{Stubs: []stubZone{{Name: "example.test", Anchor: anchor, Port: dnsPort}}})
 }
 
-// stubZone is a zone a resolver asks one server for (on 127.0.0.1),
+// stubZone is a zone a resolver asks one server for (on Host, default
+// 127.0.0.1),
 // with the DS record it trusts for the zone ("": none, the zone is
 // insecure to it, as under a parent without its DS).
 type stubZone struct {
 	Name   string
 	Anchor string
 	Port   int
+	Host   string
 }
 
 // unboundOptions say which zones a test's unbound resolves, and where
@@ -77,7 +79,11 @@ func startUnboundWith(t *testing.T, o unboundOptions) int {
 		if z.Anchor != "" {
 			fmt.Fprintf(&zones, "  trust-anchor: %q\n", z.Anchor)
 		}
-		fmt.Fprintf(&stubs, "stub-zone:\n  name: %q\n  stub-addr: 127.0.0.1@%d\n", z.Name, z.Port)
+		host := z.Host
+		if host == "" {
+			host = "127.0.0.1"
+		}
+		fmt.Fprintf(&stubs, "stub-zone:\n  name: %q\n  stub-addr: %s@%d\n", z.Name, host, z.Port)
 	}
 	conf := fmt.Sprintf(`server:
   interface: 127.0.0.1

@@ -29,7 +29,7 @@ import (
 // STARTTLS on its SMTP port.
 func spkiOn25(t *testing.T, b *Box) string {
 	t.Helper()
-	c, err := smtp.DialStartTLS(fmt.Sprintf("127.0.0.1:%d", b.SMTP), &tls.Config{InsecureSkipVerify: true, ServerName: "mail.example.test"})
+	c, err := smtp.DialStartTLS(b.HostPort(b.SMTP), &tls.Config{InsecureSkipVerify: true, ServerName: "mail.example.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
