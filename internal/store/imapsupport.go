@@ -283,15 +283,13 @@ func (s *Store) LoadMessagesUpTo(ctx context.Context, mailboxID int64, uids []ui
 	return s.loadMessages(ctx, mailboxID, uids, part, maxBytes)
 }
 
-func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32, part BodyPart, maxBytes int64) ([]LoadedMessage, error) {
-	if len(uids) == 0 {
-		return nil, nil
-	}
-	sorted := slices.Clone(uids)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
+// loadQuery is loadMessages' statement for a run of UIDs of a mailbox
+// with the columns part needs.
+func loadQuery(part BodyPart) (string, error) {
 	var data string
 	switch part {
+	case FlagsOnly:
+		return "SELECT m.uid, m.flags, m.keywords FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid", nil
 	case BodyNone:
 		data = "NULL"
 	case BodyHeader:
@@ -300,13 +298,22 @@ func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32
 	case BodyFull, BodyStream:
 		// A large body's row names its file (bodyfile.go) instead.
 		data = "(SELECT b.data FROM bodies b WHERE b.id = m.body_id), (SELECT b.file FROM bodies b WHERE b.id = m.body_id)"
-	case FlagsOnly:
 	default:
-		return nil, fmt.Errorf("body part %d: %w", part, ErrInvalid)
+		return "", fmt.Errorf("body part %d: %w", part, ErrInvalid)
 	}
-	q := "SELECT m.id, m.uid, m.body_id, m.flags, m.keywords, m.idate, m.size, m.modseq, " + data + " FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid"
-	if part == FlagsOnly {
-		q = "SELECT m.uid, m.flags, m.keywords FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid"
+	return "SELECT m.id, m.uid, m.body_id, m.flags, m.keywords, m.idate, m.size, m.modseq, " + data + " FROM messages m WHERE m.mailbox_id = ? AND m.uid >= ? AND m.uid <= ? ORDER BY m.uid", nil
+}
+
+func (s *Store) loadMessages(ctx context.Context, mailboxID int64, uids []uint32, part BodyPart, maxBytes int64) ([]LoadedMessage, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	sorted := slices.Clone(uids)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	q, err := loadQuery(part)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]LoadedMessage, 0, len(sorted))
 	var loaded int64
