@@ -19,11 +19,19 @@ func (t *Txn) SetSize(n int64) { t.size = n }
 
 // checkQuota refuses a route when any of its local mailboxes is full: a
 // message to an alias reaches all its members or, for now, none.
-func (t *Txn) checkQuota(ctx context.Context, r Route) error {
+// What routing read of an account (accs) is used; an account it did
+// not read is asked for.
+func (t *Txn) checkQuota(ctx context.Context, r Route, accs recipientAccounts) error {
 	for _, a := range r.Accounts {
-		fits, u, err := t.d.st.QuotaFits(ctx, a, max(t.size, 1))
-		if err != nil {
-			return err
+		var fits bool
+		var u store.Usage
+		if ra := accs[a]; ra != nil {
+			fits, u = ra.Usage.Fits(max(t.size, 1)), ra.Usage
+		} else {
+			var err error
+			if fits, u, err = t.d.st.QuotaFits(ctx, a, max(t.size, 1)); err != nil {
+				return err
+			}
 		}
 		if !fits {
 			return fmt.Errorf("%w: %s uses %s of %s", ErrOverQuota, u.Email, store.FormatBytes(u.Used), store.FormatBytes(u.Quota))
