@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -208,7 +209,7 @@ func (s *Store) LookupRecipient(ctx context.Context, address, base string) (Reci
 	dest := []any{&out.Hosted}
 	dest = append(append(append(dest, l1.dest()...), a1.dest()...), l2.dest()...)
 	dest = append(append(dest, a2.dest()...), lc.dest()...)
-	err := s.rdb.QueryRowContext(ctx, lookupRecipientQuery, domain, address, address, base, base, "@"+domain).Scan(dest...)
+	err := s.recipientRead.queryRow(ctx, s, lookupRecipientQuery, domain, address, address, base, base, "@"+domain).Scan(dest...)
 	if err != nil {
 		return RecipientLookup{}, err
 	}
@@ -231,4 +232,42 @@ func (s *Store) RecipientAccountByID(ctx context.Context, id int64) (RecipientAc
 		return RecipientAccount{}, fmt.Errorf("account %d: %w", id, ErrNotFound)
 	}
 	return *acc, nil
+}
+
+// preparedRead is a read statement prepared once for the read pool on
+// SQLite, where parsing LookupRecipient's statement costs more than
+// running it (BenchmarkRecipientReads). PostgreSQL's driver keeps its
+// statements prepared per connection by itself.
+type preparedRead struct {
+	mu   sync.Mutex
+	stmt *sql.Stmt // nil: not prepared yet, or preparing failed
+}
+
+// queryRow runs q, prepared on SQLite.
+func (p *preparedRead) queryRow(ctx context.Context, s *Store, q string, args ...any) *sql.Row {
+	if s.pg {
+		return s.rdb.QueryRowContext(ctx, q, args...)
+	}
+	p.mu.Lock()
+	if p.stmt == nil {
+		if st, err := s.rdb.PrepareContext(ctx, q); err == nil {
+			p.stmt = st
+		}
+	}
+	st := p.stmt
+	p.mu.Unlock()
+	if st == nil {
+		return s.rdb.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// close closes the prepared statement.
+func (p *preparedRead) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stmt == nil {
+		return nil
+	}
+	return p.stmt.Close()
 }
