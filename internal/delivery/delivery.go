@@ -456,7 +456,7 @@ func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (
 		// not address an outside domain directly.
 		return r, ErrRelayDenied
 	}
-	if err := t.checkQuota(ctx, r, accs); err != nil {
+	if err := t.checkQuota(r, accs); err != nil {
 		return r, err
 	}
 	t.AddRoute(r)
