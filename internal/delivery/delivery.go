@@ -143,13 +143,22 @@ func (d *Deliverer) HostedDomains(ctx context.Context) ([]string, error) {
 // recursively; an address that leads nowhere is ErrUnknownRecipient. For
 // any other domain the route is the address itself, remote.
 func (d *Deliverer) Resolve(ctx context.Context, rcpt string) (Route, error) {
-	r, _, err := d.resolve(ctx, rcpt)
+	r, _, err := d.resolve(ctx, rcpt, recipientAccounts{})
 	return r, err
 }
 
+// recipientAccounts holds what routing read of each local account it
+// reached (disabled flag, quota use, active Sieve script), so that the
+// quota check at RCPT and Sieve and the trace fields at DATA do not ask
+// the store again in the same transaction.
+type recipientAccounts map[int64]*store.RecipientAccount
+
 // resolve is Resolve that also tells whether rcpt's domain is hosted
-// here, asking the store once (AddRecipient's relay check needs it).
-func (d *Deliverer) resolve(ctx context.Context, rcpt string) (Route, bool, error) {
+// here (AddRecipient's relay check needs it) and records in accs the
+// local accounts it reached. Each address routed costs one store
+// statement (LookupRecipient): the domain, aliases, accounts, quota and
+// script together.
+func (d *Deliverer) resolve(ctx context.Context, rcpt string, accs recipientAccounts) (Route, bool, error) {
 	if strings.EqualFold(rcpt, "postmaster") { // RFC 5321 4.5.1: must be accepted without domain
 		doms, err := d.st.Domains(ctx)
 		if err != nil {
@@ -164,7 +173,7 @@ func (d *Deliverer) resolve(ctx context.Context, rcpt string) (Route, bool, erro
 	if err != nil {
 		return Route{}, false, fmt.Errorf("%w: %w", ErrBadAddress, err)
 	}
-	local, err := d.st.IsLocalDomain(ctx, a.Domain)
+	local, o, err := d.lookup(ctx, a)
 	if err != nil {
 		return Route{}, false, err
 	}
@@ -175,8 +184,8 @@ func (d *Deliverer) resolve(ctx context.Context, rcpt string) (Route, bool, erro
 		return r, true, err
 	}
 	var r Route
-	seen := map[string]bool{}
-	if err := d.expand(ctx, a, true, 0, seen, &r); err != nil {
+	seen := map[string]bool{a.String(): true}
+	if err := d.route(ctx, a, o, 0, seen, &r, accs); err != nil {
 		return Route{}, true, err
 	}
 	if len(r.Accounts) == 0 && len(r.Remote) == 0 {
@@ -185,49 +194,57 @@ func (d *Deliverer) resolve(ctx context.Context, rcpt string) (Route, bool, erro
 	return r, true, nil
 }
 
-// expand routes a into r. hosted says that a's domain is known to be
-// hosted here (the caller just asked the store).
-func (d *Deliverer) expand(ctx context.Context, a Address, hosted bool, depth int, seen map[string]bool, r *Route) error {
+// expand routes a into r, a an alias's target (hosted here or not).
+func (d *Deliverer) expand(ctx context.Context, a Address, depth int, seen map[string]bool, r *Route, accs recipientAccounts) error {
+	if !d.visit(a, depth, seen) {
+		return nil
+	}
+	local, o, err := d.lookup(ctx, a)
+	if err != nil {
+		return err
+	}
+	if !local {
+		r.Remote = appendNew(r.Remote, a.String())
+		return nil
+	}
+	return d.route(ctx, a, o, depth, seen, r, accs)
+}
+
+// visit marks a seen and reports whether routing goes on to it: not when
+// it was seen (a loop, or a duplicate already delivered along another
+// path) or when the expansion is too deep.
+func (d *Deliverer) visit(a Address, depth int, seen map[string]bool) bool {
 	key := a.String()
 	if seen[key] {
-		return nil // loop or duplicate: already delivered along another path
+		return false
 	}
 	seen[key] = true
 	if depth > MaxAliasDepth {
 		d.log.Warn("alias expansion too deep", "address", key)
-		return nil
+		return false
 	}
-	if !hosted {
-		local, err := d.st.IsLocalDomain(ctx, a.Domain)
-		if err != nil {
-			return err
-		}
-		if !local {
-			r.Remote = appendNew(r.Remote, key)
-			return nil
-		}
-	}
-	o, err := d.owner(ctx, a)
-	if err != nil {
-		return err
-	}
+	return true
+}
+
+// route routes a, an address of a hosted domain that leads to o, into r.
+func (d *Deliverer) route(ctx context.Context, a Address, o owner, depth int, seen map[string]bool, r *Route, accs recipientAccounts) error {
 	switch {
 	case o.alias != nil:
-		return d.expandTargets(ctx, *o.alias, depth, seen, r)
+		return d.expandTargets(ctx, *o.alias, depth, seen, r, accs)
 	case o.account != nil:
-		if off, err := d.st.AccountDisabled(ctx, o.account.ID); err != nil {
-			return err
-		} else if off {
+		if o.account.Disabled {
 			return nil // kept with its mail, but closed: as if unknown
 		}
 		r.Accounts = appendNew(r.Accounts, o.account.ID)
+		accs[o.account.ID] = o.account
 	case o.role != nil:
 		r.Accounts = appendNew(r.Accounts, o.role.ID)
+		accs[o.role.ID] = o.role
 	case o.catchAll != nil:
 		if dom, ok := DomainAliasTarget(*o.catchAll); ok {
-			return d.expandDomainAlias(ctx, a, dom, depth, seen, r)
+			return d.expandDomainAlias(ctx, a, dom, depth, seen, r, accs)
 		}
-		return d.expandTargets(ctx, *o.catchAll, depth, seen, r)
+		return d.expandTargets(ctx, *o.catchAll, depth, seen, r, accs)
 	}
 	return nil
 }
@@ -235,14 +252,19 @@ func (d *Deliverer) expand(ctx context.Context, a Address, hosted bool, depth in
 // expandDomainAlias routes a (at a domain alias's source) to the same
 // local part at dom. A dom no longer hosted takes nothing: a domain
 // alias never turns into relaying a whole domain's mail out.
-func (d *Deliverer) expandDomainAlias(ctx context.Context, a Address, dom string, depth int, seen map[string]bool, r *Route) error {
-	if local, err := d.st.IsLocalDomain(ctx, dom); err != nil {
+func (d *Deliverer) expandDomainAlias(ctx context.Context, a Address, dom string, depth int, seen map[string]bool, r *Route, accs recipientAccounts) error {
+	to := Address{Local: a.Local, Domain: dom}
+	local, o, err := d.lookup(ctx, to)
+	if err != nil {
 		return err
 	} else if !local {
 		d.log.Warn("domain alias leads to a domain no longer hosted", "alias", "@"+a.Domain, "target", "@"+dom)
 		return nil
 	}
-	return d.expand(ctx, Address{Local: a.Local, Domain: dom}, true, depth+1, seen, r)
+	if !d.visit(to, depth+1, seen) {
+		return nil
+	}
+	return d.route(ctx, to, o, depth+1, seen, r, accs)
 }
 
 // DomainAliasTarget reports whether al is a domain alias ("@old" whose
@@ -258,57 +280,56 @@ func DomainAliasTarget(al store.Alias) (string, bool) {
 // owner is what an address of a hosted domain leads to at the first step
 // of routing: at most one field is set, none when nothing takes it.
 type owner struct {
-	alias    *store.Alias   // an explicit alias: the address, else its +tag base
-	account  *store.Account // an account: the address, else its +tag base
-	role     *store.Account // a role address (RoleLocals): the domain's first admin
-	catchAll *store.Alias   // the domain's catch-all alias
+	alias    *store.Alias            // an explicit alias: the address, else its +tag base
+	account  *store.RecipientAccount // an account: the address, else its +tag base
+	role     *store.RecipientAccount // a role address (RoleLocals): the domain's first admin
+	catchAll *store.Alias            // the domain's catch-all alias
 }
 
-// owner finds who takes mail for a: the exact address (an alias, then an
-// account), then the same without its +tag, then the role addresses,
-// then the catch-all. Routing (expand) and the right to send
-// (MayUseSender) both follow it, so they cannot disagree.
-func (d *Deliverer) owner(ctx context.Context, a Address) (owner, error) {
-	cands := []Address{a}
-	if b := a.Base(); b != a {
-		cands = append(cands, b)
+// lookup reports whether a's domain is hosted here and, if it is, who
+// takes mail for a: the exact address (an alias, then an account), then
+// the same without its +tag, then the role addresses, then the
+// catch-all. Routing (expand) and the right to send (MayUseSender) both
+// follow it, so they cannot disagree. The store reads all but the role
+// address's admin in one statement (LookupRecipient).
+func (d *Deliverer) lookup(ctx context.Context, a Address) (bool, owner, error) {
+	l, err := d.st.LookupRecipient(ctx, a.String(), a.Base().String())
+	if err != nil || !l.Hosted {
+		return false, owner{}, err
 	}
-	for _, c := range cands {
-		if al, err := d.st.AliasByAddress(ctx, c.String()); err == nil {
-			return owner{alias: &al}, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return owner{}, err
-		}
-		if acc, err := d.st.AccountByEmail(ctx, c.String()); err == nil {
-			return owner{account: &acc}, nil
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return owner{}, err
-		}
+	switch {
+	case l.Alias != nil:
+		return true, owner{alias: l.Alias}, nil
+	case l.Account != nil:
+		return true, owner{account: l.Account}, nil
+	case l.BaseAlias != nil:
+		return true, owner{alias: l.BaseAlias}, nil
+	case l.BaseAccount != nil:
+		return true, owner{account: l.BaseAccount}, nil
 	}
 	if slices.Contains(RoleLocals, a.Base().Local) {
 		acc, err := d.st.FirstAdmin(ctx, a.Domain)
 		if err == nil {
-			return owner{role: &acc}, nil
+			ra, err := d.st.RecipientAccountByID(ctx, acc.ID)
+			if err != nil {
+				return true, owner{}, err
+			}
+			return true, owner{role: &ra}, nil
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return owner{}, err
+			return true, owner{}, err
 		}
 	}
-	if al, err := d.st.AliasByAddress(ctx, "@"+a.Domain); err == nil {
-		return owner{catchAll: &al}, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return owner{}, err
-	}
-	return owner{}, nil
+	return true, owner{catchAll: l.CatchAll}, nil
 }
 
-func (d *Deliverer) expandTargets(ctx context.Context, al store.Alias, depth int, seen map[string]bool, r *Route) error {
+func (d *Deliverer) expandTargets(ctx context.Context, al store.Alias, depth int, seen map[string]bool, r *Route, accs recipientAccounts) error {
 	for _, t := range al.Targets {
 		ta, err := ParseAddress(t)
 		if err != nil {
 			d.log.Warn("alias has a bad target", "alias", al.Address, "target", t)
 			continue
 		}
-		if err := d.expand(ctx, ta, false, depth+1, seen, r); err != nil {
+		if err := d.expand(ctx, ta, depth+1, seen, r, accs); err != nil {
 			return err
 		}
 	}
@@ -349,15 +370,12 @@ func (d *Deliverer) mayUseSender(ctx context.Context, account string, a Address,
 	if a.String() == account {
 		return true, nil
 	}
-	if local, err := d.st.IsLocalDomain(ctx, a.Domain); err != nil || !local {
+	local, o, err := d.lookup(ctx, a)
+	if err != nil || !local {
 		return false, err
 	}
 	if _, ok, _ := d.resolveSRS(a); ok {
 		return false, nil // routed back to whoever the SRS address encodes
-	}
-	o, err := d.owner(ctx, a)
-	if err != nil {
-		return false, err
 	}
 	switch {
 	case o.alias != nil:
@@ -399,6 +417,10 @@ type Txn struct {
 
 	// dmarc is counted for the aggregate reports (dmarcreport.go).
 	dmarc *store.DMARCEvaluation
+
+	// accs is what AddRecipient read of the local accounts (resolve):
+	// the quota check, Sieve and the trace fields use it.
+	accs recipientAccounts
 }
 
 // RequireTLS marks the message REQUIRETLS (RFC 8689): its queued copies
@@ -407,7 +429,7 @@ func (t *Txn) RequireTLS() { t.reqTLS = true }
 
 // Begin starts a delivery from the envelope sender ("" for bounces).
 func (d *Deliverer) Begin(sender string) *Txn {
-	return &Txn{d: d, sender: sender}
+	return &Txn{d: d, sender: sender, accs: recipientAccounts{}}
 }
 
 // AddRoute adds an already resolved recipient route.
@@ -423,7 +445,8 @@ func (t *Txn) AddRoute(r Route) {
 // AddRecipient resolves rcpt and adds it. Remote recipients are allowed
 // only when allowRemote (an authenticated submission).
 func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (Route, error) {
-	r, local, err := t.d.resolve(ctx, rcpt)
+	accs := recipientAccounts{}
+	r, local, err := t.d.resolve(ctx, rcpt, accs)
 	if err != nil {
 		return r, err
 	}
@@ -433,10 +456,13 @@ func (t *Txn) AddRecipient(ctx context.Context, rcpt string, allowRemote bool) (
 		// not address an outside domain directly.
 		return r, ErrRelayDenied
 	}
-	if err := t.checkQuota(ctx, r); err != nil {
+	if err := t.checkQuota(r, accs); err != nil {
 		return r, err
 	}
 	t.AddRoute(r)
+	for id, a := range accs {
+		t.accs[id] = a
+	}
 	t.reports = t.reports || isReportAddress(rcpt)
 	return r, nil
 }
@@ -459,13 +485,13 @@ func (t *Txn) Commit(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if t.d.runSieve(ctx, t.sender, &del) {
+	if t.d.runSieve(ctx, t.sender, &del, t.accs) {
 		// Counted for the DMARC report all the same (dmarcreport.go).
 		t.d.recordDMARCAlone(ctx, t.dmarc)
 		return nil // every copy discarded by a filter
 	}
 	t.d.fileSpam(ctx, verdict, &del)
-	if err := t.d.addTrace(ctx, t.sender, &del); err != nil {
+	if err := t.d.addTrace(ctx, t.sender, &del, t.accs); err != nil {
 		return err
 	}
 	ids, err := t.d.st.DeliverQueued(ctx, del)

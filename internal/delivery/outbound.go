@@ -499,8 +499,9 @@ func (q *Queue) deliverLocally(ctx context.Context, it store.QueueItem) itemResu
 	}
 	del := store.Delivery{Data: body, Received: q.o.now(), Sender: it.Sender}
 	var ok []string
+	accs := recipientAccounts{}
 	for _, r := range it.Recipients {
-		route, err := q.d.Resolve(ctx, r)
+		route, _, err := q.d.resolve(ctx, r, accs)
 		switch {
 		case errors.Is(err, ErrUnknownRecipient), errors.Is(err, ErrBadAddress):
 			res[r] = rcptResult{permanent: true, msg: fmt.Sprintf("550 5.1.1 <%s>: no such user here", r)}
@@ -520,7 +521,7 @@ func (q *Queue) deliverLocally(ctx context.Context, it store.QueueItem) itemResu
 	}
 	msg := "delivered locally"
 	hasRemote := len(del.Remote) > 0
-	err = q.d.addTrace(ctx, it.Sender, &del)
+	err = q.d.addTrace(ctx, it.Sender, &del, accs)
 	if err == nil {
 		err = q.d.st.Deliver(ctx, del)
 	}

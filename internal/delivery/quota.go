@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"context"
 	"fmt"
 
 	"boxmail/internal/store"
@@ -19,13 +18,15 @@ func (t *Txn) SetSize(n int64) { t.size = n }
 
 // checkQuota refuses a route when any of its local mailboxes is full: a
 // message to an alias reaches all its members or, for now, none.
-func (t *Txn) checkQuota(ctx context.Context, r Route) error {
+// Each account of r is in accs: resolve records what it read of every
+// account it routes to, quota use included.
+func (t *Txn) checkQuota(r Route, accs recipientAccounts) error {
 	for _, a := range r.Accounts {
-		fits, u, err := t.d.st.QuotaFits(ctx, a, max(t.size, 1))
-		if err != nil {
-			return err
+		ra := accs[a]
+		if ra == nil {
+			return fmt.Errorf("account %d: routed but not read", a)
 		}
-		if !fits {
+		if u := ra.Usage; !u.Fits(max(t.size, 1)) {
 			return fmt.Errorf("%w: %s uses %s of %s", ErrOverQuota, u.Email, store.FormatBytes(u.Used), store.FormatBytes(u.Quota))
 		}
 	}

@@ -51,8 +51,10 @@ const maxReceived = 30
 // copy goes to INBOX: other mailboxes, discards, redirects and vacation
 // replies. A script that cannot be loaded, parsed or run leaves that
 // account's copy in INBOX and logs why: no message is lost to a filter.
-// It reports whether nothing at all is left to store.
-func (d *Deliverer) runSieve(ctx context.Context, sender string, del *store.Delivery) (empty bool) {
+// It reports whether nothing at all is left to store. The script and
+// account of accs (read at RCPT, resolve) are used; an account not in
+// accs is read from the store.
+func (d *Deliverer) runSieve(ctx context.Context, sender string, del *store.Delivery, accs recipientAccounts) (empty bool) {
 	o := d.sieve
 	if o == nil {
 		return false
@@ -64,7 +66,7 @@ func (d *Deliverer) runSieve(ctx context.Context, sender string, del *store.Deli
 			local = append(local, t)
 			continue
 		}
-		ts, err := d.sieveAccount(ctx, o, sender, del, t, &parsed)
+		ts, err := d.sieveAccount(ctx, o, sender, del, t, accs[t.AccountID], &parsed)
 		if errors.Is(err, sieve.ErrBudget) {
 			d.log.Warn("sieve budget exceeded, keeping in INBOX", "account", t.AccountID, "err", err)
 			ts = []store.LocalTarget{t}
@@ -80,17 +82,18 @@ func (d *Deliverer) runSieve(ctx context.Context, sender string, del *store.Deli
 
 // sieveAccount runs one account's script and returns its local copies,
 // appending redirects and replies to del.Copies.
-func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender string, del *store.Delivery, t store.LocalTarget, parsed **sieve.Message) ([]store.LocalTarget, error) {
-	sc, err := d.st.ActiveSieveScript(ctx, t.AccountID)
-	if errors.Is(err, store.ErrNotFound) {
+func (d *Deliverer) sieveAccount(ctx context.Context, o *SieveOptions, sender string, del *store.Delivery, t store.LocalTarget, ra *store.RecipientAccount, parsed **sieve.Message) ([]store.LocalTarget, error) {
+	if ra == nil {
+		r, err := d.st.RecipientAccountByID(ctx, t.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		ra = &r
+	}
+	if ra.Script == nil {
 		return []store.LocalTarget{t}, nil
-	} else if err != nil {
-		return nil, err
 	}
-	acc, err := d.st.AccountByID(ctx, t.AccountID)
-	if err != nil {
-		return nil, err
-	}
+	sc, acc := *ra.Script, ra.Account
 	script, err := sieve.Parse(sc.Content)
 	if err != nil {
 		return nil, fmt.Errorf("script %q: %w", sc.Name, err)

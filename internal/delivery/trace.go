@@ -69,7 +69,9 @@ func withTrace(data []byte, sender, deliveredTo string, ownSpam bool) (trace, re
 
 // addTrace gives del's local copies the trace fields (see withTrace) and
 // moves its queued recipients to copies with the incoming bytes.
-func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Delivery) error {
+// The account of a single local recipient is taken from accs (read at
+// RCPT) when it is there.
+func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Delivery, accs recipientAccounts) error {
 	spamFields := del.Trace // spam.go's verdict, below the trace fields
 	del.Trace = nil
 	if len(del.Local) == 0 {
@@ -81,7 +83,9 @@ func (d *Deliverer) addTrace(ctx context.Context, sender string, del *store.Deli
 	for _, t := range del.Local[1:] {
 		one = one && t.AccountID == del.Local[0].AccountID
 	}
-	if one {
+	if ra := accs[del.Local[0].AccountID]; one && ra != nil {
+		deliveredTo = ra.Email
+	} else if one {
 		acc, err := d.st.AccountByID(ctx, del.Local[0].AccountID)
 		if err != nil {
 			return err

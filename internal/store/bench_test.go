@@ -168,3 +168,54 @@ func writeBodyFile(dir, name string, data []byte, fsyncs *atomic.Int64) error {
 	fsyncs.Add(1)
 	return nil
 }
+
+// What delivery reads of a recipient with an active Sieve script: the one
+// statement it uses (LookupRecipient) against the seven reads it made
+// before (domain, alias, account, disabled flag, quota, active script,
+// account by id). On either engine (BOXMAIL_TEST_PG=1: PostgreSQL):
+//
+//	go test -run '^$' -bench 'RecipientReads' -benchtime 5000x ./internal/store/
+func BenchmarkRecipientReads(b *testing.B) {
+	ctx := context.Background()
+	s := openTemp(b)
+	a := newAccount(b, s, "user@bench.test")
+	if err := s.PutSieveScript(ctx, a.ID, "main", "keep;"); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.SetActiveSieveScript(ctx, a.ID, "main"); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("one statement", func(b *testing.B) {
+		for b.Loop() {
+			if l, err := s.LookupRecipient(ctx, "user@bench.test", "user@bench.test"); err != nil || l.Account == nil || l.Account.Script == nil {
+				b.Fatal(l, err)
+			}
+		}
+	})
+	b.Run("seven reads", func(b *testing.B) {
+		for b.Loop() {
+			if ok, err := s.IsLocalDomain(ctx, "bench.test"); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+			if _, err := s.AliasByAddress(ctx, "user@bench.test"); err != ErrNotFound {
+				b.Fatal(err)
+			}
+			acc, err := s.AccountByEmail(ctx, "user@bench.test")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.AccountDisabled(ctx, acc.ID); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := s.QuotaFits(ctx, acc.ID, 4096); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.ActiveSieveScript(ctx, acc.ID); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.AccountByID(ctx, acc.ID); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -181,6 +181,15 @@ func TestTheHotPathsTakeFewRoundTripsOnPostgreSQL(t *testing.T) {
 				t.Errorf("%s took %d round trips to PostgreSQL, at most %d expected", what, n, max)
 			}
 		}
+		// What delivery reads of a recipient at RCPT: one statement.
+		count("a recipient's lookup", 1, func() error {
+			l, err := s.LookupRecipient(ctx, "a+tag@example.test", "a@example.test")
+			if err == nil && (l.BaseAccount == nil || l.BaseAccount.ID != accs[0].ID) {
+				t.Errorf("lookup of a+tag: %+v", l)
+			}
+			return err
+		})
+		count("a recipient account by id", 1, func() error { _, err := s.RecipientAccountByID(ctx, accs[1].ID); return err })
 		// BEGIN, SAVEPOINT, body (2), messages (1), change log, COMMIT.
 		count("a delivery to 8 accounts", 7, func() error { return s.Deliver(ctx, Delivery{Data: msg, Local: local}) })
 		count("a delivery to 1 account", 7, func() error { return s.Deliver(ctx, Delivery{Data: msg, Local: local[:1]}) })

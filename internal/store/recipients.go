@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"net/mail"
 	"strings"
+	"sync"
+	"time"
 )
 
 // PastRecipients returns up to limit addresses an account wrote to, the
@@ -105,4 +109,165 @@ func vcardEmails(card []byte) []string {
 		}
 	}
 	return out
+}
+
+// RecipientAccount is what delivery needs of an account a message goes
+// to: the account, whether it is disabled, its quota with its usage (Used
+// summed only when it has a quota, as QuotaFits does) and its active
+// Sieve script (nil: none).
+type RecipientAccount struct {
+	Account
+	Disabled bool
+	Usage    Usage
+	Script   *SieveScript
+}
+
+// RecipientLookup is what an address leads to at the first step of
+// routing, as read in one statement: whether its domain is hosted, the
+// alias and the account of the exact address and of its base (without
+// the +tag: the same as the address when it has none), and the domain's
+// catch-all alias. Each is nil when there is none. Which one wins is
+// delivery's decision (delivery's owner).
+type RecipientLookup struct {
+	Hosted               bool
+	Alias, BaseAlias     *Alias
+	Account, BaseAccount *RecipientAccount
+	CatchAll             *Alias
+}
+
+// recipientAccountColumns are the columns of the account p (joined with
+// its active script as ps) that scanRecipientAccount reads.
+func recipientAccountColumns(p string) string {
+	return strings.NewReplacer("p.", p+".", "ps.", p+"s.").Replace(`p.id, p.email, p.admin, p.created, p.disabled, p.quota,
+		CASE WHEN p.quota > 0 THEN (SELECT coalesce(sum(m.size), 0) FROM messages m JOIN mailboxes b ON m.mailbox_id = b.id WHERE b.account_id = p.id) ELSE 0 END,
+		ps.name, ps.content`)
+}
+
+// recipientAccountJoin joins the account p on cond with its active script.
+func recipientAccountJoin(p, cond string) string {
+	return "LEFT JOIN accounts " + p + " ON " + cond + " LEFT JOIN sieve_scripts " + p + "s ON " + p + "s.account_id = " + p + ".id AND " + p + "s.active = 1\n"
+}
+
+// recipientAccountScan holds the columns of recipientAccountColumns.
+type recipientAccountScan struct {
+	id, admin, created, disabled, quota, used sql.NullInt64
+	email, script, content                    sql.NullString
+}
+
+func (r *recipientAccountScan) dest() []any {
+	return []any{&r.id, &r.email, &r.admin, &r.created, &r.disabled, &r.quota, &r.used, &r.script, &r.content}
+}
+
+// account returns the scanned account, nil when the join found none.
+func (r *recipientAccountScan) account() *RecipientAccount {
+	if !r.id.Valid {
+		return nil
+	}
+	a := &RecipientAccount{
+		Account:  Account{ID: r.id.Int64, Email: r.email.String, Admin: r.admin.Int64 != 0, Created: time.Unix(r.created.Int64, 0)},
+		Disabled: r.disabled.Int64 != 0,
+		Usage:    Usage{Email: r.email.String, Quota: r.quota.Int64, Used: r.used.Int64},
+	}
+	if r.script.Valid {
+		a.Script = &SieveScript{Name: r.script.String, Content: r.content.String, Active: true}
+	}
+	return a
+}
+
+// aliasScan holds an alias's columns from a left join.
+type aliasScan struct{ address, targets, permit sql.NullString }
+
+func (r *aliasScan) dest() []any { return []any{&r.address, &r.targets, &r.permit} }
+
+func (r *aliasScan) alias() *Alias {
+	if !r.address.Valid {
+		return nil
+	}
+	return &Alias{Address: r.address.String, Targets: splitList(r.targets.String), Permit: splitList(r.permit.String)}
+}
+
+var lookupRecipientQuery = `SELECT d.id IS NOT NULL, l1.address, l1.targets, l1.permit, ` + recipientAccountColumns("a1") + `,
+	l2.address, l2.targets, l2.permit, ` + recipientAccountColumns("a2") + `,
+	lc.address, lc.targets, lc.permit
+	FROM (SELECT 1 AS one) x
+	LEFT JOIN domains d ON d.name = ?
+	LEFT JOIN aliases l1 ON l1.address = ?
+	` + recipientAccountJoin("a1", "a1.email = ?") + `
+	LEFT JOIN aliases l2 ON l2.address = ?
+	` + recipientAccountJoin("a2", "a2.email = ?") + `
+	LEFT JOIN aliases lc ON lc.address = ?`
+
+// LookupRecipient reads in one statement what address (local@domain,
+// lower case) and base (its +tag base, or address itself) lead to: see
+// RecipientLookup. The SMTP path asks it once per address it routes.
+func (s *Store) LookupRecipient(ctx context.Context, address, base string) (RecipientLookup, error) {
+	address, base = strings.ToLower(address), strings.ToLower(base)
+	domain := address[strings.LastIndexByte(address, '@')+1:]
+	var out RecipientLookup
+	var l1, l2, lc aliasScan
+	var a1, a2 recipientAccountScan
+	dest := []any{&out.Hosted}
+	dest = append(append(append(dest, l1.dest()...), a1.dest()...), l2.dest()...)
+	dest = append(append(dest, a2.dest()...), lc.dest()...)
+	err := s.recipientRead.queryRow(ctx, s, lookupRecipientQuery, domain, address, address, base, base, "@"+domain).Scan(dest...)
+	if err != nil {
+		return RecipientLookup{}, err
+	}
+	out.Alias, out.Account, out.BaseAlias, out.BaseAccount, out.CatchAll = l1.alias(), a1.account(), l2.alias(), a2.account(), lc.alias()
+	return out, nil
+}
+
+var recipientAccountQuery = `SELECT ` + recipientAccountColumns("a1") + ` FROM (SELECT 1 AS one) x
+	` + recipientAccountJoin("a1", "a1.id = ?")
+
+// RecipientAccountByID is LookupRecipient's account part for an account
+// known by id (a role address's admin): ErrNotFound when there is none.
+func (s *Store) RecipientAccountByID(ctx context.Context, id int64) (RecipientAccount, error) {
+	var a recipientAccountScan
+	if err := s.rdb.QueryRowContext(ctx, recipientAccountQuery, id).Scan(a.dest()...); err != nil {
+		return RecipientAccount{}, err
+	}
+	acc := a.account()
+	if acc == nil {
+		return RecipientAccount{}, fmt.Errorf("account %d: %w", id, ErrNotFound)
+	}
+	return *acc, nil
+}
+
+// preparedRead is a read statement prepared once for the read pool on
+// SQLite, where parsing LookupRecipient's statement costs more than
+// running it (BenchmarkRecipientReads). PostgreSQL's driver keeps its
+// statements prepared per connection by itself.
+type preparedRead struct {
+	mu   sync.Mutex
+	stmt *sql.Stmt // nil: not prepared yet, or preparing failed
+}
+
+// queryRow runs q, prepared on SQLite.
+func (p *preparedRead) queryRow(ctx context.Context, s *Store, q string, args ...any) *sql.Row {
+	if s.pg {
+		return s.rdb.QueryRowContext(ctx, q, args...)
+	}
+	p.mu.Lock()
+	if p.stmt == nil {
+		if st, err := s.rdb.PrepareContext(ctx, q); err == nil {
+			p.stmt = st
+		}
+	}
+	st := p.stmt
+	p.mu.Unlock()
+	if st == nil {
+		return s.rdb.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// close closes the prepared statement.
+func (p *preparedRead) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stmt == nil {
+		return nil
+	}
+	return p.stmt.Close()
 }

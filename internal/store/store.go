@@ -155,6 +155,8 @@ type Store struct {
 	// failed to prepare. Used only by the writer goroutine.
 	stmts     map[string]*sql.Stmt
 	toPrepare map[string]struct{} // queries seen in the current batch
+	// LookupRecipient's statement, prepared on SQLite (recipients.go).
+	recipientRead preparedRead
 
 	selects selectCache // imapsupport.go
 	totp    totpKey     // totp.go: sealing key of the TOTP secrets
@@ -347,7 +349,7 @@ func (s *Store) Close() error {
 			errs = append(errs, st.Close())
 		}
 	}
-	errs = append(errs, s.wdb.Close(), s.rdb.Close(), s.closeBlobs())
+	errs = append(errs, s.recipientRead.close(), s.wdb.Close(), s.rdb.Close(), s.closeBlobs())
 	return errors.Join(errs...)
 }
 
