@@ -7,7 +7,9 @@
 //
 // It is not a MIME parser, does not decode encoded words or parse
 // addresses (go-message and mailauth do), and never copies or changes the
-// message: every result is a slice of the input.
+// message: every result is a slice of the input. Beside that, it holds
+// the one streaming decoder of a body's Content-Transfer-Encoding
+// (transfer.go) that FETCH BINARY and webmail downloads read through.
 //
 // # Line ends
 //

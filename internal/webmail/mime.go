@@ -3,12 +3,10 @@ package webmail
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
-	"mime/quotedprintable"
 	"strings"
 
 	"boxmail/internal/mailmsg"
@@ -317,13 +315,8 @@ func (a attachment) data() []byte {
 // decoder undoes the transfer encoding enc (quoted-printable, base64;
 // any other is left as it is) of raw as it is read.
 func decoder(enc string, raw io.Reader) io.Reader {
-	switch enc {
-	case "quoted-printable":
-		return quotedprintable.NewReader(raw)
-	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, &stripSpace{r: raw})
-	}
-	return raw
+	d, _ := mailmsg.Decoder(enc, raw)
+	return d
 }
 
 // decodedSize estimates the size of a part of n bytes after its transfer
@@ -333,27 +326,4 @@ func decodedSize(enc string, n int64) int {
 		return int(n * 3 / 4)
 	}
 	return int(n)
-}
-
-// stripSpace reads r without white space (base64 bodies are folded).
-type stripSpace struct{ r io.Reader }
-
-func (s *stripSpace) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil // else a read of nothing would wait for a byte that is not space
-	}
-	for {
-		n, err := s.r.Read(p)
-		k := 0
-		for _, c := range p[:n] {
-			if c == '\r' || c == '\n' || c == ' ' || c == '\t' {
-				continue
-			}
-			p[k] = c
-			k++
-		}
-		if k > 0 || err != nil {
-			return k, err
-		}
-	}
 }

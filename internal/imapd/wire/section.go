@@ -2,11 +2,9 @@ package wire
 
 import (
 	"bytes"
-	"encoding/base64"
 	"errors"
 	"io"
 	"mime"
-	"mime/quotedprintable"
 	"strings"
 
 	"boxmail/internal/mailmsg"
@@ -193,34 +191,9 @@ func BinaryDecoder(hdr []byte, body io.Reader) (io.Reader, error) {
 	switch cte(hdr) {
 	case "", "7bit", "8bit", "binary":
 		return body, nil
-	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, &skipSpace{r: body}), nil
-	case "quoted-printable":
-		return quotedprintable.NewReader(body), nil
+	}
+	if d, ok := mailmsg.Decoder(cte(hdr), body); ok {
+		return d, nil
 	}
 	return nil, ErrUnknownCTE
-}
-
-// skipSpace reads r without the white space and line ends that base64
-// bodies are folded with.
-type skipSpace struct{ r io.Reader }
-
-func (s *skipSpace) Read(p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil // else a read of nothing would wait for a byte that is not space
-	}
-	for {
-		n, err := s.r.Read(p)
-		k := 0
-		for _, c := range p[:n] {
-			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-				continue
-			}
-			p[k] = c
-			k++
-		}
-		if k > 0 || err != nil {
-			return k, err
-		}
-	}
 }

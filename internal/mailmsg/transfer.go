@@ -1,0 +1,46 @@
+package mailmsg
+
+import (
+	"encoding/base64"
+	"io"
+	"mime/quotedprintable"
+)
+
+// Decoder undoes the Content-Transfer-Encoding enc (lower case) of a
+// body read from r, as it is read, so that a large body streams. ok is
+// false for an encoding other than base64 and quoted-printable (the
+// identity encodings among them): then r is returned as it is and the
+// caller decides what an unknown encoding means.
+func Decoder(enc string, r io.Reader) (d io.Reader, ok bool) {
+	switch enc {
+	case "base64":
+		return base64.NewDecoder(base64.StdEncoding, &skipSpace{r: r}), true
+	case "quoted-printable":
+		return quotedprintable.NewReader(r), true
+	}
+	return r, false
+}
+
+// skipSpace reads r without the white space and line ends that base64
+// bodies are folded with.
+type skipSpace struct{ r io.Reader }
+
+func (s *skipSpace) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil // else a read of nothing would wait for a byte that is not space
+	}
+	for {
+		n, err := s.r.Read(p)
+		k := 0
+		for _, c := range p[:n] {
+			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+				continue
+			}
+			p[k] = c
+			k++
+		}
+		if k > 0 || err != nil {
+			return k, err
+		}
+	}
+}
