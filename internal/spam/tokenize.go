@@ -263,7 +263,13 @@ func (t *tokenizer) walk(ctype, cte string, body []byte, depth int, n *int) {
 		return
 	}
 	if cs := strings.ToLower(params["charset"]); cs != "" {
-		t.add("cs:" + cs[:min(len(cs), 20)])
+		// At most 20 bytes, cut on a character's start: ToLower made any
+		// bad byte a 3-byte U+FFFD, which a byte cut could split.
+		n := min(len(cs), 20)
+		for n > 0 && n < len(cs) && !utf8.RuneStart(cs[n]) {
+			n--
+		}
+		t.add("cs:" + cs[:n])
 	}
 	text := t.decode(cte, params["charset"], body)
 	if mt == "text/html" {
