@@ -44,19 +44,21 @@ fi
 # one_run NAME PORT PASS ROOTPID...: a mixed-load run; appends its row
 one_run() {
   local name=$1 port=$2 pass=$3; shift 3
-  local t0 t1 out
+  local t0 t1 n0=x n1=x out
   if [ -n "${BEFORE_RUN:-}" ]; then eval "$BEFORE_RUN"; fi   # e.g. bench/pg.sh stats-reset
   t0=$(cpu_ticks "$@")
+  [ "$name" = boxmail ] && n0=$(cpu_ticks "$bpid" "${node_pids[@]}")
   case $port in *:*) ;; *) port=127.0.0.1:$port ;; esac
   out=$("$work/imapload" mixed -addr "$port" -users "1-$CLIENTS" -pass "$pass" -clients "$CLIENTS" \
     -sessions "$SESSIONS" -duration "$DURATION" | tee -a "$work/mixed.log" | grep -v '^#')
   t1=$(cpu_ticks "$@")
-  local d=x; [ "$t0" != x ] && [ "$t1" != x ] && d=$((t1 - t0))
-  awk -v n="$name" -v r="$round" -v d="$d" -v hz="$clk_tck" -v line="$out" 'BEGIN {
+  [ "$name" = boxmail ] && n1=$(cpu_ticks "$bpid" "${node_pids[@]}")
+  local d=x nd=x; [ "$t0" != x ] && [ "$t1" != x ] && d=$((t1 - t0)); [ "$n0" != x ] && [ "$n1" != x ] && nd=$((n1 - n0))
+  awk -v n="$name" -v r="$round" -v d="$d" -v nd="$nd" -v hz="$clk_tck" -v line="$out" 'BEGIN {
     split(line, f, " "); for (i in f) { split(f[i], a, "="); v[a[1]] = a[2] }
-    printf "%s %s ops_s=%s cpu_ms_op=%s ops=%s sessions=%s errors=%s secs=%s login_p50_ms=%s select_p50_ms=%s fetch_p50_ms=%s append_p50_ms=%s expunge_p50_ms=%s\n",
+    printf "%s %s ops_s=%s cpu_ms_op=%s ops=%s sessions=%s errors=%s secs=%s login_p50_ms=%s select_p50_ms=%s fetch_p50_ms=%s append_p50_ms=%s expunge_p50_ms=%s node_cpu_ms_op=%s\n",
       n, r, v["ops_s"], (d == "x" ? "-" : (v["ops"] > 0 ? sprintf("%.2f", d * 1000 / hz / v["ops"]) : 0)), v["ops"], v["sessions"], v["errors"], v["secs"],
-      v["login_p50_ms"], v["select_p50_ms"], v["fetch_p50_ms"], v["append_p50_ms"], v["expunge_p50_ms"] }' >>"$work/rows"
+      v["login_p50_ms"], v["select_p50_ms"], v["fetch_p50_ms"], v["append_p50_ms"], v["expunge_p50_ms"], (nd == "x" ? "-" : (v["ops"] > 0 ? sprintf("%.3f", nd * 1000 / hz / v["ops"]) : 0)) }' >>"$work/rows"
   tail -1 "$work/rows" >&2
 }
 
