@@ -102,10 +102,10 @@ func (c *conn) scanStreamed(m *store.LoadedMessage, needles []string) (map[strin
 // streamText writes the text of the message read from body to out, as
 // decodedText has it of the same bytes, reading it as a stream.
 func streamText(body io.ReadSeeker, out io.Writer) error {
-	src := &readErr{r: body}
+	src := &mailmsg.Source{R: body}
 	ok, err := walkText(cappedStream(src), out)
-	if src.err != nil && src.err != io.EOF {
-		return src.err // the store, not the message: do not answer as if it had no match
+	if src.Err != nil {
+		return src.Err // the store, not the message: do not answer as if it had no match
 	}
 	if ok || err != nil {
 		return err
@@ -136,21 +136,6 @@ func streamText(body io.ReadSeeker, out io.Writer) error {
 			return err
 		}
 	}
-}
-
-// readErr remembers the error of the reader under the parser, to tell a
-// store that failed from a message that is cut.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErr) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil {
-		r.err = err
-	}
-	return n, err
 }
 
 // errAllFound ends a scan that has found every needle.

@@ -277,18 +277,18 @@ func (w *walker) readText(h partHeader, body io.Reader, html bool) (string, bool
 	}
 	// The bytes as they are, kept up to the cap: a part whose transfer
 	// encoding does not decode is shown as it is (decodeBytes).
-	src := &readErr{r: body}
+	src := &mailmsg.Source{R: body}
 	raw := &capBuffer{max: limit + 1}
 	var in io.Reader = src
 	if h.encoding == "base64" || h.encoding == "quoted-printable" {
 		in = decoder(h.encoding, io.TeeReader(src, raw))
 	}
 	b, err := io.ReadAll(io.LimitReader(in, int64(limit)+1))
-	if err != nil && len(b) == 0 && (src.err == nil || src.err == io.EOF) {
-		_, _ = io.Copy(raw, io.LimitReader(src, int64(limit)+1)) // a read error shows in src.err
+	if err != nil && len(b) == 0 && src.Err == nil {
+		_, _ = io.Copy(raw, io.LimitReader(src, int64(limit)+1)) // a read error shows in src.Err
 		b = raw.b
 	}
-	if src.err != nil && src.err != io.EOF {
+	if src.Err != nil {
 		w.failed = true
 		return "", false
 	}
@@ -323,21 +323,6 @@ func (w *walker) skip(body io.Reader) bool {
 		return false
 	}
 	return true
-}
-
-// readErr remembers the error of the reader under a decoder, to tell a
-// store that failed from a transfer encoding that did not decode.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (r *readErr) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	if err != nil {
-		r.err = err
-	}
-	return n, err
 }
 
 // capBuffer keeps the first max bytes written to it.
