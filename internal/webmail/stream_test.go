@@ -82,7 +82,8 @@ func wrap64(s string) string {
 // The page, body frame and print view of a large message read it as a
 // stream: the first MiB of its long text part, then a line saying where
 // the rest is, and a link to the .eml; its attachment listed with its
-// size. Its zip holds the attachment, decoded.
+// size. Its zip holds the attachment, decoded, and a search finds the
+// words of its text (as far as the page shows it).
 func TestALargeMessageIsShownInPartWithALinkToTheRest(t *testing.T) {
 	f := newFixture(t)
 	msg, video := bigMail()
@@ -115,6 +116,13 @@ func TestALargeMessageIsShownInPartWithALinkToTheRest(t *testing.T) {
 	got, _ := io.ReadAll(rc)
 	if !bytes.Equal(got, video) {
 		t.Errorf("the zip's video: %d bytes, want %d", len(got), len(video))
+	}
+	// Its search reads it as a stream too, within the page's caps.
+	for q, want := range map[string][]string{"line+7+of+a+long": {"the trip"}, "the+end": nil} {
+		res, page := f.do("a", "GET", fmt.Sprintf("/mail/search?box=%d&q=%s&in=body", box.ID, q), nil)
+		if res.StatusCode != 200 || fmt.Sprint(subjects(page)) != fmt.Sprint(want) {
+			t.Errorf("search %s: %s %q, want %q", q, res.Status, subjects(page), want)
+		}
 	}
 }
 
