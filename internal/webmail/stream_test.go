@@ -7,6 +7,9 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -194,5 +197,36 @@ func TestForwardSeeker(t *testing.T) {
 	fs.Seek(0, io.SeekStart)
 	if _, err := fs.Read(b); err != errSeekBack || fs.err != errSeekBack {
 		t.Fatalf("a read back: %v", err)
+	}
+}
+
+// A reply to a large message quotes the start of its text, read as a
+// stream, and a forward as an attachment copies its bytes from the store
+// into the upload area as a stream.
+func TestReplyAndForwardAsAttachmentOfALargeMessage(t *testing.T) {
+	var uploads string
+	f := newFixtureWith(t, func(o *Options) { o.UndoHold, uploads = -1, o.UploadDir })
+	msg, _ := bigMail()
+	uid := f.deliver(f.a, "INBOX", msg)
+	inbox := f.box(f.a, "INBOX").ID
+	_, page := f.do("a", "GET", fmt.Sprintf("/mail/compose?box=%d&uid=%d", inbox, uid), nil)
+	if !strings.Contains(page, `value="Re: the trip"`) || !strings.Contains(page, "&gt; line 0 of a long letter") {
+		t.Errorf("reply:\n%.2000s", page)
+	}
+	_, page = f.do("a", "GET", fmt.Sprintf("/mail/compose?mode=attach&box=%d&uid=%d", inbox, uid), nil)
+	if !strings.Contains(page, "the trip.eml") {
+		t.Errorf("forward as attachment:\n%.2000s", page)
+	}
+	eml := strings.ReplaceAll(msg, "\n", "\r\n")
+	found := false
+	_ = filepath.WalkDir(uploads, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			found = found || string(b) == eml
+		}
+		return nil
+	})
+	if !found {
+		t.Error("no upload holds the message's bytes")
 	}
 }
