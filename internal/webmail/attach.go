@@ -31,6 +31,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -410,9 +411,13 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 		return
 	}
 	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
-	var sizes []int64
+	var sizes []int64 // -1: a part that cannot be read whole, which the page does not list
 	found, err := streamAttachment(body, allAttachments, func(a attachment, raw io.Reader) error {
-		n, _ := io.Copy(io.Discard, decoder(a.enc, raw)) // what decodes goes in the zip (attachment.data)
+		src := &mailmsg.Source{R: raw}
+		n, _ := io.Copy(io.Discard, decoder(a.enc, src)) // what decodes goes in the zip (attachment.data)
+		if src.Err != nil {
+			n = -1
+		}
 		sizes = append(sizes, n)
 		return nil
 	})
@@ -425,7 +430,7 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 	}
 	fit, total := 0, int64(0)
 	for _, n := range sizes {
-		if total += n; total > maxZipBytes {
+		if total += max(n, 0); total > maxZipBytes {
 			s.log.Warn("webmail zip cut at its cap", "user", sess.Email, "bytes", total)
 			break
 		}
@@ -442,6 +447,9 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 	_, err = streamAttachment(body, allAttachments, func(a attachment, raw io.Reader) error {
 		if a.Index >= fit {
 			return errZipFull
+		}
+		if sizes[a.Index] < 0 {
+			return nil
 		}
 		method := zip.Deflate
 		if _, ok := inlineTypes[canonicalType(a.Type)]; ok {

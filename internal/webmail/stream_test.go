@@ -230,3 +230,22 @@ func TestReplyAndForwardAsAttachmentOfALargeMessage(t *testing.T) {
 		t.Error("no upload holds the message's bytes")
 	}
 }
+
+// The zip holds what the page lists: not a last part whose end is
+// missing (the page cannot read it whole, so it does not list it).
+func TestTheZipLeavesOutAPartThePageDoesNotList(t *testing.T) {
+	f := newFixture(t)
+	msg, video := bigMail()
+	msg = strings.TrimSuffix(msg, "--b1--\n") + "--b1\nContent-Type: application/pdf; name=cut.pdf\n\n%PDF never ends\n"
+	uid := f.deliver(f.a, "INBOX", msg)
+	base := fmt.Sprintf("/%d/%d", f.box(f.a, "INBOX").ID, uid)
+	_, page := f.do("a", "GET", "/mail/msg"+base, nil)
+	if !strings.Contains(page, "video.mp4") || strings.Contains(page, "cut.pdf") {
+		t.Errorf("the page lists video.mp4 %v, cut.pdf %v", strings.Contains(page, "video.mp4"), strings.Contains(page, "cut.pdf"))
+	}
+	res, body := f.do("a", "GET", "/mail/zip"+base, nil)
+	zr, err := zip.NewReader(bytes.NewReader([]byte(body)), int64(len(body)))
+	if err != nil || len(zr.File) != 1 || zr.File[0].Name != "video.mp4" || zr.File[0].UncompressedSize64 != uint64(len(video)) {
+		t.Fatalf("zip: %s, %v, %d files", res.Status, err, len(zr.File))
+	}
+}
