@@ -411,7 +411,9 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 		return
 	}
 	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
-	var sizes []int64 // -1: a part that cannot be read whole, which the page does not list
+	// sizes[n] is attachment n's decoded size; -1 for a part that cannot
+	// be read whole, which the page does not list.
+	var sizes []int64
 	found, err := streamAttachment(body, allAttachments, func(a attachment, raw io.Reader) error {
 		src := &mailmsg.Source{R: raw}
 		n, _ := io.Copy(io.Discard, decoder(a.enc, src)) // what decodes goes in the zip (attachment.data)
