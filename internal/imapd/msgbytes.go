@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 
 	"github.com/emersion/go-message/textproto"
@@ -153,4 +154,78 @@ func (d *defused) Read(p []byte) (int, error) {
 func readHeader(data []byte) textproto.Header {
 	h, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(cappedHeader(data))))
 	return h
+}
+
+// cappedStream is messageReader for a message read as a stream (a large
+// body read from the store for SEARCH BODY): the same caps, line by line,
+// holding one buffer. Its bytes are messageReader's of the same message,
+// but for a header line longer than the buffer that crosses
+// maxParsedHeader, which is cut where it crosses instead of left out
+// whole.
+func cappedStream(r io.Reader) io.Reader {
+	return &capStream{br: bufio.NewReaderSize(r, 64<<10), lineStart: true, inHeader: true}
+}
+
+// capStream is cappedStream's reader.
+type capStream struct {
+	br        *bufio.Reader
+	pending   []byte // what is left to hand out of the last piece read
+	lineStart bool   // the next piece starts a line
+	inHeader  bool   // in a header block (the message's, or after a "--" line)
+	dropping  bool   // past maxParsedHeader in this header block
+	size      int    // bytes of this header block
+	dashes    int    // lines starting with "--"
+	err       error
+}
+
+func (c *capStream) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		c.next()
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	return n, nil
+}
+
+// next reads the next line, or piece of a long line, into pending, or
+// nothing when it is left out.
+func (c *capStream) next() {
+	piece, err := c.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		err = nil
+	}
+	c.err = err
+	if len(piece) == 0 {
+		return
+	}
+	start := c.lineStart
+	c.lineStart = piece[len(piece)-1] == '\n'
+	dashes := start && len(piece) >= 2 && piece[0] == '-' && piece[1] == '-'
+	if dashes {
+		c.dashes++
+	}
+	if c.dashes > maxMIMEParts {
+		// Past the part limit: no more boundaries, no more caps.
+		if dashes {
+			piece[0], piece[1] = ' ', ' '
+		}
+		c.pending = piece
+		return
+	}
+	switch {
+	case c.inHeader && start && (piece[0] == '\n' || piece[0] == '\r' && len(piece) > 1 && piece[1] == '\n'):
+		c.inHeader, c.dropping = false, false // the blank line that ends the block is kept
+	case c.inHeader:
+		if c.size += len(piece); c.size > maxParsedHeader {
+			c.dropping = true
+		}
+	case dashes:
+		c.inHeader, c.size = true, 0
+	}
+	if !c.dropping {
+		c.pending = piece
+	}
 }

@@ -2,7 +2,7 @@ package imapd
 
 import (
 	"bytes"
-	"io"
+	"cmp"
 	"slices"
 	"strings"
 	"time"
@@ -17,7 +17,8 @@ import (
 
 // cmdSearch evaluates SEARCH over the messages the client knows. Flags,
 // sizes, dates and UIDs come from metadata; header keys read only
-// headers; BODY and TEXT read whole messages (decoded text parts). The
+// headers; BODY and TEXT read the decoded text parts, of a large message
+// as a stream (searchtext.go). The
 // answer is SEARCH, or ESEARCH with RETURN or for an IMAP4rev2 client;
 // RETURN (SAVE) keeps the result for "$" (RFC 5182).
 func (c *conn) cmdSearch(cmd *wire.Command) (string, error) {
@@ -150,6 +151,7 @@ func keepUIDs(all []target, uids []uint32) []target {
 // that match the key.
 func (c *conn) searchLoaded(all []target, sc *searcher, key *wire.SearchKey) ([]target, int64, error) {
 	need := searchNeed(key)
+	sc.needles = textNeedles(key, sc.needles[:0])
 	var out []target
 	var modseq int64
 	for len(all) > 0 {
@@ -169,6 +171,9 @@ func (c *conn) searchLoaded(all []target, sc *searcher, key *wire.SearchKey) ([]
 			if m := byUID[t.uid]; m != nil && sc.match(&candidate{seq: t.seq, msg: m}, key) {
 				out = append(out, t)
 				modseq = max(modseq, m.ModSeq)
+			}
+			if sc.err != nil {
+				return nil, 0, c.storeError("search", sc.err)
 			}
 		}
 	}
@@ -402,7 +407,7 @@ func (c *conn) headerCandidates(all []target, key *wire.SearchKey) ([]target, er
 func searchNeed(k *wire.SearchKey) store.BodyPart {
 	switch k.Key {
 	case "BODY", "TEXT":
-		return store.BodyFull
+		return store.BodyStream // a large body is read as a stream (scanStreamed)
 	case "FROM", "TO", "CC", "BCC", "SUBJECT", "HEADER", "SENTBEFORE", "SENTON", "SENTSINCE":
 		return store.BodyHeader
 	}
@@ -416,6 +421,10 @@ func searchNeed(k *wire.SearchKey) store.BodyPart {
 type searcher struct {
 	c                *conn
 	lastSeq, lastUID uint32
+	// needles are the texts of the key's BODY and TEXT keys, lower case:
+	// a streamed message is scanned once for all of them.
+	needles []string
+	err     error // a streamed body that could not be read
 }
 
 // candidate is a message under test, with its parsed parts cached.
@@ -423,7 +432,40 @@ type candidate struct {
 	seq    uint32
 	msg    *store.LoadedMessage
 	header *mail.Header
-	text   *string // decoded body text, lower-cased
+	text   *string         // decoded body text, lower-cased
+	found  map[string]bool // of a streamed message: which needles its text holds
+}
+
+// textNeedles appends to out the texts of k's BODY and TEXT keys, lower
+// case, each once.
+func textNeedles(k *wire.SearchKey, out []string) []string {
+	if k.Key == "BODY" || k.Key == "TEXT" {
+		if n := strings.ToLower(k.Str); !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	for i := range k.Children {
+		out = textNeedles(&k.Children[i], out)
+	}
+	return out
+}
+
+// bodyHas reports whether the candidate's text holds needle (lower
+// case): in memory for a message loaded whole, else scanned from the
+// store (once for all the search's needles).
+func (s *searcher) bodyHas(c *candidate, needle string) bool {
+	if !c.msg.Streamed {
+		return strings.Contains(c.bodyText(), needle)
+	}
+	if c.found == nil {
+		found, err := s.c.scanStreamed(c.msg, s.needles)
+		if err != nil {
+			s.err = cmp.Or(s.err, err)
+			found = map[string]bool{}
+		}
+		c.found = found
+	}
+	return c.found[needle]
 }
 
 func (c *candidate) mailHeader() *mail.Header {
@@ -519,10 +561,10 @@ func (s *searcher) matchContent(c *candidate, k *wire.SearchKey) bool {
 		}
 		return mayContain(m.Data, k.Str) && matchHeader(c.mailHeader(), field, k.Str)
 	case "BODY":
-		return strings.Contains(c.bodyText(), strings.ToLower(k.Str))
+		return s.bodyHas(c, strings.ToLower(k.Str))
 	case "TEXT":
 		t := strings.ToLower(k.Str)
-		return strings.Contains(c.bodyText(), t) || headerContains(c.mailHeader(), t)
+		return s.bodyHas(c, t) || headerContains(c.mailHeader(), t)
 	}
 	return false
 }
@@ -628,32 +670,6 @@ func headerContains(h *mail.Header, value string) bool {
 		}
 	}
 	return false
-}
-
-// decodedText returns the message's text parts with transfer encodings
-// and charsets decoded; if the MIME structure cannot be read, the raw body.
-func decodedText(data []byte) string {
-	e, err := message.Read(messageReader(data))
-	if e == nil {
-		return string(data[mailmsg.HeaderEnd(data):])
-	}
-	_ = err // unknown charset or encoding: e is still usable
-	var sb strings.Builder
-	// A part that cannot be read ends the walk: the text read so far is
-	// searched, as for a message whose structure cannot be read at all.
-	_ = e.Walk(func(path []int, part *message.Entity, err error) error {
-		if err != nil || part.MultipartReader() != nil {
-			return nil
-		}
-		t, _, _ := part.Header.ContentType()
-		if t == "" || strings.HasPrefix(t, "text/") || strings.HasPrefix(t, "message/") {
-			b, _ := io.ReadAll(io.LimitReader(part.Body, 16<<20))
-			sb.Write(b)
-			sb.WriteByte('\n')
-		}
-		return nil
-	})
-	return sb.String()
 }
 
 func slicesBinarySearch(l []uint32, v uint32) (int, bool) { return slices.BinarySearch(l, v) }

@@ -9,7 +9,10 @@
 // addresses (go-message and mailauth do), and never copies or changes the
 // message: every result is a slice of the input. Beside that, it holds
 // the one streaming decoder of a body's Content-Transfer-Encoding
-// (transfer.go) that FETCH BINARY and webmail downloads read through.
+// (transfer.go) that FETCH BINARY and webmail downloads read through,
+// and ReadHeader (stream.go), which cuts the header off a message or a
+// MIME part that is read as a stream by the same rules, so that the
+// webmail walks a 40 MiB message without holding it.
 //
 // # Line ends
 //

@@ -1,7 +1,9 @@
 package mailmsg
 
 import (
+	"bufio"
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -249,6 +251,33 @@ func checkInvariants(t *testing.T, msg []byte) {
 	for _, step := range []int{1, 3, 7, 4096} {
 		if got := feedInPieces(msg, step); got != bs {
 			t.Fatalf("EndFinder in steps of %d: %d, want %d", step, got, bs)
+		}
+	}
+	checkReadHeader(t, msg, bs)
+}
+
+// checkReadHeader: ReadHeader over a stream of msg, through a small and
+// a large buffer (long lines read in pieces or whole), reads exactly the
+// header section and leaves the reader at the body; with a cap it reads
+// no more than the cap and the lines that reach it.
+func checkReadHeader(t *testing.T, msg []byte, bodyStart int) {
+	t.Helper()
+	for _, size := range []int{16, 4096} {
+		br := bufio.NewReaderSize(bytes.NewReader(msg), size)
+		hdr, err := ReadHeader(br, len(msg)+1)
+		if !bytes.Equal(hdr, msg[:bodyStart]) {
+			t.Fatalf("ReadHeader (buffer %d) = %q, want %q", size, hdr, msg[:bodyStart])
+		}
+		if rest, _ := io.ReadAll(br); !bytes.Equal(rest, msg[bodyStart:]) {
+			t.Fatalf("ReadHeader (buffer %d) left %q, want the body %q", size, rest, msg[bodyStart:])
+		}
+		fe, _ := Bounds(msg)
+		if (err != nil) != (fe == bodyStart) { // an error when there is no empty line
+			t.Fatalf("ReadHeader (buffer %d): error %v for a header of %d of %d bytes", size, err, bodyStart, len(msg))
+		}
+		capped, _ := ReadHeader(bufio.NewReaderSize(bytes.NewReader(msg), size), 8)
+		if !bytes.HasPrefix(msg, capped) || len(capped) >= 8+size {
+			t.Fatalf("ReadHeader capped at 8 (buffer %d) read %d bytes", size, len(capped))
 		}
 	}
 }

@@ -44,3 +44,21 @@ func (s *skipSpace) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// A Source reads R and keeps in Err its first error other than io.EOF,
+// so that a caller that reads a body through a Decoder, or a MIME
+// parser, tells a body that could not be read (the store failed) from
+// one whose encoding or structure is broken: both end the read with an
+// error.
+type Source struct {
+	R   io.Reader
+	Err error
+}
+
+func (s *Source) Read(p []byte) (int, error) {
+	n, err := s.R.Read(p)
+	if err != nil && err != io.EOF && s.Err == nil {
+		s.Err = err
+	}
+	return n, err
+}

@@ -4,6 +4,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 func TestDecoderUndoesTheTransferEncodingAsItReads(t *testing.T) {
@@ -28,5 +29,21 @@ func TestDecoderUndoesTheTransferEncodingAsItReads(t *testing.T) {
 		if d, ok := Decoder(enc, r); ok || d != io.Reader(r) {
 			t.Errorf("%q: decoded (%v) or not the reader given", enc, ok)
 		}
+	}
+}
+
+// A Source tells a body that could not be read from one that does not
+// decode: both end a Decoder's read with an error, only the first is
+// kept in Err.
+func TestSourceKeepsTheReadErrorNotTheDecodingOne(t *testing.T) {
+	broken := &Source{R: strings.NewReader("!!!! not base64")}
+	d, _ := Decoder("base64", broken)
+	if _, err := io.ReadAll(d); err == nil || broken.Err != nil {
+		t.Errorf("bad base64: %v, source error %v", err, broken.Err)
+	}
+	failing := &Source{R: io.MultiReader(strings.NewReader("aGVs"), iotest.ErrReader(io.ErrUnexpectedEOF))}
+	d, _ = Decoder("base64", failing)
+	if _, err := io.ReadAll(d); err == nil || failing.Err != io.ErrUnexpectedEOF {
+		t.Errorf("a failing read: %v, source error %v", err, failing.Err)
 	}
 }

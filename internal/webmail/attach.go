@@ -17,7 +17,9 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -29,6 +31,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"boxmail/internal/mailmsg"
 	"boxmail/internal/store"
 )
 
@@ -216,19 +219,6 @@ func downloadHeaders(w http.ResponseWriter, ctype, disposition string) {
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
-// messageContent loads and decodes the request's message; a message too
-// large to decode has no attachments.
-func (s *Server) messageContent(r *http.Request, sess Session) (store.LoadedMessage, content, error) {
-	_, m, err := s.message(r, sess, store.BodyFull)
-	if err != nil {
-		return m, content{}, err
-	}
-	if m.Size > maxViewBytes {
-		return m, content{}, nil
-	}
-	return m, parseContent(m.Data), nil
-}
-
 // openBody opens the stored bytes of the request's message m, to be
 // streamed; when it cannot, it answers the request (404 for a message
 // expunged meanwhile).
@@ -255,11 +245,17 @@ func (s *Server) attachmentView(w http.ResponseWriter, r *http.Request, sess Ses
 // serveAttachment sends attachment {n} of the request's message, its
 // transfer encoding undone, as a download or (inline) shown in the
 // browser. The message is streamed from the store (streamAttachment):
-// a 40 MiB video is sent a buffer at a time, never held whole. A message
-// too large for the page (maxViewBytes) lists no attachments, so it has
-// none to send.
+// a 40 MiB video is sent a buffer at a time, never held whole. A first
+// pass through the decoder counts its size, so the download has a
+// Content-Length and answers a Range request of one range (http.ServeContent
+// over a forwardSeeker: the second pass skips to the range's start, decoding
+// as it goes; a request for several ranges gets the whole attachment, as a
+// stream can only be read on). A part whose transfer encoding breaks is
+// sent as before, decoded up to the break, without a length. A message too
+// large for the page (maxViewBytes) lists no attachments, so it has none
+// to send.
 func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request, sess Session, inline bool) {
-	_, m, err := s.message(r, sess, store.BodyNone)
+	mb, m, err := s.message(r, sess, store.BodyNone)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -274,7 +270,25 @@ func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request, sess Se
 		return
 	}
 	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
+	size := int64(-1)
 	found, err := streamAttachment(body, n, func(a attachment, raw io.Reader) error {
+		c, err := io.Copy(io.Discard, decoder(a.enc, raw))
+		if err == nil {
+			size = c
+		}
+		return nil // a part that does not decode is sent as before
+	})
+	if err == nil && found {
+		_, err = body.Seek(0, io.SeekStart)
+	}
+	if err != nil || !found {
+		s.fail(w, r, sess, cmp.Or(err, errNotYours))
+		return
+	}
+	if strings.Contains(r.Header.Get("Range"), ",") {
+		r.Header.Del("Range") // several ranges: the whole attachment
+	}
+	found, err = streamAttachment(body, n, func(a attachment, raw io.Reader) error {
 		data := bufio.NewReaderSize(decoder(a.enc, raw), 32<<10)
 		head, _ := data.Peek(512) // what http.DetectContentType looks at; an error shows in the copy
 		if t, ok := inlineType(a.Type, head); inline && ok {
@@ -284,8 +298,14 @@ func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request, sess Se
 		} else {
 			downloadHeaders(w, downloadType(a.Type), contentDisposition("attachment", a.FileName()))
 		}
-		_, err := io.Copy(w, data)
-		return err
+		if size < 0 {
+			_, err := io.Copy(w, data)
+			return err
+		}
+		w.Header().Set("ETag", etag(mb, m, "a"+strconv.Itoa(a.Index)))
+		fs := &forwardSeeker{r: data, size: size}
+		http.ServeContent(w, r, "", time.Time{}, fs)
+		return fs.err
 	})
 	switch {
 	case !found:
@@ -295,6 +315,67 @@ func (s *Server) serveAttachment(w http.ResponseWriter, r *http.Request, sess Se
 		// left; else a store read or a transfer encoding that broke.
 		s.log.Info("webmail attachment download ended early", "user", sess.Email, "err", err)
 	}
+}
+
+// etag is the strong ETag of a download of message m of mailbox mb
+// (what names the download: "eml", "a0"): a message's bytes never change
+// (IMAP's UIDs are not reused within a UIDVALIDITY), so its mailbox, UID
+// validity and UID name them, and a resumed download's If-Range holds.
+func etag(mb store.Mailbox, m store.LoadedMessage, what string) string {
+	return fmt.Sprintf(`"%d.%d.%d.%s"`, mb.ID, mb.UIDValidity, m.UID, what)
+}
+
+// forwardSeeker is the io.ReadSeeker that http.ServeContent reads a
+// decoded attachment through: its size is known (a counting pass), a
+// seek only notes the position, and a read skips on to it, decoding as
+// it goes. It cannot go back before what it has read: ServeContent asks
+// for that only for several ranges, which serveAttachment does not pass
+// on. err is the first read error (the response is cut by then).
+type forwardSeeker struct {
+	r               io.Reader
+	size, pos, read int64
+	err             error
+}
+
+// errSeekBack is a read before what a forwardSeeker has read.
+var errSeekBack = errors.New("webmail: a decoded attachment is read forward only")
+
+func (f *forwardSeeker) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += f.pos
+	case io.SeekEnd:
+		offset += f.size
+	}
+	if offset < 0 {
+		return f.pos, errors.New("webmail: seek before the start")
+	}
+	f.pos = offset
+	return offset, nil
+}
+
+func (f *forwardSeeker) Read(p []byte) (int, error) {
+	switch {
+	case f.pos < f.read:
+		f.err = cmp.Or(f.err, errSeekBack)
+		return 0, errSeekBack
+	case f.pos >= f.size:
+		return 0, io.EOF
+	case f.pos > f.read:
+		n, err := io.CopyN(io.Discard, f.r, f.pos-f.read)
+		f.read += n
+		if err != nil {
+			f.err = cmp.Or(f.err, err)
+			return 0, err
+		}
+	}
+	n, err := f.r.Read(p[:min(int64(len(p)), f.size-f.pos)])
+	f.pos += int64(n)
+	f.read += int64(n)
+	if err != nil && err != io.EOF {
+		f.err = cmp.Or(f.err, err)
+	}
+	return n, err
 }
 
 // zipName returns a unique name for the zip (name, "name (2).ext", ...).
@@ -311,16 +392,51 @@ func zipName(seen map[string]bool, name string) string {
 }
 
 // attachmentsZip streams all attachments as one zip: names made safe and
-// unique, at most maxZipBytes of content.
+// unique, at most maxZipBytes of content. The message is read from the
+// store twice, never held: a first pass counts each attachment's decoded
+// size, to leave out those past the cap (a file cut short in a zip would
+// look whole), then each is decoded into the zip writer as it is read.
 func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Session) {
-	m, c, err := s.messageContent(r, sess)
+	_, m, err := s.message(r, sess, store.BodyHeader)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	if len(c.Attachments) == 0 {
-		s.fail(w, r, sess, errNotYours)
+	if m.Size > maxViewBytes {
+		s.fail(w, r, sess, errNotYours) // the page lists no attachments
 		return
+	}
+	body, ok := s.openBody(w, r, sess, m)
+	if !ok {
+		return
+	}
+	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
+	// sizes[n] is attachment n's decoded size; -1 for a part that cannot
+	// be read whole, which the page does not list.
+	var sizes []int64
+	found, err := streamAttachment(body, allAttachments, func(a attachment, raw io.Reader) error {
+		src := &mailmsg.Source{R: raw}
+		n, _ := io.Copy(io.Discard, decoder(a.enc, src)) // what decodes goes in the zip (attachment.data)
+		if src.Err != nil {
+			n = -1
+		}
+		sizes = append(sizes, n)
+		return nil
+	})
+	if err == nil && found {
+		_, err = body.Seek(0, io.SeekStart)
+	}
+	if err != nil || !found {
+		s.fail(w, r, sess, cmp.Or(err, errNotYours))
+		return
+	}
+	fit, total := 0, int64(0)
+	for _, n := range sizes {
+		if total += max(n, 0); total > maxZipBytes {
+			s.log.Warn("webmail zip cut at its cap", "user", sess.Email, "bytes", total)
+			break
+		}
+		fit++
 	}
 	env := parseEnvelope(m.Data)
 	date := env.Date
@@ -330,35 +446,40 @@ func (s *Server) attachmentsZip(w http.ResponseWriter, r *http.Request, sess Ses
 	downloadHeaders(w, "application/zip", contentDisposition("attachment", subjectFilename(env.Subject, "attachments")+".zip"))
 	zw := zip.NewWriter(w)
 	seen := map[string]bool{}
-	total := 0
-	for _, a := range c.Attachments {
-		data := a.data()
-		if total += len(data); total > maxZipBytes {
-			s.log.Warn("webmail zip cut at its cap", "user", sess.Email, "bytes", total)
-			break
+	_, err = streamAttachment(body, allAttachments, func(a attachment, raw io.Reader) error {
+		if a.Index >= fit {
+			return errZipFull
+		}
+		if sizes[a.Index] < 0 {
+			return nil
 		}
 		method := zip.Deflate
 		if _, ok := inlineTypes[canonicalType(a.Type)]; ok {
 			method = zip.Store // already compressed
 		}
 		f, err := zw.CreateHeader(&zip.FileHeader{Name: zipName(seen, a.FileName()), Method: method, Modified: date})
-		if err == nil {
-			_, err = f.Write(data)
-		}
 		if err != nil {
-			return // the client left
+			return err
 		}
+		_, err = io.CopyN(f, decoder(a.enc, raw), sizes[a.Index])
+		return err
+	})
+	if err != nil && err != errZipFull {
+		return // the client left, or the store failed: the zip is cut
 	}
 	if err := zw.Close(); err != nil {
 		return // the client left
 	}
 }
 
+// errZipFull ends the zip's walk at the first attachment past the cap.
+var errZipFull = errors.New("webmail: zip full")
+
 // messageEML serves the message as stored, as a .eml download, streamed
 // from the store (a 40 MiB message is not loaded to be sent; a Range
 // request reads only its stretch).
 func (s *Server) messageEML(w http.ResponseWriter, r *http.Request, sess Session) {
-	_, m, err := s.message(r, sess, store.BodyHeader)
+	mb, m, err := s.message(r, sess, store.BodyHeader)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -370,6 +491,9 @@ func (s *Server) messageEML(w http.ResponseWriter, r *http.Request, sess Session
 	defer func() { _ = body.Close() }() // only read: a failed read has cut the download already
 	env := parseEnvelope(m.Data)
 	downloadHeaders(w, "message/rfc822", contentDisposition("attachment", subjectFilename(env.Subject, "message")+".eml"))
+	// ServeContent sizes the body by seeking (Content-Length), answers
+	// Range (one range or several) and If-Range against the ETag.
+	w.Header().Set("ETag", etag(mb, m, "eml"))
 	http.ServeContent(w, r, "", time.Time{}, body)
 }
 
@@ -379,7 +503,12 @@ var printTemplate = template.Must(template.ParseFS(templateFS, "templates/print.
 // header (escaped) and sanitised body, under the body's CSP (no script
 // runs; the browser's own Print prints it).
 func (s *Server) printPage(w http.ResponseWriter, r *http.Request, sess Session) {
-	_, m, err := s.message(r, sess, store.BodyFull)
+	_, m, err := s.message(r, sess, store.BodyStream)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	c, err := s.content(r.Context(), m)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -396,11 +525,9 @@ func (s *Server) printPage(w http.ResponseWriter, r *http.Request, sess Session)
 		date = m.InternalDate
 	}
 	d.Date = date.In(s.o.Now().Location()).Format("Mon, 2 Jan 2006 15:04")
-	body, csp := s.bodyHTML(r, sess, m, env)
+	body, csp := s.bodyHTML(r, sess, m, env, c)
 	d.Body = template.HTML(body) // sanitised or escaped by bodyHTML
-	if m.Size <= maxViewBytes {
-		d.Attachments = parseContent(m.Data).Attachments
-	}
+	d.Attachments = c.Attachments
 	var b bytes.Buffer
 	if err := printTemplate.Execute(&b, d); err != nil {
 		s.fail(w, r, sess, err)

@@ -1,8 +1,10 @@
 package webmail
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/mail"
 	"net/netip"
@@ -139,7 +141,14 @@ func (s *Server) composePage(w http.ResponseWriter, r *http.Request, sess Sessio
 	if q.Get("box") != "" {
 		r.SetPathValue("box", q.Get("box"))
 		r.SetPathValue("uid", q.Get("uid"))
-		mb, m, err := s.message(r, sess, store.BodyFull)
+		// A reply quotes, and a forward as an attachment copies, a large
+		// message as a stream; a forward inline and an edited draft copy
+		// its attachments one by one from its bytes (splitParts).
+		part := store.BodyStream
+		if mode := q.Get("mode"); mode == "forward" || mode == "draft" {
+			part = store.BodyFull
+		}
+		mb, m, err := s.message(r, sess, part)
 		if err == nil {
 			err = s.fillFrom(ctx, sess, &d, q.Get("mode"), mb, m)
 		}
@@ -176,11 +185,15 @@ func (s *Server) renderCompose(w http.ResponseWriter, r *http.Request, sess Sess
 	s.render(w, r, status, "compose", page{Title: "Write", Email: sess.Email, CSRF: sess.CSRF, Folders: fs, Data: d, Note: note})
 }
 
-// fillFrom prepares a reply, forward or draft of m.
+// fillFrom prepares a reply, forward or draft of m (its header only
+// when it is streamed: store.BodyStream).
 func (s *Server) fillFrom(ctx context.Context, sess Session, d *composeData, mode string, mb store.Mailbox, m store.LoadedMessage) error {
 	hdr, _ := mailmsg.Split(m.Data)
 	o := readOriginal(hdr)
-	c := parseContent(m.Data)
+	c, err := s.content(ctx, m)
+	if err != nil {
+		return err
+	}
 	text := c.Text
 	if text == "" && c.HTML != "" {
 		text = htmlText(c.HTML) // quoted as plain text
@@ -199,7 +212,16 @@ func (s *Server) fillFrom(ctx context.Context, sess Session, d *composeData, mod
 		if o.Subject == "" {
 			name = "message"
 		}
-		u, err := s.storeUpload(sess.AccountID, name+".eml", "message/rfc822", strings.NewReader(string(m.Data)), s.o.MaxMessageBytes)
+		var eml io.Reader = bytes.NewReader(m.Data)
+		if m.Streamed {
+			body, _, err := s.o.Store.OpenBody(ctx, m.BodyID)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = body.Close() }() // only read
+			eml = body
+		}
+		u, err := s.storeUpload(sess.AccountID, name+".eml", "message/rfc822", eml, s.o.MaxMessageBytes)
 		if err != nil {
 			return err
 		}

@@ -65,7 +65,7 @@ func (p *parts) walk(get func(string) string, body []byte, depth int, n *int) {
 		}
 		p.files = append(p.files, file{Name: name, Type: h.mediaType, Data: w.decodeBytes(h.encoding, body)})
 	case h.mediaType == "text/plain" && p.text == "":
-		p.text = w.decode(h, body)
+		p.text, _ = w.decode(h, body)
 	}
 }
 

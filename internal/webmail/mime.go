@@ -3,7 +3,6 @@ package webmail
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -41,7 +40,14 @@ type content struct {
 	Text        string // the plain text body when there is no HTML
 	Attachments []attachment
 	Truncated   bool // a cap was reached
+	// Cut says that a text part was longer than maxPartText (or the
+	// message's text than maxTotalText): its start is shown, followed by
+	// cutNote, and the page links the whole message's download.
+	Cut bool
 }
+
+// cutNote ends a text part shown only in part.
+const cutNote = "[The rest of this part is not shown here: download the message (.eml) to read all of it.]"
 
 // partHeader is the little the walk needs of a part's header.
 type partHeader struct {
@@ -76,10 +82,21 @@ func readPartHeader(get func(string) string) partHeader {
 }
 
 // walker collects a message's content within the caps, reading each
-// part's body as a stream. With a sink it only counts its way through
-// the attachments and hands the one numbered want to the sink, still
-// encoded, as it reads past it (a download, streamed from the store:
-// streamAttachment); the text parts are skipped then.
+// part's body as a stream. It is the one MIME walk of the webmail, in
+// three ways:
+//
+//   - over a message held in memory (parseContent: a small message,
+//     whose body is kept in its row): the parts are read whole, within
+//     the caps, and an attachment keeps its bytes;
+//   - streamed from the store (streamContent: a large message, a body
+//     file or a shared blob): nothing is held past the caps; a text part
+//     is decoded as it is read up to maxPartText and the rest skipped, an
+//     attachment is counted, not kept (but a small inline image), an
+//     attached message is walked as it is read;
+//   - with a sink (streamAttachment, streamed too): it only counts its
+//     way through the attachments and hands the one numbered want (or,
+//     with allAttachments, each) to the sink, still encoded, as it reads
+//     past it (a download, or the zip); the text parts are skipped then.
 type walker struct {
 	c     content
 	parts int
@@ -90,10 +107,30 @@ type walker struct {
 	// multipart): the multipart around it stops there.
 	failed bool
 
+	// streamed: the message is read from the store, not held.
+	streamed bool
+	// held counts the bytes of the inline images a streamed walk keeps
+	// (at most maxCIDRaw).
+	held int
+
 	want    int
 	sink    func(a attachment, raw io.Reader) error
 	found   bool
 	sinkErr error
+}
+
+// allAttachments is the want of a sink that takes every attachment.
+const allAttachments = -1
+
+// maxCIDRaw bounds the encoded bytes of the inline (cid:) images that a
+// streamed walk keeps for the page: base64 of maxCIDBytes with its line
+// ends.
+const maxCIDRaw = maxCIDBytes * 3 / 2
+
+// done says that the walk has nothing more to do: its sink has had the
+// attachment it wants, or failed.
+func (w *walker) done() bool {
+	return w.sinkErr != nil || w.found && w.want != allAttachments
 }
 
 // parseContent decodes a whole message (header and body).
@@ -101,12 +138,39 @@ func parseContent(msg []byte) content {
 	hdr, body := mailmsg.Split(msg)
 	w := &walker{}
 	w.walk(headerGetter(hdr), bytes.NewReader(body), 0)
+	return w.content()
+}
+
+// streamContent is parseContent for a message read from r (a large one,
+// streamed from the store), holding only a buffer of it and what the
+// page shows: the text parts up to their caps, and the attachments'
+// names and sizes.
+func streamContent(r io.Reader) content {
+	w := &walker{streamed: true}
+	w.walkStream(r)
+	return w.content()
+}
+
+// content is the walk's result: the chosen body and the attachments.
+func (w *walker) content() content {
 	if len(w.html) > 0 {
 		w.c.HTML = strings.Join(w.html, "<hr>")
 	} else {
 		w.c.Text = strings.Join(w.plain, "\n\n")
 	}
 	return w.c
+}
+
+// walkStream walks the message read from r, cutting its header off the
+// stream (mailmsg.ReadHeader).
+func (w *walker) walkStream(r io.Reader) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	hdr, err := mailmsg.ReadHeader(br, maxStreamedHeader)
+	if err != nil && err != io.EOF {
+		w.c.Truncated = true
+		return
+	}
+	w.walk(headerGetter(hdr), br, 0)
 }
 
 // headerGetter looks fields up in a header section.
@@ -119,27 +183,15 @@ func headerGetter(hdr []byte) func(string) string {
 	}
 }
 
-// streamAttachment walks the message read from r as parseContent does
+// streamAttachment walks the message read from r as streamContent does
 // and, when its attachment n (content.Attachments[n]) is there, calls
-// sink with it and its body, still encoded, as a stream; it reports
-// whether it found it, and the sink's error. Only a buffer of the message
-// is held.
+// sink with it and its body, still encoded, as a stream; with n
+// allAttachments it calls sink with each. It reports whether it found
+// one, and the sink's error, which ends the walk. Only a buffer of the
+// message is held.
 func streamAttachment(r io.Reader, n int, sink func(a attachment, raw io.Reader) error) (bool, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
-	var hdr []byte
-	for len(hdr) < maxStreamedHeader {
-		line, err := br.ReadSlice('\n')
-		lineStart := len(hdr) == 0 || hdr[len(hdr)-1] == '\n'
-		hdr = append(hdr, line...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err != nil || lineStart && (string(line) == "\n" || string(line) == "\r\n") {
-			break // the end, or the blank line that ends the header (mailmsg.HeaderEnd)
-		}
-	}
-	w := &walker{want: n, sink: sink}
-	w.walk(headerGetter(hdr), br, 0)
+	w := &walker{want: n, sink: sink, streamed: true}
+	w.walkStream(r)
 	return w.found, w.sinkErr
 }
 
@@ -148,8 +200,8 @@ const maxStreamedHeader = 1 << 20
 
 // walk visits a part.
 func (w *walker) walk(get func(string) string, body io.Reader, depth int) {
-	if w.found {
-		return // the sink has had its attachment
+	if w.done() {
+		return
 	}
 	if w.parts >= maxParts || depth > maxDepth {
 		w.c.Truncated = true
@@ -166,13 +218,15 @@ func (w *walker) walk(get func(string) string, body io.Reader, depth int) {
 	case counting && (h.mediaType == "text/html" || h.mediaType == "text/plain" || h.mediaType == "text/enriched"):
 		// No attachment in it: the multipart reader skips its bytes.
 	case h.mediaType == "text/html":
-		if b, ok := w.read(body); ok {
-			w.html = append(w.html, w.decode(h, b))
+		if t, ok := w.readText(h, body, true); ok {
+			w.html = append(w.html, t)
 		}
 	case h.mediaType == "text/plain" || h.mediaType == "text/enriched":
-		if b, ok := w.read(body); ok {
-			w.plain = append(w.plain, w.decode(h, b))
+		if t, ok := w.readText(h, body, false); ok {
+			w.plain = append(w.plain, t)
 		}
+	case h.mediaType == "message/rfc822" && depth < maxDepth && w.streamed:
+		w.inner(h, body, depth)
 	case h.mediaType == "message/rfc822" && depth < maxDepth:
 		b, ok := w.read(body)
 		if !ok {
@@ -190,6 +244,100 @@ func (w *walker) walk(get func(string) string, body io.Reader, depth int) {
 	}
 }
 
+// inner walks an attached message as it is read (a streamed walk).
+func (w *walker) inner(h partHeader, body io.Reader, depth int) {
+	br := bufio.NewReaderSize(decoder(h.encoding, body), 16<<10)
+	ih, err := mailmsg.ReadHeader(br, maxStreamedHeader)
+	if err != nil && err != io.EOF {
+		w.failed = true
+		return
+	}
+	if w.sink == nil {
+		e := parseEnvelope(ih)
+		w.plain = append(w.plain, "---------- Forwarded message ----------\nFrom: "+e.From+"\nSubject: "+e.Subject)
+	}
+	w.walk(headerGetter(ih), br, depth+1)
+}
+
+// readText returns a text part's body as UTF-8, within the caps; html says
+// how a cut is marked.
+func (w *walker) readText(h partHeader, body io.Reader, html bool) (string, bool) {
+	if !w.streamed {
+		b, ok := w.read(body)
+		if !ok {
+			return "", false
+		}
+		t, cut := w.decode(h, b)
+		return mark(t, cut, html), true
+	}
+	limit := min(maxPartText, maxTotalText-w.text)
+	if limit <= 0 {
+		w.c.Truncated = true
+		return "", w.skip(body)
+	}
+	// The bytes as they are, kept up to the cap: a part whose transfer
+	// encoding does not decode is shown as it is (decodeBytes).
+	src := &mailmsg.Source{R: body}
+	raw := &capBuffer{max: limit + 1}
+	var in io.Reader = src
+	if h.encoding == "base64" || h.encoding == "quoted-printable" {
+		in = decoder(h.encoding, io.TeeReader(src, raw))
+	}
+	b, err := io.ReadAll(io.LimitReader(in, int64(limit)+1))
+	if err != nil && len(b) == 0 && src.Err == nil {
+		_, _ = io.Copy(raw, io.LimitReader(src, int64(limit)+1)) // a read error shows in src.Err
+		b = raw.b
+	}
+	if src.Err != nil {
+		w.failed = true
+		return "", false
+	}
+	cut := len(b) > limit
+	if cut {
+		b = b[:limit]
+		w.c.Truncated, w.c.Cut = true, true
+	}
+	if !w.skip(src) {
+		return "", false
+	}
+	w.text += len(b)
+	return mark(decodeText(b, h.typeParams["charset"]), cut, html), true
+}
+
+// mark ends a text part that a cap cut with cutNote.
+func mark(t string, cut, html bool) string {
+	if !cut {
+		return t
+	}
+	if html {
+		return t + "<hr><p><em>" + cutNote + "</em></p>"
+	}
+	return t + "\n\n" + cutNote
+}
+
+// skip reads past the rest of a part's body; a failure marks the walk
+// failed.
+func (w *walker) skip(body io.Reader) bool {
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		w.failed = true
+		return false
+	}
+	return true
+}
+
+// capBuffer keeps the first max bytes written to it.
+type capBuffer struct {
+	b   []byte
+	max int
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if room := c.max - len(c.b); room > 0 {
+		c.b = append(c.b, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
 // read reads a part's body, at most maxViewBytes of it; a failure marks
 // the walk failed.
 func (w *walker) read(body io.Reader) ([]byte, bool) {
@@ -205,22 +353,36 @@ func (w *walker) read(body io.Reader) ([]byte, bool) {
 func (w *walker) attach(h partHeader, body io.Reader) {
 	a := attachment{Index: len(w.c.Attachments), Name: h.filename, Type: h.mediaType, ContentID: h.contentID, enc: h.encoding}
 	switch {
-	case w.sink == nil:
+	case w.sink == nil && !w.streamed:
 		b, ok := w.read(body)
 		if !ok {
 			return
 		}
 		a.raw, a.Size = b, decodedSize(h.encoding, int64(len(b)))
-	case a.Index == w.want:
+	case w.sink != nil && (a.Index == w.want || w.want == allAttachments):
 		w.found = true
 		w.sinkErr = w.sink(a, io.LimitReader(body, maxViewBytes))
 	default:
-		n, err := io.Copy(io.Discard, io.LimitReader(body, maxViewBytes))
+		// Counted, not kept; but a streamed page keeps its small inline
+		// images, which it shows in the body (cidImages).
+		var kept []byte
+		if w.sink == nil && a.ContentID != "" && strings.HasPrefix(canonicalType(a.Type), "image/") && w.held < maxCIDRaw {
+			b, err := io.ReadAll(io.LimitReader(body, int64(maxCIDRaw-w.held)+1))
+			if err != nil {
+				w.failed = true
+				return
+			}
+			if w.held+len(b) <= maxCIDRaw {
+				a.raw, w.held = b, w.held+len(b)
+			}
+			kept = b
+		}
+		n, err := io.Copy(io.Discard, io.LimitReader(body, maxViewBytes-int64(len(kept))))
 		if err != nil {
 			w.failed = true
 			return
 		}
-		a.Size = decodedSize(h.encoding, n)
+		a.Size = decodedSize(h.encoding, n+int64(len(kept)))
 	}
 	w.c.Attachments = append(w.c.Attachments, a)
 }
@@ -231,8 +393,8 @@ func (w *walker) multipart(h partHeader, body io.Reader, depth int) {
 	boundary := h.typeParams["boundary"]
 	if boundary == "" {
 		if w.sink == nil {
-			if b, ok := w.read(body); ok {
-				w.plain = append(w.plain, w.decode(h, b))
+			if t, ok := w.readText(h, body, false); ok {
+				w.plain = append(w.plain, t)
 			}
 		}
 		return
@@ -240,7 +402,7 @@ func (w *walker) multipart(h partHeader, body io.Reader, depth int) {
 	alt := h.mediaType == "multipart/alternative"
 	html, plain := len(w.html), len(w.plain)
 	mr := multipart.NewReader(body, boundary)
-	for !w.found {
+	for !w.done() {
 		p, err := mr.NextRawPart()
 		if err != nil {
 			if err != io.EOF {
@@ -270,20 +432,22 @@ func (w *walker) multipart(h partHeader, body io.Reader, depth int) {
 	}
 }
 
-// decode returns a text part's body as UTF-8, capped.
-func (w *walker) decode(h partHeader, body []byte) string {
+// decode returns a text part's body as UTF-8, capped, and whether the
+// cap cut it.
+func (w *walker) decode(h partHeader, body []byte) (string, bool) {
 	b := w.decodeBytes(h.encoding, body)
 	limit := min(maxPartText, maxTotalText-w.text)
 	if limit <= 0 {
 		w.c.Truncated = true
-		return ""
+		return "", false
 	}
-	if len(b) > limit {
+	cut := len(b) > limit
+	if cut {
 		b = b[:limit]
-		w.c.Truncated = true
+		w.c.Truncated, w.c.Cut = true, true
 	}
 	w.text += len(b)
-	return decodeText(b, h.typeParams["charset"])
+	return decodeText(b, h.typeParams["charset"]), cut
 }
 
 // decodeBytes undoes a transfer encoding; bytes that do not decode are

@@ -183,7 +183,8 @@ func FuzzSanitize(f *testing.F) {
 }
 
 // FuzzParseContent: the MIME walk of any message ends within its caps,
-// and a download's walk of it as a stream (streamAttachment) finds each
+// the page's walk of it as a stream (streamContent) shows the same, and
+// a download's walk of it as a stream (streamAttachment) finds each
 // attachment the page lists, with the same bytes.
 func FuzzParseContent(f *testing.F) {
 	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/html; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n<p>Caf=E9</p>\r\n--b\r\nContent-Type: application/pdf; name=\"=?utf-8?q?<script>.pdf?=\"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0=\r\n--b--\r\n"))
@@ -194,6 +195,15 @@ func FuzzParseContent(f *testing.F) {
 			t.Fatalf("over the caps: %d bytes, %d attachments", len(c.HTML)+len(c.Text), len(c.Attachments))
 		}
 		checkSafe(t, string(msg), Sanitize(c.HTML))
+		sc := streamContent(bytes.NewReader(msg))
+		if sc.HTML != c.HTML || sc.Text != c.Text || len(sc.Attachments) != len(c.Attachments) {
+			t.Fatalf("streamed %+v\nwhole %+v", sc, c)
+		}
+		for n, a := range sc.Attachments {
+			if w := c.Attachments[n]; a.Name != w.Name || a.Type != w.Type || a.Size != w.Size || a.ContentID != w.ContentID {
+				t.Fatalf("attachment %d: streamed %+v, whole %+v", n, a, w)
+			}
+		}
 		for n, want := range c.Attachments {
 			var got attachment
 			var data []byte

@@ -135,7 +135,9 @@ func (s *Server) searchBox(ctx context.Context, accountID int64, mb store.Mailbo
 	}
 	part := store.BodyHeader
 	if !deadline.IsZero() {
-		part = store.BodyFull
+		// A large body is not loaded: its text is walked as a stream
+		// (content), so a chunk of 40 MiB messages is not held at once.
+		part = store.BodyStream
 	}
 	now := s.o.Now()
 	res.Total += len(cand)
@@ -152,7 +154,7 @@ func (s *Server) searchBox(ctx context.Context, accountID int64, mb store.Mailbo
 		res.Scanned += len(msgs)
 		for i := len(msgs) - 1; i >= 0 && len(hits) < maxResults; i-- {
 			m := &msgs[i]
-			if !q.matchMessage(m) {
+			if !q.matchMessage(m, func() content { return s.searchContent(ctx, m) }) {
 				continue
 			}
 			r, when := rowOf(m, now)
@@ -263,8 +265,9 @@ func (q searchQuery) inRange(t time.Time) bool {
 }
 
 // matchMessage is the exact test of a loaded candidate (flags and dates
-// were tested on metadata).
-func (q searchQuery) matchMessage(m *store.LoadedMessage) bool {
+// were tested on metadata); body gives its content when its text is
+// looked at.
+func (q searchQuery) matchMessage(m *store.LoadedMessage, body func() content) bool {
 	hdr := m.Data[:mailmsg.HeaderEnd(m.Data)]
 	if q.Attach && !hasAttachment(hdr) {
 		return false
@@ -286,13 +289,22 @@ func (q searchQuery) matchMessage(m *store.LoadedMessage) bool {
 			}
 		}
 	}
-	return q.Fields["body"] && bodyContains(m.Data, value)
+	return q.Fields["body"] && bodyContains(body(), value)
 }
 
-// bodyContains looks for value (lower case) in the message's decoded
+// searchContent is the content a search looks in: as the page has it
+// (content), none when the store cannot read it (logged).
+func (s *Server) searchContent(ctx context.Context, m *store.LoadedMessage) content {
+	c, err := s.content(ctx, *m)
+	if err != nil {
+		s.log.Warn("webmail search: reading a message", "mailbox", m.MailboxID, "uid", m.UID, "err", err)
+	}
+	return c
+}
+
+// bodyContains looks for value (lower case) in a message's decoded
 // text, HTML without its tags.
-func bodyContains(msg []byte, value string) bool {
-	c := parseContent(msg)
+func bodyContains(c content, value string) bool {
 	text := c.Text
 	if c.HTML != "" {
 		text = store.StripTags(c.HTML)

@@ -1,6 +1,7 @@
 package webmail
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ type messageData struct {
 	Flagged     bool
 	Attachments []attachment
 	Truncated   bool
+	Cut         bool // a long text part is shown in part: the page links the .eml
 	TooLarge    bool
 	Targets     []folder
 	InboxUnread uint32
@@ -35,7 +37,10 @@ type messageData struct {
 }
 
 // message loads the message the request names ({box}, {uid}), checked
-// to be the account's; part as store.LoadMessages.
+// to be the account's; part as store.LoadMessages. The pages ask for
+// store.BodyStream: a small message comes whole, a large one (a body
+// file or a shared blob) with only its header, to be walked as a stream
+// (content).
 func (s *Server) message(r *http.Request, sess Session, part store.BodyPart) (store.Mailbox, store.LoadedMessage, error) {
 	mb, err := s.mailbox(r, sess.AccountID, r.PathValue("box"))
 	if err != nil {
@@ -52,7 +57,7 @@ func (s *Server) message(r *http.Request, sess Session, part store.BodyPart) (st
 	if len(ms) != 1 {
 		return mb, store.LoadedMessage{}, errNotYours
 	}
-	if part == store.BodyFull && ms[0].Size > maxViewBytes {
+	if (part == store.BodyFull || part == store.BodyStream) && ms[0].Size > maxViewBytes {
 		part = store.BodyHeader
 	}
 	if part == store.BodyNone {
@@ -68,11 +73,31 @@ func (s *Server) message(r *http.Request, sess Session, part store.BodyPart) (st
 	return mb, ms[0], nil
 }
 
+// content is what the pages show of m, loaded with store.BodyStream:
+// parsed from its bytes when they are loaded (a small message), else
+// walked as a stream from the store (streamContent), so that the page of
+// a 40 MiB message holds a buffer of it and its first MiB of text, not
+// all of it. A message over maxViewBytes has no content.
+func (s *Server) content(ctx context.Context, m store.LoadedMessage) (content, error) {
+	if m.Size > maxViewBytes {
+		return content{}, nil
+	}
+	if !m.Streamed {
+		return parseContent(m.Data), nil
+	}
+	body, _, err := s.o.Store.OpenBody(ctx, m.BodyID)
+	if err != nil {
+		return content{}, err
+	}
+	defer func() { _ = body.Close() }() // only read
+	return streamContent(body), nil
+}
+
 // messagePage shows a message: its header (escaped), actions, the
 // attachments' names and the body in a sandboxed iframe. Opening it
 // changes nothing: "mark read" is a POST (sent by mail.js, or the button).
 func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Session) {
-	mb, m, err := s.message(r, sess, store.BodyFull)
+	mb, m, err := s.message(r, sess, store.BodyStream)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
@@ -86,8 +111,12 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Sessio
 	}
 	d.Date = date.In(s.o.Now().Location()).Format("Mon, 2 Jan 2006 15:04")
 	if !d.TooLarge {
-		c := parseContent(m.Data)
-		d.Attachments, d.Truncated = c.Attachments, c.Truncated
+		c, err := s.content(r.Context(), m)
+		if err != nil {
+			s.fail(w, r, sess, err)
+			return
+		}
+		d.Attachments, d.Truncated, d.Cut = c.Attachments, c.Truncated, c.Cut
 		s.imageChoices(r, sess, env, c, &d)
 	}
 	d.Trust = s.trustPanel(r.Context(), sess, mb.ID, m)
@@ -117,12 +146,17 @@ func (s *Server) messagePage(w http.ResponseWriter, r *http.Request, sess Sessio
 // text escaped and linkified, under BodyCSP (or imagesCSP when remote
 // images are shown, through the proxy only).
 func (s *Server) bodyPage(w http.ResponseWriter, r *http.Request, sess Session) {
-	_, m, err := s.message(r, sess, store.BodyFull)
+	_, m, err := s.message(r, sess, store.BodyStream)
 	if err != nil {
 		s.fail(w, r, sess, err)
 		return
 	}
-	inner, csp := s.bodyHTML(r, sess, m, parseEnvelope(m.Data))
+	c, err := s.content(r.Context(), m)
+	if err != nil {
+		s.fail(w, r, sess, err)
+		return
+	}
+	inner, csp := s.bodyHTML(r, sess, m, parseEnvelope(m.Data), c)
 	h := w.Header()
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Frame-Options", "SAMEORIGIN")
@@ -135,13 +169,13 @@ func (s *Server) bodyPage(w http.ResponseWriter, r *http.Request, sess Session) 
 	_, _ = w.Write([]byte(b.String())) // a write error means the client left
 }
 
-// bodyHTML is a message's body made safe (sanitised HTML with its cid:
-// images inlined, or escaped text) and the CSP to serve it under.
-func (s *Server) bodyHTML(r *http.Request, sess Session, m store.LoadedMessage, env envelope) (string, string) {
+// bodyHTML is a message's body (its content c) made safe (sanitised
+// HTML with its cid: images inlined, or escaped text) and the CSP to
+// serve it under.
+func (s *Server) bodyHTML(r *http.Request, sess Session, m store.LoadedMessage, env envelope, c content) (string, string) {
 	if m.Size > maxViewBytes {
 		return textToHTML("This message is too large to show here; open it in a mail program."), BodyCSP
 	}
-	c := parseContent(m.Data)
 	if c.HTML == "" {
 		return textToHTML(c.Text), BodyCSP
 	}
