@@ -55,6 +55,12 @@ func backupInit(e *env, args []string) error {
 	if _, err := loadConfig(dir); err != nil {
 		return err
 	}
+	return withStore(dir, func(st *store.Store) error { return backupInitIn(e, st, dir, to, idOut, force) })
+}
+
+// backupInitIn is 'backup init' on the box's open store: the settings
+// go into the store, so every node of the box uses them.
+func backupInitIn(e *env, st *store.Store, dir, to, idOut string, force bool) (err error) {
 	var idFile *os.File
 	if idOut != "" {
 		if inside(dir, idOut) {
@@ -64,7 +70,7 @@ func backupInit(e *env, args []string) error {
 			return fmt.Errorf("identity file: %w", err)
 		}
 	}
-	id, s, err := backup.Init(dir, to, force)
+	id, s, err := backup.Init(context.Background(), st, dir, to, force)
 	if err != nil {
 		if idFile != nil {
 			return errors.Join(err, idFile.Close(), os.Remove(idOut))
@@ -107,13 +113,10 @@ func inside(dir, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// backupSetup loads the box's backup settings and its target (or the
-// one --to names).
-func backupSetup(dir, to string) (backup.Settings, backup.Target, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return backup.Settings{}, nil, fmt.Errorf("data dir %s does not exist", dir)
-	}
-	s, err := backup.LoadSettings(dir)
+// backupSetup loads the box's backup settings (from its store) and its
+// target (or the one --to names).
+func backupSetup(ctx context.Context, st *store.Store, dir, to string) (backup.Settings, backup.Target, error) {
+	s, err := backup.LoadSettings(ctx, st, dir)
 	if err != nil {
 		return s, nil, err
 	}
@@ -137,10 +140,6 @@ func backupRun(e *env, args []string) (err error) {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	s, t, err := backupSetup(dir, to)
-	if err != nil {
-		return err
-	}
 	limitMemory(e)
 	stopProfile, err := cpuProfile(e)
 	if err != nil {
@@ -155,6 +154,10 @@ func backupRun(e *env, args []string) (err error) {
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		s, t, err := backupSetup(ctx, st, dir, to)
+		if err != nil {
+			return err
+		}
 		keep := retention(cfg)
 		bar := progress.New(e.stderr, "backup", "files") // nil off a terminal
 		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep,
@@ -213,7 +216,7 @@ func startBackupSchedule(dir string, cfg config.Config, st *store.Store, d *deli
 // scheduledBackup is one nightly run: backup, prune, verify presence.
 // Failures are logged at error level and returned, for the admins' mail.
 func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *store.Store, log *slog.Logger) error {
-	s, err := backup.LoadSettings(dir)
+	s, err := backup.LoadSettings(ctx, st, dir)
 	if errors.Is(err, backup.ErrNotConfigured) {
 		log.Debug("no scheduled backup: not set up")
 		return nil
@@ -276,9 +279,9 @@ const backupStaleAfter = 48 * time.Hour
 // backupCheck is the status line of the backups: set up, the last run
 // stored its snapshot, and the newest verified one is at most two days
 // old.
-func backupCheck(dir, hostname string, now time.Time) dnsrecords.Result {
+func backupCheck(ctx context.Context, dir string, db *store.Store, hostname string, now time.Time) dnsrecords.Result {
 	r := dnsrecords.Result{Level: dnsrecords.Warn, Subject: hostname, Check: "backup"}
-	s, err := backup.LoadSettings(dir)
+	s, err := backup.LoadSettings(ctx, db, dir)
 	if errors.Is(err, backup.ErrNotConfigured) {
 		r.Found, r.Fix = "no backup is set up: one dead disk loses every message", "boxmail backup init --to TARGET (another disk, or s3://...), then keep the printed identity offline"
 		return r
@@ -343,11 +346,14 @@ func backupList(e *env, args []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	_, t, err := backupSetup(dir, to)
-	if err != nil {
+	ctx := context.Background()
+	var t backup.Target
+	if err := withStore(dir, func(st *store.Store) (err error) {
+		_, t, err = backupSetup(ctx, st, dir, to)
+		return err
+	}); err != nil {
 		return err
 	}
-	ctx := context.Background()
 	snaps, err := backup.List(ctx, t)
 	if err != nil {
 		return err
@@ -396,8 +402,12 @@ func backupVerify(e *env, args []string) error {
 	if full && idFile == "" {
 		return usagef("--full needs --identity FILE")
 	}
-	s, t, err := backupSetup(dir, to)
-	if err != nil {
+	var s backup.Settings
+	var t backup.Target
+	if err := withStore(dir, func(st *store.Store) (err error) {
+		s, t, err = backupSetup(context.Background(), st, dir, to)
+		return err
+	}); err != nil {
 		return err
 	}
 	ids, err := maybeIdentity(idFile)

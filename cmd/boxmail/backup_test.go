@@ -28,7 +28,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	}
 	defer st.Close()
 	target := filepath.Join(t.TempDir(), "target")
-	id, _, err := backup.Init(dir, target, false)
+	id, _, err := backup.Init(ctx, st, dir, target, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	}
 	check := func(now time.Time, level dnsrecords.Level, want string) {
 		t.Helper()
-		if r := backupCheck(dir, cfg.Hostname, now); r.Level != level || !strings.Contains(r.Found, want) {
+		if r := backupCheck(ctx, dir, st, cfg.Hostname, now); r.Level != level || !strings.Contains(r.Found, want) {
 			t.Errorf("status: %v %q, want %v with %q", r.Level, r.Found, level, want)
 		}
 	}
@@ -66,7 +66,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	if s := status(); s.VerifyKind != "presence" || !s.LastDeepVerify.Equal(first.LastDeepVerify) {
 		t.Errorf("the next night verified %q, deep at %v; want presence only", s.VerifyKind, s.LastDeepVerify)
 	}
-	s, err := backup.LoadSettings(dir)
+	s, err := backup.LoadSettings(ctx, st, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"boxmail/internal/backup"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
 )
 
 // runIn runs boxmail in-process and returns its exit status and output.
@@ -202,16 +204,22 @@ func TestInitTurnsOnACMEOnlyForAPublicHostname(t *testing.T) {
 }
 
 func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
+	st, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	now := time.Now()
 	level := func() (dnsrecords.Level, string) {
-		r := backupCheck(dir, "mail.example.test", now)
+		r := backupCheck(ctx, dir, st, "mail.example.test", now)
 		return r.Level, r.Found
 	}
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no backup is set up") {
 		t.Errorf("not set up: %v %q", l, f)
 	}
-	if _, _, err := backup.Init(dir, t.TempDir(), false); err != nil {
+	if _, _, err := backup.Init(ctx, st, dir, t.TempDir(), false); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no verified backup") {
