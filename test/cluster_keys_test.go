@@ -50,14 +50,7 @@ func TestClusterABounceToNode1sSRSAddressIsAcceptedByNode2(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("node 2 refused the bounce to node 1's SRS address: %s", out)
 	}
-	testutil.WaitFor(t, "the bounce queued for grandma", 15*time.Second, func() bool {
-		for _, it := range n2.Queue() {
-			if it.Sender == "" && len(it.Recipients) == 1 && it.Recipients[0] == "grandma@elsewhere.example" {
-				return true
-			}
-		}
-		return false
-	})
+	waitBounceQueued(t, n2, "grandma@elsewhere.example", 15*time.Second) // sieve_test.go
 	forged := strings.Replace(rp[1], "grandma", "mallory", 1)
 	if out, code := n2.Swaks("--server", n2.HostPort(n2.SMTP), "--from", "<>", "--to", forged, "--quit-after", "RCPT"); code == 0 || !strings.Contains(out, "550") {
 		t.Errorf("node 2 accepted a forged SRS address: %s", out)

@@ -72,14 +72,7 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("the bounce was refused: %s", out)
 	}
-	testutil.WaitFor(t, "the bounce queued for grandma", 10*time.Second, func() bool {
-		for _, it := range b.Queue() {
-			if it.Sender == "" && len(it.Recipients) == 1 && it.Recipients[0] == "grandma@elsewhere.example" {
-				return true
-			}
-		}
-		return false
-	})
+	waitBounceQueued(t, b, "grandma@elsewhere.example", 10*time.Second)
 	forged := strings.Replace(rp[1], "grandma", "mallory", 1)
 	if out, code = b.Swaks("--server", smtp, "--from", "<>", "--to", forged, "--quit-after", "RCPT"); code == 0 || !strings.Contains(out, "550") {
 		t.Errorf("a forged SRS address was accepted: %s", out)
@@ -104,6 +97,20 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	if out, _, _ := b.Cmd("", "forward", "list", b.Admin); out != "" {
 		t.Errorf("after remove: %q", out)
 	}
+}
+
+// waitBounceQueued waits for a bounce (null sender) to rcpt in the box's
+// queue: one that came back to an SRS address, on its way on.
+func waitBounceQueued(t *testing.T, b *Box, rcpt string, limit time.Duration) {
+	t.Helper()
+	testutil.WaitFor(t, "the bounce queued for "+rcpt, limit, func() bool {
+		for _, it := range b.Queue() {
+			if it.Sender == "" && len(it.Recipients) == 1 && it.Recipients[0] == rcpt {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestVacationAnswersEachSenderOnceAndNeverAList: a family member away
