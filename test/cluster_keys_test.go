@@ -7,6 +7,7 @@ package test
 // and a node without it refuses to start instead of making its own.
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"boxmail/internal/backup"
 	"boxmail/internal/store"
 	"boxmail/internal/testutil"
 )
@@ -114,7 +116,8 @@ func TestClusterTOTPSetUpOnNode1LogsInOnNode2AndANodeWithoutTheKeyRefuses(t *tes
 }
 
 // 'backup init' on node 1 sets the box up: node 2, started before,
-// backs up to the same target and lists the same snapshots.
+// backs up to the same target, and node 1 lists that snapshot and knows
+// of the run.
 func TestClusterBackupInitOnNode1IsUsedByNode2(t *testing.T) {
 	nodes := startPGCluster(t, 2, nil)
 	n1, n2 := nodes[0], nodes[1]
@@ -135,6 +138,12 @@ func TestClusterBackupInitOnNode1IsUsedByNode2(t *testing.T) {
 	}
 	if out, errs, code := n1.Cmd("", "backup", "list"); code != 0 || !strings.Contains(out, snap[1]) {
 		t.Errorf("node 1 does not list node 2's snapshot %s: %s%s", snap[1], out, errs)
+	}
+	// What 'boxmail status' and the admin panel show on node 1: node 2's run.
+	st := n1.OpenStore()
+	defer st.Close()
+	if s, err := backup.ReadStatus(context.Background(), st, n1.Dir); err != nil || s.LastSnapshot != snap[1] || s.LastRunError != "" {
+		t.Errorf("node 1's record of the last backup: %+v, %v; want node 2's snapshot %s", s, err, snap[1])
 	}
 	if _, errs, code := n2.Cmd("", "backup", "init", "--to", t.TempDir()); code == 0 || !strings.Contains(errs, "already set up") {
 		t.Errorf("a second init on node 2: exit %d: %s", code, errs)

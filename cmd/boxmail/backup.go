@@ -235,7 +235,7 @@ func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *sto
 		log.Error("scheduled backup failed", "target", t.String(), "err", err)
 		return err
 	}
-	kind, err := scheduledVerify(ctx, dir, cfg, s, t, time.Now())
+	kind, err := scheduledVerify(ctx, dir, cfg, st, s, t, time.Now())
 	if err != nil {
 		log.Error("backup verify failed after the scheduled run", "target", t.String(), "verify", kind, "err", err)
 		return fmt.Errorf("the snapshot was stored, but the %s check of the target found a problem: %w", kind, err)
@@ -252,21 +252,21 @@ func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *sto
 // re-hashed, each snapshot's database checked); without it (the box does
 // not hold the identity), every object and manifest is read back and
 // checked to be a whole age file.
-func scheduledVerify(ctx context.Context, dir string, cfg config.Config, s backup.Settings, t backup.Target, now time.Time) (string, error) {
+func scheduledVerify(ctx context.Context, dir string, cfg config.Config, db *store.Store, s backup.Settings, t backup.Target, now time.Time) (string, error) {
 	o := backup.VerifyOptions{Target: t, NameKey: s.NameKey}
-	st, err := backup.ReadStatus(dir)
+	st, err := backup.ReadStatus(ctx, db, dir)
 	if err != nil || st.DeepVerifyDue(now) {
 		o.Read = true
 		if cfg.Backup.VerifyIdentity != "" {
 			o.Full = true
 			if o.Identities, err = backup.ReadIdentity(cfg.Backup.VerifyIdentity); err != nil {
 				err = fmt.Errorf("backup_verify_identity: %w", err)
-				return o.Kind(), errors.Join(err, backup.RecordVerify(dir, now, o.Kind(), err))
+				return o.Kind(), errors.Join(err, backup.RecordVerify(ctx, db, dir, now, o.Kind(), err))
 			}
 		}
 	}
 	_, err = backup.Verify(ctx, o)
-	if rerr := backup.RecordVerify(dir, now, o.Kind(), err); rerr != nil {
+	if rerr := backup.RecordVerify(context.WithoutCancel(ctx), db, dir, now, o.Kind(), err); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("recording the verify: %w", rerr))
 	}
 	return o.Kind(), err
@@ -286,7 +286,7 @@ func backupCheck(ctx context.Context, dir string, db *store.Store, hostname stri
 		r.Found, r.Fix = "no backup is set up: one dead disk loses every message", "boxmail backup init --to TARGET (another disk, or s3://...), then keep the printed identity offline"
 		return r
 	}
-	st, serr := backup.ReadStatus(dir)
+	st, serr := backup.ReadStatus(ctx, db, dir)
 	switch {
 	case err != nil || serr != nil:
 		r.Found, r.Fix = "the backup settings or record cannot be read: "+errors.Join(err, serr).Error(), "boxmail backup run --verbose"
@@ -402,23 +402,26 @@ func backupVerify(e *env, args []string) error {
 	if full && idFile == "" {
 		return usagef("--full needs --identity FILE")
 	}
-	var s backup.Settings
-	var t backup.Target
-	if err := withStore(dir, func(st *store.Store) (err error) {
-		s, t, err = backupSetup(context.Background(), st, dir, to)
-		return err
-	}); err != nil {
+	ids, err := maybeIdentity(idFile)
+	if err != nil {
 		return err
 	}
-	ids, err := maybeIdentity(idFile)
+	return withStore(dir, func(st *store.Store) error { return verifyBox(e, st, dir, to, full, read, ids) })
+}
+
+// verifyBox is 'backup verify' on the box's open store (its settings,
+// and the record 'boxmail status' shows on every node).
+func verifyBox(e *env, st *store.Store, dir, to string, full, read bool, ids []backup.Identity) error {
+	ctx := context.Background()
+	s, t, err := backupSetup(ctx, st, dir, to)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	o := backup.VerifyOptions{Target: t, NameKey: s.NameKey, Full: full, Read: read || full, Identities: ids}
-	res, err := backup.Verify(context.Background(), o)
+	res, err := backup.Verify(ctx, o)
 	if to == "" { // the box's own target: 'boxmail status' follows it
-		if rerr := backup.RecordVerify(dir, start, o.Kind(), err); rerr != nil {
+		if rerr := backup.RecordVerify(ctx, st, dir, start, o.Kind(), err); rerr != nil {
 			fmt.Fprintf(e.stderr, "warning: the verify's result is not recorded for 'boxmail status': %v\n", rerr)
 		}
 	}

@@ -3,8 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -225,7 +224,7 @@ func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no verified backup") {
 		t.Errorf("set up, never run: %v %q", l, f)
 	}
-	if err := backup.RecordVerify(dir, now.Add(-time.Hour), "presence", nil); err != nil {
+	if err := backup.RecordVerify(ctx, st, dir, now.Add(-time.Hour), "presence", nil); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.OK {
@@ -235,8 +234,7 @@ func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "newest verified backup is from") {
 		t.Errorf("three days later: %v %q", l, f)
 	}
-	status := filepath.Join(dir, backup.StateDir, "status.json")
-	if err := os.WriteFile(status, []byte(`{"last_run":"2026-12-01T03:30:00Z","last_run_error":"target /mnt/usb: no space left on device"}`), 0o600); err != nil {
+	if err := backup.RecordRun(ctx, st, dir, time.Date(2026, 12, 1, 3, 30, 0, 0, time.UTC), "", errors.New("target /mnt/usb: no space left on device")); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "the last run (2026-12-01T03:30:00Z) failed: target /mnt/usb: no space left") {

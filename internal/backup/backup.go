@@ -11,7 +11,7 @@
 // references, and every other regular file of the data directory:
 // boxmail.conf, the TLS pair, keys/ (the TOTP sealing key). Left out:
 // the live database files, this package's directory (the backup cache,
-// status and staging area), temporary files, and any file holding an
+// the staging area), temporary files, and any file holding an
 // age secret key ("AGE-SECRET-KEY-1"): the backup identity never goes into
 // a backup. Body files are named at random and never change once written,
 // so the cache (backup/cache.json: path, size, mtime -> chunks) lets a run
