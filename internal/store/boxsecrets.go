@@ -27,7 +27,9 @@ import (
 //     factors instead of making its own key (CheckTOTPKey).
 //   - "backup.settings": the backup target, recipient and name key
 //     (internal/backup: LoadSettings, Init), imported from
-//     DIR/backup/settings.json.
+//     DIR/backup/settings.json; beside it "backup.status", the record of
+//     the last run and verify (not a secret, but every node shows it),
+//     imported from DIR/backup/status.json.
 //
 // A first value is written insert-if-absent (AddBoxSecret), and the value
 // read back is the one used: two nodes starting at once agree on one.
