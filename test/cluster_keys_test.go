@@ -154,3 +154,35 @@ func TestClusterBackupInitOnNode1IsUsedByNode2(t *testing.T) {
 		}
 	}
 }
+
+// A box whose keys/totp.key is lost (one node, or every node of a
+// cluster) does not quietly make a new key that opens nothing: serve
+// refuses to start until the admin either copies the key back or gives
+// up the sealed secrets with 'user totp forget-key', after which the
+// users log in with their password and set two-step login up again.
+func TestABoxThatLostItsTOTPKeyStartsAgainAfterForgetKey(t *testing.T) {
+	b := newBox(t)
+	if out, errs, code := b.Cmd("", "user", "totp", b.Admin, "enable"); code != 0 {
+		t.Fatalf("user totp enable: %s%s", out, errs)
+	}
+	b.Stop()
+	key := filepath.Join(b.Dir, "keys", "totp.key")
+	if err := os.Remove(key); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.start(); err == nil || !strings.Contains(err.Error(), "copy keys/totp.key from a node of this box") {
+		t.Fatalf("serve without the box's TOTP key: %v", err)
+	}
+	out, errs, code := b.Cmd("", "user", "totp", "forget-key")
+	if code != 0 || !strings.Contains(out, "two-step login is off for 1 accounts") {
+		t.Fatalf("user totp forget-key: exit %d: %s%s", code, out, errs)
+	}
+	b.Start()
+	newWebClient(t, b, "127.0.0.1").mustLogin(b.Admin, b.Password) // the password alone again
+	if out, errs, code := b.Cmd("", "user", "totp", b.Admin, "enable"); code != 0 {
+		t.Fatalf("setting two-step login up again: %s%s", out, errs)
+	}
+	if _, err := os.Stat(key); err != nil {
+		t.Errorf("no new key after the new setup: %v", err)
+	}
+}
