@@ -114,12 +114,14 @@ func (s *Store) importSRSKey(ctx context.Context) error {
 	if err != nil || v == "" {
 		return err
 	}
-	if _, ok, err := s.BoxSecret(ctx, srsKeyName); err != nil || ok {
-		return err
+	stored, ok, err := s.BoxSecret(ctx, srsKeyName)
+	if err == nil && !ok {
+		if stored, err = s.AddBoxSecret(ctx, srsKeyName, v); err == nil && stored == v {
+			s.log.Info("the SRS key moved from its file into the store; the file is no longer read", "file", path)
+		}
 	}
-	stored, err := s.AddBoxSecret(ctx, srsKeyName, v)
-	if err == nil && stored == v {
-		s.log.Info("the SRS key moved from its file into the store; the file is no longer read", "file", path)
+	if err == nil && stored != v { // a node of an earlier version that made its own key
+		s.log.Warn("this node's SRS key file is not the box's key, which every node now uses: SRS addresses this node signed before do not verify; remove the file", "file", path)
 	}
 	return err
 }
