@@ -60,12 +60,22 @@ var (
 // addPGNode starts another node of first's box, on the next address.
 func addPGNode(t *testing.T, first *Box, settings map[string]string) *Box {
 	t.Helper()
+	return addPGNodeWith(t, first, settings, nil)
+}
+
+// addPGNodeWith is addPGNode with prepare run on the new node's data dir
+// (the copy of first's) before it starts; nil for none.
+func addPGNodeWith(t *testing.T, first *Box, settings map[string]string, prepare func(dir string)) *Box {
+	t.Helper()
 	addedMu.Lock()
 	addedNodes[first]++
 	i := addedNodes[first] + 1
 	addedMu.Unlock()
 	dir := filepath.Join(t.TempDir(), "data")
 	copyNodeDir(t, first.Dir, dir)
+	if prepare != nil {
+		prepare(dir)
+	}
 	b := &Box{t: t, Dir: dir, Domain: first.Domain, Admin: first.Admin, Password: first.Password, StoreURL: first.StoreURL, Addr: nodeAddr(i)}
 	b.startOnFreePorts(settings)
 	return b

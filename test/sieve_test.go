@@ -49,12 +49,7 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	if n := len(b.Mailbox(b.Admin, "INBOX")); n != 1 {
 		t.Fatalf("INBOX has %d messages", n)
 	}
-	testutil.WaitFor(t, "the old provider to receive the copy", 20*time.Second, func() bool { return len(p.Mail("me")) == 1 })
-	got := p.Mail("me")[0]
-	rp := regexp.MustCompile(`(?m)^Return-Path: <(SRS0=[^=]{4}=[A-Z2-7]{2}=elsewhere\.example=grandma@example\.test)>`).FindStringSubmatch(got)
-	if rp == nil {
-		t.Fatalf("the copy at the old provider has no SRS Return-Path:\n%s", got)
-	}
+	got, srs := forwardedCopy(t, p, 20*time.Second)
 	for _, want := range []string{"Subject: Birthday", "Happy birthday!", "X-Boxmail-Loop: me@example.test", "DKIM-Signature: ", "d=example.test"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the copy lacks %q:\n%s", want, got)
@@ -68,19 +63,12 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	// The old provider bounces the copy later (say, the old mailbox is
 	// full): the bounce to the SRS address is accepted and goes on to
 	// grandma; a forged SRS address is refused.
-	out, code = b.Swaks("--server", smtp, "--from", "<>", "--to", rp[1], "--h-Subject", "Undelivered Mail Returned to Sender", "--body", "mailbox full")
+	out, code = b.Swaks("--server", smtp, "--from", "<>", "--to", srs, "--h-Subject", "Undelivered Mail Returned to Sender", "--body", "mailbox full")
 	if code != 0 {
 		t.Fatalf("the bounce was refused: %s", out)
 	}
-	testutil.WaitFor(t, "the bounce queued for grandma", 10*time.Second, func() bool {
-		for _, it := range b.Queue() {
-			if it.Sender == "" && len(it.Recipients) == 1 && it.Recipients[0] == "grandma@elsewhere.example" {
-				return true
-			}
-		}
-		return false
-	})
-	forged := strings.Replace(rp[1], "grandma", "mallory", 1)
+	waitBounceQueued(t, b, "grandma@elsewhere.example", 10*time.Second)
+	forged := strings.Replace(srs, "grandma", "mallory", 1)
 	if out, code = b.Swaks("--server", smtp, "--from", "<>", "--to", forged, "--quit-after", "RCPT"); code == 0 || !strings.Contains(out, "550") {
 		t.Errorf("a forged SRS address was accepted: %s", out)
 	}
@@ -104,6 +92,33 @@ func TestForwardAndKeepReachesTheOldProviderWithAnSRSSender(t *testing.T) {
 	if out, _, _ := b.Cmd("", "forward", "list", b.Admin); out != "" {
 		t.Errorf("after remove: %q", out)
 	}
+}
+
+// forwardedCopy waits for grandma's message forwarded to me at the old
+// provider p and returns it and its SRS Return-Path.
+func forwardedCopy(t *testing.T, p *Postfix, limit time.Duration) (msg, srs string) {
+	t.Helper()
+	testutil.WaitFor(t, "the old provider to receive the copy", limit, func() bool { return len(p.Mail("me")) == 1 })
+	msg = p.Mail("me")[0]
+	rp := regexp.MustCompile(`(?m)^Return-Path: <(SRS0=[^=]{4}=[A-Z2-7]{2}=elsewhere\.example=grandma@example\.test)>`).FindStringSubmatch(msg)
+	if rp == nil {
+		t.Fatalf("the copy at the old provider has no SRS Return-Path:\n%s", msg)
+	}
+	return msg, rp[1]
+}
+
+// waitBounceQueued waits for a bounce (null sender) to rcpt in the box's
+// queue: one that came back to an SRS address, on its way on.
+func waitBounceQueued(t *testing.T, b *Box, rcpt string, limit time.Duration) {
+	t.Helper()
+	testutil.WaitFor(t, "the bounce queued for "+rcpt, limit, func() bool {
+		for _, it := range b.Queue() {
+			if it.Sender == "" && len(it.Recipients) == 1 && it.Recipients[0] == rcpt {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestVacationAnswersEachSenderOnceAndNeverAList: a family member away

@@ -55,6 +55,12 @@ func backupInit(e *env, args []string) error {
 	if _, err := loadConfig(dir); err != nil {
 		return err
 	}
+	return withStore(dir, func(st *store.Store) error { return backupInitIn(e, st, dir, to, idOut, force) })
+}
+
+// backupInitIn is 'backup init' on the box's open store: the settings
+// go into the store, so every node of the box uses them.
+func backupInitIn(e *env, st *store.Store, dir, to, idOut string, force bool) (err error) {
 	var idFile *os.File
 	if idOut != "" {
 		if inside(dir, idOut) {
@@ -64,7 +70,7 @@ func backupInit(e *env, args []string) error {
 			return fmt.Errorf("identity file: %w", err)
 		}
 	}
-	id, s, err := backup.Init(dir, to, force)
+	id, s, err := backup.Init(context.Background(), st, dir, to, force)
 	if err != nil {
 		if idFile != nil {
 			return errors.Join(err, idFile.Close(), os.Remove(idOut))
@@ -107,13 +113,10 @@ func inside(dir, p string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// backupSetup loads the box's backup settings and its target (or the
-// one --to names).
-func backupSetup(dir, to string) (backup.Settings, backup.Target, error) {
-	if _, err := os.Stat(dir); err != nil {
-		return backup.Settings{}, nil, fmt.Errorf("data dir %s does not exist", dir)
-	}
-	s, err := backup.LoadSettings(dir)
+// backupSetup loads the box's backup settings (from its store) and its
+// target (or the one --to names).
+func backupSetup(ctx context.Context, st *store.Store, dir, to string) (backup.Settings, backup.Target, error) {
+	s, err := backup.LoadSettings(ctx, st, dir)
 	if err != nil {
 		return s, nil, err
 	}
@@ -137,10 +140,6 @@ func backupRun(e *env, args []string) (err error) {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	s, t, err := backupSetup(dir, to)
-	if err != nil {
-		return err
-	}
 	limitMemory(e)
 	stopProfile, err := cpuProfile(e)
 	if err != nil {
@@ -155,6 +154,10 @@ func backupRun(e *env, args []string) (err error) {
 	}
 	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: level}))
 	return withBox(dir, func(cfg config.Config, st *store.Store) error {
+		s, t, err := backupSetup(ctx, st, dir, to)
+		if err != nil {
+			return err
+		}
 		keep := retention(cfg)
 		bar := progress.New(e.stderr, "backup", "files") // nil off a terminal
 		res, err := backup.Run(ctx, backup.RunOptions{Dir: dir, Store: st, Settings: s, Target: t, Version: version, Logger: log, Keep: &keep,
@@ -213,7 +216,7 @@ func startBackupSchedule(dir string, cfg config.Config, st *store.Store, d *deli
 // scheduledBackup is one nightly run: backup, prune, verify presence.
 // Failures are logged at error level and returned, for the admins' mail.
 func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *store.Store, log *slog.Logger) error {
-	s, err := backup.LoadSettings(dir)
+	s, err := backup.LoadSettings(ctx, st, dir)
 	if errors.Is(err, backup.ErrNotConfigured) {
 		log.Debug("no scheduled backup: not set up")
 		return nil
@@ -232,7 +235,7 @@ func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *sto
 		log.Error("scheduled backup failed", "target", t.String(), "err", err)
 		return err
 	}
-	kind, err := scheduledVerify(ctx, dir, cfg, s, t, time.Now())
+	kind, err := scheduledVerify(ctx, dir, cfg, st, s, t, time.Now())
 	if err != nil {
 		log.Error("backup verify failed after the scheduled run", "target", t.String(), "verify", kind, "err", err)
 		return fmt.Errorf("the snapshot was stored, but the %s check of the target found a problem: %w", kind, err)
@@ -249,21 +252,21 @@ func scheduledBackup(ctx context.Context, dir string, cfg config.Config, st *sto
 // re-hashed, each snapshot's database checked); without it (the box does
 // not hold the identity), every object and manifest is read back and
 // checked to be a whole age file.
-func scheduledVerify(ctx context.Context, dir string, cfg config.Config, s backup.Settings, t backup.Target, now time.Time) (string, error) {
+func scheduledVerify(ctx context.Context, dir string, cfg config.Config, db *store.Store, s backup.Settings, t backup.Target, now time.Time) (string, error) {
 	o := backup.VerifyOptions{Target: t, NameKey: s.NameKey}
-	st, err := backup.ReadStatus(dir)
+	st, err := backup.ReadStatus(ctx, db, dir)
 	if err != nil || st.DeepVerifyDue(now) {
 		o.Read = true
 		if cfg.Backup.VerifyIdentity != "" {
 			o.Full = true
 			if o.Identities, err = backup.ReadIdentity(cfg.Backup.VerifyIdentity); err != nil {
 				err = fmt.Errorf("backup_verify_identity: %w", err)
-				return o.Kind(), errors.Join(err, backup.RecordVerify(dir, now, o.Kind(), err))
+				return o.Kind(), errors.Join(err, backup.RecordVerify(ctx, db, dir, now, o.Kind(), err))
 			}
 		}
 	}
 	_, err = backup.Verify(ctx, o)
-	if rerr := backup.RecordVerify(dir, now, o.Kind(), err); rerr != nil {
+	if rerr := backup.RecordVerify(context.WithoutCancel(ctx), db, dir, now, o.Kind(), err); rerr != nil {
 		err = errors.Join(err, fmt.Errorf("recording the verify: %w", rerr))
 	}
 	return o.Kind(), err
@@ -276,14 +279,14 @@ const backupStaleAfter = 48 * time.Hour
 // backupCheck is the status line of the backups: set up, the last run
 // stored its snapshot, and the newest verified one is at most two days
 // old.
-func backupCheck(dir, hostname string, now time.Time) dnsrecords.Result {
+func backupCheck(ctx context.Context, dir string, db *store.Store, hostname string, now time.Time) dnsrecords.Result {
 	r := dnsrecords.Result{Level: dnsrecords.Warn, Subject: hostname, Check: "backup"}
-	s, err := backup.LoadSettings(dir)
+	s, err := backup.LoadSettings(ctx, db, dir)
 	if errors.Is(err, backup.ErrNotConfigured) {
 		r.Found, r.Fix = "no backup is set up: one dead disk loses every message", "boxmail backup init --to TARGET (another disk, or s3://...), then keep the printed identity offline"
 		return r
 	}
-	st, serr := backup.ReadStatus(dir)
+	st, serr := backup.ReadStatus(ctx, db, dir)
 	switch {
 	case err != nil || serr != nil:
 		r.Found, r.Fix = "the backup settings or record cannot be read: "+errors.Join(err, serr).Error(), "boxmail backup run --verbose"
@@ -343,11 +346,14 @@ func backupList(e *env, args []string) error {
 	if err := noArgs(pos); err != nil {
 		return err
 	}
-	_, t, err := backupSetup(dir, to)
-	if err != nil {
+	ctx := context.Background()
+	var t backup.Target
+	if err := withStore(dir, func(st *store.Store) (err error) {
+		_, t, err = backupSetup(ctx, st, dir, to)
+		return err
+	}); err != nil {
 		return err
 	}
-	ctx := context.Background()
 	snaps, err := backup.List(ctx, t)
 	if err != nil {
 		return err
@@ -396,19 +402,26 @@ func backupVerify(e *env, args []string) error {
 	if full && idFile == "" {
 		return usagef("--full needs --identity FILE")
 	}
-	s, t, err := backupSetup(dir, to)
+	ids, err := maybeIdentity(idFile)
 	if err != nil {
 		return err
 	}
-	ids, err := maybeIdentity(idFile)
+	return withStore(dir, func(st *store.Store) error { return verifyBox(e, st, dir, to, full, read, ids) })
+}
+
+// verifyBox is 'backup verify' on the box's open store (its settings,
+// and the record 'boxmail status' shows on every node).
+func verifyBox(e *env, st *store.Store, dir, to string, full, read bool, ids []backup.Identity) error {
+	ctx := context.Background()
+	s, t, err := backupSetup(ctx, st, dir, to)
 	if err != nil {
 		return err
 	}
 	start := time.Now()
 	o := backup.VerifyOptions{Target: t, NameKey: s.NameKey, Full: full, Read: read || full, Identities: ids}
-	res, err := backup.Verify(context.Background(), o)
+	res, err := backup.Verify(ctx, o)
 	if to == "" { // the box's own target: 'boxmail status' follows it
-		if rerr := backup.RecordVerify(dir, start, o.Kind(), err); rerr != nil {
+		if rerr := backup.RecordVerify(ctx, st, dir, start, o.Kind(), err); rerr != nil {
 			fmt.Fprintf(e.stderr, "warning: the verify's result is not recorded for 'boxmail status': %v\n", rerr)
 		}
 	}

@@ -28,7 +28,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	}
 	defer st.Close()
 	target := filepath.Join(t.TempDir(), "target")
-	id, _, err := backup.Init(dir, target, false)
+	id, _, err := backup.Init(ctx, st, dir, target, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	status := func() backup.Status {
 		t.Helper()
-		s, err := backup.ReadStatus(dir)
+		s, err := backup.ReadStatus(ctx, st, dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +48,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	}
 	check := func(now time.Time, level dnsrecords.Level, want string) {
 		t.Helper()
-		if r := backupCheck(dir, cfg.Hostname, now); r.Level != level || !strings.Contains(r.Found, want) {
+		if r := backupCheck(ctx, dir, st, cfg.Hostname, now); r.Level != level || !strings.Contains(r.Found, want) {
 			t.Errorf("status: %v %q, want %v with %q", r.Level, r.Found, level, want)
 		}
 	}
@@ -66,7 +66,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	if s := status(); s.VerifyKind != "presence" || !s.LastDeepVerify.Equal(first.LastDeepVerify) {
 		t.Errorf("the next night verified %q, deep at %v; want presence only", s.VerifyKind, s.LastDeepVerify)
 	}
-	s, err := backup.LoadSettings(dir)
+	s, err := backup.LoadSettings(ctx, st, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	// A week later, with the identity configured: a full verify.
 	cfg.Backup.VerifyIdentity = idFile
 	week := time.Now().Add(backup.DeepVerifyEvery)
-	if kind, err := scheduledVerify(ctx, dir, cfg, s, tg, week); kind != "full" || err != nil {
+	if kind, err := scheduledVerify(ctx, dir, cfg, st, s, tg, week); kind != "full" || err != nil {
 		t.Fatalf("a week later: %s, %v", kind, err)
 	}
 	check(week, dnsrecords.OK, "weekly verify (full: decrypted, re-hashed) "+week.UTC().Format(time.RFC3339))
@@ -95,7 +95,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 		t.Fatal(err)
 	}
 	night := week.Add(24 * time.Hour)
-	if kind, err := scheduledVerify(ctx, dir, cfg, s, tg, night); kind != "presence" || err == nil || !strings.Contains(err.Error(), filepath.Base(objs[0])) {
+	if kind, err := scheduledVerify(ctx, dir, cfg, st, s, tg, night); kind != "presence" || err == nil || !strings.Contains(err.Error(), filepath.Base(objs[0])) {
 		t.Errorf("the night after the damage: %s, %v", kind, err)
 	}
 	check(night, dnsrecords.Warn, "the last verify (presence, ")
@@ -105,7 +105,7 @@ func TestScheduledBackupVerifiesDeeplyOnceAWeek(t *testing.T) {
 	// The identity file gone: the weekly verify fails and says why.
 	cfg.Backup.VerifyIdentity = filepath.Join(t.TempDir(), "gone.txt")
 	later := week.Add(backup.DeepVerifyEvery)
-	if kind, err := scheduledVerify(ctx, dir, cfg, s, tg, later); kind != "full" || err == nil || !strings.Contains(err.Error(), "backup_verify_identity") {
+	if kind, err := scheduledVerify(ctx, dir, cfg, st, s, tg, later); kind != "full" || err == nil || !strings.Contains(err.Error(), "backup_verify_identity") {
 		t.Errorf("without the identity file: %s, %v", kind, err)
 	}
 	check(later, dnsrecords.Warn, "backup_verify_identity")

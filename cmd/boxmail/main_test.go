@@ -2,14 +2,15 @@ package main
 
 import (
 	"bytes"
-	"os"
-	"path/filepath"
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"boxmail/internal/backup"
 	"boxmail/internal/dnsrecords"
+	"boxmail/internal/store"
 )
 
 // runIn runs boxmail in-process and returns its exit status and output.
@@ -202,22 +203,28 @@ func TestInitTurnsOnACMEOnlyForAPublicHostname(t *testing.T) {
 }
 
 func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
+	st, err := store.Open(ctx, dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
 	now := time.Now()
 	level := func() (dnsrecords.Level, string) {
-		r := backupCheck(dir, "mail.example.test", now)
+		r := backupCheck(ctx, dir, st, "mail.example.test", now)
 		return r.Level, r.Found
 	}
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no backup is set up") {
 		t.Errorf("not set up: %v %q", l, f)
 	}
-	if _, _, err := backup.Init(dir, t.TempDir(), false); err != nil {
+	if _, _, err := backup.Init(ctx, st, dir, t.TempDir(), false); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "no verified backup") {
 		t.Errorf("set up, never run: %v %q", l, f)
 	}
-	if err := backup.RecordVerify(dir, now.Add(-time.Hour), "presence", nil); err != nil {
+	if err := backup.RecordVerify(ctx, st, dir, now.Add(-time.Hour), "presence", nil); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.OK {
@@ -227,8 +234,7 @@ func TestStatusWarnsUntilABackupIsVerifiedAndWhenItGrowsOld(t *testing.T) {
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "newest verified backup is from") {
 		t.Errorf("three days later: %v %q", l, f)
 	}
-	status := filepath.Join(dir, backup.StateDir, "status.json")
-	if err := os.WriteFile(status, []byte(`{"last_run":"2026-12-01T03:30:00Z","last_run_error":"target /mnt/usb: no space left on device"}`), 0o600); err != nil {
+	if err := backup.RecordRun(ctx, st, dir, time.Date(2026, 12, 1, 3, 30, 0, 0, time.UTC), "", errors.New("target /mnt/usb: no space left on device")); err != nil {
 		t.Fatal(err)
 	}
 	if l, f := level(); l != dnsrecords.Warn || !strings.Contains(f, "the last run (2026-12-01T03:30:00Z) failed: target /mnt/usb: no space left") {

@@ -5,6 +5,7 @@ package main
 // Options) and served at /metrics on a listener of their own.
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -47,7 +48,7 @@ func readMetrics(m *metrics.Metrics, dir string, st *store.Store, cm *certs.Mana
 	m.Read(metrics.Sources{
 		Queue: st.QueueStats,
 		LastBackup: func() (time.Time, error) {
-			s, err := backup.ReadStatus(dir)
+			s, err := backup.ReadStatus(context.Background(), st, dir)
 			return s.LastOK, err
 		},
 		CertificateExpiry: func() (time.Time, bool) {

@@ -408,6 +408,9 @@ func serve(e *env, dir string, cfg config.Config, banner func(map[string]string)
 		return err
 	}
 	defer closeStore(st, &err)
+	if err := st.CheckTOTPKey(context.Background()); err != nil { // a node without the box's keys/totp.key must not make its own
+		return err
+	}
 	certs.Share(st) // several nodes: one orders, all serve the same certificates (certs storage.go, mirror.go)
 	readMetrics(m, dir, st, certs)
 	b, err := newBox(dir, cfg, st, certs, log, m)

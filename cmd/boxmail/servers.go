@@ -6,10 +6,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,7 +33,6 @@ import (
 	"boxmail/internal/migrate"
 	"boxmail/internal/pop3d"
 	"boxmail/internal/resolver"
-	"boxmail/internal/safefile"
 	"boxmail/internal/smtpd"
 	"boxmail/internal/spam"
 	"boxmail/internal/store"
@@ -105,7 +101,7 @@ func newBox(dir string, cfg config.Config, st *store.Store, cm *certs.Manager, l
 // newDeliverer builds serve's Deliverer from the config: Sieve filtering,
 // signed bounces and the outbound queue runner (Deliverer.Queue).
 func newDeliverer(dir string, cfg config.Config, st *store.Store, res resolver.Resolver, log *slog.Logger, m *metrics.Metrics) (*delivery.Deliverer, error) {
-	sieve, err := sieveOptions(dir, cfg)
+	sieve, err := sieveOptions(context.Background(), cfg, st)
 	if err != nil {
 		return nil, err
 	}
@@ -140,31 +136,11 @@ func spamOptions(cfg config.Config) *delivery.SpamOptions {
 		Thresholds: spam.Thresholds{Junk: cfg.Spam.JunkScore, Reject: cfg.Spam.RejectScore, MinTrain: uint32(cfg.Spam.MinTraining)}}
 }
 
-// srsKey reads DIR/srs.key, creating it on first use: the secret that
-// makes SRS addresses unforgeable.
-func srsKey(dir string) ([]byte, error) {
-	p := filepath.Join(dir, "srs.key")
-	b, err := os.ReadFile(p)
-	if errors.Is(err, os.ErrNotExist) {
-		k := make([]byte, 32)
-		rand.Read(k)
-		b = []byte(hex.EncodeToString(k) + "\n")
-		if err := safefile.Write(p, b, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(k) < 16 {
-		return nil, fmt.Errorf("%s: not a hex key of at least 16 bytes", p)
-	}
-	return k, nil
-}
-
 // sieveOptions are the config's settings of filtering at delivery.
-func sieveOptions(dir string, cfg config.Config) (delivery.SieveOptions, error) {
-	k, err := srsKey(dir)
+// The SRS key is the box's, from the store (so every node verifies the
+// addresses any node signs).
+func sieveOptions(ctx context.Context, cfg config.Config, st *store.Store) (delivery.SieveOptions, error) {
+	k, err := st.SRSKey(ctx)
 	if err != nil {
 		return delivery.SieveOptions{}, err
 	}

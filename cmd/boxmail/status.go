@@ -104,7 +104,7 @@ func checkBox(ctx context.Context, dir string, cfg config.Config, st *store.Stor
 		out = append(out, acmeChallenges(cfg))
 	}
 	out = append(out, machineChecks(ctx, dir, cfg, st, r, 0, time.Now())...) // health.go
-	out = append(out, backupCheck(dir, cfg.Hostname, time.Now()))
+	out = append(out, backupCheck(ctx, dir, st, cfg.Hostname, time.Now()))
 	out = append(out, dnssecChecks(ctx, dir, st, cfg, set, 3*time.Second)...)
 	out = append(out, daneCheck(ctx, cfg, r, cm, in, 3*time.Second))
 	rc, err := reportChecks(ctx, st, in, time.Now()) // reportcheck.go

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"boxmail/internal/backup"
 	"boxmail/internal/config"
 	"boxmail/internal/store"
 )
@@ -49,6 +50,11 @@ func storeCopy(e *env, args []string) (err error) {
 		return err
 	}
 	defer closeStore(src, &err)
+	// The box's secrets go with its database: an older box's backup
+	// settings file is imported first (its SRS key was, at Open).
+	if _, err := backup.LoadSettings(ctx, src, dir); err != nil && !errors.Is(err, backup.ErrNotConfigured) {
+		return err
+	}
 	dst, where, cleanup, err := openCopyTarget(ctx, cfg, to, bodyStore)
 	if err != nil {
 		return err

@@ -31,7 +31,7 @@ func userCommands() []subcommand {
 		{name: "remove", args: "EMAIL", summary: "delete an account and all its mail", run: userRemove},
 		{name: "admin", args: "EMAIL on|off", summary: "make an account an administrator, or not", run: userAdmin},
 		{name: "quota", args: "[EMAIL [SIZE|none]]", summary: "show usage, or set an account's quota (2G, 500M, none)", run: userQuota},
-		{name: "totp", args: "EMAIL enable|disable", summary: "the web login's second factor (an authenticator app's code)", run: userTOTP},
+		{name: "totp", args: "EMAIL enable|disable | forget-key", summary: "the web login's second factor (an authenticator app's code); forget-key: after losing keys/totp.key, turn it off for all", run: userTOTP},
 		{name: "app-password", summary: "per-device passwords", subs: appPasswordCommands},
 		{name: "disable", args: "EMAIL", summary: "close an account (no logins, mail to it refused) but keep its mail", run: userDisable},
 		{name: "enable", args: "EMAIL", summary: "reopen a disabled account", run: userEnable},
@@ -362,8 +362,19 @@ func userTOTP(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(pos) == 1 && pos[0] == "forget-key" {
+		return withBox(dir, func(_ config.Config, st *store.Store) error {
+			n, err := newAdmin(st).ForgetTOTPKey(context.Background())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "the box's TOTP sealing key is forgotten: two-step login is off for %d accounts (they set it up again).\n"+
+				"The next setup makes a new keys/totp.key: copy it to every other node of this box.\n", n)
+			return nil
+		})
+	}
 	if len(pos) != 2 || (pos[1] != "enable" && pos[1] != "disable") {
-		return usagef("usage: boxmail user totp EMAIL enable|disable")
+		return usagef("usage: boxmail user totp EMAIL enable|disable, or boxmail user totp forget-key")
 	}
 	addr, err := delivery.ParseAddress(pos[0])
 	if err != nil {

@@ -22,6 +22,14 @@ func (s *Service) DisableTOTP(ctx context.Context, email string) error {
 	return s.st.DisableTOTP(ctx, email)
 }
 
+// ForgetTOTPKey is the way back from a lost TOTP sealing key
+// (keys/totp.key on no node any more): every account's two-step login
+// goes off, and the next setup makes a new key. It returns how many
+// accounts had it on.
+func (s *Service) ForgetTOTPKey(ctx context.Context) (int, error) {
+	return s.st.ForgetTOTPKey(ctx)
+}
+
 // AddAppPassword makes an app password named name and returns it: the
 // only time it is seen. A taken name is store.ErrExists, a bad one
 // store.ErrInvalid.

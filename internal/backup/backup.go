@@ -6,11 +6,12 @@
 //
 // # What a snapshot holds
 //
-// The database (a consistent copy taken beside the running server), every
-// body file the copy references, and every other regular file of the data
-// directory: boxmail.conf, the TLS pair, srs.key, keys/ (TOTP sealing
-// key), this package's settings. Left out: the live database files, the
-// backup cache and staging area, temporary files, and any file holding an
+// The database (a consistent copy taken beside the running server, which
+// holds this package's settings: LoadSettings), every body file the copy
+// references, and every other regular file of the data directory:
+// boxmail.conf, the TLS pair, keys/ (the TOTP sealing key). Left out:
+// the live database files, this package's directory (the backup cache,
+// the staging area), temporary files, and any file holding an
 // age secret key ("AGE-SECRET-KEY-1"): the backup identity never goes into
 // a backup. Body files are named at random and never change once written,
 // so the cache (backup/cache.json: path, size, mtime -> chunks) lets a run
@@ -39,9 +40,10 @@
 // An object's NAME is HMAC-SHA256, under a random 32-byte name key, of
 // the SHA-256 of its plaintext (so one pass over the bytes gives both the
 // manifest's hash and the name): a keyed hash of the content, under a
-// key made at init and kept in the box (backup/settings.json, 0600;
-// it travels inside the backups, so a restored box goes on deduplicating
-// against the same target). A plain SHA-256 would let whoever reads the
+// key made at init and kept in the box's store with the target and the
+// recipient (every node of a box uses them; they travel inside the
+// backups' database, so a restored box goes on deduplicating against the
+// same target). A plain SHA-256 would let whoever reads the
 // target confirm that a known file (a newsletter, a photo) is in the
 // backup; the recipient is a public key meant to be shown, so a key
 // derived from it would not hide anything either. Restore does not need

@@ -3,10 +3,12 @@ package backup
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,7 +69,7 @@ func (b *box) deliver(t *testing.T, size int) {
 // setUp inits backups of the box to a new directory target.
 func (b *box) setUp(t *testing.T) (Settings, Target, []age.Identity) {
 	t.Helper()
-	id, s, err := Init(b.dir, filepath.Join(t.TempDir(), "target"), false)
+	id, s, err := Init(context.Background(), b.st, b.dir, filepath.Join(t.TempDir(), "target"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,16 +93,18 @@ func TestBackupVerifyRestoreRoundTrip(t *testing.T) {
 	ctx := context.Background()
 	b := newTestBox(t)
 	s, tg, ids := b.setUp(t)
-	if _, _, err := Init(b.dir, s.Target, false); err == nil {
+	if _, _, err := Init(ctx, b.st, b.dir, s.Target, false); err == nil {
 		t.Error("a second init without force succeeded")
 	}
 	first := b.run(t, s, tg)
 	if first.Messages != 3 || first.Uploaded == 0 || first.Uploaded != first.Objects {
 		t.Errorf("first run = %+v", first)
 	}
-	// Unchanged box: nothing but the database's changed chunks (none) goes up.
+	// Unchanged box: nothing but the database's changed chunks goes up:
+	// the one holding the record of the last run (ReadStatus: in the
+	// store, so that every node of a box sees it).
 	again := b.run(t, s, tg)
-	if again.Uploaded != 0 {
+	if again.Uploaded > 1 {
 		t.Errorf("a run over an unchanged box uploaded %d objects", again.Uploaded)
 	}
 	b.deliver(t, 4000)
@@ -138,12 +142,29 @@ func TestBackupVerifyRestoreRoundTrip(t *testing.T) {
 	if res.Info.Messages != 4 {
 		t.Errorf("restored %+v", res.Info)
 	}
-	for _, name := range []string{"boxmail.conf", "srs.key", "tls/cert.pem", "backup/settings.json"} {
+	for _, name := range []string{"boxmail.conf", "srs.key", "tls/cert.pem"} {
 		want, _ := os.ReadFile(filepath.Join(b.dir, name))
 		got, err := os.ReadFile(filepath.Join(newDir, name))
 		if err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s restored as %q, %v", name, got, err)
 		}
+	}
+	// The backup settings are in the database: the restored box backs up
+	// to the same target with the same name key (it goes on
+	// deduplicating), on either engine.
+	restored, err := store.Open(ctx, newDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := LoadSettings(ctx, restored, newDir)
+	if cerr := restored.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || rs.Target != s.Target || rs.NameKey != s.NameKey || rs.Recipient != s.Recipient {
+		t.Errorf("the restored box's backup settings: %+v, %v; want %+v", rs, err, s)
+	}
+	if _, err := os.Stat(filepath.Join(newDir, "backup", "settings.json")); err == nil {
+		t.Error("the settings went into the snapshot as a file too")
 	}
 	if _, err := os.Stat(filepath.Join(newDir, "stray-identity.txt")); err == nil {
 		t.Error("a file holding an age secret key was backed up")
@@ -168,7 +189,7 @@ func TestRunRefusesWithoutSetup(t *testing.T) {
 	if _, err := Run(context.Background(), RunOptions{Dir: b.dir, Store: b.st, Target: tg}); !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("run without a recipient: %v", err)
 	}
-	if _, err := LoadSettings(b.dir); !errors.Is(err, ErrNotConfigured) {
+	if _, err := LoadSettings(context.Background(), b.st, b.dir); !errors.Is(err, ErrNotConfigured) {
 		t.Errorf("settings of a box never set up: %v", err)
 	}
 	if _, err := Open("s3://bucket/x"); err == nil {
@@ -310,4 +331,106 @@ func TestOneBackupAtATimeOnASharedStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.run(t, s, tg)
+}
+
+// The backup settings live in the box's store, so every node backs up to
+// the same target with the same keys; a box set up by an earlier version
+// (backup/settings.json) imports its file once.
+func TestSettingsMoveFromTheirFileIntoTheStore(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := Settings{Target: filepath.Join(t.TempDir(), "target"), Recipient: id.Recipient().String(),
+		NameKey: strings.Repeat("ab", 32), Created: time.Now().UTC().Truncate(time.Second)}
+	writeSettingsFile(t, b.dir, old)
+	s, err := LoadSettings(ctx, b.st, b.dir)
+	if err != nil || s != old {
+		t.Fatalf("settings of an older box: %+v, %v; want %+v", s, err, old)
+	}
+	if err := os.Remove(settingsPath(b.dir)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := LoadSettings(ctx, b.st, b.dir); err != nil || s != old {
+		t.Errorf("after the file went: %+v, %v", s, err)
+	}
+	// Another node's data dir, with no settings file or a stale one.
+	other := t.TempDir()
+	if s, err := LoadSettings(ctx, b.st, other); err != nil || s != old {
+		t.Errorf("another node: %+v, %v", s, err)
+	}
+	stale := old
+	stale.Target = filepath.Join(t.TempDir(), "elsewhere")
+	writeSettingsFile(t, other, stale)
+	if s, err := LoadSettings(ctx, b.st, other); err != nil || s != old {
+		t.Errorf("another node with a stale file: %+v, %v", s, err)
+	}
+	if _, _, err := Init(ctx, b.st, other, t.TempDir(), false); err == nil || !strings.Contains(err.Error(), "already set up") {
+		t.Errorf("init on another node without --force: %v", err)
+	}
+	// The record of the last run and verify, too: a node's status.json
+	// of an earlier version is imported; then every node sees each run.
+	if err := os.WriteFile(filepath.Join(b.dir, StateDir, statusFile), []byte(`{"last_run":"2026-12-01T03:30:00Z","last_snapshot":"x"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ReadStatus(ctx, b.st, b.dir); err != nil || st.LastSnapshot != "x" {
+		t.Errorf("an older box's status: %+v, %v", st, err)
+	}
+	if err := RecordVerify(ctx, b.st, other, time.Now(), "presence", nil); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := ReadStatus(ctx, b.st, b.dir); err != nil || st.LastSnapshot != "x" || st.VerifyKind != "presence" {
+		t.Errorf("a verify recorded by another node: %+v, %v", st, err)
+	}
+	_, forced, err := Init(ctx, b.st, other, t.TempDir(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := LoadSettings(ctx, b.st, b.dir); err != nil || s.Target != forced.Target || s.NameKey != forced.NameKey {
+		t.Errorf("after init --force on another node: %+v, %v; want %+v", s, err, forced)
+	}
+}
+
+// Two inits at once on a box never set up: one wins, the other is told
+// backups are set up already (its identity would read nothing).
+func TestTwoInitsAtOnceKeepOneSetup(t *testing.T) {
+	ctx := context.Background()
+	b := newTestBox(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = Init(ctx, b.st, t.TempDir(), t.TempDir(), false)
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !strings.Contains(err.Error(), "already set up") {
+			t.Error(err)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d inits succeeded, want 1: %v", ok, errs)
+	}
+}
+
+func writeSettingsFile(t *testing.T, dir string, s Settings) {
+	t.Helper()
+	data, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, StateDir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(settingsPath(dir), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

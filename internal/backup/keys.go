@@ -2,6 +2,7 @@ package backup
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,14 +18,21 @@ import (
 
 	"filippo.io/age"
 
-	"boxmail/internal/safefile"
+	"boxmail/internal/store"
 )
 
 // StateDir is this package's directory inside the data directory.
 const StateDir = "backup"
 
-// settingsFile holds Settings; it is backed up (the name key goes with it).
+// settingsFile held Settings in earlier versions (DIR/backup/
+// settings.json); a box without settings in its store imports it once.
 const settingsFile = "settings.json"
+
+// settingsName is the settings' name among the store's box secrets:
+// every node of a box backs up to the same target with the same keys,
+// and the settings travel inside each snapshot's database (so a restored
+// box goes on deduplicating against the same target).
+const settingsName = "backup.settings"
 
 // Settings are a box's backup setup: where to, to whom, and the key of
 // the object names. No secret key of the recipient is ever here.
@@ -37,36 +45,60 @@ type Settings struct {
 
 func settingsPath(dataDir string) string { return filepath.Join(dataDir, StateDir, settingsFile) }
 
-// LoadSettings reads the backup setup of a data directory;
-// ErrNotConfigured when there is none.
-func LoadSettings(dataDir string) (Settings, error) {
+// LoadSettings reads the backup setup of a box from its store;
+// ErrNotConfigured when there is none. A store without one takes that
+// of the data dir's backup/settings.json (earlier versions), once.
+func LoadSettings(ctx context.Context, st *store.Store, dataDir string) (Settings, error) {
 	var s Settings
-	data, err := os.ReadFile(settingsPath(dataDir))
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, ErrNotConfigured
-	}
+	text, ok, err := st.BoxSecret(ctx, settingsName)
 	if err != nil {
 		return s, err
 	}
-	if err := json.Unmarshal(data, &s); err != nil {
-		return s, fmt.Errorf("%s: %w", settingsPath(dataDir), err)
+	where := "the backup settings in the store"
+	if !ok {
+		p := settingsPath(dataDir)
+		data, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return s, ErrNotConfigured
+		}
+		if err != nil {
+			return s, err
+		}
+		if err := parseSettings(data, &s); err != nil {
+			return s, fmt.Errorf("%s: %w", p, err)
+		}
+		if text, err = st.AddBoxSecret(ctx, settingsName, string(data)); err != nil {
+			return s, err
+		}
 	}
-	if _, err := age.ParseX25519Recipient(s.Recipient); err != nil {
-		return s, fmt.Errorf("%s: recipient: %w (run 'boxmail backup init --force')", settingsPath(dataDir), err)
-	}
-	if k, err := hex.DecodeString(s.NameKey); err != nil || len(k) != 32 {
-		return s, fmt.Errorf("%s: name key is not 64 hex digits", settingsPath(dataDir))
+	if err := parseSettings([]byte(text), &s); err != nil {
+		return s, fmt.Errorf("%s: %w", where, err)
 	}
 	return s, nil
 }
 
-// Init sets up backups of a data directory to target: it makes a new age
-// identity and a name key, stores the target, the public recipient and
-// the name key, and returns the identity (its only copy). An existing
-// setup is kept unless force is set.
-func Init(dataDir, target string, force bool) (*age.X25519Identity, Settings, error) {
-	if _, err := LoadSettings(dataDir); err == nil && !force {
-		return nil, Settings{}, errors.New("backups are already set up for this box (a new identity would not read the old snapshots): add --force to replace the setup")
+// parseSettings reads settings and checks their keys.
+func parseSettings(data []byte, s *Settings) error {
+	if err := json.Unmarshal(data, s); err != nil {
+		return err
+	}
+	if _, err := age.ParseX25519Recipient(s.Recipient); err != nil {
+		return fmt.Errorf("recipient: %w (run 'boxmail backup init --force')", err)
+	}
+	if k, err := hex.DecodeString(s.NameKey); err != nil || len(k) != 32 {
+		return errors.New("name key is not 64 hex digits")
+	}
+	return nil
+}
+
+// Init sets up backups of a box to target: it makes a new age identity
+// and a name key, stores the target, the public recipient and the name
+// key in the box's store, and returns the identity (its only copy). An
+// existing setup is kept unless force is set.
+func Init(ctx context.Context, st *store.Store, dataDir, target string, force bool) (*age.X25519Identity, Settings, error) {
+	exists := errors.New("backups are already set up for this box (a new identity would not read the old snapshots): add --force to replace the setup")
+	if _, err := LoadSettings(ctx, st, dataDir); err == nil && !force {
+		return nil, Settings{}, exists
 	} else if err != nil && !errors.Is(err, ErrNotConfigured) && !force {
 		return nil, Settings{}, err
 	}
@@ -91,7 +123,14 @@ func Init(dataDir, target string, force bool) (*age.X25519Identity, Settings, er
 	if err != nil {
 		return nil, Settings{}, err
 	}
-	if err := safefile.Write(settingsPath(dataDir), append(data, '\n'), 0o600); err != nil {
+	if force {
+		err = st.PutBoxSecret(ctx, settingsName, string(data))
+	} else if stored, aerr := st.AddBoxSecret(ctx, settingsName, string(data)); aerr != nil {
+		err = aerr
+	} else if stored != string(data) { // another node's init came first
+		err = exists
+	}
+	if err != nil {
 		return nil, Settings{}, err
 	}
 	return id, s, nil

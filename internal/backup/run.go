@@ -114,7 +114,7 @@ func run(ctx context.Context, o RunOptions) (res RunResult, err error) {
 	}
 	defer unlock()
 	defer func() { // 'boxmail status' warns when the last run failed
-		if rerr := recordRun(o.Dir, start, res.ID, err); rerr != nil {
+		if rerr := RecordRun(context.WithoutCancel(ctx), o.Store, o.Dir, start, res.ID, err); rerr != nil {
 			o.Logger.Warn("recording the backup run", "err", rerr)
 		}
 	}()

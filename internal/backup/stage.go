@@ -135,7 +135,9 @@ func linkBody(bodies, stage, name string) error {
 }
 
 // otherFiles lists the files of the data directory beside the database
-// and the body files: configuration, TLS files, keys, the settings.
+// and the body files: configuration, TLS files, keys. Not this package's
+// directory: the settings are in the database (LoadSettings), the rest
+// is this node's bookkeeping.
 func otherFiles(o RunOptions) ([]job, error) {
 	var jobs []job
 	err := filepath.WalkDir(o.Dir, func(p string, e fs.DirEntry, err error) error {
@@ -169,9 +171,6 @@ func otherFiles(o RunOptions) ([]job, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if _, err := os.Stat(settingsPath(o.Dir)); err == nil {
-		jobs = append(jobs, job{rel: StateDir + "/" + settingsFile, src: settingsPath(o.Dir)})
 	}
 	return jobs, nil
 }

@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -8,7 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"boxmail/internal/safefile"
+	"boxmail/internal/store"
 )
 
 // Status is what the box remembers of its last backup run and its last
@@ -39,26 +40,45 @@ func (s Status) DeepVerifyDue(now time.Time) bool {
 	return now.Sub(s.LastDeepVerify) >= DeepVerifyEvery-time.Hour
 }
 
+// statusFile held Status in earlier versions (DIR/backup/status.json);
+// a store without a status imports it once.
 const statusFile = "status.json"
 
+// statusName is the status's name among the store's box settings (as
+// settingsName): whichever node ran or verified the last backup, every
+// node's 'boxmail status' and admin panel show it.
+const statusName = "backup.status"
+
 // ReadStatus returns what the box remembers of its backups (the zero
-// Status when nothing ran yet).
-func ReadStatus(dataDir string) (Status, error) {
+// Status when nothing ran yet), from its store.
+func ReadStatus(ctx context.Context, st *store.Store, dataDir string) (Status, error) {
 	var s Status
-	data, err := os.ReadFile(filepath.Join(dataDir, StateDir, statusFile))
-	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
-	}
+	text, ok, err := st.BoxSecret(ctx, statusName)
 	if err != nil {
 		return s, err
 	}
-	return s, json.Unmarshal(data, &s)
+	if !ok {
+		data, err := os.ReadFile(filepath.Join(dataDir, StateDir, statusFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			return s, nil
+		}
+		if err != nil {
+			return s, err
+		}
+		if err := json.Unmarshal(data, &s); err != nil {
+			return s, err
+		}
+		if text, err = st.AddBoxSecret(ctx, statusName, string(data)); err != nil {
+			return s, err
+		}
+	}
+	return s, json.Unmarshal([]byte(text), &s)
 }
 
 // RecordVerify remembers a verify of kind (VerifyOptions.Kind) that
 // started at start and ended with err (nil: every snapshot whole).
-func RecordVerify(dataDir string, start time.Time, kind string, err error) error {
-	return updateStatus(dataDir, func(s *Status) {
+func RecordVerify(ctx context.Context, st *store.Store, dataDir string, start time.Time, kind string, err error) error {
+	return updateStatus(ctx, st, dataDir, func(s *Status) {
 		s.LastVerify, s.VerifyKind, s.VerifyError = start.UTC(), kind, errText(err)
 		if err == nil {
 			s.LastVerified = start.UTC()
@@ -69,10 +89,10 @@ func RecordVerify(dataDir string, start time.Time, kind string, err error) error
 	})
 }
 
-// recordRun remembers a run that started at start and stored snapshot
-// id, or failed with err.
-func recordRun(dataDir string, start time.Time, id string, err error) error {
-	return updateStatus(dataDir, func(s *Status) {
+// RecordRun remembers a run that started at start and stored snapshot
+// id, or failed with err (Run calls it).
+func RecordRun(ctx context.Context, st *store.Store, dataDir string, start time.Time, id string, err error) error {
+	return updateStatus(ctx, st, dataDir, func(s *Status) {
 		s.LastRun, s.LastRunError = start.UTC(), errText(err)
 		if err == nil {
 			s.LastOK, s.LastSnapshot = start.UTC(), id
@@ -87,18 +107,17 @@ func errText(err error) string {
 	return err.Error()
 }
 
-func updateStatus(dataDir string, f func(*Status)) error {
-	s, err := ReadStatus(dataDir)
+// updateStatus changes the stored status. Runs and verifies of one box
+// do not overlap (the backup lease), so a read and a write suffice.
+func updateStatus(ctx context.Context, st *store.Store, dataDir string, f func(*Status)) error {
+	s, err := ReadStatus(ctx, st, dataDir)
 	if err != nil {
 		s = Status{} // a damaged record is replaced
 	}
 	f(&s)
-	data, err := json.MarshalIndent(s, "", "  ")
+	data, err := json.Marshal(s)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dataDir, StateDir), 0o700); err != nil {
-		return err
-	}
-	return safefile.Write(filepath.Join(dataDir, StateDir, statusFile), append(data, '\n'), 0o600)
+	return st.PutBoxSecret(ctx, statusName, string(data))
 }

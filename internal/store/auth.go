@@ -239,7 +239,7 @@ func (s *Store) EnableTOTP(ctx context.Context, email, secret string, usedStep i
 	if k, err := decodeSecret(secret); err != nil || len(k) < 10 {
 		return fmt.Errorf("TOTP secret: %w", ErrInvalid)
 	}
-	aead, err := s.totpAEAD(true)
+	aead, err := s.totpAEAD(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,9 @@ func (s *Store) DisableTOTP(ctx context.Context, email string) error {
 // reused code, or TOTP off, is ErrAuthFailed.
 func (s *Store) CheckTOTP(ctx context.Context, email, code string, now time.Time) error {
 	email = strings.ToLower(email)
-	return s.write(ctx, func(ctx context.Context, tx *Tx) error {
+	aead, aerr := s.totpAEAD(ctx, false) // totp.go; not inside the write
+	var sealLater []clearSecret
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		var id, last int64
 		var stored string
 		if err := tx.queryRow(ctx, "SELECT id, totp_secret, totp_step FROM accounts WHERE email = ?", email).Scan(&id, &stored, &last); errors.Is(err, sql.ErrNoRows) {
@@ -283,7 +285,7 @@ func (s *Store) CheckTOTP(ctx context.Context, email, code string, now time.Time
 		if stored == "" {
 			return ErrAuthFailed
 		}
-		secret, clear, err := s.openSecret(id, stored)
+		secret, clear, err := s.openSecret(aead, aerr, id, stored)
 		if err != nil {
 			return err
 		}
@@ -291,16 +293,22 @@ func (s *Store) CheckTOTP(ctx context.Context, email, code string, now time.Time
 		if !ok {
 			return ErrAuthFailed
 		}
-		if clear { // from an older version: sealed on this write (totp.go)
-			if aead, err := s.totpAEAD(true); err == nil {
+		if clear { // from an older version: sealed on this write, or right after when there is no key yet (totp.go)
+			if aead != nil {
 				stored = sealSecret(aead, id, secret)
 			} else {
-				s.log.Warn("sealing a TOTP secret stored in clear", "err", err)
+				sealLater = []clearSecret{{id, secret}}
 			}
 		}
 		_, err = tx.exec(ctx, "UPDATE accounts SET totp_step = ?, totp_secret = ? WHERE id = ?", st, stored, id)
 		return err
 	})
+	if err == nil && sealLater != nil {
+		if _, serr := s.sealClear(ctx, sealLater); serr != nil {
+			s.log.Warn("sealing a TOTP secret stored in clear", "err", serr)
+		}
+	}
+	return err
 }
 
 // AppPassword describes one app password (never the password itself).

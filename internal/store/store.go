@@ -256,6 +256,14 @@ func Open(ctx context.Context, dir string, opts Options) (*Store, error) {
 	} else if n > 0 {
 		s.log.Info("sealed TOTP secrets stored in clear", "accounts", n)
 	}
+	if err := s.importSRSKey(ctx); err != nil { // boxsecrets.go
+		s.log.Warn("importing the SRS key file", "err", err)
+	}
+	if _, err := os.Stat(s.totpKeyPath()); err == nil { // totp.go: an older box's key has its check value recorded
+		if err := s.CheckTOTPKey(ctx); err != nil { // serve refuses to start on it
+			s.log.Warn("TOTP sealing key", "err", err)
+		}
+	}
 	return s, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"crypto/subtle"
 	"database/sql"
 	"encoding/base32"
@@ -124,13 +125,24 @@ func TOTPURI(issuer, email, secret string) string {
 // 0600, in a 0700 directory), made on first need, outside the database:
 // a copy of boxmail.db alone does not give anyone's second factor.
 // Secrets stored in clear by older versions keep working; Open seals them
-// (EncryptTOTPSecrets), and so does their next use. Losing the key file
-// makes the sealed secrets useless: 'boxmail user totp EMAIL disable'
-// and setting two-step login up again is the way back.
+// (EncryptTOTPSecrets), and so does their next use.
+//
+// Every node of a box must hold the same key file (issue 23), so the
+// store records a check value of the key (totpKeyCheck: 8 bytes of an
+// HMAC under the key, which tells nothing of it) in the settings table
+// (boxsecrets.go), written insert-if-absent by the first node to make
+// the key, or by the first Open of a box that had a key before. A node
+// whose key file is missing or is another key refuses to seal or open
+// (TOTPKeyError) instead of making its own; serve checks at start
+// (CheckTOTPKey). Losing the key of a box makes the sealed secrets
+// useless: 'boxmail user totp forget-key' turns every account's second
+// factor off and forgets the check value, and the next setup makes a new
+// key.
 
 const (
-	sealedPrefix = "enc1:"
-	totpKeyName  = "totp.key"
+	sealedPrefix  = "enc1:"
+	totpKeyName   = "totp.key"
+	totpCheckName = "totp.key.check" // its name in the settings table
 )
 
 // totpKey is the store's TOTP sealing key, read (or made) once.
@@ -139,12 +151,51 @@ type totpKey struct {
 	aead cipher.AEAD
 }
 
+// TOTPKeyError is the refusal of a node whose TOTP sealing key file is
+// missing or is not the box's key (its check value is not the one the
+// store records).
+type TOTPKeyError struct {
+	Path    string // DIR/keys/totp.key
+	Missing bool   // no file (else: another key)
+}
+
+func (e *TOTPKeyError) Error() string {
+	if e.Missing {
+		return fmt.Sprintf("this box's TOTP sealing key is not on this node: %s is missing; copy keys/totp.key from a node of this box into this data dir (0600); if the key is lost for good, 'boxmail user totp forget-key' turns every account's two-step login off", e.Path)
+	}
+	return fmt.Sprintf("%s is not this box's TOTP sealing key (its check value differs from the one the store records): copy keys/totp.key from a node of this box over it", e.Path)
+}
+
+// totpKeyCheck is the check value of a sealing key recorded in the
+// store: the first 8 bytes of HMAC-SHA256(key, "boxmail totp key
+// check"), in hex. It tells two keys apart and nothing more.
+func totpKeyCheck(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("boxmail totp key check"))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
 // totpKeyPath is DIR/keys/totp.key.
 func (s *Store) totpKeyPath() string { return filepath.Join(s.dir, "keys", totpKeyName) }
 
+// CheckTOTPKey checks this node's TOTP sealing key against the box's
+// check value: nil when they match (recording the value when the box
+// has none yet) or when neither exists; a *TOTPKeyError when the file
+// is missing or another key. serve calls it before it starts; Open
+// logs its error.
+func (s *Store) CheckTOTPKey(ctx context.Context) error {
+	_, err := s.totpAEAD(ctx, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // no key here and none recorded: nothing to hold to
+	}
+	return err
+}
+
 // totpAEAD returns the sealing cipher, making the key file when create
-// is set and there is none.
-func (s *Store) totpAEAD(create bool) (cipher.AEAD, error) {
+// is set and neither the file nor a check value of the box exists. A key
+// file is used only when its check value is the box's (recorded here
+// when there is none). It must not be called inside a write.
+func (s *Store) totpAEAD(ctx context.Context, create bool) (cipher.AEAD, error) {
 	s.totp.mu.Lock()
 	defer s.totp.mu.Unlock()
 	if s.totp.aead != nil {
@@ -152,8 +203,18 @@ func (s *Store) totpAEAD(create bool) (cipher.AEAD, error) {
 	}
 	path := s.totpKeyPath()
 	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) && create {
-		data, err = makeKeyFile(path)
+	made := false
+	if errors.Is(err, os.ErrNotExist) {
+		_, recorded, cerr := s.BoxSecret(ctx, totpCheckName)
+		switch {
+		case cerr != nil:
+			return nil, fmt.Errorf("TOTP key check value: %w", cerr)
+		case recorded:
+			return nil, &TOTPKeyError{Path: path, Missing: true}
+		case create:
+			data, err = makeKeyFile(path)
+			made = err == nil
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TOTP key: %w", err)
@@ -161,6 +222,21 @@ func (s *Store) totpAEAD(create bool) (cipher.AEAD, error) {
 	key, err := hex.DecodeString(strings.TrimSpace(string(data)))
 	if err != nil || len(key) != 32 {
 		return nil, fmt.Errorf("TOTP key %s: not 64 hex digits", path)
+	}
+	check := totpKeyCheck(key)
+	stored, recorded, err := s.BoxSecret(ctx, totpCheckName)
+	if err == nil && !recorded {
+		stored, err = s.AddBoxSecret(ctx, totpCheckName, check)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TOTP key check value: %w", err)
+	}
+	if stored != check {
+		if made { // lost the race to another node's new key: this one sealed nothing
+			_ = os.Remove(path)
+			return nil, &TOTPKeyError{Path: path, Missing: true}
+		}
+		return nil, &TOTPKeyError{Path: path}
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -172,6 +248,37 @@ func (s *Store) totpAEAD(create bool) (cipher.AEAD, error) {
 	}
 	s.totp.aead = aead
 	return aead, nil
+}
+
+// ForgetTOTPKey is the way back from a lost TOTP sealing key: it turns
+// the second factor of every account off, forgets the box's check value
+// and removes this node's key file, so the next setup makes a new key
+// (which the other nodes must then be given). It returns how many
+// accounts had TOTP on.
+func (s *Store) ForgetTOTPKey(ctx context.Context) (int, error) {
+	defer s.auth.forget() // authcache.go
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *Tx) error {
+		res, err := tx.exec(ctx, "UPDATE accounts SET totp_secret = '', totp_step = 0 WHERE totp_secret != ''")
+		if err != nil {
+			return err
+		}
+		if n, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, "DELETE FROM settings WHERE key = ?", totpCheckName)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	s.totp.mu.Lock()
+	defer s.totp.mu.Unlock()
+	s.totp.aead = nil
+	if err := os.Remove(s.totpKeyPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return int(n), err
+	}
+	return int(n), nil
 }
 
 // makeKeyFile writes a new random key to path unless another process
@@ -223,14 +330,14 @@ func sealSecret(aead cipher.AEAD, accountID int64, secret string) string {
 }
 
 // openSecret returns the base32 secret of a stored value, sealed or (from
-// older versions) clear; clear reports the latter.
-func (s *Store) openSecret(accountID int64, stored string) (secret string, clear bool, err error) {
+// older versions) clear; clear reports the latter. aead and aerr are
+// what totpAEAD returned (it cannot run inside the caller's write).
+func (s *Store) openSecret(aead cipher.AEAD, aerr error, accountID int64, stored string) (secret string, clear bool, err error) {
 	if !strings.HasPrefix(stored, sealedPrefix) {
 		return stored, true, nil
 	}
-	aead, err := s.totpAEAD(false)
-	if err != nil {
-		return "", false, err
+	if aerr != nil {
+		return "", false, aerr
 	}
 	b, err := base64.RawStdEncoding.DecodeString(stored[len(sealedPrefix):])
 	if err != nil || len(b) < aead.NonceSize() {
@@ -246,18 +353,27 @@ func (s *Store) openSecret(accountID int64, stored string) (secret string, clear
 // EncryptTOTPSecrets seals the secrets still stored in clear (written by
 // an older version) and returns how many it sealed. Open calls it.
 func (s *Store) EncryptTOTPSecrets(ctx context.Context) (int, error) {
-	type row struct {
-		id     int64
-		secret string
-	}
-	clear, err := queryAll(ctx, s.rdb, func(rs *sql.Rows) (row, error) {
-		var r row
+	clear, err := queryAll(ctx, s.rdb, func(rs *sql.Rows) (clearSecret, error) {
+		var r clearSecret
 		return r, rs.Scan(&r.id, &r.secret)
 	}, "SELECT id, totp_secret FROM accounts WHERE totp_secret != '' AND totp_secret NOT LIKE '"+sealedPrefix+"%'")
 	if err != nil || len(clear) == 0 {
 		return 0, err
 	}
-	aead, err := s.totpAEAD(true)
+	return s.sealClear(ctx, clear)
+}
+
+// clearSecret is an account's TOTP secret stored in clear.
+type clearSecret struct {
+	id     int64
+	secret string
+}
+
+// sealClear seals secrets stored in clear (unless they changed since
+// they were read), making the key if there is none, and returns how
+// many it sealed.
+func (s *Store) sealClear(ctx context.Context, clear []clearSecret) (int, error) {
+	aead, err := s.totpAEAD(ctx, true)
 	if err != nil {
 		return 0, err
 	}
