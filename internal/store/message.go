@@ -237,11 +237,18 @@ func (s *Store) appendBody(ctx context.Context, accountID int64, mailbox string,
 		if err := checkQuota(ctx, tx, accountID, quota, b.size); err != nil {
 			return err
 		}
-		bid, err := insertBody(ctx, tx, b)
-		if err != nil {
-			return err
+		var bid int64
+		var err error
+		if tx.s.pg && b.file == "" {
+			// The body and the message row in one statement.
+			var got int64
+			if bid, got, uid, err = addInlinePG(ctx, tx, appendOneSQLPG, b, accountID, mid, accountID, f|FlagRecent, kw, idate); err == nil && got == 0 {
+				err = fmt.Errorf("mailbox %d: %w", mid, ErrNotFound)
+			}
+		} else if bid, err = insertBody(ctx, tx, b); err == nil {
+			uid, err = addMessage(ctx, tx, accountID, mid, bid, b.size, f|FlagRecent, kw, idate)
 		}
-		if uid, err = addMessage(ctx, tx, accountID, mid, bid, b.size, f|FlagRecent, kw, idate); err != nil {
+		if err != nil {
 			return err
 		}
 		if spamRoleOf(mailbox, use) == roleSent { // spam.go: whom the user writes to
