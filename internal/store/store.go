@@ -62,7 +62,10 @@
 // SQL, rewritten once per statement text for PostgreSQL (dialect.go), a
 // schema created in one step at version 27 (pgschema.go), the same
 // writer and group commit, with serialization failures and deadlocks
-// retried per write. Body files stay under DIR.
+// retried per write. There a batch's first write runs without a
+// savepoint (runFirst), and the connection sends BEGIN, savepoints and
+// COMMIT with the statements next to them (pgConn). Body files stay
+// under DIR.
 //
 // This package knows nothing of SMTP or IMAP wire formats; it stores bytes
 // and metadata. The one piece of mail parsing it does is reading the
