@@ -370,13 +370,16 @@ func expungePG(ctx context.Context, tx *Tx, accountID, mailboxID int64, uids []u
 	return out, compactOlderThan(ctx, tx, mailboxID, oldest.Int64, at)
 }
 
-// bodyRefIndexSchema is migration 35: an index on each column that
-// references a body. A body is deleted (by the triggers) when its last
-// message or queue row goes, and both engines then check the foreign
-// keys that point at it: without these indexes by a scan of every
-// message of every account, per body (PostgreSQL: 0.4 ms per expunged
-// message with 6,000 messages in the box, 2.6 ms with 60,000; 0.1 ms
-// with the index). The same SQL on both engines.
+// bodyRefIndexSchema is migration 35 on PostgreSQL: an index on each
+// column that references a body. A body is deleted (by the triggers)
+// when its last message or queue row goes, and PostgreSQL then checks
+// the foreign keys that point at it: without these indexes by a scan of
+// every message of every account, per body (0.4 ms per expunged message
+// with 6,000 messages in the database, 2.6 ms with 60,000; 0.1 ms with
+// the index). SQLite checks its foreign keys the same way, by a scan, but
+// keeps its schema: in the IMAP benchmark's small mailboxes an APPEND
+// and EXPUNGE cost it more with the index than without
+// (bench/results/cluster-2026-12-08.md).
 const bodyRefIndexSchema = `
 CREATE INDEX IF NOT EXISTS messages_body ON messages(body_id);
 CREATE INDEX IF NOT EXISTS queue_body ON queue(body_id);
