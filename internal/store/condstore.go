@@ -394,10 +394,7 @@ func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
 		}
 	}
 	if !read {
-		var owner int64
-		if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
-			return ErrNotFound
-		} else if err != nil {
+		if err := u.checkOwner(ctx, tx); err != nil {
 			return err
 		}
 	}
@@ -405,6 +402,18 @@ func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
 		return err
 	}
 	return u.flushTraining(ctx, tx)
+}
+
+// checkOwner answers ErrNotFound unless the mailbox is the account's:
+// asked when the update read no row (the rows are read only from a
+// mailbox of the account).
+func (u *flagUpdate) checkOwner(ctx context.Context, tx *Tx) error {
+	var owner int64
+	err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
+		return ErrNotFound
+	}
+	return err
 }
 
 // storeSQLPG (PostgreSQL) is a STORE that adds or removes system flags
@@ -473,10 +482,7 @@ func (u *flagUpdate) runPG(ctx context.Context, tx *Tx, uids []uint32) error {
 	}
 	rows.Close()
 	if !read {
-		var owner int64
-		if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
-			return ErrNotFound
-		} else if err != nil {
+		if err := u.checkOwner(ctx, tx); err != nil {
 			return err
 		}
 	}
