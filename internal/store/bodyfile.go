@@ -323,31 +323,39 @@ func insertBody(ctx context.Context, tx *Tx, b body) (int64, error) {
 	return id, insertHeaderSearch(ctx, tx.exec, id, search)
 }
 
-// insertInlineBodySQLPG (PostgreSQL) writes an inline body with its header
-// and header_search rows in one statement.
-const insertInlineBodySQLPG = `WITH b AS (INSERT INTO bodies(size, data) VALUES(?1, ?2) RETURNING id),
-h AS (INSERT INTO headers(body_id, data) SELECT id, ?3::bytea FROM b),
-s AS (INSERT INTO header_search(body_id, subject, hfrom, hto, cc, bcc) SELECT id, ?4::bytea, ?5::bytea, ?6::bytea, ?7::bytea, ?8::bytea FROM b)
-SELECT id FROM b`
+// insertInlineBodySQLPG (PostgreSQL) writes an inline body with its
+// header, header_search and body_text rows (no text: none) in one
+// statement.
+const insertInlineBodySQLPG = inlineBodyCTEPG + " SELECT id FROM b"
 
-// insertInlineBodyPG is insertBody of an inline body on PostgreSQL: two
-// round trips instead of four (the body text index is written apart,
-// textsearch.go).
+// inlineBodyCTEPG is the WITH clause of insertInlineBodySQLPG: b is the
+// new body's id.
+const inlineBodyCTEPG = `WITH b AS (INSERT INTO bodies(size, data) VALUES(?1, ?2) RETURNING id),
+h AS (INSERT INTO headers(body_id, data) SELECT id, ?3::bytea FROM b),
+s AS (INSERT INTO header_search(body_id, subject, hfrom, hto, cc, bcc) SELECT id, ?4::bytea, ?5::bytea, ?6::bytea, ?7::bytea, ?8::bytea FROM b),
+t AS (INSERT INTO body_text(rowid, text) SELECT id, ?9::text FROM b WHERE ?9::text <> '')`
+
+// insertInlineBodyPG is insertBody of an inline body on PostgreSQL: one
+// round trip instead of five.
 func insertInlineBodyPG(ctx context.Context, tx *Tx, b body) (int64, error) {
+	var id int64
+	err := tx.queryRow(ctx, insertInlineBodySQLPG, inlineBodyArgsPG(b)...).Scan(&id)
+	return id, err
+}
+
+// inlineBodyArgsPG are insertInlineBodySQLPG's arguments for b, the
+// first nine of bodyAndMessageSQLPG's.
+func inlineBodyArgsPG(b body) []any {
 	header, _ := mailmsg.Split(b.data)
 	search := b.search
 	if search == nil {
 		search = headerSearchRow(header)
 	}
-	var id int64
-	if err := tx.queryRow(ctx, insertInlineBodySQLPG, len(b.data), b.data, header, search[0], search[1], search[2], search[3], search[4]).Scan(&id); err != nil {
-		return 0, err
-	}
 	text := b.text
 	if !b.textSet {
 		text = bodyText(b.data)
 	}
-	return id, insertBodyText(ctx, tx.exec, id, pgText(text))
+	return []any{len(b.data), b.data, header, search[0], search[1], search[2], search[3], search[4], pgText(text)}
 }
 
 // readBodyFile returns the bytes of a body kept in a file or a shared

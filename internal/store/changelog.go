@@ -121,20 +121,30 @@ func (c *changeLog) keepBuffers(events []Event) {
 // upto, the row the published ones reach once tx commits (0: none). It
 // runs in the writer goroutine with s.chlog.mu held.
 //
-// On PostgreSQL it also lists the dead body files (notifySQL) into
-// *dead, a list for removeDead once tx has committed.
+// On PostgreSQL its statement also commits tx (commitWith: one round
+// trip for both; tx.Commit then reports the outcome) and lists the dead
+// body files (notifySQL) into *dead, a list for removeDead. The other
+// writers' rows before upto are then read after the commit (runBatch):
+// those ids were all committed before this row took its id.
 func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *[]string) (foreign []Event, upto int64, err error) {
 	t := &Tx{tx: tx, s: s}
 	c := &s.chlog
 	var id int64
 	c.buf = encodeEvents(c.buf[:0], events)
+	if c.rows++; c.rows >= trimEvery {
+		c.rows = 0
+		if _, err := t.exec(ctx, "DELETE FROM change_log WHERE id < (SELECT id FROM change_log WHERE at >= ? ORDER BY id LIMIT 1)",
+			time.Now().Add(-changeLogKeep).Unix()); err != nil {
+			return nil, 0, fmt.Errorf("trimming the change log: %w", err)
+		}
+	}
 	if s.pg {
 		// Ids in commit order (see the comment at the top of this file),
 		// and the other nodes' wake-up, sent at commit (notify.go).
 		var pid uint32
 		var notes int64
 		var names sql.NullString
-		if err := t.queryRow(ctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf).Scan(&pid, &id, &notes, &names); err != nil {
+		if err := t.queryRow(commitWith(ctx), notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf).Scan(&pid, &id, &notes, &names); err != nil {
 			return nil, 0, fmt.Errorf("change log: %w", err)
 		}
 		c.writerPID.Store(pid) // the listener skips our own notifications
@@ -142,16 +152,10 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *
 		if names.Valid {
 			*dead = strings.Split(names.String, "\n")
 		}
+		return nil, id, nil
 	} else if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {
 		return nil, 0, fmt.Errorf("change log: %w", err)
-	}
-	if c.rows++; c.rows >= trimEvery {
-		c.rows = 0
-		if _, err := t.exec(ctx, "DELETE FROM change_log WHERE id < (SELECT id FROM change_log WHERE at >= ? ORDER BY id LIMIT 1)",
-			time.Now().Add(-changeLogKeep).Unix()); err != nil {
-			return nil, 0, fmt.Errorf("trimming the change log: %w", err)
-		}
 	}
 	if !c.watching || id <= c.seen+1 {
 		return nil, id, nil

@@ -301,7 +301,11 @@ func (s *Store) UpdateFlagsUnchangedSince(ctx context.Context, accountID, mailbo
 	sorted = slices.Compact(sorted)
 	err = s.write(ctx, func(ctx context.Context, tx *Tx) error {
 		u := flagUpdate{accountID: accountID, mailboxID: mailboxID, op: op, f: f, kw: kw, unchangedSince: unchangedSince, role: -1}
-		if err := u.run(ctx, tx, sorted); err != nil {
+		run := u.run
+		if tx.s.pg && len(kw) == 0 && (op == FlagsAdd || op == FlagsRemove) {
+			run = u.runPG // the common STORE +FLAGS/-FLAGS, in one statement
+		}
+		if err := run(ctx, tx, sorted); err != nil {
 			return err
 		}
 		changed, modified = u.changed, u.modified
@@ -390,15 +394,97 @@ func (u *flagUpdate) run(ctx context.Context, tx *Tx, uids []uint32) error {
 		}
 	}
 	if !read {
-		var owner int64
-		if err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner); errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
-			return ErrNotFound
-		} else if err != nil {
+		if err := u.checkOwner(ctx, tx); err != nil {
 			return err
 		}
 	}
 	if err := u.flushWrites(ctx, tx); err != nil {
 		return err
+	}
+	return u.flushTraining(ctx, tx)
+}
+
+// checkOwner answers ErrNotFound unless the mailbox is the account's:
+// asked when the update read no row (the rows are read only from a
+// mailbox of the account).
+func (u *flagUpdate) checkOwner(ctx context.Context, tx *Tx) error {
+	var owner int64
+	err := tx.queryRow(ctx, "SELECT account_id FROM mailboxes WHERE id = ?", u.mailboxID).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && owner != u.accountID {
+		return ErrNotFound
+	}
+	return err
+}
+
+// storeSQLPG (PostgreSQL) is a STORE that adds or removes system flags
+// (no keywords) in one statement: it locks the rows of the UIDs ?5 in
+// mailbox ?1 of account ?2, computes their new flags ((flags & ?3) | ?4),
+// raises the mailbox's MODSEQ once if any changes (except rows whose
+// MODSEQ is above ?6, when not 0: CONDSTORE's UNCHANGEDSINCE), and writes
+// the changed rows with it. Its rows, by UID: each message's old flags,
+// keywords, body, MODSEQ and new flags, then the new MODSEQ and the
+// mailbox's name and special use (NULL: nothing changed).
+const storeSQLPG = `WITH o AS (SELECT m.uid, m.flags, m.keywords, m.body_id, m.modseq, (m.flags & ?3::bigint) | ?4::bigint AS nf
+	FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+	WHERE m.mailbox_id = ?1 AND b.account_id = ?2 AND m.uid = ANY(?5::bigint[]) FOR UPDATE OF m),
+c AS (SELECT uid, nf FROM o WHERE (?6::bigint = 0 OR modseq <= ?6::bigint) AND nf <> flags),
+n AS (UPDATE mailboxes SET modseq = modseq + 1 WHERE id = ?1 AND EXISTS (SELECT 1 FROM c) RETURNING modseq, name, special_use),
+w AS (UPDATE messages m SET flags = c.nf, modseq = n.modseq FROM c, n WHERE m.mailbox_id = ?1 AND m.uid = c.uid)
+SELECT o.uid, o.flags, o.keywords, o.body_id, o.modseq, o.nf, n.modseq, n.name, n.special_use FROM o LEFT JOIN n ON true ORDER BY o.uid`
+
+// runPG is run for an op that adds or removes system flags only, on
+// PostgreSQL: the rows are changed by storeSQLPG as they are read, and
+// what run's apply would note of each is noted from what it returns.
+func (u *flagUpdate) runPG(ctx context.Context, tx *Tx, uids []uint32) error {
+	mask, set := int64(-1), int64(u.f)
+	if u.op == FlagsRemove {
+		mask, set = ^int64(u.f), 0
+	}
+	list := make([]int64, len(uids))
+	for i, uid := range uids {
+		list[i] = int64(uid)
+	}
+	rows, err := tx.tx.QueryContext(ctx, storeSQLPG, u.mailboxID, u.accountID, mask, set, list, u.unchangedSince)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	read := false
+	for rows.Next() {
+		var r flagRow
+		var nf Flags
+		var kw, name, use sql.NullString
+		var modseq sql.NullInt64
+		if err := rows.Scan(&r.uid, &r.flags, &kw, &r.bodyID, &r.modseq, &nf, &modseq, &name, &use); err != nil {
+			return err
+		}
+		read = true
+		r.kw = splitKeywords(kw)
+		switch {
+		case u.unchangedSince > 0 && r.modseq > u.unchangedSince:
+			u.modified = append(u.modified, r.uid)
+			continue
+		case nf == r.flags:
+			u.changed = append(u.changed, ChangedMeta{MessageMeta: MessageMeta{UID: r.uid, Flags: nf, Keywords: r.kw}, ModSeq: r.modseq})
+			continue
+		}
+		u.modseq = modseq.Int64
+		u.changed = append(u.changed, ChangedMeta{MessageMeta: MessageMeta{UID: r.uid, Flags: nf, Keywords: r.kw}, ModSeq: u.modseq})
+		tx.emit(Event{Kind: EventFlags, AccountID: u.accountID, MailboxID: u.mailboxID, UID: r.uid, ModSeq: u.modseq, Flags: nf, Keywords: r.kw, Origin: originOf(ctx)})
+		// The keywords stay, so the only training is a message newly read
+		// (spam.go; flushTraining, after the rows are read).
+		if _, read := flagTraining(spamRoleOf(name.String, use.String), r.flags, nf, r.kw, r.kw); read {
+			u.train = append(u.train, r.bodyID)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	if !read {
+		if err := u.checkOwner(ctx, tx); err != nil {
+			return err
+		}
 	}
 	return u.flushTraining(ctx, tx)
 }

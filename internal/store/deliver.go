@@ -82,7 +82,16 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) ([]int64, error)
 	if d.Received.IsZero() {
 		d.Received = time.Now()
 	}
-	bid, err := insertBody(ctx, tx, b)
+	local := d.Local
+	var bid int64
+	var err error
+	one := tx.s.pg && b.file == "" && len(local) == 1
+	if one {
+		// The commonest delivery, in one statement.
+		bid, local, err = deliverOnePG(ctx, tx, b, local[0], d.Received)
+	} else {
+		bid, err = insertBody(ctx, tx, b)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -91,8 +100,7 @@ func deliverTx(ctx context.Context, tx *Tx, d Delivery, b body) ([]int64, error)
 			return nil, err
 		}
 	}
-	local := d.Local
-	if tx.s.pg && len(local) > 0 {
+	if tx.s.pg && len(local) > 0 && !one {
 		// One statement for the targets whose mailbox exists; the others
 		// (created, or INBOX instead) one by one below.
 		if local, err = addMessagesPG(ctx, tx, local, bid, int64(len(d.Trace)+len(d.Data)), d.Received); err != nil {
@@ -172,6 +180,54 @@ const addToNamedPG = `WITH u AS (UPDATE mailboxes SET uidnext = uidnext + 1, mod
 i AS (INSERT INTO messages(mailbox_id, uid, body_id, flags, keywords, idate, size, modseq)
 	SELECT id, uid, ?3::bigint, ?4::bigint, ?5::text, ?6::bigint, ?7::bigint, modseq FROM u)
 SELECT id, uid, modseq FROM u`
+
+// bodyAndMessageSQLPG (PostgreSQL) is insertInlineBodySQLPG and
+// addMessagePG in one statement: the body with its rows (?1-?9) and its
+// message row (flags ?12, keywords ?13, internal date ?14, size ?15) in
+// the mailbox %s picks (from ?10 and ?11), if there is one. Its row: the
+// body's id, then the mailbox, UID and MODSEQ of the message (NULL: no
+// such mailbox).
+const bodyAndMessageSQLPG = inlineBodyCTEPG + `,
+u AS (UPDATE mailboxes SET uidnext = uidnext + 1, modseq = modseq + 1 WHERE %s
+	RETURNING id, uidnext - 1 AS uid, modseq),
+i AS (INSERT INTO messages(mailbox_id, uid, body_id, flags, keywords, idate, size, modseq)
+	SELECT u.id, u.uid, b.id, ?12::bigint, ?13::text, ?14::bigint, ?15::bigint, u.modseq FROM u, b)
+SELECT b.id, u.id, u.uid, u.modseq FROM b LEFT JOIN u ON true`
+
+var (
+	// deliverOneSQLPG: the mailbox named ?11 of account ?10.
+	deliverOneSQLPG = fmt.Sprintf(bodyAndMessageSQLPG, "account_id = ?10 AND name = ?11")
+	// appendOneSQLPG: mailbox ?10, of account ?11.
+	appendOneSQLPG = fmt.Sprintf(bodyAndMessageSQLPG, "id = ?10 AND account_id = ?11")
+)
+
+// addInlinePG runs q, deliverOneSQLPG or appendOneSQLPG, for the inline
+// body b and a message of flags f and keywords kw in the mailbox that
+// m10 and m11 pick, and notes the new message's event. It returns the
+// body's id and the message's mailbox (0: no such mailbox) and UID.
+func addInlinePG(ctx context.Context, tx *Tx, q string, b body, accountID int64, m10, m11 any, f Flags, kw []string, idate time.Time) (bid, mid int64, uid uint32, err error) {
+	args := append(inlineBodyArgsPG(b), m10, m11, f, joinKeywords(kw), idate.Unix(), b.size)
+	var m, u, modseq sql.NullInt64
+	if err := tx.queryRow(ctx, q, args...).Scan(&bid, &m, &u, &modseq); err != nil {
+		return 0, 0, 0, err
+	}
+	if !m.Valid {
+		return bid, 0, 0, nil
+	}
+	tx.emit(Event{Kind: EventNewMessage, AccountID: accountID, MailboxID: m.Int64, UID: uint32(u.Int64), ModSeq: modseq.Int64, Flags: f, Keywords: kw, Origin: originOf(ctx)})
+	return bid, m.Int64, uint32(u.Int64), nil
+}
+
+// deliverOnePG stores the inline body b and, when t's mailbox exists,
+// its message row there, in one statement (deliverOneSQLPG). It returns
+// the body's id and the targets left: t when its mailbox does not exist.
+func deliverOnePG(ctx context.Context, tx *Tx, b body, t LocalTarget, idate time.Time) (int64, []LocalTarget, error) {
+	bid, mid, _, err := addInlinePG(ctx, tx, deliverOneSQLPG, b, t.AccountID, t.AccountID, targetMailbox(t), t.Flags|FlagRecent, t.Keywords, idate)
+	if err != nil || mid != 0 {
+		return bid, nil, err
+	}
+	return bid, []LocalTarget{t}, nil // no such mailbox
+}
 
 // addMessagesPG stores the message bodyID in the mailboxes of targets
 // that exist, by deliverPG, and returns the targets left: those whose

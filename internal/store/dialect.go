@@ -30,6 +30,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -39,6 +40,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -117,6 +119,15 @@ func (c *statementCount) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ p
 }
 
 func (c *statementCount) TracePrepareEnd(context.Context, *pgx.Conn, pgx.TracePrepareEndData) {}
+
+// A batch (pgConn's pipeline) is one round trip, whatever it holds.
+func (c *statementCount) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+
+func (c *statementCount) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *statementCount) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
 // pgStatements caches pgRewrite by statement text: the store's queries
 // are constants, so the cache holds a few hundred entries.
@@ -246,13 +257,32 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgConn{cn.(*stdlib.Conn)}, nil
+	return &pgConn{c: cn.(*stdlib.Conn)}, nil
 }
 
 func (c pgConnector) Driver() driver.Driver { return c.inner.Driver() }
 
 // pgConn is a pgx connection that rewrites each statement's text.
-type pgConn struct{ c *stdlib.Conn }
+//
+// It also saves round trips in transactions. A transaction's BEGIN is not
+// sent alone: BeginTx only notes it, and it goes with the transaction's
+// first statement, in one pipeline (pgx's batch: one write, one read).
+// The writer defers its savepoint statements the same way (deferStmt),
+// and has its last statement carry the COMMIT (commitWith). A
+// transaction that ran nothing costs nothing.
+type pgConn struct {
+	c *stdlib.Conn
+	// pending holds the statements (without arguments) to send before the
+	// next one: the BEGIN of a transaction begun lazily, deferred
+	// savepoint statements.
+	pending []string
+	// inTx: a transaction is open; unsent: its BEGIN is still in pending.
+	inTx, unsent bool
+	// committed: the open transaction was committed by a statement run
+	// with commitWith; commitErr is that COMMIT's outcome.
+	committed bool
+	commitErr error
+}
 
 var (
 	_ driver.ConnPrepareContext = (*pgConn)(nil)
@@ -265,26 +295,216 @@ var (
 	_ driver.Validator          = (*pgConn)(nil)
 )
 
-func (p *pgConn) Prepare(q string) (driver.Stmt, error) { return p.c.Prepare(pgSQL(q)) }
+// Context marks of the writer's statements on PostgreSQL (pgConn).
+type (
+	deferKey  struct{}
+	commitKey struct{}
+)
+
+// deferStmt marks ctx so that a statement without arguments run with it
+// in a transaction is sent with the next one instead of alone (its error,
+// if any, is that statement's). Only for statements whose result nobody
+// reads: SAVEPOINT and RELEASE.
+func deferStmt(ctx context.Context) context.Context { return context.WithValue(ctx, deferKey{}, true) }
+
+// commitWith marks ctx so that the statement run with it in a
+// transaction is followed by COMMIT in the same pipeline; the Tx's Commit
+// then returns that COMMIT's outcome. It must be the transaction's last
+// statement.
+func commitWith(ctx context.Context) context.Context {
+	return context.WithValue(ctx, commitKey{}, true)
+}
+
+func (p *pgConn) Prepare(q string) (driver.Stmt, error) {
+	return p.PrepareContext(context.Background(), q)
+}
 func (p *pgConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	// A prepared statement runs on the inner connection, past pending.
+	if err := p.flush(ctx); err != nil {
+		return nil, err
+	}
 	return p.c.PrepareContext(ctx, pgSQL(q))
 }
 func (p *pgConn) Close() error { return p.c.Close() }
 func (p *pgConn) Begin() (driver.Tx, error) {
-	return p.c.BeginTx(context.Background(), driver.TxOptions{})
+	return p.BeginTx(context.Background(), driver.TxOptions{})
 }
+
+// BeginTx begins a transaction lazily: its BEGIN goes with the first
+// statement.
 func (p *pgConn) BeginTx(ctx context.Context, o driver.TxOptions) (driver.Tx, error) {
-	return p.c.BeginTx(ctx, o)
+	begin := "begin"
+	switch sql.IsolationLevel(o.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted:
+		begin += " isolation level read uncommitted"
+	case sql.LevelReadCommitted:
+		begin += " isolation level read committed"
+	case sql.LevelRepeatableRead, sql.LevelSnapshot:
+		begin += " isolation level repeatable read"
+	case sql.LevelSerializable:
+		begin += " isolation level serializable"
+	default:
+		return nil, fmt.Errorf("unsupported isolation: %v", o.Isolation)
+	}
+	if o.ReadOnly {
+		begin += " read only"
+	}
+	if p.c.Conn().IsClosed() {
+		return nil, driver.ErrBadConn
+	}
+	p.pending = append(p.pending[:0], begin)
+	p.inTx, p.unsent, p.committed, p.commitErr = true, true, false, nil
+	return pgTx{p}, nil
 }
+
+// pgTx is a transaction of pgConn.
+type pgTx struct{ p *pgConn }
+
+func (t pgTx) Commit() error {
+	p := t.p
+	p.pending, p.inTx = p.pending[:0], false // savepoint statements: COMMIT ends them
+	switch {
+	case p.committed:
+		err := p.commitErr
+		p.committed, p.commitErr = false, nil
+		return err
+	case p.unsent:
+		p.unsent = false
+		return nil
+	}
+	tag, err := p.c.Conn().Exec(context.Background(), "commit")
+	if err == nil && tag.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	return err
+}
+
+func (t pgTx) Rollback() error {
+	p := t.p
+	p.pending, p.inTx = p.pending[:0], false
+	if p.unsent || p.committed {
+		p.unsent, p.committed, p.commitErr = false, false, nil
+		return nil
+	}
+	_, err := p.c.Conn().Exec(context.Background(), "rollback")
+	return err
+}
+
+// flush sends the pending statements alone (one round trip).
+func (p *pgConn) flush(ctx context.Context) error {
+	if len(p.pending) == 0 {
+		return nil
+	}
+	q := strings.Join(p.pending, "; ")
+	p.pending, p.unsent = p.pending[:0], false
+	_, err := p.c.Conn().Exec(ctx, q)
+	return err
+}
+
 func (p *pgConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
-	return p.c.ExecContext(ctx, pgSQL(q), args)
+	commit := ctx.Value(commitKey{}) != nil
+	if p.inTx && len(args) == 0 && !commit && ctx.Value(deferKey{}) != nil {
+		p.pending = append(p.pending, q)
+		return driver.RowsAffected(0), nil
+	}
+	if len(p.pending) == 0 && !commit {
+		return p.c.ExecContext(ctx, pgSQL(q), args)
+	}
+	if len(args) == 0 && !commit {
+		// One simple query, the pending statements first.
+		q = strings.Join(p.pending, "; ") + "; " + pgSQL(q)
+		p.pending, p.unsent = p.pending[:0], false
+		tag, err := p.c.Conn().Exec(ctx, q)
+		return driver.RowsAffected(tag.RowsAffected()), err
+	}
+	br, err := p.send(ctx, q, args, commit)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := br.Exec()
+	return driver.RowsAffected(tag.RowsAffected()), p.finish(br, commit, err)
 }
+
 func (p *pgConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
-	return p.c.QueryContext(ctx, pgSQL(q), args)
+	commit := ctx.Value(commitKey{}) != nil
+	if len(p.pending) == 0 && !commit {
+		return p.c.QueryContext(ctx, pgSQL(q), args)
+	}
+	br, err := p.send(ctx, q, args, commit)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if !commit {
+		if err != nil {
+			return nil, errors.Join(err, br.Close())
+		}
+		return &pgRows{m: p.c.Conn().TypeMap(), rows: rows, br: br}, nil
+	}
+	// The COMMIT's result comes after all the rows: read them first.
+	var out *pgRows
+	if err == nil {
+		out, err = bufferRows(p.c.Conn().TypeMap(), rows)
+	}
+	if err = p.finish(br, commit, err); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
-func (p *pgConn) Ping(ctx context.Context) error         { return p.c.Ping(ctx) }
-func (p *pgConn) ResetSession(ctx context.Context) error { return p.c.ResetSession(ctx) }
-func (p *pgConn) IsValid() bool                          { return !p.c.Conn().IsClosed() }
+
+// send sends the pending statements, q with args and, with commit,
+// COMMIT, as one pgx batch (one round trip), and reads the pending
+// statements' results. The caller reads q's result from the batch, then
+// calls finish.
+func (p *pgConn) send(ctx context.Context, q string, args []driver.NamedValue, commit bool) (pgx.BatchResults, error) {
+	b := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(p.pending)+2)}
+	for _, s := range p.pending {
+		b.Queue(s)
+	}
+	pending := len(p.pending)
+	p.pending, p.unsent = p.pending[:0], false
+	a := make([]any, len(args))
+	for i, v := range args {
+		a[i] = v.Value
+	}
+	b.Queue(pgSQL(q), a...)
+	if commit {
+		b.Queue("commit")
+	}
+	br := p.c.Conn().SendBatch(ctx, b)
+	for range pending {
+		if _, err := br.Exec(); err != nil {
+			return nil, errors.Join(err, br.Close())
+		}
+	}
+	return br, nil
+}
+
+// finish takes the COMMIT's result (commit: it was sent; err: q failed,
+// so it was not run) for Commit to report, and closes br.
+func (p *pgConn) finish(br pgx.BatchResults, commit bool, err error) error {
+	if err == nil && commit {
+		// Committed or not, the transaction is over: Commit reports how.
+		var tag pgconn.CommandTag
+		tag, p.commitErr = br.Exec()
+		if p.commitErr == nil && tag.String() == "ROLLBACK" {
+			p.commitErr = pgx.ErrTxCommitRollback
+		}
+		p.committed = true
+	}
+	if cerr := br.Close(); err == nil && !p.committed {
+		err = cerr
+	}
+	return err
+}
+
+func (p *pgConn) Ping(ctx context.Context) error { return p.c.Ping(ctx) }
+func (p *pgConn) ResetSession(ctx context.Context) error {
+	p.pending, p.inTx, p.unsent, p.committed, p.commitErr = p.pending[:0], false, false, false, nil
+	return p.c.ResetSession(ctx)
+}
+func (p *pgConn) IsValid() bool { return !p.c.Conn().IsClosed() }
 func (p *pgConn) CheckNamedValue(nv *driver.NamedValue) error {
 	if v, ok := nv.Value.(bool); ok {
 		nv.Value = int64(0)
@@ -294,6 +514,117 @@ func (p *pgConn) CheckNamedValue(nv *driver.NamedValue) error {
 		return nil
 	}
 	return p.c.CheckNamedValue(nv)
+}
+
+// pgRows are the rows of a statement sent in a pipeline (pgConn), as
+// database/sql values of the types stdlib's Rows give: integers as
+// int64, bytea and JSON as []byte, booleans, floats, times; anything else
+// as text. Streamed from the batch, or read whole (bufferRows) when a
+// COMMIT follows them.
+type pgRows struct {
+	m    *pgtype.Map
+	rows pgx.Rows         // nil when buffered
+	br   pgx.BatchResults // closed with the rows
+	cols []string
+	vals [][]driver.Value // buffered rows
+}
+
+func bufferRows(m *pgtype.Map, rows pgx.Rows) (*pgRows, error) {
+	defer rows.Close()
+	r := &pgRows{m: m, rows: rows}
+	r.Columns()
+	for {
+		row := make([]driver.Value, len(r.cols))
+		if err := r.Next(row); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, err
+		}
+		r.vals = append(r.vals, row)
+	}
+	r.rows = nil
+	return r, nil
+}
+
+func (r *pgRows) Columns() []string {
+	if r.cols == nil && r.rows != nil {
+		fds := r.rows.FieldDescriptions()
+		r.cols = make([]string, len(fds))
+		for i, fd := range fds {
+			r.cols[i] = fd.Name
+		}
+	}
+	return r.cols
+}
+
+func (r *pgRows) Close() error {
+	r.vals = nil
+	if r.rows == nil {
+		return nil
+	}
+	r.rows.Close()
+	err := r.rows.Err()
+	r.rows = nil
+	return errors.Join(err, r.br.Close())
+}
+
+func (r *pgRows) Next(dest []driver.Value) error {
+	if r.rows == nil {
+		if len(r.vals) == 0 {
+			return io.EOF
+		}
+		copy(dest, r.vals[0])
+		r.vals = r.vals[1:]
+		return nil
+	}
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return io.EOF
+	}
+	fds := r.rows.FieldDescriptions()
+	for i, src := range r.rows.RawValues() {
+		dest[i] = nil
+		if src == nil {
+			continue
+		}
+		v, err := pgValue(r.m, fds[i], src)
+		if err != nil {
+			return fmt.Errorf("column %s: %w", fds[i].Name, err)
+		}
+		dest[i] = v
+	}
+	return nil
+}
+
+// pgValue decodes one column's value as stdlib's Rows do.
+func pgValue(m *pgtype.Map, fd pgconn.FieldDescription, src []byte) (driver.Value, error) {
+	switch fd.DataTypeOID {
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		var d int64
+		err := m.Scan(fd.DataTypeOID, fd.Format, src, &d)
+		return d, err
+	case pgtype.BoolOID:
+		var d bool
+		err := m.Scan(fd.DataTypeOID, fd.Format, src, &d)
+		return d, err
+	case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID:
+		var d []byte
+		err := m.Scan(fd.DataTypeOID, fd.Format, src, &d)
+		return d, err
+	case pgtype.Float4OID, pgtype.Float8OID:
+		var d float64
+		err := m.Scan(fd.DataTypeOID, fd.Format, src, &d)
+		return d, err
+	case pgtype.TimestampOID, pgtype.TimestamptzOID, pgtype.DateOID:
+		var d time.Time
+		err := m.Scan(fd.DataTypeOID, fd.Format, src, &d)
+		return d, err
+	}
+	var d string
+	err := m.Scan(fd.DataTypeOID, fd.Format, src, &d)
+	return d, err
 }
 
 // insertID runs q, an INSERT of one row into a table with an id column,

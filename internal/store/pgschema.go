@@ -67,6 +67,10 @@ CREATE TABLE dmarc_records (
 	pgTextIndexSchema,
 	// 33: DNSSEC keys, the certificate store (store/zonekeys.go).
 	pgSharedStateSchema,
+	// 34: reserved for branch pgkeys; a no-op on this branch (schema.go).
+	`SELECT 1`,
+	// 35: indexes of the references to a body (message.go).
+	bodyRefIndexSchema,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

@@ -62,7 +62,10 @@
 // SQL, rewritten once per statement text for PostgreSQL (dialect.go), a
 // schema created in one step at version 27 (pgschema.go), the same
 // writer and group commit, with serialization failures and deadlocks
-// retried per write. Body files stay under DIR.
+// retried per write. There a batch's first write runs without a
+// savepoint (runFirst), and the connection sends BEGIN, savepoints and
+// COMMIT with the statements next to them (pgConn). Body files stay
+// under DIR.
 //
 // This package knows nothing of SMTP or IMAP wire formats; it stores bytes
 // and metadata. The one piece of mail parsing it does is reading the
@@ -583,16 +586,31 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	ok := make([]bool, len(batch))
 	held := false // savepoint w is open (runOne)
+	first := s.pg // PostgreSQL: no write of the batch has succeeded yet (runFirst)
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			r.done <- err
 			continue
 		}
-		if err := s.runOne(ctx, tx, r, &held); err != nil {
+		var err error
+		if first {
+			tx, err = s.runFirst(ctx, tx, r)
+			if tx == nil { // no transaction to go on with
+				r.done <- err
+				for _, r := range batch[i+1:] {
+					r.done <- err
+				}
+				return
+			}
+		} else {
+			err = s.runOne(ctx, tx, r, &held)
+		}
+		if err != nil {
 			r.done <- err
 			continue
 		}
 		ok[i] = true
+		first = false
 	}
 	s.commits.Add(1)
 	s.writes.Add(int64(len(batch)))
@@ -628,6 +646,14 @@ func (s *Store) runBatch(batch []*writeReq) {
 	if s.onCommit != nil {
 		s.onCommit(len(batch), time.Since(start))
 	}
+	if s.pg && s.chlog.watching && upto > s.chlog.seen+1 {
+		// The other writers' rows before ours (PostgreSQL: read now that
+		// the change log statement has committed the batch).
+		if foreign, _, err = s.readChanges(ctx, s.wdb, s.chlog.seen, upto); err != nil {
+			s.log.Warn("reading the change log", "err", err) // the watcher publishes them later
+			foreign, upto = nil, 0
+		}
+	}
 	if dead != nil {
 		s.removeDead(ctx, dead)
 	} else {
@@ -650,15 +676,48 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 }
 
+// runFirst (PostgreSQL) runs r's write function as the first of tx's
+// writes, without a savepoint: on PostgreSQL a savepoint is a
+// subtransaction, with its own transaction id for the rows it writes,
+// and most batches hold one write. A failure rolls back the whole
+// transaction instead, which holds nothing else yet (forgetDead's
+// deletions are made again later: their files are listed and found gone),
+// and begins a new one for the rest of the batch, returned; nil when that
+// cannot be begun. A serialization failure or a deadlock runs the
+// function again, in the new transaction.
+func (s *Store) runFirst(ctx context.Context, tx *sql.Tx, r *writeReq) (*sql.Tx, error) {
+	r.tx.s = s
+	for try := 0; ; try++ {
+		r.tx.tx = tx
+		ferr := r.fn(r.ctx, &r.tx)
+		if ferr == nil {
+			return tx, nil
+		}
+		r.tx.events = nil
+		if err := tx.Rollback(); err != nil {
+			ferr = errors.Join(ferr, err)
+		}
+		var err error
+		if tx, err = s.wdb.BeginTx(ctx, nil); err != nil {
+			return nil, errors.Join(ferr, fmt.Errorf("begin: %w", err))
+		}
+		if try < maxRetries && pgRetryable(ferr) && r.ctx.Err() == nil {
+			time.Sleep(retryPause(try))
+			continue
+		}
+		return tx, ferr
+	}
+}
+
 // runOne runs r's write function in its own savepoint of tx: a failure
 // rolls back only its own changes. On PostgreSQL, a serialization
 // failure or a deadlock (another node held the rows) is rolled back to
 // the savepoint and the function run again, up to maxRetries times.
 //
 // The savepoint is released by the next write (held: one is open) or by
-// the batch's COMMIT, not at the end of its write: on PostgreSQL the
-// release and the next savepoint go in one round trip, and the last
-// write's release costs none.
+// the batch's COMMIT, not at the end of its write: the last write's
+// release costs nothing. On PostgreSQL the release and the savepoint go
+// with the write's first statement (deferStmt).
 func (s *Store) runOne(ctx context.Context, tx *sql.Tx, r *writeReq, held *bool) error {
 	if err := s.savepoint(ctx, tx, held); err != nil {
 		return err
@@ -683,16 +742,13 @@ func (s *Store) runOne(ctx context.Context, tx *sql.Tx, r *writeReq, held *bool)
 }
 
 // savepoint opens savepoint w for the next write, releasing the one
-// still open (*held) first.
+// still open (*held) first. On PostgreSQL both are deferred to the
+// write's first statement (pgConn): their errors, if any, are its.
 func (s *Store) savepoint(ctx context.Context, tx *sql.Tx, held *bool) error {
-	switch {
-	case !*held:
-	case s.pg:
-		// No arguments: pgx sends it as one simple query, both statements.
-		_, err := s.txExec(ctx, tx, "RELEASE w; SAVEPOINT w")
-		*held = err == nil
-		return err
-	default:
+	if s.pg {
+		ctx = deferStmt(ctx)
+	}
+	if *held {
 		if _, err := s.txExec(ctx, tx, "RELEASE w"); err != nil {
 			return err
 		}

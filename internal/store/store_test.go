@@ -165,6 +165,71 @@ func TestAFailingWriteDoesNotSpoilItsBatch(t *testing.T) {
 	}
 }
 
+// One batch of four writes, in this order: the first writes a mailbox
+// and then fails, the second succeeds, the third fails in SQL, the
+// fourth succeeds. On PostgreSQL the batch's first write runs without a
+// savepoint (runFirst): its failure must roll back its mailbox and
+// leave the writes after it to succeed, in a transaction of their own.
+func TestAFailedFirstWriteOfABatchLeavesNothingAndSpoilsNothing(t *testing.T) {
+	s := openTemp(t)
+	ctx := context.Background()
+	a := newAccount(t, s, "me@example.test")
+	gate, busy := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- s.write(ctx, func(context.Context, *Tx) error { close(busy); <-gate; return nil })
+	}()
+	<-busy // the writer waits in this batch; the next four queue up as one
+	boom := errors.New("boom")
+	writes := []func(ctx context.Context, tx *Tx) error{
+		func(ctx context.Context, tx *Tx) error {
+			if _, err := createMailbox(ctx, tx, a.ID, "Bad", ""); err != nil {
+				return err
+			}
+			return boom
+		},
+		func(ctx context.Context, tx *Tx) error {
+			_, err := createMailbox(ctx, tx, a.ID, "Good", "")
+			return err
+		},
+		func(ctx context.Context, tx *Tx) error {
+			_, err := tx.exec(ctx, "INSERT INTO no_such_table(x) VALUES(1)")
+			return err
+		},
+		func(ctx context.Context, tx *Tx) error {
+			_, err := createMailbox(ctx, tx, a.ID, "Good2", "")
+			return err
+		},
+	}
+	errs := make([]chan error, len(writes))
+	for i, w := range writes {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- s.write(ctx, w) }()
+		for len(s.reqs) < i+1 { // queued in this order
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(gate)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{false, true, false, true} {
+		err := <-errs[i]
+		if (err == nil) != want {
+			t.Errorf("write %d: %v", i+1, err)
+		}
+		if i == 0 && !errors.Is(err, boom) {
+			t.Errorf("write 1 failed with %v, want its own error", err)
+		}
+	}
+	for name, want := range map[string]bool{"Bad": false, "Good": true, "Good2": true} {
+		_, err := s.MailboxByName(ctx, a.ID, name)
+		if (err == nil) != want {
+			t.Errorf("mailbox %s: %v (want it there: %v)", name, err, want)
+		}
+	}
+}
+
 func TestFlagsCopyMoveExpungeAndTheChangeFeed(t *testing.T) {
 	s := openTemp(t)
 	ctx := context.Background()
