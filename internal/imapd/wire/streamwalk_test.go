@@ -180,7 +180,7 @@ func TestWalkStructureIsTheWholeParse(t *testing.T) {
 // parts, line ends, long lines.
 func generated(seed int) []byte {
 	var b strings.Builder
-	rnd := uint32(seed*2654435761 + 1)
+	rnd := uint32(seed)*2654435761 + 1
 	next := func(n int) int {
 		rnd ^= rnd << 13
 		rnd ^= rnd >> 17
