@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -174,6 +177,40 @@ func TestWalkStructureIsTheWholeParse(t *testing.T) {
 		}
 	}
 	walkBuffer = 64 << 10
+}
+
+// The messages of the IMAP dialog tests and of imapd's fuzz corpora
+// (the streamed SEARCH's, the header caps') are walked as they are parsed.
+func TestWalkStructureOfTestdata(t *testing.T) {
+	files, _ := filepath.Glob("../../../test/imapdialogs/msg/*.eml")
+	corpus, _ := filepath.Glob("../testdata/fuzz/*/*")
+	if len(files) == 0 || len(corpus) == 0 {
+		t.Fatal("no test messages found")
+	}
+	n := 0
+	for _, name := range append(files, corpus...) {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs := [][]byte{data}
+		if strings.Contains(name, "testdata/fuzz") {
+			msgs = nil
+			for _, l := range strings.Split(string(data), "\n") {
+				if q, ok := strings.CutPrefix(l, "[]byte("); ok {
+					if v, err := strconv.Unquote(strings.TrimSuffix(q, ")")); err == nil {
+						msgs = append(msgs, []byte(v))
+					}
+				}
+			}
+		}
+		for _, m := range msgs {
+			if checkWalk(t, m) {
+				n++
+			}
+		}
+	}
+	t.Logf("%d messages walked as they are parsed", n)
 }
 
 // generated builds a message of random-ish shape from seed: nesting,
