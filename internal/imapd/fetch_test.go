@@ -164,3 +164,23 @@ func (w *wholeReads) Handle(_ context.Context, r slog.Record) error {
 	}
 	return nil
 }
+
+// A message with an empty part (a delimiter line right after another)
+// is answered: the structure parse cut that part from after its
+// delimiter line to before it, a slice out of range that ended the
+// whole server.
+func TestAnEmptyMIMEPartDoesNotEndTheServer(t *testing.T) {
+	ts := startInsecure(t)
+	bob := ts.account(t, "bob@example.test")
+	ts.deliver(t, bob, "Subject: empty part\r\nContent-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\n--e\r\nContent-Type: text/plain\r\n\r\nsecond\r\n--e--\r\n")
+	c := loginRaw(t, ts, true)
+	got := c.rawResponse("f", "FETCH 1 (BODYSTRUCTURE BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[2] BINARY.PEEK[1])")
+	for _, want := range []string{
+		`BODYSTRUCTURE (("text" "plain" ("charset" "us-ascii") NIL NIL "7BIT" 0 0 NIL NIL NIL NIL)("text" "plain" NIL NIL NIL "7BIT" 6 1 NIL NIL NIL NIL) "mixed" ("boundary" "e") NIL NIL NIL)`,
+		`BODY[1] {0}`, `BODY[1.MIME] {0}`, "BODY[2] {6}\r\nsecond", "f OK",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("want %q in\n%s", want, got)
+		}
+	}
+}
