@@ -153,8 +153,8 @@ func (w *walker) startLine(piece []byte, partial bool) error {
 			continue
 		}
 		rest := string(bytes.TrimRight(piece[len(e.delim):], " \t\r\n"))
-		if rest != "" && rest != "--" {
-			continue
+		if rest != "" && rest != "--" && !(partial && rest == "-") {
+			continue // (a piece ending in one dash may be a closing delimiter)
 		}
 		if partial || rest == "" && w.budget == 0 {
 			return ErrWalkLimit // a line longer than the buffer, or the part cap

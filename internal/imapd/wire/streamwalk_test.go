@@ -164,6 +164,7 @@ var walkSamples = []string{
 	"Content-Type: message/global\r\n\r\nSubject: global\r\n\r\nbody\r\n",
 	"Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\nContent-Type: text/plain\r\n\r\nends in CR\r\r\n--c\r\n\r\n\r\n--c--",
 	"Content-Type: multipart/mixed; boundary=\"a b\"\r\n\r\n--a b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Language: en, fr\r\nContent-ID: <x@y>\r\nContent-Description: desc\r\nContent-MD5: abc\r\nContent-Location: here\r\n\r\nparams\r\n--a b--\r\n",
+	"Content-Type: multipart/mixed; boundary=bbbbbbbbbbbbb\n\n--bbbbbbbbbbbbb\n\npart\n--bbbbbbbbbbbbb--\nepilogue\n",
 	"Content-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\nContent-Type: application/x\r\nContent-Transfer-Encoding: x-unknown\r\n\r\n?\r\n--u\r\nContent-Transfer-Encoding: base64\r\n\r\n!!not base64\r\n--u--\r\n",
 }
 
