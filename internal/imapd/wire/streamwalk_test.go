@@ -230,7 +230,7 @@ func generated(seed int) []byte {
 		eol := []string{"\r\n", "\n"}[next(2)]
 		switch k := next(5); {
 		case k == 0 && depth < 4:
-			bd := fmt.Sprintf("b%d", next(3))
+			bd := fmt.Sprintf("b%d%s", next(3), strings.Repeat("x", next(15))) // some cross a small buffer
 			fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=%s%s%s", bd, eol, eol)
 			for range next(4) {
 				fmt.Fprintf(&b, "--%s%s", bd, eol)
@@ -260,7 +260,7 @@ func generated(seed int) []byte {
 }
 
 func TestWalkStructureOfGeneratedMessages(t *testing.T) {
-	for _, buf := range []int{64 << 10, 32} {
+	for _, buf := range []int{64 << 10, 32, 16} {
 		walkBuffer = buf
 		for seed := range 2000 {
 			checkWalk(t, generated(seed))
