@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"boxmail/internal/imapd/wire"
 	"boxmail/internal/testutil"
 )
 
@@ -26,7 +27,9 @@ import (
 // (whole, a partial fetch of 1,000 bytes from the 30,000,000th, the size
 // of its body as BINARY.SIZE[]) and poplib, and prints what each gave,
 // then deletes it over IMAP ("delete"); or searches its text for a
-// phrase it has and one it has not ("search").
+// phrase it has and one it has not ("search"); or fetches one item of it
+// ("fetch ITEM") and prints the lines of the answer and the SHA-256 and
+// length of each literal.
 const largeScript = `
 import hashlib, imaplib, poplib, re, smtplib, ssl, sys
 smtp, imaps, pop3s, user, pw, path, phase = sys.argv[1:8]
@@ -47,6 +50,14 @@ def last(d):
 if phase == "warm":
     m.fetch("1:*", "(UID RFC822.SIZE ENVELOPE)")
     p.stat()
+elif phase.startswith("fetch "):
+    typ, d = m.uid("FETCH", "1:*", "(" + phase[6:] + ")")
+    for x in d:
+        if isinstance(x, tuple):
+            print("line", x[0].decode())
+            print("literal", hashlib.sha256(x[1]).hexdigest(), len(x[1]))
+        else:
+            print("line", x.decode())
 elif phase != "search":
     typ, d = m.uid("FETCH", "1:*", "(BODY.PEEK[])")
     imap_bytes = last(d)
@@ -212,10 +223,14 @@ func TestA40MiBMessageIsStreamedToIMAPPOP3AndWebmailNotLoaded(t *testing.T) {
 
 // largeWebmailAndSearch is the rest of the 40 MiB story: the teacher's
 // message page, its body frame and print view (the text and the video's
-// name and size), the zip of its attachments and a SEARCH BODY of its
-// text each add less than 16 MiB to the box's peak RSS, measured after a
-// restart each (so that no memory left by the one before hides a cost);
-// and curl resumes downloads of the .eml and of the video with a range.
+// name and size), the zip of its attachments, a SEARCH BODY of its text,
+// and what a mail app fetches of a new message (BODYSTRUCTURE, then the
+// video's part as it is and decoded, and the text part's MIME header)
+// each add less than 16 MiB to the box's peak RSS, measured after a
+// restart each (so that no memory left by the one before hides a cost),
+// and each fetch gives what the same fetch gives of the message read
+// whole; and curl resumes downloads of the .eml and of the video with a
+// range.
 func largeWebmailAndSearch(t *testing.T, b *Box, script func(string) string, msgPath string, stored, video []byte) {
 	for _, step := range []struct {
 		name string
@@ -244,6 +259,30 @@ func largeWebmailAndSearch(t *testing.T, b *Box, script func(string) string, msg
 				return fmt.Errorf("the zip's video: %d bytes (%v), want %d", len(got), err, len(video))
 			}
 			return nil
+		}},
+		{"BODYSTRUCTURE", func(*webClient) error {
+			var want bytes.Buffer
+			e := wire.NewEncoder(wire.NewBufWriter(&want))
+			e.BodyStructure(wire.ExtractBodyStructure(stored), true)
+			must(t, e.Flush())
+			if out := script("fetch BODYSTRUCTURE"); !strings.Contains(out, " BODYSTRUCTURE "+want.String()+")\n") {
+				return fmt.Errorf("got\n%s\nwant the BODYSTRUCTURE %s", out, want.String())
+			}
+			return nil
+		}},
+		{"BODY.PEEK[2]", func(*webClient) error {
+			part, _ := wire.ExtractSection(stored, &wire.Section{Part: []uint32{2}})
+			return largeLiteral(script("fetch BODY.PEEK[2]"), "BODY[2]", part)
+		}},
+		{"BINARY.PEEK[2]", func(*webClient) error {
+			return largeLiteral(script("fetch BINARY.PEEK[2]"), "BINARY[2]", video)
+		}},
+		{"BODY.PEEK[1.MIME]", func(*webClient) error {
+			mimeHdr, _ := wire.ExtractSection(stored, &wire.Section{Part: []uint32{1}, Specifier: "MIME"})
+			if string(mimeHdr) != "Content-Type: text/plain\r\n\r\n" {
+				return fmt.Errorf("the whole parse's part 1 header: %q", mimeHdr)
+			}
+			return largeLiteral(script("fetch BODY.PEEK[1.MIME]"), "BODY[1.MIME]", mimeHdr)
 		}},
 		{"search", func(*webClient) error {
 			out := script("search")
@@ -302,6 +341,15 @@ func largeWebmailAndSearch(t *testing.T, b *Box, script func(string) string, msg
 }
 
 // expect checks that a page was served and holds each of wants.
+// largeLiteral checks that the script's fetch answered item with a
+// literal of want's bytes.
+func largeLiteral(out, item string, want []byte) error {
+	if !strings.Contains(out, " "+item+" ") || !strings.Contains(out, fmt.Sprintf("literal %x %d\n", sha256.Sum256(want), len(want))) {
+		return fmt.Errorf("%s: got\n%s\nwant a literal of %d bytes, SHA-256 %x", item, out, len(want), sha256.Sum256(want))
+	}
+	return nil
+}
+
 func expect(res *http.Response, body string) func(wants ...string) error {
 	return func(wants ...string) error {
 		if res.StatusCode != 200 {

@@ -289,3 +289,37 @@ func BenchmarkRawStoreSeen100k(b *testing.B) {
 		until("b ")
 	}
 }
+
+// BenchmarkFetchBodyStructure40MiB is a mail app's FETCH BODYSTRUCTURE
+// of a new 40 MiB message (a text part and a base64 video) kept in a body
+// file: by the streamed walk, and read whole as before it. Measured on
+// the 2-core VM (AMD EPYC, shared, -benchtime 10x): walk 44 ms/op and
+// 82 KB/op, whole 55 ms/op and 42 MB/op (wire's BenchmarkWalkStructure40MiB:
+// the walk alone is 16 ms, 2.6 GB/s).
+func BenchmarkFetchBodyStructure40MiB(b *testing.B) {
+	ts := startInsecure(b)
+	bob := ts.account(b, "bob@example.test")
+	var m bytes.Buffer
+	m.WriteString("Subject: the school trip\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nThe video of the day.\r\n--b1\r\nContent-Type: video/mp4\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for m.Len() < 40<<20 {
+		m.WriteString("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n")
+	}
+	m.WriteString("--b1--\r\n")
+	ts.deliver(b, bob, m.String())
+	c := ts.login(b, bob, nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	for _, whole := range []bool{false, true} {
+		b.Run(map[bool]string{false: "walk", true: "whole"}[whole], func(b *testing.B) {
+			readLargeWhole.Store(whole)
+			defer readLargeWhole.Store(false)
+			for b.Loop() {
+				msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodyStructure: &imap.FetchItemBodyStructure{Extended: true}}).Collect()
+				if err != nil || len(msgs) != 1 || msgs[0].BodyStructure == nil {
+					b.Fatal(msgs, err)
+				}
+			}
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"sync/atomic"
 
 	"boxmail/internal/imapd/wire"
 	"boxmail/internal/mailmsg"
@@ -31,7 +32,6 @@ type fetchPlan struct {
 
 func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 	p := fetchPlan{need: store.FlagsOnly}
-	stream := true // every item that reads the whole message can stream it
 	if byUID {
 		p.items = append(p.items, wire.FetchItem{Name: "UID"})
 	}
@@ -41,7 +41,6 @@ func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 		}
 		p.items = append(p.items, it)
 		p.need = maxNeed(p.need, itemNeed(it))
-		stream = stream && (itemNeed(it) != store.BodyFull || streamable(it))
 		switch {
 		case it.Name == "FLAGS":
 			p.flags = true
@@ -54,16 +53,18 @@ func planFetch(f *wire.Fetch, byUID, readOnly bool) fetchPlan {
 		}
 	}
 	p.setSeen = p.setSeen && !readOnly
-	if p.need == store.BodyFull && stream {
+	if p.need == store.BodyFull {
+		// Every item is answered from a stream of a large message: the
+		// message, its text and its decoded body as they are read; the
+		// structure and the parts from one walk of it (walkParts).
 		p.need = store.BodyStream
 	}
 	return p
 }
 
-// streamable says whether an item that reads the whole message is
-// answered from a stream of it when the message is large
-// (store.BodyStream): the message, its text, or its decoded body, with
-// or without a partial. The others need the message's MIME structure.
+// streamable says whether an item is answered from a stream of a large
+// message without its MIME structure: the message, its text, or its
+// decoded body, with or without a partial.
 func streamable(it wire.FetchItem) bool {
 	switch it.Name {
 	case "RFC822", "RFC822.TEXT":
@@ -73,6 +74,18 @@ func streamable(it wire.FetchItem) bool {
 		return s != nil && len(s.Part) == 0 && (s.Specifier == "" || s.Specifier == "TEXT")
 	case "BINARY", "BINARY.SIZE":
 		return it.Section != nil && len(it.Section.Part) == 0
+	}
+	return false
+}
+
+// needsParts says whether an item needs a large message's MIME
+// structure: BODYSTRUCTURE, BODY, and the sections of its parts.
+func needsParts(it wire.FetchItem) bool {
+	switch it.Name {
+	case "BODYSTRUCTURE":
+		return true
+	case "BODY", "BINARY", "BINARY.SIZE":
+		return it.Section == nil || len(it.Section.Part) > 0
 	}
 	return false
 }
@@ -288,7 +301,7 @@ func (c *conn) binaryParts(m *store.LoadedMessage, sb *streamedBody, p fetchPlan
 			continue
 		}
 		if sb != nil {
-			bp, err := sb.binary(m.Data)
+			bp, err := sb.binaryOf(m.Data, it.Section.Part)
 			if err != nil {
 				return nil, c.storeError("fetch", err)
 			}
@@ -318,7 +331,14 @@ type streamedBody struct {
 	text int64 // where the body starts, after the header's blank line
 	// found says that text is known (findText has run).
 	found bool
+	// parts is the message's structure and where its parts are, for
+	// the items that need them (walkParts), for this response only.
+	parts *wire.PartMap
 }
+
+// readLargeWhole makes FETCH read a large message whole for its
+// structure, as it did before the walk (for tests that compare).
+var readLargeWhole atomic.Bool
 
 // openStreamed opens m's body when only its header was loaded, and
 // finds where its text starts when an item asks for it.
@@ -359,7 +379,71 @@ func (c *conn) openStreamed(m *store.LoadedMessage, p fetchPlan) (*streamedBody,
 			break
 		}
 	}
+	for _, it := range p.items {
+		if !needsParts(it) {
+			continue
+		}
+		whole, err := sb.walkParts(m, p)
+		if err != nil || whole {
+			_ = r.Close() // only read: the error above is the one to tell
+			if whole {
+				c.log.Info("imap fetch reads a large message whole for its structure", "uid", m.UID, "size", sb.size)
+			}
+			return nil, err
+		}
+		break
+	}
 	return sb, nil
+}
+
+// walkParts reads a large message once for its MIME structure and where
+// its parts are (wire.WalkStructure): a buffer and the structure, not
+// the message. The map is kept for this response only (the store keeps
+// no structure): a client that asks BODYSTRUCTURE and then BODY[2] in
+// two commands has the message read twice. A message the walk cannot
+// answer for as the whole parse would (more than wire.MaxMIMEParts
+// parts, a delimiter line longer than its buffer, a part path it did
+// not split) is read whole into m.Data instead, and whole is true.
+func (b *streamedBody) walkParts(m *store.LoadedMessage, p fetchPlan) (whole bool, err error) {
+	if !readLargeWhole.Load() {
+		if _, err := b.r.Seek(0, io.SeekStart); err != nil {
+			return false, err
+		}
+		pm, err := wire.WalkStructure(io.LimitReader(b.r, b.size))
+		if err != nil && !errors.Is(err, wire.ErrWalkLimit) {
+			return false, err
+		}
+		if err == nil && resolves(pm, p) {
+			b.parts = pm
+			return false, nil
+		}
+	}
+	data := make([]byte, b.size)
+	if n, err := b.r.ReadAt(data, 0); n < len(data) {
+		return false, err
+	}
+	m.Data = data
+	return true, nil
+}
+
+// resolves says whether every part section of p is found (or known to
+// be missing) in pm.
+func resolves(pm *wire.PartMap, p fetchPlan) bool {
+	for _, it := range p.items {
+		if it.Section == nil || len(it.Section.Part) == 0 {
+			continue
+		}
+		var err error
+		if it.Name == "BODY" {
+			_, _, _, err = pm.Section(it.Section)
+		} else {
+			_, _, _, err = pm.Part(it.Section.Part)
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // maxStreamedHeader bounds the header of a streamed message read for
@@ -409,14 +493,31 @@ type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
 
-// binary decodes the body once to learn the decoded size and whether it
-// holds a NUL (a literal8), before the response starts; open decodes it
-// again for the response.
-func (b *streamedBody) binary(hdr []byte) (binaryPart, error) {
+// binaryOf is binary for the message's body (path empty: hdr is the
+// message's header) or for the part a path names (its header is read).
+func (b *streamedBody) binaryOf(hdr []byte, path []uint32) (binaryPart, error) {
+	if len(path) == 0 {
+		return b.binary(hdr, wire.Span{Start: b.text, End: b.size})
+	}
+	hsp, body, ok, _ := b.parts.Part(path) // resolves has seen it
+	if !ok {
+		return binaryPart{}, nil // no such part: NIL, of size 0
+	}
+	hdr, err := wire.ReadHeader(b.r, hsp)
+	if err != nil {
+		return binaryPart{}, err
+	}
+	return b.binary(hdr, body)
+}
+
+// binary decodes a body (at sp, whose header is hdr) once to learn the
+// decoded size and whether it holds a NUL (a literal8), before the
+// response starts; open decodes it again for the response.
+func (b *streamedBody) binary(hdr []byte, sp wire.Span) (binaryPart, error) {
 	if _, err := wire.BinaryDecoder(hdr, nil); err != nil {
 		return binaryPart{}, no(wire.CodeUnknownCTE, "Unknown content-transfer-encoding")
 	}
-	text := func() io.Reader { return io.LimitReader(b.stretch(b.text), b.size-b.text) }
+	text := func() io.Reader { return io.LimitReader(b.stretch(sp.Start), sp.Len()) }
 	bp := binaryPart{ok: true, open: func() io.Reader {
 		r, _ := wire.BinaryDecoder(hdr, text()) // its encoding is known
 		return r
@@ -492,12 +593,14 @@ func (c *conn) writeFetch(t target, m *store.LoadedMessage, p fetchPlan, flagsCh
 		case "ENVELOPE":
 			e.FetchEnvelope(wire.ExtractEnvelope(m.Data))
 		case "BODYSTRUCTURE":
-			e.FetchBodyStructure(wire.ExtractBodyStructure(m.Data), true)
+			e.FetchBodyStructure(structure(m, sb), true)
 		case "BINARY", "BINARY.SIZE":
 			writeBinary(e, it, bins[0])
 			bins = bins[1:]
 		default:
-			if sb != nil && streamable(it) {
+			if it.Name == "BODY" && it.Section == nil {
+				e.FetchBodyStructure(structure(m, sb), false)
+			} else if sb != nil && (streamable(it) || it.Section != nil && len(it.Section.Part) > 0) {
 				writeStreamedSection(e, it, sb)
 			} else {
 				writeSection(e, it, m.Data)
@@ -516,18 +619,22 @@ func (c *conn) writeFetch(t target, m *store.LoadedMessage, p fetchPlan, flagsCh
 	return nil
 }
 
+// structure is the message's MIME structure: from the walk of a large
+// one, else parsed from its bytes.
+func structure(m *store.LoadedMessage, sb *streamedBody) *wire.BodyPart {
+	if sb != nil && sb.parts != nil {
+		return sb.parts.Structure
+	}
+	return wire.ExtractBodyStructure(m.Data)
+}
+
 // rfc822Sections are the RFC822 items as sections.
 var rfc822Sections = map[string]*wire.Section{
 	"RFC822": {}, "RFC822.HEADER": {Specifier: "HEADER"}, "RFC822.TEXT": {Specifier: "TEXT"},
 }
 
-// writeSection writes BODY (the non-extensible structure), a BODY[...]
-// section or an RFC822 item.
+// writeSection writes a BODY[...] section or an RFC822 item.
 func writeSection(e *wire.Encoder, it wire.FetchItem, msg []byte) {
-	if it.Name == "BODY" && it.Section == nil {
-		e.FetchBodyStructure(wire.ExtractBodyStructure(msg), false)
-		return
-	}
 	sec, name := it.Section, it.ResponseName()
 	if s, ok := rfc822Sections[it.Name]; ok {
 		sec, name = s, it.Name
@@ -537,19 +644,36 @@ func writeSection(e *wire.Encoder, it wire.FetchItem, msg []byte) {
 	e.FetchSection(name, int64(len(data)), bytes.NewReader(data))
 }
 
-// writeStreamedSection is writeSection for a streamable item of a
-// streamed message: the bytes it names (the message or its text, then
-// the partial's stretch) are read from the store as they are written.
+// writeStreamedSection is writeSection for a streamable item or a part's
+// section of a streamed message: the bytes it names (the message, its
+// text, a part's body or header found by the walk, then the partial's
+// stretch) are read from the store as they are written.
 func writeStreamedSection(e *wire.Encoder, it wire.FetchItem, b *streamedBody) {
 	sec, name := it.Section, it.ResponseName()
 	if s, ok := rfc822Sections[it.Name]; ok {
 		sec, name = s, it.Name
 	}
-	start := int64(0)
-	if sec.Specifier == "TEXT" {
-		start = b.text
+	start, n := int64(0), b.size
+	if len(sec.Part) > 0 {
+		sp, fields, ok, _ := b.parts.Section(sec) // resolves has seen it
+		switch {
+		case !ok:
+			e.FetchSection(name, 0, bytes.NewReader(nil)) // no such part: empty
+			return
+		case fields:
+			hdr, err := wire.ReadHeader(b.r, sp)
+			if err != nil {
+				e.FetchSection(name, 1, errReader{err}) // ends the response, as a failed read of a literal does
+				return
+			}
+			data := it.Partial.Apply(wire.SectionFields(hdr, sec))
+			e.FetchSection(name, int64(len(data)), bytes.NewReader(data))
+			return
+		}
+		start, n = sp.Start, sp.Len()
+	} else if sec.Specifier == "TEXT" {
+		start, n = b.text, b.size-b.text
 	}
-	n := b.size - start
 	if p := it.Partial; p != nil {
 		off := min(int64(p.Offset), n)
 		start, n = start+off, min(n-off, int64(p.Count))

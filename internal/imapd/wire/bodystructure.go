@@ -56,8 +56,34 @@ func ExtractBodyStructure(msg []byte) *BodyPart {
 }
 
 func parsePart(data []byte, depth int, defType string, budget *int) *BodyPart {
-	hdr := cappedHeader(data)
 	body := data[mailmsg.HeaderEnd(data):]
+	p, params := partHeader(cappedHeader(data), defType)
+	p.Size = uint32(min(uint64(len(body)), 1<<32-1))
+	switch {
+	case p.Type == "multipart" && depth < MaxMIMEDepth && params["boundary"] != "":
+		childType := childDefault(p)
+		for _, part := range splitMultipart(body, params["boundary"], budget) {
+			p.Parts = append(p.Parts, parsePart(part, depth+1, childType, budget))
+		}
+		if len(p.Parts) == 0 { // RFC 3501 needs one part at least
+			p.Parts = append(p.Parts, parsePart(nil, depth+1, childType, budget))
+		}
+	case opaque(p, depth):
+		p.Type, p.Subtype, p.Params = "application", "octet-stream", nil
+	case isRFC822(p):
+		p.Envelope = ExtractEnvelope(body)
+		p.Child = parsePart(body, depth+1, "text/plain", budget)
+		p.Lines = countLines(body)
+	case p.Type == "text":
+		p.Lines = countLines(body)
+	}
+	return p
+}
+
+// partHeader reads what a part's header (capped) says of it: its type,
+// with defType when it names none or one that cannot be read, and its
+// fields; the content parameters come back as a map too.
+func partHeader(hdr []byte, defType string) (*BodyPart, map[string]string) {
 	p := &BodyPart{Encoding: "7BIT"}
 	ctype := ""
 	for f := range mailmsg.Fields(hdr) {
@@ -95,31 +121,27 @@ func parsePart(data []byte, depth int, defType string, budget *int) *BodyPart {
 	}
 	p.Type, p.Subtype, _ = strings.Cut(mt, "/")
 	p.Params = sortedParams(params)
-	p.Size = uint32(min(uint64(len(body)), 1<<32-1))
-	switch {
-	case p.Type == "multipart" && depth < MaxMIMEDepth && params["boundary"] != "":
-		childType := "text/plain"
-		if p.Subtype == "digest" {
-			childType = "message/rfc822"
-		}
-		for _, part := range splitMultipart(body, params["boundary"], budget) {
-			p.Parts = append(p.Parts, parsePart(part, depth+1, childType, budget))
-		}
-		if len(p.Parts) == 0 { // RFC 3501 needs one part at least
-			p.Parts = append(p.Parts, parsePart(nil, depth+1, childType, budget))
-		}
-	case p.Type == "multipart" || (p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global") && depth >= MaxMIMEDepth):
-		// Past the depth cap (or a multipart without a boundary) the
-		// part is opaque, so the structure stays well-formed.
-		p.Type, p.Subtype, p.Params = "application", "octet-stream", nil
-	case p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global") && depth < MaxMIMEDepth:
-		p.Envelope = ExtractEnvelope(body)
-		p.Child = parsePart(body, depth+1, "text/plain", budget)
-		p.Lines = countLines(body)
-	case p.Type == "text":
-		p.Lines = countLines(body)
+	return p, params
+}
+
+// childDefault is the type of a multipart's parts that name none.
+func childDefault(p *BodyPart) string {
+	if p.Subtype == "digest" {
+		return "message/rfc822"
 	}
-	return p
+	return "text/plain"
+}
+
+// opaque says that a part is shown as application/octet-stream: a
+// multipart that is not split (past the depth cap, or without a
+// boundary) or a message past the depth cap, so the structure stays
+// well-formed. Call it after the split case.
+func opaque(p *BodyPart, depth int) bool {
+	return p.Type == "multipart" || isRFC822(p) && depth >= MaxMIMEDepth
+}
+
+func isRFC822(p *BodyPart) bool {
+	return p.Type == "message" && (p.Subtype == "rfc822" || p.Subtype == "global")
 }
 
 // countLines counts the lines of a body: its LFs, and a last line
@@ -155,7 +177,9 @@ func splitLanguages(v string) []string {
 }
 
 // splitMultipart cuts a multipart body into its parts (RFC 2046 5.1.1):
-// the CRLF before a delimiter line belongs to the delimiter. Each part
+// the CRLF before a delimiter line belongs to the delimiter (but for an
+// empty part, whose line end before the next delimiter is the line end
+// of its own delimiter line). Each part
 // found takes one from budget; with none left, what follows is part of
 // the last part.
 func splitMultipart(body []byte, boundary string, budget *int) [][]byte {
@@ -174,7 +198,7 @@ func splitMultipart(body []byte, boundary string, budget *int) [][]byte {
 			switch {
 			case closing:
 				if start >= 0 {
-					parts = append(parts, body[start:trimLineEnd(body, pos)])
+					parts = append(parts, body[start:max(start, trimLineEnd(body, pos))])
 				}
 				return parts
 			case len(rest) > 0:
@@ -182,7 +206,7 @@ func splitMultipart(body []byte, boundary string, budget *int) [][]byte {
 				// past the cap: the line is content of the last part
 			default:
 				if start >= 0 {
-					parts = append(parts, body[start:trimLineEnd(body, pos)])
+					parts = append(parts, body[start:max(start, trimLineEnd(body, pos))])
 				}
 				if *budget > 0 {
 					*budget--
