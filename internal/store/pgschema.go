@@ -67,10 +67,12 @@ CREATE TABLE dmarc_records (
 	pgTextIndexSchema,
 	// 33: DNSSEC keys, the certificate store (store/zonekeys.go).
 	pgSharedStateSchema,
-	// 34: reserved for branch pgkeys; a no-op on this branch (schema.go).
+	// 34: unused (a no-op).
 	`SELECT 1`,
 	// 35: indexes of the references to a body (message.go).
 	bodyRefIndexSchema,
+	// 36: the change log's write with its reads (notify.go).
+	pgChangeLogFunc,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

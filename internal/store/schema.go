@@ -632,11 +632,13 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 33: what every node shares: DNSSEC keys, the certificate store
 	// (store/zonekeys.go).
 	sharedStateSchema,
-	// 34: reserved for branch pgkeys (box secrets); a no-op on this
-	// branch, replaced by pgkeys' migration when the two are merged.
+	// 34: unused (a no-op on both engines).
 	`SELECT 1`,
 	// 35: PostgreSQL's indexes of the references to a body
 	// (message.go, bodyRefIndexSchema); nothing on SQLite.
+	`SELECT 1`,
+	// 36: PostgreSQL's change log function (notify.go,
+	// pgChangeLogFunc); nothing on SQLite.
 	`SELECT 1`,
 }
 
