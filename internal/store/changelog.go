@@ -122,9 +122,10 @@ func (c *changeLog) keepBuffers(events []Event) {
 // runs in the writer goroutine with s.chlog.mu held.
 //
 // On PostgreSQL its statement also commits tx (commitWith: one round
-// trip for both; tx.Commit then reports the outcome), lists the dead
-// body files into *dead, a list for removeDead, and returns the other
-// writers' rows before this one (notifySQL).
+// trip for both; tx.Commit then reports the outcome) and lists the dead
+// body files (notifySQL) into *dead, a list for removeDead. The other
+// writers' rows before upto are then read after the commit (runBatch):
+// those ids were all committed before this row took its id.
 func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *[]string) (foreign []Event, upto int64, err error) {
 	t := &Tx{tx: tx, s: s}
 	c := &s.chlog
@@ -140,7 +141,18 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *
 	if s.pg {
 		// Ids in commit order (see the comment at the top of this file),
 		// and the other nodes' wake-up, sent at commit (notify.go).
-		return s.logBatchPG(ctx, t, events, dead)
+		var pid uint32
+		var notes int64
+		var names sql.NullString
+		if err := t.queryRow(commitWith(ctx), notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf).Scan(&pid, &id, &notes, &names); err != nil {
+			return nil, 0, fmt.Errorf("change log: %w", err)
+		}
+		c.writerPID.Store(pid) // the listener skips our own notifications
+		*dead = []string{}
+		if names.Valid {
+			*dead = strings.Split(names.String, "\n")
+		}
+		return nil, id, nil
 	} else if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {
 		return nil, 0, fmt.Errorf("change log: %w", err)
@@ -151,47 +163,6 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *
 	foreign, _, err = s.readChanges(ctx, tx, c.seen, id)
 	if err != nil {
 		return nil, 0, err // the watcher publishes them later
-	}
-	return foreign, id, nil
-}
-
-// logBatchPG is logBatch's statement on PostgreSQL (notifySQL), with c.buf
-// encoded.
-func (s *Store) logBatchPG(ctx context.Context, t *Tx, events []Event, dead *[]string) (foreign []Event, id int64, err error) {
-	c := &s.chlog
-	seen := int64(-1)
-	if c.watching {
-		seen = c.seen
-	}
-	rows, err := t.tx.QueryContext(commitWith(ctx), notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf, seen)
-	if err != nil {
-		return nil, 0, fmt.Errorf("change log: %w", err)
-	}
-	defer rows.Close()
-	last := seen
-	for rows.Next() {
-		var kind int
-		var rowID, writer int64
-		var b []byte
-		var pid uint32
-		var names sql.NullString
-		if err := rows.Scan(&kind, &rowID, &writer, &b, &pid, &names); err != nil {
-			return nil, 0, fmt.Errorf("change log: %w", err)
-		}
-		if kind == 0 {
-			id = rowID
-			c.writerPID.Store(pid) // the listener skips our own notifications
-			*dead = []string{}
-			if names.Valid {
-				*dead = strings.Split(names.String, "\n")
-			}
-			continue
-		}
-		foreign = s.changeRow(foreign, last, rowID, writer, b)
-		last = rowID
-	}
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("change log: %w", err)
 	}
 	return foreign, id, nil
 }
@@ -217,28 +188,21 @@ func (s *Store) readChanges(ctx context.Context, q interface {
 		if err := rows.Scan(&id, &writer, &b); err != nil {
 			return nil, last, err
 		}
-		out = s.changeRow(out, last, id, writer, b)
+		if id != last+1 && last != 0 {
+			s.log.Warn("change log rows trimmed before this process read them: IMAP sessions may miss changes until they select again", "after", last, "next", id)
+		}
 		last = id
+		if writer == s.chlog.writer {
+			continue // published by our own writer
+		}
+		ev, err := decodeEvents(b)
+		if err != nil {
+			s.log.Error("unreadable change log row", "id", id, "err", err)
+			continue
+		}
+		out = append(out, ev...)
 	}
 	return out, last, rows.Err()
-}
-
-// changeRow appends the events of change_log row id (written by writer,
-// encoded in b) to out unless this process wrote it; last is the row
-// read before it.
-func (s *Store) changeRow(out []Event, last, id, writer int64, b []byte) []Event {
-	if id != last+1 && last > 0 {
-		s.log.Warn("change log rows trimmed before this process read them: IMAP sessions may miss changes until they select again", "after", last, "next", id)
-	}
-	if writer == s.chlog.writer {
-		return out // published by our own writer
-	}
-	ev, err := decodeEvents(b)
-	if err != nil {
-		s.log.Error("unreadable change log row", "id", id, "err", err)
-		return out
-	}
-	return append(out, ev...)
 }
 
 // startWatching starts the watcher for the first subscription. It is

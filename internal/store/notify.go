@@ -54,41 +54,22 @@ const (
 // listenProbeEvery: a listening connection silent this long is pinged.
 const listenProbeEvery = 30 * time.Second
 
-// notifySQL writes the change_log row of a batch and reads what the
-// writer needs with it, in one round trip (boxmail_log, migration 36,
-// pgChangeLogFunc): it takes the change log's advisory lock
-// (changelog.go), inserts the row (?3 writer, ?4 at, ?5 events), queues
-// one notification per account of ?2 (a comma-separated list), and
-// returns first a row of kind 0: the new id, the writer connection's
-// backend pid and the dead body files (bodyfile.go, one name a line,
-// NULL for none: removed after the commit, without a round trip of their
-// own). Then, when ?6 >= 0, the rows of kind 1: every change_log row
-// after ?6 and before the new one, in id order. Those are read by a
-// statement of their own inside the function, so with a snapshot taken
-// after the lock: every smaller id has committed by then (a writer holds
-// the lock until its commit).
-const notifySQL = "SELECT kind, id, writer, events, pid, dead FROM boxmail_log(?1, ?2, ?3, ?4, ?5, ?6)"
-
-// pgChangeLogFunc is migration 36 on PostgreSQL: notifySQL's function.
-// PL/pgSQL gives each statement of a volatile function a new snapshot in
-// READ COMMITTED, which is what lets its last SELECT see the rows
-// committed while it waited for the lock.
-const pgChangeLogFunc = `CREATE FUNCTION boxmail_log(lk bigint, accounts text, w bigint, t bigint, ev bytea, seen bigint)
-RETURNS TABLE(kind integer, id bigint, writer bigint, events bytea, pid integer, dead text)
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-	newid bigint;
-BEGIN
-	PERFORM pg_advisory_xact_lock(lk);
-	INSERT INTO change_log(writer, at, events) VALUES (w, t, ev) RETURNING change_log.id INTO newid;
-	PERFORM pg_notify('` + notifyChannel + `', a) FROM unnest(string_to_array(accounts, ',')) AS a;
-	RETURN QUERY SELECT 0, newid, 0::bigint, NULL::bytea, pg_backend_pid(),
-		(SELECT string_agg(name, chr(10)) FROM ` + deadFilesListed + `);
-	IF seen >= 0 THEN
-		RETURN QUERY SELECT 1, c.id, c.writer, c.events, 0, NULL::text
-			FROM change_log c WHERE c.id > seen AND c.id < newid ORDER BY c.id;
-	END IF;
-END $$;`
+// notifySQL writes the change_log row of a batch (?3 writer, ?4 at, ?5
+// events) and returns its id and the writer connection's backend pid, in
+// one round trip: it takes the change log's advisory lock
+// (changelog.go) before the row takes its id (the INSERT reads its one
+// row from the lock's), and queues one notification per account of ?2
+// (a comma-separated list). The functions are volatile, so PostgreSQL
+// evaluates them for every row even though only a count is returned.
+//
+// Its last column lists the dead body files (bodyfile.go), one name a
+// line, NULL for none: the writer removes them after the commit instead
+// of asking for them in a round trip of its own.
+const notifySQL = "WITH l AS (SELECT pg_advisory_xact_lock(?1)), " +
+	"c AS (INSERT INTO change_log(writer, at, events) SELECT ?3::bigint, ?4::bigint, ?5::bytea FROM l RETURNING id) " +
+	"SELECT pg_backend_pid(), (SELECT id FROM c), " +
+	"(SELECT count(*) FROM (SELECT pg_notify('" + notifyChannel + "', a) FROM unnest(string_to_array(?2, ',')) AS a) AS n), " +
+	"(SELECT string_agg(name, chr(10)) FROM " + deadFilesListed + ")"
 
 // notifyAccounts returns the distinct accounts of events as notifySQL's
 // list.

@@ -71,8 +71,6 @@ CREATE TABLE dmarc_records (
 	`SELECT 1`,
 	// 35: indexes of the references to a body (message.go).
 	bodyRefIndexSchema,
-	// 36: the change log's write with its reads (notify.go).
-	pgChangeLogFunc,
 }
 
 // pgMigrateLock is the advisory lock key under which a node migrates:

@@ -637,9 +637,6 @@ CREATE TABLE IF NOT EXISTS dmarc_records (
 	// 35: PostgreSQL's indexes of the references to a body
 	// (message.go, bodyRefIndexSchema); nothing on SQLite.
 	`SELECT 1`,
-	// 36: PostgreSQL's change log function (notify.go,
-	// pgChangeLogFunc); nothing on SQLite.
-	`SELECT 1`,
 }
 
 // migrationSteps are Go steps run after the SQL of a migration (by
