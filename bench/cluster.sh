@@ -16,6 +16,9 @@
 #        add stmts_per_msg= / stmts_per_op= to the PostgreSQL rows, the most run
 #        ones listed at the end; pg_stat_statements costs CPU: take the CPU and
 #        throughput figures from a run without it.
+#        PER_NODE_LOAD=1: offer each node of pgN the load one node gets
+#        (CONC sessions of SMTP and 10 IMAP clients per node) instead of
+#        spreading the same load over the nodes.
 #        NODE_CPU=0.5: give every boxmail node (each `serve` process) a CPU quota
 #        of its own of this many cores (a cgroup per node, v1 or v2 cpu
 #        controller; needs root), so that nodes are CPU-bound on their own
@@ -107,18 +110,19 @@ for round in $(seq 1 "$ROUNDS"); do
           [ "${STATEMENTS:-0}" = 1 ] && export BEFORE_RUN="'$here/pg.sh' stats-reset '$work/pg'" ;;
       esac
       log "round $round: $cfg $part"
+      k=1; [ "${PER_NODE_LOAD:-0}" = 1 ] && [ -n "${NODES:-}" ] && k=$NODES
       if [ $part = ingest ]; then
-        out=$(OWN_CPU=1 TMPDIR=$work "$here/smtp-ingest.sh" "$MSGS" "$CONC" "$SIZE" 2>>"$work/log") || { log "ingest failed"; tail -5 "$work/log" >&2; continue; }
+        out=$(OWN_CPU=1 TMPDIR=$work "$here/smtp-ingest.sh" "$((MSGS * k))" "$((CONC * k))" "$SIZE" 2>>"$work/log") || { log "ingest failed"; tail -5 "$work/log" >&2; continue; }
         v=$(echo "$out" | tr ' ' '\n' | grep -E '^(smtp_msgs_per_s|e2e_msgs_per_s|server_cpu_ms_per_msg|node_cpu_ms_per_msg)=' | tr '\n' ' ')
       else
-        out=$(PEERS=0 ROUNDS=1 DURATION=$DURATION TMPDIR=$work "$here/imap-mixed.sh" 2>>"$work/log") || { log "imap failed"; tail -5 "$work/log" >&2; continue; }
+        out=$(CLIENTS=$((10 * k)) SESSIONS=$((1500 * k)) PEERS=0 ROUNDS=1 DURATION=$DURATION TMPDIR=$work "$here/imap-mixed.sh" 2>>"$work/log") || { log "imap failed"; tail -5 "$work/log" >&2; continue; }
         v=$(echo "$out" | grep '^boxmail 1 ' | tr ' ' '\n' | grep -E '^(ops_s|cpu_ms_op|node_cpu_ms_op|errors|ops)=' | tr '\n' ' ')
       fi
       if [ -n "${BEFORE_RUN:-}" ]; then   # statements per message / per IMAP operation
         "$here/pg.sh" stats "$work/pg" "run$run" 25 >"$work/stats"
         { echo "### $cfg $part round $round"; cat "$work/stats"; } >>"$work/statements"
         total=$(sed -n 's/^total=//p' "$work/stats")
-        if [ $part = ingest ]; then v="$v stmts_per_msg=$(awk -v t="$total" -v n="$MSGS" 'BEGIN { printf "%.1f", t / n }')"
+        if [ $part = ingest ]; then v="$v stmts_per_msg=$(awk -v t="$total" -v n="$((MSGS * k))" 'BEGIN { printf "%.1f", t / n }')"
         else v="$v stmts_per_op=$(echo "$v" | tr ' ' '\n' | sed -n 's/^ops=//p' | awk -v t="$total" '{ printf "%.1f", ($1 > 0 ? t / $1 : 0) }')"; fi
       fi
       [ -n "$cgroot" ] && v="$v throttled=$(cg_collect)"
@@ -138,6 +142,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "-" || b == "-
     echo "| $c | $(med "$c" ingest smtp_msgs_per_s) | $(med "$c" ingest e2e_msgs_per_s) | $(med "$c" ingest server_cpu_ms_per_msg) | $(med "$c" ingest node_cpu_ms_per_msg) | $(med "$c" imap ops_s) | $(med "$c" imap cpu_ms_op) | $(med "$c" imap node_cpu_ms_op) | $(med "$c" ingest throttled), $(med "$c" imap throttled) |"
   done
   echo
+  [ "${PER_NODE_LOAD:-0}" = 1 ] && echo "Offered load per node (PER_NODE_LOAD=1): pgN ran N x $CONC SMTP sessions (N x $MSGS messages) and N x 10 IMAP clients." && echo
   [ -n "$cgroot" ] && echo "Core budget: each boxmail node is held to ${NODE_CPU} of a core by a cgroup CPU quota of its own; PostgreSQL, the load generator and the counting share the rest of the $(nproc) cores. Server CPU = the nodes + PostgreSQL; nodes' CPU = boxmail alone." && echo
   echo "Ratios (medians): pg1/sqlite SMTP $(ratio "$(med pg1 ingest e2e_msgs_per_s)" "$(med sqlite ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med pg1 imap ops_s)" "$(med sqlite imap ops_s)");" \
     "pg2/pg1 SMTP $(ratio "$(med pg2 ingest e2e_msgs_per_s)" "$(med pg1 ingest e2e_msgs_per_s)"), IMAP $(ratio "$(med pg2 imap ops_s)" "$(med pg1 imap ops_s)")."

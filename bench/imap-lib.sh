@@ -11,7 +11,7 @@
 #      SHARED_BENCH=<repo>/../shared/bench (else beside the main checkout)
 
 repo=$(cd "$here/.." && pwd)
-DOMAIN=bench.test BOX_PASS=bench-pass-4711 PD_PASS_=benchpass NUSERS=10
+DOMAIN=bench.test BOX_PASS=bench-pass-4711 PD_PASS_=benchpass NUSERS=${NUSERS:-10}
 if [ -z "${SHARED_BENCH:-}" ]; then
   SHARED_BENCH=$repo/../shared/bench
   # a git worktree: beside the main checkout

@@ -22,6 +22,7 @@
 # Stops only the processes it started (boxmail by PID, the peer by its script).
 set -euo pipefail
 ROUNDS=${ROUNDS:-3} SESSIONS=${SESSIONS:-1500} DURATION=${DURATION:-20s} CLIENTS=${CLIENTS:-10}
+[ "$CLIENTS" -le 10 ] || export NUSERS=$CLIENTS   # one user per client
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/boxmail-imapmixed.XXXXXX")
 # shellcheck source=bench/imap-lib.sh

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // This file carries the change feed between processes and between nodes
@@ -123,9 +125,10 @@ func (c *changeLog) keepBuffers(events []Event) {
 //
 // On PostgreSQL its statement also commits tx (commitWith: one round
 // trip for both; tx.Commit then reports the outcome) and lists the dead
-// body files (notifySQL) into *dead, a list for removeDead. The other
-// writers' rows before upto are then read after the commit (runBatch):
-// those ids were all committed before this row took its id.
+// body files (notifySQL) into *dead, a list for removeDead. While this
+// process watches, the same pipeline then reads the change log after
+// the commit (commitThen): the other writers' rows before upto, all
+// committed before this row took its id, are the foreign events.
 func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *[]string) (foreign []Event, upto int64, err error) {
 	t := &Tx{tx: tx, s: s}
 	c := &s.chlog
@@ -144,7 +147,14 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *
 		var pid uint32
 		var notes int64
 		var names sql.NullString
-		if err := t.queryRow(commitWith(ctx), notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf).Scan(&pid, &id, &notes, &names); err != nil {
+		cctx := commitWith(ctx)
+		var after changeRows
+		var then *thenRead
+		if c.watching {
+			then = &thenRead{q: "SELECT id, writer, events FROM change_log WHERE id > ? ORDER BY id", args: []any{c.seen}, read: after.collect}
+			cctx = commitThen(ctx, then)
+		}
+		if err := t.queryRow(cctx, notifySQL, int64(pgChangeLogLock), notifyAccounts(events), c.writer, now(), c.buf).Scan(&pid, &id, &notes, &names); err != nil {
 			return nil, 0, fmt.Errorf("change log: %w", err)
 		}
 		c.writerPID.Store(pid) // the listener skips our own notifications
@@ -152,7 +162,21 @@ func (s *Store) logBatch(ctx context.Context, tx *sql.Tx, events []Event, dead *
 		if names.Valid {
 			*dead = strings.Split(names.String, "\n")
 		}
-		return nil, id, nil
+		if then != nil && then.sent {
+			if then.err != nil {
+				s.log.Warn("reading the change log", "err", then.err) // the watcher publishes them later
+				return nil, 0, nil
+			}
+			last := c.seen
+			for _, r := range after {
+				if r.id >= id {
+					break // this batch's row and what committed after it: read later
+				}
+				foreign = s.changeRow(foreign, last, r.id, r.writer, r.events)
+				last = r.id
+			}
+		}
+		return foreign, id, nil
 	} else if err := t.queryRow(ctx, "INSERT INTO change_log(writer, at, events) VALUES(?, ?, ?) RETURNING id",
 		c.writer, now(), c.buf).Scan(&id); err != nil {
 		return nil, 0, fmt.Errorf("change log: %w", err)
@@ -188,21 +212,47 @@ func (s *Store) readChanges(ctx context.Context, q interface {
 		if err := rows.Scan(&id, &writer, &b); err != nil {
 			return nil, last, err
 		}
-		if id != last+1 && last != 0 {
-			s.log.Warn("change log rows trimmed before this process read them: IMAP sessions may miss changes until they select again", "after", last, "next", id)
-		}
+		out = s.changeRow(out, last, id, writer, b)
 		last = id
-		if writer == s.chlog.writer {
-			continue // published by our own writer
-		}
-		ev, err := decodeEvents(b)
-		if err != nil {
-			s.log.Error("unreadable change log row", "id", id, "err", err)
-			continue
-		}
-		out = append(out, ev...)
 	}
 	return out, last, rows.Err()
+}
+
+// changeRow appends the events of change_log row id (by writer, encoded
+// in b) to out unless this process wrote it; last is the row read before.
+func (s *Store) changeRow(out []Event, last, id, writer int64, b []byte) []Event {
+	if id != last+1 && last != 0 {
+		s.log.Warn("change log rows trimmed before this process read them: IMAP sessions may miss changes until they select again", "after", last, "next", id)
+	}
+	if writer == s.chlog.writer {
+		return out // published by our own writer
+	}
+	ev, err := decodeEvents(b)
+	if err != nil {
+		s.log.Error("unreadable change log row", "id", id, "err", err)
+		return out
+	}
+	return append(out, ev...)
+}
+
+// changeRows are change_log rows read through pgx (commitThen).
+type changeRows []struct {
+	id, writer int64
+	events     []byte
+}
+
+func (c *changeRows) collect(rows pgx.Rows) error {
+	for rows.Next() {
+		var r struct {
+			id, writer int64
+			events     []byte
+		}
+		if err := rows.Scan(&r.id, &r.writer, &r.events); err != nil {
+			return err
+		}
+		*c = append(*c, r)
+	}
+	return nil
 }
 
 // startWatching starts the watcher for the first subscription. It is

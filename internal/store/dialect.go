@@ -282,6 +282,9 @@ type pgConn struct {
 	// with commitWith; commitErr is that COMMIT's outcome.
 	committed bool
 	commitErr error
+	// then: the read sent after that COMMIT (commitThen), until finish
+	// has handed it its rows.
+	then *thenRead
 }
 
 var (
@@ -313,6 +316,28 @@ func deferStmt(ctx context.Context) context.Context { return context.WithValue(c
 // statement.
 func commitWith(ctx context.Context) context.Context {
 	return context.WithValue(ctx, commitKey{}, true)
+}
+
+// thenRead is a read sent in the pipeline right after a COMMIT
+// (commitThen): q with args, its rows handed to read once the COMMIT's
+// result is in. err is the read's outcome (nil when it was not sent:
+// the statement before it failed); sent tells whether it ran.
+type thenRead struct {
+	q    string
+	args []any
+	read func(pgx.Rows) error
+	sent bool
+	err  error
+}
+
+type thenKey struct{}
+
+// commitThen is commitWith, and also sends t's read after the COMMIT in
+// the same pipeline: a read that must see the state after the commit
+// costs no round trip of its own. It runs outside the transaction (with
+// a snapshot of its own), whether the COMMIT succeeded or not.
+func commitThen(ctx context.Context, t *thenRead) context.Context {
+	return context.WithValue(commitWith(ctx), thenKey{}, t)
 }
 
 func (p *pgConn) Prepare(q string) (driver.Stmt, error) {
@@ -471,6 +496,10 @@ func (p *pgConn) send(ctx context.Context, q string, args []driver.NamedValue, c
 	b.Queue(pgSQL(q), a...)
 	if commit {
 		b.Queue("commit")
+		if t, _ := ctx.Value(thenKey{}).(*thenRead); t != nil {
+			b.Queue(pgSQL(t.q), t.args...)
+			p.then = t
+		}
 	}
 	br := p.c.Conn().SendBatch(ctx, b)
 	for range pending {
@@ -492,7 +521,20 @@ func (p *pgConn) finish(br pgx.BatchResults, commit bool, err error) error {
 			p.commitErr = pgx.ErrTxCommitRollback
 		}
 		p.committed = true
+		if t := p.then; t != nil {
+			t.sent = true
+			rows, qerr := br.Query()
+			if qerr == nil {
+				qerr = t.read(rows)
+				rows.Close()
+				if qerr == nil {
+					qerr = rows.Err()
+				}
+			}
+			t.err = qerr
+		}
 	}
+	p.then = nil
 	if cerr := br.Close(); err == nil && !p.committed {
 		err = cerr
 	}
@@ -501,7 +543,7 @@ func (p *pgConn) finish(br pgx.BatchResults, commit bool, err error) error {
 
 func (p *pgConn) Ping(ctx context.Context) error { return p.c.Ping(ctx) }
 func (p *pgConn) ResetSession(ctx context.Context) error {
-	p.pending, p.inTx, p.unsent, p.committed, p.commitErr = p.pending[:0], false, false, false, nil
+	p.pending, p.inTx, p.unsent, p.committed, p.commitErr, p.then = p.pending[:0], false, false, false, nil, nil
 	return p.c.ResetSession(ctx)
 }
 func (p *pgConn) IsValid() bool { return !p.c.Conn().IsClosed() }

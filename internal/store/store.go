@@ -646,14 +646,6 @@ func (s *Store) runBatch(batch []*writeReq) {
 	if s.onCommit != nil {
 		s.onCommit(len(batch), time.Since(start))
 	}
-	if s.pg && s.chlog.watching && upto > s.chlog.seen+1 {
-		// The other writers' rows before ours (PostgreSQL: read now that
-		// the change log statement has committed the batch).
-		if foreign, _, err = s.readChanges(ctx, s.wdb, s.chlog.seen, upto); err != nil {
-			s.log.Warn("reading the change log", "err", err) // the watcher publishes them later
-			foreign, upto = nil, 0
-		}
-	}
 	if dead != nil {
 		s.removeDead(ctx, dead)
 	} else {
