@@ -23,7 +23,10 @@ func TestTheDailyDMARCReportGoesToTheAddressesThatTakeIt(t *testing.T) {
 	f := newQueueFixture(t, portOf(r.addr), "friends.example. MX 10 mx.friends.example.", "thirdparty.example. MX 10 mx.friends.example.",
 		"mx.friends.example. A 127.0.0.1", `friends.example._report._dmarc.thirdparty.example. TXT "v=DMARC1"`)
 	ctx := context.Background()
-	at := f.clock().Add(-time.Hour)
+	// Counted today (from midnight UTC on): an hour ago is yesterday
+	// between 00:00 and 01:00, and the queue's first pass would report it
+	// at once.
+	at := f.clock().UTC().Truncate(24 * time.Hour)
 	pol := store.DMARCPolicyRow{Domain: "friends.example", P: "quarantine", ADKIM: "r", ASPF: "r", Pct: 100,
 		RUA: []string{"mailto:dmarc@friends.example", "mailto:agg@thirdparty.example", "mailto:agg@elsewhere.example", "mailto:tiny@friends.example!100",
 			"mailto:me@example.net", "https://reports.friends.example/dmarc"}}
