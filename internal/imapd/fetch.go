@@ -522,31 +522,17 @@ func (b *streamedBody) binary(hdr []byte, sp wire.Span) (binaryPart, error) {
 		r, _ := wire.BinaryDecoder(hdr, text()) // its encoding is known
 		return r
 	}}
-	in := &readWatch{r: text()}
+	in := &mailmsg.Source{R: text()}
 	r, _ := wire.BinaryDecoder(hdr, in)
 	w := &nulCounter{}
 	if _, err := io.Copy(w, r); err != nil {
-		if in.err != nil {
-			return bp, in.err // the store's, not the encoding's
+		if in.Err != nil {
+			return bp, in.Err // the store's, not the encoding's
 		}
 		return bp, wire.DecodeError(err)
 	}
 	bp.size, bp.binary8 = w.n, w.nul
 	return bp, nil
-}
-
-// readWatch keeps the error of a read other than io.EOF.
-type readWatch struct {
-	r   io.Reader
-	err error
-}
-
-func (w *readWatch) Read(p []byte) (int, error) {
-	n, err := w.r.Read(p)
-	if err != nil && !errors.Is(err, io.EOF) {
-		w.err = err
-	}
-	return n, err
 }
 
 // nulCounter counts the bytes written to it and sees whether one is NUL.

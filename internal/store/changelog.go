@@ -235,18 +235,17 @@ func (s *Store) changeRow(out []Event, last, id, writer int64, b []byte) []Event
 	return append(out, ev...)
 }
 
-// changeRows are change_log rows read through pgx (commitThen).
-type changeRows []struct {
+// changeLogRow is a change_log row read through pgx (commitThen).
+type changeLogRow struct {
 	id, writer int64
 	events     []byte
 }
 
+type changeRows []changeLogRow
+
 func (c *changeRows) collect(rows pgx.Rows) error {
 	for rows.Next() {
-		var r struct {
-			id, writer int64
-			events     []byte
-		}
+		var r changeLogRow
 		if err := rows.Scan(&r.id, &r.writer, &r.events); err != nil {
 			return err
 		}
